@@ -1,0 +1,49 @@
+# Two commands on a fresh machine: `make run` (control plane in the foreground) and
+# `make test` (the whole suite). Both install what is missing first.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= .data
+PORT ?= 6443
+APT_PACKAGES := etcd-server etcd-client runc skopeo umoci docker-registry busybox-static iproute2
+APT_BINARIES := etcd etcdctl runc skopeo umoci docker-registry busybox ip
+PYTEST_ARGS ?=
+
+.PHONY: install apt-deps run test unit integration bench clean
+
+install: apt-deps $(VENV)/.installed
+
+apt-deps:
+	@missing=""; for b in $(APT_BINARIES); do \
+	  command -v $$b >/dev/null 2>&1 || [ -x /usr/bin/$$b ] || [ -x /usr/sbin/$$b ] || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "installing apt packages (missing:$$missing)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	  else \
+	    echo "missing:$$missing -- run: sudo apt-get update && sudo apt-get install -y $(APT_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+run: install
+	$(BIN)/controlplane up --data-dir $(DATA_DIR) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: install
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: install
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) $(DATA_DIR) .pytest_cache
