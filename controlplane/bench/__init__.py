@@ -1,0 +1,1 @@
+"""Benchmarks (``controlplane bench <name>``), one module each; each prints one JSON object."""
