@@ -1,0 +1,107 @@
+"""The manager: owns shared informers, event recorders and controllers, and their lifecycle.
+
+``start(stop_event)`` optionally campaigns for leadership first (``leaderelection``); once
+leading it starts every informer, waits for all caches to sync, then starts the controllers
+(runnables with ``async start(stop_event)``). When leadership is lost or ``stop_event`` is set
+everything is stopped and awaited — no task outlives the manager. One informer per resource
+is shared by every controller that asks for it (``informer(resource)``).
+
+Used by ``controlplane.cmd.controller_manager`` (and ``controlplane up``); controllers register
+themselves through ``controlplane.controllers.<kind>.setup(manager)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from controlplane.client.events import EventRecorder
+from controlplane.client.informer import Informer
+from controlplane.client.leaderelection import LeaderElectionConfig, LeaderElector
+from controlplane.client.resources import Resource
+from controlplane.client.rest import RestClient
+from controlplane.log import get_logger
+
+log = get_logger(__name__)
+
+
+class Runnable(Protocol):
+    async def start(self, stop_event: asyncio.Event) -> None: ...
+
+
+class Manager:
+    def __init__(self, client: RestClient, *, name: str = "controller-manager",
+                 leader_election: LeaderElectionConfig | None = None, sync_timeout: float = 120.0) -> None:
+        self.client = client
+        self.name = name
+        self.leader_election = leader_election
+        self.sync_timeout = sync_timeout
+        self._informers: dict[tuple[Resource, str | None], Informer] = {}
+        self._recorders: dict[str, EventRecorder] = {}
+        self._runnables: list[Runnable] = []
+        self.elector: LeaderElector | None = None
+        self.caches_synced = asyncio.Event()
+        self.lost_leadership = False
+
+    def informer(self, resource: Resource, namespace: str | None = None) -> Informer:
+        key = (resource, namespace)
+        inf = self._informers.get(key)
+        if inf is None:
+            inf = Informer(self.client, resource, namespace=namespace)
+            self._informers[key] = inf
+        return inf
+
+    def recorder(self, component: str) -> EventRecorder:
+        rec = self._recorders.get(component)
+        if rec is None:
+            rec = EventRecorder(self.client, component)
+            self._recorders[component] = rec
+        return rec
+
+    def add(self, runnable: Runnable) -> None:
+        """A runnable started after the caches sync (controllers)."""
+        self._runnables.append(runnable)
+
+    async def start(self, stop_event: asyncio.Event) -> None:
+        if self.leader_election is None:
+            await self._run_leading(stop_event)
+            return
+        self.elector = LeaderElector(self.client, self.leader_election)
+        await self.elector.run(stop_event, self._run_leading)
+        if not stop_event.is_set():
+            self.lost_leadership = True
+
+    async def _run_leading(self, lost: asyncio.Event) -> None:
+        inner = asyncio.Event()
+        tasks: list[asyncio.Task] = []
+        watcher = asyncio.create_task(_relay(lost, inner))
+        try:
+            for inf in list(self._informers.values()):
+                tasks.append(asyncio.create_task(inf.start(inner), name=f"informer-{inf.resource.plural}"))
+            for rec in self._recorders.values():
+                tasks.append(asyncio.create_task(rec.start(inner), name=f"recorder-{rec.component}"))
+            ok = await asyncio.wait_for(asyncio.gather(*(i.wait_for_sync() for i in self._informers.values())),
+                                        self.sync_timeout) if self._informers else True
+            if not ok:
+                raise RuntimeError("caches did not sync")
+            log.info("caches synced", informers=len(self._informers))
+            self.caches_synced.set()
+            for r in self._runnables:
+                tasks.append(asyncio.create_task(r.start(inner), name=f"runnable-{getattr(r, 'name', r)}"))
+            await inner.wait()
+        finally:
+            inner.set()
+            watcher.cancel()
+            done, pending = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for t in done:
+                if not t.cancelled() and t.exception() is not None:
+                    log.error("runnable failed", task=t.get_name(), error=repr(t.exception()))
+            log.info("manager stopped")
+
+
+async def _relay(src: asyncio.Event, dst: asyncio.Event) -> None:
+    await src.wait()
+    dst.set()

@@ -1,0 +1,341 @@
+"""A small async REST client for the apiserver (aiohttp), used by every component that
+reaches the cluster: informers, controllers, the node agent and the scheduler.
+
+No code generation: objects are plain dicts and resources are ``resources.Resource``
+descriptors. Failures come back as ``ApiStatusError`` carrying the Kubernetes ``Status``
+(``code``, ``reason``, ``message``). ``watch`` yields ``(type, object)`` pairs read from the
+chunked JSON-lines stream and can resume a dropped stream from the last resourceVersion seen
+(bookmarks included); a 410 ``Expired`` raises ``ApiStatusError`` so callers relist.
+
+Neighbours: ``informer.Informer`` (list+watch into a cache), ``leaderelection`` (Leases),
+``events.EventRecorder`` (Events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import ssl
+import tempfile
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import aiohttp
+import yaml
+
+from controlplane.client.resources import Resource
+from controlplane.log import get_logger
+
+log = get_logger(__name__)
+
+PATCH_TYPES = {
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "json": "application/json-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+
+class ApiStatusError(Exception):
+    """An API failure: HTTP ``code``, Kubernetes ``reason`` and the full ``status`` dict."""
+
+    def __init__(self, code: int, reason: str, message: str, status: dict | None = None) -> None:
+        super().__init__(f"{code} {reason}: {message}")
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.status = status or {}
+
+    @property
+    def not_found(self) -> bool:
+        return self.code == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.code == 409 and self.reason == "Conflict"
+
+    @property
+    def already_exists(self) -> bool:
+        return self.code == 409 and self.reason == "AlreadyExists"
+
+    @property
+    def expired(self) -> bool:
+        return self.code == 410
+
+
+def _ssl_from_cluster(cluster: dict, user: dict) -> ssl.SSLContext | bool | None:
+    if cluster.get("insecure-skip-tls-verify"):
+        return False
+    ctx: ssl.SSLContext | None = None
+    ca = cluster.get("certificate-authority-data")
+    if ca:
+        ctx = ssl.create_default_context(cadata=base64.b64decode(ca).decode())
+    elif cluster.get("certificate-authority"):
+        ctx = ssl.create_default_context(cafile=cluster["certificate-authority"])
+    cert, key = user.get("client-certificate-data"), user.get("client-key-data")
+    if cert and key:
+        ctx = ctx or ssl.create_default_context()
+        with tempfile.NamedTemporaryFile("wb", delete=False) as cf, tempfile.NamedTemporaryFile("wb", delete=False) as kf:
+            cf.write(base64.b64decode(cert))
+            kf.write(base64.b64decode(key))
+        ctx.load_cert_chain(cf.name, kf.name)
+    return ctx
+
+
+def load_kubeconfig(path: str | Path, context: str | None = None) -> tuple[str, dict[str, str], Any]:
+    """(server URL, extra headers, ssl setting) of a kubeconfig's current (or named) context."""
+    cfg = yaml.safe_load(Path(path).read_text()) or {}
+    ctx_name = context or cfg.get("current-context")
+    contexts = {c["name"]: c.get("context", {}) for c in cfg.get("contexts") or []}
+    clusters = {c["name"]: c.get("cluster", {}) for c in cfg.get("clusters") or []}
+    users = {u["name"]: u.get("user", {}) or {} for u in cfg.get("users") or []}
+    ctx = contexts.get(ctx_name) if ctx_name else None
+    if ctx is None:
+        if not clusters:
+            raise ValueError(f"kubeconfig {path} names no cluster")
+        cluster, user = next(iter(clusters.values())), {}
+    else:
+        cluster, user = clusters.get(ctx.get("cluster"), {}), users.get(ctx.get("user"), {})
+    headers: dict[str, str] = {}
+    if user.get("token"):
+        headers["Authorization"] = f"Bearer {user['token']}"
+    return cluster["server"].rstrip("/"), headers, _ssl_from_cluster(cluster, user)
+
+
+class RestClient:
+    """Async client of one apiserver. Create with ``RestClient(base_url)`` or
+    ``RestClient.from_kubeconfig(path)``; ``await close()`` when done (or ``async with``)."""
+
+    def __init__(self, base_url: str, *, headers: dict[str, str] | None = None, ssl_ctx: Any = None,
+                 user_agent: str = "controlplane", max_connections: int = 64,
+                 request_timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"User-Agent": user_agent, "Accept": "application/json", **(headers or {})}
+        self._ssl = ssl_ctx
+        self._max_connections = max_connections
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_kubeconfig(cls, path: str | Path, *, context: str | None = None, **kw: Any) -> "RestClient":
+        server, headers, ssl_ctx = load_kubeconfig(path, context)
+        return cls(server, headers=headers, ssl_ctx=ssl_ctx, **kw)
+
+    async def __aenter__(self) -> "RestClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            conn = aiohttp.TCPConnector(limit=self._max_connections, ssl=self._ssl if self._ssl is not None else None)
+            self._session = aiohttp.ClientSession(connector=conn, headers=self._headers)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    # -- raw requests ---------------------------------------------------------------------
+
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                      body: Any = None, content_type: str = "application/json") -> Any:
+        """Send one request; return the decoded JSON body, raise ``ApiStatusError`` on >= 400."""
+        data = None
+        headers = {}
+        if body is not None:
+            data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+            headers["Content-Type"] = content_type
+        clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        try:
+            async with self.session.request(method, self.base_url + path, params=clean, data=data,
+                                            headers=headers, timeout=self._timeout) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise _error_from(resp.status, raw)
+                ctype = resp.headers.get("Content-Type", "")
+                if not raw:
+                    return None
+                if "json" in ctype or raw[:1] in (b"{", b"["):
+                    return json.loads(raw)
+                return raw.decode(errors="replace")
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as e:
+            raise ApiStatusError(503, "ServiceUnavailable", f"{method} {path}: {e!r}") from e
+
+    # -- verbs ----------------------------------------------------------------------------
+
+    async def get(self, res: Resource, name: str, namespace: str | None = None, *,
+                  subresource: str | None = None) -> dict:
+        return await self.request("GET", res.path(namespace, name, subresource))
+
+    async def list(self, res: Resource, namespace: str | None = None, *, label_selector: str | None = None,
+                   field_selector: str | None = None, limit: int | None = None, continue_: str | None = None,
+                   resource_version: str | None = None) -> dict:
+        """One page of a list (``items``, ``metadata.resourceVersion``, ``metadata.continue``)."""
+        return await self.request("GET", res.path(namespace), params={
+            "labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit,
+            "continue": continue_, "resourceVersion": resource_version})
+
+    async def list_all(self, res: Resource, namespace: str | None = None, *, label_selector: str | None = None,
+                       field_selector: str | None = None, page_size: int = 500) -> dict:
+        """All pages of a list merged into one; the resourceVersion is the first page's."""
+        first = await self.list(res, namespace, label_selector=label_selector, field_selector=field_selector, limit=page_size)
+        items = list(first.get("items") or [])
+        cont = (first.get("metadata") or {}).get("continue")
+        while cont:
+            page = await self.list(res, namespace, label_selector=label_selector, field_selector=field_selector,
+                                   limit=page_size, continue_=cont)
+            items.extend(page.get("items") or [])
+            cont = (page.get("metadata") or {}).get("continue")
+        first["items"] = items
+        first.setdefault("metadata", {}).pop("continue", None)
+        return first
+
+    async def create(self, res: Resource, obj: dict, namespace: str | None = None) -> dict:
+        ns = namespace or (obj.get("metadata") or {}).get("namespace")
+        return await self.request("POST", res.path(ns), body=obj)
+
+    async def update(self, res: Resource, obj: dict, *, subresource: str | None = None) -> dict:
+        """PUT the whole object (optimistic concurrency through ``metadata.resourceVersion``)."""
+        md = obj["metadata"]
+        return await self.request("PUT", res.path(md.get("namespace"), md["name"], subresource), body=obj)
+
+    async def update_status(self, res: Resource, obj: dict) -> dict:
+        return await self.update(res, obj, subresource="status")
+
+    async def patch(self, res: Resource, name: str, body: Any, namespace: str | None = None, *,
+                    patch_type: str = "merge", subresource: str | None = None,
+                    field_manager: str | None = None, force: bool | None = None) -> dict:
+        """PATCH with ``patch_type`` one of merge, strategic, json, apply."""
+        params: dict[str, Any] = {"fieldManager": field_manager, "force": force}
+        return await self.request("PATCH", res.path(namespace, name, subresource), params=params,
+                                  body=body, content_type=PATCH_TYPES[patch_type])
+
+    async def delete(self, res: Resource, name: str, namespace: str | None = None, *,
+                     propagation_policy: str | None = None, preconditions: dict | None = None,
+                     grace_period_seconds: int | None = None) -> Any:
+        opts: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy:
+            opts["propagationPolicy"] = propagation_policy
+        if preconditions:
+            opts["preconditions"] = preconditions
+        if grace_period_seconds is not None:
+            opts["gracePeriodSeconds"] = grace_period_seconds
+        return await self.request("DELETE", res.path(namespace, name), body=opts)
+
+    async def delete_collection(self, res: Resource, namespace: str | None = None, *,
+                                label_selector: str | None = None, propagation_policy: str | None = None) -> Any:
+        body = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy:
+            body["propagationPolicy"] = propagation_policy
+        return await self.request("DELETE", res.path(namespace), params={"labelSelector": label_selector}, body=body)
+
+    async def bind(self, namespace: str, pod_name: str, node_name: str) -> Any:
+        """POST a ``Binding`` to ``pods/NAME/binding`` (what the scheduler does)."""
+        from controlplane.client.resources import PODS
+        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod_name, "namespace": namespace},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}}
+        return await self.request("POST", PODS.path(namespace, pod_name, "binding"), body=body)
+
+    async def get_scale(self, res: Resource, name: str, namespace: str | None = None) -> dict:
+        return await self.get(res, name, namespace, subresource="scale")
+
+    async def scale(self, res: Resource, name: str, replicas: int, namespace: str | None = None) -> dict:
+        """Set ``spec.replicas`` through the ``scale`` subresource (merge patch, like kubectl)."""
+        return await self.patch(res, name, {"spec": {"replicas": replicas}}, namespace, subresource="scale")
+
+    async def discover(self) -> list[tuple[str, dict]]:
+        """(groupVersion, APIResource entry) for every resource in legacy discovery."""
+        out: list[tuple[str, dict]] = []
+        gvs: list[str] = []
+        core = await self.request("GET", "/api")
+        gvs += list(core.get("versions") or ["v1"])
+        groups = await self.request("GET", "/apis")
+        for g in groups.get("groups") or []:
+            pv = g.get("preferredVersion") or (g.get("versions") or [{}])[0]
+            if pv.get("groupVersion"):
+                gvs.append(pv["groupVersion"])
+        for gv in gvs:
+            path = f"/api/{gv}" if "/" not in gv else f"/apis/{gv}"
+            try:
+                lst = await self.request("GET", path)
+            except ApiStatusError as e:
+                log.warning("discovery failed", group_version=gv, error=str(e))
+                continue
+            out += [(gv, r) for r in lst.get("resources") or []]
+        return out
+
+    # -- watch ----------------------------------------------------------------------------
+
+    async def watch(self, res: Resource, namespace: str | None = None, *, resource_version: str | None = None,
+                    label_selector: str | None = None, field_selector: str | None = None,
+                    timeout_seconds: int | None = None, allow_bookmarks: bool = True,
+                    resume: bool = False, stop: asyncio.Event | None = None) -> AsyncIterator[tuple[str, dict]]:
+        """Yield ``(type, object)`` events (ADDED, MODIFIED, DELETED, BOOKMARK).
+
+        With ``resume=True`` a stream that ends or drops is reopened from the last
+        resourceVersion seen (bookmarks included) until ``stop`` is set. An ERROR event with
+        code 410 (or a 410 response) raises ``ApiStatusError`` so the caller relists; other
+        ERROR events raise too."""
+        rv = resource_version
+        while True:
+            params = {"watch": "true", "resourceVersion": rv, "labelSelector": label_selector,
+                      "fieldSelector": field_selector, "timeoutSeconds": timeout_seconds,
+                      "allowWatchBookmarks": "true" if allow_bookmarks else None}
+            try:
+                async for etype, obj in self._watch_once(res.path(namespace), params):
+                    if etype == "ERROR":
+                        raise ApiStatusError(int(obj.get("code") or 500), obj.get("reason", "Unknown"),
+                                             obj.get("message", ""), obj)
+                    new_rv = (obj.get("metadata") or {}).get("resourceVersion")
+                    if new_rv:
+                        rv = new_rv
+                    yield etype, obj
+            except ApiStatusError as e:
+                if not resume or e.code not in (500, 503, 504):
+                    raise
+                log.info("watch dropped, resuming", path=res.path(namespace), rv=rv, error=str(e))
+                await asyncio.sleep(0.5)
+            if not resume or (stop is not None and stop.is_set()):
+                return
+
+    async def _watch_once(self, path: str, params: dict[str, Any]) -> AsyncIterator[tuple[str, dict]]:
+        clean = {k: _param(v) for k, v in params.items() if v is not None}
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=None)
+        try:
+            async with self.session.get(self.base_url + path, params=clean, timeout=timeout) as resp:
+                if resp.status >= 400:
+                    raise _error_from(resp.status, await resp.read())
+                buf = b""
+                async for chunk in resp.content.iter_any():
+                    buf += chunk
+                    while b"\n" in buf:
+                        line, buf = buf.split(b"\n", 1)
+                        if line.strip():
+                            ev = json.loads(line)
+                            yield ev.get("type", ""), ev.get("object") or {}
+                if buf.strip():
+                    ev = json.loads(buf)
+                    yield ev.get("type", ""), ev.get("object") or {}
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as e:
+            raise ApiStatusError(503, "ServiceUnavailable", f"watch {path}: {e!r}") from e
+
+
+def _param(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _error_from(code: int, raw: bytes) -> ApiStatusError:
+    try:
+        st = json.loads(raw)
+    except ValueError:
+        st = None
+    if isinstance(st, dict) and st.get("kind") == "Status":
+        return ApiStatusError(int(st.get("code") or code), st.get("reason") or "Unknown", st.get("message", ""), st)
+    return ApiStatusError(code, "Unknown", raw.decode(errors="replace")[:500])
