@@ -1,0 +1,117 @@
+"""The field-selectable fields of each resource, as Kubernetes supports them (pure).
+
+``fields_for(resource, obj)`` gives the string values a ``fieldSelector`` is matched against
+(``metadata.name`` / ``metadata.namespace`` for every resource, plus per-resource fields such as
+pods' ``spec.nodeName`` or events' ``involvedObject.name``). The watch cache computes them once
+per object version; the apiserver rejects selectors on fields that are not supported (400).
+Neighbours: ``selectors.py`` (``FieldSelector.matches(fields)``), the apiserver's watch cache.
+
+API:
+    fields_for(resource: str, obj: Mapping) -> dict[str, str]
+    supported_fields(resource: str) -> frozenset[str]
+    (``resource`` is the plural name, e.g. "pods", "events", "nodes", "jobs".)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+Obj = Mapping[str, Any]
+
+
+def _get(obj: Obj, *path: str) -> Any:
+    cur: Any = obj
+    for p in path:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(p)
+    return cur
+
+
+def _s(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _pod(obj: Obj) -> dict[str, str]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    pod_ip = status.get("podIP") or ""
+    if not pod_ip and status.get("podIPs"):
+        pod_ip = (status["podIPs"][0] or {}).get("ip", "")
+    return {
+        "spec.nodeName": _s(spec.get("nodeName")),
+        "spec.restartPolicy": _s(spec.get("restartPolicy")),
+        "spec.schedulerName": _s(spec.get("schedulerName")),
+        "spec.serviceAccountName": _s(spec.get("serviceAccountName")),
+        "spec.hostNetwork": _s(bool(spec.get("hostNetwork"))),
+        "status.phase": _s(status.get("phase")),
+        "status.podIP": _s(pod_ip),
+        "status.nominatedNodeName": _s(status.get("nominatedNodeName")),
+    }
+
+
+def _event(obj: Obj) -> dict[str, str]:
+    inv = obj.get("involvedObject") or {}
+    source = _get(obj, "source", "component") or ""
+    return {
+        "involvedObject.kind": _s(inv.get("kind")),
+        "involvedObject.namespace": _s(inv.get("namespace")),
+        "involvedObject.name": _s(inv.get("name")),
+        "involvedObject.uid": _s(inv.get("uid")),
+        "involvedObject.apiVersion": _s(inv.get("apiVersion")),
+        "involvedObject.resourceVersion": _s(inv.get("resourceVersion")),
+        "involvedObject.fieldPath": _s(inv.get("fieldPath")),
+        "reason": _s(obj.get("reason")),
+        "reportingComponent": _s(obj.get("reportingComponent")),
+        "source": _s(source),
+        "type": _s(obj.get("type")),
+    }
+
+
+def _int_str(v: Any) -> str:
+    return str(int(v or 0))
+
+
+_PER_RESOURCE: dict[str, tuple[tuple[str, ...], Callable[[Obj], dict[str, str]]]] = {
+    "pods": (
+        ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+         "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"),
+        _pod,
+    ),
+    "events": (
+        ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+         "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+         "reason", "reportingComponent", "source", "type"),
+        _event,
+    ),
+    "secrets": (("type",), lambda o: {"type": _s(o.get("type"))}),
+    "nodes": (("spec.unschedulable",),
+              lambda o: {"spec.unschedulable": _s(bool(_get(o, "spec", "unschedulable")))}),
+    "namespaces": (("status.phase",), lambda o: {"status.phase": _s(_get(o, "status", "phase"))}),
+    "replicasets": (("status.replicas",),
+                    lambda o: {"status.replicas": _int_str(_get(o, "status", "replicas"))}),
+    "replicationcontrollers": (("status.replicas",),
+                               lambda o: {"status.replicas": _int_str(_get(o, "status", "replicas"))}),
+    "jobs": (("status.successful",),
+             lambda o: {"status.successful": _int_str(_get(o, "status", "succeeded"))}),
+}
+
+_COMMON = ("metadata.name", "metadata.namespace")
+
+
+def supported_fields(resource: str) -> frozenset[str]:
+    extra = _PER_RESOURCE.get(resource)
+    return frozenset(_COMMON + (extra[0] if extra else ()))
+
+
+def fields_for(resource: str, obj: Obj) -> dict[str, str]:
+    """Every field-selectable field of ``obj`` (a ``resource`` object) as strings."""
+    md = obj.get("metadata") or {}
+    out = {"metadata.name": _s(md.get("name")), "metadata.namespace": _s(md.get("namespace"))}
+    extra = _PER_RESOURCE.get(resource)
+    if extra:
+        out.update(extra[1](obj))
+    return out

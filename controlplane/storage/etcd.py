@@ -1,0 +1,330 @@
+"""The etcd implementation of the storage ``Backend`` (see ``interface.py``), on etcd3aio.
+
+Why a thin layer of our own: etcd3aio's high-level watch resumes from the response header's
+revision + 1 (which can skip events) and its transactions retry by default (a retried
+compare-and-set that had committed would come back as failed). So transactions here run with
+``max_attempts=1`` and the watch stream is driven directly on the gRPC stub, tracking the last
+delivered event's ``mod_revision`` and resuming from there after any reconnect.
+
+Neighbours: ``interface.py`` (the contract and the errors), ``keys.py`` (key layout),
+``compactor.py`` (periodic compaction), ``controlplane.apiserver.watchcache`` (the one watch per
+resource), ``controlplane.bench.etcd_puts`` (raw put throughput).
+
+API:
+    b = EtcdBackend(["http://127.0.0.1:2379", ...], request_timeout=30.0)
+    await b.start() / await b.close()   # start() is also implied by the first call
+    await b.current_revision() -> int
+    await b.get(key, revision=0) -> KeyValue | None
+    await b.list(prefix, revision=0, limit=0, start_key=None) -> ListResult(items, revision, more)
+    await b.count(prefix) -> int
+    await b.create(key, value) -> KeyValue                      # KeyExistsError
+    await b.update(key, value, expected_mod_revision) -> KeyValue  # ConflictError / KeyNotFoundError
+        (expected_mod_revision=0: unconditional, but the key must exist)
+    await b.delete(key, expected_mod_revision=0) -> KeyValue    # ConflictError / KeyNotFoundError
+    b.watch(prefix, start_revision, prev_kv=True) -> EtcdWatch  # async iterator of list[WatchEvent]
+        start_revision 0 = from now. An empty batch is a progress notification: afterwards
+        ``stream.revision`` (every event <= it has been delivered) moved forward. Call
+        ``stream.request_progress()`` to ask etcd for one. CompactedError when compacted.
+    await b.compact(revision)
+Errors beyond the interface's: ``StorageUnavailableError`` (etcd unreachable / timed out, 503
+upstream), ``FutureRevisionError`` (a revision newer than the store's, 504 upstream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import AsyncIterator
+
+import grpc
+import grpc.aio
+
+from controlplane.log import get_logger
+from controlplane.storage.interface import (
+    Backend,
+    CompactedError,
+    ConflictError,
+    KeyExistsError,
+    KeyNotFoundError,
+    KeyValue,
+    ListResult,
+    StorageError,
+    WatchEvent,
+)
+
+
+def _import_etcd3aio():  # type: ignore[no-untyped-def]
+    """Import etcd3aio, then undo its ``sys.path`` insertion of its generated protobuf folder
+    (it would shadow ``google.api`` / ``etcd`` for everyone else). Modules already imported
+    stay in ``sys.modules``, so etcd3aio keeps working."""
+    before = list(sys.path)
+    import etcd3aio  # noqa: F401
+    from etcd3aio import _protobuf as pb
+    from etcd3aio.connections import ConnectionManager
+    from etcd3aio.errors import EtcdError
+    from etcd3aio.kv import KVService, prefix_range_end
+
+    sys.path[:] = [p for p in sys.path if p in before]
+    return pb, ConnectionManager, EtcdError, KVService, prefix_range_end
+
+
+_pb, ConnectionManager, EtcdError, KVService, prefix_range_end = _import_etcd3aio()
+_rpc = _pb.rpc_pb2
+log = get_logger(__name__)
+
+_TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
+              grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
+
+
+class StorageUnavailableError(StorageError):
+    """etcd could not be reached or did not answer in time."""
+
+
+class FutureRevisionError(StorageError):
+    """A read asked for a revision newer than the store's current one."""
+
+    def __init__(self, requested: int) -> None:
+        super().__init__(f"revision {requested} is a future revision")
+        self.requested = requested
+
+
+def _host_port(endpoint: str) -> str:
+    ep = endpoint.strip()
+    for scheme in ("http://", "https://", "unix://"):
+        if ep.startswith(scheme):
+            ep = ep[len(scheme):]
+    return ep.rstrip("/")
+
+
+def _kv(kv) -> KeyValue:  # type: ignore[no-untyped-def]
+    return KeyValue(kv.key.decode(), kv.value, kv.mod_revision, kv.create_revision)
+
+
+class EtcdBackend(Backend):
+    """A ``Backend`` over one etcd cluster (several endpoints: gRPC round-robin failover)."""
+
+    def __init__(self, endpoints: list[str] | str, *, request_timeout: float = 30.0) -> None:
+        if isinstance(endpoints, str):
+            endpoints = [e for e in endpoints.split(",") if e.strip()]
+        if not endpoints:
+            raise ValueError("at least one etcd endpoint is required")
+        self.endpoints = [_host_port(e) for e in endpoints]
+        self.request_timeout = request_timeout
+        self._channel: grpc.aio.Channel | None = None
+        self._kvs = None
+        self._watch_stub = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._channel is None:
+            self._channel = ConnectionManager(self.endpoints).get_channel()
+            self._kvs = KVService(self._channel, max_attempts=3)
+            self._watch_stub = _pb.WatchStub(self._channel)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            channel, self._channel = self._channel, None
+            self._kvs = self._watch_stub = None
+            await channel.close()
+
+    async def _kv_service(self):  # type: ignore[no-untyped-def]
+        if self._kvs is None:
+            await self.start()
+        return self._kvs
+
+    async def _call(self, op: str, fn, *args, at_rev: int = 0, **kw):  # type: ignore[no-untyped-def]
+        """Run one KVService call, mapping gRPC/etcd3aio errors to storage errors."""
+        kvs = await self._kv_service()
+        try:
+            return await getattr(kvs, fn)(*args, timeout=self.request_timeout, **kw)
+        except grpc.aio.AioRpcError as e:
+            raise _map_rpc_error(e, op, at_rev) from e
+        except EtcdError as e:
+            raise StorageUnavailableError(f"etcd {op}: {e}") from e
+        except TimeoutError as e:
+            raise StorageUnavailableError(f"etcd {op}: timed out after {self.request_timeout}s") from e
+
+    # -- reads -----------------------------------------------------------------------------
+    async def current_revision(self) -> int:
+        resp = await self._call("range", "get", b"\x00", count_only=True)
+        return int(resp.header.revision)
+
+    async def get(self, key: str, revision: int = 0) -> KeyValue | None:
+        resp = await self._call("range", "get", key, revision=revision, at_rev=revision)
+        return _kv(resp.kvs[0]) if resp.kvs else None
+
+    async def list(
+        self, prefix: str, revision: int = 0, limit: int = 0, start_key: str | None = None
+    ) -> ListResult:
+        start = start_key if start_key and start_key > prefix else prefix
+        resp = await self._call(
+            "range", "get", start, range_end=prefix_range_end(prefix), revision=revision, limit=limit,
+            at_rev=revision,
+        )
+        items = [_kv(kv) for kv in resp.kvs]
+        return ListResult(items=items, revision=revision or int(resp.header.revision), more=bool(resp.more))
+
+    async def count(self, prefix: str) -> int:
+        resp = await self._call("range", "get", prefix, range_end=prefix_range_end(prefix), count_only=True)
+        return int(resp.count)
+
+    # -- writes ----------------------------------------------------------------------------
+    async def _txn(self, compare: list, success: list, failure: list):  # type: ignore[no-untyped-def]
+        return await self._call("txn", "txn", compare, success, failure, max_attempts=1)
+
+    async def create(self, key: str, value: bytes) -> KeyValue:
+        resp = await self._txn(
+            [KVService.txn_compare_create_revision(key, 0)], [KVService.txn_op_put(key, value)], []
+        )
+        if not resp.succeeded:
+            raise KeyExistsError(key)
+        rev = int(resp.header.revision)
+        return KeyValue(key, value, rev, rev)
+
+    def _exists(self, key: str):  # type: ignore[no-untyped-def]
+        return KVService.txn_compare_create_revision(key, 0, result=_rpc.Compare.GREATER)
+
+    def _mod_is(self, key: str, rev: int):  # type: ignore[no-untyped-def]
+        return _rpc.Compare(result=_rpc.Compare.EQUAL, target=_rpc.Compare.MOD, key=key.encode(), mod_revision=rev)
+
+    def _fail(self, key: str, resp) -> StorageError:  # type: ignore[no-untyped-def]
+        got = resp.responses[0].response_range.kvs if resp.responses else []
+        if not got:
+            return KeyNotFoundError(key)
+        return ConflictError(key, _kv(got[0]))
+
+    async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
+        cmp = self._mod_is(key, expected_mod_revision) if expected_mod_revision else self._exists(key)
+        resp = await self._txn(
+            [cmp], [KVService.txn_op_put(key, value, prev_kv=True)], [KVService.txn_op_get(key)]
+        )
+        if not resp.succeeded:
+            raise self._fail(key, resp)
+        prev = resp.responses[0].response_put.prev_kv
+        rev = int(resp.header.revision)
+        return KeyValue(key, value, rev, int(prev.create_revision) or rev)
+
+    async def delete(self, key: str, expected_mod_revision: int = 0) -> KeyValue:
+        cmp = self._mod_is(key, expected_mod_revision) if expected_mod_revision else self._exists(key)
+        resp = await self._txn(
+            [cmp], [KVService.txn_op_delete(key, prev_kv=True)], [KVService.txn_op_get(key)]
+        )
+        if not resp.succeeded:
+            raise self._fail(key, resp)
+        prevs = resp.responses[0].response_delete_range.prev_kvs
+        if not prevs:  # deleted concurrently between compare and delete cannot happen in a txn
+            raise KeyNotFoundError(key)
+        prev = prevs[0]
+        return KeyValue(key, prev.value, int(resp.header.revision), int(prev.create_revision))
+
+    async def compact(self, revision: int) -> None:
+        await self._call("compact", "compact", revision, at_rev=revision)
+
+    # -- watch -----------------------------------------------------------------------------
+    def watch(self, prefix: str, start_revision: int, prev_kv: bool = True) -> "EtcdWatch":
+        return EtcdWatch(self, prefix, start_revision, prev_kv=prev_kv)
+
+
+def _map_rpc_error(e: grpc.aio.AioRpcError, op: str, revision: int) -> StorageError:
+    detail = e.details() or ""
+    if "compacted" in detail:
+        return CompactedError(revision, 0)
+    if "future revision" in detail:
+        return FutureRevisionError(revision)
+    if e.code() in _TRANSIENT:
+        return StorageUnavailableError(f"etcd {op}: {e.code().name} {detail}")
+    return StorageError(f"etcd {op}: {e.code().name} {detail}")
+
+
+async def _requests(q: asyncio.Queue) -> AsyncIterator:
+    while True:
+        yield await q.get()
+
+
+class EtcdWatch:
+    """One etcd watch on a prefix that survives reconnects without gaps or duplicates.
+
+    Iterating yields batches (one per etcd response, events in revision order). An empty batch
+    signals progress: ``revision`` (all events up to it have been delivered) advanced.
+    """
+
+    def __init__(self, backend: EtcdBackend, prefix: str, start_revision: int, *, prev_kv: bool = True) -> None:
+        self._backend = backend
+        self._prefix = prefix
+        self._next = start_revision
+        self._prev_kv = prev_kv
+        self.revision = max(start_revision - 1, 0)
+        self._reqq: asyncio.Queue | None = None
+        self._gen = self._run()
+
+    def __aiter__(self) -> "EtcdWatch":
+        return self
+
+    async def __anext__(self) -> list[WatchEvent]:
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+
+    def request_progress(self) -> None:
+        """Ask etcd to report the watch's progress (answered only when it is caught up)."""
+        if self._reqq is not None:
+            self._reqq.put_nowait(_rpc.WatchRequest(progress_request=_rpc.WatchProgressRequest()))
+
+    def _convert(self, events) -> list[WatchEvent]:  # type: ignore[no-untyped-def]
+        out: list[WatchEvent] = []
+        for ev in events:
+            prev = _kv(ev.prev_kv) if ev.HasField("prev_kv") else None
+            if ev.type == 1:  # DELETE
+                kv = KeyValue(ev.kv.key.decode(), prev.value if prev else b"", int(ev.kv.mod_revision),
+                              prev.create_revision if prev else 0)
+                out.append(WatchEvent("DELETE", kv, prev))
+            else:
+                out.append(WatchEvent("PUT", _kv(ev.kv), prev))
+        return out
+
+    async def _run(self) -> AsyncIterator[list[WatchEvent]]:
+        backend = self._backend
+        if self._next <= 0:
+            self._next = await backend.current_revision() + 1
+            self.revision = self._next - 1
+        await backend.start()
+        prefix_b = self._prefix.encode()
+        backoff = 0.05
+        while True:
+            reqq: asyncio.Queue = asyncio.Queue()
+            reqq.put_nowait(_rpc.WatchRequest(create_request=_rpc.WatchCreateRequest(
+                key=prefix_b, range_end=prefix_range_end(prefix_b), start_revision=self._next,
+                prev_kv=self._prev_kv,
+            )))
+            self._reqq = reqq
+            call = backend._watch_stub.Watch(_requests(reqq))
+            try:
+                async for resp in call:
+                    if resp.compact_revision:
+                        raise CompactedError(self._next, int(resp.compact_revision))
+                    if resp.canceled:
+                        raise StorageError(f"etcd watch canceled: {resp.cancel_reason}")
+                    if resp.created:
+                        backoff = 0.05
+                        continue
+                    if resp.events:
+                        batch = self._convert(resp.events)
+                        self.revision = batch[-1].kv.mod_revision
+                        self._next = self.revision + 1
+                        yield batch
+                    elif resp.header.revision > self.revision:
+                        self.revision = int(resp.header.revision)
+                        self._next = self.revision + 1
+                        yield []
+                log.info("etcd watch stream ended; reconnecting", prefix=self._prefix, next=self._next)
+            except grpc.aio.AioRpcError as e:
+                if e.code() not in _TRANSIENT:
+                    raise _map_rpc_error(e, "watch", self._next) from e
+                log.warning("etcd watch broken; reconnecting", prefix=self._prefix, next=self._next,
+                            code=e.code().name, backoff=backoff)
+            finally:
+                self._reqq = None
+                call.cancel()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
