@@ -1,0 +1,147 @@
+"""Server-side defaults compared with what a real 1.32 apiserver returns for minimal objects."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from controlplane.apiserver.defaults import apply_defaults
+
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+       "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}
+
+# What `kubectl run p --image=nginx` then `get -o yaml` shows (minus server-allocated fields).
+REAL_POD_SPEC = {
+    "containers": [{"name": "nginx", "image": "nginx", "imagePullPolicy": "Always", "resources": {},
+                    "terminationMessagePath": "/dev/termination-log",
+                    "terminationMessagePolicy": "File"}],
+    "dnsPolicy": "ClusterFirst", "enableServiceLinks": True,
+    "preemptionPolicy": "PreemptLowerPriority", "priority": 0, "restartPolicy": "Always",
+    "schedulerName": "default-scheduler", "securityContext": {}, "serviceAccount": "default",
+    "serviceAccountName": "default", "terminationGracePeriodSeconds": 30,
+    "tolerations": [
+        {"effect": "NoExecute", "key": "node.kubernetes.io/not-ready", "operator": "Exists",
+         "tolerationSeconds": 300},
+        {"effect": "NoExecute", "key": "node.kubernetes.io/unreachable", "operator": "Exists",
+         "tolerationSeconds": 300}],
+}
+
+
+def test_pod_matches_real_apiserver():
+    out = apply_defaults(POD, ("", "v1", "Pod"))
+    assert out["spec"] == REAL_POD_SPEC
+    assert out["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
+
+
+def test_pure_and_idempotent():
+    before = copy.deepcopy(POD)
+    once = apply_defaults(POD, ("", "v1", "Pod"))
+    assert POD == before
+    assert apply_defaults(once, ("", "v1", "Pod")) == once
+
+
+@pytest.mark.parametrize("image,policy", [
+    ("nginx", "Always"), ("nginx:latest", "Always"), ("nginx:1.27", "IfNotPresent"),
+    ("localhost:5000/app", "Always"), ("localhost:5000/app:v2", "IfNotPresent"),
+    ("busybox@sha256:abcd", "IfNotPresent"),
+])
+def test_image_pull_policy(image, policy):
+    pod = copy.deepcopy(POD)
+    pod["spec"]["containers"][0]["image"] = image
+    assert apply_defaults(pod, ("", "v1", "Pod"))["spec"]["containers"][0]["imagePullPolicy"] == policy
+
+
+@pytest.mark.parametrize("resources,qos", [
+    ({}, "BestEffort"),
+    ({"requests": {"cpu": "100m"}}, "Burstable"),
+    ({"limits": {"cpu": "1", "memory": "1Gi"}}, "Guaranteed"),
+    ({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m"}}, "Burstable"),
+])
+def test_qos_class_and_requests_from_limits(resources, qos):
+    pod = copy.deepcopy(POD)
+    pod["spec"]["containers"][0]["resources"] = resources
+    out = apply_defaults(pod, ("", "v1", "Pod"))
+    assert out["status"]["qosClass"] == qos
+    for k, v in resources.get("limits", {}).items():
+        assert k in out["spec"]["containers"][0]["resources"]["requests"]
+
+
+def test_existing_toleration_not_duplicated():
+    pod = copy.deepcopy(POD)
+    pod["spec"]["tolerations"] = [{"key": "node.kubernetes.io/not-ready", "operator": "Exists",
+                                   "effect": "NoExecute", "tolerationSeconds": 5}]
+    tol = apply_defaults(pod, ("", "v1", "Pod"))["spec"]["tolerations"]
+    assert [t["key"] for t in tol] == ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"]
+    assert tol[0]["tolerationSeconds"] == 5
+
+
+def _tmpl():
+    return {"metadata": {"labels": {"app": "a"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1.36",
+                                     "ports": [{"containerPort": 80}]}]}}
+
+
+def test_deployment():
+    d = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+         "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": _tmpl()}}
+    spec = apply_defaults(d, ("apps", "v1", "Deployment"))["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "RollingUpdate",
+                                "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
+    assert (spec["revisionHistoryLimit"], spec["progressDeadlineSeconds"]) == (10, 600)
+    pod_spec = spec["template"]["spec"]
+    assert pod_spec["restartPolicy"] == "Always" and pod_spec["dnsPolicy"] == "ClusterFirst"
+    assert "tolerations" not in pod_spec and "enableServiceLinks" not in pod_spec
+    c = pod_spec["containers"][0]
+    assert c["imagePullPolicy"] == "IfNotPresent" and c["ports"][0]["protocol"] == "TCP"
+
+
+@pytest.mark.parametrize("kind,expect", [
+    ("ReplicaSet", {"replicas": 1}),
+    ("StatefulSet", {"replicas": 1, "podManagementPolicy": "OrderedReady", "revisionHistoryLimit": 10,
+                     "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}}),
+    ("DaemonSet", {"revisionHistoryLimit": 10, "updateStrategy": {
+        "type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}}),
+])
+def test_workloads(kind, expect):
+    obj = {"kind": kind, "metadata": {"name": "x"}, "spec": {"template": _tmpl()}}
+    spec = apply_defaults(obj, ("apps", "v1", kind))["spec"]
+    for k, v in expect.items():
+        assert spec[k] == v
+
+
+def test_job_with_uid_gets_generated_selector():
+    job = {"kind": "Job", "metadata": {"name": "j", "uid": "u1"},
+           "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                          "containers": [{"name": "c", "image": "busybox"}]}}}}
+    spec = apply_defaults(job, ("batch", "v1", "Job"))["spec"]
+    assert (spec["parallelism"], spec["completions"], spec["backoffLimit"]) == (1, 1, 6)
+    assert spec["completionMode"] == "NonIndexed" and spec["suspend"] is False
+    assert spec["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": "u1"}}
+    assert spec["template"]["metadata"]["labels"]["job-name"] == "j"
+    assert spec["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_job_parallelism_only_leaves_completions_unset():
+    spec = apply_defaults({"spec": {"parallelism": 3}}, ("batch", "v1", "Job"))["spec"]
+    assert spec["parallelism"] == 3 and "completions" not in spec
+
+
+@pytest.mark.parametrize("svc_type", ["ClusterIP", "NodePort"])
+def test_service(svc_type):
+    svc = {"kind": "Service", "metadata": {"name": "s"},
+           "spec": {"type": svc_type, "selector": {"app": "a"}, "ports": [{"port": 80}]}}
+    spec = apply_defaults(svc, ("", "v1", "Service"))["spec"]
+    assert spec["ports"] == [{"port": 80, "protocol": "TCP", "targetPort": 80}]
+    assert spec["sessionAffinity"] == "None" and spec["ipFamilies"] == ["IPv4"]
+    assert ("externalTrafficPolicy" in spec) == (svc_type == "NodePort")
+
+
+def test_namespace_secret_and_unknown_kind():
+    ns = apply_defaults({"metadata": {"name": "team"}}, ("", "v1", "Namespace"))
+    assert ns["spec"] == {"finalizers": ["kubernetes"]} and ns["status"] == {"phase": "Active"}
+    assert ns["metadata"]["labels"] == {"kubernetes.io/metadata.name": "team"}
+    assert apply_defaults({"data": {}}, ("", "v1", "Secret"))["type"] == "Opaque"
+    cm = {"data": {"a": "b"}}
+    assert apply_defaults(cm, ("", "v1", "ConfigMap")) == cm
