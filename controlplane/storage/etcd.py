@@ -117,7 +117,15 @@ class EtcdBackend(Backend):
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         if self._channel is None:
-            self._channel = ConnectionManager(self.endpoints).get_channel()
+            mgr = ConnectionManager(self.endpoints)
+            mgr.grpc_options += [
+                ("grpc.max_receive_message_length", 2**31 - 1),  # full lists of 150k objects
+                ("grpc.max_send_message_length", 16 * 1024 * 1024),
+                ("grpc.initial_reconnect_backoff_ms", 100),  # come back fast after an etcd restart
+                ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 2000),
+            ]
+            self._channel = mgr.get_channel()
             self._kvs = KVService(self._channel, max_attempts=3)
             self._watch_stub = _pb.WatchStub(self._channel)
 
