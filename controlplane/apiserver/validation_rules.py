@@ -1,0 +1,389 @@
+"""Semantic validation rules of Kubernetes 1.32 (the ``ValidateX`` functions of
+pkg/apis/*/validation), for the built-in kinds this apiserver serves.
+
+Each rule appends a cause ``{reason, message, field}`` (Kubernetes' ``field.Error`` types:
+FieldValueRequired, FieldValueInvalid, FieldValueNotSupported, FieldValueDuplicate,
+FieldValueForbidden, FieldValueNotFound, FieldValueTooLong) with Kubernetes' wording.
+Caller: ``validation.py``; name/label helpers are also used by ``crd_schema.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable
+
+from controlplane.apiserver import validation_pods
+from controlplane.apiserver.validation_names import (
+    Errors,
+    dns1123_label_error,
+    dns1123_subdomain_error,
+    qualified_name_error,
+)
+from controlplane.machinery.selectors import LabelSelector, validate_label_value
+
+Obj = dict[str, Any]
+GVK = tuple[str, str, str]
+
+__all__ = ["Errors", "validate_metadata", "validate_kind"]
+
+# kinds whose names must be DNS-1123 labels (everything else: subdomain)
+_LABEL_NAMED = {("", "Namespace"), ("", "Service")}
+_CLUSTER_SCOPED = {("", "Namespace"), ("", "Node"), ("apiextensions.k8s.io", "CustomResourceDefinition"),
+                   ("scheduling.k8s.io", "PriorityClass")}
+_PATH_SEGMENT_ONLY = {("", "Event"), ("events.k8s.io", "Event")}
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_TOTAL_ANNOTATION_SIZE = 256 * 1024
+
+
+def validate_metadata(obj: Obj, gvk: GVK, errs: Errors, *, is_update: bool) -> None:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        errs.required("metadata.name", "name or generateName is required")
+        return
+    name, gen = meta.get("name"), meta.get("generateName")
+    key = (gvk[0], gvk[2])
+    check = dns1123_label_error if key in _LABEL_NAMED else dns1123_subdomain_error
+    if not name and not gen:
+        errs.required("metadata.name", "name or generateName is required")
+    if name:
+        if key in _PATH_SEGMENT_ONLY:
+            msg = _path_segment_error(name)
+        else:
+            msg = check(name)
+        if msg:
+            errs.invalid("metadata.name", name, msg)
+    if gen and not name:
+        prefix = gen[:-1] if gen.endswith("-") else gen
+        msg = _path_segment_error(gen) if key in _PATH_SEGMENT_ONLY else (check(prefix) if prefix else None)
+        if msg:
+            errs.invalid("metadata.generateName", gen, msg)
+    ns = meta.get("namespace")
+    if ns and key in _CLUSTER_SCOPED:
+        errs.forbidden("metadata.namespace", "not allowed on this type")
+    elif ns:
+        msg = dns1123_label_error(ns)
+        if msg:
+            errs.invalid("metadata.namespace", ns, msg)
+    validate_labels(meta.get("labels"), "metadata.labels", errs)
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict):
+        total = 0
+        for k, v in annotations.items():
+            msg = qualified_name_error(str(k).lower())
+            if msg:
+                errs.invalid("metadata.annotations", k, msg)
+            total += len(k) + len(v or "")
+        if total > _TOTAL_ANNOTATION_SIZE:
+            errs.add("FieldValueTooLong", "metadata.annotations",
+                     f"Too long: must have at most {_TOTAL_ANNOTATION_SIZE} bytes")
+    for i, f in enumerate(meta.get("finalizers") or []):
+        msg = qualified_name_error(f) if isinstance(f, str) else "must be a string"
+        if msg:
+            errs.invalid(f"metadata.finalizers[{i}]", f, msg)
+
+
+def validate_labels(labels: Any, path: str, errs: Errors) -> None:
+    if not isinstance(labels, dict):
+        return
+    for k, v in labels.items():
+        msg = qualified_name_error(k)
+        if msg:
+            errs.invalid(path, k, msg)
+        try:
+            validate_label_value(v or "")
+        except ValueError:
+            errs.invalid(f"{path}", v, "a valid label must be an empty string or consist of alphanumeric "
+                         "characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                         "character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for "
+                         "validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
+
+
+def _path_segment_error(name: str) -> str | None:
+    if name in (".", ".."):
+        return f"may not be '{name}'"
+    for bad in ("/", "%"):
+        if bad in name:
+            return f"may not contain '{bad}'"
+    return None
+
+
+def validate_kind(obj: Obj, gvk: GVK, errs: Errors, *, is_update: bool, old: Obj | None) -> None:
+    rule = _RULES.get((gvk[0], gvk[2]))
+    if rule is not None:
+        rule(obj, errs, is_update and old is not None, old or {})
+
+
+# ---------------------------------------------------------------- per kind
+
+
+def _spec(o: Obj) -> Obj:
+    s = o.get("spec")
+    return s if isinstance(s, dict) else {}
+
+
+def _immutable(errs: Errors, path: str, new: Any, old: Any) -> None:
+    if new != old:
+        errs.invalid(path, new, "field is immutable")
+
+
+def _nonneg(errs: Errors, spec: Obj, key: str, path: str) -> None:
+    v = spec.get(key)
+    if isinstance(v, int) and v < 0:
+        errs.invalid(path, v, "must be greater than or equal to 0")
+
+
+def _selector_and_template(obj: Obj, errs: Errors, restart: tuple[str, ...], kind: str,
+                           update: bool, old: Obj, require_selector: bool = True) -> None:
+    spec = _spec(obj)
+    sel = spec.get("selector")
+    if require_selector and not sel:
+        errs.required("spec.selector", "")
+    elif isinstance(sel, dict):
+        if require_selector and not sel.get("matchLabels") and not sel.get("matchExpressions"):
+            errs.invalid("spec.selector", sel, f"empty selector is invalid for {kind}")
+        validate_labels(sel.get("matchLabels"), "spec.selector.matchLabels", errs)
+    tmpl = spec.get("template")
+    if not isinstance(tmpl, dict):
+        errs.required("spec.template", "")
+        return
+    labels = (tmpl.get("metadata") or {}).get("labels") or {}
+    validate_labels(labels, "spec.template.metadata.labels", errs)
+    if isinstance(sel, dict) and (sel.get("matchLabels") or sel.get("matchExpressions")):
+        try:
+            matches = LabelSelector.from_dict(sel).matches(labels)
+        except ValueError as exc:
+            errs.invalid("spec.selector", sel, str(exc))
+            matches = True
+        if not matches:
+            errs.invalid("spec.template.metadata.labels", _go_map(labels),
+                         "`selector` does not match template `labels`")
+    tspec = tmpl.get("spec")
+    if not isinstance(tspec, dict):
+        errs.required("spec.template.spec.containers", "")
+        return
+    validation_pods.validate_pod_spec(tspec, "spec.template.spec", errs)
+    rp = tspec.get("restartPolicy")
+    if rp is not None and rp not in restart:
+        errs.not_supported("spec.template.spec.restartPolicy", rp, restart)
+    if update and sel is not None:
+        _immutable(errs, "spec.selector", sel, _spec(old).get("selector"))
+
+
+def _go_map(labels: Obj) -> str:
+    return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def _deployment(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    spec = _spec(obj)
+    _nonneg(errs, spec, "replicas", "spec.replicas")
+    _nonneg(errs, spec, "revisionHistoryLimit", "spec.revisionHistoryLimit")
+    _nonneg(errs, spec, "minReadySeconds", "spec.minReadySeconds")
+    st = (spec.get("strategy") or {}).get("type")
+    if st is not None and st not in ("Recreate", "RollingUpdate"):
+        errs.not_supported("spec.strategy.type", st, ("Recreate", "RollingUpdate"))
+    _selector_and_template(obj, errs, ("Always",), "deployment", update, old)
+
+
+def _replicaset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    _nonneg(errs, _spec(obj), "replicas", "spec.replicas")
+    _selector_and_template(obj, errs, ("Always",), "replicaset", update, old)
+
+
+def _statefulset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    spec = _spec(obj)
+    _nonneg(errs, spec, "replicas", "spec.replicas")
+    pmp = spec.get("podManagementPolicy")
+    if pmp is not None and pmp not in ("OrderedReady", "Parallel"):
+        errs.not_supported("spec.podManagementPolicy", pmp, ("OrderedReady", "Parallel"))
+    _selector_and_template(obj, errs, ("Always",), "statefulset", update, old)
+    if update:
+        mutable = {"replicas", "ordinals", "template", "updateStrategy",
+                   "persistentVolumeClaimRetentionPolicy", "minReadySeconds"}
+        new_rest = {k: v for k, v in spec.items() if k not in mutable}
+        old_rest = {k: v for k, v in _spec(old).items() if k not in mutable}
+        if new_rest != old_rest:
+            errs.forbidden("spec", "updates to statefulset spec for fields other than 'replicas', "
+                           "'ordinals', 'template', 'updateStrategy', "
+                           "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden")
+
+
+def _daemonset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    _selector_and_template(obj, errs, ("Always",), "daemonset", update, old)
+
+
+def _job(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    spec = _spec(obj)
+    for k in ("parallelism", "completions", "backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
+        _nonneg(errs, spec, k, f"spec.{k}")
+    manual = bool(spec.get("manualSelector"))
+    _selector_and_template(obj, errs, ("OnFailure", "Never"), "job", update, old,
+                           require_selector=manual)
+    rp = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
+    if rp is None and isinstance(spec.get("template"), dict):
+        errs.not_supported("spec.template.spec.restartPolicy", "Always", ("OnFailure", "Never"))
+    if update:
+        ospec = _spec(old)
+        if ospec.get("completionMode", "NonIndexed") != spec.get("completionMode", "NonIndexed"):
+            _immutable(errs, "spec.completionMode", spec.get("completionMode"), ospec.get("completionMode"))
+        if spec.get("completionMode") != "Indexed":
+            _immutable(errs, "spec.completions", spec.get("completions"), ospec.get("completions"))
+
+
+def _service(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    spec = _spec(obj)
+    stype = spec.get("type", "ClusterIP")
+    types = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+    if stype not in types:
+        errs.not_supported("spec.type", stype, types)
+    ports = spec.get("ports") or []
+    headless = spec.get("clusterIP") == "None"
+    if not ports and stype != "ExternalName" and not headless:
+        errs.required("spec.ports", "")
+    names: set[str] = set()
+    for i, p in enumerate(ports):
+        if not isinstance(p, dict):
+            continue
+        path = f"spec.ports[{i}]"
+        pname = p.get("name")
+        if len(ports) > 1 and not pname:
+            errs.required(f"{path}.name", "")
+        elif pname:
+            if pname in names:
+                errs.duplicate(f"{path}.name", pname)
+            names.add(pname)
+            msg = dns1123_label_error(pname)
+            if msg:
+                errs.invalid(f"{path}.name", pname, msg)
+        validation_pods.port_number(errs, f"{path}.port", p.get("port"), required=True)
+        tp = p.get("targetPort")
+        if isinstance(tp, int):
+            validation_pods.port_number(errs, f"{path}.targetPort", tp)
+        elif isinstance(tp, str) and tp and not validation_pods.iana_svc_name_ok(tp):
+            errs.invalid(f"{path}.targetPort", tp, validation_pods.IANA_MSG)
+        validation_pods.protocol(errs, f"{path}.protocol", p.get("protocol"))
+        if p.get("nodePort") is not None and stype not in ("NodePort", "LoadBalancer"):
+            errs.forbidden(f"{path}.nodePort", "may not be used when `type` is 'ClusterIP'")
+    if stype == "ExternalName" and not spec.get("externalName"):
+        errs.required("spec.externalName", "")
+    validate_labels(spec.get("selector"), "spec.selector", errs)
+    sa = spec.get("sessionAffinity")
+    if sa is not None and sa not in ("ClientIP", "None"):
+        errs.not_supported("spec.sessionAffinity", sa, ("ClientIP", "None"))
+    if update:
+        old_ip = _spec(old).get("clusterIP")
+        new_ip = spec.get("clusterIP")
+        if old_ip and new_ip and old_ip != new_ip and stype != "ExternalName":
+            errs.invalid("spec.clusterIPs[0]", new_ip, "may not change once set")
+
+
+def _config_keys(obj: Obj, errs: Errors, fields: tuple[str, ...]) -> None:
+    seen: set[str] = set()
+    for f in fields:
+        data = obj.get(f)
+        if not isinstance(data, dict):
+            continue
+        for k in data:
+            if len(k) > 253 or not _CONFIG_KEY.match(k):
+                errs.invalid(f"{f}[{k}]", k, "a valid config key must consist of alphanumeric "
+                             "characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or "
+                             "'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+            if k in seen:
+                errs.invalid(f"{f}[{k}]", k, "duplicate of key present in data")
+            seen.add(k)
+
+
+def _immutable_data(obj: Obj, errs: Errors, update: bool, old: Obj, fields: tuple[str, ...]) -> None:
+    if not update or not old.get("immutable"):
+        return
+    for f in fields:
+        if (obj.get(f) or {}) != (old.get(f) or {}):
+            errs.forbidden(f, "field is immutable when `immutable` is set")
+    if not obj.get("immutable"):
+        errs.forbidden("immutable", "field is immutable when `immutable` is set")
+
+
+def _configmap(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    _config_keys(obj, errs, ("data", "binaryData"))
+    size = len(json.dumps(obj.get("data") or {})) + len(json.dumps(obj.get("binaryData") or {}))
+    if size > 1024 * 1024:
+        errs.add("FieldValueTooLong", "", "Too long: must have at most 1048576 bytes")
+    _immutable_data(obj, errs, update, old, ("data", "binaryData"))
+
+
+def _secret(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    _config_keys(obj, errs, ("data", "stringData"))
+    total = sum(len(v or "") * 3 // 4 for v in (obj.get("data") or {}).values())
+    if total > 1024 * 1024:
+        errs.add("FieldValueTooLong", "data", "Too long: must have at most 1048576 bytes")
+    if update:
+        _immutable(errs, "type", obj.get("type"), old.get("type"))
+    _immutable_data(obj, errs, update, old, ("data",))
+    stype = obj.get("type")
+    data = obj.get("data") or {}
+    if stype == "kubernetes.io/tls":
+        for k in ("tls.crt", "tls.key"):
+            if k not in data and k not in (obj.get("stringData") or {}):
+                errs.required(f"data[{k}]", "")
+    elif stype == "kubernetes.io/dockerconfigjson" and ".dockerconfigjson" not in data:
+        errs.required("data[.dockerconfigjson]", "")
+
+
+def _pod(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        errs.required("spec.containers", "")
+        return
+    validation_pods.validate_pod_spec(spec, "spec", errs)
+    rp = spec.get("restartPolicy")
+    if rp is not None and rp not in ("Always", "OnFailure", "Never"):
+        errs.not_supported("spec.restartPolicy", rp, ("Always", "OnFailure", "Never"))
+    if update:
+        validation_pods.validate_pod_update(spec, _spec(old), errs)
+
+
+def _namespace(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    for i, f in enumerate(_spec(obj).get("finalizers") or []):
+        msg = qualified_name_error(f) if isinstance(f, str) else "must be a string"
+        if msg:
+            errs.invalid(f"spec.finalizers[{i}]", f, msg)
+
+
+def _lease(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    spec = _spec(obj)
+    for k in ("leaseDurationSeconds", "leaseTransitions"):
+        v = spec.get(k)
+        if isinstance(v, int) and (v < 0 or (k == "leaseDurationSeconds" and v == 0)):
+            errs.invalid(f"spec.{k}", v, "must be greater than 0" if k == "leaseDurationSeconds"
+                         else "must be greater than or equal to 0")
+
+
+def _event(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    ns = (obj.get("metadata") or {}).get("namespace")
+    inv = obj.get("involvedObject") or obj.get("regarding") or {}
+    io_ns = inv.get("namespace") if isinstance(inv, dict) else None
+    if ns and io_ns and ns != io_ns:
+        errs.invalid("involvedObject.namespace", io_ns, "does not match event.namespace")
+
+
+def _crd(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    from controlplane.apiserver.validation_crd import validate_crd
+
+    validate_crd(obj, errs, update, old)
+
+
+_RULES: dict[tuple[str, str], Callable[[Obj, Errors, bool, Obj], None]] = {
+    ("", "Pod"): _pod,
+    ("", "Service"): _service,
+    ("", "ConfigMap"): _configmap,
+    ("", "Secret"): _secret,
+    ("", "Namespace"): _namespace,
+    ("", "Event"): _event,
+    ("apps", "Deployment"): _deployment,
+    ("apps", "ReplicaSet"): _replicaset,
+    ("apps", "StatefulSet"): _statefulset,
+    ("apps", "DaemonSet"): _daemonset,
+    ("batch", "Job"): _job,
+    ("coordination.k8s.io", "Lease"): _lease,
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): _crd,
+}

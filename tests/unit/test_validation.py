@@ -1,0 +1,224 @@
+"""Validation of built-in kinds: decode errors (400), strict unknown fields, 422 causes."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import pytest
+
+from controlplane.apiserver.defaults import apply_defaults
+from controlplane.apiserver.errors import ApiError
+from controlplane.apiserver.validation import MAX_REQUEST_BYTES, check_body_size, validate
+
+POD = ("", "v1", "Pod")
+DEPLOY = ("apps", "v1", "Deployment")
+
+
+def pod() -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "nginx", "ports": [{"containerPort": 80}]}]}}
+
+
+def deploy() -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"selector": {"matchLabels": {"app": "a"}},
+                     "template": {"metadata": {"labels": {"app": "a"}},
+                                  "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
+
+
+def _set(path: str, value: Any) -> Callable[[dict], None]:
+    def f(obj: dict) -> None:
+        *parents, last = path.split(".")
+        cur: Any = obj
+        for p in parents:
+            cur = cur[int(p)] if p.isdigit() else cur[p]
+        if value is _DEL:
+            del cur[int(last) if last.isdigit() else last]
+        elif last.isdigit():
+            cur[int(last)] = value
+        else:
+            cur[last] = value
+    return f
+
+
+_DEL = object()
+
+
+@pytest.mark.parametrize("make,gvk", [(pod, POD), (deploy, DEPLOY)], ids=["pod", "deployment"])
+def test_valid_objects_pass_with_and_without_defaults(make, gvk):
+    assert validate(make(), gvk, strict=True) == []
+    assert validate(apply_defaults(make(), gvk), gvk, strict=True) == []
+
+
+@pytest.mark.parametrize("make,gvk,mutate,field,reason", [
+    (pod, POD, _set("spec.containers.0.image", _DEL), "spec.containers[0].image", "FieldValueRequired"),
+    (pod, POD, _set("spec.containers.0.name", _DEL), "spec.containers[0].name", "FieldValueRequired"),
+    (pod, POD, _set("spec.containers", []), "spec.containers", "FieldValueRequired"),
+    (pod, POD, _set("metadata.name", "Bad_Name"), "metadata.name", "FieldValueInvalid"),
+    (pod, POD, _set("metadata.name", "a" * 254), "metadata.name", "FieldValueInvalid"),
+    (pod, POD, _set("metadata.name", _DEL), "metadata.name", "FieldValueRequired"),
+    (pod, POD, _set("metadata.labels", {"bad key!": "v"}), "metadata.labels", "FieldValueInvalid"),
+    (pod, POD, _set("metadata.labels", {"k": "bad value!"}), "metadata.labels", "FieldValueInvalid"),
+    (pod, POD, _set("metadata.annotations", {"-bad": "v"}), "metadata.annotations", "FieldValueInvalid"),
+    (pod, POD, _set("spec.restartPolicy", "Sometimes"), "spec.restartPolicy", "FieldValueNotSupported"),
+    (pod, POD, _set("spec.containers.0.ports.0.containerPort", 70000),
+     "spec.containers[0].ports[0].containerPort", "FieldValueInvalid"),
+    (pod, POD, _set("spec.containers.0.imagePullPolicy", "Sometimes"),
+     "spec.containers[0].imagePullPolicy", "FieldValueNotSupported"),
+    (pod, POD, _set("spec.containers.0.resources", {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}),
+     "spec.containers[0].resources.requests", "FieldValueInvalid"),
+    (pod, POD, _set("spec.containers.0.resources", {"requests": {"cpu": "lots"}}),
+     "spec.containers[0].resources.requests[cpu]", "FieldValueInvalid"),
+    (pod, POD, _set("spec.containers.0.volumeMounts", [{"name": "v", "mountPath": "/x"}]),
+     "spec.containers[0].volumeMounts[0].name", "FieldValueNotFound"),
+    (deploy, DEPLOY, _set("spec.selector", _DEL), "spec.selector", "FieldValueRequired"),
+    (deploy, DEPLOY, _set("spec.template.metadata.labels", {"app": "b"}),
+     "spec.template.metadata.labels", "FieldValueInvalid"),
+    (deploy, DEPLOY, _set("spec.replicas", -1), "spec.replicas", "FieldValueInvalid"),
+    (deploy, DEPLOY, _set("spec.template.spec.restartPolicy", "Never"),
+     "spec.template.spec.restartPolicy", "FieldValueNotSupported"),
+    (deploy, DEPLOY, _set("spec.template.spec.containers.0.image", ""),
+     "spec.template.spec.containers[0].image", "FieldValueRequired"),
+], ids=lambda x: x if isinstance(x, str) else None)
+def test_invalid_objects_get_422_with_field(make, gvk, mutate, field, reason):
+    obj = make()
+    mutate(obj)
+    with pytest.raises(ApiError) as exc:
+        validate(obj, gvk, strict=True)
+    assert exc.value.code == 422 and exc.value.reason == "Invalid"
+    causes = exc.value.details["causes"]
+    assert any(c["field"] == field and c["reason"] == reason for c in causes), causes
+    assert field in exc.value.message
+
+
+def test_duplicate_container_names():
+    p = pod()
+    p["spec"]["containers"].append({"name": "c", "image": "busybox"})
+    with pytest.raises(ApiError) as exc:
+        validate(p, POD, strict=True)
+    assert exc.value.details["causes"][0] == {"reason": "FieldValueDuplicate",
+                                              "message": 'Duplicate value: "c"',
+                                              "field": "spec.containers[1].name"}
+
+
+@pytest.mark.parametrize("path,unknown", [
+    ("spec.foo", "spec.foo"), ("spec.containers.0.imagee", "spec.containers[0].imagee"),
+    ("metadata.labelz", "metadata.labelz"), ("top", "top"),
+])
+def test_unknown_fields_strict_400_or_warning(path, unknown):
+    p = pod()
+    _set(path, "x")(p)
+    with pytest.raises(ApiError) as exc:
+        validate(p, POD, strict=True)
+    assert exc.value.code == 400 and exc.value.reason == "BadRequest"
+    assert f'strict decoding error: unknown field "{unknown}"' in exc.value.message
+    assert validate(p, POD, strict=False) == [f'unknown field "{unknown}"']
+
+
+@pytest.mark.parametrize("path,value", [
+    ("spec.containers.0.image", 5), ("spec.containers", {"a": 1}),
+    ("spec.terminationGracePeriodSeconds", "30"), ("spec.hostNetwork", "yes"),
+    ("metadata.labels", ["a"]), ("spec.containers.0.ports.0.containerPort", 8.5),
+])
+def test_wrong_types_are_400_cannot_unmarshal(path, value):
+    p = pod()
+    _set(path, value)(p)
+    with pytest.raises(ApiError) as exc:
+        validate(p, POD, strict=False)
+    assert exc.value.code == 400
+    assert 'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal' in exc.value.message
+
+
+@pytest.mark.parametrize("kind,obj,ok", [
+    ("ConfigMap", {"metadata": {"name": "c"}, "data": {"a.b": "1", "K_2": "x"}}, True),
+    ("ConfigMap", {"metadata": {"name": "c"}, "data": {"bad/key": "1"}}, False),
+    ("Secret", {"metadata": {"name": "s"}, "data": {"k": "aGVsbG8="}}, True),
+    ("Namespace", {"metadata": {"name": "my.ns"}}, False),  # labels, not subdomains
+    ("Namespace", {"metadata": {"name": "team-a"}}, True),
+    ("Service", {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}, True),
+    ("Service", {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}, {"port": 81}]}}, False),
+    ("Service", {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 0}]}}, False),
+    ("Service", {"metadata": {"name": "s"}, "spec": {"type": "Weird", "ports": [{"port": 1}]}}, False),
+    ("Pod", {"metadata": {"generateName": "web-"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}, True),
+])
+def test_core_kinds(kind, obj, ok):
+    gvk = ("", "v1", kind)
+    if ok:
+        validate(obj, gvk, strict=True)
+    else:
+        with pytest.raises(ApiError) as exc:
+            validate(obj, gvk, strict=True)
+        assert exc.value.code == 422
+
+
+def test_bad_base64_in_secret_is_400():
+    with pytest.raises(ApiError) as exc:
+        validate({"metadata": {"name": "s"}, "data": {"k": "not base64!"}}, ("", "v1", "Secret"), strict=True)
+    assert exc.value.code == 400 and "illegal base64 data at input byte 3" in exc.value.message
+
+
+def _upd(make, gvk, mutate):
+    old = apply_defaults(make(), gvk)
+    new = copy.deepcopy(old)
+    mutate(new)
+    return new, old
+
+
+@pytest.mark.parametrize("make,gvk,mutate,ok", [
+    (pod, POD, _set("spec.containers.0.image", "nginx:2"), True),
+    (pod, POD, _set("spec.activeDeadlineSeconds", 100), True),
+    (pod, POD, _set("spec.containers.0.ports.0.containerPort", 81), False),
+    (pod, POD, _set("spec.restartPolicy", "Never"), False),
+    (pod, POD, _set("spec.nodeName", "node-1"), True),  # first binding
+    (pod, POD, _set("metadata.labels", {"x": "y"}), True),
+    (deploy, DEPLOY, _set("spec.replicas", 5), True),
+    (deploy, DEPLOY, _set("spec.selector", {"matchLabels": {"app": "a", "x": "y"}}), False),
+], ids=["image", "deadline", "port", "restart", "bind", "labels", "replicas", "selector"])
+def test_immutable_fields_on_update(make, gvk, mutate, ok):
+    new, old = _upd(make, gvk, mutate)
+    if ok:
+        validate(new, gvk, strict=True, is_update=True, old=old)
+    else:
+        with pytest.raises(ApiError) as exc:
+            validate(new, gvk, strict=True, is_update=True, old=old)
+        assert exc.value.code == 422
+
+
+def test_immutable_configmap():
+    old = {"metadata": {"name": "c"}, "data": {"a": "1"}, "immutable": True}
+    new = {**old, "data": {"a": "2"}}
+    with pytest.raises(ApiError) as exc:
+        validate(new, ("", "v1", "ConfigMap"), strict=True, is_update=True, old=old)
+    assert exc.value.details["causes"][0]["field"] == "data"
+
+
+def test_crd_validation():
+    crd = {"metadata": {"name": "crontabs.stable.example.com"},
+           "spec": {"group": "stable.example.com", "scope": "Namespaced",
+                    "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab"},
+                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                  "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                                      "spec": {"type": "object", "properties": {"x": {"type": "string"}}}}}}}]}}
+    gvk = ("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
+    validate(crd, gvk, strict=True)
+    bad = copy.deepcopy(crd)
+    bad["metadata"]["name"] = "wrong.example.com"
+    bad["spec"]["versions"][0]["storage"] = False
+    with pytest.raises(ApiError) as exc:
+        validate(bad, gvk, strict=True)
+    fields = {c["field"] for c in exc.value.details["causes"]}
+    assert {"metadata.name", "spec.versions"} <= fields
+
+
+def test_body_size_limit():
+    check_body_size(b"x" * MAX_REQUEST_BYTES)
+    with pytest.raises(ApiError) as exc:
+        check_body_size(b"x" * (MAX_REQUEST_BYTES + 1))
+    assert exc.value.code == 413
+
+
+def test_custom_kinds_get_metadata_checks_only():
+    validate({"metadata": {"name": "x"}, "spec": {"anything": 1}}, ("example.com", "v1", "Foo"), strict=True)
+    with pytest.raises(ApiError):
+        validate({"metadata": {"name": "X"}}, ("example.com", "v1", "Foo"), strict=True)
