@@ -22,6 +22,8 @@ from controlplane.log import get_logger
 log = get_logger(__name__)
 
 AGGREGATE_WINDOW_S = 600.0
+SPAM_BURST = 25  # client-go's EventSourceObjectSpamFilter: 25 events per object, then 1 / 5 min
+SPAM_REFILL_PER_S = 1.0 / 300.0
 
 
 def now_rfc3339() -> str:
@@ -39,9 +41,29 @@ class EventRecorder:
         # aggregation key -> (event name, namespace, count, last seen monotonic)
         self._seen: dict[tuple, tuple[str, str, int, float]] = {}
         self.posted = 0
+        self.dropped = 0
+        self._spam: dict[str, tuple[float, float]] = {}  # object uid/name -> (tokens, last)
+
+    def _allow(self, obj: dict) -> bool:
+        md = obj.get("metadata") or {}
+        k = md.get("uid") or f"{md.get('namespace')}/{md.get('name')}"
+        now = time.monotonic()
+        tokens, last = self._spam.get(k, (float(SPAM_BURST), now))
+        tokens = min(float(SPAM_BURST), tokens + (now - last) * SPAM_REFILL_PER_S)
+        if tokens < 1.0:
+            self._spam[k] = (tokens, now)
+            return False
+        self._spam[k] = (tokens - 1.0, now)
+        if len(self._spam) > 20000:
+            self._spam.clear()
+        return True
 
     def event(self, obj: dict, etype: str, reason: str, message: str) -> None:
-        """Record an Event about ``obj`` (queued; dropped with a log line if the queue is full)."""
+        """Record an Event about ``obj`` (queued; dropped with a log line if the queue is full,
+        or silently past the per-object spam budget, as client-go does)."""
+        if not self._allow(obj):
+            self.dropped += 1
+            return
         try:
             self._pending.put_nowait((obj, etype, reason, message))
         except asyncio.QueueFull:

@@ -64,8 +64,8 @@ def _label_matcher(selector: Any) -> Callable[[dict], bool]:
     """A predicate on labels from a LabelSelector dict, a selector string, or a callable."""
     if callable(selector):
         return selector
-    from controlplane.machinery.selectors import LabelSelector, parse_selector
-    sel = LabelSelector.from_dict(selector) if isinstance(selector, dict) else parse_selector(selector)
+    from controlplane.machinery.selectors import LabelSelector, parse_label_selector
+    sel = LabelSelector.from_dict(selector) if isinstance(selector, dict) else parse_label_selector(selector)
     return sel.matches
 
 

@@ -1,0 +1,224 @@
+"""Shared controller helpers: owner references, adopt/release, the pod-template hash,
+creation/deletion expectations, and building pods from a template.
+
+Expectations are how a controller avoids over-creating while its informer cache lags: before
+creating N pods it records "expect N creations"; pod ADDED events observed by the informer
+count them down; until they are satisfied (or 5 minutes pass) the controller does not act on
+its possibly-stale view. Neighbours: ``replicaset``, ``deployment``, ``statefulset``,
+``daemonset``, ``job`` (all of them), ``podutil`` (pod predicates).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from typing import Any, Callable
+
+from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.resources import Resource
+
+EXPECTATIONS_TTL_S = 300.0
+SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+# -- labels and selectors -------------------------------------------------------------------
+
+def selector_matcher(selector: dict | None) -> Callable[[dict], bool]:
+    """A predicate on a labels dict for a LabelSelector dict; an empty/absent selector matches nothing."""
+    if not selector or (not selector.get("matchLabels") and not selector.get("matchExpressions")):
+        return lambda labels: False
+    from controlplane.machinery.selectors import LabelSelector
+    return LabelSelector.from_dict(selector).matches
+
+
+def labels_of(obj: dict) -> dict[str, str]:
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+# -- owner references -----------------------------------------------------------------------
+
+def controller_ref(obj: dict) -> dict | None:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref
+    return None
+
+
+def new_controller_ref(owner: dict) -> dict:
+    md = owner["metadata"]
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": md["name"], "uid": md["uid"],
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def is_controlled_by(obj: dict, owner: dict) -> bool:
+    ref = controller_ref(obj)
+    return ref is not None and ref.get("uid") == (owner.get("metadata") or {}).get("uid")
+
+
+async def adopt(client: RestClient, res: Resource, obj: dict, owner: dict) -> dict | None:
+    """Patch ``obj`` to carry a controller reference to ``owner`` (None if it vanished)."""
+    md = obj["metadata"]
+    refs = [r for r in md.get("ownerReferences") or [] if r.get("uid") != owner["metadata"]["uid"]]
+    body = {"metadata": {"ownerReferences": refs + [new_controller_ref(owner)],
+                         "resourceVersion": md.get("resourceVersion")}}
+    try:
+        return await client.patch(res, md["name"], body, md.get("namespace"))
+    except ApiStatusError as e:
+        if e.not_found:
+            return None
+        raise
+
+
+async def release(client: RestClient, res: Resource, obj: dict, owner_uid: str) -> None:
+    """Drop the owner reference to ``owner_uid`` from ``obj`` (orphan it)."""
+    md = obj["metadata"]
+    refs = [r for r in md.get("ownerReferences") or [] if r.get("uid") != owner_uid]
+    try:
+        await client.patch(res, md["name"], {"metadata": {"ownerReferences": refs or None,
+                                                          "resourceVersion": md.get("resourceVersion")}},
+                           md.get("namespace"))
+    except ApiStatusError as e:
+        if not (e.not_found or e.code == 409):
+            raise
+
+
+async def claim(client: RestClient, res: Resource, owner: dict, candidates: list[dict],
+                match: Callable[[dict], bool]) -> list[dict]:
+    """controller-runtime's ClaimObjects: keep owned matching objects, adopt matching orphans
+    (unless the owner is being deleted), release owned objects that no longer match."""
+    uid = owner["metadata"]["uid"]
+    deleting = bool(owner["metadata"].get("deletionTimestamp"))
+    out: list[dict] = []
+    for obj in candidates:
+        ref = controller_ref(obj)
+        matches = match(labels_of(obj))
+        if ref is not None:
+            if ref.get("uid") != uid:
+                continue
+            if matches:
+                out.append(obj)
+            elif not deleting:
+                await release(client, res, obj, uid)
+            continue
+        if matches and not deleting and not obj["metadata"].get("deletionTimestamp"):
+            adopted = await adopt(client, res, obj, owner)
+            if adopted is not None:
+                out.append(adopted)
+    return out
+
+
+# -- hashing --------------------------------------------------------------------------------
+
+def fnv32a(data: bytes) -> int:
+    h = 0x811C9DC5
+    for b in data:
+        h ^= b
+        h = (h * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def safe_encode(s: str) -> str:
+    """Kubernetes' rand.SafeEncodeString: no vowels, no confusable characters."""
+    return "".join(SAFE_ALPHABET[ord(c) % len(SAFE_ALPHABET)] for c in s)
+
+
+def compute_hash(template: dict, collision_count: int | None = None) -> str:
+    """Stable pod-template hash (``pod-template-hash`` / ``controller-revision-hash``)."""
+    data = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
+    if collision_count:
+        data += str(collision_count).encode()
+    return safe_encode(str(fnv32a(data)))
+
+
+def template_without_hash(template: dict, label: str = "pod-template-hash") -> dict:
+    t = copy.deepcopy(template)
+    labels = (t.get("metadata") or {}).get("labels")
+    if labels:
+        labels.pop(label, None)
+    return t
+
+
+def _normalize(t: dict) -> dict:
+    t = copy.deepcopy(t)
+    md = t.setdefault("metadata", {})
+    for k in ("labels", "annotations"):
+        if not md.get(k):
+            md.pop(k, None)
+    md.pop("creationTimestamp", None)
+    return t
+
+
+def equal_ignore_hash(a: dict, b: dict, label: str = "pod-template-hash") -> bool:
+    return _normalize(template_without_hash(a, label)) == _normalize(template_without_hash(b, label))
+
+
+# -- pods from templates --------------------------------------------------------------------
+
+def pod_from_template(template: dict, owner: dict, *, name: str | None = None,
+                      generate_name: str | None = None, extra_labels: dict[str, str] | None = None) -> dict:
+    tmd = template.get("metadata") or {}
+    md: dict[str, Any] = {"namespace": owner["metadata"].get("namespace"),
+                          "labels": {**(tmd.get("labels") or {}), **(extra_labels or {})},
+                          "ownerReferences": [new_controller_ref(owner)]}
+    if tmd.get("annotations"):
+        md["annotations"] = dict(tmd["annotations"])
+    if tmd.get("finalizers"):
+        md["finalizers"] = list(tmd["finalizers"])
+    if name:
+        md["name"] = name
+    else:
+        md["generateName"] = generate_name or f"{owner['metadata']['name']}-"
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": copy.deepcopy(template.get("spec") or {})}
+
+
+# -- expectations ---------------------------------------------------------------------------
+
+class Expectations:
+    """UID-tracking controller expectations (client-go's ``UIDTrackingControllerExpectations``)."""
+
+    def __init__(self, ttl: float = EXPECTATIONS_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._adds: dict[str, tuple[int, float]] = {}
+        self._dels: dict[str, tuple[set[str], float]] = {}
+
+    def expect_creations(self, key: str, n: int) -> None:
+        self._adds[key] = (n, self.clock())
+
+    def creation_observed(self, key: str) -> None:
+        if key in self._adds:
+            n, t = self._adds[key]
+            self._adds[key] = (n - 1, t)
+
+    def lower_expected_creations(self, key: str, n: int) -> None:
+        for _ in range(n):
+            self.creation_observed(key)
+
+    def expect_deletions(self, key: str, uids: set[str]) -> None:
+        self._dels[key] = (set(uids), self.clock())
+
+    def deletion_observed(self, key: str, uid: str) -> None:
+        if key in self._dels:
+            self._dels[key][0].discard(uid)
+
+    def satisfied(self, key: str) -> bool:
+        now = self.clock()
+        adds = self._adds.get(key)
+        dels = self._dels.get(key)
+        if adds is None and dels is None:
+            return True
+        if adds is not None and adds[0] > 0 and now - adds[1] < self.ttl:
+            return False
+        if dels is not None and dels[0] and now - dels[1] < self.ttl:
+            return False
+        return True
+
+    def pending(self, key: str) -> tuple[int, int]:
+        adds = self._adds.get(key)
+        dels = self._dels.get(key)
+        return (max(adds[0], 0) if adds else 0, len(dels[0]) if dels else 0)
+
+    def delete(self, key: str) -> None:
+        self._adds.pop(key, None)
+        self._dels.pop(key, None)

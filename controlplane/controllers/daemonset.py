@@ -1,0 +1,264 @@
+"""DaemonSet controller: one pod per eligible node.
+
+A node is eligible when the pod template's ``nodeSelector`` and required node affinity match
+it and every NoSchedule/NoExecute taint is tolerated (the template's tolerations plus the
+ones Kubernetes adds to daemon pods: not-ready, unreachable, pressure, unschedulable).
+``reconcile(key)`` creates a pod for each eligible node without one — pinned with a required
+node affinity ``matchFields metadata.name In [node]`` (as Kubernetes does, so the scheduler
+binds it there) — deletes pods on nodes that are gone or no longer eligible and duplicates,
+and rolls template changes out with RollingUpdate (``maxUnavailable``, default 1): old pods
+are deleted while the number of unavailable daemon pods stays within the budget, and the
+next pass creates their replacements. Pods carry ``controller-revision-hash`` and
+``pod-template-generation`` labels. Neighbours: the nodes (node agents), the scheduler.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+from controlplane.client import resources as R
+from controlplane.client.controller import Controller, Result
+from controlplane.client.informer import object_key
+from controlplane.client.manager import Manager
+from controlplane.client.rest import ApiStatusError
+from controlplane.controllers import controllerutil as cu
+from controlplane.controllers import deploymentutil as du
+from controlplane.controllers import podutil as pu
+from controlplane.log import get_logger
+
+log = get_logger(__name__)
+HASH_LABEL = "controller-revision-hash"
+
+DAEMON_TOLERATIONS = [
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
+]
+
+
+def _match_expr(values: dict[str, str], expr: dict) -> bool:
+    key, op, vals = expr.get("key"), expr.get("operator"), expr.get("values") or []
+    has = key in values
+    v = values.get(key)
+    if op == "In":
+        return has and v in vals
+    if op == "NotIn":
+        return not has or v not in vals
+    if op == "Exists":
+        return has
+    if op == "DoesNotExist":
+        return not has
+    if op in ("Gt", "Lt") and has and vals:
+        try:
+            a, b = int(v), int(vals[0])
+        except (TypeError, ValueError):
+            return False
+        return a > b if op == "Gt" else a < b
+    return False
+
+
+def node_matches_term(node: dict, term: dict) -> bool:
+    labels = cu.labels_of(node)
+    fields = {"metadata.name": node["metadata"]["name"]}
+    exprs, mfields = term.get("matchExpressions") or [], term.get("matchFields") or []
+    if not exprs and not mfields:
+        return False
+    return all(_match_expr(labels, e) for e in exprs) and all(_match_expr(fields, f) for f in mfields)
+
+
+def tolerates(tolerations: list[dict], taint: dict) -> bool:
+    for t in tolerations:
+        if t.get("effect") and t.get("effect") != taint.get("effect"):
+            continue
+        op = t.get("operator") or "Equal"
+        if not t.get("key"):
+            if op == "Exists":
+                return True
+            continue
+        if t.get("key") != taint.get("key"):
+            continue
+        if op == "Exists" or t.get("value", "") == taint.get("value", ""):
+            return True
+    return False
+
+
+def node_should_run(template_spec: dict, node: dict) -> bool:
+    """Whether a daemon pod with this spec belongs on ``node`` (pure)."""
+    labels = cu.labels_of(node)
+    if any(labels.get(k) != v for k, v in (template_spec.get("nodeSelector") or {}).items()):
+        return False
+    req = ((((template_spec.get("affinity") or {}).get("nodeAffinity") or {})
+            .get("requiredDuringSchedulingIgnoredDuringExecution")) or {})
+    terms = req.get("nodeSelectorTerms") or []
+    if terms and not any(node_matches_term(node, t) for t in terms):
+        return False
+    tols = list(template_spec.get("tolerations") or []) + DAEMON_TOLERATIONS
+    for taint in (node.get("spec") or {}).get("taints") or []:
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tols, taint):
+            return False
+    return True
+
+
+def pin_to_node(spec: dict, node_name: str) -> dict:
+    """The pod spec with its required node affinity replaced by ``metadata.name In [node]``."""
+    spec = copy.deepcopy(spec)
+    aff = spec.setdefault("affinity", {})
+    na = aff.setdefault("nodeAffinity", {})
+    na["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": [{"matchFields": [
+        {"key": "metadata.name", "operator": "In", "values": [node_name]}]}]}
+    tols = list(spec.get("tolerations") or [])
+    for t in DAEMON_TOLERATIONS:
+        if not any(x.get("key") == t["key"] and x.get("effect") == t["effect"] for x in tols):
+            tols.append(dict(t))
+    spec["tolerations"] = tols
+    return spec
+
+
+def pod_node(pod: dict) -> str | None:
+    spec = pod.get("spec") or {}
+    if spec.get("nodeName"):
+        return spec["nodeName"]
+    terms = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
+             .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or []
+    for t in terms:
+        for f in t.get("matchFields") or []:
+            if f.get("key") == "metadata.name" and f.get("operator") == "In" and f.get("values"):
+                return f["values"][0]
+    return None
+
+
+class DaemonSetController:
+    def __init__(self, manager: Manager, *, workers: int = 2) -> None:
+        self.client = manager.client
+        self.ds_inf = manager.informer(R.DAEMONSETS)
+        self.pod_inf = manager.informer(R.PODS)
+        self.node_inf = manager.informer(R.NODES)
+        self.recorder = manager.recorder("daemonset-controller")
+        self.expectations = cu.Expectations()
+        self.controller = Controller("daemonset", self.reconcile, workers=workers)
+        self.ds_inf.add_handler(lambda t, o, old: self.controller.enqueue(object_key(o)))
+        self.pod_inf.add_handler(self._on_pod)
+        self.node_inf.add_handler(self._on_node)
+        manager.add(self.controller)
+
+    def _on_pod(self, etype: str, pod: dict, old: dict | None) -> None:
+        ref = cu.controller_ref(pod)
+        if ref is None or ref.get("kind") != "DaemonSet":
+            return
+        key = f"{pod['metadata']['namespace']}/{ref['name']}"
+        if etype == "ADDED":
+            self.expectations.creation_observed(key)
+        elif etype == "DELETED" or (pu.is_terminating(pod) and not (old and pu.is_terminating(old))):
+            self.expectations.deletion_observed(key, pod["metadata"].get("uid", ""))
+        self.controller.enqueue(key)
+
+    def _on_node(self, etype: str, node: dict, old: dict | None) -> None:
+        if etype == "MODIFIED" and old is not None and cu.labels_of(old) == cu.labels_of(node) and \
+                (old.get("spec") or {}).get("taints") == (node.get("spec") or {}).get("taints"):
+            return
+        for ds in self.ds_inf.list():
+            self.controller.enqueue(object_key(ds))
+
+    async def reconcile(self, key: str) -> Result | None:
+        ds = self.ds_inf.get(key)
+        if ds is None:
+            self.expectations.delete(key)
+            return None
+        ds = copy.deepcopy(ds)
+        template = ds["spec"].get("template") or {}
+        h = cu.compute_hash(template)
+        pods = [p for p in self.pod_inf.by_owner(ds["metadata"]["uid"]) if cu.is_controlled_by(p, ds) and pu.is_pod_active(p)]
+        nodes = {n["metadata"]["name"]: n for n in self.node_inf.list()}
+        eligible = {name for name, n in nodes.items() if node_should_run(template.get("spec") or {}, n)}
+        by_node: dict[str, list[dict]] = {}
+        for p in pods:
+            by_node.setdefault(pod_node(p) or "", []).append(p)
+        to_create: list[str] = []
+        to_delete: list[dict] = []
+        for node in sorted(eligible):
+            have = sorted(by_node.get(node, []), key=lambda p: p["metadata"].get("creationTimestamp") or "")
+            if not have:
+                to_create.append(node)
+            elif len(have) > 1:
+                to_delete += have[1:]
+        for node, ps in by_node.items():
+            if node not in eligible:
+                to_delete += ps
+        min_ready = int(ds["spec"].get("minReadySeconds") or 0)
+        now = time.time()
+        if not pu.is_terminating(ds) and self.expectations.satisfied(key):
+            strategy = ds["spec"].get("updateStrategy") or {"type": "RollingUpdate"}
+            if strategy.get("type", "RollingUpdate") == "RollingUpdate" and not to_create:
+                max_unavail = du.int_or_percent((strategy.get("rollingUpdate") or {}).get("maxUnavailable"),
+                                                len(eligible), True, default="1") or 1
+                unavailable = sum(1 for n in eligible if not any(pu.is_pod_available(p, min_ready, now)
+                                                                for p in by_node.get(n, [])))
+                old = [p for n in eligible for p in by_node.get(n, [])[:1] if cu.labels_of(p).get(HASH_LABEL) != h]
+                old.sort(key=lambda p: pu.is_pod_available(p, min_ready, now))
+                budget = max_unavail - unavailable
+                for p in old:
+                    if not pu.is_pod_available(p, min_ready, now):
+                        to_delete.append(p)
+                    elif budget > 0:
+                        to_delete.append(p)
+                        budget -= 1
+            await self._apply(ds, key, to_create, to_delete, h)
+        await self._write_status(ds, eligible, by_node, h, min_ready, now)
+        return None
+
+    async def _apply(self, ds: dict, key: str, create: list[str], delete: list[dict], h: str) -> None:
+        ns = ds["metadata"]["namespace"]
+        self.expectations.expect_creations(key, len(create))
+        self.expectations.expect_deletions(key, {p["metadata"]["uid"] for p in delete})
+        template = ds["spec"].get("template") or {}
+        gen = str(ds["metadata"].get("generation", 1))
+        for node in create:
+            pod = cu.pod_from_template(template, ds, extra_labels={HASH_LABEL: h, "pod-template-generation": gen})
+            pod["spec"] = pin_to_node(pod["spec"], node)
+            try:
+                created = await self.client.create(R.PODS, pod, ns)
+                self.recorder.event(ds, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
+            except ApiStatusError as e:
+                self.expectations.creation_observed(key)
+                self.recorder.event(ds, "Warning", "FailedCreate", f"Error creating pod on node {node}: {e.message}")
+                raise
+        for p in delete:
+            try:
+                await self.client.delete(R.PODS, p["metadata"]["name"], ns, preconditions={"uid": p["metadata"]["uid"]})
+                self.recorder.event(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {p['metadata']['name']}")
+            except ApiStatusError as e:
+                self.expectations.deletion_observed(key, p["metadata"]["uid"])
+                if not (e.not_found or e.code == 409):
+                    raise
+
+    async def _write_status(self, ds: dict, eligible: set[str], by_node: dict[str, list[dict]], h: str,
+                            min_ready: int, now: float) -> None:
+        scheduled = [n for n in eligible if by_node.get(n)]
+        first = {n: by_node[n][0] for n in scheduled}
+        status = {
+            "observedGeneration": ds["metadata"].get("generation", 1),
+            "desiredNumberScheduled": len(eligible),
+            "currentNumberScheduled": len(scheduled),
+            "numberMisscheduled": sum(1 for n in by_node if n not in eligible and by_node[n]),
+            "numberReady": sum(1 for p in first.values() if pu.is_pod_ready(p)),
+            "numberAvailable": sum(1 for p in first.values() if pu.is_pod_available(p, min_ready, now)),
+            "updatedNumberScheduled": sum(1 for p in first.values() if cu.labels_of(p).get(HASH_LABEL) == h),
+        }
+        status["numberUnavailable"] = max(len(eligible) - status["numberAvailable"], 0)
+        old = ds.get("status") or {}
+        if all(old.get(k) == v for k, v in status.items()):
+            return
+        ds["status"] = {**old, **status}
+        try:
+            await self.client.update_status(R.DAEMONSETS, ds)
+        except ApiStatusError as e:
+            if not e.not_found:
+                raise
+
+
+def setup(manager: Manager, workers: int = 2) -> DaemonSetController:
+    return DaemonSetController(manager, workers=workers)

@@ -1,0 +1,190 @@
+"""StatefulSet controller: pods with stable ordinal names ``<name>-0 … <name>-(N-1)``.
+
+``reconcile(key)`` creates missing ordinals (OrderedReady: one at a time, each waiting for
+the previous ones to be Running and Ready; Parallel: all at once), removes ordinals >= N
+highest first (OrderedReady: one at a time), replaces Failed pods, and rolls out template
+changes with RollingUpdate from the highest ordinal down to ``partition`` (one pod at a time,
+waiting for readiness); OnDelete leaves replacement to the user. Each pod carries
+``controller-revision-hash`` (``<name>-<hash of the template>``),
+``statefulset.kubernetes.io/pod-name`` and ``apps.kubernetes.io/pod-index`` labels and the
+hostname/subdomain of its ordinal. Fixed names mean a lagging cache can never create an extra
+pod (the second create is an AlreadyExists). ControllerRevision objects are not kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import re
+
+from controlplane.client import resources as R
+from controlplane.client.controller import Controller, Result
+from controlplane.client.informer import object_key
+from controlplane.client.manager import Manager
+from controlplane.client.rest import ApiStatusError
+from controlplane.controllers import controllerutil as cu
+from controlplane.controllers import podutil as pu
+from controlplane.log import get_logger
+
+log = get_logger(__name__)
+REVISION_LABEL = "controller-revision-hash"
+
+
+def ordinal_of(ss_name: str, pod_name: str) -> int | None:
+    m = re.fullmatch(re.escape(ss_name) + r"-(\d+)", pod_name)
+    return int(m.group(1)) if m else None
+
+
+def update_revision(ss: dict) -> str:
+    template = (ss.get("spec") or {}).get("template") or {}
+    return f"{ss['metadata']['name']}-{cu.compute_hash(template)}"
+
+
+def healthy(pod: dict) -> bool:
+    return pu.phase(pod) == "Running" and pu.is_pod_ready(pod) and not pu.is_terminating(pod)
+
+
+class StatefulSetController:
+    def __init__(self, manager: Manager, *, workers: int = 3) -> None:
+        self.client = manager.client
+        self.ss_inf = manager.informer(R.STATEFULSETS)
+        self.pod_inf = manager.informer(R.PODS)
+        self.recorder = manager.recorder("statefulset-controller")
+        self.controller = Controller("statefulset", self.reconcile, workers=workers)
+        self.ss_inf.add_handler(lambda t, o, old: self.controller.enqueue(object_key(o)))
+        self.pod_inf.add_handler(self._on_pod)
+        manager.add(self.controller)
+
+    def _on_pod(self, etype: str, pod: dict, old: dict | None) -> None:
+        ref = cu.controller_ref(pod)
+        if ref is not None and ref.get("kind") == "StatefulSet":
+            self.controller.enqueue(f"{pod['metadata']['namespace']}/{ref['name']}")
+
+    def _new_pod(self, ss: dict, ordinal: int, rev: str) -> dict:
+        name = f"{ss['metadata']['name']}-{ordinal}"
+        pod = cu.pod_from_template(ss["spec"].get("template") or {}, ss, name=name, extra_labels={
+            REVISION_LABEL: rev, "statefulset.kubernetes.io/pod-name": name, "apps.kubernetes.io/pod-index": str(ordinal)})
+        pod["spec"]["hostname"] = name
+        if ss["spec"].get("serviceName"):
+            pod["spec"]["subdomain"] = ss["spec"]["serviceName"]
+        return pod
+
+    async def reconcile(self, key: str) -> Result | None:
+        ss = self.ss_inf.get(key)
+        if ss is None:
+            return None
+        ss = copy.deepcopy(ss)
+        ns, name = ss["metadata"]["namespace"], ss["metadata"]["name"]
+        spec = ss.get("spec") or {}
+        replicas = 1 if spec.get("replicas") is None else int(spec["replicas"])
+        parallel = spec.get("podManagementPolicy") == "Parallel"
+        strategy = spec.get("updateStrategy") or {"type": "RollingUpdate"}
+        partition = int(((strategy.get("rollingUpdate") or {}).get("partition")) or 0)
+        rev = update_revision(ss)
+        pods = {}
+        for p in self.pod_inf.by_owner(ss["metadata"]["uid"]):
+            o = ordinal_of(name, p["metadata"]["name"])
+            if o is not None and cu.is_controlled_by(p, ss):
+                pods[o] = p
+        if not pu.is_terminating(ss):
+            await self._sync_pods(ss, pods, replicas, parallel, strategy, partition, rev)
+        await self._write_status(ss, pods, replicas, rev)
+        return None
+
+    async def _create(self, ss: dict, ordinal: int, rev: str) -> None:
+        pod = self._new_pod(ss, ordinal, rev)
+        try:
+            await self.client.create(R.PODS, pod, ss["metadata"]["namespace"])
+            self.recorder.event(ss, "Normal", "SuccessfulCreate",
+                                f"create Pod {pod['metadata']['name']} in StatefulSet {ss['metadata']['name']} successful")
+        except ApiStatusError as e:
+            if not e.already_exists:
+                self.recorder.event(ss, "Warning", "FailedCreate", f"create Pod {pod['metadata']['name']} failed: {e.message}")
+                raise
+
+    async def _delete(self, ss: dict, pod: dict, why: str) -> None:
+        try:
+            await self.client.delete(R.PODS, pod["metadata"]["name"], pod["metadata"]["namespace"],
+                                     preconditions={"uid": pod["metadata"]["uid"]})
+            self.recorder.event(ss, "Normal", "SuccessfulDelete",
+                                f"delete Pod {pod['metadata']['name']} in StatefulSet {ss['metadata']['name']} successful ({why})")
+        except ApiStatusError as e:
+            if not (e.not_found or e.code == 409):
+                raise
+
+    async def _sync_pods(self, ss: dict, pods: dict[int, dict], replicas: int, parallel: bool, strategy: dict,
+                         partition: int, rev: str) -> None:
+        # create / replace failed, in ordinal order
+        for i in range(replicas):
+            pod = pods.get(i)
+            if pod is None:
+                await self._create(ss, i, rev)
+                if not parallel:
+                    return
+                continue
+            if pu.phase(pod) == "Failed" and not pu.is_terminating(pod):
+                await self._delete(ss, pod, "failed")
+                if not parallel:
+                    return
+                continue
+            if not parallel and not healthy(pod):
+                return  # OrderedReady: wait for this ordinal
+        # scale down, highest ordinal first
+        condemned = sorted((o for o in pods if o >= replicas), reverse=True)
+        for o in condemned:
+            pod = pods[o]
+            if pu.is_terminating(pod):
+                if not parallel:
+                    return
+                continue
+            if not parallel and not all(healthy(p) for q, p in pods.items() if q != o and q < o):
+                return
+            await self._delete(ss, pod, "scale down")
+            if not parallel:
+                return
+        if condemned and not parallel:
+            return
+        if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+            return
+        # rolling update, highest ordinal first, down to the partition
+        for i in range(replicas - 1, partition - 1, -1):
+            pod = pods.get(i)
+            if pod is None:
+                return
+            if cu.labels_of(pod).get(REVISION_LABEL) != rev:
+                if not pu.is_terminating(pod):
+                    await self._delete(ss, pod, "update")
+                return
+            if not healthy(pod):
+                return
+
+    async def _write_status(self, ss: dict, pods: dict[int, dict], replicas: int, rev: str) -> None:
+        old = ss.get("status") or {}
+        live = [p for p in pods.values() if not pu.is_terminating(p)]
+        updated = sum(1 for p in live if cu.labels_of(p).get(REVISION_LABEL) == rev)
+        current_rev = old.get("currentRevision") or rev
+        if updated == replicas and all(healthy(p) for o, p in pods.items() if o < replicas) and len(pods) == replicas:
+            current_rev = rev
+        status = {
+            "observedGeneration": ss["metadata"].get("generation", 1),
+            "replicas": len(live),
+            "readyReplicas": sum(1 for p in live if pu.is_pod_ready(p)),
+            "availableReplicas": sum(1 for p in live if pu.is_pod_available(p, int(ss["spec"].get("minReadySeconds") or 0), time.time())),
+            "currentReplicas": sum(1 for p in live if cu.labels_of(p).get(REVISION_LABEL) == current_rev),
+            "updatedReplicas": updated,
+            "currentRevision": current_rev,
+            "updateRevision": rev,
+            "collisionCount": int(old.get("collisionCount") or 0),
+        }
+        if all(old.get(k) == v for k, v in status.items()):
+            return
+        ss["status"] = {**old, **status}
+        try:
+            await self.client.update_status(R.STATEFULSETS, ss)
+        except ApiStatusError as e:
+            if not e.not_found:
+                raise
+
+
+def setup(manager: Manager, workers: int = 3) -> StatefulSetController:
+    return StatefulSetController(manager, workers=workers)
