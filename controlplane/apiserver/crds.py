@@ -1,0 +1,214 @@
+"""Custom resources served dynamically: the registry follows the stored CRDs.
+
+On start every stored CustomResourceDefinition is registered; after each CRD write the
+apiserver calls ``sync`` (registry entries per served version with schema, printer columns,
+status/scale subresources, then the ``NamesAccepted``/``Established`` conditions written to
+``status``); deleting a CRD first deletes its custom resources (the
+``customresourcecleanup.apiextensions.k8s.io`` finalizer, as Kubernetes does), then unregisters.
+Neighbours: ``registry.py`` (what gets served), ``app.ApiServer`` (hooks, caches, deletes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TYPE_CHECKING, Any
+
+from controlplane.apiserver import errors
+from controlplane.apiserver.registry import ResourceInfo
+from controlplane.apiserver.store import now_rfc3339
+from controlplane.log import get_logger
+
+if TYPE_CHECKING:
+    from controlplane.apiserver.app import ApiServer
+
+log = get_logger(__name__)
+CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def infos_for(crd: dict[str, Any]) -> list[ResourceInfo]:
+    """ResourceInfo for every served version of a CRD."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    group = spec.get("group", "")
+    versions = spec.get("versions") or []
+    storage = next((v["name"] for v in versions if v.get("storage")), versions[0]["name"] if versions else "v1")
+    out = []
+    for v in versions:
+        if not v.get("served", True):
+            continue
+        subs = v.get("subresources") or {}
+        schema = (v.get("schema") or {}).get("openAPIV3Schema")
+        sub_set = set()
+        if "status" in subs:
+            sub_set.add("status")
+        if "scale" in subs:
+            sub_set.add("scale")
+        out.append(ResourceInfo(
+            group=group, version=v["name"], kind=names.get("kind", ""), plural=names.get("plural", ""),
+            singular=names.get("singular") or names.get("kind", "").lower(),
+            namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+            short_names=tuple(names.get("shortNames") or ()), categories=tuple(names.get("categories") or ()),
+            subresources=frozenset(sub_set), list_kind=names.get("listKind") or names.get("kind", "") + "List",
+            is_custom=True, schema=schema, printer_columns=tuple(v.get("additionalPrinterColumns") or ()),
+            scale=subs.get("scale"), preserve_unknown_fields=bool(spec.get("preserveUnknownFields")),
+            storage_version=storage,
+        ))
+    return out
+
+
+class CrdController:
+    def __init__(self, api: "ApiServer") -> None:
+        self.api = api
+        self._served: dict[str, list[tuple[str, str, str]]] = {}  # crd name -> registry keys
+        self._cleaning: set[str] = set()
+
+    @property
+    def info(self) -> ResourceInfo:
+        info = self.api.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        assert info is not None
+        return info
+
+    async def start(self) -> None:
+        from controlplane.apiserver.store import decode, prefix
+
+        res = await self.api.backend.list(prefix(self.info))
+        for kv in res.items:
+            await self.sync(decode(kv))
+
+    async def stop(self) -> None:
+        return None
+
+    def validate(self, crd: dict[str, Any]) -> None:
+        """The parts of CRD validation the server relies on to serve the resource."""
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        name = crd["metadata"].get("name", "")
+        causes: list[dict[str, str]] = []
+
+        def bad(field: str, msg: str) -> None:
+            causes.append({"reason": "FieldValueInvalid", "field": field, "message": msg})
+
+        group, plural, kind = spec.get("group", ""), names.get("plural", ""), names.get("kind", "")
+        if not group or "." not in group:
+            bad("spec.group", f'Invalid value: "{group}": should be a domain with at least one dot')
+        if not plural or not _DNS_LABEL.match(plural):
+            bad("spec.names.plural", f'Invalid value: "{plural}": a lowercase RFC 1123 label is required')
+        if not kind:
+            causes.append({"reason": "FieldValueRequired", "field": "spec.names.kind", "message": "Required value"})
+        if name != f"{plural}.{group}":
+            bad("metadata.name", f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group')
+        if spec.get("scope") not in ("Namespaced", "Cluster"):
+            bad("spec.scope", f'Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"')
+        versions = spec.get("versions") or []
+        if not versions:
+            causes.append({"reason": "FieldValueRequired", "field": "spec.versions", "message": "Required value: must have exactly one version marked as storage version"})
+        elif sum(1 for v in versions if v.get("storage")) != 1:
+            bad("spec.versions", "Invalid value: must have exactly one version marked as storage version")
+        for i, v in enumerate(versions):
+            if not (v.get("schema") or {}).get("openAPIV3Schema"):
+                causes.append({"reason": "FieldValueRequired", "field": f"spec.versions[{i}].schema.openAPIV3Schema",
+                               "message": "Required value: schemas are required"})
+        if causes:
+            raise errors.invalid("CustomResourceDefinition", name, causes, "apiextensions.k8s.io")
+
+    def prepare_create(self, crd: dict[str, Any]) -> None:
+        fins = crd["metadata"].setdefault("finalizers", [])
+        if CLEANUP_FINALIZER not in fins:
+            fins.append(CLEANUP_FINALIZER)
+
+    async def sync(self, crd: dict[str, Any]) -> None:
+        """Bring the registry (and the CRD's status) in line with a stored CRD."""
+        name = crd["metadata"]["name"]
+        for key in self._served.pop(name, []):
+            self.api.registry.remove(*key)
+        infos = infos_for(crd)
+        for info in infos:
+            self.api.registry.add(info)
+        self._served[name] = [(i.group, i.version, i.plural) for i in infos]
+        if infos:
+            await self.api.cache_for(infos[0])
+        if crd["metadata"].get("deletionTimestamp"):
+            if name not in self._cleaning:
+                self._cleaning.add(name)
+                self.api.spawn(self._cleanup(crd))
+        elif not _established(crd):
+            self.api.spawn(self._set_established(name))
+
+    async def forget(self, crd: dict[str, Any]) -> None:
+        name = crd["metadata"]["name"]
+        infos = infos_for(crd)
+        for key in self._served.pop(name, []):
+            self.api.registry.remove(*key)
+        if infos:
+            await self.api.drop_cache(infos[0])
+
+    async def _set_established(self, name: str) -> None:
+        from controlplane.apiserver.handlers_write import write_update
+
+        async def compute(current: dict[str, Any]) -> dict[str, Any]:
+            now = now_rfc3339()
+            spec = current.get("spec") or {}
+            status = dict(current.get("status") or {})
+            status["acceptedNames"] = spec.get("names") or {}
+            status["storedVersions"] = sorted({*(status.get("storedVersions") or []),
+                                              *[v["name"] for v in spec.get("versions") or [] if v.get("storage")]})
+            conds = [c for c in status.get("conditions") or [] if c.get("type") not in ("NamesAccepted", "Established")]
+            conds.append({"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                          "message": "no conflicts found", "lastTransitionTime": now})
+            conds.append({"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                          "message": "the initial names have been accepted", "lastTransitionTime": now})
+            status["conditions"] = conds
+            current["status"] = status
+            return current
+
+        try:
+            obj = await write_update(self.api, self.info, None, name, compute, subresource="status", strict=False,
+                                     manager="apiextensions-apiserver", dry=False)
+            await self.sync(obj)
+        except errors.ApiError as e:
+            if e.code != 404:
+                log.warning("could not establish CRD", crd=name, error=e.message)
+
+    async def _cleanup(self, crd: dict[str, Any]) -> None:
+        """Delete every custom resource of a CRD being deleted, then drop its finalizer."""
+        from controlplane.apiserver.handlers_write import write_update
+        from controlplane.apiserver.store import decode, prefix
+
+        infos = infos_for(crd)
+        name = crd["metadata"]["name"]
+        if infos and CLEANUP_FINALIZER in (crd["metadata"].get("finalizers") or []):
+            info = infos[0]
+            while True:
+                res = await self.api.backend.list(prefix(info))
+                if not res.items:
+                    break
+                for kv in res.items:
+                    obj = decode(kv)
+                    try:
+                        await self.api.delete_object(info, obj, grace=0, propagation="Background")
+                    except errors.ApiError:
+                        pass
+                await asyncio.sleep(0.5)
+
+        async def compute(current: dict[str, Any]) -> dict[str, Any]:
+            current["metadata"]["finalizers"] = [f for f in current["metadata"].get("finalizers") or []
+                                                 if f != CLEANUP_FINALIZER]
+            return current
+
+        try:
+            await write_update(self.api, self.info, None, name, compute, subresource="", strict=False,
+                               manager="apiextensions-apiserver", dry=False)
+        except errors.ApiError as e:
+            if e.code != 404:
+                log.warning("could not finish CRD deletion", crd=name, error=e.message)
+        finally:
+            self._cleaning.discard(name)
+
+
+def _established(crd: dict[str, Any]) -> bool:
+    conds = (crd.get("status") or {}).get("conditions") or []
+    ok = any(c.get("type") == "Established" and c.get("status") == "True" for c in conds)
+    accepted = (crd.get("status") or {}).get("acceptedNames") == (crd.get("spec") or {}).get("names")
+    return ok and accepted

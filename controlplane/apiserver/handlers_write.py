@@ -1,0 +1,210 @@
+"""create (POST), update (PUT) and patch (PATCH) of objects and of their ``/status``.
+
+Every write runs the strategy rules of ``handlers_mutate`` and lands through ``ObjectStore``
+(create, or a compare-and-set retried on conflicts unless the client pinned a
+resourceVersion). Patches are computed by ``patch/`` (json, merge, strategic, server-side apply).
+``dryRun=All`` runs everything but the write. A write that changes nothing is not written.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from controlplane.apiserver import errors
+from controlplane.apiserver import handlers_common as hc
+from controlplane.apiserver import handlers_mutate as hm
+from controlplane.apiserver.store import generate_name, now_rfc3339, parse_rv
+
+if TYPE_CHECKING:
+    from controlplane.apiserver.app import ApiServer
+
+
+class _DryRunResult(Exception):
+    def __init__(self, obj: dict[str, Any]) -> None:
+        self.obj = obj
+
+
+async def create(api: "ApiServer", request: Request, t: hc.Target) -> HTTPResponse:
+    info = t.info
+    if t.name:
+        raise errors.method_not_allowed(f"POST on a named {info.plural} is not supported")
+    obj = hc.decode_body(request)
+    hm.check_type(info, obj)
+    hm.check_namespace(info, obj, t.namespace)
+    dry = hc.dry_run(request)
+    strict = hc.field_validation(request) == "Strict"
+    manager = hc.field_manager(request)
+    obj = await create_object(api, info, obj, strict=strict, manager=manager, dry=dry)
+    return hc.json_response(api.output(info, obj), status=201)
+
+
+async def create_object(api: "ApiServer", info, obj: dict[str, Any], *, strict: bool, manager: str | None,
+                        dry: bool, prepared: bool = False) -> dict[str, Any]:
+    """The shared tail of POST and of server-side apply on an absent object."""
+    ns = obj["metadata"].get("namespace")
+    if info.namespaced:
+        await api.require_namespace(ns, creating=True)
+    if not prepared:
+        obj = hm.prepare_create(info, obj, strict=strict, manager=manager, generate=generate_name)
+    await api.hooks_before_create(info, obj, dry=dry)
+    if dry:
+        return obj
+    try:
+        obj = await api.store.create(info, obj)
+    except BaseException:
+        await api.hooks_create_failed(info, obj)
+        raise
+    await api.after_write(info, obj)
+    return obj
+
+
+async def update(api: "ApiServer", request: Request, t: hc.Target) -> HTTPResponse:
+    info = t.info
+    if not t.name:
+        raise errors.method_not_allowed(f"PUT on the collection {info.plural} is not supported")
+    body = hc.decode_body(request)
+    if t.subresource not in ("", "status", "finalize"):
+        raise errors.method_not_allowed(f"PUT on {info.plural}/{t.subresource} is not supported")
+    body.setdefault("metadata", {})
+    if body["metadata"].get("name") not in (None, t.name):
+        raise errors.bad_request(
+            f'the name of the object ({body["metadata"].get("name")}) does not match the name on the URL ({t.name})')
+    hm.check_type(info, body)
+    hm.check_namespace(info, body, t.namespace)
+    want_rv = parse_rv(body["metadata"].get("resourceVersion"))
+    dry = hc.dry_run(request)
+    strict = hc.field_validation(request) == "Strict"
+    manager = hc.field_manager(request)
+    sub = "status" if t.subresource == "status" else ""
+
+    async def compute(current: dict[str, Any]) -> dict[str, Any]:
+        if want_rv and str(want_rv) != current["metadata"]["resourceVersion"]:
+            raise errors.conflict(info.plural, t.name, "the object has been modified; please apply your "
+                                  "changes to the latest version and try again", info.group)
+        return copy.deepcopy(body)
+
+    obj = await write_update(api, info, t.namespace, t.name, compute, subresource=sub, strict=strict,
+                             manager=manager, dry=dry)
+    return hc.json_response(api.output(info, obj))
+
+
+async def write_update(api: "ApiServer", info, namespace: str | None, name: str, compute, *,
+                       subresource: str, strict: bool, manager: str | None, dry: bool,
+                       operation: str = "Update", prepared: bool = False) -> dict[str, Any]:
+    """Read-modify-write with retries: ``compute(current) -> desired`` (a fresh copy each try)."""
+
+    async def mutate(current: dict[str, Any]) -> dict[str, Any] | None:
+        old = copy.deepcopy(current)
+        desired = await compute(current)
+        if prepared:
+            new = desired
+        else:
+            new = hm.prepare_update(info, old, desired, subresource=subresource, strict=strict,
+                                    manager=manager, operation=operation)
+        if hm.unchanged(old, new):
+            return None
+        await api.hooks_before_update(info, old, new, dry=dry)
+        if dry:
+            raise _DryRunResult(new)
+        return new
+
+    try:
+        old, new = await api.store.guaranteed_update(info, namespace, name, mutate)
+    except _DryRunResult as r:
+        return r.obj
+    if new is None:
+        return old
+    if hm.deletion_complete(info, new):
+        return await api.finish_delete(info, new)
+    await api.after_write(info, new)
+    return new
+
+
+async def patch(api: "ApiServer", request: Request, t: hc.Target) -> HTTPResponse:
+    info = t.info
+    if not t.name:
+        raise errors.method_not_allowed(f"PATCH on the collection {info.plural} is not supported")
+    if t.subresource not in ("", "status"):
+        raise errors.method_not_allowed(f"PATCH on {info.plural}/{t.subresource} is not supported")
+    ctype = hc.media_type(request)
+    if ctype not in hc.PATCH_TYPES:
+        raise errors.unsupported_media_type(ctype)
+    body = hc.raw_body(request)
+    dry = hc.dry_run(request)
+    strict = hc.field_validation(request) == "Strict"
+    is_apply = ctype.startswith("application/apply-patch")
+    manager = hc.field_manager(request, apply=is_apply)
+    sub = t.subresource
+    if is_apply:
+        return await _apply(api, request, t, body, dry=dry, strict=strict, manager=manager)
+    if ctype == "application/strategic-merge-patch+json" and info.is_custom:
+        raise errors.unsupported_media_type(ctype)
+    from controlplane.apiserver.patch import apply_patch  # H2b
+
+    async def compute(current: dict[str, Any]) -> dict[str, Any]:
+        rv = current["metadata"]["resourceVersion"]
+        patched = apply_patch(current, body, ctype, info.gvk, is_custom=info.is_custom)
+        if not isinstance(patched, dict):
+            raise errors.bad_request("the patch did not produce an object")
+        got_rv = (patched.get("metadata") or {}).get("resourceVersion")
+        if got_rv not in (None, "", rv):
+            raise errors.conflict(info.plural, t.name, "the object has been modified; please apply your "
+                                  "changes to the latest version and try again", info.group)
+        return patched
+
+    obj = await write_update(api, info, t.namespace, t.name, compute, subresource=sub, strict=strict,
+                             manager=manager, dry=dry)
+    return hc.json_response(api.output(info, obj))
+
+
+def _parse_applied(body: bytes) -> dict[str, Any]:
+    try:
+        obj = yaml.safe_load(body)
+    except yaml.YAMLError as e:
+        raise errors.bad_request(f"error decoding YAML: {e}") from None
+    if not isinstance(obj, dict):
+        raise errors.bad_request("the apply patch must be an object")
+    return obj
+
+
+async def _apply(api: "ApiServer", request: Request, t: hc.Target, body: bytes, *, dry: bool, strict: bool,
+                 manager: str) -> HTTPResponse:
+    from controlplane.apiserver.patch.ssa import server_side_apply  # H2b
+
+    info = t.info
+    applied = _parse_applied(body)
+    hm.check_type(info, applied, apply=True)
+    meta = applied.setdefault("metadata", {})
+    if meta.get("name") not in (None, t.name):
+        raise errors.bad_request(f'the name of the object ({meta.get("name")}) does not match the name on the URL ({t.name})')
+    meta["name"] = t.name
+    hm.check_namespace(info, applied, t.namespace)
+    force = hc.bool_arg(request, "force")
+    existing = await api.store.get_or_none(info, t.namespace, t.name)
+    if existing is None and not t.subresource:
+        obj = server_side_apply(None, applied, manager=manager, force=force, gvk=info.gvk,
+                                is_custom=info.is_custom, now=now_rfc3339())
+        obj = hm.prepare_create(info, obj, strict=strict, manager=None, generate=generate_name)
+        try:
+            obj = await create_object(api, info, obj, strict=strict, manager=None, dry=dry, prepared=True)
+            return hc.json_response(api.output(info, obj), status=201)
+        except errors.ApiError as e:
+            if e.reason != "AlreadyExists":
+                raise
+    if existing is None and t.subresource:
+        raise errors.not_found(info.plural, t.name, info.group)
+
+    async def compute(current: dict[str, Any]) -> dict[str, Any]:
+        merged = server_side_apply(current, applied, manager=manager, force=force, gvk=info.gvk,
+                                   is_custom=info.is_custom, now=now_rfc3339())
+        return hm.prepare_update(info, copy.deepcopy(current), merged, subresource=t.subresource,
+                                 strict=strict, manager=None)
+
+    obj = await write_update(api, info, t.namespace, t.name, compute, subresource=t.subresource,
+                             strict=strict, manager=None, dry=dry, prepared=True)
+    return hc.json_response(api.output(info, obj))

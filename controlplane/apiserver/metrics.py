@@ -1,0 +1,68 @@
+"""Prometheus metrics of the apiserver, with kube-apiserver's names.
+
+``app.py`` wraps every request in ``observe``; the watch handler moves the registered-watchers
+gauge; ``/metrics`` renders the default registry. Storage object counts are refreshed from the
+watch caches at scrape time.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+REQUESTS = Counter(
+    "apiserver_request_total", "Counter of apiserver requests broken out by verb, group, version, resource and code.",
+    ["verb", "group", "version", "resource", "subresource", "code"],
+)
+DURATION = Histogram(
+    "apiserver_request_duration_seconds", "Response latency distribution in seconds.",
+    ["verb", "group", "version", "resource", "subresource"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0),
+)
+INFLIGHT = Gauge(
+    "apiserver_current_inflight_requests", "Maximal number of currently used inflight request limit.",
+    ["request_kind"],
+)
+WATCHERS = Gauge(
+    "apiserver_registered_watchers", "Number of currently registered watchers for a given resources",
+    ["group", "version", "kind"],
+)
+WATCH_EVENTS = Counter(
+    "apiserver_watch_events_total", "Number of events sent in watch clients", ["group", "version", "kind"],
+)
+STORAGE_OBJECTS = Gauge(
+    "apiserver_storage_objects", "Number of stored objects at the time of last check split by kind.",
+    ["resource"],
+)
+
+_collectors: list[Callable[[], None]] = []
+
+
+def on_scrape(fn: Callable[[], None]) -> None:
+    """Register a callback refreshing gauges just before ``/metrics`` renders."""
+    _collectors.append(fn)
+
+
+def render() -> tuple[bytes, str]:
+    for fn in _collectors:
+        fn()
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+@contextmanager
+def observe(verb: str, group: str, version: str, resource: str, subresource: str,
+            code_box: list[int]) -> Iterator[None]:
+    """Count and time one request; ``code_box[0]`` holds the status code when it finishes."""
+    kind = "mutating" if verb in ("create", "update", "patch", "delete", "deletecollection") else "readOnly"
+    INFLIGHT.labels(kind).inc()
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        INFLIGHT.labels(kind).dec()
+        if verb != "watch":
+            DURATION.labels(verb, group, version, resource, subresource).observe(time.perf_counter() - start)
+        REQUESTS.labels(verb, group, version, resource, subresource, str(code_box[0])).inc()

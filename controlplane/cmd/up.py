@@ -1,0 +1,206 @@
+"""``controlplane up --data-dir DIR --port PORT [--etcd-endpoints URL,...]``: the whole control
+plane in the foreground.
+
+Starts, in order, the entries of ``COMPONENTS`` (embedded etcd unless endpoints are given, the
+apiserver as a child process, then whatever else is listed), writes ``DIR/kubeconfig``, prints
+one line containing ``ready`` and waits for SIGINT/SIGTERM (or a component dying), then stops
+everything in reverse order. Adding a component is one line in ``COMPONENTS``: a factory taking
+the ``UpContext`` and returning a ``Runnable`` (or None to skip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from controlplane.etcd_process import EtcdProcess
+from controlplane.kubeconfig import write_kubeconfig
+from controlplane.log import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class UpContext:
+    data_dir: Path
+    port: int
+    host: str
+    etcd_endpoints: list[str] = field(default_factory=list)
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def server(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.data_dir / "kubeconfig"
+
+
+class Runnable(Protocol):
+    name: str
+
+    async def start(self, ctx: UpContext) -> None: ...  # returns once ready
+    async def stop(self) -> None: ...
+    def alive(self) -> bool: ...
+
+
+class EtcdRunnable:
+    name = "etcd"
+
+    def __init__(self) -> None:
+        self.proc: EtcdProcess | None = None
+
+    async def start(self, ctx: UpContext) -> None:
+        self.proc = EtcdProcess(data_dir=ctx.data_dir / "etcd")
+        await self.proc.start()
+        ctx.etcd_endpoints = [self.proc.endpoint]
+
+    async def stop(self) -> None:
+        if self.proc is not None:
+            await asyncio.to_thread(self.proc.stop)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.proc is not None and self.proc.proc.poll() is None
+
+
+class ChildProcess:
+    """``python -m controlplane <args>`` as a child, its output in ``DIR/logs/<name>.log``."""
+
+    def __init__(self, name: str, args: Callable[[UpContext], list[str]],
+                 ready: Callable[[UpContext], bool] | None = None, ready_timeout: float = 60.0) -> None:
+        self.name = name
+        self._args = args
+        self._ready = ready
+        self._ready_timeout = ready_timeout
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, ctx: UpContext) -> None:
+        logs = ctx.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with open(logs / f"{self.name}.log", "ab") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "controlplane", *self._args(ctx), stdout=out, stderr=out,
+                env={**os.environ, "CONTROLPLANE_LOG_FORMAT": os.environ.get("CONTROLPLANE_LOG_FORMAT", "json")},
+            )
+        if self._ready is None:
+            return
+        deadline = time.monotonic() + self._ready_timeout
+        while time.monotonic() < deadline:
+            if self.proc.returncode is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {logs / self.name}.log")
+            if await asyncio.to_thread(self._ready, ctx):
+                return
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {self._ready_timeout}s")
+
+    async def stop(self) -> None:
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.proc.wait(), 15)
+        except asyncio.TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def _etcd(ctx: UpContext) -> Runnable | None:
+    return None if ctx.etcd_endpoints else EtcdRunnable()
+
+
+def _apiserver(ctx: UpContext) -> Runnable:
+    return ChildProcess(
+        "apiserver",
+        lambda c: ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints)],
+        ready=lambda c: http_ok(c.server + "/readyz"),
+    )
+
+
+# The components `up` runs, in start order (stopped in reverse). One line per component.
+COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
+    _etcd,
+    _apiserver,
+]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="run etcd, the apiserver and the other components in the foreground")
+    p.add_argument("--data-dir", type=Path, default=Path(".data"))
+    p.add_argument("--port", type=int, default=6443)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--etcd-endpoints", default="", help="use this etcd instead of an embedded one")
+    p.set_defaults(func=run)
+
+
+async def main(args: argparse.Namespace) -> int:
+    ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
+                    etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e])
+    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started: list[Runnable] = []
+    rc = 0
+    try:
+        for factory in COMPONENTS:
+            if stop.is_set():
+                break
+            r = factory(ctx)
+            if r is None:
+                continue
+            started.append(r)
+            await r.start(ctx)
+            log.info("component started", component=r.name)
+            if r.name == "apiserver":
+                write_kubeconfig(ctx.kubeconfig, ctx.server)
+        if not stop.is_set():
+            sys.stdout.write(json.dumps({"status": "ready", "server": ctx.server,
+                                         "kubeconfig": str(ctx.kubeconfig)}) + "\n")
+            sys.stdout.flush()
+        while not stop.is_set():
+            dead = [r.name for r in started if not r.alive()]
+            if dead:
+                log.error("component exited; stopping", components=dead)
+                rc = 1
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
+    except Exception as e:  # noqa: BLE001 - report, then stop what was started
+        log.error("start-up failed", error=str(e))
+        rc = 1
+    finally:
+        for r in reversed(started):
+            try:
+                await r.stop()
+                log.info("component stopped", component=r.name)
+            except Exception as e:  # noqa: BLE001
+                log.warning("component stop failed", component=r.name, error=str(e))
+    return rc
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(main(args))
