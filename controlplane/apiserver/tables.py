@@ -22,13 +22,15 @@ Obj = dict[str, Any]
 _DEFAULT_CR_COLUMNS = ({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},)
 
 
-def table_columns(info: ResourceInfo) -> list[dict[str, Any]]:
+def table_columns(info: ResourceInfo,
+                  printer_columns: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The column definitions for a resource (without rows)."""
     if info.is_custom:
+        cols = printer_columns or info.printer_columns or _DEFAULT_CR_COLUMNS
         return [col("Name", format="name", description=NAME_DESC)] + [
             col(c.get("name", ""), c.get("type", "string"), priority=int(c.get("priority", 0)),
                 format=c.get("format", ""), description=c.get("description", ""))
-            for c in (info.printer_columns or _DEFAULT_CR_COLUMNS)]
+            for c in cols]
     printer = table_printers.PRINTERS.get((info.group, info.kind))
     if printer is None:
         return [col("Name", format="name", description=NAME_DESC),
@@ -39,22 +41,25 @@ def table_columns(info: ResourceInfo) -> list[dict[str, Any]]:
 
 def to_table(info: ResourceInfo, objects: list[Obj], *, include_object: str = "Metadata",
              now: datetime | None = None, list_meta: Obj | None = None,
-             include_columns: bool = True) -> Obj:
-    """A Table of ``objects``. ``include_object``: ``None`` | ``Metadata`` | ``Object``."""
+             include_columns: bool = True,
+             printer_columns: list[dict[str, Any]] | None = None) -> Obj:
+    """A Table of ``objects``. ``include_object``: ``None`` | ``Metadata`` | ``Object``;
+    ``printer_columns`` overrides the CRD columns of a custom resource."""
     now = now or datetime.now(timezone.utc)
-    rows = [{"cells": row_cells(info, o, now), "object": _row_object(info, o, include_object)}
+    rows = [{"cells": row_cells(info, o, now, printer_columns), "object": _row_object(info, o, include_object)}
             for o in objects]
     if include_object == "None":
         for r in rows:
             r.pop("object")
     table: Obj = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": dict(list_meta or {}),
-                  "columnDefinitions": table_columns(info) if include_columns else [], "rows": rows}
+                  "columnDefinitions": table_columns(info, printer_columns) if include_columns else [], "rows": rows}
     return table
 
 
-def row_cells(info: ResourceInfo, obj: Obj, now: datetime) -> list[Any]:
+def row_cells(info: ResourceInfo, obj: Obj, now: datetime,
+              printer_columns: list[dict[str, Any]] | None = None) -> list[Any]:
     if info.is_custom:
-        return _custom_cells(info, obj, now)
+        return _custom_cells(printer_columns or info.printer_columns or _DEFAULT_CR_COLUMNS, obj, now)
     printer = table_printers.PRINTERS.get((info.group, info.kind))
     name = (obj.get("metadata") or {}).get("name", "")
     if printer is None:
@@ -69,9 +74,9 @@ def _row_object(info: ResourceInfo, obj: Obj, include_object: str) -> Obj:
             "metadata": dict(obj.get("metadata") or {})}
 
 
-def _custom_cells(info: ResourceInfo, obj: Obj, now: datetime) -> list[Any]:
+def _custom_cells(columns: Any, obj: Obj, now: datetime) -> list[Any]:
     cells: list[Any] = [(obj.get("metadata") or {}).get("name", "")]
-    for c in info.printer_columns or _DEFAULT_CR_COLUMNS:
+    for c in columns:
         try:
             values = find(obj, c.get("jsonPath", ""))
         except JsonPathError:
