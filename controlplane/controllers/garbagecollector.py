@@ -28,7 +28,7 @@ from controlplane.log import get_logger
 log = get_logger(__name__)
 
 WATCHED: tuple[Resource, ...] = (R.PODS, R.REPLICASETS, R.DEPLOYMENTS, R.STATEFULSETS, R.DAEMONSETS, R.JOBS,
-                                 R.CONFIGMAPS, R.SECRETS, R.SERVICES, R.CONTROLLERREVISIONS)
+                                 R.CONFIGMAPS, R.SECRETS, R.SERVICES)
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 

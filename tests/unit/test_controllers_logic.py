@@ -1,0 +1,232 @@
+"""Pure controller logic: rolling-update math, proportional scaling, pod ranking for
+deletion, template hashing, expectations, daemon node eligibility, endpoints subsets, jobs."""
+
+from __future__ import annotations
+
+import pytest
+
+from controlplane.controllers import controllerutil as cu
+from controlplane.controllers import daemonset as ds
+from controlplane.controllers import deploymentutil as du
+from controlplane.controllers import endpoints as ep
+from controlplane.controllers import job as jobc
+from controlplane.controllers import podutil as pu
+from controlplane.controllers import replicaset as rsc
+from controlplane.controllers import statefulset as ssc
+
+
+def deploy(replicas=3, surge=None, unavail=None, strategy="RollingUpdate"):
+    ru = {}
+    if surge is not None:
+        ru["maxSurge"] = surge
+    if unavail is not None:
+        ru["maxUnavailable"] = unavail
+    st = {"type": strategy}
+    if strategy == "RollingUpdate":
+        st["rollingUpdate"] = ru
+    return {"metadata": {"name": "d", "generation": 1}, "spec": {"replicas": replicas, "strategy": st}}
+
+
+def rs(name, spec, status_replicas=None, available=None, created="2026-01-01T00:00:00Z", rev=None):
+    ann = {du.REVISION: str(rev)} if rev is not None else {}
+    return {"metadata": {"name": name, "creationTimestamp": created, "annotations": ann},
+            "spec": {"replicas": spec},
+            "status": {"replicas": spec if status_replicas is None else status_replicas,
+                       "availableReplicas": spec if available is None else available}}
+
+
+@pytest.mark.parametrize("surge,unavail,replicas,expected", [
+    (None, None, 4, (1, 1)),
+    (None, None, 10, (3, 2)),
+    ("0%", "0%", 3, (0, 1)),
+    (0, 0, 3, (0, 1)),
+    (2, 0, 3, (2, 0)),
+    ("50%", "50%", 5, (3, 2)),
+    (1, "100%", 3, (1, 3)),
+], ids=["defaults-4", "defaults-10", "zero-pct", "zero-int", "surge-only", "half", "all-unavailable"])
+def test_fenceposts(surge, unavail, replicas, expected):
+    assert du.resolve_fenceposts(deploy(replicas, surge, unavail)) == expected
+
+
+@pytest.mark.parametrize("d,all_rs,new_spec,expected", [
+    # fresh rollout of 5 with surge 2: old 5 -> new may go to 2
+    (deploy(5, 2, 0), [rs("old", 5)], 0, 2),
+    # already at the surge ceiling: no change
+    (deploy(5, 2, 0), [rs("old", 5)], 2, 2),
+    # old scaled down to 3: new may grow to 4
+    (deploy(5, 2, 0), [rs("old", 3)], 2, 4),
+    # old spec lowered but its pods not yet gone (status 5): wait
+    (deploy(5, 2, 0), [rs("old", 3, status_replicas=5)], 2, 2),
+    # never beyond replicas
+    (deploy(3, 5, 0), [], 0, 3),
+    (deploy(3, 1, 1, strategy="Recreate"), [rs("old", 3)], 0, 3),
+], ids=["start", "ceiling", "grow", "wait-old-pods", "cap-replicas", "recreate"])
+def test_new_rs_new_replicas(d, all_rs, new_spec, expected):
+    new = rs("new", new_spec)
+    assert du.new_rs_new_replicas(d, all_rs + [new], new) == expected
+
+
+def test_rolling_update_never_breaks_fenceposts():
+    """Simulate a rollout with instant pods; at every step the totals respect the bounds."""
+    for replicas, surge, unavail in [(5, 2, 0), (5, 0, 1), (10, "25%", "25%"), (3, 1, 1), (1, 1, 0)]:
+        d = deploy(replicas, surge, unavail)
+        s, u = du.resolve_fenceposts(d)
+        old, new = rs("old", replicas, created="2026-01-01T00:00:00Z"), rs("new", 0, created="2026-01-02T00:00:00Z")
+        for _ in range(100):
+            all_rs = [new, old]
+            n = du.new_rs_new_replicas(d, all_rs, new)
+            new["spec"]["replicas"] = n
+            new["status"] = {"replicas": n, "availableReplicas": n}
+            assert n + old["spec"]["replicas"] <= replicas + s
+            budget = du.old_scale_down_budget(d, all_rs, new)
+            if budget > 0:
+                for r, to in du.cleanup_unhealthy([old], budget) or du.scale_down_available(d, all_rs, [old]):
+                    r["spec"]["replicas"] = to
+                    r["status"] = {"replicas": to, "availableReplicas": to}
+            avail = new["status"]["availableReplicas"] + old["status"]["availableReplicas"]
+            assert avail >= replicas - u
+            if n == replicas and old["spec"]["replicas"] == 0:
+                break
+        else:
+            pytest.fail(f"rollout did not finish for {replicas}/{surge}/{unavail}")
+
+
+@pytest.mark.parametrize("replicas,sizes,expected", [
+    (10, {"new": 3, "old": 5}, {"new": 5, "old": 7}),
+    (4, {"new": 4, "old": 4}, {"new": 3, "old": 3}),
+    (8, {"a": 4}, {"a": 10}),
+], ids=["grow", "shrink", "single"])
+def test_proportional_scale(replicas, sizes, expected):
+    d = deploy(replicas, 2, 0)
+    active = [rs(n, v) for n, v in sizes.items()]
+    new = next((r for r in active if r["metadata"]["name"] == "new"), None)
+    got = du.proportional_scale(d, active, new)
+    assert got == expected
+    assert sum(got.values()) == replicas + 2
+
+
+def pod(name, node=None, phase="Running", ready=True, created="2026-01-01T00:00:00Z", ready_at="2026-01-01T00:00:10Z",
+        restarts=0, labels=None):
+    p = {"metadata": {"name": name, "namespace": "ns", "uid": f"u-{name}", "creationTimestamp": created,
+                      "labels": labels or {}},
+         "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 8080}]}]},
+         "status": {"phase": phase, "podIP": f"10.0.0.{abs(hash(name)) % 250}",
+                    "containerStatuses": [{"restartCount": restarts}],
+                    "conditions": [{"type": "Ready", "status": "True" if ready else "False",
+                                    "lastTransitionTime": ready_at}]}}
+    if node:
+        p["spec"]["nodeName"] = node
+    return p
+
+
+@pytest.mark.parametrize("pods,first", [
+    ([pod("sched", node="n1"), pod("unsched")], "unsched"),
+    ([pod("run", node="n1"), pod("pend", node="n1", phase="Pending")], "pend"),
+    ([pod("unk", node="n1", phase="Unknown"), pod("pend", node="n1", phase="Pending")], "pend"),
+    ([pod("ready", node="n1"), pod("notready", node="n1", ready=False)], "notready"),
+    ([pod("old", node="n1", ready_at="2026-01-01T00:00:00Z"), pod("recent", node="n2", ready_at="2026-01-02T00:00:00Z")], "recent"),
+    ([pod("calm", node="n1"), pod("crashy", node="n2", restarts=5)], "crashy"),
+    ([pod("older", node="n1", created="2026-01-01T00:00:00Z"), pod("newer", node="n2", created="2026-01-03T00:00:00Z")], "newer"),
+    ([pod("alone", node="n1"), pod("crowd1", node="n2"), pod("crowd2", node="n2")], "crowd1"),
+], ids=["unscheduled-first", "pending-first", "pending-before-unknown", "not-ready-first", "ready-recently-first",
+        "restarts-first", "newer-first", "colocated-first"])
+def test_deletion_ranking(pods, first):
+    assert pu.rank_for_deletion(pods)[0]["metadata"]["name"] == first
+
+
+def test_template_hash_stable_and_sensitive():
+    t = {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}
+    h = cu.compute_hash(t)
+    assert h == cu.compute_hash({"spec": {"containers": [{"image": "x:1", "name": "c"}]}, "metadata": {"labels": {"app": "a"}}})
+    assert h != cu.compute_hash({**t, "spec": {"containers": [{"name": "c", "image": "x:2"}]}})
+    assert h != cu.compute_hash(t, collision_count=1)
+    assert all(ch in cu.SAFE_ALPHABET for ch in h)
+    with_hash = {"metadata": {"labels": {"app": "a", "pod-template-hash": h}}, "spec": t["spec"]}
+    assert cu.equal_ignore_hash(with_hash, t)
+
+
+def test_expectations():
+    now = [0.0]
+    e = cu.Expectations(ttl=300, clock=lambda: now[0])
+    assert e.satisfied("k")
+    e.expect_creations("k", 2)
+    assert not e.satisfied("k")
+    e.creation_observed("k")
+    assert not e.satisfied("k")
+    e.creation_observed("k")
+    assert e.satisfied("k")
+    e.expect_deletions("k", {"a", "b"})
+    e.deletion_observed("k", "a")
+    e.deletion_observed("k", "a")
+    assert not e.satisfied("k")
+    now[0] = 301
+    assert e.satisfied("k"), "expectations expire"
+
+
+def test_replicaset_status():
+    r = {"metadata": {"generation": 4}, "spec": {"template": {"metadata": {"labels": {"app": "a", "t": "1"}}}}}
+    pods = [pod("a", labels={"app": "a", "t": "1"}), pod("b", ready=False, labels={"app": "a"})]
+    st = rsc.compute_status(r, pods, now=1e10)
+    assert st == {"replicas": 2, "fullyLabeledReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
+                  "observedGeneration": 4}
+
+
+def node(name, labels=None, taints=None):
+    return {"metadata": {"name": name, "labels": labels or {}}, "spec": {"taints": taints or []}}
+
+
+@pytest.mark.parametrize("spec,n,expected", [
+    ({}, node("n"), True),
+    ({"nodeSelector": {"disk": "ssd"}}, node("n", {"disk": "ssd"}), True),
+    ({"nodeSelector": {"disk": "ssd"}}, node("n", {"disk": "hdd"}), False),
+    ({}, node("n", taints=[{"key": "gpu", "effect": "NoSchedule"}]), False),
+    ({"tolerations": [{"key": "gpu", "operator": "Exists"}]}, node("n", taints=[{"key": "gpu", "effect": "NoSchedule"}]), True),
+    ({}, node("n", taints=[{"key": "gpu", "effect": "PreferNoSchedule"}]), True),
+    ({}, node("n", taints=[{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]), True),
+    ({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a", "b"]}]}]}}}}, node("n", {"zone": "c"}), False),
+    ({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n"]}]}]}}}}, node("n"), True),
+], ids=["any", "selector-match", "selector-miss", "taint", "tolerated", "prefer-ignored", "default-toleration",
+        "affinity-miss", "match-fields"])
+def test_daemon_node_should_run(spec, n, expected):
+    assert ds.node_should_run(spec, n) is expected
+
+
+def test_daemon_pin_to_node():
+    spec = ds.pin_to_node({"containers": []}, "node-7")
+    assert ds.pod_node({"spec": spec}) == "node-7"
+    assert any(t["key"] == "node.kubernetes.io/not-ready" for t in spec["tolerations"])
+
+
+def test_endpoints_subsets():
+    svc = {"spec": {"selector": {"app": "a"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"},
+                                                         {"name": "raw", "port": 81, "targetPort": 9000}]}}
+    a, b = pod("a", node="n1"), pod("b", node="n1", ready=False)
+    c = pod("c")
+    c["spec"]["containers"][0]["ports"] = []
+    subsets = ep.build_subsets(svc, [a, b, c])
+    assert len(subsets) == 2
+    full = next(s for s in subsets if len(s["ports"]) == 2)
+    assert {x["targetRef"]["name"] for x in full["addresses"]} == {"a"}
+    assert {x["targetRef"]["name"] for x in full["notReadyAddresses"]} == {"b"}
+    assert {p["port"] for p in full["ports"]} == {8080, 9000}
+    only_raw = next(s for s in subsets if len(s["ports"]) == 1)
+    assert only_raw["ports"][0]["port"] == 9000
+
+
+@pytest.mark.parametrize("spec,succeeded,expected", [
+    ({"completions": 5, "parallelism": 2}, 0, 2),
+    ({"completions": 5, "parallelism": 2}, 4, 1),
+    ({"completions": 5, "parallelism": 2}, 5, 0),
+    ({"parallelism": 3}, 0, 3),
+    ({"parallelism": 3}, 1, 0),
+    ({"completions": 2}, 0, 1),
+], ids=["start", "last", "done", "work-queue", "work-queue-done", "default-parallelism"])
+def test_job_wanted_active(spec, succeeded, expected):
+    assert jobc.wanted_active({"spec": spec}, succeeded) == expected
+
+
+@pytest.mark.parametrize("pod_name,expected", [("web-0", 0), ("web-12", 12), ("web-x", None), ("webb-1", None), ("web-1-2", None)])
+def test_statefulset_ordinal(pod_name, expected):
+    assert ssc.ordinal_of("web", pod_name) == expected
