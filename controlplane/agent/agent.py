@@ -1,0 +1,171 @@
+"""The node agent process: wires the API client, the runc runtime, the image manager, the
+Node/Lease heartbeats, the pod informer (``spec.nodeName=<node>``) and one ``PodWorker`` per
+pod, plus the authenticated log/exec server (``server.py``).
+
+``Agent.run(stop)`` owns every task it starts and, on stop, cancels them and (by default)
+removes every container, netns, cgroup and mount it created. Started by
+``controlplane agent`` (``cmd/agent.py``) and by ``controlplane up``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controlplane.agent.node import NodeStatus
+from controlplane.agent.pod_worker import PodWorker
+from controlplane.client.events import EventRecorder
+from controlplane.client.informer import Informer
+from controlplane.client.resources import PODS
+from controlplane.client.rest import RestClient
+from controlplane.images.manager import ImageManager
+from controlplane.images.reference import Mirrors
+from controlplane.log import get_logger
+from controlplane.runtime.interface import ContainerRuntime
+
+log = get_logger(__name__)
+
+
+@dataclass
+class AgentConfig:
+    node: str
+    root: Path
+    address: str = "127.0.0.1"
+    port: int = 0  # log/exec server; 0 = a free port
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    registry_mirrors: list[str] = field(default_factory=list)
+    host_path_root: Path | None = None
+    capacity: dict[str, str] = field(default_factory=dict)
+    allocatable: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: list[dict] = field(default_factory=list)
+    pod_subnet: str | None = None
+    lease_duration: float = 40.0
+    lease_interval: float = 10.0
+    status_interval: float = 10.0
+    backoff_initial: float = 10.0
+    backoff_cap: float = 300.0
+    image_backoff_initial: float = 10.0
+    image_retry: float = 2.0
+    pod_pids_limit: int | None = None
+    cleanup_on_exit: bool = True
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig, client: RestClient, runtime: ContainerRuntime | None = None) -> None:
+        self.cfg = cfg
+        cfg.root = Path(cfg.root).resolve()
+        cfg.root.mkdir(parents=True, exist_ok=True)
+        if cfg.host_path_root is None:
+            cfg.host_path_root = cfg.root / "hostpath"
+        self.client = client
+        if runtime is None:
+            from controlplane.runtime.runc import RuncRuntime
+            runtime = RuncRuntime(cfg.root / "runtime", cfg.node, subnet=cfg.pod_subnet)
+        self.runtime = runtime
+        self.images = ImageManager(cfg.root / "images", Mirrors({"docker.io": list(cfg.registry_mirrors)}),
+                                   backoff_initial=cfg.image_backoff_initial)
+        self.recorder = EventRecorder(client, "kubelet", host=cfg.node)
+        self.node = NodeStatus(self)
+        self.workers: dict[str, PodWorker] = {}
+        self.informer = Informer(client, PODS, field_selector=f"spec.nodeName={cfg.node}")
+        self.server_port = cfg.port
+        self._tasks: set[asyncio.Task] = set()
+        self.ready = asyncio.Event()
+
+    def spawn(self, coro: Any) -> asyncio.Task:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        return t
+
+    def event(self, pod: dict, etype: str, reason: str, message: str) -> None:
+        try:
+            self.recorder.event(pod, etype, reason, message)
+        except Exception as e:  # events are best effort
+            log.debug("event dropped", error=str(e))
+
+    def worker_for(self, namespace: str, name: str) -> PodWorker | None:
+        for w in self.workers.values():
+            if w.ns == namespace and w.name == name and not w.finished:
+                return w
+        return None
+
+    # -- informer events ---------------------------------------------------------------------
+    def _on_pod(self, etype: str, pod: dict, _old: dict | None) -> None:
+        uid = (pod.get("metadata") or {}).get("uid")
+        if not uid:
+            return
+        w = self.workers.get(uid)
+        if etype == "DELETED":
+            if w is not None:
+                w.removed()
+            return
+        if w is None:
+            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed") and \
+                    not (pod.get("metadata") or {}).get("deletionTimestamp"):
+                return  # finished before this agent started: nothing to run
+            w = PodWorker(self, pod)
+            self.workers[uid] = w
+            w.task = self.spawn(self._run_worker(w))
+        else:
+            w.update(pod)
+
+    async def _run_worker(self, w: PodWorker) -> None:
+        try:
+            await w.run()
+        finally:
+            if self.workers.get(w.uid) is w and w.finished:
+                del self.workers[w.uid]
+
+    # -- run ---------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        from controlplane.agent.server import AgentServer
+
+        await self.runtime.cleanup_all() if hasattr(self.runtime, "cleanup_all") else None
+        server = AgentServer(self)
+        await server.start()
+        inner = asyncio.Event()
+        try:
+            await self.node.register()
+            self.spawn(self.recorder.start(inner))
+            self.spawn(self.node.heartbeat_loop(inner))
+            self.informer.add_handler(self._on_pod)
+            self.spawn(self.informer.start(inner))
+            self.spawn(self._gc_loop(inner))
+            await self.informer.wait_for_sync(60)
+            self.ready.set()
+            log.info("agent ready", node=self.cfg.node, port=self.server_port)
+            await stop.wait()
+        finally:
+            inner.set()
+            for w in list(self.workers.values()):
+                if w.task is not None:
+                    w.task.cancel()
+            for t in list(self._tasks):
+                t.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await server.stop()
+            if self.cfg.cleanup_on_exit:
+                await self.runtime.close()
+            log.info("agent stopped", node=self.cfg.node)
+
+    async def _gc_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 60)
+                return
+            except asyncio.TimeoutError:
+                pass
+            in_use = {str(c.image) for w in self.workers.values() for c in w.init + w.main}
+            from controlplane.images import reference
+            refs = set()
+            for i in in_use:
+                try:
+                    refs.add(str(reference.parse(i)))
+                except reference.InvalidReference:
+                    pass
+            await asyncio.to_thread(self.images.gc_if_needed, refs)

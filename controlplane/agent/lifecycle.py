@@ -1,0 +1,216 @@
+"""Pure pod-lifecycle rules, as the kubelet applies them (unit-tested with a fake clock).
+
+Restart decisions per ``restartPolicy``, the CrashLoopBackOff schedule (10 s doubling to 5 min,
+reset after 10 min of running), pod phase from container states, the pod conditions
+(PodReadyToStartContainers, Initialized, ContainersReady, Ready, PodScheduled kept), the QoS
+class, and a container's status dict exactly as the API shows it. ``pod_worker.py`` calls these.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from controlplane.machinery.quantity import parse_quantity
+
+
+def rfc3339(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+@dataclass
+class CrashBackoff:
+    """Per-container restart delay: 0 for the first restart, then initial·2^(n-1) up to cap;
+    a container that ran at least ``reset_after`` seconds starts the schedule over."""
+
+    initial: float = 10.0
+    cap: float = 300.0
+    reset_after: float = 600.0
+    restarts: int = 0
+
+    def next_delay(self, ran_for: float) -> float:
+        if ran_for >= self.reset_after:
+            self.restarts = 0
+        delay = 0.0 if self.restarts == 0 else min(self.cap, self.initial * 2 ** (self.restarts - 1))
+        self.restarts += 1
+        return delay
+
+
+def should_restart(policy: str, exit_code: int) -> bool:
+    if policy == "Never":
+        return False
+    if policy == "OnFailure":
+        return exit_code != 0
+    return True
+
+
+@dataclass
+class CState:
+    """What the agent knows about one container of a pod (across restarts)."""
+
+    name: str
+    image: str
+    init: bool = False
+    cid: str | None = None
+    restart_count: int = 0
+    state: str = "waiting"  # waiting | running | terminated
+    reason: str = "ContainerCreating"
+    message: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_code: int | None = None
+    last_terminated: dict[str, Any] | None = None
+    ready: bool = False
+    started: bool = False  # startup probe passed (or none)
+    image_id: str = ""
+    restart_at: float | None = None  # when a backoff ends
+    done: bool = False  # terminated and will not restart
+
+    def terminated_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"exitCode": self.exit_code if self.exit_code is not None else 0,
+                             "reason": self.reason or ("Completed" if self.exit_code == 0 else "Error"),
+                             "startedAt": rfc3339(self.started_at), "finishedAt": rfc3339(self.finished_at)}
+        if self.message:
+            d["message"] = self.message
+        if self.cid:
+            d["containerID"] = f"runc://{self.cid}"
+        return d
+
+    def status(self) -> dict[str, Any]:
+        if self.state == "running":
+            st: dict[str, Any] = {"running": {"startedAt": rfc3339(self.started_at)}}
+        elif self.state == "terminated":
+            st = {"terminated": self.terminated_dict()}
+        else:
+            w: dict[str, Any] = {"reason": self.reason}
+            if self.message:
+                w["message"] = self.message
+            st = {"waiting": w}
+        out: dict[str, Any] = {
+            "name": self.name, "state": st, "lastState": {"terminated": self.last_terminated} if self.last_terminated else {},
+            "ready": self.ready, "restartCount": self.restart_count, "image": self.image,
+            "imageID": self.image_id, "started": self.state == "running" and self.started,
+        }
+        if self.cid and self.state != "waiting":
+            out["containerID"] = f"runc://{self.cid}"
+        return out
+
+
+def pod_phase(restart_policy: str, init: list[CState], main: list[CState]) -> str:
+    """Kubernetes' getPhase."""
+    for c in init:
+        if not (c.state == "terminated" and c.exit_code == 0):
+            if c.state == "terminated" and restart_policy == "Never" and c.done:
+                return "Failed"
+            return "Pending"
+    running = waiting = stopped = succeeded = 0
+    for c in main:
+        if c.state == "running":
+            running += 1
+        elif c.state == "terminated":
+            stopped += 1
+            succeeded += c.exit_code == 0
+        elif c.last_terminated is not None:
+            stopped += 1
+            succeeded += c.last_terminated.get("exitCode") == 0
+        else:
+            waiting += 1
+    if waiting > 0:
+        return "Pending"
+    if running > 0:
+        return "Running"
+    if stopped > 0:
+        if restart_policy == "Always":
+            return "Running"
+        if stopped == succeeded:
+            return "Succeeded"
+        if restart_policy == "Never":
+            return "Failed"
+        return "Running"
+    return "Pending"
+
+
+def _cond(ctype: str, ok: bool, reason: str = "", message: str = "") -> dict[str, Any]:
+    c: dict[str, Any] = {"type": ctype, "status": "True" if ok else "False", "lastProbeTime": None}
+    if not ok and reason:
+        c["reason"] = reason
+    if not ok and message:
+        c["message"] = message
+    return c
+
+
+def pod_conditions(phase: str, sandbox_ready: bool, init: list[CState], main: list[CState],
+                   old: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    """The conditions list with lastTransitionTime kept when a status did not change."""
+    completed = phase in ("Succeeded", "Failed")
+    pending_init = [c.name for c in init if not (c.state == "terminated" and c.exit_code == 0)]
+    unready = [c.name for c in main if not c.ready]
+    conds = [
+        _cond("PodReadyToStartContainers", sandbox_ready and not completed),
+        _cond("Initialized", not pending_init, "ContainersNotInitialized",
+              f"containers with incomplete status: [{' '.join(pending_init)}]"),
+    ]
+    reason = "PodCompleted" if completed else "ContainersNotReady"
+    msg = "" if completed else f"containers with unready status: [{' '.join(unready)}]"
+    ready = not unready and not completed and not pending_init
+    conds.append(_cond("ContainersReady", ready, reason, msg))
+    conds.append(_cond("Ready", ready, reason, msg))
+    by_type = {c.get("type"): c for c in old or []}
+    out = []
+    for c in conds:
+        prev = by_type.pop(c["type"], None)
+        c["lastTransitionTime"] = prev.get("lastTransitionTime") if prev and prev.get("status") == c["status"] \
+            else rfc3339(now)
+        out.append(c)
+    sched = by_type.get("PodScheduled")
+    out.append(sched or {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                         "lastTransitionTime": rfc3339(now)})
+    return out
+
+
+def qos_class(spec: dict[str, Any]) -> str:
+    """BestEffort / Guaranteed / Burstable from requests and limits (cpu, memory)."""
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    any_set = False
+    guaranteed = True
+    for c in containers:
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        for r in ("cpu", "memory"):
+            if r in req or r in lim:
+                any_set = True
+            if r not in lim:
+                guaranteed = False
+            elif r in req and parse_quantity(str(req[r])) != parse_quantity(str(lim[r])):
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+@dataclass
+class ProbeState:
+    """Threshold bookkeeping of one probe (success/failure runs)."""
+
+    success_threshold: int = 1
+    failure_threshold: int = 3
+    successes: int = 0
+    failures: int = 0
+    result: bool | None = None  # None until the thresholds decide
+    history: list[bool] = field(default_factory=list)
+
+    def record(self, ok: bool) -> bool | None:
+        if ok:
+            self.successes += 1
+            self.failures = 0
+            if self.successes >= self.success_threshold:
+                self.result = True
+        else:
+            self.failures += 1
+            self.successes = 0
+            if self.failures >= self.failure_threshold:
+                self.result = False
+        return self.result

@@ -1,0 +1,213 @@
+"""The Node object of this agent: registration (capacity/allocatable from the machine or
+flags, well-known labels, addresses, nodeInfo, the agent endpoint), the heartbeat Lease in
+``kube-node-lease``, NodeStatus conditions (Ready, MemoryPressure, DiskPressure, PIDPressure)
+and machine statistics. Caller: ``agent.Agent`` (runs ``heartbeat_loop``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from controlplane.agent.lifecycle import rfc3339
+from controlplane.client.resources import LEASES, NODES, Resource
+from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.log import get_logger
+
+if TYPE_CHECKING:
+    from controlplane.agent.agent import Agent
+
+log = get_logger(__name__)
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+
+def meminfo() -> dict[str, int]:
+    out = {}
+    try:
+        for line in open("/proc/meminfo"):
+            k, v = line.split(":", 1)
+            out[k] = int(v.split()[0]) * 1024
+    except OSError:
+        pass
+    return out
+
+
+def machine_capacity(root: str) -> dict[str, str]:
+    du = shutil.disk_usage(root)
+    return {"cpu": str(os.cpu_count() or 1), "memory": f"{meminfo().get('MemTotal', 0) // 1024}Ki",
+            "pods": "110", "ephemeral-storage": f"{du.total // 1024}Ki"}
+
+
+def micro_time(t: float | None = None) -> str:
+    t = time.time() if t is None else t
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e6):06d}Z"
+
+
+def pressure(root: str, mem_evict_bytes: int = 100 << 20, disk_pct: float = 90.0, pid_pct: float = 90.0) -> dict[str, bool]:
+    mi = meminfo()
+    du = shutil.disk_usage(root)
+    try:
+        pid_max = int(open("/proc/sys/kernel/pid_max").read())
+        nprocs = sum(1 for p in os.listdir("/proc") if p.isdigit())
+    except OSError:
+        pid_max, nprocs = 1, 0
+    return {
+        "MemoryPressure": mi.get("MemAvailable", 1 << 40) < mem_evict_bytes,
+        "DiskPressure": 100.0 * (du.total - du.free) / du.total > disk_pct,
+        "PIDPressure": 100.0 * nprocs / pid_max > pid_pct,
+    }
+
+
+COND_TEXT = {
+    "MemoryPressure": (("KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                       ("KubeletHasInsufficientMemory", "kubelet has insufficient memory available")),
+    "DiskPressure": (("KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                     ("KubeletHasDiskPressure", "kubelet has disk pressure")),
+    "PIDPressure": (("KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                    ("KubeletHasInsufficientPID", "kubelet has insufficient PID available")),
+}
+
+
+class NodeStatus:
+    def __init__(self, agent: "Agent") -> None:
+        self.agent = agent
+        self.cfg = agent.cfg
+        self._transitions: dict[str, tuple[str, str]] = {}
+        self.boot_id = open("/proc/sys/kernel/random/boot_id").read().strip() if os.path.exists(
+            "/proc/sys/kernel/random/boot_id") else str(uuid.uuid4())
+        self.pressure: dict[str, bool] = {}
+
+    def capacity(self) -> dict[str, str]:
+        cap = machine_capacity(str(self.cfg.root))
+        cap.update({k: v for k, v in self.cfg.capacity.items() if v})
+        return cap
+
+    def conditions(self, now: float) -> list[dict[str, Any]]:
+        self.pressure = pressure(str(self.cfg.root))
+        out = []
+        for ctype in ("MemoryPressure", "DiskPressure", "PIDPressure"):
+            bad = self.pressure[ctype]
+            reason, msg = COND_TEXT[ctype][1 if bad else 0]
+            out.append(self._cond(ctype, "True" if bad else "False", reason, msg, now))
+        out.append(self._cond("Ready", "True", "KubeletReady", "kubelet is posting ready status", now))
+        return out
+
+    def _cond(self, ctype: str, status: str, reason: str, msg: str, now: float) -> dict[str, Any]:
+        prev = self._transitions.get(ctype)
+        if prev is None or prev[0] != status:
+            self._transitions[ctype] = (status, rfc3339(now) or "")
+        return {"type": ctype, "status": status, "reason": reason, "message": msg,
+                "lastHeartbeatTime": rfc3339(now), "lastTransitionTime": self._transitions[ctype][1]}
+
+    def status(self) -> dict[str, Any]:
+        now = time.time()
+        cap = self.capacity()
+        alloc = dict(cap)
+        alloc.update({k: v for k, v in self.cfg.allocatable.items() if v})
+        return {
+            "capacity": cap, "allocatable": alloc, "conditions": self.conditions(now),
+            "addresses": [{"type": "InternalIP", "address": self.cfg.address},
+                          {"type": "Hostname", "address": self.cfg.node}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.agent.server_port}},
+            "nodeInfo": {
+                "machineID": uuid.uuid5(uuid.NAMESPACE_DNS, self.cfg.node).hex, "systemUUID": str(uuid.uuid5(uuid.NAMESPACE_URL, self.cfg.node)),
+                "bootID": self.boot_id, "kernelVersion": platform.release(), "osImage": _os_image(),
+                "containerRuntimeVersion": "runc://1.1", "kubeletVersion": "v1.32.0-controlplane",
+                "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": ARCH,
+            },
+            "images": [{"names": [r.ref, f"{r.ref.split(':')[0]}@{r.manifest}"], "sizeBytes": r.size}
+                       for r in self.agent.images.store.list()][:50],
+        }
+
+    def labels(self) -> dict[str, str]:
+        return {"kubernetes.io/hostname": self.cfg.node, "kubernetes.io/os": "linux", "kubernetes.io/arch": ARCH,
+                "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": ARCH, **self.cfg.labels}
+
+    async def register(self) -> dict:
+        body = {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": self.cfg.node, "labels": self.labels(),
+                             "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+                "spec": {"taints": list(self.cfg.taints)} if self.cfg.taints else {}}
+        try:
+            node = await self.agent.client.create(NODES, body)
+            log.info("node registered", node=self.cfg.node)
+        except ApiStatusError as e:
+            if not e.already_exists:
+                raise
+            node = await update_object(self.agent.client, NODES, None, self.cfg.node,
+                                       lambda n: n["metadata"].setdefault("labels", {}).update(self.labels()))
+            log.info("node re-registered", node=self.cfg.node)
+        return await self.update_status() or node
+
+    async def update_status(self) -> dict | None:
+        try:
+            st = self.status()
+            return await update_object(self.agent.client, NODES, None, self.cfg.node,
+                                       lambda n: n.__setitem__("status", st), subresource="status")
+        except ApiStatusError as e:
+            log.warning("node status update failed", error=str(e))
+            if e.not_found:
+                await self.register()
+            return None
+
+    async def renew_lease(self) -> None:
+        now = micro_time()
+        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": self.cfg.node, "namespace": "kube-node-lease"},
+                "spec": {"holderIdentity": self.cfg.node, "leaseDurationSeconds": int(self.cfg.lease_duration),
+                         "renewTime": now}}
+        try:
+            await update_object(self.agent.client, LEASES, "kube-node-lease", self.cfg.node,
+                                lambda lease: lease.__setitem__("spec", {**(lease.get("spec") or {}), **body["spec"]}))
+        except ApiStatusError as e:
+            if not e.not_found:
+                raise
+            await self.agent.client.create(LEASES, body, "kube-node-lease")
+
+    async def heartbeat_loop(self, stop: asyncio.Event) -> None:
+        last_status = time.monotonic()
+        while not stop.is_set():
+            try:
+                await self.renew_lease()
+                if time.monotonic() - last_status >= self.cfg.status_interval:
+                    await self.update_status()
+                    last_status = time.monotonic()
+            except ApiStatusError as e:
+                log.warning("heartbeat failed", error=str(e))
+            try:
+                await asyncio.wait_for(stop.wait(), self.cfg.lease_interval)
+            except asyncio.TimeoutError:
+                pass
+
+
+async def update_object(client: RestClient, res: Resource, namespace: str | None, name: str,
+                        mutate: Callable[[dict], None], subresource: str | None = None,
+                        current: dict | None = None, attempts: int = 5) -> dict:
+    """GET (unless ``current`` is given) → mutate → PUT, retrying on conflicts."""
+    for i in range(attempts):
+        obj = current if (current is not None and i == 0) else await client.get(res, name, namespace)
+        obj = dict(obj)
+        mutate(obj)
+        try:
+            return await client.update(res, obj, subresource=subresource)
+        except ApiStatusError as e:
+            if not e.conflict or i == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _os_image() -> str:
+    try:
+        for line in open("/etc/os-release"):
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return socket.gethostname()

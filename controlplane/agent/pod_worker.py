@@ -1,0 +1,461 @@
+"""One pod on this node, driven level-based by its own task (the kubelet's pod worker).
+
+Each pass re-reads the latest pod and acts: sandbox (netns, pod IP) → volumes → init
+containers in order → app containers (image pull per policy, env/volumes, runc create+start,
+postStart) → restart per ``restartPolicy`` with CrashLoopBackOff → probes (startup gates
+liveness/readiness; liveness failure restarts) → status through ``pods/status`` when it
+changed. A deletionTimestamp means graceful termination (preStop, SIGTERM, grace, SIGKILL),
+removal of everything on the host, then the final delete with gracePeriodSeconds=0.
+Neighbours: ``agent.Agent`` owns workers; ``lifecycle`` (pure rules), ``podconfig``, ``probes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from controlplane.agent import lifecycle as lc
+from controlplane.agent.node import update_object
+from controlplane.agent.podconfig import ConfigError, PodConfig, limits
+from controlplane.agent.probes import probe_loop, run_action
+from controlplane.client.resources import PODS
+from controlplane.client.rest import ApiStatusError
+from controlplane.images.manager import ImageError
+from controlplane.log import get_logger
+from controlplane.runtime.interface import ContainerSpec, RuntimeError_, Sandbox, SandboxSpec
+
+if TYPE_CHECKING:
+    from controlplane.agent.agent import Agent
+
+log = get_logger(__name__)
+
+
+class PodWorker:
+    def __init__(self, agent: "Agent", pod: dict) -> None:
+        self.agent = agent
+        self.pod = pod
+        md = pod["metadata"]
+        self.uid: str = md["uid"]
+        self.ns: str = md.get("namespace") or "default"
+        self.name: str = md["name"]
+        spec = pod.get("spec") or {}
+        self.init = [lc.CState(c["name"], c.get("image", ""), init=True) for c in spec.get("initContainers") or []]
+        self.main = [lc.CState(c["name"], c.get("image", "")) for c in spec.get("containers") or []]
+        self.backoff = {c.name: lc.CrashBackoff(agent.cfg.backoff_initial, agent.cfg.backoff_cap) for c in self.init + self.main}
+        self.sandbox: Sandbox | None = None
+        self.sandbox_error: str | None = None
+        self.volumes: dict[str, Path] | None = None
+        self.probes: dict[str, list[asyncio.Task]] = {}
+        self.waits: dict[str, asyncio.Task] = {}
+        self.wake = asyncio.Event()
+        self.gone = False
+        self.finished = False
+        self.terminating = False
+        self.killing: set[str] = set()
+        self.start_time = time.time()
+        self.last_status: dict | None = None
+        self.timer: float | None = None
+        self.log_dir = agent.cfg.root / "logs" / f"{self.ns}_{self.name}_{self.uid}"
+        self.task: asyncio.Task | None = None
+
+    # -- inputs ------------------------------------------------------------------------------
+    def update(self, pod: dict) -> None:
+        self.pod = pod
+        self.wake.set()
+
+    def removed(self) -> None:
+        self.gone = True
+        self.wake.set()
+
+    @property
+    def spec(self) -> dict:
+        return self.pod.get("spec") or {}
+
+    def container_spec(self, c: lc.CState) -> dict:
+        for x in self.spec.get("initContainers" if c.init else "containers") or []:
+            if x["name"] == c.name:
+                return x
+        return {}
+
+    def state(self, name: str) -> lc.CState | None:
+        return next((c for c in self.init + self.main if c.name == name), None)
+
+    # -- the loop ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        while not self.finished:
+            self.wake.clear()
+            self.timer = None
+            try:
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pod sync failed", pod=f"{self.ns}/{self.name}")
+                self.timer = 2.0
+            if self.finished:
+                break
+            try:
+                await asyncio.wait_for(self.wake.wait(), self.timer if self.timer is not None else 30.0)
+            except asyncio.TimeoutError:
+                pass
+
+    def _retry_in(self, seconds: float) -> None:
+        self.timer = seconds if self.timer is None else min(self.timer, seconds)
+
+    async def sync(self) -> None:
+        md = self.pod.get("metadata") or {}
+        if self.gone or md.get("deletionTimestamp"):
+            await self.terminate(self._grace())
+            if not self.gone:
+                try:
+                    await self.agent.client.delete(PODS, self.name, self.ns, grace_period_seconds=0,
+                                                   preconditions={"uid": self.uid})
+                except ApiStatusError as e:
+                    if not (e.not_found or e.conflict or e.code == 409):
+                        raise
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+            self.finished = True
+            return
+        phase = lc.pod_phase(self.spec.get("restartPolicy") or "Always", self.init, self.main)
+        if phase in ("Succeeded", "Failed"):
+            await self._release()
+            await self.push_status()
+            return
+        if self.sandbox is None:
+            try:
+                self.sandbox = await self.agent.runtime.create_sandbox(SandboxSpec(
+                    uid=self.uid, name=self.name, namespace=self.ns, hostname=self._hostname()))
+                self.sandbox_error = None
+            except (OSError, RuntimeError_) as e:
+                self.sandbox_error = str(e)
+                self.agent.event(self.pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
+                self._retry_in(5)
+                await self.push_status()
+                return
+        if self.volumes is None:
+            try:
+                self.volumes = await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip) \
+                    .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root)
+            except ConfigError as e:
+                for c in self.init + self.main:
+                    if c.state == "waiting":
+                        c.reason, c.message = e.reason, e.message
+                self.agent.event(self.pod, "Warning", "FailedMount", e.message)
+                self._retry_in(10)
+                await self.push_status()
+                return
+        await self.sync_containers()
+        await self.push_status()
+
+    async def sync_containers(self) -> None:
+        policy = self.spec.get("restartPolicy") or "Always"
+        now = time.time()
+        for c in self.init:
+            if c.state == "terminated" and c.exit_code == 0:
+                continue
+            if c.state == "running" or c.done:
+                return
+            if c.restart_at and now < c.restart_at:
+                self._retry_in(c.restart_at - now)
+                return
+            await self.start(c)
+            return
+        for c in self.main:
+            if c.state == "running" or c.done:
+                continue
+            if c.restart_at and now < c.restart_at:
+                self._retry_in(c.restart_at - now)
+                continue
+            await self.start(c)
+        _ = policy
+
+    # -- one container ----------------------------------------------------------------------
+    async def start(self, c: lc.CState) -> None:
+        assert self.sandbox is not None and self.volumes is not None
+        cs = self.container_spec(c)
+        if c.cid is not None or c.last_terminated is not None or c.exit_code is not None:
+            attempt = c.restart_count + 1
+        else:
+            attempt = 0
+        try:
+            rec, rootfs = await self.agent.images.ensure(cs.get("image", ""), cs.get("imagePullPolicy"))
+        except ImageError as e:
+            c.state, c.reason, c.message = "waiting", e.reason, e.message
+            self.agent.event(self.pod, "Warning", "Failed", f'Failed to pull image "{c.image}": {e.message}')
+            self._retry_in(self.agent.cfg.image_retry)
+            return
+        c.image_id = f"{rec.ref.split(':')[0].split('@')[0]}@{rec.manifest}"
+        pc = PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip)
+        try:
+            env = await pc.env(cs)
+            argv = pc.command(cs, rec.config, env)
+            mounts = pc.mounts(cs, self.volumes)
+        except ConfigError as e:
+            c.state, c.reason, c.message = "waiting", e.reason, e.message
+            self.agent.event(self.pod, "Warning", "Failed", f"Error: {e.message}")
+            self._retry_in(5)
+            return
+        img_env = [e for e in rec.config.get("Env") or [] if e.split("=", 1)[0] not in {x.split("=", 1)[0] for x in env}]
+        psc, sc = self.spec.get("securityContext") or {}, cs.get("securityContext") or {}
+        caps = sc.get("capabilities") or {}
+        spec = ContainerSpec(
+            name=c.name, rootfs=rootfs, args=argv, env=img_env + env,
+            cwd=cs.get("workingDir") or rec.config.get("WorkingDir") or "/",
+            uid=int(sc.get("runAsUser", psc.get("runAsUser", 0))),
+            gid=int(sc.get("runAsGroup", psc.get("runAsGroup", 0))),
+            readonly_rootfs=bool(sc.get("readOnlyRootFilesystem")), cap_add=caps.get("add") or [],
+            cap_drop=caps.get("drop") or [], privileged=bool(sc.get("privileged")), mounts=mounts,
+            attempt=attempt, log_path=self.log_dir / c.name / f"{attempt}.log",
+            pids_limit=self.agent.cfg.pod_pids_limit, **limits(cs))
+        if attempt > 0:
+            c.restart_count = attempt
+        rt = self.agent.runtime
+        t0 = time.time()
+        try:
+            cid = await rt.create_container(self.sandbox, spec)
+            await rt.start_container(cid)
+        except RuntimeError_ as e:
+            # like containerd's StartError: a terminated attempt (exit 128) that restarts per policy
+            c.cid = None
+            c.started_at, c.finished_at, c.exit_code = t0, time.time(), 128
+            c.reason, c.message = "StartError", e.message
+            self.agent.event(self.pod, "Warning", "Failed", f"Error: {e.message}")
+            self._after_exit(c, ran_for=0.0)
+            return
+        c.cid, c.state, c.reason, c.message = cid, "running", "", ""
+        c.started_at, c.finished_at, c.exit_code = time.time(), None, None
+        c.started = "startupProbe" not in cs
+        c.ready = False
+        self.agent.event(self.pod, "Normal", "Started", f"Started container {c.name}")
+        self.waits[cid] = asyncio.get_running_loop().create_task(self._wait_exit(c, cid))
+        post = ((cs.get("lifecycle") or {}).get("postStart"))
+        if post:
+            ok, msg = await run_action(rt, cid, self.sandbox.netns, self.sandbox.ip, cs, post, 30)
+            if not ok:
+                self.agent.event(self.pod, "Warning", "FailedPostStartHook", msg)
+                self.killing.add(cid)
+                await rt.stop_container(cid, self._grace())
+                return
+        if not c.init:
+            self._start_probes(c, cs, cid)
+            if "readinessProbe" not in cs and c.started:
+                c.ready = True
+
+    def _start_probes(self, c: lc.CState, cs: dict, cid: str) -> None:
+        assert self.sandbox is not None
+        sb, rt = self.sandbox, self.agent.runtime
+        tasks = []
+        for kind in ("startup", "liveness", "readiness"):
+            probe = cs.get(f"{kind}Probe")
+            if not probe:
+                continue
+            timeout = float(probe.get("timeoutSeconds") or 1)
+
+            async def check(probe: dict = probe, timeout: float = timeout) -> tuple[bool, str]:
+                return await run_action(rt, cid, sb.netns, sb.ip, cs, probe, timeout)
+
+            gate = None if kind == "startup" else (lambda: c.started)
+            tasks.append(asyncio.get_running_loop().create_task(
+                probe_loop(kind, probe, check, lambda k, ok, msg: self._on_probe(c, cid, k, ok, msg), gate)))
+        self.probes[cid] = tasks
+
+    def _on_probe(self, c: lc.CState, cid: str, kind: str, ok: bool, msg: str) -> None:
+        if c.cid != cid or c.state != "running":
+            return
+        if kind == "readiness":
+            c.ready = ok
+            if not ok:
+                self.agent.event(self.pod, "Warning", "Unhealthy", f"Readiness probe failed: {msg}")
+        elif kind == "startup":
+            if ok:
+                c.started = True
+                if "readinessProbe" not in self.container_spec(c):
+                    c.ready = True
+            else:
+                self.agent.event(self.pod, "Warning", "Unhealthy", f"Startup probe failed: {msg}")
+                self._kill_for_probe(c, cid, "startup")
+        elif kind == "liveness" and not ok:
+            self.agent.event(self.pod, "Warning", "Unhealthy", f"Liveness probe failed: {msg}")
+            self._kill_for_probe(c, cid, "liveness")
+        self.wake.set()
+
+    def _kill_for_probe(self, c: lc.CState, cid: str, kind: str) -> None:
+        if cid in self.killing:
+            return
+        self.killing.add(cid)
+        self.agent.event(self.pod, "Normal", "Killing", f"Container {c.name} failed {kind} probe, will be restarted")
+        self.agent.spawn(self.agent.runtime.stop_container(cid, self._grace()))
+
+    async def _wait_exit(self, c: lc.CState, cid: str) -> None:
+        st = await self.agent.runtime.wait(cid)
+        for t in self.probes.pop(cid, []):
+            t.cancel()
+        if c.cid != cid:
+            return
+        c.exit_code, c.finished_at = st.exit_code, st.finished_at
+        c.reason = st.reason or ("Completed" if st.exit_code == 0 else "Error")
+        c.message = ""
+        c.ready = False
+        ran_for = (st.finished_at or time.time()) - (c.started_at or time.time())
+        self.killing.discard(cid)
+        self.waits.pop(cid, None)
+        try:
+            await self.agent.runtime.remove_container(cid)
+        except RuntimeError_:
+            pass
+        if not self.terminating:
+            self._after_exit(c, ran_for)
+        else:
+            c.state = "terminated"
+        self.wake.set()
+
+    def _after_exit(self, c: lc.CState, ran_for: float) -> None:
+        policy = self.spec.get("restartPolicy") or "Always"
+        code = c.exit_code if c.exit_code is not None else 0
+        restart = lc.should_restart("OnFailure" if c.init and policy == "Always" else policy, code)
+        if not restart:
+            c.state, c.done = "terminated", True
+            return
+        delay = self.backoff[c.name].next_delay(ran_for)
+        c.last_terminated = c.terminated_dict()
+        c.state = "waiting"
+        if delay > 0:
+            c.reason = "CrashLoopBackOff"
+            c.message = (f"back-off {int(delay)}s restarting failed container={c.name} "
+                         f"pod={self.name}_{self.ns}({self.uid})")
+            c.restart_at = time.time() + delay
+            self.agent.event(self.pod, "Warning", "BackOff", "Back-off restarting failed container")
+        else:
+            c.reason, c.message, c.restart_at = "ContainerCreating", "", None
+        self._retry_in(max(delay, 0.0))
+
+    # -- termination ------------------------------------------------------------------------
+    def _grace(self) -> float:
+        md = self.pod.get("metadata") or {}
+        g = md.get("deletionGracePeriodSeconds")
+        if g is None:
+            g = self.spec.get("terminationGracePeriodSeconds", 30)
+        return float(g if g is not None else 30)
+
+    async def _stop_one(self, c: lc.CState, grace: float) -> None:
+        if c.state != "running" or c.cid is None or self.sandbox is None:
+            return
+        cid = c.cid
+        deadline = time.monotonic() + grace
+        pre = (self.container_spec(c).get("lifecycle") or {}).get("preStop")
+        if pre:
+            try:
+                await asyncio.wait_for(run_action(self.agent.runtime, cid, self.sandbox.netns, self.sandbox.ip,
+                                                  self.container_spec(c), pre, grace), grace)
+            except asyncio.TimeoutError:
+                pass
+        self.agent.event(self.pod, "Normal", "Killing", f"Stopping container {c.name}")
+        try:
+            await self.agent.runtime.stop_container(cid, max(0.0, deadline - time.monotonic()))
+        except RuntimeError_:
+            pass
+        w = self.waits.get(cid)
+        if w is not None:
+            await asyncio.wait([w], timeout=5)
+
+    async def terminate(self, grace: float) -> None:
+        self.terminating = True
+        await asyncio.gather(*(self._stop_one(c, grace) for c in self.main + self.init))
+        await self._release()
+        for c in self.main + self.init:
+            if c.state == "waiting":
+                c.state, c.exit_code, c.reason = "terminated", c.exit_code or 0, c.reason or "Completed"
+        if not self.gone:
+            await self.push_status()
+
+    async def _release(self) -> None:
+        """Remove containers, network and pod directory (logs stay until the pod is deleted)."""
+        for tasks in self.probes.values():
+            for t in tasks:
+                t.cancel()
+        self.probes.clear()
+        for w in list(self.waits.values()):
+            w.cancel()
+        self.waits.clear()
+        if self.sandbox is not None:
+            await self.agent.runtime.remove_sandbox(self.sandbox)
+            self.sandbox = None
+            self.volumes = None
+
+    # -- status -----------------------------------------------------------------------------
+    def _hostname(self) -> str:
+        h = self.spec.get("hostname") or self.name
+        return h[:63]
+
+    def build_status(self) -> dict[str, Any]:
+        policy = self.spec.get("restartPolicy") or "Always"
+        phase = lc.pod_phase(policy, self.init, self.main)
+        old = self.pod.get("status") or {}
+        now = time.time()
+        ip = self.sandbox.ip if self.sandbox else (self.last_status or {}).get("podIP")
+        st: dict[str, Any] = {
+            "phase": phase,
+            "conditions": lc.pod_conditions(phase, self.sandbox is not None, self.init, self.main,
+                                            old.get("conditions") or [], now),
+            "hostIP": self.agent.cfg.address, "hostIPs": [{"ip": self.agent.cfg.address}],
+            "startTime": old.get("startTime") or lc.rfc3339(self.start_time),
+            "qosClass": lc.qos_class(self.spec),
+            "containerStatuses": [c.status() for c in self.main],
+        }
+        if self.init:
+            st["initContainerStatuses"] = [c.status() for c in self.init]
+        if ip:
+            st["podIP"], st["podIPs"] = ip, [{"ip": ip}]
+        if self.sandbox_error:
+            st["message"] = self.sandbox_error
+        return st
+
+    async def push_status(self) -> None:
+        st = self.build_status()
+        comparable = {k: v for k, v in st.items() if k != "conditions"}
+        comparable["conds"] = [(c["type"], c["status"]) for c in st["conditions"]]
+        if comparable == self.last_status:
+            return
+        try:
+            current = self.pod if (self.pod.get("metadata") or {}).get("resourceVersion") else None
+
+            def mutate(p: dict) -> None:
+                if (p.get("metadata") or {}).get("uid") != self.uid:
+                    raise ApiStatusError(404, "NotFound", f"pod {self.ns}/{self.name} was replaced")
+                p["status"] = st
+
+            updated = await update_object(self.agent.client, PODS, self.ns, self.name, mutate,
+                                          subresource="status", current=current)
+            self.last_status = comparable
+            self.pod = updated
+        except ApiStatusError as e:
+            if e.not_found:
+                self.gone = True
+                self.wake.set()
+            else:
+                log.warning("pod status update failed", pod=f"{self.ns}/{self.name}", error=str(e))
+                self._retry_in(1)
+
+    # -- logs -------------------------------------------------------------------------------
+    def log_file(self, container: str, previous: bool) -> Path | None:
+        c = self.state(container)
+        if c is None:
+            return None
+        n = c.restart_count - (1 if previous else 0)  # attempt n logs to n.log
+        if n < 0:
+            return None
+        p = self.log_dir / container / f"{n}.log"
+        return p if p.exists() or os.path.exists(str(p) + ".1") else None
+
+    def is_running(self, container: str) -> bool:
+        c = self.state(container)
+        return c is not None and c.state == "running" and not self.finished
+
+    def running_cid(self, container: str) -> str | None:
+        c = self.state(container)
+        return c.cid if c is not None and c.state == "running" else None

@@ -1,0 +1,257 @@
+"""Turning a pod spec into what the runtime needs: environment (literal values with ``$(VAR)``
+expansion, ConfigMap/Secret key refs, ``envFrom``, the downward API), command/args, volumes
+(emptyDir, configMap, secret, hostPath under an allowed root, projected, downwardAPI) and
+cgroup limits. Reads ConfigMaps/Secrets through ``controlplane.client``.
+Errors are ``ConfigError`` (reason ``CreateContainerConfigError``). Caller: ``pod_worker.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from controlplane.client.resources import CONFIGMAPS, SECRETS
+from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.machinery.quantity import bytes_, cpu_millis
+from controlplane.runtime.interface import Mount
+
+_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
+
+
+class ConfigError(Exception):
+    def __init__(self, message: str, reason: str = "CreateContainerConfigError") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def expand(s: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion: known vars replaced, ``$$`` escapes, unknown kept."""
+    def rep(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+    return _VAR.sub(rep, s)
+
+
+def field_ref(pod: dict, path: str, node: str, pod_ip: str | None) -> str:
+    md, spec, st = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+    simple = {
+        "metadata.name": md.get("name"), "metadata.namespace": md.get("namespace"), "metadata.uid": md.get("uid"),
+        "spec.nodeName": spec.get("nodeName") or node, "spec.serviceAccountName": spec.get("serviceAccountName"),
+        "status.podIP": pod_ip or st.get("podIP"), "status.hostIP": "127.0.0.1",
+    }
+    if path in simple:
+        return simple[path] or ""
+    m = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
+    if m:
+        return (md.get(m.group(1)) or {}).get(m.group(2), "")
+    if path in ("metadata.labels", "metadata.annotations"):
+        return "\n".join(f'{k}="{v}"' for k, v in sorted((md.get(path.split(".")[1]) or {}).items()))
+    raise ConfigError(f"unsupported fieldRef {path!r}")
+
+
+def resource_ref(container: dict, ref: dict) -> str:
+    res = container.get("resources") or {}
+    kind, _, name = ref.get("resource", "").partition(".")
+    val = (res.get(kind) or {}).get(name)
+    if val is None:
+        return "0"
+    div = ref.get("divisor") or "1"
+    if name == "cpu":
+        return str(-(-cpu_millis(str(val)) // cpu_millis(str(div))))
+    return str(-(-bytes_(str(val)) // max(1, bytes_(str(div)))))
+
+
+class PodConfig:
+    def __init__(self, client: RestClient, pod: dict, node: str, pod_ip: str | None) -> None:
+        self.client = client
+        self.pod = pod
+        self.ns = pod["metadata"].get("namespace") or "default"
+        self.node = node
+        self.pod_ip = pod_ip
+        self._cache: dict[tuple[str, str], dict | None] = {}
+
+    async def _get(self, kind: str, name: str, optional: bool) -> dict | None:
+        key = (kind, name)
+        if key not in self._cache:
+            try:
+                self._cache[key] = await self.client.get(CONFIGMAPS if kind == "configmap" else SECRETS, name, self.ns)
+            except ApiStatusError as e:
+                if not e.not_found:
+                    raise ConfigError(f"reading {kind} {name!r}: {e.message}") from e
+                self._cache[key] = None
+        obj = self._cache[key]
+        if obj is None and not optional:
+            raise ConfigError(f'{kind} "{name}" not found')
+        return obj
+
+    async def _data(self, kind: str, name: str, optional: bool) -> dict[str, bytes] | None:
+        obj = await self._get(kind, name, optional)
+        if obj is None:
+            return None
+        if kind == "secret":
+            out = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+            out.update({k: v.encode() for k, v in (obj.get("stringData") or {}).items()})
+            return out
+        out = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
+        out.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
+        return out
+
+    async def env(self, container: dict) -> list[str]:
+        env: dict[str, str] = {}
+        for src in container.get("envFrom") or []:
+            prefix = src.get("prefix") or ""
+            for kind, ref in (("configmap", src.get("configMapRef")), ("secret", src.get("secretRef"))):
+                if ref:
+                    data = await self._data(kind, ref["name"], bool(ref.get("optional")))
+                    for k, v in (data or {}).items():
+                        env[prefix + k] = v.decode(errors="replace")
+        for e in container.get("env") or []:
+            name = e["name"]
+            if "valueFrom" not in e:
+                env[name] = expand(e.get("value") or "", env)
+                continue
+            vf = e["valueFrom"]
+            if "fieldRef" in vf:
+                env[name] = field_ref(self.pod, vf["fieldRef"]["fieldPath"], self.node, self.pod_ip)
+            elif "resourceFieldRef" in vf:
+                env[name] = resource_ref(container, vf["resourceFieldRef"])
+            else:
+                kind = "configmap" if "configMapKeyRef" in vf else "secret"
+                ref = vf.get("configMapKeyRef") or vf.get("secretKeyRef") or {}
+                optional = bool(ref.get("optional"))
+                data = await self._data(kind, ref.get("name", ""), optional)
+                if data is None:
+                    continue
+                if ref.get("key") not in data:
+                    if optional:
+                        continue
+                    raise ConfigError(f'couldn\'t find key {ref.get("key")} in {"ConfigMap" if kind == "configmap" else "Secret"} {self.ns}/{ref.get("name")}')
+                env[name] = data[ref["key"]].decode(errors="replace")
+        return [f"{k}={v}" for k, v in env.items()]
+
+    @staticmethod
+    def command(container: dict, image_config: dict, env: list[str]) -> list[str]:
+        envd = dict(e.split("=", 1) for e in env)
+        entry = container.get("command")
+        args = container.get("args")
+        if entry is None:
+            entry = image_config.get("Entrypoint") or []
+            if args is None:
+                args = image_config.get("Cmd") or []
+        argv = [expand(a, envd) for a in list(entry) + list(args or [])]
+        if not argv:
+            raise ConfigError("no command specified", reason="CreateContainerError")
+        return argv
+
+    # -- volumes ---------------------------------------------------------------------------
+    async def prepare_volumes(self, vol_dir: Path, host_path_root: Path | None) -> dict[str, Path]:
+        """Materialise every volume of the pod; returns name → host path."""
+        out: dict[str, Path] = {}
+        for v in (self.pod.get("spec") or {}).get("volumes") or []:
+            name = v["name"]
+            target = vol_dir / name
+            if "hostPath" in v:
+                out[name] = self._host_path(v["hostPath"], host_path_root)
+                continue
+            if "emptyDir" in v:
+                target.mkdir(parents=True, exist_ok=True)
+            elif "configMap" in v or "secret" in v:
+                src = v.get("configMap") or v.get("secret")
+                kind = "configmap" if "configMap" in v else "secret"
+                name_ = src.get("name") or src.get("secretName", "")
+                data = await self._data(kind, name_, bool(src.get("optional")))
+                self._write_files(target, data or {}, src.get("items"), src.get("defaultMode", 0o644))
+            elif "downwardAPI" in v:
+                self._write_files(target, self._downward(v["downwardAPI"].get("items") or []), None,
+                                  v["downwardAPI"].get("defaultMode", 0o644))
+            elif "projected" in v:
+                files: dict[str, bytes] = {}
+                for s in v["projected"].get("sources") or []:
+                    if "configMap" in s or "secret" in s:
+                        src = s.get("configMap") or s.get("secret")
+                        kind = "configmap" if "configMap" in s else "secret"
+                        data = await self._data(kind, src.get("name", ""), bool(src.get("optional"))) or {}
+                        files.update(self._select(data, src.get("items")))
+                    elif "downwardAPI" in s:
+                        files.update(self._downward(s["downwardAPI"].get("items") or []))
+                    elif "serviceAccountToken" in s:
+                        files[s["serviceAccountToken"].get("path", "token")] = b""
+                self._write_files(target, files, None, v["projected"].get("defaultMode", 0o644))
+            else:
+                raise ConfigError(f"volume {name!r}: unsupported volume type", reason="CreateContainerConfigError")
+            out[name] = target
+        return out
+
+    def _host_path(self, hp: dict, root: Path | None) -> Path:
+        path = Path(os.path.normpath(hp.get("path", "")))
+        if root is None or not (path == root or root in path.parents):
+            raise ConfigError(f'hostPath "{path}" is outside the allowed root {root}', reason="CreateContainerConfigError")
+        kind = hp.get("type") or ""
+        if kind in ("DirectoryOrCreate",) and not path.exists():
+            path.mkdir(parents=True, exist_ok=True)
+        elif kind == "FileOrCreate" and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        elif kind in ("Directory", "File") and not path.exists():
+            raise ConfigError(f'hostPath type check failed: {path} does not exist')
+        return path
+
+    def _downward(self, items: list[dict]) -> dict[str, bytes]:
+        out = {}
+        for it in items:
+            if "fieldRef" in it:
+                out[it["path"]] = field_ref(self.pod, it["fieldRef"]["fieldPath"], self.node, self.pod_ip).encode()
+        return out
+
+    @staticmethod
+    def _select(data: dict[str, bytes], items: list[dict] | None) -> dict[str, bytes]:
+        if not items:
+            return dict(data)
+        out = {}
+        for it in items:
+            if it["key"] not in data:
+                raise ConfigError(f'configmap/secret key "{it["key"]}" not found')
+            out[it.get("path") or it["key"]] = data[it["key"]]
+        return out
+
+    def _write_files(self, target: Path, data: dict[str, bytes], items: list[dict] | None, mode: int) -> None:
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        for rel, content in self._select(data, items).items():
+            p = Path(os.path.normpath(target / rel))
+            if target not in p.parents:
+                raise ConfigError(f"volume item path {rel!r} escapes the volume")
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(content)
+            os.chmod(p, mode)
+
+    @staticmethod
+    def mounts(container: dict, volumes: dict[str, Path]) -> list[Mount]:
+        out = []
+        for vm in container.get("volumeMounts") or []:
+            src = volumes.get(vm["name"])
+            if src is None:
+                raise ConfigError(f'volume "{vm["name"]}" not found in the pod spec')
+            if vm.get("subPath"):
+                src = Path(os.path.normpath(src / vm["subPath"]))
+                if not src.exists():
+                    src.mkdir(parents=True, exist_ok=True)
+            out.append(Mount(vm["mountPath"], str(src), readonly=bool(vm.get("readOnly"))))
+        return out
+
+
+def limits(container: dict) -> dict[str, int | None]:
+    res = container.get("resources") or {}
+    lim, req = res.get("limits") or {}, res.get("requests") or {}
+    return {
+        "memory_limit": bytes_(str(lim["memory"])) if "memory" in lim else None,
+        "cpu_limit_milli": cpu_millis(str(lim["cpu"])) if "cpu" in lim else None,
+        "cpu_request_milli": cpu_millis(str(req["cpu"])) if "cpu" in req else None,
+    }

@@ -1,0 +1,205 @@
+"""The agent's authenticated HTTP endpoint (the kubelet's port): container logs, exec over
+WebSocket (``v5.channel.k8s.io`` / ``v4.channel.k8s.io``), stats and health.
+
+Every request must carry ``Authorization: Bearer <token>`` (the token the apiserver's
+``node_proxy`` is given). Paths follow the kubelet's: ``/containerLogs/{ns}/{pod}/{container}``
+(follow, previous, tailLines, sinceSeconds, sinceTime, timestamps, limitBytes) and
+``/exec/{ns}/{pod}/{container}?command=…&stdin=…``. Owned by ``agent.Agent``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from typing import TYPE_CHECKING
+
+from aiohttp import WSMsgType, web
+
+from controlplane.log import get_logger
+from controlplane.runtime import cgroups
+from controlplane.runtime.interface import RuntimeError_
+from controlplane.runtime.logs import follow_log, parse_time, read_log
+
+if TYPE_CHECKING:
+    from controlplane.agent.agent import Agent
+
+log = get_logger(__name__)
+EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
+STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+
+
+def _true(v: str | None) -> bool:
+    return (v or "").lower() in ("1", "true", "yes")
+
+
+class AgentServer:
+    def __init__(self, agent: "Agent") -> None:
+        self.agent = agent
+        self.app = web.Application(middlewares=[self._auth])
+        self.app.router.add_get("/healthz", self.healthz)
+        self.app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.logs)
+        self.app.router.add_get("/exec/{ns}/{pod}/{container}", self.exec)
+        self.app.router.add_post("/exec/{ns}/{pod}/{container}", self.exec)
+        self.app.router.add_get("/stats/summary", self.stats)
+        self.runner: web.AppRunner | None = None
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
+        if request.path != "/healthz":
+            auth = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(auth, f"Bearer {self.agent.cfg.token}"):
+                return web.Response(status=401, text="Unauthorized")
+        return await handler(request)
+
+    async def start(self) -> None:
+        self.runner = web.AppRunner(self.app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.agent.cfg.address, self.agent.cfg.port)
+        await site.start()
+        self.agent.server_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    def _worker(self, request: web.Request):  # type: ignore[no-untyped-def]
+        ns, pod, container = request.match_info["ns"], request.match_info["pod"], request.match_info["container"]
+        w = self.agent.worker_for(ns, pod)
+        if w is None:
+            raise web.HTTPNotFound(text=f'pod "{pod}" not found on node {self.agent.cfg.node}')
+        if w.state(container) is None:
+            raise web.HTTPBadRequest(text=f"container {container} is not valid for pod {pod}")
+        return w, container
+
+    async def logs(self, request: web.Request) -> web.StreamResponse:
+        w, container = self._worker(request)
+        q = request.query
+        previous = _true(q.get("previous"))
+        path = w.log_file(container, previous)
+        if path is None:
+            if previous:
+                raise web.HTTPBadRequest(text=f'previous terminated container "{container}" in pod "{w.name}" not found')
+            raise web.HTTPBadRequest(text=f'container "{container}" in pod "{w.name}" is waiting to start: '
+                                          f'{w.state(container).reason}')
+        since = None
+        if q.get("sinceSeconds"):
+            since = time.time() - float(q["sinceSeconds"])
+        elif q.get("sinceTime"):
+            since = parse_time(q["sinceTime"])
+        tail = int(q["tailLines"]) if q.get("tailLines") not in (None, "") else None
+        ts = _true(q.get("timestamps"))
+        limit = int(q["limitBytes"]) if q.get("limitBytes") else None
+        body, offset = await asyncio.to_thread(read_log, path, tail, since, ts, limit)
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await resp.prepare(request)
+        await resp.write(body)
+        if _true(q.get("follow")) and not previous:
+            attempt = path.name
+            c = w.state(container)
+
+            def done() -> bool:
+                return c is None or not w.is_running(container) or w.log_file(container, False) != path \
+                    or w.finished or path.name != attempt
+
+            async for chunk in follow_log(path, offset, ts, done):
+                await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+    async def exec(self, request: web.Request) -> web.StreamResponse:
+        w, container = self._worker(request)
+        cid = w.running_cid(container)
+        q = request.query
+        cmd = q.getall("command", [])
+        ws = web.WebSocketResponse(protocols=EXEC_PROTOCOLS, max_msg_size=0)
+        await ws.prepare(request)
+        proto = ws.ws_protocol or ""
+        if cid is None or not cmd:
+            await self._send_status(ws, proto, None, f'container {container} is not running' if cid is None
+                                    else "you must specify at least one command for the container")
+            await ws.close()
+            return ws
+        want_stdin = _true(q.get("stdin")) or _true(q.get("input"))
+        try:
+            proc = await self.agent.runtime.exec_process(cid, cmd, stdin=want_stdin)
+        except RuntimeError_ as e:
+            await self._send_status(ws, proto, None, e.message)
+            await ws.close()
+            return ws
+
+        async def pump(stream: asyncio.StreamReader | None, ch: int) -> None:
+            if stream is None:
+                return
+            while True:
+                data = await stream.read(32768)
+                if not data:
+                    return
+                if not ws.closed:
+                    await ws.send_bytes(bytes([ch]) + data)
+
+        async def feed() -> None:
+            async for msg in ws:
+                if msg.type != WSMsgType.BINARY or not msg.data:
+                    continue
+                ch, data = msg.data[0], msg.data[1:]
+                if ch == STDIN and proc.stdin is not None and data:
+                    proc.stdin.write(data)
+                    await proc.stdin.drain()
+                elif ch == CLOSE and data[:1] == bytes([STDIN]) and proc.stdin is not None:
+                    proc.stdin.close()
+            if proc.stdin is not None and not proc.stdin.is_closing():
+                proc.stdin.close()
+
+        feeder = asyncio.get_running_loop().create_task(feed())
+        try:
+            await asyncio.gather(pump(proc.stdout, STDOUT), pump(proc.stderr, STDERR))
+            code = await proc.wait()
+        finally:
+            feeder.cancel()
+            await asyncio.gather(feeder, return_exceptions=True)
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        await self._send_status(ws, proto, code, None, cmd)
+        await ws.close()
+        return ws
+
+    @staticmethod
+    async def _send_status(ws: web.WebSocketResponse, proto: str, code: int | None, error: str | None,
+                           cmd: list[str] | None = None) -> None:
+        if ws.closed:
+            return
+        if code == 0:
+            st: dict = {"metadata": {}, "status": "Success"}
+        elif code is not None:
+            st = {"metadata": {}, "status": "Failure",
+                  "message": f"command terminated with non-zero exit code: error executing command {cmd}, exit code {code}",
+                  "reason": "NonZeroExitCode",
+                  "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+        else:
+            st = {"metadata": {}, "status": "Failure", "message": error or "exec failed", "reason": "InternalError"}
+        payload = json.dumps(st).encode() if proto.startswith(("v4", "v5")) else (error or "").encode()
+        await ws.send_bytes(bytes([ERROR]) + payload)
+
+    async def stats(self, _: web.Request) -> web.Response:
+        node_cpu, node_mem, _p = cgroups.stats(cgroups.node_path(self.agent.cfg.node))
+        pods = []
+        for w in list(self.agent.workers.values()):
+            cs = []
+            for c in w.main:
+                if c.cid and c.state == "running":
+                    try:
+                        s = await self.agent.runtime.stats(c.cid)
+                    except RuntimeError_:
+                        continue
+                    cs.append({"name": c.name, "cpu": {"usageCoreNanoSeconds": s.cpu_usage_ns},
+                               "memory": {"workingSetBytes": s.memory_bytes}})
+            pods.append({"podRef": {"name": w.name, "namespace": w.ns, "uid": w.uid}, "containers": cs})
+        body = {"node": {"nodeName": self.agent.cfg.node, "cpu": {"usageCoreNanoSeconds": node_cpu},
+                         "memory": {"workingSetBytes": node_mem}}, "pods": pods}
+        return web.json_response(body)

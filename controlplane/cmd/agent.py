@@ -1,0 +1,118 @@
+"""``controlplane agent --kubeconfig F --node-name N --root DIR [--registry-mirror URL] …``:
+one node agent running real runc containers (``controlplane.agent.agent.Agent``).
+
+``--simulated`` hands the parsed arguments to ``controlplane.agent.simulated.main(args)``
+(process-less nodes for scheduling experiments: ``--nodes N --prefix P --cpu --memory --pods
+--gpus``). ``controlplane agent cleanup --root DIR --node-name N`` removes what a killed agent
+left on the host (containers, mounts, netns, cgroups).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("agent", help="run a node agent (real runc containers, or --simulated nodes)")
+    p.add_argument("action", nargs="?", choices=["run", "cleanup"], default="run")
+    p.add_argument("--kubeconfig", help="kubeconfig of the apiserver")
+    p.add_argument("--server", help="apiserver URL (instead of --kubeconfig)")
+    p.add_argument("--node-name", default=os.environ.get("NODE_NAME") or os.uname().nodename)
+    p.add_argument("--root", default=".data/agent", help="state directory (images, bundles, logs)")
+    p.add_argument("--registry-mirror", action="append", default=[],
+                   help="endpoint for docker.io images (repeatable; default: CONTROLPLANE_REGISTRY_MIRROR)")
+    p.add_argument("--address", default="127.0.0.1", help="address of the agent's log/exec endpoint")
+    p.add_argument("--port", type=int, default=0, help="port of the log/exec endpoint (0: free port)")
+    p.add_argument("--token", default=None, help="bearer token for the log/exec endpoint")
+    p.add_argument("--token-file", default=None, help="read (or create) the endpoint token here")
+    p.add_argument("--host-path-root", default=None, help="hostPath volumes must lie under this directory")
+    p.add_argument("--pod-subnet", default=None, help="pod IPs come from this /24 (default: derived from the node name)")
+    p.add_argument("--cpu", default=None, help="cpu capacity (default: the machine's)")
+    p.add_argument("--memory", default=None, help="memory capacity (default: the machine's)")
+    p.add_argument("--pods", default=None, help="pod capacity (default 110)")
+    p.add_argument("--gpus", default=None, help="GPUs per node (simulated nodes)")
+    p.add_argument("--labels", default="", help="extra node labels k=v,k2=v2")
+    p.add_argument("--lease-duration", type=float, default=40.0)
+    p.add_argument("--lease-interval", type=float, default=10.0)
+    p.add_argument("--status-interval", type=float, default=10.0)
+    p.add_argument("--crashloop-initial", type=float, default=10.0, help="first CrashLoopBackOff delay (s)")
+    p.add_argument("--crashloop-cap", type=float, default=300.0, help="CrashLoopBackOff cap (s)")
+    p.add_argument("--image-backoff-initial", type=float, default=10.0)
+    p.add_argument("--keep-containers", action="store_true", help="leave containers running on exit")
+    p.add_argument("--simulated", action="store_true", help="run simulated nodes (controlplane.agent.simulated)")
+    p.add_argument("--nodes", type=int, default=1, help="simulated: number of nodes")
+    p.add_argument("--prefix", default="sim-node", help="simulated: node name prefix")
+    p.set_defaults(func=run)
+
+
+def _token(args: argparse.Namespace) -> str:
+    import secrets
+
+    if args.token:
+        return args.token
+    if os.environ.get("CONTROLPLANE_AGENT_TOKEN"):
+        return os.environ["CONTROLPLANE_AGENT_TOKEN"]
+    if args.token_file:
+        f = Path(args.token_file)
+        if f.exists():
+            return f.read_text().strip()
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tok = secrets.token_hex(16)
+        f.write_text(tok + "\n")
+        os.chmod(f, 0o600)
+        return tok
+    return secrets.token_hex(16)
+
+
+def build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from controlplane.agent.agent import AgentConfig
+
+    mirrors = list(args.registry_mirror) or [m for m in os.environ.get("CONTROLPLANE_REGISTRY_MIRROR", "").split(",") if m]
+    labels = dict(kv.split("=", 1) for kv in args.labels.split(",") if "=" in kv)
+    cap = {"cpu": args.cpu, "memory": args.memory, "pods": args.pods}
+    return AgentConfig(
+        node=args.node_name, root=Path(args.root), address=args.address, port=args.port, token=_token(args),
+        registry_mirrors=mirrors, host_path_root=Path(args.host_path_root).resolve() if args.host_path_root else None,
+        capacity={k: str(v) for k, v in cap.items() if v}, labels=labels, pod_subnet=args.pod_subnet,
+        lease_duration=args.lease_duration, lease_interval=args.lease_interval, status_interval=args.status_interval,
+        backoff_initial=args.crashloop_initial, backoff_cap=args.crashloop_cap,
+        image_backoff_initial=args.image_backoff_initial, cleanup_on_exit=not args.keep_containers)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from controlplane.agent.agent import Agent
+    from controlplane.client.rest import RestClient
+
+    cfg = build_config(args)
+    client = RestClient.from_kubeconfig(args.kubeconfig, user_agent=f"agent/{cfg.node}") if args.kubeconfig \
+        else RestClient(args.server or "http://127.0.0.1:6443", user_agent=f"agent/{cfg.node}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await Agent(cfg, client).run(stop)
+    finally:
+        await client.close()
+    return 0
+
+
+async def _cleanup(args: argparse.Namespace) -> int:
+    from controlplane.runtime.runc import RuncRuntime
+
+    await RuncRuntime(Path(args.root).resolve() / "runtime", args.node_name).cleanup_all()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.simulated:
+        from controlplane.agent import simulated
+
+        return int(simulated.main(args) or 0)
+    if args.action == "cleanup":
+        return asyncio.run(_cleanup(args))
+    return asyncio.run(_run(args))

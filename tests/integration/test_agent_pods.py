@@ -1,0 +1,170 @@
+"""The node agent against the real apiserver, real runc and a real registry: node registration
+and lease, pod lifecycle and status, logs and exec through the agent endpoint, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import aiohttp
+import pytest
+
+from controlplane.client.resources import CONFIGMAPS, LEASES, NAMESPACES, NODES, PODS, SECRETS
+from controlplane.client.rest import ApiStatusError, RestClient
+from tests.fixtures.agent import AGENT_TOKEN
+
+pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(180),
+              pytest.mark.asyncio(loop_scope="session")]
+
+
+@pytest.fixture
+async def client(apiserver):
+    c = RestClient(apiserver.url)
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def ns(client):
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+
+
+async def wait_for(fn, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = await fn()
+        except ApiStatusError as e:
+            last = e
+        if last and not isinstance(last, ApiStatusError):
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last={last!r}")
+
+
+async def ready_node(client, node: str, agent) -> dict:
+    async def check():
+        assert agent.alive(), agent.log_tail()
+        n = await client.get(NODES, node)
+        conds = {c["type"]: c["status"] for c in n.get("status", {}).get("conditions", [])}
+        return n if conds.get("Ready") == "True" else None
+    return await wait_for(check, 60, what=f"node {node} Ready")
+
+
+def pod(name: str, node: str, containers: list[dict], **spec) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"nodeName": node, "containers": containers, "terminationGracePeriodSeconds": 2, **spec}}
+
+
+async def pod_where(client, ns, name, pred, timeout=60, what="pod state"):
+    async def check():
+        p = await client.get(PODS, name, ns)
+        return p if pred(p) else None
+    return await wait_for(check, timeout, what=what)
+
+
+def cstatus(p: dict, name: str | None = None) -> dict:
+    cs = p.get("status", {}).get("containerStatuses") or [{}]
+    return next((c for c in cs if c.get("name") == name), cs[0]) if name else cs[0]
+
+
+async def agent_get(agent, node_obj, path: str) -> tuple[int, str]:
+    port = node_obj["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as r:
+            return r.status, await r.text()
+
+
+async def test_node_registration_lease_and_a_running_pod(client, ns, start_agent):
+    agent = start_agent()
+    node = await ready_node(client, agent.node, agent)
+    labels = node["metadata"]["labels"]
+    assert labels["kubernetes.io/hostname"] == agent.node and labels["kubernetes.io/os"] == "linux"
+    assert labels["kubernetes.io/arch"] in ("amd64", "arm64")
+    st = node["status"]
+    assert int(st["capacity"]["cpu"]) >= 1 and st["capacity"]["memory"].endswith("Ki")
+    assert {c["type"] for c in st["conditions"]} >= {"Ready", "MemoryPressure", "DiskPressure", "PIDPressure"}
+    assert st["nodeInfo"]["operatingSystem"] == "linux"
+    lease = await client.get(LEASES, agent.node, "kube-node-lease")
+    assert lease["spec"]["holderIdentity"] == agent.node and lease["spec"]["renewTime"]
+
+    await client.create(PODS, pod("web", agent.node, [{
+        "name": "main", "image": "busybox",
+        "command": ["sh", "-c", "echo started $POD_NAME in $POD_NS; cat /etc/hostname; while true; do sleep 1; done"],
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "POD_NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+        "resources": {"limits": {"cpu": "200m", "memory": "64Mi"}}}]), ns)
+    p = await pod_where(client, ns, "web", lambda p: p.get("status", {}).get("phase") == "Running"
+                        and cstatus(p).get("ready"), what="web Running+ready")
+    s = p["status"]
+    assert s["podIP"] and s["hostIP"] == "127.0.0.1" and s["qosClass"] == "Guaranteed"
+    conds = {c["type"]: c["status"] for c in s["conditions"]}
+    assert conds["Ready"] == conds["ContainersReady"] == conds["Initialized"] == conds["PodScheduled"] == "True"
+    c = cstatus(p)
+    assert "running" in c["state"] and c["restartCount"] == 0 and c["containerID"].startswith("runc://")
+    assert c["imageID"].startswith("docker.io/library/busybox@sha256:") and c["started"] is True
+
+    async def logs_ready():
+        code, text = await agent_get(agent, node, f"/containerLogs/{ns}/web/main")
+        return text if code == 200 and "web" in text.splitlines()[-1:] else None
+    text = await wait_for(logs_ready, 20, what="logs")
+    assert text.splitlines() == [f"started web in {ns}", "web"]
+    code, _ = await agent_get(agent, node, f"/containerLogs/{ns}/web/nope")
+    assert code == 400
+
+    await client.delete(PODS, "web", ns)
+
+    async def gone():
+        try:
+            await client.get(PODS, "web", ns)
+        except ApiStatusError as e:
+            return e.not_found
+        return False
+    await wait_for(gone, 30, what="pod deleted by the agent")
+
+
+async def test_restart_policies_exit_codes_and_crashloop(client, ns, start_agent):
+    agent = start_agent(extra=["--crashloop-initial", "1", "--crashloop-cap", "4"])
+    await ready_node(client, agent.node, agent)
+    await client.create(PODS, pod("once", agent.node, [{"name": "c", "image": "busybox", "command": ["sh", "-c", "exit 3"]}],
+                                  restartPolicy="Never"), ns)
+    await client.create(PODS, pod("ok", agent.node, [{"name": "c", "image": "busybox", "command": ["true"]}],
+                                  restartPolicy="OnFailure"), ns)
+    await client.create(PODS, pod("crash", agent.node, [{"name": "c", "image": "busybox", "command": ["sh", "-c", "echo boom; exit 1"]}]), ns)
+    p = await pod_where(client, ns, "once", lambda p: p.get("status", {}).get("phase") == "Failed", what="once Failed")
+    t = cstatus(p)["state"]["terminated"]
+    assert t["exitCode"] == 3 and t["reason"] == "Error" and cstatus(p)["restartCount"] == 0
+    p = await pod_where(client, ns, "ok", lambda p: p.get("status", {}).get("phase") == "Succeeded", what="ok Succeeded")
+    assert cstatus(p)["state"]["terminated"]["reason"] == "Completed"
+    ready = {c["type"]: c for c in p["status"]["conditions"]}["Ready"]
+    assert ready["status"] == "False" and ready["reason"] == "PodCompleted"
+    p = await pod_where(client, ns, "crash", lambda p: cstatus(p).get("restartCount", 0) >= 3
+                        and cstatus(p)["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff",
+                        timeout=90, what="CrashLoopBackOff with restarts")
+    c = cstatus(p)
+    assert c["lastState"]["terminated"]["exitCode"] == 1
+    assert "back-off" in c["state"]["waiting"]["message"]
+    assert p["status"]["phase"] == "Running"
+
+
+async def test_missing_command_and_missing_image_are_clear(client, ns, start_agent):
+    agent = start_agent(extra=["--crashloop-initial", "30"])
+    await ready_node(client, agent.node, agent)
+    await client.create(PODS, pod("nocmd", agent.node, [{"name": "c", "image": "busybox", "command": ["/no/such/binary"]}],
+                                  restartPolicy="Never"), ns)
+    await client.create(PODS, pod("noimg", agent.node, [{"name": "c", "image": "does-not-exist:v9"}]), ns)
+    p = await pod_where(client, ns, "nocmd", lambda p: p.get("status", {}).get("phase") == "Failed", what="nocmd Failed")
+    t = cstatus(p)["state"]["terminated"]
+    assert t["reason"] == "StartError" and t["exitCode"] == 128 and "/no/such/binary" in t["message"]
+    p = await pod_where(client, ns, "noimg", lambda p: cstatus(p).get("state", {}).get("waiting", {}).get("reason")
+                        in ("ErrImagePull", "ImagePullBackOff"), what="noimg pull error")
+    assert "not found" in cstatus(p)["state"]["waiting"]["message"]
+    assert p["status"]["phase"] == "Pending"
+    p = await pod_where(client, ns, "noimg", lambda p: cstatus(p).get("state", {}).get("waiting", {}).get("reason")
+                        == "ImagePullBackOff", what="noimg ImagePullBackOff")
+    assert agent.alive()
