@@ -22,9 +22,12 @@ API:
         (expected_mod_revision=0: unconditional, but the key must exist)
     await b.delete(key, expected_mod_revision=0) -> KeyValue    # ConflictError / KeyNotFoundError
     b.watch(prefix, start_revision, prev_kv=True) -> EtcdWatch  # async iterator of list[WatchEvent]
-        start_revision 0 = from now. An empty batch is a progress notification: afterwards
-        ``stream.revision`` (every event <= it has been delivered) moved forward. Call
-        ``stream.request_progress()`` to ask etcd for one. CompactedError when compacted.
+        start_revision 0 = from now (resolved at the first iteration). ``stream.revision`` is the
+        last delivered event's revision. CompactedError when start_revision is compacted.
+        Cancelling a pending ``__anext__`` ends the stream; ``await stream.aclose()`` when done.
+    await b.count_since(prefix, after_revision) -> (modified, total, revision)
+        one consistent read: keys under prefix with mod_revision > after_revision, all keys
+        under prefix, and the store revision (the watch cache's freshness check).
     await b.compact(revision)
 Errors beyond the interface's: ``StorageUnavailableError`` (etcd unreachable / timed out, 503
 upstream), ``FutureRevisionError`` (a revision newer than the store's, 504 upstream).
@@ -172,6 +175,18 @@ class EtcdBackend(Backend):
         items = [_kv(kv) for kv in resp.kvs]
         return ListResult(items=items, revision=revision or int(resp.header.revision), more=bool(resp.more))
 
+    async def count_since(self, prefix: str, after_revision: int) -> tuple[int, int, int]:
+        end = prefix_range_end(prefix)
+        key = prefix.encode()
+        resp = await self._call("txn", "txn", [], [
+            # (etcd applies min_mod_revision after counting, so count the returned keys instead)
+            _rpc.RequestOp(request_range=_rpc.RangeRequest(
+                key=key, range_end=end, keys_only=True, min_mod_revision=after_revision + 1)),
+            _rpc.RequestOp(request_range=_rpc.RangeRequest(key=key, range_end=end, count_only=True)),
+        ], [])
+        return (len(resp.responses[0].response_range.kvs), int(resp.responses[1].response_range.count),
+                int(resp.header.revision))
+
     async def count(self, prefix: str) -> int:
         resp = await self._call("range", "get", prefix, range_end=prefix_range_end(prefix), count_only=True)
         return int(resp.count)
@@ -252,8 +267,10 @@ async def _requests(q: asyncio.Queue) -> AsyncIterator:
 class EtcdWatch:
     """One etcd watch on a prefix that survives reconnects without gaps or duplicates.
 
-    Iterating yields batches (one per etcd response, events in revision order). An empty batch
-    signals progress: ``revision`` (all events up to it have been delivered) advanced.
+    Iterating yields batches (one per etcd response, events in revision order); ``revision`` is
+    the last delivered event's revision (the watch resumes after it). An empty batch answers a
+    ``request_progress()``: ``progress_revision`` is etcd's revision then. On etcd 3.4 that answer
+    is not ordered with the events (it can overtake them), so it is informative only.
     """
 
     def __init__(self, backend: EtcdBackend, prefix: str, start_revision: int, *, prev_kv: bool = True) -> None:
@@ -262,6 +279,7 @@ class EtcdWatch:
         self._next = start_revision
         self._prev_kv = prev_kv
         self.revision = max(start_revision - 1, 0)
+        self.progress_revision = 0
         self._reqq: asyncio.Queue | None = None
         self._gen = self._run()
 
@@ -321,9 +339,10 @@ class EtcdWatch:
                         self.revision = batch[-1].kv.mod_revision
                         self._next = self.revision + 1
                         yield batch
-                    elif resp.header.revision > self.revision:
-                        self.revision = int(resp.header.revision)
-                        self._next = self.revision + 1
+                    elif resp.header.revision > self.progress_revision:
+                        # etcd 3.4 answers progress requests from the stream's control path, not
+                        # in order with the watcher's events: never trust it for resuming.
+                        self.progress_revision = int(resp.header.revision)
                         yield []
                 log.info("etcd watch stream ended; reconnecting", prefix=self._prefix, next=self._next)
             except grpc.aio.AioRpcError as e:

@@ -159,13 +159,23 @@ async def test_watch_progress_request_reports_revision(backend: EtcdBackend, pre
     for _ in range(50):
         stream.request_progress()
         await asyncio.sleep(0.1)
-        if stream.revision >= other.mod_revision:
+        if stream.progress_revision >= other.mod_revision:
             break
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await stream.aclose()
-    assert stream.revision >= other.mod_revision
+    assert stream.progress_revision >= other.mod_revision
     assert batches and all(b == [] for b in batches)
+
+
+@aio
+async def test_count_since(backend: EtcdBackend, prefix: str) -> None:
+    a = await backend.create(prefix + "a", b"1")
+    await backend.create(prefix + "b", b"1")
+    assert (await backend.count_since(prefix, a.mod_revision - 1))[:2] == (2, 2)
+    modified, total, rev = await backend.count_since(prefix, a.mod_revision)
+    assert (modified, total) == (1, 2) and rev >= a.mod_revision + 1
+    assert (await backend.count_since(prefix, rev))[:2] == (0, 2)
 
 
 @aio

@@ -1,0 +1,530 @@
+"""The watch cache: ONE etcd watch per resource, fanned out in memory to every HTTP watcher.
+
+Like kube-apiserver's Cacher: it lists the resource's prefix, then watches it from the list's
+revision, keeping every current object (raw JSON bytes already stamped with
+``metadata.resourceVersion``, plus parsed namespace/name/labels/selectable fields) and a ring
+buffer of recent events so that watchers can start from a recent resourceVersion. Lists at
+resourceVersion 0 (and consistent lists, after ``wait_fresh``) are served from memory. Objects
+are kept as bytes and each event is encoded once, whatever the number of watchers.
+
+Neighbours: ``controlplane.storage`` (the ``Backend``; an etcd ``EtcdWatch`` supplies progress
+``count_since`` for ``wait_fresh``), ``controlplane.machinery`` (selectors, ``fields_for``), the
+apiserver's list/watch handlers (the only users).
+
+API:
+    cache = WatchCache(backend, prefix, resource="pods", window=10_000, max_queue=10_000)
+    await cache.start()            # initial list done when it returns; await cache.stop()
+    cache.revision -> int          # the revision the cached state is consistent with
+    cache.list(namespace=None, label_selector=None, field_selector=None) -> (list[Entry], revision)
+        entries sorted by key; selectors may be strings or parsed selectors (ValueError if bad)
+    cache.get(key) -> Entry | None
+    await cache.wait_fresh(rv, timeout=3.0) -> int  # consistent read: cache fresh up to >= rv
+        (rv = await backend.current_revision(); like ConsistentListFromCache); raises
+        TooLargeResourceVersionError (504 upstream) when not reached within timeout
+    w = await cache.watch(from_rv, namespace=None, label_selector=None, field_selector=None,
+                          initial_events_end=False)
+        from_rv 0: synthetic ADDED for the current state, then changes (optionally followed by a
+        BOOKMARK event when the initial events end). from_rv older than the ring buffer:
+        CompactedError (410). ``async for ev in w`` yields WatchCacheEvent(type, raw, rv, entry)
+        with type ADDED / MODIFIED / DELETED / BOOKMARK; ``ev.json_line()`` is the encoded
+        ``{"type":…,"object":…}\\n`` (computed once per event and type). ``w.bookmark_rv()`` is
+        a resourceVersion safe to put in a BOOKMARK now; ``w.close()`` ends it. A watcher whose
+        queue overflows is terminated (the client resumes from its last resourceVersion).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from prometheus_client import Counter, Gauge
+
+from controlplane.log import get_logger
+from controlplane.machinery.fields import fields_for
+from controlplane.machinery.selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
+from controlplane.storage.interface import Backend, CompactedError, KeyValue, StorageError, WatchEvent
+
+log = get_logger(__name__)
+
+EVENTS_DISPATCHED = Counter("apiserver_watch_cache_events_dispatched_total",
+                            "Events dispatched by the watch cache to watchers", ["resource"])
+INITIALIZATIONS = Counter("apiserver_watch_cache_initializations_total",
+                          "Watch cache (re)initializations (full lists)", ["resource"])
+TERMINATED = Counter("apiserver_terminated_watchers_total",
+                     "Watchers closed because they were too slow (queue overflow)", ["resource"])
+CACHE_RV = Gauge("apiserver_watch_cache_resource_version", "Latest resourceVersion in the watch cache",
+                 ["resource"])
+WATCHERS = Gauge("apiserver_watch_cache_watchers", "Watchers currently served by the watch cache",
+                 ["resource"])
+
+
+class TooLargeResourceVersionError(StorageError):
+    """The cache did not reach the requested resourceVersion in time (504 upstream)."""
+
+    def __init__(self, rv: int, current: int) -> None:
+        super().__init__(f"Too large resource version: {rv}, current: {current}")
+        self.rv = rv
+        self.current = current
+
+
+@dataclass(slots=True)
+class Entry:
+    """One object version: ``raw`` is its JSON with ``metadata.resourceVersion`` = ``rv``."""
+
+    key: str
+    raw: bytes
+    rv: int
+    namespace: str
+    name: str
+    labels: dict[str, str]
+    fields: dict[str, str]
+
+    def obj(self) -> dict[str, Any]:
+        return json.loads(self.raw)
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _stamp(raw: bytes, rv: int) -> bytes:
+    obj = json.loads(raw)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(rv)
+    return _dumps(obj)
+
+
+class WatchCacheEvent:
+    """What a watcher receives; shared by every watcher that gets the same (event, type)."""
+
+    __slots__ = ("type", "raw", "rv", "entry", "_line")
+
+    def __init__(self, type: str, raw: bytes, rv: int, entry: Entry | None) -> None:
+        self.type = type
+        self.raw = raw
+        self.rv = rv
+        self.entry = entry
+        self._line: bytes | None = None
+
+    def json_line(self) -> bytes:
+        """``{"type":"…","object":<raw>}\\n`` (not for BOOKMARK, whose object the caller builds)."""
+        if self._line is None:
+            self._line = b'{"type":"' + self.type.encode() + b'","object":' + self.raw + b"}\n"
+        return self._line
+
+    def __repr__(self) -> str:
+        return f"WatchCacheEvent({self.type}, rv={self.rv}, key={self.entry.key if self.entry else None})"
+
+
+class _Event:
+    """One change in the cache, with lazily built per-type views for watchers."""
+
+    __slots__ = ("type", "cur", "prev", "rv", "_views")
+
+    def __init__(self, type: str, cur: Entry, prev: Entry | None, rv: int) -> None:
+        self.type = type  # ADDED / MODIFIED / DELETED
+        self.cur = cur  # for DELETED: the last state stamped with the delete's revision
+        self.prev = prev
+        self.rv = rv
+        self._views: dict[str, WatchCacheEvent] = {}
+
+    def view(self, type: str) -> WatchCacheEvent:
+        v = self._views.get(type)
+        if v is None:
+            if type == "DELETED" and self.type == "MODIFIED":  # stopped matching a selector
+                p = self.prev
+                assert p is not None
+                e = Entry(p.key, _stamp(p.raw, self.rv), self.rv, p.namespace, p.name, p.labels, p.fields)
+                v = WatchCacheEvent("DELETED", e.raw, self.rv, e)
+            else:
+                v = WatchCacheEvent(type, self.cur.raw, self.rv, self.cur)
+            self._views[type] = v
+        return v
+
+
+def _as_label_selector(s: LabelSelector | str | None) -> LabelSelector | None:
+    if s is None or isinstance(s, LabelSelector):
+        return None if s is None or s.empty else s
+    sel = parse_label_selector(s)
+    return None if sel.empty else sel
+
+
+def _as_field_selector(s: FieldSelector | str | None) -> FieldSelector | None:
+    if s is None or isinstance(s, FieldSelector):
+        return None if s is None or s.empty else s
+    sel = parse_field_selector(s)
+    return None if sel.empty else sel
+
+
+class CacheWatcher:
+    """One watcher: filters events, buffers them (bounded) and is iterated by its HTTP handler."""
+
+    def __init__(self, cache: "WatchCache", namespace: str | None, lsel: LabelSelector | None,
+                 fsel: FieldSelector | None, max_queue: int) -> None:
+        self._cache = cache
+        self.namespace = namespace or None
+        self._lsel = lsel
+        self._fsel = fsel
+        self._unfiltered = self.namespace is None and lsel is None and fsel is None
+        self._max = max_queue
+        self._initial: deque[WatchCacheEvent] = deque()
+        self._buf: deque[WatchCacheEvent] = deque()
+        self._wake = asyncio.Event()
+        self.closed = False
+        self.close_reason = ""
+        self.last_rv = 0
+        self._min_rv = 0  # events at or below the revision the watch started at are skipped
+
+    def matches(self, e: Entry) -> bool:
+        if self.namespace is not None and e.namespace != self.namespace:
+            return False
+        if self._lsel is not None and not self._lsel.matches(e.labels):
+            return False
+        if self._fsel is not None and not self._fsel.matches(e.fields):
+            return False
+        return True
+
+    def _offer(self, ev: _Event) -> None:
+        if self.closed or ev.rv <= self._min_rv:
+            return
+        t = ev.type
+        if self._unfiltered:
+            out = t
+        elif t == "ADDED":
+            out = "ADDED" if self.matches(ev.cur) else ""
+        elif t == "DELETED":
+            out = "DELETED" if ev.prev is not None and self.matches(ev.prev) else ""
+        else:
+            c = self.matches(ev.cur)
+            p = ev.prev is not None and self.matches(ev.prev)
+            out = ("MODIFIED" if p else "ADDED") if c else ("DELETED" if p else "")
+        if not out:
+            return
+        if len(self._buf) >= self._max:
+            TERMINATED.labels(self._cache.resource).inc()
+            log.warning("watcher too slow; terminating it", resource=self._cache.resource, queued=len(self._buf))
+            self.close("queue overflow")
+            return
+        self._buf.append(ev.view(out))
+        self._wake.set()
+
+    def close(self, reason: str = "closed") -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_reason = reason
+            self._cache._unregister(self)
+            self._wake.set()
+
+    def bookmark_rv(self) -> int:
+        """A resourceVersion such that every event up to it was already yielded or is filtered."""
+        if not self._buf and not self._initial:
+            return max(self._cache._rev, self.last_rv)
+        return self.last_rv
+
+    def pending(self) -> int:
+        return len(self._buf) + len(self._initial)
+
+    def __aiter__(self) -> "CacheWatcher":
+        return self
+
+    async def __anext__(self) -> WatchCacheEvent:
+        while True:
+            if self._initial:
+                ev = self._initial.popleft()
+            elif self._buf:
+                ev = self._buf.popleft()
+            elif self.closed:
+                raise StopAsyncIteration
+            else:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if ev.type != "BOOKMARK" or ev.rv > self.last_rv:
+                self.last_rv = max(self.last_rv, ev.rv)
+            return ev
+
+
+class WatchCache:
+    """See the module docstring."""
+
+    def __init__(self, backend: Backend, prefix: str, resource: str, window: int = 10_000,
+                 max_queue: int = 10_000, fields: Callable[[str, Mapping[str, Any]], dict[str, str]] = fields_for,
+                 page_size: int = 5_000) -> None:
+        self.backend = backend
+        self.prefix = prefix
+        self.resource = resource
+        self.window = window
+        self.max_queue = max_queue
+        self._fields = fields
+        self._page = page_size
+        self._items: dict[str, Entry] = {}
+        self._by_ns: dict[str, dict[str, Entry]] = {}
+        self._ring: deque[_Event] = deque()
+        self._oldest_rv = 0  # events with rv > _oldest_rv are all in the ring
+        self._rev = 0
+        self._watchers: set[CacheWatcher] = set()
+        self._waiters: list[tuple[int, int, asyncio.Future]] = []
+        self._seq = itertools.count()
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._confirmed, self._confirmed_at = 0, -1
+        self._check: asyncio.Future | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"watchcache:{self.resource}")
+        ready = asyncio.create_task(self._ready.wait())
+        done, _ = await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            self._task.result()  # raises what killed it
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        for w in list(self._watchers):
+            w.close("watch cache stopped")
+        for _, _, fut in self._waiters:
+            if not fut.done():
+                fut.cancel()
+        self._waiters.clear()
+
+    @property
+    def revision(self) -> int:
+        """The revision the cache's contents are consistent with (lists report it)."""
+        if self._confirmed_at == self._rev and self._confirmed > self._rev:
+            return self._confirmed
+        return self._rev
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    # -- reads -----------------------------------------------------------------------------
+    def get(self, key: str) -> Entry | None:
+        return self._items.get(key)
+
+    def list(self, namespace: str | None = None, label_selector: LabelSelector | str | None = None,
+             field_selector: FieldSelector | str | None = None) -> tuple[list[Entry], int]:
+        lsel, fsel = _as_label_selector(label_selector), _as_field_selector(field_selector)
+        if namespace:
+            source = self._by_ns.get(namespace, {}).values()
+        else:
+            source = self._items.values()
+        if lsel is None and fsel is None:
+            out = list(source)
+        else:
+            out = [e for e in source if (lsel is None or lsel.matches(e.labels))
+                   and (fsel is None or fsel.matches(e.fields))]
+        out.sort(key=lambda e: e.key)
+        return out, self.revision
+
+    async def wait_fresh(self, rv: int, timeout: float = 3.0) -> int:
+        """Wait until the cache is consistent with etcd at a revision >= ``rv`` (a revision just
+        read from etcd); returns ``revision``. Either the cache applied events up to ``rv``, or
+        one consistent read proves nothing under the prefix changed since its last event (etcd
+        3.4's progress notifications cannot be trusted for this). TooLargeResourceVersionError
+        after ``timeout``."""
+        await self._ready.wait()
+        if self.revision >= rv:
+            return self.revision
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future = loop.create_future()
+        heapq.heappush(self._waiters, (rv, next(self._seq), fut))
+        deadline = loop.time() + timeout
+        try:
+            while self.revision < rv:
+                now = loop.time()
+                if now >= deadline:
+                    raise TooLargeResourceVersionError(rv, self.revision)
+                await self._confirm()
+                if self.revision >= rv:
+                    break
+                # events are in flight (or rv is ahead of etcd): let them arrive, then re-check
+                await asyncio.wait({fut}, timeout=min(0.05, max(deadline - loop.time(), 0)))
+            return self.revision
+        finally:
+            if not fut.done():
+                fut.cancel()
+
+    async def _confirm(self) -> None:
+        """One shared freshness check at a time (coalesces concurrent consistent reads)."""
+        if self._check is None or self._check.done():
+            self._check = asyncio.ensure_future(self._do_confirm())
+        try:
+            await asyncio.shield(self._check)
+        except (StorageError, AttributeError) as e:
+            log.debug("watch cache freshness check failed", resource=self.resource, error=repr(e))
+
+    async def _do_confirm(self) -> None:
+        count_since = getattr(self.backend, "count_since", None)
+        if count_since is None:
+            return
+        applied, size = self._rev, len(self._items)
+        modified, total, etcd_rev = await count_since(self.prefix, applied)
+        if self._rev == applied and modified == 0 and total == size and etcd_rev > self.revision:
+            # etcd's state under the prefix at etcd_rev is the cache's state: only keys created
+            # and deleted again within (applied, etcd_rev] can still be in flight; watchers
+            # skip those (each watcher ignores events at or below the revision it started at).
+            self._confirmed, self._confirmed_at = etcd_rev, applied
+
+    async def watch(self, from_rv: int, namespace: str | None = None,
+                    label_selector: LabelSelector | str | None = None,
+                    field_selector: FieldSelector | str | None = None,
+                    initial_events_end: bool = False) -> CacheWatcher:
+        lsel, fsel = _as_label_selector(label_selector), _as_field_selector(field_selector)
+        await self._ready.wait()
+        if from_rv > self.revision:
+            await self.wait_fresh(from_rv)
+        # from here on no await: replay and registration are atomic w.r.t. dispatch
+        w = CacheWatcher(self, namespace, lsel, fsel, self.max_queue)
+        if from_rv <= 0:
+            entries, rev = self.list(namespace, lsel, fsel)
+            w._initial.extend(WatchCacheEvent("ADDED", e.raw, e.rv, e) for e in entries)
+            if initial_events_end:
+                w._initial.append(WatchCacheEvent("BOOKMARK", b"", rev, None))
+            w._min_rv = rev
+        else:
+            if from_rv < self._oldest_rv:
+                raise CompactedError(from_rv, self._oldest_rv)
+            replay = []
+            for ev in reversed(self._ring):
+                if ev.rv <= from_rv:
+                    break
+                replay.append(ev)
+            w._min_rv = w.last_rv = from_rv
+            for ev in reversed(replay):
+                w._offer(ev)
+        if not w.closed:  # replay may already have overflowed it; it then just drains and ends
+            self._watchers.add(w)
+        WATCHERS.labels(self.resource).set(len(self._watchers))
+        return w
+
+    def _unregister(self, w: CacheWatcher) -> None:
+        self._watchers.discard(w)
+        WATCHERS.labels(self.resource).set(len(self._watchers))
+
+    # -- the one etcd watch ----------------------------------------------------------------
+    def _entry(self, key: str, value: bytes, rv: int) -> Entry:
+        obj = json.loads(value)
+        md = obj.get("metadata")
+        if not isinstance(md, dict):
+            md = obj["metadata"] = {}
+        md["resourceVersion"] = str(rv)
+        labels = md.get("labels") or {}
+        return Entry(key, _dumps(obj), rv, md.get("namespace") or "", md.get("name") or "",
+                     labels, self._fields(self.resource, obj))
+
+    def _put(self, e: Entry) -> None:
+        self._items[e.key] = e
+        self._by_ns.setdefault(e.namespace, {})[e.key] = e
+
+    def _remove(self, e: Entry) -> None:
+        self._items.pop(e.key, None)
+        ns = self._by_ns.get(e.namespace)
+        if ns is not None:
+            ns.pop(e.key, None)
+            if not ns:
+                del self._by_ns[e.namespace]
+
+    async def _relist(self) -> None:
+        items: list[KeyValue] = []
+        first = await self.backend.list(self.prefix, limit=self._page)
+        rev, items, more = first.revision, list(first.items), first.more
+        while more:
+            page = await self.backend.list(self.prefix, revision=rev, limit=self._page,
+                                           start_key=items[-1].key + "\x00")
+            items += page.items
+            more = page.more
+        had_data = self._ready.is_set()
+        self._items, self._by_ns = {}, {}
+        for kv in items:
+            try:
+                self._put(self._entry(kv.key, kv.value, kv.mod_revision))
+            except (ValueError, TypeError):
+                log.error("undecodable object in storage; skipped", key=kv.key)
+        self._ring.clear()
+        self._oldest_rv = rev
+        self._rev = rev
+        if had_data:  # watchers may have missed changes: they must resume (and get 410 if too old)
+            for w in list(self._watchers):
+                w.close("watch cache re-initialized")
+        INITIALIZATIONS.labels(self.resource).inc()
+        CACHE_RV.labels(self.resource).set(rev)
+        self._release_waiters()
+        self._ready.set()
+        log.info("watch cache listed", resource=self.resource, objects=len(self._items), revision=rev)
+
+    async def _run(self) -> None:
+        need_list, backoff = True, 0.1
+        while True:
+            try:
+                if need_list:
+                    await self._relist()
+                    need_list = False
+                stream = self.backend.watch(self.prefix, self._rev + 1, prev_kv=False)  # type: ignore[call-arg]
+                try:
+                    async for batch in stream:
+                        backoff = 0.1
+                        if batch:  # (empty batches are progress notifications: not trusted)
+                            self._apply(batch)
+                finally:
+                    await stream.aclose()  # type: ignore[attr-defined]
+            except asyncio.CancelledError:
+                raise
+            except CompactedError as e:
+                log.warning("watch cache fell behind compaction; relisting", resource=self.resource, error=str(e))
+                need_list = True
+            except Exception as e:  # etcd unreachable and the like: retry, resuming without a gap
+                log.warning("watch cache watch failed; retrying", resource=self.resource, error=repr(e),
+                            backoff=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _apply(self, batch: list[WatchEvent]) -> None:
+        watchers = list(self._watchers)
+        for wev in batch:
+            kv = wev.kv
+            rv = kv.mod_revision
+            if rv <= self._rev:
+                continue  # already applied (defensive: the stream never repeats)
+            old = self._items.get(kv.key)
+            if wev.type == "PUT":
+                try:
+                    cur = self._entry(kv.key, kv.value, rv)
+                except (ValueError, TypeError):
+                    log.error("undecodable object in storage; skipped", key=kv.key, rv=rv)
+                    continue
+                self._put(cur)
+                ev = _Event("MODIFIED" if old is not None else "ADDED", cur, old, rv)
+            else:
+                if old is None:
+                    continue
+                self._remove(old)
+                gone = Entry(old.key, _stamp(old.raw, rv), rv, old.namespace, old.name, old.labels, old.fields)
+                ev = _Event("DELETED", gone, old, rv)
+            self._ring.append(ev)
+            if len(self._ring) > self.window:
+                self._oldest_rv = self._ring.popleft().rv
+            for w in watchers:
+                w._offer(ev)
+        self._rev = max(self._rev, batch[-1].kv.mod_revision)
+        EVENTS_DISPATCHED.labels(self.resource).inc(len(batch) * len(watchers))
+        CACHE_RV.labels(self.resource).set(self._rev)
+        self._release_waiters()
+
+    def _release_waiters(self) -> None:
+        while self._waiters and self._waiters[0][0] <= self._rev:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                fut.set_result(None)

@@ -1,0 +1,285 @@
+"""The watch cache against a real etcd: lists from memory with selectors, fan-out of one etcd
+watch to many watchers, selector transitions (ADDED/DELETED as Kubernetes sends them), resume
+from a recent resourceVersion, 410 for a too-old one, slow watchers cut off, freshness waits, and
+recovery from an etcd restart and from falling behind a compaction (relist)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from controlplane.apiserver.watchcache import CacheWatcher, TooLargeResourceVersionError, WatchCache, WatchCacheEvent
+from controlplane.storage.etcd import EtcdBackend
+from controlplane.storage.interface import CompactedError
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+
+def pod(name: str, ns: str = "default", labels: dict | None = None, node: str = "", phase: str = "Pending") -> bytes:
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": labels or {}},
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]},
+        "status": {"phase": phase},
+    }).encode()
+
+
+@pytest.fixture
+async def backend(etcd_server):
+    b = EtcdBackend([etcd_server.endpoint])
+    yield b
+    await b.close()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"/registry/core/pods-{uuid.uuid4().hex[:8]}/"
+
+
+@pytest.fixture
+async def cache(backend, prefix):
+    c = WatchCache(backend, prefix, "pods")
+    await c.start()
+    yield c
+    await c.stop()
+
+
+async def take(w: CacheWatcher, n: int, timeout: float = 10) -> list[WatchCacheEvent]:
+    async def run() -> list[WatchCacheEvent]:
+        out = []
+        async for ev in w:
+            out.append(ev)
+            if len(out) == n:
+                break
+        return out
+    return await asyncio.wait_for(run(), timeout)
+
+
+async def nothing_more(w: CacheWatcher, cache: WatchCache, rv: int) -> None:
+    await cache.wait_fresh(rv)
+    assert w.pending() == 0
+
+
+async def test_list_from_memory_with_selectors(backend, prefix) -> None:
+    await backend.create(prefix + "a/p1", pod("p1", "a", {"app": "web"}, node="n1", phase="Running"))
+    await backend.create(prefix + "a/p2", pod("p2", "a", {"app": "db"}, node="n2"))
+    last = await backend.create(prefix + "b/p3", pod("p3", "b", {"app": "web"}, node="n1"))
+    c = WatchCache(backend, prefix, "pods")
+    await c.start()
+    try:
+        entries, rev = c.list()
+        assert rev >= last.mod_revision
+        assert [e.name for e in entries] == ["p1", "p2", "p3"]
+        for e in entries:
+            assert json.loads(e.raw)["metadata"]["resourceVersion"] == str(e.rv)
+        assert [e.name for e in c.list(namespace="a")[0]] == ["p1", "p2"]
+        assert [e.name for e in c.list(label_selector="app=web")[0]] == ["p1", "p3"]
+        assert [e.name for e in c.list(field_selector="spec.nodeName=n1")[0]] == ["p1", "p3"]
+        assert [e.name for e in c.list("a", "app in (web,db)", "status.phase!=Running")[0]] == ["p2"]
+        with pytest.raises(ValueError):
+            c.list(label_selector="app in (")
+        # a later write is visible once the cache is fresh
+        kv = await backend.create(prefix + "a/p4", pod("p4", "a"))
+        await c.wait_fresh(kv.mod_revision)
+        assert c.get(prefix + "a/p4").rv == kv.mod_revision
+    finally:
+        await c.stop()
+
+
+async def test_fan_out_to_many_watchers_encodes_once(backend, prefix, cache) -> None:
+    watchers = [await cache.watch(cache.revision) for _ in range(200)]
+    written = []
+    for i in range(10):
+        written.append(await backend.create(prefix + f"ns/p{i}", pod(f"p{i}", "ns")))
+    kv = await backend.update(prefix + "ns/p0", pod("p0", "ns", {"x": "y"}), written[0].mod_revision)
+    gone = await backend.delete(prefix + "ns/p1")
+    results = await asyncio.gather(*(take(w, 12) for w in watchers))
+    expect = [("ADDED", w.mod_revision) for w in written] + [("MODIFIED", kv.mod_revision), ("DELETED", gone.mod_revision)]
+    for evs in results:
+        assert [(e.type, e.rv) for e in evs] == expect
+    # every watcher got the very same encoded line objects
+    for i in range(12):
+        assert len({id(evs[i].json_line()) for evs in results}) == 1
+    line = json.loads(results[0][11].json_line())
+    assert line["type"] == "DELETED" and line["object"]["metadata"]["resourceVersion"] == str(gone.mod_revision)
+    assert line["object"]["metadata"]["name"] == "p1"
+    for w in watchers:
+        w.close()
+
+
+async def test_selector_transitions(backend, prefix, cache) -> None:
+    w = await cache.watch(cache.revision, label_selector="app=web")
+    wf = await cache.watch(cache.revision, namespace="ns", field_selector="spec.nodeName=n1")
+    k = prefix + "ns/p"
+    a = await backend.create(k, pod("p", "ns", labels={"app": "db"}))  # matches neither
+    b = await backend.update(k, pod("p", "ns", labels={"app": "web"}, node="n1"), a.mod_revision)  # matches both
+    c = await backend.update(k, pod("p", "ns", labels={"app": "web", "v": "2"}, node="n1"), b.mod_revision)
+    d = await backend.update(k, pod("p", "ns", labels={"app": "db"}, node="n1"), c.mod_revision)  # stops matching w
+    e = await backend.delete(k)
+    evs = await take(w, 3)
+    assert [(x.type, x.rv) for x in evs] == [("ADDED", b.mod_revision), ("MODIFIED", c.mod_revision),
+                                            ("DELETED", d.mod_revision)]
+    deleted = json.loads(evs[2].raw)
+    assert deleted["metadata"]["labels"] == {"app": "web", "v": "2"}  # the last state that matched
+    assert deleted["metadata"]["resourceVersion"] == str(d.mod_revision)
+    await nothing_more(w, cache, e.mod_revision)  # the delete of a non-matching object is not sent
+    fevs = await take(wf, 4)
+    assert [(x.type, x.rv) for x in fevs] == [("ADDED", b.mod_revision), ("MODIFIED", c.mod_revision),
+                                             ("MODIFIED", d.mod_revision), ("DELETED", e.mod_revision)]
+    w.close()
+    wf.close()
+
+
+async def test_watch_from_zero_sends_current_state_first(backend, prefix, cache) -> None:
+    p1 = await backend.create(prefix + "ns/p1", pod("p1", "ns", {"app": "web"}))
+    await backend.create(prefix + "ns/p2", pod("p2", "ns", {"app": "db"}))
+    await cache.wait_fresh(await backend.current_revision())
+    w = await cache.watch(0, label_selector="app=web", initial_events_end=True)
+    head = await take(w, 2)
+    assert [(x.type, x.rv) for x in head] == [("ADDED", p1.mod_revision), ("BOOKMARK", cache.revision)]
+    p3 = await backend.create(prefix + "ns/p3", pod("p3", "ns", {"app": "web"}))
+    nxt = await take(w, 1)
+    assert [(x.type, x.rv) for x in nxt] == [("ADDED", p3.mod_revision)]
+    assert w.bookmark_rv() >= p3.mod_revision
+    w.close()
+
+
+async def test_resume_from_recent_rv_and_410_for_too_old(backend, prefix) -> None:
+    c = WatchCache(backend, prefix, "pods", window=5)
+    await c.start()
+    try:
+        start = c.revision
+        kvs = [await backend.create(prefix + f"ns/p{i}", pod(f"p{i}", "ns")) for i in range(8)]
+        await c.wait_fresh(kvs[-1].mod_revision)
+        w = await c.watch(kvs[4].mod_revision)  # resume: exactly the events after it
+        assert [x.rv for x in await take(w, 3)] == [k.mod_revision for k in kvs[5:]]
+        w.close()
+        with pytest.raises(CompactedError):
+            await c.watch(start)  # fell out of the 5-event window
+        with pytest.raises(TooLargeResourceVersionError):
+            await c.wait_fresh(kvs[-1].mod_revision + 1000, timeout=0.3)
+    finally:
+        await c.stop()
+
+
+async def test_wait_fresh_without_events_under_the_prefix(backend, prefix, cache) -> None:
+    other = await backend.create(prefix[:-1] + "-other/x", b"{}")
+    assert await cache.wait_fresh(other.mod_revision) >= other.mod_revision  # proved by one read
+    assert cache.revision >= other.mod_revision
+    entries, rev = cache.list()
+    assert entries == [] and rev >= other.mod_revision
+    # a watch from that revision gets exactly the later events
+    w = await cache.watch(rev)
+    kv = await backend.create(prefix + "ns/p", pod("p", "ns"))
+    assert [x.rv for x in await take(w, 1)] == [kv.mod_revision]
+    w.close()
+
+
+async def test_slow_watcher_is_terminated_others_continue(backend, prefix) -> None:
+    c = WatchCache(backend, prefix, "pods", max_queue=3)
+    await c.start()
+    try:
+        slow = await c.watch(c.revision)
+        fast = await c.watch(c.revision)
+        kvs, got = [], []
+        for i in range(8):  # the fast watcher reads each event before the next write
+            kvs.append(await backend.create(prefix + f"ns/p{i}", pod(f"p{i}", "ns")))
+            got += await take(fast, 1)
+        assert slow.closed and slow.close_reason == "queue overflow"
+        assert not fast.closed
+        # the slow one still hands out what it had queued, then ends (its client resumes)
+        assert [x.rv for x in await take(slow, 10, timeout=2)] == [k.mod_revision for k in kvs[:3]]
+        assert [x.rv for x in got] == [k.mod_revision for k in kvs]
+        fast.close()
+    finally:
+        await c.stop()
+
+
+class _GatedWatch:
+    def __init__(self, gate: asyncio.Event, stream) -> None:
+        self._gate, self._stream = gate, stream
+
+    @property
+    def revision(self) -> int:
+        return self._stream.revision
+
+    def request_progress(self) -> None:
+        self._stream.request_progress()
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        await self._gate.wait()
+        return await self._stream.__anext__()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class GatedEtcdBackend(EtcdBackend):
+    """The real EtcdBackend whose watches wait for ``gate``: lets a test fall behind on purpose."""
+
+    def __init__(self, endpoints: list[str]) -> None:
+        super().__init__(endpoints)
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    def watch(self, prefix: str, start_revision: int, prev_kv: bool = True):
+        return _GatedWatch(self.gate, super().watch(prefix, start_revision, prev_kv))
+
+
+async def test_survives_etcd_restart_and_relists_after_compaction(fresh_etcd, prefix) -> None:
+    backend = GatedEtcdBackend([fresh_etcd.endpoint])
+    writer = EtcdBackend([fresh_etcd.endpoint])
+    c = WatchCache(backend, prefix, "pods")
+    try:
+        a = await writer.create(prefix + "ns/a", pod("a", "ns"))
+        await c.start()
+        w = await c.watch(c.revision)
+        # 1. etcd restarts on the same data: the cache resumes with no gap
+        await asyncio.to_thread(fresh_etcd.stop)
+        await asyncio.to_thread(fresh_etcd.start_sync)
+        kvs = []
+        for i in range(3):
+            for _ in range(100):
+                try:
+                    kvs.append(await writer.create(prefix + f"ns/r{i}", pod(f"r{i}", "ns")))
+                    break
+                except Exception:
+                    await asyncio.sleep(0.1)
+        assert [x.rv for x in await take(w, 3, timeout=30)] == [k.mod_revision for k in kvs]
+        # 2. the cache falls behind a compaction: it relists, watchers end, old RVs get 410
+        old_rv = c.revision
+        backend.gate.clear()
+        await asyncio.to_thread(fresh_etcd.stop)
+        await asyncio.to_thread(fresh_etcd.start_sync)
+        for _ in range(100):
+            try:
+                await writer.delete(prefix + "ns/a")
+                break
+            except Exception:
+                await asyncio.sleep(0.1)
+        late = await writer.create(prefix + "ns/late", pod("late", "ns"))
+        await writer.compact(late.mod_revision)
+        backend.gate.set()
+        for _ in range(300):
+            if c.revision >= late.mod_revision:
+                break
+            await asyncio.sleep(0.05)
+        names = [e.name for e in c.list()[0]]
+        assert names == ["late", "r0", "r1", "r2"]
+        assert a.mod_revision < old_rv
+        assert w.closed and w.close_reason == "watch cache re-initialized"
+        with pytest.raises(CompactedError):
+            await c.watch(old_rv)
+        w2 = await c.watch(c.revision)
+        nxt = await writer.create(prefix + "ns/next", pod("next", "ns"))
+        assert [x.rv for x in await take(w2, 1)] == [nxt.mod_revision]
+    finally:
+        await c.stop()
+        await backend.close()
+        await writer.close()
