@@ -147,7 +147,8 @@ class ReplicaSetController:
         manage_error: Exception | None = None
         if self.expectations.satisfied(key) and not pu.is_terminating(rs):
             try:
-                await self._manage(rs, key, pods)
+                gone = await self._manage(rs, key, pods)
+                pods = [p for p in pods if p["metadata"].get("uid") not in gone]
             except ApiStatusError as e:
                 manage_error = e
         now = time.time()
@@ -176,13 +177,17 @@ class ReplicaSetController:
             fresh["status"] = status
             await self.client.update_status(R.REPLICASETS, fresh)
 
-    async def _manage(self, rs: dict, key: str, pods: list[dict]) -> None:
+    async def _manage(self, rs: dict, key: str, pods: list[dict]) -> set[str]:
+        """Create or delete pods; returns the uids of the pods deleted (not in the status)."""
         want = int((rs.get("spec") or {}).get("replicas", 1) or 0)
         diff = len(pods) - want
         if diff < 0:
             await self._create(rs, key, min(-diff, self.burst))
         elif diff > 0:
-            await self._delete(rs, key, pu.rank_for_deletion(pods)[: min(diff, self.burst)])
+            victims = pu.rank_for_deletion(pods)[: min(diff, self.burst)]
+            await self._delete(rs, key, victims)
+            return {p["metadata"]["uid"] for p in victims}
+        return set()
 
     async def _create(self, rs: dict, key: str, n: int) -> None:
         self.expectations.expect_creations(key, n)

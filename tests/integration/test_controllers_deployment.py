@@ -1,0 +1,256 @@
+"""Deployments and ReplicaSets end to end: real etcd, apiserver, controller-manager, kubectl.
+Pods have no node: ``PodSimulator`` marks them Running/Ready as a node agent would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from controlplane.client import resources as R
+from controlplane.client.rest import RestClient
+from tests.fixtures.controllers import PodSimulator
+
+pytestmark = pytest.mark.integration
+
+
+def deployment(name: str, ns: str, replicas: int, image: str = "busybox:1", surge=1, unavailable=0) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "c", "image": image}]}}}}
+
+
+async def eventually(check, timeout: float = 30.0, interval: float = 0.1):
+    deadline = asyncio.get_running_loop().time() + timeout
+    last = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+async def new_namespace(client: RestClient, prefix: str) -> str:
+    ns = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    await client.create(R.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    return ns
+
+
+def live(items: list[dict]) -> list[dict]:
+    return [o for o in items if not o["metadata"].get("deletionTimestamp")]
+
+
+class PodWatch:
+    """Tracks the pods of a namespace from a watch and the extremes of (pods, ready pods)."""
+
+    def __init__(self, client: RestClient, ns: str) -> None:
+        self.client, self.ns = client, ns
+        self.pods: dict[str, bool] = {}
+        self.created: set[str] = set()
+        self.max_pods = 0
+        self.min_ready = 10**9
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> "PodWatch":
+        lst = await self.client.list(R.PODS, self.ns)
+        for p in live(lst["items"]):
+            self._update("ADDED", p)
+        self.created = set(self.pods)
+        self.task = asyncio.create_task(self._run(lst["metadata"]["resourceVersion"]))
+        return self
+
+    def _update(self, etype: str, p: dict) -> None:
+        uid = p["metadata"]["uid"]
+        if etype == "DELETED" or p["metadata"].get("deletionTimestamp"):
+            self.pods.pop(uid, None)
+        else:
+            self.created.add(uid)
+            conds = {c["type"]: c["status"] for c in (p.get("status") or {}).get("conditions") or []}
+            self.pods[uid] = conds.get("Ready") == "True"
+        self.max_pods = max(self.max_pods, len(self.pods))
+        self.min_ready = min(self.min_ready, sum(self.pods.values()))
+
+    async def _run(self, rv: str) -> None:
+        async for etype, p in self.client.watch(R.PODS, self.ns, resource_version=rv):
+            if etype != "BOOKMARK":
+                self._update(etype, p)
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
+@pytest.fixture
+async def client(apiserver):
+    c = RestClient(apiserver.url)
+    yield c
+    await c.close()
+
+
+async def test_deployment_scale_rollout_undo(apiserver, controller_manager, kubectl, client):
+    ns = await new_namespace(client, "deploy")
+    sim = await PodSimulator(client, ns).start()
+    try:
+        kubectl("apply", "-f", "-", input=json.dumps(deployment("web", ns, 3)))
+
+        async def three_pods():
+            pods = live((await client.list(R.PODS, ns))["items"])
+            rss = (await client.list(R.REPLICASETS, ns))["items"]
+            return (pods, rss) if len(pods) == 3 and len(rss) == 1 else None
+        pods, rss = await eventually(three_pods)
+        rs = rss[0]
+        d = await client.get(R.DEPLOYMENTS, "web", ns)
+        assert rs["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"]
+        assert rs["metadata"]["ownerReferences"][0]["controller"] is True
+        h = rs["metadata"]["labels"]["pod-template-hash"]
+        assert rs["metadata"]["name"] == f"web-{h}"
+        for p in pods:
+            ref = p["metadata"]["ownerReferences"][0]
+            assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == ("ReplicaSet", rs["metadata"]["name"], rs["metadata"]["uid"], True)
+            assert p["metadata"]["labels"] == {"app": "web", "pod-template-hash": h}
+
+        for n in (5, 1, 4):
+            kubectl("scale", "deployment/web", f"--replicas={n}", "-n", ns)
+
+            async def scaled(n=n):
+                d = await client.get(R.DEPLOYMENTS, "web", ns)
+                pods = live((await client.list(R.PODS, ns))["items"])
+                st = d.get("status") or {}
+                return len(pods) == n and st.get("availableReplicas") == n and st.get("replicas") == n
+            await eventually(scaled)
+        assert len((await client.list(R.REPLICASETS, ns))["items"]) == 1
+
+        watch = await PodWatch(client, ns).start()
+        kubectl("set", "image", "deployment/web", "c=busybox:2", "-n", ns)
+        out = kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=90s", timeout=100)
+        assert "successfully rolled out" in out.stdout
+        await asyncio.sleep(0.3)
+        await watch.stop()
+        assert watch.max_pods <= 4 + 1, f"maxSurge broken: {watch.max_pods} pods at once"
+        assert watch.min_ready >= 4 - 0, f"maxUnavailable broken: only {watch.min_ready} ready"
+        rss = {r["metadata"]["name"]: r for r in (await client.list(R.REPLICASETS, ns))["items"]}
+        assert len(rss) == 2
+        new = next(r for r in rss.values() if r["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:2")
+        old = next(r for r in rss.values() if r is not new)
+        assert (new["spec"]["replicas"], old["spec"]["replicas"]) == (4, 0)
+        assert new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+        pods = live((await client.list(R.PODS, ns))["items"])
+        assert {p["spec"]["containers"][0]["image"] for p in pods} == {"busybox:2"} and len(pods) == 4
+
+        hist = kubectl("rollout", "history", "deployment/web", "-n", ns).stdout
+        assert "1" in hist and "2" in hist
+
+        kubectl("rollout", "undo", "deployment/web", "-n", ns)
+        kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=90s", timeout=100)
+        d = await client.get(R.DEPLOYMENTS, "web", ns)
+        assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1"
+        assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+        old = await client.get(R.REPLICASETS, old["metadata"]["name"], ns)
+        assert old["spec"]["replicas"] == 4
+        assert old["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+        pods = live((await client.list(R.PODS, ns))["items"])
+        assert {p["spec"]["containers"][0]["image"] for p in pods} == {"busybox:1"}
+        conds = {c["type"]: c for c in d["status"]["conditions"]}
+        assert conds["Available"]["status"] == "True"
+        assert conds["Progressing"]["reason"] == "NewReplicaSetAvailable"
+        assert d["status"]["observedGeneration"] == d["metadata"]["generation"]
+
+        described = kubectl("describe", "deployment", "web", "-n", ns).stdout
+        assert "ScalingReplicaSet" in described
+    finally:
+        await sim.stop()
+
+
+async def test_recreate_and_pause(apiserver, controller_manager, kubectl, client):
+    ns = await new_namespace(client, "recreate")
+    sim = await PodSimulator(client, ns).start()
+    try:
+        d = deployment("rc", ns, 2)
+        d["spec"]["strategy"] = {"type": "Recreate"}
+        kubectl("apply", "-f", "-", input=json.dumps(d))
+        kubectl("rollout", "status", "deployment/rc", "-n", ns, "--timeout=60s", timeout=70)
+        watch = await PodWatch(client, ns).start()
+        kubectl("set", "image", "deployment/rc", "c=busybox:2", "-n", ns)
+        kubectl("rollout", "status", "deployment/rc", "-n", ns, "--timeout=60s", timeout=70)
+        await watch.stop()
+        assert watch.max_pods <= 2 and watch.min_ready == 0, "Recreate must stop old pods before new ones"
+
+        kubectl("rollout", "pause", "deployment/rc", "-n", ns)
+        kubectl("set", "image", "deployment/rc", "c=busybox:3", "-n", ns)
+        await asyncio.sleep(1.5)
+        assert len((await client.list(R.REPLICASETS, ns))["items"]) == 2, "paused: no new ReplicaSet"
+        d = await client.get(R.DEPLOYMENTS, "rc", ns)
+        assert {c["type"]: c["reason"] for c in d["status"]["conditions"]}["Progressing"] == "DeploymentPaused"
+        kubectl("rollout", "resume", "deployment/rc", "-n", ns)
+        kubectl("rollout", "status", "deployment/rc", "-n", ns, "--timeout=60s", timeout=70)
+        pods = live((await client.list(R.PODS, ns))["items"])
+        assert {p["spec"]["containers"][0]["image"] for p in pods} == {"busybox:3"}
+    finally:
+        await sim.stop()
+
+
+async def test_replicaset_adopts_orphans_and_replaces_deleted(apiserver, controller_manager, kubectl, client):
+    ns = await new_namespace(client, "rs")
+    orphan = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stray", "namespace": ns, "labels": {"app": "x"}},
+              "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    await client.create(R.PODS, orphan, ns)
+    rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "x", "namespace": ns},
+          "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "x"}},
+                   "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+    kubectl("apply", "-f", "-", input=json.dumps(rs))
+
+    async def two_owned():
+        pods = live((await client.list(R.PODS, ns))["items"])
+        owned = [p for p in pods if (p["metadata"].get("ownerReferences") or [{}])[0].get("name") == "x"]
+        return pods if len(pods) == 2 and len(owned) == 2 else None
+    pods = await eventually(two_owned)
+    assert "stray" in {p["metadata"]["name"] for p in pods}, "the matching orphan is adopted, not duplicated"
+    victim = next(p for p in pods if p["metadata"]["name"] != "stray")
+    await client.delete(R.PODS, victim["metadata"]["name"], ns)
+
+    async def replaced():
+        pods = live((await client.list(R.PODS, ns))["items"])
+        names = {p["metadata"]["name"] for p in pods}
+        return len(pods) == 2 and victim["metadata"]["name"] not in names
+    await eventually(replaced)
+    # relabel a pod: it is released and replaced
+    await client.patch(R.PODS, "stray", {"metadata": {"labels": {"app": "other"}}}, ns)
+
+    async def released():
+        stray = await client.get(R.PODS, "stray", ns)
+        pods = [p for p in live((await client.list(R.PODS, ns))["items"]) if p["metadata"]["labels"].get("app") == "x"]
+        return not stray["metadata"].get("ownerReferences") and len(pods) == 2
+    await eventually(released)
+    st = (await client.get(R.REPLICASETS, "x", ns))["status"]
+    assert st["replicas"] == 2 and st["observedGeneration"] >= 1
+
+
+@pytest.mark.parametrize("cascade", ["background", "foreground", "orphan"])
+async def test_delete_deployment_cascade(apiserver, controller_manager, kubectl, client, cascade):
+    ns = await new_namespace(client, f"del-{cascade[:4]}")
+    kubectl("apply", "-f", "-", input=json.dumps(deployment("gc", ns, 2)))
+
+    async def ready():
+        return len(live((await client.list(R.PODS, ns))["items"])) == 2 and len((await client.list(R.REPLICASETS, ns))["items"]) == 1
+    await eventually(ready)
+    kubectl("delete", "deployment", "gc", "-n", ns, f"--cascade={cascade}", "--timeout=60s", timeout=70)
+
+    async def gone(res):
+        return not (await client.list(res, ns))["items"]
+    await eventually(lambda: gone(R.DEPLOYMENTS))
+    if cascade == "orphan":
+        await asyncio.sleep(1.0)
+        rss = (await client.list(R.REPLICASETS, ns))["items"]
+        pods = live((await client.list(R.PODS, ns))["items"])
+        assert len(rss) == 1 and len(pods) == 2
+        assert not rss[0]["metadata"].get("ownerReferences")
+        assert all(p["metadata"]["ownerReferences"][0]["name"] == rss[0]["metadata"]["name"] for p in pods)
+    else:
+        await eventually(lambda: gone(R.REPLICASETS))
+        await eventually(lambda: gone(R.PODS))
