@@ -29,6 +29,7 @@ API:
         one consistent read: keys under prefix with mod_revision > after_revision, all keys
         under prefix, and the store revision (the watch cache's freshness check).
     await b.compact(revision)
+    await b.delete_prefix(prefix) -> int   # clean-up helper (not part of Backend)
 Errors beyond the interface's: ``StorageUnavailableError`` (etcd unreachable / timed out, 503
 upstream), ``FutureRevisionError`` (a revision newer than the store's, 504 upstream).
 """
@@ -239,6 +240,11 @@ class EtcdBackend(Backend):
             raise KeyNotFoundError(key)
         prev = prevs[0]
         return KeyValue(key, prev.value, int(resp.header.revision), int(prev.create_revision))
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every key under ``prefix`` (clean-up of tests and benchmarks); returns the count."""
+        resp = await self._call("delete", "delete", prefix, range_end=prefix_range_end(prefix))
+        return int(resp.deleted)
 
     async def compact(self, revision: int) -> None:
         await self._call("compact", "compact", revision, at_rev=revision)

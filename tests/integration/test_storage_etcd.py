@@ -308,3 +308,46 @@ def test_watch_replays_exactly_the_writes_after_a_revision(loop_backend, ops, cu
         assert [(e.type, e.kv.key, e.kv.value, e.kv.mod_revision) for e in evs] == writes[i:]
 
     lt.run(scenario())
+
+
+@aio
+async def test_compactor_keeps_one_interval_of_history(fresh_etcd, prefix: str) -> None:
+    from controlplane.storage.compactor import Compactor
+
+    b = EtcdBackend([fresh_etcd.endpoint])
+    try:
+        c = Compactor(b, interval=3600, min_retain_revisions=2)
+        first = await b.create(prefix + "a", b"first")
+        await b.update(prefix + "a", b"0", first.mod_revision)
+        assert await c.compact_once() is None  # first tick only remembers the revision
+        tick1 = await b.current_revision()
+        for i in range(5):
+            await b.update(prefix + "a", str(i).encode(), 0)
+        assert await c.compact_once() == tick1  # second tick compacts what the first one saw
+        with pytest.raises(CompactedError):
+            await b.list(prefix, revision=first.mod_revision)
+        assert (await b.list(prefix, revision=tick1)).items[0].value == b"0"
+        # as a runnable: one tick at start, then stops promptly on the event
+        stop = asyncio.Event()
+        c2 = Compactor(b, interval=3600, min_retain_revisions=2)
+        task = asyncio.create_task(c2.start(stop))
+        await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        c2.launch()
+        await c2.stop()
+    finally:
+        await b.close()
+
+
+@aio
+async def test_etcd_put_benchmark_helper_reports_a_rate(etcd_server) -> None:
+    from controlplane.bench.etcd_puts import etcd_put_per_s
+
+    rate = await etcd_put_per_s(etcd_server.endpoint, n=200, concurrency=8, value_size=64)
+    assert rate > 0
+    b = EtcdBackend([etcd_server.endpoint])
+    try:
+        assert await b.count("/bench/etcd-puts/") == 0  # it cleaned up after itself
+    finally:
+        await b.close()
