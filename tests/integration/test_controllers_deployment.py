@@ -76,7 +76,7 @@ class PodWatch:
         self.min_ready = min(self.min_ready, sum(self.pods.values()))
 
     async def _run(self, rv: str) -> None:
-        async for etype, p in self.client.watch(R.PODS, self.ns, resource_version=rv):
+        async for etype, p in self.client.watch(R.PODS, self.ns, resource_version=rv, resume=True):
             if etype != "BOOKMARK":
                 self._update(etype, p)
 

@@ -1,0 +1,275 @@
+"""StatefulSet, DaemonSet, Job, Namespace, Endpoints and ServiceAccount controllers end to
+end (real etcd, apiserver, controller-manager, kubectl; pods marked by the test)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from controlplane.client import resources as R
+from controlplane.client.rest import ApiStatusError, RestClient
+from tests.fixtures.controllers import PodSimulator
+from tests.integration.test_controllers_deployment import deployment, eventually, live, new_namespace
+
+pytestmark = pytest.mark.integration
+
+CONTAINERS = [{"name": "c", "image": "busybox", "ports": [{"name": "http", "containerPort": 8080}]}]
+
+
+@pytest.fixture
+async def client(apiserver):
+    c = RestClient(apiserver.url)
+    yield c
+    await c.close()
+
+
+def names(items: list[dict]) -> list[str]:
+    return sorted(o["metadata"]["name"] for o in items)
+
+
+async def test_statefulset_ordered_scale_and_update(apiserver, controller_manager, kubectl, client):
+    ns = await new_namespace(client, "sts")
+    sim = await PodSimulator(client, ns).start()
+    sim.enabled = False
+    try:
+        ss = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": ns},
+              "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                       "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": CONTAINERS}}}}
+        kubectl("apply", "-f", "-", input=json.dumps(ss))
+        await eventually(lambda: _pods(client, ns, ["db-0"]))
+        await asyncio.sleep(1.0)
+        assert names(live((await client.list(R.PODS, ns))["items"])) == ["db-0"], "OrderedReady waits for db-0"
+        sim.enabled = True
+        await eventually(lambda: _pods(client, ns, ["db-0", "db-1", "db-2"]))
+        p0 = await client.get(R.PODS, "db-0", ns)
+        assert p0["spec"]["hostname"] == "db-0" and p0["spec"]["subdomain"] == "db"
+        assert p0["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] == "db-0"
+        rev = p0["metadata"]["labels"]["controller-revision-hash"]
+
+        async def status_ready():
+            st = (await client.get(R.STATEFULSETS, "db", ns)).get("status") or {}
+            return st.get("readyReplicas") == 3 and st.get("updateRevision") == rev
+        await eventually(status_ready)
+
+        watch_order: list[str] = []
+
+        async def watch_deletes():
+            lst = await client.list(R.PODS, ns)
+            async for et, p in client.watch(R.PODS, ns, resource_version=lst["metadata"]["resourceVersion"]):
+                if et == "DELETED":
+                    watch_order.append(p["metadata"]["name"])
+        wt = asyncio.create_task(watch_deletes())
+        kubectl("scale", "statefulset/db", "--replicas=1", "-n", ns)
+        await eventually(lambda: _pods(client, ns, ["db-0"]))
+        await asyncio.sleep(0.3)
+        wt.cancel()
+        assert watch_order == ["db-2", "db-1"], "scale down in reverse ordinal order"
+
+        kubectl("scale", "statefulset/db", "--replicas=3", "-n", ns)
+        await eventually(lambda: _pods(client, ns, ["db-0", "db-1", "db-2"]))
+        # rolling update with a partition: only ordinals >= 1 move to the new revision
+        kubectl("patch", "statefulset/db", "-n", ns, "--type=merge", "-p",
+                json.dumps({"spec": {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}},
+                                     "template": {"metadata": {"labels": {"app": "db", "v": "2"}}}}}))
+
+        async def partitioned():
+            pods = {p["metadata"]["name"]: p for p in live((await client.list(R.PODS, ns))["items"])}
+            if sorted(pods) != ["db-0", "db-1", "db-2"]:
+                return None
+            v = {n: p["metadata"]["labels"].get("v") for n, p in pods.items()}
+            return v == {"db-0": None, "db-1": "2", "db-2": "2"} and all(
+                c["status"] == "True" for p in pods.values() for c in p.get("status", {}).get("conditions", []) if c["type"] == "Ready")
+        await eventually(partitioned, timeout=60)
+        st = (await client.get(R.STATEFULSETS, "db", ns))["status"]
+        assert st["updatedReplicas"] == 2 and st["currentRevision"] != st["updateRevision"]
+    finally:
+        await sim.stop()
+
+
+async def _pods(client: RestClient, ns: str, want: list[str]) -> bool:
+    return names(live((await client.list(R.PODS, ns))["items"])) == want
+
+
+async def test_statefulset_parallel(apiserver, controller_manager, kubectl, client):
+    ns = await new_namespace(client, "stsp")
+    ss = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "p", "namespace": ns},
+          "spec": {"replicas": 3, "podManagementPolicy": "Parallel", "serviceName": "p",
+                   "selector": {"matchLabels": {"app": "p"}},
+                   "template": {"metadata": {"labels": {"app": "p"}}, "spec": {"containers": CONTAINERS}}}}
+    kubectl("apply", "-f", "-", input=json.dumps(ss))
+    await eventually(lambda: _pods(client, ns, ["p-0", "p-1", "p-2"]))  # no readiness needed
+
+
+def node(name: str, labels: dict | None = None, taints: list | None = None) -> dict:
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
+            "spec": {"taints": taints or []}}
+
+
+async def test_daemonset_follows_nodes(apiserver, controller_manager, kubectl, client):
+    ns = await new_namespace(client, "ds")
+    tag = uuid.uuid4().hex[:6]
+    nodes = [f"dsn-{tag}-{i}" for i in range(3)]
+    await client.create(R.NODES, node(nodes[0], {"role": f"edge-{tag}"}))
+    await client.create(R.NODES, node(nodes[1], {"role": f"edge-{tag}"}, [{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]))
+    await client.create(R.NODES, node(nodes[2], {"role": "core"}))
+    try:
+        dset = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": ns},
+                "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                         "template": {"metadata": {"labels": {"app": "agent"}},
+                                      "spec": {"nodeSelector": {"role": f"edge-{tag}"}, "containers": CONTAINERS}}}}
+        kubectl("apply", "-f", "-", input=json.dumps(dset))
+
+        async def on_nodes(want: set[str]):
+            pods = live((await client.list(R.PODS, ns))["items"])
+            got = {p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                   ["nodeSelectorTerms"][0]["matchFields"][0]["values"][0] for p in pods}
+            return got == want and len(pods) == len(want)
+        await eventually(lambda: on_nodes({nodes[0]}))  # nodes[1] tainted, nodes[2] not selected
+        await client.patch(R.NODES, nodes[2], {"metadata": {"labels": {"role": f"edge-{tag}"}}})
+        await eventually(lambda: on_nodes({nodes[0], nodes[2]}))
+        n3 = f"dsn-{tag}-3"
+        nodes.append(n3)
+        await client.create(R.NODES, node(n3, {"role": f"edge-{tag}"}))
+        await eventually(lambda: on_nodes({nodes[0], nodes[2], n3}))
+        await client.delete(R.NODES, nodes[0])
+        await eventually(lambda: on_nodes({nodes[2], n3}))
+        kubectl("patch", "daemonset/agent", "-n", ns, "--type=merge", "-p", json.dumps(
+            {"spec": {"template": {"spec": {"tolerations": [{"key": "dedicated", "operator": "Exists"}]}}}}))
+        await eventually(lambda: on_nodes({nodes[1], nodes[2], n3}))
+
+        async def status():
+            st = (await client.get(R.DAEMONSETS, "agent", ns)).get("status") or {}
+            return st.get("desiredNumberScheduled") == 3 and st.get("currentNumberScheduled") == 3 and st.get("updatedNumberScheduled") == 3
+        await eventually(status)
+    finally:
+        for n in nodes:
+            try:
+                await client.delete(R.NODES, n)
+            except ApiStatusError:
+                pass
+
+
+async def _mark_pods(client: RestClient, ns: str, phase: str, limit: int) -> int:
+    sim = PodSimulator(client, ns, phase=phase, ready=False)
+    n = 0
+    for p in live((await client.list(R.PODS, ns))["items"]):
+        if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed") or n >= limit:
+            continue
+        await sim.mark(p, phase=phase)
+        n += 1
+    return n
+
+
+async def test_job_completions_and_backoff(apiserver, controller_manager, kubectl, client):
+    ns = await new_namespace(client, "job")
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "work", "namespace": ns},
+           "spec": {"completions": 3, "parallelism": 2, "backoffLimit": 1,
+                    "template": {"spec": {"restartPolicy": "Never", "containers": CONTAINERS}}}}
+    kubectl("apply", "-f", "-", input=json.dumps(job))
+
+    async def active(n):
+        pods = [p for p in live((await client.list(R.PODS, ns))["items"]) if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        return pods if len(pods) == n else None
+    pods = await eventually(lambda: active(2))
+    assert all(p["metadata"]["labels"]["job-name"] == "work" for p in pods)
+    assert all(p["metadata"]["labels"]["batch.kubernetes.io/job-name"] == "work" for p in pods)
+    await _mark_pods(client, ns, "Succeeded", 2)
+    await eventually(lambda: active(1))
+    await _mark_pods(client, ns, "Succeeded", 1)
+
+    async def complete():
+        j = await client.get(R.JOBS, "work", ns)
+        conds = {c["type"]: c["status"] for c in (j.get("status") or {}).get("conditions") or []}
+        return j if conds.get("Complete") == "True" else None
+    j = await eventually(complete)
+    assert j["status"]["succeeded"] == 3 and j["status"].get("completionTime")
+    out = kubectl("wait", "--for=condition=complete", "job/work", "-n", ns, "--timeout=10s")
+    assert "condition met" in out.stdout
+
+    bad = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "bad", "namespace": ns},
+           "spec": {"backoffLimit": 1, "template": {"spec": {"restartPolicy": "Never", "containers": CONTAINERS}}}}
+    kubectl("apply", "-f", "-", input=json.dumps(bad))
+
+    async def bad_failed():
+        pods = [p for p in live((await client.list(R.PODS, ns))["items"]) if p["metadata"]["labels"].get("job-name") == "bad"]
+        for p in pods:
+            if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                await PodSimulator(client, ns).mark(p, phase="Failed", ready=False)
+        j = await client.get(R.JOBS, "bad", ns)
+        conds = {c["type"]: c for c in (j.get("status") or {}).get("conditions") or []}
+        return conds.get("Failed")
+    cond = await eventually(bad_failed, timeout=40, interval=0.3)
+    assert cond["reason"] == "BackoffLimitExceeded"
+    assert (await client.get(R.JOBS, "bad", ns))["status"]["failed"] == 2
+
+    deadline = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "slow", "namespace": ns},
+                "spec": {"activeDeadlineSeconds": 1, "template": {"spec": {"restartPolicy": "Never", "containers": CONTAINERS}}}}
+    kubectl("apply", "-f", "-", input=json.dumps(deadline))
+
+    async def deadline_exceeded():
+        j = await client.get(R.JOBS, "slow", ns)
+        conds = {c["type"]: c for c in (j.get("status") or {}).get("conditions") or []}
+        return conds.get("Failed")
+    assert (await eventually(deadline_exceeded, timeout=20))["reason"] == "DeadlineExceeded"
+
+
+async def test_endpoints_and_service_account(apiserver, controller_manager, kubectl, client):
+    ns = await new_namespace(client, "svc")
+    await eventually(lambda: _exists(client, R.SERVICEACCOUNTS, "default", ns))
+    await client.delete(R.SERVICEACCOUNTS, "default", ns)
+    await eventually(lambda: _exists(client, R.SERVICEACCOUNTS, "default", ns))
+
+    sim = await PodSimulator(client, ns).start()
+    try:
+        d = deployment("api", ns, 2)
+        d["spec"]["template"]["spec"]["containers"] = CONTAINERS
+        kubectl("apply", "-f", "-", input=json.dumps(d))
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": ns},
+               "spec": {"selector": {"app": "api"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]}}
+        kubectl("apply", "-f", "-", input=json.dumps(svc))
+
+        async def endpoints(ready: int, not_ready: int):
+            try:
+                ep = await client.get(R.ENDPOINTS, "api", ns)
+            except ApiStatusError:
+                return None
+            subsets = ep.get("subsets") or []
+            r = sum(len(s.get("addresses") or []) for s in subsets)
+            nr = sum(len(s.get("notReadyAddresses") or []) for s in subsets)
+            return ep if (r, nr) == (ready, not_ready) else None
+        ep = await eventually(lambda: endpoints(2, 0))
+        assert ep["subsets"][0]["ports"] == [{"name": "web", "port": 8080, "protocol": "TCP"}]
+        pod = live((await client.list(R.PODS, ns))["items"])[0]
+        await sim.mark(pod, ready=False)
+        await eventually(lambda: endpoints(1, 1))
+    finally:
+        await sim.stop()
+
+
+async def _exists(client: RestClient, res, name: str, ns: str | None) -> bool:
+    try:
+        await client.get(res, name, ns)
+        return True
+    except ApiStatusError as e:
+        if e.not_found:
+            return False
+        raise
+
+
+async def test_namespace_deletion_empties_it(apiserver, controller_manager, kubectl, client):
+    ns = await new_namespace(client, "doomed")
+    kubectl("apply", "-f", "-", input=json.dumps(deployment("d", ns, 2)))
+    await client.create(R.CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": ns},
+                                       "data": {"a": "b"}}, ns)
+    await eventually(lambda: _count(client, R.PODS, ns, 2))
+    kubectl("delete", "namespace", ns, "--timeout=60s", timeout=70)
+    assert not await _exists(client, R.NAMESPACES, ns, None)
+    for res in (R.PODS, R.REPLICASETS, R.DEPLOYMENTS, R.CONFIGMAPS, R.SERVICEACCOUNTS):
+        assert (await client.list(res, ns))["items"] == []
+
+
+async def _count(client: RestClient, res, ns: str, n: int) -> bool:
+    return len(live((await client.list(res, ns))["items"])) == n
