@@ -1,0 +1,183 @@
+"""Agent features end to end (real apiserver, runc, registry): OOMKilled, probes, ConfigMap/
+Secret as env and files, init containers, hostPath outside the allowed root, exec over the
+WebSocket channel protocol and logs (previous, tail, follow) from the agent endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+
+import aiohttp
+import pytest
+
+from controlplane.client.resources import CONFIGMAPS, NODES, PODS, SECRETS
+from tests.fixtures.agent import AGENT_TOKEN
+from tests.integration.test_agent_pods import (  # noqa: F401  (fixtures)
+    client, cstatus, ns, pod, pod_where, ready_node, wait_for,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(240),
+              pytest.mark.asyncio(loop_scope="session")]
+
+
+def phase(p: dict) -> str:
+    return p.get("status", {}).get("phase", "")
+
+
+async def endpoint(client, node: str) -> str:
+    n = await client.get(NODES, node)
+    return f"http://127.0.0.1:{n['status']['daemonEndpoints']['kubeletEndpoint']['Port']}"
+
+
+async def ws_exec(base: str, ns: str, pod_: str, container: str, cmd: list[str], stdin: bytes | None = None):
+    q = "&".join(f"command={aiohttp.helpers.quote(c, safe='')}" for c in cmd)
+    q += "&stdout=true&stderr=true" + ("&stdin=true" if stdin is not None else "")
+    out, err, status = b"", b"", None
+    async with aiohttp.ClientSession() as s:
+        async with s.ws_connect(f"{base}/exec/{ns}/{pod_}/{container}?{q}", protocols=("v5.channel.k8s.io",),
+                                headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as ws:
+            assert ws.protocol == "v5.channel.k8s.io"
+            if stdin is not None:
+                await ws.send_bytes(b"\x00" + stdin)
+                await ws.send_bytes(b"\xff\x00")  # v5: close stdin
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.BINARY:
+                    break
+                ch, data = msg.data[0], msg.data[1:]
+                if ch == 1:
+                    out += data
+                elif ch == 2:
+                    err += data
+                elif ch == 3:
+                    status = json.loads(data)
+    return out, err, status
+
+
+async def test_oom_killed_and_restarted(client, ns, start_agent):
+    agent = start_agent(extra=["--crashloop-initial", "1"])
+    await ready_node(client, agent.node, agent)
+    await client.create(PODS, pod("hog", agent.node, [{
+        "name": "hog", "image": "busybox", "command": ["sh", "-c", "sleep 0.5; x=a; while true; do x=$x$x; done"],
+        "resources": {"limits": {"memory": "16Mi"}}}]), ns)
+    p = await pod_where(client, ns, "hog", lambda p: cstatus(p).get("restartCount", 0) >= 1
+                        and cstatus(p).get("lastState", {}).get("terminated"), timeout=60, what="OOM restart")
+    t = cstatus(p)["lastState"]["terminated"]
+    assert t["reason"] == "OOMKilled" and t["exitCode"] == 137
+
+
+async def test_liveness_restarts_and_readiness_flips(client, ns, start_agent):
+    agent = start_agent(extra=["--crashloop-initial", "1"])
+    await ready_node(client, agent.node, agent)
+    await client.create(PODS, pod("live", agent.node, [{
+        "name": "c", "image": "busybox", "command": ["sh", "-c", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 600"],
+        "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 1}}],
+        terminationGracePeriodSeconds=1), ns)
+    await client.create(PODS, pod("ready", agent.node, [{
+        "name": "web", "image": "busybox",
+        "command": ["sh", "-c", "mkdir -p /www; echo ok > /www/index.html; httpd -f -p 8080 -h /www"],
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/index.html", "port": "http"}, "periodSeconds": 1,
+                           "failureThreshold": 1},
+        "livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1, "initialDelaySeconds": 1}}]), ns)
+    p = await pod_where(client, ns, "live", lambda p: cstatus(p).get("restartCount", 0) >= 1, timeout=60,
+                        what="liveness restart")
+    assert cstatus(p)["lastState"]["terminated"]["exitCode"] == 137
+
+    def ready_cond(p):
+        return {c["type"]: c["status"] for c in p.get("status", {}).get("conditions", [])}.get("Ready")
+    await pod_where(client, ns, "ready", lambda p: ready_cond(p) == "True", what="ready")
+    base = await endpoint(client, agent.node)
+    out, _, st = await ws_exec(base, ns, "ready", "web", ["rm", "/www/index.html"])
+    assert st["status"] == "Success"
+    p = await pod_where(client, ns, "ready", lambda p: ready_cond(p) == "False", what="unready")
+    assert cstatus(p)["ready"] is False and cstatus(p)["restartCount"] == 0
+    await ws_exec(base, ns, "ready", "web", ["sh", "-c", "echo ok > /www/index.html"])
+    await pod_where(client, ns, "ready", lambda p: ready_cond(p) == "True", what="ready again")
+
+
+async def test_configmap_secret_env_files_and_init(client, ns, start_agent):
+    agent = start_agent()
+    await ready_node(client, agent.node, agent)
+    await client.create(CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"},
+                                     "data": {"color": "blue", "app.conf": "threads=4\n"}}, ns)
+    await client.create(SECRETS, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sec"},
+                                  "data": {"password": base64.b64encode(b"s3cret").decode()}}, ns)
+    await client.create(PODS, pod("cfg", agent.node, [{
+        "name": "c", "image": "busybox",
+        "command": ["sh", "-c", "echo $COLOR $PASS $CFG_color $GREETING; cat /etc/cfg/app.conf /etc/sec/password; "
+                                "echo; cat /work/init.txt; cat /etc/info/name"],
+        "env": [{"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "color"}}},
+                {"name": "PASS", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "password"}}},
+                {"name": "GREETING", "value": "hi-$(COLOR)"}],
+        "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"}],
+        "volumeMounts": [{"name": "cfg", "mountPath": "/etc/cfg"}, {"name": "sec", "mountPath": "/etc/sec"},
+                         {"name": "work", "mountPath": "/work"}, {"name": "info", "mountPath": "/etc/info"}]}],
+        restartPolicy="Never",
+        initContainers=[{"name": "init", "image": "busybox", "command": ["sh", "-c", "echo from-init > /work/init.txt"],
+                         "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+        volumes=[{"name": "cfg", "configMap": {"name": "cfg"}}, {"name": "sec", "secret": {"secretName": "sec"}},
+                 {"name": "work", "emptyDir": {}},
+                 {"name": "info", "projected": {"sources": [{"downwardAPI": {"items": [
+                     {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}}]), ns)
+    p = await pod_where(client, ns, "cfg", lambda p: phase(p) in ("Succeeded", "Failed"), what="cfg done")
+    assert phase(p) == "Succeeded", p["status"]
+    init = p["status"]["initContainerStatuses"][0]
+    assert init["state"]["terminated"]["reason"] == "Completed"
+    base = await endpoint(client, agent.node)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as s:
+        async with s.get(f"{base}/containerLogs/{ns}/cfg/c") as r:
+            text = await r.text()
+    assert text.splitlines() == ["blue s3cret blue hi-blue", "threads=4", "s3cret", "from-init", "cfg"]
+
+
+async def test_hostpath_outside_root_and_missing_configmap(client, ns, start_agent):
+    agent = start_agent()
+    await ready_node(client, agent.node, agent)
+    await client.create(PODS, pod("hp", agent.node, [{"name": "c", "image": "busybox", "command": ["true"],
+                                                      "volumeMounts": [{"name": "h", "mountPath": "/h"}]}],
+                                  volumes=[{"name": "h", "hostPath": {"path": "/etc"}}]), ns)
+    await client.create(PODS, pod("nocm", agent.node, [{"name": "c", "image": "busybox", "command": ["true"],
+                                                        "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {
+                                                            "name": "absent", "key": "k"}}}]}]), ns)
+    p = await pod_where(client, ns, "hp", lambda p: cstatus(p).get("state", {}).get("waiting", {}).get("reason")
+                        == "CreateContainerConfigError", what="hostPath refused")
+    assert "outside the allowed root" in cstatus(p)["state"]["waiting"]["message"] and phase(p) == "Pending"
+    p = await pod_where(client, ns, "nocm", lambda p: cstatus(p).get("state", {}).get("waiting", {}).get("reason")
+                        == "CreateContainerConfigError", what="missing configmap")
+    assert 'configmap "absent" not found' in cstatus(p)["state"]["waiting"]["message"]
+    assert agent.alive()
+
+
+async def test_exec_and_logs_previous_tail_follow(client, ns, start_agent):
+    agent = start_agent(extra=["--crashloop-initial", "1"])
+    await ready_node(client, agent.node, agent)
+    await client.create(PODS, pod("lg", agent.node, [{
+        "name": "c", "image": "busybox",
+        "command": ["sh", "-c", "if [ -f /data/second ]; then i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done; "
+                                "else touch /data/second; echo first run; exit 1; fi"],
+        "volumeMounts": [{"name": "d", "mountPath": "/data"}]}], volumes=[{"name": "d", "emptyDir": {}}]), ns)
+    await pod_where(client, ns, "lg", lambda p: cstatus(p).get("restartCount") == 1 and "running" in cstatus(p)["state"],
+                    what="second run")
+    base = await endpoint(client, agent.node)
+    hdr = {"Authorization": f"Bearer {AGENT_TOKEN}"}
+    async with aiohttp.ClientSession(headers=hdr) as s:
+        async with s.get(f"{base}/containerLogs/{ns}/lg/c?previous=true") as r:
+            assert await r.text() == "first run\n"
+        await asyncio.sleep(1.0)
+        async with s.get(f"{base}/containerLogs/{ns}/lg/c?tailLines=2&timestamps=true") as r:
+            lines = (await r.text()).splitlines()
+        assert len(lines) == 2 and lines[0].split(" ")[1] == "tick" and lines[0].split(" ")[0].endswith("Z")
+        got = b""
+        async with s.get(f"{base}/containerLogs/{ns}/lg/c?follow=true&tailLines=0") as r:
+            while got.count(b"\n") < 3:
+                got += await asyncio.wait_for(r.content.readany(), 5)
+        assert got.startswith(b"tick ")
+        async with aiohttp.ClientSession() as anon:
+            async with anon.get(f"{base}/containerLogs/{ns}/lg/c") as r:
+                assert r.status == 401
+    out, err, st = await ws_exec(base, ns, "lg", "c", ["cat", "/etc/hostname"])
+    assert out == b"lg\n" and st == {"metadata": {}, "status": "Success"}
+    out, err, st = await ws_exec(base, ns, "lg", "c", ["sh", "-c", "cat; echo bad >&2; exit 5"], stdin=b"piped in\n")
+    assert out == b"piped in\n" and err == b"bad\n"
+    assert st["reason"] == "NonZeroExitCode" and st["details"]["causes"][0]["message"] == "5"
