@@ -38,6 +38,7 @@ import asyncio
 import heapq
 import itertools
 import json
+import sys
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -86,6 +87,9 @@ class Entry:
 
     def obj(self) -> dict[str, Any]:
         return json.loads(self.raw)
+
+
+_intern = sys.intern
 
 
 def _dumps(obj: Any) -> bytes:
@@ -248,6 +252,23 @@ class CacheWatcher:
             return ev
 
 
+# Field selectors on these fields with "=" are indexed (like kube-apiserver's pod nodeName
+# trigger): an event is offered only to the watchers of the values its old and new states have.
+_TRIGGER_FIELDS = ("spec.nodeName", "metadata.name")
+_ALL = ("*", "")
+
+
+def _bucket_of(w: CacheWatcher) -> tuple[str, str]:
+    if w._fsel is not None:
+        for f in _TRIGGER_FIELDS:
+            v = w._fsel.value_for(f)
+            if v is not None:
+                return (f, v)
+    if w.namespace is not None:
+        return ("ns", w.namespace)
+    return _ALL
+
+
 class WatchCache:
     """See the module docstring."""
 
@@ -267,6 +288,7 @@ class WatchCache:
         self._oldest_rv = 0  # events with rv > _oldest_rv are all in the ring
         self._rev = 0
         self._watchers: set[CacheWatcher] = set()
+        self._buckets: dict[tuple[str, str], set[CacheWatcher]] = {}
         self._waiters: list[tuple[int, int, asyncio.Future]] = []
         self._seq = itertools.count()
         self._ready = asyncio.Event()
@@ -407,11 +429,18 @@ class WatchCache:
                 w._offer(ev)
         if not w.closed:  # replay may already have overflowed it; it then just drains and ends
             self._watchers.add(w)
+            self._buckets.setdefault(_bucket_of(w), set()).add(w)
         WATCHERS.labels(self.resource).set(len(self._watchers))
         return w
 
     def _unregister(self, w: CacheWatcher) -> None:
         self._watchers.discard(w)
+        key = _bucket_of(w)
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.discard(w)
+            if not bucket:
+                del self._buckets[key]
         WATCHERS.labels(self.resource).set(len(self._watchers))
 
     # -- the one etcd watch ----------------------------------------------------------------
@@ -422,8 +451,11 @@ class WatchCache:
             md = obj["metadata"] = {}
         md["resourceVersion"] = str(rv)
         labels = md.get("labels") or {}
-        return Entry(key, _dumps(obj), rv, md.get("namespace") or "", md.get("name") or "",
-                     labels, self._fields(self.resource, obj))
+        if labels:  # label keys/values and field values repeat across objects: share them
+            labels = {_intern(k): _intern(v) if isinstance(v, str) else v for k, v in labels.items()}
+        fields = {k: _intern(v) for k, v in self._fields(self.resource, obj).items()}
+        return Entry(key, _dumps(obj), rv, _intern(md.get("namespace") or ""), md.get("name") or "",
+                     labels, fields)
 
     def _put(self, e: Entry) -> None:
         self._items[e.key] = e
@@ -491,8 +523,26 @@ class WatchCache:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
+    def _targets(self, ev: _Event) -> list[CacheWatcher]:
+        """The watchers that may want ``ev`` (the others' selectors cannot match it)."""
+        buckets = self._buckets
+        if len(buckets) == 1 and _ALL in buckets:
+            return list(buckets[_ALL])
+        keys = {_ALL}
+        for e in (ev.cur, ev.prev):
+            if e is not None:
+                keys.add(("ns", e.namespace))
+                for f in _TRIGGER_FIELDS:
+                    keys.add((f, e.fields.get(f, "")))
+        out: list[CacheWatcher] = []
+        for k in keys:
+            b = buckets.get(k)
+            if b:
+                out.extend(b)
+        return out
+
     def _apply(self, batch: list[WatchEvent]) -> None:
-        watchers = list(self._watchers)
+        dispatched = 0
         for wev in batch:
             kv = wev.kv
             rv = kv.mod_revision
@@ -516,10 +566,12 @@ class WatchCache:
             self._ring.append(ev)
             if len(self._ring) > self.window:
                 self._oldest_rv = self._ring.popleft().rv
-            for w in watchers:
+            targets = self._targets(ev) if self._watchers else ()
+            for w in targets:
                 w._offer(ev)
+            dispatched += len(targets)
         self._rev = max(self._rev, batch[-1].kv.mod_revision)
-        EVENTS_DISPATCHED.labels(self.resource).inc(len(batch) * len(watchers))
+        EVENTS_DISPATCHED.labels(self.resource).inc(dispatched)
         CACHE_RV.labels(self.resource).set(self._rev)
         self._release_waiters()
 

@@ -283,3 +283,29 @@ async def test_survives_etcd_restart_and_relists_after_compaction(fresh_etcd, pr
         await c.stop()
         await backend.close()
         await writer.close()
+
+
+async def test_indexed_watchers_follow_a_pod_between_nodes(backend, prefix, cache) -> None:
+    unscheduled = await cache.watch(cache.revision, field_selector="spec.nodeName=")
+    on_n1 = await cache.watch(cache.revision, field_selector="spec.nodeName=n1")
+    on_n2 = await cache.watch(cache.revision, field_selector="spec.nodeName=n2")
+    by_name = await cache.watch(cache.revision, namespace="ns", field_selector="metadata.name=p")
+    other_ns = await cache.watch(cache.revision, namespace="elsewhere")
+    k = prefix + "ns/p"
+    a = await backend.create(k, pod("p", "ns"))
+    b = await backend.update(k, pod("p", "ns", node="n1"), a.mod_revision)  # bound
+    c = await backend.update(k, pod("p", "ns", node="n1", phase="Running"), b.mod_revision)
+    d = await backend.delete(k)
+    await backend.create(prefix + "ns/q", pod("q", "ns", node="n1"))
+    assert [(x.type, x.rv) for x in await take(unscheduled, 2)] == [("ADDED", a.mod_revision), ("DELETED", b.mod_revision)]
+    assert [(x.type, x.rv) for x in await take(on_n1, 3)] == [
+        ("ADDED", b.mod_revision), ("MODIFIED", c.mod_revision), ("DELETED", d.mod_revision)]
+    assert [(x.type, x.rv) for x in await take(by_name, 4)] == [
+        ("ADDED", a.mod_revision), ("MODIFIED", b.mod_revision), ("MODIFIED", c.mod_revision), ("DELETED", d.mod_revision)]
+    last = await backend.create(prefix + "ns/z", pod("z", "ns"))
+    assert [x.rv for x in await take(unscheduled, 1)] == [last.mod_revision]
+    await nothing_more(on_n2, cache, last.mod_revision)
+    await nothing_more(other_ns, cache, last.mod_revision)
+    assert on_n2.pending() == 0 and by_name.pending() == 0
+    for w in (unscheduled, on_n1, on_n2, by_name, other_ns):
+        w.close()
