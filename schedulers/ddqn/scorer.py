@@ -1,0 +1,54 @@
+"""Inference side of the DDQN scorer: load the shipped weights once, score nodes in one pass.
+
+Why: the simulator policy and the live scheduler's score plugin both need the same thing:
+given the feature rows of every feasible node of a decision, one batched forward pass of the
+Q-network's advantage head and FGD-style integer scores (``trunc(100 * sigmoid(A))``; equal
+scores are decided by the caller's node rank). Loading is deterministic (pickle-free file,
+checked header and sha256, see ``model.py``) and cached per path.
+
+Neighbours: ``schedulers/plugins/ddqn.py`` (policy/plugin), ``model.py`` (file format),
+``features.py`` (rows).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from schedulers.ddqn import model as qmodel
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "ddqn_openb.bin"
+
+_cache: dict[str, "DdqnScorer"] = {}
+_lock = threading.Lock()
+
+
+class DdqnScorer:
+    """A loaded Q-network in inference mode."""
+
+    def __init__(self, path: Path | str = DEFAULT_MODEL) -> None:
+        self.path = Path(path)
+        self.net, self.header = qmodel.load(self.path)
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    def advantages(self, X: np.ndarray) -> np.ndarray:
+        """A(s, a) for every row of ``X`` (float32 [K, N_FEATURES]) in one forward pass."""
+        with torch.inference_mode():
+            return self.net.advantage(torch.from_numpy(np.ascontiguousarray(X, np.float32))).numpy()
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        return qmodel.scores(self.advantages(X))
+
+
+def get_scorer(path: Path | str | None = None) -> DdqnScorer:
+    """The scorer for ``path`` (default: the shipped model), loaded once per process."""
+    key = str(Path(path or DEFAULT_MODEL).resolve())
+    with _lock:
+        sc = _cache.get(key)
+        if sc is None:
+            sc = _cache[key] = DdqnScorer(key)
+        return sc
