@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
+from aiohttp.client_exceptions import ClientConnectionResetError
 
 from controlplane.log import get_logger
 from controlplane.runtime import cgroups
@@ -106,8 +107,11 @@ class AgentServer:
                 return c is None or not w.is_running(container) or w.log_file(container, False) != path \
                     or w.finished or path.name != attempt
 
-            async for chunk in follow_log(path, offset, ts, done):
-                await resp.write(chunk)
+            try:
+                async for chunk in follow_log(path, offset, ts, done):
+                    await resp.write(chunk)
+            except (ConnectionResetError, ClientConnectionResetError):
+                return resp  # the reader went away
         await resp.write_eof()
         return resp
 
