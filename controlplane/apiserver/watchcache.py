@@ -84,6 +84,7 @@ class Entry:
     name: str
     labels: dict[str, str]
     fields: dict[str, str]
+    spliced: bool = False  # raw = stored bytes with the resourceVersion spliced in (no re-encode)
 
     def obj(self) -> dict[str, Any]:
         return json.loads(self.raw)
@@ -92,14 +93,50 @@ class Entry:
 _intern = sys.intern
 
 
+def _by_key(e: "Entry") -> str:
+    return e.key
+
+
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_META = b'"metadata":{'
 
 
 def _stamp(raw: bytes, rv: int) -> bytes:
     obj = json.loads(raw)
     obj.setdefault("metadata", {})["resourceVersion"] = str(rv)
     return _dumps(obj)
+
+
+def _restamp(e: "Entry", rv: int) -> bytes:
+    """``e.raw`` with its resourceVersion replaced by ``rv``."""
+    if e.spliced:  # we put '"resourceVersion":"<rv>"' first in the top-level metadata
+        head = _META + b'"resourceVersion":"%d"' % e.rv
+        i = e.raw.find(head)
+        if i >= 0:
+            return e.raw[:i] + _META + b'"resourceVersion":"%d"' % rv + e.raw[i + len(head):]
+    return _stamp(e.raw, rv)
+
+
+def _splice_rv(obj: dict[str, Any], md: dict[str, Any], value: bytes, rv: int) -> bytes | None:
+    """Fast path for values stored as the apiserver's ``store.encode`` writes them (apiVersion,
+    kind, metadata first; no resourceVersion): splice ``"resourceVersion":"<rv>"`` into the
+    top-level metadata without re-encoding. Only string values precede that metadata, and an
+    encoded string cannot contain the unescaped ``"metadata":{``, so its first occurrence is it."""
+    if "resourceVersion" in md:
+        return None
+    it = iter(obj)
+    if (next(it, None), next(it, None), next(it, None)) != ("apiVersion", "kind", "metadata"):
+        return None
+    if not isinstance(obj["apiVersion"], str) or not isinstance(obj["kind"], str):
+        return None
+    i = value.find(_META)
+    if i < 0:
+        return None
+    j = i + len(_META)
+    return b'%s"resourceVersion":"%d"%s%s' % (value[:j], rv, b"," if md else b"", value[j:])
 
 
 class WatchCacheEvent:
@@ -142,7 +179,8 @@ class _Event:
             if type == "DELETED" and self.type == "MODIFIED":  # stopped matching a selector
                 p = self.prev
                 assert p is not None
-                e = Entry(p.key, _stamp(p.raw, self.rv), self.rv, p.namespace, p.name, p.labels, p.fields)
+                e = Entry(p.key, _restamp(p, self.rv), self.rv, p.namespace, p.name, p.labels, p.fields,
+                          p.spliced)
                 v = WatchCacheEvent("DELETED", e.raw, self.rv, e)
             else:
                 v = WatchCacheEvent(type, self.cur.raw, self.rv, self.cur)
@@ -284,6 +322,7 @@ class WatchCache:
         self._page = page_size
         self._items: dict[str, Entry] = {}
         self._by_ns: dict[str, dict[str, Entry]] = {}
+        self._sorted_keys: list[str] | None = None  # all keys in order; dropped on add/remove
         self._ring: deque[_Event] = deque()
         self._oldest_rv = 0  # events with rv > _oldest_rv are all in the ring
         self._rev = 0
@@ -340,15 +379,16 @@ class WatchCache:
              field_selector: FieldSelector | str | None = None) -> tuple[list[Entry], int]:
         lsel, fsel = _as_label_selector(label_selector), _as_field_selector(field_selector)
         if namespace:
-            source = self._by_ns.get(namespace, {}).values()
+            source = sorted(self._by_ns.get(namespace, {}).values(), key=_by_key)
         else:
-            source = self._items.values()
+            if self._sorted_keys is None:
+                self._sorted_keys = sorted(self._items)
+            items = self._items
+            source = [items[k] for k in self._sorted_keys]
         if lsel is None and fsel is None:
-            out = list(source)
-        else:
-            out = [e for e in source if (lsel is None or lsel.matches(e.labels))
-                   and (fsel is None or fsel.matches(e.fields))]
-        out.sort(key=lambda e: e.key)
+            return source, self.revision
+        out = [e for e in source if (lsel is None or lsel.matches(e.labels))
+               and (fsel is None or fsel.matches(e.fields))]
         return out, self.revision
 
     async def wait_fresh(self, rv: int, timeout: float = 3.0) -> int:
@@ -449,19 +489,26 @@ class WatchCache:
         md = obj.get("metadata")
         if not isinstance(md, dict):
             md = obj["metadata"] = {}
-        md["resourceVersion"] = str(rv)
+        raw = _splice_rv(obj, md, value, rv)
+        spliced = raw is not None
+        if raw is None:
+            md["resourceVersion"] = str(rv)
+            raw = _dumps(obj)
         labels = md.get("labels") or {}
         if labels:  # label keys/values and field values repeat across objects: share them
             labels = {_intern(k): _intern(v) if isinstance(v, str) else v for k, v in labels.items()}
         fields = {k: _intern(v) for k, v in self._fields(self.resource, obj).items()}
-        return Entry(key, _dumps(obj), rv, _intern(md.get("namespace") or ""), md.get("name") or "",
-                     labels, fields)
+        return Entry(key, raw, rv, _intern(md.get("namespace") or ""), md.get("name") or "",
+                     labels, fields, spliced)
 
     def _put(self, e: Entry) -> None:
+        if e.key not in self._items:
+            self._sorted_keys = None
         self._items[e.key] = e
         self._by_ns.setdefault(e.namespace, {})[e.key] = e
 
     def _remove(self, e: Entry) -> None:
+        self._sorted_keys = None
         self._items.pop(e.key, None)
         ns = self._by_ns.get(e.namespace)
         if ns is not None:
@@ -479,7 +526,7 @@ class WatchCache:
             items += page.items
             more = page.more
         had_data = self._ready.is_set()
-        self._items, self._by_ns = {}, {}
+        self._items, self._by_ns, self._sorted_keys = {}, {}, None
         for kv in items:
             try:
                 self._put(self._entry(kv.key, kv.value, kv.mod_revision))
@@ -561,7 +608,8 @@ class WatchCache:
                 if old is None:
                     continue
                 self._remove(old)
-                gone = Entry(old.key, _stamp(old.raw, rv), rv, old.namespace, old.name, old.labels, old.fields)
+                gone = Entry(old.key, _restamp(old, rv), rv, old.namespace, old.name, old.labels, old.fields,
+                             old.spliced)
                 ev = _Event("DELETED", gone, old, rv)
             self._ring.append(ev)
             if len(self._ring) > self.window:

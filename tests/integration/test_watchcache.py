@@ -18,13 +18,16 @@ from controlplane.storage.interface import CompactedError
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
 
-def pod(name: str, ns: str = "default", labels: dict | None = None, node: str = "", phase: str = "Pending") -> bytes:
+def pod(name: str, ns: str = "default", labels: dict | None = None, node: str = "", phase: str = "Pending",
+        compact: bool = True) -> bytes:
+    """A pod as the apiserver stores it (compact JSON, apiVersion/kind/metadata first, no
+    resourceVersion), or, with ``compact=False``, as any other JSON writer would."""
     return json.dumps({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": ns, "labels": labels or {}},
         "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]},
         "status": {"phase": phase},
-    }).encode()
+    }, separators=(",", ":") if compact else None).encode()
 
 
 @pytest.fixture
@@ -65,7 +68,7 @@ async def nothing_more(w: CacheWatcher, cache: WatchCache, rv: int) -> None:
 
 async def test_list_from_memory_with_selectors(backend, prefix) -> None:
     await backend.create(prefix + "a/p1", pod("p1", "a", {"app": "web"}, node="n1", phase="Running"))
-    await backend.create(prefix + "a/p2", pod("p2", "a", {"app": "db"}, node="n2"))
+    await backend.create(prefix + "a/p2", pod("p2", "a", {"app": "db"}, node="n2", compact=False))
     last = await backend.create(prefix + "b/p3", pod("p3", "b", {"app": "web"}, node="n1"))
     c = WatchCache(backend, prefix, "pods")
     await c.start()
@@ -74,7 +77,10 @@ async def test_list_from_memory_with_selectors(backend, prefix) -> None:
         assert rev >= last.mod_revision
         assert [e.name for e in entries] == ["p1", "p2", "p3"]
         for e in entries:
-            assert json.loads(e.raw)["metadata"]["resourceVersion"] == str(e.rv)
+            obj = json.loads(e.raw)
+            assert obj["metadata"]["resourceVersion"] == str(e.rv)
+            assert obj["metadata"]["name"] == e.name and obj["spec"]["containers"][0]["image"] == "busybox"
+        assert [e.spliced for e in entries] == [True, False, True]
         assert [e.name for e in c.list(namespace="a")[0]] == ["p1", "p2"]
         assert [e.name for e in c.list(label_selector="app=web")[0]] == ["p1", "p3"]
         assert [e.name for e in c.list(field_selector="spec.nodeName=n1")[0]] == ["p1", "p3"]
@@ -110,14 +116,15 @@ async def test_fan_out_to_many_watchers_encodes_once(backend, prefix, cache) -> 
         w.close()
 
 
-async def test_selector_transitions(backend, prefix, cache) -> None:
+@pytest.mark.parametrize("compact", [True, False], ids=["stored-form", "other-json"])
+async def test_selector_transitions(backend, prefix, cache, compact: bool) -> None:
     w = await cache.watch(cache.revision, label_selector="app=web")
     wf = await cache.watch(cache.revision, namespace="ns", field_selector="spec.nodeName=n1")
     k = prefix + "ns/p"
-    a = await backend.create(k, pod("p", "ns", labels={"app": "db"}))  # matches neither
-    b = await backend.update(k, pod("p", "ns", labels={"app": "web"}, node="n1"), a.mod_revision)  # matches both
-    c = await backend.update(k, pod("p", "ns", labels={"app": "web", "v": "2"}, node="n1"), b.mod_revision)
-    d = await backend.update(k, pod("p", "ns", labels={"app": "db"}, node="n1"), c.mod_revision)  # stops matching w
+    a = await backend.create(k, pod("p", "ns", compact=compact, labels={"app": "db"}))  # matches neither
+    b = await backend.update(k, pod("p", "ns", compact=compact, labels={"app": "web"}, node="n1"), a.mod_revision)  # matches both
+    c = await backend.update(k, pod("p", "ns", compact=compact, labels={"app": "web", "v": "2"}, node="n1"), b.mod_revision)
+    d = await backend.update(k, pod("p", "ns", compact=compact, labels={"app": "db"}, node="n1"), c.mod_revision)  # stops matching w
     e = await backend.delete(k)
     evs = await take(w, 3)
     assert [(x.type, x.rv) for x in evs] == [("ADDED", b.mod_revision), ("MODIFIED", c.mod_revision),
