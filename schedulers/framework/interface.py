@@ -1,0 +1,129 @@
+"""Extension points of the scheduling framework: what a plugin may implement.
+
+A plugin is a class with a ``name`` implementing only the hooks it needs. Filters and scores
+work on *batches* of nodes (numpy index arrays into the cache's node rows), so the common
+plugins are vectorised across nodes; a plugin can still loop over ``snap.nodes[i]``.
+
+- ``pre_filter(cs, pod, snap) -> Status | None``: ``Status.skip()`` skips the plugin's filter
+  for this pod; an unschedulable status rejects the pod for every node.
+- ``filter(cs, pod, snap, idx) -> FilterResult``: which of nodes ``idx`` pass, and why not.
+- ``post_filter(cs, pod, snap, diagnosis) -> PostFilterResult | None`` (preemption).
+- ``pre_score(cs, pod, snap, idx)``; ``score(cs, pod, snap, idx) -> np.ndarray`` raw scores;
+  ``normalize(cs, pod, snap, idx, scores) -> np.ndarray`` to 0..100 (optional).
+- ``reserve(cs, pod, node_name)`` / ``unreserve(cs, pod, node_name)``.
+- ``events``: the cluster events (e.g. ``"Node/Add"``, ``"Pod/Delete"``) that may make a pod
+  this plugin rejected schedulable again (the queue moves it back from unschedulable).
+
+Per-cycle state goes in ``CycleState`` keyed by plugin name. Neighbours: ``profile`` (which
+plugins run, weights), ``scheduler`` (the cycle), ``cache`` (the node snapshot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from schedulers.framework.cache import Cache
+    from schedulers.framework.podinfo import PodInfo
+
+
+class Code(str, Enum):
+    SUCCESS = "Success"
+    ERROR = "Error"
+    UNSCHEDULABLE = "Unschedulable"
+    UNRESOLVABLE = "UnschedulableAndUnresolvable"
+    SKIP = "Skip"
+
+
+@dataclass
+class Status:
+    code: Code = Code.SUCCESS
+    reasons: list[str] = field(default_factory=list)
+    plugin: str = ""
+
+    @classmethod
+    def ok(cls) -> "Status":
+        return cls()
+
+    @classmethod
+    def skip(cls) -> "Status":
+        return cls(Code.SKIP)
+
+    @classmethod
+    def unschedulable(cls, *reasons: str, unresolvable: bool = False) -> "Status":
+        return cls(Code.UNRESOLVABLE if unresolvable else Code.UNSCHEDULABLE, list(reasons))
+
+    @classmethod
+    def error(cls, msg: str) -> "Status":
+        return cls(Code.ERROR, [msg])
+
+    @property
+    def is_success(self) -> bool:
+        return self.code == Code.SUCCESS
+
+    @property
+    def is_skip(self) -> bool:
+        return self.code == Code.SKIP
+
+    @property
+    def is_rejection(self) -> bool:
+        return self.code in (Code.UNSCHEDULABLE, Code.UNRESOLVABLE)
+
+
+@dataclass
+class FilterResult:
+    """``ok``: bool per node of ``idx``. ``reason``: the message for every rejected node, or
+    ``reasons``: message -> bool mask (a node may carry several, e.g. cpu and memory).
+    ``unresolvable``: preemption cannot help the rejected nodes."""
+
+    ok: np.ndarray
+    reason: str = ""
+    reasons: dict[str, np.ndarray] | None = None
+    unresolvable: bool = False
+
+    @classmethod
+    def all(cls, n: int) -> "FilterResult":
+        return cls(np.ones(n, dtype=bool))
+
+
+class CycleState(dict):
+    """Per-cycle scratch space, keyed by plugin name."""
+
+
+@dataclass
+class Diagnosis:
+    """Why a pod did not fit: node name -> reasons of the first plugin that rejected it."""
+
+    node_reasons: dict[str, list[str]] = field(default_factory=dict)
+    unresolvable: set[str] = field(default_factory=set)
+    plugins: set[str] = field(default_factory=set)
+    pre_filter: Status | None = None
+
+
+@dataclass
+class PostFilterResult:
+    nominated_node: str | None = None
+    message: str = ""
+
+
+class Plugin:
+    """Base class: every hook is optional; ``name`` must be unique in a registry."""
+
+    name: str = ""
+    events: tuple[str, ...] = ()
+
+    def __init__(self, args: dict[str, Any] | None = None, handle: Any = None) -> None:
+        self.args = dict(args or {})
+        self.handle = handle  # the Framework handle (cache, client, rng) given by the profile
+
+    def __repr__(self) -> str:
+        return f"<plugin {self.name}>"
+
+
+# Type names used in annotations by plugins.
+Snap = "Cache"
+Pod = "PodInfo"

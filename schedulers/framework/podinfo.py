@@ -1,0 +1,135 @@
+"""What the scheduler needs from a pod, parsed once: requests (effective, as Kubernetes
+computes them from containers, init containers and overhead), host ports, tolerations,
+affinity, priority, and the GPU request as the openb policies see it.
+
+GPU conventions (shared with ``controlplane.agent.simulated`` and the docs):
+- whole GPUs: resource ``nvidia.com/gpu: k`` (k GPUs of 1000 milli each);
+- a share of one GPU: annotation ``scheduling.controlplane.io/gpu-milli: "460"`` (no
+  ``nvidia.com/gpu`` request), optionally ``scheduling.controlplane.io/gpu-count``;
+- GPU model constraint: annotation ``scheduling.controlplane.io/gpu-model: "T4|P100"``;
+- the scheduler records the GPUs it chose in ``scheduling.controlplane.io/gpu-index: "0,1"``.
+Neighbours: ``cache`` (accounts requests per node), the plugins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from controlplane.machinery.quantity import bytes_, cpu_millis, parse_quantity
+from schedulers.sim.state import GpuPod
+
+GPU_RESOURCE = "nvidia.com/gpu"
+ANN_GPU_MILLI = "scheduling.controlplane.io/gpu-milli"
+ANN_GPU_COUNT = "scheduling.controlplane.io/gpu-count"
+ANN_GPU_MODEL = "scheduling.controlplane.io/gpu-model"
+ANN_GPU_INDEX = "scheduling.controlplane.io/gpu-index"
+DEFAULT_MILLI_CPU = 100  # non-zero defaults used by scoring (Kubernetes' schedutil)
+DEFAULT_MEMORY = 200 * 1024 * 1024
+
+
+def quantity_value(resource: str, q: Any) -> int:
+    """Integer amount: milli-CPU for ``cpu``, units (bytes, count) for everything else."""
+    if resource == "cpu":
+        return cpu_millis(q)
+    return bytes_(q)
+
+
+def parse_resources(d: dict | None) -> dict[str, int]:
+    return {k: quantity_value(k, v) for k, v in (d or {}).items()}
+
+
+def effective_requests(spec: dict) -> dict[str, int]:
+    """max(sum of containers, each init container) + overhead, per resource."""
+    total: dict[str, int] = {}
+    for c in spec.get("containers") or []:
+        for k, v in parse_resources((c.get("resources") or {}).get("requests")).items():
+            total[k] = total.get(k, 0) + v
+    for c in spec.get("initContainers") or []:
+        for k, v in parse_resources((c.get("resources") or {}).get("requests")).items():
+            total[k] = max(total.get(k, 0), v)
+    for k, v in parse_resources(spec.get("overhead")).items():
+        total[k] = total.get(k, 0) + v
+    return total
+
+
+def _nonzero(spec: dict, res: str, default: int) -> int:
+    total = 0
+    for c in spec.get("containers") or []:
+        req = (c.get("resources") or {}).get("requests") or {}
+        total += quantity_value(res, req[res]) if res in req else default
+    return total
+
+
+@dataclass
+class PodInfo:
+    obj: dict
+    key: str
+    uid: str
+    namespace: str
+    name: str
+    labels: dict[str, str]
+    priority: int
+    scheduler_name: str
+    node_name: str
+    requests: dict[str, int]
+    nonzero_cpu: int
+    nonzero_mem: int
+    ports: list[tuple[str, str, int]]  # (hostIP, protocol, hostPort)
+    tolerations: list[dict]
+    affinity: dict
+    node_selector: dict[str, str]
+    topology_spread: list[dict]
+    images: list[str]
+    gpu: GpuPod
+    gpu_index: list[int] = field(default_factory=list)
+    attempts: int = 0
+    timestamp: float = 0.0  # first time the queue saw it (arrival order)
+    last_failure: float = -1.0
+    cycle: int = 0
+
+    @classmethod
+    def from_pod(cls, pod: dict) -> "PodInfo":
+        md = pod.get("metadata") or {}
+        spec = pod.get("spec") or {}
+        ann = md.get("annotations") or {}
+        req = effective_requests(spec)
+        ports = []
+        for c in spec.get("containers") or []:
+            for p in c.get("ports") or []:
+                if p.get("hostPort"):
+                    ports.append((p.get("hostIP") or "0.0.0.0", p.get("protocol") or "TCP", int(p["hostPort"])))
+        whole = req.get(GPU_RESOURCE, 0)
+        if whole > 0:
+            count, milli = whole, 1000
+        elif ANN_GPU_MILLI in ann:
+            milli = max(0, min(1000, int(parse_quantity(str(ann[ANN_GPU_MILLI])))))
+            count = int(ann.get(ANN_GPU_COUNT, 1)) if milli else 0
+        else:
+            count, milli = 0, 0
+        types = tuple(t for t in str(ann.get(ANN_GPU_MODEL, "")).split("|") if t) if milli else ()
+        idx_raw = str(ann.get(ANN_GPU_INDEX, "") or "")
+        ns, name = md.get("namespace") or "default", md.get("name") or ""
+        return cls(
+            obj=pod, key=f"{ns}/{name}", uid=md.get("uid") or f"{ns}/{name}", namespace=ns, name=name,
+            labels=dict(md.get("labels") or {}),
+            priority=int(spec.get("priority") or 0),
+            scheduler_name=spec.get("schedulerName") or "default-scheduler",
+            node_name=spec.get("nodeName") or "",
+            requests=req,
+            nonzero_cpu=_nonzero(spec, "cpu", DEFAULT_MILLI_CPU),
+            nonzero_mem=_nonzero(spec, "memory", DEFAULT_MEMORY),
+            ports=ports,
+            tolerations=list(spec.get("tolerations") or []),
+            affinity=dict(spec.get("affinity") or {}),
+            node_selector=dict(spec.get("nodeSelector") or {}),
+            topology_spread=list(spec.get("topologySpreadConstraints") or []),
+            images=[c.get("image", "") for c in spec.get("containers") or []],
+            gpu=GpuPod(cpu=req.get("cpu", 0), mem=req.get("memory", 0) // (1024 * 1024), count=count,
+                       milli=milli, types=types, name=name),
+            gpu_index=[int(x) for x in idx_raw.split(",") if x.strip().isdigit()],
+        )
+
+    @property
+    def preemption_policy(self) -> str:
+        return (self.obj.get("spec") or {}).get("preemptionPolicy") or "PreemptLowerPriority"
