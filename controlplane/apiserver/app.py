@@ -57,7 +57,6 @@ class ApiServer:
             await self.cache_for(info)
         await self._ensure_namespaces()
         await self.crds.start()
-        await self._resume_namespace_cleanups()
         if self.compaction_interval > 0:
             self.spawn(self._compact_loop())
         self.ready = True
@@ -106,17 +105,6 @@ class ApiServer:
                 previous = current
             except StorageError as e:
                 log.warning("compaction failed", error=str(e))
-
-    async def _resume_namespace_cleanups(self) -> None:
-        ns_info = self.registry.get("", "v1", "namespaces")
-        assert ns_info is not None
-        cache = self.cache_if_ready(ns_info)
-        if cache is None:
-            return
-        entries, _ = cache.list()
-        for e in entries:
-            if e.obj()["metadata"].get("deletionTimestamp"):
-                self.spawn(handlers_delete.namespace_cleanup(self, e.name))
 
     async def drop_cache(self, info: ResourceInfo) -> None:
         cache = self.caches.pop(keys.resource_prefix(info.key_group, info.plural), None)
@@ -392,6 +380,8 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event) -> No
         await stop.wait()
     finally:
         started = time.monotonic()
+        api.stopping.set()  # open watches end their streams cleanly (clients resume elsewhere)
+        await asyncio.sleep(0.05)
         await server.before_stop()
         server.close()
         await server.wait_closed()

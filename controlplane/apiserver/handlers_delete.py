@@ -4,12 +4,12 @@ An object with finalizers (the propagation policy adds ``foregroundDeletion`` or
 the garbage collector) gets ``deletionTimestamp`` and stays until the last finalizer is removed
 (``handlers_write`` then removes it). A pod bound to a node gets a deletionTimestamp plus grace
 period and stays until its node agent deletes it with ``gracePeriodSeconds=0``. A namespace
-turns ``Terminating`` and its content is deleted before it goes.
+turns ``Terminating``; the namespace controller empties it and clears ``spec.finalizers``
+through ``namespaces/<name>/finalize``, which lets it go.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
@@ -154,8 +154,6 @@ async def delete(api: "ApiServer", request: Request, t: hc.Target) -> HTTPRespon
     obj, gone = await delete_object(api, t.info, t.namespace, t.name, grace=opts.get("gracePeriodSeconds"),
                                     propagation=opts.get("propagationPolicy"),
                                     preconditions=opts.get("preconditions"), dry=dry)
-    if t.info.group == "" and t.info.plural == "namespaces" and not gone and not dry:
-        api.spawn(namespace_cleanup(api, t.name))
     if gone:
         return hc.json_response(api.output(t.info, obj))
     return hc.json_response(api.output(t.info, obj), status=202 if obj["metadata"].get("finalizers") else 200)
@@ -184,47 +182,3 @@ async def delete_collection(api: "ApiServer", request: Request, t: hc.Target) ->
                 raise
     return hc.json_response({"kind": t.info.list_kind, "apiVersion": t.info.api_version,
                              "metadata": {"resourceVersion": str(res.revision)}, "items": deleted})
-
-
-async def namespace_cleanup(api: "ApiServer", namespace: str) -> None:
-    """Delete everything in a terminating namespace, then the namespace itself."""
-    from controlplane.apiserver.handlers_write import write_update
-
-    ns_info = api.registry.get("", "v1", "namespaces")
-    assert ns_info is not None
-    try:
-        while True:
-            remaining = 0
-            seen: set[str] = set()
-            for info in api.registry.all():
-                p = prefix(info, namespace) if info.namespaced else None
-                if p is None or p in seen:
-                    continue
-                seen.add(p)
-                res = await api.backend.list(p)
-                for kv in res.items:
-                    remaining += 1
-                    obj = decode(kv)
-                    if obj["metadata"].get("deletionTimestamp") and info.plural != "pods":
-                        continue
-                    try:
-                        await delete_object(api, info, namespace, obj["metadata"]["name"], grace=None,
-                                            propagation="Background")
-                    except errors.ApiError:
-                        pass
-            if remaining == 0:
-                break
-            await asyncio.sleep(1.0)
-
-        async def compute(current: dict[str, Any]) -> dict[str, Any]:
-            current.setdefault("spec", {})["finalizers"] = []
-            return current
-
-        await write_update(api, ns_info, None, namespace, compute, subresource="", strict=False,
-                           manager="namespace-controller", dry=False, prepared=True)
-        ns, _ = await api.store.get(ns_info, None, namespace)
-        if not ns["metadata"].get("finalizers"):
-            await api.finish_delete(ns_info, ns)
-    except errors.ApiError as e:
-        if e.code != 404:
-            log.warning("namespace cleanup failed", namespace=namespace, error=e.message)

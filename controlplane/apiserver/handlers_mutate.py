@@ -143,7 +143,12 @@ def prepare_update(info: ResourceInfo, old: dict[str, Any], new: dict[str, Any],
                    strict: bool, manager: str | None, operation: str = "Update") -> dict[str, Any]:
     """Merge what may change from ``new`` onto ``old`` and default/validate the result."""
     old_meta = old["metadata"]
-    if subresource == "status":
+    if subresource == "finalize":
+        # namespaces/<name>/finalize: only spec.finalizers changes (the namespace controller).
+        merged = copy.deepcopy(old)
+        merged.setdefault("spec", {})["finalizers"] = list((new.get("spec") or {}).get("finalizers") or [])
+        new = merged
+    elif subresource == "status":
         # Only status (and managedFields bookkeeping) changes through /status.
         merged = copy.deepcopy(old)
         if "status" in new:
@@ -205,5 +210,7 @@ def deletion_complete(info: ResourceInfo, obj: dict[str, Any]) -> bool:
     the node agent has ended with a zero-grace delete) leaves storage."""
     meta = obj["metadata"]
     if not meta.get("deletionTimestamp") or meta.get("finalizers"):
+        return False
+    if info.group == "" and info.plural == "namespaces" and (obj.get("spec") or {}).get("finalizers"):
         return False
     return not meta.get("deletionGracePeriodSeconds")

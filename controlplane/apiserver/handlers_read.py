@@ -163,17 +163,11 @@ async def collect(api: "ApiServer", info: ResourceInfo, namespace: str | None, r
         start = res.items[-1].key + "\x00"
 
 
-def to_table(info: ResourceInfo, objs: list[dict[str, Any]], request: Request) -> dict[str, Any]:
+def to_table(info: ResourceInfo, objs: list[dict[str, Any]], request: Request, *,
+             include_columns: bool = True) -> dict[str, Any]:
     from controlplane.apiserver import tables  # H2c
 
-    table = tables.to_table(info, objs, printer_columns=list(info.printer_columns) or None)
     include = request.args.get("includeObject") or "Metadata"
-    for row, obj in zip(table.get("rows", []), objs):
-        if include == "None":
-            row.pop("object", None)
-        elif include == "Object":
-            row["object"] = obj
-        else:
-            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                             "metadata": obj.get("metadata", {})}
-    return table
+    if include not in ("None", "Metadata", "Object"):
+        raise errors.bad_request(f"includeObject: Unsupported value: {include!r}")
+    return tables.to_table(info, objs, include_object=include, include_columns=include_columns)

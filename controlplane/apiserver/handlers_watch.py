@@ -77,6 +77,7 @@ async def watch(api: "ApiServer", request: Request, t: hc.Target) -> HTTPRespons
         return line.replace(old_av, new_av, 1) if rewrite else line
 
     response = await request.respond(content_type="application/json")
+    await response.send(b"")  # headers now (chunked): clients wait for them before reading events
     labels = (info.group, info.version, info.kind)
     try:
         w = await cache.watch(from_rv, t.namespace, lsel, fsel, initial_events_end=initial_end)

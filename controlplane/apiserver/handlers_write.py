@@ -80,7 +80,9 @@ async def update(api: "ApiServer", request: Request, t: hc.Target) -> HTTPRespon
     dry = hc.dry_run(request)
     strict = hc.field_validation(request) == "Strict"
     manager = hc.field_manager(request)
-    sub = "status" if t.subresource == "status" else ""
+    sub = t.subresource
+    if sub == "finalize" and not (info.group == "" and info.plural == "namespaces"):
+        raise errors.method_not_allowed(f"PUT on {info.plural}/finalize is not supported")
 
     async def compute(current: dict[str, Any]) -> dict[str, Any]:
         if want_rv and str(want_rv) != current["metadata"]["resourceVersion"]:

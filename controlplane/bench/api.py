@@ -1,0 +1,280 @@
+"""``controlplane bench api``: apiserver throughput and latency against raw etcd, as JSON.
+
+One run on this machine, each phase against a fresh etcd and a real apiserver child process:
+1. ``etcd_put_per_s``: 1 KB puts through the storage client (``EtcdBackend``), 32 concurrent;
+2. ``api_create_per_s``, ``create_p50_ms``, ``create_p99_ms``: ConfigMap creates over HTTP
+   from 32 concurrent clients (``ratio`` = api / etcd);
+3. ``watch_fanout_p99_ms``: 1,000 concurrent HTTP watchers; the delay from a write's request
+   to each watcher receiving its event;
+4. ``list_pods_s``, ``apiserver_rss_mib``: 150,000 pods written straight into etcd through the
+   storage layer, then a fresh apiserver lists them all (``GET /api/v1/pods``) and its RSS is
+   read from /proc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from controlplane.apiserver.store import encode, new_uid, now_rfc3339
+from controlplane.etcd_process import EtcdProcess, free_port
+from controlplane.storage import keys
+from controlplane.storage.etcd import EtcdBackend
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("api", help="apiserver create/watch/list throughput vs raw etcd")
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--puts", type=int, default=6000, help="raw etcd puts")
+    p.add_argument("--creates", type=int, default=6000, help="ConfigMap creates over HTTP")
+    p.add_argument("--watchers", type=int, default=1000)
+    p.add_argument("--watch-events", type=int, default=40)
+    p.add_argument("--pods", type=int, default=150_000)
+    p.set_defaults(func=run)
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else 0.0
+
+
+class _ApiProc:
+    def __init__(self, workdir: Path, etcd: EtcdProcess) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log = open(workdir / f"apiserver-{self.port}.log", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "controlplane", "apiserver", "--port", str(self.port),
+             "--etcd-endpoints", etcd.endpoint, "--compaction-interval", "0"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "CONTROLPLANE_LOG_LEVEL": "warning"})
+        log.close()
+
+    def wait_ready(self, timeout: float = 300) -> float:
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"apiserver exited with {self.proc.returncode}")
+            try:
+                with urllib.request.urlopen(self.url + "/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        return time.monotonic() - start
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("apiserver not ready")
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+async def etcd_puts(endpoint: str, total: int, concurrency: int) -> float:
+    backend = EtcdBackend(endpoint)
+    await backend.start()
+    value = b"x" * 1024
+    run = uuid.uuid4().hex[:8]
+    counter = iter(range(total))
+
+    async def worker() -> None:
+        for i in counter:
+            await backend.create(f"/bench/puts/{run}/{i:08d}", value)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    await backend.close()
+    return total / elapsed
+
+
+async def api_creates(url: str, total: int, concurrency: int) -> tuple[float, list[float]]:
+    data = {"payload": "x" * 1000}
+    counter = iter(range(total))
+    latencies: list[float] = []
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn) as session:
+        async def worker() -> None:
+            for i in counter:
+                body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                                   "metadata": {"name": f"bench-{i:08d}"}, "data": data})
+                t0 = time.perf_counter()
+                async with session.post(f"{url}/api/v1/namespaces/default/configmaps", data=body,
+                                        headers={"Content-Type": "application/json"}) as r:
+                    await r.read()
+                    if r.status != 201:
+                        raise RuntimeError(f"create failed: {r.status}")
+                latencies.append(time.perf_counter() - t0)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return total / elapsed, latencies
+
+
+async def watch_fanout(url: str, watchers: int, events: int) -> list[float]:
+    """p99 delay from issuing a write to each watcher receiving it."""
+    ns = "default"
+    sent: dict[str, float] = {}
+    delays: list[float] = []
+    ready = 0
+    all_ready = asyncio.Event()
+    conn = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout) as session:
+        async with session.post(f"{url}/api/v1/namespaces/{ns}/configmaps",
+                                json={"metadata": {"name": "fanout"}, "data": {"seq": "-1"}}) as r:
+            obj = await r.json()
+        start_rv = obj["metadata"]["resourceVersion"]
+
+        async def watcher() -> None:
+            nonlocal ready
+            params = {"watch": "true", "resourceVersion": start_rv, "fieldSelector": "metadata.name=fanout",
+                      "timeoutSeconds": "600"}
+            async with session.get(f"{url}/api/v1/namespaces/{ns}/configmaps", params=params) as resp:
+                ready += 1
+                if ready == watchers:
+                    all_ready.set()
+                got = 0
+                async for line in resp.content:
+                    i = line.find(b'"seq":"')
+                    if i < 0:
+                        continue
+                    seq = line[i + 7:line.index(b'"', i + 7)].decode()
+                    t = sent.get(seq)
+                    if t is not None:
+                        delays.append(time.perf_counter() - t)
+                    got += 1
+                    if got >= events:
+                        return
+
+        tasks = [asyncio.create_task(watcher()) for _ in range(watchers)]
+        await asyncio.wait_for(all_ready.wait(), 120)
+        await asyncio.sleep(1.0)
+        for i in range(events):
+            sent[str(i)] = time.perf_counter()
+            async with session.put(f"{url}/api/v1/namespaces/{ns}/configmaps/fanout",
+                                   data=json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                                                    "metadata": {"name": "fanout"}, "data": {"seq": str(i)}}),
+                                   headers={"Content-Type": "application/json"}) as r:
+                await r.read()
+            await asyncio.sleep(0.1)
+        await asyncio.wait_for(asyncio.gather(*tasks), 300)
+    return delays
+
+
+def _pod(i: int) -> dict[str, Any]:
+    ns = f"ns-{i % 50}"
+    name = f"pod-{i:06d}"
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "uid": new_uid(), "creationTimestamp": now_rfc3339(),
+                     "labels": {"app": f"app-{i % 100}", "tier": "backend"}},
+        "spec": {"nodeName": f"node-{i % 1000}", "schedulerName": "default-scheduler", "restartPolicy": "Always",
+                 "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
+                 "containers": [{"name": "app", "image": "registry.local/app:1.0",
+                                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                                 "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                                 "imagePullPolicy": "IfNotPresent",
+                                 "terminationMessagePath": "/dev/termination-log",
+                                 "terminationMessagePolicy": "File"}]},
+        "status": {"phase": "Running", "podIP": f"10.{i % 250}.{(i // 250) % 250}.{i % 200 + 1}",
+                   "hostIP": f"192.168.{i % 250}.1", "startTime": now_rfc3339(), "qosClass": "Burstable",
+                   "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now_rfc3339()}]},
+    }
+
+
+async def load_pods(endpoint: str, total: int, concurrency: int = 64) -> None:
+    backend = EtcdBackend(endpoint)
+    await backend.start()
+    for n in range(50):
+        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns-{n}", "uid": new_uid(),
+              "creationTimestamp": now_rfc3339()}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+        await backend.create(keys.object_key("core", "namespaces", None, f"ns-{n}"), encode(ns))
+    counter = iter(range(total))
+
+    async def worker() -> None:
+        for i in counter:
+            pod = _pod(i)
+            await backend.create(keys.object_key("core", "pods", pod["metadata"]["namespace"], pod["metadata"]["name"]),
+                                 encode(pod))
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await backend.close()
+
+
+async def list_all_pods(url: str) -> tuple[float, int]:
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        t0 = time.perf_counter()
+        async with session.get(f"{url}/api/v1/pods", headers={"Accept": "application/json"}) as r:
+            body = await r.read()
+        elapsed = time.perf_counter() - t0
+    return elapsed, body.count(b'"kind":"Pod"')
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        work = Path(tmp)
+        etcd = EtcdProcess(data_dir=work / "etcd")
+        await etcd.start()
+        api: _ApiProc | None = None
+        try:
+            out["etcd_put_per_s"] = round(await etcd_puts(etcd.endpoint, args.puts, args.concurrency), 1)
+            api = _ApiProc(work, etcd)
+            await asyncio.to_thread(api.wait_ready)
+            rate, lat = await api_creates(api.url, args.creates, args.concurrency)
+            out["api_create_per_s"] = round(rate, 1)
+            out["ratio"] = round(rate / out["etcd_put_per_s"], 3)
+            out["create_p50_ms"] = round(_pct(lat, 0.50) * 1000, 2)
+            out["create_p99_ms"] = round(_pct(lat, 0.99) * 1000, 2)
+            delays = await watch_fanout(api.url, args.watchers, args.watch_events)
+            out["watchers"] = args.watchers
+            out["watch_fanout_p50_ms"] = round(_pct(delays, 0.50) * 1000, 2)
+            out["watch_fanout_p99_ms"] = round(_pct(delays, 0.99) * 1000, 2)
+            api.stop()
+            t0 = time.perf_counter()
+            await load_pods(etcd.endpoint, args.pods)
+            out["pods_loaded"] = args.pods
+            out["pods_load_s"] = round(time.perf_counter() - t0, 1)
+            api = _ApiProc(work, etcd)
+            out["apiserver_start_s"] = round(await asyncio.to_thread(api.wait_ready), 2)
+            list_s, count = await list_all_pods(api.url)
+            out["list_pods_s"] = round(list_s, 3)
+            out["list_pods_items"] = count
+            out["apiserver_rss_mib"] = round(api.rss_mib(), 1)
+        finally:
+            if api is not None:
+                api.stop()
+            await asyncio.to_thread(etcd.stop)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    result = asyncio.run(bench(args))
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0

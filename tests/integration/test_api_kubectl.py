@@ -1,0 +1,235 @@
+"""Real kubectl v1.32 (own kubeconfig, temporary cache dir) against the real apiserver: apply
+(client-side and server-side), get in its output forms, describe, label, annotate, patch, scale,
+diff, explain, api-resources, the typed ``create`` generators (protobuf bodies) and delete."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def _manifest(ns: str, group: str, containers: list[dict]) -> str:
+    docs = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": ns},
+         "data": {"color": "blue"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": ns},
+         "stringData": {"password": "hunter2"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
+         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": containers}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
+         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+        {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+         "metadata": {"name": f"widgets.{group}"},
+         "spec": {"group": group, "scope": "Namespaced",
+                  "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wd"]},
+                  "versions": [{
+                      "name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
+                      "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}],
+                      "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                          "spec": {"type": "object", "properties": {"size": {"type": "integer"}}},
+                          "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}]}},
+        {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w1", "namespace": ns},
+         "spec": {"size": 3}},
+    ]
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+CONTAINERS_V1 = [
+    {"name": "app", "image": "busybox:1.36", "ports": [{"containerPort": 8080}]},
+    {"name": "sidecar", "image": "busybox:1.36"},
+]
+CONTAINERS_V2 = [
+    {"name": "app", "image": "busybox:1.37", "ports": [{"containerPort": 8080}]},
+    {"name": "logger", "image": "busybox:1.36"},
+]
+
+
+def _apply(kubectl, path, *extra: str) -> str:
+    """``kubectl apply``; a CR whose CRD was created in the same run may need a second pass
+    (kubectl maps every document before applying, as against a real cluster)."""
+    res = kubectl("apply", "-f", str(path), *extra, check=False)
+    if res.returncode != 0:
+        # the custom resource's schema/mapping did not exist yet when kubectl started
+        assert any(m in res.stderr for m in ("ensure CRDs are installed first", "no matches for kind",
+                                             "could not find the requested resource")), res.stderr
+        time.sleep(0.5)
+        res = kubectl("apply", "-f", str(path), *extra)
+    return res.stdout
+
+
+def _rvs(kubectl, ns: str) -> dict[str, str]:
+    out = {}
+    for kind in ("configmap/settings", "secret/creds", "deployment/web", "service/web", "widget/w1"):
+        obj = json.loads(kubectl("get", kind, "-n", ns, "-o", "json").stdout)
+        out[kind] = obj["metadata"]["resourceVersion"]
+    return out
+
+
+def test_apply_reapply_and_merge_by_name(kubectl, tmp_path) -> None:
+    ns, group = _unique("apply"), f"{uuid.uuid4().hex[:6]}.example.com"
+    f = tmp_path / "all.yaml"
+    f.write_text(_manifest(ns, group, CONTAINERS_V1))
+    _apply(kubectl, f)
+    dep = json.loads(kubectl("get", "deploy", "web", "-n", ns, "-o", "json").stdout)
+    assert [c["name"] for c in dep["spec"]["template"]["spec"]["containers"]] == ["app", "sidecar"]
+    assert "kubectl.kubernetes.io/last-applied-configuration" in dep["metadata"]["annotations"]
+    svc = json.loads(kubectl("get", "svc", "web", "-n", ns, "-o", "json").stdout)
+    assert svc["spec"]["clusterIP"].startswith("10.")
+    assert json.loads(kubectl("get", "widget", "w1", "-n", ns, "-o", "json").stdout)["spec"] == {"size": 3}
+
+    # unchanged re-apply writes nothing
+    before = _rvs(kubectl, ns)
+    out = kubectl("apply", "-f", str(f)).stdout
+    assert out.count("unchanged") == 7, out
+    assert _rvs(kubectl, ns) == before
+
+    # someone else adds env to container "app"; the next apply changes the container list
+    kubectl("patch", "deploy", "web", "-n", ns, "--type", "strategic", "-p",
+            json.dumps({"spec": {"template": {"spec": {"containers": [{"name": "app", "env": [{"name": "X", "value": "1"}]}]}}}}))
+    f.write_text(_manifest(ns, group, CONTAINERS_V2))
+    kubectl("apply", "-f", str(f))
+    dep = json.loads(kubectl("get", "deploy", "web", "-n", ns, "-o", "json").stdout)
+    containers = {c["name"]: c for c in dep["spec"]["template"]["spec"]["containers"]}
+    assert set(containers) == {"app", "logger"}
+    assert containers["app"]["image"] == "busybox:1.37"
+    assert containers["app"]["env"] == [{"name": "X", "value": "1"}]  # merged by name, not replaced
+    assert dep["metadata"]["generation"] == 3
+
+
+def test_server_side_apply(kubectl, tmp_path) -> None:
+    name = _unique("ssa")
+    f = tmp_path / "cm.yaml"
+    f.write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  a: '1'\n")
+    assert "serverside-applied" in kubectl("apply", "--server-side", "-f", str(f)).stdout
+    obj = json.loads(kubectl("get", "cm", name, "-o", "json").stdout)
+    assert any(m["manager"] == "kubectl" and m["operation"] == "Apply" for m in obj["metadata"]["managedFields"])
+    f.write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  a: '2'\n")
+    res = kubectl("apply", "--server-side", "--field-manager", "other", "-f", str(f), check=False)
+    assert res.returncode != 0 and "conflict" in res.stderr.lower()
+    kubectl("apply", "--server-side", "--field-manager", "other", "--force-conflicts", "-f", str(f))
+    assert json.loads(kubectl("get", "cm", name, "-o", "json").stdout)["data"] == {"a": "2"}
+
+
+def test_get_forms_describe_label_annotate(kubectl) -> None:
+    name = _unique("cm")
+    kubectl("create", "configmap", name, "--from-literal=k=v")
+    out = kubectl("get", "cm", name).stdout
+    assert out.split("\n")[0].split() == ["NAME", "DATA", "AGE"] and name in out
+    assert "k: v" in kubectl("get", "cm", name, "-o", "yaml").stdout
+    kubectl("label", "cm", name, "tier=gold")
+    kubectl("annotate", "cm", name, "note=hello")
+    obj = json.loads(kubectl("get", "cm", name, "-o", "json").stdout)
+    assert obj["metadata"]["labels"] == {"tier": "gold"} and obj["metadata"]["annotations"] == {"note": "hello"}
+    assert name in kubectl("get", "cm", "-l", "tier=gold").stdout
+    desc = kubectl("describe", "cm", name).stdout
+    assert "tier=gold" in desc and "note: " in desc or "note=hello" in desc
+    dep = _unique("dep")
+    kubectl("create", "deployment", dep, "--image=busybox:1.36", "--replicas=2")
+    header = kubectl("get", "deploy", dep).stdout.split("\n")[0].split()
+    assert header == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    wide = kubectl("get", "deploy", dep, "-o", "wide").stdout.split("\n")[0].split()
+    assert wide[:5] == header and "CONTAINERS" in wide and "SELECTOR" in wide
+    assert "Replicas:" in kubectl("describe", "deploy", dep).stdout
+
+
+def test_get_watch_prints_changes(kubectl, apiserver, tmp_path) -> None:
+    name = _unique("watched")
+    kubectl("create", "configmap", name)
+    proc = subprocess.Popen(["/usr/bin/kubectl", "--kubeconfig", str(apiserver.kubeconfig), "--cache-dir",
+                             str(tmp_path / "wcache"), "get", "cm", name, "-w", "-o", "name"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)
+        kubectl("label", "cm", name, "x=1")
+        kubectl("delete", "cm", name)
+        time.sleep(1.5)
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+    assert out.count(f"configmap/{name}") >= 2, (out, err)
+
+
+def test_patch_types_scale_diff(kubectl, tmp_path) -> None:
+    dep = _unique("p")
+    kubectl("create", "deployment", dep, "--image=busybox:1.36")
+    kubectl("patch", "deploy", dep, "-p", '{"spec":{"template":{"spec":{"containers":[{"name":"busybox","image":"busybox:1.37"}]}}}}')
+    kubectl("patch", "deploy", dep, "--type", "merge", "-p", '{"metadata":{"labels":{"m":"1"}}}')
+    kubectl("patch", "deploy", dep, "--type", "json", "-p", '[{"op":"add","path":"/metadata/annotations","value":{"j":"2"}}]')
+    obj = json.loads(kubectl("get", "deploy", dep, "-o", "json").stdout)
+    assert obj["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1.37"
+    assert obj["metadata"]["labels"]["m"] == "1" and obj["metadata"]["annotations"]["j"] == "2"
+    res = kubectl("patch", "deploy", dep, "--type", "json", "-p", '[{"op":"test","path":"/spec/replicas","value":9}]', check=False)
+    assert res.returncode != 0
+    kubectl("scale", "deploy", dep, "--replicas=4")
+    obj = json.loads(kubectl("get", "deploy", dep, "-o", "json").stdout)
+    assert obj["spec"]["replicas"] == 4
+    rv = obj["metadata"]["resourceVersion"]
+    obj["spec"]["replicas"] = 5
+    for k in ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation"):
+        obj["metadata"].pop(k, None)
+    obj.pop("status", None)
+    f = tmp_path / "d.json"
+    f.write_text(json.dumps(obj))
+    res = kubectl("diff", "-f", str(f), check=False)
+    assert res.returncode == 1, res.stderr
+    assert "replicas: 5" in res.stdout
+    assert json.loads(kubectl("get", "deploy", dep, "-o", "json").stdout)["metadata"]["resourceVersion"] == rv
+
+
+def test_explain_and_api_resources(kubectl) -> None:
+    out = kubectl("explain", "pods.spec.containers").stdout
+    assert "image" in out and "FIELDS" in out.upper()
+    res = kubectl("api-resources").stdout
+    for needle in ("deployments", "deploy", "customresourcedefinitions", "leases", "configmaps"):
+        assert needle in res
+
+
+def test_create_generators_use_protobuf(kubectl) -> None:
+    ns = _unique("gen")
+    kubectl("create", "namespace", ns)
+    kubectl("create", "configmap", "c", "-n", ns, "--from-literal=a=b")
+    kubectl("create", "secret", "generic", "s", "-n", ns, "--from-literal=p=q")
+    kubectl("create", "deployment", "d", "-n", ns, "--image=busybox:1.36")
+    cm = json.loads(kubectl("get", "cm", "c", "-n", ns, "-o", "json").stdout)
+    assert cm["data"] == {"a": "b"}
+    sec = json.loads(kubectl("get", "secret", "s", "-n", ns, "-o", "json").stdout)
+    assert sec["data"] == {"p": "cQ=="}
+    dep = json.loads(kubectl("get", "deploy", "d", "-n", ns, "-o", "json").stdout)
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1.36"
+
+
+def test_delete_waits_for_finalizer(kubectl, apiserver, tmp_path) -> None:
+    name = _unique("fin")
+    f = tmp_path / "cm.yaml"
+    f.write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\n"
+                 "  finalizers: [example.com/hold]\n")
+    kubectl("apply", "-f", str(f))
+    proc = subprocess.Popen(["/usr/bin/kubectl", "--kubeconfig", str(apiserver.kubeconfig), "--cache-dir",
+                             str(tmp_path / "dcache"), "delete", "cm", name, "--timeout=60s"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)
+        assert proc.poll() is None  # still waiting for the finalizer
+        obj = json.loads(kubectl("get", "cm", name, "-o", "json").stdout)
+        assert obj["metadata"]["deletionTimestamp"]
+        kubectl("patch", "cm", name, "--type", "json", "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert f'"{name}" deleted' in out
+    assert kubectl("get", "cm", name, check=False).returncode != 0
