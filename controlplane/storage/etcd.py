@@ -38,10 +38,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import AsyncIterator
 
 import grpc
 import grpc.aio
+from prometheus_client import Counter, Histogram
 
 from controlplane.log import get_logger
 from controlplane.storage.interface import (
@@ -75,6 +77,24 @@ def _import_etcd3aio():  # type: ignore[no-untyped-def]
 _pb, ConnectionManager, EtcdError, KVService, prefix_range_end = _import_etcd3aio()
 _rpc = _pb.rpc_pb2
 log = get_logger(__name__)
+
+REQUEST_DURATION = Histogram(
+    "etcd_request_duration_seconds", "Etcd request latency in seconds for each operation and object type.",
+    ["operation", "type"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+REQUEST_ERRORS = Counter(
+    "etcd_request_errors_total", "Etcd failed request counts for each operation and object type.",
+    ["operation", "type"],
+)
+
+
+def _type_of(key: str) -> str:
+    """The resource of a ``/registry/<group>/<resource>/...`` key (metrics label)."""
+    parts = key.split("/", 4)
+    if len(parts) >= 4 and parts[1] == "registry":
+        return parts[3] if parts[2] == "core" else f"{parts[3]}.{parts[2]}"
+    return "other"
 
 _TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
               grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
@@ -144,25 +164,32 @@ class EtcdBackend(Backend):
             await self.start()
         return self._kvs
 
-    async def _call(self, op: str, fn, *args, at_rev: int = 0, **kw):  # type: ignore[no-untyped-def]
+    async def _call(self, op: str, fn, *args, at_rev: int = 0, key: str = "", **kw):  # type: ignore[no-untyped-def]
         """Run one KVService call, mapping gRPC/etcd3aio errors to storage errors."""
         kvs = await self._kv_service()
+        typ = _type_of(key)
+        t0 = time.perf_counter()
         try:
             return await getattr(kvs, fn)(*args, timeout=self.request_timeout, **kw)
         except grpc.aio.AioRpcError as e:
+            REQUEST_ERRORS.labels(op, typ).inc()
             raise _map_rpc_error(e, op, at_rev) from e
         except EtcdError as e:
+            REQUEST_ERRORS.labels(op, typ).inc()
             raise StorageUnavailableError(f"etcd {op}: {e}") from e
         except TimeoutError as e:
+            REQUEST_ERRORS.labels(op, typ).inc()
             raise StorageUnavailableError(f"etcd {op}: timed out after {self.request_timeout}s") from e
+        finally:
+            REQUEST_DURATION.labels(op, typ).observe(time.perf_counter() - t0)
 
     # -- reads -----------------------------------------------------------------------------
     async def current_revision(self) -> int:
-        resp = await self._call("range", "get", b"\x00", count_only=True)
+        resp = await self._call("current_revision", "get", b"\x00", count_only=True)
         return int(resp.header.revision)
 
     async def get(self, key: str, revision: int = 0) -> KeyValue | None:
-        resp = await self._call("range", "get", key, revision=revision, at_rev=revision)
+        resp = await self._call("get", "get", key, revision=revision, at_rev=revision, key=key)
         return _kv(resp.kvs[0]) if resp.kvs else None
 
     async def list(
@@ -170,8 +197,8 @@ class EtcdBackend(Backend):
     ) -> ListResult:
         start = start_key if start_key and start_key > prefix else prefix
         resp = await self._call(
-            "range", "get", start, range_end=prefix_range_end(prefix), revision=revision, limit=limit,
-            at_rev=revision,
+            "list", "get", start, range_end=prefix_range_end(prefix), revision=revision, limit=limit,
+            at_rev=revision, key=prefix,
         )
         items = [_kv(kv) for kv in resp.kvs]
         return ListResult(items=items, revision=revision or int(resp.header.revision), more=bool(resp.more))
@@ -179,26 +206,27 @@ class EtcdBackend(Backend):
     async def count_since(self, prefix: str, after_revision: int) -> tuple[int, int, int]:
         end = prefix_range_end(prefix)
         key = prefix.encode()
-        resp = await self._call("txn", "txn", [], [
+        resp = await self._call("count_since", "txn", [], [
             # (etcd applies min_mod_revision after counting, so count the returned keys instead)
             _rpc.RequestOp(request_range=_rpc.RangeRequest(
                 key=key, range_end=end, keys_only=True, min_mod_revision=after_revision + 1)),
             _rpc.RequestOp(request_range=_rpc.RangeRequest(key=key, range_end=end, count_only=True)),
-        ], [])
+        ], [], key=prefix)
         return (len(resp.responses[0].response_range.kvs), int(resp.responses[1].response_range.count),
                 int(resp.header.revision))
 
     async def count(self, prefix: str) -> int:
-        resp = await self._call("range", "get", prefix, range_end=prefix_range_end(prefix), count_only=True)
+        resp = await self._call("count", "get", prefix, range_end=prefix_range_end(prefix), count_only=True,
+                                key=prefix)
         return int(resp.count)
 
     # -- writes ----------------------------------------------------------------------------
-    async def _txn(self, compare: list, success: list, failure: list):  # type: ignore[no-untyped-def]
-        return await self._call("txn", "txn", compare, success, failure, max_attempts=1)
+    async def _txn(self, op: str, key: str, compare: list, success: list, failure: list):  # type: ignore[no-untyped-def]
+        return await self._call(op, "txn", compare, success, failure, max_attempts=1, key=key)
 
     async def create(self, key: str, value: bytes) -> KeyValue:
         resp = await self._txn(
-            [KVService.txn_compare_create_revision(key, 0)], [KVService.txn_op_put(key, value)], []
+            "create", key, [KVService.txn_compare_create_revision(key, 0)], [KVService.txn_op_put(key, value)], []
         )
         if not resp.succeeded:
             raise KeyExistsError(key)
@@ -220,7 +248,7 @@ class EtcdBackend(Backend):
     async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
         cmp = self._mod_is(key, expected_mod_revision) if expected_mod_revision else self._exists(key)
         resp = await self._txn(
-            [cmp], [KVService.txn_op_put(key, value, prev_kv=True)], [KVService.txn_op_get(key)]
+            "update", key, [cmp], [KVService.txn_op_put(key, value, prev_kv=True)], [KVService.txn_op_get(key)]
         )
         if not resp.succeeded:
             raise self._fail(key, resp)
@@ -231,7 +259,7 @@ class EtcdBackend(Backend):
     async def delete(self, key: str, expected_mod_revision: int = 0) -> KeyValue:
         cmp = self._mod_is(key, expected_mod_revision) if expected_mod_revision else self._exists(key)
         resp = await self._txn(
-            [cmp], [KVService.txn_op_delete(key, prev_kv=True)], [KVService.txn_op_get(key)]
+            "delete", key, [cmp], [KVService.txn_op_delete(key, prev_kv=True)], [KVService.txn_op_get(key)]
         )
         if not resp.succeeded:
             raise self._fail(key, resp)
@@ -243,7 +271,7 @@ class EtcdBackend(Backend):
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every key under ``prefix`` (clean-up of tests and benchmarks); returns the count."""
-        resp = await self._call("delete", "delete", prefix, range_end=prefix_range_end(prefix))
+        resp = await self._call("delete_prefix", "delete", prefix, range_end=prefix_range_end(prefix), key=prefix)
         return int(resp.deleted)
 
     async def compact(self, revision: int) -> None:
@@ -324,6 +352,8 @@ class EtcdWatch:
         prefix_b = self._prefix.encode()
         backoff = 0.05
         while True:
+            if backend._watch_stub is None:
+                raise StorageError("etcd backend closed")
             reqq: asyncio.Queue = asyncio.Queue()
             reqq.put_nowait(_rpc.WatchRequest(create_request=_rpc.WatchCreateRequest(
                 key=prefix_b, range_end=prefix_range_end(prefix_b), start_revision=self._next,

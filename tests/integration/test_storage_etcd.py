@@ -351,3 +351,22 @@ async def test_etcd_put_benchmark_helper_reports_a_rate(etcd_server) -> None:
         assert await b.count("/bench/etcd-puts/") == 0  # it cleaned up after itself
     finally:
         await b.close()
+
+
+@aio
+async def test_several_endpoints_fail_over_to_a_live_one(etcd_server, prefix: str) -> None:
+    from controlplane.etcd_process import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    b = EtcdBackend(f"{dead},{etcd_server.endpoint}")
+    try:
+        start = await b.current_revision()
+        for i in range(10):  # round-robin must route every call to the live member
+            await b.create(prefix + f"k{i}", b"v")
+        assert await b.count(prefix) == 10
+        stream = b.watch(prefix, start + 1)
+        evs = await asyncio.wait_for(_collect(stream, (await b.get(prefix + "k9")).mod_revision), 10)
+        await stream.aclose()
+        assert [e.kv.key for e in evs] == [prefix + f"k{i}" for i in range(10)]
+    finally:
+        await b.close()
