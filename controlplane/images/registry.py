@@ -176,3 +176,29 @@ class LocalRegistry:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+
+
+class RegistryRunnable:
+    """``controlplane up`` component: the seeded local registry under ``DIR/registry``; puts its
+    URL in ``ctx.extra["registry_mirror"]`` for the agent's ``--registry-mirror``."""
+
+    name = "registry"
+
+    def __init__(self) -> None:
+        self.reg: LocalRegistry | None = None
+
+    async def start(self, ctx) -> None:  # type: ignore[no-untyped-def]
+        import asyncio
+
+        self.reg = LocalRegistry(ctx.data_dir / "registry")
+        await asyncio.to_thread(self.reg.start, True)
+        ctx.extra["registry_mirror"] = self.reg.url
+
+    async def stop(self) -> None:
+        import asyncio
+
+        if self.reg is not None:
+            await asyncio.to_thread(self.reg.stop)
+
+    def alive(self) -> bool:
+        return self.reg is not None and self.reg.proc is not None and self.reg.proc.poll() is None
