@@ -185,7 +185,22 @@ class DeploymentController:
         return created
 
     async def _update_rs(self, rs: dict) -> dict:
-        return await self.client.update(R.REPLICASETS, rs)
+        """PUT with the cached resourceVersion. A conflict caused only by a status change
+        (the ReplicaSet controller writes status often) is retried on the fresh object when
+        the spec we decided from is unchanged; a changed spec means our view was stale."""
+        try:
+            return await self.client.update(R.REPLICASETS, rs)
+        except ApiStatusError as e:
+            if not e.conflict:
+                raise
+            fresh = await self.client.get(R.REPLICASETS, rs["metadata"]["name"], rs["metadata"]["namespace"])
+            cached = self.rs_inf.get(f"{rs['metadata']['namespace']}/{rs['metadata']['name']}")
+            if cached is None or fresh.get("spec", {}).get("replicas") != cached.get("spec", {}).get("replicas") \
+                    or fresh["metadata"].get("uid") != rs["metadata"].get("uid"):
+                raise
+            fresh["spec"]["replicas"] = rs["spec"]["replicas"]
+            fresh["metadata"]["annotations"] = rs["metadata"].get("annotations")
+            return await self.client.update(R.REPLICASETS, fresh)
 
     async def _scale_rs(self, d: dict, rs: dict, n: int) -> dict:
         old = du.rs_replicas(rs)
@@ -357,10 +372,11 @@ class DeploymentController:
         return result
 
     async def _write_status(self, d: dict, status: dict) -> None:
-        obj = copy.deepcopy(d)
-        obj["status"] = status
+        """Merge-patch the status subresource (status is ours alone; no resourceVersion race)."""
+        body = {"status": {**status, "conditions": status.get("conditions")}}
         try:
-            updated = await self.client.update_status(R.DEPLOYMENTS, obj)
+            updated = await self.client.patch(R.DEPLOYMENTS, d["metadata"]["name"], body, d["metadata"]["namespace"],
+                                              subresource="status")
             d["metadata"] = updated["metadata"]
             d["status"] = updated.get("status", status)
         except ApiStatusError as e:

@@ -124,6 +124,8 @@ class EndpointsController:
                 await self.client.create(R.ENDPOINTS, ep, ns)
             except ApiStatusError as e:
                 if not e.already_exists:
+                    self.recorder.event(svc, "Warning", "FailedToCreateEndpoint",
+                                        f"Failed to create endpoint for service {key}: {e.message}")
                     raise
                 return Result(requeue=True)
             return None
@@ -132,7 +134,13 @@ class EndpointsController:
         ep = copy.deepcopy(current)
         ep["subsets"] = subsets
         ep["metadata"]["labels"] = labels
-        await self.client.update(R.ENDPOINTS, ep)
+        try:
+            await self.client.update(R.ENDPOINTS, ep)
+        except ApiStatusError as e:
+            if not e.conflict:
+                self.recorder.event(svc, "Warning", "FailedToUpdateEndpoint",
+                                    f"Failed to update endpoint {key}: {e.message}")
+            raise
         return None
 
 

@@ -87,6 +87,8 @@ class NamespaceController:
                     await self.client.delete(res, o["metadata"]["name"], name, propagation_policy="Background")
                 except ApiStatusError as e:
                     if not e.not_found:
+                        self.recorder.event(ns, "Warning", "NamespaceDeletionContentFailure",
+                                            f"Failed to delete {res.plural} {o['metadata']['name']}: {e.message}")
                         raise
         if remaining:
             log.info("namespace not empty yet", namespace=name, remaining=remaining)

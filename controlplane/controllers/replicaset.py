@@ -163,19 +163,13 @@ class ReplicaSetController:
         return None
 
     async def _write_status(self, rs: dict, status: dict) -> None:
-        obj = copy.deepcopy(rs)
-        obj["status"] = status
+        """Merge-patch the status subresource (status is ours alone; no resourceVersion race)."""
         try:
-            await self.client.update_status(R.REPLICASETS, obj)
+            await self.client.patch(R.REPLICASETS, rs["metadata"]["name"], {"status": status},
+                                    rs["metadata"].get("namespace"), subresource="status")
         except ApiStatusError as e:
-            if e.not_found:
-                return
-            if not e.conflict:
+            if not e.not_found:
                 raise
-            fresh = await self.client.get(R.REPLICASETS, rs["metadata"]["name"], rs["metadata"].get("namespace"))
-            status["observedGeneration"] = min(status["observedGeneration"], fresh["metadata"].get("generation", 1))
-            fresh["status"] = status
-            await self.client.update_status(R.REPLICASETS, fresh)
 
     async def _manage(self, rs: dict, key: str, pods: list[dict]) -> set[str]:
         """Create or delete pods; returns the uids of the pods deleted (not in the status)."""
