@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any
 
-from controlplane.apiserver.errors import invalid
+from controlplane.apiserver.errors import bad_request, invalid
 from controlplane.apiserver.validation_names import Errors, render
 
 Obj = dict[str, Any]
@@ -28,13 +28,25 @@ _JSON_TYPES = {"string": (str,), "boolean": (bool,), "object": (dict,), "array":
 
 
 def validate_and_prune(obj: Obj, schema: Obj | None, *, kind: str = "", name: str = "",
-                       group: str = "") -> Obj:
+                       group: str = "", strict: bool = False,
+                       warnings: list[str] | None = None) -> Obj:
     """Return the pruned and defaulted copy of ``obj``; raise 422 Invalid when it violates
-    ``schema``."""
+    ``schema``. Unknown (pruned) fields are a 400 ``strict decoding error`` when ``strict``
+    (``fieldValidation=Strict``), else appended to ``warnings`` when given."""
     out = copy.deepcopy(obj)
     if not schema:
         return out
-    prune(out, schema, root=True)
+    unknown: list[str] = []
+    prune(out, schema, root=True, unknown=unknown)
+    if unknown:
+        kind = kind or str(obj.get("kind", ""))
+        version = str(obj.get("apiVersion", "")).rpartition("/")[2]
+        msgs = ", ".join(f'unknown field "{p}"' for p in unknown)
+        if strict:
+            raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: '
+                              f"strict decoding error: {msgs}")
+        if warnings is not None:
+            warnings.extend(f'unknown field "{p}"' for p in unknown)
     apply_defaults(out, schema)
     errs = Errors()
     _validate(out, schema, "", errs, root=True)
@@ -48,8 +60,10 @@ def validate_and_prune(obj: Obj, schema: Obj | None, *, kind: str = "", name: st
 # ---------------------------------------------------------------- pruning
 
 
-def prune(value: Any, schema: Obj, *, root: bool = False) -> None:
-    """Drop fields the schema does not specify (in place), and nulls that are not nullable."""
+def prune(value: Any, schema: Obj, *, root: bool = False, unknown: list[str] | None = None,
+          path: str = "") -> None:
+    """Drop fields the schema does not specify (in place; their paths go to ``unknown``), and
+    nulls that are not nullable."""
     if isinstance(value, dict):
         props = schema.get("properties")
         addl = schema.get("additionalProperties")
@@ -67,18 +81,20 @@ def prune(value: Any, schema: Obj, *, root: bool = False) -> None:
                 continue
             else:
                 del value[key]
+                if unknown is not None:
+                    unknown.append(f"{path}.{key}" if path else key)
                 continue
             if sub is None and not sub_schema.get("nullable"):
                 del value[key]
                 continue
-            prune(sub, sub_schema)
+            prune(sub, sub_schema, unknown=unknown, path=f"{path}.{key}" if path else key)
     elif isinstance(value, list):
         items = schema.get("items")
         if isinstance(items, dict):
             for i in range(len(value) - 1, -1, -1):
                 if value[i] is None and not items.get("nullable"):
                     continue  # nulls in lists are a validation error, not pruned
-                prune(value[i], items)
+                prune(value[i], items, unknown=unknown, path=f"{path}[{i}]")
 
 
 def apply_defaults(value: Any, schema: Obj) -> None:

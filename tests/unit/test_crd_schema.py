@@ -129,3 +129,16 @@ def test_logic_combinators():
 def test_no_schema_keeps_everything():
     obj = {"spec": {"x": 1}}
     assert validate_and_prune(obj, None, kind="X") == obj
+
+
+def test_unknown_fields_strict_is_400_else_warnings():
+    obj = cr(bogus=1, items=[{"name": "a", "extra": 2}])
+    with pytest.raises(ApiError) as exc:
+        validate_and_prune(obj, SCHEMA, kind="CronTab", strict=True)
+    assert exc.value.code == 400
+    assert exc.value.message == ('CronTab in version "v1" cannot be handled as a CronTab: strict decoding '
+                                 'error: unknown field "spec.bogus", unknown field "spec.items[0].extra"')
+    warnings: list[str] = []
+    out = validate_and_prune(obj, SCHEMA, kind="CronTab", warnings=warnings)
+    assert warnings == ['unknown field "spec.bogus"', 'unknown field "spec.items[0].extra"']
+    assert "bogus" not in out["spec"]
