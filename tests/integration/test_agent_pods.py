@@ -13,7 +13,7 @@ import pytest
 
 from controlplane.client.resources import CONFIGMAPS, LEASES, NAMESPACES, NODES, PODS, SECRETS
 from controlplane.client.rest import ApiStatusError, RestClient
-from tests.fixtures.agent import AGENT_TOKEN
+from tests.fixtures.agent import AGENT_TOKEN, push_corrupt_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(180),
               pytest.mark.asyncio(loop_scope="session")]
@@ -152,9 +152,11 @@ async def test_restart_policies_exit_codes_and_crashloop(client, ns, start_agent
     assert p["status"]["phase"] == "Running"
 
 
-async def test_missing_command_and_missing_image_are_clear(client, ns, start_agent):
+async def test_missing_command_and_missing_image_are_clear(client, ns, start_agent, local_registry):
     agent = start_agent(extra=["--crashloop-initial", "30"])
     await ready_node(client, agent.node, agent)
+    digest = push_corrupt_image(local_registry, f"corrupt/{ns}")
+    await client.create(PODS, pod("badblob", agent.node, [{"name": "c", "image": f"{local_registry.host}/corrupt/{ns}:v1"}]), ns)
     await client.create(PODS, pod("nocmd", agent.node, [{"name": "c", "image": "busybox", "command": ["/no/such/binary"]}],
                                   restartPolicy="Never"), ns)
     await client.create(PODS, pod("noimg", agent.node, [{"name": "c", "image": "does-not-exist:v9"}]), ns)
@@ -167,4 +169,7 @@ async def test_missing_command_and_missing_image_are_clear(client, ns, start_age
     assert p["status"]["phase"] == "Pending"
     p = await pod_where(client, ns, "noimg", lambda p: cstatus(p).get("state", {}).get("waiting", {}).get("reason")
                         == "ImagePullBackOff", what="noimg ImagePullBackOff")
+    p = await pod_where(client, ns, "badblob", lambda p: cstatus(p).get("state", {}).get("waiting", {}).get("reason")
+                        in ("ErrImagePull", "ImagePullBackOff"), what="badblob pull error")
+    assert "digest mismatch" in cstatus(p)["state"]["waiting"]["message"] and digest in cstatus(p)["state"]["waiting"]["message"]
     assert agent.alive()
