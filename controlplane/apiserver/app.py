@@ -142,6 +142,10 @@ class ApiServer:
             raise errors.bad_request("a namespace is required for namespaced resources")
         ns_info = self.registry.get("", "v1", "namespaces")
         assert ns_info is not None
+        cache = self.cache_if_ready(ns_info)
+        entry = cache.get(keys.object_key("core", "namespaces", None, namespace)) if cache is not None else None
+        if entry is not None and (not creating or b'"deletionTimestamp"' not in entry.raw):
+            return  # the cache knows it (a namespace just created may not be there yet: ask etcd)
         ns = await self.store.get_or_none(ns_info, None, namespace)
         if ns is None:
             raise errors.not_found("namespaces", namespace)
@@ -365,6 +369,22 @@ def _openapi_routes(app: Sanic, api: ApiServer) -> None:
         return hc.json_response(body)
 
 
+def _skip_unused_lifecycle_signals(app: Sanic) -> None:
+    """Sanic dispatches ~10 ``http.lifecycle.*`` signals per request, each a failed route
+    look-up when nobody listens; with no listener registered, answer them at once."""
+    if any(str(r.path).startswith("http.lifecycle") for r in app.signal_router.routes):
+        return
+    router = app.signal_router
+    original = router.dispatch
+
+    async def dispatch(event: Any, **kw: Any) -> Any:
+        if isinstance(event, str) and event.startswith("http.lifecycle."):
+            return None
+        return await original(event, **kw)
+
+    router.dispatch = dispatch  # type: ignore[method-assign]
+
+
 async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event) -> None:
     """Run the HTTP server in the current loop until ``stop`` is set."""
     app = build_app(api)
@@ -373,6 +393,7 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event) -> No
                                      access_log=False)
     assert server is not None
     await server.startup()
+    _skip_unused_lifecycle_signals(app)
     await server.before_start()
     await server.after_start()
     log.info("apiserver serving", host=host, port=port)

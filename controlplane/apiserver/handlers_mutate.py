@@ -29,15 +29,22 @@ KEEP_STATUS_ON_CREATE = {("", "nodes"), ("", "events")}
 SYSTEM_META = ("uid", "creationTimestamp", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds")
 
 
+_resolved: dict[tuple[str, str], Callable[..., Any] | None] = {}
+
+
 def _optional(module: str, attr: str) -> Callable[..., Any] | None:
     """A sibling component's function, or None while that component is not part of the tree."""
+    if (module, attr) in _resolved:
+        return _resolved[(module, attr)]
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as e:
         if e.name and (module == e.name or module.startswith(e.name + ".")):
+            _resolved[(module, attr)] = None
             return None
         raise
-    return getattr(mod, attr, None)
+    fn = _resolved[(module, attr)] = getattr(mod, attr, None)
+    return fn
 
 
 def tracks_generation(info: ResourceInfo) -> bool:

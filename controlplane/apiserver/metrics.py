@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
@@ -52,17 +52,30 @@ def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
+_children: dict[tuple[Any, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, memoized (label look-ups cost more than the update)."""
+    key = (id(metric), *labels)
+    c = _children.get(key)
+    if c is None:
+        c = _children[key] = metric.labels(*labels)
+    return c
+
+
 @contextmanager
 def observe(verb: str, group: str, version: str, resource: str, subresource: str,
             code_box: list[int]) -> Iterator[None]:
     """Count and time one request; ``code_box[0]`` holds the status code when it finishes."""
     kind = "mutating" if verb in ("create", "update", "patch", "delete", "deletecollection") else "readOnly"
-    INFLIGHT.labels(kind).inc()
+    inflight = _child(INFLIGHT, kind)
+    inflight.inc()
     start = time.perf_counter()
     try:
         yield
     finally:
-        INFLIGHT.labels(kind).dec()
+        inflight.dec()
         if verb != "watch":
-            DURATION.labels(verb, group, version, resource, subresource).observe(time.perf_counter() - start)
-        REQUESTS.labels(verb, group, version, resource, subresource, str(code_box[0])).inc()
+            _child(DURATION, verb, group, version, resource, subresource).observe(time.perf_counter() - start)
+        _child(REQUESTS, verb, group, version, resource, subresource, str(code_box[0])).inc()
