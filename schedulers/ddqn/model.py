@@ -44,8 +44,8 @@ class QNet(nn.Module):
     ``A(s, a) = x[frag_gain] + residual(x)`` is the node-dependent part (the residual MLP's
     last layer starts at zero, so an untrained net ranks nodes exactly like FGD) and ``V``
     reads the pod/cluster columns plus the candidates' mean row. The mean subtraction keeps
-    anything state-level out of ``A``, so ranking nodes needs ``A`` alone: scores are
-    ``trunc(100 * sigmoid(A))``, FGD's own quantisation; equal scores go to the node rank.
+    anything state-level out of ``A``, so ranking nodes needs ``A`` alone (see
+    :func:`scores` for the integer scores; equal scores go to the node rank).
     """
 
     def __init__(self, n_in: int = N_FEATURES, hidden: tuple[int, ...] = (64, 64)) -> None:
@@ -83,10 +83,15 @@ class QNet(nn.Module):
         return self.advantage(x)
 
 
-def scores(adv: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Integer node scores from advantages: ``trunc(100 * sigmoid(A))`` (0..100)."""
+def scores(adv: torch.Tensor | np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """Integer node scores: FGD's ``trunc(100 * sigmoid(gain))`` moved by the learned
+    residual ``A - gain`` in whole score units, ``trunc(25 * residual)`` (25 = 100 x the
+    sigmoid's slope at 0). Residuals under 0.04 GPU change nothing, so an untrained or
+    unsure network keeps FGD's ranking and its ties (decided by the node rank)."""
     a = adv.numpy() if isinstance(adv, torch.Tensor) else adv
-    return np.trunc(100.0 / (1.0 + np.exp(-a.astype(np.float64)))).astype(np.int64)
+    g = np.asarray(gain, np.float64)
+    base = np.trunc(100.0 / (1.0 + np.exp(-g)))
+    return (base + np.trunc(25.0 * (a.astype(np.float64) - g))).astype(np.int64)
 
 
 def _payload(net: QNet) -> tuple[bytes, list[dict[str, Any]]]:
@@ -108,7 +113,7 @@ def save(net: QNet, path: Path, *, meta: dict[str, Any] | None = None) -> None:
         "hidden": list(net.hidden),
         "dtype": "float32-le",
         "tensors": layout,
-        "score": "trunc(100*sigmoid(A))",
+        "score": "trunc(100*sigmoid(gain)) + trunc(25*(A-gain))",
         "sha256": hashlib.sha256(data).hexdigest(),
         "meta": meta or {},
     }

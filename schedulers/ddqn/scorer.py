@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from schedulers.ddqn import model as qmodel
+from schedulers.ddqn.model import GAIN_COLUMN
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "ddqn_openb.bin"
 
@@ -41,7 +42,7 @@ class DdqnScorer:
             return self.net.advantage(torch.from_numpy(np.ascontiguousarray(X, np.float32))).numpy()
 
     def scores(self, X: np.ndarray) -> np.ndarray:
-        return qmodel.scores(self.advantages(X))
+        return qmodel.scores(self.advantages(X), X[:, GAIN_COLUMN])
 
 
 def get_scorer(path: Path | str | None = None) -> DdqnScorer:

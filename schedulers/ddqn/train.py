@@ -54,8 +54,8 @@ class TrainConfig:
     res_l2: float = 0.1             # penalty on the residual (departure from FGD's ranking)
     replay: int = 100_000
     k_candidates: int = 16
-    eps_start: float = 0.2
-    eps_end: float = 0.01
+    eps_start: float = 0.1
+    eps_end: float = 0.02
     eps_top: int = 8                # exploration picks among this many best nodes
     demo_episodes: int = 2          # FGD-driven episodes that seed the buffer
     episode: EpisodeSpec = field(default_factory=EpisodeSpec)
@@ -100,7 +100,7 @@ def train(env: OpenbEnv, cfg: TrainConfig, out: Path, progress: bool = True) -> 
                 buf.add_reward(env.take_penalty())
             with torch.no_grad():
                 q = online.advantage(torch.from_numpy(d.X)).numpy()
-            sc = qmodel.scores(q)
+            sc = qmodel.scores(q, d.X[:, 0])
             if demo:
                 j = select(np.trunc(d.X[:, 1] * 100 + 1e-6), d.rank)
             elif len(q) > 1 and rng.random() < eps:
@@ -155,7 +155,7 @@ def run_episode(env: OpenbEnv, seed: int, net: qmodel.QNet | None) -> float:
             sc = np.trunc(d.X[:, 1].astype(np.float64) * 100 + 1e-6)
         else:
             with torch.no_grad():
-                sc = qmodel.scores(net.advantage(torch.from_numpy(d.X)))
+                sc = qmodel.scores(net.advantage(torch.from_numpy(d.X)), d.X[:, 0])
         env.place(select(sc, d.rank))
     return env.alloc_pct()
 

@@ -1,0 +1,56 @@
+"""``controlplane scheduler --kubeconfig F [--config profiles.yaml ...] [--metrics-port P]``:
+the scheduler as its own process (``schedulers.framework.scheduler.Scheduler``). Without
+``--config`` every profile in ``schedulers/profiles/*.yaml`` is served (``schedulerName``
+picks the profile). ``run(client, stop, configs)`` is also used by ``controlplane up``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from controlplane.client.rest import RestClient
+from controlplane.log import get_logger
+
+log = get_logger(__name__)
+
+
+async def run(client: RestClient, stop: asyncio.Event, configs: list[str] | None = None,
+              seed: int | None = None) -> None:
+    from schedulers.framework.profile import load_profile_configs
+    from schedulers.framework.scheduler import Scheduler
+
+    sched = Scheduler(client, load_profile_configs(configs or None), seed=seed)
+    await sched.start(stop)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    if args.kubeconfig:
+        client = RestClient.from_kubeconfig(args.kubeconfig, user_agent="scheduler")
+    elif args.master:
+        client = RestClient(args.master, user_agent="scheduler")
+    else:
+        raise SystemExit("--kubeconfig or --master is required")
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+        start_http_server(args.metrics_port, addr="127.0.0.1")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await run(client, stop, args.config, args.seed)
+    finally:
+        await client.close()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scheduler", help="run the scheduler")
+    p.add_argument("--kubeconfig", help="kubeconfig of the apiserver")
+    p.add_argument("--master", help="apiserver URL (instead of --kubeconfig)")
+    p.add_argument("--config", action="append", default=[], help="profile YAML file or directory (repeatable)")
+    p.add_argument("--seed", type=int, default=None, help="seed for tie-breaking")
+    p.add_argument("--metrics-port", type=int, default=0)
+    p.set_defaults(func=lambda a: asyncio.run(_main(a)))

@@ -1,0 +1,230 @@
+"""The live scheduler: informers feed the cache and the queue; one loop pops a pod, runs its
+profile's cycle (``framework.Framework``), reserves and *assumes* the pod on the chosen node,
+and hands the binding (``pods/NAME/binding``) to a background task so a slow bind never
+stalls the next cycle. Failures become ``FailedScheduling`` events with Kubernetes-style
+messages; preemption evicts victims and sets ``status.nominatedNodeName``.
+
+Observability: one structlog record per decision (``scheduling decision``: pod, node, top
+candidates with per-plugin scores, or the failure message); Prometheus
+``scheduler_schedule_attempts_total{result,profile}``,
+``scheduler_scheduling_attempt_duration_seconds{result,profile}``, ``scheduler_pending_pods``.
+
+Neighbours: ``controlplane.client`` (RestClient, Informer, EventRecorder) only;
+``controlplane.cmd.scheduler`` runs it; ``tests/fixtures/scheduler.py`` starts it in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from prometheus_client import Counter as PCounter
+from prometheus_client import Histogram
+
+from controlplane.client import resources
+from controlplane.client.events import EventRecorder
+from controlplane.client.informer import Informer
+from controlplane.client.resources import Resource
+from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.log import get_logger
+from schedulers.framework.cache import Cache
+from schedulers.framework.framework import Framework
+from schedulers.framework.podinfo import ANN_GPU_INDEX, PodInfo
+from schedulers.framework.profile import ProfileConfig, build_profile, load_profile_configs
+from schedulers.framework.queue import SchedulingQueue
+from schedulers.plugins.priority_sort import resolve_priority
+
+log = get_logger(__name__)
+
+PRIORITY_CLASSES = Resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", namespaced=False)
+ATTEMPTS = PCounter("scheduler_schedule_attempts_total",
+                    "Number of attempts to schedule pods, by the result.", ["result", "profile"])
+DURATION = Histogram("scheduler_scheduling_attempt_duration_seconds",
+                     "Scheduling attempt latency in seconds (scheduling algorithm + binding)",
+                     ["result", "profile"], buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
+
+
+class Scheduler:
+    def __init__(self, client: RestClient, profiles: dict[str, ProfileConfig] | None = None, *,
+                 seed: int | None = None, scheduled_events: bool = True, max_binds: int = 256) -> None:
+        self.client = client
+        cfgs = profiles if profiles is not None else load_profile_configs()
+        self.frameworks = {name: Framework(build_profile(cfg, self), seed) for name, cfg in cfgs.items()}
+        self.cache = Cache()
+        events: dict[str, tuple[str, ...]] = {}
+        for fw in self.frameworks.values():
+            events.update(fw.profile.events())
+        self.queue = SchedulingQueue(plugin_events=events)
+        self.recorder = EventRecorder(client, "default-scheduler")
+        self.nodes = Informer(client, resources.NODES)
+        self.pods = Informer(client, resources.PODS)
+        self.priority_classes = Informer(client, PRIORITY_CLASSES)
+        self.scheduled_events = scheduled_events
+        self._bind_slots = asyncio.Semaphore(max_binds)
+        self._binds: set[asyncio.Task] = set()
+        self.scheduled = 0
+        self.failed = 0
+        self.nodes.add_handler(self._on_node)
+        self.pods.add_handler(self._on_pod)
+
+    # ----------------------------------------------------------------- informer handlers
+    def _classes(self) -> dict[str, dict]:
+        return {o["metadata"]["name"]: o for o in self.priority_classes.list()}
+
+    def _pod_info(self, pod: dict) -> PodInfo:
+        p = PodInfo.from_pod(pod)
+        if (pod.get("spec") or {}).get("priorityClassName"):
+            p.priority = resolve_priority(pod, self._classes())
+        return p
+
+    def _on_node(self, etype: str, obj: dict, old: dict | None) -> None:
+        if etype == "DELETED":
+            self.cache.remove_node(obj["metadata"]["name"])
+            self.queue.on_event("Node/Delete")
+            return
+        if self.cache.add_or_update_node(obj):
+            self.queue.on_event("Node/Add" if etype == "ADDED" or old is None else "Node/Update")
+
+    def _on_pod(self, etype: str, obj: dict, old: dict | None) -> None:
+        md, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        key = f"{md.get('namespace')}/{md.get('name')}"
+        phase = (obj.get("status") or {}).get("phase")
+        terminal = phase in ("Succeeded", "Failed")
+        if etype == "DELETED" or terminal or md.get("deletionTimestamp"):
+            self.queue.delete(key)
+            if self.cache.remove_pod(md.get("uid") or key) is not None:
+                self.queue.on_event("Pod/Delete")
+            return
+        if spec.get("nodeName"):
+            self.queue.delete(key)
+            known = self.cache.pod_node.get(md.get("uid") or key)
+            self.cache.add_pod(self._pod_info(obj), spec["nodeName"])
+            if known is None:
+                self.queue.on_event("Pod/Add")
+            elif old is not None and (old.get("metadata") or {}).get("labels") != md.get("labels"):
+                self.queue.on_event("Pod/Update")
+            return
+        if md.get("uid") in self.cache.assumed:
+            return  # being bound right now (e.g. the GPU-index annotation patch)
+        if (spec.get("schedulerName") or "default-scheduler") in self.frameworks:
+            self.queue.add(self._pod_info(obj))
+
+    # ----------------------------------------------------------------- the loop
+    async def start(self, stop: asyncio.Event) -> None:
+        tasks = [asyncio.create_task(i.start(stop)) for i in (self.nodes, self.pods, self.priority_classes)]
+        tasks.append(asyncio.create_task(self.recorder.start(stop)))
+        try:
+            for inf in (self.priority_classes, self.nodes, self.pods):
+                await inf.wait_for_sync()
+            log.info("scheduler started", profiles=sorted(self.frameworks), nodes=len(self.nodes))
+            await self._loop(stop)
+        finally:
+            stop.set()
+            for t in list(self._binds):
+                t.cancel()
+            await asyncio.gather(*self._binds, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        n = 0
+        while not stop.is_set():
+            pod = await self.queue.pop(stop)
+            if pod is None:
+                break
+            await self._bind_slots.acquire()
+            try:
+                self.schedule_one(pod)
+            except Exception:
+                log.exception("scheduling cycle failed", pod=pod.key)
+                self.queue.requeue_error(pod)
+                self._bind_slots.release()
+            n += 1
+            if n % 64 == 0:
+                self.queue.update_metrics()
+                await asyncio.sleep(0)  # let informers and binders run
+
+    def schedule_one(self, pod: PodInfo) -> None:
+        fw = self.frameworks[pod.scheduler_name]
+        t0 = time.perf_counter()
+        res = fw.schedule(pod, self.cache)
+        if res.node is None:
+            self._slot_free()
+            self._fail(fw, pod, res, t0)
+            return
+        fw.reserve(res.cycle_state, pod, res.node, self.cache)
+        self.cache.assume(pod, res.node)
+        log.info("scheduling decision", pod=pod.key, profile=fw.name, node=res.node, feasible=res.feasible,
+                 evaluated=res.evaluated, candidates=res.candidates)
+        task = asyncio.create_task(self._bind(fw, pod, res.node, res.cycle_state, t0))
+        self._binds.add(task)
+        task.add_done_callback(self._binds.discard)
+
+    def _slot_free(self) -> None:
+        self._bind_slots.release()
+
+    def _fail(self, fw: Framework, pod: PodInfo, res: Any, t0: float) -> None:
+        msg = res.failure_message(self.cache.n)
+        diag = res.diagnosis
+        nominated, victims, pmsg = (None, [], "")
+        if diag is not None and fw.post_filters:
+            nominated, victims, pmsg = fw.preempt(res.cycle_state, pod, self.cache, diag)
+        if nominated:
+            msg += f" preemption: victims {', '.join(v.key for v in victims)} on node {nominated}."
+            for v in victims:
+                self._spawn(self._evict(v, pod, nominated))
+            self._spawn(self._nominate(pod, nominated))
+        elif pmsg:
+            msg += f" preemption: {pmsg}"
+        self.failed += 1
+        ATTEMPTS.labels("unschedulable", fw.name).inc()
+        DURATION.labels("unschedulable", fw.name).observe(time.perf_counter() - t0)
+        log.info("scheduling decision", pod=pod.key, profile=fw.name, node=None, reason=msg)
+        self.recorder.event(pod.obj, "Warning", "FailedScheduling", msg)
+        self.queue.requeue_unschedulable(pod, diag.plugins if diag else set())
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._binds.add(task)
+        task.add_done_callback(self._binds.discard)
+
+    async def _evict(self, victim: PodInfo, preemptor: PodInfo, node: str) -> None:
+        self.recorder.event(victim.obj, "Normal", "Preempted", f"Preempted by pod {preemptor.uid} on node {node}")
+        try:
+            await self.client.delete(resources.PODS, victim.name, victim.namespace)
+        except ApiStatusError as e:
+            if not e.not_found:
+                log.warning("eviction failed", pod=victim.key, error=str(e))
+
+    async def _nominate(self, pod: PodInfo, node: str) -> None:
+        try:
+            await self.client.patch(resources.PODS, pod.name, {"status": {"nominatedNodeName": node}},
+                                    pod.namespace, subresource="status")
+        except ApiStatusError as e:
+            log.info("nominating failed", pod=pod.key, error=str(e))
+
+    async def _bind(self, fw: Framework, pod: PodInfo, node: str, cs: Any, t0: float) -> None:
+        try:
+            if pod.gpu.milli > 0 and pod.gpu_index:
+                await self.client.patch(resources.PODS, pod.name, {"metadata": {"annotations": {
+                    ANN_GPU_INDEX: ",".join(str(g) for g in pod.gpu_index)}}}, pod.namespace)
+            await self.client.bind(pod.namespace, pod.name, node)
+        except (ApiStatusError, asyncio.TimeoutError) as e:
+            self.cache.forget(pod)
+            fw.unreserve(cs, pod, node, self.cache)
+            ATTEMPTS.labels("error", fw.name).inc()
+            DURATION.labels("error", fw.name).observe(time.perf_counter() - t0)
+            if isinstance(e, ApiStatusError) and e.not_found:
+                self.queue.delete(pod.key)
+            else:
+                log.warning("binding failed", pod=pod.key, node=node, error=str(e))
+                self.queue.requeue_error(pod)
+            return
+        finally:
+            self._bind_slots.release()
+        self.queue.done(pod.key)
+        self.scheduled += 1
+        ATTEMPTS.labels("scheduled", fw.name).inc()
+        DURATION.labels("scheduled", fw.name).observe(time.perf_counter() - t0)
+        if self.scheduled_events:
+            self.recorder.event(pod.obj, "Normal", "Scheduled", f"Successfully assigned {pod.key} to {node}")
