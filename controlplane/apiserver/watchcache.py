@@ -8,7 +8,7 @@ resourceVersion 0 (and consistent lists, after ``wait_fresh``) are served from m
 are kept as bytes and each event is encoded once, whatever the number of watchers.
 
 Neighbours: ``controlplane.storage`` (the ``Backend``; an etcd ``EtcdWatch`` supplies progress
-``count_since`` for ``wait_fresh``), ``controlplane.machinery`` (selectors, ``fields_for``), the
+``last_write_revision`` / ``count_since`` for ``wait_fresh``), ``controlplane.machinery`` (selectors, ``fields_for``), the
 apiserver's list/watch handlers (the only users).
 
 API:
@@ -394,8 +394,9 @@ class WatchCache:
     async def wait_fresh(self, rv: int, timeout: float = 3.0) -> int:
         """Wait until the cache is consistent with etcd at a revision >= ``rv`` (a revision just
         read from etcd); returns ``revision``. Either the cache applied events up to ``rv``, or
-        one consistent read proves nothing under the prefix changed since its last event (etcd
-        3.4's progress notifications cannot be trusted for this). TooLargeResourceVersionError
+        one consistent read proves nothing under the prefix changed since its last event (the
+        backend's last-write marker, else ``count_since``; etcd 3.4's progress notifications
+        cannot be trusted for this). TooLargeResourceVersionError
         after ``timeout``."""
         await self._ready.wait()
         if self.revision >= rv:
@@ -429,10 +430,17 @@ class WatchCache:
             log.debug("watch cache freshness check failed", resource=self.resource, error=repr(e))
 
     async def _do_confirm(self) -> None:
+        applied, size = self._rev, len(self._items)
+        last_write = getattr(self.backend, "last_write_revision", None)
+        if last_write is not None:
+            written, etcd_rev = await last_write(self.prefix)
+            if written is not None:
+                if self._rev == applied and written <= applied and etcd_rev > self.revision:
+                    self._confirmed, self._confirmed_at = etcd_rev, applied
+                return
         count_since = getattr(self.backend, "count_since", None)
         if count_since is None:
             return
-        applied, size = self._rev, len(self._items)
         modified, total, etcd_rev = await count_since(self.prefix, applied)
         if self._rev == applied and modified == 0 and total == size and etcd_rev > self.revision:
             # etcd's state under the prefix at etcd_rev is the cache's state: only keys created

@@ -25,9 +25,12 @@ API:
         start_revision 0 = from now (resolved at the first iteration). ``stream.revision`` is the
         last delivered event's revision. CompactedError when start_revision is compacted.
         Cancelling a pending ``__anext__`` ends the stream; ``await stream.aclose()`` when done.
+    await b.last_write_revision(prefix) -> (int | None, revision)
+        every write to a ``/registry/<group>/<resource>/`` key also puts a marker key (outside
+        /registry/) in the same txn; this reads it: the watch cache's cheap freshness check.
     await b.count_since(prefix, after_revision) -> (modified, total, revision)
         one consistent read: keys under prefix with mod_revision > after_revision, all keys
-        under prefix, and the store revision (the watch cache's freshness check).
+        under prefix, and the store revision (fallback freshness check; scans the prefix).
     await b.compact(revision)
     await b.delete_prefix(prefix) -> int   # clean-up helper (not part of Backend)
 Errors beyond the interface's: ``StorageUnavailableError`` (etcd unreachable / timed out, 503
@@ -87,6 +90,19 @@ REQUEST_ERRORS = Counter(
     "etcd_request_errors_total", "Etcd failed request counts for each operation and object type.",
     ["operation", "type"],
 )
+
+
+def _marker_for(key: str) -> str | None:
+    """The "last write" marker of the resource a ``/registry/<group>/<resource>/...`` key or
+    prefix belongs to: every create/update/delete through this backend also puts it, in the
+    same transaction, so one read tells whether a resource changed after a revision."""
+    parts = key.split("/", 4)
+    if len(parts) >= 5 and parts[1] == "registry" and parts[2] and parts[3]:
+        return f"{MARKER_ROOT}{parts[2]}/{parts[3]}"
+    return None
+
+
+MARKER_ROOT = "/registry-meta/lastwrite/"
 
 
 def _type_of(key: str) -> str:
@@ -215,6 +231,15 @@ class EtcdBackend(Backend):
         return (len(resp.responses[0].response_range.kvs), int(resp.responses[1].response_range.count),
                 int(resp.header.revision))
 
+    async def last_write_revision(self, prefix: str) -> tuple[int | None, int]:
+        """(revision of the last write to the resource ``prefix`` belongs to, or None when
+        unknown, store revision). Cheap: one key read."""
+        marker = _marker_for(prefix)
+        if marker is None:
+            return None, await self.current_revision()
+        resp = await self._call("last_write", "get", marker, key=prefix)
+        return (int(resp.kvs[0].mod_revision) if resp.kvs else None), int(resp.header.revision)
+
     async def count(self, prefix: str) -> int:
         resp = await self._call("count", "get", prefix, range_end=prefix_range_end(prefix), count_only=True,
                                 key=prefix)
@@ -222,6 +247,9 @@ class EtcdBackend(Backend):
 
     # -- writes ----------------------------------------------------------------------------
     async def _txn(self, op: str, key: str, compare: list, success: list, failure: list):  # type: ignore[no-untyped-def]
+        marker = _marker_for(key)
+        if marker is not None:
+            success = [*success, KVService.txn_op_put(marker, b"")]
         return await self._call(op, "txn", compare, success, failure, max_attempts=1, key=key)
 
     async def create(self, key: str, value: bytes) -> KeyValue:
@@ -271,8 +299,9 @@ class EtcdBackend(Backend):
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every key under ``prefix`` (clean-up of tests and benchmarks); returns the count."""
-        resp = await self._call("delete_prefix", "delete", prefix, range_end=prefix_range_end(prefix), key=prefix)
-        return int(resp.deleted)
+        resp = await self._txn("delete_prefix", prefix, [], [
+            KVService.txn_op_delete(prefix, range_end=prefix_range_end(prefix))], [])
+        return int(resp.responses[0].response_delete_range.deleted)
 
     async def compact(self, revision: int) -> None:
         await self._call("compact", "compact", revision, at_rev=revision)

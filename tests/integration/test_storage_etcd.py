@@ -370,3 +370,24 @@ async def test_several_endpoints_fail_over_to_a_live_one(etcd_server, prefix: st
         assert [e.kv.key for e in evs] == [prefix + f"k{i}" for i in range(10)]
     finally:
         await b.close()
+
+
+@aio
+async def test_last_write_marker_tracks_every_write_to_a_resource(backend: EtcdBackend) -> None:
+    res = f"widgets{uuid.uuid4().hex[:6]}"
+    pfx = resource_prefix("example.com", res)
+    assert (await backend.last_write_revision(pfx))[0] is None  # never written
+    a = await backend.create(object_key("example.com", res, "ns", "a"), b"{}")
+    assert (await backend.last_write_revision(pfx))[0] == a.mod_revision
+    await backend.create("/registry/core/configmaps-other/x", b"{}")  # another resource
+    written, rev = await backend.last_write_revision(resource_prefix("example.com", res, "ns"))
+    assert written == a.mod_revision and rev > a.mod_revision
+    u = await backend.update(a.key, b"{}", a.mod_revision)
+    assert (await backend.last_write_revision(pfx))[0] == u.mod_revision
+    with pytest.raises(ConflictError):
+        await backend.update(a.key, b"{}", a.mod_revision)  # a failed write does not count
+    assert (await backend.last_write_revision(pfx))[0] == u.mod_revision
+    d = await backend.delete(a.key)
+    assert (await backend.last_write_revision(pfx))[0] == d.mod_revision
+    assert await backend.count(pfx) == 0  # the marker lives outside the resource's prefix
+    assert (await backend.last_write_revision("/not-a-registry-key/"))[0] is None

@@ -172,6 +172,29 @@ async def test_resume_from_recent_rv_and_410_for_too_old(backend, prefix) -> Non
         await c.stop()
 
 
+def _etcd_ops(operation: str) -> float:
+    from prometheus_client import REGISTRY
+
+    total = 0.0
+    for metric in REGISTRY.collect():
+        if metric.name == "etcd_request_duration_seconds":
+            for sample in metric.samples:
+                if sample.name.endswith("_count") and sample.labels.get("operation") == operation:
+                    total += sample.value
+    return total
+
+
+async def test_wait_fresh_uses_the_last_write_marker(backend, prefix, cache) -> None:
+    kv = await backend.create(prefix + "ns/p", pod("p", "ns"))
+    await cache.wait_fresh(kv.mod_revision)
+    scans = _etcd_ops("count_since")
+    for i in range(3):
+        other = await backend.create(prefix[:-1] + f"-other/x{i}", b"{}")  # another resource
+        assert await cache.wait_fresh(other.mod_revision) >= other.mod_revision
+    assert _etcd_ops("count_since") == scans  # one marker read each time, no scan of the prefix
+    assert [e.name for e in cache.list()[0]] == ["p"]
+
+
 async def test_wait_fresh_without_events_under_the_prefix(backend, prefix, cache) -> None:
     other = await backend.create(prefix[:-1] + "-other/x", b"{}")
     assert await cache.wait_fresh(other.mod_revision) >= other.mod_revision  # proved by one read
