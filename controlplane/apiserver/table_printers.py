@@ -1,236 +1,24 @@
 """Per-kind table columns and rows, ported from Kubernetes' ``pkg/printers/internalversion``
-(``printPod``, ``printDeployment``, ``printNode``, ``printService``, …), so ``kubectl get``
-shows the columns people know. Also ``human_duration`` (apimachinery ``duration.HumanDuration``,
-used for AGE). Caller: ``tables.py``.
+(``printDeployment``, ``printNode``, ``printService``, ``printEvent`` …; pods live in
+``table_pods.py``), so ``kubectl get`` shows the columns people know. Caller: ``tables.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Callable
 
-Obj = dict[str, Any]
-NAME_DESC = ("Name must be unique within a namespace. Is required when creating resources, "
-             "although some resources may allow a client to request the generation of an "
-             "appropriate name automatically. Name is primarily intended for creation idempotence "
-             "and configuration definition. Cannot be updated. More info: "
-             "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names")
-AGE_DESC = ("CreationTimestamp is a timestamp representing the server time when this object was "
-            "created. It is not guaranteed to be set in happens-before order across separate "
-            "operations. Clients may not set this value. It is represented in RFC3339 form and is "
-            "in UTC.")
-NONE = "<none>"
-
-
-def col(name: str, typ: str = "string", *, priority: int = 0, format: str = "",
-        description: str = "") -> dict[str, Any]:
-    return {"name": name, "type": typ, "format": format, "description": description or name,
-            "priority": priority}
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def human_duration(d: timedelta) -> str:
-    """apimachinery ``duration.HumanDuration``."""
-    seconds = int(d.total_seconds())
-    if seconds < -1:
-        return "<invalid>"
-    if seconds < 0:
-        return "0s"
-    if seconds < 120:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 10:
-        s = seconds % 60
-        return f"{minutes}m" if s == 0 else f"{minutes}m{s}s"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = seconds // 3600
-    if hours < 8:
-        m = minutes % 60
-        return f"{hours}h" if m == 0 else f"{hours}h{m}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        h = hours % 24
-        return f"{hours // 24}d" if h == 0 else f"{hours // 24}d{h}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        dy = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" if dy == 0 else f"{hours // 24 // 365}y{dy}d"
-    return f"{hours // 24 // 365}y"
-
-
-def since(value: Any, now: datetime) -> str:
-    ts = parse_time(value)
-    return human_duration(now - ts) if ts else "<unknown>"
-
-
-def _m(o: Obj) -> Obj:
-    return o.get("metadata") or {}
-
-
-def _s(o: Obj, key: str = "spec") -> Obj:
-    v = o.get(key)
-    return v if isinstance(v, dict) else {}
-
-
-def _labels_str(labels: Any) -> str:
-    if not labels:
-        return NONE
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-def _selector_str(sel: Any) -> str:
-    if not isinstance(sel, dict) or not (sel.get("matchLabels") or sel.get("matchExpressions")):
-        return NONE
-    parts = [f"{k}={v}" for k, v in sorted((sel.get("matchLabels") or {}).items())]
-    for e in sel.get("matchExpressions") or []:
-        op, key, vals = e.get("operator"), e.get("key"), sorted(e.get("values") or [])
-        if op == "In":
-            parts.append(f"{key} in ({','.join(vals)})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({','.join(vals)})")
-        elif op == "Exists":
-            parts.append(key)
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
-    return ",".join(parts)
-
-
-def _containers_images(o: Obj) -> list[str]:
-    cs = _s(_s(_s(o), "template"), "spec").get("containers") or []
-    return [",".join(c.get("name", "") for c in cs), ",".join(c.get("image", "") for c in cs)]
-
-
-@dataclass(frozen=True)
-class Printer:
-    columns: tuple[dict[str, Any], ...]
-    row: Callable[[Obj, datetime], list[Any]]
-
-
-# ---------------------------------------------------------------- pods
-
-
-def pod_status_reason(pod: Obj) -> tuple[str, int, int, int, datetime | None]:
-    """(STATUS, ready containers, total containers, restarts, last restart) as printPod."""
-    spec, status = _s(pod), _s(pod, "status")
-    containers = spec.get("containers") or []
-    init_specs = spec.get("initContainers") or []
-    total = len(containers)
-    ready = restarts = sidecar_restarts = 0
-    last_restart: datetime | None = None
-    reason = status.get("reason") or status.get("phase") or ""
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
-            reason = "SchedulingGated"
-
-    def note_restart(cs: Obj) -> None:
-        nonlocal last_restart
-        if cs.get("restartCount", 0) > 0:
-            t = parse_time(((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
-            if t and (last_restart is None or t > last_restart):
-                last_restart = t
-
-    sidecars = {c.get("name") for c in init_specs if c.get("restartPolicy") == "Always"}
-    total += len(sidecars)
-    initializing = False
-    for i, cs in enumerate(status.get("initContainerStatuses") or []):
-        restarts += cs.get("restartCount", 0)
-        note_restart(cs)
-        is_sidecar = cs.get("name") in sidecars
-        if is_sidecar:
-            sidecar_restarts += cs.get("restartCount", 0)
-            if cs.get("ready"):
-                ready += 1
-        state = cs.get("state") or {}
-        term, wait = state.get("terminated"), state.get("waiting")
-        if term and term.get("exitCode", 0) == 0:
-            continue
-        if is_sidecar and cs.get("started"):
-            continue
-        if term:
-            if term.get("reason"):
-                reason = "Init:" + term["reason"]
-            elif term.get("signal"):
-                reason = f"Init:Signal:{term['signal']}"
-            else:
-                reason = f"Init:ExitCode:{term.get('exitCode', 0)}"
-        elif wait and wait.get("reason") and wait["reason"] != "PodInitializing":
-            reason = "Init:" + wait["reason"]
-        else:
-            reason = f"Init:{i}/{len(init_specs)}"
-        initializing = True
-        break
-    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True"
-                      for c in status.get("conditions") or [])
-    if not initializing or initialized:
-        restarts = sidecar_restarts
-        has_running = False
-        for cs in reversed(status.get("containerStatuses") or []):
-            restarts += cs.get("restartCount", 0)
-            note_restart(cs)
-            state = cs.get("state") or {}
-            wait, term = state.get("waiting"), state.get("terminated")
-            if wait and wait.get("reason"):
-                reason = wait["reason"]
-            elif term and term.get("reason"):
-                reason = term["reason"]
-            elif term:
-                reason = (f"Signal:{term['signal']}" if term.get("signal")
-                          else f"ExitCode:{term.get('exitCode', 0)}")
-            elif cs.get("ready") and "running" in state:
-                has_running = True
-                ready += 1
-        if reason == "Completed" and has_running:
-            pod_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                            for c in status.get("conditions") or [])
-            reason = "Running" if pod_ready else "NotReady"
-    if _m(pod).get("deletionTimestamp"):
-        reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
-    return reason, ready, total, restarts, last_restart
-
-
-def _pod_row(pod: Obj, now: datetime) -> list[Any]:
-    reason, ready, total, restarts, last = pod_status_reason(pod)
-    restarts_s = f"{restarts} ({human_duration(now - last)} ago)" if last and restarts else str(restarts)
-    spec, status = _s(pod), _s(pod, "status")
-    gates = spec.get("readinessGates") or []
-    if gates:
-        conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
-        gates_s = f"{sum(1 for g in gates if conds.get(g.get('conditionType')) == 'True')}/{len(gates)}"
-    else:
-        gates_s = NONE
-    return [_m(pod).get("name", ""), f"{ready}/{total}", reason, restarts_s,
-            since(_m(pod).get("creationTimestamp"), now), status.get("podIP") or NONE,
-            spec.get("nodeName") or NONE, status.get("nominatedNodeName") or NONE, gates_s]
-
-
-_POD_COLS = (
-    col("Name", format="name", description=NAME_DESC),
-    col("Ready", description="The aggregate readiness state of this pod for accepting traffic."),
-    col("Status", description="The aggregate status of the containers in this pod."),
-    col("Restarts", description="The number of times the containers in this pod have been "
-        "restarted and when the last container in this pod has restarted."),
-    col("Age", description=AGE_DESC),
-    col("IP", priority=1, description="IP address allocated to the pod. Routable at least within "
-        "the cluster. Empty if not yet allocated."),
-    col("Node", priority=1, description="NodeName is a request to schedule this pod onto a "
-        "specific node."),
-    col("Nominated Node", priority=1, description="nominatedNodeName is set only when this pod "
-        "preempts other pods on the node."),
-    col("Readiness Gates", priority=1, description="If specified, all readiness gates will be "
-        "evaluated for pod readiness."),
+from controlplane.apiserver.table_format import (
+    AGE_DESC, NAME_DESC, NONE, Printer, col, human_duration, parse_time, since,
 )
+from controlplane.apiserver.table_format import containers_images as _containers_images
+from controlplane.apiserver.table_format import labels_str as _labels_str
+from controlplane.apiserver.table_format import meta as _m
+from controlplane.apiserver.table_format import selector_str as _selector_str
+from controlplane.apiserver.table_format import sub as _s
+from controlplane.apiserver.table_pods import POD_COLUMNS, pod_row
+
+Obj = dict[str, Any]
 
 # ---------------------------------------------------------------- workloads
 
@@ -400,7 +188,7 @@ def _age(o: Obj) -> Any:  # marker
 
 
 PRINTERS: dict[tuple[str, str], Printer] = {
-    ("", "Pod"): Printer(_POD_COLS, _pod_row),
+    ("", "Pod"): Printer(POD_COLUMNS, pod_row),
     ("apps", "Deployment"): Printer((
         _NAME, col("Ready", description="Number of the pod with ready state"),
         col("Up-to-date", "integer", description="Total number of non-terminated pods targeted by "
@@ -514,4 +302,3 @@ _EVENT_PRINTER = Printer((
     col("Name", priority=1, format="name", description=NAME_DESC)), _event_row)
 PRINTERS[("", "Event")] = _EVENT_PRINTER
 PRINTERS[("events.k8s.io", "Event")] = _EVENT_PRINTER
-

@@ -16,7 +16,7 @@ from typing import Any
 from controlplane.apiserver import table_printers
 from controlplane.apiserver.jsonpath import JsonPathError, find
 from controlplane.apiserver.registry import ResourceInfo
-from controlplane.apiserver.table_printers import NAME_DESC, col, human_duration, parse_time
+from controlplane.apiserver.table_format import NAME_DESC, col, human_duration, parse_time
 
 Obj = dict[str, Any]
 _DEFAULT_CR_COLUMNS = ({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},)

@@ -8,7 +8,7 @@ import pytest
 
 from controlplane.apiserver.jsonpath import find
 from controlplane.apiserver.registry import Registry, ResourceInfo
-from controlplane.apiserver.table_printers import human_duration
+from controlplane.apiserver.table_format import human_duration
 from controlplane.apiserver.tables import to_table
 
 NOW = datetime(2026, 1, 2, 12, 0, 0, tzinfo=timezone.utc)
