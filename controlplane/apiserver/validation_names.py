@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any, Iterable
 
+from controlplane.machinery.selectors import validate_label_value
+
 _LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _QNAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -107,3 +109,20 @@ def qualified_name_error(value: str) -> str | None:
     if not _QNAME_RE.match(name):
         return QNAME_MSG
     return None
+
+
+def validate_labels(labels: Any, path: str, errs: Errors) -> None:
+    if not isinstance(labels, dict):
+        return
+    for k, v in labels.items():
+        msg = qualified_name_error(k)
+        if msg:
+            errs.invalid(path, k, msg)
+        try:
+            validate_label_value(v or "")
+        except ValueError:
+            errs.invalid(f"{path}", v, "a valid label must be an empty string or consist of alphanumeric "
+                         "characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                         "character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for "
+                         "validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
+

@@ -10,7 +10,7 @@ import copy
 import re
 from typing import Any
 
-from controlplane.apiserver.validation_names import Errors, dns1123_label_error
+from controlplane.apiserver.validation_names import Errors, dns1123_label_error, dns1123_subdomain_error
 from controlplane.machinery.quantity import parse_quantity
 
 Obj = dict[str, Any]
@@ -177,7 +177,7 @@ def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
             errs.invalid(f"{path}.{key}", v, "must be greater than or equal to 0"
                          if key != "activeDeadlineSeconds" else "must be between 1 and 2147483647, inclusive")
     if spec.get("nodeName"):
-        msg = dns1123_subdomain_error_safe(spec["nodeName"])
+        msg = dns1123_subdomain_error(spec["nodeName"])
         if msg:
             errs.invalid(f"{path}.nodeName", spec["nodeName"], msg)
     for i, t in enumerate(spec.get("tolerations") or []):
@@ -190,12 +190,6 @@ def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
                          "value must be empty when `operator` is 'Exists'")
         _enum(errs, f"{path}.tolerations[{i}].effect", t.get("effect") or None,
               ("NoExecute", "NoSchedule", "PreferNoSchedule"))
-
-
-def dns1123_subdomain_error_safe(value: Any) -> str | None:
-    from controlplane.apiserver.validation_names import dns1123_subdomain_error
-
-    return dns1123_subdomain_error(value)
 
 
 def validate_pod_update(new: Obj, old: Obj, errs: Errors) -> None:

@@ -14,18 +14,21 @@ import re
 from typing import Any, Callable
 
 from controlplane.apiserver import validation_pods
+from controlplane.apiserver import validation_workloads as wl
 from controlplane.apiserver.validation_names import (
     Errors,
     dns1123_label_error,
     dns1123_subdomain_error,
     qualified_name_error,
+    validate_labels,
 )
-from controlplane.machinery.selectors import LabelSelector, validate_label_value
+from controlplane.apiserver.validation_workloads import immutable as _immutable
+from controlplane.apiserver.validation_workloads import spec_of as _spec
 
 Obj = dict[str, Any]
 GVK = tuple[str, str, str]
 
-__all__ = ["Errors", "validate_metadata", "validate_kind"]
+__all__ = ["Errors", "validate_metadata", "validate_kind", "validate_labels"]
 
 # kinds whose names must be DNS-1123 labels (everything else: subdomain)
 _LABEL_NAMED = {("", "Namespace"), ("", "Service")}
@@ -83,20 +86,6 @@ def validate_metadata(obj: Obj, gvk: GVK, errs: Errors, *, is_update: bool) -> N
             errs.invalid(f"metadata.finalizers[{i}]", f, msg)
 
 
-def validate_labels(labels: Any, path: str, errs: Errors) -> None:
-    if not isinstance(labels, dict):
-        return
-    for k, v in labels.items():
-        msg = qualified_name_error(k)
-        if msg:
-            errs.invalid(path, k, msg)
-        try:
-            validate_label_value(v or "")
-        except ValueError:
-            errs.invalid(f"{path}", v, "a valid label must be an empty string or consist of alphanumeric "
-                         "characters, '-', '_' or '.', and must start and end with an alphanumeric "
-                         "character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for "
-                         "validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
 
 
 def _path_segment_error(name: str) -> str | None:
@@ -114,120 +103,6 @@ def validate_kind(obj: Obj, gvk: GVK, errs: Errors, *, is_update: bool, old: Obj
         rule(obj, errs, is_update and old is not None, old or {})
 
 
-# ---------------------------------------------------------------- per kind
-
-
-def _spec(o: Obj) -> Obj:
-    s = o.get("spec")
-    return s if isinstance(s, dict) else {}
-
-
-def _immutable(errs: Errors, path: str, new: Any, old: Any) -> None:
-    if new != old:
-        errs.invalid(path, new, "field is immutable")
-
-
-def _nonneg(errs: Errors, spec: Obj, key: str, path: str) -> None:
-    v = spec.get(key)
-    if isinstance(v, int) and v < 0:
-        errs.invalid(path, v, "must be greater than or equal to 0")
-
-
-def _selector_and_template(obj: Obj, errs: Errors, restart: tuple[str, ...], kind: str,
-                           update: bool, old: Obj, require_selector: bool = True) -> None:
-    spec = _spec(obj)
-    sel = spec.get("selector")
-    if require_selector and not sel:
-        errs.required("spec.selector", "")
-    elif isinstance(sel, dict):
-        if require_selector and not sel.get("matchLabels") and not sel.get("matchExpressions"):
-            errs.invalid("spec.selector", sel, f"empty selector is invalid for {kind}")
-        validate_labels(sel.get("matchLabels"), "spec.selector.matchLabels", errs)
-    tmpl = spec.get("template")
-    if not isinstance(tmpl, dict):
-        errs.required("spec.template", "")
-        return
-    labels = (tmpl.get("metadata") or {}).get("labels") or {}
-    validate_labels(labels, "spec.template.metadata.labels", errs)
-    if isinstance(sel, dict) and (sel.get("matchLabels") or sel.get("matchExpressions")):
-        try:
-            matches = LabelSelector.from_dict(sel).matches(labels)
-        except ValueError as exc:
-            errs.invalid("spec.selector", sel, str(exc))
-            matches = True
-        if not matches:
-            errs.invalid("spec.template.metadata.labels", _go_map(labels),
-                         "`selector` does not match template `labels`")
-    tspec = tmpl.get("spec")
-    if not isinstance(tspec, dict):
-        errs.required("spec.template.spec.containers", "")
-        return
-    validation_pods.validate_pod_spec(tspec, "spec.template.spec", errs)
-    rp = tspec.get("restartPolicy")
-    if rp is not None and rp not in restart:
-        errs.not_supported("spec.template.spec.restartPolicy", rp, restart)
-    if update and sel is not None:
-        _immutable(errs, "spec.selector", sel, _spec(old).get("selector"))
-
-
-def _go_map(labels: Obj) -> str:
-    return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
-
-
-def _deployment(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
-    spec = _spec(obj)
-    _nonneg(errs, spec, "replicas", "spec.replicas")
-    _nonneg(errs, spec, "revisionHistoryLimit", "spec.revisionHistoryLimit")
-    _nonneg(errs, spec, "minReadySeconds", "spec.minReadySeconds")
-    st = (spec.get("strategy") or {}).get("type")
-    if st is not None and st not in ("Recreate", "RollingUpdate"):
-        errs.not_supported("spec.strategy.type", st, ("Recreate", "RollingUpdate"))
-    _selector_and_template(obj, errs, ("Always",), "deployment", update, old)
-
-
-def _replicaset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
-    _nonneg(errs, _spec(obj), "replicas", "spec.replicas")
-    _selector_and_template(obj, errs, ("Always",), "replicaset", update, old)
-
-
-def _statefulset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
-    spec = _spec(obj)
-    _nonneg(errs, spec, "replicas", "spec.replicas")
-    pmp = spec.get("podManagementPolicy")
-    if pmp is not None and pmp not in ("OrderedReady", "Parallel"):
-        errs.not_supported("spec.podManagementPolicy", pmp, ("OrderedReady", "Parallel"))
-    _selector_and_template(obj, errs, ("Always",), "statefulset", update, old)
-    if update:
-        mutable = {"replicas", "ordinals", "template", "updateStrategy",
-                   "persistentVolumeClaimRetentionPolicy", "minReadySeconds"}
-        new_rest = {k: v for k, v in spec.items() if k not in mutable}
-        old_rest = {k: v for k, v in _spec(old).items() if k not in mutable}
-        if new_rest != old_rest:
-            errs.forbidden("spec", "updates to statefulset spec for fields other than 'replicas', "
-                           "'ordinals', 'template', 'updateStrategy', "
-                           "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden")
-
-
-def _daemonset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
-    _selector_and_template(obj, errs, ("Always",), "daemonset", update, old)
-
-
-def _job(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
-    spec = _spec(obj)
-    for k in ("parallelism", "completions", "backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
-        _nonneg(errs, spec, k, f"spec.{k}")
-    manual = bool(spec.get("manualSelector"))
-    _selector_and_template(obj, errs, ("OnFailure", "Never"), "job", update, old,
-                           require_selector=manual)
-    rp = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
-    if rp is None and isinstance(spec.get("template"), dict):
-        errs.not_supported("spec.template.spec.restartPolicy", "Always", ("OnFailure", "Never"))
-    if update:
-        ospec = _spec(old)
-        if ospec.get("completionMode", "NonIndexed") != spec.get("completionMode", "NonIndexed"):
-            _immutable(errs, "spec.completionMode", spec.get("completionMode"), ospec.get("completionMode"))
-        if spec.get("completionMode") != "Indexed":
-            _immutable(errs, "spec.completions", spec.get("completions"), ospec.get("completions"))
 
 
 def _service(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
@@ -379,11 +254,11 @@ _RULES: dict[tuple[str, str], Callable[[Obj, Errors, bool, Obj], None]] = {
     ("", "Secret"): _secret,
     ("", "Namespace"): _namespace,
     ("", "Event"): _event,
-    ("apps", "Deployment"): _deployment,
-    ("apps", "ReplicaSet"): _replicaset,
-    ("apps", "StatefulSet"): _statefulset,
-    ("apps", "DaemonSet"): _daemonset,
-    ("batch", "Job"): _job,
+    ("apps", "Deployment"): wl.deployment,
+    ("apps", "ReplicaSet"): wl.replicaset,
+    ("apps", "StatefulSet"): wl.statefulset,
+    ("apps", "DaemonSet"): wl.daemonset,
+    ("batch", "Job"): wl.job,
     ("coordination.k8s.io", "Lease"): _lease,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _crd,
 }
