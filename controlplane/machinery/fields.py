@@ -36,20 +36,25 @@ def _s(v: Any) -> str:
     return str(v)
 
 
+def _str(v: Any) -> str:
+    return v if type(v) is str else _s(v)
+
+
 def _pod(obj: Obj) -> dict[str, str]:
+    # hot path (every pod version the watch cache sees): no helper call per plain string field
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     pod_ip = status.get("podIP") or ""
     if not pod_ip and status.get("podIPs"):
         pod_ip = (status["podIPs"][0] or {}).get("ip", "")
     return {
-        "spec.nodeName": _s(spec.get("nodeName")),
-        "spec.restartPolicy": _s(spec.get("restartPolicy")),
-        "spec.schedulerName": _s(spec.get("schedulerName")),
-        "spec.serviceAccountName": _s(spec.get("serviceAccountName")),
-        "spec.hostNetwork": _s(bool(spec.get("hostNetwork"))),
-        "status.phase": _s(status.get("phase")),
-        "status.podIP": _s(pod_ip),
-        "status.nominatedNodeName": _s(status.get("nominatedNodeName")),
+        "spec.nodeName": _str(spec.get("nodeName") or ""),
+        "spec.restartPolicy": _str(spec.get("restartPolicy") or ""),
+        "spec.schedulerName": _str(spec.get("schedulerName") or ""),
+        "spec.serviceAccountName": _str(spec.get("serviceAccountName") or ""),
+        "spec.hostNetwork": "true" if spec.get("hostNetwork") else "false",
+        "status.phase": _str(status.get("phase") or ""),
+        "status.podIP": _str(pod_ip),
+        "status.nominatedNodeName": _str(status.get("nominatedNodeName") or ""),
     }
 
 
@@ -110,7 +115,7 @@ def supported_fields(resource: str) -> frozenset[str]:
 def fields_for(resource: str, obj: Obj) -> dict[str, str]:
     """Every field-selectable field of ``obj`` (a ``resource`` object) as strings."""
     md = obj.get("metadata") or {}
-    out = {"metadata.name": _s(md.get("name")), "metadata.namespace": _s(md.get("namespace"))}
+    out = {"metadata.name": _str(md.get("name") or ""), "metadata.namespace": _str(md.get("namespace") or "")}
     extra = _PER_RESOURCE.get(resource)
     if extra:
         out.update(extra[1](obj))
