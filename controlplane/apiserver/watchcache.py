@@ -538,7 +538,7 @@ class WatchCache:
         for kv in items:
             try:
                 self._put(self._entry(kv.key, kv.value, kv.mod_revision))
-            except (ValueError, TypeError):
+            except Exception:  # undecodable or odd-shaped: never wedge the cache on it
                 log.error("undecodable object in storage; skipped", key=kv.key)
         self._ring.clear()
         self._oldest_rv = rev
@@ -607,7 +607,7 @@ class WatchCache:
             if wev.type == "PUT":
                 try:
                     cur = self._entry(kv.key, kv.value, rv)
-                except (ValueError, TypeError):
+                except Exception:  # undecodable or odd-shaped: never wedge the cache on it
                     log.error("undecodable object in storage; skipped", key=kv.key, rv=rv)
                     continue
                 self._put(cur)

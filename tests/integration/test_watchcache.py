@@ -15,7 +15,7 @@ from controlplane.apiserver.watchcache import CacheWatcher, TooLargeResourceVers
 from controlplane.storage.etcd import EtcdBackend
 from controlplane.storage.interface import CompactedError
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def pod(name: str, ns: str = "default", labels: dict | None = None, node: str = "", phase: str = "Pending",
@@ -66,6 +66,7 @@ async def nothing_more(w: CacheWatcher, cache: WatchCache, rv: int) -> None:
     assert w.pending() == 0
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_list_from_memory_with_selectors(backend, prefix) -> None:
     await backend.create(prefix + "a/p1", pod("p1", "a", {"app": "web"}, node="n1", phase="Running"))
     await backend.create(prefix + "a/p2", pod("p2", "a", {"app": "db"}, node="n2", compact=False))
@@ -95,6 +96,7 @@ async def test_list_from_memory_with_selectors(backend, prefix) -> None:
         await c.stop()
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_fan_out_to_many_watchers_encodes_once(backend, prefix, cache) -> None:
     watchers = [await cache.watch(cache.revision) for _ in range(200)]
     written = []
@@ -116,6 +118,7 @@ async def test_fan_out_to_many_watchers_encodes_once(backend, prefix, cache) -> 
         w.close()
 
 
+@pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.parametrize("compact", [True, False], ids=["stored-form", "other-json"])
 async def test_selector_transitions(backend, prefix, cache, compact: bool) -> None:
     w = await cache.watch(cache.revision, label_selector="app=web")
@@ -140,6 +143,7 @@ async def test_selector_transitions(backend, prefix, cache, compact: bool) -> No
     wf.close()
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_watch_from_zero_sends_current_state_first(backend, prefix, cache) -> None:
     p1 = await backend.create(prefix + "ns/p1", pod("p1", "ns", {"app": "web"}))
     await backend.create(prefix + "ns/p2", pod("p2", "ns", {"app": "db"}))
@@ -154,6 +158,7 @@ async def test_watch_from_zero_sends_current_state_first(backend, prefix, cache)
     w.close()
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_resume_from_recent_rv_and_410_for_too_old(backend, prefix) -> None:
     c = WatchCache(backend, prefix, "pods", window=5)
     await c.start()
@@ -184,6 +189,7 @@ def _etcd_ops(operation: str) -> float:
     return total
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_wait_fresh_uses_the_last_write_marker(backend, prefix, cache) -> None:
     kv = await backend.create(prefix + "ns/p", pod("p", "ns"))
     await cache.wait_fresh(kv.mod_revision)
@@ -195,6 +201,7 @@ async def test_wait_fresh_uses_the_last_write_marker(backend, prefix, cache) -> 
     assert [e.name for e in cache.list()[0]] == ["p"]
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_wait_fresh_without_events_under_the_prefix(backend, prefix, cache) -> None:
     other = await backend.create(prefix[:-1] + "-other/x", b"{}")
     assert await cache.wait_fresh(other.mod_revision) >= other.mod_revision  # proved by one read
@@ -208,6 +215,7 @@ async def test_wait_fresh_without_events_under_the_prefix(backend, prefix, cache
     w.close()
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_slow_watcher_is_terminated_others_continue(backend, prefix) -> None:
     c = WatchCache(backend, prefix, "pods", max_queue=3)
     await c.start()
@@ -262,6 +270,7 @@ class GatedEtcdBackend(EtcdBackend):
         return _GatedWatch(self.gate, super().watch(prefix, start_revision, prev_kv))
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_survives_etcd_restart_and_relists_after_compaction(fresh_etcd, prefix) -> None:
     backend = GatedEtcdBackend([fresh_etcd.endpoint])
     writer = EtcdBackend([fresh_etcd.endpoint])
@@ -315,6 +324,7 @@ async def test_survives_etcd_restart_and_relists_after_compaction(fresh_etcd, pr
         await writer.close()
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_indexed_watchers_follow_a_pod_between_nodes(backend, prefix, cache) -> None:
     unscheduled = await cache.watch(cache.revision, field_selector="spec.nodeName=")
     on_n1 = await cache.watch(cache.revision, field_selector="spec.nodeName=n1")
@@ -339,3 +349,81 @@ async def test_indexed_watchers_follow_a_pod_between_nodes(backend, prefix, cach
     assert on_n2.pending() == 0 and by_name.pending() == 0
     for w in (unscheduled, on_n1, on_n2, by_name, other_ns):
         w.close()
+
+
+# --- property: every watcher sees exactly its selector's view of the write sequence ---------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from controlplane.machinery.selectors import parse_label_selector  # noqa: E402
+
+SELECTORS = ["", "app=web", "app!=web", "app in (web,db)", "!app", "tier", "app=web,tier"]
+LABEL_SETS = st.fixed_dictionaries({}, optional={"app": st.sampled_from(["web", "db", "x"]), "tier": st.just("a")})
+WRITES = st.lists(st.tuples(st.sampled_from(["put", "delete"]), st.sampled_from("abc"), LABEL_SETS),
+                  min_size=1, max_size=20)
+
+
+def expected_view(selector: str, writes: list[tuple[str, str, dict | None, int]]) -> list[tuple[str, str, int]]:
+    sel = parse_label_selector(selector)
+    state: dict[str, dict] = {}
+    out = []
+    for op, name, labels, rv in writes:
+        was = name in state and sel.matches(state[name])
+        if op == "put":
+            state[name] = labels
+            now = sel.matches(labels)
+            kind = ("MODIFIED" if was else "ADDED") if now else ("DELETED" if was else "")
+        else:
+            del state[name]
+            kind = "DELETED" if was else ""
+        if kind:
+            out.append((kind, name, rv))
+    return out
+
+
+@pytest.fixture(scope="module")
+def loop_thread():
+    from tests.integration.test_storage_etcd import _LoopThread
+
+    lt = _LoopThread()
+    yield lt
+    lt.close()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(writes=WRITES)
+def test_watchers_see_exactly_their_selector_view(etcd_server, loop_thread, writes) -> None:
+    prefix = f"/registry/core/pods-{uuid.uuid4().hex[:8]}/"
+
+    async def scenario() -> None:
+        backend = EtcdBackend([etcd_server.endpoint])
+        cache = WatchCache(backend, prefix, "pods")
+        await cache.start()
+        try:
+            watchers = {s: await cache.watch(cache.revision, label_selector=s) for s in SELECTORS}
+            done: list[tuple[str, str, dict | None, int]] = []
+            present: dict[str, int] = {}
+            for op, name, labels in writes:
+                key = prefix + "ns/" + name
+                if op == "put":
+                    body = pod(name, "ns", labels)
+                    kv = await (backend.update(key, body, present[name]) if name in present else backend.create(key, body))
+                    present[name] = kv.mod_revision
+                    done.append(("put", name, labels, kv.mod_revision))
+                elif name in present:
+                    kv = await backend.delete(key, present.pop(name))
+                    done.append(("delete", name, None, kv.mod_revision))
+            if done:
+                await cache.wait_fresh(done[-1][3])
+            for s, w in watchers.items():
+                want = expected_view(s, done)
+                got = await take(w, len(want)) if want else []
+                assert [(e.type, e.entry.name, e.rv) for e in got] == want, s
+                assert w.pending() == 0, s
+                w.close()
+        finally:
+            await cache.stop()
+            await backend.close()
+
+    loop_thread.run(scenario(), timeout=60)
