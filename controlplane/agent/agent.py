@@ -52,6 +52,7 @@ class AgentConfig:
     image_retry: float = 2.0
     pod_pids_limit: int | None = None
     cleanup_on_exit: bool = True
+    shutdown_grace: float = 10.0  # graceful node shutdown: pods get at most this long
 
 
 class Agent:
@@ -142,9 +143,15 @@ class Agent:
             await stop.wait()
         finally:
             inner.set()
-            for w in list(self.workers.values()):
+            workers = list(self.workers.values())
+            for w in workers:
                 if w.task is not None:
                     w.task.cancel()
+            if self.cfg.cleanup_on_exit and workers:
+                try:
+                    await asyncio.wait_for(self._shutdown_pods(workers), self.cfg.shutdown_grace + 10)
+                except (asyncio.TimeoutError, Exception) as e:  # shutdown goes on regardless
+                    log.warning("graceful pod shutdown incomplete", error=repr(e))
             for t in list(self._tasks):
                 t.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -152,6 +159,18 @@ class Agent:
             if self.cfg.cleanup_on_exit:
                 await self.runtime.close()
             log.info("agent stopped", node=self.cfg.node)
+
+    async def _shutdown_pods(self, workers: list[PodWorker]) -> None:
+        """Graceful node shutdown (the kubelet's): stop every pod within ``shutdown_grace`` and
+        report it Failed/Terminated so its owner replaces it."""
+        async def one(w: PodWorker) -> None:
+            if w.task is not None:
+                await asyncio.gather(w.task, return_exceptions=True)
+            if w.finished:
+                return
+            w.shutdown = True
+            await w.terminate(min(w._grace(), self.cfg.shutdown_grace))
+        await asyncio.gather(*(one(w) for w in workers), return_exceptions=True)
 
     async def _gc_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -57,6 +57,7 @@ class PodWorker:
         self.finished = False
         self.terminating = False
         self.killing: set[str] = set()
+        self.shutdown = False  # graceful node shutdown: report Failed/Terminated
         self.start_time = time.time()
         self.last_status: dict | None = None
         self.timer: float | None = None
@@ -413,6 +414,12 @@ class PodWorker:
             st["podIP"], st["podIPs"] = ip, [{"ip": ip}]
         if self.sandbox_error:
             st["message"] = self.sandbox_error
+        if self.shutdown:
+            st["phase"], st["reason"] = "Failed", "Terminated"
+            st["message"] = "Pod was terminated in response to imminent node shutdown."
+            for c in st["conditions"]:
+                if c["type"] in ("Ready", "ContainersReady") and c["status"] == "True":
+                    c.update(status="False", reason="PodCompleted", lastTransitionTime=lc.rfc3339(now))
         return st
 
     async def push_status(self) -> None:

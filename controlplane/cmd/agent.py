@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crashloop-cap", type=float, default=300.0, help="CrashLoopBackOff cap (s)")
     p.add_argument("--image-backoff-initial", type=float, default=10.0)
     p.add_argument("--keep-containers", action="store_true", help="leave containers running on exit")
+    p.add_argument("--shutdown-grace", type=float, default=10.0, help="graceful node shutdown: seconds pods get")
     p.add_argument("--simulated", action="store_true", help="run simulated nodes (controlplane.agent.simulated)")
     p.add_argument("--nodes", type=int, default=1, help="simulated: number of nodes")
     p.add_argument("--prefix", default="sim-node", help="simulated: node name prefix")
@@ -80,7 +81,8 @@ def build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         capacity={k: str(v) for k, v in cap.items() if v}, labels=labels, pod_subnet=args.pod_subnet,
         lease_duration=args.lease_duration, lease_interval=args.lease_interval, status_interval=args.status_interval,
         backoff_initial=args.crashloop_initial, backoff_cap=args.crashloop_cap,
-        image_backoff_initial=args.image_backoff_initial, cleanup_on_exit=not args.keep_containers)
+        image_backoff_initial=args.image_backoff_initial, cleanup_on_exit=not args.keep_containers,
+        shutdown_grace=args.shutdown_grace)
 
 
 async def _run(args: argparse.Namespace) -> int:

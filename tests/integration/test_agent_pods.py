@@ -173,3 +173,15 @@ async def test_missing_command_and_missing_image_are_clear(client, ns, start_age
                         in ("ErrImagePull", "ImagePullBackOff"), what="badblob pull error")
     assert "digest mismatch" in cstatus(p)["state"]["waiting"]["message"] and digest in cstatus(p)["state"]["waiting"]["message"]
     assert agent.alive()
+
+
+async def test_graceful_node_shutdown_reports_pods_terminated(client, ns, start_agent):
+    agent = start_agent(extra=["--shutdown-grace", "2"])
+    await ready_node(client, agent.node, agent)
+    await client.create(PODS, pod("victim", agent.node, [{"name": "c", "image": "busybox", "command": ["sleep", "600"]}]), ns)
+    await pod_where(client, ns, "victim", lambda p: p.get("status", {}).get("phase") == "Running", what="victim Running")
+    await asyncio.to_thread(agent.stop)
+    p = await client.get(PODS, "victim", ns)
+    assert p["status"]["phase"] == "Failed" and p["status"]["reason"] == "Terminated"
+    assert "shutdown" in p["status"]["message"]
+    assert "terminated" in cstatus(p)["state"]
