@@ -187,10 +187,9 @@ def test_priority_preemption(sched_cluster):
     assert c.wait_bound(n, "low") == "pr-0"
     c.apply(pod("vip", n, "prio", cpu="1500m", extra_spec={"priorityClassName": "high"}))
     assert c.wait_bound(n, "vip", timeout=60) == "pr-0"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and c.get("pod", "low", n) is not None:
-        time.sleep(0.3)
-    assert c.get("pod", "low", n) is None, "the low-priority victim was not evicted"
+    victim = c.get("pod", "low", n)  # gone, or terminating (no kubelet finishes it here)
+    assert victim is None or victim["metadata"].get("deletionTimestamp"), "the victim was not evicted"
+    assert c.wait_event(n, "low", "Preempted")
 
 
 def test_pod_schedulable_after_node_added(sched_cluster):
