@@ -26,7 +26,7 @@ from controlplane.apiserver.store import ObjectStore, dumps
 from controlplane.apiserver.watchcache import WatchCache
 from controlplane.log import get_logger
 from controlplane.storage import keys
-from controlplane.storage.interface import Backend, StorageError
+from controlplane.storage.interface import Backend, CompactedError, StorageError
 
 log = get_logger(__name__)
 
@@ -230,8 +230,21 @@ async def dispatch(api: ApiServer, request: Request, prefix: str, path: str) -> 
             metrics.REQUESTS.labels(verb, "", "", "", "", str(e.code)).inc()
         return hc.status_response(e)
     except StorageError as e:
-        log.warning("storage error", error=str(e), path=request.path)
-        return hc.status_response(errors.ApiError(503, "ServiceUnavailable", f"storage error: {e}"))
+        return hc.status_response(_storage_status(e, request))
+
+
+def _storage_status(e: StorageError, request: Request) -> errors.ApiError:
+    from controlplane.apiserver.watchcache import TooLargeResourceVersionError
+    from controlplane.storage.etcd import FutureRevisionError
+
+    if isinstance(e, (TooLargeResourceVersionError, FutureRevisionError)):
+        return errors.ApiError(504, "Timeout", f"Too large resource version: {e}",
+                               details={"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                                        "retryAfterSeconds": 1})
+    if isinstance(e, CompactedError):
+        return errors.gone(f"too old resource version: {e.requested} ({e.compact_revision})")
+    log.warning("storage error", error=str(e), path=request.path)
+    return errors.ApiError(503, "ServiceUnavailable", f"storage error: {e}")
 
 
 async def _run_verb(api: ApiServer, request: Request, t: hc.Target, verb: str) -> HTTPResponse | None:
@@ -312,6 +325,9 @@ def build_app(api: ApiServer, name: str = "controlplane-apiserver") -> Sanic:
         return await dispatch(api, request, "apis", path)
 
     _openapi_routes(app, api)
+    from controlplane.apiserver import node_proxy  # pods/log and pods/exec → the node agent
+
+    node_proxy.install(app, api)
 
     @app.exception(Exception)
     async def on_error(request: Request, exc: Exception) -> HTTPResponse:

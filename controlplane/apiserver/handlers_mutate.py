@@ -93,14 +93,15 @@ def _defaults_and_validation(info: ResourceInfo, obj: dict[str, Any], *, strict:
         if info.schema is not None:
             prune = _optional("controlplane.apiserver.crd_schema", "validate_and_prune")
             if prune is not None:
-                obj = prune(obj, info.schema)
+                obj = prune(obj, info.schema, kind=info.kind, name=(obj.get("metadata") or {}).get("name", ""),
+                            group=info.group, strict=strict)
     else:
         apply_defaults = _optional("controlplane.apiserver.defaults", "apply_defaults")
         if apply_defaults is not None:
             obj = apply_defaults(obj, info.gvk)
-        validate = _optional("controlplane.apiserver.validation", "validate")
-        if validate is not None:
-            validate(obj, info.gvk, strict=strict, is_update=old is not None, old=old)
+    validate = _optional("controlplane.apiserver.validation", "validate")
+    if validate is not None:  # built-ins: schema + rules; custom resources: metadata
+        validate(obj, info.gvk, strict=strict, is_update=old is not None, old=old)
     return obj
 
 
@@ -110,7 +111,7 @@ def managed_fields(info: ResourceInfo, old: dict[str, Any] | None, new: dict[str
     if update is None:
         return new
     return update(old, new, manager=manager, operation=operation, gvk=info.gvk, now=now_rfc3339(),
-                  subresource=subresource)
+                  subresource=subresource, schema=info.schema if info.is_custom else None)
 
 
 def prepare_create(info: ResourceInfo, obj: dict[str, Any], *, strict: bool, manager: str | None,

@@ -190,7 +190,8 @@ async def _apply(api: "ApiServer", request: Request, t: hc.Target, body: bytes, 
     existing = await api.store.get_or_none(info, t.namespace, t.name)
     if existing is None and not t.subresource:
         obj = server_side_apply(None, applied, manager=manager, force=force, gvk=info.gvk,
-                                is_custom=info.is_custom, now=now_rfc3339())
+                                is_custom=info.is_custom, now=now_rfc3339(),
+                                schema=info.schema if info.is_custom else None)
         obj = hm.prepare_create(info, obj, strict=strict, manager=None, generate=generate_name)
         try:
             obj = await create_object(api, info, obj, strict=strict, manager=None, dry=dry, prepared=True)
@@ -203,7 +204,8 @@ async def _apply(api: "ApiServer", request: Request, t: hc.Target, body: bytes, 
 
     async def compute(current: dict[str, Any]) -> dict[str, Any]:
         merged = server_side_apply(current, applied, manager=manager, force=force, gvk=info.gvk,
-                                   is_custom=info.is_custom, now=now_rfc3339())
+                                   is_custom=info.is_custom, now=now_rfc3339(), subresource=t.subresource,
+                                   schema=info.schema if info.is_custom else None)
         return hm.prepare_update(info, copy.deepcopy(current), merged, subresource=t.subresource,
                                  strict=strict, manager=None)
 
