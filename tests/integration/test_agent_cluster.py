@@ -183,6 +183,21 @@ async def test_killed_agent_node_goes_not_ready_and_pods_move(apiserver, control
             evicted = all(p["metadata"].get("deletionTimestamp") for p in pods if p["metadata"]["name"] in on_b)
             return run_a if len(run_a) == 4 and evicted else None
         await wait_for(moved, 90, what="pods recreated on the surviving node")
+
+        # the node returns: taints lifted, Ready again, its evicted pods finally removed
+        b.start()
+
+        async def back():
+            n = await client.get(R.NODES, b.node)
+            conds = {c["type"]: c["status"] for c in n["status"]["conditions"]}
+            taints = [t for t in n["spec"].get("taints") or [] if t["key"] == nodelifecycle.UNREACHABLE]
+            return n if conds["Ready"] == "True" and not taints else None
+        await wait_for(back, 60, what="returning node Ready without taints")
+
+        async def cleaned():
+            names = {p["metadata"]["name"] for p in (await client.list(R.PODS, cluster_ns, label_selector="app=mover"))["items"]}
+            return not (names & on_b)
+        await wait_for(cleaned, 60, what="evicted pods deleted by the returning agent")
     finally:
         stop.set()
         await asyncio.wait_for(mgr_task, 30)
