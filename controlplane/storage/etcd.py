@@ -7,8 +7,9 @@ compare-and-set that had committed would come back as failed). So transactions h
 delivered event's ``mod_revision`` and resuming from there after any reconnect.
 
 Neighbours: ``interface.py`` (the contract and the errors), ``keys.py`` (key layout),
-``compactor.py`` (periodic compaction), ``controlplane.apiserver.watchcache`` (the one watch per
-resource), ``controlplane.bench.etcd_puts`` (raw put throughput).
+``etcd_watch.py`` (the gap-free watch stream), ``compactor.py`` (periodic compaction),
+``controlplane.apiserver.watchcache`` (the one watch per resource), ``controlplane.bench.etcd_puts``
+(raw put throughput).
 
 API:
     b = EtcdBackend(["http://127.0.0.1:2379", ...], request_timeout=30.0)
@@ -39,10 +40,9 @@ upstream), ``FutureRevisionError`` (a revision newer than the store's, 504 upstr
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
-from typing import AsyncIterator
+from typing import TYPE_CHECKING
 
 import grpc
 import grpc.aio
@@ -58,8 +58,11 @@ from controlplane.storage.interface import (
     KeyValue,
     ListResult,
     StorageError,
-    WatchEvent,
 )
+
+
+if TYPE_CHECKING:
+    from controlplane.storage.etcd_watch import EtcdWatch
 
 
 def _import_etcd3aio():  # type: ignore[no-untyped-def]
@@ -308,6 +311,8 @@ class EtcdBackend(Backend):
 
     # -- watch -----------------------------------------------------------------------------
     def watch(self, prefix: str, start_revision: int, prev_kv: bool = True) -> "EtcdWatch":
+        from controlplane.storage.etcd_watch import EtcdWatch
+
         return EtcdWatch(self, prefix, start_revision, prev_kv=prev_kv)
 
 
@@ -320,103 +325,3 @@ def _map_rpc_error(e: grpc.aio.AioRpcError, op: str, revision: int) -> StorageEr
     if e.code() in _TRANSIENT:
         return StorageUnavailableError(f"etcd {op}: {e.code().name} {detail}")
     return StorageError(f"etcd {op}: {e.code().name} {detail}")
-
-
-async def _requests(q: asyncio.Queue) -> AsyncIterator:
-    while True:
-        yield await q.get()
-
-
-class EtcdWatch:
-    """One etcd watch on a prefix that survives reconnects without gaps or duplicates.
-
-    Iterating yields batches (one per etcd response, events in revision order); ``revision`` is
-    the last delivered event's revision (the watch resumes after it). An empty batch answers a
-    ``request_progress()``: ``progress_revision`` is etcd's revision then. On etcd 3.4 that answer
-    is not ordered with the events (it can overtake them), so it is informative only.
-    """
-
-    def __init__(self, backend: EtcdBackend, prefix: str, start_revision: int, *, prev_kv: bool = True) -> None:
-        self._backend = backend
-        self._prefix = prefix
-        self._next = start_revision
-        self._prev_kv = prev_kv
-        self.revision = max(start_revision - 1, 0)
-        self.progress_revision = 0
-        self._reqq: asyncio.Queue | None = None
-        self._gen = self._run()
-
-    def __aiter__(self) -> "EtcdWatch":
-        return self
-
-    async def __anext__(self) -> list[WatchEvent]:
-        return await self._gen.__anext__()
-
-    async def aclose(self) -> None:
-        await self._gen.aclose()
-
-    def request_progress(self) -> None:
-        """Ask etcd to report the watch's progress (answered only when it is caught up)."""
-        if self._reqq is not None:
-            self._reqq.put_nowait(_rpc.WatchRequest(progress_request=_rpc.WatchProgressRequest()))
-
-    def _convert(self, events) -> list[WatchEvent]:  # type: ignore[no-untyped-def]
-        out: list[WatchEvent] = []
-        for ev in events:
-            prev = _kv(ev.prev_kv) if ev.HasField("prev_kv") else None
-            if ev.type == 1:  # DELETE
-                kv = KeyValue(ev.kv.key.decode(), prev.value if prev else b"", int(ev.kv.mod_revision),
-                              prev.create_revision if prev else 0)
-                out.append(WatchEvent("DELETE", kv, prev))
-            else:
-                out.append(WatchEvent("PUT", _kv(ev.kv), prev))
-        return out
-
-    async def _run(self) -> AsyncIterator[list[WatchEvent]]:
-        backend = self._backend
-        if self._next <= 0:
-            self._next = await backend.current_revision() + 1
-            self.revision = self._next - 1
-        await backend.start()
-        prefix_b = self._prefix.encode()
-        backoff = 0.05
-        while True:
-            if backend._watch_stub is None:
-                raise StorageError("etcd backend closed")
-            reqq: asyncio.Queue = asyncio.Queue()
-            reqq.put_nowait(_rpc.WatchRequest(create_request=_rpc.WatchCreateRequest(
-                key=prefix_b, range_end=prefix_range_end(prefix_b), start_revision=self._next,
-                prev_kv=self._prev_kv,
-            )))
-            self._reqq = reqq
-            call = backend._watch_stub.Watch(_requests(reqq))
-            try:
-                async for resp in call:
-                    if resp.compact_revision:
-                        raise CompactedError(self._next, int(resp.compact_revision))
-                    if resp.canceled:
-                        raise StorageError(f"etcd watch canceled: {resp.cancel_reason}")
-                    if resp.created:
-                        backoff = 0.05
-                        continue
-                    if resp.events:
-                        batch = self._convert(resp.events)
-                        self.revision = batch[-1].kv.mod_revision
-                        self._next = self.revision + 1
-                        yield batch
-                    elif resp.header.revision > self.progress_revision:
-                        # etcd 3.4 answers progress requests from the stream's control path, not
-                        # in order with the watcher's events: never trust it for resuming.
-                        self.progress_revision = int(resp.header.revision)
-                        yield []
-                log.info("etcd watch stream ended; reconnecting", prefix=self._prefix, next=self._next)
-            except grpc.aio.AioRpcError as e:
-                if e.code() not in _TRANSIENT:
-                    raise _map_rpc_error(e, "watch", self._next) from e
-                log.warning("etcd watch broken; reconnecting", prefix=self._prefix, next=self._next,
-                            code=e.code().name, backoff=backoff)
-            finally:
-                self._reqq = None
-                call.cancel()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 2.0)
