@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controlplane.agent.metrics import AgentMetrics
 from controlplane.agent.node import NodeStatus
 from controlplane.agent.pod_worker import PodWorker
 from controlplane.client.events import EventRecorder
@@ -71,6 +72,7 @@ class Agent:
                                    backoff_initial=cfg.image_backoff_initial)
         self.recorder = EventRecorder(client, "kubelet", host=cfg.node)
         self.node = NodeStatus(self)
+        self.metrics = AgentMetrics()
         self.workers: dict[str, PodWorker] = {}
         self.informer = Informer(client, PODS, field_selector=f"spec.nodeName={cfg.node}")
         self.server_port = cfg.port

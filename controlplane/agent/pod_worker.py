@@ -58,6 +58,7 @@ class PodWorker:
         self.terminating = False
         self.killing: set[str] = set()
         self.shutdown = False  # graceful node shutdown: report Failed/Terminated
+        self.started_reported = False
         self.start_time = time.time()
         self.last_status: dict | None = None
         self.timer: float | None = None
@@ -187,6 +188,7 @@ class PodWorker:
             rec, rootfs = await self.agent.images.ensure(cs.get("image", ""), cs.get("imagePullPolicy"))
         except ImageError as e:
             c.state, c.reason, c.message = "waiting", e.reason, e.message
+            self.agent.metrics.pull_errors.labels(e.reason).inc()
             self.agent.event(self.pod, "Warning", "Failed", f'Failed to pull image "{c.image}": {e.message}')
             self._retry_in(self.agent.cfg.image_retry)
             return
@@ -215,6 +217,7 @@ class PodWorker:
             pids_limit=self.agent.cfg.pod_pids_limit, **limits(cs))
         if attempt > 0:
             c.restart_count = attempt
+            self.agent.metrics.restarts.inc()
         rt = self.agent.runtime
         t0 = time.time()
         try:
@@ -424,6 +427,9 @@ class PodWorker:
 
     async def push_status(self) -> None:
         st = self.build_status()
+        if st["phase"] == "Running" and not self.started_reported:
+            self.started_reported = True
+            self.agent.metrics.pod_start.observe(time.time() - self.start_time)
         comparable = {k: v for k, v in st.items() if k != "conditions"}
         comparable["conds"] = [(c["type"], c["status"]) for c in st["conditions"]]
         if comparable == self.last_status:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import shutil
 import json
 import time
 from typing import TYPE_CHECKING
@@ -31,6 +32,19 @@ EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io",
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 
 
+def net_dev(pid: int, iface: str = "eth0") -> dict[str, int]:
+    """rx/tx counters of ``iface`` in the network namespace of process ``pid``."""
+    try:
+        for line in open(f"/proc/{pid}/net/dev"):
+            name, _, rest = line.partition(":")
+            if name.strip() == iface:
+                f = rest.split()
+                return {"rxBytes": int(f[0]), "rxErrors": int(f[2]), "txBytes": int(f[8]), "txErrors": int(f[10])}
+    except (OSError, ValueError, IndexError):
+        pass
+    return {}
+
+
 def _true(v: str | None) -> bool:
     return (v or "").lower() in ("1", "true", "yes")
 
@@ -44,6 +58,7 @@ class AgentServer:
         self.app.router.add_get("/exec/{ns}/{pod}/{container}", self.exec)
         self.app.router.add_post("/exec/{ns}/{pod}/{container}", self.exec)
         self.app.router.add_get("/stats/summary", self.stats)
+        self.app.router.add_get("/metrics", self.metrics)
         self.runner: web.AppRunner | None = None
 
     @web.middleware
@@ -190,6 +205,19 @@ class AgentServer:
         payload = json.dumps(st).encode() if proto.startswith(("v4", "v5")) else (error or "").encode()
         await ws.send_bytes(bytes([ERROR]) + payload)
 
+    async def metrics(self, _: web.Request) -> web.Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        m = self.agent.metrics
+        workers = [w for w in self.agent.workers.values() if not w.finished]
+        m.running_pods.set(sum(1 for w in workers if w.sandbox is not None))
+        states: dict[str, int] = {"running": 0, "exited": 0, "created": 0}
+        for st in self.agent.runtime.list_containers():
+            states[st.state] = states.get(st.state, 0) + 1
+        for k, v in states.items():
+            m.running_containers.labels(k).set(v)
+        return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     async def stats(self, _: web.Request) -> web.Response:
         node_cpu, node_mem, _p = cgroups.stats(cgroups.node_path(self.agent.cfg.node))
         pods = []
@@ -203,7 +231,14 @@ class AgentServer:
                         continue
                     cs.append({"name": c.name, "cpu": {"usageCoreNanoSeconds": s.cpu_usage_ns},
                                "memory": {"workingSetBytes": s.memory_bytes}})
-            pods.append({"podRef": {"name": w.name, "namespace": w.ns, "uid": w.uid}, "containers": cs})
+            entry = {"podRef": {"name": w.name, "namespace": w.ns, "uid": w.uid}, "containers": cs}
+            pid = next((self.agent.runtime.status(c.cid).pid for c in w.main if c.cid and c.state == "running"), 0)
+            if pid:
+                entry["network"] = net_dev(pid)
+            pods.append(entry)
+        du = shutil.disk_usage(self.agent.cfg.root)
         body = {"node": {"nodeName": self.agent.cfg.node, "cpu": {"usageCoreNanoSeconds": node_cpu},
-                         "memory": {"workingSetBytes": node_mem}}, "pods": pods}
+                         "memory": {"workingSetBytes": node_mem},
+                         "fs": {"capacityBytes": du.total, "availableBytes": du.free, "usedBytes": du.total - du.free}},
+                "pods": pods}
         return web.json_response(body)

@@ -116,6 +116,13 @@ async def test_node_registration_lease_and_a_running_pod(client, ns, start_agent
     assert text.splitlines() == [f"started web in {ns}", "web"]
     code, _ = await agent_get(agent, node, f"/containerLogs/{ns}/web/nope")
     assert code == 400
+    code, body = await agent_get(agent, node, "/stats/summary")
+    summary = json.loads(body)
+    web = next(p for p in summary["pods"] if p["podRef"]["name"] == "web")
+    assert web["containers"][0]["memory"]["workingSetBytes"] > 0 and "rxBytes" in web["network"]
+    assert summary["node"]["fs"]["capacityBytes"] > 0
+    code, metrics = await agent_get(agent, node, "/metrics")
+    assert "kubelet_running_pods 1.0" in metrics and "kubelet_pod_start_duration_seconds_count 1.0" in metrics
 
     await client.delete(PODS, "web", ns)
 
