@@ -193,7 +193,11 @@ def prepare_update(info: ResourceInfo, old: dict[str, Any], new: dict[str, Any],
                     "message": f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)!r}"}],
                     info.group)
     new["metadata"]["resourceVersion"] = old_meta.get("resourceVersion")
+    ns_finalizers = (new.get("spec") or {}).get("finalizers") if (info.group, info.plural) == ("", "namespaces") else None
     new = _defaults_and_validation(info, new, strict=strict, old=old)
+    if ns_finalizers is not None or (subresource == "finalize"):
+        # namespace spec.finalizers are defaulted on create only (the finalize call empties them)
+        new.setdefault("spec", {})["finalizers"] = list(ns_finalizers or [])
     if manager:
         new = managed_fields(info, old, new, manager=manager, operation=operation, subresource=subresource)
     return new
