@@ -264,7 +264,7 @@ def _namespace(obj: Obj) -> None:
     if name:
         _d(_d(obj, "metadata"), "labels").setdefault("kubernetes.io/metadata.name", name)
     spec = _d(obj, "spec")
-    if not spec.get("finalizers"):
+    if spec.get("finalizers") is None:  # create; an emptied list (after finalize) stays empty
         spec["finalizers"] = ["kubernetes"]
     _d(obj, "status").setdefault("phase", "Active")
 

@@ -145,3 +145,9 @@ def test_namespace_secret_and_unknown_kind():
     assert apply_defaults({"data": {}}, ("", "v1", "Secret"))["type"] == "Opaque"
     cm = {"data": {"a": "b"}}
     assert apply_defaults(cm, ("", "v1", "ConfigMap")) == cm
+
+
+def test_namespace_emptied_finalizers_stay_empty():
+    ns = {"metadata": {"name": "team"}, "spec": {"finalizers": []}, "status": {"phase": "Terminating"}}
+    out = apply_defaults(ns, ("", "v1", "Namespace"))
+    assert out["spec"]["finalizers"] == [] and out["status"]["phase"] == "Terminating"
