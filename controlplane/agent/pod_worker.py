@@ -14,20 +14,19 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controlplane.agent import lifecycle as lc
 from controlplane.agent.node import update_object
-from controlplane.agent.podconfig import ConfigError, PodConfig, limits
-from controlplane.agent.probes import probe_loop, run_action
+from controlplane.agent.podconfig import ConfigError, PodConfig
+from controlplane.agent.containers import ContainerRunner
+from controlplane.agent.probes import run_action
 from controlplane.client.resources import PODS
 from controlplane.client.rest import ApiStatusError
-from controlplane.images.manager import ImageError
 from controlplane.log import get_logger
-from controlplane.runtime.interface import ContainerSpec, RuntimeError_, Sandbox, SandboxSpec
+from controlplane.runtime.interface import RuntimeError_, Sandbox, SandboxSpec
 
 if TYPE_CHECKING:
     from controlplane.agent.agent import Agent
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-class PodWorker:
+class PodWorker(ContainerRunner):
     def __init__(self, agent: "Agent", pod: dict) -> None:
         self.agent = agent
         self.pod = pod
@@ -175,168 +174,6 @@ class PodWorker:
                 continue
             await self.start(c)
         _ = policy
-
-    # -- one container ----------------------------------------------------------------------
-    async def start(self, c: lc.CState) -> None:
-        assert self.sandbox is not None and self.volumes is not None
-        cs = self.container_spec(c)
-        if c.cid is not None or c.last_terminated is not None or c.exit_code is not None:
-            attempt = c.restart_count + 1
-        else:
-            attempt = 0
-        try:
-            rec, rootfs = await self.agent.images.ensure(cs.get("image", ""), cs.get("imagePullPolicy"))
-        except ImageError as e:
-            c.state, c.reason, c.message = "waiting", e.reason, e.message
-            self.agent.metrics.pull_errors.labels(e.reason).inc()
-            self.agent.event(self.pod, "Warning", "Failed", f'Failed to pull image "{c.image}": {e.message}')
-            self._retry_in(self.agent.cfg.image_retry)
-            return
-        c.image_id = f"{rec.ref.split(':')[0].split('@')[0]}@{rec.manifest}"
-        pc = PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip)
-        try:
-            env = await pc.env(cs)
-            argv = pc.command(cs, rec.config, env)
-            mounts = pc.mounts(cs, self.volumes)
-        except ConfigError as e:
-            c.state, c.reason, c.message = "waiting", e.reason, e.message
-            self.agent.event(self.pod, "Warning", "Failed", f"Error: {e.message}")
-            self._retry_in(5)
-            return
-        img_env = [e for e in rec.config.get("Env") or [] if e.split("=", 1)[0] not in {x.split("=", 1)[0] for x in env}]
-        psc, sc = self.spec.get("securityContext") or {}, cs.get("securityContext") or {}
-        caps = sc.get("capabilities") or {}
-        spec = ContainerSpec(
-            name=c.name, rootfs=rootfs, args=argv, env=img_env + env,
-            cwd=cs.get("workingDir") or rec.config.get("WorkingDir") or "/",
-            uid=int(sc.get("runAsUser", psc.get("runAsUser", 0))),
-            gid=int(sc.get("runAsGroup", psc.get("runAsGroup", 0))),
-            readonly_rootfs=bool(sc.get("readOnlyRootFilesystem")), cap_add=caps.get("add") or [],
-            cap_drop=caps.get("drop") or [], privileged=bool(sc.get("privileged")), mounts=mounts,
-            attempt=attempt, log_path=self.log_dir / c.name / f"{attempt}.log",
-            pids_limit=self.agent.cfg.pod_pids_limit, **limits(cs))
-        if attempt > 0:
-            c.restart_count = attempt
-            self.agent.metrics.restarts.inc()
-        rt = self.agent.runtime
-        t0 = time.time()
-        try:
-            cid = await rt.create_container(self.sandbox, spec)
-            await rt.start_container(cid)
-        except RuntimeError_ as e:
-            # like containerd's StartError: a terminated attempt (exit 128) that restarts per policy
-            c.cid = None
-            c.started_at, c.finished_at, c.exit_code = t0, time.time(), 128
-            c.reason, c.message = "StartError", e.message
-            self.agent.event(self.pod, "Warning", "Failed", f"Error: {e.message}")
-            self._after_exit(c, ran_for=0.0)
-            return
-        c.cid, c.state, c.reason, c.message = cid, "running", "", ""
-        c.started_at, c.finished_at, c.exit_code = time.time(), None, None
-        c.started = "startupProbe" not in cs
-        c.ready = False
-        self.agent.event(self.pod, "Normal", "Started", f"Started container {c.name}")
-        self.waits[cid] = asyncio.get_running_loop().create_task(self._wait_exit(c, cid))
-        post = ((cs.get("lifecycle") or {}).get("postStart"))
-        if post:
-            ok, msg = await run_action(rt, cid, self.sandbox.netns, self.sandbox.ip, cs, post, 30)
-            if not ok:
-                self.agent.event(self.pod, "Warning", "FailedPostStartHook", msg)
-                self.killing.add(cid)
-                await rt.stop_container(cid, self._grace())
-                return
-        if not c.init:
-            self._start_probes(c, cs, cid)
-            if "readinessProbe" not in cs and c.started:
-                c.ready = True
-
-    def _start_probes(self, c: lc.CState, cs: dict, cid: str) -> None:
-        assert self.sandbox is not None
-        sb, rt = self.sandbox, self.agent.runtime
-        tasks = []
-        for kind in ("startup", "liveness", "readiness"):
-            probe = cs.get(f"{kind}Probe")
-            if not probe:
-                continue
-            timeout = float(probe.get("timeoutSeconds") or 1)
-
-            async def check(probe: dict = probe, timeout: float = timeout) -> tuple[bool, str]:
-                return await run_action(rt, cid, sb.netns, sb.ip, cs, probe, timeout)
-
-            gate = None if kind == "startup" else (lambda: c.started)
-            tasks.append(asyncio.get_running_loop().create_task(
-                probe_loop(kind, probe, check, lambda k, ok, msg: self._on_probe(c, cid, k, ok, msg), gate)))
-        self.probes[cid] = tasks
-
-    def _on_probe(self, c: lc.CState, cid: str, kind: str, ok: bool, msg: str) -> None:
-        if c.cid != cid or c.state != "running":
-            return
-        if kind == "readiness":
-            c.ready = ok
-            if not ok:
-                self.agent.event(self.pod, "Warning", "Unhealthy", f"Readiness probe failed: {msg}")
-        elif kind == "startup":
-            if ok:
-                c.started = True
-                if "readinessProbe" not in self.container_spec(c):
-                    c.ready = True
-            else:
-                self.agent.event(self.pod, "Warning", "Unhealthy", f"Startup probe failed: {msg}")
-                self._kill_for_probe(c, cid, "startup")
-        elif kind == "liveness" and not ok:
-            self.agent.event(self.pod, "Warning", "Unhealthy", f"Liveness probe failed: {msg}")
-            self._kill_for_probe(c, cid, "liveness")
-        self.wake.set()
-
-    def _kill_for_probe(self, c: lc.CState, cid: str, kind: str) -> None:
-        if cid in self.killing:
-            return
-        self.killing.add(cid)
-        self.agent.event(self.pod, "Normal", "Killing", f"Container {c.name} failed {kind} probe, will be restarted")
-        self.agent.spawn(self.agent.runtime.stop_container(cid, self._grace()))
-
-    async def _wait_exit(self, c: lc.CState, cid: str) -> None:
-        st = await self.agent.runtime.wait(cid)
-        for t in self.probes.pop(cid, []):
-            t.cancel()
-        if c.cid != cid:
-            return
-        c.exit_code, c.finished_at = st.exit_code, st.finished_at
-        c.reason = st.reason or ("Completed" if st.exit_code == 0 else "Error")
-        c.message = ""
-        c.ready = False
-        ran_for = (st.finished_at or time.time()) - (c.started_at or time.time())
-        self.killing.discard(cid)
-        self.waits.pop(cid, None)
-        try:
-            await self.agent.runtime.remove_container(cid)
-        except RuntimeError_:
-            pass
-        if not self.terminating:
-            self._after_exit(c, ran_for)
-        else:
-            c.state = "terminated"
-        self.wake.set()
-
-    def _after_exit(self, c: lc.CState, ran_for: float) -> None:
-        policy = self.spec.get("restartPolicy") or "Always"
-        code = c.exit_code if c.exit_code is not None else 0
-        restart = lc.should_restart("OnFailure" if c.init and policy == "Always" else policy, code)
-        if not restart:
-            c.state, c.done = "terminated", True
-            return
-        delay = self.backoff[c.name].next_delay(ran_for)
-        c.last_terminated = c.terminated_dict()
-        c.state = "waiting"
-        if delay > 0:
-            c.reason = "CrashLoopBackOff"
-            c.message = (f"back-off {int(delay)}s restarting failed container={c.name} "
-                         f"pod={self.name}_{self.ns}({self.uid})")
-            c.restart_at = time.time() + delay
-            self.agent.event(self.pod, "Warning", "BackOff", "Back-off restarting failed container")
-        else:
-            c.reason, c.message, c.restart_at = "ContainerCreating", "", None
-        self._retry_in(max(delay, 0.0))
 
     # -- termination ------------------------------------------------------------------------
     def _grace(self) -> float:

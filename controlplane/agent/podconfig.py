@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
 from controlplane.client.resources import CONFIGMAPS, SECRETS
 from controlplane.client.rest import ApiStatusError, RestClient

@@ -17,7 +17,7 @@ import copy
 import os
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Callable
 
 from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result

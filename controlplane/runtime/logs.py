@@ -13,7 +13,7 @@ import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 MAX_LINE = 16 * 1024
