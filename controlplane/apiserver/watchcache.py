@@ -62,7 +62,7 @@ from controlplane.apiserver.watchcache_events import (  # noqa: F401  (re-export
 from controlplane.log import get_logger
 from controlplane.machinery.fields import fields_for
 from controlplane.machinery.selectors import FieldSelector, LabelSelector
-from controlplane.storage.interface import Backend, CompactedError, KeyValue, StorageError, WatchEvent
+from controlplane.storage.interface import Backend, CompactedError, StorageError, WatchEvent
 
 log = get_logger(__name__)
 
@@ -303,21 +303,27 @@ class WatchCache:
                 del self._by_ns[e.namespace]
 
     async def _relist(self) -> None:
-        items: list[KeyValue] = []
-        first = await self.backend.list(self.prefix, limit=self._page)
-        rev, items, more = first.revision, list(first.items), first.more
-        while more:
-            page = await self.backend.list(self.prefix, revision=rev, limit=self._page,
-                                           start_key=items[-1].key + "\x00")
-            items += page.items
-            more = page.more
+        """List the prefix page by page at one revision, decoding each page as it comes (peak
+        memory: one page of raw values, not the whole list), then swap the new state in."""
+        items: dict[str, Entry] = {}
+        by_ns: dict[str, dict[str, Entry]] = {}
+        page = await self.backend.list(self.prefix, limit=self._page)
+        rev = page.revision
+        while True:
+            for kv in page.items:
+                try:
+                    e = self._entry(kv.key, kv.value, kv.mod_revision)
+                except Exception:  # undecodable or odd-shaped: never wedge the cache on it
+                    log.error("undecodable object in storage; skipped", key=kv.key)
+                    continue
+                items[e.key] = e
+                by_ns.setdefault(e.namespace, {})[e.key] = e
+            if not page.more or not page.items:
+                break
+            start = page.items[-1].key + "\x00"
+            page = await self.backend.list(self.prefix, revision=rev, limit=self._page, start_key=start)
         had_data = self._ready.is_set()
-        self._items, self._by_ns, self._sorted_keys = {}, {}, None
-        for kv in items:
-            try:
-                self._put(self._entry(kv.key, kv.value, kv.mod_revision))
-            except Exception:  # undecodable or odd-shaped: never wedge the cache on it
-                log.error("undecodable object in storage; skipped", key=kv.key)
+        self._items, self._by_ns, self._sorted_keys = items, by_ns, None
         self._ring.clear()
         self._oldest_rv = rev
         self._rev = rev

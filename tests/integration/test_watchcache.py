@@ -97,6 +97,20 @@ async def test_list_from_memory_with_selectors(backend, prefix) -> None:
 
 
 @pytest.mark.asyncio(loop_scope="session")
+async def test_initial_list_is_paged_at_one_revision(backend, prefix) -> None:
+    for i in range(10):
+        await backend.create(prefix + f"ns{i % 3}/p{i:02d}", pod(f"p{i:02d}", f"ns{i % 3}"))
+    c = WatchCache(backend, prefix, "pods", page_size=3)
+    await c.start()
+    try:
+        entries, _ = c.list()
+        assert [e.name for e in entries] == [f"p{i:02d}" for i in range(10)]
+        assert [e.name for e in c.list(namespace="ns1")[0]] == ["p01", "p04", "p07"]
+    finally:
+        await c.stop()
+
+
+@pytest.mark.asyncio(loop_scope="session")
 async def test_fan_out_to_many_watchers_encodes_once(backend, prefix, cache) -> None:
     watchers = [await cache.watch(cache.revision) for _ in range(200)]
     written = []
