@@ -104,7 +104,7 @@ async def test_initial_list_is_paged_at_one_revision(backend, prefix) -> None:
     await c.start()
     try:
         entries, _ = c.list()
-        assert [e.name for e in entries] == [f"p{i:02d}" for i in range(10)]
+        assert [e.key for e in entries] == sorted(prefix + f"ns{i % 3}/p{i:02d}" for i in range(10))
         assert [e.name for e in c.list(namespace="ns1")[0]] == ["p01", "p04", "p07"]
     finally:
         await c.stop()
