@@ -209,8 +209,11 @@ def validate_pod_update(new: Obj, old: Obj, errs: Errors) -> None:
         b.pop("nodeName", None)
     if a != b:
         errs.forbidden("spec", _POD_UPDATE_MSG)
-    old_tol = old.get("tolerations") or []
-    new_tol = new.get("tolerations") or []
+    def sans_seconds(ts: Any) -> list[Any]:
+        return [{k: v for k, v in t.items() if k != "tolerationSeconds"} if isinstance(t, dict) else t
+                for t in ts or []]
+
+    old_tol, new_tol = sans_seconds(old.get("tolerations")), sans_seconds(new.get("tolerations"))
     if any(t not in new_tol for t in old_tol):
         errs.forbidden("spec.tolerations", "existing toleration can not be modified except its "
                        "tolerationSeconds")

@@ -172,9 +172,12 @@ def _upd(make, gvk, mutate):
     (pod, POD, _set("spec.restartPolicy", "Never"), False),
     (pod, POD, _set("spec.nodeName", "node-1"), True),  # first binding
     (pod, POD, _set("metadata.labels", {"x": "y"}), True),
+    (pod, POD, _set("spec.tolerations", [{"key": "k", "operator": "Exists"}]), False),  # removed defaults
+    (pod, POD, _set("spec.tolerations.0.tolerationSeconds", 10), True),
     (deploy, DEPLOY, _set("spec.replicas", 5), True),
     (deploy, DEPLOY, _set("spec.selector", {"matchLabels": {"app": "a", "x": "y"}}), False),
-], ids=["image", "deadline", "port", "restart", "bind", "labels", "replicas", "selector"])
+], ids=["image", "deadline", "port", "restart", "bind", "labels", "tolerations-removed",
+        "toleration-seconds", "replicas", "selector"])
 def test_immutable_fields_on_update(make, gvk, mutate, ok):
     new, old = _upd(make, gvk, mutate)
     if ok:
