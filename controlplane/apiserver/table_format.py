@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Callable
 
 Obj = dict[str, Any]
@@ -31,6 +32,11 @@ def col(name: str, typ: str = "string", *, priority: int = 0, format: str = "",
 def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
+    return _parse_time(value)
+
+
+@lru_cache(maxsize=8192)  # big lists share few distinct timestamps
+def _parse_time(value: str) -> datetime | None:
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
