@@ -87,38 +87,31 @@ async def watch(api: "ApiServer", request: Request, t: hc.Target) -> HTTPRespons
         await response.eof()
         return None
     metrics.WATCHERS.labels(*labels).inc()
+    sent = metrics.WATCH_EVENTS.labels(*labels)
     try:
         next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
-        out: list[bytes] = []
         while not api.stopping.is_set():
             now = time.monotonic()
             if now >= deadline:
                 break
-            if w.pending() == 0 and out:
-                await response.send(b"".join(out))
-                metrics.WATCH_EVENTS.labels(*labels).inc(len(out))
-                out = []
             if now >= next_bookmark:
                 if allow_bookmarks:
                     await response.send(bookmark(info, w.bookmark_rv()))
                 next_bookmark = now + BOOKMARK_INTERVAL
                 continue
-            if w.pending():
-                ev = await w.__anext__()
-            else:
-                try:
-                    ev = await asyncio.wait_for(w.__anext__(), min(deadline, next_bookmark, now + 1.0) - now)
-                except asyncio.TimeoutError:
+            if not w.pending():
+                try:  # asyncio.timeout, not wait_for: no extra task per wake-up (1,000s of watchers)
+                    async with asyncio.timeout(min(deadline, next_bookmark, now + 1.0) - now):
+                        first = await w.__anext__()
+                except TimeoutError:
                     continue
-                except StopAsyncIteration:
-                    break
-            out.append(render(ev))
-            if len(out) >= FLUSH_EVERY:
-                await response.send(b"".join(out))
-                metrics.WATCH_EVENTS.labels(*labels).inc(len(out))
+                out = [render(first)]
+            else:
                 out = []
-        if out:
-            await response.send(b"".join(out))
+            while w.pending() and len(out) < FLUSH_EVERY:
+                out.append(render(await w.__anext__()))
+            await response.send(out[0] if len(out) == 1 else b"".join(out))
+            sent.inc(len(out))
         if allow_bookmarks and time.monotonic() >= deadline:
             await response.send(bookmark(info, w.bookmark_rv()))
         await response.eof()

@@ -159,15 +159,19 @@ async def watch_fanout(url: str, watchers: int, events: int) -> list[float]:
                 if ready == watchers:
                     all_ready.set()
                 got = 0
-                async for line in resp.content:
-                    i = line.find(b'"seq":"')
-                    if i < 0:
-                        continue
-                    seq = line[i + 7:line.index(b'"', i + 7)].decode()
-                    t = sent.get(seq)
-                    if t is not None:
-                        delays.append(time.perf_counter() - t)
-                    got += 1
+                buf = b""
+                async for chunk in resp.content.iter_any():  # cheaper than line iteration
+                    now = time.perf_counter()
+                    buf += chunk
+                    *lines, buf = buf.split(b"\n")
+                    for line in lines:
+                        i = line.find(b'"seq":"')
+                        if i < 0:
+                            continue
+                        t = sent.get(line[i + 7:line.index(b'"', i + 7)].decode())
+                        if t is not None:
+                            delays.append(now - t)
+                        got += 1
                     if got >= events:
                         return
 
