@@ -1,0 +1,79 @@
+"""``controlplane up``: embedded etcd + apiserver, kubeconfig, one ``ready`` line, clean stop on
+SIGTERM, and every object kept across a restart on the same data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from controlplane.etcd_process import free_port
+from tests.fixtures.apiserver import REPO, make_kubectl
+
+pytestmark = pytest.mark.integration
+
+
+def _start_up(data_dir: Path, port: int) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "controlplane", "up", "--data-dir", str(data_dir),
+                             "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 90
+    lines = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+        if ready:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "ready" in line:
+                return proc, line
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    pytest.fail(f"controlplane up did not get ready: {lines}")
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pytest.fail("controlplane up did not stop on SIGTERM")
+
+
+def _port_closed(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_up_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
+    data, port = tmp_path / "data", free_port()
+    proc, line = _start_up(data, port)
+    try:
+        info = json.loads(line)
+        assert info["server"] == f"http://127.0.0.1:{port}"
+        kubectl = make_kubectl(data / "kubeconfig", tmp_path / "cache")
+        assert "kube-system" in kubectl("get", "ns").stdout
+        kubectl("create", "configmap", "keepme", "--from-literal=a=b")
+    finally:
+        rc = _stop(proc)
+    assert rc == 0
+    assert _port_closed(port)
+    proc, _ = _start_up(data, port)
+    try:
+        kubectl = make_kubectl(data / "kubeconfig", tmp_path / "cache2")
+        out = json.loads(kubectl("get", "configmap", "keepme", "-o", "json").stdout)
+        assert out["data"] == {"a": "b"}
+    finally:
+        assert _stop(proc) == 0
