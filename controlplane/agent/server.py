@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 import shutil
 import json
 import time
@@ -23,6 +24,7 @@ from controlplane.log import get_logger
 from controlplane.runtime import cgroups
 from controlplane.runtime.interface import RuntimeError_
 from controlplane.runtime.logs import follow_log, parse_time, read_log
+from controlplane.runtime.runc import set_winsize
 
 if TYPE_CHECKING:
     from controlplane.agent.agent import Agent
@@ -144,6 +146,8 @@ class AgentServer:
             await ws.close()
             return ws
         want_stdin = _true(q.get("stdin")) or _true(q.get("input"))
+        if _true(q.get("tty")):
+            return await self._exec_tty(ws, proto, cid, cmd)
         try:
             proc = await self.agent.runtime.exec_process(cid, cmd, stdin=want_stdin)
         except RuntimeError_ as e:
@@ -181,6 +185,70 @@ class AgentServer:
         finally:
             feeder.cancel()
             await asyncio.gather(feeder, return_exceptions=True)
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        await self._send_status(ws, proto, code, None, cmd)
+        await ws.close()
+        return ws
+
+    async def _exec_tty(self, ws: web.WebSocketResponse, proto: str, cid: str, cmd: list[str]) -> web.WebSocketResponse:
+        """Exec on a terminal: pty output on channel 1, channel 4 resizes, channel 0 types."""
+        try:
+            proc, master = await self.agent.runtime.exec_tty(cid, cmd)
+        except RuntimeError_ as e:
+            await self._send_status(ws, proto, None, e.message)
+            await ws.close()
+            return ws
+        loop = asyncio.get_running_loop()
+        out: asyncio.Queue[bytes] = asyncio.Queue()
+
+        def readable() -> None:
+            try:
+                data = os.read(master, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                loop.remove_reader(master)
+            out.put_nowait(data)
+
+        loop.add_reader(master, readable)
+
+        async def pump() -> None:
+            while True:
+                data = await out.get()
+                if not data:
+                    return
+                if not ws.closed:
+                    await ws.send_bytes(bytes([STDOUT]) + data)
+
+        async def feed() -> None:
+            async for msg in ws:
+                if msg.type != WSMsgType.BINARY or not msg.data:
+                    continue
+                ch, data = msg.data[0], msg.data[1:]
+                if ch == STDIN and data:
+                    os.write(master, data)
+                elif ch == RESIZE:
+                    try:
+                        size = json.loads(data)
+                        set_winsize(master, int(size.get("Height", 24)), int(size.get("Width", 80)))
+                    except (ValueError, OSError):
+                        pass
+                elif ch == CLOSE and data[:1] == bytes([STDIN]):
+                    os.write(master, b"\x04")
+
+        feeder = loop.create_task(feed())
+        try:
+            await pump()
+            code = await proc.wait()
+        finally:
+            feeder.cancel()
+            await asyncio.gather(feeder, return_exceptions=True)
+            loop.remove_reader(master)
+            os.close(master)
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()

@@ -130,6 +130,11 @@ class ContainerRuntime(abc.ABC):
     @abc.abstractmethod
     async def exec_process(self, cid: str, cmd: list[str], stdin: bool) -> asyncio.subprocess.Process: ...
 
+    async def exec_tty(self, cid: str, cmd: list[str], rows: int = 24,
+                       cols: int = 80) -> tuple[asyncio.subprocess.Process, int]:
+        """Run ``cmd`` on a terminal; returns the process and the pty master fd (caller closes)."""
+        raise RuntimeError_("NotSupported", "this runtime cannot allocate a terminal")
+
     @abc.abstractmethod
     def log_path(self, cid: str) -> Path | None: ...
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import fcntl
 import json
 import os
 import re
 import shutil
 import signal as _signal
+import struct
+import termios
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +44,10 @@ def become_subreaper() -> None:
     """Orphaned container inits are re-parented to this process (so we can waitpid them)."""
     if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def set_winsize(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", max(1, rows), max(1, cols), 0, 0))
 
 
 def _mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> None:
@@ -315,6 +322,28 @@ class RuncRuntime(ContainerRuntime):
             self.runc, "--root", str(self.state_dir), "exec", cid, *cmd,
             stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+    async def exec_tty(self, cid: str, cmd: list[str], rows: int = 24,
+                       cols: int = 80) -> tuple[asyncio.subprocess.Process, int]:
+        """``runc exec -t`` on a pty we own: runc proxies it to the container's terminal and
+        follows its size (set ``TIOCSWINSZ`` on the master to resize)."""
+        c = self._get(cid)
+        if c.status.state != "running":
+            raise RuntimeError_("NotRunning", f"container {c.name} is not running")
+        master, slave = os.openpty()
+        set_winsize(master, rows, cols)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.runc, "--root", str(self.state_dir), "exec", "-t", cid, *cmd,
+                stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        os.set_blocking(master, False)
+        return proc, master
 
     async def exec_sync(self, cid: str, cmd: list[str], timeout: float) -> tuple[int, bytes, bytes]:
         proc = await self.exec_process(cid, cmd, stdin=False)

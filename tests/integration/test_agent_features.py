@@ -30,14 +30,17 @@ async def endpoint(client, node: str) -> str:
     return f"http://127.0.0.1:{n['status']['daemonEndpoints']['kubeletEndpoint']['Port']}"
 
 
-async def ws_exec(base: str, ns: str, pod_: str, container: str, cmd: list[str], stdin: bytes | None = None):
+async def ws_exec(base: str, ns: str, pod_: str, container: str, cmd: list[str], stdin: bytes | None = None,
+                  tty_size: tuple[int, int] | None = None):
     q = "&".join(f"command={aiohttp.helpers.quote(c, safe='')}" for c in cmd)
-    q += "&stdout=true&stderr=true" + ("&stdin=true" if stdin is not None else "")
+    q += "&stdout=true&stderr=true" + ("&stdin=true" if stdin is not None else "") + ("&tty=true" if tty_size else "")
     out, err, status = b"", b"", None
     async with aiohttp.ClientSession() as s:
         async with s.ws_connect(f"{base}/exec/{ns}/{pod_}/{container}?{q}", protocols=("v5.channel.k8s.io",),
                                 headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as ws:
             assert ws.protocol == "v5.channel.k8s.io"
+            if tty_size is not None:
+                await ws.send_bytes(b"\x04" + json.dumps({"Width": tty_size[1], "Height": tty_size[0]}).encode())
             if stdin is not None:
                 await ws.send_bytes(b"\x00" + stdin)
                 await ws.send_bytes(b"\xff\x00")  # v5: close stdin
@@ -181,3 +184,7 @@ async def test_exec_and_logs_previous_tail_follow(client, ns, start_agent):
     out, err, st = await ws_exec(base, ns, "lg", "c", ["sh", "-c", "cat; echo bad >&2; exit 5"], stdin=b"piped in\n")
     assert out == b"piped in\n" and err == b"bad\n"
     assert st["reason"] == "NonZeroExitCode" and st["details"]["causes"][0]["message"] == "5"
+    out, err, st = await ws_exec(base, ns, "lg", "c", ["sh"], stdin=b"tty; stty size; exit 2\n", tty_size=(40, 100))
+    text = out.decode()
+    assert "/dev/pts/" in text and "40 100" in text
+    assert st["details"]["causes"][0]["message"] == "2"
