@@ -58,9 +58,13 @@ class PodWatch:
 
     async def start(self) -> "PodWatch":
         lst = await self.client.list(R.PODS, self.ns)
+        self._tracking = False
         for p in live(lst["items"]):
             self._update("ADDED", p)
+        self._tracking = True
         self.created = set(self.pods)
+        self.max_pods = len(self.pods)
+        self.min_ready = sum(self.pods.values())
         self.task = asyncio.create_task(self._run(lst["metadata"]["resourceVersion"]))
         return self
 
@@ -72,6 +76,8 @@ class PodWatch:
             self.created.add(uid)
             conds = {c["type"]: c["status"] for c in (p.get("status") or {}).get("conditions") or []}
             self.pods[uid] = conds.get("Ready") == "True"
+        if not getattr(self, "_tracking", True):
+            return
         self.max_pods = max(self.max_pods, len(self.pods))
         self.min_ready = min(self.min_ready, sum(self.pods.values()))
 
@@ -97,7 +103,7 @@ async def test_deployment_scale_rollout_undo(apiserver, controller_manager, kube
     ns = await new_namespace(client, "deploy")
     sim = await PodSimulator(client, ns).start()
     try:
-        kubectl("apply", "-f", "-", input=json.dumps(deployment("web", ns, 3)))
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(deployment("web", ns, 3)))
 
         async def three_pods():
             pods = live((await client.list(R.PODS, ns))["items"])
@@ -116,7 +122,7 @@ async def test_deployment_scale_rollout_undo(apiserver, controller_manager, kube
             assert p["metadata"]["labels"] == {"app": "web", "pod-template-hash": h}
 
         for n in (5, 1, 4):
-            kubectl("scale", "deployment/web", f"--replicas={n}", "-n", ns)
+            await asyncio.to_thread(kubectl, "scale", "deployment/web", f"--replicas={n}", "-n", ns)
 
             async def scaled(n=n):
                 d = await client.get(R.DEPLOYMENTS, "web", ns)
@@ -127,8 +133,8 @@ async def test_deployment_scale_rollout_undo(apiserver, controller_manager, kube
         assert len((await client.list(R.REPLICASETS, ns))["items"]) == 1
 
         watch = await PodWatch(client, ns).start()
-        kubectl("set", "image", "deployment/web", "c=busybox:2", "-n", ns)
-        out = kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=90s", timeout=100)
+        await asyncio.to_thread(kubectl, "set", "image", "deployment/web", "c=busybox:2", "-n", ns)
+        out = await asyncio.to_thread(kubectl, "rollout", "status", "deployment/web", "-n", ns, "--timeout=90s", timeout=100)
         assert "successfully rolled out" in out.stdout
         await asyncio.sleep(0.3)
         await watch.stop()
@@ -143,11 +149,11 @@ async def test_deployment_scale_rollout_undo(apiserver, controller_manager, kube
         pods = live((await client.list(R.PODS, ns))["items"])
         assert {p["spec"]["containers"][0]["image"] for p in pods} == {"busybox:2"} and len(pods) == 4
 
-        hist = kubectl("rollout", "history", "deployment/web", "-n", ns).stdout
+        hist = (await asyncio.to_thread(kubectl, "rollout", "history", "deployment/web", "-n", ns)).stdout
         assert "1" in hist and "2" in hist
 
-        kubectl("rollout", "undo", "deployment/web", "-n", ns)
-        kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=90s", timeout=100)
+        await asyncio.to_thread(kubectl, "rollout", "undo", "deployment/web", "-n", ns)
+        await asyncio.to_thread(kubectl, "rollout", "status", "deployment/web", "-n", ns, "--timeout=90s", timeout=100)
         d = await client.get(R.DEPLOYMENTS, "web", ns)
         assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1"
         assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
@@ -161,7 +167,7 @@ async def test_deployment_scale_rollout_undo(apiserver, controller_manager, kube
         assert conds["Progressing"]["reason"] == "NewReplicaSetAvailable"
         assert d["status"]["observedGeneration"] == d["metadata"]["generation"]
 
-        described = kubectl("describe", "deployment", "web", "-n", ns).stdout
+        described = (await asyncio.to_thread(kubectl, "describe", "deployment", "web", "-n", ns)).stdout
         assert "ScalingReplicaSet" in described
     finally:
         await sim.stop()
@@ -173,22 +179,22 @@ async def test_recreate_and_pause(apiserver, controller_manager, kubectl, client
     try:
         d = deployment("rc", ns, 2)
         d["spec"]["strategy"] = {"type": "Recreate"}
-        kubectl("apply", "-f", "-", input=json.dumps(d))
-        kubectl("rollout", "status", "deployment/rc", "-n", ns, "--timeout=60s", timeout=70)
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(d))
+        await asyncio.to_thread(kubectl, "rollout", "status", "deployment/rc", "-n", ns, "--timeout=60s", timeout=70)
         watch = await PodWatch(client, ns).start()
-        kubectl("set", "image", "deployment/rc", "c=busybox:2", "-n", ns)
-        kubectl("rollout", "status", "deployment/rc", "-n", ns, "--timeout=60s", timeout=70)
+        await asyncio.to_thread(kubectl, "set", "image", "deployment/rc", "c=busybox:2", "-n", ns)
+        await asyncio.to_thread(kubectl, "rollout", "status", "deployment/rc", "-n", ns, "--timeout=60s", timeout=70)
         await watch.stop()
         assert watch.max_pods <= 2 and watch.min_ready == 0, "Recreate must stop old pods before new ones"
 
-        kubectl("rollout", "pause", "deployment/rc", "-n", ns)
-        kubectl("set", "image", "deployment/rc", "c=busybox:3", "-n", ns)
+        await asyncio.to_thread(kubectl, "rollout", "pause", "deployment/rc", "-n", ns)
+        await asyncio.to_thread(kubectl, "set", "image", "deployment/rc", "c=busybox:3", "-n", ns)
         await asyncio.sleep(1.5)
         assert len((await client.list(R.REPLICASETS, ns))["items"]) == 2, "paused: no new ReplicaSet"
         d = await client.get(R.DEPLOYMENTS, "rc", ns)
         assert {c["type"]: c["reason"] for c in d["status"]["conditions"]}["Progressing"] == "DeploymentPaused"
-        kubectl("rollout", "resume", "deployment/rc", "-n", ns)
-        kubectl("rollout", "status", "deployment/rc", "-n", ns, "--timeout=60s", timeout=70)
+        await asyncio.to_thread(kubectl, "rollout", "resume", "deployment/rc", "-n", ns)
+        await asyncio.to_thread(kubectl, "rollout", "status", "deployment/rc", "-n", ns, "--timeout=60s", timeout=70)
         pods = live((await client.list(R.PODS, ns))["items"])
         assert {p["spec"]["containers"][0]["image"] for p in pods} == {"busybox:3"}
     finally:
@@ -203,7 +209,7 @@ async def test_replicaset_adopts_orphans_and_replaces_deleted(apiserver, control
     rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "x", "namespace": ns},
           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "x"}},
                    "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
-    kubectl("apply", "-f", "-", input=json.dumps(rs))
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(rs))
 
     async def two_owned():
         pods = live((await client.list(R.PODS, ns))["items"])
@@ -234,12 +240,12 @@ async def test_replicaset_adopts_orphans_and_replaces_deleted(apiserver, control
 @pytest.mark.parametrize("cascade", ["background", "foreground", "orphan"])
 async def test_delete_deployment_cascade(apiserver, controller_manager, kubectl, client, cascade):
     ns = await new_namespace(client, f"del-{cascade[:4]}")
-    kubectl("apply", "-f", "-", input=json.dumps(deployment("gc", ns, 2)))
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(deployment("gc", ns, 2)))
 
     async def ready():
         return len(live((await client.list(R.PODS, ns))["items"])) == 2 and len((await client.list(R.REPLICASETS, ns))["items"]) == 1
     await eventually(ready)
-    kubectl("delete", "deployment", "gc", "-n", ns, f"--cascade={cascade}", "--timeout=60s", timeout=70)
+    await asyncio.to_thread(kubectl, "delete", "deployment", "gc", "-n", ns, f"--cascade={cascade}", "--timeout=60s", timeout=70)
 
     async def gone(res):
         return not (await client.list(res, ns))["items"]

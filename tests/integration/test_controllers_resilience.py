@@ -41,11 +41,11 @@ async def _rollout_with_havoc(api, tmp_path, havoc) -> None:
         assert cm.wait_log("caches synced", 60), cm.log_tail()
         ns = await new_namespace(client, "havoc")
         sim = await SlowSimulator(client, ns).start()
-        kubectl("apply", "-f", "-", input=json.dumps(deployment("web", ns, REPLICAS, surge=1, unavailable=0)))
-        kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=120s", timeout=130)
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(deployment("web", ns, REPLICAS, surge=1, unavailable=0)))
+        await asyncio.to_thread(kubectl, "rollout", "status", "deployment/web", "-n", ns, "--timeout=120s", timeout=130)
         watch = await PodWatch(client, ns).start()
         assert len(watch.created) == REPLICAS
-        kubectl("set", "image", "deployment/web", "c=busybox:2", "-n", ns)
+        await asyncio.to_thread(kubectl, "set", "image", "deployment/web", "c=busybox:2", "-n", ns)
 
         async def midway():
             pods = live((await client.list(R.PODS, ns))["items"])
@@ -53,7 +53,7 @@ async def _rollout_with_havoc(api, tmp_path, havoc) -> None:
             return 1 <= len(new) < REPLICAS - 2
         await eventually(midway, timeout=60, interval=0.05)
         cm = await havoc(cm, tmp_path)
-        kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=120s", timeout=130)
+        await asyncio.to_thread(kubectl, "rollout", "status", "deployment/web", "-n", ns, "--timeout=120s", timeout=130)
         await asyncio.sleep(1.0)
         pods = live((await client.list(R.PODS, ns))["items"])
         assert len(pods) == REPLICAS
@@ -107,7 +107,7 @@ async def test_leader_election_failover(fresh_apiserver, tmp_path):
         leader, standby = (a, b) if leader_id == "cm-a" else (b, a)
         assert leader.wait_log("caches synced", 30), leader.log_tail()
         ns = await new_namespace(client, "le")
-        kubectl("apply", "-f", "-", input=json.dumps(deployment("web", ns, 2)))
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(deployment("web", ns, 2)))
         await eventually(lambda: _npods(client, ns, 2))
         await asyncio.sleep(1.0)
         assert "became leader" not in standby.log_path.read_text(), "exactly one controller-manager leads"
@@ -120,7 +120,7 @@ async def test_leader_election_failover(fresh_apiserver, tmp_path):
         takeover = loop.time() - t0
         assert new_id
         assert takeover <= 4 + 2 * 0.5 + 1.0, f"takeover took {takeover:.1f}s for a 4 s lease"
-        kubectl("scale", "deployment/web", "--replicas=4", "-n", ns)
+        await asyncio.to_thread(kubectl, "scale", "deployment/web", "--replicas=4", "-n", ns)
         await eventually(lambda: _npods(client, ns, 4), timeout=30)
         lease = await client.get(R.LEASES, "kube-controller-manager", "kube-system")
         assert lease["spec"]["leaseTransitions"] >= 1

@@ -38,7 +38,7 @@ async def test_statefulset_ordered_scale_and_update(apiserver, controller_manage
         ss = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": ns},
               "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
                        "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": CONTAINERS}}}}
-        kubectl("apply", "-f", "-", input=json.dumps(ss))
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(ss))
         await eventually(lambda: _pods(client, ns, ["db-0"]))
         await asyncio.sleep(1.0)
         assert names(live((await client.list(R.PODS, ns))["items"])) == ["db-0"], "OrderedReady waits for db-0"
@@ -62,16 +62,16 @@ async def test_statefulset_ordered_scale_and_update(apiserver, controller_manage
                 if et == "DELETED":
                     watch_order.append(p["metadata"]["name"])
         wt = asyncio.create_task(watch_deletes())
-        kubectl("scale", "statefulset/db", "--replicas=1", "-n", ns)
+        await asyncio.to_thread(kubectl, "scale", "statefulset/db", "--replicas=1", "-n", ns)
         await eventually(lambda: _pods(client, ns, ["db-0"]))
         await asyncio.sleep(0.3)
         wt.cancel()
         assert watch_order == ["db-2", "db-1"], "scale down in reverse ordinal order"
 
-        kubectl("scale", "statefulset/db", "--replicas=3", "-n", ns)
+        await asyncio.to_thread(kubectl, "scale", "statefulset/db", "--replicas=3", "-n", ns)
         await eventually(lambda: _pods(client, ns, ["db-0", "db-1", "db-2"]))
         # rolling update with a partition: only ordinals >= 1 move to the new revision
-        kubectl("patch", "statefulset/db", "-n", ns, "--type=merge", "-p",
+        await asyncio.to_thread(kubectl, "patch", "statefulset/db", "-n", ns, "--type=merge", "-p",
                 json.dumps({"spec": {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}},
                                      "template": {"metadata": {"labels": {"app": "db", "v": "2"}}}}}))
 
@@ -99,7 +99,7 @@ async def test_statefulset_parallel(apiserver, controller_manager, kubectl, clie
           "spec": {"replicas": 3, "podManagementPolicy": "Parallel", "serviceName": "p",
                    "selector": {"matchLabels": {"app": "p"}},
                    "template": {"metadata": {"labels": {"app": "p"}}, "spec": {"containers": CONTAINERS}}}}
-    kubectl("apply", "-f", "-", input=json.dumps(ss))
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(ss))
     await eventually(lambda: _pods(client, ns, ["p-0", "p-1", "p-2"]))  # no readiness needed
 
 
@@ -120,7 +120,7 @@ async def test_daemonset_follows_nodes(apiserver, controller_manager, kubectl, c
                 "spec": {"selector": {"matchLabels": {"app": "agent"}},
                          "template": {"metadata": {"labels": {"app": "agent"}},
                                       "spec": {"nodeSelector": {"role": f"edge-{tag}"}, "containers": CONTAINERS}}}}
-        kubectl("apply", "-f", "-", input=json.dumps(dset))
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(dset))
 
         async def on_nodes(want: set[str]):
             pods = live((await client.list(R.PODS, ns))["items"])
@@ -136,7 +136,7 @@ async def test_daemonset_follows_nodes(apiserver, controller_manager, kubectl, c
         await eventually(lambda: on_nodes({nodes[0], nodes[2], n3}))
         await client.delete(R.NODES, nodes[0])
         await eventually(lambda: on_nodes({nodes[2], n3}))
-        kubectl("patch", "daemonset/agent", "-n", ns, "--type=merge", "-p", json.dumps(
+        await asyncio.to_thread(kubectl, "patch", "daemonset/agent", "-n", ns, "--type=merge", "-p", json.dumps(
             {"spec": {"template": {"spec": {"tolerations": [{"key": "dedicated", "operator": "Exists"}]}}}}))
         await eventually(lambda: on_nodes({nodes[1], nodes[2], n3}))
 
@@ -168,7 +168,7 @@ async def test_job_completions_and_backoff(apiserver, controller_manager, kubect
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "work", "namespace": ns},
            "spec": {"completions": 3, "parallelism": 2, "backoffLimit": 1,
                     "template": {"spec": {"restartPolicy": "Never", "containers": CONTAINERS}}}}
-    kubectl("apply", "-f", "-", input=json.dumps(job))
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(job))
 
     async def active(n):
         pods = [p for p in live((await client.list(R.PODS, ns))["items"]) if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
@@ -186,12 +186,12 @@ async def test_job_completions_and_backoff(apiserver, controller_manager, kubect
         return j if conds.get("Complete") == "True" else None
     j = await eventually(complete)
     assert j["status"]["succeeded"] == 3 and j["status"].get("completionTime")
-    out = kubectl("wait", "--for=condition=complete", "job/work", "-n", ns, "--timeout=10s")
+    out = await asyncio.to_thread(kubectl, "wait", "--for=condition=complete", "job/work", "-n", ns, "--timeout=10s")
     assert "condition met" in out.stdout
 
     bad = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "bad", "namespace": ns},
            "spec": {"backoffLimit": 1, "template": {"spec": {"restartPolicy": "Never", "containers": CONTAINERS}}}}
-    kubectl("apply", "-f", "-", input=json.dumps(bad))
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(bad))
 
     async def bad_failed():
         pods = [p for p in live((await client.list(R.PODS, ns))["items"]) if p["metadata"]["labels"].get("job-name") == "bad"]
@@ -207,7 +207,7 @@ async def test_job_completions_and_backoff(apiserver, controller_manager, kubect
 
     deadline = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "slow", "namespace": ns},
                 "spec": {"activeDeadlineSeconds": 1, "template": {"spec": {"restartPolicy": "Never", "containers": CONTAINERS}}}}
-    kubectl("apply", "-f", "-", input=json.dumps(deadline))
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(deadline))
 
     async def deadline_exceeded():
         j = await client.get(R.JOBS, "slow", ns)
@@ -226,10 +226,10 @@ async def test_endpoints_and_service_account(apiserver, controller_manager, kube
     try:
         d = deployment("api", ns, 2)
         d["spec"]["template"]["spec"]["containers"] = CONTAINERS
-        kubectl("apply", "-f", "-", input=json.dumps(d))
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(d))
         svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": ns},
                "spec": {"selector": {"app": "api"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]}}
-        kubectl("apply", "-f", "-", input=json.dumps(svc))
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(svc))
 
         async def endpoints(ready: int, not_ready: int):
             try:
@@ -261,11 +261,11 @@ async def _exists(client: RestClient, res, name: str, ns: str | None) -> bool:
 
 async def test_namespace_deletion_empties_it(apiserver, controller_manager, kubectl, client):
     ns = await new_namespace(client, "doomed")
-    kubectl("apply", "-f", "-", input=json.dumps(deployment("d", ns, 2)))
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(deployment("d", ns, 2)))
     await client.create(R.CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": ns},
                                        "data": {"a": "b"}}, ns)
     await eventually(lambda: _count(client, R.PODS, ns, 2))
-    kubectl("delete", "namespace", ns, "--timeout=60s", timeout=70)
+    await asyncio.to_thread(kubectl, "delete", "namespace", ns, "--timeout=60s", timeout=70)
     assert not await _exists(client, R.NAMESPACES, ns, None)
     for res in (R.PODS, R.REPLICASETS, R.DEPLOYMENTS, R.CONFIGMAPS, R.SERVICEACCOUNTS):
         assert (await client.list(res, ns))["items"] == []
