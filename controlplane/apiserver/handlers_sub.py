@@ -1,5 +1,6 @@
-"""Subresources other than ``/status``: ``pods/binding`` (the scheduler's bind) and ``*/scale``
-(an ``autoscaling/v1`` Scale over a workload's or custom resource's replica count).
+"""Subresources other than ``/status``: ``pods/binding`` (the scheduler's bind), ``pods/eviction``
+and ``*/scale`` (an ``autoscaling/v1`` Scale over a workload's or custom resource's replicas).
+``pods/log`` and ``pods/exec`` are proxied to the node agent by ``node_proxy.py``.
 
 Both are read-modify-writes of the parent through ``handlers_write.write_update``, so they obey
 the same rules (conflicts, dry run, managedFields) as any other write.
@@ -29,6 +30,8 @@ async def handle(api: "ApiServer", request: Request, t: hc.Target, verb: str) ->
         return await bind(api, request, t)
     if t.subresource == "scale" and verb in ("get", "update", "patch"):
         return await scale(api, request, t, verb)
+    if t.subresource == "eviction" and verb == "create":
+        return await evict(api, request, t)
     raise errors.method_not_allowed(f"{request.method} on {t.info.plural}/{t.subresource} is not supported by this server")
 
 
@@ -72,6 +75,21 @@ async def bind(api: "ApiServer", request: Request, t: hc.Target) -> HTTPResponse
 
     await write_update(api, t.info, t.namespace, t.name, compute_full, subresource="binding", strict=False,
                        manager=None, dry=dry, prepared=True)
+    return hc.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                             "code": 201}, status=201)
+
+
+async def evict(api: "ApiServer", request: Request, t: hc.Target) -> HTTPResponse:
+    """policy/v1 Eviction: a graceful delete of the pod (PodDisruptionBudgets are not checked)."""
+    from controlplane.apiserver.handlers_delete import delete_object
+
+    assert t.name
+    body = hc.decode_body(request)
+    opts = body.get("deleteOptions") or {}
+    grace = opts.get("gracePeriodSeconds")
+    await delete_object(api, t.info, t.namespace, t.name, grace=int(grace) if grace is not None else None,
+                        propagation=opts.get("propagationPolicy"), preconditions=opts.get("preconditions"),
+                        dry=hc.dry_run(request))
     return hc.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                              "code": 201}, status=201)
 
