@@ -160,6 +160,9 @@ class PodConfig:
                 continue
             if "emptyDir" in v:
                 target.mkdir(parents=True, exist_ok=True)
+                ed = v["emptyDir"] or {}
+                if ed.get("medium") == "Memory" and not os.path.ismount(target):
+                    await mount_tmpfs(target, ed.get("sizeLimit"))
             elif "configMap" in v or "secret" in v:
                 src = v.get("configMap") or v.get("secret")
                 kind = "configmap" if "configMap" in v else "secret"
@@ -244,6 +247,18 @@ class PodConfig:
                     src.mkdir(parents=True, exist_ok=True)
             out.append(Mount(vm["mountPath"], str(src), readonly=bool(vm.get("readOnly"))))
         return out
+
+
+async def mount_tmpfs(target: Path, size_limit: str | None) -> None:
+    """emptyDir ``medium: Memory``: a tmpfs (bounded by ``sizeLimit``), unmounted with the pod."""
+    import asyncio
+
+    opts = "mode=1777" + (f",size={bytes_(str(size_limit))}" if size_limit else "")
+    proc = await asyncio.create_subprocess_exec("mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(target),
+                                                stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise ConfigError(f"emptyDir tmpfs on {target}: {err.decode().strip()}")
 
 
 def limits(container: dict) -> dict[str, int | None]:

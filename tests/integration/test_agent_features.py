@@ -109,7 +109,7 @@ async def test_configmap_secret_env_files_and_init(client, ns, start_agent):
     await client.create(PODS, pod("cfg", agent.node, [{
         "name": "c", "image": "busybox",
         "command": ["sh", "-c", "echo $COLOR $PASS $CFG_color $GREETING; cat /etc/cfg/app.conf /etc/sec/password; "
-                                "echo; cat /work/init.txt; cat /etc/info/name"],
+                                "echo; cat /work/init.txt; cat /etc/info/name; echo; grep -c ' /work tmpfs ' /proc/mounts"],
         "env": [{"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "color"}}},
                 {"name": "PASS", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "password"}}},
                 {"name": "GREETING", "value": "hi-$(COLOR)"}],
@@ -120,7 +120,7 @@ async def test_configmap_secret_env_files_and_init(client, ns, start_agent):
         initContainers=[{"name": "init", "image": "busybox", "command": ["sh", "-c", "echo from-init > /work/init.txt"],
                          "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
         volumes=[{"name": "cfg", "configMap": {"name": "cfg"}}, {"name": "sec", "secret": {"secretName": "sec"}},
-                 {"name": "work", "emptyDir": {}},
+                 {"name": "work", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}},
                  {"name": "info", "projected": {"sources": [{"downwardAPI": {"items": [
                      {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}}]), ns)
     p = await pod_where(client, ns, "cfg", lambda p: phase(p) in ("Succeeded", "Failed"), what="cfg done")
@@ -131,7 +131,7 @@ async def test_configmap_secret_env_files_and_init(client, ns, start_agent):
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as s:
         async with s.get(f"{base}/containerLogs/{ns}/cfg/c") as r:
             text = await r.text()
-    assert text.splitlines() == ["blue s3cret blue hi-blue", "threads=4", "s3cret", "from-init", "cfg"]
+    assert text.splitlines() == ["blue s3cret blue hi-blue", "threads=4", "s3cret", "from-init", "cfg", "1"]
 
 
 async def test_hostpath_outside_root_and_missing_configmap(client, ns, start_agent):
