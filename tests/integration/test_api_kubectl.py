@@ -114,7 +114,7 @@ def test_server_side_apply(kubectl, tmp_path) -> None:
     f = tmp_path / "cm.yaml"
     f.write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  a: '1'\n")
     assert "serverside-applied" in kubectl("apply", "--server-side", "-f", str(f)).stdout
-    obj = json.loads(kubectl("get", "cm", name, "-o", "json").stdout)
+    obj = json.loads(kubectl("get", "cm", name, "-o", "json", "--show-managed-fields").stdout)
     assert any(m["manager"] == "kubectl" and m["operation"] == "Apply" for m in obj["metadata"]["managedFields"])
     f.write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  a: '2'\n")
     res = kubectl("apply", "--server-side", "--field-manager", "other", "-f", str(f), check=False)
