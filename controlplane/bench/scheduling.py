@@ -1,0 +1,208 @@
+"""``controlplane bench scheduling --nodes 5000 --pods 10000 [--profile default|enhanced|fgd]``:
+Kubernetes' SchedulingBasic through the real apiserver and etcd, printed as JSON.
+
+A fresh etcd and apiserver (child processes), ``--nodes`` simulated nodes (4 CPU / 32Gi /
+110 pods, registered through the API; no kubelet, as in scheduler_perf), the scheduler as its
+own child process, then ``--warmup`` pods (1,000) placed first and ``--pods`` measured pods
+(100m / 500Mi) created by 32 concurrent clients. A pod watch counts bindings per second:
+``pods_per_s_avg`` (measured pods / time from the first to the last binding), ``_p50`` and
+``_p99`` of the per-second throughput samples, and ``etcd_txn_per_s`` from etcd's own
+metrics over the measured phase. Neighbours: ``controlplane.agent.simulated`` (nodes),
+``controlplane.cmd.scheduler`` (the scheduler process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from controlplane.agent.simulated import SimulatedNodes
+from controlplane.client import resources
+from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.etcd_process import EtcdProcess, free_port
+from controlplane.kubeconfig import write_kubeconfig
+
+PROFILES = {"default": "default-scheduler", "enhanced": "enhanced-scheduler", "fgd": "fgd-scheduler"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scheduling", help="SchedulingBasic: pods/s through the real apiserver and etcd")
+    p.add_argument("--nodes", type=int, default=5000)
+    p.add_argument("--pods", type=int, default=10000)
+    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--profile", choices=sorted(PROFILES), default="default")
+    p.add_argument("--concurrency", type=int, default=32)
+    p.set_defaults(func=lambda a: asyncio.run(run(a)))
+
+
+def _child(args: list[str], log: Path, level: str = "warning") -> subprocess.Popen:
+    with open(log, "ab") as fh:
+        return subprocess.Popen([sys.executable, "-m", "controlplane", *args], stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True,
+                                env={**os.environ, "CONTROLPLANE_LOG_LEVEL": level, "CONTROLPLANE_LOG_FORMAT": "json"})
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"apiserver exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("apiserver not ready")
+
+
+def etcd_txns(endpoint: str) -> float:
+    """Transactions etcd has applied (``etcd_mvcc_txn_total`` or puts + deletes + txns)."""
+    with urllib.request.urlopen(endpoint + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    vals: dict[str, float] = {}
+    for m in re.finditer(r"^(etcd_(?:debugging_)?mvcc_(?:txn|put|delete)_total)(?:\{[^}]*\})? ([0-9.e+]+)$", text, re.M):
+        vals[m.group(1)] = vals.get(m.group(1), 0.0) + float(m.group(2))
+    return sum(vals.values())
+
+
+def pod_body(name: str, scheduler: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "bench"},
+            "spec": {"schedulerName": scheduler, "containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.9",
+                     "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}}}]}}
+
+
+async def create_pods(client: RestClient, prefix: str, n: int, scheduler: str, concurrency: int) -> None:
+    it = iter(range(n))
+
+    async def worker() -> None:
+        for i in it:
+            try:
+                await client.create(resources.PODS, pod_body(f"{prefix}-{i}", scheduler), "bench")
+            except ApiStatusError as e:
+                if not e.already_exists:
+                    raise
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+class BindCounter:
+    """Watches pods; records the time each one got its node."""
+
+    def __init__(self, client: RestClient) -> None:
+        self.client = client
+        self.bound: dict[str, float] = {}
+        self.event = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        lst = await self.client.list(resources.PODS, "bench", limit=1)
+        rv = lst["metadata"]["resourceVersion"]
+        async for etype, obj in self.client.watch(resources.PODS, "bench", resource_version=rv, resume=True, stop=stop):
+            if etype in ("ADDED", "MODIFIED") and (obj.get("spec") or {}).get("nodeName"):
+                name = obj["metadata"]["name"]
+                if name not in self.bound:
+                    self.bound[name] = time.monotonic()
+                    self.event.set()
+            if stop.is_set():
+                return
+
+    async def wait_for(self, prefix: str, n: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while sum(1 for k in self.bound if k.startswith(prefix + "-")) < n:
+            if time.monotonic() > deadline:
+                return False
+            self.event.clear()
+            try:
+                await asyncio.wait_for(self.event.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
+        return True
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else 0.0
+
+
+async def run(args: argparse.Namespace) -> int:
+    work = Path(tempfile.mkdtemp(prefix="bench-sched-"))
+    etcd = EtcdProcess(data_dir=work / "etcd")
+    etcd.start_sync()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    api = _child(["apiserver", "--port", str(port), "--etcd-endpoints", etcd.endpoint, "--compaction-interval", "0"],
+                 work / "apiserver.log")
+    sched = None
+    stop = asyncio.Event()
+    out: dict = {"bench": "scheduling", "profile": args.profile, "nodes": args.nodes, "pods": args.pods}
+    client = RestClient(url, user_agent="bench-scheduling", max_connections=args.concurrency + 8)
+    try:
+        _wait_ready(url, api)
+        kube = write_kubeconfig(work / "kubeconfig", url)
+        t0 = time.monotonic()
+        sim = SimulatedNodes(client, count=args.nodes, prefix="bench-node", concurrency=args.concurrency)
+        await sim._bounded([sim._register(n) for n in sim.names])
+        out["node_registration_s"] = round(time.monotonic() - t0, 1)
+        await client.create(resources.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}})
+        sched = _child(["scheduler", "--kubeconfig", str(kube)], work / "scheduler.log")
+        counter = BindCounter(client)
+        watch = asyncio.create_task(counter.run(stop))
+        scheduler = PROFILES[args.profile]
+        await create_pods(client, "warm", args.warmup, scheduler, args.concurrency)
+        if not await counter.wait_for("warm", args.warmup, 600):
+            raise RuntimeError("warm-up pods were not all scheduled")
+        txn0, t_start = etcd_txns(etcd.endpoint), time.monotonic()
+        creator = asyncio.create_task(create_pods(client, "m", args.pods, scheduler, args.concurrency))
+        ok = await counter.wait_for("m", args.pods, 1800)
+        await creator
+        txn1, t_end = etcd_txns(etcd.endpoint), time.monotonic()
+        times = sorted(v for k, v in counter.bound.items() if k.startswith("m-"))
+        if not ok or not times:
+            raise RuntimeError(f"only {len(times)} of {args.pods} measured pods were scheduled")
+        span = max(times[-1] - t_start, 1e-9)
+        samples: list[float] = []
+        sec = t_start
+        while sec < times[-1]:
+            samples.append(float(sum(1 for t in times if sec <= t < sec + 1)))
+            sec += 1
+        out.update({
+            "pods_per_s_avg": round(len(times) / span, 1),
+            "pods_per_s_p50": _pct(samples, 0.50),
+            "pods_per_s_p99": _pct(samples, 0.99),
+            "measured_s": round(span, 2),
+            "etcd_txn_per_s": round((txn1 - txn0) / max(t_end - t_start, 1e-9), 1),
+            "target_pods_per_s": 680,
+        })
+        stop.set()
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
+    finally:
+        stop.set()
+        await client.close()
+        if sched is not None:
+            _stop(sched)
+        _stop(api)
+        etcd.stop()
+    sys.stdout.write(json.dumps(out) + "\n")
+    return 0
