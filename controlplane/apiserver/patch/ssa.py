@@ -287,7 +287,8 @@ def _apply(live: dict[str, Any], config: dict[str, Any], owners: Owners, node: N
         me.time = last.time
     owners[me.ident] = me
     if last is not None and last.fields:
-        owned: set[Path] = set().union(*(o.fields for o in owners.values()))
+        # identity fields and reset fields are never owned and never pruned
+        owned: set[Path] = set().union(*(o.fields for o in owners.values())) | STRIPPED | ignore
         merged = prune(merged, node, last.fields, owned)
     c = _changes(live, merged, node, ignore)
     conflicts = [(o, p) for i, o in owners.items() if i != me.ident for p in sorted(o.fields & c.changed)]
