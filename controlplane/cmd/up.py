@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import signal
 import sys
 import time
@@ -44,6 +45,16 @@ class UpContext:
     @property
     def kubeconfig(self) -> Path:
         return self.data_dir / "kubeconfig"
+
+    @property
+    def agent_token_file(self) -> Path:
+        """The bearer token the apiserver's node proxy and the node agents share."""
+        return self.data_dir / "agent-token"
+
+    def ensure_agent_token(self) -> None:
+        if not self.agent_token_file.exists():
+            self.agent_token_file.write_text(secrets.token_hex(16))
+            os.chmod(self.agent_token_file, 0o600)
 
 
 class Runnable(Protocol):
@@ -90,7 +101,8 @@ class ChildProcess:
         with open(logs / f"{self.name}.log", "ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "controlplane", *self._args(ctx), stdout=out, stderr=out,
-                env={**os.environ, "CONTROLPLANE_LOG_FORMAT": os.environ.get("CONTROLPLANE_LOG_FORMAT", "json")},
+                env={**os.environ, "CONTROLPLANE_LOG_FORMAT": os.environ.get("CONTROLPLANE_LOG_FORMAT", "json"),
+                     "CONTROLPLANE_AGENT_TOKEN_FILE": str(ctx.agent_token_file)},
             )
         if self._ready is None:
             return
@@ -157,6 +169,7 @@ async def main(args: argparse.Namespace) -> int:
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e])
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    ctx.ensure_agent_token()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
