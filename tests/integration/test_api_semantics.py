@@ -209,3 +209,35 @@ def test_metrics_and_health(http) -> None:
     assert "apiserver_request_duration_seconds_bucket" in body
     assert "apiserver_current_inflight_requests" in body
     assert http.get("/version").json()["minor"] == "32"
+
+
+def _events(http: httpx.Client, path: str, params: dict) -> list[dict]:
+    with http.stream("GET", path, params=params, timeout=30) as r:
+        assert r.status_code == 200
+        assert r.headers.get("transfer-encoding") == "chunked"
+        return [json.loads(line) for line in r.iter_lines() if line.strip()]
+
+
+def test_watch_initial_events_bookmarks_and_timeout(http) -> None:
+    ns = f"w-{uuid.uuid4().hex[:6]}"
+    _post(http, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    a = _post(http, path, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"k": "1"}}})
+    _post(http, path, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}})
+    evs = _events(http, path, {"watch": "true", "sendInitialEvents": "true", "allowWatchBookmarks": "true",
+                               "resourceVersionMatch": "NotOlderThan", "timeoutSeconds": "1"})
+    assert [(e["type"], e["object"]["metadata"].get("name")) for e in evs[:2]] == [("ADDED", "a"), ("ADDED", "b")]
+    assert evs[2]["type"] == "BOOKMARK"
+    assert evs[2]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert evs[-1]["type"] == "BOOKMARK"  # before the deadline
+    # a label-selected watch from a resourceVersion sees only matching changes
+    http.patch(f"{path}/b", headers=MERGE, content=json.dumps({"metadata": {"labels": {"k": "1"}}}))
+    http.patch(f"{path}/a", headers=MERGE, content=json.dumps({"metadata": {"labels": {"k": "2"}}}))
+    evs = _events(http, path, {"watch": "true", "resourceVersion": a["metadata"]["resourceVersion"],
+                               "labelSelector": "k=1", "timeoutSeconds": "1"})
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in evs] == [("ADDED", "b"), ("DELETED", "a")]
+    # watches with Table output carry rows
+    with http.stream("GET", path, params={"watch": "true", "timeoutSeconds": "1"},
+                     headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}) as r:
+        rows = [json.loads(line) for line in r.iter_lines() if line.strip()]
+    assert rows[0]["object"]["kind"] == "Table" and rows[0]["object"]["rows"][0]["cells"][0] == "a"
