@@ -173,3 +173,47 @@ def test_failure_message_counts_reasons():
     assert res.node is None
     assert res.failure_message(c.n) == (
         "0/3 nodes are available: 1 node(s) had untolerated taint {gpu: yes}, 2 Insufficient cpu.")
+
+
+def test_network_latency_and_disk_io():
+    from schedulers.plugins.disk_io import DiskIO
+    from schedulers.plugins.network_latency import NetworkLatency
+
+    def annotated(name, **ann):
+        n = node(name)
+        n["metadata"]["annotations"] = {f"scheduling.controlplane.io/{k.replace('_', '-')}": v for k, v in ann.items()}
+        return n
+
+    c = cache_of(annotated("a", network_latency_ms="2"), annotated("b", network_latency_ms="10"),
+                 annotated("c", disk_iops="50000"), node("d", labels={"node.controlplane.io/disk-type": "nvme"}))
+    # latency: a=2, b=10, c/d unknown -> slowest; 100*(10-l)/(10-2)
+    assert scores(NetworkLatency({}), pod(), c) == [100, 0, 0, 0]
+    io_pod = PodInfo.from_pod({"metadata": {"name": "io", "namespace": "d",
+                                            "annotations": {"scheduling.controlplane.io/disk-io": "high"}},
+                               "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    # iops: 0, 0, 50000, 500000 (nvme) -> 100*x/max
+    assert scores(DiskIO({}), io_pod, c) == [0, 0, 10, 100]
+    assert scores(DiskIO({}), pod(), c) == [0, 0, 0, 0]
+
+
+def test_gpu_aware_prefers_model_and_packing():
+    from schedulers.plugins.gpu_aware import GpuAware
+
+    def gnode(name, gpus, model):
+        n = node(name, cpu="32")
+        n["status"]["allocatable"]["nvidia.com/gpu"] = str(gpus)
+        n["metadata"]["labels"]["nvidia.com/gpu.product"] = model
+        return n
+
+    c = cache_of(gnode("t4", 2, "T4"), gnode("v100", 8, "V100"), node("cpu", cpu="32"))
+    whole = PodInfo.from_pod({"metadata": {"name": "w", "namespace": "d",
+                                           "annotations": {"scheduling.controlplane.io/gpu-model": "V100|T4"}},
+                              "spec": {"containers": [{"name": "c", "image": "i",
+                                                       "resources": {"requests": {"nvidia.com/gpu": "2"}}}]}})
+    assert c.row == {"cpu": 0, "t4": 1, "v100": 2}
+    s = GpuAware({}).score(CycleState(), whole, c, np.array([1, 2]))
+    # t4: model 80 (second choice), packing 100 - 0 = 100 -> 90; v100: model 100, packing 100 - 6*100//8 = 25 -> 62
+    assert list(s) == [90, 62]
+    cpu_pod = pod(cpu="1")
+    s = GpuAware({}).score(CycleState(), cpu_pod, c, np.arange(3))
+    assert list(s) == [100, 0, 0]  # CPU-only node 100; untouched GPU nodes 50 * (1 - 1) = 0
