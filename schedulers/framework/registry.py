@@ -15,7 +15,7 @@ BUILTIN = (
     "node_name", "node_unschedulable", "node_resources_fit", "balanced_allocation", "node_affinity",
     "taint_toleration", "inter_pod_affinity", "pod_topology_spread", "node_ports", "image_locality",
     "priority_sort", "default_preemption", "random_score", "fifo", "gpu_aware", "disk_io",
-    "network_latency", "gpushare",
+    "network_latency", "gpushare", "ddqn",
 )
 
 
@@ -35,7 +35,16 @@ def load_builtin_plugins() -> None:
 
 
 def get(name: str) -> type[Plugin]:
+    """The plugin class; an unknown name is looked up in ``schedulers.plugins.<name.lower()>``
+    (so e.g. ``schedulers.plugins.ddqn`` can register ``DDQN`` without editing this file)."""
     load_builtin_plugins()
+    if name not in _REGISTRY:
+        modname = f"schedulers.plugins.{name.lower()}"
+        try:
+            importlib.import_module(modname)
+        except ModuleNotFoundError as e:
+            if e.name != modname:
+                raise
     if name not in _REGISTRY:
         raise KeyError(f"unknown scheduler plugin {name!r}")
     return _REGISTRY[name]
