@@ -241,3 +241,24 @@ def test_watch_initial_events_bookmarks_and_timeout(http) -> None:
                      headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}) as r:
         rows = [json.loads(line) for line in r.iter_lines() if line.strip()]
     assert rows[0]["object"]["kind"] == "Table" and rows[0]["object"]["rows"][0]["cells"][0] == "a"
+
+
+def test_custom_resources_survive_a_restart(fresh_apiserver) -> None:
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "things.restart.example.org"},
+           "spec": {"group": "restart.example.org", "scope": "Namespaced",
+                    "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
+                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                  "schema": {"openAPIV3Schema": {"type": "object",
+                                                                 "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    base = "/apis/restart.example.org/v1/namespaces/default/things"
+    with httpx.Client(base_url=fresh_apiserver.url, timeout=30) as http:
+        _post(http, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        _post(http, base, {"apiVersion": "restart.example.org/v1", "kind": "Thing", "metadata": {"name": "t1"},
+                           "spec": {"anything": ["goes"]}})
+    fresh_apiserver.restart()
+    with httpx.Client(base_url=fresh_apiserver.url, timeout=30) as http:
+        got = http.get(f"{base}/t1")
+        assert got.status_code == 200 and got.json()["spec"] == {"anything": ["goes"]}
+        assert [i["metadata"]["name"] for i in http.get(base).json()["items"]] == ["t1"]
+        assert any(r["name"] == "things" for r in http.get("/apis/restart.example.org/v1").json()["resources"])
