@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from controlplane.apiserver.patch.json_patch import json_equal
 from controlplane.apiserver.patch.schema import Node
 
 Path = tuple[str, ...]
@@ -109,8 +110,6 @@ def _walk(value: Any, node: Node | None, path: Path, out: dict[Path, tuple[bool,
 
 
 def _same(a: Any, b: Any) -> bool:
-    from controlplane.apiserver.patch.json_patch import json_equal
-
     return json_equal(a, b)
 
 

@@ -94,10 +94,13 @@ def _resolve(node: dict[str, Any] | None) -> dict[str, Any] | None:
 class Node:
     """One schema position; cheap to create, children resolved on demand."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("raw", "_children", "_items", "_kind")
 
     def __init__(self, raw: dict[str, Any]) -> None:
         self.raw = raw
+        self._children: dict[str, Node | None] = {}
+        self._items: Node | None | bool = False
+        self._kind: str | None = None
 
     def _types(self) -> set[str]:
         t = self.raw.get("type")
@@ -108,6 +111,11 @@ class Node:
     @property
     def kind(self) -> str:
         """"struct", "map", "list", "scalar" or "" (unknown: preserve-unknown or untyped)."""
+        if self._kind is None:
+            self._kind = self._compute_kind()
+        return self._kind
+
+    def _compute_kind(self) -> str:
         types = self._types()
         if "array" in types or "items" in self.raw:
             return "list"
@@ -122,6 +130,19 @@ class Node:
         return ""
 
     def field(self, name: str) -> Node | None:
+        try:
+            return self._children[name]
+        except KeyError:
+            pass
+        props = self.raw.get("properties")
+        if not (isinstance(props, dict) and name in props):
+            if "\0values" not in self._children:  # one child for every key of a map
+                self._children["\0values"] = self._field("\0values")
+            return self._children["\0values"]
+        child = self._children[name] = self._field(name)
+        return child
+
+    def _field(self, name: str) -> Node | None:
         props = self.raw.get("properties")
         if isinstance(props, dict) and name in props:
             sub = _resolve(props[name])
@@ -133,8 +154,10 @@ class Node:
         return None
 
     def items(self) -> Node | None:
-        sub = _resolve(self.raw.get("items"))
-        return Node(sub) if isinstance(sub, dict) else None
+        if self._items is False:
+            sub = _resolve(self.raw.get("items"))
+            self._items = Node(sub) if isinstance(sub, dict) else None
+        return self._items  # type: ignore[return-value]
 
     @property
     def patch_strategies(self) -> list[str]:
@@ -177,3 +200,8 @@ def builtin_node(gvk: tuple[str, str, str]) -> Node | None:
 def crd_node(schema: dict[str, Any] | None) -> Node | None:
     """The root of a CRD version's ``openAPIV3Schema`` (inline, no ``$ref``), or None."""
     return Node(schema) if isinstance(schema, dict) else None
+
+
+def preload() -> None:
+    """Load the definitions now (about a second; call it off the event loop at start-up)."""
+    _gvk_index()

@@ -85,9 +85,25 @@ def _api_version(gvk: tuple[str, str, str]) -> str:
     return f"{gvk[0]}/{gvk[1]}" if gvk[0] else gvk[1]
 
 
+_CR_NODES: dict[int, tuple[Any, Node | None]] = {}
+
+
 def root_node(gvk: tuple[str, str, str], is_custom: bool, schema: dict[str, Any] | None) -> Node | None:
+    """The schema root for an object: built-in definitions, or the CRD schema with ObjectMeta
+    (cached per schema object, so its lazily built children are reused)."""
     if not is_custom:
         return builtin_node(tuple(gvk))  # type: ignore[arg-type]
+    hit = _CR_NODES.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    if len(_CR_NODES) > 256:
+        _CR_NODES.clear()
+    node = _cr_root(schema)
+    _CR_NODES[id(schema)] = (schema, node)
+    return node
+
+
+def _cr_root(schema: dict[str, Any] | None) -> Node | None:
     raw = dict(schema) if isinstance(schema, dict) else {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     raw["properties"] = {**(raw.get("properties") or {}), "metadata": _OBJECT_META,
                          "apiVersion": {"type": "string"}, "kind": {"type": "string"}}
@@ -198,7 +214,7 @@ def update_managed_fields(old: dict[str, Any] | None, new: dict[str, Any], *, ma
         owners = decode_owners(sent)
         if not owners:
             owners = decode_owners((old or {}).get("metadata", {}).get("managedFields"))
-    old_c, new_c = _strip_managed(old), _strip_managed(copy.deepcopy(new))
+    old_c, new_c = _strip_managed(old), _strip_managed(new)  # shallow: only metadata is replaced
     has_status = status_subresource if status_subresource is not None else (not custom and _has_status(node, None))
     ignore = _reset_prefixes(set(new_c), node, subresource, has_status)
     _record_update(owners, old_c, new_c, node, manager=manager, operation=operation or "Update",
