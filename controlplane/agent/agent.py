@@ -53,6 +53,7 @@ class AgentConfig:
     image_retry: float = 2.0
     pod_pids_limit: int | None = None
     cleanup_on_exit: bool = True
+    volume_refresh: float = 30.0  # ConfigMap/Secret volumes re-synced this often
     shutdown_grace: float = 10.0  # graceful node shutdown: pods get at most this long
 
 

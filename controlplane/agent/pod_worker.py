@@ -49,6 +49,7 @@ class PodWorker(ContainerRunner):
         self.sandbox: Sandbox | None = None
         self.sandbox_error: str | None = None
         self.volumes: dict[str, Path] | None = None
+        self.volumes_at = 0.0
         self.probes: dict[str, list[asyncio.Task]] = {}
         self.waits: dict[str, asyncio.Task] = {}
         self.wake = asyncio.Event()
@@ -140,6 +141,7 @@ class PodWorker(ContainerRunner):
                 return
         if self.volumes is None:
             try:
+                self.volumes_at = time.monotonic()
                 self.volumes = await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip) \
                     .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root)
             except ConfigError as e:
@@ -150,8 +152,21 @@ class PodWorker(ContainerRunner):
                 self._retry_in(10)
                 await self.push_status()
                 return
+        elif time.monotonic() - self.volumes_at >= self.agent.cfg.volume_refresh:
+            await self._refresh_volumes()
+        self._retry_in(self.agent.cfg.volume_refresh)
         await self.sync_containers()
         await self.push_status()
+
+    async def _refresh_volumes(self) -> None:
+        """ConfigMap/Secret/projected volumes follow their sources (like the kubelet's sync)."""
+        assert self.sandbox is not None
+        self.volumes_at = time.monotonic()
+        try:
+            await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip) \
+                .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root)
+        except ConfigError as e:
+            log.info("volume refresh failed; keeping contents", pod=f"{self.ns}/{self.name}", error=e.message)
 
     async def sync_containers(self) -> None:
         policy = self.spec.get("restartPolicy") or "Always"

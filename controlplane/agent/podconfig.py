@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
 from pathlib import Path
 
 from controlplane.client.resources import CONFIGMAPS, SECRETS
@@ -223,16 +222,30 @@ class PodConfig:
         return out
 
     def _write_files(self, target: Path, data: dict[str, bytes], items: list[dict] | None, mode: int) -> None:
-        if target.exists():
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
+        """Write the files in place (each atomically) and drop stale ones: the directory keeps
+        its inode, so containers that bind-mount it see updates."""
+        target.mkdir(parents=True, exist_ok=True)
+        wanted: set[Path] = set()
         for rel, content in self._select(data, items).items():
             p = Path(os.path.normpath(target / rel))
             if target not in p.parents:
                 raise ConfigError(f"volume item path {rel!r} escapes the volume")
             p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(content)
-            os.chmod(p, mode)
+            wanted.add(p)
+            try:
+                if p.read_bytes() == content:
+                    continue
+            except OSError:
+                pass
+            tmp = p.with_name(f".{p.name}.tmp")
+            tmp.write_bytes(content)
+            os.chmod(tmp, mode)
+            os.replace(tmp, p)
+        for dirpath, _, files in os.walk(target):
+            for f in files:
+                fp = Path(dirpath) / f
+                if fp not in wanted:
+                    fp.unlink(missing_ok=True)
 
     @staticmethod
     def mounts(container: dict, volumes: dict[str, Path]) -> list[Mount]:

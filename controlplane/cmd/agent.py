@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crashloop-cap", type=float, default=300.0, help="CrashLoopBackOff cap (s)")
     p.add_argument("--image-backoff-initial", type=float, default=10.0)
     p.add_argument("--keep-containers", action="store_true", help="leave containers running on exit")
+    p.add_argument("--volume-refresh", type=float, default=30.0, help="seconds between ConfigMap/Secret volume syncs")
     p.add_argument("--shutdown-grace", type=float, default=10.0, help="graceful node shutdown: seconds pods get")
     p.add_argument("--simulated", action="store_true", help="run simulated nodes (controlplane.agent.simulated)")
     p.add_argument("--nodes", type=int, default=1, help="simulated: number of nodes")
@@ -82,7 +83,7 @@ def build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         lease_duration=args.lease_duration, lease_interval=args.lease_interval, status_interval=args.status_interval,
         backoff_initial=args.crashloop_initial, backoff_cap=args.crashloop_cap,
         image_backoff_initial=args.image_backoff_initial, cleanup_on_exit=not args.keep_containers,
-        shutdown_grace=args.shutdown_grace)
+        shutdown_grace=args.shutdown_grace, volume_refresh=args.volume_refresh)
 
 
 async def _run(args: argparse.Namespace) -> int:

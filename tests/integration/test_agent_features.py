@@ -188,3 +188,26 @@ async def test_exec_and_logs_previous_tail_follow(client, ns, start_agent):
     text = out.decode()
     assert "/dev/pts/" in text and "40 100" in text
     assert st["details"]["causes"][0]["message"] == "2"
+
+
+async def test_configmap_volume_follows_updates(client, ns, start_agent):
+    agent = start_agent(extra=["--volume-refresh", "1"])
+    await ready_node(client, agent.node, agent)
+    await client.create(CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "live"},
+                                     "data": {"k": "v1"}}, ns)
+    await client.create(PODS, pod("watcher", agent.node, [{
+        "name": "c", "image": "busybox", "command": ["sleep", "600"],
+        "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}]}],
+        volumes=[{"name": "cfg", "configMap": {"name": "live"}}]), ns)
+    await pod_where(client, ns, "watcher", lambda p: phase(p) == "Running", what="watcher Running")
+    base = await endpoint(client, agent.node)
+    out, _, _ = await ws_exec(base, ns, "watcher", "c", ["cat", "/cfg/k"])
+    assert out == b"v1"
+    cm = await client.get(CONFIGMAPS, "live", ns)
+    cm["data"] = {"k": "v2", "extra": "x"}
+    await client.update(CONFIGMAPS, cm)
+
+    async def updated():
+        out, _, _ = await ws_exec(base, ns, "watcher", "c", ["sh", "-c", "cat /cfg/k /cfg/extra"])
+        return out == b"v2x"
+    await wait_for(updated, 30, what="configMap volume update")
