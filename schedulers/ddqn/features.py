@@ -48,7 +48,7 @@ class TypicalPods:
 
     @property
     def p64(self) -> np.ndarray:
-        return self.p.astype(np.float64)
+        return self.p
 
     @classmethod
     def from_sim(cls, tp: Any, models: list[str]) -> "TypicalPods":
@@ -111,7 +111,8 @@ class FeatureBuilder:
     def _frag(self, rows: np.ndarray, L: np.ndarray, cpul: np.ndarray, cnt: np.ndarray, S: np.ndarray) -> np.ndarray:
         t = self.t
         host = self.node_acc[rows] & (cpul[:, None] >= t.cpu) & (cnt >= t.count)
-        return L.astype(np.float64) * t.p_total - (host * S).astype(np.float64) @ t.p64
+        # elementwise, not ``@``: a BLAS gemv here would start threads for a tiny product
+        return L.astype(np.float64) * t.p_total - (np.where(host, S, 0.0) * t.p64).sum(1)
 
     # -- per decision --------------------------------------------------------------------------
     def frag_after(self, nodes: NodeArrays, idx: np.ndarray, pod: PodReq) -> tuple[np.ndarray, np.ndarray]:

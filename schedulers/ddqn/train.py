@@ -42,26 +42,27 @@ MODEL_FILE = "ddqn_openb.bin"
 class TrainConfig:
     episodes: int = 300
     seed: int = 0
-    hidden: tuple[int, ...] = (64, 64)
+    hidden: tuple[int, ...] = (32,)
     gamma: float = 0.99
     n_step: int = 8
     beta: float = 1.0               # weight of the fragmentation-gain reward
-    lr: float = 5e-4
+    lr: float = 1e-4
+    lr_end: float = 2e-5
     batch: int = 128
     learn_start: int = 2000         # steps in the buffer before the first update
     update_every: int = 4
     tau: float = 0.01               # Polyak factor of the target net
-    res_l2: float = 0.1             # penalty on the residual (departure from FGD's ranking)
+    res_l2: float = 1.0             # penalty on the residual (departure from FGD's ranking)
     replay: int = 100_000
     k_candidates: int = 16
     eps_start: float = 0.1
     eps_end: float = 0.02
     eps_top: int = 8                # exploration picks among this many best nodes
-    demo_episodes: int = 2          # FGD-driven episodes that seed the buffer
+    demo_episodes: int = 6          # FGD-driven episodes that seed the buffer
     episode: EpisodeSpec = field(default_factory=EpisodeSpec)
     threads: int = 1
-    eval_every: int = 10            # greedy validation episodes every this many episodes
-    eval_seeds: tuple[int, ...] = (100_001, 100_002, 100_003, 100_004)
+    eval_every: int = 5             # greedy validation episodes every this many episodes
+    eval_seeds: tuple[int, ...] = (100_001, 100_002, 100_003, 100_004, 100_005, 100_006)
     max_steps: int | None = None    # CI: stop after this many env steps
 
 
@@ -88,10 +89,13 @@ def train(env: OpenbEnv, cfg: TrainConfig, out: Path, progress: bool = True) -> 
     t0, c0 = time.time(), time.process_time()
     fgd_val = [run_episode(env, seed, None) for seed in cfg.eval_seeds] if cfg.eval_every else []
     val: list[dict] = []
+    best: tuple[float, int, dict | None] = (-1.0, -1, None)   # (validation alloc, episode, weights)
     bar = tqdm(range(cfg.episodes), desc="ddqn", disable=not progress)
     for ep in bar:
         demo = ep < cfg.demo_episodes
         frac = min(1.0, max(0.0, (ep - cfg.demo_episodes) / max(1, cfg.episodes * 0.7)))
+        for g in opt.param_groups:   # linear decay to lr_end over the run
+            g["lr"] = cfg.lr + (cfg.lr_end - cfg.lr) * ep / max(1, cfg.episodes - 1)
         eps = cfg.eps_start + (cfg.eps_end - cfg.eps_start) * frac
         env.reset(rng)
         ep_ret, losses = 0.0, []
@@ -135,11 +139,18 @@ def train(env: OpenbEnv, cfg: TrainConfig, out: Path, progress: bool = True) -> 
             val.append({"episode": ep, "ddqn": round(float(np.mean(got)), 3), "fgd": round(float(np.mean(fgd_val)), 3),
                         "per_episode": [round(g - f, 3) for g, f in zip(got, fgd_val)]})
             log.info("ddqn.validation", **val[-1])
+            if val[-1]["ddqn"] > best[0]:
+                best = (val[-1]["ddqn"], ep, copy.deepcopy(online.state_dict()))
         bar.set_postfix(alloc=rec["alloc"], eps=rec["eps"], loss=rec["loss"], val=val[-1]["ddqn"] - val[-1]["fgd"] if val else None)
         if cfg.max_steps and steps >= cfg.max_steps:
             break
     summary = {"config": _jsonable(asdict(cfg)), "episodes": len(curves), "steps": steps, "updates": updates,
-               "wall_s": round(time.time() - t0, 1), "cpu_s": round(time.process_time() - c0, 1)}
+               "wall_s": round(time.time() - t0, 1), "cpu_s": round(time.process_time() - c0, 1),
+               "selected_episode": best[1] if best[2] is not None else len(curves) - 1,
+               "validation_fgd": round(float(np.mean(fgd_val)), 3) if fgd_val else None,
+               "validation_selected": best[0] if best[2] is not None else None}
+    if best[2] is not None:   # the checkpoint with the best greedy validation allocation
+        online.load_state_dict(best[2])
     qmodel.save(online, out / MODEL_FILE, meta=summary)
     (out / "curves.json").write_text(json.dumps({"summary": summary, "curves": curves, "validation": val}, indent=1))
     _plot(curves, out / "curves.png")

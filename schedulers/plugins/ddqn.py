@@ -8,6 +8,10 @@ every policy. The GPU used on the chosen node is the one the features' fragmenta
 assignment picked for it (shared pods), or the lowest free GPUs (whole-GPU pods).
 
 Options (``--option K=V``): ``model=PATH`` another weights file.
+Live scheduler: the ``DDQN`` score plugin (profile ``schedulers/profiles/ddqn.yaml``,
+``schedulerName: ddqn-scheduler``) wraps the same policy like the other openb plugins of
+``schedulers.plugins.gpushare``; args ``typicalPods: <CSV>`` and ``model: <path>``, otherwise
+the typical pods come from the pods the scheduler has seen (refreshed as that set doubles).
 Neighbours: ``schedulers.plugins.fgd`` (same typical-pods input), ``schedulers.sim.openb``.
 """
 
@@ -17,9 +21,12 @@ import numpy as np
 
 from schedulers.ddqn.features import FeatureBuilder, TypicalPods
 from schedulers.ddqn.scorer import DdqnScorer, get_scorer
+from schedulers.framework.registry import register
 from schedulers.plugins.dot_prod import choose_best
+from schedulers.plugins.gpushare import _OpenbScore
 from schedulers.sim.registry import PolicyContext, register_policy
 from schedulers.sim.state import GpuNodeState, GpuPod, whole_gpus
+from schedulers.sim.typical import typical_pods
 
 
 class DdqnPolicy:
@@ -66,3 +73,23 @@ def _factory(ctx: PolicyContext) -> DdqnPolicy:
 
 
 register_policy("ddqn", _factory)
+
+
+@register
+class DDQN(_OpenbScore):
+    """The DDQN scorer as a live-scheduler score plugin (typical pods as for FGD)."""
+
+    name = "DDQN"
+    policy_name = "ddqn"
+
+    def policy(self, snap, pod):
+        if self._seen >= 0:
+            seen = len(snap.pod_node) + 1
+            if self._policy is None or seen >= 2 * self._seen:
+                self._typical = typical_pods([p.gpu for _, p in snap.all_pods()] + [pod.gpu])
+                self._seen = seen
+                self._policy = None
+        if self._policy is None:
+            ctx = PolicyContext(rng=self.rng, typical=self._typical, state=snap.gpu, options=dict(self.args))
+            self._policy = _factory(ctx)
+        return self._policy

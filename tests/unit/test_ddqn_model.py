@@ -67,6 +67,7 @@ def test_reload_scores_deterministically(trained: tuple[Path, Path, Path]) -> No
     a, b = DdqnScorer(model), DdqnScorer(model)
     np.testing.assert_array_equal(a.advantages(X), b.advantages(X))
     np.testing.assert_array_equal(a.scores(X), a.scores(X.copy()))
+    np.testing.assert_allclose(a.advantages(X), a.advantages_torch(X), rtol=1e-5, atol=1e-5)
     net, header = qmodel.load(model)
     assert header["feature_spec"].startswith("v1:")
     tmp = model.parent / "resaved.bin"
