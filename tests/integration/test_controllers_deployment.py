@@ -10,18 +10,22 @@ import uuid
 import pytest
 
 from controlplane.client import resources as R
-from controlplane.client.rest import RestClient
+from controlplane.client.rest import ApiStatusError, RestClient
 from tests.fixtures.controllers import PodSimulator
 
 pytestmark = pytest.mark.integration
 
 
-def deployment(name: str, ns: str, replicas: int, image: str = "busybox:1", surge=1, unavailable=0) -> dict:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+def deployment(name: str, ns: str, replicas: int, image: str = "busybox:1", surge=1, unavailable=0,
+               finalizers: list[str] | None = None) -> dict:
+    d = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                      "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}},
                      "template": {"metadata": {"labels": {"app": name}},
                                   "spec": {"containers": [{"name": "c", "image": image}]}}}}
+    if finalizers:
+        d["spec"]["template"]["metadata"]["finalizers"] = finalizers
+    return d
 
 
 async def eventually(check, timeout: float = 30.0, interval: float = 0.1):
@@ -57,16 +61,21 @@ class PodWatch:
         self.task: asyncio.Task | None = None
 
     async def start(self) -> "PodWatch":
-        lst = await self.client.list(R.PODS, self.ns)
-        self._tracking = False
-        for p in live(lst["items"]):
-            self._update("ADDED", p)
-        self._tracking = True
+        rv = await self._load()
         self.created = set(self.pods)
         self.max_pods = len(self.pods)
         self.min_ready = sum(self.pods.values())
-        self.task = asyncio.create_task(self._run(lst["metadata"]["resourceVersion"]))
+        self.task = asyncio.create_task(self._run(rv))
         return self
+
+    async def _load(self) -> str:
+        lst = await self.client.list(R.PODS, self.ns)
+        self._tracking = False
+        self.pods = {}
+        for p in live(lst["items"]):
+            self._update("ADDED", p)
+        self._tracking = True
+        return lst["metadata"]["resourceVersion"]
 
     def _update(self, etype: str, p: dict) -> None:
         uid = p["metadata"]["uid"]
@@ -82,9 +91,16 @@ class PodWatch:
         self.min_ready = min(self.min_ready, sum(self.pods.values()))
 
     async def _run(self, rv: str) -> None:
-        async for etype, p in self.client.watch(R.PODS, self.ns, resource_version=rv, resume=True):
-            if etype != "BOOKMARK":
-                self._update(etype, p)
+        while True:
+            try:
+                async for etype, p in self.client.watch(R.PODS, self.ns, resource_version=rv, resume=True):
+                    if etype != "BOOKMARK":
+                        self._update(etype, p)
+                return
+            except ApiStatusError as e:
+                if not e.expired:
+                    raise
+                rv = await self._load()  # history compacted (e.g. apiserver restart): relist
 
     async def stop(self) -> None:
         if self.task:

@@ -18,6 +18,7 @@ from tests.integration.test_controllers_deployment import PodWatch, deployment, 
 pytestmark = pytest.mark.integration
 
 REPLICAS = 6
+HOLD = "controlplane.test/hold"  # deleted pods stay (terminating) so every pod ever created can be counted
 
 
 class SlowSimulator(PodSimulator):
@@ -41,7 +42,8 @@ async def _rollout_with_havoc(api, tmp_path, havoc) -> None:
         assert cm.wait_log("caches synced", 60), cm.log_tail()
         ns = await new_namespace(client, "havoc")
         sim = await SlowSimulator(client, ns).start()
-        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(deployment("web", ns, REPLICAS, surge=1, unavailable=0)))
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(
+            deployment("web", ns, REPLICAS, surge=1, unavailable=0, finalizers=[HOLD])))
         await asyncio.to_thread(kubectl, "rollout", "status", "deployment/web", "-n", ns, "--timeout=120s", timeout=130)
         watch = await PodWatch(client, ns).start()
         assert len(watch.created) == REPLICAS
@@ -58,7 +60,8 @@ async def _rollout_with_havoc(api, tmp_path, havoc) -> None:
         pods = live((await client.list(R.PODS, ns))["items"])
         assert len(pods) == REPLICAS
         assert {p["spec"]["containers"][0]["image"] for p in pods} == {"busybox:2"}
-        assert len(watch.created) == 2 * REPLICAS, f"extra pods were created: {len(watch.created)}"
+        every = (await client.list(R.PODS, ns))["items"]
+        assert len(every) == 2 * REPLICAS, f"extra pods were created: {len(every)}"
         assert watch.max_pods <= REPLICAS + 1
         rss = (await client.list(R.REPLICASETS, ns))["items"]
         assert sorted(r["spec"]["replicas"] for r in rss) == [0, REPLICAS]
