@@ -169,19 +169,21 @@ class SimulatedNodes:
                 if not e2.already_exists:
                     raise
 
-    async def _lease_loop(self, stop: asyncio.Event) -> None:
+    async def _lease_loop(self, stop: asyncio.Event, tick: float = 0.1) -> None:
+        """Renew every lease once per interval: each tick renews the next slice concurrently."""
         n = len(self.names)
-        step = self.lease_interval / max(1, n)
+        ticks = max(1, int(self.lease_interval / tick))
+        per_tick = max(1, -(-n // ticks))
+        pos = 0
         while not stop.is_set():
-            for i, name in enumerate(self.names):
-                if stop.is_set():
-                    return
-                try:
-                    await self._renew(name)
-                except ApiStatusError as e:
-                    log.warning("lease renewal failed", node=name, error=str(e))
-                if step >= 0.001 or i % 100 == 99:
-                    await _sleep(stop, step if step >= 0.001 else step * 100)
+            t0 = asyncio.get_running_loop().time()
+            chunk = [self.names[(pos + i) % n] for i in range(min(per_tick, n))]
+            pos = (pos + len(chunk)) % n
+            results = await asyncio.gather(*(self._renew(name) for name in chunk), return_exceptions=True)
+            for name, r in zip(chunk, results):
+                if isinstance(r, Exception):
+                    log.warning("lease renewal failed", node=name, error=str(r))
+            await _sleep(stop, max(0.0, tick - (asyncio.get_running_loop().time() - t0)))
 
     # ----------------------------------------------------------------- pods
     def _on_pod(self, etype: str, pod: dict, old: dict | None) -> None:

@@ -87,6 +87,20 @@ def etcd_txns(endpoint: str) -> float:
     return sum(vals.values())
 
 
+def scheduler_algorithm_ms(port: int) -> float | None:
+    """Mean scheduling-algorithm time (ms) from the scheduler's own histogram."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    tot = re.search(r"^scheduler_scheduling_algorithm_duration_seconds_sum ([0-9.e+-]+)$", text, re.M)
+    cnt = re.search(r"^scheduler_scheduling_algorithm_duration_seconds_count ([0-9.e+-]+)$", text, re.M)
+    if not tot or not cnt or float(cnt.group(1)) == 0:
+        return None
+    return round(float(tot.group(1)) / float(cnt.group(1)) * 1000, 3)
+
+
 def pod_body(name: str, scheduler: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "bench"},
             "spec": {"schedulerName": scheduler, "containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.9",
@@ -165,7 +179,8 @@ async def run(args: argparse.Namespace) -> int:
         await sim._bounded([sim._register(n) for n in sim.names])
         out["node_registration_s"] = round(time.monotonic() - t0, 1)
         await client.create(resources.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}})
-        sched = _child(["scheduler", "--kubeconfig", str(kube)], work / "scheduler.log")
+        mport = free_port()
+        sched = _child(["scheduler", "--kubeconfig", str(kube), "--metrics-port", str(mport)], work / "scheduler.log")
         counter = BindCounter(client)
         watch = asyncio.create_task(counter.run(stop))
         scheduler = PROFILES[args.profile]
@@ -173,9 +188,12 @@ async def run(args: argparse.Namespace) -> int:
         if not await counter.wait_for("warm", args.warmup, 600):
             raise RuntimeError("warm-up pods were not all scheduled")
         txn0, t_start = etcd_txns(etcd.endpoint), time.monotonic()
+        created: list[float] = []
         creator = asyncio.create_task(create_pods(client, "m", args.pods, scheduler, args.concurrency))
+        creator.add_done_callback(lambda _: created.append(time.monotonic()))
         ok = await counter.wait_for("m", args.pods, 1800)
         await creator
+        algo = scheduler_algorithm_ms(mport)
         txn1, t_end = etcd_txns(etcd.endpoint), time.monotonic()
         times = sorted(v for k, v in counter.bound.items() if k.startswith("m-"))
         if not ok or not times:
@@ -192,6 +210,8 @@ async def run(args: argparse.Namespace) -> int:
             "pods_per_s_p99": _pct(samples, 0.99),
             "measured_s": round(span, 2),
             "etcd_txn_per_s": round((txn1 - txn0) / max(t_end - t_start, 1e-9), 1),
+            "create_per_s": round(args.pods / max(created[0] - t_start, 1e-9), 1),
+            "scheduler_algorithm_ms_avg": algo,
             "target_pods_per_s": 680,
         })
         stop.set()

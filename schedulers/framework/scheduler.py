@@ -44,6 +44,8 @@ ATTEMPTS = PCounter("scheduler_schedule_attempts_total",
 DURATION = Histogram("scheduler_scheduling_attempt_duration_seconds",
                      "Scheduling attempt latency in seconds (scheduling algorithm + binding)",
                      ["result", "profile"], buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
+ALGORITHM = Histogram("scheduler_scheduling_algorithm_duration_seconds", "Scheduling algorithm latency in seconds",
+                      buckets=(0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5))
 
 
 class Scheduler:
@@ -149,6 +151,7 @@ class Scheduler:
         fw = self.frameworks[pod.scheduler_name]
         t0 = time.perf_counter()
         res = fw.schedule(pod, self.cache)
+        ALGORITHM.observe(time.perf_counter() - t0)
         if res.node is None:
             self._slot_free()
             self._fail(fw, pod, res, t0)
