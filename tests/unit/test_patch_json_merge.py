@@ -152,3 +152,43 @@ def test_merge_patch_of_a_diff_reproduces_the_target(src: dict[str, Any], dst: d
     patch = create_merge_patch(src, dst)
     assert merge_patch(src, patch) == dst
     assert apply_patch(src, json.dumps(patch).encode(), MP, CM, is_custom=False) == dst
+
+
+def escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def json_patch_diff(src: Any, dst: Any, path: str = "") -> list[dict[str, Any]]:
+    """RFC 6902 operations turning src into dst (objects recursed, anything else replaced)."""
+    if isinstance(src, dict) and isinstance(dst, dict):
+        ops: list[dict[str, Any]] = []
+        for k in src:
+            if k not in dst:
+                ops.append({"op": "remove", "path": f"{path}/{escape(k)}"})
+        for k, v in dst.items():
+            if k not in src:
+                ops.append({"op": "add", "path": f"{path}/{escape(k)}", "value": v})
+            else:
+                ops.extend(json_patch_diff(src[k], v, f"{path}/{escape(k)}"))
+        return ops
+    if src == dst and type(src) is type(dst):
+        return [{"op": "test", "path": path, "value": src}] if path else []
+    return [{"op": "replace", "path": path, "value": dst}]
+
+
+@settings(max_examples=150, deadline=None)
+@given(json_docs, json_docs)
+def test_json_patch_of_a_diff_reproduces_the_target(src: dict[str, Any], dst: dict[str, Any]) -> None:
+    ops = json_patch_diff(src, dst)
+    assert apply_patch(src, json.dumps(ops).encode(), JP, CM, is_custom=False) == dst
+
+
+@settings(max_examples=100, deadline=None)
+@given(json_docs.filter(bool), st.text(max_size=3))
+def test_json_patch_move_there_and_back_is_identity(doc: dict[str, Any], new_key: str) -> None:
+    key = next(iter(doc))
+    if new_key in doc:
+        return
+    ops = [{"op": "move", "from": f"/{escape(key)}", "path": f"/{escape(new_key)}"},
+           {"op": "move", "from": f"/{escape(new_key)}", "path": f"/{escape(key)}"}]
+    assert apply_patch(doc, json.dumps(ops).encode(), JP, CM, is_custom=False) == doc

@@ -316,3 +316,33 @@ def test_strategic_patch_is_idempotent(src: dict[str, Any], dst: dict[str, Any])
     patch = two_way(src, dst, node)
     once = smp(src, patch)
     assert smp(once, patch) == once
+
+
+SCHEMA_FACTS = [
+    (POD, ["spec", "containers"], "merge", "name", "map"),
+    (POD, ["spec", "containers", "[]", "ports"], "merge", "containerPort", "map"),
+    (POD, ["spec", "containers", "[]", "env"], "merge", "name", "map"),
+    (POD, ["spec", "containers", "[]", "volumeMounts"], "merge", "mountPath", "map"),
+    (POD, ["spec", "volumes"], "merge", "name", "map"),
+    (POD, ["spec", "tolerations"], "", "", "atomic"),
+    (POD, ["spec", "containers", "[]", "args"], "", "", "atomic"),
+    (POD, ["status", "conditions"], "merge", "type", "map"),
+    (POD, ["metadata", "ownerReferences"], "merge", "uid", "map"),
+    (POD, ["metadata", "finalizers"], "merge", "", "set"),
+    (DEPLOY, ["spec", "template", "spec", "containers"], "merge", "name", "map"),
+    (DEPLOY, ["status", "conditions"], "merge", "type", "map"),
+    (("", "v1", "Service"), ["spec", "ports"], "merge", "port", "map"),
+    (("", "v1", "Node"), ["spec", "taints"], "", "", "atomic"),
+]
+
+
+@pytest.mark.parametrize("gvk,path,strategy,key,list_type", SCHEMA_FACTS,
+                         ids=[f"{g[2]}.{'.'.join(p)}" for g, p, *_ in SCHEMA_FACTS])
+def test_patch_metadata_from_openapi(gvk: tuple[str, str, str], path: list[str], strategy: str, key: str,
+                                     list_type: str) -> None:
+    node = builtin_node(gvk)
+    for part in path:
+        assert node is not None
+        node = node.items() if part == "[]" else node.field(part)
+    assert node is not None
+    assert (node.patch_strategy, node.merge_key, node.list_type) == (strategy, key, list_type)
