@@ -57,6 +57,7 @@ class _Cluster:
         self.procs: list[subprocess.Popen] = []
         self.kubeconfig = workdir / "kubeconfig"
         self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_port = free_port()
 
     def start(self) -> int:
         from controlplane.kubeconfig import write_kubeconfig
@@ -70,7 +71,7 @@ class _Cluster:
         _wait_ready(self.url)
         with open(self.workdir / "controller-manager.log", "ab") as f:
             cm = subprocess.Popen([sys.executable, "-m", "controlplane", "controller-manager", "--kubeconfig",
-                                   str(self.kubeconfig)], stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                   str(self.kubeconfig), "--metrics-port", str(self.metrics_port)], stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.procs.append(cm)
         return cm.pid
 
@@ -99,7 +100,7 @@ async def _mark_ready(client: RestClient, ns: str, pod: dict) -> None:
             await asyncio.sleep(0.05)
 
 
-async def _run(args: argparse.Namespace, kubeconfig: Path, cm_pid: int) -> dict:
+async def _run(args: argparse.Namespace, kubeconfig: Path, cm_pid: int, api_pid: int = 0) -> dict:
     client = RestClient.from_kubeconfig(kubeconfig, max_connections=64)
     ns = f"bench-{int(time.time())}"
     await client.create(R.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
@@ -133,6 +134,7 @@ async def _run(args: argparse.Namespace, kubeconfig: Path, cm_pid: int) -> dict:
 
     watcher = asyncio.create_task(watch_pods())
     cpu0 = _cpu_seconds(cm_pid)
+    api_cpu0 = _cpu_seconds(api_pid) if api_pid else 0.0
     t0 = time.monotonic()
     kubectl = shutil.which("kubectl") or "/usr/bin/kubectl"
     with tempfile.TemporaryDirectory() as cache:
@@ -152,6 +154,7 @@ async def _run(args: argparse.Namespace, kubeconfig: Path, cm_pid: int) -> dict:
             break
         await asyncio.sleep(0.05)
     cpu = _cpu_seconds(cm_pid) - cpu0
+    api_cpu = _cpu_seconds(api_pid) - api_cpu0 if api_pid else None
     watcher.cancel()
     for t in list(marks):
         t.cancel()
@@ -160,8 +163,25 @@ async def _run(args: argparse.Namespace, kubeconfig: Path, cm_pid: int) -> dict:
     return {"benchmark": "controllers", "replicas": n,
             "deployment_1000_ready_s": round(ready_s, 3) if ready_s is not None else None,
             "pods_created_s": round(t_created - t0, 3) if t_created else None,
-            "controller_manager_cpu_s": round(cpu, 3), "target_s": 10.0,
+            "controller_manager_cpu_s": round(cpu, 3),
+            "apiserver_cpu_s": round(api_cpu, 3) if api_cpu is not None else None, "target_s": 10.0,
             "met_target": ready_s is not None and ready_s < 10.0}
+
+
+def _requests_by_method(metrics_port: int) -> dict[str, int]:
+    """The controller-manager's ``rest_client_requests_total`` summed per method."""
+    out: dict[str, int] = {}
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        if line.startswith("rest_client_requests_total{"):
+            labels, value = line.rsplit(" ", 1)
+            method = labels.split('method="', 1)[1].split('"', 1)[0]
+            out[method] = out.get(method, 0) + int(float(value))
+    return out
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -175,7 +195,8 @@ def _main(args: argparse.Namespace) -> int:
             try:
                 pid = cluster.start()
                 time.sleep(args.warmup)
-                result = asyncio.run(_run(args, cluster.kubeconfig, pid))
+                result = asyncio.run(_run(args, cluster.kubeconfig, pid, cluster.procs[0].pid))
+                result["controller_manager_requests"] = _requests_by_method(cluster.metrics_port)
             finally:
                 cluster.stop()
     print(json.dumps(result))

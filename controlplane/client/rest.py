@@ -23,11 +23,15 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 import yaml
+from prometheus_client import Counter
 
 from controlplane.client.resources import Resource
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
+
+REQUESTS = Counter("rest_client_requests_total", "Requests sent to the apiserver, by method and status code",
+                   ["code", "method"])
 
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",
@@ -155,6 +159,7 @@ class RestClient:
             async with self.session.request(method, self.base_url + path, params=clean, data=data,
                                             headers=headers, timeout=self._timeout) as resp:
                 raw = await resp.read()
+                REQUESTS.labels(str(resp.status), method).inc()
                 if resp.status >= 400:
                     raise _error_from(resp.status, raw)
                 ctype = resp.headers.get("Content-Type", "")
@@ -164,6 +169,7 @@ class RestClient:
                     return json.loads(raw)
                 return raw.decode(errors="replace")
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as e:
+            REQUESTS.labels("<error>", method).inc()
             raise ApiStatusError(503, "ServiceUnavailable", f"{method} {path}: {e!r}") from e
 
     # -- verbs ----------------------------------------------------------------------------

@@ -68,9 +68,9 @@ async def run(client: RestClient, controllers: list[str], stop_event: asyncio.Ev
 
 async def _main(args: argparse.Namespace) -> int:
     if args.kubeconfig:
-        client = RestClient.from_kubeconfig(args.kubeconfig, user_agent="controller-manager")
+        client = RestClient.from_kubeconfig(args.kubeconfig, user_agent="controller-manager", max_connections=args.max_connections)
     elif args.master:
-        client = RestClient(args.master, user_agent="controller-manager")
+        client = RestClient(args.master, user_agent="controller-manager", max_connections=args.max_connections)
     else:
         raise SystemExit("--kubeconfig or --master is required")
     le = None
@@ -113,4 +113,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--leader-elect-resource-namespace", default="kube-system")
     p.add_argument("--identity", default=None)
     p.add_argument("--metrics-port", type=int, default=0)
+    p.add_argument("--max-connections", type=int, default=128, help="concurrent HTTP connections to the apiserver")
     p.set_defaults(func=lambda a: asyncio.run(_main(a)))
