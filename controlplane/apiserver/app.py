@@ -41,6 +41,7 @@ class ApiServer:
         self.backend = backend
         self.compaction_interval = compaction_interval
         self.stopping = asyncio.Event()
+        self.watchers: set[Any] = set()  # open watch streams (closed on shutdown)
         self.registry = Registry.with_builtins()
         self.store = ObjectStore(backend)
         self.caches: dict[str, WatchCache] = {}  # by storage prefix
@@ -418,6 +419,8 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event) -> No
     finally:
         started = time.monotonic()
         api.stopping.set()  # open watches end their streams cleanly (clients resume elsewhere)
+        for w in list(api.watchers):
+            w.close("apiserver shutting down")
         await asyncio.sleep(0.05)
         await server.before_stop()
         server.close()

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 BOOKMARK_INTERVAL = 30.0
 FLUSH_EVERY = 256
+MAX_BUFFERED = 32 * 1024 * 1024  # bytes queued for one client before it is cut off
 
 
 def bookmark(info: ResourceInfo, rv: int, *, initial_end: bool = False) -> bytes:
@@ -88,36 +89,54 @@ async def watch(api: "ApiServer", request: Request, t: hc.Target) -> HTTPRespons
         return None
     metrics.WATCHERS.labels(*labels).inc()
     sent = metrics.WATCH_EVENTS.labels(*labels)
+    transport = request.transport
+    loop = asyncio.get_running_loop()
+    expired = False
+
+    # Events are written straight to the socket as HTTP chunks (Sanic sent the chunked headers
+    # and writes the terminating chunk in eof()): no await between taking an event and writing
+    # it, so bookmarks written from timer callbacks never overtake an event already taken.
+    def write(data: bytes) -> None:
+        if transport is None or transport.is_closing():
+            w.close("client gone")
+            return
+        transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        if transport.get_write_buffer_size() > MAX_BUFFERED:
+            w.close("client too slow")  # it resumes from its last resourceVersion
+
+    def tick() -> None:
+        nonlocal tick_handle
+        if w.closed:
+            return
+        if allow_bookmarks:
+            write(bookmark(info, w.bookmark_rv()))
+        tick_handle = loop.call_later(BOOKMARK_INTERVAL, tick)
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        w.close("timeout")
+
+    tick_handle = loop.call_later(BOOKMARK_INTERVAL, tick)
+    expire_handle = loop.call_later(max(deadline - time.monotonic(), 0.0), expire)
+    api.watchers.add(w)
+    if api.stopping.is_set():
+        w.close("apiserver shutting down")
     try:
-        next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
-        while not api.stopping.is_set():
-            now = time.monotonic()
-            if now >= deadline:
-                break
-            if now >= next_bookmark:
-                if allow_bookmarks:
-                    await response.send(bookmark(info, w.bookmark_rv()))
-                next_bookmark = now + BOOKMARK_INTERVAL
-                continue
-            if not w.pending():
-                try:  # asyncio.timeout, not wait_for: no extra task per wake-up (1,000s of watchers)
-                    async with asyncio.timeout(min(deadline, next_bookmark, now + 1.0) - now):
-                        first = await w.__anext__()
-                except TimeoutError:
-                    continue
-                out = [render(first)]
-            else:
-                out = []
+        async for ev in w:
+            out = [render(ev)]
             while w.pending() and len(out) < FLUSH_EVERY:
                 out.append(render(await w.__anext__()))
-            await response.send(out[0] if len(out) == 1 else b"".join(out))
+            write(out[0] if len(out) == 1 else b"".join(out))
             sent.inc(len(out))
-        if allow_bookmarks and time.monotonic() >= deadline:
-            await response.send(bookmark(info, w.bookmark_rv()))
-        await response.eof()
-    except StopAsyncIteration:
-        await response.eof()
+        if expired and allow_bookmarks:
+            write(bookmark(info, w.bookmark_rv()))
+        if transport is not None and not transport.is_closing():
+            await response.eof()
     finally:
+        tick_handle.cancel()
+        expire_handle.cancel()
+        api.watchers.discard(w)
         w.close()
         metrics.WATCHERS.labels(*labels).dec()
     return None
