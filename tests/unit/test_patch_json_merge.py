@@ -84,6 +84,8 @@ JSON_422 = [
     ("missing-from", [{"op": "move", "path": "/data/q"}]),
     ("pointer-no-slash", [{"op": "add", "path": "data", "value": 1}]),
     ("move-into-child", [{"op": "move", "from": "/data", "path": "/data/x"}]),
+    ("test-null-missing-parent", [{"op": "test", "path": "/spec/x", "value": None}]),
+    ("test-missing-non-null", [{"op": "test", "path": "/spec", "value": {}}]),
 ]
 
 

@@ -159,11 +159,17 @@ def _apply_one(doc: Any, op: dict[str, Any]) -> Any:
         return _add(doc, path, copy.deepcopy(_get(doc, _from(op))))
     if kind == "test":
         expected = op.get("value")
+        tokens = parse_pointer(path)
+        if tokens:
+            try:
+                parent, last = _parent(doc, tokens, path)
+            except PatchFailed:
+                raise PatchFailed(f"test operation does not apply: is missing path: {path}") from None
+            if isinstance(parent, dict) and last not in parent and expected is None:
+                return doc  # evanphx/json-patch: a missing key (under an existing parent) tests equal to null
         try:
             actual = _get(doc, path)
         except PatchFailed:
-            if expected is None:  # evanphx/json-patch: a missing path tests equal to null
-                return doc
             raise PatchFailed(f"testing value {path} failed: test failed") from None
         if not json_equal(actual, expected):
             raise PatchFailed(f"testing value {path} failed: test failed")
