@@ -276,3 +276,34 @@ async def test_delete_deployment_cascade(apiserver, controller_manager, kubectl,
     else:
         await eventually(lambda: gone(R.REPLICASETS))
         await eventually(lambda: gone(R.PODS))
+
+
+async def test_progress_deadline_and_history_limit(apiserver, controller_manager, kubectl, client):
+    ns = await new_namespace(client, "deadline")
+    d = deployment("stuck", ns, 2)
+    d["spec"]["progressDeadlineSeconds"] = 2
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(d))  # nobody marks these pods ready
+    out = await asyncio.to_thread(kubectl, "rollout", "status", "deployment/stuck", "-n", ns, "--timeout=60s",
+                                  timeout=70, check=False)
+    assert out.returncode != 0 and "exceeded its progress deadline" in (out.stdout + out.stderr)
+    st = (await client.get(R.DEPLOYMENTS, "stuck", ns))["status"]
+    prog = {c["type"]: c for c in st["conditions"]}["Progressing"]
+    assert (prog["status"], prog["reason"]) == ("False", "ProgressDeadlineExceeded")
+
+    sim = await PodSimulator(client, ns).start()
+    try:
+        d = deployment("hist", ns, 1)
+        d["spec"]["revisionHistoryLimit"] = 1
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(d))
+        for tag in ("2", "3", "4"):
+            await asyncio.to_thread(kubectl, "set", "image", "deployment/hist", f"c=busybox:{tag}", "-n", ns)
+            await asyncio.to_thread(kubectl, "rollout", "status", "deployment/hist", "-n", ns, "--timeout=60s", timeout=70)
+
+        async def pruned():
+            rss = [r for r in (await client.list(R.REPLICASETS, ns))["items"] if r["metadata"]["name"].startswith("hist-")]
+            return rss if len(rss) == 2 else None
+        rss = await eventually(pruned)
+        revs = sorted(int(r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]) for r in rss)
+        assert revs == [3, 4], "one old ReplicaSet kept besides the current one"
+    finally:
+        await sim.stop()
