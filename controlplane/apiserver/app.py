@@ -90,7 +90,8 @@ class ApiServer:
         return cache
 
     def cache_if_ready(self, info: ResourceInfo) -> WatchCache | None:
-        return self.caches.get(keys.resource_prefix(info.key_group, info.plural))
+        cache = self.caches.get(keys.resource_prefix(info.key_group, info.plural))
+        return cache if cache is not None and cache.ready else None
 
     async def _compact_loop(self) -> None:
         """Compact etcd every ``compaction_interval`` seconds to the revision seen one interval
