@@ -83,7 +83,7 @@ async def test_liveness_restarts_and_readiness_flips(client, ns, start_agent):
         "readinessProbe": {"httpGet": {"path": "/index.html", "port": "http"}, "periodSeconds": 1,
                            "failureThreshold": 1},
         "livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1, "initialDelaySeconds": 1}}]), ns)
-    p = await pod_where(client, ns, "live", lambda p: cstatus(p).get("restartCount", 0) >= 1, timeout=60,
+    p = await pod_where(client, ns, "live", lambda p: cstatus(p).get("restartCount", 0) >= 1, timeout=120,
                         what="liveness restart")
     assert cstatus(p)["lastState"]["terminated"]["exitCode"] == 137
 
