@@ -357,6 +357,10 @@ class RuncRuntime(ContainerRuntime):
                 proc.kill()
                 await proc.wait()
             raise RuntimeError_("Timeout", f"command {cmd} timed out after {timeout}s") from None
+        except asyncio.CancelledError:
+            if proc.returncode is None:
+                proc.kill()
+            raise
         return proc.returncode or 0, out, err
 
     # -- shutdown / recovery ------------------------------------------------------------
