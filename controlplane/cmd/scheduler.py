@@ -17,11 +17,11 @@ log = get_logger(__name__)
 
 
 async def run(client: RestClient, stop: asyncio.Event, configs: list[str] | None = None,
-              seed: int | None = None) -> None:
+              seed: int | None = None, scheduled_events: bool = True) -> None:
     from schedulers.framework.profile import load_profile_configs
     from schedulers.framework.scheduler import Scheduler
 
-    sched = Scheduler(client, load_profile_configs(configs or None), seed=seed)
+    sched = Scheduler(client, load_profile_configs(configs or None), seed=seed, scheduled_events=scheduled_events)
     await sched.start(stop)
 
 
@@ -40,7 +40,7 @@ async def _main(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await run(client, stop, args.config, args.seed)
+        await run(client, stop, args.config, args.seed, not args.no_scheduled_events)
     finally:
         await client.close()
     return 0
@@ -53,4 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", action="append", default=[], help="profile YAML file or directory (repeatable)")
     p.add_argument("--seed", type=int, default=None, help="seed for tie-breaking")
     p.add_argument("--metrics-port", type=int, default=0)
+    p.add_argument("--no-scheduled-events", action="store_true",
+                   help="do not record a Normal/Scheduled Event per bound pod (FailedScheduling is always recorded)")
     p.set_defaults(func=lambda a: asyncio.run(_main(a)))

@@ -56,12 +56,22 @@ def test_resources_fit_and_failed_scheduling_event(sched_cluster):
     add_node(c, "fit-big", "fit", cpu="4")
     c.apply(pod("p2", n, "fit", cpu="2"))
     assert c.wait_bound(n, "p2") == "fit-big"
+    c.apply(pod("tiny", n, "fit", cpu="100m"))
+    assert c.wait_bound(n, "tiny")
     c.apply(pod("huge", n, "fit", cpu="10"))
     ev = c.wait_event(n, "huge", "FailedScheduling")
     assert ev, "no FailedScheduling event"
     msg = ev[0]["message"]
     assert "nodes are available" in msg and "2 Insufficient cpu" in msg, msg
     assert c.node_of(n, "huge") is None
+    # the decision log: one JSON record per decision, with per-plugin scores or the reason
+    records = [json.loads(line) for line in c.scheduler.log_path.read_text().splitlines()
+               if line.startswith("{") and "scheduling decision" in line]
+    ok = [r for r in records if r.get("pod") == "fit/tiny"]
+    assert ok and ok[0]["feasible"] == 2 and len(ok[0]["candidates"]) == 2
+    assert {"NodeResourcesFit", "TaintToleration"} <= set(ok[0]["candidates"][0]["plugins"])
+    bad = [r for r in records if r.get("pod") == "fit/huge"]
+    assert bad and bad[0]["node"] is None and "Insufficient cpu" in bad[0]["reason"]
 
 
 def test_node_selector_and_node_affinity(sched_cluster):
