@@ -21,7 +21,7 @@ from controlplane.agent.pod_worker import PodWorker
 from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
 from controlplane.client.resources import PODS
-from controlplane.client.rest import RestClient
+from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.images.manager import ImageManager
 from controlplane.images.reference import Mirrors
 from controlplane.log import get_logger
@@ -134,7 +134,17 @@ class Agent:
         await server.start()
         inner = asyncio.Event()
         try:
-            await self.node.register()
+            while True:  # the apiserver may not be up yet
+                try:
+                    await self.node.register()
+                    break
+                except ApiStatusError as e:
+                    log.warning("node registration failed; retrying", error=str(e))
+                    try:
+                        await asyncio.wait_for(stop.wait(), 2.0)
+                        return
+                    except asyncio.TimeoutError:
+                        pass
             self.spawn(self.recorder.start(inner))
             self.spawn(self.node.heartbeat_loop(inner))
             self.informer.add_handler(self._on_pod)
