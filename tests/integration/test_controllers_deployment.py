@@ -11,7 +11,7 @@ import pytest
 
 from controlplane.client import resources as R
 from controlplane.client.rest import ApiStatusError, RestClient
-from tests.fixtures.controllers import PodSimulator
+from tests.fixtures.controllers import TEST_NS_LABEL, PodSimulator
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,8 @@ async def eventually(check, timeout: float = 30.0, interval: float = 0.1):
 
 async def new_namespace(client: RestClient, prefix: str) -> str:
     ns = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    await client.create(R.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    await client.create(R.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
+                                       "metadata": {"name": ns, "labels": {TEST_NS_LABEL: "controllers"}}})
     return ns
 
 
