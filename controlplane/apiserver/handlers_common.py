@@ -150,7 +150,7 @@ def dry_run(request: Request) -> bool:
 
 
 def field_validation(request: Request) -> str:
-    v = request.args.get("fieldValidation") or "Strict"
+    v = request.args.get("fieldValidation") or "Warn"  # the server default since 1.27
     if v not in ("Strict", "Warn", "Ignore"):
         raise errors.bad_request(f"fieldValidation: Unsupported value: {v!r}")
     return v

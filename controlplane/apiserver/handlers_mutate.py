@@ -102,6 +102,8 @@ def _defaults_and_validation(info: ResourceInfo, obj: dict[str, Any], *, strict:
     validate = _optional("controlplane.apiserver.validation", "validate")
     if validate is not None:  # built-ins: schema + rules; custom resources: metadata
         validate(obj, info.gvk, strict=strict, is_update=old is not None, old=old)
+    if info.is_custom:  # stored at the storage version ("None" conversion: apiVersion only)
+        obj["apiVersion"] = f"{info.group}/{info.storage_version}"
     return obj
 
 
