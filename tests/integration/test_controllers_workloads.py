@@ -85,6 +85,8 @@ async def test_statefulset_ordered_scale_and_update(apiserver, controller_manage
         await eventually(partitioned, timeout=60)
         st = (await client.get(R.STATEFULSETS, "db", ns))["status"]
         assert st["updatedReplicas"] == 2 and st["currentRevision"] != st["updateRevision"]
+        out = await asyncio.to_thread(kubectl, "rollout", "status", "statefulset/db", "-n", ns, "--timeout=30s", timeout=40)
+        assert "partitioned roll out complete" in out.stdout
     finally:
         await sim.stop()
 
@@ -144,6 +146,11 @@ async def test_daemonset_follows_nodes(apiserver, controller_manager, kubectl, c
             st = (await client.get(R.DAEMONSETS, "agent", ns)).get("status") or {}
             return st.get("desiredNumberScheduled") == 3 and st.get("currentNumberScheduled") == 3 and st.get("updatedNumberScheduled") == 3
         await eventually(status)
+        sim = PodSimulator(client, ns)
+        for p in live((await client.list(R.PODS, ns))["items"]):
+            await sim.mark(p)
+        out = await asyncio.to_thread(kubectl, "rollout", "status", "daemonset/agent", "-n", ns, "--timeout=30s", timeout=40)
+        assert "successfully rolled out" in out.stdout
     finally:
         for n in nodes:
             try:
