@@ -144,6 +144,7 @@ async def _run(args: argparse.Namespace, kubeconfig: Path, cm_pid: int, api_pid:
         _, err = await proc.communicate(json.dumps(dep).encode())
         if proc.returncode != 0:
             raise RuntimeError(f"kubectl apply failed: {err.decode()}")
+    t_applied = time.monotonic()
     deadline = t0 + args.timeout
     ready_s = None
     while time.monotonic() < deadline:
@@ -163,6 +164,7 @@ async def _run(args: argparse.Namespace, kubeconfig: Path, cm_pid: int, api_pid:
     return {"benchmark": "controllers", "replicas": n,
             "deployment_1000_ready_s": round(ready_s, 3) if ready_s is not None else None,
             "pods_created_s": round(t_created - t0, 3) if t_created else None,
+            "kubectl_apply_s": round(t_applied - t0, 3),
             "controller_manager_cpu_s": round(cpu, 3),
             "apiserver_cpu_s": round(api_cpu, 3) if api_cpu is not None else None, "target_s": 10.0,
             "met_target": ready_s is not None and ready_s < 10.0}
