@@ -1,0 +1,116 @@
+"""Framework pieces without an API: profile loading rules, the plugin registry, node sampling,
+preemption victim selection, and that a live GPU score plugin gives the simulator's scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from schedulers.framework import registry
+from schedulers.framework.cache import Cache
+from schedulers.framework.framework import Framework
+from schedulers.framework.interface import Plugin
+from schedulers.framework.podinfo import PodInfo
+from schedulers.framework.profile import ProfileConfig, build_profile, load_profile_configs, parse_profile
+from schedulers.plugins.best_fit import BestFit
+
+
+def node(name, cpu="4", gpus=0, model=""):
+    n = {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+         "status": {"allocatable": {"cpu": cpu, "memory": "16Gi", "pods": "110"}}}
+    if gpus:
+        n["status"]["allocatable"]["nvidia.com/gpu"] = str(gpus)
+        n["metadata"]["labels"]["nvidia.com/gpu.product"] = model
+    return n
+
+
+def pod(name, cpu="1", prio=0, ann=None):
+    return PodInfo.from_pod({"metadata": {"name": name, "namespace": "d", "uid": name, "annotations": ann or {}},
+                             "spec": {"priority": prio, "containers": [{"name": "c", "image": "i",
+                                                                        "resources": {"requests": {"cpu": cpu}}}]}})
+
+
+def test_registering_a_name_twice_is_an_error():
+    registry.load_builtin_plugins()
+
+    class Dup(Plugin):
+        name = "NodeName"
+
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(Dup)
+
+
+@pytest.mark.parametrize("doc,error", [
+    ({"schedulerName": "x", "plugins": ["NodeName", "NodeName"]}, "listed twice"),
+    ({"schedulerName": "x", "plugins": ["NoSuchPlugin"]}, "unknown scheduler plugin"),
+    ({"plugins": ["NodeName"]}, "without schedulerName"),
+])
+def test_profile_errors(doc, error):
+    with pytest.raises((ValueError, KeyError), match=error):
+        parse_profile(doc)
+
+
+def test_shipped_profiles_load():
+    cfgs = load_profile_configs()
+    assert {"default-scheduler", "enhanced-scheduler", "fgd-scheduler", "fifo-scheduler"} <= set(cfgs)
+    default = dict((n, w) for n, w, _ in cfgs["default-scheduler"].plugins)
+    assert default["TaintToleration"] == 3 and default["NodeAffinity"] == 2 and default["ImageLocality"] == 1
+
+
+def test_sampling_rotates_over_feasible_nodes():
+    c = Cache()
+    for i in range(300):
+        c.add_or_update_node(node(f"n{i:03d}"))
+    fw = Framework(build_profile(ProfileConfig("t", [("NodeResourcesFit", 1, {})], 0)), seed=1)
+    r1 = fw.schedule(pod("a"), c)
+    assert r1.feasible == 300 and r1.evaluated == 144  # max(100, 300 * 48 // 100)
+    start = fw.next_start
+    fw.schedule(pod("b"), c)
+    assert fw.next_start == (start + 144) % 300
+
+
+def test_preemption_picks_the_cheapest_node():
+    c = Cache()
+    c.add_or_update_node(node("a", cpu="2"))
+    c.add_or_update_node(node("b", cpu="2"))
+    c.refresh()
+    c.add_pod(pod("a-low", cpu="2", prio=10), "a")
+    c.add_pod(pod("b-lower", cpu="1", prio=1), "b")
+    c.add_pod(pod("b-low2", cpu="1", prio=5), "b")
+    cfg = ProfileConfig("t", [("NodeResourcesFit", 1, {}), ("DefaultPreemption", 1, {})])
+    fw = Framework(build_profile(cfg), seed=1)
+    vip = pod("vip", cpu="1", prio=100)
+    res = fw.schedule(vip, c)
+    assert res.node is None
+    node_name, victims, _ = fw.preempt(res.cycle_state, vip, c, res.diagnosis)
+    # a: victim priority 10; b: evicting only the priority-1 pod suffices -> b wins
+    assert node_name == "b" and [v.name for v in victims] == ["b-lower"]
+    assert c.pod_count[c.row["b"]] == 2  # the cache is restored after the what-if
+
+
+def test_no_preemption_for_equal_priority():
+    c = Cache()
+    c.add_or_update_node(node("a", cpu="1"))
+    c.refresh()
+    c.add_pod(pod("peer", prio=5), "a")
+    fw = Framework(build_profile(ProfileConfig("t", [("NodeResourcesFit", 1, {}), ("DefaultPreemption", 1, {})])))
+    p = pod("new", prio=5)
+    res = fw.schedule(p, c)
+    node_name, victims, msg = fw.preempt(res.cycle_state, p, c, res.diagnosis)
+    assert node_name is None and msg == "0/1 nodes are available: 1 No preemption victims found for incoming pod."
+
+
+def test_live_gpu_plugin_scores_like_the_simulator():
+    c = Cache()
+    c.add_or_update_node(node("g1", cpu="32", gpus=2, model="T4"))
+    c.add_or_update_node(node("g2", cpu="32", gpus=8, model="V100"))
+    c.refresh()
+    c.add_pod(pod("s", cpu="4", ann={"scheduling.controlplane.io/gpu-milli": "300"}), "g2")
+    p = pod("new", cpu="2", ann={"scheduling.controlplane.io/gpu-milli": "500"})
+    fw = Framework(build_profile(ProfileConfig("t", [("GpuShare", 1, {}), ("BestFit", 1000, {})], 100)))
+    res = fw.schedule(p, c)
+    idx = np.arange(c.n)
+    want = BestFit().score(c.gpu, p.gpu, idx)
+    got = {x["node"]: x["plugins"]["BestFit"] for x in res.candidates}
+    assert got == {"g1": float(want[0]), "g2": float(want[1])}
+    assert res.node == ("g1" if want[0] > want[1] else "g2")
