@@ -11,7 +11,7 @@ import json
 import sys
 
 from schedulers.sim.openb import Workload, run_seeds
-from schedulers.sim.registry import policy_names
+from schedulers.sim.registry import get_policy_factory, policy_names
 from schedulers.sim.traces import traces_dir
 
 
@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     nodes = _resolve(args.nodes, "openb_node_list_gpu_node.csv")
     pods = _resolve(args.pods, "default")
     options = dict(kv.split("=", 1) for kv in args.option)
+    try:
+        get_policy_factory(args.policy)
+    except KeyError as e:
+        raise SystemExit(str(e.args[0]))
     wl = Workload.load(nodes, pods)
     out = run_seeds(wl, args.policy, parse_seeds(args.seeds), options)
     sys.stdout.write(json.dumps(out) + "\n")
