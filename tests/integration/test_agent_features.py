@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from controlplane.client.resources import CONFIGMAPS, NODES, PODS, SECRETS
+from controlplane.client.rest import ApiStatusError
 from tests.fixtures.agent import AGENT_TOKEN
 from tests.integration.test_agent_pods import (  # noqa: F401  (fixtures)
     client, cstatus, ns, pod, pod_where, ready_node, wait_for,
@@ -211,3 +212,34 @@ async def test_configmap_volume_follows_updates(client, ns, start_agent):
         out, _, _ = await ws_exec(base, ns, "watcher", "c", ["sh", "-c", "cat /cfg/k /cfg/extra"])
         return out == b"v2x"
     await wait_for(updated, 30, what="configMap volume update")
+
+
+async def test_lifecycle_hooks_and_allowed_hostpath(client, ns, start_agent):
+    agent = start_agent()
+    await ready_node(client, agent.node, agent)
+    host_dir = agent.workdir / "hostpath" / "hooks"
+    await client.create(PODS, pod("hooks", agent.node, [{
+        "name": "c", "image": "busybox",
+        "command": ["sh", "-c", "while [ ! -f /h/post ]; do sleep 0.1; done; echo saw $(cat /h/post); sleep 600"],
+        "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "echo post > /h/post"]}},
+                      "preStop": {"exec": {"command": ["sh", "-c", "echo pre > /h/pre"]}}},
+        "volumeMounts": [{"name": "h", "mountPath": "/h"}]}],
+        volumes=[{"name": "h", "hostPath": {"path": str(host_dir), "type": "DirectoryOrCreate"}}]), ns)
+    await pod_where(client, ns, "hooks", lambda p: phase(p) == "Running", what="hooks Running")
+    base = await endpoint(client, agent.node)
+
+    async def saw_post():
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as s:
+            async with s.get(f"{base}/containerLogs/{ns}/hooks/c") as r:
+                return (await r.text()) == "saw post\n"
+    await wait_for(saw_post, 30, what="postStart effect")
+    await client.delete(PODS, "hooks", ns)
+
+    async def gone():
+        try:
+            await client.get(PODS, "hooks", ns)
+            return False
+        except ApiStatusError as e:
+            return e.not_found
+    await wait_for(gone, 30, what="pod deleted")
+    assert (host_dir / "pre").read_text() == "pre\n"  # preStop ran before the container was stopped
