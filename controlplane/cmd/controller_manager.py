@@ -27,7 +27,7 @@ from controlplane.log import get_logger
 log = get_logger(__name__)
 
 ALL_CONTROLLERS = ["deployment", "replicaset", "statefulset", "daemonset", "job", "garbagecollector",
-                   "namespace", "endpoints", "serviceaccount"]
+                   "namespace", "endpoints", "serviceaccount", "nodelifecycle"]
 
 
 def parse_controllers(spec: str | None) -> list[str]:
