@@ -18,6 +18,7 @@ from sanic.response import HTTPResponse, raw, text
 
 from controlplane.apiserver import discovery, errors, metrics
 from controlplane.apiserver import handlers_common as hc
+from controlplane.apiserver import handlers_mutate as hm
 from controlplane.apiserver import handlers_delete, handlers_read, handlers_sub, handlers_watch, handlers_write
 from controlplane.apiserver.crds import CrdController
 from controlplane.apiserver.registry import Registry, ResourceInfo
@@ -221,7 +222,14 @@ async def dispatch(api: ApiServer, request: Request, prefix: str, path: str) -> 
         labels = (t.info.group, t.info.version, t.info.plural, t.subresource)
         with metrics.observe(verb, *labels, code):
             try:
-                resp = await _run_verb(api, request, t, verb)
+                warnings: list[str] = []
+                token = hm.WARNINGS.set(warnings)
+                try:
+                    resp = await _run_verb(api, request, t, verb)
+                finally:
+                    hm.WARNINGS.reset(token)
+                if warnings and resp is not None:
+                    resp.headers.extend([("Warning", f'299 - "{_quote(m)}"') for m in warnings[:20]])
                 code[0] = resp.status if resp is not None else 200
                 return resp
             except errors.ApiError as e:
@@ -233,6 +241,10 @@ async def dispatch(api: ApiServer, request: Request, prefix: str, path: str) -> 
         return hc.status_response(e)
     except StorageError as e:
         return hc.status_response(_storage_status(e, request))
+
+
+def _quote(message: str) -> str:
+    return message.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
 
 
 def _storage_status(e: StorageError, request: Request) -> errors.ApiError:

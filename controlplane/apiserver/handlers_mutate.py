@@ -9,6 +9,7 @@ call them; nothing here touches storage.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import importlib
 from typing import Any, Callable
@@ -26,6 +27,17 @@ GENERATION_TRACKED = {
 }
 # Resources whose create keeps the client's status (the rest start with an empty status).
 KEEP_STATUS_ON_CREATE = {("", "nodes"), ("", "events")}
+# Warnings for the current request (unknown fields under fieldValidation=Warn), sent by
+# app.dispatch as ``Warning: 299 - "..."`` headers.
+WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("warnings", default=None)
+
+
+def warn(messages: list[str] | None) -> None:
+    box = WARNINGS.get()
+    if box is not None and messages:
+        box.extend(m for m in messages if m not in box)
+
+
 SYSTEM_META = ("uid", "creationTimestamp", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds")
 
 
@@ -93,15 +105,17 @@ def _defaults_and_validation(info: ResourceInfo, obj: dict[str, Any], *, strict:
         if info.schema is not None:
             prune = _optional("controlplane.apiserver.crd_schema", "validate_and_prune")
             if prune is not None:
+                found: list[str] = []
                 obj = prune(obj, info.schema, kind=info.kind, name=(obj.get("metadata") or {}).get("name", ""),
-                            group=info.group, strict=strict)
+                            group=info.group, strict=strict, warnings=found)
+                warn(found)
     else:
         apply_defaults = _optional("controlplane.apiserver.defaults", "apply_defaults")
         if apply_defaults is not None:
             obj = apply_defaults(obj, info.gvk)
     validate = _optional("controlplane.apiserver.validation", "validate")
     if validate is not None:  # built-ins: schema + rules; custom resources: metadata
-        validate(obj, info.gvk, strict=strict, is_update=old is not None, old=old)
+        warn(validate(obj, info.gvk, strict=strict, is_update=old is not None, old=old))
     if info.is_custom:  # stored at the storage version ("None" conversion: apiVersion only)
         obj["apiVersion"] = f"{info.group}/{info.storage_version}"
     return obj
