@@ -147,3 +147,16 @@ async def test_readonly_rootfs_and_volume_mount(runc_runtime, busybox_rootfs, tm
                                 readonly_rootfs=True, mounts=[Mount("/cfg", str(vol), readonly=True)])
     text, _ = read_log(st.log_path)
     assert text == b"valuereadonly\n"
+
+
+@pytest.mark.parametrize("add,drop,expect", [
+    ([], ["ALL"], 0),
+    (["NET_ADMIN"], ["ALL"], 1 << 12),
+    (["KILL"], ["ALL"], 1 << 5),
+])
+async def test_capabilities_applied(runc_runtime, busybox_rootfs, add, drop, expect):
+    sb = await sandbox(runc_runtime)
+    cid, st = await run_to_exit(runc_runtime, sb, busybox_rootfs, ["sh", "-c", "grep CapEff /proc/self/status"],
+                                cap_add=add, cap_drop=drop)
+    text, _ = read_log(st.log_path)
+    assert int(text.decode().split()[1], 16) == expect
