@@ -141,6 +141,7 @@ def train(env: OpenbEnv, cfg: TrainConfig, out: Path, progress: bool = True) -> 
             log.info("ddqn.validation", **val[-1])
             if val[-1]["ddqn"] > best[0]:
                 best = (val[-1]["ddqn"], ep, copy.deepcopy(online.state_dict()))
+                qmodel.save(online, out / MODEL_FILE, meta={"checkpoint_episode": ep, "validation": val[-1]})
         bar.set_postfix(alloc=rec["alloc"], eps=rec["eps"], loss=rec["loss"], val=val[-1]["ddqn"] - val[-1]["fgd"] if val else None)
         if cfg.max_steps and steps >= cfg.max_steps:
             break
@@ -153,7 +154,7 @@ def train(env: OpenbEnv, cfg: TrainConfig, out: Path, progress: bool = True) -> 
         online.load_state_dict(best[2])
     qmodel.save(online, out / MODEL_FILE, meta=summary)
     (out / "curves.json").write_text(json.dumps({"summary": summary, "curves": curves, "validation": val}, indent=1))
-    _plot(curves, out / "curves.png")
+    _plot(curves, val, out / "curves.png")
     log.info("ddqn.trained", out=str(out), **{k: summary[k] for k in ("episodes", "steps", "wall_s", "cpu_s")})
     return summary
 
@@ -199,20 +200,27 @@ def _jsonable(d: dict) -> dict:
     return json.loads(json.dumps(d, default=lambda o: asdict(o) if hasattr(o, "__dataclass_fields__") else str(o)))
 
 
-def _plot(curves: list[dict], path: Path) -> None:
+def _plot(curves: list[dict], val: list[dict], path: Path) -> None:
+    """Training curves: per-episode allocation, return, TD loss, and the greedy validation
+    allocation against FGD on the same held-out episodes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ep = [c["episode"] for c in curves]
-    fig, ax = plt.subplots(1, 3, figsize=(14, 3.6))
+    fig, ax = plt.subplots(1, 4, figsize=(18, 3.6))
     ax[0].plot(ep, [c["alloc"] for c in curves])
-    ax[0].set_title("GPU allocated at 130% requested (%)")
+    ax[0].set_title("training episode: GPU allocated at 130% (%)")
     ax[1].plot(ep, [c["return"] for c in curves])
     ax[1].set_title("episode return")
     ax[2].plot(ep, [c["loss"] if c["loss"] is not None else np.nan for c in curves])
-    ax[2].set_title("TD loss (Huber)")
+    ax[2].set_title("TD loss (Huber + residual L2)")
+    if val:
+        ax[3].plot([v["episode"] for v in val], [v["ddqn"] for v in val], "o-", label="DDQN (greedy)")
+        ax[3].plot([v["episode"] for v in val], [v["fgd"] for v in val], "--", label="FGD")
+        ax[3].legend()
+    ax[3].set_title("validation episodes: alloc at 130% (%)")
     for a in ax:
         a.set_xlabel("episode")
     fig.tight_layout()
