@@ -140,7 +140,8 @@ async def collect(api: "ApiServer", info: ResourceInfo, namespace: str | None, r
         start = ""
     pfx = prefix(info, namespace)
     out: list[bytes] = []
-    page = limit or 0
+    # with a selector, read bigger pages (the continue token still points after the last match)
+    page = (max(limit, 1000) if match is not None else limit) if limit else 0
     while True:
         try:
             res = await api.backend.list(pfx, revision=revision, limit=page, start_key=start or None)
