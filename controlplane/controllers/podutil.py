@@ -1,7 +1,8 @@
 """Pure pod helpers shared by the controllers: active/ready/available tests, and the
 ranking Kubernetes uses to pick which pods to delete first when scaling down
 (``controller.ActivePodsWithRanks``): unscheduled < scheduled, Pending < Unknown < Running,
-not ready < ready, ready for less time < longer, more restarts < fewer, newer < older.
+not ready < ready, lower ``controller.kubernetes.io/pod-deletion-cost`` first, more colocated
+siblings first, ready for less time < longer, more restarts < fewer, newer < older.
 Neighbours: ``replicaset`` (deletion ranking, status), ``deployment``, ``statefulset``,
 ``daemonset``, ``job``, ``endpoints``."""
 
@@ -72,6 +73,14 @@ def restart_count(pod: dict) -> int:
 
 
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+
+
+def deletion_cost(pod: dict) -> int:
+    try:
+        return int(((pod.get("metadata") or {}).get("annotations") or {}).get(DELETION_COST, "0"))
+    except ValueError:
+        return 0
 
 
 def deletion_rank(pod: dict, colocated: int = 0) -> tuple[Any, ...]:
@@ -88,6 +97,7 @@ def deletion_rank(pod: dict, colocated: int = 0) -> tuple[Any, ...]:
         scheduled,
         _PHASE_RANK.get(phase(pod), 3),
         ready,
+        deletion_cost(pod),
         -colocated,
         -(since or 0.0),  # ready more recently first
         -restart_count(pod),

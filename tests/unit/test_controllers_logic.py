@@ -106,9 +106,9 @@ def test_proportional_scale(replicas, sizes, expected):
 
 
 def pod(name, node=None, phase="Running", ready=True, created="2026-01-01T00:00:00Z", ready_at="2026-01-01T00:00:10Z",
-        restarts=0, labels=None):
+        restarts=0, labels=None, annotations=None):
     p = {"metadata": {"name": name, "namespace": "ns", "uid": f"u-{name}", "creationTimestamp": created,
-                      "labels": labels or {}},
+                      "labels": labels or {}, "annotations": annotations or {}},
          "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 8080}]}]},
          "status": {"phase": phase, "podIP": f"10.0.0.{abs(hash(name)) % 250}",
                     "containerStatuses": [{"restartCount": restarts}],
@@ -128,8 +128,9 @@ def pod(name, node=None, phase="Running", ready=True, created="2026-01-01T00:00:
     ([pod("calm", node="n1"), pod("crashy", node="n2", restarts=5)], "crashy"),
     ([pod("older", node="n1", created="2026-01-01T00:00:00Z"), pod("newer", node="n2", created="2026-01-03T00:00:00Z")], "newer"),
     ([pod("alone", node="n1"), pod("crowd1", node="n2"), pod("crowd2", node="n2")], "crowd1"),
+    ([pod("dear", node="n1", annotations={pu.DELETION_COST: "100"}), pod("cheap", node="n2", annotations={pu.DELETION_COST: "-5"})], "cheap"),
 ], ids=["unscheduled-first", "pending-first", "pending-before-unknown", "not-ready-first", "ready-recently-first",
-        "restarts-first", "newer-first", "colocated-first"])
+        "restarts-first", "newer-first", "colocated-first", "deletion-cost"])
 def test_deletion_ranking(pods, first):
     assert pu.rank_for_deletion(pods)[0]["metadata"]["name"] == first
 
