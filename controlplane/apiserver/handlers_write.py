@@ -106,11 +106,13 @@ async def write_update(api: "ApiServer", info, namespace: str | None, name: str,
         if prepared:
             new = desired
         else:
+            await api.hooks_before_update(info, old, desired, dry=dry)  # e.g. keep the clusterIP
             new = hm.prepare_update(info, old, desired, subresource=subresource, strict=strict,
                                     manager=manager, operation=operation)
         if hm.unchanged(old, new):
             return None
-        await api.hooks_before_update(info, old, new, dry=dry)
+        if prepared:
+            await api.hooks_before_update(info, old, new, dry=dry)
         if dry:
             raise _DryRunResult(new)
         return new
