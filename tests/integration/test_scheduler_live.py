@@ -15,8 +15,10 @@ pytestmark = pytest.mark.integration
 
 
 def add_node(c, name: str, suite: str, cpu: str = "4", memory: str = "32Gi", pods: str = "110", gpus: int = 0,
-             model: str = "", labels: dict | None = None, taints: list | None = None) -> None:
+             model: str = "", labels: dict | None = None, taints: list | None = None,
+             annotations: dict | None = None) -> None:
     obj = node_object(name, cpu, memory, pods, gpus, model, {"suite": suite, **(labels or {})})
+    obj["metadata"]["annotations"].update(annotations or {})
     if taints:
         obj["spec"]["taints"] = taints
     c.kubectl("apply", "-f", "-", input=json.dumps(obj))
@@ -252,3 +254,19 @@ def test_simulated_nodes_run_pods(sched_cluster, tmp_path):
         assert phases == ["Running"] * 5, phases
     finally:
         agent.stop()
+
+
+def test_enhanced_profile_weighs_latency_and_disk(sched_cluster):
+    c = sched_cluster
+    n = ns(c, "enh")
+    add_node(c, "enh-far", "enh", annotations={"scheduling.controlplane.io/network-latency-ms": "40"},
+             labels={"node.controlplane.io/disk-type": "hdd"})
+    add_node(c, "enh-near", "enh", annotations={"scheduling.controlplane.io/network-latency-ms": "1"},
+             labels={"node.controlplane.io/disk-type": "hdd"})
+    add_node(c, "enh-nvme", "enh", annotations={"scheduling.controlplane.io/network-latency-ms": "40"},
+             labels={"node.controlplane.io/disk-type": "nvme"})
+    c.apply(pod("near", n, "enh", scheduler="enhanced-scheduler"))
+    assert c.wait_bound(n, "near") == "enh-near"
+    c.apply(pod("io", n, "enh", scheduler="enhanced-scheduler",
+                annotations={"scheduling.controlplane.io/disk-io": "high"}))
+    assert c.wait_bound(n, "io") == "enh-nvme"
