@@ -152,6 +152,7 @@ class SchedulingQueue:
             p = self.pop_nowait()
             if p is not None:
                 return p
+            self.update_metrics()
             self._wake.clear()
             timeout = 1.0
             if self._backoff:
