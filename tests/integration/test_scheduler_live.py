@@ -5,6 +5,7 @@ land, or the FailedScheduling event when they cannot."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -74,6 +75,11 @@ def test_resources_fit_and_failed_scheduling_event(sched_cluster):
     assert {"NodeResourcesFit", "TaintToleration"} <= set(ok[0]["candidates"][0]["plugins"])
     bad = [r for r in records if r.get("pod") == "fit/huge"]
     assert bad and bad[0]["node"] is None and "Insufficient cpu" in bad[0]["reason"]
+    text = c.metrics()
+    assert re.search(r'scheduler_schedule_attempts_total\{profile="default-scheduler",result="scheduled"\} [1-9]', text)
+    assert re.search(r'scheduler_schedule_attempts_total\{profile="default-scheduler",result="unschedulable"\} [1-9]', text)
+    assert 'scheduler_pending_pods{queue="unschedulable"}' in text
+    assert "scheduler_scheduling_attempt_duration_seconds_bucket" in text
 
 
 def test_node_selector_and_node_affinity(sched_cluster):
