@@ -111,27 +111,45 @@ async def etcd_puts(endpoint: str, total: int, concurrency: int) -> float:
     return total / elapsed
 
 
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    return status, await reader.readexactly(length)
+
+
 async def api_creates(url: str, total: int, concurrency: int) -> tuple[float, list[float]]:
-    data = {"payload": "x" * 1000}
+    """ConfigMap creates from ``concurrency`` keep-alive HTTP/1.1 connections (bare asyncio
+    streams: the load generator shares the CPUs with the server and should cost little)."""
+    host, port = url.split("//", 1)[1].split(":")
+    payload = "x" * 1000
     counter = iter(range(total))
     latencies: list[float] = []
-    conn = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=conn) as session:
-        async def worker() -> None:
-            for i in counter:
-                body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
-                                   "metadata": {"name": f"bench-{i:08d}"}, "data": data})
-                t0 = time.perf_counter()
-                async with session.post(f"{url}/api/v1/namespaces/default/configmaps", data=body,
-                                        headers={"Content-Type": "application/json"}) as r:
-                    await r.read()
-                    if r.status != 201:
-                        raise RuntimeError(f"create failed: {r.status}")
-                latencies.append(time.perf_counter() - t0)
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for i in counter:
+                body = ('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bench-%08d"},'
+                        '"data":{"payload":"%s"}}' % (i, payload)).encode()
+                req = (b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: %s\r\n"
+                       b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                       % (host.encode(), len(body), body))
+                t0 = time.perf_counter()
+                writer.write(req)
+                status, _ = await _read_response(reader)
+                if status != 201:
+                    raise RuntimeError(f"create failed: {status}")
+                latencies.append(time.perf_counter() - t0)
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
     return total / elapsed, latencies
 
 
