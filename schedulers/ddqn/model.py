@@ -3,7 +3,7 @@
 Why: one small MLP is shared across nodes: it maps a node's feature row (``features.py``) to
 the value of placing the pod there, so a decision is one batched forward pass over all
 feasible nodes. The file format is pickle-free and self-checking: a magic line, a JSON header
-(format version, feature spec, layer sizes, score quantum, training metadata, sha256 of the
+(format version, feature spec, layer sizes, score rule, training metadata, sha256 of the
 payload) and the float32 weights. Loading verifies all of it and raises
 :class:`ModelFileError` with a readable message on any mismatch or corruption.
 
