@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-every", type=int, default=d.eval_every)
     t.add_argument("--nodes-min", type=int, default=EpisodeSpec.nodes_min)
     t.add_argument("--nodes-max", type=int, default=EpisodeSpec.nodes_max)
+    t.add_argument("--kind-mix", type=float, default=EpisodeSpec.kind_mix,
+                   help="share of episodes resampled by pod kind (random kind proportions)")
     t.add_argument("--learn-start", type=int, default=d.learn_start, help="buffer size before the first update")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many decisions (smoke tests)")
     t.add_argument("--no-progress", action="store_true")
@@ -40,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    spec = EpisodeSpec(nodes_min=args.nodes_min, nodes_max=args.nodes_max)
+    spec = EpisodeSpec(nodes_min=args.nodes_min, nodes_max=args.nodes_max, kind_mix=args.kind_mix)
     env = OpenbEnv(load_nodes(args.nodes), [load_pods(p) for p in args.pods], spec)
     cfg = TrainConfig(episodes=args.episodes, seed=args.seed, threads=args.threads, eval_every=args.eval_every,
                       episode=spec, max_steps=args.max_steps, learn_start=args.learn_start)

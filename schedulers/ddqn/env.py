@@ -40,6 +40,7 @@ class EpisodeSpec:
     load_min: float = 0.85     # original (untuned) GPU request / subset capacity
     load_max: float = 1.15
     dirichlet: float = 0.7     # mixture concentration over the given pod lists
+    kind_mix: float = 0.0      # probability of an episode resampled by pod kind instead
 
 
 @dataclass
@@ -56,6 +57,13 @@ class OpenbEnv:
     def __init__(self, nodes: list[NodeRecord], pod_lists: list[list[PodRecord]], spec: EpisodeSpec | None = None) -> None:
         self.all_nodes = nodes
         self.pod_lists = [[GpuPod.from_record(p) for p in pl] for pl in pod_lists]
+        # pods of all lists by kind (CPU-only, shared, one whole GPU, several GPUs), for
+        # episodes whose kind proportions are drawn at random (workloads unlike any list)
+        pool = [p for pl in self.pod_lists for p in pl]
+        kinds = [[p for p in pool if p.milli <= 0], [p for p in pool if p.is_shared],
+                 [p for p in pool if p.milli > 0 and not p.is_shared and p.count <= 1],
+                 [p for p in pool if p.milli > 0 and not p.is_shared and p.count > 1]]
+        self.kinds = [k for k in kinds if k]
         self.spec = spec or EpisodeSpec()
         self.n_nodes = 0
         self.failed_gpu = 0.0
@@ -77,11 +85,12 @@ class OpenbEnv:
         if full_list is not None:
             w0 = list(self.pod_lists[full_list])
         else:
-            w = rng.dirichlet([sp.dirichlet] * len(self.pod_lists)) if len(self.pod_lists) > 1 else np.ones(1)
+            groups = self.kinds if rng.random() < sp.kind_mix else self.pod_lists
+            w = rng.dirichlet([sp.dirichlet] * len(groups)) if len(groups) > 1 else np.ones(1)
             goal = rng.uniform(sp.load_min, sp.load_max) * cap
             tot = 0
             while tot < goal:
-                pl = self.pod_lists[int(rng.choice(len(self.pod_lists), p=w))]
+                pl = groups[int(rng.choice(len(groups), p=w))]
                 p = pl[int(rng.integers(len(pl)))]
                 w0.append(p)
                 tot += p.tot
