@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 import urllib.request
@@ -149,10 +150,31 @@ def _apiserver(ctx: UpContext) -> Runnable:
     )
 
 
+def _registry(ctx: UpContext) -> Runnable:
+    from controlplane.images.registry import RegistryRunnable
+
+    return RegistryRunnable()
+
+
+def _agent(ctx: UpContext) -> Runnable | None:
+    """The node agent for this machine (runc needs root; without it `up` runs no node)."""
+    if os.geteuid() != 0:
+        log.warning("not root: no node agent started (runc containers need root)")
+        return None
+    return ChildProcess("agent", lambda c: [
+        "agent", "--kubeconfig", str(c.kubeconfig), "--node-name", socket.gethostname().lower(),
+        "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
+        "--token-file", str(c.agent_token_file)])
+
+
 # The components `up` runs, in start order (stopped in reverse). One line per component.
 COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
     _apiserver,
+    lambda ctx: ChildProcess("controller-manager", lambda c: ["controller-manager", "--master", c.server]),
+    lambda ctx: ChildProcess("scheduler", lambda c: ["scheduler", "--kubeconfig", str(c.kubeconfig)]),
+    _registry,
+    _agent,
 ]
 
 
