@@ -199,8 +199,6 @@ def prepare_update(info: ResourceInfo, old: dict[str, Any], new: dict[str, Any],
                 meta[k] = old_meta[k]
             else:
                 meta.pop(k, None)
-        if tracks_generation(info) and _spec_part(info, new) != _spec_part(info, old):
-            meta["generation"] = int(old_meta.get("generation") or 0) + 1
         if old_meta.get("deletionTimestamp"):
             added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
             if added:
@@ -211,6 +209,11 @@ def prepare_update(info: ResourceInfo, old: dict[str, Any], new: dict[str, Any],
     new["metadata"]["resourceVersion"] = old_meta.get("resourceVersion")
     ns_finalizers = (new.get("spec") or {}).get("finalizers") if (info.group, info.plural) == ("", "namespaces") else None
     new = _defaults_and_validation(info, new, strict=strict, old=old)
+    # generation follows spec changes only, compared after defaulting (an unchanged replace
+    # of a manifest that omits defaulted fields does not bump it)
+    if subresource not in ("status", "finalize") and tracks_generation(info) \
+            and _spec_part(info, new) != _spec_part(info, old):
+        new["metadata"]["generation"] = int(old_meta.get("generation") or 0) + 1
     if ns_finalizers is not None or (subresource == "finalize"):
         # namespace spec.finalizers are defaulted on create only (the finalize call empties them)
         new.setdefault("spec", {})["finalizers"] = list(ns_finalizers or [])

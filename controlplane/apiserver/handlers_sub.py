@@ -178,6 +178,6 @@ async def scale(api: "ApiServer", request: Request, t: hc.Target, verb: str) -> 
         _path_set(current, spec_p, replicas)
         return current
 
-    obj = await write_update(api, info, t.namespace, t.name, compute, subresource="", strict=False,
+    obj = await write_update(api, info, t.namespace, t.name, compute, subresource="scale", strict=False,
                              manager=manager, dry=dry)
     return hc.json_response(to_scale(info, obj))
