@@ -49,6 +49,10 @@ class ApiServer:
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         await self.backend.start()
+        # the strategic-merge/apply metadata (~0.5 s to load) is read once, off the event loop
+        from controlplane.apiserver.patch.schema import preload
+
+        await asyncio.to_thread(preload)
         for info in self.registry.all():
             await self.cache_for(info)
         await self._ensure_namespaces()
