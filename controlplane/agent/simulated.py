@@ -81,30 +81,6 @@ def node_object(name: str, cpu: str, memory: str, pods: str, gpus: int = 0, mode
     }
 
 
-PATCH_UNSUPPORTED = (405, 415, 500, 501)
-
-
-def _deep_merge(dst: dict, src: dict) -> None:
-    for k, v in src.items():
-        if isinstance(v, dict) and isinstance(dst.get(k), dict):
-            _deep_merge(dst[k], v)
-        else:
-            dst[k] = v
-
-
-async def merge_write(client: RestClient, res, name: str, ns: str | None, body: dict,
-                      subresource: str | None = None) -> dict:
-    """Merge-patch ``body``; where the server cannot patch, read-modify-write instead."""
-    try:
-        return await client.patch(res, name, body, ns, subresource=subresource)
-    except ApiStatusError as e:
-        if e.code not in PATCH_UNSUPPORTED:
-            raise
-    obj = await client.get(res, name, ns)
-    _deep_merge(obj, body)
-    return await client.update(res, obj, subresource=subresource)
-
-
 class SimulatedNodes:
     def __init__(self, client: RestClient, *, count: int, prefix: str = "sim-node", cpu: str = "4",
                  memory: str = "32Gi", pods: str = "110", gpus: int = 0, model: str = "",
@@ -143,7 +119,7 @@ class SimulatedNodes:
                 raise
             created = await self.client.get(resources.NODES, name)
         if not (created.get("status") or {}).get("allocatable"):
-            await merge_write(self.client, resources.NODES, name, None, {"status": obj["status"]}, "status")
+            await self.client.patch(resources.NODES, name, {"status": obj["status"]}, subresource="status")
 
     async def _ensure_lease_ns(self) -> None:
         try:
@@ -159,7 +135,7 @@ class SimulatedNodes:
                 "spec": {"holderIdentity": name, "leaseDurationSeconds": int(self.lease_duration),
                          "renewTime": _micro_now()}}
         try:
-            await merge_write(self.client, resources.LEASES, name, LEASE_NS, {"spec": body["spec"]})
+            await self.client.patch(resources.LEASES, name, {"spec": body["spec"]}, LEASE_NS)
         except ApiStatusError as e:
             if not e.not_found:
                 raise
@@ -222,8 +198,8 @@ class SimulatedNodes:
             ns, name = md.get("namespace"), md.get("name")
             try:
                 if action == "run":
-                    await merge_write(self.client, resources.PODS, name, ns, {"status": self._running_status(pod)},
-                                      "status")
+                    await self.client.patch(resources.PODS, name, {"status": self._running_status(pod)}, ns,
+                                            subresource="status")
                     self.running += 1
                 else:
                     await self.client.delete(resources.PODS, name, ns, grace_period_seconds=0)

@@ -28,7 +28,6 @@ from controlplane.client.informer import Informer
 from controlplane.client.resources import Resource
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
-from schedulers.framework.apiwrite import merge_write
 from schedulers.framework.cache import Cache
 from schedulers.framework.framework import Framework
 from schedulers.framework.podinfo import ANN_GPU_INDEX, PodInfo
@@ -202,16 +201,16 @@ class Scheduler:
 
     async def _nominate(self, pod: PodInfo, node: str) -> None:
         try:
-            await merge_write(self.client, resources.PODS, pod.name, pod.namespace,
-                              {"status": {"nominatedNodeName": node}}, "status")
+            await self.client.patch(resources.PODS, pod.name, {"status": {"nominatedNodeName": node}},
+                                    pod.namespace, subresource="status")
         except ApiStatusError as e:
             log.info("nominating failed", pod=pod.key, error=str(e))
 
     async def _bind(self, fw: Framework, pod: PodInfo, node: str, cs: Any, t0: float) -> None:
         try:
             if pod.gpu.milli > 0 and pod.gpu_index:
-                await merge_write(self.client, resources.PODS, pod.name, pod.namespace, {"metadata": {"annotations": {
-                    ANN_GPU_INDEX: ",".join(str(g) for g in pod.gpu_index)}}})
+                await self.client.patch(resources.PODS, pod.name, {"metadata": {"annotations": {
+                    ANN_GPU_INDEX: ",".join(str(g) for g in pod.gpu_index)}}}, pod.namespace)
             await self.client.bind(pod.namespace, pod.name, node)
         except (ApiStatusError, asyncio.TimeoutError) as e:
             self.cache.forget(pod)
