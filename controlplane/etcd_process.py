@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from controlplane.log import get_logger
+from controlplane.procutil import terminate
 
 log = get_logger(__name__)
 
@@ -101,12 +101,7 @@ class EtcdProcess:
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, timeout)
         log.info("etcd stopped", endpoint=self.endpoint)
 
     def kill(self) -> None:
