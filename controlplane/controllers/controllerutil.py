@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.client.resources import Resource
+from controlplane.controllers.podutil import is_terminating
 
 EXPECTATIONS_TTL_S = 300.0
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -201,6 +202,20 @@ class Expectations:
     def deletion_observed(self, key: str, uid: str) -> None:
         if key in self._dels:
             self._dels[key][0].discard(uid)
+
+    def observe_owned_pod(self, etype: str, pod: dict, old: dict | None, owner_kind: str) -> str | None:
+        """Informer handler logic shared by pod-owning controllers: count an ADDED pod as an
+        observed creation and a DELETED (or newly terminating) one as an observed deletion for
+        its controller of ``owner_kind``; returns that owner's key (None if not ours)."""
+        ref = controller_ref(pod)
+        if ref is None or ref.get("kind") != owner_kind:
+            return None
+        key = f"{pod['metadata']['namespace']}/{ref['name']}"
+        if etype == "ADDED":
+            self.creation_observed(key)
+        elif etype == "DELETED" or (is_terminating(pod) and not (old and is_terminating(old))):
+            self.deletion_observed(key, pod["metadata"].get("uid", ""))
+        return key
 
     def satisfied(self, key: str) -> bool:
         now = self.clock()

@@ -146,15 +146,9 @@ class DaemonSetController:
         manager.add(self.controller)
 
     def _on_pod(self, etype: str, pod: dict, old: dict | None) -> None:
-        ref = cu.controller_ref(pod)
-        if ref is None or ref.get("kind") != "DaemonSet":
-            return
-        key = f"{pod['metadata']['namespace']}/{ref['name']}"
-        if etype == "ADDED":
-            self.expectations.creation_observed(key)
-        elif etype == "DELETED" or (pu.is_terminating(pod) and not (old and pu.is_terminating(old))):
-            self.expectations.deletion_observed(key, pod["metadata"].get("uid", ""))
-        self.controller.enqueue(key)
+        key = self.expectations.observe_owned_pod(etype, pod, old, "DaemonSet")
+        if key is not None:
+            self.controller.enqueue(key)
 
     def _on_node(self, etype: str, node: dict, old: dict | None) -> None:
         if etype == "MODIFIED" and old is not None and cu.labels_of(old) == cu.labels_of(node) and \

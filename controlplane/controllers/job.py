@@ -59,15 +59,9 @@ class JobController:
         manager.add(self.controller)
 
     def _on_pod(self, etype: str, pod: dict, old: dict | None) -> None:
-        ref = cu.controller_ref(pod)
-        if ref is None or ref.get("kind") != "Job":
-            return
-        key = f"{pod['metadata']['namespace']}/{ref['name']}"
-        if etype == "ADDED":
-            self.expectations.creation_observed(key)
-        elif etype == "DELETED" or (pu.is_terminating(pod) and not (old and pu.is_terminating(old))):
-            self.expectations.deletion_observed(key, pod["metadata"].get("uid", ""))
-        self.controller.enqueue(key)
+        key = self.expectations.observe_owned_pod(etype, pod, old, "Job")
+        if key is not None:
+            self.controller.enqueue(key)
 
     async def reconcile(self, key: str) -> Result | None:
         job = self.job_inf.get(key)
