@@ -26,6 +26,7 @@ from pathlib import Path
 from controlplane.client import resources as R
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
+from controlplane.procutil import terminate, wait_ready
 
 log = get_logger(__name__)
 
@@ -33,19 +34,6 @@ log = get_logger(__name__)
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("apiserver did not become ready")
 
 
 class _Cluster:
@@ -68,7 +56,7 @@ class _Cluster:
                                                 "--etcd-endpoints", self.etcd.endpoint], stdout=f, stderr=subprocess.STDOUT,
                                                env=env, start_new_session=True))
         write_kubeconfig(self.kubeconfig, self.url)
-        _wait_ready(self.url)
+        wait_ready(self.url, self.procs[-1])
         with open(self.workdir / "controller-manager.log", "ab") as f:
             cm = subprocess.Popen([sys.executable, "-m", "controlplane", "controller-manager", "--kubeconfig",
                                    str(self.kubeconfig), "--metrics-port", str(self.metrics_port)], stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -77,12 +65,7 @@ class _Cluster:
 
     def stop(self) -> None:
         for p in reversed(self.procs):
-            p.terminate()
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            terminate(p, 15)
         self.etcd.stop()
 
 

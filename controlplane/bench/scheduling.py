@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from controlplane.client import resources
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.etcd_process import EtcdProcess, free_port
 from controlplane.kubeconfig import write_kubeconfig
+from controlplane.procutil import terminate, wait_ready
 
 PROFILES = {"default": "default-scheduler", "enhanced": "enhanced-scheduler", "fgd": "fgd-scheduler"}
 
@@ -57,28 +57,7 @@ def _child(args: list[str], log: Path, level: str = "warning") -> subprocess.Pop
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"apiserver exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("apiserver not ready")
+    terminate(proc, 15)
 
 
 def etcd_txns(endpoint: str) -> float:
@@ -178,7 +157,7 @@ async def run(args: argparse.Namespace) -> int:
                  "scheduled_events": not args.no_scheduled_events}
     client = RestClient(url, user_agent="bench-scheduling", max_connections=args.concurrency + 8)
     try:
-        _wait_ready(url, api)
+        wait_ready(url, api, timeout=120)
         kube = write_kubeconfig(work / "kubeconfig", url)
         t0 = time.monotonic()
         sim = SimulatedNodes(client, count=args.nodes, prefix="bench-node", concurrency=args.concurrency)
