@@ -1,10 +1,13 @@
 """Stopping child processes the same way everywhere (etcd, fixtures' component processes):
-SIGTERM, wait for the grace period, then SIGKILL and reap."""
+SIGTERM, wait for the grace period, then SIGKILL and reap; plus the readiness poll and the
+CPU-time reading the benchmarks share."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+from pathlib import Path
 
 
 def terminate(proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
@@ -36,3 +39,12 @@ def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (this process when None)."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

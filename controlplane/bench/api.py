@@ -121,7 +121,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
-async def api_creates(url: str, total: int, concurrency: int) -> tuple[float, list[float]]:
+async def api_creates(url: str, total: int, concurrency: int, prefix: str = "bench") -> tuple[float, list[float]]:
     """ConfigMap creates from ``concurrency`` keep-alive HTTP/1.1 connections (bare asyncio
     streams: the load generator shares the CPUs with the server and should cost little)."""
     host, port = url.split("//", 1)[1].split(":")
@@ -133,8 +133,8 @@ async def api_creates(url: str, total: int, concurrency: int) -> tuple[float, li
         reader, writer = await asyncio.open_connection(host, int(port))
         try:
             for i in counter:
-                body = ('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bench-%08d"},'
-                        '"data":{"payload":"%s"}}' % (i, payload)).encode()
+                body = ('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"%s-%08d"},'
+                        '"data":{"payload":"%s"}}' % (prefix, i, payload)).encode()
                 req = (b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: %s\r\n"
                        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                        % (host.encode(), len(body), body))

@@ -26,14 +26,9 @@ from pathlib import Path
 from controlplane.client import resources as R
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
-from controlplane.procutil import terminate, wait_ready
+from controlplane.procutil import cpu_seconds, terminate, wait_ready
 
 log = get_logger(__name__)
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _Cluster:
@@ -116,8 +111,8 @@ async def _run(args: argparse.Namespace, kubeconfig: Path, cm_pid: int, api_pid:
                     all_created.set()
 
     watcher = asyncio.create_task(watch_pods())
-    cpu0 = _cpu_seconds(cm_pid)
-    api_cpu0 = _cpu_seconds(api_pid) if api_pid else 0.0
+    cpu0 = cpu_seconds(cm_pid)
+    api_cpu0 = cpu_seconds(api_pid) if api_pid else 0.0
     t0 = time.monotonic()
     kubectl = shutil.which("kubectl") or "/usr/bin/kubectl"
     with tempfile.TemporaryDirectory() as cache:
@@ -137,8 +132,8 @@ async def _run(args: argparse.Namespace, kubeconfig: Path, cm_pid: int, api_pid:
             ready_s = time.monotonic() - t0
             break
         await asyncio.sleep(0.05)
-    cpu = _cpu_seconds(cm_pid) - cpu0
-    api_cpu = _cpu_seconds(api_pid) - api_cpu0 if api_pid else None
+    cpu = cpu_seconds(cm_pid) - cpu0
+    api_cpu = cpu_seconds(api_pid) - api_cpu0 if api_pid else None
     watcher.cancel()
     for t in list(marks):
         t.cancel()

@@ -30,7 +30,7 @@ from controlplane.client import resources
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.etcd_process import EtcdProcess, free_port
 from controlplane.kubeconfig import write_kubeconfig
-from controlplane.procutil import terminate, wait_ready
+from controlplane.procutil import cpu_seconds, terminate, wait_ready
 
 PROFILES = {"default": "default-scheduler", "enhanced": "enhanced-scheduler", "fgd": "fgd-scheduler"}
 
@@ -183,6 +183,8 @@ async def run(args: argparse.Namespace) -> int:
                            work / "scheduler.log")
             while not counter.bound.keys() - {k for k in counter.bound if not k.startswith("m-")}:
                 await asyncio.sleep(0.05)
+        procs = {"etcd": etcd.proc.pid, "apiserver": api.pid, "scheduler": sched.pid, "bench": None}
+        cpu0 = {k: cpu_seconds(pid) for k, pid in procs.items()}
         txn0, t_start = etcd_txns(etcd.endpoint), time.monotonic()
         created: list[float] = []
         if args.backlog:
@@ -193,6 +195,7 @@ async def run(args: argparse.Namespace) -> int:
         creator.add_done_callback(lambda _: created.append(time.monotonic()))
         ok = await counter.wait_for("m", args.pods, 1800)
         await creator
+        cpu1 = {k: cpu_seconds(pid) for k, pid in procs.items()}
         algo = scheduler_algorithm_ms(mport)
         txn1, t_end = etcd_txns(etcd.endpoint), time.monotonic()
         times = sorted(v for k, v in counter.bound.items() if k.startswith("m-"))
@@ -213,6 +216,9 @@ async def run(args: argparse.Namespace) -> int:
             "create_per_s": None if args.backlog else round(args.pods / max(created[0] - t_start, 1e-9), 1),
             "mode": "backlog" if args.backlog else "concurrent-create",
             "scheduler_algorithm_ms_avg": algo,
+            # CPU per measured pod by process (where the 2 cores go), and the machine's share used
+            "cpu_ms_per_pod": {k: round((cpu1[k] - cpu0[k]) * 1000 / args.pods, 3) for k in procs},
+            "cpu_cores_busy": round(sum(cpu1[k] - cpu0[k] for k in procs) / max(t_end - t_start, 1e-9), 2),
             "target_pods_per_s": 680,
         })
         stop.set()
