@@ -2,13 +2,13 @@
 and ``*/scale`` (an ``autoscaling/v1`` Scale over a workload's or custom resource's replicas).
 ``pods/log`` and ``pods/exec`` are proxied to the node agent by ``node_proxy.py``.
 
-Both are read-modify-writes of the parent through ``handlers_write.write_update``, so they obey
-the same rules (conflicts, dry run, managedFields) as any other write.
+Scale and eviction are read-modify-writes of the parent through ``handlers_write.write_update``,
+so they obey the same rules (conflicts, dry run, managedFields) as any other write; a binding,
+as in kube-apiserver, is a storage-level update of the pod (no re-validation, no managedFields).
 """
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any
 
 from sanic import Request
@@ -16,7 +16,7 @@ from sanic.response import HTTPResponse
 
 from controlplane.apiserver import errors
 from controlplane.apiserver import handlers_common as hc
-from controlplane.apiserver.handlers_write import write_update
+from controlplane.apiserver.handlers_write import cached_copy, write_update
 from controlplane.apiserver.registry import ResourceInfo
 from controlplane.apiserver.store import now_rfc3339, parse_rv
 from controlplane.machinery.selectors import LabelSelector
@@ -35,6 +35,10 @@ async def handle(api: "ApiServer", request: Request, t: hc.Target, verb: str) ->
     raise errors.method_not_allowed(f"{request.method} on {t.info.plural}/{t.subresource} is not supported by this server")
 
 
+class _DryRunBinding(Exception):
+    """A dry-run binding that would have been written."""
+
+
 async def bind(api: "ApiServer", request: Request, t: hc.Target) -> HTTPResponse:
     assert t.name
     body = hc.decode_body(request)
@@ -47,9 +51,8 @@ async def bind(api: "ApiServer", request: Request, t: hc.Target) -> HTTPResponse
         raise errors.bad_request("the name of the binding does not match the pod")
     want_uid = (body.get("metadata") or {}).get("uid")
     dry = hc.dry_run(request)
-    manager = hc.field_manager(request)
 
-    async def compute(current: dict[str, Any]) -> dict[str, Any]:
+    async def assign(current: dict[str, Any]) -> dict[str, Any]:
         meta, spec = current["metadata"], current.setdefault("spec", {})
         if want_uid and want_uid != meta.get("uid"):
             raise errors.conflict("pods", t.name, "the UID of the binding does not match the pod's")
@@ -63,18 +66,17 @@ async def bind(api: "ApiServer", request: Request, t: hc.Target) -> HTTPResponse
         conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                       "lastTransitionTime": now_rfc3339()})
         status["conditions"] = conds
+        if dry:
+            raise _DryRunBinding()
         return current
 
-    # The binding writes spec and status together: bypass the main-resource status rule.
-    async def compute_full(current: dict[str, Any]) -> dict[str, Any]:
-        old = copy.deepcopy(current)
-        new = await compute(current)
-        from controlplane.apiserver import handlers_mutate as hm
-
-        return hm.managed_fields(t.info, old, new, manager=manager, operation="Update", subresource="binding")
-
-    await write_update(api, t.info, t.namespace, t.name, compute_full, subresource="binding", strict=False,
-                       manager=None, dry=dry, prepared=True)
+    # As kube-apiserver's BindingREST: a storage-level update of the pod (spec.nodeName and the
+    # PodScheduled condition) that neither re-validates the pod nor records managedFields.
+    try:
+        await api.store.guaranteed_update(t.info, t.namespace, t.name, assign,
+                                          suggest=lambda: cached_copy(api, t.info, t.namespace, t.name))
+    except _DryRunBinding:
+        pass
     return hc.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                              "code": 201}, status=201)
 

@@ -18,7 +18,7 @@ from sanic.response import HTTPResponse
 from controlplane.apiserver import errors
 from controlplane.apiserver import handlers_common as hc
 from controlplane.apiserver import handlers_mutate as hm
-from controlplane.apiserver.store import generate_name, now_rfc3339, parse_rv
+from controlplane.apiserver.store import generate_name, now_rfc3339, object_key, parse_rv
 
 if TYPE_CHECKING:
     from controlplane.apiserver.app import ApiServer
@@ -118,7 +118,8 @@ async def write_update(api: "ApiServer", info, namespace: str | None, name: str,
         return new
 
     try:
-        old, new = await api.store.guaranteed_update(info, namespace, name, mutate)
+        old, new = await api.store.guaranteed_update(info, namespace, name, mutate,
+                                                     suggest=lambda: cached_copy(api, info, namespace, name))
     except _DryRunResult as r:
         return r.obj
     if new is None:
@@ -127,6 +128,14 @@ async def write_update(api: "ApiServer", info, namespace: str | None, name: str,
         return await api.finish_delete(info, new)
     await api.after_write(info, new)
     return new
+
+
+def cached_copy(api: "ApiServer", info, namespace: str | None, name: str) -> tuple[bytes, int] | None:
+    """The watch cache's copy of an object (raw JSON, revision), a first guess for a
+    read-modify-write that saves the etcd read when it is current."""
+    cache = api.cache_if_ready(info)
+    entry = cache.get(object_key(info, namespace, name)) if cache is not None else None
+    return (entry.raw, entry.rv) if entry is not None else None
 
 
 async def patch(api: "ApiServer", request: Request, t: hc.Target) -> HTTPResponse:

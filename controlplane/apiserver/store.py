@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import secrets
+import time
 import uuid
 from typing import Any, Awaitable, Callable
 
@@ -29,8 +30,16 @@ _META = b'"metadata":{'
 MAX_CAS_RETRIES = 16
 
 
+_now_cache: tuple[int, str] = (0, "")
+
+
 def now_rfc3339() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current UTC time at second precision (Kubernetes' metav1.Time), formatted once per second."""
+    global _now_cache
+    sec = int(time.time())
+    if _now_cache[0] != sec:
+        _now_cache = (sec, _dt.datetime.fromtimestamp(sec, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _now_cache[1]
 
 
 def new_uid() -> str:
@@ -105,6 +114,8 @@ def parse_rv(value: Any, *, what: str = "resourceVersion") -> int:
 
 
 Mutator = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+# A hint for the current stored version (raw JSON with resourceVersion, rv): the watch cache's copy.
+Suggestion = Callable[[], tuple[bytes, int] | None]
 
 
 class ObjectStore:
@@ -156,21 +167,38 @@ class ObjectStore:
         return out
 
     async def guaranteed_update(self, info: ResourceInfo, namespace: str | None, name: str,
-                                mutate: Mutator) -> tuple[dict[str, Any], dict[str, Any] | None]:
+                                mutate: Mutator, suggest: Suggestion | None = None,
+                                ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """Read-modify-write retried on CAS conflicts (like Kubernetes' GuaranteedUpdate).
 
         ``mutate(current)`` returns the new object, or None for "nothing to write". It may raise
         ``ApiError`` (e.g. a 409 when the caller's own resourceVersion precondition fails).
-        Returns (old, new-or-None)."""
+        ``suggest()`` may offer the watch cache's copy for the first try (as kube-apiserver
+        does): a stale copy only costs a retry from etcd, since the write compares the
+        revision, and an error or a "nothing to write" from the mutation on it is re-checked
+        against etcd before it reaches the client. Returns (old, new-or-None)."""
+        hint = suggest() if suggest is not None else None
         for _ in range(MAX_CAS_RETRIES):
-            current, kv = await self.get(info, namespace, name)
-            old = loads(kv.value)
-            old.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
-            new = await mutate(current)
+            if hint is not None:
+                raw, rev = hint
+                hint = None
+                current, old = loads(raw), loads(raw)
+                try:
+                    new = await mutate(current)
+                except errors.ApiError:
+                    continue  # maybe stale: decide on what etcd holds
+                if new is None:
+                    continue  # "nothing to write" is decided on what etcd holds, too
+            else:
+                current, kv = await self.get(info, namespace, name)
+                rev = kv.mod_revision
+                old = loads(kv.value)
+                old.setdefault("metadata", {})["resourceVersion"] = str(rev)
+                new = await mutate(current)
             if new is None:
                 return old, None
             try:
-                return old, await self.update(info, new, kv.mod_revision)
+                return old, await self.update(info, new, rev)
             except ConflictError:
                 continue
         raise errors.conflict(info.plural, name, "too many concurrent writers; try again", info.group)

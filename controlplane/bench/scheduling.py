@@ -26,8 +26,9 @@ import urllib.request
 from pathlib import Path
 
 from controlplane.agent.simulated import SimulatedNodes
+from controlplane.bench import loadgen
 from controlplane.client import resources
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import RestClient
 from controlplane.etcd_process import EtcdProcess, free_port
 from controlplane.kubeconfig import write_kubeconfig
 from controlplane.procutil import cpu_seconds, terminate, wait_ready
@@ -91,22 +92,16 @@ def pod_body(name: str, scheduler: str) -> dict:
                      "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}}}]}}
 
 
-async def create_pods(client: RestClient, prefix: str, n: int, scheduler: str, concurrency: int) -> None:
-    it = iter(range(n))
-
-    async def worker() -> None:
-        for i in it:
-            try:
-                await client.create(resources.PODS, pod_body(f"{prefix}-{i}", scheduler), "bench")
-            except ApiStatusError as e:
-                if not e.already_exists:
-                    raise
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+async def create_pods(url: str, prefix: str, n: int, scheduler: str, concurrency: int) -> None:
+    """Create ``n`` pods named ``prefix-<i>`` in namespace bench (an AlreadyExists is fine)."""
+    bodies = (json.dumps(pod_body(f"{prefix}-{i}", scheduler), separators=(",", ":")).encode() for i in range(n))
+    await loadgen.post_many(url, "/api/v1/namespaces/bench/pods", bodies, concurrency,
+                            ok=lambda status, body: status == 201 or (status == 409 and b"AlreadyExists" in body))
 
 
 class BindCounter:
-    """Watches pods; records the time each one got its node."""
+    """Watches bound pods (``spec.nodeName!=``: each pod arrives once, when it is bound);
+    records the time each one got its node."""
 
     def __init__(self, client: RestClient) -> None:
         self.client = client
@@ -116,7 +111,8 @@ class BindCounter:
     async def run(self, stop: asyncio.Event) -> None:
         lst = await self.client.list(resources.PODS, "bench", limit=1)
         rv = lst["metadata"]["resourceVersion"]
-        async for etype, obj in self.client.watch(resources.PODS, "bench", resource_version=rv, resume=True, stop=stop):
+        async for etype, obj in self.client.watch(resources.PODS, "bench", resource_version=rv, resume=True, stop=stop,
+                                                  field_selector="spec.nodeName!="):
             if etype in ("ADDED", "MODIFIED") and (obj.get("spec") or {}).get("nodeName"):
                 name = obj["metadata"]["name"]
                 if name not in self.bound:
@@ -170,13 +166,13 @@ async def run(args: argparse.Namespace) -> int:
         counter = BindCounter(client)
         watch = asyncio.create_task(counter.run(stop))
         scheduler = PROFILES[args.profile]
-        await create_pods(client, "warm", args.warmup, scheduler, args.concurrency)
+        await create_pods(url, "warm", args.warmup, scheduler, args.concurrency)
         if not await counter.wait_for("warm", args.warmup, 600):
             raise RuntimeError("warm-up pods were not all scheduled")
         if args.backlog:
             _stop(sched)
             t_c = time.monotonic()
-            await create_pods(client, "m", args.pods, scheduler, args.concurrency)
+            await create_pods(url, "m", args.pods, scheduler, args.concurrency)
             out["backlog_create_per_s"] = round(args.pods / (time.monotonic() - t_c), 1)
             sched = _child(["scheduler", "--kubeconfig", str(kube), "--metrics-port", str(mport),
                             *(["--no-scheduled-events"] if args.no_scheduled_events else [])],
@@ -191,7 +187,7 @@ async def run(args: argparse.Namespace) -> int:
             t_start = min(v for k, v in counter.bound.items() if k.startswith("m-"))
             creator = asyncio.create_task(asyncio.sleep(0))
         else:
-            creator = asyncio.create_task(create_pods(client, "m", args.pods, scheduler, args.concurrency))
+            creator = asyncio.create_task(create_pods(url, "m", args.pods, scheduler, args.concurrency))
         creator.add_done_callback(lambda _: created.append(time.monotonic()))
         ok = await counter.wait_for("m", args.pods, 1800)
         await creator
