@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import json
+import ujson
 from collections import deque
 from typing import Any, Callable, Mapping
 
@@ -271,7 +271,7 @@ class WatchCache:
 
     # -- the one etcd watch ----------------------------------------------------------------
     def _entry(self, key: str, value: bytes, rv: int) -> Entry:
-        obj = json.loads(value)
+        obj = ujson.loads(value)
         md = obj.get("metadata")
         if not isinstance(md, dict):
             md = obj["metadata"] = {}

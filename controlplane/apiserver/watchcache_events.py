@@ -12,7 +12,7 @@ the HTTP watch handler. Neighbours: ``watchcache.WatchCache`` (owns and feeds th
 from __future__ import annotations
 
 import asyncio
-import json
+import ujson
 import sys
 from collections import deque
 from dataclasses import dataclass
@@ -45,7 +45,7 @@ class Entry:
     spliced: bool = False  # raw = stored bytes with the resourceVersion spliced in (no re-encode)
 
     def obj(self) -> dict[str, Any]:
-        return json.loads(self.raw)
+        return ujson.loads(self.raw)
 
 
 _intern = sys.intern
@@ -56,14 +56,14 @@ def _by_key(e: "Entry") -> str:
 
 
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return ujson.dumps(obj, ensure_ascii=False, escape_forward_slashes=False).encode()
 
 
 _META = b'"metadata":{'
 
 
 def _stamp(raw: bytes, rv: int) -> bytes:
-    obj = json.loads(raw)
+    obj = ujson.loads(raw)
     obj.setdefault("metadata", {})["resourceVersion"] = str(rv)
     return _dumps(obj)
 
