@@ -19,9 +19,25 @@ _PROBE = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "fail
 _DEFAULT_TOLERATIONS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 
 
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
+
+
+def json_copy(value: Any) -> Any:
+    """Deep copy of a JSON value (dicts, lists, scalars), much cheaper than ``copy.deepcopy``;
+    anything else inside is handed to ``copy.deepcopy``."""
+    t = type(value)
+    if t is dict:
+        return {k: v if type(v) in _ATOMIC else json_copy(v) for k, v in value.items()}
+    if t is list:
+        return [v if type(v) in _ATOMIC else json_copy(v) for v in value]
+    if t in _ATOMIC:
+        return value
+    return copy.deepcopy(value)
+
+
 def apply_defaults(obj: Obj, gvk: GVK) -> Obj:
     """Return a defaulted deep copy of ``obj`` (unknown kinds come back unchanged)."""
-    out = copy.deepcopy(obj)
+    out = json_copy(obj)
     fn = _DEFAULTERS.get((gvk[0], gvk[2]))
     if fn is not None:
         fn(out)

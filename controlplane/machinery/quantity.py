@@ -37,7 +37,7 @@ def _split(s: str) -> tuple[Fraction, str, str]:
         raise ValueError(f"quantities must match the regular expression "
                          f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': {s!r}")
     sign, digits, suffix = m.groups()
-    num = Fraction(digits)
+    num = Fraction(int(digits)) if digits.isdigit() and digits.isascii() else Fraction(digits)
     if sign == "-":
         num = -num
     if suffix in BINARY_SUFFIXES:
@@ -49,8 +49,21 @@ def _split(s: str) -> tuple[Fraction, str, str]:
     raise ValueError(f"unable to parse quantity's suffix: {s!r}")
 
 
+# Parsed strings (the same few quantities recur on every pod); Fractions are immutable.
+_PARSED: dict[str, Fraction] = {}
+_PARSED_MAX = 4096
+
+
 def parse_quantity(s: str | int | float | Fraction) -> Fraction:
     """The exact value of a quantity (CPU in cores, memory in bytes, …)."""
+    if type(s) is str:
+        v = _PARSED.get(s)
+        if v is None:
+            v = _parse_str(s)
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[s] = v
+        return v
     if isinstance(s, Fraction):
         return s
     if isinstance(s, bool):
@@ -59,6 +72,10 @@ def parse_quantity(s: str | int | float | Fraction) -> Fraction:
         return Fraction(s)
     if isinstance(s, float):
         return Fraction(repr(s))
+    return _parse_str(s)
+
+
+def _parse_str(s: str) -> Fraction:
     num, suffix, fmt = _split(s)
     if fmt == "BinarySI":
         return num * (1024 ** BINARY_SUFFIXES[suffix])

@@ -86,3 +86,28 @@ def test_format_round_trip_is_exact() -> None:
         q = parse_quantity(text)
         for fmt in ("DecimalSI", "BinarySI", "DecimalExponent"):
             assert parse_quantity(format_quantity(q, fmt)) == q, (text, fmt)
+
+
+@pytest.mark.parametrize("text,expected", PARSE + [("007", Fraction(7)), ("10.", Fraction(10)),
+                                                   ("١٢", Fraction(12)), ("0.5Mi", Fraction(512 * 1024))],
+                         ids=[c[0] for c in PARSE] + ["leading-zeros", "trailing-dot", "arabic-digits", "half-Mi"])
+def test_repeated_parse_is_the_same_exact_value(text: str, expected: Fraction) -> None:
+    """Parsed strings are cached: the second parse returns the same exact Fraction."""
+    first, second = parse_quantity(text), parse_quantity(text)
+    assert first == second == expected
+    assert type(first) is Fraction and type(second) is Fraction
+
+
+@pytest.mark.parametrize("bad", ["1x", "", True, None])
+def test_repeated_bad_input_keeps_failing(bad: object) -> None:
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            parse_quantity(bad)  # type: ignore[arg-type]
+
+
+def test_numbers_and_strings_do_not_share_cache_entries() -> None:
+    assert parse_quantity("1") == 1
+    with pytest.raises(ValueError):
+        parse_quantity(True)
+    assert parse_quantity(1.5) == Fraction(3, 2)
+    assert parse_quantity("1.5") == Fraction(3, 2)
