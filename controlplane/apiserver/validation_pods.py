@@ -22,6 +22,8 @@ _PULL = ("Always", "IfNotPresent", "Never")
 _DNS = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
 _PROTOCOLS = ("SCTP", "TCP", "UDP")
 _MSG_POLICY = ("FallbackToLogsOnError", "File")
+_TOLERATION_OPS = ("Equal", "Exists")
+_EFFECTS = ("NoExecute", "NoSchedule", "PreferNoSchedule")
 _POD_UPDATE_MSG = (
     "pod updates may not change fields other than `spec.containers[*].image`,"
     "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only "
@@ -67,12 +69,15 @@ def _resources(errs: Errors, path: str, res: Any) -> None:
                              "quantities must match the regular expression "
                              "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
                 continue
-            if v < 0:
+            if v.numerator < 0:  # Fractions keep the sign in the numerator
                 errs.invalid(f"{path}.{kind}[{rname}]", q, "must be greater than or equal to 0")
             parsed.setdefault(kind, {})[rname] = v
+    limits = parsed.get("limits")
+    if not limits:
+        return
     for rname, req in parsed.get("requests", {}).items():
-        lim = parsed.get("limits", {}).get(rname)
-        if lim is not None and req > lim:
+        lim = limits.get(rname)
+        if lim is not None and req.numerator * lim.denominator > lim.numerator * req.denominator:
             limit_raw = res["limits"][rname]
             errs.invalid(f"{path}.requests", res["requests"][rname],
                          f"must be less than or equal to {rname} limit of {limit_raw}")
@@ -80,10 +85,12 @@ def _resources(errs: Errors, path: str, res: Any) -> None:
 
 def _container(errs: Errors, path: str, c: Any, names: set[str], volumes: set[str],
                is_init: bool = False) -> None:
+    # Field paths are built only when an error is reported (this runs for every container).
     if not isinstance(c, dict):
         errs.required(path, "")
         return
-    name = c.get("name")
+    get = c.get
+    name = get("name")
     if not name:
         errs.required(f"{path}.name", "")
     else:
@@ -93,28 +100,68 @@ def _container(errs: Errors, path: str, c: Any, names: set[str], volumes: set[st
         if name in names:
             errs.duplicate(f"{path}.name", name)
         names.add(name)
-    image = c.get("image")
+    image = get("image")
     if not image or (isinstance(image, str) and not image.strip()):
         errs.required(f"{path}.image", "")
-    _enum(errs, f"{path}.imagePullPolicy", c.get("imagePullPolicy"), _PULL)
-    _enum(errs, f"{path}.terminationMessagePolicy", c.get("terminationMessagePolicy"), _MSG_POLICY)
+    v = get("imagePullPolicy")
+    if v is not None and v not in _PULL:
+        errs.not_supported(f"{path}.imagePullPolicy", v, _PULL)
+    v = get("terminationMessagePolicy")
+    if v is not None and v not in _MSG_POLICY:
+        errs.not_supported(f"{path}.terminationMessagePolicy", v, _MSG_POLICY)
+    ports = get("ports")
+    if ports:
+        _ports(errs, path, ports)
+    env = get("env")
+    if env:
+        _env(errs, path, env)
+    res = get("resources")
+    if res:
+        _resources(errs, f"{path}.resources", res)
+    mounts = get("volumeMounts")
+    if mounts:
+        for i, m in enumerate(mounts):
+            if not isinstance(m, dict):
+                continue
+            if not m.get("name"):
+                errs.required(f"{path}.volumeMounts[{i}].name", "")
+            elif m["name"] not in volumes:
+                errs.not_found(f"{path}.volumeMounts[{i}].name", m["name"])
+            if not m.get("mountPath"):
+                errs.required(f"{path}.volumeMounts[{i}].mountPath", "")
+    if is_init:
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            if get(probe) and get("restartPolicy") != "Always":
+                errs.forbidden(f"{path}.{probe}", "may not be set for init containers without "
+                               "restartPolicy=Always")
+
+
+def _ports(errs: Errors, path: str, ports: list[Any]) -> None:
     port_names: set[str] = set()
-    for i, p in enumerate(c.get("ports") or []):
-        pp = f"{path}.ports[{i}]"
+    for i, p in enumerate(ports):
         if not isinstance(p, dict):
             continue
-        port_number(errs, f"{pp}.containerPort", p.get("containerPort"), required=True)
-        port_number(errs, f"{pp}.hostPort", p.get("hostPort") or None)
-        protocol(errs, f"{pp}.protocol", p.get("protocol"))
+        cp = p.get("containerPort")
+        if cp is None or (isinstance(cp, int) and not isinstance(cp, bool) and not 1 <= cp <= 65535):
+            port_number(errs, f"{path}.ports[{i}].containerPort", cp, required=True)
+        hp = p.get("hostPort") or None
+        if hp is not None:
+            port_number(errs, f"{path}.ports[{i}].hostPort", hp)
+        proto = p.get("protocol")
+        if proto is not None and proto not in _PROTOCOLS:
+            errs.not_supported(f"{path}.ports[{i}].protocol", proto, _PROTOCOLS)
         pname = p.get("name")
         if pname:
             if not iana_svc_name_ok(pname):
-                errs.invalid(f"{pp}.name", pname, IANA_MSG if len(pname) <= 15
+                errs.invalid(f"{path}.ports[{i}].name", pname, IANA_MSG if len(pname) <= 15
                              else "must be no more than 15 characters")
             if pname in port_names:
-                errs.duplicate(f"{pp}.name", pname)
+                errs.duplicate(f"{path}.ports[{i}].name", pname)
             port_names.add(pname)
-    for i, e in enumerate(c.get("env") or []):
+
+
+def _env(errs: Errors, path: str, env: list[Any]) -> None:
+    for i, e in enumerate(env):
         if not isinstance(e, dict):
             continue
         en = e.get("name")
@@ -129,22 +176,6 @@ def _container(errs: Errors, path: str, c: Any, names: set[str], volumes: set[st
         if e.get("value") and e.get("valueFrom"):
             errs.invalid(f"{path}.env[{i}].valueFrom", "",
                          "may not be specified when `value` is not empty")
-    _resources(errs, f"{path}.resources", c.get("resources"))
-    for i, m in enumerate(c.get("volumeMounts") or []):
-        if not isinstance(m, dict):
-            continue
-        mp = f"{path}.volumeMounts[{i}]"
-        if not m.get("name"):
-            errs.required(f"{mp}.name", "")
-        elif m["name"] not in volumes:
-            errs.not_found(f"{mp}.name", m["name"])
-        if not m.get("mountPath"):
-            errs.required(f"{mp}.mountPath", "")
-    if is_init:
-        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-            if c.get(probe) and c.get("restartPolicy") != "Always":
-                errs.forbidden(f"{path}.{probe}", "may not be set for init containers without "
-                               "restartPolicy=Always")
 
 
 def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
@@ -166,16 +197,22 @@ def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
     if not containers:
         errs.required(f"{path}.containers", "")
     names: set[str] = set()
-    for i, c in enumerate(spec.get("initContainers") or []):
-        _container(errs, f"{path}.initContainers[{i}]", c, names, volumes, is_init=True)
-    for i, c in enumerate(containers or []):
-        _container(errs, f"{path}.containers[{i}]", c, names, volumes)
-    _enum(errs, f"{path}.dnsPolicy", spec.get("dnsPolicy"), _DNS)
-    for key in ("terminationGracePeriodSeconds", "activeDeadlineSeconds"):
-        v = spec.get(key)
-        if isinstance(v, int) and (v < 0 if key != "activeDeadlineSeconds" else v <= 0):
-            errs.invalid(f"{path}.{key}", v, "must be greater than or equal to 0"
-                         if key != "activeDeadlineSeconds" else "must be between 1 and 2147483647, inclusive")
+    init = spec.get("initContainers")
+    if init:
+        for i, c in enumerate(init):
+            _container(errs, f"{path}.initContainers[{i}]", c, names, volumes, is_init=True)
+    if containers:
+        for i, c in enumerate(containers):
+            _container(errs, f"{path}.containers[{i}]", c, names, volumes)
+    dns = spec.get("dnsPolicy")
+    if dns is not None and dns not in _DNS:
+        errs.not_supported(f"{path}.dnsPolicy", dns, _DNS)
+    v = spec.get("terminationGracePeriodSeconds")
+    if isinstance(v, int) and v < 0:
+        errs.invalid(f"{path}.terminationGracePeriodSeconds", v, "must be greater than or equal to 0")
+    v = spec.get("activeDeadlineSeconds")
+    if isinstance(v, int) and v <= 0:
+        errs.invalid(f"{path}.activeDeadlineSeconds", v, "must be between 1 and 2147483647, inclusive")
     if spec.get("nodeName"):
         msg = dns1123_subdomain_error(spec["nodeName"])
         if msg:
@@ -184,12 +221,14 @@ def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
         if not isinstance(t, dict):
             continue
         op = t.get("operator", "Equal")
-        _enum(errs, f"{path}.tolerations[{i}].operator", op, ("Equal", "Exists"))
+        if op is not None and op not in _TOLERATION_OPS:
+            errs.not_supported(f"{path}.tolerations[{i}].operator", op, _TOLERATION_OPS)
         if op == "Exists" and t.get("value"):
             errs.invalid(f"{path}.tolerations[{i}].operator", t["value"],
                          "value must be empty when `operator` is 'Exists'")
-        _enum(errs, f"{path}.tolerations[{i}].effect", t.get("effect") or None,
-              ("NoExecute", "NoSchedule", "PreferNoSchedule"))
+        effect = t.get("effect") or None
+        if effect is not None and effect not in _EFFECTS:
+            errs.not_supported(f"{path}.tolerations[{i}].effect", effect, _EFFECTS)
 
 
 def validate_pod_update(new: Obj, old: Obj, errs: Errors) -> None:

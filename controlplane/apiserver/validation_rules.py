@@ -178,10 +178,30 @@ def _immutable_data(obj: Obj, errs: Errors, update: bool, old: Obj, fields: tupl
         errs.forbidden("immutable", "field is immutable when `immutable` is set")
 
 
+def _json_size_bound(data: Any) -> int | None:
+    """An upper bound of ``len(json.dumps(data))`` for a map of strings (None otherwise): with
+    ``ensure_ascii`` a character takes at most 12 characters (a surrogate pair of ``\\uXXXX``)."""
+    if type(data) is not dict:
+        return None
+    total = 2
+    for k, v in data.items():
+        if type(k) is not str or type(v) is not str:
+            return None
+        total += 12 * (len(k) + len(v)) + 8  # quotes, ": " and ", "
+    return total
+
+
+def _json_size_over(data: Any, binary: Any, limit: int) -> bool:
+    """``len(json.dumps(data)) + len(json.dumps(binary)) > limit``, without encoding small maps."""
+    a, b = _json_size_bound(data), _json_size_bound(binary)
+    if a is not None and b is not None and a + b <= limit:
+        return False
+    return len(json.dumps(data)) + len(json.dumps(binary)) > limit
+
+
 def _configmap(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     _config_keys(obj, errs, ("data", "binaryData"))
-    size = len(json.dumps(obj.get("data") or {})) + len(json.dumps(obj.get("binaryData") or {}))
-    if size > 1024 * 1024:
+    if _json_size_over(obj.get("data") or {}, obj.get("binaryData") or {}, 1024 * 1024):
         errs.add("FieldValueTooLong", "", "Too long: must have at most 1048576 bytes")
     _immutable_data(obj, errs, update, old, ("data", "binaryData"))
 
