@@ -29,11 +29,55 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
-def list_semantics(node: Node | None) -> tuple[str, list[str]]:
-    """("map", keys) | ("set", []) | ("atomic", []) for a list field. Built-ins without a
-    list type fall back to their patch strategy, as Kubernetes' OpenAPI conversion does."""
+_CACHE_MAX = 8192
+# Encoded list-item elements by their key values (only str/int values: hashable, and never
+# confused with bool/float, which compare equal to ints but encode differently).
+_KEY_ELEMENTS: dict[tuple[Any, ...], str] = {}
+_SET_ELEMENTS: dict[str, str] = {}
+
+
+class _Info:
+    """What the field-set walk needs to know about one schema node, computed once per node
+    (nodes are shared, long-lived schema objects)."""
+
+    __slots__ = ("node", "props", "atomic_map", "sem", "keys", "skeys", "gmap", "_children", "_items")
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        props = node.raw.get("properties")
+        self.props: frozenset[str] = frozenset(props) if isinstance(props, dict) else frozenset()
+        self.atomic_map = node.map_type == "atomic" or node.kind == "scalar"
+        self.sem, self.keys = _list_semantics(node)
+        self.skeys: tuple[str, ...] = tuple(sorted(self.keys))
+        # a declared map-typed field, which Update operations record as a member itself
+        self.gmap = node.kind == "map" and not self.atomic_map
+        self._children: dict[str, _Info | None] = {}
+        self._items: _Info | None | bool = False
+
+    def child(self, name: str) -> _Info | None:
+        try:
+            return self._children[name]
+        except KeyError:
+            pass
+        info = self._children[name] = _info(self.node.field(name))
+        return info
+
+    def items(self) -> _Info | None:
+        if self._items is False:
+            self._items = _info(self.node.items())
+        return self._items  # type: ignore[return-value]
+
+
+def _info(node: Node | None) -> _Info | None:
     if node is None:
-        return "atomic", []
+        return None
+    info = node.mf_info
+    if info is None:
+        info = node.mf_info = _Info(node)
+    return info
+
+
+def _list_semantics(node: Node) -> tuple[str, list[str]]:
     lt = node.list_type
     if lt == "map":
         keys = node.list_map_keys or ([node.merge_key] if node.merge_key else [])
@@ -45,7 +89,17 @@ def list_semantics(node: Node | None) -> tuple[str, list[str]]:
     return "atomic", []
 
 
-def item_key(item: Any, keys: list[str]) -> dict[str, Any] | None:
+def list_semantics(node: Node | None) -> tuple[str, list[str]]:
+    """("map", keys) | ("set", []) | ("atomic", []) for a list field. Built-ins without a
+    list type fall back to their patch strategy, as Kubernetes' OpenAPI conversion does.
+    (Cached per node: do not mutate the returned keys.)"""
+    info = _info(node)
+    if info is None:
+        return "atomic", []
+    return info.sem, info.keys
+
+
+def item_key(item: Any, keys: list[str] | tuple[str, ...]) -> dict[str, Any] | None:
     if not isinstance(item, dict):
         return None
     out = {}
@@ -57,11 +111,50 @@ def item_key(item: Any, keys: list[str]) -> dict[str, Any] | None:
     return out
 
 
-def item_element(item: Any, semantics: str, keys: list[str], index: int) -> str:
-    if semantics == "set":
+def _key_element(item: dict[str, Any], skeys: tuple[str, ...], index: int) -> str:
+    """``item_element`` for a dict item of a list map whose sorted keys are ``skeys``."""
+    pairs = []
+    cacheable = True
+    for k in skeys:
+        v = item.get(k)
+        if v is None:
+            if k not in KEY_DEFAULTS:
+                continue
+            v = KEY_DEFAULTS[k]
+        t = type(v)
+        if t is not str and t is not int:
+            cacheable = False
+        pairs.append((k, v))
+    if not pairs:
+        return f"i:{index}"
+    if not cacheable:
+        return "k:" + _compact(dict(pairs))
+    ck = tuple(pairs)
+    pe = _KEY_ELEMENTS.get(ck)
+    if pe is None:
+        if len(_KEY_ELEMENTS) >= _CACHE_MAX:
+            _KEY_ELEMENTS.clear()
+        pe = _KEY_ELEMENTS[ck] = "k:" + _compact(dict(pairs))
+    return pe
+
+
+def _set_element(item: Any) -> str:
+    if type(item) is not str:
         return "v:" + _compact(item)
-    key = item_key(item, keys) if semantics == "map" else None
-    return "k:" + _compact(key) if key else f"i:{index}"
+    pe = _SET_ELEMENTS.get(item)
+    if pe is None:
+        if len(_SET_ELEMENTS) >= _CACHE_MAX:
+            _SET_ELEMENTS.clear()
+        pe = _SET_ELEMENTS[item] = "v:" + _compact(item)
+    return pe
+
+
+def item_element(item: Any, semantics: str, keys: list[str] | tuple[str, ...], index: int) -> str:
+    if semantics == "set":
+        return _set_element(item)
+    if semantics == "map" and isinstance(item, dict):
+        return _key_element(item, tuple(sorted(keys)), index)
+    return f"i:{index}"
 
 
 def is_atomic_map(node: Node | None) -> bool:
@@ -72,39 +165,57 @@ def members(obj: Any, node: Node | None, *, granular_maps: bool = False) -> dict
     """Every member path of ``obj`` -> (is_leaf, value). ``granular_maps`` also makes declared
     map-typed fields (labels, data, ...) members, as Update operations record them."""
     out: dict[Path, tuple[bool, Any]] = {}
-    _walk(obj, node, (), out, granular_maps)
+    _walk(obj, _info(node), (), out, granular_maps)
     return out
 
 
-def _walk(value: Any, node: Node | None, path: Path, out: dict[Path, tuple[bool, Any]], granular: bool) -> None:
+_MEMBER = (False, None)
+
+
+def _walk(value: Any, info: _Info | None, path: Path, out: dict[Path, tuple[bool, Any]], granular: bool) -> None:
     if isinstance(value, dict):
-        if path and is_atomic_map(node):
+        if info is None:
+            for k, v in value.items():
+                p = path + ("f:" + k,)
+                if v is None or (not v and isinstance(v, dict)):
+                    out[p] = (True, v)
+                    continue
+                _walk(v, None, p, out, granular)
+                if p not in out:
+                    out[p] = _MEMBER
+            return
+        if path and info.atomic_map:
             out[path] = (True, value)
             return
-        props = (node.raw.get("properties") or {}) if node is not None else {}
+        props = info.props
         for k, v in value.items():
             p = path + ("f:" + k,)
-            child = node.field(k) if node is not None else None
-            if v is None or (isinstance(v, dict) and not v):
+            if v is None or (not v and isinstance(v, dict)):
                 out[p] = (True, v)
                 continue
+            child = info.child(k)
             _walk(v, child, p, out, granular)
-            if k not in props or (granular and child is not None and child.kind == "map" and isinstance(v, dict)
-                                  and not is_atomic_map(child)):
-                out.setdefault(p, (False, None))
+            if (k not in props or granular and child is not None and child.gmap and isinstance(v, dict)) \
+                    and p not in out:
+                out[p] = _MEMBER
     elif isinstance(value, list):
-        semantics, keys = list_semantics(node)
-        if not path or semantics == "atomic":
+        if info is None or not path or info.sem == "atomic":
             out[path] = (True, value)
             return
-        item_node = node.items() if node is not None else None
+        if info.sem == "set":
+            for item in value:
+                out[path + (_set_element(item),)] = (True, item)
+            return
+        item_info = info.items()
+        skeys = info.skeys
         for i, item in enumerate(value):
-            p = path + (item_element(item, semantics, keys, i),)
-            if semantics == "set" or not isinstance(item, dict):
-                out[p] = (True, item)
+            if isinstance(item, dict):
+                p = path + (_key_element(item, skeys, i),)
+                _walk(item, item_info, p, out, granular)
+                if p not in out:
+                    out[p] = _MEMBER
             else:
-                _walk(item, item_node, p, out, granular)
-                out.setdefault(p, (False, None))
+                out[path + (f"i:{i}",)] = (True, item)
     elif path:
         out[path] = (True, value)
 
@@ -125,28 +236,51 @@ class Comparison:
 
 
 def compare(old: dict[Path, tuple[bool, Any]], new: dict[Path, tuple[bool, Any]]) -> Comparison:
-    c = Comparison(added=set(new) - set(old), removed=set(old) - set(new))
+    c = Comparison(added=new.keys() - old.keys(), removed=old.keys() - new.keys())
+    modified = c.modified
     for p, (leaf, v) in new.items():
-        if p in old:
-            oleaf, ov = old[p]
-            if (leaf or oleaf) and (leaf != oleaf or not _same(v, ov)):
-                c.modified.add(p)
+        o = old.get(p)
+        if o is not None:
+            oleaf, ov = o
+            if leaf or oleaf:
+                if leaf != oleaf:
+                    modified.add(p)
+                elif type(v) is str and type(ov) is str:
+                    if v != ov:
+                        modified.add(p)
+                elif not json_equal(v, ov):
+                    modified.add(p)
     return c
 
 
 def without(paths: Iterable[Path], exact: set[Path], prefixes: set[Path]) -> set[Path]:
     """``paths`` minus the ``exact`` ones and everything at or under ``prefixes``."""
+    if not prefixes:
+        return {p for p in paths if p not in exact}
+    if all(len(q) == 1 for q in prefixes):  # the usual case: top-level fields (status, spec)
+        firsts = {q[0] for q in prefixes}
+        return {p for p in paths if p not in exact and not (p and p[0] in firsts)}
     return {p for p in paths if p not in exact and not any(p[:len(q)] == q for q in prefixes)}
 
 
 # --- FieldsV1 ------------------------------------------------------------------------------
 
+_CANONICAL: dict[str, str] = {}
+
+
 def _canonical(element: str) -> str:
     if element[:2] in ("k:", "v:"):
+        hit = _CANONICAL.get(element)
+        if hit is not None:
+            return hit
         try:
-            return element[:2] + _compact(json.loads(element[2:]))
+            out = element[:2] + _compact(json.loads(element[2:]))
         except ValueError:
             return element
+        if len(_CANONICAL) >= _CACHE_MAX:
+            _CANONICAL.clear()
+        _CANONICAL[element] = out
+        return out
     return element
 
 
@@ -171,23 +305,22 @@ def decode_fields(fields_v1: Any) -> set[Path]:
 
 
 def encode_fields(paths: Iterable[Path]) -> dict[str, Any]:
+    """FieldsV1 for a set of paths: keys sorted at every level, ``"."`` first in a member
+    that also has children. Built in sorted path order, which is the tree's pre-order, so
+    every dict is filled in its final key order."""
     tree: dict[str, Any] = {}
-    member: set[Path] = set()
-    for p in paths:
+    members_: set[int] = set()  # ids of the dicts that stand for member paths
+    for p in sorted(paths):
         node = tree
         for pe in p:
-            node = node.setdefault(pe, {})
-        member.add(p)
-
-    def emit(node: dict[str, Any], prefix: Path) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if node and prefix in member:
-            out["."] = {}
-        for k in sorted(node):
-            out[k] = emit(node[k], prefix + (k,))
-        return out
-
-    return emit(tree, ())
+            child = node.get(pe)
+            if child is None:
+                if not node and id(node) in members_:
+                    node["."] = {}
+                child = node[pe] = {}
+            node = child
+        members_.add(id(node))
+    return tree
 
 
 def path_string(path: Path) -> str:

@@ -94,13 +94,15 @@ def _resolve(node: dict[str, Any] | None) -> dict[str, Any] | None:
 class Node:
     """One schema position; cheap to create, children resolved on demand."""
 
-    __slots__ = ("raw", "_children", "_items", "_kind")
+    __slots__ = ("raw", "_children", "_items", "_kind", "mf_info")
 
     def __init__(self, raw: dict[str, Any]) -> None:
         self.raw = raw
         self._children: dict[str, Node | None] = {}
         self._items: Node | None | bool = False
         self._kind: str | None = None
+        # Derived field-set facts cached by managed_fields.py (props, list semantics, children).
+        self.mf_info: Any = None
 
     def _types(self) -> set[str]:
         t = self.raw.get("type")
