@@ -53,13 +53,15 @@ class Body:
 class Node:
     """One schema position: the reference name it was reached through plus the shared body."""
 
-    __slots__ = ("ref_name", "body", "fast", "obj_go_type", "raw")
+    __slots__ = ("ref_name", "body", "fast", "empty_type", "obj_go_type", "raw")
 
     def __init__(self, raw: dict[str, Any], ref_name: str, body: Body) -> None:
         self.raw = raw
         self.ref_name = ref_name
         self.body = body
         self.fast: frozenset[type] | None = _FAST.get(body.kind)
+        # an empty dict (list) where an object (array) belongs has nothing to check
+        self.empty_type: type | None = {OBJECT: dict, ARRAY: list}.get(body.kind)
         self.obj_go_type = ref_name or "map[string]string"
 
 
@@ -175,7 +177,10 @@ class _Walk:
                     if sub is None:
                         continue
                     fast = cn.fast
-                    if fast is not None and type(sub) in fast:
+                    if fast is not None:
+                        if type(sub) in fast:
+                            continue
+                    elif not sub and type(sub) is cn.empty_type:
                         continue
                     self.walk(sub, cn, child_struct, (chain, key, _PROP))
             elif addl is not None:
