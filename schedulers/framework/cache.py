@@ -147,6 +147,14 @@ class Cache:
             self._derived[key] = val
         return val[1]  # type: ignore[index]
 
+    def memo(self, key: str, fn):
+        """``fn()`` computed once per node-set generation (for per-node values derived from
+        node labels/annotations/allocatable, which only change through ``refresh``)."""
+        return self._memo(key, fn)
+
+    def has_gpus(self) -> bool:
+        return bool(self._memo("has_gpus", lambda: bool(self.gpu.gpu_count.any())))
+
     def unschedulable_rows(self) -> np.ndarray:
         return self._memo("unsched", lambda: np.array([i for i, n in enumerate(self.nodes) if n.unschedulable], np.int64))
 

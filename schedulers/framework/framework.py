@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -31,18 +32,51 @@ def nodes_to_score(n: int, percentage: int) -> int:
 
 @dataclass
 class ScheduleResult:
+    """``feasible``: feasible nodes found (the search stops once ``evaluated`` =
+    numFeasibleNodesToFind were found, as kube-scheduler's); ``candidates``: the top nodes with
+    their per-plugin scores for the decision log, computed only when read."""
+
     node: str | None
     cycle_state: CycleState
     feasible: int = 0
     evaluated: int = 0
-    candidates: list[dict] = field(default_factory=list)
     diagnosis: Diagnosis | None = None
     reason_counts: Counter = field(default_factory=Counter)
+    _candidates: list[dict] | None = field(default=None, repr=False)
+    _lazy: Callable[[], list[dict]] | None = field(default=None, repr=False)
+
+    @property
+    def candidates(self) -> list[dict]:
+        if self._candidates is None:
+            self._candidates = self._lazy() if self._lazy is not None else []
+            self._lazy = None
+        return self._candidates
+
+    @candidates.setter
+    def candidates(self, value: list[dict]) -> None:
+        self._candidates, self._lazy = value, None
 
     def failure_message(self, total: int) -> str:
         """"0/5 nodes are available: 3 Insufficient cpu, 2 node(s) had untolerated taint {a: b}."."""
         parts = sorted(f"{c} {r}" for r, c in self.reason_counts.items())
         return f"0/{total} nodes are available: {', '.join(parts)}."
+
+
+def top_candidates(nodes: list, feasible: np.ndarray, total: np.ndarray, const: float, best: np.ndarray,
+                   pick: int, per_plugin: dict[str, np.ndarray | int]) -> list[dict]:
+    """The TOP_CANDIDATES best nodes (stable order: ties by position), the picked one first if
+    it is not among them, with the weighted total and each plugin's normalised score."""
+    if len(best) >= TOP_CANDIDATES:
+        top = best[:TOP_CANDIDATES]  # what a stable argsort of -total starts with
+    else:
+        top = np.argsort(-total, kind="stable")[:TOP_CANDIDATES]
+    if pick not in top:
+        top = np.r_[pick, top[:-1]]
+    return [
+        {"node": nodes[int(feasible[i])].name, "score": float(total[i]) + const,
+         "plugins": {name: float(v if np.ndim(v) == 0 else v[i]) for name, v in per_plugin.items()}}
+        for i in top
+    ]
 
 
 class Framework:
@@ -54,9 +88,18 @@ class Framework:
         self.post_filters = profile.at("post_filter")
         self.pre_scores = profile.at("pre_score")
         self.scorers = profile.scorers()
+        # (plugin, weight, uniform_score or None, normalize or None): looked up once, not per pod
+        self._score_plan = [(pl, w, getattr(pl, "uniform_score", None), getattr(pl, "normalize", None))
+                            for pl, w in self.scorers]
         self.reservers = profile.at("reserve")
         self.rng = np.random.default_rng(seed)
         self.next_start = 0
+        self._ring = np.zeros(0, dtype=np.int64)  # 0..n-1 twice: rotated windows are slices
+
+    def ring(self, n: int) -> np.ndarray:
+        if len(self._ring) != 2 * n:
+            self._ring = np.concatenate([np.arange(n, dtype=np.int64)] * 2)
+        return self._ring
 
     # ----------------------------------------------------------------- filtering
     def run_filters(self, cs: CycleState, pod: PodInfo, cache: Cache, idx: np.ndarray | None = None,
@@ -64,7 +107,7 @@ class Framework:
         """Indices of nodes passing every filter (each rejected node is charged to the first
         plugin that rejected it)."""
         skip: set[str] = cs.setdefault("_skip", set())
-        idx = np.arange(cache.n) if idx is None else idx
+        idx = self.ring(cache.n)[:cache.n] if idx is None else idx
         for pl in self.filters:
             if pl.name in skip or not len(idx):
                 continue
@@ -122,7 +165,8 @@ class Framework:
             result.reason_counts = Counter({r: n for r in st.reasons})
             return result
         counts: Counter = Counter()
-        feasible = self.run_filters(cs, pod, cache, counts=counts)
+        k = nodes_to_score(n, self.profile.percentage)
+        feasible, complete = self._find_feasible(cs, pod, cache, n, k, counts)
         result.feasible = len(feasible)
         if len(feasible) == 0:
             diag = Diagnosis()
@@ -130,12 +174,11 @@ class Framework:
             result.diagnosis = diag
             result.reason_counts = counts
             return result
-        k = nodes_to_score(n, self.profile.percentage)
         if len(feasible) > k:
-            start = self.next_start % n
-            rolled = np.concatenate([feasible[feasible >= start], feasible[feasible < start]])
-            feasible = rolled[:k]
+            feasible = feasible[:k]
             self.next_start = int(feasible[-1]) + 1
+            if not complete:
+                result.feasible = k
         result.evaluated = len(feasible)
         if len(feasible) == 1:
             result.node = cache.nodes[int(feasible[0])].name
@@ -144,27 +187,53 @@ class Framework:
         for pl in self.pre_scores:
             if pl.name not in skip:
                 pl.pre_score(cs, pod, cache, feasible)
-        total = np.zeros(len(feasible), dtype=np.float64)
-        per_plugin: dict[str, np.ndarray] = {}
-        for pl, w in self.scorers:
+        total: np.ndarray | None = None
+        const = 0  # the plugins scoring every node alike (kept apart: same totals, less work)
+        per_plugin: dict[str, np.ndarray | int] = {}
+        for pl, w, uniform, norm in self._score_plan:
+            if uniform is not None:
+                u = uniform(cs, pod, cache)
+                if u is not None:
+                    per_plugin[pl.name] = u
+                    const += w * u
+                    continue
             s = np.asarray(pl.score(cs, pod, cache, feasible))
-            norm = getattr(pl, "normalize", None)
             if norm is not None:
                 s = np.asarray(norm(cs, pod, cache, feasible, s))
             per_plugin[pl.name] = s
+            if total is None:
+                total = np.zeros(len(feasible), dtype=np.float64)
             total += w * s
-        best = np.flatnonzero(total == total.max())
+        if total is None:
+            total = np.zeros(len(feasible), dtype=np.float64)
+            best = np.arange(len(feasible))
+        else:
+            best = np.flatnonzero(total == total.max())
         pick = int(best[0]) if len(best) == 1 else int(best[int(self.rng.integers(len(best)))])
-        result.node = cache.nodes[int(feasible[pick])].name
-        top = np.argsort(-total, kind="stable")[:TOP_CANDIDATES]
-        if pick not in top:
-            top = np.r_[pick, top[:-1]]
-        result.candidates = [
-            {"node": cache.nodes[int(feasible[i])].name, "score": float(total[i]),
-             "plugins": {name: float(v[i]) for name, v in per_plugin.items()}}
-            for i in top
-        ]
+        nodes = cache.nodes
+        result.node = nodes[int(feasible[pick])].name
+        result._lazy = lambda: top_candidates(nodes, feasible, total, float(const), best, pick, per_plugin)
         return result
+
+    def _find_feasible(self, cs: CycleState, pod: PodInfo, cache: Cache, n: int, k: int,
+                       counts: Counter) -> tuple[np.ndarray, bool]:
+        """Feasible nodes in rotated order from ``next_start`` (kube-scheduler's
+        nextStartNodeIndex), and whether every node was checked. Like kube-scheduler it stops
+        early: nodes are filtered in a window a little larger than ``k`` first, and the rest
+        only if that window held fewer than ``k`` feasible nodes (filters judge each node on
+        its own, so the result equals filtering all nodes and keeping the first ``k``)."""
+        if k >= n:
+            return self.run_filters(cs, pod, cache, counts=counts), True
+        start = self.next_start % n
+        ring = self.ring(n)
+        w = min(n, k + k // 4 + 32)
+        found = self.run_filters(cs, pod, cache, ring[start:start + w], counts=counts)
+        if len(found) > k:
+            return found, w == n
+        if w < n:
+            found = np.concatenate([found, self.run_filters(cs, pod, cache, ring[start + w:start + n], counts=counts)])
+        # no more than k feasible nodes in all: scored in node order, as without sampling
+        return (found if len(found) > k else np.sort(found)), True
 
     def reserve(self, cs: CycleState, pod: PodInfo, node: str, cache: Cache) -> None:
         for pl in self.reservers:

@@ -9,7 +9,9 @@ plugins are vectorised across nodes; a plugin can still loop over ``snap.nodes[i
 - ``filter(cs, pod, snap, idx) -> FilterResult``: which of nodes ``idx`` pass, and why not.
 - ``post_filter(cs, pod, snap, diagnosis) -> PostFilterResult | None`` (preemption).
 - ``pre_score(cs, pod, snap, idx)``; ``score(cs, pod, snap, idx) -> np.ndarray`` raw scores;
-  ``normalize(cs, pod, snap, idx, scores) -> np.ndarray`` to 0..100 (optional).
+  ``normalize(cs, pod, snap, idx, scores) -> np.ndarray`` to 0..100 (optional);
+  ``uniform_score(cs, pod, snap) -> int | None`` (optional, a shortcut): the final (normalised)
+  score when it is the same for every node, e.g. no node is tainted; ``None`` otherwise.
 - ``reserve(cs, pod, node_name)`` / ``unreserve(cs, pod, node_name)``.
 - ``events``: the cluster events (e.g. ``"Node/Add"``, ``"Pod/Delete"``) that may make a pod
   this plugin rejected schedulable again (the queue moves it back from unschedulable).

@@ -16,6 +16,7 @@ Neighbours: ``controlplane.client`` (RestClient, Informer, EventRecorder) only;
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from typing import Any
 
@@ -30,7 +31,7 @@ from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
 from schedulers.framework.cache import Cache
 from schedulers.framework.framework import Framework
-from schedulers.framework.podinfo import ANN_GPU_INDEX, PodInfo
+from schedulers.framework.podinfo import ANN_GPU_INDEX, PodInfo, same_scheduling_inputs
 from schedulers.framework.profile import ProfileConfig, build_profile, load_profile_configs
 from schedulers.framework.queue import SchedulingQueue
 from schedulers.plugins.priority_sort import resolve_priority
@@ -80,6 +81,18 @@ class Scheduler:
             p.priority = resolve_priority(pod, self._classes())
         return p
 
+    def _confirmed(self, obj: dict, md: dict, spec: dict, node: str) -> PodInfo:
+        """The PodInfo of a pod the cache already holds on ``node`` (typically the MODIFIED
+        event confirming our own binding): the cached one with the new object and labels when
+        nothing it was derived from changed, else a fresh parse."""
+        info = self.cache.node_infos.get(node)
+        prev = info.pods.get(md.get("uid") or f"{md.get('namespace')}/{md.get('name')}") if info else None
+        if prev is None or not same_scheduling_inputs(prev.obj, obj):
+            return self._pod_info(obj)
+        p = copy.copy(prev)
+        p.obj, p.labels, p.node_name = obj, dict(md.get("labels") or {}), node
+        return p
+
     def _on_node(self, etype: str, obj: dict, old: dict | None) -> None:
         if etype == "DELETED":
             self.cache.remove_node(obj["metadata"]["name"])
@@ -100,8 +113,9 @@ class Scheduler:
             return
         if spec.get("nodeName"):
             self.queue.delete(key)
+            node = spec["nodeName"]
             known = self.cache.pod_node.get(md.get("uid") or key)
-            self.cache.add_pod(self._pod_info(obj), spec["nodeName"])
+            self.cache.add_pod(self._confirmed(obj, md, spec, node) if known == node else self._pod_info(obj), node)
             if known is None:
                 self.queue.on_event("Pod/Add")
             elif old is not None and (old.get("metadata") or {}).get("labels") != md.get("labels"):

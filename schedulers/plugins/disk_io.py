@@ -26,14 +26,22 @@ def node_iops(node) -> float:
     return float(TYPE_IOPS.get(node.labels.get(LABEL_TYPE, ""), 0))
 
 
+def _wants_fast_disk(pod) -> bool:
+    return ((pod.obj.get("metadata") or {}).get("annotations") or {}).get(ANN_POD) == "high"
+
+
 @register
 class DiskIO(Plugin):
     name = "DiskIO"
 
+    def uniform_score(self, cs, pod, snap) -> int | None:
+        return None if _wants_fast_disk(pod) else 0  # all zero, normalised to 0
+
     def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
-        if ((pod.obj.get("metadata") or {}).get("annotations") or {}).get(ANN_POD) != "high":
+        if not _wants_fast_disk(pod):
             return np.zeros(len(idx), dtype=np.int64)
-        return np.array([node_iops(snap.nodes[i]) for i in idx], dtype=np.float64)
+        iops = snap.memo("disk_iops", lambda: np.array([node_iops(n) for n in snap.nodes], dtype=np.float64))
+        return iops[idx]
 
     def normalize(self, cs, pod, snap, idx, scores: np.ndarray) -> np.ndarray:
         mx = float(np.max(scores)) if len(scores) else 0.0

@@ -18,6 +18,9 @@ from schedulers.framework.registry import register
 class GpuAware(Plugin):
     name = "GpuAware"
 
+    def uniform_score(self, cs, pod, snap) -> int | None:
+        return 100 if pod.gpu.milli <= 0 and not snap.has_gpus() else None  # CPU pod, no GPU node anywhere
+
     def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
         g = snap.gpu
         count = g.gpu_count[idx]

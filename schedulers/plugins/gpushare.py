@@ -74,6 +74,15 @@ class _OpenbScore(Plugin):
             self._policy = get_policy_factory(self.policy_name)(ctx)
         return self._policy
 
+    def uniform_score(self, cs, pod, snap) -> int | None:
+        """FGD on a cluster without GPUs: every node's fragmentation is 0 before and after,
+        so every node scores trunc(100 * sigmoid(0)) = 50 (the policy is still consulted, so
+        its typical-pod bookkeeping advances exactly as when it scores)."""
+        if self.policy_name != "fgd" or snap.has_gpus():
+            return None
+        self.policy(snap, pod)
+        return 50
+
     def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
         return np.asarray(self.policy(snap, pod).score(snap.gpu, pod.gpu, idx), dtype=np.int64)
 

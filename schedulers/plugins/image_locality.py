@@ -29,6 +29,12 @@ def image_score(sum_scores: np.ndarray, containers: int) -> np.ndarray:
 class ImageLocality(Plugin):
     name = "ImageLocality"
 
+    def uniform_score(self, cs, pod, snap) -> int | None:
+        for image in {normalized_image(i) for i in pod.images if i}:
+            if snap.image_holders(image):
+                return None
+        return 0  # no node holds any of the images: every sum is 0, below the threshold
+
     def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
         total_nodes = max(1, snap.n)
         sums = np.zeros(len(idx), dtype=np.int64)

@@ -82,6 +82,12 @@ class InterPodAffinity(Plugin):
             reject(np.array([d is not None and counts.get(d, 0) > 0 for d in _domains(snap, key, idx)], dtype=bool), R_ANTI)
         return FilterResult(ok, reasons=reasons)
 
+    def uniform_score(self, cs, pod, snap) -> int | None:
+        if (_terms(pod, "podAffinity", "preferredDuringSchedulingIgnoredDuringExecution")
+                or _terms(pod, "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution")):
+            return None
+        return 0  # all zero: normalises to 0
+
     def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
         out = np.zeros(len(idx), dtype=np.int64)
         for kind, sign in (("podAffinity", 1), ("podAntiAffinity", -1)):

@@ -13,19 +13,28 @@ from schedulers.framework.registry import register
 ANN_LATENCY = "scheduling.controlplane.io/network-latency-ms"
 
 
+def _latency(node) -> float:
+    raw = node.annotations.get(ANN_LATENCY)
+    try:
+        return float(raw) if raw is not None else np.nan
+    except ValueError:
+        return np.nan
+
+
+def latencies(snap) -> np.ndarray:
+    """Latency (ms) of every node row, NaN where unknown (once per node-set generation)."""
+    return snap.memo("latency", lambda: np.array([_latency(n) for n in snap.nodes], dtype=np.float64))
+
+
 @register
 class NetworkLatency(Plugin):
     name = "NetworkLatency"
 
+    def uniform_score(self, cs, pod, snap) -> int | None:
+        return 0 if snap.memo("latency_none", lambda: bool(np.isnan(latencies(snap)).all())) else None
+
     def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
-        vals = []
-        for i in idx:
-            raw = snap.nodes[i].annotations.get(ANN_LATENCY)
-            try:
-                vals.append(float(raw) if raw is not None else np.nan)
-            except ValueError:
-                vals.append(np.nan)
-        return np.array(vals, dtype=np.float64)
+        return latencies(snap)[idx]
 
     def normalize(self, cs, pod, snap, idx, scores: np.ndarray) -> np.ndarray:
         if not len(scores) or np.all(np.isnan(scores)):

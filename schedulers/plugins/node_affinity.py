@@ -36,6 +36,10 @@ class NodeAffinity(Plugin):
         ok = np.fromiter((required_matches(pod, snap.nodes[i]) for i in idx), dtype=bool, count=len(idx))
         return FilterResult(ok, REASON, unresolvable=True)
 
+    def uniform_score(self, cs, pod, snap) -> int | None:
+        na = pod.affinity.get("nodeAffinity") or {}
+        return None if na.get("preferredDuringSchedulingIgnoredDuringExecution") else 0
+
     def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
         terms = (pod.affinity.get("nodeAffinity") or {}).get("preferredDuringSchedulingIgnoredDuringExecution") or []
         out = np.zeros(len(idx), dtype=np.int64)

@@ -95,6 +95,12 @@ class PodTopologySpread(Plugin):
     def pre_score(self, cs, pod, snap, idx: np.ndarray) -> None:
         cs[self.name] = constraints(pod, "ScheduleAnyway")
 
+    def uniform_score(self, cs, pod, snap) -> int | None:
+        cons = cs.get(self.name)
+        if cons is None:
+            cons = constraints(pod, "ScheduleAnyway")
+        return None if cons else 100  # no constraint: all zero, normalised to 100
+
     def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
         cons = cs.get(self.name)
         if cons is None:

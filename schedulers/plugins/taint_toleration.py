@@ -39,6 +39,9 @@ class TaintToleration(Plugin):
                     break
         return FilterResult(ok, reasons=reasons, unresolvable=True)
 
+    def uniform_score(self, cs, pod, snap) -> int | None:
+        return 100 if not len(snap.tainted_rows()) else None  # all zero counts normalise to 100
+
     def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
         out = np.zeros(len(idx), dtype=np.int64)
         tainted = set(int(r) for r in snap.tainted_rows())
