@@ -10,8 +10,9 @@ Request flow: route -> ``handlers_common.resolve`` -> verb handler -> ``handlers
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from controlplane.apiserver import errors, handlers_delete, handlers_write, metrics
 from controlplane.apiserver.crds import CrdController
@@ -32,9 +33,10 @@ class ApiServer:
     """Shared state of one apiserver and the cross-cutting hooks of writes."""
 
     def __init__(self, backend: Backend, *, service_cidr: str = "10.96.0.0/12",
-                 compaction_interval: float = 300.0) -> None:
+                 compaction_interval: float = 300.0, primary: bool = True) -> None:
         self.backend = backend
         self.compaction_interval = compaction_interval
+        self.primary = primary  # the one process (of several workers) doing once-only jobs
         self.stopping = asyncio.Event()
         self.watchers: set[Any] = set()  # open watch streams (closed on shutdown)
         self.registry = Registry.with_builtins()
@@ -195,14 +197,23 @@ class ApiServer:
                                                    grace=grace, propagation=propagation)
 
 
-async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event) -> None:
-    """Run the HTTP server in the current loop until ``stop`` is set."""
+async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event, *, sock: socket.socket | None = None,
+                gate: Callable[[], Awaitable[None]] | None = None, workers: int = 1) -> None:
+    """Run the HTTP server in the current loop until ``stop`` is set.
+
+    As one of several workers (``workers.py``): listen on ``sock`` (SO_REUSEPORT), resolve
+    unknown custom resources through the CRD watch cache first (another worker may have
+    handled the CRD write), and only turn ready once ``gate`` returns (every worker serves)."""
     from controlplane.apiserver.routes import build_app, skip_unused_signals
 
     app = build_app(api)
+    if workers > 1:
+        app.on_request(_crd_catch_up(api))
     await api.start()
-    server = await app.create_server(host=host, port=port, return_asyncio_server=True,
-                                     access_log=False)
+    if gate is not None:
+        api.ready = False  # /readyz: 503 until every worker serves
+    listen: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
+    server = await app.create_server(**listen, return_asyncio_server=True, access_log=False)
     assert server is not None
     await server.startup()
     skip_unused_signals(app)
@@ -210,6 +221,16 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event) -> No
     await server.after_start()
     log.info("apiserver serving", host=host, port=port)
     try:
+        if gate is not None:
+            passed = asyncio.ensure_future(gate())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({passed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if passed.done():
+                passed.result()  # raises when the supervisor went away
+                api.ready = True
+            else:
+                passed.cancel()
         await stop.wait()
     finally:
         started = time.monotonic()
@@ -223,3 +244,25 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event) -> No
         await server.after_stop()
         await api.stop()
         log.info("apiserver stopped", seconds=round(time.monotonic() - started, 3))
+
+
+def _crd_catch_up(api: ApiServer) -> Callable[[Any], Awaitable[None]]:
+    """Request middleware of a worker: discovery/OpenAPI reads and requests for a resource this
+    worker does not know yet first bring its custom resources up to date with etcd (a CRD
+    written through another worker reaches this one through its watch cache, a bit later)."""
+    registry = api.registry
+
+    async def catch_up(request: Any) -> None:
+        path = request.path
+        if path.startswith("/apis"):
+            parts = path.split("/")  # "", "apis", group, version, rest...
+            if len(parts) > 4 and parts[4]:
+                rest = parts[4:]
+                plural = rest[2] if rest[0] == "namespaces" and len(rest) > 2 else rest[0]
+                if registry.get(parts[2], parts[3], plural) is not None:
+                    return
+            await api.crds.catch_up()
+        elif path.startswith("/openapi"):
+            await api.crds.catch_up()
+
+    return catch_up

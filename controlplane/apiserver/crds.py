@@ -1,10 +1,13 @@
 """Custom resources served dynamically: the registry follows the stored CRDs.
 
-On start every stored CustomResourceDefinition is registered; after each CRD write the
-apiserver calls ``sync`` (registry entries per served version with schema, printer columns,
-status/scale subresources, then the ``NamesAccepted``/``Established`` conditions written to
-``status``); deleting a CRD first deletes its custom resources (the
-``customresourcecleanup.apiextensions.k8s.io`` finalizer, as Kubernetes does), then unregisters.
+Every apiserver process registers each stored CustomResourceDefinition (registry entries per
+served version with schema, printer columns, status/scale subresources) and follows the CRD
+watch cache, so CRDs written through another worker are served here too (``register`` on
+ADDED/MODIFIED, ``forget`` on DELETED; ``catch_up`` makes it consistent with etcd on demand).
+The writes that follow a CRD write happen once, in the process that handled it (``sync``,
+called after each CRD write): the ``NamesAccepted``/``Established`` conditions written to
+``status``, or, for a CRD being deleted, deleting its custom resources first (the
+``customresourcecleanup.apiextensions.k8s.io`` finalizer, as Kubernetes does).
 Neighbours: ``registry.py`` (what gets served), ``app.ApiServer`` (hooks, caches, deletes).
 """
 
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+
+import ujson
 from typing import TYPE_CHECKING, Any
 
 from controlplane.apiserver import errors
@@ -59,10 +64,16 @@ def infos_for(crd: dict[str, Any]) -> list[ResourceInfo]:
 
 
 class CrdController:
+    """Keeps this process's registry in line with the stored CRDs (see the module docstring)."""
+
     def __init__(self, api: "ApiServer") -> None:
         self.api = api
         self._served: dict[str, list[tuple[str, str, str]]] = {}  # crd name -> registry keys
+        self._storage: dict[str, ResourceInfo] = {}  # crd name -> a served version (its cache)
+        self._seen: dict[str, tuple[int, bytes]] = {}  # crd name -> (rv, spec) last applied (spec b"": deleted)
         self._cleaning: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._follower: asyncio.Task[None] | None = None
 
     @property
     def info(self) -> ResourceInfo:
@@ -71,14 +82,123 @@ class CrdController:
         return info
 
     async def start(self) -> None:
-        from controlplane.apiserver.store import decode, prefix
-
-        res = await self.api.backend.list(prefix(self.info))
-        for kv in res.items:
-            await self.sync(decode(kv))
+        """Register every stored CRD, then follow the CRD watch cache (CRDs written through
+        other apiserver processes). The primary process also finishes what the previous run
+        left undone (status conditions, clean-ups of deleted CRDs)."""
+        cache = await self.api.cache_for(self.info)
+        entries, rev = cache.list()
+        for e in entries:
+            crd = ujson.loads(e.raw)
+            await self.register(crd)
+            if self.api.primary:
+                self._follow_up(crd)
+        self._follower = asyncio.get_running_loop().create_task(self._follow(rev), name="crd-follower")
 
     async def stop(self) -> None:
-        return None
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
+            self._follower = None
+
+    async def _follow(self, rev: int) -> None:
+        from controlplane.storage.interface import CompactedError
+
+        while True:
+            cache = await self.api.cache_for(self.info)
+            try:
+                w = await cache.watch(rev)
+            except CompactedError:  # fell out of the ring: resynchronise from the whole cache
+                rev = await self._reconcile(cache)
+                continue
+            async for ev in w:
+                try:
+                    if ev.type in ("ADDED", "MODIFIED"):
+                        await self.register(ujson.loads(ev.raw))
+                    elif ev.type == "DELETED":
+                        await self.forget(ujson.loads(ev.raw))
+                except Exception as e:  # noqa: BLE001 - one odd CRD must not stop the follower
+                    log.error("could not apply a CRD event", error=repr(e), rv=ev.rv)
+            rev = max(rev, w.last_rv)
+            await asyncio.sleep(0.05)  # the cache was re-initialised or we overflowed: resume
+
+    async def catch_up(self) -> None:
+        """Make the registry consistent with etcd now (a consistent read of the CRD cache)."""
+        from controlplane.storage.interface import StorageError
+
+        cache = await self.api.cache_for(self.info)
+        try:
+            await cache.wait_fresh(await self.api.backend.current_revision())
+        except StorageError as e:  # serve what we know; the request itself will report etcd trouble
+            log.warning("could not catch up with the stored CRDs", error=str(e))
+            return
+        await self._reconcile(cache)
+
+    async def _reconcile(self, cache: Any) -> int:
+        entries, rev = cache.list()
+        present = set()
+        for e in entries:
+            crd = ujson.loads(e.raw)
+            present.add(crd["metadata"]["name"])
+            await self.register(crd)
+        for name in [n for n in self._served if n not in present]:
+            if self._seen.get(name, (0, b""))[0] <= rev:
+                await self._unregister(name, rev)
+        return rev
+
+    async def register(self, crd: dict[str, Any]) -> None:
+        """Serve a stored CRD's resources (idempotent; older states than the last applied one,
+        and unchanged specs, are ignored)."""
+        name = crd["metadata"]["name"]
+        rv = int(crd["metadata"].get("resourceVersion") or 0)
+        spec = ujson.dumps(crd.get("spec") or {}, sort_keys=True).encode()
+        async with self._lock:
+            seen = self._seen.get(name)
+            if seen is not None and (rv < seen[0] or (rv == seen[0] and not seen[1])
+                                     or (seen[1] == spec and name in self._served)):
+                if rv > seen[0]:
+                    self._seen[name] = (rv, spec)
+                return
+            self._seen[name] = (rv, spec)
+            for key in self._served.pop(name, []):
+                self.api.registry.remove(*key)
+            infos = infos_for(crd)
+            for info in infos:
+                self.api.registry.add(info)
+            self._served[name] = [(i.group, i.version, i.plural) for i in infos]
+            if infos:
+                self._storage[name] = infos[0]
+                await self.api.cache_for(infos[0])
+
+    async def sync(self, crd: dict[str, Any]) -> None:
+        """After a CRD write through this process: serve it, then do the writes that follow
+        (status conditions, or the clean-up of a CRD being deleted) -- once, here."""
+        await self.register(crd)
+        self._follow_up(crd)
+
+    def _follow_up(self, crd: dict[str, Any]) -> None:
+        name = crd["metadata"]["name"]
+        if crd["metadata"].get("deletionTimestamp"):
+            if name not in self._cleaning:
+                self._cleaning.add(name)
+                self.api.spawn(self._cleanup(crd))
+        elif not _established(crd):
+            self.api.spawn(self._set_established(name))
+
+    async def forget(self, crd: dict[str, Any]) -> None:
+        """Stop serving a deleted CRD's resources."""
+        await self._unregister(crd["metadata"]["name"], int(crd["metadata"].get("resourceVersion") or 0))
+
+    async def _unregister(self, name: str, rv: int) -> None:
+        async with self._lock:
+            seen = self._seen.get(name)
+            if seen is not None and rv < seen[0]:
+                return  # an older deletion than the state applied (re-created since)
+            self._seen[name] = (rv, b"")
+            for key in self._served.pop(name, []):
+                self.api.registry.remove(*key)
+            storage = self._storage.pop(name, None)
+            if storage is not None:
+                await self.api.drop_cache(storage)
 
     def validate(self, crd: dict[str, Any]) -> None:
         """The parts of CRD validation the server relies on to serve the resource."""
@@ -117,32 +237,6 @@ class CrdController:
         fins = crd["metadata"].setdefault("finalizers", [])
         if CLEANUP_FINALIZER not in fins:
             fins.append(CLEANUP_FINALIZER)
-
-    async def sync(self, crd: dict[str, Any]) -> None:
-        """Bring the registry (and the CRD's status) in line with a stored CRD."""
-        name = crd["metadata"]["name"]
-        for key in self._served.pop(name, []):
-            self.api.registry.remove(*key)
-        infos = infos_for(crd)
-        for info in infos:
-            self.api.registry.add(info)
-        self._served[name] = [(i.group, i.version, i.plural) for i in infos]
-        if infos:
-            await self.api.cache_for(infos[0])
-        if crd["metadata"].get("deletionTimestamp"):
-            if name not in self._cleaning:
-                self._cleaning.add(name)
-                self.api.spawn(self._cleanup(crd))
-        elif not _established(crd):
-            self.api.spawn(self._set_established(name))
-
-    async def forget(self, crd: dict[str, Any]) -> None:
-        name = crd["metadata"]["name"]
-        infos = infos_for(crd)
-        for key in self._served.pop(name, []):
-            self.api.registry.remove(*key)
-        if infos:
-            await self.api.drop_cache(infos[0])
 
     async def _set_established(self, name: str) -> None:
         from controlplane.apiserver.handlers_write import write_update

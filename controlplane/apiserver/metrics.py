@@ -2,16 +2,20 @@
 
 ``app.py`` wraps every request in ``observe``; the watch handler moves the registered-watchers
 gauge; ``/metrics`` renders the default registry. Storage object counts are refreshed from the
-watch caches at scrape time.
+watch caches at scrape time. With several apiserver workers (``workers.py``) the supervisor sets
+``PROMETHEUS_MULTIPROC_DIR``: every worker's values go to files there and ``render`` collects
+them all (``MultiProcessCollector``), so any worker answers for the whole server (counters and
+histograms summed; gauges by their ``multiprocess_mode``).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REQUESTS = Counter(
     "apiserver_request_total", "Counter of apiserver requests broken out by verb, group, version, resource and code.",
@@ -24,18 +28,18 @@ DURATION = Histogram(
 )
 INFLIGHT = Gauge(
     "apiserver_current_inflight_requests", "Maximal number of currently used inflight request limit.",
-    ["request_kind"],
+    ["request_kind"], multiprocess_mode="livesum",
 )
 WATCHERS = Gauge(
     "apiserver_registered_watchers", "Number of currently registered watchers for a given resources",
-    ["group", "version", "kind"],
+    ["group", "version", "kind"], multiprocess_mode="livesum",
 )
 WATCH_EVENTS = Counter(
     "apiserver_watch_events_total", "Number of events sent in watch clients", ["group", "version", "kind"],
 )
 STORAGE_OBJECTS = Gauge(
     "apiserver_storage_objects", "Number of stored objects at the time of last check split by kind.",
-    ["resource"],
+    ["resource"], multiprocess_mode="livemostrecent",  # every worker caches every object
 )
 
 _collectors: list[Callable[[], None]] = []
@@ -49,6 +53,12 @@ def on_scrape(fn: Callable[[], None]) -> None:
 def render() -> tuple[bytes, str]:
     for fn in _collectors:
         fn()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
 
 

@@ -71,9 +71,9 @@ EVENTS_DISPATCHED = Counter("apiserver_watch_cache_events_dispatched_total",
 INITIALIZATIONS = Counter("apiserver_watch_cache_initializations_total",
                           "Watch cache (re)initializations (full lists)", ["resource"])
 CACHE_RV = Gauge("apiserver_watch_cache_resource_version", "Latest resourceVersion in the watch cache",
-                 ["resource"])
+                 ["resource"], multiprocess_mode="livemax")
 WATCHERS = Gauge("apiserver_watch_cache_watchers", "Watchers currently served by the watch cache",
-                 ["resource"])
+                 ["resource"], multiprocess_mode="livesum")
 
 
 class TooLargeResourceVersionError(StorageError):

@@ -1,11 +1,17 @@
-"""``controlplane apiserver --port P --etcd-endpoints URL,...``: the apiserver alone, in the
-foreground, until SIGINT/SIGTERM. ``controlplane up`` runs this as a child process."""
+"""``controlplane apiserver --port P --etcd-endpoints URL,... [--workers N]``: the apiserver
+alone, in the foreground, until SIGINT/SIGTERM. ``controlplane up`` runs this as a child process.
+
+With ``--workers N`` (N > 1) this process is a small supervisor of N apiserver worker processes
+sharing the port (``controlplane.apiserver.workers``); the hidden ``--worker i,N,FD`` flag is how
+it starts each of them. Worker 0 alone runs the etcd compaction loop and the CRD start-up
+reconciliation writes."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import signal
+import sys
 
 from controlplane.log import get_logger
 
@@ -20,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--service-cidr", default="10.96.0.0/12")
     p.add_argument("--compaction-interval", type=float, default=300.0,
                    help="seconds between etcd compactions (0: never)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="apiserver processes sharing the port (SO_REUSEPORT); >1 adds a supervisor")
+    p.add_argument("--worker", default="", help=argparse.SUPPRESS)  # internal: "index,count,link-fd"
     p.set_defaults(func=run)
 
 
@@ -36,8 +45,48 @@ async def main(args: argparse.Namespace) -> None:
     await serve(api, args.host, args.port, stop)
 
 
+async def worker_main(args: argparse.Namespace) -> None:
+    """One worker of a supervised apiserver: today's ``serve`` on a SO_REUSEPORT socket, ready
+    only when the supervisor says every worker is."""
+    import structlog
+
+    from controlplane.apiserver.app import ApiServer, serve
+    from controlplane.apiserver.workers import WorkerLink, parse_worker_spec, reuse_port_socket
+    from controlplane.storage.etcd import EtcdBackend
+
+    index, count, fd = parse_worker_spec(args.worker)
+    structlog.contextvars.bind_contextvars(worker=index)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    link = WorkerLink(fd)
+    await link.open()
+    watcher = asyncio.ensure_future(link.run(stop))
+    try:
+        backend = EtcdBackend(args.etcd_endpoints)
+        primary = index == 0
+        api = ApiServer(backend, service_cidr=args.service_cidr,
+                        compaction_interval=args.compaction_interval if primary else 0.0, primary=primary)
+        sock = reuse_port_socket(args.host, args.port)
+        await serve(api, args.host, args.port, stop, sock=sock, gate=link.ready_gate, workers=count)
+    finally:
+        watcher.cancel()
+        link.close()
+
+
 def run(args: argparse.Namespace) -> int:
     import uvloop  # ships with sanic
 
+    if args.worker:
+        uvloop.run(worker_main(args))
+        return 0
+    if args.workers > 1:
+        from controlplane.apiserver.workers import supervise, worker_argv
+
+        if args.port == 0:
+            log.error("--workers needs a fixed --port (each worker binds it with SO_REUSEPORT)")
+            return 2
+        return uvloop.run(supervise(worker_argv(sys.argv[1:]), args.workers))
     uvloop.run(main(args))
     return 0

@@ -1,0 +1,212 @@
+"""Several apiserver processes on one port: the supervisor, its link to each worker, and the
+SO_REUSEPORT listening socket.
+
+``controlplane apiserver --workers N`` (N > 1) runs ``supervise``: it starts N children
+(``python -m controlplane <same argv minus --workers> --worker i,N,FD``), each a complete
+apiserver (``app.serve`` with its own ApiServer, EtcdBackend and watch caches) listening on the
+same host:port through its own SO_REUSEPORT socket, so the kernel spreads connections over them
+and the server uses N cores (kube-apiserver gets there with goroutines). Everything shared goes
+through etcd; metrics through prometheus_client's multiprocess directory
+(``PROMETHEUS_MULTIPROC_DIR``, a fresh temp dir the supervisor removes on exit).
+
+Ready gate: each worker gets one end of a socketpair (``FD``). Once it listens it writes
+``ready``; when all N did, the supervisor answers ``go`` to every worker, and only then do the
+workers' /readyz say 200. So a caller polling /readyz (``controlplane up``, fixtures) sees ready
+only when every worker serves. A worker whose link reaches EOF (supervisor gone, even by
+SIGKILL) stops by itself: no orphans.
+
+Stop semantics: SIGTERM/SIGINT to the supervisor are forwarded to the workers and it exits 0
+once they all exited cleanly; a worker dying unexpectedly makes it stop the others and exit 1.
+Neighbours: ``controlplane/cmd/apiserver.py`` (argument parsing, picks supervisor or worker),
+``app.serve`` (takes the socket and the gate), ``metrics.render`` (multiprocess collection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass
+
+from controlplane.log import get_logger
+
+log = get_logger(__name__)
+
+STOP_GRACE_S = 20.0  # how long workers get to stop before SIGKILL
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A bound (not yet listening) TCP socket with SO_REUSEPORT, for ``create_server(sock=)``
+    (Sanic 25's ``create_server`` has no ``reuse_port`` argument of its own)."""
+    family, type_, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                       flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, type_, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(addr)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def parse_worker_spec(spec: str) -> tuple[int, int, int]:
+    """``"i,n,fd"`` -> (index, count, link fd)."""
+    index, count, fd = (int(x) for x in spec.split(","))
+    return index, count, fd
+
+
+def worker_argv(argv: list[str]) -> list[str]:
+    """The command line minus ``--workers N`` / ``--workers=N``."""
+    out: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--workers":
+            skip = True
+        elif not a.startswith("--workers="):
+            out.append(a)
+    return out
+
+
+class WorkerLink:
+    """A worker's end of its socketpair with the supervisor: ``run`` reads it for the whole
+    life of the worker (``go``, then EOF when the supervisor goes away)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._go = asyncio.Event()
+        self._gone = False
+
+    async def open(self) -> None:
+        sock = socket.socket(fileno=self._fd)
+        sock.setblocking(False)
+        self._reader, self._writer = await asyncio.open_connection(sock=sock)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the supervisor; set ``stop`` when its end closes (it exited or was killed)."""
+        assert self._reader is not None
+        try:
+            while line := await self._reader.readline():
+                if line == b"go\n":
+                    self._go.set()
+        except OSError:
+            pass
+        self._gone = True
+        self._go.set()
+        if not stop.is_set():
+            log.warning("apiserver supervisor went away; stopping")
+            stop.set()
+
+    async def ready_gate(self) -> None:
+        """Tell the supervisor this worker listens; return when every worker does."""
+        assert self._writer is not None
+        self._writer.write(b"ready\n")
+        await self._writer.drain()
+        await self._go.wait()
+        if self._gone:
+            raise RuntimeError("apiserver supervisor went away during start-up")
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+@dataclass
+class _Worker:
+    index: int
+    proc: asyncio.subprocess.Process
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+
+async def _spawn(index: int, count: int, argv: list[str], env: dict[str, str]) -> _Worker:
+    parent, child = socket.socketpair()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "controlplane", *argv, "--worker", f"{index},{count},{child.fileno()}",
+            pass_fds=(child.fileno(),), env=env, start_new_session=False)
+    finally:
+        child.close()
+    parent.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=parent)
+    return _Worker(index, proc, reader, writer)
+
+
+async def _first(*aws: asyncio.Future | asyncio.Task) -> None:
+    await asyncio.wait(set(aws), return_when=asyncio.FIRST_COMPLETED)
+
+
+async def supervise(argv: list[str], count: int) -> int:
+    """Run ``count`` workers of ``controlplane <argv>`` until a signal or a worker's death."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    metrics_dir = tempfile.mkdtemp(prefix="controlplane-apiserver-metrics-")
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+    workers: list[_Worker] = []
+    rc = 0
+    try:
+        for i in range(count):
+            workers.append(await _spawn(i, count, argv, env))
+        exits = {w.index: asyncio.ensure_future(w.proc.wait()) for w in workers}
+        any_exit = asyncio.ensure_future(asyncio.wait(list(exits.values()), return_when=asyncio.FIRST_COMPLETED))
+        stopped = asyncio.ensure_future(stop.wait())
+        readies = asyncio.ensure_future(asyncio.gather(*(w.reader.readline() for w in workers),
+                                                       return_exceptions=True))
+        try:
+            await _first(readies, any_exit, stopped)
+            if readies.done() and not any_exit.done() and not stop.is_set():
+                if all(line == b"ready\n" for line in readies.result()):
+                    for w in workers:
+                        w.writer.write(b"go\n")
+                    log.info("apiserver workers serving", workers=count, pids=[w.proc.pid for w in workers])
+                    await _first(any_exit, stopped)
+                else:
+                    log.error("an apiserver worker closed its link during start-up")
+                    rc = 1
+            if any_exit.done() and not stop.is_set():
+                log.error("apiserver worker exited; stopping the others",
+                          exited={i: f.result() for i, f in exits.items() if f.done()})
+                rc = 1
+        finally:
+            for f in (readies, any_exit, stopped):
+                f.cancel()
+        rc = max(rc, await _stop_all(workers))
+    finally:
+        for w in workers:
+            if w.proc.returncode is None:
+                w.proc.kill()
+                await w.proc.wait()
+            w.writer.close()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return rc
+
+
+async def _stop_all(workers: list[_Worker]) -> int:
+    """SIGTERM every live worker, wait (SIGKILL after the grace); 1 if any failed to exit 0."""
+    for w in workers:
+        if w.proc.returncode is None:
+            w.proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(w.proc.wait() for w in workers)), STOP_GRACE_S)
+    except asyncio.TimeoutError:
+        log.error("apiserver workers did not stop in time; killing them")
+        for w in workers:
+            if w.proc.returncode is None:
+                w.proc.kill()
+        await asyncio.gather(*(w.proc.wait() for w in workers))
+        return 1
+    codes = [w.proc.returncode for w in workers]
+    return 0 if all(c in (0, -signal.SIGTERM) for c in codes) else 1
+
