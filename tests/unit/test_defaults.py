@@ -151,3 +151,62 @@ def test_namespace_emptied_finalizers_stay_empty():
     ns = {"metadata": {"name": "team"}, "spec": {"finalizers": []}, "status": {"phase": "Terminating"}}
     out = apply_defaults(ns, ("", "v1", "Namespace"))
     assert out["spec"]["finalizers"] == [] and out["status"]["phase"] == "Terminating"
+
+
+# --- json_copy: the deep copy apply_defaults starts from -----------------------------------
+
+from fractions import Fraction  # noqa: E402
+
+from controlplane.apiserver.defaults import json_copy  # noqa: E402
+
+COPY_CASES = [
+    {"a": {"b": [1, {"c": None}], "d": "s"}, "e": 1.5, "f": True},
+    [[], {}, [[{"x": [0]}]]],
+    {"q": Fraction(1, 3), "t": (1, [2])},  # not JSON: handed to copy.deepcopy
+    "scalar",
+    None,
+]
+
+
+@pytest.mark.parametrize("value", COPY_CASES, ids=["nested", "lists", "non-json", "str", "none"])
+def test_json_copy_is_an_independent_equal_copy(value):
+    snapshot = copy.deepcopy(value)
+    out = json_copy(value)
+    assert out == value and type(out) is type(value)
+    containers = []
+
+    def walk(a, b):
+        if isinstance(a, (dict, list)):
+            assert a is not b
+            containers.append(b)
+            for x, y in (zip(a.values(), b.values()) if isinstance(a, dict) else zip(a, b)):
+                walk(x, y)
+    walk(value, out)
+    for c in containers:  # mutating the copy leaves the input alone
+        if isinstance(c, dict):
+            c["new"] = 1
+        else:
+            c.append(1)
+    assert value == snapshot
+
+
+def test_non_json_values_inside_are_deep_copied():
+    inner = [1, 2]
+    obj = {"t": (inner,)}
+    out = json_copy(obj)
+    assert out == obj and out["t"][0] is not inner
+
+
+@pytest.mark.parametrize("gvk,obj", [
+    (("", "v1", "Pod"), POD),
+    (("apps", "v1", "Deployment"), {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                                    "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+    (("", "v1", "Service"), {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                             "spec": {"ports": [{"port": 80}]}}),
+])
+def test_defaulting_never_touches_the_input(gvk, obj):
+    before = copy.deepcopy(obj)
+    first = apply_defaults(obj, gvk)
+    assert obj == before
+    first["spec"]["mutated"] = True
+    assert apply_defaults(obj, gvk) != first and obj == before
