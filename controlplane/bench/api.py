@@ -8,7 +8,10 @@ One run on this machine, each phase against a fresh etcd and a real apiserver ch
    to each watcher receiving its event;
 4. ``list_pods_s``, ``apiserver_rss_mib``: 150,000 pods written straight into etcd through the
    storage layer, then a fresh apiserver lists them all (``GET /api/v1/pods``) and its RSS is
-   read from /proc.
+   read from /proc (supervisor plus workers).
+The apiserver runs with ``--workers`` ``--apiserver-workers`` (default 2);
+``create_cpu_ms_per_create`` is the CPU the apiserver (all workers), etcd and this client spent
+per create during phase 2.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import aiohttp
 
 from controlplane.apiserver.store import encode, new_uid, now_rfc3339
 from controlplane.etcd_process import EtcdProcess, free_port
+from controlplane.procutil import cpu_seconds, tree_cpu_seconds, tree_rss_mib
 from controlplane.storage import keys
 from controlplane.storage.etcd import EtcdBackend
 
@@ -43,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--watchers", type=int, default=1000)
     p.add_argument("--watch-events", type=int, default=40)
     p.add_argument("--pods", type=int, default=150_000)
+    p.add_argument("--apiserver-workers", type=int, default=2, help="controlplane apiserver --workers")
     p.set_defaults(func=run)
 
 
@@ -52,13 +57,15 @@ def _pct(values: list[float], q: float) -> float:
 
 
 class _ApiProc:
-    def __init__(self, workdir: Path, etcd: EtcdProcess) -> None:
+    """``controlplane apiserver --workers N`` as a child (a supervisor and N workers when N > 1)."""
+
+    def __init__(self, workdir: Path, etcd: EtcdProcess, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         log = open(workdir / f"apiserver-{self.port}.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "controlplane", "apiserver", "--port", str(self.port),
-             "--etcd-endpoints", etcd.endpoint, "--compaction-interval", "0"],
+             "--etcd-endpoints", etcd.endpoint, "--compaction-interval", "0", "--workers", str(workers)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "CONTROLPLANE_LOG_LEVEL": "warning"})
         log.close()
@@ -78,10 +85,11 @@ class _ApiProc:
         raise RuntimeError("apiserver not ready")
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        """The supervisor's and its workers' resident memory together."""
+        return tree_rss_mib(self.proc.pid)
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -281,9 +289,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         api: _ApiProc | None = None
         try:
             out["etcd_put_per_s"] = round(await etcd_puts(etcd.endpoint, args.puts, args.concurrency), 1)
-            api = _ApiProc(work, etcd)
+            api = _ApiProc(work, etcd, args.apiserver_workers)
             await asyncio.to_thread(api.wait_ready)
+            cpu0 = (api.cpu_seconds(), cpu_seconds(etcd.proc.pid), cpu_seconds())
             rate, lat = await api_creates(api.url, args.creates, args.concurrency)
+            cpu1 = (api.cpu_seconds(), cpu_seconds(etcd.proc.pid), cpu_seconds())
+            out["apiserver_workers"] = args.apiserver_workers
+            out["create_cpu_ms_per_create"] = {k: round((b - a) * 1000 / args.creates, 3) for k, a, b in
+                                               zip(("apiserver", "etcd", "bench"), cpu0, cpu1)}
             out["api_create_per_s"] = round(rate, 1)
             out["ratio"] = round(rate / out["etcd_put_per_s"], 3)
             out["create_p50_ms"] = round(_pct(lat, 0.50) * 1000, 2)
@@ -297,7 +310,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             await load_pods(etcd.endpoint, args.pods)
             out["pods_loaded"] = args.pods
             out["pods_load_s"] = round(time.perf_counter() - t0, 1)
-            api = _ApiProc(work, etcd)
+            api = _ApiProc(work, etcd, args.apiserver_workers)
             out["apiserver_start_s"] = round(await asyncio.to_thread(api.wait_ready), 2)
             list_s, count = await list_all_pods(api.url)
             out["list_pods_s"] = round(list_s, 3)

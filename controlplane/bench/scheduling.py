@@ -31,7 +31,7 @@ from controlplane.client import resources
 from controlplane.client.rest import RestClient
 from controlplane.etcd_process import EtcdProcess, free_port
 from controlplane.kubeconfig import write_kubeconfig
-from controlplane.procutil import cpu_seconds, terminate, wait_ready
+from controlplane.procutil import cpu_seconds, terminate, tree_cpu_seconds, wait_ready
 
 PROFILES = {"default": "default-scheduler", "enhanced": "enhanced-scheduler", "fgd": "fgd-scheduler"}
 
@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="create the measured pods while the scheduler is stopped, then restart it: "
                         "measures scheduling + binding without concurrent pod creation")
     p.add_argument("--no-scheduled-events", action="store_true", help="scheduler records no Scheduled events")
+    p.add_argument("--apiserver-workers", type=int, default=2, help="controlplane apiserver --workers")
     p.set_defaults(func=lambda a: asyncio.run(run(a)))
 
 
@@ -147,8 +148,8 @@ async def run(args: argparse.Namespace) -> int:
     etcd.start_sync()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    api = _child(["apiserver", "--port", str(port), "--etcd-endpoints", etcd.endpoint, "--compaction-interval", "0"],
-                 work / "apiserver.log")
+    api = _child(["apiserver", "--port", str(port), "--etcd-endpoints", etcd.endpoint, "--compaction-interval", "0",
+                  "--workers", str(args.apiserver_workers)], work / "apiserver.log")
     sched = None
     stop = asyncio.Event()
     out: dict = {"bench": "scheduling", "profile": args.profile, "nodes": args.nodes, "pods": args.pods,
@@ -182,7 +183,7 @@ async def run(args: argparse.Namespace) -> int:
             while not counter.per_prefix.get("m"):
                 await asyncio.sleep(0.05)
         procs = {"etcd": etcd.proc.pid, "apiserver": api.pid, "scheduler": sched.pid, "bench": None}
-        cpu0 = {k: cpu_seconds(pid) for k, pid in procs.items()}
+        cpu0 = {k: tree_cpu_seconds(pid) if pid else cpu_seconds() for k, pid in procs.items()}
         txn0, t_start = etcd_txns(etcd.endpoint), time.monotonic()
         created: list[float] = []
         if args.backlog:
@@ -193,7 +194,7 @@ async def run(args: argparse.Namespace) -> int:
         creator.add_done_callback(lambda _: created.append(time.monotonic()))
         ok = await counter.wait_for("m", args.pods, 1800)
         await creator
-        cpu1 = {k: cpu_seconds(pid) for k, pid in procs.items()}
+        cpu1 = {k: tree_cpu_seconds(pid) if pid else cpu_seconds() for k, pid in procs.items()}
         algo = scheduler_algorithm_ms(mport)
         txn1, t_end = etcd_txns(etcd.endpoint), time.monotonic()
         times = sorted(v for k, v in counter.bound.items() if k.startswith("m-"))

@@ -143,9 +143,11 @@ def _etcd(ctx: UpContext) -> Runnable | None:
 
 
 def _apiserver(ctx: UpContext) -> Runnable:
+    # with several workers /readyz turns 200 only once every worker serves (workers.py's gate)
     return ChildProcess(
         "apiserver",
-        lambda c: ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints)],
+        lambda c: ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints),
+                   "--workers", c.extra.get("apiserver_workers", "1")],
         ready=lambda c: http_ok(c.server + "/readyz"),
     )
 
@@ -184,12 +186,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=6443)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--etcd-endpoints", default="", help="use this etcd instead of an embedded one")
+    p.add_argument("--apiserver-workers", type=int, default=2,
+                   help="apiserver processes sharing the port (controlplane apiserver --workers)")
     p.set_defaults(func=run)
 
 
 async def main(args: argparse.Namespace) -> int:
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
-                    etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e])
+                    etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
+                    extra={"apiserver_workers": str(args.apiserver_workers)})
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     ctx.ensure_agent_token()
     stop = asyncio.Event()
