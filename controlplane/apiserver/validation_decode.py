@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 from typing import Any
 
 from controlplane.apiserver import k8s_schemas
@@ -68,6 +69,7 @@ class Node:
 _nodes: dict[int, Node] = {}
 _bodies: dict[int, Body] = {}
 _roots: dict[tuple[str, str, str], Node | None] = {}
+_compile_lock = threading.Lock()  # a root is published only once its whole closure is compiled
 
 
 def root_node(group: str, version: str, kind: str) -> Node | None:
@@ -77,9 +79,11 @@ def root_node(group: str, version: str, kind: str) -> Node | None:
         return _roots[key]
     except KeyError:
         pass
-    schema = k8s_schemas.schema_for(group, version, kind)
-    node = _roots[key] = compile_node(schema) if schema is not None else None
-    return node
+    with _compile_lock:
+        if key not in _roots:
+            schema = k8s_schemas.schema_for(group, version, kind)
+            _roots[key] = compile_node(schema) if schema is not None else None
+        return _roots[key]
 
 
 def compile_node(raw: dict[str, Any]) -> Node:
