@@ -249,38 +249,47 @@ class Informer:
                 backoff = min(backoff * 2, 5.0)
 
     async def _watch(self, stop_event: asyncio.Event) -> None:
+        """Consume one watch stream until it ends or ``stop_event`` is set. The stream is read
+        by a child task and this one waits once for either, so each event costs no extra
+        task or ``asyncio.wait`` (a watch delivers thousands of events per second)."""
         stream = self.client.watch(self.resource, self.namespace, resource_version=self.last_resource_version,
                                    label_selector=self.label_selector, field_selector=self.field_selector,
                                    timeout_seconds=self.watch_timeout)
-        stopper = asyncio.create_task(stop_event.wait())
+        if stop_event.is_set():
+            await stream.aclose()
+            return
+        reader = asyncio.ensure_future(self._consume(stream))
+        stopper = asyncio.ensure_future(stop_event.wait())
         try:
-            while True:
-                nxt = asyncio.ensure_future(stream.__anext__())
-                done, _ = await asyncio.wait({nxt, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                if nxt not in done:
-                    nxt.cancel()
-                    await asyncio.gather(nxt, return_exceptions=True)
-                    return
-                try:
-                    etype, obj = nxt.result()
-                except StopAsyncIteration:
-                    return
-                rv = (obj.get("metadata") or {}).get("resourceVersion")
-                if etype == "BOOKMARK":
-                    if rv:
-                        self.last_resource_version = rv
-                    continue
-                obj.setdefault("kind", self.resource.kind)
-                obj.setdefault("apiVersion", self.resource.api_version)
-                if etype in ("ADDED", "MODIFIED"):
-                    self._upsert(obj)
-                elif etype == "DELETED":
-                    self._remove(obj)
-                if rv:
-                    self.last_resource_version = rv
+            await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopper.cancel()
+            if not reader.done():
+                reader.cancel()
+            await asyncio.gather(reader, stopper, return_exceptions=True)
             await stream.aclose()
+        if not reader.cancelled() and reader.exception() is not None:
+            raise reader.exception()  # type: ignore[misc]
+
+    async def _consume(self, stream: Any) -> None:
+        kind, api_version = self.resource.kind, self.resource.api_version
+        async for etype, obj in stream:
+            md = obj.get("metadata") or {}
+            rv = md.get("resourceVersion")
+            if etype == "BOOKMARK":
+                if rv:
+                    self.last_resource_version = rv
+                continue
+            if "kind" not in obj:
+                obj["kind"] = kind
+            if "apiVersion" not in obj:
+                obj["apiVersion"] = api_version
+            if etype in ("ADDED", "MODIFIED"):
+                self._upsert(obj)
+            elif etype == "DELETED":
+                self._remove(obj)
+            if rv:
+                self.last_resource_version = rv
 
     async def _resync_loop(self, stop_event: asyncio.Event) -> None:
         assert self.resync_period

@@ -20,11 +20,14 @@ import ssl
 import tempfile
 from pathlib import Path
 from typing import Any, AsyncIterator
+from urllib.parse import quote, urlencode
 
 import aiohttp
+import ujson
 import yaml
 from prometheus_client import Counter
 
+from controlplane.client.lite import LiteConnectionError, LitePool
 from controlplane.client.resources import Resource
 from controlplane.log import get_logger
 
@@ -39,6 +42,26 @@ PATCH_TYPES = {
     "json": "application/json-patch+json",
     "apply": "application/apply-patch+yaml",
 }
+
+
+def loads(raw: bytes | str) -> Any:
+    """JSON decode: ujson (several times faster), the standard library for what it refuses
+    (e.g. integers beyond 64 bits) so results never differ."""
+    try:
+        return ujson.loads(raw)
+    except (ValueError, OverflowError):
+        return json.loads(raw)
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON encode (ujson, standard library fallback), UTF-8 bytes."""
+    try:
+        return ujson.dumps(obj, ensure_ascii=False, escape_forward_slashes=False).encode()
+    except (TypeError, OverflowError, ValueError):
+        return json.dumps(obj).encode()
+
+
+_QUOTE_SAFE = "/:@!$&'()*+,;=-._~%"
 
 
 class ApiStatusError(Exception):
@@ -113,13 +136,18 @@ class RestClient:
 
     def __init__(self, base_url: str, *, headers: dict[str, str] | None = None, ssl_ctx: Any = None,
                  user_agent: str = "controlplane", max_connections: int = 64,
-                 request_timeout: float = 60.0) -> None:
+                 request_timeout: float = 60.0, lite_http: bool = False) -> None:
+        """``lite_http``: send plain requests through ``lite.LitePool`` (a lean keep-alive
+        HTTP/1.1 client, several times cheaper in CPU than aiohttp); watches use aiohttp."""
         self.base_url = base_url.rstrip("/")
         self._headers = {"User-Agent": user_agent, "Accept": "application/json", **(headers or {})}
         self._ssl = ssl_ctx
         self._max_connections = max_connections
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._lite_http = lite_http
+        self._lite: LitePool | None = None
+        self._request_timeout = request_timeout
 
     @classmethod
     def from_kubeconfig(cls, path: str | Path, *, context: str | None = None, **kw: Any) -> "RestClient":
@@ -143,12 +171,17 @@ class RestClient:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+        if self._lite is not None:
+            await self._lite.close()
+            self._lite = None
 
     # -- raw requests ---------------------------------------------------------------------
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                       body: Any = None, content_type: str = "application/json") -> Any:
         """Send one request; return the decoded JSON body, raise ``ApiStatusError`` on >= 400."""
+        if self._lite_http:
+            return await self._request_lite(method, path, params, body, content_type)
         data = None
         headers = {}
         if body is not None:
@@ -166,11 +199,39 @@ class RestClient:
                 if not raw:
                     return None
                 if "json" in ctype or raw[:1] in (b"{", b"["):
-                    return json.loads(raw)
+                    return loads(raw)
                 return raw.decode(errors="replace")
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as e:
             REQUESTS.labels("<error>", method).inc()
             raise ApiStatusError(503, "ServiceUnavailable", f"{method} {path}: {e!r}") from e
+
+    async def _request_lite(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
+                            content_type: str) -> Any:
+        data: bytes | None = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else dumps(body)
+        target = quote(path, safe=_QUOTE_SAFE)
+        if params:
+            clean = {k: _param(v) for k, v in params.items() if v is not None}
+            if clean:
+                target += "?" + urlencode(clean)
+        if self._lite is None:
+            self._lite = LitePool(self.base_url, self._headers, self._ssl, self._max_connections,
+                                  self._request_timeout)
+        try:
+            status, headers, raw = await self._lite.request(method, target, data,
+                                                            content_type if data is not None else None)
+        except (LiteConnectionError, OSError, asyncio.TimeoutError) as e:
+            _count("<error>", method)
+            raise ApiStatusError(503, "ServiceUnavailable", f"{method} {path}: {e!r}") from e
+        _count(str(status), method)
+        if status >= 400:
+            raise _error_from(status, raw)
+        if not raw:
+            return None
+        if "json" in headers.get("content-type", "") or raw[:1] in (b"{", b"["):
+            return loads(raw)
+        return raw.decode(errors="replace")
 
     # -- verbs ----------------------------------------------------------------------------
 
@@ -322,13 +383,23 @@ class RestClient:
                     while b"\n" in buf:
                         line, buf = buf.split(b"\n", 1)
                         if line.strip():
-                            ev = json.loads(line)
+                            ev = loads(line)
                             yield ev.get("type", ""), ev.get("object") or {}
                 if buf.strip():
-                    ev = json.loads(buf)
+                    ev = loads(buf)
                     yield ev.get("type", ""), ev.get("object") or {}
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as e:
             raise ApiStatusError(503, "ServiceUnavailable", f"watch {path}: {e!r}") from e
+
+
+_COUNTERS: dict[tuple[str, str], Any] = {}
+
+
+def _count(code: str, method: str) -> None:
+    c = _COUNTERS.get((code, method))
+    if c is None:
+        c = _COUNTERS[(code, method)] = REQUESTS.labels(code, method)
+    c.inc()
 
 
 def _param(v: Any) -> str:
@@ -339,7 +410,7 @@ def _param(v: Any) -> str:
 
 def _error_from(code: int, raw: bytes) -> ApiStatusError:
     try:
-        st = json.loads(raw)
+        st = loads(raw)
     except ValueError:
         st = None
     if isinstance(st, dict) and st.get("kind") == "Status":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import time
 from typing import Any
 
@@ -171,8 +172,9 @@ class Scheduler:
             return
         fw.reserve(res.cycle_state, pod, res.node, self.cache)
         self.cache.assume(pod, res.node)
-        log.info("scheduling decision", pod=pod.key, profile=fw.name, node=res.node, feasible=res.feasible,
-                 evaluated=res.evaluated, candidates=res.candidates)
+        if log.is_enabled_for(logging.INFO):  # the candidates are only worked out for the log
+            log.info("scheduling decision", pod=pod.key, profile=fw.name, node=res.node, feasible=res.feasible,
+                     evaluated=res.evaluated, candidates=res.candidates)
         task = asyncio.create_task(self._bind(fw, pod, res.node, res.cycle_state, t0))
         self._binds.add(task)
         task.add_done_callback(self._binds.discard)
