@@ -54,7 +54,7 @@ class Body:
 class Node:
     """One schema position: the reference name it was reached through plus the shared body."""
 
-    __slots__ = ("ref_name", "body", "fast", "empty_type", "obj_go_type", "raw")
+    __slots__ = ("ref_name", "body", "fast", "empty_type", "map_fast", "obj_go_type", "raw")
 
     def __init__(self, raw: dict[str, Any], ref_name: str, body: Body) -> None:
         self.raw = raw
@@ -63,6 +63,10 @@ class Node:
         self.fast: frozenset[type] | None = _FAST.get(body.kind)
         # an empty dict (list) where an object (array) belongs has nothing to check
         self.empty_type: type | None = {OBJECT: dict, ARRAY: list}.get(body.kind)
+        # maps of scalars (labels, resource lists, ConfigMap data): values checked by the parent
+        self.map_fast: frozenset[type] | None = None
+        if body.kind == OBJECT and body.props is None and body.addl is not None:
+            self.map_fast = body.addl.fast
         self.obj_go_type = ref_name or "map[string]string"
 
 
@@ -186,6 +190,13 @@ class _Walk:
                             continue
                     elif not sub and type(sub) is cn.empty_type:
                         continue
+                    elif cn.map_fast is not None and type(sub) is dict:
+                        fast = cn.map_fast
+                        for x in sub.values():
+                            if x is not None and type(x) not in fast:
+                                break
+                        else:
+                            continue
                     self.walk(sub, cn, child_struct, (chain, key, _PROP))
             elif addl is not None:
                 fast = addl.fast
