@@ -220,6 +220,156 @@ def _walk(value: Any, info: _Info | None, path: Path, out: dict[Path, tuple[bool
         out[path] = (True, value)
 
 
+class _Duplicate(Exception):
+    """Two items of a list map share a key: the tree builder leaves those to the path sets."""
+
+
+def fields_v1(obj: dict[str, Any], node: Node | None, *, granular_maps: bool, exact: set[Path],
+              prefixes: set[Path]) -> dict[str, Any]:
+    """``encode_fields(without(members(obj, node, granular_maps=...), exact, prefixes))``,
+    built in one walk without path tuples (what a create records)."""
+    try:
+        tree = _tree_dict(obj, _info(node), True, granular_maps)
+    except _Duplicate:
+        return encode_fields(without(members(obj, node, granular_maps=granular_maps), exact, prefixes))
+    for q in prefixes:
+        _remove(tree, q, True)
+    for parent, names in _exact_groups(exact):
+        at = tree
+        for pe in parent:
+            at = at.get(pe)
+            if at is None:
+                break
+        if at is None:
+            continue
+        for pe in names & at.keys():
+            _remove(tree, parent + (pe,), False)
+    return tree
+
+
+_EXACT_GROUPS: dict[int, tuple[set[Path], list[tuple[Path, frozenset[str]]]]] = {}
+
+
+def _exact_groups(exact: set[Path]) -> list[tuple[Path, frozenset[str]]]:
+    """``exact`` grouped by parent path, deepest first (cached per set object: the callers
+    pass module constants)."""
+    hit = _EXACT_GROUPS.get(id(exact))
+    if hit is not None and hit[0] is exact:
+        return hit[1]
+    by: dict[Path, set[str]] = {}
+    for q in exact:
+        if q:
+            by.setdefault(q[:-1], set()).add(q[-1])
+    groups = sorted(((p, frozenset(n)) for p, n in by.items()), key=lambda g: -len(g[0]))
+    if len(_EXACT_GROUPS) > 64:
+        _EXACT_GROUPS.clear()
+    _EXACT_GROUPS[id(exact)] = (exact, groups)
+    return groups
+
+
+def _sorted(children: dict[str, Any]) -> dict[str, Any]:
+    return {k: children[k] for k in sorted(children)} if len(children) > 1 else children
+
+
+def _tree_dict(value: dict[str, Any], info: _Info | None, root: bool, granular: bool) -> dict[str, Any]:
+    """The FieldsV1 tree of the members under a (non-atomic) object, as ``_walk`` lists them,
+    in final form (sorted keys, "." markers). The object's own path is not a member."""
+    children: dict[str, Any] = {}
+    if info is None:
+        for k, v in value.items():
+            if isinstance(v, dict):
+                if v:
+                    sub = _tree_dict(v, None, False, granular)
+                    children["f:" + k] = {".": {}, **sub} if sub else {}
+                else:
+                    children["f:" + k] = {}
+            else:
+                # lists are atomic without a schema: all leaves, members themselves
+                children["f:" + k] = {}
+        return _sorted(children)
+    props = info.props
+    for k, v in value.items():
+        if isinstance(v, dict):
+            if not v:
+                children["f:" + k] = {}
+                continue
+            child = info.child(k)
+            if child is not None and child.atomic_map:
+                children["f:" + k] = {}
+                continue
+            sub = _tree_dict(v, child, False, granular)
+            if k not in props or granular and child is not None and child.gmap:
+                children["f:" + k] = {".": {}, **sub} if sub else {}
+            elif sub:
+                children["f:" + k] = sub
+        elif isinstance(v, list):
+            child = info.child(k)
+            if child is None or child.sem == "atomic":
+                children["f:" + k] = {}
+                continue
+            sub = _tree_list(v, child, granular)
+            if k not in props:
+                children["f:" + k] = {".": {}, **sub} if sub else {}
+            elif sub:
+                children["f:" + k] = sub
+        else:
+            children["f:" + k] = {}
+    return _sorted(children)
+
+
+def _tree_list(value: list[Any], info: _Info, granular: bool) -> dict[str, Any]:
+    children: dict[str, Any] = {}
+    if info.sem == "set":
+        for item in value:
+            children[_set_element(item)] = {}
+        return _sorted(children)
+    item_info = info.items()
+    skeys = info.skeys
+    for i, item in enumerate(value):
+        if isinstance(item, dict):
+            pe = _key_element(item, skeys, i)
+            if pe in children:
+                raise _Duplicate(pe)
+            if not item:
+                children[pe] = {}
+            elif item_info is not None and item_info.atomic_map:
+                children[pe] = {}
+            else:
+                sub = _tree_dict(item, item_info, False, granular)
+                children[pe] = {".": {}, **sub} if sub else {}
+        else:
+            children[f"i:{i}"] = {}
+    return _sorted(children)
+
+
+def _remove(tree: dict[str, Any], path: Path, subtree: bool) -> None:
+    """Take ``path`` (and with ``subtree`` everything under it) out of an encoded tree,
+    keeping it the encoding of the remaining set."""
+    if not path:
+        return
+    stack: list[tuple[dict[str, Any], str]] = []
+    node = tree
+    for pe in path:
+        child = node.get(pe)
+        if child is None:
+            return
+        stack.append((node, pe))
+        node = child
+    if not subtree and len(node) > (1 if "." in node else 0):
+        node.pop(".", None)  # still has children: only no longer a member itself
+        return
+    parent, pe = stack.pop()
+    del parent[pe]
+    while stack:
+        if len(parent) == 1 and "." in parent:
+            parent.clear()  # a member left without children
+            return
+        if parent:
+            return
+        parent, pe = stack.pop()
+        del parent[pe]
+
+
 def _same(a: Any, b: Any) -> bool:
     return json_equal(a, b)
 

@@ -196,6 +196,26 @@ def _record_update(owners: Owners, old: dict[str, Any], new: dict[str, Any], nod
         del owners[ident]
 
 
+def _record_create(new: dict[str, Any], node: Node | None, *, manager: str, operation: str, api_version: str,
+                   subresource: str, now: str, ignore: set[Path]) -> dict[str, Any]:
+    """``_record_update`` from nothing with no prior owners: the manager owns every member
+    (less the stripped and reset ones), encoded straight from the object."""
+    tree = mf.fields_v1(new, node, granular_maps=True, exact=STRIPPED, prefixes=ignore)
+    meta = new.setdefault("metadata", {})
+    if not tree:
+        meta.pop("managedFields", None)
+        return new
+    e: dict[str, Any] = {"manager": manager, "operation": operation, "apiVersion": api_version}
+    if now:
+        e["time"] = now
+    e["fieldsType"] = "FieldsV1"
+    e["fieldsV1"] = tree
+    if subresource:
+        e["subresource"] = subresource
+    meta["managedFields"] = [e]
+    return new
+
+
 def update_managed_fields(old: dict[str, Any] | None, new: dict[str, Any], *, manager: str, operation: str,
                           gvk: tuple[str, str, str], now: str, subresource: str = "",
                           schema: dict[str, Any] | None = None, is_custom: bool | None = None,
@@ -217,6 +237,9 @@ def update_managed_fields(old: dict[str, Any] | None, new: dict[str, Any], *, ma
     old_c, new_c = _strip_managed(old), _strip_managed(new)  # shallow: only metadata is replaced
     has_status = status_subresource if status_subresource is not None else (not custom and _has_status(node, None))
     ignore = _reset_prefixes(set(new_c), node, subresource, has_status)
+    if not old_c and not owners:
+        return _record_create(new_c, node, manager=manager, operation=operation or "Update",
+                              api_version=_api_version(gvk), subresource=subresource, now=now, ignore=ignore)
     _record_update(owners, old_c, new_c, node, manager=manager, operation=operation or "Update",
                    api_version=_api_version(gvk), subresource=subresource, now=now, ignore=ignore)
     _cap_updaters(owners, now)

@@ -1,0 +1,159 @@
+"""Field-set properties (managed_fields.py): the one-walk FieldsV1 builder a create uses
+equals encoding the member paths less the stripped/reset ones; ``encode_fields`` equals the
+plain sorted-tree encoding; ``without`` equals the per-prefix definition; decode inverts
+encode. Objects are generated over field names the Pod/Deployment/custom schemas know, so
+list maps (with duplicate keys), sets, atomic lists/maps and unknown fields all occur."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from controlplane.apiserver.patch import managed_fields as mf
+from controlplane.apiserver.patch.schema import Node, builtin_node, crd_node
+from controlplane.apiserver.patch.ssa import STRIPPED
+
+WIDGET_SCHEMA = {"type": "object", "properties": {
+    "metadata": {"type": "object", "properties": {"labels": {"type": "object",
+                                                            "additionalProperties": {"type": "string"}}}},
+    "spec": {"type": "object", "properties": {
+        "items": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id", "zone"],
+                  "items": {"type": "object", "properties": {"id": {"type": "string"}, "v": {"type": "integer"}}}},
+        "set": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+        "conf": {"type": "object", "x-kubernetes-map-type": "atomic"},
+        "pinned": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"],
+                   "items": {"type": "object", "x-kubernetes-map-type": "atomic",
+                             "properties": {"id": {"type": "string"}}}},
+        "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}
+
+ROOTS: dict[str, Node | None] = {
+    "pod": builtin_node(("", "v1", "Pod")), "deployment": builtin_node(("apps", "v1", "Deployment")),
+    "configmap": builtin_node(("", "v1", "ConfigMap")), "widget": crd_node(WIDGET_SCHEMA), "none": None}
+
+NAMES = ["metadata", "spec", "status", "labels", "annotations", "finalizers", "name", "namespace", "containers",
+         "image", "ports", "containerPort", "protocol", "env", "value", "tolerations", "key", "data", "selector",
+         "matchLabels", "template", "items", "id", "zone", "v", "set", "conf", "free", "x", "nodeSelector",
+         "resources", "requests", "volumes", "emptyDir", "kind", "apiVersion", "uid", "ownerReferences"]
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-2, 90), st.sampled_from(["a", "b", "TCP", "web", ""]),
+                    st.floats(allow_nan=False, allow_infinity=False, width=16))
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(NAMES), inner, max_size=5)), max_leaves=40)
+free_objects = st.dictionaries(st.sampled_from(NAMES), values, max_size=6)
+
+
+def opt(d: dict[str, Any]) -> Any:
+    """Fixed keys, each present or not."""
+    return st.fixed_dictionaries({}, optional=d)
+
+
+small = st.sampled_from(["a", "b"])
+keyed = st.lists(opt({"name": small, "id": small, "zone": small, "uid": small, "type": small, "key": small,
+                      "containerPort": st.sampled_from([80, 81]), "protocol": st.sampled_from([None, "TCP", "UDP"]),
+                      "image": small, "v": values, "value": values,
+                      "ports": st.lists(opt({"containerPort": st.sampled_from([80, 81]),
+                                             "protocol": st.sampled_from([None, "UDP"])}), max_size=3),
+                      "env": st.lists(opt({"name": small, "value": small}), max_size=3),
+                      "x": values}).map(lambda d: d or {}) | scalars, max_size=4)
+shaped_objects = opt({
+    "metadata": opt({"name": small, "uid": small, "labels": st.dictionaries(small, small) | st.none(),
+                     "finalizers": st.lists(small, max_size=3), "ownerReferences": keyed,
+                     "annotations": st.dictionaries(small, values, max_size=2)}),
+    "spec": st.fixed_dictionaries({"containers": keyed, "items": keyed, "pinned": keyed}, optional={
+                 "initContainers": keyed, "tolerations": keyed, "volumes": keyed,
+                 "nodeSelector": st.dictionaries(small, small, max_size=2),
+                 "set": st.lists(small | st.integers(0, 2), max_size=3), "conf": values, "free": values,
+                 "selector": values, "template": opt({"metadata": values, "spec": opt({"containers": keyed})}),
+                 "x": values}),
+    "status": opt({"conditions": keyed, "phase": small, "x": values}),
+    "data": st.dictionaries(small, small | st.none(), max_size=2), "x": values})
+objects = st.one_of(free_objects, shaped_objects, shaped_objects)
+prefix_sets = st.sets(st.sampled_from(["status", "spec", "metadata", "data", "x"]), max_size=3).map(
+    lambda ks: {("f:" + k,) for k in ks})
+
+
+@settings(max_examples=250, deadline=None)
+@given(st.sampled_from(sorted(ROOTS)), objects, prefix_sets, st.booleans())
+def test_fields_v1_equals_encoded_member_set(root: str, obj: dict[str, Any], prefixes: set[tuple[str, ...]],
+                                             granular: bool) -> None:
+    node = ROOTS[root]
+    want = mf.encode_fields(mf.without(mf.members(obj, node, granular_maps=granular), STRIPPED, prefixes))
+    got = mf.fields_v1(obj, node, granular_maps=granular, exact=STRIPPED, prefixes=prefixes)
+    assert json.dumps(got) == json.dumps(want)
+
+
+EXAMPLES = [
+    ("pod", {"spec": {"containers": [{"name": "a", "x": 1}, {"name": "a", "image": "b"}]}}),
+    ("pod", {"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 80}, {"containerPort": 80,
+                                                                                      "protocol": "TCP"}]}]}}),
+    ("pod", {"metadata": {"finalizers": ["a", "a"], "name": {"x": 1}, "labels": {}}, "apiVersion": {"a": 1}}),
+    ("widget", {"spec": {"pinned": [{"id": "a", "x": {"y": 1}}, {"id": "b"}, {}], "items": [{"id": "a"}, "s"]}}),
+    ("widget", {"spec": {"items": [{"id": "a", "zone": "z"}, {"id": "a", "zone": "z", "v": 1}]}}),
+    ("none", {"metadata": {"name": "n"}, "kind": "K", "spec": {"a": [1], "b": {}}}),
+]
+
+
+@pytest.mark.parametrize("root,obj", EXAMPLES, ids=[str(i) for i in range(len(EXAMPLES))])
+@pytest.mark.parametrize("prefixes", [set(), {("f:spec",)}, {("f:metadata",)}], ids=["all", "no-spec", "no-meta"])
+def test_fields_v1_examples(root: str, obj: dict[str, Any], prefixes: set[tuple[str, ...]]) -> None:
+    node = ROOTS[root]
+    want = mf.encode_fields(mf.without(mf.members(obj, node, granular_maps=True), STRIPPED, prefixes))
+    got = mf.fields_v1(obj, node, granular_maps=True, exact=STRIPPED, prefixes=prefixes)
+    assert json.dumps(got) == json.dumps(want)
+
+
+def reference_encode(paths: set[tuple[str, ...]]) -> dict[str, Any]:
+    """FieldsV1 by definition: a tree of the paths, children sorted, "." first in a member
+    that has children."""
+    tree: dict[str, Any] = {}
+    for p in paths:
+        node = tree
+        for pe in p:
+            node = node.setdefault(pe, {})
+
+    def emit(node: dict[str, Any], prefix: tuple[str, ...]) -> dict[str, Any]:
+        out: dict[str, Any] = {".": {}} if node and prefix in paths else {}
+        for k in sorted(node):
+            out[k] = emit(node[k], prefix + (k,))
+        return out
+
+    return emit(tree, ())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(ROOTS)), objects, st.booleans())
+def test_encode_fields_equals_reference_and_round_trips(root: str, obj: dict[str, Any], granular: bool) -> None:
+    paths = set(mf.members(obj, ROOTS[root], granular_maps=granular))
+    enc = mf.encode_fields(paths)
+    assert json.dumps(enc) == json.dumps(reference_encode(paths))
+    assert mf.decode_fields(json.loads(json.dumps(enc))) == paths
+
+
+@pytest.mark.parametrize("prefixes", [set(), {("f:status",)}, {("f:spec", "f:x")}, {()}, {("f:a",), ("f:b", "f:c")}],
+                         ids=["none", "top-level", "nested", "everything", "mixed"])
+def test_without_matches_definition(prefixes: set[tuple[str, ...]]) -> None:
+    paths = {(), ("f:a",), ("f:a", "f:b"), ("f:b",), ("f:b", "f:c"), ("f:b", "f:c", "f:d"), ("f:spec", "f:x"),
+             ("f:spec",), ("f:spec", "f:xy"), ("f:status", "f:phase"), ("f:statusx",)}
+    exact = {("f:b",)}
+    want = {p for p in paths if p not in exact and not any(p[:len(q)] == q for q in prefixes)}
+    assert mf.without(paths, exact, prefixes) == want
+
+
+@pytest.mark.parametrize("item,keys,want", [
+    ({"name": "web"}, ["name"], 'k:{"name":"web"}'),
+    ({"containerPort": 80}, ["containerPort", "protocol"], 'k:{"containerPort":80,"protocol":"TCP"}'),
+    ({"containerPort": 80, "protocol": None}, ["protocol", "containerPort"], 'k:{"containerPort":80,"protocol":"TCP"}'),
+    ({"id": True}, ["id"], 'k:{"id":true}'),
+    ({"id": 1}, ["id"], 'k:{"id":1}'),
+    ({"id": 1.0}, ["id"], 'k:{"id":1.0}'),
+    ({"id": "é"}, ["id"], 'k:{"id":"é"}'),
+    ({"other": 1}, ["id"], "i:3"),
+    ("scalar", ["id"], "i:3"),
+], ids=["name", "port-default", "null-key", "bool-not-int", "int", "float", "unicode", "no-key", "not-a-dict"])
+def test_item_element_for_list_maps(item: Any, keys: list[str], want: str) -> None:
+    for _ in range(2):  # the second time from the cache
+        assert mf.item_element(item, "map", keys, 3) == want
