@@ -18,14 +18,31 @@ from schedulers.framework.registry import register
 MAX_SCORE = 100
 
 
-def requested_with(snap, pod, res: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(allocatable, requested incl. the pod) for scoring, non-zero defaults for cpu/memory."""
+def requested_with(snap, pod, res: str, idx: np.ndarray, cs: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(allocatable, requested incl. the pod) for scoring, non-zero defaults for cpu/memory.
+    With the cycle state ``cs`` the arrays are shared by the plugins of one cycle (fit and
+    balanced allocation both read cpu and memory of the same nodes); callers must not modify
+    them."""
+    if cs is not None:
+        hit = cs.get(("_requested_with", res))
+        if hit is not None and hit[0] is idx:
+            return hit[1], hit[2]
+        out = requested_with(snap, pod, res, idx)
+        cs[("_requested_with", res)] = (idx, *out)
+        return out
     alloc, req = snap.resource(res)
     if res == "cpu":
         return alloc[idx], snap.nonzero_cpu[idx] + pod.nonzero_cpu
     if res == "memory":
         return alloc[idx], snap.nonzero_mem[idx] + pod.nonzero_mem
     return alloc[idx], req[idx] + pod.requests.get(res, 0)
+
+
+def all_allocatable(snap, resources) -> bool:
+    """Every node has a positive allocatable amount of every one of ``resources`` (then the
+    scores need no per-node guards; memoised per node-set generation)."""
+    key = "allocatable>0:" + ",".join(resources)
+    return snap.memo(key, lambda: all(bool((snap.resource(r)[0] > 0).all()) for r in resources))
 
 
 def least_allocated(req: np.ndarray, alloc: np.ndarray) -> np.ndarray:
@@ -59,6 +76,8 @@ class NodeResourcesFit(Plugin):
         shape = (strat.get("requestedToCapacityRatio") or {}).get("shape") or [
             {"utilization": 0, "score": 0}, {"utilization": 100, "score": 10}]
         self.shape = [(int(p["utilization"]), int(p["score"])) for p in shape]
+        self._names = tuple(r for r, _ in self.resources)
+        self._wsum = sum(w for _, w in self.resources)
 
     def filter(self, cs, pod, snap, idx: np.ndarray) -> FilterResult:
         ok = np.ones(len(idx), dtype=bool)
@@ -78,11 +97,22 @@ class NodeResourcesFit(Plugin):
         return FilterResult(ok, reasons=reasons)
 
     def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
+        if self.strategy == "LeastAllocated" and all_allocatable(snap, self._names):
+            # the common case without the per-node guards; the same integer arithmetic
+            total = None
+            for res, w in self.resources:
+                alloc, req = requested_with(snap, pod, res, idx, cs)
+                s = (alloc - req) * MAX_SCORE // alloc
+                s[req > alloc] = 0
+                total = s * w if total is None else total + s * w
+            if total is None or self._wsum == 0:
+                return np.zeros(len(idx), dtype=np.int64)
+            return total // self._wsum
         total = np.zeros(len(idx), dtype=np.int64)
         wsum = np.zeros(len(idx), dtype=np.int64)
         ftotal = np.zeros(len(idx), dtype=np.float64)
         for res, w in self.resources:
-            alloc, req = requested_with(snap, pod, res, idx)
+            alloc, req = requested_with(snap, pod, res, idx, cs)
             has = alloc > 0
             if self.strategy == "MostAllocated":
                 s = most_allocated(req, alloc)
