@@ -106,6 +106,67 @@ def test_fields_v1_examples(root: str, obj: dict[str, Any], prefixes: set[tuple[
     assert json.dumps(got) == json.dumps(want)
 
 
+def mix(a: Any, b: Any, draw: Any) -> Any:
+    """A value between ``a`` and ``b``: per key/item, one side's value, or (both objects or
+    lists) a mix of the two; so a pair shares most of its structure, as updates do."""
+    choice = draw(st.integers(0, 3))
+    if choice == 0:
+        return a
+    if choice == 1:
+        return b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: mix(a.get(k), b.get(k), draw) if k in a and k in b else (a.get(k) if k in a else b[k])
+                for k in list(a) + [k for k in b if k not in a] if draw(st.integers(0, 4))}
+    if isinstance(a, list) and isinstance(b, list):
+        return [mix(x, y, draw) for x, y in zip(a, b)] + (a[len(b):] if draw(st.booleans()) else b[len(a):])
+    return b
+
+
+@st.composite
+def related_pairs(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    a, b = draw(objects), draw(objects)
+    return a, mix(a, b, draw)
+
+
+@settings(max_examples=250, deadline=None)
+@given(st.sampled_from(sorted(ROOTS)), related_pairs(), st.booleans(), st.booleans())
+def test_changes_equal_comparing_member_sets(root: str, pair: tuple[dict[str, Any], dict[str, Any]],
+                                             granular: bool, swap: bool) -> None:
+    old, new = pair[::-1] if swap else pair
+    node = ROOTS[root]
+    want = mf.compare(mf.members(old, node, granular_maps=granular), mf.members(new, node, granular_maps=granular))
+    got = mf.changes(old, new, node, granular_maps=granular)
+    assert (got.added, got.modified, got.removed) == (want.added, want.modified, want.removed)
+    skip = frozenset({"status", "spec"})
+    cut = mf.changes(old, new, node, granular_maps=granular, skip=skip)
+    drop = {("f:status",), ("f:spec",)}
+    assert (cut.added, cut.modified, cut.removed) == tuple(
+        mf.without(x, set(), drop) for x in (want.added, want.modified, want.removed))
+
+
+CHANGE_EXAMPLES = [
+    ({"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "a"}]}},
+     {"spec": {"containers": [{"name": "a", "image": "y"}]}}),
+    ({"spec": {"tolerations": [{"key": "k"}]}, "metadata": {"labels": {}}},
+     {"spec": {"tolerations": [{"key": "k", "value": True}]}, "metadata": {"labels": {"a": "1"}}}),
+    ({"data": {"a": 1}, "x": {"y": 1}}, {"data": {"a": True}, "x": [1]}),
+    ({"x": 1.0, "y": [1], "z": {"a": None}}, {"x": 1, "y": [1.0], "z": {"a": None, "b": {}}}),
+    ({"spec": {"set": ["a", "a"], "pinned": [{"id": "a", "v": 1}, 3]}},
+     {"spec": {"set": ["a", 1], "pinned": [{"id": "a", "v": 2}, {"id": "b"}]}}),
+    ({"spec": {"items": [{"id": "a", "zone": "z"}, "s"]}}, {"spec": {"items": {"id": "a"}}}),
+]
+
+
+@pytest.mark.parametrize("old,new", CHANGE_EXAMPLES, ids=[str(i) for i in range(len(CHANGE_EXAMPLES))])
+@pytest.mark.parametrize("root", sorted(ROOTS))
+def test_changes_examples(root: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    node = ROOTS[root]
+    for a, b in ((old, new), (new, old)):
+        want = mf.compare(mf.members(a, node, granular_maps=True), mf.members(b, node, granular_maps=True))
+        got = mf.changes(a, b, node, granular_maps=True)
+        assert (got.added, got.modified, got.removed) == (want.added, want.modified, want.removed)
+
+
 def reference_encode(paths: set[tuple[str, ...]]) -> dict[str, Any]:
     """FieldsV1 by definition: a tree of the paths, children sorted, "." first in a member
     that has children."""

@@ -165,59 +165,76 @@ def members(obj: Any, node: Node | None, *, granular_maps: bool = False) -> dict
     """Every member path of ``obj`` -> (is_leaf, value). ``granular_maps`` also makes declared
     map-typed fields (labels, data, ...) members, as Update operations record them."""
     out: dict[Path, tuple[bool, Any]] = {}
-    _walk(obj, _info(node), (), out, granular_maps)
+    if isinstance(obj, dict):
+        _walk_dict(obj, _info(node), (), out, granular_maps)
+    elif isinstance(obj, list):
+        out[()] = (True, obj)  # a top-level list is atomic
     return out
 
 
 _MEMBER = (False, None)
 
 
-def _walk(value: Any, info: _Info | None, path: Path, out: dict[Path, tuple[bool, Any]], granular: bool) -> None:
-    if isinstance(value, dict):
-        if info is None:
-            for k, v in value.items():
-                p = path + ("f:" + k,)
-                if v is None or (not v and isinstance(v, dict)):
-                    out[p] = (True, v)
-                    continue
-                _walk(v, None, p, out, granular)
-                if p not in out:
-                    out[p] = _MEMBER
-            return
-        if path and info.atomic_map:
-            out[path] = (True, value)
-            return
-        props = info.props
+def _walk_dict(value: dict[str, Any], info: _Info | None, path: Path, out: dict[Path, tuple[bool, Any]],
+               granular: bool) -> None:
+    """Members under a non-atomic object (its own path is its parent's business)."""
+    if info is None:
         for k, v in value.items():
             p = path + ("f:" + k,)
-            if v is None or (not v and isinstance(v, dict)):
+            if v and isinstance(v, dict):
+                _walk_dict(v, None, p, out, granular)
+                if p not in out:
+                    out[p] = _MEMBER
+            else:  # null, {}, scalars and (atomic without a schema) lists are leaves
+                out[p] = (True, v)
+        return
+    props = info.props
+    for k, v in value.items():
+        p = path + ("f:" + k,)
+        if isinstance(v, dict):
+            if not v:
                 out[p] = (True, v)
                 continue
             child = info.child(k)
-            _walk(v, child, p, out, granular)
-            if (k not in props or granular and child is not None and child.gmap and isinstance(v, dict)) \
-                    and p not in out:
+            if child is not None and child.atomic_map:
+                out[p] = (True, v)
+                continue
+            _walk_dict(v, child, p, out, granular)
+            if (k not in props or granular and child is not None and child.gmap) and p not in out:
                 out[p] = _MEMBER
-    elif isinstance(value, list):
-        if info is None or not path or info.sem == "atomic":
-            out[path] = (True, value)
-            return
-        if info.sem == "set":
-            for item in value:
-                out[path + (_set_element(item),)] = (True, item)
-            return
-        item_info = info.items()
-        skeys = info.skeys
-        for i, item in enumerate(value):
-            if isinstance(item, dict):
-                p = path + (_key_element(item, skeys, i),)
-                _walk(item, item_info, p, out, granular)
-                if p not in out:
-                    out[p] = _MEMBER
-            else:
-                out[path + (f"i:{i}",)] = (True, item)
-    elif path:
-        out[path] = (True, value)
+        elif isinstance(v, list):
+            child = info.child(k)
+            if child is None or child.sem == "atomic":
+                out[p] = (True, v)
+                continue
+            _walk_list(v, child, p, out, granular)
+            if k not in props and p not in out:
+                out[p] = _MEMBER
+        else:
+            out[p] = (True, v)
+
+
+def _walk_list(value: list[Any], info: _Info, path: Path, out: dict[Path, tuple[bool, Any]], granular: bool) -> None:
+    """Members under a set or list map: items, and (list maps) their fields."""
+    if info.sem == "set":
+        for item in value:
+            out[path + (_set_element(item),)] = (True, item)
+        return
+    item_info = info.items()
+    atomic_items = item_info is not None and item_info.atomic_map
+    skeys = info.skeys
+    for i, item in enumerate(value):
+        if isinstance(item, dict):
+            p = path + (_key_element(item, skeys, i),)
+            if atomic_items:
+                out[p] = (True, item)
+                continue
+            if item:
+                _walk_dict(item, item_info, p, out, granular)
+            if p not in out:
+                out[p] = _MEMBER
+        else:
+            out[path + (f"i:{i}",)] = (True, item)
 
 
 class _Duplicate(Exception):
@@ -385,22 +402,196 @@ class Comparison:
         return self.added | self.modified
 
 
+def _equal(a: Any, b: Any) -> bool:
+    """``json_equal``, with the common same-typed cases first."""
+    t = type(a)
+    if t is type(b):
+        if t is str or t is int or t is bool or a is None:
+            return a == b
+        if t is dict:
+            if a.keys() != b.keys():
+                return False
+            for k, v in a.items():
+                if not _equal(v, b[k]):
+                    return False
+            return True
+        if t is list:
+            if len(a) != len(b):
+                return False
+            for x, y in zip(a, b):
+                if not _equal(x, y):
+                    return False
+            return True
+    return json_equal(a, b)
+
+
 def compare(old: dict[Path, tuple[bool, Any]], new: dict[Path, tuple[bool, Any]]) -> Comparison:
     c = Comparison(added=new.keys() - old.keys(), removed=old.keys() - new.keys())
     modified = c.modified
     for p, (leaf, v) in new.items():
         o = old.get(p)
-        if o is not None:
-            oleaf, ov = o
-            if leaf or oleaf:
-                if leaf != oleaf:
-                    modified.add(p)
-                elif type(v) is str and type(ov) is str:
-                    if v != ov:
-                        modified.add(p)
-                elif not json_equal(v, ov):
-                    modified.add(p)
+        if o is not None and (leaf or o[0]) and (leaf != o[0] or not _equal(v, o[1])):
+            modified.add(p)
     return c
+
+
+# --- comparing two objects directly ----------------------------------------------------------
+
+_LEAF, _DICT, _LIST = 0, 1, 2
+
+
+class _Fallback(Exception):
+    """A list map with duplicate keys: compared through member sets instead."""
+
+
+def changes(old: dict[str, Any], new: dict[str, Any], node: Node | None, *, granular_maps: bool,
+            skip: frozenset[str] = frozenset()) -> Comparison:
+    """``compare(members(old), members(new))`` (both with ``granular_maps``), found by walking
+    both objects together: unchanged leaves cost no paths. Top-level fields in ``skip`` are
+    left out (the caller drops everything under them anyway)."""
+    c = Comparison()
+    _diff_dict(old, new, _info(node), (), c, granular_maps, skip)
+    return c
+
+
+def _shape(k: str, v: Any, info: _Info | None, granular: bool) -> tuple[int, bool, _Info | None]:
+    """How ``_walk_dict`` treats field ``k`` = ``v`` of an object with schema ``info``:
+    (leaf / object / list to walk, whether the field is a member itself, its schema)."""
+    if info is None:
+        if v and isinstance(v, dict):
+            return _DICT, True, None
+        return _LEAF, True, None
+    if isinstance(v, dict):
+        if not v:
+            return _LEAF, True, None
+        child = info.child(k)
+        if child is not None and child.atomic_map:
+            return _LEAF, True, None
+        return _DICT, k not in info.props or granular and child is not None and child.gmap, child
+    if isinstance(v, list):
+        child = info.child(k)
+        if child is None or child.sem == "atomic":
+            return _LEAF, True, None
+        return _LIST, k not in info.props, child
+    return _LEAF, True, None
+
+
+def _members_at(shape: int, member: bool, v: Any, info: _Info | None, p: Path, granular: bool) -> set[Path]:
+    """The member paths at and under ``p`` for a value of the given shape."""
+    if shape == _LEAF:
+        return {p}
+    out: dict[Path, tuple[bool, Any]] = {}
+    if shape == _DICT:
+        _walk_dict(v, info, p, out, granular)
+    else:
+        _walk_list(v, info, p, out, granular)  # type: ignore[arg-type]
+    if member:
+        out[p] = _MEMBER
+    return set(out)
+
+
+def _diff_value(ov: Any, nv: Any, os: tuple[int, bool, _Info | None], ns: tuple[int, bool, _Info | None],
+                p: Path, c: Comparison, granular: bool) -> None:
+    oshape, omember, oinfo = os
+    nshape, nmember, ninfo = ns
+    if oshape == _LEAF and nshape == _LEAF:
+        if not _equal(ov, nv):
+            c.modified.add(p)
+        return
+    if oshape == nshape:  # both objects or both lists, with the same schema and membership
+        if oshape == _DICT:
+            _diff_dict(ov, nv, ninfo, p, c, granular, frozenset())
+        else:
+            _diff_list(ov, nv, ninfo, p, c, granular)  # type: ignore[arg-type]
+        return
+    # the shape changed: everything under p is new, p itself depends on membership
+    oset = _members_at(oshape, omember, ov, oinfo, p, granular)
+    nset = _members_at(nshape, nmember, nv, ninfo, p, granular)
+    oset.discard(p)
+    nset.discard(p)
+    c.removed |= oset
+    c.added |= nset
+    if omember and nmember:
+        if oshape == _LEAF or nshape == _LEAF:
+            c.modified.add(p)
+    elif omember:
+        c.removed.add(p)
+    elif nmember:
+        c.added.add(p)
+
+
+def _diff_dict(old: dict[str, Any], new: dict[str, Any], info: _Info | None, path: Path, c: Comparison,
+               granular: bool, skip: frozenset[str]) -> None:
+    for k, nv in new.items():
+        if k in skip:
+            continue
+        if k not in old:
+            ns = _shape(k, nv, info, granular)
+            c.added |= _members_at(*ns[:2], nv, ns[2], path + ("f:" + k,), granular)
+            continue
+        ov = old[k]
+        _diff_value(ov, nv, _shape(k, ov, info, granular), _shape(k, nv, info, granular), path + ("f:" + k,), c,
+                    granular)
+    for k, ov in old.items():
+        if k not in new and k not in skip:
+            os = _shape(k, ov, info, granular)
+            c.removed |= _members_at(*os[:2], ov, os[2], path + ("f:" + k,), granular)
+
+
+_ITEM_LEAF = (_LEAF, True, None)
+
+
+def _list_elements(value: list[Any], info: _Info) -> dict[str, Any]:
+    """Element -> item of a list map, or _Fallback when two dict items share a key."""
+    out: dict[str, Any] = {}
+    skeys = info.skeys
+    for i, item in enumerate(value):
+        if isinstance(item, dict):
+            pe = _key_element(item, skeys, i)
+            if pe in out:
+                raise _Fallback(pe)
+            out[pe] = item
+        else:
+            out[f"i:{i}"] = item
+    return out
+
+
+def _diff_list(old: list[Any], new: list[Any], info: _Info, path: Path, c: Comparison, granular: bool) -> None:
+    if info.sem == "set":
+        o = {_set_element(item): item for item in old}
+        n = {_set_element(item): item for item in new}
+        for pe, nv in n.items():
+            if pe not in o:
+                c.added.add(path + (pe,))
+            elif not _equal(o[pe], nv):
+                c.modified.add(path + (pe,))
+        c.removed.update(path + (pe,) for pe in o if pe not in n)
+        return
+    try:
+        o, n = _list_elements(old, info), _list_elements(new, info)
+    except _Fallback:
+        om: dict[Path, tuple[bool, Any]] = {}
+        nm: dict[Path, tuple[bool, Any]] = {}
+        _walk_list(old, info, path, om, granular)
+        _walk_list(new, info, path, nm, granular)
+        sub = compare(om, nm)
+        c.added |= sub.added
+        c.modified |= sub.modified
+        c.removed |= sub.removed
+        return
+    item_info = info.items()
+    dict_shape = _ITEM_LEAF if item_info is not None and item_info.atomic_map else (_DICT, True, item_info)
+    for pe, nv in n.items():
+        ns = dict_shape if isinstance(nv, dict) else _ITEM_LEAF
+        if pe not in o:
+            c.added |= _members_at(ns[0], ns[1], nv, ns[2], path + (pe,), granular)
+            continue
+        ov = o[pe]
+        _diff_value(ov, nv, dict_shape if isinstance(ov, dict) else _ITEM_LEAF, ns, path + (pe,), c, granular)
+    for pe, ov in o.items():
+        if pe not in n:
+            os = dict_shape if isinstance(ov, dict) else _ITEM_LEAF
+            c.removed |= _members_at(os[0], os[1], ov, os[2], path + (pe,), granular)
 
 
 def without(paths: Iterable[Path], exact: set[Path], prefixes: set[Path]) -> set[Path]:

@@ -178,7 +178,10 @@ def _set_managed(obj: dict[str, Any], owners: Owners) -> dict[str, Any]:
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any], node: Node | None, ignore: set[Path]) -> mf.Comparison:
-    c = mf.compare(mf.members(old, node, granular_maps=True), mf.members(new, node, granular_maps=True))
+    # reset top-level fields need no walking: everything under them is dropped below
+    skip = frozenset(q[0][2:] for q in ignore) if all(len(q) == 1 and q[0][:2] == "f:" for q in ignore) \
+        else frozenset()
+    c = mf.changes(old, new, node, granular_maps=True, skip=skip)
     return mf.Comparison(mf.without(c.added, STRIPPED, ignore), mf.without(c.modified, STRIPPED, ignore),
                          mf.without(c.removed, STRIPPED, ignore))
 
