@@ -664,6 +664,54 @@ def encode_fields(paths: Iterable[Path]) -> dict[str, Any]:
     return tree
 
 
+def is_canonical(tree: Any) -> bool:
+    """Whether ``tree`` is exactly ``encode_fields(decode_fields(tree))`` (what this encoder
+    wrote: sorted keys, canonical list keys, "." first and only beside children)."""
+    if not isinstance(tree, dict) or "." in tree:
+        return False
+    return _canonical_node(tree)
+
+
+def _canonical_node(node: dict[str, Any]) -> bool:
+    prev = ""
+    first = True
+    for k, v in node.items():
+        if type(v) is not dict:
+            return False
+        if k == ".":
+            if not first or v or len(node) == 1:
+                return False
+            first = False
+            continue
+        first = False
+        if k <= prev or (k[:2] in ("k:", "v:") and _canonical(k) != k):
+            return False
+        prev = k
+        if v and not _canonical_node(v):
+            return False
+    return True
+
+
+def has_member(tree: dict[str, Any], path: Path) -> bool:
+    """``path in decode_fields(tree)`` for a canonical tree."""
+    node = tree
+    for pe in path:
+        node = node.get(pe)
+        if node is None:
+            return False
+    return bool(path) and (not node or "." in node)
+
+
+def remove_members(tree: dict[str, Any], paths: Iterable[Path]) -> None:
+    """Take member ``paths`` out of a canonical tree in place, keeping it canonical."""
+    for p in paths:
+        _remove(tree, p, False)
+
+
+def copy_tree(tree: dict[str, Any]) -> dict[str, Any]:
+    return {k: copy_tree(v) if v else {} for k, v in tree.items()}
+
+
 def path_string(path: Path) -> str:
     parts = []
     for pe in path:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from controlplane.apiserver import errors
@@ -45,14 +44,54 @@ STRIPPED: set[Path] = {("f:apiVersion",), ("f:kind",), ("f:metadata",)} | {
                                        "deletionGracePeriodSeconds")}
 
 
-@dataclass
 class Owner:
-    manager: str
-    operation: str
-    api_version: str
-    subresource: str
-    time: str | None
-    fields: set[Path]
+    """One managedFields entry. Its field set is held either as a set of paths or, as decoded
+    from a canonical entry, as the FieldsV1 tree itself: an entry a write does not touch is
+    written back without decoding and re-encoding it."""
+
+    __slots__ = ("manager", "operation", "api_version", "subresource", "time", "_fields", "_tree", "_own")
+
+    def __init__(self, manager: str, operation: str, api_version: str, subresource: str, time: str | None,
+                 fields: set[Path]) -> None:
+        self.manager, self.operation, self.api_version = manager, operation, api_version
+        self.subresource, self.time = subresource, time
+        self._fields: set[Path] | None = fields
+        self._tree: dict[str, Any] | None = None
+        self._own = False  # whether _tree is this owner's copy (else the input's: read only)
+
+    @classmethod
+    def from_entry(cls, manager: str, operation: str, api_version: str, subresource: str, time: str | None,
+                   fields_v1: Any) -> "Owner":
+        if not mf.is_canonical(fields_v1):
+            return cls(manager, operation, api_version, subresource, time, mf.decode_fields(fields_v1))
+        o = cls(manager, operation, api_version, subresource, time, set())
+        o._fields, o._tree = None, fields_v1
+        return o
+
+    @property
+    def fields(self) -> set[Path]:
+        if self._fields is None:
+            self._fields = mf.decode_fields(self._tree)
+            self._tree = None
+        return self._fields
+
+    @fields.setter
+    def fields(self, value: set[Path]) -> None:
+        self._fields, self._tree = value, None
+
+    def drop(self, paths: set[Path]) -> None:
+        """Lose ``paths`` (fields another write took over or removed)."""
+        if self._tree is None:
+            self._fields -= paths  # type: ignore[operator]
+            return
+        hit = [p for p in paths if mf.has_member(self._tree, p)]
+        if hit:
+            if not self._own:
+                self._tree, self._own = mf.copy_tree(self._tree), True
+            mf.remove_members(self._tree, hit)
+
+    def empty(self) -> bool:
+        return not (self._tree if self._tree is not None else self._fields)
 
     @property
     def ident(self) -> tuple[str, str, str, str]:
@@ -72,7 +111,10 @@ class Owner:
         if self.time:
             e["time"] = self.time
         e["fieldsType"] = "FieldsV1"
-        e["fieldsV1"] = mf.encode_fields(self.fields)
+        if self._tree is not None:
+            e["fieldsV1"] = self._tree if self._own else mf.copy_tree(self._tree)
+        else:
+            e["fieldsV1"] = mf.encode_fields(self.fields)
         if self.subresource:
             e["subresource"] = self.subresource
         return e
@@ -115,8 +157,9 @@ def decode_owners(entries: Any) -> Owners:
     for e in entries if isinstance(entries, list) else []:
         if not isinstance(e, dict) or not e.get("manager") and not e.get("fieldsV1"):
             continue
-        o = Owner(str(e.get("manager") or ""), str(e.get("operation") or "Update"), str(e.get("apiVersion") or ""),
-                  str(e.get("subresource") or ""), e.get("time"), mf.decode_fields(e.get("fieldsV1")))
+        o = Owner.from_entry(str(e.get("manager") or ""), str(e.get("operation") or "Update"),
+                             str(e.get("apiVersion") or ""), str(e.get("subresource") or ""), e.get("time"),
+                             e.get("fieldsV1"))
         if o.ident in owners:
             owners[o.ident].fields |= o.fields
         else:
@@ -125,7 +168,7 @@ def decode_owners(entries: Any) -> Owners:
 
 
 def encode_owners(owners: Owners) -> list[dict[str, Any]]:
-    live = [o for o in owners.values() if o.fields]
+    live = [o for o in owners.values() if not o.empty()]
     live.sort(key=lambda o: (o.operation, o.time or "", o.manager, o.api_version, o.subresource))
     return [o.entry() for o in live]
 
@@ -189,13 +232,16 @@ def _changes(old: dict[str, Any], new: dict[str, Any], node: Node | None, ignore
 def _record_update(owners: Owners, old: dict[str, Any], new: dict[str, Any], node: Node | None, *, manager: str,
                    operation: str, api_version: str, subresource: str, now: str, ignore: set[Path]) -> None:
     c = _changes(old, new, node, ignore)
-    for o in owners.values():
-        o.fields -= c.changed | c.removed
-    if c.changed:
+    changed = c.changed
+    dropped = changed | c.removed
+    if dropped:
+        for o in owners.values():
+            o.drop(dropped)
+    if changed:
         me = Owner(manager, operation, api_version, subresource, now, set())
-        owners.setdefault(me.ident, me).fields |= c.changed
+        owners.setdefault(me.ident, me).fields |= changed
         owners[me.ident].time = now
-    for ident in [i for i, o in owners.items() if not o.fields]:
+    for ident in [i for i, o in owners.items() if o.empty()]:
         del owners[ident]
 
 
