@@ -2,8 +2,11 @@
 
 The same (object, type, reason, message, component) seen again within ten minutes bumps the
 existing Event's ``count`` and ``lastTimestamp`` (a merge patch) instead of creating a new
-one, so a hot loop does not flood the API. Posting happens on a background task (the
-recorder is a runnable owned by ``manager.Manager``); ``event()`` never blocks a reconcile.
+one, so a hot loop does not flood the API; the aggregation memory is an LRU of 4096 keys, as
+client-go's. Posting happens on background tasks (the recorder is a runnable owned by
+``manager.Manager``); ``event()`` never blocks a reconcile. A few workers post concurrently
+(the scheduler records an Event per bound pod, hundreds per second); all Events about one
+object go through the same worker, in order, so aggregation behaves as with a single one.
 ``kubectl describe`` finds these through ``involvedObject`` field selectors.
 """
 
@@ -22,31 +25,46 @@ from controlplane.log import get_logger
 log = get_logger(__name__)
 
 AGGREGATE_WINDOW_S = 600.0
+AGGREGATE_KEYS = 4096  # client-go's eventCache size
 SPAM_BURST = 25  # client-go's EventSourceObjectSpamFilter: 25 events per object, then 1 / 5 min
 SPAM_REFILL_PER_S = 1.0 / 300.0
 
 
+_NOW: tuple[int, str] = (-1, "")
+
+
 def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC now at second precision (formatted once per second)."""
+    global _NOW
+    sec = int(time.time())
+    if _NOW[0] != sec:
+        _NOW = (sec, datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _NOW[1]
 
 
 class EventRecorder:
     """``recorder.event(obj, "Normal", "SuccessfulCreate", "Created pod: x")``."""
 
-    def __init__(self, client: RestClient, component: str, *, host: str = "", max_pending: int = 5000) -> None:
+    def __init__(self, client: RestClient, component: str, *, host: str = "", max_pending: int = 5000,
+                 workers: int = 4) -> None:
         self.client = client
         self.component = component
         self.host = host
-        self._pending: asyncio.Queue[tuple[dict, str, str, str]] = asyncio.Queue(max_pending)
-        # aggregation key -> (event name, namespace, count, last seen monotonic)
+        n = max(1, workers)
+        self._queues: list[asyncio.Queue[tuple[dict, str, str, str]]] = [
+            asyncio.Queue(max(1, max_pending // n)) for _ in range(n)]
+        # aggregation key -> (event name, namespace, count, last seen monotonic), oldest first
         self._seen: dict[tuple, tuple[str, str, int, float]] = {}
         self.posted = 0
         self.dropped = 0
         self._spam: dict[str, tuple[float, float]] = {}  # object uid/name -> (tokens, last)
 
-    def _allow(self, obj: dict) -> bool:
+    @staticmethod
+    def _object_key(obj: dict) -> str:
         md = obj.get("metadata") or {}
-        k = md.get("uid") or f"{md.get('namespace')}/{md.get('name')}"
+        return md.get("uid") or f"{md.get('namespace')}/{md.get('name')}"
+
+    def _allow(self, k: str) -> bool:
         now = time.monotonic()
         tokens, last = self._spam.get(k, (float(SPAM_BURST), now))
         tokens = min(float(SPAM_BURST), tokens + (now - last) * SPAM_REFILL_PER_S)
@@ -61,25 +79,39 @@ class EventRecorder:
     def event(self, obj: dict, etype: str, reason: str, message: str) -> None:
         """Record an Event about ``obj`` (queued; dropped with a log line if the queue is full,
         or silently past the per-object spam budget, as client-go does)."""
-        if not self._allow(obj):
+        k = self._object_key(obj)
+        if not self._allow(k):
             self.dropped += 1
             return
         try:
-            self._pending.put_nowait((obj, etype, reason, message))
+            self._queues[hash(k) % len(self._queues)].put_nowait((obj, etype, reason, message))
         except asyncio.QueueFull:
             log.warning("event dropped", reason=reason, message=message)
 
     async def start(self, stop_event: asyncio.Event) -> None:
-        stopper = asyncio.create_task(stop_event.wait())
+        workers = [asyncio.ensure_future(self._worker(q, stop_event)) for q in self._queues]
         try:
-            while True:
-                getter = asyncio.create_task(self._pending.get())
-                done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    await asyncio.gather(getter, return_exceptions=True)
-                    return
-                obj, etype, reason, message = getter.result()
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _worker(self, queue: asyncio.Queue, stop_event: asyncio.Event) -> None:
+        """Post the Events of one queue in order; waits (one task) only when it is empty."""
+        stopper = asyncio.ensure_future(stop_event.wait())
+        try:
+            while not stop_event.is_set():
+                if queue.empty():
+                    getter = asyncio.ensure_future(queue.get())
+                    done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                    if getter not in done:
+                        getter.cancel()
+                        await asyncio.gather(getter, return_exceptions=True)
+                        return
+                    obj, etype, reason, message = getter.result()
+                else:
+                    obj, etype, reason, message = queue.get_nowait()
                 try:
                     await self._post(obj, etype, reason, message)
                 except ApiStatusError as e:
@@ -106,6 +138,7 @@ class EventRecorder:
             name, pns, count, _ = prev
             try:
                 await self.client.patch(resources.EVENTS, name, {"count": count + 1, "lastTimestamp": now}, pns)
+                self._seen.pop(agg, None)
                 self._seen[agg] = (name, pns, count + 1, mono)
                 self.posted += 1
                 return
@@ -122,8 +155,8 @@ class EventRecorder:
             "reportingComponent": self.component, "reportingInstance": self.host or self.component,
         }
         await self.client.create(resources.EVENTS, ev, ns)
+        self._seen.pop(agg, None)
         self._seen[agg] = (name, ns, 1, mono)
         self.posted += 1
-        if len(self._seen) > 4096:
-            cutoff = mono - AGGREGATE_WINDOW_S
-            self._seen = {k: v for k, v in self._seen.items() if v[3] >= cutoff}
+        while len(self._seen) > AGGREGATE_KEYS:  # least recently used first
+            del self._seen[next(iter(self._seen))]

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from schedulers.ddqn.features import FeatureBuilder, TypicalPods
-from schedulers.ddqn.scorer import DdqnScorer, get_scorer
 from schedulers.framework.registry import register
 from schedulers.plugins.dot_prod import choose_best
 from schedulers.plugins.gpushare import _OpenbScore
@@ -28,11 +29,14 @@ from schedulers.sim.registry import PolicyContext, register_policy
 from schedulers.sim.state import GpuNodeState, GpuPod, whole_gpus
 from schedulers.sim.typical import typical_pods
 
+if TYPE_CHECKING:  # torch is imported only when a DDQN policy is built (seconds of CPU at start-up)
+    from schedulers.ddqn.scorer import DdqnScorer
+
 
 class DdqnPolicy:
     name = "DDQN"
 
-    def __init__(self, scorer: DdqnScorer, typical) -> None:  # typical: schedulers.sim.typical.TypicalPods
+    def __init__(self, scorer: "DdqnScorer", typical) -> None:  # typical: schedulers.sim.typical.TypicalPods
         self.scorer = scorer
         self.sim_typical = typical
         self._builder: FeatureBuilder | None = None
@@ -69,6 +73,8 @@ class DdqnPolicy:
 def _factory(ctx: PolicyContext) -> DdqnPolicy:
     if ctx.typical is None:
         raise ValueError("ddqn needs the typical pods of the workload (its fragmentation features)")
+    from schedulers.ddqn.scorer import get_scorer
+
     return DdqnPolicy(get_scorer(ctx.options.get("model")), ctx.typical)
 
 
