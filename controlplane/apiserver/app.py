@@ -73,6 +73,7 @@ class ApiServer:
         for cache in list(self.caches.values()):
             await cache.stop()
         self.caches.clear()
+        await self.store.close()  # queued group-commit writes end (their requests are gone)
         await self.backend.close()
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:

@@ -20,10 +20,11 @@ from typing import Any, Awaitable, Callable
 import ujson
 
 from controlplane.apiserver import errors
+from controlplane.apiserver.group_commit import GroupCommitter, write_one
 from controlplane.apiserver.registry import ResourceInfo
 from controlplane.storage import keys
 from controlplane.storage.interface import (
-    Backend, ConflictError, KeyExistsError, KeyNotFoundError, KeyValue,
+    Backend, ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, WriteOp,
 )
 
 _META = b'"metadata":{'
@@ -121,8 +122,18 @@ Suggestion = Callable[[], tuple[bytes, int] | None]
 class ObjectStore:
     """Typed CRUD over the Backend with Kubernetes' error mapping."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, group_commit: bool = True) -> None:
         self.backend = backend
+        self.committer = GroupCommitter(backend) if group_commit else None
+
+    async def close(self) -> None:
+        if self.committer is not None:
+            await self.committer.close()
+
+    async def _write(self, op: WriteOp) -> KeyValue:
+        if self.committer is not None:
+            return await self.committer.submit(op)
+        return await write_one(self.backend, op)
 
     async def get(self, info: ResourceInfo, namespace: str | None, name: str) -> tuple[dict[str, Any], KeyValue]:
         kv = await self.backend.get(object_key(info, namespace, name))
@@ -138,7 +149,7 @@ class ObjectStore:
         meta = obj["metadata"]
         key = object_key(info, meta.get("namespace"), meta["name"])
         try:
-            kv = await self.backend.create(key, encode(obj))
+            kv = await self._write(WriteOp("create", key, encode(obj)))
         except KeyExistsError:
             raise errors.already_exists(info.plural, meta["name"], info.group) from None
         meta["resourceVersion"] = str(kv.mod_revision)
@@ -149,7 +160,7 @@ class ObjectStore:
         meta = obj["metadata"]
         key = object_key(info, meta.get("namespace"), meta["name"])
         try:
-            kv = await self.backend.update(key, encode(obj), expected_rv)
+            kv = await self._write(WriteOp("update", key, encode(obj), expected_rv))
         except KeyNotFoundError:
             raise errors.not_found(info.plural, meta["name"], info.group) from None
         meta["resourceVersion"] = str(kv.mod_revision)
@@ -159,7 +170,7 @@ class ObjectStore:
         meta = obj["metadata"]
         key = object_key(info, meta.get("namespace"), meta["name"])
         try:
-            kv = await self.backend.delete(key, expected_rv)
+            kv = await self._write(WriteOp("delete", key, b"", expected_rv))
         except KeyNotFoundError:
             raise errors.not_found(info.plural, meta["name"], info.group) from None
         out = loads(kv.value) if kv.value else obj

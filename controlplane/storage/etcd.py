@@ -22,6 +22,7 @@ API:
     await b.update(key, value, expected_mod_revision) -> KeyValue  # ConflictError / KeyNotFoundError
         (expected_mod_revision=0: unconditional, but the key must exist)
     await b.delete(key, expected_mod_revision=0) -> KeyValue    # ConflictError / KeyNotFoundError
+    await b.write_batch([WriteOp, ...]) -> [KeyValue | StorageError, ...]  # one txn, one revision
     b.watch(prefix, start_revision, prev_kv=True) -> EtcdWatch  # async iterator of list[WatchEvent]
         start_revision 0 = from now (resolved at the first iteration). ``stream.revision`` is the
         last delivered event's revision. CompactedError when start_revision is compacted.
@@ -58,6 +59,7 @@ from controlplane.storage.interface import (
     KeyValue,
     ListResult,
     StorageError,
+    WriteOp,
 )
 
 
@@ -96,12 +98,16 @@ REQUEST_ERRORS = Counter(
 
 
 def _marker_for(key: str) -> str | None:
-    """The "last write" marker of the resource a ``/registry/<group>/<resource>/...`` key or
-    prefix belongs to: every create/update/delete through this backend also puts it, in the
-    same transaction, so one read tells whether a resource changed after a revision."""
+    """The "last write" marker prefix of the resource a ``/registry/<group>/<resource>/...`` key
+    or prefix belongs to. Every successful create/update/delete through this backend also puts
+    one marker key under it (``<prefix><slot>``) in the same transaction: slot ``0`` for a
+    single write, the write's index among that resource's writes in a ``write_batch`` (a
+    transaction cannot put one key twice, and each write's marker must be conditional on its
+    own success). The highest ``mod_revision`` under the prefix is the resource's last write,
+    so one small read tells whether a resource changed after a revision."""
     parts = key.split("/", 4)
     if len(parts) >= 5 and parts[1] == "registry" and parts[2] and parts[3]:
-        return f"{MARKER_ROOT}{parts[2]}/{parts[3]}"
+        return f"{MARKER_ROOT}{parts[2]}/{parts[3]}/"
     return None
 
 
@@ -240,8 +246,10 @@ class EtcdBackend(Backend):
         marker = _marker_for(prefix)
         if marker is None:
             return None, await self.current_revision()
-        resp = await self._call("last_write", "get", marker, key=prefix)
-        return (int(resp.kvs[0].mod_revision) if resp.kvs else None), int(resp.header.revision)
+        resp = await self._call("last_write", "get", marker, range_end=prefix_range_end(marker), keys_only=True,
+                                key=prefix)
+        written = max((int(kv.mod_revision) for kv in resp.kvs), default=None)
+        return written, int(resp.header.revision)
 
     async def count(self, prefix: str) -> int:
         resp = await self._call("count", "get", prefix, range_end=prefix_range_end(prefix), count_only=True,
@@ -252,7 +260,7 @@ class EtcdBackend(Backend):
     async def _txn(self, op: str, key: str, compare: list, success: list, failure: list):  # type: ignore[no-untyped-def]
         marker = _marker_for(key)
         if marker is not None:
-            success = [*success, KVService.txn_op_put(marker, b"")]
+            success = [*success, KVService.txn_op_put(marker + "0", b"")]
         return await self._call(op, "txn", compare, success, failure, max_attempts=1, key=key)
 
     async def create(self, key: str, value: bytes) -> KeyValue:
@@ -299,6 +307,12 @@ class EtcdBackend(Backend):
             raise KeyNotFoundError(key)
         prev = prevs[0]
         return KeyValue(key, prev.value, int(resp.header.revision), int(prev.create_revision))
+
+    async def write_batch(self, ops: list[WriteOp]) -> list[KeyValue | StorageError]:
+        """All of ``ops`` in one transaction (one revision); see ``etcd_batch.py``."""
+        from controlplane.storage.etcd_batch import write_batch
+
+        return await write_batch(self, ops)
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every key under ``prefix`` (clean-up of tests and benchmarks); returns the count."""

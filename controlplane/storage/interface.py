@@ -69,6 +69,17 @@ class WatchEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class WriteOp:
+    """One write of a ``Backend.write_batch``: ``create`` (the key must be absent), ``update``
+    (``expected_mod_revision``, or 0 = the key must exist) or ``delete`` (same precondition)."""
+
+    kind: Literal["create", "update", "delete"]
+    key: str
+    value: bytes = b""
+    expected_mod_revision: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ListResult:
     items: list[KeyValue]
     revision: int  # the store revision the list was read at
@@ -113,6 +124,24 @@ class Backend(abc.ABC):
     async def delete(self, key: str, expected_mod_revision: int = 0) -> KeyValue:
         """Delete (optionally compare-and-set). Returns the deleted KeyValue with
         ``mod_revision`` set to the delete's revision."""
+
+    async def write_batch(self, ops: list[WriteOp]) -> list[KeyValue | StorageError]:
+        """Independent writes of distinct keys, each with its own precondition; the result
+        of each (its KeyValue, or the KeyExistsError/KeyNotFoundError/ConflictError it met)
+        in its place. A backend may commit them in one transaction (one revision for all);
+        this default runs them one by one. Other errors (storage unreachable) are raised."""
+        out: list[KeyValue | StorageError] = []
+        for op in ops:
+            try:
+                if op.kind == "create":
+                    out.append(await self.create(op.key, op.value))
+                elif op.kind == "update":
+                    out.append(await self.update(op.key, op.value, op.expected_mod_revision))
+                else:
+                    out.append(await self.delete(op.key, op.expected_mod_revision))
+            except (KeyExistsError, KeyNotFoundError, ConflictError) as e:
+                out.append(e)
+        return out
 
     @abc.abstractmethod
     def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[WatchEvent]]:
