@@ -218,3 +218,37 @@ def test_without_matches_definition(prefixes: set[tuple[str, ...]]) -> None:
 def test_item_element_for_list_maps(item: Any, keys: list[str], want: str) -> None:
     for _ in range(2):  # the second time from the cache
         assert mf.item_element(item, "map", keys, 3) == want
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(sorted(ROOTS)), objects, st.data())
+def test_tree_operations_match_set_operations(root: str, obj: dict[str, Any], data: Any) -> None:
+    paths = set(mf.members(obj, ROOTS[root], granular_maps=True))
+    tree = mf.encode_fields(paths)
+    assert mf.is_canonical(tree) and mf.is_canonical(json.loads(json.dumps(tree)))
+    probe = sorted(paths) + [p[:-1] for p in paths] + [p + ("f:zz",) for p in paths] + [()]
+    assert all(mf.has_member(tree, p) == (p in paths) for p in probe)
+    drop = set(data.draw(st.lists(st.sampled_from(probe), max_size=6)))
+    copy_ = mf.copy_tree(tree)
+    mf.remove_members(copy_, drop)
+    assert json.dumps(copy_) == json.dumps(mf.encode_fields(paths - drop))
+    assert mf.is_canonical(copy_)
+    assert json.dumps(tree) == json.dumps(mf.encode_fields(paths)), "copy_tree shares nothing"
+
+
+@pytest.mark.parametrize("tree", [
+    {"f:b": {}, "f:a": {}},
+    {"f:a": {"f:y": {}, ".": {}}},
+    {"f:a": {".": {}}},
+    {"f:a": {".": {"x": {}}, "f:b": {}}},
+    {".": {}, "f:a": {}},
+    {"f:a": 1},
+    {"f:a": None},
+    {"f:l": {'k:{"name": "a"}': {}}},
+    {"f:l": {'k:{"b":1,"a":2}': {}}},
+    [],
+    None,
+], ids=["unsorted", "dot-not-first", "dot-alone", "dot-with-content", "root-dot", "int-leaf", "null-leaf",
+        "spaced-key", "unsorted-key", "list", "none"])
+def test_non_canonical_trees_are_recognised(tree: Any) -> None:
+    assert not mf.is_canonical(tree)

@@ -308,6 +308,38 @@ def sc_apply(r: Run) -> None:
             "mb", CM)
 
 
+def sc_noncanonical(r: Run) -> None:
+    """Entries a client sent in forms this encoder never writes: decoded, re-encoded."""
+    odd = [
+        {"manager": "unsorted", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:00Z",
+         "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:key2": {}, "f:key0": {}}, "f:binaryData": {}}},
+        {"manager": "spaced", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:01Z",
+         "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:metadata": {"f:ownerReferences": {'k:{"uid": "u1"}': {".": {}, "f:name": {}}}}}},
+        {"manager": "dots", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:02Z",
+         "fieldsType": "FieldsV1", "fieldsV1": {".": {}, "f:data": {"f:key3": {".": {}}, "f:key4": {"f:x": {}, ".": {}},
+                                                                   "f:key5": {".": {"x": {}}, "f:y": {}}}}},
+        {"manager": "values", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:03Z",
+         "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:key6": 1, "f:key7": None}, "f:immutable": {}}},
+        {"manager": "unsorted", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:04Z",
+         "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {"f:a": {}}}}},
+        {"manager": "sets", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:05Z",
+         "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:finalizers": {'v:"f/2"': {}, 'v:"f/1"': {}}}}},
+    ]
+    live = edit(CONFIGMAP, lambda o: o["metadata"].update(managedFields=odd))
+    r.update(live, copy.deepcopy(live), "noop", CM)
+    r.update(live, edit(live, lambda o: (o["metadata"].pop("managedFields"), o["data"].update(key2="n", key3="n"),
+                                         o["metadata"]["labels"].pop("a"), o["metadata"]["finalizers"].pop(0))),
+             "writer", CM)
+    r.update(live, edit(live, lambda o: (o["metadata"].pop("managedFields"), o["data"].update(key9="n"))),
+             "writer", CM)
+    r.update(live, edit(live, lambda o: (o["data"].update(key6="n"), o["metadata"]["ownerReferences"].pop(0))),
+             "unsorted", CM)
+    r.apply(live, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"key0": "z"}},
+            "ci", CM)
+    r.update(None, live, "creator", CM)
+
+
 def _mutate(rng: random.Random, o: dict[str, Any]) -> None:
     spec = o["spec"] if o["kind"] == "Pod" else o["spec"]["template"]["spec"]
     cs = spec["containers"]
@@ -359,7 +391,7 @@ def random_chain(seed: int) -> Callable[[Run], None]:
 
 SCENARIOS: dict[str, Callable[[Run], None]] = {
     "pod-lifecycle": sc_pod_lifecycle, "deployment": sc_deploy, "configmap": sc_configmap, "cap": sc_cap,
-    "service-node": sc_service_node, "rich-pod": sc_rich_pod, "widget": sc_widget, "apply": sc_apply,
+    "service-node": sc_service_node, "noncanonical": sc_noncanonical, "rich-pod": sc_rich_pod, "widget": sc_widget, "apply": sc_apply,
     **{f"random-{s}": random_chain(s) for s in range(12)},
 }
 
@@ -497,6 +529,19 @@ GOLDEN: dict[str, list[str]] = {
         'obj-sha:09a5d2f5600229eb48f9',
         '[{"manager": "c", "operation": "Update", "apiVersion": "apps/v1", "time": "2026-01-01T00:00:07Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}, "f:spec": {"f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {}, "f:selector": {}, "f:strategy": {"f:rollingUpdate": {"f:maxSurge": {}, "f:maxUnavailable": {}}, "f:type": {}}, "f:template": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}, "f:spec": {"f:containers": {"k:{\\"name\\":\\"web\\"}": {".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {}, "f:ports": {"k:{\\"containerPort\\":80,\\"protocol\\":\\"TCP\\"}": {".": {}, "f:containerPort": {}, "f:protocol": {}}}, "f:resources": {}, "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}}}, "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {}, "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}}}}}}]',
         'obj-sha:fa0969071c178c1777a5',
+    ],
+    'noncanonical': [
+        '[{"manager": "unsorted", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:binaryData": {}, "f:data": {"f:key0": {}, "f:key2": {}}, "f:metadata": {"f:labels": {"f:a": {}}}}}, {"manager": "spaced", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:01Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:ownerReferences": {"k:{\\"uid\\":\\"u1\\"}": {".": {}, "f:name": {}}}}}}, {"manager": "dots", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:02Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:key3": {}, "f:key4": {".": {}, "f:x": {}}, "f:key5": {".": {}, "f:y": {}}}}}, {"manager": "values", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:03Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:key6": {}, "f:key7": {}}, "f:immutable": {}}}, {"manager": "sets", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:05Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:finalizers": {"v:\\"f/1\\"": {}, "v:\\"f/2\\"": {}}}}}]',
+        'obj-sha:496d6dba623215345a4a',
+        '[{"manager": "unsorted", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:binaryData": {}, "f:data": {"f:key0": {}}}}, {"manager": "spaced", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:01Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:ownerReferences": {"k:{\\"uid\\":\\"u1\\"}": {".": {}, "f:name": {}}}}}}, {"manager": "dots", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:02Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:key4": {".": {}, "f:x": {}}, "f:key5": {".": {}, "f:y": {}}}}}, {"manager": "values", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:03Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:key6": {}, "f:key7": {}}, "f:immutable": {}}}, {"manager": "sets", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:05Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:finalizers": {"v:\\"f/2\\"": {}}}}}, {"manager": "writer", "operation": "Update", "apiVersion": "v1", "time": "2026-01-01T00:00:02Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:key2": {}, "f:key3": {}}}}]',
+        'obj-sha:2c4d67574abbcb2de5ab',
+        '[{"manager": "unsorted", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:binaryData": {}, "f:data": {"f:key0": {}, "f:key2": {}}, "f:metadata": {"f:labels": {"f:a": {}}}}}, {"manager": "spaced", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:01Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:ownerReferences": {"k:{\\"uid\\":\\"u1\\"}": {".": {}, "f:name": {}}}}}}, {"manager": "dots", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:02Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:key3": {}, "f:key4": {".": {}, "f:x": {}}, "f:key5": {".": {}, "f:y": {}}}}}, {"manager": "values", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:03Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:key6": {}, "f:key7": {}}, "f:immutable": {}}}, {"manager": "sets", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:05Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:finalizers": {"v:\\"f/1\\"": {}, "v:\\"f/2\\"": {}}}}}, {"manager": "writer", "operation": "Update", "apiVersion": "v1", "time": "2026-01-01T00:00:03Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:key9": {}}}}]',
+        'obj-sha:4c8f3c9759b82531aed5',
+        '[{"manager": "spaced", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:01Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:ownerReferences": {"k:{\\"uid\\":\\"u1\\"}": {"f:name": {}}}}}}, {"manager": "dots", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:02Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:key3": {}, "f:key4": {".": {}, "f:x": {}}, "f:key5": {".": {}, "f:y": {}}}}}, {"manager": "values", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:03Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:key7": {}}, "f:immutable": {}}}, {"manager": "sets", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:05Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:finalizers": {"v:\\"f/1\\"": {}, "v:\\"f/2\\"": {}}}}}, {"manager": "unsorted", "operation": "Update", "apiVersion": "v1", "time": "2026-01-01T00:00:04Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:binaryData": {}, "f:data": {"f:key0": {}, "f:key2": {}, "f:key6": {}}, "f:metadata": {"f:labels": {"f:a": {}}}}}]',
+        'obj-sha:f3220f8557544d9d6b8f',
+        '{"error": 409, "message": "Apply failed with 1 conflict: conflict with \\"unsorted\\" using v1: .data.key0", "causes": [{"reason": "FieldManagerConflict", "message": "conflict with \\"unsorted\\" using v1", "field": ".data.key0"}]}',
+        '[{"manager": "spaced", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:01Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:ownerReferences": {"k:{\\"uid\\":\\"u1\\"}": {"f:name": {}}}}}}, {"manager": "dots", "operation": "Update", "apiVersion": "v1", "time": "2020-01-01T00:00:02Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:key4": {"f:x": {}}, "f:key5": {"f:y": {}}}}}, {"manager": "creator", "operation": "Update", "apiVersion": "v1", "time": "2026-01-01T00:00:06Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:binaryData": {".": {}, "f:bin": {}}, "f:data": {".": {}, "f:key0": {}, "f:key1": {}, "f:key2": {}, "f:key3": {}, "f:key4": {}, "f:key5": {}, "f:key6": {}, "f:key7": {}, "f:key8": {}, "f:key9": {}}, "f:immutable": {}, "f:metadata": {"f:annotations": {".": {}, "f:note": {}}, "f:finalizers": {"v:\\"f/1\\"": {}, "v:\\"f/2\\"": {}}, "f:labels": {".": {}, "f:a": {}, "f:b": {}}, "f:ownerReferences": {"k:{\\"uid\\":\\"u1\\"}": {}, "k:{\\"uid\\":\\"u2\\"}": {}}}}}]',
+        'obj-sha:4b482f76db317e8d5e13',
     ],
     'pod-lifecycle': [
         '[{"manager": "kubectl-create", "operation": "Update", "apiVersion": "v1", "time": "2026-01-01T00:00:01Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}, "f:spec": {"f:containers": {"k:{\\"name\\":\\"c\\"}": {".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {}, "f:resources": {"f:requests": {".": {}, "f:cpu": {}, "f:memory": {}}}, "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}}}, "f:dnsPolicy": {}, "f:enableServiceLinks": {}, "f:preemptionPolicy": {}, "f:priority": {}, "f:restartPolicy": {}, "f:schedulerName": {}, "f:securityContext": {}, "f:serviceAccount": {}, "f:serviceAccountName": {}, "f:terminationGracePeriodSeconds": {}, "f:tolerations": {}}}}]',
@@ -805,7 +850,6 @@ GOLDEN: dict[str, list[str]] = {
         'obj-sha:46af19fba1a280b17b88',
     ],
 }
-
 
 if __name__ == "__main__":
     _print_golden()
