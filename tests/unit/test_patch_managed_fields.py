@@ -1,4 +1,4 @@
-"""Field-set properties (managed_fields.py): the one-walk FieldsV1 builder a create uses
+"""Field-set properties (managed_fields.py, fields_tree.py, fields_diff.py): the one-walk FieldsV1 builder a create uses
 equals encoding the member paths less the stripped/reset ones; ``encode_fields`` equals the
 plain sorted-tree encoding; ``without`` equals the per-prefix definition; decode inverts
 encode. Objects are generated over field names the Pod/Deployment/custom schemas know, so
@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from controlplane.apiserver.patch import fields_diff, fields_tree
 from controlplane.apiserver.patch import managed_fields as mf
 from controlplane.apiserver.patch.schema import Node, builtin_node, crd_node
 from controlplane.apiserver.patch.ssa import STRIPPED
@@ -82,7 +83,7 @@ def test_fields_v1_equals_encoded_member_set(root: str, obj: dict[str, Any], pre
                                              granular: bool) -> None:
     node = ROOTS[root]
     want = mf.encode_fields(mf.without(mf.members(obj, node, granular_maps=granular), STRIPPED, prefixes))
-    got = mf.fields_v1(obj, node, granular_maps=granular, exact=STRIPPED, prefixes=prefixes)
+    got = fields_tree.fields_v1(obj, node, granular_maps=granular, exact=STRIPPED, prefixes=prefixes)
     assert json.dumps(got) == json.dumps(want)
 
 
@@ -102,7 +103,7 @@ EXAMPLES = [
 def test_fields_v1_examples(root: str, obj: dict[str, Any], prefixes: set[tuple[str, ...]]) -> None:
     node = ROOTS[root]
     want = mf.encode_fields(mf.without(mf.members(obj, node, granular_maps=True), STRIPPED, prefixes))
-    got = mf.fields_v1(obj, node, granular_maps=True, exact=STRIPPED, prefixes=prefixes)
+    got = fields_tree.fields_v1(obj, node, granular_maps=True, exact=STRIPPED, prefixes=prefixes)
     assert json.dumps(got) == json.dumps(want)
 
 
@@ -135,10 +136,10 @@ def test_changes_equal_comparing_member_sets(root: str, pair: tuple[dict[str, An
     old, new = pair[::-1] if swap else pair
     node = ROOTS[root]
     want = mf.compare(mf.members(old, node, granular_maps=granular), mf.members(new, node, granular_maps=granular))
-    got = mf.changes(old, new, node, granular_maps=granular)
+    got = fields_diff.changes(old, new, node, granular_maps=granular)
     assert (got.added, got.modified, got.removed) == (want.added, want.modified, want.removed)
     skip = frozenset({"status", "spec"})
-    cut = mf.changes(old, new, node, granular_maps=granular, skip=skip)
+    cut = fields_diff.changes(old, new, node, granular_maps=granular, skip=skip)
     drop = {("f:status",), ("f:spec",)}
     assert (cut.added, cut.modified, cut.removed) == tuple(
         mf.without(x, set(), drop) for x in (want.added, want.modified, want.removed))
@@ -163,7 +164,7 @@ def test_changes_examples(root: str, old: dict[str, Any], new: dict[str, Any]) -
     node = ROOTS[root]
     for a, b in ((old, new), (new, old)):
         want = mf.compare(mf.members(a, node, granular_maps=True), mf.members(b, node, granular_maps=True))
-        got = mf.changes(a, b, node, granular_maps=True)
+        got = fields_diff.changes(a, b, node, granular_maps=True)
         assert (got.added, got.modified, got.removed) == (want.added, want.modified, want.removed)
 
 
@@ -225,14 +226,14 @@ def test_item_element_for_list_maps(item: Any, keys: list[str], want: str) -> No
 def test_tree_operations_match_set_operations(root: str, obj: dict[str, Any], data: Any) -> None:
     paths = set(mf.members(obj, ROOTS[root], granular_maps=True))
     tree = mf.encode_fields(paths)
-    assert mf.is_canonical(tree) and mf.is_canonical(json.loads(json.dumps(tree)))
+    assert fields_tree.is_canonical(tree) and fields_tree.is_canonical(json.loads(json.dumps(tree)))
     probe = sorted(paths) + [p[:-1] for p in paths] + [p + ("f:zz",) for p in paths] + [()]
-    assert all(mf.has_member(tree, p) == (p in paths) for p in probe)
+    assert all(fields_tree.has_member(tree, p) == (p in paths) for p in probe)
     drop = set(data.draw(st.lists(st.sampled_from(probe), max_size=6)))
-    copy_ = mf.copy_tree(tree)
-    mf.remove_members(copy_, drop)
+    copy_ = fields_tree.copy_tree(tree)
+    fields_tree.remove_members(copy_, drop)
     assert json.dumps(copy_) == json.dumps(mf.encode_fields(paths - drop))
-    assert mf.is_canonical(copy_)
+    assert fields_tree.is_canonical(copy_)
     assert json.dumps(tree) == json.dumps(mf.encode_fields(paths)), "copy_tree shares nothing"
 
 
@@ -251,4 +252,4 @@ def test_tree_operations_match_set_operations(root: str, obj: dict[str, Any], da
 ], ids=["unsorted", "dot-not-first", "dot-alone", "dot-with-content", "root-dot", "int-leaf", "null-leaf",
         "spaced-key", "unsorted-key", "list", "none"])
 def test_non_canonical_trees_are_recognised(tree: Any) -> None:
-    assert not mf.is_canonical(tree)
+    assert not fields_tree.is_canonical(tree)

@@ -99,8 +99,8 @@ RICH_POD: dict[str, Any] = {
                              "volumeMounts": [{"name": "v", "mountPath": "/v"}],
                              "securityContext": {"capabilities": {"add": ["NET_ADMIN"], "drop": None}}},
                             "not-a-dict", {"name": "a", "image": "dup"}, {"image": "nameless"}],
-             "volumes": [{"name": "v", "emptyDir": {}}, {"name": "w", "configMap": {"name": "c",
-                                                                                    "items": [{"key": "k", "path": "p"}]}}],
+             "volumes": [{"name": "v", "emptyDir": {}},
+                         {"name": "w", "configMap": {"name": "c", "items": [{"key": "k", "path": "p"}]}}],
              "nodeSelector": {"disk": "ssd"}, "overhead": {"cpu": "1"},
              "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
                  "nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "In", "values": ["a"]}]}]}}},
@@ -242,7 +242,6 @@ def sc_service_node(r: Run) -> None:
 def sc_rich_pod(r: Run) -> None:
     live = r.update(None, RICH_POD, "create", POD)
     r.update(live, edit(live, lambda o: (o["spec"]["containers"][0]["env"].reverse(),
-                                         o["spec"]["containers"][1:3] if False else None,
                                          o["spec"]["unknownField"]["list"].append(3),
                                          o["metadata"].update(annotations={"a": None}),
                                          o["spec"].update(nodeSelector=None))), "edit", POD)
@@ -280,7 +279,8 @@ def deploy_cfg(replicas: int = 2, image: str = "nginx:1", **extra_meta: Any) -> 
 def sc_apply(r: Run) -> None:
     a = r.apply(None, deploy_cfg(), "kubectl", DEPLOY)
     r.apply(a, deploy_cfg(), "kubectl", DEPLOY)
-    b = r.apply(a, edit(deploy_cfg(image="nginx:2"), lambda o: o["metadata"]["labels"].update(t="1")), "kubectl", DEPLOY)
+    b = r.apply(a, edit(deploy_cfg(image="nginx:2"), lambda o: o["metadata"]["labels"].update(t="1")), "kubectl",
+                DEPLOY)
     c = r.apply(b, deploy_cfg(), "kubectl", DEPLOY)
     sc = r.update(c, edit(c, lambda o: o["spec"].update(replicas=5)), "kubectl", DEPLOY, "scale")
     r.apply(sc, deploy_cfg(replicas=3), "kubectl", DEPLOY)
@@ -391,7 +391,8 @@ def random_chain(seed: int) -> Callable[[Run], None]:
 
 SCENARIOS: dict[str, Callable[[Run], None]] = {
     "pod-lifecycle": sc_pod_lifecycle, "deployment": sc_deploy, "configmap": sc_configmap, "cap": sc_cap,
-    "service-node": sc_service_node, "noncanonical": sc_noncanonical, "rich-pod": sc_rich_pod, "widget": sc_widget, "apply": sc_apply,
+    "service-node": sc_service_node, "noncanonical": sc_noncanonical, "rich-pod": sc_rich_pod, "widget": sc_widget,
+    "apply": sc_apply,
     **{f"random-{s}": random_chain(s) for s in range(12)},
 }
 

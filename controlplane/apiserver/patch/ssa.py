@@ -28,6 +28,7 @@ import json
 from typing import Any
 
 from controlplane.apiserver import errors
+from controlplane.apiserver.patch import fields_diff, fields_tree
 from controlplane.apiserver.patch import managed_fields as mf
 from controlplane.apiserver.patch.schema import Node, builtin_node, crd_node
 from controlplane.apiserver.patch.ssa_merge import merge_applied, prune
@@ -62,7 +63,7 @@ class Owner:
     @classmethod
     def from_entry(cls, manager: str, operation: str, api_version: str, subresource: str, time: str | None,
                    fields_v1: Any) -> "Owner":
-        if not mf.is_canonical(fields_v1):
+        if not fields_tree.is_canonical(fields_v1):
             return cls(manager, operation, api_version, subresource, time, mf.decode_fields(fields_v1))
         o = cls(manager, operation, api_version, subresource, time, set())
         o._fields, o._tree = None, fields_v1
@@ -84,11 +85,11 @@ class Owner:
         if self._tree is None:
             self._fields -= paths  # type: ignore[operator]
             return
-        hit = [p for p in paths if mf.has_member(self._tree, p)]
+        hit = [p for p in paths if fields_tree.has_member(self._tree, p)]
         if hit:
             if not self._own:
-                self._tree, self._own = mf.copy_tree(self._tree), True
-            mf.remove_members(self._tree, hit)
+                self._tree, self._own = fields_tree.copy_tree(self._tree), True
+            fields_tree.remove_members(self._tree, hit)
 
     def empty(self) -> bool:
         return not (self._tree if self._tree is not None else self._fields)
@@ -112,7 +113,7 @@ class Owner:
             e["time"] = self.time
         e["fieldsType"] = "FieldsV1"
         if self._tree is not None:
-            e["fieldsV1"] = self._tree if self._own else mf.copy_tree(self._tree)
+            e["fieldsV1"] = self._tree if self._own else fields_tree.copy_tree(self._tree)
         else:
             e["fieldsV1"] = mf.encode_fields(self.fields)
         if self.subresource:
@@ -224,7 +225,7 @@ def _changes(old: dict[str, Any], new: dict[str, Any], node: Node | None, ignore
     # reset top-level fields need no walking: everything under them is dropped below
     skip = frozenset(q[0][2:] for q in ignore) if all(len(q) == 1 and q[0][:2] == "f:" for q in ignore) \
         else frozenset()
-    c = mf.changes(old, new, node, granular_maps=True, skip=skip)
+    c = fields_diff.changes(old, new, node, granular_maps=True, skip=skip)
     return mf.Comparison(mf.without(c.added, STRIPPED, ignore), mf.without(c.modified, STRIPPED, ignore),
                          mf.without(c.removed, STRIPPED, ignore))
 
@@ -249,7 +250,7 @@ def _record_create(new: dict[str, Any], node: Node | None, *, manager: str, oper
                    subresource: str, now: str, ignore: set[Path]) -> dict[str, Any]:
     """``_record_update`` from nothing with no prior owners: the manager owns every member
     (less the stripped and reset ones), encoded straight from the object."""
-    tree = mf.fields_v1(new, node, granular_maps=True, exact=STRIPPED, prefixes=ignore)
+    tree = fields_tree.fields_v1(new, node, granular_maps=True, exact=STRIPPED, prefixes=ignore)
     meta = new.setdefault("metadata", {})
     if not tree:
         meta.pop("managedFields", None)
