@@ -110,6 +110,10 @@ def _diff_dict(old: dict[str, Any], new: dict[str, Any], info: mf.NodeInfo | Non
             c.added |= _members_at(*ns[:2], nv, ns[2], path + ("f:" + k,), granular)
             continue
         ov = old[k]
+        if not isinstance(nv, (dict, list)) and not isinstance(ov, (dict, list)):  # two scalars (or nulls)
+            if not mf.equal(ov, nv):
+                c.modified.add(path + ("f:" + k,))
+            continue
         _diff_value(ov, nv, _shape(k, ov, info, granular), _shape(k, nv, info, granular), path + ("f:" + k,), c,
                     granular)
     for k, ov in old.items():

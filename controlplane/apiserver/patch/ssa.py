@@ -17,8 +17,13 @@ API:
   ``managedFields: []`` (or ``[{}]``) in ``new`` resets the history first; absent -> live's.
 
 ``schema``: a CRD version's openAPIV3Schema for custom resources (lists atomic without it).
-Both return new objects and never mutate their inputs. Neighbours: ``managed_fields.py``
-(paths, FieldsV1), ``schema.py``; callers: ``handlers_mutate.py``/the PATCH handler.
+Both return new objects and never mutate their inputs. Hot paths (byte-identical to the
+path-set definitions in ``managed_fields.py``): a create with no prior entries encodes its
+one entry straight from the object (``fields_tree.fields_v1``); an update compares old and new
+in one joint walk (``fields_diff.changes``); entries a write does not touch are written back
+from their canonical FieldsV1 tree without decoding. Neighbours: ``managed_fields.py`` (paths,
+FieldsV1), ``fields_tree.py``, ``fields_diff.py``, ``schema.py``; callers:
+``handlers_mutate.py``/the PATCH handler.
 """
 
 from __future__ import annotations
@@ -222,10 +227,12 @@ def _set_managed(obj: dict[str, Any], owners: Owners) -> dict[str, Any]:
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any], node: Node | None, ignore: set[Path]) -> mf.Comparison:
-    # reset top-level fields need no walking: everything under them is dropped below
-    skip = frozenset(q[0][2:] for q in ignore) if all(len(q) == 1 and q[0][:2] == "f:" for q in ignore) \
-        else frozenset()
-    c = fields_diff.changes(old, new, node, granular_maps=True, skip=skip)
+    if all(len(q) == 1 and q[0][:2] == "f:" for q in ignore):
+        # reset top-level fields are not walked at all, which leaves the stripped ones to drop
+        c = fields_diff.changes(old, new, node, granular_maps=True, skip=frozenset(q[0][2:] for q in ignore))
+        return mf.Comparison({p for p in c.added if p not in STRIPPED}, {p for p in c.modified if p not in STRIPPED},
+                             {p for p in c.removed if p not in STRIPPED})
+    c = fields_diff.changes(old, new, node, granular_maps=True)
     return mf.Comparison(mf.without(c.added, STRIPPED, ignore), mf.without(c.modified, STRIPPED, ignore),
                          mf.without(c.removed, STRIPPED, ignore))
 
