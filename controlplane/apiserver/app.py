@@ -208,8 +208,9 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event, *, so
     from controlplane.apiserver.routes import build_app, skip_unused_signals
 
     app = build_app(api)
-    if workers > 1:
-        app.on_request(_crd_catch_up(api))
+    if workers > 1:  # only on the routes that can address custom resources (core: no cost)
+        names = [r.name for r in app.router.routes if r.path.startswith(("apis", "openapi"))]
+        app.register_named_middleware(_crd_catch_up(api), route_names=names, attach_to="request")
     await api.start()
     if gate is not None:
         api.ready = False  # /readyz: 503 until every worker serves
