@@ -220,10 +220,14 @@ class CacheWatcher:
             self._wake.set()
 
     def bookmark_rv(self) -> int:
-        """A resourceVersion such that every event up to it was already yielded or is filtered."""
+        """A resourceVersion such that every event up to it was already yielded or is filtered.
+        (Writes committed together share a revision: while one of them is still queued, the
+        bookmark stays below that revision.)"""
         if not self._buf and not self._initial:
             return max(self._cache._rev, self.last_rv)
-        return self.last_rv
+        if self._initial or self._buf[0].type == "BOOKMARK":
+            return self.last_rv
+        return min(self.last_rv, self._buf[0].rv - 1)
 
     def pending(self) -> int:
         return len(self._buf) + len(self._initial)

@@ -141,7 +141,7 @@ def test_merge_patch_result_shares_nothing_with_inputs() -> None:
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=3))
 json_values = st.recursive(
-    json_scalars.filter(lambda v: v is not None),
+    st.one_of(st.booleans(), st.integers(-5, 5), st.text(max_size=3)),  # (no filter: no health-check flakes)
     lambda inner: st.one_of(st.lists(inner, max_size=3),
                             st.dictionaries(st.text(max_size=3), inner, max_size=3)),
     max_leaves=12)
@@ -186,7 +186,7 @@ def test_json_patch_of_a_diff_reproduces_the_target(src: dict[str, Any], dst: di
 
 
 @settings(max_examples=100, deadline=None)
-@given(json_docs.filter(bool), st.text(max_size=3))
+@given(st.dictionaries(st.text(max_size=3), json_values, min_size=1, max_size=4), st.text(max_size=3))
 def test_json_patch_move_there_and_back_is_identity(doc: dict[str, Any], new_key: str) -> None:
     key = next(iter(doc))
     if new_key in doc:
