@@ -139,7 +139,6 @@ def test_merge_patch_result_shares_nothing_with_inputs() -> None:
     assert target == {"a": {"b": [1]}, "c": {"d": 1}}
 
 
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=3))
 json_values = st.recursive(
     st.one_of(st.booleans(), st.integers(-5, 5), st.text(max_size=3)),  # (no filter: no health-check flakes)
     lambda inner: st.one_of(st.lists(inner, max_size=3),
