@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -58,6 +57,13 @@ class EventRecorder:
         self.posted = 0
         self.dropped = 0
         self._spam: dict[str, tuple[float, float]] = {}  # object uid/name -> (tokens, last)
+        self._last_nanos = 0
+
+    def _unique_nanos(self) -> int:
+        """Unix time in ns, strictly increasing within this recorder (names never collide)."""
+        t = max(time.time_ns(), self._last_nanos + 1)
+        self._last_nanos = t
+        return t
 
     @staticmethod
     def _object_key(obj: dict) -> str:
@@ -145,7 +151,7 @@ class EventRecorder:
             except ApiStatusError as e:
                 if not e.not_found:
                     raise
-        name = f"{ref['name']}.{uuid.uuid4().hex[:16]}"
+        name = f"{ref['name']}.{self._unique_nanos():x}"  # client-go: <object>.<UnixNano in hex>
         ev = {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": name, "namespace": ns},

@@ -74,7 +74,9 @@ class Informer:
 
     def __init__(self, client: RestClient, resource: Resource, *, namespace: str | None = None,
                  label_selector: str | None = None, field_selector: str | None = None,
-                 resync_period: float | None = None, watch_timeout: int = 300) -> None:
+                 resync_period: float | None = None, watch_timeout: int = 300, indexes: bool = True) -> None:
+        """``indexes=False``: no built-in indexes (namespace, owner, node, uid) for a consumer
+        that never queries them (``add_index`` still works); saves work on every event."""
         self.client = client
         self.resource = resource
         self.namespace = namespace
@@ -85,7 +87,7 @@ class Informer:
         self._items: dict[str, dict] = {}
         self._handlers: list[Handler] = []
         self._index_funcs: dict[str, IndexFunc] = {
-            "namespace": _idx_namespace, "owner": _idx_owner, "node": _idx_node, "uid": _idx_uid}
+            "namespace": _idx_namespace, "owner": _idx_owner, "node": _idx_node, "uid": _idx_uid} if indexes else {}
         self._indexes: dict[str, dict[str, set[str]]] = {n: {} for n in self._index_funcs}
         self._synced = asyncio.Event()
         self.last_resource_version: str | None = None
@@ -135,7 +137,9 @@ class Informer:
     def list(self, namespace: str | None = None, selector: Any = None) -> list[dict]:
         """Cached objects, optionally in one namespace and matching a label selector (a
         LabelSelector dict, a selector string, or a predicate on the labels dict)."""
-        if namespace is not None:
+        if namespace is not None and "namespace" not in self._indexes:
+            objs = [o for o in self._items.values() if (o.get("metadata") or {}).get("namespace") == namespace]
+        elif namespace is not None:
             objs = [self._items[k] for k in self._indexes["namespace"].get(namespace, ())]
         else:
             objs = list(self._items.values())
@@ -160,11 +164,15 @@ class Informer:
     # -- cache writes ---------------------------------------------------------------------
 
     def _index_add(self, key: str, obj: dict) -> None:
+        if not self._index_funcs:
+            return
         for name, func in self._index_funcs.items():
             for v in func(obj):
                 self._indexes[name].setdefault(v, set()).add(key)
 
     def _index_remove(self, key: str, obj: dict) -> None:
+        if not self._index_funcs:
+            return
         for name, func in self._index_funcs.items():
             for v in func(obj):
                 s = self._indexes[name].get(v)

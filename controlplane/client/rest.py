@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import ssl
 import tempfile
 from pathlib import Path
@@ -62,6 +63,7 @@ def dumps(obj: Any) -> bytes:
 
 
 _QUOTE_SAFE = "/:@!$&'()*+,;=-._~%"
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~:@-]*")  # nothing to quote
 
 
 class ApiStatusError(Exception):
@@ -210,7 +212,7 @@ class RestClient:
         data: bytes | None = None
         if body is not None:
             data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else dumps(body)
-        target = quote(path, safe=_QUOTE_SAFE)
+        target = path if _PLAIN_PATH.fullmatch(path) else quote(path, safe=_QUOTE_SAFE)
         if params:
             clean = {k: _param(v) for k, v in params.items() if v is not None}
             if clean:
@@ -379,9 +381,12 @@ class RestClient:
                     raise _error_from(resp.status, await resp.read())
                 buf = b""
                 async for chunk in resp.content.iter_any():
-                    buf += chunk
-                    while b"\n" in buf:
-                        line, buf = buf.split(b"\n", 1)
+                    if b"\n" not in chunk:
+                        buf += chunk
+                        continue
+                    lines = (buf + chunk).split(b"\n")  # one pass, however many events a chunk holds
+                    buf = lines.pop()
+                    for line in lines:
                         if line.strip():
                             ev = loads(line)
                             yield ev.get("type", ""), ev.get("object") or {}

@@ -53,7 +53,8 @@ class Status:
 
     @classmethod
     def skip(cls) -> "Status":
-        return cls(Code.SKIP)
+        """A shared instance (pre-filters return it for most pods; never modify it)."""
+        return _SKIP if cls is Status else cls(Code.SKIP)
 
     @classmethod
     def unschedulable(cls, *reasons: str, unresolvable: bool = False) -> "Status":
@@ -74,6 +75,9 @@ class Status:
     @property
     def is_rejection(self) -> bool:
         return self.code in (Code.UNSCHEDULABLE, Code.UNRESOLVABLE)
+
+
+_SKIP = Status(Code.SKIP)
 
 
 @dataclass

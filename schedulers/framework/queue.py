@@ -30,6 +30,11 @@ UNSCHEDULABLE_MAX_S = 300.0
 PENDING = Gauge("scheduler_pending_pods", "Number of pending pods, by the queue type.", ["queue"])
 
 
+def _resolve(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class SchedulingQueue:
     def __init__(self, clock: Callable[[], float] = time.monotonic, plugin_events: dict[str, tuple[str, ...]] | None = None) -> None:
         self.clock = clock
@@ -41,7 +46,7 @@ class SchedulingQueue:
         self._in_backoff: set[str] = set()
         self._unsched: dict[str, tuple[float, frozenset[str]]] = {}
         self.pods: dict[str, PodInfo] = {}
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future | None = None
         self.scheduling_cycle = 0
         self._move_cycle = -1
         self.closed = False
@@ -53,13 +58,18 @@ class SchedulingQueue:
         if p.key not in self._in_active:
             self._in_active.add(p.key)
             heapq.heappush(self._active, (-p.priority, p.timestamp, next(self._seq), p.key))
-        self._wake.set()
+        self._wake()
 
     def _push_backoff(self, p: PodInfo) -> None:
         self._unsched.pop(p.key, None)
         self._in_backoff.add(p.key)
         heapq.heappush(self._backoff, (self.backoff_until(p), next(self._seq), p.key))
-        self._wake.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
 
     def backoff_until(self, p: PodInfo) -> float:
         d = min(MAX_BACKOFF_S, INITIAL_BACKOFF_S * (2 ** max(0, p.attempts - 1)))
@@ -153,14 +163,18 @@ class SchedulingQueue:
             if p is not None:
                 return p
             self.update_metrics()
-            self._wake.clear()
             timeout = 1.0
             if self._backoff:
                 timeout = max(0.0, min(timeout, self._backoff[0][0] - self.clock()))
+            # a future woken by the next push or by a timer: cheaper than wait_for (no task)
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(timeout, _resolve, waiter)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
         return None
 
     def requeue_unschedulable(self, p: PodInfo, plugins: set[str]) -> None:
@@ -186,4 +200,4 @@ class SchedulingQueue:
 
     def close(self) -> None:
         self.closed = True
-        self._wake.set()
+        self._wake()

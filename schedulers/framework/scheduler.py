@@ -61,14 +61,16 @@ class Scheduler:
             events.update(fw.profile.events())
         self.queue = SchedulingQueue(plugin_events=events)
         self.recorder = EventRecorder(client, "default-scheduler")
-        self.nodes = Informer(client, resources.NODES)
-        self.pods = Informer(client, resources.PODS)
-        self.priority_classes = Informer(client, PRIORITY_CLASSES)
+        # no built-in indexes: the scheduler only reads its own cache (saves work per pod event)
+        self.nodes = Informer(client, resources.NODES, indexes=False)
+        self.pods = Informer(client, resources.PODS, indexes=False)
+        self.priority_classes = Informer(client, PRIORITY_CLASSES, indexes=False)
         self.scheduled_events = scheduled_events
         self._bind_slots = asyncio.Semaphore(max_binds)
         self._binds: set[asyncio.Task] = set()
         self.scheduled = 0
         self.failed = 0
+        self._metric_children: dict[str, tuple[Any, Any]] = {}
         self.nodes.add_handler(self._on_node)
         self.pods.add_handler(self._on_pod)
 
@@ -179,6 +181,14 @@ class Scheduler:
         self._binds.add(task)
         task.add_done_callback(self._binds.discard)
 
+    def _scheduled_metrics(self, profile: str) -> tuple[Any, Any]:
+        """The ``result="scheduled"`` children of the attempt metrics (looked up once per profile)."""
+        m = self._metric_children.get(profile)
+        if m is None:
+            m = self._metric_children[profile] = (ATTEMPTS.labels("scheduled", profile),
+                                                  DURATION.labels("scheduled", profile))
+        return m
+
     def _slot_free(self) -> None:
         self._bind_slots.release()
 
@@ -243,7 +253,8 @@ class Scheduler:
             self._bind_slots.release()
         self.queue.done(pod.key)
         self.scheduled += 1
-        ATTEMPTS.labels("scheduled", fw.name).inc()
-        DURATION.labels("scheduled", fw.name).observe(time.perf_counter() - t0)
+        attempts, duration = self._scheduled_metrics(fw.name)
+        attempts.inc()
+        duration.observe(time.perf_counter() - t0)
         if self.scheduled_events:
             self.recorder.event(pod.obj, "Normal", "Scheduled", f"Successfully assigned {pod.key} to {node}")
