@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import time
 import uuid
@@ -208,11 +209,15 @@ def test_metrics_count_the_requests_of_every_worker(workers_api: ApiServerProces
     assert "pid=" not in text.split("apiserver_current_inflight_requests", 1)[1].split("\n# ", 1)[0]
 
 
+def _metrics_dir(pid: int) -> str:
+    env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return next(e.split(b"=", 1)[1].decode() for e in env if e.startswith(b"PROMETHEUS_MULTIPROC_DIR="))
+
+
 def test_sigterm_stops_every_worker_and_removes_the_metrics_dir(private_api: ApiServerProcess) -> None:
     pids = worker_pids(private_api)
     assert len(pids) == 2
-    env = Path(f"/proc/{pids[0]}/environ").read_bytes().split(b"\0")
-    metrics_dir = next(e.split(b"=", 1)[1].decode() for e in env if e.startswith(b"PROMETHEUS_MULTIPROC_DIR="))
+    metrics_dir = _metrics_dir(pids[0])
     assert os.path.isdir(metrics_dir)
     assert private_api.proc is not None
     private_api.proc.send_signal(signal.SIGTERM)
@@ -232,7 +237,11 @@ def test_a_dead_worker_stops_the_supervisor_and_the_others(private_api: ApiServe
 
 def test_workers_stop_when_the_supervisor_is_killed(private_api: ApiServerProcess) -> None:
     pids = worker_pids(private_api)
+    metrics_dir = _metrics_dir(pids[0])
     assert private_api.proc is not None
     private_api.proc.kill()
     private_api.proc.wait(10)
-    assert _wait_gone(pids) == []
+    try:
+        assert _wait_gone(pids) == []
+    finally:  # a SIGKILLed supervisor cannot remove it itself
+        shutil.rmtree(metrics_dir, ignore_errors=True)
