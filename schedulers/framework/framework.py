@@ -1,8 +1,17 @@
 """One scheduling cycle of one profile, synchronous and free of I/O: pre-filter, filter
-(vectorised over all nodes), node sampling (percentageOfNodesToScore), pre-score, score,
+(vectorised over node batches), node sampling (percentageOfNodesToScore), pre-score, score,
 normalize, weighted sum, selection (ties at random), and on failure the diagnosis and the
 post-filter (preemption). ``scheduler.Scheduler`` calls :meth:`Framework.schedule` and does
 reserve/assume/bind; unit tests drive it directly on a ``Cache``.
+
+Sampling is kube-scheduler's: numFeasibleNodesToFind (``nodes_to_score``: adaptive
+``max(5, 50 - n/125)`` % with at least 100 nodes, or the profile's
+``percentageOfNodesToScore``), searched from a rotating start index that resumes after the
+last node taken, stopping once enough feasible nodes were found (a window a little larger
+than needed is filtered first, the rest only if it held too few). Plugins whose score is the
+same for every node (``uniform_score``) are added as a constant, and the decision log's top
+candidates are only worked out when the log reads them: neither changes any placement. The
+openb simulator (``schedulers.sim``) scores every node and does not go through this sampling.
 """
 
 from __future__ import annotations
