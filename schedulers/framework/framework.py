@@ -76,14 +76,16 @@ def top_candidates(nodes: list, feasible: np.ndarray, total: np.ndarray, const: 
     """The TOP_CANDIDATES best nodes (stable order: ties by position), the picked one first if
     it is not among them, with the weighted total and each plugin's normalised score."""
     if len(best) >= TOP_CANDIDATES:
-        top = best[:TOP_CANDIDATES]  # what a stable argsort of -total starts with
+        top = [int(i) for i in best[:TOP_CANDIDATES]]  # what a stable argsort of -total starts with
     else:
-        top = np.argsort(-total, kind="stable")[:TOP_CANDIDATES]
+        top = [int(i) for i in np.argsort(-total, kind="stable")[:TOP_CANDIDATES]]
     if pick not in top:
-        top = np.r_[pick, top[:-1]]
+        top = [pick, *top[:-1]]
+    cols = [(name, v, None) if isinstance(v, np.ndarray) and v.ndim else (name, None, float(v))
+            for name, v in per_plugin.items()]
     return [
         {"node": nodes[int(feasible[i])].name, "score": float(total[i]) + const,
-         "plugins": {name: float(v if np.ndim(v) == 0 else v[i]) for name, v in per_plugin.items()}}
+         "plugins": {name: fixed if arr is None else float(arr[i]) for name, arr, fixed in cols}}
         for i in top
     ]
 
