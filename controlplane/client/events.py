@@ -25,6 +25,7 @@ log = get_logger(__name__)
 
 AGGREGATE_WINDOW_S = 600.0
 AGGREGATE_KEYS = 4096  # client-go's eventCache size
+DROP_LOG_INTERVAL_S = 10.0
 SPAM_BURST = 25  # client-go's EventSourceObjectSpamFilter: 25 events per object, then 1 / 5 min
 SPAM_REFILL_PER_S = 1.0 / 300.0
 
@@ -56,6 +57,8 @@ class EventRecorder:
         self._seen: dict[tuple, tuple[str, str, int, float]] = {}
         self.posted = 0
         self.dropped = 0
+        self.overflowed = 0  # dropped because the queue was full
+        self._overflow_logged = -DROP_LOG_INTERVAL_S
         self._spam: dict[str, tuple[float, float]] = {}  # object uid/name -> (tokens, last)
         self._last_nanos = 0
 
@@ -92,7 +95,12 @@ class EventRecorder:
         try:
             self._queues[hash(k) % len(self._queues)].put_nowait((obj, etype, reason, message))
         except asyncio.QueueFull:
-            log.warning("event dropped", reason=reason, message=message)
+            # overloaded: drop (as client-go's broadcaster does) and say so at most every 10 s
+            self.overflowed += 1
+            now = time.monotonic()
+            if now - self._overflow_logged >= DROP_LOG_INTERVAL_S:
+                self._overflow_logged = now
+                log.warning("event dropped", reason=reason, message=message, dropped_total=self.overflowed)
 
     async def start(self, stop_event: asyncio.Event) -> None:
         workers = [asyncio.ensure_future(self._worker(q, stop_event)) for q in self._queues]
