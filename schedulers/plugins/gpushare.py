@@ -75,10 +75,10 @@ class _OpenbScore(Plugin):
         return self._policy
 
     def uniform_score(self, cs, pod, snap) -> int | None:
-        """FGD on a cluster without GPUs: every node's fragmentation is 0 before and after,
-        so every node scores trunc(100 * sigmoid(0)) = 50 (the policy is still consulted, so
+        """FGD for a CPU-only pod on a cluster without GPUs: every node's fragmentation is 0
+        before and after, so every node scores trunc(100 * sigmoid(0)) = 50 (the policy is still consulted, so
         its typical-pod bookkeeping advances exactly as when it scores)."""
-        if self.policy_name != "fgd" or snap.has_gpus():
+        if self.policy_name != "fgd" or pod.gpu.milli > 0 or snap.has_gpus():
             return None
         self.policy(snap, pod)
         return 50
