@@ -60,7 +60,7 @@ class Scheduler:
         for fw in self.frameworks.values():
             events.update(fw.profile.events())
         self.queue = SchedulingQueue(plugin_events=events)
-        self.recorder = EventRecorder(client, "default-scheduler")
+        self.recorder = EventRecorder(client, "default-scheduler", workers=32, max_pending=16000)
         # no built-in indexes: the scheduler only reads its own cache (saves work per pod event)
         self.nodes = Informer(client, resources.NODES, indexes=False)
         self.pods = Informer(client, resources.PODS, indexes=False)
