@@ -33,6 +33,7 @@ from typing import Any
 import aiohttp
 
 from controlplane.apiserver.store import encode, new_uid, now_rfc3339
+from controlplane.bench import loadgen
 from controlplane.etcd_process import EtcdProcess, free_port
 from controlplane.procutil import cpu_seconds, tree_cpu_seconds, tree_rss_mib
 from controlplane.storage import keys
@@ -119,44 +120,15 @@ async def etcd_puts(endpoint: str, total: int, concurrency: int) -> float:
     return total / elapsed
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    return status, await reader.readexactly(length)
-
-
 async def api_creates(url: str, total: int, concurrency: int, prefix: str = "bench") -> tuple[float, list[float]]:
-    """ConfigMap creates from ``concurrency`` keep-alive HTTP/1.1 connections (bare asyncio
-    streams: the load generator shares the CPUs with the server and should cost little)."""
-    host, port = url.split("//", 1)[1].split(":")
+    """ConfigMap creates from ``concurrency`` keep-alive HTTP/1.1 connections (``loadgen``: the
+    load generator shares the CPUs with the server and should cost little)."""
     payload = "x" * 1000
-    counter = iter(range(total))
+    bodies = (('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"%s-%08d"},'
+               '"data":{"payload":"%s"}}' % (prefix, i, payload)).encode() for i in range(total))
     latencies: list[float] = []
-
-    async def worker() -> None:
-        reader, writer = await asyncio.open_connection(host, int(port))
-        try:
-            for i in counter:
-                body = ('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"%s-%08d"},'
-                        '"data":{"payload":"%s"}}' % (prefix, i, payload)).encode()
-                req = (b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: %s\r\n"
-                       b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                       % (host.encode(), len(body), body))
-                t0 = time.perf_counter()
-                writer.write(req)
-                status, _ = await _read_response(reader)
-                if status != 201:
-                    raise RuntimeError(f"create failed: {status}")
-                latencies.append(time.perf_counter() - t0)
-        finally:
-            writer.close()
-
     start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await loadgen.post_many(url, "/api/v1/namespaces/default/configmaps", bodies, concurrency, latencies=latencies)
     elapsed = time.perf_counter() - start
     return total / elapsed, latencies
 

@@ -4,7 +4,7 @@ bare asyncio streams.
 The benchmarks run the load generator on the same two cores as the system under test, so
 every microsecond it spends is taken from the apiserver, etcd or the scheduler; a general
 client (aiohttp) costs several times more per request than this. Used by
-``bench/scheduling.py`` (pod creates); ``bench/api.py`` has the same pattern for ConfigMaps.
+``bench/scheduling.py`` (pod creates) and ``bench/api.py`` (ConfigMap creates).
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from controlplane.etcd_process import EtcdProcess
 from controlplane.procutil import tree_pids
 from tests.fixtures.apiserver import ApiServerProcess
+from tests.fixtures.apiserver import _start as start_apiserver
 
 pytestmark = pytest.mark.integration
 
@@ -31,15 +31,7 @@ FRESH = 24  # fresh connections per check: both workers get some (all on one: 2 
 
 
 def _start(workdir: Path) -> ApiServerProcess:
-    etcd = EtcdProcess(data_dir=workdir / "etcd")
-    etcd.start_sync()
-    api = ApiServerProcess(workdir=workdir, etcd=etcd, extra_args=["--compaction-interval", "0", "--workers", "2"])
-    try:
-        api.start()
-    except Exception:
-        etcd.stop()
-        raise
-    return api
+    return start_apiserver(workdir, ["--compaction-interval", "0", "--workers", "2"])
 
 
 @pytest.fixture(scope="module")

@@ -16,20 +16,9 @@ from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
 from controlplane.client.leaderelection import LeaderElectionConfig, LeaderElector
 from controlplane.client.rest import ApiStatusError, RestClient
+from tests.integration.waiting import eventually
 
 pytestmark = pytest.mark.integration
-
-
-async def eventually(check, timeout: float = 20.0, interval: float = 0.05):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        v = check()
-        if asyncio.iscoroutine(v):
-            v = await v
-        if v:
-            return v
-        await asyncio.sleep(interval)
-    raise AssertionError("condition not met")
 
 
 def cm(name: str, ns: str, labels: dict | None = None, owner_uid: str | None = None) -> dict:

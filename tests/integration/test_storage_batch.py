@@ -21,14 +21,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 aio = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest.fixture
-async def backend(etcd_server):
-    b = EtcdBackend([etcd_server.endpoint])
-    await b.start()
-    yield b
-    await b.close()
-
-
 def _res() -> str:
     return f"gadgets{uuid.uuid4().hex[:8]}"
 

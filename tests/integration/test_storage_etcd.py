@@ -27,14 +27,6 @@ aio = pytest.mark.asyncio(loop_scope="session")
 
 
 @pytest.fixture
-async def backend(etcd_server):
-    b = EtcdBackend([etcd_server.endpoint])
-    await b.start()
-    yield b
-    await b.close()
-
-
-@pytest.fixture
 def prefix() -> str:
     return f"/t/{uuid.uuid4().hex[:10]}/"
 

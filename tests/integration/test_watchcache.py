@@ -31,13 +31,6 @@ def pod(name: str, ns: str = "default", labels: dict | None = None, node: str = 
 
 
 @pytest.fixture
-async def backend(etcd_server):
-    b = EtcdBackend([etcd_server.endpoint])
-    yield b
-    await b.close()
-
-
-@pytest.fixture
 def prefix() -> str:
     return f"/registry/core/pods-{uuid.uuid4().hex[:8]}/"
 
