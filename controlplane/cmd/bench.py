@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ["api", "controllers", "startup", "scheduling"]
+BENCHMARKS = ["api", "controllers", "startup", "scheduling", "authz"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
