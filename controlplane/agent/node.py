@@ -16,10 +16,10 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from controlplane.agent.lifecycle import rfc3339
 from controlplane.client.resources import LEASES, NODES, Resource
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import micro_time, rfc3339
 
 if TYPE_CHECKING:
     from controlplane.agent.agent import Agent
@@ -43,11 +43,6 @@ def machine_capacity(root: str) -> dict[str, str]:
     du = shutil.disk_usage(root)
     return {"cpu": str(os.cpu_count() or 1), "memory": f"{meminfo().get('MemTotal', 0) // 1024}Ki",
             "pods": "110", "ephemeral-storage": f"{du.total // 1024}Ki"}
-
-
-def micro_time(t: float | None = None) -> str:
-    t = time.time() if t is None else t
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e6):06d}Z"
 
 
 def pressure(root: str, mem_evict_bytes: int = 100 << 20, disk_pct: float = 90.0, pid_pct: float = 90.0) -> dict[str, bool]:
@@ -102,7 +97,7 @@ class NodeStatus:
     def _cond(self, ctype: str, status: str, reason: str, msg: str, now: float) -> dict[str, Any]:
         prev = self._transitions.get(ctype)
         if prev is None or prev[0] != status:
-            self._transitions[ctype] = (status, rfc3339(now) or "")
+            self._transitions[ctype] = (status, rfc3339(now))
         return {"type": ctype, "status": status, "reason": reason, "message": msg,
                 "lastHeartbeatTime": rfc3339(now), "lastTransitionTime": self._transitions[ctype][1]}
 

@@ -26,6 +26,7 @@ from controlplane.agent.probes import run_action
 from controlplane.client.resources import PODS
 from controlplane.client.rest import ApiStatusError
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import rfc3339
 from controlplane.runtime.interface import RuntimeError_, Sandbox, SandboxSpec
 
 if TYPE_CHECKING:
@@ -259,7 +260,7 @@ class PodWorker(ContainerRunner):
             "conditions": lc.pod_conditions(phase, self.sandbox is not None, self.init, self.main,
                                             old.get("conditions") or [], now),
             "hostIP": self.agent.cfg.address, "hostIPs": [{"ip": self.agent.cfg.address}],
-            "startTime": old.get("startTime") or lc.rfc3339(self.start_time),
+            "startTime": old.get("startTime") or rfc3339(self.start_time),
             "qosClass": lc.qos_class(self.spec),
             "containerStatuses": [c.status() for c in self.main],
         }
@@ -274,7 +275,7 @@ class PodWorker(ContainerRunner):
             st["message"] = "Pod was terminated in response to imminent node shutdown."
             for c in st["conditions"]:
                 if c["type"] in ("Ready", "ContainersReady") and c["status"] == "True":
-                    c.update(status="False", reason="PodCompleted", lastTransitionTime=lc.rfc3339(now))
+                    c.update(status="False", reason="PodCompleted", lastTransitionTime=rfc3339(now))
         return st
 
     async def push_status(self) -> None:

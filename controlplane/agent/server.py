@@ -23,7 +23,8 @@ from aiohttp.client_exceptions import ClientConnectionResetError
 from controlplane.log import get_logger
 from controlplane.runtime import cgroups
 from controlplane.runtime.interface import RuntimeError_
-from controlplane.runtime.logs import follow_log, parse_time, read_log
+from controlplane.runtime.logs import follow_log, read_log
+from controlplane.machinery.timestamps import parse_time
 from controlplane.runtime.runc import set_winsize
 
 if TYPE_CHECKING:

@@ -23,27 +23,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-from datetime import datetime, timezone
 from typing import Any
 
 from controlplane.client import resources
 from controlplane.client.informer import Informer
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import micro_time, now_rfc3339
 
 log = get_logger(__name__)
 
 LEASE_NS = "kube-node-lease"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_MODEL_LABEL = "nvidia.com/gpu.product"
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _micro_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_labels(text: str | None) -> dict[str, str]:
@@ -64,7 +56,7 @@ def node_object(name: str, cpu: str, memory: str, pods: str, gpus: int = 0, mode
         cap[GPU_RESOURCE] = str(gpus)
         if model:
             lab[GPU_MODEL_LABEL] = model
-    now = _now()
+    now = now_rfc3339()
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": lab, "annotations": {"node.controlplane.io/simulated": "true"}},
@@ -133,7 +125,7 @@ class SimulatedNodes:
         body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": name, "namespace": LEASE_NS},
                 "spec": {"holderIdentity": name, "leaseDurationSeconds": int(self.lease_duration),
-                         "renewTime": _micro_now()}}
+                         "renewTime": micro_time()}}
         try:
             await self.client.patch(resources.LEASES, name, {"spec": body["spec"]}, LEASE_NS)
         except ApiStatusError as e:
@@ -181,7 +173,7 @@ class SimulatedNodes:
             self._todo.put_nowait((action, pod))
 
     def _running_status(self, pod: dict) -> dict:
-        now = _now()
+        now = now_rfc3339()
         spec = pod.get("spec") or {}
         cs = [{"name": c.get("name", ""), "image": c.get("image", ""), "imageID": "", "ready": True,
                "restartCount": 0, "started": True, "containerID": f"simulated://{c.get('name', '')}",

@@ -26,6 +26,7 @@ from pathlib import Path
 from controlplane.client import resources as R
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import now_rfc3339
 from controlplane.procutil import cpu_seconds, terminate, wait_ready
 
 log = get_logger(__name__)
@@ -65,7 +66,7 @@ class _Cluster:
 
 
 async def _mark_ready(client: RestClient, ns: str, pod: dict) -> None:
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    now = now_rfc3339()
     body = {"status": {"phase": "Running", "podIP": "10.1.0.1",
                        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]}}
     for _ in range(5):
