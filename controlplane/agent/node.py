@@ -13,11 +13,11 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from controlplane.client.resources import LEASES, NODES, Resource
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.resources import LEASES, NODES
+from controlplane.client.rest import ApiStatusError
+from controlplane.client.retry import update_with_retry
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import micro_time, rfc3339
 
@@ -136,16 +136,16 @@ class NodeStatus:
         except ApiStatusError as e:
             if not e.already_exists:
                 raise
-            node = await update_object(self.agent.client, NODES, None, self.cfg.node,
-                                       lambda n: n["metadata"].setdefault("labels", {}).update(self.labels()))
+            node = await update_with_retry(self.agent.client, NODES, self.cfg.node, None,
+                                           lambda n: n["metadata"].setdefault("labels", {}).update(self.labels()))
             log.info("node re-registered", node=self.cfg.node)
         return await self.update_status() or node
 
     async def update_status(self) -> dict | None:
         try:
             st = self.status()
-            return await update_object(self.agent.client, NODES, None, self.cfg.node,
-                                       lambda n: n.__setitem__("status", st), subresource="status")
+            return await update_with_retry(self.agent.client, NODES, self.cfg.node, None,
+                                           lambda n: n.__setitem__("status", st), subresource="status")
         except ApiStatusError as e:
             log.warning("node status update failed", error=str(e))
             if e.not_found:
@@ -159,8 +159,8 @@ class NodeStatus:
                 "spec": {"holderIdentity": self.cfg.node, "leaseDurationSeconds": int(self.cfg.lease_duration),
                          "renewTime": now}}
         try:
-            await update_object(self.agent.client, LEASES, "kube-node-lease", self.cfg.node,
-                                lambda lease: lease.__setitem__("spec", {**(lease.get("spec") or {}), **body["spec"]}))
+            await update_with_retry(self.agent.client, LEASES, self.cfg.node, "kube-node-lease",
+                                    lambda lease: lease.__setitem__("spec", {**(lease.get("spec") or {}), **body["spec"]}))
         except ApiStatusError as e:
             if not e.not_found:
                 raise
@@ -180,22 +180,6 @@ class NodeStatus:
                 await asyncio.wait_for(stop.wait(), self.cfg.lease_interval)
             except asyncio.TimeoutError:
                 pass
-
-
-async def update_object(client: RestClient, res: Resource, namespace: str | None, name: str,
-                        mutate: Callable[[dict], None], subresource: str | None = None,
-                        current: dict | None = None, attempts: int = 5) -> dict:
-    """GET (unless ``current`` is given) → mutate → PUT, retrying on conflicts."""
-    for i in range(attempts):
-        obj = current if (current is not None and i == 0) else await client.get(res, name, namespace)
-        obj = dict(obj)
-        mutate(obj)
-        try:
-            return await client.update(res, obj, subresource=subresource)
-        except ApiStatusError as e:
-            if not e.conflict or i == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
 
 
 def _os_image() -> str:

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controlplane.agent import lifecycle as lc
-from controlplane.agent.node import update_object
 from controlplane.agent.podconfig import ConfigError, PodConfig
 from controlplane.agent.containers import ContainerRunner
 from controlplane.agent.probes import run_action
 from controlplane.client.resources import PODS
 from controlplane.client.rest import ApiStatusError
+from controlplane.client.retry import update_with_retry
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import rfc3339
 from controlplane.runtime.interface import RuntimeError_, Sandbox, SandboxSpec
@@ -295,8 +295,8 @@ class PodWorker(ContainerRunner):
                     raise ApiStatusError(404, "NotFound", f"pod {self.ns}/{self.name} was replaced")
                 p["status"] = st
 
-            updated = await update_object(self.agent.client, PODS, self.ns, self.name, mutate,
-                                          subresource="status", current=current)
+            updated = await update_with_retry(self.agent.client, PODS, self.name, self.ns, mutate,
+                                              subresource="status", current=current)
             self.last_status = comparable
             self.pod = updated
         except ApiStatusError as e:

@@ -13,7 +13,6 @@ the conditions). Neighbours: the node agent (leases, conditions), the replicaset
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 from typing import Callable
@@ -22,6 +21,7 @@ from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result
 from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError
+from controlplane.client.retry import update_with_retry
 from controlplane.log import get_logger
 from controlplane.machinery.scheduling import matching_tolerations, min_toleration_seconds
 from controlplane.machinery.timestamps import parse_time_or_none, rfc3339
@@ -138,15 +138,7 @@ class NodeLifecycleController:
         return Result(requeue_after=max(0.2, next_check))
 
     async def _update_node(self, name: str, mutate: Callable[[dict], None], subresource: str | None = None) -> dict:
-        for _ in range(5):
-            node = copy.deepcopy(await self.client.get(R.NODES, name))
-            mutate(node)
-            try:
-                return await self.client.update(R.NODES, node, subresource=subresource)
-            except ApiStatusError as e:
-                if not e.conflict:
-                    raise
-        raise ApiStatusError(409, "Conflict", f"node {name}: too many conflicts")
+        return await update_with_retry(self.client, R.NODES, name, None, mutate, subresource=subresource)
 
     async def _mark_unreachable(self, name: str, now: float) -> dict:
         def conds(node: dict) -> None:
