@@ -13,16 +13,14 @@ import shutil
 import socket
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from controlplane.agent.context import NodeContext
 from controlplane.client.resources import LEASES, NODES
 from controlplane.client.rest import ApiStatusError
 from controlplane.client.retry import update_with_retry
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import micro_time, rfc3339
-
-if TYPE_CHECKING:
-    from controlplane.agent.agent import Agent
 
 log = get_logger(__name__)
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
@@ -71,7 +69,7 @@ COND_TEXT = {
 
 
 class NodeStatus:
-    def __init__(self, agent: "Agent") -> None:
+    def __init__(self, agent: NodeContext) -> None:
         self.agent = agent
         self.cfg = agent.cfg
         self._transitions: dict[str, tuple[str, str]] = {}

@@ -16,9 +16,10 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from controlplane.agent import lifecycle as lc
+from controlplane.agent.context import NodeContext
 from controlplane.agent.podconfig import ConfigError, PodConfig
 from controlplane.agent.containers import ContainerRunner
 from controlplane.agent.probes import run_action
@@ -29,14 +30,11 @@ from controlplane.log import get_logger
 from controlplane.machinery.timestamps import rfc3339
 from controlplane.runtime.interface import RuntimeError_, Sandbox, SandboxSpec
 
-if TYPE_CHECKING:
-    from controlplane.agent.agent import Agent
-
 log = get_logger(__name__)
 
 
 class PodWorker(ContainerRunner):
-    def __init__(self, agent: "Agent", pod: dict) -> None:
+    def __init__(self, agent: NodeContext, pod: dict) -> None:
         self.agent = agent
         self.pod = pod
         md = pod["metadata"]
@@ -75,16 +73,6 @@ class PodWorker(ContainerRunner):
         self.gone = True
         self.wake.set()
 
-    @property
-    def spec(self) -> dict:
-        return self.pod.get("spec") or {}
-
-    def container_spec(self, c: lc.CState) -> dict:
-        for x in self.spec.get("initContainers" if c.init else "containers") or []:
-            if x["name"] == c.name:
-                return x
-        return {}
-
     def state(self, name: str) -> lc.CState | None:
         return next((c for c in self.init + self.main if c.name == name), None)
 
@@ -106,9 +94,6 @@ class PodWorker(ContainerRunner):
                 await asyncio.wait_for(self.wake.wait(), self.timer if self.timer is not None else 30.0)
             except asyncio.TimeoutError:
                 pass
-
-    def _retry_in(self, seconds: float) -> None:
-        self.timer = seconds if self.timer is None else min(self.timer, seconds)
 
     async def sync(self) -> None:
         md = self.pod.get("metadata") or {}
@@ -170,7 +155,6 @@ class PodWorker(ContainerRunner):
             log.info("volume refresh failed; keeping contents", pod=f"{self.ns}/{self.name}", error=e.message)
 
     async def sync_containers(self) -> None:
-        policy = self.spec.get("restartPolicy") or "Always"
         now = time.time()
         for c in self.init:
             if c.state == "terminated" and c.exit_code == 0:
@@ -189,16 +173,8 @@ class PodWorker(ContainerRunner):
                 self._retry_in(c.restart_at - now)
                 continue
             await self.start(c)
-        _ = policy
 
     # -- termination ------------------------------------------------------------------------
-    def _grace(self) -> float:
-        md = self.pod.get("metadata") or {}
-        g = md.get("deletionGracePeriodSeconds")
-        if g is None:
-            g = self.spec.get("terminationGracePeriodSeconds", 30)
-        return float(g if g is not None else 30)
-
     async def _stop_one(self, c: lc.CState, grace: float) -> None:
         if c.state != "running" or c.cid is None or self.sandbox is None:
             return

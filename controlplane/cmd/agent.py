@@ -71,7 +71,7 @@ def _token(args: argparse.Namespace) -> str:
 
 
 def build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from controlplane.agent.agent import AgentConfig
+    from controlplane.agent.context import AgentConfig
 
     mirrors = list(args.registry_mirror) or [m for m in os.environ.get("CONTROLPLANE_REGISTRY_MIRROR", "").split(",") if m]
     labels = dict(kv.split("=", 1) for kv in args.labels.split(",") if "=" in kv)
