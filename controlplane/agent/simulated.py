@@ -2,10 +2,8 @@
 experiments and benchmarks at thousands of nodes.
 
 ``controlplane agent --simulated --nodes N --prefix P --cpu 4 --memory 32Gi --pods 110
-[--gpus 8[:MODEL]] [--labels k=v,...]`` calls :func:`main` (the CLI module
-``controlplane.cmd.agent`` owns the flags; this module reads ``args.kubeconfig``/``args.server``,
-``nodes``, ``prefix``, ``cpu``, ``memory``, ``pods``, ``gpus``, ``labels``, ``lease_duration``,
-``lease_interval``). It
+[--gpus 8[:MODEL]] [--labels k=v,...]`` runs :class:`SimulatedNodes` (the CLI module
+``controlplane.cmd.agent`` owns the flags and the process). It
 
 - registers nodes ``P-0 … P-(N-1)`` (Ready, with capacity/allocatable, hostname label,
   ``nvidia.com/gpu`` and the ``nvidia.com/gpu.product`` label when GPUs are given);
@@ -14,15 +12,13 @@ experiments and benchmarks at thousands of nodes.
   and Ready, with a bounded pool of concurrent status writes; pods being deleted are
   finished (deleted with grace period 0), as a kubelet would.
 
-:class:`SimulatedNodes` is the runnable (``async start(stop)``) for in-process use (the
-scheduling benchmark). Talks to the cluster only through ``controlplane.client``.
+:class:`SimulatedNodes` is a runnable (``async start(stop)``), also used in-process by the
+scheduling benchmark. Talks to the cluster only through ``controlplane.client``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 from typing import Any
 
 from controlplane.client import resources
@@ -230,36 +226,9 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
         pass
 
 
-def _gpus(spec: str | None) -> tuple[int, str]:
+def parse_gpus(spec: str | None) -> tuple[int, str]:
+    """``8`` or ``8:MODEL`` (the ``--gpus`` flag) to (count, model)."""
     if not spec:
         return 0, ""
     count, _, model = str(spec).partition(":")
     return int(count), model
-
-
-async def _main(args: argparse.Namespace) -> int:
-    if getattr(args, "kubeconfig", None):
-        client = RestClient.from_kubeconfig(args.kubeconfig, user_agent="simulated-agent")
-    elif getattr(args, "server", None):
-        client = RestClient(args.server, user_agent="simulated-agent")
-    else:
-        raise SystemExit("--kubeconfig or --server is required")
-    gpus, model = _gpus(getattr(args, "gpus", None))
-    sim = SimulatedNodes(client, count=args.nodes, prefix=args.prefix, cpu=args.cpu or "4",
-                         memory=args.memory or "32Gi", pods=args.pods or "110", gpus=gpus, model=model,
-                         labels=parse_labels(getattr(args, "labels", "")),
-                         lease_duration=getattr(args, "lease_duration", 40.0),
-                         lease_interval=getattr(args, "lease_interval", 10.0))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await sim.start(stop)
-    finally:
-        await client.close()
-    return 0
-
-
-def main(args: argparse.Namespace) -> int:
-    return asyncio.run(_main(args))
