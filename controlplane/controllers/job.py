@@ -72,7 +72,6 @@ class JobController:
         job = copy.deepcopy(job)
         if job_finished(job) or pu.is_terminating(job):
             return None
-        ns = job["metadata"]["namespace"]
         uid = job["metadata"]["uid"]
         pods = [p for p in self.pod_inf.by_owner(uid) if cu.is_controlled_by(p, job)]
         succeeded = sum(1 for p in pods if pu.phase(p) == "Succeeded")

@@ -14,7 +14,6 @@ Neighbours: ``deployment`` (owns ReplicaSets), ``podutil``, ``controllerutil``.
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 
 from controlplane.client import resources as R
