@@ -14,16 +14,13 @@ approved.
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
-
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result
 from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError
+from controlplane.controllers.certutil import has_condition, parse_request, subject
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
@@ -34,21 +31,7 @@ SERVING_USAGES = ({"digital signature", "key encipherment", "server auth"}, {"di
 
 
 def is_decided(csr: dict) -> bool:
-    return any(c.get("type") in ("Approved", "Denied", "Failed") and c.get("status", "True") == "True"
-               for c in (csr.get("status") or {}).get("conditions") or [])
-
-
-def parse_request(csr: dict) -> x509.CertificateSigningRequest | None:
-    try:
-        return x509.load_pem_x509_csr(base64.b64decode((csr.get("spec") or {}).get("request") or ""))
-    except ValueError:
-        return None
-
-
-def subject(req: x509.CertificateSigningRequest) -> tuple[str, list[str]]:
-    cn = [a.value for a in req.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    orgs = [a.value for a in req.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
-    return (str(cn[0]) if cn else ""), sorted(str(o) for o in orgs)
+    return any(has_condition(csr, k) for k in ("Approved", "Denied", "Failed"))
 
 
 def recognize(csr: dict) -> str | None:

@@ -21,7 +21,7 @@ from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result
 from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError
-from controlplane.controllers.csrapproving import parse_request, subject
+from controlplane.controllers.certutil import has_condition, parse_request, subject
 from controlplane.log import get_logger
 from controlplane.pki import certs
 from controlplane.pki.certs import CertKey
@@ -29,11 +29,6 @@ from controlplane.pki.certs import CertKey
 log = get_logger(__name__)
 CLIENT_SIGNERS = ("kubernetes.io/kube-apiserver-client", "kubernetes.io/kube-apiserver-client-kubelet")
 SERVING_SIGNER = "kubernetes.io/kubelet-serving"
-
-
-def _condition(csr: dict, kind: str) -> bool:
-    return any(c.get("type") == kind and c.get("status", "True") == "True"
-               for c in (csr.get("status") or {}).get("conditions") or [])
 
 
 def sign(ca: CertKey, csr: dict) -> bytes | None:
@@ -74,7 +69,7 @@ class CSRSigningController:
 
     async def reconcile(self, name: str) -> Result | None:
         csr = self.csrs.get(name)
-        if csr is None or not _condition(csr, "Approved") or _condition(csr, "Denied") or _condition(csr, "Failed"):
+        if csr is None or not has_condition(csr, "Approved") or has_condition(csr, "Denied") or has_condition(csr, "Failed"):
             return None
         if (csr.get("status") or {}).get("certificate"):
             return None
