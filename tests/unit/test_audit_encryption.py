@@ -13,7 +13,7 @@ import yaml
 from controlplane.apiserver.audit.event import AuditContext
 from controlplane.apiserver.audit.policy import Policy, PolicyError, default_policy
 from controlplane.apiserver.audit.writer import AuditLogWriter
-from controlplane.apiserver.authentication.user import ANONYMOUS_USER, UserInfo
+from controlplane.machinery.userinfo import ANONYMOUS_USER, UserInfo
 from controlplane.apiserver.authorization.attributes import Attributes
 from controlplane.apiserver.encryption.config import ConfigError, EncryptionConfig, new_config
 from controlplane.apiserver.encryption.providers import AESCBC, AESGCM_, DecryptError, Key, SecretBox

@@ -14,7 +14,7 @@ from controlplane.apiserver.authentication import bootstrap, impersonation, oidc
 from controlplane.apiserver.authentication.authenticator import Authenticator, Unauthorized, bearer_token
 from controlplane.apiserver.authentication.serviceaccount import (BoundObject, InvalidToken, TokenIssuer,
                                                                   TokenValidator, key_id)
-from controlplane.apiserver.authentication.user import ANONYMOUS_USER, UserInfo
+from controlplane.machinery.userinfo import ANONYMOUS_USER, UserInfo
 from controlplane.apiserver.authentication.x509 import user_from_peercert
 from controlplane.pki import certs
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from controlplane.apiserver.authentication.user import UserInfo
+from controlplane.machinery.userinfo import UserInfo
 from controlplane.apiserver.authorization import noderestriction
 from controlplane.apiserver.authorization.attributes import Attributes, Decision
 from controlplane.apiserver.authorization.node import NodeAuthorizer, NodeGraph, pod_references

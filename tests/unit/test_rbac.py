@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controlplane.apiserver.authentication.user import ANONYMOUS_USER, UserInfo
+from controlplane.machinery.userinfo import ANONYMOUS_USER, UserInfo
 from controlplane.apiserver.authorization import bootstrap_policy as bp
 from controlplane.apiserver.authorization.aggregation import aggregate_all
 from controlplane.apiserver.authorization.attributes import Attributes, Decision, request_attributes

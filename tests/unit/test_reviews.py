@@ -9,7 +9,7 @@ import pytest
 from controlplane.apiserver.authentication import reviews as an
 from controlplane.apiserver.authentication.authenticator import Authenticator
 from controlplane.apiserver.authentication.serviceaccount import TokenIssuer, TokenValidator
-from controlplane.apiserver.authentication.user import UserInfo
+from controlplane.machinery.userinfo import UserInfo
 from controlplane.apiserver.authorization import bootstrap_policy as bp
 from controlplane.apiserver.authorization import escalation
 from controlplane.apiserver.authorization import reviews as az

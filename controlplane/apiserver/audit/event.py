@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.apiserver.audit.policy import Decision
-from controlplane.apiserver.authentication.user import UserInfo
-from controlplane.apiserver.authorization.attributes import Attributes
+from controlplane.machinery.userinfo import UserInfo
 
 
 def micro_time(t: float | None = None) -> str:
@@ -35,7 +34,7 @@ def _strip_managed_fields(obj: Any) -> Any:
 @dataclass
 class AuditContext:
     decision: Decision
-    attrs: Attributes
+    attrs: Any  # authorization.attributes.Attributes
     method: str
     uri: str
     source_ips: list[str]

@@ -19,7 +19,6 @@ from typing import Any
 
 import yaml
 
-from controlplane.apiserver.authorization.attributes import Attributes
 
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
@@ -58,7 +57,7 @@ class Rule:
     omit_stages: frozenset[str] = frozenset()
     omit_managed_fields: bool | None = None
 
-    def matches(self, a: Attributes) -> bool:
+    def matches(self, a: Any) -> bool:
         if self.users is not None and a.user.name not in self.users:
             return False
         if self.groups is not None and not any(g in self.groups for g in a.user.groups):
@@ -80,7 +79,7 @@ class Rule:
         return True
 
 
-def _group_resource_matches(gr: tuple[str, tuple[str, ...], frozenset[str] | None], a: Attributes) -> bool:
+def _group_resource_matches(gr: tuple[str, tuple[str, ...], frozenset[str] | None], a: Any) -> bool:
     group, resources, names = gr
     if group != a.api_group and group != "*":
         return False
@@ -107,7 +106,8 @@ class Policy:
     omit_stages: frozenset[str] = frozenset()
     omit_managed_fields: bool = False
 
-    def decide(self, a: Attributes) -> Decision:
+    def decide(self, a: Any) -> Decision:
+        """``a``: the request's authorization attributes (``authorization.attributes.Attributes``)."""
         for r in self.rules:
             if r.matches(a):
                 if r.level == "None":

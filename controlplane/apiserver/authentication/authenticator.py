@@ -25,7 +25,7 @@ import jwt
 from controlplane.apiserver.authentication import bootstrap
 from controlplane.apiserver.authentication.serviceaccount import Getter, InvalidToken, TokenValidator, looks_like_jwt
 from controlplane.apiserver.authentication.tokenfile import TokenFile
-from controlplane.apiserver.authentication.user import ANONYMOUS_USER, UserInfo
+from controlplane.machinery.userinfo import ANONYMOUS_USER, UserInfo
 from controlplane.apiserver.authentication.x509 import user_from_peercert
 
 WS_TOKEN_PREFIX = "base64url.bearer.authorization.k8s.io."

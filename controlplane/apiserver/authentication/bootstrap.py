@@ -20,7 +20,7 @@ import string
 from typing import Any
 
 from controlplane.apiserver.authentication.serviceaccount import Getter
-from controlplane.apiserver.authentication.user import BOOTSTRAPPERS, UserInfo
+from controlplane.machinery.userinfo import BOOTSTRAPPERS, UserInfo
 
 TOKEN_RE = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
 GROUP_RE = re.compile(r"^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$")

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 from urllib.parse import unquote
 
-from controlplane.apiserver.authentication import user as u
-from controlplane.apiserver.authentication.user import UserInfo
+from controlplane.machinery import userinfo as u
+from controlplane.machinery.userinfo import UserInfo
 
 H_USER, H_GROUP, H_UID, H_EXTRA = "impersonate-user", "impersonate-group", "impersonate-uid", "impersonate-extra-"
 

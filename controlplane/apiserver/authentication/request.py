@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane.apiserver.authentication.user import UserInfo
+from controlplane.machinery.userinfo import UserInfo
 from controlplane.apiserver.authorization.attributes import Attributes
 
 

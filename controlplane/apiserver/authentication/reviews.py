@@ -19,7 +19,7 @@ from controlplane.apiserver.authentication.authenticator import Authenticator, U
 from controlplane.apiserver.authentication.serviceaccount import (DEFAULT_EXPIRATION_S, MAX_EXPIRATION_S,
                                                                   MIN_EXPIRATION_S, BoundObject, Getter,
                                                                   InvalidToken, TokenIssuer, TokenValidator)
-from controlplane.apiserver.authentication.user import UserInfo
+from controlplane.machinery.userinfo import UserInfo
 
 GROUP = "authentication.k8s.io"
 

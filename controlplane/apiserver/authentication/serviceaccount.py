@@ -27,8 +27,8 @@ from typing import Any, Awaitable, Callable
 import jwt
 from cryptography.hazmat.primitives import serialization
 
-from controlplane.apiserver.authentication import user as u
-from controlplane.apiserver.authentication.user import UserInfo
+from controlplane.machinery import userinfo as u
+from controlplane.machinery.userinfo import UserInfo
 
 DEFAULT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 LEGACY_ISSUER = "kubernetes/serviceaccount"

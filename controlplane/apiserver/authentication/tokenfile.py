@@ -9,7 +9,7 @@ import csv
 import io
 from pathlib import Path
 
-from controlplane.apiserver.authentication.user import UserInfo
+from controlplane.machinery.userinfo import UserInfo
 
 
 class TokenFileError(ValueError):

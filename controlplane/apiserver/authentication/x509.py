@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.apiserver.authentication.user import UserInfo
+from controlplane.machinery.userinfo import UserInfo
 
 
 def user_from_peercert(peercert: dict[str, Any] | None) -> UserInfo | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from controlplane.apiserver.authentication.user import MASTERS, UserInfo
+from controlplane.machinery.userinfo import MASTERS, UserInfo
 from controlplane.apiserver.authorization.attributes import NO_OPINION, Attributes, Decision, Result
 
 _MASTERS_ALLOW = Result(Decision.ALLOW, "")

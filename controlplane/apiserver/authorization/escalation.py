@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from controlplane.apiserver.authentication.user import UserInfo
+from controlplane.machinery.userinfo import UserInfo
 from controlplane.apiserver.authorization.chain import AuthorizerChain
 from controlplane.apiserver.authorization.rbac import CLUSTER_ROLE, ROLE, RBACAuthorizer
 from controlplane.apiserver.authorization.rules import covers, format_rule

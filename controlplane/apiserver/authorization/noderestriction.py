@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.apiserver.authentication.user import UserInfo
+from controlplane.machinery.userinfo import UserInfo
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 ALLOWED_KUBERNETES_LABELS = {

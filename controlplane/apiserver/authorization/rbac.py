@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from controlplane.apiserver.authentication.user import SA_PREFIX, UserInfo
+from controlplane.machinery.userinfo import SA_PREFIX, UserInfo
 from controlplane.apiserver.authorization.attributes import NO_OPINION, Attributes, Decision, Result
 from controlplane.apiserver.authorization.rules import CompiledRules, Rule
 

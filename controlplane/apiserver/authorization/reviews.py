@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from controlplane.apiserver.authentication.user import MASTERS, UserInfo, user_from_api
+from controlplane.machinery.userinfo import MASTERS, UserInfo, user_from_api
 from controlplane.apiserver.authorization.attributes import Attributes, Decision
 from controlplane.apiserver.authorization.chain import AuthorizerChain
 from controlplane.apiserver.authorization.rbac import RBACAuthorizer

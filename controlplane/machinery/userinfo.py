@@ -1,7 +1,8 @@
 """Who a request comes from: Kubernetes' ``user.Info`` (name, uid, groups, extra) and the
-well-known names. Produced by the authenticators of this package, consumed by the
-authorizers (``apiserver/authorization``), the audit log and, through the request context
-(``RequestContext``), by the admission chain.
+well-known user and group names. Produced by the apiserver's authenticators
+(``apiserver/authentication``), read by its authorizers, audit log and admission chain (the
+request context), and by the node agent's delegated authentication; here, below all of them,
+so none of those has to import another for it.
 """
 
 from __future__ import annotations
