@@ -18,7 +18,7 @@ import json
 import random
 import time
 
-from controlplane.apiserver.authentication.user import UserInfo
+from controlplane.machinery.userinfo import UserInfo
 from controlplane.apiserver.authorization import bootstrap_policy as bp
 from controlplane.apiserver.authorization.attributes import Attributes
 from controlplane.apiserver.authorization.chain import AuthorizerChain
