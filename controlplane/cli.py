@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = [
     "controlplane.cmd.controller_manager",
     "controlplane.cmd.scheduler",
     "controlplane.cmd.agent",
+    "controlplane.cmd.gitops",
     "controlplane.cmd.bench",
 ]
 
