@@ -104,8 +104,8 @@ class GitClient:
 
     def _make_env(self, tmp: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-        env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", HOME=str(tmp), GIT_ASKPASS="/bin/false",
-                   SSH_ASKPASS="/bin/false", LC_ALL="C")
+        env.pop("SSH_ASKPASS", None)
+        env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", HOME=str(tmp), LC_ALL="C")
         config: list[tuple[str, str]] = [("protocol.version", "2"), ("init.defaultBranch", "main")]
         c = self.creds
         if c.bearer_token:
@@ -148,6 +148,8 @@ class GitClient:
         if proc.returncode != 0:
             msg = self._redact(err.decode(errors="replace").strip() or f"git {args[0]} exited {proc.returncode}")
             reason = "AuthenticationFailed" if _AUTH_PATTERNS.search(msg) else "GitOperationFailed"
+            if "could not read Username" in msg or "could not read Password" in msg:
+                msg = f"authentication failed: the server rejected the credentials or asked for some (HTTP 401): {msg}"
             raise GitError(reason, msg)
         return out.decode(errors="replace")
 
