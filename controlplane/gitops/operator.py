@@ -53,6 +53,7 @@ class Config:
     manifests_dir: Path | None = None
     manifests_interval: float = MANIFESTS_INTERVAL
     install_crds: bool = True
+    handle_signals: bool = False  # SIGINT/SIGTERM set the stop event (the CLI process)
 
 
 async def install_crds(client: RestClient, timeout: float = 30.0) -> None:
@@ -127,7 +128,7 @@ def build_registry(cfg: Config, ctx: Context, webhook: receiver.WebhookServer) -
         settings.networking.error_backoffs = [0.5, 1, 2, 5]
         settings.scanning.disabled = True
         settings.watching.server_timeout = 300
-        settings.process.ultimate_exiting_timeout = 5
+        settings.process.ultimate_exiting_timeout = 30
 
     @kopf.on.login(registry=reg)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -240,6 +241,8 @@ async def run(cfg: Config, stop: asyncio.Event) -> None:
             ready_wait.cancel()
             tasks[1].result()
             raise RuntimeError("kopf stopped during start-up")
+        if cfg.handle_signals:
+            install_signal_handlers(stop)  # kopf put its own in; ours stop everything in order
         log.info("gitops controller started", webhook=webhook.base_url,
                  manifests=str(cfg.manifests_dir) if cfg.manifests_dir else None)
         stop_wait = asyncio.create_task(stop.wait())
