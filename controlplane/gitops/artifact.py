@@ -37,7 +37,7 @@ def pack(raw_tar: Path, dest: Path, *, ignore: str = "", include: list[str] | No
     with tarfile.open(raw_tar, "r:") as src, tarfile.open(fileobj=buf, mode="w:", format=tarfile.PAX_FORMAT) as out:
         members = [m for m in src.getmembers() if m.isfile() or m.issym()]
         for m in sorted(members, key=lambda m: m.name):
-            name = m.name.lstrip("./")
+            name = m.name.removeprefix("./").lstrip("/")
             if not name or ignored.match_file(name) or (included is not None and not included.match_file(name)):
                 continue
             info = tarfile.TarInfo(name)

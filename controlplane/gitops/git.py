@@ -262,6 +262,6 @@ def semver_spec(expr: str) -> semantic_version.NpmSpec:
     """Masterminds/npm-style ranges as Flux accepts them: ``>=1.0.0 <2.0.0``, ``^1.2``,
     ``~1.2.3``, ``1.x``, ``>=1.0, <2.0`` (commas read as spaces)."""
     try:
-        return semantic_version.NpmSpec(expr.replace(",", " "))
+        return semantic_version.NpmSpec(re.sub(r"\s*,\s*|\s+", " ", expr.strip()))
     except ValueError as e:
         raise GitError("GitOperationFailed", f"invalid semver range {expr!r}: {e}") from e

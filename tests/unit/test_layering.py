@@ -34,6 +34,7 @@ FORBIDDEN = [
     (("controlplane", "agent"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "etcd3aio")),
     (("controlplane", "client"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "etcd3aio")),
     (("controlplane", "machinery"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "controlplane.client")),
+    (("controlplane", "gitops"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "etcd3aio")),
     (("schedulers",), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "etcd3aio")),
     (("controlplane", "storage"), ("controlplane.apiserver", "controlplane.client", "controlplane.controllers")),
 ]
