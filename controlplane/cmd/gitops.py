@@ -51,7 +51,8 @@ async def main(args: argparse.Namespace) -> int:
     manifests = None if args.no_manifests else (args.manifests_dir or data_dir / "manifests").resolve()
     cfg = Config(client=client, data_dir=data_dir, webhook_host=args.webhook_host, webhook_port=args.webhook_port,
                  webhook_port_fallback=not args.no_webhook_port_fallback, manifests_dir=manifests,
-                 manifests_interval=args.manifests_interval, install_crds=not args.no_install_crds)
+                 manifests_interval=args.manifests_interval, install_crds=not args.no_install_crds,
+                 handle_signals=True)
     stop = asyncio.Event()
     install_signal_handlers(stop)
     try:
