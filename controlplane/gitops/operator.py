@@ -6,7 +6,8 @@ kopf gives the plumbing: list+watch of the four kinds, one daemon per GitReposit
 ManifestFile (started for existing objects at start-up, stopped on deletion) and finalizers
 with ``on.delete`` handlers (prune on deletion). Each daemon loops on its module's level-based
 ``reconcile`` and then sleeps until the interval it returned or a wake-up (``context.Triggers``).
-``on.event`` handlers (which kopf never persists anything for) turn watch events into
+``on.event`` handlers (async: kopf runs plain functions in threads, and the wake-ups are
+asyncio events; kopf never persists anything for them) turn watch events into
 wake-ups: a new generation, a new ``requestedAt`` annotation, a dependency turning ready. No
 kopf change-detection handlers are used, so kopf writes nothing to objects but its finalizer:
 a no-op reconcile makes no API writes. kopf's own Kubernetes Events are off (the reconcilers
@@ -139,7 +140,7 @@ def build_registry(cfg: Config, ctx: Context, webhook: receiver.WebhookServer) -
 
     # -- GitRepository ---------------------------------------------------------------------
     @kopf.on.event(G, V, "gitrepositories", registry=reg)
-    def gitrepo_event(type: str | None, body: Any, name: str, namespace: str, **_: Any) -> None:
+    async def gitrepo_event(type: str | None, body: Any, name: str, namespace: str, **_: Any) -> None:
         _wake_on_change(ctx, ("GitRepository", namespace, name), body, type)
 
     @kopf.daemon(G, V, "gitrepositories", registry=reg, cancellation_timeout=10)
@@ -147,13 +148,13 @@ def build_registry(cfg: Config, ctx: Context, webhook: receiver.WebhookServer) -
         await run_loop(ctx, ("GitRepository", namespace, name), source.reconcile, stopped)
 
     @kopf.on.delete(G, V, "gitrepositories", registry=reg)
-    def gitrepo_deleted(name: str, namespace: str, **_: Any) -> None:
-        shutil.rmtree(ctx.artifacts_dir / "gitrepository" / namespace / name, ignore_errors=True)
+    async def gitrepo_deleted(name: str, namespace: str, **_: Any) -> None:
+        await asyncio.to_thread(shutil.rmtree, ctx.artifacts_dir / "gitrepository" / namespace / name, True)
         ctx.forget(("GitRepository", namespace, name))
 
     # -- Sync ------------------------------------------------------------------------------
     @kopf.on.event(G, V, "syncs", registry=reg)
-    def sync_event(type: str | None, body: Any, name: str, namespace: str, **_: Any) -> None:
+    async def sync_event(type: str | None, body: Any, name: str, namespace: str, **_: Any) -> None:
         key = ("Sync", namespace, name)
         _wake_on_change(ctx, key, body, type)
         if type == "DELETED":
@@ -182,7 +183,7 @@ def build_registry(cfg: Config, ctx: Context, webhook: receiver.WebhookServer) -
         return await manifests_dir.reconcile(c, ns, name, cfg.manifests_interval)
 
     @kopf.on.event(G, V, "manifestfiles", registry=reg)
-    def manifest_event(type: str | None, body: Any, name: str, **_: Any) -> None:
+    async def manifest_event(type: str | None, body: Any, name: str, **_: Any) -> None:
         _wake_on_change(ctx, ("ManifestFile", "", name), body, type)
 
     @kopf.daemon(G, V, "manifestfiles", registry=reg, cancellation_timeout=10)

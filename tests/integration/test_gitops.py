@@ -253,6 +253,9 @@ def test_prune_with_opt_out_diff_and_tree(gitops_cluster, git_server):
     assert c.get("configmap", "stay", ns)["data"] == {"a": "2"} and c.get("configmap", "new", ns)
     s = c.get("sync", "prune", ns)
     assert sorted(e["id"] for e in s["status"]["inventory"]["entries"]) == [f"{ns}_new__ConfigMap", f"{ns}_stay__ConfigMap"]
+    table = c.kubectl("get", "syncs", "-n", ns).stdout.splitlines()
+    assert table[0].split() == ["NAME", "SOURCE", "REVISION", "SUSPENDED", "READY", "AGE"]
+    assert table[1].split()[:5] == ["prune", "prune", f"main@sha1:{rev2}", "false", "True"], table
     t = c.cli("-n", ns, "tree", "sync", "prune")
     assert t.stdout.splitlines() == [f"Sync/{ns}/prune", f"├── ConfigMap/{ns}/new", f"└── ConfigMap/{ns}/stay"], t.stdout
     d = c.cli("-n", ns, "diff", "sync", "prune", "--data-dir", str(c.data_dir))
@@ -402,6 +405,7 @@ def test_unreachable_wrong_credentials_missing_path(gitops_cluster, git_server):
     c.kubectl("patch", "gitrepository", "fail", "-n", ns, "--type=merge", "-p", '{"spec":{"secretRef":{"name":"bad"}}}')
     r = wait_for("auth failure", failing("gitrepository", "fail", "AuthenticationFailed"))
     assert "401" in r["message"] or "Authentication failed" in r["message"], r["message"]
+    wait_for("auth retried", lambda: [e for e in c.events(ns, "fail", "AuthenticationFailed") if e.get("count", 1) >= 2])
     # unreachable
     from controlplane.etcd_process import free_port
     dead = f"git://127.0.0.1:{free_port()}/fail.git"
