@@ -18,7 +18,6 @@ post their own). Neighbours: ``controlplane/cmd/gitops.py`` (CLI entry), ``sourc
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 from dataclasses import dataclass
@@ -54,7 +53,7 @@ class Config:
     manifests_dir: Path | None = None
     manifests_interval: float = MANIFESTS_INTERVAL
     install_crds: bool = True
-    handle_signals: bool = False  # SIGINT/SIGTERM set the stop event (the CLI process)
+    signal_stop: asyncio.Event | None = None  # set by SIGINT/SIGTERM (the process's stop)
 
 
 async def install_crds(client: RestClient, timeout: float = 30.0) -> None:
@@ -242,8 +241,8 @@ async def run(cfg: Config, stop: asyncio.Event) -> None:
             ready_wait.cancel()
             tasks[1].result()
             raise RuntimeError("kopf stopped during start-up")
-        if cfg.handle_signals:
-            install_signal_handlers(stop)  # kopf put its own in; ours stop everything in order
+        if cfg.signal_stop is not None:
+            install_signal_handlers(cfg.signal_stop)  # kopf put its own in; ours stop everything in order
         log.info("gitops controller started", webhook=webhook.base_url,
                  manifests=str(cfg.manifests_dir) if cfg.manifests_dir else None)
         stop_wait = asyncio.create_task(stop.wait())
@@ -269,7 +268,3 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-
-
-def kubeconfig_env(path: Path) -> None:
-    os.environ.setdefault("KUBECONFIG", str(path))
