@@ -3,8 +3,8 @@
 Starts etcd, an apiserver (``--apiserver-workers``, 2 like ``up``), ``git daemon`` on a free
 loopback port serving a generated repository (one Namespace, ConfigMaps, Secrets and
 Services, ten objects per file) and ``controlplane gitops-controller`` (nothing else: no
-controller-manager or scheduler, so every store write during a measurement is the
-controller's). Then prints JSON:
+controller-manager or scheduler, and no leader election (its Lease renewals would be writes
+of their own), so every store write during a measurement is a reconcile's). Then prints JSON:
 
 - ``first_sync_s``: GitRepository + Sync created → Sync Ready with the revision (clone,
   pack, build, 1,000 dry runs, 1,000 server-side applies, inventory), with the controller's
@@ -122,7 +122,7 @@ class _Bench:
             self.procs["controller"] = subprocess.Popen(
                 [sys.executable, "-m", "controlplane", "gitops-controller", "--kubeconfig", str(self.kubeconfig),
                  "--data-dir", str(self.work / "data"), "--webhook-port", "0", "--metrics-port", str(self.metrics_port),
-                 "--no-manifests"], stdout=f, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+                 "--no-manifests", "--leader-elect=false"], stdout=f, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         addr = self.work / "data" / "gitops" / "webhook-address"
         deadline = time.monotonic() + 60
         while not (addr.exists() and self._metrics_ok()):
