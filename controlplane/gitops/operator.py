@@ -93,6 +93,8 @@ async def run_loop(ctx: Context, key: Key, fn: Reconcile, stopped: Any) -> None:
             delay = min(60.0, 0.5 * 2 ** min(failures, 7))
             log.error("reconcile failed", kind=kind, namespace=ns, name=name, error=repr(e), retry_in=delay,
                       exc_info=not isinstance(e, ApiStatusError))
+            ref = {"apiVersion": api.API_VERSION, "kind": kind, "metadata": {"name": name, **({"namespace": ns} if ns else {})}}
+            ctx.event(ref, "Warning", "ReconcileError", f"reconcile failed, retrying in {delay:g}s: {e}")
         if stopped:
             break
         await ctx.triggers.wait(key, delay if delay is not None else 86400.0, stopped)
