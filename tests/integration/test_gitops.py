@@ -320,28 +320,34 @@ def test_depends_on_sync_and_deployment(gitops_cluster, git_server):
     rev_app = app.push("app")
     # the gate Deployment is not ready: it asks for a node label no node has
     c.apply(deployment("gate", ns, nodeSelector={"gitops-test/missing": "yes"}))
+    c.apply(cm("flag", ns, go="no"))  # any object, with a CEL ready-expression
     c.apply([gitrepo("base", ns, git_server.git_url("deps-base")), gitrepo("app", ns, git_server.git_url("deps-app")),
              sync("base", ns, "base", wait=True, suspend=True),
              sync("app", ns, "app", dependsOn=[{"name": "base"},
-                                               {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gate"}])])
+                                               {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gate"},
+                                               {"apiVersion": "v1", "kind": "ConfigMap", "name": "flag",
+                                                "readyExpr": "data.go == 'yes'"}])])
 
-    def waiting(*parts: str) -> Callable[[], dict | None]:
+    def waiting(*parts: str, absent: str = "\0") -> Callable[[], dict | None]:
         def check() -> dict | None:
             r = cond(c.get("sync", "app", ns))
-            return r if r.get("reason") == "DependencyNotReady" and all(p in r.get("message", "") for p in parts) else None
+            msg = r.get("message", "")
+            return r if r.get("reason") == "DependencyNotReady" and all(p in msg for p in parts) and absent not in msg else None
         return check
-    r = wait_for("app waits for both", waiting(f"Sync {ns}/base", f"Deployment {ns}/gate"))
+    r = wait_for("app waits for all three", waiting(f"Sync {ns}/base", f"Deployment {ns}/gate",
+                                                     f"ConfigMap {ns}/flag (readyExpr is false"))
     assert r["status"] == "False"
     assert c.get("configmap", "app-cfg", ns) is None
 
     c.kubectl("patch", "sync", "base", "-n", ns, "--type=merge", "-p", '{"spec":{"suspend":false}}')
     wait_for("base ready", ready(c, "sync", "base", ns), timeout=60)
-    r = wait_for("app waits for the gate only", waiting(f"Deployment {ns}/gate"))
-    assert f"Sync {ns}/base" not in r["message"]
+    wait_for("app no longer waits for base", waiting(f"Deployment {ns}/gate", absent=f"Sync {ns}/base"))
     assert c.get("configmap", "app-cfg", ns) is None
 
     c.kubectl("patch", "deployment", "gate", "-n", ns, "--type=json",
               "-p", '[{"op":"remove","path":"/spec/template/spec/nodeSelector"}]')
+    wait_for("app waits for the flag only", waiting(f"ConfigMap {ns}/flag", absent="Deployment"))
+    c.kubectl("patch", "configmap", "flag", "-n", ns, "--type=merge", "-p", '{"data":{"go":"yes"}}')
     wait_for("app ready", ready(c, "sync", "app", ns, rev_app), timeout=60)
     assert c.get("configmap", "app-cfg", ns)["data"] == {"a": "1"}
 
