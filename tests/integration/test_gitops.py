@@ -213,6 +213,21 @@ def test_sync_in_dependency_order_push_and_webhook(gitops_cluster, git_server):
     assert took < 10, took
     assert 'gitops_webhook_requests_total{code="401",type="github"} 2.0' in c.metrics()
 
+    # GitLab: a token header instead of an HMAC
+    c.apply({"apiVersion": G, "kind": "Receiver", "metadata": {"name": "gitlab", "namespace": home},
+             "spec": {"type": "gitlab", "secretRef": {"name": "hook"}}})
+    gl = wait_for("gitlab receiver ready", ready(c, "receiver", "gitlab", home))
+    repo.write("deploy/all.yaml", (repo.work / "deploy/all.yaml").read_text().replace("greeting: hooked", "greeting: gitlab"))
+    repo.push("fourth")
+    body = json.dumps({"object_kind": "push", "ref": "refs/heads/main",
+                       "project": {"path_with_namespace": "team/ordered", "git_http_url": git_server.http_url("ordered")}}).encode()
+    url = c.webhook_url + gl["status"]["webhookPath"]
+    assert post_webhook(url, body, {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "nope"})[0] == 401
+    code, out = post_webhook(url, body, {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": token.decode()})
+    assert code == 200 and out["triggered"] == [f"GitRepository/{home}/ordered"], out
+    wait_for("gitlab push live", lambda: (c.get("configmap", "cfg", ns) or {}).get("data", {}).get("greeting") == "gitlab",
+             timeout=15, every=0.05)
+
 
 def test_prune_with_opt_out_diff_and_tree(gitops_cluster, git_server):
     c = gitops_cluster
