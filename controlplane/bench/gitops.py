@@ -167,6 +167,20 @@ async def _wait_sync(client: RestClient, rev: str, timeout: float) -> dict:
         await asyncio.sleep(0.02)
 
 
+async def _observed(client: RestClient) -> None:
+    """Until both objects' status caught up with their spec, plus a moment for the pass to end."""
+    deadline = time.monotonic() + 60
+    while True:
+        objs = [await client.get(res, "bench", NS) for res in (api.GITREPOSITORIES, api.SYNCS)]
+        if all((o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"] and api.is_ready(o)
+               for o in objs):
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError("spec change not observed")
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+
+
 async def _reconciles(b: _Bench, kind: str) -> tuple[float, float]:
     m = b.metrics()
     return (_metric(m, "gotk_reconcile_duration_seconds_count", kind=kind),
@@ -229,7 +243,7 @@ async def run(args: argparse.Namespace) -> dict:
             # no-op reconciles at a 3 s interval (the spec change itself reconciles once first)
             for res in (api.GITREPOSITORIES, api.SYNCS):
                 await client.patch(res, "bench", {"spec": {"interval": "3s"}}, NS)
-            await asyncio.sleep(1.0)
+            await _observed(client)  # the spec change's own pass (a new generation: a full dry run)
             out["noop"] = await _noop(b, client, 2, 30)
 
             # the same after a restart: an empty apply cache, every object dry-run
@@ -253,7 +267,7 @@ async def run(args: argparse.Namespace) -> dict:
                                                 "spec": {"type": "github", "secretRef": {"name": "hook"}}})
             for res in (api.GITREPOSITORIES, api.SYNCS):
                 await client.patch(res, "bench", {"spec": {"interval": "1h"}}, NS)
-            await asyncio.sleep(1.0)
+            await _observed(client)
             runs = []
             for i in range(args.pushes):
                 f = repo / "deploy" / "part-001.yaml"

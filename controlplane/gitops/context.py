@@ -139,10 +139,12 @@ class Context:
                 return None
             raise
 
-    def cache(self, key: Key) -> ApplyCache:
+    def cache(self, key: Key, generation: Any = None) -> ApplyCache:
+        """The apply cache of an object, emptied when its spec changed (``force``,
+        ``overrideManagers``, ... change what an apply sends without changing the manifests)."""
         c = self.caches.get(key)
-        if c is None:
-            c = self.caches[key] = ApplyCache()
+        if c is None or c.generation != generation:
+            c = self.caches[key] = ApplyCache(generation=generation)
         return c
 
     def client_for(self, namespace: str, service_account: str | None) -> RestClient:

@@ -85,9 +85,11 @@ class Options:
 
 @dataclass
 class ApplyCache:
-    """id → (digest of the applied object, live resourceVersion after it)."""
+    """id → (digest of the applied object, live resourceVersion after it), valid for one
+    generation of the owner's spec."""
 
     seen: dict[str, tuple[str, str]] = field(default_factory=dict)
+    generation: Any = None
 
 
 @dataclass

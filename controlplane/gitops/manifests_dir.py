@@ -160,8 +160,8 @@ async def _reconcile(ctx: Context, obj: dict, interval: float) -> float | None:
     opts = options(name)
     key = (KIND, "", name)
     try:
-        result = await engine.apply(objs, opts, cache=ctx.cache(key))
-        pruned = await engine.prune(inventory.refs_of(status), result.refs, opts, cache=ctx.cache(key))
+        result = await engine.apply(objs, opts, cache=ctx.cache(key, gen))
+        pruned = await engine.prune(inventory.refs_of(status), result.refs, opts, cache=ctx.cache(key, gen))
     except ApplyFailed as e:
         ctx.caches.pop(key, None)
         return await fail(e.reason, e.message, stalled=e.stalled)

@@ -222,8 +222,8 @@ async def _reconcile(ctx: Context, obj: dict) -> float | None:
     old_refs = inventory.refs_of(status)
     key = (KIND, namespace, name)
     try:
-        result = await engine.apply(objs, opts, cache=ctx.cache(key))
-        pruned = await engine.prune(old_refs, result.refs, opts, cache=ctx.cache(key)) if spec.get("prune") else []
+        result = await engine.apply(objs, opts, cache=ctx.cache(key, gen))
+        pruned = await engine.prune(old_refs, result.refs, opts, cache=ctx.cache(key, gen)) if spec.get("prune") else []
     except ApplyFailed as e:
         ctx.caches.pop(key, None)
         return await fail(e.reason, e.message, stalled=e.stalled, extra={"lastAttemptedRevision": revision})
