@@ -18,7 +18,6 @@ COMPONENT = bootstrap.Component("bench", metrics_port=False)
 BENCHMARKS = [api, controllers, startup, scheduling, gitops, authz]
 
 
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run a benchmark and print JSON figures")
     bsub = p.add_subparsers(dest="bench", required=True)
