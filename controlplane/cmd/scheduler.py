@@ -31,7 +31,7 @@ async def run(client: RestClient, stop: asyncio.Event, configs: list[str] | None
               seed: int | None = None, scheduled_events: bool = True, tune_gc: bool = False) -> None:
     """Run the scheduler until ``stop``. ``tune_gc`` (for a process of its own): see the
     module docstring; it changes process-wide settings, so in-process hosts leave it off."""
-    from schedulers.framework.profile import load_profile_configs
+    from schedulers.profiles.loader import load_profile_configs
     from schedulers.framework.scheduler import Scheduler
 
     sched = Scheduler(client, load_profile_configs(configs or None), seed=seed, scheduled_events=scheduled_events)

@@ -2,8 +2,9 @@
 
 Why: training needs the openb protocol one decision at a time: the pod at hand, its feasible
 nodes as actions (with feature rows), and the state update after the chosen node. This module
-adapts the simulator's public pieces (``schedulers.sim.state``: ``GpuNodeState`` with the
-protocol filter ``feasible_mask`` and ``place``, ``whole_gpus``; ``schedulers.sim.traces``
+adapts the simulator's public pieces (``schedulers.gpu.state``: ``GpuNodeState`` with the
+protocol filter ``feasible_mask`` and ``place``; ``schedulers.gpu.choice.whole_gpus``;
+``schedulers.gpu.traces``
 for reading the CSVs) rather than copying them, and adds what the benchmark does not have:
 episodes over *resized* clusters (a random subset of the nodes) and *resampled* pod lists (a
 random mixture of the given lists, scaled to the subset, then shuffled and tuned to 130% of
@@ -22,9 +23,10 @@ import numpy as np
 
 from schedulers.ddqn.features import FeatureBuilder, TypicalPods
 from schedulers.sim.openb import arrival_order
-from schedulers.sim.state import GpuNodeState, GpuPod, whole_gpus
-from schedulers.sim.traces import NodeRecord, PodRecord
-from schedulers.sim.typical import typical_pods
+from schedulers.gpu.choice import whole_gpus
+from schedulers.gpu.state import GpuNodeState, GpuPod
+from schedulers.gpu.traces import NodeRecord, PodRecord
+from schedulers.gpu.typical import typical_pods
 
 
 def select(scores: np.ndarray, rank: np.ndarray) -> int:

@@ -52,7 +52,7 @@ class TypicalPods:
 
     @classmethod
     def from_sim(cls, tp: Any, models: list[str]) -> "TypicalPods":
-        """From ``schedulers.sim.typical.TypicalPods`` and the cluster's model list."""
+        """From ``schedulers.gpu.typical.TypicalPods`` and the cluster's model list."""
         gpu = np.flatnonzero(np.asarray(tp.milli) > 0)
         acc = np.zeros((len(models) + 1, len(gpu)), bool)
         for j, t in enumerate(gpu):
@@ -65,12 +65,12 @@ class TypicalPods:
 
 
 NodeArrays = Any
-"""The simulator's ``schedulers.sim.state.GpuNodeState`` (duck-typed here: ``cpu_cap``,
+"""The simulator's ``schedulers.gpu.state.GpuNodeState`` (duck-typed here: ``cpu_cap``,
 ``mem_cap``, ``gpu_count``, ``model``, ``cpu_used``, ``mem_used``, ``pods_used``,
 ``gpu_free`` [N, W], ``gen`` [N] bumped on every change)."""
 
 PodReq = Any
-"""``schedulers.sim.state.GpuPod`` (``cpu``, ``mem``, ``count``, ``milli``, ``types``, ``tot``)."""
+"""``schedulers.gpu.state.GpuPod`` (``cpu``, ``mem``, ``count``, ``milli``, ``types``, ``tot``)."""
 
 
 class FeatureBuilder:

@@ -11,8 +11,9 @@ from schedulers.framework.cache import Cache
 from schedulers.framework.framework import Framework
 from schedulers.framework.interface import Plugin
 from schedulers.framework.podinfo import PodInfo
-from schedulers.framework.profile import ProfileConfig, build_profile, load_profile_configs, parse_profile
-from schedulers.plugins.best_fit import BestFit
+from schedulers.framework.profile import ProfileConfig, build_profile
+from schedulers.gpu.policies.bestfit import BestFit
+from schedulers.profiles.loader import load_profile_configs, parse_profile
 
 
 def node(name, cpu="4", gpus=0, model=""):
@@ -31,7 +32,7 @@ def pod(name, cpu="1", prio=0, ann=None):
 
 
 def test_registering_a_name_twice_is_an_error():
-    registry.load_builtin_plugins()
+    registry.PLUGINS.load()
 
     class Dup(Plugin):
         name = "NodeName"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from schedulers.sim.registry import PolicyContext, register_policy
-from schedulers.sim.state import GpuNodeState, GpuPod, whole_gpus
+from schedulers.gpu.choice import whole_gpus
+from schedulers.gpu.policy import register_policy
+from schedulers.gpu.state import GpuNodeState, GpuPod
 
 
 class RandomPolicy:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from schedulers.plugins.dot_prod import MAX_CPU, MAX_GPU, choose_best
-from schedulers.sim.registry import register_policy
-from schedulers.sim.state import GpuNodeState, GpuPod
+from schedulers.gpu.choice import choose_best
+from schedulers.gpu.policies.dotprod import MAX_CPU, MAX_GPU
+from schedulers.gpu.policy import register_policy
+from schedulers.gpu.state import GpuNodeState, GpuPod
 
 
 class BestFit:

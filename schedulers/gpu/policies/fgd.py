@@ -1,4 +1,4 @@
-"""openb "FGD" policy (fragmentation gradient descent, R6.6 and R7 of ``openb-protocol.md``).
+"""openb "FGD" policy (fragmentation gradient descent, R6.6 and R7 of ``docs/openb-protocol.md``).
 
 Score of a node = trunc(100 * sigmoid((F(before) - F(after)) / 1000)) where F is the node's
 GPU fragmentation with respect to the typical pods: each typical pod t contributes
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from schedulers.plugins.dot_prod import choose_best
-from schedulers.sim.registry import PolicyContext, register_policy
-from schedulers.sim.state import GpuNodeState, GpuPod, whole_gpus
-from schedulers.sim.typical import TypicalPods
+from schedulers.gpu.choice import choose_best, whole_gpus
+from schedulers.gpu.policy import PolicyContext, register_policy
+from schedulers.gpu.state import GpuNodeState, GpuPod
+from schedulers.gpu.typical import TypicalPods
 
 
 class FGD:
@@ -86,15 +86,6 @@ class FGD:
             self._state_id = id(state)
             self._f_before = self.frag(state, state.cpu_left(), state.gpu_free, state.model)
             self._f_gen = state.gen.copy()
-
-    def before(self, state: GpuNodeState, idx: np.ndarray) -> np.ndarray:
-        """Cached F of the current state of nodes ``idx``."""
-        self._sync(state)
-        stale = idx[state.gen[idx] != self._f_gen[idx]]
-        if len(stale):
-            self._f_before[stale] = self.frag(state, state.cpu_left(stale), state.gpu_free[stale], state.model[stale])
-            self._f_gen[stale] = state.gen[stale]
-        return self._f_before[idx]
 
     def _frag_after(self, state: GpuNodeState, feasible: np.ndarray, cpu_after: np.ndarray, free_after: np.ndarray,
                     model: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
