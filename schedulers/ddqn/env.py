@@ -8,7 +8,7 @@ protocol filter ``feasible_mask`` and ``place``; ``schedulers.gpu.choice.whole_g
 for reading the CSVs) rather than copying them, and adds what the benchmark does not have:
 episodes over *resized* clusters (a random subset of the nodes) and *resampled* pod lists (a
 random mixture of the given lists, scaled to the subset, then shuffled and tuned to 130% of
-its GPU capacity as in R3.2), so the scorer does not learn one trace by heart.
+its GPU capacity as in R3.2 of ``docs/openb-protocol.md``), so the scorer does not learn one trace by heart.
 
 Neighbours: ``train.py`` drives it; ``features.py`` builds the rows; ``select`` is the
 protocol's arg-max with ties decided by the seeded node rank (R5.4), shared with the plugin.

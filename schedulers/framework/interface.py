@@ -121,7 +121,6 @@ class Diagnosis:
 @dataclass
 class PostFilterResult:
     nominated_node: str | None = None
-    message: str = ""
 
 
 class Plugin:

@@ -85,8 +85,6 @@ class Scheduler:
         self.scheduled_events = scheduled_events
         self._bind_slots = asyncio.Semaphore(max_binds)
         self._binds: set[asyncio.Task] = set()
-        self.scheduled = 0
-        self.failed = 0
         self._metric_children: dict[str, tuple[Any, Any]] = {}
         self.nodes.add_handler(self._on_node)
         self.pods.add_handler(self._on_pod)
@@ -223,7 +221,6 @@ class Scheduler:
             self._spawn(self._nominate(pod, nominated))
         elif pmsg:
             msg += f" preemption: {pmsg}"
-        self.failed += 1
         ATTEMPTS.labels("unschedulable", fw.name).inc()
         DURATION.labels("unschedulable", fw.name).observe(time.perf_counter() - t0)
         log.info("scheduling decision", pod=pod.key, profile=fw.name, node=None, reason=msg)
@@ -262,7 +259,6 @@ class Scheduler:
             self._binding_failed(fw, pod, node, cs, st, t0)
             return
         self.queue.done(pod.key)
-        self.scheduled += 1
         attempts, duration = self._scheduled_metrics(fw.name)
         attempts.inc()
         duration.observe(time.perf_counter() - t0)

@@ -144,15 +144,6 @@ class GpuNodeState:
             [x.model for x in nodes],
         )
 
-    def copy(self) -> "GpuNodeState":
-        return GpuNodeState(
-            names=self.names, cpu_cap=self.cpu_cap, mem_cap=self.mem_cap, pods_cap=self.pods_cap,
-            gpu_count=self.gpu_count, model=self.model, models=self.models,
-            cpu_used=self.cpu_used.copy(), mem_used=self.mem_used.copy(),
-            pods_used=self.pods_used.copy(), gpu_free=self.gpu_free.copy(),
-            tags=self.tags.copy(), gen=self.gen.copy(),
-        )
-
     # ----------------------------------------------------------------- derived quantities
     def cpu_left(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
         return self.cpu_cap[idx] - self.cpu_used[idx]

@@ -1,6 +1,6 @@
-"""openb "BestFit" policy (R6.5): b = ((cpuL - pc)/128000)*0.5 + ((gL - pg)/8000)*0.5,
-score = trunc(100 * (1 - b)): the node left with the least free CPU and GPU wins. The
-original's min-max rescaling is order preserving and skipped. GPU choice *best*."""
+"""openb "BestFit" policy (``docs/openb-protocol.md`` R6.5): b = ((cpuL - pc)/128000)*0.5 + ((gL -
+pg)/8000)*0.5, score = trunc(100 * (1 - b)): the node left with the least free CPU and GPU
+wins. The original's min-max rescaling is order preserving and skipped. GPU choice *best*."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""openb "DotProd" policy (R6.2, Tetris-like): score = trunc(100 * (1 - <node_free, pod>/2))
-with both vectors (cpu/128000, gpu/8000). Prefers nodes with less free CPU/GPU in the
-dimensions the pod uses. GPU choice *best* (``schedulers.gpu.choice.choose_best``)."""
+"""openb "DotProd" policy (``docs/openb-protocol.md`` R6.2, Tetris-like): score = trunc(100 * (1 -
+<node_free, pod>/2)) with both vectors (cpu/128000, gpu/8000). Prefers nodes with less free
+CPU/GPU in the dimensions the pod uses. GPU choice *best*
+(``schedulers.gpu.choice.choose_best``)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,15 @@
 """openb "FGD" policy (fragmentation gradient descent, R6.6 and R7 of ``docs/openb-protocol.md``).
 
-Score of a node = trunc(100 * sigmoid((F(before) - F(after)) / 1000)) where F is the node's
-GPU fragmentation with respect to the typical pods: each typical pod t contributes
-p_t * (free milli-GPU on GPUs too small for t) when the node can host t (GPUs, CPU and model),
-else p_t * (all free milli-GPU). For a shared pod the node's score is the best over its GPUs
-and that GPU (lowest index on ties) is the one used.
+Score of a node = trunc(100 * sigmoid((F(before) - F(after)) / 1000)) where F is the node's GPU
+fragmentation with respect to the typical pods: each typical pod t contributes p_t * (free
+milli-GPU on GPUs too small for t) when the node can host t (GPUs, CPU and model), else p_t *
+(all free milli-GPU). For a shared pod the node's score is the best over its GPUs and that GPU
+(lowest index on ties) is the one used.
 
 Vectorised: F is computed for a batch of (CPU left, free-GPU row, model) states at once; the
-"before" value of every node is cached and recomputed only for rows whose ``gen`` changed;
-a shared pod's candidates are the distinct free amounts of each feasible node (equal amounts
-give identical after-states).
-"""
+"before" value of every node is cached and recomputed only for rows whose ``gen`` changed; a
+shared pod's candidates are the distinct free amounts of each feasible node (equal amounts give
+identical after-states)."""
 
 from __future__ import annotations
 

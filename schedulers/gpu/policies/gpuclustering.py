@@ -1,7 +1,7 @@
-"""openb "GpuClustering" policy (R6.3): keep pods of one kind together. Tags: "share" or
-"k-gpu"; base = floor(25 * (8000 - gL) / 8000); +75 if the node hosts only the pod's tag,
-+50 if it hosts the tag among others, +25 if it hosts no GPU pod. CPU-only pods score 0.
-GPU choice *best*."""
+"""openb "GpuClustering" policy (``docs/openb-protocol.md`` R6.3): keep pods of one kind together.
+Tags: "share" or "k-gpu"; base = floor(25 * (8000 - gL) / 8000); +75 if the node hosts only the
+pod's tag, +50 if it hosts the tag among others, +25 if it hosts no GPU pod. CPU-only pods
+score 0. GPU choice *best*."""
 
 from __future__ import annotations
 

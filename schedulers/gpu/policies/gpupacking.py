@@ -1,5 +1,6 @@
-"""openb "GpuPacking" policy (R6.4): fill partially used GPUs first, then partially used
-nodes, then untouched nodes (small ones first). CPU-only pods score 0. GPU choice *best*."""
+"""openb "GpuPacking" policy (``docs/openb-protocol.md`` R6.4): fill partially used GPUs first,
+then partially used nodes, then untouched nodes (small ones first). CPU-only pods score 0. GPU
+choice *best*."""
 
 from __future__ import annotations
 
