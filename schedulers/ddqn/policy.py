@@ -17,7 +17,7 @@ side (``env``, ``train``, ``replay``), which sits above the simulator.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -27,14 +27,17 @@ from schedulers.gpu.policy import PolicyContext, register_policy
 from schedulers.gpu.state import GpuNodeState, GpuPod
 from schedulers.gpu.typical import TypicalPods as SimTypicalPods
 
-if TYPE_CHECKING:  # annotation only; the module itself is imported lazily (torch) in ``_factory``
-    from schedulers.ddqn.scorer import DdqnScorer
+class Scorer(Protocol):
+    """What the policy needs of ``schedulers.ddqn.scorer.DdqnScorer`` (imported only in
+    ``_factory``, as it brings torch)."""
+
+    def scores(self, X: np.ndarray) -> np.ndarray: ...
 
 
 class DdqnPolicy:
     name = "DDQN"
 
-    def __init__(self, scorer: "DdqnScorer", typical: SimTypicalPods) -> None:
+    def __init__(self, scorer: Scorer, typical: SimTypicalPods) -> None:
         self.scorer = scorer
         self.sim_typical = typical
         self._builder: FeatureBuilder | None = None
