@@ -21,7 +21,7 @@ from controlplane.apiserver.services import ServiceIPAllocator
 from controlplane.apiserver.store import ObjectStore
 from controlplane.apiserver.watchcache import WatchCache
 from controlplane.log import get_logger
-from controlplane.storage import keys
+from controlplane.storage import interface as keys
 from controlplane.storage.interface import Backend, StorageError
 
 log = get_logger(__name__)

@@ -77,7 +77,7 @@ def _quote(message: str) -> str:
 
 def _storage_status(e: StorageError, request: Request) -> errors.ApiError:
     from controlplane.apiserver.watchcache import TooLargeResourceVersionError
-    from controlplane.storage.etcd import FutureRevisionError
+    from controlplane.storage.interface import FutureRevisionError
 
     if isinstance(e, (TooLargeResourceVersionError, FutureRevisionError)):
         return errors.ApiError(504, "Timeout", f"Too large resource version: {e}",

@@ -13,7 +13,7 @@ import random
 from typing import Any
 
 from controlplane.apiserver import errors
-from controlplane.storage import keys
+from controlplane.storage import interface as keys
 from controlplane.storage.interface import Backend, KeyExistsError, KeyNotFoundError
 
 NODE_PORT_RANGE = (30000, 32767)

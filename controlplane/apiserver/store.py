@@ -22,7 +22,7 @@ import ujson
 from controlplane.apiserver import errors
 from controlplane.apiserver.group_commit import GroupCommitter, write_one
 from controlplane.apiserver.registry import ResourceInfo
-from controlplane.storage import keys
+from controlplane.storage import interface as keys
 from controlplane.storage.interface import (
     Backend, ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, WriteOp,
 )

@@ -7,9 +7,9 @@ buffer of recent events so that watchers can start from a recent resourceVersion
 resourceVersion 0 (and consistent lists, after ``wait_fresh``) are served from memory. Objects
 are kept as bytes and each event is encoded once, whatever the number of watchers.
 
-Neighbours: ``controlplane.storage`` (the ``Backend``; an etcd ``EtcdWatch`` supplies progress
-``last_write_revision`` / ``count_since`` for ``wait_fresh``), ``controlplane.machinery`` (selectors, ``fields_for``), the
-apiserver's list/watch handlers (the only users).
+Neighbours: ``controlplane.storage.interface`` (the ``Backend``: its watch, and
+``last_write_revision`` / ``count_since`` for ``wait_fresh``), ``controlplane.machinery``
+(selectors, ``fields_for``), the apiserver's list/watch handlers (the only users).
 
 API:
     cache = WatchCache(backend, prefix, resource="pods", window=20_000, max_queue=10_000)
@@ -204,22 +204,17 @@ class WatchCache:
             self._check = asyncio.ensure_future(self._do_confirm())
         try:
             await asyncio.shield(self._check)
-        except (StorageError, AttributeError) as e:
+        except StorageError as e:
             log.debug("watch cache freshness check failed", resource=self.resource, error=repr(e))
 
     async def _do_confirm(self) -> None:
         applied, size = self._rev, len(self._items)
-        last_write = getattr(self.backend, "last_write_revision", None)
-        if last_write is not None:
-            written, etcd_rev = await last_write(self.prefix)
-            if written is not None:
-                if self._rev == applied and written <= applied and etcd_rev > self.revision:
-                    self._confirmed, self._confirmed_at = etcd_rev, applied
-                return
-        count_since = getattr(self.backend, "count_since", None)
-        if count_since is None:
+        written, etcd_rev = await self.backend.last_write_revision(self.prefix)
+        if written is not None:
+            if self._rev == applied and written <= applied and etcd_rev > self.revision:
+                self._confirmed, self._confirmed_at = etcd_rev, applied
             return
-        modified, total, etcd_rev = await count_since(self.prefix, applied)
+        modified, total, etcd_rev = await self.backend.count_since(self.prefix, applied)
         if self._rev == applied and modified == 0 and total == size and etcd_rev > self.revision:
             # etcd's state under the prefix at etcd_rev is the cache's state: only keys created
             # and deleted again within (applied, etcd_rev] can still be in flight; watchers
@@ -343,14 +338,14 @@ class WatchCache:
                 if need_list:
                     await self._relist()
                     need_list = False
-                stream = self.backend.watch(self.prefix, self._rev + 1, prev_kv=False)  # type: ignore[call-arg]
+                stream = self.backend.watch(self.prefix, self._rev + 1, prev_kv=False)
                 try:
                     async for batch in stream:
                         backoff = 0.1
                         if batch:  # (empty batches are progress notifications: not trusted)
                             self._apply(batch)
                 finally:
-                    await stream.aclose()  # type: ignore[attr-defined]
+                    await stream.aclose()
             except asyncio.CancelledError:
                 raise
             except CompactedError as e:
