@@ -32,7 +32,8 @@ from typing import Any
 
 import aiohttp
 
-from controlplane.apiserver.store import encode, new_uid, now_rfc3339
+from controlplane.apiserver.meta.objectmeta import new_uid, now_rfc3339
+from controlplane.apiserver.persistence.codec import encode
 from controlplane.bench import loadgen
 from controlplane.etcd_process import EtcdProcess, free_port
 from controlplane.procutil import cpu_seconds, tree_cpu_seconds, tree_rss_mib

@@ -2,7 +2,7 @@
 alone, in the foreground, until SIGINT/SIGTERM. ``controlplane up`` runs this as a child process.
 
 With ``--workers N`` (N > 1) this process is a small supervisor of N apiserver worker processes
-sharing the port (``controlplane.apiserver.workers``); the hidden ``--worker i,N,FD`` flag is how
+sharing the port (``controlplane.apiserver.server.workers``); the hidden ``--worker i,N,FD`` flag is how
 it starts each of them. Worker 0 alone runs the etcd compaction loop and the CRD start-up
 reconciliation writes."""
 
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    from controlplane.apiserver.app import ApiServer, serve
+    from controlplane.apiserver.server.app import ApiServer, serve
     from controlplane.storage.etcd import EtcdBackend
 
     stop = asyncio.Event()
@@ -50,8 +50,8 @@ async def worker_main(args: argparse.Namespace) -> None:
     only when the supervisor says every worker is."""
     import structlog
 
-    from controlplane.apiserver.app import ApiServer, serve
-    from controlplane.apiserver.workers import WorkerLink, parse_worker_spec, reuse_port_socket
+    from controlplane.apiserver.server.app import ApiServer, serve
+    from controlplane.apiserver.server.workers import WorkerLink, parse_worker_spec, reuse_port_socket
     from controlplane.storage.etcd import EtcdBackend
 
     index, count, fd = parse_worker_spec(args.worker)
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         uvloop.run(worker_main(args))
         return 0
     if args.workers > 1:
-        from controlplane.apiserver.workers import supervise, worker_argv
+        from controlplane.apiserver.server.workers import supervise, worker_argv
 
         if args.port == 0:
             log.error("--workers needs a fixed --port (each worker binds it with SO_REUSEPORT)")

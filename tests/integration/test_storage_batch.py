@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from controlplane.apiserver.group_commit import GroupCommitter
+from controlplane.apiserver.persistence.group_commit import GroupCommitter
 from controlplane.storage.etcd import EtcdBackend
 from controlplane.storage.interface import (
     ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, WriteOp, object_key, resource_prefix,

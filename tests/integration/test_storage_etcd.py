@@ -307,7 +307,7 @@ def test_watch_replays_exactly_the_writes_after_a_revision(loop_backend, ops, cu
 
 @aio
 async def test_compactor_keeps_one_interval_of_history(fresh_etcd, prefix: str) -> None:
-    from controlplane.storage.compactor import Compactor
+    from controlplane.apiserver.persistence.compactor import Compactor
 
     b = EtcdBackend([fresh_etcd.endpoint])
     try:

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from controlplane.apiserver.workers import parse_worker_spec, reuse_port_socket, worker_argv
+from controlplane.apiserver.server.workers import parse_worker_spec, reuse_port_socket, worker_argv
 
 
 @pytest.mark.parametrize("argv, expected", [

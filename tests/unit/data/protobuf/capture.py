@@ -20,10 +20,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from controlplane.apiserver import discovery, openapi
-from controlplane.apiserver.registry import Registry
+from controlplane.apiserver.discovery import documents as discovery
+from controlplane.apiserver.discovery import openapi
+from controlplane.apiserver.strategy.builtins import builtin_registry
 
-REG = Registry.with_builtins()
+REG = builtin_registry()
 _last_resource = [""]
 COMMANDS = [
     ["create", "namespace", "team-a"],
