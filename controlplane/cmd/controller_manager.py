@@ -26,8 +26,8 @@ from controlplane.log import get_logger
 
 log = get_logger(__name__)
 
-ALL_CONTROLLERS = ["deployment", "replicaset", "statefulset", "daemonset", "job", "garbagecollector",
-                   "namespace", "endpoints", "serviceaccount", "nodelifecycle"]
+ALL_CONTROLLERS = ["deployment", "replicaset", "replicationcontroller", "statefulset", "daemonset", "job",
+                   "cronjob", "garbagecollector", "namespace", "endpoints", "serviceaccount", "nodelifecycle"]
 
 
 def parse_controllers(spec: str | None) -> list[str]:

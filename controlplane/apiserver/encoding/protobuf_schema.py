@@ -157,7 +157,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
                            "8 collisionCount:int*"),
     "DeploymentCondition": _m("1 type", "2 status", "4 reason", "5 message", "6 lastUpdateTime:time",
                               "7 lastTransitionTime:time"),
-    # ---- batch/v1 Job
+    # ---- batch/v1 Job, CronJob
     "Job": _m("1 metadata:ObjectMeta", "2 spec:JobSpec", "3 status:JobStatus"),
     "JobSpec": _m("1 parallelism:int*", "2 completions:int*", "3 activeDeadlineSeconds:int*",
                   "4 selector:LabelSelector*", "5 manualSelector:bool*", "6 template:PodTemplateSpec",
@@ -165,6 +165,12 @@ MESSAGES: dict[str, dict[int, Field]] = {
                   "10 suspend:bool*"),
     "JobStatus": _m("2 startTime:time*", "3 completionTime:time*", "4 active:int", "5 succeeded:int",
                     "6 failed:int", "7 completedIndexes", "9 ready:int*"),
+    "CronJob": _m("1 metadata:ObjectMeta", "2 spec:CronJobSpec", "3 status:CronJobStatus"),
+    "CronJobSpec": _m("1 schedule*", "8 timeZone*", "2 startingDeadlineSeconds:int*", "3 concurrencyPolicy",
+                      "4 suspend:bool*", "5 jobTemplate:JobTemplateSpec*", "6 successfulJobsHistoryLimit:int*",
+                      "7 failedJobsHistoryLimit:int*"),
+    "JobTemplateSpec": _m("1 metadata:ObjectMeta", "2 spec:JobSpec"),
+    "CronJobStatus": _m("1 active:[]ObjectReference", "4 lastScheduleTime:time*", "5 lastSuccessfulTime:time*"),
     # ---- scheduling.k8s.io/v1, policy/v1
     "PriorityClass": _m("1 metadata:ObjectMeta", "2 value:int", "3 globalDefault:bool",
                         "4 description", "5 preemptionPolicy*"),
@@ -187,6 +193,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("", "Pod"): "Pod",
     ("apps", "Deployment"): "Deployment",
     ("batch", "Job"): "Job",
+    ("batch", "CronJob"): "CronJob",
     ("scheduling.k8s.io", "PriorityClass"): "PriorityClass",
     ("policy", "PodDisruptionBudget"): "PodDisruptionBudget",
 }

@@ -20,9 +20,9 @@ from controlplane.apiserver.endpoints.common import Api, parse_rv
 from controlplane.apiserver.endpoints.delete import delete_object
 from controlplane.apiserver.endpoints.write import cached_copy, write_update
 from controlplane.apiserver.meta import errors
+from controlplane.apiserver.meta.jsonutil import path_get, path_set
 from controlplane.apiserver.meta.objectmeta import now_rfc3339
 from controlplane.apiserver.patch import apply_patch
-from controlplane.machinery.selectors import LabelSelector
 
 
 async def handle(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse:
@@ -96,44 +96,17 @@ async def evict(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
 
 # --- scale ------------------------------------------------------------------------------------
 
-def _path_get(obj: dict[str, Any], path: str) -> Any:
-    cur: Any = obj
-    for part in [p for p in path.strip(".").split(".") if p]:
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(part)
-    return cur
-
-
-def _path_set(obj: dict[str, Any], path: str, value: Any) -> None:
-    parts = [p for p in path.strip(".").split(".") if p]
-    cur = obj
-    for part in parts[:-1]:
-        cur = cur.setdefault(part, {})
-    cur[parts[-1]] = value
-
-
-def _paths(info: ResourceInfo) -> tuple[str, str, str]:
-    if info.is_custom:
-        s = info.scale or {}
-        return (s.get("specReplicasPath", ".spec.replicas"), s.get("statusReplicasPath", ".status.replicas"),
-                s.get("labelSelectorPath", ""))
-    return ".spec.replicas", ".status.replicas", ""
-
-
 def to_scale(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-    spec_p, status_p, sel_p = _paths(info)
+    """The ``autoscaling/v1`` Scale view of ``obj`` (paths and selector from its strategy)."""
+    strategy = info.strategy
+    spec_p, status_p = strategy.scale_paths(info)
     meta = obj["metadata"]
-    if sel_p:
-        selector = _path_get(obj, sel_p) or ""
-    else:
-        sel = (obj.get("spec") or {}).get("selector")
-        selector = LabelSelector.from_dict(sel).to_string() if isinstance(sel, dict) else ""
+    selector = strategy.scale_selector(info, obj)
     scale = {
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
-        "spec": {"replicas": int(_path_get(obj, spec_p) or 0)},
-        "status": {"replicas": int(_path_get(obj, status_p) or 0)},
+        "spec": {"replicas": int(path_get(obj, spec_p) or 0)},
+        "status": {"replicas": int(path_get(obj, status_p) or 0)},
     }
     if selector:
         scale["status"]["selector"] = selector
@@ -156,7 +129,7 @@ async def scale(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResp
         if ctype not in hc.PATCH_TYPES or ctype.startswith("application/apply-patch"):
             raise errors.unsupported_media_type(ctype)
         raw, body = hc.raw_body(request), {}
-    spec_p = _paths(info)[0]
+    spec_p = info.strategy.scale_paths(info)[0]
 
     async def compute(current: dict[str, Any]) -> dict[str, Any]:
         sc = to_scale(info, current)
@@ -173,7 +146,7 @@ async def scale(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResp
             raise errors.invalid("Scale", t.name, [{"reason": "FieldValueInvalid", "field": "spec.replicas",
                                                    "message": f"Invalid value: {replicas!r}: must be greater than or equal to 0"}],
                                  "autoscaling")
-        _path_set(current, spec_p, replicas)
+        path_set(current, spec_p, replicas)
         return current
 
     obj = await write_update(api, info, t.namespace, t.name, compute, subresource="scale", strict=False,

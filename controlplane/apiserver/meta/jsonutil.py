@@ -1,5 +1,6 @@
 """The apiserver's JSON codec (ujson: compact, non-ASCII kept, ``/`` unescaped, as Go's
-encoder writes it) and a cheap deep copy of decoded JSON values."""
+encoder writes it), a cheap deep copy of decoded JSON values, and dotted paths into them
+(``.spec.replicas``, as CRDs' scale subresources name their fields)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,22 @@ def json_copy(value: Any) -> Any:
     if t in _ATOMIC:
         return value
     return copy.deepcopy(value)
+
+
+def path_get(obj: Any, path: str) -> Any:
+    """The value at a dotted path (``.spec.replicas``), None where it does not exist."""
+    cur: Any = obj
+    for part in [p for p in path.strip(".").split(".") if p]:
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def path_set(obj: dict[str, Any], path: str, value: Any) -> None:
+    """Set the value at a dotted path, making the maps on the way."""
+    parts = [p for p in path.strip(".").split(".") if p]
+    cur = obj
+    for part in parts[:-1]:
+        cur = cur.setdefault(part, {})
+    cur[parts[-1]] = value

@@ -60,6 +60,31 @@ def _ds_row(o: Obj, now: datetime) -> list[Any]:
             *_containers_images(o), _selector_str(spec.get("selector"))]
 
 
+def _rc_row(o: Obj, now: datetime) -> list[Any]:
+    spec, st = _s(o), _s(o, "status")
+    return [_m(o).get("name", ""), spec.get("replicas", 0), st.get("replicas", 0),
+            st.get("readyReplicas", 0), since(_m(o).get("creationTimestamp"), now),
+            *_containers_images(o), _labels_str(spec.get("selector"))]
+
+
+def _bool_ptr(value: Any) -> str:
+    """kubectl's ``printBoolPtr``."""
+    if value is None:
+        return "<unset>"
+    return "True" if value else "False"
+
+
+def _cronjob_row(o: Obj, now: datetime) -> list[Any]:
+    spec, st = _s(o), _s(o, "status")
+    last = st.get("lastScheduleTime")
+    job_spec = _s(_s(spec, "jobTemplate"))
+    return [_m(o).get("name", ""), spec.get("schedule", ""),
+            spec["timeZone"] if spec.get("timeZone") is not None else NONE, _bool_ptr(spec.get("suspend")),
+            len(st.get("active") or []), since(last, now) if last else NONE,
+            since(_m(o).get("creationTimestamp"), now), *_containers_images({"spec": job_spec}),
+            _selector_str(job_spec.get("selector"))]
+
+
 def _job_status(st: Obj) -> str:
     conds = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
     for t in ("Failed", "Complete", "Suspended", "FailureTarget", "SuccessCriteriaMet"):
@@ -216,6 +241,28 @@ PRINTERS: dict[tuple[str, str], Printer] = {
         col("Node Selector", description="NodeSelector is a selector which must be true for the "
             "pod to fit on a node."),
         _AGE, _CONTAINERS, _IMAGES, _SELECTOR), _ds_row),
+    ("", "ReplicationController"): Printer((
+        _NAME, col("Desired", "integer", description="Replicas is the number of desired replicas. This is a "
+                   "pointer to distinguish between explicit zero and unspecified. Defaults to 1."),
+        col("Current", "integer", description="Replicas is the most recently observed number of replicas."),
+        col("Ready", "integer", description="The number of ready replicas for this replication controller."),
+        _AGE, _CONTAINERS, _IMAGES,
+        col("Selector", priority=1, description="Selector is a label query over pods that should match the "
+            "Replicas count. If Selector is empty, it is defaulted to the labels present on the Pod "
+            "template.")), _rc_row),
+    ("batch", "CronJob"): Printer((
+        _NAME, col("Schedule", description="The schedule in Cron format, see "
+                   "https://en.wikipedia.org/wiki/Cron."),
+        col("Timezone", description="The time zone name for the given schedule, see "
+            "https://en.wikipedia.org/wiki/List_of_tz_database_time_zones."),
+        col("Suspend", "boolean", description="This flag tells the controller to suspend subsequent "
+            "executions, it does not apply to already started executions.  Defaults to false."),
+        col("Active", "integer", description="A list of pointers to currently running jobs."),
+        col("Last Schedule", description="Information when was the last time the job was successfully "
+            "scheduled."),
+        _AGE, _CONTAINERS, _IMAGES,
+        col("Selector", priority=1, description="A label query over pods that should match the pod count. "
+            "Normally, the system sets this field for you.")), _cronjob_row),
     ("batch", "Job"): Printer((
         _NAME, col("Status", description="Status of the job."),
         col("Completions", description="The completion status of the job."),

@@ -25,6 +25,7 @@ from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import json_copy
 from controlplane.apiserver.strategy.serviceips import ServiceIPAllocator
 from controlplane.apiserver.validation import objects as validation
+from controlplane.machinery.selectors import LabelSelector
 
 Obj = dict[str, Any]
 NameRule = Literal["label", "subdomain", "segment"]
@@ -94,6 +95,16 @@ class Strategy:
         keeps the client's."""
         if info.has("status") and not self.keep_status_on_create:
             obj.pop("status", None)
+
+    # -- the /scale subresource (resources that serve it) ----------------------------------------
+    def scale_paths(self, info: ResourceInfo) -> tuple[str, str]:
+        """Where the desired and the observed replica counts live."""
+        return ".spec.replicas", ".status.replicas"
+
+    def scale_selector(self, info: ResourceInfo, obj: Obj) -> str:
+        """``status.selector`` of the Scale: the pods the replicas are counted over."""
+        selector = (obj.get("spec") or {}).get("selector")
+        return LabelSelector.from_dict(selector).to_string() if isinstance(selector, dict) else ""
 
     def prepare_finalize(self, info: ResourceInfo, old: Obj, new: Obj) -> Obj:
         """What an update through ``/finalize`` stores (namespaces only serve it)."""

@@ -9,12 +9,14 @@ from typing import Iterable
 
 from controlplane.apiserver.discovery.registry import ALL_VERBS, Registry, ResourceInfo
 from controlplane.apiserver.strategy.base import Strategy
+from controlplane.apiserver.strategy.cronjob import CronJobStrategy
 from controlplane.apiserver.strategy.customresourcedefinition import CustomResourceDefinitionStrategy
 from controlplane.apiserver.strategy.event import EventStrategy
 from controlplane.apiserver.strategy.job import JobStrategy
 from controlplane.apiserver.strategy.namespace import NamespaceStrategy
 from controlplane.apiserver.strategy.node import NodeStrategy
 from controlplane.apiserver.strategy.pod import PodStrategy
+from controlplane.apiserver.strategy.replicationcontroller import ReplicationControllerStrategy
 from controlplane.apiserver.strategy.secret import SecretStrategy
 from controlplane.apiserver.strategy.service import ServiceStrategy
 from controlplane.apiserver.strategy.simple import PodDisruptionBudgetStrategy, PriorityClassStrategy
@@ -43,6 +45,8 @@ def builtin_resources() -> list[ResourceInfo]:
         _res("Pod", "pods", PodStrategy(), short=["po"], cats=all_cat,
              sub=["status", "binding", "log", "exec", "attach", "portforward", "eviction"]),
         _res("Node", "nodes", NodeStrategy(), False, short=["no"], sub=["status", "proxy"]),
+        _res("ReplicationController", "replicationcontrollers", ReplicationControllerStrategy(), short=["rc"],
+             cats=all_cat, sub=["status", "scale"]),
         _res("Service", "services", ServiceStrategy(), short=["svc"], cats=all_cat, sub=["status", "proxy"],
              verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")),
         _res("Endpoints", "endpoints", plain, short=["ep"]),
@@ -61,6 +65,7 @@ def builtin_resources() -> list[ResourceInfo]:
              group="apps"),
         # batch/v1
         _res("Job", "jobs", JobStrategy(), cats=all_cat, sub=["status"], group="batch"),
+        _res("CronJob", "cronjobs", CronJobStrategy(), short=["cj"], cats=all_cat, sub=["status"], group="batch"),
         # coordination.k8s.io/v1
         _res("Lease", "leases", plain, group="coordination.k8s.io"),
         # apiextensions.k8s.io/v1

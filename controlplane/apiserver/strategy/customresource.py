@@ -12,6 +12,7 @@ from typing import Any
 
 from controlplane.apiserver.crd.schema import validate_and_prune
 from controlplane.apiserver.discovery.registry import ResourceInfo
+from controlplane.apiserver.meta.jsonutil import path_get
 from controlplane.apiserver.strategy.base import Strategy, warn
 
 Obj = dict[str, Any]
@@ -29,6 +30,14 @@ class CustomResourceStrategy(Strategy):
         warn(self.validate(info, obj, strict=strict, old=old))  # metadata (no built-in schema or rules)
         obj["apiVersion"] = f"{info.group}/{info.storage_version}"
         return obj
+
+    def scale_paths(self, info: ResourceInfo) -> tuple[str, str]:
+        scale = info.scale or {}
+        return scale.get("specReplicasPath", ".spec.replicas"), scale.get("statusReplicasPath", ".status.replicas")
+
+    def scale_selector(self, info: ResourceInfo, obj: Obj) -> str:
+        path = (info.scale or {}).get("labelSelectorPath", "")
+        return (path_get(obj, path) or "") if path else ""
 
 
 CUSTOM_RESOURCE = CustomResourceStrategy()

@@ -21,12 +21,12 @@ def deployment(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     st = (spec.get("strategy") or {}).get("type")
     if st is not None and st not in ("Recreate", "RollingUpdate"):
         errs.not_supported("spec.strategy.type", st, ("Recreate", "RollingUpdate"))
-    selector_and_template(obj, errs, ("Always",), "deployment", update, old)
+    selector_and_template(spec_of(obj), errs, ("Always",), "deployment", update, spec_of(old))
 
 
 def replicaset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     nonneg(errs, spec_of(obj), "replicas", "spec.replicas")
-    selector_and_template(obj, errs, ("Always",), "replicaset", update, old)
+    selector_and_template(spec_of(obj), errs, ("Always",), "replicaset", update, spec_of(old))
 
 
 def statefulset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
@@ -35,7 +35,7 @@ def statefulset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     pmp = spec.get("podManagementPolicy")
     if pmp is not None and pmp not in ("OrderedReady", "Parallel"):
         errs.not_supported("spec.podManagementPolicy", pmp, ("OrderedReady", "Parallel"))
-    selector_and_template(obj, errs, ("Always",), "statefulset", update, old)
+    selector_and_template(spec_of(obj), errs, ("Always",), "statefulset", update, spec_of(old))
     if update:
         mutable = {"replicas", "ordinals", "template", "updateStrategy",
                    "persistentVolumeClaimRetentionPolicy", "minReadySeconds"}
@@ -48,4 +48,4 @@ def statefulset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
 
 
 def daemonset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
-    selector_and_template(obj, errs, ("Always",), "daemonset", update, old)
+    selector_and_template(spec_of(obj), errs, ("Always",), "daemonset", update, spec_of(old))

@@ -1,5 +1,6 @@
 """Validation rules of the core/v1 kinds (``pkg/apis/core/validation`` of Kubernetes 1.32):
-Service, ConfigMap, Secret, Pod (the pod spec itself in ``pods.py``), Namespace, Lease, Event.
+Service, ConfigMap, Secret, Pod (the pod spec itself in ``pods.py``), ReplicationController,
+Namespace, Lease, Event.
 Each rule appends Kubernetes' field errors to an ``Errors``; ``rules.py`` maps kinds to them.
 """
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from controlplane.apiserver.meta.names import Errors, dns1123_label_error, qualified_name_error, validate_labels
 from controlplane.apiserver.validation import pods
-from controlplane.apiserver.validation.podtemplate import immutable, spec_of
+from controlplane.apiserver.validation.podtemplate import go_map, immutable, nonneg, spec_of
 
 Obj = dict[str, Any]
 
@@ -172,3 +173,35 @@ def event(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     io_ns = inv.get("namespace") if isinstance(inv, dict) else None
     if ns and io_ns and ns != io_ns:
         errs.invalid("involvedObject.namespace", io_ns, "does not match event.namespace")
+
+
+def replication_controller(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    """``ValidateReplicationController``: an equality-based selector that is not empty and
+    matches the template's labels, an ``Always`` restart policy, no activeDeadlineSeconds."""
+    spec = spec_of(obj)
+    nonneg(errs, spec, "minReadySeconds", "spec.minReadySeconds")
+    selector = spec.get("selector")
+    if not selector:
+        errs.required("spec.selector", "")
+    elif isinstance(selector, dict):
+        validate_labels(selector, "spec.selector", errs)
+    nonneg(errs, spec, "replicas", "spec.replicas")
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        errs.required("spec.template", "")
+        return
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if isinstance(selector, dict) and selector and any(labels.get(k) != v for k, v in selector.items()):
+        errs.invalid("spec.template.metadata.labels", go_map(labels), "`selector` does not match template `labels`")
+    validate_labels(labels, "spec.template.metadata.labels", errs)
+    tspec = template.get("spec")
+    if not isinstance(tspec, dict):
+        errs.required("spec.template.spec.containers", "")
+        return
+    pods.validate_pod_spec(tspec, "spec.template.spec", errs)
+    rp = tspec.get("restartPolicy")
+    if rp != "Always":
+        errs.not_supported("spec.template.spec.restartPolicy", rp, ("Always",))
+    if tspec.get("activeDeadlineSeconds") is not None:
+        errs.forbidden("spec.template.spec.activeDeadlineSeconds",
+                       "activeDeadlineSeconds in ReplicationController is not Supported")

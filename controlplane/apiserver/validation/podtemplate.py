@@ -32,42 +32,48 @@ def nonneg(errs: Errors, spec: Obj, key: str, path: str) -> None:
         errs.invalid(path, v, "must be greater than or equal to 0")
 
 
-def selector_and_template(obj: Obj, errs: Errors, restart: tuple[str, ...], kind: str,
-                           update: bool, old: Obj, require_selector: bool = True) -> None:
-    spec = spec_of(obj)
+def selector_and_template(spec: Obj, errs: Errors, restart: tuple[str, ...], kind: str, update: bool,
+                          old_spec: Obj, *, path: str = "spec", require_selector: bool = True) -> None:
+    """A workload spec's ``selector`` (a LabelSelector) and ``template`` at ``path``."""
     sel = spec.get("selector")
     if require_selector and not sel:
-        errs.required("spec.selector", "")
+        errs.required(f"{path}.selector", "")
     elif isinstance(sel, dict):
         if require_selector and not sel.get("matchLabels") and not sel.get("matchExpressions"):
-            errs.invalid("spec.selector", sel, f"empty selector is invalid for {kind}")
-        validate_labels(sel.get("matchLabels"), "spec.selector.matchLabels", errs)
+            errs.invalid(f"{path}.selector", sel, f"empty selector is invalid for {kind}")
+        validate_labels(sel.get("matchLabels"), f"{path}.selector.matchLabels", errs)
     tmpl = spec.get("template")
     if not isinstance(tmpl, dict):
-        errs.required("spec.template", "")
+        errs.required(f"{path}.template", "")
         return
     labels = (tmpl.get("metadata") or {}).get("labels") or {}
-    validate_labels(labels, "spec.template.metadata.labels", errs)
+    validate_labels(labels, f"{path}.template.metadata.labels", errs)
     if isinstance(sel, dict) and (sel.get("matchLabels") or sel.get("matchExpressions")):
         try:
             matches = LabelSelector.from_dict(sel).matches(labels)
         except ValueError as exc:
-            errs.invalid("spec.selector", sel, str(exc))
+            errs.invalid(f"{path}.selector", sel, str(exc))
             matches = True
         if not matches:
-            errs.invalid("spec.template.metadata.labels", go_map(labels),
+            errs.invalid(f"{path}.template.metadata.labels", go_map(labels),
                          "`selector` does not match template `labels`")
+    pod_template_spec(tmpl, errs, restart, f"{path}.template")
+    if update and sel is not None:
+        immutable(errs, f"{path}.selector", sel, old_spec.get("selector"))
+
+
+def pod_template_spec(tmpl: Obj, errs: Errors, restart: tuple[str, ...], path: str) -> None:
+    """The pod spec of a template at ``path`` and its allowed restart policies."""
     tspec = tmpl.get("spec")
     if not isinstance(tspec, dict):
-        errs.required("spec.template.spec.containers", "")
+        errs.required(f"{path}.spec.containers", "")
         return
-    pods.validate_pod_spec(tspec, "spec.template.spec", errs)
+    pods.validate_pod_spec(tspec, f"{path}.spec", errs)
     rp = tspec.get("restartPolicy")
     if rp is not None and rp not in restart:
-        errs.not_supported("spec.template.spec.restartPolicy", rp, restart)
-    if update and sel is not None:
-        immutable(errs, "spec.selector", sel, spec_of(old).get("selector"))
+        errs.not_supported(f"{path}.spec.restartPolicy", rp, restart)
 
 
 def go_map(labels: Obj) -> str:
+    """A labels map as Go's ``%#v`` prints it (how Kubernetes quotes template labels)."""
     return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"

@@ -20,6 +20,7 @@ Rule = Callable[[Obj, Errors, bool, Obj], None]
 
 RULES: dict[tuple[str, str], Rule] = {
     ("", "Pod"): core.pod,
+    ("", "ReplicationController"): core.replication_controller,
     ("", "Service"): core.service,
     ("", "ConfigMap"): core.configmap,
     ("", "Secret"): core.secret,
@@ -30,6 +31,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("apps", "StatefulSet"): apps.statefulset,
     ("apps", "DaemonSet"): apps.daemonset,
     ("batch", "Job"): batch.job,
+    ("batch", "CronJob"): batch.cronjob,
     ("coordination.k8s.io", "Lease"): core.lease,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): validate_crd,
 }

@@ -45,6 +45,8 @@ COMMANDS = [
     ["run", "pod1", "-n", "default", "--image=nginx", "--port=80", "--env=A=1", "--labels=x=y"],
     ["create", "priorityclass", "high", "--value=1000", "--description=important"],
     ["create", "poddisruptionbudget", "pdb1", "-n", "default", "--selector=app=x", "--min-available=50%"],
+    ["create", "cronjob", "tick", "-n", "default", "--image=busybox", "--schedule=*/1 * * * *", "--", "date"],
+    ["create", "cronjob", "nightly", "-n", "default", "--image=busybox", "--schedule=@daily", "--restart=Never"],
 ]
 
 
