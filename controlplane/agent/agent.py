@@ -10,54 +10,31 @@ removes every container, netns, cgroup and mount it created. Started by
 from __future__ import annotations
 
 import asyncio
-import secrets
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controlplane.agent.context import AgentConfig
 from controlplane.agent.metrics import AgentMetrics
 from controlplane.agent.node import NodeStatus
 from controlplane.agent.pod_worker import PodWorker
+from controlplane.agent.server import AgentServer
 from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
 from controlplane.client.resources import PODS
 from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.images import reference
 from controlplane.images.manager import ImageManager
 from controlplane.images.reference import Mirrors
 from controlplane.log import get_logger
 from controlplane.runtime.interface import ContainerRuntime
+from controlplane.runtime.runc import RuncRuntime
 
 log = get_logger(__name__)
 
 
-@dataclass
-class AgentConfig:
-    node: str
-    root: Path
-    address: str = "127.0.0.1"
-    port: int = 0  # log/exec server; 0 = a free port
-    token: str = field(default_factory=lambda: secrets.token_hex(16))
-    registry_mirrors: list[str] = field(default_factory=list)
-    host_path_root: Path | None = None
-    capacity: dict[str, str] = field(default_factory=dict)
-    allocatable: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    taints: list[dict] = field(default_factory=list)
-    pod_subnet: str | None = None
-    lease_duration: float = 40.0
-    lease_interval: float = 10.0
-    status_interval: float = 10.0
-    backoff_initial: float = 10.0
-    backoff_cap: float = 300.0
-    image_backoff_initial: float = 10.0
-    image_retry: float = 2.0
-    pod_pids_limit: int | None = None
-    cleanup_on_exit: bool = True
-    volume_refresh: float = 30.0  # ConfigMap/Secret volumes re-synced this often
-    shutdown_grace: float = 10.0  # graceful node shutdown: pods get at most this long
-
-
 class Agent:
+    """The node agent; implements ``context.NodeContext`` for its parts."""
+
     def __init__(self, cfg: AgentConfig, client: RestClient, runtime: ContainerRuntime | None = None) -> None:
         self.cfg = cfg
         cfg.root = Path(cfg.root).resolve()
@@ -66,7 +43,6 @@ class Agent:
             cfg.host_path_root = cfg.root / "hostpath"
         self.client = client
         if runtime is None:
-            from controlplane.runtime.runc import RuncRuntime
             runtime = RuncRuntime(cfg.root / "runtime", cfg.node, subnet=cfg.pod_subnet)
         self.runtime = runtime
         self.images = ImageManager(cfg.root / "images", Mirrors({"docker.io": list(cfg.registry_mirrors)}),
@@ -127,11 +103,9 @@ class Agent:
 
     # -- run ---------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        from controlplane.agent.server import AgentServer
-
         await self.runtime.cleanup_all() if hasattr(self.runtime, "cleanup_all") else None
         server = AgentServer(self)
-        await server.start()
+        self.server_port = await server.start()
         inner = asyncio.Event()
         try:
             while True:  # the apiserver may not be up yet
@@ -193,7 +167,6 @@ class Agent:
             except asyncio.TimeoutError:
                 pass
             in_use = {str(c.image) for w in self.workers.values() for c in w.init + w.main}
-            from controlplane.images import reference
             refs = set()
             for i in in_use:
                 try:

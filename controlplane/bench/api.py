@@ -32,10 +32,11 @@ from typing import Any
 
 import aiohttp
 
-from controlplane.apiserver.meta.objectmeta import new_uid, now_rfc3339
+from controlplane.apiserver.meta.objectmeta import new_uid
 from controlplane.apiserver.persistence.codec import encode
 from controlplane.bench import loadgen
 from controlplane.etcd_process import EtcdProcess, free_port
+from controlplane.machinery.timestamps import now_rfc3339
 from controlplane.procutil import cpu_seconds, tree_cpu_seconds, tree_rss_mib
 from controlplane.storage.etcd import EtcdBackend
 from controlplane.storage.interface import object_key

@@ -1,19 +1,30 @@
 """``controlplane agent --kubeconfig F --node-name N --root DIR [--registry-mirror URL] …``:
 one node agent running real runc containers (``controlplane.agent.agent.Agent``).
 
-``--simulated`` hands the parsed arguments to ``controlplane.agent.simulated.main(args)``
-(process-less nodes for scheduling experiments: ``--nodes N --prefix P --cpu --memory --pods
---gpus``). ``controlplane agent cleanup --root DIR --node-name N`` removes what a killed agent
-left on the host (containers, mounts, netns, cgroups).
+``--simulated`` runs ``controlplane.agent.simulated.SimulatedNodes`` instead (process-less
+nodes for scheduling experiments: ``--nodes N --prefix P --cpu --memory --pods --gpus``).
+``controlplane agent cleanup --root DIR --node-name N`` removes what a killed agent left on the
+host (containers, mounts, netns, cgroups). Logging, signals and the metrics port
+(``--metrics-port``: the process's metrics and the agent's kubelet metrics) come from
+``cmd.bootstrap``; the kubelet metrics are also on the authenticated endpoint (``--port``).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import signal
+import secrets
 from pathlib import Path
+
+from controlplane.agent.agent import Agent
+from controlplane.agent.context import AgentConfig
+from controlplane.agent.simulated import SimulatedNodes, parse_gpus, parse_labels
+from controlplane.client.rest import RestClient
+from controlplane.cmd import bootstrap
+from controlplane.runtime.runc import RuncRuntime
+
+COMPONENT = bootstrap.Component("agent", uvloop=False)
+CLEANUP = bootstrap.Component("agent-cleanup", metrics_port=False, uvloop=False)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,12 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--simulated", action="store_true", help="run simulated nodes (controlplane.agent.simulated)")
     p.add_argument("--nodes", type=int, default=1, help="simulated: number of nodes")
     p.add_argument("--prefix", default="sim-node", help="simulated: node name prefix")
+    bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
 
 
 def _token(args: argparse.Namespace) -> str:
-    import secrets
-
     if args.token:
         return args.token
     if os.environ.get("CONTROLPLANE_AGENT_TOKEN"):
@@ -70,9 +80,7 @@ def _token(args: argparse.Namespace) -> str:
     return secrets.token_hex(16)
 
 
-def build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from controlplane.agent.agent import AgentConfig
-
+def build_config(args: argparse.Namespace) -> AgentConfig:
     mirrors = list(args.registry_mirror) or [m for m in os.environ.get("CONTROLPLANE_REGISTRY_MIRROR", "").split(",") if m]
     labels = dict(kv.split("=", 1) for kv in args.labels.split(",") if "=" in kv)
     cap = {"cpu": args.cpu, "memory": args.memory, "pods": args.pods}
@@ -86,36 +94,49 @@ def build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         shutdown_grace=args.shutdown_grace, volume_refresh=args.volume_refresh)
 
 
-async def _run(args: argparse.Namespace) -> int:
-    from controlplane.agent.agent import Agent
-    from controlplane.client.rest import RestClient
+def _client(args: argparse.Namespace, user_agent: str) -> RestClient:
+    if args.kubeconfig:
+        return RestClient.from_kubeconfig(args.kubeconfig, user_agent=user_agent)
+    return RestClient(args.server or "http://127.0.0.1:6443", user_agent=user_agent)
 
-    cfg = build_config(args)
-    client = RestClient.from_kubeconfig(args.kubeconfig, user_agent=f"agent/{cfg.node}") if args.kubeconfig \
-        else RestClient(args.server or "http://127.0.0.1:6443", user_agent=f"agent/{cfg.node}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+
+async def _run(ctx: bootstrap.Context) -> int:
+    cfg = build_config(ctx.args)
+    client = _client(ctx.args, f"agent/{cfg.node}")
     try:
-        await Agent(cfg, client).run(stop)
+        agent = Agent(cfg, client)
+        ctx.add_metrics(agent.metrics.registry)
+        await agent.run(ctx.stop)
     finally:
         await client.close()
     return 0
 
 
-async def _cleanup(args: argparse.Namespace) -> int:
-    from controlplane.runtime.runc import RuncRuntime
+async def _run_simulated(ctx: bootstrap.Context) -> int:
+    args = ctx.args
+    if not (args.kubeconfig or args.server):
+        raise SystemExit("--kubeconfig or --server is required")
+    client = _client(args, "simulated-agent")
+    gpus, model = parse_gpus(args.gpus)
+    sim = SimulatedNodes(client, count=args.nodes, prefix=args.prefix, cpu=args.cpu or "4",
+                         memory=args.memory or "32Gi", pods=args.pods or "110", gpus=gpus, model=model,
+                         labels=parse_labels(args.labels), lease_duration=args.lease_duration,
+                         lease_interval=args.lease_interval)
+    try:
+        await sim.start(ctx.stop)
+    finally:
+        await client.close()
+    return 0
 
-    await RuncRuntime(Path(args.root).resolve() / "runtime", args.node_name).cleanup_all()
+
+async def _cleanup(ctx: bootstrap.Context) -> int:
+    await RuncRuntime(Path(ctx.args.root).resolve() / "runtime", ctx.args.node_name).cleanup_all()
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
     if args.simulated:
-        from controlplane.agent import simulated
-
-        return int(simulated.main(args) or 0)
+        return bootstrap.run(COMPONENT, args, _run_simulated)
     if args.action == "cleanup":
-        return asyncio.run(_cleanup(args))
-    return asyncio.run(_run(args))
+        return bootstrap.run(CLEANUP, args, _cleanup)
+    return bootstrap.run(COMPONENT, args, _run)

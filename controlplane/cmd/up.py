@@ -5,7 +5,9 @@ Starts, in order, the entries of ``COMPONENTS`` (embedded etcd unless endpoints 
 apiserver as a child process, then whatever else is listed), writes ``DIR/kubeconfig``, prints
 one line containing ``ready`` and waits for SIGINT/SIGTERM (or a component dying), then stops
 everything in reverse order. Adding a component is one line in ``COMPONENTS``: a factory taking
-the ``UpContext`` and returning a ``Runnable`` (or None to skip).
+the ``UpContext`` and returning a ``Runnable`` (or None to skip). The controller-manager, the
+scheduler and the agent are given ``--data-dir DIR`` and write their metrics ports to
+``DIR/<component>.metrics-port`` (``cmd.bootstrap``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
+from controlplane.cmd import bootstrap
 from controlplane.etcd_process import EtcdProcess
+from controlplane.images.registry import RegistryRunnable
 from controlplane.kubeconfig import write_kubeconfig
 from controlplane.log import get_logger
 
@@ -153,8 +157,6 @@ def _apiserver(ctx: UpContext) -> Runnable:
 
 
 def _registry(ctx: UpContext) -> Runnable:
-    from controlplane.images.registry import RegistryRunnable
-
     return RegistryRunnable()
 
 
@@ -166,17 +168,33 @@ def _agent(ctx: UpContext) -> Runnable | None:
     return ChildProcess("agent", lambda c: [
         "agent", "--kubeconfig", str(c.kubeconfig), "--node-name", socket.gethostname().lower(),
         "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
-        "--token-file", str(c.agent_token_file)])
+        "--token-file", str(c.agent_token_file), "--data-dir", str(c.data_dir)])
+
+
+def _gitops(ctx: UpContext) -> Runnable:
+    """The GitOps controller (controlplane/gitops): installs its CRDs, serves webhooks on
+    --gitops-webhook-port (a free port if that one is busy), applies DATA_DIR/manifests."""
+    addr = ctx.data_dir / "gitops" / "webhook-address"
+    addr.unlink(missing_ok=True)
+
+    def ready(c: UpContext) -> bool:
+        return addr.exists() and http_ok(addr.read_text().strip() + "/healthz")
+    return ChildProcess("gitops-controller", lambda c: [
+        "gitops-controller", "--kubeconfig", str(c.kubeconfig), "--data-dir", str(c.data_dir),
+        "--webhook-port", c.extra.get("gitops_webhook_port", "9292")], ready=ready)
 
 
 # The components `up` runs, in start order (stopped in reverse). One line per component.
 COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
     _apiserver,
-    lambda ctx: ChildProcess("controller-manager", lambda c: ["controller-manager", "--master", c.server]),
-    lambda ctx: ChildProcess("scheduler", lambda c: ["scheduler", "--kubeconfig", str(c.kubeconfig)]),
+    lambda ctx: ChildProcess("controller-manager", lambda c: ["controller-manager", "--master", c.server,
+                                                              "--data-dir", str(c.data_dir)]),
+    lambda ctx: ChildProcess("scheduler", lambda c: ["scheduler", "--kubeconfig", str(c.kubeconfig),
+                                                     "--data-dir", str(c.data_dir)]),
     _registry,
     _agent,
+    _gitops,
 ]
 
 
@@ -188,19 +206,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--etcd-endpoints", default="", help="use this etcd instead of an embedded one")
     p.add_argument("--apiserver-workers", type=int, default=2,
                    help="apiserver processes sharing the port (controlplane apiserver --workers)")
+    p.add_argument("--gitops-webhook-port", type=int, default=9292,
+                   help="the GitOps webhook receiver's port (0: a free one; see DATA_DIR/gitops/webhook-address)")
     p.set_defaults(func=run)
 
 
-async def main(args: argparse.Namespace) -> int:
+COMPONENT = bootstrap.Component("up", metrics_port=False, uvloop=False)
+
+
+async def main(bctx: bootstrap.Context) -> int:
+    args, stop = bctx.args, bctx.stop
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
-                    extra={"apiserver_workers": str(args.apiserver_workers)})
+                    extra={"apiserver_workers": str(args.apiserver_workers),
+                           "gitops_webhook_port": str(args.gitops_webhook_port)})
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     ctx.ensure_agent_token()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     started: list[Runnable] = []
     rc = 0
     try:
@@ -243,4 +264,4 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(main(args))
+    return bootstrap.run(COMPONENT, args, main)

@@ -14,8 +14,8 @@ from enum import Enum
 from typing import Any
 
 from controlplane.controllers import controllerutil as cu
-from controlplane.controllers import podutil as pu
 from controlplane.machinery.cron import UTC, Schedule, load_location, local_zone, parse_standard
+from controlplane.machinery.timestamps import parse_time_or_none
 
 SCHEDULED_TIMESTAMP_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 NEXT_SCHEDULE_DELTA = _dt.timedelta(milliseconds=100)  # NTP skew padding of a requeue
@@ -29,7 +29,8 @@ class Missed(Enum):
 
 
 def parse_time(value: str | None) -> _dt.datetime | None:
-    ts = pu.parse_time(value)
+    """An optional RFC 3339 time as an aware datetime (None when missing or malformed)."""
+    ts = parse_time_or_none(value)
     return _dt.datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
 

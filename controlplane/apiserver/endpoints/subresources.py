@@ -21,8 +21,8 @@ from controlplane.apiserver.endpoints.delete import delete_object
 from controlplane.apiserver.endpoints.write import cached_copy, write_update
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import path_get, path_set
-from controlplane.apiserver.meta.objectmeta import now_rfc3339
 from controlplane.apiserver.patch import apply_patch
+from controlplane.machinery.timestamps import now_rfc3339
 
 
 async def handle(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse:

@@ -23,11 +23,11 @@ from controlplane.apiserver.endpoints import common as hc
 from controlplane.apiserver.endpoints.common import Api, parse_rv
 from controlplane.apiserver.endpoints.delete import finish_delete
 from controlplane.apiserver.meta import errors
-from controlplane.apiserver.meta.objectmeta import now_rfc3339
 from controlplane.apiserver.patch import apply_patch
 from controlplane.apiserver.patch.ssa import server_side_apply
 from controlplane.apiserver.persistence.codec import object_key
 from controlplane.apiserver.strategy import generic
+from controlplane.machinery.timestamps import now_rfc3339
 
 Compute = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 

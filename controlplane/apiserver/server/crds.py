@@ -25,11 +25,11 @@ from controlplane.apiserver.endpoints.common import Api
 from controlplane.apiserver.endpoints.delete import delete_object
 from controlplane.apiserver.endpoints.write import write_update
 from controlplane.apiserver.meta import errors
-from controlplane.apiserver.meta.objectmeta import now_rfc3339
 from controlplane.apiserver.persistence.codec import decode, prefix
 from controlplane.apiserver.persistence.watchcache import WatchCache
 from controlplane.apiserver.strategy.customresource import CUSTOM_RESOURCE
 from controlplane.apiserver.strategy.customresourcedefinition import CLEANUP_FINALIZER
+from controlplane.machinery.timestamps import now_rfc3339
 from controlplane.log import get_logger
 from controlplane.storage.interface import CompactedError, StorageError
 

@@ -12,12 +12,12 @@ resource that runs its own termination (a namespace emptied by its controller) a
 from __future__ import annotations
 
 import copy
-import datetime as _dt
+import time
 from typing import Any
 
 from controlplane.apiserver.discovery.registry import ResourceInfo
-from controlplane.apiserver.meta.objectmeta import rfc3339
 from controlplane.apiserver.strategy.generic import strategy_of
+from controlplane.machinery.timestamps import rfc3339
 
 Obj = dict[str, Any]
 
@@ -40,16 +40,16 @@ def graceful(info: ResourceInfo, current: Obj, grace: int | None, propagation: s
         return terminating
     if not fins and grace == 0:
         return None
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = time.time()
     if meta.get("deletionTimestamp"):
         old_grace = int(meta.get("deletionGracePeriodSeconds") or 0)
         if grace < old_grace:
             meta["deletionGracePeriodSeconds"] = grace
-            meta["deletionTimestamp"] = rfc3339(now + _dt.timedelta(seconds=grace))
+            meta["deletionTimestamp"] = rfc3339(now + grace)
             if grace == 0 and not fins:
                 return None
     else:
-        meta["deletionTimestamp"] = rfc3339(now + _dt.timedelta(seconds=grace))
+        meta["deletionTimestamp"] = rfc3339(now + grace)
         meta["deletionGracePeriodSeconds"] = grace
         if strategy.tracks_generation:
             meta["generation"] = int(meta.get("generation") or 0) + 1

@@ -18,9 +18,10 @@ from typing import Any
 
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.meta import errors
-from controlplane.apiserver.meta.objectmeta import generate_name, new_uid, now_rfc3339
+from controlplane.apiserver.meta.objectmeta import generate_name, new_uid
 from controlplane.apiserver.patch.ssa import update_managed_fields
 from controlplane.apiserver.strategy.base import NameRule, Strategy
+from controlplane.machinery.timestamps import now_rfc3339
 
 Obj = dict[str, Any]
 

@@ -8,14 +8,14 @@ then clears them through ``/finalize``, the only change that subresource makes).
 from __future__ import annotations
 
 import copy
-import datetime as _dt
+import time
 from typing import Any
 
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.meta import errors
-from controlplane.apiserver.meta.objectmeta import rfc3339
 from controlplane.apiserver.strategy.base import Strategy
 from controlplane.apiserver.strategy.podtemplate import sub
+from controlplane.machinery.timestamps import rfc3339
 
 Obj = dict[str, Any]
 UNDELETABLE = ("default", "kube-system", "kube-public")
@@ -54,7 +54,7 @@ class NamespaceStrategy(Strategy):
         meta = obj["metadata"]
         if not meta.get("deletionTimestamp"):
             obj.setdefault("status", {})["phase"] = "Terminating"
-            meta["deletionTimestamp"] = rfc3339(_dt.datetime.now(_dt.timezone.utc))
+            meta["deletionTimestamp"] = rfc3339(time.time())
             meta["deletionGracePeriodSeconds"] = 0
         meta["finalizers"] = finalizers
         if not finalizers and meta.get("finalizers") is not None and not current["metadata"].get("finalizers"):
