@@ -113,6 +113,13 @@ async def test_replication_controller_create_get_scale(apiserver, controller_man
         events = (await client.list(R.EVENTS, ns))["items"]
         assert any(e["reason"] == "SuccessfulCreate" and e["source"]["component"] == "replication-controller"
                    for e in events)
+
+        # deleting the RC deletes its pods (the garbage collector follows the owner references)
+        await asyncio.to_thread(kubectl, "delete", "rc", "web", "-n", ns)
+
+        async def no_pods():
+            return not owned_pods((await client.list(R.PODS, ns))["items"], rc["metadata"]["uid"])
+        await eventually(no_pods)
     finally:
         await sim.stop()
 
@@ -167,5 +174,12 @@ async def test_kubectl_create_cronjob_gets_a_job_within_a_minute(apiserver, cont
         return [e for e in evs if e["reason"] == "SuccessfulCreate" and e["involvedObject"]["kind"] == "CronJob"]
     (ev,) = await eventually(event)
     assert ev["message"] == f"Created job {meta['name']}" and ev["source"]["component"] == "cronjob-controller"
-    await asyncio.to_thread(kubectl, "patch", "cronjob", "tick", "-n", ns, "--type=merge",
-                            "-p", '{"spec":{"suspend":true}}')  # no more Jobs while the module ends
+    out = (await asyncio.to_thread(kubectl, "patch", "cronjob", "tick", "-n", ns, "--type=merge",
+                                   "-p", '{"spec":{"suspend":true}}')).stdout
+    assert "cronjob.batch/tick patched" in out
+    # deleting the CronJob deletes its Jobs (garbage collector)
+    await asyncio.to_thread(kubectl, "delete", "cronjob", "tick", "-n", ns)
+
+    async def no_jobs():
+        return not (await client.list(R.JOBS, ns))["items"]
+    await eventually(no_jobs)
