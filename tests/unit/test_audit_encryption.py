@@ -15,8 +15,8 @@ from controlplane.apiserver.audit.policy import Policy, PolicyError, default_pol
 from controlplane.apiserver.audit.writer import AuditLogWriter
 from controlplane.machinery.userinfo import ANONYMOUS_USER, UserInfo
 from controlplane.apiserver.authorization.attributes import Attributes
-from controlplane.apiserver.encryption.config import ConfigError, EncryptionConfig, new_config
-from controlplane.apiserver.encryption.providers import AESCBC, AESGCM_, DecryptError, Key, SecretBox
+from controlplane.apiserver.persistence.encryption.config import ConfigError, EncryptionConfig, new_config
+from controlplane.apiserver.persistence.encryption.providers import AESCBC, AESGCM_, DecryptError, Key, SecretBox
 
 ALICE = UserInfo.make("alice", ["devs"])
 SCHED = UserInfo.make("system:kube-scheduler")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from controlplane.machinery.userinfo import UserInfo
-from controlplane.apiserver.authorization import noderestriction
+from controlplane.apiserver.admission import noderestriction
 from controlplane.apiserver.authorization.attributes import Attributes, Decision
 from controlplane.apiserver.authorization.node import NodeAuthorizer, NodeGraph, pod_references
 

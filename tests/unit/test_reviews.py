@@ -12,6 +12,7 @@ from controlplane.apiserver.authentication.serviceaccount import TokenIssuer, To
 from controlplane.machinery.userinfo import UserInfo
 from controlplane.apiserver.authorization import bootstrap_policy as bp
 from controlplane.apiserver.authorization import escalation
+from controlplane.apiserver.validation import rbac as rbac_validation
 from controlplane.apiserver.authorization import reviews as az
 from controlplane.apiserver.authorization.chain import AuthorizerChain
 from controlplane.apiserver.authorization.rbac import RBACAuthorizer, RBACStore
@@ -116,7 +117,7 @@ def test_escalation_and_bind(rbac):
                             "subjects": [{"kind": "ServiceAccount", "name": "sa"}]}, None, ["subjects[0].namespace"]),
 ])
 def test_rbac_validation(kind, obj, old, fields):
-    causes = escalation.validate_role(kind, obj) if kind.endswith("Role") else escalation.validate_binding(kind, obj, old)
+    causes = rbac_validation.validate_role(kind, obj) if kind.endswith("Role") else rbac_validation.validate_binding(kind, obj, old)
     assert [f for f, _ in causes] == fields
 
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator
 
-from controlplane.apiserver.encryption.config import EncryptionConfig
-from controlplane.apiserver.encryption.providers import DecryptError
-from controlplane.apiserver.encryption.transformer import Transformer
+from controlplane.apiserver.persistence.encryption.config import EncryptionConfig
+from controlplane.apiserver.persistence.encryption.providers import DecryptError
+from controlplane.apiserver.persistence.encryption.transformer import Transformer
 from controlplane.storage.interface import Backend, KeyValue, ListResult, StorageError, WatchEvent, WriteOp
 
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from controlplane.apiserver.encryption.providers import PROVIDERS, Identity, Key
-from controlplane.apiserver.encryption.transformer import Transformer
+from controlplane.apiserver.persistence.encryption.providers import PROVIDERS, Identity, Key
+from controlplane.apiserver.persistence.encryption.transformer import Transformer
 
 
 class ConfigError(ValueError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.apiserver.encryption.providers import ENC_PREFIX, DecryptError, Identity, Provider
+from controlplane.apiserver.persistence.encryption.providers import ENC_PREFIX, DecryptError, Identity, Provider
 
 
 class Transformer:
