@@ -70,6 +70,10 @@ class EtcdTLS:
         return ["--etcd-cafile", str(self.ca), "--etcd-certfile", str(self.client_cert),
                 "--etcd-keyfile", str(self.client_key)]
 
+    def backend_kwargs(self) -> dict[str, str]:
+        """``EtcdBackend(endpoints, **tls.backend_kwargs())``."""
+        return {"cafile": str(self.ca), "certfile": str(self.client_cert), "keyfile": str(self.client_key)}
+
     def etcdctl_args(self) -> list[str]:
         return ["--cacert", str(self.ca), "--cert", str(self.client_cert), "--key", str(self.client_key)]
 
@@ -92,6 +96,13 @@ class EtcdProcess:
     @property
     def endpoint(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.client_port}"
+
+    def backend_kwargs(self) -> dict[str, str]:
+        """What ``EtcdBackend`` needs to reach this etcd (TLS files; nothing for plain http)."""
+        return self.tls.backend_kwargs() if self.tls is not None else {}
+
+    def etcdctl_args(self) -> list[str]:
+        return ["--endpoints", self.endpoint, *(self.tls.etcdctl_args() if self.tls is not None else [])]
 
     @property
     def peer_url(self) -> str:

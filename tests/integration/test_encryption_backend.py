@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from controlplane.apiserver.encryption.backend import DecryptionFailed, EncryptingBackend
-from controlplane.apiserver.encryption.config import EncryptionConfig
+from controlplane.apiserver.persistence.encryption.backend import DecryptionFailed, EncryptingBackend
+from controlplane.apiserver.persistence.encryption.config import EncryptionConfig
 from controlplane.storage.interface import WriteOp
 
 

@@ -40,9 +40,6 @@ class EncryptingBackend(Backend):
         self._by_prefix: dict[tuple[str, str], Transformer | None] = {}
         self._stale: set[str] = set()
 
-    def __getattr__(self, name: str) -> Any:  # everything else the inner backend offers
-        return getattr(self.inner, name)
-
     def _transformer(self, key: str) -> Transformer | None:
         gr = _group_resource(key)
         if gr is None:
@@ -101,6 +98,12 @@ class EncryptingBackend(Backend):
     async def count(self, prefix: str) -> int:
         return await self.inner.count(prefix)
 
+    async def count_since(self, prefix: str, after_revision: int) -> tuple[int, int, int]:
+        return await self.inner.count_since(prefix, after_revision)
+
+    async def last_write_revision(self, prefix: str) -> tuple[int | None, int]:
+        return await self.inner.last_write_revision(prefix)
+
     async def create(self, key: str, value: bytes) -> KeyValue:
         kv = await self.inner.create(key, self._enc(key, value))
         return KeyValue(kv.key, value, kv.mod_revision, kv.create_revision)
@@ -131,8 +134,8 @@ class EncryptingBackend(Backend):
             result.append(r)
         return result
 
-    def watch(self, prefix: str, start_revision: int, *args: Any, **kw: Any) -> Any:
-        return _DecryptingWatch(self, self.inner.watch(prefix, start_revision, *args, **kw))
+    def watch(self, prefix: str, start_revision: int, prev_kv: bool = True) -> Any:
+        return _DecryptingWatch(self, self.inner.watch(prefix, start_revision, prev_kv=prev_kv))
 
     async def compact(self, revision: int) -> None:
         await self.inner.compact(revision)
