@@ -135,6 +135,21 @@ def _ssl_from_cluster(cluster: dict, user: dict) -> ssl.SSLContext | bool | None
     return ctx
 
 
+def kubeconfig_entries(path: str | Path, context: str | None = None) -> tuple[dict, dict]:
+    """(cluster, user) entries of a kubeconfig's current (or named) context."""
+    cfg = yaml.safe_load(Path(path).read_text()) or {}
+    ctx_name = context or cfg.get("current-context")
+    contexts = {c["name"]: c.get("context", {}) for c in cfg.get("contexts") or []}
+    clusters = {c["name"]: c.get("cluster", {}) for c in cfg.get("clusters") or []}
+    users = {u["name"]: u.get("user", {}) or {} for u in cfg.get("users") or []}
+    ctx = contexts.get(ctx_name) if ctx_name else None
+    if ctx is None:
+        if not clusters:
+            raise ValueError(f"kubeconfig {path} names no cluster")
+        return next(iter(clusters.values())), {}
+    return clusters.get(ctx.get("cluster"), {}), users.get(ctx.get("user"), {})
+
+
 def load_kubeconfig(path: str | Path, context: str | None = None) -> tuple[str, dict[str, str], Any]:
     """(server URL, extra headers, ssl setting) of a kubeconfig's current (or named) context."""
     cfg = yaml.safe_load(Path(path).read_text()) or {}
@@ -175,12 +190,15 @@ class RestClient:
         self._session: aiohttp.ClientSession | None = None
         self._lite_http = lite_http
         self._lite: LitePool | None = None
+        self.kubeconfig: tuple[Path, str | None] | None = None  # where from_kubeconfig read its settings
         self._request_timeout = request_timeout
 
     @classmethod
     def from_kubeconfig(cls, path: str | Path, *, context: str | None = None, **kw: Any) -> "RestClient":
         server, headers, ssl_ctx = load_kubeconfig(path, context)
-        return cls(server, headers=headers, ssl_ctx=ssl_ctx, **kw)
+        client = cls(server, headers=headers, ssl_ctx=ssl_ctx, **kw)
+        client.kubeconfig = (Path(path), context)
+        return client
 
     async def __aenter__(self) -> "RestClient":
         return self
