@@ -48,6 +48,7 @@ class AuditContext:
     response_object: Any = None
     code: int = 0
     status: dict[str, Any] | None = None
+    name: str = ""  # the object's name when the URL has none (a create): from the response
 
     def wants(self, stage: str) -> bool:
         return self.decision.enabled and stage not in self.decision.omit_stages
@@ -76,8 +77,8 @@ class AuditContext:
             ref: dict[str, Any] = {"resource": a.resource}
             if a.namespace:
                 ref["namespace"] = a.namespace
-            if a.name:
-                ref["name"] = a.name
+            if a.name or self.name:
+                ref["name"] = a.name or self.name
             if a.api_group:
                 ref["apiGroup"] = a.api_group
             if a.api_version:

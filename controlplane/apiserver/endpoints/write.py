@@ -98,7 +98,7 @@ async def update(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     if not t.name:
         raise errors.method_not_allowed(f"PUT on the collection {info.plural} is not supported")
     body = hc.decode_body(request)
-    if t.subresource not in ("", "status", "finalize"):
+    if t.subresource not in ("", "status", "finalize") and not (t.subresource == "approval" and info.has("approval")):
         raise errors.method_not_allowed(f"PUT on {info.plural}/{t.subresource} is not supported")
     body.setdefault("metadata", {})
     if body["metadata"].get("name") not in (None, t.name):

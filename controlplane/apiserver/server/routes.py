@@ -100,7 +100,7 @@ def _storage_status(e: StorageError, request: Request) -> errors.ApiError:
 
 
 async def _run_verb(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse | None:
-    if t.subresource and t.subresource not in ("status", "finalize"):
+    if t.subresource and t.subresource not in ("status", "finalize", "approval"):
         return await subresources.handle(api, request, t, verb)
     if verb == "get":
         return await read.get(api, request, t)

@@ -25,6 +25,7 @@ given.
 from __future__ import annotations
 
 import base64
+import re
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,7 @@ _PLURALS = {"Role": "roles", "ClusterRole": "clusterroles", "RoleBinding": "role
             "ClusterRoleBinding": "clusterrolebindings"}
 _LOOKUP = {"ServiceAccount": "serviceaccounts", "Pod": "pods", "Secret": "secrets", "Node": "nodes"}
 _STREAMING_SUBRESOURCES = ("exec", "attach", "portforward", "proxy")
+_NAME = re.compile(rb'"metadata":\{(?:[^{}]|\{[^{}]*\})*?"name":"([^"\\]+)"')
 
 
 @dataclass
@@ -391,6 +393,10 @@ class Security:
                 ctx.set_response(ujson.loads(response.body))
             except ValueError:
                 pass
+        if not ctx.attrs.name and ctx.attrs.verb == "create" and response.status < 300 and response.body:
+            m = _NAME.search(response.body, 0, 2048)  # metadata comes first in what we answer
+            if m is not None:
+                ctx.name = m.group(1).decode()
         a = ctx.attrs
         streaming = a.verb == "watch" or a.subresource in _STREAMING_SUBRESOURCES or \
             (a.subresource == "log" and request.args.get("follow") in ("true", "1")) or response.status == 101
