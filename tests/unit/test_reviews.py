@@ -173,3 +173,18 @@ async def test_token_request_missing_objects(key):
         await an.token_request(TokenIssuer(key), Store().get, "ns", "nosa", {}, ["aud"])
     with pytest.raises(an.ObjectMissing):
         await an.token_request(TokenIssuer(key), Store().get, "ns", "sa", {"spec": {"boundObjectRef": {"kind": "Pod", "name": "gone"}}}, ["aud"])
+
+
+async def test_security_start_writes_go_through_the_write_path():
+    """The start-up writes of server.security call the endpoints' write path with its real
+    signature (a regression: cluster-info's update on a restart with another port)."""
+    import inspect
+
+    from controlplane.apiserver.endpoints.write import write_update
+
+    params = inspect.signature(write_update).parameters
+    src = inspect.getsource(__import__("controlplane.apiserver.server.security", fromlist=["x"]))
+    required = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    for call in src.split("await write_update(")[1:]:
+        args = call.split(")\n")[0]
+        assert all(f"{n}=" in args for n in required), args

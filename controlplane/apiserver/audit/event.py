@@ -10,7 +10,8 @@ them, and the response status. ``event(stage)`` renders one stage's JSON.
 from __future__ import annotations
 
 import datetime as _dt
-import uuid
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,22 @@ from controlplane.apiserver.audit.policy import Decision
 from controlplane.machinery.userinfo import UserInfo
 
 
+_second: list[Any] = [-1, ""]  # (unix second, its "YYYY-MM-DDTHH:MM:SS" text), formatted once a second
+
+
 def micro_time(t: float | None = None) -> str:
-    d = _dt.datetime.fromtimestamp(t, _dt.timezone.utc) if t is not None else _dt.datetime.now(_dt.timezone.utc)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 with microseconds (Kubernetes' MicroTime); the date part is formatted once a
+    second (every audit event takes two of these)."""
+    t = time.time() if t is None else t
+    sec = int(t)
+    if _second[0] != sec:
+        _second[0], _second[1] = sec, _dt.datetime.fromtimestamp(sec, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second[1]}.{int((t - sec) * 1_000_000):06d}Z"
+
+
+def new_audit_id() -> str:
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _strip_managed_fields(obj: Any) -> Any:
@@ -41,7 +55,7 @@ class AuditContext:
     user_agent: str
     user: UserInfo
     impersonated: UserInfo | None = None
-    audit_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    audit_id: str = field(default_factory=new_audit_id)
     received: str = field(default_factory=micro_time)
     annotations: dict[str, str] = field(default_factory=dict)
     request_object: Any = None

@@ -105,9 +105,21 @@ class Policy:
     rules: list[Rule] = field(default_factory=list)
     omit_stages: frozenset[str] = frozenset()
     omit_managed_fields: bool = False
+    _memo: dict[tuple, Decision] = field(default_factory=dict, repr=False)
 
     def decide(self, a: Any) -> Decision:
-        """``a``: the request's authorization attributes (``authorization.attributes.Attributes``)."""
+        """``a``: the request's authorization attributes (``authorization.attributes.Attributes``);
+        decisions are remembered per (user, groups, request) -- the policy never changes."""
+        key = (a.user.name, a.user.groups, a.verb, a.namespace, a.api_group, a.resource, a.subresource, a.name,
+               a.resource_request, a.path)
+        d = self._memo.get(key)
+        if d is None:
+            if len(self._memo) > 50_000:
+                self._memo.clear()
+            d = self._memo[key] = self._decide(a)
+        return d
+
+    def _decide(self, a: Any) -> Decision:
         for r in self.rules:
             if r.matches(a):
                 if r.level == "None":

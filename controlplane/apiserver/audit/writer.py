@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import ujson
+
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
@@ -44,7 +46,11 @@ class AuditLogWriter:
         if len(self._queue) >= self.max_queue:
             self.dropped += 1
             return
-        self._queue.append(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
+        try:
+            line = ujson.dumps(event, ensure_ascii=False, escape_forward_slashes=False).encode()
+        except (TypeError, OverflowError, ValueError):
+            line = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+        self._queue.append(line + b"\n")
 
     async def start(self) -> None:
         if self._task is None:

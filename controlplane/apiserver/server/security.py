@@ -204,7 +204,8 @@ class Security:
                 else:
                     async def compute(current: dict[str, Any], out: dict[str, Any] = out) -> dict[str, Any]:
                         return bootstrap_policy.reconcile(current, out) or current
-                    await write_update(self.api, info, None, name, compute, manager="controlplane-apiserver")
+                    await write_update(self.api, info, None, name, compute, subresource="", strict=False,
+                                       manager="controlplane-apiserver", dry=False)
                 written += 1
             except errors.ApiError as e:
                 if e.reason not in ("AlreadyExists", "Conflict"):
@@ -244,8 +245,8 @@ class Security:
                 elif group == "" and current.get("data") != obj["data"]:
                     async def compute(cur: dict[str, Any], data: dict[str, Any] = obj["data"]) -> dict[str, Any]:
                         return {**cur, "data": data}
-                    await write_update(self.api, info, "kube-public", "cluster-info", compute,
-                                       manager="controlplane-apiserver")
+                    await write_update(self.api, info, "kube-public", "cluster-info", compute, subresource="",
+                                       strict=False, manager="controlplane-apiserver", dry=False)
             except errors.ApiError as e:
                 if e.reason not in ("AlreadyExists", "Conflict"):
                     raise
