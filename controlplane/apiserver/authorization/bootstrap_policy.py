@@ -10,7 +10,8 @@ Roles kept as Kubernetes ships them: ``cluster-admin``; the aggregated ``admin``
 ``system:node``, ``system:node-bootstrapper``, ``system:kubelet-api-admin``, the CSR
 ``nodeclient``/``selfnodeclient`` roles, ``system:service-account-issuer-discovery``.
 
-Our changes, and why: ``system:kube-controller-manager`` holds the union of the
+Our changes, and why: ``system:kube-scheduler`` may also patch pods (the GPU-sharing plugins
+annotate the chosen GPU in PreBind); ``system:kube-controller-manager`` holds the union of the
 ``system:controller:*`` roles of the controllers we run (our controller-manager runs every
 controller under its own identity; kube-controller-manager uses one ServiceAccount per
 controller with ``--use-service-account-credentials``). The kubeadm-style bindings a
@@ -154,6 +155,9 @@ KUBE_SCHEDULER_RULES = [
     r(["get", "update"], [""], ["endpoints"], ["kube-scheduler"]),
     r(READ, [""], ["nodes"]),
     r(["delete", "get", "list", "watch"], [""], ["pods"]),
+    # ours: the GPU-sharing plugins record the chosen GPU on the pod in PreBind (annotations),
+    # what an out-of-tree GPU-share scheduler gets from its own ClusterRole
+    r(["patch", "update"], [""], ["pods"]),
     r(["create"], [""], ["bindings", "pods/binding"]),
     r(["patch", "update"], [""], ["pods/status"]),
     r(READ, [""], ["replicationcontrollers", "services"]),
