@@ -486,6 +486,10 @@ def test_kustomize_substitution_target_namespace_and_cel_health(gitops_cluster, 
         "replicas: 1", "replicas: ${REPLICAS}"))
     rev = repo.push("kustomize")
     c.kubectl("create", "configmap", "vars", "-n", ns, "--from-literal=ENVIRONMENT=prod", "--from-literal=REPLICAS=2")
+    # the sync acts as its ServiceAccount (impersonated): it may write in its namespace, read around
+    c.kubectl("create", "rolebinding", "deployer-edit", "--clusterrole=edit", f"--serviceaccount={ns}:deployer", "-n", ns)
+    c.kubectl("create", "clusterrolebinding", f"deployer-view-{ns}", "--clusterrole=view",
+              f"--serviceaccount={ns}:deployer")
     c.apply([gitrepo("kust", ns, git_server.git_url("kust")),
              sync("kust", ns, "kust", "./app", targetNamespace=ns, wait=True, timeout="60s",
                   serviceAccountName="deployer",
