@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as _dt
-import hashlib
 import re
 from pathlib import Path
+
+from controlplane.agent.bootstrap import ca_hash
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,14 +38,8 @@ def parse_ttl(text: str) -> _dt.timedelta | None:
 
 
 def ca_cert_hash(ca_pem: bytes) -> str:
-    """kubeadm's ``sha256:<hex>`` of the CA's SubjectPublicKeyInfo (pins the CA on join)."""
-    from cryptography.hazmat.primitives import serialization
-
-    from controlplane.pki.certs import load_cert
-
-    spki = load_cert(ca_pem).public_key().public_bytes(serialization.Encoding.DER,
-                                                      serialization.PublicFormat.SubjectPublicKeyInfo)
-    return "sha256:" + hashlib.sha256(spki).hexdigest()
+    """kubeadm's ``sha256:<hex>`` pin of the CA's public key (what ``--ca-cert-hash`` checks)."""
+    return ca_hash(ca_pem)
 
 
 async def _create(args: argparse.Namespace) -> int:
