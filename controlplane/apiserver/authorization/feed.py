@@ -1,16 +1,22 @@
 """Feeding the authorizers from the apiserver's watch caches (kube-apiserver's authorizers read
-informers): ``RBACFeed`` keeps the ``RBACStore`` in step with one RBAC resource,
-``NodeGraphFeed`` keeps the Node authorizer's graph in step with pods. Each is a watch-cache
-observer (``persistence.watchcache.WatchCache.observe``): ``reset(objects)`` after a (re)list,
-``apply(type, object)`` for every ADDED/MODIFIED/DELETED event, in revision order.
+informers): ``RBACFeed`` keeps the ``RBACStore`` in step with one RBAC resource (a watch-cache
+observer, ``persistence.watchcache.WatchCache.observe``: ``reset(objects)`` after a (re)list,
+``apply(type, object)`` for every ADDED/MODIFIED/DELETED event, in revision order), and
+``CachedPodGraph`` answers the Node authorizer's "does a pod of this node reference that
+object" from the pod watch cache itself, on demand -- no second copy of every pod (150,000
+pods cost nothing until a node asks, and a node asks rarely: when its pods start).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections import OrderedDict
+from typing import Any, Iterable
 
-from controlplane.apiserver.authorization.node import NodeGraph
+import ujson
+
+from controlplane.apiserver.authorization.node import pod_references
 from controlplane.apiserver.authorization.rbac import RBACStore
+from controlplane.apiserver.persistence.watchcache import WatchCache
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str]:
@@ -24,7 +30,7 @@ class RBACFeed:
         self.kind = kind
         self._known: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def reset(self, objects: list[dict[str, Any]]) -> None:
+    def reset(self, objects: Iterable[dict[str, Any]]) -> None:
         fresh = {_key(o): o for o in objects}
         for k, old in list(self._known.items()):
             if k not in fresh:
@@ -43,23 +49,27 @@ class RBACFeed:
             self.store.apply(self.kind, obj)
 
 
-class NodeGraphFeed:
-    def __init__(self, graph: NodeGraph) -> None:
-        self.graph = graph
-        self._known: set[tuple[str, str]] = set()
+class CachedPodGraph:
+    """``has(node, kind, namespace, name)`` over the pod watch cache: the node's pods in that
+    namespace (by their indexed ``spec.nodeName``) are decoded and their references read; the
+    references of a pod are remembered per (key, resourceVersion)."""
 
-    def reset(self, objects: list[dict[str, Any]]) -> None:
-        fresh = {_key(o) for o in objects}
-        for ns, name in self._known - fresh:
-            self.graph.remove_pod({"metadata": {"namespace": ns, "name": name}})
-        for o in objects:
-            self.graph.apply_pod(o)
-        self._known = fresh
+    def __init__(self, pods: WatchCache, memo_size: int = 20_000) -> None:
+        self.pods = pods
+        self.memo_size = memo_size
+        self._refs: OrderedDict[tuple[str, int], frozenset[tuple[str, str]]] = OrderedDict()
 
-    def apply(self, etype: str, obj: dict[str, Any]) -> None:
-        if etype == "DELETED":
-            self._known.discard(_key(obj))
-            self.graph.remove_pod(obj)
-        else:
-            self._known.add(_key(obj))
-            self.graph.apply_pod(obj)
+    def has(self, node: str, kind: str, namespace: str, name: str) -> bool:
+        want = (kind, name)
+        for e in self.pods.entries_in(namespace):
+            if e.fields.get("spec.nodeName") != node:
+                continue
+            refs = self._refs.get((e.key, e.rv))
+            if refs is None:
+                refs = frozenset(pod_references(ujson.loads(e.raw)))
+                self._refs[(e.key, e.rv)] = refs
+                if len(self._refs) > self.memo_size:
+                    self._refs.popitem(last=False)
+            if want in refs:
+                return True
+        return False

@@ -10,8 +10,10 @@ ServiceAccount one of its pods runs as, and may touch only its own Lease in
 Node and pods it may *write* is narrowed further by NodeRestriction (``noderestriction``).
 For anyone who is not a node this authorizer has no opinion.
 
-``NodeGraph`` is fed pod events (``apply_pod``/``remove_pod``) by the apiserver from its pod
-watch cache and answers ``has(node, kind, namespace, name)`` with one dict look-up.
+The authorizer asks a graph ``has(node, kind, namespace, name)``: in the apiserver that is
+``feed.CachedPodGraph`` (read from the pod watch cache on demand); ``NodeGraph`` here is the
+same answer kept in memory from pod events (``apply_pod``/``remove_pod``), for callers without
+a watch cache (the authorizer benchmark, the tests).
 """
 
 from __future__ import annotations
@@ -130,7 +132,8 @@ class NodeGraph:
 
 
 class NodeAuthorizer:
-    def __init__(self, graph: NodeGraph) -> None:
+    def __init__(self, graph: Any) -> None:
+        """``graph``: anything with ``has(node, kind, namespace, name) -> bool``."""
         self.graph = graph
         self.rules = CompiledRules.compile(NODE_RULES)
 

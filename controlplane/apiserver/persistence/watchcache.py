@@ -39,7 +39,7 @@ import heapq
 import itertools
 import ujson
 from collections import deque
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from prometheus_client import Counter, Gauge
 
@@ -70,7 +70,7 @@ log = get_logger(__name__)
 class Observer(Protocol):
     """Follows a cache's contents (``WatchCache.observe``)."""
 
-    def reset(self, objects: list[dict[str, Any]]) -> None: ...
+    def reset(self, objects: Iterable[dict[str, Any]]) -> None: ...
 
     def apply(self, etype: str, obj: dict[str, Any]) -> None: ...
 
@@ -163,7 +163,12 @@ class WatchCache:
         and after each relist, ``apply`` for each change (the authorizers' RBAC store and
         Node graph follow their resources this way). Costs nothing without observers."""
         self._observers.append(observer)
-        observer.reset([ujson.loads(e.raw) for e in self._items.values()])
+        observer.reset(ujson.loads(e.raw) for e in list(self._items.values()))
+
+    def entries_in(self, namespace: str) -> list[Entry]:
+        """The cached entries of one namespace, unsorted (cheap look-ups by other parts of the
+        apiserver, e.g. the Node authorizer's pods of a node)."""
+        return list(self._by_ns.get(namespace, {}).values())
 
     # -- reads -----------------------------------------------------------------------------
     def get(self, key: str) -> Entry | None:
@@ -350,7 +355,7 @@ class WatchCache:
         CACHE_RV.labels(self.resource).set(rev)
         self._release_waiters()
         for o in self._observers:
-            o.reset([ujson.loads(e.raw) for e in items.values()])
+            o.reset(ujson.loads(e.raw) for e in list(items.values()))
         self._ready.set()
         log.info("watch cache listed", resource=self.resource, objects=len(self._items), revision=rev)
 

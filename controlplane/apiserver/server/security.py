@@ -48,8 +48,8 @@ from controlplane.apiserver.authentication.x509 import user_from_peercert
 from controlplane.apiserver.authorization import bootstrap_policy, escalation
 from controlplane.apiserver.authorization.attributes import Attributes, Decision, request_attributes
 from controlplane.apiserver.authorization.chain import AlwaysAllow, AuthorizerChain, forbidden_message
-from controlplane.apiserver.authorization.feed import NodeGraphFeed, RBACFeed
-from controlplane.apiserver.authorization.node import NodeAuthorizer, NodeGraph
+from controlplane.apiserver.authorization.feed import CachedPodGraph, RBACFeed
+from controlplane.apiserver.authorization.node import NodeAuthorizer
 from controlplane.apiserver.authorization.rbac import KINDS as RBAC_KINDS
 from controlplane.apiserver.authorization.rbac import RBACAuthorizer, RBACStore
 from controlplane.apiserver.endpoints import common as hc
@@ -95,6 +95,16 @@ class SecurityOptions:
     advertise_url: str = ""  # published in kube-public/cluster-info
 
 
+class _LazyGraph(CachedPodGraph):
+    """The Node authorizer's graph before ``start`` gave it the pod cache: knows nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(None)  # type: ignore[arg-type]
+
+    def has(self, node: str, kind: str, namespace: str, name: str) -> bool:
+        return self.pods is not None and super().has(node, kind, namespace, name)
+
+
 class Security:
     def __init__(self, opts: SecurityOptions) -> None:
         self.opts = opts
@@ -115,7 +125,7 @@ class Security:
                                    anonymous=opts.anonymous_auth)
         self.rbac_store = RBACStore()
         self.rbac = RBACAuthorizer(self.rbac_store)
-        self.graph = NodeGraph()
+        self.graph = _LazyGraph()  # the pod watch cache, once there is one (start)
         self.always_allow = "AlwaysAllow" in opts.authorization_mode
         authorizers: list[Any] = []
         for mode in opts.authorization_mode:
@@ -170,8 +180,7 @@ class Security:
                 info = api.registry.get(RBAC_GROUP, "v1", _PLURALS[kind])
                 cache = await api.caches.cache_for(info)
                 cache.observe(RBACFeed(self.rbac_store, kind))
-            pods = await api.caches.cache_for(api.registry.get("", "v1", "pods"))
-            pods.observe(NodeGraphFeed(self.graph))
+            self.graph.pods = await api.caches.cache_for(api.registry.get("", "v1", "pods"))
             if api.primary:
                 await self.reconcile_bootstrap_policy()
         if api.primary and self.opts.client_ca_file:
