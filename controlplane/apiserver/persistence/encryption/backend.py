@@ -33,19 +33,22 @@ def _group_resource(key: str) -> tuple[str, str] | None:
     return None
 
 
+_UNKNOWN = object()
+
+
 class EncryptingBackend(Backend):
     def __init__(self, inner: Backend, config: EncryptionConfig) -> None:
         self.inner = inner
         self.config = config
-        self._by_prefix: dict[tuple[str, str], Transformer | None] = {}
+        self._by_prefix: dict[tuple[str, str], Any] = {}
         self._stale: set[str] = set()
 
     def _transformer(self, key: str) -> Transformer | None:
         gr = _group_resource(key)
         if gr is None:
             return None
-        t = self._by_prefix.get(gr, ...)
-        if t is ...:
+        t = self._by_prefix.get(gr, _UNKNOWN)
+        if t is _UNKNOWN:
             t = self._by_prefix[gr] = self.config.for_resource(*gr)
         return t  # type: ignore[return-value]
 
@@ -105,10 +108,14 @@ class EncryptingBackend(Backend):
         return await self.inner.last_write_revision(prefix)
 
     async def create(self, key: str, value: bytes) -> KeyValue:
+        if self._transformer(key) is None:
+            return await self.inner.create(key, value)
         kv = await self.inner.create(key, self._enc(key, value))
         return KeyValue(kv.key, value, kv.mod_revision, kv.create_revision)
 
     async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
+        if self._transformer(key) is None:
+            return await self.inner.update(key, value, expected_mod_revision)
         kv = await self.inner.update(key, self._enc(key, value), expected_mod_revision)
         return KeyValue(kv.key, value, kv.mod_revision, kv.create_revision)
 
@@ -118,6 +125,8 @@ class EncryptingBackend(Backend):
         return self._dec_kv(kv)  # type: ignore[return-value]
 
     async def write_batch(self, ops: list[WriteOp]) -> list[KeyValue | StorageError]:
+        if all(self._transformer(op.key) is None for op in ops):  # nothing encrypted here: as is
+            return await self.inner.write_batch(ops)
         enc_ops = [WriteOp(op.kind, op.key, self._enc(op.key, op.value) if op.kind != "delete" else op.value,
                            op.expected_mod_revision) for op in ops]
         out = await self.inner.write_batch(enc_ops)
@@ -135,7 +144,10 @@ class EncryptingBackend(Backend):
         return result
 
     def watch(self, prefix: str, start_revision: int, prev_kv: bool = True) -> Any:
-        return _DecryptingWatch(self, self.inner.watch(prefix, start_revision, prev_kv=prev_kv))
+        stream = self.inner.watch(prefix, start_revision, prev_kv=prev_kv)
+        if _group_resource(prefix) is not None and self._transformer(prefix) is None:
+            return stream  # a resource that is not encrypted: its events pass untouched
+        return _DecryptingWatch(self, stream)
 
     async def compact(self, revision: int) -> None:
         await self.inner.compact(revision)
