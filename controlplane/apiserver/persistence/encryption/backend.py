@@ -27,10 +27,18 @@ class DecryptionFailed(StorageError):
 
 
 def _group_resource(key: str) -> tuple[str, str] | None:
-    parts = key.split("/", 4)
-    if len(parts) >= 4 and parts[1] == "registry" and parts[2] and parts[3]:
-        return ("" if parts[2] == "core" else parts[2]), parts[3]
-    return None
+    """("" or group, resource) of a ``/registry/<group>/<resource>/...`` key or prefix."""
+    if not key.startswith("/registry/"):
+        return None
+    g_end = key.find("/", 10)
+    if g_end <= 10:
+        return None
+    r_end = key.find("/", g_end + 1)
+    resource = key[g_end + 1:r_end] if r_end > 0 else key[g_end + 1:]
+    if not resource:
+        return None
+    group = key[10:g_end]
+    return ("" if group == "core" else group), resource
 
 
 _UNKNOWN = object()
