@@ -17,10 +17,10 @@ Neighbours: ``server.AgentServer`` (the middleware that calls ``authenticate``/`
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.machinery.userinfo import UserInfo, user_from_api, user_from_peercert
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
@@ -33,35 +33,18 @@ _PATH_SUBRESOURCES = (("/stats", "stats"), ("/metrics", "metrics"), ("/logs", "l
                       ("/pods", "pods"), ("/healthz", "healthz"), ("/configz", "configz"))
 
 
-@dataclass(frozen=True)
-class Caller:
-    name: str
-    uid: str = ""
-    groups: tuple[str, ...] = ()
-    extra: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
-
-    def spec(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"user": self.name, "groups": list(self.groups)}
-        if self.uid:
-            out["uid"] = self.uid
-        if self.extra:
-            out["extra"] = {k: list(v) for k, v in self.extra}
-        return out
+def caller_from_peercert(peercert: Mapping[str, Any] | None) -> UserInfo | None:
+    return user_from_peercert(dict(peercert) if peercert else None)
 
 
-def caller_from_peercert(peercert: Mapping[str, Any] | None) -> Caller | None:
-    if not peercert:
-        return None
-    cn, groups = "", []
-    for rdn in peercert.get("subject") or ():
-        for attr, value in rdn:
-            if attr == "commonName" and not cn:
-                cn = value
-            elif attr == "organizationName":
-                groups.append(value)
-    if not cn:
-        return None
-    return Caller(cn, "", tuple(groups) + ("system:authenticated",))
+def _spec(user: UserInfo) -> dict[str, Any]:
+    """The user part of a SubjectAccessReview spec."""
+    out: dict[str, Any] = {"user": user.name, "groups": list(user.groups)}
+    if user.uid:
+        out["uid"] = user.uid
+    if user.extra:
+        out["extra"] = user.extra_dict
+    return out
 
 
 def node_subresource(path: str) -> str:
@@ -79,10 +62,10 @@ class DelegatedAuth:
     def __init__(self, client: RestClient, node: str) -> None:
         self.client = client
         self.node = node
-        self._tokens: dict[str, tuple[Caller | None, float]] = {}
-        self._decisions: dict[tuple[Caller, str, str], tuple[bool, str, float]] = {}
+        self._tokens: dict[str, tuple[UserInfo | None, float]] = {}
+        self._decisions: dict[tuple[UserInfo, str, str], tuple[bool, str, float]] = {}
 
-    async def authenticate(self, peercert: Mapping[str, Any] | None, headers: Mapping[str, str]) -> Caller:
+    async def authenticate(self, peercert: Mapping[str, Any] | None, headers: Mapping[str, str]) -> UserInfo:
         c = caller_from_peercert(peercert)
         if c is not None:
             return c
@@ -92,7 +75,7 @@ class DelegatedAuth:
             raise Unauthenticated("no client certificate or bearer token")
         return await self._review_token(token.strip())
 
-    async def _review_token(self, token: str) -> Caller:
+    async def _review_token(self, token: str) -> UserInfo:
         now = time.monotonic()
         hit = self._tokens.get(token)
         if hit is not None and hit[1] > now:
@@ -109,8 +92,7 @@ class DelegatedAuth:
         caller = None
         if st.get("authenticated"):
             u = st.get("user") or {}
-            caller = Caller(u.get("username", ""), u.get("uid", ""), tuple(u.get("groups") or ()),
-                            tuple(sorted((k, tuple(v)) for k, v in (u.get("extra") or {}).items())))
+            caller = user_from_api(u)
         if len(self._tokens) > 4096:
             self._tokens.clear()
         self._tokens[token] = (caller, now + (TOKEN_TTL if caller else DENY_TTL))
@@ -118,7 +100,7 @@ class DelegatedAuth:
             raise Unauthenticated("invalid bearer token")
         return caller
 
-    async def authorize(self, caller: Caller, method: str, path: str) -> tuple[bool, str]:
+    async def authorize(self, caller: UserInfo, method: str, path: str) -> tuple[bool, str]:
         verb = _VERBS.get(method.upper(), method.lower())
         sub = node_subresource(path)
         key = (caller, verb, sub)
@@ -127,7 +109,7 @@ class DelegatedAuth:
         if hit is not None and hit[2] > now:
             return hit[0], hit[1]
         sar = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-               "spec": {**caller.spec(), "resourceAttributes": {"verb": verb, "resource": "nodes",
+               "spec": {**_spec(caller), "resourceAttributes": {"verb": verb, "resource": "nodes",
                                                                 "subresource": sub, "name": self.node}}}
         try:
             out = await self.client.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=sar)

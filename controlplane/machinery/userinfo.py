@@ -95,3 +95,23 @@ def user_from_api(d: dict[str, Any]) -> UserInfo:
     return UserInfo(str(d.get("user") or d.get("username") or ""), str(d.get("uid") or ""),
                     tuple(d.get("groups") or ()),
                     tuple(sorted((k, tuple(v)) for k, v in (d.get("extra") or {}).items())))
+
+
+def user_from_peercert(peercert: dict[str, Any] | None) -> UserInfo | None:
+    """The user of a client certificate the TLS layer verified (Python's ``getpeercert()``
+    shape: ``{'subject': ((('organizationName', 'g'),), (('commonName', 'u'),)), ...}``):
+    CN = user, O = groups, as kube-apiserver's ``--client-ca-file`` authenticator reads it.
+    None without a (verified) certificate or without a CommonName."""
+    if not peercert:
+        return None
+    cn = ""
+    groups: list[str] = []
+    for rdn in peercert.get("subject") or ():
+        for attr, value in rdn:
+            if attr == "commonName" and not cn:
+                cn = value
+            elif attr == "organizationName":
+                groups.append(value)
+    if not cn:
+        return None
+    return UserInfo.make(cn, groups)

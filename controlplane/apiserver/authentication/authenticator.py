@@ -74,9 +74,13 @@ class Authenticator:
         self._cache: OrderedDict[str, tuple[UserInfo, float]] = OrderedDict()
 
     async def authenticate(self, peercert: dict[str, Any] | None, headers: Mapping[str, str]) -> UserInfo:
-        user = user_from_peercert(peercert)
-        if user is not None:
-            return user
+        return await self.authenticate_user(user_from_peercert(peercert), headers)
+
+    async def authenticate_user(self, cert_user: UserInfo | None, headers: Mapping[str, str]) -> UserInfo:
+        """As ``authenticate`` with the certificate's user already read (the server reads it
+        once per connection)."""
+        if cert_user is not None:
+            return cert_user
         token = bearer_token(headers)
         if token is not None:
             return await self.authenticate_token(token)

@@ -41,7 +41,7 @@ from controlplane.apiserver.audit.policy import NONE as AUDIT_NONE
 from controlplane.apiserver.audit.policy import Policy
 from controlplane.apiserver.audit.writer import AuditLogWriter
 from controlplane.apiserver.authentication import impersonation
-from controlplane.apiserver.authentication.authenticator import Authenticator, Unauthorized, bearer_token
+from controlplane.apiserver.authentication.authenticator import Authenticator, Unauthorized
 from controlplane.apiserver.authentication.serviceaccount import DEFAULT_ISSUER, TokenIssuer, TokenValidator
 from controlplane.apiserver.authentication.tokenfile import TokenFile
 from controlplane.apiserver.authentication.x509 import user_from_peercert
@@ -289,16 +289,7 @@ class Security:
                 conn.ctx.cert_user = cert_user
         headers = request.headers
         try:
-            if cert_user:
-                user: UserInfo = cert_user
-            else:
-                token = bearer_token(headers)
-                if token is not None:
-                    user = await self.authn.authenticate_token(token)
-                elif self.opts.anonymous_auth:
-                    user = ANONYMOUS_USER
-                else:
-                    raise Unauthorized("no credentials")
+            user: UserInfo = await self.authn.authenticate_user(cert_user or None, headers)
         except Unauthorized as e:
             log.info("unauthorized", path=request.path, reason=e.reason)
             return self._deny(request, None, 401, errors.ApiError(401, "Unauthorized", "Unauthorized"))
