@@ -9,28 +9,13 @@ them, and the response status. ``event(stage)`` renders one stage's JSON.
 
 from __future__ import annotations
 
-import datetime as _dt
 import random
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.apiserver.audit.policy import Decision
+from controlplane.machinery.timestamps import micro_time
 from controlplane.machinery.userinfo import UserInfo
-
-
-_second: list[Any] = [-1, ""]  # (unix second, its "YYYY-MM-DDTHH:MM:SS" text), formatted once a second
-
-
-def micro_time(t: float | None = None) -> str:
-    """RFC 3339 with microseconds (Kubernetes' MicroTime); the date part is formatted once a
-    second (every audit event takes two of these)."""
-    if t is None:
-        t = time.time()
-    sec = int(t)
-    if _second[0] != sec:
-        _second[0], _second[1] = sec, _dt.datetime.fromtimestamp(sec, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
-    return "%s%06dZ" % (_second[1], int((t - sec) * 1_000_000))
 
 
 def new_audit_id() -> str:
