@@ -38,7 +38,9 @@ def parse_line(raw: bytes) -> tuple[float, str, bool, bytes] | None:
 
 
 class LogWriter:
-    """Drains pipes into one CRI log file, rotating it (``max_files`` kept)."""
+    """Drains pipes (or a terminal's master) into one CRI log file, rotating it (``max_files``
+    kept). Attached readers (``subscribe``: ``kubectl attach``) get every chunk as it is read,
+    not just whole lines; ``(stream, b"")`` tells them a stream ended."""
 
     def __init__(self, path: Path, max_bytes: int = 10 * 1024 * 1024, max_files: int = 3) -> None:
         self.path = path
@@ -47,29 +49,59 @@ class LogWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._f = open(path, "ab", buffering=0)
         self._tasks: list[asyncio.Task] = []
+        self._subscribers: list[asyncio.Queue[tuple[str, bytes]]] = []
+        self.open_streams: set[str] = set()
 
     def attach(self, stream: str, fd: int) -> None:
+        self.open_streams.add(stream)
         self._tasks.append(asyncio.get_running_loop().create_task(self._drain(stream, fd)))
+
+    def subscribe(self) -> asyncio.Queue[tuple[str, bytes]]:
+        q: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._subscribers.append(q)
+        for s in {"stdout", "stderr"} - self.open_streams:
+            q.put_nowait((s, b""))  # already over (or never there)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue) -> None:
+        if q in self._subscribers:
+            self._subscribers.remove(q)
+
+    def _publish(self, stream: str, chunk: bytes) -> None:
+        for q in self._subscribers:
+            q.put_nowait((stream, chunk))
 
     async def _drain(self, stream: str, fd: int) -> None:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=MAX_LINE * 2)
         transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0))
+        buf = b""
         try:
             while True:
                 try:
-                    chunk = await reader.readuntil(b"\n")
-                    self.write(stream, chunk[:-1], partial=False)
-                except asyncio.IncompleteReadError as e:
-                    if e.partial:
-                        self.write(stream, e.partial, partial=False)
+                    chunk = await reader.read(65536)
+                except OSError:  # EIO: a terminal whose other side is closed (the container exited)
+                    chunk = b""
+                if not chunk:
+                    if buf:
+                        self.write(stream, buf, partial=False)
                     return
-                except asyncio.LimitOverrunError as e:
-                    chunk = await reader.readexactly(min(e.consumed, MAX_LINE) or MAX_LINE)
-                    self.write(stream, chunk, partial=True)
+                self._publish(stream, chunk)
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    while len(line) > MAX_LINE:
+                        self.write(stream, line[:MAX_LINE], partial=True)
+                        line = line[MAX_LINE:]
+                    self.write(stream, line, partial=False)
+                while len(buf) >= MAX_LINE:
+                    self.write(stream, buf[:MAX_LINE], partial=True)
+                    buf = buf[MAX_LINE:]
         finally:
             transport.close()
+            self.open_streams.discard(stream)
+            self._publish(stream, b"")
 
     def write(self, stream: str, text: bytes, partial: bool) -> None:
         if self._f.closed:

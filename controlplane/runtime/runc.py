@@ -20,7 +20,8 @@ import os
 import re
 import shutil
 import signal as _signal
-import struct
+import socket
+import tempfile
 import termios
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from controlplane.runtime.interface import (
 )
 from controlplane.runtime.logs import LogWriter
 from controlplane.runtime.network import PodNetwork
+from controlplane.runtime.stdio import ContainerIO, set_winsize
 
 log = get_logger(__name__)
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -44,10 +46,6 @@ def become_subreaper() -> None:
     """Orphaned container inits are re-parented to this process (so we can waitpid them)."""
     if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-
-
-def set_winsize(fd: int, rows: int, cols: int) -> None:
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", max(1, rows), max(1, cols), 0, 0))
 
 
 def _mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> None:
@@ -85,6 +83,7 @@ class _Ctr:
     status: ContainerStatus
     exited: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     pidfd: int = -1
+    io: ContainerIO | None = None
 
 
 class RuncRuntime(ContainerRuntime):
@@ -105,12 +104,12 @@ class RuncRuntime(ContainerRuntime):
 
     # -- helpers -------------------------------------------------------------------------
     async def _runc(self, *args: str, stdout: int | None = None, stderr: int | None = None,
-                    log_file: Path | None = None) -> tuple[int, bytes, bytes]:
+                    log_file: Path | None = None, stdin: int | None = None) -> tuple[int, bytes, bytes]:
         pre = [self.runc, "--root", str(self.state_dir)]
         if log_file is not None:
             pre += ["--log", str(log_file), "--log-format", "json"]
         proc = await asyncio.create_subprocess_exec(
-            *pre, *args, stdin=asyncio.subprocess.DEVNULL,
+            *pre, *args, stdin=stdin if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=stdout if stdout is not None else asyncio.subprocess.PIPE,
             stderr=stderr if stderr is not None else asyncio.subprocess.PIPE)
         out, err = await proc.communicate()
@@ -174,7 +173,8 @@ class RuncRuntime(ContainerRuntime):
         log_path = spec.log_path or (sandbox.pod_dir / "logs" / spec.name / f"{spec.attempt}.log")
         status = ContainerStatus(id=cid, name=spec.name, state="created", log_path=log_path)
         writer: LogWriter | None = None
-        fds: list[int] = []
+        fds: list[int] = []  # ours to close on failure
+        io: ContainerIO | None = None
         try:
             try:
                 _mount_overlay(spec.rootfs, bundle / "upper", bundle / "work", rootfs)
@@ -183,21 +183,34 @@ class RuncRuntime(ContainerRuntime):
             cfg = oci.build_config(spec, sandbox, str(rootfs), cg_path)
             (bundle / "config.json").write_text(json.dumps(cfg))
             writer = LogWriter(log_path, max_bytes=self.log_max_bytes)
-            rout, wout = os.pipe()
-            rerr, werr = os.pipe()
-            fds = [rout, rerr]
             runc_log = bundle / "runc.log"
-            try:
-                rc, _, err = await self._runc("create", "--bundle", str(bundle), "--pid-file", str(bundle / "pid"),
-                                              cid, stdout=wout, stderr=werr, log_file=runc_log)
-            finally:
-                os.close(wout)
-                os.close(werr)
-            if rc != 0:
-                raise RuntimeError_("StartError", self._runc_error(runc_log, err))
-            status.pid = int((bundle / "pid").read_text().strip())
-            writer.attach("stdout", rout)
-            writer.attach("stderr", rerr)
+            create = ["create", "--bundle", str(bundle), "--pid-file", str(bundle / "pid")]
+            if spec.tty:
+                master = await self._create_on_terminal(create, cid, runc_log)
+                fds = [master]
+                status.pid = int((bundle / "pid").read_text().strip())
+                writer.attach("stdout", os.dup(master))
+                io = ContainerIO(writer, tty=True, fd=master, stdin=spec.stdin, stdin_once=spec.stdin_once)
+            else:
+                rout, wout = os.pipe()
+                rerr, werr = os.pipe()
+                fds = [rout, rerr]
+                rin = win = None
+                if spec.stdin:  # the container's stdin: a pipe whose write end we keep (attach)
+                    rin, win = os.pipe()
+                    fds.append(win)
+                try:
+                    rc, _, err = await self._runc(*create, cid, stdout=wout, stderr=werr, log_file=runc_log, stdin=rin)
+                finally:
+                    for fd in (wout, werr, rin):
+                        if fd is not None:
+                            os.close(fd)
+                if rc != 0:
+                    raise RuntimeError_("StartError", self._runc_error(runc_log, err))
+                status.pid = int((bundle / "pid").read_text().strip())
+                writer.attach("stdout", rout)
+                writer.attach("stderr", rerr)
+                io = ContainerIO(writer, fd=win, stdin=spec.stdin, stdin_once=spec.stdin_once)
             fds = []
         except BaseException:
             for fd in fds:
@@ -208,8 +221,49 @@ class RuncRuntime(ContainerRuntime):
             await self._remove_bundle(bundle, cid)
             cgroups.remove_tree(cg_path)
             raise
-        self._ctrs[cid] = _Ctr(cid, spec.name, sandbox, bundle, cg_path, log_path, writer, status)
+        self._ctrs[cid] = _Ctr(cid, spec.name, sandbox, bundle, cg_path, log_path, writer, status, io=io)
         return cid
+
+    async def _create_on_terminal(self, create: list[str], cid: str, runc_log: Path) -> int:
+        """``runc create --console-socket``: runc makes the container's terminal and sends us its
+        master over the socket; returns the master. (A short temporary directory: a unix
+        socket path must fit in 108 bytes, bundle paths need not.)"""
+        loop = asyncio.get_running_loop()
+        with tempfile.TemporaryDirectory(prefix="cpc-") as d:
+            path = os.path.join(d, "console.sock")
+            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            srv.bind(path)
+            srv.listen(1)
+            srv.setblocking(False)
+
+            async def receive() -> int:
+                conn, _ = await loop.sock_accept(srv)
+                with conn:
+                    conn.settimeout(10)
+                    _, fds, _, _ = await asyncio.to_thread(socket.recv_fds, conn, 4096, 1)
+                if not fds:
+                    raise RuntimeError_("StartError", "runc sent no terminal")
+                return fds[0]
+
+            got = loop.create_task(receive())
+            try:
+                rc, _, err = await self._runc(*create, "--console-socket", path, cid,
+                                              stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                                              log_file=runc_log)
+                if rc != 0:
+                    raise RuntimeError_("StartError", self._runc_error(runc_log, err))
+                return await asyncio.wait_for(got, 10)
+            finally:
+                if not got.done():
+                    got.cancel()
+                    await asyncio.gather(got, return_exceptions=True)
+                srv.close()
+
+    def attach(self, cid: str) -> ContainerIO:
+        c = self._get(cid)
+        if c.status.state != "running" or c.io is None:
+            raise RuntimeError_("NotRunning", f"container {c.name} is not running")
+        return c.io
 
     async def start_container(self, cid: str) -> None:
         c = self._get(cid)
@@ -285,6 +339,8 @@ class RuncRuntime(ContainerRuntime):
         if c.writer is not None:
             await c.writer.wait_drained(1.0)
             await c.writer.close()
+        if c.io is not None:
+            c.io.close()
         if c.pidfd >= 0:
             asyncio.get_running_loop().remove_reader(c.pidfd)
             os.close(c.pidfd)

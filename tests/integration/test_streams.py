@@ -1,0 +1,366 @@
+"""Issue 13 item 6, streams and proxies through the apiserver, with the real kubectl, a real
+agent running runc pods and busybox ``httpd`` as the server:
+
+- ``kubectl port-forward`` to a pod and to ``svc/web`` (WebSocket-tunnelled SPDY, kubectl's
+  default, and its plain SPDY fallback), a request served from the host through it, a
+  3 MiB body and concurrent connections; a port nothing listens on gives Kubernetes' error;
+- ``kubectl attach -it`` to a shell running on a terminal (kubectl's stdin driven through a
+  pty) and ``kubectl attach`` to a container's output;
+- ``kubectl proxy`` serving ``pods/web:8080/proxy/`` and ``services/web:80/proxy/``,
+  ``kubectl get --raw`` of the services, pods and nodes proxies;
+- bad input: a Service without endpoints (503), an unknown pod (404), a refused pod port
+  (503), an unknown Service port (503);
+- RBAC: a user with ``view`` gets 403 for port-forward, attach and the proxies; ``get``
+  without ``create`` is not enough for a WebSocket upgrade; the streams are in the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from controlplane.client import resources as R
+from controlplane.client.rest import RestClient
+from tests.fixtures.agent import HAVE_RUNC, AgentProcess, _delete_node, leftovers
+from tests.fixtures.apiserver import KUBECTL, make_kubectl
+from tests.fixtures.controllers import ControllerManagerProcess
+from tests.integration.test_agent_pods import ready_node, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(240)]
+
+WEB_CMD = ("mkdir -p /www/sub && echo hello-from-$(hostname) > /www/index.html && echo deeper > /www/sub/x.txt"
+           " && head -c 3145728 /dev/zero | tr '\\0' a > /www/big.txt && exec httpd -f -p 8080 -h /www")
+
+
+@pytest.fixture(scope="module")
+def stream_env(apiserver, local_registry, tmp_path_factory):
+    """One agent, a namespace with ``web`` (httpd on 8080, Service ``web`` 80 -> 8080),
+    ``empty`` (a Service that selects nothing), ``shell`` (sh on a terminal, stdin open) and
+    ``ticker`` (prints a line every 0.2 s); the endpoints controller keeps Endpoints."""
+    if not HAVE_RUNC:
+        pytest.fail("stream tests need root and runc")
+    work = tmp_path_factory.mktemp("streams")
+    kubectl = make_kubectl(apiserver.kubeconfig, work / "kc")
+    cm = ControllerManagerProcess(work / "cm", apiserver.component_kubeconfig("controller-manager"),
+                                  ["--controllers", "endpoints", "--leader-elect=false"]).start()
+    node = f"s{uuid.uuid4().hex[:6]}"
+    agent = AgentProcess(work / node, apiserver, node, local_registry.url)
+    agent.start()
+    ns = f"st-{uuid.uuid4().hex[:6]}"
+    try:
+        kubectl("create", "namespace", ns)
+        pods = [
+            {"name": "web", "labels": {"app": "web"}, "containers": [{
+                "name": "web", "image": "busybox", "command": ["sh", "-c", WEB_CMD],
+                "ports": [{"containerPort": 8080, "name": "http"}],
+                "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}]},
+            {"name": "shell", "labels": {"app": "shell"}, "containers": [{
+                "name": "sh", "image": "busybox", "command": ["sh"], "stdin": True, "tty": True}]},
+            {"name": "ticker", "labels": {"app": "ticker"}, "containers": [{
+                "name": "t", "image": "busybox", "command": ["sh", "-c", "i=0; while true; do echo tick $i; "
+                                                                        "i=$((i+1)); sleep 0.2; done"]}]},
+        ]
+        docs = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": p["name"], "labels": p["labels"]},
+                 "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1, "containers": p["containers"]}}
+                for p in pods]
+        docs += [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+                  "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080, "name": "http"}]}},
+                 {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "empty"},
+                  "spec": {"selector": {"app": "nothing"}, "ports": [{"port": 80, "targetPort": 8080}]}}]
+        kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(docs))
+        kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/web", "pod/shell", "pod/ticker", "--timeout=120s",
+                timeout=150)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ep = json.loads(kubectl("get", "-n", ns, "endpoints", "web", "-o", "json", check=False).stdout or "{}")
+            if any(s.get("addresses") for s in ep.get("subsets") or []):
+                break
+            time.sleep(0.3)
+        else:
+            pytest.fail(f"no endpoints for web:\n{cm.log_tail()}")
+        yield {"ns": ns, "node": node, "agent": agent, "kubectl": kubectl, "work": work}
+    finally:
+        kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        agent.stop()
+        agent.cleanup()
+        _delete_node(apiserver, node)
+        cm.stop()
+        assert leftovers(agent.root / "runtime", node) == []
+
+
+class Background:
+    """A kubectl that keeps running (port-forward, proxy, attach); output collected."""
+
+    def __init__(self, args: list[str], kubeconfig: Path, cache: Path, env: dict | None = None) -> None:
+        self.proc = subprocess.Popen([KUBECTL, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                     env={**os.environ, "HOME": str(cache), **(env or {})}, start_new_session=True)
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        os.set_blocking(self.proc.stderr.fileno(), False)
+        self.out = b""
+        self.err = b""
+
+    def read(self) -> None:
+        for name, f in (("out", self.proc.stdout), ("err", self.proc.stderr)):
+            try:
+                data = f.read()
+            except (BlockingIOError, ValueError):
+                data = None
+            if data:
+                setattr(self, name, getattr(self, name) + data)
+
+    def wait_for(self, pattern: str, timeout: float = 30, stream: str = "out") -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.read()
+            m = re.search(pattern, getattr(self, stream).decode(errors="replace"))
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                self.read()
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"kubectl never printed {pattern!r}; out={self.out!r} err={self.err!r}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.read()
+
+
+def http_get(url: str, timeout: float = 20) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def port_forward(env, apiserver, target: str, remote: int, extra_env: dict | None = None) -> tuple[Background, int]:
+    pf = Background(["port-forward", "-n", env["ns"], target, f":{remote}"], apiserver.kubeconfig,
+                    env["work"] / f"kc-{uuid.uuid4().hex[:4]}", extra_env)
+    m = pf.wait_for(r"Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)")
+    assert int(m.group(2)) == (8080 if remote in (80, 8080) else remote)
+    return pf, int(m.group(1))
+
+
+@pytest.mark.parametrize("websockets", [True, False], ids=["websocket-tunnel", "spdy-fallback"])
+def test_port_forward_pod_and_service(stream_env, apiserver, websockets):
+    env = {} if websockets else {"KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}
+    pf, port = port_forward(stream_env, apiserver, "pod/web", 8080, env)
+    try:
+        status, body = http_get(f"http://127.0.0.1:{port}/")
+        assert (status, body) == (200, b"hello-from-web\n")
+        status, body = http_get(f"http://127.0.0.1:{port}/big.txt", timeout=60)
+        assert status == 200 and len(body) == 3 * 1024 * 1024 and set(body) == {ord("a")}
+
+        async def many() -> list:
+            return await asyncio.gather(*[asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/sub/x.txt")
+                                          for _ in range(8)])
+        assert asyncio.run(many()) == [(200, b"deeper\n")] * 8
+        assert pf.proc.poll() is None
+    finally:
+        pf.stop()
+    pf, port = port_forward(stream_env, apiserver, "svc/web", 80, env)
+    try:
+        assert http_get(f"http://127.0.0.1:{port}/") == (200, b"hello-from-web\n")
+    finally:
+        pf.stop()
+    # the way kubectl came: a WebSocket upgrade is a GET (verb get), the SPDY fallback a POST (create)
+    verbs = {json.loads(line)["verb"] for line in apiserver.audit_log.read_text().splitlines()
+             if f'"namespace":"{stream_env["ns"]}"' in line.replace(" ", "") and '"portforward"' in line}
+    assert ("get" if websockets else "create") in verbs
+    if websockets:  # (this case runs first in the module) no fallback happened
+        assert "create" not in verbs
+
+
+def test_port_forward_refused_port(stream_env, apiserver):
+    pf, port = port_forward(stream_env, apiserver, "pod/web", 81)
+    try:
+        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=20).read()
+        m = pf.wait_for(r"error forwarding port 81 to pod \S+, uid : .*connection refused", stream="err")
+        assert "an error occurred forwarding" in pf.err.decode()
+        pod_uid = json.loads(stream_env["kubectl"]("get", "-n", stream_env["ns"], "pod", "web", "-o", "json").stdout)[
+            "metadata"]["uid"]
+        assert f"to pod {pod_uid}, uid :" in m.group(0)
+    finally:
+        pf.stop()
+
+
+def test_attach_tty_talks_to_a_shell(stream_env, apiserver):
+    ns = stream_env["ns"]
+    cache = stream_env["work"] / "kc-attach"
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", str(apiserver.kubeconfig), "--cache-dir", str(cache),
+                             "attach", "-it", "-n", ns, "shell"], stdin=slave, stdout=slave, stderr=slave,
+                            env={**os.environ, "HOME": str(cache), "TERM": "xterm"}, start_new_session=True)
+    os.close(slave)
+    seen = b""
+
+    def until(pattern: bytes, timeout: float = 30) -> bytes:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if re.search(pattern, seen):
+                return seen
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+        raise AssertionError(f"never saw {pattern!r}; got {seen!r}")
+
+    try:
+        until(rb"If you don't see a command prompt")
+        os.write(master, b"\r")
+        until(rb"/ # ")
+        os.write(master, b"echo hi-$((6*7)) from $(hostname)\r")
+        until(rb"hi-42 from shell")
+        os.write(master, b"stty size\r")  # kubectl sent the pty's size (the default 24x80 here)
+        until(rb"\r\n\d+ \d+\r\n")
+        os.write(master, b"exit\r")
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.close(master)
+    # the shell's terminal output also went to the container log
+    logs = stream_env["kubectl"]("logs", "-n", ns, "shell", "--previous", check=False)
+    assert "hi-42 from shell" in logs.stdout or "hi-42 from shell" in stream_env["kubectl"]("logs", "-n", ns, "shell").stdout
+
+
+def test_attach_output(stream_env, apiserver):
+    a = Background(["attach", "-n", stream_env["ns"], "ticker"], apiserver.kubeconfig, stream_env["work"] / "kc-att")
+    try:
+        first = int(a.wait_for(r"tick (\d+)").group(1))
+        a.wait_for(rf"tick {first + 2}\b")
+    finally:
+        a.stop()
+
+
+def test_kubectl_proxy(stream_env, apiserver):
+    ns = stream_env["ns"]
+    p = Background(["proxy", "--port=0"], apiserver.kubeconfig, stream_env["work"] / "kc-proxy")
+    try:
+        port = int(p.wait_for(r"Starting to serve on 127\.0\.0\.1:(\d+)").group(1))
+        base = f"http://127.0.0.1:{port}/api/v1/namespaces/{ns}"
+        assert http_get(f"{base}/pods/web:8080/proxy/") == (200, b"hello-from-web\n")
+        assert http_get(f"{base}/services/web:80/proxy/") == (200, b"hello-from-web\n")
+        assert http_get(f"{base}/services/web:http/proxy/sub/x.txt") == (200, b"deeper\n")
+        assert http_get(f"{base}/pods/web/proxy/sub/x.txt") == (200, b"deeper\n")  # first containerPort
+        # a directory without its slash: httpd redirects, the Location stays under the proxy
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.request("GET", f"/api/v1/namespaces/{ns}/pods/web:8080/proxy/sub")
+        r = conn.getresponse()
+        assert r.status == 302 and r.getheader("Location") == f"/api/v1/namespaces/{ns}/pods/web:8080/proxy/sub/"
+        conn.close()
+    finally:
+        p.stop()
+
+
+def test_get_raw_proxies_and_bad_input(stream_env, apiserver):
+    ns, node, kubectl = stream_env["ns"], stream_env["node"], stream_env["kubectl"]
+    assert kubectl("get", "--raw", f"/api/v1/namespaces/{ns}/services/web:80/proxy/").stdout == "hello-from-web\n"
+    assert kubectl("get", "--raw", f"/api/v1/namespaces/{ns}/pods/web:8080/proxy/index.html").stdout == "hello-from-web\n"
+    assert kubectl("get", "--raw", f"/api/v1/nodes/{node}/proxy/healthz").stdout == "ok"
+    summary = json.loads(kubectl("get", "--raw", f"/api/v1/nodes/{node}/proxy/stats/summary").stdout)
+    assert summary["node"]["nodeName"] == node
+    with apiserver.http() as h:
+        r = h.get(f"/api/v1/namespaces/{ns}/services/empty:80/proxy/")
+        assert r.status_code == 503 and r.json()["message"] == 'no endpoints available for service "empty"'
+        r = h.get(f"/api/v1/namespaces/{ns}/services/web:81/proxy/")
+        assert r.status_code == 503 and r.json()["message"] == 'no service port 81 found for service "web"'
+        r = h.get(f"/api/v1/namespaces/{ns}/services/nope:80/proxy/")
+        assert (r.status_code, r.json()["message"]) == (404, 'services "nope" not found')
+        r = h.get(f"/api/v1/namespaces/{ns}/pods/nope:8080/proxy/")
+        assert (r.status_code, r.json()["message"], r.json()["reason"]) == (404, 'pods "nope" not found', "NotFound")
+        ip = json.loads(kubectl("get", "-n", ns, "pod", "web", "-o", "json").stdout)["status"]["podIP"]
+        r = h.get(f"/api/v1/namespaces/{ns}/pods/web:81/proxy/")
+        assert r.status_code == 503
+        assert r.json()["message"] == f"error trying to reach service: dial tcp {ip}:81: connect: connection refused"
+        r = h.get(f"/api/v1/namespaces/{ns}/pods/web:8080/proxy", follow_redirects=False)
+        assert r.status_code == 301 and r.headers["location"] == f"/api/v1/namespaces/{ns}/pods/web:8080/proxy/"
+        r = h.get(f"/api/v1/nodes/{node}:22/proxy/")  # another port of a loopback node: not proxied
+        assert (r.status_code, r.json()["message"]) == (400, "address not allowed")
+        r = h.post(f"/api/v1/namespaces/{ns}/pods/nope/portforward", headers={"Upgrade": "SPDY/3.1",
+                   "Connection": "Upgrade", "X-Stream-Protocol-Version": "portforward.k8s.io"})
+        assert (r.status_code, r.json()["message"]) == (404, 'pods "nope" not found')
+    res = kubectl("port-forward", "-n", ns, "pod/nope", ":80", check=False, timeout=30)
+    assert res.returncode != 0 and 'pods "nope" not found' in res.stderr
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_rbac_and_audit(stream_env, apiserver, tmp_path):
+    ns, node = stream_env["ns"], stream_env["node"]
+    user = f"viewer-{uuid.uuid4().hex[:4]}"
+    admin = stream_env["kubectl"]
+    admin("create", "rolebinding", f"{user}-view", "--clusterrole=view", f"--user={user}", "-n", ns)
+    kc = make_kubectl(apiserver.kubeconfig_for(user), tmp_path / "kc-user")
+    await wait_for(lambda: asyncio.to_thread(lambda: kc("get", "pods", "-n", ns, check=False).returncode == 0),
+                   what="the view binding")
+    res = kc("port-forward", "-n", ns, "pod/web", ":8080", check=False, timeout=30)
+    assert res.returncode != 0
+    assert f'User "{user}" cannot create resource "pods/portforward" in API group "" in the namespace "{ns}"' in res.stderr
+    res = kc("get", "--raw", f"/api/v1/namespaces/{ns}/services/web:80/proxy/", check=False)
+    assert f'cannot get resource "services/proxy" in API group "" in the namespace "{ns}"' in res.stderr
+    res = kc("get", "--raw", f"/api/v1/namespaces/{ns}/pods/web:8080/proxy/", check=False)
+    assert 'cannot get resource "pods/proxy"' in res.stderr
+    res = kc("get", "--raw", f"/api/v1/nodes/{node}/proxy/healthz", check=False)
+    assert f'User "{user}" cannot get resource "nodes/proxy" in API group "" at the cluster scope' in res.stderr
+    res = kc("attach", "-n", ns, "ticker", check=False, timeout=30)
+    assert res.returncode != 0 and 'cannot create resource "pods/attach"' in res.stderr
+    # get on pods/portforward and pods/attach without create: a WebSocket upgrade still needs create
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": f"{user}-get"},
+            "rules": [{"apiGroups": [""], "resources": ["pods/portforward", "pods/attach"], "verbs": ["get"]}]}
+    admin("apply", "-n", ns, "-f", "-", input=json.dumps(role))
+    admin("create", "rolebinding", f"{user}-get", f"--role={user}-get", f"--user={user}", "-n", ns)
+    with apiserver.http(user=user) as h:
+        async def upgrade_refused() -> bool:
+            r = await asyncio.to_thread(h.get, f"/api/v1/namespaces/{ns}/pods/web/portforward", headers={
+                "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "SPDY/3.1+portforward.k8s.io"})
+            return r.status_code == 403 and "cannot create resource \"pods/portforward\"" in r.json()["message"]
+        assert await wait_for(upgrade_refused, what="403 for a WebSocket upgrade without create")
+    # the streams that ran are in the audit log: started and completed
+    def events() -> list[dict]:
+        out = []
+        for line in apiserver.audit_log.read_text().splitlines():
+            e = json.loads(line)
+            if (e.get("objectRef") or {}).get("namespace") == ns:
+                out.append(e)
+        return out
+
+    async def audited() -> bool:
+        evs = events()
+        subs = {((e["objectRef"].get("resource"), e["objectRef"].get("subresource")), e["stage"]) for e in evs}
+        want = {(("pods", "portforward"), "ResponseComplete"), (("pods", "portforward"), "ResponseStarted"),
+                (("services", "proxy"), "ResponseComplete"), (("pods", "proxy"), "ResponseComplete"),
+                (("pods", "attach"), "ResponseComplete")}
+        return want <= subs
+    assert await wait_for(audited, what="audit events of the streams")
+    denied = [e for e in events() if e["objectRef"].get("subresource") == "portforward"
+              and e.get("annotations", {}).get("authorization.k8s.io/decision") == "forbid"]
+    assert denied and denied[0]["user"]["username"] == user
