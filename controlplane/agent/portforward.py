@@ -285,10 +285,10 @@ class SpdySession:
         try:
             pending = {up, dn, reset}
             while pending and not reset.done():
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                if up in done and dn in done:
-                    break
-                if up in done and up.exception() is not None:
+                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if up.done() and dn.done():
+                    break  # both directions closed
+                if up.done() and up.exception() is not None:
                     break  # the pod connection broke
         finally:
             for t in (up, dn, reset):

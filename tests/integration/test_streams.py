@@ -5,7 +5,8 @@ agent running runc pods and busybox ``httpd`` as the server:
   default, and its plain SPDY fallback), a request served from the host through it, a
   3 MiB body and concurrent connections; a port nothing listens on gives Kubernetes' error;
 - ``kubectl attach -it`` to a shell running on a terminal (kubectl's stdin driven through a
-  pty) and ``kubectl attach`` to a container's output;
+  pty), ``kubectl attach -i`` to a ``stdinOnce`` container without one, and ``kubectl attach``
+  to a container's output;
 - ``kubectl proxy`` serving ``pods/web:8080/proxy/`` and ``services/web:80/proxy/``,
   ``kubectl get --raw`` of the services, pods and nodes proxies;
 - bad input: a Service without endpoints (503), an unknown pod (404), a refused pod port
@@ -51,7 +52,8 @@ WEB_CMD = ("mkdir -p /www/sub && echo hello-from-$(hostname) > /www/index.html &
 def stream_env(apiserver, local_registry, tmp_path_factory):
     """One agent, a namespace with ``web`` (httpd on 8080, Service ``web`` 80 -> 8080),
     ``empty`` (a Service that selects nothing), ``shell`` (sh on a terminal, stdin open) and
-    ``ticker`` (prints a line every 0.2 s); the endpoints controller keeps Endpoints."""
+    ``reader`` (reads stdin, ``stdinOnce``) and ``ticker`` (prints a line every 0.2 s); the
+    endpoints controller keeps Endpoints."""
     if not HAVE_RUNC:
         pytest.fail("stream tests need root and runc")
     work = tmp_path_factory.mktemp("streams")
@@ -71,6 +73,9 @@ def stream_env(apiserver, local_registry, tmp_path_factory):
                 "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}]},
             {"name": "shell", "labels": {"app": "shell"}, "containers": [{
                 "name": "sh", "image": "busybox", "command": ["sh"], "stdin": True, "tty": True}]},
+            {"name": "reader", "labels": {"app": "reader"}, "containers": [{
+                "name": "r", "image": "busybox", "stdin": True, "stdinOnce": True,
+                "command": ["sh", "-c", "while read l; do echo got:$l; done; echo bye"]}]},
             {"name": "ticker", "labels": {"app": "ticker"}, "containers": [{
                 "name": "t", "image": "busybox", "command": ["sh", "-c", "i=0; while true; do echo tick $i; "
                                                                         "i=$((i+1)); sleep 0.2; done"]}]},
@@ -83,8 +88,11 @@ def stream_env(apiserver, local_registry, tmp_path_factory):
                  {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "empty"},
                   "spec": {"selector": {"app": "nothing"}, "ports": [{"port": 80, "targetPort": 8080}]}}]
         kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(docs))
-        kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/web", "pod/shell", "pod/ticker", "--timeout=120s",
-                timeout=150)
+        res = kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/web", "pod/shell", "pod/ticker", "pod/reader",
+                      "--timeout=150s", timeout=180, check=False)
+        if res.returncode != 0:
+            pods = kubectl("get", "pods", "-n", ns, "-o", "wide", check=False).stdout
+            pytest.fail(f"pods not ready: {res.stderr}\n{pods}\nagent:\n{agent.log_tail(40)}")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             ep = json.loads(kubectl("get", "-n", ns, "endpoints", "web", "-o", "json", check=False).stdout or "{}")
@@ -187,11 +195,20 @@ def test_port_forward_pod_and_service(stream_env, apiserver, websockets):
     finally:
         pf.stop()
     # the way kubectl came: a WebSocket upgrade is a GET (verb get), the SPDY fallback a POST (create)
-    verbs = {json.loads(line)["verb"] for line in apiserver.audit_log.read_text().splitlines()
-             if f'"namespace":"{stream_env["ns"]}"' in line.replace(" ", "") and '"portforward"' in line}
-    assert ("get" if websockets else "create") in verbs
+    want = "get" if websockets else "create"
+
+    def events() -> list[dict]:
+        return [json.loads(line) for line in apiserver.audit_log.read_text().splitlines()
+                if f'"namespace":"{stream_env["ns"]}"' in line.replace(" ", "") and '"portforward"' in line]
+
+    deadline = time.monotonic() + 10  # (the audit log is flushed every 100 ms)
+    while not [e for e in events() if e["verb"] == want and e["stage"] == "ResponseComplete"
+               and e["responseStatus"]["code"] == 101] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    evs = events()
+    assert [e for e in evs if e["verb"] == want and e["responseStatus"]["code"] == 101], evs
     if websockets:  # (this case runs first in the module) no fallback happened
-        assert "create" not in verbs
+        assert all(e["verb"] == "get" and e["responseStatus"]["code"] == 101 for e in evs), evs
 
 
 def test_port_forward_refused_port(stream_env, apiserver):
@@ -208,48 +225,80 @@ def test_port_forward_refused_port(stream_env, apiserver):
         pf.stop()
 
 
-def test_attach_tty_talks_to_a_shell(stream_env, apiserver):
-    ns = stream_env["ns"]
-    cache = stream_env["work"] / "kc-attach"
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", str(apiserver.kubeconfig), "--cache-dir", str(cache),
-                             "attach", "-it", "-n", ns, "shell"], stdin=slave, stdout=slave, stderr=slave,
-                            env={**os.environ, "HOME": str(cache), "TERM": "xterm"}, start_new_session=True)
-    os.close(slave)
-    seen = b""
+class PtyKubectl:
+    """kubectl with a terminal as its stdin, stdout and stderr (as a person types into it)."""
 
-    def until(pattern: bytes, timeout: float = 30) -> bytes:
-        nonlocal seen
+    def __init__(self, args: list[str], kubeconfig: Path, cache: Path) -> None:
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen([KUBECTL, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), *args],
+                                     stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                                     env={**os.environ, "HOME": str(cache), "TERM": "xterm"})
+        os.close(slave)
+        self.seen = b""
+
+    def type(self, text: bytes) -> None:
+        os.write(self.master, text)
+
+    def until(self, pattern: bytes, timeout: float = 30) -> bytes:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if re.search(pattern, seen):
-                return seen
-            r, _, _ = select.select([master], [], [], 0.2)
+            if re.search(pattern, self.seen):
+                return self.seen
+            r, _, _ = select.select([self.master], [], [], 0.2)
             if r:
                 try:
-                    seen += os.read(master, 65536)
+                    self.seen += os.read(self.master, 65536)
                 except OSError:
                     break
-        raise AssertionError(f"never saw {pattern!r}; got {seen!r}")
+        raise AssertionError(f"never saw {pattern!r}; got {self.seen!r}")
 
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        os.close(self.master)
+
+
+def test_attach_tty_talks_to_a_shell(stream_env, apiserver):
+    ns, work = stream_env["ns"], stream_env["work"]
+    k = PtyKubectl(["attach", "-it", "-n", ns, "shell"], apiserver.kubeconfig, work / "kc-attach")
     try:
-        until(rb"If you don't see a command prompt")
-        os.write(master, b"\r")
-        until(rb"/ # ")
-        os.write(master, b"echo hi-$((6*7)) from $(hostname)\r")
-        until(rb"hi-42 from shell")
-        os.write(master, b"stty size\r")  # kubectl sent the pty's size (the default 24x80 here)
-        until(rb"\r\n\d+ \d+\r\n")
-        os.write(master, b"exit\r")
-        assert proc.wait(30) == 0
+        k.until(rb"If you don't see a command prompt")
+        k.type(b"\r")
+        k.until(rb"/ # ")
+        k.type(b"echo hi-$((6*7)) from $(hostname)\r")
+        k.until(rb"hi-42 from shell")
+        k.type(b"stty size\r")  # kubectl sent its terminal's size
+        k.until(rb"\r\n\d+ \d+\r\n")
+        k.type(b"exit\r")
+        assert k.proc.wait(30) == 0
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        os.close(master)
-    # the shell's terminal output also went to the container log
-    logs = stream_env["kubectl"]("logs", "-n", ns, "shell", "--previous", check=False)
-    assert "hi-42 from shell" in logs.stdout or "hi-42 from shell" in stream_env["kubectl"]("logs", "-n", ns, "shell").stdout
+        k.close()
+    # kubectl run -it: a pod with stdin and a terminal, attached as soon as it runs
+    k = PtyKubectl(["run", "shell2", "-it", "-n", ns, "--image=busybox", "--overrides",
+                    json.dumps({"spec": {"nodeName": stream_env["node"], "terminationGracePeriodSeconds": 1}}),
+                    "--", "sh"], apiserver.kubeconfig, work / "kc-run")
+    try:
+        k.until(rb"If you don't see a command prompt", timeout=90)
+        k.type(b"\rexpr 6 \\* 7\r")
+        k.until(rb"\r\n42\r\n")
+        k.type(b"exit\r")
+        k.until(rb"Session ended, resume using")
+        assert k.proc.wait(30) == 0
+    finally:
+        k.close()
+    # the shell's terminal output also went to the container log (of the attempt that exited)
+    deadline = time.monotonic() + 60
+    while "hi-42 from shell" not in stream_env["kubectl"]("logs", "-n", ns, "shell", "--previous", check=False).stdout:
+        assert time.monotonic() < deadline, "the terminal's output is not in the container log"
+        time.sleep(0.3)
+
+
+def test_attach_stdin_once(stream_env):
+    """A container with ``stdin``/``stdinOnce`` and no terminal: kubectl's stdin reaches it,
+    its end closes the container's stdin, the container's output comes back, the session ends."""
+    res = stream_env["kubectl"]("attach", "-i", "-n", stream_env["ns"], "reader", input="a\nb\n", timeout=60)
+    assert res.stdout.endswith("got:a\ngot:b\nbye\n"), (res.stdout, res.stderr)
 
 
 def test_attach_output(stream_env, apiserver):

@@ -1,6 +1,13 @@
-"""Taking over an HTTP/1.1 connection after ``101 Switching Protocols``: WebSocket through
-Sanic's own handshake, and a raw upgrade (``Upgrade: SPDY/3.1``, kubectl's fallback) by
-writing the 101 ourselves and receiving the connection's bytes in place of Sanic's WebSocket.
+"""Taking over an HTTP/1.1 connection after ``101 Switching Protocols``: WebSocket with
+Sanic's WebSocket implementation, and a raw upgrade (``Upgrade: SPDY/3.1``, kubectl's
+fallback) by writing the 101 ourselves and receiving the connection's bytes in place of
+Sanic's WebSocket.
+
+The WebSocket handshake is Sanic's ``websocket_handshake`` with one change: kubectl offers the
+subprotocol ``SPDY/3.1+portforward.k8s.io``, whose ``/`` is not an RFC 7230 token character,
+and the ``websockets`` library's strict header parser refuses the whole handshake (400, so
+kubectl falls back to SPDY). Go's servers split the header on commas; ``_ServerProtocol``
+does the same.
 
 Sanic has no public hijack; its ``WebSocketProtocol`` hands every received byte to
 ``protocol.websocket`` once that is set (what its WebSocket handshake does), closes it with
@@ -16,6 +23,12 @@ import asyncio
 from typing import Any, Sequence
 
 from sanic import Request
+from sanic.server.websockets.impl import WebsocketImplProtocol
+from websockets.datastructures import Headers as WSHeaders
+from websockets.http11 import Request as WSRequest
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
 from controlplane.log import get_logger
 
@@ -83,8 +96,29 @@ def hijack(request: Request, status_line: str, headers: Sequence[tuple[str, str]
     return raw
 
 
-async def websocket(request: Request, subprotocols: Sequence[str]) -> Any:
-    """Sanic's WebSocket handshake from an ordinary route (so that the route could still
-    answer an HTTP error before upgrading)."""
+class _ServerProtocol(ServerProtocol):
+    """Subprotocols split on commas as Go does, not parsed as RFC 7230 tokens."""
+
+    def process_subprotocol(self, headers: WSHeaders) -> Subprotocol | None:
+        offered = [Subprotocol(p.strip()) for h in headers.get_all("Sec-WebSocket-Protocol")
+                   for p in h.split(",") if p.strip()]
+        return self.select_subprotocol(offered)
+
+
+async def websocket(request: Request, subprotocols: Sequence[str]) -> WebsocketImplProtocol:
+    """Sanic's WebSocket handshake, from an ordinary route (which could still answer an HTTP
+    error before upgrading); returns Sanic's WebSocket (``recv``, ``send``, ``close``)."""
     protocol = request.transport.get_protocol()
-    return await protocol.websocket_handshake(request, list(subprotocols))
+    ws_proto = _ServerProtocol(max_size=protocol.websocket_max_size,
+                               subprotocols=[Subprotocol(p) for p in subprotocols], state=State.OPEN)
+    resp = ws_proto.accept(WSRequest(path=request.path, headers=WSHeaders(request.headers)))
+    if not 100 <= resp.status_code <= 299:
+        raise ConnectionError(f"WebSocket handshake refused: {resp.status_code} {resp.body!r}")
+    head = f"HTTP/1.1 {resp.status_code} {resp.reason_phrase}\r\n" + \
+        "".join(f"{k}: {v}\r\n" for k, v in resp.headers.raw_items()) + "\r\n"
+    request.transport.write(head.encode("latin-1"))
+    ws = WebsocketImplProtocol(ws_proto, ping_interval=protocol.websocket_ping_interval,
+                               ping_timeout=protocol.websocket_ping_timeout, close_timeout=protocol.websocket_timeout)
+    protocol.websocket = ws
+    await ws.connection_made(protocol, loop=asyncio.get_running_loop())
+    return ws
