@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from schedulers.gpu.choice import choose_best
+from schedulers.gpu.gorand import NumpyRandom
 from schedulers.gpu.policies.bestfit import BestFit
 from schedulers.gpu.policies.dotprod import DotProd
 from schedulers.gpu.policies.fgd import FGD
@@ -126,7 +127,7 @@ def test_choose_ties_by_rank():
 
 def test_tuning_appends_clones_until_target():
     pods = [GpuPod(cpu=1, mem=1, count=1, milli=1000)] * 4 + [GpuPod(cpu=1, mem=1)]
-    order = arrival_order(pods, capacity_milli=4000, rng=np.random.default_rng(1))
+    order = arrival_order(pods, capacity_milli=4000, rng=NumpyRandom(1))
     assert sorted(order[:5]) == [0, 1, 2, 3, 4]
     total = sum(pods[j].tot for j in order)
     assert 4000 <= total <= 1.3 * 4000  # 4 originals + at most one clone of 1000
@@ -134,7 +135,7 @@ def test_tuning_appends_clones_until_target():
 
 def test_tuning_removes_pods_when_above_target():
     pods = [GpuPod(cpu=1, mem=1, count=2, milli=1000)] * 4  # 8000 > 1.3 * 4000
-    order = arrival_order(pods, capacity_milli=4000, rng=np.random.default_rng(1))
+    order = arrival_order(pods, capacity_milli=4000, rng=NumpyRandom(1))
     assert sum(pods[j].tot for j in order) <= 5200 and len(order) == 2
 
 
