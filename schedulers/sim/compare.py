@@ -76,6 +76,21 @@ def table(rows: list[dict], lists: list[str], policies: list[str]) -> str:
     return "\n".join(out)
 
 
+def per_seed(rows: list[dict], lists: list[str], a: str = "ddqn", b: str = "FGD") -> str:
+    """Per seed at 130 %: ``a`` / ``b`` (the model card's table)."""
+    by = {(r["list"], r["policy"], r["seed"]): r["alloc_at_130"] for r in rows}
+    seeds = sorted({s for (_, q, s) in by if q in (a, b)})
+    out = ["| pod list | " + " | ".join(str(s) for s in seeds) + " |", "|---" * (len(seeds) + 1) + "|"]
+    for n in lists:
+        cells = []
+        for s in seeds:
+            x, y = by.get((n, a, s)), by.get((n, b, s))
+            cells.append("" if x is None or y is None else f"{x:.2f} / {y:.2f}")
+        if any(cells):
+            out.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m schedulers.sim.compare")
     p.add_argument("--out", required=True)
@@ -84,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="42-51")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--table-only", action="store_true")
+    p.add_argument("--per-seed", action="store_true", help="also print DDQN / FGD per seed at 130 %%")
     a = p.parse_args(argv)
     d = traces_dir()
     if d is None:
@@ -106,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                 fh.flush()
                 rows.append(r)
     sys.stdout.write(table(rows, lists, policies) + "\n")
+    if a.per_seed:
+        sys.stdout.write("\n" + per_seed(rows, lists) + "\n")
     return 0
 
 
