@@ -25,7 +25,7 @@ from schedulers.gpu.typical import TypicalPods
 
 MASS = 0.8
 MAX_TYPICAL = 12
-SLACK = 2.0
+SLACK = 8.0
 
 
 class FGDLookahead(FGD):
