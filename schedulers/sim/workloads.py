@@ -17,8 +17,8 @@ the sampling from its description (and check it against the five shared lists' s
 - ``multigpuNN``: multi-GPU tasks request NN % of the GPU (default 7.3 %): the default list
   plus multi-GPU tasks drawn from its own until the share is reached (above 130 % of the
   cluster this exercises the protocol's tune-down path).
-- ``gpuspecNN``: NN % of the GPU tasks get a GPU-model constraint, drawn from the constraint
-  distribution of the shared gpuspec10 list.
+- ``gpuspecNN``: NN % of the GPU tasks get a GPU-model constraint, drawn from the constraints
+  the shared gpuspec10 list gives tasks of the same kind and GPU count.
 
 Names are renumbered ``openb-pod-0000...`` in list order, the CSV columns are the shared
 lists' (timestamps left empty: the protocol ignores them).
@@ -100,22 +100,40 @@ def multigpu_variant(base: Sequence[PodRecord], frac: float, rng: np.random.Gene
     return _rename(out)
 
 
+def _kind(p: PodRecord) -> tuple[str, int]:
+    return p.kind, p.count
+
+
 def gpuspec_variant(base: Sequence[PodRecord], frac: float, rng: np.random.Generator,
                     spec_source: Sequence[PodRecord]) -> list[PodRecord]:
-    specs = Counter(p.types for p in spec_source if p.milli > 0 and p.types)
+    """``frac`` of the GPU tasks, chosen uniformly, get a constraint drawn from the source's
+    constraints *of the same kind and GPU count* (shared tasks ask for T4/P100, 8-GPU tasks
+    for G2, ...: a constraint no node can serve would just fail the task), falling back to
+    the same kind, then to any."""
+    specs = Counter((_kind(p), p.types) for p in spec_source if p.milli > 0 and p.types)
     if not specs:
         raise ValueError("the spec source list has no GPU-model constraints")
-    keys = sorted(specs)
-    prob = np.array([specs[k] for k in keys], dtype=np.float64)
-    prob /= prob.sum()
+
+    def dist(pred) -> tuple[list[tuple[str, ...]], np.ndarray] | None:
+        keys = sorted(t for (k, t) in specs if pred(k))
+        if not keys:
+            return None
+        w = np.array([sum(c for (k, t), c in specs.items() if t == key and pred(k)) for key in keys], np.float64)
+        return keys, w / w.sum()
+
+    cache: dict[tuple[str, int], tuple[list[tuple[str, ...]], np.ndarray]] = {}
     gpu_idx = [i for i, p in enumerate(base) if p.milli > 0]
     pick = set(int(i) for i in rng.choice(gpu_idx, size=int(round(frac * len(gpu_idx))), replace=False))
     out = []
     for i, p in enumerate(base):
-        if i in pick:
-            out.append(_with_types(p, keys[int(rng.choice(len(keys), p=prob))]))
-        else:
+        if i not in pick:
             out.append(_with_types(p, ()))
+            continue
+        k = _kind(p)
+        if k not in cache:
+            cache[k] = (dist(lambda x: x == k) or dist(lambda x: x[0] == k[0]) or dist(lambda x: True))  # type: ignore[assignment]
+        keys, prob = cache[k]
+        out.append(_with_types(p, keys[int(rng.choice(len(keys), p=prob))]))
     return _rename(out)
 
 

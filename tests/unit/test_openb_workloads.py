@@ -51,11 +51,15 @@ def test_multigpu_variant_share_of_gpu_request():
 
 
 def test_gpuspec_variant_fraction_constrained():
-    src = [PodRecord("x", 1, 1, 1, 1000, ("T4",)), PodRecord("y", 1, 1, 1, 1000, ("A|B",))]
+    src = [PodRecord("x", 1, 1, 1, 1000, ("T4",)), PodRecord("y", 1, 1, 1, 1000, ("A", "B")),
+           PodRecord("z", 1, 1, 1, 500, ("P100",)), PodRecord("w", 1, 1, 8, 1000, ("G2",))]
     out = gpuspec_variant(base_list(), 0.25, np.random.default_rng(4), src)
     gpu = [p for p in out if p.milli > 0]
     assert sum(bool(p.types) for p in gpu) / len(gpu) == pytest.approx(0.25, abs=0.002)
-    assert {p.types for p in gpu if p.types} <= {("T4",), ("A|B",)}
+    # constraints follow the task's kind and GPU count (falling back to the kind)
+    assert {p.types for p in gpu if p.types and p.kind == "share"} == {("P100",)}
+    assert {p.types for p in gpu if p.types and p.kind == "whole" and p.count == 1} <= {("T4",), ("A", "B")}
+    assert {p.types for p in gpu if p.types and p.count == 8} == {("G2",)}
 
 
 def test_name_hash_is_stable_and_distinct():
