@@ -5,7 +5,7 @@ Asserted per list: the mean of DDQN - FGD over the five seeds is at least ``MIN_
 points and DDQN is better on at least ``MIN_WINS`` of the five seeds; over all 25 runs the mean
 margin is at least ``MIN_MEAN``. The thresholds are the margins measured when the model
 shipped (``docs/ddqn.md``), rounded down, not the issue's +0.3 target (not reached, see the
-model card). 50 simulator runs, parallel over the cores: about 4-6 minutes on two busy cores.
+model card). The runs are deterministic (Go's stream, single-threaded inference). 50 simulator runs, parallel over the cores: about 4-6 minutes on two busy cores.
 Skips when the traces folder is absent.
 """
 
@@ -22,9 +22,12 @@ from schedulers.sim.workloads import SHARED_LISTS
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SEEDS = list(range(42, 47))
-MIN_MARGIN = 0.0     # per list, mean over the five seeds (points at 130 %)
+# measured when the model shipped (issue 17 round, Go's stream): per-list means +0.13 default,
+# +0.21 cpu050, +0.13 gpushare40, +0.09 multigpu20, +0.44 gpuspec10 (3-5 of 5 seeds better),
+# +0.20 over all 25; the thresholds leave a little room for other BLAS builds
+MIN_MARGIN = 0.05    # per list, mean over the five seeds (points at 130 %)
 MIN_WINS = 3         # of five seeds, per list
-MIN_MEAN = 0.08      # over all 25 (list, seed) pairs
+MIN_MEAN = 0.15      # over all 25 (list, seed) pairs
 TRACES = traces_dir()
 
 
