@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import logging
 import time
 from typing import Any
 
@@ -34,7 +33,9 @@ from controlplane.client.informer import Informer
 from controlplane.client.resources import Resource
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
+from schedulers.framework import decisions
 from schedulers.framework.cache import Cache
+from schedulers.framework.decisionlog import DecisionLog, encode
 from schedulers.framework.framework import Framework
 from schedulers.framework.interface import Status
 from schedulers.framework.podinfo import PodInfo, resolve_priority, same_scheduling_inputs
@@ -44,6 +45,9 @@ from schedulers.framework.queue import SchedulingQueue
 log = get_logger(__name__)
 
 PRIORITY_CLASSES = Resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", namespaced=False)
+DECISIONS = Resource(decisions.GROUP, decisions.VERSION, decisions.PLURAL, decisions.KIND)
+FAILED_RECORD_BURST = 5  # unschedulable records per pod, then one per FAILED_RECORD_REFILL_S
+FAILED_RECORD_REFILL_S = 60.0
 ATTEMPTS = PCounter("scheduler_schedule_attempts_total",
                     "Number of attempts to schedule pods, by the result.", ["result", "profile"])
 DURATION = Histogram("scheduler_scheduling_attempt_duration_seconds",
@@ -55,10 +59,17 @@ ALGORITHM = Histogram("scheduler_scheduling_algorithm_duration_seconds", "Schedu
 
 class Scheduler:
     def __init__(self, client: RestClient, profiles: dict[str, ProfileConfig], *,
-                 seed: int | None = None, scheduled_events: bool = True, max_binds: int = 256) -> None:
+                 seed: int | None = None, scheduled_events: bool = True, max_binds: int = 256,
+                 decision_log: DecisionLog | None = None, decision_records: bool = True) -> None:
         """``profiles``: by real name (``schedulers.profiles.loader.load_profile_configs``);
-        each is served under its name and its aliases."""
+        each is served under its name and its aliases. ``decision_log``: the
+        ``scheduling.log`` writer (None: no file); ``decision_records``: store a
+        ``SchedulingDecision`` per decision in the API (when the apiserver serves them)."""
         self.client = client
+        self.decision_log = decision_log
+        self.decision_records = decision_records
+        self.records_api = False  # found at start: does the apiserver serve SchedulingDecisions?
+        self._record_budget: dict[str, tuple[float, float]] = {}
         self.cache = Cache()
         self.frameworks: dict[str, Framework] = {}  # every schedulerName and alias -> its framework
         for cfg in profiles.values():
@@ -145,14 +156,29 @@ class Scheduler:
             self.queue.add(self._pod_info(obj))
 
     # ----------------------------------------------------------------- the loop
+    async def _discover_records_api(self) -> bool:
+        try:
+            lst = await self.client.request("GET", f"/apis/{decisions.API_VERSION}")
+        except ApiStatusError as e:
+            if e.code != 404:
+                log.warning("discovery of scheduling decisions failed", error=str(e))
+            return False
+        return any(r.get("name") == decisions.PLURAL for r in lst.get("resources") or [])
+
     async def start(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(i.start(stop)) for i in (self.nodes, self.pods, self.priority_classes)]
         tasks.append(asyncio.create_task(self.recorder.start(stop)))
+        if self.decision_log is not None:
+            tasks.append(asyncio.create_task(self.decision_log.start(stop)))
+        if self.decision_records:
+            self.records_api = await self._discover_records_api()
         try:
             for inf in (self.priority_classes, self.nodes, self.pods):
                 await inf.wait_for_sync()
             log.info("scheduler started", profiles=sorted({fw.name for fw in self.frameworks.values()}),
-                     aliases=sorted(n for n, fw in self.frameworks.items() if n != fw.name), nodes=len(self.nodes))
+                     aliases=sorted(n for n, fw in self.frameworks.items() if n != fw.name), nodes=len(self.nodes),
+                     decision_records=self.records_api,
+                     decision_log=str(self.decision_log.path) if self.decision_log else None)
             await self._loop(stop)
         finally:
             stop.set()
@@ -188,11 +214,14 @@ class Scheduler:
             self._slot_free()
             self._fail(fw, pod, res, t0)
             return
+        if self.decision_log is not None or self.records_api:  # built before Reserve (see decisions)
+            rec = decisions.build_record(pod, fw.name, res, self.cache.n, nanos=time.time_ns(), attempt=pod.attempts,
+                                         duration_s=time.perf_counter() - t0)
+            line = self.decision_log.write(rec) if self.decision_log is not None else encode(rec)
+            if self.records_api:
+                res.cycle_state[decisions.CYCLE_STATE_KEY] = line
         fw.reserve(res.cycle_state, pod, res.node, self.cache)
         self.cache.assume(pod, res.node)
-        if log.is_enabled_for(logging.INFO):  # the candidates are only worked out for the log
-            log.info("scheduling decision", pod=pod.key, profile=fw.name, node=res.node, feasible=res.feasible,
-                     evaluated=res.evaluated, candidates=res.candidates)
         task = asyncio.create_task(self._bind(fw, pod, res.node, res.cycle_state, t0))
         self._binds.add(task)
         task.add_done_callback(self._binds.discard)
@@ -224,8 +253,41 @@ class Scheduler:
         ATTEMPTS.labels("unschedulable", fw.name).inc()
         DURATION.labels("unschedulable", fw.name).observe(time.perf_counter() - t0)
         log.info("scheduling decision", pod=pod.key, profile=fw.name, node=None, reason=msg)
+        self._record_failure(fw, pod, res, msg, nominated, t0)
         self.recorder.event(pod.obj, "Warning", "FailedScheduling", msg)
         self.queue.requeue_unschedulable(pod, diag.plugins if diag else set())
+
+    def _record_failure(self, fw: Framework, pod: PodInfo, res: Any, msg: str, nominated: str | None,
+                        t0: float) -> None:
+        """The record of a decision that found no node: to the log always, to the API within a
+        per-pod budget (an unschedulable pod is retried on every relevant cluster event)."""
+        if self.decision_log is None and not self.records_api:
+            return
+        rec = decisions.build_record(pod, fw.name, res, self.cache.n, nanos=time.time_ns(), attempt=pod.attempts,
+                                     duration_s=time.perf_counter() - t0, message=msg, nominated=nominated)
+        if self.decision_log is not None:
+            self.decision_log.write(rec)
+        if self.records_api and self._record_allowed(pod.uid):
+            self._spawn(self._create_record(rec))
+
+    def _record_allowed(self, uid: str) -> bool:
+        now = time.monotonic()
+        tokens, last = self._record_budget.get(uid, (float(FAILED_RECORD_BURST), now))
+        tokens = min(float(FAILED_RECORD_BURST), tokens + (now - last) / FAILED_RECORD_REFILL_S)
+        if len(self._record_budget) > 20000:
+            self._record_budget.clear()
+        if tokens < 1.0:
+            self._record_budget[uid] = (tokens, now)
+            return False
+        self._record_budget[uid] = (tokens - 1.0, now)
+        return True
+
+    async def _create_record(self, rec: dict) -> None:
+        try:
+            await self.client.create(DECISIONS, rec, rec["metadata"]["namespace"])
+        except ApiStatusError as e:
+            log.warning("scheduling decision record failed", pod=f"{rec['pod']['namespace']}/{rec['pod']['name']}",
+                        error=str(e))
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)

@@ -67,14 +67,14 @@ def test_resources_fit_and_failed_scheduling_event(sched_cluster):
     msg = ev[0]["message"]
     assert "nodes are available" in msg and "2 Insufficient cpu" in msg, msg
     assert c.node_of(n, "huge") is None
-    # the decision log: one JSON record per decision, with per-plugin scores or the reason
-    records = [json.loads(line) for line in c.scheduler.log_path.read_text().splitlines()
-               if line.startswith("{") and "scheduling decision" in line]
-    ok = [r for r in records if r.get("pod") == "fit/tiny"]
-    assert ok and ok[0]["feasible"] == 2 and len(ok[0]["candidates"]) == 2
-    assert {"NodeResourcesFit", "TaintToleration"} <= set(ok[0]["candidates"][0]["plugins"])
-    bad = [r for r in records if r.get("pod") == "fit/huge"]
-    assert bad and bad[0]["node"] is None and "Insufficient cpu" in bad[0]["reason"]
+    # scheduling.log: one JSON record per decision, with per-plugin scores or the reasons
+    ok = c.wait_decisions(n, "tiny")
+    assert ok and ok[0]["nodes"]["feasible"] == 2 and len(ok[0]["candidates"]) == 2
+    assert {"NodeResourcesFit", "TaintToleration"} <= {e["name"] for e in ok[0]["candidates"][0]["plugins"]}
+    bad = c.wait_decisions(n, "huge")
+    assert bad and bad[0]["node"] == "" and bad[0]["result"] == "Unschedulable" and "Insufficient cpu" in bad[0]["message"]
+    fit = {f["plugin"]: f for f in bad[0]["filters"]}["NodeResourcesFit"]
+    assert fit["rejected"] == 2 and fit["reasons"] == [{"reason": "Insufficient cpu", "count": 2}]
     text = c.metrics()
     assert re.search(r'scheduler_schedule_attempts_total\{profile="default-scheduler",result="scheduled"\} [1-9]', text)
     assert re.search(r'scheduler_schedule_attempts_total\{profile="default-scheduler",result="unschedulable"\} [1-9]', text)
