@@ -46,6 +46,8 @@ log = get_logger(__name__)
 
 PRIORITY_CLASSES = Resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", namespaced=False)
 DECISIONS = Resource(decisions.GROUP, decisions.VERSION, decisions.PLURAL, decisions.KIND)
+REPLICATIONCONTROLLERS = Resource("", "v1", "replicationcontrollers", "ReplicationController")
+WORKLOAD_RESOURCES = (resources.SERVICES, REPLICATIONCONTROLLERS, resources.REPLICASETS, resources.STATEFULSETS)
 FAILED_RECORD_BURST = 5  # unschedulable records per pod, then one per FAILED_RECORD_REFILL_S
 FAILED_RECORD_REFILL_S = 60.0
 ATTEMPTS = PCounter("scheduler_schedule_attempts_total",
@@ -93,12 +95,16 @@ class Scheduler:
         self.nodes = Informer(client, resources.NODES, indexes=False)
         self.pods = Informer(client, resources.PODS, indexes=False)
         self.priority_classes = Informer(client, PRIORITY_CLASSES, indexes=False)
+        # what PodTopologySpread's defaults and affinity terms' namespaceSelector read
+        self.namespaces = Informer(client, resources.NAMESPACES, indexes=False)
+        self.workload_informers: list[Informer] = []  # those the apiserver serves (found at start)
         self.scheduled_events = scheduled_events
         self._bind_slots = asyncio.Semaphore(max_binds)
         self._binds: set[asyncio.Task] = set()
         self._metric_children: dict[str, tuple[Any, Any]] = {}
         self.nodes.add_handler(self._on_node)
         self.pods.add_handler(self._on_pod)
+        self.namespaces.add_handler(self._on_namespace)
 
     # ----------------------------------------------------------------- informer handlers
     def _classes(self) -> dict[str, dict]:
@@ -130,17 +136,47 @@ class Scheduler:
         if self.cache.add_or_update_node(obj):
             self.queue.on_event("Node/Add" if etype == "ADDED" or old is None else "Node/Update")
 
+    def _on_namespace(self, etype: str, obj: dict, old: dict | None) -> None:
+        md = obj.get("metadata") or {}
+        if etype == "DELETED":
+            self.cache.namespace_labels.pop(md.get("name", ""), None)
+            return
+        labels = dict(md.get("labels") or {})
+        if self.cache.namespace_labels.get(md.get("name", "")) != labels:
+            self.cache.namespace_labels[md.get("name", "")] = labels
+            if old is not None:
+                self.queue.on_event("Namespace/Update")
+
+    def _on_workload(self, etype: str, obj: dict, old: dict | None) -> None:
+        md = obj.get("metadata") or {}
+        kind = obj.get("kind") or ""
+        if etype == "DELETED":
+            self.cache.workloads.delete(kind, md.get("namespace") or "default", md.get("name") or "")
+        else:
+            self.cache.workloads.set(kind, obj)
+
     def _on_pod(self, etype: str, obj: dict, old: dict | None) -> None:
         md, spec = obj.get("metadata") or {}, obj.get("spec") or {}
         key = f"{md.get('namespace')}/{md.get('name')}"
+        uid = md.get("uid") or key
         phase = (obj.get("status") or {}).get("phase")
         terminal = phase in ("Succeeded", "Failed")
-        if etype == "DELETED" or terminal or md.get("deletionTimestamp"):
+        if etype == "DELETED" or terminal:
             self.queue.delete(key)
-            if self.cache.remove_pod(md.get("uid") or key) is not None:
+            self.cache.nominated.pop(uid, None)
+            if self.cache.remove_pod(uid) is not None:
                 self.queue.on_event("Pod/Delete")
             return
+        if md.get("deletionTimestamp"):
+            # as kube-scheduler: a pod being deleted is not scheduled, and a bound one keeps its
+            # resources in the cache until it is gone (a preemptor waits for its victims)
+            self.queue.delete(key)
+            self.cache.nominated.pop(uid, None)
+            if spec.get("nodeName"):
+                self.cache.add_pod(self._pod_info(obj), spec["nodeName"])
+            return
         if spec.get("nodeName"):
+            self.cache.nominated.pop(uid, None)
             self.queue.delete(key)
             node = spec["nodeName"]
             known = self.cache.pod_node.get(md.get("uid") or key)
@@ -153,7 +189,11 @@ class Scheduler:
         if md.get("uid") in self.cache.assumed:
             return  # being bound right now (e.g. the GPU-index annotation patch)
         if (spec.get("schedulerName") or "default-scheduler") in self.frameworks:
-            self.queue.add(self._pod_info(obj))
+            p = self._pod_info(obj)
+            nominated = (obj.get("status") or {}).get("nominatedNodeName")
+            if nominated and uid not in self.cache.nominated:
+                self.cache.nominate(p, nominated)  # e.g. after a restart
+            self.queue.add(p)
 
     # ----------------------------------------------------------------- the loop
     async def _discover_records_api(self) -> bool:
@@ -165,15 +205,31 @@ class Scheduler:
             return False
         return any(r.get("name") == decisions.PLURAL for r in lst.get("resources") or [])
 
+    async def _served(self, res: Resource) -> bool:
+        path = f"/apis/{res.group}/{res.version}" if res.group else f"/api/{res.version}"
+        try:
+            lst = await self.client.request("GET", path)
+        except ApiStatusError:
+            return False
+        return any(r.get("name") == res.plural for r in lst.get("resources") or [])
+
     async def start(self, stop: asyncio.Event) -> None:
-        tasks = [asyncio.create_task(i.start(stop)) for i in (self.nodes, self.pods, self.priority_classes)]
+        for res in WORKLOAD_RESOURCES:
+            if await self._served(res):
+                inf = Informer(self.client, res, indexes=False)
+                inf.add_handler(self._on_workload)
+                self.workload_informers.append(inf)
+            else:
+                log.info("not served, no default spreading by it", resource=res.plural)
+        informers = [self.nodes, self.pods, self.priority_classes, self.namespaces, *self.workload_informers]
+        tasks = [asyncio.create_task(i.start(stop)) for i in informers]
         tasks.append(asyncio.create_task(self.recorder.start(stop)))
         if self.decision_log is not None:
             tasks.append(asyncio.create_task(self.decision_log.start(stop)))
         if self.decision_records:
             self.records_api = await self._discover_records_api()
         try:
-            for inf in (self.priority_classes, self.nodes, self.pods):
+            for inf in (self.priority_classes, self.namespaces, *self.workload_informers, self.nodes, self.pods):
                 await inf.wait_for_sync()
             log.info("scheduler started", profiles=sorted({fw.name for fw in self.frameworks.values()}),
                      aliases=sorted(n for n, fw in self.frameworks.items() if n != fw.name), nodes=len(self.nodes),
@@ -208,12 +264,21 @@ class Scheduler:
     def schedule_one(self, pod: PodInfo) -> None:
         fw = self.frameworks[pod.scheduler_name]
         t0 = time.perf_counter()
-        res = fw.schedule(pod, self.cache)
-        ALGORITHM.observe(time.perf_counter() - t0)
-        if res.node is None:
-            self._slot_free()
-            self._fail(fw, pod, res, t0)
-            return
+        nominated = self.cache.add_nominated_for(pod) if self.cache.nominated else []
+        try:
+            res = fw.schedule(pod, self.cache)
+            ALGORITHM.observe(time.perf_counter() - t0)
+            if res.node is None:
+                self._slot_free()
+                self._fail(fw, pod, res, t0)
+                return
+            self._scheduled(fw, pod, res, t0)
+        finally:
+            if nominated:
+                self.cache.remove_nominated(nominated)
+
+    def _scheduled(self, fw: Framework, pod: PodInfo, res: Any, t0: float) -> None:
+        self.cache.nominated.pop(pod.uid, None)
         if self.decision_log is not None or self.records_api:  # built before Reserve (see decisions)
             rec = decisions.build_record(pod, fw.name, res, self.cache.n, nanos=time.time_ns(), attempt=pod.attempts,
                                          duration_s=time.perf_counter() - t0)
@@ -241,12 +306,22 @@ class Scheduler:
         msg = res.failure_message(self.cache.n)
         diag = res.diagnosis
         nominated, victims, pmsg = (None, [], "")
+        waiting_on = self.cache.nominated.get(pod.uid, (None, None))[0]
         if diag is not None and fw.post_filters:
-            nominated, victims, pmsg = fw.preempt(res.cycle_state, pod, self.cache, diag)
+            if waiting_on and self.cache.terminating_on(waiting_on, pod.priority):
+                # kube-scheduler's podEligibleToPreemptOthers: the victims of an earlier
+                # preemption are still terminating on the nominated node: wait for them
+                pmsg = "not eligible due to a terminating pod on the nominated node."
+            else:
+                nominated, victims, pmsg = fw.preempt(res.cycle_state, pod, self.cache, diag)
+                if not nominated and waiting_on:
+                    self.cache.nominate(pod, None)
+                    self._spawn(self._nominate(pod, None))
         if nominated:
             msg += f" preemption: victims {', '.join(v.key for v in victims)} on node {nominated}."
             for v in victims:
                 self._spawn(self._evict(v, pod, nominated))
+            self.cache.nominate(pod, nominated)
             self._spawn(self._nominate(pod, nominated))
         elif pmsg:
             msg += f" preemption: {pmsg}"
@@ -302,7 +377,7 @@ class Scheduler:
             if not e.not_found:
                 log.warning("eviction failed", pod=victim.key, error=str(e))
 
-    async def _nominate(self, pod: PodInfo, node: str) -> None:
+    async def _nominate(self, pod: PodInfo, node: str | None) -> None:
         try:
             await self.client.patch(resources.PODS, pod.name, {"status": {"nominatedNodeName": node}},
                                     pod.namespace, subresource="status")
