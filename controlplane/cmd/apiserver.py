@@ -34,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--service-cidr", default="10.96.0.0/12")
     p.add_argument("--compaction-interval", type=float, default=300.0,
                    help="seconds between etcd compactions (0: never)")
+    p.add_argument("--event-ttl", type=int, default=3600,
+                   help="seconds an Event is kept after its last write (kube-apiserver's --event-ttl; 0: forever)")
+    p.add_argument("--decision-ttl", type=int, default=3600,
+                   help="seconds a SchedulingDecision record is kept (0: forever)")
     p.add_argument("--workers", type=int, default=1,
                    help="apiserver processes sharing the port (SO_REUSEPORT); >1 adds a supervisor")
     p.add_argument("--worker", default="", help=argparse.SUPPRESS)  # internal: "index,count,link-fd"
@@ -44,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 async def main(ctx: bootstrap.Context) -> None:
     args = ctx.args
     backend = EtcdBackend(args.etcd_endpoints)
-    api = ApiServer(backend, service_cidr=args.service_cidr, compaction_interval=args.compaction_interval)
+    api = ApiServer(backend, service_cidr=args.service_cidr, compaction_interval=args.compaction_interval,
+                    event_ttl=args.event_ttl, decision_ttl=args.decision_ttl)
     await serve(api, args.host, args.port, ctx.stop)
 
 
@@ -61,7 +66,8 @@ async def worker_main(ctx: bootstrap.Context) -> None:
         backend = EtcdBackend(args.etcd_endpoints)
         primary = index == 0
         api = ApiServer(backend, service_cidr=args.service_cidr,
-                        compaction_interval=args.compaction_interval if primary else 0.0, primary=primary)
+                        compaction_interval=args.compaction_interval if primary else 0.0, primary=primary,
+                        event_ttl=args.event_ttl, decision_ttl=args.decision_ttl)
         sock = reuse_port_socket(args.host, args.port)
         await serve(api, args.host, args.port, ctx.stop, sock=sock, gate=link.ready_gate, workers=count)
     finally:

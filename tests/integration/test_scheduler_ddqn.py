@@ -36,6 +36,15 @@ def test_ddqn_profile_binds_shared_and_whole_gpu_pods(sched_cluster):
         assert c.wait_bound(n, f"share{i}", timeout=60) == "d-t4", c.scheduler.log_tail()
         p = c.get("pod", f"share{i}", n)
         assert p["metadata"]["annotations"].get(GPU_INDEX) in ("0", "1")
+    # its decision record in the API shows DDQN's scores and value estimates
+    import time
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not c.api_decisions(n, "share0"):
+        time.sleep(0.2)
+    [rec] = c.api_decisions(n, "share0")
+    assert rec["profile"] == "ddqn-scheduler" and rec["node"] == "d-t4"
+    ddqn = {e["name"]: e for e in next(x for x in rec["candidates"] if x["chosen"])["plugins"]}["DDQN"]
+    assert isinstance(ddqn["value"], float) and ddqn["weight"] == 1000 and ddqn["weighted"] == 1000 * ddqn["normalized"]
     # three 400m shares cannot all sit on one GPU: both T4 GPUs are in use
     idx = {c.get("pod", f"share{i}", n)["metadata"]["annotations"][GPU_INDEX] for i in range(3)}
     assert idx == {"0", "1"}

@@ -82,6 +82,59 @@ def test_resources_fit_and_failed_scheduling_event(sched_cluster):
     assert "scheduler_scheduling_attempt_duration_seconds_bucket" in text
 
 
+def test_decision_records_in_the_api(sched_cluster):
+    """kubectl shows a SchedulingDecision per decision (the binding carried it) with every
+    score plugin's raw, normalised and weighted score; failed decisions too; records expire."""
+    from tests.fixtures.scheduler import DECISION_TTL_S
+
+    c = sched_cluster
+    n = ns(c, "records")
+    add_node(c, "rec-a", "records", cpu="4")
+    add_node(c, "rec-b", "records", cpu="8")
+    c.apply(pod("placed", n, "records", cpu="1"))
+    assert c.wait_bound(n, "placed") == "rec-b"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not c.api_decisions(n, "placed"):
+        time.sleep(0.2)
+    [rec] = c.api_decisions(n, "placed")
+    t0 = time.monotonic()
+    assert rec["profile"] == "default-scheduler" and rec["result"] == "Scheduled" and rec["node"] == "rec-b"
+    assert rec["metadata"]["uid"] and rec["metadata"]["creationTimestamp"]
+    chosen = next(x for x in rec["candidates"] if x["chosen"])
+    fit = {e["name"]: e for e in chosen["plugins"]}["NodeResourcesFit"]
+    assert fit["raw"] == fit["normalized"] and fit["weighted"] == fit["weight"] * fit["normalized"]
+    assert "scheduling.controlplane.io/decision" not in (c.get("pod", "placed", n)["metadata"].get("annotations") or {})
+    table = c.kubectl("get", "sd", "-n", n).stdout
+    assert "default-scheduler" in table and "rec-b" in table and "Scheduled" in table, table
+    described = c.kubectl("describe", "sd", rec["metadata"]["name"], "-n", n).stdout
+    assert "NodeResourcesFit" in described and "Weighted" in described, described
+    # an unschedulable decision is a record too, with the filters' reasons
+    c.apply(pod("toobig", n, "records", cpu="64"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not c.api_decisions(n, "toobig"):
+        time.sleep(0.2)
+    bad = c.api_decisions(n, "toobig")[0]
+    assert bad["result"] == "Unschedulable" and bad["node"] == "" and "Insufficient cpu" in bad["message"]
+    assert {"plugin": "NodeResourcesFit", "rejected": 2, "reasons": [{"reason": "Insufficient cpu", "count": 2}]} \
+        in bad["filters"]
+    # a Binding carrying a record the apiserver cannot accept is a 400 and binds nothing
+    c.apply(pod("manual", n, "records", scheduler="nobody-schedules-this"))
+    for bad_record, why in (("{not json", "not JSON"), (json.dumps({"apiVersion": "scheduling.controlplane.io/v1",
+                            "kind": "SchedulingDecision", "pod": {"name": "other"}}), "not 'manual'")):
+        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "manual", "annotations": {
+            "scheduling.controlplane.io/decision": bad_record}}, "target": {"kind": "Node", "name": "rec-a"}}
+        r = c.kubectl("create", "--raw", f"/api/v1/namespaces/{n}/pods/manual/binding", "-f", "-",
+                      input=json.dumps(binding), check=False)
+        assert r.returncode != 0 and why in r.stderr, r.stderr
+    assert c.node_of(n, "manual") is None and c.api_decisions(n, "manual") == []
+    # expiry: the etcd lease (TTL + at most 5 % of it) deletes the record
+    deadline = t0 + DECISION_TTL_S * 1.05 + 15
+    while time.monotonic() < deadline and c.api_decisions(n, "placed"):
+        time.sleep(0.5)
+    assert not c.api_decisions(n, "placed"), "the record did not expire"
+    assert c.node_of(n, "placed") == "rec-b"  # the pod stays, of course
+
+
 def test_node_selector_and_node_affinity(sched_cluster):
     c = sched_cluster
     n = ns(c, "aff")

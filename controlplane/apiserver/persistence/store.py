@@ -17,6 +17,7 @@ from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import loads
 from controlplane.apiserver.persistence.codec import decode, encode, object_key
 from controlplane.apiserver.persistence.group_commit import GroupCommitter, write_one
+from controlplane.apiserver.persistence.leases import LeaseManager
 from controlplane.storage.interface import (
     Backend, ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, WriteOp,
 )
@@ -34,6 +35,12 @@ class ObjectStore:
     def __init__(self, backend: Backend, *, group_commit: bool = True) -> None:
         self.backend = backend
         self.committer = GroupCommitter(backend) if group_commit else None
+        self.leases = LeaseManager(backend)
+
+    async def _lease(self, info: ResourceInfo) -> int:
+        """The lease a write of ``info`` attaches to: its strategy's time to live (0: none)."""
+        ttl = getattr(info.strategy, "ttl_seconds", None)
+        return await self.leases.lease_for(int(ttl)) if ttl else 0
 
     async def close(self) -> None:
         if self.committer is not None:
@@ -58,7 +65,7 @@ class ObjectStore:
         meta = obj["metadata"]
         key = object_key(info, meta.get("namespace"), meta["name"])
         try:
-            kv = await self._write(WriteOp("create", key, encode(obj)))
+            kv = await self._write(WriteOp("create", key, encode(obj), lease=await self._lease(info)))
         except KeyExistsError:
             raise errors.already_exists(info.plural, meta["name"], info.group) from None
         meta["resourceVersion"] = str(kv.mod_revision)
@@ -69,7 +76,7 @@ class ObjectStore:
         meta = obj["metadata"]
         key = object_key(info, meta.get("namespace"), meta["name"])
         try:
-            kv = await self._write(WriteOp("update", key, encode(obj), expected_rv))
+            kv = await self._write(WriteOp("update", key, encode(obj), expected_rv, await self._lease(info)))
         except KeyNotFoundError:
             raise errors.not_found(info.plural, meta["name"], info.group) from None
         meta["resourceVersion"] = str(kv.mod_revision)

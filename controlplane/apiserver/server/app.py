@@ -39,12 +39,13 @@ class ApiServer:
     """The state of one apiserver process and its lifecycle."""
 
     def __init__(self, backend: Backend, *, service_cidr: str = "10.96.0.0/12",
-                 compaction_interval: float = 300.0, primary: bool = True) -> None:
+                 compaction_interval: float = 300.0, primary: bool = True,
+                 event_ttl: int | None = None, decision_ttl: int | None = None) -> None:
         self.backend = backend
         self.primary = primary  # the one process (of several workers) doing once-only jobs
         self.stopping = asyncio.Event()
         self.watchers: set[Any] = set()  # open watch streams (closed on shutdown)
-        self.registry = builtin_registry()
+        self.registry = builtin_registry(event_ttl, decision_ttl)
         self.store = ObjectStore(backend)
         self.caches = WatchCaches(backend)
         self.crds = CrdController(self)
