@@ -59,6 +59,20 @@ def filter_summary(reason_counts: dict) -> list[dict[str, Any]]:
             for plugin, reasons in by_plugin.items()]
 
 
+MIB = 1024 * 1024
+
+
+def pod_summary(pod: Any) -> dict[str, Any]:
+    """The pod as the record names it, with what it asked for: enough to replay the decision
+    in the openb simulator (``schedulers.ddqn.retrain`` turns records into pod lists)."""
+    md = pod.obj.get("metadata") or {}
+    g = pod.gpu
+    return {"name": pod.name, "namespace": pod.namespace, "uid": md.get("uid", ""),
+            "creationTimestamp": md.get("creationTimestamp", ""),
+            "resources": {"cpuMilli": int(pod.requests.get("cpu", 0)), "memoryMiB": int(pod.requests.get("memory", 0)) // MIB,
+                          "gpuCount": int(g.count), "gpuMilli": int(g.milli), "gpuModels": list(g.types)}}
+
+
 def record_name(pod_name: str, nanos: int) -> str:
     """``<pod>.<unix nanos in hex>`` (as client-go names Events), cut to fit 253 characters."""
     suffix = f".{nanos:x}"
@@ -77,7 +91,7 @@ def build_record(pod: Any, profile: str, res: Any, total_nodes: int, *, nanos: i
         "apiVersion": API_VERSION, "kind": KIND,
         "metadata": {"name": record_name(pod.name, nanos), "namespace": pod.namespace,
                      "labels": {f"{GROUP}/profile": profile, f"{GROUP}/result": result}},
-        "pod": {"name": pod.name, "namespace": pod.namespace, "uid": pod.obj.get("metadata", {}).get("uid", "")},
+        "pod": pod_summary(pod),
         "profile": profile,
         "schedulerName": pod.scheduler_name,
         "result": result,

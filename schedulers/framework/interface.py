@@ -24,6 +24,8 @@ In the order a pod meets them (kube-scheduler's extension points):
   and retried).
 - ``async bind(cs, pod, node_name) -> Status | None`` (Bind): run in order until one returns
   something other than ``Status.skip()``; if every one skips, the binding fails.
+- ``async run(stop)`` (optional): a background part the scheduler starts with it and stops
+  with ``stop`` (the DDQN plugin follows the active model in the API).
 - ``events``: the cluster events (e.g. ``"Node/Add"``, ``"Pod/Delete"``) that may make a pod
   this plugin rejected schedulable again (the queue moves it back from unschedulable).
 

@@ -223,6 +223,10 @@ class Scheduler:
                 log.info("not served, no default spreading by it", resource=res.plural)
         informers = [self.nodes, self.pods, self.priority_classes, self.namespaces, *self.workload_informers]
         tasks = [asyncio.create_task(i.start(stop)) for i in informers]
+        # plugins with a background part (the DDQN plugin follows the active model)
+        runnables = {id(pl): pl for fw in self.frameworks.values() for pl in fw.profile.plugins
+                     if callable(getattr(pl, "run", None))}
+        tasks += [asyncio.create_task(pl.run(stop)) for pl in runnables.values()]
         tasks.append(asyncio.create_task(self.recorder.start(stop)))
         if self.decision_log is not None:
             tasks.append(asyncio.create_task(self.decision_log.start(stop)))

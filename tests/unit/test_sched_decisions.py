@@ -38,7 +38,8 @@ def test_every_profile_records_its_score_plugins(profile):
     fw = Framework(build_profile(PROFILES[profile]))
     assert rec["kind"] == "SchedulingDecision" and rec["apiVersion"] == "scheduling.controlplane.io/v1"
     assert rec["result"] == "Scheduled" and rec["node"] and rec["profile"] == PROFILES[profile].scheduler_name
-    assert rec["pod"] == {"name": "p", "namespace": "d", "uid": "p"}
+    assert rec["pod"] == {"name": "p", "namespace": "d", "uid": "p", "creationTimestamp": "",
+                          "resources": {"cpuMilli": 1000, "memoryMiB": 500, "gpuCount": 0, "gpuMilli": 0, "gpuModels": []}}
     assert rec["metadata"]["name"] == f"p.{1_700_000_000_123_456_789:x}" and rec["metadata"]["namespace"] == "d"
     assert rec["decisionTime"] == "2023-11-14T22:13:20.123456Z"
     assert rec["nodes"] == {"total": 7, "filtered": 7, "feasible": 6, "scored": 6}
@@ -92,6 +93,7 @@ def test_ddqn_record_carries_value_estimates():
     nodes = [node(f"g{i}", cpu="32", gpus=8) for i in range(4)]
     p = pod(cpu="2", annotations={"scheduling.controlplane.io/gpu-milli": "500"})
     rec = record("ddqn-scheduler", nodes, p)
+    assert rec["pod"]["resources"] == {"cpuMilli": 2000, "memoryMiB": 500, "gpuCount": 1, "gpuMilli": 500, "gpuModels": []}
     for c in rec["candidates"]:
         d = by_name(c)["DDQN"]
         assert isinstance(d["value"], float) and d["weight"] == 1000 and d["raw"] == d["normalized"]
