@@ -125,10 +125,11 @@ class DDQN(GpuPolicyScore):
             got = versions.digest(raw)
             if want and got != want:
                 raise ModelFileError(f"model version {version}: digest {got} does not match the pointer's {want}")
+            await asyncio.to_thread(versions.check_model, raw, f"model version {version}")
             await asyncio.to_thread(self.use_model, raw, version, got)
         except (ModelFileError, versions.ModelVersionError, ApiStatusError) as e:
             MODEL_ERRORS.inc()
-            msg = f"model version {version} refused, keeping {self.version}: {e}"
+            msg = f"keeping {self.version}: {e}"
             log.error("ddqn model refused", version=version, kept=self.version, error=str(e))
             recorder = getattr(self.handle, "recorder", None)
             if recorder is not None:
