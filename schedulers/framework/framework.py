@@ -28,7 +28,7 @@ import numpy as np
 from schedulers.framework.cache import Cache
 from schedulers.framework.interface import Code, CycleState, Diagnosis, FilterResult, Plugin, Status
 from schedulers.framework.podinfo import PodInfo
-from schedulers.framework.profile import Profile
+from schedulers.framework.profile import NODE_RANK_ANNOTATION, Profile
 
 MIN_FEASIBLE = 100
 TOP_CANDIDATES = 3
@@ -153,6 +153,19 @@ def top_candidates(nodes: list, sc: Scores, plan: list, cs: CycleState, pod: Pod
         out.append({"node": nodes[int(sc.feasible[i])].name, "score": _num(float(total[i]) + sc.const),
                     "chosen": i == pick, "plugins": plugins})
     return out
+
+
+def node_ranks(cache: Cache) -> np.ndarray:
+    """Each node row's ``scheduling.controlplane.io/node-rank`` annotation (the openb
+    protocol's seeded node rank); nodes without a valid one rank after all others, by row."""
+    def build() -> np.ndarray:
+        big = 1 << 40
+        out = np.empty(cache.n, dtype=np.int64)
+        for i, n in enumerate(cache.nodes):
+            raw = n.annotations.get(NODE_RANK_ANNOTATION)
+            out[i] = int(raw) if raw is not None and str(raw).lstrip("-").isdigit() else big + i
+        return out
+    return cache.memo("node-rank", build)
 
 
 class Framework:
@@ -301,7 +314,12 @@ class Framework:
             best = np.arange(len(feasible))
         else:
             best = np.flatnonzero(total == total.max())
-        pick = int(best[0]) if len(best) == 1 else int(best[int(self.rng.integers(len(best)))])
+        if len(best) == 1:
+            pick = int(best[0])
+        elif self.profile.tie_break == "nodeRank":
+            pick = int(best[np.argmin(node_ranks(cache)[feasible[best]])])
+        else:
+            pick = int(best[int(self.rng.integers(len(best)))])
         nodes = cache.nodes
         result.node = nodes[int(feasible[pick])].name
         sc = result.scores = Scores(feasible, total, float(const), best, pick, raw, normalized, weights, values)

@@ -118,3 +118,26 @@ def test_decision_log_writes_json_lines(tmp_path):
     older = [json.loads(x) for x in rotated.read_text().splitlines()] if rotated.exists() else []
     assert [x["pod"]["name"] for x in older + lines] == ["p0", "p1", "p2", "last"]
     assert older and older[0]["node"] == "n/1"
+
+
+def test_node_rank_tie_break_picks_the_lowest_rank():
+    from schedulers.framework.profile import ProfileConfig
+
+    nodes = [node(f"n{i}", cpu="4", ann={"scheduling.controlplane.io/node-rank": str(r)})
+             for i, r in enumerate([5, 2, 9, 1])]
+    nodes.append(node("unranked", cpu="4"))
+    c = cache_of(nodes)
+    for tie, want in (("nodeRank", {"n3"}), ("random", {"n0", "n1", "n2", "n3", "unranked"})):
+        fw = Framework(build_profile(ProfileConfig("t", [("NodeResourcesFit", 1, {})], 100, tie_break=tie)), seed=1)
+        got = {fw.schedule(pod(cpu="1"), c).node for _ in range(40)}
+        assert got <= want and (tie == "random" or got == want), (tie, got)
+    from schedulers.profiles.loader import load_profile_configs as load
+    import pytest as _pt
+    bad = {"schedulerName": "x", "tieBreak": "coin", "plugins": [{"name": "NodeResourcesFit"}]}
+    import yaml
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as fh:
+        yaml.safe_dump(bad, fh)
+        fh.flush()
+        with _pt.raises(ValueError, match="tieBreak"):
+            load([fh.name])
