@@ -8,7 +8,7 @@ binding); failed ones are created like any object.
 
 from __future__ import annotations
 
-from controlplane.apiserver.strategy.base import Strategy
+from controlplane.apiserver.strategy.base import Obj, Strategy
 
 DEFAULT_TTL_S = 3600
 
@@ -18,3 +18,8 @@ class SchedulingDecisionStrategy(Strategy):
 
     def __init__(self, ttl_seconds: int | None = DEFAULT_TTL_S) -> None:
         self.ttl_seconds = ttl_seconds
+
+    def default(self, obj: Obj) -> Obj:
+        """No defaults: the object itself (the base class copies it first, ~20 us for a record
+        of a few kB, once per scheduled pod)."""
+        return obj
