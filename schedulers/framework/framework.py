@@ -107,26 +107,41 @@ class ScheduleResult:
         return f"0/{total} nodes are available: {', '.join(parts)}."
 
 
-def _num(v: Any) -> float | int:
-    """A plain JSON number (ints stay ints)."""
-    f = float(v)
-    return int(f) if f.is_integer() and abs(f) < 2 ** 53 else f
+def _num(v: Any) -> Any:
+    """A plain JSON number: Python ints stay, integral floats become ints, NaN is null."""
+    if isinstance(v, float):
+        if v != v:
+            return None
+        return int(v) if v.is_integer() and abs(v) < 2 ** 53 else v
+    return v
+
+
+def _vals(arr: np.ndarray, pos: np.ndarray) -> list:
+    """``arr[pos]`` as plain JSON numbers (``tolist`` converts numpy scalars cheaply)."""
+    out = arr[pos].tolist()
+    return [_num(x) for x in out] if arr.dtype.kind == "f" else out
 
 
 def top_candidates(nodes: list, sc: Scores, plan: list, cs: CycleState, pod: PodInfo, cache: Cache) -> list[dict]:
     """The TOP_CANDIDATES best nodes (stable order: ties by position), the picked one first if
     it is not among them, each with its weighted total and, per score plugin in profile
     order, ``{name, raw, normalized, weight, weighted}`` (and ``value`` where the plugin gives
-    value estimates). A plugin that took the uniform shortcut is asked for the raw scores of
-    these few nodes only."""
+    value estimates). For a plugin that took the uniform shortcut the raw score is its final one
+    (no NormalizeScore), the ``uniform_raw`` it declares, or else its Score on these few nodes."""
     total, best, pick = sc.total, sc.best, sc.pick
     if len(best) >= TOP_CANDIDATES:
         top = [int(i) for i in best[:TOP_CANDIDATES]]  # what a stable argsort of -total starts with
-    else:
-        top = [int(i) for i in np.argsort(-total, kind="stable")[:TOP_CANDIDATES]]
+    elif len(total) <= TOP_CANDIDATES:
+        top = [int(i) for i in np.argsort(-total, kind="stable")]
+    else:  # the stable top 3 without sorting every node: those at or above the 3rd best, in order
+        thr = np.partition(total, len(total) - TOP_CANDIDATES)[len(total) - TOP_CANDIDATES]
+        cand = np.flatnonzero(total >= thr)
+        top = [int(i) for i in cand[np.argsort(-total[cand], kind="stable")][:TOP_CANDIDATES]]
     if pick not in top:
         top = [pick, *top[:-1]]
-    rows = sc.feasible[np.array(top, dtype=np.int64)]
+    pos = np.array(top, dtype=np.int64)
+    rows = sc.feasible[pos]
+    k = len(top)
     cols = []
     for pl, w, _, _ in plan:
         name = pl.name
@@ -134,24 +149,28 @@ def top_candidates(nodes: list, sc: Scores, plan: list, cs: CycleState, pod: Pod
         if norm is None:
             continue
         raw = sc.raw.get(name)
-        if raw is None:  # uniform shortcut: the raw scores of the top rows only
-            raw_top = [_num(x) for x in np.asarray(pl.score(cs, pod, cache, rows))]
-        else:
-            raw_top = [_num(raw[i]) for i in top]
-        norm_top = [_num(norm[i]) for i in top] if isinstance(norm, np.ndarray) else [_num(norm)] * len(top)
+        norm_top = _vals(norm, pos) if isinstance(norm, np.ndarray) else [_num(norm)] * k
+        if raw is not None:
+            raw_top = _vals(raw, pos)
+        elif getattr(pl, "normalize", None) is None:  # uniform, no NormalizeScore: raw = final
+            raw_top = norm_top
+        elif hasattr(pl, "uniform_raw"):  # uniform: the raw value the plugin declares for it
+            raw_top = [_num(pl.uniform_raw)] * k
+        else:  # uniform, undeclared: the raw scores of the top rows only
+            raw_top = _vals(np.asarray(pl.score(cs, pod, cache, rows)), np.arange(k))
         val = sc.values.get(name)
-        cols.append((name, w, raw_top, norm_top, None if val is None else [float(val[i]) for i in top]))
+        cols.append((name, w, raw_top, norm_top, None if val is None else [round(x, 6) for x in val[pos].tolist()]))
+    totals = _vals(total + sc.const, pos)
     out = []
-    for k, i in enumerate(top):
+    for j, i in enumerate(top):
         plugins = []
         for name, w, raw_top, norm_top, val in cols:
-            e = {"name": name, "raw": raw_top[k], "normalized": norm_top[k], "weight": w,
-                 "weighted": _num(w * norm_top[k])}
+            nv = norm_top[j]
+            e = {"name": name, "raw": raw_top[j], "normalized": nv, "weight": w, "weighted": _num(w * nv) if nv is not None else None}
             if val is not None:
-                e["value"] = round(val[k], 6)
+                e["value"] = val[j]
             plugins.append(e)
-        out.append({"node": nodes[int(sc.feasible[i])].name, "score": _num(float(total[i]) + sc.const),
-                    "chosen": i == pick, "plugins": plugins})
+        out.append({"node": nodes[int(rows[j])].name, "score": totals[j], "chosen": i == pick, "plugins": plugins})
     return out
 
 

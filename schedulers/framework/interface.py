@@ -16,6 +16,8 @@ In the order a pod meets them (kube-scheduler's extension points):
   ``normalize(cs, pod, snap, idx, scores) -> np.ndarray`` to 0..100 (optional);
   ``uniform_score(cs, pod, snap) -> int | None`` (optional, a shortcut): the final (normalised)
   score when it is the same for every node, e.g. no node is tainted; ``None`` otherwise.
+  ``uniform_raw`` (optional class attribute): the raw score behind that shortcut, for
+  decision records (else they ask ``score`` for the few nodes they show).
   ``score_values(cs, pod, snap, idx) -> np.ndarray | None`` (optional): value estimates
   behind the last ``score`` (the DDQN plugin's Q-value advantages), shown in decision records.
 - ``reserve(cs, pod, node_name, snap)`` / ``unreserve(cs, pod, node_name, snap)``.

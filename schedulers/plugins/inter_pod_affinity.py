@@ -49,6 +49,7 @@ def _count_matching(snap, term: dict, owner_ns: str) -> Counter:
 @register
 class InterPodAffinity(Plugin):
     name = "InterPodAffinity"
+    uniform_raw = 0  # every node's raw score when uniform_score applies
     events = ("Pod/Add", "Pod/Update", "Pod/Delete", "Node/Add", "Node/Update")
 
     def pre_filter(self, cs, pod, snap) -> Status | None:

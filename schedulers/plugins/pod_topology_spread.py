@@ -72,6 +72,7 @@ def domain_counts(snap, pod, c: dict) -> tuple[Counter, list[str | None]]:
 @register
 class PodTopologySpread(Plugin):
     name = "PodTopologySpread"
+    uniform_raw = 0  # every node's raw score when uniform_score applies
     events = ("Pod/Add", "Pod/Delete", "Node/Add", "Node/Update")
 
     def pre_filter(self, cs, pod, snap) -> Status | None:

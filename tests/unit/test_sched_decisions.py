@@ -51,7 +51,8 @@ def test_every_profile_records_its_score_plugins(profile):
     for c in cands:
         assert [e["name"] for e in c["plugins"]] == [pl.name for pl, _ in fw.scorers]
         for e in c["plugins"]:
-            assert e["weighted"] == e["weight"] * e["normalized"] and e["raw"] is not None
+            assert e["weighted"] == e["weight"] * e["normalized"]
+            assert e["raw"] is not None or e["name"] == "NetworkLatency"  # no latency known: null
         assert c["score"] == sum(e["weighted"] for e in c["plugins"])
     json.dumps(rec)  # plain JSON
 
@@ -141,3 +142,54 @@ def test_node_rank_tie_break_picks_the_lowest_rank():
         fh.flush()
         with _pt.raises(ValueError, match="tieBreak"):
             load([fh.name])
+
+
+@pytest.mark.parametrize("plugin", ["TaintToleration", "InterPodAffinity", "PodTopologySpread", "NodeAffinity",
+                                    "DiskIO", "NetworkLatency"])
+def test_declared_uniform_raw_is_what_score_gives(plugin):
+    """Records take a uniform plugin's raw score from ``uniform_raw``: it must be what its
+    Score returns on every node whenever ``uniform_score`` applies."""
+    import math
+
+    import numpy as np
+
+    from schedulers.framework import registry
+    from schedulers.framework.interface import CycleState
+
+    c = cache_of([node(f"n{i}") for i in range(5)])
+    pl = registry.get(plugin)({})
+    p = pod(cpu="1")
+    cs = CycleState()
+    if hasattr(pl, "pre_score"):
+        pl.pre_score(cs, p, c, np.arange(c.n))
+    assert pl.uniform_score(cs, p, c) is not None
+    raw = np.asarray(pl.score(cs, p, c, np.arange(c.n)), dtype=np.float64)
+    if pl.uniform_raw is None:
+        assert all(math.isnan(x) for x in raw)
+    else:
+        assert (raw == pl.uniform_raw).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_top_candidates_are_the_stable_top_three(seed):
+    """The partition shortcut gives what a stable sort of every node's total would."""
+    import numpy as np
+
+    from schedulers.framework.framework import Scores, top_candidates
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 60))
+    total = rng.integers(0, 6, n).astype(np.float64)  # many ties
+    best = np.flatnonzero(total == total.max())
+    pick = int(best[int(rng.integers(len(best)))])
+
+    class N:
+        def __init__(self, i):
+            self.name = f"n{i}"
+
+    sc = Scores(np.arange(n), total, 0.0, best, pick)
+    got = [c["node"] for c in top_candidates([N(i) for i in range(n)], sc, [], None, None, None)]
+    want = [int(i) for i in np.argsort(-total, kind="stable")[:3]]
+    if pick not in want:
+        want = [pick, *want[:-1]]
+    assert got == [f"n{i}" for i in want]
