@@ -4,14 +4,20 @@ chosen node, and hands the binding cycle (the profile's PreBind and Bind plugins
 ``GpuShare`` recording the GPUs and ``DefaultBinder`` POSTing ``pods/NAME/binding``) to a
 background task so a slow bind never stalls the next cycle. Failures become
 ``FailedScheduling`` events with Kubernetes-style messages; preemption evicts victims and sets
-``status.nominatedNodeName``. A binding cycle that fails unreserves and forgets the pod and
-retries it after backoff. A profile answers to its ``schedulerName`` and its aliases; a pod
-naming no profile is left alone (Pending), as kube-scheduler does.
+``status.nominatedNodeName``; the preemptor is bound only once its victims are gone (they keep
+their resources in the cache while terminating; pods nominated to a node count as placed
+there for pods of lower priority). A binding cycle that fails unreserves and forgets the pod
+and retries it after backoff. A profile answers to its ``schedulerName`` and its aliases; a
+pod naming no profile is left alone (Pending), as kube-scheduler does. Besides nodes and pods
+it watches PriorityClasses, Namespaces (labels for affinity terms' ``namespaceSelector``) and
+the Services/RCs/ReplicaSets/StatefulSets the apiserver serves (default topology spreading).
 
-Observability: one structlog record per decision (``scheduling decision``: pod, node, top
-candidates with per-plugin scores, or the failure message); Prometheus
-``scheduler_schedule_attempts_total{result,profile}``,
+Observability: a ``SchedulingDecision`` record per decision (``decisions``): one JSON line in
+``scheduling.log`` (``decisionlog``) and, when the apiserver serves them, an API object (a
+successful one rides in the Binding; an unschedulable one is created, rate-limited per pod);
+Prometheus ``scheduler_schedule_attempts_total{result,profile}``,
 ``scheduler_scheduling_attempt_duration_seconds{result,profile}``, ``scheduler_pending_pods``.
+Plugins with an ``async run(stop)`` (the DDQN plugin following the active model) run beside.
 
 Neighbours: ``controlplane.client`` (RestClient, Informer, EventRecorder) only;
 ``controlplane.cmd.scheduler`` runs it; ``tests/fixtures/scheduler.py`` starts it in tests.
