@@ -43,6 +43,10 @@ class Api(StrategyContext, Protocol):
     watchers: set[Any]  # open watch streams (closed on shutdown)
     stopping: asyncio.Event
 
+    def spawn(self, coro: Any) -> "asyncio.Task[Any]":
+        """Run ``coro`` in the background, owned by the server (cancelled on shutdown)."""
+        ...
+
 
 @dataclass
 class Target:

@@ -7,8 +7,9 @@ so they obey the same rules (conflicts, dry run, managedFields) as any other wri
 as in kube-apiserver, is a storage-level update of the pod (no re-validation, no managedFields).
 A Binding may carry the scheduler's SchedulingDecision record in its
 ``scheduling.controlplane.io/decision`` annotation: it is validated before the binding and
-stored right after it (group-committed with the writes in flight), so recording decisions
-costs the scheduler no request of its own; the annotation is not copied onto the pod.
+stored once the binding is (a background write, group-committed with the writes in flight,
+after the answer so the binding's latency is unchanged), so recording decisions costs the
+scheduler no request of its own; the annotation is not copied onto the pod.
 """
 
 from __future__ import annotations
@@ -92,14 +93,19 @@ async def bind(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     except _DryRunBinding:
         pass
     else:
-        if record is not None:
-            info, obj = record
-            try:
-                await api.store.create(info, obj)  # group-committed with the writes in flight
-            except errors.ApiError as e:  # the binding stands; a lost record is not worth failing it
-                log.warning("decision record not stored", pod=t.name, namespace=t.namespace, error=str(e))
+        if record is not None:  # stored after the answer: the binding's latency stays as it was
+            api.spawn(_store_record(api, *record, t))
     return hc.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                              "code": 201}, status=201)
+
+
+async def _store_record(api: Api, info: ResourceInfo, obj: dict[str, Any], t: hc.Target) -> None:
+    try:
+        await api.store.create(info, obj)  # group-committed with the writes in flight
+    except errors.ApiError as e:  # the binding stands; a lost record is not worth failing it
+        log.warning("decision record not stored", pod=t.name, namespace=t.namespace, error=str(e))
+    except Exception as e:  # storage unavailable, shutdown: the record is lost, said so
+        log.warning("decision record not stored", pod=t.name, namespace=t.namespace, error=repr(e))
 
 
 def _decision_record(api: Api, body: dict[str, Any], t: hc.Target) -> tuple[ResourceInfo, dict[str, Any]] | None:
