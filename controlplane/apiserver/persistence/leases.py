@@ -26,7 +26,7 @@ class LeaseManager:
     def __init__(self, backend: Backend, clock=time.monotonic) -> None:
         self.backend = backend
         self.clock = clock
-        self._current: dict[int, tuple[int, float]] = {}  # ttl -> (lease id, granted at)
+        self._current: dict[int, tuple[int, float]] = {}  # ttl -> (lease id, reused until)
         self._lock = asyncio.Lock()
 
     @staticmethod
@@ -35,15 +35,14 @@ class LeaseManager:
 
     async def lease_for(self, ttl: int) -> int:
         """A lease that outlives ``ttl`` seconds from now (0: the backend has none)."""
-        now = self.clock()
         got = self._current.get(ttl)
+        if got is not None and self.clock() < got[1]:
+            return got[0]  # the common case: one dict lookup and a clock read
         window = self.reuse_window(ttl)
-        if got is not None and now - got[1] < window:
-            return got[0]
         async with self._lock:
             got = self._current.get(ttl)
-            if got is not None and self.clock() - got[1] < window:
+            if got is not None and self.clock() < got[1]:
                 return got[0]
             lease = await self.backend.grant_lease(int(ttl + window + 0.999))
-            self._current[ttl] = (lease, self.clock())
+            self._current[ttl] = (lease, self.clock() + window)  # (lease id, reuse it until)
             return lease
