@@ -88,7 +88,7 @@ async def bind(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     # As kube-apiserver's BindingREST: a storage-level update of the pod (spec.nodeName and the
     # PodScheduled condition) that neither re-validates the pod nor records managedFields.
     try:
-        await api.store.guaranteed_update(t.info, t.namespace, t.name, assign,
+        await api.store.guaranteed_update(t.info, t.namespace, t.name, assign, want_old=False,
                                           suggest=lambda: cached_copy(api, t.info, t.namespace, t.name))
     except _DryRunBinding:
         pass
