@@ -32,15 +32,22 @@ Suggestion = Callable[[], tuple[bytes, int] | None]
 class ObjectStore:
     """Typed CRUD over the Backend with Kubernetes' error mapping."""
 
-    def __init__(self, backend: Backend, *, group_commit: bool = True) -> None:
+    def __init__(self, backend: Backend, *, group_commit: bool = True,
+                 stale: Callable[[str], bool] | None = None) -> None:
+        """``stale(key)``: whether the stored value was written with an old encryption key
+        (``encryption.backend.EncryptingBackend.is_stale``), so an unchanged update still writes."""
         self.backend = backend
         self.committer = GroupCommitter(backend) if group_commit else None
         self.leases = LeaseManager(backend)
+        self._stale = stale
 
     async def _lease(self, info: ResourceInfo) -> int:
         """The lease a write of ``info`` attaches to: its strategy's time to live (0: none)."""
         ttl = getattr(info.strategy, "ttl_seconds", None)
         return await self.leases.lease_for(int(ttl)) if ttl else 0
+
+    def is_stale(self, info: ResourceInfo, namespace: str | None, name: str) -> bool:
+        return self._stale is not None and self._stale(object_key(info, namespace, name))
 
     async def close(self) -> None:
         if self.committer is not None:
