@@ -34,7 +34,7 @@ def _print(obj) -> None:
     sys.stdout.write(json.dumps(obj, sort_keys=True) + "\n")
 
 
-def _openb_lists(names: str) -> list[Path]:
+def openb_lists(names: str) -> list[Path]:
     out = []
     base = traces_dir()
     for n in [x for x in names.split(",") if x]:
@@ -68,7 +68,7 @@ async def _main(args: argparse.Namespace) -> int:
         elif args.ddqn_cmd == "history":
             _print(await rt.export_history(client, Path(args.out), [Path(p) for p in args.log]))
         elif args.ddqn_cmd == "retrain":
-            cfg = rt.RetrainConfig(out=Path(args.out), openb_lists=_openb_lists(args.openb),
+            cfg = rt.RetrainConfig(out=Path(args.out), openb_lists=openb_lists(args.openb),
                                    logs=[Path(p) for p in args.log], episodes=args.episodes,
                                    max_steps=args.max_steps, seed=args.seed,
                                    seeds=tuple(int(s) for s in args.seeds.split(",")), recent=args.recent,

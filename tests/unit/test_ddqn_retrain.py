@@ -50,3 +50,52 @@ def test_node_rows_read_back_as_openb_nodes(tmp_path):
 ])
 def test_promotion_rule(cand, active, fgd, margin, want):
     assert decide(cand, active, fgd, margin) is want
+
+
+def test_retrainer_pass_is_level_based(tmp_path):
+    """A pass retrains only with enough records newer than the last pass, counts its result,
+    and a failing retrain is an 'error' that leaves the next pass to try again."""
+    import asyncio
+
+    from schedulers.ddqn import retrainer
+    from schedulers.ddqn.retrain import RetrainConfig
+
+    class Client:
+        def __init__(self, times):
+            self.items = [{"decisionTime": f"2026-12-05T20:00:{t:02d}.000000Z"} for t in times]
+
+        async def list(self, res, namespace=None, **kw):
+            return {"items": self.items}
+
+    calls = []
+
+    async def fake_retrain(client, cfg):
+        calls.append(cfg.out)
+        if len(calls) == 2:
+            raise RuntimeError("training crashed")
+        return {"promoted": len(calls) == 3, "evaluation": {"candidate": {"alloc_at_130": 95.1},
+                                                            "active": {"alloc_at_130": 95.0}}}
+
+    def runs(result):
+        return retrainer.RUNS.labels(result)._value.get()
+
+    before = {r: runs(r) for r in ("skipped", "error", "promoted", "refused")}
+    cfg = RetrainConfig(out=tmp_path)
+    t0 = 1796500800.0  # 2026-12-05T20:00:00Z
+    client = Client([1, 2, 3])
+
+    async def go():
+        out = [await retrainer.one_pass(client, cfg, 0.0, 5, fake_retrain, clock=lambda: t0 + 10)]   # 3 < 5
+        out.append(await retrainer.one_pass(client, cfg, 0.0, 2, fake_retrain, clock=lambda: t0 + 10))  # refused
+        out.append(await retrainer.one_pass(client, cfg, t0 + 10, 1, fake_retrain, clock=lambda: t0 + 20))  # none new
+        client.items += [{"decisionTime": "2026-12-05T20:00:30.000000Z"}]
+        out.append(await retrainer.one_pass(client, cfg, t0 + 10, 1, fake_retrain, clock=lambda: t0 + 40))  # crash
+        out.append(await retrainer.one_pass(client, cfg, t0 + 10, 1, fake_retrain, clock=lambda: t0 + 50))  # promoted
+        return out
+
+    got = asyncio.run(go())
+    assert [r for r, _ in got] == ["skipped", "refused", "skipped", "error", "promoted"]
+    assert [s for _, s in got] == [0.0, t0 + 10, t0 + 10, t0 + 10, t0 + 50]
+    assert len(calls) == 3 and all(str(c).startswith(str(tmp_path)) for c in calls) and len(set(calls)) == 3
+    assert {r: runs(r) - before[r] for r in before} == {"skipped": 2, "error": 1, "promoted": 1, "refused": 1}
+    assert retrainer.ALLOC.labels("candidate")._value.get() == 95.1
