@@ -17,6 +17,7 @@ import numpy as np
 
 from schedulers.framework.interface import Plugin, Status
 from schedulers.framework.registry import register
+from schedulers.gpu.gorand import GoRand
 from schedulers.gpu.policies import get_policy_factory
 from schedulers.gpu.policy import GpuPolicy, PolicyContext
 from schedulers.gpu.state import GpuPod
@@ -32,7 +33,7 @@ class GpuPolicyScore(Plugin):
 
     def __init__(self, args=None, handle=None) -> None:
         super().__init__(args, handle)
-        self.rng = np.random.default_rng(self.args.get("seed", 0))
+        self.rng = GoRand(int(self.args.get("seed", 0)))
         self._typical: TypicalPods | None = None
         self._seen = 0
         if self.args.get("typicalPods"):
