@@ -43,7 +43,7 @@ class Agent:
             cfg.host_path_root = cfg.root / "hostpath"
         self.client = client
         if runtime is None:
-            runtime = RuncRuntime(cfg.root / "runtime", cfg.node, subnet=cfg.pod_subnet)
+            runtime = RuncRuntime(cfg.root / "runtime", cfg.host_id or cfg.node, subnet=cfg.pod_subnet)
         self.runtime = runtime
         self.images = ImageManager(cfg.root / "images", Mirrors({"docker.io": list(cfg.registry_mirrors)}),
                                    backoff_initial=cfg.image_backoff_initial)

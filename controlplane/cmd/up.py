@@ -1,36 +1,46 @@
-"""``controlplane up --data-dir DIR --port PORT [--etcd-endpoints URL,...]``: the whole control
-plane in the foreground.
+"""``controlplane up --data-dir DIR --port PORT [--etcd-endpoints URL,...] [--node-name N]``: the
+whole control plane in the foreground.
 
 Starts, in order, the entries of ``COMPONENTS`` (embedded etcd unless endpoints are given, the
 apiserver as a child process, then whatever else is listed), writes ``DIR/kubeconfig``, prints
-one line containing ``ready`` and waits for SIGINT/SIGTERM (or a component dying), then stops
-everything in reverse order. Adding a component is one line in ``COMPONENTS``: a factory taking
-the ``UpContext`` and returning a ``Runnable`` (or None to skip). The controller-manager, the
-scheduler and the agent are given ``--data-dir DIR`` and write their metrics ports to
-``DIR/<component>.metrics-port`` (``cmd.bootstrap``).
+one line containing ``ready`` and waits for SIGINT/SIGTERM, then stops everything in reverse
+order. Every component is supervised (``cmd.supervise``): one that exits is restarted with
+backoff, the cause logged and counted (``controlplane_component_restarts_total``); none
+outlives ``up`` (parent-death signal, pidfiles under ``DIR/run`` that the next ``up`` or
+``controlplane down`` reclaims). One ``up`` per data dir (``DIR/up.lock``).
+
+Stopping ``up`` leaves the node's containers running (the agent runs with
+``--keep-containers``); the next ``up`` re-adopts them, ``controlplane down`` removes them.
+Host-level names (cgroups, network namespaces) derive from the instance's ``host_id``
+(the node name plus a hash of the data dir), written to ``DIR/instance.json`` for ``down``.
+
+Adding a component is one line in ``COMPONENTS``: a factory taking the ``UpContext`` and
+returning a ``supervise.Runnable`` (or None to skip). The controller-manager, the scheduler and
+the agent are given ``--data-dir DIR`` and write their metrics ports to
+``DIR/<component>.metrics-port`` (``cmd.bootstrap``); ``up`` itself serves its metrics and
+health (a ``component/<name>`` check per component) on ``DIR/up.metrics-port``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import fcntl
+import hashlib
 import json
 import os
 import secrets
-import signal
 import socket
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 from controlplane.cmd import bootstrap
-from controlplane.etcd_process import EtcdProcess
-from controlplane.images.registry import RegistryRunnable
+from controlplane.cmd.supervise import ChildProcess, EtcdRunnable, RegistryRunnable, Runnable, Supervisor, run_dir
 from controlplane.kubeconfig import write_kubeconfig
 from controlplane.log import get_logger
+from controlplane.procutil import PidFiles
 
 log = get_logger(__name__)
 
@@ -42,6 +52,13 @@ class UpContext:
     host: str
     etcd_endpoints: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
+    node_name: str = field(default_factory=lambda: default_node_name())
+
+    @property
+    def host_id(self) -> str:
+        """The key of every host-level name this instance makes (cgroup tree, network
+        namespaces): the node name plus a hash of the data dir, so two instances never meet."""
+        return host_id(self.node_name, self.data_dir)
 
     @property
     def server(self) -> str:
@@ -62,76 +79,17 @@ class UpContext:
             os.chmod(self.agent_token_file, 0o600)
 
 
-class Runnable(Protocol):
-    name: str
-
-    async def start(self, ctx: UpContext) -> None: ...  # returns once ready
-    async def stop(self) -> None: ...
-    def alive(self) -> bool: ...
+def default_node_name() -> str:
+    """The machine's hostname, as the kubelet's default node name."""
+    return socket.gethostname().lower()
 
 
-class EtcdRunnable:
-    name = "etcd"
-
-    def __init__(self) -> None:
-        self.proc: EtcdProcess | None = None
-
-    async def start(self, ctx: UpContext) -> None:
-        self.proc = EtcdProcess(data_dir=ctx.data_dir / "etcd")
-        await self.proc.start()
-        ctx.etcd_endpoints = [self.proc.endpoint]
-
-    async def stop(self) -> None:
-        if self.proc is not None:
-            await asyncio.to_thread(self.proc.stop)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.proc is not None and self.proc.proc.poll() is None
+def host_id(node_name: str, data_dir: Path) -> str:
+    return f"{node_name}-{hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:8]}"
 
 
-class ChildProcess:
-    """``python -m controlplane <args>`` as a child, its output in ``DIR/logs/<name>.log``."""
-
-    def __init__(self, name: str, args: Callable[[UpContext], list[str]],
-                 ready: Callable[[UpContext], bool] | None = None, ready_timeout: float = 60.0) -> None:
-        self.name = name
-        self._args = args
-        self._ready = ready
-        self._ready_timeout = ready_timeout
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self, ctx: UpContext) -> None:
-        logs = ctx.data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        with open(logs / f"{self.name}.log", "ab") as out:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "controlplane", *self._args(ctx), stdout=out, stderr=out,
-                env={**os.environ, "CONTROLPLANE_LOG_FORMAT": os.environ.get("CONTROLPLANE_LOG_FORMAT", "json"),
-                     "CONTROLPLANE_AGENT_TOKEN_FILE": str(ctx.agent_token_file)},
-            )
-        if self._ready is None:
-            return
-        deadline = time.monotonic() + self._ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.returncode is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {logs / self.name}.log")
-            if await asyncio.to_thread(self._ready, ctx):
-                return
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready after {self._ready_timeout}s")
-
-    async def stop(self) -> None:
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), 15)
-        except asyncio.TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
+def instance_file(data_dir: Path) -> Path:
+    return data_dir / "instance.json"
 
 
 def http_ok(url: str) -> bool:
@@ -166,9 +124,9 @@ def _agent(ctx: UpContext) -> Runnable | None:
         log.warning("not root: no node agent started (runc containers need root)")
         return None
     return ChildProcess("agent", lambda c: [
-        "agent", "--kubeconfig", str(c.kubeconfig), "--node-name", socket.gethostname().lower(),
+        "agent", "--kubeconfig", str(c.kubeconfig), "--node-name", c.node_name, "--host-id", c.host_id,
         "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
-        "--token-file", str(c.agent_token_file), "--data-dir", str(c.data_dir)])
+        "--token-file", str(c.agent_token_file), "--data-dir", str(c.data_dir), "--keep-containers"])
 
 
 # The components `up` runs, in start order (stopped in reverse). One line per component.
@@ -192,57 +150,87 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--etcd-endpoints", default="", help="use this etcd instead of an embedded one")
     p.add_argument("--apiserver-workers", type=int, default=2,
                    help="apiserver processes sharing the port (controlplane apiserver --workers)")
+    p.add_argument("--node-name", default=None, help="this machine's Node (default: the hostname)")
+    bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
 
 
-COMPONENT = bootstrap.Component("up", metrics_port=False, uvloop=False)
+COMPONENT = bootstrap.Component("up", uvloop=False)
+
+
+class InstanceLock:
+    """``DIR/up.lock``, held (flock) for the life of ``up``; the kernel drops it when the process
+    dies however it dies. ``DIR/up.pid`` names the holder (for ``controlplane down``)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "up.lock"
+        self.pid_path = data_dir / "up.pid"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        self.pid_path.write_text(f"{os.getpid()}\n")
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            self.pid_path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
 
 
 async def main(bctx: bootstrap.Context) -> int:
     args, stop = bctx.args, bctx.stop
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
-                    extra={"apiserver_workers": str(args.apiserver_workers)})
+                    extra={"apiserver_workers": str(args.apiserver_workers)},
+                    node_name=args.node_name or default_node_name())
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = InstanceLock(ctx.data_dir)
+    if not lock.acquire():
+        log.error("another controlplane up runs on this data dir", data_dir=str(ctx.data_dir),
+                  pid=lock.pid_path.read_text().strip() if lock.pid_path.exists() else None)
+        return 1
+    pidfiles = PidFiles(run_dir(ctx.data_dir))
+    left = pidfiles.reclaim()
+    if left:
+        log.warning("stopped processes a previous up left running", processes=left)
     ctx.ensure_agent_token()
-    started: list[Runnable] = []
+    instance_file(ctx.data_dir).write_text(json.dumps(
+        {"nodeName": ctx.node_name, "hostID": ctx.host_id, "dataDir": str(ctx.data_dir), "port": ctx.port}) + "\n")
+    sup = Supervisor(ctx, pidfiles)
     rc = 0
+
+    def started(r: Runnable) -> None:
+        log.info("component started", component=r.name)
+        bctx.health.add(f"component/{r.name}", sup.health_check(r.name), ("healthz", "readyz"))
+        if r.name == "apiserver":
+            write_kubeconfig(ctx.kubeconfig, ctx.server)
+
     try:
         for factory in COMPONENTS:
             if stop.is_set():
                 break
             r = factory(ctx)
-            if r is None:
-                continue
-            started.append(r)
-            await r.start(ctx)
-            log.info("component started", component=r.name)
-            if r.name == "apiserver":
-                write_kubeconfig(ctx.kubeconfig, ctx.server)
+            if r is not None:
+                await sup.start(r, started)
         if not stop.is_set():
             sys.stdout.write(json.dumps({"status": "ready", "server": ctx.server,
                                          "kubeconfig": str(ctx.kubeconfig)}) + "\n")
             sys.stdout.flush()
-        while not stop.is_set():
-            dead = [r.name for r in started if not r.alive()]
-            if dead:
-                log.error("component exited; stopping", components=dead)
-                rc = 1
-                break
-            try:
-                await asyncio.wait_for(stop.wait(), 1.0)
-            except asyncio.TimeoutError:
-                pass
+        await stop.wait()
     except Exception as e:  # noqa: BLE001 - report, then stop what was started
         log.error("start-up failed", error=str(e))
         rc = 1
     finally:
-        for r in reversed(started):
-            try:
-                await r.stop()
-                log.info("component stopped", component=r.name)
-            except Exception as e:  # noqa: BLE001
-                log.warning("component stop failed", component=r.name, error=str(e))
+        await sup.stop_all()
+        lock.release()
     return rc
 
 
