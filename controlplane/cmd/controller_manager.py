@@ -20,8 +20,8 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
-    daemonset, deployment, endpoints, garbagecollector, job, namespace, nodelifecycle, replicaset, serviceaccount,
-    statefulset,
+    daemonset, deployment, endpoints, garbagecollector, job, namespace, nodelifecycle, podgc, replicaset,
+    serviceaccount, statefulset,
 )
 from controlplane.log import get_logger
 
@@ -33,7 +33,7 @@ COMPONENT = bootstrap.Component("controller-manager", lease="kube-controller-man
 CONTROLLERS: dict[str, ModuleType] = {
     "deployment": deployment, "replicaset": replicaset, "statefulset": statefulset, "daemonset": daemonset,
     "job": job, "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
-    "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle,
+    "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle, "podgc": podgc,
 }
 ALL_CONTROLLERS = list(CONTROLLERS)
 
