@@ -97,6 +97,7 @@ class Informer:
         self._synced = asyncio.Event()
         self.last_resource_version: str | None = None
         self.relists = 0
+        self.started = False  # start() was called (a standby's informers wait for leadership)
         Informer.live.add(self)
 
     # -- configuration --------------------------------------------------------------------
@@ -234,6 +235,7 @@ class Informer:
 
     async def start(self, stop_event: asyncio.Event) -> None:
         """Runnable: list, mark synced, then watch until ``stop_event`` is set."""
+        self.started = True
         resync = asyncio.create_task(self._resync_loop(stop_event)) if self.resync_period else None
         try:
             await self._run(stop_event)

@@ -17,8 +17,8 @@ Health (``component-base``'s ``/healthz``, ``/livez``, ``/readyz``, answered by
 on the same port as the metrics. Every component gets ``ping``, ``event-loop`` (the loop ran
 within the last ``LOOP_STALL_S`` seconds: a process whose loop is stuck is not live),
 ``leaderElection`` (client-go's adaptor: a leader that has not renewed within the lease
-duration plus 20 s is unhealthy), and on ``/readyz`` ``informer-sync`` (every informer of the
-process has listed) and ``shutdown`` (fails once the process is stopping). ``ctx.health.add``
+duration plus 20 s is unhealthy), and on ``/readyz`` ``informer-sync`` (every started informer
+of the process has listed; a standby's informers start with leadership) and ``shutdown`` (fails once the process is stopping). ``ctx.health.add``
 registers component-specific checks.
 
 Leader election (components given a ``lease``): ``--leader-elect`` (default true, as in
@@ -166,7 +166,7 @@ def _leader_check(ctx: Context) -> str | None:
 def _informer_check() -> str | None:
     for _ in range(3):  # the loop thread may add an informer while this thread iterates
         try:
-            pending = sorted({i.resource.plural for i in list(Informer.live) if not i.has_synced()})
+            pending = sorted({i.resource.plural for i in list(Informer.live) if i.started and not i.has_synced()})
             break
         except RuntimeError:
             continue

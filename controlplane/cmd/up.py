@@ -100,6 +100,17 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def component_ready(name: str) -> Callable[[UpContext], bool]:
+    """Ready when the component's own /readyz (on its metrics port, ``cmd.bootstrap``) says so."""
+    def ready(ctx: UpContext) -> bool:
+        try:
+            port = int((ctx.data_dir / f"{name}.metrics-port").read_text().strip())
+        except (OSError, ValueError):
+            return False
+        return http_ok(f"http://127.0.0.1:{port}/readyz")
+    return ready
+
+
 def _etcd(ctx: UpContext) -> Runnable | None:
     return None if ctx.etcd_endpoints else EtcdRunnable()
 
@@ -126,7 +137,8 @@ def _agent(ctx: UpContext) -> Runnable | None:
     return ChildProcess("agent", lambda c: [
         "agent", "--kubeconfig", str(c.kubeconfig), "--node-name", c.node_name, "--host-id", c.host_id,
         "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
-        "--token-file", str(c.agent_token_file), "--data-dir", str(c.data_dir), "--keep-containers"])
+        "--token-file", str(c.agent_token_file), "--data-dir", str(c.data_dir), "--keep-containers"],
+        ready=component_ready("agent"))
 
 
 # The components `up` runs, in start order (stopped in reverse). One line per component.
@@ -134,9 +146,10 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
     _apiserver,
     lambda ctx: ChildProcess("controller-manager", lambda c: ["controller-manager", "--master", c.server,
-                                                              "--data-dir", str(c.data_dir)]),
+                                                              "--data-dir", str(c.data_dir)],
+                             ready=component_ready("controller-manager")),
     lambda ctx: ChildProcess("scheduler", lambda c: ["scheduler", "--kubeconfig", str(c.kubeconfig),
-                                                     "--data-dir", str(c.data_dir)]),
+                                                     "--data-dir", str(c.data_dir)], ready=component_ready("scheduler")),
     _registry,
     _agent,
 ]
@@ -198,6 +211,9 @@ async def main(bctx: bootstrap.Context) -> int:
                   pid=lock.pid_path.read_text().strip() if lock.pid_path.exists() else None)
         return 1
     pidfiles = PidFiles(run_dir(ctx.data_dir))
+    for stale in ctx.data_dir.glob("*.metrics-port"):  # the previous run's ports (not ours: already bound)
+        if stale.name != f"{COMPONENT.name}.metrics-port":
+            stale.unlink(missing_ok=True)
     left = pidfiles.reclaim()
     if left:
         log.warning("stopped processes a previous up left running", processes=left)
