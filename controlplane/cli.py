@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|down|apiserver|controller-manager|scheduler|agent|bench``.
+"""The one CLI entry: ``controlplane up|down|apiserver|controller-manager|scheduler|agent|gitops-controller|gitops|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -21,6 +21,8 @@ SUBCOMMANDS = {
     "controller-manager": "controlplane.cmd.controller_manager",
     "scheduler": "controlplane.cmd.scheduler",
     "agent": "controlplane.cmd.agent",
+    "gitops-controller": "controlplane.cmd.gitops",
+    "gitops": "controlplane.cmd.gitops_cli",
     "bench": "controlplane.cmd.bench",
 }
 _GLOBAL_WITH_VALUE = ("--log-format", "--log-level")

@@ -141,6 +141,19 @@ def _agent(ctx: UpContext) -> Runnable | None:
         ready=component_ready("agent"))
 
 
+def _gitops(ctx: UpContext) -> Runnable:
+    """The GitOps controller (controlplane/gitops): installs its CRDs, serves webhooks on
+    --gitops-webhook-port (a free port if that one is busy), applies DATA_DIR/manifests."""
+    addr = ctx.data_dir / "gitops" / "webhook-address"
+    addr.unlink(missing_ok=True)
+
+    def ready(c: UpContext) -> bool:
+        return addr.exists() and http_ok(addr.read_text().strip() + "/healthz")
+    return ChildProcess("gitops-controller", lambda c: [
+        "gitops-controller", "--kubeconfig", str(c.kubeconfig), "--data-dir", str(c.data_dir),
+        "--webhook-port", c.extra.get("gitops_webhook_port", "9292")], ready=ready)
+
+
 # The components `up` runs, in start order (stopped in reverse). One line per component.
 COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
@@ -152,6 +165,7 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
                                                      "--data-dir", str(c.data_dir)], ready=component_ready("scheduler")),
     _registry,
     _agent,
+    _gitops,
 ]
 
 
@@ -163,6 +177,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--etcd-endpoints", default="", help="use this etcd instead of an embedded one")
     p.add_argument("--apiserver-workers", type=int, default=2,
                    help="apiserver processes sharing the port (controlplane apiserver --workers)")
+    p.add_argument("--gitops-webhook-port", type=int, default=9292,
+                   help="the GitOps webhook receiver's port (0: a free one; see DATA_DIR/gitops/webhook-address)")
     p.add_argument("--node-name", default=None, help="this machine's Node (default: the hostname)")
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
@@ -202,7 +218,8 @@ async def main(bctx: bootstrap.Context) -> int:
     args, stop = bctx.args, bctx.stop
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
-                    extra={"apiserver_workers": str(args.apiserver_workers)},
+                    extra={"apiserver_workers": str(args.apiserver_workers),
+                           "gitops_webhook_port": str(args.gitops_webhook_port)},
                     node_name=args.node_name or default_node_name())
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     lock = InstanceLock(ctx.data_dir)
