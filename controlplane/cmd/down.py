@@ -27,11 +27,11 @@ from pathlib import Path
 
 from controlplane import hostcleanup
 from controlplane.cmd import bootstrap
-from controlplane.cmd.supervise import run_dir
 from controlplane.cmd.up import host_id, instance_file
 from controlplane.log import get_logger
 from controlplane.procutil import PidFiles
 from controlplane.runtime import cgroups, network, runc  # noqa: F401 - they register their cleanups
+from controlplane.supervisor.supervisor import run_dir
 
 log = get_logger(__name__)
 

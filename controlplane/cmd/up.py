@@ -4,7 +4,7 @@ whole control plane in the foreground.
 Starts, in order, the entries of ``COMPONENTS`` (embedded etcd unless endpoints are given, the
 apiserver as a child process, then whatever else is listed), writes ``DIR/kubeconfig``, prints
 one line containing ``ready`` and waits for SIGINT/SIGTERM, then stops everything in reverse
-order. Every component is supervised (``cmd.supervise``): one that exits is restarted with
+order. Every component is supervised (``controlplane.supervisor``): one that exits is restarted with
 backoff, the cause logged and counted (``controlplane_component_restarts_total``); none
 outlives ``up`` (parent-death signal, pidfiles under ``DIR/run`` that the next ``up`` or
 ``controlplane down`` reclaims). One ``up`` per data dir (``DIR/up.lock``).
@@ -15,7 +15,7 @@ Host-level names (cgroups, network namespaces) derive from the instance's ``host
 (the node name plus a hash of the data dir), written to ``DIR/instance.json`` for ``down``.
 
 Adding a component is one line in ``COMPONENTS``: a factory taking the ``UpContext`` and
-returning a ``supervise.Runnable`` (or None to skip). The controller-manager, the scheduler and
+returning a ``supervisor.process.Runnable`` (or None to skip). The controller-manager, the scheduler and
 the agent are given ``--data-dir DIR`` and write their metrics ports to
 ``DIR/<component>.metrics-port`` (``cmd.bootstrap``); ``up`` itself serves its metrics and
 health (a ``component/<name>`` check per component) on ``DIR/up.metrics-port``.
@@ -24,6 +24,7 @@ health (a ``component/<name>`` check per component) on ``DIR/up.metrics-port``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import fcntl
 import hashlib
 import json
@@ -34,13 +35,15 @@ import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from controlplane.cmd import bootstrap
-from controlplane.cmd.supervise import ChildProcess, EtcdRunnable, RegistryRunnable, Runnable, Supervisor, run_dir
+from controlplane.images.registry import LocalRegistry
 from controlplane.kubeconfig import write_kubeconfig
 from controlplane.log import get_logger
 from controlplane.procutil import PidFiles
+from controlplane.supervisor.process import ChildProcess, EtcdRunnable, Runnable, wait_pid
+from controlplane.supervisor.supervisor import Supervisor, run_dir
 
 log = get_logger(__name__)
 
@@ -77,6 +80,38 @@ class UpContext:
         if not self.agent_token_file.exists():
             self.agent_token_file.write_text(secrets.token_hex(16))
             os.chmod(self.agent_token_file, 0o600)
+
+
+class RegistryRunnable:
+    """The seeded local OCI registry under ``DIR/registry``; puts its URL in
+    ``ctx.extra["registry_mirror"]`` for the agent's ``--registry-mirror`` (a restart keeps the
+    port and the stored images)."""
+
+    name = "registry"
+
+    def __init__(self) -> None:
+        self.reg: LocalRegistry | None = None
+
+    async def start(self, ctx: Any, wait_ready: bool = True) -> None:
+        first = self.reg is None
+        if self.reg is None:
+            self.reg = LocalRegistry(ctx.data_dir / "registry", tied_to_parent=True)
+        self.reg.spawn()
+        if wait_ready:
+            await asyncio.to_thread(self.reg.wait_serving, first)
+        ctx.extra["registry_mirror"] = self.reg.url
+
+    async def wait(self) -> int:
+        assert self.reg is not None and self.reg.proc is not None
+        return await wait_pid(self.reg.proc)
+
+    async def stop(self) -> None:
+        if self.reg is not None:
+            await asyncio.to_thread(self.reg.stop)
+
+    def pid(self) -> int | None:
+        p = self.reg.proc if self.reg is not None else None
+        return p.pid if p is not None and p.poll() is None else None
 
 
 def default_node_name() -> str:

@@ -3,7 +3,7 @@
 
 The image (one gzip layer: /bin/busybox + applet links + /etc basics) is pushed with the
 distribution API (blob upload, then manifest PUT) as ``library/busybox:latest`` and ``:1.36``.
-Neighbours: ``reference.Mirrors`` points ``docker.io`` at it; ``cmd/supervise.py`` runs it for ``up``.
+Neighbours: ``reference.Mirrors`` points ``docker.io`` at it; ``cmd/up.py`` runs it (supervised).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ kubelet's CrashLoopBackOff and of systemd's ``RestartSec`` with ``RestartSteps``
 shorter times: a control-plane component should be back within seconds).
 
 Pure: the caller passes how long the process ran; nothing here reads a clock or sleeps.
-Used by ``controlplane.cmd.supervise`` and ``controlplane.apiserver`` (worker restarts).
+Used by ``controlplane.supervisor`` and the apiserver's worker supervisor.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from controlplane.cmd.supervise import describe_exit
+from controlplane.supervisor.process import describe_exit
 from controlplane.controllers.podgc import plan
 from controlplane.machinery.backoff import RestartBackoff
 from controlplane.machinery.healthz import HealthChecks
