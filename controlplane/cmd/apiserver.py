@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 import structlog
 
 from controlplane.apiserver.server.app import ApiServer, serve
-from controlplane.apiserver.server.workers import WorkerLink, parse_worker_spec, reuse_port_socket, supervise, worker_argv
+from controlplane.apiserver.server.limits import RequestLimits, parse_duration
+from controlplane.apiserver.server.metrics import WORKER_RESTARTS
+from controlplane.apiserver.server.workers import (
+    RESTART_CAUSE_ENV, WorkerLink, parse_worker_spec, reuse_port_socket, supervise, worker_argv,
+)
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
 from controlplane.storage.etcd import EtcdBackend
@@ -37,6 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1,
                    help="apiserver processes sharing the port (SO_REUSEPORT); >1 adds a supervisor")
     p.add_argument("--worker", default="", help=argparse.SUPPRESS)  # internal: "index,count,link-fd"
+    p.add_argument("--max-requests-inflight", type=int, default=400,
+                   help="read-only requests in flight at once, shared out between the workers (0: no limit)")
+    p.add_argument("--max-mutating-requests-inflight", type=int, default=200,
+                   help="mutating requests in flight at once, shared out between the workers (0: no limit)")
+    p.add_argument("--request-timeout", type=parse_duration, default=60.0,
+                   help="deadline of non-long-running requests, a duration such as 1m0s (as kube-apiserver)")
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
 
@@ -44,8 +55,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 async def main(ctx: bootstrap.Context) -> None:
     args = ctx.args
     backend = EtcdBackend(args.etcd_endpoints)
-    api = ApiServer(backend, service_cidr=args.service_cidr, compaction_interval=args.compaction_interval)
+    api = ApiServer(backend, service_cidr=args.service_cidr, compaction_interval=args.compaction_interval,
+                    limits=_limits(args, 1))
     await serve(api, args.host, args.port, ctx.stop)
+
+
+def _limits(args: argparse.Namespace, workers: int) -> RequestLimits:
+    return RequestLimits(args.max_requests_inflight, args.max_mutating_requests_inflight, args.request_timeout, workers)
 
 
 async def worker_main(ctx: bootstrap.Context) -> None:
@@ -54,6 +70,8 @@ async def worker_main(ctx: bootstrap.Context) -> None:
     args = ctx.args
     index, count, fd = parse_worker_spec(args.worker)
     structlog.contextvars.bind_contextvars(worker=index)
+    if os.environ.get(RESTART_CAUSE_ENV):
+        WORKER_RESTARTS.labels("apiserver-worker", os.environ[RESTART_CAUSE_ENV]).inc()
     link = WorkerLink(fd)
     await link.open()
     watcher = asyncio.ensure_future(link.run(ctx.stop))
@@ -61,7 +79,8 @@ async def worker_main(ctx: bootstrap.Context) -> None:
         backend = EtcdBackend(args.etcd_endpoints)
         primary = index == 0
         api = ApiServer(backend, service_cidr=args.service_cidr,
-                        compaction_interval=args.compaction_interval if primary else 0.0, primary=primary)
+                        compaction_interval=args.compaction_interval if primary else 0.0, primary=primary,
+                        limits=_limits(args, count))
         sock = reuse_port_socket(args.host, args.port)
         await serve(api, args.host, args.port, ctx.stop, sock=sock, gate=link.ready_gate, workers=count)
     finally:

@@ -24,6 +24,8 @@ from controlplane.apiserver.persistence.compactor import Compactor
 from controlplane.apiserver.persistence.store import ObjectStore
 from controlplane.apiserver.server import metrics
 from controlplane.apiserver.server.crds import CrdController
+from controlplane.apiserver.server.health import EtcdProbe, build_checks
+from controlplane.apiserver.server.limits import RequestLimits
 from controlplane.apiserver.server.routes import build_app, skip_unused_signals
 from controlplane.apiserver.strategy.builtins import builtin_registry
 from controlplane.apiserver.strategy.serviceips import ServiceIPAllocator
@@ -39,7 +41,8 @@ class ApiServer:
     """The state of one apiserver process and its lifecycle."""
 
     def __init__(self, backend: Backend, *, service_cidr: str = "10.96.0.0/12",
-                 compaction_interval: float = 300.0, primary: bool = True) -> None:
+                 compaction_interval: float = 300.0, primary: bool = True,
+                 limits: RequestLimits | None = None) -> None:
         self.backend = backend
         self.primary = primary  # the one process (of several workers) doing once-only jobs
         self.stopping = asyncio.Event()
@@ -50,13 +53,21 @@ class ApiServer:
         self.crds = CrdController(self)
         self.service_ips = ServiceIPAllocator(backend, service_cidr)
         self.compactor = Compactor(backend, compaction_interval) if compaction_interval > 0 else None
-        self.ready = False
+        self.ready = False  # storage started: every watch cache listed, CRDs established
+        self.workers_ready = True  # with several workers: every worker serves (the gate passed)
+        self.etcd_probe = EtcdProbe(backend)
+        self.health = build_checks(self, self.etcd_probe)
+        self.limits = limits or RequestLimits()
         self._tasks: set[asyncio.Task[Any]] = set()
         metrics.on_scrape(self._count_objects)
 
     # -- lifecycle -------------------------------------------------------------------------
+    def caches_synced(self) -> bool:
+        return self.ready
+
     async def start(self) -> None:
         await self.backend.start()
+        self.spawn(self.etcd_probe.run(self.stopping))
         # the strategic-merge/apply metadata (~0.5 s to load) is read once, off the event loop
         await asyncio.to_thread(preload_patch_schemas)
         for info in self.registry.all():
@@ -115,7 +126,7 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event, *, so
         app.register_named_middleware(_crd_catch_up(api), route_names=names, attach_to="request")
     await api.start()
     if gate is not None:
-        api.ready = False  # /readyz: 503 until every worker serves
+        api.workers_ready = False  # /readyz: 500 until every worker serves
     listen: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
     server = await app.create_server(**listen, return_asyncio_server=True, access_log=False)
     assert server is not None
@@ -132,7 +143,7 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event, *, so
             stopped.cancel()
             if passed.done():
                 passed.result()  # raises when the supervisor went away
-                api.ready = True
+                api.workers_ready = True
             else:
                 passed.cancel()
         await stop.wait()
