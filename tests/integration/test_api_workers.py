@@ -2,7 +2,7 @@
 (SO_REUSEPORT) over one real etcd. Every request below goes over a fresh TCP connection, so the
 kernel spreads them over both workers: whatever one worker writes, the other must serve (CRDs
 and their custom resources, reads and watches after writes), ``/metrics`` counts the requests
-of both, and the supervisor's stop semantics hold (SIGTERM stops all, a dead worker stops all).
+of both, and the supervisor's semantics hold (SIGTERM stops all, a dead worker is restarted).
 """
 
 from __future__ import annotations
