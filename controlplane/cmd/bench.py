@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-from controlplane.bench import api, controllers, gitops, scheduling, startup
+from controlplane.bench import api, authz, controllers, gitops, scheduling, startup
 from controlplane.cmd import bootstrap
 
 COMPONENT = bootstrap.Component("bench", metrics_port=False)
 
-BENCHMARKS = [api, controllers, startup, scheduling, gitops]
+BENCHMARKS = [api, controllers, startup, scheduling, gitops, authz]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

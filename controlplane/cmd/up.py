@@ -4,8 +4,8 @@ whole control plane in the foreground.
 Starts, in order, the entries of ``COMPONENTS`` (embedded etcd unless endpoints are given, the
 apiserver as a child process, then whatever else is listed), writes ``DIR/kubeconfig``, prints
 one line containing ``ready`` and waits for SIGINT/SIGTERM, then stops everything in reverse
-order. Every component is supervised (``controlplane.supervisor``): one that exits is restarted with
-backoff, the cause logged and counted (``controlplane_component_restarts_total``); none
+order. Every component is supervised (``controlplane.supervisor``): one that exits is restarted
+with backoff, the cause logged and counted (``controlplane_component_restarts_total``); none
 outlives ``up`` (parent-death signal, pidfiles under ``DIR/run`` that the next ``up`` or
 ``controlplane down`` reclaims). One ``up`` per data dir (``DIR/up.lock``).
 
@@ -15,10 +15,17 @@ Host-level names (cgroups, network namespaces) derive from the instance's ``host
 (the node name plus a hash of the data dir), written to ``DIR/instance.json`` for ``down``.
 
 Adding a component is one line in ``COMPONENTS``: a factory taking the ``UpContext`` and
-returning a ``supervisor.process.Runnable`` (or None to skip). The controller-manager, the scheduler and
-the agent are given ``--data-dir DIR`` and write their metrics ports to
+returning a ``supervisor.process.Runnable`` (or None to skip). The controller-manager, the
+scheduler and the agent are given ``--data-dir DIR`` and write their metrics ports to
 ``DIR/<component>.metrics-port`` (``cmd.bootstrap``); ``up`` itself serves its metrics and
 health (a ``component/<name>`` check per component) on ``DIR/up.metrics-port``.
+
+Trust (docs/security.md): before anything starts, the cluster PKI under ``DIR/pki`` is created
+or renewed (``pki.ClusterPKI.ensure``: certificates expiring within 90 days, or lacking the
+hostname, are issued again); etcd runs with TLS and client-certificate authentication; the
+apiserver on HTTPS with Node+RBAC, the audit log (``DIR/audit/``) and Secrets encrypted at
+rest (``cmd.secure``); each component gets a kubeconfig of its own identity
+(``DIR/kubeconfigs/``), the admin ``DIR/kubeconfig`` verifies the server.
 """
 
 from __future__ import annotations
@@ -29,8 +36,8 @@ import fcntl
 import hashlib
 import json
 import os
-import secrets
 import socket
+import ssl
 import sys
 import urllib.request
 from dataclasses import dataclass, field
@@ -38,9 +45,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from controlplane.cmd import bootstrap
-from controlplane.images.registry import LocalRegistry
-from controlplane.kubeconfig import write_kubeconfig
+from controlplane.cmd import secure
+from controlplane.etcd_process import EtcdTLS
+from controlplane.images.registry import LocalRegistry, RegistryTLS
 from controlplane.log import get_logger
+from controlplane.pki.cluster import ClusterPKI
+from controlplane.pki.kubeconfigs import write_component_kubeconfigs
 from controlplane.procutil import PidFiles
 from controlplane.supervisor.process import ChildProcess, EtcdRunnable, Runnable, wait_pid
 from controlplane.supervisor.supervisor import Supervisor, run_dir
@@ -65,27 +75,25 @@ class UpContext:
 
     @property
     def server(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"https://{self.host}:{self.port}"
 
     @property
     def kubeconfig(self) -> Path:
         return self.data_dir / "kubeconfig"
 
     @property
-    def agent_token_file(self) -> Path:
-        """The bearer token the apiserver's node proxy and the node agents share."""
-        return self.data_dir / "agent-token"
+    def pki(self) -> ClusterPKI:
+        return ClusterPKI(self.data_dir / "pki")
 
-    def ensure_agent_token(self) -> None:
-        if not self.agent_token_file.exists():
-            self.agent_token_file.write_text(secrets.token_hex(16))
-            os.chmod(self.agent_token_file, 0o600)
+    def component_kubeconfig(self, name: str) -> Path:
+        return self.data_dir / "kubeconfigs" / f"{name}.kubeconfig"
 
 
 class RegistryRunnable:
     """The seeded local OCI registry under ``DIR/registry``; puts its URL in
     ``ctx.extra["registry_mirror"]`` for the agent's ``--registry-mirror`` (a restart keeps the
-    port and the stored images)."""
+    port and the stored images). With the cluster PKI it serves HTTPS and lets only clients
+    with a cluster certificate (nodes, admins) pull."""
 
     name = "registry"
 
@@ -95,7 +103,14 @@ class RegistryRunnable:
     async def start(self, ctx: Any, wait_ready: bool = True) -> None:
         first = self.reg is None
         if self.reg is None:
-            self.reg = LocalRegistry(ctx.data_dir / "registry", tied_to_parent=True)
+            tls = None
+            pki_dir = ctx.extra.get("pki_dir")
+            if pki_dir:
+                pki = ClusterPKI(Path(pki_dir))
+                pki.serving("registry", "controlplane-registry", ["127.0.0.1", "localhost", "::1"])
+                tls = RegistryTLS(pki.crt("registry"), pki.key("registry"), pki.ca_file, pki.crt("admin"),
+                                  pki.key("admin"))
+            self.reg = LocalRegistry(ctx.data_dir / "registry", tls=tls, tied_to_parent=True)
         self.reg.spawn()
         if wait_ready:
             await asyncio.to_thread(self.reg.wait_serving, first)
@@ -127,9 +142,11 @@ def instance_file(data_dir: Path) -> Path:
     return data_dir / "instance.json"
 
 
-def http_ok(url: str) -> bool:
+def http_ok(url: str, cafile: Path | None = None) -> bool:
+    """GET ``url`` answers 200 (https verified against ``cafile``; anonymous, as health checks are)."""
+    ctx = ssl.create_default_context(cafile=str(cafile)) if cafile is not None else None
     try:
-        with urllib.request.urlopen(url, timeout=1) as r:
+        with urllib.request.urlopen(url, timeout=1, context=ctx) as r:
             return r.status == 200
     except OSError:
         return False
@@ -147,17 +164,33 @@ def component_ready(name: str) -> Callable[[UpContext], bool]:
 
 
 def _etcd(ctx: UpContext) -> Runnable | None:
-    return None if ctx.etcd_endpoints else EtcdRunnable()
+    return None if ctx.etcd_endpoints else EtcdRunnable(tls=EtcdTLS.from_pki(ctx.pki.dir))
 
 
 def _apiserver(ctx: UpContext) -> Runnable:
     # with several workers /readyz turns 200 only once every worker serves (workers.py's gate)
-    return ChildProcess(
-        "apiserver",
-        lambda c: ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints),
-                   "--workers", c.extra.get("apiserver_workers", "1")],
-        ready=lambda c: http_ok(c.server + "/readyz"),
-    )
+    def args(c: UpContext) -> list[str]:
+        sec = secure.apiserver_args(c.pki, c.data_dir)
+        if c.extra.get("external_etcd"):  # an etcd we did not start: no client certificate of ours
+            sec = [a for i, a in enumerate(sec) if not (a.startswith("--etcd-") or sec[i - 1].startswith("--etcd-"))]
+        return ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints),
+                "--workers", c.extra.get("apiserver_workers", "1"), *sec]
+
+    return ChildProcess("apiserver", args, ready=lambda c: http_ok(c.server + "/readyz", c.pki.ca_file))
+
+
+def _controller_manager(ctx: UpContext) -> Runnable:
+    return ChildProcess("controller-manager", lambda c: [
+        "controller-manager", "--kubeconfig", str(c.component_kubeconfig("controller-manager")),
+        "--data-dir", str(c.data_dir), "--root-ca-file", str(c.pki.ca_file),
+        "--cluster-signing-cert-file", str(c.pki.ca_file), "--cluster-signing-key-file", str(c.pki.key("ca"))],
+        ready=component_ready("controller-manager"))
+
+
+def _scheduler(ctx: UpContext) -> Runnable:
+    return ChildProcess("scheduler", lambda c: [
+        "scheduler", "--kubeconfig", str(c.component_kubeconfig("scheduler")), "--data-dir", str(c.data_dir)],
+        ready=component_ready("scheduler"))
 
 
 def _registry(ctx: UpContext) -> Runnable:
@@ -169,10 +202,14 @@ def _agent(ctx: UpContext) -> Runnable | None:
     if os.geteuid() != 0:
         log.warning("not root: no node agent started (runc containers need root)")
         return None
+    node = ctx.node_name
+    serving = f"node-{node}-serving"
+    ctx.pki.node_serving(node, ["127.0.0.1"])
     return ChildProcess("agent", lambda c: [
-        "agent", "--kubeconfig", str(c.kubeconfig), "--node-name", c.node_name, "--host-id", c.host_id,
-        "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
-        "--token-file", str(c.agent_token_file), "--data-dir", str(c.data_dir), "--keep-containers"],
+        "agent", "--kubeconfig", str(c.component_kubeconfig(f"node-{node}")), "--node-name", node,
+        "--host-id", c.host_id, "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
+        "--tls-cert-file", str(c.pki.crt(serving)), "--tls-private-key-file", str(c.pki.key(serving)),
+        "--client-ca-file", str(c.pki.ca_file), "--data-dir", str(c.data_dir), "--keep-containers"],
         ready=component_ready("agent"))
 
 
@@ -193,11 +230,8 @@ def _gitops(ctx: UpContext) -> Runnable:
 COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
     _apiserver,
-    lambda ctx: ChildProcess("controller-manager", lambda c: ["controller-manager", "--master", c.server,
-                                                              "--data-dir", str(c.data_dir)],
-                             ready=component_ready("controller-manager")),
-    lambda ctx: ChildProcess("scheduler", lambda c: ["scheduler", "--kubeconfig", str(c.kubeconfig),
-                                                     "--data-dir", str(c.data_dir)], ready=component_ready("scheduler")),
+    _controller_manager,
+    _scheduler,
     _registry,
     _agent,
     _gitops,
@@ -269,25 +303,31 @@ async def main(bctx: bootstrap.Context) -> int:
     left = pidfiles.reclaim()
     if left:
         log.warning("stopped processes a previous up left running", processes=left)
-    ctx.ensure_agent_token()
     instance_file(ctx.data_dir).write_text(json.dumps(
         {"nodeName": ctx.node_name, "hostID": ctx.host_id, "dataDir": str(ctx.data_dir), "port": ctx.port}) + "\n")
+    if ctx.etcd_endpoints:
+        ctx.extra["external_etcd"] = "1"
+    ctx.extra["pki_dir"] = str(ctx.pki.dir)
     sup = Supervisor(ctx, pidfiles)
     rc = 0
 
-    def started(r: Runnable) -> None:
+    async def started(r: Runnable) -> None:
         log.info("component started", component=r.name)
         bctx.health.add(f"component/{r.name}", sup.health_check(r.name), ("healthz", "readyz"))
         if r.name == "apiserver":
-            write_kubeconfig(ctx.kubeconfig, ctx.server)
+            await asyncio.to_thread(write_component_kubeconfigs, ctx.pki, ctx.server, ctx.data_dir,
+                                    [ctx.node_name] if os.geteuid() == 0 else [])
 
     try:
+        # create or renew the PKI (as k3s does at start) before anything uses it
+        await asyncio.to_thread(ctx.pki.ensure, hostname=ctx.node_name)
         for factory in COMPONENTS:
             if stop.is_set():
                 break
             r = factory(ctx)
             if r is not None:
-                await sup.start(r, started)
+                await sup.start(r)
+                await started(r)
         if not stop.is_set():
             sys.stdout.write(json.dumps({"status": "ready", "server": ctx.server,
                                          "kubeconfig": str(ctx.kubeconfig)}) + "\n")

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any, Callable, Protocol
 
-from controlplane.etcd_process import EtcdProcess
+from controlplane.etcd_process import EtcdProcess, EtcdTLS
 from controlplane.procutil import die_with_parent
 
 
@@ -90,8 +90,7 @@ class ChildProcess:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "controlplane", *self._args(ctx), stdout=out, stderr=out,
                 stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent(),
-                env={**os.environ, "CONTROLPLANE_LOG_FORMAT": os.environ.get("CONTROLPLANE_LOG_FORMAT", "json"),
-                     "CONTROLPLANE_AGENT_TOKEN_FILE": str(ctx.agent_token_file)},
+                env={**os.environ, "CONTROLPLANE_LOG_FORMAT": os.environ.get("CONTROLPLANE_LOG_FORMAT", "json")},
             )
         if self._ready is None or not wait_ready:
             return
@@ -128,12 +127,13 @@ class EtcdRunnable:
 
     name = "etcd"
 
-    def __init__(self) -> None:
+    def __init__(self, tls: EtcdTLS | None = None) -> None:
+        self.tls = tls
         self.proc: EtcdProcess | None = None
 
     async def start(self, ctx: Any, wait_ready: bool = True) -> None:
         if self.proc is None:
-            self.proc = EtcdProcess(data_dir=ctx.data_dir / "etcd", tied_to_parent=True)
+            self.proc = EtcdProcess(data_dir=ctx.data_dir / "etcd", tls=self.tls, tied_to_parent=True)
         if wait_ready:
             await self.proc.start()
         else:

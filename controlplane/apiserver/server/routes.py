@@ -25,6 +25,7 @@ from controlplane.apiserver.endpoints.common import Api
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import dumps
 from controlplane.apiserver.persistence.watchcache import TooLargeResourceVersionError
+from controlplane.apiserver.server import authapis
 from controlplane.apiserver.server.limits import TOO_MANY, RequestLimits, TooManyRequests
 from controlplane.apiserver.server.metrics import render
 from controlplane.apiserver.strategy.base import WARNINGS
@@ -40,6 +41,7 @@ class ServedApi(Api, Protocol):
 
     health: HealthChecks
     limits: RequestLimits
+
 
 _VERB_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
@@ -68,13 +70,14 @@ async def dispatch(api: ServedApi, request: Request, prefix: str, path: str) -> 
                 token = WARNINGS.set(warnings)
                 try:
                     resp = await api.limits.run(verb, request.args.get("timeout"),
-                                                lambda: _run_verb(api, request, t, verb))
+                                                lambda: _serve_verb(api, request, t, verb))
                 except TooManyRequests:
                     code[0] = 429
                     return text(TOO_MANY, status=429, headers={"Retry-After": "1", "X-Content-Type-Options": "nosniff"},
                                 content_type="text/plain; charset=utf-8")
                 finally:
                     WARNINGS.reset(token)
+                    api.security.finish(request)  # a stream (watch, log -f) ends: audit ResponseComplete
                 if warnings and resp is not None:
                     resp.headers.extend([("Warning", f'299 - "{_quote(m)}"') for m in warnings[:20]])
                 code[0] = resp.status if resp is not None else 200
@@ -88,6 +91,11 @@ async def dispatch(api: ServedApi, request: Request, prefix: str, path: str) -> 
         return hc.status_response(e)
     except StorageError as e:
         return hc.status_response(_storage_status(e, request))
+
+
+def _security_api(t: hc.Target) -> bool:
+    g = t.info.group
+    return g in ("authentication.k8s.io", "authorization.k8s.io") or (t.subresource == "token" and g == "")
 
 
 def _quote(message: str) -> str:
@@ -106,8 +114,16 @@ def _storage_status(e: StorageError, request: Request) -> errors.ApiError:
     return errors.ApiError(503, "ServiceUnavailable", f"storage error: {e}")
 
 
+async def _serve_verb(api: ServedApi, request: Request, t: hc.Target, verb: str) -> HTTPResponse | None:
+    """The review/security APIs first (``authapis``), else the verb's endpoint."""
+    resp = await authapis.handle(api.security, request, t, verb) if _security_api(t) else None
+    if resp is None:
+        resp = await _run_verb(api, request, t, verb)
+    return resp
+
+
 async def _run_verb(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse | None:
-    if t.subresource and t.subresource not in ("status", "finalize"):
+    if t.subresource and t.subresource not in ("status", "finalize", "approval"):
         return await subresources.handle(api, request, t, verb)
     if verb == "get":
         return await read.get(api, request, t)
@@ -138,6 +154,19 @@ def build_app(api: ServedApi, name: str = "controlplane-apiserver") -> Sanic:
     app.config.TOUCHUP = False
     app.ctx.api = api
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    security = api.security
+    if security.filters_requests:  # authentication, impersonation, authorization, audit (security.py)
+        app.register_middleware(security.filter, "request", priority=1000)
+        if security.audit_log is not None:
+            app.register_middleware(security.respond, "response")
+
+    @app.route("/.well-known/openid-configuration", methods=["GET"])
+    async def openid_configuration(_: Request) -> HTTPResponse:
+        return hc.json_response(authapis.openid_configuration(security))
+
+    @app.route("/openid/v1/jwks", methods=["GET"])
+    async def jwks(_: Request) -> HTTPResponse:
+        return raw(dumps(authapis.jwks(security)), content_type="application/jwk-set+json")
 
     @app.route("/version", methods=["GET"])
     async def version(_: Request) -> HTTPResponse:
