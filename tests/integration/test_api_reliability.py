@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import threading
 import time
 import urllib.error
@@ -27,11 +28,20 @@ from tests.fixtures.apiserver import ApiServerProcess, _start
 pytestmark = pytest.mark.integration
 
 
+CTX: dict[str, ssl.SSLContext] = {}  # base URL -> the admin's TLS context for that apiserver
+
+
+def use(api: ApiServerProcess) -> None:
+    """Requests to ``api`` verify its CA and present the admin client certificate."""
+    CTX[api.url] = api.ssl_context()
+
+
 def call(url: str, method: str = "GET", body: bytes | None = None, ctype: str = "application/json",
          timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
     req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": ctype})
+    ctx = next((c for base, c in CTX.items() if url.startswith(base)), None)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
@@ -53,6 +63,7 @@ def _wait(pred, timeout: float, what: str):
 
 def test_readyz_follows_etcd(fresh_apiserver: ApiServerProcess):
     api = fresh_apiserver
+    use(api)
     code, _, body = call(api.url + "/readyz?verbose")
     assert code == 200, body
     text = body.decode()
@@ -96,6 +107,7 @@ def bomb(levels: int = 9) -> bytes:
 
 
 def test_yaml_alias_bomb_is_refused_fast_and_health_stays_fast(apiserver: ApiServerProcess):
+    use(apiserver)
     url = apiserver.url + "/api/v1/namespaces/default/configmaps"
     doc = bomb()
     assert len(doc) < 700
@@ -137,6 +149,7 @@ def test_yaml_alias_bomb_is_refused_fast_and_health_stays_fast(apiserver: ApiSer
 
 
 def test_size_limits_as_kubernetes(apiserver: ApiServerProcess):
+    use(apiserver)
     base = apiserver.url + "/api/v1/namespaces/default/pods"
     # over 3 MiB: the body is refused before decoding
     many = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "huge"},
@@ -160,6 +173,7 @@ def test_size_limits_as_kubernetes(apiserver: ApiServerProcess):
 
 
 def test_kindless_bodies_top_level_patch_and_future_resource_versions(apiserver: ApiServerProcess):
+    use(apiserver)
     ns_url = apiserver.url + "/api/v1/namespaces/default/configmaps"
     name = f"nokind-{uuid.uuid4().hex[:6]}"
     # built-in types take group/version/kind from the URL (the JSON serializer's defaults)
@@ -194,6 +208,7 @@ def test_kindless_bodies_top_level_patch_and_future_resource_versions(apiserver:
 
 
 def test_custom_resource_without_kind_is_400(apiserver: ApiServerProcess, kubectl):
+    use(apiserver)
     crd = Path(__file__).resolve().parents[2] / "manifests" / "custom-resource" / "crontab-crd.yaml"
     kubectl("apply", "-f", str(crd))
     kubectl("wait", "--for", "condition=established", "crd/crontabs.stable.example.com", "--timeout=30s")
@@ -218,12 +233,14 @@ def limited_apiserver(tmp_path: Path):
 
 def test_inflight_limit_and_worker_restart(limited_apiserver: ApiServerProcess):
     api = limited_apiserver
+    use(api)
     name = f"hot-{uuid.uuid4().hex[:6]}"
     cm = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}).encode()
     assert call(api.url + "/api/v1/namespaces/default/configmaps", "POST", cm)[0] == 201
 
     async def storm() -> list[tuple[int, str | None, str]]:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True)) as s:
+        conn = aiohttp.TCPConnector(limit=0, force_close=True, ssl=CTX[api.url])
+        async with aiohttp.ClientSession(connector=conn) as s:
             async def one():
                 async with s.get(f"{api.url}/api/v1/namespaces/default/configmaps/{name}") as r:
                     return r.status, r.headers.get("Retry-After"), await r.text()

@@ -39,9 +39,9 @@ def _wait(pred, timeout: float, what: str, interval: float = 0.1, detail=None):
 class Writer(threading.Thread):
     """Creates ConfigMaps as fast as the apiserver answers; remembers every acknowledged one."""
 
-    def __init__(self, url: str, ns: str = "default") -> None:
+    def __init__(self, url: str, context, ns: str = "default") -> None:
         super().__init__(daemon=True)
-        self.url, self.ns = url, ns
+        self.url, self.ns, self.context = url, ns, context
         self.acked: list[str] = []
         self.failed = 0
         self.halt = threading.Event()
@@ -55,7 +55,7 @@ class Writer(threading.Thread):
             req = urllib.request.Request(f"{self.url}/api/v1/namespaces/{self.ns}/configmaps", data=body,
                                          method="POST", headers={"Content-Type": "application/json"})
             try:
-                with urllib.request.urlopen(req, timeout=5) as r:
+                with urllib.request.urlopen(req, timeout=5, context=self.context) as r:
                     if r.status == 201:
                         self.acked.append(name)
                         i += 1
@@ -85,7 +85,7 @@ def _running(kubectl, name: str):
 
 
 def _apiserver_serving(inst: UpInstance) -> bool:
-    return http_get(inst.url + "/readyz")[0] == 200
+    return http_get(inst.url + "/readyz", context=inst.admin_tls())[0] == 200
 
 
 def test_every_kill_comes_back_and_no_acknowledged_write_is_lost(up_factory, tmp_path):
@@ -108,7 +108,7 @@ def test_every_kill_comes_back_and_no_acknowledged_write_is_lost(up_factory, tmp
     kubectl("run", "keeper", "--image=busybox", "--restart=Always", "--", "sh", "-c", "sleep 3600")
     cid = _container(_wait(_running(kubectl, "keeper"), 60, "keeper Running"))["containerID"]
 
-    writer = Writer(inst.url)
+    writer = Writer(inst.url, inst.admin_tls())
     writer.start()
     try:
         _wait(lambda: len(writer.acked) >= 5, 30, "first acknowledged writes")
@@ -132,8 +132,9 @@ def test_every_kill_comes_back_and_no_acknowledged_write_is_lost(up_factory, tmp
                 _wait(lambda: _apiserver_serving(inst), 60, f"apiserver serving after {comp} kill")
                 n = len(writer.acked)
                 _wait(lambda: len(writer.acked) > n, 30, f"writes acknowledged again after {comp} kill")
-            elif comp == "registry":
-                _wait(lambda: http_get(f"http://127.0.0.1:{_registry_port(inst)}/v2/")[0] == 200, 30, "registry")
+            elif comp == "registry":  # HTTPS for cluster clients: the admin certificate may read
+                _wait(lambda: http_get(f"https://127.0.0.1:{_registry_port(inst)}/v2/", context=inst.admin_tls())[0]
+                      == 200, 30, "registry")
             else:
                 _wait(lambda c=comp: inst.health(c, "healthz")[0] == 200 and inst.pid(c) != old, 60,
                       f"{comp} serving health")
