@@ -56,6 +56,12 @@ class GpuPolicyScore(Plugin):
     def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
         return np.asarray(self.policy(snap, pod).score(snap.gpu, pod.gpu, idx), dtype=np.int64)
 
+    def score_values(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray | None:
+        """Value estimates behind the last ``score`` (a learned policy's ``last_values``, for
+        the decision record); ``None`` for the heuristic policies."""
+        v = getattr(self._policy, "last_values", None)
+        return None if v is None or len(v) != len(idx) else np.asarray(v, dtype=np.float64)
+
     def reserve(self, cs, pod, node_name: str, snap) -> Status | None:
         if pod.gpu.milli > 0:
             row = snap.row[node_name]
