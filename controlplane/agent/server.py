@@ -298,55 +298,50 @@ class AgentServer:
         return ws
 
     async def attach(self, request: web.Request) -> web.StreamResponse:
-        """``kubectl attach``: the container's own stdin/stdout/stderr (or terminal), from now
-        on, until the container exits (Success on channel 3) or the client detaches."""
+        """``kubectl attach``: the container's own stdin/stdout/stderr (or terminal) through its
+        conmon, from now on, until the container exits (Success on channel 3) or the client
+        detaches."""
         w, container = self._worker(request)
         cid = w.running_cid(container)
         ws = web.WebSocketResponse(protocols=EXEC_PROTOCOLS, max_msg_size=0)
         await ws.prepare(request)
         proto = ws.ws_protocol or ""
+        q = request.query
+        want_stdin = _true(q.get("stdin")) or _true(q.get("input"))
+        want = {"stdout": _true(q.get("stdout")) or _true(q.get("output")), "stderr": _true(q.get("stderr"))}
         try:
             if cid is None:
                 raise RuntimeError_("NotRunning", f"container {container} is not running")
-            io = self.agent.runtime.attach(cid)
+            session = await self.agent.runtime.attach(cid)
         except RuntimeError_ as e:
             await self._send_status(ws, proto, None, e.message)
             await ws.close()
             return ws
-        q = request.query
-        want_stdin = _true(q.get("stdin")) or _true(q.get("input"))
-        want = {"stdout": _true(q.get("stdout")) or _true(q.get("output")), "stderr": _true(q.get("stderr"))}
-        used_stdin = False
-        out = io.subscribe()
+        if not want_stdin:
+            session.stdin = False
 
         async def pump() -> None:
-            ended: set[str] = set()
-            while ended != {"stdout", "stderr"}:
-                stream, chunk = await out.get()
-                if not chunk:
-                    ended.add(stream)
-                    continue
-                ch = STDOUT if io.tty or stream == "stdout" else STDERR
-                if (want["stdout"] if ch == STDOUT else want["stderr"]) and not ws.closed:
+            while (out := await session.read()) is not None:
+                stream, chunk = out
+                ch = STDOUT if session.tty or stream == "stdout" else STDERR
+                if want["stdout" if ch == STDOUT else "stderr"] and not ws.closed:
                     await ws.send_bytes(bytes([ch]) + chunk)
 
         async def feed() -> None:
-            nonlocal used_stdin
             async for msg in ws:
                 if msg.type != WSMsgType.BINARY or not msg.data:
                     continue
                 ch, data = msg.data[0], msg.data[1:]
-                if ch == STDIN and want_stdin and data:
-                    used_stdin = True
-                    await io.write(data)
+                if ch == STDIN and data:
+                    await session.write(data)
                 elif ch == RESIZE:
                     try:
                         size = json.loads(data)
-                        io.resize(int(size.get("Height", 24)), int(size.get("Width", 80)))
+                        await session.resize(int(size.get("Height", 24)), int(size.get("Width", 80)))
                     except (ValueError, OSError, AttributeError):
                         pass
-                elif ch == CLOSE and data[:1] == bytes([STDIN]) and want_stdin:
-                    io.close_stdin()
+                elif ch == CLOSE and data[:1] == bytes([STDIN]):
+                    session.close_stdin()
 
         loop = asyncio.get_running_loop()
         pumper, feeder = loop.create_task(pump()), loop.create_task(feed())
@@ -360,8 +355,7 @@ class AgentServer:
             for t in (pumper, feeder):
                 t.cancel()
             await asyncio.gather(pumper, feeder, return_exceptions=True)
-            io.unsubscribe(out)
-            io.session_ended(used_stdin)
+            session.close()
         await ws.close()
         return ws
 

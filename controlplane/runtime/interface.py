@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controlplane.runtime.stdio import ContainerIO
+from controlplane.runtime.stdio import AttachSession
 
 
 class RuntimeError_(Exception):
@@ -72,8 +72,8 @@ class ContainerSpec:
     pids_limit: int | None = None
     attempt: int = 0
     log_path: Path | None = None
-    stdin: bool = False  # keep the container's stdin open for attach (a pipe we write)
-    stdin_once: bool = False  # close it after the first attach session that used it
+    stdin: bool = False  # keep the container's stdin open for attach
+    stdin_once: bool = False  # close it when the first attach session that used it ends
     tty: bool = False  # run on a terminal (runc ``terminal: true``)
 
 
@@ -140,8 +140,8 @@ class ContainerRuntime(abc.ABC):
         """Run ``cmd`` on a terminal; returns the process and the pty master fd (caller closes)."""
         raise RuntimeError_("NotSupported", "this runtime cannot allocate a terminal")
 
-    def attach(self, cid: str) -> ContainerIO:
-        """The standard streams of a running container (``kubectl attach``)."""
+    async def attach(self, cid: str) -> AttachSession:
+        """A session on the standard streams of a running container (``kubectl attach``)."""
         raise RuntimeError_("NotSupported", "this runtime cannot attach to containers")
 
     @abc.abstractmethod

@@ -1,9 +1,11 @@
 """Container logs in the CRI format (``<RFC3339Nano> <stdout|stderr> <F|P> <text>``), rotated.
 
-``LogWriter`` drains a container's stdout/stderr pipes (asyncio) into ``<n>.log`` beside the
-container, rotating to ``<n>.log.1`` … when a file passes ``max_bytes``. ``read_log`` parses
-those files back for the agent's log endpoint (``tail``, ``since``, ``timestamps``) and
-``follow_log`` streams new lines. Neighbours: ``runc.py`` owns writers; ``agent.server`` reads.
+Each container's ``conmon`` writes its stdout/stderr into ``<n>.log`` (the ``k8s-file`` log
+driver: the CRI format); ``rotate_files`` shifts ``<n>.log`` to ``<n>.log.1`` … when the
+runtime rotates it. ``read_log`` parses those files back for the agent's log endpoint
+(``tail``, ``since``, ``timestamps``) and ``follow_log`` streams new lines (rotation aware).
+``format_line`` writes the same format (tests, tools). Neighbours: ``runc.py`` rotates;
+``agent.server`` reads.
 """
 
 from __future__ import annotations
@@ -37,102 +39,19 @@ def parse_line(raw: bytes) -> tuple[float, str, bool, bytes] | None:
     return parse_time(ts.decode()), stream.decode(), tag == b"P", text
 
 
-class LogWriter:
-    """Drains pipes (or a terminal's master) into one CRI log file, rotating it (``max_files``
-    kept). Attached readers (``subscribe``: ``kubectl attach``) get every chunk as it is read,
-    not just whole lines; ``(stream, b"")`` tells them a stream ended."""
-
-    def __init__(self, path: Path, max_bytes: int = 10 * 1024 * 1024, max_files: int = 3) -> None:
-        self.path = path
-        self.max_bytes = max_bytes
-        self.max_files = max_files
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(path, "ab", buffering=0)
-        self._tasks: list[asyncio.Task] = []
-        self._subscribers: list[asyncio.Queue[tuple[str, bytes]]] = []
-        self.open_streams: set[str] = set()
-
-    def attach(self, stream: str, fd: int) -> None:
-        self.open_streams.add(stream)
-        self._tasks.append(asyncio.get_running_loop().create_task(self._drain(stream, fd)))
-
-    def subscribe(self) -> asyncio.Queue[tuple[str, bytes]]:
-        q: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-        self._subscribers.append(q)
-        for s in {"stdout", "stderr"} - self.open_streams:
-            q.put_nowait((s, b""))  # already over (or never there)
-        return q
-
-    def unsubscribe(self, q: asyncio.Queue) -> None:
-        if q in self._subscribers:
-            self._subscribers.remove(q)
-
-    def _publish(self, stream: str, chunk: bytes) -> None:
-        for q in self._subscribers:
-            q.put_nowait((stream, chunk))
-
-    async def _drain(self, stream: str, fd: int) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=MAX_LINE * 2)
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0))
-        buf = b""
-        try:
-            while True:
-                try:
-                    chunk = await reader.read(65536)
-                except OSError:  # EIO: a terminal whose other side is closed (the container exited)
-                    chunk = b""
-                if not chunk:
-                    if buf:
-                        self.write(stream, buf, partial=False)
-                    return
-                self._publish(stream, chunk)
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    while len(line) > MAX_LINE:
-                        self.write(stream, line[:MAX_LINE], partial=True)
-                        line = line[MAX_LINE:]
-                    self.write(stream, line, partial=False)
-                while len(buf) >= MAX_LINE:
-                    self.write(stream, buf[:MAX_LINE], partial=True)
-                    buf = buf[MAX_LINE:]
-        finally:
-            transport.close()
-            self.open_streams.discard(stream)
-            self._publish(stream, b"")
-
-    def write(self, stream: str, text: bytes, partial: bool) -> None:
-        if self._f.closed:
-            return
-        self._f.write(format_line(stream, text, partial))
-        if self._f.tell() >= self.max_bytes:
-            self.rotate()
-
-    def rotate(self) -> None:
-        """``n.log`` → ``n.log.1`` → ``n.log.2`` …, keeping ``max_files - 1`` rotated files."""
-        self._f.close()
-        for k in range(self.max_files - 2, 0, -1):
-            src = self.path.with_name(f"{self.path.name}.{k}")
-            if src.exists():
-                os.replace(src, self.path.with_name(f"{self.path.name}.{k + 1}"))
-        if self.max_files > 1:
-            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-        else:
-            self.path.unlink(missing_ok=True)
-        self._f = open(self.path, "ab", buffering=0)
-
-    async def wait_drained(self, timeout: float = 2.0) -> None:
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=timeout)
-
-    async def close(self) -> None:
-        for t in self._tasks:
-            if not t.done():
-                t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._f.close()
+def rotate_files(path: Path, max_files: int = 5) -> None:
+    """``n.log`` -> ``n.log.1`` -> ``n.log.2`` ..., keeping ``max_files - 1`` rotated files (the
+    kubelet's container log rotation; the writer, conmon, is then told to reopen ``n.log``)."""
+    oldest = path.with_name(f"{path.name}.{max_files - 1}")
+    oldest.unlink(missing_ok=True)
+    for k in range(max_files - 2, 0, -1):
+        src = path.with_name(f"{path.name}.{k}")
+        if src.exists():
+            os.replace(src, path.with_name(f"{path.name}.{k + 1}"))
+    if max_files > 1 and path.exists():
+        os.replace(path, path.with_name(f"{path.name}.1"))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def log_files(path: Path) -> list[Path]:

@@ -1,106 +1,102 @@
-"""A running container's standard streams as the runtime keeps them, for ``kubectl attach``.
+"""A running container's standard streams, for ``kubectl attach``: a client of the attach
+socket and control fifo of the container's ``conmon`` (as CRI-O attaches).
 
-A container started with ``stdin: true`` gets a pipe as its stdin whose write end the runtime
-keeps; one with ``tty: true`` runs on a terminal (runc ``terminal: true``: runc hands the
-terminal's master to us over ``--console-socket``), whose master we keep for input and resize
-while ``logs.LogWriter`` reads its output into the container log (everything on a terminal
-is ``stdout``, as containerd logs it). ``ContainerIO`` is what an attach session uses:
-``subscribe`` to the output as it is produced, ``write`` stdin, ``resize`` the terminal, and
-``session_ended`` (with ``stdinOnce`` the container's stdin closes after the first attach
-that used it, as in Kubernetes). Owned by ``runc.py`` (one per container); used by the agent's
-``/attach`` endpoint.
+``conmon`` holds the container's stdio: with ``--stdin`` the container's stdin is a pipe it
+keeps open (``--leave-stdin-open`` unless the pod says ``stdinOnce``), with ``--terminal`` the
+container runs on a terminal whose master conmon holds (runc hands it over through
+``--console-socket``). It serves a ``SOCK_SEQPACKET`` socket ``attach`` in the bundle: every
+message it sends is one chunk of output, its first byte the pipe (2 stdout, 3 stderr; a
+terminal's output is stdout); what a client sends goes to the container's stdin, and a
+client closing its sending side closes the container's stdin unless it is to be left open.
+``ctl`` (a fifo in the bundle) takes ``1 <height> <width>`` to resize the terminal (and ``2 0
+0`` to reopen the log, which ``runc.py`` uses). The socket path goes through
+``/proc/self/fd`` of the bundle directory, as CRI-O's ``DialLongSocket`` does: unix socket
+paths are limited to 108 bytes, bundle paths are not. Owned by ``runc.py``
+(``RuncRuntime.attach``); used by the agent's ``/attach`` endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
-import struct
-import termios
+import socket
+from pathlib import Path
 
-from controlplane.runtime.logs import LogWriter
-
-
-def set_winsize(fd: int, rows: int, cols: int) -> None:
-    """Set a terminal's size (on its master: the container sees SIGWINCH)."""
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", max(1, rows), max(1, cols), 0, 0))
+PIPES = {2: "stdout", 3: "stderr"}
+_CHUNK = 8192  # conmon's STDIO_BUF_SIZE: what it reads from one message
 
 
-async def write_all(fd: int, data: bytes) -> None:
-    """Write everything to a non-blocking fd, waiting for room without blocking the loop."""
-    loop = asyncio.get_running_loop()
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-            view = view[n:]
-        except BlockingIOError:
-            ready = loop.create_future()
-            loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
-            try:
-                await ready
-            finally:
-                loop.remove_writer(fd)
+class AttachSession:
+    """One attach connection to conmon: ``read`` output, ``write`` stdin, ``close_stdin``,
+    ``resize``, ``close``."""
 
-
-class ContainerIO:
-    def __init__(self, writer: LogWriter | None, tty: bool = False, fd: int | None = None,
-                 stdin: bool = False, stdin_once: bool = False) -> None:
-        self.writer = writer
+    def __init__(self, sock: socket.socket, ctl: Path, tty: bool, stdin: bool) -> None:
+        self.sock = sock
+        self.ctl = ctl
         self.tty = tty
-        self._fd = fd  # the stdin pipe's write end, or (tty) our copy of the terminal master
-        self.stdin = stdin and fd is not None
-        self.stdin_once = stdin_once
-        if fd is not None:
-            os.set_blocking(fd, False)
+        self.stdin = stdin
 
-    @property
-    def stdin_open(self) -> bool:
-        return self.stdin and self._fd is not None
+    @classmethod
+    async def open(cls, bundle: Path, tty: bool, stdin: bool) -> AttachSession:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.setblocking(False)
+        dfd = os.open(bundle, os.O_PATH | os.O_DIRECTORY)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, f"/proc/self/fd/{dfd}/attach")
+        except OSError:
+            sock.close()
+            raise
+        finally:
+            os.close(dfd)
+        return cls(sock, bundle / "ctl", tty, stdin)
 
-    def subscribe(self) -> asyncio.Queue[tuple[str, bytes]]:
-        """Output from now on: ``(stream, chunk)``; ``(stream, b"")`` when a stream ended."""
-        if self.writer is None:
-            q: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-            q.put_nowait(("stdout", b""))
-            q.put_nowait(("stderr", b""))
-            return q
-        return self.writer.subscribe()
-
-    def unsubscribe(self, q: asyncio.Queue) -> None:
-        if self.writer is not None:
-            self.writer.unsubscribe(q)
+    async def read(self) -> tuple[str, bytes] | None:
+        """The next chunk of output, ``None`` when conmon closed (the container ended)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                msg = await loop.sock_recv(self.sock, _CHUNK + 2)
+            except OSError:
+                return None
+            if not msg:
+                return None
+            stream = PIPES.get(msg[0])
+            if stream is not None and len(msg) > 1:
+                return stream, msg[1:]
 
     async def write(self, data: bytes) -> None:
-        if not self.stdin_open or not data:
+        if not self.stdin:
             return
-        try:
-            await write_all(self._fd, data)  # type: ignore[arg-type]
-        except OSError:  # EPIPE/EIO: the container is gone or closed its stdin
-            pass
-
-    def resize(self, rows: int, cols: int) -> None:
-        if self.tty and self._fd is not None:
-            set_winsize(self._fd, rows, cols)
+        loop = asyncio.get_running_loop()
+        for i in range(0, len(data), _CHUNK):
+            try:
+                await loop.sock_sendall(self.sock, data[i:i + _CHUNK])
+            except OSError:  # conmon or the container's stdin is gone
+                return
 
     def close_stdin(self) -> None:
-        """The client's stdin ended: with ``stdinOnce`` the container's stdin closes (EOF);
-        otherwise it stays open for the next attach, as in Kubernetes."""
-        if self.stdin_once:
-            self.stdin = False
-            if not self.tty:
-                self.close()
-
-    def session_ended(self, used_stdin: bool) -> None:
-        """An attach session is over; with ``stdinOnce`` the first one that used stdin closes it."""
-        if used_stdin and self.stdin_once:
-            self.close_stdin()
-
-    def close(self) -> None:
-        if self._fd is not None:
+        """The client's stdin ended: conmon closes the container's (unless left open)."""
+        if self.stdin:
             try:
-                os.close(self._fd)
+                self.sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
-            self._fd = None
+            self.stdin = False
+
+    async def resize(self, rows: int, cols: int) -> None:
+        if self.tty:
+            await asyncio.to_thread(_ctl, self.ctl, f"1 {max(1, rows)} {max(1, cols)}\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _ctl(path: Path, message: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return  # conmon is gone
+    try:
+        os.write(fd, message.encode())
+    finally:
+        os.close(fd)
