@@ -18,6 +18,7 @@ agent running runc pods and busybox ``httpd`` as the server:
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import http.client
 import json
 import os
@@ -25,7 +26,9 @@ import pty
 import re
 import select
 import signal
+import struct
 import subprocess
+import termios
 import time
 import urllib.error
 import urllib.request
@@ -230,6 +233,7 @@ class PtyKubectl:
 
     def __init__(self, args: list[str], kubeconfig: Path, cache: Path) -> None:
         self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))  # kubectl sends this size
         self.proc = subprocess.Popen([KUBECTL, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), *args],
                                      stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
                                      env={**os.environ, "HOME": str(cache), "TERM": "xterm"})
@@ -268,8 +272,8 @@ def test_attach_tty_talks_to_a_shell(stream_env, apiserver):
         k.until(rb"/ # ")
         k.type(b"echo hi-$((6*7)) from $(hostname)\r")
         k.until(rb"hi-42 from shell")
-        k.type(b"stty size\r")  # kubectl sent its terminal's size
-        k.until(rb"\r\n\d+ \d+\r\n")
+        k.type(b"stty size\r")  # kubectl sent its terminal's size (resize, channel 4)
+        k.until(rb"\r\n33 101\r\n")
         k.type(b"exit\r")
         assert k.proc.wait(30) == 0
     finally:
