@@ -18,8 +18,12 @@ paths are limited to 108 bytes, bundle paths are not. Owned by ``runc.py``
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import socket
+import struct
+import termios
+import time
 from pathlib import Path
 
 PIPES = {2: "stdout", 3: "stderr"}
@@ -91,12 +95,23 @@ class AttachSession:
         self.sock.close()
 
 
-def _ctl(path: Path, message: str) -> None:
+def _ctl(path: Path, message: str, drain_timeout: float = 1.0) -> None:
+    """Write one message to conmon's ``ctl`` fifo and wait (briefly) until conmon read it:
+    conmon parses one message per read, so two written back to back (kubectl sends a resize
+    to size+1 and then the size, to make programs redraw) would lose the second."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
     except OSError:
         return  # conmon is gone
     try:
         os.write(fd, message.encode())
+        deadline = time.monotonic() + drain_timeout
+        while time.monotonic() < deadline:
+            pending = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+            if pending == 0:
+                return
+            time.sleep(0.002)
+    except OSError:
+        pass
     finally:
         os.close(fd)

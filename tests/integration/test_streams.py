@@ -214,6 +214,28 @@ def test_port_forward_pod_and_service(stream_env, apiserver, websockets):
         assert all(e["verb"] == "get" and e["responseStatus"]["code"] == 101 for e in evs), evs
 
 
+def test_python_client_port_forward(stream_env, apiserver):
+    """The ``kubernetes`` client's port forwarding: the kubelet's WebSocket channel protocol
+    (``v4.channel.k8s.io``, ``?ports=``), relayed by the apiserver to the agent."""
+    from kubernetes import client as k8s, config
+    from kubernetes.stream import portforward
+
+    api = k8s.CoreV1Api(config.new_client_from_config(config_file=str(apiserver.kubeconfig)))
+    pf = portforward(api.connect_get_namespaced_pod_portforward, "web", stream_env["ns"], ports="8080")
+    try:
+        sock = pf.socket(8080)
+        sock.setblocking(True)
+        sock.settimeout(20)
+        sock.sendall(b"GET /sub/x.txt HTTP/1.0\r\n\r\n")
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+        assert got.startswith(b"HTTP/1.") and got.endswith(b"\r\n\r\ndeeper\n"), got
+        assert pf.error(8080) is None
+    finally:
+        pf.close()
+
+
 def test_port_forward_refused_port(stream_env, apiserver):
     pf, port = port_forward(stream_env, apiserver, "pod/web", 81)
     try:
