@@ -14,8 +14,9 @@ Two wire protocols, both on one WebSocket from the apiserver (``server.py`` acce
 - ``v4.channel.k8s.io`` (``ChannelSession``): the kubelet's WebSocket port-forward for the
   ports in ``?ports=``: channel ``2i`` carries data of port ``i``, ``2i+1`` its errors, and
   the first message the server sends on each channel is the port (uint16, little endian).
-  The apiserver's pods/services proxy reaches pods through it, and so can the ``kubernetes``
-  Python client's ``portforward``.
+  The apiserver's pods/services proxy reaches pods through it (adding ``address=podIP``: dial
+  the pod's IP rather than ``localhost``, as kube-apiserver dials pods), and so can the
+  ``kubernetes`` Python client's ``portforward``.
 
 The port is dialed on ``localhost`` inside the pod's network namespace (IPv4, then IPv6), as
 containerd does; ``dial_pod`` gives its errors in containerd's words, which kubectl prints.
@@ -81,6 +82,19 @@ async def dial_pod(netns: str, sandbox_id: str, port: int, timeout: float = 10.0
                                               else f"connect: {_go_errno(e6)}")
     raise DialError(f'failed to execute portforward in network namespace "{netns}": failed to connect to '
                     f'localhost:{port} inside namespace "{sandbox_id}", IPv4: {err4} IPv6 {err6} ')
+
+
+async def dial_address(netns: str, ip: str, port: int, timeout: float = 10.0) -> socket.socket:
+    """A TCP connection to ``ip:port`` from inside the pod's network namespace (the pod's own
+    address: what kube-apiserver dials for the pods and services proxies)."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    try:
+        return await _connect(netns, family, ip, port, timeout)
+    except asyncio.TimeoutError:
+        raise DialError(f"dial tcp {ip}:{port}: i/o timeout") from None
+    except OSError as e:
+        host = f"[{ip}]" if family == socket.AF_INET6 else ip
+        raise DialError(f"dial tcp {host}:{port}: connect: {_go_errno(e)}") from None
 
 
 def forward_error(port: int, sandbox_id: str, err: str) -> str:

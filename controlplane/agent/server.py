@@ -30,7 +30,8 @@ from aiohttp.client_exceptions import ClientConnectionResetError
 
 from controlplane.agent.auth import DelegatedAuth, Unauthenticated
 from controlplane.agent.context import NodeContext
-from controlplane.agent.portforward import CHANNEL_PROTOCOLS, SPDY_PROTOCOL, ChannelSession, SpdySession, dial_pod
+from controlplane.agent.portforward import (CHANNEL_PROTOCOLS, SPDY_PROTOCOL, ChannelSession, SpdySession, dial_address,
+                                          dial_pod)
 from controlplane.agent.pod_worker import PodWorker
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_time
@@ -386,7 +387,11 @@ class AgentServer:
                 raise web.HTTPBadRequest(text='query parameter "port" is required')
         await ws.prepare(request)
 
+        to_pod_ip = request.query.get("address") == "podIP" and bool(sandbox.ip)
+
         async def dial(port: int):  # type: ignore[no-untyped-def]
+            if to_pod_ip:
+                return await dial_address(sandbox.netns, sandbox.ip, port)
             return await dial_pod(sandbox.netns, sandbox.id, port)
 
         async def messages():  # type: ignore[no-untyped-def]

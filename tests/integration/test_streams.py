@@ -48,7 +48,8 @@ from tests.integration.test_agent_pods import ready_node, wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(240)]
 
 WEB_CMD = ("mkdir -p /www/sub && echo hello-from-$(hostname) > /www/index.html && echo deeper > /www/sub/x.txt"
-           " && head -c 3145728 /dev/zero | tr '\\0' a > /www/big.txt && exec httpd -f -p 8080 -h /www")
+           " && head -c 3145728 /dev/zero | tr '\\0' a > /www/big.txt && httpd -p 127.0.0.1:9090 -h /www"
+           " && exec httpd -f -p 8080 -h /www")
 
 
 @pytest.fixture(scope="module")
@@ -221,19 +222,23 @@ def test_python_client_port_forward(stream_env, apiserver):
     from kubernetes.stream import portforward
 
     api = k8s.CoreV1Api(config.new_client_from_config(config_file=str(apiserver.kubeconfig)))
-    pf = portforward(api.connect_get_namespaced_pod_portforward, "web", stream_env["ns"], ports="8080")
-    try:
-        sock = pf.socket(8080)
-        sock.setblocking(True)
-        sock.settimeout(20)
-        sock.sendall(b"GET /sub/x.txt HTTP/1.0\r\n\r\n")
-        got = b""
-        while chunk := sock.recv(65536):
-            got += chunk
-        assert got.startswith(b"HTTP/1.") and got.endswith(b"\r\n\r\ndeeper\n"), got
-        assert pf.error(8080) is None
-    finally:
-        pf.close()
+    # 9090 is an httpd bound to 127.0.0.1 in the pod: port forwarding reaches localhost.
+    # (One port per connection: the channel protocol has no per-port end, the WebSocket's end
+    # is the end of every port's stream.)
+    for port in (8080, 9090):
+        pf = portforward(api.connect_get_namespaced_pod_portforward, "web", stream_env["ns"], ports=str(port))
+        try:
+            sock = pf.socket(port)
+            sock.setblocking(True)
+            sock.settimeout(20)
+            sock.sendall(b"GET /sub/x.txt HTTP/1.0\r\n\r\n")
+            got = b""
+            while chunk := sock.recv(65536):
+                got += chunk
+            assert got.startswith(b"HTTP/1.") and got.endswith(b"\r\n\r\ndeeper\n"), got
+            assert pf.error(port) is None
+        finally:
+            pf.close()
 
 
 def test_port_forward_refused_port(stream_env, apiserver):
@@ -376,6 +381,11 @@ def test_get_raw_proxies_and_bad_input(stream_env, apiserver):
         r = h.get(f"/api/v1/namespaces/{ns}/pods/web:81/proxy/")
         assert r.status_code == 503
         assert r.json()["message"] == f"error trying to reach service: dial tcp {ip}:81: connect: connection refused"
+        r = h.get(f"/api/v1/namespaces/{ns}/pods/web:9090/proxy/")  # bound to 127.0.0.1: the proxy dials the pod IP
+        assert r.json()["message"] == f"error trying to reach service: dial tcp {ip}:9090: connect: connection refused"
+        r = h.get(f"/api/v1/namespaces/{ns}/pods/https:web:8080/proxy/")  # TLS to a plain HTTP server
+        assert (r.status_code, r.json()["message"]) == (
+            503, "error trying to reach service: tls: first record does not look like a TLS handshake")
         r = h.get(f"/api/v1/namespaces/{ns}/pods/web:8080/proxy", follow_redirects=False)
         assert r.status_code == 301 and r.headers["location"] == f"/api/v1/namespaces/{ns}/pods/web:8080/proxy/"
         r = h.get(f"/api/v1/nodes/{node}:22/proxy/")  # another port of a loopback node: not proxied

@@ -13,10 +13,12 @@ URL forms, as Kubernetes parses them (``SplitSchemeNamePort``):
   is none; 503 ``no endpoints available for service "web"`` when it lists no ready address)
   gives a random ready address with that port name, which must be a pod (``targetRef``) that
   exists with that IP, as Kubernetes checks.
-- Pods (and so Services) are reached through their node's agent (``podtunnel.py``); the HTTP
-  request goes over that connection with h11 (python-hyper's HTTP/1.1 state machine), the
-  answer streams back. A refused port is 503 ``error trying to reach service: dial tcp
-  IP:PORT: connect: connection refused``.
+- Pods (and so Services) are reached through their node's agent (``podtunnel.py``: the agent
+  dials the pod's IP inside its network namespace); the HTTP request goes over that
+  connection with h11 (python-hyper's HTTP/1.1 state machine), inside TLS for ``https:``
+  (the certificate not verified, as kube-apiserver's proxy transport), the answer streams
+  back. A refused port is 503 ``error trying to reach service: dial tcp IP:PORT: connect:
+  connection refused``.
 - A node: its agent's HTTPS endpoint with the apiserver's kubelet client certificate (the
   agent's ``/healthz``, ``/metrics``, ``/stats/summary``, ``/containerLogs/...``, ``/pods``).
   Another port of the node is proxied only when the node's address is not loopback or
@@ -26,7 +28,7 @@ As Kubernetes does, the request's ``Authorization`` and ``Impersonate-*`` header
 the apiserver, hop-by-hop headers are dropped, ``X-Forwarded-For`` is added, an empty PATH on
 GET/HEAD is redirected (301) to ``.../proxy/``, and a redirect's ``Location`` on the proxied
 host is rewritten under the proxy path. Not done: rewriting links inside HTML bodies,
-WebSocket upgrades through the proxy, ``https`` to pods (answered 400).
+WebSocket upgrades through the proxy.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from sanic.response import HTTPResponse, empty
 from controlplane.apiserver.admission import connect as connect_admission
 from controlplane.apiserver.endpoints import nodeagent
 from controlplane.apiserver.endpoints.common import Api
-from controlplane.apiserver.endpoints.podtunnel import PodTunnel, TunnelError
+from controlplane.apiserver.endpoints.podtunnel import PodTunnel, TLSTunnel, Tunnel, TunnelError
 from controlplane.apiserver.meta import errors
 from controlplane.log import get_logger
 
@@ -77,14 +79,13 @@ def proxy_split(path: str, marker_index: int) -> tuple[str, str]:
 
 
 # -- where a request goes ---------------------------------------------------------------------
-async def pod_location(api: Api, namespace: str, id_: str) -> tuple[dict[str, Any], int]:
+async def pod_location(api: Api, namespace: str, id_: str) -> tuple[dict[str, Any], int, str]:
+    """(pod, port, scheme) of a pods/proxy request."""
     split = split_scheme_name_port(id_)
     if split is None:
         raise errors.bad_request(f'invalid pod request "{id_}"')
     scheme, name, port = split
     pod = await nodeagent.get_pod(api, namespace, name)
-    if scheme == "https":
-        raise errors.bad_request("https proxying to pods is not supported by this server")
     if not port:
         for c in (pod.get("spec") or {}).get("containers") or []:
             if c.get("ports"):
@@ -93,14 +94,15 @@ async def pod_location(api: Api, namespace: str, id_: str) -> tuple[dict[str, An
     if not (pod.get("status") or {}).get("podIP"):
         raise errors.bad_request("address not allowed")
     if not port:
-        return pod, 80
+        return pod, 443 if scheme == "https" else 80, scheme
     if not port.isdigit() or not 0 < int(port) < 65536:
         ip = pod["status"]["podIP"]
         raise errors.ApiError(503, "ServiceUnavailable", f"error trying to reach service: dial tcp {ip}:{port}: unknown port")
-    return pod, int(port)
+    return pod, int(port), scheme
 
 
-async def service_location(api: Api, namespace: str, id_: str) -> tuple[dict[str, Any], int]:
+async def service_location(api: Api, namespace: str, id_: str) -> tuple[dict[str, Any], int, str]:
+    """(pod, port, scheme) of a services/proxy request: a ready endpoint of the Service port."""
     split = split_scheme_name_port(id_)
     if split is None:
         raise errors.bad_request(f'invalid service request "{id_}"')
@@ -108,8 +110,6 @@ async def service_location(api: Api, namespace: str, id_: str) -> tuple[dict[str
     svc = await nodeagent.get_object(api, "services", namespace, name)
     if svc is None:
         raise nodeagent.not_found("services", name)
-    if scheme == "https":
-        raise errors.bad_request("https proxying to services is not supported by this server")
     if port_str.isdigit():
         num = int(port_str)
         match = next((p for p in (svc.get("spec") or {}).get("ports") or [] if p.get("port") == num), None)
@@ -136,7 +136,7 @@ async def service_location(api: Api, namespace: str, id_: str) -> tuple[dict[str
                 addr = addrs[(a0 + t) % len(addrs)]
                 pod = await _endpoint_pod(api, namespace, addr)
                 if pod is not None:
-                    return pod, int(p["port"])
+                    return pod, int(p["port"]), scheme
             log.info("no valid address in an Endpoints subset", service=name, namespace=namespace)
     raise errors.ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{id_}"')
 
@@ -192,7 +192,7 @@ def _redirect_to_slash(request: Request) -> HTTPResponse:
 
 
 # -- proxying over a tunnel (pods, services) --------------------------------------------------
-async def _http_over_tunnel(request: Request, c: nodeagent.Connect, tunnel: PodTunnel, path: str,
+async def _http_over_tunnel(request: Request, c: nodeagent.Connect, tunnel: Tunnel, path: str,
                             prefix: str) -> None:
     conn = h11.Connection(our_role=h11.CLIENT)
     headers = _forward_headers(request)
@@ -249,14 +249,21 @@ async def _http_over_tunnel(request: Request, c: nodeagent.Connect, tunnel: PodT
     await resp.eof()
 
 
-async def _to_pod(request: Request, c: nodeagent.Connect, pod: dict[str, Any], port: int, rest: str,
+async def _to_pod(request: Request, c: nodeagent.Connect, pod: dict[str, Any], port: int, scheme: str, rest: str,
                   prefix: str) -> None:
     try:
-        tunnel = await PodTunnel.open(request.app.ctx.api, pod, port)
+        tunnel: Tunnel = await PodTunnel.open(request.app.ctx.api, pod, port)
     except TunnelError as e:
         await c.error(errors.ApiError(503, "ServiceUnavailable", f"error trying to reach service: {e}"))
         return
     try:
+        if scheme == "https":
+            tunnel = TLSTunnel(tunnel)
+            try:
+                await tunnel.handshake()
+            except TunnelError as e:
+                await c.error(errors.ApiError(503, "ServiceUnavailable", f"error trying to reach service: {e}"))
+                return
         await _http_over_tunnel(request, c, tunnel, rest or "/", prefix)
     finally:
         await tunnel.close()
@@ -270,9 +277,9 @@ async def pod_proxy(request: Request, namespace: str, name: str, path: str = "")
         if not rest and request.method in ("GET", "HEAD"):
             await c.reply(_redirect_to_slash(request))
             return
-        pod, port = await pod_location(api, namespace, name)
+        pod, port, scheme = await pod_location(api, namespace, name)
         connect_admission.admit(api.registry.get("", "v1", "pods"), namespace, name, "proxy", {"path": rest})  # type: ignore[arg-type]
-        await _to_pod(request, c, pod, port, rest, prefix)
+        await _to_pod(request, c, pod, port, scheme, rest, prefix)
     except errors.ApiError as e:
         await c.error(e)
     finally:
@@ -287,9 +294,9 @@ async def service_proxy(request: Request, namespace: str, name: str, path: str =
         if not rest and request.method in ("GET", "HEAD"):
             await c.reply(_redirect_to_slash(request))
             return
-        pod, port = await service_location(api, namespace, name)
+        pod, port, scheme = await service_location(api, namespace, name)
         connect_admission.admit(api.registry.get("", "v1", "services"), namespace, name, "proxy", {"path": rest})  # type: ignore[arg-type]
-        await _to_pod(request, c, pod, port, rest, prefix)
+        await _to_pod(request, c, pod, port, scheme, rest, prefix)
     except errors.ApiError as e:
         await c.error(e)
     finally:

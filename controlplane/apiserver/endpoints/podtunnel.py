@@ -4,13 +4,16 @@ kube-apiserver dials pod IPs itself; here pod addresses live in network namespac
 may not route to (and a node may be another machine), so the connection runs through the
 agent's ``/portForward/{ns}/{pod}?port=P`` in the kubelet's WebSocket channel protocol
 (``v4.channel.k8s.io``: channel 0 carries the data, channel 1 the error, and the agent first
-sends the port on each). This keeps working once the host routes to every pod IP. Used by
+sends the port on each), asking the agent to dial the pod's IP (``address=podIP``) from
+inside the pod's network namespace, as kube-apiserver dials it. This keeps working once the host routes to every pod IP. Used by
 ``httpproxy.py`` (pods/proxy and services/proxy) to speak HTTP to pods.
 """
 
 from __future__ import annotations
 
 import re
+import ssl
+from typing import Protocol
 
 import aiohttp
 
@@ -18,7 +21,7 @@ from controlplane.apiserver.endpoints import nodeagent
 from controlplane.apiserver.endpoints.common import Api
 
 PROTOCOL = "v4.channel.k8s.io"
-_CONNECT_ERR = re.compile(r"IPv4: dial tcp4 \S+: (.*?) IPv6")
+_DIAL_ERR = re.compile(r"(dial tcp \S+: .*)$")
 
 
 class TunnelError(Exception):
@@ -41,7 +44,7 @@ class PodTunnel:
         ip = (pod.get("status") or {}).get("podIP") or ""
         base = await nodeagent.pod_agent_base(api, pod)
         s = nodeagent.session(api)
-        url = f"{nodeagent.ws_url(base)}/portForward/{md['namespace']}/{md['name']}?port={port}"
+        url = f"{nodeagent.ws_url(base)}/portForward/{md['namespace']}/{md['name']}?port={port}&address=podIP"
         try:
             ws = await s.ws_connect(url, protocols=[PROTOCOL], max_msg_size=0)
         except (aiohttp.ClientError, OSError) as e:
@@ -59,8 +62,9 @@ class PodTunnel:
             msg = await self.ws.receive()
             if msg.type != aiohttp.WSMsgType.BINARY:
                 if self._error and not self._received:
-                    m = _CONNECT_ERR.search(self._error.decode(errors="replace"))
-                    raise TunnelError(f"dial tcp {self.target}: {m.group(1) if m else self._error.decode()}")
+                    text = self._error.decode(errors="replace")
+                    m = _DIAL_ERR.search(text)
+                    raise TunnelError(m.group(1) if m else text)
                 return b""
             if not msg.data:
                 continue
@@ -80,3 +84,75 @@ class PodTunnel:
     async def close(self) -> None:
         await self.ws.close()
         await self.session.close()
+
+
+class Tunnel(Protocol):
+    target: str
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def recv(self) -> bytes: ...
+
+    async def close(self) -> None: ...
+
+
+class TLSTunnel:
+    """TLS over a tunnel (``https:`` in a proxy URL): OpenSSL through ``ssl.SSLObject`` on
+    memory buffers. The server's certificate is not verified, as kube-apiserver's proxy
+    transport does not (``InsecureSkipVerify``: pods and Services are addressed by IP)."""
+
+    def __init__(self, inner: Tunnel) -> None:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["http/1.1"])
+        self.inner = inner
+        self.target = inner.target
+        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = ctx.wrap_bio(self._in, self._out, server_side=False)
+
+    async def _flush(self) -> None:
+        data = self._out.read()
+        if data:
+            await self.inner.send(data)
+
+    async def _more(self) -> bool:
+        data = await self.inner.recv()
+        if not data:
+            self._in.write_eof()
+            return False
+        self._in.write(data)
+        return True
+
+    async def handshake(self) -> None:
+        while True:
+            try:
+                self._tls.do_handshake()
+                await self._flush()
+                return
+            except ssl.SSLWantReadError:
+                await self._flush()
+                if not await self._more():
+                    raise TunnelError(f"remote error: tls: connection to {self.target} closed during the handshake") from None
+            except ssl.SSLError as e:
+                if e.reason == "WRONG_VERSION_NUMBER":  # the answer is not TLS: Go's words for it
+                    raise TunnelError("tls: first record does not look like a TLS handshake") from None
+                raise TunnelError(f"remote error: tls: {e.reason or e}") from None
+
+    async def send(self, data: bytes) -> None:
+        self._tls.write(data)
+        await self._flush()
+
+    async def recv(self) -> bytes:
+        while True:
+            try:
+                return self._tls.read(65536)
+            except ssl.SSLWantReadError:
+                await self._flush()
+                if not await self._more():
+                    continue  # the EOF makes the next read end (or raise)
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""
+
+    async def close(self) -> None:
+        await self.inner.close()
