@@ -83,10 +83,14 @@ def session(api: Api, **kw: Any) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector(api), **kw)
 
 
+DRAIN_TIMEOUT = 10.0  # seconds to deliver the agent's last messages once it stopped reading
+
+
 async def pipe(upstream: aiohttp.ClientWebSocketResponse, recv: Callable[[], Awaitable[bytes | str | None]],
                send: Callable[[bytes], Awaitable[None]]) -> None:
-    """Relay messages between an upgraded client connection and the agent until either side
-    ends (``recv`` returns None at the client's end)."""
+    """Relay messages between an upgraded client connection and the agent until the agent's
+    side ends (everything it sent is delivered: an exec's exit status comes last) or the
+    client goes away (``recv`` returns None)."""
     async def down() -> None:
         async for msg in upstream:
             if msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
@@ -96,15 +100,21 @@ async def pipe(upstream: aiohttp.ClientWebSocketResponse, recv: Callable[[], Awa
 
     async def up() -> None:
         while True:
-            data = await recv()
-            if data is None:
+            try:
+                data = await recv()
+            except Exception:  # noqa: BLE001 - the client's connection broke (Sanic raises ConnectionClosed)
                 return
-            await upstream.send_bytes(data.encode() if isinstance(data, str) else data)
+            if data is None:
+                return  # the client is gone: ending here drops the agent's side too
+            await upstream.send_bytes(data.encode() if isinstance(data, str) else data)  # raises: the agent's side
 
     loop = asyncio.get_running_loop()
     t_down, t_up = loop.create_task(down()), loop.create_task(up())
     try:
         await asyncio.wait([t_down, t_up], return_when=asyncio.FIRST_COMPLETED)
+        if t_up.done() and not t_down.done() and (t_up.cancelled() or t_up.exception() is not None):
+            # the agent's side is closing: deliver what it still sends (bounded, should it hang)
+            await asyncio.wait([t_down], timeout=DRAIN_TIMEOUT)
     finally:
         for t in (t_down, t_up):
             t.cancel()
