@@ -10,8 +10,8 @@ preset with the SPDY/3 dictionary, as the draft specifies (draft-mbelshe-httpbis
 section 2.6.10.1) and Go's ``spdy`` package (used by kubectl through moby/spdystream) does.
 
 Hand-written because no maintained Python SPDY library exists (``spdy-py`` parses only, and
-reads frame flags from the wrong byte). Callers: ``agent/portforward.py`` (the session) and
-its unit tests.
+reads frame flags from the wrong byte). Callers: ``agent/portforward.py`` (the port-forward
+session), ``apiserver/endpoints/spdystreams.py`` (exec/attach) and their unit tests.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ agent running runc pods and busybox ``httpd`` as the server:
 - ``kubectl attach -it`` to a shell running on a terminal (kubectl's stdin driven through a
   pty), ``kubectl attach -i`` to a ``stdinOnce`` container without one, and ``kubectl attach``
   to a container's output;
+- ``kubectl exec`` and ``attach`` over SPDY (``KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false``):
+  output, exit code, stdin and its end, a terminal and its size;
 - ``kubectl proxy`` serving ``pods/web:8080/proxy/`` and ``services/web:80/proxy/``,
   ``kubectl get --raw`` of the services, pods and nodes proxies;
 - bad input: a Service without endpoints (503), an unknown pod (404), a refused pod port
@@ -258,12 +260,12 @@ def test_port_forward_refused_port(stream_env, apiserver):
 class PtyKubectl:
     """kubectl with a terminal as its stdin, stdout and stderr (as a person types into it)."""
 
-    def __init__(self, args: list[str], kubeconfig: Path, cache: Path) -> None:
+    def __init__(self, args: list[str], kubeconfig: Path, cache: Path, env: dict | None = None) -> None:
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))  # kubectl sends this size
         self.proc = subprocess.Popen([KUBECTL, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), *args],
                                      stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-                                     env={**os.environ, "HOME": str(cache), "TERM": "xterm"})
+                                     env={**os.environ, "HOME": str(cache), "TERM": "xterm", **(env or {})})
         os.close(slave)
         self.seen = b""
 
@@ -341,6 +343,47 @@ def test_attach_output(stream_env, apiserver):
         a.stop()
 
 
+SPDY = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"}
+
+
+def test_exec_and_attach_over_spdy(stream_env, apiserver):
+    """kubectl's SPDY remote command protocol (older kubectls, and 1.32's fallback): output,
+    exit codes, stdin and its end, a terminal with its size, attach to a container's output."""
+    ns, work = stream_env["ns"], stream_env["work"]
+    kubectl = make_kubectl(apiserver.kubeconfig, work / "kc-spdy", env=SPDY)
+    assert kubectl("exec", "-n", ns, "web", "--", "cat", "/www/sub/x.txt").stdout == "deeper\n"
+    res = kubectl("exec", "-n", ns, "web", "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert (res.returncode, res.stdout, res.stderr) == (3, "out\n", "err\ncommand terminated with exit code 3\n"), res
+    res = kubectl("exec", "-i", "-n", ns, "web", "--", "sh", "-c", "cat; echo done", input="x" * 200000 + "\n")
+    assert res.stdout == "x" * 200000 + "\ndone\n"
+    k = PtyKubectl(["exec", "-it", "-n", ns, "web", "--", "sh"], apiserver.kubeconfig, work / "kc-spdy-tty", SPDY)
+    try:
+        k.until(rb"/ # ")
+        k.type(b"stty size; echo $((6*7))\r")
+        k.until(rb"\r\n33 101\r\n42\r\n")
+        k.type(b"exit 5\r")
+        assert k.proc.wait(30) == 5
+    finally:
+        k.close()
+    a = Background(["attach", "-n", ns, "ticker"], apiserver.kubeconfig, work / "kc-spdy-att", SPDY)
+    try:
+        first = int(a.wait_for(r"tick (\d+)").group(1))
+        a.wait_for(rf"tick {first + 2}\b")
+    finally:
+        a.stop()
+    # they came as POSTs upgraded to SPDY (verb create), not as WebSockets (GET: verb get)
+    deadline = time.monotonic() + 10
+    while True:
+        evs = [json.loads(line) for line in apiserver.audit_log.read_text().splitlines()
+               if f'"namespace":"{ns}"' in line.replace(" ", "") and ('"exec"' in line or '"attach"' in line)]
+        done = {(e["objectRef"]["subresource"], e["verb"]) for e in evs
+                if e["stage"] == "ResponseComplete" and e["responseStatus"]["code"] == 101}
+        if {("exec", "create"), ("attach", "create")} <= done or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert {("exec", "create"), ("attach", "create")} <= done, evs
+
+
 def test_kubectl_proxy(stream_env, apiserver):
     ns = stream_env["ns"]
     p = Background(["proxy", "--port=0"], apiserver.kubeconfig, stream_env["work"] / "kc-proxy")
@@ -393,6 +436,19 @@ def test_get_raw_proxies_and_bad_input(stream_env, apiserver):
         r = h.post(f"/api/v1/namespaces/{ns}/pods/nope/portforward", headers={"Upgrade": "SPDY/3.1",
                    "Connection": "Upgrade", "X-Stream-Protocol-Version": "portforward.k8s.io"})
         assert (r.status_code, r.json()["message"]) == (404, 'pods "nope" not found')
+        exec_url = f"/api/v1/namespaces/{ns}/pods/web/exec?command=true&stdout=true"
+        r = h.post(exec_url)
+        assert (r.status_code, r.json()["message"]) == (400, "Upgrade request required")
+        spdy_headers = {"Upgrade": "SPDY/3.1", "Connection": "Upgrade", "X-Stream-Protocol-Version": "channel.k8s.io"}
+        r = h.post(exec_url, headers=spdy_headers)
+        assert (r.status_code, r.json()["message"]) == (403, (
+            "unable to upgrade: unable to negotiate protocol: client supports ['channel.k8s.io'], server supports "
+            "['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io']"))
+        spdy_headers["X-Stream-Protocol-Version"] = "v4.channel.k8s.io"
+        r = h.post(f"/api/v1/namespaces/{ns}/pods/nope/exec?command=true&stdout=true", headers=spdy_headers)
+        assert (r.status_code, r.json()["message"]) == (404, 'pods "nope" not found')
+        r = h.post(f"/api/v1/namespaces/{ns}/pods/web/attach", headers=spdy_headers)
+        assert (r.status_code, r.json()["message"]) == (400, "you must specify at least 1 of stdin, stdout, stderr")
     res = kubectl("port-forward", "-n", ns, "pod/nope", ":80", check=False, timeout=30)
     assert res.returncode != 0 and 'pods "nope" not found' in res.stderr
 
@@ -417,6 +473,9 @@ async def test_rbac_and_audit(stream_env, apiserver, tmp_path):
     assert f'User "{user}" cannot get resource "nodes/proxy" in API group "" at the cluster scope' in res.stderr
     res = kc("attach", "-n", ns, "ticker", check=False, timeout=30)
     assert res.returncode != 0 and 'cannot create resource "pods/attach"' in res.stderr
+    res = make_kubectl(apiserver.kubeconfig_for(user), tmp_path / "kc-user-spdy", env=SPDY)(
+        "exec", "-n", ns, "web", "--", "true", check=False, timeout=30)
+    assert res.returncode != 0 and 'cannot create resource "pods/exec"' in res.stderr
     # get on pods/portforward and pods/attach without create: a WebSocket upgrade still needs create
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": f"{user}-get"},
             "rules": [{"apiGroups": [""], "resources": ["pods/portforward", "pods/attach"], "verbs": ["get"]}]}

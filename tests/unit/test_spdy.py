@@ -1,6 +1,8 @@
 """SPDY/3.1 framing (``machinery/spdy.py``) and the agent's port-forward session over it
 (``agent/portforward.SpdySession``) with an in-memory client and a loopback echo server in
-place of the pod: pairing, replies, data both ways, FIN/RST, errors, pings."""
+place of the pod: pairing, replies, data both ways, FIN/RST, errors, pings; the remote command
+protocol's negotiation, expected streams, error stream payloads and resize objects
+(``apiserver/endpoints/spdystreams.py``)."""
 
 from __future__ import annotations
 
@@ -207,3 +209,56 @@ async def test_session_reset_and_bad_streams():
         c.to_server.put_nowait(None)
         await asyncio.wait_for(task, 5)
         srv.close()
+
+
+# -- the remote command protocol's pure parts (apiserver/endpoints/spdystreams.py) -------------
+from controlplane.apiserver.endpoints import spdystreams as rc  # noqa: E402
+
+V5, V4, V3, V2 = rc.PROTOCOLS
+
+
+@pytest.mark.parametrize("offered,want", [
+    ([V5, V4, V3, V2, "channel.k8s.io"], V5),  # kubectl 1.32
+    ([V4, V3, V2, "channel.k8s.io"], V4),  # the client's order wins
+    ([V2, V4], V2),
+    (["channel.k8s.io"], None),
+    ([], None),
+])
+def test_negotiate(offered, want):
+    assert rc.negotiate(offered) == want
+
+
+@pytest.mark.parametrize("proto,flags,want", [
+    (V5, (False, True, True, False), {"error", "stdout", "stderr"}),  # kubectl exec
+    (V5, (True, True, True, False), {"error", "stdin", "stdout", "stderr"}),  # exec -i
+    (V5, (True, True, True, True), {"error", "stdin", "stdout", "resize"}),  # -it: no stderr on a terminal
+    (V3, (True, True, False, True), {"error", "stdin", "stdout", "resize"}),
+    (V2, (True, True, False, True), {"error", "stdin", "stdout"}),  # v2 cannot resize
+])
+def test_expected_streams(proto, flags, want):
+    assert rc.expected_streams(proto, *flags) == want
+
+
+FAIL = b'{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: exit 3","reason":"NonZeroExitCode"}'
+
+
+@pytest.mark.parametrize("proto,status,want", [
+    (V5, FAIL, FAIL),
+    (V4, b'{"metadata":{},"status":"Success"}', b'{"metadata":{},"status":"Success"}'),
+    (V3, FAIL, b"command terminated with non-zero exit code: exit 3"),
+    (V2, b'{"metadata":{},"status":"Success"}', b""),
+    (V3, b"not json", b"not json"),
+])
+def test_error_payload(proto, status, want):
+    assert rc.error_payload(proto, status) == want
+
+
+@pytest.mark.parametrize("buf,values,rest", [
+    (b'{"Width":80,"Height":24}', [{"Width": 80, "Height": 24}], b""),
+    (b'{"Width":80,"Height":24}{"Width":100,"Height":33}\n', [{"Width": 80, "Height": 24},
+                                                            {"Width": 100, "Height": 33}], b""),
+    (b'{"Width":80,"Height":24}{"Wid', [{"Width": 80, "Height": 24}], b'{"Wid'),
+    (b"", [], b""),
+])
+def test_split_resize_objects(buf, values, rest):
+    assert rc.split_json(buf) == (values, rest)

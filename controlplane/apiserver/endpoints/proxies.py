@@ -11,7 +11,8 @@ needs ``get`` and ``create``); streams are audited when they start and when they
 exec/attach pass CONNECT admission (``admission/connect.py``) first.
 Logs stream through (``follow``, ``previous``, ``tailLines``, ``sinceSeconds``/``sinceTime``,
 ``timestamps``, ``limitBytes``, ``container``); exec and attach are WebSocket relays speaking the
-``v5``/``v4.channel.k8s.io`` subprotocols kubectl 1.32 offers.
+``v5``/``v4.channel.k8s.io`` subprotocols kubectl 1.32 offers, or a ``POST`` upgraded to SPDY/3.1
+(older kubectl, or 1.32's fallback) translated to the agent's WebSocket by ``spdystreams.py``.
 
 Wiring: ``server/routes.build_app`` calls ``install(app)`` (these routes are more specific
 than the catch-all ``/api/<path>``), which also installs ``portforward.py`` (pods/portforward)
@@ -29,7 +30,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from controlplane.apiserver.admission import connect as connect_admission
-from controlplane.apiserver.endpoints import httpproxy, nodeagent, portforward
+from controlplane.apiserver.endpoints import httpproxy, nodeagent, portforward, spdystreams, upgrade
 from controlplane.apiserver.endpoints.common import Api, status_response
 from controlplane.apiserver.meta import errors
 from controlplane.log import get_logger
@@ -89,18 +90,30 @@ async def pod_attach(request: Request, ws: Any, namespace: str, name: str) -> No
     await _stream(request, ws, namespace, name, "attach")
 
 
-async def _stream(request: Request, ws: Any, namespace: str, name: str, sub: str) -> None:
-    api: Api = request.app.ctx.api
-    proto = ws.subprotocol or ""
+def _agent_query(request: Request, sub: str) -> list[tuple[str, str]]:
     q: list[tuple[str, str]] = [("command", c) for c in request.args.getlist("command") or []] if sub == "exec" else []
     for k in ("stdin", "stdout", "stderr", "tty"):
         if request.args.get(k) is not None:
             q.append((k, request.args.get(k)))
+    return q
+
+
+async def _admit(request: Request, namespace: str, name: str, sub: str, q: list[tuple[str, str]]) -> tuple[str, str]:
+    """Locate the pod's agent and container, then CONNECT admission."""
+    api: Api = request.app.ctx.api
+    base, container = await locate(api, namespace, name, request.args.get("container"))
+    connect_admission.admit(api.registry.get("", "v1", "pods"), namespace, name, sub,  # type: ignore[arg-type]
+                            {"container": container, **{k: v for k, v in q if k != "command"},
+                             **({"command": request.args.getlist("command") or []} if sub == "exec" else {})})
+    return base, container
+
+
+async def _stream(request: Request, ws: Any, namespace: str, name: str, sub: str) -> None:
+    api: Api = request.app.ctx.api
+    proto = ws.subprotocol or ""
+    q = _agent_query(request, sub)
     try:
-        base, container = await locate(api, namespace, name, request.args.get("container"))
-        connect_admission.admit(api.registry.get("", "v1", "pods"), namespace, name, sub,  # type: ignore[arg-type]
-                                {"container": container, **{k: v for k, v in q if k != "command"},
-                                 **({"command": request.args.getlist("command") or []} if sub == "exec" else {})})
+        base, container = await _admit(request, namespace, name, sub, q)
     except errors.ApiError as e:
         await _ws_error(ws, proto, e.message, e.code)
         return
@@ -124,6 +137,65 @@ async def _relay(api: Api, ws: Any, url: str, proto: str) -> None:
     await ws.close()
 
 
+async def pod_exec_spdy(request: Request, namespace: str, name: str) -> None:
+    await _spdy_stream(request, namespace, name, "exec")
+
+
+async def pod_attach_spdy(request: Request, namespace: str, name: str) -> None:
+    await _spdy_stream(request, namespace, name, "attach")
+
+
+def _flag(request: Request, name: str) -> bool:
+    return (request.args.get(name) or "").lower() in ("1", "true")
+
+
+async def _spdy_stream(request: Request, namespace: str, name: str, sub: str) -> None:
+    """exec/attach as a ``POST`` upgraded to SPDY/3.1 (``spdystreams.py`` translates to the
+    agent's WebSocket). Errors before the upgrade are plain Status answers."""
+    api: Api = request.app.ctx.api
+    c = nodeagent.Connect(api, request, "pods", sub)
+    try:
+        if not (request.headers.get("upgrade") or "").lower().startswith("spdy/3.1"):
+            raise errors.bad_request("Upgrade request required")
+        offered = [v.strip() for v in ",".join(request.headers.getall("x-stream-protocol-version", [])).split(",")
+                   if v.strip()]
+        if not offered:
+            raise errors.bad_request("unable to upgrade: X-Stream-Protocol-Version is required")
+        proto = spdystreams.negotiate(offered)
+        if proto is None:
+            raise errors.ApiError(403, "Forbidden", "unable to upgrade: unable to negotiate protocol: client "
+                                                    f"supports {offered}, server supports {list(spdystreams.PROTOCOLS)}")
+        want = {k: _flag(request, k) for k in ("stdin", "stdout", "stderr", "tty")}
+        if not (want["stdin"] or want["stdout"] or want["stderr"]):
+            raise errors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
+        q = _agent_query(request, sub)
+        if want["tty"]:  # the kubelet drops stderr on a terminal
+            q = [(k, v) for k, v in q if k != "stderr"]
+        base, container = await _admit(request, namespace, name, sub, q)
+    except errors.ApiError as e:
+        await c.error(e)
+        return
+    url = f"{nodeagent.ws_url(base)}/{sub}/{namespace}/{name}/{container}?{urlencode(q)}"
+    async with nodeagent.session(api) as s:
+        try:
+            agent = await s.ws_connect(url, protocols=["v5.channel.k8s.io"], max_msg_size=0)
+        except (aiohttp.ClientError, OSError) as e:
+            await c.error(errors.ApiError(503, "ServiceUnavailable", f"error dialing backend: {e}"))
+            return
+        async with agent:
+            raw = upgrade.hijack(request, "101 Switching Protocols", [
+                ("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1"), ("X-Stream-Protocol-Version", proto)])
+            c.upgraded()
+            try:
+                expected = spdystreams.expected_streams(proto, want["stdin"], want["stdout"], want["stderr"], want["tty"])
+                await spdystreams.Bridge(proto, expected, raw.send, agent).run(raw.recv)
+            except (ConnectionError, aiohttp.ClientError) as e:
+                log.debug("remote command stream ended", error=str(e))
+            finally:
+                raw.end_connection()
+                c.done()
+
+
 async def _ws_error(ws: Any, proto: str, message: str, code: int) -> None:
     st = {"metadata": {}, "status": "Failure", "message": message, "code": code,
           "reason": "NotFound" if code == 404 else ("BadRequest" if code == 400 else "InternalError")}
@@ -143,5 +215,9 @@ def install(app: Sanic) -> None:
                             subprotocols=SUBPROTOCOLS, name="pod_exec")
     app.add_websocket_route(pod_attach, "/api/v1/namespaces/<namespace>/pods/<name>/attach",
                             subprotocols=SUBPROTOCOLS, name="pod_attach")
+    app.add_route(pod_exec_spdy, "/api/v1/namespaces/<namespace>/pods/<name>/exec", methods=["POST"],
+                  name="pod_exec_spdy")
+    app.add_route(pod_attach_spdy, "/api/v1/namespaces/<namespace>/pods/<name>/attach", methods=["POST"],
+                  name="pod_attach_spdy")
     portforward.install(app)
     httpproxy.install(app)

@@ -14,7 +14,7 @@ Sanic has no public hijack; its ``WebSocketProtocol`` hands every received byte 
 ``end_connection`` when the request task ends, and treats a request whose ``upgrade_websocket``
 is set as answered. ``RawConnection`` plugs into exactly those three points (pinned by
 ``tests/integration/test_streams.py``, which runs kubectl's SPDY fallback). Used by
-``portforward.py``.
+``portforward.py`` and ``proxies.py`` (exec/attach over SPDY).
 """
 
 from __future__ import annotations
