@@ -9,6 +9,8 @@ agent running runc pods and busybox ``httpd`` as the server:
   to a container's output;
 - ``kubectl exec`` and ``attach`` over SPDY (``KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false``):
   output, exit code, stdin and its end, a terminal and its size;
+- an HTTP upgrade through pods/proxy and services/proxy (an ``echo`` protocol in the pod)
+  and the agent's WebSocket exec through nodes/proxy;
 - ``kubectl proxy`` serving ``pods/web:8080/proxy/`` and ``services/web:80/proxy/``,
   ``kubectl get --raw`` of the services, pods and nodes proxies;
 - bad input: a Service without endpoints (503), an unknown pod (404), a refused pod port
@@ -37,6 +39,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 
@@ -49,14 +52,20 @@ from tests.integration.test_agent_pods import ready_node, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(240)]
 
-WEB_CMD = ("mkdir -p /www/sub && echo hello-from-$(hostname) > /www/index.html && echo deeper > /www/sub/x.txt"
+# an "echo" protocol behind an HTTP upgrade (port 7000): the 101, then every line comes back
+UP_SH = ("while read -r l; do [ ${#l} -le 1 ] && break; done\n"
+         "printf 'HTTP/1.1 101 Switching Protocols\\r\\nConnection: Upgrade\\r\\nUpgrade: echo\\r\\n\\r\\n'\n"
+         "while read -r l; do echo echo:$l; done\n")
+WEB_CMD = ("printf %s \"$UP_SH\" > /up.sh && (nc -ll -p 7000 -e sh /up.sh &)"
+           " && mkdir -p /www/sub && echo hello-from-$(hostname) > /www/index.html && echo deeper > /www/sub/x.txt"
            " && head -c 3145728 /dev/zero | tr '\\0' a > /www/big.txt && httpd -p 127.0.0.1:9090 -h /www"
            " && exec httpd -f -p 8080 -h /www")
 
 
 @pytest.fixture(scope="module")
 def stream_env(apiserver, local_registry, tmp_path_factory):
-    """One agent, a namespace with ``web`` (httpd on 8080, Service ``web`` 80 -> 8080),
+    """One agent, a namespace with ``web`` (httpd on 8080, the echo upgrade on 7000, Service
+    ``web`` 80 -> 8080 and 7000),
     ``empty`` (a Service that selects nothing), ``shell`` (sh on a terminal, stdin open) and
     ``reader`` (reads stdin, ``stdinOnce``) and ``ticker`` (prints a line every 0.2 s); the
     endpoints controller keeps Endpoints."""
@@ -75,6 +84,7 @@ def stream_env(apiserver, local_registry, tmp_path_factory):
         pods = [
             {"name": "web", "labels": {"app": "web"}, "containers": [{
                 "name": "web", "image": "busybox", "command": ["sh", "-c", WEB_CMD],
+                "env": [{"name": "UP_SH", "value": UP_SH}],
                 "ports": [{"containerPort": 8080, "name": "http"}],
                 "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}]},
             {"name": "shell", "labels": {"app": "shell"}, "containers": [{
@@ -90,7 +100,8 @@ def stream_env(apiserver, local_registry, tmp_path_factory):
                  "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1, "containers": p["containers"]}}
                 for p in pods]
         docs += [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-                  "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080, "name": "http"}]}},
+                  "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080, "name": "http"},
+                                                                     {"port": 7000, "targetPort": 7000, "name": "echo"}]}},
                  {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "empty"},
                   "spec": {"selector": {"app": "nothing"}, "ports": [{"port": 80, "targetPort": 8080}]}}]
         kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(docs))
@@ -402,6 +413,40 @@ def test_kubectl_proxy(stream_env, apiserver):
         conn.close()
     finally:
         p.stop()
+
+
+def test_upgrades_through_the_proxies(stream_env, apiserver):
+    """A protocol upgrade goes through the proxies as through kube-apiserver's: an ``echo``
+    protocol in the pod via pods/proxy and services/proxy; the agent's WebSocket exec via
+    nodes/proxy."""
+    ns, node = stream_env["ns"], stream_env["node"]
+
+    async def echo(path: str) -> tuple[bytes, bytes]:
+        r, w = await asyncio.open_connection("127.0.0.1", apiserver.port, ssl=apiserver.ssl_context(),
+                                             server_hostname="127.0.0.1")
+        try:
+            w.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n".encode())
+            head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 20)
+            w.write(b"ping\none more\n")
+            lines = [await asyncio.wait_for(r.readline(), 20) for _ in range(2)]
+            return head, b"".join(lines)
+        finally:
+            w.close()
+
+    async def node_exec() -> list[bytes]:
+        q = "command=sh&command=-c&command=echo%20via-node-proxy&stdout=1"
+        url = f"wss://127.0.0.1:{apiserver.port}/api/v1/nodes/{node}/proxy/exec/{ns}/web/web?{q}"
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(url, ssl=apiserver.ssl_context(), protocols=["v5.channel.k8s.io"]) as ws:
+                assert ws.protocol == "v5.channel.k8s.io"
+                return [m.data async for m in ws if m.type == aiohttp.WSMsgType.BINARY]
+
+    for path in (f"/api/v1/namespaces/{ns}/pods/web:7000/proxy/", f"/api/v1/namespaces/{ns}/services/web:7000/proxy/"):
+        head, lines = asyncio.run(echo(path))
+        assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n") and b"Upgrade: echo" in head, head
+        assert lines == b"echo:ping\necho:one more\n"
+    msgs = asyncio.run(node_exec())
+    assert b"\x01via-node-proxy\n" in msgs and json.loads(msgs[-1][1:])["status"] == "Success", msgs
 
 
 def test_get_raw_proxies_and_bad_input(stream_env, apiserver):

@@ -1,6 +1,6 @@
 """The proxy subresources' URL handling (``endpoints/httpproxy.py``): Kubernetes'
-``SplitSchemeNamePort``, the proxy prefix and rest of a path, redirect ``Location``
-rewriting, and the authorization attributes of proxy and connect paths."""
+``SplitSchemeNamePort``, the proxy prefix and rest of a path, what counts as an upgrade,
+redirect ``Location`` rewriting, and the authorization attributes of proxy and connect paths."""
 
 from __future__ import annotations
 
@@ -23,6 +23,18 @@ from controlplane.machinery.userinfo import UserInfo
 ])
 def test_split_scheme_name_port(id_, want):
     assert httpproxy.split_scheme_name_port(id_) == want
+
+
+@pytest.mark.parametrize("connection,upgrade,want", [
+    ("Upgrade", "websocket", True),
+    ("keep-alive, Upgrade", "SPDY/3.1", True),
+    ("upgrade", "echo", True),
+    ("Upgrade", "", False),  # nothing to upgrade to
+    ("keep-alive", "websocket", False),  # Upgrade without Connection: upgrade is not asked for
+    ("", "", False),
+])
+def test_is_upgrade(connection, upgrade, want):
+    assert httpproxy.is_upgrade({"connection": connection, "upgrade": upgrade}) is want
 
 
 @pytest.mark.parametrize("path,index,want", [

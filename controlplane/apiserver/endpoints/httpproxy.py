@@ -27,14 +27,19 @@ URL forms, as Kubernetes parses them (``SplitSchemeNamePort``):
 As Kubernetes does, the request's ``Authorization`` and ``Impersonate-*`` headers never leave
 the apiserver, hop-by-hop headers are dropped, ``X-Forwarded-For`` is added, an empty PATH on
 GET/HEAD is redirected (301) to ``.../proxy/``, and a redirect's ``Location`` on the proxied
-host is rewritten under the proxy path. Not done: rewriting links inside HTML bodies,
-WebSocket upgrades through the proxy.
+host is rewritten under the proxy path. A protocol upgrade (``Connection: Upgrade``, a
+WebSocket for instance) keeps its ``Upgrade`` header; when the backend answers 101 it is passed
+on and the bytes are copied both ways (kube-apiserver's ``UpgradeAwareHandler``); for nodes the
+upgrade goes over a connection of our own to the agent (``StreamTunnel``). Not done: rewriting
+links inside HTML bodies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import random
+import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,7 +49,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, empty
 
 from controlplane.apiserver.admission import connect as connect_admission
-from controlplane.apiserver.endpoints import nodeagent
+from controlplane.apiserver.endpoints import nodeagent, upgrade
 from controlplane.apiserver.endpoints.common import Api
 from controlplane.apiserver.endpoints.podtunnel import PodTunnel, TLSTunnel, Tunnel, TunnelError
 from controlplane.apiserver.meta import errors
@@ -155,13 +160,26 @@ async def _endpoint_pod(api: Api, namespace: str, addr: dict[str, Any]) -> dict[
     return pod if addr.get("ip") in ips else None
 
 
+def is_upgrade(headers: Any) -> bool:
+    """A protocol upgrade (WebSocket, SPDY, ...): ``Connection: Upgrade`` and ``Upgrade``
+    (``headers``: a case-insensitive mapping, as a request's)."""
+    tokens = {t.strip().lower() for t in (headers.get("connection") or "").split(",")}
+    return "upgrade" in tokens and bool(headers.get("upgrade"))
+
+
 def _forward_headers(request: Request) -> list[tuple[str, str]]:
+    upgrading = is_upgrade(request.headers)
     out = []
     for k, v in request.headers.items():
         lk = k.lower()
+        if upgrading and lk == "upgrade":
+            out.append((k, v))
+            continue
         if lk in HOP_BY_HOP or lk == "authorization" or lk.startswith("impersonate-") or lk == "content-length":
             continue
         out.append((k, v))
+    if upgrading:
+        out.append(("Connection", "Upgrade"))
     prior = request.headers.get("x-forwarded-for")
     if request.ip:
         out = [(k, v) for k, v in out if k.lower() != "x-forwarded-for"]
@@ -201,7 +219,9 @@ async def _http_over_tunnel(request: Request, c: nodeagent.Connect, tunnel: Tunn
     body = request.body or b""
     if body or request.method in ("POST", "PUT", "PATCH"):
         headers.append(("Content-Length", str(len(body))))
-    headers.append(("Connection", "close"))
+    upgrading = is_upgrade(request.headers)
+    if not upgrading:
+        headers.append(("Connection", "close"))
     target = path + (f"?{request.query_string}" if request.query_string else "")
     try:
         out = conn.send(h11.Request(method=request.method, target=target, headers=headers))
@@ -220,6 +240,9 @@ async def _http_over_tunnel(request: Request, c: nodeagent.Connect, tunnel: Tunn
                 conn.receive_data(await tunnel.recv())
                 continue
             if isinstance(ev, h11.InformationalResponse):
+                if upgrading and ev.status_code == 101:
+                    await _switch(request, c, tunnel, ev, bytes(conn.trailing_data[0]), prefix)
+                    return
                 continue
             if isinstance(ev, h11.Response):
                 break
@@ -247,6 +270,75 @@ async def _http_over_tunnel(request: Request, c: nodeagent.Connect, tunnel: Tunn
     except (h11.RemoteProtocolError, TunnelError, aiohttp.ClientError, ConnectionError) as e:
         log.info("proxied response cut short", error=str(e))
     await resp.eof()
+
+
+async def _switch(request: Request, c: nodeagent.Connect, tunnel: Tunnel, ev: h11.InformationalResponse,
+                  early: bytes, prefix: str) -> None:
+    """The backend switched protocols: pass its 101 on, then copy bytes both ways until either
+    side ends (kube-apiserver's ``UpgradeAwareHandler``)."""
+    hdrs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in ev.headers.raw_items()]  # the backend's casing
+    hdrs = [(k, v) for k, v in hdrs if k.lower() in ("connection", "upgrade") or k.lower() not in HOP_BY_HOP]
+    hdrs = _response_headers(hdrs, prefix, tunnel.target) if any(k.lower() == "location" for k, _ in hdrs) else hdrs
+    reason = ev.reason.decode("latin-1") if ev.reason else "Switching Protocols"
+    raw = upgrade.hijack(request, f"101 {reason}", hdrs)
+    c.upgraded()
+    try:
+        if early:
+            await raw.send(early)
+
+        async def up() -> None:
+            while (data := await raw.recv()) is not None:
+                await tunnel.send(data)
+
+        async def down() -> None:
+            while data := await tunnel.recv():
+                await raw.send(data)
+
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(up()), loop.create_task(down())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        raw.end_connection()
+
+
+class StreamTunnel:
+    """A plain TCP (or TLS) connection as a ``Tunnel`` (nodes/proxy upgrades to an agent)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str) -> None:
+        self.reader, self.writer, self.target = reader, writer, target
+
+    @classmethod
+    async def open(cls, url: str, ssl_ctx: Any) -> StreamTunnel:
+        u = urlsplit(url)
+        port = u.port or (443 if u.scheme == "https" else 80)
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                u.hostname, port, ssl=ssl_ctx if u.scheme == "https" else None), 10)
+        except (OSError, asyncio.TimeoutError, ssl.SSLError) as e:
+            raise TunnelError(f"dial tcp {u.hostname}:{port}: {e}") from e
+        return cls(reader, writer, f"{u.hostname}:{port}")
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def recv(self) -> bytes:
+        try:
+            return await self.reader.read(65536)
+        except (OSError, ssl.SSLError):
+            return b""
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (OSError, ssl.SSLError):
+            pass
 
 
 async def _to_pod(request: Request, c: nodeagent.Connect, pod: dict[str, Any], port: int, scheme: str, rest: str,
@@ -337,12 +429,35 @@ async def node_proxy(request: Request, name: str, path: str = "") -> None:
             if not addr or not _proxyable(addr):
                 raise errors.bad_request("address not allowed")
             base, ssl_ctx = f"{scheme or 'http'}://{addr}:{port}", None
+        if is_upgrade(request.headers):
+            await _upgrade_to_url(request, c, base + rest, ssl_ctx, prefix)
+            return
         await _to_url(request, c, base + rest + (f"?{request.query_string}" if request.query_string else ""),
                       ssl_ctx, prefix)
     except errors.ApiError as e:
         await c.error(e)
     finally:
         c.done()
+
+
+async def _upgrade_to_url(request: Request, c: nodeagent.Connect, url: str, ssl_ctx: Any, prefix: str) -> None:
+    """An upgrade through nodes/proxy: HTTP/1.1 over our own connection, so that it can switch."""
+    try:
+        tunnel = await StreamTunnel.open(url, ssl_ctx if ssl_ctx is not None else _insecure_tls())
+    except TunnelError as e:
+        await c.error(errors.ApiError(503, "ServiceUnavailable", f"error trying to reach service: {e}"))
+        return
+    try:
+        await _http_over_tunnel(request, c, tunnel, urlsplit(url).path or "/", prefix)
+    finally:
+        await tunnel.close()
+
+
+def _insecure_tls() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 async def _to_url(request: Request, c: nodeagent.Connect, url: str, ssl_ctx: Any, prefix: str) -> None:
