@@ -27,11 +27,12 @@ URL forms, as Kubernetes parses them (``SplitSchemeNamePort``):
 As Kubernetes does, the request's ``Authorization`` and ``Impersonate-*`` headers never leave
 the apiserver, hop-by-hop headers are dropped, ``X-Forwarded-For`` is added, an empty PATH on
 GET/HEAD is redirected (301) to ``.../proxy/``, and a redirect's ``Location`` on the proxied
-host is rewritten under the proxy path. A protocol upgrade (``Connection: Upgrade``, a
+host is rewritten under the proxy path, and so are the links of an HTML page
+(``htmlrewrite.py``); the backend's CORS headers are dropped and ``X-Forwarded-Uri`` added
+(kube-apiserver's proxy transport). A protocol upgrade (``Connection: Upgrade``, a
 WebSocket for instance) keeps its ``Upgrade`` header; when the backend answers 101 it is passed
 on and the bytes are copied both ways (kube-apiserver's ``UpgradeAwareHandler``); for nodes the
-upgrade goes over a connection of our own to the agent (``StreamTunnel``). Not done: rewriting
-links inside HTML bodies.
+upgrade goes over a connection of our own to the agent (``StreamTunnel``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, empty
 
 from controlplane.apiserver.admission import connect as connect_admission
-from controlplane.apiserver.endpoints import nodeagent, upgrade
+from controlplane.apiserver.endpoints import htmlrewrite, nodeagent, upgrade
 from controlplane.apiserver.endpoints.common import Api
 from controlplane.apiserver.endpoints.podtunnel import PodTunnel, TLSTunnel, Tunnel, TunnelError
 from controlplane.apiserver.meta import errors
@@ -193,8 +194,8 @@ def _response_headers(headers: Any, prefix: str, upstream_host: str) -> list[tup
         k = k.decode("latin-1") if isinstance(k, bytes) else k
         v = v.decode("latin-1") if isinstance(v, bytes) else v
         lk = k.lower()
-        if lk in HOP_BY_HOP or lk == "content-length":
-            continue
+        if lk in HOP_BY_HOP or lk == "content-length" or lk in htmlrewrite.CORS_HEADERS:
+            continue  # (kube-apiserver's corsRemovingTransport drops the backend's CORS answers)
         if lk == "location":
             u = urlsplit(v)
             if not u.netloc or u.netloc == upstream_host:
@@ -202,6 +203,38 @@ def _response_headers(headers: Any, prefix: str, upstream_host: str) -> list[tup
                     v = prefix + u.path + (f"?{u.query}" if u.query else "") + (f"#{u.fragment}" if u.fragment else "")
         out.append((k, v))
     return out
+
+
+def _with_forwarded_uri(headers: list[tuple[str, str]], prefix: str, path: str) -> list[tuple[str, str]]:
+    """``X-Forwarded-Uri``: the path the client asked for (kube-apiserver's proxy transport)."""
+    return [(k, v) for k, v in headers if k.lower() != "x-forwarded-uri"] + [
+        ("X-Forwarded-Uri", htmlrewrite.go_join(prefix, path or "/"))]
+
+
+class _Body:
+    """Where a proxied answer's body goes: straight to the client, or, for an HTML page
+    (``text/html``, not a redirect), collected and sent with its links rewritten."""
+
+    def __init__(self, request: Request, resp: Any, hdrs: list[tuple[str, str]], ctype: str | None, prefix: str,
+                 source_host: str) -> None:
+        self.resp = resp
+        kind = (ctype or "").split(";", 1)[0].strip().lower()
+        names = {k.lower(): v for k, v in hdrs}
+        self.buf: bytearray | None = bytearray() if kind == "text/html" and "location" not in names else None
+        self.encoding = names.get("content-encoding", "")
+        self.args = (prefix, source_host, request.headers.get("host") or "")
+
+    async def send(self, data: bytes) -> None:
+        if self.buf is not None:
+            self.buf += data
+        else:
+            await self.resp.send(data)
+
+    async def end(self) -> None:
+        if self.buf is not None:
+            body = htmlrewrite.rewrite_body(bytes(self.buf), self.encoding, *self.args)
+            await self.resp.send(bytes(self.buf) if body is None else body)
+        await self.resp.eof()
 
 
 def _redirect_to_slash(request: Request) -> HTTPResponse:
@@ -222,6 +255,7 @@ async def _http_over_tunnel(request: Request, c: nodeagent.Connect, tunnel: Tunn
     upgrading = is_upgrade(request.headers)
     if not upgrading:
         headers.append(("Connection", "close"))
+    headers = _with_forwarded_uri(headers, prefix, path)
     target = path + (f"?{request.query_string}" if request.query_string else "")
     try:
         out = conn.send(h11.Request(method=request.method, target=target, headers=headers))
@@ -257,19 +291,20 @@ async def _http_over_tunnel(request: Request, c: nodeagent.Connect, tunnel: Tunn
     ctype = next((v for k, v in hdrs if k.lower() == "content-type"), None)
     hdrs = [(k, v) for k, v in hdrs if k.lower() != "content-type"]
     c.code = ev.status_code
-    resp = await request.respond(status=ev.status_code, headers=hdrs, content_type=ctype)
+    out_body = _Body(request, await request.respond(status=ev.status_code, headers=hdrs, content_type=ctype),
+                     hdrs, ctype, prefix, tunnel.target)
     try:
         while True:
             ev = conn.next_event()
             if ev is h11.NEED_DATA:
                 conn.receive_data(await tunnel.recv())
             elif isinstance(ev, h11.Data):
-                await resp.send(bytes(ev.data))
+                await out_body.send(bytes(ev.data))
             else:
                 break
     except (h11.RemoteProtocolError, TunnelError, aiohttp.ClientError, ConnectionError) as e:
         log.info("proxied response cut short", error=str(e))
-    await resp.eof()
+    await out_body.end()
 
 
 async def _switch(request: Request, c: nodeagent.Connect, tunnel: Tunnel, ev: h11.InformationalResponse,
@@ -462,6 +497,7 @@ def _insecure_tls() -> ssl.SSLContext:
 
 async def _to_url(request: Request, c: nodeagent.Connect, url: str, ssl_ctx: Any, prefix: str) -> None:
     headers = [(k, v) for k, v in _forward_headers(request) if k.lower() != "host"]
+    headers = _with_forwarded_uri(headers, prefix, urlsplit(url).path)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
     conn = aiohttp.TCPConnector(ssl=ssl_ctx) if ssl_ctx is not None else None
     async with aiohttp.ClientSession(timeout=timeout, connector=conn, auto_decompress=False) as s:
@@ -472,10 +508,11 @@ async def _to_url(request: Request, c: nodeagent.Connect, url: str, ssl_ctx: Any
                 ctype = next((v for k, v in hdrs if k.lower() == "content-type"), None)
                 hdrs = [(k, v) for k, v in hdrs if k.lower() != "content-type"]
                 c.code = r.status
-                resp = await request.respond(status=r.status, headers=hdrs, content_type=ctype)
+                out_body = _Body(request, await request.respond(status=r.status, headers=hdrs, content_type=ctype),
+                                 hdrs, ctype, prefix, urlsplit(url).netloc)
                 async for chunk in r.content.iter_any():
-                    await resp.send(chunk)
-                await resp.eof()
+                    await out_body.send(chunk)
+                await out_body.end()
         except (aiohttp.ClientError, OSError) as e:
             if c.code:
                 log.info("proxied response cut short", error=str(e))
