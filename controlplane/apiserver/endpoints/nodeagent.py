@@ -12,6 +12,8 @@ attach), ``portforward.py``, ``httpproxy.py``, ``podtunnel.py``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -81,6 +83,40 @@ def connector(api: Api) -> aiohttp.TCPConnector | None:
 def session(api: Api, **kw: Any) -> aiohttp.ClientSession:
     """A client session to agents (the caller closes it)."""
     return aiohttp.ClientSession(connector=connector(api), **kw)
+
+
+BASE64_PROTOCOLS = ("v4.base64.channel.k8s.io", "base64.channel.k8s.io")
+
+
+def binary_protocol(proto: str) -> str:
+    """The binary channel protocol the agent speaks for a client's (base64 variants: the
+    same channels, text frames)."""
+    return proto.replace("base64.", "", 1) if proto in BASE64_PROTOCOLS else proto
+
+
+def base64_channels(recv: Callable[[], Awaitable[bytes | str | None]], send: Callable[[Any], Awaitable[None]]
+                    ) -> tuple[Callable[[], Awaitable[bytes | None]], Callable[[bytes], Awaitable[None]]]:
+    """``recv``/``send`` of a client speaking a base64 channel protocol, as binary channel
+    messages: a text frame is the channel as a digit (``'0'`` + channel) and the data in
+    base64 (Kubernetes' ``wsstream``); a frame that does not decode is dropped."""
+    async def recv64() -> bytes | None:
+        while True:
+            data = await recv()
+            if data is None:
+                return None
+            text = data.decode("latin-1") if isinstance(data, bytes) else data
+            if not text:
+                continue
+            try:
+                return bytes([(ord(text[0]) - ord("0")) & 0xFF]) + base64.b64decode(text[1:], validate=True)
+            except (binascii.Error, ValueError):
+                continue
+
+    async def send64(data: bytes) -> None:
+        if data:
+            await send(chr(ord("0") + data[0]) + base64.b64encode(data[1:]).decode("ascii"))
+
+    return recv64, send64
 
 
 DRAIN_TIMEOUT = 10.0  # seconds to deliver the agent's last messages once it stopped reading

@@ -8,7 +8,8 @@ portforward.k8s.io``. Both are served: the SPDY bytes go unchanged to the agent'
 ``/portForward`` over a WebSocket with the tunnelling subprotocol (the agent runs the SPDY
 session, ``agent/portforward.py``), as kube-apiserver hands kubectl's stream to the kubelet.
 A WebSocket asking for ``v4.channel.k8s.io`` with ``?ports=`` (the ``kubernetes`` Python
-client's port forwarding) is relayed the same way.
+client's port forwarding) is relayed the same way; its base64 variants
+(``v4.base64.channel.k8s.io``, ``base64.channel.k8s.io``: text frames) are translated to it.
 
 Checks before the upgrade, so that errors are plain HTTP answers: the pod exists (404), it
 is on a node whose agent accepts the stream (503 otherwise), and CONNECT admission
@@ -30,7 +31,7 @@ from controlplane.log import get_logger
 log = get_logger(__name__)
 SPDY_TUNNEL = "SPDY/3.1+portforward.k8s.io"
 PORTFORWARD_PROTOCOL = "portforward.k8s.io"
-WS_PROTOCOLS = (SPDY_TUNNEL, "v4.channel.k8s.io", "channel.k8s.io")
+WS_PROTOCOLS = (SPDY_TUNNEL, "v4.channel.k8s.io", "channel.k8s.io", *nodeagent.BASE64_PROTOCOLS)
 
 
 def _ports(request: Request) -> list[int]:
@@ -78,7 +79,7 @@ async def pod_portforward(request: Request, namespace: str, name: str) -> None:
     url = f"{nodeagent.ws_url(base)}/portForward/{namespace}/{name}" + (f"?{query}" if query else "")
     async with nodeagent.session(api) as s:
         try:
-            agent = await s.ws_connect(url, protocols=[proto], max_msg_size=0, autoping=True)
+            agent = await s.ws_connect(url, protocols=[nodeagent.binary_protocol(proto)], max_msg_size=0, autoping=True)
         except aiohttp.WSServerHandshakeError as e:
             code = e.status if e.status in (400, 403, 404) else 503
             await c.error(errors.ApiError(code, {400: "BadRequest", 403: "Forbidden", 404: "NotFound"}.get(
@@ -92,8 +93,10 @@ async def pod_portforward(request: Request, namespace: str, name: str) -> None:
                 if up == "websocket":
                     ws = await upgrade.websocket(request, [proto])
                     c.upgraded()
+                    recv, send = (nodeagent.base64_channels(ws.recv, ws.send) if proto in nodeagent.BASE64_PROTOCOLS
+                                  else (ws.recv, ws.send))
                     try:
-                        await nodeagent.pipe(agent, ws.recv, ws.send)
+                        await nodeagent.pipe(agent, recv, send)
                     finally:
                         await ws.close()
                 else:

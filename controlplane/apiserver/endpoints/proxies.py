@@ -11,7 +11,8 @@ needs ``get`` and ``create``); streams are audited when they start and when they
 exec/attach pass CONNECT admission (``admission/connect.py``) first.
 Logs stream through (``follow``, ``previous``, ``tailLines``, ``sinceSeconds``/``sinceTime``,
 ``timestamps``, ``limitBytes``, ``container``); exec and attach are WebSocket relays speaking the
-``v5``/``v4.channel.k8s.io`` subprotocols kubectl 1.32 offers, or a ``POST`` upgraded to SPDY/3.1
+``v5``/``v4.channel.k8s.io`` subprotocols kubectl 1.32 offers (and the base64 variants, translated
+by ``nodeagent.base64_channels``), or a ``POST`` upgraded to SPDY/3.1
 (older kubectl, or 1.32's fallback) translated to the agent's WebSocket by ``spdystreams.py``.
 
 Wiring: ``server/routes.build_app`` calls ``install(app)`` (these routes are more specific
@@ -36,7 +37,8 @@ from controlplane.apiserver.meta import errors
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
-SUBPROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"]
+SUBPROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io",
+                *nodeagent.BASE64_PROTOCOLS]
 LOG_PARAMS = ("follow", "previous", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "limitBytes")
 
 
@@ -128,12 +130,15 @@ async def _stream(request: Request, ws: Any, namespace: str, name: str, sub: str
 async def _relay(api: Api, ws: Any, url: str, proto: str) -> None:
     async with nodeagent.session(api) as s:
         try:
-            upstream = await s.ws_connect(url, protocols=[proto] if proto else SUBPROTOCOLS, max_msg_size=0)
+            upstream = await s.ws_connect(url, protocols=[nodeagent.binary_protocol(proto)] if proto else SUBPROTOCOLS[:5],
+                                          max_msg_size=0)
         except aiohttp.ClientError as e:
             await _ws_error(ws, proto, f"error talking to the node agent: {e}", 503)
             return
+        recv, send = (nodeagent.base64_channels(ws.recv, ws.send) if proto in nodeagent.BASE64_PROTOCOLS
+                      else (ws.recv, ws.send))
         async with upstream:
-            await nodeagent.pipe(upstream, ws.recv, ws.send)
+            await nodeagent.pipe(upstream, recv, send)
     await ws.close()
 
 
@@ -201,7 +206,10 @@ async def _ws_error(ws: Any, proto: str, message: str, code: int) -> None:
           "reason": "NotFound" if code == 404 else ("BadRequest" if code == 400 else "InternalError")}
     payload = json.dumps(st).encode() if proto.startswith(("v4", "v5")) else message.encode()
     try:
-        await ws.send(b"\x03" + payload)
+        if proto in nodeagent.BASE64_PROTOCOLS:
+            await nodeagent.base64_channels(ws.recv, ws.send)[1](b"\x03" + payload)
+        else:
+            await ws.send(b"\x03" + payload)
         await ws.close()
     except Exception:  # the client may already be gone
         pass
