@@ -363,7 +363,8 @@ SPDY = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"}
 
 def test_exec_and_attach_over_spdy(stream_env, apiserver):
     """kubectl's SPDY remote command protocol (older kubectls, and 1.32's fallback): output,
-    exit codes, stdin and its end, a terminal with its size, attach to a container's output."""
+    exit codes, stdin and its end, ``kubectl cp``, a terminal with its size, attach to a
+    container's output."""
     ns, work = stream_env["ns"], stream_env["work"]
     kubectl = make_kubectl(apiserver.kubeconfig, work / "kc-spdy", env=SPDY)
     assert kubectl("exec", "-n", ns, "web", "--", "cat", "/www/sub/x.txt").stdout == "deeper\n"
@@ -371,6 +372,11 @@ def test_exec_and_attach_over_spdy(stream_env, apiserver):
     assert (res.returncode, res.stdout, res.stderr) == (3, "out\n", "err\ncommand terminated with exit code 3\n"), res
     res = kubectl("exec", "-i", "-n", ns, "web", "--", "sh", "-c", "cat; echo done", input="x" * 200000 + "\n")
     assert res.stdout == "x" * 200000 + "\ndone\n"
+    src = work / "spdy-cp.bin"  # kubectl cp: tar through exec's stdin (its end) and stdout
+    src.write_bytes(os.urandom(300000))
+    kubectl("cp", str(src), f"{ns}/web:/tmp/spdy-cp.bin")
+    kubectl("cp", f"{ns}/web:/tmp/spdy-cp.bin", str(work / "spdy-cp-back.bin"))
+    assert (work / "spdy-cp-back.bin").read_bytes() == src.read_bytes()
     k = PtyKubectl(["exec", "-it", "-n", ns, "web", "--", "sh"], apiserver.kubeconfig, work / "kc-spdy-tty", SPDY)
     try:
         k.until(rb"/ # ")
