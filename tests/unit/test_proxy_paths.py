@@ -53,10 +53,14 @@ def test_proxy_split(path, index, want):
     ("http://10.42.0.5:8080/x", "/P/x"),
     ("https://example.test/elsewhere", "https://example.test/elsewhere"),
     ("relative/path", "relative/path"),
+    ("/P/already", "/P/already"),
+    ("http://127.0.0.1:8001/x/", "http://127.0.0.1:8001/P/x/"),  # the host the client asked (kubectl proxy)
 ])
 def test_location_rewritten_under_the_proxy(location, want):
     out = dict(httpproxy._response_headers([(b"Location", location.encode()), (b"Connection", b"close"),
-                                            (b"Content-Length", b"3"), (b"X-Kept", b"1")], "/P", "10.42.0.5:8080"))
+                                            (b"Content-Length", b"3"), (b"X-Kept", b"1"),
+                                            (b"Access-Control-Allow-Origin", b"*")], "/P", "10.42.0.5:8080",
+                                           "127.0.0.1:8001"))
     assert out == {"Location": want, "X-Kept": "1"}
 
 

@@ -188,7 +188,9 @@ def _forward_headers(request: Request) -> list[tuple[str, str]]:
     return out
 
 
-def _response_headers(headers: Any, prefix: str, upstream_host: str) -> list[tuple[str, str]]:
+def _response_headers(headers: Any, prefix: str, upstream_host: str, request_host: str = "") -> list[tuple[str, str]]:
+    """The backend's answer headers as the client gets them: hop-by-hop and CORS ones dropped,
+    ``Location`` under the proxy path by the rules links follow (``htmlrewrite.rewrite_url``)."""
     out = []
     for k, v in headers:
         k = k.decode("latin-1") if isinstance(k, bytes) else k
@@ -197,10 +199,7 @@ def _response_headers(headers: Any, prefix: str, upstream_host: str) -> list[tup
         if lk in HOP_BY_HOP or lk == "content-length" or lk in htmlrewrite.CORS_HEADERS:
             continue  # (kube-apiserver's corsRemovingTransport drops the backend's CORS answers)
         if lk == "location":
-            u = urlsplit(v)
-            if not u.netloc or u.netloc == upstream_host:
-                if u.path.startswith("/"):
-                    v = prefix + u.path + (f"?{u.query}" if u.query else "") + (f"#{u.fragment}" if u.fragment else "")
+            v = htmlrewrite.rewrite_url(v, prefix, upstream_host, request_host)
         out.append((k, v))
     return out
 
@@ -287,7 +286,7 @@ async def _http_over_tunnel(request: Request, c: nodeagent.Connect, tunnel: Tunn
     except (h11.RemoteProtocolError, aiohttp.ClientError, ConnectionError) as e:
         await c.error(errors.ApiError(503, "ServiceUnavailable", f"error trying to reach service: {e}"))
         return
-    hdrs = _response_headers(ev.headers, prefix, tunnel.target)
+    hdrs = _response_headers(ev.headers, prefix, tunnel.target, request.headers.get("host") or "")
     ctype = next((v for k, v in hdrs if k.lower() == "content-type"), None)
     hdrs = [(k, v) for k, v in hdrs if k.lower() != "content-type"]
     c.code = ev.status_code
@@ -313,7 +312,8 @@ async def _switch(request: Request, c: nodeagent.Connect, tunnel: Tunnel, ev: h1
     side ends (kube-apiserver's ``UpgradeAwareHandler``)."""
     hdrs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in ev.headers.raw_items()]  # the backend's casing
     hdrs = [(k, v) for k, v in hdrs if k.lower() in ("connection", "upgrade") or k.lower() not in HOP_BY_HOP]
-    hdrs = _response_headers(hdrs, prefix, tunnel.target) if any(k.lower() == "location" for k, _ in hdrs) else hdrs
+    hdrs = _response_headers(hdrs, prefix, tunnel.target, request.headers.get("host") or "") \
+        if any(k.lower() == "location" for k, _ in hdrs) else hdrs
     reason = ev.reason.decode("latin-1") if ev.reason else "Switching Protocols"
     raw = upgrade.hijack(request, f"101 {reason}", hdrs)
     c.upgraded()
@@ -504,7 +504,7 @@ async def _to_url(request: Request, c: nodeagent.Connect, url: str, ssl_ctx: Any
         try:
             async with s.request(request.method, url, headers=headers, data=request.body or None,
                                  allow_redirects=False) as r:
-                hdrs = _response_headers(r.raw_headers, prefix, urlsplit(url).netloc)
+                hdrs = _response_headers(r.raw_headers, prefix, urlsplit(url).netloc, request.headers.get("host") or "")
                 ctype = next((v for k, v in hdrs if k.lower() == "content-type"), None)
                 hdrs = [(k, v) for k, v in hdrs if k.lower() != "content-type"]
                 c.code = r.status
