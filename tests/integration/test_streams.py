@@ -46,12 +46,10 @@ import aiohttp
 import pytest
 import yaml
 
-from controlplane.client import resources as R
-from controlplane.client.rest import RestClient
 from tests.fixtures.agent import HAVE_RUNC, AgentProcess, _delete_node, leftovers
 from tests.fixtures.apiserver import KUBECTL, make_kubectl
 from tests.fixtures.controllers import ControllerManagerProcess
-from tests.integration.test_agent_pods import ready_node, wait_for
+from tests.integration.test_agent_pods import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(240)]
 

@@ -130,8 +130,8 @@ async def _stream(request: Request, ws: Any, namespace: str, name: str, sub: str
 async def _relay(api: Api, ws: Any, url: str, proto: str) -> None:
     async with nodeagent.session(api) as s:
         try:
-            upstream = await s.ws_connect(url, protocols=[nodeagent.binary_protocol(proto)] if proto else SUBPROTOCOLS[:5],
-                                          max_msg_size=0)
+            protocols = [nodeagent.binary_protocol(proto)] if proto else SUBPROTOCOLS[:5]
+            upstream = await s.ws_connect(url, protocols=protocols, max_msg_size=0)
         except aiohttp.ClientError as e:
             await _ws_error(ws, proto, f"error talking to the node agent: {e}", 503)
             return
@@ -168,8 +168,8 @@ async def _spdy_stream(request: Request, namespace: str, name: str, sub: str) ->
             raise errors.bad_request("unable to upgrade: X-Stream-Protocol-Version is required")
         proto = spdystreams.negotiate(offered)
         if proto is None:
-            raise errors.ApiError(403, "Forbidden", "unable to upgrade: unable to negotiate protocol: client "
-                                                    f"supports {offered}, server supports {list(spdystreams.PROTOCOLS)}")
+            raise errors.ApiError(403, "Forbidden", "unable to upgrade: unable to negotiate protocol: client supports "
+                                                    f"{offered}, server supports {list(spdystreams.PROTOCOLS)}")
         want = {k: _flag(request, k) for k in ("stdin", "stdout", "stderr", "tty")}
         if not (want["stdin"] or want["stdout"] or want["stderr"]):
             raise errors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
@@ -192,7 +192,7 @@ async def _spdy_stream(request: Request, namespace: str, name: str, sub: str) ->
                 ("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1"), ("X-Stream-Protocol-Version", proto)])
             c.upgraded()
             try:
-                expected = spdystreams.expected_streams(proto, want["stdin"], want["stdout"], want["stderr"], want["tty"])
+                expected = spdystreams.expected_streams(proto, *(want[k] for k in ("stdin", "stdout", "stderr", "tty")))
                 await spdystreams.Bridge(proto, expected, raw.send, agent).run(raw.recv)
             except (ConnectionError, aiohttp.ClientError) as e:
                 log.debug("remote command stream ended", error=str(e))
