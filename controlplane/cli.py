@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|apiserver|controller-manager|scheduler|agent|gitops-controller|gitops|bench``.
+"""The one CLI entry: ``controlplane up|apiserver|controller-manager|scheduler|agent|gitops-controller|gitops|dashboard|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "agent": "controlplane.cmd.agent",
     "gitops-controller": "controlplane.cmd.gitops",
     "gitops": "controlplane.cmd.gitops_cli",
+    "dashboard": "controlplane.cmd.dashboard",
     "bench": "controlplane.cmd.bench",
 }
 _GLOBAL_WITH_VALUE = ("--log-format", "--log-level")
