@@ -1,7 +1,8 @@
 """What a user signs in with: a bearer token, or a kubeconfig's credentials (an embedded client
 certificate and key, or a token), turned into what the HTTP client to the apiserver needs.
 
-Only *embedded* credentials are accepted from an uploaded kubeconfig: file paths
+A user entry without credentials signs in as anonymous, which the sign-in check accepts only
+where the API serves anonymous requests (``upstream.Upstream.who_am_i``). Only *embedded* credentials are accepted from an uploaded kubeconfig: file paths
 (``client-certificate``, ``tokenFile``) would name files on the dashboard's machine, and exec
 plugins would run commands there, so both are refused with a message. The kubeconfig's
 cluster entry (server URL, CA) is ignored: the dashboard talks to the one cluster it was
@@ -36,7 +37,11 @@ class Credentials:
 
     @property
     def kind(self) -> str:
-        return "client certificate" if self.cert_pem else "token"
+        return "client certificate" if self.cert_pem else "token" if self.token else "anonymous"
+
+    @property
+    def anonymous(self) -> bool:
+        return not (self.token or self.cert_pem)
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -121,4 +126,5 @@ def from_kubeconfig(text: Any, context: str | None = None) -> Credentials:
         return from_token(user["token"])
     if user.get("username") or user.get("password"):
         raise CredentialError("basic authentication is not supported (Kubernetes removed it)")
-    raise CredentialError(f'user "{uname}" has no credentials (token or client certificate)')
+    # no credentials: anonymous, accepted only where the API lets anonymous requests in
+    return Credentials()

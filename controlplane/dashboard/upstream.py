@@ -8,7 +8,8 @@ closed with it.
 Sign-in asks the API who the credentials belong to with a ``SelfSubjectReview``
 (``kubectl auth whoami``); a 401 refuses the sign-in with the API's message. An apiserver
 without the authentication API (404) is asked for ``/api`` instead, so a refused credential
-is still refused.
+is still refused. Credentials-free (anonymous) sign-in is accepted only when the API lets
+anonymous requests read ``/api``.
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ class Upstream:
         # no authentication API here (or not allowed to use it): is the credential accepted at all?
         async with self.session.get(self.url("/api")) as r:
             raw = await r.read()
-            if r.status == 401:
-                raise SignInError(401, status_message(raw, 401))
+            if r.status == 401 or (r.status == 403 and self.creds.anonymous):
+                raise SignInError(r.status, status_message(raw, r.status))
             if r.status >= 500:
                 raise SignInError(r.status, status_message(raw, r.status))
         return Identity(username=None, reviewed=False)

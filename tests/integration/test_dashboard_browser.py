@@ -1,0 +1,257 @@
+"""The dashboard in a real headless Chromium against ``controlplane up`` (real etcd, apiserver,
+controllers, scheduler, a node agent running runc containers): issue 19's "Must show" items.
+One cluster and one browser for the module; screenshots and axe reports go to
+``test-artifacts/dashboard/`` (git-ignored)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from controlplane.etcd_process import free_port
+from tests.fixtures.apiserver import make_kubectl
+from tests.fixtures.browser import Browser
+from tests.integration.test_api_up import _stop
+
+pytestmark = [pytest.mark.integration, pytest.mark.runc]
+REPO = Path(__file__).resolve().parents[2]
+NS = "dash-e2e"
+DEPLOY = f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: {NS}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: busybox
+        command: ["sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.5; done"]
+"""
+
+
+class Cluster:
+    def __init__(self, tmp: Path) -> None:
+        self.data = tmp / "data"
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.info: dict = {}
+        self.kubectl = make_kubectl(self.data / "kubeconfig", tmp / "kubectl-cache")
+
+    def start(self) -> None:
+        import select
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "controlplane", "up", "--data-dir", str(self.data), "--port", str(self.port),
+             "--dashboard-port", "0", "--gitops-webhook-port", "0"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 1.0)
+            if ready:
+                line = self.proc.stdout.readline()
+                if not line:
+                    break
+                if '"ready"' in line:
+                    self.info = json.loads(line)
+                    return
+            if self.proc.poll() is not None:
+                break
+        raise RuntimeError("controlplane up did not get ready")
+
+    @property
+    def dashboard(self) -> str:
+        return self.info["dashboard"]
+
+    def kubeconfig_text(self) -> str:
+        return (self.data / "kubeconfig").read_text()
+
+    def get(self, *args: str) -> dict:
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Cluster:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the node agent runs runc containers")
+    c = Cluster(tmp_path_factory.mktemp("dashboard-up"))
+    c.start()
+    c.kubectl("create", "namespace", NS)
+    yield c
+    if c.proc is not None:
+        assert _stop(c.proc) == 0
+
+
+@pytest.fixture(scope="module")
+def ui(cluster: Cluster, browser: Browser) -> Browser:
+    browser.base = cluster.dashboard
+    browser.sign_in_kubeconfig(cluster.kubeconfig_text())
+    browser.wait(lambda: browser.driver.current_url.rstrip("/") == cluster.dashboard.rstrip("/"), what="the overview after sign-in")
+    return browser
+
+
+def _rows(b: Browser, label: str) -> list[str]:
+    return [r.text for r in b.all(f'[role=table][aria-label="{label}"] [role=row][data-index]')]
+
+
+def test_sign_in_shows_the_overview_with_the_node(ui: Browser, cluster: Cluster) -> None:
+    node = cluster.get("nodes")["items"][0]["metadata"]["name"]
+    ui.wait(lambda: ui.all(f"[data-testid='node-{node}']"), what="the node's card")
+    ui.wait_text("Ready", f"[data-testid='node-{node}']")
+    ui.wait_text("apiserver: ready")
+    ui.wait_text("kube-scheduler: leading")
+    ui.screenshot("overview")
+    assert ui.axe("overview") == []
+
+
+def test_create_deployment_from_yaml_watch_pods_and_scale(ui: Browser, cluster: Cluster, tmp_path: Path) -> None:
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text(DEPLOY)
+    ui.go(f"/create?ns={NS}")
+    ui.wait(lambda: ui.all("[data-testid=yaml-file]"), what="the create view")
+    ui.css("[data-testid=yaml-file]").send_keys(str(manifest))
+    ui.wait(lambda: "tick $i" in ui.css(".cm-content").text, what="the file in the editor")
+    ui.css("[data-testid=create]").click()
+    # the detail page of the new Deployment: its pod appears and turns Running without a reload
+    ui.wait(lambda: "/r/apps/v1/deployments/dash-e2e/web" in ui.driver.current_url, what="the deployment's page")
+    label = "Pods of web"
+    ui.wait(lambda: any("Running" in r for r in _rows(ui, label)), timeout=60, what="a Running pod of web")
+    ui.screenshot("deployment-1")
+    assert ui.axe("deployment") == []
+    box = ui.css("#replicas-input")
+    box.clear()
+    box.send_keys("3")
+    ui.css("[data-testid=scale]").click()
+    ui.wait(lambda: sum("Running" in r for r in _rows(ui, label)) == 3, timeout=90, what="3 Running pods")
+    ui.wait_text("3 desired", "[data-testid=replicas]")
+    ui.screenshot("deployment-3")
+    assert cluster.get("deployment", "web", "-n", NS)["spec"]["replicas"] == 3
+
+
+def _a_pod(cluster: Cluster) -> str:
+    pods = cluster.get("pods", "-n", NS, "-l", "app=web")["items"]
+    return next(p["metadata"]["name"] for p in pods if p["status"].get("phase") == "Running")
+
+
+def test_log_streams_as_it_is_written(ui: Browser, cluster: Cluster) -> None:
+    pod = _a_pod(cluster)
+    ui.go(f"/r/core/v1/pods/{NS}/{pod}?tab=logs")
+    ui.wait(lambda: "tick" in ui.text("[data-testid=log]"), what="log lines")
+
+    def last_tick() -> int:
+        lines = [ln for ln in ui.text("[data-testid=log]").splitlines() if ln.startswith("tick ")]
+        return int(lines[-1].split()[1]) if lines else -1
+    first = last_tick()
+    ui.wait(lambda: last_tick() >= first + 3, timeout=15, what="new log lines streaming in")
+    ui.css("input[aria-label='Search the log']").send_keys(f"tick {first}")
+    ui.wait(lambda: ui.all("[data-testid=log] mark"), what="search highlights")
+    ui.screenshot("logs")
+
+
+def test_exec_terminal_runs_hostname(ui: Browser, cluster: Cluster) -> None:
+    pod = _a_pod(cluster)
+    ui.go(f"/r/core/v1/pods/{NS}/{pod}?tab=terminal")
+    ui.wait(lambda: ui.all("[data-testid=connect]"), what="the terminal tab")
+    ui.css("[data-testid=connect]").click()
+    ui.wait(lambda: ui.text("[data-testid=terminal-state]") == "connected", what="the exec stream")
+    ui.wait(lambda: ui.all(".xterm-helper-textarea"), what="xterm")
+    time.sleep(0.3)  # the shell's prompt
+    ui.css(".xterm-helper-textarea").send_keys("hostname\n")
+    ui.wait(lambda: pod in ui.text(".xterm-rows").replace("hostname", ""), timeout=15, what="the pod's name in the terminal")
+    ui.screenshot("terminal")
+    ui.css(".xterm-helper-textarea").send_keys("exit 3\n")
+    ui.wait(lambda: ui.text("[data-testid=terminal-state]") == "exited (3)", what="the exit status")
+
+
+def test_invalid_yaml_edit_shows_the_422_next_to_the_field(ui: Browser, cluster: Cluster) -> None:
+    before = cluster.get("deployment", "web", "-n", NS)
+    ui.go(f"/r/apps/v1/deployments/{NS}/web?tab=yaml&edit=1")
+    ui.wait(lambda: ui.all(".cm-content"), what="the editor")
+    ui.wait(lambda: "replicas: 3" in ui.css(".cm-content").text, what="the live YAML")
+    live = ui.css(".cm-content").text
+    ui.paste(ui.css(".cm-content"), live.replace("replicas: 3", "replicas: -1", 1))
+    ui.wait(lambda: "replicas: -1" in ui.css(".cm-content").text, what="the edit")
+    ui.wait(lambda: ui.all("[data-testid=diff] ins"), what="the diff")
+    ui.click_text("button", "Apply")
+    ui.wait(lambda: ui.all("[data-testid=field-error]"), what="the field's message")
+    msg = ui.css("[data-testid=field-error]").text
+    assert "spec.replicas" in msg and "greater than or equal to 0" in msg
+    # the message sits right below the replicas line
+    line = ui.driver.execute_script(
+        "const w = document.querySelector('[data-testid=field-error]'); const prev = w.previousElementSibling;"
+        "return prev ? prev.textContent : ''")
+    assert "replicas: -1" in line
+    assert "422" in ui.text("[data-testid=yaml-banner]")
+    ui.screenshot("yaml-422")
+    after = cluster.get("deployment", "web", "-n", NS)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["spec"]["replicas"] == 3
+
+
+def test_pod_list_filters_keyboard_and_back_button(ui: Browser, cluster: Cluster) -> None:
+    ui.go(f"/r/core/v1/pods?ns={NS}")
+    ui.wait(lambda: len(_rows(ui, "Pods")) == 3, what="3 pods listed")
+    ui.css("input[aria-label='Label selector for Pods']").send_keys("app in (web)")
+    ui.wait(lambda: "labels=app" in ui.driver.current_url, what="the selector in the URL")
+    assert len(_rows(ui, "Pods")) == 3
+    ui.css("input[aria-label='Field selector for Pods']").send_keys("status.phase!=Running")
+    ui.wait(lambda: len(_rows(ui, "Pods")) == 0, what="no pod matching")
+    ui.go(f"/r/core/v1/pods?ns={NS}&labels=app%3Dnope")
+    ui.wait_text("match the filters")
+    ui.go(f"/r/core/v1/pods?ns={NS}")
+    ui.wait(lambda: len(_rows(ui, "Pods")) == 3, what="3 pods listed")
+    from selenium.webdriver.common.keys import Keys
+    body = ui.css("body")
+    body.send_keys("/")
+    assert ui.driver.switch_to.active_element.get_attribute("aria-label") == "Filter Pods by text"
+    ui.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    first = ui.all("[role=row][data-index='0']")[0]
+    first.send_keys(Keys.ARROW_DOWN)
+    assert ui.driver.switch_to.active_element.get_attribute("data-index") == "1"
+    ui.driver.switch_to.active_element.send_keys(Keys.ENTER)
+    ui.wait(lambda: f"/r/core/v1/pods/{NS}/" in ui.driver.current_url, what="a pod's page from the keyboard")
+    ui.driver.back()
+    ui.wait(lambda: ui.driver.current_url.endswith(f"/r/core/v1/pods?ns={NS}"), what="back to the list")
+    ui.css("[data-testid=theme]").click()
+    theme = ui.driver.execute_script("return document.documentElement.dataset.theme")
+    ui.screenshot(f"pods-{theme}")
+    assert ui.axe(f"pods-{theme}") == []
+    ui.css("[data-testid=theme]").click()
+
+
+def test_scheduling_tab_shows_the_placement(ui: Browser, cluster: Cluster) -> None:
+    pod = _a_pod(cluster)
+    ui.go(f"/r/core/v1/pods/{NS}/{pod}?tab=scheduling")
+    ui.wait_text("default-scheduler")
+    ui.wait_text("Scheduled")
+    ui.screenshot("scheduling")
+
+
+def test_session_is_in_memory_and_ends_at_sign_out(ui: Browser, cluster: Cluster) -> None:
+    cookie = ui.driver.get_cookie("cp_dashboard_session")
+    assert cookie and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    r = httpx.get(cluster.dashboard + "/k8s/api/v1/namespaces", cookies={"cp_dashboard_session": cookie["value"]})
+    assert r.status_code == 200
+    ui.go("/")
+    ui.wait(lambda: ui.all("[data-testid=signout]"), what="the sign-out button")
+    ui.css("[data-testid=signout]").click()
+    ui.wait(lambda: "/signin" in ui.driver.current_url, what="the sign-in page")
+    r = httpx.get(cluster.dashboard + "/k8s/api/v1/namespaces", cookies={"cp_dashboard_session": cookie["value"]})
+    assert r.status_code == 401
+    ui.sign_in_token("two words")
+    ui.wait_text("one line without spaces", "[data-testid=signin-error]")
+    ui.sign_in_kubeconfig(cluster.kubeconfig_text())
+    ui.wait(lambda: "/signin" not in ui.driver.current_url, what="signed in again")
