@@ -220,7 +220,7 @@ def test_pod_list_filters_keyboard_and_back_button(ui: Browser, cluster: Cluster
     ui.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
     first = ui.all("[role=row][data-index='0']")[0]
     first.send_keys(Keys.ARROW_DOWN)
-    assert ui.driver.switch_to.active_element.get_attribute("data-index") == "1"
+    ui.wait(lambda: ui.driver.switch_to.active_element.get_attribute("data-index") == "1", what="the next row focused")
     ui.driver.switch_to.active_element.send_keys(Keys.ENTER)
     ui.wait(lambda: f"/r/core/v1/pods/{NS}/" in ui.driver.current_url, what="a pod's page from the keyboard")
     ui.driver.back()
