@@ -225,6 +225,12 @@ def test_pod_list_filters_keyboard_and_back_button(ui: Browser, cluster: Cluster
     ui.wait(lambda: f"/r/core/v1/pods/{NS}/" in ui.driver.current_url, what="a pod's page from the keyboard")
     ui.driver.back()
     ui.wait(lambda: ui.driver.current_url.endswith(f"/r/core/v1/pods?ns={NS}"), what="back to the list")
+    ui.wait(lambda: len(_rows(ui, "Pods")) == 3, what="3 pods listed again")
+    # one page load, four visits of the pod list and a pod's page: the pods were listed once
+    lists = ui.driver.execute_script(
+        "return performance.getEntriesByType('resource').filter(e => e.name.includes('/pods?') &&"
+        " e.name.includes('limit=')).map(e => e.name)")
+    assert len(lists) == 1, lists
     ui.css("[data-testid=theme]").click()
     theme = ui.driver.execute_script("return document.documentElement.dataset.theme")
     ui.screenshot(f"pods-{theme}")
