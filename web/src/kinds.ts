@@ -132,6 +132,17 @@ export const COLUMNS: Record<string, Column[]> = {
     { id: "message", label: "Status", width: "minmax(160px,2fr)", get: (o) => condMessage(o, "Ready") },
     ageCol,
   ],
+  schedulingdecisions: [
+    namespace,
+    { id: "pod", label: "Pod", width: "minmax(160px,2fr)", get: (o) => o.pod?.name ?? "" },
+    { id: "profile", label: "Profile", width: "minmax(120px,1fr)", get: (o) => o.profile ?? "" },
+    { id: "result", label: "Result", width: "100px", get: (o) => o.result ?? "", cls: (o) => (o.result === "Scheduled" ? "ok" : "bad") },
+    { id: "node", label: "Node", width: "minmax(100px,1fr)", get: (o) => o.node ?? "" },
+    { id: "score", label: "Score", width: "80px", get: (o) => (o.candidates ?? []).find((c: any) => c.chosen)?.score ?? "" },
+    { id: "feasible", label: "Feasible", width: "80px", get: (o) => `${o.nodes?.feasible ?? "?"}/${o.nodes?.total ?? "?"}` },
+    { id: "us", label: "µs", width: "70px", get: (o) => o.durationMicroseconds ?? "" },
+    { id: "last", label: "Decided", width: "80px", get: (o, now) => age(o.decisionTime || o.metadata.creationTimestamp, now) },
+  ],
   leases: [namespace, name, { id: "holder", label: "Holder", width: "minmax(160px,1fr)", get: (o) => o.spec?.holderIdentity ?? "" }, ageCol],
 };
 

@@ -27,11 +27,12 @@ export const LEASES = R("coordination.k8s.io", "v1", "leases", "Lease");
 export const CRDS = R("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false);
 export const GITREPOSITORIES = R("gitops.controlplane.io", "v1", "gitrepositories", "GitRepository");
 export const SYNCS = R("gitops.controlplane.io", "v1", "syncs", "Sync");
+export const DECISIONS = R("scheduling.controlplane.io", "v1", "schedulingdecisions", "SchedulingDecision");
 export const SSAR = R("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", false);
 
 export const BUILTIN: ResourceRef[] = [
   PODS, NODES, NAMESPACES, EVENTS, SERVICES, ENDPOINTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS, DEPLOYMENTS,
-  STATEFULSETS, DAEMONSETS, REPLICASETS, JOBS, CRONJOBS, HPAS, LEASES, CRDS, GITREPOSITORIES, SYNCS,
+  STATEFULSETS, DAEMONSETS, REPLICASETS, JOBS, CRONJOBS, HPAS, LEASES, CRDS, GITREPOSITORIES, SYNCS, DECISIONS,
 ];
 
 export function groupSegment(r: ResourceRef): string {
