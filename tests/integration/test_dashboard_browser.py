@@ -238,11 +238,29 @@ def test_pod_list_filters_keyboard_and_back_button(ui: Browser, cluster: Cluster
     ui.css("[data-testid=theme]").click()
 
 
-def test_scheduling_tab_shows_the_placement(ui: Browser, cluster: Cluster) -> None:
+def test_scheduling_tab_shows_each_plugins_score(ui: Browser, cluster: Cluster) -> None:
     pod = _a_pod(cluster)
     ui.go(f"/r/core/v1/pods/{NS}/{pod}?tab=scheduling")
     ui.wait_text("default-scheduler")
     ui.wait_text("Scheduled")
+    if not _served(cluster, "/apis/scheduling.controlplane.io/v1"):
+        ui.wait_text("does not serve scheduling decision records")
+        ui.screenshot("scheduling")
+        pytest.skip("SchedulingDecision records (issue 16 item 5) are not served by this cluster")
+    ui.wait(lambda: ui.all("[data-testid=scores]"), what="the score table")
+    assert ui.text("[data-testid=decision-profile]") == "default-scheduler"
+    node = cluster.get("pod", pod, "-n", NS)["spec"]["nodeName"]
+    table = ui.css("[data-testid=scores]")
+    headers = [h.text for h in table.find_elements("css selector", "thead th")]
+    assert any(h.startswith(node) and "chosen" in h for h in headers), headers
+    plugins = [r.text.split("\n")[0] for r in table.find_elements("css selector", "tbody th")]
+    records = json.loads(cluster.kubectl("get", "schedulingdecisions", "-n", NS, "-o", "json").stdout)["items"]
+    latest = max((r for r in records if r["pod"]["name"] == pod), key=lambda r: r["decisionTime"])
+    chosen = next(c for c in latest["candidates"] if c.get("chosen"))
+    expected = [p["name"] for p in chosen["plugins"]]
+    assert expected and set(expected) <= set(plugins), (expected, plugins)
+    # every plugin's weighted score is in the chosen node's column
+    assert all(t.text.strip() for t in table.find_elements("css selector", "tbody td")[: len(plugins)])
     ui.screenshot("scheduling")
 
 
@@ -261,3 +279,73 @@ def test_session_is_in_memory_and_ends_at_sign_out(ui: Browser, cluster: Cluster
     ui.wait_text("one line without spaces", "[data-testid=signin-error]")
     ui.sign_in_kubeconfig(cluster.kubeconfig_text())
     ui.wait(lambda: "/signin" not in ui.driver.current_url, what="signed in again")
+
+
+def _served(cluster: Cluster, path: str) -> bool:
+    return cluster.kubectl("get", "--raw", path, check=False).returncode == 0
+
+
+def test_overview_charts_non_zero_node_usage(ui: Browser, cluster: Cluster) -> None:
+    if not _served(cluster, "/apis/metrics.k8s.io/v1beta1"):
+        pytest.skip("the Metrics API (metrics.k8s.io, issue 16) is not served by this cluster")
+    node = cluster.get("nodes")["items"][0]["metadata"]["name"]
+    ui.go("/")
+    card = f"[data-testid='node-{node}']"
+
+    def usage() -> tuple[str, str] | None:
+        charts = ui.all(f"{card} [data-testid=chart]")
+        if len(charts) < 2:
+            return None
+        cpu, mem = (c.get_attribute("aria-label") for c in charts[:2])
+        return (cpu, mem) if "latest" in cpu and "latest" in mem else None
+    cpu, mem = ui.wait(usage, timeout=90, what="usage charts with samples")
+    cpu_value = cpu.split("latest ", 1)[1].split()[0]
+    mem_value = mem.split("latest ", 1)[1].split()[0]
+    assert cpu_value not in ("0", "0m") and not mem_value.startswith("0"), (cpu, mem)
+    ui.screenshot("overview-metrics")
+
+
+def test_view_user_sees_no_edit_or_exec_controls_and_a_forced_edit_gets_403(ui: Browser, cluster: Cluster) -> None:
+    if not _served(cluster, "/apis/rbac.authorization.k8s.io/v1"):
+        pytest.skip("RBAC (rbac.authorization.k8s.io, issue 14) is not served by this cluster")
+    k = cluster.kubectl
+    k("create", "serviceaccount", "viewer", "-n", NS)
+    k("create", "rolebinding", "viewer", "--clusterrole=view", f"--serviceaccount={NS}:viewer", "-n", NS)
+    token = k("create", "token", "viewer", "-n", NS).stdout.strip()
+    pod = _a_pod(cluster)
+    ui.go("/")
+    ui.wait(lambda: ui.all("[data-testid=signout]"), what="signed in")
+    ui.css("[data-testid=signout]").click()
+    ui.wait(lambda: "/signin" in ui.driver.current_url, what="the sign-in page")
+    # a wrong token is refused at sign-in, with the API's answer
+    ui.sign_in_token("not-a-valid-token")
+    ui.wait_text("401", "[data-testid=signin-error]")
+    ui.screenshot("signin-refused")
+    ui.sign_in_token(token)
+    ui.wait(lambda: "/signin" not in ui.driver.current_url, what="signed in as the viewer")
+    ui.wait_text(f"system:serviceaccount:{NS}:viewer", "[data-testid=user]")
+    ui.go(f"/r/apps/v1/deployments/{NS}/web")
+    ui.wait(lambda: any("Running" in r for r in _rows(ui, "Pods of web")), what="the deployment's pods, readable")
+    time.sleep(1)  # every access review answered
+    for control in ("edit", "scale", "delete"):
+        assert not ui.all(f"[data-testid={control}]"), f"{control} shown to a view user"
+    assert "Restart" not in ui.text("main") and "Roll back" not in ui.text("main")
+    ui.go(f"/r/core/v1/pods/{NS}/{pod}?tab=terminal")
+    ui.wait_text("RBAC does not allow you to exec")
+    assert not ui.all("[data-testid=connect]")
+    ui.screenshot("viewer-no-exec")
+    # forcing the edit: the editor opens (with a warning), the API refuses with its own message
+    ui.go(f"/r/apps/v1/deployments/{NS}/web?tab=yaml&edit=1")
+    ui.wait(lambda: "replicas: 3" in ui.css(".cm-content").text, what="the live YAML")
+    ui.wait_text("RBAC does not allow you to update")
+    ui.paste(ui.css(".cm-content"), ui.css(".cm-content").text.replace("replicas: 3", "replicas: 2", 1))
+    ui.click_text("button", "Apply")
+    ui.wait_text("403", "[data-testid=yaml-banner]")
+    banner = ui.text("[data-testid=yaml-banner]")
+    assert "forbidden" in banner and "viewer" in banner, banner
+    ui.screenshot("viewer-forced-edit-403")
+    assert cluster.get("deployment", "web", "-n", NS)["spec"]["replicas"] == 3
+    ui.css("[data-testid=signout]").click()
+    ui.wait(lambda: "/signin" in ui.driver.current_url, what="the sign-in page")
+    ui.sign_in_kubeconfig(cluster.kubeconfig_text())
+    ui.wait(lambda: "/signin" not in ui.driver.current_url, what="signed in as admin again")
