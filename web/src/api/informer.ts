@@ -6,7 +6,9 @@
 //
 // Informers are shared: every view asking for the same resource, namespace and selectors gets
 // the same one, and a namespaced request is served from a cluster-wide informer when one runs.
-// An informer nobody uses lingers for a minute, so going back to a view does not list again.
+// A cluster-wide informer stays for the page's life once started (the page lists the whole
+// cluster at most once); a narrower one nobody uses lingers for a minute, so going back to a
+// view does not list again.
 import { shallowRef, ref, type Ref, type ShallowRef } from "vue";
 import { collectionPath, get, ApiError } from "./client";
 import { mux } from "./mux";
@@ -192,9 +194,15 @@ export class Informer {
     }
   }
 
+  // cluster-wide informers without selectors are kept for the page's life (the cluster is
+  // listed once per page); narrower ones linger a minute after their last user
+  get keepForever(): boolean {
+    return !this.opts.namespace && !this.opts.labelSelector && !this.opts.fieldSelector;
+  }
+
   release(onIdle: () => void): void {
     this.users--;
-    if (this.users > 0) return;
+    if (this.users > 0 || this.keepForever) return;
     this.lingerTimer = setTimeout(() => {
       if (this.users === 0) {
         this.stop();
