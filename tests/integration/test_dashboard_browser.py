@@ -350,3 +350,41 @@ def test_view_user_sees_no_edit_or_exec_controls_and_a_forced_edit_gets_403(ui: 
     ui.wait(lambda: "/signin" in ui.driver.current_url, what="the sign-in page")
     ui.sign_in_kubeconfig(cluster.kubeconfig_text())
     ui.wait(lambda: "/signin" not in ui.driver.current_url, what="signed in as admin again")
+
+
+def test_actions_restart_rollback_cordon_and_delete(ui: Browser, cluster: Cluster) -> None:
+    def revision() -> str:
+        return cluster.get("deployment", "web", "-n", NS)["metadata"]["annotations"].get("deployment.kubernetes.io/revision", "")
+    before = revision()
+    ui.go(f"/r/apps/v1/deployments/{NS}/web")
+    ui.wait(lambda: ui.all("[data-testid=delete]"), what="the deployment's actions")
+    ui.click_text("button", "Restart")
+    ui.wait_text("rollout restarted", "[data-testid=action-message]")
+    ui.wait(lambda: revision() == str(int(before) + 1), timeout=30, what="a new revision")
+    template = cluster.get("deployment", "web", "-n", NS)["spec"]["template"]
+    assert "kubectl.kubernetes.io/restartedAt" in template["metadata"]["annotations"]
+    ui.click_text("button", "Roll back")
+    ui.wait(lambda: ui.css("dialog[open]"), what="the confirmation")
+    ui.css("dialog[open] button.primary").click()
+    ui.wait_text("rolled back", "[data-testid=action-message]")
+    ui.wait(lambda: "kubectl.kubernetes.io/restartedAt" not in (
+        cluster.get("deployment", "web", "-n", NS)["spec"]["template"]["metadata"].get("annotations") or {}),
+        timeout=30, what="the previous template back")
+    node = cluster.get("nodes")["items"][0]["metadata"]["name"]
+    ui.go(f"/r/core/v1/nodes/_/{node}")
+    ui.wait(lambda: "Cordon" in [b.text for b in ui.all("main button")], what="the cordon button")
+    ui.click_text("button", "Cordon")
+    ui.wait(lambda: cluster.get("node", node)["spec"].get("unschedulable") is True, what="the node cordoned")
+    ui.wait(lambda: "Uncordon" in [b.text for b in ui.all("main button")], what="the uncordon button")
+    ui.click_text("button", "Uncordon")
+    ui.wait(lambda: not cluster.get("node", node)["spec"].get("unschedulable"), what="the node uncordoned")
+    cluster.kubectl("create", "configmap", "doomed", "-n", NS, "--from-literal=a=b")
+    ui.go(f"/r/core/v1/configmaps/{NS}/doomed")
+    ui.wait(lambda: ui.all("[data-testid=delete]"), what="the delete button")
+    ui.css("[data-testid=delete]").click()
+    confirm = ui.css("dialog[open] button.danger")
+    assert not confirm.is_enabled()  # the name must be typed first
+    ui.css("dialog[open] input").send_keys("doomed")
+    confirm.click()
+    ui.wait(lambda: ui.driver.current_url.split("?")[0].endswith("/r/core/v1/configmaps"), what="back to the list")
+    ui.wait(lambda: cluster.kubectl("get", "configmap", "doomed", "-n", NS, check=False).returncode != 0, what="deleted")

@@ -40,10 +40,12 @@ export async function rollback(r: ResourceRef, deploy: KObj): Promise<KObj> {
   if (!prev) throw new Error("no previous revision to roll back to");
   const template = structuredClone(prev.spec.template);
   if (template.metadata?.labels) delete template.metadata.labels["pod-template-hash"];
-  // a JSON merge patch would merge maps: replace the template wholesale with an update
-  const next = structuredClone(deploy);
-  next.spec.template = template;
-  return request("PUT", `${collectionPath(r, deploy.metadata.namespace)}/${deploy.metadata.name}`, next, { query: { fieldManager: "dashboard" } });
+  // a merge patch would merge the maps (annotations such as restartedAt would stay): replace
+  // the template wholesale, with a JSON patch (no resourceVersion to conflict on)
+  return request("PATCH", `${collectionPath(r, deploy.metadata.namespace)}/${deploy.metadata.name}`, [{ op: "replace", path: "/spec/template", value: template }], {
+    contentType: "application/json-patch+json",
+    query: { fieldManager: "dashboard" },
+  });
 }
 
 export function cordon(node: KObj, unschedulable: boolean) {
