@@ -24,6 +24,8 @@ SUBCOMMANDS = {
     "gitops": "controlplane.cmd.gitops_cli",
     "dashboard": "controlplane.cmd.dashboard",
     "bench": "controlplane.cmd.bench",
+    "kubeconfig": "controlplane.cmd.kubeconfig",
+    "token": "controlplane.cmd.token",
 }
 _GLOBAL_WITH_VALUE = ("--log-format", "--log-level")
 

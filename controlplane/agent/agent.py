@@ -18,6 +18,7 @@ from controlplane.agent.metrics import AgentMetrics
 from controlplane.agent.node import NodeStatus
 from controlplane.agent.pod_worker import PodWorker
 from controlplane.agent.server import AgentServer
+from controlplane.agent.tokens import TokenManager
 from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
 from controlplane.client.resources import PODS
@@ -46,7 +47,8 @@ class Agent:
             runtime = RuncRuntime(cfg.root / "runtime", cfg.node, subnet=cfg.pod_subnet)
         self.runtime = runtime
         self.images = ImageManager(cfg.root / "images", Mirrors({"docker.io": list(cfg.registry_mirrors)}),
-                                   backoff_initial=cfg.image_backoff_initial)
+                                   backoff_initial=cfg.image_backoff_initial, ssl=cfg.registry_ssl)
+        self.tokens = TokenManager(client)
         self.recorder = EventRecorder(client, "kubelet", host=cfg.node)
         self.node = NodeStatus(self)
         self.metrics = AgentMetrics()

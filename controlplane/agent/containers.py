@@ -78,7 +78,7 @@ class ContainerRunner:
             self._retry_in(self.agent.cfg.image_retry)
             return
         c.image_id = f"{rec.ref.split(':')[0].split('@')[0]}@{rec.manifest}"
-        pc = PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip)
+        pc = PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens)
         try:
             env = await pc.env(cs)
             argv = pc.command(cs, rec.config, env)

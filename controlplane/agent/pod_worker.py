@@ -128,7 +128,7 @@ class PodWorker(ContainerRunner):
         if self.volumes is None:
             try:
                 self.volumes_at = time.monotonic()
-                self.volumes = await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip) \
+                self.volumes = await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens) \
                     .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root)
             except ConfigError as e:
                 for c in self.init + self.main:
@@ -149,7 +149,7 @@ class PodWorker(ContainerRunner):
         assert self.sandbox is not None
         self.volumes_at = time.monotonic()
         try:
-            await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip) \
+            await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens) \
                 .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root)
         except ConfigError as e:
             log.info("volume refresh failed; keeping contents", pod=f"{self.ns}/{self.name}", error=e.message)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
 import ssl
 import tempfile
@@ -93,23 +94,60 @@ class ApiStatusError(Exception):
         return self.code == 410
 
 
+def _load_chain(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
+    """``SSLContext.load_cert_chain`` reads files only: write both to a private temporary
+    directory, load, and remove them at once (no key is left behind on disk)."""
+    with tempfile.TemporaryDirectory(prefix="cp-tls-") as d:
+        cf, kf = Path(d) / "tls.crt", Path(d) / "tls.key"
+        for path, data in ((cf, cert), (kf, key)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        ctx.load_cert_chain(str(cf), str(kf))
+
+
 def _ssl_from_cluster(cluster: dict, user: dict) -> ssl.SSLContext | bool | None:
-    if cluster.get("insecure-skip-tls-verify"):
-        return False
-    ctx: ssl.SSLContext | None = None
+    """The TLS settings of a kubeconfig cluster + user: verify the server against
+    ``certificate-authority(-data)`` (or the system store), present the user's client
+    certificate if any. ``insecure-skip-tls-verify`` is honoured (False: no verification)."""
     ca = cluster.get("certificate-authority-data")
-    if ca:
+    ctx: ssl.SSLContext | None = None
+    if cluster.get("insecure-skip-tls-verify"):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif ca:
         ctx = ssl.create_default_context(cadata=base64.b64decode(ca).decode())
     elif cluster.get("certificate-authority"):
         ctx = ssl.create_default_context(cafile=cluster["certificate-authority"])
     cert, key = user.get("client-certificate-data"), user.get("client-key-data")
     if cert and key:
+        cert_b, key_b = base64.b64decode(cert), base64.b64decode(key)
+    elif user.get("client-certificate") and user.get("client-key"):
+        cert_b, key_b = Path(user["client-certificate"]).read_bytes(), Path(user["client-key"]).read_bytes()
+    else:
+        cert_b = key_b = b""
+    if cert_b and key_b:
         ctx = ctx or ssl.create_default_context()
-        with tempfile.NamedTemporaryFile("wb", delete=False) as cf, tempfile.NamedTemporaryFile("wb", delete=False) as kf:
-            cf.write(base64.b64decode(cert))
-            kf.write(base64.b64decode(key))
-        ctx.load_cert_chain(cf.name, kf.name)
+        _load_chain(ctx, cert_b, key_b)
+    if ctx is None and str(cluster.get("server", "")).startswith("https"):
+        ctx = ssl.create_default_context()
     return ctx
+
+
+def kubeconfig_entries(path: str | Path, context: str | None = None) -> tuple[dict, dict]:
+    """(cluster, user) entries of a kubeconfig's current (or named) context."""
+    cfg = yaml.safe_load(Path(path).read_text()) or {}
+    ctx_name = context or cfg.get("current-context")
+    contexts = {c["name"]: c.get("context", {}) for c in cfg.get("contexts") or []}
+    clusters = {c["name"]: c.get("cluster", {}) for c in cfg.get("clusters") or []}
+    users = {u["name"]: u.get("user", {}) or {} for u in cfg.get("users") or []}
+    ctx = contexts.get(ctx_name) if ctx_name else None
+    if ctx is None:
+        if not clusters:
+            raise ValueError(f"kubeconfig {path} names no cluster")
+        return next(iter(clusters.values())), {}
+    return clusters.get(ctx.get("cluster"), {}), users.get(ctx.get("user"), {})
 
 
 def load_kubeconfig(path: str | Path, context: str | None = None) -> tuple[str, dict[str, str], Any]:
@@ -127,8 +165,11 @@ def load_kubeconfig(path: str | Path, context: str | None = None) -> tuple[str, 
     else:
         cluster, user = clusters.get(ctx.get("cluster"), {}), users.get(ctx.get("user"), {})
     headers: dict[str, str] = {}
-    if user.get("token"):
-        headers["Authorization"] = f"Bearer {user['token']}"
+    token = user.get("token")
+    if not token and user.get("tokenFile"):
+        token = Path(user["tokenFile"]).read_text().strip()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     return cluster["server"].rstrip("/"), headers, _ssl_from_cluster(cluster, user)
 
 
@@ -149,12 +190,15 @@ class RestClient:
         self._session: aiohttp.ClientSession | None = None
         self._lite_http = lite_http
         self._lite: LitePool | None = None
+        self.kubeconfig: tuple[Path, str | None] | None = None  # where from_kubeconfig read its settings
         self._request_timeout = request_timeout
 
     @classmethod
     def from_kubeconfig(cls, path: str | Path, *, context: str | None = None, **kw: Any) -> "RestClient":
         server, headers, ssl_ctx = load_kubeconfig(path, context)
-        return cls(server, headers=headers, ssl_ctx=ssl_ctx, **kw)
+        client = cls(server, headers=headers, ssl_ctx=ssl_ctx, **kw)
+        client.kubeconfig = (Path(path), context)
+        return client
 
     async def __aenter__(self) -> "RestClient":
         return self

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-from controlplane.bench import api, controllers, dashboard, gitops, scheduling, startup
+from controlplane.bench import api, authz, controllers, dashboard, gitops, scheduling, startup
 from controlplane.cmd import bootstrap
 
 COMPONENT = bootstrap.Component("bench", metrics_port=False)
 
-BENCHMARKS = [api, controllers, startup, scheduling, gitops, dashboard]
+BENCHMARKS = [api, controllers, startup, scheduling, gitops, authz, dashboard]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -20,8 +20,9 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
-    cronjob, daemonset, deployment, endpoints, garbagecollector, job, namespace, nodelifecycle, replicaset,
-    replicationcontroller, serviceaccount, statefulset,
+    clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, endpoints, garbagecollector,
+    job, namespace, nodelifecycle, replicaset, replicationcontroller, rootcacertpublisher, serviceaccount,
+    statefulset,
 )
 from controlplane.log import get_logger
 
@@ -35,6 +36,8 @@ CONTROLLERS: dict[str, ModuleType] = {
     "statefulset": statefulset, "daemonset": daemonset, "job": job, "cronjob": cronjob,
     "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
     "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle,
+    "clusterrole-aggregation": clusterroleaggregation, "root-ca-cert-publisher": rootcacertpublisher,
+    "csrapproving": csrapproving, "csrsigning": csrsigning,
 }
 ALL_CONTROLLERS = list(CONTROLLERS)
 
@@ -58,8 +61,13 @@ def parse_controllers(spec: str | None) -> list[str]:
     return chosen
 
 
-def build_manager(client: RestClient, controllers: list[str], workers: dict[str, int] | None = None) -> Manager:
+def build_manager(client: RestClient, controllers: list[str], workers: dict[str, int] | None = None, *,
+                  root_ca: str | None = None, signing: object = None) -> Manager:
+    """``root_ca`` (PEM) feeds root-ca-cert-publisher, ``signing`` (a ``pki.CertKey``) csrsigning;
+    without them those controllers stay idle."""
     mgr = Manager(client, name="controller-manager")
+    mgr.root_ca = root_ca  # type: ignore[attr-defined]
+    mgr.cluster_signing = signing  # type: ignore[attr-defined]
     for name in controllers:
         mod = CONTROLLERS[name]
         n = (workers or {}).get(name)
@@ -76,9 +84,16 @@ async def _main(ctx: bootstrap.Context) -> int:
     else:
         raise SystemExit("--kubeconfig or --master is required")
     controllers = parse_controllers(args.controllers)
+    root_ca = open(args.root_ca_file).read() if args.root_ca_file else None
+    signing = None
+    if args.cluster_signing_cert_file and args.cluster_signing_key_file:
+        from controlplane.pki.certs import CertKey
+
+        signing = CertKey.read(args.cluster_signing_cert_file, args.cluster_signing_key_file)
     log.info("controller-manager starting", controllers=controllers, leader_elect=args.leader_elect)
     try:
-        return await ctx.run_leading(client, build_manager(client, controllers).start)
+        mgr = build_manager(client, controllers, root_ca=root_ca, signing=signing)
+        return await ctx.run_leading(client, mgr.start)
     finally:
         await client.close()
 
@@ -89,5 +104,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--master", help="apiserver URL (instead of --kubeconfig)")
     p.add_argument("--controllers", default="*", help="comma list; '*' all, '-name' to disable")
     p.add_argument("--max-connections", type=int, default=128, help="concurrent HTTP connections to the apiserver")
+    p.add_argument("--root-ca-file", default=None, help="cluster CA published as kube-root-ca.crt in every namespace")
+    p.add_argument("--cluster-signing-cert-file", default=None, help="CA certificate csrsigning signs with")
+    p.add_argument("--cluster-signing-key-file", default=None, help="its private key")
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main))

@@ -8,6 +8,13 @@ everything in reverse order. Adding a component is one line in ``COMPONENTS``: a
 the ``UpContext`` and returning a ``Runnable`` (or None to skip). The controller-manager, the
 scheduler and the agent are given ``--data-dir DIR`` and write their metrics ports to
 ``DIR/<component>.metrics-port`` (``cmd.bootstrap``).
+
+Trust (docs/security.md): before anything starts, the cluster PKI under ``DIR/pki`` is created
+or renewed (``pki.ClusterPKI.ensure``: certificates expiring within 90 days, or lacking the
+hostname, are issued again); etcd runs with TLS and client-certificate authentication; the
+apiserver on HTTPS with Node+RBAC, the audit log (``DIR/audit/``) and Secrets encrypted at
+rest (``cmd.secure``); each component gets a kubeconfig of its own identity
+(``DIR/kubeconfigs/``), the admin ``DIR/kubeconfig`` verifies the server.
 """
 
 from __future__ import annotations
@@ -16,9 +23,9 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import signal
 import socket
+import ssl
 import sys
 import time
 import urllib.request
@@ -27,9 +34,11 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from controlplane.cmd import bootstrap
-from controlplane.etcd_process import EtcdProcess
+from controlplane.cmd import secure
+from controlplane.etcd_process import EtcdProcess, EtcdTLS
 from controlplane.images.registry import RegistryRunnable
-from controlplane.kubeconfig import write_kubeconfig
+from controlplane.pki.cluster import ClusterPKI
+from controlplane.pki.kubeconfigs import write_component_kubeconfigs
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
@@ -46,21 +55,22 @@ class UpContext:
 
     @property
     def server(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"https://{self.host}:{self.port}"
 
     @property
     def kubeconfig(self) -> Path:
         return self.data_dir / "kubeconfig"
 
     @property
-    def agent_token_file(self) -> Path:
-        """The bearer token the apiserver's node proxy and the node agents share."""
-        return self.data_dir / "agent-token"
+    def pki(self) -> ClusterPKI:
+        return ClusterPKI(self.data_dir / "pki")
 
-    def ensure_agent_token(self) -> None:
-        if not self.agent_token_file.exists():
-            self.agent_token_file.write_text(secrets.token_hex(16))
-            os.chmod(self.agent_token_file, 0o600)
+    def component_kubeconfig(self, name: str) -> Path:
+        return self.data_dir / "kubeconfigs" / f"{name}.kubeconfig"
+
+    @property
+    def node_name(self) -> str:
+        return socket.gethostname().lower()
 
 
 class Runnable(Protocol):
@@ -78,7 +88,7 @@ class EtcdRunnable:
         self.proc: EtcdProcess | None = None
 
     async def start(self, ctx: UpContext) -> None:
-        self.proc = EtcdProcess(data_dir=ctx.data_dir / "etcd")
+        self.proc = EtcdProcess(data_dir=ctx.data_dir / "etcd", tls=EtcdTLS.from_pki(ctx.pki.dir))
         await self.proc.start()
         ctx.etcd_endpoints = [self.proc.endpoint]
 
@@ -107,8 +117,7 @@ class ChildProcess:
         with open(logs / f"{self.name}.log", "ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "controlplane", *self._args(ctx), stdout=out, stderr=out,
-                env={**os.environ, "CONTROLPLANE_LOG_FORMAT": os.environ.get("CONTROLPLANE_LOG_FORMAT", "json"),
-                     "CONTROLPLANE_AGENT_TOKEN_FILE": str(ctx.agent_token_file)},
+                env={**os.environ, "CONTROLPLANE_LOG_FORMAT": os.environ.get("CONTROLPLANE_LOG_FORMAT", "json")},
             )
         if self._ready is None:
             return
@@ -135,9 +144,11 @@ class ChildProcess:
         return self.proc is not None and self.proc.returncode is None
 
 
-def http_ok(url: str) -> bool:
+def http_ok(url: str, cafile: Path | None = None) -> bool:
+    """GET ``url`` answers 200 (https verified against ``cafile``; anonymous, as health checks are)."""
+    ctx = ssl.create_default_context(cafile=str(cafile)) if cafile is not None else None
     try:
-        with urllib.request.urlopen(url, timeout=1) as r:
+        with urllib.request.urlopen(url, timeout=1, context=ctx) as r:
             return r.status == 200
     except OSError:
         return False
@@ -149,12 +160,26 @@ def _etcd(ctx: UpContext) -> Runnable | None:
 
 def _apiserver(ctx: UpContext) -> Runnable:
     # with several workers /readyz turns 200 only once every worker serves (workers.py's gate)
-    return ChildProcess(
-        "apiserver",
-        lambda c: ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints),
-                   "--workers", c.extra.get("apiserver_workers", "1")],
-        ready=lambda c: http_ok(c.server + "/readyz"),
-    )
+    def args(c: UpContext) -> list[str]:
+        sec = secure.apiserver_args(c.pki, c.data_dir)
+        if c.extra.get("external_etcd"):  # an etcd we did not start: no client certificate of ours
+            sec = [a for i, a in enumerate(sec) if not (a.startswith("--etcd-") or sec[i - 1].startswith("--etcd-"))]
+        return ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints),
+                "--workers", c.extra.get("apiserver_workers", "1"), *sec]
+
+    return ChildProcess("apiserver", args, ready=lambda c: http_ok(c.server + "/readyz", c.pki.ca_file))
+
+
+def _controller_manager(ctx: UpContext) -> Runnable:
+    return ChildProcess("controller-manager", lambda c: [
+        "controller-manager", "--kubeconfig", str(c.component_kubeconfig("controller-manager")),
+        "--data-dir", str(c.data_dir), "--root-ca-file", str(c.pki.ca_file),
+        "--cluster-signing-cert-file", str(c.pki.ca_file), "--cluster-signing-key-file", str(c.pki.key("ca"))])
+
+
+def _scheduler(ctx: UpContext) -> Runnable:
+    return ChildProcess("scheduler", lambda c: [
+        "scheduler", "--kubeconfig", str(c.component_kubeconfig("scheduler")), "--data-dir", str(c.data_dir)])
 
 
 def _registry(ctx: UpContext) -> Runnable:
@@ -166,10 +191,14 @@ def _agent(ctx: UpContext) -> Runnable | None:
     if os.geteuid() != 0:
         log.warning("not root: no node agent started (runc containers need root)")
         return None
+    node = ctx.node_name
+    serving = f"node-{node}-serving"
+    ctx.pki.node_serving(node, ["127.0.0.1"])
     return ChildProcess("agent", lambda c: [
-        "agent", "--kubeconfig", str(c.kubeconfig), "--node-name", socket.gethostname().lower(),
+        "agent", "--kubeconfig", str(c.component_kubeconfig(f"node-{node}")), "--node-name", node,
         "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
-        "--token-file", str(c.agent_token_file), "--data-dir", str(c.data_dir)])
+        "--tls-cert-file", str(c.pki.crt(serving)), "--tls-private-key-file", str(c.pki.key(serving)),
+        "--client-ca-file", str(c.pki.ca_file), "--data-dir", str(c.data_dir)])
 
 
 def _gitops(ctx: UpContext) -> Runnable:
@@ -205,10 +234,8 @@ def _dashboard(ctx: UpContext) -> Runnable:
 COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
     _apiserver,
-    lambda ctx: ChildProcess("controller-manager", lambda c: ["controller-manager", "--master", c.server,
-                                                              "--data-dir", str(c.data_dir)]),
-    lambda ctx: ChildProcess("scheduler", lambda c: ["scheduler", "--kubeconfig", str(c.kubeconfig),
-                                                     "--data-dir", str(c.data_dir)]),
+    _controller_manager,
+    _scheduler,
     _registry,
     _agent,
     _gitops,
@@ -242,7 +269,11 @@ async def main(bctx: bootstrap.Context) -> int:
                            "gitops_webhook_port": str(args.gitops_webhook_port),
                            "dashboard_port": str(args.dashboard_port)})
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
-    ctx.ensure_agent_token()
+    if ctx.etcd_endpoints:
+        ctx.extra["external_etcd"] = "1"
+    ctx.extra["pki_dir"] = str(ctx.pki.dir)
+    # create or renew the PKI (as k3s does at start) before anything uses it
+    await asyncio.to_thread(ctx.pki.ensure, hostname=ctx.node_name)
     started: list[Runnable] = []
     rc = 0
     try:
@@ -256,7 +287,8 @@ async def main(bctx: bootstrap.Context) -> int:
             await r.start(ctx)
             log.info("component started", component=r.name)
             if r.name == "apiserver":
-                write_kubeconfig(ctx.kubeconfig, ctx.server)
+                await asyncio.to_thread(write_component_kubeconfigs, ctx.pki, ctx.server, ctx.data_dir,
+                                        [ctx.node_name] if os.geteuid() == 0 else [])
         if not stop.is_set():
             sys.stdout.write(json.dumps({"status": "ready", "server": ctx.server,
                                          "kubeconfig": str(ctx.kubeconfig), **ctx.urls}) + "\n")

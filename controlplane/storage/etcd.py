@@ -99,12 +99,16 @@ def _host_port(endpoint: str) -> str:
 class EtcdBackend(Backend):
     """A ``Backend`` over one etcd cluster (several endpoints: gRPC round-robin failover)."""
 
-    def __init__(self, endpoints: list[str] | str, *, request_timeout: float = 30.0) -> None:
+    def __init__(self, endpoints: list[str] | str, *, request_timeout: float = 30.0,
+                 cafile: str | None = None, certfile: str | None = None, keyfile: str | None = None) -> None:
+        """``cafile`` (+ ``certfile``/``keyfile``): TLS to etcd, verifying it against the CA and
+        presenting a client certificate (kube-apiserver's ``--etcd-cafile/-certfile/-keyfile``)."""
         if isinstance(endpoints, str):
             endpoints = [e for e in endpoints.split(",") if e.strip()]
         if not endpoints:
             raise ValueError("at least one etcd endpoint is required")
         self.endpoints = [_host_port(e) for e in endpoints]
+        self._tls = (cafile, certfile, keyfile) if cafile else None
         self.request_timeout = request_timeout
         self._channel: grpc.aio.Channel | None = None
         self._kvs = None
@@ -121,7 +125,21 @@ class EtcdBackend(Backend):
                 ("grpc.min_reconnect_backoff_ms", 100),
                 ("grpc.max_reconnect_backoff_ms", 2000),
             ]
-            self._channel = mgr.get_channel()
+            if self._tls is not None:
+                ca, cert, key = self._tls
+                with open(ca, "rb") as f:
+                    ca_pem = f.read()
+                cert_pem = key_pem = None
+                if cert and key:
+                    with open(cert, "rb") as f:
+                        cert_pem = f.read()
+                    with open(key, "rb") as f:
+                        key_pem = f.read()
+                # etcd's serving certificate names localhost (and 127.0.0.1); one name for every endpoint
+                self._channel = mgr.get_channel(ca_cert=ca_pem, cert_key=key_pem, cert_chain=cert_pem,
+                                                tls_server_name="localhost")
+            else:
+                self._channel = mgr.get_channel()
             self._kvs = KVService(self._channel, max_attempts=3)
             self._watch_stub = WatchStub(self._channel)
 

@@ -52,7 +52,7 @@ def private_api(tmp_path: Path) -> ApiServerProcess:
 
 def call(api: ApiServerProcess, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     """One request on a new connection (``Connection: close``)."""
-    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=30)
+    conn = http.client.HTTPSConnection("127.0.0.1", api.port, timeout=30, context=api.ssl_context())
     try:
         data = json.dumps(body).encode() if body is not None else None
         conn.request(method, path, body=data, headers={"Content-Type": "application/json", "Connection": "close"})
@@ -67,7 +67,7 @@ def call(api: ApiServerProcess, method: str, path: str, body: Any = None) -> tup
 
 
 def first_watch_event(api: ApiServerProcess, path: str) -> dict[str, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=30)
+    conn = http.client.HTTPSConnection("127.0.0.1", api.port, timeout=30, context=api.ssl_context())
     try:
         conn.request("GET", path, headers={"Connection": "close"})
         resp = conn.getresponse()
@@ -174,7 +174,7 @@ def test_reads_and_watches_after_writes_across_workers(workers_api: ApiServerPro
     code, body = call(workers_api, "POST", base, {"metadata": {"name": "last"}})
     rv = int(body["metadata"]["resourceVersion"])
     for _ in range(6):
-        conn = http.client.HTTPConnection("127.0.0.1", workers_api.port, timeout=30)
+        conn = http.client.HTTPSConnection("127.0.0.1", workers_api.port, timeout=30, context=workers_api.ssl_context())
         conn.request("GET", f"{base}?watch=1&resourceVersion={rv}&timeoutSeconds=1", headers={"Connection": "close"})
         resp = conn.getresponse()
         assert resp.status == 200

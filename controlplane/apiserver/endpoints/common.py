@@ -42,6 +42,8 @@ class Api(StrategyContext, Protocol):
     caches: WatchCaches
     watchers: set[Any]  # open watch streams (closed on shutdown)
     stopping: asyncio.Event
+    kubelet_ssl: Any  # TLS context for the node agents' endpoints (None: plain HTTP)
+    security: Any  # server.security.Security: audit stages of streams (stream_started, finish)
 
 
 @dataclass

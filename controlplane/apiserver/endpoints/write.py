@@ -18,6 +18,7 @@ import yaml
 from sanic import Request
 from sanic.response import HTTPResponse
 
+from controlplane.apiserver import admission
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.endpoints import common as hc
 from controlplane.apiserver.endpoints.common import Api, parse_rv
@@ -78,6 +79,7 @@ async def create_object(api: Api, info: ResourceInfo, obj: dict[str, Any], *, st
         await require_namespace(api, ns, creating=True)
     if not prepared:
         obj = generic.prepare_create(info, obj, strict=strict, manager=manager)
+    admission.validate("create", info, ns, obj["metadata"].get("name"), obj, None)
     strategy = info.strategy
     await strategy.before_create(api, obj, dry=dry)  # e.g. a Service's clusterIP
     if dry:
@@ -96,7 +98,7 @@ async def update(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     if not t.name:
         raise errors.method_not_allowed(f"PUT on the collection {info.plural} is not supported")
     body = hc.decode_body(request)
-    if t.subresource not in ("", "status", "finalize"):
+    if t.subresource not in ("", "status", "finalize") and not (t.subresource == "approval" and info.has("approval")):
         raise errors.method_not_allowed(f"PUT on {info.plural}/{t.subresource} is not supported")
     body.setdefault("metadata", {})
     if body["metadata"].get("name") not in (None, t.name):
@@ -137,8 +139,9 @@ async def write_update(api: Api, info: ResourceInfo, namespace: str | None, name
             await strategy.before_update(api, old, desired, dry=dry)  # e.g. keep the clusterIP
             new = generic.prepare_update(info, old, desired, subresource=subresource, strict=strict,
                                     manager=manager, operation=operation)
-        if generic.unchanged(old, new):
-            return None
+        admission.validate("update", info, namespace, name, new, old, subresource)
+        if generic.unchanged(old, new) and not api.store.is_stale(info, namespace, name):
+            return None  # (a value read with an old encryption key is written again even so)
         if prepared:
             await strategy.before_update(api, old, new, dry=dry)
         if dry:

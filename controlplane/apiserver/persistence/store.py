@@ -31,9 +31,16 @@ Suggestion = Callable[[], tuple[bytes, int] | None]
 class ObjectStore:
     """Typed CRUD over the Backend with Kubernetes' error mapping."""
 
-    def __init__(self, backend: Backend, *, group_commit: bool = True) -> None:
+    def __init__(self, backend: Backend, *, group_commit: bool = True,
+                 stale: Callable[[str], bool] | None = None) -> None:
+        """``stale(key)``: whether the stored value was written with an old encryption key
+        (``encryption.backend.EncryptingBackend.is_stale``), so an unchanged update still writes."""
         self.backend = backend
         self.committer = GroupCommitter(backend) if group_commit else None
+        self._stale = stale
+
+    def is_stale(self, info: ResourceInfo, namespace: str | None, name: str) -> bool:
+        return self._stale is not None and self._stale(object_key(info, namespace, name))
 
     async def close(self) -> None:
         if self.committer is not None:

@@ -25,6 +25,7 @@ from controlplane.apiserver.persistence.store import ObjectStore
 from controlplane.apiserver.server import metrics
 from controlplane.apiserver.server.crds import CrdController
 from controlplane.apiserver.server.routes import build_app, skip_unused_signals
+from controlplane.apiserver.server.security import Security, SecurityOptions
 from controlplane.apiserver.strategy.builtins import builtin_registry
 from controlplane.apiserver.strategy.serviceips import ServiceIPAllocator
 from controlplane.log import get_logger
@@ -39,13 +40,19 @@ class ApiServer:
     """The state of one apiserver process and its lifecycle."""
 
     def __init__(self, backend: Backend, *, service_cidr: str = "10.96.0.0/12",
-                 compaction_interval: float = 300.0, primary: bool = True) -> None:
+                 compaction_interval: float = 300.0, primary: bool = True, security: Security | None = None,
+                 stale: Callable[[str], bool] | None = None) -> None:
+        """``security``: TLS, authentication, authorization and audit (default: none of them,
+        every request allowed, as kube-apiserver with AlwaysAllow and no TLS); ``stale``: the
+        encryption-at-rest backend's check for values written with an old key."""
         self.backend = backend
+        self.security = security or Security(SecurityOptions(authorization_mode=["AlwaysAllow"]))
         self.primary = primary  # the one process (of several workers) doing once-only jobs
         self.stopping = asyncio.Event()
         self.watchers: set[Any] = set()  # open watch streams (closed on shutdown)
         self.registry = builtin_registry()
-        self.store = ObjectStore(backend)
+        self.store = ObjectStore(backend, stale=stale)
+        self.kubelet_ssl = self.security.kubelet_ssl
         self.caches = WatchCaches(backend)
         self.crds = CrdController(self)
         self.service_ips = ServiceIPAllocator(backend, service_cidr)
@@ -60,8 +67,10 @@ class ApiServer:
         # the strategic-merge/apply metadata (~0.5 s to load) is read once, off the event loop
         await asyncio.to_thread(preload_patch_schemas)
         for info in self.registry.all():
-            await self.caches.cache_for(info)
+            if info.verbs != ("create",):  # (the review APIs are never stored)
+                await self.caches.cache_for(info)
         await self._ensure_namespaces()
+        await self.security.start(self)
         await self.crds.start()
         if self.compactor is not None:
             self.compactor.launch()
@@ -76,6 +85,7 @@ class ApiServer:
             await self.compactor.stop()
         for task in list(self._tasks):
             task.cancel()
+        await self.security.stop()
         await self.caches.stop()
         await self.store.close()  # queued group-commit writes end (their requests are gone)
         await self.backend.close()
@@ -117,7 +127,8 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event, *, so
     if gate is not None:
         api.ready = False  # /readyz: 503 until every worker serves
     listen: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
-    server = await app.create_server(**listen, return_asyncio_server=True, access_log=False)
+    server = await app.create_server(**listen, ssl=api.security.ssl_context(), return_asyncio_server=True,
+                                     access_log=False)
     assert server is not None
     await server.startup()
     skip_unused_signals(app)

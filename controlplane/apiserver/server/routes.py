@@ -24,6 +24,7 @@ from controlplane.apiserver.endpoints.common import Api
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import dumps
 from controlplane.apiserver.persistence.watchcache import TooLargeResourceVersionError
+from controlplane.apiserver.server import authapis
 from controlplane.apiserver.server.metrics import render
 from controlplane.apiserver.strategy.base import WARNINGS
 from controlplane.log import get_logger
@@ -57,9 +58,12 @@ async def dispatch(api: Api, request: Request, prefix: str, path: str) -> HTTPRe
                 warnings: list[str] = []
                 token = WARNINGS.set(warnings)
                 try:
-                    resp = await _run_verb(api, request, t, verb)
+                    resp = await authapis.handle(api.security, request, t, verb) if _security_api(t) else None
+                    if resp is None:
+                        resp = await _run_verb(api, request, t, verb)
                 finally:
                     WARNINGS.reset(token)
+                    api.security.finish(request)  # a stream (watch, log -f) ends: audit ResponseComplete
                 if warnings and resp is not None:
                     resp.headers.extend([("Warning", f'299 - "{_quote(m)}"') for m in warnings[:20]])
                 code[0] = resp.status if resp is not None else 200
@@ -73,6 +77,11 @@ async def dispatch(api: Api, request: Request, prefix: str, path: str) -> HTTPRe
         return hc.status_response(e)
     except StorageError as e:
         return hc.status_response(_storage_status(e, request))
+
+
+def _security_api(t: hc.Target) -> bool:
+    g = t.info.group
+    return g in ("authentication.k8s.io", "authorization.k8s.io") or (t.subresource == "token" and g == "")
 
 
 def _quote(message: str) -> str:
@@ -91,7 +100,7 @@ def _storage_status(e: StorageError, request: Request) -> errors.ApiError:
 
 
 async def _run_verb(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse | None:
-    if t.subresource and t.subresource not in ("status", "finalize"):
+    if t.subresource and t.subresource not in ("status", "finalize", "approval"):
         return await subresources.handle(api, request, t, verb)
     if verb == "get":
         return await read.get(api, request, t)
@@ -122,6 +131,19 @@ def build_app(api: Api, name: str = "controlplane-apiserver") -> Sanic:
     app.config.TOUCHUP = False
     app.ctx.api = api
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    security = api.security
+    if security.filters_requests:  # authentication, impersonation, authorization, audit (security.py)
+        app.register_middleware(security.filter, "request", priority=1000)
+        if security.audit_log is not None:
+            app.register_middleware(security.respond, "response")
+
+    @app.route("/.well-known/openid-configuration", methods=["GET"])
+    async def openid_configuration(_: Request) -> HTTPResponse:
+        return hc.json_response(authapis.openid_configuration(security))
+
+    @app.route("/openid/v1/jwks", methods=["GET"])
+    async def jwks(_: Request) -> HTTPResponse:
+        return raw(dumps(authapis.jwks(security)), content_type="application/jwk-set+json")
 
     @app.route("/version", methods=["GET"])
     async def version(_: Request) -> HTTPResponse:

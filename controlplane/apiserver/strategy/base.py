@@ -106,6 +106,10 @@ class Strategy:
         selector = (obj.get("spec") or {}).get("selector")
         return LabelSelector.from_dict(selector).to_string() if isinstance(selector, dict) else ""
 
+    def prepare_approval(self, old: Obj, new: Obj) -> Obj:
+        """What an update through ``/approval`` stores (CertificateSigningRequests only)."""
+        raise errors.method_not_allowed("approval is not supported on this resource")
+
     def prepare_finalize(self, info: ResourceInfo, old: Obj, new: Obj) -> Obj:
         """What an update through ``/finalize`` stores (namespaces only serve it)."""
         raise errors.method_not_allowed(f"PUT on {info.plural}/finalize is not supported")

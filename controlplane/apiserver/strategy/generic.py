@@ -134,6 +134,8 @@ def prepare_update(info: ResourceInfo, old: Obj, new: Obj, *, subresource: str, 
     old_meta = old["metadata"]
     if subresource == "finalize":
         new = strategy.prepare_finalize(info, old, new)
+    elif subresource == "approval":  # CertificateSigningRequests: only the Approved/Denied conditions
+        new = strategy.prepare_approval(old, new)
     elif subresource == "status":
         # Only status (and managedFields bookkeeping) changes through /status.
         merged = copy.deepcopy(old)
