@@ -21,9 +21,9 @@ def _client(d: DashboardProcess) -> httpx.Client:
     return httpx.Client(base_url=d.url, timeout=10)
 
 
-def _signed_in(d: DashboardProcess) -> httpx.Client:
+def _signed_in(d: DashboardProcess, kubeconfig) -> httpx.Client:
     c = _client(d)
-    r = c.post("/auth/login", json={"token": "any-token"})
+    r = c.post("/auth/login", json={"kubeconfig": kubeconfig.read_text()})
     assert r.status_code == 200, r.text
     return c
 
@@ -54,12 +54,34 @@ def test_unusable_credentials_are_400(dashboard: DashboardProcess, body: dict, m
         assert "cp_dashboard_session" not in r.cookies
 
 
-def test_session_proxy_and_logout(dashboard: DashboardProcess, apiserver) -> None:
-    kubeconfig = apiserver.kubeconfig.read_text()
+def test_wrong_token_and_unauthorized_users(dashboard: DashboardProcess, apiserver, tmp_path) -> None:
     with _client(dashboard) as c:
-        r = c.post("/auth/login", json={"kubeconfig": kubeconfig.replace("user: {}", "user: {token: abc}")})
+        r = c.post("/auth/login", json={"token": "not-a-valid-token"})
+        assert r.status_code == 401 and r.json()["message"] == "Unauthorized"
+        assert "cp_dashboard_session" not in r.cookies
+        # a kubeconfig user without credentials is anonymous, which the API refuses
+        r = c.post("/auth/login", json={"kubeconfig": apiserver.token_kubeconfig("", tmp_path / "anon").read_text()})
+        assert r.status_code in (401, 403) and r.json()["kind"] == "Status", r.text
+        # a user RBAC grants nothing signs in (who they are is known) and gets the API's 403s
+        jane = apiserver.kubeconfig_for("jane-dashboard", ["devs"], tmp_path / "jane").read_text()
+        r = c.post("/auth/login", json={"kubeconfig": jane})
         assert r.status_code == 200, r.text
-        assert r.json()["credential"] == "token"
+        assert r.json()["username"] == "jane-dashboard" and "devs" in r.json()["groups"]
+        assert r.json()["credential"] == "client certificate"
+        denied = c.get("/k8s/api/v1/namespaces")
+        assert denied.status_code == 403 and "jane-dashboard" in denied.json()["message"]
+        review = c.post("/k8s/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", json={
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"verb": "create", "resource": "pods", "subresource": "exec",
+                                            "namespace": "default"}}})
+        assert review.status_code == 201 and review.json()["status"]["allowed"] is False
+
+
+def test_session_proxy_and_logout(dashboard: DashboardProcess, apiserver) -> None:
+    with _client(dashboard) as c:
+        r = c.post("/auth/login", json={"kubeconfig": apiserver.kubeconfig.read_text()})
+        assert r.status_code == 200, r.text
+        assert r.json()["credential"] == "client certificate" and "system:masters" in r.json()["groups"]
         cookie = r.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
         assert c.get("/auth/session").status_code == 200
@@ -87,8 +109,8 @@ async def _ws(d: DashboardProcess, path: str, cookie: str, **kw):
                                     additional_headers={"Cookie": cookie}, **kw)
 
 
-def test_mux_watches_and_logs(dashboard: DashboardProcess) -> None:
-    c = _signed_in(dashboard)
+def test_mux_watches_and_logs(dashboard: DashboardProcess, apiserver) -> None:
+    c = _signed_in(dashboard, apiserver.kubeconfig)
     cookie = f"cp_dashboard_session={c.cookies['cp_dashboard_session']}"
     rv = c.get("/k8s/api/v1/namespaces/default/configmaps").json()["metadata"]["resourceVersion"]
 
@@ -130,8 +152,8 @@ def test_mux_watches_and_logs(dashboard: DashboardProcess) -> None:
         c.close()
 
 
-def test_exec_of_a_missing_pod_ends_with_the_api_status(dashboard: DashboardProcess) -> None:
-    c = _signed_in(dashboard)
+def test_exec_of_a_missing_pod_ends_with_the_api_status(dashboard: DashboardProcess, apiserver) -> None:
+    c = _signed_in(dashboard, apiserver.kubeconfig)
     cookie = f"cp_dashboard_session={c.cookies['cp_dashboard_session']}"
 
     async def run() -> bytes:
