@@ -7,8 +7,8 @@ closed with it.
 
 Sign-in asks the API who the credentials belong to with a ``SelfSubjectReview``
 (``kubectl auth whoami``); a 401 refuses the sign-in with the API's message. An apiserver
-without the authentication API (404) is asked for ``/api`` instead, so a refused credential
-is still refused. Credentials-free (anonymous) sign-in is accepted only when the API lets
+without the authentication API (404), or whose review fails (403, 5xx), is asked for ``/api``
+instead, so a refused credential is still refused. Credentials-free (anonymous) sign-in is accepted only when the API lets
 anonymous requests read ``/api``.
 """
 
@@ -24,6 +24,9 @@ from yarl import URL
 
 from controlplane.dashboard.cluster import ClusterInfo
 from controlplane.dashboard.credentials import Credentials
+from controlplane.log import get_logger
+
+log = get_logger(__name__)
 
 USER_AGENT = "controlplane-dashboard"
 SSR_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
@@ -106,9 +109,10 @@ class Upstream:
                                 uid=info.get("uid"))
             if r.status == 401:
                 raise SignInError(401, status_message(raw, 401))
-            if r.status not in (403, 404, 405):
-                raise SignInError(r.status, status_message(raw, r.status))
-        # no authentication API here (or not allowed to use it): is the credential accepted at all?
+            log.info("SelfSubjectReview unavailable; checking the credentials with /api", code=r.status,
+                     message=status_message(raw, r.status))
+        # no authentication API here (404), not allowed to use it (403) or failing (5xx): is the
+        # credential accepted at all?
         async with self.session.get(self.url("/api")) as r:
             raw = await r.read()
             if r.status == 401 or (r.status == 403 and self.creds.anonymous):
