@@ -347,9 +347,14 @@ class RestClient:
             body["propagationPolicy"] = propagation_policy
         return await self.request("DELETE", res.path(namespace), params={"labelSelector": label_selector}, body=body)
 
-    async def bind(self, namespace: str, pod_name: str, node_name: str) -> Any:
-        """POST a ``Binding`` to ``pods/NAME/binding`` (what the scheduler does)."""
-        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod_name, "namespace": namespace},
+    async def bind(self, namespace: str, pod_name: str, node_name: str,
+                   annotations: dict[str, str] | None = None) -> Any:
+        """POST a ``Binding`` to ``pods/NAME/binding`` (what the scheduler does), with the
+        Binding's ``annotations`` if given."""
+        md: dict[str, Any] = {"name": pod_name, "namespace": namespace}
+        if annotations:
+            md["annotations"] = annotations
+        body = {"apiVersion": "v1", "kind": "Binding", "metadata": md,
                 "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}}
         return await self.request("POST", PODS.path(namespace, pod_name, "binding"), body=body)
 

@@ -22,7 +22,7 @@ import yaml
 from controlplane.agent import bootstrap as join
 from controlplane.agent.agent import Agent
 from controlplane.agent.context import AgentConfig
-from controlplane.agent.simulated import SimulatedNodes, parse_gpus, parse_labels
+from controlplane.agent.simulated import SimulatedNodes, parse_gpus, parse_labels, read_node_list
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.pki.certs import write_file
@@ -69,6 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--simulated", action="store_true", help="run simulated nodes (controlplane.agent.simulated)")
     p.add_argument("--nodes", type=int, default=1, help="simulated: number of nodes")
     p.add_argument("--prefix", default="sim-node", help="simulated: node name prefix")
+    p.add_argument("--node-list", default=None,
+                   help="simulated: one node per row of an openb node list CSV (sn,cpu_milli,memory_mib,gpu,model)")
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
 
@@ -156,7 +158,8 @@ async def _run_simulated(ctx: bootstrap.Context) -> int:
     sim = SimulatedNodes(client, count=args.nodes, prefix=args.prefix, cpu=args.cpu or "4",
                          memory=args.memory or "32Gi", pods=args.pods or "110", gpus=gpus, model=model,
                          labels=parse_labels(args.labels), lease_duration=args.lease_duration,
-                         lease_interval=args.lease_interval)
+                         lease_interval=args.lease_interval,
+                         node_specs=read_node_list(args.node_list) if args.node_list else None)
     try:
         await sim.start(ctx.stop)
     finally:

@@ -50,6 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--service-cidr", default="10.96.0.0/12")
     p.add_argument("--compaction-interval", type=float, default=300.0,
                    help="seconds between etcd compactions (0: never)")
+    p.add_argument("--event-ttl", type=int, default=3600,
+                   help="seconds an Event is kept after its last write (kube-apiserver's --event-ttl; 0: forever)")
+    p.add_argument("--decision-ttl", type=int, default=3600,
+                   help="seconds a SchedulingDecision record is kept (0: forever)")
     p.add_argument("--workers", type=int, default=1,
                    help="apiserver processes sharing the port (SO_REUSEPORT); >1 adds a supervisor")
     p.add_argument("--worker", default="", help=argparse.SUPPRESS)  # internal: "index,count,link-fd"
@@ -121,7 +125,8 @@ def build_api(args: argparse.Namespace, *, primary: bool = True, compaction: flo
         backend, stale = enc, enc.is_stale
     return ApiServer(backend, service_cidr=args.service_cidr,
                      compaction_interval=args.compaction_interval if compaction is None else compaction,
-                     primary=primary, security=Security(security_options(args)), stale=stale)
+                     primary=primary, security=Security(security_options(args)), stale=stale,
+                     event_ttl=args.event_ttl, decision_ttl=args.decision_ttl)
 
 
 async def main(ctx: bootstrap.Context) -> None:

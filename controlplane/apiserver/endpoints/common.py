@@ -45,6 +45,10 @@ class Api(StrategyContext, Protocol):
     kubelet_ssl: Any  # TLS context for the node agents' endpoints (None: plain HTTP)
     security: Any  # server.security.Security: audit stages of streams (stream_started, finish)
 
+    def spawn(self, coro: Any) -> "asyncio.Task[Any]":
+        """Run ``coro`` in the background, owned by the server (cancelled on shutdown)."""
+        ...
+
 
 @dataclass
 class Target:

@@ -41,16 +41,18 @@ class ApiServer:
 
     def __init__(self, backend: Backend, *, service_cidr: str = "10.96.0.0/12",
                  compaction_interval: float = 300.0, primary: bool = True, security: Security | None = None,
-                 stale: Callable[[str], bool] | None = None) -> None:
+                 stale: Callable[[str], bool] | None = None,
+                 event_ttl: int | None = None, decision_ttl: int | None = None) -> None:
         """``security``: TLS, authentication, authorization and audit (default: none of them,
         every request allowed, as kube-apiserver with AlwaysAllow and no TLS); ``stale``: the
-        encryption-at-rest backend's check for values written with an old key."""
+        encryption-at-rest backend's check for values written with an old key; ``event_ttl`` /
+        ``decision_ttl``: seconds Events / SchedulingDecisions live (None: 1 h; 0: forever)."""
         self.backend = backend
         self.security = security or Security(SecurityOptions(authorization_mode=["AlwaysAllow"]))
         self.primary = primary  # the one process (of several workers) doing once-only jobs
         self.stopping = asyncio.Event()
         self.watchers: set[Any] = set()  # open watch streams (closed on shutdown)
-        self.registry = builtin_registry()
+        self.registry = builtin_registry(event_ttl, decision_ttl)
         self.store = ObjectStore(backend, stale=stale)
         self.kubelet_ssl = self.security.kubelet_ssl
         self.caches = WatchCaches(backend)
