@@ -262,6 +262,11 @@ def test_scheduling_tab_shows_each_plugins_score(ui: Browser, cluster: Cluster) 
     # every plugin's weighted score is in the chosen node's column
     assert all(t.text.strip() for t in table.find_elements("css selector", "tbody td")[: len(plugins)])
     ui.screenshot("scheduling")
+    assert ui.axe("scheduling") == []
+    # the profile's recent decisions, live
+    ui.go(f"/scheduling?ns={NS}&profile=default-scheduler")
+    ui.wait(lambda: any(pod in r for r in _rows(ui, "Scheduling decisions")), what="the pod's decision in the profile's list")
+    ui.screenshot("scheduling-profile")
 
 
 def test_session_is_in_memory_and_ends_at_sign_out(ui: Browser, cluster: Cluster) -> None:
