@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kubeconfig", help="kubeconfig of the apiserver")
     p.add_argument("--server", help="apiserver URL (instead of --kubeconfig)")
     p.add_argument("--node-name", default=os.environ.get("NODE_NAME") or os.uname().nodename)
+    p.add_argument("--host-id", default=None,
+                   help="key of the host-level names (cgroup tree, network namespaces); default: the node name")
     p.add_argument("--root", default=".data/agent", help="state directory (images, bundles, logs)")
     p.add_argument("--registry-mirror", action="append", default=[],
                    help="endpoint for docker.io images (repeatable; default: CONTROLPLANE_REGISTRY_MIRROR)")
@@ -80,7 +82,7 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
     labels = dict(kv.split("=", 1) for kv in args.labels.split(",") if "=" in kv)
     cap = {"cpu": args.cpu, "memory": args.memory, "pods": args.pods}
     return AgentConfig(
-        node=args.node_name, root=Path(args.root), address=args.address, port=args.port,
+        node=args.node_name, host_id=args.host_id or args.node_name, root=Path(args.root), address=args.address, port=args.port,
         tls_cert_file=Path(args.tls_cert_file) if args.tls_cert_file else None,
         tls_key_file=Path(args.tls_private_key_file) if args.tls_private_key_file else None,
         client_ca_file=Path(args.client_ca_file) if args.client_ca_file else None,
@@ -168,7 +170,7 @@ async def _run_simulated(ctx: bootstrap.Context) -> int:
 
 
 async def _cleanup(ctx: bootstrap.Context) -> int:
-    await RuncRuntime(Path(ctx.args.root).resolve() / "runtime", ctx.args.node_name).cleanup_all()
+    await RuncRuntime(Path(ctx.args.root).resolve() / "runtime", ctx.args.host_id or ctx.args.node_name).cleanup_all()
     return 0
 
 

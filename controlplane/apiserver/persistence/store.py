@@ -29,6 +29,19 @@ Mutator = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 Suggestion = Callable[[], tuple[bytes, int] | None]
 
 
+# etcd's default --max-request-bytes: kube-apiserver passes etcd's "request is too large" on as
+# a 500 without a reason. Checked here, before a write joins a group-committed transaction
+# (one oversized write must not fail the others batched with it); the overhead approximates
+# the framing of the raft proposal around key and value.
+MAX_REQUEST_BYTES = 1536 * 1024
+REQUEST_OVERHEAD = 64
+
+
+def check_request_size(key: str, value: bytes) -> None:
+    if len(key) + len(value) + REQUEST_OVERHEAD > MAX_REQUEST_BYTES:
+        raise errors.ApiError(500, "", "etcdserver: request is too large")
+
+
 class ObjectStore:
     """Typed CRUD over the Backend with Kubernetes' error mapping."""
 
@@ -54,6 +67,8 @@ class ObjectStore:
             await self.committer.close()
 
     async def _write(self, op: WriteOp) -> KeyValue:
+        if op.value is not None:
+            check_request_size(op.key, op.value)
         if self.committer is not None:
             return await self.committer.submit(op)
         return await write_one(self.backend, op)
