@@ -1,7 +1,8 @@
 """The dashboard in a real headless Chromium against ``controlplane up`` (real etcd, apiserver,
 controllers, scheduler, a node agent running runc containers): issue 19's "Must show" items.
 One cluster and one browser for the module; screenshots and axe reports go to
-``test-artifacts/dashboard/`` (git-ignored)."""
+``test-artifacts/dashboard/`` (git-ignored). The cluster's containers outlive ``up`` (conmon), so
+teardown runs ``controlplane down`` and fails if it finds anything left on the host."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from controlplane.etcd_process import free_port
 from tests.fixtures.apiserver import make_kubectl
 from tests.fixtures.browser import Browser
+from tests.fixtures.up import UpInstance
 from tests.integration.test_api_up import _stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.runc]
@@ -54,10 +56,12 @@ class Cluster:
 
     def start(self) -> None:
         import select
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "controlplane", "up", "--data-dir", str(self.data), "--port", str(self.port),
-             "--dashboard-port", "0", "--gitops-webhook-port", "0"],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        self.data.mkdir(parents=True, exist_ok=True)
+        with open(self.data.parent / "up.log", "ab") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "controlplane", "up", "--data-dir", str(self.data), "--port", str(self.port),
+                 "--dashboard-port", "0", "--gitops-webhook-port", "0"],
+                cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             ready, _, _ = select.select([self.proc.stdout], [], [], 1.0)
@@ -88,11 +92,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Cluster:
     if os.geteuid() != 0:
         pytest.skip("needs root: the node agent runs runc containers")
     c = Cluster(tmp_path_factory.mktemp("dashboard-up"))
-    c.start()
-    c.kubectl("create", "namespace", NS)
-    yield c
-    if c.proc is not None:
-        assert _stop(c.proc) == 0
+    try:
+        c.start()
+        c.kubectl("create", "namespace", NS)
+        yield c
+    finally:
+        rc = _stop(c.proc) if c.proc is not None and c.proc.poll() is None else None
+        # the pods' containers (runc + conmon), their overlay mounts and cgroups outlive `up`
+        rep = UpInstance(c.data).down()
+    assert rc in (None, 0), f"controlplane up exited with {rc}"
+    assert rep["rc"] == 0 and not rep["leftovers"] and not rep["errors"], f"controlplane down: {rep}"
 
 
 @pytest.fixture(scope="module")
