@@ -6,6 +6,7 @@ import * as R from "./api/resources";
 import { age } from "./lib/format";
 import { podSummary } from "./lib/podstatus";
 import { selectorToString } from "./lib/selectors";
+import { sliceEndpointsText, slicePortsText } from "./lib/endpoints";
 
 export interface Column {
   id: string;
@@ -115,6 +116,13 @@ export const COLUMNS: Record<string, Column[]> = {
   ],
   serviceaccounts: [namespace, name, ageCol],
   endpoints: [namespace, name, { id: "endpoints", label: "Endpoints", width: "minmax(200px,2fr)", get: (o) => endpointsText(o) }, ageCol],
+  endpointslices: [
+    namespace, name,
+    { id: "addresstype", label: "Address type", width: "100px", get: (o) => o.addressType ?? "" },
+    { id: "ports", label: "Ports", width: "minmax(80px,1fr)", get: (o) => slicePortsText(o) },
+    { id: "endpoints", label: "Endpoints", width: "minmax(200px,2fr)", get: (o) => sliceEndpointsText(o) },
+    ageCol,
+  ],
   customresourcedefinitions: [name, { id: "group", label: "Group", width: "minmax(140px,1fr)", get: (o) => o.spec?.group ?? "" }, { id: "kind", label: "Kind", width: "140px", get: (o) => o.spec?.names?.kind ?? "" }, { id: "scope", label: "Scope", width: "100px", get: (o) => o.spec?.scope ?? "" }, ageCol],
   gitrepositories: [
     namespace, name,
