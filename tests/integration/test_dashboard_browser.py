@@ -268,6 +268,24 @@ def test_service_page_shows_its_endpoints_live(ui: Browser, cluster: Cluster) ->
     cluster.kubectl("delete", "service", "web", "-n", NS)
 
 
+def test_hpa_page_shows_its_target_metrics_and_pods(ui: Browser, cluster: Cluster) -> None:
+    if not _served(cluster, "/apis/autoscaling/v2"):
+        pytest.skip("HorizontalPodAutoscalers (autoscaling/v2, issue 16) are not served by this cluster")
+    # min 3: the autoscaler keeps the Deployment at the 3 replicas the later tests expect
+    cluster.kubectl("autoscale", "deployment", "web", "--min=3", "--max=5", "--cpu-percent=80", "-n", NS)
+    try:
+        ui.go(f"/r/autoscaling/v2/horizontalpodautoscalers/{NS}/web")
+        ui.wait(lambda: ui.all("main a[href$='/r/apps/v1/deployments/dash-e2e/web']"), what="the scale target's link")
+        ui.wait_text("3 min · 5 max", "[data-testid=hpa-replicas]")
+        row = ui.wait(lambda: [r.text for r in ui.all("[data-testid=hpa-metrics] tbody tr")], what="the metrics")
+        assert "cpu" in row[0] and "80%" in row[0], row
+        ui.wait(lambda: len(_rows(ui, "Pods of Deployment web")) == 3, what="the target's pods")
+        ui.screenshot("hpa")
+        assert ui.axe("hpa") == []
+    finally:
+        cluster.kubectl("delete", "hpa", "web", "-n", NS)
+
+
 def test_scheduling_tab_shows_each_plugins_score(ui: Browser, cluster: Cluster) -> None:
     pod = _a_pod(cluster)
     ui.go(f"/r/core/v1/pods/{NS}/{pod}?tab=scheduling")

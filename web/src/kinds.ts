@@ -7,6 +7,7 @@ import { age } from "./lib/format";
 import { podSummary } from "./lib/podstatus";
 import { selectorToString } from "./lib/selectors";
 import { sliceEndpointsText, slicePortsText } from "./lib/endpoints";
+import { hpaTargets } from "./lib/hpa";
 
 export interface Column {
   id: string;
@@ -83,7 +84,9 @@ export const COLUMNS: Record<string, Column[]> = {
   horizontalpodautoscalers: [
     namespace, name,
     { id: "ref", label: "Reference", width: "minmax(140px,1fr)", get: (o) => `${o.spec?.scaleTargetRef?.kind}/${o.spec?.scaleTargetRef?.name}` },
-    { id: "minmax", label: "Min/Max", width: "80px", get: (o) => `${o.spec?.minReplicas ?? 1}/${o.spec?.maxReplicas}` },
+    { id: "targets", label: "Targets", width: "minmax(140px,1fr)", get: (o) => hpaTargets(o) },
+    { id: "minpods", label: "Min pods", width: "75px", get: (o) => o.spec?.minReplicas ?? 1 },
+    { id: "maxpods", label: "Max pods", width: "75px", get: (o) => o.spec?.maxReplicas ?? "" },
     { id: "replicas", label: "Replicas", width: "70px", get: (o) => o.status?.currentReplicas ?? 0 },
     ageCol,
   ],
