@@ -28,7 +28,6 @@ from controlplane.apiserver.patch import apply_patch
 from controlplane.apiserver.patch.ssa import server_side_apply
 from controlplane.apiserver.persistence.codec import object_key
 from controlplane.apiserver.strategy import generic
-from controlplane.apiserver.strategy.base import Strategy
 from controlplane.machinery import yamlbounded
 from controlplane.machinery.timestamps import now_rfc3339
 
@@ -50,10 +49,7 @@ async def create(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     dry = hc.dry_run(request)
     strict = hc.field_validation(request) == "Strict"
     manager = hc.field_manager(request)
-    encoded: list[bytes] = []
-    obj = await create_object(api, info, obj, strict=strict, manager=manager, dry=dry, encoded=encoded)
-    if encoded and (not info.is_custom or obj.get("apiVersion") == info.api_version):
-        return hc.json_response(encoded[0], status=201)  # what was stored, not encoded again
+    obj = await create_object(api, info, obj, strict=strict, manager=manager, dry=dry)
     return hc.json_response(hc.output(info, obj), status=201)
 
 
@@ -77,10 +73,8 @@ async def require_namespace(api: Api, namespace: str | None, *, creating: bool =
 
 
 async def create_object(api: Api, info: ResourceInfo, obj: dict[str, Any], *, strict: bool, manager: str | None,
-                        dry: bool, prepared: bool = False, encoded: list[bytes] | None = None) -> dict[str, Any]:
-    """The shared tail of POST and of server-side apply on an absent object. ``encoded``
-    receives the created object's JSON when nothing changes it after the write (see
-    ``ObjectStore.create``)."""
+                        dry: bool, prepared: bool = False) -> dict[str, Any]:
+    """The shared tail of POST and of server-side apply on an absent object."""
     ns = obj["metadata"].get("namespace")
     if info.namespaced:
         await require_namespace(api, ns, creating=True)
@@ -91,9 +85,8 @@ async def create_object(api: Api, info: ResourceInfo, obj: dict[str, Any], *, st
     await strategy.before_create(api, obj, dry=dry)  # e.g. a Service's clusterIP
     if dry:
         return obj
-    plain = encoded is not None and type(strategy).after_write is Strategy.after_write
     try:
-        obj = await api.store.create(info, obj, encoded=encoded if plain else None)
+        obj = await api.store.create(info, obj)
     except BaseException:
         await strategy.create_failed(api, obj)
         raise

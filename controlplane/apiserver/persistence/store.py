@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import loads
-from controlplane.apiserver.persistence.codec import decode, encode, object_key, with_rv
+from controlplane.apiserver.persistence.codec import decode, encode, object_key
 from controlplane.apiserver.persistence.group_commit import GroupCommitter, write_one
 from controlplane.apiserver.persistence.leases import LeaseManager
 from controlplane.storage.interface import (
@@ -83,21 +83,14 @@ class ObjectStore:
         kv = await self.backend.get(object_key(info, namespace, name))
         return decode(kv) if kv is not None else None
 
-    async def create(self, info: ResourceInfo, obj: dict[str, Any], *,
-                     encoded: list[bytes] | None = None) -> dict[str, Any]:
-        """``encoded``: if given, receives the created object as JSON (the stored bytes with the
-        resourceVersion spliced in, equal to encoding the returned object), so an answer
-        need not encode it a second time."""
+    async def create(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         key = object_key(info, meta.get("namespace"), meta["name"])
-        value = encode(obj)
         try:
-            kv = await self._write(WriteOp("create", key, value, lease=await self._lease(info)))
+            kv = await self._write(WriteOp("create", key, encode(obj), lease=await self._lease(info)))
         except KeyExistsError:
             raise errors.already_exists(info.plural, meta["name"], info.group) from None
         meta["resourceVersion"] = str(kv.mod_revision)
-        if encoded is not None:
-            encoded.append(with_rv(value, kv.mod_revision))
         return obj
 
     async def update(self, info: ResourceInfo, obj: dict[str, Any], expected_rv: int) -> dict[str, Any]:
