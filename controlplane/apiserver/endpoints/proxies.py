@@ -1,5 +1,6 @@
 """Proxying ``pods/X/log`` and ``pods/X/exec`` from the apiserver to the node agent that runs
-the pod (what the kube-apiserver does with the kubelet's port).
+the pod (what the kube-apiserver does with the kubelet's port). An exec is a CONNECT: it
+passes the admission chain (``connect_admission``) before the stream opens.
 
 The pod names its node; the Node's ``status.addresses`` (InternalIP) and
 ``status.daemonEndpoints.kubeletEndpoint.Port`` say where its agent listens. The apiserver
@@ -103,6 +104,7 @@ async def pod_exec(request: Request, ws: Any, namespace: str, name: str) -> None
     api: Api = request.app.ctx.api
     proto = ws.subprotocol or ""
     try:
+        await connect_admission(api, request, namespace, name, "exec", "PodExecOptions")
         base, container = await locate(api, namespace, name, request.args.get("container"))
     except errors.ApiError as e:
         await _ws_error(ws, proto, e.message, e.code)
@@ -117,6 +119,23 @@ async def pod_exec(request: Request, ws: Any, namespace: str, name: str) -> None
         await _relay(api, ws, url, proto)
     finally:
         api.security.finish(request, 101)
+
+
+async def connect_admission(api: Api, request: Request, namespace: str, name: str, subresource: str,
+                            kind: str) -> None:
+    """CONNECT through the admission chain (webhooks and policies on ``pods/exec`` etc. see the
+    ``Pod<Exec|Attach|PortForward>Options`` built from the query, as kube-apiserver sends it)."""
+    info = api.registry.get("", "v1", "pods")
+    assert info is not None
+    opts: dict[str, Any] = {"kind": kind, "apiVersion": "v1"}
+    for k in ("stdin", "stdout", "stderr", "tty"):
+        if request.args.get(k) is not None:
+            opts[k] = request.args.get(k) in ("true", "1")
+    if request.args.get("container"):
+        opts["container"] = request.args.get("container")
+    if request.args.getlist("command"):
+        opts["command"] = request.args.getlist("command")
+    await api.admission.connect(info, namespace, name, subresource, opts)
 
 
 async def _relay(api: Api, ws: Any, url: str, proto: str) -> None:

@@ -12,10 +12,13 @@ Request flow (docs/architecture.md): ``routes.dispatch`` -> ``endpoints`` -> ``s
 from __future__ import annotations
 
 import asyncio
+import copy
 import socket
 import time
 from typing import Any, Awaitable, Callable
 
+from controlplane.apiserver.admission import AdmissionChain
+from controlplane.apiserver.admission.priority import SYSTEM_CLASSES
 from controlplane.apiserver.endpoints.write import create_object
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.patch.schema import preload as preload_patch_schemas
@@ -41,10 +44,12 @@ class ApiServer:
 
     def __init__(self, backend: Backend, *, service_cidr: str = "10.96.0.0/12",
                  compaction_interval: float = 300.0, primary: bool = True, security: Security | None = None,
-                 stale: Callable[[str], bool] | None = None) -> None:
+                 stale: Callable[[str], bool] | None = None, admission_enabled: list[str] | None = None,
+                 admission_disabled: list[str] | None = None) -> None:
         """``security``: TLS, authentication, authorization and audit (default: none of them,
         every request allowed, as kube-apiserver with AlwaysAllow and no TLS); ``stale``: the
-        encryption-at-rest backend's check for values written with an old key."""
+        encryption-at-rest backend's check for values written with an old key;
+        ``admission_enabled``/``_disabled``: the admission plugins (default: all of them)."""
         self.backend = backend
         self.security = security or Security(SecurityOptions(authorization_mode=["AlwaysAllow"]))
         self.primary = primary  # the one process (of several workers) doing once-only jobs
@@ -57,6 +62,7 @@ class ApiServer:
         self.crds = CrdController(self)
         self.service_ips = ServiceIPAllocator(backend, service_cidr)
         self.compactor = Compactor(backend, compaction_interval) if compaction_interval > 0 else None
+        self.admission = AdmissionChain(self, enabled=admission_enabled, disabled=admission_disabled or ())
         self.ready = False
         self._tasks: set[asyncio.Task[Any]] = set()
         metrics.on_scrape(self._count_objects)
@@ -69,8 +75,11 @@ class ApiServer:
         for info in self.registry.all():
             if info.verbs != ("create",):  # (the review APIs are never stored)
                 await self.caches.cache_for(info)
+        await self.admission.start()
         await self._ensure_namespaces()
         await self.security.start(self)
+        if self.primary:
+            await self._ensure_priority_classes()
         await self.crds.start()
         if self.compactor is not None:
             self.compactor.launch()
@@ -86,6 +95,7 @@ class ApiServer:
         for task in list(self._tasks):
             task.cancel()
         await self.security.stop()
+        await self.admission.stop()
         await self.caches.stop()
         await self.store.close()  # queued group-commit writes end (their requests are gone)
         await self.backend.close()
@@ -104,6 +114,19 @@ class ApiServer:
                 obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
                 try:
                     await create_object(self, ns_info, obj, strict=False, manager="controlplane-apiserver", dry=False)
+                except errors.ApiError as e:
+                    if e.reason != "AlreadyExists":
+                        raise
+
+    async def _ensure_priority_classes(self) -> None:
+        """The system PriorityClasses (kube-apiserver's scheduling post-start hook)."""
+        info = self.registry.get("scheduling.k8s.io", "v1", "priorityclasses")
+        assert info is not None
+        for pc in SYSTEM_CLASSES:
+            if await self.store.get_or_none(info, None, pc["metadata"]["name"]) is None:
+                try:
+                    await create_object(self, info, copy.deepcopy(pc), strict=False, manager="controlplane-apiserver",
+                                        dry=False)
                 except errors.ApiError as e:
                     if e.reason != "AlreadyExists":
                         raise

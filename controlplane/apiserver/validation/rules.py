@@ -12,7 +12,8 @@ from typing import Any, Callable
 
 from controlplane.apiserver.crd.validation import validate_crd
 from controlplane.apiserver.meta.names import Errors
-from controlplane.apiserver.validation import apps, batch, core
+from controlplane.apiserver.validation import admissionregistration as admreg
+from controlplane.apiserver.validation import apps, batch, core, quota
 
 Obj = dict[str, Any]
 GVK = tuple[str, str, str]
@@ -34,6 +35,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("batch", "CronJob"): batch.cronjob,
     ("coordination.k8s.io", "Lease"): core.lease,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): validate_crd,
+    ("", "LimitRange"): quota.limit_range,
+    ("", "ResourceQuota"): quota.resource_quota,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): admreg.mutating_webhook_configuration,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admreg.validating_webhook_configuration,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): admreg.validating_admission_policy,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): admreg.validating_admission_policy_binding,
 }
 
 
