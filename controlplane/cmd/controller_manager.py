@@ -21,8 +21,8 @@ from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
     clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, endpoints, garbagecollector,
-    job, namespace, nodelifecycle, replicaset, replicationcontroller, rootcacertpublisher, serviceaccount,
-    statefulset,
+    job, namespace, nodelifecycle, replicaset, replicationcontroller, resourcequota, rootcacertpublisher,
+    serviceaccount, statefulset,
 )
 from controlplane.log import get_logger
 
@@ -37,7 +37,7 @@ CONTROLLERS: dict[str, ModuleType] = {
     "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
     "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle,
     "clusterrole-aggregation": clusterroleaggregation, "root-ca-cert-publisher": rootcacertpublisher,
-    "csrapproving": csrapproving, "csrsigning": csrsigning,
+    "csrapproving": csrapproving, "csrsigning": csrsigning, "resourcequota": resourcequota,
 }
 ALL_CONTROLLERS = list(CONTROLLERS)
 

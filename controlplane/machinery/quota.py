@@ -120,6 +120,21 @@ def matching_resources(group: str, resource: str, names: Iterable[str]) -> list[
     return sorted(out)
 
 
+def evaluator_for(name: str) -> tuple[str, str] | None:
+    """The (group, resource) whose objects a quota resource name counts (None: not countable)."""
+    if name.startswith("count/"):
+        rest = name[len("count/"):]
+        plural, _, group = rest.partition(".")
+        return (group, plural) if plural else None
+    if name in ("pods",) + _COMPUTE or name.startswith(("requests.", "limits.", "hugepages-")):
+        return "", "pods"
+    if name in ("services", "services.nodeports", "services.loadbalancers"):
+        return "", "services"
+    if name in LEGACY_COUNTED:
+        return "", name
+    return None
+
+
 def _qos_best_effort(pod: Obj) -> bool:
     spec = pod.get("spec") or {}
     for key in ("containers", "initContainers"):
