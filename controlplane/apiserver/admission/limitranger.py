@@ -18,7 +18,8 @@ from controlplane.apiserver.admission.attributes import CREATE, Attributes, forb
 from controlplane.apiserver.admission.lookups import Lookups
 from controlplane.apiserver.admission.plugin import Plugin
 from controlplane.apiserver.discovery.registry import ResourceInfo
-from controlplane.machinery.quantity import format_quantity, parse_quantity
+from controlplane.machinery.quantity import parse_quantity
+from controlplane.machinery.quota import fmt as quota_fmt
 
 Obj = dict[str, Any]
 ANNOTATION = "kubernetes.io/limit-ranger"
@@ -117,16 +118,17 @@ def _check(kind: str, item: Obj, requests: dict[str, Any], limits: dict[str, Any
 
 
 def _pod_totals(pod: Obj, field: str) -> dict[str, Any]:
-    """Sum over containers, at least the largest init container (``podRequests``/``podLimits``)."""
+    """Sum over containers, at least the largest init container (``podRequests``/``podLimits``),
+    printed in the format of the first value seen (as Quantity arithmetic keeps it)."""
     spec = pod.get("spec") or {}
     total: dict[str, Fraction] = {}
-    for c in spec.get("containers") or []:
-        for k, v in (((c.get("resources") or {}).get(field)) or {}).items() if isinstance(c, dict) else ():
-            total[k] = total.get(k, Fraction(0)) + _q(v)
-    for c in spec.get("initContainers") or []:
-        for k, v in (((c.get("resources") or {}).get(field)) or {}).items() if isinstance(c, dict) else ():
-            total[k] = max(total.get(k, Fraction(0)), _q(v))
-    return {k: format_quantity(v) for k, v in total.items()}
+    like: dict[str, Any] = {}
+    for key, combine in (("containers", lambda a, b: a + b), ("initContainers", max)):
+        for c in spec.get(key) or []:
+            for k, v in (((c.get("resources") or {}).get(field)) or {}).items() if isinstance(c, dict) else ():
+                like.setdefault(k, v)
+                total[k] = combine(total.get(k, Fraction(0)), _q(v))
+    return {k: quota_fmt(v, like[k]) for k, v in total.items()}
 
 
 def violations(pod: Obj, limit_ranges: list[Obj]) -> list[str]:
