@@ -147,6 +147,47 @@ def test_mutating_webhook_patch_is_applied(kubectl, ns, hooks, webhook_configs, 
     assert ann["mutate.admission.example.com/mutated"] == "label"
 
 
+def test_exec_is_a_connect_through_admission(kubectl, ns, hooks, webhook_configs):
+    webhook_configs("ValidatingWebhookConfiguration", f"exec-{ns}", ns, [
+        {"name": "exec.admission.example.com", "clientConfig": {"url": hooks.url("/deny"), "caBundle": hooks.ca_bundle},
+         "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods/exec"], "operations": ["CONNECT"]}]}])
+    kubectl("run", "bad-exec", "-n", ns, "--image=busybox")  # (never scheduled here: admission comes first)
+    def refused() -> Any:
+        r = kubectl("exec", "bad-exec", "-n", ns, "--", "true", check=False)
+        return r if "denied the request" in r.stderr else None
+    r = eventually(refused, what="the CONNECT refusal")
+    assert 'admission webhook "exec.admission.example.com" denied the request: pods named bad-exec are not ' \
+           "welcome here" in r.stderr
+    req = hooks.seen("/deny")[-1]["request"]
+    assert req["operation"] == "CONNECT" and req["subResource"] == "exec" and req["name"] == "bad-exec"
+    assert req["object"]["kind"] == "PodExecOptions" and req["object"]["command"] == ["true"]
+
+
+def test_webhook_by_service_reference(kubectl, ns, webhook_configs):
+    """``clientConfig.service``: reached through the Service's endpoints, TLS checked against
+    ``<service>.<namespace>.svc``."""
+    server = WebhookServer(sans=(f"wh.{ns}.svc",)).start()
+    try:
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "wh", "namespace": ns},
+               "spec": {"ports": [{"name": "https", "port": 443, "targetPort": server.port}]}}
+        ep = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "wh", "namespace": ns},
+              "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": server.port}]}]}
+        for obj in (svc, ep):
+            kubectl("apply", "-f", "-", input=json.dumps(obj))
+        webhook_configs("ValidatingWebhookConfiguration", f"svc-{ns}", ns, [
+            {"name": "svc.admission.example.com",
+             "clientConfig": {"service": {"namespace": ns, "name": "wh", "path": "/deny"},
+                              "caBundle": server.ca_bundle}}])
+        def refused() -> Any:
+            r = kubectl("create", "configmap", "bad-svc", "-n", ns, "--from-literal=a=b", check=False)
+            return r if r.returncode != 0 else (kubectl("delete", "configmap", "bad-svc", "-n", ns) and None)
+        r = eventually(refused, what="the refusal through the service")
+        assert 'admission webhook "svc.admission.example.com" denied the request: pods named bad-svc' in r.stderr
+        assert server.seen("/deny")
+    finally:
+        server.stop()
+
+
 def test_webhook_timeout_follows_failure_policy(kubectl, ns, hooks, webhook_configs):
     webhook_configs("ValidatingWebhookConfiguration", f"slow-{ns}", ns, [
         {"name": "slow.admission.example.com", "timeoutSeconds": 1, "failurePolicy": "Fail",

@@ -80,7 +80,7 @@ class WebhookServer:
         self.requests.append((f"/{what}", review))
         req = review["request"]
         resp: dict[str, Any] = {"uid": req["uid"], "allowed": True}
-        name = ((req.get("object") or req.get("oldObject") or {}).get("metadata") or {}).get("name", "")
+        name = req.get("name") or ((req.get("object") or req.get("oldObject") or {}).get("metadata") or {}).get("name", "")
         if what == "garbage":
             return web.Response(text="this is not an admission review", content_type="text/plain")
         if what == "slow":
