@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controlplane.log import get_logger
-from controlplane.procutil import terminate
+from controlplane.procutil import die_with_parent, terminate
 
 log = get_logger(__name__)
 
@@ -87,6 +87,7 @@ class EtcdProcess:
     peer_port: int = 0
     name: str = "controlplane"
     tls: EtcdTLS | None = None
+    tied_to_parent: bool = False  # PR_SET_PDEATHSIG: etcd dies with the process that started it
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     @property
@@ -134,11 +135,8 @@ class EtcdProcess:
                 "--peer-cert-file", str(t.peer_cert), "--peer-key-file", str(t.peer_key),
                 "--peer-trusted-ca-file", str(t.ca), "--peer-client-cert-auth"]
 
-    def start_sync(self, timeout: float = 15.0) -> None:
-        """Start etcd and block until it answers (for synchronous callers such as fixtures)."""
-        import time
-        import urllib.request
-
+    def spawn(self) -> None:
+        """Start the process (ports picked on the first start and kept for restarts)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.client_port:
             self.client_port = free_port()
@@ -148,8 +146,20 @@ class EtcdProcess:
         self.proc = subprocess.Popen(
             self._args(), stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "ETCD_UNSUPPORTED_ARCH": os.environ.get("ETCD_UNSUPPORTED_ARCH", "")},
+            preexec_fn=die_with_parent() if self.tied_to_parent else None,
         )
         logf.close()
+
+    def start_sync(self, timeout: float = 15.0) -> None:
+        """Start etcd and block until it answers (for synchronous callers such as fixtures)."""
+        self.spawn()
+        self.wait_healthy(timeout)
+
+    def wait_healthy(self, timeout: float = 15.0) -> None:
+        import time
+        import urllib.request
+
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         ctx = self.tls.ssl_context() if self.tls is not None else None
         while time.monotonic() < deadline:
@@ -167,7 +177,10 @@ class EtcdProcess:
         raise RuntimeError(f"etcd did not become healthy within {timeout}s")
 
     async def start(self, timeout: float = 15.0) -> None:
-        await asyncio.to_thread(self.start_sync, timeout)
+        """Spawn from the calling (event loop) thread, so ``tied_to_parent`` follows the
+        owner's life rather than a pool thread's, then wait for health off the loop."""
+        self.spawn()
+        await asyncio.to_thread(self.wait_healthy, timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -24,6 +24,7 @@ from controlplane.runtime.interface import ContainerRuntime
 class AgentConfig:
     node: str
     root: Path
+    host_id: str = ""  # key of host-level names (cgroups, netns); "" = the node name
     address: str = "127.0.0.1"
     port: int = 0  # log/exec server; 0 = a free port
     # the endpoint's TLS: serving certificate and the CA client certificates must chain to;

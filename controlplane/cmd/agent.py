@@ -22,7 +22,7 @@ import yaml
 from controlplane.agent import bootstrap as join
 from controlplane.agent.agent import Agent
 from controlplane.agent.context import AgentConfig
-from controlplane.agent.simulated import SimulatedNodes, parse_gpus, parse_labels
+from controlplane.agent.simulated import SimulatedNodes, parse_gpus, parse_labels, read_node_list
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.pki.certs import write_file
@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kubeconfig", help="kubeconfig of the apiserver")
     p.add_argument("--server", help="apiserver URL (instead of --kubeconfig)")
     p.add_argument("--node-name", default=os.environ.get("NODE_NAME") or os.uname().nodename)
+    p.add_argument("--host-id", default=None,
+                   help="key of the host-level names (cgroup tree, network namespaces); default: the node name")
     p.add_argument("--root", default=".data/agent", help="state directory (images, bundles, logs)")
     p.add_argument("--registry-mirror", action="append", default=[],
                    help="endpoint for docker.io images (repeatable; default: CONTROLPLANE_REGISTRY_MIRROR)")
@@ -69,6 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--simulated", action="store_true", help="run simulated nodes (controlplane.agent.simulated)")
     p.add_argument("--nodes", type=int, default=1, help="simulated: number of nodes")
     p.add_argument("--prefix", default="sim-node", help="simulated: node name prefix")
+    p.add_argument("--node-list", default=None,
+                   help="simulated: one node per row of an openb node list CSV (sn,cpu_milli,memory_mib,gpu,model)")
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
 
@@ -78,7 +82,7 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
     labels = dict(kv.split("=", 1) for kv in args.labels.split(",") if "=" in kv)
     cap = {"cpu": args.cpu, "memory": args.memory, "pods": args.pods}
     return AgentConfig(
-        node=args.node_name, root=Path(args.root), address=args.address, port=args.port,
+        node=args.node_name, host_id=args.host_id or args.node_name, root=Path(args.root), address=args.address, port=args.port,
         tls_cert_file=Path(args.tls_cert_file) if args.tls_cert_file else None,
         tls_key_file=Path(args.tls_private_key_file) if args.tls_private_key_file else None,
         client_ca_file=Path(args.client_ca_file) if args.client_ca_file else None,
@@ -156,7 +160,8 @@ async def _run_simulated(ctx: bootstrap.Context) -> int:
     sim = SimulatedNodes(client, count=args.nodes, prefix=args.prefix, cpu=args.cpu or "4",
                          memory=args.memory or "32Gi", pods=args.pods or "110", gpus=gpus, model=model,
                          labels=parse_labels(args.labels), lease_duration=args.lease_duration,
-                         lease_interval=args.lease_interval)
+                         lease_interval=args.lease_interval,
+                         node_specs=read_node_list(args.node_list) if args.node_list else None)
     try:
         await sim.start(ctx.stop)
     finally:
@@ -165,7 +170,7 @@ async def _run_simulated(ctx: bootstrap.Context) -> int:
 
 
 async def _cleanup(ctx: bootstrap.Context) -> int:
-    await RuncRuntime(Path(ctx.args.root).resolve() / "runtime", ctx.args.node_name).cleanup_all()
+    await RuncRuntime(Path(ctx.args.root).resolve() / "runtime", ctx.args.host_id or ctx.args.node_name).cleanup_all()
     return 0
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 import structlog
@@ -31,8 +32,12 @@ from controlplane.apiserver.authentication.serviceaccount import DEFAULT_ISSUER
 from controlplane.apiserver.persistence.encryption.backend import EncryptingBackend
 from controlplane.apiserver.persistence.encryption.config import EncryptionConfig
 from controlplane.apiserver.server.app import ApiServer, serve
+from controlplane.apiserver.server.limits import RequestLimits, parse_duration
+from controlplane.apiserver.server.metrics import WORKER_RESTARTS
 from controlplane.apiserver.server.security import Security, SecurityOptions
-from controlplane.apiserver.server.workers import WorkerLink, parse_worker_spec, reuse_port_socket, supervise, worker_argv
+from controlplane.apiserver.server.workers import (
+    RESTART_CAUSE_ENV, WorkerLink, parse_worker_spec, reuse_port_socket, supervise, worker_argv,
+)
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
 from controlplane.storage.etcd import EtcdBackend
@@ -52,9 +57,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--service-cidr", default="10.96.0.0/12")
     p.add_argument("--compaction-interval", type=float, default=300.0,
                    help="seconds between etcd compactions (0: never)")
+    p.add_argument("--event-ttl", type=int, default=3600,
+                   help="seconds an Event is kept after its last write (kube-apiserver's --event-ttl; 0: forever)")
+    p.add_argument("--decision-ttl", type=int, default=3600,
+                   help="seconds a SchedulingDecision record is kept (0: forever)")
     p.add_argument("--workers", type=int, default=1,
                    help="apiserver processes sharing the port (SO_REUSEPORT); >1 adds a supervisor")
     p.add_argument("--worker", default="", help=argparse.SUPPRESS)  # internal: "index,count,link-fd"
+    p.add_argument("--max-requests-inflight", type=int, default=400,
+                   help="read-only requests in flight at once, shared out between the workers (0: no limit)")
+    p.add_argument("--max-mutating-requests-inflight", type=int, default=200,
+                   help="mutating requests in flight at once, shared out between the workers (0: no limit)")
+    p.add_argument("--request-timeout", type=parse_duration, default=60.0,
+                   help="deadline of non-long-running requests, a duration such as 1m0s (as kube-apiserver)")
     add_security_flags(p)
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
@@ -116,7 +131,8 @@ def security_options(args: argparse.Namespace) -> SecurityOptions:
         advertise_url=args.advertise_url or f"{scheme}://{args.host}:{args.port}")
 
 
-def build_api(args: argparse.Namespace, *, primary: bool = True, compaction: float | None = None) -> ApiServer:
+def build_api(args: argparse.Namespace, *, primary: bool = True, compaction: float | None = None,
+              workers: int = 1) -> ApiServer:
     backend: Backend = EtcdBackend(args.etcd_endpoints, cafile=args.etcd_cafile, certfile=args.etcd_certfile,
                                    keyfile=args.etcd_keyfile)
     stale = None
@@ -126,6 +142,9 @@ def build_api(args: argparse.Namespace, *, primary: bool = True, compaction: flo
     return ApiServer(backend, service_cidr=args.service_cidr,
                      compaction_interval=args.compaction_interval if compaction is None else compaction,
                      primary=primary, security=Security(security_options(args)), stale=stale,
+                     event_ttl=args.event_ttl, decision_ttl=args.decision_ttl,
+                     limits=RequestLimits(args.max_requests_inflight, args.max_mutating_requests_inflight,
+                                          args.request_timeout, workers),
                      admission_enabled=_names(args.enable_admission_plugins),
                      admission_disabled=_names(args.disable_admission_plugins))
 
@@ -140,18 +159,21 @@ async def main(ctx: bootstrap.Context) -> None:
     await serve(api, args.host, args.port, ctx.stop)
 
 
+
 async def worker_main(ctx: bootstrap.Context) -> None:
     """One worker of a supervised apiserver: today's ``serve`` on a SO_REUSEPORT socket, ready
     only when the supervisor says every worker is."""
     args = ctx.args
     index, count, fd = parse_worker_spec(args.worker)
     structlog.contextvars.bind_contextvars(worker=index)
+    if os.environ.get(RESTART_CAUSE_ENV):
+        WORKER_RESTARTS.labels("apiserver-worker", os.environ[RESTART_CAUSE_ENV]).inc()
     link = WorkerLink(fd)
     await link.open()
     watcher = asyncio.ensure_future(link.run(ctx.stop))
     try:
         primary = index == 0
-        api = build_api(args, primary=primary, compaction=None if primary else 0.0)
+        api = build_api(args, primary=primary, compaction=None if primary else 0.0, workers=count)
         sock = reuse_port_socket(args.host, args.port)
         await serve(api, args.host, args.port, ctx.stop, sock=sock, gate=link.ready_gate, workers=count)
     finally:

@@ -21,7 +21,7 @@ from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
     clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, endpoints, garbagecollector,
-    job, namespace, nodelifecycle, replicaset, replicationcontroller, resourcequota, rootcacertpublisher,
+    job, namespace, nodelifecycle, podgc, replicaset, replicationcontroller, resourcequota, rootcacertpublisher,
     serviceaccount, statefulset,
 )
 from controlplane.log import get_logger
@@ -35,7 +35,7 @@ CONTROLLERS: dict[str, ModuleType] = {
     "deployment": deployment, "replicaset": replicaset, "replicationcontroller": replicationcontroller,
     "statefulset": statefulset, "daemonset": daemonset, "job": job, "cronjob": cronjob,
     "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
-    "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle,
+    "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle, "podgc": podgc,
     "clusterrole-aggregation": clusterroleaggregation, "root-ca-cert-publisher": rootcacertpublisher,
     "csrapproving": csrapproving, "csrsigning": csrsigning, "resourcequota": resourcequota,
 }

@@ -3,7 +3,7 @@
 
 The image (one gzip layer: /bin/busybox + applet links + /etc basics) is pushed with the
 distribution API (blob upload, then manifest PUT) as ``library/busybox:latest`` and ``:1.36``.
-Neighbours: ``reference.Mirrors`` points ``docker.io`` at it; ``cmd/up.py`` starts it.
+Neighbours: ``reference.Mirrors`` points ``docker.io`` at it; ``cmd/up.py`` runs it (supervised).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controlplane.log import get_logger
+from controlplane.procutil import die_with_parent
 
 log = get_logger(__name__)
 BUSYBOX = "/usr/bin/busybox"
@@ -149,6 +150,7 @@ class LocalRegistry:
     data_dir: Path
     port: int = 0
     tls: RegistryTLS | None = None
+    tied_to_parent: bool = False  # PR_SET_PDEATHSIG: the registry dies with the process that started it
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     @property
@@ -164,6 +166,11 @@ class LocalRegistry:
         return self.data_dir / "storage" / "docker" / "registry" / "v2" / "blobs" / "sha256" / hexd[:2] / hexd / "data"
 
     def start(self, seed: bool = True, timeout: float = 15.0) -> None:
+        self.spawn()
+        self.wait_serving(seed, timeout)
+
+    def spawn(self) -> None:
+        """Start the process (the port is picked on the first start and kept for restarts)."""
         exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or _free_port()
@@ -174,8 +181,12 @@ class LocalRegistry:
             f"http:\n  addr: 127.0.0.1:{self.port}\n" + self._tls_config())
         logf = open(self.data_dir / "registry.log", "ab")
         self.proc = subprocess.Popen([exe, "serve", str(cfg)], stdout=logf, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     preexec_fn=die_with_parent() if self.tied_to_parent else None)
         logf.close()
+
+    def wait_serving(self, seed: bool = True, timeout: float = 15.0) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         ctx = self.tls.client_context() if self.tls else None
         while True:
@@ -207,37 +218,3 @@ class LocalRegistry:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-
-
-class RegistryRunnable:
-    """``controlplane up`` component: the seeded local registry under ``DIR/registry``; puts its
-    URL in ``ctx.extra["registry_mirror"]`` for the agent's ``--registry-mirror``."""
-
-    name = "registry"
-
-    def __init__(self) -> None:
-        self.reg: LocalRegistry | None = None
-
-    async def start(self, ctx) -> None:  # type: ignore[no-untyped-def]
-        import asyncio
-
-        tls = None
-        pki_dir = ctx.extra.get("pki_dir")
-        if pki_dir:  # HTTPS, and only clients with a cluster certificate (nodes, admins) may pull
-            from controlplane.pki.cluster import ClusterPKI
-
-            pki = ClusterPKI(Path(pki_dir))
-            pki.serving("registry", "controlplane-registry", ["127.0.0.1", "localhost", "::1"])
-            tls = RegistryTLS(pki.crt("registry"), pki.key("registry"), pki.ca_file, pki.crt("admin"), pki.key("admin"))
-        self.reg = LocalRegistry(ctx.data_dir / "registry", tls=tls)
-        await asyncio.to_thread(self.reg.start, True)
-        ctx.extra["registry_mirror"] = self.reg.url
-
-    async def stop(self) -> None:
-        import asyncio
-
-        if self.reg is not None:
-            await asyncio.to_thread(self.reg.stop)
-
-    def alive(self) -> bool:
-        return self.reg is not None and self.reg.proc is not None and self.reg.proc.poll() is None

@@ -54,6 +54,7 @@ from controlplane.storage.etcd_rpc import (
     ConnectionManager,
     EtcdError,
     KVService,
+    LeaseService,
     WatchStub,
     kv_of,
     map_rpc_error,
@@ -112,6 +113,7 @@ class EtcdBackend(Backend):
         self.request_timeout = request_timeout
         self._channel: grpc.aio.Channel | None = None
         self._kvs = None
+        self._leases = None
         self._watch_stub = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -146,7 +148,7 @@ class EtcdBackend(Backend):
     async def close(self) -> None:
         if self._channel is not None:
             channel, self._channel = self._channel, None
-            self._kvs = self._watch_stub = None
+            self._kvs = self._watch_stub = self._leases = None
             await channel.close()
 
     @property
@@ -233,9 +235,10 @@ class EtcdBackend(Backend):
             success = [*success, KVService.txn_op_put(marker + "0", b"")]
         return await self._call(op, "txn", compare, success, failure, max_attempts=1, key=key)
 
-    async def create(self, key: str, value: bytes) -> KeyValue:
+    async def create(self, key: str, value: bytes, lease: int = 0) -> KeyValue:
         resp = await self._txn(
-            "create", key, [KVService.txn_compare_create_revision(key, 0)], [KVService.txn_op_put(key, value)], []
+            "create", key, [KVService.txn_compare_create_revision(key, 0)],
+            [KVService.txn_op_put(key, value, lease=lease)], []
         )
         if not resp.succeeded:
             raise KeyExistsError(key)
@@ -254,10 +257,11 @@ class EtcdBackend(Backend):
             return KeyNotFoundError(key)
         return ConflictError(key, kv_of(got[0]))
 
-    async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
+    async def update(self, key: str, value: bytes, expected_mod_revision: int, lease: int = 0) -> KeyValue:
         cmp = self._mod_is(key, expected_mod_revision) if expected_mod_revision else self._exists(key)
         resp = await self._txn(
-            "update", key, [cmp], [KVService.txn_op_put(key, value, prev_kv=True)], [KVService.txn_op_get(key)]
+            "update", key, [cmp], [KVService.txn_op_put(key, value, lease=lease, prev_kv=True)],
+            [KVService.txn_op_get(key)]
         )
         if not resp.succeeded:
             raise self._fail(key, resp)
@@ -277,6 +281,20 @@ class EtcdBackend(Backend):
             raise KeyNotFoundError(key)
         prev = prevs[0]
         return KeyValue(key, prev.value, int(resp.header.revision), int(prev.create_revision))
+
+    async def grant_lease(self, ttl_seconds: int) -> int:
+        """An etcd lease (LeaseGrant) of ``ttl_seconds``; its keys are deleted when it expires."""
+        if self._channel is None:
+            await self.start()
+        if self._leases is None:
+            self._leases = LeaseService(self._channel, max_attempts=3)
+        try:
+            resp = await self._leases.grant(ttl=int(ttl_seconds), timeout=self.request_timeout)
+        except grpc.aio.AioRpcError as e:
+            raise map_rpc_error(e, "grant_lease", 0) from e
+        except (EtcdError, TimeoutError) as e:
+            raise StorageUnavailableError(f"etcd grant_lease: {e}") from e
+        return int(resp.ID)
 
     async def write_batch(self, ops: list[WriteOp]) -> list[KeyValue | StorageError]:
         """All of ``ops`` in one transaction (one revision); see ``etcd_batch.py``."""

@@ -11,7 +11,9 @@ Roles kept as Kubernetes ships them: ``cluster-admin``; the aggregated ``admin``
 ``nodeclient``/``selfnodeclient`` roles, ``system:service-account-issuer-discovery``.
 
 Our changes, and why: ``system:kube-scheduler`` may also patch pods (the GPU-sharing plugins
-annotate the chosen GPU in PreBind); ``system:kube-controller-manager`` holds the union of the
+annotate the chosen GPU in PreBind) and create ``scheduling.controlplane.io``
+``schedulingdecisions`` (its records of unschedulable decisions; a successful decision's record
+rides in the Binding, authorized as ``pods/binding``); ``system:kube-controller-manager`` holds the union of the
 ``system:controller:*`` roles of the controllers we run (our controller-manager runs every
 controller under its own identity; kube-controller-manager uses one ServiceAccount per
 controller with ``--use-service-account-credentials``). The kubeadm-style bindings a
@@ -171,6 +173,8 @@ KUBE_SCHEDULER_RULES = [
     r(READ, [""], ["namespaces"]),
     r(READ, ["scheduling.k8s.io"], ["priorityclasses"]),
     r(["get", "list", "watch"], [""], ["configmaps"]),
+    # ours: records of unschedulable decisions (docs/scheduling.md, "Scheduling decisions")
+    r(["create"], ["scheduling.controlplane.io"], ["schedulingdecisions"]),
 ]
 
 # the controllers our controller-manager runs, each with its Kubernetes role's rules, merged

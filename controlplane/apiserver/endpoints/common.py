@@ -47,6 +47,10 @@ class Api(StrategyContext, Protocol):
     security: Any  # server.security.Security: audit stages of streams (stream_started, finish)
     admission: AdmissionChain  # mutate / validate / connect
 
+    def spawn(self, coro: Any) -> "asyncio.Task[Any]":
+        """Run ``coro`` in the background, owned by the server (cancelled on shutdown)."""
+        ...
+
 
 @dataclass
 class Target:

@@ -27,6 +27,7 @@ from controlplane.apiserver.patch import apply_patch
 from controlplane.apiserver.patch.ssa import server_side_apply
 from controlplane.apiserver.persistence.codec import object_key
 from controlplane.apiserver.strategy import generic
+from controlplane.machinery import yamlbounded
 from controlplane.machinery.timestamps import now_rfc3339
 
 Compute = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -186,6 +187,7 @@ async def patch(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
         patched = apply_patch(current, body, ctype, info.gvk, is_custom=info.is_custom)
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
+        check_name(patched, t)
         got_rv = (patched.get("metadata") or {}).get("resourceVersion")
         if got_rv not in (None, "", rv):
             raise errors.conflict(info.plural, t.name, "the object has been modified; please apply your "
@@ -197,9 +199,21 @@ async def patch(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     return hc.json_response(hc.output(info, obj))
 
 
+def check_name(patched: dict[str, Any], t: hc.Target) -> None:
+    """kube-apiserver's ``checkName`` on a patched object: a patch may not move it (a top-level
+    ``{"$patch": "delete"}`` empties it, so its name no longer matches the URL: 400)."""
+    md = patched.get("metadata") if isinstance(patched.get("metadata"), dict) else {}
+    name, ns = md.get("name") or "", md.get("namespace") or ""
+    if name != t.name:
+        raise errors.bad_request(f"the name of the object ({name}) does not match the name on the URL ({t.name})")
+    if t.namespace and ns and ns != t.namespace:
+        raise errors.bad_request(
+            f"the namespace of the object ({ns}) does not match the namespace on the URL ({t.namespace})")
+
+
 def _parse_applied(body: bytes) -> dict[str, Any]:
     try:
-        obj = yaml.safe_load(body)
+        obj = yamlbounded.load(body)
     except yaml.YAMLError as e:
         raise errors.bad_request(f"error decoding YAML: {e}") from None
     if not isinstance(obj, dict):

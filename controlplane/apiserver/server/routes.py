@@ -10,7 +10,8 @@ to an ``endpoints.common.Target`` and a verb and runs the verb's endpoint. Neigh
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
@@ -25,12 +26,22 @@ from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import dumps
 from controlplane.apiserver.persistence.watchcache import TooLargeResourceVersionError
 from controlplane.apiserver.server import authapis
+from controlplane.apiserver.server.limits import TOO_MANY, RequestLimits, TooManyRequests
 from controlplane.apiserver.server.metrics import render
 from controlplane.apiserver.strategy.base import WARNINGS
 from controlplane.log import get_logger
+from controlplane.machinery.healthz import HealthChecks
 from controlplane.storage.interface import CompactedError, FutureRevisionError, StorageError
 
 log = get_logger(__name__)
+
+
+class ServedApi(Api, Protocol):
+    """What the routes need beyond the endpoints' ``Api`` (``app.ApiServer``)."""
+
+    health: HealthChecks
+    limits: RequestLimits
+
 
 _VERB_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
@@ -46,7 +57,7 @@ def _verb(request: Request, t: hc.Target) -> str:
     return _VERB_BY_METHOD.get(m, m.lower())
 
 
-async def dispatch(api: Api, request: Request, prefix: str, path: str) -> HTTPResponse | None:
+async def dispatch(api: ServedApi, request: Request, prefix: str, path: str) -> HTTPResponse | None:
     code = [500]
     verb, labels = request.method.lower(), ("", "", "", "")
     try:
@@ -58,9 +69,12 @@ async def dispatch(api: Api, request: Request, prefix: str, path: str) -> HTTPRe
                 warnings: list[str] = []
                 token = WARNINGS.set(warnings)
                 try:
-                    resp = await authapis.handle(api.security, request, t, verb) if _security_api(t) else None
-                    if resp is None:
-                        resp = await _run_verb(api, request, t, verb)
+                    resp = await api.limits.run(verb, request.args.get("timeout"),
+                                                lambda: _serve_verb(api, request, t, verb))
+                except TooManyRequests:
+                    code[0] = 429
+                    return text(TOO_MANY, status=429, headers={"Retry-After": "1", "X-Content-Type-Options": "nosniff"},
+                                content_type="text/plain; charset=utf-8")
                 finally:
                     WARNINGS.reset(token)
                     api.security.finish(request)  # a stream (watch, log -f) ends: audit ResponseComplete
@@ -90,13 +104,22 @@ def _quote(message: str) -> str:
 
 def _storage_status(e: StorageError, request: Request) -> errors.ApiError:
     if isinstance(e, (TooLargeResourceVersionError, FutureRevisionError)):
-        return errors.ApiError(504, "Timeout", f"Too large resource version: {e}",
+        message = str(e) if isinstance(e, TooLargeResourceVersionError) else f"Too large resource version: {e.requested}"
+        return errors.ApiError(504, "Timeout", message,
                                details={"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
                                         "retryAfterSeconds": 1})
     if isinstance(e, CompactedError):
         return errors.gone(f"too old resource version: {e.requested} ({e.compact_revision})")
     log.warning("storage error", error=str(e), path=request.path)
     return errors.ApiError(503, "ServiceUnavailable", f"storage error: {e}")
+
+
+async def _serve_verb(api: ServedApi, request: Request, t: hc.Target, verb: str) -> HTTPResponse | None:
+    """The review/security APIs first (``authapis``), else the verb's endpoint."""
+    resp = await authapis.handle(api.security, request, t, verb) if _security_api(t) else None
+    if resp is None:
+        resp = await _run_verb(api, request, t, verb)
+    return resp
 
 
 async def _run_verb(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse | None:
@@ -121,7 +144,7 @@ async def _run_verb(api: Api, request: Request, t: hc.Target, verb: str) -> HTTP
     raise errors.method_not_allowed(f"{request.method} is not supported")
 
 
-def build_app(api: Api, name: str = "controlplane-apiserver") -> Sanic:
+def build_app(api: ServedApi, name: str = "controlplane-apiserver") -> Sanic:
     app = Sanic(name, configure_logging=False)
     app.config.REQUEST_MAX_SIZE = 64 * 1024 * 1024  # we answer 413 ourselves above 3 MiB
     app.config.RESPONSE_TIMEOUT = 4 * 3600
@@ -149,11 +172,16 @@ def build_app(api: Api, name: str = "controlplane-apiserver") -> Sanic:
     async def version(_: Request) -> HTTPResponse:
         return hc.json_response(discovery.VERSION_INFO)
 
-    async def health(_: Request) -> HTTPResponse:
-        return text("ok") if api.ready else text("not ready", status=503)
+    def health_route(endpoint: str) -> Any:
+        async def health(request: Request, check: str = "") -> HTTPResponse:
+            code, body = api.health.answer(endpoint, check, parse_qs(request.query_string, keep_blank_values=True))
+            return text(body, status=code, headers={"X-Content-Type-Options": "nosniff"},
+                        content_type="text/plain; charset=utf-8")
+        return health
 
-    for probe in ("healthz", "livez", "readyz"):
-        app.add_route(health, f"/{probe}", methods=["GET"], name=probe)
+    for probe in ("healthz", "livez", "readyz"):  # machinery.healthz: Kubernetes' named checks
+        app.add_route(health_route(probe), f"/{probe}", methods=["GET"], name=probe)
+        app.add_route(health_route(probe), f"/{probe}/<check:path>", methods=["GET"], name=f"{probe}-check")
 
     @app.route("/metrics", methods=["GET"])
     async def prom(_: Request) -> HTTPResponse:

@@ -67,6 +67,8 @@ class Strategy:
     keep_status_on_create: bool = False
     # syntax of metadata.name: DNS-1123 label, DNS-1123 subdomain, or any path segment
     name_rule: NameRule = "subdomain"
+    # time to live of stored objects in seconds (an etcd lease on every write; None: forever)
+    ttl_seconds: int | None = None
 
     # -- defaulting and validation -------------------------------------------------------------
     def set_defaults(self, obj: Obj) -> None:

@@ -22,6 +22,7 @@ from controlplane.apiserver.strategy.node import NodeStrategy
 from controlplane.apiserver.strategy.pod import PodStrategy
 from controlplane.apiserver.strategy.rbac import BindingStrategy, RoleStrategy
 from controlplane.apiserver.strategy.replicationcontroller import ReplicationControllerStrategy
+from controlplane.apiserver.strategy.schedulingdecision import SchedulingDecisionStrategy
 from controlplane.apiserver.strategy.secret import SecretStrategy
 from controlplane.apiserver.strategy.service import ServiceStrategy
 from controlplane.apiserver.strategy.simple import (
@@ -43,14 +44,17 @@ def _res(kind: str, plural: str, strategy: Strategy, namespaced: bool = True, *,
                         categories=tuple(cats), subresources=frozenset(sub), verbs=verbs, strategy=strategy)
 
 
-def builtin_resources() -> list[ResourceInfo]:
-    """Every built-in resource, in the order discovery lists them."""
+def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = None) -> list[ResourceInfo]:
+    """Every built-in resource, in the order discovery lists them. ``event_ttl`` /
+    ``decision_ttl``: seconds Events / SchedulingDecisions live (None: the defaults, 1 h; 0:
+    forever)."""
     all_cat = ("all",)
     plain = Strategy()
     rbac = "rbac.authorization.k8s.io"
     admreg = "admissionregistration.k8s.io"
     roles, bindings = RoleStrategy(), BindingStrategy()
-    events = EventStrategy()
+    events = EventStrategy() if event_ttl is None else EventStrategy(event_ttl or None)
+    decisions = SchedulingDecisionStrategy() if decision_ttl is None else SchedulingDecisionStrategy(decision_ttl or None)
     return [
         # core/v1
         _res("Namespace", "namespaces", NamespaceStrategy(), False, short=["ns"], sub=["status", "finalize"],
@@ -125,12 +129,15 @@ def builtin_resources() -> list[ResourceInfo]:
              verbs=CREATE_ONLY),
         _res("LocalSubjectAccessReview", "localsubjectaccessreviews", plain, group="authorization.k8s.io",
              verbs=CREATE_ONLY),
+        # scheduling.controlplane.io/v1: the scheduler's decision records (docs/scheduling.md)
+        _res("SchedulingDecision", "schedulingdecisions", decisions, short=["sd"],
+             group="scheduling.controlplane.io"),
     ]
 
 
-def builtin_registry() -> Registry:
+def builtin_registry(event_ttl: int | None = None, decision_ttl: int | None = None) -> Registry:
     """A registry serving every built-in resource."""
     registry = Registry()
-    for info in builtin_resources():
+    for info in builtin_resources(event_ttl, decision_ttl):
         registry.add(info)
     return registry

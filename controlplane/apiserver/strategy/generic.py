@@ -13,6 +13,7 @@ delete and subresource endpoints; nothing here touches storage. Deletion's own r
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
@@ -30,6 +31,10 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
+def dumps_compact(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
 def strategy_of(info: ResourceInfo) -> Strategy:
     strategy: Strategy = info.strategy
     return strategy
@@ -38,17 +43,22 @@ def strategy_of(info: ResourceInfo) -> Strategy:
 def check_type(info: ResourceInfo, obj: Obj, *, apply: bool = False) -> None:
     """The body's apiVersion/kind must name the addressed resource (filled in when absent)."""
     kind, api_version = obj.get("kind"), obj.get("apiVersion")
-    if not kind and not apply:
-        obj["kind"] = kind = info.kind
-    if not api_version and not apply:
-        obj["apiVersion"] = api_version = info.api_version
+    if not apply and (not kind or not api_version):
+        # a body must say what it is (issue 15: Kubernetes answers 400 here rather than filling
+        # kind/apiVersion in from the URL); transformDecodeError's wording
+        data = dumps_compact(obj)
+        summary = data if len(data) <= 30 else data[:30] + " ..."
+        missing = "Kind" if not kind else "Version"
+        raise errors.bad_request(f"the object provided is unrecognized (must be of type {info.kind}): "
+                                 f"Object '{missing}' is missing in '{data}' ({summary})")
     if kind != info.kind:
         raise errors.bad_request(f"the kind of the object ({kind}) does not match the resource ({info.kind})")
     if api_version != info.api_version:
         gv_group = api_version.rsplit("/", 1)[0] if "/" in (api_version or "") else ""
         if gv_group != info.group or not info.is_custom:
             raise errors.bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API version ({info.api_version})")
+                f"the API version in the data ({api_version or ''}) does not match the expected API version "
+                f"({info.api_version})")
     if not isinstance(obj.get("metadata", {}), dict):
         raise errors.bad_request("metadata must be an object")
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from controlplane.apiserver.crd.validation import validate_crd
 from controlplane.apiserver.meta.names import Errors
 from controlplane.apiserver.validation import admissionregistration as admreg
-from controlplane.apiserver.validation import apps, batch, core, quota
+from controlplane.apiserver.validation import apps, batch, core, quota, scheduling
 
 Obj = dict[str, Any]
 GVK = tuple[str, str, str]
@@ -41,6 +41,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admreg.validating_webhook_configuration,
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): admreg.validating_admission_policy,
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): admreg.validating_admission_policy_binding,
+    ("scheduling.controlplane.io", "SchedulingDecision"): scheduling.scheduling_decision,
 }
 
 

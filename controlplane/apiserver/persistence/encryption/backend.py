@@ -115,17 +115,20 @@ class EncryptingBackend(Backend):
     async def last_write_revision(self, prefix: str) -> tuple[int | None, int]:
         return await self.inner.last_write_revision(prefix)
 
-    async def create(self, key: str, value: bytes) -> KeyValue:
+    async def create(self, key: str, value: bytes, lease: int = 0) -> KeyValue:
         if self._transformer(key) is None:
-            return await self.inner.create(key, value)
-        kv = await self.inner.create(key, self._enc(key, value))
+            return await self.inner.create(key, value, lease)
+        kv = await self.inner.create(key, self._enc(key, value), lease)
         return KeyValue(kv.key, value, kv.mod_revision, kv.create_revision)
 
-    async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
+    async def update(self, key: str, value: bytes, expected_mod_revision: int, lease: int = 0) -> KeyValue:
         if self._transformer(key) is None:
-            return await self.inner.update(key, value, expected_mod_revision)
-        kv = await self.inner.update(key, self._enc(key, value), expected_mod_revision)
+            return await self.inner.update(key, value, expected_mod_revision, lease)
+        kv = await self.inner.update(key, self._enc(key, value), expected_mod_revision, lease)
         return KeyValue(kv.key, value, kv.mod_revision, kv.create_revision)
+
+    async def grant_lease(self, ttl_seconds: int) -> int:
+        return await self.inner.grant_lease(ttl_seconds)
 
     async def delete(self, key: str, expected_mod_revision: int = 0) -> KeyValue:
         kv = await self.inner.delete(key, expected_mod_revision)
@@ -136,7 +139,7 @@ class EncryptingBackend(Backend):
         if all(self._transformer(op.key) is None for op in ops):  # nothing encrypted here: as is
             return await self.inner.write_batch(ops)
         enc_ops = [WriteOp(op.kind, op.key, self._enc(op.key, op.value) if op.kind != "delete" else op.value,
-                           op.expected_mod_revision) for op in ops]
+                           op.expected_mod_revision, op.lease) for op in ops]
         out = await self.inner.write_batch(enc_ops)
         result: list[KeyValue | StorageError] = []
         for op, r in zip(ops, out):
