@@ -38,6 +38,7 @@ class ResourceQuotaController:
         self.client = manager.client
         self.quotas = manager.informer(R.RESOURCEQUOTAS)
         self.informers = {gr: manager.informer(res) for gr, res in _INFORMED.items()}
+        self.recorder = manager.recorder("resourcequota-controller")
         self.controller = Controller("resourcequota", self.reconcile, workers=workers)
         self.quotas.add_handler(self._on_quota)
         for inf in self.informers.values():
@@ -100,10 +101,18 @@ class ResourceQuotaController:
         quota = self.quotas.get_by(namespace, name)
         if quota is None:
             return None
-        hard = dict((quota.get("spec") or {}).get("hard") or {})
-        used = await self.compute_used(quota)
-        status = quota.get("status") or {}
-        if status.get("hard") == hard and _same(status.get("used") or {}, used):
+        try:
+            hard = dict((quota.get("spec") or {}).get("hard") or {})
+            used = await self.compute_used(quota)
+            status = quota.get("status") or {}
+            same = status.get("hard") == hard and _same(status.get("used") or {}, used)
+        except (TypeError, AttributeError, ValueError, KeyError) as e:
+            # an object of a shape this controller cannot read (the apiserver's validation keeps
+            # these out; older data may not be): say so on the quota, carry on with the others
+            log.warning("cannot compute quota usage", quota=key, error=repr(e))
+            self.recorder.event(quota, "Warning", "FailedSync", f"cannot compute usage: {e}")
+            return Result(requeue_after=RESYNC)
+        if same:
             return Result(requeue_after=RESYNC)
         new = {**quota, "status": {"hard": hard, "used": used}}
         try:
@@ -113,6 +122,11 @@ class ResourceQuotaController:
                 return None
             if e.conflict:
                 return Result(requeue=True)  # (admission charged it meanwhile: recompute)
+            if e.code in (400, 403, 422):
+                # refused for what it is (invalid, forbidden): retrying now would not help
+                log.warning("quota status update refused", quota=key, code=e.code, error=e.message)
+                self.recorder.event(quota, "Warning", "FailedUpdate", f"cannot update status: {e.message}")
+                return Result(requeue_after=RESYNC)
             raise
         return Result(requeue_after=RESYNC)
 
