@@ -20,20 +20,10 @@ from typing import Any, Callable
 
 import pytest
 
+from tests.fixtures.poll import wait_for
 from tests.integration.webhook_server import WebhookServer
 
 pytestmark = pytest.mark.integration
-
-
-def eventually(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what} (last: {last!r})")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +75,7 @@ def _exists(kubectl, kind: str, name: str, ns: str) -> bool:
 
 def _wait_config(kubectl, ns: str, probe: Callable[[], bool]) -> None:
     """A configuration reaches the apiserver's chain through its watch cache: wait until it acts."""
-    eventually(probe, what="the webhook configuration to take effect")
+    wait_for("the webhook configuration to take effect", probe, 20.0, 0.1)
 
 
 def test_validating_webhook_denies_with_its_message(kubectl, ns, hooks, webhook_configs):
@@ -95,7 +85,7 @@ def test_validating_webhook_denies_with_its_message(kubectl, ns, hooks, webhook_
     def denied() -> Any:
         r = kubectl("create", "configmap", "bad-one", "-n", ns, "--from-literal=a=b", check=False)
         return r if r.returncode != 0 else (kubectl("delete", "configmap", "bad-one", "-n", ns) and None)
-    r = eventually(denied, what="the refusal")
+    r = wait_for("the refusal", denied, 20.0, 0.1)
     assert 'admission webhook "deny.admission.example.com" denied the request: pods named bad-one are not welcome ' \
            'here' in r.stderr
     r = kubectl("run", "bad-pod", "-n", ns, "--image=busybox", check=False)
@@ -124,7 +114,7 @@ def test_mutating_webhook_patch_is_applied(kubectl, ns, hooks, webhook_configs, 
         r = kubectl("create", "configmap", name, "-n", ns, "--from-literal=a=b")
         labels = json.loads(kubectl("get", "configmap", name, "-n", ns, "-o", "json").stdout)["metadata"].get("labels")
         return (r, labels) if labels else None
-    r, labels = eventually(mutated, what="the patch")
+    r, labels = wait_for("the patch", mutated, 20.0, 0.1)
     assert labels == {"mutated-by": "webhook"}
     assert "Warning: the mutating webhook added a label" in r.stderr
     # a pod: the patch lands on the defaulted pod and the pod is still valid
@@ -141,7 +131,7 @@ def test_mutating_webhook_patch_is_applied(kubectl, ns, hooks, webhook_configs, 
                     and ref.get("namespace") == ns:
                 return ann
         return None
-    ann = eventually(audited, what="the audit event")
+    ann = wait_for("the audit event", audited, 20.0, 0.1)
     assert json.loads(ann["mutation.webhook.admission.k8s.io/round_0_index_0"]) == {
         "configuration": f"mutate-{ns}", "webhook": "mutate.admission.example.com", "mutated": True}
     assert ann["mutate.admission.example.com/mutated"] == "label"
@@ -155,7 +145,7 @@ def test_exec_is_a_connect_through_admission(kubectl, ns, hooks, webhook_configs
     def refused() -> Any:
         r = kubectl("exec", "bad-exec", "-n", ns, "--", "true", check=False)
         return r if "denied the request" in r.stderr else None
-    r = eventually(refused, what="the CONNECT refusal")
+    r = wait_for("the CONNECT refusal", refused, 20.0, 0.1)
     assert 'admission webhook "exec.admission.example.com" denied the request: pods named bad-exec are not ' \
            "welcome here" in r.stderr
     req = hooks.seen("/deny")[-1]["request"]
@@ -181,7 +171,7 @@ def test_webhook_by_service_reference(kubectl, ns, webhook_configs):
         def refused() -> Any:
             r = kubectl("create", "configmap", "bad-svc", "-n", ns, "--from-literal=a=b", check=False)
             return r if r.returncode != 0 else (kubectl("delete", "configmap", "bad-svc", "-n", ns) and None)
-        r = eventually(refused, what="the refusal through the service")
+        r = wait_for("the refusal through the service", refused, 20.0, 0.1)
         assert 'admission webhook "svc.admission.example.com" denied the request: pods named bad-svc' in r.stderr
         assert server.seen("/deny")
     finally:
@@ -204,7 +194,7 @@ def test_webhook_timeout_follows_failure_policy(kubectl, ns, hooks, webhook_conf
         r = kubectl("apply", "-f", "-", input=json.dumps(obj), check=False)
         return (r, name) if r.returncode != 0 else None
     started = time.monotonic()
-    r, name = eventually(refused, what="the timeout")
+    r, name = wait_for("the timeout", refused, 20.0, 0.1)
     assert 'Internal error occurred: failed calling webhook "slow.admission.example.com": failed to call webhook: ' \
            f'Post "{hooks.url("/slow")}?timeout=1s": context deadline exceeded' in r.stderr
     assert time.monotonic() - started < 15
@@ -223,7 +213,7 @@ def test_webhook_answering_garbage_writes_nothing(kubectl, ns, hooks, webhook_co
         name = f"g{uuid.uuid4().hex[:5]}"
         r = kubectl("create", "configmap", name, "-n", ns, "--from-literal=a=b", check=False)
         return (r, name) if r.returncode != 0 else None
-    r, name = eventually(refused, what="the refusal")
+    r, name = wait_for("the refusal", refused, 20.0, 0.1)
     assert 'Internal error occurred: failed calling webhook "garbage.admission.example.com": failed to call ' \
            "webhook: couldn't get version/kind; json parse error:" in r.stderr
     assert not _exists(kubectl, "configmap", name, ns)
@@ -240,7 +230,7 @@ def test_webhook_with_a_wrong_ca_is_a_clear_error(kubectl, ns, hooks, webhook_co
     def refused() -> Any:
         r = kubectl("create", "configmap", f"w{uuid.uuid4().hex[:5]}", "-n", ns, "--from-literal=a=b", check=False)
         return r if r.returncode != 0 else None
-    r = eventually(refused, what="the refusal")
+    r = wait_for("the refusal", refused, 20.0, 0.1)
     assert 'failed calling webhook "wrongca.admission.example.com": failed to call webhook: Post' in r.stderr
     assert "certificate" in r.stderr
 
@@ -279,8 +269,8 @@ def test_podsecurity_restricted_rejects_a_privileged_pod(kubectl, ns):
 
 def test_quota_blocks_the_pod_over_it(kubectl, ns, controller_manager):
     kubectl("create", "quota", "q", "-n", ns, "--hard=pods=2,count/configmaps=5")
-    eventually(lambda: (json.loads(kubectl("get", "quota", "q", "-n", ns, "-o", "json").stdout).get("status") or {})
-               .get("used"), what="the quota controller's status")
+    wait_for("the quota controller's status", lambda: (json.loads(
+        kubectl("get", "quota", "q", "-n", ns, "-o", "json").stdout).get("status") or {}).get("used"), 20.0, 0.1)
     kubectl("run", "p1", "-n", ns, "--image=busybox")
     kubectl("run", "p2", "-n", ns, "--image=busybox")
     r = kubectl("run", "p3", "-n", ns, "--image=busybox", check=False)
@@ -293,8 +283,8 @@ def test_quota_blocks_the_pod_over_it(kubectl, ns, controller_manager):
     assert "pods: 2/2" in table[1] and "count/configmaps: " in table[1]
     # deleting a pod gives its share back (the controller recomputes)
     kubectl("delete", "pod", "p1", "-n", ns, "--wait=false")
-    eventually(lambda: kubectl("run", "p3", "-n", ns, "--image=busybox", check=False).returncode == 0,
-               what="the freed quota")
+    wait_for("the freed quota", lambda: kubectl("run", "p3", "-n", ns, "--image=busybox", check=False).returncode == 0,
+             20.0, 0.1)
 
 
 def test_limitranger_defaults_and_limits(kubectl, ns):
@@ -309,7 +299,7 @@ def test_limitranger_defaults_and_limits(kubectl, ns):
         kubectl("run", name, "-n", ns, "--image=busybox")
         pod = json.loads(kubectl("get", "pod", name, "-n", ns, "-o", "json").stdout)
         return pod if pod["spec"]["containers"][0]["resources"] else None
-    pod = eventually(defaulted, what="LimitRanger's defaults")
+    pod = wait_for("LimitRanger's defaults", defaulted, 20.0, 0.1)
     assert pod["spec"]["containers"][0]["resources"] == {"limits": {"cpu": "500m", "memory": "128Mi"},
                                                          "requests": {"cpu": "500m", "memory": "128Mi"}}
     name = pod["metadata"]["name"]
@@ -361,7 +351,7 @@ def test_validating_admission_policy_with_cel(kubectl, ns, apiserver):
             r = kubectl("create", "deployment", f"d{uuid.uuid4().hex[:5]}", "-n", ns, "--image=busybox",
                         "--replicas=5", check=False)
             return r if r.returncode != 0 else None
-        r = eventually(denied, what="the policy")
+        r = wait_for("the policy", denied, 20.0, 0.1)
         assert f"ValidatingAdmissionPolicy '{pname}' with binding '{pname}' denied request: replicas must be at most 3" \
             in r.stderr
         apps = client.AppsV1Api(api.api_client)
