@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from controlplane.apiserver.admission.attributes import CONNECT, AdmissionHost, Attributes, make_attributes
+from controlplane.apiserver.admission.attributes import CONNECT, CREATE, UPDATE, AdmissionHost, Attributes, make_attributes
 from controlplane.apiserver.admission.defaulttolerationseconds import DefaultTolerationSeconds
 from controlplane.apiserver.admission.limitranger import LimitRanger
 from controlplane.apiserver.admission.lookups import Lookups
@@ -39,6 +39,7 @@ from controlplane.apiserver.admission.resourcequota import ResourceQuota
 from controlplane.apiserver.admission.serviceaccount import ServiceAccount
 from controlplane.apiserver.admission.webhooks.plugin import MutatingWebhooks, ValidatingWebhooks, WebhookSource
 from controlplane.apiserver.discovery.registry import ResourceInfo
+from controlplane.apiserver.validation.objects import check_decodable
 
 Obj = dict[str, Any]
 
@@ -121,6 +122,9 @@ class AdmissionChain:
             if not p.active(ns):
                 continue
             if a is None:
+                if obj is not None and operation in (CREATE, UPDATE) and subresource in ("", "status"):
+                    # decoding comes before admission in Kubernetes: plugins read typed objects
+                    check_decodable(obj, info.gvk)
                 a = make_attributes(operation, info, namespace, name, obj, old, subresource=subresource,
                                     dry_run=dry_run, options=options)
             await p.admit(a)
