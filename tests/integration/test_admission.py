@@ -222,6 +222,21 @@ def test_webhook_answering_garbage_writes_nothing(kubectl, ns, hooks, webhook_co
     assert not _exists(kubectl, "pod", "garbage-pod", ns)
 
 
+def test_webhook_patch_of_the_wrong_type_writes_nothing(kubectl, ns, hooks, webhook_configs):
+    webhook_configs("MutatingWebhookConfiguration", f"badpatch-{ns}", ns, [
+        {"name": "badpatch.admission.example.com", "clientConfig": {"url": hooks.url("/badpatch"),
+                                                                    "caBundle": hooks.ca_bundle}}])
+    def refused() -> Any:
+        name = f"b{uuid.uuid4().hex[:5]}"
+        r = kubectl("create", "configmap", name, "-n", ns, "--from-literal=a=b", check=False)
+        return (r, name) if r.returncode != 0 else None
+    r, name = wait_for("the refusal", refused, 20.0, 0.1)
+    assert r.stderr.strip() == ('error: failed to create configmap: Internal error occurred: ConfigMap in version '
+                                '"v1" cannot be handled as a ConfigMap: json: cannot unmarshal string into Go struct '
+                                'field ConfigMap.data of type map[string]string')
+    assert not _exists(kubectl, "configmap", name, ns)
+
+
 def test_webhook_with_a_wrong_ca_is_a_clear_error(kubectl, ns, hooks, webhook_configs):
     other = WebhookServer()  # (another CA, never started)
     webhook_configs("ValidatingWebhookConfiguration", f"wrongca-{ns}", ns, [

@@ -7,6 +7,7 @@ real webhooks do, one behaviour per path:
   annotation);
 - ``/slow``: answers after 3 s (for ``timeoutSeconds: 1``);
 - ``/garbage``: answers 200 with a body that is not JSON;
+- ``/badpatch``: a JSONPatch that makes ``data`` a string (an object of the wrong type);
 - ``/allow``: allows.
 Every request's AdmissionReview is kept in ``requests`` (path, review) for assertions.
 """
@@ -95,4 +96,7 @@ class WebhookServer:
             resp.update(patchType="JSONPatch", patch=base64.b64encode(json.dumps(patch).encode()).decode(),
                         warnings=["the mutating webhook added a label"],
                         auditAnnotations={"mutated": "label"})
+        elif what == "badpatch" and req["operation"] == "CREATE":
+            patch = [{"op": "add", "path": "/data", "value": "not a map"}]
+            resp.update(patchType="JSONPatch", patch=base64.b64encode(json.dumps(patch).encode()).decode())
         return web.json_response({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp})

@@ -35,6 +35,7 @@ from controlplane.apiserver.admission.webhooks.source import Webhook, WebhookSou
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.patch.json_patch import apply_json_patch
+from controlplane.apiserver.validation.objects import check_decodable
 from controlplane.log import get_logger
 from controlplane.machinery import cel
 
@@ -288,6 +289,10 @@ class MutatingWebhooks(_WebhookPlugin):
                 if not isinstance(patched, dict):
                     raise errors.ApiError(500, "InternalError", "Internal error occurred: the patch did not "
                                           "produce an object")
+                try:  # (Kubernetes decodes the patched object: wrong types are an internal error)
+                    check_decodable(patched, a.info.gvk)
+                except errors.ApiError as e:
+                    raise errors.ApiError(500, "InternalError", f"Internal error occurred: {e.message}") from None
                 mutated = patched != a.obj
                 a.obj = patched
         key = f"round_{round_}_index_{index}"
