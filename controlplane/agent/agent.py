@@ -20,7 +20,7 @@ from controlplane.agent.node import NodeStatus
 from controlplane.agent.pod_worker import PodWorker
 from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
-from controlplane.client.resources import PODS
+from controlplane.client.resources import NODES, PODS, SERVICES
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.images.manager import ImageManager
 from controlplane.images.reference import Mirrors
@@ -43,7 +43,13 @@ class AgentConfig:
     allocatable: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     taints: list[dict] = field(default_factory=list)
-    pod_subnet: str | None = None
+    pod_cidr: str | None = None  # standalone: register with this spec.podCIDR (else the node IPAM controller's)
+    cluster_cidr: str = "10.42.0.0/16"
+    service_cidr: str = "10.43.0.0/16"
+    cluster_dns: list[str] | None = None  # default: the 10th address of the service CIDR
+    cluster_domain: str = "cluster.local"
+    resolv_conf: str = "/etc/resolv.conf"  # the host's, for dnsPolicy Default ("" for none)
+    proxy: bool = True  # run the service proxy with the agent
     lease_duration: float = 40.0
     lease_interval: float = 10.0
     status_interval: float = 10.0
@@ -65,10 +71,21 @@ class Agent:
         if cfg.host_path_root is None:
             cfg.host_path_root = cfg.root / "hostpath"
         self.client = client
+        from controlplane.network.addressing import ClusterNetworks
+        self.nets = ClusterNetworks.parse(cfg.cluster_cidr, cfg.service_cidr)
+        if cfg.cluster_dns is None:
+            cfg.cluster_dns = [str(self.nets.dns_service_ip)]
+        self.network = None
         if runtime is None:
+            from controlplane.network.node import NodeNetwork, NodeNetworkConfig
             from controlplane.runtime.runc import RuncRuntime
-            runtime = RuncRuntime(cfg.root / "runtime", cfg.node, subnet=cfg.pod_subnet)
+            self.network = NodeNetwork(NodeNetworkConfig(root=cfg.root, node=cfg.node, nets=self.nets,
+                                                         api_url=client.base_url))
+            runtime = RuncRuntime(cfg.root / "runtime", cfg.node, network=self.network)
         self.runtime = runtime
+        self.network_ready = self.network is None
+        self.services = Informer(client, SERVICES)
+        self.proxier = None
         self.images = ImageManager(cfg.root / "images", Mirrors({"docker.io": list(cfg.registry_mirrors)}),
                                    backoff_initial=cfg.image_backoff_initial)
         self.recorder = EventRecorder(client, "kubelet", host=cfg.node)
@@ -130,9 +147,11 @@ class Agent:
         from controlplane.agent.server import AgentServer
 
         await self.runtime.cleanup_all() if hasattr(self.runtime, "cleanup_all") else None
+        if self.network is not None:
+            await self.network.start()  # safety routes first; refuses CIDRs someone else routes
         server = AgentServer(self)
         await server.start()
-        inner = asyncio.Event()
+        inner = self._inner = asyncio.Event()
         try:
             while True:  # the apiserver may not be up yet
                 try:
@@ -147,6 +166,10 @@ class Agent:
                         pass
             self.spawn(self.recorder.start(inner))
             self.spawn(self.node.heartbeat_loop(inner))
+            self.spawn(self.services.start(inner))
+            if self.network is not None and not await self._setup_network(stop):
+                return
+            await self.services.wait_for_sync(30)  # pods get Service env vars from the start
             self.informer.add_handler(self._on_pod)
             self.spawn(self.informer.start(inner))
             self.spawn(self._gc_loop(inner))
@@ -169,9 +192,45 @@ class Agent:
                 t.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await server.stop()
+            if self.proxier is not None and self.cfg.cleanup_on_exit:
+                await self.proxier.cleanup()
             if self.cfg.cleanup_on_exit:
                 await self.runtime.close()
+                if self.network is not None:
+                    await self.network.teardown()
             log.info("agent stopped", node=self.cfg.node)
+
+    async def _setup_network(self, stop: asyncio.Event) -> bool:
+        """Wait for the node's pod CIDR (ours from --pod-cidr, or the node IPAM controller's),
+        build the pod network, start the service proxy. False if stopped meanwhile."""
+        assert self.network is not None
+        waited = 0.0
+        while not stop.is_set():
+            try:
+                node = await self.client.get(NODES, self.cfg.node)
+                cidr = (node.get("spec") or {}).get("podCIDR")
+                if cidr:
+                    break
+            except ApiStatusError as e:
+                log.warning("reading the node failed", error=str(e))
+            if waited == 0 or waited % 30 < 1:
+                log.info("waiting for the node's pod CIDR (node IPAM controller)", node=self.cfg.node)
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except asyncio.TimeoutError:
+                waited += 1.0
+        if stop.is_set():
+            return False
+        await self.network.setup(cidr)
+        self.network_ready = True
+        await self.node.update_status()
+        if self.cfg.proxy:
+            from controlplane.proxy.proxier import Proxier, ProxyConfig
+            self.proxier = Proxier(self.client, ProxyConfig(node=self.cfg.node, nets=self.nets, iid=self.network.iid,
+                                                            pod_cidr=cidr),
+                                   services=self.services, registry=self.metrics.registry)
+            self.spawn(self.proxier.run(self._inner))
+        return True
 
     async def _shutdown_pods(self, workers: list[PodWorker]) -> None:
         """Graceful node shutdown (the kubelet's): stop every pod within ``shutdown_grace`` and

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from controlplane.agent import lifecycle as lc
 from controlplane.agent.podconfig import ConfigError, PodConfig, limits
 from controlplane.agent.probes import probe_loop, run_action
+from controlplane.agent.service_env import service_env
 from controlplane.images.manager import ImageError
 from controlplane.runtime.interface import ContainerSpec, RuntimeError_
 
@@ -44,7 +45,8 @@ class ContainerRunner:
         c.image_id = f"{rec.ref.split(':')[0].split('@')[0]}@{rec.manifest}"
         pc = PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip)
         try:
-            env = await pc.env(cs)
+            services = getattr(self.agent, "services", None)
+            env = await pc.env(cs, service_env(services.list() if services is not None else [], self.pod))
             argv = pc.command(cs, rec.config, env)
             mounts = pc.mounts(cs, self.volumes)
         except ConfigError as e:

@@ -13,7 +13,12 @@ import argparse
 import asyncio
 import os
 import signal
+import sys
 from pathlib import Path
+
+from controlplane.log import get_logger
+
+log = get_logger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token", default=None, help="bearer token for the log/exec endpoint")
     p.add_argument("--token-file", default=None, help="read (or create) the endpoint token here")
     p.add_argument("--host-path-root", default=None, help="hostPath volumes must lie under this directory")
-    p.add_argument("--pod-subnet", default=None, help="pod IPs come from this /24 (default: derived from the node name)")
+    p.add_argument("--pod-cidr", "--pod-subnet", dest="pod_cidr", default=None,
+                   help="register the node with this spec.podCIDR (standalone; default: the node IPAM controller's)")
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="the cluster's pod CIDR (routes, safety)")
+    p.add_argument("--service-cidr", default="10.43.0.0/16", help="the Service cluster IP range")
+    p.add_argument("--cluster-dns", default=None, help="nameserver(s) for pods, comma list (default: service CIDR .10)")
+    p.add_argument("--cluster-domain", default="cluster.local")
+    p.add_argument("--resolv-conf", default="/etc/resolv.conf", help="host resolv.conf for dnsPolicy Default ('' none)")
+    p.add_argument("--no-proxy", action="store_true", help="do not run the service proxy with this agent")
     p.add_argument("--cpu", default=None, help="cpu capacity (default: the machine's)")
     p.add_argument("--memory", default=None, help="memory capacity (default: the machine's)")
     p.add_argument("--pods", default=None, help="pod capacity (default 110)")
@@ -79,7 +91,10 @@ def build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return AgentConfig(
         node=args.node_name, root=Path(args.root), address=args.address, port=args.port, token=_token(args),
         registry_mirrors=mirrors, host_path_root=Path(args.host_path_root).resolve() if args.host_path_root else None,
-        capacity={k: str(v) for k, v in cap.items() if v}, labels=labels, pod_subnet=args.pod_subnet,
+        capacity={k: str(v) for k, v in cap.items() if v}, labels=labels, pod_cidr=args.pod_cidr,
+        cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr,
+        cluster_dns=[d for d in args.cluster_dns.split(",") if d] if args.cluster_dns else None,
+        cluster_domain=args.cluster_domain, resolv_conf=args.resolv_conf, proxy=not args.no_proxy,
         lease_duration=args.lease_duration, lease_interval=args.lease_interval, status_interval=args.status_interval,
         backoff_initial=args.crashloop_initial, backoff_cap=args.crashloop_cap,
         image_backoff_initial=args.image_backoff_initial, cleanup_on_exit=not args.keep_containers,
@@ -97,17 +112,28 @@ async def _run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from controlplane.network.routes import CIDRInUse
+
     try:
         await Agent(cfg, client).run(stop)
+    except CIDRInUse as e:
+        log.error("refusing to start", error=str(e))
+        sys.stderr.write(f"controlplane agent: {e}\n")
+        return 2
     finally:
         await client.close()
     return 0
 
 
 async def _cleanup(args: argparse.Namespace) -> int:
+    from controlplane.network import addressing
+    from controlplane.network.hostcmd import delete_table
+    from controlplane.network.node import cleanup as network_cleanup
     from controlplane.runtime.runc import RuncRuntime
 
     await RuncRuntime(Path(args.root).resolve() / "runtime", args.node_name).cleanup_all()
+    await network_cleanup(Path(args.root), args.node_name)
+    await delete_table("ip", addressing.proxy_table_name(addressing.instance_id(Path(args.root), args.node_name)))
     return 0
 
 

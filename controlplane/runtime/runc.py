@@ -6,7 +6,8 @@ Per container: an overlay rootfs (image root as the read-only lower layer) under
 ``runc create`` + ``runc start`` run it; the agent process is a child subreaper, so the
 container's init is re-parented to us and its exit status is read with ``waitpid`` (woken by a
 pidfd). OOM kills are read from the memory cgroup before ``runc delete`` removes it.
-Per pod: a sandbox with a network namespace (``network.PodNetwork``) and a pod directory with
+Per pod: a sandbox with a network namespace and address from the node's pod network
+(``controlplane.network.node.NodeNetwork``, through the CNI plugins) and a pod directory with
 ``/etc/hostname|hosts|resolv.conf``. ``cleanup_all`` removes whatever a previous run left.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -25,6 +27,7 @@ import termios
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controlplane.log import get_logger
 from controlplane.runtime import cgroups, oci
@@ -32,7 +35,8 @@ from controlplane.runtime.interface import (
     ContainerRuntime, ContainerSpec, ContainerStats, ContainerStatus, RuntimeError_, Sandbox, SandboxSpec,
 )
 from controlplane.runtime.logs import LogWriter
-from controlplane.runtime.network import PodNetwork
+if TYPE_CHECKING:
+    from controlplane.network.node import NodeNetwork
 
 log = get_logger(__name__)
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -70,6 +74,11 @@ def mounts_under(prefix: Path) -> list[Path]:
     return sorted(out, key=lambda p: len(p.parts), reverse=True)
 
 
+def cgroup_node(root: Path, node: str) -> str:
+    """The cgroup directory name of one node of one instance (``<node>-<hash of root>``)."""
+    return f"{node}-{hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:8]}"
+
+
 _ID_BAD = re.compile(r"[^a-zA-Z0-9_.-]")
 
 
@@ -88,17 +97,19 @@ class _Ctr:
 
 
 class RuncRuntime(ContainerRuntime):
-    def __init__(self, root: Path, node: str, subnet: str | None = None, runc: str = "runc",
+    def __init__(self, root: Path, node: str, network: "NodeNetwork | None" = None, runc: str = "runc",
                  log_max_bytes: int = 10 * 1024 * 1024) -> None:
         self.root = Path(root).resolve()
         self.node = node
+        # cgroups are keyed by node and instance (root): two instances with one node name never share
+        self.cgroup_node = cgroup_node(self.root, node)
         self.runc = runc
         self.state_dir = self.root / "runc"
         self.bundles = self.root / "containers"
         self.pods_dir = self.root / "pods"
         for d in (self.state_dir, self.bundles, self.pods_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self.network = PodNetwork(node, subnet)
+        self.network = network
         self.log_max_bytes = log_max_bytes
         self._ctrs: dict[str, _Ctr] = {}
         become_subreaper()
@@ -139,22 +150,28 @@ class RuncRuntime(ContainerRuntime):
 
     # -- sandboxes ----------------------------------------------------------------------
     async def create_sandbox(self, spec: SandboxSpec) -> Sandbox:
+        if self.network is None or self.network.addrs is None:
+            raise RuntimeError_("NetworkNotReady", "network is not ready: container runtime network not ready: "
+                                "NetworkReady=false reason:NetworkPluginNotReady (no pod CIDR yet)")
         pod_dir = spec.pod_dir or (self.pods_dir / spec.uid)
         (pod_dir / "etc").mkdir(parents=True, exist_ok=True)
-        netns, ip = await self.network.add_pod(spec.uid)
+        (pod_dir / "sandbox.json").write_text(json.dumps({"uid": spec.uid}))  # cleanup finds it even if ADD fails
+        att = await self.network.add_pod(spec.uid, spec.port_mappings or None)
+        netns, ip = att.netns_path, att.ip
         (pod_dir / "etc" / "hostname").write_text(spec.hostname + "\n")
-        (pod_dir / "etc" / "hosts").write_text(
-            f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{spec.hostname}\n")
-        (pod_dir / "etc" / "resolv.conf").write_text(
-            f"search {spec.namespace}.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n")
+        hosts = spec.hosts(ip) if spec.hosts else \
+            f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{spec.hostname}\n"
+        (pod_dir / "etc" / "hosts").write_text(hosts)
+        (pod_dir / "etc" / "resolv.conf").write_text(spec.resolv_conf if spec.resolv_conf is not None else "")
         (pod_dir / "sandbox.json").write_text(json.dumps({"uid": spec.uid, "netns": netns, "ip": ip}))
         return Sandbox(id=spec.uid, uid=spec.uid, hostname=spec.hostname, netns=netns, ip=ip, pod_dir=pod_dir)
 
     async def remove_sandbox(self, sandbox: Sandbox) -> None:
         for c in [c for c in self._ctrs.values() if c.sandbox.uid == sandbox.uid]:
             await self.remove_container(c.id)
-        await self.network.remove_pod(sandbox.uid)
-        cgroups.remove_tree(cgroups.pod_path(self.node, sandbox.uid))
+        if self.network is not None:
+            await self.network.remove_pod(sandbox.uid)
+        cgroups.remove_tree(cgroups.pod_path(self.cgroup_node, sandbox.uid))
         for mp in mounts_under(sandbox.pod_dir):
             _umount(mp)
         await asyncio.to_thread(shutil.rmtree, sandbox.pod_dir, True)
@@ -170,7 +187,7 @@ class RuncRuntime(ContainerRuntime):
         rootfs = bundle / "rootfs"
         for d in ("rootfs", "upper", "work"):
             (bundle / d).mkdir(parents=True, exist_ok=True)
-        cg_path = cgroups.container_path(self.node, sandbox.uid, cid)
+        cg_path = cgroups.container_path(self.cgroup_node, sandbox.uid, cid)
         log_path = spec.log_path or (sandbox.pod_dir / "logs" / spec.name / f"{spec.attempt}.log")
         status = ContainerStatus(id=cid, name=spec.name, state="created", log_path=log_path)
         writer: LogWriter | None = None
@@ -382,7 +399,8 @@ class RuncRuntime(ContainerRuntime):
             _umount(mp)
         for sb in self.pods_dir.glob("*/sandbox.json"):
             try:
-                await self.network.remove_pod(json.loads(sb.read_text())["uid"])
+                if self.network is not None:
+                    await self.network.remove_pod(json.loads(sb.read_text())["uid"])
             except (OSError, ValueError, KeyError):
                 pass
         for mp in mounts_under(self.pods_dir):
@@ -391,6 +409,5 @@ class RuncRuntime(ContainerRuntime):
         await asyncio.to_thread(shutil.rmtree, self.pods_dir, True)
         self.bundles.mkdir(parents=True, exist_ok=True)
         self.pods_dir.mkdir(parents=True, exist_ok=True)
-        await self.network.teardown()
-        cgroups.remove_tree(cgroups.node_path(self.node))
+        cgroups.remove_tree(cgroups.node_path(self.cgroup_node))
         cgroups.remove_if_empty("/" + cgroups.PREFIX)
