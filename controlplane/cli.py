@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|apiserver|controller-manager|scheduler|agent|bench``.
+"""The one CLI entry: ``controlplane up|apiserver|controller-manager|scheduler|agent|proxy|dns|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command.
@@ -19,6 +19,8 @@ SUBCOMMAND_MODULES = [
     "controlplane.cmd.controller_manager",
     "controlplane.cmd.scheduler",
     "controlplane.cmd.agent",
+    "controlplane.cmd.proxy",
+    "controlplane.cmd.dns",
     "controlplane.cmd.bench",
 ]
 

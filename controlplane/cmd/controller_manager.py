@@ -27,7 +27,8 @@ from controlplane.log import get_logger
 log = get_logger(__name__)
 
 ALL_CONTROLLERS = ["deployment", "replicaset", "statefulset", "daemonset", "job", "garbagecollector",
-                   "namespace", "endpoints", "serviceaccount", "nodelifecycle"]
+                   "namespace", "endpoints", "serviceaccount", "nodelifecycle", "endpointslice", "nodeipam",
+                   "servicelb"]
 
 
 def parse_controllers(spec: str | None) -> list[str]:
@@ -50,18 +51,20 @@ def parse_controllers(spec: str | None) -> list[str]:
 
 
 def build_manager(client: RestClient, controllers: list[str], leader_election: LeaderElectionConfig | None = None,
-                  workers: dict[str, int] | None = None) -> Manager:
+                  workers: dict[str, int] | None = None, options: dict[str, dict] | None = None) -> Manager:
+    """``options``: per controller keyword arguments (``{"nodeipam": {"cluster_cidr": …}}``)."""
     mgr = Manager(client, name="controller-manager", leader_election=leader_election)
     for name in controllers:
         mod = importlib.import_module(f"controlplane.controllers.{name}")
         n = (workers or {}).get(name)
-        mod.setup(mgr, workers=n) if n else mod.setup(mgr)
+        kw = dict((options or {}).get(name) or {})
+        mod.setup(mgr, workers=n, **kw) if n else mod.setup(mgr, **kw)
     return mgr
 
 
 async def run(client: RestClient, controllers: list[str], stop_event: asyncio.Event,
-              leader_election: LeaderElectionConfig | None = None) -> Manager:
-    mgr = build_manager(client, controllers, leader_election)
+              leader_election: LeaderElectionConfig | None = None, options: dict[str, dict] | None = None) -> Manager:
+    mgr = build_manager(client, controllers, leader_election, options=options)
     await mgr.start(stop_event)
     return mgr
 
@@ -91,7 +94,8 @@ async def _main(args: argparse.Namespace) -> int:
     log.info("controller-manager starting", controllers=controllers, leader_elect=bool(le),
              identity=le.identity if le else None)
     try:
-        mgr = await run(client, controllers, stop, le)
+        options = {"nodeipam": {"cluster_cidr": args.cluster_cidr, "node_mask": args.node_cidr_mask_size}}
+        mgr = await run(client, controllers, stop, le, options)
     finally:
         await client.close()
     if mgr.lost_leadership:
@@ -114,4 +118,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--identity", default=None)
     p.add_argument("--metrics-port", type=int, default=0)
     p.add_argument("--max-connections", type=int, default=128, help="concurrent HTTP connections to the apiserver")
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod CIDR the node IPAM controller splits per node")
+    p.add_argument("--node-cidr-mask-size", type=int, default=24)
     p.set_defaults(func=lambda a: asyncio.run(_main(a)))

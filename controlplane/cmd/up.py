@@ -158,6 +158,20 @@ def _registry(ctx: UpContext) -> Runnable:
     return RegistryRunnable()
 
 
+def _net_args(c: UpContext) -> list[str]:
+    return ["--cluster-cidr", c.extra["cluster_cidr"], "--service-cidr", c.extra["service_cidr"]]
+
+
+def _dns(ctx: UpContext) -> Runnable:
+    """The cluster DNS (kube-system/kube-dns at the service CIDR's 10th address)."""
+    port_file = ctx.data_dir / "dns-port"
+    port_file.unlink(missing_ok=True)
+    ups = [a for u in ctx.extra.get("dns_upstreams", "").split(",") if u for a in ("--upstream", u)]
+    return ChildProcess("dns", lambda c: ["dns", "--kubeconfig", str(c.kubeconfig), "--port-file", str(port_file),
+                                          *_net_args(c), *ups],
+                        ready=lambda c: port_file.exists())
+
+
 def _agent(ctx: UpContext) -> Runnable | None:
     """The node agent for this machine (runc needs root; without it `up` runs no node)."""
     if os.geteuid() != 0:
@@ -166,15 +180,17 @@ def _agent(ctx: UpContext) -> Runnable | None:
     return ChildProcess("agent", lambda c: [
         "agent", "--kubeconfig", str(c.kubeconfig), "--node-name", socket.gethostname().lower(),
         "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
-        "--token-file", str(c.agent_token_file)])
+        "--token-file", str(c.agent_token_file), *_net_args(c)])
 
 
 # The components `up` runs, in start order (stopped in reverse). One line per component.
 COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
     _apiserver,
-    lambda ctx: ChildProcess("controller-manager", lambda c: ["controller-manager", "--master", c.server]),
+    lambda ctx: ChildProcess("controller-manager", lambda c: ["controller-manager", "--master", c.server,
+                                                              "--cluster-cidr", c.extra["cluster_cidr"]]),
     lambda ctx: ChildProcess("scheduler", lambda c: ["scheduler", "--kubeconfig", str(c.kubeconfig)]),
+    _dns,
     _registry,
     _agent,
 ]
@@ -188,14 +204,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--etcd-endpoints", default="", help="use this etcd instead of an embedded one")
     p.add_argument("--apiserver-workers", type=int, default=2,
                    help="apiserver processes sharing the port (controlplane apiserver --workers)")
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod addresses (a /24 per node)")
+    p.add_argument("--service-cidr", default="10.43.0.0/16", help="Service cluster IPs")
+    p.add_argument("--dns-upstream", action="append", default=[],
+                   help="resolver for non-cluster names, host[:port] (default: the host's /etc/resolv.conf)")
     p.set_defaults(func=run)
 
 
 async def main(args: argparse.Namespace) -> int:
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
-                    extra={"apiserver_workers": str(args.apiserver_workers)})
+                    extra={"apiserver_workers": str(args.apiserver_workers), "cluster_cidr": args.cluster_cidr,
+                           "service_cidr": args.service_cidr, "dns_upstreams": ",".join(args.dns_upstream)})
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        from controlplane.network.addressing import ClusterNetworks
+        from controlplane.network.routes import CIDRInUse, check_free
+
+        try:  # refuse before starting anything when another instance routes our CIDRs
+            nets = ClusterNetworks.parse(args.cluster_cidr, args.service_cidr)
+            await check_free(nets, nets.cluster_tag(ctx.server))
+        except (CIDRInUse, ValueError) as e:
+            sys.stderr.write(f"controlplane up: {e}\n")
+            return 2
     ctx.ensure_agent_token()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

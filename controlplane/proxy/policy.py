@@ -201,7 +201,7 @@ def fragments(policies: list[dict], local: list[PodRef], idx: PolicyIndex,
     probe = PodRef("", "", "", "0.0.0.0", {}, ())
     for p in policies:  # a selector that does not parse fails here, not per pod
         try:
-            selects(p, probe)
+            _matches((p.get("spec") or {}).get("podSelector"), {})
             _egress_rules(p, idx)
             _ingress_rules(p, probe, idx)
             good.append(p)

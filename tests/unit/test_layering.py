@@ -36,6 +36,11 @@ FORBIDDEN = [
     (("controlplane", "machinery"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "controlplane.client")),
     (("schedulers",), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "etcd3aio")),
     (("controlplane", "storage"), ("controlplane.apiserver", "controlplane.client", "controlplane.controllers")),
+    # the host network layer knows nothing of the API; the proxy and the DNS reach it through the client
+    (("controlplane", "network"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers",
+                                   "controlplane.client", "etcd3aio")),
+    (("controlplane", "proxy"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "etcd3aio")),
+    (("controlplane", "dns"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "etcd3aio")),
 ]
 
 
