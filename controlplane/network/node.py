@@ -5,7 +5,7 @@ link, a bridge inside it for the pods (through the CNI plugins), and the host ro
     ───────────                        ───────────────────                 ─────────────────
     cph<id>  .253/32  ── veth ──  host0 .252/31                            eth0 10.42.3.7/24
     route 10.42.3.0/24 via .252        cni0 10.42.3.1/24 (bridge) ── veth ── (bridge plugin)
-    unreachable 10.42/16, 10.43/16     route 10.42/16 via .253; unreachable 10.43/16
+    unreachable 10.42/16, 10.43/16     routes 10.42/16 and 10.43/16 via .253
     table cph-<id> (forward/input      ip_forward=1, br_netfilter on, proxy_arp on cni0
     filter, masquerade)                tables: the proxy's cpx-<id>, portmap's (CNI)
 
@@ -144,9 +144,11 @@ class NodeNetwork:
         await sysctl(f"net.ipv4.conf.{hl}.route_localnet", "1")
         await ip("addr", "add", f"{a.node_link_address}/31", "dev", A.NODE_LINK, netns=ns)
         await ip("link", "set", A.NODE_LINK, "up", netns=ns)
-        # node namespace routes: the rest of the cluster via the host; Service IPs end here
+        # node namespace routes: the rest of the cluster via the host. Service IPs too, so that
+        # what the proxy does not DNAT reaches its forward-hook checks (reject/drop); without a
+        # proxy the host drops it (its forward rule admits only cluster addresses)
         await ip("route", "add", str(nets.cluster_cidr), "via", str(a.host_link_address), "dev", A.NODE_LINK, netns=ns)
-        await ip("route", "add", "unreachable", str(nets.service_cidr), netns=ns)
+        await ip("route", "add", str(nets.service_cidr), "via", str(a.host_link_address), "dev", A.NODE_LINK, netns=ns)
         # host routes, tagged as ours
         await ip("route", "replace", f"{a.node_link_address}/32", "dev", hl, "scope", "link", "proto", proto,
                  "metric", metric)
