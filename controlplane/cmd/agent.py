@@ -114,8 +114,11 @@ async def _run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     from controlplane.network.routes import CIDRInUse
 
+    agent = Agent(cfg, client)
+    # SIGHUP: the service proxy replaces its whole table on its next sync
+    loop.add_signal_handler(signal.SIGHUP, lambda: agent.proxier.request_full_sync() if agent.proxier else None)
     try:
-        await Agent(cfg, client).run(stop)
+        await agent.run(stop)
     except CIDRInUse as e:
         log.error("refusing to start", error=str(e))
         sys.stderr.write(f"controlplane agent: {e}\n")

@@ -1,7 +1,7 @@
 """``controlplane bench <name>``: benchmarks that print JSON figures.
 
 Each benchmark is a module ``controlplane.bench.<name>`` exposing ``register(subparsers)``
-(it adds its own sub-parser and sets ``func``). Present: api, controllers, startup, scheduling.
+(it adds its own sub-parser and sets ``func``). Present: api, controllers, startup, scheduling, services.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ["api", "controllers", "startup", "scheduling"]
+BENCHMARKS = ["api", "controllers", "startup", "scheduling", "services"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

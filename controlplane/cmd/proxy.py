@@ -2,7 +2,8 @@
 as its own process (``controlplane agent`` runs the same ``Proxier`` in-process unless
 ``--no-proxy``). ``--root`` is the node agent's root: the node's namespace and table names
 derive from it. On start it installs its own unreachable safety routes, waits for the node's
-namespace and pod CIDR, then programs; on SIGTERM it removes its tables and routes.
+namespace and pod CIDR, then programs; SIGHUP makes the next sync a full one; on SIGTERM it
+removes its tables and routes.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ async def _main(args: argparse.Namespace) -> int:
         if args.metrics_port:
             from prometheus_client import start_http_server
             start_http_server(args.metrics_port, addr="127.0.0.1", registry=proxier.metrics.registry)
+        loop.add_signal_handler(signal.SIGHUP, proxier.request_full_sync)
         log.info("proxy starting", node=args.node_name, table=proxier.cfg.table)
         await proxier.run(stop)
     finally:

@@ -206,12 +206,31 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="apiserver processes sharing the port (controlplane apiserver --workers)")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod addresses (a /24 per node)")
     p.add_argument("--service-cidr", default="10.43.0.0/16", help="Service cluster IPs")
+    p.add_argument("--pick-cidrs", action="store_true",
+                   help="choose free cluster and service /16s inside 10.64.0.0/10 (kept in DATA_DIR/cidrs.json)")
     p.add_argument("--dns-upstream", action="append", default=[],
                    help="resolver for non-cluster names, host[:port] (default: the host's /etc/resolv.conf)")
     p.set_defaults(func=run)
 
 
+def _picked_cidrs(args: argparse.Namespace) -> None:
+    """``--pick-cidrs``: reuse the data dir's choice (its Services keep their IPs), else pick."""
+    f = args.data_dir / "cidrs.json"
+    if f.exists():
+        saved = json.loads(f.read_text())
+    else:
+        from controlplane.network.routes import pick_free
+
+        cluster, service = pick_free(2)
+        saved = {"cluster_cidr": cluster, "service_cidr": service}
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(saved))
+    args.cluster_cidr, args.service_cidr = saved["cluster_cidr"], saved["service_cidr"]
+
+
 async def main(args: argparse.Namespace) -> int:
+    if getattr(args, "pick_cidrs", False):
+        _picked_cidrs(args)
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
                     extra={"apiserver_workers": str(args.apiserver_workers), "cluster_cidr": args.cluster_cidr,
@@ -247,8 +266,8 @@ async def main(args: argparse.Namespace) -> int:
             if r.name == "apiserver":
                 write_kubeconfig(ctx.kubeconfig, ctx.server)
         if not stop.is_set():
-            sys.stdout.write(json.dumps({"status": "ready", "server": ctx.server,
-                                         "kubeconfig": str(ctx.kubeconfig)}) + "\n")
+            sys.stdout.write(json.dumps({"status": "ready", "server": ctx.server, "kubeconfig": str(ctx.kubeconfig),
+                                         "cluster_cidr": args.cluster_cidr, "service_cidr": args.service_cidr}) + "\n")
             sys.stdout.flush()
         while not stop.is_set():
             dead = [r.name for r in started if not r.alive()]

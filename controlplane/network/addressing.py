@@ -35,7 +35,7 @@ ROUTE_PROTO = 211  # our routes' rtm_protocol (iproute2 shows it as "proto 211")
 # route metrics: high bits say what the route is; then 16 bits of cluster tag, 12 of member
 METRIC_VIA_NODE = 0xE0000000
 METRIC_UNREACHABLE = 0xF0000000
-TEST_SUPERNET = "10.64.0.0/10"  # tests draw their CIDRs from here (never the defaults)
+PICK_SUPERNET = "10.64.0.0/10"  # tests, benchmarks and `up --pick-cidrs` draw CIDRs here (never the defaults)
 
 
 def short_hash(*parts: str, n: int = 10) -> str:

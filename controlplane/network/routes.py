@@ -97,3 +97,29 @@ async def delete_route(r: dict) -> None:
         await ip(*args)
     except CommandError as e:
         log.debug("route already gone", route=_describe(r), error=str(e))
+
+
+def pick_free(count: int = 2, supernet: str = A.PICK_SUPERNET, prefix: int = 16,
+              exclude: tuple[str, ...] = ()) -> list[str]:
+    """``count`` random /``prefix`` networks inside ``supernet`` that no host route overlaps
+    (``up --pick-cidrs``, benchmarks, tests). Synchronous: call it before starting anything."""
+    import json
+    import random
+    import subprocess
+
+    out = subprocess.run(["ip", "-j", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+    routed = []
+    for r in json.loads(out or "[]"):
+        dst = r.get("dst", "")
+        if dst in ("", "default") or ":" in dst:
+            continue
+        try:
+            routed.append(ipaddress.ip_network(dst if "/" in dst else dst + "/32", strict=False))
+        except ValueError:
+            continue
+    taken = [ipaddress.ip_network(e) for e in exclude]
+    free = [n for n in ipaddress.ip_network(supernet).subnets(new_prefix=prefix)
+            if not any(n.overlaps(r) for r in routed + taken)]
+    if len(free) < count:
+        raise CIDRInUse(f"fewer than {count} free /{prefix} networks left in {supernet}")
+    return [str(n) for n in random.SystemRandom().sample(free, count)]

@@ -218,6 +218,11 @@ class Proxier:
             if self.cfg.min_sync_interval > 0 and not stop.is_set():
                 await asyncio.sleep(self.cfg.min_sync_interval)  # coalesce bursts of events
 
+    def request_full_sync(self) -> None:
+        """Replace the whole table on the next sync (SIGHUP to the agent or proxy)."""
+        self.need_full = True
+        self._kick()
+
     async def cleanup(self) -> None:
         """Remove both tables (proxy stop)."""
         if netns_exists(self.cfg.netns):

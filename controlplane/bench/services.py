@@ -1,0 +1,368 @@
+"""``controlplane bench services``: the cluster network's figures, printed as JSON.
+
+Starts a whole instance in a temp dir the way ``controlplane up`` does (etcd, apiserver,
+controller-manager, cluster DNS, local registry, one node agent with its service proxy), on
+free CIDRs inside 10.64.0.0/10 (never the defaults), then:
+
+(a) programming: ``--services`` selector-less Services with manual EndpointSlices of
+    ``--endpoints`` simulated endpoints each (addresses in the instance's own cluster CIDR, never
+    used); ``--changes`` slice updates at ``--rate``/s, each timed from just before its PUT to
+    the moment ``nft monitor`` in the node's namespace shows the rule with the new address
+    (p50/p99), and a full resync forced with SIGHUP (the proxy's
+    ``kubeproxy_sync_full_proxy_rules_duration_seconds``);
+(b) ``wrk`` from a pod's network namespace to a busybox ``httpd`` pod, through its ClusterIP and
+    straight to the pod IP, alternated ``--wrk-rounds`` times (medians, ratio);
+(c) ``dnsperf`` (one client) for the Services' names against the cluster DNS, and against
+    ``dnsmasq`` serving the same names from a hosts file, in the same run.
+
+Targets (issue 13): programming p99 <= 1 s, wrk ratio >= 0.9, DNS >= 10,000 qps with p99 <= 5 ms.
+Run it only under ``flock /work/locks/heavy.lock`` on the shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from controlplane.bench.startup import percentile
+from controlplane.client import resources as R
+from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.log import get_logger
+
+log = get_logger(__name__)
+NS = "bench"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("services", help="Service programming latency, ClusterIP vs pod IP throughput, DNS qps")
+    p.add_argument("--services", type=int, default=1000)
+    p.add_argument("--endpoints", type=int, default=10)
+    p.add_argument("--changes", type=int, default=200)
+    p.add_argument("--rate", type=float, default=10.0, help="slice changes per second")
+    p.add_argument("--wrk-seconds", type=int, default=5)
+    p.add_argument("--wrk-rounds", type=int, default=3)
+    p.add_argument("--dns-seconds", type=int, default=10)
+    p.add_argument("--workdir", default=None, help="keep state here (default: a temp dir, removed)")
+    p.set_defaults(func=run)
+
+
+# -- the instance ----------------------------------------------------------------------------
+
+class Instance:
+    def __init__(self, work: Path) -> None:
+        from controlplane.cmd import up as UP
+        from controlplane.etcd_process import free_port
+        from controlplane.network.routes import pick_free
+
+        self.UP = UP
+        cluster, service = pick_free(2)
+        self.ctx = UP.UpContext(data_dir=work, port=free_port(), host="127.0.0.1",
+                                extra={"apiserver_workers": "1", "cluster_cidr": cluster, "service_cidr": service,
+                                       "dns_upstreams": ""})
+        self.started: list = []
+
+    async def start(self) -> None:
+        self.ctx.ensure_agent_token()
+        for factory in self.UP.COMPONENTS:
+            r = factory(self.ctx)
+            if r is None or r.name == "scheduler":
+                continue
+            self.started.append(r)
+            await r.start(self.ctx)
+            if r.name == "apiserver":
+                self.UP.write_kubeconfig(self.ctx.kubeconfig, self.ctx.server)
+        if not any(r.name == "agent" for r in self.started):
+            raise RuntimeError("bench services needs root (a node agent with runc and nftables)")
+
+    async def stop(self) -> None:
+        for r in reversed(self.started):
+            try:
+                await r.stop()
+            except Exception as e:  # noqa: BLE001 - stop the rest
+                log.warning("stop failed", component=r.name, error=str(e))
+
+    def pid(self, name: str) -> int:
+        return next(r for r in self.started if r.name == name).proc.pid
+
+
+def _slice(i: int, addrs: list[str]) -> dict:
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": f"s{i}-manual", "namespace": NS, "labels": {"kubernetes.io/service-name": f"s{i}"}},
+            "addressType": "IPv4", "ports": [{"name": "p", "port": 8080, "protocol": "TCP"}],
+            "endpoints": [{"addresses": [a], "conditions": {"ready": True}} for a in addrs]}
+
+
+def _service(name: str, selector: dict | None = None, target: int = 8080) -> dict:
+    spec: dict = {"ports": [{"name": "p", "port": 80, "targetPort": target, "protocol": "TCP"}]}
+    if selector:
+        spec["selector"] = selector
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NS}, "spec": spec}
+
+
+async def _gather_limited(coros, limit: int = 32) -> list:  # type: ignore[no-untyped-def]
+    sem = asyncio.Semaphore(limit)
+
+    async def one(c):  # type: ignore[no-untyped-def]
+        async with sem:
+            return await c
+    return await asyncio.gather(*(one(c) for c in coros))
+
+
+def _nft(netns: str, *args: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", netns, "nft", *args], capture_output=True, text=True).stdout
+
+
+async def _metrics(client: RestClient, node: str, token: str) -> str:
+    n = await client.get(R.NODES, node)
+    port = n["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"})
+    return await asyncio.to_thread(lambda: urllib.request.urlopen(req, timeout=10).read().decode())
+
+
+def _metric(text: str, name: str) -> float:
+    m = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+# -- (a) programming latency -----------------------------------------------------------------
+
+async def programming(inst: Instance, client: RestClient, node: str, args: argparse.Namespace) -> dict:
+    from controlplane.network import addressing as A
+
+    cluster = ipaddress.ip_network(inst.ctx.extra["cluster_cidr"])
+    sim = list(ipaddress.ip_network(f"{cluster.network_address + 200 * 256}/21").hosts())  # never a node's /24
+    iid = A.instance_id(inst.ctx.data_dir / "agent", node)
+    netns, table = A.netns_name(iid), A.proxy_table_name(iid)
+    n, k = args.services, args.endpoints
+    t0 = time.monotonic()
+    await _gather_limited(client.create(R.SERVICES, _service(f"s{i}"), NS) for i in range(n))
+    slices = await _gather_limited(client.create(R.ENDPOINTSLICES, _slice(i, [str(sim[(i * k + j) % len(sim)])
+                                                                              for j in range(k)]), NS)
+                                   for i in range(n))
+    created_s = time.monotonic() - t0
+    deadline = time.monotonic() + 300
+    while True:  # every Service programmed: n of our cluster IPs in the service-ips map
+        out = await asyncio.to_thread(_nft, netns, "-j", "list", "map", "ip", table, "service-ips")
+        elems = out.count('"concat"')
+        if elems >= n:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {elems} of {n} Services programmed")
+        await asyncio.sleep(0.5)
+    programmed_all_s = time.monotonic() - t0
+    token = inst.ctx.agent_token_file.read_text().strip()
+    before = await _metrics(client, node, token)
+    os.kill(inst.pid("agent"), signal.SIGHUP)
+    name = "kubeproxy_sync_full_proxy_rules_duration_seconds"
+    deadline = time.monotonic() + 120
+    while True:
+        after = await _metrics(client, node, token)
+        if _metric(after, f"{name}_count") > _metric(before, f"{name}_count"):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError("no full resync after SIGHUP")
+        await asyncio.sleep(0.2)
+    full_s = _metric(after, f"{name}_sum") - _metric(before, f"{name}_sum")
+
+    mon = await asyncio.create_subprocess_exec("ip", "netns", "exec", netns, "nft", "monitor", "rules",
+                                               stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    seen: dict[str, float] = {}
+    sent: dict[str, float] = {}
+    pat = re.compile(r"dnat to ([0-9.]+):")
+
+    async def read() -> None:
+        assert mon.stdout is not None
+        async for line in mon.stdout:
+            m = pat.search(line.decode(errors="replace"))
+            if m and m.group(1) in sent and m.group(1) not in seen:
+                seen[m.group(1)] = time.monotonic()
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(0.5)
+    fresh = list(ipaddress.ip_network(f"{cluster.network_address + 240 * 256}/21").hosts())
+    try:
+        t_start = time.monotonic()
+        for j in range(args.changes):
+            await asyncio.sleep(max(0.0, t_start + j / args.rate - time.monotonic()))
+            i = (j * 7919) % n
+            s = slices[i]
+            addr = str(fresh[j % len(fresh)])
+            s["endpoints"][0] = {"addresses": [addr], "conditions": {"ready": True}}
+            sent[addr] = time.monotonic()
+            try:
+                slices[i] = await client.update(R.ENDPOINTSLICES, s)
+            except ApiStatusError as e:
+                raise RuntimeError(f"slice update failed: {e}") from e
+        deadline = time.monotonic() + 30
+        while len(seen) < len(sent) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        reader.cancel()
+        mon.terminate()
+        await mon.wait()
+    lat = [(seen[a] - t) * 1000 for a, t in sent.items() if a in seen]
+    return {"services": n, "endpoints_per_service": k, "create_s": round(created_s, 1),
+            "all_programmed_s": round(programmed_all_s, 1), "changes": len(sent), "programmed": len(lat),
+            "rate_per_s": args.rate, "latency_p50_ms": round(percentile(lat, 0.5), 1),
+            "latency_p99_ms": round(percentile(lat, 0.99), 1), "latency_max_ms": round(max(lat or [0]), 1),
+            "full_resync_s": round(full_s, 3), "target_p99_ms": 1000}
+
+
+# -- (b) ClusterIP vs pod IP -----------------------------------------------------------------
+
+async def throughput(client: RestClient, node: str, args: argparse.Namespace) -> dict:
+    from controlplane.network import addressing as A
+
+    page = "x" * 512
+    web = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": NS, "labels": {"app": "web"}},
+           "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0, "containers": [{
+               "name": "httpd", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+               "command": ["sh", "-c", f"mkdir -p /www && echo {page} > /www/index.html && exec httpd -f -p 8080 -h /www"]}]}}
+    cli = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": NS},
+           "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0, "containers": [{
+               "name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"]}]}}
+    await client.create(R.PODS, web, NS)
+    c = await client.create(R.PODS, cli, NS)
+    svc = await client.create(R.SERVICES, _service("web", {"app": "web"}), NS)
+    deadline = time.monotonic() + 120
+    while True:
+        pw = await client.get(R.PODS, "web", NS)
+        pc = await client.get(R.PODS, "client", NS)
+        if all((p.get("status") or {}).get("phase") == "Running" for p in (pw, pc)):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError("bench pods did not start")
+        await asyncio.sleep(0.2)
+    netns = A.pod_netns_name(c["metadata"]["uid"])
+    pod_url = f"http://{pw['status']['podIP']}:8080/"
+    svc_url = f"http://{svc['spec']['clusterIP']}/"
+    deadline = time.monotonic() + 60
+    while subprocess.run(["ip", "netns", "exec", netns, "busybox", "wget", "-q", "-O", "/dev/null", svc_url],
+                         capture_output=True).returncode != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the ClusterIP never answered")
+        await asyncio.sleep(0.2)
+
+    def wrk(url: str) -> float:
+        out = subprocess.run(["ip", "netns", "exec", netns, "wrk", "-t1", "-c16", f"-d{args.wrk_seconds}s", url],
+                             capture_output=True, text=True).stdout
+        m = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+        if not m:
+            raise RuntimeError(f"wrk gave no figure: {out[-400:]}")
+        return float(m.group(1))
+
+    pod_rps, svc_rps = [], []
+    for _ in range(args.wrk_rounds):
+        pod_rps.append(await asyncio.to_thread(wrk, pod_url))
+        svc_rps.append(await asyncio.to_thread(wrk, svc_url))
+    p, s = percentile(pod_rps, 0.5), percentile(svc_rps, 0.5)
+    return {"pod_ip_rps": round(p, 1), "cluster_ip_rps": round(s, 1), "ratio": round(s / p, 3) if p else 0.0,
+            "rounds": args.wrk_rounds, "seconds_each": args.wrk_seconds, "connections": 16,
+            "server": "busybox httpd (one connection per request)", "target_ratio": 0.9}
+
+
+# -- (c) DNS ---------------------------------------------------------------------------------
+
+def _dnsperf(port: int, qfile: Path, seconds: int) -> dict:
+    proc = subprocess.Popen(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(qfile), "-l", str(seconds),
+                             "-c", "1", "-T", "1", "-q", "100", "-v"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    lat, summary = [], []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(">"):
+            try:
+                lat.append(float(line.split()[-1]) * 1000)
+            except ValueError:
+                pass
+        else:
+            summary.append(line)
+    proc.wait()
+    text = "".join(summary)
+    qps = re.search(r"Queries per second:\s+([0-9.]+)", text)
+    lost = re.search(r"Queries lost:\s+(\d+)", text)
+    return {"qps": round(float(qps.group(1)), 1) if qps else 0.0, "p50_ms": round(percentile(lat, 0.5), 3),
+            "p99_ms": round(percentile(lat, 0.99), 3), "lost": int(lost.group(1)) if lost else -1}
+
+
+async def dns(inst: Instance, client: RestClient, args: argparse.Namespace, work: Path) -> dict:
+    from controlplane.etcd_process import free_port
+
+    port = int((inst.ctx.data_dir / "dns-port").read_text())
+    svcs = (await client.list(R.SERVICES, NS))["items"]
+    names = {f"{s['metadata']['name']}.{NS}.svc.cluster.local": s["spec"]["clusterIP"] for s in svcs
+             if s["metadata"]["name"].startswith("s")}
+    qfile = work / "queries.txt"
+    qfile.write_text("".join(f"{n} A\n" for n in sorted(names)))
+    hosts = work / "dns-hosts"
+    hosts.write_text("".join(f"{ip} {n}\n" for n, ip in names.items()))
+    mport = free_port()
+    dm = subprocess.Popen(["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+                           f"--addn-hosts={hosts}", "--bind-interfaces", "--listen-address=127.0.0.1",
+                           f"--port={mport}", f"--pid-file={work / 'dnsmasq.pid'}", "--user=root",
+                           "--cache-size=10000", "--local-ttl=5"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(_dnsperf, port, qfile, 2)  # warm-up (the server's answer cache)
+        ours = await asyncio.to_thread(_dnsperf, port, qfile, args.dns_seconds)
+        theirs = await asyncio.to_thread(_dnsperf, mport, qfile, args.dns_seconds)
+    finally:
+        dm.terminate()
+        dm.wait()
+    return {"names": len(names), "cluster_dns": ours, "dnsmasq": theirs,
+            "ratio_to_dnsmasq": round(ours["qps"] / theirs["qps"], 3) if theirs["qps"] else 0.0,
+            "clients": 1, "target_qps": 10000, "target_p99_ms": 5}
+
+
+async def measure(work: Path, args: argparse.Namespace) -> dict:
+    import socket
+
+    inst = Instance(work)
+    try:
+        await inst.start()
+        client = RestClient.from_kubeconfig(inst.ctx.kubeconfig, max_connections=32)
+        try:
+            node = socket.gethostname().lower()
+            try:
+                await client.create(R.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+            except ApiStatusError as e:
+                if not e.already_exists:
+                    raise
+            deadline = time.monotonic() + 120
+            while not ((await client.get(R.NODES, node)).get("spec") or {}).get("podCIDR"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the node got no pod CIDR")
+                await asyncio.sleep(0.3)
+            a = await programming(inst, client, node, args)
+            b = await throughput(client, node, args)  # with the 1,000 Services programmed
+            c = await dns(inst, client, args, work)
+        finally:
+            await client.close()
+    finally:
+        await inst.stop()
+    return {"programming": a, "wrk": b, "dns": c, "cidrs": {"cluster": inst.ctx.extra["cluster_cidr"],
+                                                            "service": inst.ctx.extra["service_cidr"]}}
+
+
+def run(args: argparse.Namespace) -> int:
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-services-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        result = asyncio.run(measure(work.resolve(), args))
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result))
+    return 0
