@@ -12,7 +12,7 @@ APT_PACKAGES := etcd-server etcd-client runc skopeo umoci docker-registry busybo
 APT_BINARIES := etcd etcdctl runc skopeo umoci docker-registry busybox ip nft ../lib/cni/bridge dnsmasq dnsperf wrk
 PYTEST_ARGS ?=
 
-.PHONY: install apt-deps run test unit integration bench clean
+.PHONY: install apt-deps run test unit integration lint-imports bench clean
 
 install: apt-deps $(VENV)/.installed
 
@@ -38,8 +38,12 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/controlplane up --data-dir $(DATA_DIR) --port $(PORT)
 
-test: install
+# import contracts first (pyproject.toml [tool.importlinter]), then the suite
+test: install lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint-imports: install
+	$(BIN)/lint-imports
 
 unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

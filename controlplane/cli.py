@@ -1,7 +1,10 @@
 """The one CLI entry: ``controlplane up|apiserver|controller-manager|scheduler|agent|proxy|dns|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
-``register(subparsers)``; the parser's ``func`` attribute runs the command.
+``register(subparsers)``; the parser's ``func`` attribute runs the command (through
+``cmd.bootstrap``: logging, signals, metrics, leader election). Only the chosen subcommand's
+module is imported (a scheduler process never loads the apiserver); ``--help`` without a
+subcommand imports them all to list them.
 """
 
 from __future__ import annotations
@@ -10,42 +13,47 @@ import argparse
 import importlib
 import sys
 
-from controlplane import log
+# subcommand -> the module providing it, in help order
+SUBCOMMANDS = {
+    "up": "controlplane.cmd.up",
+    "apiserver": "controlplane.cmd.apiserver",
+    "controller-manager": "controlplane.cmd.controller_manager",
+    "scheduler": "controlplane.cmd.scheduler",
+    "agent": "controlplane.cmd.agent",
+    "proxy": "controlplane.cmd.proxy",
+    "dns": "controlplane.cmd.dns",
+    "bench": "controlplane.cmd.bench",
+}
+_GLOBAL_WITH_VALUE = ("--log-format", "--log-level")
 
-# Modules providing subcommands, in help order.
-SUBCOMMAND_MODULES = [
-    "controlplane.cmd.up",
-    "controlplane.cmd.apiserver",
-    "controlplane.cmd.controller_manager",
-    "controlplane.cmd.scheduler",
-    "controlplane.cmd.agent",
-    "controlplane.cmd.proxy",
-    "controlplane.cmd.dns",
-    "controlplane.cmd.bench",
-]
+
+def _chosen(argv: list[str]) -> str | None:
+    """The subcommand named on the command line (None when there is none yet)."""
+    it = iter(argv)
+    for a in it:
+        if a in _GLOBAL_WITH_VALUE:
+            next(it, None)
+        elif not a.startswith("-"):
+            return a
+    return None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="controlplane", description=__doc__.splitlines()[0])
     parser.add_argument("--log-format", choices=["json", "console"], default=None)
     parser.add_argument("--log-level", default=None)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:  # that subcommand is not part of this build
-                continue
-            raise
-        mod.register(sub)
+    chosen = _chosen(sys.argv[1:] if argv is None else argv)
+    for name, module in SUBCOMMANDS.items():
+        if chosen in SUBCOMMANDS and name != chosen:
+            continue
+        importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    log.configure(args.log_format, args.log_level)
-    rc = args.func(args)
-    return int(rc or 0)
+    args = build_parser(argv).parse_args(argv)
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":

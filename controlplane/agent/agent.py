@@ -10,60 +10,34 @@ removes every container, netns, cgroup and mount it created. Started by
 from __future__ import annotations
 
 import asyncio
-import secrets
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controlplane.agent.context import AgentConfig
 from controlplane.agent.metrics import AgentMetrics
 from controlplane.agent.node import NodeStatus
 from controlplane.agent.pod_worker import PodWorker
+from controlplane.agent.server import AgentServer
 from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
 from controlplane.client.resources import NODES, PODS, SERVICES
 from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.images import reference
 from controlplane.images.manager import ImageManager
 from controlplane.images.reference import Mirrors
 from controlplane.log import get_logger
+from controlplane.network.addressing import ClusterNetworks
+from controlplane.network.node import NodeNetwork, NodeNetworkConfig
+from controlplane.proxy.proxier import Proxier, ProxyConfig
 from controlplane.runtime.interface import ContainerRuntime
+from controlplane.runtime.runc import RuncRuntime
 
 log = get_logger(__name__)
 
 
-@dataclass
-class AgentConfig:
-    node: str
-    root: Path
-    address: str = "127.0.0.1"
-    port: int = 0  # log/exec server; 0 = a free port
-    token: str = field(default_factory=lambda: secrets.token_hex(16))
-    registry_mirrors: list[str] = field(default_factory=list)
-    host_path_root: Path | None = None
-    capacity: dict[str, str] = field(default_factory=dict)
-    allocatable: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    taints: list[dict] = field(default_factory=list)
-    pod_cidr: str | None = None  # standalone: register with this spec.podCIDR (else the node IPAM controller's)
-    cluster_cidr: str = "10.42.0.0/16"
-    service_cidr: str = "10.43.0.0/16"
-    cluster_dns: list[str] | None = None  # default: the 10th address of the service CIDR
-    cluster_domain: str = "cluster.local"
-    resolv_conf: str = "/etc/resolv.conf"  # the host's, for dnsPolicy Default ("" for none)
-    proxy: bool = True  # run the service proxy with the agent
-    lease_duration: float = 40.0
-    lease_interval: float = 10.0
-    status_interval: float = 10.0
-    backoff_initial: float = 10.0
-    backoff_cap: float = 300.0
-    image_backoff_initial: float = 10.0
-    image_retry: float = 2.0
-    pod_pids_limit: int | None = None
-    cleanup_on_exit: bool = True
-    volume_refresh: float = 30.0  # ConfigMap/Secret volumes re-synced this often
-    shutdown_grace: float = 10.0  # graceful node shutdown: pods get at most this long
-
-
 class Agent:
+    """The node agent; implements ``context.NodeContext`` for its parts."""
+
     def __init__(self, cfg: AgentConfig, client: RestClient, runtime: ContainerRuntime | None = None) -> None:
         self.cfg = cfg
         cfg.root = Path(cfg.root).resolve()
@@ -71,21 +45,18 @@ class Agent:
         if cfg.host_path_root is None:
             cfg.host_path_root = cfg.root / "hostpath"
         self.client = client
-        from controlplane.network.addressing import ClusterNetworks
         self.nets = ClusterNetworks.parse(cfg.cluster_cidr, cfg.service_cidr)
         if cfg.cluster_dns is None:
             cfg.cluster_dns = [str(self.nets.dns_service_ip)]
-        self.network = None
+        self.network: NodeNetwork | None = None
         if runtime is None:
-            from controlplane.network.node import NodeNetwork, NodeNetworkConfig
-            from controlplane.runtime.runc import RuncRuntime
             self.network = NodeNetwork(NodeNetworkConfig(root=cfg.root, node=cfg.node, nets=self.nets,
                                                          api_url=client.base_url))
             runtime = RuncRuntime(cfg.root / "runtime", cfg.node, network=self.network)
         self.runtime = runtime
         self.network_ready = self.network is None
         self.services = Informer(client, SERVICES)
-        self.proxier = None
+        self.proxier: Proxier | None = None
         self.images = ImageManager(cfg.root / "images", Mirrors({"docker.io": list(cfg.registry_mirrors)}),
                                    backoff_initial=cfg.image_backoff_initial)
         self.recorder = EventRecorder(client, "kubelet", host=cfg.node)
@@ -144,13 +115,11 @@ class Agent:
 
     # -- run ---------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        from controlplane.agent.server import AgentServer
-
         await self.runtime.cleanup_all() if hasattr(self.runtime, "cleanup_all") else None
         if self.network is not None:
             await self.network.start()  # safety routes first; refuses CIDRs someone else routes
         server = AgentServer(self)
-        await server.start()
+        self.server_port = await server.start()
         inner = self._inner = asyncio.Event()
         try:
             while True:  # the apiserver may not be up yet
@@ -225,7 +194,6 @@ class Agent:
         self.network_ready = True
         await self.node.update_status()
         if self.cfg.proxy:
-            from controlplane.proxy.proxier import Proxier, ProxyConfig
             self.proxier = Proxier(self.client, ProxyConfig(node=self.cfg.node, nets=self.nets, iid=self.network.iid,
                                                             pod_cidr=cidr),
                                    services=self.services, registry=self.metrics.registry)
@@ -252,7 +220,6 @@ class Agent:
             except asyncio.TimeoutError:
                 pass
             in_use = {str(c.image) for w in self.workers.values() for c in w.init + w.main}
-            from controlplane.images import reference
             refs = set()
             for i in in_use:
                 try:

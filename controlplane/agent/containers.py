@@ -4,30 +4,66 @@ Image (per pull policy) → env, command and mounts (``podconfig``) → runc cre
 postStart hook → probes; on exit: OOMKilled/exit code into the state, restart per
 ``restartPolicy`` with the CrashLoopBackOff schedule (``lifecycle.CrashBackoff``). Startup
 probes gate liveness and readiness; liveness/startup failures kill the container.
-Neighbours: ``pod_worker.PodWorker`` (the loop, termination, status) mixes this in.
+Neighbours: ``pod_worker.PodWorker`` (the loop, termination, status) extends this.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from controlplane.agent import lifecycle as lc
+from controlplane.agent.context import NodeContext
 from controlplane.agent.podconfig import ConfigError, PodConfig, limits
 from controlplane.agent.probes import probe_loop, run_action
 from controlplane.agent.service_env import service_env
 from controlplane.images.manager import ImageError
-from controlplane.runtime.interface import ContainerSpec, RuntimeError_
-
-if TYPE_CHECKING:
-    from controlplane.agent.pod_worker import PodWorker
+from controlplane.runtime.interface import ContainerSpec, RuntimeError_, Sandbox
 
 
 class ContainerRunner:
-    """Mixin of ``PodWorker``: every attribute used here is set by ``PodWorker.__init__``."""
+    """The container half of a pod worker; ``PodWorker`` extends it and sets every attribute
+    declared here in its ``__init__``."""
 
-    async def start(self: "PodWorker", c: lc.CState) -> None:
+    agent: NodeContext
+    pod: dict
+    uid: str
+    ns: str
+    name: str
+    sandbox: Sandbox | None
+    volumes: dict[str, Path] | None
+    backoff: dict[str, lc.CrashBackoff]
+    probes: dict[str, list[asyncio.Task]]
+    waits: dict[str, asyncio.Task]
+    wake: asyncio.Event
+    killing: set[str]
+    terminating: bool
+    timer: float | None
+    log_dir: Path
+
+    @property
+    def spec(self) -> dict:
+        return self.pod.get("spec") or {}
+
+    def container_spec(self, c: lc.CState) -> dict:
+        for x in self.spec.get("initContainers" if c.init else "containers") or []:
+            if x["name"] == c.name:
+                return x
+        return {}
+
+    def _retry_in(self, seconds: float) -> None:
+        self.timer = seconds if self.timer is None else min(self.timer, seconds)
+
+    def _grace(self) -> float:
+        md = self.pod.get("metadata") or {}
+        g = md.get("deletionGracePeriodSeconds")
+        if g is None:
+            g = self.spec.get("terminationGracePeriodSeconds", 30)
+        return float(g if g is not None else 30)
+
+
+    async def start(self, c: lc.CState) -> None:
         assert self.sandbox is not None and self.volumes is not None
         cs = self.container_spec(c)
         if c.cid is not None or c.last_terminated is not None or c.exit_code is not None:
@@ -45,8 +81,7 @@ class ContainerRunner:
         c.image_id = f"{rec.ref.split(':')[0].split('@')[0]}@{rec.manifest}"
         pc = PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip)
         try:
-            services = getattr(self.agent, "services", None)
-            env = await pc.env(cs, service_env(services.list() if services is not None else [], self.pod))
+            env = await pc.env(cs, service_env(self.agent.services.list(), self.pod))
             argv = pc.command(cs, rec.config, env)
             mounts = pc.mounts(cs, self.volumes)
         except ConfigError as e:
@@ -101,7 +136,7 @@ class ContainerRunner:
             if "readinessProbe" not in cs and c.started:
                 c.ready = True
 
-    def _start_probes(self: "PodWorker", c: lc.CState, cs: dict, cid: str) -> None:
+    def _start_probes(self, c: lc.CState, cs: dict, cid: str) -> None:
         assert self.sandbox is not None
         sb, rt = self.sandbox, self.agent.runtime
         tasks = []
@@ -119,7 +154,7 @@ class ContainerRunner:
                 probe_loop(kind, probe, check, lambda k, ok, msg: self._on_probe(c, cid, k, ok, msg), gate)))
         self.probes[cid] = tasks
 
-    def _on_probe(self: "PodWorker", c: lc.CState, cid: str, kind: str, ok: bool, msg: str) -> None:
+    def _on_probe(self, c: lc.CState, cid: str, kind: str, ok: bool, msg: str) -> None:
         if c.cid != cid or c.state != "running":
             return
         if kind == "readiness":
@@ -139,14 +174,14 @@ class ContainerRunner:
             self._kill_for_probe(c, cid, "liveness")
         self.wake.set()
 
-    def _kill_for_probe(self: "PodWorker", c: lc.CState, cid: str, kind: str) -> None:
+    def _kill_for_probe(self, c: lc.CState, cid: str, kind: str) -> None:
         if cid in self.killing:
             return
         self.killing.add(cid)
         self.agent.event(self.pod, "Normal", "Killing", f"Container {c.name} failed {kind} probe, will be restarted")
         self.agent.spawn(self.agent.runtime.stop_container(cid, self._grace()))
 
-    async def _wait_exit(self: "PodWorker", c: lc.CState, cid: str) -> None:
+    async def _wait_exit(self, c: lc.CState, cid: str) -> None:
         st = await self.agent.runtime.wait(cid)
         for t in self.probes.pop(cid, []):
             t.cancel()
@@ -169,7 +204,7 @@ class ContainerRunner:
             c.state = "terminated"
         self.wake.set()
 
-    def _after_exit(self: "PodWorker", c: lc.CState, ran_for: float) -> None:
+    def _after_exit(self, c: lc.CState, ran_for: float) -> None:
         policy = self.spec.get("restartPolicy") or "Always"
         code = c.exit_code if c.exit_code is not None else 0
         restart = lc.should_restart("OnFailure" if c.init and policy == "Always" else policy, code)

@@ -8,17 +8,11 @@ class, and a container's status dict exactly as the API shows it. ``pod_worker.p
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.machinery.quantity import parse_quantity
-
-
-def rfc3339(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+from controlplane.machinery.timestamps import rfc3339, rfc3339_or_none
 
 
 @dataclass
@@ -72,7 +66,7 @@ class CState:
     def terminated_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"exitCode": self.exit_code if self.exit_code is not None else 0,
                              "reason": self.reason or ("Completed" if self.exit_code == 0 else "Error"),
-                             "startedAt": rfc3339(self.started_at), "finishedAt": rfc3339(self.finished_at)}
+                             "startedAt": rfc3339_or_none(self.started_at), "finishedAt": rfc3339_or_none(self.finished_at)}
         if self.message:
             d["message"] = self.message
         if self.cid:
@@ -81,7 +75,7 @@ class CState:
 
     def status(self) -> dict[str, Any]:
         if self.state == "running":
-            st: dict[str, Any] = {"running": {"startedAt": rfc3339(self.started_at)}}
+            st: dict[str, Any] = {"running": {"startedAt": rfc3339_or_none(self.started_at)}}
         elif self.state == "terminated":
             st = {"terminated": self.terminated_dict()}
         else:

@@ -13,16 +13,14 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from controlplane.agent.lifecycle import rfc3339
-from controlplane.client.resources import LEASES, NODES, Resource
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.agent.context import NodeContext
+from controlplane.client.resources import LEASES, NODES
+from controlplane.client.rest import ApiStatusError
+from controlplane.client.retry import update_with_retry
 from controlplane.log import get_logger
-
-if TYPE_CHECKING:
-    from controlplane.agent.agent import Agent
+from controlplane.machinery.timestamps import micro_time, rfc3339
 
 log = get_logger(__name__)
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
@@ -43,11 +41,6 @@ def machine_capacity(root: str) -> dict[str, str]:
     du = shutil.disk_usage(root)
     return {"cpu": str(os.cpu_count() or 1), "memory": f"{meminfo().get('MemTotal', 0) // 1024}Ki",
             "pods": "110", "ephemeral-storage": f"{du.total // 1024}Ki"}
-
-
-def micro_time(t: float | None = None) -> str:
-    t = time.time() if t is None else t
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e6):06d}Z"
 
 
 def pressure(root: str, mem_evict_bytes: int = 100 << 20, disk_pct: float = 90.0, pid_pct: float = 90.0) -> dict[str, bool]:
@@ -76,7 +69,7 @@ COND_TEXT = {
 
 
 class NodeStatus:
-    def __init__(self, agent: "Agent") -> None:
+    def __init__(self, agent: NodeContext) -> None:
         self.agent = agent
         self.cfg = agent.cfg
         self._transitions: dict[str, tuple[str, str]] = {}
@@ -96,7 +89,7 @@ class NodeStatus:
             bad = self.pressure[ctype]
             reason, msg = COND_TEXT[ctype][1 if bad else 0]
             out.append(self._cond(ctype, "True" if bad else "False", reason, msg, now))
-        if getattr(self.agent, "network_ready", True):
+        if self.agent.network_ready:
             out.append(self._cond("Ready", "True", "KubeletReady", "kubelet is posting ready status", now))
         else:
             out.append(self._cond("Ready", "False", "KubeletNotReady", "container runtime network not ready: "
@@ -106,7 +99,7 @@ class NodeStatus:
     def _cond(self, ctype: str, status: str, reason: str, msg: str, now: float) -> dict[str, Any]:
         prev = self._transitions.get(ctype)
         if prev is None or prev[0] != status:
-            self._transitions[ctype] = (status, rfc3339(now) or "")
+            self._transitions[ctype] = (status, rfc3339(now))
         return {"type": ctype, "status": status, "reason": reason, "message": msg,
                 "lastHeartbeatTime": rfc3339(now), "lastTransitionTime": self._transitions[ctype][1]}
 
@@ -136,7 +129,7 @@ class NodeStatus:
 
     async def register(self) -> dict:
         spec: dict[str, Any] = {"taints": list(self.cfg.taints)} if self.cfg.taints else {}
-        pod_cidr = getattr(self.cfg, "pod_cidr", None)
+        pod_cidr = self.cfg.pod_cidr
         if pod_cidr:  # standalone (kubelet --pod-cidr); otherwise the node IPAM controller assigns one
             spec.update(podCIDR=pod_cidr, podCIDRs=[pod_cidr])
         body = {"apiVersion": "v1", "kind": "Node",
@@ -153,15 +146,15 @@ class NodeStatus:
                 n["metadata"].setdefault("labels", {}).update(self.labels())
                 if pod_cidr and not (n.get("spec") or {}).get("podCIDR"):
                     n.setdefault("spec", {}).update(podCIDR=pod_cidr, podCIDRs=[pod_cidr])
-            node = await update_object(self.agent.client, NODES, None, self.cfg.node, mutate)
+            node = await update_with_retry(self.agent.client, NODES, self.cfg.node, None, mutate)
             log.info("node re-registered", node=self.cfg.node)
         return await self.update_status() or node
 
     async def update_status(self) -> dict | None:
         try:
             st = self.status()
-            return await update_object(self.agent.client, NODES, None, self.cfg.node,
-                                       lambda n: n.__setitem__("status", st), subresource="status")
+            return await update_with_retry(self.agent.client, NODES, self.cfg.node, None,
+                                           lambda n: n.__setitem__("status", st), subresource="status")
         except ApiStatusError as e:
             log.warning("node status update failed", error=str(e))
             if e.not_found:
@@ -175,8 +168,8 @@ class NodeStatus:
                 "spec": {"holderIdentity": self.cfg.node, "leaseDurationSeconds": int(self.cfg.lease_duration),
                          "renewTime": now}}
         try:
-            await update_object(self.agent.client, LEASES, "kube-node-lease", self.cfg.node,
-                                lambda lease: lease.__setitem__("spec", {**(lease.get("spec") or {}), **body["spec"]}))
+            await update_with_retry(self.agent.client, LEASES, self.cfg.node, "kube-node-lease",
+                                    lambda lease: lease.__setitem__("spec", {**(lease.get("spec") or {}), **body["spec"]}))
         except ApiStatusError as e:
             if not e.not_found:
                 raise
@@ -196,22 +189,6 @@ class NodeStatus:
                 await asyncio.wait_for(stop.wait(), self.cfg.lease_interval)
             except asyncio.TimeoutError:
                 pass
-
-
-async def update_object(client: RestClient, res: Resource, namespace: str | None, name: str,
-                        mutate: Callable[[dict], None], subresource: str | None = None,
-                        current: dict | None = None, attempts: int = 5) -> dict:
-    """GET (unless ``current`` is given) → mutate → PUT, retrying on conflicts."""
-    for i in range(attempts):
-        obj = current if (current is not None and i == 0) else await client.get(res, name, namespace)
-        obj = dict(obj)
-        mutate(obj)
-        try:
-            return await client.update(res, obj, subresource=subresource)
-        except ApiStatusError as e:
-            if not e.conflict or i == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
 
 
 def _os_image() -> str:

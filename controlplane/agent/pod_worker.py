@@ -16,27 +16,26 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from controlplane.agent import lifecycle as lc
 from controlplane.agent import pod_dns
-from controlplane.agent.node import update_object
+from controlplane.agent.context import NodeContext
 from controlplane.agent.podconfig import ConfigError, PodConfig
 from controlplane.agent.containers import ContainerRunner
 from controlplane.agent.probes import run_action
 from controlplane.client.resources import PODS
 from controlplane.client.rest import ApiStatusError
+from controlplane.client.retry import update_with_retry
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import rfc3339
 from controlplane.runtime.interface import RuntimeError_, Sandbox, SandboxSpec
-
-if TYPE_CHECKING:
-    from controlplane.agent.agent import Agent
 
 log = get_logger(__name__)
 
 
 class PodWorker(ContainerRunner):
-    def __init__(self, agent: "Agent", pod: dict) -> None:
+    def __init__(self, agent: NodeContext, pod: dict) -> None:
         self.agent = agent
         self.pod = pod
         md = pod["metadata"]
@@ -75,16 +74,6 @@ class PodWorker(ContainerRunner):
         self.gone = True
         self.wake.set()
 
-    @property
-    def spec(self) -> dict:
-        return self.pod.get("spec") or {}
-
-    def container_spec(self, c: lc.CState) -> dict:
-        for x in self.spec.get("initContainers" if c.init else "containers") or []:
-            if x["name"] == c.name:
-                return x
-        return {}
-
     def state(self, name: str) -> lc.CState | None:
         return next((c for c in self.init + self.main if c.name == name), None)
 
@@ -106,9 +95,6 @@ class PodWorker(ContainerRunner):
                 await asyncio.wait_for(self.wake.wait(), self.timer if self.timer is not None else 30.0)
             except asyncio.TimeoutError:
                 pass
-
-    def _retry_in(self, seconds: float) -> None:
-        self.timer = seconds if self.timer is None else min(self.timer, seconds)
 
     async def sync(self) -> None:
         md = self.pod.get("metadata") or {}
@@ -169,7 +155,6 @@ class PodWorker(ContainerRunner):
             log.info("volume refresh failed; keeping contents", pod=f"{self.ns}/{self.name}", error=e.message)
 
     async def sync_containers(self) -> None:
-        policy = self.spec.get("restartPolicy") or "Always"
         now = time.time()
         for c in self.init:
             if c.state == "terminated" and c.exit_code == 0:
@@ -188,16 +173,8 @@ class PodWorker(ContainerRunner):
                 self._retry_in(c.restart_at - now)
                 continue
             await self.start(c)
-        _ = policy
 
     # -- termination ------------------------------------------------------------------------
-    def _grace(self) -> float:
-        md = self.pod.get("metadata") or {}
-        g = md.get("deletionGracePeriodSeconds")
-        if g is None:
-            g = self.spec.get("terminationGracePeriodSeconds", 30)
-        return float(g if g is not None else 30)
-
     async def _stop_one(self, c: lc.CState, grace: float) -> None:
         if c.state != "running" or c.cid is None or self.sandbox is None:
             return
@@ -250,14 +227,14 @@ class PodWorker(ContainerRunner):
                      "protocol": (p.get("protocol") or "TCP").lower(), "hostIP": p.get("hostIP") or ""}
                     for c in self.spec.get("containers") or [] for p in c.get("ports") or []
                     if p.get("hostPort") and p.get("containerPort")]
-        domain = getattr(cfg, "cluster_domain", "cluster.local")
+        domain = cfg.cluster_domain
         host_rc = None
-        if getattr(cfg, "resolv_conf", ""):
+        if cfg.resolv_conf:
             try:
                 host_rc = pod_dns.parse_resolv_conf(Path(cfg.resolv_conf).read_text())
             except OSError:
                 host_rc = None
-        rc = pod_dns.resolv_conf(self.pod, list(getattr(cfg, "cluster_dns", None) or []), domain, host_rc)
+        rc = pod_dns.resolv_conf(self.pod, list(cfg.cluster_dns or []), domain, host_rc)
         hostname, pod = self._hostname(), self.pod
         return SandboxSpec(uid=self.uid, name=self.name, namespace=self.ns, hostname=hostname,
                            port_mappings=mappings, resolv_conf=rc.render(),
@@ -279,7 +256,7 @@ class PodWorker(ContainerRunner):
             "conditions": lc.pod_conditions(phase, self.sandbox is not None, self.init, self.main,
                                             old.get("conditions") or [], now),
             "hostIP": self.agent.cfg.address, "hostIPs": [{"ip": self.agent.cfg.address}],
-            "startTime": old.get("startTime") or lc.rfc3339(self.start_time),
+            "startTime": old.get("startTime") or rfc3339(self.start_time),
             "qosClass": lc.qos_class(self.spec),
             "containerStatuses": [c.status() for c in self.main],
         }
@@ -294,7 +271,7 @@ class PodWorker(ContainerRunner):
             st["message"] = "Pod was terminated in response to imminent node shutdown."
             for c in st["conditions"]:
                 if c["type"] in ("Ready", "ContainersReady") and c["status"] == "True":
-                    c.update(status="False", reason="PodCompleted", lastTransitionTime=lc.rfc3339(now))
+                    c.update(status="False", reason="PodCompleted", lastTransitionTime=rfc3339(now))
         return st
 
     async def push_status(self) -> None:
@@ -314,8 +291,8 @@ class PodWorker(ContainerRunner):
                     raise ApiStatusError(404, "NotFound", f"pod {self.ns}/{self.name} was replaced")
                 p["status"] = st
 
-            updated = await update_object(self.agent.client, PODS, self.ns, self.name, mutate,
-                                          subresource="status", current=current)
+            updated = await update_with_retry(self.agent.client, PODS, self.name, self.ns, mutate,
+                                              subresource="status", current=current)
             self.last_status = comparable
             self.pod = updated
         except ApiStatusError as e:

@@ -15,19 +15,19 @@ import os
 import shutil
 import json
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import WSMsgType, web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
+from controlplane.agent.context import NodeContext
+from controlplane.agent.pod_worker import PodWorker
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import parse_time
 from controlplane.runtime import cgroups
 from controlplane.runtime.interface import RuntimeError_
-from controlplane.runtime.logs import follow_log, parse_time, read_log
+from controlplane.runtime.logs import follow_log, read_log
 from controlplane.runtime.runc import set_winsize
-
-if TYPE_CHECKING:
-    from controlplane.agent.agent import Agent
 
 log = get_logger(__name__)
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
@@ -51,8 +51,16 @@ def _true(v: str | None) -> bool:
     return (v or "").lower() in ("1", "true", "yes")
 
 
+class ServerHost(NodeContext, Protocol):
+    """What the endpoint needs of the agent beyond ``NodeContext``: its pod workers."""
+
+    workers: dict[str, PodWorker]
+
+    def worker_for(self, namespace: str, name: str) -> PodWorker | None: ...
+
+
 class AgentServer:
-    def __init__(self, agent: "Agent") -> None:
+    def __init__(self, agent: ServerHost) -> None:
         self.agent = agent
         self.app = web.Application(middlewares=[self._auth])
         self.app.router.add_get("/healthz", self.healthz)
@@ -71,12 +79,13 @@ class AgentServer:
                 return web.Response(status=401, text="Unauthorized")
         return await handler(request)
 
-    async def start(self) -> None:
+    async def start(self) -> int:
+        """Listen on the configured address and port; returns the bound port."""
         self.runner = web.AppRunner(self.app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.agent.cfg.address, self.agent.cfg.port)
         await site.start()
-        self.agent.server_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
         if self.runner is not None:

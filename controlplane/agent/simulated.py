@@ -2,10 +2,8 @@
 experiments and benchmarks at thousands of nodes.
 
 ``controlplane agent --simulated --nodes N --prefix P --cpu 4 --memory 32Gi --pods 110
-[--gpus 8[:MODEL]] [--labels k=v,...]`` calls :func:`main` (the CLI module
-``controlplane.cmd.agent`` owns the flags; this module reads ``args.kubeconfig``/``args.server``,
-``nodes``, ``prefix``, ``cpu``, ``memory``, ``pods``, ``gpus``, ``labels``, ``lease_duration``,
-``lease_interval``). It
+[--gpus 8[:MODEL]] [--labels k=v,...]`` runs :class:`SimulatedNodes` (the CLI module
+``controlplane.cmd.agent`` owns the flags and the process). It
 
 - registers nodes ``P-0 … P-(N-1)`` (Ready, with capacity/allocatable, hostname label,
   ``nvidia.com/gpu`` and the ``nvidia.com/gpu.product`` label when GPUs are given);
@@ -14,36 +12,26 @@ experiments and benchmarks at thousands of nodes.
   and Ready, with a bounded pool of concurrent status writes; pods being deleted are
   finished (deleted with grace period 0), as a kubelet would.
 
-:class:`SimulatedNodes` is the runnable (``async start(stop)``) for in-process use (the
-scheduling benchmark). Talks to the cluster only through ``controlplane.client``.
+:class:`SimulatedNodes` is a runnable (``async start(stop)``), also used in-process by the
+scheduling benchmark. Talks to the cluster only through ``controlplane.client``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
-from datetime import datetime, timezone
 from typing import Any
 
 from controlplane.client import resources
 from controlplane.client.informer import Informer
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import micro_time, now_rfc3339
 
 log = get_logger(__name__)
 
 LEASE_NS = "kube-node-lease"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_MODEL_LABEL = "nvidia.com/gpu.product"
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _micro_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_labels(text: str | None) -> dict[str, str]:
@@ -64,7 +52,7 @@ def node_object(name: str, cpu: str, memory: str, pods: str, gpus: int = 0, mode
         cap[GPU_RESOURCE] = str(gpus)
         if model:
             lab[GPU_MODEL_LABEL] = model
-    now = _now()
+    now = now_rfc3339()
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": lab, "annotations": {"node.controlplane.io/simulated": "true"}},
@@ -133,7 +121,7 @@ class SimulatedNodes:
         body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": name, "namespace": LEASE_NS},
                 "spec": {"holderIdentity": name, "leaseDurationSeconds": int(self.lease_duration),
-                         "renewTime": _micro_now()}}
+                         "renewTime": micro_time()}}
         try:
             await self.client.patch(resources.LEASES, name, {"spec": body["spec"]}, LEASE_NS)
         except ApiStatusError as e:
@@ -181,7 +169,7 @@ class SimulatedNodes:
             self._todo.put_nowait((action, pod))
 
     def _running_status(self, pod: dict) -> dict:
-        now = _now()
+        now = now_rfc3339()
         spec = pod.get("spec") or {}
         cs = [{"name": c.get("name", ""), "image": c.get("image", ""), "imageID": "", "ready": True,
                "restartCount": 0, "started": True, "containerID": f"simulated://{c.get('name', '')}",
@@ -238,36 +226,9 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
         pass
 
 
-def _gpus(spec: str | None) -> tuple[int, str]:
+def parse_gpus(spec: str | None) -> tuple[int, str]:
+    """``8`` or ``8:MODEL`` (the ``--gpus`` flag) to (count, model)."""
     if not spec:
         return 0, ""
     count, _, model = str(spec).partition(":")
     return int(count), model
-
-
-async def _main(args: argparse.Namespace) -> int:
-    if getattr(args, "kubeconfig", None):
-        client = RestClient.from_kubeconfig(args.kubeconfig, user_agent="simulated-agent")
-    elif getattr(args, "server", None):
-        client = RestClient(args.server, user_agent="simulated-agent")
-    else:
-        raise SystemExit("--kubeconfig or --server is required")
-    gpus, model = _gpus(getattr(args, "gpus", None))
-    sim = SimulatedNodes(client, count=args.nodes, prefix=args.prefix, cpu=args.cpu or "4",
-                         memory=args.memory or "32Gi", pods=args.pods or "110", gpus=gpus, model=model,
-                         labels=parse_labels(getattr(args, "labels", "")),
-                         lease_duration=getattr(args, "lease_duration", 40.0),
-                         lease_interval=getattr(args, "lease_interval", 10.0))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await sim.start(stop)
-    finally:
-        await client.close()
-    return 0
-
-
-def main(args: argparse.Namespace) -> int:
-    return asyncio.run(_main(args))

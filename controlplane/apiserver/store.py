@@ -11,9 +11,7 @@ handlers above (they call ``ObjectStore`` for every read-modify-write), ``watchc
 
 from __future__ import annotations
 
-import datetime as _dt
 import secrets
-import time
 import uuid
 from typing import Any, Awaitable, Callable
 
@@ -22,6 +20,7 @@ import ujson
 from controlplane.apiserver import errors
 from controlplane.apiserver.group_commit import GroupCommitter, write_one
 from controlplane.apiserver.registry import ResourceInfo
+from controlplane.machinery.timestamps import now_rfc3339  # noqa: F401 - the handlers import it from here
 from controlplane.storage import keys
 from controlplane.storage.interface import (
     Backend, ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, WriteOp,
@@ -29,18 +28,6 @@ from controlplane.storage.interface import (
 
 _META = b'"metadata":{'
 MAX_CAS_RETRIES = 16
-
-
-_now_cache: tuple[int, str] = (0, "")
-
-
-def now_rfc3339() -> str:
-    """The current UTC time at second precision (Kubernetes' metav1.Time), formatted once per second."""
-    global _now_cache
-    sec = int(time.time())
-    if _now_cache[0] != sec:
-        _now_cache = (sec, _dt.datetime.fromtimestamp(sec, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return _now_cache[1]
 
 
 def new_uid() -> str:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any, Callable
+
+from controlplane.machinery.timestamps import parse_datetime_or_none as parse_time
 
 Obj = dict[str, Any]
 NAME_DESC = ("Name must be unique within a namespace. Is required when creating resources, "
@@ -27,20 +28,6 @@ def col(name: str, typ: str = "string", *, priority: int = 0, format: str = "",
         description: str = "") -> dict[str, Any]:
     return {"name": name, "type": typ, "format": format, "description": description or name,
             "priority": priority}
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    return _parse_time(value)
-
-
-@lru_cache(maxsize=8192)  # big lists share few distinct timestamps
-def _parse_time(value: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def human_duration(d: timedelta) -> str:

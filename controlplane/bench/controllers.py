@@ -25,7 +25,10 @@ from pathlib import Path
 
 from controlplane.client import resources as R
 from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.etcd_process import EtcdProcess, free_port
+from controlplane.kubeconfig import write_kubeconfig
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import now_rfc3339
 from controlplane.procutil import cpu_seconds, terminate, wait_ready
 
 log = get_logger(__name__)
@@ -33,7 +36,6 @@ log = get_logger(__name__)
 
 class _Cluster:
     def __init__(self, workdir: Path) -> None:
-        from controlplane.etcd_process import EtcdProcess, free_port
         self.workdir = workdir
         self.etcd = EtcdProcess(data_dir=workdir / "etcd")
         self.port = free_port()
@@ -43,7 +45,6 @@ class _Cluster:
         self.metrics_port = free_port()
 
     def start(self) -> int:
-        from controlplane.kubeconfig import write_kubeconfig
         self.etcd.start_sync()
         env = {**os.environ, "CONTROLPLANE_LOG_FORMAT": "json", "CONTROLPLANE_LOG_LEVEL": "warning"}
         with open(self.workdir / "apiserver.log", "ab") as f:
@@ -65,7 +66,7 @@ class _Cluster:
 
 
 async def _mark_ready(client: RestClient, ns: str, pod: dict) -> None:
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    now = now_rfc3339()
     body = {"status": {"phase": "Running", "podIP": "10.1.0.1",
                        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]}}
     for _ in range(5):

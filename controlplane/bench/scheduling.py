@@ -225,7 +225,7 @@ async def run(args: argparse.Namespace) -> int:
             if len(ev_counter.times) == seen:
                 break  # no longer growing: the rest were dropped
         events = len(ev_counter.times)
-        events_done = ev_counter.times[-1] if ev_counter.times else t_end
+        events_done = ev_counter.times[-1] if ev_counter.times else time.monotonic()
         cpu2 = {k: tree_cpu_seconds(pid) if pid else cpu_seconds() for k, pid in procs.items()}
         algo = scheduler_algorithm_ms(mport)
         txn1, t_end = etcd_txns(etcd.endpoint), time.monotonic()

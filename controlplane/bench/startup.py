@@ -25,6 +25,8 @@ from pathlib import Path
 
 from controlplane.client import resources as R
 from controlplane.client.rest import RestClient
+from controlplane.etcd_process import EtcdProcess, free_port
+from controlplane.images.registry import LocalRegistry
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
@@ -53,9 +55,6 @@ def percentile(values: list[float], q: float) -> float:
 
 class Cluster:
     def __init__(self, workdir: Path) -> None:
-        from controlplane.etcd_process import EtcdProcess, free_port
-        from controlplane.images.registry import LocalRegistry
-
         self.workdir = workdir
         self.etcd = EtcdProcess(data_dir=workdir / "etcd")
         self.registry = LocalRegistry(workdir / "registry")

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from controlplane.client import resources
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import now_rfc3339
 
 log = get_logger(__name__)
 
@@ -28,18 +28,6 @@ AGGREGATE_KEYS = 4096  # client-go's eventCache size
 DROP_LOG_INTERVAL_S = 10.0
 SPAM_BURST = 25  # client-go's EventSourceObjectSpamFilter: 25 events per object, then 1 / 5 min
 SPAM_REFILL_PER_S = 1.0 / 300.0
-
-
-_NOW: tuple[int, str] = (-1, "")
-
-
-def now_rfc3339() -> str:
-    """UTC now at second precision (formatted once per second)."""
-    global _NOW
-    sec = int(time.time())
-    if _NOW[0] != sec:
-        _NOW = (sec, datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return _NOW[1]
 
 
 class EventRecorder:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable
 from controlplane.client.resources import Resource
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
+from controlplane.machinery.selectors import LabelSelector, parse_label_selector
 
 log = get_logger(__name__)
 
@@ -64,7 +65,6 @@ def _label_matcher(selector: Any) -> Callable[[dict], bool]:
     """A predicate on labels from a LabelSelector dict, a selector string, or a callable."""
     if callable(selector):
         return selector
-    from controlplane.machinery.selectors import LabelSelector, parse_label_selector
     sel = LabelSelector.from_dict(selector) if isinstance(selector, dict) else parse_label_selector(selector)
     return sel.matches
 

@@ -1,9 +1,10 @@
 """The manager: owns shared informers, event recorders and controllers, and their lifecycle.
 
-``start(stop_event)`` optionally campaigns for leadership first (``leaderelection``); once
-leading it starts every informer, waits for all caches to sync, then starts the controllers
-(runnables with ``async start(stop_event)``). When leadership is lost or ``stop_event`` is set
-everything is stopped and awaited — no task outlives the manager. One informer per resource
+``start(stop_event)`` starts every informer, waits for all caches to sync, then starts the
+controllers (runnables with ``async start(stop_event)``). When ``stop_event`` is set everything
+is stopped and awaited — no task outlives the manager. Leader election wraps ``start`` from the
+outside (``cmd.bootstrap``: the manager is started once the process leads, and its stop event is
+set when leadership is lost). One informer per resource
 is shared by every controller that asks for it (``informer(resource)``).
 
 Used by ``controlplane.cmd.controller_manager`` (and ``controlplane up``); controllers register
@@ -17,7 +18,6 @@ from typing import Protocol
 
 from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
-from controlplane.client.leaderelection import LeaderElectionConfig, LeaderElector
 from controlplane.client.resources import Resource
 from controlplane.client.rest import RestClient
 from controlplane.log import get_logger
@@ -30,18 +30,14 @@ class Runnable(Protocol):
 
 
 class Manager:
-    def __init__(self, client: RestClient, *, name: str = "controller-manager",
-                 leader_election: LeaderElectionConfig | None = None, sync_timeout: float = 120.0) -> None:
+    def __init__(self, client: RestClient, *, name: str = "controller-manager", sync_timeout: float = 120.0) -> None:
         self.client = client
         self.name = name
-        self.leader_election = leader_election
         self.sync_timeout = sync_timeout
         self._informers: dict[tuple[Resource, str | None], Informer] = {}
         self._recorders: dict[str, EventRecorder] = {}
         self._runnables: list[Runnable] = []
-        self.elector: LeaderElector | None = None
         self.caches_synced = asyncio.Event()
-        self.lost_leadership = False
 
     def informer(self, resource: Resource, namespace: str | None = None) -> Informer:
         key = (resource, namespace)
@@ -63,18 +59,9 @@ class Manager:
         self._runnables.append(runnable)
 
     async def start(self, stop_event: asyncio.Event) -> None:
-        if self.leader_election is None:
-            await self._run_leading(stop_event)
-            return
-        self.elector = LeaderElector(self.client, self.leader_election)
-        await self.elector.run(stop_event, self._run_leading)
-        if not stop_event.is_set():
-            self.lost_leadership = True
-
-    async def _run_leading(self, lost: asyncio.Event) -> None:
         inner = asyncio.Event()
         tasks: list[asyncio.Task] = []
-        watcher = asyncio.create_task(_relay(lost, inner))
+        watcher = asyncio.create_task(_relay(stop_event, inner))
         try:
             for inf in list(self._informers.values()):
                 tasks.append(asyncio.create_task(inf.start(inner), name=f"informer-{inf.resource.plural}"))

@@ -29,7 +29,7 @@ import yaml
 from prometheus_client import Counter
 
 from controlplane.client.lite import LiteConnectionError, LitePool
-from controlplane.client.resources import Resource
+from controlplane.client.resources import PODS, Resource
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
@@ -305,13 +305,9 @@ class RestClient:
 
     async def bind(self, namespace: str, pod_name: str, node_name: str) -> Any:
         """POST a ``Binding`` to ``pods/NAME/binding`` (what the scheduler does)."""
-        from controlplane.client.resources import PODS
         body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod_name, "namespace": namespace},
                 "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}}
         return await self.request("POST", PODS.path(namespace, pod_name, "binding"), body=body)
-
-    async def get_scale(self, res: Resource, name: str, namespace: str | None = None) -> dict:
-        return await self.get(res, name, namespace, subresource="scale")
 
     async def scale(self, res: Resource, name: str, replicas: int, namespace: str | None = None) -> dict:
         """Set ``spec.replicas`` through the ``scale`` subresource (merge patch, like kubectl)."""

@@ -1,10 +1,14 @@
 """``controlplane agent --kubeconfig F --node-name N --root DIR [--registry-mirror URL] …``:
 one node agent running real runc containers (``controlplane.agent.agent.Agent``).
 
-``--simulated`` hands the parsed arguments to ``controlplane.agent.simulated.main(args)``
-(process-less nodes for scheduling experiments: ``--nodes N --prefix P --cpu --memory --pods
---gpus``). ``controlplane agent cleanup --root DIR --node-name N`` removes what a killed agent
-left on the host (containers, mounts, netns, cgroups).
+``--simulated`` runs ``controlplane.agent.simulated.SimulatedNodes`` instead (process-less
+nodes for scheduling experiments: ``--nodes N --prefix P --cpu --memory --pods --gpus``).
+``controlplane agent cleanup --root DIR --node-name N`` removes what a killed agent left on the
+host (containers, mounts, namespaces, links, routes, nftables tables, cgroups). The agent runs
+the node's service proxy too (``--no-proxy`` not to); SIGHUP makes the proxy's next sync a full
+one. It refuses to start (exit 2) when its CIDRs are routed on the host by someone else. Logging, signals and the metrics port
+(``--metrics-port``: the process's metrics and the agent's kubelet metrics) come from
+``cmd.bootstrap``; the kubelet metrics are also on the authenticated endpoint (``--port``).
 """
 
 from __future__ import annotations
@@ -12,13 +16,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import sys
 from pathlib import Path
 
+from controlplane.agent.agent import Agent
+from controlplane.agent.context import AgentConfig
+from controlplane.agent.simulated import SimulatedNodes, parse_gpus, parse_labels
+from controlplane.client.rest import RestClient
+from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
+from controlplane.network import addressing
+from controlplane.network.hostcmd import delete_table
+from controlplane.network.node import cleanup as network_cleanup
+from controlplane.network.routes import CIDRInUse
+from controlplane.runtime.runc import RuncRuntime
 
 log = get_logger(__name__)
+
+COMPONENT = bootstrap.Component("agent", uvloop=False)
+CLEANUP = bootstrap.Component("agent-cleanup", metrics_port=False, uvloop=False)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,10 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host-path-root", default=None, help="hostPath volumes must lie under this directory")
     p.add_argument("--pod-cidr", "--pod-subnet", dest="pod_cidr", default=None,
                    help="register the node with this spec.podCIDR (standalone; default: the node IPAM controller's)")
-    p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="the cluster's pod CIDR (routes, safety)")
-    p.add_argument("--service-cidr", default="10.43.0.0/16", help="the Service cluster IP range")
+    p.add_argument("--cluster-cidr", default=addressing.DEFAULT_CLUSTER_CIDR, help="the cluster's pod CIDR")
+    p.add_argument("--service-cidr", default=addressing.DEFAULT_SERVICE_CIDR, help="the Service cluster IP range")
     p.add_argument("--cluster-dns", default=None, help="nameserver(s) for pods, comma list (default: service CIDR .10)")
-    p.add_argument("--cluster-domain", default="cluster.local")
+    p.add_argument("--cluster-domain", default=addressing.DEFAULT_DOMAIN)
     p.add_argument("--resolv-conf", default="/etc/resolv.conf", help="host resolv.conf for dnsPolicy Default ('' none)")
     p.add_argument("--no-proxy", action="store_true", help="do not run the service proxy with this agent")
     p.add_argument("--cpu", default=None, help="cpu capacity (default: the machine's)")
@@ -60,12 +78,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--simulated", action="store_true", help="run simulated nodes (controlplane.agent.simulated)")
     p.add_argument("--nodes", type=int, default=1, help="simulated: number of nodes")
     p.add_argument("--prefix", default="sim-node", help="simulated: node name prefix")
+    bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
 
 
 def _token(args: argparse.Namespace) -> str:
-    import secrets
-
     if args.token:
         return args.token
     if os.environ.get("CONTROLPLANE_AGENT_TOKEN"):
@@ -82,9 +99,7 @@ def _token(args: argparse.Namespace) -> str:
     return secrets.token_hex(16)
 
 
-def build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from controlplane.agent.agent import AgentConfig
-
+def build_config(args: argparse.Namespace) -> AgentConfig:
     mirrors = list(args.registry_mirror) or [m for m in os.environ.get("CONTROLPLANE_REGISTRY_MIRROR", "").split(",") if m]
     labels = dict(kv.split("=", 1) for kv in args.labels.split(",") if "=" in kv)
     cap = {"cpu": args.cpu, "memory": args.memory, "pods": args.pods}
@@ -101,24 +116,21 @@ def build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         shutdown_grace=args.shutdown_grace, volume_refresh=args.volume_refresh)
 
 
-async def _run(args: argparse.Namespace) -> int:
-    from controlplane.agent.agent import Agent
-    from controlplane.client.rest import RestClient
+def _client(args: argparse.Namespace, user_agent: str) -> RestClient:
+    if args.kubeconfig:
+        return RestClient.from_kubeconfig(args.kubeconfig, user_agent=user_agent)
+    return RestClient(args.server or "http://127.0.0.1:6443", user_agent=user_agent)
 
-    cfg = build_config(args)
-    client = RestClient.from_kubeconfig(args.kubeconfig, user_agent=f"agent/{cfg.node}") if args.kubeconfig \
-        else RestClient(args.server or "http://127.0.0.1:6443", user_agent=f"agent/{cfg.node}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    from controlplane.network.routes import CIDRInUse
 
-    agent = Agent(cfg, client)
-    # SIGHUP: the service proxy replaces its whole table on its next sync
-    loop.add_signal_handler(signal.SIGHUP, lambda: agent.proxier.request_full_sync() if agent.proxier else None)
+async def _run(ctx: bootstrap.Context) -> int:
+    cfg = build_config(ctx.args)
+    client = _client(ctx.args, f"agent/{cfg.node}")
     try:
-        await agent.run(stop)
+        agent = Agent(cfg, client)
+        ctx.add_metrics(agent.metrics.registry)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP,
+                                       lambda: agent.proxier.request_full_sync() if agent.proxier else None)
+        await agent.run(ctx.stop)
     except CIDRInUse as e:
         log.error("refusing to start", error=str(e))
         sys.stderr.write(f"controlplane agent: {e}\n")
@@ -128,23 +140,34 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _cleanup(args: argparse.Namespace) -> int:
-    from controlplane.network import addressing
-    from controlplane.network.hostcmd import delete_table
-    from controlplane.network.node import cleanup as network_cleanup
-    from controlplane.runtime.runc import RuncRuntime
+async def _run_simulated(ctx: bootstrap.Context) -> int:
+    args = ctx.args
+    if not (args.kubeconfig or args.server):
+        raise SystemExit("--kubeconfig or --server is required")
+    client = _client(args, "simulated-agent")
+    gpus, model = parse_gpus(args.gpus)
+    sim = SimulatedNodes(client, count=args.nodes, prefix=args.prefix, cpu=args.cpu or "4",
+                         memory=args.memory or "32Gi", pods=args.pods or "110", gpus=gpus, model=model,
+                         labels=parse_labels(args.labels), lease_duration=args.lease_duration,
+                         lease_interval=args.lease_interval)
+    try:
+        await sim.start(ctx.stop)
+    finally:
+        await client.close()
+    return 0
 
-    await RuncRuntime(Path(args.root).resolve() / "runtime", args.node_name).cleanup_all()
-    await network_cleanup(Path(args.root), args.node_name)
-    await delete_table("ip", addressing.proxy_table_name(addressing.instance_id(Path(args.root), args.node_name)))
+
+async def _cleanup(ctx: bootstrap.Context) -> int:
+    root = Path(ctx.args.root)
+    await RuncRuntime(root.resolve() / "runtime", ctx.args.node_name).cleanup_all()
+    await network_cleanup(root, ctx.args.node_name)
+    await delete_table("ip", addressing.proxy_table_name(addressing.instance_id(root, ctx.args.node_name)))
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
     if args.simulated:
-        from controlplane.agent import simulated
-
-        return int(simulated.main(args) or 0)
+        return bootstrap.run(COMPONENT, args, _run_simulated)
     if args.action == "cleanup":
-        return asyncio.run(_cleanup(args))
-    return asyncio.run(_run(args))
+        return bootstrap.run(CLEANUP, args, _cleanup)
+    return bootstrap.run(COMPONENT, args, _run)

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 
+import structlog
+
+from controlplane.apiserver.app import ApiServer, serve
+from controlplane.apiserver.workers import WorkerLink, parse_worker_spec, reuse_port_socket, supervise, worker_argv
+from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
+from controlplane.storage.etcd import EtcdBackend
 
 log = get_logger(__name__)
+
+# metrics are served at /metrics on the apiserver's own port (as kube-apiserver does)
+COMPONENT = bootstrap.Component("apiserver", metrics_port=False)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,64 +37,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1,
                    help="apiserver processes sharing the port (SO_REUSEPORT); >1 adds a supervisor")
     p.add_argument("--worker", default="", help=argparse.SUPPRESS)  # internal: "index,count,link-fd"
+    bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
 
 
-async def main(args: argparse.Namespace) -> None:
-    from controlplane.apiserver.app import ApiServer, serve
-    from controlplane.storage.etcd import EtcdBackend
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def main(ctx: bootstrap.Context) -> None:
+    args = ctx.args
     backend = EtcdBackend(args.etcd_endpoints)
     api = ApiServer(backend, service_cidr=args.service_cidr, compaction_interval=args.compaction_interval)
-    await serve(api, args.host, args.port, stop)
+    await serve(api, args.host, args.port, ctx.stop)
 
 
-async def worker_main(args: argparse.Namespace) -> None:
+async def worker_main(ctx: bootstrap.Context) -> None:
     """One worker of a supervised apiserver: today's ``serve`` on a SO_REUSEPORT socket, ready
     only when the supervisor says every worker is."""
-    import structlog
-
-    from controlplane.apiserver.app import ApiServer, serve
-    from controlplane.apiserver.workers import WorkerLink, parse_worker_spec, reuse_port_socket
-    from controlplane.storage.etcd import EtcdBackend
-
+    args = ctx.args
     index, count, fd = parse_worker_spec(args.worker)
     structlog.contextvars.bind_contextvars(worker=index)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     link = WorkerLink(fd)
     await link.open()
-    watcher = asyncio.ensure_future(link.run(stop))
+    watcher = asyncio.ensure_future(link.run(ctx.stop))
     try:
         backend = EtcdBackend(args.etcd_endpoints)
         primary = index == 0
         api = ApiServer(backend, service_cidr=args.service_cidr,
                         compaction_interval=args.compaction_interval if primary else 0.0, primary=primary)
         sock = reuse_port_socket(args.host, args.port)
-        await serve(api, args.host, args.port, stop, sock=sock, gate=link.ready_gate, workers=count)
+        await serve(api, args.host, args.port, ctx.stop, sock=sock, gate=link.ready_gate, workers=count)
     finally:
         watcher.cancel()
         link.close()
 
 
+async def supervisor_main(ctx: bootstrap.Context) -> int:
+    # the supervisor installs its own SIGINT/SIGTERM handlers and forwards them to the workers
+    return await supervise(worker_argv(sys.argv[1:]), ctx.args.workers)
+
+
 def run(args: argparse.Namespace) -> int:
-    import uvloop  # ships with sanic
-
     if args.worker:
-        uvloop.run(worker_main(args))
-        return 0
+        return bootstrap.run(COMPONENT, args, worker_main)
     if args.workers > 1:
-        from controlplane.apiserver.workers import supervise, worker_argv
-
         if args.port == 0:
+            bootstrap.setup_logging(COMPONENT, args)
             log.error("--workers needs a fixed --port (each worker binds it with SO_REUSEPORT)")
             return 2
-        return uvloop.run(supervise(worker_argv(sys.argv[1:]), args.workers))
-    uvloop.run(main(args))
-    return 0
+        return bootstrap.run(COMPONENT, args, supervisor_main)
+    return bootstrap.run(COMPONENT, args, main)

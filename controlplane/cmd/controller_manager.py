@@ -1,34 +1,42 @@
 """``controlplane controller-manager``: runs the workload controllers against an apiserver.
 
-    controlplane controller-manager --kubeconfig F [--leader-elect] [--controllers a,b|*]
+    controlplane controller-manager --kubeconfig F [--controllers a,b|*] [--leader-elect[=false]]
         [--leader-elect-lease-duration 15] [--leader-elect-renew-deadline 10]
-        [--leader-elect-retry-period 2] [--identity ID] [--metrics-port P]
+        [--leader-elect-retry-period 2] [--identity ID] [--metrics-port P] [--data-dir DIR]
 
-With ``--leader-elect`` several processes may run; only the holder of the
-``kube-system/kube-controller-manager`` Lease acts, and a process that loses the lease exits
-with status 1 (as kube-controller-manager does) so a supervisor restarts it as a standby.
-``build_manager``/``run`` are also used by ``controlplane up``.
+Leader election is on by default (as in kube-controller-manager): several processes may run;
+only the holder of the ``kube-system/kube-controller-manager`` Lease acts, and a process that
+loses the lease exits with status 1 so a supervisor restarts it as a standby. Logging, signals,
+the metrics port and leader election come from ``cmd.bootstrap``; ``build_manager`` wires the
+chosen controllers (``controlplane.controllers.<name>.setup(manager)``) into a ``Manager``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import importlib
-import os
-import signal
-import socket
+from types import ModuleType
 
-from controlplane.client.leaderelection import LeaderElectionConfig
 from controlplane.client.manager import Manager
 from controlplane.client.rest import RestClient
+from controlplane.cmd import bootstrap
+from controlplane.controllers import (
+    daemonset, deployment, endpoints, endpointslice, garbagecollector, job, namespace, nodeipam, nodelifecycle,
+    replicaset, serviceaccount, servicelb, statefulset,
+)
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
 
-ALL_CONTROLLERS = ["deployment", "replicaset", "statefulset", "daemonset", "job", "garbagecollector",
-                   "namespace", "endpoints", "serviceaccount", "nodelifecycle", "endpointslice", "nodeipam",
-                   "servicelb"]
+COMPONENT = bootstrap.Component("controller-manager", lease="kube-controller-manager", uvloop=False)
+
+# kube-controller-manager's names -> the module whose setup(manager) registers that controller
+CONTROLLERS: dict[str, ModuleType] = {
+    "deployment": deployment, "replicaset": replicaset, "statefulset": statefulset, "daemonset": daemonset,
+    "job": job, "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
+    "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle, "endpointslice": endpointslice,
+    "nodeipam": nodeipam, "servicelb": servicelb,
+}
+ALL_CONTROLLERS = list(CONTROLLERS)
 
 
 def parse_controllers(spec: str | None) -> list[str]:
@@ -50,58 +58,33 @@ def parse_controllers(spec: str | None) -> list[str]:
     return chosen
 
 
-def build_manager(client: RestClient, controllers: list[str], leader_election: LeaderElectionConfig | None = None,
-                  workers: dict[str, int] | None = None, options: dict[str, dict] | None = None) -> Manager:
+def build_manager(client: RestClient, controllers: list[str], workers: dict[str, int] | None = None,
+                  options: dict[str, dict] | None = None) -> Manager:
     """``options``: per controller keyword arguments (``{"nodeipam": {"cluster_cidr": …}}``)."""
-    mgr = Manager(client, name="controller-manager", leader_election=leader_election)
+    mgr = Manager(client, name="controller-manager")
     for name in controllers:
-        mod = importlib.import_module(f"controlplane.controllers.{name}")
+        mod = CONTROLLERS[name]
         n = (workers or {}).get(name)
         kw = dict((options or {}).get(name) or {})
         mod.setup(mgr, workers=n, **kw) if n else mod.setup(mgr, **kw)
     return mgr
 
 
-async def run(client: RestClient, controllers: list[str], stop_event: asyncio.Event,
-              leader_election: LeaderElectionConfig | None = None, options: dict[str, dict] | None = None) -> Manager:
-    mgr = build_manager(client, controllers, leader_election, options=options)
-    await mgr.start(stop_event)
-    return mgr
-
-
-async def _main(args: argparse.Namespace) -> int:
+async def _main(ctx: bootstrap.Context) -> int:
+    args = ctx.args
     if args.kubeconfig:
         client = RestClient.from_kubeconfig(args.kubeconfig, user_agent="controller-manager", max_connections=args.max_connections)
     elif args.master:
         client = RestClient(args.master, user_agent="controller-manager", max_connections=args.max_connections)
     else:
         raise SystemExit("--kubeconfig or --master is required")
-    le = None
-    if args.leader_elect:
-        ident = args.identity or f"{socket.gethostname()}_{os.getpid()}"
-        le = LeaderElectionConfig(name=args.leader_elect_resource_name, namespace=args.leader_elect_resource_namespace,
-                                  identity=ident, lease_duration=args.leader_elect_lease_duration,
-                                  renew_deadline=args.leader_elect_renew_deadline,
-                                  retry_period=args.leader_elect_retry_period)
-    if args.metrics_port:
-        from prometheus_client import start_http_server
-        start_http_server(args.metrics_port, addr="127.0.0.1")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     controllers = parse_controllers(args.controllers)
-    log.info("controller-manager starting", controllers=controllers, leader_elect=bool(le),
-             identity=le.identity if le else None)
+    log.info("controller-manager starting", controllers=controllers, leader_elect=args.leader_elect)
     try:
         options = {"nodeipam": {"cluster_cidr": args.cluster_cidr, "node_mask": args.node_cidr_mask_size}}
-        mgr = await run(client, controllers, stop, le, options)
+        return await ctx.run_leading(client, build_manager(client, controllers, options=options).start)
     finally:
         await client.close()
-    if mgr.lost_leadership:
-        log.error("leader election lost")
-        return 1
-    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -109,15 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kubeconfig", help="kubeconfig of the apiserver")
     p.add_argument("--master", help="apiserver URL (instead of --kubeconfig)")
     p.add_argument("--controllers", default="*", help="comma list; '*' all, '-name' to disable")
-    p.add_argument("--leader-elect", action="store_true")
-    p.add_argument("--leader-elect-lease-duration", type=float, default=15.0)
-    p.add_argument("--leader-elect-renew-deadline", type=float, default=10.0)
-    p.add_argument("--leader-elect-retry-period", type=float, default=2.0)
-    p.add_argument("--leader-elect-resource-name", default="kube-controller-manager")
-    p.add_argument("--leader-elect-resource-namespace", default="kube-system")
-    p.add_argument("--identity", default=None)
-    p.add_argument("--metrics-port", type=int, default=0)
     p.add_argument("--max-connections", type=int, default=128, help="concurrent HTTP connections to the apiserver")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod CIDR the node IPAM controller splits per node")
     p.add_argument("--node-cidr-mask-size", type=int, default=24)
-    p.set_defaults(func=lambda a: asyncio.run(_main(a)))
+    bootstrap.add_flags(p, COMPONENT)
+    p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main))

@@ -3,21 +3,29 @@ cluster DNS (``controlplane.dns.component.ClusterDNS``) as its own process. It a
 names from its informers, forwards the rest to the upstreams (default: the host's
 ``/etc/resolv.conf`` nameservers) and registers as ``kube-system/kube-dns`` (``--no-register``
 to skip). ``--port-file`` receives the bound port; one JSON line with ``"status": "ready"`` is
-printed when serving. Started by ``controlplane up``.
+printed when serving. Logging, signals and the metrics port come from ``cmd.bootstrap``.
+Started by ``controlplane up``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import signal
 import sys
 from pathlib import Path
 
+from controlplane.client.rest import RestClient
+from controlplane.cmd import bootstrap
+from controlplane.dns.component import ClusterDNS, DNSConfig, host_upstreams
+from controlplane.network.addressing import DEFAULT_CLUSTER_CIDR, DEFAULT_DOMAIN, DEFAULT_SERVICE_CIDR, ClusterNetworks
+
+COMPONENT = bootstrap.Component("dns")
+
 
 def _hostport(s: str, default_port: int) -> tuple[str, int]:
-    host, _, port = s.rpartition(":") if ":" in s else (s, "", str(default_port))
+    host, sep, port = s.rpartition(":")
+    if not sep:
+        return s or "127.0.0.1", default_port
     return host or "127.0.0.1", int(port or default_port)
 
 
@@ -28,29 +36,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--listen", default="127.0.0.1:0", help="address:port for UDP and TCP (0: a free port)")
     p.add_argument("--upstream", action="append", default=[], help="upstream resolver host[:port] (repeatable)")
     p.add_argument("--upstream-timeout", type=float, default=2.0)
-    p.add_argument("--domain", default="cluster.local")
-    p.add_argument("--cluster-cidr", default="10.42.0.0/16")
-    p.add_argument("--service-cidr", default="10.43.0.0/16")
+    p.add_argument("--domain", default=DEFAULT_DOMAIN)
+    p.add_argument("--cluster-cidr", default=DEFAULT_CLUSTER_CIDR)
+    p.add_argument("--service-cidr", default=DEFAULT_SERVICE_CIDR)
     p.add_argument("--no-register", action="store_true", help="do not create kube-system/kube-dns")
     p.add_argument("--port-file", default=None, help="write the bound port here")
-    p.set_defaults(func=lambda a: asyncio.run(_main(a)))
+    bootstrap.add_flags(p, COMPONENT)
+    p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main))
 
 
-async def _main(args: argparse.Namespace) -> int:
-    from controlplane.client.rest import RestClient
-    from controlplane.dns.component import ClusterDNS, DNSConfig, host_upstreams
-    from controlplane.network.addressing import ClusterNetworks
-
+async def _main(ctx: bootstrap.Context) -> int:
+    args = ctx.args
     host, port = _hostport(args.listen, 0)
     ups = [_hostport(u, 53) for u in args.upstream] or host_upstreams()
     cfg = DNSConfig(nets=ClusterNetworks.parse(args.cluster_cidr, args.service_cidr), domain=args.domain,
                     host=host, port=port, upstreams=ups, timeout=args.upstream_timeout, register=not args.no_register)
     client = RestClient.from_kubeconfig(args.kubeconfig, user_agent="cluster-dns") if args.kubeconfig \
         else RestClient(args.server or "http://127.0.0.1:6443", user_agent="cluster-dns")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
 
     def ready(bound: int) -> None:
         if args.port_file:
@@ -61,7 +63,7 @@ async def _main(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     try:
-        await ClusterDNS(client, cfg).run(stop, ready)
+        await ClusterDNS(client, cfg).run(ctx.stop, ready)
     finally:
         await client.close()
     return 0

@@ -1,7 +1,11 @@
-"""``controlplane scheduler --kubeconfig F [--config profiles.yaml ...] [--metrics-port P]``:
-the scheduler as its own process (``schedulers.framework.scheduler.Scheduler``). Without
-``--config`` every profile in ``schedulers/profiles/*.yaml`` is served (``schedulerName``
-picks the profile). ``run(client, stop, configs)`` is also used by ``controlplane up``.
+"""``controlplane scheduler --kubeconfig F [--config profiles.yaml ...] [--metrics-port P]
+[--leader-elect[=false]]``: the scheduler as its own process
+(``schedulers.framework.scheduler.Scheduler``). Without ``--config`` every profile in
+``schedulers/profiles/*.yaml`` is served (``schedulerName`` picks the profile).
+
+Logging, signals, the metrics port and leader election come from ``cmd.bootstrap``. Leader
+election is on by default, as in kube-scheduler: only the holder of the
+``kube-system/kube-scheduler`` Lease schedules, and a scheduler that loses it exits with status 1.
 
 The process runs on uvloop (ships with sanic) and sends its requests through the lean
 keep-alive client (``RestClient(lite_http=True)``): binding and Event POSTs are most of the
@@ -16,10 +20,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import signal
 
 from controlplane.client.rest import RestClient
+from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
+from schedulers.framework.profile import load_profile_configs
+from schedulers.framework.scheduler import Scheduler
 
 log = get_logger(__name__)
 
@@ -31,9 +37,6 @@ async def run(client: RestClient, stop: asyncio.Event, configs: list[str] | None
               seed: int | None = None, scheduled_events: bool = True, tune_gc: bool = False) -> None:
     """Run the scheduler until ``stop``. ``tune_gc`` (for a process of its own): see the
     module docstring; it changes process-wide settings, so in-process hosts leave it off."""
-    from schedulers.framework.profile import load_profile_configs
-    from schedulers.framework.scheduler import Scheduler
-
     sched = Scheduler(client, load_profile_configs(configs or None), seed=seed, scheduled_events=scheduled_events)
     tuner = asyncio.ensure_future(_freeze_after_sync(sched)) if tune_gc else None
     if tune_gc:
@@ -54,25 +57,25 @@ async def _freeze_after_sync(sched) -> None:
     log.info("garbage collector tuned", frozen=gc.get_freeze_count(), thresholds=gc.get_threshold())
 
 
-async def _main(args: argparse.Namespace) -> int:
+COMPONENT = bootstrap.Component("scheduler", lease="kube-scheduler")
+
+
+async def _main(ctx: bootstrap.Context) -> int:
+    args = ctx.args
     if args.kubeconfig:
         client = RestClient.from_kubeconfig(args.kubeconfig, user_agent="scheduler", lite_http=True)
     elif args.master:
         client = RestClient(args.master, user_agent="scheduler", lite_http=True)
     else:
         raise SystemExit("--kubeconfig or --master is required")
-    if args.metrics_port:
-        from prometheus_client import start_http_server
-        start_http_server(args.metrics_port, addr="127.0.0.1")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
+
+    async def schedule(stop: asyncio.Event) -> None:
         await run(client, stop, args.config, args.seed, not args.no_scheduled_events, tune_gc=True)
+
+    try:
+        return await ctx.run_leading(client, schedule)
     finally:
         await client.close()
-    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -81,15 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--master", help="apiserver URL (instead of --kubeconfig)")
     p.add_argument("--config", action="append", default=[], help="profile YAML file or directory (repeatable)")
     p.add_argument("--seed", type=int, default=None, help="seed for tie-breaking")
-    p.add_argument("--metrics-port", type=int, default=0)
     p.add_argument("--no-scheduled-events", action="store_true",
                    help="do not record a Normal/Scheduled Event per bound pod (FailedScheduling is always recorded)")
-    p.set_defaults(func=_run_main)
-
-
-def _run_main(args: argparse.Namespace) -> int:
-    try:
-        import uvloop  # ships with sanic; a cheaper event loop for a process that is mostly I/O callbacks
-    except ImportError:  # pragma: no cover - sanic always brings it
-        return asyncio.run(_main(args))
-    return uvloop.run(_main(args))
+    bootstrap.add_flags(p, COMPONENT)
+    p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main))

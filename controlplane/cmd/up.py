@@ -5,7 +5,12 @@ Starts, in order, the entries of ``COMPONENTS`` (embedded etcd unless endpoints 
 apiserver as a child process, then whatever else is listed), writes ``DIR/kubeconfig``, prints
 one line containing ``ready`` and waits for SIGINT/SIGTERM (or a component dying), then stops
 everything in reverse order. Adding a component is one line in ``COMPONENTS``: a factory taking
-the ``UpContext`` and returning a ``Runnable`` (or None to skip).
+the ``UpContext`` and returning a ``Runnable`` (or None to skip). The controller-manager, the
+scheduler, the cluster DNS and the agent are given ``--data-dir DIR`` and write their metrics
+ports to ``DIR/<component>.metrics-port`` (``cmd.bootstrap``). ``--cluster-cidr`` and
+``--service-cidr`` (10.42.0.0/16, 10.43.0.0/16; ``--pick-cidrs`` chooses free ones in
+10.64.0.0/10) go to every component that needs them; as root, ``up`` refuses to start (exit 2)
+when another instance or anything else already routes them (docs/networking.md).
 """
 
 from __future__ import annotations
@@ -24,7 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
+from controlplane.cmd import bootstrap
 from controlplane.etcd_process import EtcdProcess
+from controlplane.images.registry import RegistryRunnable
+from controlplane.network.addressing import ClusterNetworks
+from controlplane.network.routes import CIDRInUse, check_free, pick_free
 from controlplane.kubeconfig import write_kubeconfig
 from controlplane.log import get_logger
 
@@ -153,8 +162,6 @@ def _apiserver(ctx: UpContext) -> Runnable:
 
 
 def _registry(ctx: UpContext) -> Runnable:
-    from controlplane.images.registry import RegistryRunnable
-
     return RegistryRunnable()
 
 
@@ -168,7 +175,7 @@ def _dns(ctx: UpContext) -> Runnable:
     port_file.unlink(missing_ok=True)
     ups = [a for u in ctx.extra.get("dns_upstreams", "").split(",") if u for a in ("--upstream", u)]
     return ChildProcess("dns", lambda c: ["dns", "--kubeconfig", str(c.kubeconfig), "--port-file", str(port_file),
-                                          *_net_args(c), *ups],
+                                          "--data-dir", str(c.data_dir), *_net_args(c), *ups],
                         ready=lambda c: port_file.exists())
 
 
@@ -180,7 +187,7 @@ def _agent(ctx: UpContext) -> Runnable | None:
     return ChildProcess("agent", lambda c: [
         "agent", "--kubeconfig", str(c.kubeconfig), "--node-name", socket.gethostname().lower(),
         "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
-        "--token-file", str(c.agent_token_file), *_net_args(c)])
+        "--token-file", str(c.agent_token_file), "--data-dir", str(c.data_dir), *_net_args(c)])
 
 
 # The components `up` runs, in start order (stopped in reverse). One line per component.
@@ -188,8 +195,10 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
     _apiserver,
     lambda ctx: ChildProcess("controller-manager", lambda c: ["controller-manager", "--master", c.server,
+                                                              "--data-dir", str(c.data_dir),
                                                               "--cluster-cidr", c.extra["cluster_cidr"]]),
-    lambda ctx: ChildProcess("scheduler", lambda c: ["scheduler", "--kubeconfig", str(c.kubeconfig)]),
+    lambda ctx: ChildProcess("scheduler", lambda c: ["scheduler", "--kubeconfig", str(c.kubeconfig),
+                                                     "--data-dir", str(c.data_dir)]),
     _dns,
     _registry,
     _agent,
@@ -213,14 +222,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+COMPONENT = bootstrap.Component("up", metrics_port=False, uvloop=False)
+
+
 def _picked_cidrs(args: argparse.Namespace) -> None:
     """``--pick-cidrs``: reuse the data dir's choice (its Services keep their IPs), else pick."""
     f = args.data_dir / "cidrs.json"
     if f.exists():
         saved = json.loads(f.read_text())
     else:
-        from controlplane.network.routes import pick_free
-
         cluster, service = pick_free(2)
         saved = {"cluster_cidr": cluster, "service_cidr": service}
         args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -228,8 +238,9 @@ def _picked_cidrs(args: argparse.Namespace) -> None:
     args.cluster_cidr, args.service_cidr = saved["cluster_cidr"], saved["service_cidr"]
 
 
-async def main(args: argparse.Namespace) -> int:
-    if getattr(args, "pick_cidrs", False):
+async def main(bctx: bootstrap.Context) -> int:
+    args, stop = bctx.args, bctx.stop
+    if args.pick_cidrs:
         _picked_cidrs(args)
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
@@ -237,9 +248,6 @@ async def main(args: argparse.Namespace) -> int:
                            "service_cidr": args.service_cidr, "dns_upstreams": ",".join(args.dns_upstream)})
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
-        from controlplane.network.addressing import ClusterNetworks
-        from controlplane.network.routes import CIDRInUse, check_free
-
         try:  # refuse before starting anything when another instance routes our CIDRs
             nets = ClusterNetworks.parse(args.cluster_cidr, args.service_cidr)
             await check_free(nets, nets.cluster_tag(ctx.server))
@@ -247,10 +255,6 @@ async def main(args: argparse.Namespace) -> int:
             sys.stderr.write(f"controlplane up: {e}\n")
             return 2
     ctx.ensure_agent_token()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     started: list[Runnable] = []
     rc = 0
     try:
@@ -293,4 +297,4 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(main(args))
+    return bootstrap.run(COMPONENT, args, main)

@@ -1,9 +1,8 @@
 """The workload controllers, one module each (``deployment``, ``replicaset``, ``statefulset``,
 ``daemonset``, ``job``, ``garbagecollector``, ``namespace``, ``endpoints``,
-``serviceaccount``, the node agent's ``nodelifecycle``, and the network's ``endpointslice``,
-``nodeipam``, ``servicelb``), each exposing ``setup(manager)`` that registers its informers and its
-``Controller`` with a ``controlplane.client.manager.Manager``. Only the controller-manager
-command imports this package."""
-
-CONTROLLERS = ["deployment", "replicaset", "statefulset", "daemonset", "job", "garbagecollector",
-               "namespace", "endpoints", "serviceaccount", "nodelifecycle", "endpointslice", "nodeipam", "servicelb"]
+``serviceaccount``, and the node agent's ``nodelifecycle``), each exposing ``setup(manager)``
+that registers its informers and its ``Controller`` with a ``controlplane.client.manager.Manager``.
+Controllers never import each other; what several share lives in ``controllerutil`` (owner
+references, expectations), ``podutil`` (pod state and ranking) and ``deploymentutil``. Only the
+controller-manager command (``cmd/controller_manager.py``, the list of controllers) imports this
+package; both rules are import-linter contracts (pyproject.toml)."""

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.client.resources import Resource
 from controlplane.controllers.podutil import is_terminating
+from controlplane.machinery.selectors import LabelSelector
 
 EXPECTATIONS_TTL_S = 300.0
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -29,7 +30,6 @@ def selector_matcher(selector: dict | None) -> Callable[[dict], bool]:
     """A predicate on a labels dict for a LabelSelector dict; an empty/absent selector matches nothing."""
     if not selector or (not selector.get("matchLabels") and not selector.get("matchExpressions")):
         return lambda labels: False
-    from controlplane.machinery.selectors import LabelSelector
     return LabelSelector.from_dict(selector).matches
 
 

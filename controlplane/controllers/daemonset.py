@@ -26,6 +26,7 @@ from controlplane.controllers import controllerutil as cu
 from controlplane.controllers import deploymentutil as du
 from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
+from controlplane.machinery.scheduling import find_untolerated_taint, required_node_affinity_matches
 
 log = get_logger(__name__)
 HASH_LABEL = "controller-revision-hash"
@@ -40,67 +41,13 @@ DAEMON_TOLERATIONS = [
 ]
 
 
-def _match_expr(values: dict[str, str], expr: dict) -> bool:
-    key, op, vals = expr.get("key"), expr.get("operator"), expr.get("values") or []
-    has = key in values
-    v = values.get(key)
-    if op == "In":
-        return has and v in vals
-    if op == "NotIn":
-        return not has or v not in vals
-    if op == "Exists":
-        return has
-    if op == "DoesNotExist":
-        return not has
-    if op in ("Gt", "Lt") and has and vals:
-        try:
-            a, b = int(v), int(vals[0])
-        except (TypeError, ValueError):
-            return False
-        return a > b if op == "Gt" else a < b
-    return False
-
-
-def node_matches_term(node: dict, term: dict) -> bool:
-    labels = cu.labels_of(node)
-    fields = {"metadata.name": node["metadata"]["name"]}
-    exprs, mfields = term.get("matchExpressions") or [], term.get("matchFields") or []
-    if not exprs and not mfields:
-        return False
-    return all(_match_expr(labels, e) for e in exprs) and all(_match_expr(fields, f) for f in mfields)
-
-
-def tolerates(tolerations: list[dict], taint: dict) -> bool:
-    for t in tolerations:
-        if t.get("effect") and t.get("effect") != taint.get("effect"):
-            continue
-        op = t.get("operator") or "Equal"
-        if not t.get("key"):
-            if op == "Exists":
-                return True
-            continue
-        if t.get("key") != taint.get("key"):
-            continue
-        if op == "Exists" or t.get("value", "") == taint.get("value", ""):
-            return True
-    return False
-
-
 def node_should_run(template_spec: dict, node: dict) -> bool:
-    """Whether a daemon pod with this spec belongs on ``node`` (pure)."""
-    labels = cu.labels_of(node)
-    if any(labels.get(k) != v for k, v in (template_spec.get("nodeSelector") or {}).items()):
-        return False
-    req = ((((template_spec.get("affinity") or {}).get("nodeAffinity") or {})
-            .get("requiredDuringSchedulingIgnoredDuringExecution")) or {})
-    terms = req.get("nodeSelectorTerms") or []
-    if terms and not any(node_matches_term(node, t) for t in terms):
+    """Whether a daemon pod with this spec belongs on ``node`` (pure): its node selector and
+    required node affinity match, and every NoSchedule/NoExecute taint is tolerated."""
+    if not required_node_affinity_matches(template_spec, cu.labels_of(node), node["metadata"]["name"]):
         return False
     tols = list(template_spec.get("tolerations") or []) + DAEMON_TOLERATIONS
-    for taint in (node.get("spec") or {}).get("taints") or []:
-        if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tols, taint):
-            return False
-    return True
+    return find_untolerated_taint((node.get("spec") or {}).get("taints"), tols) is None
 
 
 def pin_to_node(spec: dict, node_name: str) -> dict:

@@ -26,6 +26,7 @@ from controlplane.controllers import controllerutil as cu
 from controlplane.controllers import deploymentutil as du
 from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import now_rfc3339, parse_time_or_none
 
 log = get_logger(__name__)
 
@@ -319,7 +320,7 @@ class DeploymentController:
         old_status = d.get("status") or {}
         status = self._calc_status(d, new_rs, old_rs)
         conds = {c["type"]: c for c in old_status.get("conditions") or []}
-        now = pu.now_rfc3339()
+        now = now_rfc3339()
 
         def set_cond(ctype: str, st: str, reason: str, msg: str, touch: bool = True) -> None:
             prev = conds.get(ctype)
@@ -354,7 +355,7 @@ class DeploymentController:
             elif du.deployment_progressing(old_status, status) or prog is None:
                 set_cond("Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
             elif prog.get("reason") != "ProgressDeadlineExceeded":
-                last = pu.parse_time(prog.get("lastUpdateTime")) or time.time()
+                last = parse_time_or_none(prog.get("lastUpdateTime")) or time.time()
                 left = last + int(deadline) - time.time()
                 if prog.get("reason") != "NewReplicaSetAvailable" and left <= 0:
                     set_cond("Progressing", "False", "ProgressDeadlineExceeded",

@@ -24,6 +24,7 @@ from controlplane.client.rest import ApiStatusError
 from controlplane.controllers import controllerutil as cu
 from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import now_rfc3339, parse_time_or_none
 
 log = get_logger(__name__)
 
@@ -71,7 +72,6 @@ class JobController:
         job = copy.deepcopy(job)
         if job_finished(job) or pu.is_terminating(job):
             return None
-        ns = job["metadata"]["namespace"]
         uid = job["metadata"]["uid"]
         pods = [p for p in self.pod_inf.by_owner(uid) if cu.is_controlled_by(p, job)]
         succeeded = sum(1 for p in pods if pu.phase(p) == "Succeeded")
@@ -79,14 +79,14 @@ class JobController:
         active = [p for p in pods if pu.is_pod_active(p)]
         spec = job.get("spec") or {}
         status = dict(job.get("status") or {})
-        status.setdefault("startTime", pu.now_rfc3339())
+        status.setdefault("startTime", now_rfc3339())
         now = time.time()
         result: Result | None = None
         conditions = list(status.get("conditions") or [])
         completions = spec.get("completions")
         backoff = int(spec.get("backoffLimit", 6) if spec.get("backoffLimit") is not None else 6)
         deadline = spec.get("activeDeadlineSeconds")
-        started = pu.parse_time(status["startTime"]) or now
+        started = parse_time_or_none(status["startTime"]) or now
         fail_reason = None
         if failed > backoff:
             fail_reason = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
@@ -100,15 +100,15 @@ class JobController:
             await self._delete_pods(job, key, active)
             active = []
             conditions.append({"type": "Failed", "status": "True", "reason": fail_reason[0], "message": fail_reason[1],
-                               "lastProbeTime": pu.now_rfc3339(), "lastTransitionTime": pu.now_rfc3339()})
+                               "lastProbeTime": now_rfc3339(), "lastTransitionTime": now_rfc3339()})
             self.recorder.event(job, "Warning", fail_reason[0], fail_reason[1])
             result = None
         elif done:
             await self._delete_pods(job, key, active)
             active = []
-            conditions.append({"type": "Complete", "status": "True", "lastProbeTime": pu.now_rfc3339(),
-                               "lastTransitionTime": pu.now_rfc3339()})
-            status["completionTime"] = pu.now_rfc3339()
+            conditions.append({"type": "Complete", "status": "True", "lastProbeTime": now_rfc3339(),
+                               "lastTransitionTime": now_rfc3339()})
+            status["completionTime"] = now_rfc3339()
             self.recorder.event(job, "Normal", "Completed", "Job completed")
             result = None
         elif self.expectations.satisfied(key) and not spec.get("suspend"):

@@ -13,36 +13,24 @@ the conditions). Neighbours: the node agent (leases, conditions), the replicaset
 
 from __future__ import annotations
 
-import copy
 import os
 import time
-from datetime import datetime, timezone
 from typing import Callable
 
 from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result
 from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError
+from controlplane.client.retry import update_with_retry
 from controlplane.log import get_logger
+from controlplane.machinery.scheduling import matching_tolerations, min_toleration_seconds
+from controlplane.machinery.timestamps import parse_time_or_none, rfc3339
 
 log = get_logger(__name__)
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
 CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
-
-
-def parse_time(s: str | None) -> float | None:
-    if not s:
-        return None
-    try:
-        return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def heartbeat_marker(node: dict | None, lease: dict | None) -> tuple[str, str]:
@@ -52,42 +40,22 @@ def heartbeat_marker(node: dict | None, lease: dict | None) -> tuple[str, str]:
     return renew, ready.get("lastHeartbeatTime") or ""
 
 
-def tolerates(taint: dict, tolerations: list[dict]) -> tuple[bool, float | None]:
-    """(tolerated, seconds) — seconds None means forever."""
-    best: float | None = -1.0
-    found = False
-    for t in tolerations or []:
-        if t.get("effect") and t.get("effect") != taint.get("effect"):
-            continue
-        op = t.get("operator") or "Equal"
-        if t.get("key"):
-            if t["key"] != taint.get("key"):
-                continue
-            if op == "Equal" and (t.get("value") or "") != (taint.get("value") or ""):
-                continue
-        elif op != "Exists":
-            continue
-        found = True
-        secs = t.get("tolerationSeconds")
-        if secs is None:
-            return True, None
-        best = max(best if best is not None else 0, float(secs))
-    return (True, max(0.0, best or 0.0)) if found else (False, 0.0)
-
-
 def eviction_time(pod: dict, taints: list[dict], now: float) -> float | None:
-    """When a pod on a node with these taints must be deleted (None: never)."""
-    due: float | None = None
-    for taint in taints:
-        if taint.get("effect") != "NoExecute":
-            continue
-        ok, secs = tolerates(taint, (pod.get("spec") or {}).get("tolerations") or [])
-        if ok and secs is None:
-            continue
-        added = parse_time(taint.get("timeAdded")) or now
-        t = added + (secs or 0.0) if ok else now
-        due = t if due is None else min(due, t)
-    return due
+    """When a pod on a node with these taints must be deleted (None: never), as the taint
+    manager decides: at once unless every NoExecute taint is tolerated, else after the
+    shortest ``tolerationSeconds`` of the tolerations used, counted from the taint's
+    ``timeAdded`` (the earliest such taint)."""
+    noexec = [t for t in taints if t.get("effect") == "NoExecute"]
+    if not noexec:
+        return None
+    ok, used = matching_tolerations(noexec, (pod.get("spec") or {}).get("tolerations") or [])
+    if not ok:
+        return now
+    secs = min_toleration_seconds(used)
+    if secs is None:
+        return None
+    added = min(parse_time_or_none(t.get("timeAdded")) or now for t in noexec)
+    return added + secs
 
 
 def unreachable_taints(now: float) -> list[dict]:
@@ -170,15 +138,7 @@ class NodeLifecycleController:
         return Result(requeue_after=max(0.2, next_check))
 
     async def _update_node(self, name: str, mutate: Callable[[dict], None], subresource: str | None = None) -> dict:
-        for _ in range(5):
-            node = copy.deepcopy(await self.client.get(R.NODES, name))
-            mutate(node)
-            try:
-                return await self.client.update(R.NODES, node, subresource=subresource)
-            except ApiStatusError as e:
-                if not e.conflict:
-                    raise
-        raise ApiStatusError(409, "Conflict", f"node {name}: too many conflicts")
+        return await update_with_retry(self.client, R.NODES, name, None, mutate, subresource=subresource)
 
     async def _mark_unreachable(self, name: str, now: float) -> dict:
         def conds(node: dict) -> None:

@@ -8,22 +8,9 @@ Neighbours: ``replicaset`` (deletion ranking, status), ``deployment``, ``statefu
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
-
-def parse_time(s: str | None) -> float | None:
-    """Seconds since the epoch of an RFC 3339 timestamp (None stays None)."""
-    if not s:
-        return None
-    try:
-        return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+from controlplane.machinery.timestamps import parse_time_or_none
 
 
 def phase(pod: dict) -> str:
@@ -55,7 +42,7 @@ def ready_since(pod: dict) -> float | None:
     c = get_condition(pod, "Ready")
     if not c or c.get("status") != "True":
         return None
-    return parse_time(c.get("lastTransitionTime"))
+    return parse_time_or_none(c.get("lastTransitionTime"))
 
 
 def is_pod_available(pod: dict, min_ready_seconds: int, now: float) -> bool:
@@ -92,7 +79,7 @@ def deletion_rank(pod: dict, colocated: int = 0) -> tuple[Any, ...]:
     scheduled = 1 if (pod.get("spec") or {}).get("nodeName") else 0
     ready = 1 if is_pod_ready(pod) else 0
     since = ready_since(pod) if ready else None
-    created = parse_time(md.get("creationTimestamp")) or 0.0
+    created = parse_time_or_none(md.get("creationTimestamp")) or 0.0
     return (
         scheduled,
         _PHASE_RANK.get(phase(pod), 3),

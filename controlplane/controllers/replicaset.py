@@ -14,7 +14,6 @@ Neighbours: ``deployment`` (owns ReplicaSets), ``podutil``, ``controllerutil``.
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 
 from controlplane.client import resources as R
@@ -25,6 +24,7 @@ from controlplane.client.rest import ApiStatusError
 from controlplane.controllers import controllerutil as cu
 from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import now_rfc3339
 
 log = get_logger(__name__)
 
@@ -51,7 +51,7 @@ def compute_status(rs: dict, pods: list[dict], now: float, failure: str | None =
     old = [c for c in (rs.get("status") or {}).get("conditions") or [] if c.get("type") != "ReplicaFailure"]
     if failure:
         old.append({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": failure,
-                    "lastTransitionTime": pu.now_rfc3339()})
+                    "lastTransitionTime": now_rfc3339()})
     if old:
         status["conditions"] = old
     return status

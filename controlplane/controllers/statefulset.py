@@ -74,7 +74,7 @@ class StatefulSetController:
         if ss is None:
             return None
         ss = copy.deepcopy(ss)
-        ns, name = ss["metadata"]["namespace"], ss["metadata"]["name"]
+        name = ss["metadata"]["name"]
         spec = ss.get("spec") or {}
         replicas = 1 if spec.get("replicas") is None else int(spec["replicas"])
         parallel = spec.get("podManagementPolicy") == "Parallel"

@@ -6,7 +6,7 @@ as ``kube-system/kube-dns``: a selector-less Service at the 10th address of the 
 53/TCP, labelled as a host service and annotated with the loopback port — the proxy then
 carries pod queries to 10.43.0.10:53 through the host address to this server
 (docs/networking.md). The slice is removed on a clean stop.
-Neighbours: ``server.py``, ``records.py``, ``controlplane.proxy.model`` (the label and
+Neighbours: ``server.py``, ``records.py``, ``controlplane.network.addressing`` (the label and
 annotation names), ``cmd/dns.py``.
 """
 
@@ -21,8 +21,7 @@ from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.dns.records import Snapshot
 from controlplane.dns.server import DNSServer
 from controlplane.log import get_logger
-from controlplane.network.addressing import ClusterNetworks
-from controlplane.proxy.model import HOST_SERVICES_MANAGER, LOOPBACK_PORTS_ANNOTATION
+from controlplane.network.addressing import HOST_SERVICES_MANAGER, LOOPBACK_PORTS_ANNOTATION, ClusterNetworks
 
 log = get_logger(__name__)
 SLICE_NAME = "kube-dns-host"

@@ -8,7 +8,6 @@ no pod uses, least recently used first. Neighbours: ``puller.py`` writes, ``mana
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -34,14 +33,6 @@ class ImageRecord:
     config: dict = field(default_factory=dict)  # the image config's "config" section
     size: int = 0
     last_used: float = 0.0
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
 
 
 class ImageStore:

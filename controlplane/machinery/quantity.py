@@ -10,7 +10,6 @@ API:
     bytes_("2Gi") -> 2147483648                   (rounded up, as Value())
     format_quantity(Fraction, fmt="DecimalSI"|"BinarySI"|"DecimalExponent") -> str
     canonical("0.5Gi") -> "512Mi"                 (keeps the format family of the input suffix)
-    quantity_format(s) -> "DecimalSI" | "BinarySI" | "DecimalExponent"
 """
 
 from __future__ import annotations
@@ -82,10 +81,6 @@ def _parse_str(s: str) -> Fraction:
     if fmt == "DecimalSI":
         return num * (Fraction(10) ** DECIMAL_SUFFIXES[suffix])
     return num * (Fraction(10) ** int(suffix[1:]))
-
-
-def quantity_format(s: str) -> str:
-    return _split(s)[2]
 
 
 def cpu_millis(s: str | int | float | Fraction) -> int:

@@ -7,7 +7,7 @@ affinity). Field values come from ``controlplane.machinery.fields.fields_for``.
 API:
     parse_label_selector("app=web,tier in (a,b),!canary") -> LabelSelector   # ValueError on bad syntax
     LabelSelector.from_dict({"matchLabels": {...}, "matchExpressions": [...]})  # None -> nothing
-    LabelSelector.everything() / LabelSelector.nothing()
+    LabelSelector.nothing()
     sel.matches(labels: Mapping[str, str] | None) -> bool
     sel.to_string() -> str           # canonical (requirements sorted by key)
     sel.empty -> bool                # matches everything
@@ -100,10 +100,6 @@ class LabelSelector:
 
     requirements: tuple[Requirement, ...] = ()
     match_nothing: bool = False
-
-    @classmethod
-    def everything(cls) -> "LabelSelector":
-        return cls(())
 
     @classmethod
     def nothing(cls) -> "LabelSelector":

@@ -67,6 +67,12 @@ def pod_netns_name(uid: str) -> str:
     return f"cpp-{short_hash(uid)}"
 
 
+# EndpointSlices that publish a loopback service of the host at the host address (the apiserver's
+# `kubernetes` Service, the cluster DNS) carry this managed-by label; the annotation maps their
+# port names to the loopback ports when those differ ("dns=45123,dns-tcp=45123")
+HOST_SERVICES_MANAGER = "host-services.controlplane.io"
+LOOPBACK_PORTS_ANNOTATION = "networking.controlplane.io/loopback-ports"
+
 NODE_LINK = "host0"  # the node namespace's end of the link to the host
 BRIDGE = "cni0"  # the pod bridge inside the node namespace
 

@@ -17,13 +17,13 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from controlplane.network.addressing import HOST_SERVICES_MANAGER, LOOPBACK_PORTS_ANNOTATION
+
 ALGORITHM_ANNOTATION = "networking.controlplane.io/load-balancing"
 ALGORITHMS = ("random", "round-robin")
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
-HOST_SERVICES_MANAGER = "host-services.controlplane.io"  # slices that publish host loopback ports
-LOOPBACK_PORTS_ANNOTATION = "networking.controlplane.io/loopback-ports"  # "name=port,..." for those
 DEFAULT_AFFINITY_TIMEOUT = 10800
 PROTOCOLS = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
 

@@ -10,42 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
 from pathlib import Path
 
+from controlplane.machinery.timestamps import parse_time, rfc3339nano
+
 MAX_LINE = 16 * 1024
-
-
-def rfc3339nano(t: float | None = None) -> str:
-    t = time.time() if t is None else t
-    sec = int(t)
-    ns = int((t - sec) * 1e9)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{ns:09d}Z"
-
-
-def parse_time(s: str) -> float:
-    """RFC3339 with optional fraction (up to ns) → epoch seconds."""
-    s = s.strip()
-    if s.endswith("Z"):
-        s = s[:-1] + "+00:00"
-    main, frac, rest = s, "", ""
-    if "." in s:
-        main, _, tail = s.partition(".")
-        i = 0
-        while i < len(tail) and tail[i].isdigit():
-            i += 1
-        frac, rest = tail[:i], tail[i:]
-    else:
-        for sep in ("+", "-"):
-            idx = main.rfind(sep)
-            if idx > 10:
-                main, rest = main[:idx], main[idx:]
-                break
-    dt = datetime.fromisoformat(main + (rest or "+00:00"))
-    return dt.timestamp() + (float("0." + frac) if frac else 0.0)
 
 
 def format_line(stream: str, text: bytes, partial: bool, t: float | None = None) -> bytes:

@@ -11,7 +11,7 @@ import uuid
 import aiohttp
 import pytest
 
-from controlplane.client.resources import CONFIGMAPS, LEASES, NAMESPACES, NODES, PODS, SECRETS
+from controlplane.client.resources import LEASES, NAMESPACES, NODES, PODS
 from controlplane.client.rest import ApiStatusError, RestClient
 from tests.fixtures.agent import AGENT_TOKEN, push_corrupt_image
 

@@ -69,7 +69,8 @@ def test_fidelity_other_lists(name):
 
 @needs_traces
 def test_protocol_sanity_fgd_seed_42():
-    """Structural invariants of one FGD run on the default list (R3.2, R8)."""
+    """Structural invariants of one FGD run on the default list: arrivals tuned to 1.3x the GPU
+    capacity, one allocation curve point per event (``schedulers/sim/openb.py``)."""
     from schedulers.sim.openb import Workload, run
 
     wl = Workload.load(TRACES / "openb_node_list_gpu_node.csv", TRACES / "openb_pod_list_default.csv")

@@ -1,4 +1,5 @@
-"""Node lifecycle rules (pure): toleration matching and eviction times, heartbeat markers,
+"""Node lifecycle rules (pure): eviction times (toleration matching itself:
+``test_machinery_scheduling.py``), heartbeat markers,
 health from the controller's own clock (fake)."""
 
 from __future__ import annotations
@@ -6,29 +7,20 @@ from __future__ import annotations
 import pytest
 
 from controlplane.controllers import nodelifecycle as nl
+from controlplane.machinery.timestamps import parse_time
 
 UNREACH = {"key": nl.UNREACHABLE, "effect": "NoExecute", "timeAdded": "2024-01-01T00:00:00Z"}
-T0 = nl.parse_time("2024-01-01T00:00:00Z")
-
-
-@pytest.mark.parametrize("tols,expect", [
-    ([], (False, 0.0)),
-    ([{"key": nl.UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}], (True, 300.0)),
-    ([{"key": nl.UNREACHABLE, "operator": "Exists"}], (True, None)),
-    ([{"operator": "Exists"}], (True, None)),
-    ([{"key": nl.UNREACHABLE, "operator": "Exists", "effect": "NoSchedule"}], (False, 0.0)),
-    ([{"key": "other", "operator": "Exists", "effect": "NoExecute"}], (False, 0.0)),
-    ([{"key": nl.UNREACHABLE, "operator": "Equal", "value": "", "effect": "NoExecute", "tolerationSeconds": 5}], (True, 5.0)),
-], ids=["none", "300s", "forever", "wildcard", "wrong-effect", "other-key", "equal-empty"])
-def test_tolerates(tols, expect):
-    assert nl.tolerates(UNREACH, tols) == expect
+T0 = parse_time("2024-01-01T00:00:00Z")
 
 
 @pytest.mark.parametrize("tols,due", [
     ([], T0 + 1000),  # evicted now
     ([{"key": nl.UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}], T0 + 5),
     ([{"operator": "Exists"}], None),
-])
+    ([{"key": nl.UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+      {"operator": "Exists", "tolerationSeconds": 5}], T0 + 300),  # the first matching toleration counts
+    ([{"key": nl.UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": -1}], T0),
+], ids=["untolerated", "5s", "forever", "first-match", "non-positive"])
 def test_eviction_time(tols, due):
     pod = {"spec": {"tolerations": tols}}
     assert nl.eviction_time(pod, [UNREACH, {"key": nl.UNREACHABLE, "effect": "NoSchedule"}], now=T0 + 1000) == due

@@ -1,5 +1,7 @@
 """DDQN features: the incremental fragmentation measure agrees with a direct evaluation of
-R7.1 and with the FGD plugin's scores; the cache follows placements."""
+FGD's fragmentation of a node (the expected GPU share no typical pod can use, weighted by the
+typical pods' frequencies: ``schedulers/plugins/fgd.py``) and with the FGD plugin's scores; the
+cache follows placements."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def _workload() -> list[GpuPod]:
 
 
 def _frag_reference(tp, state: GpuNodeState, node: int, cpu_left: float, free: np.ndarray) -> float:
-    """R7.1 written out literally."""
+    """FGD's node fragmentation written out literally, one typical pod at a time."""
     model = state.models[state.model[node]] if state.model[node] >= 0 else None
     total = 0.0
     L = free.sum()
@@ -93,7 +95,7 @@ def test_fgd_feature_equals_fgd_plugin_score(pod: GpuPod) -> None:
     assert X.shape == (len(feas), N_FEATURES) and X.dtype == np.float32
     ours = np.trunc(X[:, 1].astype(np.float64) * 100 + 1e-6).astype(np.int64)
     theirs = FGD(tp).score(state, pod, feas)
-    # mathematically zero deltas: we snap ulp noise to 0 (score 50), FGD may land on 49 (R7.2)
+    # mathematically zero deltas: we snap ulp noise to 0 (score 50), FGD's float sums may land on 49
     zero = X[:, 0] == 0
     np.testing.assert_array_equal(ours[~zero], theirs[~zero])
     assert set(ours[zero]) <= {50} and set(theirs[zero]) <= {49, 50}

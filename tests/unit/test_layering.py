@@ -1,26 +1,20 @@
-"""Layering rules (conventions.md item 9), checked on the source: the apiserver is the only
-path to storage; controllers, the node agent and the schedulers reach the cluster only through
-``controlplane.client``; nothing imports ``controlplane.controllers`` but the manager/CLI."""
+"""Layering (conventions.md items 9 and 10). The import rules themselves are import-linter
+contracts in pyproject.toml (``[tool.importlinter]``), checked by ``lint-imports``, which
+``make test`` runs before pytest. What is checked here: that those contracts keep covering what
+they are meant to cover as packages and controllers are added, and that every module opens
+with a docstring saying why it exists."""
 
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from controlplane.cmd.controller_manager import CONTROLLERS
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
 
 
 def _py_files(*parts: str) -> list[Path]:
@@ -28,30 +22,33 @@ def _py_files(*parts: str) -> list[Path]:
     return sorted(base.rglob("*.py")) if base.exists() else []
 
 
-FORBIDDEN = [
-    # (package whose files are checked, forbidden import prefixes)
-    (("controlplane", "controllers"), ("controlplane.storage", "controlplane.apiserver", "etcd3aio")),
-    (("controlplane", "agent"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "etcd3aio")),
-    (("controlplane", "client"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "etcd3aio")),
-    (("controlplane", "machinery"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "controlplane.client")),
-    (("schedulers",), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "etcd3aio")),
-    (("controlplane", "storage"), ("controlplane.apiserver", "controlplane.client", "controlplane.controllers")),
-    # the host network layer knows nothing of the API; the proxy and the DNS reach it through the client
-    (("controlplane", "network"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers",
-                                   "controlplane.client", "etcd3aio")),
-    (("controlplane", "proxy"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "etcd3aio")),
-    (("controlplane", "dns"), ("controlplane.storage", "controlplane.apiserver", "controlplane.controllers", "etcd3aio")),
-]
+@pytest.fixture(scope="module")
+def contracts() -> dict[str, dict]:
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    assert cfg["root_packages"] == ["controlplane", "schedulers"]
+    return {c["id"]: c for c in cfg["contracts"]}
 
 
-@pytest.mark.parametrize("package,forbidden", FORBIDDEN, ids=lambda v: ".".join(v) if isinstance(v[0], str) and "." not in v[0] else None)
-def test_layer_imports(package: tuple[str, ...], forbidden: tuple[str, ...]) -> None:
-    bad = []
-    for f in _py_files(*package):
-        for name in _imports(f):
-            if any(name == p or name.startswith(p + ".") for p in forbidden):
-                bad.append(f"{f.relative_to(ROOT)} imports {name}")
-    assert not bad, "layering violations:\n" + "\n".join(bad)
+def test_base_contracts_are_declared(contracts):
+    assert {"layers", "controllers-independent", "storage-interface-only", "agent-not-apiserver",
+            "only-cmd-imports-controllers", "only-storage-imports-etcd"} <= set(contracts)
+    assert contracts["layers"]["layers"][0] == "controlplane.cmd"
+    assert contracts["layers"]["layers"][-1] == "controlplane.machinery"
+
+
+def test_every_controller_is_independent(contracts):
+    """A controller added to the controller-manager must join the independence contract."""
+    listed = set(contracts["controllers-independent"]["modules"])
+    assert listed == {m.__name__ for m in CONTROLLERS.values()}
+
+
+def test_only_cmd_imports_controllers_covers_every_package(contracts):
+    """Every top-level module of ``controlplane`` (and ``schedulers``) but ``cmd``,
+    ``controllers`` and ``__main__`` is a source of the contract, new ones included."""
+    tops = {f"controlplane.{p.stem}" for p in (ROOT / "controlplane").iterdir()
+            if (p.is_dir() and (p / "__init__.py").exists()) or (p.suffix == ".py" and p.stem != "__init__")}
+    expected = tops - {"controlplane.cmd", "controlplane.controllers", "controlplane.__main__"} | {"schedulers"}
+    assert set(contracts["only-cmd-imports-controllers"]["source_modules"]) == expected
 
 
 def test_every_module_has_a_docstring() -> None:
