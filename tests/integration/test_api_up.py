@@ -17,13 +17,16 @@ import pytest
 
 from controlplane.etcd_process import free_port
 from tests.fixtures.apiserver import REPO, make_kubectl
+from tests.fixtures.network import TestNet, allocate_test_net, network_leftovers
 
 pytestmark = pytest.mark.integration
 
 
-def _start_up(data_dir: Path, port: int) -> tuple[subprocess.Popen, str]:
+def _start_up(data_dir: Path, port: int, net: TestNet) -> tuple[subprocess.Popen, str]:
+    # never the default CIDRs: another instance on this machine may be using them
     proc = subprocess.Popen([sys.executable, "-m", "controlplane", "up", "--data-dir", str(data_dir),
-                             "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             "--port", str(port), "--cluster-cidr", net.cluster_cidr, "--service-cidr",
+                             net.service_cidr], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, start_new_session=True)
     deadline = time.monotonic() + 90
     lines = []
@@ -58,8 +61,8 @@ def _port_closed(port: int) -> bool:
 
 
 def test_up_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
-    data, port = tmp_path / "data", free_port()
-    proc, line = _start_up(data, port)
+    data, port, net = tmp_path / "data", free_port(), allocate_test_net()
+    proc, line = _start_up(data, port, net)
     try:
         info = json.loads(line)
         assert info["server"] == f"http://127.0.0.1:{port}"
@@ -70,7 +73,8 @@ def test_up_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         rc = _stop(proc)
     assert rc == 0
     assert _port_closed(port)
-    proc, _ = _start_up(data, port)
+    assert network_leftovers(data / "agent", socket.gethostname().lower(), net) == []
+    proc, _ = _start_up(data, port, net)
     try:
         kubectl = make_kubectl(data / "kubeconfig", tmp_path / "cache2")
         out = json.loads(kubectl("get", "configmap", "keepme", "-o", "json").stdout)
