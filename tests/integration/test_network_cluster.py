@@ -142,6 +142,10 @@ def test_random_round_robin_and_affinity(net_cluster, ns):
     seq = requests(c, ns, f"http://{ip_of(c, ns, 'svc', 'rr')}/", 300)
     assert set(seq) == names and all(seq[i] == seq[i % 3] for i in range(300)), seq[:9]  # strict rotation
     assert Counter(seq) == {n: 100 for n in names}
+    # hairpin: a backend reaching its own Service lands on itself in its turn too
+    me = sorted(names)[0]
+    mine = set(c.exec(ns, me, f"for i in 1 2 3; do wget -q -T 5 -O - http://{ip_of(c, ns, 'svc', 'rr')}/; done").stdout.split())
+    assert mine == names, mine
     sticky = Counter(requests(c, ns, f"http://{ip_of(c, ns, 'svc', 'sticky')}/", 300))
     assert len(sticky) == 1 and sum(sticky.values()) == 300, sticky
 
@@ -278,7 +282,11 @@ def test_a_second_instance_side_by_side(net_cluster, ns, tmp_path, local_registr
         while set(requests(other, ns2, f"http://{ip2}/", 6)) - {"FAIL"} != names2:
             assert time.monotonic() < deadline
         names1 = {p["metadata"]["name"] for p in net_cluster.pods(ns, "app=web")}
-        c1 = Counter(requests(net_cluster, ns, f"http://{ip_of(net_cluster, ns, 'svc', 'rnd')}/", 30))
+        net_cluster.apply(service("first", {"app": "web"}), ns)
+        deadline = time.monotonic() + 15
+        while "FAIL" in requests(net_cluster, ns, f"http://{ip_of(net_cluster, ns, 'svc', 'first')}/", 3):
+            assert time.monotonic() < deadline
+        c1 = Counter(requests(net_cluster, ns, f"http://{ip_of(net_cluster, ns, 'svc', 'first')}/", 30))
         assert set(c1) <= names1 and sum(c1.values()) == 30
     finally:
         left = stop_net_cluster(other)
