@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|apiserver|controller-manager|scheduler|agent|proxy|dns|bench``.
+"""The one CLI entry: ``controlplane up|apiserver|controller-manager|scheduler|agent|proxy|dns|gitops-controller|gitops|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     "agent": "controlplane.cmd.agent",
     "proxy": "controlplane.cmd.proxy",
     "dns": "controlplane.cmd.dns",
+    "gitops-controller": "controlplane.cmd.gitops",
+    "gitops": "controlplane.cmd.gitops_cli",
     "bench": "controlplane.cmd.bench",
 }
 _GLOBAL_WITH_VALUE = ("--log-format", "--log-level")

@@ -190,6 +190,19 @@ def _agent(ctx: UpContext) -> Runnable | None:
         "--token-file", str(c.agent_token_file), "--data-dir", str(c.data_dir), *_net_args(c)])
 
 
+def _gitops(ctx: UpContext) -> Runnable:
+    """The GitOps controller (controlplane/gitops): installs its CRDs, serves webhooks on
+    --gitops-webhook-port (a free port if that one is busy), applies DATA_DIR/manifests."""
+    addr = ctx.data_dir / "gitops" / "webhook-address"
+    addr.unlink(missing_ok=True)
+
+    def ready(c: UpContext) -> bool:
+        return addr.exists() and http_ok(addr.read_text().strip() + "/healthz")
+    return ChildProcess("gitops-controller", lambda c: [
+        "gitops-controller", "--kubeconfig", str(c.kubeconfig), "--data-dir", str(c.data_dir),
+        "--webhook-port", c.extra.get("gitops_webhook_port", "9292")], ready=ready)
+
+
 # The components `up` runs, in start order (stopped in reverse). One line per component.
 COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
@@ -202,6 +215,7 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _dns,
     _registry,
     _agent,
+    _gitops,
 ]
 
 
@@ -219,6 +233,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="choose free cluster and service /16s inside 10.64.0.0/10 (kept in DATA_DIR/cidrs.json)")
     p.add_argument("--dns-upstream", action="append", default=[],
                    help="resolver for non-cluster names, host[:port] (default: the host's /etc/resolv.conf)")
+    p.add_argument("--gitops-webhook-port", type=int, default=9292,
+                   help="the GitOps webhook receiver's port (0: a free one; see DATA_DIR/gitops/webhook-address)")
     p.set_defaults(func=run)
 
 
@@ -245,7 +261,8 @@ async def main(bctx: bootstrap.Context) -> int:
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
                     extra={"apiserver_workers": str(args.apiserver_workers), "cluster_cidr": args.cluster_cidr,
-                           "service_cidr": args.service_cidr, "dns_upstreams": ",".join(args.dns_upstream)})
+                           "service_cidr": args.service_cidr, "dns_upstreams": ",".join(args.dns_upstream),
+                           "gitops_webhook_port": str(args.gitops_webhook_port)})
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         try:  # refuse before starting anything when another instance routes our CIDRs
