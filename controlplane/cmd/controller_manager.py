@@ -20,8 +20,8 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
-    daemonset, deployment, endpoints, endpointslice, garbagecollector, job, namespace, nodeipam, nodelifecycle,
-    replicaset, serviceaccount, servicelb, statefulset,
+    cronjob, daemonset, deployment, endpoints, endpointslice, garbagecollector, job, namespace, nodeipam,
+    nodelifecycle, replicaset, replicationcontroller, serviceaccount, servicelb, statefulset,
 )
 from controlplane.log import get_logger
 
@@ -31,10 +31,11 @@ COMPONENT = bootstrap.Component("controller-manager", lease="kube-controller-man
 
 # kube-controller-manager's names -> the module whose setup(manager) registers that controller
 CONTROLLERS: dict[str, ModuleType] = {
-    "deployment": deployment, "replicaset": replicaset, "statefulset": statefulset, "daemonset": daemonset,
-    "job": job, "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
-    "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle, "endpointslice": endpointslice,
-    "nodeipam": nodeipam, "servicelb": servicelb,
+    "deployment": deployment, "replicaset": replicaset, "replicationcontroller": replicationcontroller,
+    "statefulset": statefulset, "daemonset": daemonset, "job": job, "cronjob": cronjob,
+    "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
+    "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle,
+    "endpointslice": endpointslice, "nodeipam": nodeipam, "servicelb": servicelb,
 }
 ALL_CONTROLLERS = list(CONTROLLERS)
 
