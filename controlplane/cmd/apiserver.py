@@ -18,6 +18,7 @@ from controlplane.apiserver.server.app import ApiServer, serve
 from controlplane.apiserver.server.workers import WorkerLink, parse_worker_spec, reuse_port_socket, supervise, worker_argv
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
+from controlplane.network import addressing
 from controlplane.storage.etcd import EtcdBackend
 
 log = get_logger(__name__)
@@ -31,7 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=6443)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--etcd-endpoints", required=True, help="comma-separated etcd client URLs")
-    p.add_argument("--service-cidr", default="10.96.0.0/12")
+    p.add_argument("--service-cidr", "--service-cluster-ip-range", dest="service_cidr",
+                   default=addressing.DEFAULT_SERVICE_CIDR, help="the range Service cluster IPs come from")
+    p.add_argument("--advertise-address", default=None,
+                   help="where pods reach the apiserver (the kubernetes Service's endpoint; default: the "
+                        "host address of the default cluster CIDR, 10.42.255.254)")
     p.add_argument("--compaction-interval", type=float, default=300.0,
                    help="seconds between etcd compactions (0: never)")
     p.add_argument("--workers", type=int, default=1,
@@ -44,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 async def main(ctx: bootstrap.Context) -> None:
     args = ctx.args
     backend = EtcdBackend(args.etcd_endpoints)
-    api = ApiServer(backend, service_cidr=args.service_cidr, compaction_interval=args.compaction_interval)
+    api = ApiServer(backend, service_cidr=args.service_cidr, compaction_interval=args.compaction_interval,
+                    advertise_address=args.advertise_address)
     await serve(api, args.host, args.port, ctx.stop)
 
 
@@ -61,7 +67,8 @@ async def worker_main(ctx: bootstrap.Context) -> None:
         backend = EtcdBackend(args.etcd_endpoints)
         primary = index == 0
         api = ApiServer(backend, service_cidr=args.service_cidr,
-                        compaction_interval=args.compaction_interval if primary else 0.0, primary=primary)
+                        compaction_interval=args.compaction_interval if primary else 0.0, primary=primary,
+                        advertise_address=args.advertise_address)
         sock = reuse_port_socket(args.host, args.port)
         await serve(api, args.host, args.port, ctx.stop, sock=sock, gate=link.ready_gate, workers=count)
     finally:

@@ -156,7 +156,9 @@ def _apiserver(ctx: UpContext) -> Runnable:
     return ChildProcess(
         "apiserver",
         lambda c: ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints),
-                   "--workers", c.extra.get("apiserver_workers", "1")],
+                   "--workers", c.extra.get("apiserver_workers", "1"), "--service-cidr", c.extra["service_cidr"],
+                   "--advertise-address", str(ClusterNetworks.parse(c.extra["cluster_cidr"],
+                                                                    c.extra["service_cidr"]).host_address)],
         ready=lambda c: http_ok(c.server + "/readyz"),
     )
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result
@@ -30,6 +29,7 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError
 from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import parse_time_or_none, rfc3339
 
 log = get_logger(__name__)
 MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
@@ -153,15 +153,14 @@ def plan(desired: dict[tuple, tuple[list[dict], list[dict]]], existing: list[dic
 
 def trigger_time(svc: dict, pods: list[dict]) -> str:
     """The newest change among the Service and its pods (creation, Ready transition, deletion)."""
-    ts = [pu.parse_time(svc["metadata"].get("creationTimestamp"))]
+    ts = [parse_time_or_none(svc["metadata"].get("creationTimestamp"))]
     for pod in pods:
         md = pod.get("metadata") or {}
-        ts.append(pu.parse_time(md.get("creationTimestamp")))
-        ts.append(pu.parse_time(md.get("deletionTimestamp")))
+        ts.append(parse_time_or_none(md.get("creationTimestamp")))
+        ts.append(parse_time_or_none(md.get("deletionTimestamp")))
         c = pu.get_condition(pod, "Ready")
-        ts.append(pu.parse_time((c or {}).get("lastTransitionTime")))
-    t = max([x for x in ts if x is not None] or [time.time()])
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ts.append(parse_time_or_none((c or {}).get("lastTransitionTime")))
+    return rfc3339(max([x for x in ts if x is not None] or [time.time()]))
 
 
 class EndpointSliceController:

@@ -38,9 +38,11 @@ def _free_port() -> int:
 
 # Debian's busybox-static is built without wget's timeout feature, and its option parser then
 # stores ``-T N`` through a NULL pointer: ``wget -T 2 URL`` dies with SIGSEGV (exit 139). The
-# image's ``wget`` is this wrapper instead of an applet link: it runs ``busybox wget`` under
-# the ``timeout`` applet when a timeout is asked for (name lookups themselves work: the static
-# glibc resolves through /etc/hosts and the nameservers of /etc/resolv.conf).
+# image's ``/bin/wget`` is this wrapper instead of an applet link: it runs ``busybox wget``
+# under the ``timeout`` applet when a timeout is asked for. It serves programs that exec
+# ``wget`` (``kubectl exec pod -- wget -T 2 …``); busybox's own shell runs its applets directly
+# (standalone shell), so in ``sh -c`` scripts write ``timeout 2 wget …``. Name lookups
+# themselves work: the static glibc resolves through /etc/hosts and /etc/resolv.conf.
 WGET_WRAPPER = b"""#!/bin/sh
 # wget -T N / --timeout=N through the timeout applet (this busybox build crashes on -T)
 t=

@@ -60,8 +60,20 @@ def ip_of(c, ns: str, kind: str, name: str) -> str:
     return obj["spec"]["clusterIP"] if kind in ("svc", "service") else obj["status"]["podIP"]
 
 
+def fetch_in(c, ns: str, url: str, pod: str = "client", timeout: float = 20) -> str:
+    """One request from a pod, retried until it answers (the slice and the rules follow the
+    pods' readiness by a few hundred milliseconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = c.exec(ns, pod, f"timeout 5 wget -q -O - {url}", check=False)
+        if r.returncode == 0:
+            return r.stdout.strip()
+        assert time.monotonic() < deadline, f"{url} from {pod}: {r.stdout}{r.stderr}"
+        time.sleep(0.3)
+
+
 def requests(c, ns: str, url: str, n: int) -> list[str]:
-    out = c.exec(ns, "client", f"for i in $(seq {n}); do wget -q -T 5 -O - {url} || echo FAIL; done",
+    out = c.exec(ns, "client", f"for i in $(seq {n}); do timeout 5 wget -q -O - {url} || echo FAIL; done",
                  timeout=180).stdout.split()
     assert len(out) == n, out[:10]
     return out
@@ -97,27 +109,29 @@ def test_pod_to_pod_across_nodes_and_cluster_dns(net_cluster, ns):
     far_ip = far["status"]["podIP"]
     assert far["status"]["podIPs"] == [{"ip": far_ip}]
     # by pod IP, across the two agents
-    assert c.exec(ns, "client", f"wget -q -T 5 -O - http://{far_ip}:8080/").stdout.strip() == far["metadata"]["name"]
+    assert fetch_in(c, ns, f"http://{far_ip}:8080/") == far["metadata"]["name"]
     # the host reaches every pod IP
     with urllib.request.urlopen(f"http://{far_ip}:8080/", timeout=5) as r:
         assert r.read().decode().strip() == far["metadata"]["name"]
     # by name, through the cluster DNS and the Service
-    out = c.exec(ns, "client", f"wget -q -T 5 -O - http://far.{ns}.svc.cluster.local/").stdout.strip()
-    assert out == far["metadata"]["name"]
-    ns_out = c.exec(ns, "client", "nslookup -type=a far").stdout
+    assert fetch_in(c, ns, f"http://far.{ns}.svc.cluster.local/") == far["metadata"]["name"]
+    ns_out = c.exec(ns, "client", "nslookup -type=a far", check=False).stdout
     assert ip_of(c, ns, "svc", "far") in ns_out, ns_out
     resolv = c.exec(ns, "client", "cat /etc/resolv.conf").stdout
     assert f"nameserver {c.net.dns_ip}" in resolv and f"search {ns}.svc.cluster.local svc.cluster.local" in resolv
     # a headless Service lists every ready pod; StatefulSet pods resolve as db-0.db
-    headless = c.exec(ns, "client", "nslookup -type=a db").stdout
+    headless = c.exec(ns, "client", "nslookup -type=a db", check=False).stdout
     assert all(p["status"]["podIP"] in headless for p in dbs), headless
-    one = c.exec(ns, "client", "nslookup -type=a db-0.db").stdout
+    # busybox nslookup applies search domains to dotless names only: the FQDN here, and the
+    # short name "db-0.db" through the C resolver (ndots:5 search list) with wget
+    one = c.exec(ns, "client", f"nslookup -type=a db-0.db.{ns}.svc.cluster.local", check=False).stdout
     db0 = next(p for p in dbs if p["metadata"]["name"] == "db-0")
     assert db0["status"]["podIP"] in one, one
-    assert c.exec(ns, "client", "wget -q -T 5 -O - http://db-1.db:8080/").stdout.strip() == "db-1"
+    assert fetch_in(c, ns, "http://db-0.db:8080/") == "db-0"
+    assert fetch_in(c, ns, "http://db-1.db:8080/") == "db-1"
     assert c.exec(ns, "db-0", "hostname -f 2>/dev/null || cat /etc/hosts").stdout.count(f"db-0.db.{ns}.svc.cluster.local") >= 1
     # other names go to the upstream (a dnsmasq on loopback), never the host's resolver
-    up = c.exec(ns, "client", "nslookup -type=a upstream.test").stdout
+    up = c.exec(ns, "client", "nslookup -type=a upstream.test", check=False).stdout
     assert c.upstream_ip in up, up
     # Service environment variables
     env = c.exec(ns, "client", "env").stdout
@@ -136,7 +150,8 @@ def test_random_round_robin_and_affinity(net_cluster, ns):
              service("rr", {"app": "web"}, ann={"networking.controlplane.io/load-balancing": "round-robin"}),
              service("sticky", {"app": "web"}, sessionAffinity="ClientIP")], ns)
     names = {p["metadata"]["name"] for p in c.wait_ready(ns, "app=web", 3)}
-    time.sleep(1)  # the slices reach the proxies
+    for svc in ("rnd", "rr", "sticky"):
+        fetch_in(c, ns, f"http://{ip_of(c, ns, 'svc', svc)}/")  # programmed everywhere
     rnd = Counter(requests(c, ns, f"http://{ip_of(c, ns, 'svc', 'rnd')}/", 300))
     assert set(rnd) == names and all(60 <= v <= 140 for v in rnd.values()), rnd  # ~100 each (sd ~8)
     seq = requests(c, ns, f"http://{ip_of(c, ns, 'svc', 'rr')}/", 300)
@@ -144,7 +159,7 @@ def test_random_round_robin_and_affinity(net_cluster, ns):
     assert Counter(seq) == {n: 100 for n in names}
     # hairpin: a backend reaching its own Service lands on itself in its turn too
     me = sorted(names)[0]
-    mine = set(c.exec(ns, me, f"for i in 1 2 3; do wget -q -T 5 -O - http://{ip_of(c, ns, 'svc', 'rr')}/; done").stdout.split())
+    mine = set(c.exec(ns, me, f"for i in 1 2 3; do timeout 5 wget -q -O - http://{ip_of(c, ns, 'svc', 'rr')}/; done").stdout.split())
     assert mine == names, mine
     sticky = Counter(requests(c, ns, f"http://{ip_of(c, ns, 'svc', 'sticky')}/", 300))
     assert len(sticky) == 1 and sum(sticky.values()) == 300, sticky
@@ -156,7 +171,7 @@ def test_readiness_takes_a_pod_out_and_back(net_cluster, ns):
     pods = c.wait_ready(ns, "app=web", 3)
     url = f"http://{ip_of(c, ns, 'svc', 'rr2')}/"
     victim = pods[0]["metadata"]["name"]
-    time.sleep(1)
+    fetch_in(c, ns, url)
     assert victim in requests(c, ns, url, 6)
     c.exec(ns, victim, "rm /tmp/ready")
     t0 = time.monotonic()
@@ -204,7 +219,7 @@ def test_nodeport_loadbalancer_hostport_and_the_apiserver(net_cluster, ns):
     assert fetch(f"http://127.0.0.1:{lb_port}/") in names
     assert fetch(f"http://127.0.0.1:{host_port}/") == hp["metadata"]["name"]
     # a pod reaches the apiserver through the kubernetes Service (HTTP until TLS lands)
-    out = c.exec(ns, "client", "wget -q -T 5 -O - http://kubernetes.default.svc:443/version").stdout
+    out = fetch_in(c, ns, "http://kubernetes.default.svc:443/version")
     assert '"gitVersion"' in out, out
 
 
@@ -215,20 +230,20 @@ def test_network_policy_default_deny_then_allow_by_label(net_cluster, ns):
     target = c.wait_ready(ns, "app=guarded", 1)[0]["status"]["podIP"]
     c.wait_ready(ns, "role=other", 1)
     url = f"http://{target}:8080/"
-    assert c.exec(ns, "client", f"wget -q -T 5 -O - {url}").returncode == 0
+    fetch_in(c, ns, url)
     c.apply({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny"},
              "spec": {"podSelector": {"matchLabels": {"app": "guarded"}}, "policyTypes": ["Ingress"]}}, ns)
     deadline = time.monotonic() + 15
-    while c.exec(ns, "client", f"wget -q -T 2 -O - {url}", check=False).returncode == 0:
+    while c.exec(ns, "client", f"timeout 2 wget -q -O - {url}", check=False).returncode == 0:
         assert time.monotonic() < deadline, "default deny did not block"
     c.apply({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "allow-clients"},
              "spec": {"podSelector": {"matchLabels": {"app": "guarded"}},
                       "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}],
                                    "ports": [{"port": "http"}]}]}}, ns)
     deadline = time.monotonic() + 15
-    while c.exec(ns, "client", f"wget -q -T 2 -O - {url}", check=False).returncode != 0:
+    while c.exec(ns, "client", f"timeout 2 wget -q -O - {url}", check=False).returncode != 0:
         assert time.monotonic() < deadline, "the allow rule did not open"
-    assert c.exec(ns, "intruder", f"wget -q -T 2 -O - {url}", check=False).returncode != 0
+    assert c.exec(ns, "intruder", f"timeout 2 wget -q -O - {url}", check=False).returncode != 0
     c.kubectl("delete", "networkpolicy", "deny", "allow-clients", "-n", ns)
 
 
@@ -259,7 +274,7 @@ def test_deleting_a_service_removes_its_rules_and_bad_objects_are_skipped(net_cl
         time.sleep(0.3)
     names = {p["metadata"]["name"] for p in c.pods(ns, "app=web")}
     deadline = time.monotonic() + 15
-    while c.exec(ns, "client", f"wget -q -T 2 -O - http://{ip_of(c, ns, 'svc', 'after')}/", check=False).stdout.strip() not in names:
+    while c.exec(ns, "client", f"timeout 2 wget -q -O - http://{ip_of(c, ns, 'svc', 'after')}/", check=False).stdout.strip() not in names:
         assert time.monotonic() < deadline, "a Service created after the bad one was not programmed"
     assert all(a.alive() for a in c.agents)
 

@@ -95,3 +95,12 @@ def test_servicelb_ingress():
     assert node_ingress([node("127.0.0.1"), node("127.0.0.1"), node("10.0.0.9", ready=False),
                          node("10.0.0.8", simulated=True), node("10.0.0.7", ext="198.51.100.7")]) == \
         [{"ip": "127.0.0.1", "ipMode": "VIP"}, {"ip": "198.51.100.7", "ipMode": "VIP"}]
+
+
+def test_trigger_time_is_the_newest_change():
+    svc = {"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}}
+    p = pod("a", "10.70.0.2")
+    p["metadata"]["creationTimestamp"] = "2026-01-01T00:00:05Z"
+    p["status"]["conditions"][0]["lastTransitionTime"] = "2026-01-01T00:00:09Z"
+    assert ES.trigger_time(svc, [p]) == "2026-01-01T00:00:09Z"
+    assert ES.trigger_time(svc, []) == "2026-01-01T00:00:00Z"

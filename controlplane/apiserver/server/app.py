@@ -23,11 +23,13 @@ from controlplane.apiserver.persistence.caches import WatchCaches
 from controlplane.apiserver.persistence.compactor import Compactor
 from controlplane.apiserver.persistence.store import ObjectStore
 from controlplane.apiserver.server import metrics
+from controlplane.apiserver.server import kubernetes_service
 from controlplane.apiserver.server.crds import CrdController
 from controlplane.apiserver.server.routes import build_app, skip_unused_signals
 from controlplane.apiserver.strategy.builtins import builtin_registry
 from controlplane.apiserver.strategy.serviceips import ServiceIPAllocator
 from controlplane.log import get_logger
+from controlplane.network.addressing import DEFAULT_SERVICE_CIDR, ClusterNetworks
 from controlplane.storage.interface import Backend
 
 log = get_logger(__name__)
@@ -38,9 +40,14 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 class ApiServer:
     """The state of one apiserver process and its lifecycle."""
 
-    def __init__(self, backend: Backend, *, service_cidr: str = "10.96.0.0/12",
-                 compaction_interval: float = 300.0, primary: bool = True) -> None:
+    def __init__(self, backend: Backend, *, service_cidr: str = DEFAULT_SERVICE_CIDR,
+                 compaction_interval: float = 300.0, primary: bool = True,
+                 advertise_address: str | None = None) -> None:
         self.backend = backend
+        self.service_cidr = service_cidr
+        # where pods reach this apiserver: the cluster's host address (docs/networking.md)
+        self.advertise_address = advertise_address or str(ClusterNetworks.parse().host_address)
+        self.port = 0  # the serving port (set by ``serve``), published in the kubernetes Service
         self.primary = primary  # the one process (of several workers) doing once-only jobs
         self.stopping = asyncio.Event()
         self.watchers: set[Any] = set()  # open watch streams (closed on shutdown)
@@ -62,6 +69,12 @@ class ApiServer:
         for info in self.registry.all():
             await self.caches.cache_for(info)
         await self._ensure_namespaces()
+        if self.primary:
+            freed = await self.service_ips.repair()
+            if freed:
+                log.info("freed Service allocations no Service holds", count=freed)
+            if self.port:
+                await kubernetes_service.ensure(self, self.advertise_address, self.port)
         await self.crds.start()
         if self.compactor is not None:
             self.compactor.launch()
@@ -113,6 +126,7 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event, *, so
     if workers > 1:  # only on the routes that can address custom resources (core: no cost)
         names = [r.name for r in app.router.routes if r.path.startswith(("apis", "openapi"))]
         app.register_named_middleware(_crd_catch_up(api), route_names=names, attach_to="request")
+    api.port = port
     await api.start()
     if gate is not None:
         api.ready = False  # /readyz: 503 until every worker serves
