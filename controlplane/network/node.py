@@ -277,3 +277,5 @@ async def cleanup(root: Path, node: str) -> None:
     for f in results.glob("*.json") if results.exists() else []:
         await nn.remove_pod(f.stem)
     await nn.teardown()
+    # a standalone proxy of this node (member bit 1) may have been killed too
+    await routes.remove_unreachable(nets, nn.tag, A.member_id(nn.iid, 1))

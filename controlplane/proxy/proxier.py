@@ -201,6 +201,7 @@ class Proxier:
             self.wake.clear()
             if time.monotonic() - self.last_full > self.cfg.full_sync_period:
                 self.need_full = True
+                self.host_dirty = True  # and look again at host ports that were busy
             try:
                 await self.sync()
                 backoff = 0.5
