@@ -24,10 +24,18 @@ from dnslib import CNAME as RD_CNAME
 from dnslib import PTR as RD_PTR
 from dnslib import QTYPE, RCODE, RR, SOA as RD_SOA, SRV as RD_SRV, A as RD_A, DNSRecord
 
+from prometheus_client import Counter
+
 from controlplane.dns import records as REC
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
+# CoreDNS's metric names (the process's default registry, served on its metrics port)
+REQUESTS = Counter("coredns_dns_requests_total", "Queries received", ["proto"])
+CACHE_HITS = Counter("coredns_cache_hits_total", "Answers served from the packed-answer cache")
+FORWARDS = Counter("coredns_forward_requests_total", "Queries forwarded to an upstream")
+FORWARD_FAILURES = Counter("coredns_forward_responses_failed_total", "Forwarded queries no upstream answered")
+_REQ_UDP, _REQ_TCP = REQUESTS.labels("udp"), REQUESTS.labels("tcp")
 _ = RD_AAAA  # (AAAA is never answered for cluster names: IPv4 only)
 CACHE_SIZE = 20000
 
@@ -166,8 +174,10 @@ class DNSServer:
 
     async def handle(self, data: bytes, tcp: bool = False) -> bytes | None:
         self.queries += 1
+        (_REQ_TCP if tcp else _REQ_UDP).inc()
         hit = self.answer_cached(data)
         if hit is not None:
+            CACHE_HITS.inc()
             return hit
         try:
             req = DNSRecord.parse(data)
@@ -200,6 +210,7 @@ class DNSServer:
 
     async def _forward(self, data: bytes, req: DNSRecord, tcp: bool) -> bytes:
         self.forwarded += 1
+        FORWARDS.inc()
         for host, port in self.upstreams:
             try:
                 if tcp:
@@ -208,6 +219,7 @@ class DNSServer:
             except (asyncio.TimeoutError, OSError) as e:
                 log.debug("upstream failed", upstream=f"{host}:{port}", error=repr(e))
         self.failures += 1
+        FORWARD_FAILURES.inc()
         rep = req.reply()
         rep.header.rcode = RCODE.SERVFAIL
         return rep.pack()
@@ -225,6 +237,8 @@ class _Udp(asyncio.DatagramProtocol):
         hit = self.server.answer_cached(data)
         if hit is not None:
             self.server.queries += 1
+            _REQ_UDP.inc()
+            CACHE_HITS.inc()
             assert self.transport is not None
             self.transport.sendto(hit, addr)
             return
