@@ -1,6 +1,9 @@
 """The node agent process: wires the API client, the runc runtime, the image manager, the
 Node/Lease heartbeats, the pod informer (``spec.nodeName=<node>``) and one ``PodWorker`` per
-pod, plus the authenticated log/exec server (``server.py``).
+pod, plus the authenticated log/exec server (``server.py``). It owns the node's pod network
+(``controlplane.network.node.NodeNetwork``: safety routes at start, the node namespace once
+the Node has ``spec.podCIDR``) and runs the node's service proxy (``controlplane.proxy``);
+a Services informer feeds the pods' environment variables.
 
 ``Agent.run(stop)`` owns every task it starts and, on stop, cancels them and (by default)
 removes every container, netns, cgroup and mount it created. Started by
