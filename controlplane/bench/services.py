@@ -241,13 +241,18 @@ async def throughput(client: RestClient, node: str, args: argparse.Namespace) ->
            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0, "containers": [{
                "name": "httpd", "image": "busybox", "imagePullPolicy": "IfNotPresent",
                "command": ["sh", "-c", f"mkdir -p /www && echo {page} > /www/index.html && exec httpd -f -p 8080 -h /www"]}]}}
-    clients = {}
+    # one client pod per (node, path): a pod-IP run and a ClusterIP run from the same client to
+    # the same server would reuse source ports whose conntrack entries (TIME_WAIT, 120 s) hold
+    # the same reply tuple, and the DNATed SYNs would clash with them
+    clients: dict[tuple[str, str], dict] = {}
     for where, on in (("same_node", node), ("cross_node", f"{node}-b")):
-        cli = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"client-{where.replace('_', '-')}",
-                                                               "namespace": NS},
-               "spec": {"nodeName": on, "terminationGracePeriodSeconds": 0, "containers": [{
-                   "name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"]}]}}
-        clients[where] = await client.create(R.PODS, cli, NS)
+        for path in ("pod_ip", "cluster_ip"):
+            cli = {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": f"client-{where}-{path}".replace("_", "-"), "namespace": NS},
+                   "spec": {"nodeName": on, "terminationGracePeriodSeconds": 0, "containers": [{
+                       "name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                       "command": ["sleep", "3600"]}]}}
+            clients[(where, path)] = await client.create(R.PODS, cli, NS)
     await client.create(R.PODS, web, NS)
     svc = await client.create(R.SERVICES, _service("web", {"app": "web"}), NS)
     deadline = time.monotonic() + 120
@@ -258,8 +263,7 @@ async def throughput(client: RestClient, node: str, args: argparse.Namespace) ->
         if time.monotonic() > deadline:
             raise RuntimeError("bench pods did not start")
         await asyncio.sleep(0.2)
-    pod_url = f"http://{pods[0]['status']['podIP']}:8080/"
-    svc_url = f"http://{svc['spec']['clusterIP']}/"
+    urls = {"pod_ip": f"http://{pods[0]['status']['podIP']}:8080/", "cluster_ip": f"http://{svc['spec']['clusterIP']}/"}
 
     def wrk(netns: str, url: str) -> float:
         out = subprocess.run(["ip", "netns", "exec", netns, "wrk", "-t1", "-c16", f"-d{args.wrk_seconds}s", url],
@@ -269,22 +273,23 @@ async def throughput(client: RestClient, node: str, args: argparse.Namespace) ->
             raise RuntimeError(f"wrk gave no figure: {out[-400:]}")
         return float(m.group(1))
 
+    netns = {k: A.pod_netns_name(c["metadata"]["uid"]) for k, c in clients.items()}
+    for (where, path), ns_ in netns.items():
+        deadline = time.monotonic() + 60
+        while subprocess.run(["ip", "netns", "exec", ns_, "busybox", "wget", "-q", "-O", "/dev/null", urls[path]],
+                             capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{urls[path]} never answered from {where}")
+            await asyncio.sleep(0.2)
     out: dict = {"rounds": args.wrk_rounds, "seconds_each": args.wrk_seconds, "connections": 16,
                  "server": "busybox httpd (a new connection per request: every request is NATed)",
                  "target_ratio": 0.9}
-    for where, c in clients.items():
-        netns = A.pod_netns_name(c["metadata"]["uid"])
-        deadline = time.monotonic() + 60
-        while subprocess.run(["ip", "netns", "exec", netns, "busybox", "wget", "-q", "-O", "/dev/null", svc_url],
-                             capture_output=True).returncode != 0:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the ClusterIP never answered")
-            await asyncio.sleep(0.2)
-        pod_rps, svc_rps = [], []
+    for where in ("same_node", "cross_node"):
+        rps: dict[str, list[float]] = {"pod_ip": [], "cluster_ip": []}
         for _ in range(args.wrk_rounds):  # interleaved, medians: the machine is shared
-            pod_rps.append(await asyncio.to_thread(wrk, netns, pod_url))
-            svc_rps.append(await asyncio.to_thread(wrk, netns, svc_url))
-        p, s = percentile(pod_rps, 0.5), percentile(svc_rps, 0.5)
+            for path in ("pod_ip", "cluster_ip"):
+                rps[path].append(await asyncio.to_thread(wrk, netns[(where, path)], urls[path]))
+        p, s = percentile(rps["pod_ip"], 0.5), percentile(rps["cluster_ip"], 0.5)
         out[where] = {"pod_ip_rps": round(p, 1), "cluster_ip_rps": round(s, 1),
                       "ratio": round(s / p, 3) if p else 0.0}
     return out
