@@ -186,21 +186,32 @@ async def programming(inst: Instance, client: RestClient, node: str, args: argpa
         await asyncio.sleep(0.2)
     full_s = _metric(after, f"{name}_sum") - _metric(before, f"{name}_sum")
 
+    mon_err = open(inst.ctx.data_dir / "nft-monitor.err", "wb")
     mon = await asyncio.create_subprocess_exec("ip", "netns", "exec", netns, "stdbuf", "-oL", "nft", "monitor", "rules",
-                                               stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+                                               stdout=asyncio.subprocess.PIPE, stderr=mon_err)
     seen: dict[str, float] = {}
     sent: dict[str, float] = {}
     pat = re.compile(r"dnat to ([0-9.]+):")
 
     async def read() -> None:
         assert mon.stdout is not None
-        async for line in mon.stdout:
-            m = pat.search(line.decode(errors="replace"))
-            if m and m.group(1) in sent and m.group(1) not in seen:
-                seen[m.group(1)] = time.monotonic()
+        buf = b""
+        while True:
+            chunk = await mon.stdout.read(65536)
+            if not chunk:
+                return
+            now = time.monotonic()
+            buf += chunk
+            lines = buf.split(b"\n")
+            buf = lines.pop()
+            for line in lines:
+                m = pat.search(line.decode(errors="replace"))
+                if m and m.group(1) in sent and m.group(1) not in seen:
+                    seen[m.group(1)] = now
 
     reader = asyncio.create_task(read())
     await asyncio.sleep(0.5)
+    m0 = await _metrics(client, node, token)
     fresh = list(ipaddress.ip_network(f"{cluster.network_address + 240 * 256}/21").hosts())
     try:
         t_start = time.monotonic()
@@ -220,11 +231,25 @@ async def programming(inst: Instance, client: RestClient, node: str, args: argpa
             await asyncio.sleep(0.05)
     finally:
         reader.cancel()
-        mon.terminate()
+        monitor_exit = mon.returncode
+        if mon.returncode is None:
+            mon.terminate()
         await mon.wait()
+        mon_err.close()
     lat = [(seen[a] - t) * 1000 for a, t in sent.items() if a in seen]
+    m1 = await _metrics(client, node, token)
+    listing = await asyncio.to_thread(_nft, netns, "list", "table", "ip", table)
+    in_table = sum(1 for a in sent if f"dnat to {a}:" in listing)
+    syncs = {k: int(_metric(m1, f"kubeproxy_sync_{k}_proxy_rules_duration_seconds_count")
+                    - _metric(m0, f"kubeproxy_sync_{k}_proxy_rules_duration_seconds_count")) for k in ("partial", "full")}
+    if reader.done() and not reader.cancelled() and reader.exception() is not None:
+        log.warning("nft monitor reader failed", error=repr(reader.exception()))
+    if monitor_exit is not None:
+        log.warning("nft monitor ended early", code=monitor_exit,
+                    stderr=(inst.ctx.data_dir / "nft-monitor.err").read_text()[-500:])
     return {"services": n, "endpoints_per_service": k, "create_s": round(created_s, 1),
             "all_programmed_s": round(programmed_all_s, 1), "changes": len(sent), "programmed": len(lat),
+            "in_table_after": in_table, "syncs_during_changes": syncs,
             "rate_per_s": args.rate, "latency_p50_ms": round(percentile(lat, 0.5), 1),
             "latency_p99_ms": round(percentile(lat, 0.99), 1), "latency_max_ms": round(max(lat or [0]), 1),
             "full_resync_s": round(full_s, 3), "target_p99_ms": 1000}
