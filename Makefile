@@ -6,10 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= .data
 PORT ?= 6443
-APT_PACKAGES := etcd-server etcd-client runc skopeo umoci docker-registry busybox-static iproute2 git openssh-client \
+APT_PACKAGES := etcd-server etcd-client runc conmon skopeo umoci docker-registry busybox-static iproute2 git openssh-client \
 	nftables containernetworking-plugins dnsmasq dnsperf wrk
 # (../lib/cni/bridge: the CNI plugins live in /usr/lib/cni, off PATH)
-APT_BINARIES := etcd etcdctl runc skopeo umoci docker-registry busybox ip git ssh nft ../lib/cni/bridge dnsmasq dnsperf wrk
+APT_BINARIES := etcd etcdctl runc conmon skopeo umoci docker-registry busybox ip git ssh nft ../lib/cni/bridge dnsmasq dnsperf wrk
 PYTEST_ARGS ?=
 
 .PHONY: install apt-deps run test unit integration lint-imports bench clean

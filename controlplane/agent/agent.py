@@ -6,8 +6,12 @@ the Node has ``spec.podCIDR``) and runs the node's service proxy (``controlplane
 a Services informer feeds the pods' environment variables.
 
 ``Agent.run(stop)`` owns every task it starts and, on stop, cancels them and (by default)
-removes every container, netns, cgroup and mount it created. Started by
-``controlplane agent`` (``cmd/agent.py``) and by ``controlplane up``.
+removes every container, netns, cgroup and mount it created; with ``--keep-containers``
+(``controlplane up`` passes it) containers keep running. On start the runtime re-adopts what
+a previous agent left (``RuncRuntime.recover``): each pod the API still binds here takes its
+sandbox and containers back (``PodWorker.adopt``); sandboxes of pods that are gone are removed
+once the pod informer has synced. Started by ``controlplane agent`` (``cmd/agent.py``) and by
+``controlplane up``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from controlplane.agent.metrics import AgentMetrics
 from controlplane.agent.node import NodeStatus
 from controlplane.agent.pod_worker import PodWorker
 from controlplane.agent.server import AgentServer
+from controlplane.agent.tokens import TokenManager
 from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
 from controlplane.client.resources import NODES, PODS, SERVICES
@@ -33,7 +38,7 @@ from controlplane.network.addressing import ClusterNetworks
 from controlplane.network.node import NodeNetwork, NodeNetworkConfig
 from controlplane.proxy.proxier import Proxier, ProxyConfig
 from controlplane.runtime.interface import ContainerRuntime
-from controlplane.runtime.runc import RuncRuntime
+from controlplane.runtime.runc import Recovered, RuncRuntime
 
 log = get_logger(__name__)
 
@@ -55,13 +60,15 @@ class Agent:
         if runtime is None:
             self.network = NodeNetwork(NodeNetworkConfig(root=cfg.root, node=cfg.node, nets=self.nets,
                                                          api_url=client.base_url))
-            runtime = RuncRuntime(cfg.root / "runtime", cfg.node, network=self.network)
+            runtime = RuncRuntime(cfg.root / "runtime", cfg.host_id or cfg.node, network=self.network)
         self.runtime = runtime
         self.network_ready = self.network is None
         self.services = Informer(client, SERVICES)
         self.proxier: Proxier | None = None
+        self._proxy_client: RestClient | None = None
         self.images = ImageManager(cfg.root / "images", Mirrors({"docker.io": list(cfg.registry_mirrors)}),
-                                   backoff_initial=cfg.image_backoff_initial)
+                                   backoff_initial=cfg.image_backoff_initial, ssl=cfg.registry_ssl)
+        self.tokens = TokenManager(client)
         self.recorder = EventRecorder(client, "kubelet", host=cfg.node)
         self.node = NodeStatus(self)
         self.metrics = AgentMetrics()
@@ -70,6 +77,7 @@ class Agent:
         self.server_port = cfg.port
         self._tasks: set[asyncio.Task] = set()
         self.ready = asyncio.Event()
+        self.recovered = Recovered()
 
     def spawn(self, coro: Any) -> asyncio.Task:
         t = asyncio.get_running_loop().create_task(coro)
@@ -104,6 +112,9 @@ class Agent:
                     not (pod.get("metadata") or {}).get("deletionTimestamp"):
                 return  # finished before this agent started: nothing to run
             w = PodWorker(self, pod)
+            sb = self.recovered.sandboxes.pop(uid, None)
+            if sb is not None:
+                w.adopt(sb, self.recovered.containers.pop(uid, []))
             self.workers[uid] = w
             w.task = self.spawn(self._run_worker(w))
         else:
@@ -118,9 +129,10 @@ class Agent:
 
     # -- run ---------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        await self.runtime.cleanup_all() if hasattr(self.runtime, "cleanup_all") else None
         if self.network is not None:
             await self.network.start()  # safety routes first; refuses CIDRs someone else routes
+        if isinstance(self.runtime, RuncRuntime):
+            self.recovered = await self.runtime.recover()
         server = AgentServer(self)
         self.server_port = await server.start()
         inner = self._inner = asyncio.Event()
@@ -145,7 +157,9 @@ class Agent:
             self.informer.add_handler(self._on_pod)
             self.spawn(self.informer.start(inner))
             self.spawn(self._gc_loop(inner))
+            self.spawn(self._log_rotation_loop(inner))
             await self.informer.wait_for_sync(60)
+            await self._remove_orphans()
             self.ready.set()
             log.info("agent ready", node=self.cfg.node, port=self.server_port)
             await stop.wait()
@@ -166,6 +180,8 @@ class Agent:
             await server.stop()
             if self.proxier is not None and self.cfg.cleanup_on_exit:
                 await self.proxier.cleanup()
+            if self._proxy_client is not None:
+                await self._proxy_client.close()
             if self.cfg.cleanup_on_exit:
                 await self.runtime.close()
                 if self.network is not None:
@@ -197,7 +213,11 @@ class Agent:
         self.network_ready = True
         await self.node.update_status()
         if self.cfg.proxy:
-            self.proxier = Proxier(self.client, ProxyConfig(node=self.cfg.node, nets=self.nets, iid=self.network.iid,
+            pclient = self.client
+            if self.cfg.proxy_kubeconfig is not None:
+                pclient = self._proxy_client = RestClient.from_kubeconfig(self.cfg.proxy_kubeconfig,
+                                                                          user_agent=f"kube-proxy/{self.cfg.node}")
+            self.proxier = Proxier(pclient, ProxyConfig(node=self.cfg.node, nets=self.nets, iid=self.network.iid,
                                                             pod_cidr=cidr),
                                    services=self.services, registry=self.metrics.registry)
             self.spawn(self.proxier.run(self._inner))
@@ -214,6 +234,31 @@ class Agent:
             w.shutdown = True
             await w.terminate(min(w._grace(), self.cfg.shutdown_grace))
         await asyncio.gather(*(one(w) for w in workers), return_exceptions=True)
+
+    async def _remove_orphans(self) -> None:
+        """Sandboxes a previous agent left for pods no longer bound here (deleted meanwhile)."""
+        orphans = list(self.recovered.sandboxes.values())
+        self.recovered = Recovered()
+        for sb in orphans:
+            log.info("removing the sandbox of a pod that is gone", pod_uid=sb.uid)
+            try:
+                await self.runtime.remove_sandbox(sb)
+            except Exception as e:  # noqa: BLE001 - keep going; `controlplane down` removes the rest
+                log.warning("orphan sandbox removal failed", pod_uid=sb.uid, error=repr(e))
+
+    async def _log_rotation_loop(self, stop: asyncio.Event) -> None:
+        """The kubelet's container log manager: rotate logs past their size every 10 s."""
+        rotate = getattr(self.runtime, "rotate_logs", None)
+        while rotate is not None and not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 10)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                rotate()
+            except OSError as e:
+                log.warning("log rotation failed", error=str(e))
 
     async def _gc_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -69,15 +69,37 @@ def node_object(name: str, cpu: str, memory: str, pods: str, gpus: int = 0, mode
     }
 
 
+def read_node_list(path: str) -> list[dict[str, Any]]:
+    """Node specs from an openb node list CSV (``sn,cpu_milli,memory_mib,gpu,model``)."""
+    import csv
+
+    out = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            gpus = int(row.get("gpu") or 0)
+            out.append({"name": row["sn"], "cpu": f"{int(row['cpu_milli'])}m", "memory": f"{int(row['memory_mib'])}Mi",
+                        "gpus": gpus, "model": (row.get("model") or "").strip() if gpus else ""})
+    return out
+
+
 class SimulatedNodes:
     def __init__(self, client: RestClient, *, count: int, prefix: str = "sim-node", cpu: str = "4",
                  memory: str = "32Gi", pods: str = "110", gpus: int = 0, model: str = "",
                  labels: dict[str, str] | None = None, lease_duration: float = 40.0,
-                 lease_interval: float = 10.0, concurrency: int = 32) -> None:
+                 lease_interval: float = 10.0, concurrency: int = 32,
+                 node_specs: list[dict[str, Any]] | None = None) -> None:
+        """``node_specs``: one dict per node (``name``, ``cpu``, ``memory``, ``gpus``, ``model``)
+        instead of ``count`` alike nodes (``read_node_list``: an openb node list)."""
         self.client = client
-        self.names = [f"{prefix}-{i}" for i in range(count)]
-        self._mine = set(self.names)
         self.spec = dict(cpu=cpu, memory=memory, pods=pods, gpus=gpus, model=model, labels=labels or {})
+        self.per_node: dict[str, dict[str, Any]] = {}
+        if node_specs is not None:
+            for ns_ in node_specs:
+                self.per_node[ns_["name"]] = {**self.spec, **{k: v for k, v in ns_.items() if k != "name"}}
+            self.names = list(self.per_node)
+        else:
+            self.names = [f"{prefix}-{i}" for i in range(count)]
+        self._mine = set(self.names)
         self.lease_duration = lease_duration
         self.lease_interval = lease_interval
         self.concurrency = concurrency
@@ -99,7 +121,7 @@ class SimulatedNodes:
         await asyncio.gather(*(one(c) for c in coros))
 
     async def _register(self, name: str) -> None:
-        obj = node_object(name, **self.spec)
+        obj = node_object(name, **self.per_node.get(name, self.spec))
         try:
             created = await self.client.create(resources.NODES, obj)
         except ApiStatusError as e:

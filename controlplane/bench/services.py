@@ -62,6 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 # -- the instance ----------------------------------------------------------------------------
 
 class Instance:
+    """The components of ``controlplane up`` (its ``COMPONENTS`` factories, same PKI and
+    identities), started in order without the supervisor, plus a second agent."""
+
     def __init__(self, work: Path) -> None:
         from controlplane.cmd import up as UP
         from controlplane.etcd_process import free_port
@@ -69,32 +72,41 @@ class Instance:
 
         self.UP = UP
         cluster, service = pick_free(2)
+        self.node = UP.default_node_name()
         self.ctx = UP.UpContext(data_dir=work, port=free_port(), host="127.0.0.1",
                                 extra={"apiserver_workers": "1", "cluster_cidr": cluster, "service_cidr": service,
-                                       "dns_upstreams": ""})
+                                       "dns_upstreams": "", "gitops_webhook_port": "0"},
+                                node_name=self.node)
+        self.ctx.extra["pki_dir"] = str(self.ctx.pki.dir)
         self.started: list = []
-        import socket
-        self.node = socket.gethostname().lower()
 
     async def start(self) -> None:
-        self.ctx.ensure_agent_token()
+        from controlplane.pki.kubeconfigs import node_kubeconfig, write_component_kubeconfigs
+
+        ctx, nets = self.ctx, self.UP._nets(self.ctx)
+        self.ctx.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(ctx.pki.ensure, hostname=self.node, service_ip=str(nets.kubernetes_service_ip),
+                                extra_sans=[str(nets.host_address)])
         for factory in self.UP.COMPONENTS:
-            r = factory(self.ctx)
-            if r is None or r.name == "scheduler":
+            r = factory(ctx)
+            if r is None or r.name in ("scheduler", "gitops-controller"):
                 continue
             self.started.append(r)
-            await r.start(self.ctx)
+            await r.start(ctx)
             if r.name == "apiserver":
-                self.UP.write_kubeconfig(self.ctx.kubeconfig, self.ctx.server)
+                await asyncio.to_thread(write_component_kubeconfigs, ctx.pki, ctx.server, ctx.data_dir,
+                                        [self.node] if os.geteuid() == 0 else [])
         if not any(r.name == "agent" for r in self.started):
             raise RuntimeError("bench services needs root (a node agent with runc and nftables)")
         # a second node on this machine, for the cross-node figures of (b)
+        node_b = f"{self.node}-b"
+        kc = await asyncio.to_thread(node_kubeconfig, ctx.pki, ctx.server, ctx.data_dir, node_b)
         second = self.UP.ChildProcess("agent-b", lambda c: [
-            "agent", "--kubeconfig", str(c.kubeconfig), "--node-name", f"{self.node}-b",
+            "agent", "--kubeconfig", str(kc), "--node-name", node_b, "--host-id", f"{c.host_id}-b",
             "--root", str(c.data_dir / "agent-b"), "--registry-mirror", c.extra["registry_mirror"],
-            "--token-file", str(c.agent_token_file), *self.UP._net_args(c)])
+            "--proxy-kubeconfig", str(c.component_kubeconfig("kube-proxy")), *self.UP._net_args(c)])
         self.started.append(second)
-        await second.start(self.ctx)
+        await second.start(ctx)
 
     async def stop(self) -> None:
         for r in reversed(self.started):
@@ -102,6 +114,13 @@ class Instance:
                 await r.stop()
             except Exception as e:  # noqa: BLE001 - stop the rest
                 log.warning("stop failed", component=r.name, error=str(e))
+        from controlplane import hostcleanup
+        from controlplane.cmd import down  # noqa: F401 - registers the process cleanup
+
+        rep = await hostcleanup.run_all(hostcleanup.Instance(self.ctx.data_dir, self.ctx.host_id, self.node))
+        left = {k: v for k, v in rep.leftovers.items() if v}
+        if left or rep.errors:
+            log.warning("bench instance left things behind", leftovers=left, errors=rep.errors)
 
     def pid(self, name: str) -> int:
         return next(r for r in self.started if r.name == name).proc.pid
@@ -134,11 +153,11 @@ def _nft(netns: str, *args: str) -> str:
     return subprocess.run(["ip", "netns", "exec", netns, "nft", *args], capture_output=True, text=True).stdout
 
 
-async def _metrics(client: RestClient, node: str, token: str) -> str:
-    n = await client.get(R.NODES, node)
-    port = n["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"})
-    return await asyncio.to_thread(lambda: urllib.request.urlopen(req, timeout=10).read().decode())
+async def _metrics(inst: "Instance") -> str:
+    """The agent's metrics (its proxy's among them) on its metrics port (``cmd.bootstrap``)."""
+    port = int((inst.ctx.data_dir / "agent.metrics-port").read_text().strip())
+    url = f"http://127.0.0.1:{port}/metrics"
+    return await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read().decode())
 
 
 def _metric(text: str, name: str) -> float:
@@ -172,13 +191,12 @@ async def programming(inst: Instance, client: RestClient, node: str, args: argpa
             raise RuntimeError(f"only {elems} of {n} Services programmed")
         await asyncio.sleep(0.5)
     programmed_all_s = time.monotonic() - t0
-    token = inst.ctx.agent_token_file.read_text().strip()
-    before = await _metrics(client, node, token)
+    before = await _metrics(inst)
     os.kill(inst.pid("agent"), signal.SIGHUP)
     name = "kubeproxy_sync_full_proxy_rules_duration_seconds"
     deadline = time.monotonic() + 120
     while True:
-        after = await _metrics(client, node, token)
+        after = await _metrics(inst)
         if _metric(after, f"{name}_count") > _metric(before, f"{name}_count"):
             break
         if time.monotonic() > deadline:
@@ -211,7 +229,7 @@ async def programming(inst: Instance, client: RestClient, node: str, args: argpa
 
     reader = asyncio.create_task(read())
     await asyncio.sleep(0.5)
-    m0 = await _metrics(client, node, token)
+    m0 = await _metrics(inst)
     fresh = list(ipaddress.ip_network(f"{cluster.network_address + 240 * 256}/21").hosts())
     try:
         t_start = time.monotonic()
@@ -237,7 +255,7 @@ async def programming(inst: Instance, client: RestClient, node: str, args: argpa
         await mon.wait()
         mon_err.close()
     lat = [(seen[a] - t) * 1000 for a, t in sent.items() if a in seen]
-    m1 = await _metrics(client, node, token)
+    m1 = await _metrics(inst)
     listing = await asyncio.to_thread(_nft, netns, "list", "table", "ip", table)
     in_table = sum(1 for a in sent if f"dnat to {a}:" in listing)
     syncs = {k: int(_metric(m1, f"kubeproxy_sync_{k}_proxy_rules_duration_seconds_count")

@@ -20,8 +20,9 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
-    cronjob, daemonset, deployment, endpoints, endpointslice, garbagecollector, job, namespace, nodeipam,
-    nodelifecycle, replicaset, replicationcontroller, serviceaccount, servicelb, statefulset,
+    clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, endpoints, endpointslice,
+    garbagecollector, job, namespace, nodeipam, nodelifecycle, podgc, replicaset, replicationcontroller,
+    rootcacertpublisher, serviceaccount, servicelb, statefulset,
 )
 from controlplane.log import get_logger
 
@@ -34,7 +35,9 @@ CONTROLLERS: dict[str, ModuleType] = {
     "deployment": deployment, "replicaset": replicaset, "replicationcontroller": replicationcontroller,
     "statefulset": statefulset, "daemonset": daemonset, "job": job, "cronjob": cronjob,
     "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
-    "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle,
+    "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle, "podgc": podgc,
+    "clusterrole-aggregation": clusterroleaggregation, "root-ca-cert-publisher": rootcacertpublisher,
+    "csrapproving": csrapproving, "csrsigning": csrsigning,
     "endpointslice": endpointslice, "nodeipam": nodeipam, "servicelb": servicelb,
 }
 ALL_CONTROLLERS = list(CONTROLLERS)
@@ -59,10 +62,15 @@ def parse_controllers(spec: str | None) -> list[str]:
     return chosen
 
 
-def build_manager(client: RestClient, controllers: list[str], workers: dict[str, int] | None = None,
+def build_manager(client: RestClient, controllers: list[str], workers: dict[str, int] | None = None, *,
+                  root_ca: str | None = None, signing: object = None,
                   options: dict[str, dict] | None = None) -> Manager:
-    """``options``: per controller keyword arguments (``{"nodeipam": {"cluster_cidr": …}}``)."""
+    """``root_ca`` (PEM) feeds root-ca-cert-publisher, ``signing`` (a ``pki.CertKey``) csrsigning;
+    without them those controllers stay idle. ``options``: per controller keyword arguments
+    (``{"nodeipam": {"cluster_cidr": …}}``)."""
     mgr = Manager(client, name="controller-manager")
+    mgr.root_ca = root_ca  # type: ignore[attr-defined]
+    mgr.cluster_signing = signing  # type: ignore[attr-defined]
     for name in controllers:
         mod = CONTROLLERS[name]
         n = (workers or {}).get(name)
@@ -80,10 +88,17 @@ async def _main(ctx: bootstrap.Context) -> int:
     else:
         raise SystemExit("--kubeconfig or --master is required")
     controllers = parse_controllers(args.controllers)
+    root_ca = open(args.root_ca_file).read() if args.root_ca_file else None
+    signing = None
+    if args.cluster_signing_cert_file and args.cluster_signing_key_file:
+        from controlplane.pki.certs import CertKey
+
+        signing = CertKey.read(args.cluster_signing_cert_file, args.cluster_signing_key_file)
     log.info("controller-manager starting", controllers=controllers, leader_elect=args.leader_elect)
     try:
         options = {"nodeipam": {"cluster_cidr": args.cluster_cidr, "node_mask": args.node_cidr_mask_size}}
-        return await ctx.run_leading(client, build_manager(client, controllers, options=options).start)
+        mgr = build_manager(client, controllers, root_ca=root_ca, signing=signing, options=options)
+        return await ctx.run_leading(client, mgr.start)
     finally:
         await client.close()
 
@@ -96,5 +111,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-connections", type=int, default=128, help="concurrent HTTP connections to the apiserver")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod CIDR the node IPAM controller splits per node")
     p.add_argument("--node-cidr-mask-size", type=int, default=24)
+    p.add_argument("--root-ca-file", default=None, help="cluster CA published as kube-root-ca.crt in every namespace")
+    p.add_argument("--cluster-signing-cert-file", default=None, help="CA certificate csrsigning signs with")
+    p.add_argument("--cluster-signing-key-file", default=None, help="its private key")
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main))

@@ -29,10 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controlplane import hostcleanup
 from controlplane.log import get_logger
 from controlplane.network import addressing as A
 from controlplane.network import cni, routes
-from controlplane.network.hostcmd import CommandError, NETNS_DIR, delete_table, ip, netns_exists, nft, run, sysctl
+from controlplane.network.hostcmd import (
+    CommandError, NETNS_DIR, delete_table, ip, ip_json, netns_exists, nft, run, sysctl,
+)
 
 log = get_logger(__name__)
 
@@ -110,7 +113,16 @@ class NodeNetwork:
                 raise ValueError(f"pod CIDR {pod_cidr} is not inside the cluster CIDR {self.cfg.nets.cluster_cidr}")
             if not self._started:
                 await self.start()
+            previous = load_state(self.root)
             self.addrs = addrs
+            if previous and previous.get("pod_cidr") == str(addrs.pod_cidr) and netns_exists(self.netns) \
+                    and await _link_exists(self.host_link):
+                # an agent restart: the pods that outlived it keep their interfaces and addresses
+                # (host-local's reservations are on disk); the host side is applied again
+                self._write_state()
+                await self._host_side(addrs)
+                log.info("node network re-adopted", netns=self.netns, pod_cidr=pod_cidr, link=self.host_link)
+                return
             self._write_state()
             await self._remove_node_namespace()
             # no pod survives a rebuild: stale IPAM reservations and cached results go too
@@ -124,8 +136,6 @@ class NodeNetwork:
 
     async def _build(self, a: A.NodeAddresses) -> None:
         nets, ns, hl = self.cfg.nets, self.netns, self.host_link
-        metric = str(A.route_metric(A.METRIC_VIA_NODE, self.tag, self.member))
-        proto = str(A.ROUTE_PROTO)
         await ip("netns", "add", ns)
         await ip("link", "set", "lo", "up", netns=ns)
         await sysctl("net.ipv4.ip_forward", "1", netns=ns)
@@ -149,7 +159,13 @@ class NodeNetwork:
         # proxy the host drops it (its forward rule admits only cluster addresses)
         await ip("route", "add", str(nets.cluster_cidr), "via", str(a.host_link_address), "dev", A.NODE_LINK, netns=ns)
         await ip("route", "add", str(nets.service_cidr), "via", str(a.host_link_address), "dev", A.NODE_LINK, netns=ns)
-        # host routes, tagged as ours
+        await self._host_side(a)
+
+    async def _host_side(self, a: A.NodeAddresses) -> None:
+        """The host's routes to the node (tagged as ours) and the link's host rules; idempotent."""
+        nets, hl = self.cfg.nets, self.host_link
+        metric = str(A.route_metric(A.METRIC_VIA_NODE, self.tag, self.member))
+        proto = str(A.ROUTE_PROTO)
         await ip("route", "replace", f"{a.node_link_address}/32", "dev", hl, "scope", "link", "proto", proto,
                  "metric", metric)
         await ip("route", "replace", str(a.pod_cidr), "via", str(a.node_link_address), "dev", hl, "src",
@@ -202,7 +218,7 @@ class NodeNetwork:
             await self._remove_node_namespace()
             await routes.remove_unreachable(self.cfg.nets, self.tag, self.member)
             await asyncio.to_thread(shutil.rmtree, self.state_dir, True)
-            self._state_file().unlink(missing_ok=True)
+            # (network.json stays: it names what to check for leftovers, see ``_leftovers``)
             self._started = False
             log.info("node network removed", netns=self.netns)
 
@@ -257,6 +273,10 @@ class NodeNetwork:
         f.unlink(missing_ok=True)
 
 
+async def _link_exists(name: str) -> bool:
+    return bool(await ip_json("link", "show", "dev", name))
+
+
 def load_state(root: Path) -> dict[str, Any] | None:
     try:
         return json.loads((Path(root).resolve() / "network.json").read_text())
@@ -274,8 +294,76 @@ async def cleanup(root: Path, node: str) -> None:
     if st.get("pod_cidr"):
         nn.addrs = A.NodeAddresses.parse(st["pod_cidr"])
     results = nn.state_dir / "results"
-    for f in results.glob("*.json") if results.exists() else []:
-        await nn.remove_pod(f.stem)
+    uids = {f.stem for f in results.glob("*.json")} if results.exists() else set()
+    for sb in (Path(root) / "runtime" / "pods").glob("*/sandbox.json"):  # (ADD may not have finished)
+        try:
+            uids.add(json.loads(sb.read_text())["uid"])
+        except (OSError, ValueError, KeyError):
+            continue
+    for uid in sorted(uids):
+        await nn.remove_pod(uid)
     await nn.teardown()
-    # a standalone proxy of this node (member bit 1) may have been killed too
+    # a standalone proxy of this node (member bit 1) may have been killed too: its routes and
+    # the proxy's host table (the one in the node namespace went with the namespace)
     await routes.remove_unreachable(nets, nn.tag, A.member_id(nn.iid, 1))
+    await delete_table("ip", A.proxy_table_name(nn.iid))
+
+
+# -- `controlplane down` and test teardown: the network of an instance ----------------------
+def _roots(inst: hostcleanup.Instance) -> list[tuple[Path, str]]:
+    """(agent root, node name) of every node network the instance's data dir records."""
+    out = []
+    for f in [*inst.data_dir.glob("*/network.json"), *inst.data_dir.glob("*/*/network.json")]:
+        st = load_state(f.parent)
+        if st and st.get("node"):
+            out.append((f.parent.resolve(), st["node"]))
+    return out
+
+
+async def _down_remove(inst: hostcleanup.Instance) -> None:
+    for root, node in _roots(inst):
+        await cleanup(root, node)
+
+
+def leftovers(root: Path, node: str) -> list[str]:
+    """What the node network of ``root``/``node`` still has on the host (synchronous)."""
+    import subprocess
+
+    def run_json(*argv: str) -> Any:
+        r = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
+        try:
+            return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
+        except ValueError:
+            return None
+
+    iid = A.instance_id(root, node)
+    out = []
+    if netns_exists(A.netns_name(iid)):
+        out.append(f"netns {A.netns_name(iid)}")
+    if run_json("ip", "-j", "link", "show", "dev", A.host_link_name(iid)):
+        out.append(f"link {A.host_link_name(iid)}")
+    for t in (A.host_table_name(iid), A.proxy_table_name(iid)):
+        if subprocess.run(["nft", "list", "table", "ip", t], capture_output=True, timeout=30).returncode == 0:
+            out.append(f"nftables table ip {t}")
+    st = load_state(root) or {}
+    results = Path(root) / "cni" / "results"
+    uids = {f.stem for f in results.glob("*.json")} if results.exists() else set()
+    for sb in (Path(root) / "runtime" / "pods").glob("*/sandbox.json"):
+        try:
+            uids.add(json.loads(sb.read_text())["uid"])
+        except (OSError, ValueError, KeyError):
+            continue
+    out += [f"netns {A.pod_netns_name(u)}" for u in sorted(uids) if netns_exists(A.pod_netns_name(u))]
+    if st.get("api_url"):
+        nets = A.ClusterNetworks.parse(st["cluster_cidr"], st["service_cidr"], int(st.get("node_mask") or 24))
+        tag = nets.cluster_tag(st["api_url"])
+        members = {A.member_id(iid, 0), A.member_id(iid, 1)}
+        for r in run_json("ip", "-j", "route", "show", "table", "main") or []:
+            m = int(r.get("metric") or 0)
+            if str(r.get("protocol")) == str(A.ROUTE_PROTO) and A.metric_tag(m) == tag and (m & 0xFFF) in members:
+                out.append(f"route {r.get('type', 'unicast')} {r.get('dst')} metric {m}")
+    return out
+
+
+hostcleanup.register("network", _down_remove,
+                     lambda inst: [x for root, node in _roots(inst) for x in leftovers(root, node)], order=30)

@@ -25,7 +25,10 @@ from controlplane.apiserver.persistence.store import ObjectStore
 from controlplane.apiserver.server import metrics
 from controlplane.apiserver.server import kubernetes_service
 from controlplane.apiserver.server.crds import CrdController
+from controlplane.apiserver.server.health import EtcdProbe, build_checks
+from controlplane.apiserver.server.limits import RequestLimits
 from controlplane.apiserver.server.routes import build_app, skip_unused_signals
+from controlplane.apiserver.server.security import Security, SecurityOptions
 from controlplane.apiserver.strategy.builtins import builtin_registry
 from controlplane.apiserver.strategy.serviceips import ServiceIPAllocator
 from controlplane.log import get_logger
@@ -41,34 +44,53 @@ class ApiServer:
     """The state of one apiserver process and its lifecycle."""
 
     def __init__(self, backend: Backend, *, service_cidr: str = DEFAULT_SERVICE_CIDR,
-                 compaction_interval: float = 300.0, primary: bool = True,
-                 advertise_address: str | None = None) -> None:
+                 compaction_interval: float = 300.0, primary: bool = True, security: Security | None = None,
+                 stale: Callable[[str], bool] | None = None, advertise_address: str | None = None,
+                 event_ttl: int | None = None, decision_ttl: int | None = None,
+                 limits: RequestLimits | None = None) -> None:
+        """``security``: TLS, authentication, authorization and audit (default: none of them,
+        every request allowed, as kube-apiserver with AlwaysAllow and no TLS); ``stale``: the
+        encryption-at-rest backend's check for values written with an old key;
+        ``advertise_address``: where pods reach this apiserver (the ``kubernetes`` Service's
+        endpoint; default: the cluster's host address, docs/networking.md); ``event_ttl`` /
+        ``decision_ttl``: seconds Events / SchedulingDecisions live (None: 1 h; 0: forever)."""
         self.backend = backend
+        self.security = security or Security(SecurityOptions(authorization_mode=["AlwaysAllow"]))
         self.service_cidr = service_cidr
-        # where pods reach this apiserver: the cluster's host address (docs/networking.md)
         self.advertise_address = advertise_address or str(ClusterNetworks.parse().host_address)
         self.port = 0  # the serving port (set by ``serve``), published in the kubernetes Service
         self.primary = primary  # the one process (of several workers) doing once-only jobs
         self.stopping = asyncio.Event()
         self.watchers: set[Any] = set()  # open watch streams (closed on shutdown)
-        self.registry = builtin_registry()
-        self.store = ObjectStore(backend)
+        self.registry = builtin_registry(event_ttl, decision_ttl)
+        self.store = ObjectStore(backend, stale=stale)
+        self.kubelet_ssl = self.security.kubelet_ssl
         self.caches = WatchCaches(backend)
         self.crds = CrdController(self)
         self.service_ips = ServiceIPAllocator(backend, service_cidr)
         self.compactor = Compactor(backend, compaction_interval) if compaction_interval > 0 else None
-        self.ready = False
+        self.ready = False  # storage started: every watch cache listed, CRDs established
+        self.workers_ready = True  # with several workers: every worker serves (the gate passed)
+        self.etcd_probe = EtcdProbe(backend)
+        self.health = build_checks(self, self.etcd_probe)
+        self.limits = limits or RequestLimits()
         self._tasks: set[asyncio.Task[Any]] = set()
         metrics.on_scrape(self._count_objects)
 
     # -- lifecycle -------------------------------------------------------------------------
+    def caches_synced(self) -> bool:
+        return self.ready
+
     async def start(self) -> None:
         await self.backend.start()
+        self.spawn(self.etcd_probe.run(self.stopping))
         # the strategic-merge/apply metadata (~0.5 s to load) is read once, off the event loop
         await asyncio.to_thread(preload_patch_schemas)
         for info in self.registry.all():
-            await self.caches.cache_for(info)
+            if info.verbs != ("create",):  # (the review APIs are never stored)
+                await self.caches.cache_for(info)
         await self._ensure_namespaces()
+        await self.security.start(self)
         if self.primary:
             freed = await self.service_ips.repair()
             if freed:
@@ -89,6 +111,7 @@ class ApiServer:
             await self.compactor.stop()
         for task in list(self._tasks):
             task.cancel()
+        await self.security.stop()
         await self.caches.stop()
         await self.store.close()  # queued group-commit writes end (their requests are gone)
         await self.backend.close()
@@ -129,9 +152,10 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event, *, so
     api.port = port
     await api.start()
     if gate is not None:
-        api.ready = False  # /readyz: 503 until every worker serves
+        api.workers_ready = False  # /readyz: 500 until every worker serves
     listen: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
-    server = await app.create_server(**listen, return_asyncio_server=True, access_log=False)
+    server = await app.create_server(**listen, ssl=api.security.ssl_context(), return_asyncio_server=True,
+                                     access_log=False)
     assert server is not None
     await server.startup()
     skip_unused_signals(app)
@@ -146,7 +170,7 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event, *, so
             stopped.cancel()
             if passed.done():
                 passed.result()  # raises when the supervisor went away
-                api.ready = True
+                api.workers_ready = True
             else:
                 passed.cancel()
         await stop.wait()

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from controlplane.apiserver.crd.validation import validate_crd
 from controlplane.apiserver.meta.names import Errors
-from controlplane.apiserver.validation import apps, batch, core, network
+from controlplane.apiserver.validation import apps, batch, core, network, scheduling
 
 Obj = dict[str, Any]
 GVK = tuple[str, str, str]
@@ -36,6 +36,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("discovery.k8s.io", "EndpointSlice"): network.endpoint_slice,
     ("networking.k8s.io", "NetworkPolicy"): network.network_policy,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): validate_crd,
+    ("scheduling.controlplane.io", "SchedulingDecision"): scheduling.scheduling_decision,
 }
 
 
