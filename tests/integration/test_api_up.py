@@ -94,7 +94,8 @@ def test_up_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         rc = _stop(proc)
     assert rc == 0
     assert _port_closed(port)
-    assert network_leftovers(data / "agent", socket.gethostname().lower(), net) == []
+    # stopping `up` leaves the node's pods and their network running; `down` removes it all
+    _down_clean(data, net)
     proc, _ = _start_up(data, port, net)
     try:
         kubectl = make_kubectl(data / "kubeconfig", tmp_path / "cache2")
@@ -103,3 +104,13 @@ def test_up_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         assert (data / "pki" / "apiserver.crt").read_bytes() == issued, "a current certificate is kept"
     finally:
         assert _stop(proc) == 0
+        _down_clean(data, net)
+
+
+def _down_clean(data: Path, net: TestNet) -> None:
+    r = subprocess.run([sys.executable, "-m", "controlplane", "down", "--data-dir", str(data)], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 0 and "network" in report["checked"], report
+    if os.geteuid() == 0:
+        assert network_leftovers(data / "agent", socket.gethostname().lower(), net) == []

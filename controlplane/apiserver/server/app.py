@@ -92,9 +92,7 @@ class ApiServer:
         await self._ensure_namespaces()
         await self.security.start(self)
         if self.primary:
-            freed = await self.service_ips.repair()
-            if freed:
-                log.info("freed Service allocations no Service holds", count=freed)
+            self.spawn(self.service_ips.repair_loop(self.stopping))
             if self.port:
                 await kubernetes_service.ensure(self, self.advertise_address, self.port)
         await self.crds.start()

@@ -14,22 +14,27 @@ Service (``namespace/name``): taking is atomic, and taking again for the same ow
 - nodePort (NodePort, and LoadBalancer unless ``allocateLoadBalancerNodePorts: false``): in
   30000-32767 (``provided port is not in the valid range``), free (``provided port is already
   allocated``); kept across updates, released when a port or the type goes away.
-- ``repair`` (the primary apiserver at start) drops allocation keys no Service holds any more
-  (an update that failed after allocating), as Kubernetes' repair controllers do.
+- ``repair_loop`` (the primary apiserver, at start and every 3 minutes, as Kubernetes' repair
+  controllers): allocations no Service holds on two passes in a row are freed (an update that
+  failed after allocating), Services' allocations missing from storage are taken again.
 Called by the Service strategy's hooks (``service.py``); one allocator per server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import random
 from typing import Any
 
 from controlplane.apiserver.meta import errors
-from controlplane.storage.interface import Backend, KeyExistsError, KeyNotFoundError, object_key, resource_prefix
+from controlplane.storage.interface import (
+    Backend, ConflictError, KeyExistsError, KeyNotFoundError, object_key, resource_prefix,
+)
 
 NODE_PORT_RANGE = (30000, 32767)
+REPAIR_INTERVAL = 180.0  # seconds between repair passes (kube-apiserver's 3 minutes)
 _NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
 
 
@@ -57,6 +62,7 @@ class ServiceIPAllocator:
         size = self.net.num_addresses
         self.static_band = min(max(16, size // 16), 256) if size > 16 else 0
         self._rand = random.Random()
+        self._leaked: dict[str, int] = {}  # allocations the last repair found unheld (key -> revision)
 
     def _key(self, ip: str) -> str:
         return object_key("core", "serviceipallocations", None, ip)
@@ -211,26 +217,68 @@ class ServiceIPAllocator:
             if isinstance(port, dict) and port.get("nodePort"):
                 await self._free(self._port_key(int(port["nodePort"])), owner)
 
-    async def repair(self) -> int:
-        """Free every allocation no stored Service holds; returns how many were freed."""
-        held: set[str] = set()
+    async def repair(self) -> tuple[int, int]:
+        """One pass of Kubernetes' repair controllers (``ipallocator/controller/repair.go``,
+        ``portallocator/controller/repair.go``): an allocation a stored Service holds but whose
+        key is missing (a restored etcd) is taken again for it; an allocation no Service holds
+        is freed only when the previous pass found it leaked too (unchanged), so a create that
+        allocated but has not written its Service yet is never robbed. Returns (restored, freed)."""
+        held: dict[str, str] = {}
         for kv in (await self.backend.list(resource_prefix("core", "services"))).items:
             try:
                 svc = json.loads(kv.value)
             except ValueError:
                 continue
-            spec = svc.get("spec") or {}
-            if spec.get("clusterIP") and spec.get("clusterIP") != "None":
-                held.add(self._key(spec["clusterIP"]))
-            held.update(self._port_key(int(p["nodePort"])) for p in spec.get("ports") or []
-                        if isinstance(p, dict) and p.get("nodePort"))
-        freed = 0
+            spec, owner = svc.get("spec") or {}, _owner(svc)
+            ip = spec.get("clusterIP")
+            if ip and ip != "None":
+                try:
+                    if ipaddress.ip_address(ip) in self.net:
+                        held[self._key(ip)] = owner
+                except ValueError:
+                    pass
+            for p in spec.get("ports") or []:
+                if isinstance(p, dict) and isinstance(p.get("nodePort"), int):
+                    held[self._port_key(p["nodePort"])] = owner
+        present: dict[str, int] = {}
         for resource in ("serviceipallocations", "servicenodeportallocations"):
             for kv in (await self.backend.list(resource_prefix("core", resource))).items:
-                if kv.key not in held:
-                    await self._free(kv.key)
+                present[kv.key] = kv.mod_revision
+        restored = freed = 0
+        for key, owner in held.items():
+            if key not in present:
+                try:
+                    await self.backend.create(key, owner.encode())
+                    restored += 1
+                except KeyExistsError:
+                    pass
+        suspects = {k: rev for k, rev in present.items() if k not in held}
+        for key, rev in suspects.items():
+            if self._leaked.get(key) == rev:
+                try:
+                    await self.backend.delete(key, expected_mod_revision=rev)
                     freed += 1
-        return freed
+                except (KeyNotFoundError, ConflictError):
+                    pass  # taken again meanwhile
+        self._leaked = {k: rev for k, rev in suspects.items() if self._leaked.get(k) != rev}
+        return restored, freed
+
+    async def repair_loop(self, stop: asyncio.Event, interval: float = REPAIR_INTERVAL) -> None:
+        """``repair`` at start and every ``interval`` seconds (the primary apiserver runs it)."""
+        from controlplane.log import get_logger
+
+        log = get_logger(__name__)
+        while not stop.is_set():
+            try:
+                restored, freed = await self.repair()
+                if restored or freed:
+                    log.info("service allocations repaired", restored=restored, freed=freed)
+            except Exception as e:  # noqa: BLE001 - storage trouble: next pass
+                log.warning("service allocation repair failed", error=str(e))
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
 
     @staticmethod
     def _ips_invalid(svc: dict[str, Any], ip: str, msg: str) -> errors.ApiError:
