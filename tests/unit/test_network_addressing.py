@@ -87,3 +87,22 @@ TAG = 0x1234
 ], ids=["default", "other-net", "covering", "inside", "ours", "other-instance", "local-table", "host-route"])
 def test_route_conflicts(route, conflict):
     assert bool(A.route_conflicts([route], NETS, TAG)) is conflict
+
+
+def test_down_finds_every_node_network_of_the_data_dir(tmp_path):
+    """`controlplane down`'s network cleanup is registered and finds the node networks an
+    instance's data dir records (its agent and a second agent), nothing outside it."""
+    import json
+
+    from controlplane import hostcleanup
+    from controlplane.network import node
+
+    assert "network" in [c.name for c in hostcleanup.cleanups()]
+    for rel, name in (("agent", "n1"), ("extra/agent-b", "n1-b")):
+        (tmp_path / "data" / rel).mkdir(parents=True)
+        (tmp_path / "data" / rel / "network.json").write_text(json.dumps({"node": name}))
+    (tmp_path / "other" / "agent").mkdir(parents=True)
+    (tmp_path / "other" / "agent" / "network.json").write_text(json.dumps({"node": "x"}))
+    inst = hostcleanup.Instance(tmp_path / "data", "n1-abc", "n1")
+    assert sorted(node._roots(inst)) == [((tmp_path / "data" / "agent").resolve(), "n1"),
+                                         ((tmp_path / "data" / "extra" / "agent-b").resolve(), "n1-b")]
