@@ -101,9 +101,13 @@ class Instance:
         # a second node on this machine, for the cross-node figures of (b)
         node_b = f"{self.node}-b"
         kc = await asyncio.to_thread(node_kubeconfig, ctx.pki, ctx.server, ctx.data_dir, node_b)
+        await asyncio.to_thread(ctx.pki.node_serving, node_b, ["127.0.0.1"])
+        serving = f"node-{node_b}-serving"
         second = self.UP.ChildProcess("agent-b", lambda c: [
             "agent", "--kubeconfig", str(kc), "--node-name", node_b, "--host-id", f"{c.host_id}-b",
             "--root", str(c.data_dir / "agent-b"), "--registry-mirror", c.extra["registry_mirror"],
+            "--tls-cert-file", str(c.pki.crt(serving)), "--tls-private-key-file", str(c.pki.key(serving)),
+            "--client-ca-file", str(c.pki.ca_file),
             "--proxy-kubeconfig", str(c.component_kubeconfig("kube-proxy")), *self.UP._net_args(c)])
         self.started.append(second)
         await second.start(ctx)
