@@ -7,7 +7,9 @@ a Services informer feeds the pods' environment variables.
 
 ``Agent.run(stop)`` owns every task it starts and, on stop, cancels them and (by default)
 removes every container, netns, cgroup and mount it created; with ``--keep-containers``
-(``controlplane up`` passes it) containers keep running. On start the runtime re-adopts what
+(``controlplane up`` passes it) containers, the node network and the proxy's rules keep
+running (the proxy runs as ``--proxy-kubeconfig``'s identity when given, ``system:kube-proxy``
+under ``up``). On start the network re-adopts an intact node namespace and the runtime re-adopts what
 a previous agent left (``RuncRuntime.recover``): each pod the API still binds here takes its
 sandbox and containers back (``PodWorker.adopt``); sandboxes of pods that are gone are removed
 once the pod informer has synced. Started by ``controlplane agent`` (``cmd/agent.py``) and by
