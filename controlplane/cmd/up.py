@@ -74,6 +74,7 @@ class UpContext:
     host: str
     etcd_endpoints: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)  # what components serve, for the ready line
     node_name: str = field(default_factory=lambda: default_node_name())
 
     @property
@@ -258,6 +259,22 @@ def _gitops(ctx: UpContext) -> Runnable:
         "--webhook-port", c.extra.get("gitops_webhook_port", "9292")], ready=ready)
 
 
+def _dashboard(ctx: UpContext) -> Runnable:
+    """The web dashboard (controlplane/dashboard) on --dashboard-port (a free port if busy); its
+    URL, written to DATA_DIR/dashboard-address, goes into the ready line."""
+    addr = ctx.data_dir / "dashboard-address"
+    addr.unlink(missing_ok=True)
+
+    def ready(c: UpContext) -> bool:
+        if addr.exists() and http_ok(addr.read_text().strip() + "/healthz"):
+            c.urls["dashboard"] = addr.read_text().strip()
+            return True
+        return False
+    return ChildProcess("dashboard", lambda c: [
+        "dashboard", "--kubeconfig", str(c.kubeconfig), "--data-dir", str(c.data_dir),
+        "--port", c.extra.get("dashboard_port", "8080")], ready=ready)
+
+
 # The components `up` runs, in start order (stopped in reverse). One line per component.
 COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
@@ -268,6 +285,7 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _registry,
     _agent,
     _gitops,
+    _dashboard,
 ]
 
 
@@ -287,6 +305,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="resolver for non-cluster names, host[:port] (default: the host's /etc/resolv.conf)")
     p.add_argument("--gitops-webhook-port", type=int, default=9292,
                    help="the GitOps webhook receiver's port (0: a free one; see DATA_DIR/gitops/webhook-address)")
+    p.add_argument("--dashboard-port", type=int, default=8080,
+                   help="the web dashboard's port (0: a free one; the URL is in the ready line)")
     p.add_argument("--node-name", default=None, help="this machine's Node (default: the hostname)")
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
@@ -343,7 +363,8 @@ async def main(bctx: bootstrap.Context) -> int:
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
                     extra={"apiserver_workers": str(args.apiserver_workers), "cluster_cidr": args.cluster_cidr,
                            "service_cidr": args.service_cidr, "dns_upstreams": ",".join(args.dns_upstream),
-                           "gitops_webhook_port": str(args.gitops_webhook_port)},
+                           "gitops_webhook_port": str(args.gitops_webhook_port),
+                           "dashboard_port": str(args.dashboard_port)},
                     node_name=args.node_name or default_node_name())
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
@@ -394,7 +415,8 @@ async def main(bctx: bootstrap.Context) -> int:
                 await sup.start(r)
                 await started(r)
         if not stop.is_set():
-            sys.stdout.write(json.dumps({"status": "ready", "server": ctx.server, "kubeconfig": str(ctx.kubeconfig),
+            sys.stdout.write(json.dumps({"status": "ready", "server": ctx.server,
+                                         "kubeconfig": str(ctx.kubeconfig), **ctx.urls,
                                          "cluster_cidr": args.cluster_cidr, "service_cidr": args.service_cidr}) + "\n")
             sys.stdout.flush()
         await stop.wait()
