@@ -172,3 +172,41 @@ def test_snapshot_prune_keeps_the_newest_scheduled(tmp_path):
     assert sorted(os.path.basename(g) for g in gone) == [f"etcd-snapshot-h-{i}" for i in range(4)]
     assert [s["name"] for s in etcd_snapshot.listing(tmp_path)] == ["etcd-snapshot-h-4", "etcd-snapshot-h-5",
                                                                     "on-demand-h-1"]
+
+
+# -- the chaos checker (controlplane.cmd.chaos) ----------------------------------------------------
+
+from controlplane.cmd.chaos import WatchLog, check_state, check_watch, percentile  # noqa: E402
+
+
+@pytest.mark.parametrize("events,gaps,acked,expect", [
+    ([("ADDED", 11, "w0-k0", "a"), ("MODIFIED", 12, "w0-k0", "b")], [], [(11, "w0-k0", 0), (12, "w0-k0", 0)],
+     {"duplicated": 0, "reordered": 0, "lost": 0}),
+    # one transaction, two keys, one revision: not a duplicate
+    ([("ADDED", 11, "w0-k0", "a"), ("ADDED", 11, "w0-k1", "a")], [], [], {"duplicated": 0, "reordered": 0, "lost": 0}),
+    ([("ADDED", 11, "w0-k0", "a"), ("ADDED", 11, "w0-k0", "a")], [], [], {"duplicated": 1, "reordered": 0, "lost": 0}),
+    ([("ADDED", 12, "w0-k0", "a"), ("ADDED", 11, "w0-k1", "a")], [], [], {"duplicated": 0, "reordered": 1, "lost": 0}),
+    ([("ADDED", 11, "w0-k0", "a"), ("MODIFIED", 14, "w0-k0", "c")], [], [(11, "w0-k0", 0), (13, "w0-k0", 0)],
+     {"duplicated": 0, "reordered": 0, "lost": 1}),
+    # inside a relist window (410): not counted; before the watch started or after its end: neither
+    ([("ADDED", 11, "w0-k0", "a"), ("MODIFIED", 14, "w0-k0", "c")], [(11, 13)],
+     [(9, "w0-k0", 0), (13, "w0-k0", 0), (20, "w0-k0", 0)], {"duplicated": 0, "reordered": 0, "lost": 0}),
+], ids=["clean", "shared-revision", "duplicate", "reordered", "lost", "windows"])
+def test_check_watch(events, gaps, acked, expect):
+    got = check_watch(WatchLog(events=events, start_rv=10, gaps=gaps), acked, {})
+    assert {k: got[k] for k in expect} == expect
+
+
+def test_check_watch_state_and_check_state():
+    wl = WatchLog(events=[], start_rv=1, state={"w0-k0": "a", "kc-1": None, "chaos-probe": "x"})
+    assert check_watch(wl, [], {"w0-k0": "a"})["stateMismatch"] == 0
+    assert check_watch(wl, [], {"w0-k0": "b", "kc-1": "1"})["stateMismatch"] == 2
+    expect = {"w0-k0": "a", "w0-k1": None, "kc-1": "?", "kc-2": "2"}
+    assert check_state(expect, {"w0-k0": "a", "kc-1": "1", "kc-2": "2"}) == []
+    assert check_state(expect, {"w0-k0": "old", "w0-k1": "zombie"}) == ["kc-2", "w0-k0", "w0-k1"]
+
+
+@pytest.mark.parametrize("values,q,expect", [([], 50, None), ([3.0], 99, 3.0), ([1, 2, 3, 4], 50, 2),
+                                             ([1, 2, 3, 4], 99, 4), (list(range(1, 101)), 99, 99)])
+def test_percentile(values, q, expect):
+    assert percentile(values, q) == expect
