@@ -132,6 +132,19 @@ def test_three_servers_lose_one_and_carry_on(up_factory, tmp_path):
     assert r.returncode == 1 and "refused the token" in r.stderr, r.stderr[-2000:]
     assert len(asyncio.run(etcd_admin.members([_etcd_url(s1)], _etcd_tls(s1)))) == 3
 
+    # an agent joins with the server token (k3s: the same token for servers and agents), through a
+    # joined server: TLS bootstrap pinned by the token's CA hash, a node client certificate
+    from controlplane.agent.bootstrap import node_kubeconfig
+    from controlplane.pki.servertoken import parse
+    tok = parse(token)
+    node_cfg = asyncio.run(node_kubeconfig(tmp_path / "node", servers[1].url, "ha-node", tok.password, tok.ca_hash))
+
+    async def whoami():
+        async with RestClient.from_kubeconfig(node_cfg) as me:
+            return await me.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                    body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    assert asyncio.run(whoami())["status"]["userInfo"]["username"] == "system:node:ha-node"
+
     # the server whose etcd member leads: a client knows only its URL
     leader = asyncio.run(etcd_admin.leader([_etcd_url(s) for s in servers], _etcd_tls(s1)))
     assert leader is not None
