@@ -43,14 +43,18 @@ def strategy_of(info: ResourceInfo) -> Strategy:
 def check_type(info: ResourceInfo, obj: Obj, *, apply: bool = False) -> None:
     """The body's apiVersion/kind must name the addressed resource (filled in when absent)."""
     kind, api_version = obj.get("kind"), obj.get("apiVersion")
-    if not apply and (not kind or not api_version):
-        # a body must say what it is (issue 15: Kubernetes answers 400 here rather than filling
-        # kind/apiVersion in from the URL); transformDecodeError's wording
-        data = dumps_compact(obj)
-        summary = data if len(data) <= 30 else data[:30] + " ..."
-        missing = "Kind" if not kind else "Version"
-        raise errors.bad_request(f"the object provided is unrecognized (must be of type {info.kind}): "
-                                 f"Object '{missing}' is missing in '{data}' ({summary})")
+    if info.is_custom and not apply:
+        # apiextensions decodes custom resources with the unstructured scheme, which takes no
+        # defaults from the URL: a body without kind is 400 (transformDecodeError's wording)
+        if not kind:
+            data = dumps_compact(obj)
+            summary = data if len(data) <= 30 else data[:30] + " ..."
+            raise errors.bad_request(f"the object provided is unrecognized (must be of type {info.kind}): "
+                                     f"Object 'Kind' is missing in '{data}' ({summary})")
+    elif not kind and not apply:  # built-in types: the URL's group/version/kind fill what is missing
+        obj["kind"] = kind = info.kind
+    if not api_version and not apply and not info.is_custom:
+        obj["apiVersion"] = api_version = info.api_version
     if kind != info.kind:
         raise errors.bad_request(f"the kind of the object ({kind}) does not match the resource ({info.kind})")
     if api_version != info.api_version:
