@@ -406,7 +406,8 @@ class Faults:
         self.recovery: dict[str, list[float]] = {k: [] for k in FAULTS}
         self.unrecovered: dict[str, int] = {k: 0 for k in FAULTS}
         self.injected: dict[str, int] = {k: 0 for k in FAULTS}
-        self.takeover: list[float] = []  # etcd: a new leader elected
+        self.takeover: list[float] = []  # etcd leader kills: until the cluster commits writes again
+        self.takeover_seen = False
 
     async def run(self, stop: asyncio.Event, interval: float, abort: asyncio.Event) -> None:
         """A fault every ``interval`` until ``stop``; a fault's recovery is measured to its end
@@ -429,7 +430,6 @@ class Faults:
 
     async def inject(self, kind: str, stop: asyncio.Event, timeout: float = 60.0) -> None:
         t0 = time.monotonic()
-        check = None
         if kind == "etcd-leader":
             tls = etcd_tls(self.servers[0])
             leader = await etcd_admin.leader([s.etcd_url() for s in self.servers], tls)
@@ -437,15 +437,14 @@ class Faults:
             if s is None or kill_recorded(s, "etcd") is None:
                 raise RuntimeError("no etcd leader to kill")
             t0 = time.monotonic()
-            old = leader.id
 
             async def check() -> bool:
-                new = await etcd_admin.leader([x.etcd_url() for x in self.servers], tls)
-                if new is not None and new.id != old and not self.takeover_seen:
+                # takeover: the cluster commits writes again (a leader, the old one restarted or another)
+                if not self.takeover_seen and await self._write_ok():
                     self.takeover.append(time.monotonic() - t0)
                     self.takeover_seen = True
                 st = await etcd_admin.status(s.etcd_url(), tls)  # the killed member serves again
-                return bool(st.leader) and await self._write_ok()
+                return self.takeover_seen and bool(st.leader) and await self._write_ok()
             self.takeover_seen = False
         elif kind == "apiserver":
             s = self.rng.choice(self.servers)
