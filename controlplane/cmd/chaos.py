@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import random
@@ -40,6 +41,8 @@ import ssl
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -504,8 +507,6 @@ class Faults:
 
 
 def _readyz(s: Server) -> bool:
-    import urllib.error
-    import urllib.request
     try:
         with urllib.request.urlopen(s.url + "/readyz", timeout=2, context=admin_tls(s)) as r:
             return r.status == 200
@@ -514,7 +515,6 @@ def _readyz(s: Server) -> bool:
 
 
 def _parse_time(text: str) -> float:
-    import datetime as dt
     if not text:
         return 0.0
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
