@@ -126,7 +126,7 @@ def run(target: Target, doc: dict[str, Any], cases: int, seed: int | None, match
         streaming = any(op.path.endswith(s) or s + "/" in op.path for s in STREAMING)
 
         @hypothesis.settings(max_examples=per_op, deadline=None, database=None, phases=[Phase.generate],
-                             suppress_health_check=list(HealthCheck), derandomize=seed is not None)
+                             suppress_health_check=list(HealthCheck))
         @hypothesis.given(case=op.as_strategy())
         def one(case: Any) -> None:
             nonlocal total
@@ -152,6 +152,8 @@ def run(target: Target, doc: dict[str, Any], cases: int, seed: int | None, match
             elif resp.status_code >= 500:
                 fives.append({"status": resp.status_code})
 
+        if seed is not None:
+            one = hypothesis.seed(seed)(one)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
