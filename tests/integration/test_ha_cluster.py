@@ -2,7 +2,8 @@
 machine (k3s's ``--cluster-init`` and ``--server URL --token T``, the third etcd-only with
 ``--disable-apiserver``) form a three-member etcd cluster with two apiservers; killing the server whose etcd member leads loses no acknowledged write, a
 client configured with only that server's URL fails over by itself (the client-side balancer
-over ``default/kubernetes`` Endpoints), the killed server rejoins; ``controlplane etcd-snapshot
+over ``default/kubernetes`` Endpoints), the killed server rejoins; ``up --cluster-reset`` makes a lone survivor a cluster again;
+``controlplane etcd-snapshot
 save/restore`` and scheduled snapshots on a single server. Agents, the registry and GitOps are
 left out (``--disable-agent --disable ...``) to keep it lean: the node side is
 ``test_reliability_up.py``'s. Times are printed (``-s``), not asserted."""
@@ -186,6 +187,16 @@ def test_three_servers_lose_one_and_carry_on(up_factory, tmp_path):
         assert http_get(victim.url + "/readyz", context=victim.admin_tls())[0] == 200
     mems = asyncio.run(etcd_admin.members([_etcd_url(s) for s in others], _etcd_tls(s1)))
     assert len(mems) == 3 and all(m.started for m in mems)
+    # quorum lost for good (k3s's disaster recovery): every server stopped, s1 reset to a
+    # single-member cluster keeping its data, started alone
+    for s in reversed(servers):
+        assert s.stop() == 0
+    r = subprocess.run([sys.executable, "-m", "controlplane", "up", "--data-dir", str(s1.data_dir), "--port",
+                        str(s1.port), "--cluster-reset"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and '"reset"' in r.stdout, r.stderr[-2000:]
+    s1.start()
+    assert acked <= _names(s1)
+    assert len(asyncio.run(etcd_admin.members([_etcd_url(s1)], _etcd_tls(s1)))) == 1
     print(json.dumps({"victim": victim.data_dir.name, "clusterFormedS": round(formed, 1), "acknowledged": len(acked), "lost": len(acked - stored),
                       "writesResumedAfterS": round(resumed, 2), "clientErrorsDuringFailover": len(writer.errors),
                       "rejoinS": round(rejoined, 1)}))
