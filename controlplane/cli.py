@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|down|etcd-snapshot|chaos|fuzz|apiserver|controller-manager|scheduler|agent|gitops-controller|gitops|ddqn|ddqn-retrainer|bench``.
+"""The one CLI entry: ``controlplane up|down|etcd-snapshot|chaos|fuzz|apiserver|controller-manager|scheduler|agent|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "agent": "controlplane.cmd.agent",
     "gitops-controller": "controlplane.cmd.gitops",
     "gitops": "controlplane.cmd.gitops_cli",
+    "dashboard": "controlplane.cmd.dashboard",
     "ddqn": "controlplane.cmd.ddqn",
     "ddqn-retrainer": "controlplane.cmd.ddqn_retrainer",
     "bench": "controlplane.cmd.bench",

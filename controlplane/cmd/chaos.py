@@ -60,7 +60,7 @@ COMPONENT = bootstrap.Component("chaos", metrics_port=False, uvloop=False)
 REPO = Path(__file__).resolve().parents[2]
 NS = "chaos"
 FAULTS = ("etcd-leader", "apiserver", "controller-manager-leader", "scheduler-leader", "agent")
-LEAN = ["--disable-agent", "--disable", "registry,gitops-controller", "--etcd-disable-snapshots"]
+LEAN = ["--disable-agent", "--disable", "registry,gitops-controller,dashboard", "--etcd-disable-snapshots"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

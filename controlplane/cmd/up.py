@@ -68,6 +68,7 @@ class UpContext:
     host: str
     etcd_endpoints: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)  # what components serve, for the ready line
     node_name: str = field(default_factory=lambda: default_node_name())
     disabled: set[str] = field(default_factory=set)  # components not run here (--disable...)
     etcd: EtcdProcess | None = None  # the embedded member, prepared before it starts
@@ -246,6 +247,22 @@ def _gitops(ctx: UpContext) -> Runnable:
         "--webhook-port", c.extra.get("gitops_webhook_port", "9292")], ready=ready)
 
 
+def _dashboard(ctx: UpContext) -> Runnable:
+    """The web dashboard (controlplane/dashboard) on --dashboard-port (a free port if busy); its
+    URL, written to DATA_DIR/dashboard-address, goes into the ready line."""
+    addr = ctx.data_dir / "dashboard-address"
+    addr.unlink(missing_ok=True)
+
+    def ready(c: UpContext) -> bool:
+        if addr.exists() and http_ok(addr.read_text().strip() + "/healthz"):
+            c.urls["dashboard"] = addr.read_text().strip()
+            return True
+        return False
+    return ChildProcess("dashboard", lambda c: [
+        "dashboard", "--kubeconfig", str(c.kubeconfig), "--data-dir", str(c.data_dir),
+        "--port", c.extra.get("dashboard_port", "8080")], ready=ready)
+
+
 # The components `up` runs, in start order (stopped in reverse). One line per component.
 COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
@@ -255,6 +272,7 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _registry,
     _agent,
     _gitops,
+    _dashboard,
 ]
 
 
@@ -268,6 +286,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="apiserver processes sharing the port (controlplane apiserver --workers)")
     p.add_argument("--gitops-webhook-port", type=int, default=9292,
                    help="the GitOps webhook receiver's port (0: a free one; see DATA_DIR/gitops/webhook-address)")
+    p.add_argument("--dashboard-port", type=int, default=8080,
+                   help="the web dashboard's port (0: a free one; the URL is in the ready line)")
     p.add_argument("--node-name", default=None, help="this machine's Node (default: the hostname)")
     # several servers (k3s's flags; docs/reliability.md "HA")
     p.add_argument("--cluster-init", action="store_true",
@@ -277,10 +297,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the server token (K10<ca hash>::server:<password>; a first server may choose its password)")
     p.add_argument("--token-file", type=Path, default=None, help="read --token from this file")
     p.add_argument("--disable-apiserver", action="store_true",
-                   help="an etcd-only server: no apiserver, controller-manager, scheduler, registry, agent or gitops")
+                   help="an etcd-only server: no apiserver, controller-manager, scheduler, registry, agent, gitops or dashboard")
     p.add_argument("--disable-agent", action="store_true", help="run no node agent on this server")
     p.add_argument("--disable", action="append", default=[],
-                   help="components not to run: registry, gitops-controller, scheduler, controller-manager (comma list)")
+                   help="components not to run: registry, gitops-controller, dashboard, scheduler, controller-manager (comma list)")
     p.add_argument("--cluster-reset", action="store_true",
                    help="reset etcd to a single member (this one), keeping its data, then exit (k3s's flag)")
     p.add_argument("--cluster-reset-restore-path", type=Path, default=None,
@@ -323,7 +343,7 @@ class InstanceLock:
 def _disabled(args: argparse.Namespace) -> set[str]:
     out = {d.strip() for v in args.disable for d in v.split(",") if d.strip()}
     if args.disable_apiserver:
-        out |= {"apiserver", "controller-manager", "scheduler", "registry", "agent", "gitops-controller"}
+        out |= {"apiserver", "controller-manager", "scheduler", "registry", "agent", "gitops-controller", "dashboard"}
     if args.disable_agent:
         out.add("agent")
     return out
@@ -448,7 +468,8 @@ async def main(bctx: bootstrap.Context) -> int:
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
                     extra={"apiserver_workers": str(args.apiserver_workers),
-                           "gitops_webhook_port": str(args.gitops_webhook_port)},
+                           "gitops_webhook_port": str(args.gitops_webhook_port),
+                           "dashboard_port": str(args.dashboard_port)},
                     node_name=args.node_name or default_node_name(), disabled=_disabled(args))
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     lock = InstanceLock(ctx.data_dir)
@@ -508,7 +529,8 @@ async def main(bctx: bootstrap.Context) -> int:
                     ctx.etcd, etcd_snapshot.snapshot_dir(ctx.data_dir, args.etcd_snapshot_dir), ctx.host_id,
                     args.etcd_snapshot_schedule_cron, args.etcd_snapshot_retention, stop)))
         if not stop.is_set():
-            line: dict[str, Any] = {"status": "ready", "server": ctx.server, "kubeconfig": str(ctx.kubeconfig)}
+            line: dict[str, Any] = {"status": "ready", "server": ctx.server, "kubeconfig": str(ctx.kubeconfig),
+                                    **ctx.urls}
             if "apiserver" in ctx.disabled:
                 line = {"status": "ready", "etcd": ctx.etcd.endpoint if ctx.etcd else None}
             if ctx.token is not None:

@@ -13,6 +13,8 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controlplane.runtime.stdio import AttachSession
+
 
 class RuntimeError_(Exception):
     """A runtime operation failed; ``reason`` is the Kubernetes-style reason to report."""
@@ -70,6 +72,9 @@ class ContainerSpec:
     pids_limit: int | None = None
     attempt: int = 0
     log_path: Path | None = None
+    stdin: bool = False  # keep the container's stdin open for attach
+    stdin_once: bool = False  # close it when the first attach session that used it ends
+    tty: bool = False  # run on a terminal (runc ``terminal: true``)
 
 
 @dataclass
@@ -134,6 +139,10 @@ class ContainerRuntime(abc.ABC):
                        cols: int = 80) -> tuple[asyncio.subprocess.Process, int]:
         """Run ``cmd`` on a terminal; returns the process and the pty master fd (caller closes)."""
         raise RuntimeError_("NotSupported", "this runtime cannot allocate a terminal")
+
+    async def attach(self, cid: str) -> AttachSession:
+        """A session on the standard streams of a running container (``kubectl attach``)."""
+        raise RuntimeError_("NotSupported", "this runtime cannot attach to containers")
 
     @abc.abstractmethod
     def log_path(self, cid: str) -> Path | None: ...

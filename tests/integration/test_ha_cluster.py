@@ -28,7 +28,7 @@ from tests.fixtures.up import UpInstance, http_get
 
 pytestmark = pytest.mark.integration
 
-LEAN = ["--disable-agent", "--disable", "registry,gitops-controller", "--etcd-disable-snapshots"]
+LEAN = ["--disable-agent", "--disable", "registry,gitops-controller,dashboard", "--etcd-disable-snapshots"]
 
 
 def _wait(pred, timeout: float, what: str, interval: float = 0.1):
@@ -211,7 +211,7 @@ def _snapshot_cmd(data_dir: Path, *args: str) -> dict | list:
 
 def test_etcd_snapshot_save_restore_and_schedule(up_factory, tmp_path):
     inst: UpInstance = up_factory("snap", node_name="snap", args=[
-        "--cluster-init", "--disable-agent", "--disable", "registry,gitops-controller",
+        "--cluster-init", "--disable-agent", "--disable", "registry,gitops-controller,dashboard",
         "--etcd-snapshot-schedule-cron", "* * * * * */2", "--etcd-snapshot-retention", "2"])
     kubectl = inst.kubectl(tmp_path / "cache")
     kubectl("create", "configmap", "before", "--from-literal=a=1")
