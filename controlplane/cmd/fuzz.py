@@ -111,7 +111,7 @@ def run(target: Target, doc: dict[str, Any], cases: int, seed: int | None, match
         if match and match not in op.path:
             continue
         ops.append(op)
-    per_op = max(1, cases // max(1, len(ops)))
+    per_op = max(1, -(-cases // max(1, len(ops))))  # at least ``cases`` in all
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies would override the kubeconfig's CA
     session.verify = target.verify
