@@ -440,7 +440,7 @@ class AgentServer:
         return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def stats(self, _: web.Request) -> web.Response:
-        node_cpu, node_mem, _p = cgroups.stats(cgroups.node_path(self.agent.cfg.node))
+        node_cpu, node_mem, _p = cgroups.stats(cgroups.node_path(getattr(self.agent.runtime, "node", self.agent.cfg.node)))
         pods = []
         for w in list(self.agent.workers.values()):
             cs = []

@@ -64,6 +64,7 @@ JOBS = Resource("batch", "v1", "jobs", "Job")
 CRONJOBS = Resource("batch", "v1", "cronjobs", "CronJob")
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 ENDPOINTSLICES = Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice")
+NETWORKPOLICIES = Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
 CLUSTERROLES = Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False)
 ROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
@@ -75,7 +76,7 @@ CERTIFICATESIGNINGREQUESTS = Resource("certificates.k8s.io", "v1", "certificates
 BUILTINS: tuple[Resource, ...] = (
     PODS, SERVICES, ENDPOINTS, NAMESPACES, NODES, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS,
     PERSISTENTVOLUMECLAIMS, REPLICATIONCONTROLLERS, DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS,
-    CONTROLLERREVISIONS, JOBS, CRONJOBS, LEASES, ENDPOINTSLICES, ROLES, CLUSTERROLES, ROLEBINDINGS,
+    CONTROLLERREVISIONS, JOBS, CRONJOBS, LEASES, ENDPOINTSLICES, NETWORKPOLICIES, ROLES, CLUSTERROLES, ROLEBINDINGS,
     CLUSTERROLEBINDINGS, CERTIFICATESIGNINGREQUESTS,
 )
 

@@ -60,7 +60,7 @@ COMPONENT = bootstrap.Component("chaos", metrics_port=False, uvloop=False)
 REPO = Path(__file__).resolve().parents[2]
 NS = "chaos"
 FAULTS = ("etcd-leader", "apiserver", "controller-manager-leader", "scheduler-leader", "agent")
-LEAN = ["--disable-agent", "--disable", "registry,gitops-controller,dashboard", "--etcd-disable-snapshots"]
+LEAN = ["--disable-agent", "--disable", "registry,gitops-controller,dashboard,dns", "--etcd-disable-snapshots"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -605,10 +605,13 @@ async def soak(args: argparse.Namespace, work: Path, stop_all: asyncio.Event) ->
     tasks: list[asyncio.Task] = []
     t_start = time.monotonic()
     try:
-        await servers[0].start(["--cluster-init", *LEAN])
+        # free cluster and service CIDRs picked by the first server, shared by the others
+        await servers[0].start(["--cluster-init", "--pick-cidrs", *LEAN])
         token = (servers[0].data_dir / "server" / "token").read_text().strip()
+        cidrs = json.loads((servers[0].data_dir / "cidrs.json").read_text())
         for s in servers[1:]:
-            await s.start(["--server", servers[0].url, "--token", token, *LEAN])
+            await s.start(["--server", servers[0].url, "--token", token, "--cluster-cidr", cidrs["cluster_cidr"],
+                           "--service-cidr", cidrs["service_cidr"], *LEAN])
         formed = time.monotonic() - t_start
         kubeconfig = servers[0].kubeconfig
         _, headers, ssl_ctx = load_kubeconfig(kubeconfig)

@@ -20,9 +20,9 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
-    clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, endpoints, garbagecollector,
-    job, namespace, nodelifecycle, podgc, replicaset, replicationcontroller, rootcacertpublisher, serviceaccount,
-    statefulset,
+    clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, endpoints, endpointslice,
+    garbagecollector, job, namespace, nodeipam, nodelifecycle, podgc, replicaset, replicationcontroller,
+    rootcacertpublisher, serviceaccount, servicelb, statefulset,
 )
 from controlplane.log import get_logger
 
@@ -38,6 +38,7 @@ CONTROLLERS: dict[str, ModuleType] = {
     "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle, "podgc": podgc,
     "clusterrole-aggregation": clusterroleaggregation, "root-ca-cert-publisher": rootcacertpublisher,
     "csrapproving": csrapproving, "csrsigning": csrsigning,
+    "endpointslice": endpointslice, "nodeipam": nodeipam, "servicelb": servicelb,
 }
 ALL_CONTROLLERS = list(CONTROLLERS)
 
@@ -62,16 +63,19 @@ def parse_controllers(spec: str | None) -> list[str]:
 
 
 def build_manager(client: RestClient, controllers: list[str], workers: dict[str, int] | None = None, *,
-                  root_ca: str | None = None, signing: object = None) -> Manager:
+                  root_ca: str | None = None, signing: object = None,
+                  options: dict[str, dict] | None = None) -> Manager:
     """``root_ca`` (PEM) feeds root-ca-cert-publisher, ``signing`` (a ``pki.CertKey``) csrsigning;
-    without them those controllers stay idle."""
+    without them those controllers stay idle. ``options``: per controller keyword arguments
+    (``{"nodeipam": {"cluster_cidr": …}}``)."""
     mgr = Manager(client, name="controller-manager")
     mgr.root_ca = root_ca  # type: ignore[attr-defined]
     mgr.cluster_signing = signing  # type: ignore[attr-defined]
     for name in controllers:
         mod = CONTROLLERS[name]
         n = (workers or {}).get(name)
-        mod.setup(mgr, workers=n) if n else mod.setup(mgr)
+        kw = dict((options or {}).get(name) or {})
+        mod.setup(mgr, workers=n, **kw) if n else mod.setup(mgr, **kw)
     return mgr
 
 
@@ -92,7 +96,8 @@ async def _main(ctx: bootstrap.Context) -> int:
         signing = CertKey.read(args.cluster_signing_cert_file, args.cluster_signing_key_file)
     log.info("controller-manager starting", controllers=controllers, leader_elect=args.leader_elect)
     try:
-        mgr = build_manager(client, controllers, root_ca=root_ca, signing=signing)
+        options = {"nodeipam": {"cluster_cidr": args.cluster_cidr, "node_mask": args.node_cidr_mask_size}}
+        mgr = build_manager(client, controllers, root_ca=root_ca, signing=signing, options=options)
         return await ctx.run_leading(client, mgr.start)
     finally:
         await client.close()
@@ -104,6 +109,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--master", help="apiserver URL (instead of --kubeconfig)")
     p.add_argument("--controllers", default="*", help="comma list; '*' all, '-name' to disable")
     p.add_argument("--max-connections", type=int, default=128, help="concurrent HTTP connections to the apiserver")
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod CIDR the node IPAM controller splits per node")
+    p.add_argument("--node-cidr-mask-size", type=int, default=24)
     p.add_argument("--root-ca-file", default=None, help="cluster CA published as kube-root-ca.crt in every namespace")
     p.add_argument("--cluster-signing-cert-file", default=None, help="CA certificate csrsigning signs with")
     p.add_argument("--cluster-signing-key-file", default=None, help="its private key")

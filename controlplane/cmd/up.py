@@ -26,6 +26,13 @@ hostname, are issued again); etcd runs with TLS and client-certificate authentic
 apiserver on HTTPS with Node+RBAC, the audit log (``DIR/audit/``) and Secrets encrypted at
 rest (``cmd.secure``); each component gets a kubeconfig of its own identity
 (``DIR/kubeconfigs/``), the admin ``DIR/kubeconfig`` verifies the server.
+
+Networking (docs/networking.md): ``--cluster-cidr`` and ``--service-cidr`` (10.42.0.0/16,
+10.43.0.0/16; ``--pick-cidrs`` chooses free ones in 10.64.0.0/10) go to every component that
+needs them; as root, ``up`` refuses to start (exit 2) when another instance or anything else
+already routes them. The cluster DNS runs as ``system:coredns``, the agent's service proxy as
+``system:kube-proxy``; the network's host objects are named from the data dir and node name and
+removed by ``controlplane down`` (``controlplane.network.node`` registers the cleanup).
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ from controlplane.cmd import secure
 from controlplane.cmd import serverjoin
 from controlplane.etcd_process import EtcdProcess, EtcdTLS
 from controlplane.images.registry import LocalRegistry, RegistryTLS
+from controlplane.network.addressing import ClusterNetworks
+from controlplane.network.routes import CIDRInUse, check_free, pick_free
 from controlplane.log import get_logger
 from controlplane.pki.cluster import ClusterPKI
 from controlplane.pki.kubeconfigs import write_component_kubeconfigs
@@ -193,7 +202,8 @@ def _apiserver(ctx: UpContext) -> Runnable:
         if c.token is not None:
             sec += ["--token-auth-file", str(serverjoin.token_auth_file(c.data_dir))]
         return ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints),
-                "--workers", c.extra.get("apiserver_workers", "1"), *sec]
+                "--workers", c.extra.get("apiserver_workers", "1"), *sec, "--service-cidr", c.extra["service_cidr"],
+                "--advertise-address", str(_nets(c).host_address)]
 
     return ChildProcess("apiserver", args, ready=lambda c: http_ok(c.server + "/readyz", c.pki.ca_file))
 
@@ -202,7 +212,8 @@ def _controller_manager(ctx: UpContext) -> Runnable:
     return ChildProcess("controller-manager", lambda c: [
         "controller-manager", "--kubeconfig", str(c.component_kubeconfig("controller-manager")),
         "--data-dir", str(c.data_dir), "--root-ca-file", str(c.pki.ca_file),
-        "--cluster-signing-cert-file", str(c.pki.ca_file), "--cluster-signing-key-file", str(c.pki.key("ca"))],
+        "--cluster-signing-cert-file", str(c.pki.ca_file), "--cluster-signing-key-file", str(c.pki.key("ca")),
+        "--cluster-cidr", c.extra["cluster_cidr"]],
         ready=component_ready("controller-manager"))
 
 
@@ -214,6 +225,26 @@ def _scheduler(ctx: UpContext) -> Runnable:
 
 def _registry(ctx: UpContext) -> Runnable:
     return RegistryRunnable()
+
+
+def _nets(c: UpContext) -> ClusterNetworks:
+    return ClusterNetworks.parse(c.extra["cluster_cidr"], c.extra["service_cidr"])
+
+
+def _net_args(c: UpContext) -> list[str]:
+    return ["--cluster-cidr", c.extra["cluster_cidr"], "--service-cidr", c.extra["service_cidr"]]
+
+
+def _dns(ctx: UpContext) -> Runnable:
+    """The cluster DNS (kube-system/kube-dns at the service CIDR's 10th address)."""
+    port_file = ctx.data_dir / "dns-port"
+    port_file.unlink(missing_ok=True)
+    ups = [a for u in ctx.extra.get("dns_upstreams", "").split(",") if u for a in ("--upstream", u)]
+    ready = component_ready("dns")
+    return ChildProcess("dns", lambda c: ["dns", "--kubeconfig", str(c.component_kubeconfig("coredns")),
+                                          "--port-file", str(port_file), "--data-dir", str(c.data_dir),
+                                          *_net_args(c), *ups],
+                        ready=lambda c: port_file.exists() and ready(c))
 
 
 def _agent(ctx: UpContext) -> Runnable | None:
@@ -230,7 +261,8 @@ def _agent(ctx: UpContext) -> Runnable | None:
         *(["--registry-mirror", c.extra["registry_mirror"]] if c.extra.get("registry_mirror") else []),
         *(["--address", c.etcd_host] if c.etcd_host != "127.0.0.1" else []),
         "--tls-cert-file", str(c.pki.crt(serving)), "--tls-private-key-file", str(c.pki.key(serving)),
-        "--client-ca-file", str(c.pki.ca_file), "--data-dir", str(c.data_dir), "--keep-containers"],
+        "--client-ca-file", str(c.pki.ca_file), "--data-dir", str(c.data_dir), "--keep-containers",
+        "--proxy-kubeconfig", str(c.component_kubeconfig("kube-proxy")), *_net_args(c)],
         ready=component_ready("agent"))
 
 
@@ -269,6 +301,7 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _apiserver,
     _controller_manager,
     _scheduler,
+    _dns,
     _registry,
     _agent,
     _gitops,
@@ -284,6 +317,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--etcd-endpoints", default="", help="use this etcd instead of an embedded one")
     p.add_argument("--apiserver-workers", type=int, default=2,
                    help="apiserver processes sharing the port (controlplane apiserver --workers)")
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod addresses (a /24 per node)")
+    p.add_argument("--service-cidr", default="10.43.0.0/16", help="Service cluster IPs")
+    p.add_argument("--pick-cidrs", action="store_true",
+                   help="choose free cluster and service /16s inside 10.64.0.0/10 (kept in DATA_DIR/cidrs.json)")
+    p.add_argument("--dns-upstream", action="append", default=[],
+                   help="resolver for non-cluster names, host[:port] (default: the host's /etc/resolv.conf)")
     p.add_argument("--gitops-webhook-port", type=int, default=9292,
                    help="the GitOps webhook receiver's port (0: a free one; see DATA_DIR/gitops/webhook-address)")
     p.add_argument("--dashboard-port", type=int, default=8080,
@@ -297,10 +336,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the server token (K10<ca hash>::server:<password>; a first server may choose its password)")
     p.add_argument("--token-file", type=Path, default=None, help="read --token from this file")
     p.add_argument("--disable-apiserver", action="store_true",
-                   help="an etcd-only server: no apiserver, controller-manager, scheduler, registry, agent, gitops or dashboard")
+                   help="an etcd-only server: no apiserver, controller-manager, scheduler, dns, registry, agent, gitops or "
+                        "dashboard")
     p.add_argument("--disable-agent", action="store_true", help="run no node agent on this server")
     p.add_argument("--disable", action="append", default=[],
-                   help="components not to run: registry, gitops-controller, dashboard, scheduler, controller-manager (comma list)")
+                   help="components not to run: registry, gitops-controller, dashboard, dns, scheduler, controller-manager "
+                        "(comma list)")
     p.add_argument("--cluster-reset", action="store_true",
                    help="reset etcd to a single member (this one), keeping its data, then exit (k3s's flag)")
     p.add_argument("--cluster-reset-restore-path", type=Path, default=None,
@@ -343,7 +384,8 @@ class InstanceLock:
 def _disabled(args: argparse.Namespace) -> set[str]:
     out = {d.strip() for v in args.disable for d in v.split(",") if d.strip()}
     if args.disable_apiserver:
-        out |= {"apiserver", "controller-manager", "scheduler", "registry", "agent", "gitops-controller", "dashboard"}
+        out |= {"apiserver", "controller-manager", "scheduler", "dns", "registry", "agent", "gitops-controller",
+                "dashboard"}
     if args.disable_agent:
         out.add("agent")
     return out
@@ -369,8 +411,12 @@ async def prepare_server(ctx: UpContext, args: argparse.Namespace) -> None:
             serverjoin.save_peers(ctx.data_dir, list(old.get("etcdEndpoints") or []))
         except Exception as e:  # noqa: BLE001 - the server may be down; the member list tells us later
             log.info("could not read the cluster's etcd endpoints from --server", error=str(e))
+    # create or renew the PKI (as k3s does at start) before anything uses it (its SANs hold the
+    # kubernetes Service IP and the host address pods reach it at, and a non-loopback --host)
     sans = [ctx.host] if ctx.etcd_host != "127.0.0.1" else []
-    await asyncio.to_thread(ctx.pki.ensure, hostname=ctx.node_name, extra_sans=sans, etcd_sans=sans)
+    nets = _nets(ctx)
+    await asyncio.to_thread(ctx.pki.ensure, hostname=ctx.node_name, service_ip=str(nets.kubernetes_service_ip),
+                            extra_sans=[*sans, str(nets.host_address)], etcd_sans=sans)
     ctx.token = serverjoin.ensure_token(ctx.data_dir, ctx.pki.ca_pem, token_text or None)
     if ctx.etcd_endpoints:
         return  # an external etcd
@@ -463,15 +509,38 @@ async def _unless_stopped(coro: Any, stop: asyncio.Event) -> bool:
     return False
 
 
+def _picked_cidrs(args: argparse.Namespace) -> None:
+    """``--pick-cidrs``: reuse the data dir's choice (its Services keep their IPs), else pick."""
+    f = args.data_dir / "cidrs.json"
+    if f.exists():
+        saved = json.loads(f.read_text())
+    else:
+        cluster, service = pick_free(2)
+        saved = {"cluster_cidr": cluster, "service_cidr": service}
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(saved))
+    args.cluster_cidr, args.service_cidr = saved["cluster_cidr"], saved["service_cidr"]
+
+
 async def main(bctx: bootstrap.Context) -> int:
     args, stop = bctx.args, bctx.stop
+    if args.pick_cidrs:
+        _picked_cidrs(args)
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
-                    extra={"apiserver_workers": str(args.apiserver_workers),
+                    extra={"apiserver_workers": str(args.apiserver_workers), "cluster_cidr": args.cluster_cidr,
+                           "service_cidr": args.service_cidr, "dns_upstreams": ",".join(args.dns_upstream),
                            "gitops_webhook_port": str(args.gitops_webhook_port),
                            "dashboard_port": str(args.dashboard_port)},
                     node_name=args.node_name or default_node_name(), disabled=_disabled(args))
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        try:  # refuse before starting anything when another instance routes our CIDRs
+            nets = _nets(ctx)
+            await check_free(nets, nets.cluster_tag(ctx.server))
+        except (CIDRInUse, ValueError) as e:
+            sys.stderr.write(f"controlplane up: {e}\n")
+            return 2
     lock = InstanceLock(ctx.data_dir)
     if not lock.acquire():
         log.error("another controlplane up runs on this data dir", data_dir=str(ctx.data_dir),
@@ -530,7 +599,7 @@ async def main(bctx: bootstrap.Context) -> int:
                     args.etcd_snapshot_schedule_cron, args.etcd_snapshot_retention, stop)))
         if not stop.is_set():
             line: dict[str, Any] = {"status": "ready", "server": ctx.server, "kubeconfig": str(ctx.kubeconfig),
-                                    **ctx.urls}
+                                    **ctx.urls, "cluster_cidr": args.cluster_cidr, "service_cidr": args.service_cidr}
             if "apiserver" in ctx.disabled:
                 line = {"status": "ready", "etcd": ctx.etcd.endpoint if ctx.etcd else None}
             if ctx.token is not None:

@@ -37,6 +37,7 @@ ADMIN = ("admin", "kubernetes-admin", ("system:masters",))
 CONTROLLER_MANAGER = ("controller-manager", "system:kube-controller-manager", ())
 SCHEDULER = ("scheduler", "system:kube-scheduler", ())
 KUBE_PROXY = ("kube-proxy", "system:kube-proxy", ())
+COREDNS = ("coredns", "system:coredns", ())  # the cluster DNS (CoreDNS's role, docs/networking.md)
 APISERVER_KUBELET_CLIENT = ("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ())
 APISERVER_ETCD_CLIENT = "kube-apiserver-etcd-client"
 
@@ -103,7 +104,7 @@ class ClusterPKI:
         self.serving("etcd/server", "etcd-server", etcd_names, ca="etcd/ca", done=done)
         self.leaf("etcd/peer", "etcd-peer", (), etcd_names, ca="etcd/ca", server=True, client=True, done=done)
         self.client("apiserver-etcd-client", APISERVER_ETCD_CLIENT, ca="etcd/ca", done=done)
-        for stem, cn, orgs in (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, APISERVER_KUBELET_CLIENT):
+        for stem, cn, orgs in (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, COREDNS, APISERVER_KUBELET_CLIENT):
             self.client(stem, cn, orgs, done=done)
         self.service_account_key(done)
         if done:

@@ -4,7 +4,8 @@ with the cluster CA and carrying its own client certificate:
 - ``DATA_DIR/kubeconfig``: ``kubernetes-admin`` in ``system:masters`` (people, kubectl)
 - ``DATA_DIR/kubeconfigs/controller-manager.kubeconfig``: ``system:kube-controller-manager``
 - ``DATA_DIR/kubeconfigs/scheduler.kubeconfig``: ``system:kube-scheduler``
-- ``DATA_DIR/kubeconfigs/kube-proxy.kubeconfig``: ``system:kube-proxy``
+- ``DATA_DIR/kubeconfigs/kube-proxy.kubeconfig``: ``system:kube-proxy`` (the agent's service proxy)
+- ``DATA_DIR/kubeconfigs/coredns.kubeconfig``: ``system:coredns`` (the cluster DNS)
 - ``DATA_DIR/kubeconfigs/node-<name>.kubeconfig``: ``system:node:<name>`` in ``system:nodes``
 
 ``user_kubeconfig`` makes one for any user and groups (``controlplane kubeconfig --user``,
@@ -18,7 +19,7 @@ from typing import Iterable
 
 from controlplane.kubeconfig import write_kubeconfig
 from controlplane.pki.certs import CertKey
-from controlplane.pki.cluster import ADMIN, CONTROLLER_MANAGER, KUBE_PROXY, SCHEDULER, ClusterPKI
+from controlplane.pki.cluster import ADMIN, CONTROLLER_MANAGER, COREDNS, KUBE_PROXY, SCHEDULER, ClusterPKI
 
 
 def _write(path: Path, server: str, pki: ClusterPKI, ck: CertKey, user: str) -> Path:
@@ -31,7 +32,7 @@ def write_component_kubeconfigs(pki: ClusterPKI, server: str, data_dir: Path,
     out: dict[str, Path] = {}
     stem, cn, orgs = ADMIN
     out["admin"] = _write(data_dir / "kubeconfig", server, pki, pki.client(stem, cn, orgs), cn)
-    for stem, cn, orgs in (CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY):
+    for stem, cn, orgs in (CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, COREDNS):
         out[stem] = _write(data_dir / "kubeconfigs" / f"{stem}.kubeconfig", server, pki, pki.client(stem, cn, orgs), cn)
     for node in nodes:
         out[f"node-{node}"] = node_kubeconfig(pki, server, data_dir, node)

@@ -28,7 +28,7 @@ from tests.fixtures.up import UpInstance, http_get
 
 pytestmark = pytest.mark.integration
 
-LEAN = ["--disable-agent", "--disable", "registry,gitops-controller,dashboard", "--etcd-disable-snapshots"]
+LEAN = ["--disable-agent", "--disable", "registry,gitops-controller,dashboard,dns", "--etcd-disable-snapshots"]
 
 
 def _wait(pred, timeout: float, what: str, interval: float = 0.1):
@@ -40,6 +40,10 @@ def _wait(pred, timeout: float, what: str, interval: float = 0.1):
             return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def _net(inst: UpInstance) -> list[str]:
+    return ["--cluster-cidr", inst.net.cluster_cidr, "--service-cidr", inst.net.service_cidr]
 
 
 def _etcd_tls(inst: UpInstance) -> etcd_admin.TLS:
@@ -115,7 +119,7 @@ def test_three_servers_lose_one_and_carry_on(up_factory, tmp_path):
     # the shape: three etcd members, two apiservers (s3 is an etcd-only server)
     for n, more in ((2, []), (3, ["--disable-apiserver"])):
         servers.append(up_factory(f"s{n}", args=["--server", s1.url, "--token", token, *LEAN, *more],
-                                  node_name=f"ha-s{n}"))
+                                  node_name=f"ha-s{n}", net=s1.net))  # one cluster: one set of CIDRs
     formed = time.monotonic() - t0
     assert servers[2].ready_line.get("etcd") and "server" not in servers[2].ready_line
     apiservers = servers[:2]
@@ -132,7 +136,7 @@ def test_three_servers_lose_one_and_carry_on(up_factory, tmp_path):
     # a joining server with a wrong token is refused before it touches etcd
     wrong = token.rsplit(":", 1)[0] + ":wrong"
     r = subprocess.run([sys.executable, "-m", "controlplane", "up", "--data-dir", str(tmp_path / "bad"), "--port", "0",
-                        "--server", s1.url, "--token", wrong, *LEAN], cwd=REPO, capture_output=True, text=True,
+                        "--server", s1.url, "--token", wrong, "--pick-cidrs", *LEAN], cwd=REPO, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 1 and "refused the token" in r.stderr, r.stderr[-2000:]
     assert len(asyncio.run(etcd_admin.members([_etcd_url(s1)], _etcd_tls(s1)))) == 3
@@ -192,7 +196,8 @@ def test_three_servers_lose_one_and_carry_on(up_factory, tmp_path):
     for s in reversed(servers):
         assert s.stop() == 0
     r = subprocess.run([sys.executable, "-m", "controlplane", "up", "--data-dir", str(s1.data_dir), "--port",
-                        str(s1.port), "--cluster-reset"], cwd=REPO, capture_output=True, text=True, timeout=120)
+                        str(s1.port), "--cluster-reset", *_net(s1)], cwd=REPO, capture_output=True, text=True,
+                       timeout=120)
     assert r.returncode == 0 and '"reset"' in r.stdout, r.stderr[-2000:]
     s1.start()
     assert acked <= _names(s1)
@@ -211,7 +216,7 @@ def _snapshot_cmd(data_dir: Path, *args: str) -> dict | list:
 
 def test_etcd_snapshot_save_restore_and_schedule(up_factory, tmp_path):
     inst: UpInstance = up_factory("snap", node_name="snap", args=[
-        "--cluster-init", "--disable-agent", "--disable", "registry,gitops-controller,dashboard",
+        "--cluster-init", "--disable-agent", "--disable", "registry,gitops-controller,dashboard,dns",
         "--etcd-snapshot-schedule-cron", "* * * * * */2", "--etcd-snapshot-retention", "2"])
     kubectl = inst.kubectl(tmp_path / "cache")
     kubectl("create", "configmap", "before", "--from-literal=a=1")
@@ -241,6 +246,6 @@ def test_etcd_snapshot_save_restore_and_schedule(up_factory, tmp_path):
     # k3s's --cluster-reset-restore-path does the same from up (and exits)
     assert inst.stop() == 0
     r = subprocess.run([sys.executable, "-m", "controlplane", "up", "--data-dir", str(inst.data_dir), "--port",
-                        str(inst.port), "--cluster-reset", "--cluster-reset-restore-path", saved["path"]],
+                        str(inst.port), "--cluster-reset", "--cluster-reset-restore-path", saved["path"], *_net(inst)],
                        cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and '"reset"' in r.stdout, r.stderr[-2000:]

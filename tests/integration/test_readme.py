@@ -93,7 +93,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, local_registry):
         if agent is not None:
             agent.stop()
             agent.cleanup()
-            problems = leftovers(agent.root / "runtime", agent.node)
+            problems = leftovers(agent.root / "runtime", agent.node, agent.net)
         for p in reversed(procs):
             p.stop()
         api.stop()

@@ -182,6 +182,27 @@ def _endpoints_row(o: Obj, now: datetime) -> list[Any]:
     return [_m(o).get("name", ""), text, since(_m(o).get("creationTimestamp"), now)]
 
 
+def _endpointslice_row(o: Obj, now: datetime) -> list[Any]:
+    ports = [str(p["port"]) if p.get("port") is not None else "<unset>" for p in o.get("ports") or []]
+    addrs = [a for e in o.get("endpoints") or [] for a in (e.get("addresses") or [])]
+    text = ",".join(addrs[:3]) if addrs else "<unset>"
+    if len(addrs) > 3:
+        text += f" + {len(addrs) - 3} more..."
+    return [_m(o).get("name", ""), o.get("addressType", ""), ",".join(ports) or "<unset>", text,
+            since(_m(o).get("creationTimestamp"), now)]
+
+
+def _netpol_row(o: Obj, now: datetime) -> list[Any]:
+    sel = _s(o).get("podSelector") or {}
+    parts = [f"{k}={v}" for k, v in sorted((sel.get("matchLabels") or {}).items())]
+    for e in sel.get("matchExpressions") or []:
+        vals = ",".join(e.get("values") or [])
+        op = e.get("operator", "")
+        parts.append({"In": f"{e.get('key')} in ({vals})", "NotIn": f"{e.get('key')} notin ({vals})",
+                      "Exists": str(e.get("key")), "DoesNotExist": f"!{e.get('key')}"}.get(op, str(e.get("key"))))
+    return [_m(o).get("name", ""), ",".join(parts) or NONE, since(_m(o).get("creationTimestamp"), now)]
+
+
 def _event_row(o: Obj, now: datetime) -> list[Any]:
     inv = o.get("involvedObject") or o.get("regarding") or {}
     series = o.get("series") or {}
@@ -301,6 +322,15 @@ PRINTERS: dict[tuple[str, str], Printer] = {
                   "keys and values matching this selector.")), _svc_row),
     ("", "Endpoints"): Printer((
         _NAME, col("Endpoints", description="Endpoints of the service"), _AGE), _endpoints_row),
+    ("discovery.k8s.io", "EndpointSlice"): Printer((
+        _NAME, col("AddressType", description="addressType specifies the type of address carried by this "
+                   "EndpointSlice."),
+        col("Ports", description="ports specifies the list of network ports exposed by each endpoint in this slice."),
+        col("Endpoints", description="endpoints is a list of unique endpoints in this slice."), _AGE),
+        _endpointslice_row),
+    ("networking.k8s.io", "NetworkPolicy"): Printer((
+        _NAME, col("Pod-Selector", description="podSelector selects the pods to which this NetworkPolicy "
+                   "object applies."), _AGE), _netpol_row),
     ("", "ConfigMap"): Printer((
         _NAME, col("Data", "integer", description="Data contains the configuration data."), _AGE),
         _simple(lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {}), _age)),

@@ -23,6 +23,7 @@ from controlplane.apiserver.persistence.caches import WatchCaches
 from controlplane.apiserver.persistence.compactor import Compactor
 from controlplane.apiserver.persistence.store import ObjectStore
 from controlplane.apiserver.server import metrics
+from controlplane.apiserver.server import kubernetes_service
 from controlplane.apiserver.server.crds import CrdController
 from controlplane.apiserver.server.endpoint_reconciler import EndpointReconciler, address_of
 from controlplane.apiserver.server.health import EtcdProbe, build_checks
@@ -32,6 +33,7 @@ from controlplane.apiserver.server.security import Security, SecurityOptions
 from controlplane.apiserver.strategy.builtins import builtin_registry
 from controlplane.apiserver.strategy.serviceips import ServiceIPAllocator
 from controlplane.log import get_logger
+from controlplane.network.addressing import DEFAULT_SERVICE_CIDR, ClusterNetworks
 from controlplane.storage.interface import Backend
 
 log = get_logger(__name__)
@@ -42,17 +44,22 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 class ApiServer:
     """The state of one apiserver process and its lifecycle."""
 
-    def __init__(self, backend: Backend, *, service_cidr: str = "10.96.0.0/12",
+    def __init__(self, backend: Backend, *, service_cidr: str = DEFAULT_SERVICE_CIDR,
                  compaction_interval: float = 300.0, primary: bool = True, security: Security | None = None,
-                 stale: Callable[[str], bool] | None = None,
+                 stale: Callable[[str], bool] | None = None, advertise_address: str | None = None,
                  event_ttl: int | None = None, decision_ttl: int | None = None,
                  limits: RequestLimits | None = None) -> None:
         """``security``: TLS, authentication, authorization and audit (default: none of them,
         every request allowed, as kube-apiserver with AlwaysAllow and no TLS); ``stale``: the
-        encryption-at-rest backend's check for values written with an old key; ``event_ttl`` /
+        encryption-at-rest backend's check for values written with an old key;
+        ``advertise_address``: where pods reach this apiserver (the ``kubernetes`` Service's
+        endpoint; default: the cluster's host address, docs/networking.md); ``event_ttl`` /
         ``decision_ttl``: seconds Events / SchedulingDecisions live (None: 1 h; 0: forever)."""
         self.backend = backend
         self.security = security or Security(SecurityOptions(authorization_mode=["AlwaysAllow"]))
+        self.service_cidr = service_cidr
+        self.advertise_address = advertise_address or str(ClusterNetworks.parse().host_address)
+        self.port = 0  # the serving port (set by ``serve``), published in the kubernetes Service
         self.primary = primary  # the one process (of several workers) doing once-only jobs
         self.stopping = asyncio.Event()
         self.watchers: set[Any] = set()  # open watch streams (closed on shutdown)
@@ -88,6 +95,10 @@ class ApiServer:
                 await self.caches.cache_for(info)
         await self._ensure_namespaces()
         await self.security.start(self)
+        if self.primary:
+            self.spawn(self.service_ips.repair_loop(self.stopping))
+            if self.port:
+                await kubernetes_service.ensure(self, self.advertise_address, self.port)
         await self.crds.start()
         if self.compactor is not None:
             self.compactor.launch()
@@ -147,6 +158,7 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event, *, so
     if workers > 1:  # only on the routes that can address custom resources (core: no cost)
         names = [r.name for r in app.router.routes if r.path.startswith(("apis", "openapi"))]
         app.register_named_middleware(_crd_catch_up(api), route_names=names, attach_to="request")
+    api.port = port
     await api.start()
     if gate is not None:
         api.workers_ready = False  # /readyz: 500 until every worker serves

@@ -15,6 +15,7 @@ from controlplane.apiserver.strategy.customresourcedefinition import CustomResou
 from controlplane.apiserver.strategy.event import EventStrategy
 from controlplane.apiserver.strategy.job import JobStrategy
 from controlplane.apiserver.strategy.namespace import NamespaceStrategy
+from controlplane.apiserver.strategy.network import EndpointSliceStrategy, NetworkPolicyStrategy
 from controlplane.apiserver.strategy.node import NodeStrategy
 from controlplane.apiserver.strategy.pod import PodStrategy
 from controlplane.apiserver.strategy.rbac import BindingStrategy, RoleStrategy
@@ -79,6 +80,11 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
         _res("CronJob", "cronjobs", CronJobStrategy(), short=["cj"], cats=all_cat, sub=["status"], group="batch"),
         # coordination.k8s.io/v1
         _res("Lease", "leases", plain, group="coordination.k8s.io"),
+        # discovery.k8s.io/v1
+        _res("EndpointSlice", "endpointslices", EndpointSliceStrategy(), group="discovery.k8s.io"),
+        # networking.k8s.io/v1
+        _res("NetworkPolicy", "networkpolicies", NetworkPolicyStrategy(), short=["netpol"],
+             group="networking.k8s.io"),
         # apiextensions.k8s.io/v1
         _res("CustomResourceDefinition", "customresourcedefinitions", CustomResourceDefinitionStrategy(), False,
              short=["crd", "crds"], cats=("api-extensions",), sub=["status"], group="apiextensions.k8s.io"),

@@ -1,5 +1,5 @@
 """Which validation rules each built-in kind gets: the kind-specific ``ValidateX`` functions of
-Kubernetes 1.32 (``core.py``, ``apps.py``, ``batch.py``, and ``crd/validation.py`` for
+Kubernetes 1.32 (``core.py``, ``apps.py``, ``batch.py``, ``network.py``, and ``crd/validation.py`` for
 CustomResourceDefinitions), keyed by (group, kind). Each rule appends causes ``{reason,
 message, field}`` (Kubernetes' ``field.Error`` types: FieldValueRequired, FieldValueInvalid,
 FieldValueNotSupported, FieldValueDuplicate, FieldValueForbidden, FieldValueNotFound,
@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from controlplane.apiserver.crd.validation import validate_crd
 from controlplane.apiserver.meta.names import Errors
-from controlplane.apiserver.validation import apps, batch, core, scheduling
+from controlplane.apiserver.validation import apps, batch, core, network, scheduling
 
 Obj = dict[str, Any]
 GVK = tuple[str, str, str]
@@ -33,6 +33,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("batch", "Job"): batch.job,
     ("batch", "CronJob"): batch.cronjob,
     ("coordination.k8s.io", "Lease"): core.lease,
+    ("discovery.k8s.io", "EndpointSlice"): network.endpoint_slice,
+    ("networking.k8s.io", "NetworkPolicy"): network.network_policy,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): validate_crd,
     ("scheduling.controlplane.io", "SchedulingDecision"): scheduling.scheduling_decision,
 }
