@@ -14,7 +14,9 @@ Security flags (kube-apiserver's names; docs/security.md): ``--tls-cert-file``/
 ``controlplane up`` runs Node,RBAC), ``--audit-policy-file``/``--audit-log-path``/
 ``--audit-log-maxsize``/``--audit-log-maxbackup``/``--audit-log-maxage``,
 ``--encryption-provider-config``, ``--etcd-cafile``/``--etcd-certfile``/``--etcd-keyfile``,
-``--kubelet-client-certificate``/``--kubelet-client-key``/``--kubelet-certificate-authority``.
+``--kubelet-client-certificate``/``--kubelet-client-key``/``--kubelet-certificate-authority``,
+``--enable-admission-plugins``/``--disable-admission-plugins`` (all plugins are on by default;
+docs/security.md, "Admission").
 """
 
 from __future__ import annotations
@@ -103,6 +105,8 @@ def add_security_flags(p: argparse.ArgumentParser) -> None:
     a("--kubelet-client-key", default=None)
     a("--kubelet-certificate-authority", default=None, help="CA verifying agents' serving certificates")
     a("--advertise-url", default="", help="the URL published in kube-public/cluster-info (default https://host:port)")
+    a("--enable-admission-plugins", default="", help="comma list of admission plugins to enable (all are by default)")
+    a("--disable-admission-plugins", default="", help="comma list of admission plugins to turn off")
 
 
 def _bool(v: str) -> bool:
@@ -145,7 +149,13 @@ def build_api(args: argparse.Namespace, *, primary: bool = True, compaction: flo
                      primary=primary, security=Security(security_options(args)), stale=stale,
                      advertise_address=args.advertise_address, event_ttl=args.event_ttl, decision_ttl=args.decision_ttl,
                      limits=RequestLimits(args.max_requests_inflight, args.max_mutating_requests_inflight,
-                                          args.request_timeout, workers))
+                                          args.request_timeout, workers),
+                     admission_enabled=_names(args.enable_admission_plugins),
+                     admission_disabled=_names(args.disable_admission_plugins))
+
+
+def _names(csv: str) -> list[str]:
+    return [n.strip() for n in (csv or "").split(",") if n.strip()]
 
 
 async def main(ctx: bootstrap.Context) -> None:

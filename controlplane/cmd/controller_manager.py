@@ -22,7 +22,7 @@ from controlplane.cmd import bootstrap
 from controlplane.controllers import (
     clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, endpoints, endpointslice,
     garbagecollector, job, namespace, nodeipam, nodelifecycle, podgc, replicaset, replicationcontroller,
-    rootcacertpublisher, serviceaccount, servicelb, statefulset,
+    resourcequota, rootcacertpublisher, serviceaccount, servicelb, statefulset,
 )
 from controlplane.log import get_logger
 
@@ -37,7 +37,7 @@ CONTROLLERS: dict[str, ModuleType] = {
     "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
     "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle, "podgc": podgc,
     "clusterrole-aggregation": clusterroleaggregation, "root-ca-cert-publisher": rootcacertpublisher,
-    "csrapproving": csrapproving, "csrsigning": csrsigning,
+    "csrapproving": csrapproving, "csrsigning": csrsigning, "resourcequota": resourcequota,
     "endpointslice": endpointslice, "nodeipam": nodeipam, "servicelb": servicelb,
 }
 ALL_CONTROLLERS = list(CONTROLLERS)

@@ -66,8 +66,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, local_registry):
     procs: list = []
     agent = None
     try:
+        # (as `up` runs it: the CA published as kube-root-ca.crt, which every pod's token volume needs)
         cm = ControllerManagerProcess(work / "controller-manager", api.component_kubeconfig("controller-manager"),
-                                      ["--data-dir", str(work)]).start()
+                                      ["--data-dir", str(work), "--root-ca-file", str(api.pki.ca_file)]).start()
         procs.append(cm)
         sched = ProcessRunner(work, ["scheduler", "--kubeconfig", str(api.component_kubeconfig("scheduler")),
                                      "--data-dir", str(work)],

@@ -383,6 +383,52 @@ PRINTERS: dict[tuple[str, str], Printer] = {
                         since(_m(o).get("creationTimestamp"), now)]),
 }
 
+def _quota_row(o: Obj, now: datetime) -> list[Any]:
+    hard, used = _s(o, "status").get("hard") or {}, _s(o, "status").get("used") or {}
+    req = [f"{k}: {used.get(k, '0')}/{hard[k]}" for k in sorted(hard) if not k.startswith("limits.")]
+    lim = [f"{k}: {used.get(k, '0')}/{hard[k]}" for k in sorted(hard) if k.startswith("limits.")]
+    return [_m(o).get("name", ""), since(_m(o).get("creationTimestamp"), now), ", ".join(req), ", ".join(lim)]
+
+
+def _param_ref(o: Obj) -> str:
+    ref = _s(o).get("paramRef")
+    if not isinstance(ref, dict):
+        return "<unset>"
+    ns = ref.get("namespace")
+    name = ref.get("name") or (f"[{_selector_str(ref.get('selector'))}]" if ref.get("selector") is not None else "*")
+    return f"{ns}/{name}" if ns else name
+
+
+def _param_kind(o: Obj) -> str:
+    pk = _s(o).get("paramKind")
+    return f"{pk.get('apiVersion', '')}/{pk.get('kind', '')}" if isinstance(pk, dict) else "<unset>"
+
+
+_WEBHOOKS = (_NAME, col("Webhooks", "integer", description="Webhooks is a list of webhooks and the affected "
+                        "resources and operations."), _AGE)
+PRINTERS.update({
+    ("", "ResourceQuota"): Printer((
+        _NAME, _AGE, col("Request", description="Request is the quota usage of requests (and counts)."),
+        col("Limit", description="Limit is the quota usage of limits.")), _quota_row),
+    ("", "LimitRange"): Printer((_NAME, col("Created At", "date", description=AGE_DESC)),
+                                lambda o, now: [_m(o).get("name", ""), _m(o).get("creationTimestamp")]),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): Printer(
+        _WEBHOOKS, _simple(lambda o: len(o.get("webhooks") or []), _age)),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): Printer(
+        _WEBHOOKS, _simple(lambda o: len(o.get("webhooks") or []), _age)),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): Printer((
+        _NAME, col("Validations", "integer", description="Validations is a list of the CEL expressions."),
+        col("ParamKind", description="ParamKind specifies the kind of resources used to parameterize this "
+            "policy"), _AGE),
+        _simple(lambda o: len(_s(o).get("validations") or []), _param_kind, _age)),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): Printer((
+        _NAME, col("PolicyName", description="PolicyName references a ValidatingAdmissionPolicy name which "
+                   "the ValidatingAdmissionPolicyBinding binds to."),
+        col("ParamRef", description="ParamRef specifies the parameter resource used to configure the "
+            "admission control policy."), _AGE),
+        _simple(lambda o: _s(o).get("policyName", ""), _param_ref, _age)),
+})
+
 _EVENT_PRINTER = Printer((
     col("Last Seen", description="The time at which the most recent occurrence of this event was recorded."),
     col("Type", description="Type of this event (Normal, Warning), new types could be added in the future."),

@@ -12,10 +12,13 @@ Request flow (docs/architecture.md): ``routes.dispatch`` -> ``endpoints`` -> ``s
 from __future__ import annotations
 
 import asyncio
+import copy
 import socket
 import time
 from typing import Any, Awaitable, Callable
 
+from controlplane.apiserver.admission import AdmissionChain
+from controlplane.apiserver.admission.priority import SYSTEM_CLASSES
 from controlplane.apiserver.endpoints.write import create_object
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.patch.schema import preload as preload_patch_schemas
@@ -48,13 +51,15 @@ class ApiServer:
                  compaction_interval: float = 300.0, primary: bool = True, security: Security | None = None,
                  stale: Callable[[str], bool] | None = None, advertise_address: str | None = None,
                  event_ttl: int | None = None, decision_ttl: int | None = None,
-                 limits: RequestLimits | None = None) -> None:
+                 limits: RequestLimits | None = None, admission_enabled: list[str] | None = None,
+                 admission_disabled: list[str] | None = None) -> None:
         """``security``: TLS, authentication, authorization and audit (default: none of them,
         every request allowed, as kube-apiserver with AlwaysAllow and no TLS); ``stale``: the
         encryption-at-rest backend's check for values written with an old key;
         ``advertise_address``: where pods reach this apiserver (the ``kubernetes`` Service's
         endpoint; default: the cluster's host address, docs/networking.md); ``event_ttl`` /
-        ``decision_ttl``: seconds Events / SchedulingDecisions live (None: 1 h; 0: forever)."""
+        ``decision_ttl``: seconds Events / SchedulingDecisions live (None: 1 h; 0: forever);
+        ``admission_enabled``/``_disabled``: the admission plugins (default: all of them)."""
         self.backend = backend
         self.security = security or Security(SecurityOptions(authorization_mode=["AlwaysAllow"]))
         self.service_cidr = service_cidr
@@ -70,6 +75,7 @@ class ApiServer:
         self.crds = CrdController(self)
         self.service_ips = ServiceIPAllocator(backend, service_cidr)
         self.compactor = Compactor(backend, compaction_interval) if compaction_interval > 0 else None
+        self.admission = AdmissionChain(self, enabled=admission_enabled, disabled=admission_disabled or ())
         self.ready = False  # storage started: every watch cache listed, CRDs established
         self.workers_ready = True  # with several workers: every worker serves (the gate passed)
         self.etcd_probe = EtcdProbe(backend)
@@ -93,9 +99,11 @@ class ApiServer:
         for info in self.registry.all():
             if info.verbs != ("create",):  # (the review APIs are never stored)
                 await self.caches.cache_for(info)
+        await self.admission.start()
         await self._ensure_namespaces()
         await self.security.start(self)
         if self.primary:
+            await self._ensure_priority_classes()
             self.spawn(self.service_ips.repair_loop(self.stopping))
             if self.port:
                 await kubernetes_service.ensure(self, self.advertise_address, self.port)
@@ -121,6 +129,7 @@ class ApiServer:
         for task in list(self._tasks):
             task.cancel()
         await self.security.stop()
+        await self.admission.stop()
         await self.caches.stop()
         await self.store.close()  # queued group-commit writes end (their requests are gone)
         await self.backend.close()
@@ -139,6 +148,19 @@ class ApiServer:
                 obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
                 try:
                     await create_object(self, ns_info, obj, strict=False, manager="controlplane-apiserver", dry=False)
+                except errors.ApiError as e:
+                    if e.reason != "AlreadyExists":
+                        raise
+
+    async def _ensure_priority_classes(self) -> None:
+        """The system PriorityClasses (kube-apiserver's scheduling post-start hook)."""
+        info = self.registry.get("scheduling.k8s.io", "v1", "priorityclasses")
+        assert info is not None
+        for pc in SYSTEM_CLASSES:
+            if await self.store.get_or_none(info, None, pc["metadata"]["name"]) is None:
+                try:
+                    await create_object(self, info, copy.deepcopy(pc), strict=False, manager="controlplane-apiserver",
+                                        dry=False)
                 except errors.ApiError as e:
                     if e.reason != "AlreadyExists":
                         raise

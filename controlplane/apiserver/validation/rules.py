@@ -12,7 +12,8 @@ from typing import Any, Callable
 
 from controlplane.apiserver.crd.validation import validate_crd
 from controlplane.apiserver.meta.names import Errors
-from controlplane.apiserver.validation import apps, batch, core, network, scheduling
+from controlplane.apiserver.validation import admissionregistration as admreg
+from controlplane.apiserver.validation import apps, batch, core, network, quota, scheduling
 
 Obj = dict[str, Any]
 GVK = tuple[str, str, str]
@@ -36,6 +37,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("discovery.k8s.io", "EndpointSlice"): network.endpoint_slice,
     ("networking.k8s.io", "NetworkPolicy"): network.network_policy,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): validate_crd,
+    ("", "LimitRange"): quota.limit_range,
+    ("", "ResourceQuota"): quota.resource_quota,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): admreg.mutating_webhook_configuration,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admreg.validating_webhook_configuration,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): admreg.validating_admission_policy,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): admreg.validating_admission_policy_binding,
     ("scheduling.controlplane.io", "SchedulingDecision"): scheduling.scheduling_decision,
 }
 
