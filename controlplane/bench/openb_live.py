@@ -48,6 +48,7 @@ from controlplane.etcd_process import EtcdProcess, free_port
 from controlplane.kubeconfig import write_kubeconfig
 from controlplane.procutil import terminate, wait_ready
 from schedulers.ddqn import retrain as rt
+from schedulers.gpu.gorand import GoRand
 from schedulers.gpu.traces import GPU_MILLI, traces_dir
 from schedulers.sim import openb
 
@@ -158,10 +159,10 @@ async def run(args: argparse.Namespace) -> int:
     out: dict = {"bench": "openb-live", "pods_list": workload.name, "seed": args.seed, "policy": args.policy,
                  "nodes": len(workload.nodes)}
     # the simulator's arrivals and node rank for this seed, drawn exactly as openb.run draws them
-    rng = np.random.default_rng(args.seed)
+    rng = GoRand(args.seed)
     state = workload.new_state()
     order = openb.arrival_order(workload.pods, state.gpu_capacity_milli(), rng)
-    rank = rng.permutation(state.n)
+    rank = openb.node_ranks(state.n, rng)
     t_sim = time.monotonic()
     sim, sim_chosen = simulate(workload, args.policy, args.seed)
     out["sim"] = {"alloc_at_100": sim.alloc_at_100, "alloc_at_130": sim.alloc_at_130, "failed": sim.failed,
@@ -173,7 +174,9 @@ async def run(args: argparse.Namespace) -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     api = _child(["apiserver", "--port", str(port), "--etcd-endpoints", etcd.endpoint, "--compaction-interval", "0",
-                  "--workers", str(args.apiserver_workers)], work / "apiserver.log")
+                  "--workers", str(args.apiserver_workers),
+                  # no controller-manager here creates namespaces' default ServiceAccount
+                  "--disable-admission-plugins", "ServiceAccount"], work / "apiserver.log")
     procs: list[subprocess.Popen] = [api]
     client = RestClient(url, user_agent="bench-openb-live", max_connections=args.concurrency + 8)
     try:

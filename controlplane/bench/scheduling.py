@@ -192,7 +192,9 @@ async def run(args: argparse.Namespace) -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     api = _child(["apiserver", "--port", str(port), "--etcd-endpoints", etcd.endpoint, "--compaction-interval", "0",
-                  "--workers", str(args.apiserver_workers)], work / "apiserver.log")
+                  "--workers", str(args.apiserver_workers),
+                  # no controller-manager here creates namespaces' default ServiceAccount
+                  "--disable-admission-plugins", "ServiceAccount"], work / "apiserver.log")
     sched = None
     stop = asyncio.Event()
     out: dict = {"bench": "scheduling", "profile": args.profile, "nodes": args.nodes, "pods": args.pods,

@@ -13,7 +13,8 @@ import pytest
 
 from controlplane.etcd_process import free_port
 from tests.fixtures.apiserver import make_kubectl
-from tests.integration.test_api_up import _start_up, _stop
+from tests.fixtures.network import allocate_test_net
+from tests.integration.test_api_up import _down_clean, _start_up, _stop
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,8 @@ def test_up_runs_gitops_with_the_manifests_folder(tmp_path: Path) -> None:
     (data / "manifests").mkdir(parents=True)
     (data / "manifests" / "hello.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-manifests, namespace: default}\ndata: {a: b}\n")
-    proc, _ = _start_up(data, port)
+    net = allocate_test_net()
+    proc, _ = _start_up(data, port, net)
     try:
         kubectl = make_kubectl(data / "kubeconfig", tmp_path / "cache")
         deadline = time.monotonic() + 60
@@ -43,4 +45,5 @@ def test_up_runs_gitops_with_the_manifests_folder(tmp_path: Path) -> None:
             assert r.status == 200
     finally:
         assert _stop(proc) == 0
+        _down_clean(data, net)  # pods and the node network outlive `up`
     assert not (data / "gitops" / "webhook-address").exists()

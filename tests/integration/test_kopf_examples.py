@@ -35,6 +35,7 @@ from kubernetes.config import kube_config
 
 from controlplane.etcd_process import free_port
 from tests.fixtures.apiserver import KUBECTL, REPO, make_kubectl
+from tests.fixtures.network import allocate_test_net
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +68,9 @@ def kopf_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def up_cluster(tmp_path_factory: pytest.TempPathFactory):
     """``controlplane up`` on a private data dir and port (agent, controllers, scheduler: all of it)."""
     data, port = tmp_path_factory.mktemp("kopf-up") / "data", free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "controlplane", "up", "--data-dir", str(data), "--port", str(port)],
+    net = allocate_test_net()  # its own CIDRs: other instances may run on this machine
+    proc = subprocess.Popen([sys.executable, "-m", "controlplane", "up", "--data-dir", str(data), "--port", str(port),
+                             *net.agent_args()],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             start_new_session=True)
     deadline, lines = time.monotonic() + 120, []
@@ -101,6 +104,9 @@ def up_cluster(tmp_path_factory: pytest.TempPathFactory):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        # pods' containers outlive `up` (conmon): `down` removes them and the host network
+        subprocess.run([sys.executable, "-m", "controlplane", "down", "--data-dir", str(data)], cwd=REPO,
+                       capture_output=True, timeout=180)
 
 
 @pytest.fixture(scope="module")

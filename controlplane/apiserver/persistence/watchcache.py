@@ -348,10 +348,20 @@ class WatchCache:
                 break
             start = page.items[-1].key + "\x00"
             page = await self.backend.list(self.prefix, revision=rev, limit=self._page, start_key=start)
+        # Nothing under this prefix changed after its last write: a watcher resuming from any
+        # revision since then (an apiserver restart while other resources were written, e.g.
+        # the endpoint reconciler's) misses nothing, so it need not get 410.
+        oldest = rev
+        try:
+            written, _ = await self.backend.last_write_revision(self.prefix)
+        except StorageError:
+            written = None
+        if written is not None and 0 < written <= rev:
+            oldest = written
         had_data = self._ready.is_set()
         self._items, self._by_ns, self._sorted_keys = items, by_ns, None
         self._ring.clear()
-        self._oldest_rv = rev
+        self._oldest_rv = oldest
         self._rev = rev
         if had_data:  # watchers may have missed changes: they must resume (and get 410 if too old)
             for w in list(self._watchers):
