@@ -1,6 +1,7 @@
 """The node agent process: wires the API client, the runc runtime, the image manager, the
 Node/Lease heartbeats, the pod informer (``spec.nodeName=<node>``) and one ``PodWorker`` per
-pod, plus the authenticated log/exec server (``server.py``).
+pod, the statistics provider (``stats.py``) with the eviction manager (``pressure.py``), plus
+the authenticated log/exec/stats server (``server.py``).
 
 ``Agent.run(stop)`` owns every task it starts and, on stop, cancels them and (by default)
 removes every container, netns, cgroup and mount it created. Started by
@@ -17,7 +18,9 @@ from controlplane.agent.context import AgentConfig
 from controlplane.agent.metrics import AgentMetrics
 from controlplane.agent.node import NodeStatus
 from controlplane.agent.pod_worker import PodWorker
+from controlplane.agent.pressure import PressureMonitor
 from controlplane.agent.server import AgentServer
+from controlplane.agent.stats import StatsProvider
 from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
 from controlplane.client.resources import PODS
@@ -51,6 +54,8 @@ class Agent:
         self.node = NodeStatus(self)
         self.metrics = AgentMetrics()
         self.workers: dict[str, PodWorker] = {}
+        self.stats = StatsProvider(self)
+        self.pressure = PressureMonitor(self, self.stats, self._pressure_changed)
         self.informer = Informer(client, PODS, field_selector=f"spec.nodeName={cfg.node}")
         self.server_port = cfg.port
         self._tasks: set[asyncio.Task] = set()
@@ -67,6 +72,10 @@ class Agent:
             self.recorder.event(pod, etype, reason, message)
         except Exception as e:  # events are best effort
             log.debug("event dropped", error=str(e))
+
+    async def _pressure_changed(self, conditions: dict[str, bool]) -> None:
+        self.node.pressure = conditions
+        await self.node.update_status()
 
     def worker_for(self, namespace: str, name: str) -> PodWorker | None:
         for w in self.workers.values():
@@ -124,6 +133,7 @@ class Agent:
             self.informer.add_handler(self._on_pod)
             self.spawn(self.informer.start(inner))
             self.spawn(self._gc_loop(inner))
+            self.spawn(self.pressure.run(inner))
             await self.informer.wait_for_sync(60)
             self.ready.set()
             log.info("agent ready", node=self.cfg.node, port=self.server_port)

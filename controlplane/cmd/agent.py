@@ -2,7 +2,8 @@
 one node agent running real runc containers (``controlplane.agent.agent.Agent``).
 
 ``--simulated`` runs ``controlplane.agent.simulated.SimulatedNodes`` instead (process-less
-nodes for scheduling experiments: ``--nodes N --prefix P --cpu --memory --pods --gpus``).
+nodes for scheduling experiments: ``--nodes N --prefix P --cpu --memory --pods --gpus``; their
+synthetic ``/metrics/resource`` is served on ``--address``:``--port`` behind the token).
 ``controlplane agent cleanup --root DIR --node-name N`` removes what a killed agent left on the
 host (containers, mounts, netns, cgroups). Logging, signals and the metrics port
 (``--metrics-port``: the process's metrics and the agent's kubelet metrics) come from
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from controlplane.agent.agent import Agent
 from controlplane.agent.context import AgentConfig
+from controlplane.agent.eviction import DEFAULT_EVICTION_HARD, parse_thresholds, reserved
 from controlplane.agent.simulated import SimulatedNodes, parse_gpus, parse_labels
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
@@ -56,6 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-containers", action="store_true", help="leave containers running on exit")
     p.add_argument("--volume-refresh", type=float, default=30.0, help="seconds between ConfigMap/Secret volume syncs")
     p.add_argument("--shutdown-grace", type=float, default=10.0, help="graceful node shutdown: seconds pods get")
+    p.add_argument("--eviction-hard", default=DEFAULT_EVICTION_HARD,
+                   help="hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10%%")
+    p.add_argument("--eviction-pressure-transition-period", type=float, default=300.0,
+                   help="seconds a pressure condition stays True after the threshold was last met")
+    p.add_argument("--eviction-monitoring-period", type=float, default=10.0, help="seconds between eviction checks")
+    p.add_argument("--kube-reserved", default="", help="resources reserved for the agent: cpu=100m,memory=100Mi")
+    p.add_argument("--system-reserved", default="", help="resources reserved for the system: cpu=100m,memory=100Mi")
     p.add_argument("--simulated", action="store_true", help="run simulated nodes (controlplane.agent.simulated)")
     p.add_argument("--nodes", type=int, default=1, help="simulated: number of nodes")
     p.add_argument("--prefix", default="sim-node", help="simulated: node name prefix")
@@ -81,6 +90,12 @@ def _token(args: argparse.Namespace) -> str:
 
 
 def build_config(args: argparse.Namespace) -> AgentConfig:
+    try:
+        parse_thresholds(args.eviction_hard)
+        reserved(args.kube_reserved)
+        reserved(args.system_reserved)
+    except ValueError as e:
+        raise SystemExit(f"invalid flag: {e}") from None
     mirrors = list(args.registry_mirror) or [m for m in os.environ.get("CONTROLPLANE_REGISTRY_MIRROR", "").split(",") if m]
     labels = dict(kv.split("=", 1) for kv in args.labels.split(",") if "=" in kv)
     cap = {"cpu": args.cpu, "memory": args.memory, "pods": args.pods}
@@ -91,7 +106,10 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
         lease_duration=args.lease_duration, lease_interval=args.lease_interval, status_interval=args.status_interval,
         backoff_initial=args.crashloop_initial, backoff_cap=args.crashloop_cap,
         image_backoff_initial=args.image_backoff_initial, cleanup_on_exit=not args.keep_containers,
-        shutdown_grace=args.shutdown_grace, volume_refresh=args.volume_refresh)
+        shutdown_grace=args.shutdown_grace, volume_refresh=args.volume_refresh, eviction_hard=args.eviction_hard,
+        eviction_pressure_transition=args.eviction_pressure_transition_period,
+        eviction_interval=args.eviction_monitoring_period, kube_reserved=args.kube_reserved,
+        system_reserved=args.system_reserved)
 
 
 def _client(args: argparse.Namespace, user_agent: str) -> RestClient:
@@ -121,7 +139,8 @@ async def _run_simulated(ctx: bootstrap.Context) -> int:
     sim = SimulatedNodes(client, count=args.nodes, prefix=args.prefix, cpu=args.cpu or "4",
                          memory=args.memory or "32Gi", pods=args.pods or "110", gpus=gpus, model=model,
                          labels=parse_labels(args.labels), lease_duration=args.lease_duration,
-                         lease_interval=args.lease_interval)
+                         lease_interval=args.lease_interval, stats_address=args.address, stats_port=args.port,
+                         token=_token(args))
     try:
         await sim.start(ctx.stop)
     finally:
