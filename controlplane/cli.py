@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|apiserver|controller-manager|scheduler|agent|bench``.
+"""The one CLI entry: ``controlplane up|apiserver|controller-manager|scheduler|agent|metrics-server|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "controller-manager": "controlplane.cmd.controller_manager",
     "scheduler": "controlplane.cmd.scheduler",
     "agent": "controlplane.cmd.agent",
+    "metrics-server": "controlplane.cmd.metrics_server",
     "bench": "controlplane.cmd.bench",
 }
 _GLOBAL_WITH_VALUE = ("--log-format", "--log-level")

@@ -75,7 +75,7 @@ def _unescape(s: str) -> str:
     return "".join(out)
 
 
-def _labels(body: str) -> dict[str, str]:
+def parse_labels(body: str) -> dict[str, str]:
     """Parse ``a="x",b="y"`` (values may hold escaped quotes, commas and braces)."""
     out: dict[str, str] = {}
     i, n = 0, len(body)
@@ -120,7 +120,7 @@ def parse(text: str) -> Iterator[tuple[str, dict[str, str], float, int | None]]:
             if close < brace:
                 raise ValueError(f"malformed sample: {line!r}")
             name = line[:brace]
-            labels = _labels(line[brace + 1:close])
+            labels = parse_labels(line[brace + 1:close])
             rest = line[close + 1:].split()
         else:
             parts = line.split()

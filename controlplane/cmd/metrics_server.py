@@ -1,0 +1,144 @@
+"""``controlplane metrics-server``: the resource metrics component (``controlplane.metrics``),
+our metrics-server: scrapes every node's ``/metrics/resource`` each ``--metric-resolution``
+and serves ``metrics.k8s.io/v1beta1`` over HTTPS on ``--bind-address``:``--secure-port``
+(``0``: a free port, written to ``DATA_DIR/metrics-server.port``) for the apiserver's
+aggregation layer; cluster-state series (kube-state-metrics names) and its own metrics are on
+the bootstrap metrics port.
+
+    controlplane metrics-server --kubeconfig F [--metric-resolution 15s] [--secure-port 0]
+        [--cert-dir DIR | --tls-cert-file F --tls-private-key-file F]
+        [--kubelet-token-file F] [--kubelet-scheme http|https] [--kubelet-insecure-tls]
+        [--kubelet-preferred-address-types InternalIP] [--kubelet-allowed-cidrs 127.0.0.0/8,::1/128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import re
+import ssl
+import tempfile
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from controlplane.client.rest import RestClient
+from controlplane.cmd import bootstrap
+from controlplane.log import get_logger
+from controlplane.metrics import tls
+from controlplane.metrics.api import MetricsApi
+from controlplane.metrics.cache import node_informer, pod_informer
+from controlplane.metrics.scraper import ScrapeConfig, Scraper
+from controlplane.metrics.state import StateCollector
+from controlplane.metrics.storage import Storage
+
+log = get_logger(__name__)
+COMPONENT = bootstrap.Component("metrics-server")
+
+
+def parse_duration(text: str) -> float:
+    """``15s``, ``1m``, ``500ms``, ``1m30s`` or plain seconds."""
+    t = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        return float(t)
+    total, pos = 0.0, 0
+    for m in re.finditer(r"(\d+(?:\.\d+)?)(ms|s|m|h)", t):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+        pos = m.end()
+    if pos != len(t) or not t:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}")
+    return total
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("metrics-server", help="run the resource metrics component (metrics.k8s.io)")
+    p.add_argument("--kubeconfig", help="kubeconfig of the apiserver")
+    p.add_argument("--server", help="apiserver URL (instead of --kubeconfig)")
+    p.add_argument("--metric-resolution", type=parse_duration, default=15.0, help="scrape period (default 15s)")
+    p.add_argument("--bind-address", default="127.0.0.1")
+    p.add_argument("--secure-port", type=int, default=0, help="HTTPS port of the Metrics API (0: a free port)")
+    p.add_argument("--cert-dir", default=None, help="where a self-signed certificate is written when none is given")
+    p.add_argument("--tls-cert-file", default=None)
+    p.add_argument("--tls-private-key-file", default=None)
+    p.add_argument("--kubelet-token-file", default=os.environ.get("CONTROLPLANE_AGENT_TOKEN_FILE"),
+                   help="bearer token for the agents (default: CONTROLPLANE_AGENT_TOKEN[_FILE])")
+    p.add_argument("--kubelet-scheme", choices=["http", "https"], default="http")
+    p.add_argument("--kubelet-insecure-tls", action="store_true", help="do not verify the agents' certificates")
+    p.add_argument("--kubelet-certificate-authority", default=None)
+    p.add_argument("--kubelet-preferred-address-types", default="InternalIP")
+    p.add_argument("--kubelet-allowed-cidrs", default="127.0.0.0/8,::1/128",
+                   help="only nodes with an address in these networks are scraped")
+    p.add_argument("--scrape-concurrency", type=int, default=64)
+    bootstrap.add_flags(p, COMPONENT)
+    p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main))
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    if os.environ.get("CONTROLPLANE_AGENT_TOKEN"):
+        return os.environ["CONTROLPLANE_AGENT_TOKEN"]
+    if args.kubelet_token_file and Path(args.kubelet_token_file).exists():
+        return Path(args.kubelet_token_file).read_text().strip()
+    return None
+
+
+def scrape_config(args: argparse.Namespace) -> ScrapeConfig:
+    ctx: ssl.SSLContext | bool | None = None
+    if args.kubelet_scheme == "https":
+        if args.kubelet_insecure_tls:
+            ctx = False
+        else:
+            ctx = ssl.create_default_context(cafile=args.kubelet_certificate_authority)
+    return ScrapeConfig(token=_token(args), scheme=args.kubelet_scheme, ssl_ctx=ctx,
+                        address_types=tuple(t.strip() for t in args.kubelet_preferred_address_types.split(",") if t.strip()),
+                        allowed=tuple(ipaddress.ip_network(c.strip()) for c in args.kubelet_allowed_cidrs.split(",") if c.strip()),
+                        concurrency=args.scrape_concurrency)
+
+
+async def _main(ctx: bootstrap.Context) -> int:
+    args = ctx.args
+    if args.kubeconfig:
+        client = RestClient.from_kubeconfig(args.kubeconfig, user_agent="metrics-server")
+    elif args.server:
+        client = RestClient(args.server, user_agent="metrics-server")
+    else:
+        raise SystemExit("--kubeconfig or --server is required")
+    if args.tls_cert_file and args.tls_private_key_file:
+        cert, key = Path(args.tls_cert_file), Path(args.tls_private_key_file)
+    else:
+        cert_dir = Path(args.cert_dir) if args.cert_dir else Path(tempfile.mkdtemp(prefix="metrics-server-certs-"))
+        cert, key = await asyncio.to_thread(tls.self_signed, cert_dir, ("localhost", args.bind_address))
+    storage = Storage(args.metric_resolution)
+    nodes, pods = node_informer(client), pod_informer(client)
+    state = CollectorRegistry(auto_describe=False)
+    state.register(StateCollector(nodes, pods))
+    ctx.add_metrics(state)
+    scraper = Scraper(nodes.list, storage, scrape_config(args), args.metric_resolution)
+    api = MetricsApi(storage, nodes, pods)
+    runner = web.AppRunner(api.app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, args.bind_address, args.secure_port, ssl_context=tls.server_context(cert, key))
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    if getattr(args, "data_dir", None):
+        d = Path(args.data_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / ".metrics-server.port.tmp"
+        tmp.write_text(f"{port}\n")
+        tmp.replace(d / "metrics-server.port")
+    log.info("serving metrics.k8s.io", address=args.bind_address, port=port, resolution=args.metric_resolution)
+    tasks = [asyncio.create_task(nodes.start(ctx.stop)), asyncio.create_task(pods.start(ctx.stop))]
+    try:
+        await asyncio.gather(nodes.wait_for_sync(), pods.wait_for_sync())
+        tasks.append(asyncio.create_task(scraper.run(ctx.stop)))
+        await ctx.stop.wait()
+    finally:
+        ctx.stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.cleanup()
+        await client.close()
+    return 0
