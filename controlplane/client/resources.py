@@ -62,11 +62,13 @@ CONTROLLERREVISIONS = Resource("apps", "v1", "controllerrevisions", "ControllerR
 JOBS = Resource("batch", "v1", "jobs", "Job")
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 ENDPOINTSLICES = Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice")
+HORIZONTALPODAUTOSCALERS = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
+APISERVICES = Resource("apiregistration.k8s.io", "v1", "apiservices", "APIService", namespaced=False)
 
 BUILTINS: tuple[Resource, ...] = (
     PODS, SERVICES, ENDPOINTS, NAMESPACES, NODES, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS,
     PERSISTENTVOLUMECLAIMS, DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS,
-    CONTROLLERREVISIONS, JOBS, LEASES, ENDPOINTSLICES,
+    CONTROLLERREVISIONS, JOBS, LEASES, ENDPOINTSLICES, HORIZONTALPODAUTOSCALERS, APISERVICES,
 )
 
 _BY_KIND: dict[tuple[str, str], Resource] = {(r.api_version, r.kind): r for r in BUILTINS}

@@ -17,13 +17,14 @@ import argparse
 from types import ModuleType
 
 from controlplane.client.manager import Manager
-from controlplane.client.rest import RestClient
+from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
-    daemonset, deployment, endpoints, garbagecollector, job, namespace, nodelifecycle, replicaset, serviceaccount,
-    statefulset,
+    daemonset, deployment, endpoints, garbagecollector, horizontalpodautoscaler, job, namespace, nodelifecycle,
+    replicaset, serviceaccount, statefulset,
 )
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import parse_duration
 
 log = get_logger(__name__)
 
@@ -34,8 +35,19 @@ CONTROLLERS: dict[str, ModuleType] = {
     "deployment": deployment, "replicaset": replicaset, "statefulset": statefulset, "daemonset": daemonset,
     "job": job, "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
     "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle,
+    "horizontalpodautoscaling": horizontalpodautoscaler,
 }
+# controllers started only when the apiserver serves their resource (kube-controller-manager's
+# AvailableResources check): group/version -> resource
+REQUIRES: dict[str, tuple[str, str]] = {"horizontalpodautoscaling": ("autoscaling/v2", "horizontalpodautoscalers")}
 ALL_CONTROLLERS = list(CONTROLLERS)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_controllers(spec: str | None) -> list[str]:
@@ -57,13 +69,41 @@ def parse_controllers(spec: str | None) -> list[str]:
     return chosen
 
 
-def build_manager(client: RestClient, controllers: list[str], workers: dict[str, int] | None = None) -> Manager:
+def build_manager(client: RestClient, controllers: list[str], workers: dict[str, int] | None = None,
+                  options: dict[str, dict] | None = None) -> Manager:
     mgr = Manager(client, name="controller-manager")
     for name in controllers:
         mod = CONTROLLERS[name]
+        kw = dict((options or {}).get(name) or {})
         n = (workers or {}).get(name)
-        mod.setup(mgr, workers=n) if n else mod.setup(mgr)
+        if n:
+            kw["workers"] = n
+        mod.setup(mgr, **kw)
     return mgr
+
+
+async def served(client: RestClient, controllers: list[str]) -> list[str]:
+    """The controllers whose required resources the apiserver serves (others are skipped with a
+    log line, as kube-controller-manager does)."""
+    need = {c: REQUIRES[c] for c in controllers if c in REQUIRES}
+    if not need:
+        return controllers
+    out = []
+    for c in controllers:
+        if c not in need:
+            out.append(c)
+            continue
+        gv, plural = need[c]
+        try:
+            lst = await client.request("GET", f"/apis/{gv}")
+            ok = any(r.get("name") == plural for r in lst.get("resources") or [])
+        except ApiStatusError:
+            ok = False
+        if ok:
+            out.append(c)
+        else:
+            log.warning("controller disabled: its resource is not served", controller=c, resource=f"{plural}.{gv}")
+    return out
 
 
 async def _main(ctx: bootstrap.Context) -> int:
@@ -75,9 +115,15 @@ async def _main(ctx: bootstrap.Context) -> int:
     else:
         raise SystemExit("--kubeconfig or --master is required")
     controllers = parse_controllers(args.controllers)
-    log.info("controller-manager starting", controllers=controllers, leader_elect=args.leader_elect)
+    hpa = {"sync_period": args.horizontal_pod_autoscaler_sync_period,
+           "downscale_stabilization": args.horizontal_pod_autoscaler_downscale_stabilization,
+           "tolerance": args.horizontal_pod_autoscaler_tolerance,
+           "workers": args.concurrent_horizontal_pod_autoscaler_syncs}
     try:
-        return await ctx.run_leading(client, build_manager(client, controllers).start)
+        controllers = await served(client, controllers)
+        log.info("controller-manager starting", controllers=controllers, leader_elect=args.leader_elect)
+        return await ctx.run_leading(client, build_manager(client, controllers,
+                                                           options={"horizontalpodautoscaling": hpa}).start)
     finally:
         await client.close()
 
@@ -88,5 +134,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--master", help="apiserver URL (instead of --kubeconfig)")
     p.add_argument("--controllers", default="*", help="comma list; '*' all, '-name' to disable")
     p.add_argument("--max-connections", type=int, default=128, help="concurrent HTTP connections to the apiserver")
+    p.add_argument("--horizontal-pod-autoscaler-sync-period", type=_duration, default=15.0,
+                   help="period of the HorizontalPodAutoscaler's syncs (default 15s)")
+    p.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=_duration, default=300.0,
+                   help="window of the highest recommendation a scale-down respects (default 5m)")
+    p.add_argument("--horizontal-pod-autoscaler-tolerance", type=float, default=0.1,
+                   help="usage ratio within which the HPA does not scale (default 0.1)")
+    p.add_argument("--concurrent-horizontal-pod-autoscaler-syncs", type=int, default=5)
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main))

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import ipaddress
 import os
-import re
 import ssl
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import parse_duration
 from controlplane.metrics import tls
 from controlplane.metrics.api import MetricsApi
 from controlplane.metrics.cache import node_informer, pod_informer
@@ -39,27 +39,18 @@ log = get_logger(__name__)
 COMPONENT = bootstrap.Component("metrics-server")
 
 
-def parse_duration(text: str) -> float:
-    """``15s``, ``1m``, ``500ms``, ``1m30s`` or plain seconds."""
-    t = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", t):
-        return float(t)
-    total, pos = 0.0, 0
-    for m in re.finditer(r"(\d+(?:\.\d+)?)(ms|s|m|h)", t):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-        pos = m.end()
-    if pos != len(t) or not t:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}")
-    return total
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("metrics-server", help="run the resource metrics component (metrics.k8s.io)")
     p.add_argument("--kubeconfig", help="kubeconfig of the apiserver")
     p.add_argument("--server", help="apiserver URL (instead of --kubeconfig)")
-    p.add_argument("--metric-resolution", type=parse_duration, default=15.0, help="scrape period (default 15s)")
+    p.add_argument("--metric-resolution", type=_duration, default=15.0, help="scrape period (default 15s)")
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--secure-port", type=int, default=0, help="HTTPS port of the Metrics API (0: a free port)")
     p.add_argument("--cert-dir", default=None, help="where a self-signed certificate is written when none is given")
