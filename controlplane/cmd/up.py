@@ -6,8 +6,10 @@ apiserver as a child process, then whatever else is listed), writes ``DIR/kubeco
 one line containing ``ready`` and waits for SIGINT/SIGTERM (or a component dying), then stops
 everything in reverse order. Adding a component is one line in ``COMPONENTS``: a factory taking
 the ``UpContext`` and returning a ``Runnable`` (or None to skip). The controller-manager, the
-scheduler and the agent are given ``--data-dir DIR`` and write their metrics ports to
-``DIR/<component>.metrics-port`` (``cmd.bootstrap``).
+scheduler, the agent and the metrics-server are given ``--data-dir DIR`` and write their
+metrics ports to ``DIR/<component>.metrics-port`` (``cmd.bootstrap``); the ``ready`` line lists
+every component's metrics URL. ``--prometheus`` adds the real Prometheus
+(``controlplane.prometheus``) scraping them all.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from controlplane.etcd_process import EtcdProcess
 from controlplane.images.registry import RegistryRunnable
 from controlplane.kubeconfig import write_kubeconfig
 from controlplane.log import get_logger
+from controlplane.prometheus import PrometheusProcess
 
 log = get_logger(__name__)
 
@@ -166,9 +169,56 @@ def _agent(ctx: UpContext) -> Runnable | None:
         log.warning("not root: no node agent started (runc containers need root)")
         return None
     return ChildProcess("agent", lambda c: [
-        "agent", "--kubeconfig", str(c.kubeconfig), "--node-name", socket.gethostname().lower(),
+        "agent", "--kubeconfig", str(c.kubeconfig), "--node-name", c.extra.get("node_name") or socket.gethostname().lower(),
         "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
         "--token-file", str(c.agent_token_file), "--data-dir", str(c.data_dir)])
+
+
+def _metrics_server(ctx: UpContext) -> Runnable:
+    """The resource metrics component (metrics.k8s.io), ready once it wrote its serving port."""
+    (ctx.data_dir / "metrics-server.port").unlink(missing_ok=True)
+    return ChildProcess("metrics-server", lambda c: [
+        "metrics-server", "--kubeconfig", str(c.kubeconfig), "--data-dir", str(c.data_dir),
+        "--cert-dir", str(c.data_dir / "metrics-server"), "--kubelet-token-file", str(c.agent_token_file)],
+        ready=lambda c: (c.data_dir / "metrics-server.port").exists())
+
+
+class _Prometheus:
+    """``--prometheus``: the real Prometheus on manifests/prometheus (``controlplane.prometheus``)."""
+
+    name = "prometheus"
+
+    def __init__(self) -> None:
+        self.proc: PrometheusProcess | None = None
+
+    async def start(self, ctx: UpContext) -> None:
+        rules = ctx.extra.get("prometheus_rules")
+        self.proc = PrometheusProcess(ctx.data_dir, apiserver=ctx.server, etcd_endpoints=ctx.etcd_endpoints,
+                                      token_file=ctx.agent_token_file, port=int(ctx.extra.get("prometheus_port") or 0),
+                                      scrape_interval=ctx.extra.get("prometheus_scrape_interval") or None,
+                                      rules_dir=Path(rules) if rules else None)
+        await self.proc.start()
+        ctx.extra["prometheus_url"] = self.proc.url
+
+    async def stop(self) -> None:
+        if self.proc is not None:
+            await self.proc.stop()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.alive()
+
+
+def metrics_endpoints(ctx: UpContext) -> dict[str, str]:
+    """Every component's metrics URL (the ``ready`` line prints them)."""
+    out = {"apiserver": ctx.server + "/metrics"}
+    if ctx.etcd_endpoints:
+        out["etcd"] = ctx.etcd_endpoints[0] + "/metrics"
+    for comp in ("controller-manager", "scheduler", "metrics-server", "agent"):
+        try:
+            out[comp] = f"http://127.0.0.1:{int((ctx.data_dir / f'{comp}.metrics-port').read_text())}/metrics"
+        except (OSError, ValueError):
+            pass
+    return out
 
 
 # The components `up` runs, in start order (stopped in reverse). One line per component.
@@ -181,6 +231,8 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
                                                      "--data-dir", str(c.data_dir)]),
     _registry,
     _agent,
+    _metrics_server,
+    lambda ctx: _Prometheus() if ctx.extra.get("prometheus") else None,
 ]
 
 
@@ -192,6 +244,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--etcd-endpoints", default="", help="use this etcd instead of an embedded one")
     p.add_argument("--apiserver-workers", type=int, default=2,
                    help="apiserver processes sharing the port (controlplane apiserver --workers)")
+    p.add_argument("--node-name", default="", help="name of this machine's node (default: the hostname)")
+    p.add_argument("--prometheus", action="store_true",
+                   help="also run /usr/bin/prometheus on manifests/prometheus (data under DIR/prometheus)")
+    p.add_argument("--prometheus-port", type=int, default=0, help="Prometheus' web port (0: a free port)")
+    p.add_argument("--prometheus-scrape-interval", default="", help="replace the scrape/evaluation interval (15s)")
+    p.add_argument("--prometheus-rules", default="", help="rule files directory (default manifests/prometheus/rules)")
     p.set_defaults(func=run)
 
 
@@ -202,8 +260,13 @@ async def main(bctx: bootstrap.Context) -> int:
     args, stop = bctx.args, bctx.stop
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
-                    extra={"apiserver_workers": str(args.apiserver_workers)})
+                    extra={"apiserver_workers": str(args.apiserver_workers),
+                           "prometheus": "1" if args.prometheus else "", "prometheus_port": str(args.prometheus_port),
+                           "prometheus_scrape_interval": args.prometheus_scrape_interval,
+                           "prometheus_rules": args.prometheus_rules, "node_name": args.node_name})
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ctx.data_dir.glob("*.metrics-port"):  # a previous run's ports must not be printed
+        stale.unlink(missing_ok=True)
     ctx.ensure_agent_token()
     started: list[Runnable] = []
     rc = 0
@@ -220,8 +283,11 @@ async def main(bctx: bootstrap.Context) -> int:
             if r.name == "apiserver":
                 write_kubeconfig(ctx.kubeconfig, ctx.server)
         if not stop.is_set():
-            sys.stdout.write(json.dumps({"status": "ready", "server": ctx.server,
-                                         "kubeconfig": str(ctx.kubeconfig)}) + "\n")
+            ready = {"status": "ready", "server": ctx.server, "kubeconfig": str(ctx.kubeconfig),
+                     "metrics": metrics_endpoints(ctx)}
+            if ctx.extra.get("prometheus_url"):
+                ready["prometheus"] = ctx.extra["prometheus_url"]
+            sys.stdout.write(json.dumps(ready) + "\n")
             sys.stdout.flush()
         while not stop.is_set():
             dead = [r.name for r in started if not r.alive()]
