@@ -30,6 +30,8 @@ from fractions import Fraction
 from typing import Any
 from urllib.parse import quote
 
+from prometheus_client import Counter, Histogram
+
 from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result
 from controlplane.client.informer import object_key, split_key
@@ -44,6 +46,14 @@ from controlplane.machinery.timestamps import parse_duration, parse_time, rfc333
 
 log = get_logger(__name__)
 
+RECONCILIATIONS = Counter("horizontal_pod_autoscaler_controller_reconciliations_total",
+                          "Number of reconciliations of HPA controller. The label 'action' should be either "
+                          "'scale_down', 'scale_up', or 'none'. Also, the label 'error' should be either 'spec', "
+                          "'internal', or 'none'.", ["action", "error"])
+RECONCILE_SECONDS = Histogram("horizontal_pod_autoscaler_controller_reconciliation_duration_seconds",
+                              "The time(seconds) that the HPA controller takes to reconcile once.", ["action", "error"],
+                              buckets=(0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024,
+                                       2.048, 4.096, 8.192, 16.384))
 SYNC_PERIOD = 15.0
 DISCOVERY_TTL = 60.0
 COMPONENT = "horizontal-pod-autoscaler"
@@ -254,17 +264,22 @@ class HPAController:
             self.norm.forget(key)
             self.selectors.pop(key, None)
             return None
+        t0 = time.perf_counter()
+        action, error = "none", "internal"
         try:
-            await self.reconcile_hpa(key, hpa)
+            action, error = await self.reconcile_hpa(key, hpa)
         except ApiStatusError as e:
             log.warning("horizontal pod autoscaler sync failed", hpa=key, error=str(e))
         except Exception as e:  # noqa: BLE001 - one HPA must never stop the others
             log.exception("horizontal pod autoscaler sync failed", hpa=key, error=repr(e))
+        RECONCILIATIONS.labels(action, error).inc()
+        RECONCILE_SECONDS.labels(action, error).observe(time.perf_counter() - t0)
         self.syncs += 1
         return Result(requeue_after=self.sync_period)
 
     # -- the sync --------------------------------------------------------------------------------
-    async def reconcile_hpa(self, key: str, shared: dict) -> None:
+    async def reconcile_hpa(self, key: str, shared: dict) -> tuple[str, str]:
+        """One sync; returns the (action, error) labels of the reconciliation metrics."""
         hpa = copy.deepcopy(shared)
         ns = hpa["metadata"].get("namespace") or "default"
         spec = hpa.get("spec") or {}
@@ -285,7 +300,7 @@ class HPAController:
             cond("AbleToScale", "False", "FailedGetScale", f"the HPA controller was unable to get the target's current scale: {e}")
             await self._update_status(hpa, original)
             log.info("failed to get scale", hpa=key, reference=reference, error=str(e))
-            return
+            return "none", "spec"
         cond("AbleToScale", "True", "SucceededGetScale", "the HPA controller was able to get the target's current scale")
         current = int((scale.get("spec") or {}).get("replicas") or 0)
         self.norm.record_initial(key, current)
@@ -307,7 +322,7 @@ class HPAController:
                 await self._update_status(hpa, original)
                 self.recorder.event(hpa, "Warning", "FailedComputeMetricsReplicas", err)
                 log.info("failed to compute desired replicas", hpa=key, reference=reference, error=err)
-                return
+                return "none", "spec"
             rescale_metric = ""
             if proposal > desired:
                 desired, rescale_metric = proposal, metric_name
@@ -330,7 +345,7 @@ class HPAController:
                 cond("AbleToScale", "False", "FailedUpdateScale", f"the HPA controller was unable to update the target scale: {e.message}")
                 self._set_status(hpa, current, int(status.get("desiredReplicas") or 0), statuses, False, now)
                 await self._update_status(hpa, original)
-                return
+                return "none", "internal"
             cond("AbleToScale", "True", "SucceededRescale", f"the HPA controller was able to update the target scale to {desired}")
             self.recorder.event(hpa, "Normal", "SuccessfulRescale", f"New size: {desired}; reason: {rescale_reason}")
             self.norm.store_scale_event(spec.get("behavior"), key, current, desired)
@@ -339,6 +354,8 @@ class HPAController:
             desired = current
         self._set_status(hpa, current, desired, statuses, rescale, now)
         await self._update_status(hpa, original)
+        action = "scale_up" if desired > current else "scale_down" if desired < current else "none"
+        return action, "none"
 
     @staticmethod
     def _set_status(hpa: dict, current: int, desired: int, statuses: list[dict], rescale: bool, now: float) -> None:
@@ -445,12 +462,11 @@ class HPAController:
                 if invalid == 0:
                     first_err, first_cond = e.err, e.condition
                 invalid += 1
-                statuses.append({})
+                statuses.append({"type": ""})  # kept aligned with spec.metrics, as Kubernetes does
                 continue
             statuses.append(st)
             if replicas == 0 or proposal > replicas:
                 replicas, metric = proposal, name
-        statuses = [s for s in statuses if s]
         error = None
         if first_err is not None:
             error = f"invalid metrics ({invalid} invalid out of {len(specs)}), first error is: {first_err}"
