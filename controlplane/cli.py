@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|apiserver|controller-manager|scheduler|agent|metrics-server|bench``.
+"""The one CLI entry: ``controlplane up|apiserver|controller-manager|scheduler|agent|metrics-server|gitops-controller|gitops|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -21,6 +21,8 @@ SUBCOMMANDS = {
     "scheduler": "controlplane.cmd.scheduler",
     "agent": "controlplane.cmd.agent",
     "metrics-server": "controlplane.cmd.metrics_server",
+    "gitops-controller": "controlplane.cmd.gitops",
+    "gitops": "controlplane.cmd.gitops_cli",
     "bench": "controlplane.cmd.bench",
 }
 _GLOBAL_WITH_VALUE = ("--log-format", "--log-level")

@@ -24,8 +24,8 @@ import gc
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
-from schedulers.framework.profile import load_profile_configs
 from schedulers.framework.scheduler import Scheduler
+from schedulers.profiles.loader import load_profile_configs
 
 log = get_logger(__name__)
 

@@ -221,6 +221,19 @@ def metrics_endpoints(ctx: UpContext) -> dict[str, str]:
     return out
 
 
+def _gitops(ctx: UpContext) -> Runnable:
+    """The GitOps controller (controlplane/gitops): installs its CRDs, serves webhooks on
+    --gitops-webhook-port (a free port if that one is busy), applies DATA_DIR/manifests."""
+    addr = ctx.data_dir / "gitops" / "webhook-address"
+    addr.unlink(missing_ok=True)
+
+    def ready(c: UpContext) -> bool:
+        return addr.exists() and http_ok(addr.read_text().strip() + "/healthz")
+    return ChildProcess("gitops-controller", lambda c: [
+        "gitops-controller", "--kubeconfig", str(c.kubeconfig), "--data-dir", str(c.data_dir),
+        "--webhook-port", c.extra.get("gitops_webhook_port", "9292")], ready=ready)
+
+
 # The components `up` runs, in start order (stopped in reverse). One line per component.
 COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
@@ -233,6 +246,7 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _agent,
     _metrics_server,
     lambda ctx: _Prometheus() if ctx.extra.get("prometheus") else None,
+    _gitops,
 ]
 
 
@@ -250,6 +264,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prometheus-port", type=int, default=0, help="Prometheus' web port (0: a free port)")
     p.add_argument("--prometheus-scrape-interval", default="", help="replace the scrape/evaluation interval (15s)")
     p.add_argument("--prometheus-rules", default="", help="rule files directory (default manifests/prometheus/rules)")
+    p.add_argument("--gitops-webhook-port", type=int, default=9292,
+                   help="the GitOps webhook receiver's port (0: a free one; see DATA_DIR/gitops/webhook-address)")
     p.set_defaults(func=run)
 
 
@@ -263,7 +279,8 @@ async def main(bctx: bootstrap.Context) -> int:
                     extra={"apiserver_workers": str(args.apiserver_workers),
                            "prometheus": "1" if args.prometheus else "", "prometheus_port": str(args.prometheus_port),
                            "prometheus_scrape_interval": args.prometheus_scrape_interval,
-                           "prometheus_rules": args.prometheus_rules, "node_name": args.node_name})
+                           "prometheus_rules": args.prometheus_rules, "node_name": args.node_name,
+                           "gitops_webhook_port": str(args.gitops_webhook_port)})
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     for stale in ctx.data_dir.glob("*.metrics-port"):  # a previous run's ports must not be printed
         stale.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from schedulers.ddqn.env import EpisodeSpec, OpenbEnv
 from schedulers.ddqn.train import TrainConfig, train
-from schedulers.sim.traces import load_nodes, load_pods
+from schedulers.gpu.traces import load_nodes, load_pods
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,12 +2,13 @@
 
 Why: training needs the openb protocol one decision at a time: the pod at hand, its feasible
 nodes as actions (with feature rows), and the state update after the chosen node. This module
-adapts the simulator's public pieces (``schedulers.sim.state``: ``GpuNodeState`` with the
-protocol filter ``feasible_mask`` and ``place``, ``whole_gpus``; ``schedulers.sim.traces``
+adapts the simulator's public pieces (``schedulers.gpu.state``: ``GpuNodeState`` with the
+protocol filter ``feasible_mask`` and ``place``; ``schedulers.gpu.choice.whole_gpus``;
+``schedulers.gpu.traces``
 for reading the CSVs) rather than copying them, and adds what the benchmark does not have:
 episodes over *resized* clusters (a random subset of the nodes) and *resampled* pod lists (a
 random mixture of the given lists, scaled to the subset, then shuffled and tuned to 130% of
-its GPU capacity as in R3.2), so the scorer does not learn one trace by heart.
+its GPU capacity as in R3.2 of ``docs/openb-protocol.md``), so the scorer does not learn one trace by heart.
 
 Neighbours: ``train.py`` drives it; ``features.py`` builds the rows; ``select`` is the
 protocol's arg-max with ties decided by the seeded node rank (R5.4), shared with the plugin.
@@ -22,9 +23,10 @@ import numpy as np
 
 from schedulers.ddqn.features import FeatureBuilder, TypicalPods
 from schedulers.sim.openb import arrival_order
-from schedulers.sim.state import GpuNodeState, GpuPod, whole_gpus
-from schedulers.sim.traces import NodeRecord, PodRecord
-from schedulers.sim.typical import typical_pods
+from schedulers.gpu.choice import whole_gpus
+from schedulers.gpu.state import GpuNodeState, GpuPod
+from schedulers.gpu.traces import NodeRecord, PodRecord
+from schedulers.gpu.typical import typical_pods
 
 
 def select(scores: np.ndarray, rank: np.ndarray) -> int:

@@ -4,11 +4,12 @@ Why: the Q-network is shared across nodes, so each (pod, node) decision is descr
 row of ``N_FEATURES`` floats: the node's free CPU / memory / GPU before and after the pod,
 GPU-model scarcity, the heuristics' signals (FGD fragmentation before/after/delta, BestFit,
 DotProd, GpuPacking), the pod's request and cluster-level summaries. The fragmentation measure
-(openb-protocol.md Section 7) is kept incrementally: per node and typical pod we cache how many
-GPUs can host it and how much free GPU those hold, and refresh only the rows that changed.
+(``docs/openb-protocol.md`` section 7; the R numbers below are its rules) is kept
+incrementally: per node and typical pod we cache how many GPUs can host it and how much free
+GPU those hold, and refresh only the rows that changed.
 
 Neighbours: ``env.py`` (steps the simulator and calls :meth:`FeatureBuilder.build`),
-``schedulers/plugins/ddqn.py`` (the score plugin, same call), ``model.py`` (consumes rows).
+``policy.py`` (the ``ddqn`` GPU policy, same call), ``model.py`` (consumes rows).
 The state is read from plain numpy arrays (:class:`NodeArrays`), the layout the simulator keeps.
 """
 
@@ -32,7 +33,6 @@ FEATURE_SPEC = "v1:" + ",".join(FEATURE_NAMES)
 
 MAX_CPU = 128000.0   # protocol constant (R6)
 MAX_GPU = 8000.0
-MAX_MEM = 1048576.0
 
 
 @dataclass
@@ -52,7 +52,7 @@ class TypicalPods:
 
     @classmethod
     def from_sim(cls, tp: Any, models: list[str]) -> "TypicalPods":
-        """From ``schedulers.sim.typical.TypicalPods`` and the cluster's model list."""
+        """From ``schedulers.gpu.typical.TypicalPods`` and the cluster's model list."""
         gpu = np.flatnonzero(np.asarray(tp.milli) > 0)
         acc = np.zeros((len(models) + 1, len(gpu)), bool)
         for j, t in enumerate(gpu):
@@ -65,12 +65,12 @@ class TypicalPods:
 
 
 NodeArrays = Any
-"""The simulator's ``schedulers.sim.state.GpuNodeState`` (duck-typed here: ``cpu_cap``,
+"""The simulator's ``schedulers.gpu.state.GpuNodeState`` (duck-typed here: ``cpu_cap``,
 ``mem_cap``, ``gpu_count``, ``model``, ``cpu_used``, ``mem_used``, ``pods_used``,
 ``gpu_free`` [N, W], ``gen`` [N] bumped on every change)."""
 
 PodReq = Any
-"""``schedulers.sim.state.GpuPod`` (``cpu``, ``mem``, ``count``, ``milli``, ``types``, ``tot``)."""
+"""``schedulers.gpu.state.GpuPod`` (``cpu``, ``mem``, ``count``, ``milli``, ``types``, ``tot``)."""
 
 
 class FeatureBuilder:

@@ -6,7 +6,7 @@ Q-network's advantage head and FGD-style integer scores (``trunc(100 * sigmoid(A
 scores are decided by the caller's node rank). Loading is deterministic (pickle-free file,
 checked header and sha256, see ``model.py``) and cached per path.
 
-Neighbours: ``schedulers/plugins/ddqn.py`` (policy/plugin), ``model.py`` (file format),
+Neighbours: ``policy.py`` (the ``ddqn`` GPU policy), ``model.py`` (file format),
 ``features.py`` (rows).
 """
 

@@ -4,8 +4,10 @@ on. A pod is *assumed* onto its node the moment it is reserved, so the next cycl
 sees the resources taken while the binding is still in flight; the informer's update later
 confirms it, a failed binding forgets it.
 
-The GPU view is a :class:`schedulers.sim.state.GpuNodeState` with the same row order, so the
-openb policies score live nodes with exactly the code the offline simulator runs. Node GPU
+The GPU view is a :class:`schedulers.gpu.state.GpuNodeState` with the same row order, so the
+GPU policies score live nodes with exactly the code the offline simulator runs; a GPU pod no
+policy placed (or whose recorded GPUs no longer fit) takes the *best* GPUs
+(``schedulers.gpu.choice``). Node GPU
 model: label ``nvidia.com/gpu.product``; GPU count: allocatable ``nvidia.com/gpu``.
 
 Neighbours: ``scheduler`` feeds it from the node and pod informers; plugins read ``nodes``,
@@ -15,13 +17,12 @@ Neighbours: ``scheduler`` feeds it from the node and pod informers; plugins read
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from schedulers.framework.podinfo import GPU_RESOURCE, PodInfo, parse_resources
-from schedulers.plugins.dot_prod import choose_best
-from schedulers.sim.state import GpuNodeState
+from schedulers.gpu.choice import choose_best
+from schedulers.gpu.state import GpuNodeState
 
 GPU_MODEL_LABEL = "nvidia.com/gpu.product"
 BASE_RESOURCES = ("cpu", "memory", "pods", "ephemeral-storage", GPU_RESOURCE)
@@ -273,11 +274,5 @@ class Cache:
         if p.uid in self.assumed:
             self.remove_pod(p.uid)
 
-    def pods_on(self, row: int) -> list[PodInfo]:
-        return list(self.nodes[row].pods.values())
-
     def all_pods(self) -> list[tuple[int, PodInfo]]:
         return [(i, p) for i, n in enumerate(self.nodes) for p in n.pods.values()]
-
-    def describe(self) -> dict[str, Any]:
-        return {"nodes": self.n, "pods": len(self.pod_node), "assumed": len(self.assumed)}

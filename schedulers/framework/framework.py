@@ -1,8 +1,11 @@
-"""One scheduling cycle of one profile, synchronous and free of I/O: pre-filter, filter
-(vectorised over node batches), node sampling (percentageOfNodesToScore), pre-score, score,
-normalize, weighted sum, selection (ties at random), and on failure the diagnosis and the
-post-filter (preemption). ``scheduler.Scheduler`` calls :meth:`Framework.schedule` and does
-reserve/assume/bind; unit tests drive it directly on a ``Cache``.
+"""One profile's extension points. The scheduling cycle, synchronous and free of I/O:
+pre-filter, filter (vectorised over node batches), node sampling (percentageOfNodesToScore),
+pre-score, score, normalize, weighted sum, selection (ties at random), and on failure the
+diagnosis and the post-filter (preemption); then reserve/unreserve. The binding cycle,
+asynchronous: :meth:`Framework.run_pre_bind_plugins` and :meth:`Framework.run_bind_plugins`
+with kube-scheduler's rules (PreBind in order, the first failure fails the binding; Bind in
+order until one does not skip). ``scheduler.Scheduler`` drives both cycles; unit tests drive
+the framework directly on a ``Cache``.
 
 Sampling is kube-scheduler's: numFeasibleNodesToFind (``nodes_to_score``: adaptive
 ``max(5, 50 - n/125)`` % with at least 100 nodes, or the profile's
@@ -18,12 +21,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from schedulers.framework.cache import Cache
-from schedulers.framework.interface import CycleState, Diagnosis, FilterResult, Status
+from schedulers.framework.interface import Code, CycleState, Diagnosis, FilterResult, Plugin, Status
 from schedulers.framework.podinfo import PodInfo
 from schedulers.framework.profile import Profile
 
@@ -103,6 +106,10 @@ class Framework:
         self._score_plan = [(pl, w, getattr(pl, "uniform_score", None), getattr(pl, "normalize", None))
                             for pl, w in self.scorers]
         self.reservers = profile.at("reserve")
+        self.pre_binders = profile.at("pre_bind")
+        self.binders = profile.at("bind")
+        sorts = profile.at("queue_sort_key")
+        self.queue_sort: Plugin | None = sorts[0] if sorts else None
         self.rng = np.random.default_rng(seed)
         self.next_start = 0
         self._ring = np.zeros(0, dtype=np.int64)  # 0..n-1 twice: rotated windows are slices
@@ -262,3 +269,40 @@ class Framework:
                 return res.nominated_node, victims, msg
             return None, [], msg
         return None, [], ""
+
+    # ----------------------------------------------------------------- the binding cycle
+    async def run_pre_bind_plugins(self, cs: CycleState, pod: PodInfo, node: str) -> Status:
+        """Every PreBind plugin in order; the first status other than success ends it (the
+        caller then unreserves the pod)."""
+        for pl in self.pre_binders:
+            st = await _run(pl, pl.pre_bind, "PreBind", cs, pod, node)
+            if not st.is_success:
+                return st
+        return Status.ok()
+
+    async def run_bind_plugins(self, cs: CycleState, pod: PodInfo, node: str) -> Status:
+        """Bind plugins in order until one does not return Skip; its status is the result.
+        No Bind plugin, or every one skipping, is a Skip status: the pod was not bound."""
+        for pl in self.binders:
+            st = await _run(pl, pl.bind, "Bind", cs, pod, node)
+            if not st.is_skip:
+                return st
+        return Status(Code.SKIP, ["no Bind plugin bound the pod"])
+
+
+async def _run(pl: Plugin, hook: Callable[..., Any], point: str, cs: CycleState, pod: PodInfo, node: str) -> Status:
+    """One binding-cycle hook: ``None`` is success; a rejection keeps its reasons; an error
+    (returned, or raised by the plugin) names the point and the plugin, as kube-scheduler's
+    ``running PreBind plugin "X": ...``."""
+    try:
+        st = await hook(cs, pod, node)
+    except Exception as e:  # a plugin's bug must not leave the pod assumed forever
+        st = Status.error(f"{type(e).__name__}: {e}")
+    if st is None or st.is_success:
+        return Status.ok()
+    if st.is_skip:
+        return st
+    if st.is_rejection:
+        return Status(st.code, list(st.reasons), pl.name)
+    return Status(Code.ERROR, [f"running {point} plugin {pl.name!r}: {'; '.join(st.reasons)}"], pl.name)
+

@@ -3,34 +3,42 @@
 A plugin is a class with a ``name`` implementing only the hooks it needs. Filters and scores
 work on *batches* of nodes (numpy index arrays into the cache's node rows), so the common
 plugins are vectorised across nodes; a plugin can still loop over ``snap.nodes[i]``.
+In the order a pod meets them (kube-scheduler's extension points):
 
+- ``queue_sort_key(pod) -> tuple`` (QueueSort): the active queue's order, smallest first;
+  one QueueSort plugin per profile, the same in every profile of a scheduler.
 - ``pre_filter(cs, pod, snap) -> Status | None``: ``Status.skip()`` skips the plugin's filter
   for this pod; an unschedulable status rejects the pod for every node.
 - ``filter(cs, pod, snap, idx) -> FilterResult``: which of nodes ``idx`` pass, and why not.
-- ``post_filter(cs, pod, snap, diagnosis) -> PostFilterResult | None`` (preemption).
+- ``post_filter(cs, pod, snap, diagnosis, fits) -> (PostFilterResult | None, victims,
+  message)`` (preemption), only when no node passed.
 - ``pre_score(cs, pod, snap, idx)``; ``score(cs, pod, snap, idx) -> np.ndarray`` raw scores;
   ``normalize(cs, pod, snap, idx, scores) -> np.ndarray`` to 0..100 (optional);
   ``uniform_score(cs, pod, snap) -> int | None`` (optional, a shortcut): the final (normalised)
   score when it is the same for every node, e.g. no node is tainted; ``None`` otherwise.
-- ``reserve(cs, pod, node_name)`` / ``unreserve(cs, pod, node_name)``.
+- ``reserve(cs, pod, node_name, snap)`` / ``unreserve(cs, pod, node_name, snap)``.
+- ``async pre_bind(cs, pod, node_name) -> Status | None`` (PreBind, in the binding cycle):
+  run in order; any status but success fails the binding (the pod is unreserved, forgotten
+  and retried).
+- ``async bind(cs, pod, node_name) -> Status | None`` (Bind): run in order until one returns
+  something other than ``Status.skip()``; if every one skips, the binding fails.
 - ``events``: the cluster events (e.g. ``"Node/Add"``, ``"Pod/Delete"``) that may make a pod
   this plugin rejected schedulable again (the queue moves it back from unschedulable).
 
-Per-cycle state goes in ``CycleState`` keyed by plugin name. Neighbours: ``profile`` (which
-plugins run, weights), ``scheduler`` (the cycle), ``cache`` (the node snapshot).
+``None`` from a hook means success. Per-cycle state goes in ``CycleState`` keyed by plugin
+name. ``handle`` is what the profile was built with (the live ``Scheduler``: ``client``,
+``cache``; ``None`` in unit tests). Neighbours: ``profile`` (which plugins run, weights),
+``framework`` (runs the points), ``scheduler`` (the loop and the binding cycle), ``cache``
+(the node snapshot).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from schedulers.framework.cache import Cache
-    from schedulers.framework.podinfo import PodInfo
 
 
 class Code(str, Enum):
@@ -113,7 +121,6 @@ class Diagnosis:
 @dataclass
 class PostFilterResult:
     nominated_node: str | None = None
-    message: str = ""
 
 
 class Plugin:
@@ -128,8 +135,3 @@ class Plugin:
 
     def __repr__(self) -> str:
         return f"<plugin {self.name}>"
-
-
-# Type names used in annotations by plugins.
-Snap = "Cache"
-Pod = "PodInfo"

@@ -1,6 +1,7 @@
 """What the scheduler needs from a pod, parsed once: requests (effective, as Kubernetes
 computes them from containers, init containers and overhead), host ports, tolerations,
-affinity, priority, and the GPU request as the openb policies see it.
+affinity, priority (``resolve_priority``: the PriorityClass's value), and the GPU request as
+the GPU policies see it (a ``schedulers.gpu.state.GpuPod``).
 
 GPU conventions (shared with ``controlplane.agent.simulated`` and the docs):
 - whole GPUs: resource ``nvidia.com/gpu: k`` (k GPUs of 1000 milli each);
@@ -8,7 +9,8 @@ GPU conventions (shared with ``controlplane.agent.simulated`` and the docs):
   ``nvidia.com/gpu`` request), optionally ``scheduling.controlplane.io/gpu-count``;
 - GPU model constraint: annotation ``scheduling.controlplane.io/gpu-model: "T4|P100"``;
 - the scheduler records the GPUs it chose in ``scheduling.controlplane.io/gpu-index: "0,1"``.
-Neighbours: ``cache`` (accounts requests per node), the plugins.
+Neighbours: ``cache`` (accounts requests per node), ``scheduler`` (parses informer objects),
+the plugins.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.machinery.quantity import bytes_, cpu_millis, parse_quantity
-from schedulers.sim.state import GpuPod
+from schedulers.gpu.state import GpuPod
 
 GPU_RESOURCE = "nvidia.com/gpu"
 ANN_GPU_MILLI = "scheduling.controlplane.io/gpu-milli"
@@ -47,6 +49,21 @@ def quantity_value(resource: str, q: Any) -> int:
         _QUANTITIES.clear()
     _QUANTITIES[key] = v
     return v
+
+
+def resolve_priority(pod: dict, classes: dict[str, dict]) -> int:
+    """The pod's priority: its PriorityClass's value (it wins over a defaulted
+    ``spec.priority``), else ``spec.priority``, else the global default class's value, else 0."""
+    spec = pod.get("spec") or {}
+    name = spec.get("priorityClassName")
+    if name and name in classes:
+        return int(classes[name].get("value") or 0)
+    if spec.get("priority") is not None:
+        return int(spec["priority"])
+    for pc in classes.values():
+        if pc.get("globalDefault"):
+            return int(pc.get("value") or 0)
+    return 0
 
 
 def parse_resources(d: dict | None) -> dict[str, int]:

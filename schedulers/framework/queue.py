@@ -1,6 +1,7 @@
 """The three-part scheduling queue (as kube-scheduler's PriorityQueue).
 
-- *active*: a heap ordered by priority (high first) then arrival time (PrioritySort);
+- *active*: a heap in the order of the profiles' QueueSort plugin (``sort_key``; the
+  ``PrioritySort`` plugin: priority, high first, then arrival time);
 - *backoff*: pods that failed recently wait 1 s, 2 s, 4 s … up to 10 s per attempt;
 - *unschedulable*: pods no node fits; they move back (through backoff if still backing off)
   when a cluster event that one of the rejecting plugins declared happens (``Node/Add``,
@@ -17,7 +18,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from prometheus_client import Gauge
 
@@ -36,11 +37,13 @@ def _resolve(fut: asyncio.Future) -> None:
 
 
 class SchedulingQueue:
-    def __init__(self, clock: Callable[[], float] = time.monotonic, plugin_events: dict[str, tuple[str, ...]] | None = None) -> None:
+    def __init__(self, sort_key: Callable[[PodInfo], Any], clock: Callable[[], float] = time.monotonic,
+                 plugin_events: dict[str, tuple[str, ...]] | None = None) -> None:
+        self.sort_key = sort_key
         self.clock = clock
         self.plugin_events = plugin_events or {}
         self._seq = itertools.count()
-        self._active: list[tuple[int, float, int, str]] = []
+        self._active: list[tuple[Any, int, str]] = []
         self._in_active: set[str] = set()
         self._backoff: list[tuple[float, int, str]] = []
         self._in_backoff: set[str] = set()
@@ -57,7 +60,7 @@ class SchedulingQueue:
         self._in_backoff.discard(p.key)
         if p.key not in self._in_active:
             self._in_active.add(p.key)
-            heapq.heappush(self._active, (-p.priority, p.timestamp, next(self._seq), p.key))
+            heapq.heappush(self._active, (self.sort_key(p), next(self._seq), p.key))
         self._wake()
 
     def _push_backoff(self, p: PodInfo) -> None:
@@ -145,7 +148,7 @@ class SchedulingQueue:
     def pop_nowait(self) -> PodInfo | None:
         self.flush()
         while self._active:
-            _, _, _, key = heapq.heappop(self._active)
+            _, _, key = heapq.heappop(self._active)
             if key in self._in_active:
                 self._in_active.discard(key)
                 p = self.pods.get(key)

@@ -1,8 +1,12 @@
 """The live scheduler: informers feed the cache and the queue; one loop pops a pod, runs its
-profile's cycle (``framework.Framework``), reserves and *assumes* the pod on the chosen node,
-and hands the binding (``pods/NAME/binding``) to a background task so a slow bind never
-stalls the next cycle. Failures become ``FailedScheduling`` events with Kubernetes-style
-messages; preemption evicts victims and sets ``status.nominatedNodeName``.
+profile's scheduling cycle (``framework.Framework``), reserves and *assumes* the pod on the
+chosen node, and hands the binding cycle (the profile's PreBind and Bind plugins, e.g.
+``GpuShare`` recording the GPUs and ``DefaultBinder`` POSTing ``pods/NAME/binding``) to a
+background task so a slow bind never stalls the next cycle. Failures become
+``FailedScheduling`` events with Kubernetes-style messages; preemption evicts victims and sets
+``status.nominatedNodeName``. A binding cycle that fails unreserves and forgets the pod and
+retries it after backoff. A profile answers to its ``schedulerName`` and its aliases; a pod
+naming no profile is left alone (Pending), as kube-scheduler does.
 
 Observability: one structlog record per decision (``scheduling decision``: pod, node, top
 candidates with per-plugin scores, or the failure message); Prometheus
@@ -32,10 +36,10 @@ from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
 from schedulers.framework.cache import Cache
 from schedulers.framework.framework import Framework
-from schedulers.framework.podinfo import ANN_GPU_INDEX, PodInfo, same_scheduling_inputs
-from schedulers.framework.profile import ProfileConfig, build_profile, load_profile_configs
+from schedulers.framework.interface import Status
+from schedulers.framework.podinfo import PodInfo, resolve_priority, same_scheduling_inputs
+from schedulers.framework.profile import ProfileConfig, build_profile
 from schedulers.framework.queue import SchedulingQueue
-from schedulers.plugins.priority_sort import resolve_priority
 
 log = get_logger(__name__)
 
@@ -50,16 +54,29 @@ ALGORITHM = Histogram("scheduler_scheduling_algorithm_duration_seconds", "Schedu
 
 
 class Scheduler:
-    def __init__(self, client: RestClient, profiles: dict[str, ProfileConfig] | None = None, *,
+    def __init__(self, client: RestClient, profiles: dict[str, ProfileConfig], *,
                  seed: int | None = None, scheduled_events: bool = True, max_binds: int = 256) -> None:
+        """``profiles``: by real name (``schedulers.profiles.loader.load_profile_configs``);
+        each is served under its name and its aliases."""
         self.client = client
-        cfgs = profiles if profiles is not None else load_profile_configs()
-        self.frameworks = {name: Framework(build_profile(cfg, self), seed) for name, cfg in cfgs.items()}
         self.cache = Cache()
+        self.frameworks: dict[str, Framework] = {}  # every schedulerName and alias -> its framework
+        for cfg in profiles.values():
+            fw = Framework(build_profile(cfg, self), seed)
+            for name in cfg.names:
+                if name in self.frameworks:
+                    raise ValueError(f"scheduler name {name!r} is used by two profiles")
+                self.frameworks[name] = fw
+        frameworks = list({id(fw): fw for fw in self.frameworks.values()}.values())
         events: dict[str, tuple[str, ...]] = {}
-        for fw in self.frameworks.values():
+        for fw in frameworks:
             events.update(fw.profile.events())
-        self.queue = SchedulingQueue(plugin_events=events)
+            if not fw.binders:
+                raise ValueError(f"profile {fw.name!r} has no Bind plugin (e.g. DefaultBinder)")
+        sorts = {fw.queue_sort.name if fw.queue_sort else None for fw in frameworks}
+        if len(sorts) != 1 or None in sorts:
+            raise ValueError(f"every profile needs the same QueueSort plugin (e.g. PrioritySort); got {sorts}")
+        self.queue = SchedulingQueue(frameworks[0].queue_sort.queue_sort_key, plugin_events=events)
         self.recorder = EventRecorder(client, "default-scheduler", workers=32, max_pending=16000)
         # no built-in indexes: the scheduler only reads its own cache (saves work per pod event)
         self.nodes = Informer(client, resources.NODES, indexes=False)
@@ -68,8 +85,6 @@ class Scheduler:
         self.scheduled_events = scheduled_events
         self._bind_slots = asyncio.Semaphore(max_binds)
         self._binds: set[asyncio.Task] = set()
-        self.scheduled = 0
-        self.failed = 0
         self._metric_children: dict[str, tuple[Any, Any]] = {}
         self.nodes.add_handler(self._on_node)
         self.pods.add_handler(self._on_pod)
@@ -136,7 +151,8 @@ class Scheduler:
         try:
             for inf in (self.priority_classes, self.nodes, self.pods):
                 await inf.wait_for_sync()
-            log.info("scheduler started", profiles=sorted(self.frameworks), nodes=len(self.nodes))
+            log.info("scheduler started", profiles=sorted({fw.name for fw in self.frameworks.values()}),
+                     aliases=sorted(n for n, fw in self.frameworks.items() if n != fw.name), nodes=len(self.nodes))
             await self._loop(stop)
         finally:
             stop.set()
@@ -205,7 +221,6 @@ class Scheduler:
             self._spawn(self._nominate(pod, nominated))
         elif pmsg:
             msg += f" preemption: {pmsg}"
-        self.failed += 1
         ATTEMPTS.labels("unschedulable", fw.name).inc()
         DURATION.labels("unschedulable", fw.name).observe(time.perf_counter() - t0)
         log.info("scheduling decision", pod=pod.key, profile=fw.name, node=None, reason=msg)
@@ -233,28 +248,36 @@ class Scheduler:
             log.info("nominating failed", pod=pod.key, error=str(e))
 
     async def _bind(self, fw: Framework, pod: PodInfo, node: str, cs: Any, t0: float) -> None:
+        """The binding cycle: PreBind plugins, then Bind plugins (``DefaultBinder``)."""
         try:
-            if pod.gpu.milli > 0 and pod.gpu_index:
-                await self.client.patch(resources.PODS, pod.name, {"metadata": {"annotations": {
-                    ANN_GPU_INDEX: ",".join(str(g) for g in pod.gpu_index)}}}, pod.namespace)
-            await self.client.bind(pod.namespace, pod.name, node)
-        except (ApiStatusError, asyncio.TimeoutError) as e:
-            self.cache.forget(pod)
-            fw.unreserve(cs, pod, node, self.cache)
-            ATTEMPTS.labels("error", fw.name).inc()
-            DURATION.labels("error", fw.name).observe(time.perf_counter() - t0)
-            if isinstance(e, ApiStatusError) and e.not_found:
-                self.queue.delete(pod.key)
-            else:
-                log.warning("binding failed", pod=pod.key, node=node, error=str(e))
-                self.queue.requeue_error(pod)
-            return
+            st = await fw.run_pre_bind_plugins(cs, pod, node)
+            if st.is_success:
+                st = await fw.run_bind_plugins(cs, pod, node)
         finally:
             self._bind_slots.release()
+        if not st.is_success:
+            self._binding_failed(fw, pod, node, cs, st, t0)
+            return
         self.queue.done(pod.key)
-        self.scheduled += 1
         attempts, duration = self._scheduled_metrics(fw.name)
         attempts.inc()
         duration.observe(time.perf_counter() - t0)
         if self.scheduled_events:
             self.recorder.event(pod.obj, "Normal", "Scheduled", f"Successfully assigned {pod.key} to {node}")
+
+    def _binding_failed(self, fw: Framework, pod: PodInfo, node: str, cs: Any, st: Status, t0: float) -> None:
+        """kube-scheduler's handling of a failed binding cycle: forget the assumed pod,
+        unreserve, and unless the pod is gone, a ``FailedScheduling`` event and a retry after
+        backoff."""
+        self.cache.forget(pod)
+        fw.unreserve(cs, pod, node, self.cache)
+        ATTEMPTS.labels("error", fw.name).inc()
+        DURATION.labels("error", fw.name).observe(time.perf_counter() - t0)
+        current = self.pods.get(pod.key)
+        if current is None or (current.get("spec") or {}).get("nodeName"):
+            self.queue.delete(pod.key)  # deleted meanwhile (the binding said NotFound), or bound after all
+            return
+        msg = "; ".join(st.reasons) or st.code.value
+        log.warning("binding failed", pod=pod.key, node=node, plugin=st.plugin, error=msg)
+        self.recorder.event(pod.obj, "Warning", "FailedScheduling", msg)
+        self.queue.requeue_error(pod)

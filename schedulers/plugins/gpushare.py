@@ -1,25 +1,24 @@
-"""GPU sharing in the live scheduler: the ``GpuShare`` filter (a GPU pod needs a node of an
-accepted model with enough free GPU: one GPU with ``milli`` free, or ``count`` GPUs) and the
-openb packing policies as score plugins — ``DotProd``, ``GpuClustering``, ``GpuPacking``,
-``BestFit``, ``FGD``, ``OpenbRandom`` — each a thin wrapper around the policy object the
-offline simulator uses (``schedulers.sim.registry``), scoring ``snap.gpu`` (the cache's
-``GpuNodeState``) rows directly. At reserve time the policy picks the GPUs; the binder records
-them in the pod annotation ``scheduling.controlplane.io/gpu-index``.
+"""GpuShare: GPU sharing in the live scheduler. Filter: a GPU pod needs a node of an
+accepted model with enough free GPU (one GPU with ``milli`` free, or ``count`` GPUs).
+PreBind: the GPUs chosen for the pod (by a GPU policy score plugin at Reserve, or by the
+cache when it assumed the pod) are written to the pod annotation
+``scheduling.controlplane.io/gpu-index`` before the binding, so the node agent sees them.
 
-FGD needs the typical pods of the workload: args ``typicalPods: <pod list CSV>``, otherwise
-they are computed from the pods the scheduler has seen (refreshed as that set doubles).
+Neighbours: ``schedulers.framework.podinfo`` (the GPU request conventions), the cache's
+``GpuNodeState`` (``snap.gpu``), ``gpu_policy_score`` (the GPU policies as score plugins).
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 
+from controlplane.client import resources
+from controlplane.client.rest import ApiStatusError
 from schedulers.framework.interface import FilterResult, Plugin, Status
+from schedulers.framework.podinfo import ANN_GPU_INDEX
 from schedulers.framework.registry import register
-from schedulers.sim.registry import PolicyContext, get_policy_factory
-from schedulers.sim.traces import load_pods
-from schedulers.sim.typical import TypicalPods, typical_pods
-from schedulers.sim.state import GpuPod
 
 
 @register
@@ -47,61 +46,12 @@ class GpuShare(Plugin):
             reasons["Insufficient GPU share"] = model_ok & ~fit
         return FilterResult(model_ok & fit, reasons=reasons)
 
-
-class _OpenbScore(Plugin):
-    policy_name = ""
-
-    def __init__(self, args=None, handle=None) -> None:
-        super().__init__(args, handle)
-        self.rng = np.random.default_rng(self.args.get("seed", 0))
-        self._typical: TypicalPods | None = None
-        self._seen = 0
-        if self.args.get("typicalPods"):
-            self._typical = typical_pods([GpuPod.from_record(r) for r in load_pods(self.args["typicalPods"])])
-            self._seen = -1
-        self._policy = None
-
-    def policy(self, snap, pod):
-        if self._seen >= 0 and self.policy_name == "fgd":
-            seen = len(snap.pod_node) + 1
-            if self._policy is None or seen >= 2 * self._seen:
-                pods = [p.gpu for _, p in snap.all_pods()] + [pod.gpu]
-                self._typical = typical_pods(pods)
-                self._seen = seen
-                self._policy = None
-        if self._policy is None:
-            ctx = PolicyContext(rng=self.rng, typical=self._typical, state=snap.gpu, options=dict(self.args))
-            self._policy = get_policy_factory(self.policy_name)(ctx)
-        return self._policy
-
-    def uniform_score(self, cs, pod, snap) -> int | None:
-        """FGD for a CPU-only pod on a cluster without GPUs: every node's fragmentation is 0
-        before and after, so every node scores trunc(100 * sigmoid(0)) = 50 (the policy is still consulted, so
-        its typical-pod bookkeeping advances exactly as when it scores)."""
-        if self.policy_name != "fgd" or pod.gpu.milli > 0 or snap.has_gpus():
+    async def pre_bind(self, cs, pod, node_name: str) -> Status | None:
+        if pod.gpu.milli <= 0 or not pod.gpu_index:
             return None
-        self.policy(snap, pod)
-        return 50
-
-    def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
-        return np.asarray(self.policy(snap, pod).score(snap.gpu, pod.gpu, idx), dtype=np.int64)
-
-    def reserve(self, cs, pod, node_name: str, snap) -> Status | None:
-        if pod.gpu.milli > 0:
-            row = snap.row[node_name]
-            pod.gpu_index = list(self.policy(snap, pod).choose_gpus(snap.gpu, row, pod.gpu))
+        patch = {"metadata": {"annotations": {ANN_GPU_INDEX: ",".join(str(g) for g in pod.gpu_index)}}}
+        try:
+            await self.handle.client.patch(resources.PODS, pod.name, patch, pod.namespace)
+        except (ApiStatusError, asyncio.TimeoutError) as e:
+            return Status.error(f"recording the GPU index: {e}")
         return None
-
-
-def _make(plugin_name: str, policy: str) -> type[Plugin]:
-    cls = type(plugin_name, (_OpenbScore,), {"name": plugin_name, "policy_name": policy,
-                                              "__doc__": f"openb {plugin_name} as a score plugin."})
-    return register(cls)
-
-
-DotProd = _make("DotProd", "dotprod")
-GpuClustering = _make("GpuClustering", "gpuclustering")
-GpuPacking = _make("GpuPacking", "gpupacking")
-BestFit = _make("BestFit", "bestfit")
-FGD = _make("FGD", "fgd")
-OpenbRandom = _make("OpenbRandom", "random")

@@ -1,6 +1,8 @@
-"""PrioritySort: the queue order — higher ``spec.priority`` first, then earlier arrival. The
-scheduler resolves ``priorityClassName`` to a priority through PriorityClass objects (the class value wins over
-a defaulted ``spec.priority``) (``resolve_priority``)."""
+"""PrioritySort (QueueSort): the order of the active queue — higher priority first, then
+earlier arrival, as kube-scheduler's plugin of the same name. A pod's priority is its
+``spec.priority``, or its PriorityClass's value (``schedulers.framework.podinfo.resolve_priority``).
+Every profile loaded from YAML has it unless it lists another QueueSort plugin, and all
+profiles of one scheduler must share one (they share the queue)."""
 
 from __future__ import annotations
 
@@ -8,25 +10,10 @@ from schedulers.framework.interface import Plugin
 from schedulers.framework.registry import register
 
 
-def resolve_priority(pod: dict, classes: dict[str, dict]) -> int:
-    spec = pod.get("spec") or {}
-    name = spec.get("priorityClassName")
-    if name and name in classes:
-        return int(classes[name].get("value") or 0)
-    if spec.get("priority") is not None:
-        return int(spec["priority"])
-    for pc in classes.values():
-        if pc.get("globalDefault"):
-            return int(pc.get("value") or 0)
-    return 0
-
-
 @register
 class PrioritySort(Plugin):
     name = "PrioritySort"
 
     @staticmethod
-    def less(a, b) -> bool:
-        if a.priority != b.priority:
-            return a.priority > b.priority
-        return a.timestamp < b.timestamp
+    def queue_sort_key(pod) -> tuple:
+        return (-pod.priority, pod.timestamp)

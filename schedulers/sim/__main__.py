@@ -11,8 +11,8 @@ import json
 import sys
 
 from schedulers.sim.openb import Workload, run_seeds
-from schedulers.sim.registry import get_policy_factory, policy_names
-from schedulers.sim.traces import traces_dir
+from schedulers.gpu.policies import get_policy_factory, policy_names
+from schedulers.gpu.traces import traces_dir
 
 
 def parse_seeds(text: str) -> list[int]:

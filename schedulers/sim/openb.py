@@ -1,4 +1,4 @@
-"""The openb GPU-sharing experiment (``/work/shared/docs/openb-protocol.md``), offline.
+"""The openb GPU-sharing experiment (``docs/openb-protocol.md``), offline.
 
 One run = one workload, one policy, one seed: shuffle the original pods, tune the list to
 1.3x the cluster's GPU capacity (clones appended / pods removed), schedule the arrivals one
@@ -6,16 +6,18 @@ at a time (filter, score, tie-break by a seeded node rank, GPU assignment, place
 the allocated milli-GPU after every arrival; columns 100 and 130 of the allocation curve are
 the published figures.
 
-State layout: :class:`schedulers.sim.state.GpuNodeState` (numpy arrays, one row per node:
+State layout: :class:`schedulers.gpu.state.GpuNodeState` (numpy arrays, one row per node:
 ``cpu_cap/mem_cap/pods_cap/gpu_count/model`` fixed, ``cpu_used/mem_used/pods_used`` [N],
 ``gpu_free`` [N, W>=8] free milli-GPU per GPU (padding 0), ``tags`` [N, 9] GpuClustering tag
-counts, ``gen`` [N] change counter). A pod is a :class:`schedulers.sim.state.GpuPod`.
+counts, ``gen`` [N] change counter). A pod is a :class:`schedulers.gpu.state.GpuPod`.
 
-Policy interface (``schedulers.sim.registry``): a factory ``f(ctx: PolicyContext)`` registered
+Policy interface (``schedulers.gpu.policy``): a factory ``f(ctx: PolicyContext)`` registered
 with ``register_policy(name, f)`` returns an object with
 ``score(state, pod, feasible: int64[K]) -> int64[K]`` (higher wins; ties -> smallest rank) and
-``choose_gpus(state, node, pod) -> list[int]`` (called on the pre-placement state). The same
-objects back the live scheduler's GPU score plugins (``schedulers.plugins.gpushare``).
+``choose_gpus(state, node, pod) -> list[int]`` (called on the pre-placement state). The six
+openb policies are ``schedulers.gpu.policies``, ``ddqn`` is ``schedulers.ddqn.policy``; the
+same objects back the live scheduler's GPU score plugins
+(``schedulers.plugins.gpu_policy_score``).
 ``ctx.rng`` is the run's only generator (draw order: shuffle, tuning, node ranks, then the
 policy's own draws), ``ctx.typical`` the workload's typical pods, ``ctx.state`` the state.
 
@@ -32,10 +34,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from schedulers.sim.registry import PolicyContext, get_policy_factory
-from schedulers.sim.state import GpuNodeState, GpuPod
-from schedulers.sim.traces import GPU_MILLI, NodeRecord, PodRecord, load_nodes, load_pods
-from schedulers.sim.typical import TypicalPods, typical_pods
+import schedulers.ddqn.policy  # noqa: F401  registers the "ddqn" policy (torch stays unloaded until used)
+from schedulers.gpu.policies import get_policy_factory
+from schedulers.gpu.policy import PolicyContext
+from schedulers.gpu.state import GpuNodeState, GpuPod
+from schedulers.gpu.traces import GPU_MILLI, NodeRecord, PodRecord, load_nodes, load_pods
+from schedulers.gpu.typical import TypicalPods, typical_pods
 
 TUNE_RATIO = 1.3
 DecisionHook = Callable[[GpuNodeState, GpuPod, np.ndarray, int], None]

@@ -16,7 +16,7 @@ import time
 
 from schedulers.sim.__main__ import parse_seeds
 from schedulers.sim.openb import Workload, run_seeds
-from schedulers.sim.traces import traces_dir
+from schedulers.gpu.traces import traces_dir
 
 POLICIES = ["Random", "DotProd", "GpuClustering", "GpuPacking", "BestFit", "FGD"]
 LISTS = ["default", "cpu050", "gpushare40", "multigpu20", "gpuspec10"]

@@ -13,7 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from schedulers.sim.table import LISTS, POLICIES, PUBLISHED
-from schedulers.sim.traces import traces_dir
+from schedulers.gpu.traces import traces_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -276,3 +276,32 @@ def test_enhanced_profile_weighs_latency_and_disk(sched_cluster):
     c.apply(pod("io", n, "enh", scheduler="enhanced-scheduler",
                 annotations={"scheduling.controlplane.io/disk-io": "high"}))
     assert c.wait_bound(n, "io") == "enh-nvme"
+
+
+def decisions(c, key: str) -> list[dict]:
+    """The scheduler's ``scheduling decision`` log records about pod ``key``."""
+    out = []
+    for line in c.scheduler.log_path.read_text(errors="replace").splitlines():
+        if '"scheduling decision"' in line and key in line:
+            rec = json.loads(line)
+            if rec.get("pod") == key:
+                out.append(rec)
+    return out
+
+
+def test_short_scheduler_names_are_profile_aliases(sched_cluster):
+    c = sched_cluster
+    n = ns(c, "alias")
+    add_node(c, "al-a", "alias", cpu="32", gpus=2, model="T4")
+    add_node(c, "al-b", "alias", cpu="32", gpus=4, model="T4")
+    c.apply(pod("nobody", n, "alias", scheduler="no-such-scheduler"))
+    c.apply(pod("short", n, "alias", scheduler="fgd", annotations={"scheduling.controlplane.io/gpu-milli": "250"}))
+    assert c.wait_bound(n, "short") in ("al-a", "al-b")
+    got = c.get("pod", "short", n)
+    assert got["metadata"]["annotations"].get("scheduling.controlplane.io/gpu-index") in ("0", "1")  # GpuShare's PreBind
+    [rec] = decisions(c, f"{n}/short")
+    assert rec["profile"] == "fgd-scheduler" and "FGD" in rec["candidates"][0]["plugins"]
+    assert c.wait_event(n, "short", "Scheduled")
+    # a name no profile answers to: left alone, as kube-scheduler does (Pending, no Event)
+    assert c.node_of(n, "nobody") is None
+    assert c.events(n, "nobody") == [] and decisions(c, f"{n}/nobody") == []

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from schedulers.ddqn.features import N_FEATURES, FeatureBuilder, TypicalPods
-from schedulers.plugins.fgd import FGD
-from schedulers.sim.state import GpuNodeState, GpuPod, whole_gpus
-from schedulers.sim.typical import typical_pods
+from schedulers.gpu.choice import whole_gpus
+from schedulers.gpu.policies.fgd import FGD
+from schedulers.gpu.state import GpuNodeState, GpuPod
+from schedulers.gpu.typical import typical_pods
 
 MODELS = ["A", "B"]
 

@@ -10,7 +10,7 @@ import pytest
 from schedulers.ddqn.features import FEATURE_SPEC, N_FEATURES
 from schedulers.ddqn.scorer import DEFAULT_MODEL, get_scorer
 from schedulers.sim.openb import Workload, run
-from schedulers.sim.traces import traces_dir
+from schedulers.gpu.traces import traces_dir
 
 
 def test_shipped_model_loads_and_scores_deterministically() -> None:

@@ -8,14 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from schedulers.plugins.best_fit import BestFit
-from schedulers.plugins.dot_prod import DotProd, choose_best
-from schedulers.plugins.fgd import FGD
-from schedulers.plugins.gpu_clustering import GpuClustering
-from schedulers.plugins.gpu_packing import GpuPacking
+from schedulers.gpu.choice import choose_best
+from schedulers.gpu.policies.bestfit import BestFit
+from schedulers.gpu.policies.dotprod import DotProd
+from schedulers.gpu.policies.fgd import FGD
+from schedulers.gpu.policies.gpuclustering import GpuClustering
+from schedulers.gpu.policies.gpupacking import GpuPacking
 from schedulers.sim.openb import arrival_order, choose, columns
-from schedulers.sim.state import GpuNodeState, GpuPod
-from schedulers.sim.typical import typical_pods
+from schedulers.gpu.state import GpuNodeState, GpuPod
+from schedulers.gpu.typical import typical_pods
 
 
 def cluster(specs):

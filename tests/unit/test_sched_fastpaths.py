@@ -17,7 +17,8 @@ from schedulers.framework.cache import Cache
 from schedulers.framework.framework import Framework, nodes_to_score
 from schedulers.framework.interface import CycleState
 from schedulers.framework.podinfo import PodInfo, same_scheduling_inputs
-from schedulers.framework.profile import ProfileConfig, build_profile, load_profile_configs
+from schedulers.framework.profile import ProfileConfig, build_profile
+from schedulers.profiles.loader import load_profile_configs
 from schedulers.plugins import balanced_allocation, node_resources_fit
 from schedulers.plugins.balanced_allocation import NodeResourcesBalancedAllocation
 from schedulers.plugins.node_resources_fit import NodeResourcesFit

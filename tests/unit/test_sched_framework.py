@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 
 from schedulers.framework import registry
 from schedulers.framework.cache import Cache
 from schedulers.framework.framework import Framework
 from schedulers.framework.interface import Plugin
 from schedulers.framework.podinfo import PodInfo
-from schedulers.framework.profile import ProfileConfig, build_profile, load_profile_configs, parse_profile
-from schedulers.plugins.best_fit import BestFit
+from schedulers.framework.profile import ProfileConfig, build_profile
+from schedulers.gpu.policies.bestfit import BestFit
+from schedulers.profiles.loader import load_profile_configs, parse_profile
 
 
 def node(name, cpu="4", gpus=0, model=""):
@@ -31,7 +33,7 @@ def pod(name, cpu="1", prio=0, ann=None):
 
 
 def test_registering_a_name_twice_is_an_error():
-    registry.load_builtin_plugins()
+    registry.PLUGINS.load()
 
     class Dup(Plugin):
         name = "NodeName"
@@ -55,6 +57,46 @@ def test_shipped_profiles_load():
     assert {"default-scheduler", "enhanced-scheduler", "fgd-scheduler", "fifo-scheduler"} <= set(cfgs)
     default = dict((n, w) for n, w, _ in cfgs["default-scheduler"].plugins)
     assert default["TaintToleration"] == 3 and default["NodeAffinity"] == 2 and default["ImageLocality"] == 1
+
+
+SHORT_NAMES = {"random": "random-scheduler", "fifo": "fifo-scheduler", "enhanced": "enhanced-scheduler",
+               "dotprod": "dotprod-scheduler", "gpuclustering": "gpuclustering-scheduler",
+               "gpupacking": "gpupacking-scheduler", "bestfit": "bestfit-scheduler", "fgd": "fgd-scheduler",
+               "ddqn": "ddqn-scheduler"}
+
+
+def test_shipped_profiles_answer_to_their_short_names():
+    cfgs = load_profile_configs()
+    aliases = {a: cfg.scheduler_name for cfg in cfgs.values() for a in cfg.aliases}
+    assert aliases == SHORT_NAMES
+
+
+@pytest.mark.parametrize("doc,queue_sort,binders", [
+    ({"schedulerName": "x", "plugins": ["NodeName"]}, "PrioritySort", ["DefaultBinder"]),
+    ({"schedulerName": "x", "plugins": ["DefaultBinder", "PrioritySort", "NodeName"]}, "PrioritySort",
+     ["DefaultBinder"]),
+], ids=["defaulted", "listed"])
+def test_profiles_get_queue_sort_and_default_binder(doc, queue_sort, binders):
+    cfg = parse_profile(doc)
+    fw = Framework(build_profile(cfg))
+    assert fw.queue_sort is not None and fw.queue_sort.name == queue_sort
+    assert [p.name for p in fw.binders] == binders
+    assert [n for n, _, _ in cfg.plugins].count("DefaultBinder") == 1
+
+
+@pytest.mark.parametrize("docs,error", [
+    ([{"schedulerName": "a", "aliases": ["x"]}, {"schedulerName": "b", "aliases": ["x"]}], "'x' of profile 'b'"),
+    ([{"schedulerName": "a"}, {"schedulerName": "b", "aliases": ["a"]}], "'a' of profile 'b'"),
+    ([{"schedulerName": "a"}, {"schedulerName": "a"}], "'a' of profile 'a'"),
+    ([{"schedulerName": "a", "aliases": ["a"]}], "its own name"),
+    ([{"schedulerName": "a", "aliases": ["x", "x"]}], "alias twice"),
+    ([{"schedulerName": "a", "aliases": "x"}], "must be a list"),
+], ids=["alias-twice", "alias-is-a-name", "name-twice", "own-name", "repeated", "not-a-list"])
+def test_scheduler_names_are_unique(tmp_path, docs, error):
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump({"profiles": [{**d, "plugins": ["NodeName"]} for d in docs]}))
+    with pytest.raises(ValueError, match=error):
+        load_profile_configs([f])
 
 
 def test_sampling_rotates_over_feasible_nodes():

@@ -8,6 +8,7 @@ import pytest
 
 from schedulers.framework.podinfo import PodInfo
 from schedulers.framework.queue import SchedulingQueue
+from schedulers.plugins.priority_sort import PrioritySort
 
 
 class Clock:
@@ -25,8 +26,9 @@ def pi(name: str, priority: int = 0) -> PodInfo:
 
 def make(events=None):
     clock = Clock()
-    return SchedulingQueue(clock=clock, plugin_events=events or {"NodeResourcesFit": ("Node/Add", "Pod/Delete"),
-                                                                 "NodeAffinity": ("Node/Update",)}), clock
+    return SchedulingQueue(PrioritySort.queue_sort_key, clock=clock,
+                           plugin_events=events or {"NodeResourcesFit": ("Node/Add", "Pod/Delete"),
+                                                    "NodeAffinity": ("Node/Update",)}), clock
 
 
 def test_priority_then_arrival_order():

@@ -1,8 +1,8 @@
-"""Cluster state as numpy arrays (one row per node) and the GPU-sharing filter.
-
-This is the state both the offline openb simulator (``schedulers.sim.openb``) and the live
-scheduler's GPU score plugins (``schedulers.plugins.openb_*``) work on, so a policy is
-written once, vectorised across nodes. Layout (N nodes, W = max GPUs per node, >= 8):
+"""GPU placement state: the cluster as numpy arrays (one row per node) and the GPU-sharing
+filter, below both the offline openb simulator (``schedulers.sim.openb``) and the live
+scheduler (whose cache keeps one ``GpuNodeState`` with its node rows, so the GPU policies of
+``schedulers.gpu.policies`` score live nodes with the code the simulator runs). Layout
+(N nodes, W = max GPUs per node, >= 8):
 
 =============  ============  ==================================================
 field          dtype/shape   meaning
@@ -23,8 +23,8 @@ gen            int64 [N]     bumped whenever a row changes (policies key caches 
 =============  ============  ==================================================
 
 A pod is a :class:`GpuPod` (cpu/mem requests, ``count`` GPUs of ``milli`` each, accepted
-models). ``feasible_mask`` is filter R5.1 of ``openb-protocol.md``; ``place`` applies a
-decision (R5.5 last step).
+models). ``feasible_mask`` is filter R5.1 of ``docs/openb-protocol.md``; ``place`` applies a
+decision (R5.5, last step). Which GPUs a pod takes: ``schedulers.gpu.choice``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from schedulers.sim.traces import GPU_MILLI, NODE_MAX_PODS, NodeRecord, PodRecord
+from schedulers.gpu.traces import GPU_MILLI, NODE_MAX_PODS, NodeRecord, PodRecord
 
 MAX_GPU_TAGS = 9  # column 0: shared pods, column k (1..8): whole-GPU pods of k GPUs
 
@@ -56,10 +56,6 @@ class GpuPod:
     @property
     def tot(self) -> int:
         return self.count * self.milli
-
-    @property
-    def is_gpu(self) -> bool:
-        return self.milli > 0
 
     @property
     def is_shared(self) -> bool:
@@ -148,15 +144,6 @@ class GpuNodeState:
             [x.model for x in nodes],
         )
 
-    def copy(self) -> "GpuNodeState":
-        return GpuNodeState(
-            names=self.names, cpu_cap=self.cpu_cap, mem_cap=self.mem_cap, pods_cap=self.pods_cap,
-            gpu_count=self.gpu_count, model=self.model, models=self.models,
-            cpu_used=self.cpu_used.copy(), mem_used=self.mem_used.copy(),
-            pods_used=self.pods_used.copy(), gpu_free=self.gpu_free.copy(),
-            tags=self.tags.copy(), gen=self.gen.copy(),
-        )
-
     # ----------------------------------------------------------------- derived quantities
     def cpu_left(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
         return self.cpu_cap[idx] - self.cpu_used[idx]
@@ -207,29 +194,3 @@ class GpuNodeState:
         if t >= 0:
             self.tags[node, t] += 1
         self.gen[node] += 1
-
-    def remove(self, node: int, pod: GpuPod, gpus: list[int]) -> None:
-        """Inverse of :meth:`place` (the live scheduler's unreserve/forget)."""
-        self.cpu_used[node] -= pod.cpu
-        self.mem_used[node] -= pod.mem
-        self.pods_used[node] -= 1
-        for g in gpus:
-            self.gpu_free[node, g] += pod.milli
-        t = pod.tag
-        if t >= 0:
-            self.tags[node, t] -= 1
-        self.gen[node] += 1
-
-
-def whole_gpus(free_row: np.ndarray, count: int) -> list[int]:
-    """The ``count`` lowest-indexed completely free GPUs (R5.5, whole-GPU pods)."""
-    idx = np.flatnonzero(free_row == GPU_MILLI)[:count]
-    return [int(i) for i in idx]
-
-
-def best_gpu(free_row: np.ndarray, milli: int) -> int:
-    """Shared pods, "best" choice: least free amount among GPUs with free >= milli, lowest
-    index on ties."""
-    fits = free_row >= milli
-    cand = np.where(fits, free_row, np.iinfo(np.int64).max)
-    return int(np.argmin(cand))

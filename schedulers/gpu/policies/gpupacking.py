@@ -1,13 +1,14 @@
-"""openb "GpuPacking" policy (R6.4): fill partially used GPUs first, then partially used
-nodes, then untouched nodes (small ones first). CPU-only pods score 0. GPU choice *best*."""
+"""openb "GpuPacking" policy (``docs/openb-protocol.md`` R6.4): fill partially used GPUs first,
+then partially used nodes, then untouched nodes (small ones first). CPU-only pods score 0. GPU
+choice *best*."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from schedulers.plugins.dot_prod import choose_best
-from schedulers.sim.registry import register_policy
-from schedulers.sim.state import GpuNodeState, GpuPod
+from schedulers.gpu.choice import choose_best
+from schedulers.gpu.policy import register_policy
+from schedulers.gpu.state import GpuNodeState, GpuPod
 
 
 class GpuPacking:

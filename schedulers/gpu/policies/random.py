@@ -1,16 +1,17 @@
-"""openb "Random" policy (R6.1, R5.5 *random*): a uniform choice among the feasible nodes and,
-for shared pods, a reservoir-style random choice among the fitting GPUs.
+"""openb "Random" policy (``docs/openb-protocol.md`` R6.1, R5.5 *random*): a uniform choice among
+the feasible nodes and, for shared pods, a reservoir-style random choice among the fitting
+GPUs.
 
 Expressed as a score so it plugs into the same selection code: the drawn node scores 1, every
-other node 0. Draws come from the run's generator in protocol order (node, then GPU).
-"""
+other node 0. Draws come from the run's generator in protocol order (node, then GPU)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from schedulers.sim.registry import PolicyContext, register_policy
-from schedulers.sim.state import GpuNodeState, GpuPod, whole_gpus
+from schedulers.gpu.choice import whole_gpus
+from schedulers.gpu.policy import register_policy
+from schedulers.gpu.state import GpuNodeState, GpuPod
 
 
 class RandomPolicy:

@@ -1,9 +1,10 @@
 """Reading the openb node and pod lists (CSV) into plain records.
 
-Neighbours: ``schedulers.sim.state`` turns the node records into numpy arrays,
-``schedulers.sim.openb`` runs the protocol on the pod records, ``schedulers.sim.typical``
-derives FGD's typical pods from them. Only the columns the protocol uses are read
-(``openb-protocol.md`` R1.1/R1.2): timestamps, QoS and phase are ignored.
+Neighbours: ``schedulers.gpu.state`` turns the node records into numpy arrays,
+``schedulers.sim.openb`` runs the protocol on the pod records, ``schedulers.gpu.typical``
+derives FGD's typical pods from them (also for the live FGD/DDQN plugins' ``typicalPods``
+argument), ``schedulers.ddqn`` trains on them. Only the columns the protocol uses are read
+(``docs/openb-protocol.md`` R1.1/R1.2): timestamps, QoS and phase are ignored.
 """
 
 from __future__ import annotations
@@ -46,10 +47,6 @@ class PodRecord:
     @property
     def tot(self) -> int:
         return self.count * self.milli
-
-    @property
-    def type_key(self) -> str:
-        return "|".join(self.types)
 
     @property
     def kind(self) -> str:

@@ -1,25 +1,24 @@
-"""openb "FGD" policy (fragmentation gradient descent, R6.6 and R7 of ``openb-protocol.md``).
+"""openb "FGD" policy (fragmentation gradient descent, R6.6 and R7 of ``docs/openb-protocol.md``).
 
-Score of a node = trunc(100 * sigmoid((F(before) - F(after)) / 1000)) where F is the node's
-GPU fragmentation with respect to the typical pods: each typical pod t contributes
-p_t * (free milli-GPU on GPUs too small for t) when the node can host t (GPUs, CPU and model),
-else p_t * (all free milli-GPU). For a shared pod the node's score is the best over its GPUs
-and that GPU (lowest index on ties) is the one used.
+Score of a node = trunc(100 * sigmoid((F(before) - F(after)) / 1000)) where F is the node's GPU
+fragmentation with respect to the typical pods: each typical pod t contributes p_t * (free
+milli-GPU on GPUs too small for t) when the node can host t (GPUs, CPU and model), else p_t *
+(all free milli-GPU). For a shared pod the node's score is the best over its GPUs and that GPU
+(lowest index on ties) is the one used.
 
 Vectorised: F is computed for a batch of (CPU left, free-GPU row, model) states at once; the
-"before" value of every node is cached and recomputed only for rows whose ``gen`` changed;
-a shared pod's candidates are the distinct free amounts of each feasible node (equal amounts
-give identical after-states).
-"""
+"before" value of every node is cached and recomputed only for rows whose ``gen`` changed; a
+shared pod's candidates are the distinct free amounts of each feasible node (equal amounts give
+identical after-states)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from schedulers.plugins.dot_prod import choose_best
-from schedulers.sim.registry import PolicyContext, register_policy
-from schedulers.sim.state import GpuNodeState, GpuPod, whole_gpus
-from schedulers.sim.typical import TypicalPods
+from schedulers.gpu.choice import choose_best, whole_gpus
+from schedulers.gpu.policy import PolicyContext, register_policy
+from schedulers.gpu.state import GpuNodeState, GpuPod
+from schedulers.gpu.typical import TypicalPods
 
 
 class FGD:
@@ -86,15 +85,6 @@ class FGD:
             self._state_id = id(state)
             self._f_before = self.frag(state, state.cpu_left(), state.gpu_free, state.model)
             self._f_gen = state.gen.copy()
-
-    def before(self, state: GpuNodeState, idx: np.ndarray) -> np.ndarray:
-        """Cached F of the current state of nodes ``idx``."""
-        self._sync(state)
-        stale = idx[state.gen[idx] != self._f_gen[idx]]
-        if len(stale):
-            self._f_before[stale] = self.frag(state, state.cpu_left(stale), state.gpu_free[stale], state.model[stale])
-            self._f_gen[stale] = state.gen[stale]
-        return self._f_before[idx]
 
     def _frag_after(self, state: GpuNodeState, feasible: np.ndarray, cpu_after: np.ndarray, free_after: np.ndarray,
                     model: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

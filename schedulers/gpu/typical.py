@@ -1,9 +1,9 @@
-"""FGD's target workload: the "typical pods" of a trace (``openb-protocol.md`` R4.1).
+"""FGD's target workload: the "typical pods" of a trace (``docs/openb-protocol.md`` R4.1).
 
 Computed once from the original pod list (name order, untuned), CPU-only pods included,
-popularity threshold 95 %. Neighbours: ``schedulers.plugins.fgd`` consumes a
-:class:`TypicalPods`; the live scheduler builds one from a pod list file or from the pods it
-has seen.
+popularity threshold 95 %. Neighbours: ``schedulers.gpu.policies.fgd`` and the DDQN
+features consume a :class:`TypicalPods`; the live scheduler's GPU score plugins build one
+from a pod list file or from the pods they have seen.
 """
 
 from __future__ import annotations

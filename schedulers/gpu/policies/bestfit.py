@@ -1,14 +1,15 @@
-"""openb "BestFit" policy (R6.5): b = ((cpuL - pc)/128000)*0.5 + ((gL - pg)/8000)*0.5,
-score = trunc(100 * (1 - b)): the node left with the least free CPU and GPU wins. The
-original's min-max rescaling is order preserving and skipped. GPU choice *best*."""
+"""openb "BestFit" policy (``docs/openb-protocol.md`` R6.5): b = ((cpuL - pc)/128000)*0.5 + ((gL -
+pg)/8000)*0.5, score = trunc(100 * (1 - b)): the node left with the least free CPU and GPU
+wins. The original's min-max rescaling is order preserving and skipped. GPU choice *best*."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from schedulers.plugins.dot_prod import MAX_CPU, MAX_GPU, choose_best
-from schedulers.sim.registry import register_policy
-from schedulers.sim.state import GpuNodeState, GpuPod
+from schedulers.gpu.choice import choose_best
+from schedulers.gpu.policies.dotprod import MAX_CPU, MAX_GPU
+from schedulers.gpu.policy import register_policy
+from schedulers.gpu.state import GpuNodeState, GpuPod
 
 
 class BestFit:

@@ -1,15 +1,15 @@
-"""openb "GpuClustering" policy (R6.3): keep pods of one kind together. Tags: "share" or
-"k-gpu"; base = floor(25 * (8000 - gL) / 8000); +75 if the node hosts only the pod's tag,
-+50 if it hosts the tag among others, +25 if it hosts no GPU pod. CPU-only pods score 0.
-GPU choice *best*."""
+"""openb "GpuClustering" policy (``docs/openb-protocol.md`` R6.3): keep pods of one kind together.
+Tags: "share" or "k-gpu"; base = floor(25 * (8000 - gL) / 8000); +75 if the node hosts only the
+pod's tag, +50 if it hosts the tag among others, +25 if it hosts no GPU pod. CPU-only pods
+score 0. GPU choice *best*."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from schedulers.plugins.dot_prod import choose_best
-from schedulers.sim.registry import register_policy
-from schedulers.sim.state import GpuNodeState, GpuPod
+from schedulers.gpu.choice import choose_best
+from schedulers.gpu.policy import register_policy
+from schedulers.gpu.state import GpuNodeState, GpuPod
 
 
 class GpuClustering:

@@ -1,0 +1,82 @@
+"""The ``ddqn`` GPU placement policy: the learned Double-DQN node scorer behind the policy
+interface of ``schedulers.gpu.policy``, so the offline simulator (``--policy ddqn``) and the
+live scheduler's ``DDQN`` score plugin (``schedulers.plugins.ddqn``) run the same object.
+
+For each decision this builds the feature rows of all feasible nodes (``features``), runs ONE
+batched forward pass (``scorer``) and returns integer scores; ties go to the node rank as for
+every policy. The GPU used on the chosen node is the one the features' fragmentation-best
+assignment picked for it (shared pods), or the lowest free GPUs (whole-GPU pods).
+Options (``--option K=V`` in the simulator, plugin args live): ``model=PATH`` another
+weights file. torch is imported only when a policy is built (``scorer``: seconds of CPU at
+start-up), so importing this module is cheap.
+
+Neighbours: ``schedulers.gpu`` (state, GPU choice, typical pods: FGD's input too); the
+inference side of this package (``features``, ``scorer``, ``model``); never the training
+side (``env``, ``train``, ``replay``), which sits above the simulator.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from schedulers.ddqn.features import FeatureBuilder, TypicalPods
+from schedulers.gpu.choice import choose_best, whole_gpus
+from schedulers.gpu.policy import PolicyContext, register_policy
+from schedulers.gpu.state import GpuNodeState, GpuPod
+from schedulers.gpu.typical import TypicalPods as SimTypicalPods
+
+class Scorer(Protocol):
+    """What the policy needs of ``schedulers.ddqn.scorer.DdqnScorer`` (imported only in
+    ``_factory``, as it brings torch)."""
+
+    def scores(self, X: np.ndarray) -> np.ndarray: ...
+
+
+class DdqnPolicy:
+    name = "DDQN"
+
+    def __init__(self, scorer: Scorer, typical: SimTypicalPods) -> None:
+        self.scorer = scorer
+        self.sim_typical = typical
+        self._builder: FeatureBuilder | None = None
+        self._state_key: tuple[int, int] | None = None
+        self._last: tuple[GpuPod, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def builder(self, state: GpuNodeState) -> FeatureBuilder:
+        key = (id(state), state.n)
+        if self._builder is None or self._state_key != key:
+            self._builder = FeatureBuilder(TypicalPods.from_sim(self.sim_typical, state.models), state)
+            self._state_key = key
+        return self._builder
+
+    def score(self, state: GpuNodeState, pod: GpuPod, feasible: np.ndarray) -> np.ndarray:
+        X, gpu = self.builder(state).build(state, feasible, pod)
+        self._last = (pod, feasible, gpu, state.gen[feasible].copy())
+        return self.scorer.scores(X)
+
+    def choose_gpus(self, state: GpuNodeState, node: int, pod: GpuPod) -> list[int]:
+        if pod.milli <= 0:
+            return []
+        if pod.milli >= 1000:
+            return whole_gpus(state.gpu_free[node], pod.count)
+        if not pod.is_shared:
+            return choose_best(state, node, pod)
+        if self._last is not None and self._last[0] is pod:
+            pos = np.flatnonzero(self._last[1] == node)
+            if len(pos) and self._last[3][pos[0]] == state.gen[node]:  # same decision, node unchanged
+                return [int(self._last[2][pos[0]])]
+        _, gpu = self.builder(state).build(state, np.array([node]), pod)
+        return [int(gpu[0])]
+
+
+def _factory(ctx: PolicyContext) -> DdqnPolicy:
+    if ctx.typical is None:
+        raise ValueError("ddqn needs the typical pods of the workload (its fragmentation features)")
+    from schedulers.ddqn.scorer import get_scorer  # the documented lazy torch import
+
+    return DdqnPolicy(get_scorer(ctx.options.get("model")), ctx.typical)
+
+
+register_policy("ddqn", _factory)
