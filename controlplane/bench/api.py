@@ -32,12 +32,14 @@ from typing import Any
 
 import aiohttp
 
-from controlplane.apiserver.store import encode, new_uid, now_rfc3339
+from controlplane.apiserver.meta.objectmeta import new_uid
+from controlplane.apiserver.persistence.codec import encode
 from controlplane.bench import loadgen
 from controlplane.etcd_process import EtcdProcess, free_port
+from controlplane.machinery.timestamps import now_rfc3339
 from controlplane.procutil import cpu_seconds, tree_cpu_seconds, tree_rss_mib
-from controlplane.storage import keys
 from controlplane.storage.etcd import EtcdBackend
+from controlplane.storage.interface import object_key
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -229,13 +231,13 @@ async def load_pods(endpoint: str, total: int, concurrency: int = 64) -> None:
     for n in range(50):
         ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns-{n}", "uid": new_uid(),
               "creationTimestamp": now_rfc3339()}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
-        await backend.create(keys.object_key("core", "namespaces", None, f"ns-{n}"), encode(ns))
+        await backend.create(object_key("core", "namespaces", None, f"ns-{n}"), encode(ns))
     counter = iter(range(total))
 
     async def worker() -> None:
         for i in counter:
             pod = _pod(i)
-            await backend.create(keys.object_key("core", "pods", pod["metadata"]["namespace"], pod["metadata"]["name"]),
+            await backend.create(object_key("core", "pods", pod["metadata"]["namespace"], pod["metadata"]["name"]),
                                  encode(pod))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -54,12 +54,14 @@ CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
 SECRETS = Resource("", "v1", "secrets", "Secret")
 SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
 PERSISTENTVOLUMECLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+REPLICATIONCONTROLLERS = Resource("", "v1", "replicationcontrollers", "ReplicationController")
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 REPLICASETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
 STATEFULSETS = Resource("apps", "v1", "statefulsets", "StatefulSet")
 DAEMONSETS = Resource("apps", "v1", "daemonsets", "DaemonSet")
 CONTROLLERREVISIONS = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
 JOBS = Resource("batch", "v1", "jobs", "Job")
+CRONJOBS = Resource("batch", "v1", "cronjobs", "CronJob")
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 ENDPOINTSLICES = Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice")
 HORIZONTALPODAUTOSCALERS = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
@@ -67,8 +69,8 @@ APISERVICES = Resource("apiregistration.k8s.io", "v1", "apiservices", "APIServic
 
 BUILTINS: tuple[Resource, ...] = (
     PODS, SERVICES, ENDPOINTS, NAMESPACES, NODES, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS,
-    PERSISTENTVOLUMECLAIMS, DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS,
-    CONTROLLERREVISIONS, JOBS, LEASES, ENDPOINTSLICES, HORIZONTALPODAUTOSCALERS, APISERVICES,
+    PERSISTENTVOLUMECLAIMS, REPLICATIONCONTROLLERS, DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS,
+    CONTROLLERREVISIONS, JOBS, CRONJOBS, LEASES, ENDPOINTSLICES, HORIZONTALPODAUTOSCALERS, APISERVICES,
 )
 
 _BY_KIND: dict[tuple[str, str], Resource] = {(r.api_version, r.kind): r for r in BUILTINS}

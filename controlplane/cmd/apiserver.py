@@ -2,7 +2,7 @@
 alone, in the foreground, until SIGINT/SIGTERM. ``controlplane up`` runs this as a child process.
 
 With ``--workers N`` (N > 1) this process is a small supervisor of N apiserver worker processes
-sharing the port (``controlplane.apiserver.workers``); the hidden ``--worker i,N,FD`` flag is how
+sharing the port (``controlplane.apiserver.server.workers``); the hidden ``--worker i,N,FD`` flag is how
 it starts each of them. Worker 0 alone runs the etcd compaction loop and the CRD start-up
 reconciliation writes."""
 
@@ -14,8 +14,8 @@ import sys
 
 import structlog
 
-from controlplane.apiserver.app import ApiServer, serve
-from controlplane.apiserver.workers import WorkerLink, parse_worker_spec, reuse_port_socket, supervise, worker_argv
+from controlplane.apiserver.server.app import ApiServer, serve
+from controlplane.apiserver.server.workers import WorkerLink, parse_worker_spec, reuse_port_socket, supervise, worker_argv
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
 from controlplane.storage.etcd import EtcdBackend

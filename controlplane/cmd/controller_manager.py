@@ -20,8 +20,8 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
-    daemonset, deployment, endpoints, garbagecollector, horizontalpodautoscaler, job, namespace, nodelifecycle,
-    replicaset, serviceaccount, statefulset,
+    cronjob, daemonset, deployment, endpoints, garbagecollector, horizontalpodautoscaler, job, namespace,
+    nodelifecycle, replicaset, replicationcontroller, serviceaccount, statefulset,
 )
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_duration
@@ -32,8 +32,9 @@ COMPONENT = bootstrap.Component("controller-manager", lease="kube-controller-man
 
 # kube-controller-manager's names -> the module whose setup(manager) registers that controller
 CONTROLLERS: dict[str, ModuleType] = {
-    "deployment": deployment, "replicaset": replicaset, "statefulset": statefulset, "daemonset": daemonset,
-    "job": job, "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
+    "deployment": deployment, "replicaset": replicaset, "replicationcontroller": replicationcontroller,
+    "statefulset": statefulset, "daemonset": daemonset, "job": job, "cronjob": cronjob,
+    "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
     "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle,
     "horizontalpodautoscaling": horizontalpodautoscaler,
 }

@@ -1,8 +1,10 @@
-"""The workload controllers, one module each (``deployment``, ``replicaset``, ``statefulset``,
-``daemonset``, ``job``, ``garbagecollector``, ``namespace``, ``endpoints``,
-``serviceaccount``, and the node agent's ``nodelifecycle``), each exposing ``setup(manager)``
-that registers its informers and its ``Controller`` with a ``controlplane.client.manager.Manager``.
-Controllers never import each other; what several share lives in ``controllerutil`` (owner
-references, expectations), ``podutil`` (pod state and ranking) and ``deploymentutil``. Only the
+"""The workload controllers, one module each (``deployment``, ``replicaset``,
+``replicationcontroller``, ``statefulset``, ``daemonset``, ``job``, ``cronjob``,
+``garbagecollector``, ``namespace``, ``endpoints``, ``serviceaccount``, and the node agent's
+``nodelifecycle``), each exposing ``setup(manager)`` that registers its informers and its
+``Controller`` with a ``controlplane.client.manager.Manager``. Controllers never import each
+other; what several share lives in ``controllerutil`` (owner references, expectations),
+``podutil`` (pod state and ranking), ``deploymentutil``, ``replicasetutil`` (the ReplicaSet logic,
+also the ReplicationController's) and ``cronjobutil`` (the CronJob time logic). Only the
 controller-manager command (``cmd/controller_manager.py``, the list of controllers) imports this
 package; both rules are import-linter contracts (pyproject.toml)."""

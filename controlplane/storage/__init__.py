@@ -1,13 +1,4 @@
-"""Storage layer: the one small interface the apiserver talks to (``Backend``), and its etcd
-implementation. Only ``controlplane.apiserver`` may import this package."""
-
-from controlplane.storage.interface import (  # noqa: F401
-    Backend,
-    CompactedError,
-    ConflictError,
-    KeyExistsError,
-    KeyNotFoundError,
-    KeyValue,
-    StorageError,
-    WatchEvent,
-)
+"""Storage layer: the one small interface the apiserver talks to (``interface.Backend``, with
+its errors, value types and key layout) and its etcd implementation (``etcd.EtcdBackend`` on
+``etcd_rpc``, ``etcd_batch``, ``etcd_watch``). The apiserver imports ``interface`` only; the
+commands and benchmarks that build a backend import ``etcd``."""

@@ -6,10 +6,10 @@ compare-and-set that had committed would come back as failed). So transactions h
 ``max_attempts=1`` and the watch stream is driven directly on the gRPC stub, tracking the last
 delivered event's ``mod_revision`` and resuming from there after any reconnect.
 
-Neighbours: ``interface.py`` (the contract and the errors), ``keys.py`` (key layout),
-``etcd_watch.py`` (the gap-free watch stream), ``compactor.py`` (periodic compaction),
-``controlplane.apiserver.watchcache`` (the one watch per resource), ``controlplane.bench.etcd_puts``
-(raw put throughput).
+Neighbours: ``interface.py`` (the contract, the errors and the key layout), ``etcdrpc.py``
+(what the etcd modules share: etcd3aio imports, markers, error mapping), ``etcd_batch.py``
+(``write_batch``), ``etcd_watch.py`` (the gap-free watch stream), the apiserver's watch cache
+(the one watch per resource), ``controlplane.bench.etcd_puts`` (raw put throughput).
 
 API:
     b = EtcdBackend(["http://127.0.0.1:2379", ...], request_timeout=30.0)
@@ -35,55 +35,46 @@ API:
         under prefix, and the store revision (fallback freshness check; scans the prefix).
     await b.compact(revision)
     await b.delete_prefix(prefix) -> int   # clean-up helper (not part of Backend)
-Errors beyond the interface's: ``StorageUnavailableError`` (etcd unreachable / timed out, 503
-upstream), ``FutureRevisionError`` (a revision newer than the store's, 504 upstream).
+Errors are the interface's: ``StorageUnavailableError`` (etcd unreachable / timed out, 503
+upstream), ``FutureRevisionError`` (a revision newer than the store's, 504 upstream), ...
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from typing import TYPE_CHECKING
+from typing import Any
 
 import grpc
 import grpc.aio
 from prometheus_client import Counter, Histogram
 
 from controlplane.log import get_logger
+from controlplane.storage import etcd_batch
+from controlplane.storage.etcd_rpc import (
+    ConnectionManager,
+    EtcdError,
+    KVService,
+    WatchStub,
+    kv_of,
+    map_rpc_error,
+    marker_for,
+    prefix_range_end,
+    rpc,
+    type_of,
+)
+from controlplane.storage.etcd_watch import EtcdWatch
 from controlplane.storage.interface import (
     Backend,
-    CompactedError,
     ConflictError,
     KeyExistsError,
     KeyNotFoundError,
     KeyValue,
     ListResult,
     StorageError,
+    StorageUnavailableError,
     WriteOp,
 )
 
-
-if TYPE_CHECKING:
-    from controlplane.storage.etcd_watch import EtcdWatch
-
-
-def _import_etcd3aio():  # type: ignore[no-untyped-def]
-    """Import etcd3aio, then undo its ``sys.path`` insertion of its generated protobuf folder
-    (it would shadow ``google.api`` / ``etcd`` for everyone else). Modules already imported
-    stay in ``sys.modules``, so etcd3aio keeps working."""
-    before = list(sys.path)
-    import etcd3aio  # noqa: F401
-    from etcd3aio import _protobuf as pb
-    from etcd3aio.connections import ConnectionManager
-    from etcd3aio.errors import EtcdError
-    from etcd3aio.kv import KVService, prefix_range_end
-
-    sys.path[:] = [p for p in sys.path if p in before]
-    return pb, ConnectionManager, EtcdError, KVService, prefix_range_end
-
-
-_pb, ConnectionManager, EtcdError, KVService, prefix_range_end = _import_etcd3aio()
-_rpc = _pb.rpc_pb2
 log = get_logger(__name__)
 
 REQUEST_DURATION = Histogram(
@@ -97,56 +88,12 @@ REQUEST_ERRORS = Counter(
 )
 
 
-def _marker_for(key: str) -> str | None:
-    """The "last write" marker prefix of the resource a ``/registry/<group>/<resource>/...`` key
-    or prefix belongs to. Every successful create/update/delete through this backend also puts
-    one marker key under it (``<prefix><slot>``) in the same transaction: slot ``0`` for a
-    single write, the write's index among that resource's writes in a ``write_batch`` (a
-    transaction cannot put one key twice, and each write's marker must be conditional on its
-    own success). The highest ``mod_revision`` under the prefix is the resource's last write,
-    so one small read tells whether a resource changed after a revision."""
-    parts = key.split("/", 4)
-    if len(parts) >= 5 and parts[1] == "registry" and parts[2] and parts[3]:
-        return f"{MARKER_ROOT}{parts[2]}/{parts[3]}/"
-    return None
-
-
-MARKER_ROOT = "/registry-meta/lastwrite/"
-
-
-def _type_of(key: str) -> str:
-    """The resource of a ``/registry/<group>/<resource>/...`` key (metrics label)."""
-    parts = key.split("/", 4)
-    if len(parts) >= 4 and parts[1] == "registry":
-        return parts[3] if parts[2] == "core" else f"{parts[3]}.{parts[2]}"
-    return "other"
-
-_TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
-              grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
-
-
-class StorageUnavailableError(StorageError):
-    """etcd could not be reached or did not answer in time."""
-
-
-class FutureRevisionError(StorageError):
-    """A read asked for a revision newer than the store's current one."""
-
-    def __init__(self, requested: int) -> None:
-        super().__init__(f"revision {requested} is a future revision")
-        self.requested = requested
-
-
 def _host_port(endpoint: str) -> str:
     ep = endpoint.strip()
     for scheme in ("http://", "https://", "unix://"):
         if ep.startswith(scheme):
             ep = ep[len(scheme):]
     return ep.rstrip("/")
-
-
-def _kv(kv) -> KeyValue:  # type: ignore[no-untyped-def]
-    return KeyValue(kv.key.decode(), kv.value, kv.mod_revision, kv.create_revision)
 
 
 class EtcdBackend(Backend):
@@ -176,13 +123,18 @@ class EtcdBackend(Backend):
             ]
             self._channel = mgr.get_channel()
             self._kvs = KVService(self._channel, max_attempts=3)
-            self._watch_stub = _pb.WatchStub(self._channel)
+            self._watch_stub = WatchStub(self._channel)
 
     async def close(self) -> None:
         if self._channel is not None:
             channel, self._channel = self._channel, None
             self._kvs = self._watch_stub = None
             await channel.close()
+
+    @property
+    def watch_stub(self) -> Any:
+        """The gRPC Watch stub of the open channel (None once closed)."""
+        return self._watch_stub
 
     async def _kv_service(self):  # type: ignore[no-untyped-def]
         if self._kvs is None:
@@ -192,13 +144,13 @@ class EtcdBackend(Backend):
     async def _call(self, op: str, fn, *args, at_rev: int = 0, key: str = "", **kw):  # type: ignore[no-untyped-def]
         """Run one KVService call, mapping gRPC/etcd3aio errors to storage errors."""
         kvs = await self._kv_service()
-        typ = _type_of(key)
+        typ = type_of(key)
         t0 = time.perf_counter()
         try:
             return await getattr(kvs, fn)(*args, timeout=self.request_timeout, **kw)
         except grpc.aio.AioRpcError as e:
             REQUEST_ERRORS.labels(op, typ).inc()
-            raise _map_rpc_error(e, op, at_rev) from e
+            raise map_rpc_error(e, op, at_rev) from e
         except EtcdError as e:
             REQUEST_ERRORS.labels(op, typ).inc()
             raise StorageUnavailableError(f"etcd {op}: {e}") from e
@@ -215,7 +167,7 @@ class EtcdBackend(Backend):
 
     async def get(self, key: str, revision: int = 0) -> KeyValue | None:
         resp = await self._call("get", "get", key, revision=revision, at_rev=revision, key=key)
-        return _kv(resp.kvs[0]) if resp.kvs else None
+        return kv_of(resp.kvs[0]) if resp.kvs else None
 
     async def list(
         self, prefix: str, revision: int = 0, limit: int = 0, start_key: str | None = None
@@ -225,7 +177,7 @@ class EtcdBackend(Backend):
             "list", "get", start, range_end=prefix_range_end(prefix), revision=revision, limit=limit,
             at_rev=revision, key=prefix,
         )
-        items = [_kv(kv) for kv in resp.kvs]
+        items = [kv_of(kv) for kv in resp.kvs]
         return ListResult(items=items, revision=revision or int(resp.header.revision), more=bool(resp.more))
 
     async def count_since(self, prefix: str, after_revision: int) -> tuple[int, int, int]:
@@ -233,9 +185,9 @@ class EtcdBackend(Backend):
         key = prefix.encode()
         resp = await self._call("count_since", "txn", [], [
             # (etcd applies min_mod_revision after counting, so count the returned keys instead)
-            _rpc.RequestOp(request_range=_rpc.RangeRequest(
+            rpc.RequestOp(request_range=rpc.RangeRequest(
                 key=key, range_end=end, keys_only=True, min_mod_revision=after_revision + 1)),
-            _rpc.RequestOp(request_range=_rpc.RangeRequest(key=key, range_end=end, count_only=True)),
+            rpc.RequestOp(request_range=rpc.RangeRequest(key=key, range_end=end, count_only=True)),
         ], [], key=prefix)
         return (len(resp.responses[0].response_range.kvs), int(resp.responses[1].response_range.count),
                 int(resp.header.revision))
@@ -243,7 +195,7 @@ class EtcdBackend(Backend):
     async def last_write_revision(self, prefix: str) -> tuple[int | None, int]:
         """(revision of the last write to the resource ``prefix`` belongs to, or None when
         unknown, store revision). Cheap: one key read."""
-        marker = _marker_for(prefix)
+        marker = marker_for(prefix)
         if marker is None:
             return None, await self.current_revision()
         resp = await self._call("last_write", "get", marker, range_end=prefix_range_end(marker), keys_only=True,
@@ -258,7 +210,7 @@ class EtcdBackend(Backend):
 
     # -- writes ----------------------------------------------------------------------------
     async def _txn(self, op: str, key: str, compare: list, success: list, failure: list):  # type: ignore[no-untyped-def]
-        marker = _marker_for(key)
+        marker = marker_for(key)
         if marker is not None:
             success = [*success, KVService.txn_op_put(marker + "0", b"")]
         return await self._call(op, "txn", compare, success, failure, max_attempts=1, key=key)
@@ -273,16 +225,16 @@ class EtcdBackend(Backend):
         return KeyValue(key, value, rev, rev)
 
     def _exists(self, key: str):  # type: ignore[no-untyped-def]
-        return KVService.txn_compare_create_revision(key, 0, result=_rpc.Compare.GREATER)
+        return KVService.txn_compare_create_revision(key, 0, result=rpc.Compare.GREATER)
 
     def _mod_is(self, key: str, rev: int):  # type: ignore[no-untyped-def]
-        return _rpc.Compare(result=_rpc.Compare.EQUAL, target=_rpc.Compare.MOD, key=key.encode(), mod_revision=rev)
+        return rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.MOD, key=key.encode(), mod_revision=rev)
 
     def _fail(self, key: str, resp) -> StorageError:  # type: ignore[no-untyped-def]
         got = resp.responses[0].response_range.kvs if resp.responses else []
         if not got:
             return KeyNotFoundError(key)
-        return ConflictError(key, _kv(got[0]))
+        return ConflictError(key, kv_of(got[0]))
 
     async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
         cmp = self._mod_is(key, expected_mod_revision) if expected_mod_revision else self._exists(key)
@@ -310,9 +262,7 @@ class EtcdBackend(Backend):
 
     async def write_batch(self, ops: list[WriteOp]) -> list[KeyValue | StorageError]:
         """All of ``ops`` in one transaction (one revision); see ``etcd_batch.py``."""
-        from controlplane.storage.etcd_batch import write_batch
-
-        return await write_batch(self, ops)
+        return await etcd_batch.write_batch(self._call, ops)
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every key under ``prefix`` (clean-up of tests and benchmarks); returns the count."""
@@ -324,18 +274,6 @@ class EtcdBackend(Backend):
         await self._call("compact", "compact", revision, at_rev=revision)
 
     # -- watch -----------------------------------------------------------------------------
-    def watch(self, prefix: str, start_revision: int, prev_kv: bool = True) -> "EtcdWatch":
-        from controlplane.storage.etcd_watch import EtcdWatch
-
+    def watch(self, prefix: str, start_revision: int, prev_kv: bool = True) -> EtcdWatch:
         return EtcdWatch(self, prefix, start_revision, prev_kv=prev_kv)
 
-
-def _map_rpc_error(e: grpc.aio.AioRpcError, op: str, revision: int) -> StorageError:
-    detail = e.details() or ""
-    if "compacted" in detail:
-        return CompactedError(revision, 0)
-    if "future revision" in detail:
-        return FutureRevisionError(revision)
-    if e.code() in _TRANSIENT:
-        return StorageUnavailableError(f"etcd {op}: {e.code().name} {detail}")
-    return StorageError(f"etcd {op}: {e.code().name} {detail}")

@@ -3,7 +3,7 @@
 Each write is a nested transaction (etcd >= 3.3) with its own compare (create: the key is
 absent; update/delete: the expected ``mod_revision``, or that the key exists), so one write's
 failed precondition does not fail the others; the outer transaction has no compare. Each
-nested success branch also puts its own "last write" marker slot (see ``etcd._marker_for``:
+nested success branch also puts its own "last write" marker slot (see ``etcd_rpc.marker_for``:
 the n-th write to a resource in the batch puts slot n), so a resource's marker moves only
 when one of its writes succeeded.
 All writes of a batch get the same revision, in one raft entry: per write, etcd and the
@@ -12,20 +12,22 @@ gRPC client do a fraction of the work of one transaction each (measured on this 
 against 164 µs and 148 µs one by one).
 
 Keys must be distinct within a batch (etcd rejects a transaction that writes a key twice);
-``controlplane.apiserver.group_commit`` builds batches that way. Neighbours: ``etcd.py``
-(the single-write paths this mirrors, errors, markers), ``interface.WriteOp``.
+the apiserver's group commit builds batches that way. Neighbours: ``etcd.py`` (the single-write
+paths this mirrors; it passes its KV call in), ``etcd_rpc.py`` (markers, messages),
+``interface.WriteOp``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Awaitable, Callable
 
+from controlplane.storage.etcd_rpc import kv_of, marker_for, rpc
 from controlplane.storage.interface import (
     ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, StorageError, WriteOp,
 )
 
-if TYPE_CHECKING:
-    from controlplane.storage.etcd import EtcdBackend
+# ``EtcdBackend._call``: one KV service call with the backend's timeout, metrics and error mapping
+Call = Callable[..., Awaitable[Any]]
 
 MAX_OPS = 64  # etcd's --max-txn-ops (default 128) limits the writes of one transaction level
 
@@ -67,22 +69,20 @@ def _result(op: WriteOp, sub, rev: int, kv_of) -> KeyValue | StorageError:  # ty
     return KeyValue(op.key, prevs[0].value, rev, int(prevs[0].create_revision))
 
 
-async def write_batch(backend: "EtcdBackend", ops: list[WriteOp]) -> list[KeyValue | StorageError]:
-    from controlplane.storage import etcd
-
+async def write_batch(call: Call, ops: list[WriteOp]) -> list[KeyValue | StorageError]:
+    """``ops`` in one transaction through ``call`` (the backend's KV call)."""
     if len({op.key for op in ops}) != len(ops):
         raise ValueError("write_batch: keys must be distinct")
     if len(ops) > MAX_OPS:
         raise ValueError(f"write_batch: at most {MAX_OPS} writes per batch")
-    rpc = etcd._rpc
     slots: dict[str, int] = {}
     success = []
     for op in ops:
-        marker = etcd._marker_for(op.key)
+        marker = marker_for(op.key)
         if marker is not None:
             slot = slots[marker] = slots.get(marker, -1) + 1
             marker += str(slot)
         success.append(rpc.RequestOp(request_txn=_sub_txn(rpc, op, marker)))
-    resp = await backend._call("write_batch", "txn", [], success, [], max_attempts=1, key=ops[0].key)
+    resp = await call("write_batch", "txn", [], success, [], max_attempts=1, key=ops[0].key)
     rev = int(resp.header.revision)
-    return [_result(op, r.response_txn, rev, etcd._kv) for op, r in zip(ops, resp.responses)]
+    return [_result(op, r.response_txn, rev, kv_of) for op, r in zip(ops, resp.responses)]

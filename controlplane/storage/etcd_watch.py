@@ -4,26 +4,35 @@ etcd3aio's own watch resumes from the response header's revision + 1, which can 
 this one drives the gRPC Watch stream itself, remembers the last delivered event's
 ``mod_revision`` and, after any broken stream, re-creates the watch from the next revision.
 Compaction (the watch is cancelled with ``compact_revision``) surfaces as ``CompactedError``.
-Neighbours: ``etcd.py`` (the backend and its gRPC channel), the apiserver's watch cache (the one
-consumer per resource).
+Neighbours: ``etcd.py`` (the backend: its gRPC channel, as a ``WatchChannel``), ``etcd_rpc.py``
+(messages, error mapping), the apiserver's watch cache (the one consumer per resource).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import Any, AsyncIterator, Protocol
 
 import grpc
 import grpc.aio
 
 from controlplane.log import get_logger
-from controlplane.storage.etcd import _TRANSIENT, _kv, _map_rpc_error, _rpc, prefix_range_end
+from controlplane.storage.etcd_rpc import TRANSIENT, kv_of, map_rpc_error, prefix_range_end, rpc
 from controlplane.storage.interface import CompactedError, KeyValue, StorageError, WatchEvent
 
-if TYPE_CHECKING:
-    from controlplane.storage.etcd import EtcdBackend
-
 log = get_logger(__name__)
+
+
+class WatchChannel(Protocol):
+    """What a watch needs of its backend (``etcd.EtcdBackend`` is one)."""
+
+    @property
+    def watch_stub(self) -> Any:
+        """The gRPC Watch stub, None once the backend is closed."""
+
+    async def start(self) -> None: ...
+
+    async def current_revision(self) -> int: ...
 
 
 async def _requests(q: asyncio.Queue) -> AsyncIterator:
@@ -40,7 +49,7 @@ class EtcdWatch:
     is not ordered with the events (it can overtake them), so it is informative only.
     """
 
-    def __init__(self, backend: EtcdBackend, prefix: str, start_revision: int, *, prev_kv: bool = True) -> None:
+    def __init__(self, backend: WatchChannel, prefix: str, start_revision: int, *, prev_kv: bool = True) -> None:
         self._backend = backend
         self._prefix = prefix
         self._next = start_revision
@@ -62,18 +71,18 @@ class EtcdWatch:
     def request_progress(self) -> None:
         """Ask etcd to report the watch's progress (answered only when it is caught up)."""
         if self._reqq is not None:
-            self._reqq.put_nowait(_rpc.WatchRequest(progress_request=_rpc.WatchProgressRequest()))
+            self._reqq.put_nowait(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
 
     def _convert(self, events) -> list[WatchEvent]:  # type: ignore[no-untyped-def]
         out: list[WatchEvent] = []
         for ev in events:
-            prev = _kv(ev.prev_kv) if ev.HasField("prev_kv") else None
+            prev = kv_of(ev.prev_kv) if ev.HasField("prev_kv") else None
             if ev.type == 1:  # DELETE
                 kv = KeyValue(ev.kv.key.decode(), prev.value if prev else b"", int(ev.kv.mod_revision),
                               prev.create_revision if prev else 0)
                 out.append(WatchEvent("DELETE", kv, prev))
             else:
-                out.append(WatchEvent("PUT", _kv(ev.kv), prev))
+                out.append(WatchEvent("PUT", kv_of(ev.kv), prev))
         return out
 
     async def _run(self) -> AsyncIterator[list[WatchEvent]]:
@@ -85,15 +94,16 @@ class EtcdWatch:
         prefix_b = self._prefix.encode()
         backoff = 0.05
         while True:
-            if backend._watch_stub is None:
+            stub = backend.watch_stub
+            if stub is None:
                 raise StorageError("etcd backend closed")
             reqq: asyncio.Queue = asyncio.Queue()
-            reqq.put_nowait(_rpc.WatchRequest(create_request=_rpc.WatchCreateRequest(
+            reqq.put_nowait(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
                 key=prefix_b, range_end=prefix_range_end(prefix_b), start_revision=self._next,
                 prev_kv=self._prev_kv,
             )))
             self._reqq = reqq
-            call = backend._watch_stub.Watch(_requests(reqq))
+            call = stub.Watch(_requests(reqq))
             try:
                 async for resp in call:
                     if resp.compact_revision:
@@ -115,8 +125,8 @@ class EtcdWatch:
                         yield []
                 log.info("etcd watch stream ended; reconnecting", prefix=self._prefix, next=self._next)
             except grpc.aio.AioRpcError as e:
-                if e.code() not in _TRANSIENT:
-                    raise _map_rpc_error(e, "watch", self._next) from e
+                if e.code() not in TRANSIENT:
+                    raise map_rpc_error(e, "watch", self._next) from e
                 log.warning("etcd watch broken; reconnecting", prefix=self._prefix, next=self._next,
                             code=e.code().name, backoff=backoff)
             finally:

@@ -1,16 +1,56 @@
 """The storage interface (after kine's Backend): everything the apiserver needs from a store.
 
-Keys are ``/registry/<group>/<resource>/<namespace>/<name>`` (group ``core`` for the legacy
-group; no namespace segment for cluster-scoped resources). Values are JSON bytes. An object's
-``resourceVersion`` is its ``mod_revision``; a list's is the store revision it was read at.
+The apiserver imports this module and nothing else of ``controlplane.storage``: the ``Backend``
+contract, its errors, its value types and the key layout. Keys are
+``/registry/<group>/<resource>/<namespace>/<name>`` (group ``core`` for the legacy group; no
+namespace segment for cluster-scoped resources; ``object_key``/``resource_prefix`` below).
+Values are JSON bytes. An object's ``resourceVersion`` is its ``mod_revision``; a list's is the
+store revision it was read at. Implementations: ``etcd.EtcdBackend``.
 """
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import AsyncIterator, Literal
+from typing import AsyncIterator, Literal, Protocol
 
+# --- key layout (as in kube-apiserver) --------------------------------------------------------
+
+ROOT = "/registry"
+
+
+def _group(group: str | None) -> str:
+    return group or "core"
+
+
+def object_key(group: str | None, resource: str, namespace: str | None, name: str) -> str:
+    """Key of one object; ``namespace`` None/"" for cluster-scoped resources."""
+    if not name:
+        raise ValueError("object name must not be empty")
+    if namespace:
+        return f"{ROOT}/{_group(group)}/{resource}/{namespace}/{name}"
+    return f"{ROOT}/{_group(group)}/{resource}/{name}"
+
+
+def resource_prefix(group: str | None, resource: str, namespace: str | None = None) -> str:
+    """Prefix covering every object of a resource (in one namespace if given). Ends in "/"
+    so that ``pods`` never matches ``podsecuritypolicies``."""
+    if namespace:
+        return f"{ROOT}/{_group(group)}/{resource}/{namespace}/"
+    return f"{ROOT}/{_group(group)}/{resource}/"
+
+
+def split_key(key: str) -> tuple[str, str, str | None, str]:
+    """``(group, resource, namespace or None, name)`` of a key made by ``object_key``."""
+    parts = key.split("/")
+    if len(parts) == 6 and parts[1] == "registry":
+        return parts[2], parts[3], parts[4], parts[5]
+    if len(parts) == 5 and parts[1] == "registry":
+        return parts[2], parts[3], None, parts[4]
+    raise ValueError(f"not an object key: {key!r}")
+
+
+# --- errors -------------------------------------------------------------------------------------
 
 class StorageError(Exception):
     """Base class of storage errors."""
@@ -37,6 +77,18 @@ class ConflictError(StorageError):
         self.current = current
 
 
+class StorageUnavailableError(StorageError):
+    """The store could not be reached or did not answer in time (503 upstream)."""
+
+
+class FutureRevisionError(StorageError):
+    """A read asked for a revision newer than the store's current one (504 upstream)."""
+
+    def __init__(self, requested: int) -> None:
+        super().__init__(f"revision {requested} is a future revision")
+        self.requested = requested
+
+
 class CompactedError(StorageError):
     """The requested revision has been compacted away ("too old", HTTP 410 upstream)."""
 
@@ -45,6 +97,8 @@ class CompactedError(StorageError):
         self.requested = requested
         self.compact_revision = compact_revision
 
+
+# --- values -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class KeyValue:
@@ -86,6 +140,19 @@ class ListResult:
     more: bool  # True when ``limit`` cut the result
 
 
+class WatchStream(Protocol):
+    """What ``Backend.watch`` returns: an async iterator of event batches, closed with
+    ``aclose()`` by its consumer."""
+
+    def __aiter__(self) -> AsyncIterator[list[WatchEvent]]: ...
+
+    async def __anext__(self) -> list[WatchEvent]: ...
+
+    async def aclose(self) -> None: ...
+
+
+# --- the contract --------------------------------------------------------------------------------
+
 class Backend(abc.ABC):
     """Async key-value store with revisions, compare-and-set and watches."""
 
@@ -110,6 +177,17 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def count(self, prefix: str) -> int: ...
+
+    @abc.abstractmethod
+    async def count_since(self, prefix: str, after_revision: int) -> tuple[int, int, int]:
+        """One consistent read: (keys under ``prefix`` with mod_revision > ``after_revision``,
+        all keys under ``prefix``, store revision). The watch cache's fallback freshness check."""
+
+    @abc.abstractmethod
+    async def last_write_revision(self, prefix: str) -> tuple[int | None, int]:
+        """(revision of the last successful write under the resource ``prefix`` belongs to, or
+        None when the backend does not know it, store revision). Cheap: the watch cache asks it
+        before every consistent read."""
 
     @abc.abstractmethod
     async def create(self, key: str, value: bytes) -> KeyValue:
@@ -144,9 +222,11 @@ class Backend(abc.ABC):
         return out
 
     @abc.abstractmethod
-    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[WatchEvent]]:
-        """Batches of events under ``prefix`` with revision >= ``start_revision``, in order,
-        with no gaps across reconnects; raises CompactedError if start_revision is compacted."""
+    def watch(self, prefix: str, start_revision: int, prev_kv: bool = True) -> WatchStream:
+        """Batches of events under ``prefix`` with revision >= ``start_revision`` (0: from now),
+        in order, with no gaps across reconnects; raises CompactedError if start_revision is
+        compacted. ``prev_kv=False`` leaves ``WatchEvent.prev`` unset (cheaper). An empty batch
+        is a progress notification (informative only)."""
 
     @abc.abstractmethod
     async def compact(self, revision: int) -> None: ...

@@ -250,8 +250,11 @@ async def test_replicaset_adopts_orphans_and_replaces_deleted(apiserver, control
         pods = [p for p in live((await client.list(R.PODS, ns))["items"]) if p["metadata"]["labels"].get("app") == "x"]
         return not stray["metadata"].get("ownerReferences") and len(pods) == 2
     await eventually(released)
-    st = (await client.get(R.REPLICASETS, "x", ns))["status"]
-    assert st["replicas"] == 2 and st["observedGeneration"] >= 1
+
+    async def status_caught_up():  # the status write follows the pod changes (level-based)
+        st = (await client.get(R.REPLICASETS, "x", ns))["status"]
+        return st["replicas"] == 2 and st["observedGeneration"] >= 1
+    await eventually(status_caught_up)
 
 
 @pytest.mark.parametrize("cascade", ["background", "foreground", "orphan"])

@@ -10,12 +10,11 @@ import uuid
 
 import pytest
 
-from controlplane.apiserver.group_commit import GroupCommitter
+from controlplane.apiserver.persistence.group_commit import GroupCommitter
 from controlplane.storage.etcd import EtcdBackend
 from controlplane.storage.interface import (
-    ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, WriteOp,
+    ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, WriteOp, object_key, resource_prefix,
 )
-from controlplane.storage.keys import object_key, resource_prefix
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 aio = pytest.mark.asyncio(loop_scope="session")

@@ -12,15 +12,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controlplane.storage.etcd import EtcdBackend, FutureRevisionError
+from controlplane.storage.etcd import EtcdBackend
 from controlplane.storage.interface import (
     CompactedError,
     ConflictError,
     KeyExistsError,
+    FutureRevisionError,
     KeyNotFoundError,
     WatchEvent,
+    object_key,
+    resource_prefix,
+    split_key,
 )
-from controlplane.storage.keys import object_key, resource_prefix, split_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 aio = pytest.mark.asyncio(loop_scope="session")
@@ -304,7 +307,7 @@ def test_watch_replays_exactly_the_writes_after_a_revision(loop_backend, ops, cu
 
 @aio
 async def test_compactor_keeps_one_interval_of_history(fresh_etcd, prefix: str) -> None:
-    from controlplane.storage.compactor import Compactor
+    from controlplane.apiserver.persistence.compactor import Compactor
 
     b = EtcdBackend([fresh_etcd.endpoint])
     try:

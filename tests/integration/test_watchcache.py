@@ -11,7 +11,8 @@ import uuid
 
 import pytest
 
-from controlplane.apiserver.watchcache import CacheWatcher, TooLargeResourceVersionError, WatchCache, WatchCacheEvent
+from controlplane.apiserver.persistence.watchcache import TooLargeResourceVersionError, WatchCache
+from controlplane.apiserver.persistence.watchcache_events import CacheWatcher, WatchCacheEvent
 from controlplane.storage.etcd import EtcdBackend
 from controlplane.storage.interface import CompactedError
 

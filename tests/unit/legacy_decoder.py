@@ -9,7 +9,7 @@ import base64
 import binascii
 from typing import Any
 
-from controlplane.apiserver import k8s_schemas
+from controlplane.apiserver.discovery import k8s_schemas
 
 _JSON_TYPE = {str: "string", int: "number", float: "number", bool: "bool", list: "array",
               dict: "object"}

@@ -9,16 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controlplane.apiserver import errors
-from controlplane.apiserver.handlers_common import name_causes, resolve
-from controlplane.apiserver.handlers_delete import _graceful
-from controlplane.apiserver.handlers_mutate import prepare_update, unchanged
-from controlplane.apiserver.handlers_sub import to_scale
-from controlplane.apiserver.registry import Registry, version_priority
-from controlplane.apiserver.store import decode, encode, with_rv
+from controlplane.apiserver.discovery.registry import version_priority
+from controlplane.apiserver.endpoints.common import resolve
+from controlplane.apiserver.endpoints.read import decode_continue, encode_continue
+from controlplane.apiserver.endpoints.subresources import to_scale
+from controlplane.apiserver.meta import errors
+from controlplane.apiserver.persistence.codec import decode, encode, with_rv
+from controlplane.apiserver.strategy.deletion import graceful
+from controlplane.apiserver.strategy.generic import name_causes, prepare_update, unchanged
 from controlplane.storage.interface import KeyValue
-
-REG = Registry.with_builtins()
+from tests.unit.apiserver_kinds import REGISTRY as REG
+from tests.unit.apiserver_kinds import apply_defaults
 
 
 @pytest.mark.parametrize("obj", [
@@ -71,7 +72,7 @@ def test_resolve_unknown_is_404(prefix: str, path: str) -> None:
 ])
 def test_name_rules(plural: str, name: str, ok: bool) -> None:
     info = REG.get("", "v1", plural)
-    assert (not name_causes(info, name)) == ok
+    assert (not name_causes(info.strategy.name_rule, name)) == ok
 
 
 def _pod(node: str = "", fins: list[str] | None = None, phase: str = "Running") -> dict:
@@ -93,7 +94,7 @@ def _pod(node: str = "", fins: list[str] | None = None, phase: str = "Running") 
 ], ids=["unbound", "bound-graceful", "bound-grace0", "terminal", "finalizer", "foreground", "orphan"])
 def test_graceful_deletion(obj: dict, grace, policy, gone: bool, grace_left, fins) -> None:
     info = REG.get("", "v1", "pods")
-    out = _graceful(info, obj, grace, policy)
+    out = graceful(info, obj, grace, policy)
     assert (out is None) == gone
     if out is not None:
         assert out["metadata"]["deletionGracePeriodSeconds"] == grace_left
@@ -110,8 +111,6 @@ def test_update_bumps_generation_on_spec_only_and_keeps_status() -> None:
                     "template": {"metadata": {"labels": {"a": "b"}},
                                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
            "status": {"replicas": 1}}
-    from controlplane.apiserver.defaults import apply_defaults
-
     old = apply_defaults(old, info.gvk)
     relabel = json.loads(json.dumps(old))
     relabel["metadata"]["labels"] = {"x": "y"}
@@ -169,6 +168,4 @@ def test_with_rv_matches_a_full_round_trip(meta: dict, rest: dict, rv: int) -> N
 
 @given(rv=st.integers(1, 2**62), key=st.text(min_size=1, max_size=40))
 def test_continue_token_round_trip(rv: int, key: str) -> None:
-    from controlplane.apiserver.handlers_read import decode_continue, encode_continue
-
     assert decode_continue(encode_continue(rv, key)) == (rv, key)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from controlplane.apiserver import discovery, errors
-from controlplane.apiserver.crds import CrdController, infos_for
-from controlplane.apiserver.registry import Registry
+from controlplane.apiserver.discovery import documents as discovery
+from controlplane.apiserver.meta import errors
+from controlplane.apiserver.server.crds import infos_for
+from controlplane.apiserver.strategy.builtins import builtin_registry
+from controlplane.apiserver.strategy.customresourcedefinition import check_servable
 from controlplane.kubeconfig import write_kubeconfig
 
-REG = Registry.with_builtins()
+REG = builtin_registry()
 
 
 def _crd(**over) -> dict:
@@ -52,11 +54,10 @@ def test_crd_infos_per_served_version() -> None:
     assert v1.is_custom and v1.namespaced and v1.storage_version == "v1" and infos["v1beta1"].storage_version == "v1"
     assert v1.subresources == {"status", "scale"} and v1.scale["specReplicasPath"] == ".spec.n"
     assert v1.printer_columns[0]["name"] == "N" and v1.short_names == ("wd",) and v1.list_kind == "WidgetList"
-    reg = Registry.with_builtins()
+    reg = builtin_registry()
     for i in infos.values():
         reg.add(i)
-    assert reg.group_versions()["example.com"] == ["v1", "v1beta1"]
-    assert reg.preferred_version("example.com") == "v1"
+    assert reg.group_versions()["example.com"] == ["v1", "v1beta1"]  # the first is the preferred one
 
 
 @pytest.mark.parametrize("over,field", [
@@ -67,7 +68,7 @@ def test_crd_infos_per_served_version() -> None:
 ], ids=["group", "scope", "plural", "versions"])
 def test_crd_validation(over: dict, field: str) -> None:
     with pytest.raises(errors.ApiError) as e:
-        CrdController(api=None).validate(_crd(**over))  # type: ignore[arg-type]
+        check_servable(_crd(**over))
     assert e.value.code == 422
     assert any(c["field"] == field for c in e.value.details["causes"])
 

@@ -1,4 +1,4 @@
-"""Pure helpers of the apiserver supervisor (``controlplane/apiserver/workers.py``): the worker
+"""Pure helpers of the apiserver supervisor (``controlplane/apiserver/server/workers.py``): the worker
 command line and the internal ``--worker`` spec; plus the SO_REUSEPORT socket really sharing a
 port (two bound sockets on one port, which a plain socket cannot do)."""
 
@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from controlplane.apiserver.workers import parse_worker_spec, reuse_port_socket, worker_argv
+from controlplane.apiserver.server.workers import parse_worker_spec, reuse_port_socket, worker_argv
 
 
 @pytest.mark.parametrize("argv, expected", [

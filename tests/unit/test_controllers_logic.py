@@ -11,7 +11,7 @@ from controlplane.controllers import deploymentutil as du
 from controlplane.controllers import endpoints as ep
 from controlplane.controllers import job as jobc
 from controlplane.controllers import podutil as pu
-from controlplane.controllers import replicaset as rsc
+from controlplane.controllers import replicasetutil as rsc
 from controlplane.controllers import statefulset as ssc
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controlplane.apiserver.crd_schema import validate_and_prune
-from controlplane.apiserver.errors import ApiError
+from controlplane.apiserver.crd.schema import validate_and_prune
+from controlplane.apiserver.meta.errors import ApiError
 
 SCHEMA = {
     "type": "object",
@@ -111,9 +111,19 @@ def test_required_and_type_messages_match_kubernetes():
                                      'integer: "string"')
 
 
-@pytest.mark.parametrize("value,ok", [(3, True), ("80%", True), (None, True)])
-def test_int_or_string(value, ok):
-    validate_and_prune(cr(port=value), SCHEMA, kind="CronTab")
+@pytest.mark.parametrize("value,stored", [(3, 3), ("80%", "80%"), (None, "<pruned>")],
+                         ids=["int", "string", "null-pruned"])
+def test_int_or_string_accepts_ints_and_strings(value, stored):
+    out = validate_and_prune(cr(port=value), SCHEMA, kind="CronTab")
+    assert out["spec"].get("port", "<pruned>") == stored
+
+
+@pytest.mark.parametrize("value", [True, 1.5, {"a": 1}, [1]], ids=["bool", "float", "object", "array"])
+def test_int_or_string_rejects_other_types(value):
+    with pytest.raises(ApiError) as exc:
+        validate_and_prune(cr(port=value), SCHEMA, kind="CronTab", group="stable.example.com")
+    assert exc.value.code == 422
+    assert [(c["field"], c["reason"]) for c in exc.value.details["causes"]] == [("spec.port", "FieldValueTypeInvalid")]
 
 
 def test_logic_combinators():

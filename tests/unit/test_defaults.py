@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from controlplane.apiserver.defaults import apply_defaults
+from tests.unit.apiserver_kinds import apply_defaults
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
        "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}
@@ -157,7 +157,7 @@ def test_namespace_emptied_finalizers_stay_empty():
 
 from fractions import Fraction  # noqa: E402
 
-from controlplane.apiserver.defaults import json_copy  # noqa: E402
+from controlplane.apiserver.meta.jsonutil import json_copy  # noqa: E402
 
 COPY_CASES = [
     {"a": {"b": [1, {"c": None}], "d": "s"}, "e": 1.5, "f": True},

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from controlplane.apiserver import openapi
-from controlplane.apiserver.registry import Registry, ResourceInfo
+from controlplane.apiserver.discovery import openapi
+from controlplane.apiserver.discovery.registry import Registry, ResourceInfo
+from controlplane.apiserver.strategy.builtins import builtin_registry
 
 CRONTAB_SCHEMA = {
     "type": "object",
@@ -25,7 +26,7 @@ def _crontab() -> ResourceInfo:
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    r = Registry.with_builtins()
+    r = builtin_registry()
     r.add(_crontab())
     return r
 
@@ -101,7 +102,7 @@ def test_custom_resource_schema_from_crd(registry):
 
 
 def test_cache_follows_registry_generation():
-    r = Registry.with_builtins()
+    r = builtin_registry()
     before = openapi.v3_root(r)
     assert openapi.v3_group_version(r, "stable.example.com", "v1") is None
     r.add(_crontab())

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controlplane.apiserver.errors import ApiError
+from controlplane.apiserver.meta.errors import ApiError
 from controlplane.apiserver.patch import apply_patch
 from controlplane.apiserver.patch.merge_patch import create_merge_patch, merge_patch
 

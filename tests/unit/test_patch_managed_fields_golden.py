@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import pytest
 
-from controlplane.apiserver.errors import ApiError
+from controlplane.apiserver.meta.errors import ApiError
 from controlplane.apiserver.patch.ssa import server_side_apply, update_managed_fields
 
 POD = ("", "v1", "Pod")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controlplane.apiserver.errors import ApiError
+from controlplane.apiserver.meta.errors import ApiError
 from controlplane.apiserver.patch import server_side_apply, update_managed_fields
 from controlplane.apiserver.patch import managed_fields as mf
 from controlplane.apiserver.patch.schema import builtin_node

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.apiserver.errors import ApiError
-from controlplane.apiserver.protobuf import MAGIC, decode, fields
+from controlplane.apiserver.meta.errors import ApiError
+from controlplane.apiserver.encoding.protobuf import MAGIC, decode, fields
 
 DATA = Path(__file__).parent / "data" / "protobuf"
 CAPTURES = sorted(p.stem for p in DATA.glob("*.bin"))
@@ -86,6 +86,6 @@ def test_wire_reader_handles_varints_and_negative_ints():
     buf = b"\x08\xac\x02" + b"\x10" + b"\xff" * 9 + b"\x01"
     out = fields(buf)
     assert out[0] == (1, 0, 300)
-    from controlplane.apiserver.protobuf import _signed
+    from controlplane.apiserver.encoding.protobuf import _signed
 
     assert _signed(out[1][2]) == -1

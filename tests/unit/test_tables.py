@@ -6,13 +6,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from controlplane.apiserver.jsonpath import find
-from controlplane.apiserver.registry import Registry, ResourceInfo
-from controlplane.apiserver.table_format import human_duration
-from controlplane.apiserver.tables import to_table
+from controlplane.apiserver.discovery.registry import ResourceInfo
+from controlplane.apiserver.printing.format import human_duration
+from controlplane.apiserver.printing.jsonpath import find
+from controlplane.apiserver.printing.tables import to_table
+from controlplane.apiserver.strategy.builtins import builtin_registry
 
 NOW = datetime(2026, 1, 2, 12, 0, 0, tzinfo=timezone.utc)
-REG = Registry.with_builtins()
+REG = builtin_registry()
 
 
 def ts(seconds_ago: float) -> str:

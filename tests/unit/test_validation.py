@@ -7,9 +7,10 @@ from typing import Any, Callable
 
 import pytest
 
-from controlplane.apiserver.defaults import apply_defaults
-from controlplane.apiserver.errors import ApiError
-from controlplane.apiserver.validation import MAX_REQUEST_BYTES, check_body_size, validate
+from controlplane.apiserver.encoding.body import MAX_BODY, check_size
+from controlplane.apiserver.meta.errors import ApiError
+from controlplane.apiserver.validation.objects import validate
+from tests.unit.apiserver_kinds import apply_defaults
 
 POD = ("", "v1", "Pod")
 DEPLOY = ("apps", "v1", "Deployment")
@@ -215,9 +216,9 @@ def test_crd_validation():
 
 
 def test_body_size_limit():
-    check_body_size(b"x" * MAX_REQUEST_BYTES)
+    check_size(b"x" * MAX_BODY)
     with pytest.raises(ApiError) as exc:
-        check_body_size(b"x" * (MAX_REQUEST_BYTES + 1))
+        check_size(b"x" * (MAX_BODY + 1))
     assert exc.value.code == 413
 
 

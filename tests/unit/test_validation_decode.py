@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.apiserver import k8s_schemas, validation_decode
+from controlplane.apiserver.discovery import k8s_schemas
+from controlplane.apiserver.validation import decode as validation_decode
 from tests.unit.legacy_decoder import LegacyDecoder
 
 POD = ("", "v1", "Pod")

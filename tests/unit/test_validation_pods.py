@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from controlplane.apiserver.errors import ApiError
-from controlplane.apiserver.validation import validate
-from controlplane.apiserver.validation_names import Errors
-from controlplane.apiserver.validation_pods import validate_pod_spec
+from controlplane.apiserver.meta.errors import ApiError
+from controlplane.apiserver.validation.objects import validate
+from controlplane.apiserver.meta.names import Errors
+from controlplane.apiserver.validation.pods import validate_pod_spec
 
 _QTY = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 

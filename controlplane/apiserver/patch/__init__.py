@@ -1,6 +1,6 @@
 """PATCH and server-side apply for the apiserver: pure functions over decoded objects.
 
-Public API (called by the apiserver's write handlers):
+Public API (called by the write endpoints and the strategies' managedFields step):
 
 - ``apply_patch(live, body, content_type, gvk, *, is_custom) -> dict``: apply a
   ``application/json-patch+json`` (RFC 6902, ``json_patch.py``), ``application/merge-patch+json``
@@ -11,7 +11,7 @@ Public API (called by the apiserver's write handlers):
 - ``update_managed_fields(old, new, *, manager, operation, gvk, now, subresource="",
   schema=None) -> dict`` (``ssa.py``): managedFields bookkeeping for create/update/patch.
 
-Errors are ``ApiError`` (``controlplane/apiserver/errors.py``): 400 malformed body, 415
+Errors are ``ApiError`` (``controlplane/apiserver/meta/errors.py``): 400 malformed body, 415
 strategic merge on a custom resource, 422 a patch that does not apply, 409 apply conflicts.
 Patch metadata comes from ``schema.py`` (Kubernetes 1.32 OpenAPI definitions, loaded once).
 """
@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from controlplane.apiserver import errors
+from controlplane.apiserver.meta import errors
+from controlplane.apiserver.patch import ssa
 from controlplane.apiserver.patch.json_patch import apply_json_patch
 from controlplane.apiserver.patch.merge_patch import merge_patch
 from controlplane.apiserver.patch.schema import builtin_node
@@ -73,8 +74,6 @@ def server_side_apply(live: dict[str, Any] | None, applied: dict[str, Any], *, m
                       gvk: tuple[str, str, str], is_custom: bool, now: str, subresource: str = "",
                       schema: dict[str, Any] | None = None) -> dict[str, Any]:
     """Server-side apply (see ``ssa.server_side_apply``)."""
-    from controlplane.apiserver.patch import ssa
-
     return ssa.server_side_apply(live, applied, manager=manager, force=force, gvk=gvk, is_custom=is_custom,
                                  now=now, subresource=subresource, schema=schema)
 
@@ -83,8 +82,6 @@ def update_managed_fields(old: dict[str, Any] | None, new: dict[str, Any], *, ma
                           gvk: tuple[str, str, str], now: str, subresource: str = "",
                           schema: dict[str, Any] | None = None) -> dict[str, Any]:
     """managedFields bookkeeping for a non-apply write (see ``ssa.update_managed_fields``)."""
-    from controlplane.apiserver.patch import ssa
-
     return ssa.update_managed_fields(old, new, manager=manager, operation=operation, gvk=gvk, now=now,
                                      subresource=subresource, schema=schema)
 

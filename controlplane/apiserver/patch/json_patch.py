@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from controlplane.apiserver import errors
+from controlplane.apiserver.meta import errors
 
 MAX_OPERATIONS = 10000  # Kubernetes' maxJSONPatchOperations
 

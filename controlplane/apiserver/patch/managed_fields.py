@@ -104,18 +104,6 @@ def list_semantics(node: Node | None) -> tuple[str, list[str]]:
     return info.sem, info.keys
 
 
-def item_key(item: Any, keys: list[str] | tuple[str, ...]) -> dict[str, Any] | None:
-    if not isinstance(item, dict):
-        return None
-    out = {}
-    for k in sorted(keys):
-        if k in item and item[k] is not None:
-            out[k] = item[k]
-        elif k in KEY_DEFAULTS:
-            out[k] = KEY_DEFAULTS[k]
-    return out
-
-
 def key_element(item: dict[str, Any], skeys: tuple[str, ...], index: int) -> str:
     """``item_element`` for a dict item of a list map whose sorted keys are ``skeys``."""
     pairs = []

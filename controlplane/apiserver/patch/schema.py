@@ -20,6 +20,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate  # for the Kubernetes definitions it ships (data only)
+
 KUBE_VERSION = "v1.32.0"
 _KEEP = {"properties", "items", "additionalProperties", "$ref", "type", "oneOf", "anyOf", "allOf",
          "x-kubernetes-patch-strategy", "x-kubernetes-patch-merge-key", "x-kubernetes-list-type",
@@ -28,8 +30,6 @@ _KEEP = {"properties", "items", "additionalProperties", "$ref", "type", "oneOf",
 
 
 def _definitions_path() -> Path:
-    import kubernetes_validate  # the package only ships data we read
-
     base = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
     exact = base / f"{KUBE_VERSION}-local" / "_definitions.json"
     if exact.exists():

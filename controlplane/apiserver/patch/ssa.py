@@ -23,7 +23,7 @@ one entry straight from the object (``fields_tree.fields_v1``); an update compar
 in one joint walk (``fields_diff.changes``); entries a write does not touch are written back
 from their canonical FieldsV1 tree without decoding. Neighbours: ``managed_fields.py`` (paths,
 FieldsV1), ``fields_tree.py``, ``fields_diff.py``, ``schema.py``; callers:
-``handlers_mutate.py``/the PATCH handler.
+``strategy/generic.py`` (managedFields of every write) and ``endpoints/write.py`` (apply).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import copy
 import json
 from typing import Any
 
-from controlplane.apiserver import errors
+from controlplane.apiserver.meta import errors
 from controlplane.apiserver.patch import fields_diff, fields_tree
 from controlplane.apiserver.patch import managed_fields as mf
 from controlplane.apiserver.patch.schema import Node, builtin_node, crd_node

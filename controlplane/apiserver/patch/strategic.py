@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from controlplane.apiserver import errors
+from controlplane.apiserver.meta import errors
 from controlplane.apiserver.patch.json_patch import unprocessable
 from controlplane.apiserver.patch.schema import Node
 

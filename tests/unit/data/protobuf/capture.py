@@ -20,10 +20,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from controlplane.apiserver import discovery, openapi
-from controlplane.apiserver.registry import Registry
+from controlplane.apiserver.discovery import documents as discovery
+from controlplane.apiserver.discovery import openapi
+from controlplane.apiserver.strategy.builtins import builtin_registry
 
-REG = Registry.with_builtins()
+REG = builtin_registry()
 _last_resource = [""]
 COMMANDS = [
     ["create", "namespace", "team-a"],
@@ -44,6 +45,8 @@ COMMANDS = [
     ["run", "pod1", "-n", "default", "--image=nginx", "--port=80", "--env=A=1", "--labels=x=y"],
     ["create", "priorityclass", "high", "--value=1000", "--description=important"],
     ["create", "poddisruptionbudget", "pdb1", "-n", "default", "--selector=app=x", "--min-available=50%"],
+    ["create", "cronjob", "tick", "-n", "default", "--image=busybox", "--schedule=*/1 * * * *", "--", "date"],
+    ["create", "cronjob", "nightly", "-n", "default", "--image=busybox", "--schedule=@daily", "--restart=Never"],
 ]
 
 

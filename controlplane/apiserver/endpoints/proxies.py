@@ -1,0 +1,167 @@
+"""Proxying ``pods/X/log`` and ``pods/X/exec`` from the apiserver to the node agent that runs
+the pod (what the kube-apiserver does with the kubelet's port).
+
+The pod names its node; the Node's ``status.addresses`` (InternalIP) and
+``status.daemonEndpoints.kubeletEndpoint.Port`` say where its agent listens; requests carry
+``Authorization: Bearer <token>`` with the shared agent token (``CONTROLPLANE_AGENT_TOKEN``).
+Logs stream through (``follow``, ``previous``, ``tailLines``, ``sinceSeconds``/``sinceTime``,
+``timestamps``, ``limitBytes``, ``container``); exec is a WebSocket relay speaking the
+``v5``/``v4.channel.k8s.io`` subprotocols kubectl 1.32 offers.
+
+Wiring: ``server/routes.build_app`` calls ``install(app)`` (these routes are more specific
+than the catch-all ``/api/<path>``). Port-forward, attach and the pods/services/nodes proxy
+belong here too (docs/architecture.md, "Homes").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+
+from controlplane.apiserver.endpoints.common import Api, status_response
+from controlplane.apiserver.meta import errors
+from controlplane.log import get_logger
+
+log = get_logger(__name__)
+SUBPROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"]
+LOG_PARAMS = ("follow", "previous", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "limitBytes")
+
+
+def agent_token() -> str:
+    tok = os.environ.get("CONTROLPLANE_AGENT_TOKEN", "")
+    path = os.environ.get("CONTROLPLANE_AGENT_TOKEN_FILE")
+    if not tok and path and os.path.exists(path):
+        tok = open(path).read().strip()
+    return tok
+
+
+async def _get(api: Api, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+    info = api.registry.get("", "v1", plural)
+    assert info is not None
+    return await api.store.get_or_none(info, namespace, name)
+
+
+async def locate(api: Api, namespace: str, name: str, container: str | None) -> tuple[str, str]:
+    """(agent base URL, container name) for a pod; raises ``ApiError`` as Kubernetes words it."""
+    pod = await _get(api, "pods", namespace, name)
+    if pod is None:
+        raise errors.ApiError(404, "NotFound", f'pods "{name}" not found', details={"name": name, "kind": "pods"})
+    spec = pod.get("spec") or {}
+    names = [c["name"] for c in spec.get("containers") or []]
+    all_names = names + [c["name"] for c in spec.get("initContainers") or []]
+    if not container:
+        if len(names) != 1:
+            raise errors.ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, "
+                                                     f"choose one of: [{' '.join(names)}]")
+        container = names[0]
+    elif container not in all_names:
+        raise errors.ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+    node_name = spec.get("nodeName")
+    if not node_name:
+        raise errors.ApiError(400, "BadRequest", f"pod {name} does not have a host assigned")
+    node = await _get(api, "nodes", None, node_name)
+    if node is None:
+        raise errors.ApiError(404, "NotFound", f'nodes "{node_name}" not found')
+    st = node.get("status") or {}
+    addr = next((a["address"] for a in st.get("addresses") or [] if a.get("type") == "InternalIP"), "127.0.0.1")
+    port = ((st.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
+    if not port:
+        raise errors.ApiError(503, "ServiceUnavailable", f"node {node_name} has no agent endpoint")
+    return f"http://{addr}:{port}", container
+
+
+async def pod_log(request: Request, namespace: str, name: str) -> HTTPResponse | None:
+    api: Api = request.app.ctx.api
+    try:
+        base, container = await locate(api, namespace, name, request.args.get("container"))
+    except errors.ApiError as e:
+        return status_response(e)
+    q = {k: request.args.get(k) for k in LOG_PARAMS if request.args.get(k) is not None}
+    url = f"{base}/containerLogs/{namespace}/{name}/{container}?{urlencode(q)}"
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
+    async with aiohttp.ClientSession(timeout=timeout) as s:
+        try:
+            async with s.get(url, headers={"Authorization": f"Bearer {agent_token()}"}) as r:
+                if r.status != 200:
+                    msg = (await r.text()).strip()
+                    return status_response(errors.ApiError(400 if r.status < 500 else 500,
+                                                             "BadRequest" if r.status < 500 else "InternalError", msg))
+                resp = await request.respond(content_type="text/plain")
+                async for chunk in r.content.iter_any():
+                    await resp.send(chunk)
+                await resp.eof()
+                return None
+        except aiohttp.ClientError as e:
+            return status_response(errors.ApiError(503, "ServiceUnavailable", f"error talking to the node agent: {e}"))
+
+
+async def pod_exec(request: Request, ws: Any, namespace: str, name: str) -> None:
+    api: Api = request.app.ctx.api
+    proto = ws.subprotocol or ""
+    try:
+        base, container = await locate(api, namespace, name, request.args.get("container"))
+    except errors.ApiError as e:
+        await _ws_error(ws, proto, e.message, e.code)
+        return
+    q: list[tuple[str, str]] = [("command", c) for c in request.args.getlist("command") or []]
+    for k in ("stdin", "stdout", "stderr", "tty"):
+        if request.args.get(k) is not None:
+            q.append((k, request.args.get(k)))
+    url = f"{base.replace('http', 'ws', 1)}/exec/{namespace}/{name}/{container}?{urlencode(q)}"
+    async with aiohttp.ClientSession() as s:
+        try:
+            upstream = await s.ws_connect(url, protocols=[proto] if proto else SUBPROTOCOLS,
+                                          headers={"Authorization": f"Bearer {agent_token()}"}, max_msg_size=0)
+        except aiohttp.ClientError as e:
+            await _ws_error(ws, proto, f"error talking to the node agent: {e}", 503)
+            return
+        async with upstream:
+            async def down() -> None:
+                async for msg in upstream:
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        await ws.send(msg.data)
+                    elif msg.type == aiohttp.WSMsgType.TEXT:
+                        await ws.send(msg.data)
+                    else:
+                        break
+
+            async def up() -> None:
+                while True:
+                    data = await ws.recv()
+                    if data is None:
+                        return
+                    await upstream.send_bytes(data.encode() if isinstance(data, str) else data)
+
+            t_down = asyncio.ensure_future(down())
+            t_up = asyncio.ensure_future(up())
+            try:
+                await t_down
+            finally:
+                t_up.cancel()
+                await asyncio.gather(t_up, return_exceptions=True)
+    await ws.close()
+
+
+async def _ws_error(ws: Any, proto: str, message: str, code: int) -> None:
+    st = {"metadata": {}, "status": "Failure", "message": message, "code": code,
+          "reason": "NotFound" if code == 404 else ("BadRequest" if code == 400 else "InternalError")}
+    payload = json.dumps(st).encode() if proto.startswith(("v4", "v5")) else message.encode()
+    try:
+        await ws.send(b"\x03" + payload)
+        await ws.close()
+    except Exception:  # the client may already be gone
+        pass
+
+
+def install(app: Sanic) -> None:
+    """Register the log and exec routes (more specific than the catch-all ``/api/<path>``)."""
+    app.add_route(pod_log, "/api/v1/namespaces/<namespace>/pods/<name>/log", methods=["GET"], name="pod_log")
+    app.add_websocket_route(pod_exec, "/api/v1/namespaces/<namespace>/pods/<name>/exec",
+                            subprotocols=SUBPROTOCOLS, name="pod_exec")

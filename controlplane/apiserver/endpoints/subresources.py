@@ -1,0 +1,154 @@
+"""Subresources other than ``/status``: ``pods/binding`` (the scheduler's bind), ``pods/eviction``
+and ``*/scale`` (an ``autoscaling/v1`` Scale over a workload's or custom resource's replicas).
+``pods/log`` and ``pods/exec`` are proxied to the node agent by ``proxies.py``.
+
+Scale and eviction are read-modify-writes of the parent through ``write.write_update``,
+so they obey the same rules (conflicts, dry run, managedFields) as any other write; a binding,
+as in kube-apiserver, is a storage-level update of the pod (no re-validation, no managedFields).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from controlplane.apiserver.discovery.registry import ResourceInfo
+from controlplane.apiserver.endpoints import common as hc
+from controlplane.apiserver.endpoints.common import Api, parse_rv
+from controlplane.apiserver.endpoints.delete import delete_object
+from controlplane.apiserver.endpoints.write import cached_copy, write_update
+from controlplane.apiserver.meta import errors
+from controlplane.apiserver.meta.jsonutil import path_get, path_set
+from controlplane.apiserver.patch import apply_patch
+from controlplane.machinery.timestamps import now_rfc3339
+
+
+async def handle(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse:
+    if t.subresource == "binding" and verb == "create":
+        return await bind(api, request, t)
+    if t.subresource == "scale" and verb in ("get", "update", "patch"):
+        return await scale(api, request, t, verb)
+    if t.subresource == "eviction" and verb == "create":
+        return await evict(api, request, t)
+    raise errors.method_not_allowed(f"{request.method} on {t.info.plural}/{t.subresource} is not supported by this server")
+
+
+class _DryRunBinding(Exception):
+    """A dry-run binding that would have been written."""
+
+
+async def bind(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
+    assert t.name
+    body = hc.decode_body(request)
+    target = body.get("target") or {}
+    node = target.get("name")
+    if not node:
+        raise errors.invalid("Binding", t.name, [{"reason": "FieldValueRequired", "field": "target.name",
+                                                  "message": "Required value"}])
+    if (body.get("metadata") or {}).get("name") not in (None, t.name):
+        raise errors.bad_request("the name of the binding does not match the pod")
+    want_uid = (body.get("metadata") or {}).get("uid")
+    dry = hc.dry_run(request)
+
+    async def assign(current: dict[str, Any]) -> dict[str, Any]:
+        meta, spec = current["metadata"], current.setdefault("spec", {})
+        if want_uid and want_uid != meta.get("uid"):
+            raise errors.conflict("pods", t.name, "the UID of the binding does not match the pod's")
+        if meta.get("deletionTimestamp"):
+            raise errors.conflict("pods", t.name, "pod is being deleted, cannot be assigned to a host")
+        if spec.get("nodeName"):
+            raise errors.conflict("pods", t.name, f"pod {t.name} is already assigned to node \"{spec['nodeName']}\"")
+        spec["nodeName"] = node
+        status = current.setdefault("status", {})
+        conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                      "lastTransitionTime": now_rfc3339()})
+        status["conditions"] = conds
+        if dry:
+            raise _DryRunBinding()
+        return current
+
+    # As kube-apiserver's BindingREST: a storage-level update of the pod (spec.nodeName and the
+    # PodScheduled condition) that neither re-validates the pod nor records managedFields.
+    try:
+        await api.store.guaranteed_update(t.info, t.namespace, t.name, assign,
+                                          suggest=lambda: cached_copy(api, t.info, t.namespace, t.name))
+    except _DryRunBinding:
+        pass
+    return hc.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                             "code": 201}, status=201)
+
+
+async def evict(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
+    """policy/v1 Eviction: a graceful delete of the pod (PodDisruptionBudgets are not checked)."""
+    assert t.name
+    body = hc.decode_body(request)
+    opts = body.get("deleteOptions") or {}
+    grace = opts.get("gracePeriodSeconds")
+    await delete_object(api, t.info, t.namespace, t.name, grace=int(grace) if grace is not None else None,
+                        propagation=opts.get("propagationPolicy"), preconditions=opts.get("preconditions"),
+                        dry=hc.dry_run(request))
+    return hc.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                             "code": 201}, status=201)
+
+
+# --- scale ------------------------------------------------------------------------------------
+
+def to_scale(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+    """The ``autoscaling/v1`` Scale view of ``obj`` (paths and selector from its strategy)."""
+    strategy = info.strategy
+    spec_p, status_p = strategy.scale_paths(info)
+    meta = obj["metadata"]
+    selector = strategy.scale_selector(info, obj)
+    scale = {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
+        "spec": {"replicas": int(path_get(obj, spec_p) or 0)},
+        "status": {"replicas": int(path_get(obj, status_p) or 0)},
+    }
+    if selector:
+        scale["status"]["selector"] = selector
+    return scale
+
+
+async def scale(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse:
+    assert t.name
+    info = t.info
+    if verb == "get":
+        obj, _ = await api.store.get(info, t.namespace, t.name)
+        return hc.json_response(to_scale(info, obj))
+    dry = hc.dry_run(request)
+    manager = hc.field_manager(request)
+    if verb == "update":
+        body = hc.decode_body(request)
+        ctype, raw = "", b""
+    else:
+        ctype = hc.media_type(request)
+        if ctype not in hc.PATCH_TYPES or ctype.startswith("application/apply-patch"):
+            raise errors.unsupported_media_type(ctype)
+        raw, body = hc.raw_body(request), {}
+    spec_p = info.strategy.scale_paths(info)[0]
+
+    async def compute(current: dict[str, Any]) -> dict[str, Any]:
+        sc = to_scale(info, current)
+        if verb == "update":
+            new_sc = body
+        else:
+            new_sc = apply_patch(sc, raw, ctype, ("autoscaling", "v1", "Scale"), is_custom=False)
+        want_rv = parse_rv((new_sc.get("metadata") or {}).get("resourceVersion"))
+        if want_rv and str(want_rv) != current["metadata"]["resourceVersion"]:
+            raise errors.conflict(info.plural, t.name, "the object has been modified; please apply your "
+                                  "changes to the latest version and try again", info.group)
+        replicas = (new_sc.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise errors.invalid("Scale", t.name, [{"reason": "FieldValueInvalid", "field": "spec.replicas",
+                                                   "message": f"Invalid value: {replicas!r}: must be greater than or equal to 0"}],
+                                 "autoscaling")
+        path_set(current, spec_p, replicas)
+        return current
+
+    obj = await write_update(api, info, t.namespace, t.name, compute, subresource="scale", strict=False,
+                             manager=manager, dry=dry)
+    return hc.json_response(to_scale(info, obj))

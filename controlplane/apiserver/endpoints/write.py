@@ -1,0 +1,249 @@
+"""create (POST), update (PUT) and patch (PATCH) of objects and of their ``/status``.
+
+Every write runs the generic rules and the resource's strategy (``strategy/generic.py``, the
+strategy's hooks before and after the write) and lands through ``persistence.store.ObjectStore``
+(create, or a compare-and-set retried on conflicts unless the client pinned a
+resourceVersion). Patches are computed by ``patch/`` (json, merge, strategic, server-side apply).
+``dryRun=All`` runs everything but the write. A write that changes nothing is not written.
+``create_object`` and ``write_update`` are also the write paths of the server's own writes
+(system namespaces, CRD status) and of the subresources.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Awaitable, Callable
+
+import yaml
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from controlplane.apiserver.discovery.registry import ResourceInfo
+from controlplane.apiserver.endpoints import common as hc
+from controlplane.apiserver.endpoints.common import Api, parse_rv
+from controlplane.apiserver.endpoints.delete import finish_delete
+from controlplane.apiserver.meta import errors
+from controlplane.apiserver.patch import apply_patch
+from controlplane.apiserver.patch.ssa import server_side_apply
+from controlplane.apiserver.persistence.codec import object_key
+from controlplane.apiserver.strategy import generic
+from controlplane.machinery.timestamps import now_rfc3339
+
+Compute = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class _DryRunResult(Exception):
+    def __init__(self, obj: dict[str, Any]) -> None:
+        self.obj = obj
+
+
+async def create(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
+    info = t.info
+    if t.name:
+        raise errors.method_not_allowed(f"POST on a named {info.plural} is not supported")
+    obj = hc.decode_body(request)
+    generic.check_type(info, obj)
+    generic.check_namespace(info, obj, t.namespace)
+    dry = hc.dry_run(request)
+    strict = hc.field_validation(request) == "Strict"
+    manager = hc.field_manager(request)
+    obj = await create_object(api, info, obj, strict=strict, manager=manager, dry=dry)
+    return hc.json_response(hc.output(info, obj), status=201)
+
+
+async def require_namespace(api: Api, namespace: str | None, *, creating: bool = False) -> None:
+    """The namespace must exist (404) and, for creates, not be terminating (403)."""
+    if not namespace:
+        raise errors.bad_request("a namespace is required for namespaced resources")
+    ns_info = api.registry.get("", "v1", "namespaces")
+    assert ns_info is not None
+    cache = api.caches.if_ready(ns_info)
+    entry = cache.get(object_key(ns_info, None, namespace)) if cache is not None else None
+    if entry is not None and (not creating or b'"deletionTimestamp"' not in entry.raw):
+        return  # the cache knows it (a namespace just created may not be there yet: ask etcd)
+    ns = await api.store.get_or_none(ns_info, None, namespace)
+    if ns is None:
+        raise errors.not_found("namespaces", namespace)
+    if creating and ns["metadata"].get("deletionTimestamp"):
+        raise errors.ApiError(403, "Forbidden",
+                              f"unable to create new content in namespace {namespace} because it is being terminated",
+                              details={"name": namespace, "kind": "namespaces"})
+
+
+async def create_object(api: Api, info: ResourceInfo, obj: dict[str, Any], *, strict: bool, manager: str | None,
+                        dry: bool, prepared: bool = False) -> dict[str, Any]:
+    """The shared tail of POST and of server-side apply on an absent object."""
+    ns = obj["metadata"].get("namespace")
+    if info.namespaced:
+        await require_namespace(api, ns, creating=True)
+    if not prepared:
+        obj = generic.prepare_create(info, obj, strict=strict, manager=manager)
+    strategy = info.strategy
+    await strategy.before_create(api, obj, dry=dry)  # e.g. a Service's clusterIP
+    if dry:
+        return obj
+    try:
+        obj = await api.store.create(info, obj)
+    except BaseException:
+        await strategy.create_failed(api, obj)
+        raise
+    await strategy.after_write(api, obj)
+    return obj
+
+
+async def update(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
+    info = t.info
+    if not t.name:
+        raise errors.method_not_allowed(f"PUT on the collection {info.plural} is not supported")
+    body = hc.decode_body(request)
+    if t.subresource not in ("", "status", "finalize"):
+        raise errors.method_not_allowed(f"PUT on {info.plural}/{t.subresource} is not supported")
+    body.setdefault("metadata", {})
+    if body["metadata"].get("name") not in (None, t.name):
+        raise errors.bad_request(
+            f'the name of the object ({body["metadata"].get("name")}) does not match the name on the URL ({t.name})')
+    generic.check_type(info, body)
+    generic.check_namespace(info, body, t.namespace)
+    want_rv = parse_rv(body["metadata"].get("resourceVersion"))
+    dry = hc.dry_run(request)
+    strict = hc.field_validation(request) == "Strict"
+    manager = hc.field_manager(request)
+    sub = t.subresource
+
+    async def compute(current: dict[str, Any]) -> dict[str, Any]:
+        if want_rv and str(want_rv) != current["metadata"]["resourceVersion"]:
+            raise errors.conflict(info.plural, t.name, "the object has been modified; please apply your "
+                                  "changes to the latest version and try again", info.group)
+        return copy.deepcopy(body)
+
+    obj = await write_update(api, info, t.namespace, t.name, compute, subresource=sub, strict=strict,
+                             manager=manager, dry=dry)
+    return hc.json_response(hc.output(info, obj))
+
+
+async def write_update(api: Api, info: ResourceInfo, namespace: str | None, name: str, compute: Compute, *,
+                       subresource: str, strict: bool, manager: str | None, dry: bool,
+                       operation: str = "Update", prepared: bool = False) -> dict[str, Any]:
+    """Read-modify-write with retries: ``compute(current) -> desired`` (a fresh copy each try)."""
+
+    strategy = info.strategy
+
+    async def mutate(current: dict[str, Any]) -> dict[str, Any] | None:
+        old = copy.deepcopy(current)
+        desired = await compute(current)
+        if prepared:
+            new = desired
+        else:
+            await strategy.before_update(api, old, desired, dry=dry)  # e.g. keep the clusterIP
+            new = generic.prepare_update(info, old, desired, subresource=subresource, strict=strict,
+                                    manager=manager, operation=operation)
+        if generic.unchanged(old, new):
+            return None
+        if prepared:
+            await strategy.before_update(api, old, new, dry=dry)
+        if dry:
+            raise _DryRunResult(new)
+        return new
+
+    try:
+        old, new = await api.store.guaranteed_update(info, namespace, name, mutate,
+                                                     suggest=lambda: cached_copy(api, info, namespace, name))
+    except _DryRunResult as r:
+        return r.obj
+    if new is None:
+        return old
+    if generic.deletion_complete(info, new):
+        return await finish_delete(api, info, new)
+    await strategy.after_write(api, new)
+    return new
+
+
+def cached_copy(api: Api, info: ResourceInfo, namespace: str | None, name: str) -> tuple[bytes, int] | None:
+    """The watch cache's copy of an object (raw JSON, revision), a first guess for a
+    read-modify-write that saves the etcd read when it is current."""
+    cache = api.caches.if_ready(info)
+    entry = cache.get(object_key(info, namespace, name)) if cache is not None else None
+    return (entry.raw, entry.rv) if entry is not None else None
+
+
+async def patch(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
+    info = t.info
+    if not t.name:
+        raise errors.method_not_allowed(f"PATCH on the collection {info.plural} is not supported")
+    if t.subresource not in ("", "status"):
+        raise errors.method_not_allowed(f"PATCH on {info.plural}/{t.subresource} is not supported")
+    ctype = hc.media_type(request)
+    if ctype not in hc.PATCH_TYPES:
+        raise errors.unsupported_media_type(ctype)
+    body = hc.raw_body(request)
+    dry = hc.dry_run(request)
+    strict = hc.field_validation(request) == "Strict"
+    is_apply = ctype.startswith("application/apply-patch")
+    manager = hc.field_manager(request, apply=is_apply)
+    sub = t.subresource
+    if is_apply:
+        return await _apply(api, request, t, body, dry=dry, strict=strict, manager=manager)
+    if ctype == "application/strategic-merge-patch+json" and info.is_custom:
+        raise errors.unsupported_media_type(ctype)
+    async def compute(current: dict[str, Any]) -> dict[str, Any]:
+        rv = current["metadata"]["resourceVersion"]
+        patched = apply_patch(current, body, ctype, info.gvk, is_custom=info.is_custom)
+        if not isinstance(patched, dict):
+            raise errors.bad_request("the patch did not produce an object")
+        got_rv = (patched.get("metadata") or {}).get("resourceVersion")
+        if got_rv not in (None, "", rv):
+            raise errors.conflict(info.plural, t.name, "the object has been modified; please apply your "
+                                  "changes to the latest version and try again", info.group)
+        return patched
+
+    obj = await write_update(api, info, t.namespace, t.name, compute, subresource=sub, strict=strict,
+                             manager=manager, dry=dry)
+    return hc.json_response(hc.output(info, obj))
+
+
+def _parse_applied(body: bytes) -> dict[str, Any]:
+    try:
+        obj = yaml.safe_load(body)
+    except yaml.YAMLError as e:
+        raise errors.bad_request(f"error decoding YAML: {e}") from None
+    if not isinstance(obj, dict):
+        raise errors.bad_request("the apply patch must be an object")
+    return obj
+
+
+async def _apply(api: Api, request: Request, t: hc.Target, body: bytes, *, dry: bool, strict: bool,
+                 manager: str) -> HTTPResponse:
+    info = t.info
+    applied = _parse_applied(body)
+    generic.check_type(info, applied, apply=True)
+    meta = applied.setdefault("metadata", {})
+    if meta.get("name") not in (None, t.name):
+        raise errors.bad_request(f'the name of the object ({meta.get("name")}) does not match the name on the URL ({t.name})')
+    meta["name"] = t.name
+    generic.check_namespace(info, applied, t.namespace)
+    force = hc.bool_arg(request, "force")
+    existing = await api.store.get_or_none(info, t.namespace, t.name)
+    if existing is None and not t.subresource:
+        obj = server_side_apply(None, applied, manager=manager, force=force, gvk=info.gvk,
+                                is_custom=info.is_custom, now=now_rfc3339(),
+                                schema=info.schema if info.is_custom else None)
+        obj = generic.prepare_create(info, obj, strict=strict, manager=None)
+        try:
+            obj = await create_object(api, info, obj, strict=strict, manager=None, dry=dry, prepared=True)
+            return hc.json_response(hc.output(info, obj), status=201)
+        except errors.ApiError as e:
+            if e.reason != "AlreadyExists":
+                raise
+    if existing is None and t.subresource:
+        raise errors.not_found(info.plural, t.name, info.group)
+
+    async def compute(current: dict[str, Any]) -> dict[str, Any]:
+        merged = server_side_apply(current, applied, manager=manager, force=force, gvk=info.gvk,
+                                   is_custom=info.is_custom, now=now_rfc3339(), subresource=t.subresource,
+                                   schema=info.schema if info.is_custom else None)
+        return generic.prepare_update(info, copy.deepcopy(current), merged, subresource=t.subresource,
+                                 strict=strict, manager=None)
+
+    obj = await write_update(api, info, t.namespace, t.name, compute, subresource=t.subresource,
+                             strict=strict, manager=None, dry=dry, prepared=True)
+    return hc.json_response(hc.output(info, obj))

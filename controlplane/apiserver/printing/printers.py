@@ -1,0 +1,351 @@
+"""Per-kind table columns and rows, ported from Kubernetes' ``pkg/printers/internalversion``
+(``printDeployment``, ``printNode``, ``printService``, ``printEvent`` …; pods live in
+``pods.py``), so ``kubectl get`` shows the columns people know. Caller: ``tables.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+from controlplane.apiserver.printing.format import (
+    AGE_DESC, NAME_DESC, NONE, Printer, col, human_duration, parse_time, since,
+)
+from controlplane.apiserver.printing.format import containers_images as _containers_images
+from controlplane.apiserver.printing.format import labels_str as _labels_str
+from controlplane.apiserver.printing.format import meta as _m
+from controlplane.apiserver.printing.format import selector_str as _selector_str
+from controlplane.apiserver.printing.format import sub as _s
+from controlplane.apiserver.printing.pods import POD_COLUMNS, pod_row
+
+Obj = dict[str, Any]
+
+# ---------------------------------------------------------------- workloads
+
+_CONTAINERS = col("Containers", priority=1, description="Names of each container in the template.")
+_IMAGES = col("Images", priority=1, description="Images referenced by each container in the template.")
+_SELECTOR = col("Selector", priority=1, description="Label selector for pods.")
+_AGE = col("Age", description=AGE_DESC)
+_NAME = col("Name", format="name", description=NAME_DESC)
+
+
+def _deploy_row(o: Obj, now: datetime) -> list[Any]:
+    spec, st = _s(o), _s(o, "status")
+    return [_m(o).get("name", ""), f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
+            st.get("updatedReplicas", 0), st.get("availableReplicas", 0),
+            since(_m(o).get("creationTimestamp"), now), *_containers_images(o),
+            _selector_str(spec.get("selector"))]
+
+
+def _rs_row(o: Obj, now: datetime) -> list[Any]:
+    spec, st = _s(o), _s(o, "status")
+    return [_m(o).get("name", ""), spec.get("replicas", 0), st.get("replicas", 0),
+            st.get("readyReplicas", 0), since(_m(o).get("creationTimestamp"), now),
+            *_containers_images(o), _selector_str(spec.get("selector"))]
+
+
+def _sts_row(o: Obj, now: datetime) -> list[Any]:
+    spec, st = _s(o), _s(o, "status")
+    return [_m(o).get("name", ""), f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
+            since(_m(o).get("creationTimestamp"), now), *_containers_images(o)]
+
+
+def _ds_row(o: Obj, now: datetime) -> list[Any]:
+    spec, st = _s(o), _s(o, "status")
+    node_sel = _s(_s(spec, "template"), "spec").get("nodeSelector")
+    return [_m(o).get("name", ""), st.get("desiredNumberScheduled", 0),
+            st.get("currentNumberScheduled", 0), st.get("numberReady", 0),
+            st.get("updatedNumberScheduled", 0), st.get("numberAvailable", 0),
+            _labels_str(node_sel), since(_m(o).get("creationTimestamp"), now),
+            *_containers_images(o), _selector_str(spec.get("selector"))]
+
+
+def _rc_row(o: Obj, now: datetime) -> list[Any]:
+    spec, st = _s(o), _s(o, "status")
+    return [_m(o).get("name", ""), spec.get("replicas", 0), st.get("replicas", 0),
+            st.get("readyReplicas", 0), since(_m(o).get("creationTimestamp"), now),
+            *_containers_images(o), _labels_str(spec.get("selector"))]
+
+
+def _bool_ptr(value: Any) -> str:
+    """kubectl's ``printBoolPtr``."""
+    if value is None:
+        return "<unset>"
+    return "True" if value else "False"
+
+
+def _cronjob_row(o: Obj, now: datetime) -> list[Any]:
+    spec, st = _s(o), _s(o, "status")
+    last = st.get("lastScheduleTime")
+    job_spec = _s(_s(spec, "jobTemplate"))
+    return [_m(o).get("name", ""), spec.get("schedule", ""),
+            spec["timeZone"] if spec.get("timeZone") is not None else NONE, _bool_ptr(spec.get("suspend")),
+            len(st.get("active") or []), since(last, now) if last else NONE,
+            since(_m(o).get("creationTimestamp"), now), *_containers_images({"spec": job_spec}),
+            _selector_str(job_spec.get("selector"))]
+
+
+def _job_status(st: Obj) -> str:
+    conds = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
+    for t in ("Failed", "Complete", "Suspended", "FailureTarget", "SuccessCriteriaMet"):
+        if conds.get(t) == "True":
+            return t
+    return "Running"
+
+
+def _job_row(o: Obj, now: datetime) -> list[Any]:
+    spec, st = _s(o), _s(o, "status")
+    succeeded = st.get("succeeded", 0)
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    elif (spec.get("parallelism") or 0) > 1:
+        completions = f"{succeeded}/1 of {spec['parallelism']}"
+    else:
+        completions = f"{succeeded}/1"
+    start, end = parse_time(st.get("startTime")), parse_time(st.get("completionTime"))
+    duration = "" if not start else human_duration((end or now) - start)
+    return [_m(o).get("name", ""), _job_status(st), completions, duration,
+            since(_m(o).get("creationTimestamp"), now), *_containers_images(o),
+            _selector_str(spec.get("selector"))]
+
+
+# ---------------------------------------------------------------- core
+
+
+def _node_row(o: Obj, now: datetime) -> list[Any]:
+    spec, st = _s(o), _s(o, "status")
+    states = [c.get("type") if c.get("status") == "True" else "Not" + str(c.get("type"))
+              for c in st.get("conditions") or [] if c.get("type") == "Ready"]
+    if not states:
+        states = ["Unknown"]
+    if spec.get("unschedulable"):
+        states.append("SchedulingDisabled")
+    roles = sorted({k.split("/", 1)[1] for k in (_m(o).get("labels") or {})
+                    if k.startswith("node-role.kubernetes.io/") and k.split("/", 1)[1]}
+                   | ({(_m(o).get("labels") or {})["kubernetes.io/role"]}
+                      if (_m(o).get("labels") or {}).get("kubernetes.io/role") else set()))
+    addrs = st.get("addresses") or []
+
+    def addr(t: str) -> str:
+        return next((a.get("address") for a in addrs if a.get("type") == t), NONE) or NONE
+
+    info = st.get("nodeInfo") or {}
+    return [_m(o).get("name", ""), ",".join(states), ",".join(roles) or NONE,
+            since(_m(o).get("creationTimestamp"), now), info.get("kubeletVersion", ""),
+            addr("InternalIP"), addr("ExternalIP"), info.get("osImage") or "<unknown>",
+            info.get("kernelVersion") or "<unknown>", info.get("containerRuntimeVersion") or "<unknown>"]
+
+
+def _svc_row(o: Obj, now: datetime) -> list[Any]:
+    spec = _s(o)
+    stype = spec.get("type", "ClusterIP")
+    external_ips = list(spec.get("externalIPs") or [])
+    if stype == "ExternalName":
+        ext = spec.get("externalName") or NONE
+    elif stype == "LoadBalancer":
+        ingress = [i.get("ip") or i.get("hostname") for i in
+                   (_s(_s(o, "status"), "loadBalancer").get("ingress") or [])]
+        ips = [x for x in ingress if x] + external_ips
+        ext = ",".join(ips) if ips else "<pending>"
+    else:
+        ext = ",".join(external_ips) if external_ips else NONE
+    ports = []
+    for p in spec.get("ports") or []:
+        s = f"{p.get('port')}"
+        if p.get("nodePort"):
+            s += f":{p['nodePort']}"
+        ports.append(f"{s}/{p.get('protocol', 'TCP')}")
+    cluster_ip = spec.get("clusterIP") or NONE
+    return [_m(o).get("name", ""), stype, cluster_ip, ext, ",".join(ports) or NONE,
+            since(_m(o).get("creationTimestamp"), now), _labels_str(spec.get("selector"))]
+
+
+def _endpoints_row(o: Obj, now: datetime) -> list[Any]:
+    items: list[str] = []
+    count = 0
+    for ss in o.get("subsets") or []:
+        addrs = ss.get("addresses") or []
+        ports = ss.get("ports") or []
+        for a in addrs:
+            if ports:
+                for p in ports:
+                    count += 1
+                    if len(items) < 3:
+                        items.append(f"{a.get('ip')}:{p.get('port')}")
+            else:
+                count += 1
+                if len(items) < 3:
+                    items.append(str(a.get("ip")))
+    text = ",".join(items) if items else NONE
+    if count > 3:
+        text += f" + {count - 3} more..."
+    return [_m(o).get("name", ""), text, since(_m(o).get("creationTimestamp"), now)]
+
+
+def _event_row(o: Obj, now: datetime) -> list[Any]:
+    inv = o.get("involvedObject") or o.get("regarding") or {}
+    series = o.get("series") or {}
+    last = (series.get("lastObservedTime") or o.get("lastTimestamp") or o.get("eventTime")
+            or o.get("deprecatedLastTimestamp") or _m(o).get("creationTimestamp"))
+    first = o.get("firstTimestamp") or o.get("deprecatedFirstTimestamp") or o.get("eventTime") or last
+    src = o.get("source") or {}
+    comp = src.get("component") or o.get("reportingController") or o.get("reportingComponent") or ""
+    host = src.get("host") or o.get("reportingInstance") or ""
+    source = f"{comp}, {host}" if host else comp
+    count = series.get("count") or o.get("count") or o.get("deprecatedCount") or 1
+    return [since(last, now) if last else "<unknown>", o.get("type", ""), o.get("reason", ""),
+            f"{str(inv.get('kind', '')).lower()}/{inv.get('name', '')}", inv.get("fieldPath", ""),
+            source, str(o.get("message") or o.get("note") or "").strip(),
+            since(first, now) if first else "<unknown>", str(count), _m(o).get("name", "")]
+
+
+def _simple(*cells: Callable[[Obj], Any]) -> Callable[[Obj, datetime], list[Any]]:
+    def row(o: Obj, now: datetime) -> list[Any]:
+        out: list[Any] = [_m(o).get("name", "")]
+        for c in cells:
+            out.append(since(_m(o).get("creationTimestamp"), now) if c is _age else c(o))
+        return out
+    return row
+
+
+def _age(o: Obj) -> Any:  # marker
+    return None
+
+
+PRINTERS: dict[tuple[str, str], Printer] = {
+    ("", "Pod"): Printer(POD_COLUMNS, pod_row),
+    ("apps", "Deployment"): Printer((
+        _NAME, col("Ready", description="Number of the pod with ready state"),
+        col("Up-to-date", "integer", description="Total number of non-terminated pods targeted by "
+            "this deployment that have the desired template spec."),
+        col("Available", "integer", description="Total number of available pods (ready for at "
+            "least minReadySeconds) targeted by this deployment."),
+        _AGE, _CONTAINERS, _IMAGES, _SELECTOR), _deploy_row),
+    ("apps", "ReplicaSet"): Printer((
+        _NAME, col("Desired", "integer", description="Replicas is the number of desired replicas."),
+        col("Current", "integer", description="Replicas is the most recently observed number of replicas."),
+        col("Ready", "integer", description="The number of ready replicas for this replica set."),
+        _AGE, _CONTAINERS, _IMAGES, _SELECTOR), _rs_row),
+    ("apps", "StatefulSet"): Printer((
+        _NAME, col("Ready", description="Number of the pod with ready state"), _AGE,
+        _CONTAINERS, _IMAGES), _sts_row),
+    ("apps", "DaemonSet"): Printer((
+        _NAME, col("Desired", "integer", description="The total number of nodes that should be "
+                   "running the daemon pod."),
+        col("Current", "integer", description="The number of nodes that are running at least 1 daemon pod."),
+        col("Ready", "integer", description="The number of nodes that should be running the daemon "
+            "pod and have one or more of the daemon pod running and ready."),
+        col("Up-to-date", "integer", description="The total number of nodes that are running updated daemon pod"),
+        col("Available", "integer", description="The number of nodes that should be running the "
+            "daemon pod and have one or more of the daemon pod running and available."),
+        col("Node Selector", description="NodeSelector is a selector which must be true for the "
+            "pod to fit on a node."),
+        _AGE, _CONTAINERS, _IMAGES, _SELECTOR), _ds_row),
+    ("", "ReplicationController"): Printer((
+        _NAME, col("Desired", "integer", description="Replicas is the number of desired replicas. This is a "
+                   "pointer to distinguish between explicit zero and unspecified. Defaults to 1."),
+        col("Current", "integer", description="Replicas is the most recently observed number of replicas."),
+        col("Ready", "integer", description="The number of ready replicas for this replication controller."),
+        _AGE, _CONTAINERS, _IMAGES,
+        col("Selector", priority=1, description="Selector is a label query over pods that should match the "
+            "Replicas count. If Selector is empty, it is defaulted to the labels present on the Pod "
+            "template.")), _rc_row),
+    ("batch", "CronJob"): Printer((
+        _NAME, col("Schedule", description="The schedule in Cron format, see "
+                   "https://en.wikipedia.org/wiki/Cron."),
+        col("Timezone", description="The time zone name for the given schedule, see "
+            "https://en.wikipedia.org/wiki/List_of_tz_database_time_zones."),
+        col("Suspend", "boolean", description="This flag tells the controller to suspend subsequent "
+            "executions, it does not apply to already started executions.  Defaults to false."),
+        col("Active", "integer", description="A list of pointers to currently running jobs."),
+        col("Last Schedule", description="Information when was the last time the job was successfully "
+            "scheduled."),
+        _AGE, _CONTAINERS, _IMAGES,
+        col("Selector", priority=1, description="A label query over pods that should match the pod count. "
+            "Normally, the system sets this field for you.")), _cronjob_row),
+    ("batch", "Job"): Printer((
+        _NAME, col("Status", description="Status of the job."),
+        col("Completions", description="The completion status of the job."),
+        col("Duration", description="Time required to complete the job."),
+        _AGE, _CONTAINERS, _IMAGES, _SELECTOR), _job_row),
+    ("", "Node"): Printer((
+        _NAME, col("Status", description="The status of the node"),
+        col("Roles", description="The roles of the node"), _AGE,
+        col("Version", description="Kubelet Version reported by the node."),
+        col("Internal-IP", priority=1, description="List of addresses reachable to the node. Queried "
+            "from cloud provider, if available."),
+        col("External-IP", priority=1, description="List of addresses reachable to the node. Queried "
+            "from cloud provider, if available."),
+        col("OS-Image", priority=1, description="OS Image reported by the node from /etc/os-release "
+            "(e.g. Debian GNU/Linux 7 (wheezy))."),
+        col("Kernel-Version", priority=1, description="Kernel Version reported by the node from "
+            "'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."),
+        col("Container-Runtime", priority=1, description="ContainerRuntime Version reported by the "
+            "node through runtime remote API (e.g. containerd://1.4.2).")), _node_row),
+    ("", "Service"): Printer((
+        _NAME, col("Type", description="type determines how the Service is exposed."),
+        col("Cluster-IP", description="clusterIP is the IP address of the service."),
+        col("External-IP", description="externalIPs is a list of IP addresses for which nodes in "
+            "the cluster will also accept traffic for this service."),
+        col("Port(s)", description="The list of ports that are exposed by this service."),
+        _AGE, col("Selector", priority=1, description="Route service traffic to pods with label "
+                  "keys and values matching this selector.")), _svc_row),
+    ("", "Endpoints"): Printer((
+        _NAME, col("Endpoints", description="Endpoints of the service"), _AGE), _endpoints_row),
+    ("", "ConfigMap"): Printer((
+        _NAME, col("Data", "integer", description="Data contains the configuration data."), _AGE),
+        _simple(lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {}), _age)),
+    ("", "Secret"): Printer((
+        _NAME, col("Type", description="The type of the secret"),
+        col("Data", "integer", description="The number of data items in the secret"), _AGE),
+        _simple(lambda o: o.get("type", ""), lambda o: len(o.get("data") or {}), _age)),
+    ("", "Namespace"): Printer((
+        _NAME, col("Status", description="The status of the namespace"), _AGE),
+        _simple(lambda o: _s(o, "status").get("phase", ""), _age)),
+    ("", "ServiceAccount"): Printer((
+        _NAME, col("Secrets", "integer", description="Secrets is a list of the secrets in the "
+                   "same namespace that pods running using this ServiceAccount are allowed to use."),
+        _AGE), _simple(lambda o: len(o.get("secrets") or []), _age)),
+    ("coordination.k8s.io", "Lease"): Printer((
+        _NAME, col("Holder", description="HolderIdentity contains the identity of the holder of a "
+                   "current lease."), _AGE),
+        _simple(lambda o: _s(o).get("holderIdentity", ""), _age)),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): Printer((
+        _NAME, col("Created At", "date", description=AGE_DESC)),
+        lambda o, now: [_m(o).get("name", ""), _m(o).get("creationTimestamp")]),
+    ("scheduling.k8s.io", "PriorityClass"): Printer((
+        _NAME, col("Value", "integer", description="The value of this priority class."),
+        col("Global-Default", "boolean", description="globalDefault specifies whether this "
+            "PriorityClass should be considered as the default priority."),
+        _AGE, col("PreemptionPolicy", description="PreemptionPolicy is the Policy for preempting "
+                  "pods with lower priority.")),
+        lambda o, now: [_m(o).get("name", ""), o.get("value", 0), bool(o.get("globalDefault")),
+                        since(_m(o).get("creationTimestamp"), now),
+                        o.get("preemptionPolicy", "PreemptLowerPriority")]),
+    ("policy", "PodDisruptionBudget"): Printer((
+        _NAME, col("Min Available", description="The minimum number of pods that must be available "
+                   "simultaneously."),
+        col("Max Unavailable", description="The maximum number of pods that may be unavailable "
+            "simultaneously."),
+        col("Allowed Disruptions", "integer", description="Calculated number of pods that may be "
+            "disrupted at this time."), _AGE),
+        lambda o, now: [_m(o).get("name", ""), str(_s(o).get("minAvailable", "N/A")),
+                        str(_s(o).get("maxUnavailable", "N/A")),
+                        _s(o, "status").get("disruptionsAllowed", 0),
+                        since(_m(o).get("creationTimestamp"), now)]),
+}
+
+_EVENT_PRINTER = Printer((
+    col("Last Seen", description="The time at which the most recent occurrence of this event was recorded."),
+    col("Type", description="Type of this event (Normal, Warning), new types could be added in the future."),
+    col("Reason", description="This should be a short, machine understandable string that gives "
+        "the reason for the transition into the object's current status."),
+    col("Object", description="The object that this event is about."),
+    col("Subobject", priority=1, description="The field of the object this event is about."),
+    col("Source", priority=1, description="The component reporting this event."),
+    col("Message", description="A human-readable description of the status of this operation."),
+    col("First Seen", priority=1, description="The time at which the event was first recorded."),
+    col("Count", priority=1, description="The number of times this event has occurred."),
+    col("Name", priority=1, format="name", description=NAME_DESC)), _event_row)
+PRINTERS[("", "Event")] = _EVENT_PRINTER
+PRINTERS[("events.k8s.io", "Event")] = _EVENT_PRINTER

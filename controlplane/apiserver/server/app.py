@@ -1,0 +1,172 @@
+"""The apiserver process: a Sanic app over one storage Backend, with a watch cache per resource.
+
+``ApiServer`` holds the state of one process (backend, resource registry with each resource's
+strategy, object store, watch caches, CRD controller, Service IP allocator) and its lifecycle;
+it is what the endpoints work on (``endpoints.common.Api``) and what the strategies' hooks use
+(``strategy.base.StrategyContext``). ``routes.build_app`` wires the HTTP routes to the
+endpoints; ``serve`` runs it in the current event loop until stopped.
+Request flow (docs/architecture.md): ``routes.dispatch`` -> ``endpoints`` -> ``strategy`` ->
+``validation`` -> ``persistence`` -> ``controlplane.storage.interface``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any, Awaitable, Callable
+
+from controlplane.apiserver.endpoints.write import create_object
+from controlplane.apiserver.meta import errors
+from controlplane.apiserver.patch.schema import preload as preload_patch_schemas
+from controlplane.apiserver.persistence.caches import WatchCaches
+from controlplane.apiserver.persistence.compactor import Compactor
+from controlplane.apiserver.persistence.store import ObjectStore
+from controlplane.apiserver.server import metrics
+from controlplane.apiserver.server.crds import CrdController
+from controlplane.apiserver.server.routes import build_app, skip_unused_signals
+from controlplane.apiserver.strategy.builtins import builtin_registry
+from controlplane.apiserver.strategy.serviceips import ServiceIPAllocator
+from controlplane.log import get_logger
+from controlplane.storage.interface import Backend
+
+log = get_logger(__name__)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+class ApiServer:
+    """The state of one apiserver process and its lifecycle."""
+
+    def __init__(self, backend: Backend, *, service_cidr: str = "10.96.0.0/12",
+                 compaction_interval: float = 300.0, primary: bool = True) -> None:
+        self.backend = backend
+        self.primary = primary  # the one process (of several workers) doing once-only jobs
+        self.stopping = asyncio.Event()
+        self.watchers: set[Any] = set()  # open watch streams (closed on shutdown)
+        self.registry = builtin_registry()
+        self.store = ObjectStore(backend)
+        self.caches = WatchCaches(backend)
+        self.crds = CrdController(self)
+        self.service_ips = ServiceIPAllocator(backend, service_cidr)
+        self.compactor = Compactor(backend, compaction_interval) if compaction_interval > 0 else None
+        self.ready = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        metrics.on_scrape(self._count_objects)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.backend.start()
+        # the strategic-merge/apply metadata (~0.5 s to load) is read once, off the event loop
+        await asyncio.to_thread(preload_patch_schemas)
+        for info in self.registry.all():
+            await self.caches.cache_for(info)
+        await self._ensure_namespaces()
+        await self.crds.start()
+        if self.compactor is not None:
+            self.compactor.launch()
+        self.ready = True
+        log.info("apiserver storage ready", resources=len(self.registry.all()))
+
+    async def stop(self) -> None:
+        self.ready = False
+        self.stopping.set()
+        await self.crds.stop()
+        if self.compactor is not None:
+            await self.compactor.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.caches.stop()
+        await self.store.close()  # queued group-commit writes end (their requests are gone)
+        await self.backend.close()
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _ensure_namespaces(self) -> None:
+        ns_info = self.registry.get("", "v1", "namespaces")
+        assert ns_info is not None
+        for name in SYSTEM_NAMESPACES:
+            if await self.store.get_or_none(ns_info, None, name) is None:
+                obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+                try:
+                    await create_object(self, ns_info, obj, strict=False, manager="controlplane-apiserver", dry=False)
+                except errors.ApiError as e:
+                    if e.reason != "AlreadyExists":
+                        raise
+
+    def _count_objects(self) -> None:
+        self.caches.count_objects(self.registry.all())
+
+
+async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event, *, sock: socket.socket | None = None,
+                gate: Callable[[], Awaitable[None]] | None = None, workers: int = 1) -> None:
+    """Run the HTTP server in the current loop until ``stop`` is set.
+
+    As one of several workers (``workers.py``): listen on ``sock`` (SO_REUSEPORT), resolve
+    unknown custom resources through the CRD watch cache first (another worker may have
+    handled the CRD write), and only turn ready once ``gate`` returns (every worker serves)."""
+    app = build_app(api)
+    if workers > 1:  # only on the routes that can address custom resources (core: no cost)
+        names = [r.name for r in app.router.routes if r.path.startswith(("apis", "openapi"))]
+        app.register_named_middleware(_crd_catch_up(api), route_names=names, attach_to="request")
+    await api.start()
+    if gate is not None:
+        api.ready = False  # /readyz: 503 until every worker serves
+    listen: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
+    server = await app.create_server(**listen, return_asyncio_server=True, access_log=False)
+    assert server is not None
+    await server.startup()
+    skip_unused_signals(app)
+    await server.before_start()
+    await server.after_start()
+    log.info("apiserver serving", host=host, port=port)
+    try:
+        if gate is not None:
+            passed = asyncio.ensure_future(gate())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({passed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if passed.done():
+                passed.result()  # raises when the supervisor went away
+                api.ready = True
+            else:
+                passed.cancel()
+        await stop.wait()
+    finally:
+        started = time.monotonic()
+        api.stopping.set()  # open watches end their streams cleanly (clients resume elsewhere)
+        for w in list(api.watchers):
+            w.close("apiserver shutting down")
+        await asyncio.sleep(0.05)
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        await server.after_stop()
+        await api.stop()
+        log.info("apiserver stopped", seconds=round(time.monotonic() - started, 3))
+
+
+def _crd_catch_up(api: ApiServer) -> Callable[[Any], Awaitable[None]]:
+    """Request middleware of a worker: discovery/OpenAPI reads and requests for a resource this
+    worker does not know yet first bring its custom resources up to date with etcd (a CRD
+    written through another worker reaches this one through its watch cache, a bit later)."""
+    registry = api.registry
+
+    async def catch_up(request: Any) -> None:
+        path = request.path
+        if path.startswith("/apis"):
+            parts = path.split("/")  # "", "apis", group, version, rest...
+            if len(parts) > 4 and parts[4]:
+                rest = parts[4:]
+                plural = rest[2] if rest[0] == "namespaces" and len(rest) > 2 else rest[0]
+                if registry.get(parts[2], parts[3], plural) is not None:
+                    return
+            await api.crds.catch_up()
+        elif path.startswith("/openapi"):
+            await api.crds.catch_up()
+
+    return catch_up

@@ -1,0 +1,236 @@
+"""HTTP routing of the apiserver: the Sanic app, verb dispatch, metrics around every request,
+Status answers for every failure, discovery and OpenAPI documents, the proxy routes.
+
+``build_app(api)`` wires URLs to the endpoints; ``dispatch`` resolves ``/api``/``/apis`` paths
+to an ``endpoints.common.Target`` and a verb and runs the verb's endpoint. Neighbours:
+``app.py`` (``ApiServer`` state and ``serve``), ``endpoints/`` (the verbs),
+``discovery/documents.py`` and ``discovery/openapi.py``, ``metrics.py`` (``/metrics``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.response import HTTPResponse, raw, text
+
+from controlplane.apiserver.discovery import documents as discovery
+from controlplane.apiserver.discovery import openapi
+from controlplane.apiserver.endpoints import common as hc
+from controlplane.apiserver.endpoints import delete, metrics, proxies, read, subresources, watch, write
+from controlplane.apiserver.endpoints.common import Api
+from controlplane.apiserver.meta import errors
+from controlplane.apiserver.meta.jsonutil import dumps
+from controlplane.apiserver.persistence.watchcache import TooLargeResourceVersionError
+from controlplane.apiserver.server.metrics import render
+from controlplane.apiserver.strategy.base import WARNINGS
+from controlplane.log import get_logger
+from controlplane.storage.interface import CompactedError, FutureRevisionError, StorageError
+
+log = get_logger(__name__)
+
+_VERB_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+
+
+def _verb(request: Request, t: hc.Target) -> str:
+    m = request.method
+    if m == "GET":
+        if t.name:
+            return "get"
+        return "watch" if hc.bool_arg(request, "watch") else "list"
+    if m == "DELETE":
+        return "delete" if t.name else "deletecollection"
+    return _VERB_BY_METHOD.get(m, m.lower())
+
+
+async def dispatch(api: Api, request: Request, prefix: str, path: str) -> HTTPResponse | None:
+    code = [500]
+    verb, labels = request.method.lower(), ("", "", "", "")
+    try:
+        t = hc.resolve(api.registry, prefix, path)
+        verb = _verb(request, t)
+        labels = (t.info.group, t.info.version, t.info.plural, t.subresource)
+        with metrics.observe(verb, *labels, code):
+            try:
+                warnings: list[str] = []
+                token = WARNINGS.set(warnings)
+                try:
+                    resp = await _run_verb(api, request, t, verb)
+                finally:
+                    WARNINGS.reset(token)
+                if warnings and resp is not None:
+                    resp.headers.extend([("Warning", f'299 - "{_quote(m)}"') for m in warnings[:20]])
+                code[0] = resp.status if resp is not None else 200
+                return resp
+            except errors.ApiError as e:
+                code[0] = e.code
+                raise
+    except errors.ApiError as e:
+        if labels[2] == "":
+            metrics.REQUESTS.labels(verb, "", "", "", "", str(e.code)).inc()
+        return hc.status_response(e)
+    except StorageError as e:
+        return hc.status_response(_storage_status(e, request))
+
+
+def _quote(message: str) -> str:
+    return message.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def _storage_status(e: StorageError, request: Request) -> errors.ApiError:
+    if isinstance(e, (TooLargeResourceVersionError, FutureRevisionError)):
+        return errors.ApiError(504, "Timeout", f"Too large resource version: {e}",
+                               details={"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                                        "retryAfterSeconds": 1})
+    if isinstance(e, CompactedError):
+        return errors.gone(f"too old resource version: {e.requested} ({e.compact_revision})")
+    log.warning("storage error", error=str(e), path=request.path)
+    return errors.ApiError(503, "ServiceUnavailable", f"storage error: {e}")
+
+
+async def _run_verb(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse | None:
+    if t.subresource and t.subresource not in ("status", "finalize"):
+        return await subresources.handle(api, request, t, verb)
+    if verb == "get":
+        return await read.get(api, request, t)
+    if verb == "list":
+        return await read.list_(api, request, t)
+    if verb == "watch":
+        return await watch.watch(api, request, t)
+    if verb == "create":
+        return await write.create(api, request, t)
+    if verb == "update":
+        return await write.update(api, request, t)
+    if verb == "patch":
+        return await write.patch(api, request, t)
+    if verb == "delete":
+        return await delete.delete(api, request, t)
+    if verb == "deletecollection":
+        return await delete.delete_collection(api, request, t)
+    raise errors.method_not_allowed(f"{request.method} is not supported")
+
+
+def build_app(api: Api, name: str = "controlplane-apiserver") -> Sanic:
+    app = Sanic(name, configure_logging=False)
+    app.config.REQUEST_MAX_SIZE = 64 * 1024 * 1024  # we answer 413 ourselves above 3 MiB
+    app.config.RESPONSE_TIMEOUT = 4 * 3600
+    app.config.REQUEST_TIMEOUT = 120
+    app.config.KEEP_ALIVE_TIMEOUT = 120
+    app.config.NOISY_EXCEPTIONS = False
+    app.config.TOUCHUP = False
+    app.ctx.api = api
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+    @app.route("/version", methods=["GET"])
+    async def version(_: Request) -> HTTPResponse:
+        return hc.json_response(discovery.VERSION_INFO)
+
+    async def health(_: Request) -> HTTPResponse:
+        return text("ok") if api.ready else text("not ready", status=503)
+
+    for probe in ("healthz", "livez", "readyz"):
+        app.add_route(health, f"/{probe}", methods=["GET"], name=probe)
+
+    @app.route("/metrics", methods=["GET"])
+    async def prom(_: Request) -> HTTPResponse:
+        body, ctype = render()
+        return raw(body, content_type=ctype)
+
+    @app.route("/api", methods=["GET"])
+    async def api_root(_: Request) -> HTTPResponse:
+        return hc.json_response(discovery.api_versions())
+
+    @app.route("/apis", methods=["GET"])
+    async def apis_root(_: Request) -> HTTPResponse:
+        return hc.json_response(discovery.api_group_list(api.registry))
+
+    @app.route("/api/<path:path>", methods=methods)
+    async def core(request: Request, path: str) -> HTTPResponse | None:
+        parts = [p for p in path.split("/") if p]
+        if len(parts) == 1 and request.method == "GET":
+            doc = discovery.api_resource_list(api.registry, "", parts[0])
+            if doc is None:
+                return hc.status_response(errors.ApiError(404, "NotFound", "the server could not find the requested resource"))
+            return hc.json_response(doc)
+        return await dispatch(api, request, "api", path)
+
+    @app.route("/apis/<path:path>", methods=methods)
+    async def groups(request: Request, path: str) -> HTTPResponse | None:
+        parts = [p for p in path.split("/") if p]
+        if len(parts) <= 2 and request.method == "GET":
+            doc = (discovery.api_group(api.registry, parts[0]) if len(parts) == 1
+                   else discovery.api_resource_list(api.registry, parts[0], parts[1]))
+            if doc is None:
+                return hc.status_response(errors.ApiError(404, "NotFound", "the server could not find the requested resource"))
+            return hc.json_response(doc)
+        return await dispatch(api, request, "apis", path)
+
+    _openapi_routes(app, api)
+    proxies.install(app)  # pods/log and pods/exec -> the node agent
+
+    @app.exception(Exception)
+    async def on_error(request: Request, exc: Exception) -> HTTPResponse:
+        if isinstance(exc, errors.ApiError):
+            return hc.status_response(exc)
+        if isinstance(exc, SanicException):
+            code = getattr(exc, "status_code", 500) or 500
+            reason = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge"}.get(code, "InternalError")
+            return hc.status_response(errors.ApiError(code, reason, str(exc) or reason))
+        log.exception("unhandled error", path=request.path, method=request.method)
+        return hc.status_response(errors.ApiError(500, "InternalError", f"Internal error occurred: {exc}"))
+
+    return app
+
+
+def _openapi_routes(app: Sanic, api: Api) -> None:
+    """``/openapi/v3`` documents (``discovery/openapi.py``), cached per registry generation."""
+    cache: dict[tuple[int, str], bytes] = {}
+
+    def cached(key: str, build: Any) -> bytes:
+        k = (api.registry.generation, key)
+        if k not in cache:
+            if len(cache) > 256:
+                cache.clear()
+            cache[k] = dumps(build())
+        return cache[k]
+
+    @app.route("/openapi/v3", methods=["GET"])
+    async def v3_root(_: Request) -> HTTPResponse:
+        return hc.json_response(cached("root", lambda: openapi.v3_root(api.registry)))
+
+    @app.route("/openapi/v3/<path:path>", methods=["GET"])
+    async def v3_gv(_: Request, path: str) -> HTTPResponse:
+        parts = [p for p in path.split("/") if p]
+        if parts[:1] == ["api"] and len(parts) == 2:
+            group, version = "", parts[1]
+        elif parts[:1] == ["apis"] and len(parts) == 3:
+            group, version = parts[1], parts[2]
+        else:
+            return hc.status_response(errors.ApiError(404, "NotFound", "the server could not find the requested resource"))
+
+        def build() -> Any:
+            doc = openapi.v3_group_version(api.registry, group, version)
+            if doc is None:
+                raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+            return doc
+
+        body = await asyncio.to_thread(cached, f"{group}/{version}", build)
+        return hc.json_response(body)
+
+
+def skip_unused_signals(app: Sanic) -> None:
+    """Sanic dispatches ~14 ``http.*`` signals per request (lifecycle, routing, handler), each
+    a failed route look-up when nobody listens; with no listener registered, answer at once."""
+    if any(str(r.path).startswith("http.") for r in app.signal_router.routes):
+        return
+    router = app.signal_router
+    original = router.dispatch
+
+    async def dispatch(event: Any, **kw: Any) -> Any:
+        if isinstance(event, str) and event.startswith("http."):
+            return None
+        return await original(event, **kw)
+
+    router.dispatch = dispatch  # type: ignore[method-assign]

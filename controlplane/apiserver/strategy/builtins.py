@@ -1,0 +1,90 @@
+"""The built-in resources this apiserver serves, each with its strategy: the catalogue
+``server.app.ApiServer`` starts from (``builtin_registry()``; custom resources are added to it
+at run time by ``server/crds.py``). Listed in the order discovery shows them.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from controlplane.apiserver.discovery.registry import ALL_VERBS, Registry, ResourceInfo
+from controlplane.apiserver.strategy.base import Strategy
+from controlplane.apiserver.strategy.cronjob import CronJobStrategy
+from controlplane.apiserver.strategy.customresourcedefinition import CustomResourceDefinitionStrategy
+from controlplane.apiserver.strategy.event import EventStrategy
+from controlplane.apiserver.strategy.job import JobStrategy
+from controlplane.apiserver.strategy.namespace import NamespaceStrategy
+from controlplane.apiserver.strategy.node import NodeStrategy
+from controlplane.apiserver.strategy.pod import PodStrategy
+from controlplane.apiserver.strategy.replicationcontroller import ReplicationControllerStrategy
+from controlplane.apiserver.strategy.secret import SecretStrategy
+from controlplane.apiserver.strategy.service import ServiceStrategy
+from controlplane.apiserver.strategy.simple import PodDisruptionBudgetStrategy, PriorityClassStrategy
+from controlplane.apiserver.strategy.workloads import (
+    DaemonSetStrategy, DeploymentStrategy, ReplicaSetStrategy, StatefulSetStrategy,
+)
+
+
+def _res(kind: str, plural: str, strategy: Strategy, namespaced: bool = True, *, short: Iterable[str] = (),
+         cats: Iterable[str] = (), sub: Iterable[str] = (), verbs: tuple[str, ...] = ALL_VERBS,
+         group: str = "", version: str = "v1") -> ResourceInfo:
+    return ResourceInfo(group=group, version=version, kind=kind, plural=plural,
+                        singular=kind.lower(), namespaced=namespaced, short_names=tuple(short),
+                        categories=tuple(cats), subresources=frozenset(sub), verbs=verbs, strategy=strategy)
+
+
+def builtin_resources() -> list[ResourceInfo]:
+    """Every built-in resource, in the order discovery lists them."""
+    all_cat = ("all",)
+    plain = Strategy()
+    events = EventStrategy()
+    return [
+        # core/v1
+        _res("Namespace", "namespaces", NamespaceStrategy(), False, short=["ns"], sub=["status", "finalize"],
+             verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
+        _res("Pod", "pods", PodStrategy(), short=["po"], cats=all_cat,
+             sub=["status", "binding", "log", "exec", "attach", "portforward", "eviction"]),
+        _res("Node", "nodes", NodeStrategy(), False, short=["no"], sub=["status", "proxy"]),
+        _res("ReplicationController", "replicationcontrollers", ReplicationControllerStrategy(), short=["rc"],
+             cats=all_cat, sub=["status", "scale"]),
+        _res("Service", "services", ServiceStrategy(), short=["svc"], cats=all_cat, sub=["status", "proxy"],
+             verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")),
+        _res("Endpoints", "endpoints", plain, short=["ep"]),
+        _res("ConfigMap", "configmaps", plain, short=["cm"]),
+        _res("Secret", "secrets", SecretStrategy()),
+        _res("ServiceAccount", "serviceaccounts", plain, short=["sa"]),
+        _res("Event", "events", events, short=["ev"]),
+        # apps/v1
+        _res("Deployment", "deployments", DeploymentStrategy(), short=["deploy"], cats=all_cat,
+             sub=["status", "scale"], group="apps"),
+        _res("ReplicaSet", "replicasets", ReplicaSetStrategy(), short=["rs"], cats=all_cat,
+             sub=["status", "scale"], group="apps"),
+        _res("StatefulSet", "statefulsets", StatefulSetStrategy(), short=["sts"], cats=all_cat,
+             sub=["status", "scale"], group="apps"),
+        _res("DaemonSet", "daemonsets", DaemonSetStrategy(), short=["ds"], cats=all_cat, sub=["status"],
+             group="apps"),
+        # batch/v1
+        _res("Job", "jobs", JobStrategy(), cats=all_cat, sub=["status"], group="batch"),
+        _res("CronJob", "cronjobs", CronJobStrategy(), short=["cj"], cats=all_cat, sub=["status"], group="batch"),
+        # coordination.k8s.io/v1
+        _res("Lease", "leases", plain, group="coordination.k8s.io"),
+        # apiextensions.k8s.io/v1
+        _res("CustomResourceDefinition", "customresourcedefinitions", CustomResourceDefinitionStrategy(), False,
+             short=["crd", "crds"], cats=("api-extensions",), sub=["status"], group="apiextensions.k8s.io"),
+        # scheduling.k8s.io/v1
+        _res("PriorityClass", "priorityclasses", PriorityClassStrategy(), False, short=["pc"],
+             group="scheduling.k8s.io"),
+        # policy/v1
+        _res("PodDisruptionBudget", "poddisruptionbudgets", PodDisruptionBudgetStrategy(), short=["pdb"],
+             sub=["status"], group="policy"),
+        # events.k8s.io/v1 (same storage as core events in Kubernetes; kept separate here)
+        _res("Event", "events", events, short=["ev"], group="events.k8s.io"),
+    ]
+
+
+def builtin_registry() -> Registry:
+    """A registry serving every built-in resource."""
+    registry = Registry()
+    for info in builtin_resources():
+        registry.add(info)
+    return registry

@@ -1,0 +1,72 @@
+"""Pods (``pkg/registry/core/pod/strategy.go``): Kubernetes' pod defaults plus what the default
+admission chain adds on creation (ServiceAccount, Priority, DefaultTolerationSeconds), the
+``Pending`` phase and QoS class a new pod starts with, and graceful deletion: a pod bound to a
+node stays ``terminationGracePeriodSeconds`` (or the requested grace) until its node agent
+deletes it with grace 0; an unbound or finished pod goes at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controlplane.apiserver.discovery.registry import ResourceInfo
+from controlplane.apiserver.strategy.base import Strategy
+from controlplane.apiserver.strategy.podtemplate import pod_spec_defaults, sub
+
+Obj = dict[str, Any]
+
+_DEFAULT_TOLERATIONS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def qos_class(spec: Obj) -> str:
+    """The pod's QoS class (Guaranteed, Burstable or BestEffort) from its containers' resources."""
+    containers = [c for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])
+                  if isinstance(c, dict)]
+    any_set = False
+    guaranteed = True
+    for c in containers:
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        if req or lim:
+            any_set = True
+        for r in ("cpu", "memory"):
+            if r not in lim or str(req.get(r, lim[r])) != str(lim[r]):
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+class PodStrategy(Strategy):
+    def set_defaults(self, obj: Obj) -> None:
+        spec = sub(obj, "spec")
+        pod_spec_defaults(spec, is_pod=True)
+        spec.setdefault("enableServiceLinks", True)
+        # admission: ServiceAccount, Priority, DefaultTolerationSeconds
+        spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+        spec.setdefault("serviceAccount", spec["serviceAccountName"])
+        spec.setdefault("priority", 0)
+        spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+        tolerations = spec.get("tolerations")
+        if not isinstance(tolerations, list):
+            tolerations = []
+        for key in _DEFAULT_TOLERATIONS:
+            if not any(isinstance(t, dict) and (t.get("key") == key or (not t.get("key") and t.get("operator") == "Exists"))
+                       and t.get("effect") in (None, "", "NoExecute") for t in tolerations):
+                tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute",
+                                    "tolerationSeconds": 300})
+        spec["tolerations"] = tolerations
+        status = sub(obj, "status")
+        status.setdefault("phase", "Pending")
+        status.setdefault("qosClass", qos_class(spec))
+
+    def prepare_for_create(self, info: ResourceInfo, obj: Obj) -> None:
+        obj["status"] = {"phase": "Pending"}
+
+    def grace_period(self, obj: Obj, requested: int | None) -> int:
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return 0
+        if requested is None:
+            return int(spec.get("terminationGracePeriodSeconds", 30) or 0)
+        return requested

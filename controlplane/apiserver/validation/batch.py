@@ -1,0 +1,116 @@
+"""Validation rules of the batch/v1 kinds (``pkg/apis/batch/validation`` of Kubernetes 1.32):
+Job and CronJob (its schedule and time zone as robfig/cron and Go's time package judge them,
+``controlplane.machinery.cron``; its job template as a Job's spec). ``rules.py`` maps kinds to
+these functions.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from controlplane.apiserver.meta.names import Errors
+from controlplane.apiserver.validation.podtemplate import immutable, nonneg, selector_and_template, spec_of
+from controlplane.machinery.cron import UTC, CronError, load_location, parse_standard
+
+Obj = dict[str, Any]
+
+CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
+# IANA zone name components (https://data.iana.org/time-zones/theory.html#naming), digits and
+# "+" tolerated for legacy names, as kube-apiserver checks them before loading the zone
+_TZ_PART = re.compile(r"^[A-Za-z.\-_0-9+]{1,14}$")
+# a Job's name is <cronjob>-<minutes since epoch>: 11 characters within the 63 of a label
+MAX_CRONJOB_NAME = 52
+
+
+def job(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    spec = spec_of(obj)
+    job_spec(spec, errs, "spec", update=update, old_spec=spec_of(old), manual=bool(spec.get("manualSelector")))
+    if update:
+        ospec = spec_of(old)
+        if ospec.get("completionMode", "NonIndexed") != spec.get("completionMode", "NonIndexed"):
+            immutable(errs, "spec.completionMode", spec.get("completionMode"), ospec.get("completionMode"))
+        if spec.get("completionMode") != "Indexed":
+            immutable(errs, "spec.completions", spec.get("completions"), ospec.get("completions"))
+
+
+def job_spec(spec: Obj, errs: Errors, path: str, *, update: bool = False, old_spec: Obj | None = None,
+             manual: bool = False) -> None:
+    """A JobSpec at ``path`` (a Job's ``spec`` or a CronJob's ``spec.jobTemplate.spec``)."""
+    for k in ("parallelism", "completions", "backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
+        nonneg(errs, spec, k, f"{path}.{k}")
+    selector_and_template(spec, errs, ("OnFailure", "Never"), "job", update, old_spec or {}, path=path,
+                          require_selector=manual)
+    rp = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
+    if rp is None and isinstance(spec.get("template"), dict):
+        errs.not_supported(f"{path}.template.spec.restartPolicy", "Always", ("OnFailure", "Never"))
+
+
+def cronjob(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    """``ValidateCronJobCreate``/``ValidateCronJobUpdate``."""
+    spec = spec_of(obj)
+    old_spec = spec_of(old) if update else None
+    name = (obj.get("metadata") or {}).get("name") or ""
+    if not update and len(name) > MAX_CRONJOB_NAME:
+        errs.invalid("metadata.name", name, f"must be no more than {MAX_CRONJOB_NAME} characters")
+    schedule = spec.get("schedule")
+    time_zone = spec.get("timeZone")
+    if not schedule:
+        errs.required("spec.schedule", "")
+    elif isinstance(schedule, str):
+        allow_tz = old_spec is not None and "TZ" in str(old_spec.get("schedule") or "")
+        schedule_format(schedule, allow_tz, time_zone, errs)
+    sds = spec.get("startingDeadlineSeconds")
+    if isinstance(sds, int) and sds < 0:
+        errs.invalid("spec.startingDeadlineSeconds", sds, "must be greater than or equal to 0")
+    if old_spec is None or old_spec.get("timeZone") != time_zone:
+        validate_time_zone(time_zone, errs)
+    policy = spec.get("concurrencyPolicy")
+    if not policy:
+        errs.required("spec.concurrencyPolicy", "")
+    elif policy not in CONCURRENCY_POLICIES:
+        errs.not_supported("spec.concurrencyPolicy", policy, CONCURRENCY_POLICIES)
+    template = spec.get("jobTemplate")
+    tspec = spec_of(template) if isinstance(template, dict) else {}
+    job_spec(tspec, errs, "spec.jobTemplate.spec")
+    if tspec.get("selector") is not None:
+        errs.invalid("spec.jobTemplate.spec.selector", tspec["selector"], "`selector` will be auto-generated")
+    if tspec.get("manualSelector"):
+        errs.not_supported("spec.jobTemplate.spec.manualSelector", tspec["manualSelector"], ("nil", "false"))
+    for k in ("successfulJobsHistoryLimit", "failedJobsHistoryLimit"):  # zero is valid
+        v = spec.get(k)
+        if isinstance(v, int) and v < 0:
+            errs.invalid(f"spec.{k}", v, "must be greater than or equal to 0")
+
+
+def schedule_format(schedule: str, allow_tz: bool, time_zone: Any, errs: Errors) -> None:
+    """``validateScheduleFormat``: robfig's ParseStandard must accept it; ``TZ=`` only in
+    schedules that had it before (use ``timeZone``), never together with ``timeZone``."""
+    try:
+        parse_standard(schedule, UTC)
+    except CronError as e:
+        errs.invalid("spec.schedule", schedule, str(e))
+    if allow_tz and "TZ" in schedule and time_zone is not None:
+        errs.invalid("spec.schedule", schedule, "cannot use both timeZone field and TZ or CRON_TZ in schedule")
+    elif not allow_tz and "TZ" in schedule:
+        errs.invalid("spec.schedule", schedule, "cannot use TZ or CRON_TZ in schedule, use timeZone field instead")
+
+
+def validate_time_zone(time_zone: Any, errs: Errors) -> None:
+    """``validateTimeZone``: an explicit IANA zone this machine knows."""
+    if time_zone is None:
+        return
+    if not isinstance(time_zone, str) or not time_zone:
+        errs.invalid("spec.timeZone", time_zone, "timeZone must be nil or non-empty string")
+        return
+    for part in time_zone.split("/"):
+        if part in (".", "..") or part.startswith("-") or not _TZ_PART.match(part):
+            errs.invalid("spec.timeZone", time_zone, f"unknown time zone {time_zone}")
+            return
+    if time_zone.lower() == "local":
+        errs.invalid("spec.timeZone", time_zone, "timeZone must be an explicit time zone as defined in "
+                     "https://www.iana.org/time-zones")
+    try:
+        load_location(time_zone)
+    except CronError as e:
+        errs.invalid("spec.timeZone", time_zone, str(e))

@@ -1,0 +1,260 @@
+"""Pod spec validation (``ValidatePodSpec`` / ``ValidatePodUpdate`` subset of Kubernetes 1.32):
+containers (names, images, ports, env, resources, probes, mounts), volumes, policies, and the
+pod-update immutability rule. Used for pods and for every pod template (deployments, jobs, …).
+Neighbours: ``core.py`` and ``podtemplate.py`` (callers), ``meta/names.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from controlplane.apiserver.meta.names import Errors, dns1123_label_error, dns1123_subdomain_error
+from controlplane.machinery.quantity import parse_quantity
+
+Obj = dict[str, Any]
+
+IANA_MSG = ("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+_IANA_RE = re.compile(r"^[-a-z0-9]+$")
+_ENV_RE = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_PULL = ("Always", "IfNotPresent", "Never")
+_DNS = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
+_PROTOCOLS = ("SCTP", "TCP", "UDP")
+_MSG_POLICY = ("FallbackToLogsOnError", "File")
+_TOLERATION_OPS = ("Equal", "Exists")
+_EFFECTS = ("NoExecute", "NoSchedule", "PreferNoSchedule")
+_POD_UPDATE_MSG = (
+    "pod updates may not change fields other than `spec.containers[*].image`,"
+    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only "
+    "additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set "
+    "to 1 if it was previously negative)")
+
+
+def iana_svc_name_ok(name: str) -> bool:
+    return (0 < len(name) <= 15 and bool(_IANA_RE.match(name)) and "--" not in name
+            and not name.startswith("-") and not name.endswith("-")
+            and any(c.isalpha() for c in name))
+
+
+def port_number(errs: Errors, path: str, value: Any, *, required: bool = False) -> None:
+    if value is None:
+        if required:
+            errs.required(path, "")
+        return
+    if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= 65535:
+        errs.invalid(path, value, "must be between 1 and 65535, inclusive")
+
+
+def protocol(errs: Errors, path: str, value: Any) -> None:
+    if value is not None and value not in _PROTOCOLS:
+        errs.not_supported(path, value, _PROTOCOLS)
+
+
+def _resources(errs: Errors, path: str, res: Any) -> None:
+    if not isinstance(res, dict):
+        return
+    parsed: dict[str, dict[str, Any]] = {}
+    for kind in ("limits", "requests"):
+        for rname, q in (res.get(kind) or {}).items():
+            try:
+                v = parse_quantity(q)
+            except (ValueError, TypeError, ZeroDivisionError):
+                errs.invalid(f"{path}.{kind}[{rname}]", q,
+                             "quantities must match the regular expression "
+                             "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+                continue
+            if v.numerator < 0:  # Fractions keep the sign in the numerator
+                errs.invalid(f"{path}.{kind}[{rname}]", q, "must be greater than or equal to 0")
+            parsed.setdefault(kind, {})[rname] = v
+    limits = parsed.get("limits")
+    if not limits:
+        return
+    for rname, req in parsed.get("requests", {}).items():
+        lim = limits.get(rname)
+        if lim is not None and req.numerator * lim.denominator > lim.numerator * req.denominator:
+            limit_raw = res["limits"][rname]
+            errs.invalid(f"{path}.requests", res["requests"][rname],
+                         f"must be less than or equal to {rname} limit of {limit_raw}")
+
+
+def _container(errs: Errors, path: str, c: Any, names: set[str], volumes: set[str],
+               is_init: bool = False) -> None:
+    # Field paths are built only when an error is reported (this runs for every container).
+    if not isinstance(c, dict):
+        errs.required(path, "")
+        return
+    get = c.get
+    name = get("name")
+    if not name:
+        errs.required(f"{path}.name", "")
+    else:
+        msg = dns1123_label_error(name)
+        if msg:
+            errs.invalid(f"{path}.name", name, msg)
+        if name in names:
+            errs.duplicate(f"{path}.name", name)
+        names.add(name)
+    image = get("image")
+    if not image or (isinstance(image, str) and not image.strip()):
+        errs.required(f"{path}.image", "")
+    v = get("imagePullPolicy")
+    if v is not None and v not in _PULL:
+        errs.not_supported(f"{path}.imagePullPolicy", v, _PULL)
+    v = get("terminationMessagePolicy")
+    if v is not None and v not in _MSG_POLICY:
+        errs.not_supported(f"{path}.terminationMessagePolicy", v, _MSG_POLICY)
+    ports = get("ports")
+    if ports:
+        _ports(errs, path, ports)
+    env = get("env")
+    if env:
+        _env(errs, path, env)
+    res = get("resources")
+    if res:
+        _resources(errs, f"{path}.resources", res)
+    mounts = get("volumeMounts")
+    if mounts:
+        for i, m in enumerate(mounts):
+            if not isinstance(m, dict):
+                continue
+            if not m.get("name"):
+                errs.required(f"{path}.volumeMounts[{i}].name", "")
+            elif m["name"] not in volumes:
+                errs.not_found(f"{path}.volumeMounts[{i}].name", m["name"])
+            if not m.get("mountPath"):
+                errs.required(f"{path}.volumeMounts[{i}].mountPath", "")
+    if is_init:
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            if get(probe) and get("restartPolicy") != "Always":
+                errs.forbidden(f"{path}.{probe}", "may not be set for init containers without "
+                               "restartPolicy=Always")
+
+
+def _ports(errs: Errors, path: str, ports: list[Any]) -> None:
+    port_names: set[str] = set()
+    for i, p in enumerate(ports):
+        if not isinstance(p, dict):
+            continue
+        cp = p.get("containerPort")
+        if cp is None or (isinstance(cp, int) and not isinstance(cp, bool) and not 1 <= cp <= 65535):
+            port_number(errs, f"{path}.ports[{i}].containerPort", cp, required=True)
+        hp = p.get("hostPort") or None
+        if hp is not None:
+            port_number(errs, f"{path}.ports[{i}].hostPort", hp)
+        proto = p.get("protocol")
+        if proto is not None and proto not in _PROTOCOLS:
+            errs.not_supported(f"{path}.ports[{i}].protocol", proto, _PROTOCOLS)
+        pname = p.get("name")
+        if pname:
+            if not iana_svc_name_ok(pname):
+                errs.invalid(f"{path}.ports[{i}].name", pname, IANA_MSG if len(pname) <= 15
+                             else "must be no more than 15 characters")
+            if pname in port_names:
+                errs.duplicate(f"{path}.ports[{i}].name", pname)
+            port_names.add(pname)
+
+
+def _env(errs: Errors, path: str, env: list[Any]) -> None:
+    for i, e in enumerate(env):
+        if not isinstance(e, dict):
+            continue
+        en = e.get("name")
+        if not en:
+            errs.required(f"{path}.env[{i}].name", "")
+        elif not _ENV_RE.match(en):
+            errs.invalid(f"{path}.env[{i}].name", en,
+                         "a valid environment variable name must consist of alphabetic characters, "
+                         "digits, '_', '-', or '.', and must not start with a digit (e.g. "
+                         "'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for "
+                         "validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')")
+        if e.get("value") and e.get("valueFrom"):
+            errs.invalid(f"{path}.env[{i}].valueFrom", "",
+                         "may not be specified when `value` is not empty")
+
+
+def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
+    volumes: set[str] = set()
+    for i, v in enumerate(spec.get("volumes") or []):
+        if not isinstance(v, dict):
+            continue
+        vn = v.get("name")
+        if not vn:
+            errs.required(f"{path}.volumes[{i}].name", "")
+            continue
+        msg = dns1123_label_error(vn)
+        if msg:
+            errs.invalid(f"{path}.volumes[{i}].name", vn, msg)
+        if vn in volumes:
+            errs.duplicate(f"{path}.volumes[{i}].name", vn)
+        volumes.add(vn)
+    containers = spec.get("containers")
+    if not containers:
+        errs.required(f"{path}.containers", "")
+    names: set[str] = set()
+    init = spec.get("initContainers")
+    if init:
+        for i, c in enumerate(init):
+            _container(errs, f"{path}.initContainers[{i}]", c, names, volumes, is_init=True)
+    if containers:
+        for i, c in enumerate(containers):
+            _container(errs, f"{path}.containers[{i}]", c, names, volumes)
+    dns = spec.get("dnsPolicy")
+    if dns is not None and dns not in _DNS:
+        errs.not_supported(f"{path}.dnsPolicy", dns, _DNS)
+    v = spec.get("terminationGracePeriodSeconds")
+    if isinstance(v, int) and v < 0:
+        errs.invalid(f"{path}.terminationGracePeriodSeconds", v, "must be greater than or equal to 0")
+    v = spec.get("activeDeadlineSeconds")
+    if isinstance(v, int) and v <= 0:
+        errs.invalid(f"{path}.activeDeadlineSeconds", v, "must be between 1 and 2147483647, inclusive")
+    if spec.get("nodeName"):
+        msg = dns1123_subdomain_error(spec["nodeName"])
+        if msg:
+            errs.invalid(f"{path}.nodeName", spec["nodeName"], msg)
+    for i, t in enumerate(spec.get("tolerations") or []):
+        if not isinstance(t, dict):
+            continue
+        op = t.get("operator", "Equal")
+        if op is not None and op not in _TOLERATION_OPS:
+            errs.not_supported(f"{path}.tolerations[{i}].operator", op, _TOLERATION_OPS)
+        if op == "Exists" and t.get("value"):
+            errs.invalid(f"{path}.tolerations[{i}].operator", t["value"],
+                         "value must be empty when `operator` is 'Exists'")
+        effect = t.get("effect") or None
+        if effect is not None and effect not in _EFFECTS:
+            errs.not_supported(f"{path}.tolerations[{i}].effect", effect, _EFFECTS)
+
+
+def validate_pod_update(new: Obj, old: Obj, errs: Errors) -> None:
+    """Only images, activeDeadlineSeconds, toleration additions, scheduling gates removal (and
+    the first binding to a node) may change in a pod spec."""
+    a, b = copy.deepcopy(new), copy.deepcopy(old)
+    for spec in (a, b):
+        for key in ("containers", "initContainers"):
+            for c in spec.get(key) or []:
+                if isinstance(c, dict):
+                    c.pop("image", None)
+        spec.pop("activeDeadlineSeconds", None)
+        spec.pop("tolerations", None)
+        spec.pop("schedulingGates", None)
+    if not b.get("nodeName"):
+        a.pop("nodeName", None)
+        b.pop("nodeName", None)
+    if a != b:
+        errs.forbidden("spec", _POD_UPDATE_MSG)
+    def sans_seconds(ts: Any) -> list[Any]:
+        return [{k: v for k, v in t.items() if k != "tolerationSeconds"} if isinstance(t, dict) else t
+                for t in ts or []]
+
+    old_tol, new_tol = sans_seconds(old.get("tolerations")), sans_seconds(new.get("tolerations"))
+    if any(t not in new_tol for t in old_tol):
+        errs.forbidden("spec.tolerations", "existing toleration can not be modified except its "
+                       "tolerationSeconds")
+    old_gates = [g.get("name") for g in old.get("schedulingGates") or [] if isinstance(g, dict)]
+    if any(isinstance(g, dict) and g.get("name") not in old_gates for g in new.get("schedulingGates") or []):
+        errs.forbidden("spec.schedulingGates", "only deletion is allowed, but found new scheduling gate")
+    for key in ("containers", "initContainers"):
+        for i, c in enumerate(new.get(key) or []):
+            if isinstance(c, dict) and "image" in c and not c["image"]:
+                errs.required(f"spec.{key}[{i}].image", "")

@@ -1,0 +1,43 @@
+"""Which validation rules each built-in kind gets: the kind-specific ``ValidateX`` functions of
+Kubernetes 1.32 (``core.py``, ``apps.py``, ``batch.py``, and ``crd/validation.py`` for
+CustomResourceDefinitions), keyed by (group, kind). Each rule appends causes ``{reason,
+message, field}`` (Kubernetes' ``field.Error`` types: FieldValueRequired, FieldValueInvalid,
+FieldValueNotSupported, FieldValueDuplicate, FieldValueForbidden, FieldValueNotFound,
+FieldValueTooLong) with Kubernetes' wording. Caller: ``objects.validate``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from controlplane.apiserver.crd.validation import validate_crd
+from controlplane.apiserver.meta.names import Errors
+from controlplane.apiserver.validation import apps, batch, core
+
+Obj = dict[str, Any]
+GVK = tuple[str, str, str]
+Rule = Callable[[Obj, Errors, bool, Obj], None]
+
+RULES: dict[tuple[str, str], Rule] = {
+    ("", "Pod"): core.pod,
+    ("", "ReplicationController"): core.replication_controller,
+    ("", "Service"): core.service,
+    ("", "ConfigMap"): core.configmap,
+    ("", "Secret"): core.secret,
+    ("", "Namespace"): core.namespace,
+    ("", "Event"): core.event,
+    ("apps", "Deployment"): apps.deployment,
+    ("apps", "ReplicaSet"): apps.replicaset,
+    ("apps", "StatefulSet"): apps.statefulset,
+    ("apps", "DaemonSet"): apps.daemonset,
+    ("batch", "Job"): batch.job,
+    ("batch", "CronJob"): batch.cronjob,
+    ("coordination.k8s.io", "Lease"): core.lease,
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): validate_crd,
+}
+
+
+def validate_kind(obj: Obj, gvk: GVK, errs: Errors, *, is_update: bool, old: Obj | None) -> None:
+    rule = RULES.get((gvk[0], gvk[2]))
+    if rule is not None:
+        rule(obj, errs, is_update and old is not None, old or {})
