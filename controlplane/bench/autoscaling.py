@@ -41,7 +41,7 @@ import aiohttp
 
 from controlplane.bench import loadgen
 from controlplane.client import resources as R
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import RestClient
 from controlplane.etcd_process import EtcdProcess, free_port
 from controlplane.kubeconfig import write_kubeconfig
 from controlplane.procutil import terminate, tree_rss_mib, wait_ready
@@ -149,10 +149,9 @@ async def run(args: argparse.Namespace) -> int:
 
         mport = free_port()
         ms = _child(["metrics-server", "--kubeconfig", str(kube), "--metric-resolution", f"{args.resolution}s",
-                     "--metrics-port", str(mport), "--data-dir", str(work), "--cert-dir", str(work / "ms-certs")],
-                    work / "metrics-server.log", env)
+                     "--metrics-port", str(mport), "--data-dir", str(work), "--cert-dir", str(work / "ms-certs"),
+                     "--register-apiservice"], work / "metrics-server.log", env)
         procs.append(ms)
-        await _register_metrics_api(client, work)
         t2 = time.monotonic()
         deadline = t2 + 900
         while time.monotonic() < deadline:
@@ -212,41 +211,6 @@ async def _post_pods(url: str, bodies, concurrency: int) -> None:
     for ns, items in per_ns.items():
         await loadgen.post_many(url, f"/api/v1/namespaces/{ns}/pods", iter(items), concurrency,
                                 ok=lambda status, body: status == 201 or (status == 409 and b"AlreadyExists" in body))
-
-
-async def _register_metrics_api(client: RestClient, work: Path) -> None:
-    """The Service, Endpoints and APIService ``controlplane up`` creates for the component."""
-    deadline = time.monotonic() + 60
-    while not (work / "metrics-server.port").exists() and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
-    port = int((work / "metrics-server.port").read_text())
-    await register_metrics_api(client, port)
-
-
-async def register_metrics_api(client: RestClient, port: int) -> None:
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "metrics-server", "namespace": "kube-system"},
-           "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}}
-    eps = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "metrics-server", "namespace": "kube-system"},
-           "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]}
-    aps = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-           "metadata": {"name": "v1beta1.metrics.k8s.io", "labels": {"k8s-app": "metrics-server"}},
-           "spec": {"service": {"name": "metrics-server", "namespace": "kube-system", "port": 443},
-                    "group": "metrics.k8s.io", "version": "v1beta1", "insecureSkipTLSVerify": True,
-                    "groupPriorityMinimum": 100, "versionPriority": 100}}
-    for res, obj in ((R.SERVICES, svc), (R.ENDPOINTS, eps), (R.APISERVICES, aps)):
-        await _create_or_replace(client, res, obj)
-
-
-async def _create_or_replace(client: RestClient, res: R.Resource, obj: dict) -> None:
-    md = obj["metadata"]
-    try:
-        await client.create(res, obj, md.get("namespace"))
-    except ApiStatusError as e:
-        if not e.already_exists:
-            raise
-        cur = await client.get(res, md["name"], md.get("namespace"))
-        obj = {**obj, "metadata": {**md, "resourceVersion": cur["metadata"]["resourceVersion"]}}
-        await client.update(res, obj)
 
 
 async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Path, work: Path,

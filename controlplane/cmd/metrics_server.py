@@ -28,6 +28,7 @@ from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_duration
+from controlplane.metrics import register as apiservice_registration
 from controlplane.metrics import tls
 from controlplane.metrics.api import MetricsApi
 from controlplane.metrics.cache import node_informer, pod_informer
@@ -65,6 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kubelet-allowed-cidrs", default="127.0.0.0/8,::1/128",
                    help="only nodes with an address in these networks are scraped")
     p.add_argument("--scrape-concurrency", type=int, default=64)
+    p.add_argument("--register-apiservice", action="store_true",
+                   help="create the Service, Endpoints and APIService v1beta1.metrics.k8s.io pointing here")
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main))
 
@@ -102,7 +105,8 @@ async def _main(ctx: bootstrap.Context) -> int:
         cert, key = Path(args.tls_cert_file), Path(args.tls_private_key_file)
     else:
         cert_dir = Path(args.cert_dir) if args.cert_dir else Path(tempfile.mkdtemp(prefix="metrics-server-certs-"))
-        cert, key = await asyncio.to_thread(tls.self_signed, cert_dir, ("localhost", args.bind_address))
+        cert, key = await asyncio.to_thread(tls.self_signed, cert_dir,
+                                            ("localhost", args.bind_address, apiservice_registration.SERVICE_DNS))
     storage = Storage(args.metric_resolution)
     nodes, pods = node_informer(client), pod_informer(client)
     state = CollectorRegistry(auto_describe=False)
@@ -122,6 +126,10 @@ async def _main(ctx: bootstrap.Context) -> int:
         tmp.write_text(f"{port}\n")
         tmp.replace(d / "metrics-server.port")
     log.info("serving metrics.k8s.io", address=args.bind_address, port=port, resolution=args.metric_resolution)
+    if args.register_apiservice:
+        own_cert = None if (args.tls_cert_file and args.tls_private_key_file) else cert
+        await apiservice_registration.register(client, args.bind_address, port, own_cert)
+        log.info("registered APIService v1beta1.metrics.k8s.io")
     tasks = [asyncio.create_task(nodes.start(ctx.stop)), asyncio.create_task(pods.start(ctx.stop))]
     try:
         await asyncio.gather(nodes.wait_for_sync(), pods.wait_for_sync())

@@ -175,11 +175,13 @@ def _agent(ctx: UpContext) -> Runnable | None:
 
 
 def _metrics_server(ctx: UpContext) -> Runnable:
-    """The resource metrics component (metrics.k8s.io), ready once it wrote its serving port."""
+    """The resource metrics component (metrics.k8s.io behind its APIService), ready once it
+    wrote its serving port."""
     (ctx.data_dir / "metrics-server.port").unlink(missing_ok=True)
     return ChildProcess("metrics-server", lambda c: [
         "metrics-server", "--kubeconfig", str(c.kubeconfig), "--data-dir", str(c.data_dir),
-        "--cert-dir", str(c.data_dir / "metrics-server"), "--kubelet-token-file", str(c.agent_token_file)],
+        "--cert-dir", str(c.data_dir / "metrics-server"), "--kubelet-token-file", str(c.agent_token_file),
+        "--register-apiservice"],
         ready=lambda c: (c.data_dir / "metrics-server.port").exists())
 
 

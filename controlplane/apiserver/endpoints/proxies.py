@@ -1,5 +1,5 @@
-"""Proxying ``pods/X/log`` and ``pods/X/exec`` from the apiserver to the node agent that runs
-the pod (what the kube-apiserver does with the kubelet's port).
+"""Proxying ``pods/X/log``, ``pods/X/exec`` and ``nodes/X/proxy/...`` from the apiserver to the
+node agent (what the kube-apiserver does with the kubelet's port).
 
 The pod names its node; the Node's ``status.addresses`` (InternalIP) and
 ``status.daemonEndpoints.kubeletEndpoint.Port`` say where its agent listens; requests carry
@@ -9,8 +9,9 @@ Logs stream through (``follow``, ``previous``, ``tailLines``, ``sinceSeconds``/`
 ``v5``/``v4.channel.k8s.io`` subprotocols kubectl 1.32 offers.
 
 Wiring: ``server/routes.build_app`` calls ``install(app)`` (these routes are more specific
-than the catch-all ``/api/<path>``). Port-forward, attach and the pods/services/nodes proxy
-belong here too (docs/architecture.md, "Homes").
+than the catch-all ``/api/<path>``). ``nodes/X/proxy/<path>`` forwards any request to the
+node's agent (``kubectl get --raw /api/v1/nodes/X/proxy/metrics``). Port-forward, attach and
+the pods/services proxy belong here too (docs/architecture.md, "Homes").
 """
 
 from __future__ import annotations
@@ -160,8 +161,47 @@ async def _ws_error(ws: Any, proto: str, message: str, code: int) -> None:
         pass
 
 
+_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "transfer-encoding", "upgrade", "host", "authorization", "content-length"}
+
+
+async def node_proxy(request: Request, name: str, path: str = "") -> HTTPResponse | None:
+    """``nodes/<name>/proxy/<path>``: any request to the node's agent (its ``/metrics``,
+    ``/metrics/resource``, ``/metrics/cadvisor``, ``/stats/summary``, ``/healthz``, logs...),
+    with the agent token, the answer streamed back."""
+    api: Api = request.app.ctx.api
+    node = await _get(api, "nodes", None, name)
+    if node is None:
+        return status_response(errors.ApiError(404, "NotFound", f'nodes "{name}" not found',
+                                               details={"name": name, "kind": "nodes"}))
+    st = node.get("status") or {}
+    addr = next((a["address"] for a in st.get("addresses") or [] if a.get("type") == "InternalIP"), None)
+    port = ((st.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
+    if not addr or not port:
+        return status_response(errors.ApiError(503, "ServiceUnavailable", f"node {name} has no agent endpoint"))
+    url = f"http://{addr}:{port}/{path}" + (f"?{request.query_string}" if request.query_string else "")
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+    headers["Authorization"] = f"Bearer {agent_token()}"
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
+    async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as s:
+        try:
+            async with s.request(request.method, url, headers=headers, data=request.body or None) as r:
+                out = {k: v for k, v in r.headers.items() if k.lower() not in _HOP and k.lower() != "content-type"}
+                resp = await request.respond(status=r.status, headers=out,
+                                             content_type=r.headers.get("Content-Type", "text/plain"))
+                async for chunk in r.content.iter_any():
+                    await resp.send(chunk)
+                await resp.eof()
+                return None
+        except aiohttp.ClientError as e:
+            return status_response(errors.ApiError(503, "ServiceUnavailable", f"error trying to reach service: {e}"))
+
+
 def install(app: Sanic) -> None:
-    """Register the log and exec routes (more specific than the catch-all ``/api/<path>``)."""
+    """Register the log, exec and node proxy routes (more specific than the catch-all ``/api/<path>``)."""
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+    app.add_route(node_proxy, "/api/v1/nodes/<name>/proxy", methods=methods, name="node_proxy_root")
+    app.add_route(node_proxy, "/api/v1/nodes/<name>/proxy/<path:path>", methods=methods, name="node_proxy")
     app.add_route(pod_log, "/api/v1/namespaces/<namespace>/pods/<name>/log", methods=["GET"], name="pod_log")
     app.add_websocket_route(pod_exec, "/api/v1/namespaces/<namespace>/pods/<name>/exec",
                             subprotocols=SUBPROTOCOLS, name="pod_exec")

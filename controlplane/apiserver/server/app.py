@@ -12,11 +12,13 @@ Request flow (docs/architecture.md): ``routes.dispatch`` -> ``endpoints`` -> ``s
 from __future__ import annotations
 
 import asyncio
+import copy
 import socket
 import time
 from typing import Any, Awaitable, Callable
 
-from controlplane.apiserver.endpoints.write import create_object
+from controlplane.apiserver.aggregation.aggregator import Aggregator
+from controlplane.apiserver.endpoints.write import create_object, write_update
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.patch.schema import preload as preload_patch_schemas
 from controlplane.apiserver.persistence.caches import WatchCaches
@@ -28,6 +30,7 @@ from controlplane.apiserver.server.routes import build_app, skip_unused_signals
 from controlplane.apiserver.strategy.builtins import builtin_registry
 from controlplane.apiserver.strategy.serviceips import ServiceIPAllocator
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import now_rfc3339
 from controlplane.storage.interface import Backend
 
 log = get_logger(__name__)
@@ -50,6 +53,7 @@ class ApiServer:
         self.crds = CrdController(self)
         self.service_ips = ServiceIPAllocator(backend, service_cidr)
         self.compactor = Compactor(backend, compaction_interval) if compaction_interval > 0 else None
+        self.aggregator = Aggregator(self.caches, self.registry)
         self.ready = False
         self._tasks: set[asyncio.Task[Any]] = set()
         metrics.on_scrape(self._count_objects)
@@ -65,6 +69,8 @@ class ApiServer:
         await self.crds.start()
         if self.compactor is not None:
             self.compactor.launch()
+        if self.primary:
+            self.aggregator.start_controller(self._write_apiservice_status)
         self.ready = True
         log.info("apiserver storage ready", resources=len(self.registry.all()))
 
@@ -72,6 +78,7 @@ class ApiServer:
         self.ready = False
         self.stopping.set()
         await self.crds.stop()
+        await self.aggregator.stop()
         if self.compactor is not None:
             await self.compactor.stop()
         for task in list(self._tasks):
@@ -97,6 +104,30 @@ class ApiServer:
                 except errors.ApiError as e:
                     if e.reason != "AlreadyExists":
                         raise
+
+    async def _write_apiservice_status(self, name: str, cond: tuple[str, str, str]) -> None:
+        """The availability controller's ``Available`` condition, through ``/status``."""
+        info = self.registry.get("apiregistration.k8s.io", "v1", "apiservices")
+        assert info is not None
+
+        async def compute(current: dict[str, Any]) -> dict[str, Any]:
+            new = copy.deepcopy(current)
+            status = new.get("status") or {}
+            old = next((c for c in status.get("conditions") or [] if c.get("type") == "Available"), None)
+            keep = old is not None and old.get("status") == cond[0] and old.get("lastTransitionTime")
+            conds = [c for c in status.get("conditions") or [] if c.get("type") != "Available"]
+            conds.append({"type": "Available", "status": cond[0],
+                          "lastTransitionTime": old["lastTransitionTime"] if keep and old else now_rfc3339(),
+                          "reason": cond[1], "message": cond[2]})
+            new["status"] = {**status, "conditions": conds}
+            return new
+
+        try:
+            await write_update(self, info, None, name, compute, subresource="status", strict=False,
+                               manager="kube-aggregator", dry=False)
+        except errors.ApiError as e:
+            if e.code != 404:
+                raise
 
     def _count_objects(self) -> None:
         self.caches.count_objects(self.registry.all())
@@ -160,6 +191,8 @@ def _crd_catch_up(api: ApiServer) -> Callable[[Any], Awaitable[None]]:
         path = request.path
         if path.startswith("/apis"):
             parts = path.split("/")  # "", "apis", group, version, rest...
+            if len(parts) > 3 and api.aggregator.remote(parts[2], parts[3]) is not None:
+                return  # an aggregated API: not ours to resolve
             if len(parts) > 4 and parts[4]:
                 rest = parts[4:]
                 plural = rest[2] if rest[0] == "namespaces" and len(rest) > 2 else rest[0]

@@ -1,5 +1,5 @@
 """Which validation rules each built-in kind gets: the kind-specific ``ValidateX`` functions of
-Kubernetes 1.32 (``core.py``, ``apps.py``, ``batch.py``, and ``crd/validation.py`` for
+Kubernetes 1.32 (``core.py``, ``apps.py``, ``batch.py``, ``autoscaling.py``, ``apiregistration.py``, and ``crd/validation.py`` for
 CustomResourceDefinitions), keyed by (group, kind). Each rule appends causes ``{reason,
 message, field}`` (Kubernetes' ``field.Error`` types: FieldValueRequired, FieldValueInvalid,
 FieldValueNotSupported, FieldValueDuplicate, FieldValueForbidden, FieldValueNotFound,
@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from controlplane.apiserver.crd.validation import validate_crd
 from controlplane.apiserver.meta.names import Errors
-from controlplane.apiserver.validation import apps, batch, core
+from controlplane.apiserver.validation import apiregistration, apps, autoscaling, batch, core
 
 Obj = dict[str, Any]
 GVK = tuple[str, str, str]
@@ -31,6 +31,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("apps", "StatefulSet"): apps.statefulset,
     ("apps", "DaemonSet"): apps.daemonset,
     ("batch", "Job"): batch.job,
+    ("autoscaling", "HorizontalPodAutoscaler"): autoscaling.horizontal_pod_autoscaler,
+    ("apiregistration.k8s.io", "APIService"): apiregistration.apiservice,
     ("batch", "CronJob"): batch.cronjob,
     ("coordination.k8s.io", "Lease"): core.lease,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): validate_crd,
