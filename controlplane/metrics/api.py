@@ -14,6 +14,7 @@ rendered (metrics-server uses the time of the request: objects are not stored an
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -61,11 +62,29 @@ def _trim(v: float, digits: int) -> str:
 
 
 def cpu_quantity(nano: int) -> str:
-    return format_quantity(Fraction(nano, 10**9))
+    """Nanocores as Kubernetes' canonical DecimalSI quantity (``500m``, ``523411n``, ``2``)."""
+    if nano < 0:
+        return format_quantity(Fraction(nano, 10**9))
+    if nano == 0:
+        return "0"
+    for div, suffix in ((10**9, ""), (10**6, "m"), (10**3, "u")):
+        if nano % div == 0:
+            return f"{nano // div}{suffix}"
+    return f"{nano}n"
+
+
+_BINARY = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
 
 
 def memory_quantity(b: int) -> str:
-    return format_quantity(b, "BinarySI")
+    """Bytes as Kubernetes' canonical BinarySI quantity (``14752Ki``, ``64Mi``, ``1000``)."""
+    if b < 1024:
+        return str(b) if b >= 0 else format_quantity(b, "BinarySI")
+    k = 0
+    while k < 6 and b % 1024 == 0:
+        b //= 1024
+        k += 1
+    return f"{b}{_BINARY[k]}"
 
 
 def status(code: int, reason: str, message: str, details: dict | None = None) -> web.Response:
@@ -179,6 +198,24 @@ class MetricsApi:
         raw = dumps(obj)
         self._pod_cache[key] = (ver, rv, raw)
         return raw
+
+    async def prerender(self, chunk: int = 2000) -> None:
+        """Render every object of the latest scrape cycle ahead of the next list (called by
+        the scraper after each cycle), ``chunk`` objects at a time so requests interleave."""
+        version = self.storage.version
+        n = 0
+        for node in self.nodes.list():
+            self._node_bytes(node)
+        for key in self.storage.pod_keys():
+            if self.storage.version != version:
+                return  # a newer cycle arrived meanwhile
+            pod = self.pods.get_by(key[0], key[1])
+            if pod is not None:
+                self._pod_bytes(pod)
+            n += 1
+            if n % chunk == 0:
+                await asyncio.sleep(0)
+        self._prune()
 
     def _prune(self) -> None:
         if len(self._pod_cache) > 2 * max(1, len(self.pods)):

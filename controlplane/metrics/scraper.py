@@ -16,7 +16,7 @@ import asyncio
 import ipaddress
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -79,7 +79,8 @@ def node_url(node: dict, cfg: ScrapeConfig) -> str:
 
 class Scraper:
     def __init__(self, nodes: Callable[[], Iterable[dict]], storage: Storage, cfg: ScrapeConfig,
-                 resolution: float = 15.0) -> None:
+                 resolution: float = 15.0, after_store: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.after_store = after_store  # e.g. render the Metrics API's objects ahead of the lists
         self.nodes = nodes
         self.storage = storage
         self.cfg = cfg
@@ -136,6 +137,8 @@ class Scraper:
 
         await asyncio.gather(*(one(n) for n in nodes))
         self.storage.store(batches)
+        if self.after_store is not None:
+            await self.after_store()
         LAST_REQUEST.set(time.time())
         STORED_PODS.labels("pod_container").set(sum(len(c) for c in self.storage.pod_last.values()))
         STORED_PODS.labels("node").set(len(self.storage.node_last))
