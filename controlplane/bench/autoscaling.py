@@ -29,6 +29,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import ssl
 import subprocess
 import sys
@@ -198,6 +199,7 @@ async def run(args: argparse.Namespace) -> int:
         for p in reversed(procs):
             terminate(p, 20)
         etcd.stop()
+        shutil.rmtree(work, ignore_errors=True)
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
 
