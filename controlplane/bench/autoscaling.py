@@ -199,7 +199,10 @@ async def run(args: argparse.Namespace) -> int:
         for p in reversed(procs):
             terminate(p, 20)
         etcd.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if "targets" in out:  # finished: nothing to look at (a failed run keeps its logs)
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            sys.stderr.write(f"logs kept in {work}\n")
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
 
