@@ -153,3 +153,28 @@ def test_node_url_refuses(n, cfg):
 def test_allowed_cidrs_can_widen():
     cfg = ScrapeConfig(allowed=(ipaddress.ip_network("10.0.0.0/8"),))
     assert node_url(node(addr="10.1.2.3"), cfg).startswith("http://10.1.2.3:")
+
+
+def test_slim_caches_keep_what_the_api_reads_and_share_label_sets():
+    from controlplane.metrics.cache import slim_node, slim_pod
+
+    def pod(name):
+        return {"metadata": {"name": name, "namespace": "ns", "resourceVersion": "5", "uid": "u",
+                             "labels": {"app": "web", "tier": "fe"}, "annotations": {"big": "x" * 1000}},
+                "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                           "containerStatuses": [{"name": "c", "restartCount": 3, "ready": False,
+                                                  "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
+    a, b = slim_pod(pod("a")), slim_pod(pod("b"))
+    assert a["metadata"]["labels"] is b["metadata"]["labels"]  # one dict for one label set
+    assert "annotations" not in a["metadata"] and "containers" not in a["spec"]
+    assert a["status"] == {"phase": "Running", "reason": None, "ready": True,
+                           "containers": [("c", 3, False, "CrashLoopBackOff")]}
+    n = slim_node({"metadata": {"name": "n1", "resourceVersion": "1",
+                                "annotations": {"metrics.k8s.io/resource-metrics-path": "/p", "other": "x"}},
+                   "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                              "daemonEndpoints": {"kubeletEndpoint": {"Port": 1}},
+                              "conditions": [{"type": "Ready", "status": "True", "message": "long"}],
+                              "images": [{"names": ["x"]}]}})
+    assert n["metadata"]["annotations"] == {"metrics.k8s.io/resource-metrics-path": "/p"}
+    assert n["status"]["conditions"] == [{"type": "Ready", "status": "True"}] and "images" not in n["status"]
