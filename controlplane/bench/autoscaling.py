@@ -151,7 +151,7 @@ async def run(args: argparse.Namespace) -> int:
         mport = free_port()
         ms = _child(["metrics-server", "--kubeconfig", str(kube), "--metric-resolution", f"{args.resolution}s",
                      "--metrics-port", str(mport), "--data-dir", str(work), "--cert-dir", str(work / "ms-certs"),
-                     "--register-apiservice"], work / "metrics-server.log", env)
+                     "--register-apiservice", "--kube-state-metrics=false"], work / "metrics-server.log", env)
         procs.append(ms)
         t2 = time.monotonic()
         deadline = t2 + 900

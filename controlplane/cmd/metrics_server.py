@@ -66,6 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kubelet-allowed-cidrs", default="127.0.0.0/8,::1/128",
                    help="only nodes with an address in these networks are scraped")
     p.add_argument("--scrape-concurrency", type=int, default=64)
+    p.add_argument("--kube-state-metrics", type=bootstrap.parse_bool, nargs="?", const=True, default=True,
+                   help="also export kube_node_*/kube_pod_* series on the metrics port (default true)")
     p.add_argument("--register-apiservice", action="store_true",
                    help="create the Service, Endpoints and APIService v1beta1.metrics.k8s.io pointing here")
     bootstrap.add_flags(p, COMPONENT)
@@ -109,9 +111,10 @@ async def _main(ctx: bootstrap.Context) -> int:
                                             ("localhost", args.bind_address, apiservice_registration.SERVICE_DNS))
     storage = Storage(args.metric_resolution)
     nodes, pods = node_informer(client), pod_informer(client)
-    state = CollectorRegistry(auto_describe=False)
-    state.register(StateCollector(nodes, pods))
-    ctx.add_metrics(state)
+    if args.kube_state_metrics:
+        state = CollectorRegistry(auto_describe=False)
+        state.register(StateCollector(nodes, pods))
+        ctx.add_metrics(state)
     api = MetricsApi(storage, nodes, pods)
     scraper = Scraper(nodes.list, storage, scrape_config(args), args.metric_resolution, after_store=api.prerender)
     runner = web.AppRunner(api.app, access_log=None)
