@@ -223,16 +223,41 @@ class Informer:
     # -- run ------------------------------------------------------------------------------
 
     async def _list(self) -> str:
+        if self.transform is not None:
+            return await self._list_transformed()
         lst = await self.client.list_all(self.resource, self.namespace, label_selector=self.label_selector,
                                          field_selector=self.field_selector)
         items = lst.get("items") or []
         for o in items:
             o.setdefault("kind", self.resource.kind)
             o.setdefault("apiVersion", self.resource.api_version)
-        if self.transform is not None:
-            items = [self.transform(o) for o in items]
         self._replace(items)
         return str((lst.get("metadata") or {}).get("resourceVersion") or "")
+
+    async def _list_transformed(self, page_size: int = 500) -> str:
+        """The list page by page, each object transformed as its page arrives, so the full
+        objects of one page at most are alive at once (150,000 pods would be gigabytes)."""
+        items: list[dict] = []
+        cont: str | None = None
+        rv = ""
+        kind, api_version = self.resource.kind, self.resource.api_version
+        transform = self.transform
+        assert transform is not None
+        while True:
+            page = await self.client.list(self.resource, self.namespace, label_selector=self.label_selector,
+                                          field_selector=self.field_selector, limit=page_size, continue_=cont)
+            meta = page.get("metadata") or {}
+            rv = rv or str(meta.get("resourceVersion") or "")
+            for o in page.get("items") or []:
+                o.setdefault("kind", kind)
+                o.setdefault("apiVersion", api_version)
+                items.append(transform(o))
+            cont = meta.get("continue")
+            del page
+            if not cont:
+                break
+        self._replace(items)
+        return rv
 
     async def start(self, stop_event: asyncio.Event) -> None:
         """Runnable: list, mark synced, then watch until ``stop_event`` is set."""

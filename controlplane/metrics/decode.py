@@ -22,7 +22,7 @@ CTR_MEM = "container_memory_working_set_bytes{"
 CTR_START = "container_start_time_seconds{"
 
 
-@dataclass
+@dataclass(slots=True)
 class Point:
     """One reading: cumulative CPU (core-seconds), memory working set (bytes), at ``ts``."""
 
