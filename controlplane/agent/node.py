@@ -146,6 +146,7 @@ class NodeStatus:
             node = await update_with_retry(self.agent.client, NODES, self.cfg.node, None,
                                            lambda n: n["metadata"].setdefault("labels", {}).update(self.labels()))
             log.info("node re-registered", node=self.cfg.node)
+        await self.renew_lease()  # the Lease exists before the node reports Ready
         return await self.update_status() or node
 
     async def update_status(self) -> dict | None:
