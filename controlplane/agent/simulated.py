@@ -29,9 +29,10 @@ import time
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import Gauge
 
 from controlplane.agent import stats_format
-from controlplane.agent.simulated_usage import CPU_ANNOTATION, UsageModel, cpu_rate, memory_bytes
+from controlplane.agent.simulated_usage import CPU_ANNOTATION, UsageModel, cpu_rate, profile
 from controlplane.agent.stats import ContainerSample, FsSample, NodeSample, PodSample, Usage
 from controlplane.client import resources
 from controlplane.client.informer import Informer
@@ -42,6 +43,7 @@ from controlplane.machinery.quantity import parse_quantity
 from controlplane.machinery.timestamps import micro_time, now_rfc3339, parse_time
 
 log = get_logger(__name__)
+RUNNING = Gauge("simulated_node_running_pods", "Pods the simulated nodes have reported Running")
 
 LEASE_NS = "kube-node-lease"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -116,6 +118,7 @@ class SimulatedNodes:
         self.stats_port = stats_port
         self.token = token
         self.usage = UsageModel()
+        self._profiles: dict[str, tuple] = {}  # uid -> (resourceVersion, start, [ContainerProfile])
         self.started = time.time()
         self._runner: web.AppRunner | None = None
 
@@ -226,6 +229,7 @@ class SimulatedNodes:
                     await self.client.patch(resources.PODS, name, {"status": self._running_status(pod)}, ns,
                                             subresource="status")
                     self.running += 1
+                    RUNNING.set(self.running)
                 else:
                     await self.client.delete(resources.PODS, name, ns, grace_period_seconds=0)
             except ApiStatusError as e:
@@ -259,19 +263,22 @@ class SimulatedNodes:
         node_rate, node_mem = SYSTEM_SHARE * cores, int(SYSTEM_SHARE * mem_cap)
         for p in self.pods.by_node(node):
             st = p.get("status") or {}
-            if st.get("phase") != "Running" or (p.get("metadata") or {}).get("deletionTimestamp"):
-                continue
             md = p["metadata"]
+            if st.get("phase") != "Running" or md.get("deletionTimestamp"):
+                continue
             uid = md.get("uid", "")
-            start = self._start_of(p)
+            rv = md.get("resourceVersion")
+            cached = self._profiles.get(uid)
+            if cached is None or cached[0] != rv:
+                cached = self._profiles[uid] = (rv, self._start_of(p), profile(p))
+            _, start, containers = cached
             cs = []
             prate, pmem, pcpu = 0.0, 0, 0.0
-            for c in (p.get("spec") or {}).get("containers") or []:
-                name = c.get("name", "")
-                rate = cpu_rate(p, c, now)
-                total = self.usage.cpu_seconds(f"{uid}/{name}", rate, now, start)
-                mem = memory_bytes(p, c)
-                cs.append(ContainerSample(name, f"simulated://{name}", c.get("image", ""), start,
+            for c in containers:
+                rate = c.cpu(now)
+                total = self.usage.cpu_seconds(f"{uid}/{c.name}", rate, now, start)
+                mem = c.memory
+                cs.append(ContainerSample(c.name, "simulated://" + c.name, c.image, start,
                                           Usage(now, int(total * 1e9), int(rate * 1e9), working_set_bytes=mem,
                                                 usage_bytes=mem, rss_bytes=mem)))
                 prate, pmem, pcpu = prate + rate, pmem + mem, pcpu + total
@@ -295,6 +302,9 @@ class SimulatedNodes:
                 uid = (p.get("metadata") or {}).get("uid", "")
                 live.update(f"{uid}/{c.get('name')}" for c in (p.get("spec") or {}).get("containers") or [])
             self.usage.forget(live)
+            uids = {(p.get("metadata") or {}).get("uid") for p in self.pods.list()}
+            for uid in [u for u in self._profiles if u not in uids]:
+                del self._profiles[uid]
 
     async def _resource_metrics(self, request: web.Request) -> web.Response:
         if self.token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {self.token}"):

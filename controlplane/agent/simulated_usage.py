@@ -83,6 +83,40 @@ def memory_bytes(pod: dict, container: dict) -> int:
     return int(_amount(container.get("resources") or {}, "memory", DEFAULT_MEMORY) * (0.3 + 0.4 * _unit(uid, name, "mem")))
 
 
+@dataclass(frozen=True, slots=True)
+class ContainerProfile:
+    """What the model derives once per pod version (``profile``): the per-read work is a sine."""
+
+    name: str
+    image: str
+    base_cpu: float  # cores, before the wave
+    phase: float
+    fixed_cpu: float | None  # an annotation's value
+    memory: int
+
+    def cpu(self, t: float) -> float:
+        if self.fixed_cpu is not None:
+            return self.fixed_cpu
+        return self.base_cpu * (1.0 + 0.1 * math.sin(t / 300.0 * 2 * math.pi + self.phase))
+
+
+def profile(pod: dict) -> list[ContainerProfile]:
+    """The containers of ``pod`` as the model sees them (same numbers as ``cpu_rate`` /
+    ``memory_bytes``)."""
+    md = pod.get("metadata") or {}
+    uid = md.get("uid", md.get("name", ""))
+    ann = md.get("annotations") or {}
+    out = []
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        name = c.get("name", "")
+        res = c.get("resources") or {}
+        out.append(ContainerProfile(
+            name, c.get("image", ""), _amount(res, "cpu", DEFAULT_CPU) * (0.2 + 0.6 * _unit(uid, name, "cpu")),
+            2 * math.pi * _unit(uid, name, "phase"), _overrides(ann.get(CPU_ANNOTATION), name),
+            memory_bytes(pod, c)))
+    return out
+
+
 @dataclass
 class _Counter:
     t: float

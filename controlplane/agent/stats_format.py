@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from controlplane.agent.stats import NodeSample, PodSample, Usage
-from controlplane.machinery.promtext import family, sample as line
+from controlplane.machinery.promtext import escape, family, fmt_value, sample as line
 from controlplane.machinery.timestamps import rfc3339
 from controlplane.runtime.netstats import NetDev
 
@@ -141,20 +141,25 @@ def _ms(ts: float) -> int:
 
 
 def resource_metrics(n: NodeSample, scrape_error: bool = False) -> str:
+    """The page, built with one label string per container and pod (simulated nodes serve
+    thousands of these per resolution period)."""
     fam: dict[str, list[str]] = {k: [] for k in RESOURCE_HELP}
+    c_cpu, c_ws, c_start, c_swap = (fam["container_cpu_usage_seconds_total"], fam["container_memory_working_set_bytes"],
+                                    fam["container_start_time_seconds"], fam["container_swap_usage_bytes"])
+    p_cpu, p_ws, p_swap = fam["pod_cpu_usage_seconds_total"], fam["pod_memory_working_set_bytes"], fam["pod_swap_usage_bytes"]
     for p in n.pods:
+        plab = f'namespace="{escape(p.namespace)}",pod="{escape(p.name)}"'
         for c in p.containers:
-            lab = {"container": c.name, "namespace": p.namespace, "pod": p.name}
+            lab = f'container="{escape(c.name)}",{plab}'
             t = _ms(c.usage.ts)
-            fam["container_cpu_usage_seconds_total"].append(line("container_cpu_usage_seconds_total", lab, c.usage.cpu_ns / 1e9, t))
-            fam["container_memory_working_set_bytes"].append(line("container_memory_working_set_bytes", lab, c.usage.working_set_bytes, t))
-            fam["container_start_time_seconds"].append(line("container_start_time_seconds", lab, round(c.start_time, 3), _ms(c.start_time)))
-            fam["container_swap_usage_bytes"].append(line("container_swap_usage_bytes", lab, 0, t))
-        plab = {"namespace": p.namespace, "pod": p.name}
+            c_cpu.append(f"container_cpu_usage_seconds_total{{{lab}}} {fmt_value(c.usage.cpu_ns / 1e9)} {t}")
+            c_ws.append(f"container_memory_working_set_bytes{{{lab}}} {c.usage.working_set_bytes} {t}")
+            c_start.append(f"container_start_time_seconds{{{lab}}} {fmt_value(round(c.start_time, 3))} {_ms(c.start_time)}")
+            c_swap.append(f"container_swap_usage_bytes{{{lab}}} 0 {t}")
         t = _ms(p.usage.ts)
-        fam["pod_cpu_usage_seconds_total"].append(line("pod_cpu_usage_seconds_total", plab, p.usage.cpu_ns / 1e9, t))
-        fam["pod_memory_working_set_bytes"].append(line("pod_memory_working_set_bytes", plab, p.usage.working_set_bytes, t))
-        fam["pod_swap_usage_bytes"].append(line("pod_swap_usage_bytes", plab, 0, t))
+        p_cpu.append(f"pod_cpu_usage_seconds_total{{{plab}}} {fmt_value(p.usage.cpu_ns / 1e9)} {t}")
+        p_ws.append(f"pod_memory_working_set_bytes{{{plab}}} {p.usage.working_set_bytes} {t}")
+        p_swap.append(f"pod_swap_usage_bytes{{{plab}}} 0 {t}")
     t = _ms(n.usage.ts)
     fam["node_cpu_usage_seconds_total"].append(line("node_cpu_usage_seconds_total", None, n.usage.cpu_ns / 1e9, t))
     fam["node_memory_working_set_bytes"].append(line("node_memory_working_set_bytes", None, n.usage.working_set_bytes, t))

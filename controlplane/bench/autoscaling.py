@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -115,6 +116,8 @@ async def timed_get(session: aiohttp.ClientSession, url: str, n: int) -> tuple[l
 
 
 async def run(args: argparse.Namespace) -> int:
+    # SIGTERM cancels the run, so the child processes are stopped and nothing is left behind
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # type: ignore[union-attr]
     work = Path(tempfile.mkdtemp(prefix="bench-autoscaling-"))
     token = secrets.token_hex(16)
     env = {"CONTROLPLANE_AGENT_TOKEN": token}
@@ -134,8 +137,9 @@ async def run(args: argparse.Namespace) -> int:
         wait_ready(url, procs[-1], timeout=120)
         kube = write_kubeconfig(work / "kubeconfig", url)
         t0 = time.monotonic()
+        sport_metrics = free_port()
         sim = _child(["agent", "--simulated", "--nodes", str(args.nodes), "--server", url, "--prefix", "sim-node",
-                      "--cpu", "4", "--memory", "32Gi"], work / "sim.log", env)
+                      "--cpu", "4", "--memory", "32Gi", "--metrics-port", str(sport_metrics)], work / "sim.log", env)
         procs.append(sim)
         for i in range(NAMESPACES):
             await client.create(R.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
@@ -147,6 +151,9 @@ async def run(args: argparse.Namespace) -> int:
         bodies = (pod_body(i, args.nodes, groups) for i in range(args.pods))
         await _post_pods(url, bodies, args.concurrency)
         out["pods_created_s"] = round(time.monotonic() - t1, 1)
+        while _metric(sport_metrics, "simulated_node_running_pods") < args.pods:  # the "kubelets" caught up
+            await asyncio.sleep(2)
+        out["pods_running_s"] = round(time.monotonic() - t1, 1)
 
         mport = free_port()
         ms = _child(["metrics-server", "--kubeconfig", str(kube), "--metric-resolution", f"{args.resolution}s",

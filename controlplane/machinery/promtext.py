@@ -77,7 +77,20 @@ def _unescape(s: str) -> str:
 
 def parse_labels(body: str) -> dict[str, str]:
     """Parse ``a="x",b="y"`` (values may hold escaped quotes, commas and braces)."""
-    out: dict[str, str] = {}
+    if "\\" not in body:
+        # no escapes: a value cannot contain '"', so '",' only ever ends a value
+        out: dict[str, str] = {}
+        for part in body.split('",'):
+            k, sep, v = part.partition('="')
+            if not sep:
+                if part.strip(" ,"):
+                    raise ValueError(f"malformed labels: {body!r}")
+                continue
+            out[k.strip(" ,")] = v[:-1] if v.endswith('"') else v
+        if not body.rstrip(" ,").endswith('"'):
+            raise ValueError(f"unterminated label value: {body!r}")
+        return out
+    out = {}
     i, n = 0, len(body)
     while i < n:
         eq = body.find("=", i)

@@ -178,3 +178,15 @@ def test_slim_caches_keep_what_the_api_reads_and_share_label_sets():
                               "images": [{"names": ["x"]}]}})
     assert n["metadata"]["annotations"] == {"metrics.k8s.io/resource-metrics-path": "/p"}
     assert n["status"]["conditions"] == [{"type": "Ready", "status": "True"}] and "images" not in n["status"]
+
+
+def test_fast_and_general_decoders_agree():
+    from controlplane.metrics.decode import _decode_lines
+    text = stats_format.resource_metrics(_node())
+    assert decode(text, 1.0) == _decode_lines(text, 1.0)
+    # another label order (or an escape) is not the kubelet's: read line by line, same result
+    reordered = text.replace('container="burn",namespace="default",pod="burn-1"',
+                             'pod="burn-1",namespace="default",container="burn"')
+    assert decode(reordered, 1.0) == decode(text, 1.0)
+    escaped = PAGE.replace('container="app"', 'container="a\\\\pp"')
+    assert list(decode(escaped, 5.0).pods[("ns", "p")]) == ["a\\pp"]

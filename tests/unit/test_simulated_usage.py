@@ -48,3 +48,12 @@ def test_counter_integrates_rate_changes():
     assert m.cpu_seconds("k", 2.0, 114.0, start=90.0) == pytest.approx(20.0)  # time never goes back
     m.forget(set())
     assert len(m) == 0
+
+
+@pytest.mark.parametrize("ann", [{}, {CPU_ANNOTATION: "app=2,side=50m", MEMORY_ANNOTATION: "1Gi"}])
+def test_profile_matches_the_model(ann):
+    from controlplane.agent.simulated_usage import profile
+    p = pod("u9", ann=ann)
+    for c, spec in zip(profile(p), p["spec"]["containers"]):
+        assert c.cpu(1234.5) == pytest.approx(cpu_rate(p, spec, 1234.5))
+        assert c.memory == memory_bytes(p, spec)
