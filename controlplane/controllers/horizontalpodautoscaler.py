@@ -42,7 +42,7 @@ from controlplane.controllers import replicacalculator as rc
 from controlplane.log import get_logger
 from controlplane.machinery.quantity import format_quantity
 from controlplane.machinery.selectors import LabelSelector, parse_label_selector
-from controlplane.machinery.timestamps import parse_duration, parse_time, rfc3339
+from controlplane.machinery.timestamps import parse_duration, rfc3339
 
 log = get_logger(__name__)
 
@@ -69,10 +69,7 @@ def _milli_q(v: int) -> str:
 
 
 def _ts(v: str | None) -> float:
-    try:
-        return parse_time(v) if v else 0.0
-    except ValueError:
-        return 0.0
+    return (rc._time(v) or 0.0) if v else 0.0
 
 
 def _go_duration(v: str | None) -> float:

@@ -23,7 +23,9 @@ Every quantity is in milli-units (``MilliValue()``), as in Kubernetes. Errors ar
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from controlplane.machinery.quantity import parse_quantity
 from controlplane.machinery.timestamps import parse_time
@@ -44,8 +46,20 @@ class PodMetric:
     window: float = 0.0
 
 
+_SIMPLE = re.compile(r"^(\d+)(n|u|m|k|M|G|T|Ki|Mi|Gi|Ti|)$")
+_SCALE = {"n": (1, 10**6), "u": (1, 10**3), "m": (1, 1), "": (1000, 1), "k": (10**6, 1), "M": (10**9, 1),
+          "G": (10**12, 1), "T": (10**15, 1), "Ki": (1024 * 1000, 1), "Mi": (1024**2 * 1000, 1),
+          "Gi": (1024**3 * 1000, 1), "Ti": (1024**4 * 1000, 1)}
+
+
 def milli(q: str | int | float) -> int:
-    """``Quantity.MilliValue()``: rounded up."""
+    """``Quantity.MilliValue()``: rounded up. The integer forms the Metrics API writes
+    (``48302113n``, ``12345Ki``) are computed without Fraction arithmetic."""
+    if isinstance(q, str):
+        m = _SIMPLE.match(q)
+        if m is not None:
+            mul, div = _SCALE[m.group(2)]
+            return -(-int(m.group(1)) * mul // div)
     return math.ceil(parse_quantity(q) * 1000)
 
 
@@ -56,13 +70,17 @@ def _condition(pod: dict, ctype: str) -> dict | None:
     return None
 
 
-def _time(v: str | None) -> float | None:
-    if not v:
-        return None
+@lru_cache(maxsize=65536)
+def _parse(v: str) -> float | None:
     try:
         return parse_time(v)
     except ValueError:
         return None
+
+
+def _time(v: str | None) -> float | None:
+    """RFC 3339 to seconds (cached: pods' times and metrics' timestamps repeat every sync)."""
+    return _parse(v) if v else None
 
 
 def group_pods(pods: list[dict], metrics: dict[str, PodMetric], resource: str, now: float,

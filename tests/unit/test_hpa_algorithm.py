@@ -245,3 +245,10 @@ def test_set_condition_keeps_transition_time_unless_status_changes():
     assert cs == [{"type": "AbleToScale", "status": "True", "lastTransitionTime": rfc3339(100.0), "reason": "B", "message": "b"}]
     hn.set_condition(cs, "AbleToScale", "False", "C", "c", 300.0)
     assert cs[0]["lastTransitionTime"] == rfc3339(300.0)
+
+
+@pytest.mark.parametrize("q", ["48302113n", "1500u", "250m", "2", "0", "12345Ki", "64Mi", "1.5", "100e-3", "1G", "7k"])
+def test_milli_fast_path_matches_quantity(q):
+    import math as _m
+    from controlplane.machinery.quantity import parse_quantity
+    assert rc.milli(q) == _m.ceil(parse_quantity(q) * 1000)
