@@ -8,8 +8,9 @@ object without metrics, 400 for a bad selector, 405 for watch), and ``/healthz``
 
 Objects are rendered from ``storage.Storage`` and the slim caches; each one's JSON is kept
 until the next scrape cycle (or a label change), so a list of 150,000 PodMetrics joins stored
-bytes instead of encoding every item again. ``creationTimestamp`` is the time the object was
-rendered (metrics-server uses the time of the request: objects are not stored anywhere).
+bytes instead of encoding every item again, and the unfiltered list of every pod is kept whole
+until the next cycle. ``creationTimestamp`` is the time the object was rendered (metrics-server
+uses the time of the request: objects are not stored anywhere).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class MetricsApi:
         self.authorize = authorize
         self._node_cache: dict[str, tuple[int, str, bytes]] = {}
         self._pod_cache: dict[tuple[str, str], tuple[int, str, bytes]] = {}
+        self._all_pods: tuple[int, bytes] | None = None  # (storage version, the unfiltered list)
         self.app = web.Application(middlewares=[self._guard])
         r = self.app.router
         for path in ("/healthz", "/livez"):
@@ -288,6 +290,9 @@ class MetricsApi:
             lsel, fsel = self._selectors(request)
         except ValueError as e:
             return status(400, "BadRequest", str(e))
+        everything = ns is None and lsel.empty and fsel.empty and "as=Table" not in request.headers.get("Accept", "")
+        if everything and self._all_pods is not None and self._all_pods[0] == self.storage.version:
+            return web.Response(body=self._all_pods[1], content_type="application/json")
         items = []
         check_fields = not fsel.empty
         for p in self.pods.list(ns):
@@ -300,7 +305,10 @@ class MetricsApi:
             if raw is not None:
                 items.append(raw)
         self._prune()
-        return self._table_or_list(request, "PodMetrics", items)
+        resp = self._table_or_list(request, "PodMetrics", items)
+        if everything:  # `kubectl top pods -A`: the whole cycle, kept until the next one
+            self._all_pods = (self.storage.version, resp.body)
+        return resp
 
     async def get_pod(self, request: web.Request) -> web.Response:
         ns, name = request.match_info["ns"], request.match_info["name"]

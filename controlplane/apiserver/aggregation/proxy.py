@@ -95,7 +95,11 @@ class Proxy:
                 resp = await request.respond(status=r.status, headers=out_headers,
                                              content_type=r.headers.get("Content-Type", "application/json"))
                 started = True
-                async for chunk in r.content.iter_any():
+                # a watch streams as bytes arrive; anything else in 1 MiB sends (a list of 150,000
+                # PodMetrics is 50 MB: small chunks would cost a send each)
+                chunks = r.content.iter_any() if request.args.get("watch") in ("1", "true") \
+                    else r.content.iter_chunked(1 << 20)
+                async for chunk in chunks:
                     await resp.send(chunk)
                 await resp.eof()
                 return None
