@@ -6,8 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= .data
 PORT ?= 6443
-APT_PACKAGES := etcd-server etcd-client runc skopeo umoci docker-registry busybox-static iproute2 git openssh-client prometheus
-APT_BINARIES := etcd etcdctl runc skopeo umoci docker-registry busybox ip git ssh prometheus
+APT_PACKAGES := etcd-server etcd-client runc conmon skopeo umoci docker-registry busybox-static iproute2 git openssh-client prometheus
+APT_BINARIES := etcd etcdctl runc conmon skopeo umoci docker-registry busybox ip git ssh prometheus
 PYTEST_ARGS ?=
 
 .PHONY: install apt-deps run test unit integration lint-imports bench clean

@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|apiserver|controller-manager|scheduler|agent|metrics-server|gitops-controller|gitops|bench``.
+"""The one CLI entry: ``controlplane up|down|apiserver|controller-manager|scheduler|agent|metrics-server|gitops-controller|gitops|ddqn|ddqn-retrainer|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -16,6 +16,7 @@ import sys
 # subcommand -> the module providing it, in help order
 SUBCOMMANDS = {
     "up": "controlplane.cmd.up",
+    "down": "controlplane.cmd.down",
     "apiserver": "controlplane.cmd.apiserver",
     "controller-manager": "controlplane.cmd.controller_manager",
     "scheduler": "controlplane.cmd.scheduler",
@@ -23,7 +24,11 @@ SUBCOMMANDS = {
     "metrics-server": "controlplane.cmd.metrics_server",
     "gitops-controller": "controlplane.cmd.gitops",
     "gitops": "controlplane.cmd.gitops_cli",
+    "ddqn": "controlplane.cmd.ddqn",
+    "ddqn-retrainer": "controlplane.cmd.ddqn_retrainer",
     "bench": "controlplane.cmd.bench",
+    "kubeconfig": "controlplane.cmd.kubeconfig",
+    "token": "controlplane.cmd.token",
 }
 _GLOBAL_WITH_VALUE = ("--log-format", "--log-level")
 

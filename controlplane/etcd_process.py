@@ -2,6 +2,10 @@
 
 etcd 3.4 from apt: data under ``<data_dir>/etcd``, client and peer URLs on loopback, stopped
 with SIGTERM (then SIGKILL) when the owner exits. Restarting on the same data dir keeps data.
+
+With ``tls`` (an ``EtcdTLS``: the files ``pki.ClusterPKI`` writes under ``pki/etcd/``) both
+URLs are https and etcd requires a client certificate signed by the etcd CA on both
+(``--client-cert-auth``, ``--peer-client-cert-auth``): a client without one is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controlplane.log import get_logger
-from controlplane.procutil import terminate
+from controlplane.procutil import die_with_parent, terminate
 
 log = get_logger(__name__)
 
@@ -35,6 +39,46 @@ def etcd_binary() -> str:
 
 
 @dataclass
+class EtcdTLS:
+    """Certificate files of a TLS etcd: its CA, serving and peer pairs, and a client pair
+    (the apiserver's) used for the health check and handed to clients (``client_options``)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    peer_cert: Path
+    peer_key: Path
+    client_cert: Path
+    client_key: Path
+
+    @classmethod
+    def from_pki(cls, pki_dir: Path) -> "EtcdTLS":
+        d = Path(pki_dir)
+        return cls(ca=d / "etcd/ca.crt", cert=d / "etcd/server.crt", key=d / "etcd/server.key",
+                   peer_cert=d / "etcd/peer.crt", peer_key=d / "etcd/peer.key",
+                   client_cert=d / "apiserver-etcd-client.crt", client_key=d / "apiserver-etcd-client.key")
+
+    def ssl_context(self):  # type: ignore[no-untyped-def]
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        ctx.load_cert_chain(str(self.client_cert), str(self.client_key))
+        return ctx
+
+    def client_args(self) -> list[str]:
+        """``controlplane apiserver`` flags for this etcd's client certificate."""
+        return ["--etcd-cafile", str(self.ca), "--etcd-certfile", str(self.client_cert),
+                "--etcd-keyfile", str(self.client_key)]
+
+    def backend_kwargs(self) -> dict[str, str]:
+        """``EtcdBackend(endpoints, **tls.backend_kwargs())``."""
+        return {"cafile": str(self.ca), "certfile": str(self.client_cert), "keyfile": str(self.client_key)}
+
+    def etcdctl_args(self) -> list[str]:
+        return ["--cacert", str(self.ca), "--cert", str(self.client_cert), "--key", str(self.client_key)]
+
+
+@dataclass
 class EtcdProcess:
     """An etcd child process. ``endpoint`` is its client URL once started."""
 
@@ -42,11 +86,33 @@ class EtcdProcess:
     client_port: int = 0
     peer_port: int = 0
     name: str = "controlplane"
+    tls: EtcdTLS | None = None
+    tied_to_parent: bool = False  # PR_SET_PDEATHSIG: etcd dies with the process that started it
+    metrics_port: int = 0  # >0: /metrics (and /health) also on plain http://127.0.0.1:PORT (kubeadm's 2381)
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
+
+    @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{self.scheme}://127.0.0.1:{self.client_port}"
+
+    def backend_kwargs(self) -> dict[str, str]:
+        """What ``EtcdBackend`` needs to reach this etcd (TLS files; nothing for plain http)."""
+        return self.tls.backend_kwargs() if self.tls is not None else {}
+
+    def etcdctl_args(self) -> list[str]:
+        return ["--endpoints", self.endpoint, *(self.tls.etcdctl_args() if self.tls is not None else [])]
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.peer_port}"
 
     def _args(self) -> list[str]:
         return [
@@ -55,20 +121,28 @@ class EtcdProcess:
             "--data-dir", str(self.data_dir),
             "--listen-client-urls", self.endpoint,
             "--advertise-client-urls", self.endpoint,
-            "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
-            "--initial-cluster", f"{self.name}=http://127.0.0.1:{self.peer_port}",
+            "--listen-peer-urls", self.peer_url,
+            "--initial-advertise-peer-urls", self.peer_url,
+            "--initial-cluster", f"{self.name}={self.peer_url}",
             "--quota-backend-bytes", str(8 * 1024**3),
             "--max-request-bytes", str(4 * 1024**2),
             "--logger", "zap",
             "--log-level", "error",
+            *(["--listen-metrics-urls", self.metrics_url] if self.metrics_port else []),
+            *self._tls_args(),
         ]
 
-    def start_sync(self, timeout: float = 15.0) -> None:
-        """Start etcd and block until it answers (for synchronous callers such as fixtures)."""
-        import time
-        import urllib.request
+    def _tls_args(self) -> list[str]:
+        t = self.tls
+        if t is None:
+            return []
+        return ["--cert-file", str(t.cert), "--key-file", str(t.key), "--trusted-ca-file", str(t.ca),
+                "--client-cert-auth",
+                "--peer-cert-file", str(t.peer_cert), "--peer-key-file", str(t.peer_key),
+                "--peer-trusted-ca-file", str(t.ca), "--peer-client-cert-auth"]
 
+    def spawn(self) -> None:
+        """Start the process (ports picked on the first start and kept for restarts)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.client_port:
             self.client_port = free_port()
@@ -78,14 +152,27 @@ class EtcdProcess:
         self.proc = subprocess.Popen(
             self._args(), stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "ETCD_UNSUPPORTED_ARCH": os.environ.get("ETCD_UNSUPPORTED_ARCH", "")},
+            preexec_fn=die_with_parent() if self.tied_to_parent else None,
         )
         logf.close()
+
+    def start_sync(self, timeout: float = 15.0) -> None:
+        """Start etcd and block until it answers (for synchronous callers such as fixtures)."""
+        self.spawn()
+        self.wait_healthy(timeout)
+
+    def wait_healthy(self, timeout: float = 15.0) -> None:
+        import time
+        import urllib.request
+
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
+        ctx = self.tls.ssl_context() if self.tls is not None else None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"etcd exited with {self.proc.returncode}; see {self.data_dir}.log")
             try:
-                with urllib.request.urlopen(self.endpoint + "/health", timeout=1) as r:
+                with urllib.request.urlopen(self.endpoint + "/health", timeout=1, context=ctx) as r:
                     if b'"health":"true"' in r.read():
                         log.info("etcd ready", endpoint=self.endpoint, data_dir=str(self.data_dir))
                         return
@@ -96,7 +183,10 @@ class EtcdProcess:
         raise RuntimeError(f"etcd did not become healthy within {timeout}s")
 
     async def start(self, timeout: float = 15.0) -> None:
-        await asyncio.to_thread(self.start_sync, timeout)
+        """Spawn from the calling (event loop) thread, so ``tied_to_parent`` follows the
+        owner's life rather than a pool thread's, then wait for health off the loop."""
+        self.spawn()
+        await asyncio.to_thread(self.wait_healthy, timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -2,10 +2,12 @@
 --prometheus``, on the scrape configuration and alerting rules of ``manifests/prometheus/``.
 
 ``PrometheusProcess.start`` copies the configuration to ``DATA_DIR/prometheus/`` (the global
-scrape and evaluation intervals and the rules directory can be replaced), writes the agents'
-token there (``kubelet-token``), writes the file-discovery target lists
-(``targets/<job>.json``) from what ``up`` knows -- the apiserver's port, etcd's client URL,
-the metrics ports the components wrote to ``DATA_DIR/<component>.metrics-port`` -- and
+scrape and evaluation intervals and the rules directory can be replaced), copies its
+identity there (``tls/ca.crt``, ``tls/client.crt``, ``tls/client.key``: the cluster CA and
+the ``system:prometheus`` client certificate in group ``system:monitoring``, which the
+apiserver's RBAC lets read ``/metrics`` and the agents' ``nodes/metrics``), writes the
+file-discovery target lists (``targets/<job>.json``) from what ``up`` knows -- the apiserver's
+port, etcd's metrics URL (plain loopback, as kubeadm listens), the metrics ports the components wrote to ``DATA_DIR/<component>.metrics-port`` -- and
 starts Prometheus with its TSDB under ``DATA_DIR/prometheus/data``, on a free loopback port
 (written to ``DATA_DIR/prometheus.port``). A refresh task rewrites the targets every few
 seconds: components restarted on new ports, and the kubelet targets from the cluster's Node
@@ -19,8 +21,10 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -28,7 +32,7 @@ import yaml
 
 from controlplane.etcd_process import free_port
 from controlplane.log import get_logger
-from controlplane.procutil import terminate
+from controlplane.procutil import die_with_parent, terminate
 
 log = get_logger(__name__)
 
@@ -66,17 +70,32 @@ def kubelet_targets(nodes: list[dict]) -> list[dict]:
     return out
 
 
+@dataclass(frozen=True)
+class PrometheusTLS:
+    """The CA that signed the apiserver's and agents' serving certificates, and Prometheus'
+    client certificate and key."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        ctx.load_cert_chain(str(self.cert), str(self.key))
+        return ctx
+
+
 class PrometheusProcess:
     name = "prometheus"
 
-    def __init__(self, data_dir: Path, *, apiserver: str, etcd_endpoints: list[str], token_file: Path | None,
+    def __init__(self, data_dir: Path, *, apiserver: str, etcd_metrics: str = "", tls: PrometheusTLS | None = None,
                  port: int = 0, scrape_interval: str | None = None, rules_dir: Path | None = None,
                  manifests: Path = MANIFESTS, refresh: float = 5.0) -> None:
         self.data_dir = Path(data_dir)
         self.dir = self.data_dir / "prometheus"
         self.apiserver = apiserver
-        self.etcd_endpoints = etcd_endpoints
-        self.token_file = token_file
+        self.etcd_metrics = etcd_metrics
+        self.tls = tls
         self.port = port
         self.scrape_interval = scrape_interval
         self.rules_dir = rules_dir
@@ -101,10 +120,14 @@ class PrometheusProcess:
         rules = self.dir / "rules"
         shutil.rmtree(rules, ignore_errors=True)
         shutil.copytree(rules_src, rules)
-        token = self.token_file.read_text().strip() if self.token_file and self.token_file.exists() else ""
-        tf = self.dir / "kubelet-token"
-        tf.write_text(token + "\n")
-        os.chmod(tf, 0o600)
+        tdir = self.dir / "tls"
+        tdir.mkdir(exist_ok=True)
+        if self.tls is not None:
+            for src, name, mode in ((self.tls.ca, "ca.crt", 0o644), (self.tls.cert, "client.crt", 0o644),
+                                    (self.tls.key, "client.key", 0o600)):
+                dst = tdir / name
+                dst.write_bytes(src.read_bytes())
+                os.chmod(dst, mode)
         path = self.dir / "prometheus.yml"
         tmp = self.dir / ".prometheus.yml.tmp"
         tmp.write_text("# written by controlplane up from manifests/prometheus/prometheus.yml\n" +
@@ -123,8 +146,7 @@ class PrometheusProcess:
         t = self.dir / "targets"
         api = urlparse(self.apiserver)
         _write_json(t / "apiserver.json", [{"targets": [f"{api.hostname}:{api.port}"]}])
-        _write_json(t / "etcd.json", [{"targets": [urlparse(e).netloc for e in self.etcd_endpoints]}]
-                    if self.etcd_endpoints else [])
+        _write_json(t / "etcd.json", [{"targets": [urlparse(self.etcd_metrics).netloc]}] if self.etcd_metrics else [])
         for job, comp in PORT_FILE_JOBS.items():
             port = self._port_file(comp)
             _write_json(t / f"{job}.json", [{"targets": [f"127.0.0.1:{port}"]}] if port else [])
@@ -132,8 +154,9 @@ class PrometheusProcess:
             _write_json(t / "kubelet.json", kubelet_targets(nodes))
 
     def _nodes(self) -> list[dict] | None:
+        ctx = self.tls.ssl_context() if self.tls is not None else None
         try:
-            with urllib.request.urlopen(self.apiserver + "/api/v1/nodes", timeout=5) as r:
+            with urllib.request.urlopen(self.apiserver + "/api/v1/nodes", timeout=5, context=ctx) as r:
                 return json.load(r).get("items") or []
         except (OSError, ValueError):
             return None
@@ -145,7 +168,7 @@ class PrometheusProcess:
             await asyncio.sleep(self.refresh)
 
     # -- the process -----------------------------------------------------------------------------
-    async def start(self, ready_timeout: float = 60.0) -> None:
+    async def start(self, ready_timeout: float = 60.0, wait_ready: bool = True) -> None:
         cfg = await asyncio.to_thread(self.write_config)
         nodes = await asyncio.to_thread(self._nodes)
         await asyncio.to_thread(self.write_targets, nodes)
@@ -158,15 +181,18 @@ class PrometheusProcess:
                 [prometheus_binary(), f"--config.file={cfg}", f"--storage.tsdb.path={self.dir / 'data'}",
                  f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=2d",
                  "--web.enable-lifecycle", f"--web.external-url=http://127.0.0.1:{self.port}/"],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent())
         (self.data_dir / "prometheus.port").write_text(f"{self.port}\n")
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._refresh_loop())
+        if not wait_ready:
+            return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ready_timeout
         while loop.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"prometheus exited with {self.proc.returncode}; see {logs / 'prometheus.log'}")
             if await asyncio.to_thread(self._ready):
-                self._task = asyncio.create_task(self._refresh_loop())
                 log.info("prometheus ready", url=self.url, config=str(cfg))
                 return
             await asyncio.sleep(0.2)

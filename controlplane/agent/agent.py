@@ -4,8 +4,12 @@ pod, the statistics provider (``stats.py``) with the eviction manager (``pressur
 the authenticated log/exec/stats server (``server.py``).
 
 ``Agent.run(stop)`` owns every task it starts and, on stop, cancels them and (by default)
-removes every container, netns, cgroup and mount it created. Started by
-``controlplane agent`` (``cmd/agent.py``) and by ``controlplane up``.
+removes every container, netns, cgroup and mount it created; with ``--keep-containers``
+(``controlplane up`` passes it) containers keep running. On start the runtime re-adopts what
+a previous agent left (``RuncRuntime.recover``): each pod the API still binds here takes its
+sandbox and containers back (``PodWorker.adopt``); sandboxes of pods that are gone are removed
+once the pod informer has synced. Started by ``controlplane agent`` (``cmd/agent.py``) and by
+``controlplane up``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from controlplane.agent.pod_worker import PodWorker
 from controlplane.agent.pressure import PressureMonitor
 from controlplane.agent.server import AgentServer
 from controlplane.agent.stats import StatsProvider
+from controlplane.agent.tokens import TokenManager
 from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
 from controlplane.client.resources import PODS
@@ -30,7 +35,7 @@ from controlplane.images.manager import ImageManager
 from controlplane.images.reference import Mirrors
 from controlplane.log import get_logger
 from controlplane.runtime.interface import ContainerRuntime
-from controlplane.runtime.runc import RuncRuntime
+from controlplane.runtime.runc import Recovered, RuncRuntime
 
 log = get_logger(__name__)
 
@@ -46,10 +51,11 @@ class Agent:
             cfg.host_path_root = cfg.root / "hostpath"
         self.client = client
         if runtime is None:
-            runtime = RuncRuntime(cfg.root / "runtime", cfg.node, subnet=cfg.pod_subnet)
+            runtime = RuncRuntime(cfg.root / "runtime", cfg.host_id or cfg.node, subnet=cfg.pod_subnet)
         self.runtime = runtime
         self.images = ImageManager(cfg.root / "images", Mirrors({"docker.io": list(cfg.registry_mirrors)}),
-                                   backoff_initial=cfg.image_backoff_initial)
+                                   backoff_initial=cfg.image_backoff_initial, ssl=cfg.registry_ssl)
+        self.tokens = TokenManager(client)
         self.recorder = EventRecorder(client, "kubelet", host=cfg.node)
         self.node = NodeStatus(self)
         self.metrics = AgentMetrics()
@@ -60,6 +66,7 @@ class Agent:
         self.server_port = cfg.port
         self._tasks: set[asyncio.Task] = set()
         self.ready = asyncio.Event()
+        self.recovered = Recovered()
 
     def spawn(self, coro: Any) -> asyncio.Task:
         t = asyncio.get_running_loop().create_task(coro)
@@ -98,6 +105,9 @@ class Agent:
                     not (pod.get("metadata") or {}).get("deletionTimestamp"):
                 return  # finished before this agent started: nothing to run
             w = PodWorker(self, pod)
+            sb = self.recovered.sandboxes.pop(uid, None)
+            if sb is not None:
+                w.adopt(sb, self.recovered.containers.pop(uid, []))
             self.workers[uid] = w
             w.task = self.spawn(self._run_worker(w))
         else:
@@ -112,7 +122,8 @@ class Agent:
 
     # -- run ---------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        await self.runtime.cleanup_all() if hasattr(self.runtime, "cleanup_all") else None
+        if isinstance(self.runtime, RuncRuntime):
+            self.recovered = await self.runtime.recover()
         server = AgentServer(self)
         self.server_port = await server.start()
         inner = asyncio.Event()
@@ -134,7 +145,9 @@ class Agent:
             self.spawn(self.informer.start(inner))
             self.spawn(self._gc_loop(inner))
             self.spawn(self.pressure.run(inner))
+            self.spawn(self._log_rotation_loop(inner))
             await self.informer.wait_for_sync(60)
+            await self._remove_orphans()
             self.ready.set()
             log.info("agent ready", node=self.cfg.node, port=self.server_port)
             await stop.wait()
@@ -168,6 +181,31 @@ class Agent:
             w.shutdown = True
             await w.terminate(min(w._grace(), self.cfg.shutdown_grace))
         await asyncio.gather(*(one(w) for w in workers), return_exceptions=True)
+
+    async def _remove_orphans(self) -> None:
+        """Sandboxes a previous agent left for pods no longer bound here (deleted meanwhile)."""
+        orphans = list(self.recovered.sandboxes.values())
+        self.recovered = Recovered()
+        for sb in orphans:
+            log.info("removing the sandbox of a pod that is gone", pod_uid=sb.uid)
+            try:
+                await self.runtime.remove_sandbox(sb)
+            except Exception as e:  # noqa: BLE001 - keep going; `controlplane down` removes the rest
+                log.warning("orphan sandbox removal failed", pod_uid=sb.uid, error=repr(e))
+
+    async def _log_rotation_loop(self, stop: asyncio.Event) -> None:
+        """The kubelet's container log manager: rotate logs past their size every 10 s."""
+        rotate = getattr(self.runtime, "rotate_logs", None)
+        while rotate is not None and not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 10)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                rotate()
+            except OSError as e:
+                log.warning("log rotation failed", error=str(e))
 
     async def _gc_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

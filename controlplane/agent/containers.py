@@ -78,7 +78,7 @@ class ContainerRunner:
             self._retry_in(self.agent.cfg.image_retry)
             return
         c.image_id = f"{rec.ref.split(':')[0].split('@')[0]}@{rec.manifest}"
-        pc = PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip)
+        pc = PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens)
         try:
             env = await pc.env(cs)
             argv = pc.command(cs, rec.config, env)
@@ -217,7 +217,7 @@ class ContainerRunner:
             c.reason = "CrashLoopBackOff"
             c.message = (f"back-off {int(delay)}s restarting failed container={c.name} "
                          f"pod={self.name}_{self.ns}({self.uid})")
-            c.restart_at = time.time() + delay
+            c.restart_at = max(time.time(), (c.finished_at or time.time()) + delay)  # resumes after an agent restart
             self.agent.event(self.pod, "Warning", "BackOff", "Back-off restarting failed container")
         else:
             c.reason, c.message, c.restart_at = "ContainerCreating", "", None

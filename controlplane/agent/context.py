@@ -8,7 +8,6 @@ and owns them all.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any, Protocol
 
 from controlplane.agent.eviction import DEFAULT_EVICTION_HARD
 from controlplane.agent.metrics import AgentMetrics
+from controlplane.agent.tokens import TokenManager
 from controlplane.client.rest import RestClient
 from controlplane.images.manager import ImageManager
 from controlplane.runtime.interface import ContainerRuntime
@@ -25,9 +25,16 @@ from controlplane.runtime.interface import ContainerRuntime
 class AgentConfig:
     node: str
     root: Path
+    host_id: str = ""  # key of host-level names (cgroups, netns); "" = the node name
     address: str = "127.0.0.1"
     port: int = 0  # log/exec server; 0 = a free port
-    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    # the endpoint's TLS: serving certificate and the CA client certificates must chain to;
+    # callers are authenticated (client certificate or TokenReview) and authorized
+    # (SubjectAccessReview on nodes/<subresource>) through the apiserver (auth.DelegatedAuth)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    client_ca_file: Path | None = None
+    registry_ssl: Any = None  # TLS context for https registry mirrors (the node's client certificate)
     registry_mirrors: list[str] = field(default_factory=list)
     host_path_root: Path | None = None
     capacity: dict[str, str] = field(default_factory=dict)
@@ -62,6 +69,7 @@ class NodeContext(Protocol):
     images: ImageManager
     metrics: AgentMetrics
     server_port: int  # the log/exec endpoint's port, known once the server listens
+    tokens: TokenManager  # ServiceAccount tokens for projected volumes
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
         """Run ``coro`` as a task the agent owns (cancelled when it stops)."""

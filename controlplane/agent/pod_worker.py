@@ -6,12 +6,20 @@ postStart) → restart per ``restartPolicy`` with CrashLoopBackOff → probes (s
 liveness/readiness; liveness failure restarts) → status through ``pods/status`` when it
 changed. A deletionTimestamp means graceful termination (preStop, SIGTERM, grace, SIGKILL),
 removal of everything on the host, then the final delete with gracePeriodSeconds=0.
+
+Agent restarts: every container's state (restart count, backoff position, last termination,
+when a backoff ends) is checkpointed to ``<pod dir>/containers.json``; ``adopt`` takes the
+sandbox and containers the runtime re-adopted plus that checkpoint, so a running container
+goes on under the new agent (same container ID, restart count kept), one that exited
+meanwhile is handled as an exit now, and a crash loop resumes where its backoff was.
 Neighbours: ``agent.Agent`` owns workers; ``lifecycle`` (pure rules), ``podconfig``, ``probes``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import os
 import shutil
 import time
@@ -28,7 +36,7 @@ from controlplane.client.rest import ApiStatusError
 from controlplane.client.retry import update_with_retry
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import rfc3339
-from controlplane.runtime.interface import RuntimeError_, Sandbox, SandboxSpec
+from controlplane.runtime.interface import ContainerStatus, RuntimeError_, Sandbox, SandboxSpec
 
 log = get_logger(__name__)
 
@@ -64,6 +72,76 @@ class PodWorker(ContainerRunner):
         self.timer: float | None = None
         self.log_dir = agent.cfg.root / "logs" / f"{self.ns}_{self.name}_{self.uid}"
         self.task: asyncio.Task | None = None
+        self._adopted: list[tuple[lc.CState, ContainerStatus]] = []
+        self._checkpointed = ""
+
+    # -- agent restarts ----------------------------------------------------------------------
+    CHECKPOINT = "containers.json"
+
+    def adopt(self, sandbox: Sandbox, containers: list[tuple[int, ContainerStatus]]) -> None:
+        """Take over a sandbox and the containers a previous agent left (see the docstring)."""
+        self.sandbox = sandbox
+        self.started_reported = True
+        try:
+            saved = json.loads((sandbox.pod_dir / self.CHECKPOINT).read_text())
+        except (OSError, ValueError):
+            saved = {}
+        latest: dict[str, tuple[int, ContainerStatus]] = {}
+        for attempt, st in containers:
+            prev = latest.get(st.name)
+            if prev is not None:
+                self.agent.spawn(self.agent.runtime.remove_container(prev[1].id))  # only the last one is kept
+            latest[st.name] = (attempt, st)
+        fields = {f.name for f in dataclasses.fields(lc.CState)} - {"name", "image", "init"}
+        for c in self.init + self.main:
+            d = saved.get(c.name) or {}
+            for k, v in (d.get("state") or {}).items():
+                if k in fields:
+                    setattr(c, k, v)
+            if "backoff" in d:
+                self.backoff[c.name].restarts = int(d["backoff"])
+            c.ready = False
+            rec = latest.get(c.name)
+            if rec is not None:
+                attempt, st = rec
+                c.restart_count = max(c.restart_count, attempt)
+                c.cid, c.state, c.started_at = st.id, "running", st.started_at
+                c.exit_code, c.finished_at, c.reason, c.message, c.done = None, None, "", "", False
+                self._adopted.append((c, st))
+            elif c.state == "running":  # the checkpoint saw it running, the runtime has nothing
+                c.state, c.exit_code, c.finished_at = "running", 137, time.time()
+                c.reason = "ContainerStatusUnknown"
+                c.message = "The container could not be located when the agent restarted"
+                self._after_exit(c, ran_for=0.0)
+        log.info("pod re-adopted", pod=f"{self.ns}/{self.name}",
+                 containers={c.name: (st.state, c.restart_count) for c, st in self._adopted})
+
+    def _resume_adopted(self) -> None:
+        """Watch re-adopted containers again (exit handling, probes)."""
+        for c, st in self._adopted:
+            self.waits[st.id] = asyncio.get_running_loop().create_task(self._wait_exit(c, st.id))
+            if st.state == "running" and not c.init:
+                cs = self.container_spec(c)
+                self._start_probes(c, cs, st.id)
+                if "readinessProbe" not in cs and c.started:
+                    c.ready = True
+        self._adopted = []
+
+    def checkpoint(self) -> None:
+        """Write the containers' states next to the sandbox (only when they changed)."""
+        if self.sandbox is None:
+            return
+        doc = json.dumps({c.name: {"state": dataclasses.asdict(c), "backoff": self.backoff[c.name].restarts}
+                          for c in self.init + self.main}, sort_keys=True)
+        if doc == self._checkpointed:
+            return
+        tmp = self.sandbox.pod_dir / f".{self.CHECKPOINT}.tmp"
+        try:
+            tmp.write_text(doc)
+            tmp.replace(self.sandbox.pod_dir / self.CHECKPOINT)
+            self._checkpointed = doc
+        except OSError as e:
+            log.warning("container checkpoint failed", pod=f"{self.ns}/{self.name}", error=str(e))
 
     # -- inputs ------------------------------------------------------------------------------
     def update(self, pod: dict) -> None:
@@ -84,6 +162,7 @@ class PodWorker(ContainerRunner):
 
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
+        self._resume_adopted()
         while not self.finished:
             self.wake.clear()
             self.timer = None
@@ -140,7 +219,7 @@ class PodWorker(ContainerRunner):
         if self.volumes is None:
             try:
                 self.volumes_at = time.monotonic()
-                self.volumes = await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip) \
+                self.volumes = await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens) \
                     .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root)
             except ConfigError as e:
                 for c in self.init + self.main:
@@ -161,7 +240,7 @@ class PodWorker(ContainerRunner):
         assert self.sandbox is not None
         self.volumes_at = time.monotonic()
         try:
-            await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip) \
+            await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens) \
                 .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root)
         except ConfigError as e:
             log.info("volume refresh failed; keeping contents", pod=f"{self.ns}/{self.name}", error=e.message)
@@ -272,6 +351,7 @@ class PodWorker(ContainerRunner):
         return st
 
     async def push_status(self) -> None:
+        self.checkpoint()
         st = self.build_status()
         if st["phase"] == "Running" and not self.started_reported:
             self.started_reported = True

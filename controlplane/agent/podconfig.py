@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from controlplane.client.resources import CONFIGMAPS, SECRETS
+from controlplane.agent.tokens import TokenError, TokenManager
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.machinery.quantity import bytes_, cpu_millis
 from controlplane.runtime.interface import Mount
@@ -66,8 +67,9 @@ def resource_ref(container: dict, ref: dict) -> str:
 
 
 class PodConfig:
-    def __init__(self, client: RestClient, pod: dict, node: str, pod_ip: str | None) -> None:
+    def __init__(self, client: RestClient, pod: dict, node: str, pod_ip: str | None, tokens: TokenManager | None = None) -> None:
         self.client = client
+        self.tokens = tokens
         self.pod = pod
         self.ns = pod["metadata"].get("namespace") or "default"
         self.node = node
@@ -182,12 +184,21 @@ class PodConfig:
                     elif "downwardAPI" in s:
                         files.update(self._downward(s["downwardAPI"].get("items") or []))
                     elif "serviceAccountToken" in s:
-                        files[s["serviceAccountToken"].get("path", "token")] = b""
+                        files[s["serviceAccountToken"].get("path", "token")] = await self._sa_token(s["serviceAccountToken"])
                 self._write_files(target, files, None, v["projected"].get("defaultMode", 0o644))
             else:
                 raise ConfigError(f"volume {name!r}: unsupported volume type", reason="CreateContainerConfigError")
             out[name] = target
         return out
+
+    async def _sa_token(self, source: dict) -> bytes:
+        """A token bound to this pod (TokenRequest), refreshed by the token manager."""
+        if self.tokens is None:
+            raise ConfigError("serviceAccountToken volumes need the agent's token manager")
+        try:
+            return (await self.tokens.get(self.pod, source)).encode()
+        except (ApiStatusError, TokenError) as e:
+            raise ConfigError(f"failed to fetch token: {e}", reason="CreateContainerConfigError") from e
 
     def _host_path(self, hp: dict, root: Path | None) -> Path:
         path = Path(os.path.normpath(hp.get("path", "")))

@@ -1,22 +1,27 @@
-"""The agent's authenticated HTTP endpoint (the kubelet's port): container logs, exec over
-WebSocket (``v5.channel.k8s.io`` / ``v4.channel.k8s.io``), statistics and health.
+"""The agent's authenticated HTTPS endpoint (the kubelet's port): container logs, exec over
+WebSocket (``v5.channel.k8s.io`` / ``v4.channel.k8s.io``), stats, metrics and health.
 
 Statistics as the kubelet serves them (``stats.py`` reads, ``stats_format.py`` writes):
 ``/stats/summary`` (Summary API), ``/metrics/resource`` (metrics-server's source),
-``/metrics/cadvisor`` (container metrics) and ``/metrics`` (the agent's own ``kubelet_*``).
-They sit behind the same authentication as logs and exec (``/healthz`` alone is open).
+``/metrics/cadvisor`` (container metrics) and ``/metrics`` (the agent's own ``kubelet_*``),
+authorized as ``nodes/stats`` and ``nodes/metrics`` as the kubelet's are.
 
-Every request must carry ``Authorization: Bearer <token>`` (the token the apiserver's
-``node_proxy`` is given). Paths follow the kubelet's: ``/containerLogs/{ns}/{pod}/{container}``
-(follow, previous, tailLines, sinceSeconds, sinceTime, timestamps, limitBytes) and
-``/exec/{ns}/{pod}/{container}?command=…&stdin=…``. Owned by ``agent.Agent``.
+TLS with the node's serving certificate; a client certificate is asked for (and verified
+against the cluster CA) but not required. Every request is authenticated and authorized
+through the apiserver as the kubelet does (``auth.DelegatedAuth``: client certificate or
+TokenReview, then a SubjectAccessReview on ``nodes/proxy``, ``nodes/log``, ``nodes/stats``,
+``nodes/metrics``, ...): 401 without credentials, 403 when RBAC says no. The apiserver itself
+comes with its ``kube-apiserver-kubelet-client`` certificate. Paths follow the kubelet's:
+``/containerLogs/{ns}/{pod}/{container}`` (follow, previous, tailLines, sinceSeconds,
+sinceTime, timestamps, limitBytes) and ``/exec/{ns}/{pod}/{container}?command=…&stdin=…``.
+Owned by ``agent.Agent``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
+import ssl
 import json
 import time
 from typing import Protocol
@@ -25,6 +30,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
 from controlplane.agent import stats_format
+from controlplane.agent.auth import DelegatedAuth, Unauthenticated
 from controlplane.agent.context import NodeContext
 from controlplane.agent.pod_worker import PodWorker
 from controlplane.agent.stats import StatsProvider
@@ -58,6 +64,7 @@ class ServerHost(NodeContext, Protocol):
 class AgentServer:
     def __init__(self, agent: ServerHost) -> None:
         self.agent = agent
+        self.auth = DelegatedAuth(agent.client, agent.cfg.node)
         self.app = web.Application(middlewares=[self._auth])
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.logs)
@@ -72,17 +79,34 @@ class AgentServer:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
-        if request.path != "/healthz":
-            auth = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(auth, f"Bearer {self.agent.cfg.token}"):
-                return web.Response(status=401, text="Unauthorized")
+        peercert = None
+        if request.transport is not None:
+            peercert = request.transport.get_extra_info("peercert")
+        try:
+            caller = await self.auth.authenticate(peercert, request.headers)
+        except Unauthenticated:
+            return web.Response(status=401, text="Unauthorized")
+        allowed, why = await self.auth.authorize(caller, request.method, request.path)
+        if not allowed:
+            return web.Response(status=403, text=why)
         return await handler(request)
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        cfg = self.agent.cfg
+        if not (cfg.tls_cert_file and cfg.tls_key_file):
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(str(cfg.tls_cert_file), str(cfg.tls_key_file))
+        if cfg.client_ca_file:
+            ctx.load_verify_locations(str(cfg.client_ca_file))
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+        return ctx
 
     async def start(self) -> int:
         """Listen on the configured address and port; returns the bound port."""
         self.runner = web.AppRunner(self.app, access_log=None)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.agent.cfg.address, self.agent.cfg.port)
+        site = web.TCPSite(self.runner, self.agent.cfg.address, self.agent.cfg.port, ssl_context=self._ssl())
         await site.start()
         return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 

@@ -12,7 +12,7 @@ experiments and benchmarks at thousands of nodes.
   and Ready, with a bounded pool of concurrent status writes; pods being deleted are
   finished (deleted with grace period 0), as a kubelet would;
 - with ``stats_address`` set, serves every node's ``/metrics/resource`` from one HTTP server
-  (behind the agents' bearer token) at ``/metrics/nodes/<node>/metrics/resource``, the path
+  (authenticated and authorized as a kubelet's: ``nodes/metrics`` of that node) at ``/metrics/nodes/<node>/metrics/resource``, the path
   named by each Node's ``metrics.k8s.io/resource-metrics-path`` annotation (kwok's
   convention, which metrics-server and ``controlplane metrics-server`` follow), with
   synthetic usage from ``simulated_usage``.
@@ -24,7 +24,7 @@ scheduling benchmark. Talks to the cluster only through ``controlplane.client``.
 from __future__ import annotations
 
 import asyncio
-import hmac
+import ssl
 import time
 from typing import Any
 
@@ -32,6 +32,7 @@ from aiohttp import web
 from prometheus_client import Gauge
 
 from controlplane.agent import stats_format
+from controlplane.agent.auth import DelegatedAuth, Unauthenticated
 from controlplane.agent.simulated_usage import CPU_ANNOTATION, UsageModel, cpu_rate, profile
 from controlplane.agent.stats import ContainerSample, FsSample, NodeSample, PodSample, Usage
 from controlplane.client import resources
@@ -95,16 +96,40 @@ def node_object(name: str, cpu: str, memory: str, pods: str, gpus: int = 0, mode
             "spec": {}, "status": status}
 
 
+def read_node_list(path: str) -> list[dict[str, Any]]:
+    """Node specs from an openb node list CSV (``sn,cpu_milli,memory_mib,gpu,model``)."""
+    import csv
+
+    out = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            gpus = int(row.get("gpu") or 0)
+            out.append({"name": row["sn"], "cpu": f"{int(row['cpu_milli'])}m", "memory": f"{int(row['memory_mib'])}Mi",
+                        "gpus": gpus, "model": (row.get("model") or "").strip() if gpus else ""})
+    return out
+
+
 class SimulatedNodes:
     def __init__(self, client: RestClient, *, count: int, prefix: str = "sim-node", cpu: str = "4",
                  memory: str = "32Gi", pods: str = "110", gpus: int = 0, model: str = "",
                  labels: dict[str, str] | None = None, lease_duration: float = 40.0,
-                 lease_interval: float = 10.0, concurrency: int = 32, stats_address: str | None = None,
-                 stats_port: int = 0, token: str | None = None) -> None:
+                 lease_interval: float = 10.0, concurrency: int = 32,
+                 node_specs: list[dict[str, Any]] | None = None, stats_address: str | None = None,
+                 stats_port: int = 0, stats_ssl: ssl.SSLContext | None = None) -> None:
+        """``node_specs``: one dict per node (``name``, ``cpu``, ``memory``, ``gpus``, ``model``)
+        instead of ``count`` alike nodes (``read_node_list``: an openb node list). ``stats_address``:
+        serve the nodes' ``/metrics/resource`` there (HTTPS with ``stats_ssl``), every request
+        authenticated and authorized through the apiserver as a kubelet's (``auth.DelegatedAuth``)."""
         self.client = client
-        self.names = [f"{prefix}-{i}" for i in range(count)]
-        self._mine = set(self.names)
         self.spec = dict(cpu=cpu, memory=memory, pods=pods, gpus=gpus, model=model, labels=labels or {})
+        self.per_node: dict[str, dict[str, Any]] = {}
+        if node_specs is not None:
+            for ns_ in node_specs:
+                self.per_node[ns_["name"]] = {**self.spec, **{k: v for k, v in ns_.items() if k != "name"}}
+            self.names = list(self.per_node)
+        else:
+            self.names = [f"{prefix}-{i}" for i in range(count)]
+        self._mine = set(self.names)
         self.lease_duration = lease_duration
         self.lease_interval = lease_interval
         self.concurrency = concurrency
@@ -116,7 +141,8 @@ class SimulatedNodes:
         self.registered = asyncio.Event()
         self.stats_address = stats_address
         self.stats_port = stats_port
-        self.token = token
+        self.stats_ssl = stats_ssl
+        self.auth = DelegatedAuth(client, "")
         self.usage = UsageModel()
         self._profiles: dict[str, tuple] = {}  # uid -> (resourceVersion, start, [ContainerProfile])
         self.started = time.time()
@@ -134,7 +160,7 @@ class SimulatedNodes:
 
     async def _register(self, name: str) -> None:
         stats = (self.stats_address, self.stats_port) if self.stats_address else None
-        obj = node_object(name, **self.spec, stats=stats)
+        obj = node_object(name, **self.per_node.get(name, self.spec), stats=stats)
         try:
             created = await self.client.create(resources.NODES, obj)
         except ApiStatusError as e:
@@ -307,11 +333,17 @@ class SimulatedNodes:
                 del self._profiles[uid]
 
     async def _resource_metrics(self, request: web.Request) -> web.Response:
-        if self.token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {self.token}"):
-            return web.Response(status=401, text="Unauthorized")
         node = request.match_info["node"]
+        peercert = request.transport.get_extra_info("peercert") if request.transport is not None else None
+        try:
+            caller = await self.auth.authenticate(peercert, request.headers)
+        except Unauthenticated:
+            return web.Response(status=401, text="Unauthorized")
         if node not in self._mine:
             raise web.HTTPNotFound(text=f"node {node} is not simulated here")
+        allowed, why = await self.auth.authorize(caller, "GET", "/metrics/resource", node=node)
+        if not allowed:
+            return web.Response(status=403, text=why)
         text = stats_format.resource_metrics(self.sample(node))
         return web.Response(body=text.encode(), headers={"Content-Type": promtext.CONTENT_TYPE})
 
@@ -321,7 +353,7 @@ class SimulatedNodes:
         app.router.add_get("/healthz", lambda _: web.Response(text="ok"))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.stats_address, self.stats_port)
+        site = web.TCPSite(self._runner, self.stats_address, self.stats_port, ssl_context=self.stats_ssl)
         await site.start()
         self.stats_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         log.info("simulated node stats served", address=self.stats_address, port=self.stats_port)

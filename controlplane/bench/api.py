@@ -12,6 +12,15 @@ One run on this machine, each phase against a fresh etcd and a real apiserver ch
 The apiserver runs with ``--workers`` ``--apiserver-workers`` (default 2);
 ``create_cpu_ms_per_create`` is the CPU the apiserver (all workers), etcd and this client spent
 per create during phase 2.
+
+Phases 1 and 2 run twice in one run (``--security both``, the default), each against a fresh
+etcd: first with security off (plain HTTP etcd and apiserver, AlwaysAllow, no audit, no
+encryption: the project before issue 14), then on -- what ``controlplane up`` runs (etcd
+with TLS and client certificates, HTTPS with client-certificate authentication, Node+RBAC,
+the audit log at the default policy, Secrets encrypted at rest; the load generator presents
+the admin's client certificate). The top-level figures are the "on" ones (the default); the
+"off" ones are under ``off``, and ``security_cost`` gives the difference per create.
+Phases 3 and 4 run on the secured apiserver.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -35,7 +45,9 @@ import aiohttp
 from controlplane.apiserver.meta.objectmeta import new_uid
 from controlplane.apiserver.persistence.codec import encode
 from controlplane.bench import loadgen
-from controlplane.etcd_process import EtcdProcess, free_port
+from controlplane.cmd import secure
+from controlplane.etcd_process import EtcdProcess, EtcdTLS, free_port
+from controlplane.pki.cluster import ClusterPKI
 from controlplane.machinery.timestamps import now_rfc3339
 from controlplane.procutil import cpu_seconds, tree_cpu_seconds, tree_rss_mib
 from controlplane.storage.etcd import EtcdBackend
@@ -51,6 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--watch-events", type=int, default=40)
     p.add_argument("--pods", type=int, default=150_000)
     p.add_argument("--apiserver-workers", type=int, default=2, help="controlplane apiserver --workers")
+    p.add_argument("--security", choices=["both", "on", "off"], default="both",
+                   help="phases 1-2 with security off and on (both), or one of them")
     p.set_defaults(func=run)
 
 
@@ -62,16 +76,26 @@ def _pct(values: list[float], q: float) -> float:
 class _ApiProc:
     """``controlplane apiserver --workers N`` as a child (a supervisor and N workers when N > 1)."""
 
-    def __init__(self, workdir: Path, etcd: EtcdProcess, workers: int = 1) -> None:
+    def __init__(self, workdir: Path, etcd: EtcdProcess, workers: int = 1, pki: ClusterPKI | None = None) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.pki = pki
+        self.url = f"{'https' if pki else 'http'}://127.0.0.1:{self.port}"
+        extra = secure.apiserver_args(pki, workdir) if pki is not None else []
         log = open(workdir / f"apiserver-{self.port}.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "controlplane", "apiserver", "--port", str(self.port),
-             "--etcd-endpoints", etcd.endpoint, "--compaction-interval", "0", "--workers", str(workers)],
+             "--etcd-endpoints", etcd.endpoint, "--compaction-interval", "0", "--workers", str(workers), *extra],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "CONTROLPLANE_LOG_LEVEL": "warning"})
         log.close()
+
+    def client_ssl(self) -> ssl.SSLContext | None:
+        """The admin's TLS context (None for plain HTTP)."""
+        if self.pki is None:
+            return None
+        ctx = ssl.create_default_context(cafile=str(self.pki.ca_file))
+        ctx.load_cert_chain(self.pki.crt("admin"), self.pki.key("admin"))
+        return ctx
 
     def wait_ready(self, timeout: float = 300) -> float:
         start = time.monotonic()
@@ -79,7 +103,8 @@ class _ApiProc:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"apiserver exited with {self.proc.returncode}")
             try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=1) as r:
+                ctx = ssl.create_default_context(cafile=str(self.pki.ca_file)) if self.pki else None
+                with urllib.request.urlopen(self.url + "/readyz", timeout=1, context=ctx) as r:
                     if r.status == 200:
                         return time.monotonic() - start
             except OSError:
@@ -104,8 +129,8 @@ class _ApiProc:
                 self.proc.wait()
 
 
-async def etcd_puts(endpoint: str, total: int, concurrency: int) -> float:
-    backend = EtcdBackend(endpoint)
+async def etcd_puts(etcd: EtcdProcess, total: int, concurrency: int) -> float:
+    backend = EtcdBackend(etcd.endpoint, **etcd.backend_kwargs())
     await backend.start()
     value = b"x" * 1024
     run = uuid.uuid4().hex[:8]
@@ -122,7 +147,8 @@ async def etcd_puts(endpoint: str, total: int, concurrency: int) -> float:
     return total / elapsed
 
 
-async def api_creates(url: str, total: int, concurrency: int, prefix: str = "bench") -> tuple[float, list[float]]:
+async def api_creates(url: str, total: int, concurrency: int, prefix: str = "bench",
+                      tls: ssl.SSLContext | None = None) -> tuple[float, list[float]]:
     """ConfigMap creates from ``concurrency`` keep-alive HTTP/1.1 connections (``loadgen``: the
     load generator shares the CPUs with the server and should cost little)."""
     payload = "x" * 1000
@@ -130,19 +156,20 @@ async def api_creates(url: str, total: int, concurrency: int, prefix: str = "ben
                '"data":{"payload":"%s"}}' % (prefix, i, payload)).encode() for i in range(total))
     latencies: list[float] = []
     start = time.perf_counter()
-    await loadgen.post_many(url, "/api/v1/namespaces/default/configmaps", bodies, concurrency, latencies=latencies)
+    await loadgen.post_many(url, "/api/v1/namespaces/default/configmaps", bodies, concurrency, latencies=latencies,
+                            ssl=tls)
     elapsed = time.perf_counter() - start
     return total / elapsed, latencies
 
 
-async def watch_fanout(url: str, watchers: int, events: int) -> list[float]:
+async def watch_fanout(url: str, watchers: int, events: int, tls: ssl.SSLContext | None = None) -> list[float]:
     """p99 delay from issuing a write to each watcher receiving it."""
     ns = "default"
     sent: dict[str, float] = {}
     delays: list[float] = []
     ready = 0
     all_ready = asyncio.Event()
-    conn = aiohttp.TCPConnector(limit=0)
+    conn = aiohttp.TCPConnector(limit=0, ssl=tls) if tls is not None else aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
     async with aiohttp.ClientSession(connector=conn, timeout=timeout) as session:
         async with session.post(f"{url}/api/v1/namespaces/{ns}/configmaps",
@@ -159,7 +186,8 @@ async def watch_fanout(url: str, watchers: int, events: int) -> list[float]:
         async def watcher() -> None:
             """A bare HTTP/1.1 reader (cheap, so the figure is the server's, not the client's)."""
             nonlocal ready
-            reader, writer = await asyncio.open_connection(host, int(port))
+            reader, writer = await asyncio.open_connection(host, int(port), ssl=tls,
+                                                           server_hostname=host if tls is not None else None)
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 200"), head
@@ -225,8 +253,8 @@ def _pod(i: int) -> dict[str, Any]:
     }
 
 
-async def load_pods(endpoint: str, total: int, concurrency: int = 64) -> None:
-    backend = EtcdBackend(endpoint)
+async def load_pods(etcd: EtcdProcess, total: int, concurrency: int = 64) -> None:
+    backend = EtcdBackend(etcd.endpoint, **etcd.backend_kwargs())
     await backend.start()
     for n in range(50):
         ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns-{n}", "uid": new_uid(),
@@ -244,9 +272,10 @@ async def load_pods(endpoint: str, total: int, concurrency: int = 64) -> None:
     await backend.close()
 
 
-async def list_all_pods(url: str) -> tuple[float, int]:
+async def list_all_pods(url: str, tls: ssl.SSLContext | None = None) -> tuple[float, int]:
     timeout = aiohttp.ClientTimeout(total=600)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    conn = aiohttp.TCPConnector(ssl=tls) if tls is not None else None
+    async with aiohttp.ClientSession(timeout=timeout, connector=conn) as session:
         t0 = time.perf_counter()
         async with session.get(f"{url}/api/v1/pods", headers={"Accept": "application/json"}) as r:
             body = await r.read()
@@ -254,45 +283,86 @@ async def list_all_pods(url: str) -> tuple[float, int]:
     return elapsed, body.count(b'"kind":"Pod"')
 
 
-async def bench(args: argparse.Namespace) -> dict[str, Any]:
+async def create_phase(work: Path, args: argparse.Namespace, secured: bool) -> tuple[dict[str, Any], EtcdProcess, _ApiProc]:
+    """Phases 1 and 2 against a fresh etcd and apiserver, secured or not; returns the figures
+    and the (still running) etcd and apiserver."""
+    label = "on" if secured else "off"
+    pki = None
+    if secured:
+        pki = ClusterPKI(work / label / "pki")
+        await asyncio.to_thread(pki.ensure, hostname="bench")
+    etcd = EtcdProcess(data_dir=work / label / "etcd", tls=EtcdTLS.from_pki(pki.dir) if pki else None)
+    await etcd.start()
     out: dict[str, Any] = {}
+    api: _ApiProc | None = None
+    try:
+        out["etcd_put_per_s"] = round(await etcd_puts(etcd, args.puts, args.concurrency), 1)
+        api = _ApiProc(work / label, etcd, args.apiserver_workers, pki)
+        await asyncio.to_thread(api.wait_ready)
+        cpu0 = (api.cpu_seconds(), cpu_seconds(etcd.proc.pid), cpu_seconds())
+        rate, lat = await api_creates(api.url, args.creates, args.concurrency, tls=api.client_ssl())
+        cpu1 = (api.cpu_seconds(), cpu_seconds(etcd.proc.pid), cpu_seconds())
+    except BaseException:
+        if api is not None:
+            api.stop()
+        await asyncio.to_thread(etcd.stop)
+        raise
+    out["create_cpu_ms_per_create"] = {k: round((b - a) * 1000 / args.creates, 3) for k, a, b in
+                                       zip(("apiserver", "etcd", "bench"), cpu0, cpu1)}
+    out["api_create_per_s"] = round(rate, 1)
+    out["ratio"] = round(rate / out["etcd_put_per_s"], 3)
+    out["create_p50_ms"] = round(_pct(lat, 0.50) * 1000, 2)
+    out["create_p99_ms"] = round(_pct(lat, 0.99) * 1000, 2)
+    return out, etcd, api
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"apiserver_workers": args.apiserver_workers}
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         work = Path(tmp)
-        etcd = EtcdProcess(data_dir=work / "etcd")
-        await etcd.start()
-        api: _ApiProc | None = None
+        for d in ("on", "off"):
+            (work / d).mkdir()
+        off: dict[str, Any] | None = None
+        if args.security in ("both", "off"):
+            off, etcd, api = await create_phase(work, args, secured=False)
+            api.stop()
+            await asyncio.to_thread(etcd.stop)
+            if args.security == "off":
+                out.update(off)
+                return out
+        on, etcd, api = await create_phase(work, args, secured=True)
+        out["security"] = "on: etcd TLS + client certs, HTTPS + client-certificate authn, Node+RBAC, audit, encryption"
+        out.update(on)
+        if off is not None:
+            out["off"] = off
+            out["security_cost"] = {
+                "apiserver_cpu_ms_per_create": round(on["create_cpu_ms_per_create"]["apiserver"]
+                                                     - off["create_cpu_ms_per_create"]["apiserver"], 3),
+                "etcd_cpu_ms_per_create": round(on["create_cpu_ms_per_create"]["etcd"]
+                                                - off["create_cpu_ms_per_create"]["etcd"], 3),
+                "bench_cpu_ms_per_create": round(on["create_cpu_ms_per_create"]["bench"]
+                                                 - off["create_cpu_ms_per_create"]["bench"], 3),
+                "create_per_s_on_over_off": round(on["api_create_per_s"] / off["api_create_per_s"], 3),
+            }
         try:
-            out["etcd_put_per_s"] = round(await etcd_puts(etcd.endpoint, args.puts, args.concurrency), 1)
-            api = _ApiProc(work, etcd, args.apiserver_workers)
-            await asyncio.to_thread(api.wait_ready)
-            cpu0 = (api.cpu_seconds(), cpu_seconds(etcd.proc.pid), cpu_seconds())
-            rate, lat = await api_creates(api.url, args.creates, args.concurrency)
-            cpu1 = (api.cpu_seconds(), cpu_seconds(etcd.proc.pid), cpu_seconds())
-            out["apiserver_workers"] = args.apiserver_workers
-            out["create_cpu_ms_per_create"] = {k: round((b - a) * 1000 / args.creates, 3) for k, a, b in
-                                               zip(("apiserver", "etcd", "bench"), cpu0, cpu1)}
-            out["api_create_per_s"] = round(rate, 1)
-            out["ratio"] = round(rate / out["etcd_put_per_s"], 3)
-            out["create_p50_ms"] = round(_pct(lat, 0.50) * 1000, 2)
-            out["create_p99_ms"] = round(_pct(lat, 0.99) * 1000, 2)
-            delays = await watch_fanout(api.url, args.watchers, args.watch_events)
+            tls = api.client_ssl()
+            delays = await watch_fanout(api.url, args.watchers, args.watch_events, tls)
             out["watchers"] = args.watchers
             out["watch_fanout_p50_ms"] = round(_pct(delays, 0.50) * 1000, 2)
             out["watch_fanout_p99_ms"] = round(_pct(delays, 0.99) * 1000, 2)
             api.stop()
             t0 = time.perf_counter()
-            await load_pods(etcd.endpoint, args.pods)
+            await load_pods(etcd, args.pods)
             out["pods_loaded"] = args.pods
             out["pods_load_s"] = round(time.perf_counter() - t0, 1)
-            api = _ApiProc(work, etcd, args.apiserver_workers)
+            api = _ApiProc(work / "on", etcd, args.apiserver_workers, api.pki)
             out["apiserver_start_s"] = round(await asyncio.to_thread(api.wait_ready), 2)
-            list_s, count = await list_all_pods(api.url)
+            list_s, count = await list_all_pods(api.url, tls)
             out["list_pods_s"] = round(list_s, 3)
             out["list_pods_items"] = count
             out["apiserver_rss_mib"] = round(api.rss_mib(), 1)
         finally:
-            if api is not None:
-                api.stop()
+            api.stop()
             await asyncio.to_thread(etcd.stop)
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 
 class RequestFailed(RuntimeError):
@@ -34,9 +34,10 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 async def post_many(url: str, path: str, bodies: Iterator[bytes], concurrency: int, *,
                     ok: Callable[[int, bytes], bool] = lambda status, _: status == 201,
-                    latencies: list[float] | None = None) -> int:
+                    latencies: list[float] | None = None, ssl: Any = None) -> int:
     """POST every body of ``bodies`` (shared by ``concurrency`` connections) to ``url + path``;
-    raises ``RequestFailed`` on the first response ``ok`` rejects. Returns the count sent."""
+    raises ``RequestFailed`` on the first response ``ok`` rejects. Returns the count sent.
+    ``ssl``: the TLS context for an https ``url`` (server verification, client certificate)."""
     host, port = url.split("//", 1)[1].rsplit(":", 1)
     start = b"POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: controlplane-bench\r\n" \
             b"Content-Type: application/json\r\nContent-Length: " % (path.encode(), host.encode())
@@ -44,7 +45,8 @@ async def post_many(url: str, path: str, bodies: Iterator[bytes], concurrency: i
 
     async def worker() -> None:
         nonlocal sent
-        reader, writer = await asyncio.open_connection(host, int(port))
+        reader, writer = await asyncio.open_connection(host, int(port), ssl=ssl,
+                                                       server_hostname=host if ssl is not None else None)
         try:
             for body in bodies:
                 t0 = time.perf_counter()

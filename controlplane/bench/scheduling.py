@@ -9,8 +9,9 @@ gives ``pods_per_s_avg`` (measured pods / time from the start to the last bindin
 scheduler_perf counts), ``_p50``/``_p99`` of the per-second samples, ``etcd_txn_per_s`` (write
 transactions, from etcd's own metrics) and ``cpu_ms_per_pod`` by process. The scheduler posts
 one ``Scheduled`` Event per pod asynchronously (as kube-scheduler does); a watch of those gives
-``pods_per_s_with_events`` (until the last Event is stored), ``cpu_ms_per_pod_with_events``
-and how many were dropped. Neighbours: ``controlplane.agent.simulated`` (nodes),
+``pods_per_s_with_events`` (until the last Event and the last SchedulingDecision record are
+stored; ``--no-decision-records`` leaves records out), ``cpu_ms_per_pod_with_events`` and how
+many were dropped. Neighbours: ``controlplane.agent.simulated`` (nodes),
 ``controlplane.cmd.scheduler`` (the scheduler process), ``loadgen`` (pod creates).
 """
 
@@ -31,12 +32,14 @@ from pathlib import Path
 from controlplane.agent.simulated import SimulatedNodes
 from controlplane.bench import loadgen
 from controlplane.client import resources
+from controlplane.client.resources import Resource
 from controlplane.client.rest import RestClient
 from controlplane.etcd_process import EtcdProcess, free_port
 from controlplane.kubeconfig import write_kubeconfig
 from controlplane.procutil import cpu_seconds, terminate, tree_cpu_seconds, wait_ready
 
 PROFILES = {"default": "default-scheduler", "enhanced": "enhanced-scheduler", "fgd": "fgd-scheduler"}
+DECISIONS = Resource("scheduling.controlplane.io", "v1", "schedulingdecisions", "SchedulingDecision")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="create the measured pods while the scheduler is stopped, then restart it: "
                         "measures scheduling + binding without concurrent pod creation")
     p.add_argument("--no-scheduled-events", action="store_true", help="scheduler records no Scheduled events")
+    p.add_argument("--no-decision-records", action="store_true",
+                   help="scheduler stores no SchedulingDecision objects (its scheduling.log is still written)")
     p.add_argument("--apiserver-workers", type=int, default=2, help="controlplane apiserver --workers")
     p.set_defaults(func=lambda a: asyncio.run(run(a)))
 
@@ -120,6 +125,23 @@ class EventCounter:
                 return
 
 
+class RecordCounter:
+    """Watches SchedulingDecision records in namespace bench; records when each arrived."""
+
+    def __init__(self, client: RestClient) -> None:
+        self.client = client
+        self.times: list[float] = []
+
+    async def run(self, stop: asyncio.Event) -> None:
+        lst = await self.client.list(DECISIONS, "bench", limit=1)
+        rv = lst["metadata"]["resourceVersion"]
+        async for etype, _ in self.client.watch(DECISIONS, "bench", resource_version=rv, resume=True, stop=stop):
+            if etype == "ADDED":
+                self.times.append(time.monotonic())
+            if stop.is_set():
+                return
+
+
 class BindCounter:
     """Watches bound pods (``spec.nodeName!=``: each pod arrives once, when it is bound);
     records the time each one got its node."""
@@ -174,7 +196,10 @@ async def run(args: argparse.Namespace) -> int:
     sched = None
     stop = asyncio.Event()
     out: dict = {"bench": "scheduling", "profile": args.profile, "nodes": args.nodes, "pods": args.pods,
-                 "scheduled_events": not args.no_scheduled_events}
+                 "scheduled_events": not args.no_scheduled_events, "decision_records": not args.no_decision_records}
+    sched_flags = ["--decision-log", str(work / "scheduling.log"),
+                   *(["--no-scheduled-events"] if args.no_scheduled_events else []),
+                   *(["--no-decision-records"] if args.no_decision_records else [])]
     client = RestClient(url, user_agent="bench-scheduling", max_connections=args.concurrency + 8)
     try:
         wait_ready(url, api, timeout=120)
@@ -185,12 +210,14 @@ async def run(args: argparse.Namespace) -> int:
         out["node_registration_s"] = round(time.monotonic() - t0, 1)
         await client.create(resources.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}})
         mport = free_port()
-        sched = _child(["scheduler", "--kubeconfig", str(kube), "--metrics-port", str(mport),
-                            *(["--no-scheduled-events"] if args.no_scheduled_events else [])], work / "scheduler.log")
+        sched = _child(["scheduler", "--kubeconfig", str(kube), "--metrics-port", str(mport), *sched_flags],
+                       work / "scheduler.log")
         counter = BindCounter(client)
         watch = asyncio.create_task(counter.run(stop))
         ev_counter = EventCounter(client)
         ev_watch = asyncio.create_task(ev_counter.run(stop))
+        rec_counter = RecordCounter(client)
+        rec_watch = asyncio.create_task(rec_counter.run(stop))
         scheduler = PROFILES[args.profile]
         await create_pods(url, "warm", args.warmup, scheduler, args.concurrency)
         if not await counter.wait_for("warm", args.warmup, 600):
@@ -200,8 +227,7 @@ async def run(args: argparse.Namespace) -> int:
             t_c = time.monotonic()
             await create_pods(url, "m", args.pods, scheduler, args.concurrency)
             out["backlog_create_per_s"] = round(args.pods / (time.monotonic() - t_c), 1)
-            sched = _child(["scheduler", "--kubeconfig", str(kube), "--metrics-port", str(mport),
-                            *(["--no-scheduled-events"] if args.no_scheduled_events else [])],
+            sched = _child(["scheduler", "--kubeconfig", str(kube), "--metrics-port", str(mport), *sched_flags],
                            work / "scheduler.log")
             while not counter.per_prefix.get("m"):
                 await asyncio.sleep(0.05)
@@ -218,14 +244,19 @@ async def run(args: argparse.Namespace) -> int:
         ok = await counter.wait_for("m", args.pods, 1800)
         await creator
         cpu1 = {k: tree_cpu_seconds(pid) if pid else cpu_seconds() for k, pid in procs.items()}
-        # the Scheduled Events still queued in the scheduler are part of the work: wait for them
-        while not args.no_scheduled_events and len(ev_counter.times) < args.warmup + args.pods:
-            seen = len(ev_counter.times)
+        # the Scheduled Events still queued in the scheduler and the decision records are part
+        # of the work: wait for them
+        want_ev = 0 if args.no_scheduled_events else args.warmup + args.pods
+        want_rec = 0 if args.no_decision_records else args.warmup + args.pods
+        while len(ev_counter.times) < want_ev or len(rec_counter.times) < want_rec:
+            seen = len(ev_counter.times) + len(rec_counter.times)
             await asyncio.sleep(2.0)
-            if len(ev_counter.times) == seen:
+            if len(ev_counter.times) + len(rec_counter.times) == seen:
                 break  # no longer growing: the rest were dropped
         events = len(ev_counter.times)
-        events_done = ev_counter.times[-1] if ev_counter.times else time.monotonic()
+        records = len(rec_counter.times)
+        events_done = max(ev_counter.times[-1] if ev_counter.times else 0.0,
+                          rec_counter.times[-1] if rec_counter.times else 0.0) or time.monotonic()
         cpu2 = {k: tree_cpu_seconds(pid) if pid else cpu_seconds() for k, pid in procs.items()}
         algo = scheduler_algorithm_ms(mport)
         txn1, t_end = etcd_txns(etcd.endpoint), time.monotonic()
@@ -253,16 +284,19 @@ async def run(args: argparse.Namespace) -> int:
             # the same until every Scheduled Event is stored (or stopped arriving), and their count
             "cpu_ms_per_pod_with_events": {k: round((cpu2[k] - cpu0[k]) * 1000 / args.pods, 3) for k in procs},
             "scheduled_events_stored": events,
-            # measured pods per second until the last of their Scheduled Events was stored too
+            # measured pods per second until the last of their Scheduled Events and decision
+            # records was stored too
             "pods_per_s_with_events": round(len(times) / max(max(events_done, times[-1]) - t_start, 1e-9), 1),
             "scheduled_events_dropped": (0 if args.no_scheduled_events
                                          else max(0, args.warmup + args.pods - events)),
+            "decision_records_stored": records,
+            "decision_records_missing": 0 if args.no_decision_records else max(0, args.warmup + args.pods - records),
             "target_pods_per_s": 680,
         })
         stop.set()
-        watch.cancel()
-        ev_watch.cancel()
-        await asyncio.gather(watch, ev_watch, return_exceptions=True)
+        for task in (watch, ev_watch, rec_watch):
+            task.cancel()
+        await asyncio.gather(watch, ev_watch, rec_watch, return_exceptions=True)
     finally:
         stop.set()
         await client.close()

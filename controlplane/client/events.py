@@ -90,6 +90,11 @@ class EventRecorder:
                 self._overflow_logged = now
                 log.warning("event dropped", reason=reason, message=message, dropped_total=self.overflowed)
 
+    async def emit(self, obj: dict, etype: str, reason: str, message: str) -> None:
+        """Post one Event now and wait for it (one-shot commands, which run no recorder loop);
+        aggregated like :meth:`event`. Raises ``ApiStatusError`` if the API refuses it."""
+        await self._post(obj, etype, reason, message)
+
     async def start(self, stop_event: asyncio.Event) -> None:
         workers = [asyncio.ensure_future(self._worker(q, stop_event)) for q in self._queues]
         try:

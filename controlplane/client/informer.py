@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any, Callable, Iterable
+import weakref
+from typing import Any, Callable, ClassVar, Iterable
 
+from controlplane.client.faults import count_transient
 from controlplane.client.resources import Resource
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
@@ -72,6 +74,9 @@ def _label_matcher(selector: Any) -> Callable[[dict], bool]:
 class Informer:
     """List+watch cache of one resource (optionally one namespace / label / field selector)."""
 
+    # every informer of the process: the component's /readyz "informer-sync" check reads it
+    live: ClassVar["weakref.WeakSet[Informer]"] = weakref.WeakSet()
+
     def __init__(self, client: RestClient, resource: Resource, *, namespace: str | None = None,
                  label_selector: str | None = None, field_selector: str | None = None,
                  resync_period: float | None = None, watch_timeout: int = 300, indexes: bool = True,
@@ -97,6 +102,8 @@ class Informer:
         self._synced = asyncio.Event()
         self.last_resource_version: str | None = None
         self.relists = 0
+        self.started = False  # start() was called (a standby's informers wait for leadership)
+        Informer.live.add(self)
 
     # -- configuration --------------------------------------------------------------------
 
@@ -261,6 +268,7 @@ class Informer:
 
     async def start(self, stop_event: asyncio.Event) -> None:
         """Runnable: list, mark synced, then watch until ``stop_event`` is set."""
+        self.started = True
         resync = asyncio.create_task(self._resync_loop(stop_event)) if self.resync_period else None
         try:
             await self._run(stop_event)
@@ -281,11 +289,18 @@ class Informer:
                 await self._watch(stop_event)
                 backoff = 0.2
             except ApiStatusError as e:
+                count_transient(f"informer/{self.resource.plural}", e)
                 if e.expired:
                     log.info("watch expired, relisting", resource=self.resource.plural)
                     need_list = True
                     continue
                 log.warning("list/watch failed", resource=self.resource.plural, error=str(e))
+                await _sleep_or_stop(stop_event, backoff * (1 + random.random() * 0.2))
+                backoff = min(backoff * 2, 5.0)
+            except (ValueError, KeyError, TypeError) as e:  # a garbled stream: relist, as client-go's reflector
+                count_transient(f"informer/{self.resource.plural}", e)
+                log.warning("watch stream unreadable; relisting", resource=self.resource.plural, error=repr(e))
+                need_list = True
                 await _sleep_or_stop(stop_event, backoff * (1 + random.random() * 0.2))
                 backoff = min(backoff * 2, 5.0)
 

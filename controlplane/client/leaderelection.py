@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from controlplane.client import resources
+from controlplane.client.faults import count_transient
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import micro_time
@@ -61,6 +62,7 @@ class LeaderElector:
         self.monotonic = monotonic
         self._observed = _Observed()
         self.is_leader = False
+        self.last_renew = 0.0  # monotonic time of the last successful acquire/renew (health check)
         self.transitions_seen = 0
 
     async def try_acquire_or_renew(self) -> bool:
@@ -116,6 +118,7 @@ class LeaderElector:
         try:
             return await self.try_acquire_or_renew()
         except ApiStatusError as e:
+            count_transient(f"leaderelection/{self.cfg.name}", e)
             log.warning("lease update failed", lease=self.cfg.name, error=str(e))
             return False
 
@@ -128,18 +131,18 @@ class LeaderElector:
             await _wait(stop_event, cfg.retry_period)
         if stop_event.is_set():
             return
+        self.last_renew = last_renew = self.monotonic()
         self.is_leader = True
         log.info("became leader", lease=cfg.name, identity=cfg.identity)
         lost = asyncio.Event()
         work = asyncio.create_task(on_started_leading(lost))
-        last_renew = self.monotonic()
         try:
             while not stop_event.is_set() and not work.done():
                 await _wait(stop_event, cfg.retry_period)
                 if stop_event.is_set():
                     break
                 if await self._attempt():
-                    last_renew = self.monotonic()
+                    self.last_renew = last_renew = self.monotonic()
                 elif self.monotonic() - last_renew > cfg.renew_deadline:
                     log.error("leadership lost: lease not renewed within the deadline", lease=cfg.name)
                     break

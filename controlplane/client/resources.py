@@ -66,11 +66,19 @@ LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 ENDPOINTSLICES = Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice")
 HORIZONTALPODAUTOSCALERS = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
 APISERVICES = Resource("apiregistration.k8s.io", "v1", "apiservices", "APIService", namespaced=False)
+ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
+CLUSTERROLES = Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False)
+ROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
+CLUSTERROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
+                               namespaced=False)
+CERTIFICATESIGNINGREQUESTS = Resource("certificates.k8s.io", "v1", "certificatesigningrequests",
+                                      "CertificateSigningRequest", namespaced=False)
 
 BUILTINS: tuple[Resource, ...] = (
     PODS, SERVICES, ENDPOINTS, NAMESPACES, NODES, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS,
     PERSISTENTVOLUMECLAIMS, REPLICATIONCONTROLLERS, DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS,
-    CONTROLLERREVISIONS, JOBS, CRONJOBS, LEASES, ENDPOINTSLICES, HORIZONTALPODAUTOSCALERS, APISERVICES,
+    CONTROLLERREVISIONS, JOBS, CRONJOBS, LEASES, ENDPOINTSLICES, HORIZONTALPODAUTOSCALERS, APISERVICES, ROLES,
+    CLUSTERROLES, ROLEBINDINGS, CLUSTERROLEBINDINGS, CERTIFICATESIGNINGREQUESTS,
 )
 
 _BY_KIND: dict[tuple[str, str], Resource] = {(r.api_version, r.kind): r for r in BUILTINS}

@@ -7,8 +7,14 @@ descriptors. Failures come back as ``ApiStatusError`` carrying the Kubernetes ``
 chunked JSON-lines stream and can resume a dropped stream from the last resourceVersion seen
 (bookmarks included); a 410 ``Expired`` raises ``ApiStatusError`` so callers relist.
 
+Faults (``docs/reliability.md``): a connection failure is a 503 ``ApiStatusError`` (the
+caller's backoff handles it), and it moves the client to its next endpoint when it has several
+(``endpoints``; one today, the seam for a client-side load balancer over several apiservers).
+An answer with ``Retry-After`` (429 Too Many Requests from the apiserver's in-flight limits, or
+a 5xx) is retried after that many seconds, up to ``MAX_RETRIES`` times, as client-go does.
+
 Neighbours: ``informer.Informer`` (list+watch into a cache), ``leaderelection`` (Leases),
-``events.EventRecorder`` (Events).
+``events.EventRecorder`` (Events), ``faults`` (which errors are transient).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
 import ssl
 import tempfile
@@ -36,6 +43,9 @@ log = get_logger(__name__)
 
 REQUESTS = Counter("rest_client_requests_total", "Requests sent to the apiserver, by method and status code",
                    ["code", "method"])
+
+MAX_RETRIES = 10  # client-go's request.go: retries of answers carrying Retry-After
+MAX_RETRY_AFTER_S = 10.0
 
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",
@@ -93,23 +103,60 @@ class ApiStatusError(Exception):
         return self.code == 410
 
 
+def _load_chain(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
+    """``SSLContext.load_cert_chain`` reads files only: write both to a private temporary
+    directory, load, and remove them at once (no key is left behind on disk)."""
+    with tempfile.TemporaryDirectory(prefix="cp-tls-") as d:
+        cf, kf = Path(d) / "tls.crt", Path(d) / "tls.key"
+        for path, data in ((cf, cert), (kf, key)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        ctx.load_cert_chain(str(cf), str(kf))
+
+
 def _ssl_from_cluster(cluster: dict, user: dict) -> ssl.SSLContext | bool | None:
-    if cluster.get("insecure-skip-tls-verify"):
-        return False
-    ctx: ssl.SSLContext | None = None
+    """The TLS settings of a kubeconfig cluster + user: verify the server against
+    ``certificate-authority(-data)`` (or the system store), present the user's client
+    certificate if any. ``insecure-skip-tls-verify`` is honoured (False: no verification)."""
     ca = cluster.get("certificate-authority-data")
-    if ca:
+    ctx: ssl.SSLContext | None = None
+    if cluster.get("insecure-skip-tls-verify"):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif ca:
         ctx = ssl.create_default_context(cadata=base64.b64decode(ca).decode())
     elif cluster.get("certificate-authority"):
         ctx = ssl.create_default_context(cafile=cluster["certificate-authority"])
     cert, key = user.get("client-certificate-data"), user.get("client-key-data")
     if cert and key:
+        cert_b, key_b = base64.b64decode(cert), base64.b64decode(key)
+    elif user.get("client-certificate") and user.get("client-key"):
+        cert_b, key_b = Path(user["client-certificate"]).read_bytes(), Path(user["client-key"]).read_bytes()
+    else:
+        cert_b = key_b = b""
+    if cert_b and key_b:
         ctx = ctx or ssl.create_default_context()
-        with tempfile.NamedTemporaryFile("wb", delete=False) as cf, tempfile.NamedTemporaryFile("wb", delete=False) as kf:
-            cf.write(base64.b64decode(cert))
-            kf.write(base64.b64decode(key))
-        ctx.load_cert_chain(cf.name, kf.name)
+        _load_chain(ctx, cert_b, key_b)
+    if ctx is None and str(cluster.get("server", "")).startswith("https"):
+        ctx = ssl.create_default_context()
     return ctx
+
+
+def kubeconfig_entries(path: str | Path, context: str | None = None) -> tuple[dict, dict]:
+    """(cluster, user) entries of a kubeconfig's current (or named) context."""
+    cfg = yaml.safe_load(Path(path).read_text()) or {}
+    ctx_name = context or cfg.get("current-context")
+    contexts = {c["name"]: c.get("context", {}) for c in cfg.get("contexts") or []}
+    clusters = {c["name"]: c.get("cluster", {}) for c in cfg.get("clusters") or []}
+    users = {u["name"]: u.get("user", {}) or {} for u in cfg.get("users") or []}
+    ctx = contexts.get(ctx_name) if ctx_name else None
+    if ctx is None:
+        if not clusters:
+            raise ValueError(f"kubeconfig {path} names no cluster")
+        return next(iter(clusters.values())), {}
+    return clusters.get(ctx.get("cluster"), {}), users.get(ctx.get("user"), {})
 
 
 def load_kubeconfig(path: str | Path, context: str | None = None) -> tuple[str, dict[str, str], Any]:
@@ -127,8 +174,11 @@ def load_kubeconfig(path: str | Path, context: str | None = None) -> tuple[str, 
     else:
         cluster, user = clusters.get(ctx.get("cluster"), {}), users.get(ctx.get("user"), {})
     headers: dict[str, str] = {}
-    if user.get("token"):
-        headers["Authorization"] = f"Bearer {user['token']}"
+    token = user.get("token")
+    if not token and user.get("tokenFile"):
+        token = Path(user["tokenFile"]).read_text().strip()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     return cluster["server"].rstrip("/"), headers, _ssl_from_cluster(cluster, user)
 
 
@@ -140,8 +190,11 @@ class RestClient:
                  user_agent: str = "controlplane", max_connections: int = 64,
                  request_timeout: float = 60.0, lite_http: bool = False) -> None:
         """``lite_http``: send plain requests through ``lite.LitePool`` (a lean keep-alive
-        HTTP/1.1 client, several times cheaper in CPU than aiohttp); watches use aiohttp."""
-        self.base_url = base_url.rstrip("/")
+        HTTP/1.1 client, several times cheaper in CPU than aiohttp); watches use aiohttp.
+        ``base_url`` may list several apiservers separated by commas: requests go to one until
+        its connection fails, then to the next."""
+        self.endpoints = [u.strip().rstrip("/") for u in base_url.split(",") if u.strip()]
+        self._endpoint = 0
         self._headers = {"User-Agent": user_agent, "Accept": "application/json", **(headers or {})}
         self._ssl = ssl_ctx
         self._max_connections = max_connections
@@ -149,12 +202,29 @@ class RestClient:
         self._session: aiohttp.ClientSession | None = None
         self._lite_http = lite_http
         self._lite: LitePool | None = None
+        self.kubeconfig: tuple[Path, str | None] | None = None  # where from_kubeconfig read its settings
         self._request_timeout = request_timeout
+
+    @property
+    def base_url(self) -> str:
+        """The apiserver requests go to now."""
+        return self.endpoints[self._endpoint]
+
+    def _connection_failed(self, url: str) -> None:
+        """Move to the next endpoint (when there are several and ``url`` is still current)."""
+        if len(self.endpoints) > 1 and self.base_url == url:
+            self._endpoint = (self._endpoint + 1) % len(self.endpoints)
+            log.warning("apiserver unreachable; switching", failed=url, now=self.base_url)
+            if self._lite is not None:
+                asyncio.ensure_future(self._lite.close())
+                self._lite = None
 
     @classmethod
     def from_kubeconfig(cls, path: str | Path, *, context: str | None = None, **kw: Any) -> "RestClient":
         server, headers, ssl_ctx = load_kubeconfig(path, context)
-        return cls(server, headers=headers, ssl_ctx=ssl_ctx, **kw)
+        client = cls(server, headers=headers, ssl_ctx=ssl_ctx, **kw)
+        client.kubeconfig = (Path(path), context)
+        return client
 
     async def __aenter__(self) -> "RestClient":
         return self
@@ -181,34 +251,46 @@ class RestClient:
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                       body: Any = None, content_type: str = "application/json") -> Any:
-        """Send one request; return the decoded JSON body, raise ``ApiStatusError`` on >= 400."""
-        if self._lite_http:
-            return await self._request_lite(method, path, params, body, content_type)
+        """Send one request; return the decoded JSON body, raise ``ApiStatusError`` on >= 400
+        (after honouring up to ``MAX_RETRIES`` ``Retry-After`` answers)."""
+        send = self._send_lite if self._lite_http else self._send_aiohttp
+        for attempt in range(MAX_RETRIES + 1):
+            url = self.base_url
+            try:
+                status, headers, raw = await send(method, path, params, body, content_type)
+            except (aiohttp.ClientConnectionError, LiteConnectionError, OSError, asyncio.TimeoutError) as e:
+                _count("<error>", method)
+                self._connection_failed(url)
+                raise ApiStatusError(503, "ServiceUnavailable", f"{method} {path}: {e!r}") from e
+            _count(str(status), method)
+            if status >= 400:
+                wait = _retry_after(status, headers)
+                if wait is not None and attempt < MAX_RETRIES:
+                    await asyncio.sleep(wait)
+                    continue
+                raise _error_from(status, raw)
+            if not raw:
+                return None
+            if "json" in headers.get("content-type", "") or raw[:1] in (b"{", b"["):
+                return loads(raw)
+            return raw.decode(errors="replace")
+        raise AssertionError("unreachable")
+
+    async def _send_aiohttp(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
+                            content_type: str) -> tuple[int, dict[str, str], bytes]:
         data = None
         headers = {}
         if body is not None:
             data = body if isinstance(body, (bytes, str)) else json.dumps(body)
             headers["Content-Type"] = content_type
         clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
-        try:
-            async with self.session.request(method, self.base_url + path, params=clean, data=data,
-                                            headers=headers, timeout=self._timeout) as resp:
-                raw = await resp.read()
-                REQUESTS.labels(str(resp.status), method).inc()
-                if resp.status >= 400:
-                    raise _error_from(resp.status, raw)
-                ctype = resp.headers.get("Content-Type", "")
-                if not raw:
-                    return None
-                if "json" in ctype or raw[:1] in (b"{", b"["):
-                    return loads(raw)
-                return raw.decode(errors="replace")
-        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as e:
-            REQUESTS.labels("<error>", method).inc()
-            raise ApiStatusError(503, "ServiceUnavailable", f"{method} {path}: {e!r}") from e
+        async with self.session.request(method, self.base_url + path, params=clean, data=data,
+                                        headers=headers, timeout=self._timeout) as resp:
+            raw = await resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, raw
 
-    async def _request_lite(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
-                            content_type: str) -> Any:
+    async def _send_lite(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
+                         content_type: str) -> tuple[int, dict[str, str], bytes]:
         data: bytes | None = None
         if body is not None:
             data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else dumps(body)
@@ -220,20 +302,7 @@ class RestClient:
         if self._lite is None:
             self._lite = LitePool(self.base_url, self._headers, self._ssl, self._max_connections,
                                   self._request_timeout)
-        try:
-            status, headers, raw = await self._lite.request(method, target, data,
-                                                            content_type if data is not None else None)
-        except (LiteConnectionError, OSError, asyncio.TimeoutError) as e:
-            _count("<error>", method)
-            raise ApiStatusError(503, "ServiceUnavailable", f"{method} {path}: {e!r}") from e
-        _count(str(status), method)
-        if status >= 400:
-            raise _error_from(status, raw)
-        if not raw:
-            return None
-        if "json" in headers.get("content-type", "") or raw[:1] in (b"{", b"["):
-            return loads(raw)
-        return raw.decode(errors="replace")
+        return await self._lite.request(method, target, data, content_type if data is not None else None)
 
     # -- verbs ----------------------------------------------------------------------------
 
@@ -303,9 +372,14 @@ class RestClient:
             body["propagationPolicy"] = propagation_policy
         return await self.request("DELETE", res.path(namespace), params={"labelSelector": label_selector}, body=body)
 
-    async def bind(self, namespace: str, pod_name: str, node_name: str) -> Any:
-        """POST a ``Binding`` to ``pods/NAME/binding`` (what the scheduler does)."""
-        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod_name, "namespace": namespace},
+    async def bind(self, namespace: str, pod_name: str, node_name: str,
+                   annotations: dict[str, str] | None = None) -> Any:
+        """POST a ``Binding`` to ``pods/NAME/binding`` (what the scheduler does), with the
+        Binding's ``annotations`` if given."""
+        md: dict[str, Any] = {"name": pod_name, "namespace": namespace}
+        if annotations:
+            md["annotations"] = annotations
+        body = {"apiVersion": "v1", "kind": "Binding", "metadata": md,
                 "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}}
         return await self.request("POST", PODS.path(namespace, pod_name, "binding"), body=body)
 
@@ -371,8 +445,9 @@ class RestClient:
     async def _watch_once(self, path: str, params: dict[str, Any]) -> AsyncIterator[tuple[str, dict]]:
         clean = {k: _param(v) for k, v in params.items() if v is not None}
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=None)
+        url = self.base_url
         try:
-            async with self.session.get(self.base_url + path, params=clean, timeout=timeout) as resp:
+            async with self.session.get(url + path, params=clean, timeout=timeout) as resp:
                 if resp.status >= 400:
                     raise _error_from(resp.status, await resp.read())
                 buf = b""
@@ -390,6 +465,8 @@ class RestClient:
                     ev = loads(buf)
                     yield ev.get("type", ""), ev.get("object") or {}
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as e:
+            if isinstance(e, aiohttp.ClientConnectorError):
+                self._connection_failed(url)
             raise ApiStatusError(503, "ServiceUnavailable", f"watch {path}: {e!r}") from e
 
 
@@ -401,6 +478,20 @@ def _count(code: str, method: str) -> None:
     if c is None:
         c = _COUNTERS[(code, method)] = REQUESTS.labels(code, method)
     c.inc()
+
+
+def _retry_after(status: int, headers: dict[str, str]) -> float | None:
+    """Seconds to wait before retrying an answer, or None when it must not be retried: only
+    429 and 5xx answers carrying ``Retry-After`` (client-go's ``checkWait``)."""
+    if status != 429 and status < 500:
+        return None
+    v = headers.get("retry-after")
+    if v is None:
+        return None
+    try:
+        return min(MAX_RETRY_AFTER_S, max(0.0, float(v)))
+    except ValueError:
+        return None
 
 
 def _param(v: Any) -> str:

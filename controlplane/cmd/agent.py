@@ -13,16 +13,21 @@ host (containers, mounts, netns, cgroups). Logging, signals and the metrics port
 from __future__ import annotations
 
 import argparse
+import base64
 import os
-import secrets
+import ssl
 from pathlib import Path
 
+import yaml
+
+from controlplane.agent import bootstrap as join
 from controlplane.agent.agent import Agent
 from controlplane.agent.context import AgentConfig
 from controlplane.agent.eviction import DEFAULT_EVICTION_HARD, parse_thresholds, reserved
-from controlplane.agent.simulated import SimulatedNodes, parse_gpus, parse_labels
+from controlplane.agent.simulated import SimulatedNodes, parse_gpus, parse_labels, read_node_list
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
+from controlplane.pki.certs import write_file
 from controlplane.runtime.runc import RuncRuntime
 
 COMPONENT = bootstrap.Component("agent", uvloop=False)
@@ -35,13 +40,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kubeconfig", help="kubeconfig of the apiserver")
     p.add_argument("--server", help="apiserver URL (instead of --kubeconfig)")
     p.add_argument("--node-name", default=os.environ.get("NODE_NAME") or os.uname().nodename)
+    p.add_argument("--host-id", default=None,
+                   help="key of the host-level names (cgroup tree, network namespaces); default: the node name")
     p.add_argument("--root", default=".data/agent", help="state directory (images, bundles, logs)")
     p.add_argument("--registry-mirror", action="append", default=[],
                    help="endpoint for docker.io images (repeatable; default: CONTROLPLANE_REGISTRY_MIRROR)")
     p.add_argument("--address", default="127.0.0.1", help="address of the agent's log/exec endpoint")
     p.add_argument("--port", type=int, default=0, help="port of the log/exec endpoint (0: free port)")
-    p.add_argument("--token", default=None, help="bearer token for the log/exec endpoint")
-    p.add_argument("--token-file", default=None, help="read (or create) the endpoint token here")
+    p.add_argument("--token", default=None,
+                   help="bootstrap token <id>.<secret> to join with --server (controlplane token create)")
+    p.add_argument("--ca-cert-hash", default=None, help="sha256:<hex> pin of the cluster CA's public key (join)")
+    p.add_argument("--tls-cert-file", default=None, help="serving certificate of the log/exec endpoint")
+    p.add_argument("--tls-private-key-file", default=None, help="its key")
+    p.add_argument("--client-ca-file", default=None,
+                   help="CA of client certificates at the endpoint (default: the kubeconfig's CA)")
     p.add_argument("--host-path-root", default=None, help="hostPath volumes must lie under this directory")
     p.add_argument("--pod-subnet", default=None, help="pod IPs come from this /24 (default: derived from the node name)")
     p.add_argument("--cpu", default=None, help="cpu capacity (default: the machine's)")
@@ -68,25 +80,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--simulated", action="store_true", help="run simulated nodes (controlplane.agent.simulated)")
     p.add_argument("--nodes", type=int, default=1, help="simulated: number of nodes")
     p.add_argument("--prefix", default="sim-node", help="simulated: node name prefix")
+    p.add_argument("--node-list", default=None,
+                   help="simulated: one node per row of an openb node list CSV (sn,cpu_milli,memory_mib,gpu,model)")
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
-
-
-def _token(args: argparse.Namespace) -> str:
-    if args.token:
-        return args.token
-    if os.environ.get("CONTROLPLANE_AGENT_TOKEN"):
-        return os.environ["CONTROLPLANE_AGENT_TOKEN"]
-    if args.token_file:
-        f = Path(args.token_file)
-        if f.exists():
-            return f.read_text().strip()
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tok = secrets.token_hex(16)
-        f.write_text(tok + "\n")
-        os.chmod(f, 0o600)
-        return tok
-    return secrets.token_hex(16)
 
 
 def build_config(args: argparse.Namespace) -> AgentConfig:
@@ -100,7 +97,10 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
     labels = dict(kv.split("=", 1) for kv in args.labels.split(",") if "=" in kv)
     cap = {"cpu": args.cpu, "memory": args.memory, "pods": args.pods}
     return AgentConfig(
-        node=args.node_name, root=Path(args.root), address=args.address, port=args.port, token=_token(args),
+        node=args.node_name, host_id=args.host_id or args.node_name, root=Path(args.root), address=args.address, port=args.port,
+        tls_cert_file=Path(args.tls_cert_file) if args.tls_cert_file else None,
+        tls_key_file=Path(args.tls_private_key_file) if args.tls_private_key_file else None,
+        client_ca_file=Path(args.client_ca_file) if args.client_ca_file else None,
         registry_mirrors=mirrors, host_path_root=Path(args.host_path_root).resolve() if args.host_path_root else None,
         capacity={k: str(v) for k, v in cap.items() if v}, labels=labels, pod_subnet=args.pod_subnet,
         lease_duration=args.lease_duration, lease_interval=args.lease_interval, status_interval=args.status_interval,
@@ -115,19 +115,72 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
 def _client(args: argparse.Namespace, user_agent: str) -> RestClient:
     if args.kubeconfig:
         return RestClient.from_kubeconfig(args.kubeconfig, user_agent=user_agent)
-    return RestClient(args.server or "http://127.0.0.1:6443", user_agent=user_agent)
+    return RestClient(args.server or "https://127.0.0.1:6443", user_agent=user_agent)
+
+
+async def _node_client(args: argparse.Namespace, cfg: AgentConfig) -> RestClient:
+    """The node's identity: ``--kubeconfig``, else join with ``--server`` and a bootstrap
+    ``--token`` (TLS bootstrap: a node client certificate through a CSR, kept under the root)."""
+    if args.kubeconfig or not (args.server and args.server.startswith("https")):
+        return _client(args, f"agent/{cfg.node}")
+    path = await join.node_kubeconfig(cfg.root.resolve(), args.server, cfg.node, args.token, args.ca_cert_hash)
+    args.kubeconfig = str(path)
+    return RestClient.from_kubeconfig(path, user_agent=f"agent/{cfg.node}")
+
+
+async def _tls(args: argparse.Namespace, cfg: AgentConfig, client: RestClient) -> None:
+    """The endpoint's serving certificate (given, or asked for with a CSR) and client CA (given,
+    or the kubeconfig's); the node's TLS context for https registry mirrors."""
+    ssl_ctx = client._ssl if isinstance(client._ssl, ssl.SSLContext) else None
+    cfg.registry_ssl = ssl_ctx
+    if ssl_ctx is None:
+        return  # a plain-http apiserver (development): plain-http endpoint
+    if cfg.client_ca_file is None and args.kubeconfig:
+        ca = kubeconfig_ca(Path(args.kubeconfig))
+        if ca:
+            cfg.client_ca_file = cfg.root.resolve() / "pki" / "ca.crt"
+            write_file(cfg.client_ca_file, ca, 0o644)
+    if cfg.tls_cert_file is None:
+        cfg.tls_cert_file, cfg.tls_key_file = await join.serving_certificate(
+            client, cfg.root.resolve(), cfg.node, [cfg.address])
 
 
 async def _run(ctx: bootstrap.Context) -> int:
     cfg = build_config(ctx.args)
-    client = _client(ctx.args, f"agent/{cfg.node}")
+    client = await _node_client(ctx.args, cfg)
     try:
+        await _tls(ctx.args, cfg, client)
         agent = Agent(cfg, client)
         ctx.add_metrics(agent.metrics.registry)
         await agent.run(ctx.stop)
     finally:
         await client.close()
     return 0
+
+
+def kubeconfig_ca(path: Path) -> bytes | None:
+    cfg = yaml.safe_load(path.read_text()) or {}
+    for c in cfg.get("clusters") or []:
+        data = (c.get("cluster") or {}).get("certificate-authority-data")
+        if data:
+            return base64.b64decode(data)
+        if (c.get("cluster") or {}).get("certificate-authority"):
+            return Path(c["cluster"]["certificate-authority"]).read_bytes()
+    return None
+
+
+def _sim_ssl(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """HTTPS for the simulated nodes' stats server when a serving certificate is given; client
+    certificates verified against ``--client-ca-file`` (else the kubeconfig's CA)."""
+    if not (args.tls_cert_file and args.tls_private_key_file):
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(args.tls_cert_file, args.tls_private_key_file)
+    ca = Path(args.client_ca_file).read_bytes() if args.client_ca_file else ((kubeconfig_ca(Path(args.kubeconfig)) if args.kubeconfig else None) or b"")
+    if ca:
+        ctx.load_verify_locations(cadata=ca.decode())
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    return ctx
 
 
 async def _run_simulated(ctx: bootstrap.Context) -> int:
@@ -140,7 +193,8 @@ async def _run_simulated(ctx: bootstrap.Context) -> int:
                          memory=args.memory or "32Gi", pods=args.pods or "110", gpus=gpus, model=model,
                          labels=parse_labels(args.labels), lease_duration=args.lease_duration,
                          lease_interval=args.lease_interval, stats_address=args.address, stats_port=args.port,
-                         token=_token(args))
+                         stats_ssl=_sim_ssl(args),
+                         node_specs=read_node_list(args.node_list) if args.node_list else None)
     try:
         await sim.start(ctx.stop)
     finally:
@@ -149,7 +203,7 @@ async def _run_simulated(ctx: bootstrap.Context) -> int:
 
 
 async def _cleanup(ctx: bootstrap.Context) -> int:
-    await RuncRuntime(Path(ctx.args.root).resolve() / "runtime", ctx.args.node_name).cleanup_all()
+    await RuncRuntime(Path(ctx.args.root).resolve() / "runtime", ctx.args.host_id or ctx.args.node_name).cleanup_all()
     return 0
 
 

@@ -4,21 +4,42 @@ alone, in the foreground, until SIGINT/SIGTERM. ``controlplane up`` runs this as
 With ``--workers N`` (N > 1) this process is a small supervisor of N apiserver worker processes
 sharing the port (``controlplane.apiserver.server.workers``); the hidden ``--worker i,N,FD`` flag is how
 it starts each of them. Worker 0 alone runs the etcd compaction loop and the CRD start-up
-reconciliation writes."""
+reconciliation writes.
+
+Security flags (kube-apiserver's names; docs/security.md): ``--tls-cert-file``/
+``--tls-private-key-file`` (HTTPS), ``--client-ca-file`` (client certificates),
+``--token-auth-file``, ``--service-account-key-file`` (repeatable),
+``--service-account-signing-key-file``, ``--service-account-issuer``, ``--api-audiences``,
+``--anonymous-auth``, ``--authorization-mode`` (default AlwaysAllow, as kube-apiserver;
+``controlplane up`` runs Node,RBAC), ``--audit-policy-file``/``--audit-log-path``/
+``--audit-log-maxsize``/``--audit-log-maxbackup``/``--audit-log-maxage``,
+``--encryption-provider-config``, ``--etcd-cafile``/``--etcd-certfile``/``--etcd-keyfile``,
+``--kubelet-client-certificate``/``--kubelet-client-key``/``--kubelet-certificate-authority``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 import structlog
 
+from controlplane.apiserver.authentication.serviceaccount import DEFAULT_ISSUER
+from controlplane.apiserver.persistence.encryption.backend import EncryptingBackend
+from controlplane.apiserver.persistence.encryption.config import EncryptionConfig
 from controlplane.apiserver.server.app import ApiServer, serve
-from controlplane.apiserver.server.workers import WorkerLink, parse_worker_spec, reuse_port_socket, supervise, worker_argv
+from controlplane.apiserver.server.limits import RequestLimits, parse_duration
+from controlplane.apiserver.server.metrics import WORKER_RESTARTS
+from controlplane.apiserver.server.security import Security, SecurityOptions
+from controlplane.apiserver.server.workers import (
+    RESTART_CAUSE_ENV, WorkerLink, parse_worker_spec, reuse_port_socket, supervise, worker_argv,
+)
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
 from controlplane.storage.etcd import EtcdBackend
+from controlplane.storage.interface import Backend
 
 log = get_logger(__name__)
 
@@ -34,18 +55,103 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--service-cidr", default="10.96.0.0/12")
     p.add_argument("--compaction-interval", type=float, default=300.0,
                    help="seconds between etcd compactions (0: never)")
+    p.add_argument("--event-ttl", type=int, default=3600,
+                   help="seconds an Event is kept after its last write (kube-apiserver's --event-ttl; 0: forever)")
+    p.add_argument("--decision-ttl", type=int, default=3600,
+                   help="seconds a SchedulingDecision record is kept (0: forever)")
     p.add_argument("--workers", type=int, default=1,
                    help="apiserver processes sharing the port (SO_REUSEPORT); >1 adds a supervisor")
     p.add_argument("--worker", default="", help=argparse.SUPPRESS)  # internal: "index,count,link-fd"
+    p.add_argument("--max-requests-inflight", type=int, default=400,
+                   help="read-only requests in flight at once, shared out between the workers (0: no limit)")
+    p.add_argument("--max-mutating-requests-inflight", type=int, default=200,
+                   help="mutating requests in flight at once, shared out between the workers (0: no limit)")
+    p.add_argument("--request-timeout", type=parse_duration, default=60.0,
+                   help="deadline of non-long-running requests, a duration such as 1m0s (as kube-apiserver)")
+    add_security_flags(p)
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
 
 
+def add_security_flags(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    a("--tls-cert-file", default=None, help="serving certificate (HTTPS); without it plain HTTP")
+    a("--tls-private-key-file", default=None)
+    a("--client-ca-file", default=None, help="CA of client certificates (users: CN = name, O = groups)")
+    a("--token-auth-file", default=None, help="static bearer tokens: CSV token,user,uid,\"group1,group2\"")
+    a("--service-account-key-file", action="append", default=[], help="public key(s) verifying ServiceAccount tokens")
+    a("--service-account-signing-key-file", default=None, help="private key signing ServiceAccount tokens")
+    a("--service-account-issuer", default=DEFAULT_ISSUER)
+    a("--api-audiences", default="", help="comma list (default: the issuer)")
+    a("--anonymous-auth", type=_bool, default=True, help="true/false: requests without credentials are system:anonymous")
+    a("--authorization-mode", default="AlwaysAllow", help="comma list of Node, RBAC, AlwaysAllow")
+    a("--audit-policy-file", default=None)
+    a("--audit-log-path", default=None)
+    a("--audit-log-maxsize", type=float, default=100, help="MB before the audit log is rotated")
+    a("--audit-log-maxbackup", type=int, default=10)
+    a("--audit-log-maxage", type=float, default=0, help="days rotated audit logs are kept (0: no limit)")
+    a("--encryption-provider-config", default=None, help="EncryptionConfiguration (encryption at rest)")
+    a("--etcd-cafile", default=None)
+    a("--etcd-certfile", default=None)
+    a("--etcd-keyfile", default=None)
+    a("--kubelet-client-certificate", default=None, help="the apiserver's client certificate for agents")
+    a("--kubelet-client-key", default=None)
+    a("--proxy-client-cert-file", default=None,
+      help="client certificate the aggregation layer presents to aggregated API servers (front proxy)")
+    a("--proxy-client-key-file", default=None)
+    a("--kubelet-certificate-authority", default=None, help="CA verifying agents' serving certificates")
+    a("--advertise-url", default="", help="the URL published in kube-public/cluster-info (default https://host:port)")
+
+
+def _bool(v: str) -> bool:
+    if v.lower() in ("true", "1", "yes"):
+        return True
+    if v.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"want true or false, got {v!r}")
+
+
+def security_options(args: argparse.Namespace) -> SecurityOptions:
+    scheme = "https" if args.tls_cert_file else "http"
+    return SecurityOptions(
+        tls_cert_file=args.tls_cert_file, tls_private_key_file=args.tls_private_key_file,
+        client_ca_file=args.client_ca_file, token_auth_file=args.token_auth_file,
+        service_account_key_files=list(args.service_account_key_file),
+        service_account_signing_key_file=args.service_account_signing_key_file,
+        service_account_issuer=args.service_account_issuer,
+        api_audiences=[a for a in args.api_audiences.split(",") if a],
+        anonymous_auth=args.anonymous_auth,
+        authorization_mode=[m.strip() for m in args.authorization_mode.split(",") if m.strip()],
+        audit_policy_file=args.audit_policy_file, audit_log_path=args.audit_log_path,
+        audit_log_maxsize=args.audit_log_maxsize, audit_log_maxbackup=args.audit_log_maxbackup,
+        audit_log_maxage=args.audit_log_maxage, encryption_provider_config=args.encryption_provider_config,
+        kubelet_client_certificate=args.kubelet_client_certificate, kubelet_client_key=args.kubelet_client_key,
+        kubelet_certificate_authority=args.kubelet_certificate_authority,
+        proxy_client_cert_file=args.proxy_client_cert_file, proxy_client_key_file=args.proxy_client_key_file,
+        advertise_url=args.advertise_url or f"{scheme}://{args.host}:{args.port}")
+
+
+def build_api(args: argparse.Namespace, *, primary: bool = True, compaction: float | None = None,
+              workers: int = 1) -> ApiServer:
+    backend: Backend = EtcdBackend(args.etcd_endpoints, cafile=args.etcd_cafile, certfile=args.etcd_certfile,
+                                   keyfile=args.etcd_keyfile)
+    stale = None
+    if args.encryption_provider_config:
+        enc = EncryptingBackend(backend, EncryptionConfig.load(args.encryption_provider_config))
+        backend, stale = enc, enc.is_stale
+    return ApiServer(backend, service_cidr=args.service_cidr,
+                     compaction_interval=args.compaction_interval if compaction is None else compaction,
+                     primary=primary, security=Security(security_options(args)), stale=stale,
+                     event_ttl=args.event_ttl, decision_ttl=args.decision_ttl,
+                     limits=RequestLimits(args.max_requests_inflight, args.max_mutating_requests_inflight,
+                                          args.request_timeout, workers))
+
+
 async def main(ctx: bootstrap.Context) -> None:
     args = ctx.args
-    backend = EtcdBackend(args.etcd_endpoints)
-    api = ApiServer(backend, service_cidr=args.service_cidr, compaction_interval=args.compaction_interval)
+    api = build_api(args)
     await serve(api, args.host, args.port, ctx.stop)
+
 
 
 async def worker_main(ctx: bootstrap.Context) -> None:
@@ -54,14 +160,14 @@ async def worker_main(ctx: bootstrap.Context) -> None:
     args = ctx.args
     index, count, fd = parse_worker_spec(args.worker)
     structlog.contextvars.bind_contextvars(worker=index)
+    if os.environ.get(RESTART_CAUSE_ENV):
+        WORKER_RESTARTS.labels("apiserver-worker", os.environ[RESTART_CAUSE_ENV]).inc()
     link = WorkerLink(fd)
     await link.open()
     watcher = asyncio.ensure_future(link.run(ctx.stop))
     try:
-        backend = EtcdBackend(args.etcd_endpoints)
         primary = index == 0
-        api = ApiServer(backend, service_cidr=args.service_cidr,
-                        compaction_interval=args.compaction_interval if primary else 0.0, primary=primary)
+        api = build_api(args, primary=primary, compaction=None if primary else 0.0, workers=count)
         sock = reuse_port_socket(args.host, args.port)
         await serve(api, args.host, args.port, ctx.stop, sock=sock, gate=link.ready_gate, workers=count)
     finally:

@@ -12,6 +12,15 @@ port) for as long as ``main`` runs; with ``--data-dir DIR`` the bound port is wr
 ``DIR/<component>.metrics-port``. The apiserver keeps its metrics on its own serving port
 (``/metrics``, as kube-apiserver), so it asks for no metrics port.
 
+Health (``component-base``'s ``/healthz``, ``/livez``, ``/readyz``, answered by
+``machinery.healthz`` as Kubernetes answers them: ``?verbose``, ``?exclude=``, ``/readyz/<check>``)
+on the same port as the metrics. Every component gets ``ping``, ``event-loop`` (the loop ran
+within the last ``LOOP_STALL_S`` seconds: a process whose loop is stuck is not live),
+``leaderElection`` (client-go's adaptor: a leader that has not renewed within the lease
+duration plus 20 s is unhealthy), and on ``/readyz`` ``informer-sync`` (every started informer
+of the process has listed; a standby's informers start with leadership) and ``shutdown`` (fails once the process is stopping). ``ctx.health.add``
+registers component-specific checks.
+
 Leader election (components given a ``lease``): ``--leader-elect`` (default true, as in
 Kubernetes; ``--leader-elect=false`` turns it off) campaigns for the Lease
 ``kube-system/<lease>`` (``client.leaderelection``); ``await ctx.run_leading(client, work)``
@@ -27,20 +36,30 @@ import asyncio
 import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import structlog
 import uvloop  # ships with sanic: a cheaper event loop for processes that are mostly I/O callbacks
-from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
 
 from controlplane import log
+from controlplane.client.informer import Informer
 from controlplane.client.leaderelection import LeaderElectionConfig, LeaderElector
 from controlplane.client.rest import RestClient
+from controlplane.machinery.healthz import ENDPOINTS, HealthChecks
 
 logger = log.get_logger(__name__)
+
+LOOP_STALL_S = 10.0  # /livez's event-loop check fails when the loop has not run this long
+LEADER_TOLERANCE_S = 20.0  # client-go's leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
 
 
 @dataclass(frozen=True)
@@ -65,8 +84,9 @@ def add_flags(p: argparse.ArgumentParser, comp: Component) -> None:
     if comp.metrics_port:
         p.add_argument("--metrics-port", type=int, default=0,
                        help="serve Prometheus metrics on 127.0.0.1:PORT (0: a free port)")
-        p.add_argument("--data-dir", type=Path, default=None,
-                       help=f"write the bound metrics port to DIR/{comp.name}.metrics-port")
+        if "--data-dir" not in p._option_string_actions:  # `up` has its own --data-dir
+            p.add_argument("--data-dir", type=Path, default=None,
+                           help=f"write the bound metrics port to DIR/{comp.name}.metrics-port")
     if comp.lease:
         p.add_argument("--leader-elect", type=parse_bool, nargs="?", const=True, default=True,
                        help="campaign for a Lease in kube-system before acting (default true; --leader-elect=false)")
@@ -104,6 +124,9 @@ class Context:
     args: argparse.Namespace
     stop: asyncio.Event
     metrics_port: int | None = None
+    health: HealthChecks = field(default_factory=HealthChecks)
+    loop_tick: float = field(default_factory=time.monotonic)
+    elector: LeaderElector | None = None
     _served: CollectorRegistry | None = field(default=None, repr=False)
 
     def add_metrics(self, registry: CollectorRegistry) -> None:
@@ -117,7 +140,8 @@ class Context:
             await work(self.stop)
             return 0
         logger.info("leader election", lease=f"{cfg.namespace}/{cfg.name}", identity=cfg.identity)
-        await LeaderElector(client, cfg).run(self.stop, work)
+        self.elector = LeaderElector(client, cfg)
+        await self.elector.run(self.stop, work)
         if self.stop.is_set():
             return 0
         logger.error("leader election lost", lease=f"{cfg.namespace}/{cfg.name}")
@@ -129,10 +153,75 @@ def setup_logging(comp: Component, args: argparse.Namespace) -> None:
     structlog.contextvars.bind_contextvars(component=comp.name)
 
 
+def _leader_check(ctx: Context) -> str | None:
+    el = ctx.elector
+    if el is None or not el.is_leader:
+        return None
+    overdue = time.monotonic() - el.last_renew - el.cfg.lease_duration
+    if overdue > LEADER_TOLERANCE_S:
+        return f"failed election to renew leadership on lease {el.cfg.name}"
+    return None
+
+
+def _informer_check() -> str | None:
+    for _ in range(3):  # the loop thread may add an informer while this thread iterates
+        try:
+            pending = sorted({i.resource.plural for i in list(Informer.live) if i.started and not i.has_synced()})
+            break
+        except RuntimeError:
+            continue
+    else:
+        return "informers changing"
+    return f"informers not synced: {', '.join(pending)}" if pending else None
+
+
+def default_checks(ctx: Context) -> None:
+    """The checks every component serves (see the module docstring)."""
+    h = ctx.health
+    h.add("ping", lambda: None)
+    h.add("event-loop", lambda: None if time.monotonic() - ctx.loop_tick < LOOP_STALL_S
+          else f"event loop stalled for {time.monotonic() - ctx.loop_tick:.0f}s")
+    if ctx.component.lease:
+        h.add("leaderElection", lambda: _leader_check(ctx), ("healthz", "livez"))
+    h.add("informer-sync", _informer_check, ("readyz",))
+    h.add("shutdown", lambda: "process is shutting down" if ctx.stop.is_set() else None, ("readyz",))
+    h.on_failure = lambda ep, failed: logger.info(f"{ep} check failed", failed=dict(failed))
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+_REASONS = {200: "OK", 404: "Not Found", 500: "Internal Server Error"}
+
+
+def status_app(ctx: Context, metrics_app: Callable[..., Any]) -> Callable[..., Any]:
+    """WSGI: ``/healthz``, ``/livez``, ``/readyz`` (and ``/<endpoint>/<check>``) from
+    ``ctx.health``; everything else is the Prometheus exposition."""
+    def app(environ: dict, start_response: Callable[..., Any]) -> list[bytes]:
+        head, _, sub = environ.get("PATH_INFO", "/").strip("/").partition("/")
+        if head in ENDPOINTS:
+            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            code, body = ctx.health.answer(head, sub, query)
+            start_response(f"{code} {_REASONS.get(code, '')}", [
+                ("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")])
+            return [body.encode()]
+        return metrics_app(environ, start_response)
+    return app
+
+
 def _serve_metrics(ctx: Context) -> Any:
     served = CollectorRegistry(auto_describe=True)
     served.register(_Forward(REGISTRY))
-    server, thread = start_http_server(ctx.args.metrics_port, addr="127.0.0.1", registry=served)
+    server = make_server("127.0.0.1", ctx.args.metrics_port, status_app(ctx, make_wsgi_app(served)),
+                         _ThreadingServer, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
+    thread.start()
     ctx._served = served
     ctx.metrics_port = server.server_port
     data_dir = getattr(ctx.args, "data_dir", None)
@@ -150,10 +239,14 @@ async def _main(comp: Component, args: argparse.Namespace, main: Callable[[Conte
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, ctx.stop.set)
+    default_checks(ctx)
+    ticker = asyncio.ensure_future(_tick(ctx))
     metrics = _serve_metrics(ctx) if comp.metrics_port else None
     try:
         return int(await main(ctx) or 0)
     finally:
+        ticker.cancel()
+        await asyncio.gather(ticker, return_exceptions=True)
         if metrics is not None:
             server, thread = metrics
             server.shutdown()
@@ -161,6 +254,13 @@ async def _main(comp: Component, args: argparse.Namespace, main: Callable[[Conte
             await asyncio.to_thread(thread.join, 5)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def _tick(ctx: Context) -> None:
+    """Keeps ``ctx.loop_tick`` current (the event-loop liveness check reads it)."""
+    while True:
+        ctx.loop_tick = time.monotonic()
+        await asyncio.sleep(1.0)
 
 
 def run(comp: Component, args: argparse.Namespace, main: Callable[[Context], Awaitable[int | None]]) -> int:

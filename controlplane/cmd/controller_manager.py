@@ -20,8 +20,9 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
-    cronjob, daemonset, deployment, endpoints, garbagecollector, horizontalpodautoscaler, job, namespace,
-    nodelifecycle, replicaset, replicationcontroller, serviceaccount, statefulset,
+    clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, endpoints, garbagecollector,
+    horizontalpodautoscaler, job, namespace, nodelifecycle, podgc, replicaset, replicationcontroller,
+    rootcacertpublisher, serviceaccount, statefulset,
 )
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_duration
@@ -35,7 +36,9 @@ CONTROLLERS: dict[str, ModuleType] = {
     "deployment": deployment, "replicaset": replicaset, "replicationcontroller": replicationcontroller,
     "statefulset": statefulset, "daemonset": daemonset, "job": job, "cronjob": cronjob,
     "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
-    "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle,
+    "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle, "podgc": podgc,
+    "clusterrole-aggregation": clusterroleaggregation, "root-ca-cert-publisher": rootcacertpublisher,
+    "csrapproving": csrapproving, "csrsigning": csrsigning,
     "horizontalpodautoscaling": horizontalpodautoscaler,
 }
 # controllers started only when the apiserver serves their resource (kube-controller-manager's
@@ -70,9 +73,14 @@ def parse_controllers(spec: str | None) -> list[str]:
     return chosen
 
 
-def build_manager(client: RestClient, controllers: list[str], workers: dict[str, int] | None = None,
+def build_manager(client: RestClient, controllers: list[str], workers: dict[str, int] | None = None, *,
+                  root_ca: str | None = None, signing: object = None,
                   options: dict[str, dict] | None = None) -> Manager:
+    """``root_ca`` (PEM) feeds root-ca-cert-publisher, ``signing`` (a ``pki.CertKey``) csrsigning;
+    without them those controllers stay idle. ``options``: keyword arguments per controller."""
     mgr = Manager(client, name="controller-manager")
+    mgr.root_ca = root_ca  # type: ignore[attr-defined]
+    mgr.cluster_signing = signing  # type: ignore[attr-defined]
     for name in controllers:
         mod = CONTROLLERS[name]
         kw = dict((options or {}).get(name) or {})
@@ -120,11 +128,18 @@ async def _main(ctx: bootstrap.Context) -> int:
            "downscale_stabilization": args.horizontal_pod_autoscaler_downscale_stabilization,
            "tolerance": args.horizontal_pod_autoscaler_tolerance,
            "workers": args.concurrent_horizontal_pod_autoscaler_syncs}
+    root_ca = open(args.root_ca_file).read() if args.root_ca_file else None
+    signing = None
+    if args.cluster_signing_cert_file and args.cluster_signing_key_file:
+        from controlplane.pki.certs import CertKey
+
+        signing = CertKey.read(args.cluster_signing_cert_file, args.cluster_signing_key_file)
     try:
         controllers = await served(client, controllers)
         log.info("controller-manager starting", controllers=controllers, leader_elect=args.leader_elect)
-        return await ctx.run_leading(client, build_manager(client, controllers,
-                                                           options={"horizontalpodautoscaling": hpa}).start)
+        mgr = build_manager(client, controllers, root_ca=root_ca, signing=signing,
+                            options={"horizontalpodautoscaling": hpa})
+        return await ctx.run_leading(client, mgr.start)
     finally:
         await client.close()
 
@@ -142,5 +157,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--horizontal-pod-autoscaler-tolerance", type=float, default=0.1,
                    help="usage ratio within which the HPA does not scale (default 0.1)")
     p.add_argument("--concurrent-horizontal-pod-autoscaler-syncs", type=int, default=5)
+    p.add_argument("--root-ca-file", default=None, help="cluster CA published as kube-root-ca.crt in every namespace")
+    p.add_argument("--cluster-signing-cert-file", default=None, help="CA certificate csrsigning signs with")
+    p.add_argument("--cluster-signing-key-file", default=None, help="its private key")
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main))

@@ -7,8 +7,17 @@ the bootstrap metrics port.
 
     controlplane metrics-server --kubeconfig F [--metric-resolution 15s] [--secure-port 0]
         [--cert-dir DIR | --tls-cert-file F --tls-private-key-file F]
-        [--kubelet-token-file F] [--kubelet-scheme http|https] [--kubelet-insecure-tls]
+        [--kubelet-client-certificate F --kubelet-client-key F] [--kubelet-scheme http|https]
+        [--kubelet-certificate-authority F | --kubelet-insecure-tls]
         [--kubelet-preferred-address-types InternalIP] [--kubelet-allowed-cidrs 127.0.0.0/8,::1/128]
+        [--requestheader-client-ca-file F] [--requestheader-allowed-names front-proxy-client]
+        [--client-ca-file F] [--delegated-auth=false]
+
+Requests to the Metrics API are authenticated and authorized through the apiserver as
+metrics-server's are (``controlplane.metrics.auth``): the aggregation layer's front-proxy
+certificate with ``X-Remote-User``, a cluster client certificate or a bearer token, then a
+SubjectAccessReview. ``--delegated-auth=false`` lets everyone read (only for an apiserver
+running without authentication, as the benchmarks' plain ones do).
 """
 
 from __future__ import annotations
@@ -16,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
-import os
 import ssl
 import tempfile
 from pathlib import Path
@@ -31,6 +39,7 @@ from controlplane.machinery.timestamps import parse_duration
 from controlplane.metrics import register as apiservice_registration
 from controlplane.metrics import tls
 from controlplane.metrics.api import MetricsApi
+from controlplane.metrics.auth import RequestAuth
 from controlplane.metrics.cache import node_informer, pod_informer
 from controlplane.metrics.scraper import ScrapeConfig, Scraper
 from controlplane.metrics.state import StateCollector
@@ -57,9 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cert-dir", default=None, help="where a self-signed certificate is written when none is given")
     p.add_argument("--tls-cert-file", default=None)
     p.add_argument("--tls-private-key-file", default=None)
-    p.add_argument("--kubelet-token-file", default=os.environ.get("CONTROLPLANE_AGENT_TOKEN_FILE"),
-                   help="bearer token for the agents (default: CONTROLPLANE_AGENT_TOKEN[_FILE])")
-    p.add_argument("--kubelet-scheme", choices=["http", "https"], default="http")
+    p.add_argument("--kubelet-client-certificate", default=None, help="client certificate for the agents")
+    p.add_argument("--kubelet-client-key", default=None)
+    p.add_argument("--kubelet-scheme", choices=["http", "https"], default="https")
     p.add_argument("--kubelet-insecure-tls", action="store_true", help="do not verify the agents' certificates")
     p.add_argument("--kubelet-certificate-authority", default=None)
     p.add_argument("--kubelet-preferred-address-types", default="InternalIP")
@@ -68,18 +77,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scrape-concurrency", type=int, default=64)
     p.add_argument("--kube-state-metrics", type=bootstrap.parse_bool, nargs="?", const=True, default=True,
                    help="also export kube_node_*/kube_pod_* series on the metrics port (default true)")
+    p.add_argument("--requestheader-client-ca-file", default=None,
+                   help="CA of the front proxy's client certificate (X-Remote-User headers are believed only with it)")
+    p.add_argument("--requestheader-allowed-names", default="",
+                   help="CommonNames the front proxy's certificate may have (empty: any of that CA)")
+    p.add_argument("--client-ca-file", default=None, help="CA of client certificates (CN = user, O = groups)")
+    p.add_argument("--authorization-always-allow-paths", default="/healthz,/livez,/readyz")
+    p.add_argument("--delegated-auth", type=bootstrap.parse_bool, nargs="?", const=True, default=True,
+                   help="authenticate and authorize requests through the apiserver (default true)")
     p.add_argument("--register-apiservice", action="store_true",
                    help="create the Service, Endpoints and APIService v1beta1.metrics.k8s.io pointing here")
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main))
-
-
-def _token(args: argparse.Namespace) -> str | None:
-    if os.environ.get("CONTROLPLANE_AGENT_TOKEN"):
-        return os.environ["CONTROLPLANE_AGENT_TOKEN"]
-    if args.kubelet_token_file and Path(args.kubelet_token_file).exists():
-        return Path(args.kubelet_token_file).read_text().strip()
-    return None
 
 
 def scrape_config(args: argparse.Namespace) -> ScrapeConfig:
@@ -89,10 +98,19 @@ def scrape_config(args: argparse.Namespace) -> ScrapeConfig:
             ctx = False
         else:
             ctx = ssl.create_default_context(cafile=args.kubelet_certificate_authority)
-    return ScrapeConfig(token=_token(args), scheme=args.kubelet_scheme, ssl_ctx=ctx,
+        if args.kubelet_client_certificate and args.kubelet_client_key:
+            if ctx is False:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            ctx.load_cert_chain(args.kubelet_client_certificate, args.kubelet_client_key)
+    return ScrapeConfig(scheme=args.kubelet_scheme, ssl_ctx=ctx,
                         address_types=tuple(t.strip() for t in args.kubelet_preferred_address_types.split(",") if t.strip()),
                         allowed=tuple(ipaddress.ip_network(c.strip()) for c in args.kubelet_allowed_cidrs.split(",") if c.strip()),
                         concurrency=args.scrape_concurrency)
+
+
+def _read(path: str | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None
 
 
 async def _main(ctx: bootstrap.Context) -> int:
@@ -115,11 +133,20 @@ async def _main(ctx: bootstrap.Context) -> int:
         state = CollectorRegistry(auto_describe=False)
         state.register(StateCollector(nodes, pods))
         ctx.add_metrics(state)
-    api = MetricsApi(storage, nodes, pods)
+    auth = None
+    if args.delegated_auth:
+        auth = RequestAuth(client, requestheader_ca=_read(args.requestheader_client_ca_file),
+                           allowed_names=tuple(n for n in args.requestheader_allowed_names.split(",") if n),
+                           client_ca=_read(args.client_ca_file),
+                           always_allow_paths=tuple(p for p in args.authorization_always_allow_paths.split(",") if p))
+    api = MetricsApi(storage, nodes, pods, auth)
     scraper = Scraper(nodes.list, storage, scrape_config(args), args.metric_resolution, after_store=api.prerender)
     runner = web.AppRunner(api.app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, args.bind_address, args.secure_port, ssl_context=tls.server_context(cert, key))
+    server_ssl = tls.server_context(cert, key)
+    if auth is not None:
+        auth.server_context(server_ssl)
+    site = web.TCPSite(runner, args.bind_address, args.secure_port, ssl_context=server_ssl)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     if getattr(args, "data_dir", None):

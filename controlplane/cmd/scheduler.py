@@ -20,10 +20,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+from pathlib import Path
 
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
+from schedulers.framework.decisionlog import DecisionLog
 from schedulers.framework.scheduler import Scheduler
 from schedulers.profiles.loader import load_profile_configs
 
@@ -34,10 +36,15 @@ GC_THRESHOLDS = (20000, 20, 20)  # CPython's default is (700, 10, 10)
 
 
 async def run(client: RestClient, stop: asyncio.Event, configs: list[str] | None = None,
-              seed: int | None = None, scheduled_events: bool = True, tune_gc: bool = False) -> None:
+              seed: int | None = None, scheduled_events: bool = True, tune_gc: bool = False,
+              decision_log: Path | None = None, decision_records: bool = True) -> None:
     """Run the scheduler until ``stop``. ``tune_gc`` (for a process of its own): see the
-    module docstring; it changes process-wide settings, so in-process hosts leave it off."""
-    sched = Scheduler(client, load_profile_configs(configs or None), seed=seed, scheduled_events=scheduled_events)
+    module docstring; it changes process-wide settings, so in-process hosts leave it off.
+    ``decision_log``: the ``scheduling.log`` path (None: none); ``decision_records``: store
+    ``SchedulingDecision`` objects in the API."""
+    sched = Scheduler(client, load_profile_configs(configs or None), seed=seed, scheduled_events=scheduled_events,
+                      decision_log=DecisionLog(decision_log) if decision_log else None,
+                      decision_records=decision_records)
     tuner = asyncio.ensure_future(_freeze_after_sync(sched)) if tune_gc else None
     if tune_gc:
         gc.set_threshold(*GC_THRESHOLDS)
@@ -69,8 +76,13 @@ async def _main(ctx: bootstrap.Context) -> int:
     else:
         raise SystemExit("--kubeconfig or --master is required")
 
+    decision_log = args.decision_log
+    if decision_log is None and args.data_dir is not None:
+        decision_log = Path(args.data_dir) / "logs" / "scheduling.log"
+
     async def schedule(stop: asyncio.Event) -> None:
-        await run(client, stop, args.config, args.seed, not args.no_scheduled_events, tune_gc=True)
+        await run(client, stop, args.config, args.seed, not args.no_scheduled_events, tune_gc=True,
+                  decision_log=decision_log, decision_records=not args.no_decision_records)
 
     try:
         return await ctx.run_leading(client, schedule)
@@ -86,5 +98,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed for tie-breaking")
     p.add_argument("--no-scheduled-events", action="store_true",
                    help="do not record a Normal/Scheduled Event per bound pod (FailedScheduling is always recorded)")
+    p.add_argument("--decision-log", type=Path, default=None,
+                   help="JSON lines of every scheduling decision (default with --data-dir: DIR/logs/scheduling.log)")
+    p.add_argument("--no-decision-records", action="store_true",
+                   help="do not store SchedulingDecision objects in the API (the log file is still written)")
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main))

@@ -1,39 +1,67 @@
-"""``controlplane up --data-dir DIR --port PORT [--etcd-endpoints URL,...]``: the whole control
-plane in the foreground.
+"""``controlplane up --data-dir DIR --port PORT [--etcd-endpoints URL,...] [--node-name N]``: the
+whole control plane in the foreground.
 
 Starts, in order, the entries of ``COMPONENTS`` (embedded etcd unless endpoints are given, the
 apiserver as a child process, then whatever else is listed), writes ``DIR/kubeconfig``, prints
-one line containing ``ready`` and waits for SIGINT/SIGTERM (or a component dying), then stops
-everything in reverse order. Adding a component is one line in ``COMPONENTS``: a factory taking
-the ``UpContext`` and returning a ``Runnable`` (or None to skip). The controller-manager, the
+one line containing ``ready`` and waits for SIGINT/SIGTERM, then stops everything in reverse
+order. Every component is supervised (``controlplane.supervisor``): one that exits is restarted
+with backoff, the cause logged and counted (``controlplane_component_restarts_total``); none
+outlives ``up`` (parent-death signal, pidfiles under ``DIR/run`` that the next ``up`` or
+``controlplane down`` reclaims). One ``up`` per data dir (``DIR/up.lock``).
+
+Stopping ``up`` leaves the node's containers running (the agent runs with
+``--keep-containers``); the next ``up`` re-adopts them, ``controlplane down`` removes them.
+Host-level names (cgroups, network namespaces) derive from the instance's ``host_id``
+(the node name plus a hash of the data dir), written to ``DIR/instance.json`` for ``down``.
+
+Adding a component is one line in ``COMPONENTS``: a factory taking the ``UpContext`` and
+returning a ``supervisor.process.Runnable`` (or None to skip). The controller-manager, the
 scheduler, the agent and the metrics-server are given ``--data-dir DIR`` and write their
-metrics ports to ``DIR/<component>.metrics-port`` (``cmd.bootstrap``); the ``ready`` line lists
-every component's metrics URL. ``--prometheus`` adds the real Prometheus
-(``controlplane.prometheus``) scraping them all.
+metrics ports to ``DIR/<component>.metrics-port`` (``cmd.bootstrap``); ``up`` itself serves its
+metrics and health (a ``component/<name>`` check per component) on ``DIR/up.metrics-port``; the
+``ready`` line lists every component's metrics URL. The metrics-server runs as
+``system:metrics-server`` with a serving certificate of the cluster CA; ``up`` registers its
+APIService (as an operator applies metrics-server's manifests). ``--prometheus`` adds the real
+Prometheus (``controlplane.prometheus``) scraping them all as ``system:prometheus``.
+
+Trust (docs/security.md): before anything starts, the cluster PKI under ``DIR/pki`` is created
+or renewed (``pki.ClusterPKI.ensure``: certificates expiring within 90 days, or lacking the
+hostname, are issued again); etcd runs with TLS and client-certificate authentication; the
+apiserver on HTTPS with Node+RBAC, the audit log (``DIR/audit/``) and Secrets encrypted at
+rest (``cmd.secure``); each component gets a kubeconfig of its own identity
+(``DIR/kubeconfigs/``), the admin ``DIR/kubeconfig`` verifies the server.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
+import hashlib
 import json
 import os
-import secrets
-import signal
 import socket
+import ssl
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable
 
 from controlplane.cmd import bootstrap
-from controlplane.etcd_process import EtcdProcess
-from controlplane.images.registry import RegistryRunnable
-from controlplane.kubeconfig import write_kubeconfig
+from controlplane.cmd import secure
+from controlplane.client.rest import RestClient
+from controlplane.etcd_process import EtcdTLS, free_port
+from controlplane.images.registry import LocalRegistry, RegistryTLS
 from controlplane.log import get_logger
-from controlplane.prometheus import PrometheusProcess
+from controlplane.metrics import register as apiservice_registration
+from controlplane.metrics.register import SERVICE_DNS
+from controlplane.pki.cluster import ClusterPKI
+from controlplane.pki.kubeconfigs import write_component_kubeconfigs
+from controlplane.procutil import PidFiles
+from controlplane.supervisor.process import ChildProcess, EtcdRunnable, Runnable, wait_pid
+from controlplane.supervisor.supervisor import Supervisor, run_dir
+from controlplane.prometheus import PrometheusProcess, PrometheusTLS
 
 log = get_logger(__name__)
 
@@ -45,118 +73,132 @@ class UpContext:
     host: str
     etcd_endpoints: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
+    node_name: str = field(default_factory=lambda: default_node_name())
+
+    @property
+    def host_id(self) -> str:
+        """The key of every host-level name this instance makes (cgroup tree, network
+        namespaces): the node name plus a hash of the data dir, so two instances never meet."""
+        return host_id(self.node_name, self.data_dir)
 
     @property
     def server(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"https://{self.host}:{self.port}"
 
     @property
     def kubeconfig(self) -> Path:
         return self.data_dir / "kubeconfig"
 
     @property
-    def agent_token_file(self) -> Path:
-        """The bearer token the apiserver's node proxy and the node agents share."""
-        return self.data_dir / "agent-token"
+    def pki(self) -> ClusterPKI:
+        return ClusterPKI(self.data_dir / "pki")
 
-    def ensure_agent_token(self) -> None:
-        if not self.agent_token_file.exists():
-            self.agent_token_file.write_text(secrets.token_hex(16))
-            os.chmod(self.agent_token_file, 0o600)
+    def component_kubeconfig(self, name: str) -> Path:
+        return self.data_dir / "kubeconfigs" / f"{name}.kubeconfig"
 
 
-class Runnable(Protocol):
-    name: str
+class RegistryRunnable:
+    """The seeded local OCI registry under ``DIR/registry``; puts its URL in
+    ``ctx.extra["registry_mirror"]`` for the agent's ``--registry-mirror`` (a restart keeps the
+    port and the stored images). With the cluster PKI it serves HTTPS and lets only clients
+    with a cluster certificate (nodes, admins) pull."""
 
-    async def start(self, ctx: UpContext) -> None: ...  # returns once ready
-    async def stop(self) -> None: ...
-    def alive(self) -> bool: ...
-
-
-class EtcdRunnable:
-    name = "etcd"
+    name = "registry"
 
     def __init__(self) -> None:
-        self.proc: EtcdProcess | None = None
+        self.reg: LocalRegistry | None = None
 
-    async def start(self, ctx: UpContext) -> None:
-        self.proc = EtcdProcess(data_dir=ctx.data_dir / "etcd")
-        await self.proc.start()
-        ctx.etcd_endpoints = [self.proc.endpoint]
+    async def start(self, ctx: Any, wait_ready: bool = True) -> None:
+        first = self.reg is None
+        if self.reg is None:
+            tls = None
+            pki_dir = ctx.extra.get("pki_dir")
+            if pki_dir:
+                pki = ClusterPKI(Path(pki_dir))
+                pki.serving("registry", "controlplane-registry", ["127.0.0.1", "localhost", "::1"])
+                tls = RegistryTLS(pki.crt("registry"), pki.key("registry"), pki.ca_file, pki.crt("admin"),
+                                  pki.key("admin"))
+            self.reg = LocalRegistry(ctx.data_dir / "registry", tls=tls, tied_to_parent=True)
+        self.reg.spawn()
+        if wait_ready:
+            await asyncio.to_thread(self.reg.wait_serving, first)
+        ctx.extra["registry_mirror"] = self.reg.url
 
-    async def stop(self) -> None:
-        if self.proc is not None:
-            await asyncio.to_thread(self.proc.stop)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.proc is not None and self.proc.proc.poll() is None
-
-
-class ChildProcess:
-    """``python -m controlplane <args>`` as a child, its output in ``DIR/logs/<name>.log``."""
-
-    def __init__(self, name: str, args: Callable[[UpContext], list[str]],
-                 ready: Callable[[UpContext], bool] | None = None, ready_timeout: float = 60.0) -> None:
-        self.name = name
-        self._args = args
-        self._ready = ready
-        self._ready_timeout = ready_timeout
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self, ctx: UpContext) -> None:
-        logs = ctx.data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        with open(logs / f"{self.name}.log", "ab") as out:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "controlplane", *self._args(ctx), stdout=out, stderr=out,
-                env={**os.environ, "CONTROLPLANE_LOG_FORMAT": os.environ.get("CONTROLPLANE_LOG_FORMAT", "json"),
-                     "CONTROLPLANE_AGENT_TOKEN_FILE": str(ctx.agent_token_file)},
-            )
-        if self._ready is None:
-            return
-        deadline = time.monotonic() + self._ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.returncode is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {logs / self.name}.log")
-            if await asyncio.to_thread(self._ready, ctx):
-                return
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready after {self._ready_timeout}s")
+    async def wait(self) -> int:
+        assert self.reg is not None and self.reg.proc is not None
+        return await wait_pid(self.reg.proc)
 
     async def stop(self) -> None:
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), 15)
-        except asyncio.TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
+        if self.reg is not None:
+            await asyncio.to_thread(self.reg.stop)
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
+    def pid(self) -> int | None:
+        p = self.reg.proc if self.reg is not None else None
+        return p.pid if p is not None and p.poll() is None else None
 
 
-def http_ok(url: str) -> bool:
+def default_node_name() -> str:
+    """The machine's hostname, as the kubelet's default node name."""
+    return socket.gethostname().lower()
+
+
+def host_id(node_name: str, data_dir: Path) -> str:
+    return f"{node_name}-{hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:8]}"
+
+
+def instance_file(data_dir: Path) -> Path:
+    return data_dir / "instance.json"
+
+
+def http_ok(url: str, cafile: Path | None = None) -> bool:
+    """GET ``url`` answers 200 (https verified against ``cafile``; anonymous, as health checks are)."""
+    ctx = ssl.create_default_context(cafile=str(cafile)) if cafile is not None else None
     try:
-        with urllib.request.urlopen(url, timeout=1) as r:
+        with urllib.request.urlopen(url, timeout=1, context=ctx) as r:
             return r.status == 200
     except OSError:
         return False
 
 
+def component_ready(name: str) -> Callable[[UpContext], bool]:
+    """Ready when the component's own /readyz (on its metrics port, ``cmd.bootstrap``) says so."""
+    def ready(ctx: UpContext) -> bool:
+        try:
+            port = int((ctx.data_dir / f"{name}.metrics-port").read_text().strip())
+        except (OSError, ValueError):
+            return False
+        return http_ok(f"http://127.0.0.1:{port}/readyz")
+    return ready
+
+
 def _etcd(ctx: UpContext) -> Runnable | None:
-    return None if ctx.etcd_endpoints else EtcdRunnable()
+    return None if ctx.etcd_endpoints else EtcdRunnable(tls=EtcdTLS.from_pki(ctx.pki.dir))
 
 
 def _apiserver(ctx: UpContext) -> Runnable:
     # with several workers /readyz turns 200 only once every worker serves (workers.py's gate)
-    return ChildProcess(
-        "apiserver",
-        lambda c: ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints),
-                   "--workers", c.extra.get("apiserver_workers", "1")],
-        ready=lambda c: http_ok(c.server + "/readyz"),
-    )
+    def args(c: UpContext) -> list[str]:
+        sec = secure.apiserver_args(c.pki, c.data_dir)
+        if c.extra.get("external_etcd"):  # an etcd we did not start: no client certificate of ours
+            sec = [a for i, a in enumerate(sec) if not (a.startswith("--etcd-") or sec[i - 1].startswith("--etcd-"))]
+        return ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints),
+                "--workers", c.extra.get("apiserver_workers", "1"), *sec]
+
+    return ChildProcess("apiserver", args, ready=lambda c: http_ok(c.server + "/readyz", c.pki.ca_file))
+
+
+def _controller_manager(ctx: UpContext) -> Runnable:
+    return ChildProcess("controller-manager", lambda c: [
+        "controller-manager", "--kubeconfig", str(c.component_kubeconfig("controller-manager")),
+        "--data-dir", str(c.data_dir), "--root-ca-file", str(c.pki.ca_file),
+        "--cluster-signing-cert-file", str(c.pki.ca_file), "--cluster-signing-key-file", str(c.pki.key("ca"))],
+        ready=component_ready("controller-manager"))
+
+
+def _scheduler(ctx: UpContext) -> Runnable:
+    return ChildProcess("scheduler", lambda c: [
+        "scheduler", "--kubeconfig", str(c.component_kubeconfig("scheduler")), "--data-dir", str(c.data_dir)],
+        ready=component_ready("scheduler"))
 
 
 def _registry(ctx: UpContext) -> Runnable:
@@ -168,58 +210,97 @@ def _agent(ctx: UpContext) -> Runnable | None:
     if os.geteuid() != 0:
         log.warning("not root: no node agent started (runc containers need root)")
         return None
+    node = ctx.node_name
+    serving = f"node-{node}-serving"
+    ctx.pki.node_serving(node, ["127.0.0.1"])
     return ChildProcess("agent", lambda c: [
-        "agent", "--kubeconfig", str(c.kubeconfig), "--node-name", c.extra.get("node_name") or socket.gethostname().lower(),
-        "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
-        "--token-file", str(c.agent_token_file), "--data-dir", str(c.data_dir)])
+        "agent", "--kubeconfig", str(c.component_kubeconfig(f"node-{node}")), "--node-name", node,
+        "--host-id", c.host_id, "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
+        "--tls-cert-file", str(c.pki.crt(serving)), "--tls-private-key-file", str(c.pki.key(serving)),
+        "--client-ca-file", str(c.pki.ca_file), "--data-dir", str(c.data_dir), "--keep-containers"],
+        ready=component_ready("agent"))
 
 
 def _metrics_server(ctx: UpContext) -> Runnable:
-    """The resource metrics component (metrics.k8s.io behind its APIService), ready once it
-    wrote its serving port."""
-    (ctx.data_dir / "metrics-server.port").unlink(missing_ok=True)
+    """The resource metrics component (metrics.k8s.io behind its APIService) as
+    ``system:metrics-server``: its serving certificate from the cluster CA (the APIService's
+    caBundle), the front-proxy CA for the aggregation layer's X-Remote-User, its client
+    certificate for the agents; one port for the life of ``up`` (the Endpoints name it)."""
+    pki = ctx.pki
+    pki.serving("metrics-server-serving", "metrics-server", ["127.0.0.1", "localhost", SERVICE_DNS])
+    if not ctx.extra.get("metrics_server_port"):
+        ctx.extra["metrics_server_port"] = str(free_port())
     return ChildProcess("metrics-server", lambda c: [
-        "metrics-server", "--kubeconfig", str(c.kubeconfig), "--data-dir", str(c.data_dir),
-        "--cert-dir", str(c.data_dir / "metrics-server"), "--kubelet-token-file", str(c.agent_token_file),
-        "--register-apiservice"],
-        ready=lambda c: (c.data_dir / "metrics-server.port").exists())
+        "metrics-server", "--kubeconfig", str(c.component_kubeconfig("metrics-server")), "--data-dir", str(c.data_dir),
+        "--secure-port", c.extra["metrics_server_port"],
+        "--tls-cert-file", str(c.pki.crt("metrics-server-serving")),
+        "--tls-private-key-file", str(c.pki.key("metrics-server-serving")),
+        "--requestheader-client-ca-file", str(c.pki.crt("front-proxy-ca")),
+        "--requestheader-allowed-names", "front-proxy-client", "--client-ca-file", str(c.pki.ca_file),
+        "--kubelet-certificate-authority", str(c.pki.ca_file),
+        "--kubelet-client-certificate", str(c.pki.crt("metrics-server")),
+        "--kubelet-client-key", str(c.pki.key("metrics-server"))],
+        ready=component_ready("metrics-server"))
 
 
-class _Prometheus:
-    """``--prometheus``: the real Prometheus on manifests/prometheus (``controlplane.prometheus``)."""
+async def register_metrics_api(ctx: UpContext) -> None:
+    """Service, Endpoints and APIService ``v1beta1.metrics.k8s.io`` (caBundle: the cluster CA),
+    written with the admin's credentials."""
+    client = RestClient.from_kubeconfig(str(ctx.kubeconfig), user_agent="controlplane-up")
+    try:
+        await apiservice_registration.register(client, "127.0.0.1", int(ctx.extra["metrics_server_port"]),
+                                               ctx.pki.ca_file)
+    finally:
+        await client.close()
+
+
+class PrometheusRunnable:
+    """``--prometheus``: the real Prometheus on manifests/prometheus (``controlplane.prometheus``),
+    with the ``system:prometheus`` client certificate (group ``system:monitoring``)."""
 
     name = "prometheus"
 
     def __init__(self) -> None:
         self.proc: PrometheusProcess | None = None
 
-    async def start(self, ctx: UpContext) -> None:
-        rules = ctx.extra.get("prometheus_rules")
-        self.proc = PrometheusProcess(ctx.data_dir, apiserver=ctx.server, etcd_endpoints=ctx.etcd_endpoints,
-                                      token_file=ctx.agent_token_file, port=int(ctx.extra.get("prometheus_port") or 0),
-                                      scrape_interval=ctx.extra.get("prometheus_scrape_interval") or None,
-                                      rules_dir=Path(rules) if rules else None)
-        await self.proc.start()
+    async def start(self, ctx: UpContext, wait_ready: bool = True) -> None:
+        if self.proc is None:
+            rules = ctx.extra.get("prometheus_rules")
+            pki = ctx.pki
+            self.proc = PrometheusProcess(
+                ctx.data_dir, apiserver=ctx.server, etcd_metrics=ctx.extra.get("etcd_metrics", ""),
+                tls=PrometheusTLS(pki.ca_file, pki.crt("prometheus"), pki.key("prometheus")),
+                port=int(ctx.extra.get("prometheus_port") or 0),
+                scrape_interval=ctx.extra.get("prometheus_scrape_interval") or None,
+                rules_dir=Path(rules) if rules else None)
+        await self.proc.start(wait_ready=wait_ready)
         ctx.extra["prometheus_url"] = self.proc.url
+
+    async def wait(self) -> int:
+        assert self.proc is not None and self.proc.proc is not None
+        return await wait_pid(self.proc.proc)
 
     async def stop(self) -> None:
         if self.proc is not None:
             await self.proc.stop()
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.alive()
+    def pid(self) -> int | None:
+        p = self.proc.proc if self.proc is not None else None
+        return p.pid if p is not None and p.poll() is None else None
 
 
 def metrics_endpoints(ctx: UpContext) -> dict[str, str]:
     """Every component's metrics URL (the ``ready`` line prints them)."""
     out = {"apiserver": ctx.server + "/metrics"}
-    if ctx.etcd_endpoints:
-        out["etcd"] = ctx.etcd_endpoints[0] + "/metrics"
-    for comp in ("controller-manager", "scheduler", "metrics-server", "agent"):
+    if ctx.extra.get("etcd_metrics"):
+        out["etcd"] = ctx.extra["etcd_metrics"] + "/metrics"
+    for comp in ("controller-manager", "scheduler", "metrics-server"):
         try:
             out[comp] = f"http://127.0.0.1:{int((ctx.data_dir / f'{comp}.metrics-port').read_text())}/metrics"
         except (OSError, ValueError):
             pass
+    if os.geteuid() == 0:  # the agent's endpoint (authenticated: nodes/metrics)
+        out["agent"] = f"{ctx.server}/api/v1/nodes/{ctx.node_name}/proxy/metrics"
     return out
 
 
@@ -240,14 +321,12 @@ def _gitops(ctx: UpContext) -> Runnable:
 COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
     _apiserver,
-    lambda ctx: ChildProcess("controller-manager", lambda c: ["controller-manager", "--master", c.server,
-                                                              "--data-dir", str(c.data_dir)]),
-    lambda ctx: ChildProcess("scheduler", lambda c: ["scheduler", "--kubeconfig", str(c.kubeconfig),
-                                                     "--data-dir", str(c.data_dir)]),
+    _controller_manager,
+    _scheduler,
     _registry,
     _agent,
     _metrics_server,
-    lambda ctx: _Prometheus() if ctx.extra.get("prometheus") else None,
+    lambda ctx: PrometheusRunnable() if ctx.extra.get("prometheus") else None,
     _gitops,
 ]
 
@@ -260,7 +339,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--etcd-endpoints", default="", help="use this etcd instead of an embedded one")
     p.add_argument("--apiserver-workers", type=int, default=2,
                    help="apiserver processes sharing the port (controlplane apiserver --workers)")
-    p.add_argument("--node-name", default="", help="name of this machine's node (default: the hostname)")
     p.add_argument("--prometheus", action="store_true",
                    help="also run /usr/bin/prometheus on manifests/prometheus (data under DIR/prometheus)")
     p.add_argument("--prometheus-port", type=int, default=0, help="Prometheus' web port (0: a free port)")
@@ -268,10 +346,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prometheus-rules", default="", help="rule files directory (default manifests/prometheus/rules)")
     p.add_argument("--gitops-webhook-port", type=int, default=9292,
                    help="the GitOps webhook receiver's port (0: a free one; see DATA_DIR/gitops/webhook-address)")
+    p.add_argument("--node-name", default=None, help="this machine's Node (default: the hostname)")
+    bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
 
 
-COMPONENT = bootstrap.Component("up", metrics_port=False, uvloop=False)
+COMPONENT = bootstrap.Component("up", uvloop=False)
+
+
+class InstanceLock:
+    """``DIR/up.lock``, held (flock) for the life of ``up``; the kernel drops it when the process
+    dies however it dies. ``DIR/up.pid`` names the holder (for ``controlplane down``)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "up.lock"
+        self.pid_path = data_dir / "up.pid"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        self.pid_path.write_text(f"{os.getpid()}\n")
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            self.pid_path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
 
 
 async def main(bctx: bootstrap.Context) -> int:
@@ -281,26 +388,49 @@ async def main(bctx: bootstrap.Context) -> int:
                     extra={"apiserver_workers": str(args.apiserver_workers),
                            "prometheus": "1" if args.prometheus else "", "prometheus_port": str(args.prometheus_port),
                            "prometheus_scrape_interval": args.prometheus_scrape_interval,
-                           "prometheus_rules": args.prometheus_rules, "node_name": args.node_name,
-                           "gitops_webhook_port": str(args.gitops_webhook_port)})
+                           "prometheus_rules": args.prometheus_rules,
+                           "gitops_webhook_port": str(args.gitops_webhook_port)},
+                    node_name=args.node_name or default_node_name())
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ctx.data_dir.glob("*.metrics-port"):  # a previous run's ports must not be printed
-        stale.unlink(missing_ok=True)
-    ctx.ensure_agent_token()
-    started: list[Runnable] = []
+    lock = InstanceLock(ctx.data_dir)
+    if not lock.acquire():
+        log.error("another controlplane up runs on this data dir", data_dir=str(ctx.data_dir),
+                  pid=lock.pid_path.read_text().strip() if lock.pid_path.exists() else None)
+        return 1
+    pidfiles = PidFiles(run_dir(ctx.data_dir))
+    for stale in ctx.data_dir.glob("*.metrics-port"):  # the previous run's ports (not ours: already bound)
+        if stale.name != f"{COMPONENT.name}.metrics-port":
+            stale.unlink(missing_ok=True)
+    left = pidfiles.reclaim()
+    if left:
+        log.warning("stopped processes a previous up left running", processes=left)
+    instance_file(ctx.data_dir).write_text(json.dumps(
+        {"nodeName": ctx.node_name, "hostID": ctx.host_id, "dataDir": str(ctx.data_dir), "port": ctx.port}) + "\n")
+    if ctx.etcd_endpoints:
+        ctx.extra["external_etcd"] = "1"
+    ctx.extra["pki_dir"] = str(ctx.pki.dir)
+    sup = Supervisor(ctx, pidfiles)
     rc = 0
+
+    async def started(r: Runnable) -> None:
+        log.info("component started", component=r.name)
+        bctx.health.add(f"component/{r.name}", sup.health_check(r.name), ("healthz", "readyz"))
+        if r.name == "apiserver":
+            await asyncio.to_thread(write_component_kubeconfigs, ctx.pki, ctx.server, ctx.data_dir,
+                                    [ctx.node_name] if os.geteuid() == 0 else [])
+        elif r.name == "metrics-server":
+            await register_metrics_api(ctx)
+
     try:
+        # create or renew the PKI (as k3s does at start) before anything uses it
+        await asyncio.to_thread(ctx.pki.ensure, hostname=ctx.node_name)
         for factory in COMPONENTS:
             if stop.is_set():
                 break
             r = factory(ctx)
-            if r is None:
-                continue
-            started.append(r)
-            await r.start(ctx)
-            log.info("component started", component=r.name)
-            if r.name == "apiserver":
-                write_kubeconfig(ctx.kubeconfig, ctx.server)
+            if r is not None:
+                await sup.start(r)
+                await started(r)
         if not stop.is_set():
             ready = {"status": "ready", "server": ctx.server, "kubeconfig": str(ctx.kubeconfig),
                      "metrics": metrics_endpoints(ctx)}
@@ -308,26 +438,13 @@ async def main(bctx: bootstrap.Context) -> int:
                 ready["prometheus"] = ctx.extra["prometheus_url"]
             sys.stdout.write(json.dumps(ready) + "\n")
             sys.stdout.flush()
-        while not stop.is_set():
-            dead = [r.name for r in started if not r.alive()]
-            if dead:
-                log.error("component exited; stopping", components=dead)
-                rc = 1
-                break
-            try:
-                await asyncio.wait_for(stop.wait(), 1.0)
-            except asyncio.TimeoutError:
-                pass
+        await stop.wait()
     except Exception as e:  # noqa: BLE001 - report, then stop what was started
         log.error("start-up failed", error=str(e))
         rc = 1
     finally:
-        for r in reversed(started):
-            try:
-                await r.stop()
-                log.info("component stopped", component=r.name)
-            except Exception as e:  # noqa: BLE001
-                log.warning("component stop failed", component=r.name, error=str(e))
+        await sup.stop_all()
+        lock.release()
     return rc
 
 

@@ -6,8 +6,8 @@ Wake-ups: each GitRepository/Sync/ManifestFile has an ``asyncio.Event`` its kopf
 on between reconciles (``Triggers``); a spec change, a ``requestedAt`` annotation, a new
 source revision or a dependency turning ready sets it. Impersonation: a Sync's
 ``serviceAccountName`` sends ``Impersonate-User: system:serviceaccount:NS:NAME`` (plus the
-service-account groups) on every request made for that sync; this apiserver has no RBAC yet
-(issue 14) and ignores the headers until it has. Neighbours: ``operator.py`` builds one;
+service-account groups) on every request made for that sync, so RBAC decides what that sync may
+do (the controller's own identity needs the ``impersonate`` verb). Neighbours: ``operator.py`` builds one;
 ``source.py``, ``sync.py``, ``manifests_dir.py`` use it.
 """
 

@@ -18,6 +18,7 @@ post their own). Neighbours: ``controlplane/cmd/gitops.py`` (CLI entry), ``sourc
 from __future__ import annotations
 
 import asyncio
+import base64
 import shutil
 import signal
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import kopf
 import yaml
 
 from controlplane.client.events import EventRecorder
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import ApiStatusError, RestClient, kubeconfig_entries
 from controlplane.gitops import api, manifests_dir, receiver, source, sync
 from controlplane.gitops.manifests_dir import DEFAULT_INTERVAL as MANIFESTS_INTERVAL
 from controlplane.gitops.context import Context, Key
@@ -136,8 +137,16 @@ def build_registry(cfg: Config, ctx: Context, webhook: receiver.WebhookServer) -
     def login(**_: Any) -> kopf.ConnectionInfo:
         auth = headers.get("Authorization", "")
         scheme, _, token = auth.partition(" ")
+        tls: dict[str, Any] = {}
+        if cfg.client.kubeconfig is not None:  # the CA and the client certificate of the kubeconfig
+            cluster, user = kubeconfig_entries(*cfg.client.kubeconfig)
+            b64 = lambda k, d: base64.b64decode(d[k]) if d.get(k) else None  # noqa: E731
+            tls = {"ca_data": b64("certificate-authority-data", cluster), "ca_path": cluster.get("certificate-authority"),
+                   "certificate_data": b64("client-certificate-data", user),
+                   "certificate_path": user.get("client-certificate"),
+                   "private_key_data": b64("client-key-data", user), "private_key_path": user.get("client-key")}
         return kopf.ConnectionInfo(server=cfg.client.base_url, scheme=scheme or None, token=token or None,
-                                   insecure=cfg.client._ssl is False or None, default_namespace="default")
+                                   insecure=cfg.client._ssl is False or None, default_namespace="default", **tls)
 
     # -- GitRepository ---------------------------------------------------------------------
     @kopf.on.event(G, V, "gitrepositories", registry=reg)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from controlplane.images import reference
 from controlplane.images.puller import PullError, Puller
@@ -54,9 +55,9 @@ def default_policy(image: str) -> str:
 
 class ImageManager:
     def __init__(self, root: Path, mirrors: reference.Mirrors, clock: Callable[[], float] = time.monotonic,
-                 backoff_initial: float = 10.0, backoff_cap: float = 300.0) -> None:
+                 backoff_initial: float = 10.0, backoff_cap: float = 300.0, ssl: Any = None) -> None:
         self.store = ImageStore(root)
-        self.puller = Puller(self.store, mirrors)
+        self.puller = Puller(self.store, mirrors, ssl=ssl)
         self.clock = clock
         self.backoff_initial = backoff_initial
         self.backoff_cap = backoff_cap

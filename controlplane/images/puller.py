@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+from typing import Any
 
 import aiohttp
 
@@ -47,17 +48,21 @@ def pick_platform(index: dict, os_: str = "linux", arch: str = ARCH) -> dict:
 
 
 class Puller:
-    def __init__(self, store: ImageStore, mirrors: Mirrors, timeout: float = 60.0) -> None:
+    def __init__(self, store: ImageStore, mirrors: Mirrors, timeout: float = 60.0, ssl: Any = None) -> None:
+        """``ssl``: the TLS context for https mirrors (the node's client certificate and the
+        cluster CA for the local registry, which accepts only cluster clients)."""
         self.store = store
         self.mirrors = mirrors
         self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=5)
+        self.ssl = ssl
 
     async def pull(self, ref: Reference) -> ImageRecord:
         errors: list[str] = []
         not_found = True
         for ep in self.mirrors.for_domain(ref.domain):
             try:
-                async with aiohttp.ClientSession(timeout=self.timeout) as s:
+                conn = aiohttp.TCPConnector(ssl=self.ssl) if self.ssl is not None else None
+                async with aiohttp.ClientSession(timeout=self.timeout, connector=conn) as s:
                     return await self._pull_from(s, ep.rstrip("/"), ref)
             except PullError as e:
                 errors.append(f"{ep}: {e}")

@@ -3,7 +3,7 @@
 
 The image (one gzip layer: /bin/busybox + applet links + /etc basics) is pushed with the
 distribution API (blob upload, then manifest PUT) as ``library/busybox:latest`` and ``:1.36``.
-Neighbours: ``reference.Mirrors`` points ``docker.io`` at it; ``cmd/up.py`` starts it.
+Neighbours: ``reference.Mirrors`` points ``docker.io`` at it; ``cmd/up.py`` runs it (supervised).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tarfile
 import time
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controlplane.log import get_logger
+from controlplane.procutil import die_with_parent
 
 log = get_logger(__name__)
 BUSYBOX = "/usr/bin/busybox"
@@ -84,39 +86,61 @@ def busybox_image() -> tuple[bytes, bytes, bytes]:
     return layer, config, manifest
 
 
-def push_blob(base: str, repo: str, data: bytes) -> str:
+def push_blob(base: str, repo: str, data: bytes, context: ssl.SSLContext | None = None) -> str:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     try:
-        urllib.request.urlopen(urllib.request.Request(f"{base}/v2/{repo}/blobs/{digest}", method="HEAD"), timeout=10)
+        urllib.request.urlopen(urllib.request.Request(f"{base}/v2/{repo}/blobs/{digest}", method="HEAD"), timeout=10,
+                               context=context)
         return digest
     except urllib.error.HTTPError:
         pass
-    r = urllib.request.urlopen(urllib.request.Request(f"{base}/v2/{repo}/blobs/uploads/", method="POST", data=b""), timeout=10)
+    r = urllib.request.urlopen(urllib.request.Request(f"{base}/v2/{repo}/blobs/uploads/", method="POST", data=b""),
+                               timeout=10, context=context)
     loc = r.headers["Location"]
     if loc.startswith("/"):
         loc = base + loc
     sep = "&" if "?" in loc else "?"
     req = urllib.request.Request(f"{loc}{sep}digest={digest}", method="PUT", data=data,
                                  headers={"Content-Type": "application/octet-stream"})
-    urllib.request.urlopen(req, timeout=30)
+    urllib.request.urlopen(req, timeout=30, context=context)
     return digest
 
 
 def push_manifest(base: str, repo: str, tag: str, manifest: bytes,
-                  media_type: str = "application/vnd.oci.image.manifest.v1+json") -> None:
+                  media_type: str = "application/vnd.oci.image.manifest.v1+json",
+                  context: ssl.SSLContext | None = None) -> None:
     req = urllib.request.Request(f"{base}/v2/{repo}/manifests/{tag}", method="PUT", data=manifest,
                                  headers={"Content-Type": media_type})
-    urllib.request.urlopen(req, timeout=10)
+    urllib.request.urlopen(req, timeout=10, context=context)
 
 
-def seed_busybox(base: str, repo: str = "library/busybox", tags: tuple[str, ...] = ("latest", "1.36")) -> str:
+def seed_busybox(base: str, repo: str = "library/busybox", tags: tuple[str, ...] = ("latest", "1.36"),
+                 context: ssl.SSLContext | None = None) -> str:
     """Push the busybox image; returns its manifest digest."""
     layer, config, manifest = busybox_image()
-    push_blob(base, repo, layer)
-    push_blob(base, repo, config)
+    push_blob(base, repo, layer, context)
+    push_blob(base, repo, config, context)
     for t in tags:
-        push_manifest(base, repo, t, manifest)
+        push_manifest(base, repo, t, manifest, context=context)
     return "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+
+@dataclass
+class RegistryTLS:
+    """Serve HTTPS with ``cert``/``key`` and accept only clients presenting a certificate signed
+    by ``client_ca`` (distribution's ``http.tls.clientcas``); ``client_cert``/``client_key`` is
+    the pair this process uses to seed and health-check it."""
+
+    cert: Path
+    key: Path
+    client_ca: Path
+    client_cert: Path
+    client_key: Path
+
+    def client_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.client_ca))
+        ctx.load_cert_chain(str(self.client_cert), str(self.client_key))
+        return ctx
 
 
 @dataclass
@@ -125,11 +149,13 @@ class LocalRegistry:
 
     data_dir: Path
     port: int = 0
+    tls: RegistryTLS | None = None
+    tied_to_parent: bool = False  # PR_SET_PDEATHSIG: the registry dies with the process that started it
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def host(self) -> str:
@@ -140,6 +166,11 @@ class LocalRegistry:
         return self.data_dir / "storage" / "docker" / "registry" / "v2" / "blobs" / "sha256" / hexd[:2] / hexd / "data"
 
     def start(self, seed: bool = True, timeout: float = 15.0) -> None:
+        self.spawn()
+        self.wait_serving(seed, timeout)
+
+    def spawn(self) -> None:
+        """Start the process (the port is picked on the first start and kept for restarts)."""
         exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or _free_port()
@@ -147,17 +178,22 @@ class LocalRegistry:
         cfg.write_text(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
             f"storage:\n  filesystem:\n    rootdirectory: {self.data_dir / 'storage'}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{self.port}\n")
+            f"http:\n  addr: 127.0.0.1:{self.port}\n" + self._tls_config())
         logf = open(self.data_dir / "registry.log", "ab")
         self.proc = subprocess.Popen([exe, "serve", str(cfg)], stdout=logf, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     preexec_fn=die_with_parent() if self.tied_to_parent else None)
         logf.close()
+
+    def wait_serving(self, seed: bool = True, timeout: float = 15.0) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
+        ctx = self.tls.client_context() if self.tls else None
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"docker-registry exited with {self.proc.returncode}; see {self.data_dir}/registry.log")
             try:
-                urllib.request.urlopen(self.url + "/v2/", timeout=1)
+                urllib.request.urlopen(self.url + "/v2/", timeout=1, context=ctx)
                 break
             except (OSError, urllib.error.URLError):
                 if time.monotonic() > deadline:
@@ -166,7 +202,13 @@ class LocalRegistry:
                 time.sleep(0.05)
         log.info("registry ready", url=self.url)
         if seed:
-            seed_busybox(self.url)
+            seed_busybox(self.url, context=ctx)
+
+    def _tls_config(self) -> str:
+        if self.tls is None:
+            return ""
+        return (f"  tls:\n    certificate: {self.tls.cert}\n    key: {self.tls.key}\n"
+                f"    clientcas:\n      - {self.tls.client_ca}\n")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -176,29 +218,3 @@ class LocalRegistry:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-
-
-class RegistryRunnable:
-    """``controlplane up`` component: the seeded local registry under ``DIR/registry``; puts its
-    URL in ``ctx.extra["registry_mirror"]`` for the agent's ``--registry-mirror``."""
-
-    name = "registry"
-
-    def __init__(self) -> None:
-        self.reg: LocalRegistry | None = None
-
-    async def start(self, ctx) -> None:  # type: ignore[no-untyped-def]
-        import asyncio
-
-        self.reg = LocalRegistry(ctx.data_dir / "registry")
-        await asyncio.to_thread(self.reg.start, True)
-        ctx.extra["registry_mirror"] = self.reg.url
-
-    async def stop(self) -> None:
-        import asyncio
-
-        if self.reg is not None:
-            await asyncio.to_thread(self.reg.stop)
-
-    def alive(self) -> bool:
-        return self.reg is not None and self.reg.proc is not None and self.reg.proc.poll() is None

@@ -51,11 +51,17 @@ def _split(t: float | None) -> tuple[int, float]:
     return sec, t - sec
 
 
+_micro_second: list = [None, ""]  # (second, "YYYY-MM-DDTHH:MM:SS.") of the last micro_time
+
+
 def micro_time(t: float | None = None) -> str:
-    """``metav1.MicroTime``: six fractional digits."""
+    """``metav1.MicroTime``: six fractional digits (the date part formatted once a second:
+    audit events take two per request)."""
     sec, frac = _split(t)
     micros = min(int(frac * 1e6), 999_999)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{micros:06d}Z"
+    if _micro_second[0] != sec:
+        _micro_second[0], _micro_second[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec))
+    return "%s%06dZ" % (_micro_second[1], micros)
 
 
 def rfc3339nano(t: float | None = None) -> str:

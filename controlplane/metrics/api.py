@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -28,6 +27,7 @@ from controlplane.client.rest import dumps, loads
 from controlplane.machinery.quantity import format_quantity, parse_quantity
 from controlplane.machinery.selectors import LabelSelector, parse_field_selector, parse_label_selector
 from controlplane.machinery.timestamps import rfc3339
+from controlplane.metrics.auth import RequestAuth
 from controlplane.metrics.storage import Storage
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
@@ -103,11 +103,11 @@ def not_found(resource: str, name: str) -> web.Response:
 
 class MetricsApi:
     def __init__(self, storage: Storage, nodes: Informer, pods: Informer,
-                 authorize: Callable[[web.Request], str | None] | None = None) -> None:
+                 auth: RequestAuth | None = None) -> None:
         self.storage = storage
         self.nodes = nodes
         self.pods = pods
-        self.authorize = authorize
+        self.auth = auth  # authentication and authorization (auth.py); None: everyone may read
         self._node_cache: dict[str, tuple[int, str, bytes]] = {}
         self._pod_cache: dict[tuple[str, str], tuple[int, str, bytes]] = {}
         self._all_pods: tuple[int, bytes] | None = None  # (storage version, the unfiltered list)
@@ -127,10 +127,10 @@ class MetricsApi:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if self.authorize is not None and request.path not in ("/healthz", "/livez", "/readyz"):
-            denied = self.authorize(request)
+        if self.auth is not None:
+            denied = await self.auth.check(request)
             if denied is not None:
-                return status(403, "Forbidden", denied)
+                return status(denied.code, denied.reason, denied.message)
         if request.method not in ("GET", "HEAD"):
             return status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if request.query.get("watch") in ("1", "true"):

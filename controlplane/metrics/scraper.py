@@ -4,7 +4,8 @@ Node in the cache is scraped concurrently (bounded) at
 (``--kubelet-preferred-address-types``, InternalIP by default), the port from
 ``status.daemonEndpoints.kubeletEndpoint`` and the path ``/metrics/resource`` unless the Node's
 ``metrics.k8s.io/resource-metrics-path`` annotation names another (simulated nodes) -- with the
-kubelet token, a timeout of ``0.9 x`` the resolution, and the result stored as one cycle.
+component's client certificate (or a bearer token; the agent authorizes ``nodes/metrics``), a
+timeout of ``0.9 x`` the resolution, and the result stored as one cycle.
 
 Safety on shared machines: only addresses inside ``--kubelet-allowed-cidrs`` (loopback by
 default) are contacted; a node elsewhere is reported as a failed scrape, never dialled.

@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from controlplane import hostcleanup
+
 CGROUP_ROOT = Path(os.environ.get("CONTROLPLANE_CGROUP_ROOT", "/sys/fs/cgroup"))
 PREFIX = "controlplane"
 
@@ -229,3 +231,11 @@ def remove_if_empty(cg_path: str) -> None:
             (h / cg_path.lstrip("/")).rmdir()
         except OSError:
             pass
+
+
+async def _down_remove(inst: hostcleanup.Instance) -> None:
+    remove_tree(node_path(inst.host_id))
+    remove_if_empty("/" + PREFIX)
+
+
+hostcleanup.register("cgroups", _down_remove, lambda inst: existing(node_path(inst.host_id)), order=50)

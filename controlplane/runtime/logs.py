@@ -1,9 +1,11 @@
 """Container logs in the CRI format (``<RFC3339Nano> <stdout|stderr> <F|P> <text>``), rotated.
 
-``LogWriter`` drains a container's stdout/stderr pipes (asyncio) into ``<n>.log`` beside the
-container, rotating to ``<n>.log.1`` … when a file passes ``max_bytes``. ``read_log`` parses
-those files back for the agent's log endpoint (``tail``, ``since``, ``timestamps``) and
-``follow_log`` streams new lines. Neighbours: ``runc.py`` owns writers; ``agent.server`` reads.
+Each container's ``conmon`` writes its stdout/stderr into ``<n>.log`` (the ``k8s-file`` log
+driver: the CRI format); ``rotate_files`` shifts ``<n>.log`` to ``<n>.log.1`` … when the
+runtime rotates it. ``read_log`` parses those files back for the agent's log endpoint
+(``tail``, ``since``, ``timestamps``) and ``follow_log`` streams new lines (rotation aware).
+``format_line`` writes the same format (tests, tools). Neighbours: ``runc.py`` rotates;
+``agent.server`` reads.
 """
 
 from __future__ import annotations
@@ -37,70 +39,19 @@ def parse_line(raw: bytes) -> tuple[float, str, bool, bytes] | None:
     return parse_time(ts.decode()), stream.decode(), tag == b"P", text
 
 
-class LogWriter:
-    """Drains pipes into one CRI log file, rotating it (``max_files`` kept)."""
-
-    def __init__(self, path: Path, max_bytes: int = 10 * 1024 * 1024, max_files: int = 3) -> None:
-        self.path = path
-        self.max_bytes = max_bytes
-        self.max_files = max_files
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(path, "ab", buffering=0)
-        self._tasks: list[asyncio.Task] = []
-
-    def attach(self, stream: str, fd: int) -> None:
-        self._tasks.append(asyncio.get_running_loop().create_task(self._drain(stream, fd)))
-
-    async def _drain(self, stream: str, fd: int) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=MAX_LINE * 2)
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0))
-        try:
-            while True:
-                try:
-                    chunk = await reader.readuntil(b"\n")
-                    self.write(stream, chunk[:-1], partial=False)
-                except asyncio.IncompleteReadError as e:
-                    if e.partial:
-                        self.write(stream, e.partial, partial=False)
-                    return
-                except asyncio.LimitOverrunError as e:
-                    chunk = await reader.readexactly(min(e.consumed, MAX_LINE) or MAX_LINE)
-                    self.write(stream, chunk, partial=True)
-        finally:
-            transport.close()
-
-    def write(self, stream: str, text: bytes, partial: bool) -> None:
-        if self._f.closed:
-            return
-        self._f.write(format_line(stream, text, partial))
-        if self._f.tell() >= self.max_bytes:
-            self.rotate()
-
-    def rotate(self) -> None:
-        """``n.log`` → ``n.log.1`` → ``n.log.2`` …, keeping ``max_files - 1`` rotated files."""
-        self._f.close()
-        for k in range(self.max_files - 2, 0, -1):
-            src = self.path.with_name(f"{self.path.name}.{k}")
-            if src.exists():
-                os.replace(src, self.path.with_name(f"{self.path.name}.{k + 1}"))
-        if self.max_files > 1:
-            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-        else:
-            self.path.unlink(missing_ok=True)
-        self._f = open(self.path, "ab", buffering=0)
-
-    async def wait_drained(self, timeout: float = 2.0) -> None:
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=timeout)
-
-    async def close(self) -> None:
-        for t in self._tasks:
-            if not t.done():
-                t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._f.close()
+def rotate_files(path: Path, max_files: int = 5) -> None:
+    """``n.log`` -> ``n.log.1`` -> ``n.log.2`` ..., keeping ``max_files - 1`` rotated files (the
+    kubelet's container log rotation; the writer, conmon, is then told to reopen ``n.log``)."""
+    oldest = path.with_name(f"{path.name}.{max_files - 1}")
+    oldest.unlink(missing_ok=True)
+    for k in range(max_files - 2, 0, -1):
+        src = path.with_name(f"{path.name}.{k}")
+        if src.exists():
+            os.replace(src, path.with_name(f"{path.name}.{k + 1}"))
+    if max_files > 1 and path.exists():
+        os.replace(path, path.with_name(f"{path.name}.1"))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def log_files(path: Path) -> list[Path]:

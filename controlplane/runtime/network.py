@@ -13,11 +13,13 @@ import asyncio
 import ctypes
 import hashlib
 import ipaddress
+import json
 import os
 import socket
 import threading
 from pathlib import Path
 
+from controlplane import hostcleanup
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
@@ -101,6 +103,11 @@ class PodNetwork:
             raise
         return str(NETNS_DIR / ns), addr
 
+    def adopt(self, uid: str, addr: str | None) -> None:
+        """Keep the address of a pod re-adopted after an agent restart allocated."""
+        if addr:
+            self._used[uid] = addr
+
     async def remove_pod(self, uid: str, release: bool = True) -> None:
         ns = f"cpp-{_h(uid)}"
         if (NETNS_DIR / ns).exists():
@@ -132,3 +139,25 @@ def socket_in_netns(netns_path: str, family: int = socket.AF_INET, type_: int = 
         finally:
             os.close(own)
             os.close(target)
+
+
+def _instance_namespaces(inst: hostcleanup.Instance) -> list[str]:
+    """The node namespace of the instance and the pod namespaces its sandboxes recorded."""
+    names = [PodNetwork(inst.host_id).node_ns]
+    for sb in (inst.runtime_root / "pods").glob("*/sandbox.json"):
+        try:
+            names.append(Path(json.loads(sb.read_text())["netns"]).name)
+        except (OSError, ValueError, KeyError):
+            continue
+    return names
+
+
+async def _down_remove(inst: hostcleanup.Instance) -> None:
+    for ns in _instance_namespaces(inst):
+        if (NETNS_DIR / ns).exists():
+            await ip("netns", "del", ns, check=False)
+
+
+hostcleanup.register("netns", _down_remove,
+                     lambda inst: [f"netns {ns}" for ns in _instance_namespaces(inst) if (NETNS_DIR / ns).exists()],
+                     order=30)

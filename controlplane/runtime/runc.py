@@ -1,13 +1,21 @@
-"""The runc implementation of ``ContainerRuntime``: one OCI bundle per container.
+"""The runc implementation of ``ContainerRuntime``: one OCI bundle per container, each watched
+by its own ``conmon`` (the container monitor CRI-O uses), so containers outlive the agent.
 
 Per container: an overlay rootfs (image root as the read-only lower layer) under
-``<root>/containers/<id>``, a ``config.json`` from ``oci.build_config``, a cgroup at
-``/controlplane/<node>/pod<uid>/<id>``, stdout/stderr pipes drained by ``logs.LogWriter``.
-``runc create`` + ``runc start`` run it; the agent process is a child subreaper, so the
-container's init is re-parented to us and its exit status is read with ``waitpid`` (woken by a
-pidfd). OOM kills are read from the memory cgroup before ``runc delete`` removes it.
-Per pod: a sandbox with a network namespace (``network.PodNetwork``) and a pod directory with
-``/etc/hostname|hosts|resolv.conf``. ``cleanup_all`` removes whatever a previous run left.
+``<root>/containers/<id>``, a ``config.json`` from ``oci.build_config``, a ``meta.json``
+(pod, name, attempt, log path) for re-adoption, and a cgroup at
+``/controlplane/<host id>/pod<uid>/<id>``. ``conmon`` runs ``runc create`` (it reports the
+init's pid, or runc's error, on a sync pipe), holds the container's stdout/stderr and writes
+them as CRI log lines itself, is the container's subreaper, and writes the exit status to
+``<root>/exits/<id>`` when it ends; ``runc start`` then runs it. The agent wakes on a pidfd of
+the conmon process. Because conmon, not the agent, holds the pipes and reaps the container,
+an agent that stops or is killed leaves its containers running; ``recover()`` on the next
+start re-adopts every bundle (running, or exited meanwhile with its status in the exit file).
+Logs rotate as the kubelet rotates them (``rotate_logs``: rename, then ask conmon to reopen
+through its ``ctl`` fifo). OOM kills are read from the memory cgroup before ``runc delete``
+removes it. Per pod: a sandbox with a network namespace (``network.PodNetwork``) and a pod
+directory with ``/etc/hostname|hosts|resolv.conf`` and ``sandbox.json``. ``cleanup_all``
+removes everything under the root (``controlplane down``, ``agent cleanup``).
 """
 
 from __future__ import annotations
@@ -26,13 +34,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controlplane import hostcleanup
 from controlplane.log import get_logger
 from controlplane.runtime import cgroups, netstats, oci
 from controlplane.runtime.interface import (
     ContainerRuntime, ContainerSpec, ContainerStats, ContainerStatus, RuntimeError_, Sandbox, SandboxSpec,
     SandboxStats,
 )
-from controlplane.runtime.logs import LogWriter
+from controlplane.runtime.logs import rotate_files
 from controlplane.runtime.network import PodNetwork
 
 log = get_logger(__name__)
@@ -72,6 +81,7 @@ def mounts_under(prefix: Path) -> list[Path]:
 
 
 _ID_BAD = re.compile(r"[^a-zA-Z0-9_.-]")
+CONMON = "conmon"
 
 
 @dataclass
@@ -82,10 +92,28 @@ class _Ctr:
     bundle: Path
     cg_path: str
     log_path: Path
-    writer: LogWriter | None
     status: ContainerStatus
+    attempt: int = 0
+    conmon_pid: int = 0
     exited: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     pidfd: int = -1
+
+
+@dataclass
+class Recovered:
+    """What a previous agent left running (or exited since) under this root."""
+
+    sandboxes: dict[str, Sandbox] = field(default_factory=dict)  # pod uid -> sandbox
+    containers: dict[str, list[tuple[int, ContainerStatus]]] = field(default_factory=dict)  # pod uid -> (attempt, status)
+
+
+def _pid_alive_as(pid: int, needle: str) -> bool:
+    """Whether ``pid`` runs and its command line mentions ``needle`` (a pid reused by another
+    program is not our conmon)."""
+    try:
+        return needle.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 class RuncRuntime(ContainerRuntime):
@@ -97,8 +125,12 @@ class RuncRuntime(ContainerRuntime):
         self.state_dir = self.root / "runc"
         self.bundles = self.root / "containers"
         self.pods_dir = self.root / "pods"
-        for d in (self.state_dir, self.bundles, self.pods_dir):
+        self.exits = self.root / "exits"
+        self.sockets = self.root / "sock"
+        for d in (self.state_dir, self.bundles, self.pods_dir, self.exits, self.sockets):
             d.mkdir(parents=True, exist_ok=True)
+        self.conmon = shutil.which(CONMON) or "/usr/bin/conmon"
+        self.runc_path = shutil.which(runc) or runc
         self.network = PodNetwork(node, subnet)
         self.log_max_bytes = log_max_bytes
         self._ctrs: dict[str, _Ctr] = {}
@@ -168,15 +200,16 @@ class RuncRuntime(ContainerRuntime):
             raise RuntimeError_("CreateContainerError", f"container {cid} already exists")
         bundle = self.bundles / cid
         if bundle.exists():
+            await self._runc("delete", "--force", cid)
             await self._remove_bundle(bundle, cid)
         rootfs = bundle / "rootfs"
         for d in ("rootfs", "upper", "work"):
             (bundle / d).mkdir(parents=True, exist_ok=True)
         cg_path = cgroups.container_path(self.node, sandbox.uid, cid)
         log_path = spec.log_path or (sandbox.pod_dir / "logs" / spec.name / f"{spec.attempt}.log")
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        (self.exits / cid).unlink(missing_ok=True)
         status = ContainerStatus(id=cid, name=spec.name, state="created", log_path=log_path)
-        writer: LogWriter | None = None
-        fds: list[int] = []
         try:
             try:
                 _mount_overlay(spec.rootfs, bundle / "upper", bundle / "work", rootfs)
@@ -184,79 +217,112 @@ class RuncRuntime(ContainerRuntime):
                 raise RuntimeError_("CreateContainerError", str(e)) from e
             cfg = oci.build_config(spec, sandbox, str(rootfs), cg_path)
             (bundle / "config.json").write_text(json.dumps(cfg))
-            writer = LogWriter(log_path, max_bytes=self.log_max_bytes)
-            rout, wout = os.pipe()
-            rerr, werr = os.pipe()
-            fds = [rout, rerr]
-            runc_log = bundle / "runc.log"
-            try:
-                rc, _, err = await self._runc("create", "--bundle", str(bundle), "--pid-file", str(bundle / "pid"),
-                                              cid, stdout=wout, stderr=werr, log_file=runc_log)
-            finally:
-                os.close(wout)
-                os.close(werr)
-            if rc != 0:
-                raise RuntimeError_("StartError", self._runc_error(runc_log, err))
-            status.pid = int((bundle / "pid").read_text().strip())
-            writer.attach("stdout", rout)
-            writer.attach("stderr", rerr)
-            fds = []
+            (bundle / "meta.json").write_text(json.dumps({
+                "id": cid, "name": spec.name, "podUID": sandbox.uid, "attempt": spec.attempt,
+                "logPath": str(log_path), "cgroupsPath": cg_path}))
+            pid, conmon_pid = await self._conmon_create(cid, bundle, log_path)
+            status.pid = pid
         except BaseException:
-            for fd in fds:
-                os.close(fd)
-            if writer is not None:
-                await writer.close()
             await self._runc("delete", "--force", cid)
             await self._remove_bundle(bundle, cid)
             cgroups.remove_tree(cg_path)
             raise
-        self._ctrs[cid] = _Ctr(cid, spec.name, sandbox, bundle, cg_path, log_path, writer, status)
+        self._ctrs[cid] = _Ctr(cid, spec.name, sandbox, bundle, cg_path, log_path, status, spec.attempt, conmon_pid)
         return cid
+
+    async def _conmon_create(self, cid: str, bundle: Path, log_path: Path) -> tuple[int, int]:
+        """``conmon`` runs ``runc create``; returns (container init pid, conmon pid) or raises
+        ``StartError`` with runc's message. conmon double-forks: the process we start exits at
+        once and the monitor lives on (re-parented to this subreaper, or to init if we die)."""
+        runc_log = bundle / "runc.log"
+        r, w = os.pipe()
+        try:
+            with open(bundle / "conmon.log", "ab") as out:
+                proc = await asyncio.create_subprocess_exec(
+                    self.conmon, "--api-version", "1", "-c", cid, "-u", cid, "-n", cid, "-r", self.runc_path,
+                    "--runtime-arg", "--root", "--runtime-arg", str(self.state_dir),
+                    "--runtime-arg", "--log", "--runtime-arg", str(runc_log),
+                    "--runtime-arg", "--log-format", "--runtime-arg", "json",
+                    "-b", str(bundle), "-p", str(bundle / "pid"), "-P", str(bundle / "conmon.pid"),
+                    "-l", f"k8s-file:{log_path}", "--exit-dir", str(self.exits),
+                    "--socket-dir-path", str(self.sockets), "--log-level", "error",
+                    stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=(w,),
+                    env={**os.environ, "_OCI_SYNCPIPE": str(w)}, start_new_session=True)
+        finally:
+            os.close(w)
+        try:
+            await proc.wait()
+            raw = await asyncio.to_thread(_read_line, r)
+        finally:
+            os.close(r)
+        try:
+            msg = json.loads(raw.splitlines()[0]) if raw.strip() else {}
+        except ValueError:
+            msg = {}
+        pid = int(msg.get("data", -1)) if isinstance(msg.get("data"), int) else -1
+        if pid <= 0:
+            fallback = (msg.get("message") or raw.decode(errors="replace") or "conmon failed").encode()
+            raise RuntimeError_("StartError", self._runc_error(runc_log, fallback))
+        try:
+            conmon_pid = int((bundle / "conmon.pid").read_text().strip())
+        except (OSError, ValueError) as e:
+            raise RuntimeError_("StartError", f"conmon wrote no pid: {e}") from e
+        return pid, conmon_pid
 
     async def start_container(self, cid: str) -> None:
         c = self._get(cid)
-        loop = asyncio.get_running_loop()
-        try:
-            c.pidfd = os.pidfd_open(c.status.pid)
-        except OSError as e:
-            raise RuntimeError_("StartError", f"container init {c.status.pid} is gone: {e}") from e
-        loop.add_reader(c.pidfd, self._on_exit, c)
+        self._watch(c)
         rc, _, err = await self._runc("start", cid, log_file=c.bundle / "runc.log")
         if rc != 0:
             raise RuntimeError_("StartError", self._runc_error(c.bundle / "runc.log", err))
         c.status.state = "running"
         c.status.started_at = time.time()
+        (c.bundle / "started").write_text(f"{c.status.started_at}\n")
+
+    def _watch(self, c: _Ctr) -> None:
+        """Wake ``_on_exit`` when the container's conmon ends (it writes the exit file first)."""
+        try:
+            c.pidfd = os.pidfd_open(c.conmon_pid)
+        except OSError:
+            self._on_exit(c)  # already gone
+            return
+        asyncio.get_running_loop().add_reader(c.pidfd, self._on_exit, c)
 
     def _on_exit(self, c: _Ctr) -> None:
-        loop = asyncio.get_running_loop()
-        loop.remove_reader(c.pidfd)
-        os.close(c.pidfd)
-        c.pidfd = -1
-        code: int | None
+        if c.pidfd >= 0:
+            asyncio.get_running_loop().remove_reader(c.pidfd)
+            os.close(c.pidfd)
+            c.pidfd = -1
         try:
-            _, st = os.waitpid(c.status.pid, 0)
-            code = os.waitstatus_to_exitcode(st)
-            code = 128 - code if code < 0 else code
+            os.waitpid(c.conmon_pid, os.WNOHANG)  # our child when we were its subreaper
         except ChildProcessError:
-            code = None  # not our child (no subreaper): exit status unknown
+            pass
+        self._set_exited(c)
+        if not c.exited.done():
+            c.exited.set_result(c.status)
+
+    def _set_exited(self, c: _Ctr) -> None:
+        exit_file = self.exits / c.id
+        try:
+            code = int(exit_file.read_text().strip())
+            c.status.finished_at = exit_file.stat().st_mtime
+        except (OSError, ValueError):
+            code = 255  # the monitor died without a status (killed)
+            c.status.finished_at = time.time()
+            c.status.message = "container monitor exited without an exit status"
         c.status.state = "exited"
-        c.status.exit_code = code if code is not None else 255
-        c.status.finished_at = time.time()
+        c.status.exit_code = code
         if cgroups.oom_kills(c.cg_path) > 0:
             c.status.oom_killed = True
             c.status.reason = "OOMKilled"
-        elif c.status.exit_code == 0:
+        elif code == 0:
             c.status.reason = "Completed"
         else:
             c.status.reason = "Error"
-        if not c.exited.done():
-            c.exited.set_result(c.status)
 
     async def wait(self, cid: str) -> ContainerStatus:
         c = self._get(cid)
         await asyncio.shield(c.exited)
-        if c.writer is not None:
-            await c.writer.wait_drained()
         return c.status
 
     async def kill_container(self, cid: str, sig: int) -> None:
@@ -284,9 +350,6 @@ class RuncRuntime(ContainerRuntime):
             return
         if c.status.state == "running":
             await self.stop_container(cid, 0)
-        if c.writer is not None:
-            await c.writer.wait_drained(1.0)
-            await c.writer.close()
         if c.pidfd >= 0:
             asyncio.get_running_loop().remove_reader(c.pidfd)
             os.close(c.pidfd)
@@ -294,6 +357,7 @@ class RuncRuntime(ContainerRuntime):
         await self._runc("delete", "--force", cid)
         await self._remove_bundle(c.bundle, cid)
         cgroups.remove_tree(c.cg_path)
+        (self.exits / cid).unlink(missing_ok=True)
         self._ctrs.pop(cid, None)
         self._du.pop(cid, None)
 
@@ -301,6 +365,29 @@ class RuncRuntime(ContainerRuntime):
         for mp in mounts_under(bundle):
             _umount(mp)
         await asyncio.to_thread(shutil.rmtree, bundle, True)
+        await asyncio.to_thread(shutil.rmtree, self.sockets / cid, True)
+
+    def rotate_logs(self, max_files: int = 5) -> None:
+        """The kubelet's container log rotation: a running container's log past
+        ``log_max_bytes`` becomes ``<n>.log.1`` (older ones shift, ``max_files`` kept) and its
+        conmon is told to reopen the path (``2 0 0`` on the bundle's ``ctl`` fifo)."""
+        for c in list(self._ctrs.values()):
+            if c.status.state != "running":
+                continue
+            try:
+                if c.log_path.stat().st_size < self.log_max_bytes:
+                    continue
+            except OSError:
+                continue
+            rotate_files(c.log_path, max_files)
+            try:
+                fd = os.open(c.bundle / "ctl", os.O_WRONLY | os.O_NONBLOCK)
+                try:
+                    os.write(fd, b"2 0 0\n")
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                log.warning("log reopen request failed", id=c.id, error=str(e))
 
     def status(self, cid: str) -> ContainerStatus:
         return self._get(cid).status
@@ -383,7 +470,81 @@ class RuncRuntime(ContainerRuntime):
             raise
         return proc.returncode or 0, out, err
 
-    # -- shutdown / recovery ------------------------------------------------------------
+    # -- re-adoption, shutdown ----------------------------------------------------------
+    async def recover(self) -> Recovered:
+        """Re-adopt what a previous agent left under this root: every pod sandbox whose network
+        namespace still exists, and every container bundle of such a pod, running (its conmon
+        alive: watched again) or exited meanwhile (status from the exit file). Bundles of pods
+        without a usable sandbox are removed."""
+        out = Recovered()
+        for sb_file in sorted(self.pods_dir.glob("*/sandbox.json")):
+            try:
+                d = json.loads(sb_file.read_text())
+                uid, netns, ip = d["uid"], d["netns"], d.get("ip")
+            except (OSError, ValueError, KeyError):
+                continue
+            if not Path(netns).exists():
+                log.warning("sandbox lost its network namespace; dropping it", pod_uid=uid)
+                continue
+            self.network.adopt(uid, ip)
+            hostname = (sb_file.parent / "etc" / "hostname").read_text().strip() \
+                if (sb_file.parent / "etc" / "hostname").exists() else ""
+            out.sandboxes[uid] = Sandbox(id=uid, uid=uid, hostname=hostname, netns=netns, ip=ip,
+                                         pod_dir=sb_file.parent)
+        for meta_file in sorted(self.bundles.glob("*/meta.json")):
+            bundle = meta_file.parent
+            try:
+                m = json.loads(meta_file.read_text())
+                cid, uid = m["id"], m["podUID"]
+            except (OSError, ValueError, KeyError):
+                await self._drop_bundle(bundle.name, bundle)
+                continue
+            sb = out.sandboxes.get(uid)
+            if sb is None:
+                await self._drop_bundle(cid, bundle)
+                continue
+            c = await self._adopt(m, bundle, sb)
+            if c is None:
+                await self._drop_bundle(cid, bundle)
+                continue
+            out.containers.setdefault(uid, []).append((c.attempt, c.status))
+        for uid in list(out.containers):
+            out.containers[uid].sort(key=lambda t: t[0])
+        log.info("re-adopted", sandboxes=len(out.sandboxes),
+                 running=sum(1 for cs in out.containers.values() for _, st in cs if st.state == "running"),
+                 exited=sum(1 for cs in out.containers.values() for _, st in cs if st.state == "exited"))
+        return out
+
+    async def _adopt(self, m: dict, bundle: Path, sb: Sandbox) -> _Ctr | None:
+        cid = m["id"]
+        status = ContainerStatus(id=cid, name=m["name"], state="created", log_path=Path(m["logPath"]))
+        try:
+            status.pid = int((bundle / "pid").read_text().strip())
+            conmon_pid = int((bundle / "conmon.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None  # never got as far as running
+        try:
+            status.started_at = float((bundle / "started").read_text().strip())
+        except (OSError, ValueError):
+            return None  # created but never started: nothing worth keeping
+        c = _Ctr(cid, m["name"], sb, bundle, m["cgroupsPath"], Path(m["logPath"]), status,
+                 int(m.get("attempt", 0)), conmon_pid)
+        self._ctrs[cid] = c
+        if _pid_alive_as(conmon_pid, cid):
+            status.state = "running"
+            self._watch(c)
+        else:
+            if not (self.exits / cid).exists():  # the monitor is gone without a status: stop the orphan
+                await self._runc("kill", cid, "KILL")
+            self._on_exit(c)
+        return c
+
+    async def _drop_bundle(self, cid: str, bundle: Path) -> None:
+        await self._runc("kill", cid, "KILL")
+        await self._runc("delete", "--force", cid)
+        await self._remove_bundle(bundle, cid)
+        (self.exits / cid).unlink(missing_ok=True)
+
     async def close(self) -> None:
         for cid in list(self._ctrs):
             try:
@@ -393,11 +554,22 @@ class RuncRuntime(ContainerRuntime):
         await self.cleanup_all()
 
     async def cleanup_all(self) -> None:
-        """Remove every container, bundle, mount, netns and cgroup under this root/node."""
+        """Remove every container (and its conmon), bundle, mount, netns and cgroup under this
+        root / host id."""
         rc, out, _ = await self._runc("list", "-q")
         for cid in out.decode().split() if rc == 0 else []:
             await self._runc("kill", cid, "KILL")
             await self._runc("delete", "--force", cid)
+        for pidfile in self.bundles.glob("*/conmon.pid"):
+            try:
+                pid = int(pidfile.read_text().strip())
+            except (OSError, ValueError):
+                continue
+            if _pid_alive_as(pid, pidfile.parent.name):
+                try:
+                    os.kill(pid, _signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         for mp in mounts_under(self.bundles):
             _umount(mp)
         for sb in self.pods_dir.glob("*/sandbox.json"):
@@ -407,10 +579,89 @@ class RuncRuntime(ContainerRuntime):
                 pass
         for mp in mounts_under(self.pods_dir):
             _umount(mp)
-        await asyncio.to_thread(shutil.rmtree, self.bundles, True)
-        await asyncio.to_thread(shutil.rmtree, self.pods_dir, True)
-        self.bundles.mkdir(parents=True, exist_ok=True)
-        self.pods_dir.mkdir(parents=True, exist_ok=True)
+        for d in (self.bundles, self.pods_dir, self.exits, self.sockets):
+            await asyncio.to_thread(shutil.rmtree, d, True)
+            d.mkdir(parents=True, exist_ok=True)
         await self.network.teardown()
         cgroups.remove_tree(cgroups.node_path(self.node))
         cgroups.remove_if_empty("/" + cgroups.PREFIX)
+
+
+def _read_line(fd: int) -> bytes:
+    """Read one line (or to EOF) from a pipe (blocking: run in a thread). conmon keeps its
+    end of the sync pipe open while the container runs."""
+    buf = bytearray()
+    while not buf.endswith(b"\n"):
+        b = os.read(fd, 1)
+        if not b:
+            break
+        buf += b
+    return bytes(buf)
+
+
+# -- `controlplane down`: containers, mounts and runtime files of an instance ---------------
+def _runc_list(state_dir: Path) -> list[str]:
+    import subprocess
+
+    if not state_dir.exists():
+        return []
+    r = subprocess.run(["runc", "--root", str(state_dir), "list", "-q"], capture_output=True, text=True, timeout=30)
+    return r.stdout.split() if r.returncode == 0 else []
+
+
+def _live_conmons(root: Path) -> list[tuple[int, str]]:
+    out = []
+    for pidfile in (root / "containers").glob("*/conmon.pid"):
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if _pid_alive_as(pid, pidfile.parent.name):
+            out.append((pid, pidfile.parent.name))
+    return out
+
+
+async def _down_containers(inst: hostcleanup.Instance) -> None:
+    root = inst.runtime_root
+    state = root / "runc"
+    for cid in await asyncio.to_thread(_runc_list, state):
+        for args in (["kill", cid, "KILL"], ["delete", "--force", cid]):
+            proc = await asyncio.create_subprocess_exec("runc", "--root", str(state), *args,
+                                                        stdout=asyncio.subprocess.DEVNULL,
+                                                        stderr=asyncio.subprocess.DEVNULL)
+            await proc.wait()
+    for pid, _ in _live_conmons(root):
+        try:
+            os.kill(pid, _signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    while _live_conmons(root) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+def _container_leftovers(inst: hostcleanup.Instance) -> list[str]:
+    root = inst.runtime_root
+    return [f"runc container {c}" for c in _runc_list(root / "runc")] + \
+        [f"conmon {pid} ({cid})" for pid, cid in _live_conmons(root)]
+
+
+async def _down_mounts(inst: hostcleanup.Instance) -> None:
+    for mp in mounts_under(inst.data_dir):
+        _umount(mp)
+
+
+async def _down_files(inst: hostcleanup.Instance) -> None:
+    root = inst.runtime_root
+    for d in ("containers", "pods", "exits", "sock", "runc"):
+        await asyncio.to_thread(shutil.rmtree, root / d, True)
+
+
+def _file_leftovers(inst: hostcleanup.Instance) -> list[str]:
+    root = inst.runtime_root
+    return [f"bundle {b}" for b in (root / "containers").glob("*")] + [f"sandbox {p}" for p in (root / "pods").glob("*")]
+
+
+hostcleanup.register("containers", _down_containers, _container_leftovers, order=20)
+hostcleanup.register("mounts", _down_mounts, lambda inst: [f"mount {m}" for m in mounts_under(inst.data_dir)], order=40)
+hostcleanup.register("runtime-files", _down_files, _file_leftovers, order=60)

@@ -54,6 +54,7 @@ from controlplane.storage.etcd_rpc import (
     ConnectionManager,
     EtcdError,
     KVService,
+    LeaseService,
     WatchStub,
     kv_of,
     map_rpc_error,
@@ -99,15 +100,20 @@ def _host_port(endpoint: str) -> str:
 class EtcdBackend(Backend):
     """A ``Backend`` over one etcd cluster (several endpoints: gRPC round-robin failover)."""
 
-    def __init__(self, endpoints: list[str] | str, *, request_timeout: float = 30.0) -> None:
+    def __init__(self, endpoints: list[str] | str, *, request_timeout: float = 30.0,
+                 cafile: str | None = None, certfile: str | None = None, keyfile: str | None = None) -> None:
+        """``cafile`` (+ ``certfile``/``keyfile``): TLS to etcd, verifying it against the CA and
+        presenting a client certificate (kube-apiserver's ``--etcd-cafile/-certfile/-keyfile``)."""
         if isinstance(endpoints, str):
             endpoints = [e for e in endpoints.split(",") if e.strip()]
         if not endpoints:
             raise ValueError("at least one etcd endpoint is required")
         self.endpoints = [_host_port(e) for e in endpoints]
+        self._tls = (cafile, certfile, keyfile) if cafile else None
         self.request_timeout = request_timeout
         self._channel: grpc.aio.Channel | None = None
         self._kvs = None
+        self._leases = None
         self._watch_stub = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -121,14 +127,28 @@ class EtcdBackend(Backend):
                 ("grpc.min_reconnect_backoff_ms", 100),
                 ("grpc.max_reconnect_backoff_ms", 2000),
             ]
-            self._channel = mgr.get_channel()
+            if self._tls is not None:
+                ca, cert, key = self._tls
+                with open(ca, "rb") as f:
+                    ca_pem = f.read()
+                cert_pem = key_pem = None
+                if cert and key:
+                    with open(cert, "rb") as f:
+                        cert_pem = f.read()
+                    with open(key, "rb") as f:
+                        key_pem = f.read()
+                # etcd's serving certificate names localhost (and 127.0.0.1); one name for every endpoint
+                self._channel = mgr.get_channel(ca_cert=ca_pem, cert_key=key_pem, cert_chain=cert_pem,
+                                                tls_server_name="localhost")
+            else:
+                self._channel = mgr.get_channel()
             self._kvs = KVService(self._channel, max_attempts=3)
             self._watch_stub = WatchStub(self._channel)
 
     async def close(self) -> None:
         if self._channel is not None:
             channel, self._channel = self._channel, None
-            self._kvs = self._watch_stub = None
+            self._kvs = self._watch_stub = self._leases = None
             await channel.close()
 
     @property
@@ -215,9 +235,10 @@ class EtcdBackend(Backend):
             success = [*success, KVService.txn_op_put(marker + "0", b"")]
         return await self._call(op, "txn", compare, success, failure, max_attempts=1, key=key)
 
-    async def create(self, key: str, value: bytes) -> KeyValue:
+    async def create(self, key: str, value: bytes, lease: int = 0) -> KeyValue:
         resp = await self._txn(
-            "create", key, [KVService.txn_compare_create_revision(key, 0)], [KVService.txn_op_put(key, value)], []
+            "create", key, [KVService.txn_compare_create_revision(key, 0)],
+            [KVService.txn_op_put(key, value, lease=lease)], []
         )
         if not resp.succeeded:
             raise KeyExistsError(key)
@@ -236,10 +257,11 @@ class EtcdBackend(Backend):
             return KeyNotFoundError(key)
         return ConflictError(key, kv_of(got[0]))
 
-    async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
+    async def update(self, key: str, value: bytes, expected_mod_revision: int, lease: int = 0) -> KeyValue:
         cmp = self._mod_is(key, expected_mod_revision) if expected_mod_revision else self._exists(key)
         resp = await self._txn(
-            "update", key, [cmp], [KVService.txn_op_put(key, value, prev_kv=True)], [KVService.txn_op_get(key)]
+            "update", key, [cmp], [KVService.txn_op_put(key, value, lease=lease, prev_kv=True)],
+            [KVService.txn_op_get(key)]
         )
         if not resp.succeeded:
             raise self._fail(key, resp)
@@ -259,6 +281,20 @@ class EtcdBackend(Backend):
             raise KeyNotFoundError(key)
         prev = prevs[0]
         return KeyValue(key, prev.value, int(resp.header.revision), int(prev.create_revision))
+
+    async def grant_lease(self, ttl_seconds: int) -> int:
+        """An etcd lease (LeaseGrant) of ``ttl_seconds``; its keys are deleted when it expires."""
+        if self._channel is None:
+            await self.start()
+        if self._leases is None:
+            self._leases = LeaseService(self._channel, max_attempts=3)
+        try:
+            resp = await self._leases.grant(ttl=int(ttl_seconds), timeout=self.request_timeout)
+        except grpc.aio.AioRpcError as e:
+            raise map_rpc_error(e, "grant_lease", 0) from e
+        except (EtcdError, TimeoutError) as e:
+            raise StorageUnavailableError(f"etcd grant_lease: {e}") from e
+        return int(resp.ID)
 
     async def write_batch(self, ops: list[WriteOp]) -> list[KeyValue | StorageError]:
         """All of ``ops`` in one transaction (one revision); see ``etcd_batch.py``."""

@@ -38,14 +38,15 @@ def _sub_txn(rpc, op: WriteOp, marker: str | None):  # type: ignore[no-untyped-d
     if op.kind == "create":
         cmp = rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=key, create_revision=0)
         return rpc.TxnRequest(compare=[cmp],
-                              success=[rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=op.value)), *mark])
+                              success=[rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=op.value,
+                                                                                  lease=op.lease)), *mark])
     if op.expected_mod_revision:
         cmp = rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.MOD, key=key,
                           mod_revision=op.expected_mod_revision)
     else:
         cmp = rpc.Compare(result=rpc.Compare.GREATER, target=rpc.Compare.CREATE, key=key, create_revision=0)
     if op.kind == "update":
-        write = rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=op.value, prev_kv=True))
+        write = rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=op.value, lease=op.lease, prev_kv=True))
     else:
         write = rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=key, prev_kv=True))
     return rpc.TxnRequest(compare=[cmp], success=[write, *mark],

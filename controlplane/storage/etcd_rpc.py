@@ -31,7 +31,7 @@ from controlplane.storage.interface import (
 )
 
 
-def _import_etcd3aio() -> tuple[Any, Any, Any, Any, Any]:
+def _import_etcd3aio() -> tuple[Any, Any, Any, Any, Any, Any]:
     """Import etcd3aio, then undo its ``sys.path`` insertion of its generated protobuf folder
     (it would shadow ``google.api`` / ``etcd`` for everyone else). Modules already imported
     stay in ``sys.modules``, so etcd3aio keeps working. (The imports sit in this function so
@@ -42,12 +42,13 @@ def _import_etcd3aio() -> tuple[Any, Any, Any, Any, Any]:
     from etcd3aio.connections import ConnectionManager
     from etcd3aio.errors import EtcdError
     from etcd3aio.kv import KVService, prefix_range_end
+    from etcd3aio.lease import LeaseService
 
     sys.path[:] = [p for p in sys.path if p in before]
-    return pb, ConnectionManager, EtcdError, KVService, prefix_range_end
+    return pb, ConnectionManager, EtcdError, KVService, prefix_range_end, LeaseService
 
 
-_pb, ConnectionManager, EtcdError, KVService, prefix_range_end = _import_etcd3aio()
+_pb, ConnectionManager, EtcdError, KVService, prefix_range_end, LeaseService = _import_etcd3aio()
 rpc = _pb.rpc_pb2
 WatchStub = _pb.WatchStub
 

@@ -125,12 +125,15 @@ class WatchEvent:
 @dataclass(frozen=True, slots=True)
 class WriteOp:
     """One write of a ``Backend.write_batch``: ``create`` (the key must be absent), ``update``
-    (``expected_mod_revision``, or 0 = the key must exist) or ``delete`` (same precondition)."""
+    (``expected_mod_revision``, or 0 = the key must exist) or ``delete`` (same precondition).
+    ``lease``: a lease from ``Backend.grant_lease`` the written key is attached to (it goes
+    when the lease expires; 0 = none)."""
 
     kind: Literal["create", "update", "delete"]
     key: str
     value: bytes = b""
     expected_mod_revision: int = 0
+    lease: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,13 +193,20 @@ class Backend(abc.ABC):
         before every consistent read."""
 
     @abc.abstractmethod
-    async def create(self, key: str, value: bytes) -> KeyValue:
-        """Create ``key``; KeyExistsError if present. Returns the stored KeyValue."""
+    async def create(self, key: str, value: bytes, lease: int = 0) -> KeyValue:
+        """Create ``key``; KeyExistsError if present. Returns the stored KeyValue. ``lease``:
+        see ``WriteOp``."""
 
     @abc.abstractmethod
-    async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
+    async def update(self, key: str, value: bytes, expected_mod_revision: int, lease: int = 0) -> KeyValue:
         """Compare-and-set on mod_revision. ConflictError (with current) on mismatch,
-        KeyNotFoundError if absent."""
+        KeyNotFoundError if absent. ``lease``: see ``WriteOp`` (a write without one detaches
+        the key from its lease)."""
+
+    async def grant_lease(self, ttl_seconds: int) -> int:
+        """A lease that expires ``ttl_seconds`` from now, deleting the keys attached to it (what
+        kube-apiserver uses for Events' time to live). 0 when the backend has no leases."""
+        return 0
 
     @abc.abstractmethod
     async def delete(self, key: str, expected_mod_revision: int = 0) -> KeyValue:
@@ -212,9 +222,9 @@ class Backend(abc.ABC):
         for op in ops:
             try:
                 if op.kind == "create":
-                    out.append(await self.create(op.key, op.value))
+                    out.append(await self.create(op.key, op.value, op.lease))
                 elif op.kind == "update":
-                    out.append(await self.update(op.key, op.value, op.expected_mod_revision))
+                    out.append(await self.update(op.key, op.value, op.expected_mod_revision, op.lease))
                 else:
                     out.append(await self.delete(op.key, op.expected_mod_revision))
             except (KeyExistsError, KeyNotFoundError, ConflictError) as e:

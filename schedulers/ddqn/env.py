@@ -24,6 +24,7 @@ import numpy as np
 from schedulers.ddqn.features import FeatureBuilder, TypicalPods
 from schedulers.sim.openb import arrival_order
 from schedulers.gpu.choice import whole_gpus
+from schedulers.gpu.gorand import NumpyRandom
 from schedulers.gpu.state import GpuNodeState, GpuPod
 from schedulers.gpu.traces import NodeRecord, PodRecord
 from schedulers.gpu.typical import typical_pods
@@ -97,7 +98,7 @@ class OpenbEnv:
                 w0.append(p)
                 tot += p.tot
         self.typical = TypicalPods.from_sim(typical_pods(w0), self.state.models)
-        self.arrivals = [w0[i] for i in arrival_order(w0, cap, rng)]
+        self.arrivals = [w0[i] for i in arrival_order(w0, cap, NumpyRandom(rng))]
         self.rank = rng.permutation(n)
         self.fb = FeatureBuilder(self.typical, self.state)
         self.cap = cap

@@ -33,6 +33,8 @@ class Scorer(Protocol):
 
     def scores(self, X: np.ndarray) -> np.ndarray: ...
 
+    def scores_and_values(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
 
 class DdqnPolicy:
     name = "DDQN"
@@ -43,6 +45,7 @@ class DdqnPolicy:
         self._builder: FeatureBuilder | None = None
         self._state_key: tuple[int, int] | None = None
         self._last: tuple[GpuPod, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.last_values: np.ndarray | None = None  # value estimates of the last score() call
 
     def builder(self, state: GpuNodeState) -> FeatureBuilder:
         key = (id(state), state.n)
@@ -54,7 +57,8 @@ class DdqnPolicy:
     def score(self, state: GpuNodeState, pod: GpuPod, feasible: np.ndarray) -> np.ndarray:
         X, gpu = self.builder(state).build(state, feasible, pod)
         self._last = (pod, feasible, gpu, state.gen[feasible].copy())
-        return self.scorer.scores(X)
+        scores, self.last_values = self.scorer.scores_and_values(X)
+        return scores
 
     def choose_gpus(self, state: GpuNodeState, node: int, pod: GpuPod) -> list[int]:
         if pod.milli <= 0:

@@ -58,6 +58,12 @@ class DdqnScorer:
     def scores(self, X: np.ndarray) -> np.ndarray:
         return qmodel.scores(self.advantages(X), X[:, GAIN_COLUMN])
 
+    def scores_and_values(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The integer scores and the value estimates they come from (the advantages A(s, a),
+        what a scheduling-decision record shows for DDQN), from one forward pass."""
+        adv = self.advantages(X)
+        return qmodel.scores(adv, X[:, GAIN_COLUMN]), adv
+
 
 def get_scorer(path: Path | str | None = None) -> DdqnScorer:
     """The scorer for ``path`` (default: the shipped model), loaded once per process."""

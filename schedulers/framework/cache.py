@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from schedulers.framework.podinfo import GPU_RESOURCE, PodInfo, parse_resources
+from schedulers.framework.workloads import WorkloadSelectors
 from schedulers.gpu.choice import choose_best
 from schedulers.gpu.state import GpuNodeState
 
@@ -79,6 +80,11 @@ class Cache:
         self.pod_node: dict[str, str] = {}  # uid -> node name
         self.assumed: set[str] = set()
         self._anti: dict[str, str] = {}  # uid -> node of pods with required anti-affinity
+        self._aff: dict[str, str] = {}  # uid -> node of pods with any pod (anti-)affinity term
+        self.namespace_labels: dict[str, dict[str, str]] = {}  # from the Namespace informer
+        self.workloads = WorkloadSelectors()  # Services/RCs/RSs/SSs (default topology spreading)
+        # uid -> (node, pod): pods that preempted and wait for their victims (status.nominatedNodeName)
+        self.nominated: dict[str, tuple[str, PodInfo]] = {}
         self._derived: dict[str, object] = {}
         self.dirty = True
         self.generation = 0
@@ -106,6 +112,8 @@ class Cache:
             for uid in info.pods:
                 self.pod_node.pop(uid, None)
                 self.assumed.discard(uid)
+                self._anti.pop(uid, None)
+                self._aff.pop(uid, None)
             self.dirty = True
 
     def refresh(self) -> None:
@@ -182,6 +190,49 @@ class Cache:
                 out[uid] = (row, p)
         return out
 
+    @property
+    def affinity_pods(self) -> dict[str, tuple[int, PodInfo]]:
+        """Pods on nodes that declare pod affinity or anti-affinity terms (InterPodAffinity
+        scores the incoming pod against their preferred terms)."""
+        out = {}
+        for uid, node in self._aff.items():
+            row = self.row.get(node)
+            p = self.node_infos[node].pods.get(uid) if node in self.node_infos else None
+            if row is not None and p is not None:
+                out[uid] = (row, p)
+        return out
+
+    def ns_labels(self, name: str) -> dict[str, str] | None:
+        return self.namespace_labels.get(name)
+
+    def terminating_on(self, node: str, below_priority: int) -> bool:
+        """Is a pod of lower priority than ``below_priority`` terminating on ``node`` (a
+        preemption victim still going away)?"""
+        info = self.node_infos.get(node)
+        return info is not None and any(p.terminating and p.priority < below_priority for p in info.pods.values())
+
+    def nominate(self, p: PodInfo, node: str | None) -> None:
+        if node:
+            self.nominated[p.uid] = (node, p)
+        else:
+            self.nominated.pop(p.uid, None)
+
+    def add_nominated_for(self, p: PodInfo) -> list[PodInfo]:
+        """Kubernetes' addNominatedPods: while ``p`` is scheduled, the pods nominated to nodes
+        (waiting for their victims) with at least ``p``'s priority count as placed there, so
+        ``p`` cannot take the room preemption made for them. Returns what was added; give it
+        to :meth:`remove_nominated`."""
+        added = []
+        for uid, (node, q) in self.nominated.items():
+            if uid != p.uid and q.priority >= p.priority and uid not in self.pod_node and node in self.node_infos:
+                self.add_pod(q, node)
+                added.append(q)
+        return added
+
+    def remove_nominated(self, added: list[PodInfo]) -> None:
+        for q in added:
+            self.remove_pod(q.uid)
+
     def resource(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(allocatable, requested) arrays of a resource (zeros if no node has it)."""
         if name not in self.alloc:
@@ -252,12 +303,15 @@ class Cache:
         info.pods[p.uid] = p
         if (p.affinity.get("podAntiAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution"):
             self._anti[p.uid] = node
+        if p.affinity.get("podAffinity") or p.affinity.get("podAntiAffinity"):
+            self._aff[p.uid] = node
         self._account(info, p, +1)
 
     def remove_pod(self, uid: str) -> PodInfo | None:
         node = self.pod_node.pop(uid, None)
         self.assumed.discard(uid)
         self._anti.pop(uid, None)
+        self._aff.pop(uid, None)
         info = self.node_infos.get(node or "")
         if info is None:
             return None

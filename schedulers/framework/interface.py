@@ -16,12 +16,18 @@ In the order a pod meets them (kube-scheduler's extension points):
   ``normalize(cs, pod, snap, idx, scores) -> np.ndarray`` to 0..100 (optional);
   ``uniform_score(cs, pod, snap) -> int | None`` (optional, a shortcut): the final (normalised)
   score when it is the same for every node, e.g. no node is tainted; ``None`` otherwise.
+  ``uniform_raw`` (optional class attribute): the raw score behind that shortcut, for
+  decision records (else they ask ``score`` for the few nodes they show).
+  ``score_values(cs, pod, snap, idx) -> np.ndarray | None`` (optional): value estimates
+  behind the last ``score`` (the DDQN plugin's Q-value advantages), shown in decision records.
 - ``reserve(cs, pod, node_name, snap)`` / ``unreserve(cs, pod, node_name, snap)``.
 - ``async pre_bind(cs, pod, node_name) -> Status | None`` (PreBind, in the binding cycle):
   run in order; any status but success fails the binding (the pod is unreserved, forgotten
   and retried).
 - ``async bind(cs, pod, node_name) -> Status | None`` (Bind): run in order until one returns
   something other than ``Status.skip()``; if every one skips, the binding fails.
+- ``async run(stop)`` (optional): a background part the scheduler starts with it and stops
+  with ``stop`` (the DDQN plugin follows the active model in the API).
 - ``events``: the cluster events (e.g. ``"Node/Add"``, ``"Pod/Delete"``) that may make a pod
   this plugin rejected schedulable again (the queue moves it back from unschedulable).
 

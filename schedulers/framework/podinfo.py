@@ -108,7 +108,9 @@ def same_scheduling_inputs(old: dict, new: dict) -> bool:
     for k in _SPEC_INPUTS:
         if so.get(k) != sn.get(k):
             return False
-    return (old.get("metadata") or {}).get("annotations") == (new.get("metadata") or {}).get("annotations")
+    mo, mn = old.get("metadata") or {}, new.get("metadata") or {}
+    return mo.get("annotations") == mn.get("annotations") and bool(mo.get("deletionTimestamp")) == bool(
+        mn.get("deletionTimestamp"))
 
 
 @dataclass
@@ -133,6 +135,7 @@ class PodInfo:
     images: list[str]
     gpu: GpuPod
     gpu_index: list[int] = field(default_factory=list)
+    terminating: bool = False  # deletionTimestamp set: still holds its resources until it is gone
     attempts: int = 0
     timestamp: float = 0.0  # first time the queue saw it (arrival order)
     last_failure: float = -1.0
@@ -178,6 +181,7 @@ class PodInfo:
             gpu=GpuPod(cpu=req.get("cpu", 0), mem=req.get("memory", 0) // (1024 * 1024), count=count,
                        milli=milli, types=types, name=name),
             gpu_index=[int(x) for x in idx_raw.split(",") if x.strip().isdigit()],
+            terminating=bool(md.get("deletionTimestamp")),
         )
 
     @property

@@ -17,15 +17,23 @@ from schedulers.framework import registry
 from schedulers.framework.interface import Plugin
 
 
+TIE_BREAKS = ("random", "nodeRank")
+NODE_RANK_ANNOTATION = "scheduling.controlplane.io/node-rank"
+
+
 @dataclass
 class ProfileConfig:
-    """``aliases``: further ``schedulerName`` values served by this very profile."""
+    """``aliases``: further ``schedulerName`` values served by this very profile.
+    ``tie_break``: how equal best totals are decided: ``random`` (kube-scheduler's) or
+    ``nodeRank`` (the lowest ``scheduling.controlplane.io/node-rank`` node annotation, the
+    openb protocol's seeded node rank; nodes without one come last, by name)."""
 
     scheduler_name: str
     plugins: list[tuple[str, int, dict[str, Any]]]
     percentage_of_nodes_to_score: int = 0
     source: str = ""
     aliases: tuple[str, ...] = ()
+    tie_break: str = "random"
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -39,6 +47,7 @@ class Profile:
     plugins: list[Plugin]
     weights: dict[str, int] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    tie_break: str = "random"
 
     def at(self, point: str) -> list[Plugin]:
         return [p for p in self.plugins if callable(getattr(p, point, None))]
@@ -53,4 +62,4 @@ class Profile:
 def build_profile(cfg: ProfileConfig, handle: Any = None) -> Profile:
     plugins = [registry.get(name)(args, handle) for name, _, args in cfg.plugins]
     return Profile(cfg.scheduler_name, cfg.percentage_of_nodes_to_score, plugins,
-                   {name: w for name, w, _ in cfg.plugins}, cfg.aliases)
+                   {name: w for name, w, _ in cfg.plugins}, cfg.aliases, cfg.tie_break)

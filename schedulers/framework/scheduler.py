@@ -4,14 +4,20 @@ chosen node, and hands the binding cycle (the profile's PreBind and Bind plugins
 ``GpuShare`` recording the GPUs and ``DefaultBinder`` POSTing ``pods/NAME/binding``) to a
 background task so a slow bind never stalls the next cycle. Failures become
 ``FailedScheduling`` events with Kubernetes-style messages; preemption evicts victims and sets
-``status.nominatedNodeName``. A binding cycle that fails unreserves and forgets the pod and
-retries it after backoff. A profile answers to its ``schedulerName`` and its aliases; a pod
-naming no profile is left alone (Pending), as kube-scheduler does.
+``status.nominatedNodeName``; the preemptor is bound only once its victims are gone (they keep
+their resources in the cache while terminating; pods nominated to a node count as placed
+there for pods of lower priority). A binding cycle that fails unreserves and forgets the pod
+and retries it after backoff. A profile answers to its ``schedulerName`` and its aliases; a
+pod naming no profile is left alone (Pending), as kube-scheduler does. Besides nodes and pods
+it watches PriorityClasses, Namespaces (labels for affinity terms' ``namespaceSelector``) and
+the Services/RCs/ReplicaSets/StatefulSets the apiserver serves (default topology spreading).
 
-Observability: one structlog record per decision (``scheduling decision``: pod, node, top
-candidates with per-plugin scores, or the failure message); Prometheus
-``scheduler_schedule_attempts_total{result,profile}``,
+Observability: a ``SchedulingDecision`` record per decision (``decisions``): one JSON line in
+``scheduling.log`` (``decisionlog``) and, when the apiserver serves them, an API object (a
+successful one rides in the Binding; an unschedulable one is created, rate-limited per pod);
+Prometheus ``scheduler_schedule_attempts_total{result,profile}``,
 ``scheduler_scheduling_attempt_duration_seconds{result,profile}``, ``scheduler_pending_pods``.
+Plugins with an ``async run(stop)`` (the DDQN plugin following the active model) run beside.
 
 Neighbours: ``controlplane.client`` (RestClient, Informer, EventRecorder) only;
 ``controlplane.cmd.scheduler`` runs it; ``tests/fixtures/scheduler.py`` starts it in tests.
@@ -21,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import logging
 import time
 from typing import Any
 
@@ -34,7 +39,9 @@ from controlplane.client.informer import Informer
 from controlplane.client.resources import Resource
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
+from schedulers.framework import decisions
 from schedulers.framework.cache import Cache
+from schedulers.framework.decisionlog import DecisionLog, encode
 from schedulers.framework.framework import Framework
 from schedulers.framework.interface import Status
 from schedulers.framework.podinfo import PodInfo, resolve_priority, same_scheduling_inputs
@@ -44,6 +51,11 @@ from schedulers.framework.queue import SchedulingQueue
 log = get_logger(__name__)
 
 PRIORITY_CLASSES = Resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", namespaced=False)
+DECISIONS = Resource(decisions.GROUP, decisions.VERSION, decisions.PLURAL, decisions.KIND)
+REPLICATIONCONTROLLERS = Resource("", "v1", "replicationcontrollers", "ReplicationController")
+WORKLOAD_RESOURCES = (resources.SERVICES, REPLICATIONCONTROLLERS, resources.REPLICASETS, resources.STATEFULSETS)
+FAILED_RECORD_BURST = 5  # unschedulable records per pod, then one per FAILED_RECORD_REFILL_S
+FAILED_RECORD_REFILL_S = 60.0
 ATTEMPTS = PCounter("scheduler_schedule_attempts_total",
                     "Number of attempts to schedule pods, by the result.", ["result", "profile"])
 DURATION = Histogram("scheduler_scheduling_attempt_duration_seconds",
@@ -55,10 +67,17 @@ ALGORITHM = Histogram("scheduler_scheduling_algorithm_duration_seconds", "Schedu
 
 class Scheduler:
     def __init__(self, client: RestClient, profiles: dict[str, ProfileConfig], *,
-                 seed: int | None = None, scheduled_events: bool = True, max_binds: int = 256) -> None:
+                 seed: int | None = None, scheduled_events: bool = True, max_binds: int = 256,
+                 decision_log: DecisionLog | None = None, decision_records: bool = True) -> None:
         """``profiles``: by real name (``schedulers.profiles.loader.load_profile_configs``);
-        each is served under its name and its aliases."""
+        each is served under its name and its aliases. ``decision_log``: the
+        ``scheduling.log`` writer (None: no file); ``decision_records``: store a
+        ``SchedulingDecision`` per decision in the API (when the apiserver serves them)."""
         self.client = client
+        self.decision_log = decision_log
+        self.decision_records = decision_records
+        self.records_api = False  # found at start: does the apiserver serve SchedulingDecisions?
+        self._record_budget: dict[str, tuple[float, float]] = {}
         self.cache = Cache()
         self.frameworks: dict[str, Framework] = {}  # every schedulerName and alias -> its framework
         for cfg in profiles.values():
@@ -82,12 +101,16 @@ class Scheduler:
         self.nodes = Informer(client, resources.NODES, indexes=False)
         self.pods = Informer(client, resources.PODS, indexes=False)
         self.priority_classes = Informer(client, PRIORITY_CLASSES, indexes=False)
+        # what PodTopologySpread's defaults and affinity terms' namespaceSelector read
+        self.namespaces = Informer(client, resources.NAMESPACES, indexes=False)
+        self.workload_informers: list[Informer] = []  # those the apiserver serves (found at start)
         self.scheduled_events = scheduled_events
         self._bind_slots = asyncio.Semaphore(max_binds)
         self._binds: set[asyncio.Task] = set()
         self._metric_children: dict[str, tuple[Any, Any]] = {}
         self.nodes.add_handler(self._on_node)
         self.pods.add_handler(self._on_pod)
+        self.namespaces.add_handler(self._on_namespace)
 
     # ----------------------------------------------------------------- informer handlers
     def _classes(self) -> dict[str, dict]:
@@ -119,17 +142,47 @@ class Scheduler:
         if self.cache.add_or_update_node(obj):
             self.queue.on_event("Node/Add" if etype == "ADDED" or old is None else "Node/Update")
 
+    def _on_namespace(self, etype: str, obj: dict, old: dict | None) -> None:
+        md = obj.get("metadata") or {}
+        if etype == "DELETED":
+            self.cache.namespace_labels.pop(md.get("name", ""), None)
+            return
+        labels = dict(md.get("labels") or {})
+        if self.cache.namespace_labels.get(md.get("name", "")) != labels:
+            self.cache.namespace_labels[md.get("name", "")] = labels
+            if old is not None:
+                self.queue.on_event("Namespace/Update")
+
+    def _on_workload(self, etype: str, obj: dict, old: dict | None) -> None:
+        md = obj.get("metadata") or {}
+        kind = obj.get("kind") or ""
+        if etype == "DELETED":
+            self.cache.workloads.delete(kind, md.get("namespace") or "default", md.get("name") or "")
+        else:
+            self.cache.workloads.set(kind, obj)
+
     def _on_pod(self, etype: str, obj: dict, old: dict | None) -> None:
         md, spec = obj.get("metadata") or {}, obj.get("spec") or {}
         key = f"{md.get('namespace')}/{md.get('name')}"
+        uid = md.get("uid") or key
         phase = (obj.get("status") or {}).get("phase")
         terminal = phase in ("Succeeded", "Failed")
-        if etype == "DELETED" or terminal or md.get("deletionTimestamp"):
+        if etype == "DELETED" or terminal:
             self.queue.delete(key)
-            if self.cache.remove_pod(md.get("uid") or key) is not None:
+            self.cache.nominated.pop(uid, None)
+            if self.cache.remove_pod(uid) is not None:
                 self.queue.on_event("Pod/Delete")
             return
+        if md.get("deletionTimestamp"):
+            # as kube-scheduler: a pod being deleted is not scheduled, and a bound one keeps its
+            # resources in the cache until it is gone (a preemptor waits for its victims)
+            self.queue.delete(key)
+            self.cache.nominated.pop(uid, None)
+            if spec.get("nodeName"):
+                self.cache.add_pod(self._pod_info(obj), spec["nodeName"])
+            return
         if spec.get("nodeName"):
+            self.cache.nominated.pop(uid, None)
             self.queue.delete(key)
             node = spec["nodeName"]
             known = self.cache.pod_node.get(md.get("uid") or key)
@@ -142,17 +195,56 @@ class Scheduler:
         if md.get("uid") in self.cache.assumed:
             return  # being bound right now (e.g. the GPU-index annotation patch)
         if (spec.get("schedulerName") or "default-scheduler") in self.frameworks:
-            self.queue.add(self._pod_info(obj))
+            p = self._pod_info(obj)
+            nominated = (obj.get("status") or {}).get("nominatedNodeName")
+            if nominated and uid not in self.cache.nominated:
+                self.cache.nominate(p, nominated)  # e.g. after a restart
+            self.queue.add(p)
 
     # ----------------------------------------------------------------- the loop
-    async def start(self, stop: asyncio.Event) -> None:
-        tasks = [asyncio.create_task(i.start(stop)) for i in (self.nodes, self.pods, self.priority_classes)]
-        tasks.append(asyncio.create_task(self.recorder.start(stop)))
+    async def _discover_records_api(self) -> bool:
         try:
-            for inf in (self.priority_classes, self.nodes, self.pods):
+            lst = await self.client.request("GET", f"/apis/{decisions.API_VERSION}")
+        except ApiStatusError as e:
+            if e.code != 404:
+                log.warning("discovery of scheduling decisions failed", error=str(e))
+            return False
+        return any(r.get("name") == decisions.PLURAL for r in lst.get("resources") or [])
+
+    async def _served(self, res: Resource) -> bool:
+        path = f"/apis/{res.group}/{res.version}" if res.group else f"/api/{res.version}"
+        try:
+            lst = await self.client.request("GET", path)
+        except ApiStatusError:
+            return False
+        return any(r.get("name") == res.plural for r in lst.get("resources") or [])
+
+    async def start(self, stop: asyncio.Event) -> None:
+        for res in WORKLOAD_RESOURCES:
+            if await self._served(res):
+                inf = Informer(self.client, res, indexes=False)
+                inf.add_handler(self._on_workload)
+                self.workload_informers.append(inf)
+            else:
+                log.info("not served, no default spreading by it", resource=res.plural)
+        informers = [self.nodes, self.pods, self.priority_classes, self.namespaces, *self.workload_informers]
+        tasks = [asyncio.create_task(i.start(stop)) for i in informers]
+        # plugins with a background part (the DDQN plugin follows the active model)
+        runnables = {id(pl): pl for fw in self.frameworks.values() for pl in fw.profile.plugins
+                     if callable(getattr(pl, "run", None))}
+        tasks += [asyncio.create_task(pl.run(stop)) for pl in runnables.values()]
+        tasks.append(asyncio.create_task(self.recorder.start(stop)))
+        if self.decision_log is not None:
+            tasks.append(asyncio.create_task(self.decision_log.start(stop)))
+        if self.decision_records:
+            self.records_api = await self._discover_records_api()
+        try:
+            for inf in (self.priority_classes, self.namespaces, *self.workload_informers, self.nodes, self.pods):
                 await inf.wait_for_sync()
             log.info("scheduler started", profiles=sorted({fw.name for fw in self.frameworks.values()}),
-                     aliases=sorted(n for n, fw in self.frameworks.items() if n != fw.name), nodes=len(self.nodes))
+                     aliases=sorted(n for n, fw in self.frameworks.items() if n != fw.name), nodes=len(self.nodes),
+                     decision_records=self.records_api,
+                     decision_log=str(self.decision_log.path) if self.decision_log else None)
             await self._loop(stop)
         finally:
             stop.set()
@@ -182,17 +274,29 @@ class Scheduler:
     def schedule_one(self, pod: PodInfo) -> None:
         fw = self.frameworks[pod.scheduler_name]
         t0 = time.perf_counter()
-        res = fw.schedule(pod, self.cache)
-        ALGORITHM.observe(time.perf_counter() - t0)
-        if res.node is None:
-            self._slot_free()
-            self._fail(fw, pod, res, t0)
-            return
+        nominated = self.cache.add_nominated_for(pod) if self.cache.nominated else []
+        try:
+            res = fw.schedule(pod, self.cache)
+            ALGORITHM.observe(time.perf_counter() - t0)
+            if res.node is None:
+                self._slot_free()
+                self._fail(fw, pod, res, t0)
+                return
+            self._scheduled(fw, pod, res, t0)
+        finally:
+            if nominated:
+                self.cache.remove_nominated(nominated)
+
+    def _scheduled(self, fw: Framework, pod: PodInfo, res: Any, t0: float) -> None:
+        self.cache.nominated.pop(pod.uid, None)
+        if self.decision_log is not None or self.records_api:  # built before Reserve (see decisions)
+            rec = decisions.build_record(pod, fw.name, res, self.cache.n, nanos=time.time_ns(), attempt=pod.attempts,
+                                         duration_s=time.perf_counter() - t0)
+            line = self.decision_log.write(rec) if self.decision_log is not None else encode(rec)
+            if self.records_api:
+                res.cycle_state[decisions.CYCLE_STATE_KEY] = line
         fw.reserve(res.cycle_state, pod, res.node, self.cache)
         self.cache.assume(pod, res.node)
-        if log.is_enabled_for(logging.INFO):  # the candidates are only worked out for the log
-            log.info("scheduling decision", pod=pod.key, profile=fw.name, node=res.node, feasible=res.feasible,
-                     evaluated=res.evaluated, candidates=res.candidates)
         task = asyncio.create_task(self._bind(fw, pod, res.node, res.cycle_state, t0))
         self._binds.add(task)
         task.add_done_callback(self._binds.discard)
@@ -212,20 +316,63 @@ class Scheduler:
         msg = res.failure_message(self.cache.n)
         diag = res.diagnosis
         nominated, victims, pmsg = (None, [], "")
+        waiting_on = self.cache.nominated.get(pod.uid, (None, None))[0]
         if diag is not None and fw.post_filters:
-            nominated, victims, pmsg = fw.preempt(res.cycle_state, pod, self.cache, diag)
+            if waiting_on and self.cache.terminating_on(waiting_on, pod.priority):
+                # kube-scheduler's podEligibleToPreemptOthers: the victims of an earlier
+                # preemption are still terminating on the nominated node: wait for them
+                pmsg = "not eligible due to a terminating pod on the nominated node."
+            else:
+                nominated, victims, pmsg = fw.preempt(res.cycle_state, pod, self.cache, diag)
+                if not nominated and waiting_on:
+                    self.cache.nominate(pod, None)
+                    self._spawn(self._nominate(pod, None))
         if nominated:
             msg += f" preemption: victims {', '.join(v.key for v in victims)} on node {nominated}."
             for v in victims:
                 self._spawn(self._evict(v, pod, nominated))
+            self.cache.nominate(pod, nominated)
             self._spawn(self._nominate(pod, nominated))
         elif pmsg:
             msg += f" preemption: {pmsg}"
         ATTEMPTS.labels("unschedulable", fw.name).inc()
         DURATION.labels("unschedulable", fw.name).observe(time.perf_counter() - t0)
         log.info("scheduling decision", pod=pod.key, profile=fw.name, node=None, reason=msg)
+        self._record_failure(fw, pod, res, msg, nominated, t0)
         self.recorder.event(pod.obj, "Warning", "FailedScheduling", msg)
         self.queue.requeue_unschedulable(pod, diag.plugins if diag else set())
+
+    def _record_failure(self, fw: Framework, pod: PodInfo, res: Any, msg: str, nominated: str | None,
+                        t0: float) -> None:
+        """The record of a decision that found no node: to the log always, to the API within a
+        per-pod budget (an unschedulable pod is retried on every relevant cluster event)."""
+        if self.decision_log is None and not self.records_api:
+            return
+        rec = decisions.build_record(pod, fw.name, res, self.cache.n, nanos=time.time_ns(), attempt=pod.attempts,
+                                     duration_s=time.perf_counter() - t0, message=msg, nominated=nominated)
+        if self.decision_log is not None:
+            self.decision_log.write(rec)
+        if self.records_api and self._record_allowed(pod.uid):
+            self._spawn(self._create_record(rec))
+
+    def _record_allowed(self, uid: str) -> bool:
+        now = time.monotonic()
+        tokens, last = self._record_budget.get(uid, (float(FAILED_RECORD_BURST), now))
+        tokens = min(float(FAILED_RECORD_BURST), tokens + (now - last) / FAILED_RECORD_REFILL_S)
+        if len(self._record_budget) > 20000:
+            self._record_budget.clear()
+        if tokens < 1.0:
+            self._record_budget[uid] = (tokens, now)
+            return False
+        self._record_budget[uid] = (tokens - 1.0, now)
+        return True
+
+    async def _create_record(self, rec: dict) -> None:
+        try:
+            await self.client.create(DECISIONS, rec, rec["metadata"]["namespace"])
+        except ApiStatusError as e:
+            log.warning("scheduling decision record failed", pod=f"{rec['pod']['namespace']}/{rec['pod']['name']}",
+                        error=str(e))
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -240,7 +387,7 @@ class Scheduler:
             if not e.not_found:
                 log.warning("eviction failed", pod=victim.key, error=str(e))
 
-    async def _nominate(self, pod: PodInfo, node: str) -> None:
+    async def _nominate(self, pod: PodInfo, node: str | None) -> None:
         try:
             await self.client.patch(resources.PODS, pod.name, {"status": {"nominatedNodeName": node}},
                                     pod.namespace, subresource="status")

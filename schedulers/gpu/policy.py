@@ -28,6 +28,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from schedulers.gpu.gorand import RunRandom
 from schedulers.gpu.state import GpuNodeState, GpuPod
 from schedulers.gpu.typical import TypicalPods
 from schedulers.registry import Registry
@@ -46,7 +47,7 @@ class PolicyContext:
     """What a factory may use: the run's generator (draws must follow the protocol order),
     the typical pods of the workload, the initial state, and free-form options."""
 
-    rng: np.random.Generator
+    rng: RunRandom
     typical: TypicalPods | None = None
     state: GpuNodeState | None = None
     options: dict[str, Any] = field(default_factory=dict)

@@ -1,5 +1,8 @@
 """DefaultBinder (Bind): binds the pod to the chosen node by POSTing a ``Binding`` to the
-``pods/NAME/binding`` subresource, as kube-scheduler's plugin of the same name. Every profile
+``pods/NAME/binding`` subresource, as kube-scheduler's plugin of the same name. When the
+scheduler records decisions in the API, the Binding carries the decision's record in the
+``scheduling.controlplane.io/decision`` annotation: the apiserver stores it as a
+``SchedulingDecision`` in the same etcd transaction as the binding (``framework.decisions``). Every profile
 loaded from YAML gets it as its last Bind plugin (``schedulers.profiles.loader``); a Bind
 plugin listed before it may bind the pod itself or return ``Skip`` to leave it to the next.
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 
 from controlplane.client.rest import ApiStatusError
+from schedulers.framework.decisions import BINDING_RECORD_ANNOTATION, CYCLE_STATE_KEY
 from schedulers.framework.interface import Plugin, Status
 from schedulers.framework.registry import register
 
@@ -22,7 +26,9 @@ class DefaultBinder(Plugin):
 
     async def bind(self, cs, pod, node_name: str) -> Status | None:
         try:
-            await self.handle.client.bind(pod.namespace, pod.name, node_name)
+            record = cs.get(CYCLE_STATE_KEY)
+            await self.handle.client.bind(pod.namespace, pod.name, node_name,
+                                          {BINDING_RECORD_ANNOTATION: record} if record else None)
         except (ApiStatusError, asyncio.TimeoutError) as e:
             return Status.error(str(e) or type(e).__name__)
         return None

@@ -2,8 +2,11 @@
 lower priority makes room. Per candidate node (one rejected with a resolvable reason): remove
 every lower-priority pod, check the pod fits, then reprieve victims from the highest priority
 down while it still fits. Pick the node whose victims have the lowest highest-priority, then
-the lowest priority sum, then the fewest victims. The scheduler evicts the victims and
-nominates the node; the pod is retried when they are gone (``Pod/Delete``)."""
+the lowest priority sum, then the fewest victims. Pods already terminating are no victims
+(they are going anyway). The scheduler evicts the victims and nominates the node
+(``status.nominatedNodeName``); the victims keep their resources in the scheduler's cache
+while they terminate, so the pod is bound only once they are gone (``Pod/Delete``), and
+meanwhile it does not preempt again (kube-scheduler's ``podEligibleToPreemptOthers``)."""
 
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ class DefaultPreemption(Plugin):
         for row, node in enumerate(snap.nodes):
             if node.name in diagnosis.unresolvable or node.name not in diagnosis.node_reasons:
                 continue
-            lower = sorted((p for p in node.pods.values() if p.priority < pod.priority and p.uid not in snap.assumed),
+            lower = sorted((p for p in node.pods.values()
+                            if p.priority < pod.priority and p.uid not in snap.assumed and not p.terminating),
                            key=lambda p: p.priority)
             if not lower:
                 no_victims += 1

@@ -33,6 +33,7 @@ def _wants_fast_disk(pod) -> bool:
 @register
 class DiskIO(Plugin):
     name = "DiskIO"
+    uniform_raw = 0  # every node's raw score when uniform_score applies
 
     def uniform_score(self, cs, pod, snap) -> int | None:
         return None if _wants_fast_disk(pod) else 0  # all zero, normalised to 0

@@ -17,6 +17,7 @@ import numpy as np
 
 from schedulers.framework.interface import Plugin, Status
 from schedulers.framework.registry import register
+from schedulers.gpu.gorand import GoRand
 from schedulers.gpu.policies import get_policy_factory
 from schedulers.gpu.policy import GpuPolicy, PolicyContext
 from schedulers.gpu.state import GpuPod
@@ -32,7 +33,7 @@ class GpuPolicyScore(Plugin):
 
     def __init__(self, args=None, handle=None) -> None:
         super().__init__(args, handle)
-        self.rng = np.random.default_rng(self.args.get("seed", 0))
+        self.rng = GoRand(int(self.args.get("seed", 0)))
         self._typical: TypicalPods | None = None
         self._seen = 0
         if self.args.get("typicalPods"):
@@ -55,6 +56,12 @@ class GpuPolicyScore(Plugin):
 
     def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
         return np.asarray(self.policy(snap, pod).score(snap.gpu, pod.gpu, idx), dtype=np.int64)
+
+    def score_values(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray | None:
+        """Value estimates behind the last ``score`` (a learned policy's ``last_values``, for
+        the decision record); ``None`` for the heuristic policies."""
+        v = getattr(self._policy, "last_values", None)
+        return None if v is None or len(v) != len(idx) else np.asarray(v, dtype=np.float64)
 
     def reserve(self, cs, pod, node_name: str, snap) -> Status | None:
         if pod.gpu.milli > 0:

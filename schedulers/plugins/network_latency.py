@@ -29,6 +29,7 @@ def latencies(snap) -> np.ndarray:
 @register
 class NetworkLatency(Plugin):
     name = "NetworkLatency"
+    uniform_raw = None  # no latency known: NaN
 
     def uniform_score(self, cs, pod, snap) -> int | None:
         return 0 if snap.memo("latency_none", lambda: bool(np.isnan(latencies(snap)).all())) else None

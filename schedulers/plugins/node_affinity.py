@@ -24,6 +24,7 @@ def required_matches(pod, node) -> bool:
 @register
 class NodeAffinity(Plugin):
     name = "NodeAffinity"
+    uniform_raw = 0  # every node's raw score when uniform_score applies
     events = ("Node/Add", "Node/Update")
 
     def pre_filter(self, cs, pod, snap) -> Status | None:

@@ -2,9 +2,11 @@
 placing the pod there makes its domain exceed ``maxSkew`` over the least-loaded domain), and
 ``ScheduleAnyway`` constraints as a score: per constraint
 ``matching_pods_in_domain * ln(domains + 2) + (maxSkew - 1)``, summed, normalised
-``100 * (max + min - s) / max`` (fewer matching pods is better). Pods without constraints that
-belong to a ReplicaSet/StatefulSet get the system defaults (hostname maxSkew 3, zone maxSkew 5,
-ScheduleAnyway) over the pods of the same owner.
+``100 * (max + min - s) / max`` (fewer matching pods is better). Pods without constraints get
+the system defaults (hostname maxSkew 3, zone maxSkew 5, ScheduleAnyway) over the pods that
+match Kubernetes' default selector: the selectors of the Services selecting the pod and of
+its controller (ReplicationController, ReplicaSet, StatefulSet) merged
+(``framework.workloads``); a pod that no Service or such controller selects has none.
 """
 
 from __future__ import annotations
@@ -25,25 +27,26 @@ REASON = "node(s) didn't match pod topology spread constraints"
 REASON_LABEL = "node(s) didn't match pod topology spread constraints (missing required label)"
 
 
-def constraints(pod, when: str) -> list[dict]:
+def constraints(pod, when: str, snap=None) -> list[dict]:
     cons = [c for c in pod.topology_spread if (c.get("whenUnsatisfiable") or "DoNotSchedule") == when]
     if pod.topology_spread or when != "ScheduleAnyway":
         return cons
-    owners = [o for o in (pod.obj.get("metadata") or {}).get("ownerReferences") or []
-              if o.get("kind") in ("ReplicaSet", "StatefulSet", "ReplicationController")]
-    if not owners:
+    workloads = getattr(snap, "workloads", None)
+    if workloads is None:
         return []
-    sel = {"_owner": owners[0].get("uid")}
-    return [{"topologyKey": HOSTNAME, "maxSkew": 3, "_owner": sel["_owner"]},
-            {"topologyKey": ZONE, "maxSkew": 5, "_owner": sel["_owner"]}]
+    sel = workloads.default_selector(pod.namespace, pod.labels,
+                                     (pod.obj.get("metadata") or {}).get("ownerReferences") or [])
+    if sel is None:
+        return []
+    return [{"topologyKey": HOSTNAME, "maxSkew": 3, "_selector": sel},
+            {"topologyKey": ZONE, "maxSkew": 5, "_selector": sel}]
 
 
 def _matches(c: dict, pod, other) -> bool:
     if other.namespace != pod.namespace:
         return False
-    if "_owner" in c:
-        return any(o.get("uid") == c["_owner"] for o in (other.obj.get("metadata") or {}).get("ownerReferences") or [])
-    return label_selector(c.get("labelSelector")).matches(other.labels)
+    sel = c.get("_selector")
+    return (sel if sel is not None else label_selector(c.get("labelSelector"))).matches(other.labels)
 
 
 def domain_counts(snap, pod, c: dict) -> tuple[Counter, list[str | None]]:
@@ -69,6 +72,7 @@ def domain_counts(snap, pod, c: dict) -> tuple[Counter, list[str | None]]:
 @register
 class PodTopologySpread(Plugin):
     name = "PodTopologySpread"
+    uniform_raw = 0  # every node's raw score when uniform_score applies
     events = ("Pod/Add", "Pod/Delete", "Node/Add", "Node/Update")
 
     def pre_filter(self, cs, pod, snap) -> Status | None:
@@ -93,18 +97,18 @@ class PodTopologySpread(Plugin):
         return FilterResult(ok, reasons=reasons)
 
     def pre_score(self, cs, pod, snap, idx: np.ndarray) -> None:
-        cs[self.name] = constraints(pod, "ScheduleAnyway")
+        cs[self.name] = constraints(pod, "ScheduleAnyway", snap)
 
     def uniform_score(self, cs, pod, snap) -> int | None:
         cons = cs.get(self.name)
         if cons is None:
-            cons = constraints(pod, "ScheduleAnyway")
+            cons = constraints(pod, "ScheduleAnyway", snap)
         return None if cons else 100  # no constraint: all zero, normalised to 100
 
     def score(self, cs, pod, snap, idx: np.ndarray) -> np.ndarray:
         cons = cs.get(self.name)
         if cons is None:
-            cons = constraints(pod, "ScheduleAnyway")
+            cons = constraints(pod, "ScheduleAnyway", snap)
         out = np.zeros(len(idx), dtype=np.float64)
         for c in cons:
             counts, node_dom = domain_counts(snap, pod, c)

@@ -18,6 +18,7 @@ def taint_text(t: dict) -> str:
 @register
 class TaintToleration(Plugin):
     name = "TaintToleration"
+    uniform_raw = 0  # every node's raw score when uniform_score applies
     events = ("Node/Add", "Node/Update")
 
     def filter(self, cs, pod, snap, idx: np.ndarray) -> FilterResult:

@@ -6,6 +6,7 @@ YAML (one profile per document or ``profiles: [...]``)::
     schedulerName: default-scheduler
     aliases: [default]                 # optional: more names for the same profile
     percentageOfNodesToScore: 0        # 0: adaptive (max(5, 50 - N/125) %, >= 100 nodes)
+    tieBreak: random                   # optional: random (kube-scheduler) | nodeRank (the openb protocol)
     plugins:
       - name: NodeResourcesFit
         weight: 1
@@ -34,7 +35,7 @@ import yaml
 
 import schedulers.plugins  # noqa: F401  the in-tree plugins, declared to the registry
 from schedulers.framework import registry
-from schedulers.framework.profile import ProfileConfig
+from schedulers.framework.profile import TIE_BREAKS, ProfileConfig
 
 PROFILES_DIR = Path(__file__).resolve().parent
 DEFAULT_QUEUE_SORT = "PrioritySort"
@@ -69,7 +70,11 @@ def parse_profile(doc: dict, source: str = "") -> ProfileConfig:
         raise ValueError(f"{source}: aliases of profile {name!r} must be a list of names")
     if name in aliases or len(set(aliases)) != len(aliases):
         raise ValueError(f"{source}: profile {name!r} lists an alias twice or its own name")
-    return ProfileConfig(name, plugins, int(doc.get("percentageOfNodesToScore") or 0), source, tuple(aliases))
+    tie_break = doc.get("tieBreak") or "random"
+    if tie_break not in TIE_BREAKS:
+        raise ValueError(f"{source}: tieBreak of profile {name!r} must be one of {', '.join(TIE_BREAKS)}")
+    return ProfileConfig(name, plugins, int(doc.get("percentageOfNodesToScore") or 0), source, tuple(aliases),
+                         tie_break)
 
 
 def load_profile_configs(paths: list[str | Path] | None = None) -> dict[str, ProfileConfig]:

@@ -18,7 +18,9 @@ with ``register_policy(name, f)`` returns an object with
 openb policies are ``schedulers.gpu.policies``, ``ddqn`` is ``schedulers.ddqn.policy``; the
 same objects back the live scheduler's GPU score plugins
 (``schedulers.plugins.gpu_policy_score``).
-``ctx.rng`` is the run's only generator (draw order: shuffle, tuning, node ranks, then the
+``ctx.rng`` is the run's only generator, a bit-exact port of Go's ``math/rand`` seeded with
+the run's seed (``schedulers.gpu.gorand.GoRand``; draw order: ``Shuffle`` of the original
+pods, the tuning's ``Intn`` draws, ``Perm`` of the nodes for the tie-break ranks, then the
 policy's own draws), ``ctx.typical`` the workload's typical pods, ``ctx.state`` the state.
 
 Hooks for learned policies: ``run(..., on_decision=cb)`` calls
@@ -35,6 +37,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 import schedulers.ddqn.policy  # noqa: F401  registers the "ddqn" policy (torch stays unloaded until used)
+from schedulers.gpu.gorand import GoRand, RunRandom
 from schedulers.gpu.policies import get_policy_factory
 from schedulers.gpu.policy import PolicyContext
 from schedulers.gpu.state import GpuNodeState, GpuPod
@@ -86,24 +89,32 @@ class RunResult:
         }
 
 
-def arrival_order(pods: Sequence[GpuPod], capacity_milli: int, rng: np.random.Generator) -> list[int]:
-    """R3.1 + R3.2: indices into W0 of the arrivals (shuffled originals, then clones)."""
-    order = [int(i) for i in rng.permutation(len(pods))]
+def arrival_order(pods: Sequence[GpuPod], capacity_milli: int, rng: RunRandom) -> list[int]:
+    """R3.1 + R3.2: indices into W0 of the arrivals (shuffled originals, then clones).
+
+    Go's ``Shuffle`` of W0, then ``Intn(|W0|)`` per clone candidate (stop test with the
+    candidate's per-GPU milli) or ``Intn(current length)`` per removal."""
+    order = list(rng.shuffled(list(range(len(pods)))))
     target = TUNE_RATIO * capacity_milli
     total = sum(p.tot for p in pods)
     if total < target:
         n = len(pods)
         while True:
-            j = int(rng.integers(n))
+            j = rng.intn(n)
             if total + pods[j].milli > target:
                 break
             order.append(j)
             total += pods[j].tot
     elif total > target:
         while total > target:
-            k = int(rng.integers(len(order)))
+            k = rng.intn(len(order))
             total -= pods[order.pop(k)].tot
     return order
+
+
+def node_ranks(n: int, rng: RunRandom) -> np.ndarray:
+    """R2.2: tie-break rank of every node, ``rank[i] = Perm(n)[i]`` (smallest rank wins)."""
+    return np.asarray(rng.perm(n), dtype=np.int64)
 
 
 def columns(arrived: np.ndarray, used: np.ndarray, capacity_gpus: int) -> dict[int, float]:
@@ -138,12 +149,11 @@ def run(
 ) -> RunResult:
     """One experiment (policy, seed) on ``workload``."""
     t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
+    rng = GoRand(seed)
     state = workload.new_state()
     cap = state.gpu_capacity_milli()
     order = arrival_order(workload.pods, cap, rng)
-    rank = np.empty(state.n, dtype=np.int64)
-    rank[:] = rng.permutation(state.n)
+    rank = node_ranks(state.n, rng)
     ctx = PolicyContext(rng=rng, typical=workload.typical, state=state, options=dict(options or {}))
     pol = get_policy_factory(policy)(ctx)
     pods = workload.pods

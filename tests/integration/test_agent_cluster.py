@@ -50,7 +50,7 @@ def scheduler(apiserver, tmp_path):
 
 @pytest.fixture
 async def client(apiserver):
-    c = RestClient(apiserver.url)
+    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
     yield c
     await c.close()
 

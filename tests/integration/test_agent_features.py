@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import ssl
 
 import aiohttp
 import pytest
 
 from controlplane.client.resources import CONFIGMAPS, NODES, PODS, SECRETS
 from controlplane.client.rest import ApiStatusError
-from tests.fixtures.agent import AGENT_TOKEN
 from tests.integration.test_agent_pods import (  # noqa: F401  (fixtures)
     client, cstatus, ns, pod, pod_where, ready_node, wait_for,
 )
@@ -22,13 +22,26 @@ pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(240
               pytest.mark.asyncio(loop_scope="session")]
 
 
+ADMIN_TLS: list = []  # the admin's TLS context (the agent verifies it against the cluster CA and asks RBAC)
+
+
+@pytest.fixture(autouse=True)
+def _admin_tls(apiserver):
+    ADMIN_TLS[:] = [apiserver.ssl_context()]
+
+
+def session(**kw) -> aiohttp.ClientSession:
+    """A session that reaches agents' HTTPS endpoints as the admin (``kubernetes-admin``)."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ADMIN_TLS[0]), **kw)
+
+
 def phase(p: dict) -> str:
     return p.get("status", {}).get("phase", "")
 
 
 async def endpoint(client, node: str) -> str:
     n = await client.get(NODES, node)
-    return f"http://127.0.0.1:{n['status']['daemonEndpoints']['kubeletEndpoint']['Port']}"
+    return f"https://127.0.0.1:{n['status']['daemonEndpoints']['kubeletEndpoint']['Port']}"
 
 
 async def ws_exec(base: str, ns: str, pod_: str, container: str, cmd: list[str], stdin: bytes | None = None,
@@ -36,9 +49,8 @@ async def ws_exec(base: str, ns: str, pod_: str, container: str, cmd: list[str],
     q = "&".join(f"command={aiohttp.helpers.quote(c, safe='')}" for c in cmd)
     q += "&stdout=true&stderr=true" + ("&stdin=true" if stdin is not None else "") + ("&tty=true" if tty_size else "")
     out, err, status = b"", b"", None
-    async with aiohttp.ClientSession() as s:
-        async with s.ws_connect(f"{base}/exec/{ns}/{pod_}/{container}?{q}", protocols=("v5.channel.k8s.io",),
-                                headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as ws:
+    async with session() as s:
+        async with s.ws_connect(f"{base}/exec/{ns}/{pod_}/{container}?{q}", protocols=("v5.channel.k8s.io",)) as ws:
             assert ws.protocol == "v5.channel.k8s.io"
             if tty_size is not None:
                 await ws.send_bytes(b"\x04" + json.dumps({"Width": tty_size[1], "Height": tty_size[0]}).encode())
@@ -129,7 +141,7 @@ async def test_configmap_secret_env_files_and_init(client, ns, start_agent):
     init = p["status"]["initContainerStatuses"][0]
     assert init["state"]["terminated"]["reason"] == "Completed"
     base = await endpoint(client, agent.node)
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as s:
+    async with session() as s:
         async with s.get(f"{base}/containerLogs/{ns}/cfg/c") as r:
             text = await r.text()
     assert text.splitlines() == ["blue s3cret blue hi-blue", "threads=4", "s3cret", "from-init", "cfg", "1"]
@@ -164,8 +176,7 @@ async def test_exec_and_logs_previous_tail_follow(client, ns, start_agent):
     await pod_where(client, ns, "lg", lambda p: cstatus(p).get("restartCount") == 1 and "running" in cstatus(p)["state"],
                     what="second run")
     base = await endpoint(client, agent.node)
-    hdr = {"Authorization": f"Bearer {AGENT_TOKEN}"}
-    async with aiohttp.ClientSession(headers=hdr) as s:
+    async with session() as s:
         async with s.get(f"{base}/containerLogs/{ns}/lg/c?previous=true") as r:
             assert await r.text() == "first run\n"
         await asyncio.sleep(1.0)
@@ -177,9 +188,16 @@ async def test_exec_and_logs_previous_tail_follow(client, ns, start_agent):
             while got.count(b"\n") < 3:
                 got += await asyncio.wait_for(r.content.readany(), 5)
         assert got.startswith(b"tick ")
-        async with aiohttp.ClientSession() as anon:
+        anon_tls = ssl.create_default_context(cafile=str(agent.api.pki.ca_file))
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=anon_tls)) as anon:
             async with anon.get(f"{base}/containerLogs/{ns}/lg/c") as r:
-                assert r.status == 401
+                assert r.status == 401  # no client certificate, no token
+            async with anon.get(f"{base}/containerLogs/{ns}/lg/c", headers={"Authorization": "Bearer nope"}) as r:
+                assert r.status == 401  # the apiserver's TokenReview does not know it
+        viewer = agent.api.ssl_context("viewer-" + ns, ["system:authenticated"])
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=viewer)) as other:
+            async with other.get(f"{base}/containerLogs/{ns}/lg/c") as r:
+                assert r.status == 403  # authenticated, but RBAC gives no nodes/proxy
     out, err, st = await ws_exec(base, ns, "lg", "c", ["cat", "/etc/hostname"])
     assert out == b"lg\n" and st == {"metadata": {}, "status": "Success"}
     out, err, st = await ws_exec(base, ns, "lg", "c", ["sh", "-c", "cat; echo bad >&2; exit 5"], stdin=b"piped in\n")
@@ -229,7 +247,7 @@ async def test_lifecycle_hooks_and_allowed_hostpath(client, ns, start_agent):
     base = await endpoint(client, agent.node)
 
     async def saw_post():
-        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as s:
+        async with session() as s:
             async with s.get(f"{base}/containerLogs/{ns}/hooks/c") as r:
                 return (await r.text()) == "saw post\n"
     await wait_for(saw_post, 30, what="postStart effect")

@@ -13,7 +13,7 @@ import pytest
 
 from controlplane.client.resources import LEASES, NAMESPACES, NODES, PODS
 from controlplane.client.rest import ApiStatusError, RestClient
-from tests.fixtures.agent import AGENT_TOKEN, push_corrupt_image
+from tests.fixtures.agent import push_corrupt_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(180),
               pytest.mark.asyncio(loop_scope="session")]
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(180
 
 @pytest.fixture
 async def client(apiserver):
-    c = RestClient(apiserver.url)
+    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
     yield c
     await c.close()
 
@@ -75,8 +75,9 @@ def cstatus(p: dict, name: str | None = None) -> dict:
 
 async def agent_get(agent, node_obj, path: str) -> tuple[int, str]:
     port = node_obj["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
-    async with aiohttp.ClientSession() as s:
-        async with s.get(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as r:
+    tls = aiohttp.TCPConnector(ssl=agent.api.ssl_context())  # the admin, checked by the agent through RBAC
+    async with aiohttp.ClientSession(connector=tls) as s:
+        async with s.get(f"https://127.0.0.1:{port}{path}") as r:
             return r.status, await r.text()
 
 

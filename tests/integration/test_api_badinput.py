@@ -17,7 +17,7 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture
 def http(apiserver) -> httpx.Client:
-    with httpx.Client(base_url=apiserver.url, timeout=30) as c:
+    with apiserver.http() as c:
         yield c
 
 

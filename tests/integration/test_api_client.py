@@ -110,13 +110,13 @@ def test_watch_resumes_from_resource_version(apiserver) -> None:
     assert seen == [("ADDED", "w1"), ("ADDED", "w2"), ("ADDED", "w3"), ("MODIFIED", "w1"), ("DELETED", "w2")]
 
 
-def _compact(etcd_endpoint: str) -> None:
+def _compact(etcd) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
     from controlplane.storage.etcd import EtcdBackend
 
     async def run() -> None:
-        b = EtcdBackend(etcd_endpoint)
+        b = EtcdBackend(etcd.endpoint, **etcd.backend_kwargs())
         try:
             await b.compact(await b.current_revision())
         finally:
@@ -131,7 +131,7 @@ def test_watch_after_compaction_is_410_then_relist(fresh_apiserver) -> None:
     old = v1.create_namespaced_config_map(ns, _cm("old"))
     for i in range(5):
         v1.create_namespaced_config_map(ns, _cm(f"n{i}"))
-    _compact(fresh_apiserver.etcd.endpoint)
+    _compact(fresh_apiserver.etcd)
     fresh_apiserver.restart()  # the new watch cache starts after the compacted revision
     v1 = _api(fresh_apiserver.kubeconfig)
     with pytest.raises(ApiException) as e:

@@ -18,7 +18,7 @@ MERGE = {"Content-Type": "application/merge-patch+json"}
 
 @pytest.fixture
 def http(apiserver) -> httpx.Client:
-    with httpx.Client(base_url=apiserver.url, timeout=30) as c:
+    with apiserver.http() as c:
         yield c
 
 
@@ -252,12 +252,12 @@ def test_custom_resources_survive_a_restart(fresh_apiserver) -> None:
                                   "schema": {"openAPIV3Schema": {"type": "object",
                                                                  "x-kubernetes-preserve-unknown-fields": True}}}]}}
     base = "/apis/restart.example.org/v1/namespaces/default/things"
-    with httpx.Client(base_url=fresh_apiserver.url, timeout=30) as http:
+    with fresh_apiserver.http() as http:
         _post(http, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
         _post(http, base, {"apiVersion": "restart.example.org/v1", "kind": "Thing", "metadata": {"name": "t1"},
                            "spec": {"anything": ["goes"]}})
     fresh_apiserver.restart()
-    with httpx.Client(base_url=fresh_apiserver.url, timeout=30) as http:
+    with fresh_apiserver.http() as http:
         got = http.get(f"{base}/t1")
         assert got.status_code == 200 and got.json()["spec"] == {"anything": ["goes"]}
         assert [i["metadata"]["name"] for i in http.get(base).json()["items"]] == ["t1"]

@@ -2,7 +2,7 @@
 (SO_REUSEPORT) over one real etcd. Every request below goes over a fresh TCP connection, so the
 kernel spreads them over both workers: whatever one worker writes, the other must serve (CRDs
 and their custom resources, reads and watches after writes), ``/metrics`` counts the requests
-of both, and the supervisor's stop semantics hold (SIGTERM stops all, a dead worker stops all).
+of both, and the supervisor's semantics hold (SIGTERM stops all, a dead worker is restarted).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def private_api(tmp_path: Path) -> ApiServerProcess:
 
 def call(api: ApiServerProcess, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     """One request on a new connection (``Connection: close``)."""
-    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=30)
+    conn = http.client.HTTPSConnection("127.0.0.1", api.port, timeout=30, context=api.ssl_context())
     try:
         data = json.dumps(body).encode() if body is not None else None
         conn.request(method, path, body=data, headers={"Content-Type": "application/json", "Connection": "close"})
@@ -67,7 +67,7 @@ def call(api: ApiServerProcess, method: str, path: str, body: Any = None) -> tup
 
 
 def first_watch_event(api: ApiServerProcess, path: str) -> dict[str, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=30)
+    conn = http.client.HTTPSConnection("127.0.0.1", api.port, timeout=30, context=api.ssl_context())
     try:
         conn.request("GET", path, headers={"Connection": "close"})
         resp = conn.getresponse()
@@ -174,7 +174,7 @@ def test_reads_and_watches_after_writes_across_workers(workers_api: ApiServerPro
     code, body = call(workers_api, "POST", base, {"metadata": {"name": "last"}})
     rv = int(body["metadata"]["resourceVersion"])
     for _ in range(6):
-        conn = http.client.HTTPConnection("127.0.0.1", workers_api.port, timeout=30)
+        conn = http.client.HTTPSConnection("127.0.0.1", workers_api.port, timeout=30, context=workers_api.ssl_context())
         conn.request("GET", f"{base}?watch=1&resourceVersion={rv}&timeoutSeconds=1", headers={"Connection": "close"})
         resp = conn.getresponse()
         assert resp.status == 200
@@ -218,13 +218,21 @@ def test_sigterm_stops_every_worker_and_removes_the_metrics_dir(private_api: Api
     assert not os.path.exists(metrics_dir)
 
 
-def test_a_dead_worker_stops_the_supervisor_and_the_others(private_api: ApiServerProcess) -> None:
+def test_a_dead_worker_is_restarted_in_its_slot(private_api: ApiServerProcess) -> None:
+    """The supervisor restarts a worker that died (issue 15); the other one is left alone."""
     pids = worker_pids(private_api)
     assert len(pids) == 2
     os.kill(pids[1], signal.SIGKILL)
-    assert private_api.proc is not None
-    assert private_api.proc.wait(30) != 0
-    assert _wait_gone(pids) == []
+    assert _wait_gone([pids[1]]) == []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = worker_pids(private_api)
+        if len(now) == 2 and pids[0] in now and pids[1] not in now:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"worker not restarted: {worker_pids(private_api)}")
+    assert private_api.proc is not None and private_api.proc.poll() is None
 
 
 def test_workers_stop_when_the_supervisor_is_killed(private_api: ApiServerProcess) -> None:

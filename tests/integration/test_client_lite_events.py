@@ -32,7 +32,7 @@ async def _ns(client: RestClient) -> str:
 
 
 async def test_lite_client_crud_lists_errors_and_binding(apiserver):
-    async with RestClient(apiserver.url, lite_http=True) as client:
+    async with RestClient.from_kubeconfig(apiserver.kubeconfig, lite_http=True) as client:
         ns = await _ns(client)
         for i in range(7):
             await client.create(R.CONFIGMAPS, cm(f"c{i}", ns, {"app": "web" if i % 2 else "db", "tier": "x" if i < 5 else "y"}), ns)
@@ -74,7 +74,7 @@ async def test_lite_client_crud_lists_errors_and_binding(apiserver):
 
 
 async def test_event_recorder_workers_keep_per_object_aggregation(apiserver):
-    async with RestClient(apiserver.url, lite_http=True) as client:
+    async with RestClient.from_kubeconfig(apiserver.kubeconfig, lite_http=True) as client:
         ns = await _ns(client)
         objs = []
         for i in range(12):
@@ -103,7 +103,7 @@ async def test_event_recorder_workers_keep_per_object_aggregation(apiserver):
 
 async def test_event_recorder_aggregation_memory_is_bounded(apiserver, monkeypatch):
     monkeypatch.setattr(events_mod, "AGGREGATE_KEYS", 3)
-    async with RestClient(apiserver.url, lite_http=True) as client:
+    async with RestClient.from_kubeconfig(apiserver.kubeconfig, lite_http=True) as client:
         ns = await _ns(client)
         o = await client.create(R.CONFIGMAPS, cm("lru", ns), ns)
         o.setdefault("kind", "ConfigMap")

@@ -35,7 +35,7 @@ async def _ns(client: RestClient) -> str:
 
 
 async def test_rest_errors_are_statuses(apiserver):
-    async with RestClient(apiserver.url) as client:
+    async with RestClient.from_kubeconfig(apiserver.kubeconfig) as client:
         with pytest.raises(ApiStatusError) as e:
             await client.get(R.CONFIGMAPS, "nope", "default")
         assert e.value.code == 404 and e.value.reason == "NotFound" and e.value.not_found
@@ -53,7 +53,7 @@ async def test_rest_errors_are_statuses(apiserver):
 
 
 async def test_informer_cache_indexes_and_events(apiserver):
-    async with RestClient(apiserver.url) as client:
+    async with RestClient.from_kubeconfig(apiserver.kubeconfig) as client:
         ns = await _ns(client)
         await client.create(R.CONFIGMAPS, cm("pre", ns, {"tier": "a"}), ns)
         inf = Informer(client, R.CONFIGMAPS, namespace=ns)
@@ -79,14 +79,14 @@ async def test_informer_cache_indexes_and_events(apiserver):
             await task
 
 
-def _etcdctl(endpoint: str, *args: str) -> str:
-    return subprocess.run(["etcdctl", "--endpoints", endpoint, *args], capture_output=True, text=True, check=True,
+def _etcdctl(etcd, *args: str) -> str:  # type: ignore[no-untyped-def]
+    return subprocess.run(["etcdctl", *etcd.etcdctl_args(), *args], capture_output=True, text=True, check=True,
                           env={**os.environ, "ETCDCTL_API": "3"}).stdout
 
 
 async def test_informer_resumes_and_relists_after_compaction(fresh_apiserver):
     api = fresh_apiserver
-    async with RestClient(api.url) as client:
+    async with RestClient.from_kubeconfig(api.kubeconfig) as client:
         ns = await _ns(client)
         for i in range(3):
             await client.create(R.CONFIGMAPS, cm(f"c{i}", ns), ns)
@@ -110,10 +110,10 @@ async def test_informer_resumes_and_relists_after_compaction(fresh_apiserver):
             for i in range(3):
                 await client.create(R.CONFIGMAPS, cm(f"n{i}", ns), ns)
             await asyncio.to_thread(api.stop)
-            rev = _etcdctl(api.etcd.endpoint, "put", "/compact-bump", "x", "-w", "json")
+            rev = _etcdctl(api.etcd, "put", "/compact-bump", "x", "-w", "json")
             import json
             revision = json.loads(rev)["header"]["revision"]
-            _etcdctl(api.etcd.endpoint, "compact", str(revision))
+            _etcdctl(api.etcd, "compact", str(revision))
             await asyncio.to_thread(api.start)
             await eventually(lambda: inf.get(f"{ns}/n2") is not None and inf.get(f"{ns}/c0") is None, timeout=30)
             assert "c0" in deleted, "a relist replays deletions missed while away"
@@ -123,7 +123,7 @@ async def test_informer_resumes_and_relists_after_compaction(fresh_apiserver):
 
 
 async def test_leader_election_in_process(apiserver):
-    async with RestClient(apiserver.url) as client:
+    async with RestClient.from_kubeconfig(apiserver.kubeconfig) as client:
         name = f"le-{uuid.uuid4().hex[:6]}"
         cfgs = [LeaderElectionConfig(name=name, namespace="default", identity=i, lease_duration=2.0, renew_deadline=1.5,
                                      retry_period=0.2, release_on_cancel=False) for i in ("one", "two")]
@@ -157,7 +157,7 @@ async def test_leader_election_in_process(apiserver):
 
 
 async def test_event_recorder_aggregates(apiserver):
-    async with RestClient(apiserver.url) as client:
+    async with RestClient.from_kubeconfig(apiserver.kubeconfig) as client:
         ns = await _ns(client)
         obj = await client.create(R.CONFIGMAPS, cm("evt", ns), ns)
         obj.setdefault("kind", "ConfigMap")

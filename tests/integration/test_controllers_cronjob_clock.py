@@ -38,7 +38,7 @@ class WallClock:
 
 @pytest.fixture
 async def client(apiserver):
-    c = RestClient(apiserver.url)
+    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
     yield c
     await c.close()
 
@@ -72,7 +72,7 @@ async def complete(client: RestClient, ns: str, name: str, started: dt.datetime)
 async def test_cronjob_controller_on_a_controllable_clock(apiserver, kubectl, client):
     ns = await new_namespace(client, "cj-clock")
     clock = WallClock(dt.datetime.now(UTC))
-    mgr_client = RestClient(apiserver.url)
+    mgr_client = RestClient.from_kubeconfig(apiserver.kubeconfig)
     mgr = Manager(mgr_client, name="cronjob-clock-test")
     ctl = CronJobController(mgr, workers=1, now=clock.now)
     stop = asyncio.Event()

@@ -58,7 +58,7 @@ spec:
 
 @pytest.fixture
 async def client(apiserver):
-    c = RestClient(apiserver.url)
+    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
     yield c
     await c.close()
 

@@ -35,7 +35,7 @@ class SlowSimulator(PodSimulator):
 async def _rollout_with_havoc(api, tmp_path, havoc) -> None:
     kubectl = make_kubectl(api.kubeconfig, tmp_path / "kc")
     cm = ControllerManagerProcess(tmp_path / "cm", api.kubeconfig).start()
-    client = RestClient(api.url)
+    client = RestClient.from_kubeconfig(api.kubeconfig)
     sim = None
     watch = None
     try:
@@ -98,7 +98,7 @@ async def test_leader_election_failover(fresh_apiserver, tmp_path):
     kubectl = make_kubectl(api.kubeconfig, tmp_path / "kc")
     a = ControllerManagerProcess(tmp_path / "a", api.kubeconfig, LEASE + ["--identity", "cm-a"], name="cm-a").start()
     b = ControllerManagerProcess(tmp_path / "b", api.kubeconfig, LEASE + ["--identity", "cm-b"], name="cm-b").start()
-    client = RestClient(api.url)
+    client = RestClient.from_kubeconfig(api.kubeconfig)
     try:
         async def holder():
             try:

@@ -21,7 +21,7 @@ CONTAINERS = [{"name": "c", "image": "busybox", "ports": [{"name": "http", "cont
 
 @pytest.fixture
 async def client(apiserver):
-    c = RestClient(apiserver.url)
+    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
     yield c
     await c.close()
 

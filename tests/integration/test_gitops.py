@@ -107,12 +107,14 @@ class CreationWatch:
         import threading
         self.created: dict[tuple[str, str], int] = {}
         since = json.loads(c.kubectl("get", "namespaces", "-o", "json").stdout)["metadata"]["resourceVersion"]
+        self.ctx = c.api.ssl_context()
         self.threads = [threading.Thread(target=self._run, args=(c.api.url, p, since), daemon=True) for p in paths]
         for t in self.threads:
             t.start()
 
     def _run(self, base: str, path: str, since: str) -> None:
-        with urllib.request.urlopen(f"{base}{path}?watch=true&resourceVersion={since}&timeoutSeconds=60", timeout=70) as r:
+        with urllib.request.urlopen(f"{base}{path}?watch=true&resourceVersion={since}&timeoutSeconds=60", timeout=70,
+                                    context=self.ctx) as r:
             for line in r:
                 ev = json.loads(line)
                 if ev["type"] == "ADDED":
@@ -299,14 +301,14 @@ def test_drift_reverted_other_managers_left_alone(gitops_cluster, git_server):
     scale = urllib.request.Request(
         f"{c.api.url}/apis/apps/v1/namespaces/{ns}/deployments/web/scale?fieldManager=horizontal-pod-autoscaler",
         data=b'{"spec":{"replicas":3}}', method="PATCH", headers={"Content-Type": "application/merge-patch+json"})
-    urllib.request.urlopen(scale, timeout=10).read()
+    urllib.request.urlopen(scale, timeout=10, context=c.api.ssl_context()).read()
     inject = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns,
                                                                          "annotations": {"injector/seen": "yes"}},
               "spec": {"template": {"spec": {"containers": [{"name": "main", "env": [{"name": "INJECTED", "value": "1"}]}]}}}}
     ssa = urllib.request.Request(
         f"{c.api.url}/apis/apps/v1/namespaces/{ns}/deployments/web?fieldManager=sidecar-injector&force=true",
         data=json.dumps(inject).encode(), method="PATCH", headers={"Content-Type": "application/apply-patch+yaml"})
-    urllib.request.urlopen(ssa, timeout=10).read()
+    urllib.request.urlopen(ssa, timeout=10, context=c.api.ssl_context()).read()
     r = c.cli("-n", ns, "reconcile", "sync", "drift")
     assert r.returncode == 0, r.stdout + r.stderr
     d = c.get("deployment", "web", ns)
@@ -484,6 +486,10 @@ def test_kustomize_substitution_target_namespace_and_cel_health(gitops_cluster, 
         "replicas: 1", "replicas: ${REPLICAS}"))
     rev = repo.push("kustomize")
     c.kubectl("create", "configmap", "vars", "-n", ns, "--from-literal=ENVIRONMENT=prod", "--from-literal=REPLICAS=2")
+    # the sync acts as its ServiceAccount (impersonated): it may write in its namespace, read around
+    c.kubectl("create", "rolebinding", "deployer-edit", "--clusterrole=edit", f"--serviceaccount={ns}:deployer", "-n", ns)
+    c.kubectl("create", "clusterrolebinding", f"deployer-view-{ns}", "--clusterrole=view",
+              f"--serviceaccount={ns}:deployer")
     c.apply([gitrepo("kust", ns, git_server.git_url("kust")),
              sync("kust", ns, "kust", "./app", targetNamespace=ns, wait=True, timeout="60s",
                   serviceAccountName="deployer",

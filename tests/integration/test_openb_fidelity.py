@@ -80,3 +80,17 @@ def test_protocol_sanity_fgd_seed_42():
     assert 1.3 * cap - 7000 <= r.arrived_milli <= 1.3 * cap + 7000
     assert r.used_milli <= cap and r.failed > 0
     assert 94.5 <= r.alloc_at_130 <= 96.0                       # published seed-42 end: 95.29 %
+
+
+@needs_traces
+def test_arrivals_follow_go_stream():
+    """Go's stream (``schedulers/gpu/gorand.py``) reproduces the published run's arrivals:
+    default/seed 42 has 8,152 + 2,714 = 10,866 arrivals and 8,075,080 milli-GPU arrived
+    (``docs/openb-protocol.md`` R3.2 and section 10's sanity values)."""
+    from schedulers.gpu.gorand import GoRand
+    from schedulers.sim.openb import Workload, arrival_order
+
+    wl = Workload.load(TRACES / "openb_node_list_gpu_node.csv", TRACES / "openb_pod_list_default.csv")
+    order = arrival_order(wl.pods, 6212 * 1000, GoRand(42))
+    assert len(order) == 10866
+    assert sum(wl.pods[j].tot for j in order) == 8075080

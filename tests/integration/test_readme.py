@@ -66,14 +66,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, local_registry):
     procs: list = []
     agent = None
     try:
-        cm = ControllerManagerProcess(work / "controller-manager", api.kubeconfig,
+        cm = ControllerManagerProcess(work / "controller-manager", api.component_kubeconfig("controller-manager"),
                                       ["--data-dir", str(work)]).start()
         procs.append(cm)
-        sched = ProcessRunner(work, ["scheduler", "--kubeconfig", str(api.kubeconfig), "--data-dir", str(work)],
+        sched = ProcessRunner(work, ["scheduler", "--kubeconfig", str(api.component_kubeconfig("scheduler")),
+                                     "--data-dir", str(work)],
                               "scheduler").start()
         procs.append(sched)
         node = f"readme-{uuid.uuid4().hex[:6]}"
-        agent = AgentProcess(work / "agent", api.url, node, local_registry.url, ["--data-dir", str(work)])
+        agent = AgentProcess(work / "agent", api, node, local_registry.url, ["--data-dir", str(work)])
         agent.start()
         c = Cluster(work, api, make_kubectl(api.kubeconfig, work / "kubectl-cache"), node)
         assert cm.wait_log("caches synced", 60), cm.log_tail()

@@ -67,19 +67,72 @@ def test_resources_fit_and_failed_scheduling_event(sched_cluster):
     msg = ev[0]["message"]
     assert "nodes are available" in msg and "2 Insufficient cpu" in msg, msg
     assert c.node_of(n, "huge") is None
-    # the decision log: one JSON record per decision, with per-plugin scores or the reason
-    records = [json.loads(line) for line in c.scheduler.log_path.read_text().splitlines()
-               if line.startswith("{") and "scheduling decision" in line]
-    ok = [r for r in records if r.get("pod") == "fit/tiny"]
-    assert ok and ok[0]["feasible"] == 2 and len(ok[0]["candidates"]) == 2
-    assert {"NodeResourcesFit", "TaintToleration"} <= set(ok[0]["candidates"][0]["plugins"])
-    bad = [r for r in records if r.get("pod") == "fit/huge"]
-    assert bad and bad[0]["node"] is None and "Insufficient cpu" in bad[0]["reason"]
+    # scheduling.log: one JSON record per decision, with per-plugin scores or the reasons
+    ok = c.wait_decisions(n, "tiny")
+    assert ok and ok[0]["nodes"]["feasible"] == 2 and len(ok[0]["candidates"]) == 2
+    assert {"NodeResourcesFit", "TaintToleration"} <= {e["name"] for e in ok[0]["candidates"][0]["plugins"]}
+    bad = c.wait_decisions(n, "huge")
+    assert bad and bad[0]["node"] == "" and bad[0]["result"] == "Unschedulable" and "Insufficient cpu" in bad[0]["message"]
+    fit = {f["plugin"]: f for f in bad[0]["filters"]}["NodeResourcesFit"]
+    assert fit["rejected"] == 2 and fit["reasons"] == [{"reason": "Insufficient cpu", "count": 2}]
     text = c.metrics()
     assert re.search(r'scheduler_schedule_attempts_total\{profile="default-scheduler",result="scheduled"\} [1-9]', text)
     assert re.search(r'scheduler_schedule_attempts_total\{profile="default-scheduler",result="unschedulable"\} [1-9]', text)
     assert 'scheduler_pending_pods{queue="unschedulable"}' in text
     assert "scheduler_scheduling_attempt_duration_seconds_bucket" in text
+
+
+def test_decision_records_in_the_api(sched_cluster):
+    """kubectl shows a SchedulingDecision per decision (the binding carried it) with every
+    score plugin's raw, normalised and weighted score; failed decisions too; records expire."""
+    from tests.fixtures.scheduler import DECISION_TTL_S
+
+    c = sched_cluster
+    n = ns(c, "records")
+    add_node(c, "rec-a", "records", cpu="4")
+    add_node(c, "rec-b", "records", cpu="8")
+    c.apply(pod("placed", n, "records", cpu="1"))
+    assert c.wait_bound(n, "placed") == "rec-b"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not c.api_decisions(n, "placed"):
+        time.sleep(0.2)
+    [rec] = c.api_decisions(n, "placed")
+    t0 = time.monotonic()
+    assert rec["profile"] == "default-scheduler" and rec["result"] == "Scheduled" and rec["node"] == "rec-b"
+    assert rec["metadata"]["uid"] and rec["metadata"]["creationTimestamp"]
+    chosen = next(x for x in rec["candidates"] if x["chosen"])
+    fit = {e["name"]: e for e in chosen["plugins"]}["NodeResourcesFit"]
+    assert fit["raw"] == fit["normalized"] and fit["weighted"] == fit["weight"] * fit["normalized"]
+    assert "scheduling.controlplane.io/decision" not in (c.get("pod", "placed", n)["metadata"].get("annotations") or {})
+    table = c.kubectl("get", "sd", "-n", n).stdout
+    assert "default-scheduler" in table and "rec-b" in table and "Scheduled" in table, table
+    described = c.kubectl("describe", "sd", rec["metadata"]["name"], "-n", n).stdout
+    assert "NodeResourcesFit" in described and "Weighted" in described, described
+    # an unschedulable decision is a record too, with the filters' reasons
+    c.apply(pod("toobig", n, "records", cpu="64"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not c.api_decisions(n, "toobig"):
+        time.sleep(0.2)
+    bad = c.api_decisions(n, "toobig")[0]
+    assert bad["result"] == "Unschedulable" and bad["node"] == "" and "Insufficient cpu" in bad["message"]
+    assert {"plugin": "NodeResourcesFit", "rejected": 2, "reasons": [{"reason": "Insufficient cpu", "count": 2}]} \
+        in bad["filters"]
+    # a Binding carrying a record the apiserver cannot accept is a 400 and binds nothing
+    c.apply(pod("manual", n, "records", scheduler="nobody-schedules-this"))
+    for bad_record, why in (("{not json", "not JSON"), (json.dumps({"apiVersion": "scheduling.controlplane.io/v1",
+                            "kind": "SchedulingDecision", "pod": {"name": "other"}}), "not 'manual'")):
+        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "manual", "annotations": {
+            "scheduling.controlplane.io/decision": bad_record}}, "target": {"kind": "Node", "name": "rec-a"}}
+        r = c.kubectl("create", "--raw", f"/api/v1/namespaces/{n}/pods/manual/binding", "-f", "-",
+                      input=json.dumps(binding), check=False)
+        assert r.returncode != 0 and why in r.stderr, r.stderr
+    assert c.node_of(n, "manual") is None and c.api_decisions(n, "manual") == []
+    # expiry: the etcd lease (TTL + at most 5 % of it) deletes the record
+    deadline = t0 + DECISION_TTL_S * 1.05 + 15
+    while time.monotonic() < deadline and c.api_decisions(n, "placed"):
+        time.sleep(0.5)
+    assert not c.api_decisions(n, "placed"), "the record did not expire"
+    assert c.node_of(n, "placed") == "rec-b"  # the pod stays, of course
 
 
 def test_node_selector_and_node_affinity(sched_cluster):
@@ -194,7 +247,7 @@ def test_gpu_requests_whole_and_shared(sched_cluster):
     assert ev and "Insufficient nvidia.com/gpu" in ev[0]["message"]
 
 
-def test_priority_preemption(sched_cluster):
+def test_priority_preemption_binds_only_after_the_victims_are_gone(sched_cluster):
     c = sched_cluster
     n = ns(c, "prio")
     add_node(c, "pr-0", "prio", cpu="2")
@@ -204,10 +257,93 @@ def test_priority_preemption(sched_cluster):
     c.apply(pod("low", n, "prio", cpu="1500m"))
     assert c.wait_bound(n, "low") == "pr-0"
     c.apply(pod("vip", n, "prio", cpu="1500m", extra_spec={"priorityClassName": "high"}))
-    assert c.wait_bound(n, "vip", timeout=60) == "pr-0"
-    victim = c.get("pod", "low", n)  # gone, or terminating (no kubelet finishes it here)
-    assert victim is None or victim["metadata"].get("deletionTimestamp"), "the victim was not evicted"
     assert c.wait_event(n, "low", "Preempted")
+    # the victim is Terminating (no kubelet finishes it here): the preemptor is nominated and waits
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not ((c.get("pod", "vip", n) or {}).get("status") or {}).get("nominatedNodeName"):
+        time.sleep(0.2)
+    vip = c.get("pod", "vip", n)
+    assert vip["status"].get("nominatedNodeName") == "pr-0", vip["status"]
+    assert c.get("pod", "low", n)["metadata"].get("deletionTimestamp")
+    # a lower-priority newcomer does not take the room made for the preemptor
+    c.apply(pod("sneak", n, "prio", cpu="400m"))
+    assert c.wait_event(n, "sneak", "FailedScheduling")
+    c.kubectl("label", "node", "pr-0", "poke=1")  # a Node/Update: vip is retried meanwhile
+    time.sleep(2.0)
+    assert c.node_of(n, "vip") is None and c.node_of(n, "sneak") is None
+    assert len(c.events(n, "low", "Preempted")) == 1  # not preempted twice
+    # its retries meanwhile (the victim's update moved it) waited rather than preempting again
+    waits = [r for r in c.decisions(n, "vip") if "not eligible due to a terminating pod" in r.get("message", "")]
+    assert waits and all(r["result"] == "Unschedulable" and r["node"] == "" for r in waits)
+    c.kubectl("delete", "pod", "low", "-n", n, "--grace-period=0", "--force")
+    assert c.wait_bound(n, "vip", timeout=30) == "pr-0"
+    assert (c.get("pod", "vip", n)["status"] or {}).get("nominatedNodeName") in (None, "pr-0")
+
+
+def test_existing_pods_preferred_affinity_is_scored(sched_cluster):
+    c = sched_cluster
+    n = ns(c, "exaff")
+    add_node(c, "ea-0", "exaff")
+    add_node(c, "ea-1", "exaff")
+    pref = {"affinity": {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": {
+        "labelSelector": {"matchLabels": {"app": "follower"}}, "topologyKey": "kubernetes.io/hostname"}}]}},
+        "nodeSelector": {"kubernetes.io/hostname": "ea-0"}}
+    c.apply(pod("anchor", n, "exaff", cpu="1", labels={"app": "anchor"}, extra_spec=pref))
+    assert c.wait_bound(n, "anchor") == "ea-0"
+    # ea-1 is emptier (LeastAllocated prefers it); the anchor's preference for followers wins
+    for i in range(2):
+        c.apply(pod(f"follower{i}", n, "exaff", labels={"app": "follower"}))
+        assert c.wait_bound(n, f"follower{i}") == "ea-0"
+    rec = c.wait_decisions(n, "follower0")[0]
+    chosen = next(x for x in rec["candidates"] if x["chosen"])
+    ipa = {e["name"]: e for e in chosen["plugins"]}["InterPodAffinity"]
+    assert chosen["node"] == "ea-0" and ipa["raw"] == 100 and ipa["normalized"] == 100 and ipa["weighted"] == 200
+
+
+def test_default_spreading_selects_by_service(sched_cluster):
+    c = sched_cluster
+    n = ns(c, "dspread")
+    add_node(c, "ds-big", "dspread", cpu="32", memory="128Gi")
+    add_node(c, "ds-small", "dspread", cpu="4", memory="32Gi")
+    c.apply(json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": n},
+                        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}))
+    for i in range(4):  # already on the big node
+        c.apply(pod(f"old{i}", n, "dspread", labels={"app": "web"},
+                    extra_spec={"nodeSelector": {"kubernetes.io/hostname": "ds-big"}}))
+        assert c.wait_bound(n, f"old{i}") == "ds-big"
+    # resources alone favour ds-big by a point (balanced allocation); the Service's spreading wins
+    c.apply(pod("new", n, "dspread", labels={"app": "web"}))
+    assert c.wait_bound(n, "new") == "ds-small"
+    chosen = next(x for x in c.wait_decisions(n, "new")[0]["candidates"] if x["chosen"])
+    assert {e["name"]: e for e in chosen["plugins"]}["PodTopologySpread"]["normalized"] == 100
+    # a pod no Service (nor controller) selects has no default spreading: it goes by resources
+    c.apply(pod("loner", n, "dspread", labels={"app": "loner"}))
+    assert c.wait_bound(n, "loner") == "ds-big"
+
+
+def test_affinity_namespace_selector(sched_cluster):
+    c = sched_cluster
+    for name, team in (("nsel-a", "a"), ("nsel-b", "b"), ("nsel-x", "x")):
+        ns(c, name)
+        c.kubectl("label", "namespace", name, f"team={team}", "--overwrite")
+    add_node(c, "nsel-0", "nsel")
+    add_node(c, "nsel-1", "nsel")
+    for target_ns, node in (("nsel-a", "nsel-0"), ("nsel-b", "nsel-1")):
+        c.apply(pod("target", target_ns, "nsel", labels={"app": "t"},
+                    extra_spec={"nodeSelector": {"kubernetes.io/hostname": node}}))
+        assert c.wait_bound(target_ns, "target") == node
+    aff = {"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "t"}}, "namespaceSelector": {"matchLabels": {"team": "a"}},
+         "topologyKey": "kubernetes.io/hostname"}]}}}
+    for i in range(3):
+        c.apply(pod(f"near-a{i}", "nsel-x", "nsel", labels={"app": f"n{i}"}, extra_spec=aff))
+        assert c.wait_bound("nsel-x", f"near-a{i}") == "nsel-0"
+    none = {"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "t"}}, "namespaceSelector": {"matchLabels": {"team": "nobody"}},
+         "topologyKey": "kubernetes.io/hostname"}]}}}
+    c.apply(pod("orphan", "nsel-x", "nsel", labels={"app": "o"}, extra_spec=none))
+    ev = c.wait_event("nsel-x", "orphan", "FailedScheduling")
+    assert ev and "didn't match pod affinity rules" in ev[0]["message"]
 
 
 def test_pod_schedulable_after_node_added(sched_cluster):
@@ -279,14 +415,9 @@ def test_enhanced_profile_weighs_latency_and_disk(sched_cluster):
 
 
 def decisions(c, key: str) -> list[dict]:
-    """The scheduler's ``scheduling decision`` log records about pod ``key``."""
-    out = []
-    for line in c.scheduler.log_path.read_text(errors="replace").splitlines():
-        if '"scheduling decision"' in line and key in line:
-            rec = json.loads(line)
-            if rec.get("pod") == key:
-                out.append(rec)
-    return out
+    """The scheduler's decision records (``scheduling.log``) about pod ``key``."""
+    ns_, name = key.split("/", 1)
+    return c.wait_decisions(ns_, name, timeout=5.0)
 
 
 def test_short_scheduler_names_are_profile_aliases(sched_cluster):
@@ -300,8 +431,9 @@ def test_short_scheduler_names_are_profile_aliases(sched_cluster):
     got = c.get("pod", "short", n)
     assert got["metadata"]["annotations"].get("scheduling.controlplane.io/gpu-index") in ("0", "1")  # GpuShare's PreBind
     [rec] = decisions(c, f"{n}/short")
-    assert rec["profile"] == "fgd-scheduler" and "FGD" in rec["candidates"][0]["plugins"]
+    assert rec["profile"] == "fgd-scheduler" and rec["schedulerName"] == "fgd"
+    assert "FGD" in {e["name"] for e in rec["candidates"][0]["plugins"]}
     assert c.wait_event(n, "short", "Scheduled")
     # a name no profile answers to: left alone, as kube-scheduler does (Pending, no Event)
     assert c.node_of(n, "nobody") is None
-    assert c.events(n, "nobody") == [] and decisions(c, f"{n}/nobody") == []
+    assert c.events(n, "nobody") == [] and c.decisions(n, "nobody") == []

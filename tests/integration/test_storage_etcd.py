@@ -20,6 +20,7 @@ from controlplane.storage.interface import (
     FutureRevisionError,
     KeyNotFoundError,
     WatchEvent,
+    WriteOp,
     object_key,
     resource_prefix,
     split_key,
@@ -386,3 +387,23 @@ async def test_last_write_marker_tracks_every_write_to_a_resource(backend: EtcdB
     assert (await backend.last_write_revision(pfx))[0] == d.mod_revision
     assert await backend.count(pfx) == 0  # the marker lives outside the resource's prefix
     assert (await backend.last_write_revision("/not-a-registry-key/"))[0] is None
+
+
+@aio
+async def test_leased_writes_expire(backend: EtcdBackend, prefix: str) -> None:
+    """A key written with a lease goes when the lease expires (a DELETE, as for any delete);
+    a write without the lease detaches it (kube-apiserver's Event TTL relies on both)."""
+    lease = await backend.grant_lease(2)
+    assert lease > 0
+    leased, kept = prefix + "leased", prefix + "kept"
+    await backend.create(leased, b"a", lease)
+    kv = await backend.create(kept, b"b", lease)
+    await backend.update(kept, b"c", kv.mod_revision)  # no lease: detached, stays
+    [res] = await backend.write_batch([WriteOp("create", prefix + "batched", b"d", lease=lease)])
+    assert not isinstance(res, Exception)
+    for _ in range(100):
+        if await backend.get(leased) is None and await backend.get(prefix + "batched") is None:
+            break
+        await asyncio.sleep(0.1)
+    assert await backend.get(leased) is None and await backend.get(prefix + "batched") is None
+    assert (await backend.get(kept)).value == b"c"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from schedulers.gpu.choice import choose_best
+from schedulers.gpu.gorand import NumpyRandom
 from schedulers.gpu.policies.bestfit import BestFit
 from schedulers.gpu.policies.dotprod import DotProd
 from schedulers.gpu.policies.fgd import FGD
@@ -126,7 +127,7 @@ def test_choose_ties_by_rank():
 
 def test_tuning_appends_clones_until_target():
     pods = [GpuPod(cpu=1, mem=1, count=1, milli=1000)] * 4 + [GpuPod(cpu=1, mem=1)]
-    order = arrival_order(pods, capacity_milli=4000, rng=np.random.default_rng(1))
+    order = arrival_order(pods, capacity_milli=4000, rng=NumpyRandom(1))
     assert sorted(order[:5]) == [0, 1, 2, 3, 4]
     total = sum(pods[j].tot for j in order)
     assert 4000 <= total <= 1.3 * 4000  # 4 originals + at most one clone of 1000
@@ -134,7 +135,7 @@ def test_tuning_appends_clones_until_target():
 
 def test_tuning_removes_pods_when_above_target():
     pods = [GpuPod(cpu=1, mem=1, count=2, milli=1000)] * 4  # 8000 > 1.3 * 4000
-    order = arrival_order(pods, capacity_milli=4000, rng=np.random.default_rng(1))
+    order = arrival_order(pods, capacity_milli=4000, rng=NumpyRandom(1))
     assert sum(pods[j].tot for j in order) <= 5200 and len(order) == 2
 
 
@@ -147,3 +148,22 @@ def test_columns_window_and_numpy_rounding():
     assert cols[130] == 91.0
     assert cols[101] == 90.6  # no event at 101: mean over the events with 100 <= a <= 102
     assert 120 not in cols  # nothing within one column of 120
+
+
+def test_fgd_lookahead_keeps_fgd_classes_and_only_vetoes_inside_the_best():
+    from schedulers.gpu.policies.fgdlookahead import FGDLookahead
+
+    st = cluster([(8000, 4, "T4", [1000, 1000, 300, 1000]), (8000, 4, "T4"), (8000, 2, "T4"), (4000, 1, "P100"),
+                  (8000, 4, "T4", [600, 1000, 1000, 1000])])
+    pods = [GpuPod(cpu=1000, mem=1, count=1, milli=m) for m in (300, 500, 700, 1000, 1000)] + [GpuPod(cpu=500, mem=1)]
+    typical = typical_pods(pods)
+    for pod in pods:
+        la, fgd = FGDLookahead(typical), FGD(typical)
+        s = la.score(st, pod, ALL(st))
+        base = fgd.score(st, pod, ALL(st))
+        assert np.array_equal(s // 1000, base)            # FGD's integer classes, unchanged
+        assert set(np.unique(s % 1000)) <= {0, 1}         # a veto bit inside the best class only
+        assert np.all(s[base < base.max()] % 1000 == 0)
+        if pod.milli > 0:   # the GPU on the chosen node is FGD's
+            node = int(np.argmax(s))
+            assert la.choose_gpus(st, node, pod) == fgd.choose_gpus(st, node, pod)

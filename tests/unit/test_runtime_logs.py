@@ -15,6 +15,7 @@ from controlplane.runtime import logs
     ("2024-01-02T03:04:05Z", 1704164645.0),
     ("2024-01-02T04:04:05+01:00", 1704164645.0),
     ("2024-01-02T03:04:05.5+00:00", 1704164645.5),
+    ("2024-01-02T03:04:05.840922813+00:00", 1704164645.840922813),  # conmon's k8s-file lines
 ])
 def test_parse_time(text, ts):
     assert logs.parse_time(text) == pytest.approx(ts, abs=1e-6)
@@ -55,20 +56,17 @@ def test_timestamps_prefix(tmp_path):
     assert out == b"2023-11-14T22:13:20.000000000Z a\n"
 
 
-async def test_writer_rotates_and_reader_spans_files(tmp_path):
+def test_rotation_keeps_order_and_drops_the_oldest(tmp_path):
     p = tmp_path / "c" / "0.log"
-    w = logs.LogWriter(p, max_bytes=200, max_files=3)
-    r, wfd = os.pipe()
-    w.attach("stdout", r)
-    os.write(wfd, b"".join(b"line-%02d\n" % i for i in range(20)))
-    os.close(wfd)
-    await w.wait_drained()
-    await w.close()
+    p.parent.mkdir()
+    for i in range(5):  # five generations of two lines each; rotate after each but the last
+        write(p, [(1700000000 + 2 * i, b"line-%02d" % (2 * i)), (1700000001 + 2 * i, b"line-%02d" % (2 * i + 1))])
+        if i < 4:
+            logs.rotate_files(p, max_files=3)
     files = logs.log_files(p)
-    assert len(files) == 3 and files[-1] == p
+    assert [f.name for f in files] == ["0.log.2", "0.log.1", "0.log"]
     out, _ = logs.read_log(p)
-    lines = out.decode().splitlines()
-    assert lines[-1] == "line-19" and lines == sorted(lines)  # oldest rotated files dropped, order kept
+    assert out.decode().splitlines() == [f"line-{i:02d}" for i in range(4, 10)]
 
 
 async def test_follow_sees_new_lines(tmp_path):

@@ -96,7 +96,7 @@ def test_windowed_search_equals_filtering_every_node(n, infeasible_share, start)
     k = nodes_to_score(n, 0)
     fw.next_start = start
     cs = CycleState(_skip=set())
-    found, _ = fw._find_feasible(cs, p, c, n, k, Counter())
+    found, _, _ = fw._find_feasible(cs, p, c, n, k, Counter())
     np.testing.assert_array_equal(found[:k], brute_force(c, p, start, k))
     res = fw.schedule(p, c)
     expected = brute_force(c, p, start, k)
@@ -197,8 +197,12 @@ def test_candidates_are_the_stable_top_three():
     assert [x["node"] for x in cands] == ["n2", "n5", "n1"] and res.node in ("n2", "n5")
     scores = [x["score"] for x in cands]
     assert scores == sorted(scores, reverse=True)
-    assert set(cands[0]["plugins"]) == {pl.name for pl, _ in fw.scorers}
-    assert cands[0]["plugins"]["TaintToleration"] == 100.0
+    assert [e["name"] for e in cands[0]["plugins"]] == [pl.name for pl, _ in fw.scorers]
+    taint = {e["name"]: e for e in cands[0]["plugins"]}["TaintToleration"]
+    assert taint == {"name": "TaintToleration", "raw": 0, "normalized": 100, "weight": 3, "weighted": 300}
+    for x in cands:  # the total is the weighted sum of the plugins' normalised scores
+        assert x["score"] == sum(e["weighted"] for e in x["plugins"])
+    assert [x["chosen"] for x in cands].count(True) == 1
 
 
 BASE = pod_obj("x", labels={"a": "1"})

@@ -154,6 +154,7 @@ def test_live_gpu_plugin_scores_like_the_simulator():
     res = fw.schedule(p, c)
     idx = np.arange(c.n)
     want = BestFit().score(c.gpu, p.gpu, idx)
-    got = {x["node"]: x["plugins"]["BestFit"] for x in res.candidates}
-    assert got == {"g1": float(want[0]), "g2": float(want[1])}
+    got = {x["node"]: {e["name"]: e for e in x["plugins"]}["BestFit"] for x in res.candidates}
+    assert {k: v["raw"] for k, v in got.items()} == {"g1": int(want[0]), "g2": int(want[1])}
+    assert {k: v["weighted"] for k, v in got.items()} == {"g1": 1000 * int(want[0]), "g2": 1000 * int(want[1])}
     assert res.node == ("g1" if want[0] > want[1] else "g2")

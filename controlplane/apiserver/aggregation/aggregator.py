@@ -22,11 +22,13 @@ Obj = dict[str, Any]
 
 
 class Aggregator:
-    def __init__(self, caches: WatchCaches, registry: Registry) -> None:
+    def __init__(self, caches: WatchCaches, registry: Registry, client_cert: tuple[str, str] | None = None) -> None:
+        """``client_cert``: the front-proxy certificate and key presented to backends."""
         self.registry = registry
+        self.client_cert = client_cert
         self.apiservices = aps.APIServices(caches, registry)
         self.resolver = Resolver(caches, registry)
-        self.proxy = Proxy(self.resolver)
+        self.proxy = Proxy(self.resolver, client_cert)
         self._controller: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
@@ -46,7 +48,8 @@ class Aggregator:
         return aps.group(name, self.apiservices.all(), self.registry.group_versions())
 
     def start_controller(self, write: Write, *, interval: float = 30.0) -> None:
-        controller = AvailabilityController(self.apiservices, self.resolver, write, interval=interval)
+        controller = AvailabilityController(self.apiservices, self.resolver, write, interval=interval,
+                                            client_cert=self.client_cert)
         self._controller = asyncio.get_running_loop().create_task(controller.run(self._stop),
                                                                   name="apiservice-availability")
 

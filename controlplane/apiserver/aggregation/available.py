@@ -41,13 +41,13 @@ def current(apiservice: Obj) -> Condition | None:
 
 class AvailabilityController:
     def __init__(self, apiservices: APIServices, resolver: Resolver, write: Write, *, interval: float = 30.0,
-                 tick: float = 1.0) -> None:
+                 tick: float = 1.0, client_cert: tuple[str, str] | None = None) -> None:
         self.apiservices = apiservices
         self.resolver = resolver
         self.write = write
         self.interval = interval
         self.tick = tick
-        self.tls = TLS()
+        self.tls = TLS(client_cert)
         self._last: dict[str, tuple[tuple, float]] = {}
         self._session: aiohttp.ClientSession | None = None
 
@@ -75,7 +75,9 @@ class AvailabilityController:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
         try:
-            async with self._session.get(url, ssl=ctx, server_hostname=server_name,
+            # as kube-aggregator's availability check: the front-proxy certificate, as system:kube-aggregator
+            headers = {"X-Remote-User": "system:kube-aggregator", "X-Remote-Group": "system:masters"}
+            async with self._session.get(url, ssl=ctx, server_hostname=server_name, headers=headers,
                                          timeout=aiohttp.ClientTimeout(total=DISCOVERY_TIMEOUT)) as r:
                 await r.read()
                 if not 200 <= r.status < 300:

@@ -2,8 +2,14 @@
 ``proxyHandler``): only while the APIService is Available (else 503), over HTTPS verified with
 the APIService's ``caBundle`` (server name ``<service>.<namespace>.svc``) unless it says
 ``insecureSkipTLSVerify``; the method, path, query, body and end-to-end headers go through
-(``Authorization`` and hop-by-hop headers do not), the answer is streamed back as it comes
-(lists of tens of megabytes, watches).
+(``Authorization``, ``Impersonate-*``, incoming ``X-Remote-*`` and hop-by-hop headers do not),
+the answer is streamed back as it comes (lists of tens of megabytes, watches).
+
+Who is asking travels as kube-aggregator sends it: the apiserver presents its front-proxy client
+certificate (``--proxy-client-cert-file``/``--proxy-client-key-file``, signed by the
+front-proxy CA the backend trusts for these headers) and names the authenticated user in
+``X-Remote-User``, ``X-Remote-Group`` (one per group) and ``X-Remote-Extra-<key>``; the backend
+authorizes that user (metrics-server: a SubjectAccessReview).
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ import base64
 import ssl
 from typing import Any
 
+from urllib.parse import quote
+
 import aiohttp
+from multidict import CIMultiDict
 from sanic import Request
 from sanic.response import HTTPResponse
 
@@ -21,6 +30,7 @@ from controlplane.apiserver.aggregation.apiservices import is_available
 from controlplane.apiserver.aggregation.resolve import ResolveError, Resolver
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import dumps
+from controlplane.apiserver.meta.request import CURRENT
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
@@ -35,11 +45,25 @@ def unavailable(detail: str = "") -> errors.ApiError:
     return errors.ApiError(503, "ServiceUnavailable", UNAVAILABLE + (f": {detail}" if detail else ""))
 
 
-class TLS:
-    """One client TLS context per (caBundle, insecureSkipTLSVerify) of the APIServices."""
+_STRIPPED_PREFIXES = ("x-remote-", "impersonate-")
 
-    def __init__(self) -> None:
+
+def identity_headers(user: Any) -> list[tuple[str, str]]:
+    """The request-header authentication headers naming ``user`` (a ``UserInfo``)."""
+    out = [("X-Remote-User", user.name)]
+    out += [("X-Remote-Group", g) for g in user.groups]
+    for k, vs in user.extra:
+        out += [(f"X-Remote-Extra-{quote(k, safe='')}", v) for v in vs]
+    return out
+
+
+class TLS:
+    """One client TLS context per (caBundle, insecureSkipTLSVerify) of the APIServices, each
+    presenting the front-proxy client certificate when there is one."""
+
+    def __init__(self, client_cert: tuple[str, str] | None = None) -> None:
         self._ctx: dict[tuple[str, bool], ssl.SSLContext | bool] = {}
+        self.client_cert = client_cert
 
     def for_apiservice(self, apiservice: Obj) -> tuple[ssl.SSLContext | bool, str | None]:
         spec = apiservice.get("spec") or {}
@@ -48,10 +72,14 @@ class TLS:
         key = (ca, insecure)
         ctx = self._ctx.get(key)
         if ctx is None:
-            if insecure:
+            if insecure and self.client_cert is None:
                 ctx = False
             else:
-                ctx = ssl.create_default_context(cadata=base64.b64decode(ca).decode() if ca else None)
+                ctx = ssl.create_default_context(cadata=base64.b64decode(ca).decode() if ca and not insecure else None)
+                if insecure:
+                    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+                if self.client_cert is not None:
+                    ctx.load_cert_chain(*self.client_cert)
             self._ctx[key] = ctx
         svc = spec.get("service") or {}
         server_name = None if insecure else f"{svc.get('name')}.{svc.get('namespace')}.svc"
@@ -59,9 +87,9 @@ class TLS:
 
 
 class Proxy:
-    def __init__(self, resolver: Resolver) -> None:
+    def __init__(self, resolver: Resolver, client_cert: tuple[str, str] | None = None) -> None:
         self.resolver = resolver
-        self.tls = TLS()
+        self.tls = TLS(client_cert)
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
@@ -83,7 +111,11 @@ class Proxy:
         except ResolveError as e:
             return _status(unavailable(e.message))
         url = base + request.path + (f"?{request.query_string}" if request.query_string else "")
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        headers = CIMultiDict((k, v) for k, v in request.headers.items()
+                              if k.lower() not in HOP_BY_HOP and not k.lower().startswith(_STRIPPED_PREFIXES))
+        rc = CURRENT.get()
+        if rc is not None:
+            headers.extend(identity_headers(rc.user))
         headers["X-Forwarded-For"] = request.ip or ""
         headers["X-Forwarded-Proto"] = request.scheme
         ctx, server_name = self.tls.for_apiservice(apiservice)

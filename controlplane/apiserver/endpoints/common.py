@@ -42,6 +42,12 @@ class Api(StrategyContext, Protocol):
     caches: WatchCaches
     watchers: set[Any]  # open watch streams (closed on shutdown)
     stopping: asyncio.Event
+    kubelet_ssl: Any  # TLS context for the node agents' endpoints (None: plain HTTP)
+    security: Any  # server.security.Security: audit stages of streams (stream_started, finish)
+
+    def spawn(self, coro: Any) -> "asyncio.Task[Any]":
+        """Run ``coro`` in the background, owned by the server (cancelled on shutdown)."""
+        ...
 
 
 @dataclass

@@ -2,8 +2,13 @@
 node agent (what the kube-apiserver does with the kubelet's port).
 
 The pod names its node; the Node's ``status.addresses`` (InternalIP) and
-``status.daemonEndpoints.kubeletEndpoint.Port`` say where its agent listens; requests carry
-``Authorization: Bearer <token>`` with the shared agent token (``CONTROLPLANE_AGENT_TOKEN``).
+``status.daemonEndpoints.kubeletEndpoint.Port`` say where its agent listens. The apiserver
+connects over HTTPS with its ``kube-apiserver-kubelet-client`` certificate
+(``--kubelet-client-certificate``; the agent authorizes it through a SubjectAccessReview on
+``nodes/proxy``) and verifies the agent's serving certificate against
+``--kubelet-certificate-authority`` (``api.kubelet_ssl``); without those flags it speaks plain
+HTTP (development). The caller was already authorized for ``pods/log`` / ``pods/exec`` by the
+server's filters; the exec stream is audited when it starts and when it ends.
 Logs stream through (``follow``, ``previous``, ``tailLines``, ``sinceSeconds``/``sinceTime``,
 ``timestamps``, ``limitBytes``, ``container``); exec is a WebSocket relay speaking the
 ``v5``/``v4.channel.k8s.io`` subprotocols kubectl 1.32 offers.
@@ -18,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,14 +37,6 @@ from controlplane.log import get_logger
 log = get_logger(__name__)
 SUBPROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"]
 LOG_PARAMS = ("follow", "previous", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "limitBytes")
-
-
-def agent_token() -> str:
-    tok = os.environ.get("CONTROLPLANE_AGENT_TOKEN", "")
-    path = os.environ.get("CONTROLPLANE_AGENT_TOKEN_FILE")
-    if not tok and path and os.path.exists(path):
-        tok = open(path).read().strip()
-    return tok
 
 
 async def _get(api: Api, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
@@ -75,7 +71,8 @@ async def locate(api: Api, namespace: str, name: str, container: str | None) -> 
     port = ((st.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
     if not port:
         raise errors.ApiError(503, "ServiceUnavailable", f"node {node_name} has no agent endpoint")
-    return f"http://{addr}:{port}", container
+    scheme = "https" if api.kubelet_ssl is not None else "http"
+    return f"{scheme}://{addr}:{port}", container
 
 
 async def pod_log(request: Request, namespace: str, name: str) -> HTTPResponse | None:
@@ -87,9 +84,9 @@ async def pod_log(request: Request, namespace: str, name: str) -> HTTPResponse |
     q = {k: request.args.get(k) for k in LOG_PARAMS if request.args.get(k) is not None}
     url = f"{base}/containerLogs/{namespace}/{name}/{container}?{urlencode(q)}"
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
-    async with aiohttp.ClientSession(timeout=timeout) as s:
+    async with aiohttp.ClientSession(timeout=timeout, connector=_connector(api)) as s:
         try:
-            async with s.get(url, headers={"Authorization": f"Bearer {agent_token()}"}) as r:
+            async with s.get(url) as r:
                 if r.status != 200:
                     msg = (await r.text()).strip()
                     return status_response(errors.ApiError(400 if r.status < 500 else 500,
@@ -116,10 +113,17 @@ async def pod_exec(request: Request, ws: Any, namespace: str, name: str) -> None
         if request.args.get(k) is not None:
             q.append((k, request.args.get(k)))
     url = f"{base.replace('http', 'ws', 1)}/exec/{namespace}/{name}/{container}?{urlencode(q)}"
-    async with aiohttp.ClientSession() as s:
+    api.security.stream_started(request, 101)
+    try:
+        await _relay(api, ws, url, proto)
+    finally:
+        api.security.finish(request, 101)
+
+
+async def _relay(api: Api, ws: Any, url: str, proto: str) -> None:
+    async with aiohttp.ClientSession(connector=_connector(api)) as s:
         try:
-            upstream = await s.ws_connect(url, protocols=[proto] if proto else SUBPROTOCOLS,
-                                          headers={"Authorization": f"Bearer {agent_token()}"}, max_msg_size=0)
+            upstream = await s.ws_connect(url, protocols=[proto] if proto else SUBPROTOCOLS, max_msg_size=0)
         except aiohttp.ClientError as e:
             await _ws_error(ws, proto, f"error talking to the node agent: {e}", 503)
             return
@@ -148,6 +152,10 @@ async def pod_exec(request: Request, ws: Any, namespace: str, name: str) -> None
                 t_up.cancel()
                 await asyncio.gather(t_up, return_exceptions=True)
     await ws.close()
+
+
+def _connector(api: Api) -> aiohttp.TCPConnector | None:
+    return aiohttp.TCPConnector(ssl=api.kubelet_ssl) if api.kubelet_ssl is not None else None
 
 
 async def _ws_error(ws: Any, proto: str, message: str, code: int) -> None:

@@ -5,6 +5,11 @@ and ``*/scale`` (an ``autoscaling/v1`` Scale over a workload's or custom resourc
 Scale and eviction are read-modify-writes of the parent through ``write.write_update``,
 so they obey the same rules (conflicts, dry run, managedFields) as any other write; a binding,
 as in kube-apiserver, is a storage-level update of the pod (no re-validation, no managedFields).
+A Binding may carry the scheduler's SchedulingDecision record in its
+``scheduling.controlplane.io/decision`` annotation: it is validated before the binding and
+stored once the binding is (a background write, group-committed with the writes in flight,
+after the answer so the binding's latency is unchanged), so recording decisions costs the
+scheduler no request of its own; the annotation is not copied onto the pod.
 """
 
 from __future__ import annotations
@@ -20,9 +25,18 @@ from controlplane.apiserver.endpoints.common import Api, parse_rv
 from controlplane.apiserver.endpoints.delete import delete_object
 from controlplane.apiserver.endpoints.write import cached_copy, write_update
 from controlplane.apiserver.meta import errors
-from controlplane.apiserver.meta.jsonutil import path_get, path_set
+from controlplane.apiserver.meta.jsonutil import loads, path_get, path_set
 from controlplane.apiserver.patch import apply_patch
+from controlplane.apiserver.strategy import generic
+from controlplane.log import get_logger
 from controlplane.machinery.timestamps import now_rfc3339
+
+log = get_logger(__name__)
+
+# A Binding annotation carrying the scheduler's record of the decision (a SchedulingDecision,
+# JSON): stored as that object right after the binding, never copied onto the pod.
+DECISION_ANNOTATION = "scheduling.controlplane.io/decision"
+DECISION_GVR = ("scheduling.controlplane.io", "v1", "schedulingdecisions")
 
 
 async def handle(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse:
@@ -51,6 +65,7 @@ async def bind(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
         raise errors.bad_request("the name of the binding does not match the pod")
     want_uid = (body.get("metadata") or {}).get("uid")
     dry = hc.dry_run(request)
+    record = _decision_record(api, body, t)  # checked before anything is written
 
     async def assign(current: dict[str, Any]) -> dict[str, Any]:
         meta, spec = current["metadata"], current.setdefault("spec", {})
@@ -73,12 +88,51 @@ async def bind(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     # As kube-apiserver's BindingREST: a storage-level update of the pod (spec.nodeName and the
     # PodScheduled condition) that neither re-validates the pod nor records managedFields.
     try:
-        await api.store.guaranteed_update(t.info, t.namespace, t.name, assign,
+        await api.store.guaranteed_update(t.info, t.namespace, t.name, assign, want_old=False,
                                           suggest=lambda: cached_copy(api, t.info, t.namespace, t.name))
     except _DryRunBinding:
         pass
+    else:
+        if record is not None:  # stored after the answer: the binding's latency stays as it was
+            api.spawn(_store_record(api, *record, t))
     return hc.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                              "code": 201}, status=201)
+
+
+async def _store_record(api: Api, info: ResourceInfo, obj: dict[str, Any], t: hc.Target) -> None:
+    try:
+        await api.store.create(info, obj)  # group-committed with the writes in flight
+    except errors.ApiError as e:  # the binding stands; a lost record is not worth failing it
+        log.warning("decision record not stored", pod=t.name, namespace=t.namespace, error=str(e))
+    except Exception as e:  # storage unavailable, shutdown: the record is lost, said so
+        log.warning("decision record not stored", pod=t.name, namespace=t.namespace, error=repr(e))
+
+
+def _decision_record(api: Api, body: dict[str, Any], t: hc.Target) -> tuple[ResourceInfo, dict[str, Any]] | None:
+    """The SchedulingDecision a Binding carries in its ``scheduling.controlplane.io/decision``
+    annotation, prepared for storage like a create without a field manager (as the binding
+    itself: no managedFields); None when there is none. A record that is not acceptable is a
+    400/422 and nothing is written."""
+    raw = ((body.get("metadata") or {}).get("annotations") or {}).get(DECISION_ANNOTATION)
+    if not raw:
+        return None
+    info = api.registry.get(*DECISION_GVR)
+    if info is None:
+        return None
+    try:
+        obj = loads(raw) if isinstance(raw, (str, bytes)) else None
+    except ValueError as e:
+        raise errors.bad_request(f"annotation {DECISION_ANNOTATION}: not JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise errors.bad_request(f"annotation {DECISION_ANNOTATION}: must hold a SchedulingDecision object")
+    generic.check_type(info, obj)
+    meta = obj.setdefault("metadata", {})
+    meta["namespace"] = t.namespace
+    pod = obj.get("pod")
+    if isinstance(pod, dict) and pod.get("name") != t.name:
+        raise errors.bad_request(f"annotation {DECISION_ANNOTATION}: the record is about pod "
+                                 f"{pod.get('name')!r}, not {t.name!r}")
+    return info, generic.prepare_create(info, obj, strict=False, manager=None)
 
 
 async def evict(api: Api, request: Request, t: hc.Target) -> HTTPResponse:

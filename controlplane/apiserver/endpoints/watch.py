@@ -6,7 +6,8 @@ contract needs: the initial state as ADDED events when ``resourceVersion`` is un
 consistent start when unset), the ``k8s.io/initial-events-end`` BOOKMARK for
 ``sendInitialEvents``, periodic BOOKMARKs (``allowWatchBookmarks``) and one before the deadline
 (``timeoutSeconds``), an ERROR event with a 410 ``Expired`` Status when the start revision is
-too old, and Table rows when the Accept header asks for them.
+too old, a 504 ``Too large resource version`` (before any byte of the stream) when the cache has
+not reached a requested revision within 3 s, and Table rows when the Accept header asks for them.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ async def watch(api: Api, request: Request, t: hc.Target) -> HTTPResponse | None
         # a consistent (or not-older-than) start: the cache must have seen that revision first
         await cache.wait_fresh(from_rv or await api.backend.current_revision())
         from_rv = 0
+    elif from_rv:
+        # a revision the server has not reached: 504 "Too large resource version" after up to 3 s,
+        # before the stream starts (the cacher's waitUntilFreshAndBlock)
+        await cache.wait_fresh(from_rv)
     if send_initial:
         from_rv = 0
     initial_end = send_initial and allow_bookmarks

@@ -18,6 +18,7 @@ import yaml
 from sanic import Request
 from sanic.response import HTTPResponse
 
+from controlplane.apiserver import admission
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.endpoints import common as hc
 from controlplane.apiserver.endpoints.common import Api, parse_rv
@@ -27,6 +28,7 @@ from controlplane.apiserver.patch import apply_patch
 from controlplane.apiserver.patch.ssa import server_side_apply
 from controlplane.apiserver.persistence.codec import object_key
 from controlplane.apiserver.strategy import generic
+from controlplane.machinery import yamlbounded
 from controlplane.machinery.timestamps import now_rfc3339
 
 Compute = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -80,6 +82,7 @@ async def create_object(api: Api, info: ResourceInfo, obj: dict[str, Any], *, st
         await require_namespace(api, ns, creating=True)
     if not prepared:
         obj = generic.prepare_create(info, obj, strict=strict, manager=manager)
+    admission.validate("create", info, ns, obj["metadata"].get("name"), obj, None)
     strategy = info.strategy
     await strategy.before_create(api, obj, dry=dry)  # e.g. a Service's clusterIP
     if dry:
@@ -98,7 +101,7 @@ async def update(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     if not t.name:
         raise errors.method_not_allowed(f"PUT on the collection {info.plural} is not supported")
     body = hc.decode_body(request)
-    if t.subresource not in ("", "status", "finalize"):
+    if t.subresource not in ("", "status", "finalize") and not (t.subresource == "approval" and info.has("approval")):
         raise errors.method_not_allowed(f"PUT on {info.plural}/{t.subresource} is not supported")
     body.setdefault("metadata", {})
     if body["metadata"].get("name") not in (None, t.name):
@@ -140,8 +143,9 @@ async def write_update(api: Api, info: ResourceInfo, namespace: str | None, name
             await strategy.before_update(api, old, desired, dry=dry)  # e.g. keep the clusterIP
             new = generic.prepare_update(info, old, desired, subresource=subresource, strict=strict,
                                     manager=manager, operation=operation)
-        if generic.unchanged(old, new):
-            return None
+        admission.validate("update", info, namespace, name, new, old, subresource)
+        if generic.unchanged(old, new) and not api.store.is_stale(info, namespace, name):
+            return None  # (a value read with an old encryption key is written again even so)
         if prepared:
             await strategy.before_update(api, old, new, dry=dry)
         if dry:
@@ -194,6 +198,7 @@ async def patch(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
         patched = apply_patch(view, body, ctype, info.gvk, is_custom=info.is_custom)
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
+        check_name(patched, t)
         got_rv = (patched.get("metadata") or {}).get("resourceVersion")
         if got_rv not in (None, "", rv):
             raise errors.conflict(info.plural, t.name, "the object has been modified; please apply your "
@@ -205,9 +210,21 @@ async def patch(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     return hc.json_response(hc.output(info, obj))
 
 
+def check_name(patched: dict[str, Any], t: hc.Target) -> None:
+    """kube-apiserver's ``checkName`` on a patched object: a patch may not move it (a top-level
+    ``{"$patch": "delete"}`` empties it, so its name no longer matches the URL: 400)."""
+    md = patched.get("metadata") if isinstance(patched.get("metadata"), dict) else {}
+    name, ns = md.get("name") or "", md.get("namespace") or ""
+    if name != t.name:
+        raise errors.bad_request(f"the name of the object ({name}) does not match the name on the URL ({t.name})")
+    if t.namespace and ns and ns != t.namespace:
+        raise errors.bad_request(
+            f"the namespace of the object ({ns}) does not match the namespace on the URL ({t.namespace})")
+
+
 def _parse_applied(body: bytes) -> dict[str, Any]:
     try:
-        obj = yaml.safe_load(body)
+        obj = yamlbounded.load(body)
     except yaml.YAMLError as e:
         raise errors.bad_request(f"error decoding YAML: {e}") from None
     if not isinstance(obj, dict):

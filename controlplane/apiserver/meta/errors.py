@@ -35,6 +35,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # StatusReasonUnknown is "" and omitted, as metav1.Status marshals it
+            del st["reason"]
         if self.details:
             st["details"] = self.details
         return st

@@ -122,9 +122,9 @@ class GroupCommitter:
 async def write_one(backend: Backend, op: WriteOp) -> KeyValue:
     """``op`` as the backend's single-write call (raises its StorageError)."""
     if op.kind == "create":
-        return await backend.create(op.key, op.value)
+        return await backend.create(op.key, op.value, op.lease)
     if op.kind == "update":
-        return await backend.update(op.key, op.value, op.expected_mod_revision)
+        return await backend.update(op.key, op.value, op.expected_mod_revision, op.lease)
     return await backend.delete(op.key, op.expected_mod_revision)
 
 

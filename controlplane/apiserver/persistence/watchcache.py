@@ -39,7 +39,7 @@ import heapq
 import itertools
 import ujson
 from collections import deque
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from prometheus_client import Counter, Gauge
 
@@ -65,6 +65,14 @@ from controlplane.machinery.selectors import FieldSelector, LabelSelector
 from controlplane.storage.interface import Backend, CompactedError, StorageError, WatchEvent
 
 log = get_logger(__name__)
+
+
+class Observer(Protocol):
+    """Follows a cache's contents (``WatchCache.observe``)."""
+
+    def reset(self, objects: Iterable[dict[str, Any]]) -> None: ...
+
+    def apply(self, etype: str, obj: dict[str, Any]) -> None: ...
 
 EVENTS_DISPATCHED = Counter("apiserver_watch_cache_events_dispatched_total",
                             "Events dispatched by the watch cache to watchers", ["resource"])
@@ -112,6 +120,7 @@ class WatchCache:
         self._task: asyncio.Task | None = None
         self._confirmed, self._confirmed_at = 0, -1
         self._check: asyncio.Future | None = None
+        self._observers: list[Observer] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -148,6 +157,18 @@ class WatchCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def observe(self, observer: "Observer") -> None:
+        """Keep ``observer`` in step with the cache: ``reset`` with every current object now
+        and after each relist, ``apply`` for each change (the authorizers' RBAC store and
+        Node graph follow their resources this way). Costs nothing without observers."""
+        self._observers.append(observer)
+        observer.reset(ujson.loads(e.raw) for e in list(self._items.values()))
+
+    def entries_in(self, namespace: str) -> list[Entry]:
+        """The cached entries of one namespace, unsorted (cheap look-ups by other parts of the
+        apiserver, e.g. the Node authorizer's pods of a node)."""
+        return list(self._by_ns.get(namespace, {}).values())
 
     # -- reads -----------------------------------------------------------------------------
     def get(self, key: str) -> Entry | None:
@@ -333,6 +354,8 @@ class WatchCache:
         INITIALIZATIONS.labels(self.resource).inc()
         CACHE_RV.labels(self.resource).set(rev)
         self._release_waiters()
+        for o in self._observers:
+            o.reset(ujson.loads(e.raw) for e in list(items.values()))
         self._ready.set()
         log.info("watch cache listed", resource=self.resource, objects=len(self._items), revision=rev)
 
@@ -396,10 +419,14 @@ class WatchCache:
                     continue
                 self._put(cur)
                 ev = _Event("MODIFIED" if old is not None else "ADDED", cur, old, rv)
+                if self._observers:
+                    self._notify(ev.type, cur.raw)
             else:
                 if old is None:
                     continue
                 self._remove(old)
+                if self._observers:
+                    self._notify("DELETED", old.raw)
                 gone = Entry(old.key, _restamp(old, rv), rv, old.namespace, old.name, old.labels, old.fields,
                              old.spliced)
                 ev = _Event("DELETED", gone, old, rv)
@@ -414,6 +441,14 @@ class WatchCache:
         EVENTS_DISPATCHED.labels(self.resource).inc(dispatched)
         CACHE_RV.labels(self.resource).set(self._rev)
         self._release_waiters()
+
+    def _notify(self, etype: str, raw: bytes) -> None:
+        obj = ujson.loads(raw)
+        for o in self._observers:
+            try:
+                o.apply(etype, obj)
+            except Exception:  # an observer's bug must not wedge the cache
+                log.exception("watch cache observer failed", resource=self.resource)
 
     def _release_waiters(self) -> None:
         while self._waiters and self._waiters[0][0] <= self._rev:

@@ -200,6 +200,15 @@ def _event_row(o: Obj, now: datetime) -> list[Any]:
             since(first, now) if first else "<unknown>", str(count), _m(o).get("name", "")]
 
 
+def _decision_row(o: Obj, now: datetime) -> list[Any]:
+    chosen = next((c for c in o.get("candidates") or [] if isinstance(c, dict) and c.get("chosen")), {})
+    score = chosen.get("score")
+    return [_m(o).get("name", ""), (o.get("pod") or {}).get("name", ""), o.get("profile", ""), o.get("result", ""),
+            o.get("node") or "<none>", (o.get("nodes") or {}).get("feasible", 0),
+            score if score is not None else "<none>", since(_m(o).get("creationTimestamp"), now),
+            o.get("message", "")]
+
+
 def _simple(*cells: Callable[[Obj], Any]) -> Callable[[Obj, datetime], list[Any]]:
     def row(o: Obj, now: datetime) -> list[Any]:
         out: list[Any] = [_m(o).get("name", "")]
@@ -314,6 +323,15 @@ PRINTERS: dict[tuple[str, str], Printer] = {
     ("apiextensions.k8s.io", "CustomResourceDefinition"): Printer((
         _NAME, col("Created At", "date", description=AGE_DESC)),
         lambda o, now: [_m(o).get("name", ""), _m(o).get("creationTimestamp")]),
+    ("scheduling.controlplane.io", "SchedulingDecision"): Printer((
+        _NAME, col("Pod", description="The pod the decision was about."),
+        col("Profile", description="The scheduling profile that decided."),
+        col("Result", description="Scheduled or Unschedulable."),
+        col("Node", description="The chosen node."),
+        col("Feasible", "integer", description="Nodes that passed every filter."),
+        col("Score", "number", description="The chosen node's total (weighted) score."),
+        _AGE, col("Message", priority=1, description="Why no node fitted.")),
+        _decision_row),
     ("scheduling.k8s.io", "PriorityClass"): Printer((
         _NAME, col("Value", "integer", description="The value of this priority class."),
         col("Global-Default", "boolean", description="globalDefault specifies whether this "

@@ -26,7 +26,10 @@ from controlplane.apiserver.persistence.compactor import Compactor
 from controlplane.apiserver.persistence.store import ObjectStore
 from controlplane.apiserver.server import metrics
 from controlplane.apiserver.server.crds import CrdController
+from controlplane.apiserver.server.health import EtcdProbe, build_checks
+from controlplane.apiserver.server.limits import RequestLimits
 from controlplane.apiserver.server.routes import build_app, skip_unused_signals
+from controlplane.apiserver.server.security import Security, SecurityOptions
 from controlplane.apiserver.strategy.builtins import builtin_registry
 from controlplane.apiserver.strategy.serviceips import ServiceIPAllocator
 from controlplane.log import get_logger
@@ -42,30 +45,52 @@ class ApiServer:
     """The state of one apiserver process and its lifecycle."""
 
     def __init__(self, backend: Backend, *, service_cidr: str = "10.96.0.0/12",
-                 compaction_interval: float = 300.0, primary: bool = True) -> None:
+                 compaction_interval: float = 300.0, primary: bool = True, security: Security | None = None,
+                 stale: Callable[[str], bool] | None = None,
+                 event_ttl: int | None = None, decision_ttl: int | None = None,
+                 limits: RequestLimits | None = None) -> None:
+        """``security``: TLS, authentication, authorization and audit (default: none of them,
+        every request allowed, as kube-apiserver with AlwaysAllow and no TLS); ``stale``: the
+        encryption-at-rest backend's check for values written with an old key; ``event_ttl`` /
+        ``decision_ttl``: seconds Events / SchedulingDecisions live (None: 1 h; 0: forever)."""
         self.backend = backend
+        self.security = security or Security(SecurityOptions(authorization_mode=["AlwaysAllow"]))
         self.primary = primary  # the one process (of several workers) doing once-only jobs
         self.stopping = asyncio.Event()
         self.watchers: set[Any] = set()  # open watch streams (closed on shutdown)
-        self.registry = builtin_registry()
-        self.store = ObjectStore(backend)
+        self.registry = builtin_registry(event_ttl, decision_ttl)
+        self.store = ObjectStore(backend, stale=stale)
+        self.kubelet_ssl = self.security.kubelet_ssl
         self.caches = WatchCaches(backend)
         self.crds = CrdController(self)
         self.service_ips = ServiceIPAllocator(backend, service_cidr)
         self.compactor = Compactor(backend, compaction_interval) if compaction_interval > 0 else None
-        self.aggregator = Aggregator(self.caches, self.registry)
-        self.ready = False
+        o = self.security.opts
+        self.aggregator = Aggregator(self.caches, self.registry,
+                                     (o.proxy_client_cert_file, o.proxy_client_key_file)
+                                     if o.proxy_client_cert_file and o.proxy_client_key_file else None)
+        self.ready = False  # storage started: every watch cache listed, CRDs established
+        self.workers_ready = True  # with several workers: every worker serves (the gate passed)
+        self.etcd_probe = EtcdProbe(backend)
+        self.health = build_checks(self, self.etcd_probe)
+        self.limits = limits or RequestLimits()
         self._tasks: set[asyncio.Task[Any]] = set()
         metrics.on_scrape(self._count_objects)
 
     # -- lifecycle -------------------------------------------------------------------------
+    def caches_synced(self) -> bool:
+        return self.ready
+
     async def start(self) -> None:
         await self.backend.start()
+        self.spawn(self.etcd_probe.run(self.stopping))
         # the strategic-merge/apply metadata (~0.5 s to load) is read once, off the event loop
         await asyncio.to_thread(preload_patch_schemas)
         for info in self.registry.all():
-            await self.caches.cache_for(info)
+            if info.verbs != ("create",):  # (the review APIs are never stored)
+                await self.caches.cache_for(info)
         await self._ensure_namespaces()
+        await self.security.start(self)
         await self.crds.start()
         if self.compactor is not None:
             self.compactor.launch()
@@ -83,6 +108,7 @@ class ApiServer:
             await self.compactor.stop()
         for task in list(self._tasks):
             task.cancel()
+        await self.security.stop()
         await self.caches.stop()
         await self.store.close()  # queued group-commit writes end (their requests are gone)
         await self.backend.close()
@@ -146,9 +172,10 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event, *, so
         app.register_named_middleware(_crd_catch_up(api), route_names=names, attach_to="request")
     await api.start()
     if gate is not None:
-        api.ready = False  # /readyz: 503 until every worker serves
+        api.workers_ready = False  # /readyz: 500 until every worker serves
     listen: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
-    server = await app.create_server(**listen, return_asyncio_server=True, access_log=False)
+    server = await app.create_server(**listen, ssl=api.security.ssl_context(), return_asyncio_server=True,
+                                     access_log=False)
     assert server is not None
     await server.startup()
     skip_unused_signals(app)
@@ -163,7 +190,7 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event, *, so
             stopped.cancel()
             if passed.done():
                 passed.result()  # raises when the supervisor went away
-                api.ready = True
+                api.workers_ready = True
             else:
                 passed.cancel()
         await stop.wait()

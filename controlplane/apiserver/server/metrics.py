@@ -14,10 +14,14 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 _collectors: list[Callable[[], None]] = []
+
+# counted by a restarted apiserver worker at start-up (``workers.py`` tells it the cause)
+WORKER_RESTARTS = Counter("controlplane_component_restarts_total",
+                          "Restarts of a component after it exited, by cause", ["component", "cause"])
 
 
 def on_scrape(fn: Callable[[], None]) -> None:

@@ -10,7 +10,8 @@ to an ``endpoints.common.Target`` and a verb and runs the verb's endpoint. Neigh
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
@@ -24,12 +25,23 @@ from controlplane.apiserver.endpoints.common import Api
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import dumps
 from controlplane.apiserver.persistence.watchcache import TooLargeResourceVersionError
+from controlplane.apiserver.server import authapis
+from controlplane.apiserver.server.limits import TOO_MANY, RequestLimits, TooManyRequests
 from controlplane.apiserver.server.metrics import render
 from controlplane.apiserver.strategy.base import WARNINGS
 from controlplane.log import get_logger
+from controlplane.machinery.healthz import HealthChecks
 from controlplane.storage.interface import CompactedError, FutureRevisionError, StorageError
 
 log = get_logger(__name__)
+
+
+class ServedApi(Api, Protocol):
+    """What the routes need beyond the endpoints' ``Api`` (``app.ApiServer``)."""
+
+    health: HealthChecks
+    limits: RequestLimits
+
 
 _VERB_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
@@ -45,7 +57,7 @@ def _verb(request: Request, t: hc.Target) -> str:
     return _VERB_BY_METHOD.get(m, m.lower())
 
 
-async def dispatch(api: Api, request: Request, prefix: str, path: str) -> HTTPResponse | None:
+async def dispatch(api: ServedApi, request: Request, prefix: str, path: str) -> HTTPResponse | None:
     code = [500]
     verb, labels = request.method.lower(), ("", "", "", "")
     try:
@@ -57,9 +69,15 @@ async def dispatch(api: Api, request: Request, prefix: str, path: str) -> HTTPRe
                 warnings: list[str] = []
                 token = WARNINGS.set(warnings)
                 try:
-                    resp = await _run_verb(api, request, t, verb)
+                    resp = await api.limits.run(verb, request.args.get("timeout"),
+                                                lambda: _serve_verb(api, request, t, verb))
+                except TooManyRequests:
+                    code[0] = 429
+                    return text(TOO_MANY, status=429, headers={"Retry-After": "1", "X-Content-Type-Options": "nosniff"},
+                                content_type="text/plain; charset=utf-8")
                 finally:
                     WARNINGS.reset(token)
+                    api.security.finish(request)  # a stream (watch, log -f) ends: audit ResponseComplete
                 if warnings and resp is not None:
                     resp.headers.extend([("Warning", f'299 - "{_quote(m)}"') for m in warnings[:20]])
                 code[0] = resp.status if resp is not None else 200
@@ -87,13 +105,19 @@ async def _aggregated(api: Api, request: Request, apiservice: dict[str, Any], pa
     return resp
 
 
+def _security_api(t: hc.Target) -> bool:
+    g = t.info.group
+    return g in ("authentication.k8s.io", "authorization.k8s.io") or (t.subresource == "token" and g == "")
+
+
 def _quote(message: str) -> str:
     return message.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
 
 
 def _storage_status(e: StorageError, request: Request) -> errors.ApiError:
     if isinstance(e, (TooLargeResourceVersionError, FutureRevisionError)):
-        return errors.ApiError(504, "Timeout", f"Too large resource version: {e}",
+        message = str(e) if isinstance(e, TooLargeResourceVersionError) else f"Too large resource version: {e.requested}"
+        return errors.ApiError(504, "Timeout", message,
                                details={"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
                                         "retryAfterSeconds": 1})
     if isinstance(e, CompactedError):
@@ -102,8 +126,16 @@ def _storage_status(e: StorageError, request: Request) -> errors.ApiError:
     return errors.ApiError(503, "ServiceUnavailable", f"storage error: {e}")
 
 
+async def _serve_verb(api: ServedApi, request: Request, t: hc.Target, verb: str) -> HTTPResponse | None:
+    """The review/security APIs first (``authapis``), else the verb's endpoint."""
+    resp = await authapis.handle(api.security, request, t, verb) if _security_api(t) else None
+    if resp is None:
+        resp = await _run_verb(api, request, t, verb)
+    return resp
+
+
 async def _run_verb(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse | None:
-    if t.subresource and t.subresource not in ("status", "finalize"):
+    if t.subresource and t.subresource not in ("status", "finalize", "approval"):
         return await subresources.handle(api, request, t, verb)
     if verb == "get":
         return await read.get(api, request, t)
@@ -124,7 +156,7 @@ async def _run_verb(api: Api, request: Request, t: hc.Target, verb: str) -> HTTP
     raise errors.method_not_allowed(f"{request.method} is not supported")
 
 
-def build_app(api: Api, name: str = "controlplane-apiserver") -> Sanic:
+def build_app(api: ServedApi, name: str = "controlplane-apiserver") -> Sanic:
     app = Sanic(name, configure_logging=False)
     app.config.REQUEST_MAX_SIZE = 64 * 1024 * 1024  # we answer 413 ourselves above 3 MiB
     app.config.RESPONSE_TIMEOUT = 4 * 3600
@@ -134,16 +166,34 @@ def build_app(api: Api, name: str = "controlplane-apiserver") -> Sanic:
     app.config.TOUCHUP = False
     app.ctx.api = api
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    security = api.security
+    if security.filters_requests:  # authentication, impersonation, authorization, audit (security.py)
+        app.register_middleware(security.filter, "request", priority=1000)
+        if security.audit_log is not None:
+            app.register_middleware(security.respond, "response")
+
+    @app.route("/.well-known/openid-configuration", methods=["GET"])
+    async def openid_configuration(_: Request) -> HTTPResponse:
+        return hc.json_response(authapis.openid_configuration(security))
+
+    @app.route("/openid/v1/jwks", methods=["GET"])
+    async def jwks(_: Request) -> HTTPResponse:
+        return raw(dumps(authapis.jwks(security)), content_type="application/jwk-set+json")
 
     @app.route("/version", methods=["GET"])
     async def version(_: Request) -> HTTPResponse:
         return hc.json_response(discovery.VERSION_INFO)
 
-    async def health(_: Request) -> HTTPResponse:
-        return text("ok") if api.ready else text("not ready", status=503)
+    def health_route(endpoint: str) -> Any:
+        async def health(request: Request, check: str = "") -> HTTPResponse:
+            code, body = api.health.answer(endpoint, check, parse_qs(request.query_string, keep_blank_values=True))
+            return text(body, status=code, headers={"X-Content-Type-Options": "nosniff"},
+                        content_type="text/plain; charset=utf-8")
+        return health
 
-    for probe in ("healthz", "livez", "readyz"):
-        app.add_route(health, f"/{probe}", methods=["GET"], name=probe)
+    for probe in ("healthz", "livez", "readyz"):  # machinery.healthz: Kubernetes' named checks
+        app.add_route(health_route(probe), f"/{probe}", methods=["GET"], name=probe)
+        app.add_route(health_route(probe), f"/{probe}/<check:path>", methods=["GET"], name=f"{probe}-check")
 
     @app.route("/metrics", methods=["GET"])
     async def prom(_: Request) -> HTTPResponse:

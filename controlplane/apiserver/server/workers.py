@@ -16,7 +16,13 @@ only when every worker serves. A worker whose link reaches EOF (supervisor gone,
 SIGKILL) stops by itself: no orphans.
 
 Stop semantics: SIGTERM/SIGINT to the supervisor are forwarded to the workers and it exits 0
-once they all exited cleanly; a worker dying unexpectedly makes it stop the others and exit 1.
+once they all exited cleanly. A worker dying during start-up makes it stop the others and exit
+1 (``controlplane up`` restarts the apiserver); a worker dying later is restarted in its slot
+(same index: worker 0 keeps the once-only jobs) at once, then on ``RestartBackoff`` (1 s
+doubling to 30 s, reset after 60 s up), while the others keep serving. The cause is logged and
+the new worker counts it in ``controlplane_component_restarts_total{component="apiserver-worker"}``
+(the multiprocess metrics keep the count across workers); the dead worker's live gauges are
+dropped (``mark_process_dead``).
 Neighbours: ``controlplane/cmd/apiserver.py`` (argument parsing, picks supervisor or worker),
 ``app.serve`` (takes the socket and the gate), ``metrics.render`` (multiprocess collection).
 """
@@ -30,13 +36,19 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 
+from prometheus_client.multiprocess import mark_process_dead
+
 from controlplane.log import get_logger
+from controlplane.machinery.backoff import RestartBackoff
 
 log = get_logger(__name__)
 
 STOP_GRACE_S = 20.0  # how long workers get to stop before SIGKILL
+READY_TIMEOUT_S = 120.0  # a restarted worker must listen within this
+RESTART_CAUSE_ENV = "CONTROLPLANE_WORKER_RESTART_CAUSE"  # set for a restarted worker: it counts the restart
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -147,7 +159,7 @@ async def _first(*aws: asyncio.Future | asyncio.Task) -> None:
 
 
 async def supervise(argv: list[str], count: int) -> int:
-    """Run ``count`` workers of ``controlplane <argv>`` until a signal or a worker's death."""
+    """Run ``count`` workers of ``controlplane <argv>`` until a signal, restarting any that dies."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -156,6 +168,7 @@ async def supervise(argv: list[str], count: int) -> int:
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
     workers: list[_Worker] = []
     rc = 0
+    keepers: list[asyncio.Future] = []
     try:
         for i in range(count):
             workers.append(await _spawn(i, count, argv, env))
@@ -171,17 +184,23 @@ async def supervise(argv: list[str], count: int) -> int:
                     for w in workers:
                         w.writer.write(b"go\n")
                     log.info("apiserver workers serving", workers=count, pids=[w.proc.pid for w in workers])
-                    await _first(any_exit, stopped)
                 else:
                     log.error("an apiserver worker closed its link during start-up")
                     rc = 1
-            if any_exit.done() and not stop.is_set():
-                log.error("apiserver worker exited; stopping the others",
+            elif any_exit.done() and not stop.is_set():
+                log.error("apiserver worker exited during start-up; stopping the others",
                           exited={i: f.result() for i, f in exits.items() if f.done()})
                 rc = 1
         finally:
-            for f in (readies, any_exit, stopped):
+            for f in (readies, any_exit, stopped, *exits.values()):
                 f.cancel()
+        if rc == 0 and not stop.is_set():
+            keepers = [asyncio.ensure_future(_keep(workers, i, count, argv, env, metrics_dir, stop))
+                       for i in range(count)]
+            await stop.wait()
+        for k in keepers:
+            k.cancel()
+        await asyncio.gather(*keepers, return_exceptions=True)
         rc = max(rc, await _stop_all(workers))
     finally:
         for w in workers:
@@ -191,6 +210,54 @@ async def supervise(argv: list[str], count: int) -> int:
             w.writer.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return rc
+
+
+async def _keep(workers: list[_Worker], index: int, count: int, argv: list[str], env: dict[str, str],
+                metrics_dir: str, stop: asyncio.Event) -> None:
+    """Restart worker ``index`` whenever it exits (until ``stop``): at once the first time, then
+    on ``RestartBackoff``; the new worker is let serve as soon as it listens (the others do)."""
+    backoff = RestartBackoff()
+    started = time.monotonic()
+    while not stop.is_set():
+        w = workers[index]
+        rc = await w.proc.wait()
+        if stop.is_set():
+            return
+        cause = describe_exit(rc)
+        w.writer.close()
+        mark_process_dead(w.proc.pid, metrics_dir)  # its live gauges leave /metrics
+        delay = backoff.next_delay(time.monotonic() - started)
+        log.error("apiserver worker exited; restarting it", worker=index, pid=w.proc.pid, cause=cause,
+                  restart_in=delay)
+        if delay:
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return
+            except asyncio.TimeoutError:
+                pass
+        new = await _spawn(index, count, argv, {**env, RESTART_CAUSE_ENV: cause})
+        workers[index] = new
+        started = time.monotonic()
+        try:
+            line = await asyncio.wait_for(new.reader.readline(), READY_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            line = b""
+        if line == b"ready\n":
+            new.writer.write(b"go\n")
+            log.info("apiserver worker restarted", worker=index, pid=new.proc.pid)
+        elif new.proc.returncode is None:
+            log.error("restarted apiserver worker did not get ready; killing it", worker=index)
+            new.proc.kill()
+
+
+def describe_exit(rc: int | None) -> str:
+    """``exit status 1`` / ``signal SIGKILL``."""
+    if rc is not None and rc < 0:
+        try:
+            return f"signal {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"signal {-rc}"
+    return f"exit status {rc}"
 
 
 async def _stop_all(workers: list[_Worker]) -> int:

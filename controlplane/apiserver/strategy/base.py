@@ -67,6 +67,8 @@ class Strategy:
     keep_status_on_create: bool = False
     # syntax of metadata.name: DNS-1123 label, DNS-1123 subdomain, or any path segment
     name_rule: NameRule = "subdomain"
+    # time to live of stored objects in seconds (an etcd lease on every write; None: forever)
+    ttl_seconds: int | None = None
 
     # -- defaulting and validation -------------------------------------------------------------
     def set_defaults(self, obj: Obj) -> None:
@@ -115,6 +117,10 @@ class Strategy:
         """``status.selector`` of the Scale: the pods the replicas are counted over."""
         selector = (obj.get("spec") or {}).get("selector")
         return LabelSelector.from_dict(selector).to_string() if isinstance(selector, dict) else ""
+
+    def prepare_approval(self, old: Obj, new: Obj) -> Obj:
+        """What an update through ``/approval`` stores (CertificateSigningRequests only)."""
+        raise errors.method_not_allowed("approval is not supported on this resource")
 
     def prepare_finalize(self, info: ResourceInfo, old: Obj, new: Obj) -> Obj:
         """What an update through ``/finalize`` stores (namespaces only serve it)."""

@@ -10,6 +10,7 @@ from typing import Iterable
 from controlplane.apiserver.discovery.registry import ALL_VERBS, Registry, ResourceInfo
 from controlplane.apiserver.strategy.apiservice import APIServiceStrategy
 from controlplane.apiserver.strategy.base import Strategy
+from controlplane.apiserver.strategy.certificates import CertificateSigningRequestStrategy
 from controlplane.apiserver.strategy.cronjob import CronJobStrategy
 from controlplane.apiserver.strategy.customresourcedefinition import CustomResourceDefinitionStrategy
 from controlplane.apiserver.strategy.event import EventStrategy
@@ -18,13 +19,18 @@ from controlplane.apiserver.strategy.job import JobStrategy
 from controlplane.apiserver.strategy.namespace import NamespaceStrategy
 from controlplane.apiserver.strategy.node import NodeStrategy
 from controlplane.apiserver.strategy.pod import PodStrategy
+from controlplane.apiserver.strategy.rbac import BindingStrategy, RoleStrategy
 from controlplane.apiserver.strategy.replicationcontroller import ReplicationControllerStrategy
+from controlplane.apiserver.strategy.schedulingdecision import SchedulingDecisionStrategy
 from controlplane.apiserver.strategy.secret import SecretStrategy
 from controlplane.apiserver.strategy.service import ServiceStrategy
 from controlplane.apiserver.strategy.simple import PodDisruptionBudgetStrategy, PriorityClassStrategy
 from controlplane.apiserver.strategy.workloads import (
     DaemonSetStrategy, DeploymentStrategy, ReplicaSetStrategy, StatefulSetStrategy,
 )
+
+
+CREATE_ONLY = ("create",)
 
 
 def _res(kind: str, plural: str, strategy: Strategy, namespaced: bool = True, *, short: Iterable[str] = (),
@@ -36,11 +42,16 @@ def _res(kind: str, plural: str, strategy: Strategy, namespaced: bool = True, *,
                         storage_version=storage or version)
 
 
-def builtin_resources() -> list[ResourceInfo]:
-    """Every built-in resource, in the order discovery lists them."""
+def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = None) -> list[ResourceInfo]:
+    """Every built-in resource, in the order discovery lists them. ``event_ttl`` /
+    ``decision_ttl``: seconds Events / SchedulingDecisions live (None: the defaults, 1 h; 0:
+    forever)."""
     all_cat = ("all",)
     plain = Strategy()
-    events = EventStrategy()
+    rbac = "rbac.authorization.k8s.io"
+    roles, bindings = RoleStrategy(), BindingStrategy()
+    events = EventStrategy() if event_ttl is None else EventStrategy(event_ttl or None)
+    decisions = SchedulingDecisionStrategy() if decision_ttl is None else SchedulingDecisionStrategy(decision_ttl or None)
     hpa = HorizontalPodAutoscalerStrategy()
     return [
         # core/v1
@@ -56,7 +67,7 @@ def builtin_resources() -> list[ResourceInfo]:
         _res("Endpoints", "endpoints", plain, short=["ep"]),
         _res("ConfigMap", "configmaps", plain, short=["cm"]),
         _res("Secret", "secrets", SecretStrategy()),
-        _res("ServiceAccount", "serviceaccounts", plain, short=["sa"]),
+        _res("ServiceAccount", "serviceaccounts", plain, short=["sa"], sub=["token"]),
         _res("Event", "events", events, short=["ev"]),
         # apps/v1
         _res("Deployment", "deployments", DeploymentStrategy(), short=["deploy"], cats=all_cat,
@@ -91,12 +102,37 @@ def builtin_resources() -> list[ResourceInfo]:
              sub=["status"], group="policy"),
         # events.k8s.io/v1 (same storage as core events in Kubernetes; kept separate here)
         _res("Event", "events", events, short=["ev"], group="events.k8s.io"),
+        # rbac.authorization.k8s.io/v1 (escalation and bind checks in strategy/rbac.py)
+        _res("Role", "roles", roles, group=rbac),
+        _res("RoleBinding", "rolebindings", bindings, group=rbac),
+        _res("ClusterRole", "clusterroles", roles, False, group=rbac),
+        _res("ClusterRoleBinding", "clusterrolebindings", bindings, False, group=rbac),
+        # certificates.k8s.io/v1
+        _res("CertificateSigningRequest", "certificatesigningrequests", CertificateSigningRequestStrategy(), False,
+             short=["csr"], sub=["status", "approval"], group="certificates.k8s.io",
+             verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")),
+        # authentication.k8s.io/v1, authorization.k8s.io/v1: create-only reviews, never stored
+        # (answered by server/authapis.py)
+        _res("TokenReview", "tokenreviews", plain, False, group="authentication.k8s.io", verbs=CREATE_ONLY),
+        _res("SelfSubjectReview", "selfsubjectreviews", plain, False, group="authentication.k8s.io",
+             verbs=CREATE_ONLY),
+        _res("SubjectAccessReview", "subjectaccessreviews", plain, False, group="authorization.k8s.io",
+             verbs=CREATE_ONLY),
+        _res("SelfSubjectAccessReview", "selfsubjectaccessreviews", plain, False, group="authorization.k8s.io",
+             verbs=CREATE_ONLY),
+        _res("SelfSubjectRulesReview", "selfsubjectrulesreviews", plain, False, group="authorization.k8s.io",
+             verbs=CREATE_ONLY),
+        _res("LocalSubjectAccessReview", "localsubjectaccessreviews", plain, group="authorization.k8s.io",
+             verbs=CREATE_ONLY),
+        # scheduling.controlplane.io/v1: the scheduler's decision records (docs/scheduling.md)
+        _res("SchedulingDecision", "schedulingdecisions", decisions, short=["sd"],
+             group="scheduling.controlplane.io"),
     ]
 
 
-def builtin_registry() -> Registry:
+def builtin_registry(event_ttl: int | None = None, decision_ttl: int | None = None) -> Registry:
     """A registry serving every built-in resource."""
     registry = Registry()
-    for info in builtin_resources():
+    for info in builtin_resources(event_ttl, decision_ttl):
         registry.add(info)
     return registry

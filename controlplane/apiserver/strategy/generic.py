@@ -13,6 +13,7 @@ delete and subresource endpoints; nothing here touches storage. Deletion's own r
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
@@ -30,6 +31,10 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
+def dumps_compact(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
 def strategy_of(info: ResourceInfo) -> Strategy:
     strategy: Strategy = info.strategy
     return strategy
@@ -38,9 +43,17 @@ def strategy_of(info: ResourceInfo) -> Strategy:
 def check_type(info: ResourceInfo, obj: Obj, *, apply: bool = False) -> None:
     """The body's apiVersion/kind must name the addressed resource (filled in when absent)."""
     kind, api_version = obj.get("kind"), obj.get("apiVersion")
-    if not kind and not apply:
+    if info.is_custom and not apply:
+        # apiextensions decodes custom resources with the unstructured scheme, which takes no
+        # defaults from the URL: a body without kind is 400 (transformDecodeError's wording)
+        if not kind:
+            data = dumps_compact(obj)
+            summary = data if len(data) <= 30 else data[:30] + " ..."
+            raise errors.bad_request(f"the object provided is unrecognized (must be of type {info.kind}): "
+                                     f"Object 'Kind' is missing in '{data}' ({summary})")
+    elif not kind and not apply:  # built-in types: the URL's group/version/kind fill what is missing
         obj["kind"] = kind = info.kind
-    if not api_version and not apply:
+    if not api_version and not apply and not info.is_custom:
         obj["apiVersion"] = api_version = info.api_version
     if kind != info.kind:
         raise errors.bad_request(f"the kind of the object ({kind}) does not match the resource ({info.kind})")
@@ -48,7 +61,8 @@ def check_type(info: ResourceInfo, obj: Obj, *, apply: bool = False) -> None:
         gv_group = api_version.rsplit("/", 1)[0] if "/" in (api_version or "") else ""
         if gv_group != info.group or not info.is_custom:
             raise errors.bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API version ({info.api_version})")
+                f"the API version in the data ({api_version or ''}) does not match the expected API version "
+                f"({info.api_version})")
     if not isinstance(obj.get("metadata", {}), dict):
         raise errors.bad_request("metadata must be an object")
 
@@ -134,6 +148,8 @@ def prepare_update(info: ResourceInfo, old: Obj, new: Obj, *, subresource: str, 
     old_meta = old["metadata"]
     if subresource == "finalize":
         new = strategy.prepare_finalize(info, old, new)
+    elif subresource == "approval":  # CertificateSigningRequests: only the Approved/Denied conditions
+        new = strategy.prepare_approval(old, new)
     elif subresource == "status":
         # Only status (and managedFields bookkeeping) changes through /status.
         merged = copy.deepcopy(old)

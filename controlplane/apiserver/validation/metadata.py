@@ -22,8 +22,13 @@ GVK = tuple[str, str, str]
 # kinds whose names must be DNS-1123 labels (everything else: subdomain)
 _LABEL_NAMED = {("", "Namespace"), ("", "Service")}
 _CLUSTER_SCOPED = {("", "Namespace"), ("", "Node"), ("apiextensions.k8s.io", "CustomResourceDefinition"),
-                   ("scheduling.k8s.io", "PriorityClass")}
-_PATH_SEGMENT_ONLY = {("", "Event"), ("events.k8s.io", "Event")}
+                   ("scheduling.k8s.io", "PriorityClass"), ("rbac.authorization.k8s.io", "ClusterRole"),
+                   ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+                   ("certificates.k8s.io", "CertificateSigningRequest")}
+# RBAC names are path segments (``system:kube-scheduler``), as Kubernetes' ValidateRBACName
+_PATH_SEGMENT_ONLY = {("", "Event"), ("events.k8s.io", "Event"), ("rbac.authorization.k8s.io", "Role"),
+                      ("rbac.authorization.k8s.io", "ClusterRole"), ("rbac.authorization.k8s.io", "RoleBinding"),
+                      ("rbac.authorization.k8s.io", "ClusterRoleBinding")}
 _TOTAL_ANNOTATION_SIZE = 256 * 1024
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from controlplane.apiserver.crd.validation import validate_crd
 from controlplane.apiserver.meta.names import Errors
-from controlplane.apiserver.validation import apiregistration, apps, autoscaling, batch, core
+from controlplane.apiserver.validation import apiregistration, apps, autoscaling, batch, core, scheduling
 
 Obj = dict[str, Any]
 GVK = tuple[str, str, str]
@@ -36,6 +36,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("batch", "CronJob"): batch.cronjob,
     ("coordination.k8s.io", "Lease"): core.lease,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): validate_crd,
+    ("scheduling.controlplane.io", "SchedulingDecision"): scheduling.scheduling_decision,
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from schedulers.gpu.choice import whole_gpus
+from schedulers.gpu.gorand import RunRandom
 from schedulers.gpu.policy import register_policy
 from schedulers.gpu.state import GpuNodeState, GpuPod
 
@@ -17,12 +18,12 @@ from schedulers.gpu.state import GpuNodeState, GpuPod
 class RandomPolicy:
     name = "Random"
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: RunRandom) -> None:
         self.rng = rng
 
     def score(self, state: GpuNodeState, pod: GpuPod, feasible: np.ndarray) -> np.ndarray:
         out = np.zeros(len(feasible), dtype=np.int64)
-        out[int(self.rng.integers(len(feasible)))] = 1
+        out[self.rng.intn(len(feasible))] = 1
         return out
 
     def choose_gpus(self, state: GpuNodeState, node: int, pod: GpuPod) -> list[int]:
@@ -33,7 +34,7 @@ class RandomPolicy:
         for g in range(int(state.gpu_count[node])):
             if row[g] >= pod.milli:
                 seen += 1
-                if int(self.rng.integers(seen)) == 0:
+                if self.rng.intn(seen) == 0:
                     choice = g
         return [choice]
 
