@@ -31,10 +31,11 @@ GV = "wardle.example.com/v1alpha1"
 class Backend:
     """The test's aggregated API server, on a thread of its own."""
 
-    def __init__(self, cert: Path, key: Path) -> None:
+    def __init__(self, cert: Path, key: Path, front_proxy_ca: Path) -> None:
         self.port = free_port()
         self.seen: list[dict[str, str]] = []
-        self.cert, self.key = cert, key
+        self.identities: list[tuple[str, str, list[str]]] = []  # (client certificate CN, X-Remote-User, groups)
+        self.cert, self.key, self.front_proxy_ca = cert, key, front_proxy_ca
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -43,13 +44,20 @@ class Backend:
         app = web.Application()
 
         async def resources(request: web.Request) -> web.Response:
-            self.seen.append(dict(request.headers))
+            record(request)
             return web.json_response({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": GV, "resources": [
                 {"name": "flunders", "singularName": "flunder", "namespaced": True, "kind": "Flunder",
                  "verbs": ["get", "list"]}]})
 
-        async def flunders(request: web.Request) -> web.Response:
+        def record(request: web.Request) -> None:
             self.seen.append(dict(request.headers))
+            peer = request.transport.get_extra_info("peercert") if request.transport else None
+            cn = next((v for rdn in (peer or {}).get("subject", ()) for k, v in rdn if k == "commonName"), "")
+            self.identities.append((cn, request.headers.get("X-Remote-User", ""),
+                                    request.headers.getall("X-Remote-Group", [])))
+
+        async def flunders(request: web.Request) -> web.Response:
+            record(request)
             ns = request.match_info["ns"]
             return web.json_response({"kind": "FlunderList", "apiVersion": GV, "metadata": {"resourceVersion": "1"},
                                       "items": [{"kind": "Flunder", "apiVersion": GV, "metadata": {
@@ -64,6 +72,8 @@ class Backend:
         asyncio.set_event_loop(self.loop)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(str(self.cert), str(self.key))
+        ctx.load_verify_locations(str(self.front_proxy_ca))  # request-header authentication, as kube's
+        ctx.verify_mode = ssl.CERT_OPTIONAL
         runner = web.AppRunner(self._app(), access_log=None)
         self.loop.run_until_complete(runner.setup())
         self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=ctx).start())
@@ -103,7 +113,7 @@ def _wait(what: str, fn, timeout: float = 30.0):
 def test_any_aggregated_api(fresh_apiserver, tmp_path: Path) -> None:
     kubectl = make_kubectl(fresh_apiserver.kubeconfig, tmp_path / "cache")
     cert, key = self_signed(tmp_path / "certs", ("api.wardle.svc", "localhost"))
-    backend = Backend(cert, key).start()
+    backend = Backend(cert, key, fresh_apiserver.pki.crt("front-proxy-ca")).start()
     try:
         kubectl("create", "namespace", "wardle")
         kubectl("apply", "-f", "-", input=json.dumps({
@@ -139,6 +149,16 @@ def test_any_aggregated_api(fresh_apiserver, tmp_path: Path) -> None:
         assert "my-flunder" in listed, listed
         assert backend.seen and all("Authorization" not in h and "authorization" not in h for h in backend.seen)
         assert all(h.get("X-Forwarded-For") == "127.0.0.1" for h in backend.seen if "X-Forwarded-For" in h)
+        # who asked travels as kube-aggregator sends it: the front-proxy certificate plus X-Remote-*
+        # (the availability check as system:kube-aggregator); a client's own X-Remote-* never passes
+        assert ("front-proxy-client", "system:kube-aggregator", ["system:masters"]) in backend.identities
+        with fresh_apiserver.http() as h:
+            r = h.get(f"/apis/{GV}/namespaces/wardle/flunders",
+                      headers={"X-Remote-User": "mallory", "X-Remote-Group": "system:masters"})
+            assert r.status_code == 200, r.text
+        cn, user, groups = backend.identities[-1]
+        assert (cn, user) == ("front-proxy-client", "kubernetes-admin"), backend.identities[-1]
+        assert "system:masters" in groups and "system:authenticated" in groups and "mallory" not in groups
 
         kubectl("delete", "apiservice", "v1alpha1.wardle.example.com")
         _wait("the group gone", lambda: "wardle.example.com" not in kubectl("get", "--raw", "/apis").stdout)

@@ -20,6 +20,7 @@ every 2 s (metrics resolution 3 s), driven with the real kubectl:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -27,8 +28,12 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
+from controlplane.client.rest import RestClient
+from controlplane.etcd_process import free_port
+from controlplane.metrics.register import SERVICE_DNS, register
 from controlplane.runtime import cgroups
 from tests.fixtures.agent import HAVE_RUNC, AgentProcess, leftovers
 from tests.fixtures.apiserver import _start, make_kubectl
@@ -79,13 +84,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, local_registry):
     agent = None
     try:
         node = f"m-{uuid.uuid4().hex[:6]}"
-        agent = AgentProcess(work / "agent", api.url, node, local_registry.url)
+        agent = AgentProcess(work / "agent", api, node, local_registry.url)
         agent.start()
-        ms = ProcessRunner(work, ["metrics-server", "--kubeconfig", str(api.kubeconfig), "--metric-resolution", "3s",
-                                  "--data-dir", str(work), "--cert-dir", str(work / "ms"), "--register-apiservice"],
-                           "metrics-server").start()
+        # the metrics-server as `up` runs it: its own identity, a serving certificate of the
+        # cluster CA, the front-proxy CA; the APIService registered with the admin's credentials
+        pki, ms_port = api.pki, free_port()
+        pki.serving("metrics-server-serving", "metrics-server", ["127.0.0.1", "localhost", SERVICE_DNS])
+        ms = ProcessRunner(work, [
+            "metrics-server", "--kubeconfig", str(api.component_kubeconfig("metrics-server")),
+            "--metric-resolution", "3s", "--data-dir", str(work), "--secure-port", str(ms_port),
+            "--tls-cert-file", str(pki.crt("metrics-server-serving")),
+            "--tls-private-key-file", str(pki.key("metrics-server-serving")),
+            "--requestheader-client-ca-file", str(pki.crt("front-proxy-ca")),
+            "--requestheader-allowed-names", "front-proxy-client", "--client-ca-file", str(pki.ca_file),
+            "--kubelet-certificate-authority", str(pki.ca_file),
+            "--kubelet-client-certificate", str(pki.crt("metrics-server")),
+            "--kubelet-client-key", str(pki.key("metrics-server"))], "metrics-server").start()
         procs.append(ms)
-        cm = ControllerManagerProcess(work / "cm", api.kubeconfig, [
+        asyncio.run(_register(api, ms_port))
+        cm = ControllerManagerProcess(work / "cm", api.component_kubeconfig("controller-manager"), [
             "--leader-elect=false", "--horizontal-pod-autoscaler-sync-period", "2s"]).start()
         procs.append(cm)
         c = Cluster(work, api, make_kubectl(api.kubeconfig, work / "kubectl-cache"), node)
@@ -119,6 +136,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, local_registry):
         api.stop()
         api.etcd.stop()
         assert not problems, f"left behind on the host: {problems}"
+
+
+async def _register(api, port: int) -> None:  # type: ignore[no-untyped-def]
+    client = RestClient.from_kubeconfig(str(api.kubeconfig))
+    try:
+        await register(client, "127.0.0.1", port, api.pki.ca_file)
+    finally:
+        await client.close()
 
 
 def _ns(c: Cluster) -> str:
@@ -203,6 +228,19 @@ spec:
     assert 0 < mem_node < _bytes(node["status"]["capacity"]["memory"])
     listed = c.kubectl("top", "pods", "-A", "--containers", "--sort-by=cpu").stdout
     assert re.search(rf"^{ns}\s+spin\s+spin\s+\d+m", listed, re.M), listed
+
+    # the Metrics API is authorized like any API (the apiserver, then metrics-server's own
+    # SubjectAccessReview for the user the front proxy names): view in the namespace may read
+    # PodMetrics there (system:aggregated-metrics-reader is aggregated into view), not elsewhere
+    c.kubectl("create", "rolebinding", "jane-view", "-n", ns, "--clusterrole=view", "--user=jane")
+    jane = make_kubectl(c.api.kubeconfig_for("jane"), c.work / "jane-cache")
+    c.wait("jane may read PodMetrics", lambda: jane("top", "pod", "spin", "-n", ns, check=False).returncode == 0, 15)
+    denied = jane("top", "node", check=False)
+    assert denied.returncode != 0 and "forbidden" in denied.stderr.lower(), denied.stderr
+    port = json.loads(c.raw("/api/v1/namespaces/kube-system/endpoints/metrics-server"))["subsets"][0]["ports"][0]["port"]
+    with httpx.Client(verify=str(c.api.pki.ca_file)) as direct:  # straight to it with no credentials: 401
+        r = direct.get(f"https://127.0.0.1:{port}/apis/metrics.k8s.io/v1beta1/nodes")
+        assert r.status_code == 401, r.text
 
     # the agent's own endpoints through the apiserver's node proxy
     res = c.raw(f"/api/v1/nodes/{c.node}/proxy/metrics/resource")

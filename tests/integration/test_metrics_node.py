@@ -1,7 +1,7 @@
 """Node statistics from a real agent running a real runc pod: ``/metrics/resource``,
 ``/stats/summary`` and ``/metrics/cadvisor`` agree with the pod's cgroup (CPU rate under a
 500m limit, working set within 5 %), see its network namespace and writable layer, sit behind
-the agent's authentication; allocatable is below capacity by the hard eviction threshold; and a
+the agent's authentication and authorization (``nodes/metrics``); allocatable is below capacity by the hard eviction threshold; and a
 crossed hard threshold sets MemoryPressure and evicts the pod (Failed / Evicted, an Event)."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ BURN = {"name": "burn", "image": "busybox",
 
 @pytest.fixture
 async def client(apiserver):
-    c = RestClient(apiserver.url)
+    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
     yield c
     await c.close()
 
@@ -57,8 +57,12 @@ async def test_node_statistics_agree_with_the_cgroup(client, ns, start_agent):
     p = await pod_where(client, ns, "burn", lambda p: p["status"].get("phase") == "Running", what="burn running")
     uid = p["metadata"]["uid"]
 
-    code, _ = await _get_noauth(node, "/metrics/resource")
-    assert code == 401
+    # authenticated and authorized as the kubelet's: nobody 401, a user without nodes/metrics 403,
+    # Prometheus' identity (system:prometheus in system:monitoring) and the metrics-server's 200
+    assert (await _get_as(agent, node, "/metrics/resource", ""))[0] == 401
+    assert (await _get_as(agent, node, "/metrics/resource", "jane", ["devs"]))[0] == 403
+    assert (await _get_as(agent, node, "/metrics", "system:prometheus", ["system:monitoring"]))[0] == 200
+    assert (await _get_as(agent, node, "/metrics/resource", "system:metrics-server"))[0] == 200
 
     async def sample():
         code, text = await agent_get(agent, node, "/metrics/resource")
@@ -113,10 +117,12 @@ def _container_cgroups(uid: str) -> list[str]:
     return [str(p.relative_to(cgroups.CGROUP_ROOT / "memory")) for p in root.glob(f"*/pod{uid}/*") if p.is_dir()]
 
 
-async def _get_noauth(node: dict, path: str) -> tuple[int, str]:
+async def _get_as(agent, node: dict, path: str, user: str, groups: list[str] | None = None) -> tuple[int, str]:
+    """GET on the agent's HTTPS endpoint with ``user``'s client certificate (``""``: none)."""
     port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
-    async with aiohttp.ClientSession() as s:
-        async with s.get(f"http://127.0.0.1:{port}{path}") as r:
+    tls = aiohttp.TCPConnector(ssl=agent.api.ssl_context(user, groups or []))
+    async with aiohttp.ClientSession(connector=tls) as s:
+        async with s.get(f"https://127.0.0.1:{port}{path}") as r:
             return r.status, await r.text()
 
 

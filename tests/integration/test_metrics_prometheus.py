@@ -2,7 +2,8 @@
 (``/usr/bin/prometheus``) on ``manifests/prometheus``; every component is a target and every
 target is up (apiserver, etcd, controller-manager, scheduler, metrics-server, and /metrics,
 /metrics/cadvisor, /metrics/resource of each real node); stopping a node's agent fires the
-``KubeletDown`` alert for that node. The shipped rules run with their ``for:`` set to 0 s
+``KubeletDown`` alert for that node. Prometheus scrapes as ``system:prometheus`` (group
+``system:monitoring``) over HTTPS; the agents authorize it for ``nodes/metrics``. The shipped rules run with their ``for:`` set to 0 s
 (``--prometheus-rules`` with a rewritten copy) and a 1 s scrape interval, so the test waits
 seconds, not minutes."""
 
@@ -18,11 +19,13 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from controlplane.etcd_process import free_port
+from controlplane.pki.cluster import ClusterPKI
 from tests.fixtures.agent import HAVE_RUNC, AgentProcess, leftovers
 from tests.fixtures.apiserver import REPO
 
@@ -68,8 +71,7 @@ def test_prometheus_scrapes_every_component_and_alerts_on_a_stopped_node(tmp_pat
     proc = subprocess.Popen([sys.executable, "-m", "controlplane", "up", "--data-dir", str(data), "--port", str(port),
                              "--node-name", node, "--apiserver-workers", "1", "--prometheus",
                              "--prometheus-scrape-interval", "1s", "--prometheus-rules", str(rules)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-                            env={k: v for k, v in os.environ.items() if k != "CONTROLPLANE_AGENT_TOKEN"})  # up's own token file
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     extra = None
     try:
         ready = None
@@ -86,9 +88,9 @@ def test_prometheus_scrapes_every_component_and_alerts_on_a_stopped_node(tmp_pat
         assert ready, "controlplane up did not print its ready line"
         assert set(ready["metrics"]) >= {"apiserver", "etcd", "controller-manager", "scheduler", "metrics-server", "agent"}
         prom = ready["prometheus"]
-        # a second node, outside up, whose agent we stop
-        token = (data / "agent-token").read_text().strip()
-        extra = AgentProcess(tmp_path / "extra", ready["server"], f"{node}-x", local_registry.url, ["--token", token])
+        # a second node, outside up (its own node identity from up's CA), whose agent we stop
+        cluster = SimpleNamespace(url=ready["server"], pki=ClusterPKI(data / "pki"))
+        extra = AgentProcess(tmp_path / "extra", cluster, f"{node}-x", local_registry.url)
         extra.start()
 
         state: dict = {}
@@ -131,4 +133,8 @@ def test_prometheus_scrapes_every_component_and_alerts_on_a_stopped_node(tmp_pat
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        down = subprocess.run([sys.executable, "-m", "controlplane", "down", "--data-dir", str(data)], cwd=REPO,
+                              capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0
+    rep = json.loads(down.stdout.strip().splitlines()[-1])
+    assert down.returncode == 0 and not rep["leftovers"] and not rep["errors"], rep

@@ -176,7 +176,8 @@ _HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
 async def node_proxy(request: Request, name: str, path: str = "") -> HTTPResponse | None:
     """``nodes/<name>/proxy/<path>``: any request to the node's agent (its ``/metrics``,
     ``/metrics/resource``, ``/metrics/cadvisor``, ``/stats/summary``, ``/healthz``, logs...),
-    with the agent token, the answer streamed back."""
+    as the apiserver's kubelet client (``--kubelet-client-certificate``; the caller was authorized
+    for ``nodes/proxy`` already), the answer streamed back."""
     api: Api = request.app.ctx.api
     node = await _get(api, "nodes", None, name)
     if node is None:
@@ -187,11 +188,12 @@ async def node_proxy(request: Request, name: str, path: str = "") -> HTTPRespons
     port = ((st.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
     if not addr or not port:
         return status_response(errors.ApiError(503, "ServiceUnavailable", f"node {name} has no agent endpoint"))
-    url = f"http://{addr}:{port}/{path}" + (f"?{request.query_string}" if request.query_string else "")
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
-    headers["Authorization"] = f"Bearer {agent_token()}"
+    scheme = "https" if api.kubelet_ssl is not None else "http"
+    url = f"{scheme}://{addr}:{port}/{path}" + (f"?{request.query_string}" if request.query_string else "")
+    headers = {k: v for k, v in request.headers.items()
+               if k.lower() not in _HOP and not k.lower().startswith(("impersonate-", "x-remote-"))}
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
-    async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as s:
+    async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False, connector=_connector(api)) as s:
         try:
             async with s.request(request.method, url, headers=headers, data=request.body or None) as r:
                 out = {k: v for k, v in r.headers.items() if k.lower() not in _HOP and k.lower() != "content-type"}
