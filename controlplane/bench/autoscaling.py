@@ -1,7 +1,10 @@
 """``controlplane bench autoscaling [--nodes 5000] [--pods 150000] [--hpas 1000]``: the resource
 metrics pipeline and the HorizontalPodAutoscaler at scale, printed as JSON.
 
-A fresh etcd and apiserver, ``--nodes`` simulated nodes (``controlplane agent --simulated``,
+A fresh etcd and apiserver, secured as ``controlplane up`` secures them (TLS, Node+RBAC, each
+component under its own identity: the metrics-server as ``system:metrics-server``, its scrapes
+authorized by the simulated nodes through SubjectAccessReviews, the Metrics API reached through
+the front proxy; no audit log), ``--nodes`` simulated nodes (``controlplane agent --simulated``,
 one child process serving every node's synthetic ``/metrics/resource``), ``--pods`` pods
 bound straight to them (100m CPU / 128Mi requests, ``--hpas`` label groups spread over 100
 namespaces), the metrics component (``controlplane metrics-server``, 15 s resolution) behind
@@ -28,7 +31,6 @@ import asyncio
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import ssl
@@ -44,8 +46,12 @@ import aiohttp
 from controlplane.bench import loadgen
 from controlplane.client import resources as R
 from controlplane.client.rest import RestClient
-from controlplane.etcd_process import EtcdProcess, free_port
-from controlplane.kubeconfig import write_kubeconfig
+from controlplane.cmd import secure
+from controlplane.etcd_process import EtcdProcess, EtcdTLS, free_port
+from controlplane.metrics.register import SERVICE_DNS
+from controlplane.metrics.register import register as register_metrics_api
+from controlplane.pki.cluster import ClusterPKI
+from controlplane.pki.kubeconfigs import write_component_kubeconfigs
 from controlplane.procutil import terminate, tree_rss_mib, wait_ready
 
 NAMESPACES = 100
@@ -119,27 +125,41 @@ async def run(args: argparse.Namespace) -> int:
     # SIGTERM cancels the run, so the child processes are stopped and nothing is left behind
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # type: ignore[union-attr]
     work = Path(tempfile.mkdtemp(prefix="bench-autoscaling-"))
-    token = secrets.token_hex(16)
-    env = {"CONTROLPLANE_AGENT_TOKEN": token}
-    etcd = EtcdProcess(data_dir=work / "etcd")
+    # secured as `up` runs it: etcd and the apiserver with TLS, Node+RBAC, every component under
+    # its own identity (the simulated nodes authorize the metrics-server's scrapes as kubelets do)
+    pki = ClusterPKI(work / "pki")
+    await asyncio.to_thread(pki.ensure, hostname="bench")
+    pki.node_serving("sim-nodes", ["127.0.0.1"])
+    pki.serving("metrics-server-serving", "metrics-server", ["127.0.0.1", "localhost", SERVICE_DNS])
+    admin_ssl = ssl.create_default_context(cafile=str(pki.ca_file))
+    admin_ssl.load_cert_chain(pki.crt("admin"), pki.key("admin"))
+    etcd = EtcdProcess(data_dir=work / "etcd", tls=EtcdTLS.from_pki(pki.dir))
     etcd.start_sync()
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     procs: list[subprocess.Popen] = []
     out: dict = {"bench": "autoscaling", "nodes": args.nodes, "pods": args.pods, "hpas": args.hpas,
-                 "resolution_s": args.resolution, "sync_period_s": args.sync_period}
+                 "resolution_s": args.resolution, "sync_period_s": args.sync_period, "secured": True}
     groups = max(1, args.hpas)
-    client = RestClient(url, user_agent="bench-autoscaling", max_connections=64)
+    env: dict[str, str] = {}
+    client: RestClient | None = None
     try:
         procs.append(_child(["apiserver", "--port", str(port), "--etcd-endpoints", etcd.endpoint,
-                             "--compaction-interval", "0", "--workers", str(args.apiserver_workers)],
-                            work / "apiserver.log", env))
-        wait_ready(url, procs[-1], timeout=120)
-        kube = write_kubeconfig(work / "kubeconfig", url)
+                             "--compaction-interval", "0", "--workers", str(args.apiserver_workers),
+                             *secure.apiserver_args(pki, work, audit=False)], work / "apiserver.log", env))
+        wait_ready(url, procs[-1], timeout=120, context=ssl.create_default_context(cafile=str(pki.ca_file)))
+        kubeconfigs = write_component_kubeconfigs(pki, url, work, ["sim-nodes"])
+        client = RestClient.from_kubeconfig(str(kubeconfigs["admin"]), user_agent="bench-autoscaling", max_connections=64)
         t0 = time.monotonic()
         sport_metrics = free_port()
-        sim = _child(["agent", "--simulated", "--nodes", str(args.nodes), "--server", url, "--prefix", "sim-node",
-                      "--cpu", "4", "--memory", "32Gi", "--metrics-port", str(sport_metrics)], work / "sim.log", env)
+        # one process simulates every node: it writes 5,000 Nodes' status, more than one node's
+        # identity may (Node authorizer), so it runs as the admin; its stats server authorizes
+        # each scrape as a kubelet does (SubjectAccessReview on nodes/metrics of that node)
+        sim = _child(["agent", "--simulated", "--nodes", str(args.nodes), "--kubeconfig", str(kubeconfigs["admin"]),
+                      "--prefix", "sim-node", "--cpu", "4", "--memory", "32Gi", "--metrics-port", str(sport_metrics),
+                      "--tls-cert-file", str(pki.crt("node-sim-nodes-serving")),
+                      "--tls-private-key-file", str(pki.key("node-sim-nodes-serving")),
+                      "--client-ca-file", str(pki.ca_file)], work / "sim.log", env)
         procs.append(sim)
         for i in range(NAMESPACES):
             await client.create(R.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
@@ -149,17 +169,26 @@ async def run(args: argparse.Namespace) -> int:
         out["node_registration_s"] = round(time.monotonic() - t0, 1)
         t1 = time.monotonic()
         bodies = (pod_body(i, args.nodes, groups) for i in range(args.pods))
-        await _post_pods(url, bodies, args.concurrency)
+        await _post_pods(url, bodies, args.concurrency, admin_ssl)
         out["pods_created_s"] = round(time.monotonic() - t1, 1)
         while _metric(sport_metrics, "simulated_node_running_pods") < args.pods:  # the "kubelets" caught up
             await asyncio.sleep(2)
         out["pods_running_s"] = round(time.monotonic() - t1, 1)
 
         mport = free_port()
-        ms = _child(["metrics-server", "--kubeconfig", str(kube), "--metric-resolution", f"{args.resolution}s",
-                     "--metrics-port", str(mport), "--data-dir", str(work), "--cert-dir", str(work / "ms-certs"),
-                     "--register-apiservice", "--kube-state-metrics=false"], work / "metrics-server.log", env)
+        ms_port = free_port()
+        ms = _child(["metrics-server", "--kubeconfig", str(kubeconfigs["metrics-server"]),
+                     "--metric-resolution", f"{args.resolution}s", "--metrics-port", str(mport), "--data-dir", str(work),
+                     "--secure-port", str(ms_port), "--tls-cert-file", str(pki.crt("metrics-server-serving")),
+                     "--tls-private-key-file", str(pki.key("metrics-server-serving")),
+                     "--requestheader-client-ca-file", str(pki.crt("front-proxy-ca")),
+                     "--requestheader-allowed-names", "front-proxy-client", "--client-ca-file", str(pki.ca_file),
+                     "--kubelet-certificate-authority", str(pki.ca_file),
+                     "--kubelet-client-certificate", str(pki.crt("metrics-server")),
+                     "--kubelet-client-key", str(pki.key("metrics-server")),
+                     "--kube-state-metrics=false"], work / "metrics-server.log", env)
         procs.append(ms)
+        await register_metrics_api(client, "127.0.0.1", ms_port, pki.ca_file)
         t2 = time.monotonic()
         deadline = t2 + 900
         while time.monotonic() < deadline:
@@ -172,37 +201,31 @@ async def run(args: argparse.Namespace) -> int:
             await asyncio.sleep(2)
         out["pipeline_ready_s"] = round(time.monotonic() - t2, 1)
         await asyncio.sleep(args.resolution + 1)  # a second cycle: every pod has two points
-        sport = int((work / "metrics-server.port").read_text())
-        ctx = ssl.create_default_context()
-        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as s:
-            for label, base in (("", url), ("_direct", f"https://127.0.0.1:{sport}")):
-                if base.startswith("https"):
-                    s2 = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx), timeout=aiohttp.ClientTimeout(total=120))
-                else:
-                    s2 = s
-                try:
-                    lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/nodes", args.samples)
-                    out[f"nodemetrics_list_p50_s{label}"], out[f"nodemetrics_list_p99_s{label}"] = _pct(lat, .5), _pct(lat, .99)
-                    out[f"nodemetrics_items{label}"] = n
-                    lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/pods", max(3, args.samples // 2))
-                    out[f"podmetrics_list_p50_s{label}"], out[f"podmetrics_list_p99_s{label}"] = _pct(lat, .5), _pct(lat, .99)
-                    out[f"podmetrics_items{label}"] = n
-                    lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/namespaces/bench-0/pods", args.samples)
-                    out[f"podmetrics_namespace_list_p99_s{label}"] = _pct(lat, .99)
-                finally:
-                    if s2 is not s:
-                        await s2.close()
+        # as the admin (client certificate): through the aggregation layer, and straight to the
+        # component (which authorizes the admin with a SubjectAccessReview, cached)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=admin_ssl),
+                                         timeout=aiohttp.ClientTimeout(total=120)) as s2:
+            for label, base in (("", url), ("_direct", f"https://127.0.0.1:{ms_port}")):
+                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/nodes", args.samples)
+                out[f"nodemetrics_list_p50_s{label}"], out[f"nodemetrics_list_p99_s{label}"] = _pct(lat, .5), _pct(lat, .99)
+                out[f"nodemetrics_items{label}"] = n
+                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/pods", max(3, args.samples // 2))
+                out[f"podmetrics_list_p50_s{label}"], out[f"podmetrics_list_p99_s{label}"] = _pct(lat, .5), _pct(lat, .99)
+                out[f"podmetrics_items{label}"] = n
+                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/namespaces/bench-0/pods", args.samples)
+                out[f"podmetrics_namespace_list_p99_s{label}"] = _pct(lat, .99)
         out["metrics_server_rss_mib"] = round(tree_rss_mib(ms.pid), 1)
         cyc_sum = _metric(mport, "metrics_server_manager_tick_duration_seconds_sum")
         cyc_cnt = _metric(mport, "metrics_server_manager_tick_duration_seconds_count")
         out["scrape_cycle_s_avg"] = round(cyc_sum / cyc_cnt, 2) if cyc_cnt else None
 
         if args.hpas:
-            out.update(await _hpas(args, client, url, kube, work, env, procs, groups))
+            out.update(await _hpas(args, client, url, kubeconfigs["controller-manager"], admin_ssl, work, env, procs,
+                                   groups))
         out["targets"] = {"list_p99_s": 1.0, "hpa_full_sync_s": 1.0, "scale_up_reaction_s": 30.0}
     finally:
-        await client.close()
+        if client is not None:
+            await client.close()
         for p in reversed(procs):
             terminate(p, 20)
         etcd.stop()
@@ -214,19 +237,19 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _post_pods(url: str, bodies, concurrency: int) -> None:
+async def _post_pods(url: str, bodies, concurrency: int, tls: ssl.SSLContext) -> None:
     """Create the pods namespace by namespace path (loadgen POSTs to one path)."""
     per_ns: dict[str, list[bytes]] = {}
     for b in bodies:
         ns = json.loads(b)["metadata"]["namespace"]
         per_ns.setdefault(ns, []).append(b)
     for ns, items in per_ns.items():
-        await loadgen.post_many(url, f"/api/v1/namespaces/{ns}/pods", iter(items), concurrency,
+        await loadgen.post_many(url, f"/api/v1/namespaces/{ns}/pods", iter(items), concurrency, ssl=tls,
                                 ok=lambda status, body: status == 201 or (status == 409 and b"AlreadyExists" in body))
 
 
-async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Path, work: Path,
-                env: dict[str, str], procs: list[subprocess.Popen], groups: int) -> dict:
+async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Path, tls: ssl.SSLContext,
+                work: Path, env: dict[str, str], procs: list[subprocess.Popen], groups: int) -> dict:
     out: dict = {}
     per_group = max(1, args.pods // groups)
     deps = []
@@ -252,7 +275,7 @@ async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Pa
             by_ns.setdefault(json.loads(b)["metadata"]["namespace"], []).append(b)
         group = "apps/v1" if kind == "deployments" else "autoscaling/v2"
         for ns, bs in by_ns.items():
-            await loadgen.post_many(url, f"/apis/{group}/namespaces/{ns}/{kind}", iter(bs), args.concurrency)
+            await loadgen.post_many(url, f"/apis/{group}/namespaces/{ns}/{kind}", iter(bs), args.concurrency, ssl=tls)
     cport = free_port()
     cm = _child(["controller-manager", "--kubeconfig", str(kube), "--controllers", "horizontalpodautoscaling",
                  "--leader-elect=false", "--metrics-port", str(cport),
