@@ -171,7 +171,12 @@ async def run(args: argparse.Namespace) -> int:
         bodies = (pod_body(i, args.nodes, groups) for i in range(args.pods))
         await _post_pods(url, bodies, args.concurrency, admin_ssl)
         out["pods_created_s"] = round(time.monotonic() - t1, 1)
-        while _metric(sport_metrics, "simulated_node_running_pods") < args.pods:  # the "kubelets" caught up
+        while True:  # the "kubelets" caught up (a busy simulator may answer its metrics port late)
+            try:
+                if _metric(sport_metrics, "simulated_node_running_pods") >= args.pods:
+                    break
+            except OSError:
+                pass
             await asyncio.sleep(2)
         out["pods_running_s"] = round(time.monotonic() - t1, 1)
 
@@ -223,6 +228,9 @@ async def run(args: argparse.Namespace) -> int:
             out.update(await _hpas(args, client, url, kubeconfigs["controller-manager"], admin_ssl, work, env, procs,
                                    groups))
         out["targets"] = {"list_p99_s": 1.0, "hpa_full_sync_s": 1.0, "scale_up_reaction_s": 30.0}
+    except BaseException as e:  # the figures so far still print, with what stopped the run
+        out["error"] = f"{type(e).__name__}: {e}"
+        raise
     finally:
         if client is not None:
             await client.close()
@@ -233,7 +241,7 @@ async def run(args: argparse.Namespace) -> int:
             shutil.rmtree(work, ignore_errors=True)
         else:
             sys.stderr.write(f"logs kept in {work}\n")
-    sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.write(json.dumps(out) + "\n")
     return 0
 
 
