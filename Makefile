@@ -6,13 +6,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= .data
 PORT ?= 6443
-APT_PACKAGES := etcd-server etcd-client runc conmon skopeo umoci docker-registry busybox-static iproute2 git openssh-client prometheus
-APT_BINARIES := etcd etcdctl runc conmon skopeo umoci docker-registry busybox ip git ssh prometheus
+APT_PACKAGES := etcd-server etcd-client runc conmon skopeo umoci docker-registry busybox-static iproute2 git openssh-client chromium chromium-driver prometheus
+APT_BINARIES := etcd etcdctl runc conmon skopeo umoci docker-registry busybox ip git ssh chromium chromedriver prometheus
 PYTEST_ARGS ?=
 
-.PHONY: install apt-deps run test unit integration lint-imports bench clean
+.PHONY: install apt-deps run test unit integration lint-imports web-check bench clean
 
-install: apt-deps $(VENV)/.installed
+install: apt-deps $(VENV)/.installed web/dist/index.html
+
+# the dashboard's front end (web/): node_modules from the lockfile, then the Vite build that
+# `controlplane dashboard` serves (web/dist); both git-ignored
+WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+web/node_modules/.package-lock.json: web/package-lock.json
+	@command -v npm >/dev/null || { echo "node and npm (Node >= 20.19) are needed for the dashboard's front end"; exit 1; }
+	cd web && npm ci --no-audit --no-fund
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SRC)
+	cd web && npm run build
 
 apt-deps:
 	@missing=""; for b in $(APT_BINARIES); do \
@@ -37,8 +46,12 @@ run: install
 	$(BIN)/controlplane up --data-dir $(DATA_DIR) --port $(PORT)
 
 # import contracts first (pyproject.toml [tool.importlinter]), then the suite
-test: install lint-imports
+test: install lint-imports web-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the front end: eslint, vue-tsc type check, vitest unit tests
+web-check: install
+	cd web && npm run lint && npm run typecheck && npm test
 
 lint-imports: install
 	$(BIN)/lint-imports
@@ -50,4 +63,4 @@ integration: install
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(DATA_DIR) .pytest_cache
+	rm -rf $(VENV) $(DATA_DIR) .pytest_cache web/node_modules web/dist test-artifacts

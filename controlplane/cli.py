@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|down|apiserver|controller-manager|scheduler|agent|metrics-server|gitops-controller|gitops|ddqn|ddqn-retrainer|bench``.
+"""The one CLI entry: ``controlplane up|down|apiserver|controller-manager|scheduler|agent|metrics-server|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "metrics-server": "controlplane.cmd.metrics_server",
     "gitops-controller": "controlplane.cmd.gitops",
     "gitops": "controlplane.cmd.gitops_cli",
+    "dashboard": "controlplane.cmd.dashboard",
     "ddqn": "controlplane.cmd.ddqn",
     "ddqn-retrainer": "controlplane.cmd.ddqn_retrainer",
     "bench": "controlplane.cmd.bench",

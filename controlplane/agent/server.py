@@ -1,5 +1,7 @@
-"""The agent's authenticated HTTPS endpoint (the kubelet's port): container logs, exec over
-WebSocket (``v5.channel.k8s.io`` / ``v4.channel.k8s.io``), stats, metrics and health.
+"""The agent's authenticated HTTPS endpoint (the kubelet's port): container logs, exec and
+attach over WebSocket (``v5.channel.k8s.io`` / ``v4.channel.k8s.io``), port forwarding
+(``portforward.py``: SPDY/3.1 tunnelled in a WebSocket, or the WebSocket channel protocol),
+stats, metrics and health.
 
 Statistics as the kubelet serves them (``stats.py`` reads, ``stats_format.py`` writes):
 ``/stats/summary`` (Summary API), ``/metrics/resource`` (metrics-server's source),
@@ -13,7 +15,8 @@ TokenReview, then a SubjectAccessReview on ``nodes/proxy``, ``nodes/log``, ``nod
 ``nodes/metrics``, ...): 401 without credentials, 403 when RBAC says no. The apiserver itself
 comes with its ``kube-apiserver-kubelet-client`` certificate. Paths follow the kubelet's:
 ``/containerLogs/{ns}/{pod}/{container}`` (follow, previous, tailLines, sinceSeconds,
-sinceTime, timestamps, limitBytes) and ``/exec/{ns}/{pod}/{container}?command=…&stdin=…``.
+sinceTime, timestamps, limitBytes), ``/exec/{ns}/{pod}/{container}?command=…&stdin=…``,
+``/attach/{ns}/{pod}/{container}?stdin=…&tty=…`` and ``/portForward/{ns}/{pod}[?port=…]``.
 Owned by ``agent.Agent``.
 """
 
@@ -32,6 +35,8 @@ from aiohttp.client_exceptions import ClientConnectionResetError
 from controlplane.agent import stats_format
 from controlplane.agent.auth import DelegatedAuth, Unauthenticated
 from controlplane.agent.context import NodeContext
+from controlplane.agent.portforward import (CHANNEL_PROTOCOLS, SPDY_PROTOCOL, ChannelSession, SpdySession, dial_address,
+                                          dial_pod)
 from controlplane.agent.pod_worker import PodWorker
 from controlplane.agent.stats import StatsProvider
 from controlplane.log import get_logger
@@ -70,6 +75,10 @@ class AgentServer:
         self.app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.logs)
         self.app.router.add_get("/exec/{ns}/{pod}/{container}", self.exec)
         self.app.router.add_post("/exec/{ns}/{pod}/{container}", self.exec)
+        self.app.router.add_get("/attach/{ns}/{pod}/{container}", self.attach)
+        self.app.router.add_post("/attach/{ns}/{pod}/{container}", self.attach)
+        self.app.router.add_get("/portForward/{ns}/{pod}", self.port_forward)
+        self.app.router.add_post("/portForward/{ns}/{pod}", self.port_forward)
         self.app.router.add_get("/stats/summary", self.stats)
         self.app.router.add_get("/stats/summary/", self.stats)
         self.app.router.add_get("/metrics", self.metrics)
@@ -285,6 +294,117 @@ class AgentServer:
                 proc.kill()
                 await proc.wait()
         await self._send_status(ws, proto, code, None, cmd)
+        await ws.close()
+        return ws
+
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        """``kubectl attach``: the container's own stdin/stdout/stderr (or terminal) through its
+        conmon, from now on, until the container exits (Success on channel 3) or the client
+        detaches."""
+        w, container = self._worker(request)
+        cid = w.running_cid(container)
+        ws = web.WebSocketResponse(protocols=EXEC_PROTOCOLS, max_msg_size=0)
+        await ws.prepare(request)
+        proto = ws.ws_protocol or ""
+        q = request.query
+        want_stdin = _true(q.get("stdin")) or _true(q.get("input"))
+        want = {"stdout": _true(q.get("stdout")) or _true(q.get("output")), "stderr": _true(q.get("stderr"))}
+        try:
+            if cid is None:
+                raise RuntimeError_("NotRunning", f"container {container} is not running")
+            session = await self.agent.runtime.attach(cid)
+        except RuntimeError_ as e:
+            await self._send_status(ws, proto, None, e.message)
+            await ws.close()
+            return ws
+        if not want_stdin:
+            session.stdin = False
+
+        async def pump() -> None:
+            while (out := await session.read()) is not None:
+                stream, chunk = out
+                ch = STDOUT if session.tty or stream == "stdout" else STDERR
+                if want["stdout" if ch == STDOUT else "stderr"] and not ws.closed:
+                    await ws.send_bytes(bytes([ch]) + chunk)
+
+        async def feed() -> None:
+            async for msg in ws:
+                if msg.type != WSMsgType.BINARY or not msg.data:
+                    continue
+                ch, data = msg.data[0], msg.data[1:]
+                if ch == STDIN and data:
+                    await session.write(data)
+                elif ch == RESIZE:
+                    try:
+                        size = json.loads(data)
+                        await session.resize(int(size.get("Height", 24)), int(size.get("Width", 80)))
+                    except (ValueError, OSError, AttributeError):
+                        pass
+                elif ch == CLOSE and data[:1] == bytes([STDIN]):
+                    session.close_stdin()
+
+        loop = asyncio.get_running_loop()
+        pumper, feeder = loop.create_task(pump()), loop.create_task(feed())
+        try:
+            await asyncio.wait([pumper, feeder], return_when=asyncio.FIRST_COMPLETED)
+            if pumper.done() and not pumper.cancelled() and pumper.exception() is None:
+                await self._send_status(ws, proto, 0, None)  # the container's streams ended
+        except (ConnectionError, ClientConnectionResetError):
+            pass
+        finally:
+            for t in (pumper, feeder):
+                t.cancel()
+            await asyncio.gather(pumper, feeder, return_exceptions=True)
+            session.close()
+        await ws.close()
+        return ws
+
+    async def port_forward(self, request: web.Request) -> web.StreamResponse:
+        """``/portForward/{ns}/{pod}``: SPDY/3.1 tunnelled in the WebSocket (kubectl, through
+        the apiserver), or the WebSocket channel protocol for ``?port=`` (``ports`` accepted)."""
+        ns, pod = request.match_info["ns"], request.match_info["pod"]
+        w = self.agent.worker_for(ns, pod)
+        sandbox = w.sandbox if w is not None else None
+        if sandbox is None:
+            raise web.HTTPNotFound(text=f'pod "{pod}" not found on node {self.agent.cfg.node}')
+        ws = web.WebSocketResponse(protocols=(SPDY_PROTOCOL, *CHANNEL_PROTOCOLS), max_msg_size=0)
+        if not ws.can_prepare(request).ok:
+            raise web.HTTPBadRequest(text="port forwarding needs a WebSocket upgrade "
+                                          f"({SPDY_PROTOCOL} or {CHANNEL_PROTOCOLS[0]})")
+        ports: list[int] = []
+        if ws.can_prepare(request).protocol != SPDY_PROTOCOL:
+            try:
+                for v in request.query.getall("port", []) + request.query.getall("ports", []):
+                    for p in v.split(","):
+                        port = int(p)
+                        if not 0 < port < 65536:
+                            raise ValueError(p)
+                        ports.append(port)
+            except ValueError as e:
+                raise web.HTTPBadRequest(text=f"unable to parse {e} as a port") from None
+            if not ports:
+                raise web.HTTPBadRequest(text='query parameter "port" is required')
+        await ws.prepare(request)
+
+        to_pod_ip = request.query.get("address") == "podIP" and bool(sandbox.ip)
+
+        async def dial(port: int):  # type: ignore[no-untyped-def]
+            if to_pod_ip:
+                return await dial_address(sandbox.netns, sandbox.ip, port)
+            return await dial_pod(sandbox.netns, sandbox.id, port)
+
+        async def messages():  # type: ignore[no-untyped-def]
+            async for msg in ws:
+                if msg.type == WSMsgType.BINARY:
+                    yield msg.data
+
+        try:
+            if ws.ws_protocol == SPDY_PROTOCOL:
+                await SpdySession(ws.send_bytes, dial, sandbox.id).run(messages())
+            else:
+                await ChannelSession(ws.send_bytes, dial, sandbox.id, ports).run(messages())
+        except (ConnectionError, ClientConnectionResetError):
+            pass
         await ws.close()
         return ws
 

@@ -73,6 +73,7 @@ class UpContext:
     host: str
     etcd_endpoints: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)  # what components serve, for the ready line
     node_name: str = field(default_factory=lambda: default_node_name())
 
     @property
@@ -317,6 +318,22 @@ def _gitops(ctx: UpContext) -> Runnable:
         "--webhook-port", c.extra.get("gitops_webhook_port", "9292")], ready=ready)
 
 
+def _dashboard(ctx: UpContext) -> Runnable:
+    """The web dashboard (controlplane/dashboard) on --dashboard-port (a free port if busy); its
+    URL, written to DATA_DIR/dashboard-address, goes into the ready line."""
+    addr = ctx.data_dir / "dashboard-address"
+    addr.unlink(missing_ok=True)
+
+    def ready(c: UpContext) -> bool:
+        if addr.exists() and http_ok(addr.read_text().strip() + "/healthz"):
+            c.urls["dashboard"] = addr.read_text().strip()
+            return True
+        return False
+    return ChildProcess("dashboard", lambda c: [
+        "dashboard", "--kubeconfig", str(c.kubeconfig), "--data-dir", str(c.data_dir),
+        "--port", c.extra.get("dashboard_port", "8080")], ready=ready)
+
+
 # The components `up` runs, in start order (stopped in reverse). One line per component.
 COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
@@ -328,6 +345,7 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _metrics_server,
     lambda ctx: PrometheusRunnable() if ctx.extra.get("prometheus") else None,
     _gitops,
+    _dashboard,
 ]
 
 
@@ -346,6 +364,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prometheus-rules", default="", help="rule files directory (default manifests/prometheus/rules)")
     p.add_argument("--gitops-webhook-port", type=int, default=9292,
                    help="the GitOps webhook receiver's port (0: a free one; see DATA_DIR/gitops/webhook-address)")
+    p.add_argument("--dashboard-port", type=int, default=8080,
+                   help="the web dashboard's port (0: a free one; the URL is in the ready line)")
     p.add_argument("--node-name", default=None, help="this machine's Node (default: the hostname)")
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
@@ -389,7 +409,8 @@ async def main(bctx: bootstrap.Context) -> int:
                            "prometheus": "1" if args.prometheus else "", "prometheus_port": str(args.prometheus_port),
                            "prometheus_scrape_interval": args.prometheus_scrape_interval,
                            "prometheus_rules": args.prometheus_rules,
-                           "gitops_webhook_port": str(args.gitops_webhook_port)},
+                           "gitops_webhook_port": str(args.gitops_webhook_port),
+                           "dashboard_port": str(args.dashboard_port)},
                     node_name=args.node_name or default_node_name())
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     lock = InstanceLock(ctx.data_dir)
@@ -432,7 +453,7 @@ async def main(bctx: bootstrap.Context) -> int:
                 await sup.start(r)
                 await started(r)
         if not stop.is_set():
-            ready = {"status": "ready", "server": ctx.server, "kubeconfig": str(ctx.kubeconfig),
+            ready = {"status": "ready", "server": ctx.server, "kubeconfig": str(ctx.kubeconfig), **ctx.urls,
                      "metrics": metrics_endpoints(ctx)}
             if ctx.extra.get("prometheus_url"):
                 ready["prometheus"] = ctx.extra["prometheus_url"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from controlplane.runtime.cgroups import CgroupStats
 from controlplane.runtime.netstats import NetDev
+from controlplane.runtime.stdio import AttachSession
 
 
 class RuntimeError_(Exception):
@@ -73,6 +74,9 @@ class ContainerSpec:
     pids_limit: int | None = None
     attempt: int = 0
     log_path: Path | None = None
+    stdin: bool = False  # keep the container's stdin open for attach
+    stdin_once: bool = False  # close it when the first attach session that used it ends
+    tty: bool = False  # run on a terminal (runc ``terminal: true``)
 
 
 @dataclass
@@ -155,6 +159,10 @@ class ContainerRuntime(abc.ABC):
                        cols: int = 80) -> tuple[asyncio.subprocess.Process, int]:
         """Run ``cmd`` on a terminal; returns the process and the pty master fd (caller closes)."""
         raise RuntimeError_("NotSupported", "this runtime cannot allocate a terminal")
+
+    async def attach(self, cid: str) -> AttachSession:
+        """A session on the standard streams of a running container (``kubectl attach``)."""
+        raise RuntimeError_("NotSupported", "this runtime cannot attach to containers")
 
     @abc.abstractmethod
     def log_path(self, cid: str) -> Path | None: ...

@@ -101,7 +101,7 @@ def build_config(spec: ContainerSpec, sandbox: Sandbox, rootfs: str, cgroups_pat
     return {
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": False,
+            "terminal": spec.tty,
             "user": {"uid": spec.uid, "gid": spec.gid},
             "args": list(spec.args),
             "env": env,

@@ -43,6 +43,7 @@ from controlplane.runtime.interface import (
 )
 from controlplane.runtime.logs import rotate_files
 from controlplane.runtime.network import PodNetwork
+from controlplane.runtime.stdio import AttachSession
 
 log = get_logger(__name__)
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -95,6 +96,8 @@ class _Ctr:
     status: ContainerStatus
     attempt: int = 0
     conmon_pid: int = 0
+    tty: bool = False
+    stdin: bool = False
     exited: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     pidfd: int = -1
 
@@ -105,6 +108,19 @@ class Recovered:
 
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)  # pod uid -> sandbox
     containers: dict[str, list[tuple[int, ContainerStatus]]] = field(default_factory=dict)  # pod uid -> (attempt, status)
+
+
+def _stdio_args(spec: ContainerSpec) -> list[str]:
+    """conmon's flags for a container's stdin and terminal (as CRI-O passes them): ``-i`` keeps
+    stdin open for attach, ``--leave-stdin-open`` unless ``stdinOnce``, ``-t`` a terminal."""
+    out = []
+    if spec.stdin:
+        out.append("--stdin")
+        if not spec.stdin_once:
+            out.append("--leave-stdin-open")
+    if spec.tty:
+        out.append("--terminal")
+    return out
 
 
 def _pid_alive_as(pid: int, needle: str) -> bool:
@@ -219,18 +235,19 @@ class RuncRuntime(ContainerRuntime):
             (bundle / "config.json").write_text(json.dumps(cfg))
             (bundle / "meta.json").write_text(json.dumps({
                 "id": cid, "name": spec.name, "podUID": sandbox.uid, "attempt": spec.attempt,
-                "logPath": str(log_path), "cgroupsPath": cg_path}))
-            pid, conmon_pid = await self._conmon_create(cid, bundle, log_path)
+                "logPath": str(log_path), "cgroupsPath": cg_path, "tty": spec.tty, "stdin": spec.stdin}))
+            pid, conmon_pid = await self._conmon_create(cid, bundle, log_path, spec)
             status.pid = pid
         except BaseException:
             await self._runc("delete", "--force", cid)
             await self._remove_bundle(bundle, cid)
             cgroups.remove_tree(cg_path)
             raise
-        self._ctrs[cid] = _Ctr(cid, spec.name, sandbox, bundle, cg_path, log_path, status, spec.attempt, conmon_pid)
+        self._ctrs[cid] = _Ctr(cid, spec.name, sandbox, bundle, cg_path, log_path, status, spec.attempt, conmon_pid,
+                               tty=spec.tty, stdin=spec.stdin)
         return cid
 
-    async def _conmon_create(self, cid: str, bundle: Path, log_path: Path) -> tuple[int, int]:
+    async def _conmon_create(self, cid: str, bundle: Path, log_path: Path, spec: ContainerSpec) -> tuple[int, int]:
         """``conmon`` runs ``runc create``; returns (container init pid, conmon pid) or raises
         ``StartError`` with runc's message. conmon double-forks: the process we start exits at
         once and the monitor lives on (re-parented to this subreaper, or to init if we die)."""
@@ -245,7 +262,7 @@ class RuncRuntime(ContainerRuntime):
                     "--runtime-arg", "--log-format", "--runtime-arg", "json",
                     "-b", str(bundle), "-p", str(bundle / "pid"), "-P", str(bundle / "conmon.pid"),
                     "-l", f"k8s-file:{log_path}", "--exit-dir", str(self.exits),
-                    "--socket-dir-path", str(self.sockets), "--log-level", "error",
+                    "--socket-dir-path", str(self.sockets), "--log-level", "error", *_stdio_args(spec),
                     stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=(w,),
                     env={**os.environ, "_OCI_SYNCPIPE": str(w)}, start_new_session=True)
         finally:
@@ -392,6 +409,16 @@ class RuncRuntime(ContainerRuntime):
     def status(self, cid: str) -> ContainerStatus:
         return self._get(cid).status
 
+    async def attach(self, cid: str) -> AttachSession:
+        """A connection to the container's conmon attach socket (``stdio.py``)."""
+        c = self._get(cid)
+        if c.status.state != "running":
+            raise RuntimeError_("NotRunning", f"container {c.name} is not running")
+        try:
+            return await AttachSession.open(c.bundle, c.tty, c.stdin)
+        except OSError as e:
+            raise RuntimeError_("AttachError", f"cannot attach to container {c.name}: {e}") from e
+
     def log_path(self, cid: str) -> Path | None:
         c = self._ctrs.get(cid)
         return c.log_path if c else None
@@ -528,7 +555,7 @@ class RuncRuntime(ContainerRuntime):
         except (OSError, ValueError):
             return None  # created but never started: nothing worth keeping
         c = _Ctr(cid, m["name"], sb, bundle, m["cgroupsPath"], Path(m["logPath"]), status,
-                 int(m.get("attempt", 0)), conmon_pid)
+                 int(m.get("attempt", 0)), conmon_pid, tty=bool(m.get("tty")), stdin=bool(m.get("stdin")))
         self._ctrs[cid] = c
         if _pid_alive_as(conmon_pid, cid):
             status.state = "running"

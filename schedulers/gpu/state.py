@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from schedulers.gpu.traces import GPU_MILLI, NODE_MAX_PODS, NodeRecord, PodRecord
+from schedulers.gpu.traces import GPU_MILLI, NODE_MAX_PODS, GpuDemand, NodeRecord, PodRecord
 
 MAX_GPU_TAGS = 9  # column 0: shared pods, column k (1..8): whole-GPU pods of k GPUs
 
 
 @dataclass(frozen=True)
-class GpuPod:
+class GpuPod(GpuDemand):
     """A pod as the GPU policies see it. ``types``: accepted GPU models (empty: any)."""
 
     cpu: int
@@ -48,14 +48,6 @@ class GpuPod:
     milli: int = 0
     types: tuple[str, ...] = ()
     name: str = ""
-
-    @property
-    def cpu_nz(self) -> int:
-        return self.cpu if self.cpu > 0 else 100
-
-    @property
-    def tot(self) -> int:
-        return self.count * self.milli
 
     @property
     def is_shared(self) -> bool:

@@ -27,17 +27,12 @@ class NodeRecord:
     model: str  # "" when the node has no GPU model
 
 
-@dataclass(frozen=True)
-class PodRecord:
-    """One task: ``milli`` is the per-GPU request (0 for CPU-only pods), ``count`` the GPUs,
-    ``types`` the accepted GPU models (empty tuple: any model)."""
+class GpuDemand:
+    """What GpuPod and PodRecord share: a CPU request, and ``count`` GPUs of ``milli`` each."""
 
-    name: str
     cpu: int
-    mem: int
     count: int
     milli: int
-    types: tuple[str, ...] = ()
 
     @property
     def cpu_nz(self) -> int:
@@ -47,6 +42,19 @@ class PodRecord:
     @property
     def tot(self) -> int:
         return self.count * self.milli
+
+
+@dataclass(frozen=True)
+class PodRecord(GpuDemand):
+    """One task: ``milli`` is the per-GPU request (0 for CPU-only pods), ``count`` the GPUs,
+    ``types`` the accepted GPU models (empty tuple: any model)."""
+
+    name: str
+    cpu: int
+    mem: int
+    count: int
+    milli: int
+    types: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:

@@ -28,21 +28,11 @@ import pytest
 import yaml
 
 from tests.fixtures.apiserver import KUBECTL
+from tests.fixtures.poll import wait_for
 
 pytestmark = pytest.mark.integration
 
 G = "gitops.controlplane.io/v1"
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"timed out waiting for {what} (last: {last!r})")
 
 
 def new_ns(c, prefix: str) -> str:

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections import Counter
@@ -20,6 +19,7 @@ from typing import Any, Callable
 import pytest
 
 from controlplane.etcd_process import free_port
+from tests.fixtures import poll
 from tests.fixtures.apiserver import make_kubectl
 
 pytestmark = pytest.mark.integration
@@ -31,14 +31,7 @@ FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0, every: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"timed out waiting for {what} (last: {last!r})")
+    return poll.wait_for(what, check, timeout, every)
 
 
 class Operator:

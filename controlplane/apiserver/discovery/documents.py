@@ -29,9 +29,11 @@ _SUBRESOURCES: dict[str, tuple[str | None, str | None, str | None, list[str]]] =
     "attach": ("PodAttachOptions", None, None, ["create", "get"]),
     "portforward": ("PodPortForwardOptions", None, None, ["create", "get"]),
     "eviction": ("Eviction", "policy", "v1", ["create"]),
-    "proxy": ("NodeProxyOptions", None, None, ["create", "delete", "get", "patch", "update"]),
+    "proxy": ("NodeProxyOptions", None, None, ["create", "delete", "get", "patch", "update"]),  # per resource below
     "finalize": ("Namespace", None, None, ["update"]),
 }
+
+_PROXY_KINDS = {"pods": "PodProxyOptions", "services": "ServiceProxyOptions", "nodes": "NodeProxyOptions"}
 
 
 def api_versions() -> dict[str, Any]:
@@ -72,6 +74,8 @@ def resource_entries(info: ResourceInfo) -> list[dict[str, Any]]:
     out = [main]
     for sub in sorted(info.subresources):
         kind, group, version, verbs = _SUBRESOURCES.get(sub, (None, None, None, ["get"]))
+        if sub == "proxy":
+            kind = _PROXY_KINDS.get(info.plural, kind)
         entry: dict[str, Any] = {"name": f"{info.plural}/{sub}", "singularName": "",
                                  "namespaced": info.namespaced, "kind": kind or info.kind, "verbs": verbs}
         if group is not None:

@@ -25,6 +25,7 @@ given.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import ssl
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ _PLURALS = {"Role": "roles", "ClusterRole": "clusterroles", "RoleBinding": "role
             "ClusterRoleBinding": "clusterrolebindings"}
 _LOOKUP = {"ServiceAccount": "serviceaccounts", "Pod": "pods", "Secret": "secrets", "Node": "nodes"}
 _STREAMING_SUBRESOURCES = ("exec", "attach", "portforward", "proxy")
+_CONNECT_CREATE = ("exec", "attach", "portforward")
 _NAME = re.compile(rb'"metadata":\{(?:[^{}]|\{[^{}]*\})*?"name":"([^"\\]+)"')
 
 
@@ -322,6 +324,15 @@ class Security:
                 reason = result.reason if result.decision is Decision.DENY or "relationship" in result.reason else ""
                 err = errors.ApiError(403, "Forbidden", forbidden_message(attrs, reason), details=details)
                 return self._deny(request, attrs, 403, err, user=user, real=real)
+            if attrs.subresource in _CONNECT_CREATE and attrs.verb == "get" and attrs.resource == "pods" \
+                    and (headers.get("upgrade") or "").lower() == "websocket":
+                # a WebSocket upgrade (a GET) of exec/attach/portforward also needs ``create``, as
+                # Kubernetes checks (AuthorizePodWebsocketUpgradeCreatePermission)
+                create = dataclasses.replace(attrs, verb="create")
+                if not self.chain.authorize(create).allowed:
+                    err = errors.ApiError(403, "Forbidden", forbidden_message(create), details={
+                        "kind": create.resource, "name": create.name})
+                    return self._deny(request, create, 403, err, user=user, real=real)
         audit = self._audit_context(request, attrs, user, real, result)
         CURRENT.set(RequestContext(user, attrs, self, real, audit))
         return None

@@ -58,7 +58,7 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
         _res("Namespace", "namespaces", NamespaceStrategy(), False, short=["ns"], sub=["status", "finalize"],
              verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
         _res("Pod", "pods", PodStrategy(), short=["po"], cats=all_cat,
-             sub=["status", "binding", "log", "exec", "attach", "portforward", "eviction"]),
+             sub=["status", "binding", "log", "exec", "attach", "portforward", "proxy", "eviction"]),
         _res("Node", "nodes", NodeStrategy(), False, short=["no"], sub=["status", "proxy"]),
         _res("ReplicationController", "replicationcontrollers", ReplicationControllerStrategy(), short=["rc"],
              cats=all_cat, sub=["status", "scale"]),

@@ -32,51 +32,57 @@ def _invalid(info: ResourceInfo, obj: Obj, causes: list[tuple[str, str]]) -> err
                           [{"reason": "FieldValueInvalid", "field": f, "message": m} for f, m in causes], GROUP)
 
 
-class RoleStrategy(Strategy):
+class _RbacStrategy(Strategy):
+    """Roles and bindings alike: RBAC validation, then the escalation check against the writer."""
+
     name_rule = "segment"  # RBAC names are path segments (system:..., colons allowed)
+    default_kind = ""
+
+    def causes(self, kind: str, obj: Obj, old: Obj | None) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def write_denied(self, ctx, kind: str, obj: Obj) -> str | None:  # noqa: ANN001 - request context
+        raise NotImplementedError
 
     def validate(self, info: ResourceInfo, obj: Obj, *, strict: bool, old: Obj | None) -> list[str]:
         warnings = super().validate(info, obj, strict=strict, old=old)
-        causes = rbac_validation.validate_role(info.kind, obj)
+        causes = self.causes(info.kind, obj, old)
         if causes:
             raise _invalid(info, obj, causes)
         return warnings
 
-    def _check(self, kind: str, obj: Obj) -> None:
+    def _check(self, obj: Obj) -> None:
         ctx = current()
         if ctx is None:
             return
-        msg = ctx.authorizer.check_role_write(ctx.user, kind, obj)
+        kind = obj.get("kind") or self.default_kind
+        msg = self.write_denied(ctx, kind, obj)
         if msg:
             raise _forbidden(msg, kind, obj)
 
     async def before_create(self, ctx: StrategyContext, obj: Obj, *, dry: bool) -> None:
-        self._check(obj.get("kind") or "Role", obj)
+        self._check(obj)
 
     async def before_update(self, ctx: StrategyContext, old: Obj, new: Obj, *, dry: bool) -> None:
-        self._check(new.get("kind") or "Role", new)
+        self._check(new)
 
 
-class BindingStrategy(Strategy):
-    name_rule = "segment"
+class RoleStrategy(_RbacStrategy):
+    default_kind = "Role"
 
-    def validate(self, info: ResourceInfo, obj: Obj, *, strict: bool, old: Obj | None) -> list[str]:
-        warnings = super().validate(info, obj, strict=strict, old=old)
-        causes = rbac_validation.validate_binding(info.kind, obj, old)
-        if causes:
-            raise _invalid(info, obj, causes)
-        return warnings
+    def causes(self, kind: str, obj: Obj, old: Obj | None) -> list[tuple[str, str]]:
+        return rbac_validation.validate_role(kind, obj)
 
-    def _check(self, kind: str, obj: Obj) -> None:
-        ctx = current()
-        if ctx is None:
-            return
-        msg = ctx.authorizer.check_binding_write(ctx.user, kind, obj)
-        if msg:
-            raise _forbidden(msg, kind, obj)
+    def write_denied(self, ctx, kind: str, obj: Obj) -> str | None:  # noqa: ANN001
+        return ctx.authorizer.check_role_write(ctx.user, kind, obj)
 
-    async def before_create(self, ctx: StrategyContext, obj: Obj, *, dry: bool) -> None:
-        self._check(obj.get("kind") or "RoleBinding", obj)
 
-    async def before_update(self, ctx: StrategyContext, old: Obj, new: Obj, *, dry: bool) -> None:
-        self._check(new.get("kind") or "RoleBinding", new)
+class BindingStrategy(_RbacStrategy):
+    default_kind = "RoleBinding"
+
+    def causes(self, kind: str, obj: Obj, old: Obj | None) -> list[tuple[str, str]]:
+        return rbac_validation.validate_binding(kind, obj, old)
+
+    def write_denied(self, ctx, kind: str, obj: Obj) -> str | None:  # noqa: ANN001
+        return ctx.authorizer.check_binding_write(ctx.user, kind, obj)
+
