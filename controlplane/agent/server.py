@@ -453,7 +453,7 @@ class AgentServer:
 
     async def cadvisor_metrics(self, _: web.Request) -> web.Response:
         """``/metrics/cadvisor``: cAdvisor's container metrics (``id`` = the cgroup path)."""
-        node = getattr(self.agent.runtime, "cgroup_node", self.agent.cfg.node)
+        node = getattr(self.agent.runtime, "node", self.agent.cfg.node)
         text = stats_format.cadvisor_metrics(
             await self.agent.stats.sample(), pod_cgroup=lambda uid: cgroups.pod_path(node, uid),
             container_cgroup=lambda uid, cid: cgroups.container_path(node, uid, cid))
