@@ -241,6 +241,16 @@ class StatsProvider:
     async def _pod(self, w: Any) -> PodSample | None:
         rt = self.agent.runtime
         sb = w.sandbox
+        # the containers before the pod: counters only grow, so the pod's (which holds them) is
+        # never read below the sum of its containers'
+        running = []
+        for c in w.main:
+            if not c.cid or c.state != "running":
+                continue
+            try:
+                running.append((c, await rt.stats(c.cid)))
+            except RuntimeError_:
+                continue
         try:
             sst = await rt.sandbox_stats(sb)
         except (RuntimeError_, OSError):
@@ -251,13 +261,7 @@ class StatsProvider:
         spec = w.pod.get("spec") or {}
         images = {c.get("name"): c.get("image", "") for c in spec.get("containers") or []}
         p = PodSample(w.ns, w.name, w.uid, w.start_time, pu, network=sst.network, processes=sst.processes)
-        for c in w.main:
-            if not c.cid or c.state != "running":
-                continue
-            try:
-                cs = await rt.stats(c.cid)
-            except RuntimeError_:
-                continue
+        for c, cs in running:
             cu = Usage.of(cs.cgroup, cs.timestamp or now)
             self._rate(c.cid, cu)
             logs, logs_inodes = await asyncio.to_thread(self._du_cached, w.log_dir / c.name, now)

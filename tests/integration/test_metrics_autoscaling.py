@@ -117,7 +117,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, local_registry):
         def ready():
             assert agent.alive(), agent.log_tail()
             r = c.kubectl("get", "node", node, "-o", "json", check=False)
-            conds = {x["type"]: x["status"] for x in json.loads(r.stdout)["status"].get("conditions", [])} \
+            conds = {x["type"]: x["status"] for x in json.loads(r.stdout).get("status", {}).get("conditions", [])} \
                 if r.returncode == 0 else {}
             return conds.get("Ready") == "True"
         c.wait(f"node {node} Ready", ready, 60)
