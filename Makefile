@@ -6,8 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= .data
 PORT ?= 6443
-APT_PACKAGES := etcd-server etcd-client runc conmon skopeo umoci docker-registry busybox-static iproute2 git openssh-client chromium chromium-driver prometheus
-APT_BINARIES := etcd etcdctl runc conmon skopeo umoci docker-registry busybox ip git ssh chromium chromedriver prometheus
+APT_PACKAGES := etcd-server etcd-client runc conmon skopeo umoci docker-registry busybox-static iproute2 git openssh-client chromium chromium-driver \
+	nftables containernetworking-plugins dnsmasq dnsperf wrk prometheus
+# (../lib/cni/bridge: the CNI plugins live in /usr/lib/cni, off PATH)
+APT_BINARIES := etcd etcdctl runc conmon skopeo umoci docker-registry busybox ip git ssh chromium chromedriver nft ../lib/cni/bridge dnsmasq dnsperf wrk prometheus
 PYTEST_ARGS ?=
 
 .PHONY: install apt-deps run test unit integration lint-imports web-check bench clean
@@ -35,11 +37,15 @@ apt-deps:
 	  fi; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test]'
+	# kopf's webhook examples make self-signed certificates with certbuilder/certvalidator, which
+	# depend on "oscrypto"; oscrypto 1.3.0 cannot read OpenSSL 3.0.10+ version strings (fixed upstream,
+	# unreleased): elements-oscrypto (from pyproject) is that fix, so these two come without deps
+	$(BIN)/pip install -q --no-deps certbuilder certvalidator
 	@touch $@
 
 run: install

@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|down|apiserver|controller-manager|scheduler|agent|metrics-server|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
+"""The one CLI entry: ``controlplane up|down|apiserver|controller-manager|scheduler|agent|metrics-server|proxy|dns|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     "scheduler": "controlplane.cmd.scheduler",
     "agent": "controlplane.cmd.agent",
     "metrics-server": "controlplane.cmd.metrics_server",
+    "proxy": "controlplane.cmd.proxy",
+    "dns": "controlplane.cmd.dns",
     "gitops-controller": "controlplane.cmd.gitops",
     "gitops": "controlplane.cmd.gitops_cli",
     "dashboard": "controlplane.cmd.dashboard",

@@ -1,11 +1,16 @@
 """The node agent process: wires the API client, the runc runtime, the image manager, the
 Node/Lease heartbeats, the pod informer (``spec.nodeName=<node>``) and one ``PodWorker`` per
 pod, the statistics provider (``stats.py``) with the eviction manager (``pressure.py``), plus
-the authenticated log/exec/stats server (``server.py``).
+the authenticated log/exec/stats server (``server.py``). It owns the node's pod network
+(``controlplane.network.node.NodeNetwork``: safety routes at start, the node namespace once
+the Node has ``spec.podCIDR``) and runs the node's service proxy (``controlplane.proxy``);
+a Services informer feeds the pods' environment variables.
 
 ``Agent.run(stop)`` owns every task it starts and, on stop, cancels them and (by default)
 removes every container, netns, cgroup and mount it created; with ``--keep-containers``
-(``controlplane up`` passes it) containers keep running. On start the runtime re-adopts what
+(``controlplane up`` passes it) containers, the node network and the proxy's rules keep
+running (the proxy runs as ``--proxy-kubeconfig``'s identity when given, ``system:kube-proxy``
+under ``up``). On start the network re-adopts an intact node namespace and the runtime re-adopts what
 a previous agent left (``RuncRuntime.recover``): each pod the API still binds here takes its
 sandbox and containers back (``PodWorker.adopt``); sandboxes of pods that are gone are removed
 once the pod informer has synced. Started by ``controlplane agent`` (``cmd/agent.py``) and by
@@ -28,12 +33,15 @@ from controlplane.agent.stats import StatsProvider
 from controlplane.agent.tokens import TokenManager
 from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
-from controlplane.client.resources import PODS
+from controlplane.client.resources import NODES, PODS, SERVICES
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.images import reference
 from controlplane.images.manager import ImageManager
 from controlplane.images.reference import Mirrors
 from controlplane.log import get_logger
+from controlplane.network.addressing import ClusterNetworks
+from controlplane.network.node import NodeNetwork, NodeNetworkConfig
+from controlplane.proxy.proxier import Proxier, ProxyConfig
 from controlplane.runtime.interface import ContainerRuntime
 from controlplane.runtime.runc import Recovered, RuncRuntime
 
@@ -50,9 +58,19 @@ class Agent:
         if cfg.host_path_root is None:
             cfg.host_path_root = cfg.root / "hostpath"
         self.client = client
+        self.nets = ClusterNetworks.parse(cfg.cluster_cidr, cfg.service_cidr)
+        if cfg.cluster_dns is None:
+            cfg.cluster_dns = [str(self.nets.dns_service_ip)]
+        self.network: NodeNetwork | None = None
         if runtime is None:
-            runtime = RuncRuntime(cfg.root / "runtime", cfg.host_id or cfg.node, subnet=cfg.pod_subnet)
+            self.network = NodeNetwork(NodeNetworkConfig(root=cfg.root, node=cfg.node, nets=self.nets,
+                                                         api_url=client.base_url))
+            runtime = RuncRuntime(cfg.root / "runtime", cfg.host_id or cfg.node, network=self.network)
         self.runtime = runtime
+        self.network_ready = self.network is None
+        self.services = Informer(client, SERVICES)
+        self.proxier: Proxier | None = None
+        self._proxy_client: RestClient | None = None
         self.images = ImageManager(cfg.root / "images", Mirrors({"docker.io": list(cfg.registry_mirrors)}),
                                    backoff_initial=cfg.image_backoff_initial, ssl=cfg.registry_ssl)
         self.tokens = TokenManager(client)
@@ -122,11 +140,13 @@ class Agent:
 
     # -- run ---------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
+        if self.network is not None:
+            await self.network.start()  # safety routes first; refuses CIDRs someone else routes
         if isinstance(self.runtime, RuncRuntime):
             self.recovered = await self.runtime.recover()
         server = AgentServer(self)
         self.server_port = await server.start()
-        inner = asyncio.Event()
+        inner = self._inner = asyncio.Event()
         try:
             while True:  # the apiserver may not be up yet
                 try:
@@ -141,6 +161,10 @@ class Agent:
                         pass
             self.spawn(self.recorder.start(inner))
             self.spawn(self.node.heartbeat_loop(inner))
+            self.spawn(self.services.start(inner))
+            if self.network is not None and not await self._setup_network(stop):
+                return
+            await self.services.wait_for_sync(30)  # pods get Service env vars from the start
             self.informer.add_handler(self._on_pod)
             self.spawn(self.informer.start(inner))
             self.spawn(self._gc_loop(inner))
@@ -166,9 +190,50 @@ class Agent:
                 t.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await server.stop()
+            if self.proxier is not None and self.cfg.cleanup_on_exit:
+                await self.proxier.cleanup()
+            if self._proxy_client is not None:
+                await self._proxy_client.close()
             if self.cfg.cleanup_on_exit:
                 await self.runtime.close()
+                if self.network is not None:
+                    await self.network.teardown()
             log.info("agent stopped", node=self.cfg.node)
+
+    async def _setup_network(self, stop: asyncio.Event) -> bool:
+        """Wait for the node's pod CIDR (ours from --pod-cidr, or the node IPAM controller's),
+        build the pod network, start the service proxy. False if stopped meanwhile."""
+        assert self.network is not None
+        waited = 0.0
+        while not stop.is_set():
+            try:
+                node = await self.client.get(NODES, self.cfg.node)
+                cidr = (node.get("spec") or {}).get("podCIDR")
+                if cidr:
+                    break
+            except ApiStatusError as e:
+                log.warning("reading the node failed", error=str(e))
+            if waited == 0 or waited % 30 < 1:
+                log.info("waiting for the node's pod CIDR (node IPAM controller)", node=self.cfg.node)
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except asyncio.TimeoutError:
+                waited += 1.0
+        if stop.is_set():
+            return False
+        await self.network.setup(cidr)
+        self.network_ready = True
+        await self.node.update_status()
+        if self.cfg.proxy:
+            pclient = self.client
+            if self.cfg.proxy_kubeconfig is not None:
+                pclient = self._proxy_client = RestClient.from_kubeconfig(self.cfg.proxy_kubeconfig,
+                                                                          user_agent=f"kube-proxy/{self.cfg.node}")
+            self.proxier = Proxier(pclient, ProxyConfig(node=self.cfg.node, nets=self.nets, iid=self.network.iid,
+                                                            pod_cidr=cidr),
+                                   services=self.services, registry=self.metrics.registry)
+            self.spawn(self.proxier.run(self._inner))
+        return True
 
     async def _shutdown_pods(self, workers: list[PodWorker]) -> None:
         """Graceful node shutdown (the kubelet's): stop every pod within ``shutdown_grace`` and

@@ -17,6 +17,7 @@ from controlplane.agent import lifecycle as lc
 from controlplane.agent.context import NodeContext
 from controlplane.agent.podconfig import ConfigError, PodConfig, limits
 from controlplane.agent.probes import probe_loop, run_action
+from controlplane.agent.service_env import service_env
 from controlplane.images.manager import ImageError
 from controlplane.runtime.interface import ContainerSpec, RuntimeError_, Sandbox
 
@@ -80,7 +81,7 @@ class ContainerRunner:
         c.image_id = f"{rec.ref.split(':')[0].split('@')[0]}@{rec.manifest}"
         pc = PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens)
         try:
-            env = await pc.env(cs)
+            env = await pc.env(cs, service_env(self.agent.services.list(), self.pod))
             argv = pc.command(cs, rec.config, env)
             mounts = pc.mounts(cs, self.volumes)
         except ConfigError as e:

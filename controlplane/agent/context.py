@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from controlplane.agent.eviction import DEFAULT_EVICTION_HARD
 from controlplane.agent.metrics import AgentMetrics
+from controlplane.client.informer import Informer
 from controlplane.agent.tokens import TokenManager
 from controlplane.client.rest import RestClient
 from controlplane.images.manager import ImageManager
@@ -41,7 +42,14 @@ class AgentConfig:
     allocatable: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     taints: list[dict] = field(default_factory=list)
-    pod_subnet: str | None = None
+    pod_cidr: str | None = None  # standalone: register with this spec.podCIDR (else the node IPAM controller's)
+    cluster_cidr: str = "10.42.0.0/16"
+    service_cidr: str = "10.43.0.0/16"
+    cluster_dns: list[str] | None = None  # default: the 10th address of the service CIDR
+    cluster_domain: str = "cluster.local"
+    resolv_conf: str = "/etc/resolv.conf"  # the host's, for dnsPolicy Default ("" for none)
+    proxy: bool = True  # run the service proxy with the agent
+    proxy_kubeconfig: Path | None = None  # the proxy's own identity (system:kube-proxy); None: the node's
     lease_duration: float = 40.0
     lease_interval: float = 10.0
     status_interval: float = 10.0
@@ -69,6 +77,8 @@ class NodeContext(Protocol):
     images: ImageManager
     metrics: AgentMetrics
     server_port: int  # the log/exec endpoint's port, known once the server listens
+    services: Informer  # every Service (environment variables of new containers)
+    network_ready: bool  # the pod network is set up (the node reports Ready only then)
     tokens: TokenManager  # ServiceAccount tokens for projected volumes
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:

@@ -98,7 +98,11 @@ class NodeStatus:
             bad = self.pressure[ctype]
             reason, msg = COND_TEXT[ctype][1 if bad else 0]
             out.append(self._cond(ctype, "True" if bad else "False", reason, msg, now))
-        out.append(self._cond("Ready", "True", "KubeletReady", "kubelet is posting ready status", now))
+        if self.agent.network_ready:
+            out.append(self._cond("Ready", "True", "KubeletReady", "kubelet is posting ready status", now))
+        else:
+            out.append(self._cond("Ready", "False", "KubeletNotReady", "container runtime network not ready: "
+                                  "NetworkReady=false reason:NetworkPluginNotReady message:no pod CIDR yet", now))
         return out
 
     def _cond(self, ctype: str, status: str, reason: str, msg: str, now: float) -> dict[str, Any]:
@@ -133,18 +137,25 @@ class NodeStatus:
                 "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": ARCH, **self.cfg.labels}
 
     async def register(self) -> dict:
+        spec: dict[str, Any] = {"taints": list(self.cfg.taints)} if self.cfg.taints else {}
+        pod_cidr = self.cfg.pod_cidr
+        if pod_cidr:  # standalone (kubelet --pod-cidr); otherwise the node IPAM controller assigns one
+            spec.update(podCIDR=pod_cidr, podCIDRs=[pod_cidr])
         body = {"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": self.cfg.node, "labels": self.labels(),
                              "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
-                "spec": {"taints": list(self.cfg.taints)} if self.cfg.taints else {}}
+                "spec": spec}
         try:
             node = await self.agent.client.create(NODES, body)
             log.info("node registered", node=self.cfg.node)
         except ApiStatusError as e:
             if not e.already_exists:
                 raise
-            node = await update_with_retry(self.agent.client, NODES, self.cfg.node, None,
-                                           lambda n: n["metadata"].setdefault("labels", {}).update(self.labels()))
+            def mutate(n: dict) -> None:
+                n["metadata"].setdefault("labels", {}).update(self.labels())
+                if pod_cidr and not (n.get("spec") or {}).get("podCIDR"):
+                    n.setdefault("spec", {}).update(podCIDR=pod_cidr, podCIDRs=[pod_cidr])
+            node = await update_with_retry(self.agent.client, NODES, self.cfg.node, None, mutate)
             log.info("node re-registered", node=self.cfg.node)
         await self.renew_lease()  # the Lease exists before the node reports Ready
         return await self.update_status() or node

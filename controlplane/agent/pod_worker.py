@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.agent import lifecycle as lc
+from controlplane.agent import pod_dns
 from controlplane.agent.context import NodeContext
 from controlplane.agent.podconfig import ConfigError, PodConfig
 from controlplane.agent.containers import ContainerRunner
@@ -207,8 +208,7 @@ class PodWorker(ContainerRunner):
             return
         if self.sandbox is None:
             try:
-                self.sandbox = await self.agent.runtime.create_sandbox(SandboxSpec(
-                    uid=self.uid, name=self.name, namespace=self.ns, hostname=self._hostname()))
+                self.sandbox = await self.agent.runtime.create_sandbox(self._sandbox_spec())
                 self.sandbox_error = None
             except (OSError, RuntimeError_) as e:
                 self.sandbox_error = str(e)
@@ -310,6 +310,26 @@ class PodWorker(ContainerRunner):
             await self.agent.runtime.remove_sandbox(self.sandbox)
             self.sandbox = None
             self.volumes = None
+
+    def _sandbox_spec(self) -> SandboxSpec:
+        """Sandbox inputs: hostPorts for portmap, resolv.conf and hosts per the pod's DNS settings."""
+        cfg = self.agent.cfg
+        mappings = [{"hostPort": int(p["hostPort"]), "containerPort": int(p["containerPort"]),
+                     "protocol": (p.get("protocol") or "TCP").lower(), "hostIP": p.get("hostIP") or ""}
+                    for c in self.spec.get("containers") or [] for p in c.get("ports") or []
+                    if p.get("hostPort") and p.get("containerPort")]
+        domain = cfg.cluster_domain
+        host_rc = None
+        if cfg.resolv_conf:
+            try:
+                host_rc = pod_dns.parse_resolv_conf(Path(cfg.resolv_conf).read_text())
+            except OSError:
+                host_rc = None
+        rc = pod_dns.resolv_conf(self.pod, list(cfg.cluster_dns or []), domain, host_rc)
+        hostname, pod = self._hostname(), self.pod
+        return SandboxSpec(uid=self.uid, name=self.name, namespace=self.ns, hostname=hostname,
+                           port_mappings=mappings, resolv_conf=rc.render(),
+                           hosts=lambda ip: pod_dns.hosts_file(pod, ip, hostname, domain))
 
     # -- status -----------------------------------------------------------------------------
     def _hostname(self) -> str:

@@ -102,7 +102,10 @@ class PodConfig:
         out.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
         return out
 
-    async def env(self, container: dict) -> list[str]:
+    async def env(self, container: dict, service_env: dict[str, str] | None = None) -> list[str]:
+        """The container's environment; ``service_env`` (``service_env.service_env``) comes
+        last and never overrides, but ``$(VAR)`` may refer to it (the kubelet's order)."""
+        svc = service_env or {}
         env: dict[str, str] = {}
         for src in container.get("envFrom") or []:
             prefix = src.get("prefix") or ""
@@ -114,7 +117,7 @@ class PodConfig:
         for e in container.get("env") or []:
             name = e["name"]
             if "valueFrom" not in e:
-                env[name] = expand(e.get("value") or "", env)
+                env[name] = expand(e.get("value") or "", {**svc, **env})
                 continue
             vf = e["valueFrom"]
             if "fieldRef" in vf:
@@ -133,6 +136,8 @@ class PodConfig:
                         continue
                     raise ConfigError(f'couldn\'t find key {ref.get("key")} in {"ConfigMap" if kind == "configmap" else "Secret"} {self.ns}/{ref.get("name")}')
                 env[name] = data[ref["key"]].decode(errors="replace")
+        for k, v in svc.items():
+            env.setdefault(k, v)
         return [f"{k}={v}" for k, v in env.items()]
 
     @staticmethod

@@ -15,9 +15,10 @@ per create during phase 2.
 
 Phases 1 and 2 run twice in one run (``--security both``, the default), each against a fresh
 etcd: first with security off (plain HTTP etcd and apiserver, AlwaysAllow, no audit, no
-encryption: the project before issue 14), then on -- what ``controlplane up`` runs (etcd
-with TLS and client certificates, HTTPS with client-certificate authentication, Node+RBAC,
-the audit log at the default policy, Secrets encrypted at rest; the load generator presents
+encryption, no admission plugins: the project before issue 14), then on -- what ``controlplane
+up`` runs (etcd with TLS and client certificates, HTTPS with client-certificate authentication,
+Node+RBAC, the admission chain, the audit log at the default policy, Secrets encrypted at rest;
+the load generator presents
 the admin's client certificate). The top-level figures are the "on" ones (the default); the
 "off" ones are under ``off``, and ``security_cost`` gives the difference per create.
 Phases 3 and 4 run on the secured apiserver.
@@ -42,6 +43,7 @@ from typing import Any
 
 import aiohttp
 
+from controlplane.apiserver.admission.chain import ORDER as ADMISSION_PLUGINS
 from controlplane.apiserver.meta.objectmeta import new_uid
 from controlplane.apiserver.persistence.codec import encode
 from controlplane.bench import loadgen
@@ -80,7 +82,9 @@ class _ApiProc:
         self.port = free_port()
         self.pki = pki
         self.url = f"{'https' if pki else 'http'}://127.0.0.1:{self.port}"
-        extra = secure.apiserver_args(pki, workdir) if pki is not None else []
+        # "on": what `up` runs (every admission plugin on, the default); "off": no admission either
+        extra = secure.apiserver_args(pki, workdir) if pki is not None else \
+            ["--disable-admission-plugins", ",".join(ADMISSION_PLUGINS)]
         log = open(workdir / f"apiserver-{self.port}.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "controlplane", "apiserver", "--port", str(self.port),
@@ -331,7 +335,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 out.update(off)
                 return out
         on, etcd, api = await create_phase(work, args, secured=True)
-        out["security"] = "on: etcd TLS + client certs, HTTPS + client-certificate authn, Node+RBAC, audit, encryption"
+        out["security"] = "on: etcd TLS + client certs, HTTPS + client-certificate authn, Node+RBAC, admission chain, audit, encryption"
         out.update(on)
         if off is not None:
             out["off"] = off

@@ -84,9 +84,14 @@ class Cluster:
                 if time.monotonic() > deadline:
                     raise RuntimeError("apiserver not ready")
                 time.sleep(0.1)
+        from controlplane.network.routes import pick_free
+
+        cluster, service = pick_free(2)  # never the defaults: another instance may use them
+        pod_cidr = cluster.replace(".0.0/16", ".1.0/24")
         self._spawn("agent", ["agent", "--server", self.url, "--node-name", self.node,
                               "--root", str(self.workdir / "agent"), "--registry-mirror", self.registry.url,
-                              "--status-interval", "30"], env)
+                              "--status-interval", "30", "--cluster-cidr", cluster, "--service-cidr", service,
+                              "--pod-cidr", pod_cidr], env)
 
     def stop(self) -> None:
         for name in ("agent", "apiserver"):

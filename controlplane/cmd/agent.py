@@ -5,7 +5,9 @@ one node agent running real runc containers (``controlplane.agent.agent.Agent``)
 nodes for scheduling experiments: ``--nodes N --prefix P --cpu --memory --pods --gpus``; their
 synthetic ``/metrics/resource`` is served on ``--address``:``--port`` behind the token).
 ``controlplane agent cleanup --root DIR --node-name N`` removes what a killed agent left on the
-host (containers, mounts, netns, cgroups). Logging, signals and the metrics port
+host (containers, mounts, namespaces, links, routes, nftables tables, cgroups). The agent runs
+the node's service proxy too (``--no-proxy`` not to); SIGHUP makes the proxy's next sync a full
+one. It refuses to start (exit 2) when its CIDRs are routed on the host by someone else. Logging, signals and the metrics port
 (``--metrics-port``: the process's metrics and the agent's kubelet metrics) come from
 ``cmd.bootstrap``; the kubelet metrics are also on the authenticated endpoint (``--port``).
 """
@@ -13,9 +15,12 @@ host (containers, mounts, netns, cgroups). Logging, signals and the metrics port
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import os
+import signal
 import ssl
+import sys
 from pathlib import Path
 
 import yaml
@@ -27,8 +32,14 @@ from controlplane.agent.eviction import DEFAULT_EVICTION_HARD, parse_thresholds,
 from controlplane.agent.simulated import SimulatedNodes, parse_gpus, parse_labels, read_node_list
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
+from controlplane.log import get_logger
+from controlplane.network import addressing
+from controlplane.network.node import cleanup as network_cleanup
+from controlplane.network.routes import CIDRInUse
 from controlplane.pki.certs import write_file
 from controlplane.runtime.runc import RuncRuntime
+
+log = get_logger(__name__)
 
 COMPONENT = bootstrap.Component("agent", uvloop=False)
 CLEANUP = bootstrap.Component("agent-cleanup", metrics_port=False, uvloop=False)
@@ -55,7 +66,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--client-ca-file", default=None,
                    help="CA of client certificates at the endpoint (default: the kubeconfig's CA)")
     p.add_argument("--host-path-root", default=None, help="hostPath volumes must lie under this directory")
-    p.add_argument("--pod-subnet", default=None, help="pod IPs come from this /24 (default: derived from the node name)")
+    p.add_argument("--pod-cidr", "--pod-subnet", dest="pod_cidr", default=None,
+                   help="register the node with this spec.podCIDR (standalone; default: the node IPAM controller's)")
+    p.add_argument("--cluster-cidr", default=addressing.DEFAULT_CLUSTER_CIDR, help="the cluster's pod CIDR")
+    p.add_argument("--service-cidr", default=addressing.DEFAULT_SERVICE_CIDR, help="the Service cluster IP range")
+    p.add_argument("--cluster-dns", default=None, help="nameserver(s) for pods, comma list (default: service CIDR .10)")
+    p.add_argument("--cluster-domain", default=addressing.DEFAULT_DOMAIN)
+    p.add_argument("--resolv-conf", default="/etc/resolv.conf", help="host resolv.conf for dnsPolicy Default ('' none)")
+    p.add_argument("--no-proxy", action="store_true", help="do not run the service proxy with this agent")
+    p.add_argument("--proxy-kubeconfig", default=None,
+                   help="kubeconfig of the service proxy's identity (system:kube-proxy; default: the node's)")
     p.add_argument("--cpu", default=None, help="cpu capacity (default: the machine's)")
     p.add_argument("--memory", default=None, help="memory capacity (default: the machine's)")
     p.add_argument("--pods", default=None, help="pod capacity (default 110)")
@@ -102,7 +122,11 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
         tls_key_file=Path(args.tls_private_key_file) if args.tls_private_key_file else None,
         client_ca_file=Path(args.client_ca_file) if args.client_ca_file else None,
         registry_mirrors=mirrors, host_path_root=Path(args.host_path_root).resolve() if args.host_path_root else None,
-        capacity={k: str(v) for k, v in cap.items() if v}, labels=labels, pod_subnet=args.pod_subnet,
+        capacity={k: str(v) for k, v in cap.items() if v}, labels=labels, pod_cidr=args.pod_cidr,
+        cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr,
+        cluster_dns=[d for d in args.cluster_dns.split(",") if d] if args.cluster_dns else None,
+        cluster_domain=args.cluster_domain, resolv_conf=args.resolv_conf, proxy=not args.no_proxy,
+        proxy_kubeconfig=Path(args.proxy_kubeconfig) if args.proxy_kubeconfig else None,
         lease_duration=args.lease_duration, lease_interval=args.lease_interval, status_interval=args.status_interval,
         backoff_initial=args.crashloop_initial, backoff_cap=args.crashloop_cap,
         image_backoff_initial=args.image_backoff_initial, cleanup_on_exit=not args.keep_containers,
@@ -152,7 +176,13 @@ async def _run(ctx: bootstrap.Context) -> int:
         await _tls(ctx.args, cfg, client)
         agent = Agent(cfg, client)
         ctx.add_metrics(agent.metrics.registry)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP,
+                                       lambda: agent.proxier.request_full_sync() if agent.proxier else None)
         await agent.run(ctx.stop)
+    except CIDRInUse as e:
+        log.error("refusing to start", error=str(e))
+        sys.stderr.write(f"controlplane agent: {e}\n")
+        return 2
     finally:
         await client.close()
     return 0
@@ -203,7 +233,9 @@ async def _run_simulated(ctx: bootstrap.Context) -> int:
 
 
 async def _cleanup(ctx: bootstrap.Context) -> int:
-    await RuncRuntime(Path(ctx.args.root).resolve() / "runtime", ctx.args.host_id or ctx.args.node_name).cleanup_all()
+    root = Path(ctx.args.root)
+    await RuncRuntime(root.resolve() / "runtime", ctx.args.host_id or ctx.args.node_name).cleanup_all()
+    await network_cleanup(root, ctx.args.node_name)
     return 0
 
 

@@ -14,7 +14,9 @@ Security flags (kube-apiserver's names; docs/security.md): ``--tls-cert-file``/
 ``controlplane up`` runs Node,RBAC), ``--audit-policy-file``/``--audit-log-path``/
 ``--audit-log-maxsize``/``--audit-log-maxbackup``/``--audit-log-maxage``,
 ``--encryption-provider-config``, ``--etcd-cafile``/``--etcd-certfile``/``--etcd-keyfile``,
-``--kubelet-client-certificate``/``--kubelet-client-key``/``--kubelet-certificate-authority``.
+``--kubelet-client-certificate``/``--kubelet-client-key``/``--kubelet-certificate-authority``,
+``--enable-admission-plugins``/``--disable-admission-plugins`` (all plugins are on by default;
+docs/security.md, "Admission").
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from controlplane.apiserver.server.workers import (
 )
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
+from controlplane.network import addressing
 from controlplane.storage.etcd import EtcdBackend
 from controlplane.storage.interface import Backend
 
@@ -52,7 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=6443)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--etcd-endpoints", required=True, help="comma-separated etcd client URLs")
-    p.add_argument("--service-cidr", default="10.96.0.0/12")
+    p.add_argument("--service-cidr", "--service-cluster-ip-range", dest="service_cidr",
+                   default=addressing.DEFAULT_SERVICE_CIDR, help="the range Service cluster IPs come from")
+    p.add_argument("--advertise-address", default=None,
+                   help="where pods reach the apiserver (the kubernetes Service's endpoint; default: the "
+                        "host address of the default cluster CIDR, 10.42.255.254)")
     p.add_argument("--compaction-interval", type=float, default=300.0,
                    help="seconds between etcd compactions (0: never)")
     p.add_argument("--event-ttl", type=int, default=3600,
@@ -101,6 +108,8 @@ def add_security_flags(p: argparse.ArgumentParser) -> None:
     a("--proxy-client-key-file", default=None)
     a("--kubelet-certificate-authority", default=None, help="CA verifying agents' serving certificates")
     a("--advertise-url", default="", help="the URL published in kube-public/cluster-info (default https://host:port)")
+    a("--enable-admission-plugins", default="", help="comma list of admission plugins to enable (all are by default)")
+    a("--disable-admission-plugins", default="", help="comma list of admission plugins to turn off")
 
 
 def _bool(v: str) -> bool:
@@ -142,9 +151,15 @@ def build_api(args: argparse.Namespace, *, primary: bool = True, compaction: flo
     return ApiServer(backend, service_cidr=args.service_cidr,
                      compaction_interval=args.compaction_interval if compaction is None else compaction,
                      primary=primary, security=Security(security_options(args)), stale=stale,
-                     event_ttl=args.event_ttl, decision_ttl=args.decision_ttl,
+                     advertise_address=args.advertise_address, event_ttl=args.event_ttl, decision_ttl=args.decision_ttl,
                      limits=RequestLimits(args.max_requests_inflight, args.max_mutating_requests_inflight,
-                                          args.request_timeout, workers))
+                                          args.request_timeout, workers),
+                     admission_enabled=_names(args.enable_admission_plugins),
+                     admission_disabled=_names(args.disable_admission_plugins))
+
+
+def _names(csv: str) -> list[str]:
+    return [n.strip() for n in (csv or "").split(",") if n.strip()]
 
 
 async def main(ctx: bootstrap.Context) -> None:

@@ -2,7 +2,7 @@
 
 Each benchmark is a module ``controlplane.bench.<name>`` exposing ``register(subparsers)``
 (it adds its own sub-parser and sets ``func``). Present: api, controllers, startup, scheduling, autoscaling, gitops, authz,
-openb-live, dashboard.
+openb-live, dashboard, services.
 A benchmark is a one-shot command that runs its own event loop and child processes; from
 ``cmd.bootstrap`` it takes the logging set-up.
 """
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 
-from controlplane.bench import api, authz, autoscaling, controllers, dashboard, gitops, openb_live, scheduling, startup
+from controlplane.bench import api, authz, autoscaling, controllers, dashboard, gitops, openb_live, scheduling, services, startup
 from controlplane.cmd import bootstrap
 
 COMPONENT = bootstrap.Component("bench", metrics_port=False)
 
-BENCHMARKS = [api, controllers, startup, scheduling, autoscaling, gitops, authz, openb_live, dashboard]
+BENCHMARKS = [api, controllers, startup, scheduling, autoscaling, gitops, authz, openb_live, dashboard, services]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -20,9 +20,9 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
-    clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, endpoints, garbagecollector,
-    horizontalpodautoscaler, job, namespace, nodelifecycle, podgc, replicaset, replicationcontroller,
-    rootcacertpublisher, serviceaccount, statefulset,
+    clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, endpoints, endpointslice,
+    garbagecollector, horizontalpodautoscaler, job, namespace, nodeipam, nodelifecycle, podgc, replicaset,
+    replicationcontroller, resourcequota, rootcacertpublisher, serviceaccount, servicelb, statefulset,
 )
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_duration
@@ -38,7 +38,8 @@ CONTROLLERS: dict[str, ModuleType] = {
     "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
     "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle, "podgc": podgc,
     "clusterrole-aggregation": clusterroleaggregation, "root-ca-cert-publisher": rootcacertpublisher,
-    "csrapproving": csrapproving, "csrsigning": csrsigning,
+    "csrapproving": csrapproving, "csrsigning": csrsigning, "resourcequota": resourcequota,
+    "endpointslice": endpointslice, "nodeipam": nodeipam, "servicelb": servicelb,
     "horizontalpodautoscaling": horizontalpodautoscaler,
 }
 # controllers started only when the apiserver serves their resource (kube-controller-manager's
@@ -77,7 +78,8 @@ def build_manager(client: RestClient, controllers: list[str], workers: dict[str,
                   root_ca: str | None = None, signing: object = None,
                   options: dict[str, dict] | None = None) -> Manager:
     """``root_ca`` (PEM) feeds root-ca-cert-publisher, ``signing`` (a ``pki.CertKey``) csrsigning;
-    without them those controllers stay idle. ``options``: keyword arguments per controller."""
+    without them those controllers stay idle. ``options``: per controller keyword arguments
+    (``{"nodeipam": {"cluster_cidr": …}}``)."""
     mgr = Manager(client, name="controller-manager")
     mgr.root_ca = root_ca  # type: ignore[attr-defined]
     mgr.cluster_signing = signing  # type: ignore[attr-defined]
@@ -137,8 +139,9 @@ async def _main(ctx: bootstrap.Context) -> int:
     try:
         controllers = await served(client, controllers)
         log.info("controller-manager starting", controllers=controllers, leader_elect=args.leader_elect)
-        mgr = build_manager(client, controllers, root_ca=root_ca, signing=signing,
-                            options={"horizontalpodautoscaling": hpa})
+        options = {"nodeipam": {"cluster_cidr": args.cluster_cidr, "node_mask": args.node_cidr_mask_size},
+                   "horizontalpodautoscaling": hpa}
+        mgr = build_manager(client, controllers, root_ca=root_ca, signing=signing, options=options)
         return await ctx.run_leading(client, mgr.start)
     finally:
         await client.close()
@@ -157,6 +160,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--horizontal-pod-autoscaler-tolerance", type=float, default=0.1,
                    help="usage ratio within which the HPA does not scale (default 0.1)")
     p.add_argument("--concurrent-horizontal-pod-autoscaler-syncs", type=int, default=5)
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod CIDR the node IPAM controller splits per node")
+    p.add_argument("--node-cidr-mask-size", type=int, default=24)
     p.add_argument("--root-ca-file", default=None, help="cluster CA published as kube-root-ca.crt in every namespace")
     p.add_argument("--cluster-signing-cert-file", default=None, help="CA certificate csrsigning signs with")
     p.add_argument("--cluster-signing-key-file", default=None, help="its private key")

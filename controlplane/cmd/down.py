@@ -4,7 +4,8 @@ host, then check that nothing is left (exit 1 and a list when something is).
 Steps: stop the ``up`` that holds ``DIR/up.lock`` (SIGTERM, then SIGKILL after ``--timeout``),
 stop what ``DIR/run/*.pid`` still records (``procutil.PidFiles``), then run every cleanup
 registered in ``controlplane.hostcleanup`` by the modules that create host objects, in order:
-processes, containers (runc + conmon), network namespaces, mounts under DIR, the instance's
+processes, containers (runc + conmon), the pod network (namespaces, links, routes, nftables
+tables), mounts under DIR, the instance's
 cgroup tree, runtime files; finally every cleanup's check. Prints one JSON report
 (``removed``, ``errors``, ``leftovers``). The data (etcd, images, kubeconfig) stays: the next
 ``up`` on DIR has every object back and recreates the pods' containers.
@@ -30,7 +31,8 @@ from controlplane.cmd import bootstrap
 from controlplane.cmd.up import host_id, instance_file
 from controlplane.log import get_logger
 from controlplane.procutil import PidFiles
-from controlplane.runtime import cgroups, network, runc  # noqa: F401 - they register their cleanups
+from controlplane.network import node as _network  # noqa: F401 - registers the network's cleanup
+from controlplane.runtime import cgroups, runc  # noqa: F401 - they register their cleanups
 from controlplane.supervisor.supervisor import run_dir
 
 log = get_logger(__name__)

@@ -30,6 +30,13 @@ hostname, are issued again); etcd runs with TLS and client-certificate authentic
 apiserver on HTTPS with Node+RBAC, the audit log (``DIR/audit/``) and Secrets encrypted at
 rest (``cmd.secure``); each component gets a kubeconfig of its own identity
 (``DIR/kubeconfigs/``), the admin ``DIR/kubeconfig`` verifies the server.
+
+Networking (docs/networking.md): ``--cluster-cidr`` and ``--service-cidr`` (10.42.0.0/16,
+10.43.0.0/16; ``--pick-cidrs`` chooses free ones in 10.64.0.0/10) go to every component that
+needs them; as root, ``up`` refuses to start (exit 2) when another instance or anything else
+already routes them. The cluster DNS runs as ``system:coredns``, the agent's service proxy as
+``system:kube-proxy``; the network's host objects are named from the data dir and node name and
+removed by ``controlplane down`` (``controlplane.network.node`` registers the cleanup).
 """
 
 from __future__ import annotations
@@ -53,6 +60,8 @@ from controlplane.cmd import secure
 from controlplane.client.rest import RestClient
 from controlplane.etcd_process import EtcdTLS, free_port
 from controlplane.images.registry import LocalRegistry, RegistryTLS
+from controlplane.network.addressing import ClusterNetworks
+from controlplane.network.routes import CIDRInUse, check_free, pick_free
 from controlplane.log import get_logger
 from controlplane.metrics import register as apiservice_registration
 from controlplane.metrics.register import SERVICE_DNS
@@ -183,7 +192,8 @@ def _apiserver(ctx: UpContext) -> Runnable:
         if c.extra.get("external_etcd"):  # an etcd we did not start: no client certificate of ours
             sec = [a for i, a in enumerate(sec) if not (a.startswith("--etcd-") or sec[i - 1].startswith("--etcd-"))]
         return ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints),
-                "--workers", c.extra.get("apiserver_workers", "1"), *sec]
+                "--workers", c.extra.get("apiserver_workers", "1"), *sec, "--service-cidr", c.extra["service_cidr"],
+                "--advertise-address", str(_nets(c).host_address)]
 
     return ChildProcess("apiserver", args, ready=lambda c: http_ok(c.server + "/readyz", c.pki.ca_file))
 
@@ -192,7 +202,8 @@ def _controller_manager(ctx: UpContext) -> Runnable:
     return ChildProcess("controller-manager", lambda c: [
         "controller-manager", "--kubeconfig", str(c.component_kubeconfig("controller-manager")),
         "--data-dir", str(c.data_dir), "--root-ca-file", str(c.pki.ca_file),
-        "--cluster-signing-cert-file", str(c.pki.ca_file), "--cluster-signing-key-file", str(c.pki.key("ca"))],
+        "--cluster-signing-cert-file", str(c.pki.ca_file), "--cluster-signing-key-file", str(c.pki.key("ca")),
+        "--cluster-cidr", c.extra["cluster_cidr"]],
         ready=component_ready("controller-manager"))
 
 
@@ -204,6 +215,26 @@ def _scheduler(ctx: UpContext) -> Runnable:
 
 def _registry(ctx: UpContext) -> Runnable:
     return RegistryRunnable()
+
+
+def _nets(c: UpContext) -> ClusterNetworks:
+    return ClusterNetworks.parse(c.extra["cluster_cidr"], c.extra["service_cidr"])
+
+
+def _net_args(c: UpContext) -> list[str]:
+    return ["--cluster-cidr", c.extra["cluster_cidr"], "--service-cidr", c.extra["service_cidr"]]
+
+
+def _dns(ctx: UpContext) -> Runnable:
+    """The cluster DNS (kube-system/kube-dns at the service CIDR's 10th address)."""
+    port_file = ctx.data_dir / "dns-port"
+    port_file.unlink(missing_ok=True)
+    ups = [a for u in ctx.extra.get("dns_upstreams", "").split(",") if u for a in ("--upstream", u)]
+    ready = component_ready("dns")
+    return ChildProcess("dns", lambda c: ["dns", "--kubeconfig", str(c.component_kubeconfig("coredns")),
+                                          "--port-file", str(port_file), "--data-dir", str(c.data_dir),
+                                          *_net_args(c), *ups],
+                        ready=lambda c: port_file.exists() and ready(c))
 
 
 def _agent(ctx: UpContext) -> Runnable | None:
@@ -218,7 +249,8 @@ def _agent(ctx: UpContext) -> Runnable | None:
         "agent", "--kubeconfig", str(c.component_kubeconfig(f"node-{node}")), "--node-name", node,
         "--host-id", c.host_id, "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
         "--tls-cert-file", str(c.pki.crt(serving)), "--tls-private-key-file", str(c.pki.key(serving)),
-        "--client-ca-file", str(c.pki.ca_file), "--data-dir", str(c.data_dir), "--keep-containers"],
+        "--client-ca-file", str(c.pki.ca_file), "--data-dir", str(c.data_dir), "--keep-containers",
+        "--proxy-kubeconfig", str(c.component_kubeconfig("kube-proxy")), *_net_args(c)],
         ready=component_ready("agent"))
 
 
@@ -340,6 +372,7 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _apiserver,
     _controller_manager,
     _scheduler,
+    _dns,
     _registry,
     _agent,
     _metrics_server,
@@ -362,6 +395,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prometheus-port", type=int, default=0, help="Prometheus' web port (0: a free port)")
     p.add_argument("--prometheus-scrape-interval", default="", help="replace the scrape/evaluation interval (15s)")
     p.add_argument("--prometheus-rules", default="", help="rule files directory (default manifests/prometheus/rules)")
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod addresses (a /24 per node)")
+    p.add_argument("--service-cidr", default="10.43.0.0/16", help="Service cluster IPs")
+    p.add_argument("--pick-cidrs", action="store_true",
+                   help="choose free cluster and service /16s inside 10.64.0.0/10 (kept in DATA_DIR/cidrs.json)")
+    p.add_argument("--dns-upstream", action="append", default=[],
+                   help="resolver for non-cluster names, host[:port] (default: the host's /etc/resolv.conf)")
     p.add_argument("--gitops-webhook-port", type=int, default=9292,
                    help="the GitOps webhook receiver's port (0: a free one; see DATA_DIR/gitops/webhook-address)")
     p.add_argument("--dashboard-port", type=int, default=8080,
@@ -401,11 +440,27 @@ class InstanceLock:
             self._fd = None
 
 
+def _picked_cidrs(args: argparse.Namespace) -> None:
+    """``--pick-cidrs``: reuse the data dir's choice (its Services keep their IPs), else pick."""
+    f = args.data_dir / "cidrs.json"
+    if f.exists():
+        saved = json.loads(f.read_text())
+    else:
+        cluster, service = pick_free(2)
+        saved = {"cluster_cidr": cluster, "service_cidr": service}
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(saved))
+    args.cluster_cidr, args.service_cidr = saved["cluster_cidr"], saved["service_cidr"]
+
+
 async def main(bctx: bootstrap.Context) -> int:
     args, stop = bctx.args, bctx.stop
+    if args.pick_cidrs:
+        _picked_cidrs(args)
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
-                    extra={"apiserver_workers": str(args.apiserver_workers),
+                    extra={"apiserver_workers": str(args.apiserver_workers), "cluster_cidr": args.cluster_cidr,
+                           "service_cidr": args.service_cidr, "dns_upstreams": ",".join(args.dns_upstream),
                            "prometheus": "1" if args.prometheus else "", "prometheus_port": str(args.prometheus_port),
                            "prometheus_scrape_interval": args.prometheus_scrape_interval,
                            "prometheus_rules": args.prometheus_rules,
@@ -413,6 +468,13 @@ async def main(bctx: bootstrap.Context) -> int:
                            "dashboard_port": str(args.dashboard_port)},
                     node_name=args.node_name or default_node_name())
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        try:  # refuse before starting anything when another instance routes our CIDRs
+            nets = _nets(ctx)
+            await check_free(nets, nets.cluster_tag(ctx.server))
+        except (CIDRInUse, ValueError) as e:
+            sys.stderr.write(f"controlplane up: {e}\n")
+            return 2
     lock = InstanceLock(ctx.data_dir)
     if not lock.acquire():
         log.error("another controlplane up runs on this data dir", data_dir=str(ctx.data_dir),
@@ -444,7 +506,10 @@ async def main(bctx: bootstrap.Context) -> int:
 
     try:
         # create or renew the PKI (as k3s does at start) before anything uses it
-        await asyncio.to_thread(ctx.pki.ensure, hostname=ctx.node_name)
+        # (its SANs hold the kubernetes Service IP and the host address pods reach it at)
+        nets = _nets(ctx)
+        await asyncio.to_thread(ctx.pki.ensure, hostname=ctx.node_name, service_ip=str(nets.kubernetes_service_ip),
+                                extra_sans=[str(nets.host_address)])
         for factory in COMPONENTS:
             if stop.is_set():
                 break
@@ -454,6 +519,7 @@ async def main(bctx: bootstrap.Context) -> int:
                 await started(r)
         if not stop.is_set():
             ready = {"status": "ready", "server": ctx.server, "kubeconfig": str(ctx.kubeconfig), **ctx.urls,
+                     "cluster_cidr": args.cluster_cidr, "service_cidr": args.service_cidr,
                      "metrics": metrics_endpoints(ctx)}
             if ctx.extra.get("prometheus_url"):
                 ready["prometheus"] = ctx.extra["prometheus_url"]

@@ -38,6 +38,31 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Debian's busybox-static is built without wget's timeout feature, and its option parser then
+# stores ``-T N`` through a NULL pointer: ``wget -T 2 URL`` dies with SIGSEGV (exit 139). The
+# image's ``/bin/wget`` is this wrapper instead of an applet link: it runs ``busybox wget``
+# under the ``timeout`` applet when a timeout is asked for. It serves programs that exec
+# ``wget`` (``kubectl exec pod -- wget -T 2 …``); busybox's own shell runs its applets directly
+# (standalone shell), so in ``sh -c`` scripts write ``timeout 2 wget …``. Name lookups
+# themselves work: the static glibc resolves through /etc/hosts and /etc/resolv.conf.
+WGET_WRAPPER = b"""#!/bin/sh
+# wget -T N / --timeout=N through the timeout applet (this busybox build crashes on -T)
+t=
+n=$#
+while [ "$n" -gt 0 ]; do
+  a=$1; shift; n=$((n - 1))
+  case "$a" in
+    -T|--timeout) t=$1; shift; n=$((n - 1)) ;;
+    -T*) t=${a#-T} ;;
+    --timeout=*) t=${a#--timeout=} ;;
+    *) set -- "$@" "$a" ;;
+  esac
+done
+if [ -n "$t" ]; then exec /bin/busybox timeout "$t" /bin/busybox wget "$@"; fi
+exec /bin/busybox wget "$@"
+"""
+
+
 def busybox_layer() -> bytes:
     """A deterministic tar.gz of a busybox root filesystem (no host paths inside)."""
     applets = subprocess.run([BUSYBOX, "--list"], check=True, capture_output=True, text=True).stdout.split()
@@ -56,7 +81,8 @@ def busybox_layer() -> bytes:
         for d in ("bin", "etc", "home", "root", "tmp", "var", "usr", "usr/bin", "proc", "sys", "dev"):
             add_dir(d, 0o1777 if d == "tmp" else 0o755)
         add_file("bin/busybox", Path(BUSYBOX).read_bytes(), 0o755)
-        for a in sorted(set(applets) - {"busybox"}):
+        add_file("bin/wget", WGET_WRAPPER, 0o755)
+        for a in sorted(set(applets) - {"busybox", "wget"}):
             ti = tarfile.TarInfo(f"bin/{a}")
             ti.type, ti.linkname, ti.mode, ti.mtime = tarfile.SYMTYPE, "busybox", 0o777, 0
             tf.addfile(ti)

@@ -37,6 +37,7 @@ ADMIN = ("admin", "kubernetes-admin", ("system:masters",))
 CONTROLLER_MANAGER = ("controller-manager", "system:kube-controller-manager", ())
 SCHEDULER = ("scheduler", "system:kube-scheduler", ())
 KUBE_PROXY = ("kube-proxy", "system:kube-proxy", ())
+COREDNS = ("coredns", "system:coredns", ())  # the cluster DNS (CoreDNS's role, docs/networking.md)
 APISERVER_KUBELET_CLIENT = ("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ())
 APISERVER_ETCD_CLIENT = "kube-apiserver-etcd-client"
 # the resource metrics component (metrics-server's ClusterRole system:metrics-server is bound to
@@ -110,7 +111,7 @@ class ClusterPKI:
         self.leaf("etcd/peer", "etcd-peer", (), ["127.0.0.1", "localhost", "::1"], ca="etcd/ca", server=True,
                   client=True, done=done)
         self.client("apiserver-etcd-client", APISERVER_ETCD_CLIENT, ca="etcd/ca", done=done)
-        for stem, cn, orgs in (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, APISERVER_KUBELET_CLIENT,
+        for stem, cn, orgs in (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, COREDNS, APISERVER_KUBELET_CLIENT,
                                METRICS_SERVER, PROMETHEUS):
             self.client(stem, cn, orgs, done=done)
         self.ca("front-proxy-ca", "front-proxy-ca", done)

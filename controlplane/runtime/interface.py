@@ -12,6 +12,7 @@ import abc
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from controlplane.runtime.cgroups import CgroupStats
 from controlplane.runtime.netstats import NetDev
@@ -42,6 +43,9 @@ class SandboxSpec:
     namespace: str
     hostname: str
     pod_dir: Path | None = None
+    port_mappings: list[dict] = field(default_factory=list)  # CNI portMappings (hostPort)
+    resolv_conf: str | None = None  # the pod's /etc/resolv.conf (None: no nameserver lines)
+    hosts: "Callable[[str | None], str] | None" = None  # /etc/hosts from the pod IP
 
 
 @dataclass

@@ -13,8 +13,8 @@ an agent that stops or is killed leaves its containers running; ``recover()`` on
 start re-adopts every bundle (running, or exited meanwhile with its status in the exit file).
 Logs rotate as the kubelet rotates them (``rotate_logs``: rename, then ask conmon to reopen
 through its ``ctl`` fifo). OOM kills are read from the memory cgroup before ``runc delete``
-removes it. Per pod: a sandbox with a network namespace (``network.PodNetwork``) and a pod
-directory with ``/etc/hostname|hosts|resolv.conf`` and ``sandbox.json``. ``cleanup_all``
+removes it. Per pod: a sandbox with a network namespace and address from the node's pod
+network (``controlplane.network.node.NodeNetwork``, through the CNI plugins) and a pod directory with ``/etc/hostname|hosts|resolv.conf`` and ``sandbox.json``. ``cleanup_all``
 removes everything under the root (``controlplane down``, ``agent cleanup``).
 """
 
@@ -33,6 +33,7 @@ import termios
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controlplane import hostcleanup
 from controlplane.log import get_logger
@@ -42,8 +43,10 @@ from controlplane.runtime.interface import (
     SandboxStats,
 )
 from controlplane.runtime.logs import rotate_files
-from controlplane.runtime.network import PodNetwork
 from controlplane.runtime.stdio import AttachSession
+
+if TYPE_CHECKING:
+    from controlplane.network.node import NodeNetwork
 
 log = get_logger(__name__)
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -133,7 +136,7 @@ def _pid_alive_as(pid: int, needle: str) -> bool:
 
 
 class RuncRuntime(ContainerRuntime):
-    def __init__(self, root: Path, node: str, subnet: str | None = None, runc: str = "runc",
+    def __init__(self, root: Path, node: str, network: "NodeNetwork | None" = None, runc: str = "runc",
                  log_max_bytes: int = 10 * 1024 * 1024) -> None:
         self.root = Path(root).resolve()
         self.node = node
@@ -147,7 +150,7 @@ class RuncRuntime(ContainerRuntime):
             d.mkdir(parents=True, exist_ok=True)
         self.conmon = shutil.which(CONMON) or "/usr/bin/conmon"
         self.runc_path = shutil.which(runc) or runc
-        self.network = PodNetwork(node, subnet)
+        self.network = network
         self.log_max_bytes = log_max_bytes
         self._ctrs: dict[str, _Ctr] = {}
         self._du: dict[str, tuple[float, int, int]] = {}  # writable layer use, cached (cAdvisor's du is periodic too)
@@ -189,21 +192,27 @@ class RuncRuntime(ContainerRuntime):
 
     # -- sandboxes ----------------------------------------------------------------------
     async def create_sandbox(self, spec: SandboxSpec) -> Sandbox:
+        if self.network is None or self.network.addrs is None:
+            raise RuntimeError_("NetworkNotReady", "network is not ready: container runtime network not ready: "
+                                "NetworkReady=false reason:NetworkPluginNotReady (no pod CIDR yet)")
         pod_dir = spec.pod_dir or (self.pods_dir / spec.uid)
         (pod_dir / "etc").mkdir(parents=True, exist_ok=True)
-        netns, ip = await self.network.add_pod(spec.uid)
+        (pod_dir / "sandbox.json").write_text(json.dumps({"uid": spec.uid}))  # cleanup finds it even if ADD fails
+        att = await self.network.add_pod(spec.uid, spec.port_mappings or None)
+        netns, ip = att.netns_path, att.ip
         (pod_dir / "etc" / "hostname").write_text(spec.hostname + "\n")
-        (pod_dir / "etc" / "hosts").write_text(
-            f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{spec.hostname}\n")
-        (pod_dir / "etc" / "resolv.conf").write_text(
-            f"search {spec.namespace}.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n")
+        hosts = spec.hosts(ip) if spec.hosts else \
+            f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{spec.hostname}\n"
+        (pod_dir / "etc" / "hosts").write_text(hosts)
+        (pod_dir / "etc" / "resolv.conf").write_text(spec.resolv_conf if spec.resolv_conf is not None else "")
         (pod_dir / "sandbox.json").write_text(json.dumps({"uid": spec.uid, "netns": netns, "ip": ip}))
         return Sandbox(id=spec.uid, uid=spec.uid, hostname=spec.hostname, netns=netns, ip=ip, pod_dir=pod_dir)
 
     async def remove_sandbox(self, sandbox: Sandbox) -> None:
         for c in [c for c in self._ctrs.values() if c.sandbox.uid == sandbox.uid]:
             await self.remove_container(c.id)
-        await self.network.remove_pod(sandbox.uid)
+        if self.network is not None:
+            await self.network.remove_pod(sandbox.uid)
         cgroups.remove_tree(cgroups.pod_path(self.node, sandbox.uid))
         for mp in mounts_under(sandbox.pod_dir):
             _umount(mp)
@@ -513,7 +522,7 @@ class RuncRuntime(ContainerRuntime):
             if not Path(netns).exists():
                 log.warning("sandbox lost its network namespace; dropping it", pod_uid=uid)
                 continue
-            self.network.adopt(uid, ip)
+            # (its address stays reserved: host-local IPAM keeps reservations on disk)
             hostname = (sb_file.parent / "etc" / "hostname").read_text().strip() \
                 if (sb_file.parent / "etc" / "hostname").exists() else ""
             out.sandboxes[uid] = Sandbox(id=uid, uid=uid, hostname=hostname, netns=netns, ip=ip,
@@ -601,7 +610,8 @@ class RuncRuntime(ContainerRuntime):
             _umount(mp)
         for sb in self.pods_dir.glob("*/sandbox.json"):
             try:
-                await self.network.remove_pod(json.loads(sb.read_text())["uid"])
+                if self.network is not None:
+                    await self.network.remove_pod(json.loads(sb.read_text())["uid"])
             except (OSError, ValueError, KeyError):
                 pass
         for mp in mounts_under(self.pods_dir):
@@ -609,7 +619,6 @@ class RuncRuntime(ContainerRuntime):
         for d in (self.bundles, self.pods_dir, self.exits, self.sockets):
             await asyncio.to_thread(shutil.rmtree, d, True)
             d.mkdir(parents=True, exist_ok=True)
-        await self.network.teardown()
         cgroups.remove_tree(cgroups.node_path(self.node))
         cgroups.remove_if_empty("/" + cgroups.PREFIX)
 

@@ -63,6 +63,21 @@ def test_malformed_bodies_are_400_and_write_nothing(http, ctype: str, body: byte
     assert _count(http) == before
 
 
+@pytest.mark.parametrize("spec", [[], "x", {"containers": "x"}, {"containers": [{"name": "c", "image": "i"}],
+                                                                   "initContainers": "x"},
+                                  {"containers": [{"name": "c", "image": "i"}], "tolerations": "x"}],
+                         ids=["spec-list", "spec-string", "containers-string", "initcontainers-string",
+                              "tolerations-string"])
+def test_wrongly_typed_pods_are_400_before_admission(http, spec) -> None:
+    """Kubernetes decodes before its admission plugins run: a pod the mutating plugins
+    (Priority, DefaultTolerationSeconds, ...) could not read is a 400, never a 500."""
+    name = f"typed-{uuid.uuid4().hex[:6]}"
+    st = _status(http.post("/api/v1/namespaces/default/pods", headers=JSON, content=json.dumps(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec})), 400, "BadRequest")
+    assert st["message"].startswith('Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal ')
+    assert http.get(f"/api/v1/namespaces/default/pods/{name}").status_code == 404
+
+
 def test_yaml_bodies_are_accepted(http) -> None:
     name = f"yaml-{uuid.uuid4().hex[:6]}"
     r = http.post("/api/v1/namespaces/default/configmaps", headers={"Content-Type": "application/yaml"},

@@ -24,13 +24,16 @@ import pytest
 
 from controlplane.etcd_process import free_port
 from tests.fixtures.apiserver import REPO, make_kubectl
+from tests.fixtures.network import TestNet, allocate_test_net, network_leftovers
 
 pytestmark = pytest.mark.integration
 
 
-def _start_up(data_dir: Path, port: int) -> tuple[subprocess.Popen, str]:
+def _start_up(data_dir: Path, port: int, net: TestNet) -> tuple[subprocess.Popen, str]:
+    # never the default CIDRs: another instance on this machine may be using them
     proc = subprocess.Popen([sys.executable, "-m", "controlplane", "up", "--data-dir", str(data_dir),
-                             "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             "--port", str(port), "--cluster-cidr", net.cluster_cidr, "--service-cidr",
+                             net.service_cidr], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, start_new_session=True)
     deadline = time.monotonic() + 90
     lines = []
@@ -65,8 +68,8 @@ def _port_closed(port: int) -> bool:
 
 
 def test_up_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
-    data, port = tmp_path / "data", free_port()
-    proc, line = _start_up(data, port)
+    data, port, net = tmp_path / "data", free_port(), allocate_test_net()
+    proc, line = _start_up(data, port, net)
     try:
         info = json.loads(line)
         assert info["server"] == f"https://127.0.0.1:{port}"
@@ -91,7 +94,9 @@ def test_up_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         rc = _stop(proc)
     assert rc == 0
     assert _port_closed(port)
-    proc, _ = _start_up(data, port)
+    # stopping `up` leaves the node's pods and their network running; `down` removes it all
+    _down_clean(data, net)
+    proc, _ = _start_up(data, port, net)
     try:
         kubectl = make_kubectl(data / "kubeconfig", tmp_path / "cache2")
         out = json.loads(kubectl("get", "configmap", "keepme", "-o", "json").stdout)
@@ -99,3 +104,13 @@ def test_up_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         assert (data / "pki" / "apiserver.crt").read_bytes() == issued, "a current certificate is kept"
     finally:
         assert _stop(proc) == 0
+        _down_clean(data, net)
+
+
+def _down_clean(data: Path, net: TestNet) -> None:
+    r = subprocess.run([sys.executable, "-m", "controlplane", "down", "--data-dir", str(data)], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 0 and "network" in report["checked"], report
+    if os.geteuid() == 0:
+        assert network_leftovers(data / "agent", socket.gethostname().lower(), net) == []

@@ -19,6 +19,7 @@ import pytest
 from controlplane.etcd_process import free_port
 from tests.fixtures.apiserver import make_kubectl
 from tests.fixtures.browser import Browser
+from tests.fixtures.network import allocate_test_net
 from tests.fixtures.up import UpInstance
 from tests.integration.test_api_up import _stop
 
@@ -53,6 +54,7 @@ class Cluster:
         self.proc: subprocess.Popen | None = None
         self.info: dict = {}
         self.kubectl = make_kubectl(self.data / "kubeconfig", tmp / "kubectl-cache")
+        self.net = allocate_test_net()
 
     def start(self) -> None:
         import select
@@ -60,7 +62,9 @@ class Cluster:
         with open(self.data.parent / "up.log", "ab") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "controlplane", "up", "--data-dir", str(self.data), "--port", str(self.port),
-                 "--dashboard-port", "0", "--gitops-webhook-port", "0"],
+                 "--dashboard-port", "0", "--gitops-webhook-port", "0",
+                 # never the default CIDRs: the test's own (another instance may use the defaults)
+                 "--cluster-cidr", self.net.cluster_cidr, "--service-cidr", self.net.service_cidr],
                 cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -21,6 +21,7 @@ every 2 s (metrics resolution 3 s), driven with the real kubectl:
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import math
 import re
@@ -38,6 +39,7 @@ from controlplane.runtime import cgroups
 from tests.fixtures.agent import HAVE_RUNC, AgentProcess, leftovers
 from tests.fixtures.apiserver import _start, make_kubectl
 from tests.fixtures.controllers import ControllerManagerProcess
+from tests.fixtures.network import allocate_test_net
 from tests.fixtures.scheduler import ProcessRunner
 
 pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(600)]
@@ -79,12 +81,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, local_registry):
     if not HAVE_RUNC:
         pytest.fail("needs root, runc and busybox-static")
     work = tmp_path_factory.mktemp("metrics")
-    api = _start(work / "apiserver", ["--compaction-interval", "0"])
+    net = allocate_test_net()  # never the default CIDRs: other instances share this machine
+    api = _start(work / "apiserver", ["--compaction-interval", "0", "--service-cluster-ip-range", net.service_cidr],
+                 service_ip=str(ipaddress.ip_network(net.service_cidr).network_address + 1))
     procs: list = []
     agent = None
     try:
         node = f"m-{uuid.uuid4().hex[:6]}"
-        agent = AgentProcess(work / "agent", api, node, local_registry.url)
+        agent = AgentProcess(work / "agent", api, node, local_registry.url, net=net)
         agent.start()
         # the metrics-server as `up` runs it: its own identity, a serving certificate of the
         # cluster CA, the front-proxy CA; the APIService registered with the admin's credentials
@@ -103,6 +107,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, local_registry):
         procs.append(ms)
         asyncio.run(_register(api, ms_port))
         cm = ControllerManagerProcess(work / "cm", api.component_kubeconfig("controller-manager"), [
+            "--cluster-cidr", net.cluster_cidr,
             "--leader-elect=false", "--horizontal-pod-autoscaler-sync-period", "2s"]).start()
         procs.append(cm)
         c = Cluster(work, api, make_kubectl(api.kubeconfig, work / "kubectl-cache"), node)
@@ -112,7 +117,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, local_registry):
         def ready():
             assert agent.alive(), agent.log_tail()
             r = c.kubectl("get", "node", node, "-o", "json", check=False)
-            conds = {x["type"]: x["status"] for x in json.loads(r.stdout)["status"].get("conditions", [])} \
+            conds = {x["type"]: x["status"] for x in json.loads(r.stdout).get("status", {}).get("conditions", [])} \
                 if r.returncode == 0 else {}
             return conds.get("Ready") == "True"
         c.wait(f"node {node} Ready", ready, 60)

@@ -28,6 +28,7 @@ from controlplane.etcd_process import free_port
 from controlplane.pki.cluster import ClusterPKI
 from tests.fixtures.agent import HAVE_RUNC, AgentProcess, leftovers
 from tests.fixtures.apiserver import REPO
+from tests.fixtures.network import allocate_test_net
 
 pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(240)]
 
@@ -68,8 +69,10 @@ def test_prometheus_scrapes_every_component_and_alerts_on_a_stopped_node(tmp_pat
     data, port = tmp_path / "data", free_port()
     node = f"pm-{uuid.uuid4().hex[:6]}"
     rules = _rules_without_for(tmp_path / "rules")
+    net = allocate_test_net()  # never the default CIDRs: other instances share this machine
     proc = subprocess.Popen([sys.executable, "-m", "controlplane", "up", "--data-dir", str(data), "--port", str(port),
-                             "--node-name", node, "--apiserver-workers", "1", "--prometheus",
+                             "--node-name", node, "--apiserver-workers", "1", "--prometheus", "--dashboard-port", "0",
+                             "--cluster-cidr", net.cluster_cidr, "--service-cidr", net.service_cidr,
                              "--prometheus-scrape-interval", "1s", "--prometheus-rules", str(rules)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     extra = None
@@ -90,7 +93,7 @@ def test_prometheus_scrapes_every_component_and_alerts_on_a_stopped_node(tmp_pat
         prom = ready["prometheus"]
         # a second node, outside up (its own node identity from up's CA), whose agent we stop
         cluster = SimpleNamespace(url=ready["server"], pki=ClusterPKI(data / "pki"))
-        extra = AgentProcess(tmp_path / "extra", cluster, f"{node}-x", local_registry.url)
+        extra = AgentProcess(tmp_path / "extra", cluster, f"{node}-x", local_registry.url, net=net, index=None)  # its /24 from up's node IPAM
         extra.start()
 
         state: dict = {}

@@ -66,8 +66,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, local_registry):
     procs: list = []
     agent = None
     try:
+        # (as `up` runs it: the CA published as kube-root-ca.crt, which every pod's token volume needs)
         cm = ControllerManagerProcess(work / "controller-manager", api.component_kubeconfig("controller-manager"),
-                                      ["--data-dir", str(work)]).start()
+                                      ["--data-dir", str(work), "--root-ca-file", str(api.pki.ca_file)]).start()
         procs.append(cm)
         sched = ProcessRunner(work, ["scheduler", "--kubeconfig", str(api.component_kubeconfig("scheduler")),
                                      "--data-dir", str(work)],
@@ -93,7 +94,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, local_registry):
         if agent is not None:
             agent.stop()
             agent.cleanup()
-            problems = leftovers(agent.root / "runtime", agent.node)
+            problems = leftovers(agent.root / "runtime", agent.node, agent.net)
         for p in reversed(procs):
             p.stop()
         api.stop()

@@ -7,8 +7,9 @@
 - the exec that read it is in the audit log (ResponseStarted and ResponseComplete);
 - joining with a bootstrap token: the agent's TLS bootstrap gets a node client certificate
   through a CertificateSigningRequest the controller-manager approves and signs.
-The volume is declared in the pod here; adding it to every pod is the ServiceAccount admission
-plugin's job (issue 14 item 4).
+The pod declares no volume: the ServiceAccount admission plugin (on in this module's
+apiserver, as in ``controlplane up``) gives it the default ServiceAccount and the
+``kube-api-access-*`` projected volume.
 """
 
 from __future__ import annotations
@@ -25,13 +26,23 @@ import pytest
 from controlplane.client import resources as R
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.pki import certs
-from tests.fixtures.apiserver import make_kubectl
+from tests.fixtures.apiserver import _start, make_kubectl
 from tests.fixtures.controllers import ControllerManagerProcess
 from tests.integration.test_agent_pods import client, ns, pod, ready_node, wait_for  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), pytest.mark.asyncio(loop_scope="session")]
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+@pytest.fixture(scope="module")
+def apiserver(tmp_path_factory):
+    """This module's apiserver: every admission plugin on (the session one turns the
+    ServiceAccount plugin off for tests that run no ServiceAccount controller)."""
+    api = _start(tmp_path_factory.mktemp("apiserver-sa"), ["--compaction-interval", "0"])
+    yield api
+    api.stop()
+    api.etcd.stop()
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +66,12 @@ async def test_pod_token_and_exec_audit(apiserver, client, ns, start_agent, trus
     await ready_node(client, agent.node, agent)
     await wait_for(lambda: client.get(R.CONFIGMAPS, "kube-root-ca.crt", ns), what="kube-root-ca.crt")
     await wait_for(lambda: client.get(R.SERVICEACCOUNTS, "default", ns), what="the default ServiceAccount")
-    await client.create(R.PODS, pod("tok", agent.node, [{
-        "name": "c", "image": "busybox", "command": ["sleep", "600"],
-        "volumeMounts": [{"name": "kube-api-access", "mountPath": SA_DIR, "readOnly": True}]}],
-        volumes=[{"name": "kube-api-access", "projected": {"sources": [
-            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
-            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}}]}}]),
-        ns)
+    created = await client.create(R.PODS, pod("tok", agent.node, [
+        {"name": "c", "image": "busybox", "command": ["sleep", "600"]}]), ns)
+    spec = created["spec"]
+    assert spec["serviceAccountName"] == "default"
+    [vol] = [v for v in spec["volumes"] if v["name"].startswith("kube-api-access-")]
+    assert {"name": vol["name"], "mountPath": SA_DIR, "readOnly": True} in spec["containers"][0]["volumeMounts"]
     await wait_for(lambda: _running(client, ns, "tok"), what="pod tok Running")
     kubectl = make_kubectl(apiserver.kubeconfig, tmp_path / "kc")
     ls = await asyncio.to_thread(kubectl, "exec", "tok", "-n", ns, "--", "ls", SA_DIR)

@@ -160,6 +160,35 @@ def test_metrics_identities(store):
                                         ns="team"))
     assert z.authorize(res("list", "pods", group="metrics.k8s.io", ns="team")).allowed  # aggregated into view
     assert not z.authorize(res("list", "nodes", group="metrics.k8s.io")).allowed
+PROXY = UserInfo.make("system:kube-proxy")
+COREDNS = UserInfo.make("system:coredns")
+NODE = UserInfo.make("system:node:n1", ["system:nodes"])
+
+
+@pytest.mark.parametrize("attrs,want", [
+    # the service proxy: Services and slices (system:node-proxier), policies and their peers
+    (res("list", "endpointslices", group="discovery.k8s.io", user=PROXY), True),
+    (res("watch", "networkpolicies", group="networking.k8s.io", user=PROXY), True),
+    (res("list", "pods", user=PROXY), True),
+    (res("list", "namespaces", user=PROXY), True),
+    (res("create", "events", ns="a", user=PROXY), True),
+    (res("create", "services", ns="a", user=PROXY), False),
+    (res("list", "secrets", user=PROXY), False),
+    # a proxy running as its node reads policies too
+    (res("list", "networkpolicies", group="networking.k8s.io", user=NODE), True),
+    # the cluster DNS: CoreDNS's reads, its own registration, nothing else
+    (res("watch", "services", user=COREDNS), True),
+    (res("list", "endpointslices", group="discovery.k8s.io", user=COREDNS), True),
+    (res("create", "services", ns="kube-system", user=COREDNS), True),
+    (res("get", "services", ns="kube-system", name="kube-dns", user=COREDNS), True),
+    (res("update", "endpointslices", group="discovery.k8s.io", ns="kube-system", name="kube-dns-host",
+         user=COREDNS), True),
+    (res("update", "endpointslices", group="discovery.k8s.io", ns="kube-system", name="other", user=COREDNS), False),
+    (res("delete", "services", ns="kube-system", name="kube-dns", user=COREDNS), False),
+    (res("list", "secrets", user=COREDNS), False),
+])
+def test_network_components(store, attrs, want):
+    assert AuthorizerChain([RBACAuthorizer(store)]).authorize(attrs).allowed is want
 
 
 def test_aggregation_fills_admin_edit_view():

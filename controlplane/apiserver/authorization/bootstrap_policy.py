@@ -13,7 +13,11 @@ Roles kept as Kubernetes ships them: ``cluster-admin``; the aggregated ``admin``
 Our changes, and why: ``system:kube-scheduler`` may also patch pods (the GPU-sharing plugins
 annotate the chosen GPU in PreBind) and create ``scheduling.controlplane.io``
 ``schedulingdecisions`` (its records of unschedulable decisions; a successful decision's record
-rides in the Binding, authorized as ``pods/binding``); ``system:kube-controller-manager`` holds the union of the
+rides in the Binding, authorized as ``pods/binding``); ``system:controlplane:network-policy``
+(list/watch pods, namespaces, NetworkPolicies) is bound to ``system:kube-proxy`` and the nodes,
+because NetworkPolicy is enforced by the service proxy; ``system:coredns`` (CoreDNS's role plus
+registering ``kube-system/kube-dns``) to the cluster DNS's ``system:coredns`` user;
+``system:kube-controller-manager`` holds the union of the
 ``system:controller:*`` roles of the controllers we run (our controller-manager runs every
 controller under its own identity; kube-controller-manager uses one ServiceAccount per
 controller with ``--use-service-account-credentials``). The kubeadm-style bindings a
@@ -207,6 +211,7 @@ KUBE_CONTROLLER_MANAGER_RULES = [
     r(["update", "patch"], ["batch"], ["jobs/status", "jobs/finalizers", "cronjobs/status"]),
     r(["create"], ["batch"], ["jobs"]),
     r(["update", "patch"], [""], ["pods/status", "nodes/status"]),
+    r(["update"], [""], ["resourcequotas/status"]),  # resourcequota (it lists every counted resource above)
     r(["create"], [""], ["pods/eviction", "pods/binding", "persistentvolumeclaims"]),
     # certificates: csrapproving + csrsigning
     r(["update"], ["certificates.k8s.io"], ["certificatesigningrequests/approval",
@@ -252,6 +257,20 @@ def cluster_roles() -> list[dict[str, Any]]:
                                     r(["create", "patch", "update"], ["", "events.k8s.io"], ["events"]),
                                     r(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"])]),
         _cr("system:node", NODE_RULES),
+        # NetworkPolicy enforcement runs in the service proxy (as k3s runs its policy controller
+        # in the agent): it reads policies, pods and namespaces
+        _cr("system:controlplane:network-policy", [r(["list", "watch"], [""], ["pods", "namespaces"]),
+                                                   r(["list", "watch"], ["networking.k8s.io"],
+                                                     ["networkpolicies"])]),
+        # the cluster DNS: CoreDNS's ClusterRole, plus registering itself as kube-system/kube-dns
+        # (create cannot be limited by name in RBAC; the rest is limited to its two objects)
+        _cr("system:coredns", [r(["list", "watch"], [""], ["endpoints", "services", "pods", "namespaces"]),
+                               r(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"]),
+                               r(["create"], [""], ["services"]),
+                               r(["create"], ["discovery.k8s.io"], ["endpointslices"]),
+                               r(["get"], [""], ["services"], ["kube-dns"]),
+                               r(["get", "update", "patch", "delete"], ["discovery.k8s.io"], ["endpointslices"],
+                                 ["kube-dns-host"])]),
         _cr("system:node-bootstrapper", [r(["create", "get", "list", "watch"], ["certificates.k8s.io"],
                                            ["certificatesigningrequests"])]),
         _cr("system:kubelet-api-admin", [r(["get", "list", "watch", "proxy"], [""], ["nodes"]),
@@ -289,6 +308,11 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
         _crb("system:volume-scheduler", "system:volume-scheduler", [user("system:kube-scheduler")]),
         _crb("system:node-proxier", "system:node-proxier", [user("system:kube-proxy")]),
         _crb("system:node", "system:node", []),
+        # the proxy runs as system:kube-proxy under `up`; an agent joined with only its node
+        # credentials runs it as the node
+        _crb("system:controlplane:network-policy", "system:controlplane:network-policy",
+             [user("system:kube-proxy"), group("system:nodes")]),
+        _crb("system:coredns", "system:coredns", [user("system:coredns")]),
         _crb("system:service-account-issuer-discovery", "system:service-account-issuer-discovery",
              [group("system:serviceaccounts")]),
         # what kubeadm adds so nodes can join with bootstrap tokens and renew their certificates

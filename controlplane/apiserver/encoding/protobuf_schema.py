@@ -236,6 +236,12 @@ MESSAGES: dict[str, dict[int, Field]] = {
     "CertificateSigningRequestSpec": _m("1 request:bytes", "2 username", "3 uid", "4 groups:[]string",
                                         "6 usages:[]string", "7 signerName",
                                         "8 expirationSeconds:int*"),
+    # ---- core/v1 ResourceQuota (``kubectl create quota``)
+    "ResourceQuota": _m("1 metadata:ObjectMeta", "2 spec:ResourceQuotaSpec", "3 status:ResourceQuotaStatus"),
+    "ResourceQuotaSpec": _m("1 hard:map:quantity", "2 scopes:[]string", "3 scopeSelector:ScopeSelector*"),
+    "ResourceQuotaStatus": _m("1 hard:map:quantity", "2 used:map:quantity"),
+    "ScopeSelector": _m("1 matchExpressions:[]ScopedResourceSelectorRequirement"),
+    "ScopedResourceSelectorRequirement": _m("1 scopeName", "2 operator", "3 values:[]string"),
 }
 
 # (group, kind) -> top-level message
@@ -260,6 +266,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("", "ServiceAccount"): "ServiceAccount",
     ("", "Service"): "Service",
     ("", "Pod"): "Pod",
+    ("", "ResourceQuota"): "ResourceQuota",
     ("apps", "Deployment"): "Deployment",
     ("batch", "Job"): "Job",
     ("batch", "CronJob"): "CronJob",

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sanic import Request
 from sanic.response import HTTPResponse, raw
 
+from controlplane.apiserver.admission import AdmissionChain
 from controlplane.apiserver.discovery.registry import Registry, ResourceInfo
 from controlplane.apiserver.encoding import body as bodies
 from controlplane.apiserver.meta import errors
@@ -44,6 +45,7 @@ class Api(StrategyContext, Protocol):
     stopping: asyncio.Event
     kubelet_ssl: Any  # TLS context for the node agents' endpoints (None: plain HTTP)
     security: Any  # server.security.Security: audit stages of streams (stream_started, finish)
+    admission: AdmissionChain  # mutate / validate / connect
 
     def spawn(self, coro: Any) -> "asyncio.Task[Any]":
         """Run ``coro`` in the background, owned by the server (cancelled on shutdown)."""

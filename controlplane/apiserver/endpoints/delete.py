@@ -17,7 +17,6 @@ from typing import Any
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from controlplane.apiserver import admission
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.endpoints import common as hc
 from controlplane.apiserver.endpoints.common import Api
@@ -75,7 +74,8 @@ async def delete_object(api: Api, info: ResourceInfo, namespace: str | None, nam
             raise errors.conflict(info.plural, name, f'Precondition failed: UID in precondition: {pre["uid"]}, UID in object meta: {meta.get("uid")}', info.group)
         if pre.get("resourceVersion") and str(pre["resourceVersion"]) != meta["resourceVersion"]:
             raise errors.conflict(info.plural, name, f'Precondition failed: ResourceVersion in precondition: {pre["resourceVersion"]}, ResourceVersion in object meta: {meta["resourceVersion"]}', info.group)
-        admission.validate("delete", info, namespace, name, None, current)
+        await api.admission.mutate("DELETE", info, namespace, name, None, current, dry_run=dry)
+        await api.admission.validate("DELETE", info, namespace, name, None, current, dry_run=dry)
         new = graceful(info, current, grace, propagation)
         try:
             if new is None:

@@ -405,7 +405,7 @@ async def pod_proxy(request: Request, namespace: str, name: str, path: str = "")
             await c.reply(_redirect_to_slash(request))
             return
         pod, port, scheme = await pod_location(api, namespace, name)
-        connect_admission.admit(api.registry.get("", "v1", "pods"), namespace, name, "proxy", {"path": rest})  # type: ignore[arg-type]
+        await connect_admission.admit(api, api.registry.get("", "v1", "pods"), namespace, name, "proxy", {"path": rest})  # type: ignore[arg-type]
         await _to_pod(request, c, pod, port, scheme, rest, prefix)
     except errors.ApiError as e:
         await c.error(e)
@@ -422,7 +422,7 @@ async def service_proxy(request: Request, namespace: str, name: str, path: str =
             await c.reply(_redirect_to_slash(request))
             return
         pod, port, scheme = await service_location(api, namespace, name)
-        connect_admission.admit(api.registry.get("", "v1", "services"), namespace, name, "proxy", {"path": rest})  # type: ignore[arg-type]
+        await connect_admission.admit(api, api.registry.get("", "v1", "services"), namespace, name, "proxy", {"path": rest})  # type: ignore[arg-type]
         await _to_pod(request, c, pod, port, scheme, rest, prefix)
     except errors.ApiError as e:
         await c.error(e)
@@ -457,7 +457,7 @@ async def node_proxy(request: Request, name: str, path: str = "") -> None:
         addr, agent_port = nodeagent.node_address(node)
         if not agent_port:
             raise errors.ApiError(503, "ServiceUnavailable", f"node {node_name} has no agent endpoint")
-        connect_admission.admit(api.registry.get("", "v1", "nodes"), None, node_name, "proxy", {"path": rest})  # type: ignore[arg-type]
+        await connect_admission.admit(api, api.registry.get("", "v1", "nodes"), None, node_name, "proxy", {"path": rest})  # type: ignore[arg-type]
         if not port or port == str(agent_port):
             base, ssl_ctx = await nodeagent.agent_base(api, node_name), api.kubelet_ssl
         else:

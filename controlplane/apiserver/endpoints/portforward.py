@@ -70,8 +70,8 @@ async def pod_portforward(request: Request, namespace: str, name: str) -> None:
         ports = _ports(request) if proto != SPDY_TUNNEL else []
         pod = await nodeagent.get_pod(api, namespace, name)
         base = await nodeagent.pod_agent_base(api, pod)
-        connect_admission.admit(api.registry.get("", "v1", "pods"), namespace, name, "portforward",  # type: ignore[arg-type]
-                                {"ports": ports})
+        await connect_admission.admit(api, api.registry.get("", "v1", "pods"), namespace, name,  # type: ignore[arg-type]
+                                      "portforward", {"ports": ports})
     except errors.ApiError as e:
         await c.error(e)
         return

@@ -101,13 +101,16 @@ def _agent_query(request: Request, sub: str) -> list[tuple[str, str]]:
 
 
 async def _admit(request: Request, namespace: str, name: str, sub: str, q: list[tuple[str, str]]) -> tuple[str, str]:
-    """Locate the pod's agent and container, then CONNECT admission."""
+    """CONNECT admission, then locate the pod's agent and container (kube-apiserver admits a
+    connect request before its ``Connect`` resolves the pod's node: an unscheduled pod's exec
+    reaches the webhooks too)."""
     api: Api = request.app.ctx.api
-    base, container = await locate(api, namespace, name, request.args.get("container"))
-    connect_admission.admit(api.registry.get("", "v1", "pods"), namespace, name, sub,  # type: ignore[arg-type]
-                            {"container": container, **{k: v for k, v in q if k != "command"},
-                             **({"command": request.args.getlist("command") or []} if sub == "exec" else {})})
-    return base, container
+    container = request.args.get("container")
+    await connect_admission.admit(api, api.registry.get("", "v1", "pods"), namespace, name, sub,  # type: ignore[arg-type]
+                                  {**({"container": container} if container else {}),
+                                   **{k: v for k, v in q if k != "command"},
+                                   **({"command": request.args.getlist("command") or []} if sub == "exec" else {})})
+    return await locate(api, namespace, name, container)
 
 
 async def _stream(request: Request, ws: Any, namespace: str, name: str, sub: str) -> None:

@@ -18,7 +18,6 @@ import yaml
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from controlplane.apiserver import admission
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.endpoints import common as hc
 from controlplane.apiserver.endpoints.common import Api, parse_rv
@@ -55,34 +54,22 @@ async def create(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     return hc.json_response(hc.output(info, obj), status=201)
 
 
-async def require_namespace(api: Api, namespace: str | None, *, creating: bool = False) -> None:
-    """The namespace must exist (404) and, for creates, not be terminating (403)."""
-    if not namespace:
-        raise errors.bad_request("a namespace is required for namespaced resources")
-    ns_info = api.registry.get("", "v1", "namespaces")
-    assert ns_info is not None
-    cache = api.caches.if_ready(ns_info)
-    entry = cache.get(object_key(ns_info, None, namespace)) if cache is not None else None
-    if entry is not None and (not creating or b'"deletionTimestamp"' not in entry.raw):
-        return  # the cache knows it (a namespace just created may not be there yet: ask etcd)
-    ns = await api.store.get_or_none(ns_info, None, namespace)
-    if ns is None:
-        raise errors.not_found("namespaces", namespace)
-    if creating and ns["metadata"].get("deletionTimestamp"):
-        raise errors.ApiError(403, "Forbidden",
-                              f"unable to create new content in namespace {namespace} because it is being terminated",
-                              details={"name": namespace, "kind": "namespaces"})
-
-
 async def create_object(api: Api, info: ResourceInfo, obj: dict[str, Any], *, strict: bool, manager: str | None,
                         dry: bool, prepared: bool = False) -> dict[str, Any]:
-    """The shared tail of POST and of server-side apply on an absent object."""
+    """The shared tail of POST and of server-side apply on an absent object: the admission
+    chain's mutating phase, the strategy (defaults, schema validation), the validating phase."""
     ns = obj["metadata"].get("namespace")
-    if info.namespaced:
-        await require_namespace(api, ns, creating=True)
+    if info.namespaced and not ns:
+        raise errors.bad_request("a namespace is required for namespaced resources")
+    chain = api.admission
+    options = {"fieldManager": manager} if manager else None
+    mutated = await chain.mutate("CREATE", info, ns, obj["metadata"].get("name"), obj, None, dry_run=dry,
+                                 options=options)
     if not prepared:
-        obj = generic.prepare_create(info, obj, strict=strict, manager=manager)
-    admission.validate("create", info, ns, obj["metadata"].get("name"), obj, None)
+        obj = generic.prepare_create(info, mutated, strict=strict, manager=manager)  # type: ignore[arg-type]
+    elif chain.may_change(info, "", "CREATE"):  # (server-side apply prepared it before admission)
+        obj = info.strategy.default_and_validate(info, mutated, strict=strict, old=None)
+    await chain.validate("CREATE", info, ns, obj["metadata"].get("name"), obj, None, dry_run=dry, options=options)
     strategy = info.strategy
     await strategy.before_create(api, obj, dry=dry)  # e.g. a Service's clusterIP
     if dry:
@@ -133,17 +120,23 @@ async def write_update(api: Api, info: ResourceInfo, namespace: str | None, name
     """Read-modify-write with retries: ``compute(current) -> desired`` (a fresh copy each try)."""
 
     strategy = info.strategy
+    chain = api.admission
+    options = {"fieldManager": manager} if manager else None
 
     async def mutate(current: dict[str, Any]) -> dict[str, Any] | None:
         old = copy.deepcopy(current)
         desired = await compute(current)
+        mutated = await chain.mutate("UPDATE", info, namespace, name, desired, old, subresource=subresource,
+                                     dry_run=dry, options=options)
         if prepared:
-            new = desired
+            new = strategy.default_and_validate(info, mutated, strict=strict, old=old) \
+                if chain.may_change(info, subresource, "UPDATE") else mutated
         else:
-            await strategy.before_update(api, old, desired, dry=dry)  # e.g. keep the clusterIP
-            new = generic.prepare_update(info, old, desired, subresource=subresource, strict=strict,
+            await strategy.before_update(api, old, mutated, dry=dry)  # e.g. keep the clusterIP
+            new = generic.prepare_update(info, old, mutated, subresource=subresource, strict=strict,
                                     manager=manager, operation=operation)
-        admission.validate("update", info, namespace, name, new, old, subresource)
+        await chain.validate("UPDATE", info, namespace, name, new, old, subresource=subresource, dry_run=dry,
+                             options=options)
         if generic.unchanged(old, new) and not api.store.is_stale(info, namespace, name):
             return None  # (a value read with an old encryption key is written again even so)
         if prepared:

@@ -170,6 +170,11 @@ class WatchCache:
         apiserver, e.g. the Node authorizer's pods of a node)."""
         return list(self._by_ns.get(namespace, {}).values())
 
+    def count_in(self, namespace: str) -> int:
+        """How many objects of one namespace are cached (the admission chain's cheap "any
+        quota here?" test)."""
+        return len(self._by_ns.get(namespace, ()))
+
     # -- reads -----------------------------------------------------------------------------
     def get(self, key: str) -> Entry | None:
         return self._items.get(key)

@@ -183,6 +183,27 @@ def _endpoints_row(o: Obj, now: datetime) -> list[Any]:
     return [_m(o).get("name", ""), text, since(_m(o).get("creationTimestamp"), now)]
 
 
+def _endpointslice_row(o: Obj, now: datetime) -> list[Any]:
+    ports = [str(p["port"]) if p.get("port") is not None else "<unset>" for p in o.get("ports") or []]
+    addrs = [a for e in o.get("endpoints") or [] for a in (e.get("addresses") or [])]
+    text = ",".join(addrs[:3]) if addrs else "<unset>"
+    if len(addrs) > 3:
+        text += f" + {len(addrs) - 3} more..."
+    return [_m(o).get("name", ""), o.get("addressType", ""), ",".join(ports) or "<unset>", text,
+            since(_m(o).get("creationTimestamp"), now)]
+
+
+def _netpol_row(o: Obj, now: datetime) -> list[Any]:
+    sel = _s(o).get("podSelector") or {}
+    parts = [f"{k}={v}" for k, v in sorted((sel.get("matchLabels") or {}).items())]
+    for e in sel.get("matchExpressions") or []:
+        vals = ",".join(e.get("values") or [])
+        op = e.get("operator", "")
+        parts.append({"In": f"{e.get('key')} in ({vals})", "NotIn": f"{e.get('key')} notin ({vals})",
+                      "Exists": str(e.get("key")), "DoesNotExist": f"!{e.get('key')}"}.get(op, str(e.get("key"))))
+    return [_m(o).get("name", ""), ",".join(parts) or NONE, since(_m(o).get("creationTimestamp"), now)]
+
+
 def _event_row(o: Obj, now: datetime) -> list[Any]:
     inv = o.get("involvedObject") or o.get("regarding") or {}
     series = o.get("series") or {}
@@ -302,6 +323,15 @@ PRINTERS: dict[tuple[str, str], Printer] = {
                   "keys and values matching this selector.")), _svc_row),
     ("", "Endpoints"): Printer((
         _NAME, col("Endpoints", description="Endpoints of the service"), _AGE), _endpoints_row),
+    ("discovery.k8s.io", "EndpointSlice"): Printer((
+        _NAME, col("AddressType", description="addressType specifies the type of address carried by this "
+                   "EndpointSlice."),
+        col("Ports", description="ports specifies the list of network ports exposed by each endpoint in this slice."),
+        col("Endpoints", description="endpoints is a list of unique endpoints in this slice."), _AGE),
+        _endpointslice_row),
+    ("networking.k8s.io", "NetworkPolicy"): Printer((
+        _NAME, col("Pod-Selector", description="podSelector selects the pods to which this NetworkPolicy "
+                   "object applies."), _AGE), _netpol_row),
     ("", "ConfigMap"): Printer((
         _NAME, col("Data", "integer", description="Data contains the configuration data."), _AGE),
         _simple(lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {}), _age)),
@@ -353,6 +383,52 @@ PRINTERS: dict[tuple[str, str], Printer] = {
                         _s(o, "status").get("disruptionsAllowed", 0),
                         since(_m(o).get("creationTimestamp"), now)]),
 }
+
+def _quota_row(o: Obj, now: datetime) -> list[Any]:
+    hard, used = _s(o, "status").get("hard") or {}, _s(o, "status").get("used") or {}
+    req = [f"{k}: {used.get(k, '0')}/{hard[k]}" for k in sorted(hard) if not k.startswith("limits.")]
+    lim = [f"{k}: {used.get(k, '0')}/{hard[k]}" for k in sorted(hard) if k.startswith("limits.")]
+    return [_m(o).get("name", ""), since(_m(o).get("creationTimestamp"), now), ", ".join(req), ", ".join(lim)]
+
+
+def _param_ref(o: Obj) -> str:
+    ref = _s(o).get("paramRef")
+    if not isinstance(ref, dict):
+        return "<unset>"
+    ns = ref.get("namespace")
+    name = ref.get("name") or (f"[{_selector_str(ref.get('selector'))}]" if ref.get("selector") is not None else "*")
+    return f"{ns}/{name}" if ns else name
+
+
+def _param_kind(o: Obj) -> str:
+    pk = _s(o).get("paramKind")
+    return f"{pk.get('apiVersion', '')}/{pk.get('kind', '')}" if isinstance(pk, dict) else "<unset>"
+
+
+_WEBHOOKS = (_NAME, col("Webhooks", "integer", description="Webhooks is a list of webhooks and the affected "
+                        "resources and operations."), _AGE)
+PRINTERS.update({
+    ("", "ResourceQuota"): Printer((
+        _NAME, _AGE, col("Request", description="Request is the quota usage of requests (and counts)."),
+        col("Limit", description="Limit is the quota usage of limits.")), _quota_row),
+    ("", "LimitRange"): Printer((_NAME, col("Created At", "date", description=AGE_DESC)),
+                                lambda o, now: [_m(o).get("name", ""), _m(o).get("creationTimestamp")]),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): Printer(
+        _WEBHOOKS, _simple(lambda o: len(o.get("webhooks") or []), _age)),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): Printer(
+        _WEBHOOKS, _simple(lambda o: len(o.get("webhooks") or []), _age)),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): Printer((
+        _NAME, col("Validations", "integer", description="Validations is a list of the CEL expressions."),
+        col("ParamKind", description="ParamKind specifies the kind of resources used to parameterize this "
+            "policy"), _AGE),
+        _simple(lambda o: len(_s(o).get("validations") or []), _param_kind, _age)),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): Printer((
+        _NAME, col("PolicyName", description="PolicyName references a ValidatingAdmissionPolicy name which "
+                   "the ValidatingAdmissionPolicyBinding binds to."),
+        col("ParamRef", description="ParamRef specifies the parameter resource used to configure the "
+            "admission control policy."), _AGE),
+        _simple(lambda o: _s(o).get("policyName", ""), _param_ref, _age)),
+})
 
 _EVENT_PRINTER = Printer((
     col("Last Seen", description="The time at which the most recent occurrence of this event was recorded."),

@@ -17,6 +17,8 @@ import socket
 import time
 from typing import Any, Awaitable, Callable
 
+from controlplane.apiserver.admission import AdmissionChain
+from controlplane.apiserver.admission.priority import SYSTEM_CLASSES
 from controlplane.apiserver.aggregation.aggregator import Aggregator
 from controlplane.apiserver.endpoints.write import create_object, write_update
 from controlplane.apiserver.meta import errors
@@ -25,6 +27,7 @@ from controlplane.apiserver.persistence.caches import WatchCaches
 from controlplane.apiserver.persistence.compactor import Compactor
 from controlplane.apiserver.persistence.store import ObjectStore
 from controlplane.apiserver.server import metrics
+from controlplane.apiserver.server import kubernetes_service
 from controlplane.apiserver.server.crds import CrdController
 from controlplane.apiserver.server.health import EtcdProbe, build_checks
 from controlplane.apiserver.server.limits import RequestLimits
@@ -34,6 +37,7 @@ from controlplane.apiserver.strategy.builtins import builtin_registry
 from controlplane.apiserver.strategy.serviceips import ServiceIPAllocator
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import now_rfc3339
+from controlplane.network.addressing import DEFAULT_SERVICE_CIDR, ClusterNetworks
 from controlplane.storage.interface import Backend
 
 log = get_logger(__name__)
@@ -44,17 +48,24 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 class ApiServer:
     """The state of one apiserver process and its lifecycle."""
 
-    def __init__(self, backend: Backend, *, service_cidr: str = "10.96.0.0/12",
+    def __init__(self, backend: Backend, *, service_cidr: str = DEFAULT_SERVICE_CIDR,
                  compaction_interval: float = 300.0, primary: bool = True, security: Security | None = None,
-                 stale: Callable[[str], bool] | None = None,
+                 stale: Callable[[str], bool] | None = None, advertise_address: str | None = None,
                  event_ttl: int | None = None, decision_ttl: int | None = None,
-                 limits: RequestLimits | None = None) -> None:
+                 limits: RequestLimits | None = None, admission_enabled: list[str] | None = None,
+                 admission_disabled: list[str] | None = None) -> None:
         """``security``: TLS, authentication, authorization and audit (default: none of them,
         every request allowed, as kube-apiserver with AlwaysAllow and no TLS); ``stale``: the
-        encryption-at-rest backend's check for values written with an old key; ``event_ttl`` /
-        ``decision_ttl``: seconds Events / SchedulingDecisions live (None: 1 h; 0: forever)."""
+        encryption-at-rest backend's check for values written with an old key;
+        ``advertise_address``: where pods reach this apiserver (the ``kubernetes`` Service's
+        endpoint; default: the cluster's host address, docs/networking.md); ``event_ttl`` /
+        ``decision_ttl``: seconds Events / SchedulingDecisions live (None: 1 h; 0: forever);
+        ``admission_enabled``/``_disabled``: the admission plugins (default: all of them)."""
         self.backend = backend
         self.security = security or Security(SecurityOptions(authorization_mode=["AlwaysAllow"]))
+        self.service_cidr = service_cidr
+        self.advertise_address = advertise_address or str(ClusterNetworks.parse().host_address)
+        self.port = 0  # the serving port (set by ``serve``), published in the kubernetes Service
         self.primary = primary  # the one process (of several workers) doing once-only jobs
         self.stopping = asyncio.Event()
         self.watchers: set[Any] = set()  # open watch streams (closed on shutdown)
@@ -69,6 +80,7 @@ class ApiServer:
         self.aggregator = Aggregator(self.caches, self.registry,
                                      (o.proxy_client_cert_file, o.proxy_client_key_file)
                                      if o.proxy_client_cert_file and o.proxy_client_key_file else None)
+        self.admission = AdmissionChain(self, enabled=admission_enabled, disabled=admission_disabled or ())
         self.ready = False  # storage started: every watch cache listed, CRDs established
         self.workers_ready = True  # with several workers: every worker serves (the gate passed)
         self.etcd_probe = EtcdProbe(backend)
@@ -89,8 +101,14 @@ class ApiServer:
         for info in self.registry.all():
             if info.verbs != ("create",):  # (the review APIs are never stored)
                 await self.caches.cache_for(info)
+        await self.admission.start()
         await self._ensure_namespaces()
         await self.security.start(self)
+        if self.primary:
+            await self._ensure_priority_classes()
+            self.spawn(self.service_ips.repair_loop(self.stopping))
+            if self.port:
+                await kubernetes_service.ensure(self, self.advertise_address, self.port)
         await self.crds.start()
         if self.compactor is not None:
             self.compactor.launch()
@@ -109,6 +127,7 @@ class ApiServer:
         for task in list(self._tasks):
             task.cancel()
         await self.security.stop()
+        await self.admission.stop()
         await self.caches.stop()
         await self.store.close()  # queued group-commit writes end (their requests are gone)
         await self.backend.close()
@@ -155,6 +174,19 @@ class ApiServer:
             if e.code != 404:
                 raise
 
+    async def _ensure_priority_classes(self) -> None:
+        """The system PriorityClasses (kube-apiserver's scheduling post-start hook)."""
+        info = self.registry.get("scheduling.k8s.io", "v1", "priorityclasses")
+        assert info is not None
+        for pc in SYSTEM_CLASSES:
+            if await self.store.get_or_none(info, None, pc["metadata"]["name"]) is None:
+                try:
+                    await create_object(self, info, copy.deepcopy(pc), strict=False, manager="controlplane-apiserver",
+                                        dry=False)
+                except errors.ApiError as e:
+                    if e.reason != "AlreadyExists":
+                        raise
+
     def _count_objects(self) -> None:
         self.caches.count_objects(self.registry.all())
 
@@ -170,6 +202,7 @@ async def serve(api: ApiServer, host: str, port: int, stop: asyncio.Event, *, so
     if workers > 1:  # only on the routes that can address custom resources (core: no cost)
         names = [r.name for r in app.router.routes if r.path.startswith(("apis", "openapi"))]
         app.register_named_middleware(_crd_catch_up(api), route_names=names, attach_to="request")
+    api.port = port
     await api.start()
     if gate is not None:
         api.workers_ready = False  # /readyz: 500 until every worker serves

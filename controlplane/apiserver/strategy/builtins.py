@@ -9,6 +9,9 @@ from typing import Iterable
 
 from controlplane.apiserver.discovery.registry import ALL_VERBS, Registry, ResourceInfo
 from controlplane.apiserver.strategy.apiservice import APIServiceStrategy
+from controlplane.apiserver.strategy.admissionregistration import (
+    ValidatingAdmissionPolicyBindingStrategy, ValidatingAdmissionPolicyStrategy, WebhookConfigurationStrategy,
+)
 from controlplane.apiserver.strategy.base import Strategy
 from controlplane.apiserver.strategy.certificates import CertificateSigningRequestStrategy
 from controlplane.apiserver.strategy.cronjob import CronJobStrategy
@@ -17,6 +20,7 @@ from controlplane.apiserver.strategy.event import EventStrategy
 from controlplane.apiserver.strategy.horizontalpodautoscaler import HorizontalPodAutoscalerStrategy
 from controlplane.apiserver.strategy.job import JobStrategy
 from controlplane.apiserver.strategy.namespace import NamespaceStrategy
+from controlplane.apiserver.strategy.network import EndpointSliceStrategy, NetworkPolicyStrategy
 from controlplane.apiserver.strategy.node import NodeStrategy
 from controlplane.apiserver.strategy.pod import PodStrategy
 from controlplane.apiserver.strategy.rbac import BindingStrategy, RoleStrategy
@@ -24,7 +28,9 @@ from controlplane.apiserver.strategy.replicationcontroller import ReplicationCon
 from controlplane.apiserver.strategy.schedulingdecision import SchedulingDecisionStrategy
 from controlplane.apiserver.strategy.secret import SecretStrategy
 from controlplane.apiserver.strategy.service import ServiceStrategy
-from controlplane.apiserver.strategy.simple import PodDisruptionBudgetStrategy, PriorityClassStrategy
+from controlplane.apiserver.strategy.simple import (
+    LimitRangeStrategy, PodDisruptionBudgetStrategy, PriorityClassStrategy,
+)
 from controlplane.apiserver.strategy.workloads import (
     DaemonSetStrategy, DeploymentStrategy, ReplicaSetStrategy, StatefulSetStrategy,
 )
@@ -49,6 +55,7 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
     all_cat = ("all",)
     plain = Strategy()
     rbac = "rbac.authorization.k8s.io"
+    admreg = "admissionregistration.k8s.io"
     roles, bindings = RoleStrategy(), BindingStrategy()
     events = EventStrategy() if event_ttl is None else EventStrategy(event_ttl or None)
     decisions = SchedulingDecisionStrategy() if decision_ttl is None else SchedulingDecisionStrategy(decision_ttl or None)
@@ -68,6 +75,8 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
         _res("ConfigMap", "configmaps", plain, short=["cm"]),
         _res("Secret", "secrets", SecretStrategy()),
         _res("ServiceAccount", "serviceaccounts", plain, short=["sa"], sub=["token"]),
+        _res("LimitRange", "limitranges", LimitRangeStrategy(), short=["limits"]),
+        _res("ResourceQuota", "resourcequotas", plain, short=["quota"], sub=["status"]),
         _res("Event", "events", events, short=["ev"]),
         # apps/v1
         _res("Deployment", "deployments", DeploymentStrategy(), short=["deploy"], cats=all_cat,
@@ -88,6 +97,11 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
              sub=["status"], group="autoscaling", version="v1", storage="v2"),
         # coordination.k8s.io/v1
         _res("Lease", "leases", plain, group="coordination.k8s.io"),
+        # discovery.k8s.io/v1
+        _res("EndpointSlice", "endpointslices", EndpointSliceStrategy(), group="discovery.k8s.io"),
+        # networking.k8s.io/v1
+        _res("NetworkPolicy", "networkpolicies", NetworkPolicyStrategy(), short=["netpol"],
+             group="networking.k8s.io"),
         # apiextensions.k8s.io/v1
         _res("CustomResourceDefinition", "customresourcedefinitions", CustomResourceDefinitionStrategy(), False,
              short=["crd", "crds"], cats=("api-extensions",), sub=["status"], group="apiextensions.k8s.io"),
@@ -97,6 +111,15 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
         # scheduling.k8s.io/v1
         _res("PriorityClass", "priorityclasses", PriorityClassStrategy(), False, short=["pc"],
              group="scheduling.k8s.io"),
+        # admissionregistration.k8s.io/v1 (read by the admission chain: admission/webhooks, policy.py)
+        _res("MutatingWebhookConfiguration", "mutatingwebhookconfigurations", WebhookConfigurationStrategy(True),
+             False, cats=("api-extensions",), group=admreg),
+        _res("ValidatingWebhookConfiguration", "validatingwebhookconfigurations", WebhookConfigurationStrategy(False),
+             False, cats=("api-extensions",), group=admreg),
+        _res("ValidatingAdmissionPolicy", "validatingadmissionpolicies", ValidatingAdmissionPolicyStrategy(), False,
+             cats=("api-extensions",), sub=["status"], group=admreg),
+        _res("ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings",
+             ValidatingAdmissionPolicyBindingStrategy(), False, cats=("api-extensions",), group=admreg),
         # policy/v1
         _res("PodDisruptionBudget", "poddisruptionbudgets", PodDisruptionBudgetStrategy(), short=["pdb"],
              sub=["status"], group="policy"),

@@ -1,6 +1,7 @@
-"""Pods (``pkg/registry/core/pod/strategy.go``): Kubernetes' pod defaults plus what the default
-admission chain adds on creation (ServiceAccount, Priority, DefaultTolerationSeconds), the
-``Pending`` phase and QoS class a new pod starts with, and graceful deletion: a pod bound to a
+"""Pods (``pkg/registry/core/pod/strategy.go``): Kubernetes' pod defaults (what the admission
+chain adds -- ServiceAccount, Priority, DefaultTolerationSeconds -- is in ``admission/``), the
+deprecated ``serviceAccount`` kept equal to ``serviceAccountName``, the ``Pending`` phase and
+QoS class a new pod starts with, and graceful deletion: a pod bound to a
 node stays ``terminationGracePeriodSeconds`` (or the requested grace) until its node agent
 deletes it with grace 0; an unbound or finished pod goes at once.
 """
@@ -14,8 +15,6 @@ from controlplane.apiserver.strategy.base import Strategy
 from controlplane.apiserver.strategy.podtemplate import pod_spec_defaults, sub
 
 Obj = dict[str, Any]
-
-_DEFAULT_TOLERATIONS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 
 
 def qos_class(spec: Obj) -> str:
@@ -42,20 +41,10 @@ class PodStrategy(Strategy):
         spec = sub(obj, "spec")
         pod_spec_defaults(spec, is_pod=True)
         spec.setdefault("enableServiceLinks", True)
-        # admission: ServiceAccount, Priority, DefaultTolerationSeconds
-        spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
-        spec.setdefault("serviceAccount", spec["serviceAccountName"])
-        spec.setdefault("priority", 0)
-        spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-        tolerations = spec.get("tolerations")
-        if not isinstance(tolerations, list):
-            tolerations = []
-        for key in _DEFAULT_TOLERATIONS:
-            if not any(isinstance(t, dict) and (t.get("key") == key or (not t.get("key") and t.get("operator") == "Exists"))
-                       and t.get("effect") in (None, "", "NoExecute") for t in tolerations):
-                tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute",
-                                    "tolerationSeconds": 300})
-        spec["tolerations"] = tolerations
+        if spec.get("serviceAccountName"):  # (the v1 conversion of DeprecatedServiceAccount)
+            spec["serviceAccount"] = spec["serviceAccountName"]
+        elif spec.get("serviceAccount"):
+            spec["serviceAccountName"] = spec["serviceAccount"]
         status = sub(obj, "status")
         status.setdefault("phase", "Pending")
         status.setdefault("qosClass", qos_class(spec))

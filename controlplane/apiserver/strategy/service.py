@@ -2,7 +2,8 @@
 targetPort = port, single-stack IPv4, traffic policies), DNS-1123 label names, and the
 allocation hooks: a clusterIP (and nodePorts for NodePort/LoadBalancer) taken from the
 server's ``ServiceIPAllocator`` before the create is written and released if it is not, kept
-across updates that omit it (clusterIP is immutable), released when the Service leaves storage.
+across updates that omit it (clusterIP is immutable; node ports follow type and port changes),
+released when the Service leaves storage.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class ServiceStrategy(Strategy):
         await ctx.service_ips.release(obj)
 
     async def before_update(self, ctx: StrategyContext, old: Obj, new: Obj, *, dry: bool) -> None:
-        ctx.service_ips.keep_immutable(old, new)
+        await ctx.service_ips.update(old, new, dry=dry)
 
     async def after_delete(self, ctx: StrategyContext, obj: Obj) -> None:
         await ctx.service_ips.release(obj)

@@ -21,6 +21,20 @@ from controlplane.apiserver.meta.names import Errors
 from controlplane.apiserver.validation import decode, metadata, rules
 
 
+def check_decodable(obj: Any, gvk: tuple[str, str, str]) -> None:
+    """Stage 1 alone, without unknown fields: a value of the wrong JSON type is a 400, as
+    kube-apiserver's decoding refuses it before admission (the admission chain calls this
+    before its mutating plugins read the object)."""
+    group, version, kind = gvk
+    if not isinstance(obj, dict):
+        raise bad_request("the body of the request must be a JSON object")
+    root = decode.root_node(group, version, kind)
+    if root is not None:
+        _, type_error = decode.decode(obj, root, kind)
+        if type_error:
+            raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: {type_error}')
+
+
 def validate(obj: dict[str, Any], gvk: tuple[str, str, str], *, strict: bool,
              is_update: bool = False, old: dict[str, Any] | None = None) -> list[str]:
     """Raise ApiError (400 or 422) when ``obj`` is not acceptable; return warnings otherwise."""

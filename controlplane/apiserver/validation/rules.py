@@ -1,5 +1,6 @@
 """Which validation rules each built-in kind gets: the kind-specific ``ValidateX`` functions of
-Kubernetes 1.32 (``core.py``, ``apps.py``, ``batch.py``, ``autoscaling.py``, ``apiregistration.py``, and ``crd/validation.py`` for
+Kubernetes 1.32 (``core.py``, ``apps.py``, ``batch.py``, ``network.py``, ``autoscaling.py``, ``apiregistration.py``, and
+``crd/validation.py`` for
 CustomResourceDefinitions), keyed by (group, kind). Each rule appends causes ``{reason,
 message, field}`` (Kubernetes' ``field.Error`` types: FieldValueRequired, FieldValueInvalid,
 FieldValueNotSupported, FieldValueDuplicate, FieldValueForbidden, FieldValueNotFound,
@@ -12,7 +13,8 @@ from typing import Any, Callable
 
 from controlplane.apiserver.crd.validation import validate_crd
 from controlplane.apiserver.meta.names import Errors
-from controlplane.apiserver.validation import apiregistration, apps, autoscaling, batch, core, scheduling
+from controlplane.apiserver.validation import admissionregistration as admreg
+from controlplane.apiserver.validation import apiregistration, apps, autoscaling, batch, core, network, quota, scheduling
 
 Obj = dict[str, Any]
 GVK = tuple[str, str, str]
@@ -35,7 +37,15 @@ RULES: dict[tuple[str, str], Rule] = {
     ("apiregistration.k8s.io", "APIService"): apiregistration.apiservice,
     ("batch", "CronJob"): batch.cronjob,
     ("coordination.k8s.io", "Lease"): core.lease,
+    ("discovery.k8s.io", "EndpointSlice"): network.endpoint_slice,
+    ("networking.k8s.io", "NetworkPolicy"): network.network_policy,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): validate_crd,
+    ("", "LimitRange"): quota.limit_range,
+    ("", "ResourceQuota"): quota.resource_quota,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): admreg.mutating_webhook_configuration,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admreg.validating_webhook_configuration,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): admreg.validating_admission_policy,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): admreg.validating_admission_policy_binding,
     ("scheduling.controlplane.io", "SchedulingDecision"): scheduling.scheduling_decision,
 }
 

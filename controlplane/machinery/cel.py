@@ -1,0 +1,81 @@
+"""CEL (the Common Expression Language) as Kubernetes uses it in admission: compiling an
+expression once (cached by its text) and evaluating it over JSON values.
+
+The engine is PyPI ``cel-python`` (``celpy``): the standard CEL library, macros (``has``,
+``all``, ``exists``, ``map``, ``filter``), string functions (``startsWith``, ``matches``, ...).
+Kubernetes' own extension libraries (quantities, URLs, ``isSorted``, the ``authorizer``) are not
+there. Users: the apiserver's ValidatingAdmissionPolicy and webhook ``matchConditions``
+(``apiserver/admission``), its validation of those objects (the compile check).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import celpy
+
+_ENV = celpy.Environment()
+
+
+class CELError(Exception):
+    """An expression that does not compile, or fails to evaluate."""
+
+
+@lru_cache(maxsize=4096)
+def compile_expression(expr: str) -> Any:
+    """The runnable program of ``expr`` (raises ``CELError`` with the parser's message)."""
+    try:
+        return _ENV.program(_ENV.compile(expr))
+    except Exception as e:  # celpy raises its own parse errors (CELParseError, ...)
+        raise CELError(f"compilation failed: {_one_line(e)}") from None
+
+
+def compile_error(expr: Any) -> str | None:
+    """Why ``expr`` does not compile, or None."""
+    if not isinstance(expr, str) or not expr.strip():
+        return "compilation failed: empty expression"
+    try:
+        compile_expression(expr)
+    except CELError as e:
+        return str(e)
+    return None
+
+
+def to_cel(value: Any) -> Any:
+    return celpy.json_to_cel(value)
+
+
+def evaluate(expr: str, activation: dict[str, Any]) -> Any:
+    """Evaluate ``expr``; ``activation`` values already converted with ``to_cel``. The result is
+    a Python value (bool, str, int, float, list, dict); raises ``CELError``."""
+    program = compile_expression(expr)
+    try:
+        out = program.evaluate(activation)
+    except Exception as e:
+        raise CELError(_one_line(e)) from None
+    if isinstance(out, celpy.CELEvalError):
+        raise CELError(_one_line(out))
+    return _plain(out)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, celpy.celtypes.BoolType):
+        return bool(v)
+    if isinstance(v, (celpy.celtypes.IntType, celpy.celtypes.UintType)):
+        return int(v)
+    if isinstance(v, celpy.celtypes.DoubleType):
+        return float(v)
+    if isinstance(v, celpy.celtypes.StringType):
+        return str(v)
+    if isinstance(v, celpy.celtypes.ListType):
+        return [_plain(x) for x in v]
+    if isinstance(v, celpy.celtypes.MapType):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return v
+
+
+def _one_line(e: Any) -> str:
+    args = getattr(e, "args", None)
+    text = str(args[0]) if args else str(e)
+    return " ".join(text.split())

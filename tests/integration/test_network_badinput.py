@@ -1,0 +1,127 @@
+"""Bad networking input gets Kubernetes' answer from the apiserver (real kubectl, the session
+apiserver, whose service CIDR is the default 10.43.0.0/16): a clusterIP outside the range or
+taken, a nodePort outside the range or in use, unnamed ports among several, bad manual
+EndpointSlices and NetworkPolicies — each a 422 naming the field, and nothing is lost (a freed
+address or port can be taken again)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ns(kubectl):
+    name = f"nb-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def create(kubectl, ns: str, obj: dict):  # type: ignore[no-untyped-def]
+    return kubectl("create", "-n", ns, "-f", "-", input=yaml.safe_dump(obj), check=False)
+
+
+def svc(name: str, **spec) -> dict:
+    s = {"ports": [{"name": "http", "port": 80, "targetPort": 8080}], **spec}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": s}
+
+
+def refused(r, *needles: str) -> None:  # type: ignore[no-untyped-def]
+    assert r.returncode != 0, r.stdout
+    assert "is invalid" in r.stderr, r.stderr
+    for n in needles:
+        assert n in r.stderr, r.stderr
+
+
+def test_cluster_ip_outside_the_range_or_taken(kubectl, ns):
+    refused(create(kubectl, ns, svc("out", clusterIP="192.0.2.10")),
+            'spec.clusterIPs: Invalid value: []string{"192.0.2.10"}: failed to allocate IP 192.0.2.10: '
+            "the provided IP (192.0.2.10) is not in the valid range. The range of valid IPs is 10.43.0.0/16")
+    ip = f"10.43.200.{uuid.uuid4().int % 200 + 20}"
+    assert create(kubectl, ns, svc("first", clusterIP=ip)).returncode == 0
+    refused(create(kubectl, ns, svc("second", clusterIP=ip)), f"failed to allocate IP {ip}: provided IP is already allocated")
+    refused(create(kubectl, ns, svc("bad", clusterIP="10.43.999.1")), "spec.clusterIPs[0]")
+    kubectl("delete", "svc", "first", "-n", ns)
+    assert create(kubectl, ns, svc("second", clusterIP=ip)).returncode == 0  # freed, taken again
+
+
+def test_node_ports_range_conflicts_and_release(kubectl, ns):
+    port = 30000 + uuid.uuid4().int % 2700
+    np = {"name": "http", "port": 80, "targetPort": 8080, "nodePort": port}
+    assert create(kubectl, ns, svc("a", type="NodePort", ports=[np])).returncode == 0
+    refused(create(kubectl, ns, svc("b", type="NodePort", ports=[np])),
+            f"spec.ports[0].nodePort: Invalid value: {port}: provided port is already allocated")
+    refused(create(kubectl, ns, svc("c", type="NodePort", ports=[dict(np, nodePort=29999)])),
+            "spec.ports[0].nodePort: Invalid value: 29999: provided port is not in the valid range. "
+            "The range of valid ports is 30000-32767")
+    # NodePort -> ClusterIP gives the port back
+    kubectl("patch", "svc", "a", "-n", ns, "--type=merge", "-p",
+            json.dumps({"spec": {"type": "ClusterIP", "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}))
+    a = json.loads(kubectl("get", "svc", "a", "-n", ns, "-o", "json").stdout)
+    assert "nodePort" not in a["spec"]["ports"][0]
+    assert create(kubectl, ns, svc("b", type="NodePort", ports=[np])).returncode == 0
+    # ClusterIP -> NodePort allocates one
+    kubectl("patch", "svc", "a", "-n", ns, "--type=merge", "-p", json.dumps({"spec": {"type": "NodePort"}}))
+    a = json.loads(kubectl("get", "svc", "a", "-n", ns, "-o", "json").stdout)
+    assert 30000 <= a["spec"]["ports"][0]["nodePort"] <= 32767 and a["spec"]["ports"][0]["nodePort"] != port
+
+
+def test_unnamed_ports_among_several(kubectl, ns):
+    refused(create(kubectl, ns, svc("two", ports=[{"port": 80}, {"port": 81}])),
+            "spec.ports[0].name: Required value", "spec.ports[1].name: Required value")
+
+
+@pytest.mark.parametrize("slice_,needle", [
+    ({"addressType": "IPv4", "endpoints": [{"addresses": ["not-an-ip"]}]},
+     'endpoints[0].addresses[0]: Invalid value: "not-an-ip": must be a valid IPv4 address'),
+    ({"addressType": "IPv4", "endpoints": [{"addresses": ["127.0.0.1"]}]},
+     "may not be in the loopback range"),
+    ({"addressType": "IPv4", "endpoints": [{"addresses": []}]}, "endpoints[0].addresses: Required value"),
+    ({"addressType": "Bogus", "endpoints": []}, 'addressType: Unsupported value: "Bogus"'),
+    ({"addressType": "IPv4", "endpoints": [], "ports": [{"name": "a", "port": 1, "protocol": "TCP"},
+                                                       {"name": "a", "port": 2, "protocol": "TCP"}]},
+     'ports[1].name: Duplicate value: "a"'),
+    ({"addressType": "IPv4", "endpoints": [], "ports": [{"name": "a", "port": 70000, "protocol": "TCP"}]},
+     "ports[0].port: Invalid value: 70000"),
+], ids=["not-an-ip", "loopback", "no-address", "address-type", "duplicate-port", "port-range"])
+def test_bad_manual_slices(kubectl, ns, slice_, needle):
+    obj = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+           "metadata": {"name": "manual", "labels": {"kubernetes.io/service-name": "x"}}, **slice_}
+    refused(create(kubectl, ns, obj), needle)
+
+
+@pytest.mark.parametrize("spec,needle", [
+    ({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/24", "except": ["10.1.0.0/24"]}}]}]},
+     "must be a strict subset of `cidr`"),
+    ({"podSelector": {}, "ingress": [{"ports": [{"port": 90, "endPort": 80}]}]},
+     "spec.ingress[0].ports[0].endPort: Invalid value: 80: must be greater than or equal to `port`"),
+    ({"podSelector": {}, "egress": [{"to": [{}]}]}, "spec.egress[0].to[0]: Required value"),
+    ({"podSelector": {}, "policyTypes": ["Sideways"]}, 'spec.policyTypes[0]: Unsupported value: "Sideways"'),
+], ids=["except", "endPort", "empty-peer", "policy-type"])
+def test_bad_network_policies(kubectl, ns, spec, needle):
+    obj = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "p"}, "spec": spec}
+    refused(create(kubectl, ns, obj), needle)
+
+
+def test_served_resources_and_defaults(kubectl, ns):
+    out = kubectl("api-resources", "--api-group=discovery.k8s.io", "-o", "name").stdout
+    assert "endpointslices.discovery.k8s.io" in out
+    assert "networkpolicies.networking.k8s.io" in kubectl("api-resources", "-o", "name").stdout
+    obj = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "ok"},
+           "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+                    "egress": [{"ports": [{"port": 53}]}]}}
+    assert create(kubectl, ns, obj).returncode == 0
+    got = json.loads(kubectl("get", "netpol", "ok", "-n", ns, "-o", "json").stdout)
+    assert got["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert got["spec"]["egress"][0]["ports"][0]["protocol"] == "TCP"
+    assert "app=web" in kubectl("get", "netpol", "-n", ns).stdout
+    k = json.loads(kubectl("get", "svc", "kubernetes", "-n", "default", "-o", "json").stdout)
+    assert k["spec"]["clusterIP"] == "10.43.0.1" and k["spec"]["ports"][0]["port"] == 443
+    eps = json.loads(kubectl("get", "endpointslices", "kubernetes", "-n", "default", "-o", "json").stdout)
+    assert eps["endpoints"][0]["addresses"] == ["10.42.255.254"]

@@ -1,0 +1,145 @@
+"""Cluster DNS answers (pure ``records``) and the wire layer (``server``) on packed queries."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from dnslib import QTYPE, RCODE, DNSRecord
+
+from controlplane.dns import records as R
+from controlplane.dns.server import DNSServer, question_key
+
+
+def svc(name, ip, ns="default", ports=None, typ="ClusterIP", **spec):
+    return {"metadata": {"name": name, "namespace": ns},
+            "spec": {"clusterIP": ip, "type": typ,
+                     "ports": ports if ports is not None else [{"name": "http", "port": 80, "protocol": "TCP"}], **spec}}
+
+
+def sl(svc_name, eps, ns="default", port=8080, pname="http"):
+    return {"metadata": {"name": f"{svc_name}-x", "namespace": ns, "labels": {"kubernetes.io/service-name": svc_name}},
+            "addressType": "IPv4", "ports": [{"name": pname, "port": port, "protocol": "TCP"}],
+            "endpoints": [{"addresses": [ip], "conditions": {"ready": ready}, **({"hostname": h} if h else {})}
+                          for ip, ready, h in eps]}
+
+
+SERVICES = [svc("web", "10.71.0.5"), svc("db", "None"), svc("ext", None, typ="ExternalName", externalName="example.test"),
+            svc("pnr", "None", publishNotReadyAddresses=True)]
+SLICES = [sl("web", [("10.70.1.2", True, None)]),
+          sl("db", [("10.70.1.7", True, "db-0"), ("10.70.2.8", True, "db-1"), ("10.70.2.9", False, "db-2")]),
+          sl("pnr", [("10.70.1.5", False, None)])]
+SNAP = R.Snapshot(SERVICES, SLICES, ["default", "kube-system"], "cluster.local", ["10.71.0.0/16", "10.70.0.0/16"])
+
+
+def data(a: R.Answer) -> list:
+    return sorted(r.data for r in a.answers)
+
+
+@pytest.mark.parametrize("name,qtype,rcode,answers", [
+    ("web.default.svc.cluster.local", "A", "NOERROR", [("10.71.0.5",)]),
+    ("WEB.Default.svc.cluster.local.", "A", "NOERROR", [("10.71.0.5",)]),
+    ("web.default.svc.cluster.local", "AAAA", "NOERROR", []),
+    ("nope.default.svc.cluster.local", "A", "NXDOMAIN", []),
+    ("web.nons.svc.cluster.local", "A", "NXDOMAIN", []),
+    ("default.svc.cluster.local", "A", "NOERROR", []),
+    ("db.default.svc.cluster.local", "A", "NOERROR", [("10.70.1.7",), ("10.70.2.8",)]),
+    ("db-0.db.default.svc.cluster.local", "A", "NOERROR", [("10.70.1.7",)]),
+    ("db-2.db.default.svc.cluster.local", "A", "NXDOMAIN", []),
+    ("10-70-2-8.db.default.svc.cluster.local", "A", "NOERROR", [("10.70.2.8",)]),
+    ("pnr.default.svc.cluster.local", "A", "NOERROR", [("10.70.1.5",)]),
+    ("ext.default.svc.cluster.local", "A", "NOERROR", [("example.test.",)]),
+    ("10-70-1-2.default.pod.cluster.local", "A", "NOERROR", [("10.70.1.2",)]),
+    ("10-70-1-2.nons.pod.cluster.local", "A", "NXDOMAIN", []),
+    ("something.cluster.local", "A", "NXDOMAIN", []),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_forward_names(name, qtype, rcode, answers):
+    a = R.answer(SNAP, name, qtype)
+    assert not a.forward and a.rcode == rcode and data(a) == answers
+    if not answers:
+        assert a.authority_soa == "cluster.local"
+
+
+def test_srv_for_named_ports():
+    a = R.answer(SNAP, "_http._tcp.web.default.svc.cluster.local", "SRV")
+    assert data(a) == [(0, 100, 80, "web.default.svc.cluster.local.")]
+    a = R.answer(SNAP, "_http._tcp.db.default.svc.cluster.local", "SRV")
+    assert data(a) == [(0, 100, 8080, "db-0.db.default.svc.cluster.local."), (0, 100, 8080, "db-1.db.default.svc.cluster.local.")]
+    assert sorted(r.data[0] for r in a.additional) == ["10.70.1.7", "10.70.2.8"]
+    assert R.answer(SNAP, "_nope._tcp.web.default.svc.cluster.local", "SRV").rcode == "NXDOMAIN"
+    assert len(R.answer(SNAP, "web.default.svc.cluster.local", "SRV").answers) == 1
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("5.0.71.10.in-addr.arpa", ["web.default.svc.cluster.local."]),
+    ("7.1.70.10.in-addr.arpa", ["db-0.db.default.svc.cluster.local."]),
+    ("9.9.71.10.in-addr.arpa", "NXDOMAIN"),
+    ("1.2.0.192.in-addr.arpa", "forward"),
+])
+def test_ptr(name, expected):
+    a = R.answer(SNAP, name, "PTR")
+    if expected == "forward":
+        assert a.forward
+    elif expected == "NXDOMAIN":
+        assert a.rcode == "NXDOMAIN"
+    else:
+        assert [r.data[0] for r in a.answers] == expected
+
+
+@pytest.mark.parametrize("name", ["example.test", "cluster.local.example.test", "localhost"])
+def test_other_names_are_forwarded(name):
+    assert R.answer(SNAP, name, "A").forward
+
+
+def _query(name: str, qtype: str = "A", qid: int = 4242) -> bytes:
+    q = DNSRecord.question(name, qtype)
+    q.header.id = qid
+    return q.pack()
+
+
+async def test_server_answers_caches_and_forwards_failures():
+    srv = DNSServer(lambda: (SNAP, 7), upstreams=[("127.0.0.1", 9)], timeout=0.3)  # port 9: nobody answers
+    out = DNSRecord.parse(await srv.handle(_query("web.default.svc.cluster.local")))
+    assert out.header.rcode == RCODE.NOERROR and str(out.rr[0].rdata) == "10.71.0.5" and out.header.aa
+    # the second identical question is served from the cache, with the new query's ID
+    hit = srv.answer_cached(_query("web.default.svc.cluster.local", qid=7))
+    assert hit is not None and DNSRecord.parse(hit).header.id == 7 and str(DNSRecord.parse(hit).rr[0].rdata) == "10.71.0.5"
+    nx = DNSRecord.parse(await srv.handle(_query("nope.default.svc.cluster.local")))
+    assert nx.header.rcode == RCODE.NXDOMAIN and nx.auth[0].rtype == QTYPE.SOA
+    fwd = DNSRecord.parse(await srv.handle(_query("example.test")))
+    assert fwd.header.rcode == RCODE.SERVFAIL and srv.failures == 1
+    bad = await srv.handle(b"\x12\x34\x01\x00\x00\x01garbage")
+    assert bad[:2] == b"\x12\x34" and bad[3] & 0x0F == RCODE.FORMERR
+    await srv.stop()
+
+
+def test_question_key_only_for_plain_queries():
+    assert question_key(_query("a.b")) is not None
+    resp = DNSRecord.parse(_query("a.b")).reply().pack()
+    assert question_key(resp) is None  # a response is not a query
+    assert question_key(b"\x00" * 5) is None
+
+
+async def test_udp_and_tcp_on_one_port():
+    srv = DNSServer(lambda: (SNAP, 1), upstreams=[])
+    port = await srv.start("127.0.0.1", 0)
+    try:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+
+        class P(asyncio.DatagramProtocol):
+            def datagram_received(self, d, a):
+                fut.set_result(d)
+
+        tr, _ = await loop.create_datagram_endpoint(P, remote_addr=("127.0.0.1", port))
+        tr.sendto(_query("web.default.svc.cluster.local"))
+        assert str(DNSRecord.parse(await asyncio.wait_for(fut, 5)).rr[0].rdata) == "10.71.0.5"
+        tr.close()
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        q = _query("db.default.svc.cluster.local")
+        w.write(len(q).to_bytes(2, "big") + q)
+        n = int.from_bytes(await r.readexactly(2), "big")
+        assert len(DNSRecord.parse(await r.readexactly(n)).rr) == 2
+        w.close()
+    finally:
+        await srv.stop()
