@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|down|apiserver|controller-manager|scheduler|agent|metrics-server|proxy|dns|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
+"""The one CLI entry: ``controlplane up|down|etcd-snapshot|chaos|fuzz|apiserver|controller-manager|scheduler|agent|metrics-server|proxy|dns|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -32,6 +32,9 @@ SUBCOMMANDS = {
     "bench": "controlplane.cmd.bench",
     "kubeconfig": "controlplane.cmd.kubeconfig",
     "token": "controlplane.cmd.token",
+    "etcd-snapshot": "controlplane.cmd.etcd_snapshot",
+    "chaos": "controlplane.cmd.chaos",
+    "fuzz": "controlplane.cmd.fuzz",
 }
 _GLOBAL_WITH_VALUE = ("--log-format", "--log-level")
 

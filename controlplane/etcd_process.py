@@ -6,6 +6,12 @@ with SIGTERM (then SIGKILL) when the owner exits. Restarting on the same data di
 With ``tls`` (an ``EtcdTLS``: the files ``pki.ClusterPKI`` writes under ``pki/etcd/``) both
 URLs are https and etcd requires a client certificate signed by the etcd CA on both
 (``--client-cert-auth``, ``--peer-client-cert-auth``): a client without one is refused.
+
+Members of a cluster (docs/reliability.md, "HA"): ``name`` is the member's name, ``host`` the
+address it advertises (client and peer URLs; it listens on loopback too, for local clients),
+``initial_cluster``/``initial_cluster_state`` are etcd's flags of a first start (``existing``
+when joining a cluster through the member add API); later starts read the member from the
+data dir and ignore them, as etcd does.
 """
 
 from __future__ import annotations
@@ -89,6 +95,10 @@ class EtcdProcess:
     tls: EtcdTLS | None = None
     tied_to_parent: bool = False  # PR_SET_PDEATHSIG: etcd dies with the process that started it
     metrics_port: int = 0  # >0: /metrics (and /health) also on plain http://127.0.0.1:PORT (kubeadm's 2381)
+    host: str = "127.0.0.1"  # the advertised address (client and peer URLs)
+    initial_cluster: str = ""  # name=peerURL,...: "" = a new cluster of this member alone
+    initial_cluster_state: str = "new"  # "existing": joining through the member add API
+    extra_args: list[str] = field(default_factory=list)  # e.g. --force-new-cluster (cluster reset)
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     @property
@@ -97,6 +107,12 @@ class EtcdProcess:
 
     @property
     def endpoint(self) -> str:
+        """The advertised client URL."""
+        return f"{self.scheme}://{self.host}:{self.client_port}"
+
+    @property
+    def local_endpoint(self) -> str:
+        """The client URL on loopback (this machine's clients)."""
         return f"{self.scheme}://127.0.0.1:{self.client_port}"
 
     def backend_kwargs(self) -> dict[str, str]:
@@ -104,7 +120,7 @@ class EtcdProcess:
         return self.tls.backend_kwargs() if self.tls is not None else {}
 
     def etcdctl_args(self) -> list[str]:
-        return ["--endpoints", self.endpoint, *(self.tls.etcdctl_args() if self.tls is not None else [])]
+        return ["--endpoints", self.local_endpoint, *(self.tls.etcdctl_args() if self.tls is not None else [])]
 
     @property
     def metrics_url(self) -> str:
@@ -112,24 +128,27 @@ class EtcdProcess:
 
     @property
     def peer_url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.peer_port}"
+        return f"{self.scheme}://{self.host}:{self.peer_port}"
 
     def _args(self) -> list[str]:
+        listen = self.endpoint if self.endpoint == self.local_endpoint else f"{self.local_endpoint},{self.endpoint}"
         return [
             etcd_binary(),
             "--name", self.name,
             "--data-dir", str(self.data_dir),
-            "--listen-client-urls", self.endpoint,
+            "--listen-client-urls", listen,
             "--advertise-client-urls", self.endpoint,
             "--listen-peer-urls", self.peer_url,
             "--initial-advertise-peer-urls", self.peer_url,
-            "--initial-cluster", f"{self.name}={self.peer_url}",
+            "--initial-cluster", self.initial_cluster or f"{self.name}={self.peer_url}",
+            "--initial-cluster-state", self.initial_cluster_state,
             "--quota-backend-bytes", str(8 * 1024**3),
             "--max-request-bytes", str(4 * 1024**2),
             "--logger", "zap",
             "--log-level", "error",
             *(["--listen-metrics-urls", self.metrics_url] if self.metrics_port else []),
             *self._tls_args(),
+            *self.extra_args,
         ]
 
     def _tls_args(self) -> list[str]:
@@ -172,7 +191,7 @@ class EtcdProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"etcd exited with {self.proc.returncode}; see {self.data_dir}.log")
             try:
-                with urllib.request.urlopen(self.endpoint + "/health", timeout=1, context=ctx) as r:
+                with urllib.request.urlopen(self.local_endpoint + "/health", timeout=1, context=ctx) as r:
                     if b'"health":"true"' in r.read():
                         log.info("etcd ready", endpoint=self.endpoint, data_dir=str(self.data_dir))
                         return

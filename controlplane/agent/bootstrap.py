@@ -1,5 +1,8 @@
 """Joining a cluster from another machine (the kubelet's TLS bootstrap):
-``controlplane agent --server URL --token <id>.<secret> [--ca-cert-hash sha256:<hex>]``.
+``controlplane agent --server URL --token T [--ca-cert-hash sha256:<hex>]``, ``T`` a join
+token ``K10<ca hash>::<id>.<secret>`` (a bootstrap token) or the server token
+``K10<ca hash>::server:<password>`` (``pki.servertoken``; the hash pins the CA as
+``--ca-cert-hash`` does).
 
 1. Learn the cluster CA: read ``kube-public/cluster-info`` (anonymous, as kubeadm publishes it)
    and check the CA against ``--ca-cert-hash`` (kubeadm's pin of its public key); without a
@@ -25,12 +28,11 @@ import time
 from pathlib import Path
 
 import yaml
-from cryptography.hazmat.primitives import serialization
 
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.kubeconfig import write_kubeconfig
 from controlplane.log import get_logger
-from controlplane.pki import certs
+from controlplane.pki import certs, servertoken
 
 log = get_logger(__name__)
 CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
@@ -43,9 +45,8 @@ class BootstrapError(Exception):
 
 
 def ca_hash(ca_pem: bytes) -> str:
-    spki = certs.load_cert(ca_pem).public_key().public_bytes(serialization.Encoding.DER,
-                                                            serialization.PublicFormat.SubjectPublicKeyInfo)
-    return "sha256:" + hashlib.sha256(spki).hexdigest()
+    """kubeadm's pin, the CA hash of the join token (``pki.servertoken``)."""
+    return servertoken.ca_hash(ca_pem)
 
 
 async def fetch_ca(server: str, pin: str | None) -> bytes:

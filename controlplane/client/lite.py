@@ -28,9 +28,10 @@ IDLE_EXPIRY_S = 30.0  # the apiserver keeps idle connections 120 s
 class LiteConnectionError(ConnectionError):
     """The connection failed or closed before a complete response arrived."""
 
-    def __init__(self, msg: str, retryable: bool = False) -> None:
+    def __init__(self, msg: str, retryable: bool = False, connect: bool = False) -> None:
         super().__init__(msg)
         self.retryable = retryable
+        self.connect = connect  # the connection could not be made: nothing was sent
 
 
 class _Conn(asyncio.Protocol):
@@ -226,7 +227,7 @@ class LitePool:
             _, conn = await loop.create_connection(
                 _Conn, self.host, self.port, ssl=self._ssl, server_hostname=self.host if self._ssl else None)
         except OSError as e:
-            raise LiteConnectionError(f"cannot connect to {self.host}:{self.port}: {e!r}") from e
+            raise LiteConnectionError(f"cannot connect to {self.host}:{self.port}: {e!r}", connect=True) from e
         self._all.add(conn)
         return conn
 

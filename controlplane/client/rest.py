@@ -7,11 +7,15 @@ descriptors. Failures come back as ``ApiStatusError`` carrying the Kubernetes ``
 chunked JSON-lines stream and can resume a dropped stream from the last resourceVersion seen
 (bookmarks included); a 410 ``Expired`` raises ``ApiStatusError`` so callers relist.
 
-Faults (``docs/reliability.md``): a connection failure is a 503 ``ApiStatusError`` (the
-caller's backoff handles it), and it moves the client to its next endpoint when it has several
-(``endpoints``; one today, the seam for a client-side load balancer over several apiservers).
-An answer with ``Retry-After`` (429 Too Many Requests from the apiserver's in-flight limits, or
-a 5xx) is retried after that many seconds, up to ``MAX_RETRIES`` times, as client-go does.
+Faults (``docs/reliability.md``): requests go through a client-side load balancer over the
+apiservers (``balancer.Balancer``: the configured endpoints, comma-separated, plus, with
+``discover``, those published in ``default/kubernetes`` Endpoints; health checks of each
+``/readyz``). A request whose connection cannot be made (nothing sent) is tried on the next
+endpoint at once; a GET that fails mid-way too (it is safe to repeat); any other connection
+failure is a 503 ``ApiStatusError`` (the caller's backoff handles it) and moves the client to
+a healthy endpoint. An answer with ``Retry-After`` (429 Too Many Requests from the apiserver's
+in-flight limits, or a 5xx) is retried after that many seconds, up to ``MAX_RETRIES`` times,
+as client-go does.
 
 Neighbours: ``informer.Informer`` (list+watch into a cache), ``leaderelection`` (Leases),
 ``events.EventRecorder`` (Events), ``faults`` (which errors are transient).
@@ -35,6 +39,7 @@ import ujson
 import yaml
 from prometheus_client import Counter
 
+from controlplane.client.balancer import Balancer, endpoints_from, scheme_of
 from controlplane.client.lite import LiteConnectionError, LitePool
 from controlplane.client.resources import PODS, Resource
 from controlplane.log import get_logger
@@ -46,6 +51,15 @@ REQUESTS = Counter("rest_client_requests_total", "Requests sent to the apiserver
 
 MAX_RETRIES = 10  # client-go's request.go: retries of answers carrying Retry-After
 MAX_RETRY_AFTER_S = 10.0
+_DISCOVER_DEFAULT = False  # components turn it on for every client of the process (cmd.bootstrap)
+KUBERNETES_ENDPOINTS = "/api/v1/namespaces/default/endpoints/kubernetes"
+
+
+def discover_apiservers_by_default(on: bool = True) -> None:
+    """Every ``RestClient`` made after this call discovers the cluster's apiservers (the
+    component processes: controllers, scheduler, agent, ...)."""
+    global _DISCOVER_DEFAULT
+    _DISCOVER_DEFAULT = on
 
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",
@@ -188,36 +202,82 @@ class RestClient:
 
     def __init__(self, base_url: str, *, headers: dict[str, str] | None = None, ssl_ctx: Any = None,
                  user_agent: str = "controlplane", max_connections: int = 64,
-                 request_timeout: float = 60.0, lite_http: bool = False) -> None:
+                 request_timeout: float = 60.0, lite_http: bool = False, discover: bool | None = None,
+                 probe_interval: float = 2.0, discover_interval: float = 15.0) -> None:
         """``lite_http``: send plain requests through ``lite.LitePool`` (a lean keep-alive
         HTTP/1.1 client, several times cheaper in CPU than aiohttp); watches use aiohttp.
-        ``base_url`` may list several apiservers separated by commas: requests go to one until
-        its connection fails, then to the next."""
-        self.endpoints = [u.strip().rstrip("/") for u in base_url.split(",") if u.strip()]
-        self._endpoint = 0
+        ``base_url`` may list several apiservers separated by commas; ``discover`` (default:
+        on in component processes) adds those of ``default/kubernetes`` Endpoints; the
+        balancer (``balancer.Balancer``) picks among them."""
+        self.balancer = Balancer([u for u in base_url.split(",") if u.strip()], probe_interval=probe_interval,
+                                 discover_interval=discover_interval)
+        self._discover = _DISCOVER_DEFAULT if discover is None else discover
+        self._background: asyncio.Task | None = None
         self._headers = {"User-Agent": user_agent, "Accept": "application/json", **(headers or {})}
         self._ssl = ssl_ctx
         self._max_connections = max_connections
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._session: aiohttp.ClientSession | None = None
         self._lite_http = lite_http
-        self._lite: LitePool | None = None
+        self._lite: dict[str, LitePool] = {}
         self.kubeconfig: tuple[Path, str | None] | None = None  # where from_kubeconfig read its settings
         self._request_timeout = request_timeout
 
     @property
+    def endpoints(self) -> list[str]:
+        return self.balancer.urls
+
+    @property
     def base_url(self) -> str:
         """The apiserver requests go to now."""
-        return self.endpoints[self._endpoint]
+        return self.balancer.current
 
     def _connection_failed(self, url: str) -> None:
-        """Move to the next endpoint (when there are several and ``url`` is still current)."""
-        if len(self.endpoints) > 1 and self.base_url == url:
-            self._endpoint = (self._endpoint + 1) % len(self.endpoints)
-            log.warning("apiserver unreachable; switching", failed=url, now=self.base_url)
-            if self._lite is not None:
-                asyncio.ensure_future(self._lite.close())
-                self._lite = None
+        """Mark ``url`` unhealthy; the balancer moves to a healthy endpoint."""
+        self.balancer.failed(url)
+        pool = self._lite.pop(url, None)
+        if pool is not None:
+            asyncio.ensure_future(pool.close())
+
+    def _start_background(self) -> None:
+        if self._background is None and (self._discover or self.balancer.several):
+            self._background = asyncio.ensure_future(self._maintain())
+
+    async def _maintain(self) -> None:
+        """Health checks of every endpoint (while there are several) and discovery of the
+        published ones (``default/kubernetes`` Endpoints), until ``close``."""
+        loop = asyncio.get_running_loop()
+        next_discovery = loop.time()
+        while True:
+            try:
+                if self._discover and loop.time() >= next_discovery:
+                    next_discovery = loop.time() + self.balancer.discover_interval
+                    await self._discover_once()
+                if self.balancer.several:
+                    await asyncio.gather(*(self._probe(u) for u in list(self.balancer.urls)))
+            except Exception as e:  # noqa: BLE001 - the checks go on; requests still fail over passively
+                log.warning("apiserver health check round failed", error=str(e))
+            await asyncio.sleep(self.balancer.probe_interval if self.balancer.several
+                                else max(0.0, next_discovery - loop.time()))
+
+    async def _discover_once(self) -> None:
+        try:
+            obj = await self.request("GET", KUBERNETES_ENDPOINTS)
+        except ApiStatusError as e:
+            if e.code not in (403, 404):
+                log.info("apiserver discovery failed", error=str(e))
+            return
+        urls = endpoints_from(obj or {}, scheme_of(self.balancer.configured[0]))
+        if urls:
+            self.balancer.discovered(urls)
+
+    async def _probe(self, url: str) -> None:
+        try:
+            async with self.session.get(url + "/readyz", timeout=aiohttp.ClientTimeout(total=2.0)) as resp:
+                await resp.read()
+                self.balancer.probed(url, resp.status == 200, f"/readyz answered {resp.status}")
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as e:
+            self.balancer.probed(url, False, f"/readyz: {type(e).__name__}")
 
     @classmethod
     def from_kubeconfig(cls, path: str | Path, *, context: str | None = None, **kw: Any) -> "RestClient":
@@ -240,12 +300,16 @@ class RestClient:
         return self._session
 
     async def close(self) -> None:
+        if self._background is not None:
+            self._background.cancel()
+            await asyncio.gather(self._background, return_exceptions=True)
+            self._background = None
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
-        if self._lite is not None:
-            await self._lite.close()
-            self._lite = None
+        pools, self._lite = list(self._lite.values()), {}
+        for pool in pools:
+            await pool.close()
 
     # -- raw requests ---------------------------------------------------------------------
 
@@ -254,14 +318,27 @@ class RestClient:
         """Send one request; return the decoded JSON body, raise ``ApiStatusError`` on >= 400
         (after honouring up to ``MAX_RETRIES`` ``Retry-After`` answers)."""
         send = self._send_lite if self._lite_http else self._send_aiohttp
+        if self._background is None:
+            self._start_background()
         for attempt in range(MAX_RETRIES + 1):
             url = self.base_url
-            try:
-                status, headers, raw = await send(method, path, params, body, content_type)
-            except (aiohttp.ClientConnectionError, LiteConnectionError, OSError, asyncio.TimeoutError) as e:
-                _count("<error>", method)
-                self._connection_failed(url)
-                raise ApiStatusError(503, "ServiceUnavailable", f"{method} {path}: {e!r}") from e
+            tried: list[str] = []
+            while True:
+                try:
+                    status, headers, raw = await send(url, method, path, params, body, content_type)
+                    break
+                except (aiohttp.ClientConnectionError, LiteConnectionError, OSError, asyncio.TimeoutError) as e:
+                    _count("<error>", method)
+                    self._connection_failed(url)
+                    tried.append(url)
+                    # nothing was sent (no connection), or a read: the next apiserver may answer
+                    safe = isinstance(e, aiohttp.ClientConnectorError) or getattr(e, "connect", False) or (
+                        method == "GET" and not isinstance(e, asyncio.TimeoutError))
+                    nxt = next((u for u in self.balancer.others(url) if u not in tried), None) if safe else None
+                    if nxt is None:
+                        raise ApiStatusError(503, "ServiceUnavailable", f"{method} {path}: {e!r}") from e
+                    url = nxt
+            self.balancer.succeeded(url)
             _count(str(status), method)
             if status >= 400:
                 wait = _retry_after(status, headers)
@@ -276,7 +353,7 @@ class RestClient:
             return raw.decode(errors="replace")
         raise AssertionError("unreachable")
 
-    async def _send_aiohttp(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
+    async def _send_aiohttp(self, base: str, method: str, path: str, params: dict[str, Any] | None, body: Any,
                             content_type: str) -> tuple[int, dict[str, str], bytes]:
         data = None
         headers = {}
@@ -284,12 +361,12 @@ class RestClient:
             data = body if isinstance(body, (bytes, str)) else json.dumps(body)
             headers["Content-Type"] = content_type
         clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
-        async with self.session.request(method, self.base_url + path, params=clean, data=data,
+        async with self.session.request(method, base + path, params=clean, data=data,
                                         headers=headers, timeout=self._timeout) as resp:
             raw = await resp.read()
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, raw
 
-    async def _send_lite(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
+    async def _send_lite(self, base: str, method: str, path: str, params: dict[str, Any] | None, body: Any,
                          content_type: str) -> tuple[int, dict[str, str], bytes]:
         data: bytes | None = None
         if body is not None:
@@ -299,10 +376,11 @@ class RestClient:
             clean = {k: _param(v) for k, v in params.items() if v is not None}
             if clean:
                 target += "?" + urlencode(clean)
-        if self._lite is None:
-            self._lite = LitePool(self.base_url, self._headers, self._ssl, self._max_connections,
-                                  self._request_timeout)
-        return await self._lite.request(method, target, data, content_type if data is not None else None)
+        pool = self._lite.get(base)
+        if pool is None:
+            pool = self._lite[base] = LitePool(base, self._headers, self._ssl, self._max_connections,
+                                               self._request_timeout)
+        return await pool.request(method, target, data, content_type if data is not None else None)
 
     # -- verbs ----------------------------------------------------------------------------
 
@@ -445,6 +523,8 @@ class RestClient:
     async def _watch_once(self, path: str, params: dict[str, Any]) -> AsyncIterator[tuple[str, dict]]:
         clean = {k: _param(v) for k, v in params.items() if v is not None}
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=None)
+        if self._background is None:
+            self._start_background()
         url = self.base_url
         try:
             async with self.session.get(url + path, params=clean, timeout=timeout) as resp:

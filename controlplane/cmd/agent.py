@@ -36,6 +36,7 @@ from controlplane.log import get_logger
 from controlplane.network import addressing
 from controlplane.network.node import cleanup as network_cleanup
 from controlplane.network.routes import CIDRInUse
+from controlplane.pki import servertoken
 from controlplane.pki.certs import write_file
 from controlplane.runtime.runc import RuncRuntime
 
@@ -58,8 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="endpoint for docker.io images (repeatable; default: CONTROLPLANE_REGISTRY_MIRROR)")
     p.add_argument("--address", default="127.0.0.1", help="address of the agent's log/exec endpoint")
     p.add_argument("--port", type=int, default=0, help="port of the log/exec endpoint (0: free port)")
-    p.add_argument("--token", default=None,
-                   help="bootstrap token <id>.<secret> to join with --server (controlplane token create)")
+    p.add_argument("--token", default=os.environ.get("CONTROLPLANE_TOKEN") or None,
+                   help="join token for --server: K10<ca hash>::<id>.<secret> (controlplane token create) or the "
+                        "server token K10<ca hash>::server:<password> (DATA_DIR/server/token)")
     p.add_argument("--ca-cert-hash", default=None, help="sha256:<hex> pin of the cluster CA's public key (join)")
     p.add_argument("--tls-cert-file", default=None, help="serving certificate of the log/exec endpoint")
     p.add_argument("--tls-private-key-file", default=None, help="its key")
@@ -147,7 +149,11 @@ async def _node_client(args: argparse.Namespace, cfg: AgentConfig) -> RestClient
     ``--token`` (TLS bootstrap: a node client certificate through a CSR, kept under the root)."""
     if args.kubeconfig or not (args.server and args.server.startswith("https")):
         return _client(args, f"agent/{cfg.node}")
-    path = await join.node_kubeconfig(cfg.root.resolve(), args.server, cfg.node, args.token, args.ca_cert_hash)
+    # K10<ca hash>::<id>.<secret> (a bootstrap token) or K10<ca hash>::server:<password> (the
+    # server token, as k3s agents accept it); a short token needs --ca-cert-hash or trusts on first use
+    tok = servertoken.parse(args.token) if args.token else None
+    pin = args.ca_cert_hash or (tok.ca_hash if tok else None)
+    path = await join.node_kubeconfig(cfg.root.resolve(), args.server, cfg.node, tok.password if tok else None, pin)
     args.kubeconfig = str(path)
     return RestClient.from_kubeconfig(path, user_agent=f"agent/{cfg.node}")
 

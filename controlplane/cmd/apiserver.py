@@ -17,12 +17,19 @@ Security flags (kube-apiserver's names; docs/security.md): ``--tls-cert-file``/
 ``--kubelet-client-certificate``/``--kubelet-client-key``/``--kubelet-certificate-authority``,
 ``--enable-admission-plugins``/``--disable-admission-plugins`` (all plugins are on by default;
 docs/security.md, "Admission").
+
+The process (each worker) tunes its garbage collector as the scheduler does (``tune_gc``):
+young collections run less often and what start-up built (modules, schemas, the registry,
+the synced watch caches) is frozen out of the cyclic collector, so full collections no
+longer rescan it; reference counting still frees everything as before. Measured: CPython's
+defaults spent ~10 % of a worker's CPU in the collector under ``bench scheduling``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 
@@ -162,10 +169,34 @@ def _names(csv: str) -> list[str]:
     return [n.strip() for n in (csv or "").split(",") if n.strip()]
 
 
+# CPython's default is (700, 10, 10); the scheduler uses the same (controlplane/cmd/scheduler.py)
+GC_THRESHOLDS = (20000, 20, 20)
+GC_FREEZE_AFTER_S = 5.0
+
+
+def tune_gc() -> asyncio.Future:
+    """Process-wide (only for a process of its own, never an in-process server): fewer young
+    collections, and what exists a few seconds into serving (start-up state, the initial
+    watch-cache lists) frozen out of the cyclic collector. Returns the freezing task."""
+    gc.set_threshold(*GC_THRESHOLDS)
+
+    async def freeze() -> None:
+        await asyncio.sleep(GC_FREEZE_AFTER_S)
+        gc.collect()
+        gc.freeze()
+        log.info("garbage collector tuned", frozen=gc.get_freeze_count(), thresholds=gc.get_threshold())
+
+    return asyncio.ensure_future(freeze())
+
+
 async def main(ctx: bootstrap.Context) -> None:
     args = ctx.args
     api = build_api(args)
-    await serve(api, args.host, args.port, ctx.stop)
+    tuner = tune_gc()
+    try:
+        await serve(api, args.host, args.port, ctx.stop)
+    finally:
+        tuner.cancel()
 
 
 
@@ -180,12 +211,14 @@ async def worker_main(ctx: bootstrap.Context) -> None:
     link = WorkerLink(fd)
     await link.open()
     watcher = asyncio.ensure_future(link.run(ctx.stop))
+    tuner = tune_gc()
     try:
         primary = index == 0
         api = build_api(args, primary=primary, compaction=None if primary else 0.0, workers=count)
         sock = reuse_port_socket(args.host, args.port)
         await serve(api, args.host, args.port, ctx.stop, sock=sock, gate=link.ready_gate, workers=count)
     finally:
+        tuner.cancel()
         watcher.cancel()
         link.close()
 

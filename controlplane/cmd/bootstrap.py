@@ -53,7 +53,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
 from controlplane import log
 from controlplane.client.informer import Informer
 from controlplane.client.leaderelection import LeaderElectionConfig, LeaderElector
-from controlplane.client.rest import RestClient
+from controlplane.client.rest import RestClient, discover_apiservers_by_default
 from controlplane.machinery.healthz import ENDPOINTS, HealthChecks
 
 logger = log.get_logger(__name__)
@@ -264,8 +264,11 @@ async def _tick(ctx: Context) -> None:
 
 
 def run(comp: Component, args: argparse.Namespace, main: Callable[[Context], Awaitable[int | None]]) -> int:
-    """Set up logging, then run ``main(ctx)`` to completion; its result is the exit status."""
+    """Set up logging, then run ``main(ctx)`` to completion; its result is the exit status.
+    Every ``RestClient`` of a component discovers the cluster's apiservers and fails over
+    between them (``client/balancer.py``)."""
     setup_logging(comp, args)
+    discover_apiservers_by_default()
     if comp.uvloop:
         return uvloop.run(_main(comp, args, main))
     return asyncio.run(_main(comp, args, main))

@@ -2,8 +2,9 @@
 token for an agent joining from another machine (``kubeadm token create``'s counterpart).
 
 Creates the ``bootstrap-token-<id>`` Secret in ``kube-system`` through the apiserver (admin
-kubeconfig) and prints the token and the agent command line that uses it:
-``controlplane agent --server URL --token <id>.<secret> --ca-cert-hash sha256:<hex>``.
+kubeconfig) and prints the join token in k3s's form, ``K10<ca hash>::<id>.<secret>``
+(``pki.servertoken``: the hash pins the cluster CA, as ``--ca-cert-hash`` does), and the agent
+command line that uses it: ``controlplane agent --server URL --token K10…::<id>.<secret>``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 from pathlib import Path
 
 from controlplane.agent.bootstrap import ca_hash
+from controlplane.pki import servertoken
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,9 +60,9 @@ async def _create(args: argparse.Namespace) -> int:
     cfg = yaml.safe_load(args.kubeconfig.read_text())
     cluster = cfg["clusters"][0]["cluster"]
     ca = base64.b64decode(cluster.get("certificate-authority-data", "")) if cluster.get("certificate-authority-data") else b""
-    print(token)
-    hash_part = f" --ca-cert-hash {ca_cert_hash(ca)}" if ca else ""
-    print(f"# join: controlplane agent --server {cluster['server']} --token {token}{hash_part} --node-name NAME --root DIR")
+    full = servertoken.format_token(ca_cert_hash(ca) if ca else None, token)
+    print(full)
+    print(f"# join: controlplane agent --server {cluster['server']} --token {full} --node-name NAME --root DIR")
     return 0
 
 

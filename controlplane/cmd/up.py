@@ -56,9 +56,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from controlplane.cmd import bootstrap
+from controlplane.cmd import etcd_snapshot
 from controlplane.cmd import secure
+from controlplane.cmd import serverjoin
 from controlplane.client.rest import RestClient
-from controlplane.etcd_process import EtcdTLS, free_port
+from controlplane.etcd_process import EtcdProcess, EtcdTLS, free_port
 from controlplane.images.registry import LocalRegistry, RegistryTLS
 from controlplane.network.addressing import ClusterNetworks
 from controlplane.network.routes import CIDRInUse, check_free, pick_free
@@ -67,6 +69,7 @@ from controlplane.metrics import register as apiservice_registration
 from controlplane.metrics.register import SERVICE_DNS
 from controlplane.pki.cluster import ClusterPKI
 from controlplane.pki.kubeconfigs import write_component_kubeconfigs
+from controlplane.pki.servertoken import Token, TokenError
 from controlplane.procutil import PidFiles
 from controlplane.supervisor.process import ChildProcess, EtcdRunnable, Runnable, wait_pid
 from controlplane.supervisor.supervisor import Supervisor, run_dir
@@ -84,6 +87,15 @@ class UpContext:
     extra: dict[str, str] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)  # what components serve, for the ready line
     node_name: str = field(default_factory=lambda: default_node_name())
+    disabled: set[str] = field(default_factory=set)  # components not run here (--disable...)
+    etcd: EtcdProcess | None = None  # the embedded member, prepared before it starts
+    etcd_member_id: int | None = None  # set while it joins as a learner (promoted after start)
+    token: Token | None = None  # the server token (DATA_DIR/server/token)
+
+    @property
+    def etcd_host(self) -> str:
+        """The address the embedded etcd advertises: the apiserver's, unless that is a wildcard."""
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
 
     @property
     def host_id(self) -> str:
@@ -182,7 +194,11 @@ def component_ready(name: str) -> Callable[[UpContext], bool]:
 
 
 def _etcd(ctx: UpContext) -> Runnable | None:
-    return None if ctx.etcd_endpoints else EtcdRunnable(tls=EtcdTLS.from_pki(ctx.pki.dir))
+    if ctx.etcd is None:
+        return None  # --etcd-endpoints: an etcd we did not start
+    # a member of a cluster needs its quorum to report healthy: the others may still be starting
+    cluster = ctx.etcd_member_id is not None or ctx.extra.get("cluster") == "1"
+    return EtcdRunnable(tls=ctx.etcd.tls, proc=ctx.etcd, ready_timeout=300.0 if cluster else 15.0)
 
 
 def _apiserver(ctx: UpContext) -> Runnable:
@@ -191,6 +207,8 @@ def _apiserver(ctx: UpContext) -> Runnable:
         sec = secure.apiserver_args(c.pki, c.data_dir)
         if c.extra.get("external_etcd"):  # an etcd we did not start: no client certificate of ours
             sec = [a for i, a in enumerate(sec) if not (a.startswith("--etcd-") or sec[i - 1].startswith("--etcd-"))]
+        if c.token is not None:
+            sec += ["--token-auth-file", str(serverjoin.token_auth_file(c.data_dir))]
         return ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints),
                 "--workers", c.extra.get("apiserver_workers", "1"), *sec, "--service-cidr", c.extra["service_cidr"],
                 "--advertise-address", str(_nets(c).host_address)]
@@ -244,10 +262,12 @@ def _agent(ctx: UpContext) -> Runnable | None:
         return None
     node = ctx.node_name
     serving = f"node-{node}-serving"
-    ctx.pki.node_serving(node, ["127.0.0.1"])
+    ctx.pki.node_serving(node, ["127.0.0.1", *([ctx.host] if ctx.etcd_host != "127.0.0.1" else [])])
     return ChildProcess("agent", lambda c: [
         "agent", "--kubeconfig", str(c.component_kubeconfig(f"node-{node}")), "--node-name", node,
-        "--host-id", c.host_id, "--root", str(c.data_dir / "agent"), "--registry-mirror", c.extra["registry_mirror"],
+        "--host-id", c.host_id, "--root", str(c.data_dir / "agent"),
+        *(["--registry-mirror", c.extra["registry_mirror"]] if c.extra.get("registry_mirror") else []),
+        *(["--address", c.etcd_host] if c.etcd_host != "127.0.0.1" else []),
         "--tls-cert-file", str(c.pki.crt(serving)), "--tls-private-key-file", str(c.pki.key(serving)),
         "--client-ca-file", str(c.pki.ca_file), "--data-dir", str(c.data_dir), "--keep-containers",
         "--proxy-kubeconfig", str(c.component_kubeconfig("kube-proxy")), *_net_args(c)],
@@ -406,6 +426,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dashboard-port", type=int, default=8080,
                    help="the web dashboard's port (0: a free one; the URL is in the ready line)")
     p.add_argument("--node-name", default=None, help="this machine's Node (default: the hostname)")
+    # several servers (k3s's flags; docs/reliability.md "HA")
+    p.add_argument("--cluster-init", action="store_true",
+                   help="start a new cluster (embedded etcd) that further servers may join")
+    p.add_argument("--server", default="", help="join the cluster of the server at this URL (needs --token)")
+    p.add_argument("--token", default=os.environ.get("CONTROLPLANE_TOKEN", ""),
+                   help="the server token (K10<ca hash>::server:<password>; a first server may choose its password)")
+    p.add_argument("--token-file", type=Path, default=None, help="read --token from this file")
+    p.add_argument("--disable-apiserver", action="store_true",
+                   help="an etcd-only server: no apiserver, controller-manager, scheduler, dns, registry, agent, gitops or "
+                        "dashboard")
+    p.add_argument("--disable-agent", action="store_true", help="run no node agent on this server")
+    p.add_argument("--disable", action="append", default=[],
+                   help="components not to run: registry, gitops-controller, dashboard, dns, scheduler, controller-manager "
+                        "(comma list)")
+    p.add_argument("--cluster-reset", action="store_true",
+                   help="reset etcd to a single member (this one), keeping its data, then exit (k3s's flag)")
+    p.add_argument("--cluster-reset-restore-path", type=Path, default=None,
+                   help="with --cluster-reset: restore this snapshot into the single-member cluster")
+    etcd_snapshot.add_schedule_flags(p)
     bootstrap.add_flags(p, COMPONENT)
     p.set_defaults(func=run)
 
@@ -440,6 +479,136 @@ class InstanceLock:
             self._fd = None
 
 
+def _disabled(args: argparse.Namespace) -> set[str]:
+    out = {d.strip() for v in args.disable for d in v.split(",") if d.strip()}
+    if args.disable_apiserver:
+        out |= {"apiserver", "controller-manager", "scheduler", "dns", "registry", "agent", "gitops-controller",
+                "dashboard"}
+    if args.disable_agent:
+        out.add("agent")
+    return out
+
+
+async def prepare_server(ctx: UpContext, args: argparse.Namespace) -> None:
+    """Before anything starts: join (``--server``: the bootstrap data opened with the token),
+    the PKI, the server token, and the embedded etcd member (its stable ports; a learner added
+    through the member add API when joining)."""
+    token_text = args.token_file.read_text().strip() if args.token_file else args.token
+    payload: dict[str, Any] | None = None
+    joined = (ctx.data_dir / "etcd" / "member").exists() and ctx.pki.ca_file.exists()
+    if args.server and not joined:
+        if not token_text:
+            raise serverjoin.JoinError("--server needs --token (DATA_DIR/server/token of a server of the cluster)")
+        _, payload = await serverjoin.fetch(args.server.rstrip("/"), serverjoin.servertoken.parse(token_text))
+        written = serverjoin.write_bootstrap(ctx.data_dir, payload)
+        log.info("joined: bootstrap data written", server=args.server, files=written)
+    elif args.server and not serverjoin.load_peers(ctx.data_dir) and token_text:
+        # joined before the other members were recorded: learn them again (best effort)
+        try:
+            _, old = await serverjoin.fetch(args.server.rstrip("/"), serverjoin.servertoken.parse(token_text))
+            serverjoin.save_peers(ctx.data_dir, list(old.get("etcdEndpoints") or []))
+        except Exception as e:  # noqa: BLE001 - the server may be down; the member list tells us later
+            log.info("could not read the cluster's etcd endpoints from --server", error=str(e))
+    # create or renew the PKI (as k3s does at start) before anything uses it (its SANs hold the
+    # kubernetes Service IP and the host address pods reach it at, and a non-loopback --host)
+    sans = [ctx.host] if ctx.etcd_host != "127.0.0.1" else []
+    nets = _nets(ctx)
+    await asyncio.to_thread(ctx.pki.ensure, hostname=ctx.node_name, service_ip=str(nets.kubernetes_service_ip),
+                            extra_sans=[*sans, str(nets.host_address)], etcd_sans=sans)
+    ctx.token = serverjoin.ensure_token(ctx.data_dir, ctx.pki.ca_pem, token_text or None)
+    if ctx.etcd_endpoints:
+        return  # an external etcd
+    settings = serverjoin.EtcdSettings.load_or_new(ctx.data_dir, ctx.host_id, ctx.etcd_host)
+    ctx.etcd = EtcdProcess(data_dir=ctx.data_dir / "etcd", client_port=settings.client_port,
+                           peer_port=settings.peer_port, name=settings.name, tls=EtcdTLS.from_pki(ctx.pki.dir),
+                           tied_to_parent=True, host=ctx.etcd_host,
+                           metrics_port=free_port())  # /metrics on plain loopback as kubeadm sets etcd up
+    ctx.extra["etcd_metrics"] = ctx.etcd.metrics_url
+    if args.server or args.cluster_init or serverjoin.load_peers(ctx.data_dir):
+        ctx.extra["cluster"] = "1"
+    if payload is not None:
+        peers = list(payload.get("etcdEndpoints") or [])
+        ctx.etcd_member_id = await serverjoin.join_etcd(ctx.etcd, peers)
+        serverjoin.save_peers(ctx.data_dir, peers)
+
+
+async def cluster_reset(ctx: UpContext, args: argparse.Namespace) -> int:
+    """``--cluster-reset [--cluster-reset-restore-path P]``: this server's etcd becomes a new
+    single-member cluster (from the snapshot, or its own data with ``--force-new-cluster``)."""
+    if not (ctx.data_dir / "server" / "etcd.json").exists():
+        log.error("--cluster-reset: no embedded etcd member in this data dir", data_dir=str(ctx.data_dir))
+        return 1
+    proc = etcd_snapshot.member_of(ctx.data_dir)
+    proc.tied_to_parent = True
+    if args.cluster_reset_restore_path:
+        old = await asyncio.to_thread(etcd_snapshot.restore, proc, args.cluster_reset_restore_path)
+        msg = f"etcd restored from {args.cluster_reset_restore_path} (old data kept in {old})"
+    else:
+        await etcd_snapshot.force_new_cluster(proc)
+        msg = "etcd membership reset to this member"
+    sys.stdout.write(json.dumps({"status": "reset", "message": msg + "; start up again without --cluster-reset; "
+                                 "other servers must be wiped and joined again"}) + "\n")
+    return 0
+
+
+async def refresh_etcd_endpoints(ctx: UpContext) -> bool:
+    """The apiserver's ``--etcd-endpoints`` (read at each of its starts): this member on
+    loopback, then every other started voting member. True when the list changed."""
+    if ctx.etcd is None:
+        return False
+    tls = serverjoin.etcd_tls_tuple(ctx.etcd.tls)
+    try:
+        urls = await serverjoin.client_urls([ctx.etcd.local_endpoint], tls, ctx.etcd.local_endpoint, ctx.etcd.endpoint)
+    except serverjoin.etcd_admin.EtcdAdminError as e:
+        log.info("etcd member list failed; keeping the endpoints", error=str(e))
+        return False
+    if urls != ctx.etcd_endpoints:
+        ctx.etcd_endpoints = urls
+        serverjoin.save_peers(ctx.data_dir, urls[1:])
+        return True
+    return False
+
+
+async def publish_bootstrap(ctx: UpContext) -> None:
+    if ctx.token is None or "apiserver" in ctx.disabled or ctx.etcd is None:
+        return
+    try:
+        advertised = [u for u in ctx.etcd_endpoints if u != ctx.etcd.local_endpoint] + [ctx.etcd.endpoint]
+        if await serverjoin.publish(ctx.kubeconfig, ctx.data_dir, ctx.token, advertised):
+            log.info("server bootstrap data published", etcd_endpoints=advertised)
+    except Exception as e:  # noqa: BLE001 - transient (the apiserver restarting): the next round retries
+        log.warning("publishing the server bootstrap data failed", error=str(e))
+
+
+async def maintain_cluster(ctx: UpContext, stop: asyncio.Event, interval: float = 10.0) -> None:
+    """Every ``interval``: the etcd endpoints follow the member list, the bootstrap Secret
+    follows them."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+            return
+        except asyncio.TimeoutError:
+            pass
+        if await refresh_etcd_endpoints(ctx):
+            await publish_bootstrap(ctx)
+
+
+async def _unless_stopped(coro: Any, stop: asyncio.Event) -> bool:
+    """Run ``coro`` until it finishes (True) or ``stop`` is set first (it is cancelled: False)."""
+    work = asyncio.ensure_future(coro)
+    halt = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({work, halt}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        halt.cancel()
+    if work.done():
+        work.result()
+        return True
+    work.cancel()
+    await asyncio.gather(work, return_exceptions=True)
+    return False
+
+
 def _picked_cidrs(args: argparse.Namespace) -> None:
     """``--pick-cidrs``: reuse the data dir's choice (its Services keep their IPs), else pick."""
     f = args.data_dir / "cidrs.json"
@@ -466,7 +635,7 @@ async def main(bctx: bootstrap.Context) -> int:
                            "prometheus_rules": args.prometheus_rules,
                            "gitops_webhook_port": str(args.gitops_webhook_port),
                            "dashboard_port": str(args.dashboard_port)},
-                    node_name=args.node_name or default_node_name())
+                    node_name=args.node_name or default_node_name(), disabled=_disabled(args))
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         try:  # refuse before starting anything when another instance routes our CIDRs
@@ -493,43 +662,69 @@ async def main(bctx: bootstrap.Context) -> int:
         ctx.extra["external_etcd"] = "1"
     ctx.extra["pki_dir"] = str(ctx.pki.dir)
     sup = Supervisor(ctx, pidfiles)
+    background: list[asyncio.Task[Any]] = []
     rc = 0
 
     async def started(r: Runnable) -> None:
         log.info("component started", component=r.name)
         bctx.health.add(f"component/{r.name}", sup.health_check(r.name), ("healthz", "readyz"))
+        if r.name == "etcd":
+            if ctx.etcd is not None and ctx.extra.get("cluster") == "1":  # a learner until its log caught up
+                await asyncio.wait_for(serverjoin.ensure_voter(
+                    ctx.etcd, serverjoin.load_peers(ctx.data_dir), stop), 300.0)
+            await refresh_etcd_endpoints(ctx)
         if r.name == "apiserver":
             await asyncio.to_thread(write_component_kubeconfigs, ctx.pki, ctx.server, ctx.data_dir,
-                                    [ctx.node_name] if os.geteuid() == 0 else [])
+                                    [ctx.node_name] if os.geteuid() == 0 and "agent" not in ctx.disabled else [])
+            await publish_bootstrap(ctx)
         elif r.name == "metrics-server":
             await register_metrics_api(ctx)
 
     try:
-        # create or renew the PKI (as k3s does at start) before anything uses it
-        # (its SANs hold the kubernetes Service IP and the host address pods reach it at)
-        nets = _nets(ctx)
-        await asyncio.to_thread(ctx.pki.ensure, hostname=ctx.node_name, service_ip=str(nets.kubernetes_service_ip),
-                                extra_sans=[str(nets.host_address)])
-        for factory in COMPONENTS:
-            if stop.is_set():
-                break
-            r = factory(ctx)
-            if r is not None:
-                await sup.start(r)
-                await started(r)
+        if args.cluster_reset:
+            return await cluster_reset(ctx, args)
+        async def bring_up() -> None:
+            await prepare_server(ctx, args)
+            for factory in COMPONENTS:
+                if stop.is_set():
+                    break
+                r = factory(ctx)
+                if r is not None and r.name not in ctx.disabled:
+                    await sup.start(r)
+                    await started(r)
+
+        # joining and starting wait on the cluster (member add, quorum): a stop request ends them
+        if not await _unless_stopped(bring_up(), stop):
+            return 0
+        if ctx.etcd is not None and not stop.is_set():
+            background.append(asyncio.ensure_future(maintain_cluster(ctx, stop)))
+            if not args.etcd_disable_snapshots:
+                background.append(asyncio.ensure_future(etcd_snapshot.scheduled(
+                    ctx.etcd, etcd_snapshot.snapshot_dir(ctx.data_dir, args.etcd_snapshot_dir), ctx.host_id,
+                    args.etcd_snapshot_schedule_cron, args.etcd_snapshot_retention, stop)))
         if not stop.is_set():
-            ready = {"status": "ready", "server": ctx.server, "kubeconfig": str(ctx.kubeconfig), **ctx.urls,
-                     "cluster_cidr": args.cluster_cidr, "service_cidr": args.service_cidr,
-                     "metrics": metrics_endpoints(ctx)}
+            line: dict[str, Any] = {"status": "ready", "server": ctx.server, "kubeconfig": str(ctx.kubeconfig),
+                                    **ctx.urls, "cluster_cidr": args.cluster_cidr, "service_cidr": args.service_cidr,
+                                    "metrics": metrics_endpoints(ctx)}
             if ctx.extra.get("prometheus_url"):
-                ready["prometheus"] = ctx.extra["prometheus_url"]
-            sys.stdout.write(json.dumps(ready) + "\n")
+                line["prometheus"] = ctx.extra["prometheus_url"]
+            if "apiserver" in ctx.disabled:
+                line = {"status": "ready", "etcd": ctx.etcd.endpoint if ctx.etcd else None}
+            if ctx.token is not None:
+                line["token"] = str(serverjoin.token_path(ctx.data_dir))
+            sys.stdout.write(json.dumps(line) + "\n")
             sys.stdout.flush()
         await stop.wait()
+    except (serverjoin.JoinError, TokenError) as e:
+        log.error("joining the cluster failed", error=str(e))
+        rc = 1
     except Exception as e:  # noqa: BLE001 - report, then stop what was started
-        log.error("start-up failed", error=str(e))
+        log.error("start-up failed", error=str(e), error_type=type(e).__name__)
         rc = 1
     finally:
+        for t in background:
+            t.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await sup.stop_all()
         lock.release()
     return rc

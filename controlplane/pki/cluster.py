@@ -101,15 +101,16 @@ class ClusterPKI:
 
     # -- making sure ---------------------------------------------------------------------
     def ensure(self, *, hostname: str | None = None, service_ip: str = DEFAULT_SERVICE_IP,
-               extra_sans: Iterable[str] = ()) -> list[str]:
-        """Create what is missing, renew what is due; returns the stems written."""
+               extra_sans: Iterable[str] = (), etcd_sans: Iterable[str] = ()) -> list[str]:
+        """Create what is missing, renew what is due; returns the stems written. ``etcd_sans``:
+        the addresses this etcd member advertises beyond loopback (peers check them)."""
         done: list[str] = []
         self.ca("ca", "controlplane-ca", done)
         self.ca("etcd/ca", "controlplane-etcd-ca", done)
         self.serving("apiserver", "kube-apiserver", apiserver_sans(hostname, service_ip, extra_sans), done=done)
-        self.serving("etcd/server", "etcd-server", ["127.0.0.1", "localhost", "::1"], ca="etcd/ca", done=done)
-        self.leaf("etcd/peer", "etcd-peer", (), ["127.0.0.1", "localhost", "::1"], ca="etcd/ca", server=True,
-                  client=True, done=done)
+        etcd_names = ["127.0.0.1", "localhost", "::1", *(s for s in etcd_sans if s not in ("127.0.0.1", "localhost"))]
+        self.serving("etcd/server", "etcd-server", etcd_names, ca="etcd/ca", done=done)
+        self.leaf("etcd/peer", "etcd-peer", (), etcd_names, ca="etcd/ca", server=True, client=True, done=done)
         self.client("apiserver-etcd-client", APISERVER_ETCD_CLIENT, ca="etcd/ca", done=done)
         for stem, cn, orgs in (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, COREDNS, APISERVER_KUBELET_CLIENT,
                                METRICS_SERVER, PROMETHEUS):

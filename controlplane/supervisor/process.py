@@ -123,13 +123,17 @@ class ChildProcess:
 
 class EtcdRunnable:
     """The embedded etcd (data under ``DIR/etcd``); restarts keep its ports, so the apiserver's
-    ``--etcd-endpoints`` stays valid."""
+    ``--etcd-endpoints`` stays valid. ``proc``: a member prepared by ``up`` (its name, ports,
+    advertised address, initial-cluster flags when it joins a cluster); ``ready_timeout``: how
+    long a first start may wait for health (a member of a cluster needs its quorum)."""
 
     name = "etcd"
 
-    def __init__(self, tls: EtcdTLS | None = None) -> None:
+    def __init__(self, tls: EtcdTLS | None = None, proc: EtcdProcess | None = None,
+                 ready_timeout: float = 15.0) -> None:
         self.tls = tls
-        self.proc: EtcdProcess | None = None
+        self.proc = proc
+        self.ready_timeout = ready_timeout
 
     async def start(self, ctx: Any, wait_ready: bool = True) -> None:
         if self.proc is None:
@@ -138,10 +142,11 @@ class EtcdRunnable:
                                     metrics_port=free_port())
             ctx.extra["etcd_metrics"] = self.proc.metrics_url
         if wait_ready:
-            await self.proc.start()
+            await self.proc.start(self.ready_timeout)
         else:
             self.proc.spawn()
-        ctx.etcd_endpoints = [self.proc.endpoint]
+        if not ctx.etcd_endpoints:
+            ctx.etcd_endpoints = [self.proc.local_endpoint]
 
     async def wait(self) -> int:
         assert self.proc is not None and self.proc.proc is not None
@@ -154,5 +159,3 @@ class EtcdRunnable:
     def pid(self) -> int | None:
         p = self.proc.proc if self.proc is not None else None
         return p.pid if p is not None and p.poll() is None else None
-
-

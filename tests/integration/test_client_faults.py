@@ -1,6 +1,7 @@
 """The REST client under faults, against a real HTTP server on loopback: ``Retry-After``
 answers (429 / 5xx) are retried as client-go retries them, others are not; a refused
-connection is a 503 ``ApiStatusError`` and moves the client to its next endpoint."""
+connection is tried on the next endpoint at once (a 503 ``ApiStatusError`` when every endpoint
+refuses)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,14 @@ from controlplane.etcd_process import free_port
 pytestmark = pytest.mark.integration
 
 
+async def _ok() -> web.Response:
+    return web.Response(text="ok")
+
+
 @contextlib.asynccontextmanager
 async def flaky_server():
-    """Answers ``/flaky/N``: N times 429 with Retry-After: 0, then 200; ``/busy``: 503 without it."""
+    """Answers ``/flaky/N``: N times 429 with Retry-After: 0, then 200; ``/busy``: 503 without it;
+    ``/readyz``: 200 (the balancer's health check)."""
     seen: dict[str, int] = {}
 
     async def flaky(request: web.Request) -> web.Response:
@@ -36,6 +42,7 @@ async def flaky_server():
     app = web.Application()
     app.router.add_get("/flaky/{n}", flaky)
     app.router.add_get("/busy", busy)
+    app.router.add_get("/readyz", lambda request: _ok())
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
@@ -61,10 +68,16 @@ async def test_retry_after_is_honoured(lite):
 
 @pytest.mark.parametrize("lite", [False, True], ids=["aiohttp", "lite"])
 async def test_refused_connection_moves_to_the_next_endpoint(lite):
+    """Nothing was sent on a refused connection: the balancer tries the next endpoint at once
+    (client/balancer.py); with every endpoint refusing, the caller gets a 503."""
     dead = f"http://127.0.0.1:{free_port()}"
     async with flaky_server() as url, RestClient(f"{dead},{url}", lite_http=lite) as c:
         assert c.base_url == dead
-        with pytest.raises(ApiStatusError) as e:
-            await c.request("GET", "/flaky/0")
-        assert e.value.code == 503 and c.base_url == url
         assert (await c.request("GET", "/flaky/0"))["ok"]
+        assert c.base_url == url
+        assert (await c.request("GET", "/flaky/0"))["ok"]
+    other = f"http://127.0.0.1:{free_port()}"
+    async with RestClient(f"{dead},{other}", lite_http=lite) as c:
+        with pytest.raises(ApiStatusError) as e:
+            await c.request("GET", "/x")
+        assert e.value.code == 503

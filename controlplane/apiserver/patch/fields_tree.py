@@ -72,10 +72,14 @@ def _sorted(children: dict[str, Any]) -> dict[str, Any]:
 
 def _tree_dict(value: dict[str, Any], info: mf.NodeInfo | None, root: bool, granular: bool) -> dict[str, Any]:
     """The FieldsV1 tree of the members under a (non-atomic) object, as ``walk_dict`` lists them,
-    in final form (sorted keys, "." markers). The object's own path is not a member."""
+    in final form (sorted keys, "." markers). The object's own path is not a member. The keys
+    are visited in sorted order ("f:" + k sorts as k), so the tree is built sorted: no second
+    copy to sort it (this runs for every create that records managedFields)."""
     children: dict[str, Any] = {}
+    keys = sorted(value) if len(value) > 1 else value
     if info is None:
-        for k, v in value.items():
+        for k in keys:
+            v = value[k]
             if isinstance(v, dict):
                 if v:
                     sub = _tree_dict(v, None, False, granular)
@@ -85,9 +89,10 @@ def _tree_dict(value: dict[str, Any], info: mf.NodeInfo | None, root: bool, gran
             else:
                 # lists are atomic without a schema: all leaves, members themselves
                 children["f:" + k] = {}
-        return _sorted(children)
+        return children
     props = info.props
-    for k, v in value.items():
+    for k in keys:
+        v = value[k]
         if isinstance(v, dict):
             if not v:
                 children["f:" + k] = {}
@@ -113,7 +118,7 @@ def _tree_dict(value: dict[str, Any], info: mf.NodeInfo | None, root: bool, gran
                 children["f:" + k] = sub
         else:
             children["f:" + k] = {}
-    return _sorted(children)
+    return children
 
 
 def _tree_list(value: list[Any], info: mf.NodeInfo, granular: bool) -> dict[str, Any]:

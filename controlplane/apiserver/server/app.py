@@ -29,6 +29,7 @@ from controlplane.apiserver.persistence.store import ObjectStore
 from controlplane.apiserver.server import metrics
 from controlplane.apiserver.server import kubernetes_service
 from controlplane.apiserver.server.crds import CrdController
+from controlplane.apiserver.server.endpoint_reconciler import EndpointReconciler, address_of
 from controlplane.apiserver.server.health import EtcdProbe, build_checks
 from controlplane.apiserver.server.limits import RequestLimits
 from controlplane.apiserver.server.routes import build_app, skip_unused_signals
@@ -87,6 +88,9 @@ class ApiServer:
         self.health = build_checks(self, self.etcd_probe)
         self.limits = limits or RequestLimits()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # default/kubernetes Endpoints list every apiserver (the primary worker of each keeps its lease)
+        addr = address_of(self.security.opts.advertise_url) if primary else None
+        self.endpoint_reconciler = EndpointReconciler(self, addr) if addr is not None else None
         metrics.on_scrape(self._count_objects)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -114,12 +118,19 @@ class ApiServer:
             self.compactor.launch()
         if self.primary:
             self.aggregator.start_controller(self._write_apiservice_status)
+        if self.endpoint_reconciler is not None:
+            self.spawn(self.endpoint_reconciler.run(self.stopping))
         self.ready = True
         log.info("apiserver storage ready", resources=len(self.registry.all()))
 
     async def stop(self) -> None:
         self.ready = False
         self.stopping.set()
+        if self.endpoint_reconciler is not None:
+            try:  # leave the list at once (a killed apiserver leaves it when its lease expires)
+                await asyncio.wait_for(self.endpoint_reconciler.remove(), 2.0)
+            except Exception as e:  # noqa: BLE001 - etcd may be gone already; the lease expires anyway
+                log.info("apiserver endpoint not removed", error=str(e))
         await self.crds.stop()
         await self.aggregator.stop()
         if self.compactor is not None:
