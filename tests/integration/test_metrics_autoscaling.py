@@ -107,7 +107,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, local_registry):
         procs.append(ms)
         asyncio.run(_register(api, ms_port))
         cm = ControllerManagerProcess(work / "cm", api.component_kubeconfig("controller-manager"), [
-            "--cluster-cidr", net.cluster_cidr,
+            "--cluster-cidr", net.cluster_cidr, "--root-ca-file", str(pki.ca_file),
             "--leader-elect=false", "--horizontal-pod-autoscaler-sync-period", "2s"]).start()
         procs.append(cm)
         c = Cluster(work, api, make_kubectl(api.kubeconfig, work / "kubectl-cache"), node)
