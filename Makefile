@@ -7,9 +7,9 @@ BIN := $(VENV)/bin
 DATA_DIR ?= .data
 PORT ?= 6443
 APT_PACKAGES := etcd-server etcd-client runc conmon skopeo umoci docker-registry busybox-static iproute2 git openssh-client chromium chromium-driver \
-	nftables containernetworking-plugins dnsmasq dnsperf wrk
+	nftables containernetworking-plugins dnsmasq dnsperf wrk prometheus
 # (../lib/cni/bridge: the CNI plugins live in /usr/lib/cni, off PATH)
-APT_BINARIES := etcd etcdctl runc conmon skopeo umoci docker-registry busybox ip git ssh chromium chromedriver nft ../lib/cni/bridge dnsmasq dnsperf wrk
+APT_BINARIES := etcd etcdctl runc conmon skopeo umoci docker-registry busybox ip git ssh chromium chromedriver nft ../lib/cni/bridge dnsmasq dnsperf wrk prometheus
 PYTEST_ARGS ?=
 
 .PHONY: install apt-deps run test unit integration lint-imports web-check bench clean

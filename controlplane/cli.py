@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|down|etcd-snapshot|chaos|fuzz|apiserver|controller-manager|scheduler|agent|proxy|dns|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
+"""The one CLI entry: ``controlplane up|down|etcd-snapshot|chaos|fuzz|apiserver|controller-manager|scheduler|agent|metrics-server|proxy|dns|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "controller-manager": "controlplane.cmd.controller_manager",
     "scheduler": "controlplane.cmd.scheduler",
     "agent": "controlplane.cmd.agent",
+    "metrics-server": "controlplane.cmd.metrics_server",
     "proxy": "controlplane.cmd.proxy",
     "dns": "controlplane.cmd.dns",
     "gitops-controller": "controlplane.cmd.gitops",

@@ -94,6 +94,7 @@ class EtcdProcess:
     name: str = "controlplane"
     tls: EtcdTLS | None = None
     tied_to_parent: bool = False  # PR_SET_PDEATHSIG: etcd dies with the process that started it
+    metrics_port: int = 0  # >0: /metrics (and /health) also on plain http://127.0.0.1:PORT (kubeadm's 2381)
     host: str = "127.0.0.1"  # the advertised address (client and peer URLs)
     initial_cluster: str = ""  # name=peerURL,...: "" = a new cluster of this member alone
     initial_cluster_state: str = "new"  # "existing": joining through the member add API
@@ -122,6 +123,10 @@ class EtcdProcess:
         return ["--endpoints", self.local_endpoint, *(self.tls.etcdctl_args() if self.tls is not None else [])]
 
     @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}"
+
+    @property
     def peer_url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.peer_port}"
 
@@ -141,6 +146,7 @@ class EtcdProcess:
             "--max-request-bytes", str(4 * 1024**2),
             "--logger", "zap",
             "--log-level", "error",
+            *(["--listen-metrics-urls", self.metrics_url] if self.metrics_port else []),
             *self._tls_args(),
             *self.extra_args,
         ]

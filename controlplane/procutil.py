@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -117,8 +118,9 @@ def terminate(proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
         proc.wait()
 
 
-def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
-    """Poll ``url + "/readyz"`` until it answers 200; fail early if ``proc`` exits."""
+def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 60.0, context: Any = None) -> None:
+    """Poll ``url + "/readyz"`` until it answers 200; fail early if ``proc`` exits. ``context``:
+    the ``ssl.SSLContext`` for an https ``url``."""
     import time
     import urllib.request
 
@@ -127,7 +129,7 @@ def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before {url} was ready")
         try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
+            with urllib.request.urlopen(url + "/readyz", timeout=1, context=context) as r:
                 if r.status == 200:
                     return
         except OSError:

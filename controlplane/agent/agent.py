@@ -1,6 +1,7 @@
 """The node agent process: wires the API client, the runc runtime, the image manager, the
 Node/Lease heartbeats, the pod informer (``spec.nodeName=<node>``) and one ``PodWorker`` per
-pod, plus the authenticated log/exec server (``server.py``). It owns the node's pod network
+pod, the statistics provider (``stats.py``) with the eviction manager (``pressure.py``), plus
+the authenticated log/exec/stats server (``server.py``). It owns the node's pod network
 (``controlplane.network.node.NodeNetwork``: safety routes at start, the node namespace once
 the Node has ``spec.podCIDR``) and runs the node's service proxy (``controlplane.proxy``);
 a Services informer feeds the pods' environment variables.
@@ -26,7 +27,9 @@ from controlplane.agent.context import AgentConfig
 from controlplane.agent.metrics import AgentMetrics
 from controlplane.agent.node import NodeStatus
 from controlplane.agent.pod_worker import PodWorker
+from controlplane.agent.pressure import PressureMonitor
 from controlplane.agent.server import AgentServer
+from controlplane.agent.stats import StatsProvider
 from controlplane.agent.tokens import TokenManager
 from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
@@ -75,6 +78,8 @@ class Agent:
         self.node = NodeStatus(self)
         self.metrics = AgentMetrics()
         self.workers: dict[str, PodWorker] = {}
+        self.stats = StatsProvider(self)
+        self.pressure = PressureMonitor(self, self.stats, self._pressure_changed)
         self.informer = Informer(client, PODS, field_selector=f"spec.nodeName={cfg.node}")
         self.server_port = cfg.port
         self._tasks: set[asyncio.Task] = set()
@@ -92,6 +97,10 @@ class Agent:
             self.recorder.event(pod, etype, reason, message)
         except Exception as e:  # events are best effort
             log.debug("event dropped", error=str(e))
+
+    async def _pressure_changed(self, conditions: dict[str, bool]) -> None:
+        self.node.pressure = conditions
+        await self.node.update_status()
 
     def worker_for(self, namespace: str, name: str) -> PodWorker | None:
         for w in self.workers.values():
@@ -159,6 +168,7 @@ class Agent:
             self.informer.add_handler(self._on_pod)
             self.spawn(self.informer.start(inner))
             self.spawn(self._gc_loop(inner))
+            self.spawn(self.pressure.run(inner))
             self.spawn(self._log_rotation_loop(inner))
             await self.informer.wait_for_sync(60)
             await self._remove_orphans()

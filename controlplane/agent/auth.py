@@ -63,7 +63,7 @@ class DelegatedAuth:
         self.client = client
         self.node = node
         self._tokens: dict[str, tuple[UserInfo | None, float]] = {}
-        self._decisions: dict[tuple[UserInfo, str, str], tuple[bool, str, float]] = {}
+        self._decisions: dict[tuple[UserInfo, str, str, str], tuple[bool, str, float]] = {}
 
     async def authenticate(self, peercert: Mapping[str, Any] | None, headers: Mapping[str, str]) -> UserInfo:
         c = caller_from_peercert(peercert)
@@ -100,17 +100,19 @@ class DelegatedAuth:
             raise Unauthenticated("invalid bearer token")
         return caller
 
-    async def authorize(self, caller: UserInfo, method: str, path: str) -> tuple[bool, str]:
+    async def authorize(self, caller: UserInfo, method: str, path: str, node: str | None = None) -> tuple[bool, str]:
+        """``node``: the Node asked about (default: this agent's; simulated nodes serve many)."""
         verb = _VERBS.get(method.upper(), method.lower())
         sub = node_subresource(path)
-        key = (caller, verb, sub)
+        name = node or self.node
+        key = (caller, verb, sub, name)
         now = time.monotonic()
         hit = self._decisions.get(key)
         if hit is not None and hit[2] > now:
             return hit[0], hit[1]
         sar = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
                "spec": {**_spec(caller), "resourceAttributes": {"verb": verb, "resource": "nodes",
-                                                                "subresource": sub, "name": self.node}}}
+                                                                "subresource": sub, "name": name}}}
         try:
             out = await self.client.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=sar)
         except ApiStatusError as e:
@@ -119,7 +121,7 @@ class DelegatedAuth:
         st = (out or {}).get("status") or {}
         allowed = bool(st.get("allowed"))
         why = (f"Forbidden (user={caller.name}, verb={verb}, resource=nodes, subresource={sub})")
-        if len(self._decisions) > 4096:
+        if len(self._decisions) > 65536:  # simulated nodes: one entry per node
             self._decisions.clear()
         self._decisions[key] = (allowed, why, now + (ALLOW_TTL if allowed else DENY_TTL))
         return allowed, why

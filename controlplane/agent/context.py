@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from controlplane.agent.eviction import DEFAULT_EVICTION_HARD
 from controlplane.agent.metrics import AgentMetrics
 from controlplane.client.informer import Informer
 from controlplane.agent.tokens import TokenManager
@@ -60,6 +61,11 @@ class AgentConfig:
     cleanup_on_exit: bool = True
     volume_refresh: float = 30.0  # ConfigMap/Secret volumes re-synced this often
     shutdown_grace: float = 10.0  # graceful node shutdown: pods get at most this long
+    eviction_hard: str = DEFAULT_EVICTION_HARD  # --eviction-hard
+    eviction_pressure_transition: float = 300.0  # --eviction-pressure-transition-period
+    eviction_interval: float = 10.0  # the eviction manager's monitoring period
+    kube_reserved: str = ""  # --kube-reserved cpu=100m,memory=100Mi
+    system_reserved: str = ""
 
 
 class NodeContext(Protocol):

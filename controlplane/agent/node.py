@@ -1,7 +1,9 @@
 """The Node object of this agent: registration (capacity/allocatable from the machine or
 flags, well-known labels, addresses, nodeInfo, the agent endpoint), the heartbeat Lease in
-``kube-node-lease``, NodeStatus conditions (Ready, MemoryPressure, DiskPressure, PIDPressure)
-and machine statistics. Caller: ``agent.Agent`` (runs ``heartbeat_loop``).
+``kube-node-lease`` and the NodeStatus: allocatable = capacity - kube/system-reserved - hard
+eviction thresholds (as the kubelet computes it), conditions Ready and MemoryPressure /
+DiskPressure / PIDPressure (set by ``pressure.PressureMonitor``). Caller: ``agent.Agent``
+(runs ``heartbeat_loop``).
 """
 
 from __future__ import annotations
@@ -13,49 +15,51 @@ import shutil
 import socket
 import time
 import uuid
+from fractions import Fraction
 from typing import Any
 
 from controlplane.agent.context import NodeContext
+from controlplane.agent.eviction import Threshold, parse_thresholds, reserved as parse_reserved
+from controlplane.agent.stats import cpu_count
 from controlplane.client.resources import LEASES, NODES
 from controlplane.client.rest import ApiStatusError
 from controlplane.client.retry import update_with_retry
 from controlplane.log import get_logger
+from controlplane.machinery.quantity import bytes_, cpu_millis, format_quantity
 from controlplane.machinery.timestamps import micro_time, rfc3339
+from controlplane.runtime.cgroups import meminfo
 
 log = get_logger(__name__)
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
 
-def meminfo() -> dict[str, int]:
-    out = {}
-    try:
-        for line in open("/proc/meminfo"):
-            k, v = line.split(":", 1)
-            out[k] = int(v.split()[0]) * 1024
-    except OSError:
-        pass
-    return out
-
-
 def machine_capacity(root: str) -> dict[str, str]:
+    """Capacity measured on this machine: the CPUs this process may run on, MemTotal, the agent
+    root's file system, and the kubelet's default of 110 pods."""
     du = shutil.disk_usage(root)
-    return {"cpu": str(os.cpu_count() or 1), "memory": f"{meminfo().get('MemTotal', 0) // 1024}Ki",
+    return {"cpu": str(cpu_count()), "memory": f"{meminfo().get('MemTotal', 0) // 1024}Ki",
             "pods": "110", "ephemeral-storage": f"{du.total // 1024}Ki"}
 
 
-def pressure(root: str, mem_evict_bytes: int = 100 << 20, disk_pct: float = 90.0, pid_pct: float = 90.0) -> dict[str, bool]:
-    mi = meminfo()
-    du = shutil.disk_usage(root)
+def node_allocatable(cap: dict[str, str], reserved: dict[str, int], thresholds: list[Threshold]) -> dict[str, str]:
+    """The kubelet's allocatable: capacity minus kube- and system-reserved minus the hard
+    eviction thresholds (memory.available, nodefs.available), never below zero."""
+    out = dict(cap)
     try:
-        pid_max = int(open("/proc/sys/kernel/pid_max").read())
-        nprocs = sum(1 for p in os.listdir("/proc") if p.isdigit())
-    except OSError:
-        pid_max, nprocs = 1, 0
-    return {
-        "MemoryPressure": mi.get("MemAvailable", 1 << 40) < mem_evict_bytes,
-        "DiskPressure": 100.0 * (du.total - du.free) / du.total > disk_pct,
-        "PIDPressure": 100.0 * nprocs / pid_max > pid_pct,
-    }
+        cpu = cpu_millis(cap["cpu"]) - reserved.get("cpu", 0)
+        out["cpu"] = format_quantity(Fraction(max(0, cpu), 1000))
+        mem_cap = bytes_(cap["memory"])
+        mem = mem_cap - reserved.get("memory", 0) - sum(t.value(mem_cap) for t in thresholds
+                                                        if t.signal == "memory.available")
+        out["memory"] = f"{max(0, mem) // 1024}Ki"
+        if "ephemeral-storage" in cap:
+            eph_cap = bytes_(cap["ephemeral-storage"])
+            eph = eph_cap - reserved.get("ephemeral-storage", 0) - sum(
+                t.value(eph_cap) for t in thresholds if t.signal == "nodefs.available")
+            out["ephemeral-storage"] = str(max(0, eph))
+    except (KeyError, ValueError):
+        pass
+    return out
 
 
 COND_TEXT = {
@@ -75,7 +79,12 @@ class NodeStatus:
         self._transitions: dict[str, tuple[str, str]] = {}
         self.boot_id = open("/proc/sys/kernel/random/boot_id").read().strip() if os.path.exists(
             "/proc/sys/kernel/random/boot_id") else str(uuid.uuid4())
-        self.pressure: dict[str, bool] = {}
+        self.pressure: dict[str, bool] = {"MemoryPressure": False, "DiskPressure": False, "PIDPressure": False}
+        self.thresholds = parse_thresholds(self.cfg.eviction_hard)
+        self.reserved: dict[str, int] = {}
+        for spec in (self.cfg.kube_reserved, self.cfg.system_reserved):
+            for k, v in parse_reserved(spec).items():
+                self.reserved[k] = self.reserved.get(k, 0) + v
 
     def capacity(self) -> dict[str, str]:
         cap = machine_capacity(str(self.cfg.root))
@@ -83,7 +92,7 @@ class NodeStatus:
         return cap
 
     def conditions(self, now: float) -> list[dict[str, Any]]:
-        self.pressure = pressure(str(self.cfg.root))
+        """Pressure conditions as the eviction monitor last set ``self.pressure``, then Ready."""
         out = []
         for ctype in ("MemoryPressure", "DiskPressure", "PIDPressure"):
             bad = self.pressure[ctype]
@@ -106,7 +115,7 @@ class NodeStatus:
     def status(self) -> dict[str, Any]:
         now = time.time()
         cap = self.capacity()
-        alloc = dict(cap)
+        alloc = node_allocatable(cap, self.reserved, self.thresholds)
         alloc.update({k: v for k, v in self.cfg.allocatable.items() if v})
         return {
             "capacity": cap, "allocatable": alloc, "conditions": self.conditions(now),
@@ -148,6 +157,7 @@ class NodeStatus:
                     n.setdefault("spec", {}).update(podCIDR=pod_cidr, podCIDRs=[pod_cidr])
             node = await update_with_retry(self.agent.client, NODES, self.cfg.node, None, mutate)
             log.info("node re-registered", node=self.cfg.node)
+        await self.renew_lease()  # the Lease exists before the node reports Ready
         return await self.update_status() or node
 
     async def update_status(self) -> dict | None:

@@ -66,6 +66,7 @@ class PodWorker(ContainerRunner):
         self.terminating = False
         self.killing: set[str] = set()
         self.shutdown = False  # graceful node shutdown: report Failed/Terminated
+        self.evicted: str | None = None  # the eviction manager's message: report Failed/Evicted
         self.started_reported = False
         self.start_time = time.time()
         self.last_status: dict | None = None
@@ -152,6 +153,11 @@ class PodWorker(ContainerRunner):
         self.gone = True
         self.wake.set()
 
+    def evict(self, message: str) -> None:
+        """Node-pressure eviction (``pressure.PressureMonitor``): kill now, report Failed/Evicted."""
+        self.evicted = message
+        self.wake.set()
+
     def state(self, name: str) -> lc.CState | None:
         return next((c for c in self.init + self.main if c.name == name), None)
 
@@ -188,6 +194,12 @@ class PodWorker(ContainerRunner):
                         raise
             shutil.rmtree(self.log_dir, ignore_errors=True)
             self.finished = True
+            return
+        if self.evicted:
+            if self.sandbox is not None:
+                await self.terminate(0)  # a hard threshold: no grace period, as the kubelet
+            else:
+                await self.push_status()
             return
         phase = lc.pod_phase(self.spec.get("restartPolicy") or "Always", self.init, self.main)
         if phase in ("Succeeded", "Failed"):
@@ -345,12 +357,17 @@ class PodWorker(ContainerRunner):
             st["podIP"], st["podIPs"] = ip, [{"ip": ip}]
         if self.sandbox_error:
             st["message"] = self.sandbox_error
-        if self.shutdown:
-            st["phase"], st["reason"] = "Failed", "Terminated"
-            st["message"] = "Pod was terminated in response to imminent node shutdown."
+        if self.shutdown or self.evicted:
+            st["phase"], st["reason"] = ("Failed", "Evicted") if self.evicted else ("Failed", "Terminated")
+            st["message"] = self.evicted or "Pod was terminated in response to imminent node shutdown."
             for c in st["conditions"]:
                 if c["type"] in ("Ready", "ContainersReady") and c["status"] == "True":
                     c.update(status="False", reason="PodCompleted", lastTransitionTime=rfc3339(now))
+            if self.evicted:
+                prev = next((c for c in old.get("conditions") or [] if c.get("type") == "DisruptionTarget"), None)
+                st["conditions"].append({"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet",
+                                         "message": self.evicted,
+                                         "lastTransitionTime": (prev or {}).get("lastTransitionTime") or rfc3339(now)})
         return st
 
     async def push_status(self) -> None:

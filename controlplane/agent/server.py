@@ -3,6 +3,11 @@ attach over WebSocket (``v5.channel.k8s.io`` / ``v4.channel.k8s.io``), port forw
 (``portforward.py``: SPDY/3.1 tunnelled in a WebSocket, or the WebSocket channel protocol),
 stats, metrics and health.
 
+Statistics as the kubelet serves them (``stats.py`` reads, ``stats_format.py`` writes):
+``/stats/summary`` (Summary API), ``/metrics/resource`` (metrics-server's source),
+``/metrics/cadvisor`` (container metrics) and ``/metrics`` (the agent's own ``kubelet_*``),
+authorized as ``nodes/stats`` and ``nodes/metrics`` as the kubelet's are.
+
 TLS with the node's serving certificate; a client certificate is asked for (and verified
 against the cluster CA) but not required. Every request is authenticated and authorized
 through the apiserver as the kubelet does (``auth.DelegatedAuth``: client certificate or
@@ -19,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import ssl
 import json
 import time
@@ -28,12 +32,15 @@ from typing import Protocol
 from aiohttp import WSMsgType, web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
+from controlplane.agent import stats_format
 from controlplane.agent.auth import DelegatedAuth, Unauthenticated
 from controlplane.agent.context import NodeContext
 from controlplane.agent.portforward import (CHANNEL_PROTOCOLS, SPDY_PROTOCOL, ChannelSession, SpdySession, dial_address,
                                           dial_pod)
 from controlplane.agent.pod_worker import PodWorker
+from controlplane.agent.stats import StatsProvider
 from controlplane.log import get_logger
+from controlplane.machinery import promtext
 from controlplane.machinery.timestamps import parse_time
 from controlplane.runtime import cgroups
 from controlplane.runtime.interface import RuntimeError_
@@ -45,27 +52,16 @@ EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io",
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 
 
-def net_dev(pid: int, iface: str = "eth0") -> dict[str, int]:
-    """rx/tx counters of ``iface`` in the network namespace of process ``pid``."""
-    try:
-        for line in open(f"/proc/{pid}/net/dev"):
-            name, _, rest = line.partition(":")
-            if name.strip() == iface:
-                f = rest.split()
-                return {"rxBytes": int(f[0]), "rxErrors": int(f[2]), "txBytes": int(f[8]), "txErrors": int(f[10])}
-    except (OSError, ValueError, IndexError):
-        pass
-    return {}
-
-
 def _true(v: str | None) -> bool:
     return (v or "").lower() in ("1", "true", "yes")
 
 
 class ServerHost(NodeContext, Protocol):
-    """What the endpoint needs of the agent beyond ``NodeContext``: its pod workers."""
+    """What the endpoint needs of the agent beyond ``NodeContext``: its pod workers and
+    statistics."""
 
     workers: dict[str, PodWorker]
+    stats: StatsProvider
 
     def worker_for(self, namespace: str, name: str) -> PodWorker | None: ...
 
@@ -84,7 +80,10 @@ class AgentServer:
         self.app.router.add_get("/portForward/{ns}/{pod}", self.port_forward)
         self.app.router.add_post("/portForward/{ns}/{pod}", self.port_forward)
         self.app.router.add_get("/stats/summary", self.stats)
+        self.app.router.add_get("/stats/summary/", self.stats)
         self.app.router.add_get("/metrics", self.metrics)
+        self.app.router.add_get("/metrics/resource", self.resource_metrics)
+        self.app.router.add_get("/metrics/cadvisor", self.cadvisor_metrics)
         self.runner: web.AppRunner | None = None
 
     @web.middleware
@@ -440,26 +439,22 @@ class AgentServer:
         return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def stats(self, _: web.Request) -> web.Response:
-        node_cpu, node_mem, _p = cgroups.stats(cgroups.node_path(getattr(self.agent.runtime, "node", self.agent.cfg.node)))
-        pods = []
-        for w in list(self.agent.workers.values()):
-            cs = []
-            for c in w.main:
-                if c.cid and c.state == "running":
-                    try:
-                        s = await self.agent.runtime.stats(c.cid)
-                    except RuntimeError_:
-                        continue
-                    cs.append({"name": c.name, "cpu": {"usageCoreNanoSeconds": s.cpu_usage_ns},
-                               "memory": {"workingSetBytes": s.memory_bytes}})
-            entry = {"podRef": {"name": w.name, "namespace": w.ns, "uid": w.uid}, "containers": cs}
-            pid = next((self.agent.runtime.status(c.cid).pid for c in w.main if c.cid and c.state == "running"), 0)
-            if pid:
-                entry["network"] = net_dev(pid)
-            pods.append(entry)
-        du = shutil.disk_usage(self.agent.cfg.root)
-        body = {"node": {"nodeName": self.agent.cfg.node, "cpu": {"usageCoreNanoSeconds": node_cpu},
-                         "memory": {"workingSetBytes": node_mem},
-                         "fs": {"capacityBytes": du.total, "availableBytes": du.free, "usedBytes": du.total - du.free}},
-                "pods": pods}
-        return web.json_response(body)
+        """``/stats/summary``: the Summary API (``stats_format.summary``)."""
+        return web.json_response(stats_format.summary(await self.agent.stats.sample()))
+
+    async def resource_metrics(self, _: web.Request) -> web.Response:
+        """``/metrics/resource``: what metrics-server scrapes (kubelet names, with timestamps)."""
+        try:
+            text = stats_format.resource_metrics(await self.agent.stats.sample())
+        except (OSError, RuntimeError_) as e:
+            log.warning("resource metrics failed", error=str(e))
+            text = stats_format.resource_metrics(await self.agent.stats.sample(), scrape_error=True)
+        return web.Response(body=text.encode(), headers={"Content-Type": promtext.CONTENT_TYPE})
+
+    async def cadvisor_metrics(self, _: web.Request) -> web.Response:
+        """``/metrics/cadvisor``: cAdvisor's container metrics (``id`` = the cgroup path)."""
+        node = getattr(self.agent.runtime, "node", self.agent.cfg.node)
+        text = stats_format.cadvisor_metrics(
+            await self.agent.stats.sample(), pod_cgroup=lambda uid: cgroups.pod_path(node, uid),
+            container_cgroup=lambda uid, cid: cgroups.container_path(node, uid, cid))
+        return web.Response(body=text.encode(), headers={"Content-Type": promtext.CONTENT_TYPE})

@@ -79,9 +79,13 @@ class Informer:
 
     def __init__(self, client: RestClient, resource: Resource, *, namespace: str | None = None,
                  label_selector: str | None = None, field_selector: str | None = None,
-                 resync_period: float | None = None, watch_timeout: int = 300, indexes: bool = True) -> None:
+                 resync_period: float | None = None, watch_timeout: int = 300, indexes: bool = True,
+                 transform: Callable[[dict], dict] | None = None) -> None:
         """``indexes=False``: no built-in indexes (namespace, owner, node, uid) for a consumer
-        that never queries them (``add_index`` still works); saves work on every event."""
+        that never queries them (``add_index`` still works); saves work on every event.
+        ``transform`` (client-go's ``SetTransform``): applied to every object before it is
+        cached or handed to handlers, e.g. to keep only the fields a consumer reads (it must
+        keep ``metadata.name``/``namespace``/``resourceVersion``)."""
         self.client = client
         self.resource = resource
         self.namespace = namespace
@@ -89,6 +93,7 @@ class Informer:
         self.field_selector = field_selector
         self.resync_period = resync_period
         self.watch_timeout = watch_timeout
+        self.transform = transform
         self._items: dict[str, dict] = {}
         self._handlers: list[Handler] = []
         self._index_funcs: dict[str, IndexFunc] = {
@@ -225,13 +230,41 @@ class Informer:
     # -- run ------------------------------------------------------------------------------
 
     async def _list(self) -> str:
+        if self.transform is not None:
+            return await self._list_transformed()
         lst = await self.client.list_all(self.resource, self.namespace, label_selector=self.label_selector,
                                          field_selector=self.field_selector)
-        for o in lst.get("items") or []:
+        items = lst.get("items") or []
+        for o in items:
             o.setdefault("kind", self.resource.kind)
             o.setdefault("apiVersion", self.resource.api_version)
-        self._replace(lst.get("items") or [])
+        self._replace(items)
         return str((lst.get("metadata") or {}).get("resourceVersion") or "")
+
+    async def _list_transformed(self, page_size: int = 500) -> str:
+        """The list page by page, each object transformed as its page arrives, so the full
+        objects of one page at most are alive at once (150,000 pods would be gigabytes)."""
+        items: list[dict] = []
+        cont: str | None = None
+        rv = ""
+        kind, api_version = self.resource.kind, self.resource.api_version
+        transform = self.transform
+        assert transform is not None
+        while True:
+            page = await self.client.list(self.resource, self.namespace, label_selector=self.label_selector,
+                                          field_selector=self.field_selector, limit=page_size, continue_=cont)
+            meta = page.get("metadata") or {}
+            rv = rv or str(meta.get("resourceVersion") or "")
+            for o in page.get("items") or []:
+                o.setdefault("kind", kind)
+                o.setdefault("apiVersion", api_version)
+                items.append(transform(o))
+            cont = meta.get("continue")
+            del page
+            if not cont:
+                break
+        self._replace(items)
+        return rv
 
     async def start(self, stop_event: asyncio.Event) -> None:
         """Runnable: list, mark synced, then watch until ``stop_event`` is set."""
@@ -307,6 +340,8 @@ class Informer:
                 obj["kind"] = kind
             if "apiVersion" not in obj:
                 obj["apiVersion"] = api_version
+            if self.transform is not None:
+                obj = self.transform(obj)
             if etype in ("ADDED", "MODIFIED"):
                 self._upsert(obj)
             elif etype == "DELETED":

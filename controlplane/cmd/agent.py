@@ -2,7 +2,8 @@
 one node agent running real runc containers (``controlplane.agent.agent.Agent``).
 
 ``--simulated`` runs ``controlplane.agent.simulated.SimulatedNodes`` instead (process-less
-nodes for scheduling experiments: ``--nodes N --prefix P --cpu --memory --pods --gpus``).
+nodes for scheduling experiments: ``--nodes N --prefix P --cpu --memory --pods --gpus``; their
+synthetic ``/metrics/resource`` is served on ``--address``:``--port`` behind the token).
 ``controlplane agent cleanup --root DIR --node-name N`` removes what a killed agent left on the
 host (containers, mounts, namespaces, links, routes, nftables tables, cgroups). The agent runs
 the node's service proxy too (``--no-proxy`` not to); SIGHUP makes the proxy's next sync a full
@@ -27,6 +28,7 @@ import yaml
 from controlplane.agent import bootstrap as join
 from controlplane.agent.agent import Agent
 from controlplane.agent.context import AgentConfig
+from controlplane.agent.eviction import DEFAULT_EVICTION_HARD, parse_thresholds, reserved
 from controlplane.agent.simulated import SimulatedNodes, parse_gpus, parse_labels, read_node_list
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
@@ -90,6 +92,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-containers", action="store_true", help="leave containers running on exit")
     p.add_argument("--volume-refresh", type=float, default=30.0, help="seconds between ConfigMap/Secret volume syncs")
     p.add_argument("--shutdown-grace", type=float, default=10.0, help="graceful node shutdown: seconds pods get")
+    p.add_argument("--eviction-hard", default=DEFAULT_EVICTION_HARD,
+                   help="hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10%%")
+    p.add_argument("--eviction-pressure-transition-period", type=float, default=300.0,
+                   help="seconds a pressure condition stays True after the threshold was last met")
+    p.add_argument("--eviction-monitoring-period", type=float, default=10.0, help="seconds between eviction checks")
+    p.add_argument("--kube-reserved", default="", help="resources reserved for the agent: cpu=100m,memory=100Mi")
+    p.add_argument("--system-reserved", default="", help="resources reserved for the system: cpu=100m,memory=100Mi")
     p.add_argument("--simulated", action="store_true", help="run simulated nodes (controlplane.agent.simulated)")
     p.add_argument("--nodes", type=int, default=1, help="simulated: number of nodes")
     p.add_argument("--prefix", default="sim-node", help="simulated: node name prefix")
@@ -100,6 +109,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def build_config(args: argparse.Namespace) -> AgentConfig:
+    try:
+        parse_thresholds(args.eviction_hard)
+        reserved(args.kube_reserved)
+        reserved(args.system_reserved)
+    except ValueError as e:
+        raise SystemExit(f"invalid flag: {e}") from None
     mirrors = list(args.registry_mirror) or [m for m in os.environ.get("CONTROLPLANE_REGISTRY_MIRROR", "").split(",") if m]
     labels = dict(kv.split("=", 1) for kv in args.labels.split(",") if "=" in kv)
     cap = {"cpu": args.cpu, "memory": args.memory, "pods": args.pods}
@@ -117,7 +132,10 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
         lease_duration=args.lease_duration, lease_interval=args.lease_interval, status_interval=args.status_interval,
         backoff_initial=args.crashloop_initial, backoff_cap=args.crashloop_cap,
         image_backoff_initial=args.image_backoff_initial, cleanup_on_exit=not args.keep_containers,
-        shutdown_grace=args.shutdown_grace, volume_refresh=args.volume_refresh)
+        shutdown_grace=args.shutdown_grace, volume_refresh=args.volume_refresh, eviction_hard=args.eviction_hard,
+        eviction_pressure_transition=args.eviction_pressure_transition_period,
+        eviction_interval=args.eviction_monitoring_period, kube_reserved=args.kube_reserved,
+        system_reserved=args.system_reserved)
 
 
 def _client(args: argparse.Namespace, user_agent: str) -> RestClient:
@@ -187,6 +205,20 @@ def kubeconfig_ca(path: Path) -> bytes | None:
     return None
 
 
+def _sim_ssl(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """HTTPS for the simulated nodes' stats server when a serving certificate is given; client
+    certificates verified against ``--client-ca-file`` (else the kubeconfig's CA)."""
+    if not (args.tls_cert_file and args.tls_private_key_file):
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(args.tls_cert_file, args.tls_private_key_file)
+    ca = Path(args.client_ca_file).read_bytes() if args.client_ca_file else ((kubeconfig_ca(Path(args.kubeconfig)) if args.kubeconfig else None) or b"")
+    if ca:
+        ctx.load_verify_locations(cadata=ca.decode())
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    return ctx
+
+
 async def _run_simulated(ctx: bootstrap.Context) -> int:
     args = ctx.args
     if not (args.kubeconfig or args.server):
@@ -196,7 +228,8 @@ async def _run_simulated(ctx: bootstrap.Context) -> int:
     sim = SimulatedNodes(client, count=args.nodes, prefix=args.prefix, cpu=args.cpu or "4",
                          memory=args.memory or "32Gi", pods=args.pods or "110", gpus=gpus, model=model,
                          labels=parse_labels(args.labels), lease_duration=args.lease_duration,
-                         lease_interval=args.lease_interval,
+                         lease_interval=args.lease_interval, stats_address=args.address, stats_port=args.port,
+                         stats_ssl=_sim_ssl(args),
                          node_specs=read_node_list(args.node_list) if args.node_list else None)
     try:
         await sim.start(ctx.stop)

@@ -110,6 +110,9 @@ def add_security_flags(p: argparse.ArgumentParser) -> None:
     a("--etcd-keyfile", default=None)
     a("--kubelet-client-certificate", default=None, help="the apiserver's client certificate for agents")
     a("--kubelet-client-key", default=None)
+    a("--proxy-client-cert-file", default=None,
+      help="client certificate the aggregation layer presents to aggregated API servers (front proxy)")
+    a("--proxy-client-key-file", default=None)
     a("--kubelet-certificate-authority", default=None, help="CA verifying agents' serving certificates")
     a("--advertise-url", default="", help="the URL published in kube-public/cluster-info (default https://host:port)")
     a("--enable-admission-plugins", default="", help="comma list of admission plugins to enable (all are by default)")
@@ -140,6 +143,7 @@ def security_options(args: argparse.Namespace) -> SecurityOptions:
         audit_log_maxage=args.audit_log_maxage, encryption_provider_config=args.encryption_provider_config,
         kubelet_client_certificate=args.kubelet_client_certificate, kubelet_client_key=args.kubelet_client_key,
         kubelet_certificate_authority=args.kubelet_certificate_authority,
+        proxy_client_cert_file=args.proxy_client_cert_file, proxy_client_key_file=args.proxy_client_key_file,
         advertise_url=args.advertise_url or f"{scheme}://{args.host}:{args.port}")
 
 

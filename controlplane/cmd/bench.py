@@ -1,7 +1,8 @@
 """``controlplane bench <name>``: benchmarks that print JSON figures.
 
 Each benchmark is a module ``controlplane.bench.<name>`` exposing ``register(subparsers)``
-(it adds its own sub-parser and sets ``func``). Present: api, controllers, startup, scheduling, gitops, authz, openb-live, dashboard, services.
+(it adds its own sub-parser and sets ``func``). Present: api, controllers, startup, scheduling, autoscaling, gitops, authz,
+openb-live, dashboard, services.
 A benchmark is a one-shot command that runs its own event loop and child processes; from
 ``cmd.bootstrap`` it takes the logging set-up.
 """
@@ -10,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 
-from controlplane.bench import api, authz, controllers, dashboard, gitops, openb_live, scheduling, services, startup
+from controlplane.bench import api, authz, autoscaling, controllers, dashboard, gitops, openb_live, scheduling, services, startup
 from controlplane.cmd import bootstrap
 
 COMPONENT = bootstrap.Component("bench", metrics_port=False)
 
-BENCHMARKS = [api, controllers, startup, scheduling, gitops, authz, openb_live, dashboard, services]
+BENCHMARKS = [api, controllers, startup, scheduling, autoscaling, gitops, authz, openb_live, dashboard, services]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -17,14 +17,15 @@ import argparse
 from types import ModuleType
 
 from controlplane.client.manager import Manager
-from controlplane.client.rest import RestClient
+from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
     clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, endpoints, endpointslice,
-    garbagecollector, job, namespace, nodeipam, nodelifecycle, podgc, replicaset, replicationcontroller,
-    resourcequota, rootcacertpublisher, serviceaccount, servicelb, statefulset,
+    garbagecollector, horizontalpodautoscaler, job, namespace, nodeipam, nodelifecycle, podgc, replicaset,
+    replicationcontroller, resourcequota, rootcacertpublisher, serviceaccount, servicelb, statefulset,
 )
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import parse_duration
 
 log = get_logger(__name__)
 
@@ -39,8 +40,19 @@ CONTROLLERS: dict[str, ModuleType] = {
     "clusterrole-aggregation": clusterroleaggregation, "root-ca-cert-publisher": rootcacertpublisher,
     "csrapproving": csrapproving, "csrsigning": csrsigning, "resourcequota": resourcequota,
     "endpointslice": endpointslice, "nodeipam": nodeipam, "servicelb": servicelb,
+    "horizontalpodautoscaling": horizontalpodautoscaler,
 }
+# controllers started only when the apiserver serves their resource (kube-controller-manager's
+# AvailableResources check): group/version -> resource
+REQUIRES: dict[str, tuple[str, str]] = {"horizontalpodautoscaling": ("autoscaling/v2", "horizontalpodautoscalers")}
 ALL_CONTROLLERS = list(CONTROLLERS)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_controllers(spec: str | None) -> list[str]:
@@ -73,10 +85,36 @@ def build_manager(client: RestClient, controllers: list[str], workers: dict[str,
     mgr.cluster_signing = signing  # type: ignore[attr-defined]
     for name in controllers:
         mod = CONTROLLERS[name]
-        n = (workers or {}).get(name)
         kw = dict((options or {}).get(name) or {})
-        mod.setup(mgr, workers=n, **kw) if n else mod.setup(mgr, **kw)
+        n = (workers or {}).get(name)
+        if n:
+            kw["workers"] = n
+        mod.setup(mgr, **kw)
     return mgr
+
+
+async def served(client: RestClient, controllers: list[str]) -> list[str]:
+    """The controllers whose required resources the apiserver serves (others are skipped with a
+    log line, as kube-controller-manager does)."""
+    need = {c: REQUIRES[c] for c in controllers if c in REQUIRES}
+    if not need:
+        return controllers
+    out = []
+    for c in controllers:
+        if c not in need:
+            out.append(c)
+            continue
+        gv, plural = need[c]
+        try:
+            lst = await client.request("GET", f"/apis/{gv}")
+            ok = any(r.get("name") == plural for r in lst.get("resources") or [])
+        except ApiStatusError:
+            ok = False
+        if ok:
+            out.append(c)
+        else:
+            log.warning("controller disabled: its resource is not served", controller=c, resource=f"{plural}.{gv}")
+    return out
 
 
 async def _main(ctx: bootstrap.Context) -> int:
@@ -88,15 +126,21 @@ async def _main(ctx: bootstrap.Context) -> int:
     else:
         raise SystemExit("--kubeconfig or --master is required")
     controllers = parse_controllers(args.controllers)
+    hpa = {"sync_period": args.horizontal_pod_autoscaler_sync_period,
+           "downscale_stabilization": args.horizontal_pod_autoscaler_downscale_stabilization,
+           "tolerance": args.horizontal_pod_autoscaler_tolerance,
+           "workers": args.concurrent_horizontal_pod_autoscaler_syncs}
     root_ca = open(args.root_ca_file).read() if args.root_ca_file else None
     signing = None
     if args.cluster_signing_cert_file and args.cluster_signing_key_file:
         from controlplane.pki.certs import CertKey
 
         signing = CertKey.read(args.cluster_signing_cert_file, args.cluster_signing_key_file)
-    log.info("controller-manager starting", controllers=controllers, leader_elect=args.leader_elect)
     try:
-        options = {"nodeipam": {"cluster_cidr": args.cluster_cidr, "node_mask": args.node_cidr_mask_size}}
+        controllers = await served(client, controllers)
+        log.info("controller-manager starting", controllers=controllers, leader_elect=args.leader_elect)
+        options = {"nodeipam": {"cluster_cidr": args.cluster_cidr, "node_mask": args.node_cidr_mask_size},
+                   "horizontalpodautoscaling": hpa}
         mgr = build_manager(client, controllers, root_ca=root_ca, signing=signing, options=options)
         return await ctx.run_leading(client, mgr.start)
     finally:
@@ -109,6 +153,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--master", help="apiserver URL (instead of --kubeconfig)")
     p.add_argument("--controllers", default="*", help="comma list; '*' all, '-name' to disable")
     p.add_argument("--max-connections", type=int, default=128, help="concurrent HTTP connections to the apiserver")
+    p.add_argument("--horizontal-pod-autoscaler-sync-period", type=_duration, default=15.0,
+                   help="period of the HorizontalPodAutoscaler's syncs (default 15s)")
+    p.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=_duration, default=300.0,
+                   help="window of the highest recommendation a scale-down respects (default 5m)")
+    p.add_argument("--horizontal-pod-autoscaler-tolerance", type=float, default=0.1,
+                   help="usage ratio within which the HPA does not scale (default 0.1)")
+    p.add_argument("--concurrent-horizontal-pod-autoscaler-syncs", type=int, default=5)
     p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod CIDR the node IPAM controller splits per node")
     p.add_argument("--node-cidr-mask-size", type=int, default=24)
     p.add_argument("--root-ca-file", default=None, help="cluster CA published as kube-root-ca.crt in every namespace")

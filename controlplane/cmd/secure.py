@@ -29,6 +29,8 @@ def apiserver_args(pki: ClusterPKI, data_dir: Path, *, audit: bool = True, encry
         "--kubelet-client-certificate", str(pki.crt("apiserver-kubelet-client")),
         "--kubelet-client-key", str(pki.key("apiserver-kubelet-client")),
         "--kubelet-certificate-authority", str(pki.ca_file),
+        "--proxy-client-cert-file", str(pki.crt("front-proxy-client")),
+        "--proxy-client-key-file", str(pki.key("front-proxy-client")),
         *EtcdTLS.from_pki(pki.dir).client_args(),
     ]
     if audit:

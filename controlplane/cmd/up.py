@@ -16,9 +16,13 @@ Host-level names (cgroups, network namespaces) derive from the instance's ``host
 
 Adding a component is one line in ``COMPONENTS``: a factory taking the ``UpContext`` and
 returning a ``supervisor.process.Runnable`` (or None to skip). The controller-manager, the
-scheduler and the agent are given ``--data-dir DIR`` and write their metrics ports to
-``DIR/<component>.metrics-port`` (``cmd.bootstrap``); ``up`` itself serves its metrics and
-health (a ``component/<name>`` check per component) on ``DIR/up.metrics-port``.
+scheduler, the agent and the metrics-server are given ``--data-dir DIR`` and write their
+metrics ports to ``DIR/<component>.metrics-port`` (``cmd.bootstrap``); ``up`` itself serves its
+metrics and health (a ``component/<name>`` check per component) on ``DIR/up.metrics-port``; the
+``ready`` line lists every component's metrics URL. The metrics-server runs as
+``system:metrics-server`` with a serving certificate of the cluster CA; ``up`` registers its
+APIService (as an operator applies metrics-server's manifests). ``--prometheus`` adds the real
+Prometheus (``controlplane.prometheus``) scraping them all as ``system:prometheus``.
 
 Trust (docs/security.md): before anything starts, the cluster PKI under ``DIR/pki`` is created
 or renewed (``pki.ClusterPKI.ensure``: certificates expiring within 90 days, or lacking the
@@ -55,17 +59,21 @@ from controlplane.cmd import bootstrap
 from controlplane.cmd import etcd_snapshot
 from controlplane.cmd import secure
 from controlplane.cmd import serverjoin
-from controlplane.etcd_process import EtcdProcess, EtcdTLS
+from controlplane.client.rest import RestClient
+from controlplane.etcd_process import EtcdProcess, EtcdTLS, free_port
 from controlplane.images.registry import LocalRegistry, RegistryTLS
 from controlplane.network.addressing import ClusterNetworks
 from controlplane.network.routes import CIDRInUse, check_free, pick_free
 from controlplane.log import get_logger
+from controlplane.metrics import register as apiservice_registration
+from controlplane.metrics.register import SERVICE_DNS
 from controlplane.pki.cluster import ClusterPKI
 from controlplane.pki.kubeconfigs import write_component_kubeconfigs
 from controlplane.pki.servertoken import Token, TokenError
 from controlplane.procutil import PidFiles
 from controlplane.supervisor.process import ChildProcess, EtcdRunnable, Runnable, wait_pid
 from controlplane.supervisor.supervisor import Supervisor, run_dir
+from controlplane.prometheus import PrometheusProcess, PrometheusTLS
 
 log = get_logger(__name__)
 
@@ -266,6 +274,89 @@ def _agent(ctx: UpContext) -> Runnable | None:
         ready=component_ready("agent"))
 
 
+def _metrics_server(ctx: UpContext) -> Runnable:
+    """The resource metrics component (metrics.k8s.io behind its APIService) as
+    ``system:metrics-server``: its serving certificate from the cluster CA (the APIService's
+    caBundle), the front-proxy CA for the aggregation layer's X-Remote-User, its client
+    certificate for the agents; one port for the life of ``up`` (the Endpoints name it)."""
+    pki = ctx.pki
+    pki.serving("metrics-server-serving", "metrics-server", ["127.0.0.1", "localhost", SERVICE_DNS])
+    if not ctx.extra.get("metrics_server_port"):
+        ctx.extra["metrics_server_port"] = str(free_port())
+    return ChildProcess("metrics-server", lambda c: [
+        "metrics-server", "--kubeconfig", str(c.component_kubeconfig("metrics-server")), "--data-dir", str(c.data_dir),
+        "--secure-port", c.extra["metrics_server_port"],
+        "--tls-cert-file", str(c.pki.crt("metrics-server-serving")),
+        "--tls-private-key-file", str(c.pki.key("metrics-server-serving")),
+        "--requestheader-client-ca-file", str(c.pki.crt("front-proxy-ca")),
+        "--requestheader-allowed-names", "front-proxy-client", "--client-ca-file", str(c.pki.ca_file),
+        "--kubelet-certificate-authority", str(c.pki.ca_file),
+        "--kubelet-client-certificate", str(c.pki.crt("metrics-server")),
+        "--kubelet-client-key", str(c.pki.key("metrics-server"))],
+        ready=component_ready("metrics-server"))
+
+
+async def register_metrics_api(ctx: UpContext) -> None:
+    """Service, Endpoints and APIService ``v1beta1.metrics.k8s.io`` (caBundle: the cluster CA),
+    written with the admin's credentials."""
+    client = RestClient.from_kubeconfig(str(ctx.kubeconfig), user_agent="controlplane-up")
+    try:
+        await apiservice_registration.register(client, "127.0.0.1", int(ctx.extra["metrics_server_port"]),
+                                               ctx.pki.ca_file)
+    finally:
+        await client.close()
+
+
+class PrometheusRunnable:
+    """``--prometheus``: the real Prometheus on manifests/prometheus (``controlplane.prometheus``),
+    with the ``system:prometheus`` client certificate (group ``system:monitoring``)."""
+
+    name = "prometheus"
+
+    def __init__(self) -> None:
+        self.proc: PrometheusProcess | None = None
+
+    async def start(self, ctx: UpContext, wait_ready: bool = True) -> None:
+        if self.proc is None:
+            rules = ctx.extra.get("prometheus_rules")
+            pki = ctx.pki
+            self.proc = PrometheusProcess(
+                ctx.data_dir, apiserver=ctx.server, etcd_metrics=ctx.extra.get("etcd_metrics", ""),
+                tls=PrometheusTLS(pki.ca_file, pki.crt("prometheus"), pki.key("prometheus")),
+                port=int(ctx.extra.get("prometheus_port") or 0),
+                scrape_interval=ctx.extra.get("prometheus_scrape_interval") or None,
+                rules_dir=Path(rules) if rules else None)
+        await self.proc.start(wait_ready=wait_ready)
+        ctx.extra["prometheus_url"] = self.proc.url
+
+    async def wait(self) -> int:
+        assert self.proc is not None and self.proc.proc is not None
+        return await wait_pid(self.proc.proc)
+
+    async def stop(self) -> None:
+        if self.proc is not None:
+            await self.proc.stop()
+
+    def pid(self) -> int | None:
+        p = self.proc.proc if self.proc is not None else None
+        return p.pid if p is not None and p.poll() is None else None
+
+
+def metrics_endpoints(ctx: UpContext) -> dict[str, str]:
+    """Every component's metrics URL (the ``ready`` line prints them)."""
+    out = {"apiserver": ctx.server + "/metrics"}
+    if ctx.extra.get("etcd_metrics"):
+        out["etcd"] = ctx.extra["etcd_metrics"] + "/metrics"
+    for comp in ("controller-manager", "scheduler", "metrics-server"):
+        try:
+            out[comp] = f"http://127.0.0.1:{int((ctx.data_dir / f'{comp}.metrics-port').read_text())}/metrics"
+        except (OSError, ValueError):
+            pass
+    if os.geteuid() == 0:  # the agent's endpoint (authenticated: nodes/metrics)
+        out["agent"] = f"{ctx.server}/api/v1/nodes/{ctx.node_name}/proxy/metrics"
+    return out
+
+
 def _gitops(ctx: UpContext) -> Runnable:
     """The GitOps controller (controlplane/gitops): installs its CRDs, serves webhooks on
     --gitops-webhook-port (a free port if that one is busy), applies DATA_DIR/manifests."""
@@ -304,6 +395,8 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _dns,
     _registry,
     _agent,
+    _metrics_server,
+    lambda ctx: PrometheusRunnable() if ctx.extra.get("prometheus") else None,
     _gitops,
     _dashboard,
 ]
@@ -317,6 +410,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--etcd-endpoints", default="", help="use this etcd instead of an embedded one")
     p.add_argument("--apiserver-workers", type=int, default=2,
                    help="apiserver processes sharing the port (controlplane apiserver --workers)")
+    p.add_argument("--prometheus", action="store_true",
+                   help="also run /usr/bin/prometheus on manifests/prometheus (data under DIR/prometheus)")
+    p.add_argument("--prometheus-port", type=int, default=0, help="Prometheus' web port (0: a free port)")
+    p.add_argument("--prometheus-scrape-interval", default="", help="replace the scrape/evaluation interval (15s)")
+    p.add_argument("--prometheus-rules", default="", help="rule files directory (default manifests/prometheus/rules)")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod addresses (a /24 per node)")
     p.add_argument("--service-cidr", default="10.43.0.0/16", help="Service cluster IPs")
     p.add_argument("--pick-cidrs", action="store_true",
@@ -423,7 +521,9 @@ async def prepare_server(ctx: UpContext, args: argparse.Namespace) -> None:
     settings = serverjoin.EtcdSettings.load_or_new(ctx.data_dir, ctx.host_id, ctx.etcd_host)
     ctx.etcd = EtcdProcess(data_dir=ctx.data_dir / "etcd", client_port=settings.client_port,
                            peer_port=settings.peer_port, name=settings.name, tls=EtcdTLS.from_pki(ctx.pki.dir),
-                           tied_to_parent=True, host=ctx.etcd_host)
+                           tied_to_parent=True, host=ctx.etcd_host,
+                           metrics_port=free_port())  # /metrics on plain loopback as kubeadm sets etcd up
+    ctx.extra["etcd_metrics"] = ctx.etcd.metrics_url
     if args.server or args.cluster_init or serverjoin.load_peers(ctx.data_dir):
         ctx.extra["cluster"] = "1"
     if payload is not None:
@@ -530,6 +630,9 @@ async def main(bctx: bootstrap.Context) -> int:
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
                     extra={"apiserver_workers": str(args.apiserver_workers), "cluster_cidr": args.cluster_cidr,
                            "service_cidr": args.service_cidr, "dns_upstreams": ",".join(args.dns_upstream),
+                           "prometheus": "1" if args.prometheus else "", "prometheus_port": str(args.prometheus_port),
+                           "prometheus_scrape_interval": args.prometheus_scrape_interval,
+                           "prometheus_rules": args.prometheus_rules,
                            "gitops_webhook_port": str(args.gitops_webhook_port),
                            "dashboard_port": str(args.dashboard_port)},
                     node_name=args.node_name or default_node_name(), disabled=_disabled(args))
@@ -574,6 +677,8 @@ async def main(bctx: bootstrap.Context) -> int:
             await asyncio.to_thread(write_component_kubeconfigs, ctx.pki, ctx.server, ctx.data_dir,
                                     [ctx.node_name] if os.geteuid() == 0 and "agent" not in ctx.disabled else [])
             await publish_bootstrap(ctx)
+        elif r.name == "metrics-server":
+            await register_metrics_api(ctx)
 
     try:
         if args.cluster_reset:
@@ -599,7 +704,10 @@ async def main(bctx: bootstrap.Context) -> int:
                     args.etcd_snapshot_schedule_cron, args.etcd_snapshot_retention, stop)))
         if not stop.is_set():
             line: dict[str, Any] = {"status": "ready", "server": ctx.server, "kubeconfig": str(ctx.kubeconfig),
-                                    **ctx.urls, "cluster_cidr": args.cluster_cidr, "service_cidr": args.service_cidr}
+                                    **ctx.urls, "cluster_cidr": args.cluster_cidr, "service_cidr": args.service_cidr,
+                                    "metrics": metrics_endpoints(ctx)}
+            if ctx.extra.get("prometheus_url"):
+                line["prometheus"] = ctx.extra["prometheus_url"]
             if "apiserver" in ctx.disabled:
                 line = {"status": "ready", "etcd": ctx.etcd.endpoint if ctx.etcd else None}
             if ctx.token is not None:

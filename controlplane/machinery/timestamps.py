@@ -18,6 +18,7 @@ and the apiserver; pure, no imports of other layers.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -118,3 +119,30 @@ def parse_datetime_or_none(value: object) -> datetime | None:
 def _parse_datetime(value: str) -> datetime | None:
     t = parse_time_or_none(value)
     return None if t is None else datetime.fromtimestamp(t, timezone.utc)
+
+
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9}
+_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """A Go duration (``15s``, ``1m30s``, ``500ms``, ``2.5h``; metav1.Duration in JSON, the
+    components' duration flags) in seconds; a bare number is seconds. ValueError otherwise."""
+    t = (text or "").strip()
+    if not t:
+        raise ValueError("empty duration")
+    sign = -1.0 if t.startswith("-") else 1.0
+    t = t.lstrip("+-")
+    try:
+        return sign * float(t)
+    except ValueError:
+        pass
+    total, pos = 0.0, 0
+    for m in _DURATION_RE.finditer(t):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(t):
+        raise ValueError(f"invalid duration {text!r}")
+    return sign * total

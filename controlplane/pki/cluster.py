@@ -29,7 +29,7 @@ from controlplane.pki.certs import CertKey
 log = get_logger(__name__)
 
 RENEW_WITHIN = _dt.timedelta(days=90)
-_CA_NAMES = {"ca": "controlplane-ca", "etcd/ca": "controlplane-etcd-ca"}
+_CA_NAMES = {"ca": "controlplane-ca", "etcd/ca": "controlplane-etcd-ca", "front-proxy-ca": "front-proxy-ca"}
 DEFAULT_SERVICE_IP = "10.43.0.1"  # the `kubernetes` Service of the default 10.43.0.0/16 CIDR
 
 # Identities of the components (Kubernetes' names); (file stem, CN, O)
@@ -40,6 +40,14 @@ KUBE_PROXY = ("kube-proxy", "system:kube-proxy", ())
 COREDNS = ("coredns", "system:coredns", ())  # the cluster DNS (CoreDNS's role, docs/networking.md)
 APISERVER_KUBELET_CLIENT = ("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ())
 APISERVER_ETCD_CLIENT = "kube-apiserver-etcd-client"
+# the resource metrics component (metrics-server's ClusterRole system:metrics-server is bound to
+# this user) and Prometheus (system:monitoring reads /metrics; its role reads nodes/metrics)
+METRICS_SERVER = ("metrics-server", "system:metrics-server", ())
+PROMETHEUS = ("prometheus", "system:prometheus", ("system:monitoring",))
+# kube-aggregator's identity towards aggregated API servers (--proxy-client-cert-file), signed
+# by a CA of its own (front-proxy-ca, kubeadm's layout) that those servers trust for
+# X-Remote-User/X-Remote-Group headers only
+FRONT_PROXY_CLIENT = ("front-proxy-client", "front-proxy-client", ())
 
 
 def node_identity(node: str) -> tuple[str, str, tuple[str, ...]]:
@@ -104,8 +112,11 @@ class ClusterPKI:
         self.serving("etcd/server", "etcd-server", etcd_names, ca="etcd/ca", done=done)
         self.leaf("etcd/peer", "etcd-peer", (), etcd_names, ca="etcd/ca", server=True, client=True, done=done)
         self.client("apiserver-etcd-client", APISERVER_ETCD_CLIENT, ca="etcd/ca", done=done)
-        for stem, cn, orgs in (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, COREDNS, APISERVER_KUBELET_CLIENT):
+        for stem, cn, orgs in (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, COREDNS, APISERVER_KUBELET_CLIENT,
+                               METRICS_SERVER, PROMETHEUS):
             self.client(stem, cn, orgs, done=done)
+        self.ca("front-proxy-ca", "front-proxy-ca", done)
+        self.client(*FRONT_PROXY_CLIENT, ca="front-proxy-ca", done=done)
         self.service_account_key(done)
         if done:
             log.info("pki written", dir=str(self.dir), files=done)

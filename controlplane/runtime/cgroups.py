@@ -1,13 +1,19 @@
-"""cgroup v1 (+ the hybrid cgroup2 mount) helpers: paths, statistics, OOM events, cleanup.
+"""cgroup helpers: paths, statistics, OOM events, cleanup, for cgroup v1 (with or without the
+hybrid cgroup2 mount) and for a pure cgroup v2 machine.
 
 runc creates a container's cgroup from ``cgroupsPath`` under every mounted hierarchy and
 removes that leaf on ``runc delete``; the parents (``/controlplane/<node>/pod<uid>``) are ours
-to remove. Read by ``runc.py`` (OOM check before delete, stats) and the agent's node stats.
+to remove. ``read(path)`` gives one cgroup's statistics the way cAdvisor reads them (CPU usage,
+memory usage / working set / RSS / page faults, OOM kills, PIDs, limits) from whichever
+hierarchy carries the controller: v1 when ``/sys/fs/cgroup/memory`` is a v1 hierarchy, else
+the unified v2 tree. Read by ``runc.py`` (OOM check before delete, stats) and the agent's
+stats provider (``controlplane/agent/stats.py``).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from controlplane import hostcleanup
@@ -48,28 +54,152 @@ def _read(path: Path) -> str | None:
 
 
 def oom_kills(cg_path: str) -> int:
-    """The memory cgroup's OOM-kill count (``memory.oom_control`` ``oom_kill``), 0 if gone."""
-    text = _read(CGROUP_ROOT / "memory" / cg_path.lstrip("/") / "memory.oom_control") or ""
-    for line in text.splitlines():
-        k, _, v = line.partition(" ")
-        if k == "oom_kill":
-            return int(v)
-    return 0
+    """The memory cgroup's OOM-kill count (v1 ``memory.oom_control``, v2 ``memory.events``
+    ``oom_kill``), 0 if gone."""
+    if is_v2():
+        return _kv(_read(CGROUP_ROOT / cg_path.lstrip("/") / "memory.events")).get("oom_kill", 0)
+    return _kv(_read(CGROUP_ROOT / "memory" / cg_path.lstrip("/") / "memory.oom_control")).get("oom_kill", 0)
 
 
 def stats(cg_path: str) -> tuple[int, int, int]:
     """(cpu usage ns, memory working set bytes, pids) of one cgroup; zeros when absent."""
-    rel = cg_path.lstrip("/")
-    cpu = _read(CGROUP_ROOT / "cpuacct" / rel / "cpuacct.usage")
-    mem = _read(CGROUP_ROOT / "memory" / rel / "memory.usage_in_bytes")
-    inactive = 0
-    for line in (_read(CGROUP_ROOT / "memory" / rel / "memory.stat") or "").splitlines():
+    st = read(cg_path)
+    return (st.cpu_usage_ns, st.working_set_bytes, st.pids) if st else (0, 0, 0)
+
+
+# --- statistics (cAdvisor's reading of a cgroup) ------------------------------------------
+
+UNLIMITED = 1 << 62  # v1 reports "no limit" as a page-rounded 2^63-1
+
+
+@dataclass
+class CgroupStats:
+    """One cgroup at one instant. ``working_set_bytes`` is cAdvisor's: usage minus inactive
+    file pages (never below zero); ``memory_limit_bytes`` None when unlimited."""
+
+    cpu_usage_ns: int = 0
+    cpu_user_ns: int = 0
+    cpu_system_ns: int = 0
+    throttled_periods: int = 0
+    throttled_ns: int = 0
+    memory_usage_bytes: int = 0
+    working_set_bytes: int = 0
+    rss_bytes: int = 0
+    cache_bytes: int = 0
+    page_faults: int = 0
+    major_page_faults: int = 0
+    oom_events: int = 0
+    pids: int = 0
+    memory_limit_bytes: int | None = None
+    pids_limit: int | None = None
+
+
+def _kv(text: str | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in (text or "").splitlines():
         k, _, v = line.partition(" ")
-        if k == "total_inactive_file":
-            inactive = int(v)
-    pids = _read(CGROUP_ROOT / "pids" / rel / "pids.current")
-    mem_b = max(0, int(mem) - inactive) if mem else 0
-    return (int(cpu) if cpu else 0, mem_b, int(pids) if pids else 0)
+        try:
+            out[k] = int(v)
+        except ValueError:
+            pass
+    return out
+
+
+def _int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    t = text.strip()
+    if t == "max":
+        return None
+    try:
+        return int(t)
+    except ValueError:
+        return None
+
+
+def is_v2(root: Path | None = None) -> bool:
+    """True on a pure cgroup v2 machine (no v1 memory hierarchy, controllers at the root)."""
+    root = root or CGROUP_ROOT
+    return not (root / "memory" / "memory.stat").exists() and (root / "cgroup.controllers").exists()
+
+
+def read(cg_path: str, root: Path | None = None) -> CgroupStats | None:
+    """Statistics of ``cg_path`` (``/`` for the root), or None when the cgroup does not exist."""
+    root = root or CGROUP_ROOT
+    return _read_v2(root, cg_path) if is_v2(root) else _read_v1(root, cg_path)
+
+
+def _read_v1(root: Path, cg_path: str) -> CgroupStats | None:
+    rel = cg_path.strip("/")
+    mem_dir = root / "memory" / rel
+    usage = _int(_read(mem_dir / "memory.usage_in_bytes"))
+    cpu = _int(_read(root / "cpuacct" / rel / "cpuacct.usage"))
+    if usage is None and cpu is None:
+        return None
+    ms = _kv(_read(mem_dir / "memory.stat"))
+    inactive = ms.get("total_inactive_file", ms.get("inactive_file", 0))
+    usage = usage or 0
+    st = CgroupStats(cpu_usage_ns=cpu or 0, memory_usage_bytes=usage, working_set_bytes=max(0, usage - inactive),
+                     rss_bytes=ms.get("total_rss", ms.get("rss", 0)), cache_bytes=ms.get("total_cache", ms.get("cache", 0)),
+                     page_faults=ms.get("total_pgfault", ms.get("pgfault", 0)),
+                     major_page_faults=ms.get("total_pgmajfault", ms.get("pgmajfault", 0)))
+    ca = _kv(_read(root / "cpuacct" / rel / "cpuacct.stat"))  # USER_HZ ticks
+    tick = 1_000_000_000 // (os.sysconf("SC_CLK_TCK") or 100)
+    st.cpu_user_ns, st.cpu_system_ns = ca.get("user", 0) * tick, ca.get("system", 0) * tick
+    cs = _kv(_read(root / "cpu" / rel / "cpu.stat"))
+    st.throttled_periods, st.throttled_ns = cs.get("nr_throttled", 0), cs.get("throttled_time", 0)
+    st.oom_events = _kv(_read(mem_dir / "memory.oom_control")).get("oom_kill", 0)
+    lim = _int(_read(mem_dir / "memory.limit_in_bytes"))
+    st.memory_limit_bytes = lim if lim is not None and lim < UNLIMITED else None
+    st.pids = _int(_read(root / "pids" / rel / "pids.current")) or 0
+    st.pids_limit = _int(_read(root / "pids" / rel / "pids.max"))
+    return st
+
+
+def _read_v2(root: Path, cg_path: str) -> CgroupStats | None:
+    d = root / cg_path.strip("/")
+    cpu = _kv(_read(d / "cpu.stat"))
+    usage = _int(_read(d / "memory.current"))
+    if not cpu and usage is None:
+        if not d.is_dir():
+            return None
+    ms = _kv(_read(d / "memory.stat"))
+    if usage is None and cg_path.strip("/") == "":  # the root has no memory.current: use /proc/meminfo
+        mi = meminfo()
+        usage = mi.get("MemTotal", 0) - mi.get("MemFree", 0)
+    usage = usage or 0
+    st = CgroupStats(cpu_usage_ns=cpu.get("usage_usec", 0) * 1000, cpu_user_ns=cpu.get("user_usec", 0) * 1000,
+                     cpu_system_ns=cpu.get("system_usec", 0) * 1000, throttled_periods=cpu.get("nr_throttled", 0),
+                     throttled_ns=cpu.get("throttled_usec", 0) * 1000, memory_usage_bytes=usage,
+                     working_set_bytes=max(0, usage - ms.get("inactive_file", 0)), rss_bytes=ms.get("anon", 0),
+                     cache_bytes=ms.get("file", 0), page_faults=ms.get("pgfault", 0),
+                     major_page_faults=ms.get("pgmajfault", 0))
+    st.oom_events = _kv(_read(d / "memory.events")).get("oom_kill", 0)
+    st.memory_limit_bytes = _int(_read(d / "memory.max"))
+    st.pids = _int(_read(d / "pids.current")) or 0
+    st.pids_limit = _int(_read(d / "pids.max"))
+    return st
+
+
+def process_count(cg_path: str, root: Path | None = None) -> int:
+    """Processes (thread-group leaders) in ``cg_path`` and its descendants."""
+    root = root or CGROUP_ROOT
+    base = root / cg_path.strip("/") if is_v2(root) else root / "pids" / cg_path.strip("/")
+    n = 0
+    for d, _, files in os.walk(base):
+        if "cgroup.procs" in files:
+            n += sum(1 for line in (_read(Path(d) / "cgroup.procs") or "").splitlines() if line.strip())
+    return n
+
+
+def meminfo() -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in (_read(Path("/proc/meminfo")) or "").splitlines():
+        k, _, v = line.partition(":")
+        parts = v.split()
+        if parts:
+            out[k] = int(parts[0]) * 1024
+    return out
 
 
 def remove_tree(cg_path: str) -> list[str]:

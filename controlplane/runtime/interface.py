@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from controlplane.runtime.cgroups import CgroupStats
+from controlplane.runtime.netstats import NetDev
 from controlplane.runtime.stdio import AttachSession
 
 
@@ -98,9 +100,27 @@ class ContainerStatus:
 
 @dataclass
 class ContainerStats:
+    """CRI's ContainerStats: the cgroup's counters (``cgroup`` has them all), the writable
+    layer's use, and when they were read (``timestamp``, seconds since the epoch)."""
+
     cpu_usage_ns: int = 0
-    memory_bytes: int = 0
+    memory_bytes: int = 0  # working set
     pids: int = 0
+    cgroup: CgroupStats | None = None
+    writable_layer_bytes: int | None = None
+    writable_layer_inodes: int | None = None
+    timestamp: float = 0.0
+
+
+@dataclass
+class SandboxStats:
+    """CRI's PodSandboxStats: the pod cgroup, the pod network namespace's interfaces and the
+    number of processes in the pod."""
+
+    cgroup: CgroupStats | None = None
+    network: dict[str, NetDev] = field(default_factory=dict)
+    processes: int = 0
+    timestamp: float = 0.0
 
 
 class ContainerRuntime(abc.ABC):
@@ -153,6 +173,10 @@ class ContainerRuntime(abc.ABC):
 
     @abc.abstractmethod
     async def stats(self, cid: str) -> ContainerStats: ...
+
+    async def sandbox_stats(self, sandbox: Sandbox) -> SandboxStats:
+        """Statistics of a pod sandbox (a runtime without cgroups or namespaces reports none)."""
+        return SandboxStats()
 
     @abc.abstractmethod
     def list_containers(self) -> list[ContainerStatus]: ...

@@ -37,9 +37,10 @@ from typing import TYPE_CHECKING
 
 from controlplane import hostcleanup
 from controlplane.log import get_logger
-from controlplane.runtime import cgroups, oci
+from controlplane.runtime import cgroups, netstats, oci
 from controlplane.runtime.interface import (
     ContainerRuntime, ContainerSpec, ContainerStats, ContainerStatus, RuntimeError_, Sandbox, SandboxSpec,
+    SandboxStats,
 )
 from controlplane.runtime.logs import rotate_files
 from controlplane.runtime.stdio import AttachSession
@@ -152,6 +153,7 @@ class RuncRuntime(ContainerRuntime):
         self.network = network
         self.log_max_bytes = log_max_bytes
         self._ctrs: dict[str, _Ctr] = {}
+        self._du: dict[str, tuple[float, int, int]] = {}  # writable layer use, cached (cAdvisor's du is periodic too)
         become_subreaper()
 
     # -- helpers -------------------------------------------------------------------------
@@ -383,6 +385,7 @@ class RuncRuntime(ContainerRuntime):
         cgroups.remove_tree(c.cg_path)
         (self.exits / cid).unlink(missing_ok=True)
         self._ctrs.pop(cid, None)
+        self._du.pop(cid, None)
 
     async def _remove_bundle(self, bundle: Path, cid: str) -> None:
         for mp in mounts_under(bundle):
@@ -432,9 +435,26 @@ class RuncRuntime(ContainerRuntime):
     def list_containers(self) -> list[ContainerStatus]:
         return [c.status for c in self._ctrs.values()]
 
+    DU_TTL = 10.0
+
     async def stats(self, cid: str) -> ContainerStats:
-        cpu, mem, pids = cgroups.stats(self._get(cid).cg_path)
-        return ContainerStats(cpu, mem, pids)
+        c = self._get(cid)
+        now = time.time()
+        cg = await asyncio.to_thread(cgroups.read, c.cg_path)
+        cached = self._du.get(cid)
+        if cached is None or now - cached[0] > self.DU_TTL:
+            used, inodes = await asyncio.to_thread(netstats.disk_usage, c.bundle / "upper")
+            cached = self._du[cid] = (now, used, inodes)
+        if cg is None:
+            return ContainerStats(timestamp=now, writable_layer_bytes=cached[1], writable_layer_inodes=cached[2])
+        return ContainerStats(cg.cpu_usage_ns, cg.working_set_bytes, cg.pids, cg, cached[1], cached[2], now)
+
+    async def sandbox_stats(self, sandbox: Sandbox) -> SandboxStats:
+        def read() -> SandboxStats:
+            path = cgroups.pod_path(self.node, sandbox.uid)
+            return SandboxStats(cgroups.read(path), netstats.read_netns(sandbox.netns) if sandbox.netns else {},
+                                cgroups.process_count(path), time.time())
+        return await asyncio.to_thread(read)
 
     # -- exec ----------------------------------------------------------------------------
     async def exec_process(self, cid: str, cmd: list[str], stdin: bool) -> asyncio.subprocess.Process:

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any, Callable, Protocol
 
-from controlplane.etcd_process import EtcdProcess, EtcdTLS
+from controlplane.etcd_process import EtcdProcess, EtcdTLS, free_port
 from controlplane.procutil import die_with_parent
 
 
@@ -137,7 +137,10 @@ class EtcdRunnable:
 
     async def start(self, ctx: Any, wait_ready: bool = True) -> None:
         if self.proc is None:
-            self.proc = EtcdProcess(data_dir=ctx.data_dir / "etcd", tls=self.tls, tied_to_parent=True)
+            # metrics on a plain loopback port as kubeadm sets etcd up (client URLs want etcd's CA)
+            self.proc = EtcdProcess(data_dir=ctx.data_dir / "etcd", tls=self.tls, tied_to_parent=True,
+                                    metrics_port=free_port())
+            ctx.extra["etcd_metrics"] = self.proc.metrics_url
         if wait_ready:
             await self.proc.start(self.ready_timeout)
         else:

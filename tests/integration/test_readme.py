@@ -147,8 +147,14 @@ def test_first_workload_commands(cluster: Cluster):
     assert len(cluster.running_pods("-l", "app=hello")) == 4
 
 
+def _is_kubernetes(p: Path) -> bool:
+    """Kubernetes objects (manifests/prometheus/ holds Prometheus' own configuration and rules)."""
+    docs = [d for d in yaml.safe_load_all(p.read_text()) if d]
+    return bool(docs) and all(isinstance(d, dict) and "apiVersion" in d and "kind" in d for d in docs)
+
+
 def _manifest_files() -> list[Path]:
-    files = sorted(p for p in MANIFESTS.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+    files = sorted(p for p in MANIFESTS.rglob("*") if p.suffix in (".yaml", ".yml", ".json") and _is_kubernetes(p))
 
     def crd_first(p: Path) -> tuple[int, str]:
         kinds = {d.get("kind") for d in yaml.safe_load_all(p.read_text()) if d}

@@ -22,7 +22,8 @@ def pki(tmp_path):
 
 def test_layout_and_modes(pki):
     for stem in ("ca", "etcd/ca", "apiserver", "etcd/server", "etcd/peer", "apiserver-etcd-client", "admin",
-                 "controller-manager", "scheduler", "kube-proxy", "apiserver-kubelet-client"):
+                 "controller-manager", "scheduler", "kube-proxy", "apiserver-kubelet-client", "metrics-server",
+                 "prometheus", "front-proxy-ca", "front-proxy-client"):
         assert pki.crt(stem).exists() and pki.key(stem).exists(), stem
         assert pki.key(stem).stat().st_mode & 0o077 == 0, f"{stem}.key is readable by others"
     assert pki.sa_key_file.stat().st_mode & 0o077 == 0 and pki.sa_pub_file.exists()
@@ -42,13 +43,16 @@ def test_apiserver_sans(pki):
     ("controller-manager", "system:kube-controller-manager", [], "ca"),
     ("kube-proxy", "system:kube-proxy", [], "ca"),
     ("apiserver-etcd-client", "kube-apiserver-etcd-client", [], "etcd/ca"),
+    ("metrics-server", "system:metrics-server", [], "ca"),
+    ("prometheus", "system:prometheus", ["system:monitoring"], "ca"),
+    ("front-proxy-client", "front-proxy-client", [], "front-proxy-ca"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_client_identities(pki, stem, cn, orgs, ca):
     cert = certs.load_cert(pki.crt(stem).read_bytes())
     assert certs.subject_user(cert) == (cn, orgs)
     assert certs.signed_by(cert, pki.ca(ca).cert)
-    other = "etcd/ca" if ca == "ca" else "ca"
-    assert not certs.signed_by(cert, pki.ca(other).cert), "a cluster client must not be valid for etcd"
+    for other in {"ca", "etcd/ca", "front-proxy-ca"} - {ca}:  # valid for one trust domain only
+        assert not certs.signed_by(cert, pki.ca(other).cert), f"{stem} must not be valid under {other}"
 
 
 def test_node_identity(pki):

@@ -142,6 +142,24 @@ def test_masters_and_components(store):
     assert z.authorize(res("create", "replicasets", group="apps", ns="a", user=cm)).allowed
 
 
+def test_metrics_identities(store):
+    """metrics-server's manifests' roles and Prometheus' scrape role, from the bootstrap policy."""
+    z = AuthorizerChain([RBACAuthorizer(store)])
+    ms = UserInfo.make("system:metrics-server")
+    assert z.authorize(res("get", "nodes", name="n1", sub="metrics", user=ms)).allowed
+    assert z.authorize(res("list", "pods", user=ms)).allowed
+    assert z.authorize(res("create", "subjectaccessreviews", group="authorization.k8s.io", user=ms)).allowed
+    assert not z.authorize(res("get", "nodes", name="n1", sub="proxy", user=ms)).allowed
+    assert not z.authorize(res("list", "secrets", user=ms)).allowed
+    prom = UserInfo.make("system:prometheus", ["system:monitoring"])
+    assert z.authorize(url("get", "/metrics", prom)).allowed
+    assert z.authorize(res("get", "nodes", name="n1", sub="metrics", user=prom)).allowed
+    assert not z.authorize(res("get", "nodes", name="n1", sub="log", user=prom)).allowed
+    assert not z.authorize(url("get", "/metrics")).allowed  # an ordinary user
+    store.apply("RoleBinding", _binding("RoleBinding", "alice-view", "ClusterRole", "view", [bp.user("alice")],
+                                        ns="team"))
+    assert z.authorize(res("list", "pods", group="metrics.k8s.io", ns="team")).allowed  # aggregated into view
+    assert not z.authorize(res("list", "nodes", group="metrics.k8s.io")).allowed
 PROXY = UserInfo.make("system:kube-proxy")
 COREDNS = UserInfo.make("system:coredns")
 NODE = UserInfo.make("system:node:n1", ["system:nodes"])

@@ -23,7 +23,11 @@ controller under its own identity; kube-controller-manager uses one ServiceAccou
 controller with ``--use-service-account-credentials``). The kubeadm-style bindings a
 cluster needs for nodes to join are included (bootstrap tokens may create and auto-approve
 node client CSRs; nodes may renew theirs; the apiserver's kubelet-client identity gets
-``system:kubelet-api-admin``).
+``system:kubelet-api-admin``). What metrics-server's own manifests install is built in (as k3s
+ships it): ``system:metrics-server`` (nodes/metrics, pods, nodes) and its auth-delegator
+binding for the user ``system:metrics-server``, and ``system:aggregated-metrics-reader``
+(metrics.k8s.io, aggregated into view/edit/admin); ``controlplane:prometheus`` is the
+prometheus-operator's scrape role for the user ``system:prometheus`` (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -276,6 +280,15 @@ def cluster_roles() -> list[dict[str, Any]]:
             [r(["create"], ["certificates.k8s.io"], ["certificatesigningrequests/nodeclient"])]),
         _cr("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
             [r(["create"], ["certificates.k8s.io"], ["certificatesigningrequests/selfnodeclient"])]),
+        # what metrics-server's manifests (components.yaml) install, built in here as k3s ships them
+        _cr("system:metrics-server", [r(["get"], [""], ["nodes/metrics"]),
+                                      r(["get", "list", "watch"], [""], ["pods", "nodes"])]),
+        _cr("system:aggregated-metrics-reader", [r(["get", "list", "watch"], ["metrics.k8s.io"], ["pods", "nodes"])],
+            labels={AGG + "view": "true", AGG + "edit": "true", AGG + "admin": "true"}),
+        # Prometheus' scrape identity (the prometheus-operator's ClusterRole; system:monitoring gives /metrics)
+        _cr("controlplane:prometheus", [r(["get", "list", "watch"], [""], ["nodes", "nodes/metrics", "services",
+                                                                          "endpoints", "pods"]),
+                                        nr(["get"], ["/metrics", "/metrics/cadvisor", "/metrics/resource"])]),
         _cr("system:service-account-issuer-discovery",
             [nr(["get"], ["/.well-known/openid-configuration", "/.well-known/openid-configuration/",
                           "/openid/v1/jwks", "/openid/v1/jwks/"])]),
@@ -309,6 +322,9 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
         _crb("kubeadm:node-autoapprove-certificate-rotation",
              "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", [group("system:nodes")]),
         _crb("kube-apiserver-kubelet-client", "system:kubelet-api-admin", [user("kube-apiserver-kubelet-client")]),
+        _crb("system:metrics-server", "system:metrics-server", [user("system:metrics-server")]),
+        _crb("metrics-server:system:auth-delegator", "system:auth-delegator", [user("system:metrics-server")]),
+        _crb("controlplane:prometheus", "controlplane:prometheus", [user("system:prometheus")]),
     ]
 
 

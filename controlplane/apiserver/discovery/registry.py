@@ -38,7 +38,7 @@ class ResourceInfo:
     schema: dict[str, Any] | None = None  # the version's openAPIV3Schema
     printer_columns: tuple[dict[str, Any], ...] = ()  # additionalPrinterColumns
     scale: dict[str, str] | None = None  # specReplicasPath, statusReplicasPath, labelSelectorPath
-    storage_version: str = ""  # CRs: the version objects are stored as (for apiVersion rewrite)
+    storage_version: str = ""  # the version objects are stored as (CRs: apiVersion rewrite; built-ins: conversion)
     # The rules this resource's writes follow (a ``strategy.base.Strategy``; this layer sits
     # below the strategies, so it only carries the object).
     strategy: Any = field(default=None, compare=False, repr=False)
@@ -56,6 +56,12 @@ class ResourceInfo:
     @property
     def gvk(self) -> tuple[str, str, str]:
         return (self.group, self.version, self.kind)
+
+    @property
+    def converted(self) -> bool:
+        """A built-in served at a version other than the one it is stored at: its strategy's
+        ``to_version``/``from_version`` convert (custom resources only rewrite apiVersion)."""
+        return not self.is_custom and self.version != self.storage_version
 
     @property
     def key_group(self) -> str:
@@ -95,6 +101,12 @@ class Registry:
 
     def get(self, group: str, version: str, plural: str) -> ResourceInfo | None:
         return self._by_gvr.get((group, version, plural))
+
+    def storage_info(self, info: ResourceInfo) -> ResourceInfo:
+        """The entry of ``info``'s storage version (itself when it is stored as served)."""
+        if info.version == info.storage_version:
+            return info
+        return self._by_gvr.get((info.group, info.storage_version, info.plural)) or info
 
     def by_kind(self, group: str, version: str, kind: str) -> ResourceInfo | None:
         for info in self._by_gvr.values():

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from controlplane.apiserver.meta.errors import ApiError, bad_request
-from controlplane.apiserver.encoding.protobuf_schema import KINDS, MESSAGES, Field
+from controlplane.apiserver.encoding.protobuf_schema import KINDS, MESSAGES, ONLY_VERSION, Field
 
 MAGIC = b"k8s\x00"
 
@@ -107,6 +107,9 @@ def decode(body: bytes) -> dict[str, Any]:
             raise bad_request(f"unsupported embedded content type {ctype!r}")
         group = api_version.rpartition("/")[0]
         message = KINDS.get((group, kind))
+        only = ONLY_VERSION.get((group, kind))
+        if only is not None and api_version.rpartition("/")[2] != only:
+            message = None
         if message is None:
             raise ApiError(415, "UnsupportedMediaType",
                            f"protobuf bodies for {kind} ({api_version}) are not supported; send JSON")

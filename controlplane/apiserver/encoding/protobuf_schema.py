@@ -245,6 +245,20 @@ MESSAGES: dict[str, dict[int, Field]] = {
 }
 
 # (group, kind) -> top-level message
+# ---- autoscaling/v1 (kubectl autoscale)
+MESSAGES.update({
+    "HorizontalPodAutoscaler": _m("1 metadata:ObjectMeta", "2 spec:HorizontalPodAutoscalerSpec",
+                                  "3 status:HorizontalPodAutoscalerStatus"),
+    "HorizontalPodAutoscalerSpec": _m("1 scaleTargetRef:CrossVersionObjectReference", "2 minReplicas:int*",
+                                      "3 maxReplicas:int*", "4 targetCPUUtilizationPercentage:int*"),
+    "CrossVersionObjectReference": _m("1 kind", "2 name", "3 apiVersion"),
+    "HorizontalPodAutoscalerStatus": _m("1 observedGeneration:int*", "2 lastScaleTime:time*", "3 currentReplicas:int*",
+                                        "4 desiredReplicas:int*", "5 currentCPUUtilizationPercentage:int*"),
+})
+
+# kinds whose protobuf messages differ between versions: the one version decoded here
+ONLY_VERSION: dict[tuple[str, str], str] = {("autoscaling", "HorizontalPodAutoscaler"): "v1"}
+
 KINDS: dict[tuple[str, str], str] = {
     ("", "Namespace"): "Namespace",
     ("", "ConfigMap"): "ConfigMap",
@@ -258,6 +272,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("batch", "CronJob"): "CronJob",
     ("scheduling.k8s.io", "PriorityClass"): "PriorityClass",
     ("policy", "PodDisruptionBudget"): "PodDisruptionBudget",
+    ("autoscaling", "HorizontalPodAutoscaler"): "HorizontalPodAutoscaler",
     ("rbac.authorization.k8s.io", "Role"): "Role",
     ("rbac.authorization.k8s.io", "ClusterRole"): "ClusterRole",
     ("rbac.authorization.k8s.io", "RoleBinding"): "RoleBinding",

@@ -20,7 +20,7 @@ from controlplane.apiserver.admission import AdmissionChain
 from controlplane.apiserver.discovery.registry import Registry, ResourceInfo
 from controlplane.apiserver.encoding import body as bodies
 from controlplane.apiserver.meta import errors
-from controlplane.apiserver.meta.jsonutil import dumps
+from controlplane.apiserver.meta.jsonutil import dumps, loads
 from controlplane.apiserver.persistence.caches import WatchCaches
 from controlplane.apiserver.persistence.store import ObjectStore
 from controlplane.apiserver.strategy.base import StrategyContext
@@ -166,10 +166,24 @@ def parse_rv(value: Any, *, what: str = "resourceVersion") -> int:
 # --- responses ------------------------------------------------------------------------------
 
 def output(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-    """An object as served at ``info``'s version (custom resources may be stored at another)."""
+    """An object as served at ``info``'s version (custom resources may be stored at another;
+    a built-in served at several versions is converted by its strategy)."""
+    if info.converted:
+        return info.strategy.to_version(info, obj)
     if info.is_custom and obj.get("apiVersion") != info.api_version:
         obj["apiVersion"] = info.api_version
     return obj
+
+
+def output_bytes(info: ResourceInfo, items: list[bytes]) -> list[bytes]:
+    """Stored JSON items as served at ``info``'s version (unchanged when stored as served)."""
+    if info.converted:
+        return [dumps(info.strategy.to_version(info, loads(b))) for b in items]
+    if not info.is_custom or info.version == info.storage_version:
+        return items
+    old = b'"apiVersion":"%s/%s"' % (info.group.encode(), info.storage_version.encode())
+    new = b'"apiVersion":"%s"' % info.api_version.encode()
+    return [b.replace(old, new, 1) for b in items]
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:

@@ -68,10 +68,9 @@ def make_match(info: ResourceInfo, lsel: Any, fsel: Any) -> Match:
 async def get(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     assert t.name
     obj, _ = await api.store.get(t.info, t.namespace, t.name)
-    obj = hc.output(t.info, obj)
     if hc.wants_table(request):
         return hc.json_response(to_table(t.info, [obj], request))
-    return hc.json_response(obj)
+    return hc.json_response(hc.output(t.info, obj))
 
 
 # --- continue tokens (as Kubernetes: base64 JSON with the list revision and next key) ------
@@ -99,23 +98,14 @@ async def list_(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     items, revision, next_token = await collect(api, info, t.namespace, request, limit=limit, token=token,
                                                 rv_param=rv_param, rv_match=rv_match)
     if hc.wants_table(request):
-        objs = [hc.output(info, loads(b)) for b in items]
-        table = to_table(info, objs, request)
+        table = to_table(info, [loads(b) for b in items], request)
         table["metadata"] = {"resourceVersion": str(revision), **({"continue": next_token} if next_token else {})}
         return hc.json_response(table)
     meta = b'{"resourceVersion":"%d"%s}' % (revision, (b',"continue":"%s"' % next_token.encode()) if next_token else b"")
     api_version = info.api_version.encode()
     body = b'{"kind":"%s","apiVersion":"%s","metadata":%s,"items":[%s]}' % (
-        info.list_kind.encode(), api_version, meta, b",".join(_fix_version(info, items)))
+        info.list_kind.encode(), api_version, meta, b",".join(hc.output_bytes(info, items)))
     return hc.json_response(body)
-
-
-def _fix_version(info: ResourceInfo, items: list[bytes]) -> list[bytes]:
-    if not info.is_custom or info.version == info.storage_version:
-        return items
-    old = b'"apiVersion":"%s/%s"' % (info.group.encode(), info.storage_version.encode())
-    new = b'"apiVersion":"%s"' % info.api_version.encode()
-    return [b.replace(old, new, 1) for b in items]
 
 
 async def collect(api: Api, info: ResourceInfo, namespace: str | None, request: Request, *, limit: int,
@@ -166,7 +156,13 @@ async def collect(api: Api, info: ResourceInfo, namespace: str | None, request: 
 
 def to_table(info: ResourceInfo, objs: list[dict[str, Any]], request: Request, *,
              include_columns: bool = True) -> dict[str, Any]:
+    """A Table of stored objects: rows printed from the stored form (as Kubernetes prints its
+    internal version), embedded objects (``includeObject=Object``) as served."""
     include = request.args.get("includeObject") or "Metadata"
     if include not in ("None", "Metadata", "Object"):
         raise errors.bad_request(f"includeObject: Unsupported value: {include!r}")
-    return tables.to_table(info, objs, include_object=include, include_columns=include_columns)
+    table = tables.to_table(info, objs, include_object=include, include_columns=include_columns)
+    if include == "Object" and (info.converted or info.is_custom):
+        for row in table["rows"]:
+            row["object"] = hc.output(info, row["object"])
+    return table

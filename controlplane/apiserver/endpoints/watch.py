@@ -76,8 +76,10 @@ async def watch(api: Api, request: Request, t: hc.Target) -> HTTPResponse | None
         if ev.type == "BOOKMARK":
             return bookmark(info, ev.rv, initial_end=True)
         if table:
-            obj = hc.output(info, loads(ev.raw))
-            return dumps({"type": ev.type, "object": to_table(info, [obj], request)}) + b"\n"
+            return dumps({"type": ev.type, "object": to_table(info, [loads(ev.raw)], request)}) + b"\n"
+        if info.converted:
+            obj = info.strategy.to_version(info, loads(ev.raw))
+            return b'{"type":"' + ev.type.encode() + b'","object":' + dumps(obj) + b"}\n"
         line = ev.json_line()
         return line.replace(old_av, new_av, 1) if rewrite else line
 

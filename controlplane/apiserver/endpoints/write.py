@@ -48,7 +48,9 @@ async def create(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     dry = hc.dry_run(request)
     strict = hc.field_validation(request) == "Strict"
     manager = hc.field_manager(request)
-    obj = await create_object(api, info, obj, strict=strict, manager=manager, dry=dry)
+    if info.converted:
+        obj = info.strategy.from_version(info, obj)
+    obj = await create_object(api, api.registry.storage_info(info), obj, strict=strict, manager=manager, dry=dry)
     return hc.json_response(hc.output(info, obj), status=201)
 
 
@@ -104,10 +106,11 @@ async def update(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
         if want_rv and str(want_rv) != current["metadata"]["resourceVersion"]:
             raise errors.conflict(info.plural, t.name, "the object has been modified; please apply your "
                                   "changes to the latest version and try again", info.group)
-        return copy.deepcopy(body)
+        desired = copy.deepcopy(body)
+        return info.strategy.from_version(info, desired) if info.converted else desired
 
-    obj = await write_update(api, info, t.namespace, t.name, compute, subresource=sub, strict=strict,
-                             manager=manager, dry=dry)
+    obj = await write_update(api, api.registry.storage_info(info), t.namespace, t.name, compute, subresource=sub,
+                             strict=strict, manager=manager, dry=dry)
     return hc.json_response(hc.output(info, obj))
 
 
@@ -184,7 +187,8 @@ async def patch(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
         raise errors.unsupported_media_type(ctype)
     async def compute(current: dict[str, Any]) -> dict[str, Any]:
         rv = current["metadata"]["resourceVersion"]
-        patched = apply_patch(current, body, ctype, info.gvk, is_custom=info.is_custom)
+        view = hc.output(info, copy.deepcopy(current)) if info.converted else current  # patched as served
+        patched = apply_patch(view, body, ctype, info.gvk, is_custom=info.is_custom)
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
         check_name(patched, t)
@@ -192,10 +196,10 @@ async def patch(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
         if got_rv not in (None, "", rv):
             raise errors.conflict(info.plural, t.name, "the object has been modified; please apply your "
                                   "changes to the latest version and try again", info.group)
-        return patched
+        return info.strategy.from_version(info, patched) if info.converted else patched
 
-    obj = await write_update(api, info, t.namespace, t.name, compute, subresource=sub, strict=strict,
-                             manager=manager, dry=dry)
+    obj = await write_update(api, api.registry.storage_info(info), t.namespace, t.name, compute, subresource=sub,
+                             strict=strict, manager=manager, dry=dry)
     return hc.json_response(hc.output(info, obj))
 
 
@@ -232,14 +236,17 @@ async def _apply(api: Api, request: Request, t: hc.Target, body: bytes, *, dry: 
     meta["name"] = t.name
     generic.check_namespace(info, applied, t.namespace)
     force = hc.bool_arg(request, "force")
+    sinfo = api.registry.storage_info(info)  # applied as served, converted to the stored version
     existing = await api.store.get_or_none(info, t.namespace, t.name)
     if existing is None and not t.subresource:
         obj = server_side_apply(None, applied, manager=manager, force=force, gvk=info.gvk,
                                 is_custom=info.is_custom, now=now_rfc3339(),
                                 schema=info.schema if info.is_custom else None)
-        obj = generic.prepare_create(info, obj, strict=strict, manager=None)
+        if info.converted:
+            obj = info.strategy.from_version(info, obj)
+        obj = generic.prepare_create(sinfo, obj, strict=strict, manager=None)
         try:
-            obj = await create_object(api, info, obj, strict=strict, manager=None, dry=dry, prepared=True)
+            obj = await create_object(api, sinfo, obj, strict=strict, manager=None, dry=dry, prepared=True)
             return hc.json_response(hc.output(info, obj), status=201)
         except errors.ApiError as e:
             if e.reason != "AlreadyExists":
@@ -248,12 +255,15 @@ async def _apply(api: Api, request: Request, t: hc.Target, body: bytes, *, dry: 
         raise errors.not_found(info.plural, t.name, info.group)
 
     async def compute(current: dict[str, Any]) -> dict[str, Any]:
-        merged = server_side_apply(current, applied, manager=manager, force=force, gvk=info.gvk,
+        view = hc.output(info, copy.deepcopy(current)) if info.converted else current
+        merged = server_side_apply(view, applied, manager=manager, force=force, gvk=info.gvk,
                                    is_custom=info.is_custom, now=now_rfc3339(), subresource=t.subresource,
                                    schema=info.schema if info.is_custom else None)
-        return generic.prepare_update(info, copy.deepcopy(current), merged, subresource=t.subresource,
-                                 strict=strict, manager=None)
+        if info.converted:
+            merged = info.strategy.from_version(info, merged)
+        return generic.prepare_update(sinfo, copy.deepcopy(current), merged, subresource=t.subresource,
+                                      strict=strict, manager=None)
 
-    obj = await write_update(api, info, t.namespace, t.name, compute, subresource=t.subresource,
+    obj = await write_update(api, sinfo, t.namespace, t.name, compute, subresource=t.subresource,
                              strict=strict, manager=None, dry=dry, prepared=True)
     return hc.json_response(hc.output(info, obj))

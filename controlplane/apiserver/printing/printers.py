@@ -16,6 +16,7 @@ from controlplane.apiserver.printing.format import labels_str as _labels_str
 from controlplane.apiserver.printing.format import meta as _m
 from controlplane.apiserver.printing.format import selector_str as _selector_str
 from controlplane.apiserver.printing.format import sub as _s
+from controlplane.apiserver.printing.autoscaling import apiservice_row, hpa_row
 from controlplane.apiserver.printing.pods import POD_COLUMNS, pod_row
 
 Obj = dict[str, Any]
@@ -441,5 +442,19 @@ _EVENT_PRINTER = Printer((
     col("First Seen", priority=1, description="The time at which the event was first recorded."),
     col("Count", priority=1, description="The number of times this event has occurred."),
     col("Name", priority=1, format="name", description=NAME_DESC)), _event_row)
+PRINTERS[("autoscaling", "HorizontalPodAutoscaler")] = Printer((
+    _NAME, col("Reference", description="scaleTargetRef points to the target resource to scale, and is used to "
+               "the pods for which metrics should be collected, as well as to actually change the replica count."),
+    col("Targets", description="metrics contains the specifications for which to use to calculate the desired "
+        "replica count (the maximum replica count across all metrics will be used)."),
+    col("MinPods", description="minReplicas is the lower limit for the number of replicas to which the "
+        "autoscaler can scale down."),
+    col("MaxPods", description="maxReplicas is the upper limit for the number of replicas to which the "
+        "autoscaler can scale up."),
+    col("Replicas", description="currentReplicas is current number of replicas of pods managed by this "
+        "autoscaler, as last seen by the autoscaler."), _AGE), hpa_row)
+PRINTERS[("apiregistration.k8s.io", "APIService")] = Printer((
+    _NAME, col("Service", description="The reference to the service that hosts this API endpoint."),
+    col("Available", description="Whether this service is available."), _AGE), apiservice_row)
 PRINTERS[("", "Event")] = _EVENT_PRINTER
 PRINTERS[("events.k8s.io", "Event")] = _EVENT_PRINTER

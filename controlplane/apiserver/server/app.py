@@ -19,7 +19,8 @@ from typing import Any, Awaitable, Callable
 
 from controlplane.apiserver.admission import AdmissionChain
 from controlplane.apiserver.admission.priority import SYSTEM_CLASSES
-from controlplane.apiserver.endpoints.write import create_object
+from controlplane.apiserver.aggregation.aggregator import Aggregator
+from controlplane.apiserver.endpoints.write import create_object, write_update
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.patch.schema import preload as preload_patch_schemas
 from controlplane.apiserver.persistence.caches import WatchCaches
@@ -36,6 +37,7 @@ from controlplane.apiserver.server.security import Security, SecurityOptions
 from controlplane.apiserver.strategy.builtins import builtin_registry
 from controlplane.apiserver.strategy.serviceips import ServiceIPAllocator
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import now_rfc3339
 from controlplane.network.addressing import DEFAULT_SERVICE_CIDR, ClusterNetworks
 from controlplane.storage.interface import Backend
 
@@ -75,6 +77,10 @@ class ApiServer:
         self.crds = CrdController(self)
         self.service_ips = ServiceIPAllocator(backend, service_cidr)
         self.compactor = Compactor(backend, compaction_interval) if compaction_interval > 0 else None
+        o = self.security.opts
+        self.aggregator = Aggregator(self.caches, self.registry,
+                                     (o.proxy_client_cert_file, o.proxy_client_key_file)
+                                     if o.proxy_client_cert_file and o.proxy_client_key_file else None)
         self.admission = AdmissionChain(self, enabled=admission_enabled, disabled=admission_disabled or ())
         self.ready = False  # storage started: every watch cache listed, CRDs established
         self.workers_ready = True  # with several workers: every worker serves (the gate passed)
@@ -110,6 +116,8 @@ class ApiServer:
         await self.crds.start()
         if self.compactor is not None:
             self.compactor.launch()
+        if self.primary:
+            self.aggregator.start_controller(self._write_apiservice_status)
         if self.endpoint_reconciler is not None:
             self.spawn(self.endpoint_reconciler.run(self.stopping))
         self.ready = True
@@ -124,6 +132,7 @@ class ApiServer:
             except Exception as e:  # noqa: BLE001 - etcd may be gone already; the lease expires anyway
                 log.info("apiserver endpoint not removed", error=str(e))
         await self.crds.stop()
+        await self.aggregator.stop()
         if self.compactor is not None:
             await self.compactor.stop()
         for task in list(self._tasks):
@@ -151,6 +160,30 @@ class ApiServer:
                 except errors.ApiError as e:
                     if e.reason != "AlreadyExists":
                         raise
+
+    async def _write_apiservice_status(self, name: str, cond: tuple[str, str, str]) -> None:
+        """The availability controller's ``Available`` condition, through ``/status``."""
+        info = self.registry.get("apiregistration.k8s.io", "v1", "apiservices")
+        assert info is not None
+
+        async def compute(current: dict[str, Any]) -> dict[str, Any]:
+            new = copy.deepcopy(current)
+            status = new.get("status") or {}
+            old = next((c for c in status.get("conditions") or [] if c.get("type") == "Available"), None)
+            keep = old is not None and old.get("status") == cond[0] and old.get("lastTransitionTime")
+            conds = [c for c in status.get("conditions") or [] if c.get("type") != "Available"]
+            conds.append({"type": "Available", "status": cond[0],
+                          "lastTransitionTime": old["lastTransitionTime"] if keep and old else now_rfc3339(),
+                          "reason": cond[1], "message": cond[2]})
+            new["status"] = {**status, "conditions": conds}
+            return new
+
+        try:
+            await write_update(self, info, None, name, compute, subresource="status", strict=False,
+                               manager="kube-aggregator", dry=False)
+        except errors.ApiError as e:
+            if e.code != 404:
+                raise
 
     async def _ensure_priority_classes(self) -> None:
         """The system PriorityClasses (kube-apiserver's scheduling post-start hook)."""
@@ -229,6 +262,8 @@ def _crd_catch_up(api: ApiServer) -> Callable[[Any], Awaitable[None]]:
         path = request.path
         if path.startswith("/apis"):
             parts = path.split("/")  # "", "apis", group, version, rest...
+            if len(parts) > 3 and api.aggregator.remote(parts[2], parts[3]) is not None:
+                return  # an aggregated API: not ours to resolve
             if len(parts) > 4 and parts[4]:
                 rest = parts[4:]
                 plural = rest[2] if rest[0] == "namespaces" and len(rest) > 2 else rest[0]

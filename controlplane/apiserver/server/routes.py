@@ -93,6 +93,18 @@ async def dispatch(api: ServedApi, request: Request, prefix: str, path: str) -> 
         return hc.status_response(_storage_status(e, request))
 
 
+async def _aggregated(api: Api, request: Request, apiservice: dict[str, Any], parts: list[str]) -> HTTPResponse | None:
+    """Proxy to an aggregated API server, counted in apiserver_request_total like local requests."""
+    resource = ""
+    if len(parts) > 2:
+        rest = parts[2:]
+        resource = rest[2] if rest[0] == "namespaces" and len(rest) > 2 else rest[0]
+    resp = await api.aggregator.handle(request, apiservice)
+    code = resp.status if resp is not None else 200
+    metrics.REQUESTS.labels(request.method.lower(), parts[0], parts[1], resource, "", str(code)).inc()
+    return resp
+
+
 def _security_api(t: hc.Target) -> bool:
     g = t.info.group
     return g in ("authentication.k8s.io", "authorization.k8s.io") or (t.subresource == "token" and g == "")
@@ -194,7 +206,7 @@ def build_app(api: ServedApi, name: str = "controlplane-apiserver") -> Sanic:
 
     @app.route("/apis", methods=["GET"])
     async def apis_root(_: Request) -> HTTPResponse:
-        return hc.json_response(discovery.api_group_list(api.registry))
+        return hc.json_response(api.aggregator.group_list(discovery.api_group_list(api.registry)))
 
     @app.route("/api/<path:path>", methods=methods)
     async def core(request: Request, path: str) -> HTTPResponse | None:
@@ -209,6 +221,14 @@ def build_app(api: ServedApi, name: str = "controlplane-apiserver") -> Sanic:
     @app.route("/apis/<path:path>", methods=methods)
     async def groups(request: Request, path: str) -> HTTPResponse | None:
         parts = [p for p in path.split("/") if p]
+        if len(parts) >= 2:  # an APIService sends this group/version elsewhere (kube-aggregator)
+            remote = api.aggregator.remote(parts[0], parts[1])
+            if remote is not None:
+                return await _aggregated(api, request, remote, parts)
+        elif len(parts) == 1 and request.method == "GET":
+            doc = api.aggregator.group(parts[0])
+            if doc is not None:
+                return hc.json_response(doc)
         if len(parts) <= 2 and request.method == "GET":
             doc = (discovery.api_group(api.registry, parts[0]) if len(parts) == 1
                    else discovery.api_resource_list(api.registry, parts[0], parts[1]))

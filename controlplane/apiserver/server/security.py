@@ -94,6 +94,8 @@ class SecurityOptions:
     kubelet_client_certificate: str | None = None
     kubelet_client_key: str | None = None
     kubelet_certificate_authority: str | None = None
+    proxy_client_cert_file: str | None = None  # the aggregator's front-proxy identity
+    proxy_client_key_file: str | None = None
     advertise_url: str = ""  # published in kube-public/cluster-info
 
 

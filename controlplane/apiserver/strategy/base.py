@@ -91,6 +91,16 @@ class Strategy:
         warn(self.validate(info, obj, strict=strict, old=old))
         return obj
 
+    # -- versions (a built-in served at a version other than its storage version) ----------------
+    def to_version(self, info: ResourceInfo, obj: Obj) -> Obj:
+        """``obj`` as stored (``info.storage_version``) converted to ``info.version`` (the
+        identity unless the resource is served at several versions)."""
+        return obj
+
+    def from_version(self, info: ResourceInfo, obj: Obj) -> Obj:
+        """``obj`` as sent at ``info.version`` converted to the storage version."""
+        return obj
+
     # -- create and update -----------------------------------------------------------------------
     def prepare_for_create(self, info: ResourceInfo, obj: Obj) -> None:
         """The state a new object starts in, in place: an empty status unless the resource

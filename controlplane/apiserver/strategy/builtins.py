@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from controlplane.apiserver.discovery.registry import ALL_VERBS, Registry, ResourceInfo
+from controlplane.apiserver.strategy.apiservice import APIServiceStrategy
 from controlplane.apiserver.strategy.admissionregistration import (
     ValidatingAdmissionPolicyBindingStrategy, ValidatingAdmissionPolicyStrategy, WebhookConfigurationStrategy,
 )
@@ -16,6 +17,7 @@ from controlplane.apiserver.strategy.certificates import CertificateSigningReque
 from controlplane.apiserver.strategy.cronjob import CronJobStrategy
 from controlplane.apiserver.strategy.customresourcedefinition import CustomResourceDefinitionStrategy
 from controlplane.apiserver.strategy.event import EventStrategy
+from controlplane.apiserver.strategy.horizontalpodautoscaler import HorizontalPodAutoscalerStrategy
 from controlplane.apiserver.strategy.job import JobStrategy
 from controlplane.apiserver.strategy.namespace import NamespaceStrategy
 from controlplane.apiserver.strategy.network import EndpointSliceStrategy, NetworkPolicyStrategy
@@ -39,10 +41,11 @@ CREATE_ONLY = ("create",)
 
 def _res(kind: str, plural: str, strategy: Strategy, namespaced: bool = True, *, short: Iterable[str] = (),
          cats: Iterable[str] = (), sub: Iterable[str] = (), verbs: tuple[str, ...] = ALL_VERBS,
-         group: str = "", version: str = "v1") -> ResourceInfo:
+         group: str = "", version: str = "v1", storage: str = "") -> ResourceInfo:
     return ResourceInfo(group=group, version=version, kind=kind, plural=plural,
                         singular=kind.lower(), namespaced=namespaced, short_names=tuple(short),
-                        categories=tuple(cats), subresources=frozenset(sub), verbs=verbs, strategy=strategy)
+                        categories=tuple(cats), subresources=frozenset(sub), verbs=verbs, strategy=strategy,
+                        storage_version=storage or version)
 
 
 def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = None) -> list[ResourceInfo]:
@@ -56,6 +59,7 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
     roles, bindings = RoleStrategy(), BindingStrategy()
     events = EventStrategy() if event_ttl is None else EventStrategy(event_ttl or None)
     decisions = SchedulingDecisionStrategy() if decision_ttl is None else SchedulingDecisionStrategy(decision_ttl or None)
+    hpa = HorizontalPodAutoscalerStrategy()
     return [
         # core/v1
         _res("Namespace", "namespaces", NamespaceStrategy(), False, short=["ns"], sub=["status", "finalize"],
@@ -86,6 +90,11 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
         # batch/v1
         _res("Job", "jobs", JobStrategy(), cats=all_cat, sub=["status"], group="batch"),
         _res("CronJob", "cronjobs", CronJobStrategy(), short=["cj"], cats=all_cat, sub=["status"], group="batch"),
+        # autoscaling/v2 (stored) and autoscaling/v1 (converted: what kubectl autoscale writes)
+        _res("HorizontalPodAutoscaler", "horizontalpodautoscalers", hpa, short=["hpa"], cats=all_cat,
+             sub=["status"], group="autoscaling", version="v2"),
+        _res("HorizontalPodAutoscaler", "horizontalpodautoscalers", hpa, short=["hpa"], cats=all_cat,
+             sub=["status"], group="autoscaling", version="v1", storage="v2"),
         # coordination.k8s.io/v1
         _res("Lease", "leases", plain, group="coordination.k8s.io"),
         # discovery.k8s.io/v1
@@ -96,6 +105,9 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
         # apiextensions.k8s.io/v1
         _res("CustomResourceDefinition", "customresourcedefinitions", CustomResourceDefinitionStrategy(), False,
              short=["crd", "crds"], cats=("api-extensions",), sub=["status"], group="apiextensions.k8s.io"),
+        # apiregistration.k8s.io/v1: the aggregation layer's APIServices
+        _res("APIService", "apiservices", APIServiceStrategy(), False, cats=("api-extensions",), sub=["status"],
+             group="apiregistration.k8s.io"),
         # scheduling.k8s.io/v1
         _res("PriorityClass", "priorityclasses", PriorityClassStrategy(), False, short=["pc"],
              group="scheduling.k8s.io"),

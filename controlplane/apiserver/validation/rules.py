@@ -1,5 +1,6 @@
 """Which validation rules each built-in kind gets: the kind-specific ``ValidateX`` functions of
-Kubernetes 1.32 (``core.py``, ``apps.py``, ``batch.py``, ``network.py``, and ``crd/validation.py`` for
+Kubernetes 1.32 (``core.py``, ``apps.py``, ``batch.py``, ``network.py``, ``autoscaling.py``, ``apiregistration.py``, and
+``crd/validation.py`` for
 CustomResourceDefinitions), keyed by (group, kind). Each rule appends causes ``{reason,
 message, field}`` (Kubernetes' ``field.Error`` types: FieldValueRequired, FieldValueInvalid,
 FieldValueNotSupported, FieldValueDuplicate, FieldValueForbidden, FieldValueNotFound,
@@ -13,7 +14,7 @@ from typing import Any, Callable
 from controlplane.apiserver.crd.validation import validate_crd
 from controlplane.apiserver.meta.names import Errors
 from controlplane.apiserver.validation import admissionregistration as admreg
-from controlplane.apiserver.validation import apps, batch, core, network, quota, scheduling
+from controlplane.apiserver.validation import apiregistration, apps, autoscaling, batch, core, network, quota, scheduling
 
 Obj = dict[str, Any]
 GVK = tuple[str, str, str]
@@ -32,6 +33,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("apps", "StatefulSet"): apps.statefulset,
     ("apps", "DaemonSet"): apps.daemonset,
     ("batch", "Job"): batch.job,
+    ("autoscaling", "HorizontalPodAutoscaler"): autoscaling.horizontal_pod_autoscaler,
+    ("apiregistration.k8s.io", "APIService"): apiregistration.apiservice,
     ("batch", "CronJob"): batch.cronjob,
     ("coordination.k8s.io", "Lease"): core.lease,
     ("discovery.k8s.io", "EndpointSlice"): network.endpoint_slice,

@@ -1,0 +1,341 @@
+"""``controlplane bench autoscaling [--nodes 5000] [--pods 150000] [--hpas 1000]``: the resource
+metrics pipeline and the HorizontalPodAutoscaler at scale, printed as JSON.
+
+A fresh etcd and apiserver, secured as ``controlplane up`` secures them (TLS, Node+RBAC, each
+component under its own identity: the metrics-server as ``system:metrics-server``, its scrapes
+authorized by the simulated nodes through SubjectAccessReviews, the Metrics API reached through
+the front proxy; no audit log), ``--nodes`` simulated nodes (``controlplane agent --simulated``,
+one child process serving every node's synthetic ``/metrics/resource``), ``--pods`` pods
+bound straight to them (100m CPU / 128Mi requests, ``--hpas`` label groups spread over 100
+namespaces), the metrics component (``controlplane metrics-server``, 15 s resolution) behind
+the ``v1beta1.metrics.k8s.io`` APIService, and a controller-manager running only the
+HorizontalPodAutoscaler controller (``--hpas`` HPAs, one per group, each on a Deployment that
+selects the group's pods; no Deployment controller, so the pods stay as they are). Figures:
+
+- the pipeline: ``nodemetrics_list_p99_s`` / ``podmetrics_list_p99_s`` (all namespaces) /
+  ``podmetrics_namespace_list_p99_s`` through the apiserver's aggregation layer (and
+  ``..._direct`` straight from the component), the component's RSS and scrape cycle time;
+- the HPAs: ``hpa_full_sync_s`` (one wave of ``--hpas`` reconciliations, first start to
+  last end, from the controller's own counters), ``hpa_syncs_per_period`` (reconciliations
+  per 15 s period: every HPA must be synced each period);
+- ``scale_up_reaction_s``: from a load step (every pod of one group annotated to use 2x its
+  request, ``sim.controlplane.io/cpu-usage``) to the Deployment's ``spec.replicas`` write.
+
+Targets (issue 16): list p99 <= 1 s, one full sync <= 1 s, reaction <= 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+
+from controlplane.bench import loadgen
+from controlplane.client import resources as R
+from controlplane.client.rest import RestClient
+from controlplane.cmd import secure
+from controlplane.etcd_process import EtcdProcess, EtcdTLS, free_port
+from controlplane.metrics.register import SERVICE_DNS
+from controlplane.metrics.register import register as register_metrics_api
+from controlplane.pki.cluster import ClusterPKI
+from controlplane.pki.kubeconfigs import write_component_kubeconfigs
+from controlplane.procutil import terminate, tree_rss_mib, wait_ready
+
+NAMESPACES = 100
+CPU_REQUEST = "100m"
+TARGET_UTILIZATION = 50
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("autoscaling", help="metrics pipeline at scale, HPA sync time and reaction time")
+    p.add_argument("--nodes", type=int, default=5000)
+    p.add_argument("--pods", type=int, default=150000)
+    p.add_argument("--hpas", type=int, default=1000)
+    p.add_argument("--resolution", type=float, default=15.0, help="metrics-server --metric-resolution (s)")
+    p.add_argument("--sync-period", type=float, default=15.0, help="HPA sync period (s)")
+    p.add_argument("--samples", type=int, default=20, help="list requests per measured list")
+    p.add_argument("--apiserver-workers", type=int, default=2)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.set_defaults(func=lambda a: asyncio.run(run(a)))
+
+
+def _child(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    with open(log, "ab") as fh:
+        return subprocess.Popen([sys.executable, "-m", "controlplane", *args], stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True,
+                                env={**os.environ, "CONTROLPLANE_LOG_LEVEL": "warning", "CONTROLPLANE_LOG_FORMAT": "json",
+                                     **(env or {})})
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return round(s[min(len(s) - 1, int(q * len(s)))], 3) if s else 0.0
+
+
+def _metric(port: int, name: str, labels: str = "") -> float:
+    """Sum of a metric's samples (optionally those whose labels contain ``labels``)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    total = 0.0
+    for m in re.finditer(rf"^{re.escape(name)}(\{{[^}}]*\}})? ([0-9.e+-]+)$", text, re.M):
+        if labels in (m.group(1) or ""):
+            total += float(m.group(2))
+    return total
+
+
+def pod_body(i: int, nodes: int, groups: int) -> bytes:
+    g = i % groups
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"p-{i}", "namespace": f"bench-{g % NAMESPACES}", "labels": {"app": f"g{g}"}},
+        "spec": {"nodeName": f"sim-node-{i % nodes}", "containers": [{
+            "name": "app", "image": "registry.k8s.io/pause:3.9",
+            "resources": {"requests": {"cpu": CPU_REQUEST, "memory": "128Mi"}}}]}},
+        separators=(",", ":")).encode()
+
+
+async def timed_get(session: aiohttp.ClientSession, url: str, n: int) -> tuple[list[float], int]:
+    """``n`` sequential GETs: latencies (s) and the item count of the last answer."""
+    out, items = [], 0
+    for _ in range(n):
+        t0 = time.perf_counter()
+        async with session.get(url) as r:
+            body = await r.read()
+            if r.status != 200:
+                raise RuntimeError(f"GET {url}: {r.status} {body[:300]!r}")
+        out.append(time.perf_counter() - t0)
+        items = body.count(b'"timestamp":')
+    return out, items
+
+
+async def run(args: argparse.Namespace) -> int:
+    # SIGTERM cancels the run, so the child processes are stopped and nothing is left behind
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # type: ignore[union-attr]
+    work = Path(tempfile.mkdtemp(prefix="bench-autoscaling-"))
+    # secured as `up` runs it: etcd and the apiserver with TLS, Node+RBAC, every component under
+    # its own identity (the simulated nodes authorize the metrics-server's scrapes as kubelets do)
+    pki = ClusterPKI(work / "pki")
+    await asyncio.to_thread(pki.ensure, hostname="bench")
+    pki.node_serving("sim-nodes", ["127.0.0.1"])
+    pki.serving("metrics-server-serving", "metrics-server", ["127.0.0.1", "localhost", SERVICE_DNS])
+    admin_ssl = ssl.create_default_context(cafile=str(pki.ca_file))
+    admin_ssl.load_cert_chain(pki.crt("admin"), pki.key("admin"))
+    etcd = EtcdProcess(data_dir=work / "etcd", tls=EtcdTLS.from_pki(pki.dir))
+    etcd.start_sync()
+    port = free_port()
+    url = f"https://127.0.0.1:{port}"
+    procs: list[subprocess.Popen] = []
+    out: dict = {"bench": "autoscaling", "nodes": args.nodes, "pods": args.pods, "hpas": args.hpas,
+                 "resolution_s": args.resolution, "sync_period_s": args.sync_period, "secured": True}
+    groups = max(1, args.hpas)
+    env: dict[str, str] = {}
+    client: RestClient | None = None
+    try:
+        procs.append(_child(["apiserver", "--port", str(port), "--etcd-endpoints", etcd.endpoint,
+                             "--compaction-interval", "0", "--workers", str(args.apiserver_workers),
+                             *secure.apiserver_args(pki, work, audit=False)], work / "apiserver.log", env))
+        wait_ready(url, procs[-1], timeout=120, context=ssl.create_default_context(cafile=str(pki.ca_file)))
+        kubeconfigs = write_component_kubeconfigs(pki, url, work, ["sim-nodes"])
+        client = RestClient.from_kubeconfig(str(kubeconfigs["admin"]), user_agent="bench-autoscaling", max_connections=64)
+        t0 = time.monotonic()
+        sport_metrics = free_port()
+        # one process simulates every node: it writes 5,000 Nodes' status, more than one node's
+        # identity may (Node authorizer), so it runs as the admin; its stats server authorizes
+        # each scrape as a kubelet does (SubjectAccessReview on nodes/metrics of that node)
+        sim = _child(["agent", "--simulated", "--nodes", str(args.nodes), "--kubeconfig", str(kubeconfigs["admin"]),
+                      "--prefix", "sim-node", "--cpu", "4", "--memory", "32Gi", "--metrics-port", str(sport_metrics),
+                      "--tls-cert-file", str(pki.crt("node-sim-nodes-serving")),
+                      "--tls-private-key-file", str(pki.key("node-sim-nodes-serving")),
+                      "--client-ca-file", str(pki.ca_file)], work / "sim.log", env)
+        procs.append(sim)
+        for i in range(NAMESPACES):
+            await client.create(R.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
+                                               "metadata": {"name": f"bench-{i}"}})
+        while len((await client.list(R.NODES, limit=args.nodes)).get("items") or []) < args.nodes:
+            await asyncio.sleep(1)
+        out["node_registration_s"] = round(time.monotonic() - t0, 1)
+        t1 = time.monotonic()
+        bodies = (pod_body(i, args.nodes, groups) for i in range(args.pods))
+        await _post_pods(url, bodies, args.concurrency, admin_ssl)
+        out["pods_created_s"] = round(time.monotonic() - t1, 1)
+        while True:  # the "kubelets" caught up (a busy simulator may answer its metrics port late)
+            try:
+                if _metric(sport_metrics, "simulated_node_running_pods") >= args.pods:
+                    break
+            except OSError:
+                pass
+            await asyncio.sleep(2)
+        out["pods_running_s"] = round(time.monotonic() - t1, 1)
+
+        mport = free_port()
+        ms_port = free_port()
+        ms = _child(["metrics-server", "--kubeconfig", str(kubeconfigs["metrics-server"]),
+                     "--metric-resolution", f"{args.resolution}s", "--metrics-port", str(mport), "--data-dir", str(work),
+                     "--secure-port", str(ms_port), "--tls-cert-file", str(pki.crt("metrics-server-serving")),
+                     "--tls-private-key-file", str(pki.key("metrics-server-serving")),
+                     "--requestheader-client-ca-file", str(pki.crt("front-proxy-ca")),
+                     "--requestheader-allowed-names", "front-proxy-client", "--client-ca-file", str(pki.ca_file),
+                     "--kubelet-certificate-authority", str(pki.ca_file),
+                     "--kubelet-client-certificate", str(pki.crt("metrics-server")),
+                     "--kubelet-client-key", str(pki.key("metrics-server")),
+                     "--kube-state-metrics=false"], work / "metrics-server.log", env)
+        procs.append(ms)
+        await register_metrics_api(client, "127.0.0.1", ms_port, pki.ca_file)
+        t2 = time.monotonic()
+        deadline = t2 + 900
+        while time.monotonic() < deadline:
+            try:
+                stored = _metric(mport, "metrics_server_storage_points", 'type="pod_container"')
+            except OSError:
+                stored = 0
+            if stored >= args.pods:
+                break
+            await asyncio.sleep(2)
+        out["pipeline_ready_s"] = round(time.monotonic() - t2, 1)
+        await asyncio.sleep(args.resolution + 1)  # a second cycle: every pod has two points
+        # as the admin (client certificate): through the aggregation layer, and straight to the
+        # component (which authorizes the admin with a SubjectAccessReview, cached)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=admin_ssl),
+                                         timeout=aiohttp.ClientTimeout(total=120)) as s2:
+            for label, base in (("", url), ("_direct", f"https://127.0.0.1:{ms_port}")):
+                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/nodes", args.samples)
+                out[f"nodemetrics_list_p50_s{label}"], out[f"nodemetrics_list_p99_s{label}"] = _pct(lat, .5), _pct(lat, .99)
+                out[f"nodemetrics_items{label}"] = n
+                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/pods", max(3, args.samples // 2))
+                out[f"podmetrics_list_p50_s{label}"], out[f"podmetrics_list_p99_s{label}"] = _pct(lat, .5), _pct(lat, .99)
+                out[f"podmetrics_items{label}"] = n
+                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/namespaces/bench-0/pods", args.samples)
+                out[f"podmetrics_namespace_list_p99_s{label}"] = _pct(lat, .99)
+        out["metrics_server_rss_mib"] = round(tree_rss_mib(ms.pid), 1)
+        cyc_sum = _metric(mport, "metrics_server_manager_tick_duration_seconds_sum")
+        cyc_cnt = _metric(mport, "metrics_server_manager_tick_duration_seconds_count")
+        out["scrape_cycle_s_avg"] = round(cyc_sum / cyc_cnt, 2) if cyc_cnt else None
+
+        if args.hpas:
+            out.update(await _hpas(args, client, url, kubeconfigs["controller-manager"], admin_ssl, work, env, procs,
+                                   groups))
+        out["targets"] = {"list_p99_s": 1.0, "hpa_full_sync_s": 1.0, "scale_up_reaction_s": 30.0}
+    except BaseException as e:  # the figures so far still print, with what stopped the run
+        out["error"] = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        if client is not None:
+            await client.close()
+        for p in reversed(procs):
+            terminate(p, 20)
+        etcd.stop()
+        if "targets" in out:  # finished: nothing to look at (a failed run keeps its logs)
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            sys.stderr.write(f"logs kept in {work}\n")
+        sys.stdout.write(json.dumps(out) + "\n")
+    return 0
+
+
+async def _post_pods(url: str, bodies, concurrency: int, tls: ssl.SSLContext) -> None:
+    """Create the pods namespace by namespace path (loadgen POSTs to one path)."""
+    per_ns: dict[str, list[bytes]] = {}
+    for b in bodies:
+        ns = json.loads(b)["metadata"]["namespace"]
+        per_ns.setdefault(ns, []).append(b)
+    for ns, items in per_ns.items():
+        await loadgen.post_many(url, f"/api/v1/namespaces/{ns}/pods", iter(items), concurrency, ssl=tls,
+                                ok=lambda status, body: status == 201 or (status == 409 and b"AlreadyExists" in body))
+
+
+async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Path, tls: ssl.SSLContext,
+                work: Path, env: dict[str, str], procs: list[subprocess.Popen], groups: int) -> dict:
+    out: dict = {}
+    per_group = max(1, args.pods // groups)
+    deps = []
+    for g in range(groups):
+        ns = f"bench-{g % NAMESPACES}"
+        deps.append(json.dumps({"apiVersion": "apps/v1", "kind": "Deployment",
+                                "metadata": {"name": f"g{g}", "namespace": ns},
+                                "spec": {"replicas": per_group, "selector": {"matchLabels": {"app": f"g{g}"}},
+                                         "template": {"metadata": {"labels": {"app": f"g{g}"}}, "spec": {"containers": [
+                                             {"name": "app", "image": "registry.k8s.io/pause:3.9",
+                                              "resources": {"requests": {"cpu": CPU_REQUEST}}}]}}}},
+                               separators=(",", ":")).encode())
+    hpas = [json.dumps({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                        "metadata": {"name": f"g{g}", "namespace": f"bench-{g % NAMESPACES}"},
+                        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"g{g}"},
+                                 "minReplicas": 1, "maxReplicas": 4 * per_group,
+                                 "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                                     "type": "Utilization", "averageUtilization": TARGET_UTILIZATION}}}]}},
+                       separators=(",", ":")).encode() for g in range(groups)]
+    for kind, items in (("deployments", deps), ("horizontalpodautoscalers", hpas)):
+        by_ns: dict[str, list[bytes]] = {}
+        for b in items:
+            by_ns.setdefault(json.loads(b)["metadata"]["namespace"], []).append(b)
+        group = "apps/v1" if kind == "deployments" else "autoscaling/v2"
+        for ns, bs in by_ns.items():
+            await loadgen.post_many(url, f"/apis/{group}/namespaces/{ns}/{kind}", iter(bs), args.concurrency, ssl=tls)
+    cport = free_port()
+    cm = _child(["controller-manager", "--kubeconfig", str(kube), "--controllers", "horizontalpodautoscaling",
+                 "--leader-elect=false", "--metrics-port", str(cport),
+                 "--horizontal-pod-autoscaler-sync-period", f"{args.sync_period}s",
+                 "--concurrent-horizontal-pod-autoscaler-syncs", "5"], work / "controller-manager.log", env)
+    procs.append(cm)
+    name = "horizontal_pod_autoscaler_controller_reconciliations_total"
+    # waves: the counter's timeline, sampled every 50 ms, over three periods
+    samples: list[tuple[float, float]] = []
+    t_end = time.monotonic() + 4 * args.sync_period + 30
+    while time.monotonic() < t_end:
+        try:
+            samples.append((time.monotonic(), _metric(cport, name)))
+        except OSError:
+            pass
+        await asyncio.sleep(0.05)
+    waves = []
+    start = None
+    for t, v in samples:
+        k = int(v // groups)
+        if start is None and v > k * groups and v - k * groups < groups:
+            start = (t, k)
+        if start is not None and k > start[1]:
+            waves.append(t - start[0])
+            start = None
+    out["hpa_full_sync_s_waves"] = [round(w, 2) for w in waves]
+    out["hpa_full_sync_s"] = round(min(waves[1:] or waves), 2) if waves else None
+    if len(samples) > 2:
+        span = samples[-1][0] - samples[0][0]
+        out["hpa_syncs_per_period"] = round((samples[-1][1] - samples[0][1]) / span * args.sync_period, 1)
+    dur_sum = _metric(cport, "horizontal_pod_autoscaler_controller_reconciliation_duration_seconds_sum")
+    dur_cnt = _metric(cport, "horizontal_pod_autoscaler_controller_reconciliation_duration_seconds_count")
+    out["hpa_reconcile_ms_avg"] = round(dur_sum / dur_cnt * 1000, 2) if dur_cnt else None
+    st = (await client.list(R.HORIZONTALPODAUTOSCALERS))["items"]
+    out["hpas_with_current_metrics"] = sum(1 for h in st if (h.get("status") or {}).get("currentMetrics"))
+    # the load step: every pod of group 0 now uses twice its request
+    ns = "bench-0"
+    pods = (await client.list(R.PODS, ns, label_selector="app=g0"))["items"]
+    dep0 = await client.get(R.DEPLOYMENTS, "g0", ns)
+    before = dep0["spec"]["replicas"]
+    rv = dep0["metadata"]["resourceVersion"]
+    await asyncio.gather(*(client.patch(R.PODS, p["metadata"]["name"],
+                                        {"metadata": {"annotations": {"sim.controlplane.io/cpu-usage": "200m"}}}, ns)
+                           for p in pods))
+    t_step = time.monotonic()
+    reaction = None
+    async for etype, obj in client.watch(R.DEPLOYMENTS, ns, resource_version=rv, field_selector="metadata.name=g0",
+                                         timeout_seconds=180):
+        if etype == "MODIFIED" and obj["spec"].get("replicas") != before:
+            reaction = time.monotonic() - t_step
+            out["scale_up_to"] = obj["spec"]["replicas"]
+            break
+    out["scale_up_from"] = before
+    out["scale_up_reaction_s"] = round(reaction, 1) if reaction is not None else None
+    return out

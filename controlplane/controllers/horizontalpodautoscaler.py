@@ -1,0 +1,602 @@
+"""HorizontalPodAutoscaler controller (``autoscaling/v2``; kube-controller-manager's
+``horizontalpodautoscaling``), level-based ``reconcile(key)`` every sync period (15 s,
+``--horizontal-pod-autoscaler-sync-period``), as ``pkg/controller/podautoscaler/horizontal.go``:
+
+1. resolve ``scaleTargetRef`` (apiVersion + kind) to a resource with a ``scale`` subresource
+   through discovery (any group, custom resources included) and read its Scale
+   (AbleToScale False / FailedGetScale + an Event when that fails: bad apiVersion, unknown
+   kind, no scale subresource, missing target);
+2. with the replicas outside [min, max] correct them; with 0 replicas (and min > 0) do nothing
+   (ScalingActive False / ScalingDisabled); else compute a proposal per metric from the
+   Scale's selector: Resource and ContainerResource (``metrics.k8s.io``: Utilization or
+   AverageValue), Pods and Object (``custom.metrics.k8s.io/v1beta2``), External
+   (``external.metrics.k8s.io/v1beta1``) -- whichever aggregated API serves them -- with
+   ``replicacalculator``; the largest valid proposal wins; invalid metrics set ScalingActive
+   False with the first one's reason and an Event, and block scale-downs;
+3. normalize (``hpanormalize``: stabilization, behavior policies, min/max, ScalingLimited),
+   write the Scale when it changes (SuccessfulRescale / FailedRescale Events, lastScaleTime),
+   then the status (currentReplicas, desiredReplicas, currentMetrics, conditions) when it
+   changed.
+
+Neighbours: ``replicacalculator`` and ``hpanormalize`` (pure), ``controllerutil``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+from urllib.parse import quote
+
+from prometheus_client import Counter, Histogram
+
+from controlplane.client import resources as R
+from controlplane.client.controller import Controller, Result
+from controlplane.client.informer import object_key, split_key
+from controlplane.client.manager import Manager
+from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.controllers import hpanormalize as hn
+from controlplane.controllers import replicacalculator as rc
+from controlplane.log import get_logger
+from controlplane.machinery.quantity import format_quantity
+from controlplane.machinery.selectors import LabelSelector, parse_label_selector
+from controlplane.machinery.timestamps import parse_duration, rfc3339
+
+log = get_logger(__name__)
+
+RECONCILIATIONS = Counter("horizontal_pod_autoscaler_controller_reconciliations_total",
+                          "Number of reconciliations of HPA controller. The label 'action' should be either "
+                          "'scale_down', 'scale_up', or 'none'. Also, the label 'error' should be either 'spec', "
+                          "'internal', or 'none'.", ["action", "error"])
+RECONCILE_SECONDS = Histogram("horizontal_pod_autoscaler_controller_reconciliation_duration_seconds",
+                              "The time(seconds) that the HPA controller takes to reconcile once.", ["action", "error"],
+                              buckets=(0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024,
+                                       2.048, 4.096, 8.192, 16.384))
+SYNC_PERIOD = 15.0
+DISCOVERY_TTL = 60.0
+COMPONENT = "horizontal-pod-autoscaler"
+
+
+class ScaleError(Exception):
+    """The target's Scale could not be read; ``str`` is the Event/condition text."""
+
+
+def _milli_q(v: int) -> str:
+    """``resource.NewMilliQuantity(v, DecimalSI)`` as a string."""
+    return format_quantity(Fraction(v, 1000))
+
+
+def _ts(v: str | None) -> float:
+    return (rc._time(v) or 0.0) if v else 0.0
+
+
+def _go_duration(v: str | None) -> float:
+    try:
+        return parse_duration(v) if v else 0.0
+    except ValueError:
+        return 0.0
+
+
+class Discovery:
+    """group/kind -> (version, plural, namespaced, has scale) from the server's discovery, cached
+    per group (a miss refreshes at most every 10 s): the HPA's RESTMapper."""
+
+    def __init__(self, client: RestClient, clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.clock = clock
+        self._groups: dict[str, tuple[float, list[tuple[str, dict, set[str]]]]] = {}
+
+    async def _load(self, group: str) -> list[tuple[str, dict, set[str]]]:
+        if group == "":
+            versions = ["v1"]
+        else:
+            try:
+                g = await self.client.request("GET", f"/apis/{group}")
+            except ApiStatusError as e:
+                if e.not_found:
+                    return []
+                raise
+            pv = (g.get("preferredVersion") or {}).get("version")
+            versions = [v["version"] for v in g.get("versions") or []]
+            if pv in versions:
+                versions.remove(pv)
+                versions.insert(0, pv)
+        out = []
+        for v in versions:
+            path = "/api/v1" if group == "" else f"/apis/{group}/{v}"
+            try:
+                lst = await self.client.request("GET", path)
+            except ApiStatusError:
+                continue
+            entries = lst.get("resources") or []
+            subs = {e["name"] for e in entries if "/" in e.get("name", "")}
+            for e in entries:
+                if "/" not in e.get("name", ""):
+                    out.append((v, e, subs))
+        return out
+
+    async def mappings(self, group: str, kind: str) -> list[tuple[R.Resource, bool]]:
+        """[(resource, has a scale subresource)] for ``kind`` in ``group``, preferred version first."""
+        now = self.clock()
+        for attempt in range(2):
+            hit = self._groups.get(group)
+            if hit is None or now - hit[0] > DISCOVERY_TTL or (attempt == 1 and now - hit[0] > 10.0):
+                self._groups[group] = hit = (now, await self._load(group))
+            found = [(R.Resource(group, v, e["name"], e.get("kind", ""), bool(e.get("namespaced", True))),
+                      f"{e['name']}/scale" in subs) for v, e, subs in hit[1] if e.get("kind") == kind]
+            if found:
+                return found
+        return []
+
+    async def plural(self, group: str, kind: str) -> R.Resource | None:
+        m = await self.mappings(group, kind)
+        return m[0][0] if m else None
+
+
+class MetricsClient:
+    """Reads the metrics APIs through the apiserver (aggregated): resource metrics
+    (``metrics.k8s.io``), custom metrics (``custom.metrics.k8s.io/v1beta2``) and external
+    metrics (``external.metrics.k8s.io/v1beta1``), as the HPA's REST metrics client."""
+
+    def __init__(self, client: RestClient, discovery: Discovery) -> None:
+        self.client = client
+        self.discovery = discovery
+
+    async def resource(self, resource: str, namespace: str, selector: str,
+                       container: str = "") -> tuple[dict[str, rc.PodMetric], float]:
+        try:
+            lst = await self.client.request("GET", f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods",
+                                            params={"labelSelector": selector})
+        except ApiStatusError as e:
+            raise rc.CalcError(f"unable to fetch metrics from resource metrics API: {e.message}") from None
+        items = lst.get("items") or []
+        if not items:
+            raise rc.CalcError("no metrics returned from resource metrics API")
+        out: dict[str, rc.PodMetric] = {}
+        for m in items:
+            md = m.get("metadata") or {}
+            ts, window = _ts(m.get("timestamp")), _go_duration(m.get("window"))
+            cs = m.get("containers") or []
+            if container:
+                c = next((c for c in cs if c.get("name") == container), None)
+                if c is None:
+                    raise rc.CalcError(f"failed to get container metrics: container {container} not present in "
+                                       f"metrics for pod {md.get('namespace')}/{md.get('name')}")
+                v = (c.get("usage") or {}).get(resource)
+                if v is not None:
+                    out[md["name"]] = rc.PodMetric(rc.milli(v), ts, window)
+                continue
+            if not cs or any(resource not in (c.get("usage") or {}) for c in cs):
+                continue
+            out[md["name"]] = rc.PodMetric(sum(rc.milli(c["usage"][resource]) for c in cs), ts, window)
+        return out, _ts(items[0].get("timestamp"))
+
+    async def raw(self, metric: str, namespace: str, selector: str,
+                  metric_selector: str) -> tuple[dict[str, rc.PodMetric], float]:
+        try:
+            lst = await self.client.request(
+                "GET", f"/apis/custom.metrics.k8s.io/v1beta2/namespaces/{namespace}/pods/*/{quote(metric, safe='')}",
+                params={"labelSelector": selector, "metricLabelSelector": metric_selector or None})
+        except ApiStatusError as e:
+            raise rc.CalcError(f"unable to fetch metrics from custom metrics API: {e.message}") from None
+        items = lst.get("items") or []
+        if not items:
+            raise rc.CalcError("no metrics returned from custom metrics API")
+        out = {}
+        for it in items:
+            name = (it.get("describedObject") or {}).get("name", "")
+            out[name] = rc.PodMetric(rc.milli(it.get("value", "0")), _ts(it.get("timestamp")),
+                                     float(it.get("windowSeconds") or 0))
+        return out, _ts(items[0].get("timestamp"))
+
+    async def object(self, metric: str, namespace: str, ref: dict, metric_selector: str) -> tuple[int, float]:
+        gv = ref.get("apiVersion") or "v1"
+        group = gv.rpartition("/")[0] if "/" in gv else ""
+        res = await self.discovery.plural(group, ref.get("kind", ""))
+        if res is None:
+            raise rc.CalcError(f'no matches for kind "{ref.get("kind")}" in group "{group}"')
+        gr = res.group_resource
+        path = (f"/apis/custom.metrics.k8s.io/v1beta2/namespaces/{namespace}/{gr}/{ref.get('name')}/{quote(metric, safe='')}"
+                if res.namespaced else f"/apis/custom.metrics.k8s.io/v1beta2/{gr}/{ref.get('name')}/{quote(metric, safe='')}")
+        try:
+            lst = await self.client.request("GET", path, params={"metricLabelSelector": metric_selector or None})
+        except ApiStatusError as e:
+            raise rc.CalcError(f"unable to fetch metrics from custom metrics API: {e.message}") from None
+        items = lst.get("items") if isinstance(lst, dict) and "items" in lst else [lst]
+        if not items or not items[0]:
+            raise rc.CalcError("no metrics returned from custom metrics API")
+        return rc.milli(items[0].get("value", "0")), _ts(items[0].get("timestamp"))
+
+    async def external(self, metric: str, namespace: str, selector: str) -> tuple[list[int], float]:
+        try:
+            lst = await self.client.request(
+                "GET", f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{quote(metric, safe='')}",
+                params={"labelSelector": selector or None})
+        except ApiStatusError as e:
+            raise rc.CalcError(f"unable to fetch metrics from external metrics API: {e.message}") from None
+        items = lst.get("items") or []
+        if not items:
+            raise rc.CalcError("no metrics returned from external metrics API")
+        return [rc.milli(i.get("value", "0")) for i in items], _ts(items[0].get("timestamp"))
+
+
+def _selector_str(sel: dict | None) -> str:
+    return LabelSelector.from_dict(sel).to_string() if sel else ""
+
+
+class HPAController:
+    def __init__(self, manager: Manager, *, workers: int = 5, sync_period: float = SYNC_PERIOD,
+                 downscale_stabilization: float = hn.DOWNSCALE_STABILIZATION, tolerance: float = rc.TOLERANCE,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.client = manager.client
+        self.hpa_inf = manager.informer(R.HORIZONTALPODAUTOSCALERS)
+        self.pod_inf = manager.informer(R.PODS)
+        self.recorder = manager.recorder(COMPONENT)
+        self.sync_period = sync_period
+        self.tolerance = tolerance
+        self.clock = clock
+        self.discovery = Discovery(self.client)
+        self.metrics = MetricsClient(self.client, self.discovery)
+        self.norm = hn.Normalizer(clock, downscale_stabilization)
+        self.selectors: dict[str, LabelSelector] = {}
+        self.syncs = 0
+        self.controller = Controller("horizontalpodautoscaling", self.reconcile, workers=workers)
+        self.hpa_inf.add_handler(self._on_hpa)
+        manager.add(self.controller)
+
+    def _on_hpa(self, etype: str, obj: dict, old: dict | None) -> None:
+        key = object_key(obj)
+        if etype == "DELETED":
+            self.norm.forget(key)
+            self.selectors.pop(key, None)
+            return
+        # as kube-controller-manager: every request waits one sync period in the queue
+        self.controller.enqueue_after(key, self.sync_period)
+
+    async def reconcile(self, key: str) -> Result | None:
+        hpa = self.hpa_inf.get(key)
+        if hpa is None:
+            self.norm.forget(key)
+            self.selectors.pop(key, None)
+            return None
+        t0 = time.perf_counter()
+        action, error = "none", "internal"
+        try:
+            action, error = await self.reconcile_hpa(key, hpa)
+        except ApiStatusError as e:
+            log.warning("horizontal pod autoscaler sync failed", hpa=key, error=str(e))
+        except Exception as e:  # noqa: BLE001 - one HPA must never stop the others
+            log.exception("horizontal pod autoscaler sync failed", hpa=key, error=repr(e))
+        RECONCILIATIONS.labels(action, error).inc()
+        RECONCILE_SECONDS.labels(action, error).observe(time.perf_counter() - t0)
+        self.syncs += 1
+        return Result(requeue_after=self.sync_period)
+
+    # -- the sync --------------------------------------------------------------------------------
+    async def reconcile_hpa(self, key: str, shared: dict) -> tuple[str, str]:
+        """One sync; returns the (action, error) labels of the reconciliation metrics."""
+        hpa = copy.deepcopy(shared)
+        ns = hpa["metadata"].get("namespace") or "default"
+        spec = hpa.get("spec") or {}
+        status = hpa.setdefault("status", {})
+        original = copy.deepcopy(status)
+        conds: list[dict] = status.setdefault("conditions", [])
+        now = self.clock()
+
+        def cond(ctype: str, st: str, reason: str, message: str) -> None:
+            hn.set_condition(conds, ctype, st, reason, message, now)
+
+        ref = spec.get("scaleTargetRef") or {}
+        reference = f"{ref.get('kind')}/{ns}/{ref.get('name')}"
+        try:
+            scale, target = await self._scale(ns, ref)
+        except ScaleError as e:
+            self.recorder.event(hpa, "Warning", "FailedGetScale", str(e))
+            cond("AbleToScale", "False", "FailedGetScale", f"the HPA controller was unable to get the target's current scale: {e}")
+            await self._update_status(hpa, original)
+            log.info("failed to get scale", hpa=key, reference=reference, error=str(e))
+            return "none", "spec"
+        cond("AbleToScale", "True", "SucceededGetScale", "the HPA controller was able to get the target's current scale")
+        current = int((scale.get("spec") or {}).get("replicas") or 0)
+        self.norm.record_initial(key, current)
+        min_r = int(spec["minReplicas"]) if spec.get("minReplicas") is not None else 1
+        max_r = int(spec.get("maxReplicas") or 0)
+        statuses: list[dict] = []
+        desired, rescale_reason, rescale = 0, "", True
+        if current == 0 and min_r != 0:
+            rescale = False
+            cond("ScalingActive", "False", "ScalingDisabled", "scaling is disabled since the replica count of the target is zero")
+        elif current > max_r:
+            rescale_reason, desired = "Current number of replicas above Spec.MaxReplicas", max_r
+        elif current < min_r:
+            rescale_reason, desired = "Current number of replicas below Spec.MinReplicas", min_r
+        else:
+            proposal, metric_name, statuses, err = await self._compute(hpa, scale, cond, now)
+            if err is not None and proposal == -1:
+                self._set_status(hpa, current, int(status.get("desiredReplicas") or 0), statuses, False, now)
+                await self._update_status(hpa, original)
+                self.recorder.event(hpa, "Warning", "FailedComputeMetricsReplicas", err)
+                log.info("failed to compute desired replicas", hpa=key, reference=reference, error=err)
+                return "none", "spec"
+            rescale_metric = ""
+            if proposal > desired:
+                desired, rescale_metric = proposal, metric_name
+            if desired > current:
+                rescale_reason = f"{rescale_metric} above target"
+            if desired < current:
+                rescale_reason = "All metrics below target"
+            behavior = spec.get("behavior")
+            if behavior is None:
+                desired = self.norm.normalize(key, current, desired, min_r, max_r, cond)
+            else:
+                desired = self.norm.normalize_with_behaviors(key, behavior, current, desired, min_r, max_r, cond)
+            rescale = desired != current
+        if rescale:
+            try:
+                await self._write_scale(target, ns, ref.get("name", ""), scale, desired)
+            except ApiStatusError as e:
+                self.recorder.event(hpa, "Warning", "FailedRescale",
+                                    f"New size: {desired}; reason: {rescale_reason}; error: {e.message}")
+                cond("AbleToScale", "False", "FailedUpdateScale", f"the HPA controller was unable to update the target scale: {e.message}")
+                self._set_status(hpa, current, int(status.get("desiredReplicas") or 0), statuses, False, now)
+                await self._update_status(hpa, original)
+                return "none", "internal"
+            cond("AbleToScale", "True", "SucceededRescale", f"the HPA controller was able to update the target scale to {desired}")
+            self.recorder.event(hpa, "Normal", "SuccessfulRescale", f"New size: {desired}; reason: {rescale_reason}")
+            self.norm.store_scale_event(spec.get("behavior"), key, current, desired)
+            log.info("successfully rescaled", hpa=key, current=current, desired=desired, reason=rescale_reason)
+        else:
+            desired = current
+        self._set_status(hpa, current, desired, statuses, rescale, now)
+        await self._update_status(hpa, original)
+        action = "scale_up" if desired > current else "scale_down" if desired < current else "none"
+        return action, "none"
+
+    @staticmethod
+    def _set_status(hpa: dict, current: int, desired: int, statuses: list[dict], rescale: bool, now: float) -> None:
+        old = hpa.get("status") or {}
+        st: dict[str, Any] = {"observedGeneration": hpa["metadata"].get("generation", 1), "currentReplicas": current,
+                              "desiredReplicas": desired}
+        if rescale:
+            st["lastScaleTime"] = rfc3339(now)
+        elif old.get("lastScaleTime"):
+            st["lastScaleTime"] = old["lastScaleTime"]
+        if statuses:
+            st["currentMetrics"] = statuses
+        st["conditions"] = old.get("conditions") or []
+        hpa["status"] = st
+
+    async def _update_status(self, hpa: dict, original: dict) -> None:
+        if hpa.get("status") == original:
+            return
+        try:
+            await self.client.update(R.HORIZONTALPODAUTOSCALERS, hpa, subresource="status")
+        except ApiStatusError as e:
+            if e.not_found:
+                return
+            self.recorder.event(hpa, "Warning", "FailedUpdateStatus", e.message)
+            raise
+
+    # -- the target's scale ----------------------------------------------------------------------
+    async def _scale(self, ns: str, ref: dict) -> tuple[dict, R.Resource]:
+        gv = ref.get("apiVersion") or ""
+        if gv.count("/") > 1 or not ref.get("kind"):
+            raise ScaleError(f"unexpected GroupVersion string: {gv}")
+        group = gv.rpartition("/")[0] if "/" in gv else ""
+        try:
+            maps = await self.discovery.mappings(group, ref["kind"])
+        except ApiStatusError as e:
+            raise ScaleError(f"unable to determine resource for scale target reference: {e.message}") from None
+        if not maps:
+            raise ScaleError(f'no matches for kind "{ref["kind"]}" in group "{group}"')
+        first_err: str | None = None
+        for res, has_scale in maps:
+            if not has_scale:
+                first_err = first_err or "the server could not find the requested resource"
+                continue
+            try:
+                return await self.client.get(res, ref.get("name", ""), ns, subresource="scale"), res
+            except ApiStatusError as e:
+                first_err = first_err or e.message
+        raise ScaleError(first_err or "no scale subresource")
+
+    async def _write_scale(self, res: R.Resource, ns: str, name: str, scale: dict, replicas: int) -> None:
+        body = {"apiVersion": "autoscaling/v1", "kind": "Scale",
+                "metadata": {k: v for k, v in (scale.get("metadata") or {}).items() if k in ("name", "namespace", "resourceVersion")},
+                "spec": {"replicas": replicas}}
+        await self.client.request("PUT", res.path(ns, name, "scale"), body=body)
+
+    # -- metrics ---------------------------------------------------------------------------------
+    def _selector(self, hpa: dict, scale: dict, cond: Callable[..., None]) -> tuple[LabelSelector | None, str | None]:
+        text = (scale.get("status") or {}).get("selector") or ""
+        key = object_key(hpa)
+        if not text:
+            self.recorder.event(hpa, "Warning", "SelectorRequired", "selector is required")
+            cond("ScalingActive", "False", "InvalidSelector", "the HPA target's scale is missing a selector")
+            return None, "selector is required"
+        try:
+            sel = parse_label_selector(text)
+        except ValueError as e:
+            msg = f"couldn't convert selector into a corresponding internal selector object: {e}"
+            self.recorder.event(hpa, "Warning", "InvalidSelector", msg)
+            cond("ScalingActive", "False", "InvalidSelector", msg)
+            return None, msg
+        self.selectors[key] = sel
+        ns = hpa["metadata"].get("namespace")
+        pods = self.pod_inf.list(ns, sel.matches)
+        selecting = sorted({k for k, s in self.selectors.items() if split_key(k)[0] == ns and
+                            any(s.matches((p.get("metadata") or {}).get("labels") or {}) for p in pods)})
+        if len(selecting) > 1:
+            msg = f"pods by selector {text} are controlled by multiple HPAs: [{' '.join(selecting)}]"
+            self.recorder.event(hpa, "Warning", "AmbiguousSelector", msg)
+            cond("ScalingActive", "False", "AmbiguousSelector", msg)
+            return None, msg
+        return sel, None
+
+    def _unable(self, hpa: dict, reason: str, err: str) -> tuple[str, str, str, str]:
+        self.recorder.event(hpa, "Warning", reason, err)
+        return ("ScalingActive", "False", reason, f"the HPA was unable to compute the replica count: {err}")
+
+    async def _compute(self, hpa: dict, scale: dict, cond: Callable[..., None],
+                       now: float) -> tuple[int, str, list[dict], str | None]:
+        """``computeReplicasForMetrics``: (replicas or -1, metric name, statuses, error)."""
+        sel, err = self._selector(hpa, scale, cond)
+        if sel is None:
+            return -1, "", [], err
+        spec_replicas = int((scale.get("spec") or {}).get("replicas") or 0)
+        status_replicas = int((scale.get("status") or {}).get("replicas") or 0)
+        specs = (hpa.get("spec") or {}).get("metrics") or []
+        ns = hpa["metadata"].get("namespace") or "default"
+        pods = self.pod_inf.list(ns, sel.matches)
+        replicas, metric, invalid, first_err, first_cond = 0, "", 0, None, None
+        statuses: list[dict] = []
+        for ms in specs:
+            try:
+                proposal, name, st = await self._one(hpa, ms, spec_replicas, status_replicas, sel, pods, now)
+            except _MetricError as e:
+                if invalid == 0:
+                    first_err, first_cond = e.err, e.condition
+                invalid += 1
+                statuses.append({"type": ""})  # kept aligned with spec.metrics, as Kubernetes does
+                continue
+            statuses.append(st)
+            if replicas == 0 or proposal > replicas:
+                replicas, metric = proposal, name
+        error = None
+        if first_err is not None:
+            error = f"invalid metrics ({invalid} invalid out of {len(specs)}), first error is: {first_err}"
+        if invalid >= len(specs) or (invalid > 0 and replicas < spec_replicas):
+            if first_cond is not None:
+                cond(*first_cond)
+            return -1, "", statuses, error or "no metrics specified"
+        cond("ScalingActive", "True", "ValidMetricFound", f"the HPA was able to successfully calculate a replica count from {metric}")
+        return replicas, metric, statuses, error
+
+    async def _one(self, hpa: dict, ms: dict, spec_replicas: int, status_replicas: int, sel: LabelSelector,
+                   pods: list[dict], now: float) -> tuple[int, str, dict]:
+        mtype = ms.get("type")
+        ns = hpa["metadata"].get("namespace") or "default"
+        selector = sel.to_string()
+        if mtype in ("Resource", "ContainerResource"):
+            src = ms.get("resource") if mtype == "Resource" else ms.get("containerResource")
+            src = src or {}
+            rname, container = src.get("name", ""), src.get("container", "") if mtype == "ContainerResource" else ""
+            reason = "FailedGetResourceMetric" if mtype == "Resource" else "FailedGetContainerResourceMetric"
+            wrap = (f"failed to get {rname} resource metric value" if mtype == "Resource"
+                    else f"failed to get {container} container metric value")
+            target = src.get("target") or {}
+            try:
+                if target.get("averageValue") is not None:
+                    try:
+                        metrics, _ = await self.metrics.resource(rname, ns, selector, container)
+                    except rc.CalcError as e:
+                        raise rc.CalcError(f"failed to get {rname} usage: unable to get metrics for resource {rname}: {e}") from None
+                    try:
+                        proposal, raw = rc.plain_metric_replicas(spec_replicas, rc.milli(target["averageValue"]), rname,
+                                                                 pods, metrics, now, self.tolerance)
+                    except rc.CalcError as e:
+                        raise rc.CalcError(f"failed to get {rname} usage: {e}") from None
+                    current = {"averageValue": _milli_q(raw)}
+                    name = f"{rname} resource"
+                else:
+                    if target.get("averageUtilization") is None:
+                        raise rc.CalcError("invalid resource metric source: neither an average utilization target "
+                                           "nor an average value (usage) target was set")
+                    util_t = int(target["averageUtilization"])
+                    try:
+                        metrics, _ = await self.metrics.resource(rname, ns, selector, container)
+                    except rc.CalcError as e:
+                        raise rc.CalcError(f"failed to get {rname} utilization: unable to get metrics for resource {rname}: {e}") from None
+                    try:
+                        proposal, util, raw = rc.resource_replicas(spec_replicas, util_t, rname, pods, metrics, now,
+                                                                   container, self.tolerance)
+                    except rc.CalcError as e:
+                        raise rc.CalcError(f"failed to get {rname} utilization: {e}") from None
+                    current = {"averageUtilization": util, "averageValue": _milli_q(raw)}
+                    name = (f"{rname} resource utilization (percentage of request)" if mtype == "Resource"
+                            else f"{rname} container resource utilization (percentage of request)")
+            except rc.CalcError as e:
+                raise _MetricError(f"{wrap}: {e}", self._unable(hpa, reason, str(e))) from None
+            if mtype == "Resource":
+                return proposal, name, {"type": "Resource", "resource": {"name": rname, "current": current}}
+            return proposal, name, {"type": "ContainerResource",
+                                    "containerResource": {"name": rname, "container": container, "current": current}}
+        if mtype == "Pods":
+            src = ms.get("pods") or {}
+            metric = src.get("metric") or {}
+            mname = metric.get("name", "")
+            try:
+                msel = _selector_str(metric.get("selector"))
+                try:
+                    metrics, _ = await self.metrics.raw(mname, ns, selector, msel)
+                except rc.CalcError as e:
+                    raise rc.CalcError(f"unable to get metric {mname}: {e}") from None
+                proposal, usage = rc.plain_metric_replicas(spec_replicas, rc.milli((src.get("target") or {}).get("averageValue") or "0"),
+                                                           "", pods, metrics, now, self.tolerance)
+            except (rc.CalcError, ValueError) as e:
+                raise _MetricError(f"failed to get pods metric value: {e}", self._unable(hpa, "FailedGetPodsMetric", str(e))) from None
+            return proposal, f"pods metric {mname}", {"type": "Pods", "pods": {"metric": metric, "current": {"averageValue": _milli_q(usage)}}}
+        if mtype == "Object":
+            src = ms.get("object") or {}
+            metric = src.get("metric") or {}
+            mname = metric.get("name", "")
+            target = src.get("target") or {}
+            ref = src.get("describedObject") or {}
+            try:
+                msel = _selector_str(metric.get("selector"))
+                if target.get("type") == "Value" and target.get("value") is not None:
+                    try:
+                        usage, _ = await self.metrics.object(mname, ns, ref, msel)
+                    except rc.CalcError as e:
+                        raise rc.CalcError(f"unable to get metric {mname}: {e} on {ref.get('kind')} {ns}/{ref.get('name')}") from None
+                    proposal = rc.usage_ratio_replicas(spec_replicas, usage / rc.milli(target["value"]), pods, self.tolerance)
+                    current = {"value": _milli_q(usage)}
+                    name = f"{ref.get('kind')} metric {mname}"
+                elif target.get("type") == "AverageValue" and target.get("averageValue") is not None:
+                    usage, _ = await self.metrics.object(mname, ns, ref, msel)
+                    proposal, per_pod = rc.per_pod_replicas(status_replicas, rc.milli(target["averageValue"]), usage, self.tolerance)
+                    current = {"averageValue": _milli_q(per_pod)}
+                    name = f"external metric {mname}({metric.get('selector')})"
+                else:
+                    raise rc.CalcError("invalid object metric source: neither a value target nor an average value target was set")
+            except (rc.CalcError, ValueError) as e:
+                raise _MetricError(f"failed to get object metric value: {e}", self._unable(hpa, "FailedGetObjectMetric", str(e))) from None
+            return proposal, name, {"type": "Object", "object": {"describedObject": ref, "metric": metric, "current": current}}
+        if mtype == "External":
+            src = ms.get("external") or {}
+            metric = src.get("metric") or {}
+            mname = metric.get("name", "")
+            target = src.get("target") or {}
+            try:
+                values, _ = await self.metrics.external(mname, ns, _selector_str(metric.get("selector")))
+                usage = sum(values)
+                if target.get("averageValue") is not None:
+                    proposal, per_pod = rc.per_pod_replicas(status_replicas, rc.milli(target["averageValue"]), usage, self.tolerance)
+                    current = {"averageValue": _milli_q(per_pod)}
+                elif target.get("value") is not None:
+                    proposal = rc.usage_ratio_replicas(spec_replicas, usage / rc.milli(target["value"]), pods, self.tolerance)
+                    current = {"value": _milli_q(usage)}
+                else:
+                    raise rc.CalcError("invalid external metric source: neither a value target nor an average value target was set")
+            except (rc.CalcError, ValueError) as e:
+                raise _MetricError(f"failed to get {mname} external metric value: {e}",
+                                   self._unable(hpa, "FailedGetExternalMetric", str(e))) from None
+            return proposal, f"external metric {mname}({metric.get('selector')})", {
+                "type": "External", "external": {"metric": metric, "current": current}}
+        err = f'unknown metric source type "{mtype}"'
+        raise _MetricError(err, self._unable(hpa, "InvalidMetricSourceType", err))
+
+
+class _MetricError(Exception):
+    def __init__(self, err: str, condition: tuple[str, str, str, str]) -> None:
+        super().__init__(err)
+        self.err = err
+        self.condition = condition
+
+
+def setup(manager: Manager, workers: int = 5, sync_period: float = SYNC_PERIOD,
+          downscale_stabilization: float = hn.DOWNSCALE_STABILIZATION, tolerance: float = rc.TOLERANCE) -> HPAController:
+    return HPAController(manager, workers=workers, sync_period=sync_period,
+                         downscale_stabilization=downscale_stabilization, tolerance=tolerance)

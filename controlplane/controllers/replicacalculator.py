@@ -1,0 +1,278 @@
+"""The HorizontalPodAutoscaler's replica calculator (Kubernetes'
+``pkg/controller/podautoscaler/replica_calculator.go``), pure: given the pods a target's
+selector picks, their metrics and the target, how many replicas.
+
+- Resource / ContainerResource with a utilization target (``resource_replicas``): usage ratio
+  = utilization / target where utilization = 100 * sum(usage) / sum(requests) of the pods
+  with metrics (an integer percentage, as Kubernetes truncates it); within the tolerance (0.1)
+  nothing changes, else ``ceil(ratio * ready pods)``.
+- Pods that are being deleted or Failed are ignored; Pending pods, and for CPU pods not yet
+  ready (or ready for less than one metric window inside the 5 min CPU initialization period,
+  or never ready within 30 s of start), are "unready"; pods without metrics are "missing". On
+  a scale-up unready pods count as using 0; missing pods count as 0 on a scale-up and as 100 %
+  of their request (or the target if higher) on a scale-down; a recomputed ratio that crosses
+  1.0 or lands in the tolerance keeps the current count.
+- AverageValue targets (``raw_resource_replicas``, ``plain_metric_replicas`` for Pods
+  metrics): the same with the average usage against the target value.
+- Object / External metrics (``usage_ratio_replicas``, ``per_pod_replicas``).
+
+Every quantity is in milli-units (``MilliValue()``), as in Kubernetes. Errors are
+``CalcError`` with Kubernetes' messages. Caller: ``horizontalpodautoscaler.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from controlplane.machinery.quantity import parse_quantity
+from controlplane.machinery.timestamps import parse_time
+
+TOLERANCE = 0.1
+CPU_INITIALIZATION_PERIOD = 300.0
+DELAY_OF_INITIAL_READINESS_STATUS = 30.0
+
+
+class CalcError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class PodMetric:
+    value: int  # milli-units
+    timestamp: float = 0.0
+    window: float = 0.0
+
+
+_SIMPLE = re.compile(r"^(\d+)(n|u|m|k|M|G|T|Ki|Mi|Gi|Ti|)$")
+_SCALE = {"n": (1, 10**6), "u": (1, 10**3), "m": (1, 1), "": (1000, 1), "k": (10**6, 1), "M": (10**9, 1),
+          "G": (10**12, 1), "T": (10**15, 1), "Ki": (1024 * 1000, 1), "Mi": (1024**2 * 1000, 1),
+          "Gi": (1024**3 * 1000, 1), "Ti": (1024**4 * 1000, 1)}
+
+
+def milli(q: str | int | float) -> int:
+    """``Quantity.MilliValue()``: rounded up. The integer forms the Metrics API writes
+    (``48302113n``, ``12345Ki``) are computed without Fraction arithmetic."""
+    if isinstance(q, str):
+        m = _SIMPLE.match(q)
+        if m is not None:
+            mul, div = _SCALE[m.group(2)]
+            return -(-int(m.group(1)) * mul // div)
+    return math.ceil(parse_quantity(q) * 1000)
+
+
+def _condition(pod: dict, ctype: str) -> dict | None:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == ctype:
+            return c
+    return None
+
+
+@lru_cache(maxsize=65536)
+def _parse(v: str) -> float | None:
+    try:
+        return parse_time(v)
+    except ValueError:
+        return None
+
+
+def _time(v: str | None) -> float | None:
+    """RFC 3339 to seconds (cached: pods' times and metrics' timestamps repeat every sync)."""
+    return _parse(v) if v else None
+
+
+def group_pods(pods: list[dict], metrics: dict[str, PodMetric], resource: str, now: float,
+               cpu_init: float = CPU_INITIALIZATION_PERIOD,
+               delay_ready: float = DELAY_OF_INITIAL_READINESS_STATUS) -> tuple[int, set[str], set[str], set[str]]:
+    """(ready count, unready, missing, ignored) names, as ``groupPods``."""
+    ready = 0
+    unready: set[str] = set()
+    missing: set[str] = set()
+    ignored: set[str] = set()
+    for pod in pods:
+        md, st = pod.get("metadata") or {}, pod.get("status") or {}
+        name = md.get("name", "")
+        phase = st.get("phase")
+        if md.get("deletionTimestamp") or phase == "Failed":
+            ignored.add(name)
+            continue
+        if phase == "Pending":
+            unready.add(name)
+            continue
+        metric = metrics.get(name)
+        if metric is None:
+            missing.add(name)
+            continue
+        if resource == "cpu":
+            cond = _condition(pod, "Ready")
+            start = _time(st.get("startTime"))
+            if cond is None or start is None:
+                is_unready = True
+            else:
+                transition = _time(cond.get("lastTransitionTime")) or 0.0
+                if start + cpu_init > now:
+                    is_unready = cond.get("status") == "False" or metric.timestamp < transition + metric.window
+                else:
+                    is_unready = cond.get("status") == "False" and start + delay_ready > transition
+            if is_unready:
+                unready.add(name)
+                continue
+        ready += 1
+    return ready, unready, missing, ignored
+
+
+def pod_requests(pods: list[dict], resource: str, container: str = "") -> dict[str, int]:
+    """Milli-unit requests per pod (``calculatePodRequests``): regular containers and
+    restartable (sidecar) init containers; a container without the request is an error."""
+    out: dict[str, int] = {}
+    for pod in pods:
+        spec = pod.get("spec") or {}
+        name = (pod.get("metadata") or {}).get("name", "")
+        cs = list(spec.get("containers") or []) + [c for c in spec.get("initContainers") or []
+                                                    if c.get("restartPolicy") == "Always"]
+        total = 0
+        for c in cs:
+            if container and c.get("name") != container:
+                continue
+            req = ((c.get("resources") or {}).get("requests") or {}).get(resource)
+            if req is None:
+                raise CalcError(f"missing request for {resource} in container {c.get('name')} of Pod {name}")
+            total += milli(req)
+        out[name] = total
+    return out
+
+
+def resource_utilization_ratio(metrics: dict[str, PodMetric], requests: dict[str, int],
+                               target: int) -> tuple[float, int, int]:
+    """(ratio, utilization %, raw average milli-value), as ``GetResourceUtilizationRatio``."""
+    mtotal = rtotal = n = 0
+    for name, m in metrics.items():
+        r = requests.get(name)
+        if r is None:
+            continue
+        mtotal += m.value
+        rtotal += r
+        n += 1
+    if rtotal == 0:
+        raise CalcError("no metrics returned matched known pods")
+    utilization = (mtotal * 100) // rtotal  # Go's int64 division (both non-negative)
+    return utilization / target, utilization, mtotal // n
+
+
+def metric_usage_ratio(metrics: dict[str, PodMetric], target: int) -> tuple[float, int]:
+    """(ratio, average milli-value), as ``GetMetricUsageRatio`` (integer average)."""
+    total = sum(m.value for m in metrics.values())
+    usage = int(total / len(metrics))  # Go's integer division truncates toward zero
+    return usage / target, usage
+
+
+def within(ratio: float, tolerance: float = TOLERANCE) -> bool:
+    return abs(1.0 - ratio) <= tolerance
+
+
+def resource_replicas(current: int, target_utilization: int, resource: str, pods: list[dict],
+                      metrics: dict[str, PodMetric], now: float, container: str = "",
+                      tolerance: float = TOLERANCE) -> tuple[int, int, int]:
+    """(replicas, utilization %, raw average milli-value): ``GetResourceReplicas`` after the
+    metrics were fetched."""
+    if not pods:
+        raise CalcError("no pods returned by selector while calculating replica count")
+    metrics = dict(metrics)
+    ready, unready, missing, ignored = group_pods(pods, metrics, resource, now)
+    for n in ignored | unready:
+        metrics.pop(n, None)
+    requests = pod_requests(pods, resource, container)
+    if not metrics:
+        raise CalcError("did not receive metrics for targeted pods (pods might be unready)")
+    ratio, utilization, raw = resource_utilization_ratio(metrics, requests, target_utilization)
+    scale_up_with_unready = bool(unready) and ratio > 1.0
+    if not scale_up_with_unready and not missing:
+        if within(ratio, tolerance):
+            return current, utilization, raw
+        return math.ceil(ratio * ready), utilization, raw
+    if missing:
+        if ratio < 1.0:
+            fallback = max(100, target_utilization)
+            for n in missing:
+                metrics[n] = PodMetric(requests[n] * fallback // 100)
+        elif ratio > 1.0:
+            for n in missing:
+                metrics[n] = PodMetric(0)
+    if scale_up_with_unready:
+        for n in unready:
+            metrics[n] = PodMetric(0)
+    new_ratio, _, _ = resource_utilization_ratio(metrics, requests, target_utilization)
+    if within(new_ratio, tolerance) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
+        return current, utilization, raw
+    replicas = math.ceil(new_ratio * len(metrics))
+    if (new_ratio < 1.0 and replicas > current) or (new_ratio > 1.0 and replicas < current):
+        return current, utilization, raw
+    return replicas, utilization, raw
+
+
+def plain_metric_replicas(current: int, target: int, resource: str, pods: list[dict], metrics: dict[str, PodMetric],
+                          now: float, tolerance: float = TOLERANCE) -> tuple[int, int]:
+    """(replicas, average milli-value): ``calcPlainMetricReplicas`` (AverageValue resource
+    targets and Pods metrics)."""
+    if not pods:
+        raise CalcError("no pods returned by selector while calculating replica count")
+    metrics = dict(metrics)
+    ready, unready, missing, ignored = group_pods(pods, metrics, resource, now)
+    for n in ignored | unready:
+        metrics.pop(n, None)
+    if not metrics:
+        raise CalcError("did not receive metrics for targeted pods (pods might be unready)")
+    ratio, usage = metric_usage_ratio(metrics, target)
+    scale_up_with_unready = bool(unready) and ratio > 1.0
+    if not scale_up_with_unready and not missing:
+        if within(ratio, tolerance):
+            return current, usage
+        return math.ceil(ratio * ready), usage
+    if missing:
+        for n in missing:
+            metrics[n] = PodMetric(target if ratio < 1.0 else 0)
+    if scale_up_with_unready:
+        for n in unready:
+            metrics[n] = PodMetric(0)
+    new_ratio, _ = metric_usage_ratio(metrics, target)
+    if within(new_ratio, tolerance) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
+        return current, usage
+    replicas = math.ceil(new_ratio * len(metrics))
+    if (new_ratio < 1.0 and replicas > current) or (new_ratio > 1.0 and replicas < current):
+        return current, usage
+    return replicas, usage
+
+
+def ready_pod_count(pods: list[dict]) -> int:
+    """Running pods whose Ready condition is True (``getReadyPodsCount``)."""
+    if not pods:
+        raise CalcError("no pods returned by selector while calculating replica count")
+    return sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running"
+               and (_condition(p, "Ready") or {}).get("status") == "True")
+
+
+def usage_ratio_replicas(current: int, ratio: float, pods: list[dict], tolerance: float = TOLERANCE) -> int:
+    """``getUsageRatioReplicaCount`` (Object and External Value targets)."""
+    if current != 0:
+        if within(ratio, tolerance):
+            return current
+        try:
+            ready = ready_pod_count(pods)
+        except CalcError as e:
+            raise CalcError(f"unable to calculate ready pods: {e}") from None
+        return math.ceil(ratio * ready)
+    return math.ceil(ratio)
+
+
+def per_pod_replicas(status_replicas: int, target_average: int, usage: int,
+                     tolerance: float = TOLERANCE) -> tuple[int, int]:
+    """(replicas, usage per pod): ``GetObjectPerPodMetricReplicas`` /
+    ``GetExternalPerPodMetricReplicas`` (AverageValue targets of Object and External)."""
+    replicas = status_replicas
+    ratio = usage / (target_average * replicas) if replicas else math.inf
+    if not within(ratio, tolerance):
+        replicas = math.ceil(usage / target_average)
+    per_pod = math.ceil(usage / status_replicas) if status_replicas else usage
+    return replicas, per_pod

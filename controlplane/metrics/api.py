@@ -1,0 +1,322 @@
+"""``metrics.k8s.io/v1beta1`` over HTTP, as metrics-server serves it behind an APIService:
+discovery (``/apis``, ``/apis/metrics.k8s.io``, ``/apis/metrics.k8s.io/v1beta1``), NodeMetrics
+(``/nodes``, ``/nodes/NAME``) and PodMetrics (``/pods``, ``/namespaces/NS/pods``,
+``/namespaces/NS/pods/NAME``) with ``labelSelector`` and ``fieldSelector`` (``metadata.name``,
+``metadata.namespace``), Table answers for ``kubectl get``, ``Status`` errors (404 for an
+object without metrics, 400 for a bad selector, 405 for watch), and ``/healthz``, ``/livez``,
+``/readyz`` (ready once a scrape cycle has been stored).
+
+Objects are rendered from ``storage.Storage`` and the slim caches; each one's JSON is kept
+until the next scrape cycle (or a label change), so a list of 150,000 PodMetrics joins stored
+bytes instead of encoding every item again, and the unfiltered list of every pod is kept whole
+until the next cycle. ``creationTimestamp`` is the time the object was rendered (metrics-server
+uses the time of the request: objects are not stored anywhere).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from fractions import Fraction
+from typing import Any
+
+from aiohttp import web
+
+from controlplane.client.informer import Informer
+from controlplane.client.rest import dumps, loads
+from controlplane.machinery.quantity import format_quantity, parse_quantity
+from controlplane.machinery.selectors import LabelSelector, parse_field_selector, parse_label_selector
+from controlplane.machinery.timestamps import rfc3339
+from controlplane.metrics.auth import RequestAuth
+from controlplane.metrics.storage import Storage
+
+GROUP, VERSION = "metrics.k8s.io", "v1beta1"
+GV = f"{GROUP}/{VERSION}"
+BASE = f"/apis/{GV}"
+RESOURCES = [
+    {"name": "nodes", "singularName": "", "namespaced": False, "kind": "NodeMetrics", "verbs": ["get", "list"]},
+    {"name": "pods", "singularName": "", "namespaced": True, "kind": "PodMetrics", "verbs": ["get", "list"]},
+]
+
+
+def go_duration(seconds: float) -> str:
+    """Go's ``time.Duration.String()`` for a positive duration under an hour (``15.002s``,
+    ``1m0.5s``)."""
+    ns = int(round(round(seconds, 6) * 1e9))  # points carry millisecond timestamps
+    if ns < 1000:
+        return f"{ns}ns"
+    if ns < 1_000_000:
+        return f"{ns / 1000:g}µs"
+    if ns < 1_000_000_000:
+        return f"{_trim(ns / 1e6, 6)}ms"
+    minutes, rem = divmod(ns, 60 * 10**9)
+    secs = _trim(rem / 1e9, 9) + "s"
+    if minutes == 0:
+        return secs
+    hours, minutes = divmod(minutes, 60)
+    return (f"{hours}h" if hours else "") + f"{minutes}m{secs}"
+
+
+def _trim(v: float, digits: int) -> str:
+    s = f"{v:.{digits}f}".rstrip("0").rstrip(".")
+    return s or "0"
+
+
+def cpu_quantity(nano: int) -> str:
+    """Nanocores as Kubernetes' canonical DecimalSI quantity (``500m``, ``523411n``, ``2``)."""
+    if nano < 0:
+        return format_quantity(Fraction(nano, 10**9))
+    if nano == 0:
+        return "0"
+    for div, suffix in ((10**9, ""), (10**6, "m"), (10**3, "u")):
+        if nano % div == 0:
+            return f"{nano // div}{suffix}"
+    return f"{nano}n"
+
+
+_BINARY = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+
+
+def memory_quantity(b: int) -> str:
+    """Bytes as Kubernetes' canonical BinarySI quantity (``14752Ki``, ``64Mi``, ``1000``)."""
+    if b < 1024:
+        return str(b) if b >= 0 else format_quantity(b, "BinarySI")
+    k = 0
+    while k < 6 and b % 1024 == 0:
+        b //= 1024
+        k += 1
+    return f"{b}{_BINARY[k]}"
+
+
+def status(code: int, reason: str, message: str, details: dict | None = None) -> web.Response:
+    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                            "message": message, "reason": reason, "code": code}
+    if details:
+        body["details"] = details
+    return web.Response(status=code, body=dumps(body), content_type="application/json")
+
+
+def not_found(resource: str, name: str) -> web.Response:
+    return status(404, "NotFound", f'{resource}.{GROUP} "{name}" not found',
+                  {"name": name, "group": GROUP, "kind": resource})
+
+
+class MetricsApi:
+    def __init__(self, storage: Storage, nodes: Informer, pods: Informer,
+                 auth: RequestAuth | None = None) -> None:
+        self.storage = storage
+        self.nodes = nodes
+        self.pods = pods
+        self.auth = auth  # authentication and authorization (auth.py); None: everyone may read
+        self._node_cache: dict[str, tuple[int, str, bytes]] = {}
+        self._pod_cache: dict[tuple[str, str], tuple[int, str, bytes]] = {}
+        self._all_pods: tuple[int, bytes] | None = None  # (storage version, the unfiltered list)
+        self.app = web.Application(middlewares=[self._guard])
+        r = self.app.router
+        for path in ("/healthz", "/livez"):
+            r.add_get(path, lambda _: web.Response(text="ok"))
+        r.add_get("/readyz", self.readyz)
+        r.add_get("/apis", self.group_list)
+        r.add_get(f"/apis/{GROUP}", self.group)
+        r.add_get(BASE, self.resource_list)
+        r.add_get(f"{BASE}/nodes", self.list_nodes)
+        r.add_get(f"{BASE}/nodes/{{name}}", self.get_node)
+        r.add_get(f"{BASE}/pods", self.list_pods)
+        r.add_get(f"{BASE}/namespaces/{{ns}}/pods", self.list_pods)
+        r.add_get(f"{BASE}/namespaces/{{ns}}/pods/{{name}}", self.get_pod)
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.auth is not None:
+            denied = await self.auth.check(request)
+            if denied is not None:
+                return status(denied.code, denied.reason, denied.message)
+        if request.method not in ("GET", "HEAD"):
+            return status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if request.query.get("watch") in ("1", "true"):
+            return status(405, "MethodNotAllowed", "watch is not supported on metrics.k8s.io resources")
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return status(404, "NotFound", "the server could not find the requested resource")
+
+    # -- discovery --------------------------------------------------------------------------
+    async def readyz(self, _: web.Request) -> web.Response:
+        if not self.storage.stored_once:
+            return web.Response(status=503, text="metric storage not ready")
+        return web.Response(text="ok")
+
+    @staticmethod
+    def _group() -> dict:
+        gv = {"groupVersion": GV, "version": VERSION}
+        return {"name": GROUP, "versions": [gv], "preferredVersion": gv}
+
+    async def group_list(self, _: web.Request) -> web.Response:
+        return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": [self._group()]})
+
+    async def group(self, _: web.Request) -> web.Response:
+        return web.json_response({"kind": "APIGroup", "apiVersion": "v1", **self._group()})
+
+    async def resource_list(self, _: web.Request) -> web.Response:
+        return web.json_response({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": GV,
+                                  "resources": RESOURCES})
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _node_bytes(self, node: dict) -> bytes | None:
+        md = node["metadata"]
+        name = md["name"]
+        ver, rv = self.storage.version, md.get("resourceVersion") or ""
+        hit = self._node_cache.get(name)
+        if hit is not None and hit[0] == ver and hit[1] == rv:
+            return hit[2]
+        u = self.storage.node(name)
+        if u is None:
+            return None
+        obj = {"kind": "NodeMetrics", "apiVersion": GV,
+               "metadata": {"name": name, "creationTimestamp": rfc3339(time.time()), "labels": md.get("labels") or {}},
+               "timestamp": rfc3339(u.ts), "window": go_duration(u.window),
+               "usage": {"cpu": cpu_quantity(u.cpu_nano), "memory": memory_quantity(u.memory)}}
+        raw = dumps(obj)
+        self._node_cache[name] = (ver, rv, raw)
+        return raw
+
+    def _pod_bytes(self, pod: dict) -> bytes | None:
+        md = pod["metadata"]
+        key = (md.get("namespace") or "", md["name"])
+        ver, rv = self.storage.version, md.get("resourceVersion") or ""
+        hit = self._pod_cache.get(key)
+        if hit is not None and hit[0] == ver and hit[1] == rv:
+            return hit[2]
+        m = self.storage.pod(key)
+        if m is None:
+            return None
+        ts, window, containers = m
+        obj = {"kind": "PodMetrics", "apiVersion": GV,
+               "metadata": {"name": key[1], "namespace": key[0], "creationTimestamp": rfc3339(time.time()),
+                            "labels": md.get("labels") or {}},
+               "timestamp": rfc3339(ts), "window": go_duration(window),
+               "containers": [{"name": c, "usage": {"cpu": cpu_quantity(cpu), "memory": memory_quantity(mem)}}
+                              for c, cpu, mem in containers]}
+        raw = dumps(obj)
+        self._pod_cache[key] = (ver, rv, raw)
+        return raw
+
+    async def prerender(self, chunk: int = 2000) -> None:
+        """Render every object of the latest scrape cycle ahead of the next list (called by
+        the scraper after each cycle), ``chunk`` objects at a time so requests interleave."""
+        version = self.storage.version
+        n = 0
+        for node in self.nodes.list():
+            self._node_bytes(node)
+        for key in self.storage.pod_keys():
+            if self.storage.version != version:
+                return  # a newer cycle arrived meanwhile
+            pod = self.pods.get_by(key[0], key[1])
+            if pod is not None:
+                self._pod_bytes(pod)
+            n += 1
+            if n % chunk == 0:
+                await asyncio.sleep(0)
+        self._prune()
+
+    def _prune(self) -> None:
+        if len(self._pod_cache) > 2 * max(1, len(self.pods)):
+            ver = self.storage.version
+            self._pod_cache = {k: v for k, v in self._pod_cache.items() if v[0] == ver}
+        if len(self._node_cache) > 2 * max(1, len(self.nodes)):
+            self._node_cache = {}
+
+    # -- handlers ---------------------------------------------------------------------------
+    @staticmethod
+    def _selectors(request: web.Request) -> tuple[LabelSelector, Any]:
+        return parse_label_selector(request.query.get("labelSelector")), \
+            parse_field_selector(request.query.get("fieldSelector"))
+
+    def _table_or_list(self, request: web.Request, kind: str, items: list[bytes]) -> web.Response:
+        if "as=Table" in request.headers.get("Accept", ""):
+            return self._table(items, kind)
+        body = b'{"kind":"' + kind.encode() + b'List","apiVersion":"' + GV.encode() + \
+            b'","metadata":{},"items":[' + b",".join(items) + b"]}"
+        return web.Response(body=body, content_type="application/json")
+
+    def _table(self, items: list[bytes], kind: str) -> web.Response:
+        rows = []
+        for raw in items:
+            o = loads(raw)
+            if kind == "NodeMetrics":
+                cells = [o["metadata"]["name"], o["usage"]["cpu"], o["usage"]["memory"], o["window"]]
+            else:
+                cpu = sum(parse_quantity(c["usage"]["cpu"]) for c in o["containers"])
+                mem = sum(parse_quantity(c["usage"]["memory"]) for c in o["containers"])
+                cells = [o["metadata"]["name"], format_quantity(cpu), format_quantity(mem, "BinarySI"), o["window"]]
+            rows.append({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                                    "metadata": o["metadata"]}})
+        cols = [{"name": "Name", "type": "string", "format": "name", "description": "Name of the resource"},
+                {"name": "CPU", "type": "string", "format": "", "description": "CPU usage"},
+                {"name": "Memory", "type": "string", "format": "", "description": "Memory usage"},
+                {"name": "Window", "type": "string", "format": "", "description": "Time window of the usage"}]
+        return web.json_response({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {},
+                                  "columnDefinitions": cols, "rows": rows})
+
+    async def list_nodes(self, request: web.Request) -> web.Response:
+        try:
+            lsel, fsel = self._selectors(request)
+        except ValueError as e:
+            return status(400, "BadRequest", str(e))
+        items = []
+        for n in self.nodes.list():
+            md = n["metadata"]
+            if not lsel.matches(md.get("labels") or {}) or not fsel.matches({"metadata.name": md["name"]}):
+                continue
+            raw = self._node_bytes(n)
+            if raw is not None:
+                items.append(raw)
+        self._prune()
+        return self._table_or_list(request, "NodeMetrics", items)
+
+    async def get_node(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        n = self.nodes.get_by(None, name)
+        raw = self._node_bytes(n) if n is not None else None
+        if raw is None:
+            return not_found("nodes", name)
+        if "as=Table" in request.headers.get("Accept", ""):
+            return self._table([raw], "NodeMetrics")
+        return web.Response(body=raw, content_type="application/json")
+
+    async def list_pods(self, request: web.Request) -> web.Response:
+        ns = request.match_info.get("ns")
+        try:
+            lsel, fsel = self._selectors(request)
+        except ValueError as e:
+            return status(400, "BadRequest", str(e))
+        everything = ns is None and lsel.empty and fsel.empty and "as=Table" not in request.headers.get("Accept", "")
+        if everything and self._all_pods is not None and self._all_pods[0] == self.storage.version:
+            return web.Response(body=self._all_pods[1], content_type="application/json")
+        items = []
+        check_fields = not fsel.empty
+        for p in self.pods.list(ns):
+            md = p["metadata"]
+            if not lsel.matches(md.get("labels") or {}):
+                continue
+            if check_fields and not fsel.matches({"metadata.name": md["name"], "metadata.namespace": md.get("namespace") or ""}):
+                continue
+            raw = self._pod_bytes(p)
+            if raw is not None:
+                items.append(raw)
+        self._prune()
+        resp = self._table_or_list(request, "PodMetrics", items)
+        if everything:  # `kubectl top pods -A`: the whole cycle, kept until the next one
+            self._all_pods = (self.storage.version, resp.body)
+        return resp
+
+    async def get_pod(self, request: web.Request) -> web.Response:
+        ns, name = request.match_info["ns"], request.match_info["name"]
+        p = self.pods.get_by(ns, name)
+        raw = self._pod_bytes(p) if p is not None else None
+        if raw is None:
+            return not_found("pods", name)
+        if "as=Table" in request.headers.get("Accept", ""):
+            return self._table([raw], "PodMetrics")
+        return web.Response(body=raw, content_type="application/json")
+

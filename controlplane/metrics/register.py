@@ -1,0 +1,52 @@
+"""Registering the Metrics API with the aggregation layer, what metrics-server's manifests do:
+a Service ``kube-system/metrics-server`` (no selector: the component runs as a process, not a
+pod) whose Endpoints point at the component's address and port, and the APIService
+``v1beta1.metrics.k8s.io`` naming that Service, with the component's (self-signed) serving
+certificate as ``caBundle`` (the certificate names ``metrics-server.kube-system.svc``, which the
+apiserver verifies). Creates or replaces each object; ``controlplane metrics-server
+--register-apiservice`` calls it once it serves.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from controlplane.client import resources as R
+from controlplane.client.rest import ApiStatusError, RestClient
+
+NAMESPACE, NAME = "kube-system", "metrics-server"
+SERVICE_DNS = f"{NAME}.{NAMESPACE}.svc"
+
+
+def objects(address: str, port: int, ca_cert: Path | None) -> list[tuple[R.Resource, dict]]:
+    svc = {"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"k8s-app": NAME}},
+           "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}}
+    eps = {"apiVersion": "v1", "kind": "Endpoints",
+           "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"k8s-app": NAME}},
+           "subsets": [{"addresses": [{"ip": address}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]}
+    spec: dict = {"service": {"name": NAME, "namespace": NAMESPACE, "port": 443}, "group": "metrics.k8s.io",
+                  "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100}
+    if ca_cert is not None:
+        spec["caBundle"] = base64.b64encode(ca_cert.read_bytes()).decode()
+    else:
+        spec["insecureSkipTLSVerify"] = True
+    aps = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+           "metadata": {"name": "v1beta1.metrics.k8s.io", "labels": {"k8s-app": NAME}}, "spec": spec}
+    return [(R.SERVICES, svc), (R.ENDPOINTS, eps), (R.APISERVICES, aps)]
+
+
+async def register(client: RestClient, address: str, port: int, ca_cert: Path | None = None) -> None:
+    for res, obj in objects(address, port, ca_cert):
+        md = obj["metadata"]
+        try:
+            await client.create(res, obj, md.get("namespace"))
+        except ApiStatusError as e:
+            if not e.already_exists:
+                raise
+            cur = await client.get(res, md["name"], md.get("namespace"))
+            if res is R.SERVICES:  # keep the allocated clusterIP
+                obj["spec"] = {**(cur.get("spec") or {}), **obj["spec"]}
+            obj = {**obj, "metadata": {**md, "resourceVersion": cur["metadata"]["resourceVersion"]}}
+            await client.update(res, obj)

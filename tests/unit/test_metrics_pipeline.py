@@ -1,0 +1,192 @@
+"""The metrics component's pure parts: decoding a kubelet page, metrics-server's storage
+rules (rates between two points, fresh and restarted containers, nodes and pods dropped when a
+cycle misses them), the Metrics API's quantities and durations, and the scraper's URL and
+address rules."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from controlplane.agent import stats_format
+from controlplane.metrics.api import cpu_quantity, go_duration, memory_quantity
+from controlplane.metrics.decode import NodeBatch, Point, decode
+from controlplane.metrics.scraper import NodeUnreachable, ScrapeConfig, node_url
+from controlplane.metrics.storage import Storage
+from tests.unit.test_agent_stats import _node
+
+PAGE = """# HELP node_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the node in core-seconds
+# TYPE node_cpu_usage_seconds_total counter
+node_cpu_usage_seconds_total 100.5 1700000000000
+node_memory_working_set_bytes 2048 1700000000000
+container_cpu_usage_seconds_total{container="app",namespace="ns",pod="p"} 10 1700000000100
+container_memory_working_set_bytes{container="app",namespace="ns",pod="p"} 4096 1700000000100
+container_start_time_seconds{container="app",namespace="ns",pod="p"} 1699999000 1699999000000
+container_cpu_usage_seconds_total{container="nomem",namespace="ns",pod="p"} 3 1700000000100
+pod_cpu_usage_seconds_total{namespace="ns",pod="p"} 13 1700000000100
+resource_scrape_error 0
+"""
+
+
+def test_decode_reads_what_metrics_server_reads():
+    b = decode(PAGE, scrape_ts=5.0)
+    assert b.node == Point(ts=1700000000.0, cpu=100.5, cpu_ts=1700000000.0, mem=2048)
+    assert list(b.pods) == [("ns", "p")]
+    c = b.pods[("ns", "p")]
+    assert list(c) == ["app"]  # "nomem" has no working set: incomplete, dropped
+    assert (c["app"].cpu, c["app"].mem, c["app"].ts, c["app"].start) == (10.0, 4096, 1700000000.1, 1699999000.0)
+
+
+def test_decode_agent_format_round_trip():
+    b = decode(stats_format.resource_metrics(_node()), scrape_ts=1.0)
+    assert b.node.cpu == 900.0 and b.node.mem == 2 * 2**30
+    assert b.pods[("default", "burn-1")]["burn"].cpu == 15.0
+
+
+def test_decode_rejects_garbage():
+    with pytest.raises(ValueError):
+        decode("node_cpu_usage_seconds_total abc\nnode_memory_working_set_bytes 1\n", 1.0)
+
+
+def nb(node_cpu=None, ts=0.0, pods=None):
+    b = NodeBatch()
+    if node_cpu is not None:
+        b.node = Point(ts=ts, cpu=node_cpu, cpu_ts=ts, mem=100)
+    for key, cs in (pods or {}).items():
+        b.pods[key] = {c: Point(ts=ts, cpu=cpu, cpu_ts=ts, mem=mem, start=start) for c, (cpu, mem, start) in cs.items()}
+    return b
+
+
+def test_rate_needs_two_points_and_divides_by_the_window():
+    s = Storage(resolution=15)
+    s.store({"n": nb(10.0, 100.0, {("ns", "p"): {"c": (5.0, 7, 1.0)}})})
+    assert s.node("n") is None and s.pod(("ns", "p")) is None
+    s.store({"n": nb(17.5, 115.0, {("ns", "p"): {"c": (12.5, 9, 1.0)}})})
+    u = s.node("n")
+    assert (u.cpu_nano, u.window, u.ts, u.memory) == (500_000_000, 15.0, 115.0, 100)
+    ts, window, cs = s.pod(("ns", "p"))
+    assert (ts, window, cs) == (115.0, 15.0, [("c", 500_000_000, 9)])
+
+
+def test_a_cycle_without_the_node_drops_it():
+    s = Storage(resolution=15)
+    s.store({"n": nb(1.0, 1.0, {("ns", "p"): {"c": (1.0, 1, 0.5)}})})
+    s.store({"n": nb(2.0, 16.0, {("ns", "p"): {"c": (2.0, 1, 0.5)}})})
+    assert s.node("n") is not None
+    s.store({})
+    assert s.node("n") is None and s.pod(("ns", "p")) is None
+
+
+def test_fresh_container_counts_from_its_start():
+    s = Storage(resolution=15)
+    s.store({"n": nb(1.0, 112.0, {("ns", "p"): {"c": (6.0, 5, 100.0)}})})  # started 12 s before the point
+    ts, window, cs = s.pod(("ns", "p"))
+    assert window == 12.0 and cs == [("c", 500_000_000, 5)]
+
+
+def test_too_young_container_waits_for_a_second_point():
+    s = Storage(resolution=15)
+    s.store({"n": nb(1.0, 105.0, {("ns", "p"): {"c": (1.0, 5, 100.0)}})})  # 5 s old: under 10 s
+    assert s.pod(("ns", "p")) is None
+
+
+def test_restarted_container_does_not_give_a_negative_rate():
+    s = Storage(resolution=15)
+    s.store({"n": nb(1.0, 100.0, {("ns", "p"): {"c": (50.0, 5, 10.0)}})})
+    s.store({"n": nb(2.0, 115.0, {("ns", "p"): {"c": (57.5, 5, 10.0)}})})
+    s.store({"n": nb(3.0, 130.0, {("ns", "p"): {"c": (1.0, 5, 118.0)}})})  # restarted at 118, used 1 s since
+    ts, window, cs = s.pod(("ns", "p"))
+    assert window == 12.0 and cs[0][1] == pytest.approx(1e9 / 12, rel=1e-6)
+
+
+def test_pod_without_every_container_has_no_metrics():
+    s = Storage(resolution=15)
+    s.store({"n": nb(1.0, 100.0, {("ns", "p"): {"a": (1.0, 1, 1.0)}})})
+    s.store({"n": nb(1.0, 115.0, {("ns", "p"): {"a": (2.0, 1, 1.0), "b": (1.0, 1, 1.0)}})})
+    assert s.pod(("ns", "p")) is None
+
+
+@pytest.mark.parametrize("secs,text", [(15.0, "15s"), (15.002, "15.002s"), (3.001999855, "3.002s"),
+                                       (0.5, "500ms"), (75.5, "1m15.5s"), (3600.0, "1h0m0s")])
+def test_go_duration(secs, text):
+    assert go_duration(secs) == text
+
+
+@pytest.mark.parametrize("nano,text", [(500_000_000, "500m"), (523411, "523411n"), (2_000_000_000, "2"), (0, "0")])
+def test_cpu_quantity(nano, text):
+    assert cpu_quantity(nano) == text
+
+
+@pytest.mark.parametrize("b,text", [(1024 * 14752, "14752Ki"), (1000, "1000"), (64 * 2**20, "64Mi")])
+def test_memory_quantity(b, text):
+    assert memory_quantity(b) == text
+
+
+def node(addr="127.0.0.1", port=10250, path=None, types=("InternalIP",)):
+    n = {"metadata": {"name": "n"}, "status": {"addresses": [{"type": "InternalIP", "address": addr},
+                                                              {"type": "Hostname", "address": "h"}],
+                                               "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}
+    if path:
+        n["metadata"]["annotations"] = {"metrics.k8s.io/resource-metrics-path": path}
+    return n
+
+
+def test_node_url_uses_port_and_annotation():
+    cfg = ScrapeConfig()
+    assert node_url(node(port=4321), cfg) == "http://127.0.0.1:4321/metrics/resource"
+    assert node_url(node(path="/metrics/nodes/n/metrics/resource"), cfg) == \
+        "http://127.0.0.1:10250/metrics/nodes/n/metrics/resource"
+    assert node_url(node(addr="::1"), ScrapeConfig(scheme="https")) == "https://[::1]:10250/metrics/resource"
+
+
+@pytest.mark.parametrize("n,cfg", [
+    (node(addr="10.1.2.3"), ScrapeConfig()),  # outside the allowed networks: never dialled
+    (node(), ScrapeConfig(address_types=("ExternalIP",))),
+    (node(addr="host.example"), ScrapeConfig()),
+])
+def test_node_url_refuses(n, cfg):
+    with pytest.raises(NodeUnreachable):
+        node_url(n, cfg)
+
+
+def test_allowed_cidrs_can_widen():
+    cfg = ScrapeConfig(allowed=(ipaddress.ip_network("10.0.0.0/8"),))
+    assert node_url(node(addr="10.1.2.3"), cfg).startswith("http://10.1.2.3:")
+
+
+def test_slim_caches_keep_what_the_api_reads_and_share_label_sets():
+    from controlplane.metrics.cache import slim_node, slim_pod
+
+    def pod(name):
+        return {"metadata": {"name": name, "namespace": "ns", "resourceVersion": "5", "uid": "u",
+                             "labels": {"app": "web", "tier": "fe"}, "annotations": {"big": "x" * 1000}},
+                "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                           "containerStatuses": [{"name": "c", "restartCount": 3, "ready": False,
+                                                  "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
+    a, b = slim_pod(pod("a")), slim_pod(pod("b"))
+    assert a["metadata"]["labels"] is b["metadata"]["labels"]  # one dict for one label set
+    assert "annotations" not in a["metadata"] and "containers" not in a["spec"]
+    assert a["status"] == {"phase": "Running", "reason": None, "ready": True,
+                           "containers": [("c", 3, False, "CrashLoopBackOff")]}
+    n = slim_node({"metadata": {"name": "n1", "resourceVersion": "1",
+                                "annotations": {"metrics.k8s.io/resource-metrics-path": "/p", "other": "x"}},
+                   "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                              "daemonEndpoints": {"kubeletEndpoint": {"Port": 1}},
+                              "conditions": [{"type": "Ready", "status": "True", "message": "long"}],
+                              "images": [{"names": ["x"]}]}})
+    assert n["metadata"]["annotations"] == {"metrics.k8s.io/resource-metrics-path": "/p"}
+    assert n["status"]["conditions"] == [{"type": "Ready", "status": "True"}] and "images" not in n["status"]
+
+
+def test_fast_and_general_decoders_agree():
+    from controlplane.metrics.decode import _decode_lines
+    text = stats_format.resource_metrics(_node())
+    assert decode(text, 1.0) == _decode_lines(text, 1.0)
+    # another label order (or an escape) is not the kubelet's: read line by line, same result
+    reordered = text.replace('container="burn",namespace="default",pod="burn-1"',
+                             'pod="burn-1",namespace="default",container="burn"')
+    assert decode(reordered, 1.0) == decode(text, 1.0)
+    escaped = PAGE.replace('container="app"', 'container="a\\\\pp"')
+    assert list(decode(escaped, 5.0).pods[("ns", "p")]) == ["a\\pp"]
