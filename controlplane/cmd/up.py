@@ -483,7 +483,7 @@ def _disabled(args: argparse.Namespace) -> set[str]:
     out = {d.strip() for v in args.disable for d in v.split(",") if d.strip()}
     if args.disable_apiserver:
         out |= {"apiserver", "controller-manager", "scheduler", "dns", "registry", "agent", "gitops-controller",
-                "dashboard"}
+                "dashboard", "metrics-server"}
     if args.disable_agent:
         out.add("agent")
     return out

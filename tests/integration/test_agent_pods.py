@@ -117,9 +117,12 @@ async def test_node_registration_lease_and_a_running_pod(client, ns, start_agent
     assert text.splitlines() == [f"started web in {ns}", "web"]
     code, _ = await agent_get(agent, node, f"/containerLogs/{ns}/web/nope")
     assert code == 400
-    code, body = await agent_get(agent, node, "/stats/summary")
-    summary = json.loads(body)
-    web = next(p for p in summary["pods"] if p["podRef"]["name"] == "web")
+    async def in_summary():  # the Summary API samples at most once a second (as cAdvisor's housekeeping)
+        code, body = await agent_get(agent, node, "/stats/summary")
+        summary = json.loads(body) if code == 200 else {"pods": []}
+        web = next((p for p in summary["pods"] if p["podRef"]["name"] == "web"), None)
+        return (summary, web) if web is not None else None
+    summary, web = await wait_for(in_summary, 20, what="web in /stats/summary")
     assert web["containers"][0]["memory"]["workingSetBytes"] > 0 and "rxBytes" in web["network"]
     assert summary["node"]["fs"]["capacityBytes"] > 0
     code, metrics = await agent_get(agent, node, "/metrics")
