@@ -273,7 +273,8 @@ class RuncRuntime(ContainerRuntime):
                     "-l", f"k8s-file:{log_path}", "--exit-dir", str(self.exits),
                     "--socket-dir-path", str(self.sockets), "--log-level", "error", *_stdio_args(spec),
                     stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=(w,),
-                    env={**os.environ, "_OCI_SYNCPIPE": str(w)}, start_new_session=True)
+                    # conmon writes its `oom` marker into its working directory: the bundle's
+                    env={**os.environ, "_OCI_SYNCPIPE": str(w)}, start_new_session=True, cwd=str(bundle))
         finally:
             os.close(w)
         try:
