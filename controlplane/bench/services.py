@@ -83,10 +83,12 @@ class Instance:
     async def start(self) -> None:
         from controlplane.pki.kubeconfigs import node_kubeconfig, write_component_kubeconfigs
 
-        ctx, nets = self.ctx, self.UP._nets(self.ctx)
+        ctx = self.ctx
         self.ctx.data_dir.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(ctx.pki.ensure, hostname=self.node, service_ip=str(nets.kubernetes_service_ip),
-                                extra_sans=[str(nets.host_address)])
+        # as `up` prepares a lone server: the PKI (SANs for the kubernetes Service IP and the
+        # host address), the server token and the embedded etcd member
+        await self.UP.prepare_server(ctx, argparse.Namespace(token_file=None, token="", server="",
+                                                             cluster_init=False))
         for factory in self.UP.COMPONENTS:
             r = factory(ctx)
             if r is None or r.name in ("scheduler", "gitops-controller"):
