@@ -69,38 +69,32 @@ class Data:
 
 
 @dataclass
-class SynStream:
+class _HeaderBlockFrame:
+    """What SYN_STREAM, SYN_REPLY and HEADERS share: a stream, its header block, flags."""
+
     stream_id: int
     headers: Headers = field(default_factory=dict)
     flags: int = 0
+
+    @property
+    def fin(self) -> bool:
+        return bool(self.flags & FLAG_FIN)
+
+
+@dataclass
+class SynStream(_HeaderBlockFrame):
     associated_to: int = 0
     priority: int = 0
 
-    @property
-    def fin(self) -> bool:
-        return bool(self.flags & FLAG_FIN)
+
+@dataclass
+class SynReply(_HeaderBlockFrame):
+    pass
 
 
 @dataclass
-class SynReply:
-    stream_id: int
-    headers: Headers = field(default_factory=dict)
-    flags: int = 0
-
-    @property
-    def fin(self) -> bool:
-        return bool(self.flags & FLAG_FIN)
-
-
-@dataclass
-class HeadersFrame:
-    stream_id: int
-    headers: Headers = field(default_factory=dict)
-    flags: int = 0
-
-    @property
-    def fin(self) -> bool:
-        return bool(self.flags & FLAG_FIN)
+class HeadersFrame(_HeaderBlockFrame):
+    pass
 
 
 @dataclass
