@@ -17,21 +17,9 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError
 from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
+from controlplane.machinery.services import resolve_port
 
 log = get_logger(__name__)
-
-
-def resolve_port(pod: dict, svc_port: dict) -> int | None:
-    tp = svc_port.get("targetPort", svc_port.get("port"))
-    if isinstance(tp, int):
-        return tp
-    if isinstance(tp, str) and tp.isdigit():
-        return int(tp)
-    for c in (pod.get("spec") or {}).get("containers") or []:
-        for p in c.get("ports") or []:
-            if p.get("name") == tp and (p.get("protocol") or "TCP") == (svc_port.get("protocol") or "TCP"):
-                return int(p["containerPort"])
-    return None
 
 
 def build_subsets(svc: dict, pods: list[dict]) -> list[dict]:

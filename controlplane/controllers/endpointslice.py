@@ -29,6 +29,7 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError
 from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
+from controlplane.machinery.services import resolve_port
 from controlplane.machinery.timestamps import parse_time_or_none, rfc3339
 
 log = get_logger(__name__)
@@ -38,19 +39,6 @@ SERVICE_NAME = "kubernetes.io/service-name"
 HEADLESS = "service.kubernetes.io/headless"
 TRIGGER = "endpoints.kubernetes.io/last-change-trigger-time"
 MAX_ENDPOINTS = 100
-
-
-def resolve_port(pod: dict, svc_port: dict) -> int | None:
-    tp = svc_port.get("targetPort", svc_port.get("port"))
-    if isinstance(tp, int):
-        return tp
-    if isinstance(tp, str) and tp.isdigit():
-        return int(tp)
-    for c in (pod.get("spec") or {}).get("containers") or []:
-        for p in c.get("ports") or []:
-            if p.get("name") == tp and (p.get("protocol") or "TCP") == (svc_port.get("protocol") or "TCP"):
-                return int(p["containerPort"])
-    return None
 
 
 def _ports_key(ports: list[dict]) -> tuple:
