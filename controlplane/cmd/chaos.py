@@ -60,6 +60,7 @@ COMPONENT = bootstrap.Component("chaos", metrics_port=False, uvloop=False)
 REPO = Path(__file__).resolve().parents[2]
 NS = "chaos"
 FAULTS = ("etcd-leader", "apiserver", "controller-manager-leader", "scheduler-leader", "agent")
+PROBE_TIMEOUT_S = 2.0  # a recovery probe write not answered by then counts as failed; the next is a new one
 LEAN = ["--disable-agent", "--disable", "registry,gitops-controller,dashboard,dns", "--etcd-disable-snapshots"]
 
 
@@ -411,6 +412,8 @@ class Faults:
         self.injected: dict[str, int] = {k: 0 for k in FAULTS}
         self.takeover: list[float] = []  # etcd leader kills: until the cluster commits writes again
         self.takeover_seen = False
+        # a write sent at the kill, awaited to its answer (ok or not): what a request in flight sees
+        self.write_at_kill: dict[str, list[float]] = {k: [] for k in FAULTS}
 
     async def run(self, stop: asyncio.Event, interval: float, abort: asyncio.Event) -> None:
         """A fault every ``interval`` until ``stop``; a fault's recovery is measured to its end
@@ -486,6 +489,14 @@ class Faults:
                 return True
         self.injected[kind] += 1
         log.info("chaos fault injected", kind=kind)
+        at_kill = asyncio.ensure_future(self._timed_write(kind, t0)) if kind in ("etcd-leader", "apiserver") else None
+        try:
+            await self._await_recovery(kind, check, t0, stop, timeout)
+        finally:
+            if at_kill is not None:
+                await asyncio.gather(at_kill, return_exceptions=True)
+
+    async def _await_recovery(self, kind: str, check: Any, t0: float, stop: asyncio.Event, timeout: float) -> None:
         while time.monotonic() - t0 < timeout and not stop.is_set():
             try:
                 if await check():
@@ -498,12 +509,26 @@ class Faults:
         self.unrecovered[kind] += 1
 
     async def _write_ok(self) -> bool:
+        """A new probe write, given PROBE_TIMEOUT_S to be answered: one stuck behind the dead etcd
+        leader (etcd holds it for its request timeout) must not hide that new writes commit
+        again; that stall is measured apart (``_timed_write``)."""
         try:
-            await self.client.patch(CONFIGMAPS, "chaos-probe", json.dumps({"data": {"t": str(time.time())}}), NS,
-                                    patch_type="merge")
+            await asyncio.wait_for(self._probe_write(), PROBE_TIMEOUT_S)
             return True
-        except ApiStatusError:
+        except (ApiStatusError, asyncio.TimeoutError):
             return False
+
+    async def _probe_write(self) -> None:
+        await self.client.patch(CONFIGMAPS, "chaos-probe", json.dumps({"data": {"t": str(time.time())}}), NS,
+                                patch_type="merge")
+
+    async def _timed_write(self, kind: str, t0: float) -> None:
+        """One write sent at the kill and awaited to its answer (or the client's timeout)."""
+        try:
+            await self._probe_write()
+        except ApiStatusError:
+            pass
+        self.write_at_kill[kind].append(time.monotonic() - t0)
 
 
 def _readyz(s: Server) -> bool:
@@ -696,6 +721,9 @@ async def soak(args: argparse.Namespace, work: Path, stop_all: asyncio.Event) ->
             "recoveryS": recovery,
             "etcdLeaderTakeoverS": {"n": len(faults.takeover), "p50": percentile(faults.takeover, 50),
                                     "p99": percentile(faults.takeover, 99)},
+            "writeAtKillS": {k: {"n": len(v), "p50": percentile(v, 50), "p99": percentile(v, 99),
+                                 "max": round(max(v), 2) if v else None}
+                             for k, v in faults.write_at_kill.items() if v},
             "deployment": state,
         }
         result["ok"] = (not lost_keys and hist.conflicts == 0 and caught_up == len(logs) and result["watch"]["lost"] == 0 and result["watch"]["duplicated"] == 0
