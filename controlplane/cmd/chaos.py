@@ -13,9 +13,12 @@ for it (docs/reliability.md, "Chaos soak").
 3. **Faults**, one every ``--fault-interval`` seconds, kinds in shuffled rounds: SIGKILL of the
    etcd leader's process, of a server's apiserver, of the leading controller-manager and
    scheduler (by the holder of their Lease), of the agent. Only pids recorded by this run's
-   instances (``DIR/run/*.pid``) are ever killed. Recovery time per fault: etcd member and
-   apiserver until the killed one serves again and a write goes through; leaders until the
-   Lease has another live holder; the agent until every simulated node's Lease is renewed.
+   instances (``DIR/run/*.pid``) are ever killed. Recovery time per fault, from the kill: etcd
+   member and apiserver until the killed one serves again and a write goes through (a new probe
+   write every 0.2 s, each given ``PROBE_TIMEOUT_S``: one stuck behind a dead etcd leader must
+   not stand for the cluster; what a write in flight at the kill sees is ``writeAtKillS``);
+   leaders until the Lease has another live holder; the agent until every simulated node's
+   Lease is renewed.
 4. **Checker** (what etcd's robustness tests verify): every acknowledged write present in the
    final state (a writer's last acknowledged value, a deleted object absent), each watch's
    resourceVersions strictly increasing (a repeat is a duplicate, a lower one a reordering),
