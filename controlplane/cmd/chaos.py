@@ -452,7 +452,9 @@ class Faults:
                 if not self.takeover_seen and await self._write_ok():
                     self.takeover.append(time.monotonic() - t0)
                     self.takeover_seen = True
-                st = await etcd_admin.status(s.etcd_url(), tls)  # the killed member serves again
+                # the killed member serves again; each poll given 1 s (a restarting member may take a
+                # connection and not answer yet: a poll waiting on it must not outlast its return)
+                st = await etcd_admin.status(s.etcd_url(), tls, timeout=1.0)
                 return self.takeover_seen and bool(st.leader) and await self._write_ok()
             self.takeover_seen = False
         elif kind == "apiserver":
