@@ -459,12 +459,17 @@ class Faults:
             self.takeover_seen = False
         elif kind == "apiserver":
             s = self.rng.choice(self.servers)
+            old = s.pid("apiserver")
+            workers = _children(old) if old is not None else []
             if kill_recorded(s, "apiserver") is None:
                 raise RuntimeError("no apiserver pid")
             t0 = time.monotonic()
 
             async def check() -> bool:
-                return await asyncio.to_thread(_readyz, s) and await self._write_ok()
+                # the restarted apiserver serves: a new pid recorded, the killed one's workers gone
+                # (they answer until they notice their supervisor died), /readyz 200, a write commits
+                return (s.pid("apiserver") not in (None, old) and not any(_alive(w) for w in workers)
+                        and await asyncio.to_thread(_readyz, s) and await self._write_ok())
         elif kind in ("controller-manager-leader", "scheduler-leader"):
             comp = kind.removesuffix("-leader")
             lease = await self.client.get(LEASES, f"kube-{comp}", "kube-system")
@@ -534,6 +539,22 @@ class Faults:
         except ApiStatusError:
             pass
         self.write_at_kill[kind].append(time.monotonic() - t0)
+
+
+def _children(pid: int) -> list[int]:
+    """The child pids of ``pid`` (the apiserver supervisor's workers)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _readyz(s: Server) -> bool:
