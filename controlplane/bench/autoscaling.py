@@ -164,6 +164,10 @@ async def run(args: argparse.Namespace) -> int:
         for i in range(NAMESPACES):
             await client.create(R.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
                                                "metadata": {"name": f"bench-{i}"}})
+            # what the serviceaccount controller (not run here) would create: the pods' admission
+            # (ServiceAccount plugin) looks it up
+            await client.create(R.SERVICEACCOUNTS, {"apiVersion": "v1", "kind": "ServiceAccount",
+                                                    "metadata": {"name": "default"}}, f"bench-{i}")
         while len((await client.list(R.NODES, limit=args.nodes)).get("items") or []) < args.nodes:
             await asyncio.sleep(1)
         out["node_registration_s"] = round(time.monotonic() - t0, 1)
