@@ -69,6 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=20, help="list requests per measured list")
     p.add_argument("--apiserver-workers", type=int, default=2)
     p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--hpa-workers", type=int, default=20,
+                   help="the controller-manager's --concurrent-horizontal-pod-autoscaler-syncs (Kubernetes' default: 5)")
     p.set_defaults(func=lambda a: asyncio.run(run(a)))
 
 
@@ -94,6 +96,12 @@ def _metric(port: int, name: str, labels: str = "") -> float:
         if labels in (m.group(1) or ""):
             total += float(m.group(2))
     return total
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pod_body(i: int, nodes: int, groups: int) -> bytes:
@@ -292,15 +300,17 @@ async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Pa
     cm = _child(["controller-manager", "--kubeconfig", str(kube), "--controllers", "horizontalpodautoscaling",
                  "--leader-elect=false", "--metrics-port", str(cport),
                  "--horizontal-pod-autoscaler-sync-period", f"{args.sync_period}s",
-                 "--concurrent-horizontal-pod-autoscaler-syncs", "5"], work / "controller-manager.log", env)
+                 "--concurrent-horizontal-pod-autoscaler-syncs", str(args.hpa_workers)], work / "controller-manager.log", env)
     procs.append(cm)
     name = "horizontal_pod_autoscaler_controller_reconciliations_total"
     # waves: the counter's timeline, sampled every 50 ms, over three periods
     samples: list[tuple[float, float]] = []
+    cpu: list[tuple[float, float]] = []  # (reconciliations, the controller-manager's CPU seconds)
     t_end = time.monotonic() + 4 * args.sync_period + 30
     while time.monotonic() < t_end:
         try:
             samples.append((time.monotonic(), _metric(cport, name)))
+            cpu.append((samples[-1][1], _cpu_seconds(cm.pid)))
         except OSError:
             pass
         await asyncio.sleep(0.05)
@@ -318,6 +328,12 @@ async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Pa
     if len(samples) > 2:
         span = samples[-1][0] - samples[0][0]
         out["hpa_syncs_per_period"] = round((samples[-1][1] - samples[0][1]) / span * args.sync_period, 1)
+    # CPU per reconciliation, from the first full wave on (start-up and the initial lists
+    # excluded); includes the controller-manager's answers to this loop's metric scrapes
+    first = next((c for c in cpu if c[0] >= groups), None)
+    if first is not None and cpu[-1][0] > first[0]:
+        out["hpa_cpu_ms_per_reconcile"] = round((cpu[-1][1] - first[1]) / (cpu[-1][0] - first[0]) * 1000, 2)
+    out["hpa_workers"] = args.hpa_workers
     dur_sum = _metric(cport, "horizontal_pod_autoscaler_controller_reconciliation_duration_seconds_sum")
     dur_cnt = _metric(cport, "horizontal_pod_autoscaler_controller_reconciliation_duration_seconds_count")
     out["hpa_reconcile_ms_avg"] = round(dur_sum / dur_cnt * 1000, 2) if dur_cnt else None
