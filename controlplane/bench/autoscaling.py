@@ -10,14 +10,17 @@ bound straight to them (100m CPU / 128Mi requests, ``--hpas`` label groups sprea
 namespaces), the metrics component (``controlplane metrics-server``, 15 s resolution) behind
 the ``v1beta1.metrics.k8s.io`` APIService, and a controller-manager running only the
 HorizontalPodAutoscaler controller (``--hpas`` HPAs, one per group, each on a Deployment that
-selects the group's pods; no Deployment controller, so the pods stay as they are). Figures:
+selects the group's pods; no Deployment controller, so the pods stay as they are;
+``--hpa-workers`` concurrent syncs, 20 by default where Kubernetes' default is 5). Figures:
 
 - the pipeline: ``nodemetrics_list_p99_s`` / ``podmetrics_list_p99_s`` (all namespaces) /
   ``podmetrics_namespace_list_p99_s`` through the apiserver's aggregation layer (and
   ``..._direct`` straight from the component), the component's RSS and scrape cycle time;
 - the HPAs: ``hpa_full_sync_s`` (one wave of ``--hpas`` reconciliations, first start to
   last end, from the controller's own counters), ``hpa_syncs_per_period`` (reconciliations
-  per 15 s period: every HPA must be synced each period);
+  per 15 s period: every HPA must be synced each period), ``hpa_cpu_ms_per_reconcile`` (the
+  controller-manager's CPU per reconciliation after the first wave: independent of how busy
+  the machine is);
 - ``scale_up_reaction_s``: from a load step (every pod of one group annotated to use 2x its
   request, ``sim.controlplane.io/cpu-usage``) to the Deployment's ``spec.replicas`` write.
 
@@ -208,15 +211,19 @@ async def run(args: argparse.Namespace) -> int:
         await register_metrics_api(client, "127.0.0.1", ms_port, pki.ca_file)
         t2 = time.monotonic()
         deadline = t2 + 900
+        stored = 0.0
         while time.monotonic() < deadline:
             try:
                 stored = _metric(mport, "metrics_server_storage_points", 'type="pod_container"')
             except OSError:
                 stored = 0
-            if stored >= args.pods:
+            # every pod, or all but 0.1 %: at thousands of nodes on a busy machine a few scrapes
+            # of each cycle time out, and those nodes' pods miss that cycle (as in metrics-server)
+            if stored >= args.pods * 0.999:
                 break
             await asyncio.sleep(2)
         out["pipeline_ready_s"] = round(time.monotonic() - t2, 1)
+        out["pods_with_points_at_ready"] = int(stored)
         await asyncio.sleep(args.resolution + 1)  # a second cycle: every pod has two points
         # as the admin (client certificate): through the aggregation layer, and straight to the
         # component (which authorizes the admin with a SubjectAccessReview, cached)
