@@ -310,6 +310,17 @@ async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Pa
                  "--concurrent-horizontal-pod-autoscaler-syncs", str(args.hpa_workers)], work / "controller-manager.log", env)
     procs.append(cm)
     name = "horizontal_pod_autoscaler_controller_reconciliations_total"
+    # the controller starts once its caches have synced (at 150,000 pods the pod list alone
+    # takes the better part of a minute); the window below starts with its first sync
+    t_cm = time.monotonic()
+    while time.monotonic() < t_cm + 900:
+        try:
+            if _metric(cport, name) > 0:
+                break
+        except OSError:
+            pass
+        await asyncio.sleep(0.5)
+    out["hpa_first_sync_after_start_s"] = round(time.monotonic() - t_cm, 1)
     # waves: the counter's timeline, sampled every 50 ms, over three periods
     samples: list[tuple[float, float]] = []
     cpu: list[tuple[float, float]] = []  # (reconciliations, the controller-manager's CPU seconds)
