@@ -6,7 +6,14 @@ Another holder's lease counts as expired only after ``lease_duration`` has passe
 clock since we last saw its record change (no clock-skew trust). A leader that fails to renew
 within ``renew_deadline`` stops leading; ``manager.Manager`` then stops its controllers.
 On a clean stop the leader releases the Lease so a standby takes over at once.
-Defaults match kube-controller-manager: lease 15 s, renew deadline 10 s, retry 2 s.
+Defaults match kube-controller-manager: lease 15 s, renew deadline 10 s, retry 2 s
+(``controlplane up`` passes shorter ones: docs/reliability.md, "Leader election").
+
+A leader attempts a renewal every ``retry_period`` counted from the start of the previous
+attempt, so one that overran (a request stuck behind a dead etcd leader) is followed at once
+by the next, as client-go's ``PollImmediateUntil`` ticker does; each attempt is cut at half the
+renew deadline and at the deadline itself (client-go's renew context), so a single stuck
+request cannot use up the deadline and the leader always notices a lost lease within it.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from controlplane.log import get_logger
 from controlplane.machinery.timestamps import micro_time
 
 log = get_logger(__name__)
+JITTER_FACTOR = 1.2  # client-go's: renewDeadline must exceed retryPeriod * JitterFactor
 
 
 @dataclass
@@ -57,6 +65,8 @@ class LeaderElector:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         if cfg.renew_deadline >= cfg.lease_duration:
             raise ValueError("renew_deadline must be shorter than lease_duration")
+        if cfg.renew_deadline <= JITTER_FACTOR * cfg.retry_period:
+            raise ValueError("renew_deadline must be longer than retry_period * 1.2")
         self.client = client
         self.cfg = cfg
         self.monotonic = monotonic
@@ -114,19 +124,23 @@ class LeaderElector:
         self._observed = _Observed(dict(lease.get("spec") or {}), (lease.get("metadata") or {}).get("resourceVersion"),
                                    self.monotonic())
 
-    async def _attempt(self) -> bool:
+    async def _attempt(self, timeout: float) -> bool:
         try:
-            return await self.try_acquire_or_renew()
+            return await asyncio.wait_for(self.try_acquire_or_renew(), max(timeout, 0.001))
         except ApiStatusError as e:
             count_transient(f"leaderelection/{self.cfg.name}", e)
             log.warning("lease update failed", lease=self.cfg.name, error=str(e))
+            return False
+        except asyncio.TimeoutError as e:
+            count_transient(f"leaderelection/{self.cfg.name}", e)
+            log.warning("lease update failed", lease=self.cfg.name, error=f"timed out after {timeout:.1f}s")
             return False
 
     async def run(self, stop_event: asyncio.Event,
                   on_started_leading: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         cfg = self.cfg
         while not stop_event.is_set():
-            if await self._attempt():
+            if await self._attempt(cfg.renew_deadline):  # kube-controller-manager: client timeout = renew deadline
                 break
             await _wait(stop_event, cfg.retry_period)
         if stop_event.is_set():
@@ -136,14 +150,17 @@ class LeaderElector:
         log.info("became leader", lease=cfg.name, identity=cfg.identity)
         lost = asyncio.Event()
         work = asyncio.create_task(on_started_leading(lost))
+        started = last_renew
         try:
             while not stop_event.is_set() and not work.done():
-                await _wait(stop_event, cfg.retry_period)
+                await _wait(stop_event, max(0.0, started + cfg.retry_period - self.monotonic()))
                 if stop_event.is_set():
                     break
-                if await self._attempt():
+                started = self.monotonic()
+                left = last_renew + cfg.renew_deadline - started
+                if left > 0 and await self._attempt(min(left, cfg.renew_deadline / 2)):
                     self.last_renew = last_renew = self.monotonic()
-                elif self.monotonic() - last_renew > cfg.renew_deadline:
+                elif self.monotonic() - last_renew >= cfg.renew_deadline:
                     log.error("leadership lost: lease not renewed within the deadline", lease=cfg.name)
                     break
         finally:

@@ -4,7 +4,9 @@ alone, in the foreground, until SIGINT/SIGTERM. ``controlplane up`` runs this as
 With ``--workers N`` (N > 1) this process is a small supervisor of N apiserver worker processes
 sharing the port (``controlplane.apiserver.server.workers``); the hidden ``--worker i,N,FD`` flag is how
 it starts each of them. Worker 0 alone runs the etcd compaction loop and the CRD start-up
-reconciliation writes.
+reconciliation writes. The supervisor never imports the API server itself (only the workers
+serve): its start-up, and so a restarted apiserver's, does not wait for those imports
+(docs/reliability.md, "apiserver restart").
 
 Security flags (kube-apiserver's names; docs/security.md): ``--tls-cert-file``/
 ``--tls-private-key-file`` (HTTPS), ``--client-ca-file`` (client certificates),
@@ -32,24 +34,16 @@ import asyncio
 import gc
 import os
 import sys
+from typing import TYPE_CHECKING
 
-import structlog
-
-from controlplane.apiserver.authentication.serviceaccount import DEFAULT_ISSUER
-from controlplane.apiserver.persistence.encryption.backend import EncryptingBackend
-from controlplane.apiserver.persistence.encryption.config import EncryptionConfig
-from controlplane.apiserver.server.app import ApiServer, serve
-from controlplane.apiserver.server.limits import RequestLimits, parse_duration
-from controlplane.apiserver.server.metrics import WORKER_RESTARTS
-from controlplane.apiserver.server.security import Security, SecurityOptions
-from controlplane.apiserver.server.workers import (
-    RESTART_CAUSE_ENV, WorkerLink, parse_worker_spec, reuse_port_socket, supervise, worker_argv,
-)
+from controlplane.apiserver.server.limits import parse_duration
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
 from controlplane.network import addressing
-from controlplane.storage.etcd import EtcdBackend
-from controlplane.storage.interface import Backend
+
+if TYPE_CHECKING:
+    from controlplane.apiserver.server.app import ApiServer
+    from controlplane.apiserver.server.security import SecurityOptions
 
 log = get_logger(__name__)
 
@@ -95,7 +89,8 @@ def add_security_flags(p: argparse.ArgumentParser) -> None:
     a("--token-auth-file", default=None, help="static bearer tokens: CSV token,user,uid,\"group1,group2\"")
     a("--service-account-key-file", action="append", default=[], help="public key(s) verifying ServiceAccount tokens")
     a("--service-account-signing-key-file", default=None, help="private key signing ServiceAccount tokens")
-    a("--service-account-issuer", default=DEFAULT_ISSUER)
+    a("--service-account-issuer", default=None,
+      help="the iss of issued tokens (default https://kubernetes.default.svc.cluster.local)")
     a("--api-audiences", default="", help="comma list (default: the issuer)")
     a("--anonymous-auth", type=_bool, default=True, help="true/false: requests without credentials are system:anonymous")
     a("--authorization-mode", default="AlwaysAllow", help="comma list of Node, RBAC, AlwaysAllow")
@@ -128,13 +123,15 @@ def _bool(v: str) -> bool:
 
 
 def security_options(args: argparse.Namespace) -> SecurityOptions:
+    from controlplane.apiserver.authentication.serviceaccount import DEFAULT_ISSUER
+    from controlplane.apiserver.server.security import SecurityOptions
     scheme = "https" if args.tls_cert_file else "http"
     return SecurityOptions(
         tls_cert_file=args.tls_cert_file, tls_private_key_file=args.tls_private_key_file,
         client_ca_file=args.client_ca_file, token_auth_file=args.token_auth_file,
         service_account_key_files=list(args.service_account_key_file),
         service_account_signing_key_file=args.service_account_signing_key_file,
-        service_account_issuer=args.service_account_issuer,
+        service_account_issuer=args.service_account_issuer or DEFAULT_ISSUER,
         api_audiences=[a for a in args.api_audiences.split(",") if a],
         anonymous_auth=args.anonymous_auth,
         authorization_mode=[m.strip() for m in args.authorization_mode.split(",") if m.strip()],
@@ -149,6 +146,13 @@ def security_options(args: argparse.Namespace) -> SecurityOptions:
 
 def build_api(args: argparse.Namespace, *, primary: bool = True, compaction: float | None = None,
               workers: int = 1) -> ApiServer:
+    from controlplane.apiserver.persistence.encryption.backend import EncryptingBackend
+    from controlplane.apiserver.persistence.encryption.config import EncryptionConfig
+    from controlplane.apiserver.server.app import ApiServer
+    from controlplane.apiserver.server.limits import RequestLimits
+    from controlplane.apiserver.server.security import Security
+    from controlplane.storage.etcd import EtcdBackend
+    from controlplane.storage.interface import Backend
     backend: Backend = EtcdBackend(args.etcd_endpoints, cafile=args.etcd_cafile, certfile=args.etcd_certfile,
                                    keyfile=args.etcd_keyfile)
     stale = None
@@ -190,6 +194,7 @@ def tune_gc() -> asyncio.Future:
 
 
 async def main(ctx: bootstrap.Context) -> None:
+    from controlplane.apiserver.server.app import serve
     args = ctx.args
     api = build_api(args)
     tuner = tune_gc()
@@ -203,6 +208,11 @@ async def main(ctx: bootstrap.Context) -> None:
 async def worker_main(ctx: bootstrap.Context) -> None:
     """One worker of a supervised apiserver: today's ``serve`` on a SO_REUSEPORT socket, ready
     only when the supervisor says every worker is."""
+    import structlog
+
+    from controlplane.apiserver.server.app import serve
+    from controlplane.apiserver.server.metrics import WORKER_RESTARTS
+    from controlplane.apiserver.server.workers import RESTART_CAUSE_ENV, WorkerLink, parse_worker_spec, reuse_port_socket
     args = ctx.args
     index, count, fd = parse_worker_spec(args.worker)
     structlog.contextvars.bind_contextvars(worker=index)
@@ -225,6 +235,7 @@ async def worker_main(ctx: bootstrap.Context) -> None:
 
 async def supervisor_main(ctx: bootstrap.Context) -> int:
     # the supervisor installs its own SIGINT/SIGTERM handlers and forwards them to the workers
+    from controlplane.apiserver.server.workers import supervise, worker_argv
     return await supervise(worker_argv(sys.argv[1:]), ctx.args.workers)
 
 

@@ -13,9 +13,12 @@ for it (docs/reliability.md, "Chaos soak").
 3. **Faults**, one every ``--fault-interval`` seconds, kinds in shuffled rounds: SIGKILL of the
    etcd leader's process, of a server's apiserver, of the leading controller-manager and
    scheduler (by the holder of their Lease), of the agent. Only pids recorded by this run's
-   instances (``DIR/run/*.pid``) are ever killed. Recovery time per fault: etcd member and
-   apiserver until the killed one serves again and a write goes through; leaders until the
-   Lease has another live holder; the agent until every simulated node's Lease is renewed.
+   instances (``DIR/run/*.pid``) are ever killed. Recovery time per fault, from the kill: etcd
+   member and apiserver until the killed one serves again and a write goes through (a new probe
+   write every 0.2 s, each given ``PROBE_TIMEOUT_S``: one stuck behind a dead etcd leader must
+   not stand for the cluster; what a write in flight at the kill sees is ``writeAtKillS``);
+   leaders until the Lease has another live holder; the agent until every simulated node's
+   Lease is renewed.
 4. **Checker** (what etcd's robustness tests verify): every acknowledged write present in the
    final state (a writer's last acknowledged value, a deleted object absent), each watch's
    resourceVersions strictly increasing (a repeat is a duplicate, a lower one a reordering),
@@ -60,6 +63,7 @@ COMPONENT = bootstrap.Component("chaos", metrics_port=False, uvloop=False)
 REPO = Path(__file__).resolve().parents[2]
 NS = "chaos"
 FAULTS = ("etcd-leader", "apiserver", "controller-manager-leader", "scheduler-leader", "agent")
+PROBE_TIMEOUT_S = 2.0  # a recovery probe write not answered by then counts as failed; the next is a new one
 LEAN = ["--disable-agent", "--disable", "registry,gitops-controller,dashboard,dns", "--etcd-disable-snapshots"]
 
 
@@ -411,6 +415,8 @@ class Faults:
         self.injected: dict[str, int] = {k: 0 for k in FAULTS}
         self.takeover: list[float] = []  # etcd leader kills: until the cluster commits writes again
         self.takeover_seen = False
+        # a write sent at the kill, awaited to its answer (ok or not): what a request in flight sees
+        self.write_at_kill: dict[str, list[float]] = {k: [] for k in FAULTS}
 
     async def run(self, stop: asyncio.Event, interval: float, abort: asyncio.Event) -> None:
         """A fault every ``interval`` until ``stop``; a fault's recovery is measured to its end
@@ -446,17 +452,24 @@ class Faults:
                 if not self.takeover_seen and await self._write_ok():
                     self.takeover.append(time.monotonic() - t0)
                     self.takeover_seen = True
-                st = await etcd_admin.status(s.etcd_url(), tls)  # the killed member serves again
+                # the killed member serves again; each poll given 1 s (a restarting member may take a
+                # connection and not answer yet: a poll waiting on it must not outlast its return)
+                st = await etcd_admin.status(s.etcd_url(), tls, timeout=1.0)
                 return self.takeover_seen and bool(st.leader) and await self._write_ok()
             self.takeover_seen = False
         elif kind == "apiserver":
             s = self.rng.choice(self.servers)
+            old = s.pid("apiserver")
+            workers = _children(old) if old is not None else []
             if kill_recorded(s, "apiserver") is None:
                 raise RuntimeError("no apiserver pid")
             t0 = time.monotonic()
 
             async def check() -> bool:
-                return await asyncio.to_thread(_readyz, s) and await self._write_ok()
+                # the restarted apiserver serves: a new pid recorded, the killed one's workers gone
+                # (they answer until they notice their supervisor died), /readyz 200, a write commits
+                return (s.pid("apiserver") not in (None, old) and not any(_alive(w) for w in workers)
+                        and await asyncio.to_thread(_readyz, s) and await self._write_ok())
         elif kind in ("controller-manager-leader", "scheduler-leader"):
             comp = kind.removesuffix("-leader")
             lease = await self.client.get(LEASES, f"kube-{comp}", "kube-system")
@@ -486,6 +499,14 @@ class Faults:
                 return True
         self.injected[kind] += 1
         log.info("chaos fault injected", kind=kind)
+        at_kill = asyncio.ensure_future(self._timed_write(kind, t0)) if kind in ("etcd-leader", "apiserver") else None
+        try:
+            await self._await_recovery(kind, check, t0, stop, timeout)
+        finally:
+            if at_kill is not None:
+                await asyncio.gather(at_kill, return_exceptions=True)
+
+    async def _await_recovery(self, kind: str, check: Any, t0: float, stop: asyncio.Event, timeout: float) -> None:
         while time.monotonic() - t0 < timeout and not stop.is_set():
             try:
                 if await check():
@@ -498,12 +519,42 @@ class Faults:
         self.unrecovered[kind] += 1
 
     async def _write_ok(self) -> bool:
+        """A new probe write, given PROBE_TIMEOUT_S to be answered: one stuck behind the dead etcd
+        leader (etcd holds it for its request timeout) must not hide that new writes commit
+        again; that stall is measured apart (``_timed_write``)."""
         try:
-            await self.client.patch(CONFIGMAPS, "chaos-probe", json.dumps({"data": {"t": str(time.time())}}), NS,
-                                    patch_type="merge")
+            await asyncio.wait_for(self._probe_write(), PROBE_TIMEOUT_S)
             return True
-        except ApiStatusError:
+        except (ApiStatusError, asyncio.TimeoutError):
             return False
+
+    async def _probe_write(self) -> None:
+        await self.client.patch(CONFIGMAPS, "chaos-probe", json.dumps({"data": {"t": str(time.time())}}), NS,
+                                patch_type="merge")
+
+    async def _timed_write(self, kind: str, t0: float) -> None:
+        """One write sent at the kill and awaited to its answer (or the client's timeout)."""
+        try:
+            await self._probe_write()
+        except ApiStatusError:
+            pass
+        self.write_at_kill[kind].append(time.monotonic() - t0)
+
+
+def _children(pid: int) -> list[int]:
+    """The child pids of ``pid`` (the apiserver supervisor's workers)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _readyz(s: Server) -> bool:
@@ -696,6 +747,9 @@ async def soak(args: argparse.Namespace, work: Path, stop_all: asyncio.Event) ->
             "recoveryS": recovery,
             "etcdLeaderTakeoverS": {"n": len(faults.takeover), "p50": percentile(faults.takeover, 50),
                                     "p99": percentile(faults.takeover, 99)},
+            "writeAtKillS": {k: {"n": len(v), "p50": percentile(v, 50), "p99": percentile(v, 99),
+                                 "max": round(max(v), 2) if v else None}
+                             for k, v in faults.write_at_kill.items() if v},
             "deployment": state,
         }
         result["ok"] = (not lost_keys and hist.conflicts == 0 and caught_up == len(logs) and result["watch"]["lost"] == 0 and result["watch"]["duplicated"] == 0

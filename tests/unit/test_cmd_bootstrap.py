@@ -35,6 +35,24 @@ def test_leader_elect_flag(argv, elect):
         assert cfg.identity  # HOSTNAME_PID by default
 
 
+@pytest.mark.parametrize("lease,renew,retry,ok", [
+    (15.0, 10.0, 2.0, True),  # Kubernetes' defaults
+    (10.0, 7.0, 2.0, True),  # what `up` passes (cmd/up.py LEADER_ELECTION)
+    (10.0, 10.0, 2.0, False),  # renew deadline must be shorter than the lease
+    (10.0, 2.4, 2.0, False),  # and longer than retry period * 1.2 (client-go's JitterFactor)
+], ids=["kubernetes", "up", "renew-not-shorter", "retry-too-long"])
+def test_leader_election_timings_are_validated(lease, renew, retry, ok):
+    from controlplane.client.leaderelection import LeaderElectionConfig, LeaderElector
+    from controlplane.cmd.up import LEADER_ELECTION
+    LeaderElector(None, LeaderElectionConfig(name="x", **LEADER_ELECTION))  # type: ignore[arg-type]  # up's own pass
+    cfg = LeaderElectionConfig(name="x", lease_duration=lease, renew_deadline=renew, retry_period=retry)
+    if ok:
+        LeaderElector(None, cfg)  # type: ignore[arg-type]  # no request is made at construction
+    else:
+        with pytest.raises(ValueError):
+            LeaderElector(None, cfg)  # type: ignore[arg-type]
+
+
 def test_bad_boolean_is_a_usage_error():
     with pytest.raises(SystemExit):
         _parse(ELECTED, "--leader-elect=maybe")

@@ -7,6 +7,14 @@ writes that arrive meanwhile queue up and leave together as one ``Backend.write_
 (distinct keys, at most ``max_ops`` writes and ``max_bytes`` of values per batch) as soon as
 a transaction slot frees up. Each write keeps its own precondition and its own result.
 
+A transaction still unanswered after ``STALL_S`` gives its slot up (it finishes on its own; at
+most ``MAX_STALLED`` do so at once): one sent to an etcd member whose leader was just killed
+waits for etcd's request timeout (5 s + 2 x the election timeout = 7 s) before it fails, and
+with the slots held every write of this apiserver queued behind it for those 7 s, although a
+new transaction commits as soon as the survivors elected a leader (about a second). Writes in
+different transactions are independent (each has its own compare), so their order of commit
+does not matter.
+
 What a client can see: writes committed in one batch share a ``resourceVersion`` (the etcd
 revision). Their watch events are delivered together (etcd sends one revision's events in one
 response; the watch cache and the watch handler keep them together), lists and watches at a
@@ -33,6 +41,10 @@ BATCH_SIZE = Histogram(
 )
 
 
+STALL_S = 1.0  # a transaction in flight longer than this frees its slot for the queue
+MAX_STALLED = 8  # transactions allowed to run on past STALL_S at once
+
+
 class GroupCommitter:
     def __init__(self, backend: Backend, *, max_ops: int = 64, max_bytes: int = 1 << 20,
                  max_inflight: int = 2) -> None:
@@ -42,6 +54,7 @@ class GroupCommitter:
         self.max_inflight = max_inflight
         self._queue: deque[tuple[WriteOp, asyncio.Future[Any]]] = deque()
         self._inflight = 0
+        self._stalled = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, op: WriteOp) -> KeyValue:
@@ -90,9 +103,31 @@ class GroupCommitter:
             while self._queue:
                 batch = self._take()
                 if batch:
-                    await self._commit(batch)
+                    await self._commit_or_stall(batch)
         finally:
             self._inflight -= 1
+
+    async def _commit_or_stall(self, batch: list[tuple[WriteOp, asyncio.Future[Any]]]) -> None:
+        """Commit ``batch``; past ``STALL_S`` let it finish on its own and return (the slot
+        goes on with the queue)."""
+        commit = asyncio.get_running_loop().create_task(self._commit(batch))
+        try:
+            done, _ = await asyncio.wait({commit}, timeout=STALL_S)
+        except asyncio.CancelledError:
+            commit.cancel()
+            raise
+        if done or self._stalled >= MAX_STALLED:
+            await commit
+            return
+        self._stalled += 1
+        self._tasks.add(commit)
+        commit.add_done_callback(self._unstall)
+
+    def _unstall(self, task: asyncio.Task[None]) -> None:
+        self._stalled -= 1
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # _commit hands its errors to the writes' futures; nothing is left here
 
     async def _commit(self, batch: list[tuple[WriteOp, asyncio.Future[Any]]]) -> None:
         BATCH_SIZE.observe(len(batch))
