@@ -224,12 +224,13 @@ class MetricsClient:
         self._inflight: dict[str, asyncio.Task] = {}
 
     async def _fetch_namespace(self, namespace: str) -> _NamespacePodMetrics:
-        t = self.clock()
         try:
             lst = await self.client.request("GET", f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods")
         except ApiStatusError as e:
             raise rc.CalcError(f"unable to fetch metrics from resource metrics API: {e.message}") from None
-        entry = _NamespacePodMetrics(lst.get("items") or [], t)
+        # timed on arrival: a list slower than the TTL (a loaded apiserver) must still serve the
+        # HPAs waiting on it and those that follow, not be stale on arrival
+        entry = _NamespacePodMetrics(lst.get("items") or [], self.clock())
         if self.resource_ttl > 0:
             self._ns[namespace] = entry
             # dropped once stale: between waves nothing of the lists is kept
