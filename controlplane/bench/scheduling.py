@@ -7,8 +7,9 @@ the scheduler as its own child process, then ``--warmup`` pods (1,000) placed fi
 ``--pods`` measured pods (100m / 500Mi) created by 32 concurrent clients. A watch of bound pods
 gives ``pods_per_s_avg`` (measured pods / time from the start to the last binding, as
 scheduler_perf counts), ``_p50``/``_p99`` of the per-second samples, ``etcd_txn_per_s`` (write
-transactions, from etcd's own metrics) and ``cpu_ms_per_pod`` by process. The scheduler posts
-one ``Scheduled`` Event per pod asynchronously (as kube-scheduler does); a watch of those gives
+transactions, from etcd's own metrics) and ``cpu_ms_per_pod`` by process. The scheduler records
+one ``Scheduled`` Event per pod (carried by the Binding, created by the apiserver once the binding
+is stored; posted by the recorder where the apiserver cannot); a watch of those gives
 ``pods_per_s_with_events`` (until the last Event and the last SchedulingDecision record are
 stored; ``--no-decision-records`` leaves records out), ``cpu_ms_per_pod_with_events`` and how
 many were dropped. Neighbours: ``controlplane.agent.simulated`` (nodes),

@@ -8,6 +8,11 @@ client-go's. Posting happens on background tasks (the recorder is a runnable own
 (the scheduler records an Event per bound pod, hundreds per second); all Events about one
 object go through the same worker, in order, so aggregation behaves as with a single one.
 ``kubectl describe`` finds these through ``involvedObject`` field selectors.
+
+``build`` + ``sent`` serve a caller that delivers an Event by another request it makes anyway
+(the scheduler's Scheduled Event rides in the pod's Binding, which this project's apiserver
+turns into the same Event create): the same spam filter, name and body as a posted one, and the
+same aggregation bookkeeping once it was delivered.
 """
 
 from __future__ import annotations
@@ -90,6 +95,50 @@ class EventRecorder:
                 self._overflow_logged = now
                 log.warning("event dropped", reason=reason, message=message, dropped_total=self.overflowed)
 
+    def build(self, obj: dict, etype: str, reason: str, message: str) -> dict | None:
+        """The Event :meth:`event` would post about ``obj`` when that is a new Event within the
+        object's spam budget (the budget is charged); the caller delivers it, then calls
+        :meth:`sent`. None when it would aggregate with an earlier one or be dropped: the
+        caller then records it with :meth:`event`, which does either."""
+        ref = self._involved(obj)
+        ns = ref.get("namespace") or "default"
+        prev = self._seen.get((ref["kind"], ns, ref["name"], ref["uid"], etype, reason, message))
+        if prev is not None and time.monotonic() - prev[3] < AGGREGATE_WINDOW_S:
+            return None
+        k = self._object_key(obj)
+        now = time.monotonic()
+        tokens, last = self._spam.get(k, (float(SPAM_BURST), now))
+        if tokens + (now - last) * SPAM_REFILL_PER_S < 1.0:
+            return None
+        self._allow(k)
+        return self._new_event(ref, etype, reason, message, now_rfc3339())
+
+    def sent(self, ev: dict) -> None:
+        """``ev`` (from :meth:`build`) was stored: remembered for aggregation as a posted one."""
+        ref = ev["involvedObject"]
+        ns = ev["metadata"]["namespace"]
+        self._remember((ref["kind"], ns, ref["name"], ref["uid"], ev["type"], ev["reason"], ev["message"]),
+                       ev["metadata"]["name"], ns, 1, time.monotonic())
+
+    def _new_event(self, ref: dict[str, Any], etype: str, reason: str, message: str, now: str) -> dict[str, Any]:
+        ns = ref.get("namespace") or "default"
+        name = f"{ref['name']}.{self._unique_nanos():x}"  # client-go: <object>.<UnixNano in hex>
+        return {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": ns},
+            "involvedObject": ref, "reason": reason, "message": message, "type": etype,
+            "source": {"component": self.component, **({"host": self.host} if self.host else {})},
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+            "reportingComponent": self.component, "reportingInstance": self.host or self.component,
+        }
+
+    def _remember(self, agg: tuple, name: str, ns: str, count: int, mono: float) -> None:
+        self._seen.pop(agg, None)
+        self._seen[agg] = (name, ns, count, mono)
+        self.posted += 1
+        while len(self._seen) > AGGREGATE_KEYS:  # least recently used first
+            del self._seen[next(iter(self._seen))]
+
     async def emit(self, obj: dict, etype: str, reason: str, message: str) -> None:
         """Post one Event now and wait for it (one-shot commands, which run no recorder loop);
         aggregated like :meth:`event`. Raises ``ApiStatusError`` if the API refuses it."""
@@ -145,25 +194,11 @@ class EventRecorder:
             name, pns, count, _ = prev
             try:
                 await self.client.patch(resources.EVENTS, name, {"count": count + 1, "lastTimestamp": now}, pns)
-                self._seen.pop(agg, None)
-                self._seen[agg] = (name, pns, count + 1, mono)
-                self.posted += 1
+                self._remember(agg, name, pns, count + 1, mono)
                 return
             except ApiStatusError as e:
                 if not e.not_found:
                     raise
-        name = f"{ref['name']}.{self._unique_nanos():x}"  # client-go: <object>.<UnixNano in hex>
-        ev = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": name, "namespace": ns},
-            "involvedObject": ref, "reason": reason, "message": message, "type": etype,
-            "source": {"component": self.component, **({"host": self.host} if self.host else {})},
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-            "reportingComponent": self.component, "reportingInstance": self.host or self.component,
-        }
+        ev = self._new_event(ref, etype, reason, message, now)
         await self.client.create(resources.EVENTS, ev, ns)
-        self._seen.pop(agg, None)
-        self._seen[agg] = (name, ns, 1, mono)
-        self.posted += 1
-        while len(self._seen) > AGGREGATE_KEYS:  # least recently used first
-            del self._seen[next(iter(self._seen))]
+        self._remember(agg, ev["metadata"]["name"], ns, 1, mono)

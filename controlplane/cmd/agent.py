@@ -22,6 +22,7 @@ import signal
 import ssl
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -138,10 +139,10 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
         system_reserved=args.system_reserved)
 
 
-def _client(args: argparse.Namespace, user_agent: str) -> RestClient:
+def _client(args: argparse.Namespace, user_agent: str, **kw: Any) -> RestClient:
     if args.kubeconfig:
-        return RestClient.from_kubeconfig(args.kubeconfig, user_agent=user_agent)
-    return RestClient(args.server or "https://127.0.0.1:6443", user_agent=user_agent)
+        return RestClient.from_kubeconfig(args.kubeconfig, user_agent=user_agent, **kw)
+    return RestClient(args.server or "https://127.0.0.1:6443", user_agent=user_agent, **kw)
 
 
 async def _node_client(args: argparse.Namespace, cfg: AgentConfig) -> RestClient:
@@ -223,7 +224,9 @@ async def _run_simulated(ctx: bootstrap.Context) -> int:
     args = ctx.args
     if not (args.kubeconfig or args.server):
         raise SystemExit("--kubeconfig or --server is required")
-    client = _client(args, "simulated-agent")
+    # the lean keep-alive client: thousands of nodes' lease renewals and pod status writes
+    # are nearly all this process does (aiohttp's per-request CPU was most of it)
+    client = _client(args, "simulated-agent", lite_http=True)
     gpus, model = parse_gpus(args.gpus)
     sim = SimulatedNodes(client, count=args.nodes, prefix=args.prefix, cpu=args.cpu or "4",
                          memory=args.memory or "32Gi", pods=args.pods or "110", gpus=gpus, model=model,

@@ -23,10 +23,12 @@ Neighbours: ``replicacalculator`` and ``hpanormalize`` (pure), ``controllerutil`
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -72,7 +74,9 @@ def _ts(v: str | None) -> float:
     return (rc._time(v) or 0.0) if v else 0.0
 
 
+@lru_cache(maxsize=4096)
 def _go_duration(v: str | None) -> float:
+    """A Go duration in seconds (cached: every PodMetrics of a cycle carries the same few)."""
     try:
         return parse_duration(v) if v else 0.0
     except ValueError:
@@ -135,43 +139,122 @@ class Discovery:
         return m[0][0] if m else None
 
 
+def _pod_metric_values(items: list[tuple[int, dict]], resource: str,
+                       container: str) -> tuple[dict[str, rc.PodMetric], tuple[int, str] | None]:
+    """PodMetrics (with their list positions) -> {pod: PodMetric} for ``resource`` (of one
+    ``container`` if given), and the first (position, message) of a pod lacking that container."""
+    out: dict[str, rc.PodMetric] = {}
+    for i, m in items:
+        md = m.get("metadata") or {}
+        ts, window = _ts(m.get("timestamp")), _go_duration(m.get("window"))
+        cs = m.get("containers") or []
+        if container:
+            c = next((c for c in cs if c.get("name") == container), None)
+            if c is None:
+                return out, (i, f"failed to get container metrics: container {container} not present in "
+                                f"metrics for pod {md.get('namespace')}/{md.get('name')}")
+            v = (c.get("usage") or {}).get(resource)
+            if v is not None:
+                out[md["name"]] = rc.PodMetric(rc.milli(v), ts, window)
+            continue
+        if not cs or any(resource not in (c.get("usage") or {}) for c in cs):
+            continue
+        out[md["name"]] = rc.PodMetric(sum(rc.milli(c["usage"][resource]) for c in cs), ts, window)
+    return out, None
+
+
+class _NamespacePodMetrics:
+    """One namespace's PodMetrics list, grouped by label set (the pods of a workload share
+    theirs), with each group's values per (resource, container) computed once."""
+
+    def __init__(self, items: list[dict], fetched: float) -> None:
+        self.fetched = fetched
+        groups: dict[tuple, tuple[dict, list[tuple[int, dict]]]] = {}
+        for i, m in enumerate(items):
+            labels = (m.get("metadata") or {}).get("labels") or {}
+            k = tuple(sorted(labels.items()))
+            g = groups.get(k)
+            if g is None:
+                g = groups[k] = (labels, [])
+            g[1].append((i, m))
+        self.groups = list(groups.values())
+        self._values: dict[tuple[int, str, str], tuple[dict[str, rc.PodMetric], tuple[int, str] | None]] = {}
+
+    def select(self, selector: LabelSelector, resource: str, container: str) -> tuple[dict[str, rc.PodMetric], float]:
+        """What ``GET .../namespaces/NS/pods?labelSelector=S`` would have given, as values."""
+        out: dict[str, rc.PodMetric] = {}
+        first: tuple[int, dict] | None = None
+        error: tuple[int, str] | None = None
+        for gi, (labels, items) in enumerate(self.groups):
+            if not selector.matches(labels):
+                continue
+            if first is None or items[0][0] < first[0]:
+                first = items[0]
+            hit = self._values.get((gi, resource, container))
+            if hit is None:
+                hit = self._values[(gi, resource, container)] = _pod_metric_values(items, resource, container)
+            out.update(hit[0])
+            if hit[1] is not None and (error is None or hit[1][0] < error[0]):
+                error = hit[1]
+        if first is None:
+            raise rc.CalcError("no metrics returned from resource metrics API")
+        if error is not None:
+            raise rc.CalcError(error[1])
+        return out, _ts(first[1].get("timestamp"))
+
+
 class MetricsClient:
     """Reads the metrics APIs through the apiserver (aggregated): resource metrics
     (``metrics.k8s.io``), custom metrics (``custom.metrics.k8s.io/v1beta2``) and external
-    metrics (``external.metrics.k8s.io/v1beta1``), as the HPA's REST metrics client."""
+    metrics (``external.metrics.k8s.io/v1beta1``), as the HPA's REST metrics client.
 
-    def __init__(self, client: RestClient, discovery: Discovery) -> None:
+    Resource metrics: one ``PodMetrics`` list per namespace serves every HPA of that namespace
+    for ``resource_ttl`` seconds (concurrent readers share one request), filtered by each HPA's
+    selector here instead of by the server. The Metrics API changes once per metrics
+    resolution (15 s), so HPAs synced in one wave see what per-HPA lists would have shown;
+    ``resource_ttl=0`` fetches per call."""
+
+    def __init__(self, client: RestClient, discovery: Discovery, resource_ttl: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.discovery = discovery
+        self.resource_ttl = resource_ttl
+        self.clock = clock
+        self._ns: dict[str, _NamespacePodMetrics] = {}
+        self._inflight: dict[str, asyncio.Task] = {}
 
-    async def resource(self, resource: str, namespace: str, selector: str,
-                       container: str = "") -> tuple[dict[str, rc.PodMetric], float]:
+    async def _fetch_namespace(self, namespace: str) -> _NamespacePodMetrics:
         try:
-            lst = await self.client.request("GET", f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods",
-                                            params={"labelSelector": selector})
+            lst = await self.client.request("GET", f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods")
         except ApiStatusError as e:
             raise rc.CalcError(f"unable to fetch metrics from resource metrics API: {e.message}") from None
-        items = lst.get("items") or []
-        if not items:
-            raise rc.CalcError("no metrics returned from resource metrics API")
-        out: dict[str, rc.PodMetric] = {}
-        for m in items:
-            md = m.get("metadata") or {}
-            ts, window = _ts(m.get("timestamp")), _go_duration(m.get("window"))
-            cs = m.get("containers") or []
-            if container:
-                c = next((c for c in cs if c.get("name") == container), None)
-                if c is None:
-                    raise rc.CalcError(f"failed to get container metrics: container {container} not present in "
-                                       f"metrics for pod {md.get('namespace')}/{md.get('name')}")
-                v = (c.get("usage") or {}).get(resource)
-                if v is not None:
-                    out[md["name"]] = rc.PodMetric(rc.milli(v), ts, window)
-                continue
-            if not cs or any(resource not in (c.get("usage") or {}) for c in cs):
-                continue
-            out[md["name"]] = rc.PodMetric(sum(rc.milli(c["usage"][resource]) for c in cs), ts, window)
-        return out, _ts(items[0].get("timestamp"))
+        # timed on arrival: a list slower than the TTL (a loaded apiserver) must still serve the
+        # HPAs waiting on it and those that follow, not be stale on arrival
+        entry = _NamespacePodMetrics(lst.get("items") or [], self.clock())
+        if self.resource_ttl > 0:
+            self._ns[namespace] = entry
+            # dropped once stale: between waves nothing of the lists is kept
+            asyncio.get_running_loop().call_later(self.resource_ttl, self._expire, namespace, entry)
+        return entry
+
+    def _expire(self, namespace: str, entry: _NamespacePodMetrics) -> None:
+        if self._ns.get(namespace) is entry:
+            del self._ns[namespace]
+
+    async def namespace_pod_metrics(self, namespace: str) -> _NamespacePodMetrics:
+        hit = self._ns.get(namespace)
+        if hit is not None and self.clock() - hit.fetched < self.resource_ttl:
+            return hit
+        task = self._inflight.get(namespace)
+        if task is None:
+            task = self._inflight[namespace] = asyncio.ensure_future(self._fetch_namespace(namespace))
+            task.add_done_callback(lambda _t, ns=namespace: self._inflight.pop(ns, None))
+        return await asyncio.shield(task)
+
+    async def resource(self, resource: str, namespace: str, selector: LabelSelector,
+                       container: str = "") -> tuple[dict[str, rc.PodMetric], float]:
+        entry = await self.namespace_pod_metrics(namespace)
+        return entry.select(selector, resource, container)
 
     async def raw(self, metric: str, namespace: str, selector: str,
                   metric_selector: str) -> tuple[dict[str, rc.PodMetric], float]:
@@ -226,6 +309,31 @@ def _selector_str(sel: dict | None) -> str:
     return LabelSelector.from_dict(sel).to_string() if sel else ""
 
 
+# The built-in workloads whose Scale is read from the controller-manager's informer caches
+# instead of a GET of ``/scale`` per sync: the same view the apiserver's scale subresource
+# gives (``spec.replicas``, ``status.replicas``, the selector as a string), no request.
+CACHED_SCALE: dict[tuple[str, str], R.Resource] = {
+    ("apps", "Deployment"): R.DEPLOYMENTS, ("apps", "ReplicaSet"): R.REPLICASETS,
+    ("apps", "StatefulSet"): R.STATEFULSETS, ("", "ReplicationController"): R.REPLICATIONCONTROLLERS}
+
+
+def scale_of(kind: str, obj: dict) -> dict:
+    """The ``autoscaling/v1`` Scale the apiserver serves for a built-in workload ``obj``."""
+    md, spec, st = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    sel = spec.get("selector")
+    if kind == "ReplicationController":
+        text = ",".join(f"{k}={v}" for k, v in sorted(sel.items())) if isinstance(sel, dict) else ""
+    else:
+        text = LabelSelector.from_dict(sel).to_string() if isinstance(sel, dict) else ""
+    scale: dict[str, Any] = {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md},
+        "spec": {"replicas": int(spec.get("replicas") or 0)}, "status": {"replicas": int(st.get("replicas") or 0)}}
+    if text:
+        scale["status"]["selector"] = text
+    return scale
+
+
 class HPAController:
     def __init__(self, manager: Manager, *, workers: int = 5, sync_period: float = SYNC_PERIOD,
                  downscale_stabilization: float = hn.DOWNSCALE_STABILIZATION, tolerance: float = rc.TOLERANCE,
@@ -237,20 +345,44 @@ class HPAController:
         self.sync_period = sync_period
         self.tolerance = tolerance
         self.clock = clock
+        self.scale_infs = {gk: manager.informer(res) for gk, res in CACHED_SCALE.items()}
         self.discovery = Discovery(self.client)
-        self.metrics = MetricsClient(self.client, self.discovery)
+        # one PodMetrics list per namespace per sync wave (see MetricsClient)
+        self.metrics = MetricsClient(self.client, self.discovery, resource_ttl=min(5.0, sync_period / 3))
         self.norm = hn.Normalizer(clock, downscale_stabilization)
         self.selectors: dict[str, LabelSelector] = {}
+        self._selector_texts: dict[str, str] = {}
+        self._selectors_gen = 0  # bumped when an HPA's selector changes or goes
+        self._pod_gen: dict[str, int] = {}  # namespace -> bumped on every pod event there
+        # HPA key -> (namespace pod generation, selector text, selected pods) and
+        # (pod generation, selectors generation, HPAs selecting those pods)
+        self._pods_cache: dict[str, tuple[int, str, list[dict]]] = {}
+        self._selecting_cache: dict[str, tuple[int, int, list[str]]] = {}
+        # HPA key -> (the cached pods list, {(resource, container): milli requests per pod})
+        self._requests_cache: dict[str, tuple[list[dict], dict[tuple[str, str], dict[str, int]]]] = {}
         self.syncs = 0
         self.controller = Controller("horizontalpodautoscaling", self.reconcile, workers=workers)
         self.hpa_inf.add_handler(self._on_hpa)
+        self.pod_inf.add_handler(self._on_pod)
         manager.add(self.controller)
+
+    def _on_pod(self, etype: str, obj: dict, old: dict | None) -> None:
+        ns = (obj.get("metadata") or {}).get("namespace") or ""
+        self._pod_gen[ns] = self._pod_gen.get(ns, 0) + 1
+
+    def _forget(self, key: str) -> None:
+        self.norm.forget(key)
+        if self.selectors.pop(key, None) is not None:
+            self._selectors_gen += 1
+        self._selector_texts.pop(key, None)
+        self._pods_cache.pop(key, None)
+        self._selecting_cache.pop(key, None)
+        self._requests_cache.pop(key, None)
 
     def _on_hpa(self, etype: str, obj: dict, old: dict | None) -> None:
         key = object_key(obj)
         if etype == "DELETED":
-            self.norm.forget(key)
-            self.selectors.pop(key, None)
+            self._forget(key)
             return
         # as kube-controller-manager: every request waits one sync period in the queue
         self.controller.enqueue_after(key, self.sync_period)
@@ -258,8 +390,7 @@ class HPAController:
     async def reconcile(self, key: str) -> Result | None:
         hpa = self.hpa_inf.get(key)
         if hpa is None:
-            self.norm.forget(key)
-            self.selectors.pop(key, None)
+            self._forget(key)
             return None
         t0 = time.perf_counter()
         action, error = "none", "internal"
@@ -391,6 +522,11 @@ class HPAController:
             raise ScaleError(f"unable to determine resource for scale target reference: {e.message}") from None
         if not maps:
             raise ScaleError(f'no matches for kind "{ref["kind"]}" in group "{group}"')
+        cached = CACHED_SCALE.get((group, ref["kind"]))
+        if cached is not None:
+            obj = self.scale_infs[(group, ref["kind"])].get_by(ns, ref.get("name", ""))
+            if obj is not None:  # else the GET below gives the apiserver's answer
+                return scale_of(ref["kind"], obj), cached
         first_err: str | None = None
         for res, has_scale in maps:
             if not has_scale:
@@ -423,17 +559,48 @@ class HPAController:
             self.recorder.event(hpa, "Warning", "InvalidSelector", msg)
             cond("ScalingActive", "False", "InvalidSelector", msg)
             return None, msg
+        if self._selector_texts.get(key) != text:
+            self._selectors_gen += 1
+            self._selector_texts[key] = text
         self.selectors[key] = sel
-        ns = hpa["metadata"].get("namespace")
-        pods = self.pod_inf.list(ns, sel.matches)
-        selecting = sorted({k for k, s in self.selectors.items() if split_key(k)[0] == ns and
-                            any(s.matches((p.get("metadata") or {}).get("labels") or {}) for p in pods)})
+        ns = hpa["metadata"].get("namespace") or ""
+        pods = self._pods(key, ns, text, sel)
+        gen = self._pod_gen.get(ns, 0)
+        hit = self._selecting_cache.get(key)
+        if hit is not None and hit[0] == gen and hit[1] == self._selectors_gen:
+            selecting = hit[2]
+        else:
+            selecting = sorted({k for k, s in self.selectors.items() if split_key(k)[0] == ns and
+                                any(s.matches((p.get("metadata") or {}).get("labels") or {}) for p in pods)})
+            self._selecting_cache[key] = (gen, self._selectors_gen, selecting)
         if len(selecting) > 1:
             msg = f"pods by selector {text} are controlled by multiple HPAs: [{' '.join(selecting)}]"
             self.recorder.event(hpa, "Warning", "AmbiguousSelector", msg)
             cond("ScalingActive", "False", "AmbiguousSelector", msg)
             return None, msg
         return sel, None
+
+    def _pods(self, key: str, ns: str, text: str, sel: LabelSelector) -> list[dict]:
+        """The cached pods ``sel`` picks in ``ns`` (the pod lister), listed again only after
+        a pod event in that namespace or a selector change."""
+        gen = self._pod_gen.get(ns, 0)
+        hit = self._pods_cache.get(key)
+        if hit is not None and hit[0] == gen and hit[1] == text:
+            return hit[2]
+        pods = self.pod_inf.list(ns, sel.matches)
+        self._pods_cache[key] = (gen, text, pods)
+        return pods
+
+    def _requests(self, key: str, pods: list[dict], resource: str, container: str) -> dict[str, int]:
+        """``pod_requests`` of the cached pods list, computed once per list (a missing request
+        raises every time)."""
+        hit = self._requests_cache.get(key)
+        if hit is None or hit[0] is not pods:
+            hit = self._requests_cache[key] = (pods, {})
+        out = hit[1].get((resource, container))
+        if out is None:
+            out = hit[1][(resource, container)] = rc.pod_requests(pods, resource, container)
+        return out
 
     def _unable(self, hpa: dict, reason: str, err: str) -> tuple[str, str, str, str]:
         self.recorder.event(hpa, "Warning", reason, err)
@@ -449,7 +616,8 @@ class HPAController:
         status_replicas = int((scale.get("status") or {}).get("replicas") or 0)
         specs = (hpa.get("spec") or {}).get("metrics") or []
         ns = hpa["metadata"].get("namespace") or "default"
-        pods = self.pod_inf.list(ns, sel.matches)
+        pods = self._pods(object_key(hpa), hpa["metadata"].get("namespace") or "",
+                          (scale.get("status") or {}).get("selector") or "", sel)
         replicas, metric, invalid, first_err, first_cond = 0, "", 0, None, None
         statuses: list[dict] = []
         for ms in specs:
@@ -478,7 +646,6 @@ class HPAController:
                    pods: list[dict], now: float) -> tuple[int, str, dict]:
         mtype = ms.get("type")
         ns = hpa["metadata"].get("namespace") or "default"
-        selector = sel.to_string()
         if mtype in ("Resource", "ContainerResource"):
             src = ms.get("resource") if mtype == "Resource" else ms.get("containerResource")
             src = src or {}
@@ -490,7 +657,7 @@ class HPAController:
             try:
                 if target.get("averageValue") is not None:
                     try:
-                        metrics, _ = await self.metrics.resource(rname, ns, selector, container)
+                        metrics, _ = await self.metrics.resource(rname, ns, sel, container)
                     except rc.CalcError as e:
                         raise rc.CalcError(f"failed to get {rname} usage: unable to get metrics for resource {rname}: {e}") from None
                     try:
@@ -506,12 +673,13 @@ class HPAController:
                                            "nor an average value (usage) target was set")
                     util_t = int(target["averageUtilization"])
                     try:
-                        metrics, _ = await self.metrics.resource(rname, ns, selector, container)
+                        metrics, _ = await self.metrics.resource(rname, ns, sel, container)
                     except rc.CalcError as e:
                         raise rc.CalcError(f"failed to get {rname} utilization: unable to get metrics for resource {rname}: {e}") from None
                     try:
-                        proposal, util, raw = rc.resource_replicas(spec_replicas, util_t, rname, pods, metrics, now,
-                                                                   container, self.tolerance)
+                        proposal, util, raw = rc.resource_replicas(
+                            spec_replicas, util_t, rname, pods, metrics, now, container, self.tolerance,
+                            requests=self._requests(object_key(hpa), pods, rname, container) if pods else None)
                     except rc.CalcError as e:
                         raise rc.CalcError(f"failed to get {rname} utilization: {e}") from None
                     current = {"averageUtilization": util, "averageValue": _milli_q(raw)}
@@ -530,7 +698,7 @@ class HPAController:
             try:
                 msel = _selector_str(metric.get("selector"))
                 try:
-                    metrics, _ = await self.metrics.raw(mname, ns, selector, msel)
+                    metrics, _ = await self.metrics.raw(mname, ns, sel.to_string(), msel)
                 except rc.CalcError as e:
                     raise rc.CalcError(f"unable to get metric {mname}: {e}") from None
                 proposal, usage = rc.plain_metric_replicas(spec_replicas, rc.milli((src.get("target") or {}).get("averageValue") or "0"),

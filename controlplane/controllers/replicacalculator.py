@@ -174,16 +174,18 @@ def within(ratio: float, tolerance: float = TOLERANCE) -> bool:
 
 def resource_replicas(current: int, target_utilization: int, resource: str, pods: list[dict],
                       metrics: dict[str, PodMetric], now: float, container: str = "",
-                      tolerance: float = TOLERANCE) -> tuple[int, int, int]:
+                      tolerance: float = TOLERANCE, requests: dict[str, int] | None = None) -> tuple[int, int, int]:
     """(replicas, utilization %, raw average milli-value): ``GetResourceReplicas`` after the
-    metrics were fetched."""
+    metrics were fetched. ``requests``: ``pod_requests(pods, resource, container)`` when the
+    caller kept it from an earlier sync over the same pods."""
     if not pods:
         raise CalcError("no pods returned by selector while calculating replica count")
     metrics = dict(metrics)
     ready, unready, missing, ignored = group_pods(pods, metrics, resource, now)
     for n in ignored | unready:
         metrics.pop(n, None)
-    requests = pod_requests(pods, resource, container)
+    if requests is None:
+        requests = pod_requests(pods, resource, container)
     if not metrics:
         raise CalcError("did not receive metrics for targeted pods (pods might be unready)")
     ratio, utilization, raw = resource_utilization_ratio(metrics, requests, target_utilization)

@@ -36,6 +36,12 @@ BINDING_RECORD_ANNOTATION = "scheduling.controlplane.io/decision"
 
 # where a successful decision's encoded record waits in the CycleState for the binding cycle
 CYCLE_STATE_KEY = "_decision_record"
+# the Binding annotation that carries the pod's Scheduled Event (core/v1, JSON) to this
+# project's apiserver, which creates it once the binding is stored; where it waits in the
+# CycleState, and the CycleState flag DefaultBinder sets once a Binding carried it
+BINDING_EVENT_ANNOTATION = "scheduling.controlplane.io/scheduled-event"
+EVENT_CYCLE_STATE_KEY = "_scheduled_event"
+EVENT_CARRIED_KEY = "_scheduled_event_carried"
 
 SCHEDULED = "Scheduled"
 UNSCHEDULABLE = "Unschedulable"

@@ -12,7 +12,9 @@ pod naming no profile is left alone (Pending), as kube-scheduler does. Besides n
 it watches PriorityClasses, Namespaces (labels for affinity terms' ``namespaceSelector``) and
 the Services/RCs/ReplicaSets/StatefulSets the apiserver serves (default topology spreading).
 
-Observability: a ``SchedulingDecision`` record per decision (``decisions``): one JSON line in
+Events: ``Scheduled`` (with this project's apiserver carried by the Binding, which the
+apiserver turns into the same Event create; else posted by the recorder after the binding),
+``FailedScheduling``, ``Preempted``. Observability: a ``SchedulingDecision`` record per decision (``decisions``): one JSON line in
 ``scheduling.log`` (``decisionlog``) and, when the apiserver serves them, an API object (a
 successful one rides in the Binding; an unschedulable one is created, rate-limited per pod);
 Prometheus ``scheduler_schedule_attempts_total{result,profile}``,
@@ -54,6 +56,7 @@ PRIORITY_CLASSES = Resource("scheduling.k8s.io", "v1", "priorityclasses", "Prior
 DECISIONS = Resource(decisions.GROUP, decisions.VERSION, decisions.PLURAL, decisions.KIND)
 REPLICATIONCONTROLLERS = Resource("", "v1", "replicationcontrollers", "ReplicationController")
 WORKLOAD_RESOURCES = (resources.SERVICES, REPLICATIONCONTROLLERS, resources.REPLICASETS, resources.STATEFULSETS)
+EVENT_OBJECT_KEY = "_scheduled_event_object"  # the CycleState's Scheduled Event (for the recorder's bookkeeping)
 FAILED_RECORD_BURST = 5  # unschedulable records per pod, then one per FAILED_RECORD_REFILL_S
 FAILED_RECORD_REFILL_S = 60.0
 ATTEMPTS = PCounter("scheduler_schedule_attempts_total",
@@ -77,6 +80,9 @@ class Scheduler:
         self.decision_log = decision_log
         self.decision_records = decision_records
         self.records_api = False  # found at start: does the apiserver serve SchedulingDecisions?
+        # found at start too: does the apiserver create the Scheduled Event a Binding carries?
+        # (this project's apiserver, the one that serves SchedulingDecisions, does)
+        self.binding_events = False
         self._record_budget: dict[str, tuple[float, float]] = {}
         self.cache = Cache()
         self.frameworks: dict[str, Framework] = {}  # every schedulerName and alias -> its framework
@@ -236,8 +242,10 @@ class Scheduler:
         tasks.append(asyncio.create_task(self.recorder.start(stop)))
         if self.decision_log is not None:
             tasks.append(asyncio.create_task(self.decision_log.start(stop)))
-        if self.decision_records:
-            self.records_api = await self._discover_records_api()
+        if self.decision_records or self.scheduled_events:
+            served = await self._discover_records_api()
+            self.records_api = self.decision_records and served
+            self.binding_events = self.scheduled_events and served
         try:
             for inf in (self.priority_classes, self.namespaces, *self.workload_informers, self.nodes, self.pods):
                 await inf.wait_for_sync()
@@ -295,6 +303,11 @@ class Scheduler:
             line = self.decision_log.write(rec) if self.decision_log is not None else encode(rec)
             if self.records_api:
                 res.cycle_state[decisions.CYCLE_STATE_KEY] = line
+        if self.binding_events:  # the Scheduled Event rides in the Binding (see DefaultBinder)
+            ev = self.recorder.build(pod.obj, "Normal", "Scheduled", f"Successfully assigned {pod.key} to {res.node}")
+            if ev is not None:
+                res.cycle_state[decisions.EVENT_CYCLE_STATE_KEY] = encode(ev)
+                res.cycle_state[EVENT_OBJECT_KEY] = ev
         fw.reserve(res.cycle_state, pod, res.node, self.cache)
         self.cache.assume(pod, res.node)
         task = asyncio.create_task(self._bind(fw, pod, res.node, res.cycle_state, t0))
@@ -409,7 +422,9 @@ class Scheduler:
         attempts, duration = self._scheduled_metrics(fw.name)
         attempts.inc()
         duration.observe(time.perf_counter() - t0)
-        if self.scheduled_events:
+        if cs.get(decisions.EVENT_CARRIED_KEY):
+            self.recorder.sent(cs[EVENT_OBJECT_KEY])
+        elif self.scheduled_events:
             self.recorder.event(pod.obj, "Normal", "Scheduled", f"Successfully assigned {pod.key} to {node}")
 
     def _binding_failed(self, fw: Framework, pod: PodInfo, node: str, cs: Any, st: Status, t0: float) -> None:

@@ -103,7 +103,17 @@ def test_decision_records_in_the_api(sched_cluster):
     chosen = next(x for x in rec["candidates"] if x["chosen"])
     fit = {e["name"]: e for e in chosen["plugins"]}["NodeResourcesFit"]
     assert fit["raw"] == fit["normalized"] and fit["weighted"] == fit["weight"] * fit["normalized"]
-    assert "scheduling.controlplane.io/decision" not in (c.get("pod", "placed", n)["metadata"].get("annotations") or {})
+    annotations = c.get("pod", "placed", n)["metadata"].get("annotations") or {}
+    assert "scheduling.controlplane.io/decision" not in annotations
+    # the Scheduled Event rode in the same Binding: created as the scheduler's POST would be
+    assert "scheduling.controlplane.io/scheduled-event" not in annotations
+    [ev] = c.wait_event(n, "placed", "Scheduled")
+    assert ev["message"] == f"Successfully assigned {n}/placed to rec-b" and ev["type"] == "Normal"
+    assert ev["involvedObject"]["kind"] == "Pod" and ev["involvedObject"]["uid"]
+    assert ev["source"]["component"] == ev["reportingComponent"] == "default-scheduler"
+    full = json.loads(c.kubectl("get", "event", ev["metadata"]["name"], "-n", n, "-o", "json",
+                                "--show-managed-fields").stdout)
+    assert full["metadata"]["uid"] and full["metadata"]["managedFields"][0]["operation"] == "Update", full
     table = c.kubectl("get", "sd", "-n", n).stdout
     assert "default-scheduler" in table and "rec-b" in table and "Scheduled" in table, table
     described = c.kubectl("describe", "sd", rec["metadata"]["name"], "-n", n).stdout
@@ -119,14 +129,21 @@ def test_decision_records_in_the_api(sched_cluster):
         in bad["filters"]
     # a Binding carrying a record the apiserver cannot accept is a 400 and binds nothing
     c.apply(pod("manual", n, "records", scheduler="nobody-schedules-this"))
-    for bad_record, why in (("{not json", "not JSON"), (json.dumps({"apiVersion": "scheduling.controlplane.io/v1",
-                            "kind": "SchedulingDecision", "pod": {"name": "other"}}), "not 'manual'")):
+    other_event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "x.1"}, "reason": "Scheduled",
+                   "involvedObject": {"kind": "Pod", "name": "placed", "namespace": n}}
+    for key, bad_record, why in (
+            ("decision", "{not json", "not JSON"),
+            ("decision", json.dumps({"apiVersion": "scheduling.controlplane.io/v1", "kind": "SchedulingDecision",
+                                     "pod": {"name": "other"}}), "not 'manual'"),
+            ("scheduled-event", "[]", "must hold an Event object"),
+            ("scheduled-event", json.dumps(other_event), "must be about pod 'manual'")):
         binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "manual", "annotations": {
-            "scheduling.controlplane.io/decision": bad_record}}, "target": {"kind": "Node", "name": "rec-a"}}
+            f"scheduling.controlplane.io/{key}": bad_record}}, "target": {"kind": "Node", "name": "rec-a"}}
         r = c.kubectl("create", "--raw", f"/api/v1/namespaces/{n}/pods/manual/binding", "-f", "-",
                       input=json.dumps(binding), check=False)
         assert r.returncode != 0 and why in r.stderr, r.stderr
     assert c.node_of(n, "manual") is None and c.api_decisions(n, "manual") == []
+    assert c.events(n, "manual", "Scheduled") == []
     # expiry: the etcd lease (TTL + at most 5 % of it) deletes the record
     deadline = t0 + DECISION_TTL_S * 1.05 + 15
     while time.monotonic() < deadline and c.api_decisions(n, "placed"):

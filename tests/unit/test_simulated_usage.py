@@ -57,3 +57,24 @@ def test_profile_matches_the_model(ann):
     for c, spec in zip(profile(p), p["spec"]["containers"]):
         assert c.cpu(1234.5) == pytest.approx(cpu_rate(p, spec, 1234.5))
         assert c.memory == memory_bytes(p, spec)
+
+
+def test_the_slim_pod_keeps_what_the_simulated_nodes_read() -> None:
+    from controlplane.agent.simulated import slim_pod
+    from controlplane.agent.simulated_usage import profile
+
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "p", "namespace": "n", "uid": "u1", "resourceVersion": "9",
+                        "labels": {"app": "a"}, "managedFields": [{"manager": "x"}],
+                        "annotations": {"sim.controlplane.io/cpu-usage": "app=800m", "other": "x"}},
+           "spec": {"nodeName": "sim-node-1", "serviceAccountName": "default", "volumes": [{"name": "v"}],
+                    "containers": [{"name": "app", "image": "pause", "volumeMounts": [{"name": "v"}],
+                                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]},
+           "status": {"phase": "Running", "startTime": "2026-12-06T00:00:00Z", "conditions": [{"type": "Ready"}]}}
+    slim = slim_pod(pod)
+    assert slim == {"metadata": {"name": "p", "namespace": "n", "uid": "u1", "resourceVersion": "9",
+                                 "annotations": {"sim.controlplane.io/cpu-usage": "app=800m"}},
+                    "spec": {"nodeName": "sim-node-1", "containers": [
+                        {"name": "app", "image": "pause", "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]},
+                    "status": {"phase": "Running", "startTime": "2026-12-06T00:00:00Z"}}
+    assert repr(profile(slim)) == repr(profile(pod))

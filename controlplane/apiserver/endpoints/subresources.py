@@ -9,7 +9,13 @@ A Binding may carry the scheduler's SchedulingDecision record in its
 ``scheduling.controlplane.io/decision`` annotation: it is validated before the binding and
 stored once the binding is (a background write, group-committed with the writes in flight,
 after the answer so the binding's latency is unchanged), so recording decisions costs the
-scheduler no request of its own; the annotation is not copied onto the pod.
+scheduler no request of its own; the annotation is not copied onto the pod. Likewise the
+scheduler's ``Scheduled`` Event (a core/v1 Event about this pod, in the
+``scheduling.controlplane.io/scheduled-event`` annotation): checked before the binding (JSON, an
+Event about this pod in its namespace, the requester may create Events there), then created
+through the ordinary create path (admission, defaulting, validation, managedFields, its TTL)
+once the binding is stored, as if the scheduler had POSTed it right after its binding, which is
+what kube-scheduler does; it saves the scheduler a request per pod.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.endpoints import common as hc
 from controlplane.apiserver.endpoints.common import Api, parse_rv
 from controlplane.apiserver.endpoints.delete import delete_object
-from controlplane.apiserver.endpoints.write import cached_copy, write_update
+from controlplane.apiserver.endpoints.write import cached_copy, create_object, write_update
 from controlplane.apiserver.meta import errors
+from controlplane.apiserver.meta import request as reqctx
 from controlplane.apiserver.meta.jsonutil import loads, path_get, path_set
 from controlplane.apiserver.patch import apply_patch
 from controlplane.apiserver.strategy import generic
@@ -37,6 +44,10 @@ log = get_logger(__name__)
 # JSON): stored as that object right after the binding, never copied onto the pod.
 DECISION_ANNOTATION = "scheduling.controlplane.io/decision"
 DECISION_GVR = ("scheduling.controlplane.io", "v1", "schedulingdecisions")
+# A Binding annotation carrying the scheduler's Scheduled Event about the pod (a core/v1 Event,
+# JSON): created right after the binding, never copied onto the pod.
+EVENT_ANNOTATION = "scheduling.controlplane.io/scheduled-event"
+EVENT_GVR = ("", "v1", "events")
 
 
 async def handle(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse:
@@ -66,6 +77,7 @@ async def bind(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     want_uid = (body.get("metadata") or {}).get("uid")
     dry = hc.dry_run(request)
     record = _decision_record(api, body, t)  # checked before anything is written
+    event = _scheduled_event(api, body, t)
 
     async def assign(current: dict[str, Any]) -> dict[str, Any]:
         meta, spec = current["metadata"], current.setdefault("spec", {})
@@ -95,6 +107,8 @@ async def bind(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     else:
         if record is not None:  # stored after the answer: the binding's latency stays as it was
             api.spawn(_store_record(api, *record, t))
+        if event is not None:
+            api.spawn(_create_event(api, *event, hc.field_manager(request), t))
     return hc.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                              "code": 201}, status=201)
 
@@ -108,23 +122,73 @@ async def _store_record(api: Api, info: ResourceInfo, obj: dict[str, Any], t: hc
         log.warning("decision record not stored", pod=t.name, namespace=t.namespace, error=repr(e))
 
 
-def _decision_record(api: Api, body: dict[str, Any], t: hc.Target) -> tuple[ResourceInfo, dict[str, Any]] | None:
-    """The SchedulingDecision a Binding carries in its ``scheduling.controlplane.io/decision``
-    annotation, prepared for storage like a create without a field manager (as the binding
-    itself: no managedFields); None when there is none. A record that is not acceptable is a
-    400/422 and nothing is written."""
-    raw = ((body.get("metadata") or {}).get("annotations") or {}).get(DECISION_ANNOTATION)
+async def _create_event(api: Api, info: ResourceInfo, obj: dict[str, Any], manager: str, t: hc.Target) -> None:
+    try:  # the create path of a POST (admission, defaults, validation, managedFields, TTL)
+        await create_object(api, info, obj, strict=False, manager=manager, dry=False)
+    except errors.ApiError as e:  # the binding stands; the Event is lost, as a failed POST's would be
+        log.warning("scheduled event not stored", pod=t.name, namespace=t.namespace, error=str(e))
+    except Exception as e:
+        log.warning("scheduled event not stored", pod=t.name, namespace=t.namespace, error=repr(e))
+
+
+def _carried(body: dict[str, Any], annotation: str, what: str) -> dict[str, Any] | None:
+    raw = ((body.get("metadata") or {}).get("annotations") or {}).get(annotation)
     if not raw:
-        return None
-    info = api.registry.get(*DECISION_GVR)
-    if info is None:
         return None
     try:
         obj = loads(raw) if isinstance(raw, (str, bytes)) else None
     except ValueError as e:
-        raise errors.bad_request(f"annotation {DECISION_ANNOTATION}: not JSON: {e}") from None
+        raise errors.bad_request(f"annotation {annotation}: not JSON: {e}") from None
     if not isinstance(obj, dict):
-        raise errors.bad_request(f"annotation {DECISION_ANNOTATION}: must hold a SchedulingDecision object")
+        raise errors.bad_request(f"annotation {annotation}: must hold {what} object")
+    return obj
+
+
+def _may_create(t: hc.Target, group: str, resource: str) -> None:
+    """The requester may create ``resource`` in the pod's namespace (a Binding is no way
+    around RBAC); nothing to check outside a request's security context."""
+    ctx = reqctx.current()
+    if ctx is not None and not ctx.allowed("create", group=group, resource=resource, namespace=t.namespace or ""):
+        raise errors.ApiError(403, "Forbidden", f'{resource} is forbidden: User "{ctx.user.name}" cannot create '
+                              f'resource "{resource}" in API group "{group}" in the namespace "{t.namespace}" '
+                              '(carried by a Binding)', details={"kind": resource})
+
+
+def _scheduled_event(api: Api, body: dict[str, Any], t: hc.Target) -> tuple[ResourceInfo, dict[str, Any]] | None:
+    """The core/v1 Event a Binding carries in its ``scheduling.controlplane.io/scheduled-event``
+    annotation, checked (an Event about this pod, in its namespace, that the requester may
+    create); None when there is none. Not acceptable: a 400/403 and nothing is written."""
+    obj = _carried(body, EVENT_ANNOTATION, "an Event")
+    if obj is None:
+        return None
+    info = api.registry.get(*EVENT_GVR)
+    assert info is not None
+    info = api.registry.storage_info(info)
+    generic.check_type(info, obj)
+    meta = obj.setdefault("metadata", {})
+    if meta.get("namespace") not in (None, t.namespace):
+        raise errors.bad_request(f"annotation {EVENT_ANNOTATION}: the Event's namespace does not match the pod's")
+    meta["namespace"] = t.namespace
+    ref = obj.get("involvedObject")
+    if not isinstance(ref, dict) or ref.get("kind") != "Pod" or ref.get("name") != t.name \
+            or ref.get("namespace") not in (None, t.namespace):
+        raise errors.bad_request(f"annotation {EVENT_ANNOTATION}: the Event must be about pod {t.name!r}")
+    _may_create(t, "", "events")
+    return info, obj
+
+
+def _decision_record(api: Api, body: dict[str, Any], t: hc.Target) -> tuple[ResourceInfo, dict[str, Any]] | None:
+    """The SchedulingDecision a Binding carries in its ``scheduling.controlplane.io/decision``
+    annotation, prepared for storage like a create without a field manager (as the binding
+    itself: no managedFields); None when there is none. A record that is not acceptable is a
+    400/403/422 and nothing is written."""
+    if not ((body.get("metadata") or {}).get("annotations") or {}).get(DECISION_ANNOTATION):
+        return None
+    info = api.registry.get(*DECISION_GVR)
+    if info is None:
+        return None
+    obj = _carried(body, DECISION_ANNOTATION, "a SchedulingDecision")
+    assert obj is not None
     generic.check_type(info, obj)
     meta = obj.setdefault("metadata", {})
     meta["namespace"] = t.namespace
@@ -132,6 +196,7 @@ def _decision_record(api: Api, body: dict[str, Any], t: hc.Target) -> tuple[Reso
     if isinstance(pod, dict) and pod.get("name") != t.name:
         raise errors.bad_request(f"annotation {DECISION_ANNOTATION}: the record is about pod "
                                  f"{pod.get('name')!r}, not {t.name!r}")
+    _may_create(t, DECISION_GVR[0], DECISION_GVR[2])
     return info, generic.prepare_create(info, obj, strict=False, manager=None)
 
 
