@@ -2,11 +2,11 @@
 alone, in the foreground, until SIGINT/SIGTERM. ``controlplane up`` runs this as a child process.
 
 With ``--workers N`` (N > 1) this process is a small supervisor of N apiserver worker processes
-sharing the port (``controlplane.apiserver.server.workers``); the hidden ``--worker i,N,FD`` flag is how
-it starts each of them. Worker 0 alone runs the etcd compaction loop and the CRD start-up
-reconciliation writes. The supervisor never imports the API server itself (only the workers
-serve): its start-up, and so a restarted apiserver's, does not wait for those imports
-(docs/reliability.md, "apiserver restart").
+sharing the port (``controlplane.apiserver.server.workers``); the hidden ``--worker i,N,FD`` flag is how it
+restarts a worker that died. Worker 0 alone runs the etcd compaction loop and the CRD start-up
+reconciliation writes. The first workers are forked from the supervisor once it imported the
+worker's code (``run_supervisor``, as gunicorn's ``--preload``): a (re)started apiserver
+imports the API server once instead of once per worker (docs/reliability.md, "apiserver restart").
 
 Security flags (kube-apiserver's names; docs/security.md): ``--tls-cert-file``/
 ``--tls-private-key-file`` (HTTPS), ``--client-ca-file`` (client certificates),
@@ -233,10 +233,48 @@ async def worker_main(ctx: bootstrap.Context) -> None:
         link.close()
 
 
-async def supervisor_main(ctx: bootstrap.Context) -> int:
-    # the supervisor installs its own SIGINT/SIGTERM handlers and forwards them to the workers
-    from controlplane.apiserver.server.workers import supervise, worker_argv
-    return await supervise(worker_argv(sys.argv[1:]), ctx.args.workers)
+def preload() -> None:
+    """Import what a worker runs (``worker_main``, ``build_api`` and the server), so that
+    forked workers start with it imported."""
+    import structlog  # noqa: F401
+
+    import controlplane.apiserver.authentication.serviceaccount  # noqa: F401
+    import controlplane.apiserver.persistence.encryption.backend  # noqa: F401
+    import controlplane.apiserver.persistence.encryption.config  # noqa: F401
+    import controlplane.apiserver.server.app  # noqa: F401
+    import controlplane.apiserver.server.limits  # noqa: F401
+    import controlplane.apiserver.server.metrics  # noqa: F401
+    import controlplane.apiserver.server.security  # noqa: F401
+    import controlplane.storage.etcd  # noqa: F401
+
+
+def _forked_worker(args: argparse.Namespace, index: int, count: int, fd: int) -> int:
+    """A preforked worker's whole life (``workers.prefork`` calls it in the child)."""
+    wargs = argparse.Namespace(**vars(args))
+    wargs.worker, wargs.workers = f"{index},{count},{fd}", 1
+    return bootstrap.run(COMPONENT, wargs, worker_main)
+
+
+def run_supervisor(args: argparse.Namespace) -> int:
+    """The supervisor, preloaded (as gunicorn's ``--preload``): the multiprocess metrics
+    directory is set, the worker's code imported once, and the first workers forked, all before
+    the supervisor's event loop (or any thread or socket but the links) exists; then the loop
+    supervises them. A worker that dies later is restarted as a new process (``--worker``)."""
+    import functools
+
+    from controlplane.apiserver.server.workers import (metrics_dir_for_workers, prefork, supervise,
+                                                       worker_argv)
+    metrics_dir = metrics_dir_for_workers()
+    preload()
+    gc.freeze()  # the imported modules stay out of the collector: fewer copied pages in the workers
+    preforked = prefork(args.workers, functools.partial(_forked_worker, args))
+
+    async def supervisor_main(ctx: bootstrap.Context) -> int:
+        # the supervisor installs its own SIGINT/SIGTERM handlers and forwards them to the workers
+        return await supervise(worker_argv(sys.argv[1:]), ctx.args.workers, preforked=preforked,
+                               metrics_dir=metrics_dir)
+
+    return bootstrap.run(COMPONENT, args, supervisor_main)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -247,5 +285,5 @@ def run(args: argparse.Namespace) -> int:
             bootstrap.setup_logging(COMPONENT, args)
             log.error("--workers needs a fixed --port (each worker binds it with SO_REUSEPORT)")
             return 2
-        return bootstrap.run(COMPONENT, args, supervisor_main)
+        return run_supervisor(args)
     return bootstrap.run(COMPONENT, args, main)

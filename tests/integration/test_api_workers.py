@@ -202,8 +202,14 @@ def test_metrics_count_the_requests_of_every_worker(workers_api: ApiServerProces
 
 
 def _metrics_dir(pid: int) -> str:
-    env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return next(e.split(b"=", 1)[1].decode() for e in env if e.startswith(b"PROMETHEUS_MULTIPROC_DIR="))
+    """The multiprocess metrics directory a worker writes to: the directory of the metric files
+    it has mapped (a preforked worker's /proc/PID/environ is the supervisor's start-up
+    environment, from before the supervisor set PROMETHEUS_MULTIPROC_DIR)."""
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        path = line.split(maxsplit=5)[5] if len(line.split(maxsplit=5)) == 6 else ""
+        if "/controlplane-apiserver-metrics-" in path and path.endswith(".db"):
+            return os.path.dirname(path)
+    raise AssertionError(f"worker {pid} maps no metrics file")
 
 
 def test_sigterm_stops_every_worker_and_removes_the_metrics_dir(private_api: ApiServerProcess) -> None:

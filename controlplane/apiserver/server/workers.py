@@ -1,13 +1,19 @@
 """Several apiserver processes on one port: the supervisor, its link to each worker, and the
 SO_REUSEPORT listening socket.
 
-``controlplane apiserver --workers N`` (N > 1) runs ``supervise``: it starts N children
-(``python -m controlplane <same argv minus --workers> --worker i,N,FD``), each a complete
+``controlplane apiserver --workers N`` (N > 1) runs ``supervise`` over N children, each a complete
 apiserver (``app.serve`` with its own ApiServer, EtcdBackend and watch caches) listening on the
 same host:port through its own SO_REUSEPORT socket, so the kernel spreads connections over them
 and the server uses N cores (kube-apiserver gets there with goroutines). Everything shared goes
 through etcd; metrics through prometheus_client's multiprocess directory
 (``PROMETHEUS_MULTIPROC_DIR``, a fresh temp dir the supervisor removes on exit).
+
+Preload: the first N workers are forked (``prefork``) from the supervisor after it set the
+metrics directory and imported the worker's code, before its event loop exists (no loop,
+thread or socket but the links is inherited): a (re)started apiserver imports the API server
+once, not once per worker. A worker restarted later is a new process
+(``python -m controlplane <same argv minus --workers> --worker i,N,FD``): the supervisor runs
+its event loop by then, which a fork must not inherit.
 
 Ready gate: each worker gets one end of a socketpair (``FD``). Once it listens it writes
 ``ready``; when all N did, the supervisor answers ``go`` to every worker, and only then do the
@@ -37,6 +43,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client.multiprocess import mark_process_dead
@@ -133,10 +140,84 @@ class WorkerLink:
             self._writer.close()
 
 
+class ForkedProcess:
+    """A worker forked from the preloaded supervisor (``prefork``), with the part of
+    ``asyncio.subprocess.Process`` that ``supervise`` uses: its exit is seen through a pidfd
+    (the event loop's child watcher only reaps the processes it started itself)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._exited: asyncio.Future | None = None
+
+    async def wait(self) -> int:
+        if self._exited is None:
+            self._exited = asyncio.ensure_future(self._reap())
+        return await asyncio.shield(self._exited)
+
+    async def _reap(self) -> int:
+        loop = asyncio.get_running_loop()
+        fd = os.pidfd_open(self.pid)
+        readable = loop.create_future()
+        loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+        try:
+            await readable
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+        _, status = os.waitpid(self.pid, 0)
+        self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+@dataclass
+class Preforked:
+    """A worker ``prefork`` started: its pid and the supervisor's end of its link."""
+    index: int
+    pid: int
+    link: socket.socket
+
+
+def prefork(count: int, child: Callable[[int, int, int], int]) -> list[Preforked]:
+    """Fork ``count`` workers from this (preloaded, single-threaded, loop-less) process; each
+    child runs ``child(index, count, link_fd)`` and leaves with its result through ``os._exit``
+    (never back into the caller). Called before the supervisor's event loop exists."""
+    out: list[Preforked] = []
+    for index in range(count):
+        parent, child_end = socket.socketpair()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            rc = 1
+            try:
+                parent.close()
+                for other in out:  # else a sibling keeps another worker's link open past the supervisor
+                    other.link.close()
+                rc = child(index, count, child_end.detach())
+            except BaseException:  # noqa: BLE001 - reported, then the child leaves
+                import traceback
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(rc)
+        child_end.close()
+        out.append(Preforked(index, pid, parent))
+    return out
+
+
 @dataclass
 class _Worker:
     index: int
-    proc: asyncio.subprocess.Process
+    proc: asyncio.subprocess.Process | ForkedProcess
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
 
@@ -158,19 +239,38 @@ async def _first(*aws: asyncio.Future | asyncio.Task) -> None:
     await asyncio.wait(set(aws), return_when=asyncio.FIRST_COMPLETED)
 
 
-async def supervise(argv: list[str], count: int) -> int:
-    """Run ``count`` workers of ``controlplane <argv>`` until a signal, restarting any that dies."""
+def metrics_dir_for_workers() -> str:
+    """A fresh multiprocess metrics directory, set in ``PROMETHEUS_MULTIPROC_DIR`` of this process
+    (so of the workers it forks or starts). Metric values created from here on live in files
+    there; the ones created earlier (none: only labelled metrics exist before the apiserver's
+    modules are imported, and they create no value until used) would not."""
+    from prometheus_client import values
+    metrics_dir = tempfile.mkdtemp(prefix="controlplane-apiserver-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    values.ValueClass = values.get_value_class()
+    return metrics_dir
+
+
+async def supervise(argv: list[str], count: int, *, preforked: list[Preforked] | None = None,
+                    metrics_dir: str | None = None) -> int:
+    """Run ``count`` workers of ``controlplane <argv>`` until a signal, restarting any that dies.
+    ``preforked``: the workers ``prefork`` already started (in ``metrics_dir``); a restarted
+    worker is always a new ``controlplane`` process."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    metrics_dir = tempfile.mkdtemp(prefix="controlplane-apiserver-metrics-")
+    metrics_dir = metrics_dir or tempfile.mkdtemp(prefix="controlplane-apiserver-metrics-")
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
     workers: list[_Worker] = []
     rc = 0
     keepers: list[asyncio.Future] = []
     try:
-        for i in range(count):
+        for pf in preforked or []:
+            pf.link.setblocking(False)
+            reader, writer = await asyncio.open_connection(sock=pf.link)
+            workers.append(_Worker(pf.index, ForkedProcess(pf.pid), reader, writer))
+        for i in range(len(workers), count):
             workers.append(await _spawn(i, count, argv, env))
         exits = {w.index: asyncio.ensure_future(w.proc.wait()) for w in workers}
         any_exit = asyncio.ensure_future(asyncio.wait(list(exits.values()), return_when=asyncio.FIRST_COMPLETED))
