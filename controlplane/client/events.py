@@ -105,12 +105,8 @@ class EventRecorder:
         prev = self._seen.get((ref["kind"], ns, ref["name"], ref["uid"], etype, reason, message))
         if prev is not None and time.monotonic() - prev[3] < AGGREGATE_WINDOW_S:
             return None
-        k = self._object_key(obj)
-        now = time.monotonic()
-        tokens, last = self._spam.get(k, (float(SPAM_BURST), now))
-        if tokens + (now - last) * SPAM_REFILL_PER_S < 1.0:
-            return None
-        self._allow(k)
+        if not self._allow(self._object_key(obj)):
+            return None  # event() then drops it, as it drops any Event past the budget
         return self._new_event(ref, etype, reason, message, now_rfc3339())
 
     def sent(self, ev: dict) -> None:
