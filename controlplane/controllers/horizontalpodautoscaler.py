@@ -43,6 +43,7 @@ from controlplane.controllers import hpanormalize as hn
 from controlplane.controllers import replicacalculator as rc
 from controlplane.log import get_logger
 from controlplane.machinery.quantity import format_quantity
+from controlplane.machinery.scale import map_selector_text, scale_view, set_based_selector_text
 from controlplane.machinery.selectors import LabelSelector, parse_label_selector
 from controlplane.machinery.timestamps import parse_duration, rfc3339
 
@@ -319,19 +320,9 @@ CACHED_SCALE: dict[tuple[str, str], R.Resource] = {
 
 def scale_of(kind: str, obj: dict) -> dict:
     """The ``autoscaling/v1`` Scale the apiserver serves for a built-in workload ``obj``."""
-    md, spec, st = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    sel = spec.get("selector")
-    if kind == "ReplicationController":
-        text = ",".join(f"{k}={v}" for k, v in sorted(sel.items())) if isinstance(sel, dict) else ""
-    else:
-        text = LabelSelector.from_dict(sel).to_string() if isinstance(sel, dict) else ""
-    scale: dict[str, Any] = {
-        "kind": "Scale", "apiVersion": "autoscaling/v1",
-        "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md},
-        "spec": {"replicas": int(spec.get("replicas") or 0)}, "status": {"replicas": int(st.get("replicas") or 0)}}
-    if text:
-        scale["status"]["selector"] = text
-    return scale
+    spec = obj.get("spec") or {}
+    text = (map_selector_text if kind == "ReplicationController" else set_based_selector_text)(spec.get("selector"))
+    return scale_view(obj.get("metadata") or {}, spec.get("replicas"), (obj.get("status") or {}).get("replicas"), text)
 
 
 class HPAController:

@@ -35,6 +35,7 @@ from controlplane.apiserver.meta import request as reqctx
 from controlplane.apiserver.meta.jsonutil import loads, path_get, path_set
 from controlplane.apiserver.patch import apply_patch
 from controlplane.apiserver.strategy import generic
+from controlplane.machinery.scale import scale_view
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import now_rfc3339
 
@@ -219,17 +220,8 @@ def to_scale(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
     """The ``autoscaling/v1`` Scale view of ``obj`` (paths and selector from its strategy)."""
     strategy = info.strategy
     spec_p, status_p = strategy.scale_paths(info)
-    meta = obj["metadata"]
-    selector = strategy.scale_selector(info, obj)
-    scale = {
-        "kind": "Scale", "apiVersion": "autoscaling/v1",
-        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
-        "spec": {"replicas": int(path_get(obj, spec_p) or 0)},
-        "status": {"replicas": int(path_get(obj, status_p) or 0)},
-    }
-    if selector:
-        scale["status"]["selector"] = selector
-    return scale
+    return scale_view(obj["metadata"], path_get(obj, spec_p), path_get(obj, status_p),
+                      strategy.scale_selector(info, obj))
 
 
 async def scale(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse:

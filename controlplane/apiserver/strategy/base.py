@@ -25,7 +25,7 @@ from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import json_copy
 from controlplane.apiserver.strategy.serviceips import ServiceIPAllocator
 from controlplane.apiserver.validation import objects as validation
-from controlplane.machinery.selectors import LabelSelector
+from controlplane.machinery.scale import set_based_selector_text
 
 Obj = dict[str, Any]
 NameRule = Literal["label", "subdomain", "segment"]
@@ -115,8 +115,7 @@ class Strategy:
 
     def scale_selector(self, info: ResourceInfo, obj: Obj) -> str:
         """``status.selector`` of the Scale: the pods the replicas are counted over."""
-        selector = (obj.get("spec") or {}).get("selector")
-        return LabelSelector.from_dict(selector).to_string() if isinstance(selector, dict) else ""
+        return set_based_selector_text((obj.get("spec") or {}).get("selector"))
 
     def prepare_approval(self, old: Obj, new: Obj) -> Obj:
         """What an update through ``/approval`` stores (CertificateSigningRequests only)."""

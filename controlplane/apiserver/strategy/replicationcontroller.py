@@ -13,6 +13,7 @@ from typing import Any
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.strategy.base import Strategy
 from controlplane.apiserver.strategy.podtemplate import sub, template_defaults
+from controlplane.machinery.scale import map_selector_text
 
 Obj = dict[str, Any]
 
@@ -35,7 +36,4 @@ class ReplicationControllerStrategy(Strategy):
         template_defaults(spec)
 
     def scale_selector(self, info: ResourceInfo, obj: Obj) -> str:
-        selector = (obj.get("spec") or {}).get("selector")
-        if not isinstance(selector, dict):
-            return ""
-        return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        return map_selector_text((obj.get("spec") or {}).get("selector"))
