@@ -325,10 +325,15 @@ async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Pa
     samples: list[tuple[float, float]] = []
     cpu: list[tuple[float, float]] = []  # (reconciliations, the controller-manager's CPU seconds)
     t_end = time.monotonic() + 4 * args.sync_period + 30
+    lists_first: float | None = None  # the lists requested when the first full wave was done
     while time.monotonic() < t_end:
         try:
             samples.append((time.monotonic(), _metric(cport, name)))
             cpu.append((samples[-1][1], _cpu_seconds(cm.pid)))
+            if lists_first is None and samples[-1][1] >= groups:
+                lists_first = _metric(cport, "horizontal_pod_autoscaler_controller_resource_metrics_lists_total",
+                                      'source="request"')
+                cpu[-1] = (_metric(cport, name), cpu[-1][1])
         except OSError:
             pass
         await asyncio.sleep(0.05)
@@ -351,6 +356,11 @@ async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Pa
     first = next((c for c in cpu if c[0] >= groups), None)
     if first is not None and cpu[-1][0] > first[0]:
         out["hpa_cpu_ms_per_reconcile"] = round((cpu[-1][1] - first[1]) / (cpu[-1][0] - first[0]) * 1000, 2)
+    # PodMetrics namespace lists requested per wave (the design: one per namespace, NAMESPACES)
+    lists = "horizontal_pod_autoscaler_controller_resource_metrics_lists_total"
+    if first is not None and lists_first is not None and samples[-1][1] > first[0]:
+        requested = _metric(cport, lists, 'source="request"') - lists_first
+        out["hpa_podmetrics_lists_per_wave"] = round(requested / (samples[-1][1] - first[0]) * groups, 1)
     out["hpa_workers"] = args.hpa_workers
     dur_sum = _metric(cport, "horizontal_pod_autoscaler_controller_reconciliation_duration_seconds_sum")
     dur_cnt = _metric(cport, "horizontal_pod_autoscaler_controller_reconciliation_duration_seconds_count")
