@@ -443,8 +443,8 @@ class HPAController:
         # (pod generation, selectors generation, HPAs selecting those pods)
         self._pods_cache: dict[str, tuple[int, str, list[dict]]] = {}
         self._selecting_cache: dict[str, tuple[int, int, list[str]]] = {}
-        # HPA key -> (the cached pods list, {(resource, container): milli requests per pod})
-        self._requests_cache: dict[str, tuple[list[dict], dict[tuple[str, str], dict[str, int]]]] = {}
+        # HPA key -> (the cached pods list, {(resource, container): milli requests per pod, ("", "facts"): rc.pod_facts})
+        self._requests_cache: dict[str, tuple[list[dict], dict[tuple[str, str], Any]]] = {}
         self.syncs = 0
         self.controller = Controller("horizontalpodautoscaling", self.reconcile, workers=workers)
         self.resyncer = _Resync(self)
@@ -693,6 +693,16 @@ class HPAController:
             out = hit[1][(resource, container)] = rc.pod_requests(pods, resource, container)
         return out
 
+    def _facts(self, key: str, pods: list[dict]) -> list:
+        """``rc.pod_facts`` of the cached pods list, computed once per list."""
+        hit = self._requests_cache.get(key)
+        if hit is None or hit[0] is not pods:
+            hit = self._requests_cache[key] = (pods, {})
+        out = hit[1].get(("", "facts"))
+        if out is None:
+            out = hit[1][("", "facts")] = rc.pod_facts(pods)
+        return out
+
     def _unable(self, hpa: dict, reason: str, err: str) -> tuple[str, str, str, str]:
         self.recorder.event(hpa, "Warning", reason, err)
         return ("ScalingActive", "False", reason, f"the HPA was unable to compute the replica count: {err}")
@@ -753,7 +763,8 @@ class HPAController:
                         raise rc.CalcError(f"failed to get {rname} usage: unable to get metrics for resource {rname}: {e}") from None
                     try:
                         proposal, raw = rc.plain_metric_replicas(spec_replicas, rc.milli(target["averageValue"]), rname,
-                                                                 pods, metrics, now, self.tolerance)
+                                                                 pods, metrics, now, self.tolerance,
+                                                                 facts=self._facts(object_key(hpa), pods))
                     except rc.CalcError as e:
                         raise rc.CalcError(f"failed to get {rname} usage: {e}") from None
                     current = {"averageValue": _milli_q(raw)}
@@ -770,7 +781,8 @@ class HPAController:
                     try:
                         proposal, util, raw = rc.resource_replicas(
                             spec_replicas, util_t, rname, pods, metrics, now, container, self.tolerance,
-                            requests=self._requests(object_key(hpa), pods, rname, container) if pods else None)
+                            requests=self._requests(object_key(hpa), pods, rname, container) if pods else None,
+                            facts=self._facts(object_key(hpa), pods))
                     except rc.CalcError as e:
                         raise rc.CalcError(f"failed to get {rname} utilization: {e}") from None
                     current = {"averageUtilization": util, "averageValue": _milli_q(raw)}
@@ -793,7 +805,8 @@ class HPAController:
                 except rc.CalcError as e:
                     raise rc.CalcError(f"unable to get metric {mname}: {e}") from None
                 proposal, usage = rc.plain_metric_replicas(spec_replicas, rc.milli((src.get("target") or {}).get("averageValue") or "0"),
-                                                           "", pods, metrics, now, self.tolerance)
+                                                           "", pods, metrics, now, self.tolerance,
+                                                           facts=self._facts(object_key(hpa), pods))
             except (rc.CalcError, ValueError) as e:
                 raise _MetricError(f"failed to get pods metric value: {e}", self._unable(hpa, "FailedGetPodsMetric", str(e))) from None
             return proposal, f"pods metric {mname}", {"type": "Pods", "pods": {"metric": metric, "current": {"averageValue": _milli_q(usage)}}}
