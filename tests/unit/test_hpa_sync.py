@@ -143,3 +143,19 @@ async def test_one_list_per_namespace_per_wave_and_counted() -> None:
         assert all(g[0]["p"].value == 5 for g in got)
     assert client.requests == 2
     assert (_lists("request") - req0, _lists("shared") - shared0) == (2, 18)
+
+
+async def test_prefetch_stays_a_window_ahead_of_the_syncs_and_requests_once() -> None:
+    client = _ListClient()
+    mc = H.MetricsClient(client, None, resource_ttl=5.0)  # type: ignore[arg-type]
+    sel = parse_label_selector("app=a")
+    pre = asyncio.ensure_future(mc.prefetch(["ns-0", "ns-1", "ns-2", "ns-3"], ahead=2))
+    await asyncio.sleep(0.05)
+    assert client.requests == 2  # two lists ahead, none read yet
+    await mc.resource("cpu", "ns-0", sel)
+    await asyncio.sleep(0.05)
+    assert client.requests == 3
+    for ns in ("ns-1", "ns-2", "ns-3", "ns-0"):
+        await mc.resource("cpu", ns, sel)
+    await asyncio.wait_for(pre, 1)
+    assert client.requests == 4  # each namespace once, the syncs read the prefetched lists
