@@ -456,8 +456,9 @@ class _Resync:
             while True:
                 await asyncio.sleep(delay)
                 namespaces = self.resync()
-                if prefetch is not None:
+                if prefetch is not None:  # the previous wave's: done or given up (it clears its state)
                     prefetch.cancel()
+                    await asyncio.gather(prefetch, return_exceptions=True)
                 prefetch = asyncio.ensure_future(self.ctl.metrics.prefetch(namespaces))
                 delay = self.ctl.sync_period + self.LAG
 
