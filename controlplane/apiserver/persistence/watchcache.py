@@ -358,14 +358,14 @@ class WatchCache:
             written = None
         if written is not None and 0 < written <= rev:
             oldest = written
-        had_data = self._ready.is_set()
+        if self._ready.is_set():  # watchers may have missed changes: they must resume (and get 410
+            # if too old); closed before the new revision is set, so their bookmarks stay below it
+            for w in list(self._watchers):
+                w.close("watch cache re-initialized")
         self._items, self._by_ns, self._sorted_keys = items, by_ns, None
         self._ring.clear()
         self._oldest_rv = oldest
         self._rev = rev
-        if had_data:  # watchers may have missed changes: they must resume (and get 410 if too old)
-            for w in list(self._watchers):
-                w.close("watch cache re-initialized")
         INITIALIZATIONS.labels(self.resource).inc()
         CACHE_RV.labels(self.resource).set(rev)
         self._release_waiters()
