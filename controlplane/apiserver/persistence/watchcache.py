@@ -28,8 +28,10 @@ API:
         CompactedError (410). ``async for ev in w`` yields WatchCacheEvent(type, raw, rv, entry)
         with type ADDED / MODIFIED / DELETED / BOOKMARK; ``ev.json_line()`` is the encoded
         ``{"type":…,"object":…}\\n`` (computed once per event and type). ``w.bookmark_rv()`` is
-        a resourceVersion safe to put in a BOOKMARK now; ``w.close()`` ends it. A watcher whose
-        queue overflows is terminated (the client resumes from its last resourceVersion).
+        a resourceVersion safe to put in a BOOKMARK now (once closed, never past the revision it
+        was closed at); ``w.close()`` ends it. A watcher whose queue overflows is terminated on a
+        revision boundary (the client resumes from its last resourceVersion and gets the whole
+        revision).
 """
 
 from __future__ import annotations
