@@ -41,6 +41,12 @@ def cm(name: str, ns: str, value: str, pad: int) -> dict:
             "data": {"v": value, "pad": "x" * pad}}
 
 
+def slim(obj: dict) -> dict:
+    md = obj["metadata"]
+    return {"metadata": {k: md[k] for k in ("name", "namespace", "resourceVersion") if k in md},
+            "data": {"v": (obj.get("data") or {}).get("v")}}
+
+
 class RawWatcher:
     """A bare watch loop with bookmarks, resumed from the last resourceVersion seen (event or
     bookmark) when it ends, as client-go's reflector does; or, with ``resume``,
@@ -144,7 +150,9 @@ async def scenario(writer: RestClient, reader: RestClient, *, writes: int, pad: 
     start = (await writer.list(R.CONFIGMAPS, ns))["metadata"]["resourceVersion"]
     stop = asyncio.Event()
     watchers = [RawWatcher(reader, ns, start, watch_timeout, resume) for _ in range(raws)]
-    informers = [Informer(reader, R.CONFIGMAPS, namespace=ns, watch_timeout=watch_timeout or 300) for _ in range(2)]
+    # the second with a transform, as the simulated node agent's pod informer (slim_pod)
+    informers = [Informer(reader, R.CONFIGMAPS, namespace=ns, watch_timeout=watch_timeout or 300, transform=t)
+                 for t in (None, slim)]
     tasks = [asyncio.ensure_future(w.run(stop)) for w in watchers]
     tasks += [asyncio.ensure_future(i.start(stop)) for i in informers]
     acked: list[tuple[int, str]] = []
