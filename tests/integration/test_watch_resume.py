@@ -242,7 +242,7 @@ async def test_watches_cut_inside_a_revision_resume_without_loss_or_repeats(apis
                            discover=False) as reader:
             # (cuts stop once every write is in: the informers back off up to 5 s between
             # broken streams, as client-go's reflector, and catch up then)
-            report = await scenario(writer, reader, writes=2000, pad=1500, raws=3, watch_timeout=None,
+            report = await scenario(writer, reader, writes=1200, pad=1500, raws=3, watch_timeout=None,
                                     resume=True, written=lambda: setattr(proxy, "cutting", False))
     finally:
         await proxy.stop()
