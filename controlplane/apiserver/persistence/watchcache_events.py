@@ -216,7 +216,8 @@ class CacheWatcher:
             out = ("MODIFIED" if p else "ADDED") if c else ("DELETED" if p else "")
         if not out:
             return
-        if len(self._buf) >= self._max and self._buf and self._buf[0].rv != ev.rv:  # (one revision alone may exceed it)
+        # (one revision alone may exceed the bound: a batch never wedges a watcher)
+        if len(self._buf) >= self._max and self._buf and self._buf[0].rv != ev.rv:
             TERMINATED.labels(self._cache.resource).inc()
             log.warning("watcher too slow; terminating it", resource=self._cache.resource, queued=len(self._buf))
             # End on a revision boundary: writes committed together share ev.rv and its earlier
