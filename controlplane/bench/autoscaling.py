@@ -19,7 +19,10 @@ selects the group's pods; no Deployment controller, so the pods stay as they are
 - the HPAs: ``hpa_full_sync_s`` (the best warm wave of ``--hpas`` reconciliations, from
   the first of them to finish to the last, read from the controller's reconciliation counter
   every 50 ms: the first sync's own duration is not in it; ``..._waves`` all of them,
-  ``..._median`` the median warm one), ``hpa_syncs_per_period`` (reconciliations per 15 s
+  ``..._median`` the median warm one; ``hpa_full_sync_from_due_s_waves`` / ``..._median``
+  the same waves from the moment the controller's resync made all of them due, read from its
+  ``horizontal_pod_autoscaler_controller_resync_due_timestamp_seconds``: queueing and waiting
+  for the lists included — the figure the target is held to), ``hpa_syncs_per_period`` (reconciliations per 15 s
   period: every HPA must be synced each period), ``hpa_cpu_ms_per_reconcile`` (the
   controller-manager's CPU per reconciliation after the first wave: independent of how busy
   the machine is), ``hpa_podmetrics_lists_per_wave`` (PodMetrics namespace lists requested
@@ -93,10 +96,16 @@ def _pct(values: list[float], q: float) -> float:
     return round(s[min(len(s) - 1, int(q * len(s)))], 3) if s else 0.0
 
 
-def _metric(port: int, name: str, labels: str = "") -> float:
-    """Sum of a metric's samples (optionally those whose labels contain ``labels``)."""
+def _scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        text = r.read().decode()
+        return r.read().decode()
+
+
+def _metric(port: int, name: str, labels: str = "", text: str | None = None) -> float:
+    """Sum of a metric's samples (optionally those whose labels contain ``labels``), from
+    ``text`` or a fresh scrape."""
+    if text is None:
+        text = _scrape(port)
     total = 0.0
     for m in re.finditer(rf"^{re.escape(name)}(\{{[^}}]*\}})? ([0-9.e+-]+)$", text, re.M):
         if labels in (m.group(1) or ""):
@@ -249,7 +258,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.hpas:
             out.update(await _hpas(args, client, url, kubeconfigs["controller-manager"], admin_ssl, work, env, procs,
                                    groups))
-        out["targets"] = {"list_p99_s": 1.0, "hpa_full_sync_s": 1.0, "scale_up_reaction_s": 30.0}
+        out["targets"] = {"list_p99_s": 1.0, "hpa_full_sync_from_due_s_median": 1.0, "scale_up_reaction_s": 30.0}
     except BaseException as e:  # the figures so far still print, with what stopped the run
         out["error"] = f"{type(e).__name__}: {e}"
         raise
@@ -329,9 +338,17 @@ async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Pa
     cpu: list[tuple[float, float]] = []  # (reconciliations, the controller-manager's CPU seconds)
     t_end = time.monotonic() + 4 * args.sync_period + 30
     lists_first: float | None = None  # the lists requested when the first full wave was done
+    due_name = "horizontal_pod_autoscaler_controller_resync_due_timestamp_seconds"
+    ends: list[tuple[float, float]] = []  # (wall time, reconciliations)
+    dues: set[float] = set()  # the due times of the resyncs' waves
     while time.monotonic() < t_end:
         try:
-            samples.append((time.monotonic(), _metric(cport, name)))
+            text = _scrape(cport)
+            samples.append((time.monotonic(), _metric(cport, name, text=text)))
+            ends.append((time.time(), samples[-1][1]))
+            due = _metric(cport, due_name, text=text)
+            if due > 0:
+                dues.add(due)
             cpu.append((samples[-1][1], _cpu_seconds(cm.pid)))
             if lists_first is None and samples[-1][1] >= groups:
                 lists_first = _metric(cport, "horizontal_pod_autoscaler_controller_resource_metrics_lists_total",
@@ -349,6 +366,20 @@ async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Pa
         if start is not None and k > start[1]:
             waves.append(t - start[0])
             start = None
+    # the same waves from their start: the time the resync made them due (all --hpas HPAs at
+    # once) to the first sample showing all of them reconciled (50 ms sampling), queueing and
+    # waiting for lists included
+    due_waves = []
+    for d in sorted(dues):
+        before = [v for t, v in ends if t < d]  # the count before the wave was due
+        if not before:
+            continue
+        base = before[-1]
+        done = next((t for t, v in ends if t >= d and v >= base + groups), None)
+        if done is not None:
+            due_waves.append(round(done - d, 2))
+    out["hpa_full_sync_from_due_s_waves"] = due_waves
+    out["hpa_full_sync_from_due_s_median"] = sorted(due_waves)[len(due_waves) // 2] if due_waves else None
     out["hpa_full_sync_s_waves"] = [round(w, 2) for w in waves]
     out["hpa_full_sync_s"] = round(min(waves[1:] or waves), 2) if waves else None
     # the best wave can be one whose syncs all waited for their lists and ended together: the

@@ -194,6 +194,11 @@ class WorkQueue:
         self._waiting[key] = ready
         self._timers[key] = self.clock.call_later(delay, lambda: self._fire(key))
 
+    def ready_in(self, key: Any) -> float | None:
+        """Seconds until ``key``, waiting after an ``add_after``, becomes ready (None: not waiting)."""
+        ready = self._waiting.get(key)
+        return None if ready is None else ready - self.clock.now()
+
     def _fire(self, key: Any) -> None:
         self._waiting.pop(key, None)
         self._timers.pop(key, None)

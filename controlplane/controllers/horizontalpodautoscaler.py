@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result
@@ -63,6 +63,10 @@ RESOURCE_METRICS_LISTS = Counter("horizontal_pod_autoscaler_controller_resource_
                                  "PodMetrics namespace lists the HPA controller read, by source ('request': "
                                  "requested from the resource metrics API; 'shared': a list another sync requested).",
                                  ["source"])
+# when the first of the HPAs the last resync queued becomes due (Unix time): the start of the
+# next wave, so a wave's time can be read from it to its last sync's end (bench autoscaling)
+RESYNC_DUE = Gauge("horizontal_pod_autoscaler_controller_resync_due_timestamp_seconds",
+                   "Unix time at which the first of the HPAs queued by the controller's last resync becomes due.")
 SYNC_PERIOD = 15.0
 DISCOVERY_TTL = 60.0
 COMPONENT = "horizontal-pod-autoscaler"
@@ -444,6 +448,11 @@ class _Resync:
             if any(m.get("type") in ("Resource", "ContainerResource") for m in (hpa.get("spec") or {}).get("metrics") or []):
                 namespaces[(hpa.get("metadata") or {}).get("namespace") or "default"] = None
         self.resyncs += 1
+        # the wave starts with the earliest of them: one that synced (and requeued itself) before
+        # the resync keeps its earlier time
+        queue = self.ctl.controller.queue
+        waits = [w for w in (queue.ready_in(k) for k in self.ctl.hpa_inf.keys()) if w is not None]
+        RESYNC_DUE.set(time.time() + min(waits, default=period))
         return list(namespaces)
 
     async def start(self, stop_event: asyncio.Event) -> None:
