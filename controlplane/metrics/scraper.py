@@ -144,7 +144,10 @@ class Scraper:
         # step takes seconds of the loop, which a request must never wait for
         cycle = await self.storage.prepare(batches)
         if self.render is not None:
-            await self.render(cycle)
+            try:
+                await self.render(cycle)
+            except Exception as e:  # noqa: BLE001 - the cycle is still stored; objects render on demand
+                log.error("rendering the scrape cycle failed", error=repr(e))
         self.storage.adopt(cycle)
         if self.publish is not None:
             self.publish(cycle)
