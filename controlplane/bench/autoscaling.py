@@ -123,12 +123,16 @@ def pod_body(i: int, nodes: int, groups: int) -> bytes:
         separators=(",", ":")).encode()
 
 
-async def timed_get(session: aiohttp.ClientSession, url: str, n: int) -> tuple[list[float], int]:
-    """``n`` sequential GETs: latencies (s) from sending the request to the last byte of the
-    answer received (the body is neither decoded nor copied in the timed part), and the item
-    count of the last answer."""
+async def timed_get(session: aiohttp.ClientSession, url: str, n: int, span: float = 0.0) -> tuple[list[float], int]:
+    """``n`` sequential GETs, started at most every ``span / n`` seconds (so that they cover
+    ``span``, e.g. two scrape cycles, rather than whatever part of one cycle ``n`` quick
+    lists take): latencies (s) from sending the request to the last byte of the answer
+    received (the body is neither decoded nor copied in the timed part), and the item count
+    of the last answer."""
     out, items = [], 0
-    for _ in range(n):
+    start = time.perf_counter()
+    for i in range(n):
+        await asyncio.sleep(max(0.0, start + i * span / max(1, n) - time.perf_counter()))
         t0 = time.perf_counter()
         async with session.get(url) as r:
             body = await r.read()
@@ -235,18 +239,19 @@ async def run(args: argparse.Namespace) -> int:
         await asyncio.sleep(args.resolution + 1)  # a second cycle: every pod has two points
         # as the admin (client certificate): through the aggregation layer, and straight to the
         # component (which authorizes the admin with a SubjectAccessReview, cached)
+        span = 2 * args.resolution  # each list's samples spread over two scrape cycles
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=admin_ssl),
                                          timeout=aiohttp.ClientTimeout(total=120)) as s2:
             for label, base in (("", url), ("_direct", f"https://127.0.0.1:{ms_port}")):
-                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/nodes", args.samples)
+                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/nodes", args.samples, span)
                 out[f"nodemetrics_list_p50_s{label}"], out[f"nodemetrics_list_p99_s{label}"] = _pct(lat, .5), _pct(lat, .99)
                 out[f"nodemetrics_items{label}"] = n
-                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/pods", args.samples)
+                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/pods", args.samples, span)
                 out[f"podmetrics_list_p50_s{label}"], out[f"podmetrics_list_p99_s{label}"] = _pct(lat, .5), _pct(lat, .99)
                 out[f"podmetrics_list_max_s{label}"] = round(max(lat), 3)
                 out[f"podmetrics_list_samples{label}"] = len(lat)
                 out[f"podmetrics_items{label}"] = n
-                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/namespaces/bench-0/pods", args.samples)
+                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/namespaces/bench-0/pods", args.samples, span)
                 out[f"podmetrics_namespace_list_p99_s{label}"] = _pct(lat, .99)
         out["metrics_server_rss_mib"] = round(tree_rss_mib(ms.pid), 1)
         cyc_sum = _metric(mport, "metrics_server_manager_tick_duration_seconds_sum")
