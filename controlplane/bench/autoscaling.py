@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
 import shutil
@@ -75,7 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hpas", type=int, default=1000)
     p.add_argument("--resolution", type=float, default=15.0, help="metrics-server --metric-resolution (s)")
     p.add_argument("--sync-period", type=float, default=15.0, help="HPA sync period (s)")
-    p.add_argument("--samples", type=int, default=20, help="list requests per measured list")
+    p.add_argument("--samples", type=int, default=100,
+                   help="sequential requests per measured list (each list's p99 is the nearest-rank 99th "
+                        "percentile: with 100 samples the second worst)")
     p.add_argument("--apiserver-workers", type=int, default=2)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--hpa-workers", type=int, default=20,
@@ -92,8 +95,10 @@ def _child(args: list[str], log: Path, env: dict[str, str] | None = None) -> sub
 
 
 def _pct(values: list[float], q: float) -> float:
+    """The nearest-rank percentile (the smallest sample with at least ``q`` of the samples at
+    or below it): with 100 samples p99 is the 99th, with 10 or fewer the worst."""
     s = sorted(values)
-    return round(s[min(len(s) - 1, int(q * len(s)))], 3) if s else 0.0
+    return round(s[max(0, min(len(s), math.ceil(q * len(s))) - 1)], 3) if s else 0.0
 
 
 def _scrape(port: int) -> str:
@@ -130,16 +135,23 @@ def pod_body(i: int, nodes: int, groups: int) -> bytes:
         separators=(",", ":")).encode()
 
 
-async def timed_get(session: aiohttp.ClientSession, url: str, n: int) -> tuple[list[float], int]:
-    """``n`` sequential GETs: latencies (s) and the item count of the last answer."""
+async def timed_get(session: aiohttp.ClientSession, url: str, n: int, span: float = 0.0) -> tuple[list[float], int]:
+    """``n`` sequential GETs, started at most every ``span / n`` seconds (so that they cover
+    ``span``, e.g. two scrape cycles, rather than whatever part of one cycle ``n`` quick
+    lists take): latencies (s) from sending the request to the last byte of the answer
+    received (the body is neither decoded nor copied in the timed part), and the item count
+    of the last answer."""
     out, items = [], 0
-    for _ in range(n):
+    start = time.perf_counter()
+    for i in range(n):
+        await asyncio.sleep(max(0.0, start + i * span / max(1, n) - time.perf_counter()))
         t0 = time.perf_counter()
         async with session.get(url) as r:
             body = await r.read()
+            elapsed = time.perf_counter() - t0
             if r.status != 200:
                 raise RuntimeError(f"GET {url}: {r.status} {body[:300]!r}")
-        out.append(time.perf_counter() - t0)
+        out.append(elapsed)
         items = body.count(b'"timestamp":')
     return out, items
 
@@ -239,16 +251,19 @@ async def run(args: argparse.Namespace) -> int:
         await asyncio.sleep(args.resolution + 1)  # a second cycle: every pod has two points
         # as the admin (client certificate): through the aggregation layer, and straight to the
         # component (which authorizes the admin with a SubjectAccessReview, cached)
+        span = 2 * args.resolution  # each list's samples spread over two scrape cycles
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=admin_ssl),
                                          timeout=aiohttp.ClientTimeout(total=120)) as s2:
             for label, base in (("", url), ("_direct", f"https://127.0.0.1:{ms_port}")):
-                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/nodes", args.samples)
+                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/nodes", args.samples, span)
                 out[f"nodemetrics_list_p50_s{label}"], out[f"nodemetrics_list_p99_s{label}"] = _pct(lat, .5), _pct(lat, .99)
                 out[f"nodemetrics_items{label}"] = n
-                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/pods", max(3, args.samples // 2))
+                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/pods", args.samples, span)
                 out[f"podmetrics_list_p50_s{label}"], out[f"podmetrics_list_p99_s{label}"] = _pct(lat, .5), _pct(lat, .99)
+                out[f"podmetrics_list_max_s{label}"] = round(max(lat), 3)
+                out[f"podmetrics_list_samples{label}"] = len(lat)
                 out[f"podmetrics_items{label}"] = n
-                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/namespaces/bench-0/pods", args.samples)
+                lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/namespaces/bench-0/pods", args.samples, span)
                 out[f"podmetrics_namespace_list_p99_s{label}"] = _pct(lat, .99)
         out["metrics_server_rss_mib"] = round(tree_rss_mib(ms.pid), 1)
         cyc_sum = _metric(mport, "metrics_server_manager_tick_duration_seconds_sum")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import ipaddress
 import ssl
 import tempfile
@@ -113,6 +114,21 @@ def _read(path: str | None) -> bytes | None:
     return Path(path).read_bytes() if path else None
 
 
+# CPython's default is (700, 10, 10); the apiserver and the scheduler use the same
+GC_THRESHOLDS = (20000, 20, 20)
+
+
+def _tune_gc() -> None:
+    """This process of its own only: the synced caches (150,000 slim pods: millions of objects)
+    frozen out of the cyclic collector, and fewer young collections, which every scrape cycle
+    (a point per container) and rendering would otherwise trigger by the hundred, each full one
+    rescanning the caches (measured: a third of the time of storing and rendering a cycle)."""
+    gc.set_threshold(*GC_THRESHOLDS)
+    gc.collect()
+    gc.freeze()  # still freed by reference counting, never rescanned
+    log.info("garbage collector tuned", frozen=gc.get_freeze_count(), thresholds=gc.get_threshold())
+
+
 async def _main(ctx: bootstrap.Context) -> int:
     args = ctx.args
     if args.kubeconfig:
@@ -140,7 +156,8 @@ async def _main(ctx: bootstrap.Context) -> int:
                            client_ca=_read(args.client_ca_file),
                            always_allow_paths=tuple(p for p in args.authorization_always_allow_paths.split(",") if p))
     api = MetricsApi(storage, nodes, pods, auth)
-    scraper = Scraper(nodes.list, storage, scrape_config(args), args.metric_resolution, after_store=api.prerender)
+    scraper = Scraper(nodes.list, storage, scrape_config(args), args.metric_resolution,
+                      render=api.render, publish=api.publish)
     runner = web.AppRunner(api.app, access_log=None)
     await runner.setup()
     server_ssl = tls.server_context(cert, key)
@@ -163,6 +180,7 @@ async def _main(ctx: bootstrap.Context) -> int:
     tasks = [asyncio.create_task(nodes.start(ctx.stop)), asyncio.create_task(pods.start(ctx.stop))]
     try:
         await asyncio.gather(nodes.wait_for_sync(), pods.wait_for_sync())
+        _tune_gc()
         tasks.append(asyncio.create_task(scraper.run(ctx.stop)))
         await ctx.stop.wait()
     finally:

@@ -9,13 +9,16 @@ object without metrics, 400 for a bad selector, 405 for watch), and ``/healthz``
 Objects are rendered from ``storage.Storage`` and the slim caches; each one's JSON is kept
 until the next scrape cycle (or a label change), so a list of 150,000 PodMetrics joins stored
 bytes instead of encoding every item again, and the unfiltered list of every pod is kept whole
-until the next cycle. ``creationTimestamp`` is the time the object was rendered (metrics-server
+until the next cycle. A new cycle is rendered (``render``) before it is served (``publish``):
+requests in the meantime get the previous cycle, already rendered, instead of waiting seconds
+for 150,000 objects to be encoded. ``creationTimestamp`` is the time the object was rendered (metrics-server
 uses the time of the request: objects are not stored anywhere).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from fractions import Fraction
 from typing import Any
@@ -55,6 +58,16 @@ def go_duration(seconds: float) -> str:
         return secs
     hours, minutes = divmod(minutes, 60)
     return (f"{hours}h" if hours else "") + f"{minutes}m{secs}"
+
+
+@functools.lru_cache(maxsize=16384)
+def _timestamp(ts: float) -> str:
+    return rfc3339(ts)  # the pods of one node's page share their points' times
+
+
+@functools.lru_cache(maxsize=16384)
+def _window(seconds: float) -> str:
+    return go_duration(seconds)
 
 
 def _trim(v: float, digits: int) -> str:
@@ -111,6 +124,8 @@ class MetricsApi:
         self._node_cache: dict[str, tuple[int, str, bytes]] = {}
         self._pod_cache: dict[tuple[str, str], tuple[int, str, bytes]] = {}
         self._all_pods: tuple[int, bytes] | None = None  # (storage version, the unfiltered list)
+        # (cycle, node cache, pod cache, unfiltered list) of a cycle rendered but not yet served
+        self._staged: tuple[Storage, dict, dict, bytes] | None = None
         self.app = web.Application(middlewares=[self._guard])
         r = self.app.router
         for path in ("/healthz", "/livez"):
@@ -162,62 +177,83 @@ class MetricsApi:
                                   "resources": RESOURCES})
 
     # -- rendering ---------------------------------------------------------------------------
-    def _node_bytes(self, node: dict) -> bytes | None:
+    def _node_bytes(self, node: dict, storage: Storage | None = None, cache: dict | None = None,
+                    now: str | None = None) -> bytes | None:
+        storage = storage or self.storage
+        cache = self._node_cache if cache is None else cache
         md = node["metadata"]
         name = md["name"]
-        ver, rv = self.storage.version, md.get("resourceVersion") or ""
-        hit = self._node_cache.get(name)
+        ver, rv = storage.version, md.get("resourceVersion") or ""
+        hit = cache.get(name)
         if hit is not None and hit[0] == ver and hit[1] == rv:
             return hit[2]
-        u = self.storage.node(name)
+        u = storage.node(name)
         if u is None:
             return None
         obj = {"kind": "NodeMetrics", "apiVersion": GV,
-               "metadata": {"name": name, "creationTimestamp": rfc3339(time.time()), "labels": md.get("labels") or {}},
-               "timestamp": rfc3339(u.ts), "window": go_duration(u.window),
+               "metadata": {"name": name, "creationTimestamp": now or rfc3339(time.time()),
+                            "labels": md.get("labels") or {}},
+               "timestamp": _timestamp(u.ts), "window": _window(u.window),
                "usage": {"cpu": cpu_quantity(u.cpu_nano), "memory": memory_quantity(u.memory)}}
         raw = dumps(obj)
-        self._node_cache[name] = (ver, rv, raw)
+        cache[name] = (ver, rv, raw)
         return raw
 
-    def _pod_bytes(self, pod: dict) -> bytes | None:
+    def _pod_bytes(self, pod: dict, storage: Storage | None = None, cache: dict | None = None,
+                   now: str | None = None) -> bytes | None:
+        storage = storage or self.storage
+        cache = self._pod_cache if cache is None else cache
         md = pod["metadata"]
         key = (md.get("namespace") or "", md["name"])
-        ver, rv = self.storage.version, md.get("resourceVersion") or ""
-        hit = self._pod_cache.get(key)
+        ver, rv = storage.version, md.get("resourceVersion") or ""
+        hit = cache.get(key)
         if hit is not None and hit[0] == ver and hit[1] == rv:
             return hit[2]
-        m = self.storage.pod(key)
+        m = storage.pod(key)
         if m is None:
             return None
         ts, window, containers = m
         obj = {"kind": "PodMetrics", "apiVersion": GV,
-               "metadata": {"name": key[1], "namespace": key[0], "creationTimestamp": rfc3339(time.time()),
+               "metadata": {"name": key[1], "namespace": key[0], "creationTimestamp": now or rfc3339(time.time()),
                             "labels": md.get("labels") or {}},
-               "timestamp": rfc3339(ts), "window": go_duration(window),
+               "timestamp": _timestamp(ts), "window": _window(window),
                "containers": [{"name": c, "usage": {"cpu": cpu_quantity(cpu), "memory": memory_quantity(mem)}}
                               for c, cpu, mem in containers]}
         raw = dumps(obj)
-        self._pod_cache[key] = (ver, rv, raw)
+        cache[key] = (ver, rv, raw)
         return raw
 
-    async def prerender(self, chunk: int = 2000) -> None:
-        """Render every object of the latest scrape cycle ahead of the next list (called by
-        the scraper after each cycle), ``chunk`` objects at a time so requests interleave."""
-        version = self.storage.version
-        n = 0
-        for node in self.nodes.list():
-            self._node_bytes(node)
-        for key in self.storage.pod_keys():
-            if self.storage.version != version:
-                return  # a newer cycle arrived meanwhile
-            pod = self.pods.get_by(key[0], key[1])
-            if pod is not None:
-                self._pod_bytes(pod)
-            n += 1
+    async def render(self, cycle: Storage, chunk: int = 1000) -> None:
+        """Render every object of a prepared, not yet served scrape cycle (``Storage.prepare``)
+        and the unfiltered list of every pod, ``chunk`` objects at a time so requests
+        interleave; ``publish`` serves them together with the cycle. Requests meanwhile are
+        answered from the current cycle, whose objects are rendered already: at 150,000 pods
+        rendering takes seconds, and a list that had to wait for it took as long."""
+        now = rfc3339(time.time())
+        nodes: dict[str, tuple[int, str, bytes]] = {}
+        pods: dict[tuple[str, str], tuple[int, str, bytes]] = {}
+        for n, node in enumerate(self.nodes.list(), 1):
+            self._node_bytes(node, cycle, nodes, now)
             if n % chunk == 0:
                 await asyncio.sleep(0)
-        self._prune()
+        items = []
+        for n, pod in enumerate(self.pods.list(), 1):
+            raw = self._pod_bytes(pod, cycle, pods, now)
+            if raw is not None:
+                items.append(raw)
+            if n % chunk == 0:
+                await asyncio.sleep(0)
+        self._staged = (cycle, nodes, pods, self._list_body("PodMetrics", items))
+
+    def publish(self, cycle: Storage) -> None:
+        """Serve what ``render`` made of ``cycle``, now that the storage has adopted it (no
+        await in between: readers see the old cycle or the new one, whole)."""
+        staged, self._staged = self._staged, None
+        if staged is None or staged[0] is not cycle or self.storage.pod_last is not cycle.pod_last \
+                or self.storage.version != cycle.version:
+            return  # not rendered, or not the cycle being served: objects render on demand
+        _, self._node_cache, self._pod_cache, body = staged
+        self._all_pods = (cycle.version, body)
 
     def _prune(self) -> None:
         if len(self._pod_cache) > 2 * max(1, len(self.pods)):
@@ -235,9 +271,12 @@ class MetricsApi:
     def _table_or_list(self, request: web.Request, kind: str, items: list[bytes]) -> web.Response:
         if "as=Table" in request.headers.get("Accept", ""):
             return self._table(items, kind)
-        body = b'{"kind":"' + kind.encode() + b'List","apiVersion":"' + GV.encode() + \
+        return web.Response(body=self._list_body(kind, items), content_type="application/json")
+
+    @staticmethod
+    def _list_body(kind: str, items: list[bytes]) -> bytes:
+        return b'{"kind":"' + kind.encode() + b'List","apiVersion":"' + GV.encode() + \
             b'","metadata":{},"items":[' + b",".join(items) + b"]}"
-        return web.Response(body=body, content_type="application/json")
 
     def _table(self, items: list[bytes], kind: str) -> web.Response:
         rows = []

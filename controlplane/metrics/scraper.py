@@ -80,8 +80,11 @@ def node_url(node: dict, cfg: ScrapeConfig) -> str:
 
 class Scraper:
     def __init__(self, nodes: Callable[[], Iterable[dict]], storage: Storage, cfg: ScrapeConfig,
-                 resolution: float = 15.0, after_store: Callable[[], Awaitable[None]] | None = None) -> None:
-        self.after_store = after_store  # e.g. render the Metrics API's objects ahead of the lists
+                 resolution: float = 15.0, render: Callable[[Storage], Awaitable[None]] | None = None,
+                 publish: Callable[[Storage], None] | None = None) -> None:
+        # the Metrics API renders a prepared cycle before the storage adopts it, and publishes
+        # its rendering with it (api.MetricsApi.render / publish)
+        self.render, self.publish = render, publish
         self.nodes = nodes
         self.storage = storage
         self.cfg = cfg
@@ -137,9 +140,17 @@ class Scraper:
                     errors[name] = str(e) or type(e).__name__
 
         await asyncio.gather(*(one(n) for n in nodes))
-        self.storage.store(batches)
-        if self.after_store is not None:
-            await self.after_store()
+        # prepared and rendered a chunk at a time, then served at once: at 150,000 pods each
+        # step takes seconds of the loop, which a request must never wait for
+        cycle = await self.storage.prepare(batches)
+        if self.render is not None:
+            try:
+                await self.render(cycle)
+            except Exception as e:  # noqa: BLE001 - the cycle is still stored; objects render on demand
+                log.error("rendering the scrape cycle failed", error=repr(e))
+        self.storage.adopt(cycle)
+        if self.publish is not None:
+            self.publish(cycle)
         LAST_REQUEST.set(time.time())
         STORED_PODS.labels("pod_container").set(sum(len(c) for c in self.storage.pod_last.values()))
         STORED_PODS.labels("node").set(len(self.storage.node_last))

@@ -2,7 +2,8 @@
 per container; CPU usage is the rate between them (cores), memory the last working set.
 
 ``store(batches)`` takes one full scrape cycle (node -> ``decode.NodeBatch``) and replaces
-what was there: a node or pod absent from the cycle (scrape failed, pod gone) has no metrics
+what was there (the scraper, at thousands of nodes, ``prepare``s the cycle a chunk at a time
+and ``adopt``s it once the Metrics API has rendered it, so the swap is atomic for readers): a node or pod absent from the cycle (scrape failed, pod gone) has no metrics
 until it is scraped again. A new point moves the stored one to "previous" when it is newer;
 a container younger than the resolution (and at least 10 s old) gets a synthetic previous
 point at its start time with zero CPU, so fresh pods have metrics after one scrape. A pod has
@@ -12,6 +13,8 @@ container's.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from controlplane.metrics.decode import NodeBatch, Point
@@ -45,11 +48,35 @@ class Storage:
         self.stored_once = False
 
     def store(self, batches: dict[str, NodeBatch]) -> None:
-        node_last: dict[str, Point] = {}
-        node_prev: dict[str, Point] = {}
-        pod_last: dict[tuple[str, str], dict[str, Point]] = {}
-        pod_prev: dict[tuple[str, str], dict[str, Point]] = {}
-        for name, b in batches.items():
+        """Replace what is stored with one full scrape cycle."""
+        cycle = Storage(self.resolution)
+        for _ in self._fill(cycle, batches, 0):
+            pass
+        self.adopt(cycle)
+
+    async def prepare(self, batches: dict[str, NodeBatch], chunk: int = 100) -> "Storage":
+        """The next cycle, computed against what is stored now (``chunk`` nodes at a time, the
+        loop free in between) but not yet served: ``adopt`` it. Meanwhile readers see the
+        current cycle, whole (a request never waits for a cycle being stored)."""
+        cycle = Storage(self.resolution)
+        for _ in self._fill(cycle, batches, chunk):
+            await asyncio.sleep(0)
+        return cycle
+
+    def adopt(self, cycle: "Storage") -> None:
+        """Serve ``cycle`` (from ``prepare``) from now on; its version is this one's next."""
+        self.node_last, self.node_prev = cycle.node_last, cycle.node_prev
+        self.pod_last, self.pod_prev = cycle.pod_last, cycle.pod_prev
+        self.version += 1
+        self.stored_once = True
+
+    def _fill(self, cycle: "Storage", batches: dict[str, NodeBatch], chunk: int) -> Iterator[None]:
+        node_last, node_prev = cycle.node_last, cycle.node_prev
+        pod_last, pod_prev = cycle.pod_last, cycle.pod_prev
+        cycle.version = self.version + 1
+        for i, (name, b) in enumerate(batches.items(), 1):
+            if chunk and i % chunk == 0:
+                yield
             if b.node is not None:
                 node_last[name] = b.node
                 old = self.node_last.get(name)
@@ -73,9 +100,6 @@ class Storage:
                         out[cname] = prev
                 if out:
                     pod_prev[key] = out
-        self.node_last, self.node_prev, self.pod_last, self.pod_prev = node_last, node_prev, pod_last, pod_prev
-        self.version += 1
-        self.stored_once = True
 
     def _prev_point(self, pt: Point, old: Point | None, old_prev: Point | None) -> Point | None:
         """The point to pair with the new ``pt`` of one container."""

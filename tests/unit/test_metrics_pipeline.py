@@ -190,3 +190,74 @@ def test_fast_and_general_decoders_agree():
     assert decode(reordered, 1.0) == decode(text, 1.0)
     escaped = PAGE.replace('container="app"', 'container="a\\\\pp"')
     assert list(decode(escaped, 5.0).pods[("ns", "p")]) == ["a\\pp"]
+
+
+def _api_with(pods: int):
+    """A MetricsApi over real (unstarted) informers holding ``pods`` pods on node n."""
+    from controlplane.client import resources
+    from controlplane.client.informer import Informer
+    from controlplane.metrics.api import MetricsApi
+    from controlplane.metrics.cache import slim_node, slim_pod
+    nodes = Informer(None, resources.NODES, indexes=False, transform=slim_node)  # type: ignore[arg-type]
+    pinf = Informer(None, resources.PODS, indexes=False, transform=slim_pod)  # type: ignore[arg-type]
+    nodes._replace([slim_node({"metadata": {"name": "n", "resourceVersion": "1"}})])
+    pinf._replace([slim_pod({"metadata": {"name": f"p{i}", "namespace": "ns", "resourceVersion": "1",
+                                          "labels": {"app": "a"}}}) for i in range(pods)])
+    st = Storage(resolution=15)
+    return MetricsApi(st, nodes, pinf), st
+
+
+def _cycle(ts: float, cpu: float, pods: int):
+    """One node's page at ``ts``: every pod's one container at ``cpu`` core-seconds."""
+    return {"n": nb(ts * 2, ts, {("ns", f"p{i}"): {"c": (cpu, 1024, 1.0)} for i in range(pods)})}
+
+
+async def _list_cpus(api) -> set[str]:
+    import json
+
+    from aiohttp.test_utils import make_mocked_request
+    req = make_mocked_request("GET", "/apis/metrics.k8s.io/v1beta1/pods")
+    body = json.loads((await api.list_pods(req)).body)
+    return {c["usage"]["cpu"] for item in body["items"] for c in item["containers"]}
+
+
+async def test_a_cycle_is_served_only_once_rendered_whole():
+    import asyncio
+    api, st = _api_with(50)
+    st.store(_cycle(100.0, 50.0, 50))
+    st.store(_cycle(115.0, 57.5, 50))
+    assert await _list_cpus(api) == {"500m"}  # rendered on demand
+    cycle = await st.prepare(_cycle(130.0, 61.25, 50), chunk=10)
+    assert st.version == cycle.version - 1 and await _list_cpus(api) == {"500m"}  # prepared, not served
+    render = asyncio.ensure_future(api.render(cycle, chunk=5))
+    await asyncio.sleep(0)
+    assert not render.done() and await _list_cpus(api) == {"500m"}  # mid-render: the old cycle, whole
+    await render
+    assert await _list_cpus(api) == {"500m"}
+    st.adopt(cycle)
+    api.publish(cycle)
+    assert api._all_pods is not None and api._all_pods[0] == st.version  # the rendered list is served
+    assert await _list_cpus(api) == {"250m"}
+    # what was rendered ahead is what an on-demand rendering gives (but for creationTimestamp)
+    fresh, st2 = _api_with(50)
+    st2.store(_cycle(115.0, 57.5, 50))
+    st2.store(_cycle(130.0, 61.25, 50))
+    import json
+
+    from aiohttp.test_utils import make_mocked_request
+    req = make_mocked_request("GET", "/apis/metrics.k8s.io/v1beta1/pods")
+    a, b = json.loads((await api.list_pods(req)).body), json.loads((await fresh.list_pods(req)).body)
+    for item in a["items"] + b["items"]:
+        del item["metadata"]["creationTimestamp"]
+    assert a == b and len(a["items"]) == 50
+
+
+async def test_publish_ignores_a_rendering_of_another_cycle():
+    api, st = _api_with(3)
+    st.store(_cycle(100.0, 50.0, 3))
+    cycle = await st.prepare(_cycle(115.0, 57.5, 3))
+    await api.render(cycle)
+    st.store(_cycle(116.0, 66.0, 3))  # another cycle was stored meanwhile (version moved on)
+    api.publish(cycle)
+    assert api._all_pods is None  # not served: objects render on demand from what is stored
+    assert await _list_cpus(api) == {"1"}
