@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from schedulers.gpu.policy import POLICIES, PolicyFactory
 
-BUILTIN = ("random", "dotprod", "gpuclustering", "gpupacking", "bestfit", "fgd", "fgdlookahead")
+BUILTIN = ("random", "dotprod", "gpuclustering", "gpupacking", "bestfit", "fgd", "fgdlookahead", "fgdsearch")
 
 POLICIES.provide(__name__, BUILTIN)
 
