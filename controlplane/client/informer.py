@@ -1,7 +1,9 @@
 """Informers: one list+watch per resource feeding an in-memory cache with indexes.
 
 ``Informer.start(stop_event)`` lists, then watches from the list's resourceVersion. A
-dropped stream is resumed from the last resourceVersion seen (bookmarks included); a 410
+dropped stream is resumed from the last resourceVersion known complete (bookmarks included;
+``resume.ResumePoint``: writes the apiserver commits together share one, so the one of the last
+event may still have events to come) without handing out an event twice; a 410
 ``Expired`` makes it relist and replay the difference to handlers (ADDED / MODIFIED /
 DELETED), so consumers stay level-based. Handlers are plain callables
 ``handler(event_type, obj, old)`` that should only enqueue keys; reconcilers read from the
@@ -21,6 +23,7 @@ import weakref
 from typing import Any, Callable, ClassVar, Iterable
 
 from controlplane.client.faults import count_transient
+from controlplane.client.resume import ResumePoint
 from controlplane.client.resources import Resource
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
@@ -100,7 +103,8 @@ class Informer:
             "namespace": _idx_namespace, "owner": _idx_owner, "node": _idx_node, "uid": _idx_uid} if indexes else {}
         self._indexes: dict[str, dict[str, set[str]]] = {n: {} for n in self._index_funcs}
         self._synced = asyncio.Event()
-        self.last_resource_version: str | None = None
+        self.last_resource_version: str | None = None  # the last one seen (event or bookmark)
+        self._resume = ResumePoint()  # where a new watch starts
         self.relists = 0
         self.started = False  # start() was called (a standby's informers wait for leadership)
         Informer.live.add(self)
@@ -283,6 +287,7 @@ class Informer:
             try:
                 if need_list:
                     self.last_resource_version = await self._list()
+                    self._resume.reset(self.last_resource_version)
                     self.relists += 1
                     need_list = False
                     self._synced.set()
@@ -308,7 +313,7 @@ class Informer:
         """Consume one watch stream until it ends or ``stop_event`` is set. The stream is read
         by a child task and this one waits once for either, so each event costs no extra
         task or ``asyncio.wait`` (a watch delivers thousands of events per second)."""
-        stream = self.client.watch(self.resource, self.namespace, resource_version=self.last_resource_version,
+        stream = self.client.watch(self.resource, self.namespace, resource_version=self._resume.rv,
                                    label_selector=self.label_selector, field_selector=self.field_selector,
                                    timeout_seconds=self.watch_timeout)
         if stop_event.is_set():
@@ -329,13 +334,17 @@ class Informer:
 
     async def _consume(self, stream: Any) -> None:
         kind, api_version = self.resource.kind, self.resource.api_version
+        resume = self._resume
         async for etype, obj in stream:
             md = obj.get("metadata") or {}
             rv = md.get("resourceVersion")
             if etype == "BOOKMARK":
                 if rv:
                     self.last_resource_version = rv
+                    resume.bookmark(rv)
                 continue
+            if not resume.event(rv, object_key(obj)):
+                continue  # already applied before the previous stream broke
             if "kind" not in obj:
                 obj["kind"] = kind
             if "apiVersion" not in obj:

@@ -42,6 +42,7 @@ from prometheus_client import Counter
 from controlplane.client.balancer import Balancer, endpoints_from, scheme_of
 from controlplane.client.lite import LiteConnectionError, LitePool
 from controlplane.client.resources import PODS, Resource
+from controlplane.client.resume import ResumePoint, event_key
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
@@ -495,12 +496,15 @@ class RestClient:
         """Yield ``(type, object)`` events (ADDED, MODIFIED, DELETED, BOOKMARK).
 
         With ``resume=True`` a stream that ends or drops is reopened from the last
-        resourceVersion seen (bookmarks included) until ``stop`` is set. An ERROR event with
+        resourceVersion known complete (bookmarks included; ``resume.ResumePoint``: writes the
+        apiserver commits together share one) until ``stop`` is set, and an event the broken
+        stream had already delivered is not yielded again. An ERROR event with
         code 410 (or a 410 response) raises ``ApiStatusError`` so the caller relists; other
         ERROR events raise too."""
-        rv = resource_version
+        point = ResumePoint(resource_version)
         while True:
-            params = {"watch": "true", "resourceVersion": rv, "labelSelector": label_selector,
+            params = {"watch": "true", "resourceVersion": point.rv if resume else resource_version,
+                      "labelSelector": label_selector,
                       "fieldSelector": field_selector, "timeoutSeconds": timeout_seconds,
                       "allowWatchBookmarks": "true" if allow_bookmarks else None}
             try:
@@ -508,14 +512,17 @@ class RestClient:
                     if etype == "ERROR":
                         raise ApiStatusError(int(obj.get("code") or 500), obj.get("reason", "Unknown"),
                                              obj.get("message", ""), obj)
-                    new_rv = (obj.get("metadata") or {}).get("resourceVersion")
-                    if new_rv:
-                        rv = new_rv
+                    if resume:
+                        new_rv = (obj.get("metadata") or {}).get("resourceVersion")
+                        if etype == "BOOKMARK":
+                            point.bookmark(new_rv)
+                        elif not point.event(new_rv, event_key(obj)):
+                            continue  # the broken stream had delivered it
                     yield etype, obj
             except ApiStatusError as e:
                 if not resume or e.code not in (500, 503, 504):
                     raise
-                log.info("watch dropped, resuming", path=res.path(namespace), rv=rv, error=str(e))
+                log.info("watch dropped, resuming", path=res.path(namespace), rv=point.rv, error=str(e))
                 await asyncio.sleep(0.5)
             if not resume or (stop is not None and stop.is_set()):
                 return

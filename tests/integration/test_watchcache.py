@@ -14,7 +14,7 @@ import pytest
 from controlplane.apiserver.persistence.watchcache import TooLargeResourceVersionError, WatchCache
 from controlplane.apiserver.persistence.watchcache_events import CacheWatcher, WatchCacheEvent
 from controlplane.storage.etcd import EtcdBackend
-from controlplane.storage.interface import CompactedError
+from controlplane.storage.interface import CompactedError, WriteOp
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -240,6 +240,51 @@ async def test_slow_watcher_is_terminated_others_continue(backend, prefix) -> No
         assert [x.rv for x in await take(slow, 10, timeout=2)] == [k.mod_revision for k in kvs[:3]]
         assert [x.rv for x in got] == [k.mod_revision for k in kvs]
         fast.close()
+    finally:
+        await c.stop()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_closed_watchers_bookmark_never_passes_what_it_was_offered(backend, prefix, cache) -> None:
+    """A watch ended by its deadline sends one last BOOKMARK; the cache goes on applying events
+    after the watcher closed (none are offered to it), so that bookmark must stay at the revision
+    it was closed at, or the client resumes after writes it never got (the bench's lost pods)."""
+    first = await backend.create(prefix + "ns/a", pod("a", "ns"))
+    await cache.wait_fresh(first.mod_revision)
+    w = await cache.watch(first.mod_revision)
+    w.close("timeout")
+    batch = await backend.write_batch([WriteOp("create", prefix + f"ns/b{i}", pod(f"b{i}", "ns")) for i in range(3)])
+    assert len({kv.mod_revision for kv in batch}) == 1  # one revision for the three
+    await cache.wait_fresh(batch[0].mod_revision)
+    assert cache.applied_revision == batch[0].mod_revision
+    assert w.bookmark_rv() == first.mod_revision
+    assert await take(w, 1, timeout=1) == []  # nothing queued: the stream just ends
+    resumed = await cache.watch(w.bookmark_rv())
+    assert sorted(ev.entry.name for ev in await take(resumed, 3)) == ["b0", "b1", "b2"]
+    resumed.close()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_overflowing_watcher_ends_on_a_revision_boundary(backend, prefix) -> None:
+    """Writes committed together share a revision; a watcher whose queue overflows in the middle
+    of one is cut before it (its queued part is dropped), so the client's resumed watch gets the
+    whole revision instead of skipping its rest."""
+    c = WatchCache(backend, prefix, "pods", max_queue=3)
+    await c.start()
+    try:
+        w = await c.watch(c.revision)
+        single = await backend.create(prefix + "ns/a", pod("a", "ns"))
+        batch = await backend.write_batch([WriteOp("create", prefix + f"ns/b{i}", pod(f"b{i}", "ns"))
+                                           for i in range(5)])
+        rv = batch[0].mod_revision
+        await c.wait_fresh(rv)
+        assert w.closed and w.close_reason == "queue overflow"
+        got = await take(w, 10, timeout=1)
+        assert [(ev.rv, ev.entry.name) for ev in got] == [(single.mod_revision, "a")]
+        assert w.bookmark_rv() == rv - 1
+        resumed = await c.watch(got[-1].rv)  # the client resumes from the last event it got
+        assert sorted((ev.rv, ev.entry.name) for ev in await take(resumed, 5)) == [(rv, f"b{i}") for i in range(5)]
+        resumed.close()
     finally:
         await c.stop()
 

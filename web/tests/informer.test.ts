@@ -26,3 +26,25 @@ describe("an informer applies watch events", () => {
     expect(seen).toEqual(["ADDED"]);
   });
 });
+
+describe("an informer resumes safely when writes share a resourceVersion", () => {
+  it("resumes from the last complete revision and drops the resumed stream's repeats", () => {
+    const inf = new Informer(PODS);
+    const seen: string[] = [];
+    inf.onEvent((e) => seen.push(`${e.type} ${(e.object as { metadata: { name: string } }).metadata.name}`));
+    // revision 5 carries a and b; the stream broke after a, inside revision 5
+    inf.apply([{ type: "ADDED", object: pod("x", "4") }, { type: "ADDED", object: pod("a", "5") }]);
+    expect(inf.rv).toBe("4"); // revision 5 may be incomplete
+    // the resumed stream (from 4) repeats a, then brings b and c
+    inf.apply([
+      { type: "ADDED", object: pod("a", "5") },
+      { type: "ADDED", object: pod("b", "5") },
+      { type: "ADDED", object: pod("c", "6") },
+    ]);
+    expect(seen).toEqual(["ADDED x", "ADDED a", "ADDED b", "ADDED c"]);
+    expect([...inf.items.keys()].sort()).toEqual(["default/a", "default/b", "default/c", "default/x"]);
+    expect(inf.rv).toBe("5"); // revision 6 began, so 5 is complete
+    inf.apply([{ type: "BOOKMARK", object: { metadata: { resourceVersion: "6" } } }]);
+    expect(inf.rv).toBe("6");
+  });
+});

@@ -136,6 +136,8 @@ async def watch(api: Api, request: Request, t: hc.Target) -> HTTPResponse | None
             write(out[0] if len(out) == 1 else b"".join(out))
             sent.inc(len(out))
         if expired and allow_bookmarks:
+            # (the watcher is closed: its bookmark_rv stays at the revision it was closed at, not
+            # at what the cache applied since, which it was never offered)
             write(bookmark(info, w.bookmark_rv()))
         if transport is not None and not transport.is_closing():
             await response.eof()

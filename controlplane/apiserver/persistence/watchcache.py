@@ -28,8 +28,10 @@ API:
         CompactedError (410). ``async for ev in w`` yields WatchCacheEvent(type, raw, rv, entry)
         with type ADDED / MODIFIED / DELETED / BOOKMARK; ``ev.json_line()`` is the encoded
         ``{"type":…,"object":…}\\n`` (computed once per event and type). ``w.bookmark_rv()`` is
-        a resourceVersion safe to put in a BOOKMARK now; ``w.close()`` ends it. A watcher whose
-        queue overflows is terminated (the client resumes from its last resourceVersion).
+        a resourceVersion safe to put in a BOOKMARK now (once closed, never past the revision it
+        was closed at); ``w.close()`` ends it. A watcher whose queue overflows is terminated on a
+        revision boundary (the client resumes from its last resourceVersion and gets the whole
+        revision).
 """
 
 from __future__ import annotations
@@ -358,14 +360,14 @@ class WatchCache:
             written = None
         if written is not None and 0 < written <= rev:
             oldest = written
-        had_data = self._ready.is_set()
+        if self._ready.is_set():  # watchers may have missed changes: they must resume (and get 410
+            # if too old); closed before the new revision is set, so their bookmarks stay below it
+            for w in list(self._watchers):
+                w.close("watch cache re-initialized")
         self._items, self._by_ns, self._sorted_keys = items, by_ns, None
         self._ring.clear()
         self._oldest_rv = oldest
         self._rev = rev
-        if had_data:  # watchers may have missed changes: they must resume (and get 410 if too old)
-            for w in list(self._watchers):
-                w.close("watch cache re-initialized")
         INITIALIZATIONS.labels(self.resource).inc()
         CACHE_RV.labels(self.resource).set(rev)
         self._release_waiters()

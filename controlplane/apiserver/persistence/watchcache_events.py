@@ -189,6 +189,7 @@ class CacheWatcher:
         self.close_reason = ""
         self.last_rv = 0
         self._min_rv = 0  # events at or below the revision the watch started at are skipped
+        self._horizon = 0  # once closed: every event up to this revision was offered to it
 
     def matches(self, e: Entry) -> bool:
         if self.namespace is not None and e.namespace != self.namespace:
@@ -215,27 +216,43 @@ class CacheWatcher:
             out = ("MODIFIED" if p else "ADDED") if c else ("DELETED" if p else "")
         if not out:
             return
-        if len(self._buf) >= self._max:
+        # (one revision alone may exceed the bound: a batch never wedges a watcher)
+        if len(self._buf) >= self._max and self._buf and self._buf[0].rv != ev.rv:
             TERMINATED.labels(self._cache.resource).inc()
             log.warning("watcher too slow; terminating it", resource=self._cache.resource, queued=len(self._buf))
-            self.close("queue overflow")
+            # End on a revision boundary: writes committed together share ev.rv and its earlier
+            # events are queued (a revision is offered in one go, nothing of it was yielded yet).
+            # Drop them, so the client's last resourceVersion is below ev.rv and its resumed watch
+            # gets the whole revision, not the rest of it skipped.
+            buf = self._buf
+            while buf and buf[-1].rv == ev.rv:
+                buf.pop()
+            self.close("queue overflow", horizon=ev.rv - 1)
             return
         self._buf.append(ev.view(out))
         self._wake.set()
 
-    def close(self, reason: str = "closed") -> None:
+    def close(self, reason: str = "closed", horizon: int | None = None) -> None:
+        """Stop offering events; what is queued is still handed out. ``horizon``: the revision up
+        to which every event was offered (default: the cache's applied revision, right when the
+        cache is not in the middle of offering one)."""
         if not self.closed:
             self.closed = True
             self.close_reason = reason
+            self._horizon = self._cache.applied_revision if horizon is None else horizon
             self._cache.unregister(self)
             self._wake.set()
 
     def bookmark_rv(self) -> int:
         """A resourceVersion such that every event up to it was already yielded or is filtered.
         (Writes committed together share a revision: while one of them is still queued, the
-        bookmark stays below that revision.)"""
+        bookmark stays below that revision.) A closed watcher is offered nothing more, so its
+        bookmark never passes the revision it was closed at (``_horizon``): the cache goes on
+        applying events, and a BOOKMARK at its newest revision (the one written when a watch
+        reaches its ``timeoutSeconds``) made the client resume after events it never got."""
         if not self._buf and not self._initial:
-            return max(self._cache.applied_revision, self.last_rv)
+            top = self._horizon if self.closed else self._cache.applied_revision
+            return max(top, self.last_rv)
         if self._initial or self._buf[0].type == "BOOKMARK":
             return self.last_rv
         return min(self.last_rv, self._buf[0].rv - 1)

@@ -1,7 +1,8 @@
 // Informers in the browser, as client-go's reflector does it: list once (in pages: the first
 // page renders while the rest arrives, all pages of one snapshot), then watch from the list's
 // resourceVersion, forever, through the page's multiplexed WebSocket. A watch that ends is
-// resumed from the last resourceVersion seen (bookmarks included); only a 410 Gone (the
+// resumed from the last complete resourceVersion seen (bookmarks included; resume.ts: writes may
+// share a resourceVersion, repeats are dropped); only a 410 Gone (the
 // resourceVersion was compacted away) lists again. No polling.
 //
 // Informers are shared: every view asking for the same resource, namespace and selectors gets
@@ -14,6 +15,7 @@ import { collectionPath, get, ApiError } from "./client";
 import { mux } from "./mux";
 import type { KList, KObj, ResourceRef, WatchEvent } from "./types";
 import { keyOf } from "./types";
+import { ResumePoint } from "./resume";
 
 export const FIRST_PAGE = 500;
 export const NEXT_PAGES = 5000;
@@ -35,7 +37,7 @@ export class Informer {
   readonly synced: Ref<boolean> = ref(false);
   readonly partial: Ref<boolean> = ref(false); // the first page is in, more are coming
   readonly error: ShallowRef<ApiError | null> = shallowRef(null);
-  rv = "";
+  private resume = new ResumePoint();
   users = 0;
   private streamId: string | null = null;
   private stopped = false;
@@ -92,7 +94,7 @@ export class Informer {
         });
         if (this.stopped) return;
         for (const o of page.items) fresh.set(keyOf(o), o);
-        this.rv = page.metadata.resourceVersion ?? this.rv;
+        this.resume.reset(page.metadata.resourceVersion ?? this.resume.rv);
         cont = page.metadata.continue ?? "";
         if (first && cont) {
           // render the first page at once (it is the first part of the snapshot)
@@ -129,7 +131,7 @@ export class Informer {
     stats.watches++;
     const q = new URLSearchParams({
       ...this.selectors(),
-      resourceVersion: this.rv,
+      resourceVersion: this.resume.rv,
       allowWatchBookmarks: "true",
       timeoutSeconds: String(300 + Math.floor(Math.random() * 300)),
     });
@@ -169,15 +171,23 @@ export class Informer {
         continue;
       }
       const o = ev.object as KObj;
-      if (o?.metadata?.resourceVersion) this.rv = o.metadata.resourceVersion;
-      if (ev.type === "BOOKMARK") continue;
+      if (ev.type === "BOOKMARK") {
+        this.resume.bookmark(o?.metadata?.resourceVersion);
+        continue;
+      }
       const k = keyOf(o);
+      if (!this.resume.event(o?.metadata?.resourceVersion, k)) continue; // a resumed stream's repeat
       if (ev.type === "DELETED") this.items.delete(k);
       else this.items.set(k, o);
       changed = true;
       for (const l of this.listeners) l(ev);
     }
     if (changed) this.bump();
+  }
+
+  // where the next watch starts
+  get rv(): string {
+    return this.resume.rv;
   }
 
   stop(): void {
