@@ -14,6 +14,8 @@ chosen controllers (``controlplane.controllers.<name>.setup(manager)``) into a `
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 from types import ModuleType
 
 from controlplane.client.manager import Manager
@@ -119,10 +121,14 @@ async def served(client: RestClient, controllers: list[str]) -> list[str]:
 
 async def _main(ctx: bootstrap.Context) -> int:
     args = ctx.args
+    # lite_http: the lean keep-alive client for plain requests (as the scheduler): aiohttp's
+    # ~150-200 µs of CPU per request was a large part of an HPA sync (its status PUT)
     if args.kubeconfig:
-        client = RestClient.from_kubeconfig(args.kubeconfig, user_agent="controller-manager", max_connections=args.max_connections)
+        client = RestClient.from_kubeconfig(args.kubeconfig, user_agent="controller-manager",
+                                            max_connections=args.max_connections, lite_http=True)
     elif args.master:
-        client = RestClient(args.master, user_agent="controller-manager", max_connections=args.max_connections)
+        client = RestClient(args.master, user_agent="controller-manager", max_connections=args.max_connections,
+                            lite_http=True)
     else:
         raise SystemExit("--kubeconfig or --master is required")
     controllers = parse_controllers(args.controllers)
@@ -142,9 +148,35 @@ async def _main(ctx: bootstrap.Context) -> int:
         options = {"nodeipam": {"cluster_cidr": args.cluster_cidr, "node_mask": args.node_cidr_mask_size},
                    "horizontalpodautoscaling": hpa}
         mgr = build_manager(client, controllers, root_ca=root_ca, signing=signing, options=options)
-        return await ctx.run_leading(client, mgr.start)
+        tuner = tune_gc(mgr)
+        try:
+            return await ctx.run_leading(client, mgr.start)
+        finally:
+            tuner.cancel()
+            await asyncio.gather(tuner, return_exceptions=True)
     finally:
         await client.close()
+
+
+# CPython's default is (700, 10, 10); the apiserver and the scheduler use the same
+GC_THRESHOLDS = (20000, 20, 20)
+
+
+def tune_gc(mgr: Manager) -> asyncio.Future:
+    """Process-wide (this process only runs the controller-manager): fewer young collections,
+    and once the informer caches have synced, everything then alive frozen out of the cyclic
+    collector. Without it the full collections that the allocations of each sync trigger
+    rescan every cached object (30,000 pods: a large share of the HPA controller's CPU, seen
+    as JSON decoding in profiles). Frozen objects are still freed by reference counting."""
+    gc.set_threshold(*GC_THRESHOLDS)
+
+    async def freeze() -> None:
+        await mgr.caches_synced.wait()
+        gc.collect()
+        gc.freeze()
+        log.info("garbage collector tuned", frozen=gc.get_freeze_count(), thresholds=gc.get_threshold())
+
+    return asyncio.ensure_future(freeze())
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -24,7 +24,6 @@ Neighbours: ``replicacalculator`` and ``hpanormalize`` (pure), ``controllerutil`
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -57,6 +56,13 @@ RECONCILE_SECONDS = Histogram("horizontal_pod_autoscaler_controller_reconciliati
                               "The time(seconds) that the HPA controller takes to reconcile once.", ["action", "error"],
                               buckets=(0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024,
                                        2.048, 4.096, 8.192, 16.384))
+# how the resource metrics each sync reads were obtained: "request" (a namespace's PodMetrics
+# list requested from the Metrics API) or "shared" (served by a list another sync of the same
+# wave requested: in flight or fresh); one request per namespace per wave is the design
+RESOURCE_METRICS_LISTS = Counter("horizontal_pod_autoscaler_controller_resource_metrics_lists_total",
+                                 "PodMetrics namespace lists the HPA controller read, by source ('request': "
+                                 "requested from the resource metrics API; 'shared': a list another sync requested).",
+                                 ["source"])
 SYNC_PERIOD = 15.0
 DISCOVERY_TTL = 60.0
 COMPONENT = "horizontal-pod-autoscaler"
@@ -66,9 +72,32 @@ class ScaleError(Exception):
     """The target's Scale could not be read; ``str`` is the Event/condition text."""
 
 
+_DECIMAL_SUFFIX = {-3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
+
+
 def _milli_q(v: int) -> str:
-    """``resource.NewMilliQuantity(v, DecimalSI)`` as a string."""
-    return format_quantity(Fraction(v, 1000))
+    """``resource.NewMilliQuantity(v, DecimalSI).String()``: the canonical form is the largest
+    exponent (a multiple of 3, at most 18) that leaves an integer mantissa; integer arithmetic
+    gives the same string as ``format_quantity(Fraction(v, 1000))`` without Fractions."""
+    if not isinstance(v, int):
+        return format_quantity(Fraction(v) / 1000)
+    if v == 0:
+        return "0"
+    mant, exp = abs(v), -3
+    while exp < 18 and mant % 1000 == 0:
+        mant //= 1000
+        exp += 3
+    return f"{'-' if v < 0 else ''}{mant}{_DECIMAL_SUFFIX[exp]}"
+
+
+def _copy_json(v: Any) -> Any:
+    """A deep copy of decoded JSON (dicts, lists, scalars): several times cheaper than
+    ``copy.deepcopy``, which has to handle any object."""
+    if type(v) is dict:
+        return {k: _copy_json(x) for k, x in v.items()}
+    if type(v) is list:
+        return [_copy_json(x) for x in v]
+    return v
 
 
 def _ts(v: str | None) -> float:
@@ -140,14 +169,23 @@ class Discovery:
         return m[0][0] if m else None
 
 
-def _pod_metric_values(items: list[tuple[int, dict]], resource: str,
-                       container: str) -> tuple[dict[str, rc.PodMetric], tuple[int, str] | None]:
+def _pod_metric_values(items: list[tuple[int, dict]], resource: str, container: str,
+                       times: dict[Any, float] | None = None) -> tuple[dict[str, rc.PodMetric], tuple[int, str] | None]:
     """PodMetrics (with their list positions) -> {pod: PodMetric} for ``resource`` (of one
-    ``container`` if given), and the first (position, message) of a pod lacking that container."""
+    ``container`` if given), and the first (position, message) of a pod lacking that container.
+    ``times``: parsed timestamps and windows by their text (a list's items share a few)."""
     out: dict[str, rc.PodMetric] = {}
+    times = {} if times is None else times
+    milli = rc.milli
     for i, m in items:
         md = m.get("metadata") or {}
-        ts, window = _ts(m.get("timestamp")), _go_duration(m.get("window"))
+        t_text, w_text = m.get("timestamp"), m.get("window")
+        ts = times.get(t_text)
+        if ts is None:
+            ts = times[t_text] = _ts(t_text)
+        window = times.get(("window", w_text))
+        if window is None:
+            window = times[("window", w_text)] = _go_duration(w_text)
         cs = m.get("containers") or []
         if container:
             c = next((c for c in cs if c.get("name") == container), None)
@@ -156,11 +194,16 @@ def _pod_metric_values(items: list[tuple[int, dict]], resource: str,
                                 f"metrics for pod {md.get('namespace')}/{md.get('name')}")
             v = (c.get("usage") or {}).get(resource)
             if v is not None:
-                out[md["name"]] = rc.PodMetric(rc.milli(v), ts, window)
+                out[md["name"]] = rc.PodMetric(milli(v), ts, window)
+            continue
+        if len(cs) == 1:  # the common case, without the generators below
+            v = (cs[0].get("usage") or {}).get(resource)
+            if v is not None:
+                out[md["name"]] = rc.PodMetric(milli(v), ts, window)
             continue
         if not cs or any(resource not in (c.get("usage") or {}) for c in cs):
             continue
-        out[md["name"]] = rc.PodMetric(sum(rc.milli(c["usage"][resource]) for c in cs), ts, window)
+        out[md["name"]] = rc.PodMetric(sum(milli(c["usage"][resource]) for c in cs), ts, window)
     return out, None
 
 
@@ -173,12 +216,15 @@ class _NamespacePodMetrics:
         groups: dict[tuple, tuple[dict, list[tuple[int, dict]]]] = {}
         for i, m in enumerate(items):
             labels = (m.get("metadata") or {}).get("labels") or {}
-            k = tuple(sorted(labels.items()))
+            # the pods of a template list their labels in one order; a set listed in another
+            # order is a group of its own, and select() merges the groups it matches anyway
+            k = tuple(labels.items())
             g = groups.get(k)
             if g is None:
                 g = groups[k] = (labels, [])
             g[1].append((i, m))
         self.groups = list(groups.values())
+        self._times: dict[Any, float] = {}
         self._values: dict[tuple[int, str, str], tuple[dict[str, rc.PodMetric], tuple[int, str] | None]] = {}
 
     def select(self, selector: LabelSelector, resource: str, container: str) -> tuple[dict[str, rc.PodMetric], float]:
@@ -193,7 +239,7 @@ class _NamespacePodMetrics:
                 first = items[0]
             hit = self._values.get((gi, resource, container))
             if hit is None:
-                hit = self._values[(gi, resource, container)] = _pod_metric_values(items, resource, container)
+                hit = self._values[(gi, resource, container)] = _pod_metric_values(items, resource, container, self._times)
             out.update(hit[0])
             if hit[1] is not None and (error is None or hit[1][0] < error[0]):
                 error = hit[1]
@@ -223,6 +269,8 @@ class MetricsClient:
         self.clock = clock
         self._ns: dict[str, _NamespacePodMetrics] = {}
         self._inflight: dict[str, asyncio.Task] = {}
+        self._unread: set[str] = set()  # prefetched lists no sync has read yet
+        self._read = asyncio.Event()
 
     async def _fetch_namespace(self, namespace: str) -> _NamespacePodMetrics:
         try:
@@ -242,14 +290,51 @@ class MetricsClient:
         if self._ns.get(namespace) is entry:
             del self._ns[namespace]
 
+    def _fresh(self, namespace: str) -> _NamespacePodMetrics | None:
+        hit = self._ns.get(namespace)
+        return hit if hit is not None and self.clock() - hit.fetched < self.resource_ttl else None
+
+    def _request(self, namespace: str) -> asyncio.Task:
+        RESOURCE_METRICS_LISTS.labels("request").inc()
+        task = self._inflight[namespace] = asyncio.ensure_future(self._fetch_namespace(namespace))
+        task.add_done_callback(lambda _t, ns=namespace: self._inflight.pop(ns, None))
+        return task
+
+    async def prefetch(self, namespaces: list[str], ahead: int = 8) -> None:
+        """Request the lists of ``namespaces`` in that order (the order their HPAs are queued
+        in a wave), at most ``ahead`` of them not yet read by a sync: the wave's syncs then
+        find their namespace's list ready instead of all waiting for it in turn (with 20
+        workers and 10 HPAs per namespace, two lists at a time). Each list is still
+        requested once per wave; one that fails is requested again by the syncs."""
+        if self.resource_ttl <= 0:
+            return
+        tasks = []
+        try:
+            for ns in namespaces:
+                while len(self._unread) >= ahead:
+                    self._read.clear()
+                    await self._read.wait()
+                if self._fresh(ns) is not None or ns in self._inflight:
+                    continue
+                self._unread.add(ns)
+                tasks.append(self._request(ns))
+            await asyncio.gather(*(asyncio.shield(t) for t in tasks), return_exceptions=True)
+        finally:
+            self._unread.clear()
+
     async def namespace_pod_metrics(self, namespace: str) -> _NamespacePodMetrics:
+        if namespace in self._unread:
+            self._unread.discard(namespace)
+            self._read.set()
         hit = self._ns.get(namespace)
         if hit is not None and self.clock() - hit.fetched < self.resource_ttl:
+            RESOURCE_METRICS_LISTS.labels("shared").inc()
             return hit
         task = self._inflight.get(namespace)
         if task is None:
-            task = self._inflight[namespace] = asyncio.ensure_future(self._fetch_namespace(namespace))
-            task.add_done_callback(lambda _t, ns=namespace: self._inflight.pop(ns, None))
+            task = self._request(namespace)
+        else:
+            RESOURCE_METRICS_LISTS.labels("shared").inc()
         return await asyncio.shield(task)
 
     async def resource(self, resource: str, namespace: str, selector: LabelSelector,
@@ -325,6 +410,69 @@ def scale_of(kind: str, obj: dict) -> dict:
     return scale_view(obj.get("metadata") or {}, spec.get("replicas"), (obj.get("status") or {}).get("replicas"), text)
 
 
+class _Resync:
+    """The HPA informer's resync, as kube-controller-manager registers its HPA handler with a
+    resync period of one sync period: every period each HPA is enqueued again with a delay of
+    one period. The queue keeps the earlier of two pending times, so an HPA already waiting
+    keeps its time; one being synced or queued at the resync gets the resync's. Without it
+    each HPA runs one period after its own sync ended, so a wave stays as spread as the first
+    one (1,000 HPAs processed at start-up) and drifts; with it the HPAs in flight at a resync
+    run together one period later.
+
+    The resync's clock starts with the first sync (a moment after it, once every HPA of that
+    first wave is queued), and each later resync comes one period after the previous one was
+    done, i.e. just after the HPAs it queued have fired: at the start of a wave. So each
+    resync also prefetches the wave's PodMetrics lists (``MetricsClient.prefetch``), in the
+    order the wave's HPAs are queued."""
+
+    name = "horizontalpodautoscaling-resync"
+    LAG = 0.05  # after the first sync / after the previous resync's timers
+
+    def __init__(self, ctl: "HPAController") -> None:
+        self.ctl = ctl
+        self.first_sync = asyncio.Event()
+        self.resyncs = 0
+
+    def resync(self) -> list[str]:
+        """Enqueue every HPA one period ahead; returns the namespaces of those with resource
+        metrics, in that order."""
+        period = self.ctl.sync_period
+        namespaces: dict[str, None] = {}
+        for key in self.ctl.hpa_inf.keys():
+            self.ctl.controller.enqueue_after(key, period)
+            hpa = self.ctl.hpa_inf.get(key) or {}
+            if any(m.get("type") in ("Resource", "ContainerResource") for m in (hpa.get("spec") or {}).get("metrics") or []):
+                namespaces[(hpa.get("metadata") or {}).get("namespace") or "default"] = None
+        self.resyncs += 1
+        return list(namespaces)
+
+    async def start(self, stop_event: asyncio.Event) -> None:
+        prefetch: asyncio.Task | None = None
+
+        async def beat() -> None:
+            nonlocal prefetch
+            await self.first_sync.wait()
+            delay = self.LAG
+            while True:
+                await asyncio.sleep(delay)
+                namespaces = self.resync()
+                if prefetch is not None:  # the previous wave's: done or given up (it clears its state)
+                    prefetch.cancel()
+                    await asyncio.gather(prefetch, return_exceptions=True)
+                prefetch = asyncio.ensure_future(self.ctl.metrics.prefetch(namespaces))
+                delay = self.ctl.sync_period + self.LAG
+
+        task = asyncio.ensure_future(beat())
+        try:
+            await stop_event.wait()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            if prefetch is not None:
+                prefetch.cancel()
+                await asyncio.gather(prefetch, return_exceptions=True)
+
+
 class HPAController:
     def __init__(self, manager: Manager, *, workers: int = 5, sync_period: float = SYNC_PERIOD,
                  downscale_stabilization: float = hn.DOWNSCALE_STABILIZATION, tolerance: float = rc.TOLERANCE,
@@ -341,21 +489,25 @@ class HPAController:
         # one PodMetrics list per namespace per sync wave (see MetricsClient)
         self.metrics = MetricsClient(self.client, self.discovery, resource_ttl=min(5.0, sync_period / 3))
         self.norm = hn.Normalizer(clock, downscale_stabilization)
-        self.selectors: dict[str, LabelSelector] = {}
+        # namespace -> {HPA key: its target's selector}, and per namespace a generation bumped
+        # when an HPA's selector there changes or goes
+        self.selectors: dict[str, dict[str, LabelSelector]] = {}
         self._selector_texts: dict[str, str] = {}
-        self._selectors_gen = 0  # bumped when an HPA's selector changes or goes
+        self._selectors_gen: dict[str, int] = {}
         self._pod_gen: dict[str, int] = {}  # namespace -> bumped on every pod event there
         # HPA key -> (namespace pod generation, selector text, selected pods) and
         # (pod generation, selectors generation, HPAs selecting those pods)
         self._pods_cache: dict[str, tuple[int, str, list[dict]]] = {}
         self._selecting_cache: dict[str, tuple[int, int, list[str]]] = {}
-        # HPA key -> (the cached pods list, {(resource, container): milli requests per pod})
-        self._requests_cache: dict[str, tuple[list[dict], dict[tuple[str, str], dict[str, int]]]] = {}
+        # HPA key -> (the cached pods list, {(resource, container): milli requests per pod, ("", "facts"): rc.pod_facts})
+        self._requests_cache: dict[str, tuple[list[dict], dict[tuple[str, str], Any]]] = {}
         self.syncs = 0
         self.controller = Controller("horizontalpodautoscaling", self.reconcile, workers=workers)
+        self.resyncer = _Resync(self)
         self.hpa_inf.add_handler(self._on_hpa)
         self.pod_inf.add_handler(self._on_pod)
         manager.add(self.controller)
+        manager.add(self.resyncer)
 
     def _on_pod(self, etype: str, obj: dict, old: dict | None) -> None:
         ns = (obj.get("metadata") or {}).get("namespace") or ""
@@ -363,8 +515,9 @@ class HPAController:
 
     def _forget(self, key: str) -> None:
         self.norm.forget(key)
-        if self.selectors.pop(key, None) is not None:
-            self._selectors_gen += 1
+        ns = split_key(key)[0] or ""
+        if self.selectors.get(ns, {}).pop(key, None) is not None:
+            self._selectors_gen[ns] = self._selectors_gen.get(ns, 0) + 1
         self._selector_texts.pop(key, None)
         self._pods_cache.pop(key, None)
         self._selecting_cache.pop(key, None)
@@ -383,6 +536,7 @@ class HPAController:
         if hpa is None:
             self._forget(key)
             return None
+        self.resyncer.first_sync.set()
         t0 = time.perf_counter()
         action, error = "none", "internal"
         try:
@@ -399,11 +553,13 @@ class HPAController:
     # -- the sync --------------------------------------------------------------------------------
     async def reconcile_hpa(self, key: str, shared: dict) -> tuple[str, str]:
         """One sync; returns the (action, error) labels of the reconciliation metrics."""
-        hpa = copy.deepcopy(shared)
+        # only the status is written: the cached object's status stays the original, the
+        # rest of the object is shared read-only (never mutated below)
+        original = shared.get("status") or {}
+        hpa = dict(shared)
+        status = hpa["status"] = _copy_json(original)
         ns = hpa["metadata"].get("namespace") or "default"
         spec = hpa.get("spec") or {}
-        status = hpa.setdefault("status", {})
-        original = copy.deepcopy(status)
         conds: list[dict] = status.setdefault("conditions", [])
         now = self.clock()
 
@@ -550,20 +706,20 @@ class HPAController:
             self.recorder.event(hpa, "Warning", "InvalidSelector", msg)
             cond("ScalingActive", "False", "InvalidSelector", msg)
             return None, msg
-        if self._selector_texts.get(key) != text:
-            self._selectors_gen += 1
-            self._selector_texts[key] = text
-        self.selectors[key] = sel
         ns = hpa["metadata"].get("namespace") or ""
+        if self._selector_texts.get(key) != text:
+            self._selectors_gen[ns] = self._selectors_gen.get(ns, 0) + 1
+            self._selector_texts[key] = text
+        self.selectors.setdefault(ns, {})[key] = sel
         pods = self._pods(key, ns, text, sel)
-        gen = self._pod_gen.get(ns, 0)
+        gen, sgen = self._pod_gen.get(ns, 0), self._selectors_gen.get(ns, 0)
         hit = self._selecting_cache.get(key)
-        if hit is not None and hit[0] == gen and hit[1] == self._selectors_gen:
+        if hit is not None and hit[0] == gen and hit[1] == sgen:
             selecting = hit[2]
         else:
-            selecting = sorted({k for k, s in self.selectors.items() if split_key(k)[0] == ns and
-                                any(s.matches((p.get("metadata") or {}).get("labels") or {}) for p in pods)})
-            self._selecting_cache[key] = (gen, self._selectors_gen, selecting)
+            labels = [(p.get("metadata") or {}).get("labels") or {} for p in pods]
+            selecting = sorted(k for k, s in self.selectors[ns].items() if any(s.matches(lb) for lb in labels))
+            self._selecting_cache[key] = (gen, sgen, selecting)
         if len(selecting) > 1:
             msg = f"pods by selector {text} are controlled by multiple HPAs: [{' '.join(selecting)}]"
             self.recorder.event(hpa, "Warning", "AmbiguousSelector", msg)
@@ -591,6 +747,16 @@ class HPAController:
         out = hit[1].get((resource, container))
         if out is None:
             out = hit[1][(resource, container)] = rc.pod_requests(pods, resource, container)
+        return out
+
+    def _facts(self, key: str, pods: list[dict]) -> list:
+        """``rc.pod_facts`` of the cached pods list, computed once per list."""
+        hit = self._requests_cache.get(key)
+        if hit is None or hit[0] is not pods:
+            hit = self._requests_cache[key] = (pods, {})
+        out = hit[1].get(("", "facts"))
+        if out is None:
+            out = hit[1][("", "facts")] = rc.pod_facts(pods)
         return out
 
     def _unable(self, hpa: dict, reason: str, err: str) -> tuple[str, str, str, str]:
@@ -653,7 +819,8 @@ class HPAController:
                         raise rc.CalcError(f"failed to get {rname} usage: unable to get metrics for resource {rname}: {e}") from None
                     try:
                         proposal, raw = rc.plain_metric_replicas(spec_replicas, rc.milli(target["averageValue"]), rname,
-                                                                 pods, metrics, now, self.tolerance)
+                                                                 pods, metrics, now, self.tolerance,
+                                                                 facts=self._facts(object_key(hpa), pods))
                     except rc.CalcError as e:
                         raise rc.CalcError(f"failed to get {rname} usage: {e}") from None
                     current = {"averageValue": _milli_q(raw)}
@@ -670,7 +837,8 @@ class HPAController:
                     try:
                         proposal, util, raw = rc.resource_replicas(
                             spec_replicas, util_t, rname, pods, metrics, now, container, self.tolerance,
-                            requests=self._requests(object_key(hpa), pods, rname, container) if pods else None)
+                            requests=self._requests(object_key(hpa), pods, rname, container) if pods else None,
+                            facts=self._facts(object_key(hpa), pods))
                     except rc.CalcError as e:
                         raise rc.CalcError(f"failed to get {rname} utilization: {e}") from None
                     current = {"averageUtilization": util, "averageValue": _milli_q(raw)}
@@ -693,7 +861,8 @@ class HPAController:
                 except rc.CalcError as e:
                     raise rc.CalcError(f"unable to get metric {mname}: {e}") from None
                 proposal, usage = rc.plain_metric_replicas(spec_replicas, rc.milli((src.get("target") or {}).get("averageValue") or "0"),
-                                                           "", pods, metrics, now, self.tolerance)
+                                                           "", pods, metrics, now, self.tolerance,
+                                                           facts=self._facts(object_key(hpa), pods))
             except (rc.CalcError, ValueError) as e:
                 raise _MetricError(f"failed to get pods metric value: {e}", self._unable(hpa, "FailedGetPodsMetric", str(e))) from None
             return proposal, f"pods metric {mname}", {"type": "Pods", "pods": {"metric": metric, "current": {"averageValue": _milli_q(usage)}}}

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from controlplane.machinery.quantity import parse_quantity
 from controlplane.machinery.timestamps import parse_time
@@ -39,8 +39,10 @@ class CalcError(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class PodMetric:
+class PodMetric(NamedTuple):
+    """One pod's metric (a tuple: built for every pod of every sync, several times cheaper
+    than a frozen dataclass)."""
+
     value: int  # milli-units
     timestamp: float = 0.0
     window: float = 0.0
@@ -56,6 +58,8 @@ def milli(q: str | int | float) -> int:
     """``Quantity.MilliValue()``: rounded up. The integer forms the Metrics API writes
     (``48302113n``, ``12345Ki``) are computed without Fraction arithmetic."""
     if isinstance(q, str):
+        if q[-1:] == "n" and q[:-1].isdigit() and q.isascii():  # nanocores, the Metrics API's CPU form
+            return -(-int(q[:-1]) // 10**6)
         m = _SIMPLE.match(q)
         if m is not None:
             mul, div = _SCALE[m.group(2)]
@@ -83,22 +87,40 @@ def _time(v: str | None) -> float | None:
     return _parse(v) if v else None
 
 
+_IGNORED, _PENDING, _OTHER = 0, 1, 2
+
+
+def pod_facts(pods: list[dict]) -> list[tuple[str, int, float | None, dict | None, float]]:
+    """What ``group_pods`` reads of each pod: (name, state: ignored (being deleted or Failed) /
+    Pending / other, start time, the Ready condition, its transition time). A caller that
+    keeps the same pods list across syncs computes this once."""
+    out = []
+    for pod in pods:
+        md, st = pod.get("metadata") or {}, pod.get("status") or {}
+        phase = st.get("phase")
+        state = _IGNORED if md.get("deletionTimestamp") or phase == "Failed" else _PENDING if phase == "Pending" else _OTHER
+        cond = _condition(pod, "Ready")
+        transition = (_time(cond.get("lastTransitionTime")) or 0.0) if cond is not None else 0.0
+        out.append((md.get("name", ""), state, _time(st.get("startTime")), cond, transition))
+    return out
+
+
 def group_pods(pods: list[dict], metrics: dict[str, PodMetric], resource: str, now: float,
                cpu_init: float = CPU_INITIALIZATION_PERIOD,
-               delay_ready: float = DELAY_OF_INITIAL_READINESS_STATUS) -> tuple[int, set[str], set[str], set[str]]:
-    """(ready count, unready, missing, ignored) names, as ``groupPods``."""
+               delay_ready: float = DELAY_OF_INITIAL_READINESS_STATUS,
+               facts: list[tuple[str, int, float | None, dict | None, float]] | None = None,
+               ) -> tuple[int, set[str], set[str], set[str]]:
+    """(ready count, unready, missing, ignored) names, as ``groupPods``. ``facts``:
+    ``pod_facts(pods)`` kept by the caller."""
     ready = 0
     unready: set[str] = set()
     missing: set[str] = set()
     ignored: set[str] = set()
-    for pod in pods:
-        md, st = pod.get("metadata") or {}, pod.get("status") or {}
-        name = md.get("name", "")
-        phase = st.get("phase")
-        if md.get("deletionTimestamp") or phase == "Failed":
+    for name, state, start, cond, transition in (pod_facts(pods) if facts is None else facts):
+        if state == _IGNORED:
             ignored.add(name)
             continue
-        if phase == "Pending":
+        if state == _PENDING:
             unready.add(name)
             continue
         metric = metrics.get(name)
@@ -106,16 +128,12 @@ def group_pods(pods: list[dict], metrics: dict[str, PodMetric], resource: str, n
             missing.add(name)
             continue
         if resource == "cpu":
-            cond = _condition(pod, "Ready")
-            start = _time(st.get("startTime"))
             if cond is None or start is None:
                 is_unready = True
+            elif start + cpu_init > now:
+                is_unready = cond.get("status") == "False" or metric.timestamp < transition + metric.window
             else:
-                transition = _time(cond.get("lastTransitionTime")) or 0.0
-                if start + cpu_init > now:
-                    is_unready = cond.get("status") == "False" or metric.timestamp < transition + metric.window
-                else:
-                    is_unready = cond.get("status") == "False" and start + delay_ready > transition
+                is_unready = cond.get("status") == "False" and start + delay_ready > transition
             if is_unready:
                 unready.add(name)
                 continue
@@ -174,14 +192,16 @@ def within(ratio: float, tolerance: float = TOLERANCE) -> bool:
 
 def resource_replicas(current: int, target_utilization: int, resource: str, pods: list[dict],
                       metrics: dict[str, PodMetric], now: float, container: str = "",
-                      tolerance: float = TOLERANCE, requests: dict[str, int] | None = None) -> tuple[int, int, int]:
+                      tolerance: float = TOLERANCE, requests: dict[str, int] | None = None,
+                      facts: list | None = None) -> tuple[int, int, int]:
     """(replicas, utilization %, raw average milli-value): ``GetResourceReplicas`` after the
-    metrics were fetched. ``requests``: ``pod_requests(pods, resource, container)`` when the
-    caller kept it from an earlier sync over the same pods."""
+    metrics were fetched. ``requests``: ``pod_requests(pods, resource, container)`` and
+    ``facts``: ``pod_facts(pods)``, when the caller kept them from an earlier sync over the
+    same pods."""
     if not pods:
         raise CalcError("no pods returned by selector while calculating replica count")
     metrics = dict(metrics)
-    ready, unready, missing, ignored = group_pods(pods, metrics, resource, now)
+    ready, unready, missing, ignored = group_pods(pods, metrics, resource, now, facts=facts)
     for n in ignored | unready:
         metrics.pop(n, None)
     if requests is None:
@@ -215,13 +235,13 @@ def resource_replicas(current: int, target_utilization: int, resource: str, pods
 
 
 def plain_metric_replicas(current: int, target: int, resource: str, pods: list[dict], metrics: dict[str, PodMetric],
-                          now: float, tolerance: float = TOLERANCE) -> tuple[int, int]:
+                          now: float, tolerance: float = TOLERANCE, facts: list | None = None) -> tuple[int, int]:
     """(replicas, average milli-value): ``calcPlainMetricReplicas`` (AverageValue resource
-    targets and Pods metrics)."""
+    targets and Pods metrics); ``facts`` as for ``resource_replicas``."""
     if not pods:
         raise CalcError("no pods returned by selector while calculating replica count")
     metrics = dict(metrics)
-    ready, unready, missing, ignored = group_pods(pods, metrics, resource, now)
+    ready, unready, missing, ignored = group_pods(pods, metrics, resource, now, facts=facts)
     for n in ignored | unready:
         metrics.pop(n, None)
     if not metrics:
