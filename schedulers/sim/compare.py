@@ -1,6 +1,6 @@
 """The side-by-side table of issue 17: every pod list (the five shared ones and the twelve
 re-made held-out variants, ``workloads``), seeds 42-51, at 100 % and 130 %: Random, BestFit,
-FGD, the search baseline (FGDLookahead), DDQN and the upper bound (``bound``).
+FGD, the search baselines (FGDLookahead, FGDSearch), DDQN and the upper bound (``bound``).
 
 ``python -m schedulers.sim.compare --out DIR [--lists a,b] [--policies P,Q] [--seeds 42-51]
 [--jobs 2]`` writes one JSON line per (list, policy, seed) to ``DIR/results.jsonl`` (resumable:
@@ -27,7 +27,7 @@ from schedulers.sim.bound import column_bounds
 from schedulers.sim.openb import Workload, arrival_order, run
 from schedulers.sim.workloads import HELDOUT_LISTS, SHARED_LISTS, materialise
 
-POLICIES = ("Random", "BestFit", "FGD", "FGDLookahead", "ddqn", "bound")
+POLICIES = ("Random", "BestFit", "FGD", "FGDLookahead", "FGDSearch", "ddqn", "bound")
 _WL: dict[str, Workload] = {}
 
 

@@ -41,29 +41,6 @@ class FGDLookahead(FGD):
         self.la = order[:k]
         self.la_p = typical.freq[self.la] / typical.freq[self.la].sum()
 
-    def _after_rows(self, state: GpuNodeState, feasible: np.ndarray, top: np.ndarray, pod: GpuPod) -> tuple[np.ndarray, np.ndarray]:
-        """(CPU left, free GPU rows) of the nodes ``feasible[top]`` after ``pod`` with FGD's
-        GPU choice (vectorised; uses the per-node best free amounts ``FGD.score`` kept)."""
-        cand = feasible[top]
-        cpu_a = state.cpu_left(cand) - pod.cpu_nz
-        free = state.gpu_free[cand].copy()
-        if pod.milli <= 0:
-            return cpu_a, free
-        if not pod.is_shared:
-            full = free == 1000
-            take = full & (np.cumsum(full, axis=1) <= pod.count)
-            return cpu_a, np.where(take, free - pod.milli, free)
-        _, _, _, rows, values, sc, best = self._last
-        hit = sc == best[rows]
-        # per node (row k of feasible), the first free amount reaching the best score
-        first = np.full(len(feasible), -1, np.int64)
-        rk, idx = np.unique(rows[hit], return_index=True)
-        first[rk] = values[hit][idx]
-        v = first[top]
-        g = np.argmax(free == v[:, None], axis=1)
-        free[np.arange(len(cand)), g] -= pod.milli
-        return cpu_a, free
-
     def score(self, state: GpuNodeState, pod: GpuPod, feasible: np.ndarray) -> np.ndarray:
         base = FGD.score(self, state, pod, feasible)
         last = self._last
