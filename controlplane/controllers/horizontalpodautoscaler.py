@@ -181,15 +181,22 @@ def _pod_metric_values(items: list[tuple[int, dict]], resource: str, container: 
     out: dict[str, rc.PodMetric] = {}
     times = {} if times is None else times
     milli = rc.milli
+    metric = rc.PodMetric
+    last_t = last_w = None  # the items of a list share a few timestamps and windows, mostly in runs
+    ts = window = 0.0
     for i, m in items:
         md = m.get("metadata") or {}
         t_text, w_text = m.get("timestamp"), m.get("window")
-        ts = times.get(t_text)
-        if ts is None:
-            ts = times[t_text] = _ts(t_text)
-        window = times.get(("window", w_text))
-        if window is None:
-            window = times[("window", w_text)] = _go_duration(w_text)
+        if t_text != last_t or t_text is None:
+            ts = times.get(t_text)
+            if ts is None:
+                ts = times[t_text] = _ts(t_text)
+            last_t = t_text
+        if w_text != last_w or w_text is None:
+            window = times.get(("window", w_text))
+            if window is None:
+                window = times[("window", w_text)] = _go_duration(w_text)
+            last_w = w_text
         cs = m.get("containers") or []
         if container:
             c = next((c for c in cs if c.get("name") == container), None)
@@ -203,7 +210,7 @@ def _pod_metric_values(items: list[tuple[int, dict]], resource: str, container: 
         if len(cs) == 1:  # the common case, without the generators below
             v = (cs[0].get("usage") or {}).get(resource)
             if v is not None:
-                out[md["name"]] = rc.PodMetric(milli(v), ts, window)
+                out[md["name"]] = metric(milli(v), ts, window)
             continue
         if not cs or any(resource not in (c.get("usage") or {}) for c in cs):
             continue
@@ -232,8 +239,11 @@ class _NamespacePodMetrics:
         self._values: dict[tuple[int, str, str], tuple[dict[str, rc.PodMetric], tuple[int, str] | None]] = {}
 
     def select(self, selector: LabelSelector, resource: str, container: str) -> tuple[dict[str, rc.PodMetric], float]:
-        """What ``GET .../namespaces/NS/pods?labelSelector=S`` would have given, as values."""
-        out: dict[str, rc.PodMetric] = {}
+        """What ``GET .../namespaces/NS/pods?labelSelector=S`` would have given, as values.
+        The dict is shared with other callers (one group's values as they are, when the
+        selector matches one label set: the common case): read-only."""
+        out: dict[str, rc.PodMetric] | None = None
+        merged = False
         first: tuple[int, dict] | None = None
         error: tuple[int, str] | None = None
         for gi, (labels, items) in enumerate(self.groups):
@@ -244,10 +254,15 @@ class _NamespacePodMetrics:
             hit = self._values.get((gi, resource, container))
             if hit is None:
                 hit = self._values[(gi, resource, container)] = _pod_metric_values(items, resource, container, self._times)
-            out.update(hit[0])
+            if out is None:
+                out = hit[0]
+            else:
+                if not merged:
+                    out, merged = dict(out), True
+                out.update(hit[0])
             if hit[1] is not None and (error is None or hit[1][0] < error[0]):
                 error = hit[1]
-        if first is None:
+        if first is None or out is None:
             raise rc.CalcError("no metrics returned from resource metrics API")
         if error is not None:
             raise rc.CalcError(error[1])
@@ -726,7 +741,9 @@ class HPAController:
         if hit is not None and hit[0] == gen and hit[1] == sgen:
             selecting = hit[2]
         else:
-            labels = [(p.get("metadata") or {}).get("labels") or {} for p in pods]
+            # each distinct label set once (a workload's pods share theirs)
+            sets = {tuple(lb.items()): lb for lb in ((p.get("metadata") or {}).get("labels") or {} for p in pods)}
+            labels = list(sets.values())
             selecting = sorted(k for k, s in self.selectors[ns].items() if any(s.matches(lb) for lb in labels))
             self._selecting_cache[key] = (gen, sgen, selecting)
         if len(selecting) > 1:

@@ -94,3 +94,17 @@ def test_select_names_the_first_pod_without_the_container_in_list_order() -> Non
 ])
 def test_scale_of_is_the_subresource_view(kind: str, obj: dict, want: dict) -> None:
     assert scale_of(kind, obj) == want
+
+
+def test_values_keep_each_items_own_timestamp_and_window() -> None:
+    """The values of one group, whose items carry runs of different timestamps and windows."""
+    times = ["2026-12-06T00:00:00Z", "2026-12-06T00:00:00Z", "2026-12-06T00:00:07Z", "2026-12-06T00:00:00Z", None]
+    windows = ["15s", "15s", "30s", "30s", "15s"]
+    items = []
+    for i, (t, w) in enumerate(zip(times, windows)):
+        it = pm(f"p-{i}", {"app": "a"}, {"app": {"cpu": f"{i}m"}})
+        it["timestamp"], it["window"] = t, w
+        items.append(it)
+    got, _ = _NamespacePodMetrics(items, 0.0).select(parse_label_selector("app=a"), "cpu", "")
+    from controlplane.controllers.horizontalpodautoscaler import _go_duration, _ts
+    assert got == {f"p-{i}": rc.PodMetric(i, _ts(t), _go_duration(w)) for i, (t, w) in enumerate(zip(times, windows))}

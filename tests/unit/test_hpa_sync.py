@@ -159,3 +159,75 @@ async def test_prefetch_stays_a_window_ahead_of_the_syncs_and_requests_once() ->
         await mc.resource("cpu", ns, sel)
     await asyncio.wait_for(pre, 1)
     assert client.requests == 4  # each namespace once, the syncs read the prefetched lists
+
+
+def _requested(p: dict, cpu: str = "100m") -> dict:
+    return {**p, "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]}}
+
+
+def _plain_resource_replicas(current: int, target: int, resource: str, pods: list[dict], metrics: dict,
+                             now: float) -> tuple[int, int, int] | str:
+    """``resource_replicas`` without kept requests or facts: the straightforward path."""
+    try:
+        return rc.resource_replicas(current, target, resource, pods, metrics, now)
+    except rc.CalcError as e:
+        return str(e)
+
+
+def _kept_resource_replicas(current: int, target: int, resource: str, pods: list[dict], metrics: dict,
+                            now: float) -> tuple[int, int, int] | str:
+    before = dict(metrics)
+    try:
+        return rc.resource_replicas(current, target, resource, pods, metrics, now,
+                                    requests=rc.pod_requests(pods, resource), facts=rc.pod_facts(pods))
+    except rc.CalcError as e:
+        return str(e)
+    finally:
+        assert metrics == before  # the caller's (shared) metrics are never changed
+
+
+_rr = random.Random(1606)
+
+
+def _case(i: int) -> tuple[list[dict], dict]:
+    """A random pods list (ready, pending, failed, deleted, unready, young pods) with metrics
+    for some of them and for pods outside it."""
+    pods, metrics = [], {}
+    for j in range(_rr.randint(1, 12)):
+        kind = _rr.choice(["ready"] * 6 + ["pending", "failed", "deleting", "noready", "nostart", "young", "false"])
+        name = f"p{j}"
+        p = {"ready": lambda: _pod(name), "pending": lambda: _pod(name, phase="Pending"),
+             "failed": lambda: _pod(name, phase="Failed"), "deleting": lambda: _pod(name, deleting=True),
+             "noready": lambda: _pod(name, ready=None), "nostart": lambda: _pod(name, started=None),
+             "young": lambda: _pod(name, started=NOW - 60, transition=NOW - _rr.choice([10, 50])),
+             "false": lambda: _pod(name, ready="False", started=NOW - _rr.choice([120, 3600]),
+                                   transition=NOW - 100)}[kind]()
+        pods.append(_requested(p, _rr.choice(["100m", "250m", "1", "0"] if i % 7 == 0 else ["100m", "250m", "1"])))
+        if _rr.random() < 0.85:
+            metrics[name] = rc.PodMetric(_rr.choice([0, 10, 50, 90, 100, 120, 400]) * 1, NOW - _rr.choice([5, 30]), 15.0)
+    if _rr.random() < 0.2:
+        metrics["outsider"] = rc.PodMetric(500, NOW - 5, 15.0)
+    return pods, metrics
+
+
+CASES = [_case(i) for i in range(400)]
+
+
+@pytest.mark.parametrize("i", range(len(CASES)))
+@pytest.mark.parametrize("resource", ["cpu", "memory"])
+def test_resource_replicas_with_kept_facts_is_the_plain_computation(i: int, resource: str) -> None:
+    pods, metrics = CASES[i]
+    for current, target in ((len(pods), 50), (3, 100), (10, 80)):
+        assert (_kept_resource_replicas(current, target, resource, pods, metrics, NOW)
+                == _plain_resource_replicas(current, target, resource, pods, metrics, NOW))
+
+
+@pytest.mark.parametrize("i", range(0, len(CASES), 5))
+def test_ready_sums_are_group_pods_and_the_utilization_sums(i: int) -> None:
+    pods, metrics = CASES[i]
+    requests = rc.pod_requests(pods, "cpu")
+    ready, unready, missing, mtotal, rtotal, n = rc.ready_sums(metrics, requests, "cpu", NOW, rc.pod_facts(pods))
+    g_ready, g_unready, g_missing, g_ignored = rc.group_pods(pods, metrics, "cpu", NOW)
+    assert (ready, unready, missing) == (g_ready, g_unready, g_missing)
+    kept = {k: v for k, v in metrics.items() if k not in g_ignored | g_unready and k in requests}
+    assert (mtotal, rtotal, n) == (sum(m.value for m in kept.values()), sum(requests[k] for k in kept), len(kept))
