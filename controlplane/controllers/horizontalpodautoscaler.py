@@ -210,7 +210,11 @@ def _pod_metric_values(items: list[tuple[int, dict]], resource: str, container: 
         if len(cs) == 1:  # the common case, without the generators below
             v = (cs[0].get("usage") or {}).get(resource)
             if v is not None:
-                out[md["name"]] = metric(milli(v), ts, window)
+                # nanocores (the Metrics API's CPU form) inline: rc.milli's first case
+                if type(v) is str and v[-1:] == "n" and v[:-1].isdigit() and v.isascii():
+                    out[md["name"]] = metric(-(-int(v[:-1]) // 1000000), ts, window)
+                else:
+                    out[md["name"]] = metric(milli(v), ts, window)
             continue
         if not cs or any(resource not in (c.get("usage") or {}) for c in cs):
             continue
