@@ -181,7 +181,7 @@ def _pod_metric_values(items: list[tuple[int, dict]], resource: str, container: 
     out: dict[str, rc.PodMetric] = {}
     times = {} if times is None else times
     milli = rc.milli
-    metric = rc.PodMetric
+    metric, new = rc.PodMetric, tuple.__new__
     last_t = last_w = None  # the items of a list share a few timestamps and windows, mostly in runs
     ts = window = 0.0
     for i, m in items:
@@ -211,10 +211,11 @@ def _pod_metric_values(items: list[tuple[int, dict]], resource: str, container: 
             v = (cs[0].get("usage") or {}).get(resource)
             if v is not None:
                 # nanocores (the Metrics API's CPU form) inline: rc.milli's first case
+                # (and the PodMetric built by tuple.__new__: its generated __new__ is a Python call)
                 if type(v) is str and v[-1:] == "n" and v[:-1].isdigit() and v.isascii():
-                    out[md["name"]] = metric(-(-int(v[:-1]) // 1000000), ts, window)
+                    out[md["name"]] = new(metric, (-(-int(v[:-1]) // 1000000), ts, window))
                 else:
-                    out[md["name"]] = metric(milli(v), ts, window)
+                    out[md["name"]] = new(metric, (milli(v), ts, window))
             continue
         if not cs or any(resource not in (c.get("usage") or {}) for c in cs):
             continue
