@@ -462,17 +462,20 @@ class _Resync:
         metrics, in that order."""
         period = self.ctl.sync_period
         namespaces: dict[str, None] = {}
+        queue = self.ctl.controller.queue
+        # the wave starts with the earliest of them: one that synced (and requeued itself) before
+        # the resync keeps its earlier time
+        first = period
         for key in self.ctl.hpa_inf.keys():
             self.ctl.controller.enqueue_after(key, period)
+            wait = queue.ready_in(key)
+            if wait is not None and wait < first:
+                first = wait
             hpa = self.ctl.hpa_inf.get(key) or {}
             if any(m.get("type") in ("Resource", "ContainerResource") for m in (hpa.get("spec") or {}).get("metrics") or []):
                 namespaces[(hpa.get("metadata") or {}).get("namespace") or "default"] = None
         self.resyncs += 1
-        # the wave starts with the earliest of them: one that synced (and requeued itself) before
-        # the resync keeps its earlier time
-        queue = self.ctl.controller.queue
-        waits = [w for w in (queue.ready_in(k) for k in self.ctl.hpa_inf.keys()) if w is not None]
-        RESYNC_DUE.set(time.time() + min(waits, default=period))
+        RESYNC_DUE.set(time.time() + first)
         return list(namespaces)
 
     async def start(self, stop_event: asyncio.Event) -> None:
