@@ -30,6 +30,7 @@ import os
 import re
 import ssl
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import quote, urlencode
@@ -315,9 +316,11 @@ class RestClient:
     # -- raw requests ---------------------------------------------------------------------
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                      body: Any = None, content_type: str = "application/json") -> Any:
-        """Send one request; return the decoded JSON body, raise ``ApiStatusError`` on >= 400
-        (after honouring up to ``MAX_RETRIES`` ``Retry-After`` answers)."""
+                      body: Any = None, content_type: str = "application/json",
+                      decode: Callable[[bytes], Any] | None = None) -> Any:
+        """Send one request; return the decoded JSON body (``decode(raw)`` instead of the
+        generic decoder when given: a typed decoder for a hot path), raise ``ApiStatusError``
+        on >= 400 (after honouring up to ``MAX_RETRIES`` ``Retry-After`` answers)."""
         send = self._send_lite if self._lite_http else self._send_aiohttp
         if self._background is None:
             self._start_background()
@@ -350,7 +353,7 @@ class RestClient:
             if not raw:
                 return None
             if "json" in headers.get("content-type", "") or raw[:1] in (b"{", b"["):
-                return loads(raw)
+                return loads(raw) if decode is None else decode(raw)
             return raw.decode(errors="replace")
         raise AssertionError("unreachable")
 

@@ -31,13 +31,14 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
 from prometheus_client import Counter, Gauge, Histogram
 
 from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result
 from controlplane.client.informer import object_key, split_key
 from controlplane.client.manager import Manager
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import ApiStatusError, RestClient, loads
 from controlplane.controllers import hpanormalize as hn
 from controlplane.controllers import replicacalculator as rc
 from controlplane.log import get_logger
@@ -67,6 +68,14 @@ RESOURCE_METRICS_LISTS = Counter("horizontal_pod_autoscaler_controller_resource_
 # next wave, so a wave's time can be read from it to its last sync's end (bench autoscaling)
 RESYNC_DUE = Gauge("horizontal_pod_autoscaler_controller_resync_due_timestamp_seconds",
                    "Unix time at which the first of the HPAs queued by the controller's last resync becomes due.")
+# a wave's end: when the last of the HPAs a resync queued finished its sync (Unix time), and
+# the wave's length from its due time; the wave is the unit the sync period holds every HPA to
+RESYNC_WAVE_DONE = Gauge("horizontal_pod_autoscaler_controller_resync_wave_done_timestamp_seconds",
+                         "Unix time at which the last of the HPAs queued by a resync finished its sync.")
+RESYNC_WAVE_SECONDS = Histogram("horizontal_pod_autoscaler_controller_resync_wave_duration_seconds",
+                                "Seconds from a resync's due time (its first HPA due) to the end of the last sync "
+                                "of the HPAs it queued.",
+                                buckets=(0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 30.0))
 SYNC_PERIOD = 15.0
 DISCOVERY_TTL = 60.0
 COMPONENT = "horizontal-pod-autoscaler"
@@ -173,7 +182,69 @@ class Discovery:
         return m[0][0] if m else None
 
 
-def _pod_metric_values(items: list[tuple[int, dict]], resource: str, container: str,
+class _Meta(msgspec.Struct, gc=False):
+    name: str = ""
+    namespace: str = ""
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class _ContainerMetrics(msgspec.Struct, gc=False):
+    name: str = ""
+    usage: dict[str, str | int | float] = msgspec.field(default_factory=dict)
+
+
+class _PodMetrics(msgspec.Struct, gc=False):
+    """The fields of a ``metrics.k8s.io`` PodMetrics the HPA reads (the rest is skipped unparsed).
+    ``gc=False``: the structs (no cycles possible) are not tracked by the garbage collector, so
+    a 1,500-item list adds little to its collections."""
+    metadata: _Meta = msgspec.field(default_factory=_Meta)
+    timestamp: str | None = None
+    window: str | None = None
+    containers: list[_ContainerMetrics] = msgspec.field(default_factory=list)
+
+
+class _PodMetricsList(msgspec.Struct, gc=False):
+    items: list[_PodMetrics] | None = None
+
+
+_POD_METRICS_LIST = msgspec.json.Decoder(_PodMetricsList)
+
+
+def pod_metrics_from_dicts(items: Any) -> list[_PodMetrics]:
+    """Decoded PodMetrics (JSON dicts) as ``_PodMetrics``, leniently: what is not the expected
+    shape is read as absent, as the dict-walking code before the typed decoder read it."""
+    out = []
+    for m in items if isinstance(items, list) else []:
+        if not isinstance(m, dict):
+            continue
+        md = m.get("metadata") if isinstance(m.get("metadata"), dict) else {}
+        labels = md.get("labels") if isinstance(md.get("labels"), dict) else {}
+        cs = []
+        for c in m.get("containers") if isinstance(m.get("containers"), list) else []:
+            if isinstance(c, dict):
+                usage = c.get("usage") if isinstance(c.get("usage"), dict) else {}
+                cs.append(_ContainerMetrics(str(c.get("name") or ""), dict(usage)))
+        t, w = m.get("timestamp"), m.get("window")
+        out.append(_PodMetrics(_Meta(str(md.get("name") or ""), str(md.get("namespace") or ""),
+                                     {str(k): str(v) for k, v in labels.items()}),
+                               t if isinstance(t, str) else None, w if isinstance(w, str) else None, cs))
+    return out
+
+
+def decode_pod_metrics_list(raw: bytes) -> list[_PodMetrics]:
+    """A ``PodMetricsList`` body -> its items. msgspec decodes straight into the few fields the
+    HPA reads (skipping the rest unparsed), ~3x faster than ujson into dicts at 1,500 items, and
+    the values code then reads attributes instead of ``dict.get`` chains; a body of another
+    shape (a quantity as a number, a null where an object was expected, ...) is decoded
+    generically and read leniently instead (``pod_metrics_from_dicts``)."""
+    try:
+        return _POD_METRICS_LIST.decode(raw).items or []
+    except msgspec.ValidationError:
+        lst = loads(raw)
+        return pod_metrics_from_dicts(lst.get("items") if isinstance(lst, dict) else None)
+
+
+def _pod_metric_values(items: list[tuple[int, _PodMetrics]], resource: str, container: str,
                        times: dict[Any, float] | None = None) -> tuple[dict[str, rc.PodMetric], tuple[int, str] | None]:
     """PodMetrics (with their list positions) -> {pod: PodMetric} for ``resource`` (of one
     ``container`` if given), and the first (position, message) of a pod lacking that container.
@@ -185,8 +256,7 @@ def _pod_metric_values(items: list[tuple[int, dict]], resource: str, container: 
     last_t = last_w = None  # the items of a list share a few timestamps and windows, mostly in runs
     ts = window = 0.0
     for i, m in items:
-        md = m.get("metadata") or {}
-        t_text, w_text = m.get("timestamp"), m.get("window")
+        t_text, w_text = m.timestamp, m.window
         if t_text != last_t or t_text is None:
             ts = times.get(t_text)
             if ts is None:
@@ -197,29 +267,30 @@ def _pod_metric_values(items: list[tuple[int, dict]], resource: str, container: 
             if window is None:
                 window = times[("window", w_text)] = _go_duration(w_text)
             last_w = w_text
-        cs = m.get("containers") or []
+        cs = m.containers
         if container:
-            c = next((c for c in cs if c.get("name") == container), None)
+            c = next((c for c in cs if c.name == container), None)
             if c is None:
+                md = m.metadata
                 return out, (i, f"failed to get container metrics: container {container} not present in "
-                                f"metrics for pod {md.get('namespace')}/{md.get('name')}")
-            v = (c.get("usage") or {}).get(resource)
+                                f"metrics for pod {md.namespace}/{md.name}")
+            v = c.usage.get(resource)
             if v is not None:
-                out[md["name"]] = rc.PodMetric(milli(v), ts, window)
+                out[m.metadata.name] = rc.PodMetric(milli(v), ts, window)
             continue
         if len(cs) == 1:  # the common case, without the generators below
-            v = (cs[0].get("usage") or {}).get(resource)
+            v = cs[0].usage.get(resource)
             if v is not None:
                 # nanocores (the Metrics API's CPU form) inline: rc.milli's first case
                 # (and the PodMetric built by tuple.__new__: its generated __new__ is a Python call)
                 if type(v) is str and v[-1:] == "n" and v[:-1].isdigit() and v.isascii():
-                    out[md["name"]] = new(metric, (-(-int(v[:-1]) // 1000000), ts, window))
+                    out[m.metadata.name] = new(metric, (-(-int(v[:-1]) // 1000000), ts, window))
                 else:
-                    out[md["name"]] = new(metric, (milli(v), ts, window))
+                    out[m.metadata.name] = new(metric, (milli(v), ts, window))
             continue
-        if not cs or any(resource not in (c.get("usage") or {}) for c in cs):
+        if not cs or any(resource not in c.usage for c in cs):
             continue
-        out[md["name"]] = rc.PodMetric(sum(milli(c["usage"][resource]) for c in cs), ts, window)
+        out[m.metadata.name] = rc.PodMetric(sum(milli(c.usage[resource]) for c in cs), ts, window)
     return out, None
 
 
@@ -227,11 +298,11 @@ class _NamespacePodMetrics:
     """One namespace's PodMetrics list, grouped by label set (the pods of a workload share
     theirs), with each group's values per (resource, container) computed once."""
 
-    def __init__(self, items: list[dict], fetched: float) -> None:
+    def __init__(self, items: list[_PodMetrics], fetched: float) -> None:
         self.fetched = fetched
-        groups: dict[tuple, tuple[dict, list[tuple[int, dict]]]] = {}
+        groups: dict[tuple, tuple[dict, list[tuple[int, _PodMetrics]]]] = {}
         for i, m in enumerate(items):
-            labels = (m.get("metadata") or {}).get("labels") or {}
+            labels = m.metadata.labels
             # the pods of a template list their labels in one order; a set listed in another
             # order is a group of its own, and select() merges the groups it matches anyway
             k = tuple(labels.items())
@@ -249,7 +320,7 @@ class _NamespacePodMetrics:
         selector matches one label set: the common case): read-only."""
         out: dict[str, rc.PodMetric] | None = None
         merged = False
-        first: tuple[int, dict] | None = None
+        first: tuple[int, _PodMetrics] | None = None
         error: tuple[int, str] | None = None
         for gi, (labels, items) in enumerate(self.groups):
             if not selector.matches(labels):
@@ -271,7 +342,7 @@ class _NamespacePodMetrics:
             raise rc.CalcError("no metrics returned from resource metrics API")
         if error is not None:
             raise rc.CalcError(error[1])
-        return out, _ts(first[1].get("timestamp"))
+        return out, _ts(first[1].timestamp)
 
 
 class MetricsClient:
@@ -298,12 +369,15 @@ class MetricsClient:
 
     async def _fetch_namespace(self, namespace: str) -> _NamespacePodMetrics:
         try:
-            lst = await self.client.request("GET", f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods")
+            items = await self.client.request("GET", f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods",
+                                              decode=decode_pod_metrics_list)
         except ApiStatusError as e:
             raise rc.CalcError(f"unable to fetch metrics from resource metrics API: {e.message}") from None
+        except (msgspec.DecodeError, ValueError) as e:  # not JSON
+            raise rc.CalcError(f"unable to fetch metrics from resource metrics API: {e}") from None
         # timed on arrival: a list slower than the TTL (a loaded apiserver) must still serve the
         # HPAs waiting on it and those that follow, not be stale on arrival
-        entry = _NamespacePodMetrics(lst.get("items") or [], self.clock())
+        entry = _NamespacePodMetrics(items if isinstance(items, list) else [], self.clock())
         if self.resource_ttl > 0:
             self._ns[namespace] = entry
             # dropped once stale: between waves nothing of the lists is kept
@@ -456,6 +530,8 @@ class _Resync:
         self.ctl = ctl
         self.first_sync = asyncio.Event()
         self.resyncs = 0
+        # the current wave: (its due time (monotonic), its due time (Unix), HPAs not yet synced)
+        self.wave: tuple[float, float, set[str]] | None = None
 
     def resync(self) -> list[str]:
         """Enqueue every HPA one period ahead; returns the namespaces of those with resource
@@ -475,8 +551,32 @@ class _Resync:
             if any(m.get("type") in ("Resource", "ContainerResource") for m in (hpa.get("spec") or {}).get("metrics") or []):
                 namespaces[(hpa.get("metadata") or {}).get("namespace") or "default"] = None
         self.resyncs += 1
-        RESYNC_DUE.set(time.time() + first)
+        due = time.time() + first
+        RESYNC_DUE.set(due)
+        # a wave not done by the next resync is dropped (no end to report: it ran into the next);
+        # its syncs are those that begin from its due time on (the resync comes while the
+        # previous wave is still being synced)
+        self.wave = (time.monotonic() + first - 0.001, due, set(self.ctl.hpa_inf.keys()))
         return list(namespaces)
+
+    def synced(self, key: str, started: float) -> None:
+        """``key``'s sync that began at ``started`` (monotonic) ended: the wave ends with the
+        last of its HPAs to sync from the wave's due time on."""
+        wave = self.wave
+        if wave is None or started < wave[0] or key not in wave[2]:
+            return
+        self.forget(key)
+
+    def forget(self, key: str) -> None:
+        wave = self.wave
+        if wave is None:
+            return
+        wave[2].discard(key)
+        if not wave[2]:
+            done = time.time()
+            RESYNC_WAVE_DONE.set(done)
+            RESYNC_WAVE_SECONDS.observe(max(0.0, done - wave[1]))
+            self.wave = None
 
     async def start(self, stop_event: asyncio.Event) -> None:
         prefetch: asyncio.Task | None = None
@@ -547,6 +647,7 @@ class HPAController:
 
     def _forget(self, key: str) -> None:
         self.norm.forget(key)
+        self.resyncer.forget(key)
         ns = split_key(key)[0] or ""
         if self.selectors.get(ns, {}).pop(key, None) is not None:
             self._selectors_gen[ns] = self._selectors_gen.get(ns, 0) + 1
@@ -569,6 +670,7 @@ class HPAController:
             self._forget(key)
             return None
         self.resyncer.first_sync.set()
+        started = time.monotonic()
         t0 = time.perf_counter()
         action, error = "none", "internal"
         try:
@@ -580,6 +682,7 @@ class HPAController:
         RECONCILIATIONS.labels(action, error).inc()
         RECONCILE_SECONDS.labels(action, error).observe(time.perf_counter() - t0)
         self.syncs += 1
+        self.resyncer.synced(key, started)
         return Result(requeue_after=self.sync_period)
 
     # -- the sync --------------------------------------------------------------------------------
@@ -681,8 +784,11 @@ class HPAController:
     async def _update_status(self, hpa: dict, original: dict) -> None:
         if hpa.get("status") == original:
             return
+        md = hpa["metadata"]
         try:
-            await self.client.update(R.HORIZONTALPODAUTOSCALERS, hpa, subresource="status")
+            # the answer (the stored HPA) is not read: the watch brings it to the informer
+            await self.client.request("PUT", R.HORIZONTALPODAUTOSCALERS.path(md.get("namespace"), md["name"], "status"),
+                                      body=hpa, decode=_unread)
         except ApiStatusError as e:
             if e.not_found:
                 return
@@ -949,6 +1055,11 @@ class HPAController:
                 "type": "External", "external": {"metric": metric, "current": current}}
         err = f'unknown metric source type "{mtype}"'
         raise _MetricError(err, self._unable(hpa, "InvalidMetricSourceType", err))
+
+
+def _unread(_raw: bytes) -> None:
+    """A response body nobody reads, left undecoded."""
+    return None
 
 
 class _MetricError(Exception):

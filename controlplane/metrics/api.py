@@ -65,6 +65,13 @@ def _timestamp(ts: float) -> str:
     return rfc3339(ts)  # the pods of one node's page share their points' times
 
 
+def _typed(kind: str, raw: bytes) -> bytes:
+    """One object's bytes as a GET of it answers: with its kind and apiVersion. The objects
+    are rendered without them, as metrics-server's list items are (a typed list's items carry
+    no TypeMeta): ~55 bytes less per item in the lists, which the HPA reads every period."""
+    return b'{"kind":"' + kind.encode() + b'","apiVersion":"' + GV.encode() + b'",' + raw[1:]
+
+
 @functools.lru_cache(maxsize=16384)
 def _window(seconds: float) -> str:
     return go_duration(seconds)
@@ -190,8 +197,7 @@ class MetricsApi:
         u = storage.node(name)
         if u is None:
             return None
-        obj = {"kind": "NodeMetrics", "apiVersion": GV,
-               "metadata": {"name": name, "creationTimestamp": now or rfc3339(time.time()),
+        obj = {"metadata": {"name": name, "creationTimestamp": now or rfc3339(time.time()),
                             "labels": md.get("labels") or {}},
                "timestamp": _timestamp(u.ts), "window": _window(u.window),
                "usage": {"cpu": cpu_quantity(u.cpu_nano), "memory": memory_quantity(u.memory)}}
@@ -213,8 +219,7 @@ class MetricsApi:
         if m is None:
             return None
         ts, window, containers = m
-        obj = {"kind": "PodMetrics", "apiVersion": GV,
-               "metadata": {"name": key[1], "namespace": key[0], "creationTimestamp": now or rfc3339(time.time()),
+        obj = {"metadata": {"name": key[1], "namespace": key[0], "creationTimestamp": now or rfc3339(time.time()),
                             "labels": md.get("labels") or {}},
                "timestamp": _timestamp(ts), "window": _window(window),
                "containers": [{"name": c, "usage": {"cpu": cpu_quantity(cpu), "memory": memory_quantity(mem)}}
@@ -321,7 +326,7 @@ class MetricsApi:
             return not_found("nodes", name)
         if "as=Table" in request.headers.get("Accept", ""):
             return self._table([raw], "NodeMetrics")
-        return web.Response(body=raw, content_type="application/json")
+        return web.Response(body=_typed("NodeMetrics", raw), content_type="application/json")
 
     async def list_pods(self, request: web.Request) -> web.Response:
         ns = request.match_info.get("ns")
@@ -357,5 +362,5 @@ class MetricsApi:
             return not_found("pods", name)
         if "as=Table" in request.headers.get("Accept", ""):
             return self._table([raw], "PodMetrics")
-        return web.Response(body=raw, content_type="application/json")
+        return web.Response(body=_typed("PodMetrics", raw), content_type="application/json")
 

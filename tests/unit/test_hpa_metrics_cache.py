@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from controlplane.controllers import replicacalculator as rc
-from controlplane.controllers.horizontalpodautoscaler import _NamespacePodMetrics, scale_of
+import json
+
+from controlplane.controllers.horizontalpodautoscaler import (
+    _NamespacePodMetrics,
+    decode_pod_metrics_list,
+    pod_metrics_from_dicts,
+    scale_of,
+)
 from controlplane.machinery.selectors import parse_label_selector
 
 TS = "2026-12-06T00:00:00Z"
@@ -56,7 +63,7 @@ def reference(selector: str, resource: str, container: str = "") -> dict[str, in
     ("app=b", "cpu", "app"), ("app in (a,b)", "cpu", "side"),
 ])
 def test_select_matches_a_server_side_selector(selector: str, resource: str, container: str) -> None:
-    entry = _NamespacePodMetrics(ITEMS, 0.0)
+    entry = _NamespacePodMetrics(pod_metrics_from_dicts(ITEMS), 0.0)
     try:
         want: dict[str, int] | str = reference(selector, resource, container)
     except rc.CalcError as e:
@@ -71,7 +78,7 @@ def test_select_matches_a_server_side_selector(selector: str, resource: str, con
 
 
 def test_select_names_the_first_pod_without_the_container_in_list_order() -> None:
-    entry = _NamespacePodMetrics(ITEMS, 0.0)
+    entry = _NamespacePodMetrics(pod_metrics_from_dicts(ITEMS), 0.0)
     with pytest.raises(rc.CalcError, match="metrics for pod ns/a-1"):
         entry.select(parse_label_selector("app in (a,b)"), "cpu", "side")
 
@@ -105,6 +112,42 @@ def test_values_keep_each_items_own_timestamp_and_window() -> None:
         it = pm(f"p-{i}", {"app": "a"}, {"app": {"cpu": f"{i}m"}})
         it["timestamp"], it["window"] = t, w
         items.append(it)
-    got, _ = _NamespacePodMetrics(items, 0.0).select(parse_label_selector("app=a"), "cpu", "")
+    got, _ = _NamespacePodMetrics(pod_metrics_from_dicts(items), 0.0).select(parse_label_selector("app=a"), "cpu", "")
     from controlplane.controllers.horizontalpodautoscaler import _go_duration, _ts
     assert got == {f"p-{i}": rc.PodMetric(i, _ts(t), _go_duration(w)) for i, (t, w) in enumerate(zip(times, windows))}
+
+
+def _values(items: list, selector: str, resource: str, container: str = "") -> dict[str, int] | str:
+    try:
+        got, _ = _NamespacePodMetrics(items, 0.0).select(parse_label_selector(selector), resource, container)
+    except rc.CalcError as e:
+        return str(e)
+    return {k: v.value for k, v in got.items()}
+
+
+@pytest.mark.parametrize("selector,resource,container", [
+    ("app=a", "cpu", ""), ("app=b", "cpu", ""), ("tier=web", "cpu", "side"), ("app", "memory", ""),
+])
+def test_the_typed_decoder_reads_what_the_dicts_say(selector: str, resource: str, container: str) -> None:
+    raw = json.dumps({"kind": "PodMetricsList", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {},
+                      "items": ITEMS}).encode()
+    assert _values(decode_pod_metrics_list(raw), selector, resource, container) == \
+        _values(pod_metrics_from_dicts(ITEMS), selector, resource, container)
+
+
+@pytest.mark.parametrize("body,want", [
+    # a quantity as a JSON number (not Kubernetes' form, but a number a server may send)
+    ({"items": [pm("n-1", {"app": "a"}, {"app": {"cpu": 2}})]}, {"n-1": 2000}),
+    # nulls where objects were expected: read as absent, the other items still count
+    ({"items": [{"metadata": None, "containers": None},
+                pm("a-1", {"app": "a"}, {"app": {"cpu": "100m"}})]}, {"a-1": 100}),
+    ({"items": [pm("a-1", {"app": "a"}, {"app": {"cpu": "100m"}}), "not an object"]}, {"a-1": 100}),
+    # labels that are not strings: compared as their text
+    ({"items": [pm("a-1", {"app": "a", "n": 1}, {"app": {"cpu": "7m"}})]}, {"a-1": 7}),
+    ({"items": None}, "no metrics returned from resource metrics API"),
+    ({}, "no metrics returned from resource metrics API"),
+    ([], "no metrics returned from resource metrics API"),
+])
+def test_bodies_of_another_shape_are_read_leniently(body: object, want: object) -> None:
+    items = decode_pod_metrics_list(json.dumps(body).encode())
+    assert _values(items, "app=a", "cpu") == want

@@ -6,6 +6,7 @@ it; one already waiting keeps its earlier time, as client-go's delaying queue do
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from fractions import Fraction
 
@@ -88,6 +89,41 @@ class _Manager:
         self.added.append(runnable)
 
 
+def _waves() -> tuple[float, float]:
+    h = H.RESYNC_WAVE_SECONDS
+    return h._sum.get(), sum(b.get() for b in h._buckets)
+
+
+def test_a_wave_ends_with_the_last_sync_from_its_due_time_on() -> None:
+    """The resync comes while the previous wave is still syncing: those syncs (begun before
+    the new wave's due time) are not the new wave's; it ends with its last HPA's sync, or when
+    the last one not yet synced is deleted."""
+    import time
+    ctl = H.HPAController(_Manager(), sync_period=15.0)
+    ctl.controller.queue = WorkQueue("hpa-wave-test", clock=FakeClock(100.0))
+    for name in ("a", "b", "c"):
+        ctl.hpa_inf._upsert({"metadata": {"name": name, "namespace": "ns"}})
+    r = ctl.resyncer
+    s0, n0 = _waves()
+    now = time.monotonic()
+    r.resync()  # nothing queued earlier: due one period from now
+    r.synced("ns/a", now)  # the previous wave's sync of a
+    r.synced("ns/a", now + 15.2)
+    r.synced("ns/b", now + 15.3)
+    assert _waves() == (s0, n0) and r.wave is not None
+    r.synced("ns/b", now + 15.4)  # twice: still one
+    r.forget("ns/c")  # deleted before its sync: the wave is done without it
+    assert r.wave is None and _waves()[1] == n0 + 1
+    # the next wave: ends with its last sync, timed from its due time
+    now = time.monotonic()
+    r.resync()
+    for k in ("ns/a", "ns/b"):
+        r.synced(k, now + 15.0)
+    assert _waves()[1] == n0 + 1
+    r.synced("ns/c", now + 15.1)
+    assert _waves()[1] == n0 + 2
+
+
 def test_resync_pins_hpas_in_flight_and_keeps_earlier_times() -> None:
     m = _Manager()
     ctl = H.HPAController(m, sync_period=15.0)
@@ -119,13 +155,15 @@ class _ListClient:
     def __init__(self) -> None:
         self.requests = 0
 
-    async def request(self, method: str, path: str, **_kw) -> dict:
+    async def request(self, method: str, path: str, decode=None, **_kw) -> object:
+        """As ``RestClient.request``: the JSON body, through ``decode`` when given."""
         self.requests += 1
         await asyncio.sleep(0.01)
         ns = path.split("/")[5]
-        return {"items": [{"metadata": {"name": "p", "namespace": ns, "labels": {"app": "a"}},
+        body = {"items": [{"metadata": {"name": "p", "namespace": ns, "labels": {"app": "a"}},
                            "timestamp": "2026-12-06T00:00:00Z", "window": "15s",
                            "containers": [{"name": "c", "usage": {"cpu": "5m"}}]}]}
+        return body if decode is None else decode(json.dumps(body).encode())
 
 
 def _lists(source: str) -> float:
