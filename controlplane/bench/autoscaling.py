@@ -16,13 +16,19 @@ selects the group's pods; no Deployment controller, so the pods stay as they are
 - the pipeline: ``nodemetrics_list_p99_s`` / ``podmetrics_list_p99_s`` (all namespaces) /
   ``podmetrics_namespace_list_p99_s`` through the apiserver's aggregation layer (and
   ``..._direct`` straight from the component), the component's RSS and scrape cycle time;
-- the HPAs: ``hpa_full_sync_s`` (the best warm wave of ``--hpas`` reconciliations, from
-  the first of them to finish to the last, read from the controller's reconciliation counter
-  every 50 ms: the first sync's own duration is not in it; ``..._waves`` all of them,
-  ``..._median`` the median warm one; ``hpa_full_sync_from_due_s_waves`` / ``..._median``
-  the same waves from the moment the controller's resync made all of them due, read from its
-  ``horizontal_pod_autoscaler_controller_resync_due_timestamp_seconds``: queueing and waiting
-  for the lists included — the figure the target is held to), ``hpa_syncs_per_period`` (reconciliations per 15 s
+- the HPAs: ``hpa_wave_s_controller`` / ``..._median`` (each warm wave of ``--hpas`` syncs
+  from its due time — the first of the HPAs a resync queued becoming due — to the end of the
+  last of their syncs, as the controller times it:
+  ``horizontal_pod_autoscaler_controller_resync_wave_duration_seconds``; queueing and waiting
+  for the lists included — the figure the target is held to), cross-checked from outside:
+  ``hpa_full_sync_from_due_s_waves`` / ``..._median`` (from the due time,
+  ``horizontal_pod_autoscaler_controller_resync_due_timestamp_seconds``, to the first scrape
+  of the reconciliation counter showing all of them done: an upper bound, within one
+  ``--scrape-interval``), ``hpa_full_sync_s`` (the best warm wave from the first of them to
+  finish to the last, by the same scrapes; ``..._waves`` all, ``..._median`` the median warm
+  one); ``cpu_s_per_period`` (each process's CPU seconds per sync period over the measured
+  waves: the controller-manager, the apiserver with its workers, the simulated nodes, the
+  metrics-server, etcd; they share the machine's cores), ``hpa_syncs_per_period`` (reconciliations per 15 s
   period: every HPA must be synced each period), ``hpa_cpu_ms_per_reconcile`` (the
   controller-manager's CPU per reconciliation after the first wave: independent of how busy
   the machine is), ``hpa_podmetrics_lists_per_wave`` (PodMetrics namespace lists requested

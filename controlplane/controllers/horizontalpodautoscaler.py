@@ -530,8 +530,10 @@ class _Resync:
         self.ctl = ctl
         self.first_sync = asyncio.Event()
         self.resyncs = 0
-        # the current wave: (its due time (monotonic), its due time (Unix), HPAs not yet synced)
-        self.wave: tuple[float, float, set[str]] | None = None
+        # the waves not yet done, oldest first: (due time (monotonic), due time (Unix), HPAs not
+        # yet synced in it); the next resync comes just after a wave's due time, before its end
+        self.waves: list[tuple[float, float, set[str]]] = []
+        self.monotonic = time.monotonic  # the clock of the syncs' start times
 
     def resync(self) -> list[str]:
         """Enqueue every HPA one period ahead; returns the namespaces of those with resource
@@ -553,30 +555,36 @@ class _Resync:
         self.resyncs += 1
         due = time.time() + first
         RESYNC_DUE.set(due)
-        # a wave not done by the next resync is dropped (no end to report: it ran into the next);
-        # its syncs are those that begin from its due time on (the resync comes while the
-        # previous wave is still being synced)
-        self.wave = (time.monotonic() + first - 0.001, due, set(self.ctl.hpa_inf.keys()))
+        # a wave's syncs are those that begin from its due time on; one not done two periods
+        # after its due time is dropped (an HPA that never synced: no end to report)
+        now = self.monotonic()
+        self.waves = [w for w in self.waves if w[0] > now - 2 * period]
+        self.waves.append((now + first - 0.001, due, set(self.ctl.hpa_inf.keys())))
         return list(namespaces)
 
     def synced(self, key: str, started: float) -> None:
-        """``key``'s sync that began at ``started`` (monotonic) ended: the wave ends with the
-        last of its HPAs to sync from the wave's due time on."""
-        wave = self.wave
-        if wave is None or started < wave[0] or key not in wave[2]:
-            return
-        self.forget(key)
+        """``key``'s sync that began at ``started`` (monotonic) ended: it counts for the oldest
+        wave due by then that still waits for it; a wave ends with the last of its HPAs."""
+        for i, (due_at, due, keys) in enumerate(self.waves):
+            if started >= due_at and key in keys:
+                keys.discard(key)
+                if not keys:
+                    self._done(i)
+                return
 
     def forget(self, key: str) -> None:
-        wave = self.wave
-        if wave is None:
-            return
-        wave[2].discard(key)
-        if not wave[2]:
-            done = time.time()
-            RESYNC_WAVE_DONE.set(done)
-            RESYNC_WAVE_SECONDS.observe(max(0.0, done - wave[1]))
-            self.wave = None
+        """``key`` is gone: no wave waits for it."""
+        for i in range(len(self.waves) - 1, -1, -1):
+            keys = self.waves[i][2]
+            keys.discard(key)
+            if not keys:
+                self._done(i)
+
+    def _done(self, i: int) -> None:
+        _, due, _ = self.waves.pop(i)
+        end = time.time()
+        RESYNC_WAVE_DONE.set(end)
+        RESYNC_WAVE_SECONDS.observe(max(0.0, end - due))
 
     async def start(self, stop_event: asyncio.Event) -> None:
         prefetch: asyncio.Task | None = None

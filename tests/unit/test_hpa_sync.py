@@ -96,32 +96,33 @@ def _waves() -> tuple[float, float]:
 
 def test_a_wave_ends_with_the_last_sync_from_its_due_time_on() -> None:
     """The resync comes while the previous wave is still syncing: those syncs (begun before
-    the new wave's due time) are not the new wave's; it ends with its last HPA's sync, or when
-    the last one not yet synced is deleted."""
-    import time
+    the new wave's due time) are not the new wave's, and the next resync (just after the new
+    wave's due time, before its end) does not drop it; a wave ends with its last HPA's sync,
+    or when the last one not yet synced is deleted."""
     ctl = H.HPAController(_Manager(), sync_period=15.0)
     ctl.controller.queue = WorkQueue("hpa-wave-test", clock=FakeClock(100.0))
     for name in ("a", "b", "c"):
         ctl.hpa_inf._upsert({"metadata": {"name": name, "namespace": "ns"}})
     r = ctl.resyncer
+    clock = [1000.0]
+    r.monotonic = lambda: clock[0]
     s0, n0 = _waves()
-    now = time.monotonic()
+    now = clock[0]
     r.resync()  # nothing queued earlier: due one period from now
     r.synced("ns/a", now)  # the previous wave's sync of a
     r.synced("ns/a", now + 15.2)
+    clock[0] = now + 15.05
+    r.resync()  # the next resync, before the first wave's end
     r.synced("ns/b", now + 15.3)
-    assert _waves() == (s0, n0) and r.wave is not None
-    r.synced("ns/b", now + 15.4)  # twice: still one
-    r.forget("ns/c")  # deleted before its sync: the wave is done without it
-    assert r.wave is None and _waves()[1] == n0 + 1
-    # the next wave: ends with its last sync, timed from its due time
-    now = time.monotonic()
-    r.resync()
+    assert _waves() == (s0, n0) and len(r.waves) == 2
+    r.synced("ns/b", now + 15.4)  # b's sync counts once per wave: not yet the second's (not due)
+    assert len(r.waves[1][2]) == 3
+    r.forget("ns/c")  # deleted before its sync: the first wave is done without it
+    assert len(r.waves) == 1 and _waves()[1] == n0 + 1
+    # the second wave: ends with its last sync
     for k in ("ns/a", "ns/b"):
-        r.synced(k, now + 15.0)
-    assert _waves()[1] == n0 + 1
-    r.synced("ns/c", now + 15.1)
-    assert _waves()[1] == n0 + 2
+        r.synced(k, now + 30.1)
+    assert _waves()[1] == n0 + 2 and r.waves == []
 
 
 def test_resync_pins_hpas_in_flight_and_keeps_earlier_times() -> None:
