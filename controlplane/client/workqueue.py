@@ -199,6 +199,10 @@ class WorkQueue:
         ready = self._waiting.get(key)
         return None if ready is None else ready - self.clock.now()
 
+    def ready_at(self, key: Any) -> float | None:
+        """When (this queue's clock) ``key``, waiting after an ``add_after``, becomes ready."""
+        return self._waiting.get(key)
+
     def _fire(self, key: Any) -> None:
         self._waiting.pop(key, None)
         self._timers.pop(key, None)

@@ -263,9 +263,12 @@ def _pod_metric_values(items: list[tuple[int, _PodMetrics]], resource: str, cont
                 ts = times[t_text] = _ts(t_text)
             last_t = t_text
         if w_text != last_w or w_text is None:
-            window = times.get(("window", w_text))
-            if window is None:
-                window = times[("window", w_text)] = _go_duration(w_text)
+            # a window is mostly seconds with a fraction ("15.004211s", each node's own): read
+            # as a float straight away; any other Go duration ("1m5s", "500ms") parsed
+            if w_text and w_text[-1] == "s" and w_text[:-1].replace(".", "", 1).isdigit() and w_text.isascii():
+                window = float(w_text[:-1])
+            else:
+                window = _go_duration(w_text)
             last_w = w_text
         cs = m.containers
         if container:
@@ -543,16 +546,19 @@ class _Resync:
         queue = self.ctl.controller.queue
         # the wave starts with the earliest of them: one that synced (and requeued itself) before
         # the resync keeps its earlier time
-        first = period
+        first_at: float | None = None  # the earliest time a key is ready, on the queue's clock
         for key in self.ctl.hpa_inf.keys():
             self.ctl.controller.enqueue_after(key, period)
-            wait = queue.ready_in(key)
-            if wait is not None and wait < first:
-                first = wait
+            at = queue.ready_at(key)
+            if at is not None and (first_at is None or at < first_at):
+                first_at = at
             hpa = self.ctl.hpa_inf.get(key) or {}
             if any(m.get("type") in ("Resource", "ContainerResource") for m in (hpa.get("spec") or {}).get("metrics") or []):
                 namespaces[(hpa.get("metadata") or {}).get("namespace") or "default"] = None
         self.resyncs += 1
+        # read once the loop is done (at 1,000 HPAs it takes a few ms): the due time in the
+        # clocks of the syncs' start times and of the gauge
+        first = max(0.0, first_at - queue.clock.now()) if first_at is not None else period
         due = time.time() + first
         RESYNC_DUE.set(due)
         # a wave's syncs are those that begin from its due time on; one not done two periods
