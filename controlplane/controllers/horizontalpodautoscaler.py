@@ -244,13 +244,19 @@ def decode_pod_metrics_list(raw: bytes) -> list[_PodMetrics]:
         return pod_metrics_from_dicts(lst.get("items") if isinstance(lst, dict) else None)
 
 
+_WINDOWS = ("windows",)  # the windows' key in a times dict (no timestamp text can equal it)
+
+
 def _pod_metric_values(items: list[tuple[int, _PodMetrics]], resource: str, container: str,
                        times: dict[Any, float] | None = None) -> tuple[dict[str, rc.PodMetric], tuple[int, str] | None]:
     """PodMetrics (with their list positions) -> {pod: PodMetric} for ``resource`` (of one
     ``container`` if given), and the first (position, message) of a pod lacking that container.
-    ``times``: parsed timestamps and windows by their text (a list's items share a few)."""
+    ``times``: parsed timestamps by their text, and under ``_WINDOWS`` the windows (a list's
+    items share a few timestamps; a node's pods share its window, across the namespaces'
+    lists of a wave)."""
     out: dict[str, rc.PodMetric] = {}
     times = {} if times is None else times
+    windows = times.setdefault(_WINDOWS, {})
     milli = rc.milli
     metric, new = rc.PodMetric, tuple.__new__
     last_t = last_w = None  # the items of a list share a few timestamps and windows, mostly in runs
@@ -263,12 +269,15 @@ def _pod_metric_values(items: list[tuple[int, _PodMetrics]], resource: str, cont
                 ts = times[t_text] = _ts(t_text)
             last_t = t_text
         if w_text != last_w or w_text is None:
-            # a window is mostly seconds with a fraction ("15.004211s", each node's own): read
-            # as a float straight away; any other Go duration ("1m5s", "500ms") parsed
-            if w_text and w_text[-1] == "s" and w_text[:-1].replace(".", "", 1).isdigit() and w_text.isascii():
-                window = float(w_text[:-1])
-            else:
-                window = _go_duration(w_text)
+            window = windows.get(w_text)
+            if window is None:
+                # a window is mostly seconds with a fraction ("15.004211s", each node's own,
+                # shared by that node's pods): read as a float; any other Go duration parsed
+                if w_text and w_text[-1] == "s" and w_text[:-1].replace(".", "", 1).isdigit() and w_text.isascii():
+                    window = float(w_text[:-1])
+                else:
+                    window = _go_duration(w_text)
+                windows[w_text] = window
             last_w = w_text
         cs = m.containers
         if container:
@@ -286,8 +295,8 @@ def _pod_metric_values(items: list[tuple[int, _PodMetrics]], resource: str, cont
             if v is not None:
                 # nanocores (the Metrics API's CPU form) inline: rc.milli's first case
                 # (and the PodMetric built by tuple.__new__: its generated __new__ is a Python call)
-                if type(v) is str and v[-1:] == "n" and v[:-1].isdigit() and v.isascii():
-                    out[m.metadata.name] = new(metric, (-(-int(v[:-1]) // 1000000), ts, window))
+                if type(v) is str and v[-1:] == "n" and (d := v[:-1]).isdigit() and d.isascii():
+                    out[m.metadata.name] = new(metric, (-(-int(d) // 1000000), ts, window))
                 else:
                     out[m.metadata.name] = new(metric, (milli(v), ts, window))
             continue
@@ -301,7 +310,7 @@ class _NamespacePodMetrics:
     """One namespace's PodMetrics list, grouped by label set (the pods of a workload share
     theirs), with each group's values per (resource, container) computed once."""
 
-    def __init__(self, items: list[_PodMetrics], fetched: float) -> None:
+    def __init__(self, items: list[_PodMetrics], fetched: float, times: dict[Any, Any] | None = None) -> None:
         self.fetched = fetched
         groups: dict[tuple, tuple[dict, list[tuple[int, _PodMetrics]]]] = {}
         for i, m in enumerate(items):
@@ -314,7 +323,7 @@ class _NamespacePodMetrics:
                 g = groups[k] = (labels, [])
             g[1].append((i, m))
         self.groups = list(groups.values())
-        self._times: dict[Any, float] = {}
+        self._times: dict[Any, Any] = {} if times is None else times
         self._values: dict[tuple[int, str, str], tuple[dict[str, rc.PodMetric], tuple[int, str] | None]] = {}
 
     def select(self, selector: LabelSelector, resource: str, container: str) -> tuple[dict[str, rc.PodMetric], float]:
@@ -368,6 +377,7 @@ class MetricsClient:
         self._ns: dict[str, _NamespacePodMetrics] = {}
         self._inflight: dict[str, asyncio.Task] = {}
         self._unread: set[str] = set()  # prefetched lists no sync has read yet
+        self._times: dict[Any, Any] = {}  # parsed timestamps and windows, shared by the lists (see _pod_metric_values)
         self._read = asyncio.Event()
 
     async def _fetch_namespace(self, namespace: str) -> _NamespacePodMetrics:
@@ -380,7 +390,9 @@ class MetricsClient:
             raise rc.CalcError(f"unable to fetch metrics from resource metrics API: {e}") from None
         # timed on arrival: a list slower than the TTL (a loaded apiserver) must still serve the
         # HPAs waiting on it and those that follow, not be stale on arrival
-        entry = _NamespacePodMetrics(items if isinstance(items, list) else [], self.clock())
+        if sum(len(v) if type(v) is dict else 1 for v in self._times.values()) > 50_000:
+            self._times = {}  # a few cycles' timestamps and nodes' windows: dropped now and then
+        entry = _NamespacePodMetrics(items if isinstance(items, list) else [], self.clock(), self._times)
         if self.resource_ttl > 0:
             self._ns[namespace] = entry
             # dropped once stale: between waves nothing of the lists is kept
