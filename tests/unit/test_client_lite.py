@@ -172,3 +172,23 @@ async def test_pool_limits_concurrent_connections():
             await pool.close()
         assert all(st == 200 for st, _, _ in out)
         assert srv.connections <= 3
+
+
+@pytest.mark.parametrize("lite", [True, False])
+async def test_a_request_brings_its_own_decoder_for_json_and_errors_stay_statuses(lite):
+    """``request(decode=...)``: the raw JSON body goes to the caller's decoder (the HPA's typed
+    PodMetrics decoder, a PUT whose answer nobody reads); an error is still an ApiStatusError,
+    never handed to the decoder."""
+    err = json.dumps({"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
+                      "message": "nope"}).encode()
+    async with Server([resp(200, b'{"items":[1,2]}'), resp(404, err)]) as srv:
+        c = RestClient(srv.url, lite_http=lite)
+        seen: list[bytes] = []
+        try:
+            assert await c.request("GET", "/a", decode=lambda raw: seen.append(raw) or "decoded") == "decoded"
+            assert seen == [b'{"items":[1,2]}']
+            with pytest.raises(ApiStatusError) as e:
+                await c.request("GET", "/b", decode=lambda raw: seen.append(raw))
+            assert e.value.code == 404 and e.value.message == "nope" and len(seen) == 1
+        finally:
+            await c.close()
