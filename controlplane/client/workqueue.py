@@ -194,11 +194,6 @@ class WorkQueue:
         self._waiting[key] = ready
         self._timers[key] = self.clock.call_later(delay, lambda: self._fire(key))
 
-    def ready_in(self, key: Any) -> float | None:
-        """Seconds until ``key``, waiting after an ``add_after``, becomes ready (None: not waiting)."""
-        ready = self._waiting.get(key)
-        return None if ready is None else ready - self.clock.now()
-
     def ready_at(self, key: Any) -> float | None:
         """When (this queue's clock) ``key``, waiting after an ``add_after``, becomes ready."""
         return self._waiting.get(key)

@@ -27,7 +27,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from fractions import Fraction
-from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -117,9 +116,9 @@ def _ts(v: str | None) -> float:
     return (rc._time(v) or 0.0) if v else 0.0
 
 
-@lru_cache(maxsize=4096)
 def _go_duration(v: str | None) -> float:
-    """A Go duration in seconds (cached: every PodMetrics of a cycle carries the same few)."""
+    """A Go duration in seconds, 0 when absent or not one (each node's window is its own:
+    ``_pod_metric_values`` keeps them per wave)."""
     try:
         return parse_duration(v) if v else 0.0
     except ValueError:
@@ -270,14 +269,8 @@ def _pod_metric_values(items: list[tuple[int, _PodMetrics]], resource: str, cont
             last_t = t_text
         if w_text != last_w or w_text is None:
             window = windows.get(w_text)
-            if window is None:
-                # a window is mostly seconds with a fraction ("15.004211s", each node's own,
-                # shared by that node's pods): read as a float; any other Go duration parsed
-                if w_text and w_text[-1] == "s" and w_text[:-1].replace(".", "", 1).isdigit() and w_text.isascii():
-                    window = float(w_text[:-1])
-                else:
-                    window = _go_duration(w_text)
-                windows[w_text] = window
+            if window is None:  # each node's own ("15.004211s"), shared by that node's pods
+                window = windows[w_text] = _go_duration(w_text)
             last_w = w_text
         cs = m.containers
         if container:
@@ -390,7 +383,7 @@ class MetricsClient:
             raise rc.CalcError(f"unable to fetch metrics from resource metrics API: {e}") from None
         # timed on arrival: a list slower than the TTL (a loaded apiserver) must still serve the
         # HPAs waiting on it and those that follow, not be stale on arrival
-        if sum(len(v) if type(v) is dict else 1 for v in self._times.values()) > 50_000:
+        if len(self._times) + len(self._times.get(_WINDOWS, ())) > 50_000:
             self._times = {}  # a few cycles' timestamps and nodes' windows: dropped now and then
         entry = _NamespacePodMetrics(items if isinstance(items, list) else [], self.clock(), self._times)
         if self.resource_ttl > 0:

@@ -133,6 +133,8 @@ def parse_duration(text: str) -> float:
         raise ValueError("empty duration")
     sign = -1.0 if t.startswith("-") else 1.0
     t = t.lstrip("+-")
+    if t[-1] == "s" and (n := t[:-1]).replace(".", "", 1).isdigit() and n.isascii():
+        return sign * float(n)  # plain seconds ("15.004211s", a PodMetrics window): no regex
     try:
         return sign * float(t)
     except ValueError:

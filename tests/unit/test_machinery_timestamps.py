@@ -61,3 +61,18 @@ def test_now_rfc3339_is_current():
 ], ids=["ok", "none", "empty", "bad", "not-a-string"])
 def test_parse_datetime_or_none(value, want):
     assert ts.parse_datetime_or_none(value) == want
+
+
+@pytest.mark.parametrize("text,want", [
+    ("15s", 15.0), ("15.004211s", 15.004211), ("1.s", 1.0), (".5s", 0.5), ("-1.5s", -1.5), ("+2s", 2.0),
+    ("1m30s", 90.0), ("500ms", 0.5), ("2.5h", 9000.0), ("10us", 1e-5), ("7", 7.0), (" 3s ", 3.0),
+])
+def test_parse_duration_plain_seconds_and_go_forms(text: str, want: float) -> None:
+    """Plain seconds take a path without the regular expression; every form reads the same."""
+    assert ts.parse_duration(text) == pytest.approx(want)
+
+
+@pytest.mark.parametrize("bad", ["", "s", "1.2.3s", "1 s", "1x", "5_0s", "1e3s"])
+def test_parse_duration_rejects(bad: str) -> None:
+    with pytest.raises(ValueError):
+        ts.parse_duration(bad)
