@@ -133,6 +133,7 @@ class Discovery:
         self.client = client
         self.clock = clock
         self._groups: dict[str, tuple[float, list[tuple[str, dict, set[str]]]]] = {}
+        self._found: dict[tuple[str, str], tuple[tuple, list[tuple[R.Resource, bool]]]] = {}
 
     async def _load(self, group: str) -> list[tuple[str, dict, set[str]]]:
         if group == "":
@@ -170,8 +171,14 @@ class Discovery:
             hit = self._groups.get(group)
             if hit is None or now - hit[0] > DISCOVERY_TTL or (attempt == 1 and now - hit[0] > 10.0):
                 self._groups[group] = hit = (now, await self._load(group))
-            found = [(R.Resource(group, v, e["name"], e.get("kind", ""), bool(e.get("namespaced", True))),
-                      f"{e['name']}/scale" in subs) for v, e, subs in hit[1] if e.get("kind") == kind]
+            # every sync asks: the answer is kept with the group's discovery it was read from
+            known = self._found.get((group, kind))
+            if known is not None and known[0] is hit:
+                found = known[1]
+            else:
+                found = [(R.Resource(group, v, e["name"], e.get("kind", ""), bool(e.get("namespaced", True))),
+                          f"{e['name']}/scale" in subs) for v, e, subs in hit[1] if e.get("kind") == kind]
+                self._found[(group, kind)] = (hit, found)
             if found:
                 return found
         return []
@@ -299,6 +306,31 @@ def _pod_metric_values(items: list[tuple[int, _PodMetrics]], resource: str, cont
     return out, None
 
 
+def _usage_total(items: list[tuple[int, _PodMetrics]], resource: str) -> tuple[set[str], int] | None:
+    """(the pods' names, their ``resource`` usage summed in milli-units, each pod's rounded up
+    first as ``_pod_metric_values`` does), or None when a pod lacks the resource or a name
+    repeats: what ``rc.steady_resource_replicas`` needs, without the per-pod values."""
+    total = 0
+    names = set()
+    milli = rc.milli
+    for _, m in items:
+        cs = m.containers
+        if len(cs) == 1:
+            v = cs[0].usage.get(resource)
+            if v is None:
+                return None
+            if type(v) is str and v[-1:] == "n" and (d := v[:-1]).isdigit() and d.isascii():
+                total += -(-int(d) // 1000000)
+            else:
+                total += milli(v)
+        else:
+            if not cs or any(resource not in c.usage for c in cs):
+                return None
+            total += sum(milli(c.usage[resource]) for c in cs)
+        names.add(m.metadata.name)
+    return (names, total) if len(names) == len(items) else None
+
+
 class _NamespacePodMetrics:
     """One namespace's PodMetrics list, grouped by label set (the pods of a workload share
     theirs), with each group's values per (resource, container) computed once."""
@@ -318,6 +350,24 @@ class _NamespacePodMetrics:
         self.groups = list(groups.values())
         self._times: dict[Any, Any] = {} if times is None else times
         self._values: dict[tuple[int, str, str], tuple[dict[str, rc.PodMetric], tuple[int, str] | None]] = {}
+        self._totals: dict[tuple[int, str, str], tuple[set[str], int] | None] = {}
+
+    def usage_total(self, selector: LabelSelector, resource: str) -> tuple[set[str], int] | None:
+        """``_usage_total`` of the one label set ``selector`` matches (None when it matches
+        none or several: ``select`` then), computed once per list."""
+        found = -1
+        for gi, (labels, _) in enumerate(self.groups):
+            if selector.matches(labels):
+                if found >= 0:
+                    return None
+                found = gi
+        if found < 0:
+            return None
+        key = (found, resource, "")
+        hit = self._totals.get(key, False)
+        if hit is False:
+            hit = self._totals[key] = _usage_total(self.groups[found][1], resource)
+        return hit
 
     def select(self, selector: LabelSelector, resource: str, container: str) -> tuple[dict[str, rc.PodMetric], float]:
         """What ``GET .../namespaces/NS/pods?labelSelector=S`` would have given, as values.
@@ -918,6 +968,33 @@ class HPAController:
             out = hit[1][("", "facts")] = rc.pod_facts(pods)
         return out
 
+    def _steady(self, key: str, entry: _NamespacePodMetrics, sel: LabelSelector, resource: str, pods: list[dict],
+                target: int, current: int, now: float) -> tuple[int, int, int] | None:
+        """``rc.steady_resource_replicas`` for a Resource utilization target: the replica
+        count from the one label set's summed usage and the kept pods' summed requests, when
+        the kept pods are all steady and are exactly the pods with metrics; None otherwise
+        (a missing request, a pod without metrics or not ready, ...: the per-pod path
+        decides, with its errors)."""
+        hit = self._requests_cache.get(key)
+        if hit is None or hit[0] is not pods:
+            hit = self._requests_cache[key] = (pods, {})
+        summary = hit[1].get(("", "steady"))
+        if summary is None:
+            summary = hit[1][("", "steady")] = rc.steady_summary(self._facts(key, pods))
+        if not summary.steady or (resource == "cpu" and (summary.cpu_after is None or summary.cpu_after > now)):
+            return None
+        total = entry.usage_total(sel, resource)
+        if total is None:
+            return None
+        try:
+            requests_total = hit[1].get(("", "total", resource))
+            if requests_total is None:
+                requests_total = hit[1][("", "total", resource)] = sum(self._requests(key, pods, resource, "").values())
+        except rc.CalcError:
+            return None  # a pod without the request: the per-pod path raises it
+        return rc.steady_resource_replicas(current, target, resource, summary, total[0], total[1], requests_total,
+                                           now, self.tolerance)
+
     def _unable(self, hpa: dict, reason: str, err: str) -> tuple[str, str, str, str]:
         self.recorder.event(hpa, "Warning", reason, err)
         return ("ScalingActive", "False", reason, f"the HPA was unable to compute the replica count: {err}")
@@ -990,14 +1067,22 @@ class HPAController:
                                            "nor an average value (usage) target was set")
                     util_t = int(target["averageUtilization"])
                     try:
-                        metrics, _ = await self.metrics.resource(rname, ns, sel, container)
+                        entry = await self.metrics.namespace_pod_metrics(ns)
+                        # the common case from sums (every pod ready with one metric), else per pod
+                        fast = self._steady(object_key(hpa), entry, sel, rname, pods, util_t, spec_replicas, now) \
+                            if mtype == "Resource" and pods else None
+                        if fast is None:
+                            metrics, _ = entry.select(sel, rname, container)
                     except rc.CalcError as e:
                         raise rc.CalcError(f"failed to get {rname} utilization: unable to get metrics for resource {rname}: {e}") from None
                     try:
-                        proposal, util, raw = rc.resource_replicas(
-                            spec_replicas, util_t, rname, pods, metrics, now, container, self.tolerance,
-                            requests=self._requests(object_key(hpa), pods, rname, container) if pods else None,
-                            facts=self._facts(object_key(hpa), pods))
+                        if fast is not None:
+                            proposal, util, raw = fast
+                        else:
+                            proposal, util, raw = rc.resource_replicas(
+                                spec_replicas, util_t, rname, pods, metrics, now, container, self.tolerance,
+                                requests=self._requests(object_key(hpa), pods, rname, container) if pods else None,
+                                facts=self._facts(object_key(hpa), pods))
                     except rc.CalcError as e:
                         raise rc.CalcError(f"failed to get {rname} utilization: {e}") from None
                     current = {"averageUtilization": util, "averageValue": _milli_q(raw)}

@@ -187,6 +187,55 @@ def ready_sums(metrics: dict[str, PodMetric], requests: dict[str, int], resource
     return ready, unready, missing, mtotal, rtotal, n
 
 
+class Steady(NamedTuple):
+    """What ``ready_sums`` would decide about a pods list before seeing any metric, when it
+    can: every pod counted ready once it has a metric (``steady``: none being deleted,
+    Failed or Pending), and for CPU from ``cpu_after`` on (the latest start plus the CPU
+    initialization period; None: some pod may count as unready at any time)."""
+
+    names: frozenset[str]
+    steady: bool
+    cpu_after: float | None
+
+
+def steady_summary(facts: list[tuple[str, int, float | None, dict | None, float]],
+                   cpu_init: float = CPU_INITIALIZATION_PERIOD,
+                   delay_ready: float = DELAY_OF_INITIAL_READINESS_STATUS) -> Steady:
+    """``Steady`` of ``pod_facts(pods)`` (a caller keeping the pods list computes it once)."""
+    names = frozenset(f[0] for f in facts)
+    if len(names) != len(facts) or any(f[1] != _OTHER for f in facts):
+        return Steady(names, False, None)
+    cpu_after: float | None = 0.0
+    for _, _, start, cond, transition in facts:
+        # past the initialization period a pod is unready only when its Ready condition is
+        # False and was so from its start (ready_sums' second branch): known without metrics
+        if cond is None or start is None or (cond.get("status") == "False" and start + delay_ready > transition):
+            cpu_after = None
+            break
+        cpu_after = max(cpu_after, start + cpu_init)
+    return Steady(names, True, cpu_after)
+
+
+def steady_resource_replicas(current: int, target_utilization: int, resource: str, summary: Steady,
+                             names: set[str] | frozenset[str], usage_total: int, requests_total: int, now: float,
+                             tolerance: float = TOLERANCE) -> tuple[int, int, int] | None:
+    """``resource_replicas`` (the kept-facts path) from sums alone, when the pods are
+    ``summary``'s and every one of them has exactly one metric (``names``, their summed
+    milli-usage ``usage_total``): then every pod is ready, none is missing, and the sums are
+    ``ready_sums``' (``requests_total``: their requests summed). None when that cannot be
+    known from the sums (the caller takes the per-pod path)."""
+    if not summary.steady or requests_total <= 0 or not names or names != summary.names:
+        return None
+    if resource == "cpu" and (summary.cpu_after is None or summary.cpu_after > now):
+        return None
+    n = len(names)
+    utilization = (usage_total * 100) // requests_total
+    ratio = utilization / target_utilization
+    if within(ratio, tolerance):
+        return current, utilization, usage_total // n
+    return math.ceil(ratio * n), utilization, usage_total // n
+
+
 def pod_requests(pods: list[dict], resource: str, container: str = "") -> dict[str, int]:
     """Milli-unit requests per pod (``calculatePodRequests``): regular containers and
     restartable (sidecar) init containers; a container without the request is an error."""

@@ -270,3 +270,111 @@ def test_ready_sums_are_group_pods_and_the_utilization_sums(i: int) -> None:
     assert (ready, unready, missing) == (g_ready, g_unready, g_missing)
     kept = {k: v for k, v in metrics.items() if k not in g_ignored | g_unready and k in requests}
     assert (mtotal, rtotal, n) == (sum(m.value for m in kept.values()), sum(requests[k] for k in kept), len(kept))
+
+
+# -- the steady path: the replica count from sums, when every pod is ready with one metric --
+
+STEADY = [
+    # (pods, steady, cpu_after)
+    ([_pod("a"), _pod("b")], True, NOW - 3600 + 300),
+    ([_pod("a"), _pod("b", started=NOW - 100, transition=NOW - 90)], True, NOW - 100 + 300),
+    ([_pod("a"), _pod("b", phase="Pending")], False, None),
+    ([_pod("a"), _pod("b", phase="Failed")], False, None),
+    ([_pod("a"), _pod("b", deleting=True)], False, None),
+    ([_pod("a"), _pod("a")], False, None),  # a name twice
+    ([_pod("a"), _pod("b", ready=None)], True, None),
+    ([_pod("a"), _pod("b", started=None)], True, None),
+    # Ready False since it started (within the initial readiness delay): unready for good
+    ([_pod("a"), _pod("b", ready="False", started=NOW - 120, transition=NOW - 120)], True, None),
+    # Ready False but it was ready once (transition long after the start): ready for CPU
+    ([_pod("a"), _pod("b", ready="False", started=NOW - 3600, transition=NOW - 100)], True, NOW - 3600 + 300),
+    ([], True, 0.0),
+]
+
+
+@pytest.mark.parametrize(("pods", "steady", "cpu_after"), STEADY)
+def test_steady_summary(pods: list[dict], steady: bool, cpu_after: float | None) -> None:
+    s = rc.steady_summary(rc.pod_facts(pods))
+    assert (s.steady, s.cpu_after) == (steady, cpu_after if steady else None)
+    assert s.names == frozenset(p["metadata"]["name"] for p in pods)
+
+
+def _steady_case(i: int) -> tuple[list[dict], dict]:
+    """Mostly steady pods (old and ready; sometimes young, unready, pending) with metrics for
+    all of them or all but one, and sometimes one for a pod outside them."""
+    r = random.Random(7000 + i)
+    pods, metrics = [], {}
+    for j in range(r.randint(1, 10)):
+        kind = r.choice(["ready"] * 12 + ["young", "false", "falseonce", "noready", "pending"])
+        name = f"p{j}"
+        p = {"ready": lambda: _pod(name), "young": lambda: _pod(name, started=NOW - 60, transition=NOW - 50),
+             "false": lambda: _pod(name, ready="False", started=NOW - 120, transition=NOW - 120),
+             "falseonce": lambda: _pod(name, ready="False", started=NOW - 3600, transition=NOW - 100),
+             "noready": lambda: _pod(name, ready=None), "pending": lambda: _pod(name, phase="Pending")}[kind]()
+        pods.append(_requested(p, r.choice(["100m", "250m", "1", "0"] if i % 9 == 0 else ["100m", "250m", "1"])))
+        metrics[name] = rc.PodMetric(r.choice([0, 10, 50, 90, 100, 120, 400]), NOW - r.choice([5, 30]), 15.0)
+    if r.random() < 0.15:
+        metrics.pop(f"p{r.randrange(len(pods))}")
+    if r.random() < 0.1:
+        metrics["outsider"] = rc.PodMetric(500, NOW - 5, 15.0)
+    return pods, metrics
+
+
+@pytest.mark.parametrize("resource", ["cpu", "memory"])
+def test_steady_replicas_are_the_per_pod_computation(resource: str) -> None:
+    taken = 0
+    for i in range(600):
+        pods, metrics = _steady_case(i)
+        summary = rc.steady_summary(rc.pod_facts(pods))
+        requests = rc.pod_requests(pods, resource)
+        for current, target in ((len(pods), 50), (3, 100), (10, 80)):
+            fast = rc.steady_resource_replicas(current, target, resource, summary, set(metrics),
+                                               sum(m.value for m in metrics.values()), sum(requests.values()),
+                                               NOW, rc.TOLERANCE)
+            if fast is not None:
+                taken += 1
+                assert fast == _kept_resource_replicas(current, target, resource, pods, metrics, NOW), (i, current, target)
+    assert taken > 300  # the steady path is taken in many cases (each counted thrice), not only trivially
+
+
+def _metric_item(name: str, labels: dict, containers: list[dict]) -> H._PodMetrics:
+    return H._PodMetrics(H._Meta(name, "ns", labels), rfc3339(NOW - 5), "15.2s",
+                         [H._ContainerMetrics(c["name"], c["usage"]) for c in containers])
+
+
+USAGE_TOTALS = [
+    # (each pod's containers' usage, expected total or None)
+    ([[{"cpu": "1500001n"}], [{"cpu": "250m"}]], 2 + 250),  # nanocores rounded up per pod
+    ([[{"cpu": "1"}, {"cpu": "100m"}], [{"cpu": "3000000n"}]], 1100 + 3),
+    ([[{"cpu": 2}], [{"cpu": "0.5"}]], 2000 + 500),  # numbers and decimal forms
+    ([[{"memory": "10Mi"}]], None),  # the resource missing
+    ([[{"cpu": "1m"}, {"memory": "1Mi"}]], None),  # missing in one container
+    ([[]], None),  # no containers
+]
+
+
+@pytest.mark.parametrize(("usages", "total"), USAGE_TOTALS)
+def test_usage_total_is_the_sum_of_the_pod_values(usages: list[list[dict]], total: int | None) -> None:
+    items = [(i, _metric_item(f"p{i}", {"app": "a"}, [{"name": f"c{k}", "usage": u} for k, u in enumerate(cs)]))
+             for i, cs in enumerate(usages)]
+    got = H._usage_total(items, "cpu")
+    values, err = H._pod_metric_values(items, "cpu", "")
+    if total is None:
+        assert got is None
+        assert len(values) < len(items) or err is not None
+    else:
+        assert got == ({f"p{i}" for i in range(len(usages))}, total)
+        assert sum(v.value for v in values.values()) == total
+    dup = items + [(len(items), items[0][1])]  # a name twice
+    assert H._usage_total(dup, "cpu") is None
+
+
+def test_usage_total_only_for_one_label_set() -> None:
+    items = [_metric_item("a1", {"app": "a"}, [{"name": "c", "usage": {"cpu": "10m"}}]),
+             _metric_item("a2", {"app": "a", "tier": "x"}, [{"name": "c", "usage": {"cpu": "20m"}}]),
+             _metric_item("b1", {"app": "b"}, [{"name": "c", "usage": {"cpu": "40m"}}])]
+    entry = H._NamespacePodMetrics(items, 0.0)
+    assert entry.usage_total(parse_label_selector("app=b"), "cpu") == ({"b1"}, 40)
+    assert entry.usage_total(parse_label_selector("app=a"), "cpu") is None  # two label sets: per pod
+    assert entry.usage_total(parse_label_selector("app=c"), "cpu") is None
+    assert entry.usage_total(parse_label_selector("app=a,tier=x"), "cpu") == ({"a2"}, 20)
