@@ -37,10 +37,11 @@ def test_sampler_thread_samples_this_process() -> None:
     import time
     s = _CpuSampler({"me": os.getpid()}, interval=0.01)
     s.start()
-    t = time.time()
-    while time.time() < t + 0.1:
-        pass  # busy: this process uses CPU
+    deadline = time.monotonic() + 10
+    while len(s.samples) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the sampler thread needs the GIL: wait without holding it
     s.stop()
+    assert not s._thread.is_alive()
     assert len(s.samples) >= 3
     assert s.samples[-1][1]["me"] >= s.samples[0][1]["me"]
     assert {"me", "machine", "machine_stolen"} <= set(s.samples[0][1])
