@@ -701,7 +701,7 @@ class HPAController:
         self._pods_cache: dict[str, tuple[int, str, list[dict]]] = {}
         self._selecting_cache: dict[str, tuple[int, int, list[str]]] = {}
         # HPA key -> (the cached pods list, {(resource, container): milli requests per pod, ("", "facts"): rc.pod_facts})
-        self._requests_cache: dict[str, tuple[list[dict], dict[tuple[str, str], Any]]] = {}
+        self._requests_cache: dict[str, tuple[list[dict], dict[tuple, Any]]] = {}
         self.syncs = 0
         self.controller = Controller("horizontalpodautoscaling", self.reconcile, workers=workers)
         self.resyncer = _Resync(self)
@@ -947,25 +947,28 @@ class HPAController:
         self._pods_cache[key] = (gen, text, pods)
         return pods
 
-    def _requests(self, key: str, pods: list[dict], resource: str, container: str) -> dict[str, int]:
-        """``pod_requests`` of the cached pods list, computed once per list (a missing request
-        raises every time)."""
+    def _kept(self, key: str, pods: list[dict]) -> dict[tuple, Any]:
+        """What is computed once per cached pods list of ``key`` (dropped with the list)."""
         hit = self._requests_cache.get(key)
         if hit is None or hit[0] is not pods:
             hit = self._requests_cache[key] = (pods, {})
-        out = hit[1].get((resource, container))
+        return hit[1]
+
+    def _requests(self, key: str, pods: list[dict], resource: str, container: str) -> dict[str, int]:
+        """``pod_requests`` of the cached pods list, computed once per list (a missing request
+        raises every time)."""
+        kept = self._kept(key, pods)
+        out = kept.get((resource, container))
         if out is None:
-            out = hit[1][(resource, container)] = rc.pod_requests(pods, resource, container)
+            out = kept[(resource, container)] = rc.pod_requests(pods, resource, container)
         return out
 
     def _facts(self, key: str, pods: list[dict]) -> list:
         """``rc.pod_facts`` of the cached pods list, computed once per list."""
-        hit = self._requests_cache.get(key)
-        if hit is None or hit[0] is not pods:
-            hit = self._requests_cache[key] = (pods, {})
-        out = hit[1].get(("", "facts"))
+        kept = self._kept(key, pods)
+        out = kept.get(("", "facts"))
         if out is None:
-            out = hit[1][("", "facts")] = rc.pod_facts(pods)
+            out = kept[("", "facts")] = rc.pod_facts(pods)
         return out
 
     def _steady(self, key: str, entry: _NamespacePodMetrics, sel: LabelSelector, resource: str, pods: list[dict],
@@ -975,21 +978,19 @@ class HPAController:
         the kept pods are all steady and are exactly the pods with metrics; None otherwise
         (a missing request, a pod without metrics or not ready, ...: the per-pod path
         decides, with its errors)."""
-        hit = self._requests_cache.get(key)
-        if hit is None or hit[0] is not pods:
-            hit = self._requests_cache[key] = (pods, {})
-        summary = hit[1].get(("", "steady"))
+        kept = self._kept(key, pods)
+        summary = kept.get(("", "steady"))
         if summary is None:
-            summary = hit[1][("", "steady")] = rc.steady_summary(self._facts(key, pods))
+            summary = kept[("", "steady")] = rc.steady_summary(self._facts(key, pods))
         if not summary.steady or (resource == "cpu" and (summary.cpu_after is None or summary.cpu_after > now)):
             return None
         total = entry.usage_total(sel, resource)
         if total is None:
             return None
         try:
-            requests_total = hit[1].get(("", "total", resource))
+            requests_total = kept.get(("", "total", resource))
             if requests_total is None:
-                requests_total = hit[1][("", "total", resource)] = sum(self._requests(key, pods, resource, "").values())
+                requests_total = kept[("", "total", resource)] = sum(self._requests(key, pods, resource, "").values())
         except rc.CalcError:
             return None  # a pod without the request: the per-pod path raises it
         return rc.steady_resource_replicas(current, target, resource, summary, total[0], total[1], requests_total,
