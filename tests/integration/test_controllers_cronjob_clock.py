@@ -125,7 +125,8 @@ async def test_cronjob_controller_on_a_controllable_clock(apiserver, kubectl, cl
         await eventually(lambda: _has(jobs, job_name(second)))
         await eventually(lambda: status_with([job_name(second)], lastScheduleTime=format_time(second),
                                              lastSuccessfulTime=format_time(first + dt.timedelta(seconds=21))))
-        assert (await event("SawCompletedJob"))["message"] == f"Saw completed job: {job_name(first)}, condition: Complete"
+        # Events are written by the recorder after the reconcile that emits them: wait for them
+        assert (await eventually(lambda: event("SawCompletedJob")))["message"] == f"Saw completed job: {job_name(first)}, condition: Complete"
 
         # successfulJobsHistoryLimit 1: once the second finishes, the first is deleted
         await complete(client, ns, job_name(second), second + dt.timedelta(seconds=31))
@@ -134,7 +135,7 @@ async def test_cronjob_controller_on_a_controllable_clock(apiserver, kubectl, cl
             names = sorted(await jobs())
             return names == [job_name(second)]
         await eventually(only_second)
-        assert (await event("SuccessfulDelete"))["message"] == f"Deleted job {job_name(first)}"
+        assert (await eventually(lambda: event("SuccessfulDelete")))["message"] == f"Deleted job {job_name(first)}"
 
         # suspended: the third scheduled time starts nothing
         await client.patch(R.CRONJOBS, "tick", {"spec": {"suspend": True}}, ns)
