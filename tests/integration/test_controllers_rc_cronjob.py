@@ -110,9 +110,12 @@ async def test_replication_controller_create_get_scale(apiserver, controller_man
             items = await pods(2)
             return items if items and two[0]["metadata"]["name"] not in {p["metadata"]["name"] for p in items} else None
         await eventually(replaced)
-        events = (await client.list(R.EVENTS, ns))["items"]
-        assert any(e["reason"] == "SuccessfulCreate" and e["source"]["component"] == "replication-controller"
-                   for e in events)
+
+        async def created_event():
+            events = (await client.list(R.EVENTS, ns))["items"]
+            return any(e["reason"] == "SuccessfulCreate" and e["source"]["component"] == "replication-controller"
+                       for e in events)
+        await eventually(created_event)  # the recorder writes Events after the reconcile
 
         # deleting the RC deletes its pods (the garbage collector follows the owner references)
         await asyncio.to_thread(kubectl, "delete", "rc", "web", "-n", ns)

@@ -315,9 +315,9 @@ def test_autoscale_cpu_by_the_formula_and_back_to_one(cluster: Cluster) -> None:
             c.kubectl("exec", "-n", ns, p["metadata"]["name"], "--", "touch", "/tmp/stop", check=False)
         return c.json("get", "deploy", "burn", "-n", ns)["spec"]["replicas"] == 1
     c.wait("back to 1 replica", stopped_and_back_to_one, 90, 1.0)
-    down = [e for e in c.events(ns, "burn") if e["reason"] == "SuccessfulRescale"
-            and e["message"] == "New size: 1; reason: All metrics below target"]
-    assert down, [e["message"] for e in c.events(ns, "burn")]
+    # the Event is written by the recorder after the scale write: wait for it too
+    c.wait("the scale-down Event", lambda: [e for e in c.events(ns, "burn") if e["reason"] == "SuccessfulRescale"
+                                           and e["message"] == "New size: 1; reason: All metrics below target"], 30)
 
     out = c.kubectl("describe", "hpa", "burn", "-n", ns).stdout
     assert re.search(r"Reference:\s+Deployment/burn", out), out
