@@ -2,8 +2,11 @@
 one a ``spec.podCIDR``/``podCIDRs`` — the lowest free /24 (``--node-cidr-mask-size``) of the
 cluster CIDR (``--cluster-cidr``, 10.42.0.0/16 by default), never the /24 that holds the
 cluster's host address (``controlplane.network.addressing``). Level-based: the CIDRs in use
-are read from the Node cache on every reconcile, so a deleted Node frees its range; one
-worker, so two nodes never get the same range. A Node whose CIDR lies outside the cluster CIDR
+are read from the Node cache on every reconcile, so a deleted Node frees its range, together
+with the ranges this controller has written that the cache does not show yet (the range
+allocator's in-memory CIDR set): the watch brings a patched Node back some time after the
+patch's answer, and a second Node reconciled in between must not get the same range (seen in
+CI: two nodes on one /24). One worker. A Node whose CIDR lies outside the cluster CIDR
 is left alone (an agent started with ``--pod-cidr``); when the range is exhausted the Node
 gets a ``CIDRNotAvailable`` Event and is retried. Simulated nodes
 (``node.controlplane.io/simulated``) run no pods and get none.
@@ -40,6 +43,28 @@ def next_free(nets: ClusterNetworks, used: set[str]) -> str | None:
     return None
 
 
+def in_use(nodes: list[dict], assigned: dict[str, tuple[str, str]]) -> set[str]:
+    """The CIDRs taken: every cached Node's, plus those in ``assigned`` (node key -> (uid,
+    CIDR) written by this controller) that the cache does not show yet. ``assigned`` is pruned
+    in place of the entries the cache now covers: the Node shows a CIDR, is gone, or is
+    another object of the same name (pure apart from that pruning)."""
+    used = set()
+    cached: dict[str, tuple[str, str | None]] = {}
+    for n in nodes:
+        md, spec = n.get("metadata") or {}, n.get("spec") or {}
+        cidr = spec.get("podCIDR")
+        if cidr:
+            used.add(cidr)
+        cached[object_key(n)] = (md.get("uid") or "", cidr)
+    for key, (uid, cidr) in list(assigned.items()):
+        seen = cached.get(key)
+        if seen is None or seen[0] != uid or seen[1]:
+            del assigned[key]
+        else:
+            used.add(cidr)
+    return used
+
+
 class NodeIPAMController:
     def __init__(self, manager: Manager, cluster_cidr: str = DEFAULT_CLUSTER_CIDR,
                  node_mask: int = DEFAULT_NODE_MASK, service_cidr: str | None = None) -> None:
@@ -47,6 +72,7 @@ class NodeIPAMController:
         self.nets = ClusterNetworks.parse(cluster_cidr, service_cidr or _disjoint(cluster_cidr), node_mask)
         self.nodes = manager.informer(R.NODES)
         self.recorder = manager.recorder("node-ipam-controller")
+        self.assigned: dict[str, tuple[str, str]] = {}  # written, not in the cache yet
         self.controller = Controller("nodeipam", self.reconcile, workers=1)
         self.nodes.add_handler(lambda t, o, old: self.controller.enqueue(object_key(o)))
         manager.add(self.controller)
@@ -58,7 +84,9 @@ class NodeIPAMController:
         md, spec = node.get("metadata") or {}, node.get("spec") or {}
         if spec.get("podCIDR") or (md.get("annotations") or {}).get(SIMULATED) == "true":
             return None
-        used = {n["spec"]["podCIDR"] for n in self.nodes.list() if (n.get("spec") or {}).get("podCIDR")}
+        used = in_use(self.nodes.list(), self.assigned)
+        if key in self.assigned:
+            return None  # patched already; the watch has not brought it back yet
         cidr = next_free(self.nets, used)
         if cidr is None:
             self.recorder.event(node, "Normal", "CIDRNotAvailable",
@@ -74,6 +102,7 @@ class NodeIPAMController:
                 return Result(requeue=True)  # the cache was behind; look again
             self.recorder.event(node, "Warning", "CIDRAssignmentFailed", f"assigning {cidr}: {e.message}")
             raise
+        self.assigned[key] = (md.get("uid") or "", cidr)
         log.info("pod CIDR assigned", node=key, cidr=cidr)
         self.recorder.event(node, "Normal", "CIDRAssigned", f"Node {key} got pod CIDR {cidr}")
         return None

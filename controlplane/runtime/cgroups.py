@@ -13,6 +13,7 @@ stats provider (``controlplane/agent/stats.py``).
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,6 +191,46 @@ def process_count(cg_path: str, root: Path | None = None) -> int:
         if "cgroup.procs" in files:
             n += sum(1 for line in (_read(Path(d) / "cgroup.procs") or "").splitlines() if line.strip())
     return n
+
+
+def pids(cg_path: str, root: Path | None = None) -> list[int]:
+    """The processes in ``cg_path`` and its descendants (the pids hierarchy on v1)."""
+    root = root or CGROUP_ROOT
+    base = root / cg_path.strip("/") if is_v2(root) else root / "pids" / cg_path.strip("/")
+    out: list[int] = []
+    for d, _, files in os.walk(base):
+        if "cgroup.procs" in files:
+            out += [int(x) for x in (_read(Path(d) / "cgroup.procs") or "").split() if x.isdigit()]
+    return out
+
+
+def kill_all(cg_path: str, root: Path | None = None) -> list[int]:
+    """SIGKILL every process of a container's cgroup (the last resort when ``runc kill`` did
+    not end it: only processes inside a cgroup this agent created). Returns the pids
+    signalled."""
+    root = root or CGROUP_ROOT
+    found = pids(cg_path, root)
+    if is_v2(root) and (root / cg_path.strip("/") / "cgroup.kill").exists():
+        try:
+            (root / cg_path.strip("/") / "cgroup.kill").write_text("1")
+            return found
+        except OSError:
+            pass
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return found
+
+
+def proc_state(pid: int) -> str:
+    """``/proc/PID/stat``'s state letter and command (``D (sleep)``), or ``gone``."""
+    text = _read(Path(f"/proc/{pid}/stat"))
+    if not text:
+        return "gone"
+    comm_end = text.rfind(")")
+    return f"{text[comm_end + 2:comm_end + 3]} {text[text.find('('):comm_end + 1]}"
 
 
 def meminfo() -> dict[str, int]:

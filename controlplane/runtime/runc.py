@@ -355,7 +355,10 @@ class RuncRuntime(ContainerRuntime):
     async def kill_container(self, cid: str, sig: int) -> None:
         c = self._get(cid)
         if c.status.state in ("running", "created"):
-            await self._runc("kill", cid, str(int(sig)))
+            rc, _, err = await self._runc("kill", cid, str(int(sig)))
+            if rc != 0 and not c.exited.done():
+                log.warning("runc kill failed", id=cid, signal=int(sig), rc=rc,
+                            error=err.decode(errors="replace").strip()[:300])
 
     async def stop_container(self, cid: str, grace: float) -> ContainerStatus:
         c = self._get(cid)
@@ -368,7 +371,18 @@ class RuncRuntime(ContainerRuntime):
                 try:
                     await asyncio.wait_for(asyncio.shield(c.exited), timeout=10)
                 except asyncio.TimeoutError:
-                    log.warning("container did not die after SIGKILL", id=cid)
+                    # the last resort (seen once in CI: the container outlived runc's SIGKILL and
+                    # its restart never came): SIGKILL every process of its cgroup, and say what
+                    # was left and in which state
+                    left = await asyncio.to_thread(cgroups.kill_all, c.cg_path)
+                    log.warning("container did not die after SIGKILL; killed its cgroup's processes", id=cid,
+                                processes={p: cgroups.proc_state(p) for p in left[:10]},
+                                conmon=f"{c.conmon_pid} {cgroups.proc_state(c.conmon_pid)}")
+                    try:
+                        await asyncio.wait_for(asyncio.shield(c.exited), timeout=10)
+                    except asyncio.TimeoutError:
+                        log.warning("container did not die after its cgroup was killed", id=cid,
+                                    conmon=f"{c.conmon_pid} {cgroups.proc_state(c.conmon_pid)}")
         return c.status
 
     async def remove_container(self, cid: str) -> None:

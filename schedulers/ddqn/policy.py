@@ -23,6 +23,8 @@ import numpy as np
 
 from schedulers.ddqn.features import FeatureBuilder, TypicalPods
 from schedulers.gpu.choice import choose_best, whole_gpus
+from schedulers.gpu.policies.fgd import FGD
+from schedulers.gpu.policies.fgdsearch import FGDSearch, search_scores
 from schedulers.gpu.policy import PolicyContext, register_policy
 from schedulers.gpu.state import GpuNodeState, GpuPod
 from schedulers.gpu.typical import TypicalPods as SimTypicalPods
@@ -39,8 +41,11 @@ class Scorer(Protocol):
 class DdqnPolicy:
     name = "DDQN"
 
-    def __init__(self, scorer: Scorer, typical: SimTypicalPods) -> None:
+    def __init__(self, scorer: Scorer, typical: SimTypicalPods, search: str | None = None) -> None:
         self.scorer = scorer
+        # decision-time search inside the network's best score class (FGD-Search's cost,
+        # ``schedulers.gpu.policies.fgdsearch``) instead of the node rank alone; None: off
+        self.search = FGDSearch(typical, mode=search) if search else None
         self.sim_typical = typical
         self._builder: FeatureBuilder | None = None
         self._state_key: tuple[int, int] | None = None
@@ -58,7 +63,13 @@ class DdqnPolicy:
         X, gpu = self.builder(state).build(state, feasible, pod)
         self._last = (pod, feasible, gpu, state.gen[feasible].copy())
         scores, self.last_values = self.scorer.scores_and_values(X)
-        return scores
+        if self.search is None:
+            return scores
+        cand = np.flatnonzero(scores == scores.max())
+        if len(cand) < 2:
+            return scores
+        FGD.score(self.search, state, pod, feasible)  # the after-states' GPU choice (FGD's)
+        return search_scores(scores, self.search.costs(state, pod, feasible, cand), cand, self.search.slack)
 
     def choose_gpus(self, state: GpuNodeState, node: int, pod: GpuPod) -> list[int]:
         if pod.milli <= 0:
@@ -80,7 +91,7 @@ def _factory(ctx: PolicyContext) -> DdqnPolicy:
         raise ValueError("ddqn needs the typical pods of the workload (its fragmentation features)")
     from schedulers.ddqn.scorer import get_scorer  # the documented lazy torch import
 
-    return DdqnPolicy(get_scorer(ctx.options.get("model")), ctx.typical)
+    return DdqnPolicy(get_scorer(ctx.options.get("model")), ctx.typical, ctx.options.get("search") or None)
 
 
 register_policy("ddqn", _factory)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from controlplane.controllers import endpointslice as ES
-from controlplane.controllers.nodeipam import next_free
+from controlplane.controllers.nodeipam import in_use, next_free
 from controlplane.controllers.servicelb import node_ingress
 from controlplane.network.addressing import ClusterNetworks
 
@@ -23,6 +23,34 @@ NETS = ClusterNetworks.parse("10.70.0.0/22", "10.71.0.0/16")  # four /24s, the l
 ])
 def test_next_free(used, expected):
     assert next_free(NETS, used) == expected
+
+
+def ipam_node(name, uid, cidr=None):
+    return {"metadata": {"name": name, "uid": uid}, "spec": {"podCIDR": cidr} if cidr else {}}
+
+
+@pytest.mark.parametrize("nodes,assigned,used,left", [
+    # a's patch is answered but the watch has not brought it back: its CIDR stays taken
+    ([ipam_node("a", "u1"), ipam_node("b", "u2")], {"a": ("u1", "10.70.0.0/24")}, {"10.70.0.0/24"}, {"a"}),
+    # the cache shows it now: the cache's copy counts, the entry goes
+    ([ipam_node("a", "u1", "10.70.0.0/24")], {"a": ("u1", "10.70.0.0/24")}, {"10.70.0.0/24"}, set()),
+    # the node is gone, or is another object of that name: the range is free again
+    ([ipam_node("b", "u2", "10.70.1.0/24")], {"a": ("u1", "10.70.0.0/24")}, {"10.70.1.0/24"}, set()),
+    ([ipam_node("a", "u9")], {"a": ("u1", "10.70.0.0/24")}, set(), set()),
+    ([], {}, set(), set()),
+])
+def test_in_use_covers_patches_the_cache_has_not_seen(nodes, assigned, used, left):
+    assert in_use(nodes, assigned) == used
+    assert set(assigned) == left
+
+
+def test_two_nodes_reconciled_before_the_watch_get_different_ranges():
+    assigned: dict = {}
+    nodes = [ipam_node("a", "u1"), ipam_node("b", "u2")]
+    first = next_free(NETS, in_use(nodes, assigned))
+    assigned["a"] = ("u1", first)          # what reconcile records after a's patch
+    second = next_free(NETS, in_use(nodes, assigned))
+    assert (first, second) == ("10.70.0.0/24", "10.70.1.0/24")
 
 
 def pod(name, ip, ready=True, deleting=False, node="n1", **spec):
