@@ -41,11 +41,12 @@ class Scorer(Protocol):
 class DdqnPolicy:
     name = "DDQN"
 
-    def __init__(self, scorer: Scorer, typical: SimTypicalPods, search: str | None = None) -> None:
+    def __init__(self, scorer: Scorer, typical: SimTypicalPods, search: str | None = None,
+                 search_options: dict | None = None) -> None:
         self.scorer = scorer
         # decision-time search inside the network's best score class (FGD-Search's cost,
         # ``schedulers.gpu.policies.fgdsearch``) instead of the node rank alone; None: off
-        self.search = FGDSearch(typical, mode=search) if search else None
+        self.search = FGDSearch(typical, mode=search, **(search_options or {})) if search else None
         self.sim_typical = typical
         self._builder: FeatureBuilder | None = None
         self._state_key: tuple[int, int] | None = None
@@ -65,7 +66,7 @@ class DdqnPolicy:
         scores, self.last_values = self.scorer.scores_and_values(X)
         if self.search is None:
             return scores
-        cand = np.flatnonzero(scores == scores.max())
+        cand = np.flatnonzero(scores >= scores.max() - self.search.reach)
         if len(cand) < 2:
             return scores
         FGD.score(self.search, state, pod, feasible)  # the after-states' GPU choice (FGD's)
@@ -91,7 +92,10 @@ def _factory(ctx: PolicyContext) -> DdqnPolicy:
         raise ValueError("ddqn needs the typical pods of the workload (its fragmentation features)")
     from schedulers.ddqn.scorer import get_scorer  # the documented lazy torch import
 
-    return DdqnPolicy(get_scorer(ctx.options.get("model")), ctx.typical, ctx.options.get("search") or None)
+    o = ctx.options
+    extra = {k: float(o[f"search_{k}"]) if k == "slack" else int(o[f"search_{k}"])
+             for k in ("slack", "reach", "cap") if f"search_{k}" in o}
+    return DdqnPolicy(get_scorer(o.get("model")), ctx.typical, o.get("search") or None, extra)
 
 
 register_policy("ddqn", _factory)
