@@ -7,7 +7,10 @@ batched forward pass (``scorer``) and returns integer scores; ties go to the nod
 every policy. The GPU used on the chosen node is the one the features' fragmentation-best
 assignment picked for it (shared pods), or the lowest free GPUs (whole-GPU pods).
 Options (``--option K=V`` in the simulator, plugin args live): ``model=PATH`` another
-weights file. torch is imported only when a policy is built (``scorer``: seconds of CPU at
+weights file; ``search=goodhome|pack|scarcity`` a decision-time search inside the network's
+best score class by FGD-Search's cost (``schedulers.gpu.policies.fgdsearch``; off by default,
+results in ``docs/ddqn.md``), with ``search_reach``/``search_cap``/``search_slack`` as
+FGD-Search's options and ``search_gpu_only=1`` to leave CPU-only pods to the network. torch is imported only when a policy is built (``scorer``: seconds of CPU at
 start-up), so importing this module is cheap.
 
 Neighbours: ``schedulers.gpu`` (state, GPU choice, typical pods: FGD's input too); the
@@ -46,7 +49,9 @@ class DdqnPolicy:
         self.scorer = scorer
         # decision-time search inside the network's best score class (FGD-Search's cost,
         # ``schedulers.gpu.policies.fgdsearch``) instead of the node rank alone; None: off
-        self.search = FGDSearch(typical, mode=search, **(search_options or {})) if search else None
+        opts = dict(search_options or {})
+        self.search_gpu_only = bool(opts.pop("gpu_only", False))  # CPU-only pods: the network's order
+        self.search = FGDSearch(typical, mode=search, **opts) if search else None
         self.sim_typical = typical
         self._builder: FeatureBuilder | None = None
         self._state_key: tuple[int, int] | None = None
@@ -64,7 +69,7 @@ class DdqnPolicy:
         X, gpu = self.builder(state).build(state, feasible, pod)
         self._last = (pod, feasible, gpu, state.gen[feasible].copy())
         scores, self.last_values = self.scorer.scores_and_values(X)
-        if self.search is None:
+        if self.search is None or (self.search_gpu_only and pod.milli <= 0):
             return scores
         cand = np.flatnonzero(scores >= scores.max() - self.search.reach)
         if len(cand) < 2:
@@ -94,7 +99,7 @@ def _factory(ctx: PolicyContext) -> DdqnPolicy:
 
     o = ctx.options
     extra = {k: float(o[f"search_{k}"]) if k == "slack" else int(o[f"search_{k}"])
-             for k in ("slack", "reach", "cap") if f"search_{k}" in o}
+             for k in ("slack", "reach", "cap", "gpu_only") if f"search_{k}" in o}
     return DdqnPolicy(get_scorer(o.get("model")), ctx.typical, o.get("search") or None, extra)
 
 

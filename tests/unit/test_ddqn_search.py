@@ -55,3 +55,12 @@ def test_search_inside_the_networks_best_class(net, search, options, expected):
 def test_unknown_search_mode_is_refused():
     with pytest.raises(ValueError, match="mode"):
         DdqnPolicy(Fixed([1]), TYPICAL, "rollout")
+
+
+@pytest.mark.parametrize("gpu_only,expected", [(False, [7000, 7507, 7000]), (True, [7, 7, 7])])
+def test_gpu_only_leaves_cpu_pods_to_the_network(gpu_only, expected):
+    cpu_pod = GpuPod(cpu=1000, mem=1, count=0, milli=0)
+    pol = DdqnPolicy(Fixed([7, 7, 7]), TYPICAL, "pack", {"gpu_only": gpu_only})
+    assert pol.score(cluster(), cpu_pod, np.arange(3)).tolist() == expected
+    # GPU pods are searched either way
+    assert pol.score(cluster(), ONE, np.arange(3)).tolist() == [7000, 7507, 7000]
