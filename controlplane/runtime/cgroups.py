@@ -184,13 +184,7 @@ def _read_v2(root: Path, cg_path: str) -> CgroupStats | None:
 
 def process_count(cg_path: str, root: Path | None = None) -> int:
     """Processes (thread-group leaders) in ``cg_path`` and its descendants."""
-    root = root or CGROUP_ROOT
-    base = root / cg_path.strip("/") if is_v2(root) else root / "pids" / cg_path.strip("/")
-    n = 0
-    for d, _, files in os.walk(base):
-        if "cgroup.procs" in files:
-            n += sum(1 for line in (_read(Path(d) / "cgroup.procs") or "").splitlines() if line.strip())
-    return n
+    return len(pids(cg_path, root))
 
 
 def pids(cg_path: str, root: Path | None = None) -> list[int]:

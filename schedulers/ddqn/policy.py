@@ -10,8 +10,9 @@ Options (``--option K=V`` in the simulator, plugin args live): ``model=PATH`` an
 weights file; ``search=goodhome|pack|scarcity`` a decision-time search inside the network's
 best score class by FGD-Search's cost (``schedulers.gpu.policies.fgdsearch``; off by default,
 results in ``docs/ddqn.md``), with ``search_reach``/``search_cap``/``search_slack`` as
-FGD-Search's options and ``search_gpu_only=1`` to leave CPU-only pods to the network. torch is imported only when a policy is built (``scorer``: seconds of CPU at
-start-up), so importing this module is cheap.
+FGD-Search's options and ``search_gpu_only=1`` to leave CPU-only pods to the network.
+torch is imported only when a policy is built (``scorer``: seconds of CPU at start-up), so
+importing this module is cheap.
 
 Neighbours: ``schedulers.gpu`` (state, GPU choice, typical pods: FGD's input too); the
 inference side of this package (``features``, ``scorer``, ``model``); never the training
