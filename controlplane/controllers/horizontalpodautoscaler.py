@@ -191,7 +191,24 @@ class Discovery:
 class _Meta(msgspec.Struct, gc=False):
     name: str = ""
     namespace: str = ""
-    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    # the labels' JSON as it came: the pods of a workload share one label set, so a list is
+    # grouped by these bytes and each distinct set decoded once (``_labels_of``), instead of
+    # a dict built per item
+    labels: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"{}"))
+
+
+def _labels_of(raw: bytes) -> dict[str, str]:
+    """A label set's JSON as a dict, leniently (what is not an object is no labels; values
+    that are not strings are read as their text, as ``pod_metrics_from_dicts`` reads them)."""
+    try:
+        labels = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return {}
+    if not isinstance(labels, dict):
+        return {}
+    if all(type(v) is str for v in labels.values()):
+        return labels
+    return {str(k): str(v) for k, v in labels.items()}
 
 
 class _ContainerMetrics(msgspec.Struct, gc=False):
@@ -232,7 +249,7 @@ def pod_metrics_from_dicts(items: Any) -> list[_PodMetrics]:
                 cs.append(_ContainerMetrics(str(c.get("name") or ""), dict(usage)))
         t, w = m.get("timestamp"), m.get("window")
         out.append(_PodMetrics(_Meta(str(md.get("name") or ""), str(md.get("namespace") or ""),
-                                     {str(k): str(v) for k, v in labels.items()}),
+                                     msgspec.Raw(msgspec.json.encode({str(k): str(v) for k, v in labels.items()}))),
                                t if isinstance(t, str) else None, w if isinstance(w, str) else None, cs))
     return out
 
@@ -337,15 +354,14 @@ class _NamespacePodMetrics:
 
     def __init__(self, items: list[_PodMetrics], fetched: float, times: dict[Any, Any] | None = None) -> None:
         self.fetched = fetched
-        groups: dict[tuple, tuple[dict, list[tuple[int, _PodMetrics]]]] = {}
+        groups: dict[bytes, tuple[dict, list[tuple[int, _PodMetrics]]]] = {}
         for i, m in enumerate(items):
-            labels = m.metadata.labels
             # the pods of a template list their labels in one order; a set listed in another
             # order is a group of its own, and select() merges the groups it matches anyway
-            k = tuple(labels.items())
+            k = bytes(m.metadata.labels)
             g = groups.get(k)
             if g is None:
-                g = groups[k] = (labels, [])
+                g = groups[k] = (_labels_of(k), [])
             g[1].append((i, m))
         self.groups = list(groups.values())
         self._times: dict[Any, Any] = {} if times is None else times

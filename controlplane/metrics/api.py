@@ -72,6 +72,20 @@ def _typed(kind: str, raw: bytes) -> bytes:
     return b'{"kind":"' + kind.encode() + b'","apiVersion":"' + GV.encode() + b'",' + raw[1:]
 
 
+_POD_HEAD = b'{"metadata":{"name":%s,"namespace":%s,"creationTimestamp":"%s","labels":%s},"timestamp":"%s","window":"%s","containers":['
+_CONTAINER = b'{"name":%s,"usage":{"cpu":"%s","memory":"%s"}}'
+
+
+@functools.lru_cache(maxsize=65536)
+def _json_str(text: str) -> bytes:
+    return dumps(text)  # names: pods', namespaces', containers' (one encoding each)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ascii(text: str) -> bytes:
+    return text.encode()  # timestamps and windows, shared by many pods
+
+
 @functools.lru_cache(maxsize=16384)
 def _window(seconds: float) -> str:
     return go_duration(seconds)
@@ -130,6 +144,7 @@ class MetricsApi:
         self.auth = auth  # authentication and authorization (auth.py); None: everyone may read
         self._node_cache: dict[str, tuple[int, str, bytes]] = {}
         self._pod_cache: dict[tuple[str, str], tuple[int, str, bytes]] = {}
+        self._labels: dict[int, tuple[dict[str, str], bytes]] = {}  # id(label set) -> (it, its JSON)
         self._all_pods: tuple[int, bytes] | None = None  # (storage version, the unfiltered list)
         # (cycle, node cache, pod cache, unfiltered list) of a cycle rendered but not yet served
         self._staged: tuple[Storage, dict, dict, bytes] | None = None
@@ -219,14 +234,29 @@ class MetricsApi:
         if m is None:
             return None
         ts, window, containers = m
-        obj = {"metadata": {"name": key[1], "namespace": key[0], "creationTimestamp": now or rfc3339(time.time()),
-                            "labels": md.get("labels") or {}},
-               "timestamp": _timestamp(ts), "window": _window(window),
-               "containers": [{"name": c, "usage": {"cpu": cpu_quantity(cpu), "memory": memory_quantity(mem)}}
-                              for c, cpu, mem in containers]}
-        raw = dumps(obj)
+        # what dumps() of {"metadata": {name, namespace, creationTimestamp, labels}, "timestamp",
+        # "window", "containers": [{name, usage: {cpu, memory}}]} gives, joined from pieces
+        # encoded once (the names, a label set's JSON, the times): a cycle renders every pod
+        head = _POD_HEAD % (_json_str(key[1]), _json_str(key[0]), _ascii(now or rfc3339(time.time())),
+                            self._labels_json(md.get("labels") or {}), _ascii(_timestamp(ts)), _ascii(_window(window)))
+        if len(containers) == 1:
+            c, cpu, mem = containers[0]
+            raw = head + _CONTAINER % (_json_str(c), cpu_quantity(cpu).encode(), memory_quantity(mem).encode()) + b"]}"
+        else:
+            raw = head + b",".join(_CONTAINER % (_json_str(c), cpu_quantity(cpu).encode(), memory_quantity(mem).encode())
+                                   for c, cpu, mem in containers) + b"]}"
         cache[key] = (ver, rv, raw)
         return raw
+
+    def _labels_json(self, labels: dict[str, str]) -> bytes:
+        """A label set's JSON, kept per dict (the slim pod cache shares one dict per label set
+        and never changes one; the entry holds the dict, so its id is not reused meanwhile)."""
+        hit = self._labels.get(id(labels))
+        if hit is None or hit[0] is not labels:
+            if len(self._labels) >= 100_000:
+                self._labels.clear()
+            hit = self._labels[id(labels)] = (labels, dumps(labels))
+        return hit[1]
 
     async def render(self, cycle: Storage, chunk: int = 1000) -> None:
         """Render every object of a prepared, not yet served scrape cycle (``Storage.prepare``)

@@ -48,47 +48,61 @@ def _value_ts(rest: str, default_ts: float) -> tuple[float, float]:
 
 
 # The kubelet writes its labels sorted (container, namespace, pod) without escapes in names: one
-# regular expression over the page reads those lines in C. A page it does not fully cover
-# (other label sets, escapes) goes through the general line parser instead.
-_FAST = re.compile(r'^(container_cpu_usage_seconds_total|container_memory_working_set_bytes|container_start_time_seconds)'
-                   r'\{container="([^"\\]*)",namespace="([^"\\]*)",pod="([^"\\]*)"\} (\S+)(?: (-?\d+))?$', re.M)
-_NODE = re.compile(r'^(node_cpu_usage_seconds_total|node_memory_working_set_bytes) (\S+)(?: (-?\d+))?$', re.M)
-_KIND = {"container_cpu_usage_seconds_total": 0, "container_memory_working_set_bytes": 1,
-         "container_start_time_seconds": 2}
+# regular expression per family reads those lines in C (each starts with a literal, which the
+# engine finds by a fast scan). A page they do not fully cover (other label sets, escapes) goes
+# through the general line parser instead.
+def _family(name: str) -> re.Pattern[str]:
+    return re.compile("\n" + name + r'\{container="([^"\\]*)",namespace="([^"\\]*)",pod="([^"\\]*)"\} (\S+)(?: (-?\d+))?(?=\n|\Z)')
+
+
+_CPU_ROWS, _MEM_ROWS, _START_ROWS = (_family(n) for n in (CTR_CPU[:-1], CTR_MEM[:-1], CTR_START[:-1]))
+_NODE = re.compile(r'\nnode_(cpu_usage_seconds_total|memory_working_set_bytes) (\S+)(?: (-?\d+))?(?=\n|\Z)')
 
 
 def decode(text: str, scrape_ts: float) -> NodeBatch:
     """Parse one page; ValueError when a needed line is malformed."""
-    expected = sum(text.count("\n" + name + "{") + text.startswith(name + "{") for name in _KIND)
-    fast = _FAST.findall(text)
-    if len(fast) == expected and "node_cpu_usage_seconds_total{" not in text and "node_memory_working_set_bytes{" not in text:
-        return _decode_fast(text, fast, scrape_ts)
-    return _decode_lines(text, scrape_ts)
+    page = "\n" + text
+    rows = []
+    for family, pattern in ((CTR_CPU, _CPU_ROWS), (CTR_MEM, _MEM_ROWS), (CTR_START, _START_ROWS)):
+        found = pattern.findall(page)
+        if len(found) != page.count("\n" + family):
+            return _decode_lines(text, scrape_ts)
+        rows.append(found)
+    if "node_cpu_usage_seconds_total{" in text or "node_memory_working_set_bytes{" in text:
+        return _decode_lines(text, scrape_ts)
+    return _decode_fast(page, rows[0], rows[1], rows[2], scrape_ts)
 
 
-def _decode_fast(text: str, rows: list[tuple[str, ...]], scrape_ts: float) -> NodeBatch:
+def _decode_fast(page: str, cpu_rows: list[tuple[str, ...]], mem_rows: list[tuple[str, ...]],
+                 start_rows: list[tuple[str, ...]], scrape_ts: float) -> NodeBatch:
+    """The rows of the three container families, as ``_decode_lines`` reads them: a point is
+    made by its CPU sample (one without is incomplete, dropped by ``_finish`` anyway), and
+    timed at it, so the memory and start rows only fill in those points."""
     b = NodeBatch()
     node = Point()
-    for name, v, ts in _NODE.findall(text):
+    for name, v, ts in _NODE.findall(page):
         t = int(ts) / 1000.0 if ts else scrape_ts
-        if name == "node_cpu_usage_seconds_total":
+        if name == "cpu_usage_seconds_total":
             node.cpu, node.cpu_ts = float(v), t
         else:
             node.mem = int(float(v))
         node.ts = max(node.ts, t)
     pods = b.pods
-    for name, cname, ns, pod, v, ts in rows:
-        p = pods.setdefault((ns, pod), {}).get(cname)
-        if p is None:
-            p = pods[(ns, pod)][cname] = Point()
-        kind = _KIND[name]
-        if kind == 0:
-            p.cpu, p.cpu_ts = float(v), int(ts) / 1000.0 if ts else scrape_ts
-            p.ts = max(p.ts, p.cpu_ts)
-        elif kind == 1:
+    for cname, ns, pod, v, ts in cpu_rows:
+        t = int(ts) / 1000.0 if ts else scrape_ts
+        cs = pods.get((ns, pod))
+        if cs is None:
+            cs = pods[(ns, pod)] = {}
+        cs[cname] = Point(t, float(v), t)
+    for cname, ns, pod, v, _ in mem_rows:
+        cs = pods.get((ns, pod))
+        p = cs.get(cname) if cs is not None else None
+        if p is not None:
             p.mem = int(float(v))
-            p.ts = max(p.ts, int(ts) / 1000.0 if ts else scrape_ts)
-        else:
+    for cname, ns, pod, v, _ in start_rows:
+        cs = pods.get((ns, pod))
+        p = cs.get(cname) if cs is not None else None
+        if p is not None:
             p.start = float(v)
     return _finish(b, node)
 

@@ -19,10 +19,11 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
+from controlplane.client.lite import LitePool
 from controlplane.log import get_logger
 from controlplane.metrics.decode import NodeBatch, decode
 from controlplane.metrics.storage import Storage
@@ -89,32 +90,41 @@ class Scraper:
         self.storage = storage
         self.cfg = cfg
         self.resolution = resolution
-        self._session: aiohttp.ClientSession | None = None
+        self._pools: dict[str, LitePool] = {}
         self.last_errors: dict[str, str] = {}
         self.cycles = 0
 
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            conn = aiohttp.TCPConnector(limit=self.cfg.concurrency, ssl=self.cfg.ssl_ctx if self.cfg.ssl_ctx is not None else None)
+    def pool(self, url: str) -> tuple[LitePool, str]:
+        """The keep-alive pool of ``url``'s server (one per kubelet address; the simulated nodes
+        share one server) and the request target. The lean client (``client.lite``) instead of
+        aiohttp: a scrape is one small GET, and aiohttp's ~150-200 us of Python per request
+        was a sixth of the component's CPU at 5,000 nodes."""
+        u = urlsplit(url)
+        base = f"{u.scheme}://{u.netloc}"
+        pool = self._pools.get(base)
+        if pool is None:
             headers = {"Accept": "text/plain", "User-Agent": "metrics-server/controlplane"}
             if self.cfg.token:
                 headers["Authorization"] = f"Bearer {self.cfg.token}"
-            self._session = aiohttp.ClientSession(connector=conn, headers=headers)
-        return self._session
+            pool = self._pools[base] = LitePool(base, headers, ssl_ctx=self.cfg.ssl_ctx, limit=self.cfg.concurrency,
+                                                timeout=None)
+        return pool, u.path + (f"?{u.query}" if u.query else "")
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            await pool.close()
 
     async def scrape_node(self, node: dict, timeout: float) -> NodeBatch:
         url = node_url(node, self.cfg)
         t0 = time.monotonic()
         ok = False
         try:
-            async with self.session().get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as r:
-                body = await r.text()
-                if r.status != 200:
-                    raise NodeUnreachable(f"GET {url}: {r.status} {body[:200]}")
+            pool, target = self.pool(url)
+            code, _, raw = await asyncio.wait_for(pool.request("GET", target), timeout)
+            body = raw.decode()  # a page that is not UTF-8: ValueError, a failed scrape
+            if code != 200:
+                raise NodeUnreachable(f"GET {url}: {code} {body[:200]}")
             batch = decode(body, time.time())
             ok = True
             return batch
@@ -136,7 +146,7 @@ class Scraper:
             async with sem:
                 try:
                     batches[name] = await self.scrape_node(n, timeout)
-                except (NodeUnreachable, aiohttp.ClientError, asyncio.TimeoutError, ValueError, OSError) as e:
+                except (NodeUnreachable, asyncio.TimeoutError, ValueError, OSError) as e:
                     errors[name] = str(e) or type(e).__name__
 
         await asyncio.gather(*(one(n) for n in nodes))

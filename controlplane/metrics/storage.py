@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from controlplane.metrics.decode import NodeBatch, Point
 
 FRESH_CONTAINER_MIN = 10.0
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(NamedTuple):
+    """(a NamedTuple, not a frozen dataclass: one is made per container per rendering)"""
+
     ts: float  # the newer point's time
     window: float  # seconds between the two points
     cpu_nano: int  # nanocores
@@ -123,6 +124,13 @@ class Storage:
         last, prev = self.pod_last.get(key), self.pod_prev.get(key)
         if last is None or prev is None:
             return None
+        if len(last) == 1:  # the common case, without the sort
+            (cname, pt), = last.items()
+            pp = prev.get(cname)
+            if pp is None:
+                return None
+            u = _usage(pt, pp)
+            return None if u is None else (u.ts, u.window, [(cname, u.cpu_nano, u.memory)])
         out = []
         earliest: Usage | None = None
         for cname, pt in last.items():

@@ -144,6 +144,9 @@ def test_the_typed_decoder_reads_what_the_dicts_say(selector: str, resource: str
     ({"items": [pm("a-1", {"app": "a"}, {"app": {"cpu": "100m"}}), "not an object"]}, {"a-1": 100}),
     # labels that are not strings: compared as their text
     ({"items": [pm("a-1", {"app": "a", "n": 1}, {"app": {"cpu": "7m"}})]}, {"a-1": 7}),
+    # labels null or not an object: no labels (the selector matches nothing there)
+    ({"items": [pm("a-1", None, {"app": {"cpu": "7m"}}), pm("a-2", {"app": "a"}, {"app": {"cpu": "8m"}})]}, {"a-2": 8}),
+    ({"items": [pm("a-1", ["app", "a"], {"app": {"cpu": "7m"}})]}, "no metrics returned from resource metrics API"),
     ({"items": None}, "no metrics returned from resource metrics API"),
     ({}, "no metrics returned from resource metrics API"),
     ([], "no metrics returned from resource metrics API"),

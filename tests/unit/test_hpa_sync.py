@@ -10,6 +10,7 @@ import json
 import random
 from fractions import Fraction
 
+import msgspec
 import pytest
 
 from controlplane.client import resources as R
@@ -338,7 +339,7 @@ def test_steady_replicas_are_the_per_pod_computation(resource: str) -> None:
 
 
 def _metric_item(name: str, labels: dict, containers: list[dict]) -> H._PodMetrics:
-    return H._PodMetrics(H._Meta(name, "ns", labels), rfc3339(NOW - 5), "15.2s",
+    return H._PodMetrics(H._Meta(name, "ns", msgspec.Raw(msgspec.json.encode(labels))), rfc3339(NOW - 5), "15.2s",
                          [H._ContainerMetrics(c["name"], c["usage"]) for c in containers])
 
 

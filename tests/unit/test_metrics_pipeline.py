@@ -192,6 +192,45 @@ def test_fast_and_general_decoders_agree():
     assert list(decode(escaped, 5.0).pods[("ns", "p")]) == ["a\\pp"]
 
 
+def _random_page(rnd) -> str:
+    """A kubelet-shaped page with the irregular cases: rows without timestamps, a container
+    missing its memory or CPU row, a repeated row, families out of order, the first line a
+    sample (no HELP header), node lines missing."""
+    lines = []
+    keys = [(f"ns{rnd.randrange(3)}", f"p{rnd.randrange(6)}", f"c{rnd.randrange(3)}") for _ in range(rnd.randrange(0, 12))]
+    families = ["container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
+                "container_start_time_seconds"]
+    rnd.shuffle(families)
+    for fam in families:
+        if rnd.random() < 0.7:
+            lines.append(f"# TYPE {fam} gauge")
+        for ns, pod, c in keys:
+            if rnd.random() < 0.15:
+                continue
+            ts = f" {rnd.randrange(10**12, 2 * 10**12)}" if rnd.random() < 0.8 else ""
+            value = f"{rnd.random() * 1000:.6f}" if fam != "container_memory_working_set_bytes" else f"{rnd.randrange(10**9)}"
+            lines.append(f'{fam}{{container="{c}",namespace="{ns}",pod="{pod}"}} {value}{ts}')
+    for fam in ("node_cpu_usage_seconds_total", "node_memory_working_set_bytes"):
+        if rnd.random() < 0.8:
+            lines.insert(rnd.randrange(len(lines) + 1), f"{fam} {rnd.random() * 100:.3f} {rnd.randrange(10**12, 2 * 10**12)}")
+    lines.append("resource_scrape_error 0")
+    return "\n".join(lines) + ("\n" if rnd.random() < 0.7 else "")
+
+
+def test_fast_decoder_agrees_with_the_general_one_on_random_pages(monkeypatch):
+    import random
+
+    from controlplane.metrics import decode as dec
+    general = dec._decode_lines
+    fallbacks = []
+    monkeypatch.setattr(dec, "_decode_lines", lambda text, ts: fallbacks.append(1) or general(text, ts))
+    rnd = random.Random(7)
+    for _ in range(400):
+        text = _random_page(rnd)
+        assert decode(text, 3.0) == general(text, 3.0), text
+    assert not fallbacks  # these pages are all the kubelet's shape: the fast path read them
+
+
 def _api_with(pods: int):
     """A MetricsApi over real (unstarted) informers holding ``pods`` pods on node n."""
     from controlplane.client import resources
