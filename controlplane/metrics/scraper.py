@@ -91,6 +91,7 @@ class Scraper:
         self.cfg = cfg
         self.resolution = resolution
         self._pools: dict[str, LitePool] = {}
+        self._used: set[str] = set()  # the pools the current cycle has used (the others are closed after it)
         self.last_errors: dict[str, str] = {}
         self.cycles = 0
 
@@ -101,6 +102,7 @@ class Scraper:
         was a sixth of the component's CPU at 5,000 nodes."""
         u = urlsplit(url)
         base = f"{u.scheme}://{u.netloc}"
+        self._used.add(base)
         pool = self._pools.get(base)
         if pool is None:
             headers = {"Accept": "text/plain", "User-Agent": "metrics-server/controlplane"}
@@ -149,7 +151,10 @@ class Scraper:
                 except (NodeUnreachable, asyncio.TimeoutError, ValueError, OSError) as e:
                     errors[name] = str(e) or type(e).__name__
 
+        self._used = set()
         await asyncio.gather(*(one(n) for n in nodes))
+        for base in [b for b in self._pools if b not in self._used]:  # a node gone (or moved): its connections too
+            await self._pools.pop(base).close()
         # prepared and rendered a chunk at a time, then served at once: at 150,000 pods each
         # step takes seconds of the loop, which a request must never wait for
         cycle = await self.storage.prepare(batches)

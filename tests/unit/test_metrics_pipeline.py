@@ -300,3 +300,52 @@ async def test_publish_ignores_a_rendering_of_another_cycle():
     api.publish(cycle)
     assert api._all_pods is None  # not served: objects render on demand from what is stored
     assert await _list_cpus(api) == {"1"}
+
+
+async def test_scrapes_reuse_one_connection_per_kubelet_and_drop_those_of_nodes_gone():
+    """Two kubelet servers on loopback: each cycle scrapes both on kept-alive connections (one
+    per server); a node that leaves has its connections closed after the next cycle; a
+    non-200 answer and a page that is not UTF-8 are failed scrapes."""
+    from aiohttp import web
+
+    from controlplane.metrics.scraper import Scraper
+    peers: dict[str, set] = {}
+    answers = {"a": (200, PAGE.encode()), "b": (200, PAGE.encode())}
+
+    async def page(request: web.Request) -> web.Response:
+        name = request.match_info["n"]
+        peers.setdefault(name, set()).add(request.transport.get_extra_info("peername"))
+        code, body = answers[name]
+        return web.Response(status=code, body=body, content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_get("/{n}/metrics/resource", page)
+    runners, ports = [], []
+    for _ in range(2):
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        ports.append(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    current = {}
+    for name, port in zip("ab", ports):
+        current[name] = node(port=port, path=f"/{name}/metrics/resource")
+        current[name]["metadata"]["name"] = name
+    scraper = Scraper(lambda: list(current.values()), Storage(resolution=15), ScrapeConfig())
+    try:
+        for _ in range(3):
+            assert await scraper.cycle() == 2
+        assert {k: len(v) for k, v in peers.items()} == {"a": 1, "b": 1}  # one connection each, kept alive
+        assert len(scraper._pools) == 2
+        del current["b"]
+        assert await scraper.cycle() == 1
+        assert len(scraper._pools) == 1  # b's pool (and its connection) closed
+        answers["a"] = (403, b"forbidden")
+        assert await scraper.cycle() == 0 and "403 forbidden" in scraper.last_errors["a"]
+        answers["a"] = (200, b"\xff\xfe not utf-8")
+        assert await scraper.cycle() == 0 and "a" in scraper.last_errors
+    finally:
+        await scraper.close()
+        for runner in runners:
+            await runner.cleanup()
