@@ -251,6 +251,8 @@ class MetricsApi:
     def _labels_json(self, labels: dict[str, str]) -> bytes:
         """A label set's JSON, kept per dict (the slim pod cache shares one dict per label set
         and never changes one; the entry holds the dict, so its id is not reused meanwhile)."""
+        if not labels:
+            return b"{}"
         hit = self._labels.get(id(labels))
         if hit is None or hit[0] is not labels:
             if len(self._labels) >= 100_000:

@@ -349,3 +349,32 @@ async def test_scrapes_reuse_one_connection_per_kubelet_and_drop_those_of_nodes_
         await scraper.close()
         for runner in runners:
             await runner.cleanup()
+
+
+@pytest.mark.parametrize("labels,name,containers", [
+    ({"app": "a"}, "p-1", [("c", 1500000, 4096)]),
+    ({}, "p-2", [("c", 0, 0)]),
+    (None, "p-3", [("b", 10**9, 2**30), ("a", 123, 1023)]),  # several containers, sorted by name
+    ({"k/with/slashes": 'quote " and \\ backslash', "ü": "ünïcode"}, "p-4", [("c\"q", 7, 8)]),
+])
+def test_rendered_pod_metrics_are_what_json_encoding_the_object_gives(labels, name, containers):
+    """The PodMetrics bytes joined from pieces equal dumps() of the object as it was built
+    before (the same key order and escaping), for odd names and label sets."""
+    import json
+
+    from controlplane.client.rest import dumps
+    from controlplane.metrics.api import _timestamp, _window
+    api, st = _api_with(0)
+    pod = {"metadata": {"name": name, "namespace": "ns", "resourceVersion": "3", "labels": labels}}
+    points = {("ns", name): {c: (float(cpu) / 1e9 * 15 + 1, mem, 1.0) for c, cpu, mem in containers}}
+    st.store({"n": nb(200.0, 100.0, {k: {c: (0.0, m, 1.0) for c, (_, m, _) in v.items()} for k, v in points.items()})})
+    st.store({"n": nb(230.0, 115.0, points)})
+    ts, window, got_containers = st.pod(("ns", name))
+    raw = api._pod_bytes(pod, now="2026-12-06T18:00:00Z")
+    want = dumps({"metadata": {"name": name, "namespace": "ns", "creationTimestamp": "2026-12-06T18:00:00Z",
+                               "labels": labels or {}},
+                  "timestamp": _timestamp(ts), "window": _window(window),
+                  "containers": [{"name": c, "usage": {"cpu": cpu_quantity(cpu), "memory": memory_quantity(mem)}}
+                                 for c, cpu, mem in got_containers]})
+    assert raw == want
+    assert json.loads(raw)["metadata"]["labels"] == (labels or {})
