@@ -203,9 +203,13 @@ async def test_exec_and_logs_previous_tail_follow(client, ns, start_agent):
     out, err, st = await ws_exec(base, ns, "lg", "c", ["sh", "-c", "cat; echo bad >&2; exit 5"], stdin=b"piped in\n")
     assert out == b"piped in\n" and err == b"bad\n"
     assert st["reason"] == "NonZeroExitCode" and st["details"]["causes"][0]["message"] == "5"
-    out, err, st = await ws_exec(base, ns, "lg", "c", ["sh"], stdin=b"tty; stty size; exit 2\n", tty_size=(40, 100))
+    # the size reaches the container's terminal asynchronously (runc copies it on SIGWINCH, as
+    # a CRI runtime's ResizePty does), so the shell waits for it, up to 5 s
+    out, err, st = await ws_exec(base, ns, "lg", "c", ["sh"], stdin=(
+        b'tty; i=0; while [ $i -lt 50 ]; do s=$(stty size 2>/dev/null); [ "$s" = "40 100" ] && break; '
+        b'i=$((i+1)); sleep 0.1; done; echo "size=$s"; exit 2\n'), tty_size=(40, 100))
     text = out.decode()
-    assert "/dev/pts/" in text and "40 100" in text
+    assert "/dev/pts/" in text and "size=40 100" in text, text
     assert st["details"]["causes"][0]["message"] == "2"
 
 
