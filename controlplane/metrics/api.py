@@ -76,9 +76,9 @@ _POD_HEAD = b'{"metadata":{"name":%s,"namespace":%s,"creationTimestamp":"%s","la
 _CONTAINER = b'{"name":%s,"usage":{"cpu":"%s","memory":"%s"}}'
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)
 def _json_str(text: str) -> bytes:
-    return dumps(text)  # names: pods', namespaces', containers' (one encoding each)
+    return dumps(text)  # namespaces' and containers' names, shared by many pods (a pod's own name is not)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -237,7 +237,7 @@ class MetricsApi:
         # what dumps() of {"metadata": {name, namespace, creationTimestamp, labels}, "timestamp",
         # "window", "containers": [{name, usage: {cpu, memory}}]} gives, joined from pieces
         # encoded once (the names, a label set's JSON, the times): a cycle renders every pod
-        head = _POD_HEAD % (_json_str(key[1]), _json_str(key[0]), _ascii(now or rfc3339(time.time())),
+        head = _POD_HEAD % (dumps(key[1]), _json_str(key[0]), _ascii(now or rfc3339(time.time())),
                             self._labels_json(md.get("labels") or {}), _ascii(_timestamp(ts)), _ascii(_window(window)))
         if len(containers) == 1:
             c, cpu, mem = containers[0]
