@@ -125,8 +125,11 @@ class LeaderElector:
                                    self.monotonic())
 
     async def _attempt(self, timeout: float) -> bool:
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the inner result when the
+        # caller is cancelled in the step the request completes, and the cancellation is lost
         try:
-            return await asyncio.wait_for(self.try_acquire_or_renew(), max(timeout, 0.001))
+            async with asyncio.timeout(max(timeout, 0.001)):
+                return await self.try_acquire_or_renew()
         except ApiStatusError as e:
             count_transient(f"leaderelection/{self.cfg.name}", e)
             log.warning("lease update failed", lease=self.cfg.name, error=str(e))
@@ -188,6 +191,7 @@ class LeaderElector:
 
 async def _wait(stop_event: asyncio.Event, seconds: float) -> None:
     try:
-        await asyncio.wait_for(stop_event.wait(), seconds)
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(seconds):
+            await stop_event.wait()
+    except TimeoutError:
         pass
