@@ -19,7 +19,10 @@ from controlplane.agent.podconfig import ConfigError, PodConfig, limits
 from controlplane.agent.probes import probe_loop, run_action
 from controlplane.agent.service_env import service_env
 from controlplane.images.manager import ImageError
+from controlplane.log import get_logger
 from controlplane.runtime.interface import ContainerSpec, RuntimeError_, Sandbox
+
+log = get_logger(__name__)
 
 
 class ContainerRunner:
@@ -180,7 +183,22 @@ class ContainerRunner:
             return
         self.killing.add(cid)
         self.agent.event(self.pod, "Normal", "Killing", f"Container {c.name} failed {kind} probe, will be restarted")
-        self.agent.spawn(self.agent.runtime.stop_container(cid, self._grace()))
+        self.agent.spawn(self._probe_kill(c, cid))
+
+    async def _probe_kill(self, c: lc.CState, cid: str) -> None:
+        try:
+            await self.agent.runtime.stop_container(cid, self._grace())
+        except (RuntimeError_, OSError) as e:
+            log.warning("stopping a container for a failed probe failed", pod=f"{self.ns}/{self.name}",
+                        container=c.name, error=str(getattr(e, "message", e)))
+        try:
+            running = self.agent.runtime.status(cid).state == "running"
+        except RuntimeError_:
+            running = False  # removed: it exited
+        if running:  # not ended: the next failed probe kills again
+            log.warning("container still running after its probe kill", pod=f"{self.ns}/{self.name}",
+                        container=c.name, id=cid)
+            self.killing.discard(cid)
 
     async def _wait_exit(self, c: lc.CState, cid: str) -> None:
         st = await self.agent.runtime.wait(cid)

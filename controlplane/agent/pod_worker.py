@@ -177,8 +177,9 @@ class PodWorker(ContainerRunner):
             if self.finished:
                 break
             try:
-                await asyncio.wait_for(self.wake.wait(), self.timer if self.timer is not None else 30.0)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.timer if self.timer is not None else 30.0):
+                    await self.wake.wait()  # (not wait_for: on 3.11 it can drop the worker's cancellation)
+            except TimeoutError:
                 pass
 
     async def sync(self) -> None:

@@ -94,9 +94,13 @@ async def probe_loop(kind: str, probe: dict, check: Callable[[], Awaitable[tuple
     while True:
         if gate is None or gate():
             try:
-                ok, msg = await asyncio.wait_for(check(), timeout + 1)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(timeout + 1):  # (wait_for could drop a cancellation: 3.11)
+                    ok, msg = await check()
+            except TimeoutError:
                 ok, msg = False, f"probe timed out after {timeout}s"
+            except Exception as e:  # an unexpected failure is a failed probe, never a dead probe loop
+                log.warning("probe errored", kind=kind, error=repr(e))
+                ok, msg = False, f"probe errored: {e}"
             res = st.record(ok)
             if res is not None and (res != last or res is False):
                 last = res

@@ -123,7 +123,8 @@ class Scraper:
         ok = False
         try:
             pool, target = self.pool(url)
-            code, _, raw = await asyncio.wait_for(pool.request("GET", target), timeout)
+            async with asyncio.timeout(timeout):  # (wait_for could drop a cancellation on 3.11)
+                code, _, raw = await pool.request("GET", target)
             body = raw.decode()  # a page that is not UTF-8: ValueError, a failed scrape
             if code != 200:
                 raise NodeUnreachable(f"GET {url}: {code} {body[:200]}")

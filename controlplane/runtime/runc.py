@@ -158,7 +158,9 @@ class RuncRuntime(ContainerRuntime):
 
     # -- helpers -------------------------------------------------------------------------
     async def _runc(self, *args: str, stdout: int | None = None, stderr: int | None = None,
-                    log_file: Path | None = None) -> tuple[int, bytes, bytes]:
+                    log_file: Path | None = None, timeout: float | None = None) -> tuple[int, bytes, bytes]:
+        """Run runc; with ``timeout``, a runc still running then is killed and the call answers
+        rc -1 (a stuck ``runc kill`` must not hold up a container's stop forever)."""
         pre = [self.runc, "--root", str(self.state_dir)]
         if log_file is not None:
             pre += ["--log", str(log_file), "--log-format", "json"]
@@ -166,7 +168,17 @@ class RuncRuntime(ContainerRuntime):
             *pre, *args, stdin=asyncio.subprocess.DEVNULL,
             stdout=stdout if stdout is not None else asyncio.subprocess.PIPE,
             stderr=stderr if stderr is not None else asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
+        try:
+            async with asyncio.timeout(timeout):
+                out, err = await proc.communicate()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return -1, b"", f"runc {args[0]} timed out after {timeout}s".encode()
+        except asyncio.CancelledError:
+            if proc.returncode is None:
+                proc.kill()
+            raise
         return proc.returncode or 0, out or b"", err or b""
 
     @staticmethod
@@ -355,7 +367,7 @@ class RuncRuntime(ContainerRuntime):
     async def kill_container(self, cid: str, sig: int) -> None:
         c = self._get(cid)
         if c.status.state in ("running", "created"):
-            rc, _, err = await self._runc("kill", cid, str(int(sig)))
+            rc, _, err = await self._runc("kill", cid, str(int(sig)), timeout=10)
             if rc != 0 and not c.exited.done():
                 log.warning("runc kill failed", id=cid, signal=int(sig), rc=rc,
                             error=err.decode(errors="replace").strip()[:300])
@@ -506,8 +518,9 @@ class RuncRuntime(ContainerRuntime):
     async def exec_sync(self, cid: str, cmd: list[str], timeout: float) -> tuple[int, bytes, bytes]:
         proc = await self.exec_process(cid, cmd, stdin=False)
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout):  # (wait_for could drop a cancellation on 3.11)
+                out, err = await proc.communicate()
+        except TimeoutError:
             proc.terminate()
             try:
                 await asyncio.wait_for(proc.wait(), 2)

@@ -42,10 +42,11 @@ class EtcdProbe:
 
     async def probe_once(self) -> None:
         try:
-            await asyncio.wait_for(self.backend.current_revision(), PROBE_TIMEOUT_S)
+            async with asyncio.timeout(PROBE_TIMEOUT_S):  # (wait_for could drop a cancellation on 3.11)
+                await self.backend.current_revision()
         except asyncio.CancelledError:
             raise
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._failed(f"etcd did not answer within {PROBE_TIMEOUT_S:g}s")
         except Exception as e:  # noqa: BLE001 - any failure means etcd is not usable
             self._failed(f"etcd unreachable: {e}")
