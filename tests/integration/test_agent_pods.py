@@ -62,10 +62,16 @@ def pod(name: str, node: str, containers: list[dict], **spec) -> dict:
 
 
 async def pod_where(client, ns, name, pred, timeout=60, what="pod state"):
+    seen: list[dict] = []
+
     async def check():
         p = await client.get(PODS, name, ns)
+        seen[:] = [p]
         return p if pred(p) else None
-    return await wait_for(check, timeout, what=what)
+    try:
+        return await wait_for(check, timeout, what=what)
+    except AssertionError as e:  # say what the pod looked like last
+        raise AssertionError(f"{e}; pod status={seen[0].get('status') if seen else None!r}") from None
 
 
 def cstatus(p: dict, name: str | None = None) -> dict:
