@@ -11,6 +11,11 @@ APT_PACKAGES := etcd-server etcd-client runc conmon skopeo umoci docker-registry
 # (../lib/cni/bridge: the CNI plugins live in /usr/lib/cni, off PATH)
 APT_BINARIES := etcd etcdctl runc conmon skopeo umoci docker-registry busybox ip git ssh chromium chromedriver nft ../lib/cni/bridge dnsmasq dnsperf wrk prometheus
 PYTEST_ARGS ?=
+# the suite runs in two pytest-xdist workers, a test file each at a time (its module fixtures
+# stay in one process); most integration tests wait on processes they started, so two overlap
+# well on two cores (docs/status.md, "Tests"). PYTEST_WORKERS=0 runs it in this process.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: install apt-deps run test unit integration lint-imports web-check bench clean
 
@@ -53,7 +58,7 @@ run: install
 
 # import contracts first (pyproject.toml [tool.importlinter]), then the suite
 test: install lint-imports web-check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # the front end: eslint, vue-tsc type check, vitest unit tests
 web-check: install
@@ -63,10 +68,10 @@ lint-imports: install
 	$(BIN)/lint-imports
 
 unit: install
-	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) tests/unit $(PYTEST_ARGS)
 
 integration: install
-	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) tests/integration $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) .pytest_cache web/node_modules web/dist test-artifacts
