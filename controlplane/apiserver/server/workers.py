@@ -19,7 +19,9 @@ Ready gate: each worker gets one end of a socketpair (``FD``). Once it listens i
 ``ready``; when all N did, the supervisor answers ``go`` to every worker, and only then do the
 workers' /readyz say 200. So a caller polling /readyz (``controlplane up``, fixtures) sees ready
 only when every worker serves. A worker whose link reaches EOF (supervisor gone, even by
-SIGKILL) stops by itself: no orphans.
+SIGKILL) stops by itself: no orphans. Its clean stop is bounded (``ORPHAN_EXIT_S``, then
+``os._exit`` from a timer thread): with the supervisor killed, etcd usually went with it, and
+closing watches and etcd connections may wait on peers that are gone.
 
 Stop semantics: SIGTERM/SIGINT to the supervisor are forwarded to the workers and it exits 0
 once they all exited cleanly. A worker dying during start-up makes it stop the others and exit
@@ -95,6 +97,24 @@ def worker_argv(argv: list[str]) -> list[str]:
     return out
 
 
+ORPHAN_EXIT_S = 5.0  # a worker whose supervisor went away exits within this, cleanly or not
+
+
+def _exit_after(seconds: float) -> None:
+    """End this process after ``seconds`` even if its event loop is stuck (a daemon timer
+    thread; a clean exit earlier makes it moot)."""
+    import threading
+
+    def _exit() -> None:
+        sys.stderr.write(f"apiserver worker: supervisor gone, not stopped within {seconds:g}s; exiting\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+    t = threading.Timer(seconds, _exit)
+    t.daemon = True
+    t.start()
+
+
 class WorkerLink:
     """A worker's end of its socketpair with the supervisor: ``run`` reads it for the whole
     life of the worker (``go``, then EOF when the supervisor goes away)."""
@@ -123,8 +143,9 @@ class WorkerLink:
         self._gone = True
         self._go.set()
         if not stop.is_set():
-            log.warning("apiserver supervisor went away; stopping")
+            log.warning("apiserver supervisor went away; stopping", exit_within_s=ORPHAN_EXIT_S)
             stop.set()
+            _exit_after(ORPHAN_EXIT_S)
 
     async def ready_gate(self) -> None:
         """Tell the supervisor this worker listens; return when every worker does."""
