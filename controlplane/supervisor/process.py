@@ -34,6 +34,14 @@ def describe_exit(rc: int | None) -> str:
     return f"exit status {rc}"
 
 
+class StartupExit(RuntimeError):
+    """A component's process ended before it was ready; ``returncode`` as ``wait`` gives it."""
+
+    def __init__(self, returncode: int, message: str) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+
+
 class Runnable(Protocol):
     """A supervised component: one process at a time."""
 
@@ -97,7 +105,8 @@ class ChildProcess:
         deadline = time.monotonic() + self._ready_timeout
         while time.monotonic() < deadline:
             if self.proc.returncode is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {logs / self.name}.log")
+                raise StartupExit(self.proc.returncode,
+                                  f"{self.name} exited with {self.proc.returncode}; see {logs / self.name}.log")
             if await asyncio.to_thread(self._ready, ctx):
                 return
             await asyncio.sleep(0.1)

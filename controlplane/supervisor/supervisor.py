@@ -2,7 +2,9 @@
 exits with backoff, and stops them in reverse.
 
 ``start(runnable)`` starts one component and returns once it is ready (a failure here stops
-``up``: nothing half-started is left serving); from then on a task waits for its exit and
+``up``: nothing half-started is left serving; only a process killed by a signal during
+start-up, a crash rather than a refusal, is started again, at most ``START_ATTEMPTS`` times in
+all, on the same backoff); from then on a task waits for its exit and
 restarts it: the first restart at once, later ones on ``machinery.backoff.RestartBackoff`` (1 s
 doubling to 30 s, reset after 60 s up). Each restart is logged with its cause (``exit status
 N`` / ``signal SIGKILL``) and counted in ``controlplane_component_restarts_total{component,
@@ -31,13 +33,16 @@ from prometheus_client import Counter, Gauge
 from controlplane.log import get_logger
 from controlplane.machinery.backoff import RestartBackoff
 from controlplane.procutil import PidFiles
-from controlplane.supervisor.process import Runnable, describe_exit
+from controlplane.supervisor.process import Runnable, StartupExit, describe_exit
 
 log = get_logger(__name__)
 
 RESTARTS = Counter("controlplane_component_restarts_total",
                    "Restarts of a component by `controlplane up` after it exited, by cause", ["component", "cause"])
 UP = Gauge("controlplane_component_up", "1 while the supervised component's process runs", ["component"])
+
+
+START_ATTEMPTS = 3  # starts of a component that crashes (a signal) before it is ready
 
 
 @dataclass
@@ -77,7 +82,24 @@ class Supervisor:
         """Start one component (waiting until it is ready) and supervise it from then on."""
         slot = _Slot(r, self._backoff())
         self.slots.append(slot)
-        await r.start(self.ctx)
+        attempt = 1
+        while True:
+            try:
+                await r.start(self.ctx)
+                break
+            except StartupExit as e:
+                # an exit status is the component refusing (bad flags, port taken): up fails;
+                # a signal is a crash (seen once: SIGABRT in gRPC's poller at start): again
+                if e.returncode >= 0 or attempt >= START_ATTEMPTS or self.stop_event.is_set():
+                    raise
+                delay = slot.backoff.next_delay(0.0)
+                slot.restarts += 1
+                RESTARTS.labels(r.name, describe_exit(e.returncode)).inc()
+                log.error("component crashed during start-up; starting it again", component=r.name,
+                          cause=describe_exit(e.returncode), attempt=attempt, restart_in=delay)
+                attempt += 1
+                if await _stopped_within(self.stop_event, delay):
+                    raise
         self._started(slot)
         if on_started is not None:
             on_started(r)
