@@ -146,7 +146,7 @@ async def test_leader_election_in_process(apiserver):
             idx = 0 if first == "one" else 1
             tasks[idx].cancel()  # crash: no release
             await asyncio.gather(tasks[idx], return_exceptions=True)
-            await eventually(lambda: len(leading) == 2, timeout=10)
+            await eventually(lambda: len(leading) == 2, timeout=30)
             assert leading[1] != first
             lease = await client.get(R.LEASES, name, "default")
             assert lease["spec"]["holderIdentity"] == leading[1] and lease["spec"]["leaseTransitions"] >= 1

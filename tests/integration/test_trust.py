@@ -199,7 +199,7 @@ def test_secrets_encrypted_at_rest(apiserver, kubectl):
     assert no_cert.returncode != 0 and b"/registry" not in no_cert.stdout
 
 
-def _audit(apiserver, pred, timeout=5.0):
+def _audit(apiserver, pred, timeout=20.0):
     def find():
         if not apiserver.audit_log.exists():
             return None
