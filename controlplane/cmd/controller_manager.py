@@ -22,8 +22,8 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
-    clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, endpoints, endpointslice,
-    garbagecollector, horizontalpodautoscaler, job, namespace, nodeipam, nodelifecycle, podgc, replicaset,
+    clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, disruption, endpoints,
+    endpointslice, garbagecollector, horizontalpodautoscaler, job, namespace, nodeipam, nodelifecycle, podgc, replicaset,
     replicationcontroller, resourcequota, rootcacertpublisher, serviceaccount, servicelb, statefulset,
 )
 from controlplane.log import get_logger
@@ -42,7 +42,7 @@ CONTROLLERS: dict[str, ModuleType] = {
     "clusterrole-aggregation": clusterroleaggregation, "root-ca-cert-publisher": rootcacertpublisher,
     "csrapproving": csrapproving, "csrsigning": csrsigning, "resourcequota": resourcequota,
     "endpointslice": endpointslice, "nodeipam": nodeipam, "servicelb": servicelb,
-    "horizontalpodautoscaling": horizontalpodautoscaler,
+    "horizontalpodautoscaling": horizontalpodautoscaler, "disruption": disruption,
 }
 # controllers started only when the apiserver serves their resource (kube-controller-manager's
 # AvailableResources check): group/version -> resource

@@ -211,6 +211,7 @@ KUBE_CONTROLLER_MANAGER_RULES = [
     r(["update", "patch"], ["batch"], ["jobs/status", "jobs/finalizers", "cronjobs/status"]),
     r(["create"], ["batch"], ["jobs"]),
     r(["update", "patch"], [""], ["pods/status", "nodes/status"]),
+    r(["update"], ["policy"], ["poddisruptionbudgets/status"]),  # disruption
     r(["update"], [""], ["resourcequotas/status"]),  # resourcequota (it lists every counted resource above)
     r(["create"], [""], ["pods/eviction", "pods/binding", "persistentvolumeclaims"]),
     # certificates: csrapproving + csrsigning

@@ -20,6 +20,7 @@ what kube-scheduler does; it saves the scheduler a request per pod.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sanic import Request
@@ -35,6 +36,7 @@ from controlplane.apiserver.meta import request as reqctx
 from controlplane.apiserver.meta.jsonutil import loads, path_get, path_set
 from controlplane.apiserver.patch import apply_patch
 from controlplane.apiserver.strategy import generic
+from controlplane.machinery import disruption
 from controlplane.machinery.scale import scale_view
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import now_rfc3339
@@ -49,6 +51,8 @@ DECISION_GVR = ("scheduling.controlplane.io", "v1", "schedulingdecisions")
 # JSON): created right after the binding, never copied onto the pod.
 EVENT_ANNOTATION = "scheduling.controlplane.io/scheduled-event"
 EVENT_GVR = ("", "v1", "events")
+# tries of an eviction whose pod keeps changing under it (EvictionsRetry of eviction.go)
+EVICTION_RETRIES = 20
 
 
 async def handle(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse:
@@ -202,16 +206,134 @@ def _decision_record(api: Api, body: dict[str, Any], t: hc.Target) -> tuple[Reso
 
 
 async def evict(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
-    """policy/v1 Eviction: a graceful delete of the pod (PodDisruptionBudgets are not checked)."""
+    """policy/v1 Eviction, as kube-apiserver's ``EvictionREST``: a finished, pending or
+    terminating pod is deleted at once; else the one PodDisruptionBudget guarding it (two or
+    more: 500) must allow a disruption, which is spent on the budget's status (with the pod in
+    ``disruptedPods``, a CAS write retried on conflicts) before the pod gets the
+    ``DisruptionTarget`` condition and is deleted; a budget that allows none answers 429
+    ("Cannot evict pod as it would violate the pod's disruption budget.", which ``kubectl
+    drain`` retries). An unready pod may go without spending a disruption while its budget is
+    met (``unhealthyPodEvictionPolicy``); its deletion then requires the version judged."""
     assert t.name
     body = hc.decode_body(request)
+    if (body.get("metadata") or {}).get("name") not in (None, t.name):
+        raise errors.bad_request("name in URL does not match name in Eviction object")
     opts = body.get("deleteOptions") or {}
+    dry = hc.dry_run(request) or "All" in (opts.get("dryRun") or [])
+    given = dict(opts.get("preconditions") or {})
+    rv_unset = not given.get("resourceVersion")
     grace = opts.get("gracePeriodSeconds")
-    await delete_object(api, t.info, t.namespace, t.name, grace=int(grace) if grace is not None else None,
-                        propagation=opts.get("propagationPolicy"), preconditions=opts.get("preconditions"),
-                        dry=hc.dry_run(request))
-    return hc.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                             "code": 201}, status=201)
+
+    async def delete(pre: dict[str, Any]) -> None:
+        if not dry:
+            pre = await _mark_disruption_target(api, t, pre)
+        await delete_object(api, t.info, t.namespace, t.name, grace=int(grace) if grace is not None else None,
+                            propagation=opts.get("propagationPolicy"), preconditions=pre or None, dry=dry)
+
+    done = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+    for attempt in range(EVICTION_RETRIES):
+        pod, _ = await api.store.get(t.info, t.namespace, t.name)
+        if not disruption.can_ignore_budget(pod):
+            break
+        # finished, pending or terminating: deleted without the budgets (a pending pod only in the
+        # version read, so that it cannot have become Ready meanwhile; a conflict reads it again)
+        pre = dict(given)
+        if disruption.enforce_resource_version(pod) and rv_unset:
+            pre["resourceVersion"] = pod["metadata"]["resourceVersion"]
+        try:
+            await delete(pre)
+        except errors.ApiError as e:
+            if e.code == 409 and rv_unset and attempt + 1 < EVICTION_RETRIES:
+                continue
+            raise
+        return hc.json_response(done, status=201)
+    pdb_info = api.registry.get("policy", "v1", "poddisruptionbudgets")
+    pdbs = []
+    if pdb_info is not None:
+        entries, _ = (await api.caches.cache_for(pdb_info)).list(t.namespace)
+        pdbs = [p for p in (e.obj() for e in entries) if disruption.guards(p, pod)]
+    if len(pdbs) > 1:
+        return hc.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                 "message": "This pod has more than one PodDisruptionBudget, which the eviction "
+                                            "subresource does not support.", "code": 500}, status=500)
+    pre, unhealthy = dict(given), False
+    if pdbs:
+        assert pdb_info is not None
+        pdb = pdbs[0]
+        if not disruption.is_ready(pod) and disruption.unhealthy_may_go(pdb):
+            # not counted as healthy: it goes without spending a disruption, in the version judged
+            unhealthy = True
+            if rv_unset:
+                pre["resourceVersion"] = pod["metadata"]["resourceVersion"]
+        else:
+            await _spend_disruption(api, pdb_info, pdb["metadata"]["name"], t.namespace or "", t.name, dry)
+    try:
+        await delete(pre)
+    except errors.ApiError as e:
+        if e.code == 409 and unhealthy and rv_unset:  # it changed since it was judged: retry later
+            raise _refusal(disruption.processing_refusal(pdbs[0]["metadata"]["name"])) from None
+        raise
+    return hc.json_response(done, status=201)
+
+
+def _refusal(r: disruption.EvictionRefused) -> errors.ApiError:
+    details: dict[str, Any] = {}
+    if r.code == 403:
+        details = {"name": r.message.split('"')[1] if '"' in r.message else "", "group": "policy",
+                   "kind": "poddisruptionbudget"}
+    causes = [{"reason": "DisruptionBudget", "message": r.cause}] if r.cause else None
+    return errors.ApiError(r.code, r.reason, r.message, details=details, causes=causes)
+
+
+async def _spend_disruption(api: Api, info: ResourceInfo, name: str, namespace: str, pod: str, dry: bool) -> None:
+    """``checkAndDecrement`` on the budget's current version (a CAS write of its status,
+    retried on conflicts, each try re-checked), or only the check for a dry run."""
+    if dry:
+        current, _ = await api.store.get(info, namespace, name)
+        try:
+            disruption.check_and_decrement(current, pod, time.time(), dry=True)
+        except disruption.EvictionRefused as r:
+            raise _refusal(r) from None
+        return
+
+    async def compute(current: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return disruption.check_and_decrement(current, pod, time.time(), dry=False)
+        except disruption.EvictionRefused as r:
+            raise _refusal(r) from None
+
+    await write_update(api, info, namespace, name, compute, subresource="status", strict=False, manager=None, dry=False)
+
+
+async def _mark_disruption_target(api: Api, t: hc.Target, pre: dict[str, Any]) -> dict[str, Any]:
+    """Give the pod the ``DisruptionTarget`` condition (its preconditions checked against the
+    latest version); returns the preconditions with the resourceVersion of that write, so the
+    delete that follows still names the version that was judged."""
+    assert t.name
+
+    async def compute(current: dict[str, Any]) -> dict[str, Any]:
+        md = current["metadata"]
+        if pre.get("uid") and pre["uid"] != md.get("uid"):
+            raise errors.conflict("pods", t.name or "", f'Precondition failed: UID in precondition: {pre["uid"]}, '
+                                                        f'UID in object meta: {md.get("uid")}')
+        if pre.get("resourceVersion") and str(pre["resourceVersion"]) != md.get("resourceVersion"):
+            raise errors.conflict("pods", t.name or "", "Precondition failed: ResourceVersion in precondition: "
+                                                        f'{pre["resourceVersion"]}, ResourceVersion in object meta: '
+                                                        f'{md.get("resourceVersion")}')
+        st = current.setdefault("status", {})
+        conds = [c for c in st.get("conditions") or [] if c.get("type") != "DisruptionTarget"]
+        old = next((c for c in st.get("conditions") or [] if c.get("type") == "DisruptionTarget"), None)
+        new = disruption.disruption_target(time.time())
+        if old is not None and old.get("status") == new["status"]:
+            new["lastTransitionTime"] = old.get("lastTransitionTime") or new["lastTransitionTime"]
+        st["conditions"] = conds + [new]
+        return current
+
+    obj = await write_update(api, t.info, t.namespace, t.name, compute, subresource="status", strict=False,
+                             manager=None, dry=False)
+    if pre.get("resourceVersion"):
+        pre = {**pre, "resourceVersion": obj["metadata"]["resourceVersion"]}
+    return pre
 
 
 # --- scale ------------------------------------------------------------------------------------
