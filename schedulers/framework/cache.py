@@ -83,6 +83,8 @@ class Cache:
         self._aff: dict[str, str] = {}  # uid -> node of pods with any pod (anti-)affinity term
         self.namespace_labels: dict[str, dict[str, str]] = {}  # from the Namespace informer
         self.workloads = WorkloadSelectors()  # Services/RCs/RSs/SSs (default topology spreading)
+        # namespace -> name -> PodDisruptionBudget (what DefaultPreemption weighs its victims by)
+        self.pdbs: dict[str, dict[str, dict]] = {}
         # uid -> (node, pod): pods that preempted and wait for their victims (status.nominatedNodeName)
         self.nominated: dict[str, tuple[str, PodInfo]] = {}
         self._derived: dict[str, object] = {}

@@ -56,6 +56,7 @@ PRIORITY_CLASSES = Resource("scheduling.k8s.io", "v1", "priorityclasses", "Prior
 DECISIONS = Resource(decisions.GROUP, decisions.VERSION, decisions.PLURAL, decisions.KIND)
 REPLICATIONCONTROLLERS = Resource("", "v1", "replicationcontrollers", "ReplicationController")
 WORKLOAD_RESOURCES = (resources.SERVICES, REPLICATIONCONTROLLERS, resources.REPLICASETS, resources.STATEFULSETS)
+PDBS = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
 EVENT_OBJECT_KEY = "_scheduled_event_object"  # the CycleState's Scheduled Event (for the recorder's bookkeeping)
 FAILED_RECORD_BURST = 5  # unschedulable records per pod, then one per FAILED_RECORD_REFILL_S
 FAILED_RECORD_REFILL_S = 60.0
@@ -167,6 +168,14 @@ class Scheduler:
         else:
             self.cache.workloads.set(kind, obj)
 
+    def _on_pdb(self, etype: str, obj: dict, old: dict | None) -> None:
+        md = obj.get("metadata") or {}
+        ns, name = md.get("namespace") or "default", md.get("name") or ""
+        if etype == "DELETED":
+            self.cache.pdbs.get(ns, {}).pop(name, None)
+        else:
+            self.cache.pdbs.setdefault(ns, {})[name] = obj
+
     def _on_pod(self, etype: str, obj: dict, old: dict | None) -> None:
         md, spec = obj.get("metadata") or {}, obj.get("spec") or {}
         key = f"{md.get('namespace')}/{md.get('name')}"
@@ -233,6 +242,10 @@ class Scheduler:
                 self.workload_informers.append(inf)
             else:
                 log.info("not served, no default spreading by it", resource=res.plural)
+        if await self._served(PDBS):  # DefaultPreemption spares the pods their budgets protect
+            inf = Informer(self.client, PDBS, indexes=False)
+            inf.add_handler(self._on_pdb)
+            self.workload_informers.append(inf)
         informers = [self.nodes, self.pods, self.priority_classes, self.namespaces, *self.workload_informers]
         tasks = [asyncio.create_task(i.start(stop)) for i in informers]
         # plugins with a background part (the DDQN plugin follows the active model)

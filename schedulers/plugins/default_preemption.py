@@ -1,17 +1,43 @@
 """DefaultPreemption (post-filter): when no node fits, find a node where evicting pods of
 lower priority makes room. Per candidate node (one rejected with a resolvable reason): remove
-every lower-priority pod, check the pod fits, then reprieve victims from the highest priority
-down while it still fits. Pick the node whose victims have the lowest highest-priority, then
-the lowest priority sum, then the fewest victims. Pods already terminating are no victims
-(they are going anyway). The scheduler evicts the victims and nominates the node
+every lower-priority pod, check the pod fits, then reprieve victims while it still fits: first
+those whose eviction would violate a PodDisruptionBudget (more victims of a budget than its
+``disruptionsAllowed``, pods already in its ``disruptedPods`` not counted), then the others,
+each group from the highest priority down (kube-scheduler's ``SelectVictimsOnNode``). Pick the
+node with the fewest budget violations, then the lowest highest-priority victim, then the
+lowest priority sum, then the fewest victims. Pods already terminating are no victims (they
+are going anyway). Budgets are best effort, as in Kubernetes: when only violating victims make
+room they are preempted. The scheduler evicts the victims and nominates the node
 (``status.nominatedNodeName``); the victims keep their resources in the scheduler's cache
 while they terminate, so the pod is bound only once they are gone (``Pod/Delete``), and
 meanwhile it does not preempt again (kube-scheduler's ``podEligibleToPreemptOthers``)."""
 
 from __future__ import annotations
 
+from controlplane.machinery.disruption import guards
 from schedulers.framework.interface import Diagnosis, Plugin, PostFilterResult
 from schedulers.framework.registry import register
+
+
+def split_by_budget(victims: list, pdbs: list[dict]) -> tuple[list, list]:
+    """``filterPodsWithPDBViolation``: (violating, non-violating) victims, each in the given
+    order. Each victim a budget guards spends one of its ``disruptionsAllowed`` (unless the
+    pod is in its ``disruptedPods``: the apiserver counted it already); a victim that takes a
+    budget below zero violates it."""
+    allowed = [int((b.get("status") or {}).get("disruptionsAllowed") or 0) for b in pdbs]
+    violating, fine = [], []
+    for p in victims:
+        hit = False
+        if p.labels:
+            probe = {"metadata": {"namespace": p.namespace, "labels": p.labels}}
+            for i, b in enumerate(pdbs):
+                if not guards(b, probe) or p.name in ((b.get("status") or {}).get("disruptedPods") or {}):
+                    continue
+                allowed[i] -= 1
+                if allowed[i] < 0:
+                    hit = True
+        (violating if hit else fine).append(p)
+    return violating, fine
 
 
 @register
@@ -43,16 +69,22 @@ class DefaultPreemption(Plugin):
                     no_victims += 1
                     continue
                 victims = []
-                for p in sorted(lower, key=lambda p: -p.priority):
-                    snap.add_pod(p, node.name)
-                    if not fits(row):
-                        snap.remove_pod(p.uid)
-                        victims.append(p)
+                violating, fine = split_by_budget(sorted(lower, key=lambda p: -p.priority),
+                                                  [b for ns in {p.namespace for p in lower}
+                                                   for b in (getattr(snap, "pdbs", None) or {}).get(ns, {}).values()])
+                violations = 0
+                for group in (violating, fine):
+                    for p in group:
+                        snap.add_pod(p, node.name)
+                        if not fits(row):
+                            snap.remove_pod(p.uid)
+                            victims.append(p)
+                            violations += group is violating
             finally:
                 for p in lower:
                     if p.uid not in snap.pod_node:
                         snap.add_pod(p, node.name)
-            key = (max(p.priority for p in victims), sum(p.priority for p in victims), len(victims))
+            key = (violations, max(p.priority for p in victims), sum(p.priority for p in victims), len(victims))
             if best is None or key < best[0]:
                 best = (key, node.name, victims)
         if best is None:

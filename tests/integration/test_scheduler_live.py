@@ -297,6 +297,32 @@ def test_priority_preemption_binds_only_after_the_victims_are_gone(sched_cluster
     assert (c.get("pod", "vip", n)["status"] or {}).get("nominatedNodeName") in (None, "pr-0")
 
 
+def test_preemption_spares_pods_a_disruption_budget_protects(sched_cluster):
+    c = sched_cluster
+    n = ns(c, "pdbprio")
+    add_node(c, "pb-a", "pdbprio", cpu="2")
+    add_node(c, "pb-b", "pdbprio", cpu="2")
+    for name, value in (("high", 1000), ("mid", 500)):
+        c.apply(json.dumps({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                            "metadata": {"name": name}, "value": value}))
+    # the cheaper victim by priority is "guarded" (0 < 500), but a budget protects it (no
+    # disruption controller runs here: its status allows none), so "loose" is preempted
+    c.kubectl("create", "pdb", "guard", "--selector=app=guarded", "--min-available=1", "-n", n)
+    time.sleep(1.0)
+    c.apply(pod("guarded", n, "pdbprio", cpu="1500m", extra_spec={"nodeSelector": {"kubernetes.io/hostname": "pb-a"}}))
+    c.apply(pod("loose", n, "pdbprio", cpu="1500m", extra_spec={"priorityClassName": "mid",
+                                                                 "nodeSelector": {"kubernetes.io/hostname": "pb-b"}}))
+    assert c.wait_bound(n, "guarded") == "pb-a" and c.wait_bound(n, "loose") == "pb-b"
+    c.apply(pod("vip", n, "pdbprio", cpu="1500m", extra_spec={"priorityClassName": "high"}))
+    assert c.wait_event(n, "loose", "Preempted")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not ((c.get("pod", "vip", n) or {}).get("status") or {}).get("nominatedNodeName"):
+        time.sleep(0.2)
+    assert c.get("pod", "vip", n)["status"].get("nominatedNodeName") == "pb-b"
+    assert not c.events(n, "guarded", "Preempted")
+    assert not c.get("pod", "guarded", n)["metadata"].get("deletionTimestamp")
+
+
 def test_existing_pods_preferred_affinity_is_scored(sched_cluster):
     c = sched_cluster
     n = ns(c, "exaff")

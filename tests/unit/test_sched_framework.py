@@ -158,3 +158,68 @@ def test_live_gpu_plugin_scores_like_the_simulator():
     assert {k: v["raw"] for k, v in got.items()} == {"g1": int(want[0]), "g2": int(want[1])}
     assert {k: v["weighted"] for k, v in got.items()} == {"g1": 1000 * int(want[0]), "g2": 1000 * int(want[1])}
     assert res.node == ("g1" if want[0] > want[1] else "g2")
+
+
+def labelled(name, cpu="1", prio=0, app="web"):
+    p = pod(name, cpu=cpu, prio=prio)
+    p.labels = {"app": app}
+    return p
+
+
+def budget(app, allowed, disrupted=None, ns="d"):
+    return {"metadata": {"name": f"{app}-pdb", "namespace": ns}, "spec": {"selector": {"matchLabels": {"app": app}}},
+            "status": {"disruptionsAllowed": allowed, "disruptedPods": disrupted or {}}}
+
+
+@pytest.mark.parametrize("allowed,disrupted,violating", [
+    (2, None, []),                         # two allowed: neither of the two victims violates
+    (1, None, ["w2"]),                     # one allowed: the second victim of the budget violates
+    (0, None, ["w1", "w2"]),
+    (1, {"w1": "2026-12-07T00:00:00Z"}, []),  # w1 counted by the apiserver already: not spent again
+])
+def test_split_by_budget(allowed, disrupted, violating):
+    from schedulers.plugins.default_preemption import split_by_budget
+    victims = [labelled("w1"), labelled("w2"), labelled("x", app="other")]
+    bad, good = split_by_budget(victims, [budget("web", allowed, disrupted), budget("web", 5, ns="elsewhere")])
+    assert [p.name for p in bad] == violating
+    assert [p.name for p in good] == [p.name for p in victims if p.name not in violating]
+
+
+def test_preemption_prefers_the_node_without_budget_violations():
+    c = Cache()
+    c.add_or_update_node(node("a", cpu="2"))
+    c.add_or_update_node(node("b", cpu="2"))
+    c.refresh()
+    # a: a low-priority pod a budget protects (none allowed); b: a higher-priority one it does not
+    c.add_pod(labelled("a-web", cpu="2", prio=1, app="web"), "a")
+    c.add_pod(labelled("b-batch", cpu="2", prio=10, app="batch"), "b")
+    c.pdbs = {"d": {"web-pdb": budget("web", 0)}}
+    fw = Framework(build_profile(ProfileConfig("t", [("NodeResourcesFit", 1, {}), ("DefaultPreemption", 1, {})])))
+    vip = pod("vip", cpu="1", prio=100)
+    res = fw.schedule(vip, c)
+    node_name, victims, _ = fw.preempt(res.cycle_state, vip, c, res.diagnosis)
+    assert node_name == "b" and [v.name for v in victims] == ["b-batch"]
+    # without the budget the cheaper victim (priority 1) on a wins
+    c.pdbs = {}
+    node_name, victims, _ = fw.preempt(res.cycle_state, vip, c, res.diagnosis)
+    assert node_name == "a" and [v.name for v in victims] == ["a-web"]
+
+
+def test_preemption_reprieves_budget_protected_victims_first():
+    c = Cache()
+    c.add_or_update_node(node("a", cpu="3"))
+    c.refresh()
+    # either pod's removal makes room; the protected one is reprieved first though its priority
+    # is the lower (by priority alone it would be the victim)
+    c.add_pod(labelled("plain", cpu="1", prio=2, app="batch"), "a")
+    c.add_pod(labelled("kept", cpu="1", prio=1, app="web"), "a")
+    c.add_pod(labelled("other", cpu="1", prio=50, app="batch"), "a")
+    c.pdbs = {"d": {"web-pdb": budget("web", 0)}}
+    fw = Framework(build_profile(ProfileConfig("t", [("NodeResourcesFit", 1, {}), ("DefaultPreemption", 1, {})])))
+    vip = pod("vip", cpu="1", prio=100)
+    res = fw.schedule(vip, c)
+    node_name, victims, _ = fw.preempt(res.cycle_state, vip, c, res.diagnosis)
+    assert node_name == "a" and [v.name for v in victims] == ["plain"]
+    c.pdbs = {}
+    node_name, victims, _ = fw.preempt(res.cycle_state, vip, c, res.diagnosis)
+    assert node_name == "a" and [v.name for v in victims] == ["kept"]
