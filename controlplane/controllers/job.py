@@ -7,7 +7,16 @@ deleted) when failures exceed ``backoffLimit`` or ``activeDeadlineSeconds`` has 
 succeeded; otherwise creates or deletes pods so ``active`` equals
 min(parallelism, completions − succeeded). Pods carry ``job-name`` and ``controller-uid``
 labels (both the legacy and ``batch.kubernetes.io/`` forms). Expectations guard against a
-lagging cache. Neighbours: ``controllerutil``, ``podutil``.
+lagging cache.
+
+``completionMode: Indexed``: each pod has a completion index in 0..completions-1 (annotation and
+label ``batch.kubernetes.io/job-completion-index``, env ``JOB_COMPLETION_INDEX`` from that
+annotation in every container, hostname ``<job>-<index>``, generateName ``<job>-<index>-``);
+the lowest indexes neither succeeded nor running get the new pods, a second active pod of an
+index (or one of an index already succeeded, or with an invalid index) is deleted, the Job
+completes when every index has a succeeded pod, and ``status.completedIndexes`` lists them in
+Kubernetes' compressed form (``0-2,4``). As in Kubernetes without pod-tracking finalizers,
+succeeded indexes are counted from the live pods. Neighbours: ``controllerutil``, ``podutil``.
 """
 
 from __future__ import annotations
@@ -47,6 +56,89 @@ def wanted_active(job: dict, succeeded: int) -> int:
     return max(0, min(parallelism, int(completions) - succeeded))
 
 
+INDEX_KEY = "batch.kubernetes.io/job-completion-index"
+INDEX_ENV = "JOB_COMPLETION_INDEX"
+
+
+def pod_index(pod: dict) -> int | None:
+    """A pod's completion index (its annotation; None when absent or not a number)."""
+    v = ((pod.get("metadata") or {}).get("annotations") or {}).get(INDEX_KEY)
+    if v is None or not str(v).isdigit() or (len(str(v)) > 1 and str(v).startswith("0")):
+        return None
+    return int(v)
+
+
+def compress_indexes(indexes: set[int]) -> str:
+    """Kubernetes' ``completedIndexes`` form (``orderedIntervals.String``): sorted runs of three
+    or more as ``a-c``, two consecutive as ``a,b``: ``0-2,4,6,7``."""
+    out: list[str] = []
+    run: list[int] = []
+
+    def flush() -> None:
+        if run:
+            out.append(str(run[0]) if len(run) == 1 else f"{run[0]},{run[-1]}" if len(run) == 2
+                       else f"{run[0]}-{run[-1]}")
+    for i in sorted(indexes):
+        if run and i == run[-1] + 1:
+            run.append(i)
+            continue
+        flush()
+        run = [i]
+    flush()
+    return ",".join(out)
+
+
+def indexed_plan(completions: int, pods: list[dict], want_active: int) -> tuple[set[int], list[dict], list[int]]:
+    """Indexed mode, pure: (succeeded indexes, active pods to delete, indexes to create pods
+    for). An active pod with an invalid or out-of-range index, or of an index already
+    succeeded, is deleted; of several active pods of one index all but the one Kubernetes'
+    deletion ranking keeps longest are (``appendDuplicatedIndexPodsForRemoval``). New pods take
+    the lowest indexes neither succeeded nor active, up to ``want_active`` active."""
+    succeeded = {i for p in pods if pu.phase(p) == "Succeeded"
+                 for i in [pod_index(p)] if i is not None and i < completions}
+    remove: list[dict] = []
+    by_index: dict[int, list[dict]] = {}
+    for p in pods:
+        if not pu.is_pod_active(p):
+            continue
+        i = pod_index(p)
+        if i is None or i >= completions or i in succeeded:
+            remove.append(p)
+        else:
+            by_index.setdefault(i, []).append(p)
+    for group in by_index.values():
+        if len(group) > 1:
+            remove.extend(pu.rank_for_deletion(group)[:-1])
+    free = want_active - len(by_index)
+    create: list[int] = []
+    if free > 0:
+        for i in range(completions):
+            if len(create) >= free:
+                break
+            if i not in succeeded and i not in by_index:
+                create.append(i)
+    return succeeded, remove, create
+
+
+def indexed_template(template: dict, job_name: str, index: int) -> tuple[dict, str]:
+    """The pod template for ``index`` (env, hostname, annotation and label added) and its
+    generateName."""
+    t = copy.deepcopy(template)
+    md = t.setdefault("metadata", {})
+    md.setdefault("annotations", {})[INDEX_KEY] = str(index)
+    md.setdefault("labels", {})[INDEX_KEY] = str(index)
+    spec = t.setdefault("spec", {})
+    if not spec.get("hostname"):
+        spec["hostname"] = f"{job_name}-{index}"
+    env_var = {"name": INDEX_ENV, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{INDEX_KEY}']"}}}
+    for key in ("initContainers", "containers"):
+        for c in spec.get(key) or []:
+            env = c.setdefault("env", [])
+            if not any(e.get("name") == INDEX_ENV for e in env):
+                env.append(dict(env_var))
+    return t, f"{job_name}-{index}-"
+
+
 class JobController:
     def __init__(self, manager: Manager, *, workers: int = 3) -> None:
         self.client = manager.client
@@ -74,7 +166,14 @@ class JobController:
             return None
         uid = job["metadata"]["uid"]
         pods = [p for p in self.pod_inf.by_owner(uid) if cu.is_controlled_by(p, job)]
-        succeeded = sum(1 for p in pods if pu.phase(p) == "Succeeded")
+        indexed = (job.get("spec") or {}).get("completionMode") == "Indexed" and \
+            (job.get("spec") or {}).get("completions") is not None
+        succeeded_indexes: set[int] = set()
+        if indexed:
+            succeeded_indexes, _, _ = indexed_plan(int(job["spec"]["completions"]), pods, 0)
+            succeeded = len(succeeded_indexes)
+        else:
+            succeeded = sum(1 for p in pods if pu.phase(p) == "Succeeded")
         failed = sum(1 for p in pods if pu.phase(p) == "Failed")
         active = [p for p in pods if pu.is_pod_active(p)]
         spec = job.get("spec") or {}
@@ -111,6 +210,15 @@ class JobController:
             status["completionTime"] = now_rfc3339()
             self.recorder.event(job, "Normal", "Completed", "Job completed")
             result = None
+        elif self.expectations.satisfied(key) and not spec.get("suspend") and indexed:
+            want = wanted_active(job, succeeded)
+            _, remove, create = indexed_plan(int(completions), pods, want)
+            if remove:
+                await self._delete_pods(job, key, remove)
+                gone = {p["metadata"]["uid"] for p in remove}
+                active = [p for p in active if p["metadata"]["uid"] not in gone]
+            if create:
+                await self._create_pods(job, key, len(create), indexes=create)
         elif self.expectations.satisfied(key) and not spec.get("suspend"):
             want = wanted_active(job, succeeded)
             if len(active) < want:
@@ -122,6 +230,8 @@ class JobController:
                       "ready": sum(1 for p in active if pu.is_pod_ready(p))}
         if conditions:
             new_status["conditions"] = conditions
+        if indexed:
+            new_status["completedIndexes"] = compress_indexes(succeeded_indexes)
         for k in ("active", "succeeded", "failed"):
             if new_status[k] == 0 and k not in status:
                 new_status.pop(k)
@@ -134,19 +244,22 @@ class JobController:
                     raise
         return result
 
-    async def _create_pods(self, job: dict, key: str, n: int) -> None:
+    async def _create_pods(self, job: dict, key: str, n: int, indexes: list[int] | None = None) -> None:
+        """``n`` pods (or one per completion index in ``indexes``)."""
         self.expectations.expect_creations(key, n)
         name, uid = job["metadata"]["name"], job["metadata"]["uid"]
         extra = {"job-name": name, "batch.kubernetes.io/job-name": name, "controller-uid": uid,
                  "batch.kubernetes.io/controller-uid": uid}
         template = job["spec"].get("template") or {}
 
-        async def one() -> None:
-            pod = cu.pod_from_template(template, job, generate_name=f"{name}-", extra_labels=extra)
+        async def one(index: int | None) -> None:
+            t, gen = (template, f"{name}-") if index is None else indexed_template(template, name, index)
+            pod = cu.pod_from_template(t, job, generate_name=gen, extra_labels=extra)
             created = await self.client.create(R.PODS, pod, job["metadata"]["namespace"])
             self.recorder.event(job, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
 
-        results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
+        results = await asyncio.gather(*(one(i) for i in (indexes if indexes is not None else [None] * n)),
+                                       return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             self.expectations.lower_expected_creations(key, len(errors))

@@ -223,6 +223,57 @@ async def test_job_completions_and_backoff(apiserver, controller_manager, kubect
     assert (await eventually(deadline_exceeded, timeout=20))["reason"] == "DeadlineExceeded"
 
 
+async def test_indexed_job(apiserver, controller_manager, kubectl, client):
+    ns = await new_namespace(client, "ijob")
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "shard", "namespace": ns},
+           "spec": {"completions": 4, "parallelism": 2, "completionMode": "Indexed", "backoffLimit": 3,
+                    "template": {"spec": {"restartPolicy": "Never", "containers": CONTAINERS}}}}
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(job))
+    key = "batch.kubernetes.io/job-completion-index"
+
+    async def running(indexes):
+        pods = [p for p in live((await client.list(R.PODS, ns))["items"])
+                if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        return pods if sorted(int(p["metadata"]["annotations"][key]) for p in pods) == indexes else None
+    pods = await eventually(lambda: running([0, 1]))
+    for p in pods:
+        i = p["metadata"]["annotations"][key]
+        assert p["metadata"]["labels"][key] == i and p["metadata"]["name"].startswith(f"shard-{i}-")
+        assert p["spec"]["hostname"] == f"shard-{i}"
+        assert {"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
+            "apiVersion": "v1", "fieldPath": f"metadata.annotations['{key}']"}}} in p["spec"]["containers"][0]["env"]
+    by_index = {int(p["metadata"]["annotations"][key]): p for p in pods}
+    sim = PodSimulator(client, ns, ready=False)
+    # index 1 fails: it runs again (a new pod for index 1); index 0 succeeds
+    await sim.mark(by_index[1], phase="Failed")
+    await sim.mark(by_index[0], phase="Succeeded")
+    pods = await eventually(lambda: running([1, 2]))
+
+    async def completed(text):
+        j = await client.get(R.JOBS, "shard", ns)
+        return j if (j.get("status") or {}).get("completedIndexes") == text else None
+    await eventually(lambda: completed("0"))
+    for p in pods:
+        await sim.mark(p, phase="Succeeded")
+    pods = await eventually(lambda: running([3]))
+    await eventually(lambda: completed("0-2"))
+    await sim.mark(pods[0], phase="Succeeded")
+
+    async def complete():
+        j = await client.get(R.JOBS, "shard", ns)
+        conds = {c["type"]: c["status"] for c in (j.get("status") or {}).get("conditions") or []}
+        return j if conds.get("Complete") == "True" else None
+    j = await eventually(complete)
+    assert j["status"]["completedIndexes"] == "0-3" and j["status"]["succeeded"] == 4 and j["status"]["failed"] == 1
+
+    # Indexed needs completions (defaulted to 1 only when parallelism is unset too): 422
+    bad = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "nocount", "namespace": ns},
+           "spec": {"completionMode": "Indexed", "parallelism": 2,
+                    "template": {"spec": {"restartPolicy": "Never", "containers": CONTAINERS}}}}
+    res = await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(bad), check=False)
+    assert res.returncode != 0 and "spec.completions: Required value: when completion mode is Indexed" in res.stderr
+
+
 async def test_endpoints_and_service_account(apiserver, controller_manager, kubectl, client):
     ns = await new_namespace(client, "svc")
     await eventually(lambda: _exists(client, R.SERVICEACCOUNTS, "default", ns))

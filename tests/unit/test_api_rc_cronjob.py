@@ -128,9 +128,22 @@ def test_rc_validation(spec: dict, want: list) -> None:
      [("spec.jobTemplate.spec.selector",
        'Invalid value: {"matchLabels": {"a": "b"}}: `selector` will be auto-generated')]),
     ("x" * 53, {}, [("metadata.name", f'Invalid value: "{"x" * 53}": must be no more than 52 characters')]),
+    ("tick", {"jobTemplate": {"spec": {"completionMode": "Sharded", "template": {
+        "spec": {"containers": [{"name": "c", "image": "b"}], "restartPolicy": "Never"}}}}},
+     [("spec.jobTemplate.spec.completionMode", 'Unsupported value: "Sharded": supported values: "NonIndexed", '
+                                               '"Indexed"')]),
+    ("tick", {"jobTemplate": {"spec": {"completionMode": "Indexed", "parallelism": 2, "template": {
+        "spec": {"containers": [{"name": "c", "image": "b"}], "restartPolicy": "Never"}}}}},
+     [("spec.jobTemplate.spec.completions", "Required value: when completion mode is Indexed")]),
+    ("tick", {"jobTemplate": {"spec": {"completionMode": "Indexed", "completions": 5, "parallelism": 100001,
+                                       "template": {"spec": {"containers": [{"name": "c", "image": "b"}],
+                                                             "restartPolicy": "Never"}}}}},
+     [("spec.jobTemplate.spec.parallelism",
+       "Invalid value: 100001: must be less than or equal to 100000 when completion mode is Indexed")]),
 ], ids=["valid", "valid-zone-deadline", "four-fields", "minute-61", "descriptor", "empty", "tz-in-schedule",
         "unknown-zone", "zone-path", "empty-zone", "policy", "deadline", "history", "restart-always",
-        "template-selector", "name-too-long"])
+        "template-selector", "name-too-long", "completion-mode", "indexed-without-completions",
+        "indexed-parallelism"])
 def test_cronjob_validation(name: str, spec: dict, want: list) -> None:
     assert _causes(cj(name, **spec), CJ) == want
 

@@ -231,3 +231,53 @@ def test_job_wanted_active(spec, succeeded, expected):
 @pytest.mark.parametrize("pod_name,expected", [("web-0", 0), ("web-12", 12), ("web-x", None), ("webb-1", None), ("web-1-2", None)])
 def test_statefulset_ordinal(pod_name, expected):
     assert ssc.ordinal_of("web", pod_name) == expected
+
+
+# -- Indexed Jobs ---------------------------------------------------------------------------------
+
+def ipod(name, index, phase="Running", deleting=False, node="n1", ready=True):
+    md = {"name": name, "uid": name, "annotations": {} if index is None else {jobc.INDEX_KEY: str(index)}}
+    if deleting:
+        md["deletionTimestamp"] = "2026-12-07T00:00:00Z"
+    return {"metadata": md, "spec": {"nodeName": node},
+            "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+@pytest.mark.parametrize("indexes,text", [
+    (set(), ""), ({3}, "3"), ({0, 1}, "0,1"), ({0, 1, 2}, "0-2"), ({0, 1, 2, 4, 6, 7}, "0-2,4,6,7"),
+    ({5, 9, 10, 11, 12, 20}, "5,9-12,20"),
+])
+def test_compress_indexes(indexes, text):
+    assert jobc.compress_indexes(indexes) == text
+
+
+@pytest.mark.parametrize("completions,pods,want,succeeded,removed,created", [
+    (3, [], 2, set(), [], [0, 1]),                                        # lowest indexes first
+    (3, [ipod("a", 0, "Succeeded")], 2, {0}, [], [1, 2]),
+    (3, [ipod("a", 0, "Succeeded"), ipod("b", 1)], 2, {0}, [], [2]),       # 1 runs: only 2 is new
+    (3, [ipod("a", 1, "Failed")], 1, set(), [], [0]),                      # a failed index runs again
+    (3, [ipod("a", 0, "Succeeded"), ipod("b", 0)], 2, {0}, ["b"], [1, 2]),  # index already done
+    (3, [ipod("a", 7), ipod("b", None)], 1, set(), ["a", "b"], [0]),      # out of range, no index
+    (3, [ipod("a", 1, "Pending", node="", ready=False), ipod("b", 1)], 1, set(), ["a"], []),  # duplicate
+    (2, [ipod("a", 0, deleting=True)], 2, set(), [], [0, 1]),  # terminating: replaced at once (TerminatingOrFailed)
+])
+def test_indexed_plan(completions, pods, want, succeeded, removed, created):
+    got_succeeded, remove, create = jobc.indexed_plan(completions, pods, want)
+    assert got_succeeded == succeeded
+    assert sorted(p["metadata"]["name"] for p in remove) == removed
+    assert create == created
+
+
+def test_indexed_template():
+    t = {"metadata": {"labels": {"app": "x"}},
+         "spec": {"containers": [{"name": "c", "image": "i"}, {"name": "d", "image": "i",
+                                                               "env": [{"name": "JOB_COMPLETION_INDEX", "value": "9"}]}],
+                  "initContainers": [{"name": "i", "image": "i"}]}}
+    out, gen = jobc.indexed_template(t, "work", 4)
+    assert gen == "work-4-" and out["spec"]["hostname"] == "work-4"
+    assert out["metadata"]["annotations"][jobc.INDEX_KEY] == "4" and out["metadata"]["labels"][jobc.INDEX_KEY] == "4"
+    ref = {"name": "JOB_COMPLETION_INDEX",
+           "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}
+    assert out["spec"]["containers"][0]["env"] == [ref] and out["spec"]["initContainers"][0]["env"] == [ref]
+    assert out["spec"]["containers"][1]["env"] == [{"name": "JOB_COMPLETION_INDEX", "value": "9"}]  # kept
+    assert "env" not in t["spec"]["containers"][0], "the Job's template is not changed"

@@ -21,6 +21,7 @@ CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
 _TZ_PART = re.compile(r"^[A-Za-z.\-_0-9+]{1,14}$")
 # a Job's name is <cronjob>-<minutes since epoch>: 11 characters within the 63 of a label
 MAX_CRONJOB_NAME = 52
+MAX_INDEXED_PARALLELISM = 100_000  # maxParallelismForIndexedJob
 
 
 def job(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
@@ -41,6 +42,17 @@ def job_spec(spec: Obj, errs: Errors, path: str, *, update: bool = False, old_sp
         nonneg(errs, spec, k, f"{path}.{k}")
     selector_and_template(spec, errs, ("OnFailure", "Never"), "job", update, old_spec or {}, path=path,
                           require_selector=manual)
+    mode = spec.get("completionMode")
+    if mode is not None:
+        if mode not in ("NonIndexed", "Indexed"):
+            errs.not_supported(f"{path}.completionMode", mode, ("NonIndexed", "Indexed"))
+        if mode == "Indexed":
+            if spec.get("completions") is None:
+                errs.required(f"{path}.completions", "when completion mode is Indexed")
+            par = spec.get("parallelism")
+            if isinstance(par, int) and par > MAX_INDEXED_PARALLELISM:
+                errs.invalid(f"{path}.parallelism", par,
+                             f"must be less than or equal to {MAX_INDEXED_PARALLELISM} when completion mode is Indexed")
     rp = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
     if rp is None and isinstance(spec.get("template"), dict):
         errs.not_supported(f"{path}.template.spec.restartPolicy", "Always", ("OnFailure", "Never"))
