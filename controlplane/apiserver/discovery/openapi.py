@@ -156,11 +156,14 @@ def _paths_for(info: ResourceInfo, obj_ref: str, list_ref: str) -> dict[str, Any
             "x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk,
         }
         if body:
+            # custom resources take no strategic merge patch (415): their PATCH does not list it,
+            # as apiextensions-apiserver's OpenAPI, so kubectl apply sends them a JSON merge patch
+            kinds = ["application/json-patch+json", "application/merge-patch+json",
+                     *(() if info.is_custom else ("application/strategic-merge-patch+json",)),
+                     "application/apply-patch+yaml"]
             o["requestBody"] = {"required": True, "content": {
                 "*/*" if not patch else ct: {"schema": {"$ref": REF_PREFIX + body}}
-                for ct in (["*/*"] if not patch else [
-                    "application/json-patch+json", "application/merge-patch+json",
-                    "application/strategic-merge-patch+json", "application/apply-patch+yaml"])}}
+                for ct in (["*/*"] if not patch else kinds)}}
         return o
 
     paths: dict[str, Any] = {
