@@ -238,3 +238,57 @@ def test_delete_waits_for_finalizer(kubectl, apiserver, tmp_path) -> None:
     assert proc.returncode == 0, err
     assert f'"{name}" deleted' in out
     assert kubectl("get", "cm", name, check=False).returncode != 0
+
+
+def test_crd_validation_rules(kubectl, tmp_path) -> None:
+    """``x-kubernetes-validations`` (CEL) on a CRD: kubectl shows Kubernetes' messages for a
+    violated rule and a violated transition rule; a rule that does not compile refuses the CRD."""
+    group = f"{_unique('rules')}.example.com"
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": f"scalers.{group}"},
+           "spec": {"group": group, "scope": "Namespaced",
+                    "names": {"plural": "scalers", "singular": "scaler", "kind": "Scaler"},
+                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                        "type": "object", "properties": {"spec": {
+                            "type": "object",
+                            "x-kubernetes-validations": [
+                                {"rule": "self.minReplicas <= self.maxReplicas",
+                                 "message": "minReplicas cannot be larger than maxReplicas"},
+                                {"rule": "self.target == oldSelf.target", "message": "target is immutable"}],
+                            "properties": {"minReplicas": {"type": "integer"}, "maxReplicas": {"type": "integer"},
+                                           "target": {"type": "string"}}}}}}}]}}
+    (tmp_path / "crd.json").write_text(json.dumps(crd))
+    kubectl("apply", "-f", str(tmp_path / "crd.json"))
+    ns = _unique("rules")
+    kubectl("create", "namespace", ns)
+
+    def scaler(lo: int, hi: int, target: str = "web") -> str:
+        p = tmp_path / f"s-{lo}-{hi}-{target}.json"
+        p.write_text(json.dumps({"apiVersion": f"{group}/v1", "kind": "Scaler", "metadata": {"name": "s1", "namespace": ns},
+                                 "spec": {"minReplicas": lo, "maxReplicas": hi, "target": target}}))
+        return str(p)
+    deadline = time.monotonic() + 20
+    while True:  # the new kind reaches kubectl's discovery
+        res = kubectl("apply", "-f", scaler(5, 2), check=False)
+        if "no matches for kind" not in res.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert res.returncode != 0
+    assert (f'The Scaler "s1" is invalid: spec: Invalid value: "object": minReplicas cannot be larger than '
+            "maxReplicas") in res.stderr, res.stderr
+    kubectl("apply", "-f", scaler(1, 3))
+    res = kubectl("apply", "-f", scaler(1, 3, target="db"), check=False)
+    assert res.returncode != 0 and 'spec: Invalid value: "object": target is immutable' in res.stderr, res.stderr
+    kubectl("apply", "-f", scaler(2, 4))  # the same target: the transition rule holds
+    bad = json.loads(json.dumps(crd))
+    bad["metadata"]["name"] = f"broken.{group}"
+    bad["spec"]["names"] = {"plural": "broken", "singular": "broken", "kind": "Broken"}
+    bad["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"] = [
+        {"rule": "self.minReplicas <"}]
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    res = kubectl("apply", "-f", str(tmp_path / "bad.json"), check=False)
+    assert res.returncode != 0
+    assert ("spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: "
+            'Invalid value: "self.minReplicas <": compilation failed') in res.stderr, res.stderr
+    kubectl("delete", "namespace", ns, "--wait=false")
+    kubectl("delete", "crd", f"scalers.{group}", "--wait=false")

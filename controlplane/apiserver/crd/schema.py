@@ -8,8 +8,9 @@ Supported: ``type``, ``properties``, ``required``, ``items``, ``additionalProper
 ``minProperties``/``maxProperties``, ``nullable``, ``allOf``/``anyOf``/``oneOf``/``not``,
 ``x-kubernetes-preserve-unknown-fields``, ``x-kubernetes-int-or-string``,
 ``x-kubernetes-embedded-resource``, ``x-kubernetes-list-type`` (set/map uniqueness).
-Errors are 422 Invalid with Kubernetes' field paths and messages. CEL rules
-(``x-kubernetes-validations``) are not evaluated. Caller: ``strategy/customresource.py``.
+Errors are 422 Invalid with Kubernetes' field paths and messages. Then, when nothing blocking
+was found, the CEL rules (``x-kubernetes-validations``, ``rules.py``). Caller:
+``strategy/customresource.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import re
 from typing import Any
 
+from controlplane.apiserver.crd import rules
 from controlplane.apiserver.meta.errors import bad_request, invalid
 from controlplane.apiserver.meta.names import Errors, render
 
@@ -29,10 +31,11 @@ _JSON_TYPES = {"string": (str,), "boolean": (bool,), "object": (dict,), "array":
 
 def validate_and_prune(obj: Obj, schema: Obj | None, *, kind: str = "", name: str = "",
                        group: str = "", strict: bool = False,
-                       warnings: list[str] | None = None) -> Obj:
+                       warnings: list[str] | None = None, old: Obj | None = None) -> Obj:
     """Return the pruned and defaulted copy of ``obj``; raise 422 Invalid when it violates
-    ``schema``. Unknown (pruned) fields are a 400 ``strict decoding error`` when ``strict``
-    (``fieldValidation=Strict``), else appended to ``warnings`` when given."""
+    ``schema`` (its CEL rules included; ``old``: the stored object on an update, for the
+    transition rules). Unknown (pruned) fields are a 400 ``strict decoding error`` when
+    ``strict`` (``fieldValidation=Strict``), else appended to ``warnings`` when given."""
     out = copy.deepcopy(obj)
     if not schema:
         return out
@@ -50,6 +53,14 @@ def validate_and_prune(obj: Obj, schema: Obj | None, *, kind: str = "", name: st
     apply_defaults(out, schema)
     errs = Errors()
     _validate(out, schema, "", errs, root=True)
+    if rules.has_rules(schema):
+        if any(c["reason"] in ("FieldValueTypeInvalid", "FieldValueRequired") for c in errs.causes):
+            # as apiextensions-apiserver: rules over an object of the wrong shape are not run
+            errs.add("FieldValueInvalid", "<nil>", 'Invalid value: "null": some validation rules were not checked '
+                                                   "because the object was invalid; correct the existing errors to "
+                                                   "complete validation")
+        else:
+            rules.validate_object(out, old, schema, errs)
     if errs.causes:
         meta = out.get("metadata") or {}
         raise invalid(kind or str(out.get("kind", "")), name or meta.get("name") or "",

@@ -25,7 +25,7 @@ class CustomResourceStrategy(Strategy):
         if info.schema is not None:
             found: list[str] = []
             obj = validate_and_prune(obj, info.schema, kind=info.kind, name=(obj.get("metadata") or {}).get("name", ""),
-                                     group=info.group, strict=strict, warnings=found)
+                                     group=info.group, strict=strict, warnings=found, old=old)
             warn(found)
         warn(self.validate(info, obj, strict=strict, old=old))  # metadata (no built-in schema or rules)
         obj["apiVersion"] = f"{info.group}/{info.storage_version}"

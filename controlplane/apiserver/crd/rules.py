@@ -1,0 +1,180 @@
+"""``x-kubernetes-validations``: the CEL rules of a CRD's schema, evaluated on a custom resource
+as apiextensions-apiserver's CEL validator does, after the structural validation found nothing
+blocking (no type or required-field error).
+
+At every schema node that carries rules and whose value is present, each rule runs with ``self``
+bound to that value (and ``oldSelf`` to the same node of the stored object on an update). A rule
+that mentions ``oldSelf`` is a *transition rule*: it runs only on an update where the old value
+exists at that node (``optionalOldSelf`` is not supported). Old values are found through object
+properties, maps (``additionalProperties``) by key and ``x-kubernetes-list-type: map`` lists by
+their keys; items of other lists have no old value. A rule that is false gives
+``<path>: Invalid value: "<type>": <message>`` (``message``, a ``messageExpression`` that gives a
+string, else ``failed rule: <rule>``), or Forbidden / Required / Duplicate per ``reason``, at the
+node's path plus ``fieldPath``; a rule that cannot be evaluated gives ``Invalid value`` with the
+evaluation error. The CRD's rules are compiled when the CRD is written (``validation.py``).
+
+Engine: ``controlplane.machinery.cel`` (cel-python): the standard library and macros; Kubernetes'
+CEL extension libraries (quantity, url, ``isSorted`` ...) and the cost budget are not there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from controlplane.apiserver.meta.names import Errors
+from controlplane.machinery import cel
+
+Obj = dict[str, Any]
+_OLD_SELF = re.compile(r"\boldSelf\b")
+_MISSING = object()
+_NO_MEMBER = re.compile(r"no such member in mapping: '([^']*)'")
+
+
+def has_rules(schema: Any) -> bool:
+    """Whether any node of ``schema`` carries ``x-kubernetes-validations``."""
+    if not isinstance(schema, dict):
+        return False
+    if schema.get("x-kubernetes-validations"):
+        return True
+    subs = list((schema.get("properties") or {}).values())
+    for k in ("items", "additionalProperties"):
+        if isinstance(schema.get(k), dict):
+            subs.append(schema[k])
+    for k in ("allOf", "anyOf", "oneOf"):
+        subs.extend(x for x in schema.get(k) or [] if isinstance(x, dict))
+    return any(has_rules(s) for s in subs)
+
+
+def _type_name(value: Any, schema: Obj) -> str:
+    t = schema.get("type")
+    if t:
+        return str(t)
+    if schema.get("x-kubernetes-int-or-string"):
+        return "integer" if isinstance(value, int) else "string"
+    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value), "number")
+
+
+def _join(path: str, rel: str | None) -> str:
+    if not rel:
+        return path or "<nil>"
+    rel = rel if rel.startswith((".", "[")) else f".{rel}"
+    return f"{path}{rel}" if path else rel.lstrip(".")
+
+
+def _run(rule: Obj, value: Any, old: Any, schema: Obj, path: str, errs: Errors) -> None:
+    text = rule.get("rule")
+    if not isinstance(text, str) or not text.strip():
+        return
+    transition = bool(_OLD_SELF.search(text))
+    if transition and old is _MISSING:
+        return
+    activation = {"self": cel.to_cel(value)}
+    if transition:
+        activation["oldSelf"] = cel.to_cel(old)
+    where = _join(path, rule.get("fieldPath"))
+    kind = _type_name(value, schema)
+    try:
+        ok = cel.evaluate(text, activation)
+    except cel.CELError as e:
+        # cel-python's wording of a missing field, as cel-go (Kubernetes) says it
+        msg = _NO_MEMBER.sub(lambda m: f"no such key: {m.group(1)}", str(e))
+        errs.add("FieldValueInvalid", where, f"Invalid value: {json.dumps(kind)}: {msg}")
+        return
+    if ok is True:
+        return
+    if ok is not False:
+        errs.add("FieldValueInvalid", where, f"Invalid value: {json.dumps(kind)}: rule did not evaluate to a bool: {text}")
+        return
+    message = rule.get("message") or f"failed rule: {' '.join(text.split())}"
+    if isinstance(rule.get("messageExpression"), str) and rule["messageExpression"].strip():
+        try:
+            got = cel.evaluate(rule["messageExpression"], activation)
+            if isinstance(got, str) and got.strip() and "\n" not in got:
+                message = got
+        except cel.CELError:
+            pass
+    reason = rule.get("reason") or "FieldValueInvalid"
+    if reason == "FieldValueForbidden":
+        errs.add(reason, where, f"Forbidden: {message}")
+    elif reason == "FieldValueRequired":
+        errs.add(reason, where, f"Required value: {message}")
+    elif reason == "FieldValueDuplicate":
+        errs.add(reason, where, f"Duplicate value: {json.dumps(kind)}")
+    else:
+        errs.add("FieldValueInvalid", where, f"Invalid value: {json.dumps(kind)}: {message}")
+
+
+def validate(value: Any, old: Any, schema: Obj, path: str, errs: Errors) -> None:
+    """Run every rule of ``schema`` and its sub-schemas over ``value`` (``old``: the stored
+    object's value at the same node, or ``_MISSING``)."""
+    if value is None or not isinstance(schema, dict):
+        return
+    for rule in schema.get("x-kubernetes-validations") or []:
+        if isinstance(rule, dict):
+            _run(rule, value, old, schema, path, errs)
+    for k in ("allOf", "anyOf", "oneOf"):  # rules under these apply to the same value
+        for sub in schema.get(k) or []:
+            if isinstance(sub, dict) and sub.get("x-kubernetes-validations"):
+                for rule in sub["x-kubernetes-validations"]:
+                    if isinstance(rule, dict):
+                        _run(rule, value, old, {**schema, **sub}, path, errs)
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        addl = schema.get("additionalProperties")
+        old_map = old if isinstance(old, dict) else {}
+        for key, sub in value.items():
+            child_old = old_map.get(key, _MISSING) if old is not _MISSING else _MISSING
+            if key in props:
+                validate(sub, child_old, props[key], f"{path}.{key}" if path else key, errs)
+            elif isinstance(addl, dict):
+                validate(sub, child_old, addl, f"{path}[{key}]" if path else key, errs)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        items = schema["items"]
+        keys = schema.get("x-kubernetes-list-map-keys") or []
+        old_by_key: dict[str, Any] = {}
+        if schema.get("x-kubernetes-list-type") == "map" and keys and isinstance(old, list):
+            for o in old:
+                if isinstance(o, dict):
+                    old_by_key[json.dumps([o.get(k) for k in keys])] = o
+        for i, item in enumerate(value):
+            item_old = _MISSING
+            if old_by_key and isinstance(item, dict):
+                item_old = old_by_key.get(json.dumps([item.get(k) for k in keys]), _MISSING)
+            validate(item, item_old, items, f"{path}[{i}]", errs)
+
+
+def validate_object(obj: Obj, old: Obj | None, schema: Obj, errs: Errors) -> None:
+    """The rules of a whole custom resource (root rules at path ``<nil>``, as Kubernetes)."""
+    validate(obj, old if old is not None else _MISSING, schema, "", errs)
+
+
+def compile_errors(schema: Any, path: str) -> list[tuple[str, str]]:
+    """(field path, message) of every rule in ``schema`` that does not compile (the CRD's
+    validation: ``...x-kubernetes-validations[i].rule``)."""
+    out: list[tuple[str, str]] = []
+    if not isinstance(schema, dict):
+        return out
+    for i, rule in enumerate(schema.get("x-kubernetes-validations") or []):
+        where = f"{path}.x-kubernetes-validations[{i}]"
+        if not isinstance(rule, dict):
+            continue
+        err = cel.compile_error(rule.get("rule"))
+        if err is not None:
+            out.append((f"{where}.rule", err))
+        me = rule.get("messageExpression")
+        if me is not None and (err := cel.compile_error(me)) is not None:
+            out.append((f"{where}.messageExpression", err))
+        if rule.get("reason") not in (None, "FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired",
+                                      "FieldValueDuplicate"):
+            out.append((f"{where}.reason", "unsupported reason"))
+    for key, sub in (schema.get("properties") or {}).items():
+        out.extend(compile_errors(sub, f"{path}.properties[{key}]"))
+    for k in ("items", "additionalProperties"):
+        if isinstance(schema.get(k), dict):
+            out.extend(compile_errors(schema[k], f"{path}.{k}"))
+    for k in ("allOf", "anyOf", "oneOf"):
+        for i, sub in enumerate(schema.get(k) or []):
+            out.extend(compile_errors(sub, f"{path}.{k}[{i}]"))
+    return out
