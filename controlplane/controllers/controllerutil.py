@@ -237,3 +237,95 @@ class Expectations:
     def delete(self, key: str) -> None:
         self._adds.pop(key, None)
         self._dels.pop(key, None)
+
+
+# -- controller history (ControllerRevisions of StatefulSets and DaemonSets) ------------------
+
+REVISION_HASH_LABEL = "controller-revision-hash"
+CONTROLLER_REVISIONS = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
+
+
+def revision_data(template: dict) -> dict:
+    """What a ControllerRevision keeps of its owner (``getPatch``): the pod template as a
+    strategic merge patch that replaces it whole, which ``kubectl rollout undo`` sends back."""
+    t = copy.deepcopy(template)
+    t["$patch"] = "replace"
+    return {"spec": {"template": t}}
+
+
+def new_revision(owner: dict, name: str, hash_: str, data: dict, number: int) -> dict:
+    """``history.NewControllerRevision``: labelled with the template's labels (so the owner's
+    selector finds it) and the hash, annotated with the owner's annotations (``change-cause``),
+    controlled by the owner."""
+    md = owner["metadata"]
+    labels = dict(((((owner.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")) or {})
+    labels[REVISION_HASH_LABEL] = hash_
+    annotations = {k: v for k, v in (md.get("annotations") or {}).items()
+                   if k != "kubectl.kubernetes.io/last-applied-configuration"}
+    rev: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+                           "metadata": {"name": name, "namespace": md.get("namespace"), "labels": labels,
+                                        "ownerReferences": [new_controller_ref(owner)]},
+                           "data": data, "revision": number}
+    if annotations:
+        rev["metadata"]["annotations"] = annotations
+    return rev
+
+
+def history_plan(revisions: list[dict], data: dict) -> tuple[str, dict | None, int]:
+    """(action, the revision it concerns, the next revision number) for an owner whose template
+    gives ``data``: ``keep`` the latest revision when it holds ``data``; ``bump`` an older equal
+    revision to the next number (a rollback: the history moves it to the newest); ``create`` a
+    new one otherwise (``getStatefulSetRevisions`` / the DaemonSet's ``constructHistory``)."""
+    ordered = sorted(revisions, key=lambda r: (int(r.get("revision") or 0), r["metadata"].get("name", "")))
+    nxt = (int(ordered[-1].get("revision") or 0) + 1) if ordered else 1
+    equal = [r for r in ordered if r.get("data") == data]
+    if equal and equal[-1] is ordered[-1]:
+        return "keep", ordered[-1], nxt
+    if equal:
+        return "bump", equal[-1], nxt
+    return "create", None, nxt
+
+
+def history_to_prune(revisions: list[dict], live: set[str], limit: int) -> list[dict]:
+    """``truncateHistory``: the oldest revisions that are not live (current, update, or a pod's)
+    beyond ``limit``."""
+    old = [r for r in sorted(revisions, key=lambda r: int(r.get("revision") or 0))
+           if r["metadata"].get("name") not in live]
+    return old[: max(0, len(old) - max(0, limit))]
+
+
+async def sync_history(client: RestClient, owner: dict, revisions: list[dict], name: str, hash_: str,
+                       data: dict) -> dict:
+    """Make the owner's update revision exist and be the newest; returns it."""
+    action, found, nxt = history_plan(revisions, data)
+    if action == "keep":
+        assert found is not None
+        return found
+    if action == "bump":
+        assert found is not None
+        bumped = copy.deepcopy(found)
+        bumped["revision"] = nxt
+        return await client.update(CONTROLLER_REVISIONS, bumped)
+    rev = new_revision(owner, name, hash_, data, nxt)
+    try:
+        return await client.create(CONTROLLER_REVISIONS, rev, owner["metadata"].get("namespace"))
+    except ApiStatusError as e:
+        if not e.already_exists:
+            raise
+    # there already (our cache lags): ours when it holds the same data and we control it
+    got = await client.get(CONTROLLER_REVISIONS, name, owner["metadata"].get("namespace"))
+    if got.get("data") != data or not is_controlled_by(got, owner):
+        raise ApiStatusError(409, "AlreadyExists", f"controllerrevision {name} exists with other data")
+    if int(got.get("revision") or 0) < nxt - 1:
+        got["revision"] = nxt
+        got = await client.update(CONTROLLER_REVISIONS, got)
+    return got
+
+
+async def prune_history(client: RestClient, revisions: list[dict], live: set[str], limit: int) -> None:
+    for r in history_to_prune(revisions, live, limit):
+        try:
+            await client.delete(CONTROLLER_REVISIONS, r["metadata"]["name"], r["metadata"].get("namespace"))
+        except ApiStatusError as e:
+            if not e.not_found:
+                raise

@@ -9,7 +9,9 @@ binds it there) — deletes pods on nodes that are gone or no longer eligible an
 and rolls template changes out with RollingUpdate (``maxUnavailable``, default 1): old pods
 are deleted while the number of unavailable daemon pods stays within the budget, and the
 next pass creates their replacements. Pods carry ``controller-revision-hash`` and
-``pod-template-generation`` labels. Neighbours: the nodes (node agents), the scheduler.
+``pod-template-generation`` labels. Its history is kept as ControllerRevisions
+(``<name>-<hash>``, as the StatefulSet's: ``controllerutil``'s history), so ``kubectl rollout
+history/undo daemonset`` work. Neighbours: the nodes (node agents), the scheduler.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class DaemonSetController:
         self.client = manager.client
         self.ds_inf = manager.informer(R.DAEMONSETS)
         self.pod_inf = manager.informer(R.PODS)
+        self.rev_inf = manager.informer(R.CONTROLLERREVISIONS)
         self.node_inf = manager.informer(R.NODES)
         self.recorder = manager.recorder("daemonset-controller")
         self.expectations = cu.Expectations()
@@ -131,6 +134,10 @@ class DaemonSetController:
                 to_delete += ps
         min_ready = int(ds["spec"].get("minReadySeconds") or 0)
         now = time.time()
+        revisions = [r for r in self.rev_inf.by_owner(ds["metadata"]["uid"]) if cu.is_controlled_by(r, ds)]
+        if not pu.is_terminating(ds):
+            await cu.sync_history(self.client, ds, revisions, f"{ds['metadata']['name']}-{h}", h,
+                                  cu.revision_data(template))
         if not pu.is_terminating(ds) and self.expectations.satisfied(key):
             strategy = ds["spec"].get("updateStrategy") or {"type": "RollingUpdate"}
             if strategy.get("type", "RollingUpdate") == "RollingUpdate" and not to_create:
@@ -149,6 +156,10 @@ class DaemonSetController:
                         budget -= 1
             await self._apply(ds, key, to_create, to_delete, h)
         await self._write_status(ds, eligible, by_node, h, min_ready, now)
+        name = ds["metadata"]["name"]
+        live = {f"{name}-{h}"} | {f"{name}-{cu.labels_of(p).get(HASH_LABEL, '')}" for p in pods}
+        limit = ds["spec"].get("revisionHistoryLimit")
+        await cu.prune_history(self.client, revisions, live, 10 if limit is None else int(limit))
         return None
 
     async def _apply(self, ds: dict, key: str, create: list[str], delete: list[dict], h: str) -> None:

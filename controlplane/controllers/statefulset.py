@@ -8,7 +8,10 @@ waiting for readiness); OnDelete leaves replacement to the user. Each pod carrie
 ``controller-revision-hash`` (``<name>-<hash of the template>``),
 ``statefulset.kubernetes.io/pod-name`` and ``apps.kubernetes.io/pod-index`` labels and the
 hostname/subdomain of its ordinal. Fixed names mean a lagging cache can never create an extra
-pod (the second create is an AlreadyExists). ControllerRevision objects are not kept.
+pod (the second create is an AlreadyExists). Its history is kept as ControllerRevisions
+(``<name>-<hash>``, the template as a replacing patch, numbered; a template equal to an older
+revision moves that one to the newest number, which is what ``kubectl rollout undo`` relies on;
+non-live revisions beyond ``revisionHistoryLimit`` are deleted): ``controllerutil``'s history.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ def update_revision(ss: dict) -> str:
     return f"{ss['metadata']['name']}-{cu.compute_hash(template)}"
 
 
+def revision_hash(ss: dict) -> str:
+    return cu.compute_hash((ss.get("spec") or {}).get("template") or {})
+
+
 def healthy(pod: dict) -> bool:
     return pu.phase(pod) == "Running" and pu.is_pod_ready(pod) and not pu.is_terminating(pod)
 
@@ -49,6 +56,7 @@ class StatefulSetController:
         self.client = manager.client
         self.ss_inf = manager.informer(R.STATEFULSETS)
         self.pod_inf = manager.informer(R.PODS)
+        self.rev_inf = manager.informer(R.CONTROLLERREVISIONS)
         self.recorder = manager.recorder("statefulset-controller")
         self.controller = Controller("statefulset", self.reconcile, workers=workers)
         self.ss_inf.add_handler(lambda t, o, old: self.controller.enqueue(object_key(o)))
@@ -86,9 +94,15 @@ class StatefulSetController:
             o = ordinal_of(name, p["metadata"]["name"])
             if o is not None and cu.is_controlled_by(p, ss):
                 pods[o] = p
+        revisions = [r for r in self.rev_inf.by_owner(ss["metadata"]["uid"]) if cu.is_controlled_by(r, ss)]
         if not pu.is_terminating(ss):
+            await cu.sync_history(self.client, ss, revisions, rev, revision_hash(ss),
+                                  cu.revision_data(spec.get("template") or {}))
             await self._sync_pods(ss, pods, replicas, parallel, strategy, partition, rev)
-        await self._write_status(ss, pods, replicas, rev)
+        current = await self._write_status(ss, pods, replicas, rev)
+        live = {rev, current} | {cu.labels_of(p).get(REVISION_LABEL, "") for p in pods.values()}
+        limit = spec.get("revisionHistoryLimit")
+        await cu.prune_history(self.client, revisions, live, 10 if limit is None else int(limit))
         return None
 
     async def _create(self, ss: dict, ordinal: int, rev: str) -> None:
@@ -158,7 +172,8 @@ class StatefulSetController:
             if not healthy(pod):
                 return
 
-    async def _write_status(self, ss: dict, pods: dict[int, dict], replicas: int, rev: str) -> None:
+    async def _write_status(self, ss: dict, pods: dict[int, dict], replicas: int, rev: str) -> str:
+        """Writes the status when it changed; returns the current revision."""
         old = ss.get("status") or {}
         live = [p for p in pods.values() if not pu.is_terminating(p)]
         updated = sum(1 for p in live if cu.labels_of(p).get(REVISION_LABEL) == rev)
@@ -177,13 +192,14 @@ class StatefulSetController:
             "collisionCount": int(old.get("collisionCount") or 0),
         }
         if all(old.get(k) == v for k, v in status.items()):
-            return
+            return current_rev
         ss["status"] = {**old, **status}
         try:
             await self.client.update_status(R.STATEFULSETS, ss)
         except ApiStatusError as e:
             if not e.not_found:
                 raise
+        return current_rev
 
 
 def setup(manager: Manager, workers: int = 3) -> StatefulSetController:

@@ -223,6 +223,69 @@ async def test_job_completions_and_backoff(apiserver, controller_manager, kubect
     assert (await eventually(deadline_exceeded, timeout=20))["reason"] == "DeadlineExceeded"
 
 
+async def test_statefulset_and_daemonset_history_rollout_undo(apiserver, controller_manager, kubectl, client):
+    """ControllerRevisions: ``kubectl rollout history`` lists them, ``kubectl rollout undo``
+    brings the previous template back (its revision moves to the newest number)."""
+    ns = await new_namespace(client, "hist")
+    sim = await PodSimulator(client, ns).start()
+    try:
+        ss = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": ns},
+              "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                       "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": CONTAINERS}}}}
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(ss))
+
+        async def revisions(n):
+            items = (await client.list(R.CONTROLLERREVISIONS, ns))["items"]
+            mine = sorted((r for r in items if r["metadata"]["ownerReferences"][0]["name"] == "db"),
+                          key=lambda r: r["revision"])
+            return mine if len(mine) == n else None
+        first = (await eventually(lambda: revisions(1)))[0]
+        assert first["revision"] == 1 and first["data"]["spec"]["template"]["$patch"] == "replace"
+        await asyncio.to_thread(kubectl, "set", "image", "statefulset/db", "c=busybox:2", "-n", ns)
+        revs = await eventually(lambda: revisions(2))
+
+        async def update_revision():
+            st = (await client.get(R.STATEFULSETS, "db", ns)).get("status") or {}
+            return st.get("updateRevision") == revs[1]["metadata"]["name"]
+        await eventually(update_revision)
+        out = (await asyncio.to_thread(kubectl, "rollout", "history", "statefulset/db", "-n", ns)).stdout
+        assert "REVISION" in out and [ln.split()[0] for ln in out.splitlines()[2:] if ln.strip()] == ["1", "2"], out
+        out = (await asyncio.to_thread(kubectl, "get", "controllerrevisions", "-n", ns)).stdout.splitlines()
+        assert out[0].split() == ["NAME", "CONTROLLER", "REVISION", "AGE"]
+        assert any(f"statefulset.apps/db" in ln for ln in out[1:]), out
+        res = await asyncio.to_thread(kubectl, "rollout", "undo", "statefulset/db", "-n", ns)
+        assert "rolled back" in res.stdout, res.stdout + res.stderr
+
+        async def rolled_back():
+            got = await client.get(R.STATEFULSETS, "db", ns)
+            image = got["spec"]["template"]["spec"]["containers"][0]["image"]
+            items = await revisions(2)
+            return image == CONTAINERS[0]["image"] and items and items[-1]["metadata"]["name"] == first["metadata"]["name"] \
+                and items[-1]["revision"] == 3 and items
+        await eventually(rolled_back)
+
+        ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": ns},
+              "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                       "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": CONTAINERS}}}}
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(ds))
+        await asyncio.to_thread(kubectl, "set", "image", "daemonset/agent", "c=busybox:3", "-n", ns)
+
+        async def ds_revisions():
+            items = (await client.list(R.CONTROLLERREVISIONS, ns, label_selector="app=agent"))["items"]
+            return items if len(items) == 2 else None
+        await eventually(ds_revisions)
+        out = (await asyncio.to_thread(kubectl, "rollout", "history", "daemonset/agent", "-n", ns)).stdout
+        assert [ln.split()[0] for ln in out.splitlines()[2:] if ln.strip()] == ["1", "2"], out
+        await asyncio.to_thread(kubectl, "rollout", "undo", "daemonset/agent", "-n", ns)
+
+        async def ds_rolled_back():
+            got = await client.get(R.DAEMONSETS, "agent", ns)
+            return got["spec"]["template"]["spec"]["containers"][0]["image"] == CONTAINERS[0]["image"]
+        await eventually(ds_rolled_back)
+    finally:
+        await sim.stop()
+
+
 async def test_indexed_job(apiserver, controller_manager, kubectl, client):
     ns = await new_namespace(client, "ijob")
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "shard", "namespace": ns},

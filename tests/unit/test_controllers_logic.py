@@ -281,3 +281,53 @@ def test_indexed_template():
     assert out["spec"]["containers"][0]["env"] == [ref] and out["spec"]["initContainers"][0]["env"] == [ref]
     assert out["spec"]["containers"][1]["env"] == [{"name": "JOB_COMPLETION_INDEX", "value": "9"}]  # kept
     assert "env" not in t["spec"]["containers"][0], "the Job's template is not changed"
+
+
+# -- controller history (ControllerRevisions) -----------------------------------------------------
+
+def crev(name, number, image):
+    return {"metadata": {"name": name, "namespace": "d"}, "revision": number,
+            "data": cu.revision_data({"spec": {"containers": [{"name": "c", "image": image}]}})}
+
+
+def data_for(image):
+    return cu.revision_data({"spec": {"containers": [{"name": "c", "image": image}]}})
+
+
+@pytest.mark.parametrize("revisions,image,action,which,nxt", [
+    ([], "a", "create", None, 1),
+    ([crev("s-1", 1, "a")], "a", "keep", "s-1", 2),
+    ([crev("s-1", 1, "a")], "b", "create", None, 2),
+    ([crev("s-1", 1, "a"), crev("s-2", 2, "b")], "a", "bump", "s-1", 3),   # a rollback
+    ([crev("s-2", 2, "b"), crev("s-1", 1, "a")], "b", "keep", "s-2", 3),   # order of the list does not matter
+])
+def test_history_plan(revisions, image, action, which, nxt):
+    got_action, found, got_next = cu.history_plan(revisions, data_for(image))
+    assert (got_action, found["metadata"]["name"] if found else None, got_next) == (action, which, nxt)
+
+
+@pytest.mark.parametrize("numbers,live,limit,pruned", [
+    ([1, 2, 3], {"s-3"}, 10, []),
+    ([1, 2, 3, 4], {"s-4"}, 2, ["s-1"]),
+    ([1, 2, 3, 4], {"s-4", "s-1"}, 1, ["s-2"]),      # a live revision is never pruned
+    ([1, 2, 3], {"s-3"}, 0, ["s-1", "s-2"]),
+])
+def test_history_to_prune(numbers, live, limit, pruned):
+    revs = [crev(f"s-{n}", n, str(n)) for n in numbers]
+    assert [r["metadata"]["name"] for r in cu.history_to_prune(revs, live, limit)] == pruned
+
+
+def test_revision_data_and_object():
+    owner = {"apiVersion": "apps/v1", "kind": "StatefulSet",
+             "metadata": {"name": "db", "namespace": "d", "uid": "u1",
+                          "annotations": {"kubernetes.io/change-cause": "v2",
+                                          "kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+             "spec": {"template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": []}}}}
+    data = cu.revision_data(owner["spec"]["template"])
+    assert data == {"spec": {"template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": []},
+                                          "$patch": "replace"}}}
+    assert "$patch" not in owner["spec"]["template"]
+    rev = cu.new_revision(owner, "db-abc", "abc", data, 4)
+    assert rev["metadata"]["labels"] == {"app": "db", "controller-revision-hash": "abc"}
+    assert rev["metadata"]["annotations"] == {"kubernetes.io/change-cause": "v2"}
+    assert rev["metadata"]["ownerReferences"][0]["uid"] == "u1" and rev["revision"] == 4

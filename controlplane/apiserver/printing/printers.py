@@ -371,6 +371,11 @@ PRINTERS: dict[tuple[str, str], Printer] = {
         lambda o, now: [_m(o).get("name", ""), o.get("value", 0), bool(o.get("globalDefault")),
                         since(_m(o).get("creationTimestamp"), now),
                         o.get("preemptionPolicy", "PreemptLowerPriority")]),
+    ("apps", "ControllerRevision"): Printer((
+        _NAME, col("Controller", description="Controller of the object."),
+        col("Revision", "integer", description="Revision of the ControllerRevision."), _AGE),
+        lambda o, now: [_m(o).get("name", ""), _controller_of(o), o.get("revision", 0),
+                        since(_m(o).get("creationTimestamp"), now)]),
     ("policy", "PodDisruptionBudget"): Printer((
         _NAME, col("Min Available", description="The minimum number of pods that must be available "
                    "simultaneously."),
@@ -383,6 +388,16 @@ PRINTERS: dict[tuple[str, str], Printer] = {
                         _s(o, "status").get("disruptionsAllowed", 0),
                         since(_m(o).get("creationTimestamp"), now)]),
 }
+
+def _controller_of(o: Obj) -> str:
+    """``kind.group/name`` of the controlling owner (``<none>`` without one), as kubectl prints it."""
+    for ref in _m(o).get("ownerReferences") or []:
+        if ref.get("controller"):
+            group = str(ref.get("apiVersion", "")).rpartition("/")[0]
+            kind = str(ref.get("kind", "")).lower()
+            return f"{kind}.{group}/{ref.get('name', '')}" if group else f"{kind}/{ref.get('name', '')}"
+    return "<none>"
+
 
 def _quota_row(o: Obj, now: datetime) -> list[Any]:
     hard, used = _s(o, "status").get("hard") or {}, _s(o, "status").get("used") or {}

@@ -87,6 +87,7 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
              sub=["status", "scale"], group="apps"),
         _res("DaemonSet", "daemonsets", DaemonSetStrategy(), short=["ds"], cats=all_cat, sub=["status"],
              group="apps"),
+        _res("ControllerRevision", "controllerrevisions", plain, group="apps"),
         # batch/v1
         _res("Job", "jobs", JobStrategy(), cats=all_cat, sub=["status"], group="batch"),
         _res("CronJob", "cronjobs", CronJobStrategy(), short=["cj"], cats=all_cat, sub=["status"], group="batch"),

@@ -49,3 +49,17 @@ def statefulset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
 
 def daemonset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     selector_and_template(spec_of(obj), errs, ("Always",), "daemonset", update, spec_of(old))
+
+
+def controller_revision(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    """``ValidateControllerRevision`` / ``...Update``: a non-negative ``revision``, ``data``
+    present and immutable."""
+    rev = obj.get("revision")
+    if not isinstance(rev, int) or isinstance(rev, bool):
+        errs.required("revision", "")
+    elif rev < 0:
+        errs.invalid("revision", rev, "must be greater than or equal to 0")
+    if obj.get("data") is None:
+        errs.required("data", "data is mandatory")
+    if update and old and obj.get("data") != old.get("data"):
+        errs.add("FieldValueInvalid", "data", "Invalid value: \"object\": field is immutable")

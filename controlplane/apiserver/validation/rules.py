@@ -32,6 +32,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("apps", "ReplicaSet"): apps.replicaset,
     ("apps", "StatefulSet"): apps.statefulset,
     ("apps", "DaemonSet"): apps.daemonset,
+    ("apps", "ControllerRevision"): apps.controller_revision,
     ("batch", "Job"): batch.job,
     ("autoscaling", "HorizontalPodAutoscaler"): autoscaling.horizontal_pod_autoscaler,
     ("apiregistration.k8s.io", "APIService"): apiregistration.apiservice,
