@@ -37,7 +37,9 @@ class ApiError(Exception):
         }
         if not self.reason:  # StatusReasonUnknown is "" and omitted, as metav1.Status marshals it
             del st["reason"]
-        if self.details:
+        if self.details or self.reason == "NotFound":
+            # a NotFound always carries details (NewNotFound), ``{}`` when it names nothing:
+            # clients read them unchecked (kubectl debug dereferences details.name)
             st["details"] = self.details
         return st
 
