@@ -292,3 +292,45 @@ def test_crd_validation_rules(kubectl, tmp_path) -> None:
             'Invalid value: "self.minReplicas <": compilation failed') in res.stderr, res.stderr
     kubectl("delete", "namespace", ns, "--wait=false")
     kubectl("delete", "crd", f"scalers.{group}", "--wait=false")
+
+
+def test_ingress_and_ingressclass(kubectl, tmp_path) -> None:
+    """networking.k8s.io/v1 Ingress and IngressClass: kubectl's typed ``create ingress`` (a
+    protobuf body), apply, its table columns, Kubernetes' 422s."""
+    ns = _unique("ing")
+    kubectl("create", "namespace", ns)
+    cls = _unique("cls")
+    ic = {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": cls},
+          "spec": {"controller": "example.com/ingress-controller"}}
+    (tmp_path / "ic.json").write_text(json.dumps(ic))
+    kubectl("apply", "-f", str(tmp_path / "ic.json"))
+    out = kubectl("get", "ingressclass", cls).stdout.splitlines()
+    assert out[0].split() == ["NAME", "CONTROLLER", "PARAMETERS", "AGE"]
+    assert out[1].split()[:3] == [cls, "example.com/ingress-controller", "<none>"]
+    kubectl("create", "ingress", "simple", "-n", ns, f"--class={cls}",
+            "--rule=foo.example.com/bar*=svc1:8080,tls=my-cert", "--rule=/=svc2:http")
+    got = json.loads(kubectl("get", "ingress", "simple", "-n", ns, "-o", "json").stdout)
+    spec = got["spec"]
+    assert spec["ingressClassName"] == cls
+    assert spec["tls"] == [{"hosts": ["foo.example.com"], "secretName": "my-cert"}]
+    paths = {r.get("host", ""): r["http"]["paths"][0] for r in spec["rules"]}
+    assert paths["foo.example.com"] == {"path": "/bar", "pathType": "Prefix",
+                                        "backend": {"service": {"name": "svc1", "port": {"number": 8080}}}}
+    assert paths[""]["backend"]["service"]["port"] == {"name": "http"} and paths[""]["pathType"] == "Exact"
+    out = kubectl("get", "ingress", "-n", ns).stdout.splitlines()
+    assert out[0].split() == ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
+    assert out[1].split()[:4] == ["simple", cls, "foo.example.com", "80,"], out
+    bad = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "bad", "namespace": ns},
+           "spec": {"rules": [{"host": "10.0.0.1", "http": {"paths": [
+               {"path": "nope", "pathType": "Prefix",
+                "backend": {"service": {"name": "svc", "port": {"name": "http", "number": 80}}}}]}}]}}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    res = kubectl("apply", "-f", str(tmp_path / "bad.json"), check=False)
+    assert res.returncode != 0
+    for msg in ('spec.rules[0].host: Invalid value: "10.0.0.1": must be a DNS name, not an IP address',
+                'spec.rules[0].http.paths[0].path: Invalid value: "nope": must be an absolute path',
+                "spec.rules[0].http.paths[0].backend.service.port: Invalid value: \"\": cannot set both port name "
+                "& port number"):
+        assert msg in res.stderr, res.stderr
+    kubectl("delete", "namespace", ns, "--wait=false")
+    kubectl("delete", "ingressclass", cls)

@@ -230,6 +230,26 @@ def _decision_row(o: Obj, now: datetime) -> list[Any]:
             o.get("message", "")]
 
 
+def _ingress_row(o: Obj, now: datetime) -> list[Any]:
+    """kubectl's Ingress columns: the class, the rules' hosts (``*`` for none), the load
+    balancer's addresses, ``80`` or ``80, 443`` with TLS."""
+    spec = _s(o)
+    hosts = [r.get("host") for r in spec.get("rules") or [] if isinstance(r, dict) and r.get("host")]
+    lbs = ((_s(o, "status").get("loadBalancer") or {}).get("ingress")) or []
+    addr = ",".join(x.get("ip") or x.get("hostname") or "" for x in lbs if isinstance(x, dict))
+    return [_m(o).get("name", ""), spec.get("ingressClassName") or "<none>", ",".join(hosts) or "*", addr,
+            "80, 443" if spec.get("tls") else "80", since(_m(o).get("creationTimestamp"), now)]
+
+
+def _ingressclass_row(o: Obj, now: datetime) -> list[Any]:
+    spec = _s(o)
+    p = spec.get("parameters")
+    params = f"{p.get('kind', '')}/{p.get('name', '')}" if isinstance(p, dict) else "<none>"
+    if isinstance(p, dict) and p.get("apiGroup"):
+        params = f"{p.get('kind', '')}.{p['apiGroup']}/{p.get('name', '')}"
+    return [_m(o).get("name", ""), spec.get("controller", ""), params, since(_m(o).get("creationTimestamp"), now)]
+
+
 def _simple(*cells: Callable[[Obj], Any]) -> Callable[[Obj, datetime], list[Any]]:
     def row(o: Obj, now: datetime) -> list[Any]:
         out: list[Any] = [_m(o).get("name", "")]
@@ -332,6 +352,15 @@ PRINTERS: dict[tuple[str, str], Printer] = {
     ("networking.k8s.io", "NetworkPolicy"): Printer((
         _NAME, col("Pod-Selector", description="podSelector selects the pods to which this NetworkPolicy "
                    "object applies."), _AGE), _netpol_row),
+    ("networking.k8s.io", "Ingress"): Printer((
+        _NAME, col("Class", description="The name of the IngressClass resource that should be used for ingress."),
+        col("Hosts", description="Hosts that incoming requests are matched against before the ingress rule"),
+        col("Address", description="Address is a list containing ingress points for the load-balancer"),
+        col("Ports", description="Ports of TLS configurations that open"), _AGE), _ingress_row),
+    ("networking.k8s.io", "IngressClass"): Printer((
+        _NAME, col("Controller", description="Controller that is responsible for handling this class"),
+        col("Parameters", description="A reference to a resource with additional parameters"), _AGE),
+        _ingressclass_row),
     ("", "ConfigMap"): Printer((
         _NAME, col("Data", "integer", description="Data contains the configuration data."), _AGE),
         _simple(lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {}), _age)),

@@ -20,7 +20,7 @@ from controlplane.apiserver.strategy.event import EventStrategy
 from controlplane.apiserver.strategy.horizontalpodautoscaler import HorizontalPodAutoscalerStrategy
 from controlplane.apiserver.strategy.job import JobStrategy
 from controlplane.apiserver.strategy.namespace import NamespaceStrategy
-from controlplane.apiserver.strategy.network import EndpointSliceStrategy, NetworkPolicyStrategy
+from controlplane.apiserver.strategy.network import EndpointSliceStrategy, IngressStrategy, NetworkPolicyStrategy
 from controlplane.apiserver.strategy.node import NodeStrategy
 from controlplane.apiserver.strategy.pod import PodStrategy
 from controlplane.apiserver.strategy.rbac import BindingStrategy, RoleStrategy
@@ -103,6 +103,8 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
         # networking.k8s.io/v1
         _res("NetworkPolicy", "networkpolicies", NetworkPolicyStrategy(), short=["netpol"],
              group="networking.k8s.io"),
+        _res("Ingress", "ingresses", IngressStrategy(), short=["ing"], sub=["status"], group="networking.k8s.io"),
+        _res("IngressClass", "ingressclasses", plain, False, group="networking.k8s.io"),
         # apiextensions.k8s.io/v1
         _res("CustomResourceDefinition", "customresourcedefinitions", CustomResourceDefinitionStrategy(), False,
              short=["crd", "crds"], cats=("api-extensions",), sub=["status"], group="apiextensions.k8s.io"),

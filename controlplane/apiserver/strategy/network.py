@@ -40,3 +40,10 @@ class NetworkPolicyStrategy(Strategy):
                         p.setdefault("protocol", "TCP")
         if not spec.get("policyTypes"):
             spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+
+
+class IngressStrategy(Strategy):
+    """``networking.k8s.io/v1`` Ingress: spec changes bump ``metadata.generation``; its status
+    (the load balancer's addresses) is written through ``/status``."""
+
+    tracks_generation = True

@@ -196,3 +196,150 @@ def network_policy(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
         elif t in seen:
             errs.duplicate(f"spec.policyTypes[{i}]", t)
         seen.add(t)
+
+
+# -- networking.k8s.io/v1 Ingress and IngressClass (``ValidateIngressCreate``, ``ValidateIngressClass``)
+
+PATH_TYPES = ("Exact", "ImplementationSpecific", "Prefix")
+_BAD_PATH_PARTS = ("//", "/./", "/../", "%2f", "%2F")
+_BAD_PATH_SUFFIXES = ("/..", "/.")
+
+
+def _host_errors(errs: Errors, path: str, host: str) -> None:
+    """A rule or TLS host: a DNS subdomain, optionally with a leading ``*.`` wildcard, never an
+    IP address."""
+    try:
+        ipaddress.ip_address(host)
+        errs.invalid(path, host, "must be a DNS name, not an IP address")
+        return
+    except ValueError:
+        pass
+    name = host[2:] if host.startswith("*.") else host
+    msg = dns1123_subdomain_error(name)
+    if msg:
+        if host.startswith("*."):
+            msg = ("a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which "
+                   "must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric "
+                   "character (e.g. '*.example.com', regex used for validation is "
+                   "'\\*\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+        errs.invalid(path, host, msg)
+
+
+def _ingress_backend(errs: Errors, path: str, backend: Any) -> None:
+    if not isinstance(backend, dict):
+        errs.required(path, "")
+        return
+    svc, res = backend.get("service"), backend.get("resource")
+    if svc is not None and res is not None:
+        errs.invalid(path, "", "cannot set both resource and service backends")
+        return
+    if svc is None and res is None:
+        errs.invalid(path, "", "resource or service backend is required")
+        return
+    if res is not None:
+        if not isinstance(res, dict) or not res.get("kind"):
+            errs.required(f"{path}.resource.kind", "")
+        if not isinstance(res, dict) or not res.get("name"):
+            errs.required(f"{path}.resource.name", "")
+        return
+    if not isinstance(svc, dict):
+        errs.required(f"{path}.service", "")
+        return
+    name = svc.get("name")
+    if not name:
+        errs.required(f"{path}.service.name", "")
+    elif (msg := dns1123_label_error(name)) is not None:
+        errs.invalid(f"{path}.service.name", name, msg)
+    port = svc.get("port") if isinstance(svc.get("port"), dict) else {}
+    pname, number = port.get("name"), port.get("number")
+    if pname and number:
+        errs.invalid(f"{path}.service.port", "", "cannot set both port name & port number")
+    elif pname:
+        if (msg := dns1123_label_error(pname)) is not None:
+            errs.invalid(f"{path}.service.port.name", pname, msg)
+    elif number is not None and number != 0:
+        if not isinstance(number, int) or not 1 <= number <= 65535:
+            errs.invalid(f"{path}.service.port.number", number, "must be between 1 and 65535, inclusive")
+    else:
+        errs.invalid(f"{path}.service.port", "", "port name or number is required")
+
+
+def ingress(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    rules, default = spec.get("rules") or [], spec.get("defaultBackend")
+    if not rules and default is None:
+        errs.add("FieldValueInvalid", "spec", "Invalid value: []networking.IngressRule(nil): either `defaultBackend` "
+                                              "or `rules` must be specified")
+    if default is not None:
+        _ingress_backend(errs, "spec.defaultBackend", default)
+    cls = spec.get("ingressClassName")
+    if cls is not None and (msg := dns1123_subdomain_error(cls)) is not None:
+        errs.invalid("spec.ingressClassName", cls, msg)
+    for i, tls in enumerate(spec.get("tls") or []):
+        for j, host in enumerate((tls or {}).get("hosts") or []):
+            _host_errors(errs, f"spec.tls[{i}].hosts[{j}]", host)
+        secret = (tls or {}).get("secretName")
+        if secret and (msg := dns1123_subdomain_error(secret)) is not None:
+            errs.invalid(f"spec.tls[{i}].secretName", secret, msg)
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            continue
+        base = f"spec.rules[{i}]"
+        if rule.get("host"):
+            _host_errors(errs, f"{base}.host", rule["host"])
+        http = rule.get("http")
+        if http is None:
+            continue
+        paths = (http or {}).get("paths") or []
+        if not paths:
+            errs.required(f"{base}.http.paths", "")
+        for j, p in enumerate(paths):
+            pp = f"{base}.http.paths[{j}]"
+            if not isinstance(p, dict):
+                continue
+            ptype, text = p.get("pathType"), p.get("path") or ""
+            if ptype is None:
+                errs.required(f"{pp}.pathType", "pathType must be specified")
+            elif ptype not in PATH_TYPES:
+                errs.not_supported(f"{pp}.pathType", ptype, PATH_TYPES)
+            if ptype in ("Exact", "Prefix"):
+                if not text.startswith("/"):
+                    errs.invalid(f"{pp}.path", text, "must be an absolute path")
+                else:
+                    bad = next((x for x in _BAD_PATH_PARTS if x in text), None) or \
+                        next((x for x in _BAD_PATH_SUFFIXES if text.endswith(x)), None)
+                    if bad is not None:
+                        errs.invalid(f"{pp}.path", text, f"must not contain '{bad}'" if bad in _BAD_PATH_PARTS
+                                     else f"cannot end with '{bad}'")
+            elif ptype == "ImplementationSpecific" and text and not text.startswith("/"):
+                errs.invalid(f"{pp}.path", text, "must be an absolute path")
+            _ingress_backend(errs, f"{pp}.backend", p.get("backend"))
+
+
+def ingress_class(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    ctl = spec.get("controller")
+    if not ctl:
+        errs.required("spec.controller", "")
+    elif len(ctl) > 250:
+        errs.add("FieldValueTooLong", "spec.controller", "Too long: may not be more than 250 bytes")
+    elif "/" not in ctl:
+        errs.invalid("spec.controller", ctl, 'must be a domain-prefixed path (such as "acme.io/foo")')
+    elif (msg := dns1123_subdomain_error(ctl.split("/", 1)[0])) is not None:
+        errs.invalid("spec.controller", ctl.split("/", 1)[0], msg)
+    if update and old and ((old.get("spec") or {}).get("controller") != ctl):
+        errs.invalid("spec.controller", ctl, "field is immutable")
+    params = spec.get("parameters")
+    if isinstance(params, dict):
+        if not params.get("kind"):
+            errs.required("spec.parameters.kind", "")
+        if not params.get("name"):
+            errs.required("spec.parameters.name", "")
+        scope = params.get("scope")
+        if scope is not None and scope not in ("Cluster", "Namespace"):
+            errs.not_supported("spec.parameters.scope", scope, ("Cluster", "Namespace"))
+        if scope == "Namespace" and not params.get("namespace"):
+            errs.required("spec.parameters.namespace", "`parameters.scope` is set to 'Namespace'")
+        if scope in (None, "Cluster") and params.get("namespace"):
+            errs.add("FieldValueForbidden", "spec.parameters.namespace",
+                     "Forbidden: `parameters.scope` is set to 'Cluster'")

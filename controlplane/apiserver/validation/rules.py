@@ -40,6 +40,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("coordination.k8s.io", "Lease"): core.lease,
     ("discovery.k8s.io", "EndpointSlice"): network.endpoint_slice,
     ("networking.k8s.io", "NetworkPolicy"): network.network_policy,
+    ("networking.k8s.io", "Ingress"): network.ingress,
+    ("networking.k8s.io", "IngressClass"): network.ingress_class,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): validate_crd,
     ("", "LimitRange"): quota.limit_range,
     ("", "ResourceQuota"): quota.resource_quota,
