@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|down|etcd-snapshot|chaos|fuzz|apiserver|controller-manager|scheduler|agent|metrics-server|proxy|dns|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
+"""The one CLI entry: ``controlplane up|down|etcd-snapshot|chaos|fuzz|apiserver|controller-manager|scheduler|agent|metrics-server|proxy|dns|ingress-controller|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "gitops-controller": "controlplane.cmd.gitops",
     "gitops": "controlplane.cmd.gitops_cli",
     "dashboard": "controlplane.cmd.dashboard",
+    "ingress-controller": "controlplane.cmd.ingress",
     "ddqn": "controlplane.cmd.ddqn",
     "ddqn-retrainer": "controlplane.cmd.ddqn_retrainer",
     "bench": "controlplane.cmd.bench",

@@ -401,6 +401,27 @@ def _dashboard(ctx: UpContext) -> Runnable:
         "--port", c.extra.get("dashboard_port", "8080")], ready=ready)
 
 
+def _ingress(ctx: UpContext) -> Runnable:
+    """The ingress controller (controlplane/ingress) as ``system:ingress-controller`` on
+    --ingress-http-port / --ingress-https-port (80/443 as k3s's Traefik; free ports if busy);
+    its URLs, written to DATA_DIR/ingress-address, go into the ready line."""
+    addr = ctx.data_dir / "ingress-address"
+    addr.unlink(missing_ok=True)
+
+    def ready(c: UpContext) -> bool:
+        if not addr.exists() or not component_ready("ingress-controller")(c):
+            return False
+        urls = addr.read_text().split()
+        c.urls["ingress"] = urls[0]
+        if len(urls) > 1:
+            c.urls["ingress_https"] = urls[1]
+        return True
+    return ChildProcess("ingress-controller", lambda c: [
+        "ingress-controller", "--kubeconfig", str(c.component_kubeconfig("ingress-controller")),
+        "--data-dir", str(c.data_dir), "--http-port", c.extra.get("ingress_http_port", "80"),
+        "--https-port", c.extra.get("ingress_https_port", "443")], ready=ready)
+
+
 # The components `up` runs, in start order (stopped in reverse). One line per component.
 COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _etcd,
@@ -414,6 +435,7 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     lambda ctx: PrometheusRunnable() if ctx.extra.get("prometheus") else None,
     _gitops,
     _dashboard,
+    _ingress,
 ]
 
 
@@ -446,6 +468,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the GitOps webhook receiver's port (0: a free one; see DATA_DIR/gitops/webhook-address)")
     p.add_argument("--dashboard-port", type=int, default=8080,
                    help="the web dashboard's port (0: a free one; the URL is in the ready line)")
+    p.add_argument("--ingress-http-port", type=int, default=80,
+                   help="the ingress controller's HTTP port on 127.0.0.1 (busy or 0: a free one; see the ready line)")
+    p.add_argument("--ingress-https-port", type=int, default=443,
+                   help="the ingress controller's HTTPS port on 127.0.0.1 (busy or 0: a free one)")
     p.add_argument("--node-name", default=None, help="this machine's Node (default: the hostname)")
     # several servers (k3s's flags; docs/reliability.md "HA")
     p.add_argument("--cluster-init", action="store_true",
@@ -459,7 +485,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "dashboard")
     p.add_argument("--disable-agent", action="store_true", help="run no node agent on this server")
     p.add_argument("--disable", action="append", default=[],
-                   help="components not to run: registry, gitops-controller, dashboard, dns, scheduler, controller-manager "
+                   help="components not to run: registry, gitops-controller, dashboard, ingress-controller, dns, scheduler, "
+                        "controller-manager "
                         "(comma list)")
     p.add_argument("--cluster-reset", action="store_true",
                    help="reset etcd to a single member (this one), keeping its data, then exit (k3s's flag)")
@@ -504,7 +531,7 @@ def _disabled(args: argparse.Namespace) -> set[str]:
     out = {d.strip() for v in args.disable for d in v.split(",") if d.strip()}
     if args.disable_apiserver:
         out |= {"apiserver", "controller-manager", "scheduler", "dns", "registry", "agent", "gitops-controller",
-                "dashboard", "metrics-server"}
+                "dashboard", "metrics-server", "ingress-controller"}
     if args.disable_agent:
         out.add("agent")
     return out
@@ -659,6 +686,8 @@ async def main(bctx: bootstrap.Context) -> int:
                            "prometheus_rules": args.prometheus_rules,
                            "gitops_webhook_port": str(args.gitops_webhook_port),
                            "dashboard_port": str(args.dashboard_port),
+                           "ingress_http_port": str(args.ingress_http_port),
+                           "ingress_https_port": str(args.ingress_https_port),
                            "le_lease_duration": str(args.leader_elect_lease_duration),
                            "le_renew_deadline": str(args.leader_elect_renew_deadline),
                            "le_retry_period": str(args.leader_elect_retry_period)},

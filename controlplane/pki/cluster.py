@@ -38,6 +38,7 @@ CONTROLLER_MANAGER = ("controller-manager", "system:kube-controller-manager", ()
 SCHEDULER = ("scheduler", "system:kube-scheduler", ())
 KUBE_PROXY = ("kube-proxy", "system:kube-proxy", ())
 COREDNS = ("coredns", "system:coredns", ())  # the cluster DNS (CoreDNS's role, docs/networking.md)
+INGRESS = ("ingress-controller", "system:ingress-controller", ())  # the ingress controller (Traefik's role)
 APISERVER_KUBELET_CLIENT = ("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ())
 APISERVER_ETCD_CLIENT = "kube-apiserver-etcd-client"
 # the resource metrics component (metrics-server's ClusterRole system:metrics-server is bound to
@@ -113,7 +114,7 @@ class ClusterPKI:
         self.leaf("etcd/peer", "etcd-peer", (), etcd_names, ca="etcd/ca", server=True, client=True, done=done)
         self.client("apiserver-etcd-client", APISERVER_ETCD_CLIENT, ca="etcd/ca", done=done)
         for stem, cn, orgs in (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, COREDNS, APISERVER_KUBELET_CLIENT,
-                               METRICS_SERVER, PROMETHEUS):
+                               METRICS_SERVER, PROMETHEUS, INGRESS):
             self.client(stem, cn, orgs, done=done)
         self.ca("front-proxy-ca", "front-proxy-ca", done)
         self.client(*FRONT_PROXY_CLIENT, ca="front-proxy-ca", done=done)

@@ -6,6 +6,8 @@ with the cluster CA and carrying its own client certificate:
 - ``DATA_DIR/kubeconfigs/scheduler.kubeconfig``: ``system:kube-scheduler``
 - ``DATA_DIR/kubeconfigs/kube-proxy.kubeconfig``: ``system:kube-proxy`` (the agent's service proxy)
 - ``DATA_DIR/kubeconfigs/coredns.kubeconfig``: ``system:coredns`` (the cluster DNS)
+- ``DATA_DIR/kubeconfigs/ingress-controller.kubeconfig``: ``system:ingress-controller`` (the
+  ingress controller)
 - ``DATA_DIR/kubeconfigs/metrics-server.kubeconfig``: ``system:metrics-server``
 - ``DATA_DIR/kubeconfigs/node-<name>.kubeconfig``: ``system:node:<name>`` in ``system:nodes``
 
@@ -20,7 +22,9 @@ from typing import Iterable
 
 from controlplane.kubeconfig import write_kubeconfig
 from controlplane.pki.certs import CertKey
-from controlplane.pki.cluster import ADMIN, CONTROLLER_MANAGER, COREDNS, KUBE_PROXY, METRICS_SERVER, SCHEDULER, ClusterPKI
+from controlplane.pki.cluster import (
+    ADMIN, CONTROLLER_MANAGER, COREDNS, INGRESS, KUBE_PROXY, METRICS_SERVER, SCHEDULER, ClusterPKI,
+)
 
 
 def _write(path: Path, server: str, pki: ClusterPKI, ck: CertKey, user: str) -> Path:
@@ -33,7 +37,7 @@ def write_component_kubeconfigs(pki: ClusterPKI, server: str, data_dir: Path,
     out: dict[str, Path] = {}
     stem, cn, orgs = ADMIN
     out["admin"] = _write(data_dir / "kubeconfig", server, pki, pki.client(stem, cn, orgs), cn)
-    for stem, cn, orgs in (CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, COREDNS, METRICS_SERVER):
+    for stem, cn, orgs in (CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, COREDNS, METRICS_SERVER, INGRESS):
         out[stem] = _write(data_dir / "kubeconfigs" / f"{stem}.kubeconfig", server, pki, pki.client(stem, cn, orgs), cn)
     for node in nodes:
         out[f"node-{node}"] = node_kubeconfig(pki, server, data_dir, node)

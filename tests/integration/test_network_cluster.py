@@ -12,10 +12,13 @@ second instance side by side. The module fixture checks the hosts' leftovers at 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+import uuid
 from collections import Counter
 
 import pytest
@@ -246,6 +249,112 @@ def test_nodeport_loadbalancer_hostport_and_the_apiserver(net_cluster, ns):
         assert time.monotonic() < deadline, r.stderr[-1000:]
         time.sleep(0.3)
     assert r.stdout.startswith("HTTP/1.1 200") and '"gitVersion"' in r.stdout, r.stdout
+
+
+def test_ingress_controller_routes_hosts_paths_and_tls(net_cluster, ns, tmp_path):
+    """The ingress controller (as ``up`` runs it, under its own identity) on free loopback ports:
+    Ingress hosts and paths to Services' cluster IPs, 404 and 503 answers, the status it writes,
+    HTTPS with the Secret a ``tls`` entry names (chosen by SNI)."""
+    import base64
+    import datetime
+    import http.client
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from tests.fixtures.scheduler import ProcessRunner
+
+    c = net_cluster
+    cls = f"test-{uuid.uuid4().hex[:6]}"
+    work = tmp_path / "ingress"
+    ing = ProcessRunner(work, ["ingress-controller", "--kubeconfig", str(c.api.component_kubeconfig("ingress-controller")),
+                               "--data-dir", str(work), "--http-port", "0", "--https-port", "0",
+                               "--ingress-class", cls, "--no-default-class"], "ingress-controller").start()
+    try:
+        deadline = time.monotonic() + 30
+        while not (work / "ingress-address").exists():
+            assert time.monotonic() < deadline and ing.proc.poll() is None, ing.log_tail()
+            time.sleep(0.2)
+        http_url, https_url = (work / "ingress-address").read_text().split()
+        assert c.get("ingressclass", cls)["spec"]["controller"] == "controlplane.io/ingress-controller"
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "secure.test")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName("secure.test")]), critical=False)
+                .sign(key, hashes.SHA256()))
+        pem = cert.public_bytes(serialization.Encoding.PEM)
+        (tmp_path / "ca.pem").write_bytes(pem)
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "secure-tls"}, "type": "kubernetes.io/tls",
+                  "data": {"tls.crt": base64.b64encode(pem).decode(),
+                           "tls.key": base64.b64encode(key.private_bytes(
+                               serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                               serialization.NoEncryption())).decode()}}
+
+        def backend(svc, port):
+            return {"service": {"name": svc, "port": {"number": port}}}
+        ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "site"},
+                   "spec": {"ingressClassName": cls,
+                            "tls": [{"hosts": ["secure.test"], "secretName": "secure-tls"}],
+                            "rules": [{"host": "web.test", "http": {"paths": [
+                                          {"path": "/", "pathType": "Prefix", "backend": backend("web", 80)},
+                                          {"path": "/missing", "pathType": "Prefix", "backend": backend("nosuch", 80)}]}},
+                                      {"host": "secure.test", "http": {"paths": [
+                                          {"path": "/", "pathType": "Prefix", "backend": backend("web", 80)}]}}]}}
+        c.apply([service("web", {"app": "web"}), secret, ingress], ns)
+        names = {p["metadata"]["name"] for p in c.wait_ready(ns, "app=web", 3)}
+
+        def get(url, host, timeout=20.0, context=None):
+            req = urllib.request.Request(url, headers={"Host": host})
+            end = time.monotonic() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(req, timeout=3, context=context) as r:
+                        return r.status, r.read().decode().strip()
+                except urllib.error.HTTPError as e:
+                    if e.code not in (404, 503) or time.monotonic() > end or host != "web.test" or "missing" in url:
+                        return e.code, e.read().decode().strip()
+                except OSError:
+                    if time.monotonic() > end:
+                        raise
+                time.sleep(0.3)
+        status, body = get(http_url + "/", "web.test")
+        assert status == 200 and body in names, body
+        assert get(http_url + "/", "other.test")[0] == 404            # no rule, no default backend
+        code, body = get(http_url + "/missing", "web.test")
+        assert code == 503 and "nosuch" in body, body                  # the Service does not exist
+        deadline = time.monotonic() + 20
+        while (((c.get("ingress", "site", ns).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []) \
+                != [{"ip": "127.0.0.1"}]:
+            assert time.monotonic() < deadline, c.get("ingress", "site", ns).get("status")
+            time.sleep(0.3)
+        # HTTPS: the certificate of secure.test's Secret, chosen by SNI and verified against it
+        port = int(https_url.rsplit(":", 1)[1])
+        ctx = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                conn = http.client.HTTPSConnection("secure.test", port, context=ctx, timeout=5)
+                conn.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
+                                            server_hostname="secure.test")
+                conn.request("GET", "/")
+                r = conn.getresponse()
+                body = r.read().decode().strip()
+                conn.close()
+                break
+            except (ssl.SSLError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        assert r.status == 200 and body in names
+    finally:
+        ing.stop()
+        c.kubectl("delete", "ingressclass", cls, check=False)
 
 
 def test_network_policy_default_deny_then_allow_by_label(net_cluster, ns):

@@ -3,7 +3,8 @@ its plugins in Kubernetes' order once authorization allowed the verb.
 
 Phases, as kube-apiserver runs them:
 1. **mutating**: the mutating built-ins in plugin order (NamespaceLifecycle, LimitRanger,
-   ServiceAccount, Priority, DefaultTolerationSeconds), then MutatingAdmissionWebhook;
+   ServiceAccount, Priority, DefaultTolerationSeconds, DefaultIngressClass), then
+   MutatingAdmissionWebhook;
 2. the strategy's defaults and **schema validation** (``strategy``/``validation``, called by
    the endpoint between the two phases);
 3. **validating**: the validating built-ins (NamespaceLifecycle, LimitRanger, ServiceAccount,
@@ -26,6 +27,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from controlplane.apiserver.admission.attributes import CONNECT, CREATE, UPDATE, AdmissionHost, Attributes, make_attributes
+from controlplane.apiserver.admission.defaultingressclass import DefaultIngressClass
 from controlplane.apiserver.admission.defaulttolerationseconds import DefaultTolerationSeconds
 from controlplane.apiserver.admission.limitranger import LimitRanger
 from controlplane.apiserver.admission.lookups import Lookups
@@ -46,7 +48,7 @@ Obj = dict[str, Any]
 # kube-apiserver's plugin order (pkg/kubeapiserver/options/plugins.go: AllOrderedPlugins)
 ORDER = (
     "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "Priority",
-    "DefaultTolerationSeconds", "PodSecurity", "MutatingAdmissionWebhook", "ValidatingAdmissionPolicy",
+    "DefaultTolerationSeconds", "PodSecurity", "DefaultIngressClass", "MutatingAdmissionWebhook", "ValidatingAdmissionPolicy",
     "ValidatingAdmissionWebhook", "ResourceQuota",
 )
 DEFAULT_ENABLED = ORDER
@@ -71,6 +73,7 @@ class AdmissionChain:
             "Priority": lambda: Priority(self.lookups),
             "DefaultTolerationSeconds": DefaultTolerationSeconds,
             "PodSecurity": lambda: PodSecurity(self.lookups),
+            "DefaultIngressClass": lambda: DefaultIngressClass(self.lookups),
             "MutatingAdmissionWebhook": lambda: MutatingWebhooks(self.webhooks, self.lookups),
             "ValidatingAdmissionPolicy": lambda: ValidatingAdmissionPolicy(host, self.lookups),
             "ValidatingAdmissionWebhook": lambda: ValidatingWebhooks(self.webhooks, self.lookups),

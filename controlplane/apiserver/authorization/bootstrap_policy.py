@@ -272,6 +272,14 @@ def cluster_roles() -> list[dict[str, Any]]:
                                r(["get"], [""], ["services"], ["kube-dns"]),
                                r(["get", "update", "patch", "delete"], ["discovery.k8s.io"], ["endpointslices"],
                                  ["kube-dns-host"])]),
+        # the ingress controller: Traefik's ClusterRole (it reads Ingresses, their classes,
+        # Services and TLS Secrets, writes Ingress status), plus creating its IngressClass
+        _cr("system:ingress-controller", [
+            r(["get", "list", "watch"], [""], ["services", "endpoints", "secrets"]),
+            r(["get", "list", "watch"], ["discovery.k8s.io"], ["endpointslices"]),
+            r(["get", "list", "watch"], ["networking.k8s.io"], ["ingresses", "ingressclasses"]),
+            r(["create"], ["networking.k8s.io"], ["ingressclasses"]),
+            r(["update"], ["networking.k8s.io"], ["ingresses/status"])]),
         _cr("system:node-bootstrapper", [r(["create", "get", "list", "watch"], ["certificates.k8s.io"],
                                            ["certificatesigningrequests"])]),
         _cr("system:kubelet-api-admin", [r(["get", "list", "watch", "proxy"], [""], ["nodes"]),
@@ -314,6 +322,7 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
         _crb("system:controlplane:network-policy", "system:controlplane:network-policy",
              [user("system:kube-proxy"), group("system:nodes")]),
         _crb("system:coredns", "system:coredns", [user("system:coredns")]),
+        _crb("system:ingress-controller", "system:ingress-controller", [user("system:ingress-controller")]),
         _crb("system:service-account-issuer-discovery", "system:service-account-issuer-discovery",
              [group("system:serviceaccounts")]),
         # what kubeadm adds so nodes can join with bootstrap tokens and renew their certificates
