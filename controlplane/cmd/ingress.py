@@ -8,7 +8,7 @@ It serves the Ingresses of its class (``--ingress-class``, created with controll
 ``controlplane.io/ingress-controller`` and marked the default class unless another class is).
 A busy or privileged port falls back to a free one (``--no-port-fallback`` fails instead); the
 URLs it serves on are written to ``DATA_DIR/ingress-address`` (``http://…`` and ``https://…``,
-one per line).
+one per line); the certificates in use are kept in ``DATA_DIR/ingress-tls`` (0700) while it runs.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ async def _main(ctx: bootstrap.Context) -> int:
         ports = (args.http_port, args.https_port)
         for attempt in range(2):
             ctl = IngressController(client, class_name=args.ingress_class, make_default=not args.no_default_class,
-                                    host=args.host, status_address=args.host)
+                                    host=args.host, status_address=args.host, work_dir=data_dir / "ingress-tls")
             try:
                 await ctl.run(ctx.stop, *ports, ready=ready)
                 break

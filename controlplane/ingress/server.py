@@ -77,7 +77,9 @@ def _tls_only(secret: dict) -> dict:
 
 class IngressController:
     def __init__(self, client: RestClient, *, class_name: str = "controlplane", make_default: bool = True,
-                 host: str = "127.0.0.1", status_address: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", status_address: str = "127.0.0.1", work_dir: Path | None = None) -> None:
+        """``work_dir``: where the certificates in use are written (0700; a temporary directory
+        when None); emptied when the controller stops."""
         self.client = client
         self.class_name = class_name
         self.make_default = make_default
@@ -92,7 +94,11 @@ class IngressController:
         self.https_port = 0
         self._dirty = asyncio.Event()
         self._certs: dict[tuple[str, str], tuple[str, ssl.SSLContext]] = {}  # (ns, secret) -> (rv, ctx)
-        self._tmp = Path(tempfile.mkdtemp(prefix="cp-ingress-"))
+        if work_dir is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="cp-ingress-"))
+        else:
+            self._tmp = work_dir
+            self._tmp.mkdir(parents=True, exist_ok=True)
         os.chmod(self._tmp, 0o700)
         self._default_ctx: ssl.SSLContext | None = None
         self._session: aiohttp.ClientSession | None = None
