@@ -185,41 +185,27 @@ def test_split_by_budget(allowed, disrupted, violating):
     assert [p.name for p in good] == [p.name for p in victims if p.name not in violating]
 
 
-def test_preemption_prefers_the_node_without_budget_violations():
+@pytest.mark.parametrize("nodes,pods,with_budget,without_budget", [
+    # a: a low-priority pod a budget protects (none allowed); b: a higher-priority one it does
+    # not: the node without a violation wins; without the budget the cheaper victim on a does
+    ({"a": "2", "b": "2"}, [("a-web", "a", 1, "web"), ("b-batch", "b", 10, "batch")],
+     ("b", ["b-batch"]), ("a", ["a-web"])),
+    # either pod's removal makes room on a: the protected one is reprieved first though its
+    # priority is the lower (by priority alone it would be the victim)
+    ({"a": "3"}, [("plain", "a", 2, "batch"), ("kept", "a", 1, "web"), ("other", "a", 50, "batch")],
+     ("a", ["plain"]), ("a", ["kept"])),
+], ids=["node-pick", "reprieve-order"])
+def test_preemption_weighs_disruption_budgets(nodes, pods, with_budget, without_budget):
     c = Cache()
-    c.add_or_update_node(node("a", cpu="2"))
-    c.add_or_update_node(node("b", cpu="2"))
+    for name, cpu in nodes.items():
+        c.add_or_update_node(node(name, cpu=cpu))
     c.refresh()
-    # a: a low-priority pod a budget protects (none allowed); b: a higher-priority one it does not
-    c.add_pod(labelled("a-web", cpu="2", prio=1, app="web"), "a")
-    c.add_pod(labelled("b-batch", cpu="2", prio=10, app="batch"), "b")
-    c.pdbs = {"d": {"web-pdb": budget("web", 0)}}
+    for name, where, prio, app in pods:
+        c.add_pod(labelled(name, cpu="1" if len(nodes) == 1 else "2", prio=prio, app=app), where)
     fw = Framework(build_profile(ProfileConfig("t", [("NodeResourcesFit", 1, {}), ("DefaultPreemption", 1, {})])))
     vip = pod("vip", cpu="1", prio=100)
     res = fw.schedule(vip, c)
-    node_name, victims, _ = fw.preempt(res.cycle_state, vip, c, res.diagnosis)
-    assert node_name == "b" and [v.name for v in victims] == ["b-batch"]
-    # without the budget the cheaper victim (priority 1) on a wins
-    c.pdbs = {}
-    node_name, victims, _ = fw.preempt(res.cycle_state, vip, c, res.diagnosis)
-    assert node_name == "a" and [v.name for v in victims] == ["a-web"]
-
-
-def test_preemption_reprieves_budget_protected_victims_first():
-    c = Cache()
-    c.add_or_update_node(node("a", cpu="3"))
-    c.refresh()
-    # either pod's removal makes room; the protected one is reprieved first though its priority
-    # is the lower (by priority alone it would be the victim)
-    c.add_pod(labelled("plain", cpu="1", prio=2, app="batch"), "a")
-    c.add_pod(labelled("kept", cpu="1", prio=1, app="web"), "a")
-    c.add_pod(labelled("other", cpu="1", prio=50, app="batch"), "a")
-    c.pdbs = {"d": {"web-pdb": budget("web", 0)}}
-    fw = Framework(build_profile(ProfileConfig("t", [("NodeResourcesFit", 1, {}), ("DefaultPreemption", 1, {})])))
-    vip = pod("vip", cpu="1", prio=100)
-    res = fw.schedule(vip, c)
-    node_name, victims, _ = fw.preempt(res.cycle_state, vip, c, res.diagnosis)
-    assert node_name == "a" and [v.name for v in victims] == ["plain"]
-    c.pdbs = {}
-    node_name, victims, _ = fw.preempt(res.cycle_state, vip, c, res.diagnosis)
-    assert node_name == "a" and [v.name for v in victims] == ["kept"]
+    for pdbs, want in (({"d": {"web-pdb": budget("web", 0)}}, with_budget), ({}, without_budget)):
+        c.pdbs = pdbs
+        node_name, victims, _ = fw.preempt(res.cycle_state, vip, c, res.diagnosis)
+        assert (node_name, [v.name for v in victims]) == want
