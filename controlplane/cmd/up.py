@@ -178,7 +178,7 @@ def http_ok(url: str, cafile: Path | None = None) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1, context=ctx) as r:
             return r.status == 200
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a URL read from a file being written (not ready yet)
         return False
 
 

@@ -234,7 +234,9 @@ async def run(cfg: Config, stop: asyncio.Event) -> None:
         await webhook.start()
     addr_file = cfg.data_dir / "gitops" / "webhook-address"
     addr_file.parent.mkdir(parents=True, exist_ok=True)
-    addr_file.write_text(webhook.base_url + "\n")
+    tmp = addr_file.with_name(".webhook-address.tmp")  # atomically: `up` polls the file
+    tmp.write_text(webhook.base_url + "\n")
+    tmp.replace(addr_file)
     kopf_stop = asyncio.Event()
     kopf_ready = asyncio.Event()
     registry = build_registry(cfg, ctx, webhook)
