@@ -412,6 +412,8 @@ def _ingress(ctx: UpContext) -> Runnable:
         if not addr.exists() or not component_ready("ingress-controller")(c):
             return False
         urls = addr.read_text().split()
+        if not urls:
+            return False
         c.urls["ingress"] = urls[0]
         if len(urls) > 1:
             c.urls["ingress_https"] = urls[1]
