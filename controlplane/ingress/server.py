@@ -10,7 +10,8 @@ Proxying: the request line, headers (hop-by-hop ones dropped, ``X-Forwarded-For`
 404 ``default backend - 404``; a Service that does not exist, has no cluster IP or no such
 port: 503; the backend refusing or timing out: 502 / 504. HTTPS picks the certificate by SNI
 from the ``kubernetes.io/tls`` Secret a matching ``spec.tls`` entry names (a self-signed
-default certificate otherwise, as ingress controllers do). WebSocket upgrades are not proxied.
+default certificate otherwise, as ingress controllers do). A WebSocket upgrade is proxied as
+one: the backend's handshake first, then messages both ways until a side closes.
 
 Safety: only cluster IPs of Services (addresses this cluster's service proxy owns) are dialled.
 Neighbours: ``routes`` (matching), ``cmd/ingress.py`` (the process), the service proxy.
@@ -199,6 +200,9 @@ class IngressController:
         headers["Host"] = request.host
         url = f"http://{ip}:{port}{request.rel_url}"
         assert self._session is not None
+        if request.headers.get("Upgrade", "").lower() == "websocket" and \
+                "upgrade" in request.headers.get("Connection", "").lower():
+            return await self._websocket(request, f"ws://{ip}:{port}{request.rel_url}", headers)
         try:
             async with self._session.request(request.method, url, headers=headers,
                                              data=request.content if request.body_exists else None,
@@ -219,6 +223,48 @@ class IngressController:
         except (aiohttp.ClientError, OSError) as e:
             log.info("backend failed", backend=f"{backend.namespace}/{backend.service}", error=repr(e))
             return web.Response(status=502, text="Bad Gateway\n")
+
+    async def _websocket(self, request: web.Request, url: str, headers: dict[str, str]) -> web.StreamResponse:
+        """A WebSocket upgrade: the backend's handshake first (its refusal is answered as it
+        was), then messages pumped both ways until either side closes."""
+        assert self._session is not None
+        protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        fwd = {k: v for k, v in headers.items() if not k.lower().startswith("sec-websocket-")}
+        try:
+            upstream = await self._session.ws_connect(url, headers=fwd, protocols=protocols, autoclose=False,
+                                                      autoping=False, max_msg_size=0)
+        except aiohttp.WSServerHandshakeError as e:
+            return web.Response(status=e.status or 502, text="Bad Gateway\n")
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            return web.Response(status=502, text="Bad Gateway\n")
+        down = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), autoclose=False,
+                                     autoping=False, max_msg_size=0)
+        await down.prepare(request)
+
+        async def pump(src: Any, dst: Any) -> None:
+            async for msg in src:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    await dst.send_str(msg.data)
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    await dst.send_bytes(msg.data)
+                elif msg.type == aiohttp.WSMsgType.PING:
+                    await dst.ping(msg.data)
+                elif msg.type == aiohttp.WSMsgType.PONG:
+                    await dst.pong(msg.data)
+                elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                    break
+            await dst.close(code=src.close_code or aiohttp.WSCloseCode.OK)
+
+        tasks = [asyncio.ensure_future(pump(down, upstream)), asyncio.ensure_future(pump(upstream, down))]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await upstream.close()
+            await down.close()
+        return down
 
     # -- TLS -----------------------------------------------------------------------------------
     def _context_for(self, namespace: str, name: str) -> ssl.SSLContext | None:
