@@ -30,7 +30,6 @@ from tqdm import tqdm
 from controlplane.log import get_logger
 from schedulers.ddqn import model as qmodel
 from schedulers.ddqn.env import EpisodeSpec, OpenbEnv, select
-from schedulers.ddqn.features import N_FEATURES
 from schedulers.ddqn.replay import Replay
 
 log = get_logger(__name__)
@@ -64,6 +63,7 @@ class TrainConfig:
     eval_every: int = 5             # greedy validation episodes every this many episodes
     eval_seeds: tuple[int, ...] = (100_001, 100_002, 100_003, 100_004, 100_005, 100_006)
     max_steps: int | None = None    # CI: stop after this many env steps
+    init_from: str | None = None    # start from this model file's weights (v1 into v2: new inputs at 0)
 
 
 def _seed_all(seed: int) -> None:
@@ -78,12 +78,14 @@ def train(env: OpenbEnv, cfg: TrainConfig, out: Path, progress: bool = True) -> 
     _seed_all(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
-    online = qmodel.QNet(N_FEATURES, cfg.hidden)
+    online = qmodel.QNet(env.n_features, cfg.hidden)   # v1 rows, or v2 with the search columns
+    if cfg.init_from:
+        widen_into(qmodel.load(Path(cfg.init_from))[0], online)
     target = copy.deepcopy(online)
     for p in target.parameters():
         p.requires_grad_(False)
     opt = torch.optim.Adam(online.parameters(), lr=cfg.lr)
-    buf = Replay(cfg.replay, cfg.k_candidates, N_FEATURES, seed=cfg.seed)
+    buf = Replay(cfg.replay, cfg.k_candidates, env.n_features, seed=cfg.seed)
     curves: list[dict] = []
     steps = updates = 0
     t0, c0 = time.time(), time.process_time()
@@ -157,6 +159,25 @@ def train(env: OpenbEnv, cfg: TrainConfig, out: Path, progress: bool = True) -> 
     _plot(curves, val, out / "curves.png")
     log.info("ddqn.trained", out=str(out), **{k: summary[k] for k in ("episodes", "steps", "wall_s", "cpu_s")})
     return summary
+
+
+def widen_into(src: qmodel.QNet, dst: qmodel.QNet) -> None:
+    """Copy ``src``'s weights into ``dst``, which has the same layers but may read more input
+    columns (v1 -> v2: the search columns come last). The weights of the extra columns are 0,
+    so ``dst`` scores exactly like ``src`` until training moves them."""
+    if src.hidden != dst.hidden or src.n_in > dst.n_in:
+        raise ValueError(f"cannot widen a {src.n_in}-input {src.hidden} net into a {dst.n_in}-input {dst.hidden} one")
+    sd = dst.state_dict()
+    with torch.no_grad():
+        for name, w in src.state_dict().items():
+            if w.shape == sd[name].shape:
+                sd[name].copy_(w)
+            elif name in ("residual.0.weight", "value.0.weight"):   # inputs last in both layers
+                sd[name].zero_()
+                sd[name][:, : w.shape[1]].copy_(w)
+            else:
+                raise ValueError(f"{name}: {tuple(w.shape)} does not fit {tuple(sd[name].shape)}")
+    dst.load_state_dict(sd)
 
 
 def run_episode(env: OpenbEnv, seed: int, net: qmodel.QNet | None) -> float:
