@@ -148,3 +148,28 @@ def test_widen_v1_into_v2_scores_identically():
     torch.testing.assert_close(dst.q_all(x, m), src.q_all(x[..., :N_FEATURES], m), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="widen"):
         widen_into(dst, src)
+
+
+def test_search_prior_adds_one_unit_on_kept_nodes():
+    """``--search-prior 0.045`` on top of the widened v1 model: a node FGD-Search keeps gets
+    one more score unit than the v1 model gives it, every other node the v1 score."""
+    from schedulers.ddqn.train import add_search_prior, widen_into
+
+    src, _ = qmodel.load(DEFAULT_MODEL)
+    dst = qmodel.QNet(N_FEATURES_V2, (src.hidden[0] + 1,))
+    widen_into(src, dst)
+    add_search_prior(dst, 0.045)
+    rng = np.random.default_rng(0)
+    X = rng.random((64, N_FEATURES_V2), dtype=np.float32)
+    X[:, N_FEATURES + 2] = np.arange(64) % 2                     # search_keep on odd rows
+    with torch.no_grad():
+        a1 = src.advantage(torch.from_numpy(X[:, :N_FEATURES])).numpy()
+        a2 = dst.advantage(torch.from_numpy(X)).numpy()
+    s1, s2 = qmodel.scores(a1, X[:, 0]), qmodel.scores(a2, X[:, 0])
+    r1 = a1 - X[:, 0]
+    sure = np.abs(25 * r1 - np.round(25 * r1)) > 0.2              # away from a unit boundary
+    odd = np.arange(64) % 2 == 1
+    assert (s2[~odd] == s1[~odd]).all()
+    assert (s2[odd & sure & (r1 >= 0)] == s1[odd & sure & (r1 >= 0)] + 1).all()
+    with pytest.raises(ValueError, match="in use"):
+        add_search_prior(dst, 0.045)
