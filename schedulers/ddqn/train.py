@@ -9,6 +9,9 @@ the immediate reward is FGD and the bootstrapped part learns the longer-term cor
 Double DQN: the online net picks the next state's best candidate, the target net (Polyak
 averaged) values it; n-step returns; epsilon-greedy exploration among the top candidates;
 Huber loss; fixed seeds. Writes ``curves.json``, ``curves.png`` and the model file.
+With v2 rows (``env.search_features``: FGD-Search's cost per candidate, ``searchfeat.py``) the
+net may start from a v1 file (``init_from``, :func:`widen_into`) and from "follow the search"
+(``search_prior``, :func:`add_search_prior`); issue 17's "learning when to search".
 
 Neighbours: ``env.py`` (episodes), ``replay.py`` (buffer), ``model.py`` (net + file format),
 ``__main__.py`` (CLI).
