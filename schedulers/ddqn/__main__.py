@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of episodes resampled by pod kind (random kind proportions)")
     t.add_argument("--learn-start", type=int, default=d.learn_start, help="buffer size before the first update")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many decisions (smoke tests)")
+    t.add_argument("--search-features", action="store_true",
+                   help="v2 rows: FGD-Search's goodhome cost per candidate as input (learning when to search)")
+    t.add_argument("--init-from", default=None, help="start from this model file (a v1 model widens into v2)")
+    t.add_argument("--search-prior", type=float, default=0.0,
+                   help="v2: start as 'follow FGD-Search' (residual + this on the nodes it keeps; 0.045 = one score unit)")
     t.add_argument("--no-progress", action="store_true")
     return p
 
@@ -43,9 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     spec = EpisodeSpec(nodes_min=args.nodes_min, nodes_max=args.nodes_max, kind_mix=args.kind_mix)
-    env = OpenbEnv(load_nodes(args.nodes), [load_pods(p) for p in args.pods], spec)
+    env = OpenbEnv(load_nodes(args.nodes), [load_pods(p) for p in args.pods], spec,
+                    search_features=args.search_features)
     cfg = TrainConfig(episodes=args.episodes, seed=args.seed, threads=args.threads, eval_every=args.eval_every,
-                      episode=spec, max_steps=args.max_steps, learn_start=args.learn_start)
+                      episode=spec, max_steps=args.max_steps, learn_start=args.learn_start,
+                      init_from=args.init_from, search_prior=args.search_prior)
     summary = train(env, cfg, Path(args.out), progress=not args.no_progress)
     sys.stdout.write(json.dumps(summary) + "\n")
     return 0

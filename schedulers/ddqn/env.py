@@ -21,7 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
-from schedulers.ddqn.features import FeatureBuilder, TypicalPods
+from schedulers.ddqn.features import N_FEATURES, N_FEATURES_V2, FeatureBuilder, TypicalPods
+from schedulers.ddqn.searchfeat import SearchFeatures
 from schedulers.sim.openb import arrival_order
 from schedulers.gpu.choice import whole_gpus
 from schedulers.gpu.gorand import NumpyRandom
@@ -48,7 +49,7 @@ class EpisodeSpec:
 
 @dataclass
 class Decision:
-    X: np.ndarray      # (F, N_FEATURES) feature rows of the feasible nodes
+    X: np.ndarray      # (F, env.n_features) feature rows of the feasible nodes
     idx: np.ndarray    # (F,) node indices
     gpu: np.ndarray    # (F,) fragmentation-best GPU per node (shared pods)
     rank: np.ndarray   # (F,) tie-break rank of each feasible node
@@ -57,8 +58,13 @@ class Decision:
 class OpenbEnv:
     """Episodes of the openb protocol on resized clusters and resampled pod lists."""
 
-    def __init__(self, nodes: list[NodeRecord], pod_lists: list[list[PodRecord]], spec: EpisodeSpec | None = None) -> None:
+    def __init__(self, nodes: list[NodeRecord], pod_lists: list[list[PodRecord]], spec: EpisodeSpec | None = None,
+                 search_features: bool = False) -> None:
         self.all_nodes = nodes
+        # v2 rows: FGD-Search's cost of each candidate appended (``searchfeat.py``)
+        self.search_features = search_features
+        self.n_features = N_FEATURES_V2 if search_features else N_FEATURES
+        self.sf: SearchFeatures | None = None
         self.pod_lists = [[GpuPod.from_record(p) for p in pl] for pl in pod_lists]
         # pods of all lists by kind (CPU-only, shared, one whole GPU, several GPUs), for
         # episodes whose kind proportions are drawn at random (workloads unlike any list)
@@ -97,7 +103,9 @@ class OpenbEnv:
                 p = pl[int(rng.integers(len(pl)))]
                 w0.append(p)
                 tot += p.tot
-        self.typical = TypicalPods.from_sim(typical_pods(w0), self.state.models)
+        sim_typical = typical_pods(w0)
+        self.typical = TypicalPods.from_sim(sim_typical, self.state.models)
+        self.sf = SearchFeatures(sim_typical) if self.search_features else None
         self.arrivals = [w0[i] for i in arrival_order(w0, cap, NumpyRandom(rng))]
         self.rank = rng.permutation(n)
         self.fb = FeatureBuilder(self.typical, self.state)
@@ -123,6 +131,8 @@ class OpenbEnv:
                 self._record()
                 continue
             X, gpu = self.fb.build(st, idx, pod)
+            if self.sf is not None:
+                X = np.hstack([X, self.sf.columns(st, pod, idx)])
             d = Decision(X=X, idx=idx, gpu=gpu, rank=self.rank[idx])
             self._cur = (pod, d)
             return d

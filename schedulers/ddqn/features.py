@@ -31,6 +31,17 @@ FEATURE_NAMES: tuple[str, ...] = (
 N_FEATURES = len(FEATURE_NAMES)
 FEATURE_SPEC = "v1:" + ",".join(FEATURE_NAMES)
 
+# v2 (issue 17, "learning when to search"): the v1 row followed by FGD-Search's goodhome cost
+# of the candidate (``searchfeat.py`` computes them; v1 models never see these columns)
+SEARCH_FEATURE_NAMES: tuple[str, ...] = (
+    "search_cost", "search_excess", "search_keep", "search_class", "search_kept_frac",
+)
+FEATURE_NAMES_V2 = FEATURE_NAMES + SEARCH_FEATURE_NAMES
+N_FEATURES_V2 = len(FEATURE_NAMES_V2)
+FEATURE_SPEC_V2 = "v2:" + ",".join(FEATURE_NAMES_V2)
+FEATURE_SPECS: dict[str, int] = {FEATURE_SPEC: N_FEATURES, FEATURE_SPEC_V2: N_FEATURES_V2}
+"""Feature spec -> row width, for every spec a model file may carry."""
+
 MAX_CPU = 128000.0   # protocol constant (R6)
 MAX_GPU = 8000.0
 

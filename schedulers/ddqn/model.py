@@ -3,12 +3,12 @@
 Why: one small MLP is shared across nodes: it maps a node's feature row (``features.py``) to
 the value of placing the pod there, so a decision is one batched forward pass over all
 feasible nodes. The file format is pickle-free and self-checking: a magic line, a JSON header
-(format version, feature spec, layer sizes, score rule, training metadata, sha256 of the
-payload) and the float32 weights. Loading verifies all of it and raises
+(format version, feature spec — v1, or v2 with the search columns —, layer sizes, score rule,
+training metadata, sha256 of the payload) and the float32 weights. Loading verifies all of it and raises
 :class:`ModelFileError` with a readable message on any mismatch or corruption.
 
 Neighbours: ``train.py`` (creates and saves), ``scorer.py`` (loads for inference),
-``features.py`` (defines ``FEATURE_SPEC`` / ``N_FEATURES``).
+``features.py`` (defines ``FEATURE_SPECS`` / ``N_FEATURES``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from schedulers.ddqn.features import FEATURE_NAMES, FEATURE_SPEC, N_FEATURES
+from schedulers.ddqn.features import FEATURE_NAMES, FEATURE_SPECS, N_FEATURES
 
 GAIN_COLUMN = FEATURE_NAMES.index("frag_gain")
 STATE_COLUMNS = [FEATURE_NAMES.index(n) for n in FEATURE_NAMES if n.startswith("pod_")] + [
@@ -94,6 +94,14 @@ def scores(adv: torch.Tensor | np.ndarray, gain: np.ndarray) -> np.ndarray:
     return (base + np.trunc(25.0 * (a.astype(np.float64) - g))).astype(np.int64)
 
 
+def spec_for(n_in: int) -> str:
+    """The feature spec of a network with ``n_in`` inputs (v1: 28, v2: 28 + search columns)."""
+    for spec, n in FEATURE_SPECS.items():
+        if n == n_in:
+            return spec
+    raise ValueError(f"no feature spec has {n_in} features")
+
+
 def _payload(net: QNet) -> tuple[bytes, list[dict[str, Any]]]:
     chunks, layout = [], []
     for name, t in net.state_dict().items():
@@ -108,7 +116,7 @@ def save(net: QNet, path: Path, *, meta: dict[str, Any] | None = None) -> None:
     data, layout = _payload(net)
     header = {
         "format_version": FORMAT_VERSION,
-        "feature_spec": FEATURE_SPEC,
+        "feature_spec": spec_for(net.n_in),
         "n_in": net.n_in,
         "hidden": list(net.hidden),
         "dtype": "float32-le",
@@ -139,9 +147,12 @@ def load(path: Path) -> tuple[QNet, dict[str, Any]]:
         raise ModelFileError(f"{path}: corrupt header: {e}") from e
     if header.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {header.get('format_version')} != supported {FORMAT_VERSION}")
-    if header.get("feature_spec") != FEATURE_SPEC:
+    spec = header.get("feature_spec")
+    if spec not in FEATURE_SPECS:
         raise ModelFileError(f"{path}: feature spec mismatch (file was trained on other features): "
-                             f"{header.get('feature_spec')!r} != {FEATURE_SPEC!r}")
+                             f"{spec!r} is none of {sorted(FEATURE_SPECS)!r}")
+    if header.get("n_in") != FEATURE_SPECS[spec]:
+        raise ModelFileError(f"{path}: n_in {header.get('n_in')!r} does not match its feature spec ({FEATURE_SPECS[spec]})")
     data = rest[nl + 1:]
     if hashlib.sha256(data).hexdigest() != header.get("sha256"):
         raise ModelFileError(f"{path}: sha256 mismatch: weights are corrupt or truncated")

@@ -11,6 +11,9 @@ weights file; ``search=goodhome|pack|scarcity`` a decision-time search inside th
 best score class by FGD-Search's cost (``schedulers.gpu.policies.fgdsearch``; off by default,
 results in ``docs/ddqn.md``), with ``search_reach``/``search_cap``/``search_slack`` as
 FGD-Search's options and ``search_gpu_only=1`` to leave CPU-only pods to the network.
+A v2 model (``features.FEATURE_SPEC_V2``, issue 17 "learning when to search") gets FGD-Search's
+cost of each node as extra input columns (``searchfeat``) and decides itself where to follow
+it; a v1 model (the shipped one) gets the v1 row only, exactly as before.
 torch is imported only when a policy is built (``scorer``: seconds of CPU at start-up), so
 importing this module is cheap.
 
@@ -25,7 +28,8 @@ from typing import Protocol
 
 import numpy as np
 
-from schedulers.ddqn.features import FeatureBuilder, TypicalPods
+from schedulers.ddqn.features import FEATURE_SPEC_V2, FeatureBuilder, TypicalPods
+from schedulers.ddqn.searchfeat import SearchFeatures
 from schedulers.gpu.choice import choose_best, whole_gpus
 from schedulers.gpu.policies.fgd import FGD
 from schedulers.gpu.policies.fgdsearch import FGDSearch, search_scores
@@ -54,6 +58,9 @@ class DdqnPolicy:
         self.search_gpu_only = bool(opts.pop("gpu_only", False))  # CPU-only pods: the network's order
         self.search = FGDSearch(typical, mode=search, **opts) if search else None
         self.sim_typical = typical
+        # v2 models read FGD-Search's cost as features; v1 models (28 columns) never compute it
+        header = getattr(scorer, "header", None) or {}
+        self.search_features = SearchFeatures(typical) if header.get("feature_spec") == FEATURE_SPEC_V2 else None
         self._builder: FeatureBuilder | None = None
         self._state_key: tuple[int, int] | None = None
         self._last: tuple[GpuPod, np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -68,6 +75,8 @@ class DdqnPolicy:
 
     def score(self, state: GpuNodeState, pod: GpuPod, feasible: np.ndarray) -> np.ndarray:
         X, gpu = self.builder(state).build(state, feasible, pod)
+        if self.search_features is not None:
+            X = np.hstack([X, self.search_features.columns(state, pod, feasible)])
         self._last = (pod, feasible, gpu, state.gen[feasible].copy())
         scores, self.last_values = self.scorer.scores_and_values(X)
         if self.search is None or (self.search_gpu_only and pod.milli <= 0):

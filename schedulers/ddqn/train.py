@@ -9,6 +9,9 @@ the immediate reward is FGD and the bootstrapped part learns the longer-term cor
 Double DQN: the online net picks the next state's best candidate, the target net (Polyak
 averaged) values it; n-step returns; epsilon-greedy exploration among the top candidates;
 Huber loss; fixed seeds. Writes ``curves.json``, ``curves.png`` and the model file.
+With v2 rows (``env.search_features``: FGD-Search's cost per candidate, ``searchfeat.py``) the
+net may start from a v1 file (``init_from``, :func:`widen_into`) and from "follow the search"
+(``search_prior``, :func:`add_search_prior`); issue 17's "learning when to search".
 
 Neighbours: ``env.py`` (episodes), ``replay.py`` (buffer), ``model.py`` (net + file format),
 ``__main__.py`` (CLI).
@@ -30,7 +33,7 @@ from tqdm import tqdm
 from controlplane.log import get_logger
 from schedulers.ddqn import model as qmodel
 from schedulers.ddqn.env import EpisodeSpec, OpenbEnv, select
-from schedulers.ddqn.features import N_FEATURES
+from schedulers.ddqn.features import FEATURE_NAMES_V2, N_FEATURES_V2
 from schedulers.ddqn.replay import Replay
 
 log = get_logger(__name__)
@@ -64,6 +67,8 @@ class TrainConfig:
     eval_every: int = 5             # greedy validation episodes every this many episodes
     eval_seeds: tuple[int, ...] = (100_001, 100_002, 100_003, 100_004, 100_005, 100_006)
     max_steps: int | None = None    # CI: stop after this many env steps
+    init_from: str | None = None    # start from this model file's weights (v1 into v2: new inputs at 0)
+    search_prior: float = 0.0       # v2: one more hidden unit, start as "follow FGD-Search" (add_search_prior)
 
 
 def _seed_all(seed: int) -> None:
@@ -78,12 +83,17 @@ def train(env: OpenbEnv, cfg: TrainConfig, out: Path, progress: bool = True) -> 
     _seed_all(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
-    online = qmodel.QNet(N_FEATURES, cfg.hidden)
+    hidden = cfg.hidden[:-1] + (cfg.hidden[-1] + 1,) if cfg.search_prior else cfg.hidden
+    online = qmodel.QNet(env.n_features, hidden)   # v1 rows, or v2 with the search columns
+    if cfg.init_from:
+        widen_into(qmodel.load(Path(cfg.init_from))[0], online)
+    if cfg.search_prior:
+        add_search_prior(online, cfg.search_prior)
     target = copy.deepcopy(online)
     for p in target.parameters():
         p.requires_grad_(False)
     opt = torch.optim.Adam(online.parameters(), lr=cfg.lr)
-    buf = Replay(cfg.replay, cfg.k_candidates, N_FEATURES, seed=cfg.seed)
+    buf = Replay(cfg.replay, cfg.k_candidates, env.n_features, seed=cfg.seed)
     curves: list[dict] = []
     steps = updates = 0
     t0, c0 = time.time(), time.process_time()
@@ -157,6 +167,38 @@ def train(env: OpenbEnv, cfg: TrainConfig, out: Path, progress: bool = True) -> 
     _plot(curves, val, out / "curves.png")
     log.info("ddqn.trained", out=str(out), **{k: summary[k] for k in ("episodes", "steps", "wall_s", "cpu_s")})
     return summary
+
+
+def widen_into(src: qmodel.QNet, dst: qmodel.QNet) -> None:
+    """Copy ``src``'s weights into ``dst``, which has the same layers but may read more input
+    columns (v1 -> v2: the search columns come last) and have more hidden units. The extra
+    weights are 0, so ``dst`` scores exactly like ``src`` until training moves them."""
+    if len(src.hidden) != len(dst.hidden) or src.n_in > dst.n_in or any(a > b for a, b in zip(src.hidden, dst.hidden)):
+        raise ValueError(f"cannot widen a {src.n_in}-input {src.hidden} net into a {dst.n_in}-input {dst.hidden} one")
+    sd = dst.state_dict()
+    with torch.no_grad():
+        for name, w in src.state_dict().items():
+            t = sd[name]
+            t.zero_()
+            t[tuple(slice(0, n) for n in w.shape)].copy_(w)   # new inputs / units come last
+    dst.load_state_dict(sd)
+
+
+def add_search_prior(net: qmodel.QNet, c: float) -> None:
+    """Make the residual's last hidden unit ``relu(search_keep)`` with output weight ``c``:
+    a node FGD-Search keeps gets ``trunc(25 c)`` more score units (c = 0.045: one unit), so
+    the net starts close to "always follow the search" and training learns where not to.
+    The unit must be unused (zero weights, e.g. added by :func:`widen_into`)."""
+    if len(net.hidden) != 1 or net.n_in != N_FEATURES_V2:
+        raise ValueError("the search prior needs a v2 net with one hidden layer")
+    keep = FEATURE_NAMES_V2.index("search_keep")
+    first, last = net.residual[0], net.residual[-1]
+    with torch.no_grad():
+        if first.weight[-1].abs().sum() or last.weight[0, -1]:
+            raise ValueError("the residual's last hidden unit is in use")
+        first.weight[-1, keep] = 1.0
+        first.bias[-1] = 0.0
+        last.weight[0, -1] = c
 
 
 def run_episode(env: OpenbEnv, seed: int, net: qmodel.QNet | None) -> float:
