@@ -105,7 +105,6 @@ class IngressController:
         self._session: aiohttp.ClientSession | None = None
         for inf in (self.ingresses, self.classes):
             inf.add_handler(lambda *_: self._dirty.set())
-        self.services.add_handler(lambda *_: None)
 
     # -- the table -----------------------------------------------------------------------------
     def is_default(self) -> bool:

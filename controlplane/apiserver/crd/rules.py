@@ -11,7 +11,7 @@ their keys; items of other lists have no old value. A rule that is false gives
 ``<path>: Invalid value: "<type>": <message>`` (``message``, a ``messageExpression`` that gives a
 string, else ``failed rule: <rule>``), or Forbidden / Required / Duplicate per ``reason``, at the
 node's path plus ``fieldPath``; a rule that cannot be evaluated gives ``Invalid value`` with the
-evaluation error. The CRD's rules are compiled when the CRD is written (``validation.py``).
+evaluation error. The CRD's rules are compiled when the CRD is written (``check_rules``).
 
 Engine: ``controlplane.machinery.cel`` (cel-python): the standard library and macros; Kubernetes'
 CEL extension libraries (quantity, url, ``isSorted`` ...) and the cost budget are not there.
@@ -150,31 +150,32 @@ def validate_object(obj: Obj, old: Obj | None, schema: Obj, errs: Errors) -> Non
     validate(obj, old if old is not None else _MISSING, schema, "", errs)
 
 
-def compile_errors(schema: Any, path: str) -> list[tuple[str, str]]:
-    """(field path, message) of every rule in ``schema`` that does not compile (the CRD's
-    validation: ``...x-kubernetes-validations[i].rule``)."""
-    out: list[tuple[str, str]] = []
+REASONS = ("FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate")
+
+
+def check_rules(schema: Any, path: str, errs: Errors) -> None:
+    """The CRD's validation of its rules: every ``rule`` and ``messageExpression`` in
+    ``schema`` compiles (``...x-kubernetes-validations[i].rule: Invalid value: "<rule>":
+    compilation failed: ...``) and every ``reason`` is one Kubernetes knows."""
     if not isinstance(schema, dict):
-        return out
+        return
     for i, rule in enumerate(schema.get("x-kubernetes-validations") or []):
-        where = f"{path}.x-kubernetes-validations[{i}]"
         if not isinstance(rule, dict):
             continue
-        err = cel.compile_error(rule.get("rule"))
-        if err is not None:
-            out.append((f"{where}.rule", err))
-        me = rule.get("messageExpression")
-        if me is not None and (err := cel.compile_error(me)) is not None:
-            out.append((f"{where}.messageExpression", err))
-        if rule.get("reason") not in (None, "FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired",
-                                      "FieldValueDuplicate"):
-            out.append((f"{where}.reason", "unsupported reason"))
+        where = f"{path}.x-kubernetes-validations[{i}]"
+        for key in ("rule", "messageExpression"):
+            if key == "messageExpression" and rule.get(key) is None:
+                continue
+            err = cel.compile_error(rule.get(key))
+            if err is not None:
+                errs.invalid(f"{where}.{key}", rule.get(key) if isinstance(rule.get(key), str) else "", err)
+        if rule.get("reason") not in (None, *REASONS):
+            errs.not_supported(f"{where}.reason", rule["reason"], REASONS)
     for key, sub in (schema.get("properties") or {}).items():
-        out.extend(compile_errors(sub, f"{path}.properties[{key}]"))
+        check_rules(sub, f"{path}.properties[{key}]", errs)
     for k in ("items", "additionalProperties"):
         if isinstance(schema.get(k), dict):
-            out.extend(compile_errors(schema[k], f"{path}.{k}"))
+            check_rules(schema[k], f"{path}.{k}", errs)
     for k in ("allOf", "anyOf", "oneOf"):
         for i, sub in enumerate(schema.get(k) or []):
-            out.extend(compile_errors(sub, f"{path}.{k}[{i}]"))
-    return out
+            check_rules(sub, f"{path}.{k}[{i}]", errs)

@@ -5,10 +5,9 @@ and structural enough for ``schema.py`` to enforce. Caller: ``validation/rules.p
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from controlplane.apiserver.crd.rules import compile_errors
+from controlplane.apiserver.crd.rules import check_rules
 from controlplane.apiserver.meta.names import Errors, dns1123_label_error, dns1123_subdomain_error
 
 Obj = dict[str, Any]
@@ -74,13 +73,7 @@ def validate_crd(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
             errs.invalid(f"{path}.schema.openAPIV3Schema.type", schema.get("type"),
                          "must be object at the root")
         _structural(schema, f"{path}.schema.openAPIV3Schema", errs, root=True)
-        for where, message in compile_errors(schema, f"{path}.schema.openAPIV3Schema"):
-            rule = where.rpartition(".")[2]
-            if rule == "reason":
-                errs.not_supported(where, "", ("FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired",
-                                               "FieldValueDuplicate"))
-            else:
-                errs.invalid(where, _rule_text(schema, where), message)
+        check_rules(schema, f"{path}.schema.openAPIV3Schema", errs)
         for j, col in enumerate(v.get("additionalPrinterColumns") or []):
             cp = f"{path}.additionalPrinterColumns[{j}]"
             for key in ("name", "type", "jsonPath"):
@@ -93,20 +86,6 @@ def validate_crd(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
         ospec = old.get("spec") or {}
         if ospec.get("scope") and ospec.get("scope") != scope:
             errs.invalid("spec.scope", scope, "field is immutable")
-
-
-def _rule_text(schema: Obj, where: str) -> str:
-    """The rule (or messageExpression) text at ``where`` (for the error's value)."""
-    node: Any = schema
-    tail = where.split("openAPIV3Schema", 1)[1]
-    for part in re.findall(r"\.([A-Za-z-]+)(?:\[([^\]]+)\])?", tail):
-        key, idx = part
-        if not isinstance(node, dict):
-            return ""
-        node = node.get(key)
-        if idx:
-            node = node[int(idx)] if isinstance(node, list) else (node or {}).get(idx)
-    return node if isinstance(node, str) else ""
 
 
 def _structural(schema: Any, path: str, errs: Errors, root: bool = False) -> None:
