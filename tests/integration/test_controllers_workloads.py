@@ -83,8 +83,12 @@ async def test_statefulset_ordered_scale_and_update(apiserver, controller_manage
             return v == {"db-0": None, "db-1": "2", "db-2": "2"} and all(
                 c["status"] == "True" for p in pods.values() for c in p.get("status", {}).get("conditions", []) if c["type"] == "Ready")
         await eventually(partitioned, timeout=60)
-        st = (await client.get(R.STATEFULSETS, "db", ns))["status"]
-        assert st["updatedReplicas"] == 2 and st["currentRevision"] != st["updateRevision"]
+
+        async def partitioned_status():
+            # the status is written after the pods move: wait for the controller's next pass
+            st = (await client.get(R.STATEFULSETS, "db", ns)).get("status") or {}
+            return st.get("updatedReplicas") == 2 and st.get("currentRevision") != st.get("updateRevision")
+        await eventually(partitioned_status)
         out = await asyncio.to_thread(kubectl, "rollout", "status", "statefulset/db", "-n", ns, "--timeout=30s", timeout=40)
         assert "partitioned roll out complete" in out.stdout
     finally:
