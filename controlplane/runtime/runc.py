@@ -33,7 +33,7 @@ import termios
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controlplane import hostcleanup
 from controlplane.log import get_logger
@@ -126,6 +126,29 @@ def _stdio_args(spec: ContainerSpec) -> list[str]:
     return out
 
 
+def _monitor_facts(pid: int) -> dict[str, Any]:
+    """What a conmon that should have exited is doing: its state, the kernel function it sleeps
+    in, its children and how many descriptors it holds (for the log)."""
+    facts: dict[str, Any] = {"conmon": f"{pid} {cgroups.proc_state(pid)}"}
+    base = Path(f"/proc/{pid}")
+    try:
+        facts["conmon_wchan"] = (base / "wchan").read_text().strip()
+    except OSError:
+        pass
+    try:
+        kids = []
+        for t in (base / "task").iterdir():
+            kids += (t / "children").read_text().split()
+        facts["conmon_children"] = {k: cgroups.proc_state(int(k)) for k in kids[:10]}
+    except OSError:
+        pass
+    try:
+        facts["conmon_fds"] = {fd.name: os.readlink(fd) for fd in list((base / "fd").iterdir())[:20]}
+    except OSError:
+        pass
+    return facts
+
+
 def _pid_alive_as(pid: int, needle: str) -> bool:
     """Whether ``pid`` runs and its command line mentions ``needle`` (a pid reused by another
     program is not our conmon)."""
@@ -149,6 +172,7 @@ class RuncRuntime(ContainerRuntime):
         for d in (self.state_dir, self.bundles, self.pods_dir, self.exits, self.sockets):
             d.mkdir(parents=True, exist_ok=True)
         self.conmon = shutil.which(CONMON) or "/usr/bin/conmon"
+        self.kill_wait = 10.0  # seconds for an exit after each SIGKILL step (stop_container)
         self.runc_path = shutil.which(runc) or runc
         self.network = network
         self.log_max_bytes = log_max_bytes
@@ -381,7 +405,7 @@ class RuncRuntime(ContainerRuntime):
             except asyncio.TimeoutError:
                 await self.kill_container(cid, _signal.SIGKILL)
                 try:
-                    await asyncio.wait_for(asyncio.shield(c.exited), timeout=10)
+                    await asyncio.wait_for(asyncio.shield(c.exited), timeout=self.kill_wait)
                 except asyncio.TimeoutError:
                     # the last resort (seen once in CI: the container outlived runc's SIGKILL and
                     # its restart never came): SIGKILL every process of its cgroup, and say what
@@ -391,11 +415,36 @@ class RuncRuntime(ContainerRuntime):
                                 processes={p: cgroups.proc_state(p) for p in left[:10]},
                                 conmon=f"{c.conmon_pid} {cgroups.proc_state(c.conmon_pid)}")
                     try:
-                        await asyncio.wait_for(asyncio.shield(c.exited), timeout=10)
+                        await asyncio.wait_for(asyncio.shield(c.exited), timeout=self.kill_wait)
                     except asyncio.TimeoutError:
-                        log.warning("container did not die after its cgroup was killed", id=cid,
-                                    conmon=f"{c.conmon_pid} {cgroups.proc_state(c.conmon_pid)}")
+                        await self._end_stuck_monitor(c)
         return c.status
+
+    async def _end_stuck_monitor(self, c: _Ctr) -> None:
+        """The container's cgroup is empty (or was killed) but its conmon has not exited: seen
+        in CI with the cgroup already empty and conmon sleeping, so the container never
+        counted as exited and its restart never came. Say what conmon waits on, then SIGKILL
+        that conmon (ours: its command line names the container) so the exit is seen; without
+        an exit file the status is 137, the SIGKILL the container was sent."""
+        left = await asyncio.to_thread(cgroups.pids, c.cg_path)
+        diag = _monitor_facts(c.conmon_pid)
+        exit_file = (self.exits / c.id).exists()
+        if left or not _pid_alive_as(c.conmon_pid, c.id):
+            log.warning("container did not die after its cgroup was killed", id=c.id, processes=left[:10],
+                        exit_file=exit_file, **diag)
+            return
+        log.warning("container gone but its monitor lives on; killing the monitor", id=c.id,
+                    exit_file=exit_file, **diag)
+        if not exit_file:  # the exit the container was given: its SIGKILL
+            (self.exits / c.id).write_text(f"{128 + int(_signal.SIGKILL)}\n")
+        try:
+            os.kill(c.conmon_pid, _signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            await asyncio.wait_for(asyncio.shield(c.exited), timeout=5)
+        except asyncio.TimeoutError:
+            log.warning("container monitor did not end after SIGKILL", id=c.id, **_monitor_facts(c.conmon_pid))
 
     async def remove_container(self, cid: str) -> None:
         c = self._ctrs.get(cid)

@@ -4,6 +4,7 @@ hostname, env, limits in the cgroup, the pod network namespace, and cleanup."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import uuid
@@ -108,6 +109,28 @@ async def test_stop_with_grace_then_kill(runc_runtime, busybox_rootfs):
     await asyncio.sleep(0.3)
     st2 = await runc_runtime.stop_container(cid2, grace=10)
     assert st2.exit_code == 7
+
+
+async def test_stop_ends_a_monitor_that_outlives_its_container(runc_runtime, busybox_rootfs, monkeypatch):
+    """Seen in CI: the container's cgroup empty, its conmon asleep and never exiting, so the
+    container never counted as exited. A stopped conmon plays that part here: stop kills the
+    container, finds its cgroup empty, SIGKILLs the monitor and reports 137."""
+    monkeypatch.setattr(runc_runtime, "kill_wait", 1.0)
+    sb = await sandbox(runc_runtime)
+    cid = await runc_runtime.create_container(sb, ContainerSpec(name="m", rootfs=busybox_rootfs, args=["sleep", "300"]))
+    await runc_runtime.start_container(cid)
+    conmon = runc_runtime._ctrs[cid].conmon_pid
+    os.kill(conmon, signal.SIGSTOP)
+    try:
+        st = await asyncio.wait_for(runc_runtime.stop_container(cid, grace=0.2), 30)
+    finally:
+        try:
+            os.kill(conmon, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    assert st.state == "exited" and st.exit_code == 137
+    assert cgroups.proc_state(conmon) == "gone"
+    await runc_runtime.remove_container(cid)
 
 
 async def test_exec_and_shared_network_namespace(runc_runtime, busybox_rootfs):
