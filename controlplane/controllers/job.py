@@ -12,7 +12,10 @@ pod is terminating the terminal ``Failed`` / ``Complete`` condition follows with
 reason and message (``completionTime`` for Complete). Otherwise it creates or deletes pods so
 ``active`` equals min(parallelism, completions − succeeded); with ``podReplacementPolicy:
 Failed`` (implied by a podFailurePolicy) terminating pods are not replaced until they are gone.
-Failures an ``Ignore`` rule matches are not counted. Pods carry ``job-name`` and
+Failures an ``Ignore`` rule matches are not counted. Without ``completions`` the Job is a
+work queue: once a pod succeeded no new one starts, and it completes when none is running.
+``suspend`` deletes the running pods (condition ``Suspended``, reason JobSuspended; on
+resumption JobResumed and a new ``startTime``). Pods carry ``job-name`` and
 ``controller-uid`` labels (both the legacy and ``batch.kubernetes.io/`` forms). Expectations
 guard against a lagging cache.
 
@@ -213,9 +216,13 @@ def finish_target(job: dict, counts: JobCounts, now: float) -> tuple[tuple[str, 
     started = parse_time_or_none(status.get("startTime")) or now
     if counts.failed > backoff:
         return ("FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit"), None
-    if deadline is not None and now - started >= int(deadline):
+    suspended = bool(spec.get("suspend"))  # the deadline counts continuous activity only
+    if not suspended and any(c.get("type") == "Suspended" and c.get("status") == "True"
+                             for c in status.get("conditions") or []):
+        started = now  # being resumed now: startTime is reset below
+    if deadline is not None and not suspended and now - started >= int(deadline):
         return ("FailureTarget", "DeadlineExceeded", "Job was active longer than specified deadline"), None
-    wait = None if deadline is None else max(0.5, started + int(deadline) - now)
+    wait = None if deadline is None or suspended else max(0.5, started + int(deadline) - now)
     if counts.indexed:
         completions = int(spec["completions"])
         failed_ix = counts.failed_indexes
@@ -237,6 +244,26 @@ def completions_reached(job: dict, counts: JobCounts, active: int) -> bool:
     if completions is None:
         return counts.succeeded > 0 and active == 0
     return counts.succeeded >= int(completions)
+
+
+def ensure_condition(conditions: list[dict], ctype: str, status: str, reason: str, message: str) -> bool:
+    """``ensureJobConditionStatus``: update the condition of ``ctype`` in place (its
+    transition time only when the status changes) or append it, unless it is absent and
+    ``status`` is False; whether anything changed."""
+    for c in conditions:
+        if c.get("type") != ctype:
+            continue
+        if (c.get("status"), c.get("reason"), c.get("message")) == (status, reason, message):
+            return False
+        now = now_rfc3339()
+        if c.get("status") != status:
+            c["lastTransitionTime"] = now
+        c.update(status=status, reason=reason, message=message, lastProbeTime=now)
+        return True
+    if status == "False":
+        return False
+    conditions.append(new_condition(ctype, reason, message))
+    return True
 
 
 def new_condition(ctype: str, reason: str, message: str) -> dict:
@@ -285,14 +312,16 @@ class JobController:
             raise TerminalError(f"job {key}: {e!r}") from e
         spec = job.get("spec") or {}
         status = dict(job.get("status") or {})
-        status.setdefault("startTime", now_rfc3339())
-        conditions = list(status.get("conditions") or [])
+        if not spec.get("suspend"):
+            status.setdefault("startTime", now_rfc3339())
+        conditions = [dict(c) for c in status.get("conditions") or []]
         active = counts.active
         terminating = counts.terminating
         satisfied = self.expectations.satisfied(key)
         if target is None:
-            if satisfied and not spec.get("suspend"):
+            if satisfied:
                 active = await self._manage(job, key, pods, counts)
+                self._suspend_condition(job, status, conditions)
             if completions_reached(job, counts, len(active)):
                 target = ("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods")
         result = Result(requeue_after=wait) if wait is not None and target is None else None
@@ -325,6 +354,19 @@ class JobController:
                     raise
         return result
 
+    def _suspend_condition(self, job: dict, status: dict, conditions: list[dict]) -> None:
+        """``Suspended`` True while ``spec.suspend`` (JobSuspended), False once resumed
+        (JobResumed, ``startTime`` reset: the deadline counts from the resumption)."""
+        suspended = bool(job["spec"].get("suspend"))
+        if ensure_condition(conditions, "Suspended", "True" if suspended else "False",
+                            "JobSuspended" if suspended else "JobResumed",
+                            "Job suspended" if suspended else "Job resumed"):
+            if suspended:
+                self.recorder.event(job, "Normal", "Suspended", "Job suspended")
+            else:
+                self.recorder.event(job, "Normal", "Resumed", "Job resumed")
+                status["startTime"] = now_rfc3339()
+
     def _finish(self, job: dict, status: dict, conditions: list[dict], ctype: str, reason: str, message: str) -> None:
         """Add the terminal condition (and ``completionTime`` for Complete), with its Event."""
         conditions.append(new_condition(ctype, reason, message))
@@ -340,6 +382,9 @@ class JobController:
         spec = job["spec"]
         active = counts.active
         wait_terminating = only_replace_failed(spec)
+        if spec.get("suspend"):
+            await self._delete_pods(job, key, pu.rank_for_deletion(active))
+            return []
         if counts.indexed:
             completions = int(spec["completions"])
             failed = counts.failed_indexes or set()
@@ -355,6 +400,8 @@ class JobController:
                 await self._create_pods(job, key, len(create), indexes=create, replaced=replaced)
             return active
         want = wanted_active(job, counts.succeeded)
+        if spec.get("completions") is None and counts.succeeded > 0:
+            want = len(active)  # a work queue: once one pod succeeded, the others run to their end
         if len(active) < want:
             n = want - len(active) - (counts.terminating if wait_terminating else 0)
             if n > 0:

@@ -244,3 +244,50 @@ async def test_policies_immutable(apiserver, kubectl, client):
     res = await asyncio.to_thread(kubectl, "patch", "job", "fixed", "-n", ns, "--type=merge", "-p",
                                   json.dumps({"spec": {"backoffLimitPerIndex": 2}}), check=False)
     assert res.returncode != 0 and "spec.backoffLimitPerIndex: Invalid value: 2: field is immutable" in res.stderr, res.stderr
+
+
+async def test_suspend_and_resume(apiserver, controller_manager, kubectl, client):
+    ns = await new_namespace(client, "susp")
+    spec = job("later", ns, completions=2, parallelism=2, suspend=True, activeDeadlineSeconds=600)
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(spec))
+    suspended = await eventually(lambda: condition(client, ns, "later", "Suspended"))
+    assert (suspended["reason"], suspended["message"]) == ("JobSuspended", "Job suspended")
+    j = await client.get(R.JOBS, "later", ns)
+    assert "startTime" not in j["status"] and not await job_pods(client, ns, "later")
+    out = (await asyncio.to_thread(kubectl, "get", "job", "later", "-n", ns)).stdout.splitlines()
+    assert out[1].split()[:3] == ["later", "Suspended", "0/2"], out
+    await asyncio.to_thread(kubectl, "patch", "job", "later", "-n", ns, "--type=merge", "-p", '{"spec":{"suspend":false}}')
+    await eventually(lambda: running_pods(client, ns, "later", 2))
+
+    async def resumed():
+        j = await client.get(R.JOBS, "later", ns)
+        c = next((c for c in j["status"].get("conditions") or [] if c["type"] == "Suspended"), None)
+        return j if c and (c["status"], c["reason"], c["message"]) == ("False", "JobResumed", "Job resumed") else None
+    j = await eventually(resumed)
+    assert j["status"].get("startTime")
+    await asyncio.to_thread(kubectl, "patch", "job", "later", "-n", ns, "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    await eventually(lambda: running_pods(client, ns, "later", 0))   # suspending deletes the running pods
+    await eventually(lambda: condition(client, ns, "later", "Suspended"))
+
+    async def events(reason):
+        return [e for e in (await client.list(R.EVENTS, ns))["items"] if e["reason"] == reason]
+    await eventually(lambda: events("Resumed"))
+
+
+async def test_work_queue_lets_the_others_finish(apiserver, controller_manager, kubectl, client):
+    """No completions: once a pod succeeded no new pod starts, the running ones are left to end."""
+    ns = await new_namespace(client, "wq")
+    spec = job("queue", ns, parallelism=2)
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(spec))
+    a, b = await eventually(lambda: running_pods(client, ns, "queue", 2))
+    await set_status(client, a, "Succeeded", exit_code=0)
+
+    async def succeeded_one():
+        j = await client.get(R.JOBS, "queue", ns)
+        return j if (j.get("status") or {}).get("succeeded") == 1 else None
+    await eventually(succeeded_one)
+    await asyncio.sleep(0.5)
+    assert [p["metadata"]["name"] for p in running(await job_pods(client, ns, "queue"))] == [b["metadata"]["name"]]
+    assert await condition(client, ns, "queue", "Complete") is None
+    await set_status(client, b, "Succeeded", exit_code=0)
+    await eventually(lambda: condition(client, ns, "queue", "Complete"))

@@ -381,3 +381,37 @@ def test_policies_are_immutable():
     batch.job(new, errs, True, old)
     fields = [c["field"] for c in errs.causes if "immutable" in c["message"]]
     assert fields == ["spec.podFailurePolicy", "spec.backoffLimitPerIndex"]
+
+
+# -- suspend -----------------------------------------------------------------------------------
+
+def cond(ctype, status, reason="R", message="M"):
+    return {"type": ctype, "status": status, "reason": reason, "message": message,
+            "lastProbeTime": "t0", "lastTransitionTime": "t0"}
+
+
+@pytest.mark.parametrize("before,args,changed,after", [
+    ([], ("Suspended", "True", "JobSuspended", "Job suspended"), True, [("Suspended", "True", "JobSuspended")]),
+    ([], ("Suspended", "False", "JobResumed", "Job resumed"), False, []),      # never suspended: nothing
+    ([cond("Suspended", "True", "JobSuspended", "Job suspended")], ("Suspended", "True", "JobSuspended", "Job suspended"),
+     False, [("Suspended", "True", "JobSuspended")]),
+    ([cond("Suspended", "True", "JobSuspended", "Job suspended")], ("Suspended", "False", "JobResumed", "Job resumed"),
+     True, [("Suspended", "False", "JobResumed")]),
+])
+def test_ensure_condition(before, args, changed, after):
+    assert jobc.ensure_condition(before, *args) is changed
+    assert [(c["type"], c["status"], c["reason"]) for c in before] == after
+    if changed and before and before[0]["status"] != "t0":
+        assert before[0]["lastTransitionTime"] != "t0"
+
+
+@pytest.mark.parametrize("suspend,conditions,expected", [
+    (False, [], ("FailureTarget", "DeadlineExceeded", "Job was active longer than specified deadline")),
+    (True, [], None),                                                    # suspended: no deadline
+    (False, [cond("Suspended", "True")], None),                          # resumed now: the timer restarts
+])
+def test_deadline_and_suspend(suspend, conditions, expected):
+    j = job({"activeDeadlineSeconds": 10, "suspend": suspend}, conditions)
+    got, wait = jobc.finish_target(j, jobc.count_pods(j, []), NOW + 20)  # 20 s after startTime
+    assert got == expected
+    assert (wait is None) == (suspend or expected is not None)
