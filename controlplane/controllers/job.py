@@ -93,7 +93,8 @@ def only_replace_failed(spec: dict) -> bool:
     return spec.get("podReplacementPolicy") == "Failed" or spec.get("podFailurePolicy") is not None
 
 
-def indexed_plan(completions: int, pods: list[dict], want_active: int, *, failed: set[int] | frozenset[int] = frozenset(),
+def indexed_plan(completions: int, pods: list[dict], want_active: int, *,
+                 failed: set[int] | frozenset[int] = frozenset(),
                  wait_terminating: bool = False) -> tuple[set[int], list[dict], list[int]]:
     """Indexed mode, pure: (succeeded indexes, active pods to delete, indexes to create pods
     for). An active pod with an invalid or out-of-range index, or of an index already
@@ -211,7 +212,9 @@ def finish_target(job: dict, counts: JobCounts, now: float) -> tuple[tuple[str, 
     if msg is not None:
         return ("FailureTarget", "PodFailurePolicy", msg), None
     backoff = spec.get("backoffLimit")
-    backoff = int(backoff) if backoff is not None else (MAX_INT32 if spec.get("backoffLimitPerIndex") is not None else 6)
+    if backoff is None:  # the apiserver defaults it; MaxInt32 with per-index limits
+        backoff = MAX_INT32 if spec.get("backoffLimitPerIndex") is not None else 6
+    backoff = int(backoff)
     deadline = spec.get("activeDeadlineSeconds")
     started = parse_time_or_none(status.get("startTime")) or now
     if counts.failed > backoff:

@@ -75,7 +75,8 @@ def per_index(spec: Obj, errs: Errors, path: str) -> None:
         if isinstance(completions, int) and completions > COMPLETIONS_SOFT_LIMIT and limit is not None:
             tail = f"when completions are above {COMPLETIONS_SOFT_LIMIT} and used with backoff limit per index"
             if max_failed is None:
-                errs.required(f"{path}.maxFailedIndexes", f"must be specified when completions is above {COMPLETIONS_SOFT_LIMIT}")
+                errs.required(f"{path}.maxFailedIndexes",
+                              f"must be specified when completions is above {COMPLETIONS_SOFT_LIMIT}")
             if isinstance(parallelism, int) and parallelism > PARALLELISM_LIMIT_HIGH_COMPLETIONS:
                 errs.invalid(f"{path}.parallelism", parallelism,
                              f"must be less than or equal to {PARALLELISM_LIMIT_HIGH_COMPLETIONS} {tail}")
@@ -132,7 +133,8 @@ def _on_exit_codes(req: Obj, errs: Errors, path: str, names: set[Any]) -> None:
         errs.not_supported(f"{path}.operator", op, OPERATORS)
     name = req.get("containerName")
     if name is not None and name not in names:
-        errs.invalid(f"{path}.containerName", name, "must be one of the container or initContainer names in the pod template")
+        errs.invalid(f"{path}.containerName", name,
+                     "must be one of the container or initContainer names in the pod template")
     values = req.get("values")
     if not values:
         invalid_raw(errs, f"{path}.values", _int32s(values), "at least one value is required")
@@ -209,7 +211,8 @@ def _success_rule(rule: Obj, completions: int, errs: Errors, path: str) -> None:
                          f"must be less than or equal to {completions} (the number of specified completions)")
         if indexes is not None and isinstance(count, int) and count > total:
             errs.invalid(f"{path}.succeededCount", count,
-                         f"must be less than or equal to {total} (the number of indexes in the specified succeededIndexes field)")
+                         f"must be less than or equal to {total} "
+                         "(the number of indexes in the specified succeededIndexes field)")
     if count is None and indexes is None:
         errs.required(path, "at least one of succeededCount or succeededIndexes must be specified")
 
@@ -232,7 +235,8 @@ def restart_policy_for_policies(spec: Obj, errs: Errors, path: str) -> None:
     if rp != "OnFailure":
         return
     if spec.get("podFailurePolicy") is not None:
-        errs.invalid(f"{path}.template.spec.restartPolicy", rp, 'only "Never" is supported when podFailurePolicy is specified')
+        errs.invalid(f"{path}.template.spec.restartPolicy", rp,
+                     'only "Never" is supported when podFailurePolicy is specified')
     elif spec.get("backoffLimitPerIndex") is not None:
         errs.invalid(f"{path}.template.spec.restartPolicy", rp,
                      'only "Never" is supported when backoffLimitPerIndex is specified')
