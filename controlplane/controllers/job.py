@@ -1,22 +1,36 @@
 """Job controller: runs pods to ``completions`` with at most ``parallelism`` at once.
 
-``reconcile(key)`` counts the Job's pods (succeeded / failed / active) from the cache, then:
-fails the Job (condition Failed, reason BackoffLimitExceeded or DeadlineExceeded, active pods
-deleted) when failures exceed ``backoffLimit`` or ``activeDeadlineSeconds`` has passed since
-``status.startTime``; completes it (Complete condition, ``completionTime``) when enough pods
-succeeded; otherwise creates or deletes pods so ``active`` equals
-min(parallelism, completions − succeeded). Pods carry ``job-name`` and ``controller-uid``
-labels (both the legacy and ``batch.kubernetes.io/`` forms). Expectations guard against a
-lagging cache.
+``reconcile(key)`` counts the Job's pods (succeeded / failed / active / terminating) from the
+cache, then decides whether the Job is finished, as kube-controller-manager 1.31 does
+(``syncJob``): a ``FailureTarget`` condition first (reason ``PodFailurePolicy`` when a failed
+pod matches a FailJob rule of ``spec.podFailurePolicy``, ``BackoffLimitExceeded`` when counted
+failures exceed ``backoffLimit``, ``DeadlineExceeded`` past ``activeDeadlineSeconds``,
+``MaxFailedIndexesExceeded`` / ``FailedIndexes`` under ``backoffLimitPerIndex``) or a
+``SuccessCriteriaMet`` one (reason ``SuccessPolicy`` when a ``spec.successPolicy`` rule is met,
+``CompletionsReached`` when enough pods succeeded); the active pods are deleted, and once no
+pod is terminating the terminal ``Failed`` / ``Complete`` condition follows with the same
+reason and message (``completionTime`` for Complete). Otherwise it creates or deletes pods so
+``active`` equals min(parallelism, completions − succeeded); with ``podReplacementPolicy:
+Failed`` (implied by a podFailurePolicy) terminating pods are not replaced until they are gone.
+Failures an ``Ignore`` rule matches are not counted. Without ``completions`` the Job is a
+work queue: once a pod succeeded no new one starts, and it completes when none is running.
+``suspend`` deletes the running pods (condition ``Suspended``, reason JobSuspended; on
+resumption JobResumed and a new ``startTime``). Pods carry ``job-name`` and
+``controller-uid`` labels (both the legacy and ``batch.kubernetes.io/`` forms). Expectations
+guard against a lagging cache.
 
 ``completionMode: Indexed``: each pod has a completion index in 0..completions-1 (annotation and
 label ``batch.kubernetes.io/job-completion-index``, env ``JOB_COMPLETION_INDEX`` from that
 annotation in every container, hostname ``<job>-<index>``, generateName ``<job>-<index>-``);
-the lowest indexes neither succeeded nor running get the new pods, a second active pod of an
-index (or one of an index already succeeded, or with an invalid index) is deleted, the Job
-completes when every index has a succeeded pod, and ``status.completedIndexes`` lists them in
-Kubernetes' compressed form (``0-2,4``). As in Kubernetes without pod-tracking finalizers,
-succeeded indexes are counted from the live pods. Neighbours: ``controllerutil``, ``podutil``.
+the lowest indexes neither succeeded, failed nor running get the new pods, a second active pod
+of an index (or one of an index already succeeded or failed, or with an invalid index) is
+deleted, the Job completes when every index has a succeeded pod, and
+``status.completedIndexes`` / ``status.failedIndexes`` list them in Kubernetes' compressed form
+(``0-2,4``). With ``backoffLimitPerIndex`` each pod carries its index's failure count
+(``batch.kubernetes.io/job-index-failure-count``) and an index whose count reaches the limit
+(or a FailIndex rule) fails for good. As in Kubernetes without pod-tracking finalizers,
+succeeded and failed pods are counted from the live pods. Neighbours: ``jobutil`` (the policy
+logic), ``controllerutil``, ``podutil``.
 """
 
 from __future__ import annotations
@@ -24,18 +38,25 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
+from dataclasses import dataclass, field
 
 from controlplane.client import resources as R
-from controlplane.client.controller import Controller, Result
+from controlplane.client.controller import Controller, Result, TerminalError
 from controlplane.client.informer import object_key
 from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError
 from controlplane.controllers import controllerutil as cu
+from controlplane.controllers import jobutil as ju
 from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
+from controlplane.machinery import jobindexes as ji
 from controlplane.machinery.timestamps import now_rfc3339, parse_time_or_none
 
 log = get_logger(__name__)
+
+# interim condition -> the terminal one it becomes once no pod is terminating
+TERMINAL_FOR = {"FailureTarget": "Failed", "SuccessCriteriaMet": "Complete"}
+MAX_INT32 = 2**31 - 1
 
 
 def job_finished(job: dict) -> str | None:
@@ -45,55 +66,42 @@ def job_finished(job: dict) -> str | None:
     return None
 
 
-def wanted_active(job: dict, succeeded: int) -> int:
-    """How many pods should be running now (pure)."""
+def wanted_active(job: dict, succeeded: int, failed_indexes: int = 0) -> int:
+    """How many pods should be running now (pure); failed indexes need none."""
     spec = job.get("spec") or {}
     parallelism = spec.get("parallelism", 1)
     parallelism = 1 if parallelism is None else int(parallelism)
     completions = spec.get("completions")
     if completions is None:
         return 0 if succeeded > 0 else parallelism
-    return max(0, min(parallelism, int(completions) - succeeded))
+    return max(0, min(parallelism, int(completions) - succeeded - failed_indexes))
 
 
-INDEX_KEY = "batch.kubernetes.io/job-completion-index"
+INDEX_KEY = ju.INDEX_KEY
 INDEX_ENV = "JOB_COMPLETION_INDEX"
-
-
-def pod_index(pod: dict) -> int | None:
-    """A pod's completion index (its annotation; None when absent or not a number)."""
-    v = ((pod.get("metadata") or {}).get("annotations") or {}).get(INDEX_KEY)
-    if v is None or not str(v).isdigit() or (len(str(v)) > 1 and str(v).startswith("0")):
-        return None
-    return int(v)
+pod_index = ju.pod_index
 
 
 def compress_indexes(indexes: set[int]) -> str:
     """Kubernetes' ``completedIndexes`` form (``orderedIntervals.String``): sorted runs of three
     or more as ``a-c``, two consecutive as ``a,b``: ``0-2,4,6,7``."""
-    out: list[str] = []
-    run: list[int] = []
-
-    def flush() -> None:
-        if run:
-            out.append(str(run[0]) if len(run) == 1 else f"{run[0]},{run[-1]}" if len(run) == 2
-                       else f"{run[0]}-{run[-1]}")
-    for i in sorted(indexes):
-        if run and i == run[-1] + 1:
-            run.append(i)
-            continue
-        flush()
-        run = [i]
-    flush()
-    return ",".join(out)
+    return ji.format_intervals(ji.from_indexes(indexes))
 
 
-def indexed_plan(completions: int, pods: list[dict], want_active: int) -> tuple[set[int], list[dict], list[int]]:
+def only_replace_failed(spec: dict) -> bool:
+    """``onlyReplaceFailedPods``: terminating pods are waited for, not replaced."""
+    return spec.get("podReplacementPolicy") == "Failed" or spec.get("podFailurePolicy") is not None
+
+
+def indexed_plan(completions: int, pods: list[dict], want_active: int, *,
+                 failed: set[int] | frozenset[int] = frozenset(),
+                 wait_terminating: bool = False) -> tuple[set[int], list[dict], list[int]]:
     """Indexed mode, pure: (succeeded indexes, active pods to delete, indexes to create pods
     for). An active pod with an invalid or out-of-range index, or of an index already
-    succeeded, is deleted; of several active pods of one index all but the one Kubernetes'
-    deletion ranking keeps longest are (``appendDuplicatedIndexPodsForRemoval``). New pods take
-    the lowest indexes neither succeeded nor active, up to ``want_active`` active."""
+    succeeded or ``failed``, is deleted; of several active pods of one index all but the one
+    Kubernetes' deletion ranking keeps longest are (``appendDuplicatedIndexPodsForRemoval``).
+    New pods take the lowest indexes neither succeeded, failed nor active (nor terminating,
+    with ``wait_terminating``), up to ``want_active`` active (less the terminating pods)."""
     succeeded = {i for p in pods if pu.phase(p) == "Succeeded"
                  for i in [pod_index(p)] if i is not None and i < completions}
     remove: list[dict] = []
@@ -102,30 +110,47 @@ def indexed_plan(completions: int, pods: list[dict], want_active: int) -> tuple[
         if not pu.is_pod_active(p):
             continue
         i = pod_index(p)
-        if i is None or i >= completions or i in succeeded:
+        if i is None or i >= completions or i in succeeded or i in failed:
             remove.append(p)
         else:
             by_index.setdefault(i, []).append(p)
     for group in by_index.values():
         if len(group) > 1:
             remove.extend(pu.rank_for_deletion(group)[:-1])
+    busy = set(by_index) | succeeded | set(failed)
     free = want_active - len(by_index)
+    if wait_terminating:
+        terminating = [p for p in pods if is_terminating_pod(p)]
+        busy |= {i for p in terminating for i in [pod_index(p)] if i is not None}
+        free -= len(terminating)
     create: list[int] = []
     if free > 0:
         for i in range(completions):
             if len(create) >= free:
                 break
-            if i not in succeeded and i not in by_index:
+            if i not in busy:
                 create.append(i)
     return succeeded, remove, create
 
 
-def indexed_template(template: dict, job_name: str, index: int) -> tuple[dict, str]:
-    """The pod template for ``index`` (env, hostname, annotation and label added) and its
+def is_terminating_pod(pod: dict) -> bool:
+    """Being deleted and not yet finished (``controller.IsPodTerminating``)."""
+    return pu.is_terminating(pod) and pu.phase(pod) not in ("Succeeded", "Failed")
+
+
+def indexed_template(template: dict, job_name: str, index: int,
+                     failure_counts: tuple[int, int] | None = None) -> tuple[dict, str]:
+    """The pod template for ``index`` (env, hostname, annotation and label added; with
+    ``failure_counts`` the index's failure and ignored-failure counts annotated) and its
     generateName."""
     t = copy.deepcopy(template)
     md = t.setdefault("metadata", {})
-    md.setdefault("annotations", {})[INDEX_KEY] = str(index)
+    annotations = md.setdefault("annotations", {})
+    annotations[INDEX_KEY] = str(index)
+    if failure_counts is not None:
+        annotations[ju.FAILURE_COUNT_KEY] = str(failure_counts[0])
+        if failure_counts[1] > 0:
+            annotations[ju.IGNORED_FAILURE_COUNT_KEY] = str(failure_counts[1])
     md.setdefault("labels", {})[INDEX_KEY] = str(index)
     spec = t.setdefault("spec", {})
     if not spec.get("hostname"):
@@ -137,6 +162,121 @@ def indexed_template(template: dict, job_name: str, index: int) -> tuple[dict, s
             if not any(e.get("name") == INDEX_ENV for e in env):
                 env.append(dict(env_var))
     return t, f"{job_name}-{index}-"
+
+
+@dataclass
+class JobCounts:
+    """What the pods of a Job add up to (pure, from ``count_pods``)."""
+
+    indexed: bool
+    succeeded: int
+    succeeded_indexes: set[int]
+    failed: int  # counted failures (an Ignore rule's are not)
+    failed_indexes: set[int] | None  # None without backoffLimitPerIndex
+    active: list[dict]
+    terminating: int
+    failed_pods: list[dict] = field(default_factory=list)
+
+
+def count_pods(job: dict, pods: list[dict]) -> JobCounts:
+    spec = job.get("spec") or {}
+    completions = spec.get("completions")
+    indexed = spec.get("completionMode") == "Indexed" and completions is not None
+    succeeded_indexes: set[int] = set()
+    if indexed:
+        succeeded_indexes, _, _ = indexed_plan(int(completions), pods, 0)
+        succeeded = len(succeeded_indexes)
+    else:
+        succeeded = sum(1 for p in pods if pu.phase(p) == "Succeeded")
+    policy = spec.get("podFailurePolicy")
+    failed_pods = [p for p in pods if pu.phase(p) == "Failed"]
+    failed = sum(1 for p in failed_pods if ju.match_pod_failure_policy(policy, p)[1])
+    failed_indexes = None
+    if indexed and spec.get("backoffLimitPerIndex") is not None:
+        failed_indexes = ju.failed_indexes(spec, (job.get("status") or {}).get("failedIndexes"), pods)
+    return JobCounts(indexed, succeeded, succeeded_indexes, failed, failed_indexes,
+                     [p for p in pods if pu.is_pod_active(p)], sum(1 for p in pods if is_terminating_pod(p)),
+                     failed_pods)
+
+
+def finish_target(job: dict, counts: JobCounts, now: float) -> tuple[tuple[str, str, str] | None, float | None]:
+    """Kubernetes' ``finishedCondition`` before pods are managed, pure: ((condition type,
+    reason, message) or None, seconds until the active deadline when one is pending). An
+    interim condition already recorded turns into its terminal one."""
+    spec = job.get("spec") or {}
+    status = job.get("status") or {}
+    for c in status.get("conditions") or []:
+        if c.get("type") in TERMINAL_FOR and c.get("status") == "True":
+            return (TERMINAL_FOR[c["type"]], c.get("reason") or "", c.get("message") or ""), None
+    msg = ju.fail_job_message(spec.get("podFailurePolicy"), counts.failed_pods)
+    if msg is not None:
+        return ("FailureTarget", "PodFailurePolicy", msg), None
+    backoff = spec.get("backoffLimit")
+    if backoff is None:  # the apiserver defaults it; MaxInt32 with per-index limits
+        backoff = MAX_INT32 if spec.get("backoffLimitPerIndex") is not None else 6
+    backoff = int(backoff)
+    deadline = spec.get("activeDeadlineSeconds")
+    started = parse_time_or_none(status.get("startTime")) or now
+    if counts.failed > backoff:
+        return ("FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit"), None
+    suspended = bool(spec.get("suspend"))  # the deadline counts continuous activity only
+    if not suspended and any(c.get("type") == "Suspended" and c.get("status") == "True"
+                             for c in status.get("conditions") or []):
+        started = now  # being resumed now: startTime is reset below
+    if deadline is not None and not suspended and now - started >= int(deadline):
+        return ("FailureTarget", "DeadlineExceeded", "Job was active longer than specified deadline"), None
+    wait = None if deadline is None or suspended else max(0.5, started + int(deadline) - now)
+    if counts.indexed:
+        completions = int(spec["completions"])
+        failed_ix = counts.failed_indexes
+        if failed_ix is not None:
+            max_failed = spec.get("maxFailedIndexes")
+            if max_failed is not None and len(failed_ix) > int(max_failed):
+                return ("FailureTarget", "MaxFailedIndexesExceeded",
+                        "Job has exceeded the specified maximal number of failed indexes"), None
+            if failed_ix and len(failed_ix) + len(counts.succeeded_indexes) >= completions:
+                return ("FailureTarget", "FailedIndexes", "Job has failed indexes"), None
+        msg, met = ju.match_success_policy(spec.get("successPolicy"), completions, counts.succeeded_indexes)
+        if met:
+            return ("SuccessCriteriaMet", "SuccessPolicy", msg), None
+    return None, wait
+
+
+def completions_reached(job: dict, counts: JobCounts, active: int) -> bool:
+    completions = (job.get("spec") or {}).get("completions")
+    if completions is None:
+        return counts.succeeded > 0 and active == 0
+    return counts.succeeded >= int(completions)
+
+
+def ensure_condition(conditions: list[dict], ctype: str, status: str, reason: str, message: str) -> bool:
+    """``ensureJobConditionStatus``: update the condition of ``ctype`` in place (its
+    transition time only when the status changes) or append it, unless it is absent and
+    ``status`` is False; whether anything changed."""
+    for c in conditions:
+        if c.get("type") != ctype:
+            continue
+        if (c.get("status"), c.get("reason"), c.get("message")) == (status, reason, message):
+            return False
+        now = now_rfc3339()
+        if c.get("status") != status:
+            c["lastTransitionTime"] = now
+        c.update(status=status, reason=reason, message=message, lastProbeTime=now)
+        return True
+    if status == "False":
+        return False
+    conditions.append(new_condition(ctype, reason, message))
+    return True
+
+
+def new_condition(ctype: str, reason: str, message: str) -> dict:
+    now = now_rfc3339()
+    c = {"type": ctype, "status": "True", "lastProbeTime": now, "lastTransitionTime": now}
+    if reason:
+        c["reason"] = reason
+    if message:
+        c["message"] = message
+    return c
 
 
 class JobController:
@@ -166,72 +306,45 @@ class JobController:
             return None
         uid = job["metadata"]["uid"]
         pods = [p for p in self.pod_inf.by_owner(uid) if cu.is_controlled_by(p, job)]
-        indexed = (job.get("spec") or {}).get("completionMode") == "Indexed" and \
-            (job.get("spec") or {}).get("completions") is not None
-        succeeded_indexes: set[int] = set()
-        if indexed:
-            succeeded_indexes, _, _ = indexed_plan(int(job["spec"]["completions"]), pods, 0)
-            succeeded = len(succeeded_indexes)
-        else:
-            succeeded = sum(1 for p in pods if pu.phase(p) == "Succeeded")
-        failed = sum(1 for p in pods if pu.phase(p) == "Failed")
-        active = [p for p in pods if pu.is_pod_active(p)]
+        try:
+            counts = count_pods(job, pods)
+            target, wait = finish_target(job, counts, time.time())
+        except (TypeError, ValueError, KeyError, AttributeError) as e:  # a spec validation should have refused
+            log.warning("job spec not understood", job=key, error=repr(e))
+            self.recorder.event(job, "Warning", "InvalidJobSpec", f"Cannot sync the Job: {e!r}")
+            raise TerminalError(f"job {key}: {e!r}") from e
         spec = job.get("spec") or {}
         status = dict(job.get("status") or {})
-        status.setdefault("startTime", now_rfc3339())
-        now = time.time()
-        result: Result | None = None
-        conditions = list(status.get("conditions") or [])
-        completions = spec.get("completions")
-        backoff = int(spec.get("backoffLimit", 6) if spec.get("backoffLimit") is not None else 6)
-        deadline = spec.get("activeDeadlineSeconds")
-        started = parse_time_or_none(status["startTime"]) or now
-        fail_reason = None
-        if failed > backoff:
-            fail_reason = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
-        elif deadline is not None and now - started >= int(deadline):
-            fail_reason = ("DeadlineExceeded", "Job was active longer than specified deadline")
-        elif deadline is not None:
-            result = Result(requeue_after=max(0.5, started + int(deadline) - now))
-        done = (completions is not None and succeeded >= int(completions)) or (
-            completions is None and succeeded > 0 and not active)
-        if fail_reason:
+        if not spec.get("suspend"):
+            status.setdefault("startTime", now_rfc3339())
+        conditions = [dict(c) for c in status.get("conditions") or []]
+        active = counts.active
+        terminating = counts.terminating
+        satisfied = self.expectations.satisfied(key)
+        if target is None:
+            if satisfied:
+                active = await self._manage(job, key, pods, counts)
+                self._suspend_condition(job, status, conditions)
+            if completions_reached(job, counts, len(active)):
+                target = ("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods")
+        result = Result(requeue_after=wait) if wait is not None and target is None else None
+        if target is not None:
             await self._delete_pods(job, key, active)
+            terminating += len(active)
             active = []
-            conditions.append({"type": "Failed", "status": "True", "reason": fail_reason[0], "message": fail_reason[1],
-                               "lastProbeTime": now_rfc3339(), "lastTransitionTime": now_rfc3339()})
-            self.recorder.event(job, "Warning", fail_reason[0], fail_reason[1])
-            result = None
-        elif done:
-            await self._delete_pods(job, key, active)
-            active = []
-            conditions.append({"type": "Complete", "status": "True", "lastProbeTime": now_rfc3339(),
-                               "lastTransitionTime": now_rfc3339()})
-            status["completionTime"] = now_rfc3339()
-            self.recorder.event(job, "Normal", "Completed", "Job completed")
-            result = None
-        elif self.expectations.satisfied(key) and not spec.get("suspend") and indexed:
-            want = wanted_active(job, succeeded)
-            _, remove, create = indexed_plan(int(completions), pods, want)
-            if remove:
-                await self._delete_pods(job, key, remove)
-                gone = {p["metadata"]["uid"] for p in remove}
-                active = [p for p in active if p["metadata"]["uid"] not in gone]
-            if create:
-                await self._create_pods(job, key, len(create), indexes=create)
-        elif self.expectations.satisfied(key) and not spec.get("suspend"):
-            want = wanted_active(job, succeeded)
-            if len(active) < want:
-                await self._create_pods(job, key, want - len(active))
-            elif len(active) > want:
-                victims = pu.rank_for_deletion(active)[: len(active) - want]
-                await self._delete_pods(job, key, victims)
-        new_status = {**status, "active": len(active), "succeeded": succeeded, "failed": failed,
-                      "ready": sum(1 for p in active if pu.is_pod_ready(p))}
+            interim = next((k for k, v in TERMINAL_FOR.items() if v == target[0]), target[0])
+            if not any(c.get("type") == interim for c in conditions):
+                conditions.append(new_condition(interim, target[1], target[2]))
+            if terminating == 0 and satisfied:
+                self._finish(job, status, conditions, TERMINAL_FOR[interim], target[1], target[2])
+        new_status = {**status, "active": len(active), "succeeded": counts.succeeded, "failed": counts.failed,
+                      "ready": sum(1 for p in active if pu.is_pod_ready(p)), "terminating": terminating}
         if conditions:
             new_status["conditions"] = conditions
-        if indexed:
-            new_status["completedIndexes"] = compress_indexes(succeeded_indexes)
+        if counts.indexed:
+            new_status["completedIndexes"] = compress_indexes(counts.succeeded_indexes)
+        if counts.failed_indexes is not None:
+            new_status["failedIndexes"] = compress_indexes(counts.failed_indexes)
         for k in ("active", "succeeded", "failed"):
             if new_status[k] == 0 and k not in status:
                 new_status.pop(k)
@@ -244,16 +357,82 @@ class JobController:
                     raise
         return result
 
-    async def _create_pods(self, job: dict, key: str, n: int, indexes: list[int] | None = None) -> None:
-        """``n`` pods (or one per completion index in ``indexes``)."""
+    def _suspend_condition(self, job: dict, status: dict, conditions: list[dict]) -> None:
+        """``Suspended`` True while ``spec.suspend`` (JobSuspended), False once resumed
+        (JobResumed, ``startTime`` reset: the deadline counts from the resumption)."""
+        suspended = bool(job["spec"].get("suspend"))
+        if ensure_condition(conditions, "Suspended", "True" if suspended else "False",
+                            "JobSuspended" if suspended else "JobResumed",
+                            "Job suspended" if suspended else "Job resumed"):
+            if suspended:
+                self.recorder.event(job, "Normal", "Suspended", "Job suspended")
+            else:
+                self.recorder.event(job, "Normal", "Resumed", "Job resumed")
+                status["startTime"] = now_rfc3339()
+
+    def _finish(self, job: dict, status: dict, conditions: list[dict], ctype: str, reason: str, message: str) -> None:
+        """Add the terminal condition (and ``completionTime`` for Complete), with its Event."""
+        conditions.append(new_condition(ctype, reason, message))
+        if ctype == "Complete":
+            status["completionTime"] = now_rfc3339()
+            self.recorder.event(job, "Normal", "Completed", "Job completed")
+        else:
+            self.recorder.event(job, "Warning", reason, message)
+        log.info("job finished", job=object_key(job), condition=ctype, reason=reason)
+
+    async def _manage(self, job: dict, key: str, pods: list[dict], counts: JobCounts) -> list[dict]:
+        """Create or delete pods toward the wanted number; returns the active pods left."""
+        spec = job["spec"]
+        active = counts.active
+        wait_terminating = only_replace_failed(spec)
+        if spec.get("suspend"):
+            await self._delete_pods(job, key, pu.rank_for_deletion(active))
+            return []
+        if counts.indexed:
+            completions = int(spec["completions"])
+            failed = counts.failed_indexes or set()
+            want = wanted_active(job, counts.succeeded, len(failed))
+            _, remove, create = indexed_plan(completions, pods, want, failed=failed, wait_terminating=wait_terminating)
+            if remove:
+                await self._delete_pods(job, key, remove)
+                gone = {p["metadata"]["uid"] for p in remove}
+                active = [p for p in active if p["metadata"]["uid"] not in gone]
+            if create:
+                replaced = ju.last_failed_per_index(pods, completions) \
+                    if counts.failed_indexes is not None else None
+                await self._create_pods(job, key, len(create), indexes=create, replaced=replaced)
+            return active
+        want = wanted_active(job, counts.succeeded)
+        if spec.get("completions") is None and counts.succeeded > 0:
+            want = len(active)  # a work queue: once one pod succeeded, the others run to their end
+        if len(active) < want:
+            n = want - len(active) - (counts.terminating if wait_terminating else 0)
+            if n > 0:
+                await self._create_pods(job, key, n)
+        elif len(active) > want:
+            victims = pu.rank_for_deletion(active)[: len(active) - want]
+            await self._delete_pods(job, key, victims)
+            gone = {p["metadata"]["uid"] for p in victims}
+            active = [p for p in active if p["metadata"]["uid"] not in gone]
+        return active
+
+    async def _create_pods(self, job: dict, key: str, n: int, indexes: list[int] | None = None,
+                           replaced: dict[int, dict] | None = None) -> None:
+        """``n`` pods (or one per completion index in ``indexes``; with ``replaced``, the last
+        failed pod of each index, the new pods carry the per-index failure counts)."""
         self.expectations.expect_creations(key, n)
         name, uid = job["metadata"]["name"], job["metadata"]["uid"]
         extra = {"job-name": name, "batch.kubernetes.io/job-name": name, "controller-uid": uid,
                  "batch.kubernetes.io/controller-uid": uid}
         template = job["spec"].get("template") or {}
+        policy = job["spec"].get("podFailurePolicy")
 
         async def one(index: int | None) -> None:
-            t, gen = (template, f"{name}-") if index is None else indexed_template(template, name, index)
+            if index is None:
+                t, gen = template, f"{name}-"
+            else:
+                counts = ju.new_index_failure_counts(policy, replaced.get(index)) if replaced is not None else None
+                t, gen = indexed_template(template, name, index, counts)
             pod = cu.pod_from_template(t, job, generate_name=gen, extra_labels=extra)
             created = await self.client.create(R.PODS, pod, job["metadata"]["namespace"])
             self.recorder.event(job, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")

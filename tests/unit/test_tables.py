@@ -151,6 +151,23 @@ def test_builtin_rows(group, plural, obj, cells):
     assert len(table["columnDefinitions"]) == len(cells)
 
 
+@pytest.mark.parametrize("conditions,deleting,status", [
+    ([], False, "Running"),
+    (["FailureTarget"], False, "FailureTarget"),
+    (["FailureTarget", "Failed"], False, "Failed"),
+    (["SuccessCriteriaMet"], False, "SuccessCriteriaMet"),
+    (["SuccessCriteriaMet", "Complete"], False, "Complete"),
+    (["FailureTarget"], True, "Terminating"),
+    (["Suspended"], False, "Suspended"),
+    (["Failed", "Complete"], False, "Complete"),  # printJob looks at Complete first
+])
+def test_job_status_column(conditions, deleting, status):
+    md = {"name": "j", "creationTimestamp": ts(10), **({"deletionTimestamp": ts(1)} if deleting else {})}
+    obj = {"metadata": md, "spec": {"completions": 1},
+           "status": {"conditions": [{"type": t, "status": "True"} for t in conditions]}}
+    assert to_table(info("batch", "jobs"), [obj], now=NOW)["rows"][0]["cells"][1] == status
+
+
 def test_custom_resource_printer_columns():
     cr_info = ResourceInfo(group="stable.example.com", version="v1", kind="CronTab", plural="crontabs",
                            singular="crontab", namespaced=True, is_custom=True, printer_columns=(

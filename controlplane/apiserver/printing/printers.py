@@ -86,9 +86,16 @@ def _cronjob_row(o: Obj, now: datetime) -> list[Any]:
             _selector_str(job_spec.get("selector"))]
 
 
-def _job_status(st: Obj) -> str:
-    conds = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
-    for t in ("Failed", "Complete", "Suspended", "FailureTarget", "SuccessCriteriaMet"):
+def _job_status(o: Obj) -> str:
+    """``printJob``'s STATUS: Complete, Failed, Terminating, Suspended, FailureTarget,
+    SuccessCriteriaMet, else Running."""
+    conds = {c.get("type"): c.get("status") for c in _s(o, "status").get("conditions") or []}
+    for t in ("Complete", "Failed"):
+        if conds.get(t) == "True":
+            return t
+    if _m(o).get("deletionTimestamp"):
+        return "Terminating"
+    for t in ("Suspended", "FailureTarget", "SuccessCriteriaMet"):
         if conds.get(t) == "True":
             return t
     return "Running"
@@ -105,7 +112,7 @@ def _job_row(o: Obj, now: datetime) -> list[Any]:
         completions = f"{succeeded}/1"
     start, end = parse_time(st.get("startTime")), parse_time(st.get("completionTime"))
     duration = "" if not start else human_duration((end or now) - start)
-    return [_m(o).get("name", ""), _job_status(st), completions, duration,
+    return [_m(o).get("name", ""), _job_status(o), completions, duration,
             since(_m(o).get("creationTimestamp"), now), *_containers_images(o),
             _selector_str(spec.get("selector"))]
 

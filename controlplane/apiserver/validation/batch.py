@@ -1,7 +1,7 @@
 """Validation rules of the batch/v1 kinds (``pkg/apis/batch/validation`` of Kubernetes 1.32):
-Job and CronJob (its schedule and time zone as robfig/cron and Go's time package judge them,
-``controlplane.machinery.cron``; its job template as a Job's spec). ``rules.py`` maps kinds to
-these functions.
+Job (its failure and success policies in ``jobpolicies.py``) and CronJob (its schedule and
+time zone as robfig/cron and Go's time package judge them, ``controlplane.machinery.cron``; its
+job template as a Job's spec). ``rules.py`` maps kinds to these functions.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from controlplane.apiserver.meta.names import Errors
+from controlplane.apiserver.validation import jobpolicies
 from controlplane.apiserver.validation.podtemplate import immutable, nonneg, selector_and_template, spec_of
 from controlplane.machinery.cron import UTC, CronError, load_location, parse_standard
 
@@ -33,6 +34,7 @@ def job(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
             immutable(errs, "spec.completionMode", spec.get("completionMode"), ospec.get("completionMode"))
         if spec.get("completionMode") != "Indexed":
             immutable(errs, "spec.completions", spec.get("completions"), ospec.get("completions"))
+        jobpolicies.immutable_fields(spec, ospec, errs, "spec")
 
 
 def job_spec(spec: Obj, errs: Errors, path: str, *, update: bool = False, old_spec: Obj | None = None,
@@ -53,9 +55,14 @@ def job_spec(spec: Obj, errs: Errors, path: str, *, update: bool = False, old_sp
             if isinstance(par, int) and par > MAX_INDEXED_PARALLELISM:
                 errs.invalid(f"{path}.parallelism", par,
                              f"must be less than or equal to {MAX_INDEXED_PARALLELISM} when completion mode is Indexed")
+    jobpolicies.per_index(spec, errs, path)
+    jobpolicies.pod_failure_policy(spec, errs, f"{path}.podFailurePolicy")
+    jobpolicies.success_policy(spec, errs, f"{path}.successPolicy")
+    jobpolicies.pod_replacement_policy(spec, errs, f"{path}.podReplacementPolicy")
     rp = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
     if rp is None and isinstance(spec.get("template"), dict):
         errs.not_supported(f"{path}.template.spec.restartPolicy", "Always", ("OnFailure", "Never"))
+    jobpolicies.restart_policy_for_policies(spec, errs, path)
 
 
 def cronjob(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:

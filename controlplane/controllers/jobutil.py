@@ -1,0 +1,216 @@
+"""The Job controller's failure and success policies, pure functions on JSON objects (ports of
+``pkg/controller/job/pod_failure_policy.go``, ``backoff_limit_per_index`` parts of
+``indexed_job_utils.go`` and ``success_policy.go`` of Kubernetes 1.31):
+
+- ``match_pod_failure_policy``: the first ``spec.podFailurePolicy`` rule a failed pod matches
+  (``onExitCodes`` against the terminated containers, then init containers; ``onPodConditions``
+  against the pod's conditions) and what it means: the FailJob message, whether the failure
+  counts against ``backoffLimit``, the action;
+- per-index failure accounting for ``backoffLimitPerIndex``: the
+  ``batch.kubernetes.io/job-index-failure-count`` / ``-ignored-failure-count`` annotations a
+  replacement pod carries, which indexes have failed;
+- ``match_success_policy``: the first ``spec.successPolicy`` rule the succeeded indexes meet.
+
+Used by ``job.py`` only; the interval strings are ``controlplane.machinery.jobindexes``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controlplane.controllers import podutil as pu
+from controlplane.machinery import jobindexes as ji
+from controlplane.machinery.timestamps import parse_time_or_none
+
+INDEX_KEY = "batch.kubernetes.io/job-completion-index"
+FAILURE_COUNT_KEY = "batch.kubernetes.io/job-index-failure-count"
+IGNORED_FAILURE_COUNT_KEY = "batch.kubernetes.io/job-index-ignored-failure-count"
+
+FAIL_JOB, IGNORE, COUNT, FAIL_INDEX = "FailJob", "Ignore", "Count", "FailIndex"
+
+
+def pod_index(pod: dict) -> int | None:
+    """A pod's completion index (its annotation; None when absent or not a number)."""
+    v = ((pod.get("metadata") or {}).get("annotations") or {}).get(INDEX_KEY)
+    if v is None or not str(v).isdigit() or (len(str(v)) > 1 and str(v).startswith("0")):
+        return None
+    return int(v)
+
+
+def _terminated(cs: dict) -> dict | None:
+    t = (cs.get("state") or {}).get("terminated")
+    return t if isinstance(t, dict) else None
+
+
+def _exit_code_matches(code: int, req: dict) -> bool:
+    values = req.get("values") or []
+    if req.get("operator") == "In":
+        return code in values
+    if req.get("operator") == "NotIn":
+        return code not in values
+    return False
+
+
+def _matching_container(statuses: list[dict], req: dict) -> dict | None:
+    """``getMatchingContainerFromList``: a terminated container (the named one, or any) with a
+    non-zero exit code the requirement's operator accepts."""
+    name = req.get("containerName")
+    for cs in statuses or []:
+        t = _terminated(cs)
+        if t is None or (name is not None and name != cs.get("name")):
+            continue
+        code = t.get("exitCode") or 0
+        if code != 0 and _exit_code_matches(code, req):
+            return cs
+    return None
+
+
+def _matching_condition(pod: dict, patterns: list[dict]) -> dict | None:
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        for pat in patterns:
+            if cond.get("type") == pat.get("type") and cond.get("status") == (pat.get("status") or "True"):
+                return cond
+    return None
+
+
+def match_pod_failure_policy(policy: dict | None, pod: dict) -> tuple[str | None, bool, str | None]:
+    """``matchPodFailurePolicy`` for a failed pod: (FailJob message or None, counts against
+    the backoff limit, action of the first matching rule or None)."""
+    if not policy:
+        return None, True, None
+    st = pod.get("status") or {}
+    md = pod.get("metadata") or {}
+    for i, rule in enumerate(policy.get("rules") or []):
+        action = rule.get("action")
+        if rule.get("onExitCodes") is not None:
+            req = rule["onExitCodes"]
+            cs = _matching_container(st.get("containerStatuses") or [], req) or \
+                _matching_container(st.get("initContainerStatuses") or [], req)
+            if cs is None:
+                continue
+            msg = (f"Container {cs.get('name')} for pod {md.get('namespace')}/{md.get('name')} failed with exit code "
+                   f"{(_terminated(cs) or {}).get('exitCode')} matching {action} rule at index {i}")
+        elif rule.get("onPodConditions"):
+            cond = _matching_condition(pod, rule["onPodConditions"])
+            if cond is None:
+                continue
+            msg = (f"Pod {md.get('namespace')}/{md.get('name')} has condition {cond.get('type')} matching {action} "
+                   f"rule at index {i}")
+        else:
+            continue
+        if action == IGNORE:
+            return None, False, IGNORE
+        if action in (FAIL_INDEX, COUNT):
+            return None, True, action
+        if action == FAIL_JOB:
+            return msg, True, FAIL_JOB
+    return None, True, None
+
+
+def fail_job_message(policy: dict | None, pods: list[dict]) -> str | None:
+    """``getFailJobMessage``: the message of the first failed pod matching a FailJob rule."""
+    if not policy:
+        return None
+    for p in pods:
+        if pu.phase(p) == "Failed":
+            msg, _, _ = match_pod_failure_policy(policy, p)
+            if msg is not None:
+                return msg
+    return None
+
+
+def _annotation_int(pod: dict, key: str) -> int:
+    v = ((pod.get("metadata") or {}).get("annotations") or {}).get(key)
+    try:
+        n = int(str(v))
+    except ValueError:
+        return 0
+    return max(0, n)
+
+
+def index_failure_count(pod: dict) -> int:
+    return _annotation_int(pod, FAILURE_COUNT_KEY)
+
+
+def index_ignored_failure_count(pod: dict) -> int:
+    return _annotation_int(pod, IGNORED_FAILURE_COUNT_KEY)
+
+
+def new_index_failure_counts(policy: dict | None, replaced: dict | None) -> tuple[int, int]:
+    """``getNewIndexFailureCounts``: (failures, ignored failures) of the index a new pod
+    replaces ``replaced`` in: the replaced pod's counts plus its own failure."""
+    if replaced is None:
+        return 0, 0
+    failures, ignored = index_failure_count(replaced), index_ignored_failure_count(replaced)
+    _, counts, _ = match_pod_failure_policy(policy, replaced)
+    return (failures + 1, ignored) if counts else (failures, ignored + 1)
+
+
+def is_index_failed(spec: dict, pod: dict) -> bool:
+    """``isIndexFailed``: a failed pod that fails its index (FailIndex rule, or a counted
+    failure with the index's failure count already at ``backoffLimitPerIndex``)."""
+    if pu.phase(pod) != "Failed":
+        return False
+    _, counts, action = match_pod_failure_policy(spec.get("podFailurePolicy"), pod)
+    if action == FAIL_INDEX:
+        return True
+    return counts and index_failure_count(pod) >= int(spec.get("backoffLimitPerIndex") or 0)
+
+
+def failed_indexes(spec: dict, previous: str | None, pods: list[dict]) -> set[int]:
+    """``calculateFailedIndexes``: ``status.failedIndexes`` so far plus the indexes the pods
+    fail now."""
+    completions = int(spec.get("completions") or 0)
+    out = ji.to_indexes(ji.parse_indexes(previous, completions))
+    for p in pods:
+        i = pod_index(p)
+        if i is not None and i < completions and is_index_failed(spec, p):
+            out.add(i)
+    return out
+
+
+def _finished_at(pod: dict) -> float:
+    """``getFinishedTime``: the latest container finish time, else creation."""
+    st = pod.get("status") or {}
+    times = [parse_time_or_none((_terminated(cs) or {}).get("finishedAt"))
+             for cs in (st.get("containerStatuses") or []) + (st.get("initContainerStatuses") or [])]
+    known = [t for t in times if t is not None]
+    if known:
+        return max(known)
+    return parse_time_or_none((pod.get("metadata") or {}).get("creationTimestamp")) or 0.0
+
+
+def last_failed_per_index(pods: list[dict], completions: int) -> dict[int, dict]:
+    """For each index, its most recent failed pod (the attempt a new pod replaces): the one
+    with the most recorded attempts, then the latest finish."""
+    out: dict[int, dict] = {}
+    key: dict[int, tuple[int, float]] = {}
+    for p in pods:
+        i = pod_index(p)
+        if i is None or i >= completions or pu.phase(p) != "Failed":
+            continue
+        k = (index_failure_count(p) + index_ignored_failure_count(p), _finished_at(p))
+        if i not in key or k > key[i]:
+            out[i], key[i] = p, k
+    return out
+
+
+def match_success_policy(policy: dict | None, completions: int, succeeded: set[int]) -> tuple[str, bool]:
+    """``matchSuccessPolicy``: ("Matched rules at index N", True) for the first rule whose
+    ``succeededIndexes`` all succeeded (or ``succeededCount`` of them), or whose
+    ``succeededCount`` alone is reached."""
+    if not policy or not succeeded:
+        return "", False
+    done = ji.from_indexes(succeeded)
+    for i, rule in enumerate(policy.get("rules") or []):
+        count: Any = rule.get("succeededCount")
+        if rule.get("succeededIndexes") is not None:
+            required = ji.parse_indexes(rule["succeededIndexes"], completions)
+            if not required:
+                continue
+            contains = ji.count_overlap(required, done)
+            if contains == ji.total(required) or (count is not None and contains >= int(count)):
+                return f"Matched rules at index {i}", True
+        elif count is not None and len(succeeded) >= int(count):
+            return f"Matched rules at index {i}", True
+    return "", False
