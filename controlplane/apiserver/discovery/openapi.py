@@ -190,6 +190,14 @@ def _paths_for(info: ResourceInfo, obj_ref: str, list_ref: str) -> dict[str, Any
         # operationIds must be unique: suffix the status ones
         for verb in ("get", "patch"):
             paths[item + "/status"][verb]["operationId"] += "Status"
+    if "ephemeralcontainers" in info.subresources:  # pods: read/patch of the whole Pod
+        paths[item + "/ephemeralcontainers"] = {
+            "get": op("read", "get", ("name",) + ns_params, obj_ref),
+            "patch": op("patch", "patch", ("name",) + ns_params + write_q + ("force",), obj_ref,
+                        body=_PATCH, patch=True),
+        }
+        for verb in ("get", "patch"):
+            paths[item + "/ephemeralcontainers"][verb]["operationId"] += "Ephemeralcontainers"
     return paths
 
 
