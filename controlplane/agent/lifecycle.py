@@ -48,6 +48,7 @@ class CState:
     name: str
     image: str
     init: bool = False
+    ephemeral: bool = False  # added by ``kubectl debug``: run once, never restarted, never ready
     cid: str | None = None
     restart_count: int = 0
     state: str = "waiting"  # waiting | running | terminated
