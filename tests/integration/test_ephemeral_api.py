@@ -158,3 +158,37 @@ def test_rbac(kubectl, ns, apiserver, tmp_path: Path):
         time.sleep(0.3)
     pod = json.loads(kubectl("get", "pod", "-n", ns, "p", "-o", "json").stdout)
     assert [c["name"] for c in pod["spec"]["ephemeralContainers"]] == ["dbg"]
+
+
+def test_simulated_nodes_report_ephemeral_containers(kubectl, apiserver, tmp_path: Path):
+    """``controlplane agent --simulated``: a debugged pod shows its ephemeral container running."""
+    from tests.fixtures.agent import _delete_node
+    from tests.fixtures.scheduler import ProcessRunner
+
+    prefix = f"esim{uuid.uuid4().hex[:4]}"
+    name = f"eph-{uuid.uuid4().hex[:6]}"
+    agent = ProcessRunner(tmp_path, ["agent", "--simulated", "--kubeconfig", str(apiserver.kubeconfig), "--nodes", "1",
+                                     "--prefix", prefix, "--cpu", "4", "--memory", "8Gi", "--pods", "10"], "simagent").start()
+    try:
+        assert agent.wait_log("simulated nodes registered", 60), agent.log_tail()
+        kubectl("create", "namespace", name)
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+               "spec": {"nodeName": f"{prefix}-0", "containers": [{"name": "app", "image": "busybox"}]}}
+        kubectl("apply", "-n", name, "-f", "-", input=json.dumps(pod))
+        kubectl("wait", "-n", name, "--for=condition=Ready", "pod/p", "--timeout=60s", timeout=90)
+        for dbg in ("d1", "d2"):
+            kubectl("debug", "-n", name, "p", "--image=busybox", "-c", dbg, "--", "sh")
+        deadline = time.monotonic() + 30
+        while True:
+            st = json.loads(kubectl("get", "pod", "-n", name, "p", "-o", "json").stdout)["status"]
+            ecs = {s["name"]: s for s in st.get("ephemeralContainerStatuses") or []}
+            if set(ecs) == {"d1", "d2"}:
+                break
+            assert time.monotonic() < deadline, st
+            time.sleep(0.3)
+        assert all("running" in s["state"] and s["ready"] is False for s in ecs.values())
+        assert [c["name"] for c in st["containerStatuses"]] == ["app"] and st["phase"] == "Running"
+    finally:
+        kubectl("delete", "namespace", name, "--wait=false", check=False)
+        agent.stop()
+        _delete_node(apiserver, f"{prefix}-0")
