@@ -192,3 +192,20 @@ def test_simulated_nodes_report_ephemeral_containers(kubectl, apiserver, tmp_pat
         kubectl("delete", "namespace", name, "--wait=false", check=False)
         agent.stop()
         _delete_node(apiserver, f"{prefix}-0")
+
+
+def test_pod_security_checks_debug_containers(kubectl, ns):
+    """PodSecurity admission judges the subresource's write: a privileged debugger (kubectl's
+    ``sysadmin`` profile) is refused where ``baseline`` is enforced, so is ``general`` (it adds
+    SYS_PTRACE to a debug container), ``baseline`` is not."""
+    kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=baseline")
+    res = kubectl("debug", "-n", ns, "p", "--image=busybox", "--profile=sysadmin", "-c", "root", "--", "true",
+                  check=False)
+    assert res.returncode != 0
+    assert 'violates PodSecurity "baseline:latest": privileged (container "root" must not set ' \
+           'securityContext.privileged=true)' in res.stderr
+    res = kubectl("debug", "-n", ns, "p", "--image=busybox", "--profile=general", "-c", "ptrace", "--", "true",
+                  check=False)
+    assert 'non-default capabilities (container "ptrace" must not include "SYS_PTRACE" in ' \
+           'securityContext.capabilities.add)' in res.stderr
+    kubectl("debug", "-n", ns, "p", "--image=busybox", "--profile=baseline", "-c", "plain", "--", "true")
