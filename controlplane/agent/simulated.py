@@ -436,15 +436,15 @@ def _new_ephemeral(pod: dict) -> bool:
 
 
 def _ephemeral_statuses(pod: dict, now: str) -> list[dict]:
-    """Every ephemeral container running (those already reported keep their start time)."""
+    """Every ephemeral container running (those already reported keep their state)."""
     old = {c.get("name"): c for c in (pod.get("status") or {}).get("ephemeralContainerStatuses") or []}
-    return [{**old[c.get("name")], "name": c.get("name", ""), "image": c.get("image", ""), "imageID": "",
-             "ready": False, "restartCount": 0, "started": True,
-             "containerID": f"simulated://{c.get('name', '')}"} if "state" in old.get(c.get("name"), {}) else
-            {"name": c.get("name", ""), "image": c.get("image", ""), "imageID": "", "ready": False,
-             "restartCount": 0, "started": True, "containerID": f"simulated://{c.get('name', '')}",
-             "state": {"running": {"startedAt": now}}}
-            for c in (pod.get("spec") or {}).get("ephemeralContainers") or []]
+    out = []
+    for c in (pod.get("spec") or {}).get("ephemeralContainers") or []:
+        name = c.get("name", "")
+        state = (old.get(name) or {}).get("state") or {"running": {"startedAt": now}}
+        out.append({"name": name, "image": c.get("image", ""), "imageID": "", "ready": False, "restartCount": 0,
+                    "started": True, "containerID": f"simulated://{name}", "state": state})
+    return out
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
