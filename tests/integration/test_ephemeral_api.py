@@ -41,6 +41,10 @@ def test_discovery_lists_the_subresource(kubectl):
     entry = next(r for r in res["resources"] if r["name"] == "pods/ephemeralcontainers")
     assert entry["kind"] == "Pod" and entry["namespaced"] is True
     assert sorted(entry["verbs"]) == ["get", "patch", "update"]
+    doc = json.loads(kubectl("get", "--raw", "/openapi/v3/api/v1").stdout)
+    path = doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}/ephemeralcontainers"]
+    assert path["patch"]["operationId"] == "patchCoreV1NamespacedPodEphemeralcontainers"
+    assert path["get"]["operationId"] == "readCoreV1NamespacedPodEphemeralcontainers"
 
 
 def test_kubectl_debug_adds_an_ephemeral_container(kubectl, ns, apiserver):
