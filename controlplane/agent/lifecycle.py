@@ -91,6 +91,8 @@ class CState:
         }
         if self.cid and self.state != "waiting":
             out["containerID"] = f"runc://{self.cid}"
+        if self.ephemeral:  # no probes, so the kubelet's prober never sets `started` on them
+            del out["started"]
         return out
 
 

@@ -443,7 +443,7 @@ def _ephemeral_statuses(pod: dict, now: str) -> list[dict]:
         name = c.get("name", "")
         state = (old.get(name) or {}).get("state") or {"running": {"startedAt": now}}
         out.append({"name": name, "image": c.get("image", ""), "imageID": "", "ready": False, "restartCount": 0,
-                    "started": True, "containerID": f"simulated://{name}", "state": state})
+                    "containerID": f"simulated://{name}", "state": state})
     return out
 
 

@@ -33,6 +33,7 @@ def test_ephemeral_status_is_never_ready() -> None:
     st = c.status()
     assert st["state"] == {"running": {"startedAt": "1970-01-01T00:00:01Z"}}
     assert st["ready"] is False and st["restartCount"] == 0 and st["name"] == "debugger"
+    assert "started" not in st  # (set by the kubelet's prober, which ephemeral containers never have)
     c.state, c.exit_code, c.finished_at, c.reason = "terminated", 3, 2.0, "Error"
     assert c.status()["state"]["terminated"]["exitCode"] == 3
 
