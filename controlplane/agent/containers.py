@@ -4,6 +4,8 @@ Image (per pull policy) → env, command and mounts (``podconfig``) → runc cre
 postStart hook → probes; on exit: OOMKilled/exit code into the state, restart per
 ``restartPolicy`` with the CrashLoopBackOff schedule (``lifecycle.CrashBackoff``). Startup
 probes gate liveness and readiness; liveness/startup failures kill the container.
+Ephemeral containers (``kubectl debug``) start once, in the pod's network namespace and, with
+``targetContainerName``, in the PID namespace of that container, and are never restarted.
 Neighbours: ``pod_worker.PodWorker`` (the loop, termination, status) extends this.
 """
 
@@ -44,13 +46,17 @@ class ContainerRunner:
     terminating: bool
     timer: float | None
     log_dir: Path
+    init: list[lc.CState]
+    main: list[lc.CState]
+    ephemeral: list[lc.CState]
 
     @property
     def spec(self) -> dict:
         return self.pod.get("spec") or {}
 
     def container_spec(self, c: lc.CState) -> dict:
-        for x in self.spec.get("initContainers" if c.init else "containers") or []:
+        key = "ephemeralContainers" if c.ephemeral else "initContainers" if c.init else "containers"
+        for x in self.spec.get(key) or []:
             if x["name"] == c.name:
                 return x
         return {}
@@ -82,6 +88,11 @@ class ContainerRunner:
             self._retry_in(self.agent.cfg.image_retry)
             return
         c.image_id = f"{rec.ref.split(':')[0].split('@')[0]}@{rec.manifest}"
+        pid_ns = None
+        if c.ephemeral and cs.get("targetContainerName"):
+            pid_ns = self._target_pid_namespace(c, cs["targetContainerName"])
+            if pid_ns is None:
+                return
         pc = PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens)
         try:
             env = await pc.env(cs, service_env(self.agent.services.list(), self.pod))
@@ -104,7 +115,7 @@ class ContainerRunner:
             cap_drop=caps.get("drop") or [], privileged=bool(sc.get("privileged")), mounts=mounts,
             attempt=attempt, log_path=self.log_dir / c.name / f"{attempt}.log",
             pids_limit=self.agent.cfg.pod_pids_limit, stdin=bool(cs.get("stdin")),
-            stdin_once=bool(cs.get("stdinOnce")), tty=bool(cs.get("tty")), **limits(cs))
+            stdin_once=bool(cs.get("stdinOnce")), tty=bool(cs.get("tty")), pid_namespace=pid_ns, **limits(cs))
         if attempt > 0:
             c.restart_count = attempt
             self.agent.metrics.restarts.inc()
@@ -135,10 +146,28 @@ class ContainerRunner:
                 self.killing.add(cid)
                 await rt.stop_container(cid, self._grace())
                 return
-        if not c.init:
+        if not c.init and not c.ephemeral:
             self._start_probes(c, cs, cid)
             if "readinessProbe" not in cs and c.started:
                 c.ready = True
+
+    def _target_pid_namespace(self, c: lc.CState, target: str) -> str | None:
+        """The PID namespace of the running ``target`` container (``/proc/<its init>/ns/pid``),
+        which an ephemeral container with ``targetContainerName`` joins, as the kubelet asks the
+        runtime to (``NamespaceMode_TARGET``); None (waiting, retried) while it is not running."""
+        t = next((x for x in self.init + self.main if x.name == target), None)
+        pid = 0
+        if t is not None and t.state == "running" and t.cid is not None:
+            try:
+                pid = self.agent.runtime.status(t.cid).pid
+            except RuntimeError_:
+                pid = 0
+        if pid <= 0 or not Path(f"/proc/{pid}/ns/pid").exists():
+            c.state, c.reason = "waiting", "ContainerCreating"
+            c.message = f"target container {target} is not running"
+            self._retry_in(1)
+            return None
+        return f"/proc/{pid}/ns/pid"
 
     def _start_probes(self, c: lc.CState, cs: dict, cid: str) -> None:
         assert self.sandbox is not None
@@ -224,6 +253,9 @@ class ContainerRunner:
         self.wake.set()
 
     def _after_exit(self, c: lc.CState, ran_for: float) -> None:
+        if c.ephemeral:  # never restarted
+            c.state, c.done = "terminated", True
+            return
         policy = self.spec.get("restartPolicy") or "Always"
         code = c.exit_code if c.exit_code is not None else 0
         restart = lc.should_restart("OnFailure" if c.init and policy == "Always" else policy, code)

@@ -48,6 +48,7 @@ class CState:
     name: str
     image: str
     init: bool = False
+    ephemeral: bool = False  # added by ``kubectl debug``: run once, never restarted, never ready
     cid: str | None = None
     restart_count: int = 0
     state: str = "waiting"  # waiting | running | terminated
@@ -90,6 +91,8 @@ class CState:
         }
         if self.cid and self.state != "waiting":
             out["containerID"] = f"runc://{self.cid}"
+        if self.ephemeral:  # no probes, so the kubelet's prober never sets `started` on them
+            del out["started"]
         return out
 
 

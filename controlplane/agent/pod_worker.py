@@ -12,6 +12,9 @@ when a backoff ends) is checkpointed to ``<pod dir>/containers.json``; ``adopt``
 sandbox and containers the runtime re-adopted plus that checkpoint, so a running container
 goes on under the new agent (same container ID, restart count kept), one that exited
 meanwhile is handled as an exit now, and a crash loop resumes where its backoff was.
+Ephemeral containers (``kubectl debug``, added to the spec through ``pods/ephemeralcontainers``)
+are picked up on the next pass once the pod runs, started once and reported in
+``ephemeralContainerStatuses``; they are stopped and removed with the pod.
 Neighbours: ``agent.Agent`` owns workers; ``lifecycle`` (pure rules), ``podconfig``, ``probes``.
 """
 
@@ -53,7 +56,9 @@ class PodWorker(ContainerRunner):
         spec = pod.get("spec") or {}
         self.init = [lc.CState(c["name"], c.get("image", ""), init=True) for c in spec.get("initContainers") or []]
         self.main = [lc.CState(c["name"], c.get("image", "")) for c in spec.get("containers") or []]
+        self.ephemeral: list[lc.CState] = []
         self.backoff = {c.name: lc.CrashBackoff(agent.cfg.backoff_initial, agent.cfg.backoff_cap) for c in self.init + self.main}
+        self._add_ephemeral()
         self.sandbox: Sandbox | None = None
         self.sandbox_error: str | None = None
         self.volumes: dict[str, Path] | None = None
@@ -93,8 +98,8 @@ class PodWorker(ContainerRunner):
             if prev is not None:
                 self.agent.spawn(self.agent.runtime.remove_container(prev[1].id))  # only the last one is kept
             latest[st.name] = (attempt, st)
-        fields = {f.name for f in dataclasses.fields(lc.CState)} - {"name", "image", "init"}
-        for c in self.init + self.main:
+        fields = {f.name for f in dataclasses.fields(lc.CState)} - {"name", "image", "init", "ephemeral"}
+        for c in self.init + self.main + self.ephemeral:
             d = saved.get(c.name) or {}
             for k, v in (d.get("state") or {}).items():
                 if k in fields:
@@ -121,7 +126,7 @@ class PodWorker(ContainerRunner):
         """Watch re-adopted containers again (exit handling, probes)."""
         for c, st in self._adopted:
             self.waits[st.id] = asyncio.get_running_loop().create_task(self._wait_exit(c, st.id))
-            if st.state == "running" and not c.init:
+            if st.state == "running" and not c.init and not c.ephemeral:
                 cs = self.container_spec(c)
                 self._start_probes(c, cs, st.id)
                 if "readinessProbe" not in cs and c.started:
@@ -133,7 +138,7 @@ class PodWorker(ContainerRunner):
         if self.sandbox is None:
             return
         doc = json.dumps({c.name: {"state": dataclasses.asdict(c), "backoff": self.backoff[c.name].restarts}
-                          for c in self.init + self.main}, sort_keys=True)
+                          for c in self.init + self.main + self.ephemeral}, sort_keys=True)
         if doc == self._checkpointed:
             return
         tmp = self.sandbox.pod_dir / f".{self.CHECKPOINT}.tmp"
@@ -147,7 +152,16 @@ class PodWorker(ContainerRunner):
     # -- inputs ------------------------------------------------------------------------------
     def update(self, pod: dict) -> None:
         self.pod = pod
+        self._add_ephemeral()
         self.wake.set()
+
+    def _add_ephemeral(self) -> None:
+        """Track the ephemeral containers the spec gained (they are only ever added)."""
+        have = {c.name for c in self.ephemeral}
+        for c in self.spec.get("ephemeralContainers") or []:
+            if c.get("name") and c["name"] not in have:
+                self.ephemeral.append(lc.CState(c["name"], c.get("image", ""), ephemeral=True))
+                self.backoff[c["name"]] = lc.CrashBackoff(self.agent.cfg.backoff_initial, self.agent.cfg.backoff_cap)
 
     def removed(self) -> None:
         self.gone = True
@@ -159,7 +173,7 @@ class PodWorker(ContainerRunner):
         self.wake.set()
 
     def state(self, name: str) -> lc.CState | None:
-        return next((c for c in self.init + self.main if c.name == name), None)
+        return next((c for c in self.init + self.main + self.ephemeral if c.name == name), None)
 
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -248,6 +262,11 @@ class PodWorker(ContainerRunner):
 
     async def sync_containers(self) -> None:
         now = time.time()
+        # ephemeral containers first, as the kubelet starts them: a failing init container
+        # does not keep a debugger out; each runs once
+        for c in self.ephemeral:
+            if c.state == "waiting" and not c.done and c.cid is None and c.exit_code is None:
+                await self.start(c)
         for c in self.init:
             if c.state == "terminated" and c.exit_code == 0:
                 continue
@@ -290,9 +309,9 @@ class PodWorker(ContainerRunner):
 
     async def terminate(self, grace: float) -> None:
         self.terminating = True
-        await asyncio.gather(*(self._stop_one(c, grace) for c in self.main + self.init))
+        await asyncio.gather(*(self._stop_one(c, grace) for c in self.ephemeral + self.main + self.init))
         await self._release()
-        for c in self.main + self.init:
+        for c in self.main + self.init + self.ephemeral:
             if c.state == "waiting":
                 c.state, c.exit_code, c.reason = "terminated", c.exit_code or 0, c.reason or "Completed"
         if not self.gone:
@@ -354,6 +373,8 @@ class PodWorker(ContainerRunner):
         }
         if self.init:
             st["initContainerStatuses"] = [c.status() for c in self.init]
+        if self.ephemeral:
+            st["ephemeralContainerStatuses"] = [c.status() for c in self.ephemeral]
         if ip:
             st["podIP"], st["podIPs"] = ip, [{"ip": ip}]
         if self.sandbox_error:

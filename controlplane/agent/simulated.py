@@ -9,8 +9,9 @@ experiments and benchmarks at thousands of nodes.
   ``nvidia.com/gpu`` and the ``nvidia.com/gpu.product`` label when GPUs are given);
 - keeps one Lease per node in ``kube-node-lease`` fresh (renewals spread over the interval);
 - watches pods once (one informer for all nodes) and marks pods bound to its nodes Running
-  and Ready, with a bounded pool of concurrent status writes; pods being deleted are
-  finished (deleted with grace period 0), as a kubelet would;
+  and Ready, with a bounded pool of concurrent status writes; ephemeral containers added
+  later (``kubectl debug``) are reported running in ``ephemeralContainerStatuses``; pods being
+  deleted are finished (deleted with grace period 0), as a kubelet would;
 - with ``stats_address`` set, serves every node's ``/metrics/resource`` from one HTTP server
   (authenticated and authorized as a kubelet's: ``nodes/metrics`` of that node) at ``/metrics/nodes/<node>/metrics/resource``, the path
   named by each Node's ``metrics.k8s.io/resource-metrics-path`` annotation (kwok's
@@ -116,7 +117,8 @@ def slim_pod(pod: dict) -> dict:
     """What the simulated nodes read of a pod (the informer's transform): at 150,000 pods the
     full objects (managedFields, volumes, tolerations, ...) took ~30 KiB each in this process.
     Kept: identity and resourceVersion, deletion, the usage annotations, the node, the
-    containers' names, images and resources, the phase and start time."""
+    containers' names, images and resources, the ephemeral containers' names and images, the
+    phase, start time and the names and states of the ephemeral containers with a status."""
     md = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     st = pod.get("status") or {}
@@ -128,8 +130,14 @@ def slim_pod(pod: dict) -> dict:
                                                 for c in spec.get("containers") or []]}
     if "nodeName" in spec:
         slim_spec["nodeName"] = spec["nodeName"]
+    if spec.get("ephemeralContainers"):
+        slim_spec["ephemeralContainers"] = [{k: c[k] for k in ("name", "image") if k in c}
+                                            for c in spec["ephemeralContainers"]]
     out: dict[str, Any] = {"metadata": meta, "spec": slim_spec}
     status = {k: st[k] for k in ("phase", "startTime") if k in st}
+    if st.get("ephemeralContainerStatuses"):
+        status["ephemeralContainerStatuses"] = [{k: c[k] for k in ("name", "state") if k in c}
+                                                for c in st["ephemeralContainerStatuses"]]
     if status:
         out["status"] = status
     return out
@@ -252,6 +260,8 @@ class SimulatedNodes:
         key = f"{md.get('namespace')}/{md.get('name')}"
         if md.get("deletionTimestamp"):
             action = "delete"
+        elif (pod.get("status") or {}).get("phase") == "Running" and _new_ephemeral(pod):
+            action = "ephemeral"
         elif (pod.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed"):
             return
         else:
@@ -266,10 +276,13 @@ class SimulatedNodes:
         cs = [{"name": c.get("name", ""), "image": c.get("image", ""), "imageID": "", "ready": True,
                "restartCount": 0, "started": True, "containerID": f"simulated://{c.get('name', '')}",
                "state": {"running": {"startedAt": now}}} for c in spec.get("containers") or []]
-        return {"phase": "Running", "hostIP": "10.255.0.1", "podIP": "10.255.0.1", "startTime": now,
-                "conditions": [{"type": t, "status": "True", "lastTransitionTime": now}
-                               for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
-                "containerStatuses": cs}
+        out = {"phase": "Running", "hostIP": "10.255.0.1", "podIP": "10.255.0.1", "startTime": now,
+               "conditions": [{"type": t, "status": "True", "lastTransitionTime": now}
+                              for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
+               "containerStatuses": cs}
+        if spec.get("ephemeralContainers"):
+            out["ephemeralContainerStatuses"] = _ephemeral_statuses(pod, now)
+        return out
 
     async def _worker(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -282,6 +295,10 @@ class SimulatedNodes:
                                             subresource="status")
                     self.running += 1
                     RUNNING.set(self.running)
+                elif action == "ephemeral":  # (the list is replaced whole by a merge patch)
+                    await self.client.patch(resources.PODS, name, {"status": {
+                        "ephemeralContainerStatuses": _ephemeral_statuses(pod, now_rfc3339())}}, ns,
+                        subresource="status")
                 else:
                     await self.client.delete(resources.PODS, name, ns, grace_period_seconds=0)
             except ApiStatusError as e:
@@ -410,6 +427,24 @@ class SimulatedNodes:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._runner is not None:
                 await self._runner.cleanup()
+
+
+def _new_ephemeral(pod: dict) -> bool:
+    """Whether the pod has an ephemeral container its status does not show yet."""
+    have = {c.get("name") for c in (pod.get("status") or {}).get("ephemeralContainerStatuses") or []}
+    return any(c.get("name") not in have for c in (pod.get("spec") or {}).get("ephemeralContainers") or [])
+
+
+def _ephemeral_statuses(pod: dict, now: str) -> list[dict]:
+    """Every ephemeral container running (those already reported keep their state)."""
+    old = {c.get("name"): c for c in (pod.get("status") or {}).get("ephemeralContainerStatuses") or []}
+    out = []
+    for c in (pod.get("spec") or {}).get("ephemeralContainers") or []:
+        name = c.get("name", "")
+        state = (old.get(name) or {}).get("state") or {"running": {"startedAt": now}}
+        out.append({"name": name, "image": c.get("image", ""), "imageID": "", "ready": False, "restartCount": 0,
+                    "containerID": f"simulated://{name}", "state": state})
+    return out
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

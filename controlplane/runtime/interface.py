@@ -81,6 +81,7 @@ class ContainerSpec:
     stdin: bool = False  # keep the container's stdin open for attach
     stdin_once: bool = False  # close it when the first attach session that used it ends
     tty: bool = False  # run on a terminal (runc ``terminal: true``)
+    pid_namespace: str | None = None  # join this PID namespace (an ephemeral container's target), else a new one
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Turns a ``ContainerSpec`` plus its sandbox into the bundle config runc reads: process
 (args, env, cwd, user, capabilities), root (read-only when asked), mounts (proc, dev, sys,
 volumes, /etc/hostname|hosts|resolv.conf of the pod), namespaces (the pod's network namespace
-shared by path; fresh pid/ipc/uts/mount), hostname, and ``linux.resources`` from the limits.
+shared by path, the target's PID namespace for an ephemeral container that names one; fresh
+pid/ipc/uts/mount otherwise), hostname, and ``linux.resources`` from the limits.
 Neighbours: ``runc.py`` writes the file; ``cgroups.py`` knows the same cgroup path.
 """
 
@@ -118,7 +119,8 @@ def build_config(spec: ContainerSpec, sandbox: Sandbox, rootfs: str, cgroups_pat
             "cgroupsPath": cgroups_path,
             "resources": resources(spec),
             "namespaces": [
-                {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+                {"type": "pid", "path": spec.pid_namespace} if spec.pid_namespace else {"type": "pid"},
+                {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
                 {"type": "network", "path": sandbox.netns},
             ],
             "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",

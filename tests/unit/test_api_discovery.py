@@ -41,6 +41,8 @@ def test_group_list_and_resource_lists() -> None:
     core = {r["name"]: r for r in discovery.api_resource_list(REG, "", "v1")["resources"]}
     assert core["pods"]["shortNames"] == ["po"] and "all" in core["pods"]["categories"]
     assert core["pods/binding"]["verbs"] == ["create"] and core["pods/status"]["verbs"] == ["get", "patch", "update"]
+    assert core["pods/ephemeralcontainers"]["verbs"] == ["get", "patch", "update"]
+    assert core["pods/ephemeralcontainers"]["kind"] == "Pod"
     assert core["namespaces"]["namespaced"] is False and "deletecollection" not in core["namespaces"]["verbs"]
     apps = {r["name"]: r for r in discovery.api_resource_list(REG, "apps", "v1")["resources"]}
     assert apps["deployments/scale"]["group"] == "autoscaling" and apps["deployments/scale"]["kind"] == "Scale"

@@ -89,3 +89,15 @@ def test_wire_reader_handles_varints_and_negative_ints():
     from controlplane.apiserver.encoding.protobuf import _signed
 
     assert _signed(out[1][2]) == -1
+
+
+def test_pod_with_ephemeral_containers():
+    """A Pod as client-go's ``UpdateEphemeralContainers`` sends it in protobuf: PodSpec field 34,
+    an EphemeralContainer embedding EphemeralContainerCommon (Container's numbers) as field 1."""
+    common = _ld(1, b"debugger") + _ld(2, b"busybox") + _ld(3, b"sh") + b"\x80\x01\x01" + b"\x90\x01\x01"  # stdin, tty (tags 16, 18 as varints)
+    ec = _ld(1, common) + _ld(2, b"app")
+    spec = _ld(2, _ld(1, b"app") + _ld(2, b"busybox")) + bytes([0x92, 0x02, len(ec)]) + ec  # tag 34<<3|2 as a varint
+    obj = decode(_envelope("v1", "Pod", _ld(1, _ld(1, b"p")) + _ld(2, spec)))
+    assert obj["spec"]["ephemeralContainers"] == [
+        {"name": "debugger", "image": "busybox", "command": ["sh"], "stdin": True, "tty": True,
+         "targetContainerName": "app"}]

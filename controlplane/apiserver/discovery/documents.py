@@ -31,6 +31,7 @@ _SUBRESOURCES: dict[str, tuple[str | None, str | None, str | None, list[str]]] =
     "eviction": ("Eviction", "policy", "v1", ["create"]),
     "proxy": ("NodeProxyOptions", None, None, ["create", "delete", "get", "patch", "update"]),  # per resource below
     "finalize": ("Namespace", None, None, ["update"]),
+    "ephemeralcontainers": ("Pod", None, None, ["get", "patch", "update"]),
 }
 
 _PROXY_KINDS = {"pods": "PodProxyOptions", "services": "ServiceProxyOptions", "nodes": "NodeProxyOptions"}

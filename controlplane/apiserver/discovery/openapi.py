@@ -181,15 +181,17 @@ def _paths_for(info: ResourceInfo, obj_ref: str, list_ref: str) -> dict[str, Any
                          body=_DELETE_OPTIONS),
         },
     }
-    if "status" in info.subresources:
-        paths[item + "/status"] = {
-            "get": op("read", "get", ("name",) + ns_params, obj_ref),
-            "patch": op("patch", "patch", ("name",) + ns_params + write_q + ("force",), obj_ref,
-                        body=_PATCH, patch=True),
-        }
-        # operationIds must be unique: suffix the status ones
-        for verb in ("get", "patch"):
-            paths[item + "/status"][verb]["operationId"] += "Status"
+    # subresources read and patched as the whole object (a pod's ephemeralcontainers too);
+    # operationIds must be unique: suffix theirs
+    for sub in ("status", "ephemeralcontainers"):
+        if sub in info.subresources:
+            paths[f"{item}/{sub}"] = {
+                "get": op("read", "get", ("name",) + ns_params, obj_ref),
+                "patch": op("patch", "patch", ("name",) + ns_params + write_q + ("force",), obj_ref,
+                            body=_PATCH, patch=True),
+            }
+            for verb in ("get", "patch"):
+                paths[f"{item}/{sub}"][verb]["operationId"] += sub.capitalize()
     return paths
 
 

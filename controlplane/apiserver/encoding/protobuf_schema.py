@@ -93,7 +93,10 @@ MESSAGES: dict[str, dict[int, Field]] = {
                   "19 schedulerName", "20 initContainers:[]Container",
                   "21 automountServiceAccountToken:bool*", "22 tolerations:[]Toleration",
                   "24 priorityClassName", "25 priority:int*", "27 shareProcessNamespace:bool*",
-                  "29 runtimeClassName*", "30 enableServiceLinks:bool*", "31 preemptionPolicy*"),
+                  "29 runtimeClassName*", "30 enableServiceLinks:bool*", "31 preemptionPolicy*",
+                  "34 ephemeralContainers:[]EphemeralContainer"),
+    # EphemeralContainerCommon has Container's field numbers; JSON inlines it
+    "EphemeralContainer": _m("1 -:Container", "2 targetContainerName"),
     "PodSecurityContext": _m("2 runAsUser:int*", "3 runAsNonRoot:bool*",
                              "4 supplementalGroups:[]int", "5 fsGroup:int*", "6 runAsGroup:int*"),
     "Container": _m("1 name", "2 image", "3 command:[]string", "4 args:[]string", "5 workingDir",

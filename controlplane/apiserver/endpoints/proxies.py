@@ -47,7 +47,7 @@ async def locate(api: Api, namespace: str, name: str, container: str | None) -> 
     pod = await nodeagent.get_pod(api, namespace, name)
     spec = pod.get("spec") or {}
     names = [c["name"] for c in spec.get("containers") or []]
-    all_names = names + [c["name"] for c in spec.get("initContainers") or []]
+    all_names = names + [c["name"] for c in (spec.get("initContainers") or []) + (spec.get("ephemeralContainers") or [])]
     if not container:
         if len(names) != 1:
             raise errors.ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, "

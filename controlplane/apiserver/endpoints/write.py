@@ -88,7 +88,8 @@ async def update(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     if not t.name:
         raise errors.method_not_allowed(f"PUT on the collection {info.plural} is not supported")
     body = hc.decode_body(request)
-    if t.subresource not in ("", "status", "finalize") and not (t.subresource == "approval" and info.has("approval")):
+    if t.subresource not in ("", "status", "finalize", "ephemeralcontainers") \
+            and not (t.subresource == "approval" and info.has("approval")):
         raise errors.method_not_allowed(f"PUT on {info.plural}/{t.subresource} is not supported")
     body.setdefault("metadata", {})
     if body["metadata"].get("name") not in (None, t.name):
@@ -129,7 +130,7 @@ async def write_update(api: Api, info: ResourceInfo, namespace: str | None, name
         mutated = await chain.mutate("UPDATE", info, namespace, name, desired, old, subresource=subresource,
                                      dry_run=dry, options=options)
         if prepared:
-            new = strategy.default_and_validate(info, mutated, strict=strict, old=old) \
+            new = generic.default_and_validate(info, mutated, strict=strict, old=old, subresource=subresource) \
                 if chain.may_change(info, subresource, "UPDATE") else mutated
         else:
             await strategy.before_update(api, old, mutated, dry=dry)  # e.g. keep the clusterIP
@@ -170,7 +171,7 @@ async def patch(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     info = t.info
     if not t.name:
         raise errors.method_not_allowed(f"PATCH on the collection {info.plural} is not supported")
-    if t.subresource not in ("", "status"):
+    if t.subresource not in ("", "status", "ephemeralcontainers"):
         raise errors.method_not_allowed(f"PATCH on {info.plural}/{t.subresource} is not supported")
     ctype = hc.media_type(request)
     if ctype not in hc.PATCH_TYPES:

@@ -135,8 +135,10 @@ async def _serve_verb(api: ServedApi, request: Request, t: hc.Target, verb: str)
 
 
 async def _run_verb(api: Api, request: Request, t: hc.Target, verb: str) -> HTTPResponse | None:
-    if t.subresource and t.subresource not in ("status", "finalize", "approval"):
+    if t.subresource and t.subresource not in ("status", "finalize", "approval", "ephemeralcontainers"):
         return await subresources.handle(api, request, t, verb)
+    if t.subresource == "ephemeralcontainers" and verb not in ("get", "update", "patch"):
+        raise errors.method_not_allowed(f"{request.method} on {t.info.plural}/{t.subresource} is not supported")
     if verb == "get":
         return await read.get(api, request, t)
     if verb == "list":

@@ -91,6 +91,14 @@ class Strategy:
         warn(self.validate(info, obj, strict=strict, old=old))
         return obj
 
+    def prepare_ephemeral_containers(self, info: ResourceInfo, old: Obj, new: Obj) -> Obj:
+        """An update through ``<plural>/ephemeralcontainers`` (pods only, ``pod.py``)."""
+        raise errors.method_not_allowed(f"{info.plural}/ephemeralcontainers is not supported")
+
+    def default_and_validate_ephemeral_containers(self, info: ResourceInfo, obj: Obj, *, strict: bool,
+                                                  old: Obj) -> Obj:
+        raise errors.method_not_allowed(f"{info.plural}/ephemeralcontainers is not supported")
+
     # -- versions (a built-in served at a version other than its storage version) ----------------
     def to_version(self, info: ResourceInfo, obj: Obj) -> Obj:
         """``obj`` as stored (``info.storage_version``) converted to ``info.version`` (the

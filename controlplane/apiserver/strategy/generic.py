@@ -150,6 +150,8 @@ def prepare_update(info: ResourceInfo, old: Obj, new: Obj, *, subresource: str, 
         new = strategy.prepare_finalize(info, old, new)
     elif subresource == "approval":  # CertificateSigningRequests: only the Approved/Denied conditions
         new = strategy.prepare_approval(old, new)
+    elif subresource == "ephemeralcontainers":  # pods: only spec.ephemeralContainers changes
+        new = strategy.prepare_ephemeral_containers(info, old, new)
     elif subresource == "status":
         # Only status (and managedFields bookkeeping) changes through /status.
         merged = copy.deepcopy(old)
@@ -185,7 +187,7 @@ def prepare_update(info: ResourceInfo, old: Obj, new: Obj, *, subresource: str, 
                     "message": f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)!r}"}],
                     info.group)
     new["metadata"]["resourceVersion"] = old_meta.get("resourceVersion")
-    new = strategy.default_and_validate(info, new, strict=strict, old=old)
+    new = default_and_validate(info, new, strict=strict, old=old, subresource=subresource)
     # generation follows spec changes only, compared after defaulting (an unchanged replace
     # of a manifest that omits defaulted fields does not bump it)
     if subresource not in ("status", "finalize") and strategy.tracks_generation \
@@ -194,6 +196,16 @@ def prepare_update(info: ResourceInfo, old: Obj, new: Obj, *, subresource: str, 
     if manager:
         new = managed_fields(info, old, new, manager=manager, operation=operation, subresource=subresource)
     return new
+
+
+def default_and_validate(info: ResourceInfo, obj: Obj, *, strict: bool, old: Obj | None,
+                         subresource: str = "") -> Obj:
+    """The strategy's defaults and validation; an update through ``ephemeralcontainers``
+    follows that subresource's rules."""
+    strategy = strategy_of(info)
+    if subresource == "ephemeralcontainers" and old is not None:
+        return strategy.default_and_validate_ephemeral_containers(info, obj, strict=strict, old=old)
+    return strategy.default_and_validate(info, obj, strict=strict, old=old)
 
 
 def _strip(obj: Obj) -> Obj:

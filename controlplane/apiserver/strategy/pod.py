@@ -4,14 +4,18 @@ deprecated ``serviceAccount`` kept equal to ``serviceAccountName``, the ``Pendin
 QoS class a new pod starts with, and graceful deletion: a pod bound to a
 node stays ``terminationGracePeriodSeconds`` (or the requested grace) until its node agent
 deletes it with grace 0; an unbound or finished pod goes at once.
+Updates through ``pods/ephemeralcontainers`` (``podEphemeralContainersStrategy``) change only
+``spec.ephemeralContainers`` (and managedFields) and follow their own validation.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from controlplane.apiserver.discovery.registry import ResourceInfo
-from controlplane.apiserver.strategy.base import Strategy
+from controlplane.apiserver.strategy.base import Strategy, warn
+from controlplane.apiserver.validation import objects as validation
 from controlplane.apiserver.strategy.podtemplate import pod_spec_defaults, sub
 
 Obj = dict[str, Any]
@@ -51,6 +55,27 @@ class PodStrategy(Strategy):
 
     def prepare_for_create(self, info: ResourceInfo, obj: Obj) -> None:
         obj["status"] = {"phase": "Pending"}
+
+    def prepare_ephemeral_containers(self, info: ResourceInfo, old: Obj, new: Obj) -> Obj:
+        """``dropNonEphemeralContainerUpdates``: the old pod with the new ephemeral containers;
+        metadata other than managedFields is kept as it was (``ResetObjectMetaForStatus``)."""
+        merged = copy.deepcopy(old)
+        spec = sub(merged, "spec")
+        eph = (new.get("spec") or {}).get("ephemeralContainers") if isinstance(new.get("spec"), dict) else None
+        if eph:
+            spec["ephemeralContainers"] = eph
+        else:
+            spec.pop("ephemeralContainers", None)
+        if "managedFields" in (new.get("metadata") or {}):
+            merged["metadata"]["managedFields"] = new["metadata"]["managedFields"]
+        return merged
+
+    def default_and_validate_ephemeral_containers(self, info: ResourceInfo, obj: Obj, *, strict: bool,
+                                                  old: Obj) -> Obj:
+        obj = self.default(obj)
+        warn(validation.validate(obj, info.gvk, strict=strict, is_update=True, old=old,
+                                 subresource="ephemeralcontainers"))
+        return obj
 
     def grace_period(self, obj: Obj, requested: int | None) -> int:
         spec, status = obj.get("spec") or {}, obj.get("status") or {}

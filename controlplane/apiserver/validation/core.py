@@ -149,6 +149,26 @@ def pod(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
         errs.not_supported("spec.restartPolicy", rp, ("Always", "OnFailure", "Never"))
     if update:
         pods.validate_pod_update(spec, spec_of(old), errs)
+    elif spec.get("ephemeralContainers"):  # only through pods/ephemeralcontainers (ValidatePodCreate)
+        errs.forbidden("spec.ephemeralContainers", "cannot be set on create")
+
+
+MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
+
+
+def pod_ephemeral_containers(obj: Obj, errs: Errors, old: Obj) -> None:
+    """``ValidatePodEphemeralContainersUpdate``: an update through ``pods/ephemeralcontainers``
+    (the strategy already kept everything of the old pod but ``spec.ephemeralContainers``): the
+    pod spec's rules, then ephemeral containers may only be added. Static pods refuse them."""
+    if MIRROR_POD_ANNOTATION in ((old.get("metadata") or {}).get("annotations") or {}):
+        errs.forbidden("", "static pods do not support ephemeral containers")
+        return
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        errs.required("spec.containers", "")
+        return
+    pods.validate_pod_spec(spec, "spec", errs)
+    pods.validate_ephemeral_containers_update(spec, spec_of(old), errs)
 
 
 def namespace(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:

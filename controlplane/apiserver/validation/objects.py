@@ -18,7 +18,7 @@ from typing import Any
 
 from controlplane.apiserver.meta.errors import bad_request, invalid
 from controlplane.apiserver.meta.names import Errors
-from controlplane.apiserver.validation import decode, metadata, rules
+from controlplane.apiserver.validation import core, decode, metadata, rules
 
 
 def check_decodable(obj: Any, gvk: tuple[str, str, str]) -> None:
@@ -36,8 +36,9 @@ def check_decodable(obj: Any, gvk: tuple[str, str, str]) -> None:
 
 
 def validate(obj: dict[str, Any], gvk: tuple[str, str, str], *, strict: bool,
-             is_update: bool = False, old: dict[str, Any] | None = None) -> list[str]:
-    """Raise ApiError (400 or 422) when ``obj`` is not acceptable; return warnings otherwise."""
+             is_update: bool = False, old: dict[str, Any] | None = None, subresource: str = "") -> list[str]:
+    """Raise ApiError (400 or 422) when ``obj`` is not acceptable; return warnings otherwise.
+    ``subresource="ephemeralcontainers"`` (a pod's): its own update rules in place of the kind's."""
     group, version, kind = gvk
     if not isinstance(obj, dict):
         raise bad_request("the body of the request must be a JSON object")
@@ -56,7 +57,10 @@ def validate(obj: dict[str, Any], gvk: tuple[str, str, str], *, strict: bool,
             warnings.extend(msgs)
     errs = Errors()
     metadata.validate_metadata(obj, gvk, errs, is_update=is_update)
-    rules.validate_kind(obj, gvk, errs, is_update=is_update, old=old)
+    if subresource == "ephemeralcontainers" and gvk[0] == "" and gvk[2] == "Pod":
+        core.pod_ephemeral_containers(obj, errs, old or {})
+    else:
+        rules.validate_kind(obj, gvk, errs, is_update=is_update, old=old)
     if errs.causes:
         name = (obj.get("metadata") or {}).get("name") or (obj.get("metadata") or {}).get("generateName") or ""
         raise invalid(kind, name, errs.causes, group=group)

@@ -1,12 +1,14 @@
 """Pod spec validation (``ValidatePodSpec`` / ``ValidatePodUpdate`` subset of Kubernetes 1.32):
-containers (names, images, ports, env, resources, probes, mounts), volumes, policies, and the
-pod-update immutability rule. Used for pods and for every pod template (deployments, jobs, …).
+containers (names, images, ports, env, resources, probes, mounts), ephemeral containers
+(``validateEphemeralContainers``, ``ValidatePodEphemeralContainersUpdate``), volumes, policies,
+and the pod-update immutability rule. Used for pods and for every pod template (deployments, jobs, …).
 Neighbours: ``core.py`` and ``podtemplate.py`` (callers), ``meta/names.py``.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
@@ -29,6 +31,19 @@ _POD_UPDATE_MSG = (
     "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only "
     "additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set "
     "to 1 if it was previously negative)")
+
+
+# EphemeralContainerCommon's fields in Go's order, and whether an ephemeral container may set
+# them (Kubernetes' ``allowedEphemeralContainerFields``): nothing that makes it part of the
+# workload (ports, resources, probes, lifecycle, restart and resize policies).
+_EPHEMERAL_FIELDS = (
+    ("name", True), ("image", True), ("command", True), ("args", True), ("workingDir", True),
+    ("ports", False), ("envFrom", True), ("env", True), ("resources", False), ("resizePolicy", False),
+    ("restartPolicy", False), ("volumeMounts", True), ("volumeDevices", True), ("livenessProbe", False),
+    ("readinessProbe", False), ("startupProbe", False), ("lifecycle", False),
+    ("terminationMessagePath", True), ("terminationMessagePolicy", True), ("imagePullPolicy", True),
+    ("securityContext", True), ("stdin", True), ("stdinOnce", True), ("tty", True))
+_EPHEMERAL_MSG = "cannot be set for an Ephemeral Container"
 
 
 def iana_svc_name_ok(name: str) -> bool:
@@ -199,6 +214,9 @@ def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
     if containers:
         for i, c in enumerate(containers):
             _container(errs, f"{path}.containers[{i}]", c, names, volumes)
+    ephemeral = spec.get("ephemeralContainers")
+    if ephemeral:
+        _ephemeral_containers(errs, f"{path}.ephemeralContainers", ephemeral, names, volumes)
     dns = spec.get("dnsPolicy")
     if dns is not None and dns not in _DNS:
         errs.not_supported(f"{path}.dnsPolicy", dns, _DNS)
@@ -224,6 +242,73 @@ def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
         effect = t.get("effect") or None
         if effect is not None and effect not in _EFFECTS:
             errs.not_supported(f"{path}.tolerations[{i}].effect", effect, _EFFECTS)
+
+
+def _unset(value: Any) -> bool:
+    """Go's zero value as JSON shows it (absent, null, false, "", 0, empty list or object)."""
+    return value is None or value is False or value == "" or value == 0 or value == [] or value == {}
+
+
+def _ephemeral_containers(errs: Errors, path: str, containers: list[Any], names: set[str],
+                          volumes: set[str]) -> None:
+    """``validateEphemeralContainers``: a container's common rules, a name unique across all
+    containers of the pod, a ``targetContainerName`` naming a (non-ephemeral) container, only
+    the allowed fields, no ``subPath``/``subPathExpr`` mounts. ``names`` holds the names of the
+    containers and init containers."""
+    others = set(names)
+    seen = set(names)
+    for i, ec in enumerate(containers):
+        ipath = f"{path}[{i}]"
+        _container(errs, ipath, ec, set(), volumes)
+        if not isinstance(ec, dict):
+            continue
+        name = ec.get("name")
+        if name:
+            if name in seen:
+                errs.duplicate(f"{ipath}.name", name)
+            else:
+                seen.add(name)
+        target = ec.get("targetContainerName")
+        if target and target not in others:
+            errs.not_found(f"{ipath}.targetContainerName", target)
+        for field, allowed in _EPHEMERAL_FIELDS:
+            if not allowed and not _unset(ec.get(field)):
+                errs.forbidden(f"{ipath}.{field}", _EPHEMERAL_MSG)
+        for j, m in enumerate(ec.get("volumeMounts") or []):
+            if not isinstance(m, dict):
+                continue
+            for k in ("subPath", "subPathExpr"):
+                if m.get(k):
+                    errs.forbidden(f"{ipath}.volumeMounts[{j}].{k}", _EPHEMERAL_MSG)
+
+
+def _diff(old: Any, new: Any, path: str = "") -> list[str]:
+    """The differing leaves of two JSON values, one ``path: old -> new`` line each (what
+    Kubernetes prints with ``cmp.Diff`` after "may not be changed")."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [line for k in sorted(set(old) | set(new), key=str)
+                for line in _diff(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))]
+    if old == new:
+        return []
+    return [f"  {path}: {json.dumps(old)} -> {json.dumps(new)}"]
+
+
+def validate_ephemeral_containers_update(new: Obj, old: Obj, errs: Errors) -> None:
+    """``ValidatePodEphemeralContainersUpdate``, part 2: through ``pods/ephemeralcontainers``
+    ephemeral containers may only be added; an existing one may be neither removed nor changed
+    (matched by name, as a patch does not keep their order)."""
+    by_name = {c.get("name"): c for c in new.get("ephemeralContainers") or [] if isinstance(c, dict)}
+    for c in old.get("ephemeralContainers") or []:
+        if not isinstance(c, dict):
+            continue
+        now = by_name.get(c.get("name"))
+        if now is None:
+            errs.forbidden("spec.ephemeralContainers",
+                           f"existing ephemeral containers {json.dumps(c.get('name'))} may not be removed\n")
+        elif now != c:
+            errs.forbidden("spec.ephemeralContainers",
+                           f"existing ephemeral containers {json.dumps(c.get('name'))} may not be changed\n"
+                           + "\n".join(_diff(c, now)))
 
 
 def validate_pod_update(new: Obj, old: Obj, errs: Errors) -> None:

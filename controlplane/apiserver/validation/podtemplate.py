@@ -69,6 +69,8 @@ def pod_template_spec(tmpl: Obj, errs: Errors, restart: tuple[str, ...], path: s
         errs.required(f"{path}.spec.containers", "")
         return
     pods.validate_pod_spec(tspec, f"{path}.spec", errs)
+    if tspec.get("ephemeralContainers"):
+        errs.forbidden(f"{path}.spec.ephemeralContainers", "ephemeral containers not allowed in pod template")
     rp = tspec.get("restartPolicy")
     if rp is not None and rp not in restart:
         errs.not_supported(f"{path}.spec.restartPolicy", rp, restart)
