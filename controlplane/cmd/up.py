@@ -72,7 +72,7 @@ from controlplane.pki.kubeconfigs import write_component_kubeconfigs
 from controlplane.pki.servertoken import Token, TokenError
 from controlplane.procutil import PidFiles
 from controlplane.supervisor.process import ChildProcess, EtcdRunnable, Runnable, wait_pid
-from controlplane.supervisor.supervisor import Supervisor, run_dir
+from controlplane.supervisor.supervisor import LivenessProbe, Supervisor, run_dir
 from controlplane.prometheus import PrometheusProcess, PrometheusTLS
 
 log = get_logger(__name__)
@@ -172,11 +172,11 @@ def instance_file(data_dir: Path) -> Path:
     return data_dir / "instance.json"
 
 
-def http_ok(url: str, cafile: Path | None = None) -> bool:
+def http_ok(url: str, cafile: Path | None = None, timeout: float = 1.0) -> bool:
     """GET ``url`` answers 200 (https verified against ``cafile``; anonymous, as health checks are)."""
     ctx = ssl.create_default_context(cafile=str(cafile)) if cafile is not None else None
     try:
-        with urllib.request.urlopen(url, timeout=1, context=ctx) as r:
+        with urllib.request.urlopen(url, timeout=timeout, context=ctx) as r:
             return r.status == 200
     except (OSError, ValueError):  # ValueError: a URL read from a file being written (not ready yet)
         return False
@@ -191,6 +191,17 @@ def component_ready(name: str) -> Callable[[UpContext], bool]:
             return False
         return http_ok(f"http://127.0.0.1:{port}/readyz")
     return ready
+
+
+def component_live(name: str) -> Callable[[UpContext, float], bool]:
+    """The supervisor's liveness probe: the component's own /livez (event loop, leader Lease)."""
+    def live(ctx: UpContext, timeout: float) -> bool:
+        try:
+            port = int((ctx.data_dir / f"{name}.metrics-port").read_text().strip())
+        except (OSError, ValueError):
+            return False
+        return http_ok(f"http://127.0.0.1:{port}/livez", timeout=timeout)
+    return live
 
 
 def _etcd(ctx: UpContext) -> Runnable | None:
@@ -213,7 +224,8 @@ def _apiserver(ctx: UpContext) -> Runnable:
                 "--workers", c.extra.get("apiserver_workers", "1"), *sec, "--service-cidr", c.extra["service_cidr"],
                 "--advertise-address", str(_nets(c).host_address)]
 
-    return ChildProcess("apiserver", args, ready=lambda c: http_ok(c.server + "/readyz", c.pki.ca_file))
+    return ChildProcess("apiserver", args, ready=lambda c: http_ok(c.server + "/readyz", c.pki.ca_file),
+                        live=lambda c, timeout: http_ok(c.server + "/livez", c.pki.ca_file, timeout))
 
 
 # Lease timings `up` gives its leader-elected components (Kubernetes' flag names; its defaults
@@ -236,14 +248,14 @@ def _controller_manager(ctx: UpContext) -> Runnable:
         "--data-dir", str(c.data_dir), "--root-ca-file", str(c.pki.ca_file),
         "--cluster-signing-cert-file", str(c.pki.ca_file), "--cluster-signing-key-file", str(c.pki.key("ca")),
         "--cluster-cidr", c.extra["cluster_cidr"], *_leader_elect_args(c)],
-        ready=component_ready("controller-manager"))
+        ready=component_ready("controller-manager"), live=component_live("controller-manager"))
 
 
 def _scheduler(ctx: UpContext) -> Runnable:
     return ChildProcess("scheduler", lambda c: [
         "scheduler", "--kubeconfig", str(c.component_kubeconfig("scheduler")), "--data-dir", str(c.data_dir),
         *_leader_elect_args(c)],
-        ready=component_ready("scheduler"))
+        ready=component_ready("scheduler"), live=component_live("scheduler"))
 
 
 def _registry(ctx: UpContext) -> Runnable:
@@ -267,7 +279,7 @@ def _dns(ctx: UpContext) -> Runnable:
     return ChildProcess("dns", lambda c: ["dns", "--kubeconfig", str(c.component_kubeconfig("coredns")),
                                           "--port-file", str(port_file), "--data-dir", str(c.data_dir),
                                           *_net_args(c), *ups],
-                        ready=lambda c: port_file.exists() and ready(c))
+                        ready=lambda c: port_file.exists() and ready(c), live=component_live("dns"))
 
 
 def _agent(ctx: UpContext) -> Runnable | None:
@@ -286,7 +298,7 @@ def _agent(ctx: UpContext) -> Runnable | None:
         "--tls-cert-file", str(c.pki.crt(serving)), "--tls-private-key-file", str(c.pki.key(serving)),
         "--client-ca-file", str(c.pki.ca_file), "--data-dir", str(c.data_dir), "--keep-containers",
         "--proxy-kubeconfig", str(c.component_kubeconfig("kube-proxy")), *_net_args(c)],
-        ready=component_ready("agent"))
+        ready=component_ready("agent"), live=component_live("agent"))
 
 
 def _metrics_server(ctx: UpContext) -> Runnable:
@@ -308,7 +320,7 @@ def _metrics_server(ctx: UpContext) -> Runnable:
         "--kubelet-certificate-authority", str(c.pki.ca_file),
         "--kubelet-client-certificate", str(c.pki.crt("metrics-server")),
         "--kubelet-client-key", str(c.pki.key("metrics-server"))],
-        ready=component_ready("metrics-server"))
+        ready=component_ready("metrics-server"), live=component_live("metrics-server"))
 
 
 async def register_metrics_api(ctx: UpContext) -> None:
@@ -421,7 +433,7 @@ def _ingress(ctx: UpContext) -> Runnable:
     return ChildProcess("ingress-controller", lambda c: [
         "ingress-controller", "--kubeconfig", str(c.component_kubeconfig("ingress-controller")),
         "--data-dir", str(c.data_dir), "--http-port", c.extra.get("ingress_http_port", "80"),
-        "--https-port", c.extra.get("ingress_https_port", "443")], ready=ready)
+        "--https-port", c.extra.get("ingress_https_port", "443")], ready=ready, live=component_live("ingress-controller"))
 
 
 # The components `up` runs, in start order (stopped in reverse). One line per component.
@@ -490,6 +502,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="components not to run: registry, gitops-controller, dashboard, ingress-controller, dns, scheduler, "
                         "controller-manager "
                         "(comma list)")
+    probe = LivenessProbe()
+    p.add_argument("--liveness-period", type=float, default=probe.period,
+                   help="seconds between liveness probes of each component's /livez (0: none); a component failing "
+                        "--liveness-failure-threshold in a row is killed and restarted")
+    p.add_argument("--liveness-failure-threshold", type=int, default=probe.failure_threshold)
+    p.add_argument("--liveness-timeout", type=float, default=probe.timeout, help="seconds a probe may take")
+    p.add_argument("--liveness-initial-delay", type=float, default=probe.initial_delay,
+                   help="seconds after a (re)start before the first probe")
     p.add_argument("--cluster-reset", action="store_true",
                    help="reset etcd to a single member (this one), keeping its data, then exit (k3s's flag)")
     p.add_argument("--cluster-reset-restore-path", type=Path, default=None,
@@ -527,6 +547,14 @@ class InstanceLock:
             self.pid_path.unlink(missing_ok=True)
             os.close(self._fd)
             self._fd = None
+
+
+def _liveness(args: argparse.Namespace) -> LivenessProbe | None:
+    if args.liveness_period <= 0:
+        return None
+    return LivenessProbe(period=args.liveness_period, timeout=min(args.liveness_timeout, args.liveness_period),
+                         failure_threshold=max(1, args.liveness_failure_threshold),
+                         initial_delay=args.liveness_initial_delay)
 
 
 def _disabled(args: argparse.Namespace) -> set[str]:
@@ -719,7 +747,7 @@ async def main(bctx: bootstrap.Context) -> int:
     if ctx.etcd_endpoints:
         ctx.extra["external_etcd"] = "1"
     ctx.extra["pki_dir"] = str(ctx.pki.dir)
-    sup = Supervisor(ctx, pidfiles)
+    sup = Supervisor(ctx, pidfiles, liveness=_liveness(args))
     background: list[asyncio.Task[Any]] = []
     rc = 0
 

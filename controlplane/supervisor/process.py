@@ -79,14 +79,17 @@ async def wait_pid(proc: Any) -> int:
 
 class ChildProcess:
     """``python -m controlplane <args>`` as a child, its output appended to
-    ``DIR/logs/<name>.log``; ``ready(ctx)`` (blocking, run in a thread) says when it serves."""
+    ``DIR/logs/<name>.log``; ``ready(ctx)`` (blocking, run in a thread) says when it serves,
+    ``live(ctx, timeout)`` whether it still does (the supervisor's liveness probe)."""
 
     def __init__(self, name: str, args: Callable[[Any], list[str]],
                  ready: Callable[[Any], bool] | None = None, ready_timeout: float = 60.0,
-                 stop_grace: float = 15.0) -> None:
+                 stop_grace: float = 15.0, live: Callable[[Any, float], bool] | None = None) -> None:
         self.name = name
         self._args = args
         self._ready = ready
+        # ``live(ctx, timeout)`` (blocking, run in a thread): the supervisor's liveness probe
+        self.live = live
         self._ready_timeout = ready_timeout
         self._stop_grace = stop_grace
         self.proc: asyncio.subprocess.Process | None = None

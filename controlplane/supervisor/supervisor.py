@@ -12,6 +12,13 @@ cause}``; ``controlplane_component_up{component}`` is 1 while the process runs. 
 component is not waited on for readiness (its dependencies may be down: the apiserver's
 ``/readyz`` fails while etcd does); its own health endpoints say when it serves again.
 
+Liveness (``LivenessProbe``, the kubelet's probe of a static pod, with kubeadm's leniency): a
+component that has a ``live`` check (its ``/livez``) is probed every ``period`` seconds from
+``initial_delay`` after each start; after ``failure_threshold`` failures in a row (no answer
+within ``timeout``, or not 200: a stalled event loop, a lost leader Lease) the supervisor
+SIGKILLs it and the restart is counted with the cause ``liveness probe failed``. So a hung
+component, one that never exits, comes back like a crashed one.
+
 Orphans: each child's pid and start time are recorded under ``DATA_DIR/run/<name>.pid``
 (``procutil.PidFiles``): the next ``up`` or ``controlplane down`` on the same data dir stops
 whatever is still recorded as running. Node containers are not children of ``up`` (each has
@@ -23,6 +30,8 @@ Neighbours: ``process`` (the runnables), ``cmd/up.py``, ``cmd/down.py``.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +52,18 @@ UP = Gauge("controlplane_component_up", "1 while the supervised component's proc
 
 
 START_ATTEMPTS = 3  # starts of a component that crashes (a signal) before it is ready
+LIVENESS_CAUSE = "liveness probe failed"
+
+
+@dataclass(frozen=True)
+class LivenessProbe:
+    """How components are probed (kubeadm's static pods: 10 s period, 15 s timeout, 8
+    failures; a little quicker here, still about a minute of failing before a kill)."""
+
+    period: float = 10.0
+    timeout: float = 5.0
+    failure_threshold: int = 6
+    initial_delay: float = 10.0
 
 
 @dataclass
@@ -53,17 +74,21 @@ class _Slot:
     restarts: int = 0
     running: bool = False
     task: asyncio.Task | None = None
+    probe: asyncio.Task | None = None
+    kill_cause: str | None = None  # set when the supervisor itself killed the process
 
 
 class Supervisor:
     """Starts components in order, restarts them when they exit, stops them in reverse."""
 
     def __init__(self, ctx: Any, pidfiles: PidFiles,
-                 backoff: Callable[[], RestartBackoff] = RestartBackoff) -> None:
+                 backoff: Callable[[], RestartBackoff] = RestartBackoff,
+                 liveness: LivenessProbe | None = LivenessProbe()) -> None:
         self.ctx = ctx
         self.stop_event = asyncio.Event()  # set by stop_all: no more restarts
         self.pidfiles = pidfiles
         self._backoff = backoff
+        self.liveness = liveness  # None: no probing
         self.slots: list[_Slot] = []
 
     def running(self, name: str) -> bool:
@@ -112,6 +137,45 @@ class Supervisor:
         pid = slot.runnable.pid()
         if pid is not None:
             self.pidfiles.record(slot.runnable.name, pid)
+        if slot.probe is not None:
+            slot.probe.cancel()
+            slot.probe = None
+        live = getattr(slot.runnable, "live", None)
+        if self.liveness is not None and live is not None and pid is not None:
+            slot.probe = asyncio.ensure_future(self._probe(slot, live, pid, self.liveness))
+
+    async def _probe(self, slot: _Slot, live: Callable[[Any, float], bool], pid: int, p: LivenessProbe) -> None:
+        """Probe one process (``pid``) until it ends; SIGKILL it after ``failure_threshold``
+        failures in a row."""
+        name = slot.runnable.name
+        failures = 0
+        if await _stopped_within(self.stop_event, p.initial_delay):
+            return
+        while slot.running and slot.runnable.pid() == pid:
+            try:
+                ok = await asyncio.wait_for(asyncio.to_thread(live, self.ctx, p.timeout), p.timeout + 1.0)
+            except asyncio.TimeoutError:
+                ok = False
+            except Exception as e:  # noqa: BLE001 - a probe that raises is a failed probe
+                log.warning("liveness probe error", component=name, error=repr(e))
+                ok = False
+            if not (slot.running and slot.runnable.pid() == pid) or self.stop_event.is_set():
+                return
+            failures = 0 if ok else failures + 1
+            if failures:
+                log.warning("liveness probe failed", component=name, pid=pid, failures=failures,
+                            threshold=p.failure_threshold)
+            if failures >= p.failure_threshold:
+                log.error("component failed its liveness probe; killing it to restart it", component=name, pid=pid,
+                          failures=failures)
+                slot.kill_cause = LIVENESS_CAUSE
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                return
+            if await _stopped_within(self.stop_event, p.period):
+                return
 
     async def _supervise(self, slot: _Slot) -> None:
         r = slot.runnable
@@ -122,7 +186,8 @@ class Supervisor:
             self.pidfiles.forget(r.name)
             if self.stop_event.is_set():
                 return
-            cause = describe_exit(rc)
+            cause = slot.kill_cause or describe_exit(rc)
+            slot.kill_cause = None
             ran = time.monotonic() - slot.started_at
             delay = slot.backoff.next_delay(ran)
             slot.restarts += 1
@@ -153,7 +218,7 @@ class Supervisor:
                 log.warning("component stop failed", component=slot.runnable.name, error=str(e))
             slot.running = False
             self.pidfiles.forget(slot.runnable.name)
-        tasks = [s.task for s in self.slots if s.task is not None]
+        tasks = [t for s in self.slots for t in (s.task, s.probe) if t is not None]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -236,3 +236,31 @@ def test_two_instances_side_by_side_with_one_node_name(up_factory, tmp_path):
     pods = json.loads(k("get", "pods", "-o", "json").stdout)["items"]
     assert len(pods) == 2 and all(p["status"]["phase"] == "Running" for p in pods)
     assert k("exec", "deploy/hello", "--", "true").returncode == 0
+
+
+def test_a_hung_component_is_killed_by_its_liveness_probe_and_restarted(up_factory, tmp_path):
+    """A component that stops answering without exiting (SIGSTOP: no /livez answer) is killed
+    by ``up``'s liveness probe after the failure threshold and restarted, the restart counted
+    with the cause ``liveness probe failed``."""
+    inst: UpInstance = up_factory("live", args=[
+        "--liveness-period", "1", "--liveness-initial-delay", "1", "--liveness-failure-threshold", "3",
+        "--disable-agent", "--disable", "registry,gitops-controller,dashboard,ingress-controller"])
+    old = inst.pid("scheduler")
+    assert old is not None
+    t0 = time.monotonic()
+    os.kill(old, signal.SIGSTOP)
+    try:
+        new = inst.wait_new_pid("scheduler", old, 30)
+    finally:
+        try:
+            os.kill(old, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    took = time.monotonic() - t0
+    assert not Path(f"/proc/{old}").exists() or "Z" in Path(f"/proc/{old}/stat").read_text().split()[2]
+    assert new != old and took >= 2.0, took  # three failed probes a second apart, not at once
+    _wait(lambda: inst.health("scheduler", "livez")[0] == 200, 30, "the new scheduler live")
+    _, metrics = http_get(f"http://127.0.0.1:{inst.metrics_port('up')}/metrics")
+    assert 'controlplane_component_restarts_total{cause="liveness probe failed",component="scheduler"} 1.0' in metrics
+    # the live components were left alone
+    assert 'cause="liveness probe failed",component="controller-manager"' not in metrics
