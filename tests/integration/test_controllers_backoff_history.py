@@ -17,7 +17,7 @@ import time
 import pytest
 
 from controlplane.client import resources as R
-from controlplane.client.rest import RestClient
+from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.machinery.timestamps import micro_time
 from tests.fixtures.controllers import PodSimulator
 from tests.integration.test_controllers_deployment import eventually, new_namespace
@@ -150,8 +150,15 @@ async def test_statefulset_keeps_its_history_across_an_orphaning_delete(apiserve
                     and [r["uid"] for r in refs] == [owner["metadata"]["uid"]])
         await eventually(settled)
 
-        # a revision relabelled out of the selector is released (its controller reference dropped)
+        # the uid an adoption patch carries is a precondition (a revision re-made under the same
+        # name is not taken by mistake)
         old = revs[0]["metadata"]["name"]
+        with pytest.raises(ApiStatusError) as e:
+            await client.patch(R.CONTROLLERREVISIONS, old, {"metadata": {"uid": "not-this-one", "ownerReferences": [
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "x-1"}]}}, ns, patch_type="strategic")
+        assert e.value.code == 422 and "metadata.uid" in e.value.message, e.value
+
+        # a revision relabelled out of the selector is released (its controller reference dropped)
         await asyncio.to_thread(kubectl, "label", "controllerrevision", old, "app=elsewhere", "--overwrite", "-n", ns)
 
         async def released():
