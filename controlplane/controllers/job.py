@@ -15,7 +15,8 @@ Failed`` (implied by a podFailurePolicy) terminating pods are not replaced until
 Failures an ``Ignore`` rule matches are not counted. A failed pod is replaced only after
 the pod failure back-off (``jobutil``: 10 s doubling per failure since the last success, up to
 6 min, from the last failure; per index with ``backoffLimitPerIndex``); the Job is requeued
-for when it expires (``--job-pod-failure-backoff`` / ``-max`` on the controller-manager). Without ``completions`` the Job is a
+for when it expires (``--job-pod-failure-backoff`` / ``-max`` on the controller-manager).
+Without ``completions`` the Job is a
 work queue: once a pod succeeded no new one starts, and it completes when none is running.
 ``suspend`` deletes the running pods (condition ``Suspended``, reason JobSuspended; on
 resumption JobResumed and a new ``startTime``). Pods carry ``job-name`` and
@@ -428,7 +429,8 @@ class JobController:
                 gone = {p["metadata"]["uid"] for p in remove}
                 active = [p for p in active if p["metadata"]["uid"] not in gone]
             delay = None
-            replaced = ju.last_failed_per_index(pods, completions) if counts.failed_indexes is not None else None
+            replaced = ju.last_failed_per_index(pods, completions) \
+                if create and counts.failed_indexes is not None else None
             if create and replaced is not None:  # backoffLimitPerIndex: each index its own back-off
                 create, delay = per_index_backoff(create, replaced, now, base, cap)
             elif create:
@@ -437,6 +439,8 @@ class JobController:
                     create = []
             if create:
                 await self._create_pods(job, key, len(create), indexes=create, replaced=replaced)
+            elif delay is not None:
+                log.debug("pod creation waits for the failure back-off", job=key, seconds=round(delay, 3))
             return active, delay
         want = wanted_active(job, counts.succeeded)
         if spec.get("completions") is None and counts.succeeded > 0:
@@ -448,6 +452,8 @@ class JobController:
                 delay = ju.remaining_backoff(*ju.backoff_record(pods), now, base=base, cap=cap) or None
                 if delay is None:
                     await self._create_pods(job, key, n)
+                else:
+                    log.debug("pod creation waits for the failure back-off", job=key, seconds=round(delay, 3))
         elif len(active) > want:
             victims = pu.rank_for_deletion(active)[: len(active) - want]
             await self._delete_pods(job, key, victims)
