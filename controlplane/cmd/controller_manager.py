@@ -3,6 +3,7 @@
     controlplane controller-manager --kubeconfig F [--controllers a,b|*] [--leader-elect[=false]]
         [--leader-elect-lease-duration 15] [--leader-elect-renew-deadline 10]
         [--leader-elect-retry-period 2] [--identity ID] [--metrics-port P] [--data-dir DIR]
+        [--job-pod-failure-backoff 10s] [--job-pod-failure-backoff-max 6m]
 
 Leader election is on by default (as in kube-controller-manager): several processes may run;
 only the holder of the ``kube-system/kube-controller-manager`` Lease acts, and a process that
@@ -146,7 +147,9 @@ async def _main(ctx: bootstrap.Context) -> int:
         controllers = await served(client, controllers)
         log.info("controller-manager starting", controllers=controllers, leader_elect=args.leader_elect)
         options = {"nodeipam": {"cluster_cidr": args.cluster_cidr, "node_mask": args.node_cidr_mask_size},
-                   "horizontalpodautoscaling": hpa}
+                   "horizontalpodautoscaling": hpa,
+                   "job": {"pod_failure_backoff": args.job_pod_failure_backoff,
+                           "pod_failure_backoff_max": args.job_pod_failure_backoff_max}}
         mgr = build_manager(client, controllers, root_ca=root_ca, signing=signing, options=options)
         tuner = tune_gc(mgr)
         try:
@@ -192,6 +195,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--horizontal-pod-autoscaler-tolerance", type=float, default=0.1,
                    help="usage ratio within which the HPA does not scale (default 0.1)")
     p.add_argument("--concurrent-horizontal-pod-autoscaler-syncs", type=int, default=5)
+    p.add_argument("--job-pod-failure-backoff", type=_duration, default=10.0,
+                   help="the Job controller's delay before replacing a failed pod, doubled per further failure "
+                        "(default 10s, kube-controller-manager's DefaultJobPodFailureBackOff)")
+    p.add_argument("--job-pod-failure-backoff-max", type=_duration, default=360.0,
+                   help="the cap of that delay (default 6m)")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod CIDR the node IPAM controller splits per node")
     p.add_argument("--node-cidr-mask-size", type=int, default=24)
     p.add_argument("--root-ca-file", default=None, help="cluster CA published as kube-root-ca.crt in every namespace")

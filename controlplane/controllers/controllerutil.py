@@ -1,4 +1,5 @@
-"""Shared controller helpers: owner references, adopt/release, the pod-template hash,
+"""Shared controller helpers: owner references, adopt/release (of pods, and of ControllerRevisions
+as Kubernetes' ``ControllerRevisionControllerRefManager``), the pod-template hash,
 creation/deletion expectations, and building pods from a template.
 
 Expectations are how a controller avoids over-creating while its informer cache lags: before
@@ -13,7 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.client.resources import Resource
@@ -320,6 +321,115 @@ async def sync_history(client: RestClient, owner: dict, revisions: list[dict], n
         got["revision"] = nxt
         got = await client.update(CONTROLLER_REVISIONS, got)
     return got
+
+
+def claim_plan(owner: dict, candidates: list[dict],
+               match: Callable[[dict], bool]) -> tuple[list[dict], list[dict], list[dict]]:
+    """``ControllerRefManager.ClaimObject`` for each candidate, pure: (owned and matching: kept,
+    orphans to adopt, owned but no longer matching: to release). Objects controlled by another
+    owner are left alone; an owner being deleted neither adopts nor releases; an object being
+    deleted is not adopted; ``match`` is the owner's selector on the object's labels."""
+    md = owner["metadata"]
+    uid, deleting = md.get("uid"), bool(md.get("deletionTimestamp"))
+    keep: list[dict] = []
+    adopt_: list[dict] = []
+    release_: list[dict] = []
+    for obj in candidates:
+        omd = obj.get("metadata") or {}
+        if omd.get("namespace") != md.get("namespace"):
+            continue
+        ref = controller_ref(obj)
+        matches = match(labels_of(obj))
+        if ref is not None:
+            if ref.get("uid") != uid:
+                continue
+            if matches:
+                keep.append(obj)
+            elif not deleting:
+                release_.append(obj)
+        elif matches and not deleting and not omd.get("deletionTimestamp"):
+            adopt_.append(obj)
+    return keep, adopt_, release_
+
+
+def adopt_patch(owner: dict, obj: dict) -> dict:
+    """``ownerRefControllerPatch``: a strategic merge patch adding the controller reference
+    (ownerReferences merge on uid), with the object's uid as a precondition."""
+    return {"metadata": {"ownerReferences": [new_controller_ref(owner)], "uid": obj["metadata"]["uid"]}}
+
+
+def release_patch(owner_uid: str, obj: dict) -> dict:
+    """``GenerateDeleteOwnerRefStrategicMergeBytes``: the reference to ``owner_uid`` deleted,
+    the object's uid as a precondition."""
+    return {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": owner_uid}], "uid": obj["metadata"]["uid"]}}
+
+
+async def claim_revisions(client: RestClient, owner: dict, candidates: list[dict], match: Callable[[dict], bool],
+                          can_adopt: Callable[[], Awaitable[None]]) -> list[dict]:
+    """``ClaimControllerRevisions``: the owner's revisions among ``candidates`` (its
+    namespace's), after adopting matching orphans and releasing owned ones its selector no
+    longer matches (``claim_plan``). ``can_adopt`` re-checks the owner once before the first
+    adoption (``RecheckDeletionTimestamp``; it raises when the owner is gone or being
+    deleted). A revision that vanished is skipped; other failures are raised after the rest
+    were tried (the caller is requeued)."""
+    keep, to_adopt, to_release = claim_plan(owner, candidates, match)
+    uid = owner["metadata"]["uid"]
+    errors: list[Exception] = []
+    for obj in to_release:
+        md = obj["metadata"]
+        try:
+            await client.patch(CONTROLLER_REVISIONS, md["name"], release_patch(uid, obj), md.get("namespace"),
+                               patch_type="strategic")
+        except ApiStatusError as e:
+            # gone, or its uid changed / no reference left (422, as ReleaseControllerRevision)
+            if not (e.not_found or e.code == 422):
+                errors.append(e)
+    if to_adopt:
+        try:
+            await can_adopt()
+        except Exception as e:  # noqa: BLE001 - the owner changed under us: adopt nothing
+            errors.append(e)
+            to_adopt = []
+    for obj in to_adopt:
+        md = obj["metadata"]
+        try:
+            keep.append(await client.patch(CONTROLLER_REVISIONS, md["name"], adopt_patch(owner, obj),
+                                           md.get("namespace"), patch_type="strategic"))
+        except ApiStatusError as e:
+            if not e.not_found:
+                errors.append(e)
+    if errors:
+        raise errors[0]
+    return keep
+
+
+def revision_owner_keys(rev: dict, kind: str, owners: list[dict]) -> list[str]:
+    """The keys of the owners of ``kind`` a ControllerRevision event concerns: its controller's,
+    or for an orphan every owner in ``owners`` (its namespace's) whose selector matches it
+    (the DaemonSet controller's ``getDaemonSetsForHistory``), which may adopt it."""
+    md = rev.get("metadata") or {}
+    ref = controller_ref(rev)
+    if ref is not None:
+        return [f"{md.get('namespace')}/{ref['name']}"] if ref.get("kind") == kind else []
+    return [f"{md.get('namespace')}/{o['metadata']['name']}" for o in owners
+            if selector_matcher((o.get("spec") or {}).get("selector"))(labels_of(rev))]
+
+
+def owner_rechecker(client: RestClient, res: Resource, owner: dict) -> Callable[[], Awaitable[None]]:
+    """``RecheckDeletionTimestamp`` over a live GET: raises unless the owner still exists with
+    the same uid and is not being deleted."""
+    md = owner["metadata"]
+
+    async def check() -> None:
+        fresh = await client.get(res, md["name"], md.get("namespace"))
+        fmd = fresh.get("metadata") or {}
+        if fmd.get("uid") != md.get("uid"):
+            raise ApiStatusError(409, "Conflict", f"original {owner.get('kind')} {md.get('namespace')}/{md['name']} is "
+                                                  f"gone: got uid {fmd.get('uid')}, wanted {md.get('uid')}")
+        if fmd.get("deletionTimestamp"):
+            raise ApiStatusError(409, "Conflict", f"{owner.get('kind')} {md.get('namespace')}/{md['name']} has just "
+                                                  f"been deleted at {fmd['deletionTimestamp']}")
+    return check
 
 
 async def prune_history(client: RestClient, revisions: list[dict], live: set[str], limit: int) -> None:

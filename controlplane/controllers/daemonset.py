@@ -11,7 +11,8 @@ are deleted while the number of unavailable daemon pods stays within the budget,
 next pass creates their replacements. Pods carry ``controller-revision-hash`` and
 ``pod-template-generation`` labels. Its history is kept as ControllerRevisions
 (``<name>-<hash>``, as the StatefulSet's: ``controllerutil``'s history), so ``kubectl rollout
-history/undo daemonset`` work. Neighbours: the nodes (node agents), the scheduler.
+history/undo daemonset`` work; matching orphaned revisions are adopted and owned ones its selector
+no longer matches released, as the StatefulSet's. Neighbours: the nodes (node agents), the scheduler.
 """
 
 from __future__ import annotations
@@ -93,7 +94,13 @@ class DaemonSetController:
         self.ds_inf.add_handler(lambda t, o, old: self.controller.enqueue(object_key(o)))
         self.pod_inf.add_handler(self._on_pod)
         self.node_inf.add_handler(self._on_node)
+        self.rev_inf.add_handler(self._on_revision)
         manager.add(self.controller)
+
+    def _on_revision(self, etype: str, rev: dict, old: dict | None) -> None:
+        ns = (rev.get("metadata") or {}).get("namespace")
+        for key in cu.revision_owner_keys(rev, "DaemonSet", self.ds_inf.list(namespace=ns)):
+            self.controller.enqueue(key)
 
     def _on_pod(self, etype: str, pod: dict, old: dict | None) -> None:
         key = self.expectations.observe_owned_pod(etype, pod, old, "DaemonSet")
@@ -115,7 +122,10 @@ class DaemonSetController:
         ds = copy.deepcopy(ds)
         template = ds["spec"].get("template") or {}
         h = cu.compute_hash(template)
-        pods = [p for p in self.pod_inf.by_owner(ds["metadata"]["uid"]) if cu.is_controlled_by(p, ds) and pu.is_pod_active(p)]
+        # its pods, orphans its selector matches adopted, non-matching ones released (getDaemonPods)
+        claimed = await cu.claim(self.client, R.PODS, ds, self.pod_inf.list(namespace=ds["metadata"]["namespace"]),
+                                 cu.selector_matcher(ds["spec"].get("selector")))
+        pods = [p for p in claimed if pu.is_pod_active(p)]
         nodes = {n["metadata"]["name"]: n for n in self.node_inf.list()}
         eligible = {name for name, n in nodes.items() if node_should_run(template.get("spec") or {}, n)}
         by_node: dict[str, list[dict]] = {}
@@ -134,7 +144,9 @@ class DaemonSetController:
                 to_delete += ps
         min_ready = int(ds["spec"].get("minReadySeconds") or 0)
         now = time.time()
-        revisions = [r for r in self.rev_inf.by_owner(ds["metadata"]["uid"]) if cu.is_controlled_by(r, ds)]
+        revisions = await cu.claim_revisions(self.client, ds, self.rev_inf.list(namespace=ds["metadata"]["namespace"]),
+                                             cu.selector_matcher(ds["spec"].get("selector")),
+                                             cu.owner_rechecker(self.client, R.DAEMONSETS, ds))
         if not pu.is_terminating(ds):
             await cu.sync_history(self.client, ds, revisions, f"{ds['metadata']['name']}-{h}", h,
                                   cu.revision_data(template))

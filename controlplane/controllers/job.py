@@ -12,7 +12,11 @@ pod is terminating the terminal ``Failed`` / ``Complete`` condition follows with
 reason and message (``completionTime`` for Complete). Otherwise it creates or deletes pods so
 ``active`` equals min(parallelism, completions − succeeded); with ``podReplacementPolicy:
 Failed`` (implied by a podFailurePolicy) terminating pods are not replaced until they are gone.
-Failures an ``Ignore`` rule matches are not counted. Without ``completions`` the Job is a
+Failures an ``Ignore`` rule matches are not counted. A failed pod is replaced only after
+the pod failure back-off (``jobutil``: 10 s doubling per failure since the last success, up to
+6 min, from the last failure; per index with ``backoffLimitPerIndex``); the Job is requeued
+for when it expires (``--job-pod-failure-backoff`` / ``-max`` on the controller-manager).
+Without ``completions`` the Job is a
 work queue: once a pod succeeded no new one starts, and it completes when none is running.
 ``suspend`` deletes the running pods (condition ``Suspended``, reason JobSuspended; on
 resumption JobResumed and a new ``startTime``). Pods carry ``job-name`` and
@@ -131,6 +135,24 @@ def indexed_plan(completions: int, pods: list[dict], want_active: int, *,
             if i not in busy:
                 create.append(i)
     return succeeded, remove, create
+
+
+def per_index_backoff(create: list[int], last_failed: dict[int, dict], now: float, base: float,
+                      cap: float) -> tuple[list[int], float | None]:
+    """``getPodCreationInfoForIndependentIndexes``, pure: of the indexes to create, those whose
+    own back-off has expired (from the index's last failed pod), else none and the shortest
+    wait."""
+    now_ok: list[int] = []
+    waits: list[float] = []
+    for i in create:
+        w = ju.remaining_backoff_per_index(last_failed.get(i), now, base=base, cap=cap)
+        if w <= 0:
+            now_ok.append(i)
+        else:
+            waits.append(w)
+    if now_ok:
+        return now_ok, None
+    return [], min(waits) if waits else None
 
 
 def is_terminating_pod(pod: dict) -> bool:
@@ -280,8 +302,11 @@ def new_condition(ctype: str, reason: str, message: str) -> dict:
 
 
 class JobController:
-    def __init__(self, manager: Manager, *, workers: int = 3) -> None:
+    def __init__(self, manager: Manager, *, workers: int = 3,
+                 pod_failure_backoff: float = ju.DEFAULT_POD_FAILURE_BACKOFF_S,
+                 pod_failure_backoff_max: float = ju.MAX_POD_FAILURE_BACKOFF_S) -> None:
         self.client = manager.client
+        self.backoff = (float(pod_failure_backoff), float(pod_failure_backoff_max))
         self.job_inf = manager.informer(R.JOBS)
         self.pod_inf = manager.informer(R.PODS)
         self.recorder = manager.recorder("job-controller")
@@ -321,13 +346,15 @@ class JobController:
         active = counts.active
         terminating = counts.terminating
         satisfied = self.expectations.satisfied(key)
+        backoff_wait = None
         if target is None:
             if satisfied:
-                active = await self._manage(job, key, pods, counts)
+                active, backoff_wait = await self._manage(job, key, pods, counts)
                 self._suspend_condition(job, status, conditions)
             if completions_reached(job, counts, len(active)):
                 target = ("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods")
-        result = Result(requeue_after=wait) if wait is not None and target is None else None
+        waits = [w for w in (wait, backoff_wait) if w is not None]
+        result = Result(requeue_after=min(waits)) if waits and target is None else None
         if target is not None:
             await self._delete_pods(job, key, active)
             terminating += len(active)
@@ -380,14 +407,18 @@ class JobController:
             self.recorder.event(job, "Warning", reason, message)
         log.info("job finished", job=object_key(job), condition=ctype, reason=reason)
 
-    async def _manage(self, job: dict, key: str, pods: list[dict], counts: JobCounts) -> list[dict]:
-        """Create or delete pods toward the wanted number; returns the active pods left."""
+    async def _manage(self, job: dict, key: str, pods: list[dict],
+                      counts: JobCounts) -> tuple[list[dict], float | None]:
+        """Create or delete pods toward the wanted number; returns the active pods left and,
+        when new pods wait for the failure back-off, the seconds until it expires."""
         spec = job["spec"]
         active = counts.active
         wait_terminating = only_replace_failed(spec)
+        base, cap = self.backoff
+        now = time.time()
         if spec.get("suspend"):
             await self._delete_pods(job, key, pu.rank_for_deletion(active))
-            return []
+            return [], None
         if counts.indexed:
             completions = int(spec["completions"])
             failed = counts.failed_indexes or set()
@@ -397,24 +428,38 @@ class JobController:
                 await self._delete_pods(job, key, remove)
                 gone = {p["metadata"]["uid"] for p in remove}
                 active = [p for p in active if p["metadata"]["uid"] not in gone]
+            delay = None
+            replaced = ju.last_failed_per_index(pods, completions) \
+                if create and counts.failed_indexes is not None else None
+            if create and replaced is not None:  # backoffLimitPerIndex: each index its own back-off
+                create, delay = per_index_backoff(create, replaced, now, base, cap)
+            elif create:
+                delay = ju.remaining_backoff(*ju.backoff_record(pods), now, base=base, cap=cap) or None
+                if delay is not None:
+                    create = []
             if create:
-                replaced = ju.last_failed_per_index(pods, completions) \
-                    if counts.failed_indexes is not None else None
                 await self._create_pods(job, key, len(create), indexes=create, replaced=replaced)
-            return active
+            elif delay is not None:
+                log.debug("pod creation waits for the failure back-off", job=key, seconds=round(delay, 3))
+            return active, delay
         want = wanted_active(job, counts.succeeded)
         if spec.get("completions") is None and counts.succeeded > 0:
             want = len(active)  # a work queue: once one pod succeeded, the others run to their end
+        delay = None
         if len(active) < want:
             n = want - len(active) - (counts.terminating if wait_terminating else 0)
             if n > 0:
-                await self._create_pods(job, key, n)
+                delay = ju.remaining_backoff(*ju.backoff_record(pods), now, base=base, cap=cap) or None
+                if delay is None:
+                    await self._create_pods(job, key, n)
+                else:
+                    log.debug("pod creation waits for the failure back-off", job=key, seconds=round(delay, 3))
         elif len(active) > want:
             victims = pu.rank_for_deletion(active)[: len(active) - want]
             await self._delete_pods(job, key, victims)
             gone = {p["metadata"]["uid"] for p in victims}
             active = [p for p in active if p["metadata"]["uid"] not in gone]
-        return active
+        return active, delay
 
     async def _create_pods(self, job: dict, key: str, n: int, indexes: list[int] | None = None,
                            replaced: dict[int, dict] | None = None) -> None:
@@ -459,5 +504,7 @@ class JobController:
                     raise
 
 
-def setup(manager: Manager, workers: int = 3) -> JobController:
-    return JobController(manager, workers=workers)
+def setup(manager: Manager, workers: int = 3, pod_failure_backoff: float = ju.DEFAULT_POD_FAILURE_BACKOFF_S,
+          pod_failure_backoff_max: float = ju.MAX_POD_FAILURE_BACKOFF_S) -> JobController:
+    return JobController(manager, workers=workers, pod_failure_backoff=pod_failure_backoff,
+                         pod_failure_backoff_max=pod_failure_backoff_max)

@@ -9,7 +9,10 @@
 - per-index failure accounting for ``backoffLimitPerIndex``: the
   ``batch.kubernetes.io/job-index-failure-count`` / ``-ignored-failure-count`` annotations a
   replacement pod carries, which indexes have failed;
-- ``match_success_policy``: the first ``spec.successPolicy`` rule the succeeded indexes meet.
+- ``match_success_policy``: the first ``spec.successPolicy`` rule the succeeded indexes meet;
+- the pod failure back-off (``backoff_utils.go``): how long to wait before a failed pod is
+  replaced, 10 s doubling per failure since the last success up to 6 min, counted from the
+  last failure (per index with ``backoffLimitPerIndex``).
 
 Used by ``job.py`` only; the interval strings are ``controlplane.machinery.jobindexes``.
 """
@@ -27,6 +30,10 @@ FAILURE_COUNT_KEY = "batch.kubernetes.io/job-index-failure-count"
 IGNORED_FAILURE_COUNT_KEY = "batch.kubernetes.io/job-index-ignored-failure-count"
 
 FAIL_JOB, IGNORE, COUNT, FAIL_INDEX = "FailJob", "Ignore", "Count", "FailIndex"
+
+# kube-controller-manager's DefaultJobPodFailureBackOff / MaxJobPodFailureBackOff
+DEFAULT_POD_FAILURE_BACKOFF_S = 10.0
+MAX_POD_FAILURE_BACKOFF_S = 360.0
 
 
 def pod_index(pod: dict) -> int | None:
@@ -169,15 +176,22 @@ def failed_indexes(spec: dict, previous: str | None, pods: list[dict]) -> set[in
     return out
 
 
-def _finished_at(pod: dict) -> float:
-    """``getFinishedTime``: the latest container finish time, else creation."""
+def finished_at(pod: dict) -> float:
+    """``getFinishedTime``: the latest container finish time, else when the Ready condition
+    turned False, else the deletion timestamp, else creation."""
     st = pod.get("status") or {}
+    md = pod.get("metadata") or {}
     times = [parse_time_or_none((_terminated(cs) or {}).get("finishedAt"))
              for cs in (st.get("containerStatuses") or []) + (st.get("initContainerStatuses") or [])]
     known = [t for t in times if t is not None]
     if known:
         return max(known)
-    return parse_time_or_none((pod.get("metadata") or {}).get("creationTimestamp")) or 0.0
+    for c in st.get("conditions") or []:
+        if c.get("type") == "Ready" and c.get("status") == "False":
+            t = parse_time_or_none(c.get("lastTransitionTime"))
+            if t is not None:
+                return t
+    return parse_time_or_none(md.get("deletionTimestamp")) or parse_time_or_none(md.get("creationTimestamp")) or 0.0
 
 
 def last_failed_per_index(pods: list[dict], completions: int) -> dict[int, dict]:
@@ -189,7 +203,7 @@ def last_failed_per_index(pods: list[dict], completions: int) -> dict[int, dict]
         i = pod_index(p)
         if i is None or i >= completions or pu.phase(p) != "Failed":
             continue
-        k = (index_failure_count(p) + index_ignored_failure_count(p), _finished_at(p))
+        k = (index_failure_count(p) + index_ignored_failure_count(p), finished_at(p))
         if i not in key or k > key[i]:
             out[i], key[i] = p, k
     return out
@@ -214,3 +228,55 @@ def match_success_policy(policy: dict | None, completions: int, succeeded: set[i
         elif count is not None and len(succeeded) >= int(count):
             return f"Matched rules at index {i}", True
     return "", False
+
+
+# -- pod failure back-off (``backoff_utils.go``) ------------------------------------------------
+
+def backoff_delay(failures: int, base: float = DEFAULT_POD_FAILURE_BACKOFF_S,
+                  cap: float = MAX_POD_FAILURE_BACKOFF_S) -> float:
+    """The delay after ``failures`` consecutive failures: ``base * 2^(failures-1)``, capped
+    at ``cap`` once a doubling reaches it (0 without failures)."""
+    if failures <= 0:
+        return 0.0
+    delay = base
+    for _ in range(1, failures):
+        delay *= 2
+        if delay >= cap:
+            return cap
+    return delay
+
+
+def remaining_backoff(failures: int, last_failure: float | None, now: float, *,
+                      base: float = DEFAULT_POD_FAILURE_BACKOFF_S, cap: float = MAX_POD_FAILURE_BACKOFF_S) -> float:
+    """``getRemainingTimeForFailuresCount``: seconds still to wait before a new pod may be
+    created (0: now)."""
+    if failures <= 0 or last_failure is None:
+        return 0.0
+    delay = backoff_delay(failures, base, cap)
+    elapsed = now - last_failure
+    return 0.0 if delay < elapsed else delay - elapsed
+
+
+def backoff_record(pods: list[dict]) -> tuple[int, float | None]:
+    """``newBackoffRecord`` over the Job's finished pods: (failures after the last success,
+    the last of those failures' finish time). Every failed pod counts, an Ignore'd one too,
+    as in Kubernetes."""
+    succeeded = [finished_at(p) for p in pods if pu.phase(p) == "Succeeded"]
+    failed = [finished_at(p) for p in pods if pu.phase(p) == "Failed"]
+    if succeeded:
+        last_success = max(succeeded)
+        failed = [t for t in failed if t > last_success]
+    if not failed:
+        return 0, None
+    return len(failed), max(failed)
+
+
+def remaining_backoff_per_index(last_failed: dict | None, now: float, *,
+                                base: float = DEFAULT_POD_FAILURE_BACKOFF_S,
+                                cap: float = MAX_POD_FAILURE_BACKOFF_S) -> float:
+    """``getRemainingTimePerIndex``: from an index's last failed pod, its absolute failure
+    count (counted and ignored) plus that failure, from the pod's finish time."""
+    if last_failed is None:
+        return 0.0
+    failures = index_failure_count(last_failed) + index_ignored_failure_count(last_failed) + 1
+    return remaining_backoff(failures, finished_at(last_failed), now, base=base, cap=cap)

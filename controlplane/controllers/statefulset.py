@@ -12,6 +12,9 @@ pod (the second create is an AlreadyExists). Its history is kept as ControllerRe
 (``<name>-<hash>``, the template as a replacing patch, numbered; a template equal to an older
 revision moves that one to the newest number, which is what ``kubectl rollout undo`` relies on;
 non-live revisions beyond ``revisionHistoryLimit`` are deleted): ``controllerutil``'s history.
+Revisions of its namespace without a controller that its selector matches are adopted, owned
+ones it no longer matches released (``claim_revisions``), so a StatefulSet deleted with
+``--cascade=orphan`` and created again finds its history.
 """
 
 from __future__ import annotations
@@ -61,7 +64,13 @@ class StatefulSetController:
         self.controller = Controller("statefulset", self.reconcile, workers=workers)
         self.ss_inf.add_handler(lambda t, o, old: self.controller.enqueue(object_key(o)))
         self.pod_inf.add_handler(self._on_pod)
+        self.rev_inf.add_handler(self._on_revision)
         manager.add(self.controller)
+
+    def _on_revision(self, etype: str, rev: dict, old: dict | None) -> None:
+        ns = (rev.get("metadata") or {}).get("namespace")
+        for key in cu.revision_owner_keys(rev, "StatefulSet", self.ss_inf.list(namespace=ns)):
+            self.controller.enqueue(key)
 
     def _on_pod(self, etype: str, pod: dict, old: dict | None) -> None:
         ref = cu.controller_ref(pod)
@@ -90,11 +99,18 @@ class StatefulSetController:
         partition = int(((strategy.get("rollingUpdate") or {}).get("partition")) or 0)
         rev = update_revision(ss)
         pods = {}
-        for p in self.pod_inf.by_owner(ss["metadata"]["uid"]):
+        # its pods: the ones named as its members it controls, orphans its selector matches
+        # adopted, non-matching ones released (getPodsForStatefulSet)
+        members = [p for p in self.pod_inf.list(namespace=ss["metadata"]["namespace"])
+                   if ordinal_of(name, p["metadata"]["name"]) is not None]
+        for p in await cu.claim(self.client, R.PODS, ss, members, cu.selector_matcher(spec.get("selector"))):
             o = ordinal_of(name, p["metadata"]["name"])
-            if o is not None and cu.is_controlled_by(p, ss):
+            if o is not None:
                 pods[o] = p
-        revisions = [r for r in self.rev_inf.by_owner(ss["metadata"]["uid"]) if cu.is_controlled_by(r, ss)]
+        # its history: owned revisions, matching orphans adopted, non-matching ones released
+        revisions = await cu.claim_revisions(self.client, ss, self.rev_inf.list(namespace=ss["metadata"]["namespace"]),
+                                             cu.selector_matcher(spec.get("selector")),
+                                             cu.owner_rechecker(self.client, R.STATEFULSETS, ss))
         if not pu.is_terminating(ss):
             await cu.sync_history(self.client, ss, revisions, rev, revision_hash(ss),
                                   cu.revision_data(spec.get("template") or {}))

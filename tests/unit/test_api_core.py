@@ -127,6 +127,26 @@ def test_update_bumps_generation_on_spec_only_and_keeps_status() -> None:
     assert unchanged(old, prepare_update(info, old, json.loads(json.dumps(old)), subresource="", strict=False, manager=None))
 
 
+def test_update_with_another_uid_is_refused() -> None:
+    """A uid in an update's body is a precondition (as Kubernetes' ValidateObjectMetaUpdate):
+    422 when it differs, none needed when absent."""
+    info = REG.get("apps", "v1", "controllerrevisions")
+    old = {"apiVersion": "apps/v1", "kind": "ControllerRevision", "revision": 1, "data": {"a": 1},
+           "metadata": {"name": "r", "namespace": "n", "uid": "u-1", "resourceVersion": "3",
+                        "creationTimestamp": "2026-12-07T00:00:00Z"}}
+    adopt = json.loads(json.dumps(old))
+    adopt["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "s", "uid": "o-1",
+                                             "controller": True}]
+    assert prepare_update(info, old, adopt, subresource="", strict=False, manager=None)["metadata"]["uid"] == "u-1"
+    adopt["metadata"].pop("uid")
+    assert prepare_update(info, old, adopt, subresource="", strict=False, manager=None)["metadata"]["uid"] == "u-1"
+    adopt["metadata"]["uid"] = "u-2"
+    with pytest.raises(errors.ApiError) as e:
+        prepare_update(info, old, adopt, subresource="", strict=False, manager=None)
+    assert e.value.code == 422 and 'ControllerRevision.apps "r" is invalid: metadata.uid: Invalid value: "u-2": ' \
+        'field is immutable' in str(e.value.message)
+
+
 def test_scale_view_of_a_deployment() -> None:
     info = REG.get("apps", "v1", "deployments")
     obj = {"metadata": {"name": "d", "namespace": "n", "resourceVersion": "3"},

@@ -173,6 +173,12 @@ def prepare_update(info: ResourceInfo, old: Obj, new: Obj, *, subresource: str, 
                 new["status"] = old["status"]
             else:
                 new.pop("status", None)
+        if meta.get("uid") and old_meta.get("uid") and meta["uid"] != old_meta["uid"]:
+            # ValidateObjectMetaUpdate: a uid in the body is a precondition (controllers'
+            # adoption patches carry the object's uid), not silently replaced
+            raise errors.invalid(info.kind, old_meta["name"], [{
+                "reason": "FieldValueInvalid", "field": "metadata.uid",
+                "message": f'Invalid value: "{meta["uid"]}": field is immutable'}], info.group)
         for k in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp",
                   "deletionGracePeriodSeconds", "generation"):
             if k in old_meta:
