@@ -157,6 +157,15 @@ async def test_statefulset_keeps_its_history_across_an_orphaning_delete(apiserve
             await client.patch(R.CONTROLLERREVISIONS, old, {"metadata": {"uid": "not-this-one", "ownerReferences": [
                 {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "x-1"}]}}, ns, patch_type="strategic")
         assert e.value.code == 422 and "metadata.uid" in e.value.message, e.value
+        # a PUT's body uid is a storage precondition: 409 Conflict, as kube-apiserver answers
+        body = await client.get(R.CONTROLLERREVISIONS, old, ns)
+        real_uid = body["metadata"]["uid"]
+        body["metadata"]["uid"] = "not-this-one"
+        with pytest.raises(ApiStatusError) as e:
+            await client.request("PUT", R.CONTROLLERREVISIONS.path(ns, old), body=body)
+        assert e.value.code == 409 and e.value.message == (
+            f'Operation cannot be fulfilled on controllerrevisions.apps "{old}": Precondition failed: '
+            f'UID in precondition: not-this-one, UID in object meta: {real_uid}'), e.value
 
         # a revision relabelled out of the selector is released (its controller reference dropped)
         await asyncio.to_thread(kubectl, "label", "controllerrevision", old, "app=elsewhere", "--overwrite", "-n", ns)

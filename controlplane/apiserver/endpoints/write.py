@@ -103,7 +103,13 @@ async def update(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     manager = hc.field_manager(request)
     sub = t.subresource
 
+    want_uid = body["metadata"].get("uid")
+
     async def compute(current: dict[str, Any]) -> dict[str, Any]:
+        # the body's uid is a precondition (kube-apiserver's DefaultUpdatedObjectInfo): 409
+        if want_uid and want_uid != current["metadata"].get("uid"):
+            raise errors.conflict(info.plural, t.name, f'Precondition failed: UID in precondition: {want_uid}, '
+                                  f'UID in object meta: {current["metadata"].get("uid")}', info.group)
         if want_rv and str(want_rv) != current["metadata"]["resourceVersion"]:
             raise errors.conflict(info.plural, t.name, "the object has been modified; please apply your "
                                   "changes to the latest version and try again", info.group)

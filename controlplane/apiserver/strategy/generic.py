@@ -174,8 +174,9 @@ def prepare_update(info: ResourceInfo, old: Obj, new: Obj, *, subresource: str, 
             else:
                 new.pop("status", None)
         if meta.get("uid") and old_meta.get("uid") and meta["uid"] != old_meta["uid"]:
-            # ValidateObjectMetaUpdate: a uid in the body is a precondition (controllers'
-            # adoption patches carry the object's uid), not silently replaced
+            # ValidateObjectMetaUpdate: a patch that changes the uid is refused (controllers'
+            # adoption patches carry the object's uid as their precondition); a PUT's body
+            # uid is checked before this, as a storage precondition (409, write.py)
             raise errors.invalid(info.kind, old_meta["name"], [{
                 "reason": "FieldValueInvalid", "field": "metadata.uid",
                 "message": f'Invalid value: "{meta["uid"]}": field is immutable'}], info.group)
