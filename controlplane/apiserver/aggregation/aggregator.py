@@ -1,5 +1,6 @@
 """One process's aggregation layer: the APIServices it knows, their resolver and proxy, and
-(in the primary process) the availability controller. ``server.app.ApiServer`` owns one and
+(in the primary process) the availability controller, and the aggregated discovery document
+(``discovery.py``). ``server.app.ApiServer`` owns one and
 ``server.routes`` asks it, before the local endpoints, whether a ``/apis`` path is aggregated.
 """
 
@@ -13,6 +14,7 @@ from sanic.response import HTTPResponse
 
 from controlplane.apiserver.aggregation import apiservices as aps
 from controlplane.apiserver.aggregation.available import AvailabilityController, Write
+from controlplane.apiserver.aggregation.discovery import AggregatedDiscovery
 from controlplane.apiserver.aggregation.proxy import Proxy
 from controlplane.apiserver.aggregation.resolve import Resolver
 from controlplane.apiserver.discovery.registry import Registry
@@ -29,6 +31,7 @@ class Aggregator:
         self.apiservices = aps.APIServices(caches, registry)
         self.resolver = Resolver(caches, registry)
         self.proxy = Proxy(self.resolver, client_cert)
+        self.discovery = AggregatedDiscovery(self.apiservices, registry, self.proxy)
         self._controller: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
@@ -57,4 +60,5 @@ class Aggregator:
         self._stop.set()
         if self._controller is not None:
             await asyncio.gather(self._controller, return_exceptions=True)
+        await self.discovery.close()
         await self.proxy.close()

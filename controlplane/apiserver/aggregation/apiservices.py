@@ -74,7 +74,10 @@ def _gv(group: str, version: str) -> Obj:
     return {"groupVersion": f"{group}/{version}", "version": version}
 
 
-def _aggregated_groups(apiservices: list[Obj], local: dict[str, list[str]]) -> list[Obj]:
+def aggregated_groups(apiservices: list[Obj], local: dict[str, list[str]]) -> list[Obj]:
+    """The groups APIServices send elsewhere, as ``APIGroup`` bodies: by ``groupPriorityMinimum``
+    then name, each with its remote versions (``versionPriority``, then Kubernetes' order)
+    followed by the versions served locally."""
     by_group: dict[str, list[Obj]] = {}
     for a in apiservices:
         spec = a.get("spec") or {}
@@ -96,7 +99,7 @@ def _aggregated_groups(apiservices: list[Obj], local: dict[str, list[str]]) -> l
 def group_list(local_doc: Obj, apiservices: list[Obj], local: dict[str, list[str]]) -> Obj:
     """``/apis``: the local groups (those not taken over by an APIService) then the
     aggregated ones."""
-    aggregated = _aggregated_groups(apiservices, local)
+    aggregated = aggregated_groups(apiservices, local)
     names = {g["name"] for g in aggregated}
     groups = [g for g in local_doc.get("groups") or [] if g.get("name") not in names] + aggregated
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
@@ -104,7 +107,7 @@ def group_list(local_doc: Obj, apiservices: list[Obj], local: dict[str, list[str
 
 def group(name: str, apiservices: list[Obj], local: dict[str, list[str]]) -> Obj | None:
     """``/apis/<group>`` of a group that has an APIService with a service (None otherwise)."""
-    for doc in _aggregated_groups(apiservices, local):
+    for doc in aggregated_groups(apiservices, local):
         if doc["name"] == name:
             return {"kind": "APIGroup", "apiVersion": "v1", **doc}
     return None

@@ -17,6 +17,7 @@ from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, raw, text
 
+from controlplane.apiserver.discovery import aggregated
 from controlplane.apiserver.discovery import documents as discovery
 from controlplane.apiserver.discovery import openapi
 from controlplane.apiserver.endpoints import common as hc
@@ -203,12 +204,18 @@ def build_app(api: ServedApi, name: str = "controlplane-apiserver") -> Sanic:
         return raw(body, content_type=ctype)
 
     @app.route("/api", methods=["GET"])
-    async def api_root(_: Request) -> HTTPResponse:
-        return hc.json_response(discovery.api_versions())
+    async def api_root(request: Request) -> HTTPResponse:
+        form = aggregated.negotiate(request.headers.get("accept") or "")
+        if form == aggregated.LEGACY:
+            return hc.json_response(discovery.api_versions(), headers=_VARY)
+        return await _aggregated_discovery(api, request, "api", form)
 
     @app.route("/apis", methods=["GET"])
-    async def apis_root(_: Request) -> HTTPResponse:
-        return hc.json_response(api.aggregator.group_list(discovery.api_group_list(api.registry)))
+    async def apis_root(request: Request) -> HTTPResponse:
+        form = aggregated.negotiate(request.headers.get("accept") or "")
+        if form == aggregated.LEGACY:
+            return hc.json_response(api.aggregator.group_list(discovery.api_group_list(api.registry)), headers=_VARY)
+        return await _aggregated_discovery(api, request, "apis", form)
 
     @app.route("/api/<path:path>", methods=methods)
     async def core(request: Request, path: str) -> HTTPResponse | None:
@@ -254,6 +261,24 @@ def build_app(api: ServedApi, name: str = "controlplane-apiserver") -> Sanic:
         return hc.status_response(errors.ApiError(500, "InternalError", f"Internal error occurred: {exc}"))
 
     return app
+
+
+_VARY = {"Vary": "Accept"}
+
+
+async def _aggregated_discovery(api: ServedApi, request: Request, root: str, form: str | None) -> HTTPResponse:
+    """``/api`` or ``/apis`` as ``APIGroupDiscoveryList`` (``aggregation/discovery.py``), with
+    its ETag (304 on a matching ``If-None-Match``), or 406 when only forms we do not serve
+    (protobuf) were asked."""
+    if form is None:
+        return hc.status_response(errors.ApiError(
+            406, "NotAcceptable", "only the following media types are accepted: application/json, "
+            + ", ".join(aggregated.content_type(v) for v in aggregated.VERSIONS)))
+    body, etag = await api.aggregator.discovery.document(root, form)
+    headers = {"ETag": etag, **_VARY}
+    if etag in [t.strip() for t in (request.headers.get("if-none-match") or "").split(",")]:
+        return HTTPResponse(status=304, headers=headers)
+    return raw(body, content_type=aggregated.content_type(form), headers=headers)
 
 
 def _openapi_routes(app: Sanic, api: Api) -> None:
