@@ -4,7 +4,8 @@
 FailedDiscoveryCheck and Passed as the Service and Endpoints appear; then the group is in
 ``/apis``, ``kubectl api-resources`` and ``kubectl get flunders`` go through the apiserver to
 the backend over TLS verified with the APIService's caBundle (without the client's
-Authorization header); once the APIService is deleted the group is gone."""
+Authorization header); aggregated discovery carries the backend's resources (Current, then Stale
+with the last ones while it does not answer); once the APIService is deleted the group is gone."""
 
 from __future__ import annotations
 
@@ -99,6 +100,17 @@ def _available(kubectl) -> tuple[str, str]:
     return "", ""
 
 
+def _aggregated(api) -> dict | None:
+    """wardle's version in the aggregated discovery of ``/apis`` (apidiscovery.k8s.io/v2)."""
+    with api.http() as h:
+        r = h.get("/apis", headers={"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"})
+    assert r.status_code == 200, r.text
+    for item in r.json()["items"]:
+        if item["metadata"].get("name") == "wardle.example.com":
+            return next((v for v in item["versions"] if v["version"] == "v1alpha1"), None)
+    return None
+
+
 def _wait(what: str, fn, timeout: float = 30.0):
     deadline = time.monotonic() + timeout
     last = None
@@ -144,6 +156,11 @@ def test_any_aggregated_api(fresh_apiserver, tmp_path: Path) -> None:
         groups = json.loads(kubectl("get", "--raw", "/apis").stdout)["groups"]
         wardle = next(g for g in groups if g["name"] == "wardle.example.com")
         assert wardle["preferredVersion"]["groupVersion"] == GV
+        # aggregated discovery: the backend's legacy list converted, Current while it answers
+        version = _aggregated(fresh_apiserver)
+        assert version["freshness"] == "Current", version
+        assert [(r["resource"], r["scope"], r["responseKind"]["kind"]) for r in version["resources"]] == \
+            [("flunders", "Namespaced", "Flunder")]
         assert "flunders" in kubectl("api-resources", "--api-group=wardle.example.com").stdout
         listed = kubectl("get", "flunders", "-n", "wardle").stdout
         assert "my-flunder" in listed, listed
@@ -160,8 +177,18 @@ def test_any_aggregated_api(fresh_apiserver, tmp_path: Path) -> None:
         assert (cn, user) == ("front-proxy-client", "kubernetes-admin"), backend.identities[-1]
         assert "system:masters" in groups and "system:authenticated" in groups and "mallory" not in groups
 
+        # the backend stops answering: Stale, with the resources it gave last (kube-aggregator)
+        endpoints(free_port())
+        _wait("FailedDiscoveryCheck", lambda: _available(kubectl) == ("False", "FailedDiscoveryCheck"))
+        stale = _wait("Stale", lambda: (v := _aggregated(fresh_apiserver)) and v["freshness"] == "Stale" and v)
+        assert [r["resource"] for r in stale["resources"]] == ["flunders"]
+        endpoints(backend.port)
+        _wait("Available again", lambda: _available(kubectl) == ("True", "Passed"))
+        _wait("Current again", lambda: (_aggregated(fresh_apiserver) or {}).get("freshness") == "Current")
+
         kubectl("delete", "apiservice", "v1alpha1.wardle.example.com")
         _wait("the group gone", lambda: "wardle.example.com" not in kubectl("get", "--raw", "/apis").stdout)
         assert kubectl("get", "--raw", f"/apis/{GV}", check=False).returncode != 0
+        assert _aggregated(fresh_apiserver) is None
     finally:
         backend.stop()

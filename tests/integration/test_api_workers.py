@@ -27,6 +27,7 @@ from tests.fixtures.apiserver import _start as start_apiserver
 
 pytestmark = pytest.mark.integration
 
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
 FRESH = 24  # fresh connections per check: both workers get some (all on one: 2 * 2**-24)
 
 
@@ -50,12 +51,14 @@ def private_api(tmp_path: Path) -> ApiServerProcess:
     api.etcd.stop()
 
 
-def call(api: ApiServerProcess, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+def call(api: ApiServerProcess, method: str, path: str, body: Any = None,
+         headers: dict[str, str] | None = None) -> tuple[int, Any]:
     """One request on a new connection (``Connection: close``)."""
     conn = http.client.HTTPSConnection("127.0.0.1", api.port, timeout=30, context=api.ssl_context())
     try:
         data = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json", "Connection": "close"})
+        conn.request(method, path, body=data,
+                     headers={"Content-Type": "application/json", "Connection": "close", **(headers or {})})
         resp = conn.getresponse()
         raw = resp.read()
         try:
@@ -140,6 +143,9 @@ def test_crd_then_custom_resources_through_other_connections(workers_api: ApiSer
     for _ in range(FRESH // 2):
         code, body = call(workers_api, "GET", f"/apis/{group}/v1")
         assert code == 200 and "gadgets" in {r["name"] for r in body["resources"]}, body
+    for _ in range(FRESH // 2):  # aggregated discovery (kubectl's) follows it on every worker too
+        code, body = call(workers_api, "GET", "/apis", headers={"Accept": AGGREGATED})
+        assert code == 200 and group in {i["metadata"].get("name") for i in body["items"]}, body
     # deleting the CRD takes its custom resources and the resource itself away on every worker
     code, body = call(workers_api, "DELETE", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.{group}")
     assert code in (200, 202), body  # 202: the clean-up finalizer runs first
@@ -150,6 +156,9 @@ def test_crd_then_custom_resources_through_other_connections(workers_api: ApiSer
     for _ in range(FRESH):
         code, body = call(workers_api, "GET", base)
         assert code == 404, body
+    for _ in range(FRESH // 2):
+        code, body = call(workers_api, "GET", "/apis", headers={"Accept": AGGREGATED})
+        assert code == 200 and group not in {i["metadata"].get("name") for i in body["items"]}, body
 
 
 def test_reads_and_watches_after_writes_across_workers(workers_api: ApiServerProcess) -> None:
