@@ -6,7 +6,8 @@ Modules: ``apiservices`` (the APIServices this process knows, from its watch cac
 merged discovery documents), ``resolve`` (APIService -> the backend URL: an ExternalName
 Service's host, else a ready endpoint of the Service, as kube-aggregator with
 ``--enable-aggregator-routing``), ``proxy`` (streaming the request through),
-``available`` (the availability checks and their controller). Imports only ``discovery``,
+``available`` (the availability checks and their controller), ``discovery`` (the aggregated
+discovery document of ``/api`` and ``/apis`` with the backends' resources). Imports only ``discovery``,
 ``persistence`` and ``meta`` (and aiohttp for the backend connections); ``server`` wires it
 in front of the endpoints.
 """

@@ -1,8 +1,8 @@
 """Legacy API discovery documents built from the registry (``/api``, ``/apis``, ``/api/v1``,
 ``/apis/<group>/<version>``) and ``/version``.
 
-Clients that prefer aggregated discovery (kubectl) accept these legacy documents when the reply's
-Content-Type is plain ``application/json``. Neighbours: ``registry.py`` (the source of truth),
+Clients that ask for aggregated discovery (kubectl) get ``aggregated.py``'s document instead; it
+is converted from these entries. Neighbours: ``registry.py`` (the source of truth),
 ``server/routes.py`` (routes), ``openapi.py`` (the schema side of discovery).
 """
 
