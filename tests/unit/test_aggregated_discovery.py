@@ -154,8 +154,8 @@ class _APIServices:
     def __init__(self, items: list[dict]) -> None:
         self.items = items
 
-    def all(self) -> list[dict]:
-        return self.items
+    def all(self) -> list[dict]:  # a new list on every change, as the watch-cache-backed one
+        return list(self.items)
 
 
 class _Resolver:

@@ -85,6 +85,7 @@ class AggregatedDiscovery:
         self._local: tuple[int, dict[str, Obj]] = (-1, {})
         self._docs: dict[tuple[Any, ...], tuple[bytes, str]] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._seen: tuple[list[Obj], list[Obj], tuple[Any, ...], list[tuple[str, bool]]] | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -101,12 +102,11 @@ class AggregatedDiscovery:
         """The ``/api`` (``root="api"``) or ``/apis`` document at ``version`` (``v2``/``v2beta1``):
         its JSON bytes and ETag."""
         remote: list[Obj] = []
+        signature: tuple[Any, ...] = ()
         if root == "apis":
-            remote = [a for a in self.apiservices.all() if is_remote(a) and (a.get("spec") or {}).get("group")]
-            await self._sync(remote)
-        key = (root, version, self.registry.generation, self._changes,
-               tuple(((a.get("metadata") or {}).get("name"), (a.get("metadata") or {}).get("resourceVersion"))
-                     for a in remote))
+            remote, signature, fps = self._remote()
+            await self._sync(remote, fps)
+        key = (root, version, self.registry.generation, self._changes, signature)
         hit = self._docs.get(key)
         if hit is None:
             local = self._local_groups()
@@ -121,14 +121,25 @@ class AggregatedDiscovery:
             hit = self._docs[key] = (body, etag(body))
         return hit
 
-    async def _sync(self, remote: list[Obj]) -> None:
+    def _remote(self) -> tuple[list[Obj], tuple[Any, ...], list[tuple[str, bool]]]:
+        """The APIServices with a service, their (name, resourceVersion)s and fingerprints:
+        worked out again only when the APIServices changed."""
+        items = self.apiservices.all()
+        if self._seen is None or self._seen[0] is not items:
+            remote = [a for a in items if is_remote(a) and (a.get("spec") or {}).get("group")]
+            signature = tuple(((a.get("metadata") or {}).get("name"), (a.get("metadata") or {}).get("resourceVersion"))
+                              for a in remote)
+            fps = [(dumps(a.get("spec")).decode(), is_available(a)) for a in remote]
+            self._seen = (items, remote, signature, fps)
+        return self._seen[1], self._seen[2], self._seen[3]
+
+    async def _sync(self, remote: list[Obj], fps: list[tuple[str, bool]]) -> None:
         now = time.monotonic()
         names = set()
         wait: list[asyncio.Task[None]] = []
-        for a in remote:
+        for a, fp in zip(remote, fps):
             name = (a.get("metadata") or {}).get("name") or ""
             names.add(name)
-            fp = (dumps(a.get("spec")).decode(), is_available(a))
             f = self._fetched.get(name)
             if f is None or f.fingerprint != fp:
                 wait.append(self._start(name, a, fp))
