@@ -233,6 +233,12 @@ spec:
     assert 0 < mem_node < _bytes(node["status"]["capacity"]["memory"])
     listed = c.kubectl("top", "pods", "-A", "--containers", "--sort-by=cpu").stdout
     assert re.search(rf"^{ns}\s+spin\s+spin\s+\d+m", listed, re.M), listed
+    # kubectl found the group in aggregated discovery: metrics-server's resources, fetched by the apiserver
+    with c.api.http() as h:
+        doc = h.get("/apis", headers={"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"}).json()
+    (metrics,) = [v for i in doc["items"] if i["metadata"].get("name") == "metrics.k8s.io" for v in i["versions"]]
+    assert metrics["version"] == "v1beta1" and metrics["freshness"] == "Current", metrics
+    assert {(r["resource"], r["scope"]) for r in metrics["resources"]} == {("nodes", "Cluster"), ("pods", "Namespaced")}
 
     # the Metrics API is authorized like any API (the apiserver, then metrics-server's own
     # SubjectAccessReview for the user the front proxy names): view in the namespace may read
