@@ -334,7 +334,11 @@ LOCAL_PATH_CLASS = {
 async def ensure_local_path_class(ctx: UpContext) -> None:
     """k3s's ``local-storage`` manifest: the ``local-path`` StorageClass, the default class,
     created when missing (an administrator's later changes, such as another default, are kept)."""
-    client = RestClient.from_kubeconfig(str(ctx.kubeconfig), user_agent="controlplane-up")
+    try:
+        client = RestClient.from_kubeconfig(str(ctx.kubeconfig), user_agent="controlplane-up")
+    except OSError as e:
+        log.warning("could not create the local-path storage class", error=str(e))
+        return
     try:
         await client.create(STORAGECLASSES, LOCAL_PATH_CLASS)
         log.info("storage class created", name="local-path")
