@@ -236,3 +236,85 @@ def test_volume_binding_skips_pods_without_claims():
         obj = {"spec": {"volumes": [{"name": "x", "emptyDir": {}}]}}
     st = VolumeBinding().pre_filter({}, P(), None)
     assert st is not None and st.is_skip
+
+
+class _Cache:
+    """Stands in for an informer: get / get_by / list / has_synced."""
+
+    def __init__(self, objs: list[dict]) -> None:
+        self.objs = {((o["metadata"].get("namespace") or ""), o["metadata"]["name"]): o for o in objs}
+
+    def get(self, key: str):
+        ns, _, name = key.rpartition("/")
+        return self.objs.get((ns, name))
+
+    def get_by(self, ns, name):
+        return self.objs.get((ns or "", name))
+
+    def list(self):
+        return list(self.objs.values())
+
+    def has_synced(self) -> bool:
+        return True
+
+
+def _plugin(claims, volumes, classes):
+    from schedulers.plugins.volume_binding import VolumeBinding
+    p = VolumeBinding()
+    p.claims, p.volumes, p.classes = _Cache(claims), _Cache(volumes), _Cache(classes)
+    return p
+
+
+class _Pod:
+    namespace = "ns"
+
+    def __init__(self, *claims: str) -> None:
+        self.obj = {"spec": {"volumes": [{"name": c, "persistentVolumeClaim": {"claimName": c}} for c in claims]}}
+
+
+class _Snap:
+    def __init__(self, *names: str) -> None:
+        self.nodes = [type("N", (), {"obj": node(n), "name": n, "labels": node(n)["metadata"]["labels"]})()
+                      for n in names]
+
+
+WFFC = {"metadata": {"name": "lp"}, "provisioner": "rancher.io/local-path", "volumeBindingMode": "WaitForFirstConsumer"}
+NOPROV = {"metadata": {"name": "static"}, "provisioner": "kubernetes.io/no-provisioner",
+          "volumeBindingMode": "WaitForFirstConsumer"}
+IMMEDIATE = {"metadata": {"name": "now"}, "provisioner": "x.io/y", "volumeBindingMode": "Immediate"}
+
+
+@pytest.mark.parametrize("claims,volumes,pod_claims,want", [
+    ([], [], ("c",), 'persistentvolumeclaim "c" not found'),
+    ([pvc(cls="now")], [], ("c",), "pod has unbound immediate PersistentVolumeClaims"),
+    ([{**pvc(), "metadata": {**pvc()["metadata"], "deletionTimestamp": "t"}}], [], ("c",),
+     'persistentvolumeclaim "c" is being deleted'),
+    ([pvc(cls="lp")], [], ("c",), None),
+], ids=["missing", "unbound-immediate", "deleting", "wffc-ok"])
+def test_volume_binding_pre_filter(claims, volumes, pod_claims, want):
+    from schedulers.framework.interface import CycleState
+    st = _plugin(claims, volumes, [WFFC, NOPROV, IMMEDIATE]).pre_filter(CycleState(), _Pod(*pod_claims), _Snap("a"))
+    if want is None:
+        assert st is None
+    else:
+        assert st.is_rejection and st.reasons == [want]
+
+
+def test_volume_binding_filter():
+    import numpy as np
+    from schedulers.framework.interface import CycleState
+    bound = {**pvc("b"), "spec": {**pvc("b")["spec"], "volumeName": "on-a"}}
+    static = pvc("s", cls="static")
+    p = _plugin([bound, static, pvc("w", cls="lp")],
+                [pv("on-a", node="a"), pv("st-b", cls="static", node="b")], [WFFC, NOPROV])
+    snap = _Snap("a", "b")
+    cases = [(("b",), [True, False], "node(s) had volume node affinity conflict"),
+             (("s",), [False, True], "node(s) didn't find available persistent volumes to bind"),
+             (("w",), [True, True], None)]
+    for claims, ok, reason in cases:
+        cs = CycleState()
+        assert p.pre_filter(cs, _Pod(*claims), snap) is None
+        res = p.filter(cs, _Pod(*claims), snap, np.arange(2))
+        assert list(res.ok) == ok, claims
+        if reason:
+            assert reason in (res.reasons or {})
