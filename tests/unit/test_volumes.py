@@ -318,3 +318,111 @@ def test_volume_binding_filter():
         assert list(res.ok) == ok, claims
         if reason:
             assert reason in (res.reasons or {})
+
+
+# -- admission plugins ------------------------------------------------------------------------
+
+class _Lookups:
+    def __init__(self, classes: list[dict]) -> None:
+        self.classes = {c["metadata"]["name"]: c for c in classes}
+
+    def list_all(self, plural: str) -> list[dict]:
+        return list(self.classes.values())
+
+    def get(self, plural: str, ns, name: str):
+        return self.classes.get(name)
+
+
+def _attrs(op: str, plural: str, obj: dict, old: dict | None = None):
+    from controlplane.apiserver.admission.attributes import Attributes
+    from controlplane.apiserver.strategy.builtins import builtin_registry
+    from controlplane.machinery.userinfo import UserInfo
+    info = next(i for i in builtin_registry().all() if i.plural == plural and i.group == "")
+    return Attributes(op, info, "", "ns", "c", obj, old, False, UserInfo.make("u"))
+
+
+async def test_default_storage_class_and_protection_admission():
+    from controlplane.apiserver.admission.storage import DefaultStorageClass, StorageObjectInUseProtection
+    default = {"metadata": {"name": "lp", "creationTimestamp": "2026-01-01T00:00:00Z",
+                            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}}
+    plugin = DefaultStorageClass(_Lookups([default]))  # type: ignore[arg-type]
+    cases = [({"spec": {}}, "lp"), ({"spec": {"storageClassName": ""}}, ""),
+             ({"spec": {"storageClassName": "x"}}, "x"),
+             ({"metadata": {"annotations": {"volume.beta.kubernetes.io/storage-class": "b"}}, "spec": {}}, None)]
+    for obj, want in cases:
+        a = _attrs("CREATE", "persistentvolumeclaims", obj)
+        await plugin.admit(a)
+        assert a.obj["spec"].get("storageClassName") == want, obj
+    for plural, fin in (("persistentvolumeclaims", "kubernetes.io/pvc-protection"),
+                        ("persistentvolumes", "kubernetes.io/pv-protection")):
+        a = _attrs("CREATE", plural, {"metadata": {"finalizers": ["keep"]}})
+        await StorageObjectInUseProtection().admit(a)
+        assert a.obj["metadata"]["finalizers"] == ["keep", fin]
+
+
+@pytest.mark.parametrize("expandable,phase,new,refused", [
+    (False, "Bound", "2Gi", True), (True, "Bound", "2Gi", False), (False, "Pending", "2Gi", False),
+    (False, "Bound", "1Gi", False),
+], ids=["not-expandable", "expandable", "unbound", "unchanged"])
+async def test_pvc_resize_admission(expandable, phase, new, refused):
+    from controlplane.apiserver.admission.storage import PersistentVolumeClaimResize
+    from controlplane.apiserver.meta.errors import ApiError
+    sc = {"metadata": {"name": "manual"}, "allowVolumeExpansion": expandable}
+    old = {**pvc(), "status": {"phase": phase}}
+    obj = {**old, "spec": {**old["spec"], "resources": {"requests": {"storage": new}}}}
+    plugin = PersistentVolumeClaimResize(_Lookups([sc]))  # type: ignore[arg-type]
+    if refused:
+        with pytest.raises(ApiError) as e:
+            await plugin.validate(_attrs("UPDATE", "persistentvolumeclaims", obj, old))
+        assert e.value.code == 403 and "must support resize" in e.value.message
+    else:
+        await plugin.validate(_attrs("UPDATE", "persistentvolumeclaims", obj, old))
+
+
+# -- the node agent's side ----------------------------------------------------------------------
+
+class _Client:
+    def __init__(self, objs: dict[tuple[str, str], dict]) -> None:
+        self.objs = objs
+
+    async def get(self, res, name, ns=None):
+        from controlplane.client.rest import ApiStatusError
+        try:
+            return self.objs[(res.plural, name)]
+        except KeyError:
+            raise ApiStatusError(404, "NotFound", f'{res.plural} "{name}" not found') from None
+
+
+async def test_agent_resolves_claims(tmp_path):
+    from controlplane.agent.podconfig import ConfigError, PodConfig
+    target = tmp_path / "storage" / "pvc-x_ns_c"
+    bound = {**pvc(), "spec": {**pvc()["spec"], "volumeName": "v"}, "status": {"phase": "Bound"}}
+    vol = {"metadata": {"name": "v"}, "spec": {"hostPath": {"path": str(target), "type": "DirectoryOrCreate"}}}
+    pod = {"metadata": {"name": "p", "namespace": "ns"},
+           "spec": {"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "c", "readOnly": True}}]}}
+    pc = PodConfig(_Client({("persistentvolumeclaims", "c"): bound, ("persistentvolumes", "v"): vol}), pod, "n1",
+                   None, None)  # type: ignore[arg-type]
+    vols = await pc.prepare_volumes(tmp_path / "vols", None)
+    assert vols == {"d": target} and target.is_dir()
+    [m] = pc.mounts({"volumeMounts": [{"name": "d", "mountPath": "/data"}]}, vols)
+    assert m.readonly  # the claim's readOnly wins over the mount's default
+    pending = {**pvc(), "status": {"phase": "Pending"}}
+    with pytest.raises(ConfigError) as e:
+        await PodConfig(_Client({("persistentvolumeclaims", "c"): pending}), pod, "n1", None, None) \
+            .prepare_volumes(tmp_path / "v2", None)  # type: ignore[arg-type]
+    assert e.value.message == 'PVC ns/c has non-bound phase ("Pending") or empty pvc.Spec.VolumeName ("")'
+    assert e.value.reason == "ContainerCreating"
+    with pytest.raises(ConfigError) as e:
+        await PodConfig(_Client({}), pod, "n1", None, None).prepare_volumes(tmp_path / "v3", None)  # type: ignore[arg-type]
+    assert e.value.message == 'persistentvolumeclaim "c" not found'
+
+
+async def test_agent_sweeps_directories_of_deleted_volumes(tmp_path):
+    from controlplane.agent.localstorage import LocalStorage
+    keep, gone = f"pvc-{UID}_ns_a", "pvc-11111111-2222-3333-4444-555555555555_ns_b"
+    ls = LocalStorage(tmp_path, _Client({("persistentvolumes", f"pvc-{UID}"): {}}))  # type: ignore[arg-type]
+    ls.prepare()
+    for d in (keep, gone, "not-ours"):
+        (ls.dir / d).mkdir()
+    assert await ls.sweep() == [gone]
+    assert sorted(p.name for p in ls.dir.iterdir()) == ["not-ours", keep]
