@@ -147,8 +147,16 @@ async def test_default_storage_class_and_local_path_provisioning(apiserver, cont
         assert out[1].split()[:6] == [sc_name, "(default)", "rancher.io/local-path", "Delete",
                                       "WaitForFirstConsumer", "false"]
         await eventually(lambda: _default_class_is(client, sc_name))
-        created = await client.create(R.PERSISTENTVOLUMECLAIMS, pvc("lp", ns, "100Mi", cls=None), ns)
-        assert created["spec"]["storageClassName"] == sc_name  # DefaultStorageClass
+
+        async def defaulted() -> bool:
+            # DefaultStorageClass reads the apiserver's watch cache: a moment behind the write
+            created = await client.create(R.PERSISTENTVOLUMECLAIMS, pvc("lp", ns, "100Mi", cls=None), ns)
+            if created["spec"].get("storageClassName") == sc_name:
+                return True
+            await client.delete(R.PERSISTENTVOLUMECLAIMS, "lp", ns)
+            await eventually(lambda: gone(client, R.PERSISTENTVOLUMECLAIMS, "lp", ns))
+            return False
+        await eventually(defaulted, timeout=10)
         # an explicit "" is no class: not defaulted
         none = await client.create(R.PERSISTENTVOLUMECLAIMS, pvc("none", ns, cls=""), ns)
         assert none["spec"]["storageClassName"] == ""
@@ -242,3 +250,29 @@ async def _default_class_is(client: RestClient, name: str) -> bool:
 async def _has_event(client: RestClient, ns: str, obj: str, reason: str) -> bool:
     items = (await client.list(R.EVENTS, ns)).get("items") or []
     return any(e.get("reason") == reason and (e.get("involvedObject") or {}).get("name") == obj for e in items)
+
+
+async def test_claim_naming_its_volume_and_volume_reserved_for_a_claim(apiserver, controller_manager, client):
+    ns = await new_namespace(client, "pvpre")
+    tag = uuid.uuid4().hex[:5]
+    small, named, reserved = f"s-{tag}", f"named-{tag}", f"res-{tag}"
+    await client.create(R.PERSISTENTVOLUMES, pv(small, "1Gi", cls="pre"))
+    await client.create(R.PERSISTENTVOLUMES, pv(named, "8Gi", cls="pre"))
+    res = pv(reserved, "9Gi", cls="pre")
+    res["spec"]["claimRef"] = {"namespace": ns, "name": "wants-any"}  # pre-bound, no uid yet
+    await client.create(R.PERSISTENTVOLUMES, res)
+    try:
+        by_name = pvc("by-name", ns, "1Gi", cls="pre")
+        by_name["spec"]["volumeName"] = named
+        await client.create(R.PERSISTENTVOLUMECLAIMS, by_name, ns)
+        await client.create(R.PERSISTENTVOLUMECLAIMS, pvc("wants-any", ns, "1Gi", cls="pre"), ns)
+        await eventually(lambda: _eq(phase(client, R.PERSISTENTVOLUMECLAIMS, "by-name", ns), "Bound"))
+        await eventually(lambda: _eq(phase(client, R.PERSISTENTVOLUMECLAIMS, "wants-any", ns), "Bound"))
+        assert (await client.get(R.PERSISTENTVOLUMES, named))["spec"]["claimRef"]["name"] == "by-name"
+        claim = await client.get(R.PERSISTENTVOLUMECLAIMS, "wants-any", ns)
+        assert claim["spec"]["volumeName"] == reserved  # the volume reserved for it, not the smallest
+        assert (await client.get(R.PERSISTENTVOLUMES, reserved))["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
+        assert await phase(client, R.PERSISTENTVOLUMES, small) == "Available"
+    finally:
+        for name in (small, named, reserved):
+            await client.delete(R.PERSISTENTVOLUMES, name)
