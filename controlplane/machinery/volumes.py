@@ -202,8 +202,13 @@ def volume_phase(pv: Obj, claim: Obj | None) -> str:
             return current
         # a volume pre-bound to a claim that does not exist yet stays Available
         return "Released" if ref.get("uid") else "Available"
-    if spec(claim).get("volumeName") == meta(pv).get("name"):
+    vn = spec(claim).get("volumeName")
+    if vn == meta(pv).get("name"):
         return "Bound"
+    if not vn and current in ("Available", "Bound"):
+        # binding half done (the claim's side is next): the claim's sync finishes it, the volume
+        # keeps its phase meanwhile, as Kubernetes' syncVolume
+        return current
     return "Available"
 
 

@@ -86,7 +86,11 @@ def test_matching_honours_node_affinity():
     (pv("v", ref={"name": "c", "namespace": "ns", "uid": UID}, phase="Available"),
      {**pvc(), "spec": {**pvc()["spec"], "volumeName": "v"}}, "Bound"),
     (pv("v", ref={"name": "c", "namespace": "ns", "uid": UID}, phase="Available"), pvc(), "Available"),
-], ids=["no-claimref", "claim-gone", "claim-replaced", "stays-released", "prebound-waits", "bound", "binding"])
+    (pv("v", ref={"name": "c", "namespace": "ns", "uid": UID}, phase="Bound"), pvc(), "Bound"),
+    (pv("v", ref={"name": "c", "namespace": "ns", "uid": UID}, phase="Bound"),
+     {**pvc(), "spec": {**pvc()["spec"], "volumeName": "other"}}, "Available"),
+], ids=["no-claimref", "claim-gone", "claim-replaced", "stays-released", "prebound-waits", "bound", "binding",
+        "binding-half-done", "claim-elsewhere"])
 def test_volume_phase(volume, claim, want):
     assert V.volume_phase(volume, claim) == want
 
