@@ -145,7 +145,7 @@ def test_statefulset_claims_survive_pod_replacement(apiserver, controller_manage
             evs = get("events", "-n", ns, "--field-selector", "involvedObject.name=orphan")["items"]
             return next((e["message"] for e in evs if e.get("reason") == "FailedScheduling"), "")
         msg = _wait("orphan unschedulable", unschedulable, 60, diag=diag)
-        assert 'persistentvolumeclaim "nope" not found' in msg
+        assert 'nodes are available: persistentvolumeclaim "nope" not found.' in msg, msg
         assert get("pod", "-n", ns, "orphan")["status"]["phase"] == "Pending"
     finally:
         k("delete", "namespace", ns, "--wait=true", "--timeout=120s", check=False, timeout=150)
