@@ -430,3 +430,43 @@ async def test_agent_sweeps_directories_of_deleted_volumes(tmp_path):
         (ls.dir / d).mkdir()
     assert await ls.sweep() == [gone]
     assert sorted(p.name for p in ls.dir.iterdir()) == ["not-ours", keep]
+
+
+# -- the Node authorizer's pod -> claim -> volume edge --------------------------------------------
+
+class _Entry:
+    def __init__(self, obj: dict, node: str = "") -> None:
+        import json
+        self.raw = json.dumps(obj)
+        self.key = obj["metadata"]["name"]
+        self.rv = 1
+        self.fields = {"spec.nodeName": node}
+
+
+class _WatchCache:
+    def __init__(self, entries: list[_Entry]) -> None:
+        self.entries = entries
+
+    def entries_in(self, ns: str):
+        return self.entries
+
+    def get(self, key: str):
+        return next((e for e in self.entries if e.key == key), None)
+
+
+@pytest.mark.parametrize("volume,want", [
+    (pv("v", ref={"name": "c", "namespace": "ns"}), True),
+    (pv("v", ref={"name": "other", "namespace": "ns"}), False),
+    (pv("v"), False),
+    (pv("v", node="n1"), True),
+    (pv("v", node="n2"), False),
+    (None, True),
+], ids=["claim-of-its-pod", "other-claim", "unbound", "pinned-here", "pinned-elsewhere", "gone-404"])
+def test_node_may_read_volumes_of_its_pods(volume, want):
+    from controlplane.apiserver.authorization.feed import CachedPodGraph
+    pod = {"metadata": {"name": "p", "namespace": "ns"},
+           "spec": {"nodeName": "n1", "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "c"}}]}}
+    g = CachedPodGraph(_WatchCache([_Entry(pod, "n1")]))  # type: ignore[arg-type]
+    g.volumes = _WatchCache([_Entry(volume)] if volume else [])  # type: ignore[assignment]
+    g.volume_key = lambda name: name
+    assert g.has("n1", "PersistentVolume", "", "v") is want
