@@ -88,6 +88,12 @@ async def test_static_binding_smallest_fit_and_kubectl_columns(apiserver, contro
         assert out[0].split() == ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS", "MODES", "STORAGECLASS",
                                   "VOLUMEATTRIBUTESCLASS", "AGE"]
         assert out[1].split()[:7] == ["data", "Bound", small, "2Gi", "RWO", "manual", "<unset>"]
+        wide = (await asyncio.to_thread(kubectl, "get", "pv", small, "-o", "wide")).stdout.splitlines()
+        assert wide[0].split()[-1] == "VOLUMEMODE" and wide[1].split()[-1] == "Filesystem"
+        described = (await asyncio.to_thread(kubectl, "describe", "pvc", "data", "-n", ns)).stdout
+        assert "Bound" in described and small in described and "kubernetes.io/pvc-protection" in described
+        described = (await asyncio.to_thread(kubectl, "describe", "pv", small)).stdout
+        assert f"{ns}/data" in described and "HostPath" in described
         both = (await asyncio.to_thread(kubectl, "get", "pv,pvc", "-n", ns)).stdout
         assert f"persistentvolume/{small}" in both and "persistentvolumeclaim/data" in both
 
