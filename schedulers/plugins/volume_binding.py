@@ -8,8 +8,9 @@ only to nodes their volumes can reach, and a ``WaitForFirstConsumer`` claim lear
   (``pod has unbound immediate PersistentVolumeClaims``) until the binder binds it.
 - Filter: a node must satisfy the ``nodeAffinity`` of every bound claim's volume (``node(s) had
   volume node affinity conflict``); for each unbound ``WaitForFirstConsumer`` claim, a static
-  volume admitting the node must fit, or the class must have a provisioner (``node(s) didn't
-  find available persistent volumes to bind``).
+  volume admitting the node must fit, or the class's provisioner must be able to make one there
+  (local-path: a node whose agent announces its storage dir; ``node(s) didn't find available
+  persistent volumes to bind``).
 - PreBind: the unbound ``WaitForFirstConsumer`` claims get ``volume.kubernetes.io/selected-node``
   (the persistentvolume-binder then binds a fitting static volume of that node, or the class's
   provisioner creates one there), and the binding of the pod waits until every claim is Bound
@@ -52,7 +53,19 @@ def _node_obj(info: Any) -> dict:
     obj = getattr(info, "obj", None)
     if isinstance(obj, dict):
         return obj
-    return {"metadata": {"name": getattr(info, "name", ""), "labels": getattr(info, "labels", {}) or {}}}
+    return {"metadata": {"name": getattr(info, "name", ""), "labels": getattr(info, "labels", {}) or {},
+                         "annotations": getattr(info, "annotations", {}) or {}}}
+
+
+def can_provision(sc: dict | None, node: dict) -> bool:
+    """Whether the class's provisioner can make a volume on ``node``: local-path only where the
+    node's agent announces its storage dir (simulated nodes do not); others anywhere."""
+    prov = (sc or {}).get("provisioner") or "kubernetes.io/no-provisioner"
+    if prov == "kubernetes.io/no-provisioner":
+        return False
+    if prov == V.LOCAL_PATH_PROVISIONER:
+        return bool(V.annotations(node).get(V.ANN_LOCAL_PATH_DIR))
+    return True
 
 
 @register
@@ -138,7 +151,7 @@ class VolumeBinding(Plugin):
                 if V.find_matching_volume(claim, volumes, node) is not None:
                     continue
                 sc = self.classes.get(V.claim_class(claim)) if self.classes is not None else None
-                if sc is None or (sc.get("provisioner") or "kubernetes.io/no-provisioner") == "kubernetes.io/no-provisioner":
+                if not can_provision(sc, node):
                     missing[j] = True
                     break
         ok &= ~(conflict | missing)

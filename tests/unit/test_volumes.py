@@ -277,8 +277,13 @@ class _Pod:
 
 
 class _Snap:
-    def __init__(self, *names: str) -> None:
-        self.nodes = [type("N", (), {"obj": node(n), "name": n, "labels": node(n)["metadata"]["labels"]})()
+    def __init__(self, *names: str, storage: tuple[str, ...] = ()) -> None:
+        def obj(n: str) -> dict:
+            o = node(n)
+            if n in storage:
+                o["metadata"]["annotations"] = {"storage.controlplane.io/local-path-dir": f"/srv/{n}/storage"}
+            return o
+        self.nodes = [type("N", (), {"obj": obj(n), "name": n, "labels": node(n)["metadata"]["labels"]})()
                       for n in names]
 
 
@@ -311,10 +316,10 @@ def test_volume_binding_filter():
     static = pvc("s", cls="static")
     p = _plugin([bound, static, pvc("w", cls="lp")],
                 [pv("on-a", node="a"), pv("st-b", cls="static", node="b")], [WFFC, NOPROV])
-    snap = _Snap("a", "b")
+    snap = _Snap("a", "b", storage=("a",))
     cases = [(("b",), [True, False], "node(s) had volume node affinity conflict"),
              (("s",), [False, True], "node(s) didn't find available persistent volumes to bind"),
-             (("w",), [True, True], None)]
+             (("w",), [True, False], "node(s) didn't find available persistent volumes to bind")]
     for claims, ok, reason in cases:
         cs = CycleState()
         assert p.pre_filter(cs, _Pod(*claims), snap) is None
