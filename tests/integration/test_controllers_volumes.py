@@ -282,3 +282,30 @@ async def test_claim_naming_its_volume_and_volume_reserved_for_a_claim(apiserver
     finally:
         for name in (small, named, reserved):
             await client.delete(R.PERSISTENTVOLUMES, name)
+
+
+async def test_quota_on_claims(apiserver, controller_manager, kubectl, client):
+    ns = await new_namespace(client, "pvq")
+    await asyncio.to_thread(kubectl, "create", "quota", "q", "-n", ns,
+                            "--hard=requests.storage=1Gi,persistentvolumeclaims=5,"
+                            "gold.storageclass.storage.k8s.io/persistentvolumeclaims=1")
+
+    async def counted() -> dict:
+        st = (await client.get(R.RESOURCEQUOTAS, "q", ns)).get("status") or {}
+        return "requests.storage" in (st.get("used") or {}) and st
+    await eventually(counted)
+    await client.create(R.PERSISTENTVOLUMECLAIMS, pvc("a", ns, "600Mi", cls="gold"), ns)
+    with pytest.raises(ApiStatusError) as e:
+        await client.create(R.PERSISTENTVOLUMECLAIMS, pvc("b", ns, "600Mi", cls="silver"), ns)
+    assert e.value.code == 403
+    msg = e.value.status["message"]
+    assert "exceeded quota: q, requested: requests.storage=" in msg and "limited: requests.storage=1Gi" in msg
+    with pytest.raises(ApiStatusError) as e:
+        await client.create(R.PERSISTENTVOLUMECLAIMS, pvc("c", ns, "100Mi", cls="gold"), ns)
+    assert "gold.storageclass.storage.k8s.io/persistentvolumeclaims=1" in e.value.status["message"]
+    await client.create(R.PERSISTENTVOLUMECLAIMS, pvc("d", ns, "100Mi", cls="silver"), ns)
+
+    async def used() -> bool:
+        st = (await client.get(R.RESOURCEQUOTAS, "q", ns)).get("status") or {}
+        return (st.get("used") or {}).get("persistentvolumeclaims") == "2"
+    await eventually(used)

@@ -475,3 +475,20 @@ def test_node_may_read_volumes_of_its_pods(volume, want):
     g.volumes = _WatchCache([_Entry(volume)] if volume else [])  # type: ignore[assignment]
     g.volume_key = lambda name: name
     assert g.has("n1", "PersistentVolume", "", "v") is want
+
+
+def test_quota_counts_claims_and_storage():
+    from fractions import Fraction
+    from controlplane.machinery import quota as q
+    claim = pvc("c", "2Gi", cls="gold")
+    cost = q.usage("", "persistentvolumeclaims", claim)
+    assert cost["requests.storage"] == 2 * 1024 ** 3 and cost["persistentvolumeclaims"] == 1
+    assert cost["gold.storageclass.storage.k8s.io/requests.storage"] == 2 * 1024 ** 3
+    assert cost["gold.storageclass.storage.k8s.io/persistentvolumeclaims"] == Fraction(1)
+    names = ["requests.storage", "requests.cpu", "persistentvolumeclaims", "gold.storageclass.storage.k8s.io/requests.storage"]
+    assert q.matching_resources("", "persistentvolumeclaims", names) == [
+        "gold.storageclass.storage.k8s.io/requests.storage", "persistentvolumeclaims", "requests.storage"]
+    assert q.matching_resources("", "pods", names) == ["requests.cpu"]
+    assert q.evaluator_for("requests.storage") == ("", "persistentvolumeclaims")
+    assert q.evaluator_for("gold.storageclass.storage.k8s.io/persistentvolumeclaims") == ("", "persistentvolumeclaims")
+    assert q.evaluator_for("requests.memory") == ("", "pods")
