@@ -309,3 +309,24 @@ async def test_quota_on_claims(apiserver, controller_manager, kubectl, client):
         st = (await client.get(R.RESOURCEQUOTAS, "q", ns)).get("status") or {}
         return (st.get("used") or {}).get("persistentvolumeclaims") == "2"
     await eventually(used)
+
+
+async def test_limit_range_on_claims(apiserver, client):
+    ns = await new_namespace(client, "pvlr")
+    await client.create(R.LIMITRANGES, {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "storage"},
+                                        "spec": {"limits": [{"type": "PersistentVolumeClaim",
+                                                             "min": {"storage": "1Gi"}, "max": {"storage": "10Gi"}}]}},
+                        ns)
+
+    async def refused() -> str:
+        try:
+            await client.create(R.PERSISTENTVOLUMECLAIMS, pvc("small", ns, "500Mi"), ns)
+        except ApiStatusError as e:
+            return e.code == 403 and e.status["message"]
+        await client.delete(R.PERSISTENTVOLUMECLAIMS, "small", ns)  # the admission cache was behind
+        await eventually(lambda: gone(client, R.PERSISTENTVOLUMECLAIMS, "small", ns))
+        return ""
+    msg = await eventually(refused, timeout=10)
+    assert msg == ('persistentvolumeclaims "small" is forbidden: minimum storage usage per PersistentVolumeClaim '
+                   "is 1Gi, but request is 500Mi")
+    await client.create(R.PERSISTENTVOLUMECLAIMS, pvc("ok", ns, "2Gi"), ns)

@@ -492,3 +492,15 @@ def test_quota_counts_claims_and_storage():
     assert q.evaluator_for("requests.storage") == ("", "persistentvolumeclaims")
     assert q.evaluator_for("gold.storageclass.storage.k8s.io/persistentvolumeclaims") == ("", "persistentvolumeclaims")
     assert q.evaluator_for("requests.memory") == ("", "pods")
+
+
+@pytest.mark.parametrize("size,want", [
+    ("500Mi", "minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 500Mi"),
+    ("20Gi", "maximum storage usage per PersistentVolumeClaim is 10Gi, but request is 20Gi"),
+    ("5Gi", None),
+], ids=["below-min", "above-max", "fits"])
+def test_limit_range_on_claims(size, want):
+    from controlplane.apiserver.admission.limitranger import claim_violations
+    lr = {"spec": {"limits": [{"type": "PersistentVolumeClaim", "min": {"storage": "1Gi"}, "max": {"storage": "10Gi"}},
+                              {"type": "Container", "max": {"cpu": "1"}}]}}
+    assert claim_violations(pvc(size=size), [lr]) == ([want] if want else [])
