@@ -193,6 +193,8 @@ class LimitRanger(Plugin):
     async def validate(self, a: Attributes) -> None:
         if not isinstance(a.obj, dict):
             return
+        if (a.obj.get("metadata") or {}).get("deletionTimestamp"):
+            return  # objects marked for deletion are left alone (their finalizers must come off)
         ranges = self.lookups.list_in("limitranges", a.namespace)
         errs = claim_violations(a.obj, ranges) if a.info.plural == "persistentvolumeclaims" else violations(a.obj, ranges)
         if errs:
