@@ -29,7 +29,8 @@ from controlplane.log import get_logger
 log = get_logger(__name__)
 
 WATCHED: tuple[Resource, ...] = (R.PODS, R.REPLICASETS, R.REPLICATIONCONTROLLERS, R.DEPLOYMENTS, R.STATEFULSETS,
-                                 R.DAEMONSETS, R.JOBS, R.CRONJOBS, R.CONFIGMAPS, R.SECRETS, R.SERVICES)
+                                 R.DAEMONSETS, R.JOBS, R.CRONJOBS, R.CONFIGMAPS, R.SECRETS, R.SERVICES,
+                                 R.PERSISTENTVOLUMECLAIMS)
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 

@@ -18,7 +18,7 @@ when missing (labels of the template plus the selector's ``matchLabels``) and th
 (a ``persistentVolumeClaim`` volume named after the template replaces a template volume of that
 name). ``persistentVolumeClaimRetentionPolicy`` (default Retain/Retain, claims outlive everything):
 ``whenDeleted: Delete`` makes the set an owner of its claims (the garbage collector removes them
-with it), ``whenScaled: Delete`` makes a condemned pod the owner of its claims before it is
+with it), ``whenScaled: Delete`` makes a condemned pod the only owner of its claims before it is
 deleted on scale-down.
 """
 
@@ -183,9 +183,12 @@ class StatefulSetController:
                     continue
                 raise
             refs = claim["metadata"].get("ownerReferences") or []
-            if any(r.get("uid") == ref["uid"] for r in refs):
+            # ``updateClaimOwnerRefForSetAndPod``: a scaled-down pod's claim is owned by the pod
+            # alone (the set lets go), so the garbage collector removes it with the pod
+            keep = [r for r in refs if r.get("uid") != ss["metadata"]["uid"]]
+            if any(r.get("uid") == ref["uid"] for r in keep) and len(keep) == len(refs):
                 continue
-            claim["metadata"]["ownerReferences"] = [*refs, ref]
+            claim["metadata"]["ownerReferences"] = [*[r for r in keep if r.get("uid") != ref["uid"]], ref]
             await self.client.update(R.PERSISTENTVOLUMECLAIMS, claim)
 
     async def _create(self, ss: dict, ordinal: int, rev: str) -> None:

@@ -330,3 +330,48 @@ async def test_limit_range_on_claims(apiserver, client):
     assert msg == ('persistentvolumeclaims "small" is forbidden: minimum storage usage per PersistentVolumeClaim '
                    "is 1Gi, but request is 500Mi")
     await client.create(R.PERSISTENTVOLUMECLAIMS, pvc("ok", ns, "2Gi"), ns)
+
+
+async def test_statefulset_claims_and_retention_policy(apiserver, controller_manager, client):
+    """Claims per ordinal with the selector's labels; ``whenScaled: Delete`` removes a condemned
+    pod's claims with it, ``whenDeleted: Delete`` the rest with the set (pods played by the
+    test's PodSimulator: no node agent)."""
+    from tests.fixtures.controllers import PodSimulator
+    ns = await new_namespace(client, "pvsts")
+    sim = await PodSimulator(client, ns).start()
+    try:
+        sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": ns},
+               "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                        "podManagementPolicy": "Parallel",
+                        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
+                        "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [
+                            {"name": "c", "image": "busybox:1", "volumeMounts": [{"name": "data", "mountPath": "/d"}]}]}},
+                        "volumeClaimTemplates": [{"metadata": {"name": "data", "labels": {"tier": "x"}}, "spec": {
+                            "accessModes": ["ReadWriteOnce"], "storageClassName": "none-here",
+                            "resources": {"requests": {"storage": "1Gi"}}}}]}}
+        await client.create(R.STATEFULSETS, sts, ns)
+
+        async def claims() -> list[str]:
+            return sorted(c["metadata"]["name"] for c in (await client.list(R.PERSISTENTVOLUMECLAIMS, ns))["items"])
+        await eventually(lambda: _eq(claims(), ["data-db-0", "data-db-1"]))
+        c0 = await client.get(R.PERSISTENTVOLUMECLAIMS, "data-db-0", ns)
+        assert c0["metadata"]["labels"] == {"tier": "x", "app": "db"}
+        assert [r["kind"] for r in c0["metadata"]["ownerReferences"]] == ["StatefulSet"]
+        pod = await eventually(lambda: _get_or_none(client, R.PODS, "db-0", ns))
+        assert pod["spec"]["volumes"][0] == {"name": "data", "persistentVolumeClaim": {"claimName": "data-db-0"}}
+
+        await client.scale(R.STATEFULSETS, "db", 1, ns)
+        await eventually(lambda: _eq(claims(), ["data-db-0"]))  # whenScaled: Delete
+        await client.delete(R.STATEFULSETS, "db", ns)
+        await eventually(lambda: _eq(claims(), []))              # whenDeleted: Delete
+    finally:
+        await sim.stop()
+
+
+async def _get_or_none(client: RestClient, res, name: str, ns: str):
+    try:
+        return await client.get(res, name, ns)
+    except ApiStatusError as e:
+        if e.not_found:
+            return None
+        raise
