@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.agent.context import AgentConfig
+from controlplane.agent.localstorage import LocalStorage
 from controlplane.agent.metrics import AgentMetrics
 from controlplane.agent.node import NodeStatus
 from controlplane.agent.pod_worker import PodWorker
@@ -74,6 +75,8 @@ class Agent:
         self.images = ImageManager(cfg.root / "images", Mirrors({"docker.io": list(cfg.registry_mirrors)}),
                                    backoff_initial=cfg.image_backoff_initial, ssl=cfg.registry_ssl)
         self.tokens = TokenManager(client)
+        self.local_storage = LocalStorage(cfg.root, client)
+        self.local_storage.prepare()
         self.recorder = EventRecorder(client, "kubelet", host=cfg.node)
         self.node = NodeStatus(self)
         self.metrics = AgentMetrics()
@@ -170,6 +173,7 @@ class Agent:
             self.spawn(self._gc_loop(inner))
             self.spawn(self.pressure.run(inner))
             self.spawn(self._log_rotation_loop(inner))
+            self.spawn(self.local_storage.run(inner, self.cfg.storage_sweep))
             await self.informer.wait_for_sync(60)
             await self._remove_orphans()
             self.ready.set()

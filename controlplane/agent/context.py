@@ -60,6 +60,7 @@ class AgentConfig:
     pod_pids_limit: int | None = None
     cleanup_on_exit: bool = True
     volume_refresh: float = 30.0  # ConfigMap/Secret volumes re-synced this often
+    storage_sweep: float = 10.0  # local-path volume directories of deleted volumes removed this often
     shutdown_grace: float = 10.0  # graceful node shutdown: pods get at most this long
     eviction_hard: str = DEFAULT_EVICTION_HARD  # --eviction-hard
     eviction_pressure_transition: float = 300.0  # --eviction-pressure-transition-period

@@ -27,6 +27,7 @@ from controlplane.client.retry import update_with_retry
 from controlplane.log import get_logger
 from controlplane.machinery.quantity import bytes_, cpu_millis, format_quantity
 from controlplane.machinery.timestamps import micro_time, rfc3339
+from controlplane.machinery.volumes import ANN_LOCAL_PATH_DIR
 from controlplane.runtime.cgroups import meminfo
 
 log = get_logger(__name__)
@@ -136,6 +137,10 @@ class NodeStatus:
         return {"kubernetes.io/hostname": self.cfg.node, "kubernetes.io/os": "linux", "kubernetes.io/arch": ARCH,
                 "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": ARCH, **self.cfg.labels}
 
+    def annotations(self) -> dict[str, str]:
+        """Where this node keeps local-path volumes (read by the local-path provisioner)."""
+        return {ANN_LOCAL_PATH_DIR: str(self.cfg.root / "storage")}
+
     async def register(self) -> dict:
         spec: dict[str, Any] = {"taints": list(self.cfg.taints)} if self.cfg.taints else {}
         pod_cidr = self.cfg.pod_cidr
@@ -143,7 +148,7 @@ class NodeStatus:
             spec.update(podCIDR=pod_cidr, podCIDRs=[pod_cidr])
         body = {"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": self.cfg.node, "labels": self.labels(),
-                             "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+                             "annotations": {"node.alpha.kubernetes.io/ttl": "0", **self.annotations()}},
                 "spec": spec}
         try:
             node = await self.agent.client.create(NODES, body)
@@ -153,6 +158,7 @@ class NodeStatus:
                 raise
             def mutate(n: dict) -> None:
                 n["metadata"].setdefault("labels", {}).update(self.labels())
+                n["metadata"].setdefault("annotations", {}).update(self.annotations())
                 if pod_cidr and not (n.get("spec") or {}).get("podCIDR"):
                     n.setdefault("spec", {}).update(podCIDR=pod_cidr, podCIDRs=[pod_cidr])
             node = await update_with_retry(self.agent.client, NODES, self.cfg.node, None, mutate)

@@ -1,18 +1,21 @@
 """Turning a pod spec into what the runtime needs: environment (literal values with ``$(VAR)``
 expansion, ConfigMap/Secret key refs, ``envFrom``, the downward API), command/args, volumes
-(emptyDir, configMap, secret, hostPath under an allowed root, projected, downwardAPI) and
+(emptyDir, configMap, secret, hostPath under an allowed root, projected, downwardAPI,
+persistentVolumeClaim: the bound PersistentVolume's path) and
 cgroup limits. Reads ConfigMaps/Secrets through ``controlplane.client``.
 Errors are ``ConfigError`` (reason ``CreateContainerConfigError``). Caller: ``pod_worker.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import os
 import re
 from pathlib import Path
 
-from controlplane.client.resources import CONFIGMAPS, SECRETS
+from controlplane.client.resources import CONFIGMAPS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, SECRETS
 from controlplane.agent.tokens import TokenError, TokenManager
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.machinery.quantity import bytes_, cpu_millis
@@ -164,6 +167,9 @@ class PodConfig:
             if "hostPath" in v:
                 out[name] = self._host_path(v["hostPath"], host_path_root)
                 continue
+            if "persistentVolumeClaim" in v:
+                out[name] = await self._claim_path(v["persistentVolumeClaim"] or {})
+                continue
             if "emptyDir" in v:
                 target.mkdir(parents=True, exist_ok=True)
                 ed = v["emptyDir"] or {}
@@ -204,6 +210,44 @@ class PodConfig:
             return (await self.tokens.get(self.pod, source)).encode()
         except (ApiStatusError, TokenError) as e:
             raise ConfigError(f"failed to fetch token: {e}", reason="CreateContainerConfigError") from e
+
+    async def _claim_path(self, source: dict) -> Path:
+        """A ``persistentVolumeClaim`` volume: the claim's bound PersistentVolume, its
+        ``hostPath`` or ``local`` path on this node (the kubelet's volume manager waits, with
+        the pod ContainerCreating, until the claim is bound). A volume's path is the
+        administrator's (or the local-path provisioner's) choice: not limited to the hostPath
+        root pods may name."""
+        name = source.get("claimName") or ""
+        try:
+            claim = await self.client.get(PERSISTENTVOLUMECLAIMS, name, self.ns)
+        except ApiStatusError as e:
+            if e.not_found:
+                raise ConfigError(f'persistentvolumeclaim "{name}" not found', reason="ContainerCreating") from e
+            raise ConfigError(f'error reading persistentvolumeclaim "{name}": {e}', reason="ContainerCreating") from e
+        vn = (claim.get("spec") or {}).get("volumeName") or ""
+        phase = (claim.get("status") or {}).get("phase") or ""
+        if phase != "Bound" or not vn:
+            raise ConfigError(f"PVC {self.ns}/{name} has non-bound phase ({json.dumps(phase)}) or empty "
+                              f"pvc.Spec.VolumeName ({json.dumps(vn)})", reason="ContainerCreating")
+        try:
+            pv = await self.client.get(PERSISTENTVOLUMES, vn)
+        except ApiStatusError as e:
+            raise ConfigError(f'error reading persistentvolume "{vn}": {e}', reason="ContainerCreating") from e
+        spec = pv.get("spec") or {}
+        if isinstance(spec.get("hostPath"), dict):
+            hp = spec["hostPath"]
+            path = Path(os.path.normpath(hp.get("path", "")))
+            kind = hp.get("type") or ""
+        elif isinstance(spec.get("local"), dict):
+            path, kind = Path(os.path.normpath(spec["local"].get("path", ""))), "Directory"
+        else:
+            raise ConfigError(f'persistentvolume "{vn}": unsupported volume source', reason="ContainerCreating")
+        if kind == "DirectoryOrCreate":
+            await asyncio.to_thread(path.mkdir, 0o777, True, True)
+        elif not await asyncio.to_thread(path.exists):
+            raise ConfigError(f'persistentvolume "{vn}": path {path} does not exist on the node',
+                              reason="ContainerCreating")
+        return path
 
     def _host_path(self, hp: dict, root: Path | None) -> Path:
         path = Path(os.path.normpath(hp.get("path", "")))
@@ -263,9 +307,11 @@ class PodConfig:
                 if fp not in wanted:
                     fp.unlink(missing_ok=True)
 
-    @staticmethod
-    def mounts(container: dict, volumes: dict[str, Path]) -> list[Mount]:
+    def mounts(self, container: dict, volumes: dict[str, Path]) -> list[Mount]:
         out = []
+        # a claim mounted ``readOnly`` in the pod's volume is read-only in every container
+        ro_claims = {v.get("name") for v in (self.pod.get("spec") or {}).get("volumes") or []
+                     if isinstance(v, dict) and (v.get("persistentVolumeClaim") or {}).get("readOnly")}
         for vm in container.get("volumeMounts") or []:
             src = volumes.get(vm["name"])
             if src is None:
@@ -274,7 +320,7 @@ class PodConfig:
                 src = Path(os.path.normpath(src / vm["subPath"]))
                 if not src.exists():
                     src.mkdir(parents=True, exist_ok=True)
-            out.append(Mount(vm["mountPath"], str(src), readonly=bool(vm.get("readOnly"))))
+            out.append(Mount(vm["mountPath"], str(src), readonly=bool(vm.get("readOnly")) or vm["name"] in ro_claims))
         return out
 
 

@@ -24,8 +24,9 @@ from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
     clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, disruption, endpoints,
-    endpointslice, garbagecollector, horizontalpodautoscaler, job, namespace, nodeipam, nodelifecycle, podgc, replicaset,
-    replicationcontroller, resourcequota, rootcacertpublisher, serviceaccount, servicelb, statefulset,
+    endpointslice, garbagecollector, horizontalpodautoscaler, job, localpath, namespace, nodeipam, nodelifecycle,
+    persistentvolume, podgc, pvcprotection, pvprotection, replicaset, replicationcontroller, resourcequota,
+    rootcacertpublisher, serviceaccount, servicelb, statefulset,
 )
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_duration
@@ -44,6 +45,8 @@ CONTROLLERS: dict[str, ModuleType] = {
     "csrapproving": csrapproving, "csrsigning": csrsigning, "resourcequota": resourcequota,
     "endpointslice": endpointslice, "nodeipam": nodeipam, "servicelb": servicelb,
     "horizontalpodautoscaling": horizontalpodautoscaler, "disruption": disruption,
+    "persistentvolume-binder": persistentvolume, "pvc-protection": pvcprotection, "pv-protection": pvprotection,
+    "local-path-provisioner": localpath,
 }
 # controllers started only when the apiserver serves their resource (kube-controller-manager's
 # AvailableResources check): group/version -> resource

@@ -59,7 +59,8 @@ from controlplane.cmd import bootstrap
 from controlplane.cmd import etcd_snapshot
 from controlplane.cmd import secure
 from controlplane.cmd import serverjoin
-from controlplane.client.rest import RestClient
+from controlplane.client.resources import STORAGECLASSES
+from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.etcd_process import EtcdProcess, EtcdTLS, free_port
 from controlplane.images.registry import LocalRegistry, RegistryTLS
 from controlplane.network.addressing import ClusterNetworks
@@ -321,6 +322,31 @@ def _metrics_server(ctx: UpContext) -> Runnable:
         "--kubelet-client-certificate", str(c.pki.crt("metrics-server")),
         "--kubelet-client-key", str(c.pki.key("metrics-server"))],
         ready=component_ready("metrics-server"), live=component_live("metrics-server"))
+
+
+LOCAL_PATH_CLASS = {
+    "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+    "metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+    "provisioner": "rancher.io/local-path", "volumeBindingMode": "WaitForFirstConsumer", "reclaimPolicy": "Delete",
+}
+
+
+async def ensure_local_path_class(ctx: UpContext) -> None:
+    """k3s's ``local-storage`` manifest: the ``local-path`` StorageClass, the default class,
+    created when missing (an administrator's later changes, such as another default, are kept)."""
+    try:
+        client = RestClient.from_kubeconfig(str(ctx.kubeconfig), user_agent="controlplane-up")
+    except OSError as e:
+        log.warning("could not create the local-path storage class", error=str(e))
+        return
+    try:
+        await client.create(STORAGECLASSES, LOCAL_PATH_CLASS)
+        log.info("storage class created", name="local-path")
+    except ApiStatusError as e:
+        if not e.already_exists:
+            log.warning("could not create the local-path storage class", error=str(e))
+    finally:
+        await client.close()
 
 
 async def register_metrics_api(ctx: UpContext) -> None:
@@ -763,6 +789,7 @@ async def main(bctx: bootstrap.Context) -> int:
             await asyncio.to_thread(write_component_kubeconfigs, ctx.pki, ctx.server, ctx.data_dir,
                                     [ctx.node_name] if os.geteuid() == 0 and "agent" not in ctx.disabled else [])
             await publish_bootstrap(ctx)
+            await ensure_local_path_class(ctx)
         elif r.name == "metrics-server":
             await register_metrics_api(ctx)
 

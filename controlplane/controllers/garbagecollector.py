@@ -30,7 +30,7 @@ log = get_logger(__name__)
 
 WATCHED: tuple[Resource, ...] = (R.PODS, R.REPLICASETS, R.REPLICATIONCONTROLLERS, R.DEPLOYMENTS, R.STATEFULSETS,
                                  R.DAEMONSETS, R.JOBS, R.CRONJOBS, R.CONFIGMAPS, R.SECRETS, R.SERVICES,
-                                 R.CONTROLLERREVISIONS)
+                                 R.CONTROLLERREVISIONS, R.PERSISTENTVOLUMECLAIMS)
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 

@@ -30,7 +30,7 @@ Obj = dict[str, Any]
 RESYNC = 300.0
 _INFORMED = {("", "pods"): R.PODS, ("", "services"): R.SERVICES, ("", "configmaps"): R.CONFIGMAPS,
              ("", "secrets"): R.SECRETS, ("", "replicationcontrollers"): R.REPLICATIONCONTROLLERS,
-             ("", "resourcequotas"): R.RESOURCEQUOTAS}
+             ("", "resourcequotas"): R.RESOURCEQUOTAS, ("", "persistentvolumeclaims"): R.PERSISTENTVOLUMECLAIMS}
 
 
 class ResourceQuotaController:

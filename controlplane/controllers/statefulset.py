@@ -15,6 +15,14 @@ non-live revisions beyond ``revisionHistoryLimit`` are deleted): ``controlleruti
 Revisions of its namespace without a controller that its selector matches are adopted, owned
 ones it no longer matches released (``claim_revisions``), so a StatefulSet deleted with
 ``--cascade=orphan`` and created again finds its history.
+
+``volumeClaimTemplates``: before each pod, its claims ``<template>-<set>-<ordinal>`` are created
+when missing (labels of the template plus the selector's ``matchLabels``) and the pod mounts them
+(a ``persistentVolumeClaim`` volume named after the template replaces a template volume of that
+name). ``persistentVolumeClaimRetentionPolicy`` (default Retain/Retain, claims outlive everything):
+``whenDeleted: Delete`` makes the set an owner of its claims (the garbage collector removes them
+with it), ``whenScaled: Delete`` makes a condemned pod the only owner of its claims before it is
+deleted on scale-down.
 """
 
 from __future__ import annotations
@@ -54,6 +62,32 @@ def healthy(pod: dict) -> bool:
     return pu.phase(pod) == "Running" and pu.is_pod_ready(pod) and not pu.is_terminating(pod)
 
 
+def claim_name(template: dict, ss: dict, ordinal: int) -> str:
+    """``getPersistentVolumeClaimName``: ``<template>-<set>-<ordinal>``."""
+    return f"{template['metadata']['name']}-{ss['metadata']['name']}-{ordinal}"
+
+
+def retention(ss: dict) -> tuple[str, str]:
+    """(whenDeleted, whenScaled) of ``persistentVolumeClaimRetentionPolicy`` (Retain by default)."""
+    p = (ss.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
+    return p.get("whenDeleted") or "Retain", p.get("whenScaled") or "Retain"
+
+
+def new_claim(template: dict, ss: dict, ordinal: int) -> dict:
+    """The claim of ``template`` for ``ordinal`` (``getPersistentVolumeClaims``): the template's
+    labels plus the selector's ``matchLabels``, the set as owner when ``whenDeleted: Delete``."""
+    tmd = template.get("metadata") or {}
+    labels = {**(tmd.get("labels") or {}), **(((ss.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})}
+    md: dict = {"name": claim_name(template, ss, ordinal), "namespace": ss["metadata"]["namespace"], "labels": labels}
+    if tmd.get("annotations"):
+        md["annotations"] = dict(tmd["annotations"])
+    if retention(ss)[0] == "Delete":
+        md["ownerReferences"] = [{"apiVersion": ss.get("apiVersion", "apps/v1"), "kind": "StatefulSet",
+                                  "name": ss["metadata"]["name"], "uid": ss["metadata"]["uid"]}]
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": md,
+            "spec": copy.deepcopy(template.get("spec") or {})}
+
+
 class StatefulSetController:
     def __init__(self, manager: Manager, *, workers: int = 3) -> None:
         self.client = manager.client
@@ -82,6 +116,12 @@ class StatefulSetController:
         pod = cu.pod_from_template(ss["spec"].get("template") or {}, ss, name=name, extra_labels={
             REVISION_LABEL: rev, "statefulset.kubernetes.io/pod-name": name, "apps.kubernetes.io/pod-index": str(ordinal)})
         pod["spec"]["hostname"] = name
+        templates = (ss.get("spec") or {}).get("volumeClaimTemplates") or []
+        if templates:
+            claims = {t["metadata"]["name"]: claim_name(t, ss, ordinal) for t in templates}
+            vols = [v for v in pod["spec"].get("volumes") or [] if v.get("name") not in claims]
+            pod["spec"]["volumes"] = [{"name": t, "persistentVolumeClaim": {"claimName": c}}
+                                      for t, c in claims.items()] + vols
         if ss["spec"].get("serviceName"):
             pod["spec"]["subdomain"] = ss["spec"]["serviceName"]
         return pod
@@ -121,7 +161,54 @@ class StatefulSetController:
         await cu.prune_history(self.client, revisions, live, 10 if limit is None else int(limit))
         return None
 
+    async def _create_claims(self, ss: dict, ordinal: int) -> None:
+        """``createPersistentVolumeClaims``: the pod's claims, created when missing."""
+        ns = ss["metadata"]["namespace"]
+        for t in (ss.get("spec") or {}).get("volumeClaimTemplates") or []:
+            claim = new_claim(t, ss, ordinal)
+            name = claim["metadata"]["name"]
+            try:
+                existing = await self.client.get(R.PERSISTENTVOLUMECLAIMS, name, ns)
+                if (existing.get("metadata") or {}).get("deletionTimestamp"):
+                    raise RuntimeError(f"pvc {name} is being deleted")
+                continue
+            except ApiStatusError as e:
+                if not e.not_found:
+                    raise
+            pod_name = f"{ss['metadata']['name']}-{ordinal}"
+            try:
+                await self.client.create(R.PERSISTENTVOLUMECLAIMS, claim, ns)
+                self.recorder.event(ss, "Normal", "SuccessfulCreate",
+                                    f"create Claim {name} Pod {pod_name} in StatefulSet {ss['metadata']['name']} success")
+            except ApiStatusError as e:
+                if not e.already_exists:
+                    self.recorder.event(ss, "Warning", "FailedCreate",
+                                        f"create Claim {name} for Pod {pod_name} in StatefulSet "
+                                        f"{ss['metadata']['name']} failed error: {e.message}")
+                    raise
+
+    async def _claims_owned_by_pod(self, ss: dict, pod: dict, ordinal: int) -> None:
+        """``whenScaled: Delete``: a condemned pod becomes the owner of its claims."""
+        ref = {"apiVersion": "v1", "kind": "Pod", "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}
+        for t in (ss.get("spec") or {}).get("volumeClaimTemplates") or []:
+            name = claim_name(t, ss, ordinal)
+            try:
+                claim = await self.client.get(R.PERSISTENTVOLUMECLAIMS, name, ss["metadata"]["namespace"])
+            except ApiStatusError as e:
+                if e.not_found:
+                    continue
+                raise
+            refs = claim["metadata"].get("ownerReferences") or []
+            # ``updateClaimOwnerRefForSetAndPod``: a scaled-down pod's claim is owned by the pod
+            # alone (the set lets go), so the garbage collector removes it with the pod
+            keep = [r for r in refs if r.get("uid") != ss["metadata"]["uid"]]
+            if any(r.get("uid") == ref["uid"] for r in keep) and len(keep) == len(refs):
+                continue
+            claim["metadata"]["ownerReferences"] = [*[r for r in keep if r.get("uid") != ref["uid"]], ref]
+            await self.client.update(R.PERSISTENTVOLUMECLAIMS, claim)
+
     async def _create(self, ss: dict, ordinal: int, rev: str) -> None:
+        await self._create_claims(ss, ordinal)
         pod = self._new_pod(ss, ordinal, rev)
         try:
             await self.client.create(R.PODS, pod, ss["metadata"]["namespace"])
@@ -169,6 +256,8 @@ class StatefulSetController:
                 continue
             if not parallel and not all(healthy(p) for q, p in pods.items() if q != o and q < o):
                 return
+            if retention(ss)[1] == "Delete":
+                await self._claims_owned_by_pod(ss, pod, o)
             await self._delete(ss, pod, "scale down")
             if not parallel:
                 return

@@ -7,8 +7,10 @@ and printing as Kubernetes does (``pretty``: ``pods=1,requests.cpu=500m``).
 Costs: pods (``pods``, ``count/pods``, ``requests.*``/``limits.*`` and the bare ``cpu``/
 ``memory``/``ephemeral-storage`` for requests, extended resources as ``requests.<name>``; the
 sum over containers, at least the largest init container, plus overhead; finished pods cost
-nothing), services (``services``, ``services.nodeports``, ``services.loadbalancers``), and one
-of ``count/<resource>[.<group>]`` for every object (with the legacy names ``configmaps``,
+nothing), services (``services``, ``services.nodeports``, ``services.loadbalancers``),
+PersistentVolumeClaims (``persistentvolumeclaims``, ``requests.storage``, and per class
+``<class>.storageclass.storage.k8s.io/requests.storage`` / ``.../persistentvolumeclaims``), and
+one of ``count/<resource>[.<group>]`` for every object (with the legacy names ``configmaps``,
 ``secrets``, ``replicationcontrollers``, ``resourcequotas``, ``persistentvolumeclaims``).
 """
 
@@ -93,12 +95,38 @@ def service_usage(svc: Obj) -> ResourceList:
     return out
 
 
+STORAGE_CLASS_INFIX = ".storageclass.storage.k8s.io/"
+_PVC_NAMES = ("requests.storage",)
+
+
+def _is_pvc_name(name: str) -> bool:
+    return name in _PVC_NAMES or (STORAGE_CLASS_INFIX in name and
+                                   name.endswith(("/requests.storage", "/persistentvolumeclaims")))
+
+
+def pvc_usage(pvc: Obj) -> ResourceList:
+    """Kubernetes' PersistentVolumeClaim evaluator: the count and the storage request, in total
+    and per StorageClass."""
+    spec = pvc.get("spec") or {}
+    storage = _q(((spec.get("resources") or {}).get("requests") or {}).get("storage", 0))
+    out: ResourceList = {"persistentvolumeclaims": Fraction(1), "count/persistentvolumeclaims": Fraction(1),
+                         "requests.storage": storage}
+    ann = (pvc.get("metadata") or {}).get("annotations") or {}
+    cls = ann.get("volume.beta.kubernetes.io/storage-class") or spec.get("storageClassName") or ""
+    if cls:
+        out[f"{cls}{STORAGE_CLASS_INFIX}requests.storage"] = storage
+        out[f"{cls}{STORAGE_CLASS_INFIX}persistentvolumeclaims"] = Fraction(1)
+    return out
+
+
 def usage(group: str, resource: str, obj: Obj) -> ResourceList:
     """What ``obj`` (of group/resource) costs against a quota."""
     if group == "" and resource == "pods":
         return pod_usage(obj)
     if group == "" and resource == "services":
         return service_usage(obj)
+    if group == "" and resource == "persistentvolumeclaims":
+        return pvc_usage(obj)
     out: ResourceList = {count_name(group, resource): Fraction(1)}
     if group == "" and resource in LEGACY_COUNTED:
         out[resource] = Fraction(1)
@@ -112,8 +140,10 @@ def matching_resources(group: str, resource: str, names: Iterable[str]) -> list[
     for n in names:
         if n == cn or (group == "" and n == resource and resource in LEGACY_COUNTED):
             out.append(n)
-        elif group == "" and resource == "pods" and (
+        elif group == "" and resource == "pods" and not _is_pvc_name(n) and (
                 n in ("pods",) + _COMPUTE or n.startswith(("requests.", "limits.", "hugepages-"))):
+            out.append(n)
+        elif group == "" and resource == "persistentvolumeclaims" and _is_pvc_name(n):
             out.append(n)
         elif group == "" and resource == "services" and n in ("services.nodeports", "services.loadbalancers"):
             out.append(n)
@@ -126,6 +156,8 @@ def evaluator_for(name: str) -> tuple[str, str] | None:
         rest = name[len("count/"):]
         plural, _, group = rest.partition(".")
         return (group, plural) if plural else None
+    if _is_pvc_name(name):
+        return "", "persistentvolumeclaims"
     if name in ("pods",) + _COMPUTE or name.startswith(("requests.", "limits.", "hugepages-")):
         return "", "pods"
     if name in ("services", "services.nodeports", "services.loadbalancers"):

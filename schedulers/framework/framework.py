@@ -102,7 +102,12 @@ class ScheduleResult:
         return out
 
     def failure_message(self, total: int) -> str:
-        """"0/5 nodes are available: 3 Insufficient cpu, 2 node(s) had untolerated taint {a: b}."."""
+        """"0/5 nodes are available: 3 Insufficient cpu, 2 node(s) had untolerated taint {a: b}.";
+        a PreFilter rejection is the plugin's message without node counts, as Kubernetes'
+        ``FitError`` (``0/5 nodes are available: persistentvolumeclaim "x" not found.``)."""
+        pre = self.diagnosis.pre_filter if self.diagnosis is not None else None
+        if pre is not None and pre.reasons:
+            return f"0/{total} nodes are available: {', '.join(pre.reasons)}."
         parts = sorted(f"{c} {r}" for r, c in self.by_reason().items())
         return f"0/{total} nodes are available: {', '.join(parts)}."
 

@@ -10,7 +10,7 @@ BUILTIN = (
     "node_name", "node_unschedulable", "node_resources_fit", "balanced_allocation", "node_affinity",
     "taint_toleration", "inter_pod_affinity", "pod_topology_spread", "node_ports", "image_locality",
     "priority_sort", "default_preemption", "default_binder", "random_score", "fifo", "gpu_aware", "disk_io",
-    "network_latency", "gpushare", "gpu_policy_score", "ddqn",
+    "network_latency", "gpushare", "gpu_policy_score", "ddqn", "volume_binding",
 )
 
 PLUGINS.provide(__name__, BUILTIN)

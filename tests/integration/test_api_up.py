@@ -1,5 +1,5 @@
 """``controlplane up``: embedded etcd + apiserver, kubeconfig, one ``ready`` line, clean stop on
-SIGTERM, and every object kept across a restart on the same data dir; secured as issue 14 asks:
+SIGTERM, the default ``local-path`` StorageClass, and every object kept across a restart on the same data dir; secured as issue 14 asks:
 HTTPS verified with the cluster CA, anonymous requests refused, components under their own
 identities, the PKI kept (not re-issued) across a restart."""
 
@@ -78,6 +78,9 @@ def test_up_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         assert "insecure-skip-tls-verify" not in cfg["clusters"][0]["cluster"]
         kubectl = make_kubectl(data / "kubeconfig", tmp_path / "cache")
         assert "kube-system" in kubectl("get", "ns").stdout
+        # as k3s: the local-path StorageClass, the default
+        sc = kubectl("get", "sc", "--no-headers").stdout.split()
+        assert sc[:5] == ["local-path", "(default)", "rancher.io/local-path", "Delete", "WaitForFirstConsumer"]
         kubectl("create", "configmap", "keepme", "--from-literal=a=b")
         assert "kubernetes-admin" in kubectl("auth", "whoami").stdout
         anon = ssl.create_default_context(cafile=str(data / "pki" / "ca.crt"))

@@ -3,12 +3,13 @@ its plugins in Kubernetes' order once authorization allowed the verb.
 
 Phases, as kube-apiserver runs them:
 1. **mutating**: the mutating built-ins in plugin order (NamespaceLifecycle, LimitRanger,
-   ServiceAccount, Priority, DefaultTolerationSeconds, DefaultIngressClass), then
+   ServiceAccount, Priority, DefaultTolerationSeconds, DefaultStorageClass,
+   StorageObjectInUseProtection, DefaultIngressClass), then
    MutatingAdmissionWebhook;
 2. the strategy's defaults and **schema validation** (``strategy``/``validation``, called by
    the endpoint between the two phases);
 3. **validating**: the validating built-ins (NamespaceLifecycle, LimitRanger, ServiceAccount,
-   NodeRestriction, Priority, PodSecurity), ValidatingAdmissionPolicy,
+   NodeRestriction, Priority, PodSecurity, PersistentVolumeClaimResize), ValidatingAdmissionPolicy,
    ValidatingAdmissionWebhook, and ResourceQuota last (only a request every other check let
    through is charged to a quota).
 
@@ -39,6 +40,9 @@ from controlplane.apiserver.admission.policy import ValidatingAdmissionPolicy
 from controlplane.apiserver.admission.priority import Priority
 from controlplane.apiserver.admission.resourcequota import ResourceQuota
 from controlplane.apiserver.admission.serviceaccount import ServiceAccount
+from controlplane.apiserver.admission.storage import (
+    DefaultStorageClass, PersistentVolumeClaimResize, StorageObjectInUseProtection,
+)
 from controlplane.apiserver.admission.webhooks.plugin import MutatingWebhooks, ValidatingWebhooks, WebhookSource
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.validation.objects import check_decodable
@@ -48,7 +52,8 @@ Obj = dict[str, Any]
 # kube-apiserver's plugin order (pkg/kubeapiserver/options/plugins.go: AllOrderedPlugins)
 ORDER = (
     "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "Priority",
-    "DefaultTolerationSeconds", "PodSecurity", "DefaultIngressClass", "MutatingAdmissionWebhook", "ValidatingAdmissionPolicy",
+    "DefaultTolerationSeconds", "PodSecurity", "DefaultStorageClass", "StorageObjectInUseProtection",
+    "PersistentVolumeClaimResize", "DefaultIngressClass", "MutatingAdmissionWebhook", "ValidatingAdmissionPolicy",
     "ValidatingAdmissionWebhook", "ResourceQuota",
 )
 DEFAULT_ENABLED = ORDER
@@ -73,6 +78,9 @@ class AdmissionChain:
             "Priority": lambda: Priority(self.lookups),
             "DefaultTolerationSeconds": DefaultTolerationSeconds,
             "PodSecurity": lambda: PodSecurity(self.lookups),
+            "DefaultStorageClass": lambda: DefaultStorageClass(self.lookups),
+            "StorageObjectInUseProtection": StorageObjectInUseProtection,
+            "PersistentVolumeClaimResize": lambda: PersistentVolumeClaimResize(self.lookups),
             "DefaultIngressClass": lambda: DefaultIngressClass(self.lookups),
             "MutatingAdmissionWebhook": lambda: MutatingWebhooks(self.webhooks, self.lookups),
             "ValidatingAdmissionPolicy": lambda: ValidatingAdmissionPolicy(host, self.lookups),

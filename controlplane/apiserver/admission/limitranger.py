@@ -6,7 +6,9 @@ requests of the Container-type limits it lacks, and the pod is annotated
 cpu limit for container c``. Validating: every Container-type and Pod-type ``min``, ``max`` and
 ``maxLimitRequestRatio`` is enforced with Kubernetes' messages (``maximum cpu usage per
 Container is 500m, but limit is 1``); pods are not re-checked on update (their resources
-cannot change). PersistentVolumeClaims are not served here.
+cannot change). PersistentVolumeClaims (create and update): the PersistentVolumeClaim-type
+``min`` and ``max`` against ``spec.resources.requests`` (``minimum storage usage per
+PersistentVolumeClaim is 1Gi, but request is 500Mi``), as ``PersistentVolumeClaimValidateLimitFunc``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from controlplane.apiserver.admission.attributes import CREATE, Attributes, forbidden
+from controlplane.apiserver.admission.attributes import CREATE, UPDATE, Attributes, forbidden
 from controlplane.apiserver.admission.lookups import Lookups
 from controlplane.apiserver.admission.plugin import Plugin
 from controlplane.apiserver.discovery.registry import ResourceInfo
@@ -146,6 +148,28 @@ def violations(pod: Obj, limit_ranges: list[Obj]) -> list[str]:
     return errs
 
 
+def claim_violations(claim: Obj, limit_ranges: list[Obj]) -> list[str]:
+    """``PersistentVolumeClaimValidateLimitFunc``: min and max against the claim's requests."""
+    requests = ((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}
+    kind = "PersistentVolumeClaim"
+    errs: list[str] = []
+    for lr in limit_ranges:
+        for item in (lr.get("spec") or {}).get("limits") or []:
+            if not isinstance(item, dict) or item.get("type") != kind:
+                continue
+            for r, enforced in (item.get("min") or {}).items():
+                if r not in requests:
+                    errs.append(f"minimum {r} usage per {kind} is {enforced}.  No request is specified")
+                elif _q(requests[r]) < _q(enforced):
+                    errs.append(f"minimum {r} usage per {kind} is {enforced}, but request is {requests[r]}")
+            for r, enforced in (item.get("max") or {}).items():
+                if r not in requests:
+                    errs.append(f"maximum {r} usage per {kind} is {enforced}.  No request is specified")
+                elif _q(requests[r]) > _q(enforced):
+                    errs.append(f"maximum {r} usage per {kind} is {enforced}, but request is {requests[r]}")
+    return errs
+
+
 class LimitRanger(Plugin):
     name = "LimitRanger"
     mutates = True
@@ -155,18 +179,23 @@ class LimitRanger(Plugin):
         self.lookups = lookups
 
     def handles(self, info: ResourceInfo, subresource: str, operation: str) -> bool:
+        if info.group == "" and info.plural == "persistentvolumeclaims" and not subresource:
+            return operation in (CREATE, UPDATE)
         return info.group == "" and info.plural == "pods" and not subresource and operation == CREATE
 
     def active(self, namespace: str) -> bool:
         return self.lookups.has_any_in("limitranges", namespace)
 
     async def admit(self, a: Attributes) -> None:
-        if isinstance(a.obj, dict):
+        if isinstance(a.obj, dict) and a.info.plural == "pods":
             apply_defaults(a.obj, self.lookups.list_in("limitranges", a.namespace))
 
     async def validate(self, a: Attributes) -> None:
         if not isinstance(a.obj, dict):
             return
-        errs = violations(a.obj, self.lookups.list_in("limitranges", a.namespace))
+        if (a.obj.get("metadata") or {}).get("deletionTimestamp"):
+            return  # objects marked for deletion are left alone (their finalizers must come off)
+        ranges = self.lookups.list_in("limitranges", a.namespace)
+        errs = claim_violations(a.obj, ranges) if a.info.plural == "persistentvolumeclaims" else violations(a.obj, ranges)
         if errs:
             raise forbidden(a, errs[0] if len(errs) == 1 else "[" + ", ".join(errs) + "]")

@@ -30,7 +30,8 @@ class Lookups:
     async def start(self) -> None:
         reg = self.host.registry
         wanted = [("", p) for p in CORE] + [("scheduling.k8s.io", "priorityclasses"),
-                                             ("networking.k8s.io", "ingressclasses")]
+                                             ("networking.k8s.io", "ingressclasses"),
+                                             ("storage.k8s.io", "storageclasses")]
         for group, plural in wanted:
             info = reg.get(group, "v1", plural)
             if info is None:

@@ -47,7 +47,7 @@ class ResourceQuota(Plugin):
             return False
         if operation == CREATE:
             return True
-        return operation == UPDATE and info.group == "" and info.plural == "services"
+        return operation == UPDATE and info.group == "" and info.plural in ("services", "persistentvolumeclaims")
 
     def active(self, namespace: str) -> bool:
         return bool(namespace) and self.lookups.has_any_in("resourcequotas", namespace)

@@ -175,6 +175,9 @@ KUBE_SCHEDULER_RULES = [
     r(READ, ["apps"], ["statefulsets"]),
     r(READ, ["policy"], ["poddisruptionbudgets"]),
     r(READ, [""], ["persistentvolumeclaims", "persistentvolumes"]),
+    # system:volume-scheduler: the VolumeBinding plugin writes volume.kubernetes.io/selected-node
+    r(["patch", "update"], [""], ["persistentvolumeclaims", "persistentvolumes"]),
+    r(READ, ["storage.k8s.io"], ["storageclasses"]),
     r(["create"], ["authentication.k8s.io"], ["tokenreviews"]),
     r(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
     r(READ, ["storage.k8s.io"], ["csinodes", "csidrivers", "csistoragecapacities"]),
@@ -214,6 +217,9 @@ KUBE_CONTROLLER_MANAGER_RULES = [
     r(["update"], ["policy"], ["poddisruptionbudgets/status"]),  # disruption
     r(["update"], [""], ["resourcequotas/status"]),  # resourcequota (it lists every counted resource above)
     r(["create"], [""], ["pods/eviction", "pods/binding", "persistentvolumeclaims"]),
+    # persistentvolume-binder, local-path provisioner, pv/pvc-protection
+    r(["create"], [""], ["persistentvolumes"]),
+    r(["update", "patch"], [""], ["persistentvolumes/status", "persistentvolumeclaims/status"]),
     # certificates: csrapproving + csrsigning
     r(["update"], ["certificates.k8s.io"], ["certificatesigningrequests/approval",
                                              "certificatesigningrequests/status"]),

@@ -49,6 +49,20 @@ class RBACFeed:
             self.store.apply(self.kind, obj)
 
 
+def pinned_to(pv: dict[str, Any], node: str) -> bool:
+    """A volume whose node affinity names only this node (``kubernetes.io/hostname In [node]``
+    in every term, as local-path and local volumes are) lives on the node: the node may read it."""
+    terms = (((pv.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}).get("nodeSelectorTerms") or []
+    if not terms:
+        return False
+    for t in terms:
+        exprs = (t or {}).get("matchExpressions") or []
+        if not any(x.get("key") == "kubernetes.io/hostname" and x.get("operator") == "In"
+                   and x.get("values") == [node] for x in exprs):
+            return False
+    return True
+
+
 class CachedPodGraph:
     """``has(node, kind, namespace, name)`` over the pod watch cache: the node's pods in that
     namespace (by their indexed ``spec.nodeName``) are decoded and their references read; the
@@ -58,8 +72,14 @@ class CachedPodGraph:
         self.pods = pods
         self.memo_size = memo_size
         self._refs: OrderedDict[tuple[str, int], frozenset[tuple[str, str]]] = OrderedDict()
+        # PersistentVolumes by name (``volume_key`` gives their cache key): a node reaches a
+        # volume through the claim its ``claimRef`` names, as Kubernetes' graph pod -> pvc -> pv
+        self.volumes: WatchCache | None = None
+        self.volume_key: Any = None
 
     def has(self, node: str, kind: str, namespace: str, name: str) -> bool:
+        if kind == "PersistentVolume":
+            return self._has_volume(node, name)
         want = (kind, name)
         for e in self.pods.entries_in(namespace):
             if e.fields.get("spec.nodeName") != node:
@@ -73,3 +93,17 @@ class CachedPodGraph:
             if want in refs:
                 return True
         return False
+
+    def _has_volume(self, node: str, name: str) -> bool:
+        if self.volumes is None or self.volume_key is None:
+            return False
+        e = self.volumes.get(self.volume_key(name))
+        if e is None:
+            # nothing to protect: the read answers 404, which is how a node agent learns that a
+            # local-path volume it keeps data for is gone (agent/localstorage.py)
+            return True
+        pv = ujson.loads(e.raw)
+        if pinned_to(pv, node):
+            return True
+        ref = (pv.get("spec") or {}).get("claimRef") or {}
+        return bool(ref.get("name")) and self.has(node, "PersistentVolumeClaim", ref.get("namespace") or "", ref["name"])

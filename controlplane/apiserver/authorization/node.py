@@ -2,7 +2,8 @@
 (``system:node:<name>`` in ``system:nodes``) may do, by the graph of its pods.
 
 A node may read a Secret, ConfigMap, PersistentVolumeClaim or ServiceAccount only while a
-pod bound to it references the object (volumes, projected sources, env, envFrom,
+pod bound to it references the object (a PersistentVolume only while such a claim is the one
+its ``claimRef`` names) (volumes, projected sources, env, envFrom,
 imagePullSecrets, serviceAccountName), may ask for a ServiceAccount token only for a
 ServiceAccount one of its pods runs as, and may touch only its own Lease in
 ``kube-node-lease``. Everything else a node may do is ``NODE_RULES`` (Kubernetes'
@@ -25,7 +26,7 @@ from controlplane.apiserver.authorization.bootstrap_policy import NODE_RULES
 from controlplane.apiserver.authorization.rules import CompiledRules
 
 GRAPH_KINDS = {"secrets": "Secret", "configmaps": "ConfigMap", "persistentvolumeclaims": "PersistentVolumeClaim",
-               "serviceaccounts": "ServiceAccount"}
+               "persistentvolumes": "PersistentVolume", "serviceaccounts": "ServiceAccount"}
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 
 

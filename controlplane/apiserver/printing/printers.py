@@ -18,6 +18,7 @@ from controlplane.apiserver.printing.format import selector_str as _selector_str
 from controlplane.apiserver.printing.format import sub as _s
 from controlplane.apiserver.printing.autoscaling import apiservice_row, hpa_row
 from controlplane.apiserver.printing.pods import POD_COLUMNS, pod_row
+from controlplane.apiserver.printing.storage import pv_row, pvc_row, storageclass_row
 
 Obj = dict[str, Any]
 
@@ -364,6 +365,44 @@ PRINTERS: dict[tuple[str, str], Printer] = {
         col("Hosts", description="Hosts that incoming requests are matched against before the ingress rule"),
         col("Address", description="Address is a list containing ingress points for the load-balancer"),
         col("Ports", description="Ports of TLS configurations that open"), _AGE), _ingress_row),
+    ("", "PersistentVolume"): Printer((
+        _NAME, col("Capacity", description="capacity is the description of the persistent volume's resources and "
+                   "capacity."),
+        col("Access Modes", description="accessModes contains all ways the volume can be mounted."),
+        col("Reclaim Policy", description="persistentVolumeReclaimPolicy defines what happens to a persistent "
+            "volume when released from its claim."),
+        col("Status", description="phase indicates if a volume is available, bound to a claim, or released by a "
+            "claim."),
+        col("Claim", description="claimRef is part of a bi-directional binding between PersistentVolume and "
+            "PersistentVolumeClaim."),
+        col("StorageClass", description="storageClassName is the name of StorageClass to which this persistent "
+            "volume belongs."),
+        col("VolumeAttributesClass", description="Name of VolumeAttributesClass to which this persistent volume "
+            "belongs."),
+        col("Reason", description="reason is a brief CamelCase string that describes any failure and is meant "
+            "for machine parsing and tidy display in the CLI."),
+        _AGE, col("VolumeMode", priority=1, description="volumeMode defines if a volume is intended to be used "
+                  "with a formatted filesystem or to remain in raw block state.")), pv_row),
+    ("", "PersistentVolumeClaim"): Printer((
+        _NAME, col("Status", description="phase represents the current phase of PersistentVolumeClaim."),
+        col("Volume", description="volumeName is the binding reference to the PersistentVolume backing this "
+            "claim."),
+        col("Capacity", description="capacity represents the actual resources of the underlying volume."),
+        col("Access Modes", description="accessModes contains the desired access modes the volume should have."),
+        col("StorageClass", description="storageClassName is the name of the StorageClass required by the "
+            "claim."),
+        col("VolumeAttributesClass", description="volumeAttributesClassName may be used to set the "
+            "VolumeAttributesClass used by this claim."),
+        _AGE, col("VolumeMode", priority=1, description="volumeMode defines what type of volume is required by "
+                  "the claim.")), pvc_row),
+    ("storage.k8s.io", "StorageClass"): Printer((
+        _NAME, col("Provisioner", description="provisioner indicates the type of the provisioner."),
+        col("ReclaimPolicy", description="reclaimPolicy controls the reclaimPolicy for dynamically provisioned "
+            "PersistentVolumes of this storage class."),
+        col("VolumeBindingMode", description="volumeBindingMode indicates how PersistentVolumeClaims should be "
+            "provisioned and bound."),
+        col("AllowVolumeExpansion", description="allowVolumeExpansion shows whether the storage class allow "
+            "volume expand."), _AGE), storageclass_row),
     ("networking.k8s.io", "IngressClass"): Printer((
         _NAME, col("Controller", description="Controller that is responsible for handling this class"),
         col("Parameters", description="A reference to a resource with additional parameters"), _AGE),

@@ -56,6 +56,7 @@ from controlplane.apiserver.authorization.rbac import RBACAuthorizer, RBACStore
 from controlplane.apiserver.endpoints import common as hc
 from controlplane.apiserver.endpoints.write import create_object, write_update
 from controlplane.apiserver.meta import errors
+from controlplane.apiserver.persistence.codec import object_key
 from controlplane.apiserver.meta.request import CURRENT, RequestContext
 from controlplane.log import get_logger
 from controlplane.machinery.userinfo import ANONYMOUS_USER, UserInfo
@@ -185,6 +186,10 @@ class Security:
                 cache = await api.caches.cache_for(info)
                 cache.observe(RBACFeed(self.rbac_store, kind))
             self.graph.pods = await api.caches.cache_for(api.registry.get("", "v1", "pods"))
+            pv_info = api.registry.get("", "v1", "persistentvolumes")
+            if pv_info is not None:
+                self.graph.volumes = await api.caches.cache_for(pv_info)
+                self.graph.volume_key = lambda name, info=pv_info: object_key(info, None, name)
             if api.primary:
                 await self.reconcile_bootstrap_policy()
         if api.primary and self.opts.client_ca_file:

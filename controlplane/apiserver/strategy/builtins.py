@@ -28,6 +28,9 @@ from controlplane.apiserver.strategy.replicationcontroller import ReplicationCon
 from controlplane.apiserver.strategy.schedulingdecision import SchedulingDecisionStrategy
 from controlplane.apiserver.strategy.secret import SecretStrategy
 from controlplane.apiserver.strategy.service import ServiceStrategy
+from controlplane.apiserver.strategy.storage import (
+    PersistentVolumeClaimStrategy, PersistentVolumeStrategy, StorageClassStrategy,
+)
 from controlplane.apiserver.strategy.simple import (
     LimitRangeStrategy, PodDisruptionBudgetStrategy, PriorityClassStrategy,
 )
@@ -79,6 +82,10 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
         _res("LimitRange", "limitranges", LimitRangeStrategy(), short=["limits"]),
         _res("ResourceQuota", "resourcequotas", plain, short=["quota"], sub=["status"]),
         _res("Event", "events", events, short=["ev"]),
+        _res("PersistentVolume", "persistentvolumes", PersistentVolumeStrategy(), False, short=["pv"],
+             sub=["status"]),
+        _res("PersistentVolumeClaim", "persistentvolumeclaims", PersistentVolumeClaimStrategy(), short=["pvc"],
+             sub=["status"]),
         # apps/v1
         _res("Deployment", "deployments", DeploymentStrategy(), short=["deploy"], cats=all_cat,
              sub=["status", "scale"], group="apps"),
@@ -112,6 +119,8 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
         # apiregistration.k8s.io/v1: the aggregation layer's APIServices
         _res("APIService", "apiservices", APIServiceStrategy(), False, cats=("api-extensions",), sub=["status"],
              group="apiregistration.k8s.io"),
+        # storage.k8s.io/v1
+        _res("StorageClass", "storageclasses", StorageClassStrategy(), False, short=["sc"], group="storage.k8s.io"),
         # scheduling.k8s.io/v1
         _res("PriorityClass", "priorityclasses", PriorityClassStrategy(), False, short=["pc"],
              group="scheduling.k8s.io"),

@@ -9,6 +9,7 @@ from typing import Any
 
 from controlplane.apiserver.meta.names import Errors
 from controlplane.apiserver.validation.podtemplate import nonneg, selector_and_template, spec_of
+from controlplane.apiserver.validation import storage
 
 Obj = dict[str, Any]
 
@@ -35,7 +36,23 @@ def statefulset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     pmp = spec.get("podManagementPolicy")
     if pmp is not None and pmp not in ("OrderedReady", "Parallel"):
         errs.not_supported("spec.podManagementPolicy", pmp, ("OrderedReady", "Parallel"))
-    selector_and_template(spec_of(obj), errs, ("Always",), "statefulset", update, spec_of(old))
+    templates = spec.get("volumeClaimTemplates") if isinstance(spec.get("volumeClaimTemplates"), list) else []
+    checked = spec
+    if templates:
+        # the pods mount their claims under the templates' names
+        names = [((t.get("metadata") or {}).get("name") or "") for t in templates if isinstance(t, dict)]
+        tmpl = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+        tspec = tmpl.get("spec") if isinstance(tmpl.get("spec"), dict) else {}
+        vols = [v for v in tspec.get("volumes") or [] if not (isinstance(v, dict) and v.get("name") in names)]
+        vols += [{"name": n, "persistentVolumeClaim": {"claimName": n}} for n in names if n]
+        checked = {**spec, "template": {**tmpl, "spec": {**tspec, "volumes": vols}}}
+        for i, t in enumerate(templates):
+            tpath = f"spec.volumeClaimTemplates[{i}]"
+            if not isinstance(t, dict) or not (t.get("metadata") or {}).get("name"):
+                errs.required(f"{tpath}.metadata.name", "name or generateName is required")
+                continue
+            storage.claim_spec(errs, f"{tpath}.spec", t.get("spec") if isinstance(t.get("spec"), dict) else {})
+    selector_and_template(checked, errs, ("Always",), "statefulset", update, spec_of(old))
     if update:
         mutable = {"replicas", "ordinals", "template", "updateStrategy",
                    "persistentVolumeClaimRetentionPolicy", "minReadySeconds"}
