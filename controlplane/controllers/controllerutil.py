@@ -18,6 +18,7 @@ from typing import Any, Awaitable, Callable
 
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.client.resources import Resource
+from controlplane.client.retry import retry_on_conflict
 from controlplane.controllers.podutil import is_terminating
 from controlplane.machinery.selectors import LabelSelector
 
@@ -439,3 +440,26 @@ async def prune_history(client: RestClient, revisions: list[dict], live: set[str
         except ApiStatusError as e:
             if not e.not_found:
                 raise
+
+
+async def remove_finalizer(client: RestClient, res: Resource, obj: dict, fin: str) -> bool:
+    """Drop finalizer ``fin`` from ``obj`` (an update; on a conflict again from a fresh GET).
+    False when the object is gone; True when ``fin`` is no longer on it."""
+    md = obj["metadata"]
+    pending = [obj]  # the first try starts from the object we have, later ones from a GET
+
+    async def attempt() -> None:
+        cur = pending.pop() if pending else await client.get(res, md["name"], md.get("namespace"))
+        if fin not in (cur["metadata"].get("finalizers") or []):
+            return
+        cur = copy.deepcopy(cur)
+        cur["metadata"]["finalizers"] = [f for f in cur["metadata"]["finalizers"] if f != fin]
+        await client.update(res, cur)
+
+    try:
+        await retry_on_conflict(attempt)
+    except ApiStatusError as e:
+        if not e.not_found:
+            raise
+        return False
+    return True

@@ -15,7 +15,6 @@ Neighbours: the apiserver's DELETE (finalizers), ``namespace`` (bulk deletion).
 
 from __future__ import annotations
 
-import copy
 
 from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result
@@ -23,7 +22,7 @@ from controlplane.client.informer import Informer, object_key
 from controlplane.client.manager import Manager
 from controlplane.client.resources import Resource
 from controlplane.client.rest import ApiStatusError
-from controlplane.client.retry import retry_on_conflict
+from controlplane.controllers import controllerutil as cu
 from controlplane.log import get_logger
 
 log = get_logger(__name__)
@@ -104,22 +103,7 @@ class GarbageCollector:
         return None
 
     async def _remove_finalizer(self, res: Resource, obj: dict, fin: str) -> None:
-        md = obj["metadata"]
-        pending = [obj]  # the first try starts from the object we have, later ones from a GET
-
-        async def attempt() -> None:
-            cur = pending.pop() if pending else await self.client.get(res, md["name"], md.get("namespace"))
-            if fin not in (cur["metadata"].get("finalizers") or []):
-                return
-            cur = copy.deepcopy(cur)
-            cur["metadata"]["finalizers"] = [f for f in cur["metadata"]["finalizers"] if f != fin]
-            await self.client.update(res, cur)
-
-        try:
-            await retry_on_conflict(attempt)
-        except ApiStatusError as e:
-            if not e.not_found:
-                raise
+        await cu.remove_finalizer(self.client, res, obj, fin)
 
     async def _orphan_dependents(self, res: Resource, owner: dict) -> None:
         uid = owner["metadata"]["uid"]

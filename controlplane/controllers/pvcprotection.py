@@ -15,7 +15,8 @@ from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result
 from controlplane.client.informer import object_key
 from controlplane.client.manager import Manager
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import RestClient
+from controlplane.controllers import controllerutil as cu
 from controlplane.log import get_logger
 from controlplane.machinery import volumes as V
 
@@ -63,15 +64,8 @@ class PVCProtectionController:
         live = (await self.client.list(R.PODS, ns)).get("items") or []
         if pods_using(name, live):
             return Result(requeue_after=1.0)
-        new = {**claim, "metadata": {**V.meta(claim), "finalizers": [f for f in finalizers if f != V.PVC_PROTECTION]}}
-        try:
-            await self.client.update(R.PERSISTENTVOLUMECLAIMS, new)
-        except ApiStatusError as e:
-            if e.not_found:
-                return None
-            if e.conflict:
-                return Result(requeue=True)
-            raise
+        if not await cu.remove_finalizer(self.client, R.PERSISTENTVOLUMECLAIMS, claim, V.PVC_PROTECTION):
+            return None
         log.info("removed pvc-protection finalizer", claim=key)
         return None
 

@@ -13,7 +13,8 @@ from typing import Any
 from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result
 from controlplane.client.manager import Manager
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import RestClient
+from controlplane.controllers import controllerutil as cu
 from controlplane.log import get_logger
 from controlplane.machinery import volumes as V
 
@@ -46,15 +47,8 @@ class PVProtectionController:
         finalizers = list(V.meta(pv).get("finalizers") or [])
         if V.PV_PROTECTION not in finalizers or volume_in_use(pv):
             return None
-        new = {**pv, "metadata": {**V.meta(pv), "finalizers": [f for f in finalizers if f != V.PV_PROTECTION]}}
-        try:
-            await self.client.update(R.PERSISTENTVOLUMES, new)
-        except ApiStatusError as e:
-            if e.not_found:
-                return None
-            if e.conflict:
-                return Result(requeue=True)
-            raise
+        if not await cu.remove_finalizer(self.client, R.PERSISTENTVOLUMES, pv, V.PV_PROTECTION):
+            return None
         log.info("removed pv-protection finalizer", volume=key)
         return None
 
