@@ -366,7 +366,28 @@ class Scheduler:
         log.info("scheduling decision", pod=pod.key, profile=fw.name, node=None, reason=msg)
         self._record_failure(fw, pod, res, msg, nominated, t0)
         self.recorder.event(pod.obj, "Warning", "FailedScheduling", msg)
+        self._condition(pod, "Unschedulable", msg)
         self.queue.requeue_unschedulable(pod, diag.plugins if diag else set())
+
+    def _condition(self, pod: PodInfo, reason: str, message: str) -> None:
+        """kube-scheduler's ``updatePod`` after a failed attempt: ``PodScheduled=False`` with
+        the reason (``Unschedulable``, ``SchedulerError``) and the failure message, written
+        only when it differs from the pod's condition (a retry with the same outcome writes
+        nothing); the binding replaces it with ``True``."""
+        current = self.pods.get(pod.key)
+        if current is None or (current.get("spec") or {}).get("nodeName"):
+            return
+        cond = unschedulable_condition(current, reason, message, time.time())
+        if cond is not None:
+            self._spawn(self._patch_condition(pod, cond))
+
+    async def _patch_condition(self, pod: PodInfo, cond: dict) -> None:
+        try:
+            await self.client.patch(resources.PODS, pod.name, {"status": {"conditions": [cond]}}, pod.namespace,
+                                    patch_type="strategic", subresource="status")
+        except ApiStatusError as e:
+            if not e.not_found:
+                log.info("pod condition update failed", pod=pod.key, error=str(e))
 
     def _record_failure(self, fw: Framework, pod: PodInfo, res: Any, msg: str, nominated: str | None,
                         t0: float) -> None:
@@ -455,4 +476,20 @@ class Scheduler:
         msg = "; ".join(st.reasons) or st.code.value
         log.warning("binding failed", pod=pod.key, node=node, plugin=st.plugin, error=msg)
         self.recorder.event(pod.obj, "Warning", "FailedScheduling", msg)
+        self._condition(pod, "SchedulerError", msg)
         self.queue.requeue_error(pod)
+
+
+def unschedulable_condition(pod: dict, reason: str, message: str, now: float) -> dict | None:
+    """The ``PodScheduled=False`` condition to write after a failed attempt, or None when the
+    pod already has it with this reason and message (``podutil.UpdatePodCondition``: the
+    probe and transition times alone are no change). The transition time is kept while the
+    status stays False."""
+    old = next((c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "PodScheduled"), None)
+    if old is not None and old.get("status") == "False" and old.get("reason") == reason and old.get("message") == message:
+        return None
+    since = old.get("lastTransitionTime") if old is not None and old.get("status") == "False" else None
+    return {"type": "PodScheduled", "status": "False", "reason": reason, "message": message,
+            "lastProbeTime": None,
+            "lastTransitionTime": since or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))}
+

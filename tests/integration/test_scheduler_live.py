@@ -67,6 +67,20 @@ def test_resources_fit_and_failed_scheduling_event(sched_cluster):
     msg = ev[0]["message"]
     assert "nodes are available" in msg and "2 Insufficient cpu" in msg, msg
     assert c.node_of(n, "huge") is None
+
+    def unschedulable():  # kube-scheduler's PodScheduled=False condition, as kubectl describe shows it
+        conds = ((c.get("pod", "huge", n) or {}).get("status") or {}).get("conditions") or []
+        return next((x for x in conds if x["type"] == "PodScheduled" and x["status"] == "False"), None)
+    deadline = time.monotonic() + 10
+    while not unschedulable() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    cond = unschedulable()
+    assert cond and cond["reason"] == "Unschedulable" and "2 Insufficient cpu" in cond["message"], cond
+    # room on a node: bound, and the condition turns True
+    add_node(c, "fit-huge", "fit", cpu="16")
+    assert c.wait_bound(n, "huge") == "fit-huge"
+    conds = (c.get("pod", "huge", n) or {})["status"]["conditions"]
+    assert [x["status"] for x in conds if x["type"] == "PodScheduled"] == ["True"], conds
     # scheduling.log: one JSON record per decision, with per-plugin scores or the reasons
     ok = c.wait_decisions(n, "tiny")
     assert ok and ok[0]["nodes"]["feasible"] == 2 and len(ok[0]["candidates"]) == 2
