@@ -137,7 +137,9 @@ async def test_configmap_secret_env_files_and_init(client, ns, start_agent):
                  {"name": "info", "projected": {"sources": [{"downwardAPI": {"items": [
                      {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}}]), ns)
     p = await pod_where(client, ns, "cfg", lambda p: phase(p) in ("Succeeded", "Failed"), what="cfg done")
-    assert phase(p) == "Succeeded", p["status"]
+    if phase(p) != "Succeeded":  # seen once in CI (05:10 UTC 2026-12-07): say everything, and the log
+        logs = await client.request("GET", PODS.path(ns, "cfg", "log"), params={"container": "c"}, decode=bytes)
+        raise AssertionError(f"pod Failed; status: {json.dumps(p['status'])}; log: {logs!r}")
     init = p["status"]["initContainerStatuses"][0]
     assert init["state"]["terminated"]["reason"] == "Completed"
     base = await endpoint(client, agent.node)
