@@ -22,18 +22,16 @@ from controlplane.apiserver.admission.attributes import CREATE, UPDATE, Attribut
 from controlplane.apiserver.admission.lookups import Lookups
 from controlplane.apiserver.admission.plugin import Plugin
 from controlplane.apiserver.discovery.registry import ResourceInfo
+from controlplane.machinery import volumes as V
 from controlplane.machinery.quantity import parse_quantity
 
 Obj = dict[str, Any]
 DEFAULT_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 BETA_DEFAULT_ANNOTATION = "storageclass.beta.kubernetes.io/is-default-class"
-BETA_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
-PVC_PROTECTION = "kubernetes.io/pvc-protection"
-PV_PROTECTION = "kubernetes.io/pv-protection"
-
-
-def _meta(o: Obj) -> Obj:
-    return o.get("metadata") if isinstance(o.get("metadata"), dict) else {}
+BETA_CLASS_ANNOTATION = V.ANN_BETA_CLASS
+PVC_PROTECTION = V.PVC_PROTECTION
+PV_PROTECTION = V.PV_PROTECTION
+_meta = V.meta
 
 
 def default_storage_class(classes: list[Obj]) -> str | None:
