@@ -2,9 +2,9 @@
 expression once (cached by its text) and evaluating it over JSON values.
 
 The engine is PyPI ``cel-python`` (``celpy``): the standard CEL library, macros (``has``,
-``all``, ``exists``, ``map``, ``filter``), string functions (``startsWith``, ``matches``, ...).
-Kubernetes' own extension libraries (quantities, URLs, ``isSorted``, the ``authorizer``) are not
-there. Users: the apiserver's ValidatingAdmissionPolicy and webhook ``matchConditions``
+``all``, ``exists``, ``map``, ``filter``), string functions (``startsWith``, ``matches``, ...);
+Kubernetes' extension libraries (lists, regex, strings, sets, quantities, URLs, IPs/CIDRs, the
+``authorizer``) come from ``cellibs.py``. Users: the apiserver's ValidatingAdmissionPolicy and webhook ``matchConditions``
 (``apiserver/admission``), its validation of those objects (the compile check).
 """
 
@@ -15,12 +15,19 @@ from typing import Any
 
 import celpy
 
+from controlplane.machinery import cellibs
+
 
 @lru_cache(maxsize=1)
 def _env() -> Any:
     """The CEL environment, built on first use: building it (its Lark parser) takes ~0.1 s of
     CPU, which an apiserver starting with no CEL expression to compile need not spend."""
     return celpy.Environment()
+
+
+@lru_cache(maxsize=1)
+def _functions() -> dict[str, Any]:
+    return cellibs.functions(dict(celpy.evaluation.base_functions))
 
 
 class CELError(Exception):
@@ -32,7 +39,7 @@ def compile_expression(expr: str) -> Any:
     """The runnable program of ``expr`` (raises ``CELError`` with the parser's message)."""
     try:
         env = _env()
-        return env.program(env.compile(expr))
+        return env.program(env.compile(expr), functions=_functions())
     except Exception as e:  # celpy raises its own parse errors (CELParseError, ...)
         raise CELError(f"compilation failed: {_one_line(e)}") from None
 
@@ -49,7 +56,20 @@ def compile_error(expr: Any) -> str | None:
 
 
 def to_cel(value: Any) -> Any:
+    """A JSON value (or a value ``evaluate`` returned, library values such as quantities
+    included) as CEL sees it."""
+    if isinstance(value, cellibs.LIB_TYPES):
+        return value
+    if isinstance(value, dict):
+        return celpy.celtypes.MapType({celpy.celtypes.StringType(k): to_cel(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return celpy.celtypes.ListType([to_cel(v) for v in value])
     return celpy.json_to_cel(value)
+
+
+def authorizer(decide: cellibs.Decide, user: Any, request: dict[str, str] | None) -> Any:
+    """The ``authorizer`` variable of a ValidatingAdmissionPolicy (``cellibs.Authorizer``)."""
+    return cellibs.Authorizer(decide, user, request)
 
 
 def evaluate(expr: str, activation: dict[str, Any]) -> Any:
@@ -57,7 +77,7 @@ def evaluate(expr: str, activation: dict[str, Any]) -> Any:
     a Python value (bool, str, int, float, list, dict); raises ``CELError``."""
     program = compile_expression(expr)
     try:
-        out = program.evaluate(activation)
+        out = program.evaluate({**cellibs.NAMESPACES, **activation})
     except Exception as e:
         raise CELError(_one_line(e)) from None
     if isinstance(out, celpy.CELEvalError):
@@ -76,6 +96,8 @@ def _plain(v: Any) -> Any:
         return str(v)
     if isinstance(v, celpy.celtypes.ListType):
         return [_plain(x) for x in v]
+    if isinstance(v, cellibs.Authorizer):
+        return v
     if isinstance(v, celpy.celtypes.MapType):
         return {str(k): _plain(x) for k, x in v.items()}
     return v
@@ -84,4 +106,6 @@ def _plain(v: Any) -> Any:
 def _one_line(e: Any) -> str:
     args = getattr(e, "args", None)
     text = str(args[0]) if args else str(e)
+    # celpy's "undeclared reference to 'x' (in activation '...')" dumps every variable and function
+    text = text.split(" (in activation ")[0]
     return " ".join(text.split())

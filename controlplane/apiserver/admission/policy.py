@@ -7,9 +7,10 @@ selectors, matchPolicy) and the binding's ``matchResources`` select it and every
 ``matchCondition`` holds. Parameters: the policy's ``paramKind`` resource, the binding's
 ``paramRef`` (by name, or by selector; in the request's namespace when it names none;
 ``parameterNotFoundAction`` Allow or Deny). The CEL variables are ``object``, ``oldObject``,
-``request``, ``params``, ``namespaceObject`` and ``variables`` (the policy's named
-expressions); CEL is PyPI ``cel-python`` (``machinery.cel``), without Kubernetes' own CEL
-libraries (quantities, authorizer, ...).
+``request``, ``params``, ``namespaceObject``, ``authorizer`` (checks for the requesting user, with
+the request's own resource as ``authorizer.requestResource``, decided by the apiserver's
+authorizer chain) and ``variables`` (the policy's named expressions); CEL is PyPI
+``cel-python`` (``machinery.cel``) with Kubernetes' libraries (``machinery.cellibs``).
 
 A failed validation, per the binding's ``validationActions``: Deny -- ``ValidatingAdmissionPolicy
 'p' with binding 'b' denied request: <message>`` with the validation's reason (Invalid 422 by
@@ -32,6 +33,7 @@ from controlplane.apiserver.admission.webhooks.matching import namespace_matches
 from controlplane.apiserver.admission.webhooks.plugin import review_request
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.meta import errors
+from controlplane.apiserver.meta.request import current
 from controlplane.log import get_logger
 from controlplane.machinery import cel
 from controlplane.machinery.selectors import LabelSelector
@@ -170,7 +172,10 @@ class ValidatingAdmissionPolicy(Plugin):
             return
         ns_obj = self.lookups.get("namespaces", None, a.namespace) if a.namespace else None
         base = {"object": cel.to_cel(request.get("object")), "oldObject": cel.to_cel(request.get("oldObject")),
-                "request": cel.to_cel(request), "namespaceObject": cel.to_cel(ns_obj)}
+                "request": cel.to_cel(request), "namespaceObject": cel.to_cel(ns_obj),
+                "authorizer": cel.authorizer(_decide, a.user, {
+                    "group": a.group, "version": a.info.version, "resource": a.resource,
+                    "subresource": a.subresource, "namespace": a.namespace, "name": a.object_name()})}
         for params in params_list:
             act = dict(base, params=cel.to_cel(params))
             try:
@@ -225,3 +230,16 @@ class ValidatingAdmissionPolicy(Plugin):
         if "Deny" in actions:
             raise errors.ApiError(_CODES.get(reason, 422), reason,
                                   f"ValidatingAdmissionPolicy '{pname}' with binding '{bname}' denied request: {message}")
+
+
+def _decide(user: Any, attrs: dict[str, str]) -> tuple[str, str, str]:
+    """The ``authorizer`` library's check: the apiserver's authorizer chain for ``user`` (the
+    request's context carries it; the apiserver's own writes, without one, are allowed)."""
+    ctx = current()
+    if ctx is None:
+        return "allow", "", ""
+    allowed = ctx.authorizer.allowed(user, attrs.get("verb", ""), group=attrs.get("group", ""),
+                                     resource=attrs.get("resource", ""), subresource=attrs.get("subresource", ""),
+                                     namespace=attrs.get("namespace", ""), name=attrs.get("name", ""),
+                                     path=attrs.get("path", ""))
+    return ("allow", "", "") if allowed else ("deny", "", "")

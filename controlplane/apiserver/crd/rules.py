@@ -13,8 +13,9 @@ string, else ``failed rule: <rule>``), or Forbidden / Required / Duplicate per `
 node's path plus ``fieldPath``; a rule that cannot be evaluated gives ``Invalid value`` with the
 evaluation error. The CRD's rules are compiled when the CRD is written (``check_rules``).
 
-Engine: ``controlplane.machinery.cel`` (cel-python): the standard library and macros; Kubernetes'
-CEL extension libraries (quantity, url, ``isSorted`` ...) and the cost budget are not there.
+Engine: ``controlplane.machinery.cel`` (cel-python): the standard library and macros, and Kubernetes'
+CEL extension libraries (``machinery.cellibs``: quantity, url, ip/cidr, lists, strings, sets, regex); the
+cost budget is not there.
 """
 
 from __future__ import annotations

@@ -1,0 +1,131 @@
+"""Kubernetes' CEL libraries in the real apiserver, through the real kubectl: a CRD's
+``x-kubernetes-validations`` using quantities, URLs, CIDRs and list functions, and a
+ValidatingAdmissionPolicy using ``authorizer`` (decided by the apiserver's RBAC for the
+impersonated user) and a quantity variable."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from tests.fixtures.poll import wait_for
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def _apply(kubectl, tmp_path, obj: dict, *args: str, check: bool = True):
+    p = tmp_path / f"{uuid.uuid4().hex}.json"
+    p.write_text(json.dumps(obj))
+    return kubectl("apply", "-f", str(p), *args, check=check)
+
+
+def test_crd_rules_with_kubernetes_libraries(kubectl, tmp_path) -> None:
+    group = f"{_unique('cellib')}.example.com"
+    rules = [
+        {"rule": "quantity(self.memory).isLessThan(quantity('2Gi'))", "message": "memory must be below 2Gi"},
+        {"rule": "isURL(self.endpoint) && url(self.endpoint).getScheme() == 'https'",
+         "message": "endpoint must be an https URL"},
+        {"rule": "self.allowed.all(c, isCIDR(c) && cidr(c).prefixLength() >= 16)",
+         "messageExpression": "'allowed must hold CIDRs of /16 or smaller, got ' + self.allowed.join(', ')"},
+        {"rule": "self.zones.isSorted()", "message": "zones must be sorted"},
+    ]
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": f"gateways.{group}"},
+           "spec": {"group": group, "scope": "Namespaced",
+                    "names": {"plural": "gateways", "singular": "gateway", "kind": "Gateway"},
+                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                        "type": "object", "properties": {"spec": {
+                            "type": "object", "x-kubernetes-validations": rules,
+                            "properties": {"memory": {"type": "string"}, "endpoint": {"type": "string"},
+                                           "allowed": {"type": "array", "items": {"type": "string"}},
+                                           "zones": {"type": "array", "items": {"type": "string"}}}}}}}}]}}
+    _apply(kubectl, tmp_path, crd)
+    ns = _unique("cellib")
+    kubectl("create", "namespace", ns)
+
+    def gw(**spec) -> dict:
+        base = {"memory": "512Mi", "endpoint": "https://gw.example.com:8443/api", "allowed": ["10.1.0.0/16"],
+                "zones": ["a", "b"]}
+        return {"apiVersion": f"{group}/v1", "kind": "Gateway", "metadata": {"name": "g1", "namespace": ns},
+                "spec": {**base, **spec}}
+
+    def known() -> bool:  # the new kind reaches kubectl's discovery
+        return "no matches for kind" not in _apply(kubectl, tmp_path, gw(), check=False).stderr
+    wait_for("the Gateway kind", known, 20.0, 0.5)
+    assert json.loads(kubectl("get", "gateway", "g1", "-n", ns, "-o", "json").stdout)["spec"]["memory"] == "512Mi"
+    for spec, message in [({"memory": "3Gi"}, "memory must be below 2Gi"),
+                          ({"endpoint": "http://gw.example.com/"}, "endpoint must be an https URL"),
+                          ({"endpoint": "../relative"}, "endpoint must be an https URL"),
+                          ({"allowed": ["10.0.0.0/8", "10.2.0.0/16"]},
+                           "allowed must hold CIDRs of /16 or smaller, got 10.0.0.0/8, 10.2.0.0/16"),
+                          ({"zones": ["b", "a"]}, "zones must be sorted")]:
+        res = _apply(kubectl, tmp_path, gw(**spec), check=False)
+        assert res.returncode != 0
+        assert f'The Gateway "g1" is invalid: spec: Invalid value: "object": {message}' in res.stderr, res.stderr
+    _apply(kubectl, tmp_path, gw(memory="1536Mi", zones=["a", "c"]))
+    kubectl("delete", "namespace", ns, "--wait=false")
+    kubectl("delete", "crd", f"gateways.{group}", "--wait=false")
+
+
+def test_policy_with_authorizer_and_quantities(kubectl, tmp_path) -> None:
+    """Only users who may list Secrets in the namespace may create a ConfigMap labelled
+    ``tier: privileged``; no ConfigMap may declare a ``size`` of 1Gi or more."""
+    ns = _unique("celauthz")
+    kubectl("create", "namespace", ns)
+    kubectl("label", "namespace", ns, f"celauthz={ns}")
+    kubectl("create", "role", "cm-writer", "-n", ns, "--verb=create,get,list", "--resource=configmaps")
+    kubectl("create", "rolebinding", "cm-writer", "-n", ns, "--role=cm-writer", "--user=jane", "--user=joe")
+    kubectl("create", "role", "secret-reader", "-n", ns, "--verb=list", "--resource=secrets")
+    kubectl("create", "rolebinding", "secret-reader", "-n", ns, "--role=secret-reader", "--user=joe")
+    pname = f"privileged-cm-{ns}"
+    policy = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+              "metadata": {"name": pname},
+              "spec": {"failurePolicy": "Fail",
+                       "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                              "operations": ["CREATE", "UPDATE"],
+                                                              "resources": ["configmaps"]}]},
+                       "variables": [{"name": "size", "expression":
+                                      "has(object.data) && 'size' in object.data ? quantity(object.data.size) "
+                                      ": quantity('0')"}],
+                       "validations": [
+                           {"expression": "!has(object.metadata.labels) || !('tier' in object.metadata.labels) || "
+                                          "object.metadata.labels.tier != 'privileged' || "
+                                          "authorizer.group('').resource('secrets')"
+                                          ".namespace(object.metadata.namespace).check('list').allowed()",
+                            "messageExpression": "'user ' + request.userInfo.username + "
+                                                 "' may not create privileged ConfigMaps'",
+                            "reason": "Forbidden"},
+                           {"expression": "variables.size.isLessThan(quantity('1Gi'))",
+                            "message": "size must be below 1Gi"},
+                           {"expression": "authorizer.requestResource.check('create').allowed()",
+                            "message": "the request's own resource is checked for its user"}]}}
+    binding = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+               "metadata": {"name": pname},
+               "spec": {"policyName": pname, "validationActions": ["Deny"],
+                        "matchResources": {"namespaceSelector": {"matchLabels": {"celauthz": ns}}}}}
+    _apply(kubectl, tmp_path, policy)
+    _apply(kubectl, tmp_path, binding)
+    try:
+        def denied() -> object:
+            r = kubectl("create", "configmap", _unique("probe"), "-n", ns, "--from-literal=size=2Gi", check=False)
+            return r if r.returncode != 0 else None
+        r = wait_for("the policy", denied, 20.0, 0.2)
+        assert "size must be below 1Gi" in r.stderr, r.stderr
+        priv = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "priv", "namespace": ns, "labels": {"tier": "privileged"}},
+                "data": {"size": "512Mi"}}
+        res = _apply(kubectl, tmp_path, priv, "--as=jane", check=False)
+        assert res.returncode != 0
+        assert (f"ValidatingAdmissionPolicy '{pname}' with binding '{pname}' denied request: "
+                "user jane may not create privileged ConfigMaps") in res.stderr, res.stderr
+        _apply(kubectl, tmp_path, priv, "--as=joe")  # joe may list secrets there
+        plain = {**priv, "metadata": {"name": "plain", "namespace": ns}}
+        _apply(kubectl, tmp_path, plain, "--as=jane")
+        names = kubectl("get", "configmaps", "-n", ns, "-o", "name").stdout.split()
+        assert "configmap/priv" in names and "configmap/plain" in names
+    finally:
+        kubectl("delete", "validatingadmissionpolicybinding", pname, "--wait=false", check=False)
+        kubectl("delete", "validatingadmissionpolicy", pname, "--wait=false", check=False)
+        kubectl("delete", "namespace", ns, "--wait=false", check=False)
