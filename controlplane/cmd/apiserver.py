@@ -100,6 +100,9 @@ def add_security_flags(p: argparse.ArgumentParser) -> None:
     a("--audit-log-maxbackup", type=int, default=10)
     a("--audit-log-maxage", type=float, default=0, help="days rotated audit logs are kept (0: no limit)")
     a("--encryption-provider-config", default=None, help="EncryptionConfiguration (encryption at rest)")
+    a("--component-status", action="append", default=[], metavar="NAME=URL|NAME=PORT-FILE",
+      help="a component `kubectl get componentstatuses` probes (its /healthz URL, or a file holding its "
+           "port on 127.0.0.1); repeatable. The etcd servers are always listed")
     a("--etcd-cafile", default=None)
     a("--etcd-certfile", default=None)
     a("--etcd-keyfile", default=None)
@@ -149,6 +152,7 @@ def build_api(args: argparse.Namespace, *, primary: bool = True, compaction: flo
     from controlplane.apiserver.persistence.encryption.backend import EncryptingBackend
     from controlplane.apiserver.persistence.encryption.config import EncryptionConfig
     from controlplane.apiserver.server.app import ApiServer
+    from controlplane.apiserver.server.componentstatus import ComponentStatuses
     from controlplane.apiserver.server.limits import RequestLimits
     from controlplane.apiserver.server.security import Security
     from controlplane.storage.etcd import EtcdBackend
@@ -166,7 +170,10 @@ def build_api(args: argparse.Namespace, *, primary: bool = True, compaction: flo
                      limits=RequestLimits(args.max_requests_inflight, args.max_mutating_requests_inflight,
                                           args.request_timeout, workers),
                      admission_enabled=_names(args.enable_admission_plugins),
-                     admission_disabled=_names(args.disable_admission_plugins))
+                     admission_disabled=_names(args.disable_admission_plugins),
+                     component_statuses=ComponentStatuses.build(
+                         args.component_status, [e for e in args.etcd_endpoints.split(",") if e.strip()],
+                         args.etcd_cafile, args.etcd_certfile, args.etcd_keyfile))
 
 
 def _names(csv: str) -> list[str]:

@@ -223,7 +223,10 @@ def _apiserver(ctx: UpContext) -> Runnable:
             sec += ["--token-auth-file", str(serverjoin.token_auth_file(c.data_dir))]
         return ["apiserver", "--host", c.host, "--port", str(c.port), "--etcd-endpoints", ",".join(c.etcd_endpoints),
                 "--workers", c.extra.get("apiserver_workers", "1"), *sec, "--service-cidr", c.extra["service_cidr"],
-                "--advertise-address", str(_nets(c).host_address)]
+                "--advertise-address", str(_nets(c).host_address),
+                # `kubectl get componentstatuses`: the ports those components write once they serve
+                *(a for comp in ("controller-manager", "scheduler")
+                  for a in ("--component-status", f"{comp}={c.data_dir / f'{comp}.metrics-port'}"))]
 
     return ChildProcess("apiserver", args, ready=lambda c: http_ok(c.server + "/readyz", c.pki.ca_file),
                         live=lambda c, timeout: http_ok(c.server + "/livez", c.pki.ca_file, timeout))

@@ -179,8 +179,9 @@ class DeploymentController:
             status["collisionCount"] = collisions + 1
             await self._write_status(d, status)
             raise ApiStatusError(409, "HashCollision", f"hash collision for {rs['metadata']['name']}") from e
-        self.recorder.event(d, "Normal", "ScalingReplicaSet",
-                            f"Scaled up replica set {created['metadata']['name']} from 0 to {n_new}")
+        if n_new > 0:  # as getNewReplicaSet: a new set created at 0 is not a scale-up
+            self.recorder.event(d, "Normal", "ScalingReplicaSet",
+                                f"Scaled up replica set {created['metadata']['name']} from 0 to {n_new}")
         await self._set_deployment_revision(d, str(max_old + 1))
         self._created_now.add(object_key(d))
         return created

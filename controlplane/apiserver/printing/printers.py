@@ -532,6 +532,19 @@ _EVENT_PRINTER = Printer((
     col("First Seen", priority=1, description="The time at which the event was first recorded."),
     col("Count", priority=1, description="The number of times this event has occurred."),
     col("Name", priority=1, format="name", description=NAME_DESC)), _event_row)
+def _component_row(o: Obj, now: datetime) -> list[Any]:
+    """kube-apiserver's ``printComponentStatus``: Healthy if a Healthy condition is True."""
+    conds = [c for c in o.get("conditions") or [] if c.get("type") == "Healthy"]
+    status = "Healthy" if any(c.get("status") == "True" for c in conds) else "Unhealthy"
+    message = ",".join(c["message"] for c in conds if c.get("message"))
+    error = ",".join(c["error"] for c in conds if c.get("error"))
+    return [_m(o).get("name", ""), status, message, error]
+
+
+PRINTERS[("", "ComponentStatus")] = Printer((
+    _NAME, col("Status", description="Status of the component conditions"),
+    col("Message", description="Message of the component conditions"),
+    col("Error", description="Error of the component conditions")), _component_row)
 PRINTERS[("autoscaling", "HorizontalPodAutoscaler")] = Printer((
     _NAME, col("Reference", description="scaleTargetRef points to the target resource to scale, and is used to "
                "the pods for which metrics should be collected, as well as to actually change the replica count."),

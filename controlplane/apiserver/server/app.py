@@ -30,6 +30,7 @@ from controlplane.apiserver.server import metrics
 from controlplane.apiserver.server import kubernetes_service
 from controlplane.apiserver.server.crds import CrdController
 from controlplane.apiserver.server.endpoint_reconciler import EndpointReconciler, address_of
+from controlplane.apiserver.server.componentstatus import ComponentStatuses
 from controlplane.apiserver.server.health import EtcdProbe, build_checks
 from controlplane.apiserver.server.limits import RequestLimits
 from controlplane.apiserver.server.routes import build_app, skip_unused_signals
@@ -54,14 +55,16 @@ class ApiServer:
                  stale: Callable[[str], bool] | None = None, advertise_address: str | None = None,
                  event_ttl: int | None = None, decision_ttl: int | None = None,
                  limits: RequestLimits | None = None, admission_enabled: list[str] | None = None,
-                 admission_disabled: list[str] | None = None) -> None:
+                 admission_disabled: list[str] | None = None,
+                 component_statuses: ComponentStatuses | None = None) -> None:
         """``security``: TLS, authentication, authorization and audit (default: none of them,
         every request allowed, as kube-apiserver with AlwaysAllow and no TLS); ``stale``: the
         encryption-at-rest backend's check for values written with an old key;
         ``advertise_address``: where pods reach this apiserver (the ``kubernetes`` Service's
         endpoint; default: the cluster's host address, docs/networking.md); ``event_ttl`` /
         ``decision_ttl``: seconds Events / SchedulingDecisions live (None: 1 h; 0: forever);
-        ``admission_enabled``/``_disabled``: the admission plugins (default: all of them)."""
+        ``admission_enabled``/``_disabled``: the admission plugins (default: all of them);
+        ``component_statuses``: what ``kubectl get componentstatuses`` probes (default: nothing)."""
         self.backend = backend
         self.security = security or Security(SecurityOptions(authorization_mode=["AlwaysAllow"]))
         self.service_cidr = service_cidr
@@ -87,6 +90,7 @@ class ApiServer:
         self.etcd_probe = EtcdProbe(backend)
         self.health = build_checks(self, self.etcd_probe)
         self.limits = limits or RequestLimits()
+        self.component_statuses = component_statuses or ComponentStatuses()
         self._tasks: set[asyncio.Task[Any]] = set()
         # default/kubernetes Endpoints list every apiserver (the primary worker of each keeps its lease)
         addr = address_of(self.security.opts.advertise_url) if primary else None
@@ -103,7 +107,7 @@ class ApiServer:
         # the strategic-merge/apply metadata (~0.5 s to load) is read once, off the event loop
         await asyncio.to_thread(preload_patch_schemas)
         for info in self.registry.all():
-            if info.verbs != ("create",):  # (the review APIs are never stored)
+            if "watch" in info.verbs:  # (the review APIs and ComponentStatus are never stored)
                 await self.caches.cache_for(info)
         await self.admission.start()
         await self._ensure_namespaces()

@@ -26,7 +26,7 @@ from controlplane.apiserver.endpoints.common import Api
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import dumps
 from controlplane.apiserver.persistence.watchcache import TooLargeResourceVersionError
-from controlplane.apiserver.server import authapis
+from controlplane.apiserver.server import authapis, componentstatus
 from controlplane.apiserver.server.limits import TOO_MANY, RequestLimits, TooManyRequests
 from controlplane.apiserver.server.metrics import render
 from controlplane.apiserver.strategy.base import WARNINGS
@@ -42,6 +42,7 @@ class ServedApi(Api, Protocol):
 
     health: HealthChecks
     limits: RequestLimits
+    component_statuses: componentstatus.ComponentStatuses
 
 
 _VERB_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch"}
@@ -129,6 +130,8 @@ def _storage_status(e: StorageError, request: Request) -> errors.ApiError:
 
 async def _serve_verb(api: ServedApi, request: Request, t: hc.Target, verb: str) -> HTTPResponse | None:
     """The review/security APIs first (``authapis``), else the verb's endpoint."""
+    if t.info.group == "" and t.info.plural == "componentstatuses":
+        return await componentstatus.handle(api.component_statuses, request, t, verb)
     resp = await authapis.handle(api.security, request, t, verb) if _security_api(t) else None
     if resp is None:
         resp = await _run_verb(api, request, t, verb)

@@ -147,6 +147,8 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
         _res("CertificateSigningRequest", "certificatesigningrequests", CertificateSigningRequestStrategy(), False,
              short=["csr"], sub=["status", "approval"], group="certificates.k8s.io",
              verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")),
+        # v1 ComponentStatus: probed on every GET, never stored (server/componentstatus.py)
+        _res("ComponentStatus", "componentstatuses", plain, False, short=["cs"], verbs=("get", "list")),
         # authentication.k8s.io/v1, authorization.k8s.io/v1: create-only reviews, never stored
         # (answered by server/authapis.py)
         _res("TokenReview", "tokenreviews", plain, False, group="authentication.k8s.io", verbs=CREATE_ONLY),
