@@ -173,6 +173,29 @@ def instance_file(data_dir: Path) -> Path:
     return data_dir / "instance.json"
 
 
+async def _clear_own_stale_network(ctx: "UpContext") -> bool:
+    """With this data dir's lock held and no process of a previous run left: remove the node
+    networks (routes, links, namespaces, nftables tables) its agents recorded, as ``down`` does.
+    Returns whether there was such a previous run to clear."""
+    from controlplane import hostcleanup
+    from controlplane.cmd.down import instance
+
+    if not instance_file(ctx.data_dir).exists():
+        return False
+    if hostcleanup.processes_mentioning(ctx.data_dir, hostcleanup.own_pids()):
+        return False  # something of the previous run still runs: not ours to clear
+    network = next((c for c in hostcleanup.cleanups() if c.name == "network"), None)
+    if network is None:
+        import controlplane.network.node  # noqa: F401 - registers the "network" cleanup
+        network = next(c for c in hostcleanup.cleanups() if c.name == "network")
+    inst = instance(ctx.data_dir)
+    if not await asyncio.to_thread(network.leftovers, inst):
+        return False
+    log.info("removing the node network a previous run of this data dir left", data_dir=str(ctx.data_dir))
+    await network.remove(inst)
+    return True
+
+
 def http_ok(url: str, cafile: Path | None = None, timeout: float = 1.0) -> bool:
     """GET ``url`` answers 200 (https verified against ``cafile``; anonymous, as health checks are)."""
     ctx = ssl.create_default_context(cafile=str(cafile)) if cafile is not None else None
@@ -752,18 +775,26 @@ async def main(bctx: bootstrap.Context) -> int:
                            "le_retry_period": str(args.leader_elect_retry_period)},
                     node_name=args.node_name or default_node_name(), disabled=_disabled(args))
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        try:  # refuse before starting anything when another instance routes our CIDRs
-            nets = _nets(ctx)
-            await check_free(nets, nets.cluster_tag(ctx.server))
-        except (CIDRInUse, ValueError) as e:
-            sys.stderr.write(f"controlplane up: {e}\n")
-            return 2
     lock = InstanceLock(ctx.data_dir)
     if not lock.acquire():
         log.error("another controlplane up runs on this data dir", data_dir=str(ctx.data_dir),
                   pid=lock.pid_path.read_text().strip() if lock.pid_path.exists() else None)
         return 1
+    if os.geteuid() == 0:
+        try:  # refuse before starting anything when another instance routes our CIDRs
+            nets = _nets(ctx)
+            try:
+                await check_free(nets, nets.cluster_tag(ctx.server))
+            except CIDRInUse:
+                # the routes may be this data dir's own, left by a run that was stopped without
+                # `down` and listened on another port (so another route tag): clear them, then check again
+                if not await _clear_own_stale_network(ctx):
+                    raise
+                await check_free(nets, nets.cluster_tag(ctx.server))
+        except (CIDRInUse, ValueError) as e:
+            lock.release()
+            sys.stderr.write(f"controlplane up: {e}\n")
+            return 2
     pidfiles = PidFiles(run_dir(ctx.data_dir))
     for stale in ctx.data_dir.glob("*.metrics-port"):  # the previous run's ports (not ours: already bound)
         if stale.name != f"{COMPONENT.name}.metrics-port":
