@@ -254,6 +254,9 @@ class Framework:
             diag.plugins.add(plugin)
             if res.unresolvable:
                 diag.unresolvable.update(cache.nodes[r].name for r in idx[bad])
+            elif res.unresolvable_reasons:
+                for reason in res.unresolvable_reasons & by_reason.keys():
+                    diag.unresolvable.update(cache.nodes[r].name for r in idx[by_reason[reason] & bad])
 
     def fits(self, cs: CycleState, pod: PodInfo, cache: Cache, row: int) -> bool:
         return len(self.run_filters(cs, pod, cache, np.array([row], dtype=np.int64))) == 1

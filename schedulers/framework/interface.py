@@ -98,12 +98,15 @@ _SKIP = Status(Code.SKIP)
 class FilterResult:
     """``ok``: bool per node of ``idx``. ``reason``: the message for every rejected node, or
     ``reasons``: message -> bool mask (a node may carry several, e.g. cpu and memory).
-    ``unresolvable``: preemption cannot help the rejected nodes."""
+    ``unresolvable``: preemption cannot help the rejected nodes; ``unresolvable_reasons``: the
+    reasons (of ``reasons``) for which it cannot, when only some are (kube-scheduler's
+    UnschedulableAndUnresolvable status for those nodes, Unschedulable for the others)."""
 
     ok: np.ndarray
     reason: str = ""
     reasons: dict[str, np.ndarray] | None = None
     unresolvable: bool = False
+    unresolvable_reasons: frozenset[str] = frozenset()
 
     @classmethod
     def all(cls, n: int) -> "FilterResult":

@@ -5,7 +5,10 @@ defaulting (QueueSort, Bind) and the aliases are ``schedulers.profiles.loader``'
 above the plugins; the framework only knows names.
 
 A plugin takes part in every extension point it implements (a score plugin with weight 0
-only filters). Neighbours: ``registry`` (names -> classes), ``framework`` (runs a profile).
+only filters), unless the profile lists per extension point which plugins run there and in
+which order (``points``, from a KubeSchedulerConfiguration-style ``plugins`` mapping merged
+with the defaults by ``schedulers.profiles.merge``). Neighbours: ``registry`` (names ->
+classes), ``framework`` (runs a profile).
 """
 
 from __future__ import annotations
@@ -18,6 +21,14 @@ from schedulers.framework.interface import Plugin
 
 
 TIE_BREAKS = ("random", "nodeRank")
+# KubeSchedulerConfiguration's extension points -> the hook a plugin implements for it (none
+# here implements preEnqueue, permit or postBind; Reserve plugins also run at Unreserve)
+EXTENSION_POINTS = {
+    "preEnqueue": "pre_enqueue", "queueSort": "queue_sort_key", "preFilter": "pre_filter", "filter": "filter",
+    "postFilter": "post_filter", "preScore": "pre_score", "score": "score", "reserve": "reserve",
+    "permit": "permit", "preBind": "pre_bind", "bind": "bind", "postBind": "post_bind",
+}
+_HOOK_POINT = {**{hook: point for point, hook in EXTENSION_POINTS.items()}, "unreserve": "reserve"}
 NODE_RANK_ANNOTATION = "scheduling.controlplane.io/node-rank"
 
 
@@ -26,7 +37,9 @@ class ProfileConfig:
     """``aliases``: further ``schedulerName`` values served by this very profile.
     ``tie_break``: how equal best totals are decided: ``random`` (kube-scheduler's) or
     ``nodeRank`` (the lowest ``scheduling.controlplane.io/node-rank`` node annotation, the
-    openb protocol's seeded node rank; nodes without one come last, by name)."""
+    openb protocol's seeded node rank; nodes without one come last, by name).
+    ``points``: extension point (``EXTENSION_POINTS``' keys) -> the plugin names run there, in
+    order; ``None``: every plugin at every point it implements, in ``plugins`` order."""
 
     scheduler_name: str
     plugins: list[tuple[str, int, dict[str, Any]]]
@@ -34,6 +47,7 @@ class ProfileConfig:
     source: str = ""
     aliases: tuple[str, ...] = ()
     tie_break: str = "random"
+    points: dict[str, tuple[str, ...]] | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -48,9 +62,15 @@ class Profile:
     weights: dict[str, int] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     tie_break: str = "random"
+    points: dict[str, tuple[str, ...]] | None = None
 
     def at(self, point: str) -> list[Plugin]:
-        return [p for p in self.plugins if callable(getattr(p, point, None))]
+        """The plugins run at a hook (``"filter"``, ``"unreserve"``, ...), in order."""
+        if self.points is None:
+            return [p for p in self.plugins if callable(getattr(p, point, None))]
+        by_name = {p.name: p for p in self.plugins}
+        return [by_name[n] for n in self.points.get(_HOOK_POINT.get(point, point), ())
+                if callable(getattr(by_name[n], point, None))]
 
     def scorers(self) -> list[tuple[Plugin, int]]:
         return [(p, self.weights[p.name]) for p in self.at("score") if self.weights.get(p.name, 0) > 0]
@@ -62,4 +82,4 @@ class Profile:
 def build_profile(cfg: ProfileConfig, handle: Any = None) -> Profile:
     plugins = [registry.get(name)(args, handle) for name, _, args in cfg.plugins]
     return Profile(cfg.scheduler_name, cfg.percentage_of_nodes_to_score, plugins,
-                   {name: w for name, w, _ in cfg.plugins}, cfg.aliases, cfg.tie_break)
+                   {name: w for name, w, _ in cfg.plugins}, cfg.aliases, cfg.tie_break, cfg.points)

@@ -16,7 +16,13 @@ YAML (one profile per document or ``profiles: [...]``)::
 
 Defaulting, as kube-scheduler's default plugin set: a profile without a QueueSort plugin gets
 ``PrioritySort`` first, and every profile gets ``DefaultBinder`` as its last Bind plugin
-unless it lists it itself. A name (``schedulerName`` or alias) may appear once across all
+unless it lists it itself. A profile may instead be written as a KubeSchedulerConfiguration
+profile: ``plugins`` a mapping of extension points (``multiPoint``, ``queueSort``, ``filter``,
+``score``, ``bind``, ...) with ``enabled``/``disabled`` lists and ``pluginConfig`` for args;
+it is merged with kube-scheduler's default plugins as kube-scheduler does, so ``disabled``
+(``"*"`` too) removes defaulted plugins, PrioritySort and DefaultBinder included
+(``merge.py``). A whole KubeSchedulerConfiguration file loads too (its ``profiles``, its
+top-level ``percentageOfNodesToScore`` as the profiles' default). A name (``schedulerName`` or alias) may appear once across all
 profiles; an alias is the very same profile (one framework, one queue order, one set of
 metrics labelled with the real name). A pod naming no known profile stays Pending, as in
 Kubernetes (no scheduler claims it).
@@ -36,6 +42,7 @@ import yaml
 import schedulers.plugins  # noqa: F401  the in-tree plugins, declared to the registry
 from schedulers.framework import registry
 from schedulers.framework.profile import TIE_BREAKS, ProfileConfig
+from schedulers.profiles.merge import merge_profile
 
 PROFILES_DIR = Path(__file__).resolve().parent
 DEFAULT_QUEUE_SORT = "PrioritySort"
@@ -46,10 +53,8 @@ def _implements(name: str, point: str) -> bool:
     return callable(getattr(registry.get(name), point, None))
 
 
-def parse_profile(doc: dict, source: str = "") -> ProfileConfig:
-    if not doc.get("schedulerName"):
-        raise ValueError(f"{source}: profile without schedulerName")
-    name = doc["schedulerName"]
+def _plugin_list(doc: dict, name: str, source: str) -> list[tuple[str, int, dict]]:
+    """This project's short form: a list of plugins, each at every point it implements."""
     plugins = []
     seen: set[str] = set()
     for entry in doc.get("plugins") or []:
@@ -65,6 +70,19 @@ def parse_profile(doc: dict, source: str = "") -> ProfileConfig:
         plugins.insert(0, (DEFAULT_QUEUE_SORT, 1, {}))
     if DEFAULT_BINDER not in seen:
         plugins.append((DEFAULT_BINDER, 1, {}))
+    return plugins
+
+
+def parse_profile(doc: dict, source: str = "", default_percentage: int = 0) -> ProfileConfig:
+    if not doc.get("schedulerName"):
+        raise ValueError(f"{source}: profile without schedulerName")
+    name = doc["schedulerName"]
+    points = None
+    if isinstance(doc.get("plugins"), dict) or "pluginConfig" in doc:  # KubeSchedulerConfiguration's form
+        plugins, points = merge_profile(doc.get("plugins") or {}, doc.get("pluginConfig"),
+                                        f"{source}: profile {name!r}")
+    else:
+        plugins = _plugin_list(doc, name, source)
     aliases = doc.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
         raise ValueError(f"{source}: aliases of profile {name!r} must be a list of names")
@@ -73,8 +91,9 @@ def parse_profile(doc: dict, source: str = "") -> ProfileConfig:
     tie_break = doc.get("tieBreak") or "random"
     if tie_break not in TIE_BREAKS:
         raise ValueError(f"{source}: tieBreak of profile {name!r} must be one of {', '.join(TIE_BREAKS)}")
-    return ProfileConfig(name, plugins, int(doc.get("percentageOfNodesToScore") or 0), source, tuple(aliases),
-                         tie_break)
+    pct = doc.get("percentageOfNodesToScore")
+    return ProfileConfig(name, plugins, int(pct if pct is not None else default_percentage), source,
+                         tuple(aliases), tie_break, points)
 
 
 def load_profile_configs(paths: list[str | Path] | None = None) -> dict[str, ProfileConfig]:
@@ -90,8 +109,9 @@ def load_profile_configs(paths: list[str | Path] | None = None) -> dict[str, Pro
         for doc in yaml.safe_load_all(f.read_text()):
             if not doc:
                 continue
+            top = int(doc.get("percentageOfNodesToScore") or 0) if "profiles" in doc else 0
             for d in doc.get("profiles") or [doc]:
-                cfg = parse_profile(d, str(f))
+                cfg = parse_profile(d, str(f), top)
                 for n in cfg.names:
                     if n in owner:
                         raise ValueError(f"{f}: scheduler name {n!r} of profile {cfg.scheduler_name!r} is "

@@ -86,8 +86,8 @@ def test_default_constraints_use_the_selector():
     c.workloads = _ws()
     p = PodInfo.from_pod(pod_obj("w", labels={"app": "web"}))
     cons = constraints(p, "ScheduleAnyway", c)
-    assert [x["topologyKey"] for x in cons] == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
-    assert [x["maxSkew"] for x in cons] == [3, 5]
+    assert [x.key for x in cons] == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+    assert [x.max_skew for x in cons] == [3, 5]
     assert constraints(PodInfo.from_pod(pod_obj("z", labels={"app": "zzz"})), "ScheduleAnyway", c) == []
 
 

@@ -1,6 +1,7 @@
 """Pod spec validation (``ValidatePodSpec`` / ``ValidatePodUpdate`` subset of Kubernetes 1.32):
 containers (names, images, ports, env, resources, probes, mounts), ephemeral containers
 (``validateEphemeralContainers``, ``ValidatePodEphemeralContainersUpdate``), volumes, policies,
+topologySpreadConstraints (``validateTopologySpreadConstraints``),
 and the pod-update immutability rule. Used for pods and for every pod template (deployments, jobs, …).
 Neighbours: ``core.py`` and ``podtemplate.py`` (callers), ``meta/names.py``.
 """
@@ -12,8 +13,9 @@ import json
 import re
 from typing import Any
 
-from controlplane.apiserver.meta.names import Errors, dns1123_label_error, dns1123_subdomain_error
+from controlplane.apiserver.meta.names import Errors, dns1123_label_error, dns1123_subdomain_error, qualified_name_error
 from controlplane.machinery.quantity import parse_quantity
+from controlplane.machinery.selectors import LabelSelector
 
 Obj = dict[str, Any]
 
@@ -26,6 +28,9 @@ _PROTOCOLS = ("SCTP", "TCP", "UDP")
 _MSG_POLICY = ("FallbackToLogsOnError", "File")
 _TOLERATION_OPS = ("Equal", "Exists")
 _EFFECTS = ("NoExecute", "NoSchedule", "PreferNoSchedule")
+_SCHEDULE_ACTIONS = ("DoNotSchedule", "ScheduleAnyway")
+_INCLUSION_POLICIES = ("Honor", "Ignore")
+_NOT_POSITIVE = "must be greater than zero"
 _POD_UPDATE_MSG = (
     "pod updates may not change fields other than `spec.containers[*].image`,"
     "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only "
@@ -242,6 +247,61 @@ def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
         effect = t.get("effect") or None
         if effect is not None and effect not in _EFFECTS:
             errs.not_supported(f"{path}.tolerations[{i}].effect", effect, _EFFECTS)
+    tsc = spec.get("topologySpreadConstraints")
+    if isinstance(tsc, list):
+        _topology_spread(errs, f"{path}.topologySpreadConstraints", tsc)
+
+
+def _topology_spread(errs: Errors, path: str, constraints: list[Any]) -> None:
+    """Kubernetes' ``validateTopologySpreadConstraints``, its checks and messages in its order."""
+    for i, c in enumerate(constraints):
+        if not isinstance(c, dict):
+            continue
+        p = f"{path}[{i}]"
+        skew = c.get("maxSkew") or 0
+        if isinstance(skew, int) and skew <= 0:
+            errs.invalid(f"{p}.maxSkew", skew, _NOT_POSITIVE)
+        key = c.get("topologyKey") or ""
+        if not key:
+            errs.required(f"{p}.topologyKey", "can not be empty")
+        when = c.get("whenUnsatisfiable") or ""
+        if when not in _SCHEDULE_ACTIONS:
+            errs.not_supported(f"{p}.whenUnsatisfiable", when, _SCHEDULE_ACTIONS)
+        for rest in constraints[i + 1:]:  # {topologyKey, whenUnsatisfiable} names one kind of constraint
+            if isinstance(rest, dict) and (rest.get("topologyKey") or "") == key and (
+                    rest.get("whenUnsatisfiable") or "") == when:
+                errs.duplicate(f"{p}.{{topologyKey, whenUnsatisfiable}}", f"{{{key}, {when}}}")
+                break
+        md = c.get("minDomains")
+        if md is not None:
+            if isinstance(md, int) and md <= 0:
+                errs.invalid(f"{p}.minDomains", md, _NOT_POSITIVE)
+            if when != "DoNotSchedule":
+                errs.invalid(f"{p}.minDomains", md, f"can only use minDomains if whenUnsatisfiable=DoNotSchedule, not {when}")
+        for pol in ("nodeAffinityPolicy", "nodeTaintsPolicy"):
+            v = c.get(pol)
+            if v is not None and v not in _INCLUSION_POLICIES:
+                errs.not_supported(f"{p}.{pol}", v, _INCLUSION_POLICIES)
+        sel = c.get("labelSelector")
+        keys = c.get("matchLabelKeys")
+        if keys:
+            in_selector: set[str] = set()
+            if isinstance(sel, dict):
+                in_selector.update((sel.get("matchLabels") or {}).keys())
+                in_selector.update(e.get("key") for e in sel.get("matchExpressions") or [] if isinstance(e, dict))
+            else:
+                errs.forbidden(f"{p}.matchLabelKeys", "must not be specified when labelSelector is not set")
+            for j, k in enumerate(keys):
+                msg = qualified_name_error(k)
+                if msg:
+                    errs.invalid(f"{p}.matchLabelKeys[{j}]", k, msg)
+                if k in in_selector:
+                    errs.invalid(f"{p}.matchLabelKeys[{j}]", k, "exists in both matchLabelKeys and labelSelector")
+        if sel is not None:
+            try:
+                LabelSelector.from_dict(sel)
+            except ValueError as e:
+                errs.invalid(f"{p}.labelSelector", sel, str(e))
 
 
 def _unset(value: Any) -> bool:
