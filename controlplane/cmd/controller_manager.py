@@ -4,6 +4,7 @@
         [--leader-elect-lease-duration 15] [--leader-elect-renew-deadline 10]
         [--leader-elect-retry-period 2] [--identity ID] [--metrics-port P] [--data-dir DIR]
         [--job-pod-failure-backoff 10s] [--job-pod-failure-backoff-max 6m]
+        [--mirroring-max-endpoints-per-subset 1000] [--mirroring-concurrent-service-endpoint-syncs 5]
 
 Leader election is on by default (as in kube-controller-manager): several processes may run;
 only the holder of the ``kube-system/kube-controller-manager`` Lease acts, and a process that
@@ -24,9 +25,9 @@ from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.cmd import bootstrap
 from controlplane.controllers import (
     clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, disruption, endpoints,
-    endpointslice, garbagecollector, horizontalpodautoscaler, job, localpath, namespace, nodeipam, nodelifecycle,
-    persistentvolume, podgc, pvcprotection, pvprotection, replicaset, replicationcontroller, resourcequota,
-    rootcacertpublisher, serviceaccount, servicelb, statefulset,
+    endpointslice, endpointslicemirroring, garbagecollector, horizontalpodautoscaler, job, localpath, namespace,
+    nodeipam, nodelifecycle, persistentvolume, podgc, pvcprotection, pvprotection, replicaset, replicationcontroller,
+    resourcequota, rootcacertpublisher, serviceaccount, servicelb, statefulset,
 )
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_duration
@@ -43,7 +44,8 @@ CONTROLLERS: dict[str, ModuleType] = {
     "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle, "podgc": podgc,
     "clusterrole-aggregation": clusterroleaggregation, "root-ca-cert-publisher": rootcacertpublisher,
     "csrapproving": csrapproving, "csrsigning": csrsigning, "resourcequota": resourcequota,
-    "endpointslice": endpointslice, "nodeipam": nodeipam, "servicelb": servicelb,
+    "endpointslice": endpointslice, "endpointslicemirroring": endpointslicemirroring, "nodeipam": nodeipam,
+    "servicelb": servicelb,
     "horizontalpodautoscaling": horizontalpodautoscaler, "disruption": disruption,
     "persistentvolume-binder": persistentvolume, "pvc-protection": pvcprotection, "pv-protection": pvprotection,
     "local-path-provisioner": localpath,
@@ -59,6 +61,18 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _int_in(lo: int, hi: int):  # type: ignore[no-untyped-def]
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}, inclusive")
+        return v
+    return parse
 
 
 def parse_controllers(spec: str | None) -> list[str]:
@@ -152,7 +166,10 @@ async def _main(ctx: bootstrap.Context) -> int:
         options = {"nodeipam": {"cluster_cidr": args.cluster_cidr, "node_mask": args.node_cidr_mask_size},
                    "horizontalpodautoscaling": hpa,
                    "job": {"pod_failure_backoff": args.job_pod_failure_backoff,
-                           "pod_failure_backoff_max": args.job_pod_failure_backoff_max}}
+                           "pod_failure_backoff_max": args.job_pod_failure_backoff_max},
+                   "endpointslicemirroring": {
+                       "max_endpoints_per_subset": args.mirroring_max_endpoints_per_subset,
+                       "workers": args.mirroring_concurrent_service_endpoint_syncs}}
         mgr = build_manager(client, controllers, root_ca=root_ca, signing=signing, options=options)
         tuner = tune_gc(mgr)
         try:
@@ -203,6 +220,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default 10s, kube-controller-manager's DefaultJobPodFailureBackOff)")
     p.add_argument("--job-pod-failure-backoff-max", type=_duration, default=360.0,
                    help="the cap of that delay (default 6m)")
+    p.add_argument("--mirroring-max-endpoints-per-subset", type=_int_in(1, 1000), default=1000,
+                   help="the most addresses of one Endpoints subset mirrored into EndpointSlices (1-1000, "
+                        "default 1000, as kube-controller-manager)")
+    p.add_argument("--mirroring-concurrent-service-endpoint-syncs", type=_int_in(1, 50), default=5,
+                   help="Endpoints the EndpointSliceMirroring controller syncs at once (1-50, default 5)")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod CIDR the node IPAM controller splits per node")
     p.add_argument("--node-cidr-mask-size", type=int, default=24)
     p.add_argument("--root-ca-file", default=None, help="cluster CA published as kube-root-ca.crt in every namespace")

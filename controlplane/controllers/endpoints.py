@@ -2,13 +2,17 @@
 matching pods' addresses — ready ones in ``addresses``, the rest in ``notReadyAddresses`` —
 with the Service's ports resolved per pod (a named ``targetPort`` looks up the container port
 of that name; pods without it are left out of that port's subset). Pods are grouped into
-subsets by their resolved port set, as Kubernetes does. Neighbours: ``podutil`` (readiness),
-the node agent's pod IPs, the apiserver's Service handling.
+subsets by their resolved port set, as Kubernetes does. As kube-controller-manager's, it labels
+the Endpoints ``endpointslice.kubernetes.io/skip-mirror: "true"`` (the EndpointSliceMirroring
+controller leaves them to the EndpointSlice controller) and keeps at most 1000 addresses,
+annotated ``endpoints.kubernetes.io/over-capacity: truncated`` (``truncate_subsets``).
+Neighbours: ``podutil`` (readiness), the node agent's pod IPs, the apiserver's Service handling.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 
 from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result
@@ -20,6 +24,10 @@ from controlplane.log import get_logger
 from controlplane.machinery.services import resolve_port
 
 log = get_logger(__name__)
+MANAGED = "endpoints.controlplane/managed"
+SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror"
+OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity"
+MAX_CAPACITY = 1000
 
 
 def build_subsets(svc: dict, pods: list[dict]) -> list[dict]:
@@ -64,6 +72,30 @@ def build_subsets(svc: dict, pods: list[dict]) -> list[dict]:
     return out
 
 
+def truncate_subsets(subsets: list[dict], max_capacity: int = MAX_CAPACITY) -> bool:
+    """Kubernetes' ``truncateEndpoints`` (in place): past ``max_capacity`` addresses, not-ready
+    ones are cut first, each subset keeping its share (rounded up) of the room; with more ready
+    addresses than that, the ready ones are shared out so and every not-ready one goes. True
+    when something was cut."""
+    ready = sum(len(s.get("addresses") or []) for s in subsets)
+    not_ready = sum(len(s.get("notReadyAddresses") or []) for s in subsets)
+    if ready + not_ready <= max_capacity:
+        return False
+    cut_ready = ready > max_capacity
+    room, total = (max_capacity, ready) if cut_ready else (max_capacity - ready, not_ready)
+    left = room
+    for s in subsets:
+        field_ = "addresses" if cut_ready else "notReadyAddresses"
+        n = min(math.ceil(len(s.get(field_) or []) / total * room), left)
+        s[field_] = (s.get(field_) or [])[:n]
+        if cut_ready:
+            s.pop("notReadyAddresses", None)
+        if not s[field_]:
+            del s[field_]
+        left -= n
+    return True
+
+
 class EndpointsController:
     def __init__(self, manager: Manager, *, workers: int = 3) -> None:
         self.client = manager.client
@@ -92,7 +124,7 @@ class EndpointsController:
         ns, _, name = key.partition("/")
         current = self.ep_inf.get(key)
         if svc is None:
-            if current is not None and current["metadata"].get("labels", {}).get("endpoints.controlplane/managed") == "true":
+            if current is not None and current["metadata"].get("labels", {}).get(MANAGED) == "true":
                 try:
                     await self.client.delete(R.ENDPOINTS, name, ns)
                 except ApiStatusError as e:
@@ -104,9 +136,16 @@ class EndpointsController:
             return None
         pods = [p for p in self.pod_inf.list(ns) if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in sel.items())]
         subsets = build_subsets(svc, pods)
-        labels = {**(svc["metadata"].get("labels") or {}), "endpoints.controlplane/managed": "true"}
+        truncated = truncate_subsets(subsets)
+        labels = {**(svc["metadata"].get("labels") or {}), MANAGED: "true", SKIP_MIRROR: "true"}
+        annotations = dict((current or {}).get("metadata", {}).get("annotations") or {})
+        if truncated:
+            annotations[OVER_CAPACITY] = "truncated"
+        else:
+            annotations.pop(OVER_CAPACITY, None)
         if current is None:
-            ep = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name, "namespace": ns, "labels": labels},
+            ep = {"apiVersion": "v1", "kind": "Endpoints",
+                  "metadata": {"name": name, "namespace": ns, "labels": labels, "annotations": annotations},
                   "subsets": subsets}
             try:
                 await self.client.create(R.ENDPOINTS, ep, ns)
@@ -117,11 +156,13 @@ class EndpointsController:
                     raise
                 return Result(requeue=True)
             return None
-        if (current.get("subsets") or []) == subsets and (current["metadata"].get("labels") or {}) == labels:
+        if (current.get("subsets") or []) == subsets and (current["metadata"].get("labels") or {}) == labels \
+                and (current["metadata"].get("annotations") or {}) == annotations:
             return None
         ep = copy.deepcopy(current)
         ep["subsets"] = subsets
         ep["metadata"]["labels"] = labels
+        ep["metadata"]["annotations"] = annotations
         try:
             await self.client.update(R.ENDPOINTS, ep)
         except ApiStatusError as e:

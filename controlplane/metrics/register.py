@@ -3,13 +3,17 @@ a Service ``kube-system/metrics-server`` (no selector: the component runs as a p
 pod) whose Endpoints point at the component's address and port, and the APIService
 ``v1beta1.metrics.k8s.io`` naming that Service, with the component's (self-signed) serving
 certificate as ``caBundle`` (the certificate names ``metrics-server.kube-system.svc``, which the
-apiserver verifies). Creates or replaces each object; ``controlplane metrics-server
+apiserver verifies). On a loopback address the Endpoints carry
+``endpointslice.kubernetes.io/skip-mirror: "true"``: no EndpointSlice can hold such an address
+(and no pod reach it), so the EndpointSliceMirroring controller leaves them alone, as it does
+the ``kubernetes`` Service's. Creates or replaces each object; ``controlplane metrics-server
 --register-apiservice`` calls it once it serves.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 from pathlib import Path
 
 from controlplane.client import resources as R
@@ -19,12 +23,22 @@ NAMESPACE, NAME = "kube-system", "metrics-server"
 SERVICE_DNS = f"{NAME}.{NAMESPACE}.svc"
 
 
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
 def objects(address: str, port: int, ca_cert: Path | None) -> list[tuple[R.Resource, dict]]:
     svc = {"apiVersion": "v1", "kind": "Service",
            "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"k8s-app": NAME}},
            "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}}
+    labels = {"k8s-app": NAME}
+    if _loopback(address):
+        labels["endpointslice.kubernetes.io/skip-mirror"] = "true"
     eps = {"apiVersion": "v1", "kind": "Endpoints",
-           "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"k8s-app": NAME}},
+           "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
            "subsets": [{"addresses": [{"ip": address}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]}
     spec: dict = {"service": {"name": NAME, "namespace": NAMESPACE, "port": 443}, "group": "metrics.k8s.io",
                   "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100}

@@ -4,7 +4,8 @@ controller, each agent's service proxy, the cluster DNS (its upstream a dnsmasq 
 
 Pod to pod across nodes by IP and by name; DNS for Services, headless Services, StatefulSet
 pods and upstream names; random / round-robin / ClientIP-affinity balancing over 300 requests;
-readiness taking a pod out of the rotation and back; NodePort, LoadBalancer and hostPort on
+readiness taking a pod out of the rotation and back; a Service without a selector routed through
+its hand-written Endpoints (EndpointSliceMirroring); NodePort, LoadBalancer and hostPort on
 127.0.0.1; the apiserver through the ``kubernetes`` Service; NetworkPolicy deny and allow;
 Service deletion removing every rule; the proxy surviving an object it cannot program; a
 second instance side by side. The module fixture checks the hosts' leftovers at the end."""
@@ -189,6 +190,41 @@ def test_readiness_takes_a_pod_out_and_back(net_cluster, ns):
     while victim not in requests(c, ns, url, 6):
         assert time.monotonic() - t0 < 15, "the pod did not come back"
     assert left_after < 15
+
+
+def test_selectorless_service_with_manual_endpoints(net_cluster, ns):
+    """A Service without a selector and an Endpoints written by hand (pointing at one of this
+    test's pods, as one would at a database outside the cluster): the EndpointSliceMirroring
+    controller mirrors it into a slice, so the proxy and the DNS route it; changing the
+    Endpoints moves the traffic, deleting it stops it."""
+    c = net_cluster
+    pods = sorted(c.wait_ready(ns, "app=web", 3), key=lambda p: p["metadata"]["name"])
+
+    def manual(pod: dict) -> dict:
+        return {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "ext"},
+                "subsets": [{"addresses": [{"ip": pod["status"]["podIP"]}],
+                             "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]}
+    c.apply([service("ext", None), manual(pods[0])], ns)
+    url = f"http://{ip_of(c, ns, 'svc', 'ext')}/"
+    assert fetch_in(c, ns, url) == pods[0]["metadata"]["name"]
+    assert fetch_in(c, ns, f"http://ext.{ns}.svc.cluster.local/") == pods[0]["metadata"]["name"]
+    rows = [r.split() for r in c.kubectl("get", "endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=ext",
+                                         "-L", "endpointslice.kubernetes.io/managed-by").stdout.splitlines()[1:]]
+    assert [(r[1], r[2], r[3], r[-1]) for r in rows] == [
+        ("IPv4", "8080", pods[0]["status"]["podIP"], "endpointslicemirroring-controller.k8s.io")], rows
+    # the Endpoints now names another pod: the traffic follows
+    c.apply(manual(pods[1]), ns)
+    deadline = time.monotonic() + 20
+    while set(requests(c, ns, url, 3)) != {pods[1]["metadata"]["name"]}:
+        assert time.monotonic() < deadline, "the traffic did not follow the Endpoints"
+    # deleting the Endpoints removes the slice: the Service has no endpoints (refused)
+    c.kubectl("delete", "endpoints", "ext", "-n", ns)
+    deadline = time.monotonic() + 20
+    while c.exec(ns, "client", f"timeout 5 wget -q -O - {url}", check=False).returncode == 0:
+        assert time.monotonic() < deadline, "the Service still answered without its Endpoints"
+        time.sleep(0.3)
+    assert not c.kubectl("get", "endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=ext",
+                         "-o", "name").stdout.strip()
 
 
 def test_nodeport_loadbalancer_hostport_and_the_apiserver(net_cluster, ns):

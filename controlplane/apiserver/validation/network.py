@@ -15,6 +15,7 @@ from controlplane.apiserver.meta.names import (
 )
 from controlplane.apiserver.validation import pods
 from controlplane.machinery.selectors import LabelSelector
+from controlplane.machinery.services import endpoint_ip_error
 
 Obj = dict[str, Any]
 
@@ -23,27 +24,6 @@ MAX_ENDPOINTS = 1000
 MAX_PORTS = 20000
 MAX_ADDRESSES = 100
 POLICY_TYPES = ("Egress", "Ingress")
-_LL4 = ipaddress.ip_network("169.254.0.0/16")
-_LL_MCAST4 = ipaddress.ip_network("224.0.0.0/24")
-
-
-def _ip_error(addr: str, family: int) -> str | None:
-    """Kubernetes' ValidateEndpointIP plus the address type's family."""
-    try:
-        ip = ipaddress.ip_address(addr)
-    except ValueError:
-        return f"must be a valid IPv{family} address"
-    if ip.version != family:
-        return f"must be a valid IPv{family} address"
-    if ip.is_unspecified:
-        return f"may not be unspecified ({ip})"
-    if ip.is_loopback:
-        return "may not be in the loopback range (127.0.0.0/8, ::1/128)"
-    if ip.version == 4 and ip in _LL4 or ip.version == 6 and ip.is_link_local:
-        return "may not be in the link-local range (169.254.0.0/16, fe80::/10)"
-    if ip.version == 4 and ip in _LL_MCAST4 or ip.version == 6 and int(ip) >> 112 == 0xFF02:
-        return "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"
-    return None
 
 
 def endpoint_slice(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
@@ -70,7 +50,7 @@ def endpoint_slice(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
         for j, a in enumerate(addrs):
             apath = f"{path}.addresses[{j}]"
             if at in ("IPv4", "IPv6"):
-                msg = _ip_error(a, 4 if at == "IPv4" else 6) if isinstance(a, str) else "must be a string"
+                msg = endpoint_ip_error(a, 4 if at == "IPv4" else 6) if isinstance(a, str) else "must be a string"
             elif at == "FQDN":
                 msg = dns1123_subdomain_error(a)
             else:
