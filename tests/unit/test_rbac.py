@@ -180,6 +180,9 @@ NODE = UserInfo.make("system:node:n1", ["system:nodes"])
     (res("watch", "services", user=COREDNS), True),
     (res("list", "endpointslices", group="discovery.k8s.io", user=COREDNS), True),
     (res("create", "services", ns="kube-system", user=COREDNS), True),
+    (res("create", "services", ns="default", user=COREDNS), False),  # its Role is kube-system's only
+    (res("create", "endpointslices", group="discovery.k8s.io", ns="kube-system", user=COREDNS), True),
+    (res("create", "endpointslices", group="discovery.k8s.io", ns="team", user=COREDNS), False),
     (res("get", "services", ns="kube-system", name="kube-dns", user=COREDNS), True),
     (res("update", "endpointslices", group="discovery.k8s.io", ns="kube-system", name="kube-dns-host",
          user=COREDNS), True),

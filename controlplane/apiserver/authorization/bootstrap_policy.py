@@ -15,8 +15,8 @@ annotate the chosen GPU in PreBind) and create ``scheduling.controlplane.io``
 ``schedulingdecisions`` (its records of unschedulable decisions; a successful decision's record
 rides in the Binding, authorized as ``pods/binding``); ``system:controlplane:network-policy``
 (list/watch pods, namespaces, NetworkPolicies) is bound to ``system:kube-proxy`` and the nodes,
-because NetworkPolicy is enforced by the service proxy; ``system:coredns`` (CoreDNS's role plus
-registering ``kube-system/kube-dns``) to the cluster DNS's ``system:coredns`` user;
+because NetworkPolicy is enforced by the service proxy; ``system:coredns`` (CoreDNS's role; registering ``kube-system/kube-dns`` is a kube-system Role
+of the same name, ``namespace_roles``) to the cluster DNS's ``system:coredns`` user;
 ``system:kube-controller-manager`` holds the union of the
 ``system:controller:*`` roles of the controllers we run (our controller-manager runs every
 controller under its own identity; kube-controller-manager uses one ServiceAccount per
@@ -71,6 +71,22 @@ def _crb(name: str, role: str, subjects: list[dict[str, str]]) -> dict[str, Any]
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
             "metadata": {"name": name, "labels": dict(BOOTSTRAP_LABEL), "annotations": {AUTOUPDATE: "true"}},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": subjects}
+
+
+def _role(namespace: str, name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """A namespaced bootstrap Role (as Kubernetes' ``NamespaceRoles``, e.g. in kube-system)."""
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(BOOTSTRAP_LABEL),
+                         "annotations": {AUTOUPDATE: "true"}},
+            "rules": rules}
+
+
+def _rb(namespace: str, name: str, role: str, subjects: list[dict[str, str]]) -> dict[str, Any]:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(BOOTSTRAP_LABEL),
+                         "annotations": {AUTOUPDATE: "true"}},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
             "subjects": subjects}
 
 
@@ -269,15 +285,10 @@ def cluster_roles() -> list[dict[str, Any]]:
         _cr("system:controlplane:network-policy", [r(["list", "watch"], [""], ["pods", "namespaces"]),
                                                    r(["list", "watch"], ["networking.k8s.io"],
                                                      ["networkpolicies"])]),
-        # the cluster DNS: CoreDNS's ClusterRole, plus registering itself as kube-system/kube-dns
-        # (create cannot be limited by name in RBAC; the rest is limited to its two objects)
+        # the cluster DNS: CoreDNS's ClusterRole (reads); registering itself as
+        # kube-system/kube-dns is the kube-system Role of the same name (namespace_roles)
         _cr("system:coredns", [r(["list", "watch"], [""], ["endpoints", "services", "pods", "namespaces"]),
-                               r(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"]),
-                               r(["create"], [""], ["services"]),
-                               r(["create"], ["discovery.k8s.io"], ["endpointslices"]),
-                               r(["get"], [""], ["services"], ["kube-dns"]),
-                               r(["get", "update", "patch", "delete"], ["discovery.k8s.io"], ["endpointslices"],
-                                 ["kube-dns-host"])]),
+                               r(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"])]),
         # the ingress controller: Traefik's ClusterRole (it reads Ingresses, their classes,
         # Services and TLS Secrets, writes Ingress status), plus creating its IngressClass
         _cr("system:ingress-controller", [
@@ -344,12 +355,31 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
     ]
 
 
+def namespace_roles() -> list[dict[str, Any]]:
+    """Roles in kube-system: what a component may write only there. The cluster DNS registers
+    itself as the kube-dns Service and its EndpointSlice: RBAC cannot limit ``create`` by name,
+    so a namespaced Role at least keeps it to kube-system (update/delete by name)."""
+    return [
+        _role("kube-system", "system:coredns", [
+            r(["create"], [""], ["services"]),
+            r(["create"], ["discovery.k8s.io"], ["endpointslices"]),
+            r(["get"], [""], ["services"], ["kube-dns"]),
+            r(["get", "update", "patch", "delete"], ["discovery.k8s.io"], ["endpointslices"], ["kube-dns-host"])]),
+    ]
+
+
+def namespace_role_bindings() -> list[dict[str, Any]]:
+    return [_rb("kube-system", "system:coredns", "system:coredns", [user("system:coredns")])]
+
+
 def policy() -> list[tuple[str, dict[str, Any]]]:
     """(kind, object) of everything, roles first, with aggregated roles' rules filled in."""
     from controlplane.apiserver.authorization.aggregation import aggregate_all
 
     roles = aggregate_all(cluster_roles())
-    return [("ClusterRole", c) for c in roles] + [("ClusterRoleBinding", b) for b in cluster_role_bindings()]
+    return [("ClusterRole", c) for c in roles] + [("Role", c) for c in namespace_roles()] + \
+        [("ClusterRoleBinding", b) for b in cluster_role_bindings()] + \
+        [("RoleBinding", b) for b in namespace_role_bindings()]
 
 
 def reconcile(existing: dict[str, Any] | None, wanted: dict[str, Any]) -> dict[str, Any] | None:
@@ -364,7 +394,7 @@ def reconcile(existing: dict[str, Any] | None, wanted: dict[str, Any]) -> dict[s
         return None
     out = {**existing}
     changed = False
-    if wanted.get("kind") == "ClusterRole":
+    if wanted.get("kind") in ("ClusterRole", "Role"):
         if wanted.get("aggregationRule") and existing.get("aggregationRule") != wanted["aggregationRule"]:
             out["aggregationRule"] = wanted["aggregationRule"]
             changed = True

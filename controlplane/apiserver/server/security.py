@@ -212,7 +212,8 @@ class Security:
         for kind, wanted in bootstrap_policy.policy():
             info = self.api.registry.get(RBAC_GROUP, "v1", _PLURALS[kind])
             name = wanted["metadata"]["name"]
-            existing = await self.api.store.get_or_none(info, None, name)
+            namespace = wanted["metadata"].get("namespace")  # kube-system Roles and RoleBindings
+            existing = await self.api.store.get_or_none(info, namespace, name)
             out = bootstrap_policy.reconcile(existing, wanted)
             if out is None:
                 continue
@@ -222,7 +223,7 @@ class Security:
                 else:
                     async def compute(current: dict[str, Any], out: dict[str, Any] = out) -> dict[str, Any]:
                         return bootstrap_policy.reconcile(current, out) or current
-                    await write_update(self.api, info, None, name, compute, subresource="", strict=False,
+                    await write_update(self.api, info, namespace, name, compute, subresource="", strict=False,
                                        manager="controlplane-apiserver", dry=False)
                 written += 1
             except errors.ApiError as e:
