@@ -7,7 +7,10 @@ identity there (``tls/ca.crt``, ``tls/client.crt``, ``tls/client.key``: the clus
 the ``system:prometheus`` client certificate in group ``system:monitoring``, which the
 apiserver's RBAC lets read ``/metrics`` and the agents' ``nodes/metrics``), writes the
 file-discovery target lists (``targets/<job>.json``) from what ``up`` knows -- the apiserver's
-port, etcd's metrics URL (plain loopback, as kubeadm listens), the metrics ports the components wrote to ``DATA_DIR/<component>.metrics-port`` -- and
+port, etcd's metrics URL (plain loopback, as kubeadm listens), the metrics ports the components wrote to
+``DATA_DIR/<component>.metrics-port`` (HTTPS with delegated authn/authz: the controller-manager,
+the scheduler and the metrics-server ask the apiserver whether ``system:prometheus`` may
+``get /metrics``) -- and
 starts Prometheus with its TSDB under ``DATA_DIR/prometheus/data``, on a free loopback port
 (written to ``DATA_DIR/prometheus.port``). A refresh task rewrites the targets every few
 seconds: components restarted on new ports, and the kubelet targets from the cluster's Node

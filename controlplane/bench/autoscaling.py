@@ -64,6 +64,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -124,16 +125,25 @@ def _pct(values: list[float], q: float) -> float:
     return round(s[max(0, min(len(s), math.ceil(q * len(s))) - 1)], 3) if s else 0.0
 
 
-def _scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+@dataclass(frozen=True)
+class Target:
+    """A component's metrics port: HTTPS with delegated authn/authz (``cmd.statusserver``), as
+    ``up`` runs it, read with the admin's client certificate."""
+
+    port: int
+    tls: ssl.SSLContext
+
+
+def _scrape(target: Target) -> str:
+    with urllib.request.urlopen(f"https://127.0.0.1:{target.port}/metrics", timeout=10, context=target.tls) as r:
         return r.read().decode()
 
 
-def _metric(port: int, name: str, labels: str = "", text: str | None = None) -> float:
+def _metric(target: Target, name: str, labels: str = "", text: str | None = None) -> float:
     """Sum of a metric's samples (optionally those whose labels contain ``labels``), from
     ``text`` or a fresh scrape."""
     if text is None:
-        text = _scrape(port)
+        text = _scrape(target)
     total = 0.0
     for m in re.finditer(rf"^{re.escape(name)}(\{{[^}}]*\}})? ([0-9.e+-]+)$", text, re.M):
         if labels in (m.group(1) or ""):
@@ -268,6 +278,7 @@ async def run(args: argparse.Namespace) -> int:
     await asyncio.to_thread(pki.ensure, hostname="bench")
     pki.node_serving("sim-nodes", ["127.0.0.1"])
     pki.serving("metrics-server-serving", "metrics-server", ["127.0.0.1", "localhost", SERVICE_DNS])
+    pki.serving("controller-manager-serving", "kube-controller-manager", ["127.0.0.1", "localhost"])
     admin_ssl = ssl.create_default_context(cafile=str(pki.ca_file))
     admin_ssl.load_cert_chain(pki.crt("admin"), pki.key("admin"))
     etcd = EtcdProcess(data_dir=work / "etcd", tls=EtcdTLS.from_pki(pki.dir))
@@ -314,7 +325,7 @@ async def run(args: argparse.Namespace) -> int:
         out["pods_created_s"] = round(time.monotonic() - t1, 1)
         while True:  # the "kubelets" caught up (a busy simulator may answer its metrics port late)
             try:
-                if _metric(sport_metrics, "simulated_node_running_pods") >= args.pods:
+                if _metric(Target(sport_metrics, admin_ssl), "simulated_node_running_pods") >= args.pods:
                     break
             except OSError:
                 pass
@@ -340,7 +351,7 @@ async def run(args: argparse.Namespace) -> int:
         stored = 0.0
         while time.monotonic() < deadline:
             try:
-                stored = _metric(mport, "metrics_server_storage_points", 'type="pod_container"')
+                stored = _metric(Target(mport, admin_ssl), "metrics_server_storage_points", 'type="pod_container"')
             except OSError:
                 stored = 0
             # every pod, or all but 0.1 %: at thousands of nodes on a busy machine a few scrapes
@@ -368,8 +379,8 @@ async def run(args: argparse.Namespace) -> int:
                 lat, n = await timed_get(s2, f"{base}/apis/metrics.k8s.io/v1beta1/namespaces/bench-0/pods", args.samples, span)
                 out[f"podmetrics_namespace_list_p99_s{label}"] = _pct(lat, .99)
         out["metrics_server_rss_mib"] = round(tree_rss_mib(ms.pid), 1)
-        cyc_sum = _metric(mport, "metrics_server_manager_tick_duration_seconds_sum")
-        cyc_cnt = _metric(mport, "metrics_server_manager_tick_duration_seconds_count")
+        cyc_sum = _metric(Target(mport, admin_ssl), "metrics_server_manager_tick_duration_seconds_sum")
+        cyc_cnt = _metric(Target(mport, admin_ssl), "metrics_server_manager_tick_duration_seconds_count")
         out["scrape_cycle_s_avg"] = round(cyc_sum / cyc_cnt, 2) if cyc_cnt else None
 
         if args.hpas:
@@ -437,8 +448,12 @@ async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Pa
         for ns, bs in by_ns.items():
             await loadgen.post_many(url, f"/apis/{group}/namespaces/{ns}/{kind}", iter(bs), args.concurrency, ssl=tls)
     cport = free_port()
+    cm_target = Target(cport, tls)
     cm = _child(["controller-manager", "--kubeconfig", str(kube), "--controllers", "horizontalpodautoscaling",
                  "--leader-elect=false", "--metrics-port", str(cport),
+                 "--tls-cert-file", str(work / "pki" / "controller-manager-serving.crt"),
+                 "--tls-private-key-file", str(work / "pki" / "controller-manager-serving.key"),
+                 "--client-ca-file", str(work / "pki" / "ca.crt"),
                  "--horizontal-pod-autoscaler-sync-period", f"{args.sync_period}s",
                  "--concurrent-horizontal-pod-autoscaler-syncs", str(args.hpa_workers)], work / "controller-manager.log", env)
     procs.append(cm)
@@ -448,7 +463,7 @@ async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Pa
     t_cm = time.monotonic()
     while time.monotonic() < t_cm + 900:
         try:
-            if _metric(cport, name) > 0:
+            if _metric(cm_target, name) > 0:
                 break
         except OSError:
             pass
@@ -475,19 +490,19 @@ async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Pa
     try:
         while time.monotonic() < t_end:
             try:
-                text = _scrape(cport)
-                samples.append((time.monotonic(), _metric(cport, name, text=text)))
+                text = _scrape(cm_target)
+                samples.append((time.monotonic(), _metric(cm_target, name, text=text)))
                 ends.append((time.time(), samples[-1][1]))
-                due = _metric(cport, due_name, text=text)
+                due = _metric(cm_target, due_name, text=text)
                 if due > 0:
                     dues.add(due)
-                wc, ws = _metric(cport, wave_name + "_count", text=text), _metric(cport, wave_name + "_sum", text=text)
+                wc, ws = _metric(cm_target, wave_name + "_count", text=text), _metric(cm_target, wave_name + "_sum", text=text)
                 if wc > wave_seen[0]:
                     if wave_seen[0] > 0:  # the first wave (start-up, the caches) is not a steady one
                         length = (ws - wave_seen[1]) / (wc - wave_seen[0])
                         controller_waves.append(round(length, 3))
                         if wc - wave_seen[0] == 1:  # one wave ended since the last read: its window
-                            end = _metric(cport, done_name, text=text)
+                            end = _metric(cm_target, done_name, text=text)
                             wave_windows.append((end - length, end))
                     wave_seen = (wc, ws)
                 if cpu_start is None and samples[-1][1] >= groups:
@@ -495,9 +510,9 @@ async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Pa
                     cpu_start_syncs = samples[-1][1]
                 cpu.append((samples[-1][1], _cpu_seconds(cm.pid)))
                 if lists_first is None and samples[-1][1] >= groups:
-                    lists_first = _metric(cport, "horizontal_pod_autoscaler_controller_resource_metrics_lists_total",
+                    lists_first = _metric(cm_target, "horizontal_pod_autoscaler_controller_resource_metrics_lists_total",
                                           'source="request"')
-                    cpu[-1] = (_metric(cport, name), cpu[-1][1])
+                    cpu[-1] = (_metric(cm_target, name), cpu[-1][1])
             except OSError:
                 pass
             await asyncio.sleep(args.scrape_interval)
@@ -554,11 +569,11 @@ async def _hpas(args: argparse.Namespace, client: RestClient, url: str, kube: Pa
     # PodMetrics namespace lists requested per wave (the design: one per namespace, NAMESPACES)
     lists = "horizontal_pod_autoscaler_controller_resource_metrics_lists_total"
     if first is not None and lists_first is not None and samples[-1][1] > first[0]:
-        requested = _metric(cport, lists, 'source="request"') - lists_first
+        requested = _metric(cm_target, lists, 'source="request"') - lists_first
         out["hpa_podmetrics_lists_per_wave"] = round(requested / (samples[-1][1] - first[0]) * groups, 1)
     out["hpa_workers"] = args.hpa_workers
-    dur_sum = _metric(cport, "horizontal_pod_autoscaler_controller_reconciliation_duration_seconds_sum")
-    dur_cnt = _metric(cport, "horizontal_pod_autoscaler_controller_reconciliation_duration_seconds_count")
+    dur_sum = _metric(cm_target, "horizontal_pod_autoscaler_controller_reconciliation_duration_seconds_sum")
+    dur_cnt = _metric(cm_target, "horizontal_pod_autoscaler_controller_reconciliation_duration_seconds_count")
     out["hpa_reconcile_ms_avg"] = round(dur_sum / dur_cnt * 1000, 2) if dur_cnt else None
     st = (await client.list(R.HORIZONTALPODAUTOSCALERS))["items"]
     out["hpas_with_current_metrics"] = sum(1 for h in st if (h.get("status") or {}).get("currentMetrics"))

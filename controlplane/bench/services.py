@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -160,10 +161,15 @@ def _nft(netns: str, *args: str) -> str:
 
 
 async def _metrics(inst: "Instance") -> str:
-    """The agent's metrics (its proxy's among them) on its metrics port (``cmd.bootstrap``)."""
-    port = int((inst.ctx.data_dir / "agent.metrics-port").read_text().strip())
-    url = f"http://127.0.0.1:{port}/metrics"
-    return await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read().decode())
+    """The agent's metrics (its proxy's among them) on its metrics port (``cmd.bootstrap``):
+    HTTPS with delegated authn/authz under ``up``, read with the admin's certificate."""
+    url = inst.UP.component_url(inst.ctx.data_dir, "agent", "/metrics")
+    if url is None:
+        raise OSError("the agent wrote no metrics port")
+    pki = inst.ctx.pki
+    ctx = ssl.create_default_context(cafile=str(pki.ca_file))
+    ctx.load_cert_chain(str(pki.crt("admin")), str(pki.key("admin")))
+    return await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10, context=ctx).read().decode())
 
 
 def _metric(text: str, name: str) -> float:

@@ -43,7 +43,7 @@ from controlplane.runtime.runc import RuncRuntime
 
 log = get_logger(__name__)
 
-COMPONENT = bootstrap.Component("agent", uvloop=False)
+COMPONENT = bootstrap.Component("agent", uvloop=False, secure_metrics=True)
 CLEANUP = bootstrap.Component("agent-cleanup", metrics_port=False, uvloop=False)
 
 

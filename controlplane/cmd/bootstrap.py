@@ -10,7 +10,12 @@ bound to every record), runs ``main`` on uvloop (or asyncio) with ``ctx.stop`` s
 SIGINT/SIGTERM, and serves Prometheus metrics on ``127.0.0.1:--metrics-port`` (``0``: a free
 port) for as long as ``main`` runs; with ``--data-dir DIR`` the bound port is written to
 ``DIR/<component>.metrics-port``. The apiserver keeps its metrics on its own serving port
-(``/metrics``, as kube-apiserver), so it asks for no metrics port.
+(``/metrics``, as kube-apiserver), so it asks for no metrics port. Components declared
+``secure_metrics`` (the controller-manager, the scheduler, the metrics-server, the agent) serve
+that port over HTTPS with delegated authentication and authorization when given a serving
+certificate (``--tls-cert-file``, ``--tls-private-key-file``, ``--client-ca-file``,
+``--authorization-always-allow-paths``), as kube-controller-manager's and kube-scheduler's
+secure ports; without one, plain HTTP (``cmd.statusserver``).
 
 Health (``component-base``'s ``/healthz``, ``/livez``, ``/readyz``, answered by
 ``machinery.healthz`` as Kubernetes answers them: ``?verbose``, ``?exclude=``, ``/readyz/<check>``)
@@ -36,25 +41,22 @@ import asyncio
 import os
 import signal
 import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
-from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import structlog
 import uvloop  # ships with sanic: a cheaper event loop for processes that are mostly I/O callbacks
-from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from controlplane import log
 from controlplane.client.informer import Informer
 from controlplane.client.leaderelection import LeaderElectionConfig, LeaderElector
 from controlplane.client.rest import RestClient, discover_apiservers_by_default
-from controlplane.machinery.healthz import ENDPOINTS, HealthChecks
+from controlplane.cmd import statusserver
+from controlplane.machinery.healthz import HealthChecks
 
 logger = log.get_logger(__name__)
 
@@ -68,6 +70,8 @@ class Component:
     lease: str | None = None  # the Lease in kube-system when the component elects a leader
     metrics_port: bool = True  # False: metrics are served on the component's own port
     uvloop: bool = True
+    # the metrics port may be HTTPS with delegated authn/authz (statusserver: --tls-cert-file...)
+    secure_metrics: bool = False
 
 
 def parse_bool(v: str) -> bool:
@@ -87,6 +91,8 @@ def add_flags(p: argparse.ArgumentParser, comp: Component) -> None:
         if "--data-dir" not in p._option_string_actions:  # `up` has its own --data-dir
             p.add_argument("--data-dir", type=Path, default=None,
                            help=f"write the bound metrics port to DIR/{comp.name}.metrics-port")
+        if comp.secure_metrics:
+            statusserver.add_flags(p)
     if comp.lease:
         p.add_argument("--leader-elect", type=parse_bool, nargs="?", const=True, default=True,
                        help="campaign for a Lease in kube-system before acting (default true; --leader-elect=false)")
@@ -128,6 +134,11 @@ class Context:
     loop_tick: float = field(default_factory=time.monotonic)
     elector: LeaderElector | None = None
     _served: CollectorRegistry | None = field(default=None, repr=False)
+
+    @property
+    def served_metrics(self) -> CollectorRegistry | None:
+        """What the metrics port serves (the metrics-server also serves it on its secure port)."""
+        return self._served
 
     def add_metrics(self, registry: CollectorRegistry) -> None:
         """Also serve ``registry`` on the metrics port."""
@@ -188,50 +199,22 @@ def default_checks(ctx: Context) -> None:
     h.on_failure = lambda ep, failed: logger.info(f"{ep} check failed", failed=dict(failed))
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-_REASONS = {200: "OK", 404: "Not Found", 500: "Internal Server Error"}
-
-
-def status_app(ctx: Context, metrics_app: Callable[..., Any]) -> Callable[..., Any]:
-    """WSGI: ``/healthz``, ``/livez``, ``/readyz`` (and ``/<endpoint>/<check>``) from
-    ``ctx.health``; everything else is the Prometheus exposition."""
-    def app(environ: dict, start_response: Callable[..., Any]) -> list[bytes]:
-        head, _, sub = environ.get("PATH_INFO", "/").strip("/").partition("/")
-        if head in ENDPOINTS:
-            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-            code, body = ctx.health.answer(head, sub, query)
-            start_response(f"{code} {_REASONS.get(code, '')}", [
-                ("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")])
-            return [body.encode()]
-        return metrics_app(environ, start_response)
-    return app
-
-
-def _serve_metrics(ctx: Context) -> Any:
+def _serve_metrics(ctx: Context) -> statusserver.StatusServer:
     served = CollectorRegistry(auto_describe=True)
     served.register(_Forward(REGISTRY))
-    server = make_server("127.0.0.1", ctx.args.metrics_port, status_app(ctx, make_wsgi_app(served)),
-                         _ThreadingServer, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
-    thread.start()
+    secure = statusserver.secure_serving(ctx.args, ctx.component.name) if ctx.component.secure_metrics else None
+    server = statusserver.StatusServer(ctx.health, served, ctx.args.metrics_port, secure)
     ctx._served = served
-    ctx.metrics_port = server.server_port
+    ctx.metrics_port = server.start()
     data_dir = getattr(ctx.args, "data_dir", None)
     if data_dir is not None:
         Path(data_dir).mkdir(parents=True, exist_ok=True)
         tmp = Path(data_dir) / f".{ctx.component.name}.metrics-port.tmp"
         tmp.write_text(f"{ctx.metrics_port}\n")
         tmp.replace(Path(data_dir) / f"{ctx.component.name}.metrics-port")
-    logger.info("serving metrics", port=ctx.metrics_port)
-    return server, thread
+    logger.info("serving metrics", port=ctx.metrics_port, scheme=server.scheme,
+                delegated_auth=server.auth is not None)
+    return server
 
 
 async def _main(comp: Component, args: argparse.Namespace, main: Callable[[Context], Awaitable[int | None]]) -> int:
@@ -248,10 +231,7 @@ async def _main(comp: Component, args: argparse.Namespace, main: Callable[[Conte
         ticker.cancel()
         await asyncio.gather(ticker, return_exceptions=True)
         if metrics is not None:
-            server, thread = metrics
-            server.shutdown()
-            server.server_close()
-            await asyncio.to_thread(thread.join, 5)
+            await asyncio.to_thread(metrics.stop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 

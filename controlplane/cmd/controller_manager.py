@@ -34,7 +34,8 @@ from controlplane.machinery.timestamps import parse_duration
 
 log = get_logger(__name__)
 
-COMPONENT = bootstrap.Component("controller-manager", lease="kube-controller-manager", uvloop=False)
+COMPONENT = bootstrap.Component("controller-manager", lease="kube-controller-manager", uvloop=False,
+                                secure_metrics=True)
 
 # kube-controller-manager's names -> the module whose setup(manager) registers that controller
 CONTROLLERS: dict[str, ModuleType] = {

@@ -3,7 +3,9 @@ our metrics-server: scrapes every node's ``/metrics/resource`` each ``--metric-r
 and serves ``metrics.k8s.io/v1beta1`` over HTTPS on ``--bind-address``:``--secure-port``
 (``0``: a free port, written to ``DATA_DIR/metrics-server.port``) for the apiserver's
 aggregation layer; cluster-state series (kube-state-metrics names) and its own metrics are on
-the bootstrap metrics port.
+the bootstrap metrics port, and on the secure port's ``/metrics`` too (as metrics-server serves
+them). Given ``--tls-cert-file``, the bootstrap metrics port is HTTPS with the same certificate
+and the same delegated authentication (``cmd.statusserver``).
 
     controlplane metrics-server --kubeconfig F [--metric-resolution 15s] [--secure-port 0]
         [--cert-dir DIR | --tls-cert-file F --tls-private-key-file F]
@@ -14,7 +16,7 @@ the bootstrap metrics port.
         [--client-ca-file F] [--delegated-auth=false]
 
 Requests to the Metrics API are authenticated and authorized through the apiserver as
-metrics-server's are (``controlplane.metrics.auth``): the aggregation layer's front-proxy
+metrics-server's are (``controlplane.client.delegatedauth``): the aggregation layer's front-proxy
 certificate with ``X-Remote-User``, a cluster client certificate or a bearer token, then a
 SubjectAccessReview. ``--delegated-auth=false`` lets everyone read (only for an apiserver
 running without authentication, as the benchmarks' plain ones do).
@@ -40,14 +42,14 @@ from controlplane.machinery.timestamps import parse_duration
 from controlplane.metrics import register as apiservice_registration
 from controlplane.metrics import tls
 from controlplane.metrics.api import MetricsApi
-from controlplane.metrics.auth import RequestAuth
+from controlplane.client.delegatedauth import RequestAuth
 from controlplane.metrics.cache import node_informer, pod_informer
 from controlplane.metrics.scraper import ScrapeConfig, Scraper
 from controlplane.metrics.state import StateCollector
 from controlplane.metrics.storage import Storage
 
 log = get_logger(__name__)
-COMPONENT = bootstrap.Component("metrics-server")
+COMPONENT = bootstrap.Component("metrics-server", secure_metrics=True)
 
 
 def _duration(text: str) -> float:
@@ -155,7 +157,7 @@ async def _main(ctx: bootstrap.Context) -> int:
                            allowed_names=tuple(n for n in args.requestheader_allowed_names.split(",") if n),
                            client_ca=_read(args.client_ca_file),
                            always_allow_paths=tuple(p for p in args.authorization_always_allow_paths.split(",") if p))
-    api = MetricsApi(storage, nodes, pods, auth)
+    api = MetricsApi(storage, nodes, pods, auth, ctx.served_metrics)
     scraper = Scraper(nodes.list, storage, scrape_config(args), args.metric_resolution,
                       render=api.render, publish=api.publish)
     runner = web.AppRunner(api.app, access_log=None)

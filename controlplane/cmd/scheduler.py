@@ -64,7 +64,7 @@ async def _freeze_after_sync(sched) -> None:
     log.info("garbage collector tuned", frozen=gc.get_freeze_count(), thresholds=gc.get_threshold())
 
 
-COMPONENT = bootstrap.Component("scheduler", lease="kube-scheduler")
+COMPONENT = bootstrap.Component("scheduler", lease="kube-scheduler", secure_metrics=True)
 
 
 async def _main(ctx: bootstrap.Context) -> int:

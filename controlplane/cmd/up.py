@@ -206,26 +206,50 @@ def http_ok(url: str, cafile: Path | None = None, timeout: float = 1.0) -> bool:
         return False
 
 
+# the components whose metrics/health port `up` serves over HTTPS with delegated authn/authz
+# (a serving certificate of the cluster CA, ``cmd.statusserver``), as kube-controller-manager's
+# and kube-scheduler's secure ports; the others' ports are plain HTTP on loopback
+SECURE_METRICS = ("controller-manager", "scheduler", "metrics-server", "agent")
+
+
+def component_url(data_dir: Path, name: str, path: str = "") -> str | None:
+    """``https://127.0.0.1:PORT/path`` (``http://`` for the plain ones) of a component's
+    metrics/health port, from ``DATA_DIR/<name>.metrics-port``; None while it has none."""
+    try:
+        port = int((Path(data_dir) / f"{name}.metrics-port").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return f"{'https' if name in SECURE_METRICS else 'http'}://127.0.0.1:{port}{path}"
+
+
 def component_ready(name: str) -> Callable[[UpContext], bool]:
-    """Ready when the component's own /readyz (on its metrics port, ``cmd.bootstrap``) says so."""
+    """Ready when the component's own /readyz (on its metrics port, ``cmd.bootstrap``) says so
+    (anonymously: an always-allowed path; the server verified against the cluster CA)."""
     def ready(ctx: UpContext) -> bool:
-        try:
-            port = int((ctx.data_dir / f"{name}.metrics-port").read_text().strip())
-        except (OSError, ValueError):
-            return False
-        return http_ok(f"http://127.0.0.1:{port}/readyz")
+        url = component_url(ctx.data_dir, name, "/readyz")
+        return url is not None and http_ok(url, ctx.pki.ca_file if url.startswith("https") else None)
     return ready
 
 
 def component_live(name: str) -> Callable[[UpContext, float], bool]:
-    """The supervisor's liveness probe: the component's own /livez (event loop, leader Lease)."""
+    """The supervisor's liveness probe: the component's own /livez (event loop, leader Lease),
+    anonymous as the kubelet's probes of kube-controller-manager's /healthz are."""
     def live(ctx: UpContext, timeout: float) -> bool:
-        try:
-            port = int((ctx.data_dir / f"{name}.metrics-port").read_text().strip())
-        except (OSError, ValueError):
-            return False
-        return http_ok(f"http://127.0.0.1:{port}/livez", timeout=timeout)
+        url = component_url(ctx.data_dir, name, "/livez")
+        return url is not None and http_ok(url, ctx.pki.ca_file if url.startswith("https") else None, timeout)
     return live
+
+
+def _metrics_serving(ctx: UpContext, name: str, cn: str) -> None:
+    """Issue (or renew: ``ClusterPKI.leaf``) the serving certificate of a component's secure
+    metrics/health port (cluster CA; 127.0.0.1, localhost, ::1), at each start of ``up``."""
+    ctx.pki.serving(f"{name}-serving", cn, ["127.0.0.1", "localhost", "::1"])
+
+
+def _secure_metrics_args(c: UpContext, name: str) -> list[str]:
+    """The flags of that port: its certificate and the CA of client certificates."""
+    return ["--tls-cert-file", str(c.pki.crt(f"{name}-serving")),
+            "--tls-private-key-file", str(c.pki.key(f"{name}-serving")), "--client-ca-file", str(c.pki.ca_file)]
 
 
 def _etcd(ctx: UpContext) -> Runnable | None:
@@ -270,18 +294,21 @@ def _leader_elect_args(c: UpContext) -> list[str]:
 
 
 def _controller_manager(ctx: UpContext) -> Runnable:
+    _metrics_serving(ctx, "controller-manager", "kube-controller-manager")
     return ChildProcess("controller-manager", lambda c: [
         "controller-manager", "--kubeconfig", str(c.component_kubeconfig("controller-manager")),
         "--data-dir", str(c.data_dir), "--root-ca-file", str(c.pki.ca_file),
         "--cluster-signing-cert-file", str(c.pki.ca_file), "--cluster-signing-key-file", str(c.pki.key("ca")),
-        "--cluster-cidr", c.extra["cluster_cidr"], *_leader_elect_args(c)],
+        "--cluster-cidr", c.extra["cluster_cidr"], *_leader_elect_args(c),
+        *_secure_metrics_args(c, "controller-manager")],
         ready=component_ready("controller-manager"), live=component_live("controller-manager"))
 
 
 def _scheduler(ctx: UpContext) -> Runnable:
+    _metrics_serving(ctx, "scheduler", "kube-scheduler")
     return ChildProcess("scheduler", lambda c: [
         "scheduler", "--kubeconfig", str(c.component_kubeconfig("scheduler")), "--data-dir", str(c.data_dir),
-        *_leader_elect_args(c)],
+        *_leader_elect_args(c), *_secure_metrics_args(c, "scheduler")],
         ready=component_ready("scheduler"), live=component_live("scheduler"))
 
 
@@ -427,10 +454,9 @@ def metrics_endpoints(ctx: UpContext) -> dict[str, str]:
     if ctx.extra.get("etcd_metrics"):
         out["etcd"] = ctx.extra["etcd_metrics"] + "/metrics"
     for comp in ("controller-manager", "scheduler", "metrics-server"):
-        try:
-            out[comp] = f"http://127.0.0.1:{int((ctx.data_dir / f'{comp}.metrics-port').read_text())}/metrics"
-        except (OSError, ValueError):
-            pass
+        url = component_url(ctx.data_dir, comp, "/metrics")
+        if url is not None:
+            out[comp] = url
     if os.geteuid() == 0:  # the agent's endpoint (authenticated: nodes/metrics)
         out["agent"] = f"{ctx.server}/api/v1/nodes/{ctx.node_name}/proxy/metrics"
     return out

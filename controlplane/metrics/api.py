@@ -4,7 +4,8 @@ discovery (``/apis``, ``/apis/metrics.k8s.io``, ``/apis/metrics.k8s.io/v1beta1``
 ``/namespaces/NS/pods/NAME``) with ``labelSelector`` and ``fieldSelector`` (``metadata.name``,
 ``metadata.namespace``), Table answers for ``kubectl get``, ``Status`` errors (404 for an
 object without metrics, 400 for a bad selector, 405 for watch), and ``/healthz``, ``/livez``,
-``/readyz`` (ready once a scrape cycle has been stored).
+``/readyz`` (ready once a scrape cycle has been stored), and the process's own ``/metrics``
+(as metrics-server serves its own on its secure port, authorized as ``get /metrics``).
 
 Objects are rendered from ``storage.Storage`` and the slim caches; each one's JSON is kept
 until the next scrape cycle (or a label change), so a list of 150,000 PodMetrics joins stored
@@ -24,13 +25,15 @@ from fractions import Fraction
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from controlplane.client.informer import Informer
 from controlplane.client.rest import dumps, loads
 from controlplane.machinery.quantity import format_quantity, parse_quantity
 from controlplane.machinery.selectors import LabelSelector, parse_field_selector, parse_label_selector
 from controlplane.machinery.timestamps import rfc3339
-from controlplane.metrics.auth import RequestAuth
+from controlplane.client.delegatedauth import RequestAuth
 from controlplane.metrics.storage import Storage
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
@@ -137,8 +140,9 @@ def not_found(resource: str, name: str) -> web.Response:
 
 class MetricsApi:
     def __init__(self, storage: Storage, nodes: Informer, pods: Informer,
-                 auth: RequestAuth | None = None) -> None:
+                 auth: RequestAuth | None = None, metrics: CollectorRegistry | None = None) -> None:
         self.storage = storage
+        self.metrics = metrics  # the process's own metrics, also on this port (as metrics-server's /metrics)
         self.nodes = nodes
         self.pods = pods
         self.auth = auth  # authentication and authorization (auth.py); None: everyone may read
@@ -153,6 +157,8 @@ class MetricsApi:
         for path in ("/healthz", "/livez"):
             r.add_get(path, lambda _: web.Response(text="ok"))
         r.add_get("/readyz", self.readyz)
+        if metrics is not None:
+            r.add_get("/metrics", self.own_metrics)
         r.add_get("/apis", self.group_list)
         r.add_get(f"/apis/{GROUP}", self.group)
         r.add_get(BASE, self.resource_list)
@@ -176,6 +182,12 @@ class MetricsApi:
             return await handler(request)
         except web.HTTPNotFound:
             return status(404, "NotFound", "the server could not find the requested resource")
+
+    async def own_metrics(self, request: web.Request) -> web.Response:
+        """The Prometheus exposition (``get /metrics``: ``system:monitoring``)."""
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        body = await asyncio.to_thread(encoder, self.metrics)
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     # -- discovery --------------------------------------------------------------------------
     async def readyz(self, _: web.Request) -> web.Response:

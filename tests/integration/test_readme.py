@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import ssl
 import time
 import urllib.request
 import uuid
@@ -205,12 +206,18 @@ def test_manifest_applies(cluster: Cluster, path: Path):
 
 def test_components_serve_metrics_and_hold_leases(cluster: Cluster):
     """What the README says of every component: Prometheus metrics on the port each wrote to
-    the data dir, and a leader-election Lease for the controller-manager and the scheduler."""
-    for component, metric in [("controller-manager", "rest_client_requests_total"),
-                              ("scheduler", "scheduler_schedule_attempts_total"),
-                              ("agent", "kubelet_running_pods")]:
+    the data dir, and a leader-election Lease for the controller-manager and the scheduler.
+    The controller-manager and the scheduler run here without a serving certificate (plain
+    HTTP); the agent has one (HTTPS, delegated authn/authz: the admin's certificate)."""
+    pki = cluster.api.pki
+    admin = ssl.create_default_context(cafile=str(pki.ca_file))
+    admin.load_cert_chain(str(pki.crt("admin")), str(pki.key("admin")))
+    for component, metric, scheme in [("controller-manager", "rest_client_requests_total", "http"),
+                                      ("scheduler", "scheduler_schedule_attempts_total", "http"),
+                                      ("agent", "kubelet_running_pods", "https")]:
         port = int((cluster.work / f"{component}.metrics-port").read_text())
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}/metrics", timeout=10,
+                                    context=admin if scheme == "https" else None) as r:
             assert metric in r.read().decode(), component
     for lease in ("kube-controller-manager", "kube-scheduler"):
         spec = cluster.json("get", "lease", "-n", "kube-system", lease)["spec"]

@@ -1,4 +1,4 @@
-"""The Metrics API's delegated authentication and authorization (``controlplane.metrics.auth``)
+"""The Metrics API's delegated authentication and authorization (``controlplane.client.delegatedauth``)
 and the aggregation proxy's identity headers: request attributes as kube's RequestInfo, the
 front-proxy certificate recognised only when its own CA signed it (and its name is allowed),
 X-Remote-* read into a user, bearer tokens and decisions through TokenReview /
@@ -15,7 +15,7 @@ from multidict import CIMultiDict
 
 from controlplane.apiserver.aggregation.proxy import identity_headers
 from controlplane.machinery.userinfo import UserInfo
-from controlplane.metrics.auth import RequestAuth, request_attributes
+from controlplane.client.delegatedauth import RequestAuth, request_attributes
 from controlplane.pki import certs
 
 
@@ -131,3 +131,19 @@ def test_identity_headers_name_the_user():
     assert identity_headers(u) == [
         ("X-Remote-User", "jane"), ("X-Remote-Group", "devs"), ("X-Remote-Group", "system:authenticated"),
         ("X-Remote-Extra-authentication.kubernetes.io%2Fpod-name", "p")]
+
+
+@pytest.mark.parametrize("paths,path,want", [
+    (("/healthz", "/readyz", "/livez"), "/livez", True),
+    (("/healthz", "/readyz", "/livez"), "/livez/ping", False),
+    (("/healthz", "/readyz", "/livez"), "/metrics", False),
+    (("/livez/*",), "/livez/ping", True),
+    (("/livez/*",), "/livez", False),
+    (("*",), "/anything", True),
+    ((), "/healthz", False),
+], ids=["exact", "exact-not-prefix", "other", "star-prefix", "star-needs-slash", "star-all", "none"])
+def test_always_allow_paths(cas, paths, path, want):
+    """``--authorization-always-allow-paths`` as Kubernetes' path authorizer matches them."""
+    cluster, front = cas
+    auth = RequestAuth(FakeClient({}), client_ca=cluster.cert_pem, always_allow_paths=paths)
+    assert auth.always_allowed(path) is want

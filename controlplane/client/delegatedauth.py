@@ -1,6 +1,11 @@
-"""Who may read the Metrics API, decided as metrics-server decides it (the generic apiserver's
-delegated authentication and authorization; nothing of the apiserver is imported: the
-component reaches the cluster only through ``controlplane.client``).
+"""Who may use a component's own HTTPS port, decided as the generic apiserver's delegated
+authentication and authorization decide it (k8s.io/apiserver's ``DelegatingAuthenticationOptions``
+and ``DelegatingAuthorizationOptions``): the Metrics API of the metrics component
+(``controlplane.metrics.api``) and every component's metrics and health port
+(``controlplane.cmd.statusserver``: the controller-manager's, the scheduler's, the
+metrics-server's and the agent's ``/metrics``, as kube-controller-manager and kube-scheduler
+serve theirs on 10257/10259). Nothing of the apiserver is imported: a component reaches the
+cluster only through ``controlplane.client``.
 
 Authentication, in kube's order:
 
@@ -16,9 +21,17 @@ Authentication, in kube's order:
 
 Authorization: a ``SubjectAccessReview`` with the request's attributes (``get``/``list``
 ``nodes``/``pods`` in ``metrics.k8s.io``, with namespace and name; a non-resource path for
-discovery), allowed and denied answers cached 10 s; ``--authorization-always-allow-paths``
-(``/healthz``, ``/livez``, ``/readyz``) skip both. The component's identity needs
-``system:auth-delegator`` (bootstrap policy: ``metrics-server:system:auth-delegator``).
+discovery; ``/metrics``: ``get`` of that path), allowed and denied answers cached 10 s;
+``--authorization-always-allow-paths`` (``/healthz``, ``/readyz``, ``/livez`` by default; a
+trailing ``*`` matches a prefix, as Kubernetes' path authorizer) skip both, so the anonymous
+liveness probes pass. The component's identity needs ``tokenreviews`` and
+``subjectaccessreviews`` ``create`` (bootstrap policy: ``system:auth-delegator`` bound to
+``system:metrics-server``; the same rules are in ``system:kube-controller-manager``,
+``system:kube-scheduler`` and ``system:node``, as Kubernetes' policy has them).
+
+Answers: no credential, or one that is not accepted, is 401 ``Unauthorized``; a user the
+SubjectAccessReview does not allow is 403 with Kubernetes' message (``forbidden: User "jane"
+cannot get path "/metrics"``).
 """
 
 from __future__ import annotations
@@ -40,7 +53,7 @@ from controlplane.machinery.userinfo import UserInfo, user_from_api, user_from_p
 log = get_logger(__name__)
 
 TTL = 10.0
-GROUP = "metrics.k8s.io"
+ALWAYS_ALLOW_PATHS = ("/healthz", "/readyz", "/livez")  # --authorization-always-allow-paths' default
 _VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -75,7 +88,7 @@ def request_attributes(method: str, path: str, query: Any) -> dict[str, Any]:
 class RequestAuth:
     def __init__(self, client: RestClient, *, requestheader_ca: bytes | None = None,
                  allowed_names: tuple[str, ...] = (), client_ca: bytes | None = None,
-                 always_allow_paths: tuple[str, ...] = ("/healthz", "/livez", "/readyz")) -> None:
+                 always_allow_paths: tuple[str, ...] = ALWAYS_ALLOW_PATHS) -> None:
         self.client = client
         self.front_proxy_cas = x509.load_pem_x509_certificates(requestheader_ca) if requestheader_ca else []
         self.allowed_names = allowed_names
@@ -186,9 +199,14 @@ class RequestAuth:
         self._decisions[key] = (allowed, now + TTL)
         return allowed
 
+    def always_allowed(self, path: str) -> bool:
+        """``--authorization-always-allow-paths``: exact paths, or prefixes ending in ``*``."""
+        return any(path.startswith(p[:-1]) if p.endswith("*") else path == p for p in self.always_allow)
+
     async def check(self, request: Any) -> Denied | None:
-        """None when the request may go on, else the answer to give (401/403)."""
-        if request.path in self.always_allow:
+        """None when the request may go on, else the answer to give (401/403). ``request``:
+        an aiohttp request (``transport``, ``headers``, ``method``, ``path``, ``query``)."""
+        if self.always_allowed(request.path):
             return None
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport is not None else None
         user = await self.authenticate(ssl_object, request.headers)
