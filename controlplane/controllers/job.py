@@ -32,9 +32,20 @@ deleted, the Job completes when every index has a succeeded pod, and
 ``status.completedIndexes`` / ``status.failedIndexes`` list them in Kubernetes' compressed form
 (``0-2,4``). With ``backoffLimitPerIndex`` each pod carries its index's failure count
 (``batch.kubernetes.io/job-index-failure-count``) and an index whose count reaches the limit
-(or a FailIndex rule) fails for good. As in Kubernetes without pod-tracking finalizers,
-succeeded and failed pods are counted from the live pods. Neighbours: ``jobutil`` (the policy
-logic), ``controllerutil``, ``podutil``.
+(or a FailIndex rule) fails for good.
+
+Pod-tracking finalizers (Kubernetes 1.26+): every pod created carries
+``batch.kubernetes.io/job-tracking``; a finished pod is recorded in
+``status.uncountedTerminatedPods`` (an Indexed success in ``completedIndexes``), then loses the
+finalizer, then moves into ``succeeded`` / ``failed`` (``jobtracking``), so a pod deleted
+before or after it was seen finishing counts exactly once, across restarts. A deleted pod not
+Succeeded counts as failed unless the Job only replaces Failed pods; pods the Job itself
+deletes because it no longer wants them lose the finalizer first and are not counted; a
+finishing Job's active pods keep it and are counted (as failed on a failure). The terminal
+condition waits until nothing is uncounted. Pods no unfinished Job controls (their Job
+deleted, finished, or the reference removed by ``--cascade=orphan``) lose the finalizer
+through a second queue (``syncOrphanPod``). Neighbours: ``jobutil`` (the policy logic),
+``jobtracking`` (the counting), ``controllerutil``, ``podutil``.
 """
 
 from __future__ import annotations
@@ -50,6 +61,7 @@ from controlplane.client.informer import object_key
 from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError
 from controlplane.controllers import controllerutil as cu
+from controlplane.controllers import jobtracking as jt
 from controlplane.controllers import jobutil as ju
 from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
@@ -92,22 +104,24 @@ def compress_indexes(indexes: set[int]) -> str:
     return ji.format_intervals(ji.from_indexes(indexes))
 
 
-def only_replace_failed(spec: dict) -> bool:
-    """``onlyReplaceFailedPods``: terminating pods are waited for, not replaced."""
-    return spec.get("podReplacementPolicy") == "Failed" or spec.get("podFailurePolicy") is not None
+only_replace_failed = ju.only_replace_failed
 
 
 def indexed_plan(completions: int, pods: list[dict], want_active: int, *,
                  failed: set[int] | frozenset[int] = frozenset(),
-                 wait_terminating: bool = False) -> tuple[set[int], list[dict], list[int]]:
+                 wait_terminating: bool = False,
+                 succeeded: set[int] | None = None) -> tuple[set[int], list[dict], list[int]]:
     """Indexed mode, pure: (succeeded indexes, active pods to delete, indexes to create pods
-    for). An active pod with an invalid or out-of-range index, or of an index already
-    succeeded or ``failed``, is deleted; of several active pods of one index all but the one
-    Kubernetes' deletion ranking keeps longest are (``appendDuplicatedIndexPodsForRemoval``).
-    New pods take the lowest indexes neither succeeded, failed nor active (nor terminating,
-    with ``wait_terminating``), up to ``want_active`` active (less the terminating pods)."""
-    succeeded = {i for p in pods if pu.phase(p) == "Succeeded"
-                 for i in [pod_index(p)] if i is not None and i < completions}
+    for). ``succeeded`` is what the Job has counted (``status.completedIndexes`` and the
+    Succeeded pods not yet counted); None: the Succeeded pods' indexes. An active pod with an
+    invalid or out-of-range index, or of an index already succeeded or ``failed``, is deleted;
+    of several active pods of one index all but the one Kubernetes' deletion ranking keeps
+    longest are (``appendDuplicatedIndexPodsForRemoval``). New pods take the lowest indexes
+    neither succeeded, failed nor active (nor terminating, with ``wait_terminating``), up to
+    ``want_active`` active (less the terminating pods)."""
+    if succeeded is None:
+        succeeded = {i for p in pods if pu.phase(p) == "Succeeded"
+                     for i in [pod_index(p)] if i is not None and i < completions}
     remove: list[dict] = []
     by_index: dict[int, list[dict]] = {}
     for p in pods:
@@ -188,7 +202,7 @@ def indexed_template(template: dict, job_name: str, index: int,
 
 @dataclass
 class JobCounts:
-    """What the pods of a Job add up to (pure, from ``count_pods``)."""
+    """What a Job has counted plus what its pods add (pure, from ``count_pods``)."""
 
     indexed: bool
     succeeded: int
@@ -198,27 +212,38 @@ class JobCounts:
     active: list[dict]
     terminating: int
     failed_pods: list[dict] = field(default_factory=list)
+    prev_succeeded_indexes: set[int] = field(default_factory=set)  # status.completedIndexes
+    delayed: dict[int, dict] = field(default_factory=dict)  # backoffLimitPerIndex: pods kept for their index
 
 
-def count_pods(job: dict, pods: list[dict]) -> JobCounts:
+def count_pods(job: dict, pods: list[dict], expected_rm: set[str] | frozenset[str] = frozenset()) -> JobCounts:
+    """As ``syncJob`` with pod-tracking finalizers: ``status.succeeded`` / ``failed`` plus the
+    UIDs in ``status.uncountedTerminatedPods`` plus the finished pods still carrying the
+    finalizer (``expected_rm``: those whose removal the informer has not shown yet, already
+    counted); an Indexed Job's successes are ``status.completedIndexes`` plus those pods'."""
     spec = job.get("spec") or {}
-    completions = spec.get("completions")
-    indexed = spec.get("completionMode") == "Indexed" and completions is not None
-    succeeded_indexes: set[int] = set()
-    if indexed:
-        succeeded_indexes, _, _ = indexed_plan(int(completions), pods, 0)
-        succeeded = len(succeeded_indexes)
-    else:
-        succeeded = sum(1 for p in pods if pu.phase(p) == "Succeeded")
+    status = job.get("status") or {}
+    indexed = jt.is_indexed(job)
     policy = spec.get("podFailurePolicy")
-    failed_pods = [p for p in pods if pu.phase(p) == "Failed"]
-    failed = sum(1 for p in failed_pods if ju.match_pod_failure_policy(policy, p)[1])
+    unc_s, unc_f = jt.uncounted_lists(status)
+    new_s, new_f = jt.new_finished_pods(job, pods, expected_rm)
+    succeeded = int(status.get("succeeded") or 0) + len(new_s) + len(unc_s)
+    failed = int(status.get("failed") or 0) + jt.counted_failures(policy, new_f) + len(unc_f)
+    prev: set[int] = set()
+    succeeded_indexes: set[int] = set()
     failed_indexes = None
-    if indexed and spec.get("backoffLimitPerIndex") is not None:
-        failed_indexes = ju.failed_indexes(spec, (job.get("status") or {}).get("failedIndexes"), pods)
+    delayed: dict[int, dict] = {}
+    if indexed:
+        prev, succeeded_indexes = jt.succeeded_indexes(job, pods)
+        succeeded = len(succeeded_indexes)
+        if spec.get("backoffLimitPerIndex") is not None:
+            failed_indexes = ju.failed_indexes(spec, status.get("failedIndexes"), pods)
+            delayed = jt.delayed_deletion_per_index(job, pods, succeeded=succeeded_indexes, failed=failed_indexes,
+                                                    expected_rm=expected_rm)
+    failed_pods = [p for p in pods if ju.is_pod_failed(p, spec)]
     return JobCounts(indexed, succeeded, succeeded_indexes, failed, failed_indexes,
                      [p for p in pods if pu.is_pod_active(p)], sum(1 for p in pods if is_terminating_pod(p)),
-                     failed_pods)
+                     failed_pods, prev, delayed)
 
 
 def finish_target(job: dict, counts: JobCounts, now: float) -> tuple[tuple[str, str, str] | None, float | None]:
@@ -268,7 +293,7 @@ def completions_reached(job: dict, counts: JobCounts, active: int) -> bool:
     completions = (job.get("spec") or {}).get("completions")
     if completions is None:
         return counts.succeeded > 0 and active == 0
-    return counts.succeeded >= int(completions)
+    return counts.succeeded >= int(completions) and active == 0
 
 
 def ensure_condition(conditions: list[dict], ctype: str, status: str, reason: str, message: str) -> bool:
@@ -311,78 +336,192 @@ class JobController:
         self.pod_inf = manager.informer(R.PODS)
         self.recorder = manager.recorder("job-controller")
         self.expectations = cu.Expectations()
+        self.finalizer_expectations = jt.FinalizerExpectations()
         self.controller = Controller("job", self.reconcile, workers=workers)
-        self.job_inf.add_handler(lambda t, o, old: self.controller.enqueue(object_key(o)))
+        # pods whose Job is gone or finished but which still carry the tracking finalizer
+        self.orphans = Controller("job-orphan-pod", self.sync_orphan_pod, workers=1)
+        self.job_inf.add_handler(self._on_job)
         self.pod_inf.add_handler(self._on_pod)
         manager.add(self.controller)
+        manager.add(self.orphans)
+
+    def _on_job(self, etype: str, job: dict, old: dict | None) -> None:
+        self.controller.enqueue(object_key(job))
+        if etype == "DELETED":  # ``deleteJob``: its pods' finalizers go through the orphan queue
+            for p in self.pod_inf.by_owner(job["metadata"]["uid"]):
+                if cu.is_controlled_by(p, job) and jt.has_tracking_finalizer(p):
+                    self.orphans.enqueue(object_key(p))
+
+    def _resolve(self, pod: dict) -> dict | None:
+        """``resolveControllerRef``: the Job (from the cache) the pod's controller reference
+        names, with the same uid; None when it is not a Job's or that Job is gone."""
+        ref = cu.controller_ref(pod)
+        if ref is None or ref.get("kind") != "Job" or ref.get("apiVersion") != "batch/v1":
+            return None
+        job = self.job_inf.get(f"{pod['metadata'].get('namespace')}/{ref.get('name')}")
+        return job if job is not None and job["metadata"].get("uid") == ref.get("uid") else None
 
     def _on_pod(self, etype: str, pod: dict, old: dict | None) -> None:
         key = self.expectations.observe_owned_pod(etype, pod, old, "Job")
+        job = self._resolve(pod)
+        if job is not None and (etype == "DELETED" or not jt.has_tracking_finalizer(pod)):
+            self.finalizer_expectations.observed(object_key(job), jt.uid_of(pod))
+        if etype != "DELETED" and jt.has_tracking_finalizer(pod) and (job is None or job_finished(job)):
+            self.orphans.enqueue(object_key(pod))
         if key is not None:
             self.controller.enqueue(key)
+
+    async def sync_orphan_pod(self, key: str) -> Result | None:
+        """``syncOrphanPod``: strip the tracking finalizer from a pod no unfinished Job
+        controls (its Job deleted or finished, its controller reference removed by an orphaning
+        delete); a pod controlled by something other than a Job keeps it."""
+        pod = self.pod_inf.get(key)
+        if pod is None or not jt.has_tracking_finalizer(pod):
+            return None
+        ref = cu.controller_ref(pod)
+        if ref is not None:
+            if ref.get("kind") != "Job" or ref.get("apiVersion") != "batch/v1":
+                return None
+            job = self._resolve(pod)
+            if job is not None and not job_finished(job):
+                return None  # still its Job's: the Job's sync counts it
+        if await cu.remove_finalizer(self.client, R.PODS, pod, jt.FINALIZER):
+            log.info("tracking finalizer removed from orphan pod", pod=key)
+        return None
 
     async def reconcile(self, key: str) -> Result | None:
         job = self.job_inf.get(key)
         if job is None:
             self.expectations.delete(key)
+            self.finalizer_expectations.delete(key)
             return None
         job = copy.deepcopy(job)
-        if job_finished(job) or pu.is_terminating(job):
+        if job_finished(job):
             return None
+        # before the pods are read: a pod that sneaks in later defers the sync (as syncJob)
+        satisfied = self.expectations.satisfied(key)
         uid = job["metadata"]["uid"]
         pods = [p for p in self.pod_inf.by_owner(uid) if cu.is_controlled_by(p, job)]
+        expected_rm = self.finalizer_expectations.expected(key)
         try:
-            counts = count_pods(job, pods)
+            counts = count_pods(job, pods, expected_rm)
             target, wait = finish_target(job, counts, time.time())
         except (TypeError, ValueError, KeyError, AttributeError) as e:  # a spec validation should have refused
             log.warning("job spec not understood", job=key, error=repr(e))
             self.recorder.event(job, "Warning", "InvalidJobSpec", f"Cannot sync the Job: {e!r}")
             raise TerminalError(f"job {key}: {e!r}") from e
         spec = job.get("spec") or {}
-        status = dict(job.get("status") or {})
-        if not spec.get("suspend"):
-            status.setdefault("startTime", now_rfc3339())
+        status = copy.deepcopy(job.get("status") or {})
+        if not spec.get("suspend") and not status.get("startTime"):
+            status["startTime"] = now_rfc3339()
         conditions = [dict(c) for c in status.get("conditions") or []]
         active = counts.active
         terminating = counts.terminating
-        satisfied = self.expectations.satisfied(key)
         backoff_wait = None
-        if target is None:
-            if satisfied:
-                active, backoff_wait = await self._manage(job, key, pods, counts)
-                self._suspend_condition(job, status, conditions)
-            if completions_reached(job, counts, len(active)):
-                target = ("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods")
-        waits = [w for w in (wait, backoff_wait) if w is not None]
-        result = Result(requeue_after=min(waits)) if waits and target is None else None
         if target is not None:
+            # active pods are deleted with their finalizer: counted below (as failed on a failure)
             await self._delete_pods(job, key, active)
             terminating += len(active)
             active = []
+            if not satisfied:
+                target = None  # pods may be missing from the cache: finish on a later sync
+        else:
+            managed = satisfied and not pu.is_terminating(job)
+            if managed:
+                active, backoff_wait = await self._manage(job, key, pods, counts)
+            if completions_reached(job, counts, len(active)):
+                target = ("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods")
+            elif managed:
+                self._suspend_condition(job, status, conditions)
+        waits = [w for w in (wait, backoff_wait) if w is not None]
+        result = Result(requeue_after=min(waits)) if waits and target is None else None
+        finished = None
+        if target is not None:
             interim = next((k for k, v in TERMINAL_FOR.items() if v == target[0]), target[0])
-            if not any(c.get("type") == interim for c in conditions):
+            if not any(c.get("type") == interim and c.get("status") == "True" for c in conditions):
                 conditions.append(new_condition(interim, target[1], target[2]))
-            if terminating == 0 and satisfied:
-                self._finish(job, status, conditions, TERMINAL_FOR[interim], target[1], target[2])
-        new_status = {**status, "active": len(active), "succeeded": counts.succeeded, "failed": counts.failed,
-                      "ready": sum(1 for p in active if pu.is_pod_ready(p)), "terminating": terminating}
+            finished = jt.SUCCESS if interim == "SuccessCriteriaMet" else jt.FAILURE
+        status.update(active=len(active), ready=sum(1 for p in active if pu.is_pod_ready(p)), terminating=terminating)
         if conditions:
-            new_status["conditions"] = conditions
-        if counts.indexed:
-            new_status["completedIndexes"] = compress_indexes(counts.succeeded_indexes)
-        if counts.failed_indexes is not None:
-            new_status["failedIndexes"] = compress_indexes(counts.failed_indexes)
-        for k in ("active", "succeeded", "failed"):
-            if new_status[k] == 0 and k not in status:
-                new_status.pop(k)
-        if new_status != (job.get("status") or {}):
-            job["status"] = new_status
-            try:
-                await self.client.update_status(R.JOBS, job)
-            except ApiStatusError as e:
-                if not e.not_found:
-                    raise
+            status["conditions"] = conditions
+        tracked_all = await self._track(job, key, pods, counts, status, expected_rm, finished)
+        if target is not None and tracked_all and terminating == 0 and not (job.get("status") or {}).get(
+                "uncountedTerminatedPods"):
+            status = copy.deepcopy(job.get("status") or {})
+            self._finish(job, status, status.setdefault("conditions", []), TERMINAL_FOR[interim], target[1], target[2])
+            await self._write_status(job, status)
         return result
+
+    async def _track(self, job: dict, key: str, pods: list[dict], counts: JobCounts, status: dict,
+                     expected_rm: frozenset[str], finished: str | None) -> bool:
+        """``trackJobStatusAndRemoveFinalizers``: record the newly finished pods in the status
+        (UIDs in ``uncountedTerminatedPods``, an Indexed Job's successes in
+        ``completedIndexes``) and write it, remove their finalizers, then move the UIDs whose
+        pod lost its finalizer into ``succeeded`` / ``failed`` and write again. ``job`` ends
+        up as last written (or read). False when the per-sync cap on recorded pods was reached
+        (the rest next sync)."""
+        with_finalizer = {jt.uid_of(p) for p in pods if jt.has_tracking_finalizer(p) and jt.uid_of(p) not in expected_rm}
+        jt.clean_uncounted(status, with_finalizer)  # recorded before a restart, finalizer gone since
+        plan = jt.plan_tracking({**job, "status": status}, pods, finished=finished, expected_rm=expected_rm,
+                                prev_succeeded_indexes=counts.prev_succeeded_indexes, delayed=counts.delayed)
+        status["uncountedTerminatedPods"] = jt.uncounted_status(plan.uncounted_succeeded, plan.uncounted_failed)
+        if counts.indexed:
+            done = counts.prev_succeeded_indexes | plan.new_succeeded_indexes
+            status["completedIndexes"] = compress_indexes(done)
+            status["succeeded"] = len(done)
+        if counts.failed_indexes is not None:
+            status["failedIndexes"] = compress_indexes(counts.failed_indexes)
+        await self._write_status(job, status)
+        if plan.remove:
+            removed, error = await self._remove_finalizers(key, plan.remove)
+            with_finalizer -= removed
+            status = copy.deepcopy(job.get("status") or {})
+            if jt.clean_uncounted(status, with_finalizer):  # also the partial progress of a failed round
+                await self._write_status(job, status)
+            if error is not None:
+                raise error
+        return not plan.reached_max
+
+    async def _write_status(self, job: dict, status: dict) -> None:
+        """PUT ``status`` when it differs; ``job`` becomes the stored Job (its resourceVersion
+        guards the next write: a Job changed meanwhile is a 409 and a requeue). Zero
+        ``active`` / ``succeeded`` / ``failed`` are left out, as Kubernetes' omitempty."""
+        for k in ("active", "succeeded", "failed"):
+            if status.get(k) == 0:
+                status.pop(k)
+        if status == (job.get("status") or {}):
+            return
+        job["status"] = status
+        try:
+            stored = await self.client.update_status(R.JOBS, job)
+        except ApiStatusError as e:
+            if not e.not_found:
+                raise
+            return
+        job.clear()
+        job.update(stored)
+
+    async def _remove_finalizers(self, key: str, pods: list[dict]) -> tuple[set[str], BaseException | None]:
+        """``removeTrackingFinalizerFromPods``: (the UIDs whose finalizer is gone: removed now
+        or the pod is gone, the first error of the others)."""
+        self.finalizer_expectations.expect_removed(key, [jt.uid_of(p) for p in pods])
+
+        async def one(p: dict) -> None:
+            if not await cu.remove_finalizer(self.client, R.PODS, p, jt.FINALIZER):
+                self.finalizer_expectations.observed(key, jt.uid_of(p))  # gone: no event to wait for
+
+        results = await asyncio.gather(*(one(p) for p in pods), return_exceptions=True)
+        done: set[str] = set()
+        error: BaseException | None = None
+        for p, r in zip(pods, results):
+            if isinstance(r, BaseException):
+                self.finalizer_expectations.observed(key, jt.uid_of(p))
+                error = error or r
+            else:
+                done.add(jt.uid_of(p))
+        if error is not None:
+            log.warning("removing tracking finalizers failed", job=key, pods=len(pods) - len(done), error=repr(error))
+        return done, error
 
     def _suspend_condition(self, job: dict, status: dict, conditions: list[dict]) -> None:
         """``Suspended`` True while ``spec.suspend`` (JobSuspended), False once resumed
@@ -417,20 +556,21 @@ class JobController:
         base, cap = self.backoff
         now = time.time()
         if spec.get("suspend"):
-            await self._delete_pods(job, key, pu.rank_for_deletion(active))
+            await self._delete_pods(job, key, pu.rank_for_deletion(active), uncounted=True)
             return [], None
         if counts.indexed:
             completions = int(spec["completions"])
             failed = counts.failed_indexes or set()
             want = wanted_active(job, counts.succeeded, len(failed))
-            _, remove, create = indexed_plan(completions, pods, want, failed=failed, wait_terminating=wait_terminating)
+            _, remove, create = indexed_plan(completions, pods, want, failed=failed, wait_terminating=wait_terminating,
+                                             succeeded=counts.succeeded_indexes)
             if remove:
-                await self._delete_pods(job, key, remove)
+                await self._delete_pods(job, key, remove, uncounted=True)
                 gone = {p["metadata"]["uid"] for p in remove}
                 active = [p for p in active if p["metadata"]["uid"] not in gone]
             delay = None
-            replaced = ju.last_failed_per_index(pods, completions) \
-                if create and counts.failed_indexes is not None else None
+            # backoffLimitPerIndex: the failed pod each index's replacement takes its counts from
+            replaced = counts.delayed if create and counts.failed_indexes is not None else None
             if create and replaced is not None:  # backoffLimitPerIndex: each index its own back-off
                 create, delay = per_index_backoff(create, replaced, now, base, cap)
             elif create:
@@ -456,7 +596,7 @@ class JobController:
                     log.debug("pod creation waits for the failure back-off", job=key, seconds=round(delay, 3))
         elif len(active) > want:
             victims = pu.rank_for_deletion(active)[: len(active) - want]
-            await self._delete_pods(job, key, victims)
+            await self._delete_pods(job, key, victims, uncounted=True)
             gone = {p["metadata"]["uid"] for p in victims}
             active = [p for p in active if p["metadata"]["uid"] not in gone]
         return active, delay
@@ -479,6 +619,9 @@ class JobController:
                 counts = ju.new_index_failure_counts(policy, replaced.get(index)) if replaced is not None else None
                 t, gen = indexed_template(template, name, index, counts)
             pod = cu.pod_from_template(t, job, generate_name=gen, extra_labels=extra)
+            fins = pod["metadata"].setdefault("finalizers", [])
+            if jt.FINALIZER not in fins:
+                fins.append(jt.FINALIZER)
             created = await self.client.create(R.PODS, pod, job["metadata"]["namespace"])
             self.recorder.event(job, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
 
@@ -490,12 +633,19 @@ class JobController:
             self.recorder.event(job, "Warning", "FailedCreate", f"Error creating: {errors[0]}")
             raise errors[0]
 
-    async def _delete_pods(self, job: dict, key: str, pods: list[dict]) -> None:
+    async def _delete_pods(self, job: dict, key: str, pods: list[dict], *, uncounted: bool = False) -> None:
+        """Delete ``pods``. ``uncounted`` (``deleteJobPods``: pods the Job no longer wants,
+        scaled down, suspended, duplicate indexes): their tracking finalizer goes first, so they
+        are not counted as failed; otherwise (``deleteActivePods``, a finishing Job) it stays
+        and the pods are counted."""
         if not pods:
             return
         self.expectations.expect_deletions(key, {p["metadata"]["uid"] for p in pods})
         for p in pods:
             try:
+                if uncounted and not await cu.remove_finalizer(self.client, R.PODS, p, jt.FINALIZER):
+                    self.expectations.deletion_observed(key, p["metadata"]["uid"])  # already gone
+                    continue
                 await self.client.delete(R.PODS, p["metadata"]["name"], p["metadata"]["namespace"])
                 self.recorder.event(job, "Normal", "SuccessfulDelete", f"Deleted pod: {p['metadata']['name']}")
             except ApiStatusError as e:

@@ -153,10 +153,27 @@ def new_index_failure_counts(policy: dict | None, replaced: dict | None) -> tupl
     return (failures + 1, ignored) if counts else (failures, ignored + 1)
 
 
+def only_replace_failed(spec: dict) -> bool:
+    """``onlyReplaceFailedPods``: terminating pods are waited for, not replaced."""
+    return spec.get("podReplacementPolicy") == "Failed" or spec.get("podFailurePolicy") is not None
+
+
+def is_pod_failed(pod: dict, spec: dict) -> bool:
+    """``isPodFailed``: Failed, or (unless the Job only replaces Failed pods, which a
+    podFailurePolicy implies) being deleted and not Succeeded: a deleted pod may never reach
+    the Failed phase."""
+    if pu.phase(pod) == "Failed":
+        return True
+    if only_replace_failed(spec):
+        return False
+    return pu.is_terminating(pod) and pu.phase(pod) != "Succeeded"
+
+
 def is_index_failed(spec: dict, pod: dict) -> bool:
-    """``isIndexFailed``: a failed pod that fails its index (FailIndex rule, or a counted
-    failure with the index's failure count already at ``backoffLimitPerIndex``)."""
-    if pu.phase(pod) != "Failed":
+    """``isIndexFailed``: a failed pod (``is_pod_failed``) that fails its index (FailIndex
+    rule, or a counted failure with the index's failure count already at
+    ``backoffLimitPerIndex``)."""
+    if not is_pod_failed(pod, spec):
         return False
     _, counts, action = match_pod_failure_policy(spec.get("podFailurePolicy"), pod)
     if action == FAIL_INDEX:

@@ -9,11 +9,19 @@ Every ``period`` (20 s, env ``CONTROLPLANE_PODGC_PERIOD``) it reconciles the pod
   no longer exists") and deleted with grace period 0, as Kubernetes does. This is what frees a
   pod stuck Terminating on a node that was removed.
 - **unscheduled terminating pods**: a deletionTimestamp but no node: nobody runs them, so
-  they are deleted with grace period 0.
+  they are marked ``Failed`` (unless finished; no condition, as Kubernetes) and deleted with
+  grace period 0. The phase matters to a Job that replaces only Failed pods: such a pod,
+  kept by the Job's tracking finalizer, is then counted and released.
 - **terminated pods over the threshold**: when more than ``threshold`` pods are Succeeded or
   Failed (``--terminated-pod-gc-threshold``, default 12500; env
   ``CONTROLPLANE_TERMINATED_POD_GC_THRESHOLD``) the oldest by creation time are deleted down
   to the threshold.
+- **Job-tracking finalizers of orphans**: a pod carrying ``batch.kubernetes.io/job-tracking``
+  whose controlling Job is gone (not in the Job cache, then confirmed with a GET: 404 or another
+  uid), or with no controller at all, has that finalizer removed, so it can leave storage. The
+  Job controller does the same from its orphan-pod queue as soon as it sees such a pod; this
+  sweep is the safety net for pods it missed or when it does not run (``--controllers
+  '*,-job'``). Pods controlled by something other than a Job keep it.
 
 ``plan`` is the pure part (unit-tested); ``reconcile`` acts on it. Neighbours: the node
 lifecycle controller (evicts pods of unreachable nodes), the node agent (deletes the pods it
@@ -29,9 +37,12 @@ from dataclasses import dataclass, field
 
 from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result
+from controlplane.client.informer import object_key
 from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError
 from controlplane.client.retry import update_with_retry
+from controlplane.controllers import controllerutil as cu
+from controlplane.controllers import jobtracking as jt
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_time_or_none, rfc3339
 
@@ -47,18 +58,37 @@ class Plan:
     unscheduled_terminating: list[dict] = field(default_factory=list)
     over_threshold: list[dict] = field(default_factory=list)
     suspect_nodes: set[str] = field(default_factory=set)  # missing but still quarantined
+    tracking_orphans: list[dict] = field(default_factory=list)  # job-tracking finalizer, Job gone
 
 
 def _terminated(pod: dict) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
+def job_gone(pod: dict, jobs: dict[str, str]) -> bool:
+    """The pod carries the Job tracking finalizer and no existing Job controls it: its
+    controller is a batch/v1 Job missing from ``jobs`` (``namespace/name`` -> uid) or with
+    another uid, or it has no controller."""
+    if not jt.has_tracking_finalizer(pod):
+        return False
+    ref = cu.controller_ref(pod)
+    if ref is None:
+        return True
+    if ref.get("kind") != "Job" or ref.get("apiVersion") != "batch/v1":
+        return False
+    return jobs.get(f"{(pod.get('metadata') or {}).get('namespace')}/{ref.get('name')}") != ref.get("uid")
+
+
 def plan(pods: Iterable[dict], nodes: set[str], missing_since: dict[str, float], now: float,
-         quarantine: float, threshold: int) -> Plan:
+         quarantine: float, threshold: int, jobs: dict[str, str] | None = None) -> Plan:
     """What to collect. ``missing_since`` (node -> when first seen missing) is updated in
-    place: names that exist again are dropped, new ones start their quarantine."""
+    place: names that exist again are dropped, new ones start their quarantine. ``jobs``
+    (``namespace/name`` -> uid; None: not looked at) finds pods whose Job-tracking finalizer
+    nobody will remove."""
     out = Plan()
     pods = list(pods)
+    if jobs is not None:
+        out.tracking_orphans = [p for p in pods if job_gone(p, jobs)]
     for name in [n for n in missing_since if n in nodes]:
         del missing_since[name]
     for p in pods:
@@ -102,6 +132,7 @@ class PodGCController:
         self.clock = clock
         self.pod_inf = manager.informer(R.PODS)
         self.node_inf = manager.informer(R.NODES)
+        self.job_inf = manager.informer(R.JOBS)
         self.missing_since: dict[str, float] = {}
         self.controller = Controller("podgc", self.reconcile, workers=1)
         self.controller.enqueue(KEY)
@@ -110,7 +141,10 @@ class PodGCController:
     async def reconcile(self, key: str) -> Result | None:
         now = self.clock()
         nodes = set(self.node_inf.keys())
-        p = plan(self.pod_inf.list(), nodes, self.missing_since, now, self.quarantine, self.threshold)
+        jobs = {object_key(j): j["metadata"].get("uid", "") for j in self.job_inf.list()}
+        p = plan(self.pod_inf.list(), nodes, self.missing_since, now, self.quarantine, self.threshold, jobs)
+        for pod in p.tracking_orphans:
+            await self._release_tracking(pod)
         gone: set[str] = set()
         for node in {(x.get("spec") or {}).get("nodeName") for x in p.orphaned}:
             if await self._node_exists(node):
@@ -122,10 +156,28 @@ class PodGCController:
                 await self._mark_failed(pod, now)
                 await self._force_delete(pod, "orphaned pod: its node no longer exists")
         for pod in p.unscheduled_terminating:
+            await self._mark_failed(pod, now, condition=False)  # as upstream: a Job waiting for Failed sees it
             await self._force_delete(pod, "unscheduled pod being deleted")
         for pod in p.over_threshold:
             await self._force_delete(pod, f"terminated pods above the threshold of {self.threshold}")
         return Result(requeue_after=self.period)
+
+    async def _release_tracking(self, pod: dict) -> None:
+        """Remove the Job-tracking finalizer once a live GET confirms the Job is gone (the
+        Job cache may lag a new Job)."""
+        md = pod["metadata"]
+        ref = cu.controller_ref(pod)
+        if ref is not None:
+            try:
+                job = await self.client.get(R.JOBS, ref["name"], md.get("namespace"))
+                if job["metadata"].get("uid") == ref.get("uid"):
+                    return
+            except ApiStatusError as e:
+                if not e.not_found:
+                    raise
+        if await cu.remove_finalizer(self.client, R.PODS, pod, jt.FINALIZER):
+            log.info("job-tracking finalizer removed", pod=f"{md.get('namespace')}/{md['name']}",
+                     reason="its Job no longer exists")
 
     async def _node_exists(self, name: str) -> bool:
         try:
@@ -136,8 +188,12 @@ class PodGCController:
                 return False
             raise
 
-    async def _mark_failed(self, pod: dict, now: float) -> None:
+    async def _mark_failed(self, pod: dict, now: float, condition: bool = True) -> None:
+        """``markFailedAndDeletePodWithCondition``'s status part: phase Failed unless the pod
+        finished, with the ``DisruptionTarget`` condition when ``condition``."""
         md = pod["metadata"]
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return
 
         def mutate(p: dict) -> None:
             if (p.get("metadata") or {}).get("uid") != md.get("uid"):
@@ -145,8 +201,9 @@ class PodGCController:
             st = p.setdefault("status", {})
             if st.get("phase") not in ("Succeeded", "Failed"):
                 st["phase"] = "Failed"
-            conds = [c for c in st.get("conditions") or [] if c.get("type") != "DisruptionTarget"]
-            st["conditions"] = conds + [disruption_condition(now)]
+            if condition:
+                conds = [c for c in st.get("conditions") or [] if c.get("type") != "DisruptionTarget"]
+                st["conditions"] = conds + [disruption_condition(now)]
 
         try:
             await update_with_retry(self.client, R.PODS, md["name"], md.get("namespace"), mutate, subresource="status")

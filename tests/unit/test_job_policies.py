@@ -17,8 +17,10 @@ NOW = 1_800_000_000.0
 
 
 def pod(name="p", phase="Failed", *, exit_codes=None, init_exit_codes=None, conditions=(), index=None,
-        failures=None, ignored=None, deleting=False, finished=None):
-    """A pod of namespace ns; ``exit_codes`` maps container name -> exit code (None: running)."""
+        failures=None, ignored=None, deleting=False, finished=None, tracked=True):
+    """A pod of namespace ns; ``exit_codes`` maps container name -> exit code (None: running);
+    ``tracked``: it carries the Job's tracking finalizer (not counted yet), as the controller
+    creates them."""
     ann = {}
     if index is not None:
         ann[ju.INDEX_KEY] = str(index)
@@ -38,6 +40,8 @@ def pod(name="p", phase="Failed", *, exit_codes=None, init_exit_codes=None, cond
           "creationTimestamp": "2026-12-07T00:00:00Z"}
     if deleting:
         md["deletionTimestamp"] = "2026-12-07T00:00:01Z"
+    if tracked:
+        md["finalizers"] = ["batch.kubernetes.io/job-tracking"]
     return {"metadata": md, "spec": {"nodeName": "n1"},
             "status": {"phase": phase, "containerStatuses": statuses(exit_codes),
                        "initContainerStatuses": statuses(init_exit_codes),
