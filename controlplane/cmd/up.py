@@ -72,6 +72,8 @@ from controlplane.pki.cluster import ClusterPKI
 from controlplane.pki.kubeconfigs import write_component_kubeconfigs
 from controlplane.pki.servertoken import Token, TokenError
 from controlplane.procutil import PidFiles
+from controlplane.machinery.quantity import bytes_
+from controlplane.supervisor import logrotate
 from controlplane.supervisor.process import ChildProcess, EtcdRunnable, Runnable, wait_pid
 from controlplane.supervisor.supervisor import LivenessProbe, Supervisor, run_dir
 from controlplane.prometheus import PrometheusProcess, PrometheusTLS
@@ -580,6 +582,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="components not to run: registry, gitops-controller, dashboard, ingress-controller, dns, scheduler, "
                         "controller-manager "
                         "(comma list)")
+    p.add_argument("--log-max-size", default="100Mi",
+                   help="a component's log file (DIR/logs/*.log, DIR/etcd.log) is rotated at this size "
+                        "(a quantity: 100Mi; 0: never)")
+    p.add_argument("--log-max-files", type=int, default=5,
+                   help="log files kept per component, the live one included (>= 2, as the kubelet's "
+                        "--container-log-max-files)")
     probe = LivenessProbe()
     p.add_argument("--liveness-period", type=float, default=probe.period,
                    help="seconds between liveness probes of each component's /livez (0: none); a component failing "
@@ -783,6 +791,13 @@ async def main(bctx: bootstrap.Context) -> int:
     if not (args.leader_elect_retry_period * 1.2 < args.leader_elect_renew_deadline < args.leader_elect_lease_duration):
         log.error("leader election timings need retry period * 1.2 < renew deadline < lease duration")
         return 2
+    try:
+        if bytes_(args.log_max_size) < 0 or args.log_max_files < 2:
+            raise ValueError("negative")
+    except ValueError:
+        log.error("--log-max-size must be a quantity >= 0 (100Mi) and --log-max-files >= 2",
+                  log_max_size=args.log_max_size, log_max_files=args.log_max_files)
+        return 2
     if args.pick_cidrs:
         _picked_cidrs(args)
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
@@ -869,6 +884,8 @@ async def main(bctx: bootstrap.Context) -> int:
         # joining and starting wait on the cluster (member add, quorum): a stop request ends them
         if not await _unless_stopped(bring_up(), stop):
             return 0
+        background.append(asyncio.ensure_future(logrotate.rotate_logs(
+            ctx.data_dir, bytes_(args.log_max_size), args.log_max_files, stop)))
         if ctx.etcd is not None and not stop.is_set():
             background.append(asyncio.ensure_future(maintain_cluster(ctx, stop)))
             if not args.etcd_disable_snapshots:
