@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import re
+import stat
 from pathlib import Path
 
 from controlplane.client.resources import CONFIGMAPS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, SECRETS
@@ -340,9 +341,13 @@ class PodConfig:
             if vm.get("subPathExpr"):
                 sub = expand_sub_path(vm["subPathExpr"], env or [])
             if sub:
-                src = Path(os.path.normpath(src / check_sub_path(sub)))
+                root, src = src, Path(os.path.normpath(src / check_sub_path(sub)))
                 if not src.exists():
+                    # with the volume root's mode (so an fsGroup volume's sub-path is group
+                    # writable too), as the kubelet's SafeMakeDir
+                    mode = stat.S_IMODE(os.stat(root).st_mode) if root.is_dir() else 0o755
                     src.mkdir(parents=True, exist_ok=True)
+                    os.chmod(src, mode)
             out.append(Mount(vm["mountPath"], str(src), readonly=bool(vm.get("readOnly")) or vm["name"] in ro_claims))
         return out
 
