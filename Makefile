@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= .data
 PORT ?= 6443
-APT_PACKAGES := etcd-server etcd-client runc conmon skopeo umoci docker-registry busybox-static iproute2 git openssh-client chromium chromium-driver \
+APT_PACKAGES := etcd-server etcd-client runc conmon skopeo golang-github-containers-common umoci docker-registry busybox-static iproute2 git openssh-client chromium chromium-driver \
 	nftables containernetworking-plugins dnsmasq dnsperf wrk prometheus
 # (../lib/cni/bridge: the CNI plugins live in /usr/lib/cni, off PATH)
 APT_BINARIES := etcd etcdctl runc conmon skopeo umoci docker-registry busybox ip git ssh chromium chromedriver nft ../lib/cni/bridge dnsmasq dnsperf wrk prometheus

@@ -6,6 +6,8 @@ postStart hook → probes; on exit: OOMKilled/exit code into the state, restart 
 probes gate liveness and readiness; liveness/startup failures kill the container.
 Ephemeral containers (``kubectl debug``) start once, in the pod's network namespace and, with
 ``targetContainerName``, in the PID namespace of that container, and are never restarted.
+The security context (``security.py``: user and groups, runAsNonRoot, noNewPrivileges,
+seccomp, sysctls) and the termination message file (``termination.py``) are decided here.
 Neighbours: ``pod_worker.PodWorker`` (the loop, termination, status) extends this.
 """
 
@@ -16,13 +18,15 @@ import time
 from pathlib import Path
 
 from controlplane.agent import lifecycle as lc
+from controlplane.agent import security, termination
 from controlplane.agent.context import NodeContext
 from controlplane.agent.podconfig import ConfigError, PodConfig, limits
 from controlplane.agent.probes import probe_loop, run_action
 from controlplane.agent.service_env import service_env
 from controlplane.images.manager import ImageError
 from controlplane.log import get_logger
-from controlplane.runtime.interface import ContainerSpec, RuntimeError_, Sandbox
+from controlplane.runtime import seccomp
+from controlplane.runtime.interface import ContainerSpec, Mount, RuntimeError_, Sandbox
 
 log = get_logger(__name__)
 
@@ -94,23 +98,35 @@ class ContainerRunner:
             if pid_ns is None:
                 return
         pc = PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens)
+        psc, sc = self.spec.get("securityContext") or {}, cs.get("securityContext") or {}
+        eff = security.effective(psc, sc)
         try:
+            refused = security.verify_run_as_non_root(self.pod, c.name, eff, *security.image_user(rec.config))
+            if refused:
+                raise ConfigError(refused)
             env = await pc.env(cs, service_env(self.agent.services.list(), self.pod))
             argv = pc.command(cs, rec.config, env)
-            mounts = pc.mounts(cs, self.volumes)
+            mounts = pc.mounts(cs, self.volumes, env)
+            db = await asyncio.to_thread(security.Passwd.of_rootfs, rootfs)
+            try:
+                uid, gid, gids = security.process_user(security.user_string(eff, rec.config), db,
+                                                       security.supplemental_groups(psc))
+            except security.UserError as e:
+                raise ConfigError(str(e), reason="CreateContainerError") from e
+            profile = await self._seccomp_profile(psc, sc)
+            mounts += self._termination_mount(c, cs)
         except ConfigError as e:
             c.state, c.reason, c.message = "waiting", e.reason, e.message
             self.agent.event(self.pod, "Warning", "Failed", f"Error: {e.message}")
             self._retry_in(5)
             return
         img_env = [e for e in rec.config.get("Env") or [] if e.split("=", 1)[0] not in {x.split("=", 1)[0] for x in env}]
-        psc, sc = self.spec.get("securityContext") or {}, cs.get("securityContext") or {}
         caps = sc.get("capabilities") or {}
         spec = ContainerSpec(
             name=c.name, rootfs=rootfs, args=argv, env=img_env + env,
             cwd=cs.get("workingDir") or rec.config.get("WorkingDir") or "/",
-            uid=int(sc.get("runAsUser", psc.get("runAsUser", 0))),
-            gid=int(sc.get("runAsGroup", psc.get("runAsGroup", 0))),
+            uid=uid, gid=gid, additional_gids=gids, no_new_privileges=security.no_new_privileges(sc),
+            seccomp=profile, sysctls=security.sysctls(self.pod),
             readonly_rootfs=bool(sc.get("readOnlyRootFilesystem")), cap_add=caps.get("add") or [],
             cap_drop=caps.get("drop") or [], privileged=bool(sc.get("privileged")), mounts=mounts,
             attempt=attempt, log_path=self.log_dir / c.name / f"{attempt}.log",
@@ -150,6 +166,46 @@ class ContainerRunner:
             self._start_probes(c, cs, cid)
             if "readinessProbe" not in cs and c.started:
                 c.ready = True
+
+    async def _seccomp_profile(self, psc: dict, sc: dict) -> dict | None:
+        """The profile to apply (None: Unconfined), read from disk; a file that cannot be read
+        is containerd's CreateContainerError."""
+        cfg = self.agent.cfg
+        root = cfg.seccomp_profile_root or cfg.root / "seccomp"
+        try:
+            choice = security.seccomp_choice(psc, sc, cfg.seccomp_default, root)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        if choice.kind == "Unconfined":
+            return None
+        path = choice.path if choice.kind == "Localhost" else seccomp.DEFAULT_PROFILE
+        assert path is not None
+        if choice.kind == "Localhost" and root not in path.parents:
+            raise ConfigError(f'seccomp profile "{path}" is outside the profile root {root}', reason="CreateContainerError")
+        try:
+            return await asyncio.to_thread(seccomp.load_profile, path)
+        except OSError as e:
+            raise ConfigError(f'failed to generate seccomp spec opts: cannot load seccomp profile "{path}": '
+                              f"open {path}: {(e.strerror or str(e)).lower()}", reason="CreateContainerError") from e
+        except seccomp.SeccompError as e:
+            raise ConfigError(f"failed to generate seccomp spec opts: {e}", reason="CreateContainerError") from e
+
+    def _termination_mount(self, c: lc.CState, cs: dict) -> list[Mount]:
+        """A fresh message file for this attempt at ``terminationMessagePath`` (the previous
+        attempt's message is already in ``lastState``)."""
+        assert self.sandbox is not None
+        path = cs.get("terminationMessagePath", "/dev/termination-log")
+        if c.termination_file:
+            Path(c.termination_file).unlink(missing_ok=True)
+            c.termination_file = None
+        if not path:
+            return []
+        try:
+            f = termination.new_file(self.sandbox.pod_dir / "containers" / c.name)
+        except OSError as e:
+            raise ConfigError(f"unable to create the termination message file: {e}", reason="CreateContainerError") from e
+        c.termination_file = str(f)
+        return [Mount(path, str(f))]
 
     def _target_pid_namespace(self, c: lc.CState, target: str) -> str | None:
         """The PID namespace of the running ``target`` container (``/proc/<its init>/ns/pid``),
@@ -235,9 +291,15 @@ class ContainerRunner:
             t.cancel()
         if c.cid != cid:
             return
+        msg = await asyncio.to_thread(
+            termination.message, Path(c.termination_file) if c.termination_file else None,
+            self.container_spec(c).get("terminationMessagePolicy") or "File", st.exit_code,
+            st.log_path or self.log_dir / c.name / f"{c.restart_count}.log")
+        if c.cid != cid:
+            return
         c.exit_code, c.finished_at = st.exit_code, st.finished_at
         c.reason = st.reason or ("Completed" if st.exit_code == 0 else "Error")
-        c.message = ""
+        c.message = msg
         c.ready = False
         ran_for = (st.finished_at or time.time()) - (c.started_at or time.time())
         self.killing.discard(cid)

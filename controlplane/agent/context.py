@@ -67,6 +67,9 @@ class AgentConfig:
     eviction_interval: float = 10.0  # the eviction manager's monitoring period
     kube_reserved: str = ""  # --kube-reserved cpu=100m,memory=100Mi
     system_reserved: str = ""
+    seccomp_default: bool = False  # --seccomp-default: RuntimeDefault for containers that set no profile
+    seccomp_profile_root: Path | None = None  # --seccomp-profile-root (Localhost profiles); None: <root>/seccomp
+    allowed_unsafe_sysctls: list[str] = field(default_factory=list)  # --allowed-unsafe-sysctls patterns
 
 
 class NodeContext(Protocol):

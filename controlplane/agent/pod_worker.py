@@ -15,6 +15,8 @@ meanwhile is handled as an exit now, and a crash loop resumes where its backoff 
 Ephemeral containers (``kubectl debug``, added to the spec through ``pods/ephemeralcontainers``)
 are picked up on the next pass once the pod runs, started once and reported in
 ``ephemeralContainerStatuses``; they are stopped and removed with the pod.
+Admission: a pod whose sysctls the node does not allow (``security.SysctlAllowlist``) is
+rejected as the kubelet does: never started, ``Failed`` with reason ``SysctlForbidden``.
 Neighbours: ``agent.Agent`` owns workers; ``lifecycle`` (pure rules), ``podconfig``, ``probes``.
 """
 
@@ -31,6 +33,7 @@ from typing import Any
 
 from controlplane.agent import lifecycle as lc
 from controlplane.agent import pod_dns
+from controlplane.agent.security import SysctlAllowlist
 from controlplane.agent.context import NodeContext
 from controlplane.agent.podconfig import ConfigError, PodConfig
 from controlplane.agent.containers import ContainerRunner
@@ -72,6 +75,12 @@ class PodWorker(ContainerRunner):
         self.killing: set[str] = set()
         self.shutdown = False  # graceful node shutdown: report Failed/Terminated
         self.evicted: str | None = None  # the eviction manager's message: report Failed/Evicted
+        # the kubelet's admission (sysctls): (reason, message) of a rejected pod, which never runs
+        self.rejected: tuple[str, str] | None = None
+        self.rejection_recorded = False
+        forbidden = SysctlAllowlist(agent.cfg.allowed_unsafe_sysctls).admit(pod)
+        if forbidden:
+            self.rejected = ("SysctlForbidden", forbidden)
         self.started_reported = False
         self.start_time = time.time()
         self.last_status: dict | None = None
@@ -88,6 +97,7 @@ class PodWorker(ContainerRunner):
         """Take over a sandbox and the containers a previous agent left (see the docstring)."""
         self.sandbox = sandbox
         self.started_reported = True
+        self.rejected = None  # admitted when it started
         try:
             saved = json.loads((sandbox.pod_dir / self.CHECKPOINT).read_text())
         except (OSError, ValueError):
@@ -210,6 +220,12 @@ class PodWorker(ContainerRunner):
             shutil.rmtree(self.log_dir, ignore_errors=True)
             self.finished = True
             return
+        if self.rejected:
+            if not self.rejection_recorded:
+                self.rejection_recorded = True
+                self.agent.event(self.pod, "Warning", *self.rejected)
+            await self.push_status()
+            return
         if self.evicted:
             if self.sandbox is not None:
                 await self.terminate(0)  # a hard threshold: no grace period, as the kubelet
@@ -235,7 +251,8 @@ class PodWorker(ContainerRunner):
             try:
                 self.volumes_at = time.monotonic()
                 self.volumes = await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens) \
-                    .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root)
+                    .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root,
+                                     self.agent.cfg.root / "storage")
             except ConfigError as e:
                 for c in self.init + self.main:
                     if c.state == "waiting":
@@ -256,7 +273,8 @@ class PodWorker(ContainerRunner):
         self.volumes_at = time.monotonic()
         try:
             await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens) \
-                .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root)
+                .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root,
+                                 self.agent.cfg.root / "storage", refresh=True)
         except ConfigError as e:
             log.info("volume refresh failed; keeping contents", pod=f"{self.ns}/{self.name}", error=e.message)
 
@@ -357,6 +375,11 @@ class PodWorker(ContainerRunner):
         return h[:63]
 
     def build_status(self) -> dict[str, Any]:
+        if self.rejected:  # the kubelet's rejectPod: phase, reason, message (and the QoS class)
+            old = self.pod.get("status") or {}
+            return {"phase": "Failed", "reason": self.rejected[0], "message": f"Pod was rejected: {self.rejected[1]}",
+                    "qosClass": lc.qos_class(self.spec), "conditions": old.get("conditions") or [],
+                    "startTime": old.get("startTime") or rfc3339(self.start_time)}
         policy = self.spec.get("restartPolicy") or "Always"
         phase = lc.pod_phase(policy, self.init, self.main)
         old = self.pod.get("status") or {}

@@ -1,8 +1,9 @@
 """Turning a pod spec into what the runtime needs: environment (literal values with ``$(VAR)``
 expansion, ConfigMap/Secret key refs, ``envFrom``, the downward API), command/args, volumes
 (emptyDir, configMap, secret, hostPath under an allowed root, projected, downwardAPI,
-persistentVolumeClaim: the bound PersistentVolume's path) and
-cgroup limits. Reads ConfigMaps/Secrets through ``controlplane.client``.
+persistentVolumeClaim: the bound PersistentVolume's path; ``fsGroup`` ownership of the ones the
+agent makes: ``volume_ownership.py``), mounts (``subPath``, ``subPathExpr`` expanded from the
+container's environment) and cgroup limits. Reads ConfigMaps/Secrets through ``controlplane.client``.
 Errors are ``ConfigError`` (reason ``CreateContainerConfigError``). Caller: ``pod_worker.py``.
 """
 
@@ -13,10 +14,12 @@ import base64
 import json
 import os
 import re
+import stat
 from pathlib import Path
 
 from controlplane.client.resources import CONFIGMAPS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, SECRETS
 from controlplane.agent.tokens import TokenError, TokenManager
+from controlplane.agent.volume_ownership import set_volume_ownership
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.machinery.quantity import bytes_, cpu_millis
 from controlplane.runtime.interface import Mount
@@ -158,9 +161,16 @@ class PodConfig:
         return argv
 
     # -- volumes ---------------------------------------------------------------------------
-    async def prepare_volumes(self, vol_dir: Path, host_path_root: Path | None) -> dict[str, Path]:
-        """Materialise every volume of the pod; returns name → host path."""
+    async def prepare_volumes(self, vol_dir: Path, host_path_root: Path | None, owned_root: Path | None = None,
+                              refresh: bool = False) -> dict[str, Path]:
+        """Materialise every volume of the pod; returns name → host path. With the pod's
+        ``fsGroup`` the volumes the agent makes get its group (emptyDir and the claims under
+        ``owned_root``, the agent's local-path storage, only when first set up, as the kubelet
+        mounts them once; the file volumes each time they are written)."""
         out: dict[str, Path] = {}
+        psc = (self.pod.get("spec") or {}).get("securityContext") or {}
+        fs_group = int(psc["fsGroup"]) if psc.get("fsGroup") is not None else None
+        policy = psc.get("fsGroupChangePolicy")
         for v in (self.pod.get("spec") or {}).get("volumes") or []:
             name = v["name"]
             target = vol_dir / name
@@ -168,13 +178,20 @@ class PodConfig:
                 out[name] = self._host_path(v["hostPath"], host_path_root)
                 continue
             if "persistentVolumeClaim" in v:
-                out[name] = await self._claim_path(v["persistentVolumeClaim"] or {})
+                out[name] = path = await self._claim_path(v["persistentVolumeClaim"] or {})
+                if fs_group is not None and not refresh and owned_root is not None and owned_root in path.parents:
+                    ro = bool((v["persistentVolumeClaim"] or {}).get("readOnly"))
+                    await asyncio.to_thread(set_volume_ownership, path, fs_group, policy, ro)
                 continue
             if "emptyDir" in v:
-                target.mkdir(parents=True, exist_ok=True)
+                if not target.exists():
+                    target.mkdir(parents=True, exist_ok=True)
+                    os.chmod(target, 0o777)  # the kubelet's emptyDir mode, whatever the umask
                 ed = v["emptyDir"] or {}
                 if ed.get("medium") == "Memory" and not os.path.ismount(target):
                     await mount_tmpfs(target, ed.get("sizeLimit"))
+                if fs_group is not None and not refresh:
+                    await asyncio.to_thread(set_volume_ownership, target, fs_group, policy, False)
             elif "configMap" in v or "secret" in v:
                 src = v.get("configMap") or v.get("secret")
                 kind = "configmap" if "configMap" in v else "secret"
@@ -199,6 +216,8 @@ class PodConfig:
                 self._write_files(target, files, None, v["projected"].get("defaultMode", 0o644))
             else:
                 raise ConfigError(f"volume {name!r}: unsupported volume type", reason="CreateContainerConfigError")
+            if fs_group is not None:  # configMap, secret, downwardAPI, projected: read-only kinds
+                await asyncio.to_thread(set_volume_ownership, target, fs_group, policy, True)
             out[name] = target
         return out
 
@@ -307,7 +326,9 @@ class PodConfig:
                 if fp not in wanted:
                     fp.unlink(missing_ok=True)
 
-    def mounts(self, container: dict, volumes: dict[str, Path]) -> list[Mount]:
+    def mounts(self, container: dict, volumes: dict[str, Path], env: list[str] | None = None) -> list[Mount]:
+        """The container's volume mounts; ``subPathExpr`` is expanded from ``env`` (its
+        environment, ``NAME=value`` entries) as the kubelet's ``ExpandContainerVolumeMounts``."""
         out = []
         # a claim mounted ``readOnly`` in the pod's volume is read-only in every container
         ro_claims = {v.get("name") for v in (self.pod.get("spec") or {}).get("volumes") or []
@@ -316,12 +337,37 @@ class PodConfig:
             src = volumes.get(vm["name"])
             if src is None:
                 raise ConfigError(f'volume "{vm["name"]}" not found in the pod spec')
-            if vm.get("subPath"):
-                src = Path(os.path.normpath(src / vm["subPath"]))
+            sub = vm.get("subPath") or ""
+            if vm.get("subPathExpr"):
+                sub = expand_sub_path(vm["subPathExpr"], env or [])
+            if sub:
+                root, src = src, Path(os.path.normpath(src / check_sub_path(sub)))
                 if not src.exists():
+                    # with the volume root's mode (so an fsGroup volume's sub-path is group
+                    # writable too), as the kubelet's SafeMakeDir
+                    mode = stat.S_IMODE(os.stat(root).st_mode) if root.is_dir() else 0o755
                     src.mkdir(parents=True, exist_ok=True)
+                    os.chmod(src, mode)
             out.append(Mount(vm["mountPath"], str(src), readonly=bool(vm.get("readOnly")) or vm["name"] in ro_claims))
         return out
+
+
+def expand_sub_path(expr: str, env: list[str]) -> str:
+    """``ExpandContainerVolumeMounts``: every ``$(VAR)`` must name a non-empty variable."""
+    envd = dict(e.split("=", 1) for e in env if "=" in e)
+    missing = sorted({m.group(1) for m in _VAR.finditer(expr) if m.group(1) and not envd.get(m.group(1))})
+    if missing:
+        raise ConfigError(f"missing value for {', '.join(missing)}")
+    return expand(expr, envd)
+
+
+def check_sub_path(sub: str) -> str:
+    """The kubelet's checks on a (possibly expanded) sub-path before it is mounted."""
+    if sub.startswith("/"):
+        raise ConfigError(f"error SubPath `{sub}` must not be an absolute path")
+    if ".." in sub.split("/"):
+        raise ConfigError(f"unable to provision SubPath `{sub}`: must not contain '..'")
+    return sub
 
 
 async def mount_tmpfs(target: Path, size_limit: str | None) -> None:

@@ -30,6 +30,7 @@ from controlplane.agent import bootstrap as join
 from controlplane.agent.agent import Agent
 from controlplane.agent.context import AgentConfig
 from controlplane.agent.eviction import DEFAULT_EVICTION_HARD, parse_thresholds, reserved
+from controlplane.agent.security import SysctlAllowlist
 from controlplane.agent.simulated import SimulatedNodes, parse_gpus, parse_labels, read_node_list
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
@@ -100,6 +101,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eviction-monitoring-period", type=float, default=10.0, help="seconds between eviction checks")
     p.add_argument("--kube-reserved", default="", help="resources reserved for the agent: cpu=100m,memory=100Mi")
     p.add_argument("--system-reserved", default="", help="resources reserved for the system: cpu=100m,memory=100Mi")
+    p.add_argument("--seccomp-default", action="store_true",
+                   help="RuntimeDefault seccomp for containers whose pod and container set no seccompProfile")
+    p.add_argument("--seccomp-profile-root", default=None,
+                   help="directory of Localhost seccomp profiles (default: <root>/seccomp)")
+    p.add_argument("--allowed-unsafe-sysctls", default="",
+                   help="comma list of unsafe sysctls or patterns (kernel.msg*, net.core.somaxconn) pods may set")
     p.add_argument("--simulated", action="store_true", help="run simulated nodes (controlplane.agent.simulated)")
     p.add_argument("--nodes", type=int, default=1, help="simulated: number of nodes")
     p.add_argument("--prefix", default="sim-node", help="simulated: node name prefix")
@@ -114,6 +121,8 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
         parse_thresholds(args.eviction_hard)
         reserved(args.kube_reserved)
         reserved(args.system_reserved)
+        unsafe = [x.strip() for x in args.allowed_unsafe_sysctls.split(",") if x.strip()]
+        SysctlAllowlist(unsafe)
     except ValueError as e:
         raise SystemExit(f"invalid flag: {e}") from None
     mirrors = list(args.registry_mirror) or [m for m in os.environ.get("CONTROLPLANE_REGISTRY_MIRROR", "").split(",") if m]
@@ -136,7 +145,9 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
         shutdown_grace=args.shutdown_grace, volume_refresh=args.volume_refresh, eviction_hard=args.eviction_hard,
         eviction_pressure_transition=args.eviction_pressure_transition_period,
         eviction_interval=args.eviction_monitoring_period, kube_reserved=args.kube_reserved,
-        system_reserved=args.system_reserved)
+        system_reserved=args.system_reserved, seccomp_default=args.seccomp_default,
+        seccomp_profile_root=Path(args.seccomp_profile_root).resolve() if args.seccomp_profile_root else None,
+        allowed_unsafe_sysctls=unsafe)
 
 
 def _client(args: argparse.Namespace, user_agent: str, **kw: Any) -> RestClient:

@@ -82,6 +82,10 @@ class ContainerSpec:
     stdin_once: bool = False  # close it when the first attach session that used it ends
     tty: bool = False  # run on a terminal (runc ``terminal: true``)
     pid_namespace: str | None = None  # join this PID namespace (an ephemeral container's target), else a new one
+    additional_gids: list[int] = field(default_factory=list)  # process.user.additionalGids
+    no_new_privileges: bool = False  # allowPrivilegeEscalation: false
+    seccomp: dict | None = None  # a containers/common (or OCI) profile to apply; None: unconfined
+    sysctls: dict[str, str] = field(default_factory=dict)  # the pod's sysctls (linux.sysctl)
 
 
 @dataclass

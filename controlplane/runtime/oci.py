@@ -1,10 +1,12 @@
 """OCI runtime-spec ``config.json`` generation for one container (pure; unit-tested).
 
 Turns a ``ContainerSpec`` plus its sandbox into the bundle config runc reads: process
-(args, env, cwd, user, capabilities), root (read-only when asked), mounts (proc, dev, sys,
+(args, env, cwd, user with its additional groups, capabilities, noNewPrivileges), root (read-only when asked), mounts (proc, dev, sys,
 volumes, /etc/hostname|hosts|resolv.conf of the pod), namespaces (the pod's network namespace
 shared by path, the target's PID namespace for an ephemeral container that names one; fresh
-pid/ipc/uts/mount otherwise), hostname, and ``linux.resources`` from the limits.
+pid/ipc/uts/mount otherwise), hostname, ``linux.resources`` from the limits, ``linux.sysctl``
+and ``linux.seccomp`` (``seccomp.to_oci`` of the chosen profile for the container's
+capabilities; none for a privileged container, as containerd).
 Neighbours: ``runc.py`` writes the file; ``cgroups.py`` knows the same cgroup path.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controlplane.runtime import seccomp
 from controlplane.runtime.interface import ContainerSpec, Sandbox
 
 # Docker's / containerd's default capability set (what Kubernetes containers get).
@@ -99,32 +102,42 @@ def build_config(spec: ContainerSpec, sandbox: Sandbox, rootfs: str, cgroups_pat
     for m in spec.mounts:
         opts = ["rbind", "rprivate"] + (["ro"] if m.readonly else [])
         mounts.append({"destination": m.destination, "type": "bind", "source": m.source, "options": opts})
+    user: dict[str, Any] = {"uid": spec.uid, "gid": spec.gid}
+    if spec.additional_gids:
+        user["additionalGids"] = list(spec.additional_gids)
+    linux: dict[str, Any] = {
+        "cgroupsPath": cgroups_path,
+        "resources": resources(spec),
+        "namespaces": [
+            {"type": "pid", "path": spec.pid_namespace} if spec.pid_namespace else {"type": "pid"},
+            {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+            {"type": "network", "path": sandbox.netns},
+        ],
+        "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                        "/proc/timer_list", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+    }
+    if spec.sysctls:
+        linux["sysctl"] = dict(spec.sysctls)
+    if spec.seccomp is not None and not spec.privileged:
+        filt = seccomp.to_oci(spec.seccomp, caps)
+        if filt is not None:
+            linux["seccomp"] = filt
     return {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": spec.tty,
-            "user": {"uid": spec.uid, "gid": spec.gid},
+            "user": user,
             "args": list(spec.args),
             "env": env,
             "cwd": spec.cwd or "/",
             "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": False,
+            "noNewPrivileges": spec.no_new_privileges,
             "oomScoreAdj": 0,
         },
         "root": {"path": rootfs, "readonly": spec.readonly_rootfs},
         "hostname": sandbox.hostname,
         "mounts": mounts,
-        "linux": {
-            "cgroupsPath": cgroups_path,
-            "resources": resources(spec),
-            "namespaces": [
-                {"type": "pid", "path": spec.pid_namespace} if spec.pid_namespace else {"type": "pid"},
-                {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
-                {"type": "network", "path": sandbox.netns},
-            ],
-            "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                            "/proc/timer_list", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-        },
+        "linux": linux,
     }

@@ -69,3 +69,22 @@ def test_limits_and_resource_ref():
     assert resource_ref(c, {"resource": "limits.memory", "divisor": "1Mi"}) == "64"
     assert resource_ref(c, {"resource": "limits.cpu", "divisor": "1m"}) == "500"
     assert resource_ref(c, {"resource": "limits.cpu"}) == "1"
+
+
+@pytest.mark.parametrize("mount,env,sub,error", [
+    ({"subPath": "a/b"}, [], "a/b", None),
+    ({"subPathExpr": "$(POD_NAME)/logs"}, ["POD_NAME=web-0"], "web-0/logs", None),
+    ({"subPathExpr": "$(POD_NAME)-$(NS)"}, ["POD_NAME=web-0"], None, "missing value for NS"),
+    ({"subPathExpr": "$(EMPTY)"}, ["EMPTY="], None, "missing value for EMPTY"),
+    ({"subPathExpr": "$(P)"}, ["P=/etc"], None, "error SubPath `/etc` must not be an absolute path"),
+    ({"subPathExpr": "$(P)/x"}, ["P=.."], None, "unable to provision SubPath `../x`: must not contain '..'"),
+], ids=["subpath", "expr", "expr-missing", "expr-empty", "expr-absolute", "expr-backstep"])
+def test_sub_path_expr(mount, env, sub, error, tmp_path):
+    pc = PodConfig(None, POD, "n1", None)  # type: ignore[arg-type]  # mounts() reads no API object
+    c = {"name": "c", "volumeMounts": [{"name": "v", "mountPath": "/m", **mount}]}
+    if error:
+        with pytest.raises(ConfigError, match=error.replace("(", r"\(").replace(")", r"\)")):
+            pc.mounts(c, {"v": tmp_path}, env)
+        return
+    (m,) = pc.mounts(c, {"v": tmp_path}, env)
+    assert m.destination == "/m" and m.source == str(tmp_path / sub) and (tmp_path / sub).is_dir()

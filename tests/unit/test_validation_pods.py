@@ -100,6 +100,39 @@ CASES: list[tuple[str, dict[str, Any], list[tuple[str, str, str]]]] = [
        'Invalid value: "v": value must be empty when `operator` is \'Exists\''),
       ("FieldValueNotSupported", "spec.tolerations[2].effect",
        'Unsupported value: "Sometimes": supported values: "NoExecute", "NoSchedule", "PreferNoSchedule"')]),
+    ("subPath and subPathExpr", {"volumes": [{"name": "v", "emptyDir": {}}], "containers": [_c(volumeMounts=[
+        {"name": "v", "mountPath": "/a", "subPath": "x", "subPathExpr": "$(POD)"}])]},
+     [("FieldValueInvalid", "spec.containers[0].volumeMounts[0].subPathExpr",
+       'Invalid value: "$(POD)": subPathExpr and subPath are mutually exclusive')]),
+    ("sub paths escape", {"volumes": [{"name": "v", "emptyDir": {}}], "containers": [_c(volumeMounts=[
+        {"name": "v", "mountPath": "/a", "subPath": "/etc"}, {"name": "v", "mountPath": "/b", "subPathExpr": "a/../.."}])]},
+     [("FieldValueInvalid", "spec.containers[0].volumeMounts[0].subPath", 'Invalid value: "/etc": must be a relative path'),
+      ("FieldValueInvalid", "spec.containers[0].volumeMounts[1].subPathExpr",
+       "Invalid value: \"a/../..\": must not contain '..'")]),
+    ("subPathExpr alone", {"volumes": [{"name": "v", "emptyDir": {}}], "containers": [_c(volumeMounts=[
+        {"name": "v", "mountPath": "/a", "subPathExpr": "$(POD_NAME)/logs"}])]}, []),
+    ("seccomp profiles", {"securityContext": {"seccompProfile": {"type": "Localhost"}},
+                          "containers": [_c(securityContext={"seccompProfile": {"type": "Strict"}}),
+                                         _c(name="d", securityContext={"seccompProfile": {
+                                             "type": "RuntimeDefault", "localhostProfile": "p.json"}}),
+                                         _c(name="e", securityContext={"seccompProfile": {
+                                             "type": "Localhost", "localhostProfile": "../p.json"}})]},
+     [("FieldValueNotSupported", "spec.containers[0].securityContext.seccompProfile.type",
+       'Unsupported value: "Strict": supported values: "Localhost", "RuntimeDefault", "Unconfined"'),
+      ("FieldValueInvalid", "spec.containers[1].securityContext.seccompProfile.localhostProfile",
+       'Invalid value: {"localhostProfile": "p.json", "type": "RuntimeDefault"}: can only be set when seccomp type is Localhost'),
+      ("FieldValueInvalid", "spec.containers[2].securityContext.seccompProfile.localhostProfile",
+       "Invalid value: \"../p.json\": must not contain '..'"),
+      ("FieldValueRequired", "spec.securityContext.seccompProfile.localhostProfile",
+       "Required value: must be set when seccomp type is Localhost")]),
+    ("no escalation yet privileged", {"containers": [_c(securityContext={
+        "allowPrivilegeEscalation": False, "privileged": True, "capabilities": {"add": ["CAP_SYS_ADMIN"]}})]},
+     [("FieldValueInvalid", "spec.containers[0].securityContext",
+       'Invalid value: {"allowPrivilegeEscalation": false, "capabilities": {"add": ["CAP_SYS_ADMIN"]}, "privileged": true}: '
+       "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"),
+      ("FieldValueInvalid", "spec.containers[0].securityContext",
+       'Invalid value: {"allowPrivilegeEscalation": false, "capabilities": {"add": ["CAP_SYS_ADMIN"]}, "privileged": true}: '
+       "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN")]),
 ]
 
 

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from controlplane.apiserver.meta.names import Errors, dns1123_label_error, dns1123_subdomain_error, qualified_name_error
+from controlplane.apiserver.validation import security_context
 from controlplane.machinery.quantity import parse_quantity
 from controlplane.machinery.selectors import LabelSelector
 
@@ -144,6 +145,11 @@ def _container(errs: Errors, path: str, c: Any, names: set[str], volumes: set[st
                 errs.not_found(f"{path}.volumeMounts[{i}].name", m["name"])
             if not m.get("mountPath"):
                 errs.required(f"{path}.volumeMounts[{i}].mountPath", "")
+            if m.get("subPath") or m.get("subPathExpr"):
+                security_context.mount_sub_paths(errs, f"{path}.volumeMounts[{i}]", m)
+    sc = get("securityContext")
+    if sc:
+        security_context.container_security_context(errs, f"{path}.securityContext", sc)
     if is_init:
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             if get(probe) and get("restartPolicy") != "Always":
@@ -222,6 +228,8 @@ def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
     ephemeral = spec.get("ephemeralContainers")
     if ephemeral:
         _ephemeral_containers(errs, f"{path}.ephemeralContainers", ephemeral, names, volumes)
+    if spec.get("securityContext"):
+        security_context.pod_security_context(errs, f"{path}.securityContext", spec["securityContext"])
     dns = spec.get("dnsPolicy")
     if dns is not None and dns not in _DNS:
         errs.not_supported(f"{path}.dnsPolicy", dns, _DNS)
