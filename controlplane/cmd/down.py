@@ -28,7 +28,7 @@ from pathlib import Path
 
 from controlplane import hostcleanup
 from controlplane.cmd import bootstrap
-from controlplane.cmd.up import host_id, instance_file
+from controlplane.cmd.up import instance
 from controlplane.log import get_logger
 from controlplane.procutil import PidFiles
 from controlplane.network import node as _network  # noqa: F401 - registers the network's cleanup
@@ -86,14 +86,6 @@ async def stop_up(data_dir: Path, timeout: float) -> int | None:
     return pid
 
 
-def instance(data_dir: Path) -> hostcleanup.Instance:
-    try:
-        d = json.loads(instance_file(data_dir).read_text())
-        return hostcleanup.Instance(data_dir, d["hostID"], d.get("nodeName", ""))
-    except (OSError, ValueError, KeyError):
-        # never started by this version of `up`: the default node name's host id
-        from controlplane.cmd.up import default_node_name
-        return hostcleanup.Instance(data_dir, host_id(default_node_name(), data_dir), default_node_name())
 
 
 async def _remove_processes(inst: hostcleanup.Instance) -> None:

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from controlplane import hostcleanup
 from controlplane.cmd import bootstrap
 from controlplane.cmd import etcd_snapshot
 from controlplane.cmd import secure
@@ -175,13 +176,20 @@ def instance_file(data_dir: Path) -> Path:
     return data_dir / "instance.json"
 
 
+def instance(data_dir: Path) -> hostcleanup.Instance:
+    """The instance ``DIR/instance.json`` describes (what ``down`` and a restarted ``up`` clean)."""
+    try:
+        d = json.loads(instance_file(data_dir).read_text())
+        return hostcleanup.Instance(data_dir, d["hostID"], d.get("nodeName", ""))
+    except (OSError, ValueError, KeyError):
+        # never started by this version of `up`: the default node name's host id
+        return hostcleanup.Instance(data_dir, host_id(default_node_name(), data_dir), default_node_name())
+
+
 async def _clear_own_stale_network(ctx: "UpContext") -> bool:
     """With this data dir's lock held and no process of a previous run left: remove the node
     networks (routes, links, namespaces, nftables tables) its agents recorded, as ``down`` does.
     Returns whether there was such a previous run to clear."""
-    from controlplane import hostcleanup
-    from controlplane.cmd.down import instance
-
     if not instance_file(ctx.data_dir).exists():
         return False
     if hostcleanup.processes_mentioning(ctx.data_dir, hostcleanup.own_pids()):
