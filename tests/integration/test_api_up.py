@@ -97,10 +97,16 @@ def test_up_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         rc = _stop(proc)
     assert rc == 0
     assert _port_closed(port)
-    # stopping `up` leaves the node's pods and their network running; `down` removes it all
-    _down_clean(data, net)
-    proc, _ = _start_up(data, port, net)
+    # stopping `up` leaves the node's pods and their network (safety routes included, tagged
+    # with the apiserver URL) for the next run; started again on another port, `up` clears its
+    # own data dir's stale network instead of refusing the CIDRs as "routed by someone else"
+    if os.geteuid() == 0:
+        routes = subprocess.run(["ip", "route", "show"], capture_output=True, text=True, check=True).stdout
+        assert f"unreachable {net.cluster_cidr} proto 211" in routes
+    port2 = free_port()
+    proc, line = _start_up(data, port2, net)
     try:
+        assert json.loads(line)["server"] == f"https://127.0.0.1:{port2}"
         kubectl = make_kubectl(data / "kubeconfig", tmp_path / "cache2")
         out = json.loads(kubectl("get", "configmap", "keepme", "-o", "json").stdout)
         assert out["data"] == {"a": "b"}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import signal
 import threading
 import time
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.etcd_process import free_port
 from controlplane.hostcleanup import processes_mentioning
 from controlplane.procutil import start_time, tree_pids
 from tests.fixtures.agent import HAVE_RUNC
@@ -267,17 +265,3 @@ def test_a_hung_component_is_killed_by_its_liveness_probe_and_restarted(up_facto
     # the live components were left alone
     assert 'cause="liveness probe failed",component="controller-manager"' not in metrics
 
-
-def test_restart_on_another_port_clears_its_own_stale_network(up_factory, tmp_path):
-    """An `up` stopped without `down` leaves its node network (safety routes included) for the
-    next run to re-adopt. Started again on another port (so another route tag), it used to
-    refuse ("already routed by someone else"); now it removes what its own data dir left."""
-    inst: UpInstance = up_factory("port")
-    inst.stop()
-    routes = subprocess.run(["ip", "route", "show"], capture_output=True, text=True, check=True).stdout
-    assert f"unreachable {inst.net.cluster_cidr} proto 211" in routes  # left for the next run
-    inst.port = free_port()
-    inst.start()
-    kubectl = inst.kubectl(tmp_path / "cache")
-    _wait(lambda: "Ready" in kubectl("get", "nodes", check=False).stdout.split() or None, 60, "node Ready")
-    assert "removing the node network a previous run of this data dir left" in inst.log_tail(400)

@@ -8,6 +8,7 @@ pod with a claim that does not exist stays Pending with Kubernetes' message."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -19,33 +20,17 @@ import yaml
 
 from tests.fixtures.agent import HAVE_RUNC
 from tests.fixtures.apiserver import make_kubectl
-from tests.fixtures.scheduler import ProcessRunner
+from tests.fixtures.poll import wait_for
+from tests.fixtures.scheduler import running_scheduler
 
 pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(400)]
 
-
-def _wait(what: str, check, timeout: float = 120.0, interval: float = 0.5, diag=lambda: ""):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"{what}: not within {timeout}s (last: {last!r})\n{diag()}")
+_wait = functools.partial(wait_for, every=0.5)  # a kubectl per check: not too often
 
 
 @pytest.fixture(scope="module")
 def scheduler(apiserver, tmp_path_factory):
-    work = tmp_path_factory.mktemp("pv-sched")
-    sched = ProcessRunner(work, ["scheduler", "--kubeconfig", str(apiserver.component_kubeconfig("scheduler")),
-                                 "--seed", "7"], "scheduler").start()
-    try:
-        if not sched.wait_log("scheduler started", 60):
-            pytest.fail(f"scheduler did not start:\n{sched.log_tail()}")
-        yield sched
-    finally:
-        sched.stop()
+    yield from running_scheduler(apiserver.component_kubeconfig("scheduler"), tmp_path_factory.mktemp("pv-sched"))
 
 
 def test_statefulset_claims_survive_pod_replacement(apiserver, controller_manager, scheduler, start_agent,
