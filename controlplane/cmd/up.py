@@ -64,6 +64,7 @@ from controlplane.client.resources import STORAGECLASSES
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.etcd_process import EtcdProcess, EtcdTLS, free_port
 from controlplane.images.registry import LocalRegistry, RegistryTLS
+from controlplane.network import node as _network  # noqa: F401 - registers the "network" host cleanup
 from controlplane.network.addressing import ClusterNetworks
 from controlplane.network.routes import CIDRInUse, check_free, pick_free
 from controlplane.log import get_logger
@@ -192,12 +193,9 @@ async def _clear_own_stale_network(ctx: "UpContext") -> bool:
     Returns whether there was such a previous run to clear."""
     if not instance_file(ctx.data_dir).exists():
         return False
-    if hostcleanup.processes_mentioning(ctx.data_dir, hostcleanup.own_pids()):
+    if await asyncio.to_thread(hostcleanup.processes_mentioning, ctx.data_dir, hostcleanup.own_pids()):
         return False  # something of the previous run still runs: not ours to clear
-    network = next((c for c in hostcleanup.cleanups() if c.name == "network"), None)
-    if network is None:
-        import controlplane.network.node  # noqa: F401 - registers the "network" cleanup
-        network = next(c for c in hostcleanup.cleanups() if c.name == "network")
+    network = next(c for c in hostcleanup.cleanups() if c.name == "network")
     inst = instance(ctx.data_dir)
     if not await asyncio.to_thread(network.leftovers, inst):
         return False
