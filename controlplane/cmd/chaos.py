@@ -96,7 +96,7 @@ def percentile(values: list[float], q: float) -> float | None:
 @dataclass
 class Server:
     data_dir: Path
-    port: int
+    port: int = 0  # picked at the first start: a port picked minutes early may be taken by then
     proc: asyncio.subprocess.Process | None = None
 
     @property
@@ -119,6 +119,8 @@ class Server:
 
     async def start(self, args: list[str], timeout: float = 300.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = free_port()
         err = open(self.data_dir.parent / f"{self.data_dir.name}-up.log", "ab")
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "controlplane", "up", "--data-dir", str(self.data_dir), "--port", str(self.port),
@@ -128,7 +130,17 @@ class Server:
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
         if b"ready" not in line:
-            raise RuntimeError(f"{self.data_dir.name}: up did not get ready (see {self.data_dir}-up.log)")
+            log = self.data_dir.parent / f"{self.data_dir.name}-up.log"
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except asyncio.TimeoutError:
+                pass
+            try:
+                tail = (await asyncio.to_thread(log.read_text, errors="replace"))[-4000:]
+            except OSError:
+                tail = ""
+            raise RuntimeError(f"{self.data_dir.name}: up did not get ready (exit {self.proc.returncode}; "
+                               f"{log} ends:\n{tail})")
 
     async def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
@@ -651,7 +663,7 @@ async def soak(args: argparse.Namespace, work: Path, stop_all: asyncio.Event) ->
     if not kinds or set(kinds) - set(FAULTS):
         raise SystemExit(f"--faults: kinds are {', '.join(FAULTS)}")
     run_id = uuid.uuid4().hex[:6]
-    servers = [Server(work / f"s{i + 1}", free_port()) for i in range(3)]
+    servers = [Server(work / f"s{i + 1}") for i in range(3)]
     agent: Agent | None = None
     tasks: list[asyncio.Task] = []
     t_start = time.monotonic()

@@ -515,8 +515,13 @@ class RuncRuntime(ContainerRuntime):
 
     async def stats(self, cid: str) -> ContainerStats:
         c = self._get(cid)
-        now = time.time()
-        cg = await asyncio.to_thread(cgroups.read, c.cg_path)
+
+        def read() -> tuple[cgroups.CgroupStats | None, float]:
+            # stamped when read, not before the hop to the thread: on a busy machine that hop
+            # can take a tenth of a second, which a 3 s rate window would show as a few percent
+            cg = cgroups.read(c.cg_path)
+            return cg, time.time()
+        cg, now = await asyncio.to_thread(read)
         cached = self._du.get(cid)
         if cached is None or now - cached[0] > self.DU_TTL:
             used, inodes = await asyncio.to_thread(netstats.disk_usage, c.bundle / "upper")
@@ -528,8 +533,9 @@ class RuncRuntime(ContainerRuntime):
     async def sandbox_stats(self, sandbox: Sandbox) -> SandboxStats:
         def read() -> SandboxStats:
             path = cgroups.pod_path(self.node, sandbox.uid)
-            return SandboxStats(cgroups.read(path), netstats.read_netns(sandbox.netns) if sandbox.netns else {},
-                                cgroups.process_count(path), time.time())
+            cg, ts = cgroups.read(path), time.time()  # stamped with the counters, not after the netns read
+            return SandboxStats(cg, netstats.read_netns(sandbox.netns) if sandbox.netns else {},
+                                cgroups.process_count(path), ts)
         return await asyncio.to_thread(read)
 
     # -- exec ----------------------------------------------------------------------------
