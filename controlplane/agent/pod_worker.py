@@ -38,6 +38,7 @@ from controlplane.agent.context import NodeContext
 from controlplane.agent.podconfig import ConfigError, PodConfig
 from controlplane.agent.containers import ContainerRunner
 from controlplane.agent.probes import run_action
+from controlplane.agent.runtimeclass import DEFAULT_HANDLERS, resolve_handler
 from controlplane.client.resources import PODS
 from controlplane.client.rest import ApiStatusError
 from controlplane.client.retry import update_with_retry
@@ -239,6 +240,8 @@ class PodWorker(ContainerRunner):
             return
         if self.sandbox is None:
             try:
+                await resolve_handler(self.agent.client, self.spec,
+                                      getattr(self.agent.runtime, "handlers", DEFAULT_HANDLERS))
                 self.sandbox = await self.agent.runtime.create_sandbox(self._sandbox_spec())
                 self.sandbox_error = None
             except (OSError, RuntimeError_) as e:

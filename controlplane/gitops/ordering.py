@@ -8,7 +8,7 @@ the reverse order. Pure.
 from __future__ import annotations
 
 KIND_ORDER = [
-    "CustomResourceDefinition", "Namespace", "ResourceQuota", "StorageClass", "PriorityClass",
+    "CustomResourceDefinition", "Namespace", "ResourceQuota", "StorageClass", "PriorityClass", "RuntimeClass",
     "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
     "ConfigMap", "Secret", "PersistentVolume", "PersistentVolumeClaim", "LimitRange",
     "Service", "Endpoints", "EndpointSlice", "DaemonSet", "Pod", "ReplicaSet", "Deployment",
@@ -19,7 +19,7 @@ _RANK = {k: i for i, k in enumerate(KIND_ORDER)}
 # Built-in API groups: a kind from another group is a custom resource and goes last.
 BUILTIN_GROUPS = {"", "apps", "batch", "apiextensions.k8s.io", "rbac.authorization.k8s.io", "policy",
                   "networking.k8s.io", "storage.k8s.io", "autoscaling", "scheduling.k8s.io",
-                  "discovery.k8s.io", "coordination.k8s.io", "admissionregistration.k8s.io"}
+                  "discovery.k8s.io", "coordination.k8s.io", "admissionregistration.k8s.io", "node.k8s.io"}
 STAGE_ONE = {("apiextensions.k8s.io", "CustomResourceDefinition"), ("", "Namespace")}
 
 

@@ -4,13 +4,13 @@ its plugins in Kubernetes' order once authorization allowed the verb.
 Phases, as kube-apiserver runs them:
 1. **mutating**: the mutating built-ins in plugin order (NamespaceLifecycle, LimitRanger,
    ServiceAccount, Priority, DefaultTolerationSeconds, DefaultStorageClass,
-   StorageObjectInUseProtection, DefaultIngressClass), then
+   StorageObjectInUseProtection, RuntimeClass, DefaultIngressClass), then
    MutatingAdmissionWebhook;
 2. the strategy's defaults and **schema validation** (``strategy``/``validation``, called by
    the endpoint between the two phases);
 3. **validating**: the validating built-ins (NamespaceLifecycle, LimitRanger, ServiceAccount,
-   NodeRestriction, Priority, PodSecurity, PersistentVolumeClaimResize), ValidatingAdmissionPolicy,
-   ValidatingAdmissionWebhook, and ResourceQuota last (only a request every other check let
+   NodeRestriction, Priority, PodSecurity, PersistentVolumeClaimResize, RuntimeClass),
+   ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, and ResourceQuota last (only a request every other check let
    through is charged to a quota).
 
 Cost when nothing applies: the plugins that concern a (group, resource, subresource,
@@ -39,6 +39,7 @@ from controlplane.apiserver.admission.podsecurity.plugin import PodSecurity
 from controlplane.apiserver.admission.policy import ValidatingAdmissionPolicy
 from controlplane.apiserver.admission.priority import Priority
 from controlplane.apiserver.admission.resourcequota import ResourceQuota
+from controlplane.apiserver.admission.runtimeclass import RuntimeClass
 from controlplane.apiserver.admission.serviceaccount import ServiceAccount
 from controlplane.apiserver.admission.storage import (
     DefaultStorageClass, PersistentVolumeClaimResize, StorageObjectInUseProtection,
@@ -53,7 +54,8 @@ Obj = dict[str, Any]
 ORDER = (
     "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "Priority",
     "DefaultTolerationSeconds", "PodSecurity", "DefaultStorageClass", "StorageObjectInUseProtection",
-    "PersistentVolumeClaimResize", "DefaultIngressClass", "MutatingAdmissionWebhook", "ValidatingAdmissionPolicy",
+    "PersistentVolumeClaimResize", "RuntimeClass", "DefaultIngressClass", "MutatingAdmissionWebhook",
+    "ValidatingAdmissionPolicy",
     "ValidatingAdmissionWebhook", "ResourceQuota",
 )
 DEFAULT_ENABLED = ORDER
@@ -81,6 +83,7 @@ class AdmissionChain:
             "DefaultStorageClass": lambda: DefaultStorageClass(self.lookups),
             "StorageObjectInUseProtection": StorageObjectInUseProtection,
             "PersistentVolumeClaimResize": lambda: PersistentVolumeClaimResize(self.lookups),
+            "RuntimeClass": lambda: RuntimeClass(self.lookups),
             "DefaultIngressClass": lambda: DefaultIngressClass(self.lookups),
             "MutatingAdmissionWebhook": lambda: MutatingWebhooks(self.webhooks, self.lookups),
             "ValidatingAdmissionPolicy": lambda: ValidatingAdmissionPolicy(host, self.lookups),

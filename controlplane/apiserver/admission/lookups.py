@@ -1,5 +1,5 @@
 """The objects admission plugins consult (namespaces, ServiceAccounts, LimitRanges,
-ResourceQuotas, PriorityClasses, webhook configurations, policies), read from this apiserver's
+ResourceQuotas, PriorityClasses, RuntimeClasses, webhook configurations, policies), read from this apiserver's
 watch caches -- kube-apiserver's plugins read informers -- so that a request costs a dict
 look-up, not an etcd round trip. Decoded objects are memoized by (key, resourceVersion); they
 are shared: plugins never modify them. What a cache may not know yet (an object written a
@@ -31,7 +31,8 @@ class Lookups:
         reg = self.host.registry
         wanted = [("", p) for p in CORE] + [("scheduling.k8s.io", "priorityclasses"),
                                              ("networking.k8s.io", "ingressclasses"),
-                                             ("storage.k8s.io", "storageclasses")]
+                                             ("storage.k8s.io", "storageclasses"),
+                                             ("node.k8s.io", "runtimeclasses")]
         for group, plural in wanted:
             info = reg.get(group, "v1", plural)
             if info is None:

@@ -407,6 +407,10 @@ PRINTERS: dict[tuple[str, str], Printer] = {
         _NAME, col("Controller", description="Controller that is responsible for handling this class"),
         col("Parameters", description="A reference to a resource with additional parameters"), _AGE),
         _ingressclass_row),
+    ("node.k8s.io", "RuntimeClass"): Printer((
+        _NAME, col("Handler", description="handler specifies the underlying runtime and configuration that the CRI "
+                   "implementation will use to handle pods of this class."), _AGE),
+        _simple(lambda o: o.get("handler", ""), _age)),
     ("", "ConfigMap"): Printer((
         _NAME, col("Data", "integer", description="Data contains the configuration data."), _AGE),
         _simple(lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {}), _age)),

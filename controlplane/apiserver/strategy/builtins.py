@@ -121,6 +121,8 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
              group="apiregistration.k8s.io"),
         # storage.k8s.io/v1
         _res("StorageClass", "storageclasses", StorageClassStrategy(), False, short=["sc"], group="storage.k8s.io"),
+        # node.k8s.io/v1: applied to pods by the RuntimeClass admission plugin, resolved by the agents
+        _res("RuntimeClass", "runtimeclasses", plain, False, group="node.k8s.io"),
         # scheduling.k8s.io/v1
         _res("PriorityClass", "priorityclasses", PriorityClassStrategy(), False, short=["pc"],
              group="scheduling.k8s.io"),

@@ -72,7 +72,8 @@ def protocol(errs: Errors, path: str, value: Any) -> None:
         errs.not_supported(path, value, _PROTOCOLS)
 
 
-def _resources(errs: Errors, path: str, res: Any) -> None:
+def resources(errs: Errors, path: str, res: Any) -> None:
+    """``ValidateResourceRequirements``: quantities, and requests within limits."""
     if not isinstance(res, dict):
         return
     parsed: dict[str, dict[str, Any]] = {}
@@ -133,7 +134,7 @@ def _container(errs: Errors, path: str, c: Any, names: set[str], volumes: set[st
         _env(errs, path, env)
     res = get("resources")
     if res:
-        _resources(errs, f"{path}.resources", res)
+        resources(errs, f"{path}.resources", res)
     mounts = get("volumeMounts")
     if mounts:
         for i, m in enumerate(mounts):
@@ -199,6 +200,21 @@ def _env(errs: Errors, path: str, env: list[Any]) -> None:
                          "may not be specified when `value` is not empty")
 
 
+def tolerations(errs: Errors, path: str, items: list[Any]) -> None:
+    """``ValidateTolerations``: operators, the value of ``Exists``, effects."""
+    for i, t in enumerate(items):
+        if not isinstance(t, dict):
+            continue
+        op = t.get("operator", "Equal")
+        if op is not None and op not in _TOLERATION_OPS:
+            errs.not_supported(f"{path}[{i}].operator", op, _TOLERATION_OPS)
+        if op == "Exists" and t.get("value"):
+            errs.invalid(f"{path}[{i}].operator", t["value"], "value must be empty when `operator` is 'Exists'")
+        effect = t.get("effect") or None
+        if effect is not None and effect not in _EFFECTS:
+            errs.not_supported(f"{path}[{i}].effect", effect, _EFFECTS)
+
+
 def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
     volumes: set[str] = set()
     for i, v in enumerate(spec.get("volumes") or []):
@@ -243,18 +259,13 @@ def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
         msg = dns1123_subdomain_error(spec["nodeName"])
         if msg:
             errs.invalid(f"{path}.nodeName", spec["nodeName"], msg)
-    for i, t in enumerate(spec.get("tolerations") or []):
-        if not isinstance(t, dict):
-            continue
-        op = t.get("operator", "Equal")
-        if op is not None and op not in _TOLERATION_OPS:
-            errs.not_supported(f"{path}.tolerations[{i}].operator", op, _TOLERATION_OPS)
-        if op == "Exists" and t.get("value"):
-            errs.invalid(f"{path}.tolerations[{i}].operator", t["value"],
-                         "value must be empty when `operator` is 'Exists'")
-        effect = t.get("effect") or None
-        if effect is not None and effect not in _EFFECTS:
-            errs.not_supported(f"{path}.tolerations[{i}].effect", effect, _EFFECTS)
+    tolerations(errs, f"{path}.tolerations", spec.get("tolerations") or [])
+    if spec.get("runtimeClassName") is not None:
+        msg = dns1123_subdomain_error(str(spec["runtimeClassName"]))
+        if msg:
+            errs.invalid(f"{path}.runtimeClassName", spec["runtimeClassName"], msg)
+    if isinstance(spec.get("overhead"), dict):
+        resources(errs, f"{path}.overhead", {"limits": spec["overhead"]})
     tsc = spec.get("topologySpreadConstraints")
     if isinstance(tsc, list):
         _topology_spread(errs, f"{path}.topologySpreadConstraints", tsc)

@@ -15,7 +15,7 @@ from controlplane.apiserver.crd.validation import validate_crd
 from controlplane.apiserver.meta.names import Errors
 from controlplane.apiserver.validation import admissionregistration as admreg
 from controlplane.apiserver.validation import apiregistration, apps, autoscaling, batch, core, network, quota, scheduling
-from controlplane.apiserver.validation import storage
+from controlplane.apiserver.validation import node, storage
 
 Obj = dict[str, Any]
 GVK = tuple[str, str, str]
@@ -32,6 +32,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("", "PersistentVolume"): storage.persistent_volume,
     ("", "PersistentVolumeClaim"): storage.persistent_volume_claim,
     ("storage.k8s.io", "StorageClass"): storage.storage_class,
+    ("node.k8s.io", "RuntimeClass"): node.runtime_class,
     ("apps", "Deployment"): apps.deployment,
     ("apps", "ReplicaSet"): apps.replicaset,
     ("apps", "StatefulSet"): apps.statefulset,
