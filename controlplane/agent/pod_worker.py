@@ -1,10 +1,10 @@
 """One pod on this node, driven level-based by its own task (the kubelet's pod worker).
 
 Each pass re-reads the latest pod and acts: sandbox (netns, pod IP) → volumes → init
-containers in order (sidecars, ``restartPolicy: Always``, started and kept running) → app containers (image pull per policy, env/volumes, runc create+start,
-postStart) → restart per ``restartPolicy`` with CrashLoopBackOff → probes (startup gates
-liveness/readiness; liveness failure restarts) → status through ``pods/status`` when it
-changed. A deletionTimestamp means graceful termination (preStop, SIGTERM, grace, SIGKILL;
+containers in order (sidecars, ``restartPolicy: Always``, started and kept running) → app
+containers (image pull per policy, env/volumes, runc create+start, postStart) → restart per
+``restartPolicy`` with CrashLoopBackOff → probes (startup gates liveness/readiness; liveness
+failure restarts) → status through ``pods/status`` when it changed. A deletionTimestamp means graceful termination (preStop, SIGTERM, grace, SIGKILL;
 regular containers first, then sidecars in reverse order), removal of everything on the host,
 then the final delete with gracePeriodSeconds=0. A Never/OnFailure pod whose regular
 containers all finished has its sidecars stopped the same way and ends Succeeded or Failed.
