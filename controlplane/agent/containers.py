@@ -2,7 +2,8 @@
 
 Image (per pull policy) → env, command and mounts (``podconfig``) → runc create + start →
 postStart hook → probes; on exit: OOMKilled/exit code into the state, restart per
-``restartPolicy`` with the CrashLoopBackOff schedule (``lifecycle.CrashBackoff``). Startup
+``restartPolicy`` (a sidecar init container: always) with the CrashLoopBackOff schedule
+(``lifecycle.CrashBackoff``). Startup
 probes gate liveness and readiness; liveness/startup failures kill the container.
 Ephemeral containers (``kubectl debug``) start once, in the pod's network namespace and, with
 ``targetContainerName``, in the PID namespace of that container, and are never restarted.
@@ -159,10 +160,11 @@ class ContainerRunner:
             ok, msg = await run_action(rt, cid, self.sandbox.netns, self.sandbox.ip, cs, post, 30)
             if not ok:
                 self.agent.event(self.pod, "Warning", "FailedPostStartHook", msg)
+                c.started = False
                 self.killing.add(cid)
                 await rt.stop_container(cid, self._grace())
                 return
-        if not c.init and not c.ephemeral:
+        if (not c.init or c.restartable) and not c.ephemeral:  # sidecars are probed like containers
             self._start_probes(c, cs, cid)
             if "readinessProbe" not in cs and c.started:
                 c.ready = True
@@ -320,7 +322,9 @@ class ContainerRunner:
             return
         policy = self.spec.get("restartPolicy") or "Always"
         code = c.exit_code if c.exit_code is not None else 0
-        restart = lc.should_restart("OnFailure" if c.init and policy == "Always" else policy, code)
+        # a sidecar restarts whatever the pod's policy; a regular init container at most on failure
+        policy = "Always" if c.restartable else "OnFailure" if c.init and policy == "Always" else policy
+        restart = lc.should_restart(policy, code)
         if not restart:
             c.state, c.done = "terminated", True
             return

@@ -3,7 +3,9 @@
 Restart decisions per ``restartPolicy``, the CrashLoopBackOff schedule (10 s doubling to 5 min,
 reset after 10 min of running), pod phase from container states, the pod conditions
 (PodReadyToStartContainers, Initialized, ContainersReady, Ready, PodScheduled kept), the QoS
-class, and a container's status dict exactly as the API shows it. ``pod_worker.py`` calls these.
+class, and a container's status dict exactly as the API shows it; sidecar containers (init
+containers with ``restartPolicy: Always``) count as the kubelet 1.32 counts them in the phase and
+the conditions. ``pod_worker.py`` calls these.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class CState:
     name: str
     image: str
     init: bool = False
+    restartable: bool = False  # a sidecar: an init container with restartPolicy Always
     ephemeral: bool = False  # added by ``kubectl debug``: run once, never restarted, never ready
     cid: str | None = None
     restart_count: int = 0
@@ -90,6 +93,8 @@ class CState:
             "ready": self.ready, "restartCount": self.restart_count, "image": self.image,
             "imageID": self.image_id, "started": self.state == "running" and self.started,
         }
+        if self.init and not self.restartable and self.state == "terminated" and self.exit_code == 0:
+            out["ready"] = True  # a completed init container is ready (the kubelet's prober manager)
         if self.cid and self.state != "waiting":
             out["containerID"] = f"runc://{self.cid}"
         if self.ephemeral:  # no probes, so the kubelet's prober never sets `started` on them
@@ -97,14 +102,50 @@ class CState:
         return out
 
 
+def begun(c: CState) -> bool:
+    """The container has a status in the runtime's eyes: it ran or runs (or failed to start)."""
+    return c.state != "waiting" or c.last_terminated is not None or c.cid is not None
+
+
+def any_regular_started(main: list[CState]) -> bool:
+    """``HasAnyRegularContainerStarted``: a regular container is running or terminated, so the
+    pod was initialized before (restarting sidecars do not make it uninitialized)."""
+    return any(c.state in ("running", "terminated") for c in main)
+
+
+def regular_containers_done(restart_policy: str, main: list[CState]) -> bool:
+    """With Never/OnFailure, every regular container terminated and none restarts: the
+    kubelet kills the pod (``keepCount == 0``), sidecars included, so they keep nothing alive."""
+    return restart_policy != "Always" and bool(main) and all(c.state == "terminated" and c.done for c in main)
+
+
 def pod_phase(restart_policy: str, init: list[CState], main: list[CState]) -> str:
-    """Kubernetes' getPhase."""
+    """Kubernetes' getPhase (1.32): regular init containers, then sidecars (a running one that
+    has not started keeps the pod Pending until a regular container started; a terminated or
+    restarting one does not count), then the regular containers."""
+    pending_regular = pending_sidecars = failed_init = 0
     for c in init:
-        if not (c.state == "terminated" and c.exit_code == 0):
-            if c.state == "terminated" and restart_policy == "Never" and c.done:
-                return "Failed"
-            return "Pending"
+        if c.restartable:
+            continue
+        if c.state == "terminated":
+            if c.exit_code != 0:
+                failed_init += 1
+        elif c.state == "waiting" and c.last_terminated is not None:
+            if c.last_terminated.get("exitCode") != 0:
+                failed_init += 1
+        else:
+            pending_regular += 1
     running = waiting = stopped = succeeded = 0
+    for c in init:
+        if not c.restartable:
+            continue
+        if c.state == "running":
+            if not c.started:
+                pending_sidecars += 1
+            running += 1
+        elif c.state == "waiting" and c.last_terminated is None:
+            pending_sidecars += 1
+            waiting += 1
     for c in main:
         if c.state == "running":
             running += 1
@@ -116,6 +157,10 @@ def pod_phase(restart_policy: str, init: list[CState], main: list[CState]) -> st
             succeeded += c.last_terminated.get("exitCode") == 0
         else:
             waiting += 1
+    if failed_init > 0 and restart_policy == "Never":
+        return "Failed"
+    if pending_regular > 0 or (pending_sidecars > 0 and not any_regular_started(main)):
+        return "Pending"
     if waiting > 0:
         return "Pending"
     if running > 0:
@@ -144,8 +189,14 @@ def pod_conditions(phase: str, sandbox_ready: bool, init: list[CState], main: li
                    old: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
     """The conditions list with lastTransitionTime kept when a status did not change."""
     completed = phase in ("Succeeded", "Failed")
-    pending_init = [c.name for c in init if not (c.state == "terminated" and c.exit_code == 0)]
-    unready = [c.name for c in main if not c.ready]
+    # GeneratePodInitializedCondition: regular init containers completed, sidecars started (or
+    # a regular container started already: a restarting sidecar does not undo initialization)
+    pending_init = [] if any_regular_started(main) else [
+        c.name for c in init
+        if (not (c.state == "running" and c.started) if c.restartable
+            else not (c.state == "terminated" and c.exit_code == 0))]
+    # GenerateContainersReadyCondition: sidecars' readiness counts, listed first
+    unready = [c.name for c in init if c.restartable and not c.ready] + [c.name for c in main if not c.ready]
     conds = [
         _cond("PodReadyToStartContainers", sandbox_ready and not completed),
         _cond("Initialized", not pending_init, "ContainersNotInitialized",

@@ -1,11 +1,13 @@
 """One pod on this node, driven level-based by its own task (the kubelet's pod worker).
 
 Each pass re-reads the latest pod and acts: sandbox (netns, pod IP) → volumes → init
-containers in order → app containers (image pull per policy, env/volumes, runc create+start,
-postStart) → restart per ``restartPolicy`` with CrashLoopBackOff → probes (startup gates
-liveness/readiness; liveness failure restarts) → status through ``pods/status`` when it
-changed. A deletionTimestamp means graceful termination (preStop, SIGTERM, grace, SIGKILL),
-removal of everything on the host, then the final delete with gracePeriodSeconds=0.
+containers in order (sidecars, ``restartPolicy: Always``, started and kept running) → app
+containers (image pull per policy, env/volumes, runc create+start, postStart) → restart per
+``restartPolicy`` with CrashLoopBackOff → probes (startup gates liveness/readiness; liveness
+failure restarts) → status through ``pods/status`` when it changed. A deletionTimestamp means graceful termination (preStop, SIGTERM, grace, SIGKILL;
+regular containers first, then sidecars in reverse order), removal of everything on the host,
+then the final delete with gracePeriodSeconds=0. A Never/OnFailure pod whose regular
+containers all finished has its sidecars stopped the same way and ends Succeeded or Failed.
 
 Agent restarts: every container's state (restart count, backoff position, last termination,
 when a backoff ends) is checkpointed to ``<pod dir>/containers.json``; ``adopt`` takes the
@@ -58,7 +60,8 @@ class PodWorker(ContainerRunner):
         self.ns: str = md.get("namespace") or "default"
         self.name: str = md["name"]
         spec = pod.get("spec") or {}
-        self.init = [lc.CState(c["name"], c.get("image", ""), init=True) for c in spec.get("initContainers") or []]
+        self.init = [lc.CState(c["name"], c.get("image", ""), init=True, restartable=c.get("restartPolicy") == "Always")
+                     for c in spec.get("initContainers") or []]
         self.main = [lc.CState(c["name"], c.get("image", "")) for c in spec.get("containers") or []]
         self.ephemeral: list[lc.CState] = []
         self.backoff = {c.name: lc.CrashBackoff(agent.cfg.backoff_initial, agent.cfg.backoff_cap) for c in self.init + self.main}
@@ -109,7 +112,7 @@ class PodWorker(ContainerRunner):
             if prev is not None:
                 self.agent.spawn(self.agent.runtime.remove_container(prev[1].id))  # only the last one is kept
             latest[st.name] = (attempt, st)
-        fields = {f.name for f in dataclasses.fields(lc.CState)} - {"name", "image", "init", "ephemeral"}
+        fields = {f.name for f in dataclasses.fields(lc.CState)} - {"name", "image", "init", "restartable", "ephemeral"}
         for c in self.init + self.main + self.ephemeral:
             d = saved.get(c.name) or {}
             for k, v in (d.get("state") or {}).items():
@@ -137,7 +140,7 @@ class PodWorker(ContainerRunner):
         """Watch re-adopted containers again (exit handling, probes)."""
         for c, st in self._adopted:
             self.waits[st.id] = asyncio.get_running_loop().create_task(self._wait_exit(c, st.id))
-            if st.state == "running" and not c.init and not c.ephemeral:
+            if st.state == "running" and (not c.init or c.restartable) and not c.ephemeral:
                 cs = self.container_spec(c)
                 self._start_probes(c, cs, st.id)
                 if "readinessProbe" not in cs and c.started:
@@ -233,7 +236,13 @@ class PodWorker(ContainerRunner):
             else:
                 await self.push_status()
             return
-        phase = lc.pod_phase(self.spec.get("restartPolicy") or "Always", self.init, self.main)
+        policy = self.spec.get("restartPolicy") or "Always"
+        if not self.terminating and lc.regular_containers_done(policy, self.main) \
+                and any(c.restartable and c.state == "running" for c in self.init):
+            # the pod is done (a Job's pod with a sidecar): its sidecars must not keep it alive
+            self.terminating = True
+            await self._kill_containers(self._grace())
+        phase = lc.pod_phase(policy, self.init, self.main)
         if phase in ("Succeeded", "Failed"):
             await self._release()
             await self.push_status()
@@ -282,21 +291,15 @@ class PodWorker(ContainerRunner):
             log.info("volume refresh failed; keeping contents", pod=f"{self.ns}/{self.name}", error=e.message)
 
     async def sync_containers(self) -> None:
+        if self.terminating:  # the pod finished: nothing starts again
+            return
         now = time.time()
         # ephemeral containers first, as the kubelet starts them: a failing init container
         # does not keep a debugger out; each runs once
         for c in self.ephemeral:
             if c.state == "waiting" and not c.done and c.cid is None and c.exit_code is None:
                 await self.start(c)
-        for c in self.init:
-            if c.state == "terminated" and c.exit_code == 0:
-                continue
-            if c.state == "running" or c.done:
-                return
-            if c.restart_at and now < c.restart_at:
-                self._retry_in(c.restart_at - now)
-                return
-            await self.start(c)
+        if not await self._sync_init():
             return
         for c in self.main:
             if c.state == "running" or c.done:
@@ -306,12 +309,51 @@ class PodWorker(ContainerRunner):
                 continue
             await self.start(c)
 
+    async def _sync_init(self) -> bool:
+        """Init containers in order, as the kubelet's ``computeInitContainerActions`` (1.32):
+        a regular one runs to completion before the next starts; a sidecar (``restartPolicy:
+        Always``) is started and the next one starts once it has *started* (startup probe passed,
+        or with none: running and postStart done). Sidecars the sequence has passed are
+        restarted whenever they exit (backoff as any container) without holding anything up.
+        True when the regular containers may run (every init container passed)."""
+        now = time.time()
+        initialized = any(lc.begun(c) for c in self.main)
+        for i, c in enumerate(self.init):
+            passed = initialized or any(lc.begun(x) for x in self.init[i + 1:])
+            if not c.restartable:
+                if passed or (c.state == "terminated" and c.exit_code == 0):
+                    continue
+                if c.state == "running" or c.done:
+                    return False
+                if c.restart_at and now < c.restart_at:
+                    self._retry_in(c.restart_at - now)
+                    return False
+                await self.start(c)
+                return False
+            if c.state == "running":
+                if c.started or passed:
+                    continue
+                return False  # the startup probe (or postStart) decides; it wakes the worker
+            if c.restart_at and now < c.restart_at:
+                self._retry_in(c.restart_at - now)
+                if passed:
+                    continue
+                return False
+            await self.start(c)
+            if not (passed or (c.state == "running" and c.started)):
+                return False
+        return True
+
     # -- termination ------------------------------------------------------------------------
-    async def _stop_one(self, c: lc.CState, grace: float) -> None:
+    async def _stop_one(self, c: lc.CState, grace: float, after: list[asyncio.Task] | None = None) -> None:
+        """``killContainer``: the Killing Event, preStop, then (a sidecar) the wait for ``after``
+        (the containers that must exit first) within the grace period, then SIGTERM, the rest
+        of the grace period, SIGKILL."""
         if c.state != "running" or c.cid is None or self.sandbox is None:
             return
         cid = c.cid
         deadline = time.monotonic() + grace
+        self.agent.event(self.pod, "Normal", "Killing", f"Stopping container {c.name}")
         pre = (self.container_spec(c).get("lifecycle") or {}).get("preStop")
         if pre:
             try:
@@ -319,7 +361,9 @@ class PodWorker(ContainerRunner):
                                                   self.container_spec(c), pre, grace), grace)
             except asyncio.TimeoutError:
                 pass
-        self.agent.event(self.pod, "Normal", "Killing", f"Stopping container {c.name}")
+        pending = [t for t in after or [] if not t.done()]
+        if pending and deadline > time.monotonic():
+            await asyncio.wait(pending, timeout=deadline - time.monotonic())
         try:
             await self.agent.runtime.stop_container(cid, max(0.0, deadline - time.monotonic()))
         except RuntimeError_:
@@ -328,9 +372,24 @@ class PodWorker(ContainerRunner):
         if w is not None:
             await asyncio.wait([w], timeout=5)
 
+    async def _kill_containers(self, grace: float) -> None:
+        """Stop every running container with the kubelet's termination ordering (1.29+): the
+        regular (and ephemeral, and running regular init) containers at once; each sidecar only
+        once every regular container and the sidecars defined after it have exited, so sidecars
+        stop in reverse order of definition, after the containers they serve."""
+        exits = {c.name: self.waits[c.cid] for c in self.init + self.main
+                 if c.state == "running" and c.cid is not None and c.cid in self.waits}
+        stops = [self._stop_one(c, grace) for c in self.ephemeral + self.main + [x for x in self.init if not x.restartable]]
+        before = [exits[c.name] for c in self.main if c.name in exits]
+        for c in reversed([x for x in self.init if x.restartable]):
+            stops.append(self._stop_one(c, grace, list(before)))
+            if c.name in exits:
+                before.append(exits[c.name])
+        await asyncio.gather(*stops)
+
     async def terminate(self, grace: float) -> None:
         self.terminating = True
-        await asyncio.gather(*(self._stop_one(c, grace) for c in self.ephemeral + self.main + self.init))
+        await self._kill_containers(grace)
         await self._release()
         for c in self.main + self.init + self.ephemeral:
             if c.state == "waiting":

@@ -6,7 +6,7 @@ and printing as Kubernetes does (``pretty``: ``pods=1,requests.cpu=500m``).
 
 Costs: pods (``pods``, ``count/pods``, ``requests.*``/``limits.*`` and the bare ``cpu``/
 ``memory``/``ephemeral-storage`` for requests, extended resources as ``requests.<name>``; the
-sum over containers, at least the largest init container, plus overhead; finished pods cost
+sum over containers and sidecars, at least each init container with the sidecars before it, plus overhead; finished pods cost
 nothing), services (``services``, ``services.nodeports``, ``services.loadbalancers``),
 PersistentVolumeClaims (``persistentvolumeclaims``, ``requests.storage``, and per class
 ``<class>.storageclass.storage.k8s.io/requests.storage`` / ``.../persistentvolumeclaims``), and
@@ -19,6 +19,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, Iterable, Mapping
 
+from controlplane.machinery.podresources import aggregate
 from controlplane.machinery.quantity import _split, format_quantity, parse_quantity
 
 Obj = dict[str, Any]
@@ -46,17 +47,11 @@ def _add(a: ResourceList, k: str, v: Fraction) -> None:
 
 
 def pod_resources(pod: Obj, field: str) -> ResourceList:
-    """``resourcehelper.PodRequests``/``PodLimits``: containers summed, init containers maxed."""
+    """``resourcehelper.PodRequests``/``PodLimits``: containers and sidecars summed, at least
+    each init container next to the sidecars before it (``podresources.aggregate``), plus
+    overhead (for limits only where the pod has a limit)."""
     spec = pod.get("spec") or {}
-    total: ResourceList = {}
-    for c in spec.get("containers") or []:
-        if isinstance(c, dict):
-            for k, v in (((c.get("resources") or {}).get(field)) or {}).items():
-                _add(total, k, _q(v))
-    for c in spec.get("initContainers") or []:
-        if isinstance(c, dict):
-            for k, v in (((c.get("resources") or {}).get(field)) or {}).items():
-                total[k] = max(total.get(k, Fraction(0)), _q(v))
+    total: ResourceList = aggregate(spec, field, lambda _k, v: _q(v))
     for k, v in (spec.get("overhead") or {}).items():
         if k in total or field == "requests":
             _add(total, k, _q(v))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from controlplane.machinery.podresources import aggregate
 from controlplane.machinery.quantity import bytes_, cpu_millis, parse_quantity
 from schedulers.gpu.state import GpuPod
 
@@ -71,25 +72,19 @@ def parse_resources(d: dict | None) -> dict[str, int]:
 
 
 def effective_requests(spec: dict) -> dict[str, int]:
-    """max(sum of containers, each init container) + overhead, per resource."""
-    total: dict[str, int] = {}
-    for c in spec.get("containers") or []:
-        for k, v in parse_resources((c.get("resources") or {}).get("requests")).items():
-            total[k] = total.get(k, 0) + v
-    for c in spec.get("initContainers") or []:
-        for k, v in parse_resources((c.get("resources") or {}).get("requests")).items():
-            total[k] = max(total.get(k, 0), v)
+    """The pod's requests as Kubernetes computes them (``PodRequests``): containers and sidecar
+    (restartable init) containers summed, at least each init container next to the sidecars
+    started before it (``machinery.podresources``), plus overhead."""
+    total = aggregate(spec, "requests", quantity_value)
     for k, v in parse_resources(spec.get("overhead")).items():
         total[k] = total.get(k, 0) + v
     return total
 
 
 def _nonzero(spec: dict, res: str, default: int) -> int:
-    total = 0
-    for c in spec.get("containers") or []:
-        req = (c.get("resources") or {}).get("requests") or {}
-        total += quantity_value(res, req[res]) if res in req else default
-    return total
+    """``res`` with the non-zero default for every container that does not request it
+    (``NonMissingContainerRequests``, init and sidecar containers included; no overhead)."""
+    return aggregate(spec, "requests", quantity_value, non_missing={res: default}).get(res, 0)
 
 
 # What PodInfo.from_pod reads from a pod's spec (besides nodeName, labels and annotations).

@@ -20,6 +20,7 @@ from controlplane.apiserver.admission.attributes import CREATE, UPDATE, Attribut
 from controlplane.apiserver.admission.lookups import Lookups
 from controlplane.apiserver.admission.plugin import Plugin
 from controlplane.apiserver.discovery.registry import ResourceInfo
+from controlplane.machinery.podresources import aggregate
 from controlplane.machinery.quantity import parse_quantity
 from controlplane.machinery.quota import fmt as quota_fmt
 
@@ -120,16 +121,12 @@ def _check(kind: str, item: Obj, requests: dict[str, Any], limits: dict[str, Any
 
 
 def _pod_totals(pod: Obj, field: str) -> dict[str, Any]:
-    """Sum over containers, at least the largest init container (``podRequests``/``podLimits``),
-    printed in the format of the first value seen (as Quantity arithmetic keeps it)."""
+    """``podRequests``/``podLimits``: containers and sidecars summed, at least each init
+    container with the sidecars before it (``podresources.aggregate``), printed in the format
+    of the first value seen (as Quantity arithmetic keeps it)."""
     spec = pod.get("spec") or {}
-    total: dict[str, Fraction] = {}
     like: dict[str, Any] = {}
-    for key, combine in (("containers", lambda a, b: a + b), ("initContainers", max)):
-        for c in spec.get(key) or []:
-            for k, v in (((c.get("resources") or {}).get(field)) or {}).items() if isinstance(c, dict) else ():
-                like.setdefault(k, v)
-                total[k] = combine(total.get(k, Fraction(0)), _q(v))
+    total = aggregate(spec, field, lambda _k, v: _q(v), seen=lambda k, v: like.setdefault(k, v))
     return {k: quota_fmt(v, like[k]) for k, v in total.items()}
 
 

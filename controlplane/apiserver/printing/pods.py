@@ -1,6 +1,7 @@
 """Pod rows for ``kubectl get pods``: Kubernetes' ``printPod`` (READY, STATUS as kubectl
 computes it — Init:N/M, CrashLoopBackOff, Completed, Terminating …, RESTARTS with "(5m ago)",
-and the wide columns). Caller: ``printers.py``.
+and the wide columns), kubectl 1.32's: sidecar (restartable init) containers count in READY once
+started, and only their restarts count once the pod is initialized. Caller: ``printers.py``.
 """
 
 from __future__ import annotations
@@ -30,15 +31,18 @@ def pod_status_reason(pod: Obj) -> tuple[str, int, int, int, datetime | None]:
         if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
             reason = "SchedulingGated"
 
+    def finished_at(cs: Obj) -> datetime | None:
+        return parse_time(((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
+
     def note_restart(cs: Obj) -> None:
         nonlocal last_restart
-        if cs.get("restartCount", 0) > 0:
-            t = parse_time(((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
-            if t and (last_restart is None or t > last_restart):
-                last_restart = t
+        t = finished_at(cs)
+        if t and (last_restart is None or t > last_restart):
+            last_restart = t
 
     sidecars = {c.get("name") for c in init_specs if c.get("restartPolicy") == "Always"}
     total += len(sidecars)
+    sidecar_last_restart: datetime | None = None
     initializing = False
     for i, cs in enumerate(status.get("initContainerStatuses") or []):
         restarts += cs.get("restartCount", 0)
@@ -46,13 +50,16 @@ def pod_status_reason(pod: Obj) -> tuple[str, int, int, int, datetime | None]:
         is_sidecar = cs.get("name") in sidecars
         if is_sidecar:
             sidecar_restarts += cs.get("restartCount", 0)
-            if cs.get("ready"):
-                ready += 1
+            t = finished_at(cs)
+            if t and (sidecar_last_restart is None or t > sidecar_last_restart):
+                sidecar_last_restart = t
         state = cs.get("state") or {}
         term, wait = state.get("terminated"), state.get("waiting")
         if term and term.get("exitCode", 0) == 0:
             continue
         if is_sidecar and cs.get("started"):
+            if cs.get("ready"):
+                ready += 1
             continue
         if term:
             if term.get("reason"):
@@ -70,7 +77,7 @@ def pod_status_reason(pod: Obj) -> tuple[str, int, int, int, datetime | None]:
     initialized = any(c.get("type") == "Initialized" and c.get("status") == "True"
                       for c in status.get("conditions") or [])
     if not initializing or initialized:
-        restarts = sidecar_restarts
+        restarts, last_restart = sidecar_restarts, sidecar_last_restart
         has_running = False
         for cs in reversed(status.get("containerStatuses") or []):
             restarts += cs.get("restartCount", 0)
@@ -92,7 +99,10 @@ def pod_status_reason(pod: Obj) -> tuple[str, int, int, int, datetime | None]:
                             for c in status.get("conditions") or [])
             reason = "Running" if pod_ready else "NotReady"
     if _m(pod).get("deletionTimestamp"):
-        reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
+        if status.get("reason") == "NodeLost":
+            reason = "Unknown"
+        elif status.get("phase") not in ("Succeeded", "Failed"):  # a finished pod keeps its STATUS
+            reason = "Terminating"
     return reason, ready, total, restarts, last_restart
 
 

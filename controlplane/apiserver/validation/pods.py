@@ -1,5 +1,6 @@
 """Pod spec validation (``ValidatePodSpec`` / ``ValidatePodUpdate`` subset of Kubernetes 1.32):
-containers (names, images, ports, env, resources, probes, mounts), ephemeral containers
+containers (names, images, ports, env, resources, probes, mounts), init containers and sidecars
+(``restartPolicy: Always``: ``validateInitContainers``), ephemeral containers
 (``validateEphemeralContainers``, ``ValidatePodEphemeralContainersUpdate``), volumes, policies,
 topologySpreadConstraints (``validateTopologySpreadConstraints``),
 and the pod-update immutability rule. Used for pods and for every pod template (deployments, jobs, …).
@@ -152,10 +153,23 @@ def _container(errs: Errors, path: str, c: Any, names: set[str], volumes: set[st
     if sc:
         security_context.container_security_context(errs, f"{path}.securityContext", sc)
     if is_init:
-        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-            if get(probe) and get("restartPolicy") != "Always":
-                errs.forbidden(f"{path}.{probe}", "may not be set for init containers without "
-                               "restartPolicy=Always")
+        _init_container(errs, path, c)
+
+
+_SIDECAR_ONLY = ("lifecycle", "livenessProbe", "readinessProbe", "startupProbe")
+
+
+def _init_container(errs: Errors, path: str, c: Obj) -> None:
+    """``validateInitContainers``' own rules: ``restartPolicy`` is only ``Always`` (a sidecar,
+    ``validateInitContainerRestartPolicy``); lifecycle hooks and probes only on sidecars."""
+    policy = c.get("restartPolicy")
+    if policy is not None and policy != "Always":
+        errs.not_supported(f"{path}.restartPolicy", policy, ("Always",))
+    if policy == "Always":
+        return
+    for f in _SIDECAR_ONLY:
+        if c.get(f) is not None:
+            errs.forbidden(f"{path}.{f}", "may not be set for init containers without restartPolicy=Always")
 
 
 def _ports(errs: Errors, path: str, ports: list[Any]) -> None:
@@ -241,6 +255,8 @@ def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
     if containers:
         for i, c in enumerate(containers):
             _container(errs, f"{path}.containers[{i}]", c, names, volumes)
+            if isinstance(c, dict) and c.get("restartPolicy") is not None:
+                errs.forbidden(f"{path}.containers[{i}].restartPolicy", "may not be set for non-init containers")
     ephemeral = spec.get("ephemeralContainers")
     if ephemeral:
         _ephemeral_containers(errs, f"{path}.ephemeralContainers", ephemeral, names, volumes)

@@ -1,0 +1,77 @@
+"""A pod's effective requests or limits, as Kubernetes' ``resourcehelper.AggregateContainerRequests``
+/ ``AggregateContainerLimits`` compute them (1.29+, with sidecar containers).
+
+Regular containers are summed. Init containers run one at a time, each next to the restartable
+("sidecar", ``restartPolicy: Always``) init containers defined before it, which keep running:
+``InitContainerUse(i) = sum(sidecars before i) + init container i`` (for a sidecar: the sum of
+the sidecars up to and including it). The pod needs the larger of ``max_i InitContainerUse(i)``
+and ``sum(containers) + sum(sidecars)``, per resource (KEP-753 "Exposing Pod Resource
+Requirements"). Overhead is the callers' to add (requests always, limits only where set).
+
+One function, generic over the number type, serves every caller: the scheduler's fit and
+scoring (integers, milli-CPU: ``schedulers/framework/podinfo.py``), ResourceQuota usage
+(``quota.py``, Fractions) and the LimitRanger's pod totals (``apiserver/admission/
+limitranger.py``). Pure logic, unit-tested with a table (``tests/unit/test_podresources.py``).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, Callable, Mapping, TypeVar
+
+T = TypeVar("T", int, Fraction)
+
+
+def is_sidecar(container: Mapping[str, Any]) -> bool:
+    """A restartable init container (``restartPolicy: Always``)."""
+    return container.get("restartPolicy") == "Always"
+
+
+def aggregate(spec: Mapping[str, Any], field: str, parse: Callable[[str, Any], T],
+              non_missing: Mapping[str, T] | None = None,
+              seen: Callable[[str, Any], None] | None = None) -> dict[str, T]:
+    """Per resource, the pod's ``field`` (``requests`` or ``limits``) without overhead.
+
+    ``parse(resource, quantity)`` turns one quantity into a number; ``non_missing`` gives a
+    value for each resource a container does not name (the scheduler's non-zero defaults,
+    ``NonMissingContainerRequests``); ``seen(resource, quantity)`` is called for every quantity
+    read, in order (the LimitRanger keeps the first one's format)."""
+
+    def of(c: Any) -> dict[str, T]:
+        out: dict[str, T] = {}
+        if not isinstance(c, dict):
+            return out
+        for k, v in (((c.get("resources") or {}).get(field)) or {}).items():
+            if seen is not None:
+                seen(k, v)
+            out[k] = parse(k, v)
+        for k, v in (non_missing or {}).items():
+            out.setdefault(k, v)
+        return out
+
+    def add(into: dict[str, T], more: Mapping[str, T]) -> None:
+        for k, v in more.items():
+            into[k] = into[k] + v if k in into else v
+
+    def maximum(into: dict[str, T], other: Mapping[str, T]) -> None:
+        for k, v in other.items():
+            if k not in into or v > into[k]:
+                into[k] = v
+
+    total: dict[str, T] = {}
+    for c in spec.get("containers") or []:
+        add(total, of(c))
+    sidecars: dict[str, T] = {}
+    init_use: dict[str, T] = {}
+    for c in spec.get("initContainers") or []:
+        own = of(c)
+        if isinstance(c, dict) and is_sidecar(c):
+            add(total, own)
+            add(sidecars, own)
+            use = dict(sidecars)
+        else:
+            use = dict(own)
+            add(use, sidecars)
+        maximum(init_use, use)
+    maximum(total, init_use)
+    return total
