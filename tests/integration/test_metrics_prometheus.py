@@ -112,8 +112,13 @@ def test_prometheus_scrapes_every_component_and_alerts_on_a_stopped_node(tmp_pat
             raise AssertionError(f"targets not all up: {state}\n{extra.log_tail(20)}") from None
         paths = {t["labels"].get("metrics_path") for t in targets if t["labels"]["job"] == "kubelet"}
         assert paths == {"/metrics", "/metrics/cadvisor", "/metrics/resource"}
-        q = _get(prom + "/api/v1/query?query=" + urllib.request.quote('kube_node_status_condition{condition="Ready",status="true"}'))
-        assert {r["metric"]["node"] for r in q["data"]["result"]} >= {node, f"{node}-x"}
+        ready_query = prom + "/api/v1/query?query=" + urllib.request.quote(
+            'kube_node_status_condition{condition="Ready",status="true"}')
+
+        def both_ready():  # the second node turns Ready, then the next scrape carries it
+            nodes = {r["metric"]["node"] for r in _get(ready_query)["data"]["result"]}
+            return nodes if nodes >= {node, f"{node}-x"} else None
+        _wait("both nodes Ready in kube_node_status_condition", both_ready, 60)
         assert not [a for a in _get(prom + "/api/v1/alerts")["data"]["alerts"] if a["state"] == "firing"
                     and a["labels"]["alertname"] == "KubeletDown"]
 
