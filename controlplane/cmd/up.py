@@ -47,6 +47,7 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import socket
 import ssl
 import sys
@@ -58,6 +59,7 @@ from typing import Any, Callable
 from controlplane import hostcleanup
 from controlplane.cmd import bootstrap
 from controlplane.cmd import etcd_snapshot
+from controlplane.cmd import etcdmembers
 from controlplane.cmd import secure
 from controlplane.cmd import serverjoin
 from controlplane.client.resources import STORAGECLASSES
@@ -96,6 +98,7 @@ class UpContext:
     etcd: EtcdProcess | None = None  # the embedded member, prepared before it starts
     etcd_member_id: int | None = None  # set while it joins as a learner (promoted after start)
     token: Token | None = None  # the server token (DATA_DIR/server/token)
+    removed: bool = False  # this server's etcd member was removed from the cluster while it ran
 
     @property
     def etcd_host(self) -> str:
@@ -659,6 +662,17 @@ def _disabled(args: argparse.Namespace) -> set[str]:
     return out
 
 
+class MemberRemoved(Exception):
+    """This server's etcd member is no longer in the cluster's member list."""
+
+
+def removed_message(ctx: UpContext) -> str:
+    return (f"this server's etcd member ({ctx.etcd.name if ctx.etcd else '?'}) was removed from the cluster (its Node "
+            f"was deleted or annotated {etcdmembers.REMOVE_ANNOTATION}); it must be wiped and joined again: "
+            f"controlplane down --data-dir {ctx.data_dir}, remove {ctx.data_dir}, then controlplane up --server URL "
+            "--token TOKEN")
+
+
 async def prepare_server(ctx: UpContext, args: argparse.Namespace) -> None:
     """Before anything starts: join (``--server``: the bootstrap data opened with the token),
     the PKI, the server token, and the embedded etcd member (its stable ports; a learner added
@@ -688,7 +702,10 @@ async def prepare_server(ctx: UpContext, args: argparse.Namespace) -> None:
     ctx.token = serverjoin.ensure_token(ctx.data_dir, ctx.pki.ca_pem, token_text or None)
     if ctx.etcd_endpoints:
         return  # an external etcd
-    settings = serverjoin.EtcdSettings.load_or_new(ctx.data_dir, ctx.host_id, ctx.etcd_host)
+    # a new member's name: the host id plus a random suffix (k3s's <hostname>-<8 hex>), so a server
+    # wiped and joined again is a new member to the Nodes' etcd annotations
+    settings = serverjoin.EtcdSettings.load_or_new(ctx.data_dir, f"{ctx.host_id}-{secrets.token_hex(4)}",
+                                                   ctx.etcd_host)
     ctx.etcd = EtcdProcess(data_dir=ctx.data_dir / "etcd", client_port=settings.client_port,
                            peer_port=settings.peer_port, name=settings.name, tls=EtcdTLS.from_pki(ctx.pki.dir),
                            tied_to_parent=True, host=ctx.etcd_host,
@@ -700,6 +717,10 @@ async def prepare_server(ctx: UpContext, args: argparse.Namespace) -> None:
         peers = list(payload.get("etcdEndpoints") or [])
         ctx.etcd_member_id = await serverjoin.join_etcd(ctx.etcd, peers)
         serverjoin.save_peers(ctx.data_dir, peers)
+    elif (ctx.etcd.data_dir / "member").exists() and await etcdmembers.removed_from_cluster(
+            serverjoin.load_peers(ctx.data_dir), serverjoin.etcd_tls_tuple(ctx.etcd.tls), ctx.etcd.peer_url,
+            ctx.etcd.name):
+        raise MemberRemoved(removed_message(ctx))
 
 
 async def cluster_reset(ctx: UpContext, args: argparse.Namespace) -> int:
@@ -752,7 +773,8 @@ async def publish_bootstrap(ctx: UpContext) -> None:
 
 async def maintain_cluster(ctx: UpContext, stop: asyncio.Event, interval: float = 10.0) -> None:
     """Every ``interval``: the etcd endpoints follow the member list, the bootstrap Secret
-    follows them."""
+    follows them; this server's Node carries its etcd metadata (``etcdmembers``); when the
+    local member stops answering and the others no longer list it (removed), ``up`` stops."""
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), interval)
@@ -761,6 +783,41 @@ async def maintain_cluster(ctx: UpContext, stop: asyncio.Event, interval: float 
             pass
         if await refresh_etcd_endpoints(ctx):
             await publish_bootstrap(ctx)
+        if await local_member_removed(ctx):
+            log.error("this server's etcd member was removed from the cluster; stopping", message=removed_message(ctx))
+            ctx.removed = True
+            stop.set()
+            return
+        await mark_server_node(ctx)
+
+
+async def local_member_removed(ctx: UpContext) -> bool:
+    """The local member does not answer and the other members no longer list it."""
+    if ctx.etcd is None or ctx.extra.get("cluster") != "1":
+        return False
+    tls = serverjoin.etcd_tls_tuple(ctx.etcd.tls)
+    try:
+        await serverjoin.etcd_admin.status(ctx.etcd.local_endpoint, tls)
+        return False
+    except serverjoin.etcd_admin.EtcdAdminError:
+        pass
+    return await etcdmembers.removed_from_cluster(serverjoin.load_peers(ctx.data_dir), tls, ctx.etcd.peer_url,
+                                                  ctx.etcd.name)
+
+
+def runs_member_controller(ctx: UpContext) -> bool:
+    """A server of an HA cluster (embedded etcd) with an apiserver: it marks its Node and may
+    lead the etcd member controller."""
+    return ctx.etcd is not None and ctx.extra.get("cluster") == "1" and "apiserver" not in ctx.disabled
+
+
+async def mark_server_node(ctx: UpContext) -> None:
+    if not runs_member_controller(ctx) or ctx.etcd is None:
+        return
+    try:
+        await etcdmembers.ensure_node_metadata(ctx.kubeconfig, ctx.node_name, ctx.etcd.name, ctx.etcd_host)
+    except Exception as e:  # noqa: BLE001 - transient (the apiserver restarting): the next round retries
+        log.info("marking this server's node as an etcd member failed", error=str(e))
 
 
 async def _unless_stopped(coro: Any, stop: asyncio.Event) -> bool:
@@ -894,6 +951,12 @@ async def main(bctx: bootstrap.Context) -> int:
             ctx.data_dir, bytes_(args.log_max_size), args.log_max_files, stop)))
         if ctx.etcd is not None and not stop.is_set():
             background.append(asyncio.ensure_future(maintain_cluster(ctx, stop)))
+            if runs_member_controller(ctx):
+                members = etcdmembers.MemberController(
+                    ctx.kubeconfig, ctx.etcd.local_endpoint, serverjoin.etcd_tls_tuple(ctx.etcd.tls), ctx.etcd.name,
+                    lease_duration=args.leader_elect_lease_duration, renew_deadline=args.leader_elect_renew_deadline,
+                    retry_period=args.leader_elect_retry_period)
+                background.append(asyncio.ensure_future(members.run(stop)))
             if not args.etcd_disable_snapshots:
                 background.append(asyncio.ensure_future(etcd_snapshot.scheduled(
                     ctx.etcd, etcd_snapshot.snapshot_dir(ctx.data_dir, args.etcd_snapshot_dir), ctx.host_id,
@@ -911,6 +974,13 @@ async def main(bctx: bootstrap.Context) -> int:
             sys.stdout.write(json.dumps(line) + "\n")
             sys.stdout.flush()
         await stop.wait()
+        if ctx.removed:
+            sys.stderr.write(f"controlplane up: {removed_message(ctx)}\n")
+            rc = 1
+    except MemberRemoved as e:
+        log.error("this server's etcd member was removed from the cluster", error=str(e))
+        sys.stderr.write(f"controlplane up: {e}\n")
+        rc = 1
     except (serverjoin.JoinError, TokenError) as e:
         log.error("joining the cluster failed", error=str(e))
         rc = 1

@@ -2,11 +2,13 @@
 machine (k3s's ``--cluster-init`` and ``--server URL --token T``, the third etcd-only with
 ``--disable-apiserver``) form a three-member etcd cluster with two apiservers; killing the server whose etcd member leads loses no acknowledged write, a
 client configured with only that server's URL fails over by itself (the client-side balancer
-over ``default/kubernetes`` Endpoints), the killed server rejoins; ``up --cluster-reset`` makes a lone survivor a cluster again;
+over ``default/kubernetes`` Endpoints), the killed server rejoins; the second server then leaves for good and
+``kubectl delete node`` of it removes its etcd member (k3s's etcd member controller), after which its
+``up`` refuses to start; ``up --cluster-reset`` makes a lone survivor a cluster again;
 ``controlplane etcd-snapshot
 save/restore`` and scheduled snapshots on a single server. Agents, the registry and GitOps are
-left out (``--disable-agent --disable ...``) to keep it lean: the node side is
-``test_reliability_up.py``'s. Times are printed (``-s``), not asserted."""
+left out (``--disable-agent --disable ...``) to keep it lean (the second server runs its agent for
+the removal: its Node is the one deleted): the node side is ``test_reliability_up.py``'s. Times are printed (``-s``), not asserted."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.client.resources import CONFIGMAPS
+from controlplane.cmd import etcdmembers
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.storage import etcd_admin
 from tests.fixtures.apiserver import REPO
@@ -29,6 +32,7 @@ from tests.fixtures.up import UpInstance, http_get, stop_all
 pytestmark = pytest.mark.integration
 
 LEAN = ["--disable-agent", "--disable", "registry,gitops-controller,dashboard,dns", "--etcd-disable-snapshots"]
+WITH_AGENT = [a for a in LEAN if a != "--disable-agent"]
 
 
 def _wait(pred, timeout: float, what: str, interval: float = 0.1):
@@ -191,6 +195,8 @@ def test_three_servers_lose_one_and_carry_on(up_factory, tmp_path):
         assert http_get(victim.url + "/readyz", context=victim.admin_tls())[0] == 200
     mems = asyncio.run(etcd_admin.members([_etcd_url(s) for s in others], _etcd_tls(s1)))
     assert len(mems) == 3 and all(m.started for m in mems)
+
+    removed_s = _remove_server(servers, kubectl)
     # quorum lost for good (k3s's disaster recovery): every server stopped, s1 reset to a
     # single-member cluster keeping its data, started alone
     assert stop_all(servers) == [0, 0, 0]
@@ -203,7 +209,62 @@ def test_three_servers_lose_one_and_carry_on(up_factory, tmp_path):
     assert len(asyncio.run(etcd_admin.members([_etcd_url(s1)], _etcd_tls(s1)))) == 1
     print(json.dumps({"victim": victim.data_dir.name, "clusterFormedS": round(formed, 1), "acknowledged": len(acked), "lost": len(acked - stored),
                       "writesResumedAfterS": round(resumed, 2), "clientErrorsDuringFailover": len(writer.errors),
-                      "rejoinS": round(rejoined, 1)}))
+                      "rejoinS": round(rejoined, 1), "memberRemovedS": round(removed_s, 1)}))
+
+
+def _remove_server(servers: list[UpInstance], kubectl) -> float:
+    """k3s's member removal: s2 leaves for good (``up`` stopped, ``controlplane down``), ``kubectl
+    delete node`` it; the server leading ``kube-system/controlplane-etcd`` removes its etcd member
+    and then lets the Node go; the two members left take writes; s2's ``up`` refuses to start."""
+    s1, s2, s3 = servers
+    tls = _etcd_tls(s1)
+    # s2 restarted with its agent, which registers its Node (only now: one machine's routes of an
+    # agent's pod network would make the other servers' restarts refuse the shared CIDRs)
+    assert s2.stop() == 0
+    s2.args = [a for a in s2.args if a != "--disable-agent"]
+    s2.start()
+
+    def marked():
+        r = kubectl("get", "node", "ha-s2", "-o", "json", check=False)
+        if r.returncode != 0:
+            return None
+        md = json.loads(r.stdout)["metadata"]
+        ok = (md.get("labels", {}).get(etcdmembers.ETCD_ROLE_LABEL) == "true"
+              and etcdmembers.FINALIZER in (md.get("finalizers") or []))
+        return md if ok else None
+    md = _wait(marked, 90, "s2's Node marked as an etcd member", interval=1.0)
+    s2_member = md["annotations"][etcdmembers.NODE_NAME_ANNOTATION]
+    before = asyncio.run(etcd_admin.members([_etcd_url(s1)], tls))
+    assert s2_member in {m.name for m in before} and len(before) == 3
+
+    assert s2.stop() == 0
+    rep = s2.down()
+    assert rep["rc"] == 0 and not rep["leftovers"], rep
+    t0 = time.monotonic()
+    kubectl("delete", "node", "ha-s2", "--timeout=90s", timeout=120)  # waits for the finalizer
+    removed_s = time.monotonic() - t0
+    after = asyncio.run(etcd_admin.members([_etcd_url(s1)], tls))
+    assert len(after) == 2 and s2_member not in {m.name for m in after}, after
+    assert all(m.started and not m.is_learner for m in after)
+    assert kubectl("get", "node", "ha-s2", check=False).returncode != 0
+    ev = [e for e in json.loads(kubectl("get", "events", "-n", "default", "-o", "json").stdout)["items"]
+          if e.get("reason") == "EtcdMemberRemoved" and e["involvedObject"].get("name") == "ha-s2"]
+    assert ev and s2_member in ev[0]["message"], ev
+    # the two members left keep a quorum: writes go on, and both hold them
+    kubectl("create", "configmap", "after-member-removal", "--from-literal=a=1")
+    assert "after-member-removal" in _names(s1)
+    for s in (s1, s3):
+        st = asyncio.run(etcd_admin.status(_etcd_url(s), tls))
+        assert st.leader in {m.id for m in after}
+
+    # the removed server's up refuses: it must be wiped and joined again
+    r = subprocess.run([sys.executable, "-m", "controlplane", "up", "--data-dir", str(s2.data_dir), "--port",
+                        str(s2.port), "--node-name", "ha-s2", *_net(s2), *WITH_AGENT],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "was removed from the cluster" in r.stderr and "wiped and joined again" in r.stderr, \
+        r.stderr[-2000:]
+    assert s2.down()["rc"] == 0
+    return removed_s
 
 
 def _snapshot_cmd(data_dir: Path, *args: str) -> dict | list:
