@@ -236,7 +236,11 @@ class RuncRuntime(ContainerRuntime):
         pod_dir = spec.pod_dir or (self.pods_dir / spec.uid)
         (pod_dir / "etc").mkdir(parents=True, exist_ok=True)
         (pod_dir / "sandbox.json").write_text(json.dumps({"uid": spec.uid}))  # cleanup finds it even if ADD fails
-        att = await self.network.add_pod(spec.uid, spec.port_mappings or None)
+        try:
+            att = await self.network.add_pod(spec.uid, spec.port_mappings or None)
+        except BaseException:  # no sandbox to remove later: take the pod cgroup back now
+            await asyncio.to_thread(cgroups.remove_tree, cgroups.pod_path(self.node, spec.uid))
+            raise
         netns, ip = att.netns_path, att.ip
         (pod_dir / "etc" / "hostname").write_text(spec.hostname + "\n")
         hosts = spec.hosts(ip) if spec.hosts else \
