@@ -37,6 +37,7 @@ from controlplane.agent import lifecycle as lc
 from controlplane.agent import pod_dns
 from controlplane.agent.security import SysctlAllowlist
 from controlplane.agent.context import NodeContext
+from controlplane.agent.podcgroup import resource_config_for_pod
 from controlplane.agent.podconfig import ConfigError, PodConfig
 from controlplane.agent.containers import ContainerRunner
 from controlplane.agent.probes import run_action
@@ -412,7 +413,8 @@ class PodWorker(ContainerRunner):
             self.volumes = None
 
     def _sandbox_spec(self) -> SandboxSpec:
-        """Sandbox inputs: hostPorts for portmap, resolv.conf and hosts per the pod's DNS settings."""
+        """Sandbox inputs: hostPorts for portmap, resolv.conf and hosts per the pod's DNS settings,
+        the pod cgroup's limits."""
         cfg = self.agent.cfg
         mappings = [{"hostPort": int(p["hostPort"]), "containerPort": int(p["containerPort"]),
                      "protocol": (p.get("protocol") or "TCP").lower(), "hostIP": p.get("hostIP") or ""}
@@ -429,7 +431,8 @@ class PodWorker(ContainerRunner):
         hostname, pod = self._hostname(), self.pod
         return SandboxSpec(uid=self.uid, name=self.name, namespace=self.ns, hostname=hostname,
                            port_mappings=mappings, resolv_conf=rc.render(),
-                           hosts=lambda ip: pod_dns.hosts_file(pod, ip, hostname, domain))
+                           hosts=lambda ip: pod_dns.hosts_file(pod, ip, hostname, domain),
+                           resources=resource_config_for_pod(self.spec))
 
     # -- status -----------------------------------------------------------------------------
     def _hostname(self) -> str:

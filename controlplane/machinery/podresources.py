@@ -6,7 +6,9 @@ Regular containers are summed. Init containers run one at a time, each next to t
 ``InitContainerUse(i) = sum(sidecars before i) + init container i`` (for a sidecar: the sum of
 the sidecars up to and including it). The pod needs the larger of ``max_i InitContainerUse(i)``
 and ``sum(containers) + sum(sidecars)``, per resource (KEP-753 "Exposing Pod Resource
-Requirements"). Overhead is the callers' to add (requests always, limits only where set).
+Requirements"). Overhead is the callers' to add (requests always, limits only where set). ``container_fn``
+sees each container's share as upstream's ``ContainerFn`` does (the kubelet's pod cgroup,
+``agent/podcgroup.py``, learns from it whether every container declares a limit).
 
 One function, generic over the number type, serves every caller: the scheduler's fit and
 scoring (integers, milli-CPU: ``schedulers/framework/podinfo.py``), ResourceQuota usage
@@ -29,13 +31,17 @@ def is_sidecar(container: Mapping[str, Any]) -> bool:
 
 def aggregate(spec: Mapping[str, Any], field: str, parse: Callable[[str, Any], T],
               non_missing: Mapping[str, T] | None = None,
-              seen: Callable[[str, Any], None] | None = None) -> dict[str, T]:
+              seen: Callable[[str, Any], None] | None = None,
+              container_fn: Callable[[Mapping[str, T]], None] | None = None) -> dict[str, T]:
     """Per resource, the pod's ``field`` (``requests`` or ``limits``) without overhead.
 
     ``parse(resource, quantity)`` turns one quantity into a number; ``non_missing`` gives a
     value for each resource a container does not name (the scheduler's non-zero defaults,
     ``NonMissingContainerRequests``); ``seen(resource, quantity)`` is called for every quantity
-    read, in order (the LimitRanger keeps the first one's format)."""
+    read, in order (the LimitRanger keeps the first one's format); ``container_fn(values)`` is
+    called once per container with what it adds to the formula: a regular container its own
+    values, a sidecar the sum of the sidecars up to it, another init container its own plus the
+    sidecars before it (upstream's ``ContainerFn``)."""
 
     def of(c: Any) -> dict[str, T]:
         out: dict[str, T] = {}
@@ -60,7 +66,10 @@ def aggregate(spec: Mapping[str, Any], field: str, parse: Callable[[str, Any], T
 
     total: dict[str, T] = {}
     for c in spec.get("containers") or []:
-        add(total, of(c))
+        own = of(c)
+        if container_fn is not None:
+            container_fn(own)
+        add(total, own)
     sidecars: dict[str, T] = {}
     init_use: dict[str, T] = {}
     for c in spec.get("initContainers") or []:
@@ -72,6 +81,8 @@ def aggregate(spec: Mapping[str, Any], field: str, parse: Callable[[str, Any], T
         else:
             use = dict(own)
             add(use, sidecars)
+        if container_fn is not None:
+            container_fn(use)
         maximum(init_use, use)
     maximum(total, init_use)
     return total

@@ -8,6 +8,12 @@ memory usage / working set / RSS / page faults, OOM kills, PIDs, limits) from wh
 hierarchy carries the controller: v1 when ``/sys/fs/cgroup/memory`` is a v1 hierarchy, else
 the unified v2 tree. Read by ``runc.py`` (OOM check before delete, stats) and the agent's
 stats provider (``controlplane/agent/stats.py``).
+
+The pod cgroup itself is created by ``ensure_pod`` with the kubelet's pod resource config
+(``PodResourceConfig``, computed by ``controlplane/agent/podcgroup.py`` as the kubelet's
+``ResourceConfigForPod``) before the pod's first container: v1 ``cpu.shares`` /
+``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` and ``memory.limit_in_bytes``; v2 ``cpu.weight``
+/ ``cpu.max`` / ``memory.max`` with the controllers enabled down from the root.
 """
 
 from __future__ import annotations
@@ -45,6 +51,108 @@ def pod_path(node: str, pod_uid: str) -> str:
 
 def container_path(node: str, pod_uid: str, cid: str) -> str:
     return f"{pod_path(node, pod_uid)}/{cid}"
+
+
+# --- the pod cgroup (the kubelet's pod container manager) ---------------------------------
+
+MIN_SHARES = 2
+MAX_SHARES = 262144
+SHARES_PER_CPU = 1024
+QUOTA_PERIOD_US = 100_000
+MIN_QUOTA_PERIOD_US = 1000
+
+
+@dataclass(frozen=True)
+class PodResourceConfig:
+    """The kubelet's ``cm.ResourceConfig`` for a pod cgroup; None leaves the kernel's default
+    (no quota, no memory limit)."""
+
+    cpu_shares: int = MIN_SHARES
+    cpu_quota_us: int | None = None
+    cpu_period_us: int | None = None
+    memory_limit_bytes: int | None = None
+
+
+def milli_cpu_to_shares(milli: int) -> int:
+    """``MilliCPUToShares``: 1024 per CPU, clamped to [2, 262144] (0 gives the minimum)."""
+    if milli <= 0:
+        return MIN_SHARES
+    return min(MAX_SHARES, max(MIN_SHARES, milli * SHARES_PER_CPU // 1000))
+
+
+def milli_cpu_to_quota(milli: int, period_us: int = QUOTA_PERIOD_US) -> int:
+    """``MilliCPUToQuota``: microseconds per period, at least 1 ms; 0 for no limit."""
+    if milli <= 0:
+        return 0
+    return max(MIN_QUOTA_PERIOD_US, milli * period_us // 1000)
+
+
+def shares_to_weight(shares: int) -> int:
+    """cgroup v2 ``cpu.weight`` from v1 shares, the kubelet's ``getCPUWeight`` (runc's
+    conversion): [2, 262144] maps onto [1, 10000]."""
+    if shares >= MAX_SHARES:
+        return 10000
+    return 1 + (max(shares, MIN_SHARES) - MIN_SHARES) * 9999 // (MAX_SHARES - MIN_SHARES)
+
+
+def v1_settings(cfg: PodResourceConfig) -> list[tuple[str, str, str]]:
+    """(hierarchy, file, value) to write on cgroup v1, in order (period before quota)."""
+    out = [("cpu", "cpu.shares", str(cfg.cpu_shares))]
+    if cfg.cpu_period_us is not None:
+        out.append(("cpu", "cpu.cfs_period_us", str(cfg.cpu_period_us)))
+    if cfg.cpu_quota_us is not None:
+        out.append(("cpu", "cpu.cfs_quota_us", str(cfg.cpu_quota_us)))
+    if cfg.memory_limit_bytes is not None:
+        out.append(("memory", "memory.limit_in_bytes", str(cfg.memory_limit_bytes)))
+    return out
+
+
+def v2_settings(cfg: PodResourceConfig) -> list[tuple[str, str]]:
+    """(file, value) to write on cgroup v2 (libcontainer's fs2 ``setCpu``/``setMemory``)."""
+    out = [("cpu.weight", str(shares_to_weight(cfg.cpu_shares)))]
+    if cfg.cpu_quota_us is not None or cfg.cpu_period_us is not None:
+        quota = str(cfg.cpu_quota_us) if cfg.cpu_quota_us and cfg.cpu_quota_us > 0 else "max"
+        out.append(("cpu.max", f"{quota} {cfg.cpu_period_us or QUOTA_PERIOD_US}"))
+    if cfg.memory_limit_bytes is not None:
+        out.append(("memory.max", str(cfg.memory_limit_bytes)))
+    return out
+
+
+def ensure_pod(node: str, pod_uid: str, cfg: PodResourceConfig, root: Path | None = None) -> str:
+    """Create the pod cgroup (or reuse it: an existing one is updated) with ``cfg``, in the
+    hierarchies the settings need; runc creates the rest with the first container. Blocking
+    file writes: call it in a thread. Raises OSError when the kernel refuses a value.
+    Returns the pod's cgroup path."""
+    root = root or CGROUP_ROOT
+    path = pod_path(node, pod_uid)
+    rel = path.strip("/")
+    if is_v2(root):
+        _enable_controllers(root, rel, {"cpu", "memory"})
+        d = root / rel
+        d.mkdir(parents=True, exist_ok=True)
+        for name, value in v2_settings(cfg):
+            (d / name).write_text(value)
+        return path
+    for hierarchy, name, value in v1_settings(cfg):
+        d = root / hierarchy / rel
+        d.mkdir(parents=True, exist_ok=True)
+        (d / name).write_text(value)
+    return path
+
+
+def _enable_controllers(root: Path, rel: str, wanted: set[str]) -> None:
+    """On v2 a controller's files exist in a cgroup only when its parent lists it in
+    ``cgroup.subtree_control``: enable ``wanted`` (those the parent has) from the root down
+    to the pod's parent, creating our own directories on the way, as runc does."""
+    parent = root
+    for part in rel.split("/"):
+        available = set((_read(parent / "cgroup.controllers") or "").split())
+        enabled = set((_read(parent / "cgroup.subtree_control") or "").split())
+        missing = sorted((wanted & available) - enabled)
+        if missing:
+            (parent / "cgroup.subtree_control").write_text(" ".join("+" + c for c in missing))
+        parent = parent / part
+        parent.mkdir(exist_ok=True)
 
 
 def _read(path: Path) -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from controlplane.runtime.cgroups import CgroupStats
+from controlplane.runtime.cgroups import CgroupStats, PodResourceConfig
 from controlplane.runtime.netstats import NetDev
 from controlplane.runtime.stdio import AttachSession
 
@@ -46,6 +46,7 @@ class SandboxSpec:
     port_mappings: list[dict] = field(default_factory=list)  # CNI portMappings (hostPort)
     resolv_conf: str | None = None  # the pod's /etc/resolv.conf (None: no nameserver lines)
     hosts: "Callable[[str | None], str] | None" = None  # /etc/hosts from the pod IP
+    resources: PodResourceConfig | None = None  # the pod cgroup's limits (None: runc makes a bare one)
 
 
 @dataclass

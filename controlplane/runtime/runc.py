@@ -231,10 +231,16 @@ class RuncRuntime(ContainerRuntime):
         if self.network is None or self.network.addrs is None:
             raise RuntimeError_("NetworkNotReady", "network is not ready: container runtime network not ready: "
                                 "NetworkReady=false reason:NetworkPluginNotReady (no pod CIDR yet)")
+        if spec.resources is not None:
+            await self._ensure_pod_cgroup(spec)
         pod_dir = spec.pod_dir or (self.pods_dir / spec.uid)
         (pod_dir / "etc").mkdir(parents=True, exist_ok=True)
         (pod_dir / "sandbox.json").write_text(json.dumps({"uid": spec.uid}))  # cleanup finds it even if ADD fails
-        att = await self.network.add_pod(spec.uid, spec.port_mappings or None)
+        try:
+            att = await self.network.add_pod(spec.uid, spec.port_mappings or None)
+        except BaseException:  # no sandbox to remove later: take the pod cgroup back now
+            await asyncio.to_thread(cgroups.remove_tree, cgroups.pod_path(self.node, spec.uid))
+            raise
         netns, ip = att.netns_path, att.ip
         (pod_dir / "etc" / "hostname").write_text(spec.hostname + "\n")
         hosts = spec.hosts(ip) if spec.hosts else \
@@ -243,6 +249,19 @@ class RuncRuntime(ContainerRuntime):
         (pod_dir / "etc" / "resolv.conf").write_text(spec.resolv_conf if spec.resolv_conf is not None else "")
         (pod_dir / "sandbox.json").write_text(json.dumps({"uid": spec.uid, "netns": netns, "ip": ip}))
         return Sandbox(id=spec.uid, uid=spec.uid, hostname=spec.hostname, netns=netns, ip=ip, pod_dir=pod_dir)
+
+    async def _ensure_pod_cgroup(self, spec: SandboxSpec) -> None:
+        """The pod cgroup with the pod's limits, before any container (the kubelet's
+        ``podContainerManager.EnsureExists``); a value the kernel refuses fails the sandbox."""
+        assert spec.resources is not None
+        try:
+            path = await asyncio.to_thread(cgroups.ensure_pod, self.node, spec.uid, spec.resources)
+        except OSError as e:
+            await asyncio.to_thread(cgroups.remove_tree, cgroups.pod_path(self.node, spec.uid))
+            raise RuntimeError_("FailedToCreatePodContainer", f"unable to ensure pod container exists: "
+                                f"failed to ensure that the pod: {spec.uid} cgroups exist and are correctly "
+                                f"applied: {e}") from e
+        log.debug("pod cgroup", pod_uid=spec.uid, path=path, resources=spec.resources)
 
     async def remove_sandbox(self, sandbox: Sandbox) -> None:
         for c in [c for c in self._ctrs.values() if c.sandbox.uid == sandbox.uid]:
