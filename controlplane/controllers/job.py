@@ -54,6 +54,7 @@ import asyncio
 import copy
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result, TerminalError
@@ -326,6 +327,15 @@ def new_condition(ctype: str, reason: str, message: str) -> dict:
     return c
 
 
+ORPHAN_INDEX = "job-orphan-pods"
+
+
+def orphan_namespace_index(pod: dict) -> list[str]:
+    """Pods without a controller, by namespace: the Job controller's adoption candidates."""
+    ns = (pod.get("metadata") or {}).get("namespace")
+    return [ns] if ns and cu.controller_ref(pod) is None else []
+
+
 class JobController:
     def __init__(self, manager: Manager, *, workers: int = 3,
                  pod_failure_backoff: float = ju.DEFAULT_POD_FAILURE_BACKOFF_S,
@@ -334,6 +344,7 @@ class JobController:
         self.backoff = (float(pod_failure_backoff), float(pod_failure_backoff_max))
         self.job_inf = manager.informer(R.JOBS)
         self.pod_inf = manager.informer(R.PODS)
+        self.pod_inf.add_index(ORPHAN_INDEX, orphan_namespace_index)
         self.recorder = manager.recorder("job-controller")
         self.expectations = cu.Expectations()
         self.finalizer_expectations = jt.FinalizerExpectations()
@@ -361,6 +372,19 @@ class JobController:
         job = self.job_inf.get(f"{pod['metadata'].get('namespace')}/{ref.get('name')}")
         return job if job is not None and job["metadata"].get("uid") == ref.get("uid") else None
 
+    def _job_keys_for_orphan(self, pod: dict) -> list[str]:
+        """``getPodJobs``: the Jobs of the pod's namespace whose selector matches it (which may
+        adopt it)."""
+        labels = cu.labels_of(pod)
+        out = []
+        for j in self.job_inf.list(pod["metadata"].get("namespace")):
+            try:
+                if cu.selector_matcher((j.get("spec") or {}).get("selector"))(labels):
+                    out.append(object_key(j))
+            except (TypeError, ValueError, KeyError, AttributeError):
+                continue  # its own sync reports the selector
+        return out
+
     def _on_pod(self, etype: str, pod: dict, old: dict | None) -> None:
         key = self.expectations.observe_owned_pod(etype, pod, old, "Job")
         job = self._resolve(pod)
@@ -370,24 +394,60 @@ class JobController:
             self.orphans.enqueue(object_key(pod))
         if key is not None:
             self.controller.enqueue(key)
+        if etype == "DELETED":
+            return
+        # ``updatePod``: a changed controller reference concerns the old controller too, and an
+        # orphan (new, relabelled or just released) the Jobs that may adopt it
+        ref = cu.controller_ref(pod)
+        old_ref = cu.controller_ref(old) if old is not None else None
+        ref_changed = old is not None and (old_ref or {}).get("uid") != (ref or {}).get("uid")
+        if ref_changed and old_ref is not None and old_ref.get("kind") == "Job":
+            self.controller.enqueue(f"{pod['metadata'].get('namespace')}/{old_ref.get('name')}")
+        if ref is None and (old is None or etype == "SYNC" or ref_changed or cu.labels_of(old) != cu.labels_of(pod)):
+            for k in self._job_keys_for_orphan(pod):
+                self.controller.enqueue(k)
+
+    def _is_orphan(self, pod: dict) -> bool:
+        """No unfinished Job controls ``pod`` and nothing else does (``syncOrphanPod``'s test)."""
+        ref = cu.controller_ref(pod)
+        if ref is None:
+            return True
+        if ref.get("kind") != "Job" or ref.get("apiVersion") != "batch/v1":
+            return False
+        job = self._resolve(pod)
+        return job is None or job_finished(job) is not None
 
     async def sync_orphan_pod(self, key: str) -> Result | None:
         """``syncOrphanPod``: strip the tracking finalizer from a pod no unfinished Job
         controls (its Job deleted or finished, its controller reference removed by an orphaning
-        delete); a pod controlled by something other than a Job keeps it."""
+        delete); a pod controlled by something other than a Job keeps it, and so does one a
+        Job adopted meanwhile (re-checked on the fresh pod when the update conflicts)."""
         pod = self.pod_inf.get(key)
-        if pod is None or not jt.has_tracking_finalizer(pod):
+        if pod is None or not jt.has_tracking_finalizer(pod) or not self._is_orphan(pod):
             return None
-        ref = cu.controller_ref(pod)
-        if ref is not None:
-            if ref.get("kind") != "Job" or ref.get("apiVersion") != "batch/v1":
-                return None
-            job = self._resolve(pod)
-            if job is not None and not job_finished(job):
-                return None  # still its Job's: the Job's sync counts it
-        if await cu.remove_finalizer(self.client, R.PODS, pod, jt.FINALIZER):
+        if await cu.remove_finalizer(self.client, R.PODS, pod, jt.FINALIZER, unless=lambda p: not self._is_orphan(p)):
             log.info("tracking finalizer removed from orphan pod", pod=key)
         return None
+
+    async def _claim_pods(self, job: dict, match: Callable[[dict], bool]) -> list[dict]:
+        """``getPodsForJob``: the pods of the Job's namespace it controls and its selector
+        matches, after adopting matching orphans (a controller reference and the tracking
+        finalizer added, once a live GET showed the Job still there and not being deleted) and
+        releasing owned pods the selector no longer matches (reference and finalizer removed);
+        pods another controller owns are left alone (``ClaimPods``)."""
+        uid = job["metadata"]["uid"]
+        owned = self.pod_inf.by_owner(uid)
+        seen = {jt.uid_of(p) for p in owned}
+        orphans = [p for p in self.pod_inf.by_index(ORPHAN_INDEX, job["metadata"]["namespace"])
+                   if jt.uid_of(p) not in seen]
+        pods = await cu.claim_objects(self.client, R.PODS, job, owned + orphans, match,
+                                      cu.owner_rechecker(self.client, R.JOBS, job),
+                                      finalizers=(jt.FINALIZER,), resource_version=True)
+        controlled = {jt.uid_of(p) for p in owned if cu.is_controlled_by(p, job)}
+        for p in pods:
+            if jt.uid_of(p) not in controlled:
+                log.info("pod adopted", job=object_key(job), pod=p["metadata"]["name"])
+        return pods
 
     async def reconcile(self, key: str) -> Result | None:
         job = self.job_inf.get(key)
@@ -400,8 +460,13 @@ class JobController:
             return None
         # before the pods are read: a pod that sneaks in later defers the sync (as syncJob)
         satisfied = self.expectations.satisfied(key)
-        uid = job["metadata"]["uid"]
-        pods = [p for p in self.pod_inf.by_owner(uid) if cu.is_controlled_by(p, job)]
+        try:
+            match = cu.selector_matcher((job.get("spec") or {}).get("selector"))
+        except (TypeError, ValueError, KeyError, AttributeError) as e:  # a spec validation should have refused
+            log.warning("job selector not understood", job=key, error=repr(e))
+            self.recorder.event(job, "Warning", "InvalidJobSpec", f"Cannot sync the Job: {e!r}")
+            raise TerminalError(f"job {key}: {e!r}") from e
+        pods = await self._claim_pods(job, match)
         expected_rm = self.finalizer_expectations.expected(key)
         try:
             counts = count_pods(job, pods, expected_rm)
