@@ -14,14 +14,19 @@ reason and message (``completionTime`` for Complete). Otherwise it creates or de
 Failed`` (implied by a podFailurePolicy) terminating pods are not replaced until they are gone.
 Failures an ``Ignore`` rule matches are not counted. A failed pod is replaced only after
 the pod failure back-off (``jobutil``: 10 s doubling per failure since the last success, up to
-6 min, from the last failure; per index with ``backoffLimitPerIndex``); the Job is requeued
-for when it expires (``--job-pod-failure-backoff`` / ``-max`` on the controller-manager).
+6 min, from the last failure; per index with ``backoffLimitPerIndex``); as Kubernetes'
+``podBackoffStore`` the record of failures lives in memory, fed by the pods each sync sees
+finish, so deleting failed pods does not shorten it. The Job is requeued for when it expires
+(``--job-pod-failure-backoff`` / ``-max`` on the controller-manager).
 Without ``completions`` the Job is a
 work queue: once a pod succeeded no new one starts, and it completes when none is running.
 ``suspend`` deletes the running pods (condition ``Suspended``, reason JobSuspended; on
 resumption JobResumed and a new ``startTime``). Pods carry ``job-name`` and
 ``controller-uid`` labels (both the legacy and ``batch.kubernetes.io/`` forms). Expectations
-guard against a lagging cache.
+guard against a lagging cache. Pods of the Job's namespace without a controller that its
+selector matches are adopted (``ClaimPods``: controller reference and tracking finalizer added,
+after a live GET of the Job; an adopted finished pod is then counted), owned pods it no longer
+matches released (both removed); pods another controller owns are left alone.
 
 ``completionMode: Indexed``: each pod has a completion index in 0..completions-1 (annotation and
 label ``batch.kubernetes.io/job-completion-index``, env ``JOB_COMPLETION_INDEX`` from that
@@ -215,6 +220,8 @@ class JobCounts:
     failed_pods: list[dict] = field(default_factory=list)
     prev_succeeded_indexes: set[int] = field(default_factory=set)  # status.completedIndexes
     delayed: dict[int, dict] = field(default_factory=dict)  # backoffLimitPerIndex: pods kept for their index
+    new_succeeded: list[dict] = field(default_factory=list)  # finished pods not counted before
+    new_failed: list[dict] = field(default_factory=list)
 
 
 def count_pods(job: dict, pods: list[dict], expected_rm: set[str] | frozenset[str] = frozenset()) -> JobCounts:
@@ -244,7 +251,7 @@ def count_pods(job: dict, pods: list[dict], expected_rm: set[str] | frozenset[st
     failed_pods = [p for p in pods if ju.is_pod_failed(p, spec)]
     return JobCounts(indexed, succeeded, succeeded_indexes, failed, failed_indexes,
                      [p for p in pods if pu.is_pod_active(p)], sum(1 for p in pods if is_terminating_pod(p)),
-                     failed_pods, prev, delayed)
+                     failed_pods, prev, delayed, new_s, new_f)
 
 
 def finish_target(job: dict, counts: JobCounts, now: float) -> tuple[tuple[str, str, str] | None, float | None]:
@@ -348,6 +355,9 @@ class JobController:
         self.recorder = manager.recorder("job-controller")
         self.expectations = cu.Expectations()
         self.finalizer_expectations = jt.FinalizerExpectations()
+        # ``podBackoffStore``: per Job, the failures since the last success and the last one's
+        # finish time, from the pods seen finishing (kept when they are deleted; lost on restart)
+        self.backoff_records: dict[str, ju.BackoffRecord] = {}
         self.controller = Controller("job", self.reconcile, workers=workers)
         # pods whose Job is gone or finished but which still carry the tracking finalizer
         self.orphans = Controller("job-orphan-pod", self.sync_orphan_pod, workers=1)
@@ -454,9 +464,11 @@ class JobController:
         if job is None:
             self.expectations.delete(key)
             self.finalizer_expectations.delete(key)
+            self.backoff_records.pop(key, None)
             return None
         job = copy.deepcopy(job)
         if job_finished(job):
+            self.backoff_records.pop(key, None)
             return None
         # before the pods are read: a pod that sneaks in later defers the sync (as syncJob)
         satisfied = self.expectations.satisfied(key)
@@ -471,6 +483,8 @@ class JobController:
         try:
             counts = count_pods(job, pods, expected_rm)
             target, wait = finish_target(job, counts, time.time())
+            record = ju.next_backoff_record(self.backoff_records.get(key, (0, None)), counts.new_succeeded,
+                                            counts.new_failed)
         except (TypeError, ValueError, KeyError, AttributeError) as e:  # a spec validation should have refused
             log.warning("job spec not understood", job=key, error=repr(e))
             self.recorder.event(job, "Warning", "InvalidJobSpec", f"Cannot sync the Job: {e!r}")
@@ -493,7 +507,7 @@ class JobController:
         else:
             managed = satisfied and not pu.is_terminating(job)
             if managed:
-                active, backoff_wait = await self._manage(job, key, pods, counts)
+                active, backoff_wait = await self._manage(job, key, pods, counts, record)
             if completions_reached(job, counts, len(active)):
                 target = ("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods")
             elif managed:
@@ -509,7 +523,7 @@ class JobController:
         status.update(active=len(active), ready=sum(1 for p in active if pu.is_pod_ready(p)), terminating=terminating)
         if conditions:
             status["conditions"] = conditions
-        tracked_all = await self._track(job, key, pods, counts, status, expected_rm, finished)
+        tracked_all = await self._track(job, key, pods, counts, status, expected_rm, finished, record)
         if target is not None and tracked_all and terminating == 0 and not (job.get("status") or {}).get(
                 "uncountedTerminatedPods"):
             status = copy.deepcopy(job.get("status") or {})
@@ -518,13 +532,15 @@ class JobController:
         return result
 
     async def _track(self, job: dict, key: str, pods: list[dict], counts: JobCounts, status: dict,
-                     expected_rm: frozenset[str], finished: str | None) -> bool:
+                     expected_rm: frozenset[str], finished: str | None, record: ju.BackoffRecord) -> bool:
         """``trackJobStatusAndRemoveFinalizers``: record the newly finished pods in the status
         (UIDs in ``uncountedTerminatedPods``, an Indexed Job's successes in
         ``completedIndexes``) and write it, remove their finalizers, then move the UIDs whose
         pod lost its finalizer into ``succeeded`` / ``failed`` and write again. ``job`` ends
-        up as last written (or read). False when the per-sync cap on recorded pods was reached
-        (the rest next sync)."""
+        up as last written (or read). The failure back-off ``record`` this sync computed is kept
+        once the first write succeeded (the pods it saw finish are then recorded, so no later
+        sync sees them as new). False when the per-sync cap on recorded pods was reached (the
+        rest next sync)."""
         with_finalizer = {jt.uid_of(p) for p in pods if jt.has_tracking_finalizer(p) and jt.uid_of(p) not in expected_rm}
         jt.clean_uncounted(status, with_finalizer)  # recorded before a restart, finalizer gone since
         plan = jt.plan_tracking({**job, "status": status}, pods, finished=finished, expected_rm=expected_rm,
@@ -537,6 +553,7 @@ class JobController:
         if counts.failed_indexes is not None:
             status["failedIndexes"] = compress_indexes(counts.failed_indexes)
         await self._write_status(job, status)
+        self.backoff_records[key] = record
         if plan.remove:
             removed, error = await self._remove_finalizers(key, plan.remove)
             with_finalizer -= removed
@@ -611,10 +628,11 @@ class JobController:
             self.recorder.event(job, "Warning", reason, message)
         log.info("job finished", job=object_key(job), condition=ctype, reason=reason)
 
-    async def _manage(self, job: dict, key: str, pods: list[dict],
-                      counts: JobCounts) -> tuple[list[dict], float | None]:
+    async def _manage(self, job: dict, key: str, pods: list[dict], counts: JobCounts,
+                      record: ju.BackoffRecord) -> tuple[list[dict], float | None]:
         """Create or delete pods toward the wanted number; returns the active pods left and,
-        when new pods wait for the failure back-off, the seconds until it expires."""
+        when new pods wait for the failure back-off (``record``, or per index), the seconds
+        until it expires."""
         spec = job["spec"]
         active = counts.active
         wait_terminating = only_replace_failed(spec)
@@ -639,7 +657,7 @@ class JobController:
             if create and replaced is not None:  # backoffLimitPerIndex: each index its own back-off
                 create, delay = per_index_backoff(create, replaced, now, base, cap)
             elif create:
-                delay = ju.remaining_backoff(*ju.backoff_record(pods), now, base=base, cap=cap) or None
+                delay = ju.remaining_backoff(*record, now, base=base, cap=cap) or None
                 if delay is not None:
                     create = []
             if create:
@@ -654,7 +672,7 @@ class JobController:
         if len(active) < want:
             n = want - len(active) - (counts.terminating if wait_terminating else 0)
             if n > 0:
-                delay = ju.remaining_backoff(*ju.backoff_record(pods), now, base=base, cap=cap) or None
+                delay = ju.remaining_backoff(*record, now, base=base, cap=cap) or None
                 if delay is None:
                     await self._create_pods(job, key, n)
                 else:
