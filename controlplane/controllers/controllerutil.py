@@ -353,33 +353,47 @@ def claim_plan(owner: dict, candidates: list[dict],
     return keep, adopt_, release_
 
 
-def adopt_patch(owner: dict, obj: dict) -> dict:
+def adopt_patch(owner: dict, obj: dict, finalizers: tuple[str, ...] = (), *, resource_version: bool = False) -> dict:
     """``ownerRefControllerPatch``: a strategic merge patch adding the controller reference
-    (ownerReferences merge on uid), with the object's uid as a precondition."""
-    return {"metadata": {"ownerReferences": [new_controller_ref(owner)], "uid": obj["metadata"]["uid"]}}
+    (ownerReferences merge on uid) and ``finalizers`` (a set-like list: merged), with the
+    object's uid as a precondition (and, with ``resource_version``, the version it was read at:
+    an adoption decided from a stale cache is a 409, not a second adoption)."""
+    md: dict[str, Any] = {"ownerReferences": [new_controller_ref(owner)], "uid": obj["metadata"]["uid"]}
+    if finalizers:
+        md["finalizers"] = list(finalizers)
+    if resource_version and obj["metadata"].get("resourceVersion"):
+        md["resourceVersion"] = obj["metadata"]["resourceVersion"]
+    return {"metadata": md}
 
 
-def release_patch(owner_uid: str, obj: dict) -> dict:
-    """``GenerateDeleteOwnerRefStrategicMergeBytes``: the reference to ``owner_uid`` deleted,
-    the object's uid as a precondition."""
-    return {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": owner_uid}], "uid": obj["metadata"]["uid"]}}
+def release_patch(owner_uid: str, obj: dict, finalizers: tuple[str, ...] = ()) -> dict:
+    """``GenerateDeleteOwnerRefStrategicMergeBytes``: the reference to ``owner_uid`` deleted
+    (and ``finalizers`` with ``$deleteFromPrimitiveList``), the object's uid as a
+    precondition."""
+    md: dict[str, Any] = {"ownerReferences": [{"$patch": "delete", "uid": owner_uid}], "uid": obj["metadata"]["uid"]}
+    if finalizers:
+        md["$deleteFromPrimitiveList/finalizers"] = list(finalizers)
+    return {"metadata": md}
 
 
-async def claim_revisions(client: RestClient, owner: dict, candidates: list[dict], match: Callable[[dict], bool],
-                          can_adopt: Callable[[], Awaitable[None]]) -> list[dict]:
-    """``ClaimControllerRevisions``: the owner's revisions among ``candidates`` (its
-    namespace's), after adopting matching orphans and releasing owned ones its selector no
-    longer matches (``claim_plan``). ``can_adopt`` re-checks the owner once before the first
-    adoption (``RecheckDeletionTimestamp``; it raises when the owner is gone or being
-    deleted). A revision that vanished is skipped; other failures are raised after the rest
-    were tried (the caller is requeued)."""
+async def claim_objects(client: RestClient, res: Resource, owner: dict, candidates: list[dict],
+                        match: Callable[[dict], bool], can_adopt: Callable[[], Awaitable[None]], *,
+                        finalizers: tuple[str, ...] = (), resource_version: bool = False) -> list[dict]:
+    """``ControllerRefManager.ClaimObject`` over ``candidates`` (the owner's namespace's): the
+    objects the owner controls and its selector matches, after adopting matching orphans and
+    releasing owned ones its selector no longer matches (``claim_plan``); an adopted object is
+    returned as patched. ``finalizers`` are added on adoption and removed on release (the Job
+    controller's ``batch.kubernetes.io/job-tracking``). ``can_adopt`` re-checks the owner once
+    before the first adoption (``RecheckDeletionTimestamp``; it raises when the owner is gone
+    or being deleted). An object that vanished (or whose uid changed, on release) is skipped;
+    other failures are raised after the rest were tried (the caller is requeued)."""
     keep, to_adopt, to_release = claim_plan(owner, candidates, match)
     uid = owner["metadata"]["uid"]
     errors: list[Exception] = []
     for obj in to_release:
         md = obj["metadata"]
         try:
-            await client.patch(CONTROLLER_REVISIONS, md["name"], release_patch(uid, obj), md.get("namespace"),
+            await client.patch(res, md["name"], release_patch(uid, obj, finalizers), md.get("namespace"),
                                patch_type="strategic")
         except ApiStatusError as e:
             # gone, or its uid changed / no reference left (422, as ReleaseControllerRevision)
@@ -394,7 +408,8 @@ async def claim_revisions(client: RestClient, owner: dict, candidates: list[dict
     for obj in to_adopt:
         md = obj["metadata"]
         try:
-            keep.append(await client.patch(CONTROLLER_REVISIONS, md["name"], adopt_patch(owner, obj),
+            keep.append(await client.patch(res, md["name"],
+                                           adopt_patch(owner, obj, finalizers, resource_version=resource_version),
                                            md.get("namespace"), patch_type="strategic"))
         except ApiStatusError as e:
             if not e.not_found:
@@ -402,6 +417,12 @@ async def claim_revisions(client: RestClient, owner: dict, candidates: list[dict
     if errors:
         raise errors[0]
     return keep
+
+
+async def claim_revisions(client: RestClient, owner: dict, candidates: list[dict], match: Callable[[dict], bool],
+                          can_adopt: Callable[[], Awaitable[None]]) -> list[dict]:
+    """``ClaimControllerRevisions``: ``claim_objects`` over ControllerRevisions."""
+    return await claim_objects(client, CONTROLLER_REVISIONS, owner, candidates, match, can_adopt)
 
 
 def revision_owner_keys(rev: dict, kind: str, owners: list[dict]) -> list[str]:
@@ -442,15 +463,20 @@ async def prune_history(client: RestClient, revisions: list[dict], live: set[str
                 raise
 
 
-async def remove_finalizer(client: RestClient, res: Resource, obj: dict, fin: str) -> bool:
-    """Drop finalizer ``fin`` from ``obj`` (an update; on a conflict again from a fresh GET).
-    False when the object is gone; True when ``fin`` is no longer on it."""
+async def remove_finalizer(client: RestClient, res: Resource, obj: dict, fin: str, *,
+                           unless: Callable[[dict], bool] | None = None) -> bool:
+    """Drop finalizer ``fin`` from ``obj`` (an update; on a conflict again from a fresh GET,
+    unless ``unless`` holds for the fresh object). False when the object is gone; True when
+    ``fin`` is no longer on it or ``unless`` kept it."""
     md = obj["metadata"]
     pending = [obj]  # the first try starts from the object we have, later ones from a GET
 
     async def attempt() -> None:
+        fresh = not pending
         cur = pending.pop() if pending else await client.get(res, md["name"], md.get("namespace"))
         if fin not in (cur["metadata"].get("finalizers") or []):
+            return
+        if fresh and unless is not None and unless(cur):
             return
         cur = copy.deepcopy(cur)
         cur["metadata"]["finalizers"] = [f for f in cur["metadata"]["finalizers"] if f != fin]

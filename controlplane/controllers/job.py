@@ -14,14 +14,19 @@ reason and message (``completionTime`` for Complete). Otherwise it creates or de
 Failed`` (implied by a podFailurePolicy) terminating pods are not replaced until they are gone.
 Failures an ``Ignore`` rule matches are not counted. A failed pod is replaced only after
 the pod failure back-off (``jobutil``: 10 s doubling per failure since the last success, up to
-6 min, from the last failure; per index with ``backoffLimitPerIndex``); the Job is requeued
-for when it expires (``--job-pod-failure-backoff`` / ``-max`` on the controller-manager).
+6 min, from the last failure; per index with ``backoffLimitPerIndex``); as Kubernetes'
+``podBackoffStore`` the record of failures lives in memory, fed by the pods each sync sees
+finish, so deleting failed pods does not shorten it. The Job is requeued for when it expires
+(``--job-pod-failure-backoff`` / ``-max`` on the controller-manager).
 Without ``completions`` the Job is a
 work queue: once a pod succeeded no new one starts, and it completes when none is running.
 ``suspend`` deletes the running pods (condition ``Suspended``, reason JobSuspended; on
 resumption JobResumed and a new ``startTime``). Pods carry ``job-name`` and
 ``controller-uid`` labels (both the legacy and ``batch.kubernetes.io/`` forms). Expectations
-guard against a lagging cache.
+guard against a lagging cache. Pods of the Job's namespace without a controller that its
+selector matches are adopted (``ClaimPods``: controller reference and tracking finalizer added,
+after a live GET of the Job; an adopted finished pod is then counted), owned pods it no longer
+matches released (both removed); pods another controller owns are left alone.
 
 ``completionMode: Indexed``: each pod has a completion index in 0..completions-1 (annotation and
 label ``batch.kubernetes.io/job-completion-index``, env ``JOB_COMPLETION_INDEX`` from that
@@ -54,6 +59,7 @@ import asyncio
 import copy
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from controlplane.client import resources as R
 from controlplane.client.controller import Controller, Result, TerminalError
@@ -214,6 +220,8 @@ class JobCounts:
     failed_pods: list[dict] = field(default_factory=list)
     prev_succeeded_indexes: set[int] = field(default_factory=set)  # status.completedIndexes
     delayed: dict[int, dict] = field(default_factory=dict)  # backoffLimitPerIndex: pods kept for their index
+    new_succeeded: list[dict] = field(default_factory=list)  # finished pods not counted before
+    new_failed: list[dict] = field(default_factory=list)
 
 
 def count_pods(job: dict, pods: list[dict], expected_rm: set[str] | frozenset[str] = frozenset()) -> JobCounts:
@@ -243,7 +251,7 @@ def count_pods(job: dict, pods: list[dict], expected_rm: set[str] | frozenset[st
     failed_pods = [p for p in pods if ju.is_pod_failed(p, spec)]
     return JobCounts(indexed, succeeded, succeeded_indexes, failed, failed_indexes,
                      [p for p in pods if pu.is_pod_active(p)], sum(1 for p in pods if is_terminating_pod(p)),
-                     failed_pods, prev, delayed)
+                     failed_pods, prev, delayed, new_s, new_f)
 
 
 def finish_target(job: dict, counts: JobCounts, now: float) -> tuple[tuple[str, str, str] | None, float | None]:
@@ -326,6 +334,15 @@ def new_condition(ctype: str, reason: str, message: str) -> dict:
     return c
 
 
+ORPHAN_INDEX = "job-orphan-pods"
+
+
+def orphan_namespace_index(pod: dict) -> list[str]:
+    """Pods without a controller, by namespace: the Job controller's adoption candidates."""
+    ns = (pod.get("metadata") or {}).get("namespace")
+    return [ns] if ns and cu.controller_ref(pod) is None else []
+
+
 class JobController:
     def __init__(self, manager: Manager, *, workers: int = 3,
                  pod_failure_backoff: float = ju.DEFAULT_POD_FAILURE_BACKOFF_S,
@@ -334,9 +351,13 @@ class JobController:
         self.backoff = (float(pod_failure_backoff), float(pod_failure_backoff_max))
         self.job_inf = manager.informer(R.JOBS)
         self.pod_inf = manager.informer(R.PODS)
+        self.pod_inf.add_index(ORPHAN_INDEX, orphan_namespace_index)
         self.recorder = manager.recorder("job-controller")
         self.expectations = cu.Expectations()
         self.finalizer_expectations = jt.FinalizerExpectations()
+        # ``podBackoffStore``: per Job, the failures since the last success and the last one's
+        # finish time, from the pods seen finishing (kept when they are deleted; lost on restart)
+        self.backoff_records: dict[str, ju.BackoffRecord] = {}
         self.controller = Controller("job", self.reconcile, workers=workers)
         # pods whose Job is gone or finished but which still carry the tracking finalizer
         self.orphans = Controller("job-orphan-pod", self.sync_orphan_pod, workers=1)
@@ -361,6 +382,19 @@ class JobController:
         job = self.job_inf.get(f"{pod['metadata'].get('namespace')}/{ref.get('name')}")
         return job if job is not None and job["metadata"].get("uid") == ref.get("uid") else None
 
+    def _job_keys_for_orphan(self, pod: dict) -> list[str]:
+        """``getPodJobs``: the Jobs of the pod's namespace whose selector matches it (which may
+        adopt it)."""
+        labels = cu.labels_of(pod)
+        out = []
+        for j in self.job_inf.list(pod["metadata"].get("namespace")):
+            try:
+                if cu.selector_matcher((j.get("spec") or {}).get("selector"))(labels):
+                    out.append(object_key(j))
+            except (TypeError, ValueError, KeyError, AttributeError):
+                continue  # its own sync reports the selector
+        return out
+
     def _on_pod(self, etype: str, pod: dict, old: dict | None) -> None:
         key = self.expectations.observe_owned_pod(etype, pod, old, "Job")
         job = self._resolve(pod)
@@ -370,42 +404,87 @@ class JobController:
             self.orphans.enqueue(object_key(pod))
         if key is not None:
             self.controller.enqueue(key)
+        if etype == "DELETED":
+            return
+        # ``updatePod``: a changed controller reference concerns the old controller too, and an
+        # orphan (new, relabelled or just released) the Jobs that may adopt it
+        ref = cu.controller_ref(pod)
+        old_ref = cu.controller_ref(old) if old is not None else None
+        ref_changed = old is not None and (old_ref or {}).get("uid") != (ref or {}).get("uid")
+        if ref_changed and old_ref is not None and old_ref.get("kind") == "Job":
+            self.controller.enqueue(f"{pod['metadata'].get('namespace')}/{old_ref.get('name')}")
+        if ref is None and (old is None or etype == "SYNC" or ref_changed or cu.labels_of(old) != cu.labels_of(pod)):
+            for k in self._job_keys_for_orphan(pod):
+                self.controller.enqueue(k)
+
+    def _is_orphan(self, pod: dict) -> bool:
+        """No unfinished Job controls ``pod`` and nothing else does (``syncOrphanPod``'s test)."""
+        ref = cu.controller_ref(pod)
+        if ref is None:
+            return True
+        if ref.get("kind") != "Job" or ref.get("apiVersion") != "batch/v1":
+            return False
+        job = self._resolve(pod)
+        return job is None or job_finished(job) is not None
 
     async def sync_orphan_pod(self, key: str) -> Result | None:
         """``syncOrphanPod``: strip the tracking finalizer from a pod no unfinished Job
         controls (its Job deleted or finished, its controller reference removed by an orphaning
-        delete); a pod controlled by something other than a Job keeps it."""
+        delete); a pod controlled by something other than a Job keeps it, and so does one a
+        Job adopted meanwhile (re-checked on the fresh pod when the update conflicts)."""
         pod = self.pod_inf.get(key)
-        if pod is None or not jt.has_tracking_finalizer(pod):
+        if pod is None or not jt.has_tracking_finalizer(pod) or not self._is_orphan(pod):
             return None
-        ref = cu.controller_ref(pod)
-        if ref is not None:
-            if ref.get("kind") != "Job" or ref.get("apiVersion") != "batch/v1":
-                return None
-            job = self._resolve(pod)
-            if job is not None and not job_finished(job):
-                return None  # still its Job's: the Job's sync counts it
-        if await cu.remove_finalizer(self.client, R.PODS, pod, jt.FINALIZER):
+        if await cu.remove_finalizer(self.client, R.PODS, pod, jt.FINALIZER, unless=lambda p: not self._is_orphan(p)):
             log.info("tracking finalizer removed from orphan pod", pod=key)
         return None
+
+    async def _claim_pods(self, job: dict, match: Callable[[dict], bool]) -> list[dict]:
+        """``getPodsForJob``: the pods of the Job's namespace it controls and its selector
+        matches, after adopting matching orphans (a controller reference and the tracking
+        finalizer added, once a live GET showed the Job still there and not being deleted) and
+        releasing owned pods the selector no longer matches (reference and finalizer removed);
+        pods another controller owns are left alone (``ClaimPods``)."""
+        uid = job["metadata"]["uid"]
+        owned = self.pod_inf.by_owner(uid)
+        seen = {jt.uid_of(p) for p in owned}
+        orphans = [p for p in self.pod_inf.by_index(ORPHAN_INDEX, job["metadata"]["namespace"])
+                   if jt.uid_of(p) not in seen]
+        pods = await cu.claim_objects(self.client, R.PODS, job, owned + orphans, match,
+                                      cu.owner_rechecker(self.client, R.JOBS, job),
+                                      finalizers=(jt.FINALIZER,), resource_version=True)
+        controlled = {jt.uid_of(p) for p in owned if cu.is_controlled_by(p, job)}
+        for p in pods:
+            if jt.uid_of(p) not in controlled:
+                log.info("pod adopted", job=object_key(job), pod=p["metadata"]["name"])
+        return pods
 
     async def reconcile(self, key: str) -> Result | None:
         job = self.job_inf.get(key)
         if job is None:
             self.expectations.delete(key)
             self.finalizer_expectations.delete(key)
+            self.backoff_records.pop(key, None)
             return None
         job = copy.deepcopy(job)
         if job_finished(job):
+            self.backoff_records.pop(key, None)
             return None
         # before the pods are read: a pod that sneaks in later defers the sync (as syncJob)
         satisfied = self.expectations.satisfied(key)
-        uid = job["metadata"]["uid"]
-        pods = [p for p in self.pod_inf.by_owner(uid) if cu.is_controlled_by(p, job)]
+        try:
+            match = cu.selector_matcher((job.get("spec") or {}).get("selector"))
+        except (TypeError, ValueError, KeyError, AttributeError) as e:  # a spec validation should have refused
+            log.warning("job selector not understood", job=key, error=repr(e))
+            self.recorder.event(job, "Warning", "InvalidJobSpec", f"Cannot sync the Job: {e!r}")
+            raise TerminalError(f"job {key}: {e!r}") from e
+        pods = await self._claim_pods(job, match)
         expected_rm = self.finalizer_expectations.expected(key)
         try:
             counts = count_pods(job, pods, expected_rm)
             target, wait = finish_target(job, counts, time.time())
+            record = ju.next_backoff_record(self.backoff_records.get(key, (0, None)), counts.new_succeeded,
+                                            counts.new_failed)
         except (TypeError, ValueError, KeyError, AttributeError) as e:  # a spec validation should have refused
             log.warning("job spec not understood", job=key, error=repr(e))
             self.recorder.event(job, "Warning", "InvalidJobSpec", f"Cannot sync the Job: {e!r}")
@@ -428,7 +507,7 @@ class JobController:
         else:
             managed = satisfied and not pu.is_terminating(job)
             if managed:
-                active, backoff_wait = await self._manage(job, key, pods, counts)
+                active, backoff_wait = await self._manage(job, key, pods, counts, record)
             if completions_reached(job, counts, len(active)):
                 target = ("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods")
             elif managed:
@@ -444,7 +523,7 @@ class JobController:
         status.update(active=len(active), ready=sum(1 for p in active if pu.is_pod_ready(p)), terminating=terminating)
         if conditions:
             status["conditions"] = conditions
-        tracked_all = await self._track(job, key, pods, counts, status, expected_rm, finished)
+        tracked_all = await self._track(job, key, pods, counts, status, expected_rm, finished, record)
         if target is not None and tracked_all and terminating == 0 and not (job.get("status") or {}).get(
                 "uncountedTerminatedPods"):
             status = copy.deepcopy(job.get("status") or {})
@@ -453,13 +532,15 @@ class JobController:
         return result
 
     async def _track(self, job: dict, key: str, pods: list[dict], counts: JobCounts, status: dict,
-                     expected_rm: frozenset[str], finished: str | None) -> bool:
+                     expected_rm: frozenset[str], finished: str | None, record: ju.BackoffRecord) -> bool:
         """``trackJobStatusAndRemoveFinalizers``: record the newly finished pods in the status
         (UIDs in ``uncountedTerminatedPods``, an Indexed Job's successes in
         ``completedIndexes``) and write it, remove their finalizers, then move the UIDs whose
         pod lost its finalizer into ``succeeded`` / ``failed`` and write again. ``job`` ends
-        up as last written (or read). False when the per-sync cap on recorded pods was reached
-        (the rest next sync)."""
+        up as last written (or read). The failure back-off ``record`` this sync computed is kept
+        once the first write succeeded (the pods it saw finish are then recorded, so no later
+        sync sees them as new). False when the per-sync cap on recorded pods was reached (the
+        rest next sync)."""
         with_finalizer = {jt.uid_of(p) for p in pods if jt.has_tracking_finalizer(p) and jt.uid_of(p) not in expected_rm}
         jt.clean_uncounted(status, with_finalizer)  # recorded before a restart, finalizer gone since
         plan = jt.plan_tracking({**job, "status": status}, pods, finished=finished, expected_rm=expected_rm,
@@ -472,6 +553,7 @@ class JobController:
         if counts.failed_indexes is not None:
             status["failedIndexes"] = compress_indexes(counts.failed_indexes)
         await self._write_status(job, status)
+        self.backoff_records[key] = record
         if plan.remove:
             removed, error = await self._remove_finalizers(key, plan.remove)
             with_finalizer -= removed
@@ -546,10 +628,11 @@ class JobController:
             self.recorder.event(job, "Warning", reason, message)
         log.info("job finished", job=object_key(job), condition=ctype, reason=reason)
 
-    async def _manage(self, job: dict, key: str, pods: list[dict],
-                      counts: JobCounts) -> tuple[list[dict], float | None]:
+    async def _manage(self, job: dict, key: str, pods: list[dict], counts: JobCounts,
+                      record: ju.BackoffRecord) -> tuple[list[dict], float | None]:
         """Create or delete pods toward the wanted number; returns the active pods left and,
-        when new pods wait for the failure back-off, the seconds until it expires."""
+        when new pods wait for the failure back-off (``record``, or per index), the seconds
+        until it expires."""
         spec = job["spec"]
         active = counts.active
         wait_terminating = only_replace_failed(spec)
@@ -574,7 +657,7 @@ class JobController:
             if create and replaced is not None:  # backoffLimitPerIndex: each index its own back-off
                 create, delay = per_index_backoff(create, replaced, now, base, cap)
             elif create:
-                delay = ju.remaining_backoff(*ju.backoff_record(pods), now, base=base, cap=cap) or None
+                delay = ju.remaining_backoff(*record, now, base=base, cap=cap) or None
                 if delay is not None:
                     create = []
             if create:
@@ -589,7 +672,7 @@ class JobController:
         if len(active) < want:
             n = want - len(active) - (counts.terminating if wait_terminating else 0)
             if n > 0:
-                delay = ju.remaining_backoff(*ju.backoff_record(pods), now, base=base, cap=cap) or None
+                delay = ju.remaining_backoff(*record, now, base=base, cap=cap) or None
                 if delay is None:
                     await self._create_pods(job, key, n)
                 else:

@@ -274,18 +274,21 @@ def remaining_backoff(failures: int, last_failure: float | None, now: float, *,
     return 0.0 if delay < elapsed else delay - elapsed
 
 
-def backoff_record(pods: list[dict]) -> tuple[int, float | None]:
-    """``newBackoffRecord`` over the Job's finished pods: (failures after the last success,
-    the last of those failures' finish time). Every failed pod counts, an Ignore'd one too,
-    as in Kubernetes."""
-    succeeded = [finished_at(p) for p in pods if pu.phase(p) == "Succeeded"]
-    failed = [finished_at(p) for p in pods if pu.phase(p) == "Failed"]
-    if succeeded:
-        last_success = max(succeeded)
-        failed = [t for t in failed if t > last_success]
-    if not failed:
-        return 0, None
-    return len(failed), max(failed)
+BackoffRecord = tuple[int, float | None]  # (failures after the last success, the last failure's finish time)
+
+
+def next_backoff_record(prev: BackoffRecord, new_succeeded: list[dict], new_failed: list[dict]) -> BackoffRecord:
+    """``backoffStore.newBackoffRecord``: the record after a sync that saw ``new_succeeded`` /
+    ``new_failed`` finish (pods not counted before, as ``getNewFinishedPods``; every failed pod,
+    an Ignore'd one too). A new success resets it, keeping only the new failures that finished
+    after it; new failures alone add to it, the latest finish time theirs."""
+    if not new_succeeded:
+        if not new_failed:
+            return prev
+        return prev[0] + len(new_failed), max(finished_at(p) for p in new_failed)
+    last_success = max(finished_at(p) for p in new_succeeded)
+    after = [t for t in (finished_at(p) for p in new_failed) if t > last_success]
+    return (len(after), max(after)) if after else (0, None)
 
 
 def remaining_backoff_per_index(last_failed: dict | None, now: float, *,

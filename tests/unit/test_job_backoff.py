@@ -1,7 +1,8 @@
 """The Job controller's pod failure back-off, pure (``jobutil``, a port of
 ``pkg/controller/job/backoff_utils.go``): the delay per failure count, the remaining wait from
-the last failure, the record of failures since the last success, the per-index variant, and
-the choice of indexes to create under ``backoffLimitPerIndex``."""
+the last failure, the record of failures since the last success (``newBackoffRecord``, fed by
+the pods each sync sees finish), the per-index variant, and the choice of indexes to create
+under ``backoffLimitPerIndex``."""
 
 from __future__ import annotations
 
@@ -70,20 +71,24 @@ def test_remaining_backoff(failures, last, now, expected):
     assert ju.remaining_backoff(failures, last_t, T0 + now) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("pods,expected", [
-    ([], (0, None)),
-    ([pod("a", "Running")], (0, None)),
-    ([pod("a", "Failed", 5)], (1, 5)),
-    ([pod("a", "Failed", 5), pod("b", "Failed", 9), pod("c", "Running")], (2, 9)),
-    # only the failures after the last success count
-    ([pod("a", "Failed", 1), pod("s", "Succeeded", 3), pod("b", "Failed", 7)], (1, 7)),
-    ([pod("a", "Failed", 1), pod("b", "Failed", 2), pod("s", "Succeeded", 3)], (0, None)),
+@pytest.mark.parametrize("prev,new_s,new_f,expected", [
+    ((0, None), [], [], (0, None)),
+    ((2, 9.0), [], [], (2, 9)),                                                  # nothing new: kept
+    ((0, None), [], [pod("a", "Failed", 5)], (1, 5)),
+    ((0, None), [], [pod("a", "Failed", 9), pod("b", "Failed", 5)], (2, 9)),     # the latest finish
+    ((2, 9.0), [], [pod("c", "Failed", 12)], (3, 12)),                           # added to the record
+    ((3, 12.0), [pod("s", "Succeeded", 20)], [], (0, None)),                     # a success resets it
+    # only the new failures after the new success count
+    ((3, 12.0), [pod("s", "Succeeded", 3)], [pod("a", "Failed", 1), pod("b", "Failed", 7)], (1, 7)),
+    ((1, 0.0), [pod("s", "Succeeded", 3)], [pod("a", "Failed", 1), pod("b", "Failed", 2)], (0, None)),
     # no container finish time: when Ready turned False, else creation
-    ([pod("a", "Failed", ready_false=4)], (1, 4)),
-    ([pod("a", "Failed")], (1, -100)),
-], ids=["empty", "running", "one", "two", "after-success", "all-before-success", "ready-false", "creation"])
-def test_backoff_record(pods, expected):
-    failures, last = ju.backoff_record(pods)
+    ((0, None), [], [pod("a", "Failed", ready_false=4)], (1, 4)),
+    ((0, None), [], [pod("a", "Failed")], (1, -100)),
+], ids=["empty", "nothing-new", "one", "two", "added", "success-resets", "after-success", "all-before-success",
+        "ready-false", "creation"])
+def test_next_backoff_record(prev, new_s, new_f, expected):
+    prev = (prev[0], None if prev[1] is None else T0 + prev[1])
+    failures, last = ju.next_backoff_record(prev, new_s, new_f)
     assert (failures, None if last is None else last - T0) == expected
 
 
