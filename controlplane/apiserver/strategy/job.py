@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.strategy.base import Strategy
 from controlplane.apiserver.strategy.podtemplate import sub, template_defaults
 
@@ -36,14 +37,27 @@ class JobStrategy(Strategy):
                         pattern["status"] = "True"
         if spec.get("podReplacementPolicy") is None:
             spec["podReplacementPolicy"] = "Failed" if pfp is not None else "TerminatingOrFailed"
+        template_defaults(spec)
+
+    def prepare_for_create(self, info: ResourceInfo, obj: Obj) -> None:
+        """``generateSelectorIfNeeded``: unless ``manualSelector``, the template gets the
+        job-name and controller-uid labels (those it sets itself are left for validation to
+        judge) and the selector the controller-uid one, added to any the user wrote (which
+        validation then refuses as "`selector` not auto-generated", as kube-apiserver does)."""
+        super().prepare_for_create(info, obj)
+        spec = sub(obj, "spec")
         uid = (obj.get("metadata") or {}).get("uid")
         name = (obj.get("metadata") or {}).get("name")
-        if uid and not spec.get("manualSelector") and not spec.get("selector"):
-            generated = {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
-                         "controller-uid": uid, "job-name": name}
-            spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
-            tmeta = sub(sub(spec, "template"), "metadata")
-            labels = sub(tmeta, "labels")
-            for k, v in generated.items():
-                labels.setdefault(k, v)
-        template_defaults(spec)
+        if not uid or spec.get("manualSelector"):
+            return
+        labels = sub(sub(sub(spec, "template"), "metadata"), "labels")
+        for k, v in (("job-name", name), ("batch.kubernetes.io/job-name", name), ("controller-uid", uid),
+                     ("batch.kubernetes.io/controller-uid", uid)):
+            labels.setdefault(k, v)
+        selector = spec.get("selector")
+        if not isinstance(selector, dict):
+            selector = spec["selector"] = {}
+        match = selector.get("matchLabels")
+        if not isinstance(match, dict):
+            match = selector["matchLabels"] = {}
+        match.setdefault("batch.kubernetes.io/controller-uid", uid)

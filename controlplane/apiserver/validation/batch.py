@@ -11,8 +11,9 @@ from typing import Any
 
 from controlplane.apiserver.meta.names import Errors
 from controlplane.apiserver.validation import jobpolicies
-from controlplane.apiserver.validation.podtemplate import immutable, nonneg, selector_and_template, spec_of
+from controlplane.apiserver.validation.podtemplate import go_map, immutable, nonneg, selector_and_template, spec_of
 from controlplane.machinery.cron import UTC, CronError, load_location, parse_standard
+from controlplane.machinery.selectors import LabelSelector
 
 Obj = dict[str, Any]
 
@@ -28,6 +29,8 @@ MAX_INDEXED_PARALLELISM = 100_000  # maxParallelismForIndexedJob
 def job(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     spec = spec_of(obj)
     job_spec(spec, errs, "spec", update=update, old_spec=spec_of(old), manual=bool(spec.get("manualSelector")))
+    if not update:
+        generated_selector(obj, spec, errs)
     if update:
         ospec = spec_of(old)
         if ospec.get("completionMode", "NonIndexed") != spec.get("completionMode", "NonIndexed"):
@@ -35,6 +38,33 @@ def job(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
         if spec.get("completionMode") != "Indexed":
             immutable(errs, "spec.completions", spec.get("completions"), ospec.get("completions"))
         jobpolicies.immutable_fields(spec, ospec, errs, "spec")
+
+
+def generated_selector(obj: Obj, spec: Obj, errs: Errors) -> None:
+    """``ValidateGeneratedSelector`` (creates without ``manualSelector``): the template carries
+    the job's own name and uid labels, and the selector selects exactly what the generated one
+    would (a selector the user wrote is refused: "`selector` not auto-generated")."""
+    if spec.get("manualSelector") or not isinstance(spec.get("selector"), dict):
+        return
+    meta = obj.get("metadata") or {}
+    uid, name = meta.get("uid") or "", meta.get("name") or ""
+    if not uid:
+        errs.required("metadata.uid", "")
+    template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    for key, want in (("controller-uid", uid), ("job-name", name), ("batch.kubernetes.io/controller-uid", uid),
+                      ("batch.kubernetes.io/job-name", name)):
+        path = f"spec.template.metadata.labels[{key}]"
+        if key not in labels:
+            errs.required(path, want)
+        elif labels[key] != want:
+            errs.invalid(path, go_map(labels), f"must be '{want}'")
+    try:
+        selects = LabelSelector.from_dict(spec["selector"]).matches({"batch.kubernetes.io/controller-uid": uid})
+    except (ValueError, TypeError):
+        return  # an unparsable selector has its own cause
+    if not selects:
+        errs.invalid("spec.selector", spec["selector"], "`selector` not auto-generated")
 
 
 def job_spec(spec: Obj, errs: Errors, path: str, *, update: bool = False, old_spec: Obj | None = None,
