@@ -20,6 +20,7 @@ from typing import Any
 
 from controlplane.agent.context import NodeContext
 from controlplane.agent.eviction import Threshold, parse_thresholds, reserved as parse_reserved
+from controlplane.agent.runtimeclass import DEFAULT_HANDLERS
 from controlplane.agent.stats import cpu_count
 from controlplane.client.resources import LEASES, NODES
 from controlplane.client.rest import ApiStatusError
@@ -131,6 +132,10 @@ class NodeStatus:
             },
             "images": [{"names": [r.ref, f"{r.ref.split(':')[0]}@{r.manifest}"], "sizeBytes": r.size}
                        for r in self.agent.images.store.list()][:50],
+            # the handlers a RuntimeClass may name (the runtime's default is ""), as the kubelet
+            # reports them from the CRI; neither recursive read-only mounts nor user namespaces
+            "runtimeHandlers": [{"name": h, "features": {"recursiveReadOnlyMounts": False, "userNamespaces": False}}
+                                for h in ("", *getattr(self.agent.runtime, "handlers", DEFAULT_HANDLERS))],
         }
 
     def labels(self) -> dict[str, str]:

@@ -2,7 +2,8 @@
 (kubectl's HANDLER column, kube-apiserver's 422s); the RuntimeClass admission plugin gives a pod
 its class's overhead, nodeSelector and tolerations and refuses what Kubernetes refuses (an
 unknown class, a conflicting selector, an overhead that is not the class's); and a real agent
-runs a pod whose class names the ``runc`` handler, while a class naming a handler this node does
+runs a pod whose class names the ``runc`` handler (the Node lists it in
+``status.runtimeHandlers``), while a class naming a handler this node does
 not have fails the sandbox with containerd's words, as ``FailedCreatePodSandBox``."""
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ def test_agent_runs_the_runc_handler_and_refuses_others(apiserver, local_registr
         _apply(kubectl, _pod("no", nodeName=node, runtimeClassName=f"kata-{rc}", terminationGracePeriodSeconds=0), ns)
         res = kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/ok", "--timeout=120s", timeout=150, check=False)
         assert res.returncode == 0, f"{res.stderr}\n{agent.log_tail(40)}"
+        handlers = json.loads(kubectl("get", "node", node, "-o", "json").stdout)["status"].get("runtimeHandlers")
+        assert [h["name"] for h in handlers or []] == ["", "runc"], handlers
 
         def refused() -> str | None:
             evs = json.loads(kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=no",
