@@ -10,6 +10,10 @@ which pod goes first when a threshold is crossed.
 - ``PressureConditions``: MemoryPressure / DiskPressure / PIDPressure stay True for
   ``transition_period`` (5 min, ``--eviction-pressure-transition-period``) after the last
   observation that met a threshold, so a node does not flap.
+- ``pod_request(spec, resource)``: the pod's request that ranking compares use with (the
+  kubelet's ``podRequest``): the effective request of ``machinery/podresources.py``, so
+  sidecars (``restartPolicy: Always`` init containers) add to the regular containers and a
+  plain init container's request counts only where it is the larger.
 - ``rank(signal, pods)``: memory: pods using more than they request first, then lower
   priority, then usage above request; disk (ephemeral-storage) the same with disk use; PIDs:
   lower priority, then more processes. Critical pods (system priority >= 2,000,000,000 or
@@ -25,7 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from controlplane.machinery.quantity import format_quantity, parse_quantity
+from controlplane.machinery.podresources import aggregate
+from controlplane.machinery.quantity import bytes_, format_quantity, parse_quantity
 
 DEFAULT_EVICTION_HARD = "memory.available<100Mi,nodefs.available<10%,imagefs.available<15%,nodefs.inodesFree<5%"
 SIGNALS = ("memory.available", "nodefs.available", "nodefs.inodesFree", "imagefs.available", "imagefs.inodesFree",
@@ -127,6 +132,27 @@ class PodUsage:
     processes: int = 0
     containers: list[tuple[str, int, int, int, int]] = field(default_factory=list)
     # (name, memory usage, memory request, storage usage, storage request) per container
+
+
+def _bytes(_resource: str, q: object) -> int:
+    try:
+        return bytes_(q)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+
+
+def container_request(container: dict, resource: str) -> int:
+    """One container's request of ``resource`` (``memory``, ``ephemeral-storage``) in bytes; 0
+    where unset or unreadable."""
+    q = ((container.get("resources") or {}).get("requests") or {}).get(resource)
+    return _bytes(resource, q) if q is not None else 0
+
+
+def pod_request(spec: dict, resource: str) -> int:
+    """The pod's request of ``resource`` in bytes as the kubelet's eviction ranking reads it
+    (``podRequest``): max(sum(containers) + sum(sidecars), max over init containers of the
+    init container plus the sidecars started before it). Overhead is not counted."""
+    return int(aggregate(spec, "requests", _bytes).get(resource, 0))
 
 
 def rank(signal: str, pods: list[PodUsage]) -> list[PodUsage]:

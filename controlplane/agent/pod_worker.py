@@ -46,6 +46,7 @@ from controlplane.client.resources import PODS
 from controlplane.client.rest import ApiStatusError
 from controlplane.client.retry import update_with_retry
 from controlplane.log import get_logger
+from controlplane.machinery.podresources import host_ports
 from controlplane.machinery.timestamps import rfc3339
 from controlplane.runtime.interface import ContainerStatus, RuntimeError_, Sandbox, SandboxSpec
 
@@ -413,13 +414,12 @@ class PodWorker(ContainerRunner):
             self.volumes = None
 
     def _sandbox_spec(self) -> SandboxSpec:
-        """Sandbox inputs: hostPorts for portmap, resolv.conf and hosts per the pod's DNS settings,
-        the pod cgroup's limits."""
+        """Sandbox inputs: hostPorts for portmap (the regular containers' and the sidecars'),
+        resolv.conf and hosts per the pod's DNS settings, the pod cgroup's limits."""
         cfg = self.agent.cfg
         mappings = [{"hostPort": int(p["hostPort"]), "containerPort": int(p["containerPort"]),
                      "protocol": (p.get("protocol") or "TCP").lower(), "hostIP": p.get("hostIP") or ""}
-                    for c in self.spec.get("containers") or [] for p in c.get("ports") or []
-                    if p.get("hostPort") and p.get("containerPort")]
+                    for p in host_ports(self.spec) if p.get("containerPort")]
         domain = cfg.cluster_domain
         host_rc = None
         if cfg.resolv_conf:

@@ -18,12 +18,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 from controlplane.agent.eviction import (
-    CONDITION, RESOURCE, Observation, PodUsage, PressureConditions, Threshold, is_critical, message, parse_thresholds,
-    rank, thresholds_met,
+    CONDITION, RESOURCE, Observation, PodUsage, PressureConditions, Threshold, container_request, is_critical, message,
+    parse_thresholds, pod_request, rank, thresholds_met,
 )
 from controlplane.agent.stats import NodeSample, StatsHost, StatsProvider
 from controlplane.log import get_logger
-from controlplane.machinery.quantity import bytes_
 
 log = get_logger(__name__)
 
@@ -39,32 +38,28 @@ def observations(n: NodeSample) -> dict[str, Observation]:
     }
 
 
-def _requests(container: dict, name: str) -> int:
-    req = ((container.get("resources") or {}).get("requests") or {}).get(name)
-    try:
-        return bytes_(req) if req is not None else 0
-    except ValueError:
-        return 0
-
-
 def pod_usages(n: NodeSample, pods: dict[str, dict]) -> list[PodUsage]:
-    """Ranking input: each sampled pod's use with its spec's requests and priority."""
+    """Ranking input: each sampled pod's use with its spec's requests and priority. The pod's
+    requests are its effective requests (sidecars included, ``eviction.pod_request``); a
+    container's own request, for the message, is looked up among the regular and the init
+    containers (a sidecar over its request is named too)."""
     out = []
     for p in n.pods:
         pod = pods.get(p.uid)
         if pod is None:
             continue
         spec = pod.get("spec") or {}
-        specs = {c.get("name"): c for c in spec.get("containers") or []}
+        specs = {c.get("name"): c for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])
+                 if isinstance(c, dict)}
         per = []
         for c in p.containers:
             cs = specs.get(c.name) or {}
-            per.append((c.name, c.usage.working_set_bytes, _requests(cs, "memory"),
-                        (c.rootfs_bytes or 0) + (c.logs_bytes or 0), _requests(cs, "ephemeral-storage")))
+            per.append((c.name, c.usage.working_set_bytes, container_request(cs, "memory"),
+                        (c.rootfs_bytes or 0) + (c.logs_bytes or 0), container_request(cs, "ephemeral-storage")))
         out.append(PodUsage(
             key=p.uid, priority=int(spec.get("priority") or 0), critical=is_critical(pod),
-            memory_request=sum(_requests(c, "memory") for c in specs.values()), memory_usage=p.usage.working_set_bytes,
-            storage_request=sum(_requests(c, "ephemeral-storage") for c in specs.values()),
+            memory_request=pod_request(spec, "memory"), memory_usage=p.usage.working_set_bytes,
+            storage_request=pod_request(spec, "ephemeral-storage"),
             storage_usage=p.ephemeral_bytes, processes=p.processes, containers=per))
     return out
 

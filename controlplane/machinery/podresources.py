@@ -10,6 +10,10 @@ Requirements"). Overhead is the callers' to add (requests always, limits only wh
 sees each container's share as upstream's ``ContainerFn`` does (the kubelet's pod cgroup,
 ``agent/podcgroup.py``, learns from it whether every container declares a limit).
 
+``host_ports(spec)`` gives the hostPorts of the regular containers and the sidecars (plain init
+containers expose none): the agent's sandbox port mappings, the scheduler's NodePorts and the
+proxy's host listeners read it.
+
 One function, generic over the number type, serves every caller: the scheduler's fit and
 scoring (integers, milli-CPU: ``schedulers/framework/podinfo.py``), ResourceQuota usage
 (``quota.py``, Fractions) and the LimitRanger's pod totals (``apiserver/admission/
@@ -27,6 +31,21 @@ T = TypeVar("T", int, Fraction)
 def is_sidecar(container: Mapping[str, Any]) -> bool:
     """A restartable init container (``restartPolicy: Always``)."""
     return container.get("restartPolicy") == "Always"
+
+
+def long_running_containers(spec: Mapping[str, Any]) -> list[dict]:
+    """The containers that run for the pod's life: the regular containers, then the sidecars in
+    their order (plain init containers left out). Their ``ports`` are the pod's: the kubelet maps
+    their hostPorts into the sandbox and the scheduler's NodePorts plugin counts them
+    (``NodeInfo.updateUsedPorts``/``getContainerPorts``, 1.30+)."""
+    return [c for c in spec.get("containers") or [] if isinstance(c, dict)] + \
+        [c for c in spec.get("initContainers") or [] if isinstance(c, dict) and is_sidecar(c)]
+
+
+def host_ports(spec: Mapping[str, Any]) -> list[dict]:
+    """The ``ports`` entries with a hostPort of ``long_running_containers(spec)``, in order."""
+    return [p for c in long_running_containers(spec) for p in c.get("ports") or []
+            if isinstance(p, dict) and p.get("hostPort")]
 
 
 def aggregate(spec: Mapping[str, Any], field: str, parse: Callable[[str, Any], T],

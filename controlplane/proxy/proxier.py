@@ -33,6 +33,7 @@ from controlplane.client.rest import RestClient
 from controlplane.log import get_logger
 from controlplane.network import addressing as A
 from controlplane.network.hostcmd import CommandError, delete_table, netns_exists, nft
+from controlplane.machinery.podresources import host_ports
 from controlplane.proxy import model as M
 from controlplane.proxy import policy as P
 from controlplane.proxy import rules as RL
@@ -391,12 +392,10 @@ class Proxier:
         for pod in self.pods.list():
             if (pod.get("spec") or {}).get("nodeName") != self.cfg.node or not (pod.get("status") or {}).get("podIP"):
                 continue
-            for c in (pod.get("spec") or {}).get("containers") or []:
-                for p in c.get("ports") or []:
-                    if p.get("hostPort"):
-                        key = (M.PROTOCOLS.get(p.get("protocol") or "TCP", "tcp"), int(p["hostPort"]))
-                        wanted.add(key)
-                        owners[key] = pod
+            for p in host_ports(pod.get("spec") or {}):  # regular containers' and sidecars'
+                key = (M.PROTOCOLS.get(p.get("protocol") or "TCP", "tcp"), int(p["hostPort"]))
+                wanted.add(key)
+                owners[key] = pod
         ours = set(self.host_state[0]) if self.host_state else set()
         busy = await asyncio.to_thread(listening_ports) - ours
         for key in sorted(wanted & busy):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.machinery.podresources import aggregate
+from controlplane.machinery.podresources import aggregate, host_ports
 from controlplane.machinery.quantity import bytes_, cpu_millis, parse_quantity
 from schedulers.gpu.state import GpuPod
 
@@ -142,11 +142,9 @@ class PodInfo:
         spec = pod.get("spec") or {}
         ann = md.get("annotations") or {}
         req = effective_requests(spec)
-        ports = []
-        for c in spec.get("containers") or []:
-            for p in c.get("ports") or []:
-                if p.get("hostPort"):
-                    ports.append((p.get("hostIP") or "0.0.0.0", p.get("protocol") or "TCP", int(p["hostPort"])))
+        # regular containers' and sidecars' hostPorts (getContainerPorts, 1.30+)
+        ports = [(p.get("hostIP") or "0.0.0.0", p.get("protocol") or "TCP", int(p["hostPort"]))
+                 for p in host_ports(spec)]
         whole = req.get(GPU_RESOURCE, 0)
         if whole > 0:
             count, milli = whole, 1000

@@ -1,15 +1,18 @@
 """The node agent's eviction rules (the kubelet's eviction manager), table-driven with a fake
 clock: threshold syntax, signals against thresholds, pressure conditions and their transition
-period, the order pods are evicted in, the status message, allocatable."""
+period, the order pods are evicted in (pods' effective requests, sidecars included), the status
+message, allocatable."""
 
 from __future__ import annotations
 
 import pytest
 
 from controlplane.agent.eviction import (
-    Observation, PodUsage, PressureConditions, Threshold, is_critical, message, parse_thresholds, rank, reserved,
-    thresholds_met,
+    Observation, PodUsage, PressureConditions, Threshold, is_critical, message, parse_thresholds, pod_request, rank,
+    reserved, thresholds_met,
 )
+from controlplane.agent.pressure import pod_usages
+from controlplane.agent.stats import ContainerSample, FsSample, NodeSample, PodSample, Usage
 from controlplane.agent.node import node_allocatable
 
 MI = 1 << 20
@@ -99,3 +102,71 @@ def test_allocatable_is_capacity_minus_reserved_minus_hard_thresholds():
 def test_reserved_rejects(bad):
     with pytest.raises(ValueError):
         reserved(bad)
+
+
+def _c(name, mem=None, disk=None, always=False):
+    c = {"name": name, "resources": {"requests": {k: v for k, v in (("memory", mem), ("ephemeral-storage", disk))
+                                                  if v is not None}}}
+    if always:
+        c["restartPolicy"] = "Always"
+    return c
+
+
+@pytest.mark.parametrize("spec,resource,want", [
+    # regular containers only: their sum
+    ({"containers": [_c("a", "100Mi"), _c("b", "50Mi")]}, "memory", 150 * MI),
+    # a sidecar adds to the regular containers (it runs next to them)
+    ({"initContainers": [_c("log", "64Mi", always=True)], "containers": [_c("app", "100Mi")]}, "memory", 164 * MI),
+    # a plain init container counts only where it is the larger (it runs alone)
+    ({"initContainers": [_c("setup", "300Mi")], "containers": [_c("app", "100Mi")]}, "memory", 300 * MI),
+    ({"initContainers": [_c("setup", "10Mi")], "containers": [_c("app", "100Mi")]}, "memory", 100 * MI),
+    # an init container after a sidecar runs next to it: 64 + 200 > 64 + 100
+    ({"initContainers": [_c("log", "64Mi", always=True), _c("setup", "200Mi")], "containers": [_c("app", "100Mi")]},
+     "memory", 264 * MI),
+    # an init container before the sidecar runs alone: max(200, 64 + 100)
+    ({"initContainers": [_c("setup", "200Mi"), _c("log", "64Mi", always=True)], "containers": [_c("app", "100Mi")]},
+     "memory", 200 * MI),
+    # disk the same way; a resource nobody requests is 0
+    ({"initContainers": [_c("log", disk="1Gi", always=True)], "containers": [_c("app", disk="1Gi")]},
+     "ephemeral-storage", 2048 * MI),
+    ({"initContainers": [_c("log", "64Mi", always=True)], "containers": [_c("app")]}, "ephemeral-storage", 0),
+    ({}, "memory", 0),
+    # unreadable quantities count as 0, not an error
+    ({"containers": [_c("a", "lots"), _c("b", "1Mi")]}, "memory", MI),
+])
+def test_pod_request_counts_sidecars(spec, resource, want):
+    assert pod_request(spec, resource) == want
+
+
+def _sample(uid, working_set, per):
+    def u(ws):
+        return Usage(0.0, working_set_bytes=ws)
+    fs = FsSample(100, 50, 50, 10, 5)
+    pod = PodSample("ns", uid, uid, 0.0, u(working_set),
+                    containers=[ContainerSample(n, n, "busybox", 0.0, u(ws)) for n, ws in per])
+    return pod, fs
+
+
+@pytest.mark.parametrize("pods,order,first_message", [
+    # "side" uses 150Mi: over its regular container's 100Mi but under 100 + 64 with the sidecar, so
+    # "plain" (over its own request) goes first, though "side" uses more above its containers' sum
+    ({"side": ({"initContainers": [_c("log", "64Mi", always=True)], "containers": [_c("app", "100Mi")]},
+               [("log", 60 * MI), ("app", 90 * MI)]),
+      "plain": ({"containers": [_c("app", "100Mi")]}, [("app", 110 * MI)])},
+     ["plain", "side"], "Container app was using 110Mi, request is 100Mi, has larger consumption of memory. "),
+    # a sidecar over its own request is named with its request
+    ({"side": ({"initContainers": [_c("log", "10Mi", always=True)], "containers": [_c("app", "100Mi")]},
+               [("log", 80 * MI), ("app", 50 * MI)])},
+     ["side"], "Container log was using 80Mi, request is 10Mi, has larger consumption of memory. "),
+])
+def test_pod_usages_rank_with_sidecar_requests(pods, order, first_message):
+    samples, specs = [], {}
+    for uid, (spec, per) in pods.items():
+        pod, fs = _sample(uid, sum(ws for _, ws in per), per)
+        samples.append(pod)
+        specs[uid] = {"metadata": {"name": uid}, "spec": spec}
+    n = NodeSample("n1", 0.0, Usage(0.0), 4096 * MI, 50 * MI, fs, fs, {}, None, 1000, 10, 2, pods=samples)
+    ranked = rank("memory.available", pod_usages(n, specs))
+    assert [p.key for p in ranked] == order
+    t = parse_thresholds("memory.available<100Mi")[0]
+    assert message(t, Observation(50 * MI, 4096 * MI), ranked[0]).endswith("available: 50Mi. " + first_message)
