@@ -79,6 +79,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keys", type=int, default=8, help="ConfigMaps per writer")
     p.add_argument("--converge-timeout", type=float, default=120.0)
     p.add_argument("--faults", default=",".join(FAULTS), help=f"kinds of fault injected (comma list of {', '.join(FAULTS)})")
+    p.add_argument("--cluster-cidr", default=None,
+                   help="the cluster's pod CIDR, with --service-cidr (default: free ones picked by the first server; "
+                        "servers without an agent route neither, so a caller that allocates CIDRs for others, "
+                        "such as a test run, passes its own)")
+    p.add_argument("--service-cidr", default=None, help="the cluster's Service CIDR (with --cluster-cidr)")
     p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main))
 
 
@@ -662,16 +667,24 @@ async def soak(args: argparse.Namespace, work: Path, stop_all: asyncio.Event) ->
     kinds = [k.strip() for k in args.faults.split(",") if k.strip()]
     if not kinds or set(kinds) - set(FAULTS):
         raise SystemExit(f"--faults: kinds are {', '.join(FAULTS)}")
+    if bool(args.cluster_cidr) != bool(args.service_cidr):
+        raise SystemExit("--cluster-cidr and --service-cidr go together")
     run_id = uuid.uuid4().hex[:6]
     servers = [Server(work / f"s{i + 1}") for i in range(3)]
     agent: Agent | None = None
     tasks: list[asyncio.Task] = []
     t_start = time.monotonic()
     try:
-        # free cluster and service CIDRs picked by the first server, shared by the others
-        await servers[0].start(["--cluster-init", "--pick-cidrs", *LEAN])
+        # the caller's cluster and service CIDRs, else free ones picked by the first server;
+        # the others share them
+        if args.cluster_cidr and args.service_cidr:
+            cidrs = {"cluster_cidr": args.cluster_cidr, "service_cidr": args.service_cidr}
+            await servers[0].start(["--cluster-init", "--cluster-cidr", cidrs["cluster_cidr"],
+                                    "--service-cidr", cidrs["service_cidr"], *LEAN])
+        else:
+            await servers[0].start(["--cluster-init", "--pick-cidrs", *LEAN])
+            cidrs = json.loads((servers[0].data_dir / "cidrs.json").read_text())
         token = (servers[0].data_dir / "server" / "token").read_text().strip()
-        cidrs = json.loads((servers[0].data_dir / "cidrs.json").read_text())
         for s in servers[1:]:
             await s.start(["--server", servers[0].url, "--token", token, "--cluster-cidr", cidrs["cluster_cidr"],
                            "--service-cidr", cidrs["service_cidr"], *LEAN])

@@ -14,13 +14,18 @@ import sys
 import pytest
 
 from tests.fixtures.apiserver import REPO
+from tests.fixtures.network import allocate_test_net
 
 pytestmark = pytest.mark.integration
 
 
 def test_chaos_short_run_loses_nothing(tmp_path):
+    # this worker's own CIDRs: the servers run without an agent and route neither, so CIDRs that
+    # `up --pick-cidrs` chose could be handed to another test before the third server starts
+    net = allocate_test_net()
     r = subprocess.run([sys.executable, "-m", "controlplane", "chaos", "--duration", "25", "--fault-interval", "3",
-                        "--faults", "etcd-leader,apiserver,agent", "--seed", "7", "--data-dir", str(tmp_path / "w")],
+                        "--faults", "etcd-leader,apiserver,agent", "--seed", "7", "--data-dir", str(tmp_path / "w"),
+                        "--cluster-cidr", net.cluster_cidr, "--service-cidr", net.service_cidr],
                        cwd=REPO, capture_output=True, text=True, timeout=540)
     assert r.stdout.strip(), r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
