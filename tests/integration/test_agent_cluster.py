@@ -19,7 +19,6 @@ import pytest
 
 from controlplane.client import resources as R
 from controlplane.client.manager import Manager
-from controlplane.client.rest import RestClient
 from controlplane.controllers import nodelifecycle
 from tests.integration.test_agent_pods import ready_node, wait_for
 
@@ -46,13 +45,6 @@ def scheduler(apiserver, tmp_path):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
 
 
 @pytest.fixture

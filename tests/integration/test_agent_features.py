@@ -15,7 +15,7 @@ import pytest
 from controlplane.client.resources import CONFIGMAPS, NODES, PODS, SECRETS
 from controlplane.client.rest import ApiStatusError
 from tests.integration.test_agent_pods import (  # noqa: F401  (fixtures)
-    client, cstatus, ns, pod, pod_where, ready_node, wait_for,
+    cstatus, ns, pod, pod_where, ready_node, wait_for,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(240),

@@ -12,18 +12,11 @@ import aiohttp
 import pytest
 
 from controlplane.client.resources import LEASES, NAMESPACES, NODES, PODS
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import ApiStatusError
 from tests.fixtures.agent import push_corrupt_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(180),
               pytest.mark.asyncio(loop_scope="session")]
-
-
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from controlplane.client.resources import EVENTS, PODS
 from tests.fixtures.apiserver import make_kubectl
 from tests.integration.test_agent_pods import (  # noqa: F401  (fixtures)
-    client, cstatus, ns, pod, pod_where, ready_node, wait_for,
+    cstatus, ns, pod, pod_where, ready_node, wait_for,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(240),

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from controlplane.client import resources as R
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import ApiStatusError
 from controlplane.machinery.timestamps import micro_time
 from tests.fixtures.controllers import PodSimulator
 from tests.integration.test_controllers_deployment import eventually, new_namespace
@@ -29,13 +29,6 @@ BASE, CAP = 1.0, 3.0
 controller_manager_args = ["--job-pod-failure-backoff", "1s", "--job-pod-failure-backoff-max", "3s"]
 
 CONTAINERS = [{"name": "c", "image": "busybox"}]
-
-
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
 
 
 async def fail(client, pod):

@@ -36,13 +36,6 @@ class WallClock:
         return self.t
 
 
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
-
-
 def cronjob(ns: str) -> dict:
     return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick", "namespace": ns},
             "spec": {"schedule": "*/5 * * * *", "concurrencyPolicy": "Forbid", "successfulJobsHistoryLimit": 1,

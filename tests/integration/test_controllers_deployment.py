@@ -109,13 +109,6 @@ class PodWatch:
             await asyncio.gather(self.task, return_exceptions=True)
 
 
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
-
-
 async def test_deployment_scale_rollout_undo(apiserver, controller_manager, kubectl, client):
     ns = await new_namespace(client, "deploy")
     sim = await PodSimulator(client, ns).start()

@@ -18,13 +18,6 @@ from tests.integration.test_controllers_deployment import deployment, eventually
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
-
-
 async def evict(client: RestClient, ns: str, name: str, **opts) -> tuple[int, dict]:
     body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": ns}}
     if opts:

@@ -14,20 +14,13 @@ import json
 import pytest
 
 from controlplane.client import resources as R
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import ApiStatusError
 from tests.integration.test_controllers_deployment import eventually, new_namespace
 from tests.integration.test_controllers_job_policies import CONTAINERS, running, set_status
 
 pytestmark = pytest.mark.integration
 
 FIN = "batch.kubernetes.io/job-tracking"
-
-
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
 
 
 def manual_job(name, ns, app, **spec):

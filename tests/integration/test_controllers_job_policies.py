@@ -12,7 +12,7 @@ import json
 import pytest
 
 from controlplane.client import resources as R
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import ApiStatusError
 from controlplane.machinery.timestamps import now_rfc3339
 from tests.integration.test_controllers_deployment import eventually, new_namespace
 
@@ -21,13 +21,6 @@ pytestmark = pytest.mark.integration
 INDEX = "batch.kubernetes.io/job-completion-index"
 FAILURES = "batch.kubernetes.io/job-index-failure-count"
 CONTAINERS = [{"name": "main", "image": "busybox"}]
-
-
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
 
 
 def job(name, ns, **spec):

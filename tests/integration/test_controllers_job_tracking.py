@@ -15,7 +15,7 @@ import json
 import pytest
 
 from controlplane.client import resources as R
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import ApiStatusError
 from tests.fixtures.controllers import JOB_BACKOFF_ARGS, ControllerManagerProcess
 from tests.integration.test_controllers_deployment import eventually, new_namespace
 from tests.integration.test_controllers_job_policies import job, job_pods, running_pods, set_status
@@ -23,13 +23,6 @@ from tests.integration.test_controllers_job_policies import job, job_pods, runni
 pytestmark = pytest.mark.integration
 
 FIN = "batch.kubernetes.io/job-tracking"
-
-
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
 
 
 def synced_count(cm: ControllerManagerProcess) -> int:

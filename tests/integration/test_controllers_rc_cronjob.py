@@ -14,7 +14,6 @@ import json
 import pytest
 
 from controlplane.client import resources as R
-from controlplane.client.rest import RestClient
 from tests.fixtures.controllers import PodSimulator
 from tests.integration.test_controllers_deployment import eventually, live, new_namespace
 
@@ -54,13 +53,6 @@ spec:
   ports:
   - port: 80
 """
-
-
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
 
 
 def owned_pods(items: list[dict], owner_uid: str) -> list[dict]:

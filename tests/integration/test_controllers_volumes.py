@@ -20,13 +20,6 @@ from tests.integration.test_controllers_deployment import eventually, new_namesp
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
-
-
 def pv(name: str, size: str = "1Gi", *, cls: str = "manual", policy: str = "Retain", modes=("ReadWriteOnce",),
        labels: dict | None = None) -> dict:
     return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name, "labels": labels or {}},

@@ -19,13 +19,6 @@ pytestmark = pytest.mark.integration
 CONTAINERS = [{"name": "c", "image": "busybox", "ports": [{"name": "http", "containerPort": 8080}]}]
 
 
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
-
-
 def names(items: list[dict]) -> list[str]:
     return sorted(o["metadata"]["name"] for o in items)
 

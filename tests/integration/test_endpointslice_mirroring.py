@@ -29,13 +29,6 @@ MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
 MIRRORING = "endpointslicemirroring-controller.k8s.io"
 
 
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
-
-
 def service(name: str, selector: dict | None = None) -> dict:
     spec: dict = {"ports": [{"name": "pg", "port": 5432, "targetPort": 5432}]}
     if selector is not None:

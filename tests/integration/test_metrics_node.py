@@ -14,7 +14,6 @@ import aiohttp
 import pytest
 
 from controlplane.client.resources import EVENTS, NAMESPACES, NODES, PODS
-from controlplane.client.rest import RestClient
 from controlplane.machinery import promtext
 from controlplane.machinery.quantity import bytes_
 from controlplane.runtime import cgroups
@@ -26,13 +25,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(180
 BURN = {"name": "burn", "image": "busybox",
         "command": ["sh", "-c", "dd if=/dev/zero of=/tmp/fill bs=1024 count=2048 2>/dev/null; while :; do :; done"],
         "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "500m", "memory": "64Mi"}}}
-
-
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
 
 
 @pytest.fixture

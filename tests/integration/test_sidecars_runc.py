@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from controlplane.client.resources import EVENTS, JOBS, NAMESPACES, PODS
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import ApiStatusError
 from controlplane.machinery.timestamps import parse_time
 from tests.fixtures.apiserver import make_kubectl
 from tests.integration.test_agent_pods import pod_where, ready_node, wait_for
@@ -26,13 +26,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(300
               pytest.mark.asyncio(loop_scope="session")]
 
 FOREVER = "while true; do sleep 1; done"
-
-
-@pytest.fixture
-async def client(apiserver):
-    c = RestClient.from_kubeconfig(apiserver.kubeconfig)
-    yield c
-    await c.close()
 
 
 @pytest.fixture

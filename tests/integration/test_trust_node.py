@@ -28,7 +28,7 @@ from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.pki import certs
 from tests.fixtures.apiserver import _start, make_kubectl
 from tests.fixtures.controllers import ControllerManagerProcess
-from tests.integration.test_agent_pods import client, ns, pod, ready_node, wait_for  # noqa: F401  (fixtures)
+from tests.integration.test_agent_pods import ns, pod, ready_node, wait_for  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), pytest.mark.asyncio(loop_scope="session")]
 
