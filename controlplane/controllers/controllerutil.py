@@ -59,56 +59,14 @@ def is_controlled_by(obj: dict, owner: dict) -> bool:
     return ref is not None and ref.get("uid") == (owner.get("metadata") or {}).get("uid")
 
 
-async def adopt(client: RestClient, res: Resource, obj: dict, owner: dict) -> dict | None:
-    """Patch ``obj`` to carry a controller reference to ``owner`` (None if it vanished)."""
-    md = obj["metadata"]
-    refs = [r for r in md.get("ownerReferences") or [] if r.get("uid") != owner["metadata"]["uid"]]
-    body = {"metadata": {"ownerReferences": refs + [new_controller_ref(owner)],
-                         "resourceVersion": md.get("resourceVersion")}}
-    try:
-        return await client.patch(res, md["name"], body, md.get("namespace"))
-    except ApiStatusError as e:
-        if e.not_found:
-            return None
-        raise
-
-
-async def release(client: RestClient, res: Resource, obj: dict, owner_uid: str) -> None:
-    """Drop the owner reference to ``owner_uid`` from ``obj`` (orphan it)."""
-    md = obj["metadata"]
-    refs = [r for r in md.get("ownerReferences") or [] if r.get("uid") != owner_uid]
-    try:
-        await client.patch(res, md["name"], {"metadata": {"ownerReferences": refs or None,
-                                                          "resourceVersion": md.get("resourceVersion")}},
-                           md.get("namespace"))
-    except ApiStatusError as e:
-        if not (e.not_found or e.code == 409):
-            raise
-
-
 async def claim(client: RestClient, res: Resource, owner: dict, candidates: list[dict],
-                match: Callable[[dict], bool]) -> list[dict]:
-    """controller-runtime's ClaimObjects: keep owned matching objects, adopt matching orphans
-    (unless the owner is being deleted), release owned objects that no longer match."""
-    uid = owner["metadata"]["uid"]
-    deleting = bool(owner["metadata"].get("deletionTimestamp"))
-    out: list[dict] = []
-    for obj in candidates:
-        ref = controller_ref(obj)
-        matches = match(labels_of(obj))
-        if ref is not None:
-            if ref.get("uid") != uid:
-                continue
-            if matches:
-                out.append(obj)
-            elif not deleting:
-                await release(client, res, obj, uid)
-            continue
-        if matches and not deleting and not obj["metadata"].get("deletionTimestamp"):
-            adopted = await adopt(client, res, obj, owner)
-            if adopted is not None:
-                out.append(adopted)
-    return out
+                match: Callable[[dict], bool], owner_res: Resource) -> list[dict]:
+    """``ControllerRefManager.ClaimPods``/``ClaimReplicaSets`` (``claim_objects``): keep owned
+    matching objects, adopt matching orphans (unless the owner is being deleted, and only after
+    a live GET of the owner, ``owner_res``, showed it with the same uid and not being deleted:
+    ``RecheckDeletionTimestamp``), release owned objects that no longer match."""
+    return await claim_objects(client, res, owner, candidates, match, owner_rechecker(client, owner_res, owner),
+                               resource_version=True)
 
 
 # -- hashing --------------------------------------------------------------------------------

@@ -124,7 +124,7 @@ class DaemonSetController:
         h = cu.compute_hash(template)
         # its pods, orphans its selector matches adopted, non-matching ones released (getDaemonPods)
         claimed = await cu.claim(self.client, R.PODS, ds, self.pod_inf.list(namespace=ds["metadata"]["namespace"]),
-                                 cu.selector_matcher(ds["spec"].get("selector")))
+                                 cu.selector_matcher(ds["spec"].get("selector")), R.DAEMONSETS)
         pods = [p for p in claimed if pu.is_pod_active(p)]
         nodes = {n["metadata"]["name"]: n for n in self.node_inf.list()}
         eligible = {name for name, n in nodes.items() if node_should_run(template.get("spec") or {}, n)}

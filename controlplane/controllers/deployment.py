@@ -94,7 +94,7 @@ class DeploymentController:
         if not selector or (not selector.get("matchLabels") and not selector.get("matchExpressions")):
             self.recorder.event(d, "Warning", "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required.")
             return None
-        rs_list = await cu.claim(self.client, R.REPLICASETS, d, self.rs_inf.list(ns), cu.selector_matcher(selector))
+        rs_list = await cu.claim(self.client, R.REPLICASETS, d, self.rs_inf.list(ns), cu.selector_matcher(selector), R.DEPLOYMENTS)
         rs_list = [copy.deepcopy(rs) for rs in rs_list]
         paused = bool(d["spec"].get("paused"))
         if paused or self._is_scaling_event(d, rs_list):

@@ -168,7 +168,7 @@ class ReplicaManager:
         ns = rs["metadata"].get("namespace")
         match = self.kind.selector((rs.get("spec") or {}).get("selector"))
         candidates = [p for p in self.pod_inf.list(ns) if pu.is_pod_active(p)]
-        pods = await cu.claim(self.client, R.PODS, rs, candidates, match)
+        pods = await cu.claim(self.client, R.PODS, rs, candidates, match, self.kind.resource)
         manage_error: Exception | None = None
         if self.expectations.satisfied(key) and not pu.is_terminating(rs):
             try:

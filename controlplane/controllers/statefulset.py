@@ -143,7 +143,8 @@ class StatefulSetController:
         # adopted, non-matching ones released (getPodsForStatefulSet)
         members = [p for p in self.pod_inf.list(namespace=ss["metadata"]["namespace"])
                    if ordinal_of(name, p["metadata"]["name"]) is not None]
-        for p in await cu.claim(self.client, R.PODS, ss, members, cu.selector_matcher(spec.get("selector"))):
+        for p in await cu.claim(self.client, R.PODS, ss, members, cu.selector_matcher(spec.get("selector")),
+                                  R.STATEFULSETS):
             o = ordinal_of(name, p["metadata"]["name"])
             if o is not None:
                 pods[o] = p

@@ -475,12 +475,29 @@ class RuncRuntime(ContainerRuntime):
             asyncio.get_running_loop().remove_reader(c.pidfd)
             os.close(c.pidfd)
             c.pidfd = -1
-        await self._runc("delete", "--force", cid)
+        await self._delete_state(cid)
         await self._remove_bundle(c.bundle, cid)
         cgroups.remove_tree(c.cg_path)
         (self.exits / cid).unlink(missing_ok=True)
         self._ctrs.pop(cid, None)
         self._du.pop(cid, None)
+
+    async def _delete_state(self, cid: str, tries: int = 3) -> bool:
+        """``runc delete --force``, tried again while runc still knows the container (a delete
+        can fail while a process of the container is still being killed); a failure that stays
+        is logged with runc's message (runc's state would otherwise be left on the host)."""
+        err = b""
+        for i in range(tries):
+            rc, _, err = await self._runc("delete", "--force", cid, timeout=30)
+            if rc == 0:
+                return True
+            rc_state, _, _ = await self._runc("state", cid, timeout=10)
+            if rc_state != 0:  # runc no longer knows it: deleted (or never created)
+                return True
+            await asyncio.sleep(0.2 * (i + 1))
+        log.warning("runc delete failed; the container's runc state is left", id=cid,
+                    error=err.decode(errors="replace").strip()[:300])
+        return False
 
     async def _remove_bundle(self, bundle: Path, cid: str) -> None:
         for mp in mounts_under(bundle):
@@ -679,7 +696,7 @@ class RuncRuntime(ContainerRuntime):
 
     async def _drop_bundle(self, cid: str, bundle: Path) -> None:
         await self._runc("kill", cid, "KILL")
-        await self._runc("delete", "--force", cid)
+        await self._delete_state(cid)
         await self._remove_bundle(bundle, cid)
         (self.exits / cid).unlink(missing_ok=True)
 
@@ -696,8 +713,8 @@ class RuncRuntime(ContainerRuntime):
         root / host id."""
         rc, out, _ = await self._runc("list", "-q")
         for cid in out.decode().split() if rc == 0 else []:
-            await self._runc("kill", cid, "KILL")
-            await self._runc("delete", "--force", cid)
+            await self._runc("kill", cid, "KILL", timeout=10)
+            await self._delete_state(cid)
         for pidfile in self.bundles.glob("*/conmon.pid"):
             try:
                 pid = int(pidfile.read_text().strip())
