@@ -173,6 +173,9 @@ class Agent:
             self.spawn(self._gc_loop(inner))
             self.spawn(self.pressure.run(inner))
             self.spawn(self._log_rotation_loop(inner))
+            reap = getattr(self.runtime, "reap_orphans", None)  # the runc runtime is a subreaper
+            if reap is not None:
+                self.spawn(reap(inner))
             self.spawn(self.local_storage.run(inner, self.cfg.storage_sweep))
             await self.informer.wait_for_sync(60)
             await self._remove_orphans()

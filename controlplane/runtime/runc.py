@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from controlplane import hostcleanup
 from controlplane.log import get_logger
-from controlplane.runtime import cgroups, netstats, oci
+from controlplane.runtime import cgroups, netstats, oci, reaper
 from controlplane.runtime.interface import (
     ContainerRuntime, ContainerSpec, ContainerStats, ContainerStatus, RuntimeError_, Sandbox, SandboxSpec,
     SandboxStats,
@@ -54,9 +54,11 @@ PR_SET_CHILD_SUBREAPER = 36
 MNT_DETACH = 2
 
 
-def become_subreaper() -> None:
-    """Orphaned container inits are re-parented to this process (so we can waitpid them)."""
-    if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+def become_subreaper(on: bool = True) -> None:
+    """The conmons this process starts (they double-fork) stay its children, and so does every
+    other process orphaned below it: ``reap_orphans`` must run while it is one (see
+    ``runtime/reaper.py``). ``on=False`` gives the role up (a test process that ran a runtime)."""
+    if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
@@ -504,6 +506,23 @@ class RuncRuntime(ContainerRuntime):
             _umount(mp)
         await asyncio.to_thread(shutil.rmtree, bundle, True)
         await asyncio.to_thread(shutil.rmtree, self.sockets / cid, True)
+
+    async def reap_orphans(self, stop: asyncio.Event, period: float = 1.0,
+                           host_age: float | None = 5.0) -> None:
+        """Reap the zombies this subreaper inherits until ``stop`` (``runtime/reaper.py``):
+        a container's process orphaned by a killed ``runc exec`` at once (its container's init
+        cannot finish exiting before), other orphans once ``host_age`` s old."""
+        r = reaper.Reaper(host_age)
+        while not stop.is_set():
+            try:
+                for pid, status in await asyncio.to_thread(r.sweep, time.monotonic()):
+                    log.debug("reaped an orphaned process", pid=pid, status=status)
+            except OSError as e:  # /proc unreadable: try again next period
+                log.warning("reaping orphans failed", error=str(e))
+            try:
+                await asyncio.wait_for(stop.wait(), period)
+            except asyncio.TimeoutError:
+                pass
 
     def rotate_logs(self, max_files: int = 5) -> None:
         """The kubelet's container log rotation: a running container's log past

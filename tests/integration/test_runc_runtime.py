@@ -155,6 +155,38 @@ async def test_exec_and_shared_network_namespace(runc_runtime, busybox_rootfs):
     assert st.exit_code == 137
 
 
+async def test_orphan_of_a_killed_exec_does_not_hold_the_container(runc_runtime, busybox_rootfs):
+    """A probe's ``runc exec`` killed (timeout, cancel) orphans its process to the runtime, a
+    subreaper; when the container's init dies the kernel kills that process, and the init
+    cannot finish exiting until the zombie is reaped. Before ``reap_orphans`` nothing reaped
+    it: the container never exited (the stop fell back to killing conmon) and ``runc delete``
+    failed with "container init still running", leaving runc's state (a CI teardown failure)."""
+    from controlplane.runtime import reaper
+
+    sb = await sandbox(runc_runtime)
+    cid = await runc_runtime.create_container(sb, ContainerSpec(name="c", rootfs=busybox_rootfs,
+                                                                args=["sleep", "600"]))
+    await runc_runtime.start_container(cid)
+    proc = await runc_runtime.exec_process(cid, ["sleep", "300"], stdin=False)
+    for _ in range(100):  # the exec'd sleep is in the container: init + it
+        if len(cgroups.pids(runc_runtime._ctrs[cid].cg_path)) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    orphan = next(iter(reaper.children(proc.pid)))
+    proc.kill()  # as a cancelled probe does; its child lives on, re-parented to this process
+    await proc.wait()
+    assert os.getpid() in (int(line.split()[1]) for line in Path(f"/proc/{orphan}/status").read_text().splitlines()
+                           if line.startswith("PPid:"))
+    st = await asyncio.wait_for(runc_runtime.stop_container(cid, 0), 30)
+    assert st.exit_code == 137
+    assert not Path(f"/proc/{orphan}").exists(), "the orphan was reaped"
+    await runc_runtime.remove_container(cid)
+    r = await asyncio.create_subprocess_exec("runc", "--root", str(runc_runtime.state_dir), "list", "-q",
+                                             stdout=asyncio.subprocess.PIPE)
+    out, _ = await r.communicate()
+    assert cid not in out.decode().split(), "runc delete worked: no state left"
+
+
 async def test_missing_command_is_a_clear_error(runc_runtime, busybox_rootfs):
     sb = await sandbox(runc_runtime)
     with pytest.raises(RuntimeError_) as ei:
