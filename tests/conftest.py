@@ -18,6 +18,7 @@ SLOW_FIRST = (
     "tests/integration/test_reliability_up.py",
     "tests/integration/test_ha_cluster.py",
     "tests/integration/test_chaos.py",
+    "tests/integration/test_up_safety_routes.py",
     "tests/integration/test_metrics_autoscaling.py",
     "tests/integration/test_kopf_examples.py",
     "tests/integration/test_controllers_rc_cronjob.py",

@@ -35,13 +35,14 @@ from controlplane.agent.tokens import TokenManager
 from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
 from controlplane.client.resources import NODES, PODS, SERVICES
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import ApiStatusError, RestClient, kubeconfig_ca_pem
 from controlplane.images import reference
 from controlplane.images.manager import ImageManager
 from controlplane.images.reference import Mirrors
 from controlplane.log import get_logger
 from controlplane.network.addressing import ClusterNetworks
 from controlplane.network.node import NodeNetwork, NodeNetworkConfig
+from controlplane.network.routes import cluster_id
 from controlplane.proxy.proxier import Proxier, ProxyConfig
 from controlplane.runtime.interface import ContainerRuntime
 from controlplane.runtime.runc import Recovered, RuncRuntime
@@ -64,8 +65,11 @@ class Agent:
             cfg.cluster_dns = [str(self.nets.dns_service_ip)]
         self.network: NodeNetwork | None = None
         if runtime is None:
+            kc = getattr(client, "kubeconfig", None)  # the cluster's CA names it in route tags
+            ca = kubeconfig_ca_pem(*kc) if kc else None
             self.network = NodeNetwork(NodeNetworkConfig(root=cfg.root, node=cfg.node, nets=self.nets,
-                                                         api_url=client.base_url))
+                                                         api_url=client.base_url,
+                                                         cluster_id=cluster_id(ca, client.base_url)))
             runtime = RuncRuntime(cfg.root / "runtime", cfg.host_id or cfg.node, network=self.network)
         self.runtime = runtime
         self.network_ready = self.network is None

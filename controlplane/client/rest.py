@@ -198,6 +198,25 @@ def load_kubeconfig(path: str | Path, context: str | None = None) -> tuple[str, 
     return cluster["server"].rstrip("/"), headers, _ssl_from_cluster(cluster, user)
 
 
+def kubeconfig_ca_pem(path: str | Path, context: str | None = None) -> bytes | None:
+    """The PEM of the current (or named) context's cluster CA (``certificate-authority-data``
+    or the ``certificate-authority`` file); None without one."""
+    cfg = yaml.safe_load(Path(path).read_text()) or {}
+    ctx_name = context or cfg.get("current-context")
+    contexts = {c["name"]: c.get("context", {}) for c in cfg.get("contexts") or []}
+    clusters = {c["name"]: c.get("cluster", {}) for c in cfg.get("clusters") or []}
+    ctx = contexts.get(ctx_name) if ctx_name else None
+    cluster = clusters.get(ctx.get("cluster"), {}) if ctx is not None else next(iter(clusters.values()), {})
+    if cluster.get("certificate-authority-data"):
+        return base64.b64decode(cluster["certificate-authority-data"])
+    if cluster.get("certificate-authority"):
+        try:
+            return Path(cluster["certificate-authority"]).read_bytes()
+        except OSError:
+            return None
+    return None
+
+
 class RestClient:
     """Async client of one apiserver. Create with ``RestClient(base_url)`` or
     ``RestClient.from_kubeconfig(path)``; ``await close()`` when done (or ``async with``)."""

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from controlplane.client.resources import NODES
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import ApiStatusError, RestClient, kubeconfig_ca_pem
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
 from controlplane.network import addressing as A
@@ -63,7 +63,8 @@ async def _main(ctx: bootstrap.Context) -> int:
     ua = f"kube-proxy/{args.node_name}"
     client = RestClient.from_kubeconfig(args.kubeconfig, user_agent=ua) if args.kubeconfig \
         else RestClient(args.server or "http://127.0.0.1:6443", user_agent=ua)
-    tag, member = nets.cluster_tag(client.base_url), A.member_id(iid, 1)
+    ca = kubeconfig_ca_pem(args.kubeconfig) if args.kubeconfig else None
+    tag, member = nets.cluster_tag(routes.cluster_id(ca, client.base_url)), A.member_id(iid, 1)
     try:
         await routes.check_free(nets, tag)
     except routes.CIDRInUse as e:

@@ -68,12 +68,14 @@ from controlplane.etcd_process import EtcdProcess, EtcdTLS, free_port
 from controlplane.images.registry import LocalRegistry, RegistryTLS
 from controlplane.network import node as _network  # noqa: F401 - registers the "network" host cleanup
 from controlplane.network.addressing import ClusterNetworks
-from controlplane.network.routes import CIDRInUse, check_free, pick_free
+from controlplane.network.node import NodeNetwork, NodeNetworkConfig
+from controlplane.network.routes import CIDRInUse, check_free, cluster_id, pick_free
 from controlplane.log import get_logger
 from controlplane.metrics import register as apiservice_registration
 from controlplane.metrics.register import SERVICE_DNS
 from controlplane.pki.cluster import ClusterPKI
 from controlplane.pki.kubeconfigs import write_component_kubeconfigs
+from controlplane.pki import servertoken
 from controlplane.pki.servertoken import Token, TokenError
 from controlplane.procutil import PidFiles
 from controlplane.machinery.quantity import bytes_
@@ -99,6 +101,7 @@ class UpContext:
     etcd_member_id: int | None = None  # set while it joins as a learner (promoted after start)
     token: Token | None = None  # the server token (DATA_DIR/server/token)
     removed: bool = False  # this server's etcd member was removed from the cluster while it ran
+    safety_net: NodeNetwork | None = None  # a server without an agent: its own safety routes
 
     @property
     def etcd_host(self) -> str:
@@ -329,6 +332,35 @@ def _registry(ctx: UpContext) -> Runnable:
 
 def _nets(c: UpContext) -> ClusterNetworks:
     return ClusterNetworks.parse(c.extra["cluster_cidr"], c.extra["service_cidr"])
+
+
+def _route_cluster_id(c: UpContext, token_text: str | None) -> str:
+    """The cluster's name in route tags (``routes.cluster_id``) as far as it is known before
+    anything starts: this data dir's CA, else a ``K10`` join token's CA hash, else this
+    server's URL (a new cluster: no route on the host is its own yet). Blocking reads."""
+    if c.pki.ca_file.exists():
+        return cluster_id(c.pki.ca_pem, c.server)
+    try:
+        tok = servertoken.parse(token_text) if token_text else None
+    except TokenError:
+        tok = None
+    return tok.ca_hash if tok is not None and tok.ca_hash else c.server
+
+
+async def start_safety_routes(c: UpContext) -> None:
+    """The apiserver allocates Service addresses from its first seconds (the ``kubernetes``
+    Service), before the local agent installs its safety routes, and a server without an agent
+    never would: so before the apiserver starts the server installs the ``unreachable`` safety
+    routes for both CIDRs itself, as a node network of its own that has nothing but them
+    (``DATA_DIR/server-network``; ``down`` and a later ``up`` find it like an agent's). Tagged
+    with the cluster's CA, so the agents and the other servers of the cluster on this host
+    add their own copies instead of refusing each other; each removes only its own."""
+    if os.geteuid() != 0:
+        return
+    c.safety_net = NodeNetwork(NodeNetworkConfig(
+        root=c.data_dir / "server-network", node=f"server-{c.host_id}", nets=_nets(c), api_url=c.server,
+        cluster_id=await asyncio.to_thread(cluster_id, c.pki.ca_pem, c.server)))
+    await c.safety_net.start()
 
 
 def _net_args(c: UpContext) -> list[str]:
@@ -887,14 +919,16 @@ async def main(bctx: bootstrap.Context) -> int:
     if os.geteuid() == 0:
         try:  # refuse before starting anything when another instance routes our CIDRs
             nets = _nets(ctx)
+            token_text = args.token_file.read_text().strip() if args.token_file else args.token
+            tag = nets.cluster_tag(await asyncio.to_thread(_route_cluster_id, ctx, token_text))
             try:
-                await check_free(nets, nets.cluster_tag(ctx.server))
+                await check_free(nets, tag)
             except CIDRInUse:
                 # the routes may be this data dir's own, left by a run that was stopped without
-                # `down` and listened on another port (so another route tag): clear them, then check again
+                # `down` under another route tag (an older version's): clear them, then check again
                 if not await _clear_own_stale_network(ctx):
                     raise
-                await check_free(nets, nets.cluster_tag(ctx.server))
+                await check_free(nets, tag)
         except (CIDRInUse, ValueError) as e:
             lock.release()
             sys.stderr.write(f"controlplane up: {e}\n")
@@ -936,6 +970,7 @@ async def main(bctx: bootstrap.Context) -> int:
             return await cluster_reset(ctx, args)
         async def bring_up() -> None:
             await prepare_server(ctx, args)
+            await start_safety_routes(ctx)  # before any Service address exists
             for factory in COMPONENTS:
                 if stop.is_set():
                     break
@@ -984,6 +1019,9 @@ async def main(bctx: bootstrap.Context) -> int:
     except (serverjoin.JoinError, TokenError) as e:
         log.error("joining the cluster failed", error=str(e))
         rc = 1
+    except CIDRInUse as e:
+        sys.stderr.write(f"controlplane up: {e}\n")
+        rc = 2
     except Exception as e:  # noqa: BLE001 - report, then stop what was started
         log.error("start-up failed", error=str(e), error_type=type(e).__name__)
         rc = 1
@@ -992,6 +1030,8 @@ async def main(bctx: bootstrap.Context) -> int:
             t.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await sup.stop_all()
+        if ctx.safety_net is not None:  # after everything that could hold an address stopped
+            await ctx.safety_net.teardown()
         lock.release()
     return rc
 

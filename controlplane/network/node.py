@@ -45,7 +45,8 @@ class NodeNetworkConfig:
     root: Path  # this node's state directory (CNI state lives under it)
     node: str
     nets: A.ClusterNetworks
-    api_url: str  # names the cluster (with the CIDRs) in route tags
+    api_url: str  # names the cluster (with the CIDRs) in route tags when cluster_id is empty
+    cluster_id: str = ""  # ``routes.cluster_id``: the cluster CA's key hash
     mtu: int = 1500
     component: int = 0  # 0 agent, 1 standalone proxy (route member bit)
 
@@ -66,7 +67,7 @@ class NodeNetwork:
         self.netns = A.netns_name(self.iid)
         self.host_link = A.host_link_name(self.iid)
         self.host_table = A.host_table_name(self.iid)
-        self.tag = cfg.nets.cluster_tag(cfg.api_url)
+        self.tag = cfg.nets.cluster_tag(cfg.cluster_id or cfg.api_url)
         self.member = A.member_id(self.iid, cfg.component)
         self.state_dir = self.root / "cni"
         self.addrs: A.NodeAddresses | None = None
@@ -90,6 +91,13 @@ class NodeNetwork:
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         """Check the CIDRs are ours to use, then install the unreachable safety routes."""
+        previous = load_state(self.root)
+        old_tag = previous.get("tag") if previous else None
+        if isinstance(old_tag, int) and old_tag != self.tag:
+            # this member's routes from before the cluster's name changed (the API URL, before
+            # route tags came from the CA): ours, under the old tag
+            for r in await routes.routes_of_member(old_tag, self.member):
+                await routes.delete_route(r)
         await routes.check_free(self.cfg.nets, self.tag)
         await routes.add_unreachable(self.cfg.nets, self.tag, self.member)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -101,7 +109,7 @@ class NodeNetwork:
     def _write_state(self) -> None:
         st = {"node": self.cfg.node, "cluster_cidr": str(self.cfg.nets.cluster_cidr),
               "service_cidr": str(self.cfg.nets.service_cidr), "node_mask": self.cfg.nets.node_mask,
-              "api_url": self.cfg.api_url, "tag": self.tag, "member": self.member,
+              "api_url": self.cfg.api_url, "cluster_id": self.cfg.cluster_id, "tag": self.tag, "member": self.member,
               "pod_cidr": str(self.addrs.pod_cidr) if self.addrs else None}
         self._state_file().write_text(json.dumps(st))
 
@@ -290,7 +298,8 @@ async def cleanup(root: Path, node: str) -> None:
     if st is None:
         return
     nets = A.ClusterNetworks.parse(st["cluster_cidr"], st["service_cidr"], int(st.get("node_mask") or 24))
-    nn = NodeNetwork(NodeNetworkConfig(root=Path(root), node=node, nets=nets, api_url=st["api_url"]))
+    nn = NodeNetwork(NodeNetworkConfig(root=Path(root), node=node, nets=nets, api_url=st.get("api_url") or "",
+                                       cluster_id=st.get("cluster_id") or ""))
     if st.get("pod_cidr"):
         nn.addrs = A.NodeAddresses.parse(st["pod_cidr"])
     results = nn.state_dir / "results"
@@ -354,9 +363,9 @@ def leftovers(root: Path, node: str) -> list[str]:
         except (OSError, ValueError, KeyError):
             continue
     out += [f"netns {A.pod_netns_name(u)}" for u in sorted(uids) if netns_exists(A.pod_netns_name(u))]
-    if st.get("api_url"):
+    if st.get("api_url") or st.get("cluster_id"):
         nets = A.ClusterNetworks.parse(st["cluster_cidr"], st["service_cidr"], int(st.get("node_mask") or 24))
-        tag = nets.cluster_tag(st["api_url"])
+        tag = nets.cluster_tag(st.get("cluster_id") or st["api_url"])
         members = {A.member_id(iid, 0), A.member_id(iid, 1)}
         for r in run_json("ip", "-j", "route", "show", "table", "main") or []:
             m = int(r.get("metric") or 0)

@@ -3,7 +3,8 @@ routes for the whole cluster and service CIDRs go into the host's main table, so
 an address nobody holds is refused on this machine instead of following the default route
 off it. Routes for what exists (a node's pod CIDR via its link) are more specific and win.
 
-Every route we add carries protocol ``ROUTE_PROTO`` and a metric encoding the cluster tag and
+Every route we add carries protocol ``ROUTE_PROTO`` and a metric encoding the cluster tag (from
+``cluster_id``: the cluster CA's key hash, so all servers and agents of a cluster share it) and
 the member (``addressing.route_metric``); each member (agent or standalone proxy of a node)
 adds its own copy and removes only its own, so the routes stay while any member runs.
 ``check_free`` refuses to start when another instance (or anything else) already routes an
@@ -18,8 +19,21 @@ import ipaddress
 from controlplane.log import get_logger
 from controlplane.network import addressing as A
 from controlplane.network.hostcmd import CommandError, ip, ip_json
+from controlplane.pki import servertoken
 
 log = get_logger(__name__)
+
+
+def cluster_id(ca_pem: bytes | None, fallback: str) -> str:
+    """What names a cluster in route tags (``ClusterNetworks.cluster_tag``): the hash of its CA's
+    public key (the one a ``K10`` join token carries), the same for every server and agent of
+    the cluster whichever apiserver they talk to; ``fallback`` (the API URL) without a CA."""
+    if ca_pem:
+        try:
+            return servertoken.ca_hash(ca_pem)
+        except ValueError:
+            pass
+    return fallback
 
 
 class CIDRInUse(RuntimeError):
