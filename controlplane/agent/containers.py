@@ -92,7 +92,7 @@ class ContainerRunner:
             self.agent.event(self.pod, "Warning", "Failed", f'Failed to pull image "{c.image}": {e.message}')
             self._retry_in(self.agent.cfg.image_retry)
             return
-        c.image_id = f"{rec.ref.split(':')[0].split('@')[0]}@{rec.manifest}"
+        c.image, c.image_id = cs.get("image", c.image), f"{rec.ref.split(':')[0].split('@')[0]}@{rec.manifest}"
         pid_ns = None
         if c.ephemeral and cs.get("targetContainerName"):
             pid_ns = self._target_pid_namespace(c, cs["targetContainerName"])
@@ -272,6 +272,33 @@ class ContainerRunner:
         self.agent.event(self.pod, "Normal", "Killing", f"Container {c.name} failed {kind} probe, will be restarted")
         self.agent.spawn(self._probe_kill(c, cid))
 
+    def spec_changed(self) -> None:
+        """The kubelet's ``containerChanged``: a regular container or a sidecar whose image the
+        pod's spec changed (the one field of a container an update may change) is killed
+        ("definition changed") and started again with the new image, whatever the restart
+        policy and without back-off (the kubelet's back-off is per container spec hash); one
+        waiting out a back-off starts at once. Nothing restarts once the pod terminates;
+        finished regular init containers and ephemeral containers are left alone."""
+        if self.terminating or (self.pod.get("metadata") or {}).get("deletionTimestamp"):
+            return
+        for c in self.main + [i for i in self.init if i.restartable]:
+            want = self.container_spec(c).get("image")
+            if not want or want == c.image or c.done:
+                continue
+            if c.state == "running" and c.cid is not None:
+                if c.cid in self.killing:
+                    continue
+                c.changed = True
+                self.killing.add(c.cid)
+                self.agent.event(self.pod, "Normal", "Killing",
+                                 f"{'Init container' if c.init else 'Container'} {c.name} definition changed, "
+                                 f"will be restarted")
+                self.agent.spawn(self._probe_kill(c, c.cid))
+            elif c.state == "waiting" and c.restart_at is not None:
+                self.backoff[c.name] = lc.CrashBackoff(self.agent.cfg.backoff_initial, self.agent.cfg.backoff_cap)
+                c.restart_at, c.reason, c.message = None, "ContainerCreating", ""
+                self._retry_in(0.0)
+
     async def _probe_kill(self, c: lc.CState, cid: str) -> None:
         try:
             await self.agent.runtime.stop_container(cid, self._grace())
@@ -324,11 +351,14 @@ class ContainerRunner:
         code = c.exit_code if c.exit_code is not None else 0
         # a sidecar restarts whatever the pod's policy; a regular init container at most on failure
         policy = "Always" if c.restartable else "OnFailure" if c.init and policy == "Always" else policy
-        restart = lc.should_restart(policy, code)
+        changed, c.changed = c.changed, False
+        restart = changed or lc.should_restart(policy, code)
         if not restart:
             c.state, c.done = "terminated", True
             return
-        delay = self.backoff[c.name].next_delay(ran_for)
+        if changed:  # a new spec: a new back-off (the kubelet keys it by the container's hash)
+            self.backoff[c.name] = lc.CrashBackoff(self.agent.cfg.backoff_initial, self.agent.cfg.backoff_cap)
+        delay = 0.0 if changed else self.backoff[c.name].next_delay(ran_for)
         c.last_terminated = c.terminated_dict()
         c.state = "waiting"
         if delay > 0:

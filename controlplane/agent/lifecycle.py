@@ -67,6 +67,7 @@ class CState:
     restart_at: float | None = None  # when a backoff ends
     done: bool = False  # terminated and will not restart
     termination_file: str | None = None  # the host file at terminationMessagePath (this attempt)
+    changed: bool = False  # killed because its spec changed: started again at once, whatever the policy
 
     def terminated_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"exitCode": self.exit_code if self.exit_code is not None else 0,

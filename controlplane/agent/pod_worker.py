@@ -114,7 +114,8 @@ class PodWorker(ContainerRunner):
             if prev is not None:
                 self.agent.spawn(self.agent.runtime.remove_container(prev[1].id))  # only the last one is kept
             latest[st.name] = (attempt, st)
-        fields = {f.name for f in dataclasses.fields(lc.CState)} - {"name", "image", "init", "restartable", "ephemeral"}
+        # (``image`` is the one the last attempt ran: a spec changed meanwhile restarts it, ``spec_changed``)
+        fields = {f.name for f in dataclasses.fields(lc.CState)} - {"name", "init", "restartable", "ephemeral"}
         for c in self.init + self.main + self.ephemeral:
             d = saved.get(c.name) or {}
             for k, v in (d.get("state") or {}).items():
@@ -147,6 +148,8 @@ class PodWorker(ContainerRunner):
                 self._start_probes(c, cs, st.id)
                 if "readinessProbe" not in cs and c.started:
                     c.ready = True
+        if self._adopted:
+            self.spec_changed()  # the spec may have changed while no agent ran
         self._adopted = []
 
     def checkpoint(self) -> None:
@@ -169,6 +172,7 @@ class PodWorker(ContainerRunner):
     def update(self, pod: dict) -> None:
         self.pod = pod
         self._add_ephemeral()
+        self.spec_changed()
         self.wake.set()
 
     def _add_ephemeral(self) -> None:

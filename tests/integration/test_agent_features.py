@@ -12,7 +12,7 @@ import ssl
 import aiohttp
 import pytest
 
-from controlplane.client.resources import CONFIGMAPS, NODES, PODS, SECRETS
+from controlplane.client.resources import CONFIGMAPS, EVENTS, NODES, PODS, SECRETS
 from controlplane.client.rest import ApiStatusError
 from tests.integration.test_agent_pods import (  # noqa: F401  (fixtures)
     cstatus, ns, pod, pod_where, ready_node, wait_for,
@@ -110,6 +110,44 @@ async def test_liveness_restarts_and_readiness_flips(client, ns, start_agent):
     assert cstatus(p)["ready"] is False and cstatus(p)["restartCount"] == 0
     await ws_exec(base, ns, "ready", "web", ["sh", "-c", "echo ok > /www/index.html"])
     await pod_where(client, ns, "ready", lambda p: ready_cond(p) == "True", what="ready again")
+
+
+async def test_a_changed_image_restarts_the_container_whatever_the_policy(client, ns, start_agent):
+    """``kubectl set image pod/...`` (the one container field a pod update may change): the
+    agent kills the container ("definition changed") and starts it with the new image, as the
+    kubelet does, even under ``restartPolicy: Never``; a sidecar's change restarts the sidecar."""
+    agent = start_agent()
+    await ready_node(client, agent.node, agent)
+    await client.create(PODS, pod("web", agent.node, [{"name": "c", "image": "busybox", "command": ["sleep", "600"]}],
+                                  restartPolicy="Never", terminationGracePeriodSeconds=1, initContainers=[
+                                      {"name": "side", "image": "busybox", "command": ["sleep", "600"],
+                                       "restartPolicy": "Always"}]), ns)
+    await pod_where(client, ns, "web", lambda p: cstatus(p).get("state", {}).get("running"), what="running")
+    await client.patch(PODS, "web", {"spec": {"containers": [{"name": "c", "image": "busybox:latest"}]}}, ns,
+                       patch_type="strategic")
+    p = await pod_where(client, ns, "web", lambda p: cstatus(p).get("restartCount") == 1
+                        and cstatus(p).get("state", {}).get("running"), what="restarted with the new image")
+    st = cstatus(p)
+    assert st["image"] == "busybox:latest" and st["lastState"]["terminated"]["exitCode"] == 137
+    assert p["status"]["phase"] == "Running"
+    side = p["status"]["initContainerStatuses"][0]
+    assert side["restartCount"] == 0 and side["image"] == "busybox"
+
+    await client.patch(PODS, "web", {"spec": {"initContainers": [{"name": "side", "image": "busybox:latest"}]}}, ns,
+                       patch_type="strategic")
+    p = await pod_where(client, ns, "web", lambda p: p["status"]["initContainerStatuses"][0].get("restartCount") == 1
+                        and p["status"]["initContainerStatuses"][0].get("state", {}).get("running"),
+                        what="the sidecar restarted with the new image")
+    assert p["status"]["initContainerStatuses"][0]["image"] == "busybox:latest"
+    assert cstatus(p)["restartCount"] == 1, "the app container was not restarted again"
+
+    async def killing():
+        evs = (await client.list(EVENTS, ns))["items"]
+        got = sorted(e["message"] for e in evs if e["involvedObject"]["name"] == "web" and e["reason"] == "Killing")
+        return got if len(got) >= 2 else None
+    got = await wait_for(killing, 30, what="Killing events")
+    assert got == ["Container c definition changed, will be restarted",
+                   "Init container side definition changed, will be restarted"], got
 
 
 async def test_configmap_secret_env_files_and_init(client, ns, start_agent):
