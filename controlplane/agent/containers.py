@@ -131,7 +131,7 @@ class ContainerRunner:
             readonly_rootfs=bool(sc.get("readOnlyRootFilesystem")), cap_add=caps.get("add") or [],
             cap_drop=caps.get("drop") or [], privileged=bool(sc.get("privileged")), mounts=mounts,
             attempt=attempt, log_path=self.log_dir / c.name / f"{attempt}.log",
-            pids_limit=self.agent.cfg.pod_pids_limit, stdin=bool(cs.get("stdin")),
+            stdin=bool(cs.get("stdin")),
             stdin_once=bool(cs.get("stdinOnce")), tty=bool(cs.get("tty")), pid_namespace=pid_ns, **limits(cs))
         if attempt > 0:
             c.restart_count = attempt

@@ -57,7 +57,7 @@ class AgentConfig:
     backoff_cap: float = 300.0
     image_backoff_initial: float = 10.0
     image_retry: float = 2.0
-    pod_pids_limit: int | None = None
+    pod_pids_limit: int | None = None  # --pod-max-pids: the pod cgroup's pids.max (None: unlimited)
     cleanup_on_exit: bool = True
     volume_refresh: float = 30.0  # ConfigMap/Secret volumes re-synced this often
     storage_sweep: float = 10.0  # local-path volume directories of deleted volumes removed this often

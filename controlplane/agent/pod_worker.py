@@ -436,7 +436,8 @@ class PodWorker(ContainerRunner):
         return SandboxSpec(uid=self.uid, name=self.name, namespace=self.ns, hostname=hostname,
                            port_mappings=mappings, resolv_conf=rc.render(),
                            hosts=lambda ip: pod_dns.hosts_file(pod, ip, hostname, domain),
-                           resources=resource_config_for_pod(self.spec))
+                           resources=resource_config_for_pod(self.spec,
+                                                             pids_limit=self.agent.cfg.pod_pids_limit))
 
     # -- status -----------------------------------------------------------------------------
     def _hostname(self) -> str:

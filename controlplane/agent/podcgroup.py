@@ -38,8 +38,11 @@ def _parse(resource: str, quantity: Any) -> Fraction:
 
 
 def resource_config_for_pod(spec: Mapping[str, Any], cpu_period_us: int = QUOTA_PERIOD_US,
-                            enforce_cpu_limits: bool = True) -> PodResourceConfig:
-    """The pod cgroup's settings (``ResourceConfigForPod`` with ``enforceMemoryQoS`` off)."""
+                            enforce_cpu_limits: bool = True, pids_limit: int | None = None) -> PodResourceConfig:
+    """The pod cgroup's settings (``ResourceConfigForPod`` with ``enforceMemoryQoS`` off), with
+    the node's ``pids_limit`` (``--pod-max-pids``: ``podContainerManager.EnsureExists`` adds
+    the kubelet's podPidsLimit to every pod, whatever its QoS class)."""
+    pids = pids_limit if pids_limit is not None and pids_limit > 0 else None
     overhead = {k: _parse(k, v) for k, v in ((spec.get("overhead") or {}).items()) if k in COMPUTE}
     requests = aggregate(spec, "requests", _parse)
     for k, v in overhead.items():  # PodRequests adds the overhead to every resource
@@ -59,7 +62,7 @@ def resource_config_for_pod(spec: Mapping[str, Any], cpu_period_us: int = QUOTA_
 
     qos = qos_class(dict(spec))
     if qos == "BestEffort":
-        return PodResourceConfig(cpu_shares=MIN_SHARES)
+        return PodResourceConfig(cpu_shares=MIN_SHARES, pids_limit=pids)
     shares = milli_cpu_to_shares(math.ceil(requests.get("cpu", Fraction(0)) * 1000))  # MilliValue
     quota = milli_cpu_to_quota(math.ceil(limits.get("cpu", Fraction(0)) * 1000), cpu_period_us) \
         if enforce_cpu_limits else -1
@@ -70,4 +73,4 @@ def resource_config_for_pod(spec: Mapping[str, Any], cpu_period_us: int = QUOTA_
     return PodResourceConfig(cpu_shares=shares,
                              cpu_quota_us=quota if with_cpu else None,
                              cpu_period_us=cpu_period_us if with_cpu else None,
-                             memory_limit_bytes=memory if with_memory else None)
+                             memory_limit_bytes=memory if with_memory else None, pids_limit=pids)

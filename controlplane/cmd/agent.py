@@ -90,6 +90,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--status-interval", type=float, default=10.0)
     p.add_argument("--crashloop-initial", type=float, default=10.0, help="first CrashLoopBackOff delay (s)")
     p.add_argument("--crashloop-cap", type=float, default=300.0, help="CrashLoopBackOff cap (s)")
+    p.add_argument("--pod-max-pids", type=int, default=-1,
+                   help="the most processes a pod may run (the pod cgroup's pids.max, the kubelet's "
+                        "podPidsLimit); -1: unlimited")
     p.add_argument("--image-backoff-initial", type=float, default=10.0)
     p.add_argument("--keep-containers", action="store_true", help="leave containers running on exit")
     p.add_argument("--volume-refresh", type=float, default=30.0, help="seconds between ConfigMap/Secret volume syncs")
@@ -147,7 +150,7 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
         eviction_interval=args.eviction_monitoring_period, kube_reserved=args.kube_reserved,
         system_reserved=args.system_reserved, seccomp_default=args.seccomp_default,
         seccomp_profile_root=Path(args.seccomp_profile_root).resolve() if args.seccomp_profile_root else None,
-        allowed_unsafe_sysctls=unsafe)
+        allowed_unsafe_sysctls=unsafe, pod_pids_limit=args.pod_max_pids if args.pod_max_pids > 0 else None)
 
 
 def _client(args: argparse.Namespace, user_agent: str, **kw: Any) -> RestClient:

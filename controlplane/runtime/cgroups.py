@@ -71,6 +71,7 @@ class PodResourceConfig:
     cpu_quota_us: int | None = None
     cpu_period_us: int | None = None
     memory_limit_bytes: int | None = None
+    pids_limit: int | None = None  # pids.max (the kubelet's podPidsLimit); None: unlimited
 
 
 def milli_cpu_to_shares(milli: int) -> int:
@@ -104,6 +105,8 @@ def v1_settings(cfg: PodResourceConfig) -> list[tuple[str, str, str]]:
         out.append(("cpu", "cpu.cfs_quota_us", str(cfg.cpu_quota_us)))
     if cfg.memory_limit_bytes is not None:
         out.append(("memory", "memory.limit_in_bytes", str(cfg.memory_limit_bytes)))
+    if cfg.pids_limit is not None:
+        out.append(("pids", "pids.max", str(cfg.pids_limit)))
     return out
 
 
@@ -115,6 +118,8 @@ def v2_settings(cfg: PodResourceConfig) -> list[tuple[str, str]]:
         out.append(("cpu.max", f"{quota} {cfg.cpu_period_us or QUOTA_PERIOD_US}"))
     if cfg.memory_limit_bytes is not None:
         out.append(("memory.max", str(cfg.memory_limit_bytes)))
+    if cfg.pids_limit is not None:
+        out.append(("pids.max", str(cfg.pids_limit)))
     return out
 
 
@@ -127,7 +132,7 @@ def ensure_pod(node: str, pod_uid: str, cfg: PodResourceConfig, root: Path | Non
     path = pod_path(node, pod_uid)
     rel = path.strip("/")
     if is_v2(root):
-        _enable_controllers(root, rel, {"cpu", "memory"})
+        _enable_controllers(root, rel, {"cpu", "memory"} | ({"pids"} if cfg.pids_limit is not None else set()))
         d = root / rel
         d.mkdir(parents=True, exist_ok=True)
         for name, value in v2_settings(cfg):

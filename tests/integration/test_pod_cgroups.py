@@ -112,3 +112,32 @@ def test_pod_cgroup_limits_and_overhead(start_agent, kubectl):
     finally:
         kubectl("delete", "namespace", ns, "--wait=false", check=False)
         kubectl("delete", "runtimeclass", rc, check=False)
+
+
+@pytest.mark.timeout(240)
+def test_pod_max_pids(start_agent, kubectl):
+    """``agent --pod-max-pids 16`` (the kubelet's podPidsLimit) caps every pod's processes in
+    its pod cgroup, whatever its QoS class: in a BestEffort pod a shell run with ``kubectl
+    exec`` that forks 30 sleeps is refused once the pod holds 16 processes."""
+    suffix = uuid.uuid4().hex[:6]
+    ns = f"pids-{suffix}"
+    kubectl("create", "namespace", ns)
+    agent = start_agent(extra=["--pod-max-pids", "16"])
+    try:
+        _apply(kubectl, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "forks"}, "spec": {
+            "nodeName": agent.node, "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}}, ns)
+        res = kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/forks", "--timeout=120s", timeout=150, check=False)
+        assert res.returncode == 0, f"{res.stderr}\n{agent.log_tail(40)}"
+        pod = json.loads(kubectl("get", "pod", "forks", "-n", ns, "-o", "json").stdout)
+        path = cgroups.pod_path(agent.node, pod["metadata"]["uid"]).strip("/")
+        d = cgroups.CGROUP_ROOT / path if cgroups.is_v2() else cgroups.CGROUP_ROOT / "pids" / path
+        assert (d / "pids.max").read_text().strip() == "16"
+        r = kubectl("exec", "-n", ns, "forks", "--", "sh", "-c",
+                    "i=0; while [ $i -lt 30 ]; do sleep 600 >/dev/null 2>&1 & i=$((i+1)); echo $i; done", timeout=60, check=False)
+        started = [int(x) for x in r.stdout.split()]
+        assert "can't fork" in r.stderr and r.returncode != 0, (r.stdout, r.stderr)
+        assert started and max(started) < 16, started  # the pod's sleep and this shell count too
+        assert int((d / "pids.current").read_text()) <= 16
+    finally:
+        kubectl("delete", "namespace", ns, "--wait=false", check=False)

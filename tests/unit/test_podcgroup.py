@@ -172,6 +172,32 @@ def test_v2_enables_controllers_and_writes(tmp_path: Path) -> None:
         "cpu.weight": "39", "cpu.max": "50000 100000", "memory.max": str(64 * Mi)}
 
 
+def test_pod_max_pids_for_every_qos_class() -> None:
+    """``--pod-max-pids`` (the kubelet's podPidsLimit) goes on every pod cgroup, BestEffort
+    included; nothing (unlimited) without it or with -1."""
+    best_effort = {"containers": [{"name": "c"}]}
+    limited = {"containers": [{"name": "c", "resources": {"limits": {"cpu": "1", "memory": "64Mi"}}}]}
+    assert resource_config_for_pod(best_effort, pids_limit=100).pids_limit == 100
+    assert resource_config_for_pod(limited, pids_limit=100).pids_limit == 100
+    assert resource_config_for_pod(limited).pids_limit is None
+    assert resource_config_for_pod(limited, pids_limit=-1).pids_limit is None
+
+
+def test_v1_pids_limit(tmp_path: Path) -> None:
+    for h in ("cpu", "memory", "pids"):
+        (tmp_path / h).mkdir()
+    path = cgroups.ensure_pod("n1", "u1", PodResourceConfig(cpu_shares=2, pids_limit=64), root=tmp_path)
+    assert (tmp_path / "pids" / path.strip("/") / "pids.max").read_text() == "64"
+
+
+def test_v2_pids_limit_enables_the_controller(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("cpu memory\n")
+    path = cgroups.ensure_pod("n1", "u1", PodResourceConfig(cpu_shares=1024, pids_limit=64), root=tmp_path)
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+pids"
+    assert (tmp_path / path.strip("/") / "pids.max").read_text() == "64"
+
+
 @pytest.mark.parametrize("config,want", [
     (cfg(2), [("cpu.weight", "1")]),
     (cfg(307, None, 96 * Mi), [("cpu.weight", "12"), ("memory.max", str(96 * Mi))]),
