@@ -85,7 +85,7 @@ def test_node_ports_conflict_on_a_sidecars_host_port() -> None:
     ({"containers": [c("app", {"hostPort": 8080})]}, []),  # no containerPort: nothing to map
 ])
 def test_sandbox_port_mappings_include_sidecars(spec: dict, want: list) -> None:
-    cfg = SimpleNamespace(cluster_domain="cluster.local", resolv_conf="", cluster_dns=[])
+    cfg = SimpleNamespace(cluster_domain="cluster.local", resolv_conf="", cluster_dns=[], pod_pids_limit=None)
     worker = SimpleNamespace(agent=SimpleNamespace(cfg=cfg), spec=spec, uid="u", name="p", ns="d",
                              pod={"metadata": {"name": "p", "namespace": "d"}, "spec": spec},
                              _hostname=lambda: "p")
