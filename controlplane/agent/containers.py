@@ -270,7 +270,7 @@ class ContainerRunner:
             return
         self.killing.add(cid)
         self.agent.event(self.pod, "Normal", "Killing", f"Container {c.name} failed {kind} probe, will be restarted")
-        self.agent.spawn(self._probe_kill(c, cid))
+        self.agent.spawn(self._kill_to_restart(c, cid))
 
     def spec_changed(self) -> None:
         """The kubelet's ``containerChanged``: a regular container or a sidecar whose image the
@@ -293,24 +293,28 @@ class ContainerRunner:
                 self.agent.event(self.pod, "Normal", "Killing",
                                  f"{'Init container' if c.init else 'Container'} {c.name} definition changed, "
                                  f"will be restarted")
-                self.agent.spawn(self._probe_kill(c, c.cid))
+                self.agent.spawn(self._kill_to_restart(c, c.cid))
             elif c.state == "waiting" and c.restart_at is not None:
-                self.backoff[c.name] = lc.CrashBackoff(self.agent.cfg.backoff_initial, self.agent.cfg.backoff_cap)
+                self._reset_backoff(c.name)
                 c.restart_at, c.reason, c.message = None, "ContainerCreating", ""
                 self._retry_in(0.0)
 
-    async def _probe_kill(self, c: lc.CState, cid: str) -> None:
+    def _reset_backoff(self, name: str) -> None:
+        self.backoff[name] = lc.CrashBackoff(self.agent.cfg.backoff_initial, self.agent.cfg.backoff_cap)
+
+    async def _kill_to_restart(self, c: lc.CState, cid: str) -> None:
+        """Stop a container that a failed probe or a changed spec restarts."""
         try:
             await self.agent.runtime.stop_container(cid, self._grace())
         except (RuntimeError_, OSError) as e:
-            log.warning("stopping a container for a failed probe failed", pod=f"{self.ns}/{self.name}",
+            log.warning("stopping a container to restart it failed", pod=f"{self.ns}/{self.name}",
                         container=c.name, error=str(getattr(e, "message", e)))
         try:
             running = self.agent.runtime.status(cid).state == "running"
         except RuntimeError_:
             running = False  # removed: it exited
         if running:  # not ended: the next failed probe kills again
-            log.warning("container still running after its probe kill", pod=f"{self.ns}/{self.name}",
+            log.warning("container still running after its kill to restart it", pod=f"{self.ns}/{self.name}",
                         container=c.name, id=cid)
             self.killing.discard(cid)
 
@@ -357,7 +361,7 @@ class ContainerRunner:
             c.state, c.done = "terminated", True
             return
         if changed:  # a new spec: a new back-off (the kubelet keys it by the container's hash)
-            self.backoff[c.name] = lc.CrashBackoff(self.agent.cfg.backoff_initial, self.agent.cfg.backoff_cap)
+            self._reset_backoff(c.name)
         delay = 0.0 if changed else self.backoff[c.name].next_delay(ran_for)
         c.last_terminated = c.terminated_dict()
         c.state = "waiting"

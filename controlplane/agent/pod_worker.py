@@ -181,7 +181,7 @@ class PodWorker(ContainerRunner):
         for c in self.spec.get("ephemeralContainers") or []:
             if c.get("name") and c["name"] not in have:
                 self.ephemeral.append(lc.CState(c["name"], c.get("image", ""), ephemeral=True))
-                self.backoff[c["name"]] = lc.CrashBackoff(self.agent.cfg.backoff_initial, self.agent.cfg.backoff_cap)
+                self._reset_backoff(c["name"])
 
     def removed(self) -> None:
         self.gone = True

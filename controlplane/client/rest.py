@@ -175,8 +175,9 @@ def kubeconfig_entries(path: str | Path, context: str | None = None) -> tuple[di
     return clusters.get(ctx.get("cluster"), {}), users.get(ctx.get("user"), {})
 
 
-def load_kubeconfig(path: str | Path, context: str | None = None) -> tuple[str, dict[str, str], Any]:
-    """(server URL, extra headers, ssl setting) of a kubeconfig's current (or named) context."""
+def _kubeconfig_entries(path: str | Path, context: str | None = None) -> tuple[dict, dict]:
+    """(cluster, user) of a kubeconfig's current (or named) context; without a context, its
+    first cluster and no user. ValueError when it names no cluster at all."""
     cfg = yaml.safe_load(Path(path).read_text()) or {}
     ctx_name = context or cfg.get("current-context")
     contexts = {c["name"]: c.get("context", {}) for c in cfg.get("contexts") or []}
@@ -186,9 +187,13 @@ def load_kubeconfig(path: str | Path, context: str | None = None) -> tuple[str, 
     if ctx is None:
         if not clusters:
             raise ValueError(f"kubeconfig {path} names no cluster")
-        cluster, user = next(iter(clusters.values())), {}
-    else:
-        cluster, user = clusters.get(ctx.get("cluster"), {}), users.get(ctx.get("user"), {})
+        return next(iter(clusters.values())), {}
+    return clusters.get(ctx.get("cluster"), {}), users.get(ctx.get("user"), {})
+
+
+def load_kubeconfig(path: str | Path, context: str | None = None) -> tuple[str, dict[str, str], Any]:
+    """(server URL, extra headers, ssl setting) of a kubeconfig's current (or named) context."""
+    cluster, user = _kubeconfig_entries(path, context)
     headers: dict[str, str] = {}
     token = user.get("token")
     if not token and user.get("tokenFile"):
@@ -201,12 +206,10 @@ def load_kubeconfig(path: str | Path, context: str | None = None) -> tuple[str, 
 def kubeconfig_ca_pem(path: str | Path, context: str | None = None) -> bytes | None:
     """The PEM of the current (or named) context's cluster CA (``certificate-authority-data``
     or the ``certificate-authority`` file); None without one."""
-    cfg = yaml.safe_load(Path(path).read_text()) or {}
-    ctx_name = context or cfg.get("current-context")
-    contexts = {c["name"]: c.get("context", {}) for c in cfg.get("contexts") or []}
-    clusters = {c["name"]: c.get("cluster", {}) for c in cfg.get("clusters") or []}
-    ctx = contexts.get(ctx_name) if ctx_name else None
-    cluster = clusters.get(ctx.get("cluster"), {}) if ctx is not None else next(iter(clusters.values()), {})
+    try:
+        cluster, _ = _kubeconfig_entries(path, context)
+    except ValueError:
+        return None
     if cluster.get("certificate-authority-data"):
         return base64.b64decode(cluster["certificate-authority-data"])
     if cluster.get("certificate-authority"):

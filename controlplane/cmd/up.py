@@ -334,6 +334,11 @@ def _nets(c: UpContext) -> ClusterNetworks:
     return ClusterNetworks.parse(c.extra["cluster_cidr"], c.extra["service_cidr"])
 
 
+def _token_text(args: argparse.Namespace) -> str:
+    """``--token-file``'s content, else ``--token``."""
+    return args.token_file.read_text().strip() if args.token_file else args.token
+
+
 def _route_cluster_id(c: UpContext, token_text: str | None) -> str:
     """The cluster's name in route tags (``routes.cluster_id``) as far as it is known before
     anything starts: this data dir's CA, else a ``K10`` join token's CA hash, else this
@@ -709,7 +714,7 @@ async def prepare_server(ctx: UpContext, args: argparse.Namespace) -> None:
     """Before anything starts: join (``--server``: the bootstrap data opened with the token),
     the PKI, the server token, and the embedded etcd member (its stable ports; a learner added
     through the member add API when joining)."""
-    token_text = args.token_file.read_text().strip() if args.token_file else args.token
+    token_text = _token_text(args)
     payload: dict[str, Any] | None = None
     joined = (ctx.data_dir / "etcd" / "member").exists() and ctx.pki.ca_file.exists()
     if args.server and not joined:
@@ -919,7 +924,7 @@ async def main(bctx: bootstrap.Context) -> int:
     if os.geteuid() == 0:
         try:  # refuse before starting anything when another instance routes our CIDRs
             nets = _nets(ctx)
-            token_text = args.token_file.read_text().strip() if args.token_file else args.token
+            token_text = _token_text(args)
             tag = nets.cluster_tag(await asyncio.to_thread(_route_cluster_id, ctx, token_text))
             try:
                 await check_free(nets, tag)
