@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|down|etcd-snapshot|chaos|fuzz|apiserver|controller-manager|scheduler|agent|metrics-server|proxy|dns|ingress-controller|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
+"""The one CLI entry: ``controlplane up|down|etcd-snapshot|chaos|fuzz|apiserver|controller-manager|scheduler|agent|metrics-server|metrics-adapter|proxy|dns|ingress-controller|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "scheduler": "controlplane.cmd.scheduler",
     "agent": "controlplane.cmd.agent",
     "metrics-server": "controlplane.cmd.metrics_server",
+    "metrics-adapter": "controlplane.cmd.metrics_adapter",
     "proxy": "controlplane.cmd.proxy",
     "dns": "controlplane.cmd.dns",
     "gitops-controller": "controlplane.cmd.gitops",

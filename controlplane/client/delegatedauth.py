@@ -81,6 +81,8 @@ def request_attributes(method: str, path: str, query: Any) -> dict[str, Any]:
             attrs["namespace"] = ns
         if name:
             attrs["name"] = name
+        if len(rest) > 2:  # custom.metrics.k8s.io: .../pods/NAME/METRIC, the metric as the subresource
+            attrs["subresource"] = rest[2]
         return {"resourceAttributes": attrs}
     return {"nonResourceAttributes": {"verb": verb, "path": path}}
 

@@ -60,6 +60,7 @@ from controlplane import hostcleanup
 from controlplane.cmd import bootstrap
 from controlplane.cmd import etcd_snapshot
 from controlplane.cmd import etcdmembers
+from controlplane.cmd import metrics_adapter
 from controlplane.cmd import secure
 from controlplane.cmd import serverjoin
 from controlplane.client.resources import STORAGECLASSES
@@ -223,7 +224,7 @@ def http_ok(url: str, cafile: Path | None = None, timeout: float = 1.0) -> bool:
 # the components whose metrics/health port `up` serves over HTTPS with delegated authn/authz
 # (a serving certificate of the cluster CA, ``cmd.statusserver``), as kube-controller-manager's
 # and kube-scheduler's secure ports; the others' ports are plain HTTP on loopback
-SECURE_METRICS = ("controller-manager", "scheduler", "metrics-server", "agent")
+SECURE_METRICS = ("controller-manager", "scheduler", "metrics-server", "agent", "metrics-adapter")
 
 
 def component_url(data_dir: Path, name: str, path: str = "") -> str | None:
@@ -496,12 +497,47 @@ class PrometheusRunnable:
         return p.pid if p is not None and p.poll() is None else None
 
 
+def _metrics_adapter(ctx: UpContext) -> Runnable | None:
+    """With ``--prometheus``: the custom and external metrics component
+    (``controlplane metrics-adapter``, prometheus-adapter's role) on that Prometheus, as
+    ``system:prometheus-adapter``, with a serving certificate of the cluster CA (its
+    APIServices' caBundle) and the front-proxy CA for the aggregation layer."""
+    if not ctx.extra.get("prometheus"):
+        return None
+    pki = ctx.pki
+    pki.serving("metrics-adapter-serving", "metrics-adapter", ["127.0.0.1", "localhost", metrics_adapter.SERVICE_DNS])
+    if not ctx.extra.get("metrics_adapter_port"):
+        ctx.extra["metrics_adapter_port"] = str(free_port())
+    config = ctx.extra.get("metrics_adapter_config") or ""
+    relist = ctx.extra.get("metrics_adapter_relist_interval") or ""
+    return ChildProcess("metrics-adapter", lambda c: [
+        "metrics-adapter", "--kubeconfig", str(c.component_kubeconfig("metrics-adapter")), "--data-dir", str(c.data_dir),
+        "--prometheus-url", c.extra["prometheus_url"], "--secure-port", c.extra["metrics_adapter_port"],
+        "--tls-cert-file", str(c.pki.crt("metrics-adapter-serving")),
+        "--tls-private-key-file", str(c.pki.key("metrics-adapter-serving")),
+        "--requestheader-client-ca-file", str(c.pki.crt("front-proxy-ca")),
+        "--requestheader-allowed-names", "front-proxy-client", "--client-ca-file", str(c.pki.ca_file),
+        *(["--config", config] if config else []), *(["--metrics-relist-interval", relist] if relist else [])],
+        ready=component_ready("metrics-adapter"), live=component_live("metrics-adapter"))
+
+
+async def register_metrics_adapter(ctx: UpContext) -> None:
+    """Service, Endpoints and the APIServices of custom.metrics.k8s.io (v1beta2, v1beta1) and
+    external.metrics.k8s.io (v1beta1) for the adapter, written with the admin's credentials."""
+    client = RestClient.from_kubeconfig(str(ctx.kubeconfig), user_agent="controlplane-up")
+    try:
+        await metrics_adapter.register_apiservices(client, "127.0.0.1", int(ctx.extra["metrics_adapter_port"]),
+                                                   ctx.pki.ca_file)
+    finally:
+        await client.close()
+
+
 def metrics_endpoints(ctx: UpContext) -> dict[str, str]:
     """Every component's metrics URL (the ``ready`` line prints them)."""
     out = {"apiserver": ctx.server + "/metrics"}
     if ctx.extra.get("etcd_metrics"):
         out["etcd"] = ctx.extra["etcd_metrics"] + "/metrics"
-    for comp in ("controller-manager", "scheduler", "metrics-server"):
+    for comp in ("controller-manager", "scheduler", "metrics-server", "metrics-adapter"):
         url = component_url(ctx.data_dir, comp, "/metrics")
         if url is not None:
             out[comp] = url
@@ -573,6 +609,7 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
     _agent,
     _metrics_server,
     lambda ctx: PrometheusRunnable() if ctx.extra.get("prometheus") else None,
+    _metrics_adapter,
     _gitops,
     _dashboard,
     _ingress,
@@ -598,6 +635,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prometheus-port", type=int, default=0, help="Prometheus' web port (0: a free port)")
     p.add_argument("--prometheus-scrape-interval", default="", help="replace the scrape/evaluation interval (15s)")
     p.add_argument("--prometheus-rules", default="", help="rule files directory (default manifests/prometheus/rules)")
+    p.add_argument("--metrics-adapter-config", default="",
+                   help="with --prometheus: the custom/external metrics rules (default manifests/prometheus-adapter/config.yaml)")
+    p.add_argument("--metrics-adapter-relist-interval", default="",
+                   help="with --prometheus: how often the metrics adapter lists Prometheus' series again (1m)")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod addresses (a /24 per node)")
     p.add_argument("--service-cidr", default="10.43.0.0/16", help="Service cluster IPs")
     p.add_argument("--pick-cidrs", action="store_true",
@@ -693,7 +734,7 @@ def _disabled(args: argparse.Namespace) -> set[str]:
     out = {d.strip() for v in args.disable for d in v.split(",") if d.strip()}
     if args.disable_apiserver:
         out |= {"apiserver", "controller-manager", "scheduler", "dns", "registry", "agent", "gitops-controller",
-                "dashboard", "metrics-server", "ingress-controller"}
+                "dashboard", "metrics-server", "ingress-controller", "metrics-adapter"}
     if args.disable_agent:
         out.add("agent")
     return out
@@ -907,6 +948,9 @@ async def main(bctx: bootstrap.Context) -> int:
                            "prometheus": "1" if args.prometheus else "", "prometheus_port": str(args.prometheus_port),
                            "prometheus_scrape_interval": args.prometheus_scrape_interval,
                            "prometheus_rules": args.prometheus_rules,
+                           "metrics_adapter_config": str(Path(args.metrics_adapter_config).resolve())
+                           if args.metrics_adapter_config else "",
+                           "metrics_adapter_relist_interval": args.metrics_adapter_relist_interval,
                            "gitops_webhook_port": str(args.gitops_webhook_port),
                            "dashboard_port": str(args.dashboard_port),
                            "ingress_http_port": str(args.ingress_http_port),
@@ -969,6 +1013,8 @@ async def main(bctx: bootstrap.Context) -> int:
             await ensure_local_path_class(ctx)
         elif r.name == "metrics-server":
             await register_metrics_api(ctx)
+        elif r.name == "metrics-adapter":
+            await register_metrics_adapter(ctx)
 
     try:
         if args.cluster_reset:

@@ -45,6 +45,9 @@ APISERVER_ETCD_CLIENT = "kube-apiserver-etcd-client"
 # this user) and Prometheus (system:monitoring reads /metrics; its role reads nodes/metrics)
 METRICS_SERVER = ("metrics-server", "system:metrics-server", ())
 PROMETHEUS = ("prometheus", "system:prometheus", ("system:monitoring",))
+# the custom and external metrics component (prometheus-adapter's role: it reads the objects a
+# metric describes and delegates authn/authz)
+METRICS_ADAPTER = ("metrics-adapter", "system:prometheus-adapter", ())
 # kube-aggregator's identity towards aggregated API servers (--proxy-client-cert-file), signed
 # by a CA of its own (front-proxy-ca, kubeadm's layout) that those servers trust for
 # X-Remote-User/X-Remote-Group headers only
@@ -114,7 +117,7 @@ class ClusterPKI:
         self.leaf("etcd/peer", "etcd-peer", (), etcd_names, ca="etcd/ca", server=True, client=True, done=done)
         self.client("apiserver-etcd-client", APISERVER_ETCD_CLIENT, ca="etcd/ca", done=done)
         for stem, cn, orgs in (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, COREDNS, APISERVER_KUBELET_CLIENT,
-                               METRICS_SERVER, PROMETHEUS, INGRESS):
+                               METRICS_SERVER, PROMETHEUS, INGRESS, METRICS_ADAPTER):
             self.client(stem, cn, orgs, done=done)
         self.ca("front-proxy-ca", "front-proxy-ca", done)
         self.client(*FRONT_PROXY_CLIENT, ca="front-proxy-ca", done=done)

@@ -9,6 +9,7 @@ with the cluster CA and carrying its own client certificate:
 - ``DATA_DIR/kubeconfigs/ingress-controller.kubeconfig``: ``system:ingress-controller`` (the
   ingress controller)
 - ``DATA_DIR/kubeconfigs/metrics-server.kubeconfig``: ``system:metrics-server``
+- ``DATA_DIR/kubeconfigs/metrics-adapter.kubeconfig``: ``system:prometheus-adapter``
 - ``DATA_DIR/kubeconfigs/node-<name>.kubeconfig``: ``system:node:<name>`` in ``system:nodes``
 
 ``user_kubeconfig`` makes one for any user and groups (``controlplane kubeconfig --user``,
@@ -23,7 +24,7 @@ from typing import Iterable
 from controlplane.kubeconfig import write_kubeconfig
 from controlplane.pki.certs import CertKey
 from controlplane.pki.cluster import (
-    ADMIN, CONTROLLER_MANAGER, COREDNS, INGRESS, KUBE_PROXY, METRICS_SERVER, SCHEDULER, ClusterPKI,
+    ADMIN, CONTROLLER_MANAGER, COREDNS, INGRESS, KUBE_PROXY, METRICS_ADAPTER, METRICS_SERVER, SCHEDULER, ClusterPKI,
 )
 
 
@@ -37,7 +38,7 @@ def write_component_kubeconfigs(pki: ClusterPKI, server: str, data_dir: Path,
     out: dict[str, Path] = {}
     stem, cn, orgs = ADMIN
     out["admin"] = _write(data_dir / "kubeconfig", server, pki, pki.client(stem, cn, orgs), cn)
-    for stem, cn, orgs in (CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, COREDNS, METRICS_SERVER, INGRESS):
+    for stem, cn, orgs in (CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, COREDNS, METRICS_SERVER, INGRESS, METRICS_ADAPTER):
         out[stem] = _write(data_dir / "kubeconfigs" / f"{stem}.kubeconfig", server, pki, pki.client(stem, cn, orgs), cn)
     for node in nodes:
         out[f"node-{node}"] = node_kubeconfig(pki, server, data_dir, node)

@@ -32,6 +32,13 @@ from controlplane.pki import certs
     ("GET", "/apis/metrics.k8s.io/v1beta1", {}, {"nonResourceAttributes": {
         "verb": "get", "path": "/apis/metrics.k8s.io/v1beta1"}}),
     ("GET", "/apis", {}, {"nonResourceAttributes": {"verb": "get", "path": "/apis"}}),
+    # custom.metrics.k8s.io: the metric is the subresource, * the name (kube's RequestInfo)
+    ("GET", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/a/pods/*/cpu_usage", {}, {"resourceAttributes": {
+        "verb": "get", "group": "custom.metrics.k8s.io", "version": "v1beta2", "resource": "pods", "namespace": "a",
+        "name": "*", "subresource": "cpu_usage"}}),
+    ("GET", "/apis/external.metrics.k8s.io/v1beta1/namespaces/a/queue_depth", {}, {"resourceAttributes": {
+        "verb": "list", "group": "external.metrics.k8s.io", "version": "v1beta1", "resource": "queue_depth",
+        "namespace": "a"}}),
 ])
 def test_request_attributes(method, path, query, want):
     assert request_attributes(method, path, query) == want

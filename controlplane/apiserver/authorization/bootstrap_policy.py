@@ -311,6 +311,13 @@ def cluster_roles() -> list[dict[str, Any]]:
                                       r(["get", "list", "watch"], [""], ["pods", "nodes"])]),
         _cr("system:aggregated-metrics-reader", [r(["get", "list", "watch"], ["metrics.k8s.io"], ["pods", "nodes"])],
             labels={AGG + "view": "true", AGG + "edit": "true", AGG + "admin": "true"}),
+        # the custom metrics component (prometheus-adapter's custom-metrics-resource-reader, with
+        # the workloads a metric commonly describes: it lists them by label selector for NAME *;
+        # never secrets)
+        _cr("system:prometheus-adapter", [r(["get", "list", "watch"], [""], ["namespaces", "pods", "services", "nodes"]),
+                                          r(["get", "list", "watch"], ["apps"], ["deployments", "statefulsets",
+                                                                                 "replicasets", "daemonsets"]),
+                                          r(["get", "list", "watch"], ["batch"], ["jobs"])]),
         # Prometheus' scrape identity (the prometheus-operator's ClusterRole; system:monitoring gives /metrics)
         _cr("controlplane:prometheus", [r(["get", "list", "watch"], [""], ["nodes", "nodes/metrics", "services",
                                                                           "endpoints", "pods"]),
@@ -352,6 +359,8 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
         _crb("system:metrics-server", "system:metrics-server", [user("system:metrics-server")]),
         _crb("metrics-server:system:auth-delegator", "system:auth-delegator", [user("system:metrics-server")]),
         _crb("controlplane:prometheus", "controlplane:prometheus", [user("system:prometheus")]),
+        _crb("system:prometheus-adapter", "system:prometheus-adapter", [user("system:prometheus-adapter")]),
+        _crb("prometheus-adapter:system:auth-delegator", "system:auth-delegator", [user("system:prometheus-adapter")]),
     ]
 
 
