@@ -2,7 +2,8 @@
 (``/usr/bin/prometheus``) on ``manifests/prometheus``; every component is a target and every
 target is up (apiserver, etcd, controller-manager, scheduler, metrics-server, and /metrics,
 /metrics/cadvisor, /metrics/resource of each real node); stopping a node's agent fires the
-``KubeletDown`` alert for that node. Prometheus scrapes as ``system:prometheus`` (group
+``KubeletDown`` alert for that node; an APIService whose Service does not exist sets
+``aggregator_unavailable_apiservice`` and fires ``KubeAggregatedAPIDown``. Prometheus scrapes as ``system:prometheus`` (group
 ``system:monitoring``) over HTTPS; the agents authorize it for ``nodes/metrics``. The shipped rules run with their ``for:`` set to 0 s
 (``--prometheus-rules`` with a rewritten copy) and a 1 s scrape interval, so the test waits
 seconds, not minutes."""
@@ -27,10 +28,23 @@ import yaml
 from controlplane.etcd_process import free_port
 from controlplane.pki.cluster import ClusterPKI
 from tests.fixtures.agent import HAVE_RUNC, AgentProcess, leftovers
-from tests.fixtures.apiserver import REPO
+from tests.fixtures.apiserver import REPO, make_kubectl
 from tests.fixtures.network import allocate_test_net
 
 pytestmark = [pytest.mark.integration, pytest.mark.runc, pytest.mark.timeout(240)]
+
+BROKEN_APISERVICE = """
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1.broken.example.com}
+spec:
+  group: broken.example.com
+  version: v1
+  service: {namespace: default, name: nothing-here, port: 443}
+  insecureSkipTLSVerify: true
+  groupPriorityMinimum: 100
+  versionPriority: 10
+"""
 
 JOBS = {"apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "metrics-server", "kubelet"}
 
@@ -130,6 +144,24 @@ def test_prometheus_scrapes_every_component_and_alerts_on_a_stopped_node(tmp_pat
                     and a["labels"].get("node") == f"{node}-x"]
         fired = _wait("KubeletDown firing for the stopped node", alert, 60)
         assert fired[0]["labels"]["severity"] == "critical"
+
+        # an aggregated API whose Service does not exist: kube-aggregator's gauge says so and
+        # KubeAggregatedAPIDown fires for it; the metrics-server's stays available
+        kubectl = make_kubectl(Path(ready["kubeconfig"]), tmp_path / "kubectl-cache")
+        kubectl("apply", "-f", "-", input=BROKEN_APISERVICE)
+
+        def gauge(name: str):
+            q = prom + "/api/v1/query?query=" + urllib.request.quote(f'aggregator_unavailable_apiservice{{name="{name}"}}')
+            res = _get(q)["data"]["result"]
+            return res[0]["value"][1] if res else None
+        _wait("the broken APIService's gauge at 1", lambda: gauge("v1.broken.example.com") == "1", 60)
+        assert gauge("v1beta1.metrics.k8s.io") == "0"
+
+        def api_down():
+            return [a for a in _get(prom + "/api/v1/alerts")["data"]["alerts"]
+                    if a["labels"]["alertname"] == "KubeAggregatedAPIDown" and a["state"] == "firing"]
+        down_alerts = _wait("KubeAggregatedAPIDown firing", api_down, 60)
+        assert {a["labels"]["name"] for a in down_alerts} == {"v1.broken.example.com"}, down_alerts
     finally:
         if extra is not None:
             extra.stop()

@@ -8,6 +8,12 @@ for that port (``MissingEndpoints``), and that the backend answers
 Endpoints change, and every ``interval`` (30 s) anyway. The condition is written (through the
 ``write`` the server provides, a ``/status`` update) only when it changed; its
 ``lastTransitionTime`` moves only with its status.
+
+Metric, kube-aggregator's: ``aggregator_unavailable_apiservice{name}`` (1 while an APIService
+is not Available, 0 when it is; gone with the APIService), which kube-prometheus'
+``KubeAggregatedAPIDown`` alert reads (``manifests/prometheus/rules``). Its companion counter
+``aggregator_unavailable_apiservice_total`` is not exported: prometheus_client refuses a
+counter whose name is a gauge's plus ``_total`` (and its multiprocess files would merge them).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+from prometheus_client import Gauge
 
 from controlplane.apiserver.aggregation.apiservices import APIServices, is_remote
 from controlplane.apiserver.aggregation.proxy import TLS
@@ -31,12 +38,26 @@ Condition = tuple[str, str, str]  # status, reason, message
 Write = Callable[[str, Condition], Awaitable[None]]
 DISCOVERY_TIMEOUT = 5.0
 
+UNAVAILABLE = Gauge("aggregator_unavailable_apiservice",
+                    "Gauge of APIServices which are marked as unavailable broken down by APIService name.",
+                    ["name"], multiprocess_mode="livemax")
+
 
 def current(apiservice: Obj) -> Condition | None:
     for c in (apiservice.get("status") or {}).get("conditions") or []:
         if c.get("type") == "Available":
             return c.get("status", ""), c.get("reason", ""), c.get("message", "")
     return None
+
+
+def forget(name: str) -> None:
+    """An APIService gone: its gauge series goes too (0 first: with several apiserver workers
+    the value lives in a shared file that ``remove`` does not clear)."""
+    UNAVAILABLE.labels(name).set(0)
+    try:
+        UNAVAILABLE.remove(name)
+    except KeyError:
+        pass
 
 
 class AvailabilityController:
@@ -91,6 +112,7 @@ class AvailabilityController:
     async def sync(self, a: Obj) -> None:
         name = (a.get("metadata") or {}).get("name") or ""
         cond = await self.check(a)
+        UNAVAILABLE.labels(name).set(0 if cond[0] == "True" else 1)
         if cond != current(a):
             log.info("apiservice availability", apiservice=name, status=cond[0], reason=cond[1])
             await self.write(name, cond)
@@ -110,6 +132,7 @@ class AvailabilityController:
                 due.append(a)
         for name in [n for n in self._last if n not in names]:
             del self._last[name]
+            forget(name)
         results = await asyncio.gather(*(self.sync(a) for a in due), return_exceptions=True)
         for a, r in zip(due, results):
             if isinstance(r, Exception):
