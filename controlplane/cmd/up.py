@@ -619,7 +619,8 @@ COMPONENTS: list[Callable[[UpContext], Runnable | None]] = [
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("up", help="run etcd, the apiserver and the other components in the foreground")
     p.add_argument("--data-dir", type=Path, default=Path(".data"))
-    p.add_argument("--port", type=int, default=6443)
+    p.add_argument("--port", type=int, default=6443,
+                   help="the apiserver's port (0: a free one, kept in DATA_DIR/apiserver-port for the next start)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--etcd-endpoints", default="", help="use this etcd instead of an embedded one")
     p.add_argument("--apiserver-workers", type=int, default=2,
@@ -927,6 +928,34 @@ def _picked_cidrs(args: argparse.Namespace) -> None:
     args.cluster_cidr, args.service_cidr = saved["cluster_cidr"], saved["service_cidr"]
 
 
+def _port_free(port: int, host: str) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _chosen_port(args: argparse.Namespace) -> int:
+    """``--port 0``: the port this data directory's apiserver had before (kept in
+    ``DATA_DIR/apiserver-port``, so kubeconfigs and agents keep working across restarts) when it
+    is still free, else a free one, written there. The apiserver's workers each bind the port
+    (SO_REUSEPORT), so it must be a fixed number before they start."""
+    f = args.data_dir / "apiserver-port"
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "") else ("::1" if args.host == "::" else args.host)
+    try:
+        port = int(f.read_text().strip())
+    except (OSError, ValueError):
+        port = 0
+    if not (0 < port < 65536 and _port_free(port, host)):
+        port = free_port()
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    f.write_text(f"{port}\n")
+    log.info("apiserver port chosen", port=port)
+    return port
+
+
 async def main(bctx: bootstrap.Context) -> int:
     args, stop = bctx.args, bctx.stop
     if not (args.leader_elect_retry_period * 1.2 < args.leader_elect_renew_deadline < args.leader_elect_lease_duration):
@@ -941,6 +970,8 @@ async def main(bctx: bootstrap.Context) -> int:
         return 2
     if args.pick_cidrs:
         _picked_cidrs(args)
+    if args.port == 0:
+        args.port = _chosen_port(args)
     ctx = UpContext(data_dir=args.data_dir.resolve(), port=args.port, host=args.host,
                     etcd_endpoints=[e for e in args.etcd_endpoints.split(",") if e],
                     extra={"apiserver_workers": str(args.apiserver_workers), "cluster_cidr": args.cluster_cidr,
