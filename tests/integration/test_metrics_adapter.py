@@ -8,7 +8,8 @@ aggregation layer:
   Prometheus every second); ``pods/*/cpu_usage`` of a busybox Deployment spinning under a
   200m limit reads 100-260m (v1beta2 and v1beta1 shapes), one pod by name too;
 - an ``autoscaling/v2`` HPA on that Pods metric (average 50m) scales the Deployment from 1 to
-  its maximum, 2, and its status shows the Pods metric's current average;
+  its maximum, 2, and its status shows the Pods metric's current average; the namespace's
+  own ``cpu_usage`` (both path forms);
 - the external metric ``pods_by_phase`` (``kube_pod_status_phase``) counts the Running pods;
 - bad input: an unknown metric and an object without a sample are 404 ``Status`` answers with
   prometheus-adapter's message, a selector that does not parse is 400, a write is 405.
@@ -137,6 +138,14 @@ def test_custom_and_external_metrics_from_prometheus_drive_an_hpa(tmp_path: Path
         assert 100 <= parse_quantity(item["value"]) * 1000 <= 260, item  # a 200m limit, as the cgroup ran it
         one = json.loads(raw(f"/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/{pod}/cpu_usage").stdout)
         assert one["apiVersion"] == "custom.metrics.k8s.io/v1beta1" and one["items"][0]["metricName"] == "cpu_usage"
+
+        # the namespace itself, in both forms (namespaces/NS/metrics/M and the cluster-scoped one)
+        for path in ("/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/metrics/cpu_usage",
+                     "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/cpu_usage"):
+            ns_items = json.loads(raw(path).stdout)["items"]
+            assert [(i["describedObject"]["kind"], i["describedObject"]["name"]) for i in ns_items] == \
+                [("Namespace", "default")], ns_items
+            assert parse_quantity(ns_items[0]["value"]) * 1000 >= 100, ns_items
 
         # external: the cluster-state series by phase
         ext = json.loads(raw("/apis/external.metrics.k8s.io/v1beta1/namespaces/default/pods_by_phase"
