@@ -43,7 +43,7 @@ MANIFESTS = Path(__file__).resolve().parents[1] / "manifests" / "prometheus"
 BINARY = "/usr/bin/prometheus"
 # job -> the component whose DATA_DIR/<component>.metrics-port it scrapes
 PORT_FILE_JOBS = {"kube-controller-manager": "controller-manager", "kube-scheduler": "scheduler",
-                  "metrics-server": "metrics-server"}
+                  "metrics-server": "metrics-server", "prometheus-adapter": "metrics-adapter"}
 
 
 def prometheus_binary() -> str:

@@ -1,6 +1,7 @@
 """Prometheus end to end: ``controlplane up --prometheus`` runs the real Prometheus
 (``/usr/bin/prometheus``) on ``manifests/prometheus``; every component is a target and every
-target is up (apiserver, etcd, controller-manager, scheduler, metrics-server, and /metrics,
+target is up (apiserver, etcd, controller-manager, scheduler, metrics-server, the metrics
+adapter, and /metrics,
 /metrics/cadvisor, /metrics/resource of each real node); stopping a node's agent fires the
 ``KubeletDown`` alert for that node; an APIService whose Service does not exist sets
 ``aggregator_unavailable_apiservice`` and fires ``KubeAggregatedAPIDown``. Prometheus scrapes as ``system:prometheus`` (group
@@ -46,7 +47,7 @@ spec:
   versionPriority: 10
 """
 
-JOBS = {"apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "metrics-server", "kubelet"}
+JOBS = {"apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "metrics-server", "prometheus-adapter", "kubelet"}
 
 
 def _rules_without_for(dest: Path) -> Path:
