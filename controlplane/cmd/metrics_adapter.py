@@ -31,7 +31,7 @@ from aiohttp import web
 
 from controlplane.client import resources as R
 from controlplane.client.delegatedauth import RequestAuth
-from controlplane.client.rest import ApiStatusError, RestClient
+from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_duration
@@ -39,6 +39,7 @@ from controlplane.metrics import tls
 from controlplane.metrics.adapter import rules as rl
 from controlplane.metrics.adapter.api import CUSTOM, CUSTOM_VERSIONS, EXTERNAL, AdapterApi
 from controlplane.metrics.adapter.prom import Prometheus
+from controlplane.metrics.register import apply_objects
 
 log = get_logger(__name__)
 COMPONENT = bootstrap.Component("metrics-adapter", secure_metrics=True)
@@ -118,18 +119,7 @@ def apiservice_objects(address: str, port: int, ca_cert: Path | None) -> list[tu
 
 
 async def register_apiservices(client: RestClient, address: str, port: int, ca_cert: Path | None) -> None:
-    for res, obj in apiservice_objects(address, port, ca_cert):
-        md = obj["metadata"]
-        try:
-            await client.create(res, obj, md.get("namespace"))
-        except ApiStatusError as e:
-            if not e.already_exists:
-                raise
-            cur = await client.get(res, md["name"], md.get("namespace"))
-            if res is R.SERVICES:  # keep the allocated clusterIP
-                obj["spec"] = {**(cur.get("spec") or {}), **obj["spec"]}
-            obj = {**obj, "metadata": {**md, "resourceVersion": cur["metadata"]["resourceVersion"]}}
-            await client.update(res, obj)
+    await apply_objects(client, apiservice_objects(address, port, ca_cert))
 
 
 def _read(path: str | None) -> bytes | None:

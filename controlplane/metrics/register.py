@@ -52,7 +52,12 @@ def objects(address: str, port: int, ca_cert: Path | None) -> list[tuple[R.Resou
 
 
 async def register(client: RestClient, address: str, port: int, ca_cert: Path | None = None) -> None:
-    for res, obj in objects(address, port, ca_cert):
+    await apply_objects(client, objects(address, port, ca_cert))
+
+
+async def apply_objects(client: RestClient, objs: list[tuple[R.Resource, dict]]) -> None:
+    """Create each object, or update the one there (a Service keeps its clusterIP)."""
+    for res, obj in objs:
         md = obj["metadata"]
         try:
             await client.create(res, obj, md.get("namespace"))

@@ -29,25 +29,18 @@ from urllib.parse import quote
 from aiohttp import web
 
 from controlplane.client.delegatedauth import RequestAuth
-from controlplane.client.rest import ApiStatusError, RestClient, dumps
+from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
 from controlplane.machinery.selectors import LabelSelector, parse_label_selector
 from controlplane.machinery.timestamps import rfc3339
 from controlplane.metrics.adapter import rules as rl
 from controlplane.metrics.adapter.prom import Prometheus, PrometheusError
+from controlplane.metrics.api import status
 
 log = get_logger(__name__)
 
 CUSTOM, EXTERNAL = "custom.metrics.k8s.io", "external.metrics.k8s.io"
 CUSTOM_VERSIONS = ("v1beta2", "v1beta1")
-
-
-def status(code: int, reason: str, message: str, details: dict | None = None) -> web.Response:
-    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": message, "reason": reason, "code": code}
-    if details:
-        body["details"] = details
-    return web.Response(status=code, body=dumps(body), content_type="application/json")
 
 
 class _Failure(Exception):
