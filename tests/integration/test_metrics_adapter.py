@@ -161,6 +161,8 @@ def test_custom_and_external_metrics_from_prometheus_drive_an_hpa(tmp_path: Path
              404, "the server could not find the metric cpu_usage for pods ghost"),
             ("/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/cpu_usage?labelSelector=a%20in%20(",
              400, "unable to parse labelSelector"),
+            ("/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/cpu_usage"
+             "?metricLabelSelector=app.kubernetes.io%2Fname%3Dweb", 400, "is not a Prometheus label name"),
         ]:
             res = raw(path, check=False)
             assert res.returncode != 0 and text in res.stderr, (path, res.stderr)

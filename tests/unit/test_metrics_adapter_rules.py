@@ -128,6 +128,8 @@ def test_the_namespace_object_and_selectors_without_promql_form():
     assert (query, label) == ('sum(x_hits{namespace="team-a"}) by (namespace)', "namespace")
     with pytest.raises(ValueError, match="cannot be expressed"):
         rl.object_query(metric, PODS, "default", ["a"], parse_label_selector("replicas>2"))
+    with pytest.raises(ValueError, match="not a Prometheus label name"):
+        rl.object_query(metric, PODS, "default", ["a"], parse_label_selector("app.kubernetes.io/name=web"))
 
 
 @pytest.mark.parametrize("namespace,selector,want", [

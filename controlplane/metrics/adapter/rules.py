@@ -279,8 +279,13 @@ def selector_matchers(sel: LabelSelector) -> list[str]:
     return out
 
 
+_PROM_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
 def _matcher(r: Requirement) -> str:
     op, k = r.op, r.key
+    if not _PROM_LABEL.fullmatch(k):
+        raise ValueError(f"label {k!r} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
     if op in ("=", "=="):
         return f"{k}={_promql_string(r.values[0])}"
     if op == "!=":
