@@ -9,7 +9,8 @@ aggregation layer:
   200m limit reads 100-260m (v1beta2 and v1beta1 shapes), one pod by name too;
 - an ``autoscaling/v2`` HPA on that Pods metric (average 50m) scales the Deployment from 1 to
   its maximum, 2, and its status shows the Pods metric's current average; the namespace's
-  own ``cpu_usage`` (both path forms);
+  own ``cpu_usage`` (both path forms) drives an HPA's Object metric (value 100m) on a second
+  Deployment to its maximum too;
 - the external metric ``pods_by_phase`` (``kube_pod_status_phase``) counts the Running pods;
 - bad input: an unknown metric and an object without a sample are 404 ``Status`` answers with
   prometheus-adapter's message, a selector that does not parse is 400, a write is 405.
@@ -53,6 +54,23 @@ spec:
         image: busybox
         command: ["sh", "-c", "while :; do :; done"]
         resources: {requests: {cpu: 50m}, limits: {cpu: 200m}}
+"""
+
+# an Object metric: the namespace's own cpu_usage (every spinning pod of it) against 100m
+OBJECT_HPA = """
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: spin2}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: spin2}
+  minReplicas: 1
+  maxReplicas: 2
+  metrics:
+  - type: Object
+    object:
+      describedObject: {apiVersion: v1, kind: Namespace, name: default}
+      metric: {name: cpu_usage}
+      target: {type: Value, value: 100m}
 """
 
 HPA = """
@@ -113,6 +131,7 @@ def test_custom_and_external_metrics_from_prometheus_drive_an_hpa(tmp_path: Path
             return kubectl("get", "--raw", path, check=check)
 
         kubectl("apply", "-f", "-", input=SPIN)
+        kubectl("apply", "-f", "-", input=SPIN.replace("spin", "spin2"))
         # the APIServices are Available, and discovery shows the pod metrics once scraped
         for name in ("v1beta2.custom.metrics.k8s.io", "v1beta1.custom.metrics.k8s.io", "v1beta1.external.metrics.k8s.io"):
             _wait(f"{name} Available", lambda n=name: any(
@@ -170,22 +189,29 @@ def test_custom_and_external_metrics_from_prometheus_drive_an_hpa(tmp_path: Path
                       "-f", "-", input="{}", check=False)
         assert res.returncode != 0 and ("MethodNotAllowed" in res.stderr or "not allow" in res.stderr), res.stderr
 
-        # the HPA on the Pods metric: ~200m per pod against an average of 50m -> its maximum
+        # the HPA on the Pods metric (~200m per pod against an average of 50m) and the one on
+        # the namespace's Object metric (~400m against 100m): both to their maximum
         kubectl("apply", "-f", "-", input=HPA)
+        kubectl("apply", "-f", "-", input=OBJECT_HPA)
 
-        def scaled():
-            hpa = json.loads(kubectl("get", "hpa", "spin", "-o", "json").stdout)
+        def scaled(name: str):
+            hpa = json.loads(kubectl("get", "hpa", name, "-o", "json").stdout)
             st = hpa.get("status") or {}
             return hpa if st.get("desiredReplicas") == 2 and st.get("currentMetrics") else None
-        hpa = _wait("the HPA scaling to 2 on cpu_usage", scaled, 90)
+        hpa = _wait("the Pods HPA scaling to 2 on cpu_usage", lambda: scaled("spin"), 90)
         cur = hpa["status"]["currentMetrics"][0]
         assert cur["type"] == "Pods" and cur["pods"]["metric"]["name"] == "cpu_usage", cur
         assert parse_quantity(cur["pods"]["current"]["averageValue"]) * 1000 >= 100, cur
         active = {c["type"]: c for c in hpa["status"]["conditions"]}["ScalingActive"]
         assert active["status"] == "True", hpa["status"]["conditions"]
-        _wait("the Deployment at 2", lambda: json.loads(kubectl("get", "deploy", "spin", "-o", "json").stdout)
-              ["spec"]["replicas"] == 2, 30)
-        kubectl("delete", "hpa,deploy", "spin", "--wait=false")  # the spinning stops before up does
+        hpa = _wait("the Object HPA scaling to 2 on the namespace's cpu_usage", lambda: scaled("spin2"), 60)
+        cur = hpa["status"]["currentMetrics"][0]
+        assert cur["type"] == "Object" and cur["object"]["describedObject"]["kind"] == "Namespace", cur
+        assert parse_quantity(cur["object"]["current"]["value"]) * 1000 >= 200, cur
+        for name in ("spin", "spin2"):
+            _wait(f"the Deployment {name} at 2", lambda n=name: json.loads(
+                kubectl("get", "deploy", n, "-o", "json").stdout)["spec"]["replicas"] == 2, 30)
+        kubectl("delete", "hpa,deploy", "spin", "spin2", "--wait=false")  # the spinning stops before up does
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
