@@ -10,7 +10,7 @@ aggregation layer:
 - an ``autoscaling/v2`` HPA on that Pods metric (average 50m) scales the Deployment from 1 to
   its maximum, 2, and its status shows the Pods metric's current average; the namespace's
   own ``cpu_usage`` (both path forms) drives an HPA's Object metric (value 100m) on a second
-  Deployment to its maximum too;
+  Deployment to its maximum too, with an External metric (``pods_by_phase``) beside it;
 - the external metric ``pods_by_phase`` (``kube_pod_status_phase``) counts the Running pods;
 - bad input: an unknown metric and an object without a sample are 404 ``Status`` answers with
   prometheus-adapter's message, a selector that does not parse is 400, a write is 405.
@@ -56,7 +56,8 @@ spec:
         resources: {requests: {cpu: 50m}, limits: {cpu: 200m}}
 """
 
-# an Object metric: the namespace's own cpu_usage (every spinning pod of it) against 100m
+# an Object metric (the namespace's own cpu_usage: every spinning pod of it, against 100m) and an
+# External one (the namespace's Running pods, against 1)
 OBJECT_HPA = """
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
@@ -71,6 +72,10 @@ spec:
       describedObject: {apiVersion: v1, kind: Namespace, name: default}
       metric: {name: cpu_usage}
       target: {type: Value, value: 100m}
+  - type: External
+    external:
+      metric: {name: pods_by_phase, selector: {matchLabels: {phase: Running}}}
+      target: {type: Value, value: "1"}
 """
 
 HPA = """
@@ -208,6 +213,9 @@ def test_custom_and_external_metrics_from_prometheus_drive_an_hpa(tmp_path: Path
         cur = hpa["status"]["currentMetrics"][0]
         assert cur["type"] == "Object" and cur["object"]["describedObject"]["kind"] == "Namespace", cur
         assert parse_quantity(cur["object"]["current"]["value"]) * 1000 >= 200, cur
+        ext_cur = hpa["status"]["currentMetrics"][1]
+        assert ext_cur["type"] == "External" and ext_cur["external"]["metric"]["name"] == "pods_by_phase", ext_cur
+        assert parse_quantity(ext_cur["external"]["current"]["value"]) >= 2, ext_cur  # spin and spin2 at least
         for name in ("spin", "spin2"):
             _wait(f"the Deployment {name} at 2", lambda n=name: json.loads(
                 kubectl("get", "deploy", n, "-o", "json").stdout)["spec"]["replicas"] == 2, 30)
