@@ -55,17 +55,31 @@ async def register(client: RestClient, address: str, port: int, ca_cert: Path | 
     await apply_objects(client, objects(address, port, ca_cert))
 
 
+CONFLICT_RETRIES = 5
+
+
 async def apply_objects(client: RestClient, objs: list[tuple[R.Resource, dict]]) -> None:
-    """Create each object, or update the one there (a Service keeps its clusterIP)."""
+    """Create each object, or update the one there (a Service keeps its clusterIP). An update
+    that meets a newer version (409 Conflict: another server's availability controller wrote the
+    APIService's status between the read and the write, as when HA servers start together) is
+    read and tried again, as client-go's ``RetryOnConflict``."""
     for res, obj in objs:
         md = obj["metadata"]
         try:
             await client.create(res, obj, md.get("namespace"))
+            continue
         except ApiStatusError as e:
             if not e.already_exists:
                 raise
+        for attempt in range(CONFLICT_RETRIES):
             cur = await client.get(res, md["name"], md.get("namespace"))
+            want = dict(obj)
             if res is R.SERVICES:  # keep the allocated clusterIP
-                obj["spec"] = {**(cur.get("spec") or {}), **obj["spec"]}
-            obj = {**obj, "metadata": {**md, "resourceVersion": cur["metadata"]["resourceVersion"]}}
-            await client.update(res, obj)
+                want["spec"] = {**(cur.get("spec") or {}), **obj["spec"]}
+            want["metadata"] = {**md, "resourceVersion": cur["metadata"]["resourceVersion"]}
+            try:
+                await client.update(res, want)
+                break
+            except ApiStatusError as e:
+                if not e.conflict or attempt == CONFLICT_RETRIES - 1:
+                    raise
