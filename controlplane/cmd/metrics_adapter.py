@@ -23,19 +23,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import tempfile
 from pathlib import Path
 
 import yaml
-from aiohttp import web
 
 from controlplane.client import resources as R
-from controlplane.client.delegatedauth import RequestAuth
 from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_duration
-from controlplane.metrics import tls
+from controlplane.metrics import serving
 from controlplane.metrics.adapter import rules as rl
 from controlplane.metrics.adapter.api import CUSTOM, CUSTOM_VERSIONS, EXTERNAL, AdapterApi
 from controlplane.metrics.adapter.prom import Prometheus
@@ -122,8 +119,6 @@ async def register_apiservices(client: RestClient, address: str, port: int, ca_c
     await apply_objects(client, apiservice_objects(address, port, ca_cert))
 
 
-def _read(path: str | None) -> bytes | None:
-    return Path(path).read_bytes() if path else None
 
 
 async def _main(ctx: bootstrap.Context) -> int:
@@ -133,40 +128,13 @@ async def _main(ctx: bootstrap.Context) -> int:
     except rl.ConfigError as e:
         log.error("unusable configuration", error=str(e))
         return 2
-    if args.kubeconfig:
-        client = RestClient.from_kubeconfig(args.kubeconfig, user_agent="metrics-adapter")
-    elif args.server:
-        client = RestClient(args.server, user_agent="metrics-adapter")
-    else:
-        raise SystemExit("--kubeconfig or --server is required")
-    if args.tls_cert_file and args.tls_private_key_file:
-        cert, key = Path(args.tls_cert_file), Path(args.tls_private_key_file)
-    else:
-        cert_dir = Path(args.cert_dir) if args.cert_dir else Path(tempfile.mkdtemp(prefix="metrics-adapter-certs-"))
-        cert, key = await asyncio.to_thread(tls.self_signed, cert_dir, ("localhost", args.bind_address, SERVICE_DNS))
-    auth = None
-    if args.delegated_auth:
-        auth = RequestAuth(client, requestheader_ca=_read(args.requestheader_client_ca_file),
-                           allowed_names=tuple(n for n in args.requestheader_allowed_names.split(",") if n),
-                           client_ca=_read(args.client_ca_file),
-                           always_allow_paths=tuple(p for p in args.authorization_always_allow_paths.split(",") if p))
+    client = serving.client(args, "metrics-adapter")
+    cert, key = await serving.certificate(args, "metrics-adapter", SERVICE_DNS)
+    auth = serving.request_auth(client, args)
     prom = Prometheus(args.prometheus_url)
     api = AdapterApi(client, prom, custom_rules, external_rules, relist_interval=args.metrics_relist_interval,
                      series_window=args.metrics_max_age, auth=auth)
-    runner = web.AppRunner(api.app, access_log=None)
-    await runner.setup()
-    server_ssl = tls.server_context(cert, key)
-    if auth is not None:
-        auth.server_context(server_ssl)
-    site = web.TCPSite(runner, args.bind_address, args.secure_port, ssl_context=server_ssl)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    if getattr(args, "data_dir", None):
-        d = Path(args.data_dir)
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / ".metrics-adapter.port.tmp"
-        tmp.write_text(f"{port}\n")
-        tmp.replace(d / "metrics-adapter.port")
+    runner, port = await serving.serve(api.app, args, cert, key, auth, "metrics-adapter")
     log.info("serving custom and external metrics", address=args.bind_address, port=port,
              prometheus=args.prometheus_url, rules=len(custom_rules), external_rules=len(external_rules))
     if args.register_apiservice:

@@ -29,20 +29,15 @@ import asyncio
 import gc
 import ipaddress
 import ssl
-import tempfile
-from pathlib import Path
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from controlplane.client.rest import RestClient
 from controlplane.cmd import bootstrap
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_duration
 from controlplane.metrics import register as apiservice_registration
-from controlplane.metrics import tls
+from controlplane.metrics import serving
 from controlplane.metrics.api import MetricsApi
-from controlplane.client.delegatedauth import RequestAuth
 from controlplane.metrics.cache import node_informer, pod_informer
 from controlplane.metrics.scraper import ScrapeConfig, Scraper
 from controlplane.metrics.state import StateCollector
@@ -112,8 +107,6 @@ def scrape_config(args: argparse.Namespace) -> ScrapeConfig:
                         concurrency=args.scrape_concurrency)
 
 
-def _read(path: str | None) -> bytes | None:
-    return Path(path).read_bytes() if path else None
 
 
 # CPython's default is (700, 10, 10); the apiserver and the scheduler use the same
@@ -133,47 +126,19 @@ def _tune_gc() -> None:
 
 async def _main(ctx: bootstrap.Context) -> int:
     args = ctx.args
-    if args.kubeconfig:
-        client = RestClient.from_kubeconfig(args.kubeconfig, user_agent="metrics-server")
-    elif args.server:
-        client = RestClient(args.server, user_agent="metrics-server")
-    else:
-        raise SystemExit("--kubeconfig or --server is required")
-    if args.tls_cert_file and args.tls_private_key_file:
-        cert, key = Path(args.tls_cert_file), Path(args.tls_private_key_file)
-    else:
-        cert_dir = Path(args.cert_dir) if args.cert_dir else Path(tempfile.mkdtemp(prefix="metrics-server-certs-"))
-        cert, key = await asyncio.to_thread(tls.self_signed, cert_dir,
-                                            ("localhost", args.bind_address, apiservice_registration.SERVICE_DNS))
+    client = serving.client(args, "metrics-server")
+    cert, key = await serving.certificate(args, "metrics-server", apiservice_registration.SERVICE_DNS)
     storage = Storage(args.metric_resolution)
     nodes, pods = node_informer(client), pod_informer(client)
     if args.kube_state_metrics:
         state = CollectorRegistry(auto_describe=False)
         state.register(StateCollector(nodes, pods))
         ctx.add_metrics(state)
-    auth = None
-    if args.delegated_auth:
-        auth = RequestAuth(client, requestheader_ca=_read(args.requestheader_client_ca_file),
-                           allowed_names=tuple(n for n in args.requestheader_allowed_names.split(",") if n),
-                           client_ca=_read(args.client_ca_file),
-                           always_allow_paths=tuple(p for p in args.authorization_always_allow_paths.split(",") if p))
+    auth = serving.request_auth(client, args)
     api = MetricsApi(storage, nodes, pods, auth, ctx.served_metrics)
     scraper = Scraper(nodes.list, storage, scrape_config(args), args.metric_resolution,
                       render=api.render, publish=api.publish)
-    runner = web.AppRunner(api.app, access_log=None)
-    await runner.setup()
-    server_ssl = tls.server_context(cert, key)
-    if auth is not None:
-        auth.server_context(server_ssl)
-    site = web.TCPSite(runner, args.bind_address, args.secure_port, ssl_context=server_ssl)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    if getattr(args, "data_dir", None):
-        d = Path(args.data_dir)
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / ".metrics-server.port.tmp"
-        tmp.write_text(f"{port}\n")
-        tmp.replace(d / "metrics-server.port")
+    runner, port = await serving.serve(api.app, args, cert, key, auth, "metrics-server")
     log.info("serving metrics.k8s.io", address=args.bind_address, port=port, resolution=args.metric_resolution)
     if args.register_apiservice:
         own_cert = None if (args.tls_cert_file and args.tls_private_key_file) else cert

@@ -54,7 +54,7 @@ import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from controlplane import hostcleanup
 from controlplane.cmd import bootstrap
@@ -451,15 +451,19 @@ async def ensure_local_path_class(ctx: UpContext) -> None:
         await client.close()
 
 
+async def _as_admin(ctx: UpContext, write: Callable[[RestClient], Awaitable[None]]) -> None:
+    client = RestClient.from_kubeconfig(str(ctx.kubeconfig), user_agent="controlplane-up")
+    try:
+        await write(client)
+    finally:
+        await client.close()
+
+
 async def register_metrics_api(ctx: UpContext) -> None:
     """Service, Endpoints and APIService ``v1beta1.metrics.k8s.io`` (caBundle: the cluster CA),
     written with the admin's credentials."""
-    client = RestClient.from_kubeconfig(str(ctx.kubeconfig), user_agent="controlplane-up")
-    try:
-        await apiservice_registration.register(client, "127.0.0.1", int(ctx.extra["metrics_server_port"]),
-                                               ctx.pki.ca_file)
-    finally:
-        await client.close()
+    await _as_admin(ctx, lambda client: apiservice_registration.register(
+        client, "127.0.0.1", int(ctx.extra["metrics_server_port"]), ctx.pki.ca_file))
 
 
 class PrometheusRunnable:
@@ -524,12 +528,8 @@ def _metrics_adapter(ctx: UpContext) -> Runnable | None:
 async def register_metrics_adapter(ctx: UpContext) -> None:
     """Service, Endpoints and the APIServices of custom.metrics.k8s.io (v1beta2, v1beta1) and
     external.metrics.k8s.io (v1beta1) for the adapter, written with the admin's credentials."""
-    client = RestClient.from_kubeconfig(str(ctx.kubeconfig), user_agent="controlplane-up")
-    try:
-        await metrics_adapter.register_apiservices(client, "127.0.0.1", int(ctx.extra["metrics_adapter_port"]),
-                                                   ctx.pki.ca_file)
-    finally:
-        await client.close()
+    await _as_admin(ctx, lambda client: metrics_adapter.register_apiservices(
+        client, "127.0.0.1", int(ctx.extra["metrics_adapter_port"]), ctx.pki.ca_file))
 
 
 def metrics_endpoints(ctx: UpContext) -> dict[str, str]:

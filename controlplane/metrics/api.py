@@ -138,6 +138,24 @@ def not_found(resource: str, name: str) -> web.Response:
                   {"name": name, "group": GROUP, "kind": resource})
 
 
+async def guarded(auth: RequestAuth | None, request: web.Request, handler: Any, what: str) -> web.StreamResponse:
+    """An aggregated metrics API's front (the Metrics API's and the custom metrics adapter's):
+    delegated authn/authz, GET only, no watch (``what``: the resources, for its message), and
+    an unknown path as a ``Status``."""
+    if auth is not None:
+        denied = await auth.check(request)
+        if denied is not None:
+            return status(denied.code, denied.reason, denied.message)
+    if request.method not in ("GET", "HEAD"):
+        return status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+    if request.query.get("watch") in ("1", "true"):
+        return status(405, "MethodNotAllowed", f"watch is not supported on {what}")
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return status(404, "NotFound", "the server could not find the requested resource")
+
+
 class MetricsApi:
     def __init__(self, storage: Storage, nodes: Informer, pods: Informer,
                  auth: RequestAuth | None = None, metrics: CollectorRegistry | None = None) -> None:
@@ -170,18 +188,7 @@ class MetricsApi:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if self.auth is not None:
-            denied = await self.auth.check(request)
-            if denied is not None:
-                return status(denied.code, denied.reason, denied.message)
-        if request.method not in ("GET", "HEAD"):
-            return status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-        if request.query.get("watch") in ("1", "true"):
-            return status(405, "MethodNotAllowed", "watch is not supported on metrics.k8s.io resources")
-        try:
-            return await handler(request)
-        except web.HTTPNotFound:
-            return status(404, "NotFound", "the server could not find the requested resource")
+        return await guarded(self.auth, request, handler, "metrics.k8s.io resources")
 
     async def own_metrics(self, request: web.Request) -> web.Response:
         """The Prometheus exposition (``get /metrics``: ``system:monitoring``)."""

@@ -35,7 +35,7 @@ from controlplane.machinery.selectors import LabelSelector, parse_label_selector
 from controlplane.machinery.timestamps import rfc3339
 from controlplane.metrics.adapter import rules as rl
 from controlplane.metrics.adapter.prom import Prometheus, PrometheusError
-from controlplane.metrics.api import status
+from controlplane.metrics.api import guarded, status
 
 log = get_logger(__name__)
 
@@ -125,20 +125,12 @@ class AdapterApi:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if self.auth is not None:
-            denied = await self.auth.check(request)
-            if denied is not None:
-                return status(denied.code, denied.reason, denied.message)
-        if request.method not in ("GET", "HEAD"):
-            return status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-        if request.query.get("watch") in ("1", "true"):
-            return status(405, "MethodNotAllowed", "watch is not supported on metrics resources")
-        try:
-            return await handler(request)
-        except _Failure as f:
-            return f.response
-        except web.HTTPNotFound:
-            return status(404, "NotFound", "the server could not find the requested resource")
+        async def run(req: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(req)
+            except _Failure as f:
+                return f.response
+        return await guarded(self.auth, request, run, "metrics resources")
 
     async def readyz(self, _: web.Request) -> web.Response:
         if not self.listed_once:
