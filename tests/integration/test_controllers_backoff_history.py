@@ -67,8 +67,11 @@ async def test_failed_job_pods_are_replaced_after_a_growing_back_off(apiserver, 
     for gap, want in zip(gaps, expected):
         assert want - 0.2 <= gap <= want + 2.5, (gaps, expected)
     assert gaps[0] < gaps[1] < gaps[2], gaps
-    j = await client.get(R.JOBS, "flaky", ns)
-    assert j["status"].get("failed") == 3 and j["status"].get("active") == 1, j["status"]
+    # the controller creates the replacement pod before it writes the Job's status: wait for it
+    async def counted():
+        st = (await client.get(R.JOBS, "flaky", ns)).get("status") or {}
+        return st if st.get("failed") == 3 and st.get("active") == 1 else None
+    j = {"status": await eventually(counted, timeout=10)}
     assert not any(c["type"] == "Failed" for c in j["status"].get("conditions") or [])
     # the Job completes once a pod succeeds
     await client.patch(R.PODS, pod["metadata"]["name"], {"status": {"phase": "Succeeded"}}, ns, subresource="status")
