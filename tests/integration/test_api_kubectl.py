@@ -194,6 +194,29 @@ def test_patch_types_scale_diff(kubectl, tmp_path) -> None:
     assert json.loads(kubectl("get", "deploy", dep, "-o", "json").stdout)["metadata"]["resourceVersion"] == rv
 
 
+def test_diff_of_a_server_side_applied_object_is_empty(kubectl, tmp_path) -> None:
+    """``kubectl diff`` patches with ``"metadata": {"annotations": {}}``; ObjectMeta's maps
+    are omitempty, so an unchanged manifest shows no difference (exit 0), and a changed one only
+    its change."""
+    name = _unique("ssad")
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {}},
+                "data": {"k": "v"}}
+    f = tmp_path / "cm.json"
+    f.write_text(json.dumps(manifest))
+    kubectl("apply", "--server-side", "-f", str(f))
+    obj = json.loads(kubectl("get", "cm", name, "-o", "json").stdout)
+    assert "labels" not in obj["metadata"] and "annotations" not in obj["metadata"], obj["metadata"]
+    res = kubectl("diff", "-f", str(f), check=False)
+    assert res.returncode == 0 and res.stdout == "", (res.stdout, res.stderr)
+    manifest["data"]["k"] = "w"
+    f.write_text(json.dumps(manifest))
+    res = kubectl("diff", "-f", str(f), check=False)
+    assert res.returncode == 1, res.stderr
+    changed = [ln for ln in res.stdout.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")]
+    assert sorted(changed) == ["+  k: w", "-  k: v"], res.stdout
+    kubectl("delete", "cm", name)
+
+
 def test_explain_and_api_resources(kubectl) -> None:
     out = kubectl("explain", "pods.spec.containers").stdout
     assert "image" in out and "FIELDS" in out.upper()

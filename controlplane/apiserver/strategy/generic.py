@@ -138,6 +138,7 @@ def prepare_create(info: ResourceInfo, obj: Obj, *, strict: bool, manager: str |
     obj = strategy.default_and_validate(info, obj, strict=strict, old=None)
     if manager:
         obj = managed_fields(info, None, obj, manager=manager, operation="Update")
+    omit_empty_meta(obj)
     return obj
 
 
@@ -202,7 +203,22 @@ def prepare_update(info: ResourceInfo, old: Obj, new: Obj, *, subresource: str, 
         new["metadata"]["generation"] = int(old_meta.get("generation") or 0) + 1
     if manager:
         new = managed_fields(info, old, new, manager=manager, operation=operation, subresource=subresource)
+    omit_empty_meta(new)
     return new
+
+
+# ObjectMeta's collections are ``omitempty`` in Go: an empty map or list (what ``kubectl apply``
+# and ``kubectl diff`` send as ``"annotations": {}`` in their three-way patches) is not stored
+# or served. Kept otherwise, an object applied once shows ``annotations: {}`` in every later diff.
+_OMITEMPTY_META = ("labels", "annotations", "finalizers", "ownerReferences")
+
+
+def omit_empty_meta(obj: Obj) -> None:
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        for k in _OMITEMPTY_META:
+            if k in meta and meta[k] in ({}, [], None):
+                del meta[k]
 
 
 def default_and_validate(info: ResourceInfo, obj: Obj, *, strict: bool, old: Obj | None,
