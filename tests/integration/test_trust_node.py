@@ -173,3 +173,52 @@ async def _ok(resp):
 
 async def _async(value):
     return value
+
+
+async def test_user_certificate_through_kubectl_certificate_approve(apiserver, trust_controllers, tmp_path):
+    """A user's client certificate the way the Kubernetes docs make one: a CSR with ``usages``
+    and ``expirationSeconds`` applied with kubectl, ``kubectl get csr`` shows it Pending,
+    ``kubectl certificate approve`` (a protobuf PUT to ``/approval``) approves it, the signer
+    issues it, and the certificate authenticates as its subject."""
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    kubectl = make_kubectl(apiserver.kubeconfig, tmp_path / "kc")
+    name = f"jane-{uuid.uuid4().hex[:6]}"
+    key = ec.generate_private_key(ec.SECP256R1())
+    req = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, name), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "devs")])
+    ).sign(key, hashes.SHA256())
+    csr = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": name},
+           "spec": {"request": base64.b64encode(req.public_bytes(serialization.Encoding.PEM)).decode(),
+                    "signerName": "kubernetes.io/kube-apiserver-client", "expirationSeconds": 86400,
+                    "usages": ["client auth"]}}
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(csr))
+    out = (await asyncio.to_thread(kubectl, "get", "csr", name)).stdout.split("\n")
+    assert out[0].split() == ["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"], out
+    assert out[1].split()[2:] == ["kubernetes.io/kube-apiserver-client", "kubernetes-admin", "24h", "Pending"], out
+    await asyncio.to_thread(kubectl, "certificate", "approve", name)
+
+    def issued():
+        got = json.loads(kubectl("get", "csr", name, "-o", "json").stdout)
+        return got if got.get("status", {}).get("certificate") else None
+    got = await wait_for(lambda: asyncio.to_thread(issued), timeout=20, what="the certificate to be issued")
+    assert got["spec"]["usages"] == ["client auth"] and got["spec"]["expirationSeconds"] == 86400
+    assert (await asyncio.to_thread(kubectl, "get", "csr", name)).stdout.split("\n")[1].split()[-1] == "Approved,Issued"
+    (tmp_path / "jane.crt").write_bytes(base64.b64decode(got["status"]["certificate"]))
+    (tmp_path / "jane.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+    kc = tmp_path / "jane.kubeconfig"
+    kc.write_text(apiserver.kubeconfig.read_text())
+    jane = make_kubectl(kc, tmp_path / "kc-jane")
+    await asyncio.to_thread(jane, "config", "set-credentials", "jane", f"--client-certificate={tmp_path / 'jane.crt'}",
+                            f"--client-key={tmp_path / 'jane.key'}", "--embed-certs")
+    await asyncio.to_thread(jane, "config", "set-context", "--current", "--user=jane")
+    who = await asyncio.to_thread(jane, "auth", "whoami", "-o", "json")
+    info = json.loads(who.stdout)["status"]["userInfo"]
+    assert info["username"] == name and "devs" in info["groups"], info
+    await asyncio.to_thread(kubectl, "delete", "csr", name)

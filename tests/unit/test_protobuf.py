@@ -55,8 +55,17 @@ def test_bytes_are_base64():
     assert base64.b64decode(cm["binaryData"]["blob.bin"]) == bytes(range(256))
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
 def _ld(num: int, payload: bytes) -> bytes:
-    return bytes([num << 3 | 2, len(payload)]) + payload
+    return _varint(num << 3 | 2) + _varint(len(payload)) + payload
 
 
 def _envelope(api_version: str, kind: str, raw: bytes) -> bytes:
@@ -101,3 +110,18 @@ def test_pod_with_ephemeral_containers():
     assert obj["spec"]["ephemeralContainers"] == [
         {"name": "debugger", "image": "busybox", "command": ["sh"], "stdin": True, "tty": True,
          "targetContainerName": "app"}]
+
+
+def test_csr_with_usages_and_extra():
+    """A CertificateSigningRequest as ``kubectl certificate approve`` PUTs it: spec.usages is
+    field 5, spec.extra field 6 (a map to ExtraValue, a message of repeated strings)."""
+    extra = _ld(1, b"scopes") + _ld(2, _ld(1, b"a") + _ld(1, b"b"))
+    spec = (_ld(1, b"PEM") + _ld(2, b"jane") + _ld(4, b"devs") + _ld(5, b"client auth") + _ld(5, b"digital signature")
+            + _ld(6, extra) + _ld(7, b"kubernetes.io/kube-apiserver-client") + b"\x40\x80\xa3\x05")  # 8: 86400
+    cond = _ld(1, b"Approved") + _ld(2, b"KubectlApprove") + _ld(6, b"True")
+    obj = decode(_envelope("certificates.k8s.io/v1", "CertificateSigningRequest",
+                           _ld(1, _ld(1, b"jane")) + _ld(2, spec) + _ld(3, _ld(1, cond))))
+    assert obj["spec"] == {"request": "UEVN", "username": "jane", "groups": ["devs"],
+                           "usages": ["client auth", "digital signature"], "extra": {"scopes": ["a", "b"]},
+                           "signerName": "kubernetes.io/kube-apiserver-client", "expirationSeconds": 86400}
+    assert obj["status"]["conditions"] == [{"type": "Approved", "reason": "KubectlApprove", "status": "True"}]

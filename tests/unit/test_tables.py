@@ -202,3 +202,38 @@ def test_custom_resource_default_age_column():
 def test_jsonpath(path, expect):
     obj = {"spec": {"a": 1, "dotted.key": 2, "list": [{"n": "x", "v": 10}, {"n": "y", "v": 20}]}}
     assert find(obj, path) == expect
+
+
+def test_role_binding_columns_and_subjects():
+    rb = {"metadata": {"name": "dev-read", "namespace": "team-a", "creationTimestamp": ts(90)},
+          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
+          "subjects": [{"kind": "User", "name": "jane"}, {"kind": "Group", "name": "devs"},
+                       {"kind": "ServiceAccount", "name": "dev", "namespace": "team-a"},
+                       {"kind": "User", "name": "joe"}]}
+    table = to_table(info("rbac.authorization.k8s.io", "rolebindings"), [rb], now=NOW)
+    assert [(c["name"], c["priority"]) for c in table["columnDefinitions"]] == [
+        ("Name", 0), ("Role", 0), ("Age", 0), ("Users", 1), ("Groups", 1), ("ServiceAccounts", 1)]
+    assert table["rows"][0]["cells"] == ["dev-read", "Role/pod-reader", "90s", "jane, joe", "devs", "team-a:dev"]
+    crb = {"metadata": {"name": "admins", "creationTimestamp": ts(90)},
+           "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}}
+    assert to_table(info("rbac.authorization.k8s.io", "clusterrolebindings"), [crb], now=NOW)["rows"][0]["cells"] == [
+        "admins", "ClusterRole/cluster-admin", "90s", "", "", ""]
+
+
+@pytest.mark.parametrize("status, condition", [
+    ({}, "Pending"),
+    ({"conditions": [{"type": "Approved", "status": "True"}]}, "Approved"),
+    ({"conditions": [{"type": "Approved", "status": "True"}], "certificate": "Y2VydA=="}, "Approved,Issued"),
+    ({"conditions": [{"type": "Denied", "status": "True"}, {"type": "Approved", "status": "True"}]}, "Denied"),
+    ({"conditions": [{"type": "Approved", "status": "True"}, {"type": "Failed", "status": "True"}]},
+     "Approved,Failed"),
+])
+def test_csr_columns(status, condition):
+    csr = {"metadata": {"name": "jane", "creationTimestamp": ts(30)},
+           "spec": {"signerName": "kubernetes.io/kube-apiserver-client", "username": "kubernetes-admin",
+                    "expirationSeconds": 86400, "request": "", "usages": ["client auth"]}, "status": status}
+    table = to_table(info("certificates.k8s.io", "certificatesigningrequests"), [csr], now=NOW)
+    assert [c["name"] for c in table["columnDefinitions"]] == [
+        "Name", "Age", "SignerName", "Requestor", "RequestedDuration", "Condition"]
+    assert table["rows"][0]["cells"] == ["jane", "30s", "kubernetes.io/kube-apiserver-client", "kubernetes-admin",
+                                         "24h", condition]

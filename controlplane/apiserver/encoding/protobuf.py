@@ -246,8 +246,10 @@ def _map(f: Field, val: bytes) -> dict[str, Any]:
                 value = base64.b64encode(v).decode()
             elif vkind == "quantity":
                 value = _quantity(v)
+            elif vkind == "strings":  # ExtraValue: message { repeated string items = 1 }
+                value = [s.decode() for n2, _w2, s in fields(v) if n2 == 1]
             else:
                 value = decode_message(v, vkind)
     if value is None:
-        value = "" if vkind in ("string", "bytes", "quantity") else {}
+        value = "" if vkind in ("string", "bytes", "quantity") else [] if vkind == "strings" else {}
     return {key: value}

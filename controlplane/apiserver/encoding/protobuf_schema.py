@@ -3,8 +3,8 @@ send us in protobuf (kubectl's typed ``create`` generators), reconstructed and c
 bodies captured from real kubectl v1.32 (``tests/unit/data/protobuf/``).
 
 Notation per field: ``"<number> <jsonName>[:<type>][*]"``; type defaults to ``string``;
-``[]T`` repeated; ``map`` / ``map:bytes`` / ``map:quantity`` / ``map:<Message>`` maps with
-string keys; ``int``, ``bool``, ``bytes``, ``quantity``, ``intstr``, ``time``, ``microtime``,
+``[]T`` repeated; ``map`` / ``map:bytes`` / ``map:quantity`` / ``map:strings`` (an ``ExtraValue``: a list) /
+``map:<Message>`` maps with string keys; ``int``, ``bool``, ``bytes``, ``quantity``, ``intstr``, ``time``, ``microtime``,
 ``raw`` (RawExtension) or a message name; ``*`` marks a Go pointer or a field without
 ``omitempty`` (kept even when zero);
 a json name ``-`` embeds the message's fields into the parent (Go struct embedding).
@@ -237,7 +237,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
     "CertificateSigningRequestCondition": _m("1 type", "2 reason", "3 message", "4 lastUpdateTime:time",
                                              "5 lastTransitionTime:time", "6 status"),
     "CertificateSigningRequestSpec": _m("1 request:bytes", "2 username", "3 uid", "4 groups:[]string",
-                                        "6 usages:[]string", "7 signerName",
+                                        "5 usages:[]string", "6 extra:map:strings", "7 signerName",
                                         "8 expirationSeconds:int*"),
     # ---- core/v1 ResourceQuota (``kubectl create quota``)
     "ResourceQuota": _m("1 metadata:ObjectMeta", "2 spec:ResourceQuotaSpec", "3 status:ResourceQuotaStatus"),

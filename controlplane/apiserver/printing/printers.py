@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from controlplane.apiserver.printing.format import (
@@ -565,3 +565,74 @@ PRINTERS[("apiregistration.k8s.io", "APIService")] = Printer((
     col("Available", description="Whether this service is available."), _AGE), apiservice_row)
 PRINTERS[("", "Event")] = _EVENT_PRINTER
 PRINTERS[("events.k8s.io", "Event")] = _EVENT_PRINTER
+
+
+# ---------------------------------------------------------------- rbac, certificates
+
+def _subjects(o: Obj) -> tuple[str, str, str]:
+    """rbac ``SubjectsStrings``: users, groups, and service accounts as ``namespace:name``."""
+    users, groups, sas = [], [], []
+    for s in o.get("subjects") or []:
+        if not isinstance(s, dict):
+            continue
+        kind = s.get("kind")
+        if kind == "User":
+            users.append(s.get("name", ""))
+        elif kind == "Group":
+            groups.append(s.get("name", ""))
+        elif kind == "ServiceAccount":
+            sas.append(f"{s.get('namespace', '')}:{s.get('name', '')}")
+    return ", ".join(users), ", ".join(groups), ", ".join(sas)
+
+
+def _binding_row(o: Obj, now: datetime) -> list[Any]:
+    """``printRoleBinding`` / ``printClusterRoleBinding`` (the wide cells are always sent;
+    kubectl shows the priority-1 ones with ``-o wide``)."""
+    ref = o.get("roleRef") if isinstance(o.get("roleRef"), dict) else {}
+    return [_m(o).get("name", ""), f"{ref.get('kind', '')}/{ref.get('name', '')}",
+            since(_m(o).get("creationTimestamp"), now), *_subjects(o)]
+
+
+def _binding_columns(role_ref: str) -> tuple[dict[str, Any], ...]:
+    return (_NAME, col("Role", description=role_ref), _AGE,
+            col("Users", priority=1, description="Users in the roleBinding"),
+            col("Groups", priority=1, description="Groups in the roleBinding"),
+            col("ServiceAccounts", priority=1, description="ServiceAccounts in the roleBinding"))
+
+
+def csr_condition(o: Obj) -> str:
+    """``extractCSRStatus``: Denied, else Approved, else Pending; then ``,Failed`` and ``,Issued``."""
+    types = {c.get("type") for c in _s(o, "status").get("conditions") or [] if isinstance(c, dict)}
+    status = "Denied" if "Denied" in types else "Approved" if "Approved" in types else "Pending"
+    if "Failed" in types:
+        status += ",Failed"
+    if _s(o, "status").get("certificate"):
+        status += ",Issued"
+    return status
+
+
+def _csr_row(o: Obj, now: datetime) -> list[Any]:
+    spec = _s(o)
+    secs = spec.get("expirationSeconds")
+    duration = human_duration(timedelta(seconds=secs)) if isinstance(secs, int) else NONE
+    return [_m(o).get("name", ""), since(_m(o).get("creationTimestamp"), now), spec.get("signerName") or NONE,
+            spec.get("username", ""), duration, csr_condition(o)]
+
+
+PRINTERS[("rbac.authorization.k8s.io", "RoleBinding")] = Printer(_binding_columns(
+    "RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. "
+    "If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable."),
+    _binding_row)
+PRINTERS[("rbac.authorization.k8s.io", "ClusterRoleBinding")] = Printer(_binding_columns(
+    "RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be "
+    "resolved, the Authorizer must return an error. This field is immutable."), _binding_row)
+PRINTERS[("certificates.k8s.io", "CertificateSigningRequest")] = Printer((
+    _NAME, _AGE,
+    col("SignerName", description="signerName indicates the requested signer, and is a qualified name."),
+    col("Requestor", description="request contains an x509 certificate signing request encoded in a "
+        "\"CERTIFICATE REQUEST\" PEM block. When serialized as JSON or YAML, the data is additionally "
+        "base64-encoded."),
+    col("RequestedDuration", description="expirationSeconds is the requested duration of validity of the "
+        "issued certificate."),
+    col("Condition", description="conditions applied to the request. Known conditions are \"Approved\", "
+        "\"Denied\", and \"Failed\".")), _csr_row)
