@@ -309,3 +309,26 @@ def test_limit_range_and_quota_validation():
     with pytest.raises(ApiError) as e:
         validate(rq, ("", "v1", "ResourceQuota"), strict=True)
     assert 'spec.hard[pods]: Invalid value: "-1": must be greater than or equal to 0' in e.value.message
+
+
+@pytest.mark.parametrize("hard, scopes, message", [
+    ({"pods": "2"}, ["BestEffort"], None),
+    ({"cpu": "1", "pods": "2"}, ["NotBestEffort", "Terminating"], None),
+    ({"cpu": "1"}, ["BestEffort"],
+     'spec.scopes: Invalid value: []core.ResourceQuotaScope{"BestEffort"}: unsupported scope applied to resource'),
+    ({"services": "3"}, ["Terminating"],
+     'spec.scopes: Invalid value: []core.ResourceQuotaScope{"Terminating"}: unsupported scope applied to resource'),
+    ({"pods": "1"}, ["Bogus"], 'spec.scopes: Invalid value: []core.ResourceQuotaScope{"Bogus"}: unsupported scope'),
+    ({"pods": "1"}, ["BestEffort", "NotBestEffort"],
+     'spec.scopes: Invalid value: []core.ResourceQuotaScope{"BestEffort", "NotBestEffort"}: conflicting scopes'),
+    ({"example.com/widgets": "1"}, ["BestEffort"], None),  # not a standard quota resource
+])
+def test_quota_scopes(hard, scopes, message):
+    rq = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
+          "spec": {"hard": hard, "scopes": scopes}}
+    if message is None:
+        validate(rq, ("", "v1", "ResourceQuota"), strict=True)
+        return
+    with pytest.raises(ApiError) as e:
+        validate(rq, ("", "v1", "ResourceQuota"), strict=True)
+    assert e.value.code == 422 and message in e.value.message, e.value.message

@@ -6,6 +6,7 @@ limit types and quota scopes. Caller: ``rules.py``.
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from typing import Any
 
@@ -98,15 +99,52 @@ _INTEGER = ("pods", "services", "replicationcontrollers", "resourcequotas", "sec
             "persistentvolumeclaims", "services.nodeports", "services.loadbalancers")
 
 
+# helper.IsStandardQuotaResourceName and IsResourceQuotaScopeValidForResource
+_STANDARD = ("cpu", "memory", "ephemeral-storage", "requests.cpu", "requests.memory", "requests.storage",
+             "requests.ephemeral-storage", "limits.cpu", "limits.memory", "limits.ephemeral-storage", "pods",
+             "resourcequotas", "services", "replicationcontrollers", "secrets", "persistentvolumeclaims",
+             "configmaps", "services.nodeports", "services.loadbalancers")
+_POD_COMPUTE = ("cpu", "memory", "limits.cpu", "limits.memory", "requests.cpu", "requests.memory")
+
+
+def _scope_fits(scope: str, resource: str) -> bool:
+    if scope == "BestEffort":
+        return resource == "pods"
+    if scope in ("Terminating", "NotTerminating", "NotBestEffort", "PriorityClass", "CrossNamespacePodAffinity"):
+        return resource == "pods" or resource in _POD_COMPUTE
+    return True
+
+
+def _scopes(spec: Obj, hard: dict[str, Fraction], errs: Errors) -> None:
+    """``validateResourceQuotaScopes``: known scopes, each valid for every standard resource of
+    ``hard``, no BestEffort with NotBestEffort nor Terminating with NotTerminating. The value is
+    the whole list, rendered as Go's ``%#v`` does."""
+    scopes = spec.get("scopes") or []
+    if not isinstance(scopes, list) or not scopes:
+        return
+    value = "[]core.ResourceQuotaScope{" + ", ".join(json.dumps(str(s)) for s in scopes) + "}"
+    messages: list[str] = []
+    for scope in scopes:
+        if scope not in SCOPES:
+            messages.append("unsupported scope")
+        for k in sorted(hard):
+            if (k in _STANDARD or k.startswith("hugepages-") or k.startswith("requests.hugepages-")) \
+                    and not _scope_fits(scope, k):
+                messages.append("unsupported scope applied to resource")
+    for pair in (("BestEffort", "NotBestEffort"), ("Terminating", "NotTerminating")):
+        if all(p in scopes for p in pair):
+            messages.append("conflicting scopes")
+    for m in dict.fromkeys(messages):  # the aggregate drops repeated messages
+        errs.add("FieldValueInvalid", "spec.scopes", f"Invalid value: {value}: {m}")
+
+
 def resource_quota(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     hard = _resource_list(spec.get("hard"), "spec.hard", errs)
     for k, q in hard.items():
         if (k in _INTEGER or k.startswith("count/")) and q.denominator != 1:
             errs.invalid(f"spec.hard[{k}]", str(spec["hard"][k]), "must be an integer")
-    for i, scope in enumerate(spec.get("scopes") or []):
-        if scope not in SCOPES:
-            errs.not_supported(f"spec.scopes[{i}]", scope, SCOPES)
+    _scopes(spec, hard, errs)
     sel = spec.get("scopeSelector")
     for i, expr in enumerate((sel or {}).get("matchExpressions") or [] if isinstance(sel, dict) else []):
         if not isinstance(expr, dict):
