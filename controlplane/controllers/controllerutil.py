@@ -28,6 +28,12 @@ SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 # -- labels and selectors -------------------------------------------------------------------
 
+def error_text(e: BaseException) -> str:
+    """What Go's ``err.Error()`` of a client error says: an API error's Status message alone
+    (``pods "x" is forbidden: …``), not our exception's ``403 Forbidden: `` prefix."""
+    return e.message if isinstance(e, ApiStatusError) else str(e)
+
+
 def selector_matcher(selector: dict | None) -> Callable[[dict], bool]:
     """A predicate on a labels dict for a LabelSelector dict; an empty/absent selector matches nothing."""
     if not selector or (not selector.get("matchLabels") and not selector.get("matchExpressions")):

@@ -713,7 +713,7 @@ class JobController:
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             self.expectations.lower_expected_creations(key, len(errors))
-            self.recorder.event(job, "Warning", "FailedCreate", f"Error creating: {errors[0]}")
+            self.recorder.event(job, "Warning", "FailedCreate", f"Error creating: {cu.error_text(errors[0])}")
             raise errors[0]
 
     async def _delete_pods(self, job: dict, key: str, pods: list[dict], *, uncounted: bool = False) -> None:

@@ -221,7 +221,7 @@ class ReplicaManager:
             if errors:
                 skipped = remaining + len(errors)
                 self.expectations.lower_expected_creations(key, skipped)
-                msg = str(errors[0])
+                msg = cu.error_text(errors[0])
                 self.failures[key] = msg
                 self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {msg}")
                 raise errors[0] if isinstance(errors[0], ApiStatusError) else ApiStatusError(500, "InternalError", msg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from controlplane.client.rest import ApiStatusError
 from controlplane.controllers import controllerutil as cu
 from controlplane.controllers import daemonset as ds
 from controlplane.controllers import deploymentutil as du
@@ -331,3 +332,13 @@ def test_revision_data_and_object():
     assert rev["metadata"]["labels"] == {"app": "db", "controller-revision-hash": "abc"}
     assert rev["metadata"]["annotations"] == {"kubernetes.io/change-cause": "v2"}
     assert rev["metadata"]["ownerReferences"][0]["uid"] == "u1" and rev["revision"] == 4
+
+
+@pytest.mark.parametrize("err, text", [
+    (ApiStatusError(403, "Forbidden", 'pods "j-x" is forbidden: exceeded quota: q'),
+     'pods "j-x" is forbidden: exceeded quota: q'),
+    (RuntimeError("connection reset"), "connection reset"),
+])
+def test_error_text_is_the_status_message(err, text):
+    """Events and conditions quote an API error as Go's err.Error() does (no HTTP code prefix)."""
+    assert cu.error_text(err) == text
