@@ -63,7 +63,7 @@ from controlplane.cmd import etcdmembers
 from controlplane.cmd import metrics_adapter
 from controlplane.cmd import secure
 from controlplane.cmd import serverjoin
-from controlplane.client.resources import STORAGECLASSES
+from controlplane.client.resources import NODES, STORAGECLASSES
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.etcd_process import EtcdProcess, EtcdTLS, free_port
 from controlplane.images.registry import LocalRegistry, RegistryTLS
@@ -447,6 +447,41 @@ async def ensure_local_path_class(ctx: UpContext) -> None:
     except ApiStatusError as e:
         if not e.already_exists:
             log.warning("could not create the local-path storage class", error=str(e))
+    finally:
+        await client.close()
+
+
+def server_node_roles(ctx: UpContext) -> dict[str, str]:
+    """The role labels k3s gives a server's own Node (the kubelet may not set
+    ``node-role.kubernetes.io/*`` itself: NodeRestriction): control-plane and master where an
+    apiserver runs, etcd where the server runs an etcd member."""
+    labels = {}
+    if "apiserver" not in ctx.disabled:
+        labels |= {"node-role.kubernetes.io/control-plane": "true", "node-role.kubernetes.io/master": "true"}
+    if ctx.etcd is not None:
+        labels["node-role.kubernetes.io/etcd"] = "true"
+    return labels
+
+
+async def label_server_node(ctx: UpContext, timeout: float = 120.0) -> None:
+    """Once the agent has registered this server's Node, add the role labels (a merge patch,
+    so labels an administrator set stay)."""
+    labels = server_node_roles(ctx)
+    if not labels:
+        return
+    deadline = asyncio.get_running_loop().time() + timeout
+    client = RestClient.from_kubeconfig(str(ctx.kubeconfig), user_agent="controlplane-up")
+    try:
+        while True:
+            try:
+                await client.patch(NODES, ctx.node_name, {"metadata": {"labels": labels}})
+                log.info("server node labelled", node=ctx.node_name, labels=sorted(labels))
+                return
+            except (ApiStatusError, OSError) as e:
+                if asyncio.get_running_loop().time() > deadline:
+                    log.warning("could not label the server's node", node=ctx.node_name, error=str(e))
+                    return
+            await asyncio.sleep(1.0)
     finally:
         await client.close()
 
@@ -1042,6 +1077,8 @@ async def main(bctx: bootstrap.Context) -> int:
                                     [ctx.node_name] if os.geteuid() == 0 and "agent" not in ctx.disabled else [])
             await publish_bootstrap(ctx)
             await ensure_local_path_class(ctx)
+        elif r.name == "agent":
+            background.append(asyncio.ensure_future(label_server_node(ctx)))
         elif r.name == "metrics-server":
             await register_metrics_api(ctx)
         elif r.name == "metrics-adapter":
