@@ -25,6 +25,7 @@ from controlplane.agent.podconfig import ConfigError, PodConfig, limits
 from controlplane.agent.probes import probe_loop, run_action
 from controlplane.agent.service_env import service_env
 from controlplane.images.manager import ImageError
+from controlplane.machinery.timestamps import go_duration
 from controlplane.log import get_logger
 from controlplane.runtime import seccomp
 from controlplane.runtime.interface import ContainerSpec, Mount, RuntimeError_, Sandbox
@@ -84,14 +85,25 @@ class ContainerRunner:
             attempt = c.restart_count + 1
         else:
             attempt = 0
+        image, policy = cs.get("image", ""), cs.get("imagePullPolicy")
+        present = self.agent.images.present(image, policy)
+        if not present:
+            self.agent.event(self.pod, "Normal", "Pulling", f'Pulling image "{image}"')
+        t_pull = time.monotonic()
         try:
-            rec, rootfs = await self.agent.images.ensure(cs.get("image", ""), cs.get("imagePullPolicy"))
+            rec, rootfs = await self.agent.images.ensure(image, policy)
         except ImageError as e:
             c.state, c.reason, c.message = "waiting", e.reason, e.message
             self.agent.metrics.pull_errors.labels(e.reason).inc()
             self.agent.event(self.pod, "Warning", "Failed", f'Failed to pull image "{c.image}": {e.message}')
             self._retry_in(self.agent.cfg.image_retry)
             return
+        if present:
+            self.agent.event(self.pod, "Normal", "Pulled", f'Container image "{image}" already present on machine')
+        else:
+            took = go_duration(time.monotonic() - t_pull)
+            self.agent.event(self.pod, "Normal", "Pulled", f'Successfully pulled image "{image}" in {took} '
+                             f'({took} including waiting). Image size: {rec.size} bytes.')
         c.image, c.image_id = cs.get("image", c.image), f"{rec.ref.split(':')[0].split('@')[0]}@{rec.manifest}"
         pid_ns = None
         if c.ephemeral and cs.get("targetContainerName"):
@@ -140,6 +152,7 @@ class ContainerRunner:
         t0 = time.time()
         try:
             cid = await rt.create_container(self.sandbox, spec)
+            self.agent.event(self.pod, "Normal", "Created", f"Created container: {c.name}")
             await rt.start_container(cid)
         except RuntimeError_ as e:
             # like containerd's StartError: a terminated attempt (exit 128) that restarts per policy

@@ -65,6 +65,19 @@ class ImageManager:
         self._inflight: dict[str, asyncio.Task] = {}
         self._fresh: dict[str, float] = {}  # ref -> when an Always pull last succeeded
 
+    def present(self, image: str, policy: str | None = None, always_ttl: float = 0.0) -> bool:
+        """Whether :meth:`ensure` would answer from the store without pulling (the kubelet's
+        "already present on machine" case)."""
+        try:
+            key = str(reference.parse(image))
+        except reference.InvalidReference:
+            return False
+        policy = policy or default_policy(image)
+        if self.store.get(key) is None:
+            return False
+        return policy in ("Never", "IfNotPresent") or bool(
+            always_ttl and self.clock() - self._fresh.get(key, -1e18) < always_ttl)
+
     async def ensure(self, image: str, policy: str | None = None, always_ttl: float = 0.0) -> tuple[ImageRecord, Path]:
         """The image's record and rootfs, pulling per ``policy``; raises ``ImageError``."""
         try:

@@ -148,3 +148,26 @@ def parse_duration(text: str) -> float:
     if pos != len(t):
         raise ValueError(f"invalid duration {text!r}")
     return sign * total
+
+
+def go_duration(seconds: float) -> str:
+    """Go's ``time.Duration.String()`` for a positive duration under an hour (``15.002s``,
+    ``1m0.5s``)."""
+    ns = int(round(round(seconds, 6) * 1e9))  # points carry millisecond timestamps
+    if ns < 1000:
+        return f"{ns}ns"
+    if ns < 1_000_000:
+        return f"{ns / 1000:g}µs"
+    if ns < 1_000_000_000:
+        return f"{_trim(ns / 1e6, 6)}ms"
+    minutes, rem = divmod(ns, 60 * 10**9)
+    secs = _trim(rem / 1e9, 9) + "s"
+    if minutes == 0:
+        return secs
+    hours, minutes = divmod(minutes, 60)
+    return (f"{hours}h" if hours else "") + f"{minutes}m{secs}"
+
+
+def _trim(v: float, digits: int) -> str:
+    s = f"{v:.{digits}f}".rstrip("0").rstrip(".")
+    return s or "0"

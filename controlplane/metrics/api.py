@@ -32,7 +32,7 @@ from controlplane.client.informer import Informer
 from controlplane.client.rest import dumps, loads
 from controlplane.machinery.quantity import format_quantity, parse_quantity
 from controlplane.machinery.selectors import LabelSelector, parse_field_selector, parse_label_selector
-from controlplane.machinery.timestamps import rfc3339
+from controlplane.machinery.timestamps import go_duration, rfc3339
 from controlplane.client.delegatedauth import RequestAuth
 from controlplane.metrics.storage import Storage
 
@@ -43,24 +43,6 @@ RESOURCES = [
     {"name": "nodes", "singularName": "", "namespaced": False, "kind": "NodeMetrics", "verbs": ["get", "list"]},
     {"name": "pods", "singularName": "", "namespaced": True, "kind": "PodMetrics", "verbs": ["get", "list"]},
 ]
-
-
-def go_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String()`` for a positive duration under an hour (``15.002s``,
-    ``1m0.5s``)."""
-    ns = int(round(round(seconds, 6) * 1e9))  # points carry millisecond timestamps
-    if ns < 1000:
-        return f"{ns}ns"
-    if ns < 1_000_000:
-        return f"{ns / 1000:g}µs"
-    if ns < 1_000_000_000:
-        return f"{_trim(ns / 1e6, 6)}ms"
-    minutes, rem = divmod(ns, 60 * 10**9)
-    secs = _trim(rem / 1e9, 9) + "s"
-    if minutes == 0:
-        return secs
-    hours, minutes = divmod(minutes, 60)
-    return (f"{hours}h" if hours else "") + f"{minutes}m{secs}"
 
 
 @functools.lru_cache(maxsize=16384)
@@ -92,11 +74,6 @@ def _ascii(text: str) -> bytes:
 @functools.lru_cache(maxsize=16384)
 def _window(seconds: float) -> str:
     return go_duration(seconds)
-
-
-def _trim(v: float, digits: int) -> str:
-    s = f"{v:.{digits}f}".rstrip("0").rstrip(".")
-    return s or "0"
 
 
 def cpu_quantity(nano: int) -> str:

@@ -11,7 +11,7 @@ import uuid
 import aiohttp
 import pytest
 
-from controlplane.client.resources import LEASES, NAMESPACES, NODES, PODS
+from controlplane.client.resources import EVENTS, LEASES, NAMESPACES, NODES, PODS
 from controlplane.client.rest import ApiStatusError
 from tests.fixtures.agent import push_corrupt_image
 
@@ -126,6 +126,15 @@ async def test_node_registration_lease_and_a_running_pod(client, ns, start_agent
     assert summary["node"]["fs"]["capacityBytes"] > 0
     code, metrics = await agent_get(agent, node, "/metrics")
     assert "kubelet_running_pods 1.0" in metrics and "kubelet_pod_start_duration_seconds_count 1.0" in metrics
+
+    async def kubelet_events():  # as the kubelet records a container's start
+        evs = (await client.list(EVENTS, ns, field_selector="involvedObject.name=web"))["items"]
+        evs = [e for e in evs if (e.get("source") or {}).get("component") == "kubelet"]
+        return evs if {"Pulled", "Created", "Started"} <= {e["reason"] for e in evs} else None
+    evs = {e["reason"]: e["message"] for e in await wait_for(kubelet_events, 20, what="kubelet events")}
+    assert evs["Created"] == "Created container: main" and evs["Started"] == "Started container main", evs
+    assert evs["Pulled"].startswith('Successfully pulled image "busybox" in ') or \
+        evs["Pulled"] == 'Container image "busybox" already present on machine', evs
 
     await client.delete(PODS, "web", ns)
 
