@@ -74,11 +74,21 @@ COND_TEXT = {
 }
 
 
+# the kubelet's recordNodeStatusEvent reasons per condition (status False, True)
+NODE_EVENTS = {
+    "MemoryPressure": ("NodeHasSufficientMemory", "NodeHasInsufficientMemory"),
+    "DiskPressure": ("NodeHasNoDiskPressure", "NodeHasDiskPressure"),
+    "PIDPressure": ("NodeHasSufficientPID", "NodeHasInsufficientPID"),
+    "Ready": ("NodeNotReady", "NodeReady"),
+}
+
+
 class NodeStatus:
     def __init__(self, agent: NodeContext) -> None:
         self.agent = agent
         self.cfg = agent.cfg
         self._transitions: dict[str, tuple[str, str]] = {}
+        self._started = False
         self.boot_id = open("/proc/sys/kernel/random/boot_id").read().strip() if os.path.exists(
             "/proc/sys/kernel/random/boot_id") else str(uuid.uuid4())
         self.pressure: dict[str, bool] = {"MemoryPressure": False, "DiskPressure": False, "PIDPressure": False}
@@ -111,8 +121,16 @@ class NodeStatus:
         prev = self._transitions.get(ctype)
         if prev is None or prev[0] != status:
             self._transitions[ctype] = (status, rfc3339(now))
+            self.event(NODE_EVENTS[ctype][status == "True"])
         return {"type": ctype, "status": status, "reason": reason, "message": msg,
                 "lastHeartbeatTime": rfc3339(now), "lastTransitionTime": self._transitions[ctype][1]}
+
+    def event(self, reason: str, message: str | None = None) -> None:
+        """An Event about this Node as the kubelet records one: involvedObject kind Node with
+        the node's name as its uid, ``Node NAME status is now: REASON`` unless a message is given."""
+        node = self.cfg.node
+        ref = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": node, "uid": node}}
+        self.agent.event(ref, "Normal", reason, message or f"Node {node} status is now: {reason}")
 
     def status(self) -> dict[str, Any]:
         now = time.time()
@@ -147,6 +165,9 @@ class NodeStatus:
         return {ANN_LOCAL_PATH_DIR: str(self.cfg.root / "storage")}
 
     async def register(self) -> dict:
+        if not self._started:
+            self._started = True
+            self.event("Starting", "Starting kubelet.")
         spec: dict[str, Any] = {"taints": list(self.cfg.taints)} if self.cfg.taints else {}
         pod_cidr = self.cfg.pod_cidr
         if pod_cidr:  # standalone (kubelet --pod-cidr); otherwise the node IPAM controller assigns one

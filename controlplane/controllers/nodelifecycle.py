@@ -96,6 +96,7 @@ class NodeLifecycleController:
         self.pod_inf = manager.informer(R.PODS)
         self.recorder = manager.recorder("node-controller")
         self.monitor = HeartbeatMonitor(self.grace, clock)
+        self.registered: set[str] = set()  # nodes this controller has announced (RegisteredNode)
         self.controller = Controller("nodelifecycle", self.reconcile, workers=workers)
         self.node_inf.add_handler(lambda t, o, old: self.controller.enqueue(o["metadata"]["name"]))
         self.lease_inf.add_handler(lambda t, o, old: self.controller.enqueue(o["metadata"]["name"]))
@@ -111,7 +112,11 @@ class NodeLifecycleController:
         node = self.node_inf.get(name)
         if node is None:
             self.monitor.forget(name)
+            self.registered.discard(name)
             return None
+        if name not in self.registered:  # as monitorNodeHealth does for each node it starts tracking
+            self.registered.add(name)
+            self.recorder.event(node, "Normal", "RegisteredNode", f"Node {name} event: Registered Node {name} in Controller")
         lease = self.lease_inf.get(f"kube-node-lease/{name}")
         now = self.clock()
         healthy = self.monitor.healthy(name, node, lease)

@@ -168,6 +168,13 @@ async def test_killed_agent_node_goes_not_ready_and_pods_move(apiserver, control
         await wait_for(not_ready, 30, what="node NotReady + unreachable taint")
         assert time.monotonic() - killed_at < 30
 
+        async def node_controller_events():  # as kube-controller-manager's node-controller records them
+            evs = (await client.list(R.EVENTS, "default", field_selector=f"involvedObject.name={b.node}"))["items"]
+            got = {e["reason"]: e["message"] for e in evs if (e.get("source") or {}).get("component") == "node-controller"}
+            return got if {"RegisteredNode", "NodeNotReady"} <= set(got) else None
+        evs = await wait_for(node_controller_events, 20, what="RegisteredNode and NodeNotReady events")
+        assert evs["RegisteredNode"] == f"Node {b.node} event: Registered Node {b.node} in Controller"
+
         async def moved():
             pods = (await client.list(R.PODS, cluster_ns, label_selector="app=mover"))["items"]
             live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]

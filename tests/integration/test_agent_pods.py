@@ -90,6 +90,15 @@ async def test_node_registration_lease_and_a_running_pod(client, ns, start_agent
     assert int(st["capacity"]["cpu"]) >= 1 and st["capacity"]["memory"].endswith("Ki")
     assert {c["type"] for c in st["conditions"]} >= {"Ready", "MemoryPressure", "DiskPressure", "PIDPressure"}
     assert st["nodeInfo"]["operatingSystem"] == "linux"
+    async def node_events():  # the kubelet's: Starting, then each condition's state
+        evs = (await client.list(EVENTS, "default", field_selector=f"involvedObject.name={agent.node}"))["items"]
+        got = {e["reason"]: e for e in evs if (e.get("source") or {}).get("component") == "kubelet"}
+        want = {"Starting", "NodeHasSufficientMemory", "NodeHasNoDiskPressure", "NodeHasSufficientPID", "NodeReady"}
+        return got if want <= set(got) else None
+    evs = await wait_for(node_events, 20, what="the kubelet's node events")
+    assert evs["Starting"]["message"] == "Starting kubelet."
+    assert evs["NodeReady"]["message"] == f"Node {agent.node} status is now: NodeReady"
+    assert evs["NodeReady"]["involvedObject"]["kind"] == "Node" and evs["NodeReady"]["involvedObject"]["uid"] == agent.node
     lease = await client.get(LEASES, agent.node, "kube-node-lease")
     assert lease["spec"]["holderIdentity"] == agent.node and lease["spec"]["renewTime"]
 
