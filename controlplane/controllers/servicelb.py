@@ -3,7 +3,9 @@ a ``loadBalancerClass`` gets the addresses of the Ready nodes that run pods (Ext
 InternalIP) in ``status.loadBalancer.ingress`` (``ipMode: VIP``), and every node's service
 proxy opens the Service's ports there (``controlplane.proxy``: the node's addresses and
 127.0.0.1 on the host), where k3s runs ``svclb`` pods with hostPorts. A Service that stops
-being a LoadBalancer loses its ingress. Simulated nodes are not load balancers.
+being a LoadBalancer loses its ingress. Simulated nodes are not load balancers. A Service whose
+port an older LoadBalancer Service already holds stays pending (no ingress, a Warning
+``PortInUse``) until the port is free, as k3s's svclb pod stays unschedulable.
 Neighbours: the proxy (opens the ports), the apiserver (allocates NodePorts).
 """
 
@@ -43,6 +45,37 @@ def wants_lb(svc: dict) -> bool:
     return spec.get("type") == "LoadBalancer" and not spec.get("loadBalancerClass")
 
 
+def lb_ports(svc: dict) -> set[tuple[str, int]]:
+    return {(p.get("protocol") or "TCP", p["port"]) for p in (svc.get("spec") or {}).get("ports") or []
+            if isinstance(p, dict) and isinstance(p.get("port"), int)}
+
+
+def _age_key(svc: dict) -> tuple[str, str, str]:
+    md = svc.get("metadata") or {}
+    return (md.get("creationTimestamp") or "", md.get("namespace") or "", md.get("name") or "")
+
+
+def port_conflicts(svc: dict, services: list[dict]) -> list[tuple[str, int, str]]:
+    """(protocol, port, holder) for each port of ``svc`` an older ServiceLB Service already
+    holds (pure). The node opens each port once; in k3s the younger Service's svclb pod cannot
+    be scheduled ("didn't have free ports") and the Service stays pending."""
+    mine, me = lb_ports(svc), _age_key(svc)
+    holders: dict[tuple[str, int], tuple[tuple[str, str, str], str]] = {}
+    for other in services:
+        age = _age_key(other)
+        if not wants_lb(other) or age >= me:
+            continue
+        for key in mine & lb_ports(other):
+            if key not in holders or age < holders[key][0]:
+                holders[key] = (age, f"{age[1]}/{age[2]}")
+    return sorted((proto, port, holder) for (proto, port), (_, holder) in holders.items())
+
+
+def go_strings(items: list[str]) -> str:
+    """Go's ``%v`` of a ``[]string``: ``[a b]``."""
+    return "[" + " ".join(items) + "]"
+
+
 class ServiceLBController:
     def __init__(self, manager: Manager, *, workers: int = 2) -> None:
         self.client = manager.client
@@ -50,10 +83,18 @@ class ServiceLBController:
         self.node_inf = manager.informer(R.NODES)
         self.recorder = manager.recorder("service-lb-controller")
         self.controller = Controller("servicelb", self.reconcile, workers=workers)
-        self.svc_inf.add_handler(lambda t, o, old: self.controller.enqueue(object_key(o)))
+        self.svc_inf.add_handler(self._on_service)
         self.node_inf.add_handler(self._on_node)
         manager.add(self.controller)
         self._last_ingress: list[dict] | None = None
+        self._reported: dict[str, list[tuple[str, int, str]]] = {}  # conflicts already told in an Event
+
+    def _on_service(self, etype: str, svc: dict, old: dict | None) -> None:
+        self.controller.enqueue(object_key(svc))
+        if etype == "DELETED" or (old is not None and lb_ports(old) != lb_ports(svc)) or not wants_lb(svc):
+            for other in self.svc_inf.list():  # a port may have become free for a pending Service
+                if wants_lb(other) and other is not svc:
+                    self.controller.enqueue(object_key(other))
 
     def _on_node(self, etype: str, node: dict, old: dict | None) -> None:
         ing = node_ingress(self.node_inf.list())
@@ -67,14 +108,24 @@ class ServiceLBController:
     async def reconcile(self, key: str) -> Result | None:
         svc = self.svc_inf.get(key)
         if svc is None:
+            self._reported.pop(key, None)
             return None
         current = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        conflicts: list[tuple[str, int, str]] = []
         if wants_lb(svc):
-            want = node_ingress(self.node_inf.list())
+            conflicts = port_conflicts(svc, self.svc_inf.list())
+            want = [] if conflicts else node_ingress(self.node_inf.list())
         elif (svc.get("spec") or {}).get("loadBalancerClass") and (svc.get("spec") or {}).get("type") == "LoadBalancer":
             return None  # another load balancer implementation owns it
         else:
             want = []
+        if conflicts and self._reported.get(key) != conflicts:
+            self._reported[key] = conflicts
+            self.recorder.event(svc, "Warning", "PortInUse", "; ".join(
+                f"port {port}/{proto} is already used by LoadBalancer Service {holder}; "
+                "the load balancer stays pending until it is free" for proto, port, holder in conflicts))
+        elif not conflicts:
+            self._reported.pop(key, None)
         if current == want:
             return None
         new = copy.deepcopy(svc)
@@ -88,8 +139,8 @@ class ServiceLBController:
                 return Result(requeue=True)
             raise
         if want:
-            self.recorder.event(svc, "Normal", "UpdatedLoadBalancer",
-                                f"Updated LoadBalancer with new IPs: [] -> {[i['ip'] for i in want]}")
+            self.recorder.event(svc, "Normal", "UpdatedLoadBalancer", "Updated LoadBalancer with new IPs: "
+                                f"{go_strings([i.get('ip', '') for i in current])} -> {go_strings([i['ip'] for i in want])}")
         return None
 
 

@@ -3,13 +3,15 @@ built from Services, EndpointSlices and Namespaces, and ``answer(snapshot, name,
 
 Names (zone ``cluster.local`` by default, TTL 5 s):
 - ``svc.ns.svc.zone``: A = the cluster IP; headless Services: one A per ready endpoint (all
-  endpoints with ``publishNotReadyAddresses``); ExternalName: a CNAME;
+  endpoints with ``publishNotReadyAddresses``); ExternalName: a CNAME, followed for A/AAAA
+  (inside the zone here, outside by the server through the upstream), as CoreDNS does;
 - ``host.svc.ns.svc.zone``: the endpoint whose ``hostname`` is ``host`` (StatefulSet pods
   through ``hostname``/``subdomain``) or whose dashed IP is ``host`` (``10-42-3-7``);
 - ``_port._proto.svc.ns.svc.zone``: SRV per named port (to the Service name, or to each
   endpoint's name for headless Services, with their A records as additional answers);
 - ``a-b-c-d.ns.pod.zone``: A for that IP (CoreDNS's ``pods insecure``);
-- PTR in the reverse zones of the service and cluster CIDRs: cluster IPs and endpoint IPs;
+- PTR in the reverse zones of the service and cluster CIDRs: cluster IPs and the ready endpoint
+  IPs of every Service (``hostname.svc.ns.svc.zone`` or ``a-b-c-d.svc.ns.svc.zone``);
 - a name inside the zones that does not exist: NXDOMAIN; one that exists without records of
   the asked type (AAAA of an IPv4 Service, an empty non-terminal): NOERROR and no answer, both
   with the zone's SOA as authority. Anything else is not ours (``Answer.forward``).
@@ -40,6 +42,7 @@ class Answer:
     additional: list[Record] = field(default_factory=list)
     authority_soa: str | None = None  # zone whose SOA goes in the authority section
     forward: bool = False  # not a cluster name: ask the upstream
+    chase: str | None = None  # an ExternalName's target outside the zone: the server asks the upstream for it
 
 
 @dataclass
@@ -112,9 +115,8 @@ class Snapshot:
         for s in self.services.values():
             if s.cluster_ip:
                 self.by_ip.setdefault(s.cluster_ip, []).append(f"{s.name}.{s.ns}.svc.{self.domain}")
-            for e in s.endpoints:
-                if s.headless or e.hostname:
-                    self.by_ip.setdefault(e.ip, []).append(f"{e.hostname or dashed(e.ip)}.{s.name}.{s.ns}.svc.{self.domain}")
+            for e in self.visible(s):  # every Service's endpoints, as CoreDNS's serviceRecordForIP
+                self.by_ip.setdefault(e.ip, []).append(f"{e.hostname or dashed(e.ip)}.{s.name}.{s.ns}.svc.{self.domain}")
 
     def zone_of(self, name: str) -> str | None:
         if name == self.domain or name.endswith("." + self.domain):
@@ -141,7 +143,10 @@ def _nx(zone: str) -> Answer:
     return Answer("NXDOMAIN", authority_soa=zone)
 
 
-def answer(snap: Snapshot, qname: str, qtype: str) -> Answer:
+MAX_CNAME_CHAIN = 8  # ExternalName -> ExternalName hops followed inside the zone
+
+
+def answer(snap: Snapshot, qname: str, qtype: str, _depth: int = 0) -> Answer:
     name = qname.strip(".").lower()
     zone = snap.zone_of(name)
     if zone is None:
@@ -154,7 +159,7 @@ def answer(snap: Snapshot, qname: str, qtype: str) -> Answer:
     if not labels:
         return _nodata(zone)
     if labels[-1] == "svc":
-        return _svc_name(snap, name, labels[:-1], qtype, zone)
+        return _svc_name(snap, name, labels[:-1], qtype, zone, _depth)
     if labels[-1] == "pod":
         return _pod_name(snap, name, labels[:-1], qtype, zone)
     return _nx(zone)
@@ -174,7 +179,7 @@ def _pod_name(snap: Snapshot, name: str, labels: list[str], qtype: str, zone: st
     return _nodata(zone)
 
 
-def _svc_name(snap: Snapshot, name: str, labels: list[str], qtype: str, zone: str) -> Answer:
+def _svc_name(snap: Snapshot, name: str, labels: list[str], qtype: str, zone: str, depth: int = 0) -> Answer:
     if not labels:
         return _nodata(zone)
     ns = labels[-1]
@@ -188,7 +193,7 @@ def _svc_name(snap: Snapshot, name: str, labels: list[str], qtype: str, zone: st
     base = f"{svc.name}.{svc.ns}.svc.{snap.domain}"
     rest = labels[:-2]
     if not rest:
-        return _service_records(snap, svc, name, base, qtype, zone)
+        return _service_records(snap, svc, name, base, qtype, zone, depth)
     if len(rest) == 2 and rest[0].startswith("_") and rest[1].startswith("_"):
         return _srv(snap, svc, name, base, rest[0][1:], rest[1][1:], qtype, zone)
     if len(rest) == 1:
@@ -201,9 +206,10 @@ def _svc_name(snap: Snapshot, name: str, labels: list[str], qtype: str, zone: st
     return _nx(zone)
 
 
-def _service_records(snap: Snapshot, svc: _Svc, name: str, base: str, qtype: str, zone: str) -> Answer:
+def _service_records(snap: Snapshot, svc: _Svc, name: str, base: str, qtype: str, zone: str,
+                     depth: int = 0) -> Answer:
     if svc.external_name:
-        return Answer(answers=[Record(name, CNAME, (svc.external_name.rstrip(".") + ".",))])
+        return _external_name(snap, svc.external_name.rstrip(".").lower(), name, qtype, depth)
     if qtype == SRV:
         return _srv_all(snap, svc, name, base)
     if qtype not in (A, ANY):
@@ -214,6 +220,22 @@ def _service_records(snap: Snapshot, svc: _Svc, name: str, base: str, qtype: str
     if not eps and svc.headless:
         return _nodata(zone)
     return Answer(answers=[Record(name, A, (e.ip,)) for e in eps])
+
+
+def _external_name(snap: Snapshot, target: str, name: str, qtype: str, depth: int) -> Answer:
+    """The CNAME, and for A/AAAA the target's records, as CoreDNS follows it: inside the zone
+    here (a chain of ExternalNames up to ``MAX_CNAME_CHAIN``), outside through the upstream
+    (``Answer.chase``). A stub resolver (glibc, musl, busybox) does not follow a bare CNAME."""
+    out = Answer(answers=[Record(name, CNAME, (target + ".",))])
+    if qtype not in (A, AAAA):
+        return out
+    if snap.zone_of(target) is None:
+        out.chase = target
+    elif depth < MAX_CNAME_CHAIN and target != name:
+        sub = answer(snap, target, qtype, depth + 1)
+        out.answers += sub.answers
+        out.chase = sub.chase
+    return out
 
 
 def _srv_targets(snap: Snapshot, svc: _Svc, base: str, port_name: str, proto: str) -> tuple[list[Record], list[Record]]:

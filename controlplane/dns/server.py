@@ -2,7 +2,8 @@
 PyPI ``dnslib``, answers from informer caches (``records.answer`` over a ``Snapshot`` rebuilt
 after changes), every other name forwarded to the upstream resolvers with a timeout (SERVFAIL
 when none answers; a truncated UDP answer makes the client retry over TCP, which we forward
-over TCP).
+over TCP). An ExternalName pointing outside the cluster is answered with its CNAME plus the
+upstream's records for the target (not cached), as CoreDNS does.
 
 Hot path: answers for cluster names are cached as packed bytes keyed by the raw question
 (case kept, as the client sent it) and flags, so a repeated query costs a header check and a
@@ -200,6 +201,11 @@ class DNSServer:
             return rep.pack()
         if ans.forward:
             return await self._forward(data, req, tcp)
+        if ans.chase:  # an ExternalName pointing outside the cluster: its records from the upstream
+            reply = build_reply(req, ans, serial=gen)
+            for rr in await self._resolve_upstream(ans.chase, q.qtype, tcp):
+                reply.add_answer(rr)
+            return reply.pack()
         out = build_reply(req, ans, serial=gen).pack()
         key = question_key(data)
         if key is not None and gen == self._cache_gen:
@@ -223,6 +229,17 @@ class DNSServer:
         rep = req.reply()
         rep.header.rcode = RCODE.SERVFAIL
         return rep.pack()
+
+
+    async def _resolve_upstream(self, name: str, qtype: int, tcp: bool) -> list[RR]:
+        """The answer records of the upstream for ``name``/``qtype`` (empty when it fails or
+        has none): CoreDNS's kubernetes plugin follows an ExternalName's CNAME this way."""
+        q = DNSRecord.question(name, QTYPE.get(qtype, str(qtype)))
+        raw = await self._forward(q.pack(), q, tcp)
+        try:
+            return list(DNSRecord.parse(raw).rr)
+        except Exception:  # noqa: BLE001 - a malformed upstream answer: the CNAME alone
+            return []
 
 
 class _Udp(asyncio.DatagramProtocol):

@@ -155,6 +155,16 @@ def endpoints_for(slices: Iterable[dict], port_name: str, protocol: str) -> list
     return sorted(out.values(), key=lambda e: (e.ip, e.port))
 
 
+def serves_load_balancer(svc: dict) -> bool:
+    """ServiceLB's Services whose ports this node opens: type LoadBalancer without a
+    ``loadBalancerClass``, once the ServiceLB controller gave them an ingress address (it
+    leaves a Service pending whose port an older LoadBalancer Service holds, as k3s's svclb
+    pod stays unschedulable; with ServiceLB disabled nothing is opened)."""
+    spec = svc.get("spec") or {}
+    return spec.get("type") == "LoadBalancer" and not spec.get("loadBalancerClass") \
+        and bool(((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress"))
+
+
 def service_ports(svc: dict, slices: list[dict]) -> list[ServicePort]:
     """The ServicePorts of one Service (empty when the proxy does not program it)."""
     if not proxied(svc):
@@ -181,7 +191,7 @@ def service_ports(svc: dict, slices: list[dict]) -> list[ServicePort]:
             namespace=ns, name=name, port_name=port_name, protocol=proto, port=_port(p.get("port"), "port"),
             cluster_ip=cluster_ip,
             node_port=_port(p["nodePort"], "nodePort") if typ in ("NodePort", "LoadBalancer") and p.get("nodePort") else None,
-            load_balancer_port=typ == "LoadBalancer", external_ips=ext_ips,
+            load_balancer_port=serves_load_balancer(svc), external_ips=ext_ips,
             external_local=(spec.get("externalTrafficPolicy") == "Local") and typ in ("NodePort", "LoadBalancer"),
             internal_local=spec.get("internalTrafficPolicy") == "Local",
             affinity_timeout=affinity, algorithm=alg,

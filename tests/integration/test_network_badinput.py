@@ -125,3 +125,28 @@ def test_served_resources_and_defaults(kubectl, ns):
     assert k["spec"]["clusterIP"] == "10.43.0.1" and k["spec"]["ports"][0]["port"] == 443
     eps = json.loads(kubectl("get", "endpointslices", "kubernetes", "-n", "default", "-o", "json").stdout)
     assert eps["endpoints"][0]["addresses"] == ["10.42.255.254"]
+
+
+def test_service_validation_and_type_changes_as_kube_apiserver(kubectl, ns):
+    """Duplicate ports, a changed clusterIP and bad affinity get kube-apiserver's 422s; ClientIP
+    affinity gets its default timeout; a type change drops what only the old type used."""
+    refused(create(kubectl, ns, svc("dup", ports=[{"name": "a", "port": 80}, {"name": "b", "port": 80}])),
+            'spec.ports[1]: Duplicate value: core.ServicePort{Name:"", Protocol:"TCP", AppProtocol:(*string)(nil), '
+            'Port:80, TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}')
+    refused(create(kubectl, ns, svc("etp", externalTrafficPolicy="Local")),
+            'spec.externalTrafficPolicy: Invalid value: "Local": may only be set for externally-accessible services')
+    assert create(kubectl, ns, svc("lb", type="LoadBalancer", sessionAffinity="ClientIP")).returncode == 0
+    s = json.loads(kubectl("get", "svc", "lb", "-n", ns, "-o", "json").stdout)["spec"]
+    assert s["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
+    r = kubectl("patch", "svc", "lb", "-n", ns, "-p", json.dumps({"spec": {"clusterIP": "10.43.0.77"}}), check=False)
+    refused(r, 'spec.clusterIPs[0]: Invalid value: []string{"10.43.0.77"}: may not change once set')
+    r = kubectl("patch", "svc", "lb", "-n", ns, "-p", json.dumps(
+        {"spec": {"sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 0}}}}), check=False)
+    refused(r, "spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: 0: "
+               "must be greater than 0 and less than 86400")
+    kubectl("patch", "svc", "lb", "-n", ns, "-p", json.dumps({"spec": {"type": "ClusterIP"}}))
+    s = json.loads(kubectl("get", "svc", "lb", "-n", ns, "-o", "json").stdout)["spec"]
+    assert not {"externalTrafficPolicy", "allocateLoadBalancerNodePorts"} & set(s) and "nodePort" not in s["ports"][0]
+    kubectl("patch", "svc", "lb", "-n", ns, "-p", json.dumps({"spec": {"type": "ExternalName", "externalName": "db.example"}}))
+    s = json.loads(kubectl("get", "svc", "lb", "-n", ns, "-o", "json").stdout)["spec"]
+    assert not {"clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"} & set(s), s

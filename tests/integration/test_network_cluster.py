@@ -287,6 +287,52 @@ def test_nodeport_loadbalancer_hostport_and_the_apiserver(net_cluster, ns):
     assert r.stdout.startswith("HTTP/1.1 200") and '"gitVersion"' in r.stdout, r.stdout
 
 
+def wait_for(check, what: str, timeout: float = 20):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not (out := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+    return out
+
+
+def test_a_load_balancer_port_held_by_an_older_service_stays_pending(net_cluster, ns):
+    """k3s's ServiceLB opens a port once: the younger Service stays <pending> (its cluster IP
+    works), with a Warning; it gets the port when the older one goes."""
+    c = net_cluster
+    port = free_port()
+    c.apply(service("lb-first", {"app": "web"}, port=port, typ="LoadBalancer"), ns)
+
+    def ingress(name):  # type: ignore[no-untyped-def]
+        return ((c.get("svc", name, ns).get("status") or {}).get("loadBalancer") or {}).get("ingress")
+
+    wait_for(lambda: ingress("lb-first"), "no ingress for the first Service")
+    c.apply(service("lb-second", {"app": "web"}, port=port, typ="LoadBalancer"), ns)
+    ev = wait_for(lambda: c.events(ns, "lb-second", "PortInUse"), "no PortInUse Event")
+    assert f"port {port}/TCP is already used by LoadBalancer Service {ns}/lb-first" in ev[0]["message"]
+    assert not ingress("lb-second")
+    names = {p["metadata"]["name"] for p in c.pods(ns, "app=web")}
+    assert fetch_in(c, ns, f"http://{ip_of(c, ns, 'svc', 'lb-second')}:{port}/") in names
+    c.kubectl("delete", "svc", "lb-first", "-n", ns)
+    assert wait_for(lambda: ingress("lb-second"), "the freed port was not given")[0]["ip"] == "127.0.0.1"
+    c.kubectl("delete", "svc", "lb-second", "-n", ns)
+
+
+def test_external_name_to_a_cluster_service_and_endpoint_ptr(net_cluster, ns):
+    """A pod reaches an ExternalName alias of an in-cluster Service (the DNS follows the CNAME, as
+    CoreDNS does; a stub resolver would not), and an endpoint IP without a hostname has a PTR."""
+    c = net_cluster
+    c.apply([service("aliased", {"app": "web"}),
+             {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "alias"},
+              "spec": {"type": "ExternalName", "externalName": f"aliased.{ns}.svc.cluster.local"}}], ns)
+    pods = c.pods(ns, "app=web")
+    assert fetch_in(c, ns, "http://alias/") in {p["metadata"]["name"] for p in pods}
+    ip = pods[0]["status"]["podIP"]
+    arpa = ".".join(reversed(ip.split("."))) + ".in-addr.arpa"
+    out = c.exec(ns, "client", f"nslookup -type=ptr {arpa}").stdout
+    assert f"{ip.replace('.', '-')}.aliased.{ns}.svc.cluster.local" in out, out
+    c.kubectl("delete", "svc", "alias", "aliased", "-n", ns)
+
+
 def test_ingress_controller_routes_hosts_paths_and_tls(net_cluster, ns, tmp_path):
     """The ingress controller (as ``up`` runs it, under its own identity) on free loopback ports:
     Ingress hosts and paths to Services' cluster IPs, 404 and 503 answers, the status it writes,

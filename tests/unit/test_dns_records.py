@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from dnslib import QTYPE, RCODE, DNSRecord
+from dnslib import QTYPE, RCODE, RR, DNSRecord
 
 from controlplane.dns import records as R
 from controlplane.dns.server import DNSServer, question_key
@@ -25,7 +25,10 @@ def sl(svc_name, eps, ns="default", port=8080, pname="http"):
 
 
 SERVICES = [svc("web", "10.71.0.5"), svc("db", "None"), svc("ext", None, typ="ExternalName", externalName="example.test"),
-            svc("pnr", "None", publishNotReadyAddresses=True)]
+            svc("pnr", "None", publishNotReadyAddresses=True),
+            svc("alias", None, typ="ExternalName", externalName="web.default.svc.cluster.local."),
+            svc("alias2", None, typ="ExternalName", externalName="db.default.svc.cluster.local"),
+            svc("loop", None, typ="ExternalName", externalName="loop.default.svc.cluster.local")]
 SLICES = [sl("web", [("10.70.1.2", True, None)]),
           sl("db", [("10.70.1.7", True, "db-0"), ("10.70.2.8", True, "db-1"), ("10.70.2.9", False, "db-2")]),
           sl("pnr", [("10.70.1.5", False, None)])]
@@ -73,6 +76,8 @@ def test_srv_for_named_ports():
 @pytest.mark.parametrize("name,expected", [
     ("5.0.71.10.in-addr.arpa", ["web.default.svc.cluster.local."]),
     ("7.1.70.10.in-addr.arpa", ["db-0.db.default.svc.cluster.local."]),
+    ("2.1.70.10.in-addr.arpa", ["10-70-1-2.web.default.svc.cluster.local."]),  # no hostname: the dashed IP
+    ("9.2.70.10.in-addr.arpa", "NXDOMAIN"),  # a not-ready endpoint
     ("9.9.71.10.in-addr.arpa", "NXDOMAIN"),
     ("1.2.0.192.in-addr.arpa", "forward"),
 ])
@@ -84,6 +89,57 @@ def test_ptr(name, expected):
         assert a.rcode == "NXDOMAIN"
     else:
         assert [r.data[0] for r in a.answers] == expected
+
+
+@pytest.mark.parametrize("name,qtype,want,chase", [
+    ("alias.default.svc.cluster.local", "A", [("web.default.svc.cluster.local", "CNAME", "web.default.svc.cluster.local."),
+                                             ("web.default.svc.cluster.local", "A", "10.71.0.5")], None),
+    ("alias2.default.svc.cluster.local", "A", [("alias2.default.svc.cluster.local", "CNAME", "db.default.svc.cluster.local."),
+                                              ("db.default.svc.cluster.local", "A", "10.70.1.7"),
+                                              ("db.default.svc.cluster.local", "A", "10.70.2.8")], None),
+    ("alias.default.svc.cluster.local", "AAAA", [("alias.default.svc.cluster.local", "CNAME",
+                                                  "web.default.svc.cluster.local.")], None),
+    ("alias.default.svc.cluster.local", "TXT", [("alias.default.svc.cluster.local", "CNAME",
+                                                 "web.default.svc.cluster.local.")], None),
+    ("ext.default.svc.cluster.local", "A", [("ext.default.svc.cluster.local", "CNAME", "example.test.")], "example.test"),
+], ids=["to-service", "to-headless", "aaaa", "txt-no-chase", "outside-zone"])
+def test_external_name_cname_is_followed(name, qtype, want, chase):
+    a = R.answer(SNAP, name, qtype)
+    got = [(r.name, r.rtype, r.data[0]) for r in a.answers]
+    assert got[0] == (name, "CNAME", want[0][2])
+    assert sorted(got[1:]) == sorted(want[1:]) and a.chase == chase and a.rcode == "NOERROR"
+
+
+def test_external_name_loop_stops():
+    a = R.answer(SNAP, "loop.default.svc.cluster.local", "A")
+    assert 1 <= len(a.answers) <= R.MAX_CNAME_CHAIN + 1 and all(r.rtype == "CNAME" for r in a.answers)
+
+
+async def test_server_follows_an_external_name_through_the_upstream():
+    """The upstream (a loopback responder of the test) gives the target's records; the reply
+    carries the CNAME and them, as CoreDNS's answer does."""
+    loop = asyncio.get_running_loop()
+
+    class Upstream(asyncio.DatagramProtocol):
+        def connection_made(self, tr):
+            self.tr = tr
+
+        def datagram_received(self, d, addr):
+            q = DNSRecord.parse(d)
+            r = q.reply()
+            if str(q.q.qname) == "example.test." and q.q.qtype == QTYPE.A:
+                r.add_answer(*RR.fromZone("example.test. 30 IN A 192.0.2.44"))
+            self.tr.sendto(r.pack(), addr)
+
+    utr, _ = await loop.create_datagram_endpoint(Upstream, local_addr=("127.0.0.1", 0))
+    srv = DNSServer(lambda: (SNAP, 3), upstreams=[("127.0.0.1", utr.get_extra_info("sockname")[1])], timeout=2)
+    try:
+        out = DNSRecord.parse(await srv.handle(_query("ext.default.svc.cluster.local")))
+        assert [(QTYPE[r.rtype], str(r.rdata)) for r in out.rr] == [("CNAME", "example.test."), ("A", "192.0.2.44")]
+        assert out.header.rcode == RCODE.NOERROR
+    finally:
+        await srv.stop()
+        utr.close()
 
 
 @pytest.mark.parametrize("name", ["example.test", "cluster.local.example.test", "localhost"])

@@ -100,10 +100,22 @@ def test_session_affinity_sets_and_lookups():
 
 def test_nodeport_and_loadbalancer_ports():
     s = svc(typ="LoadBalancer", ports=[{"port": 80, "protocol": "TCP", "nodePort": 30080}])
+    s["status"] = {"loadBalancer": {"ingress": [{"ip": "127.0.0.1", "ipMode": "VIP"}]}}
     f = frag(s, sl(ep("10.70.1.2"), ep("10.70.2.3", node="n2")))
     ext = [c for c in f.chains if c.startswith("ext-")]
     assert f.elements["node-ports"] == {"tcp . 30080": f"goto {ext[0]}", "tcp . 80": f"goto {ext[0]}"}
     assert f.chains[ext[0]][0] == "jump mark-for-masquerade"
+
+
+@pytest.mark.parametrize("status,spec", [
+    ({}, {}),  # pending: ServiceLB gave it no address (a port conflict, or ServiceLB disabled)
+    ({"loadBalancer": {"ingress": [{"ip": "192.0.2.9"}]}}, {"loadBalancerClass": "example.com/lb"}),
+], ids=["pending", "other-class"])
+def test_load_balancer_port_only_once_servicelb_gave_an_address(status, spec):
+    s = svc(typ="LoadBalancer", ports=[{"port": 80, "protocol": "TCP", "nodePort": 30080}], **spec)
+    s["status"] = status
+    f = frag(s, sl(ep("10.70.1.2")))
+    assert set(f.elements["node-ports"]) == {"tcp . 30080"}  # the NodePort only
 
 
 def test_external_traffic_policy_local_uses_local_endpoints_only():

@@ -190,7 +190,9 @@ class ServiceIPAllocator:
                 new_spec["clusterIP"] = old_ip
                 new_spec["clusterIPs"] = old_spec.get("clusterIPs") or [old_ip]
             elif new_spec.get("clusterIP") != old_ip:
-                raise self._invalid(new, "spec.clusterIPs[0]", new_spec.get("clusterIP"), "may not change once set")
+                raise errors.invalid("Service", (new.get("metadata") or {}).get("name", ""), [
+                    {"reason": "FieldValueInvalid", "field": "spec.clusterIPs[0]",
+                     "message": f'Invalid value: []string{{"{new_spec.get("clusterIP")}"}}: may not change once set'}])
         else:  # ExternalName (or headless) -> ClusterIP: a new address
             await self._cluster_ip(new, dry=dry)
         old_ports = {(p.get("port"), p.get("protocol", "TCP")): p["nodePort"]

@@ -6,11 +6,14 @@ Each rule appends Kubernetes' field errors to an ``Errors``; ``rules.py`` maps k
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Any
 
-from controlplane.apiserver.meta.names import Errors, dns1123_label_error, qualified_name_error, validate_labels
+from controlplane.apiserver.meta.names import (
+    Errors, dns1123_label_error, dns1123_subdomain_error, qualified_name_error, validate_labels,
+)
 from controlplane.apiserver.validation import pods
 from controlplane.apiserver.validation.podtemplate import go_map, immutable, nonneg, spec_of
 
@@ -19,51 +22,199 @@ Obj = dict[str, Any]
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
+_SVC_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+_TRAFFIC_POLICIES = ("Cluster", "Local")
+MAX_AFFINITY_SECONDS = 86400  # core.MaxClientIPServiceAffinitySeconds
+KUBELET_PORT = 10250
+IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+CIDR_MSG = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
+
+
+def externally_accessible(spec: Obj) -> bool:
+    """``service.ExternallyAccessible``: NodePort and LoadBalancer, or a ClusterIP with externalIPs."""
+    stype = spec.get("type", "ClusterIP")
+    return stype in ("NodePort", "LoadBalancer") or (stype == "ClusterIP" and bool(spec.get("externalIPs")))
+
+
+def go_service_port(protocol: Any, port: Any) -> str:
+    """Go's ``%#v`` of the ``core.ServicePort`` key ValidateService reports a duplicate port with."""
+    return (f'core.ServicePort{{Name:"", Protocol:"{protocol}", AppProtocol:(*string)(nil), Port:{port}, '
+            'TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}')
+
+
+def non_special_ip(errs: Errors, path: str, value: Any) -> None:
+    """``IsValidIP`` then ``ValidateNonSpecialIP`` (externalIPs)."""
+    try:
+        ip = ipaddress.ip_address(value) if isinstance(value, str) else None
+    except ValueError:
+        ip = None
+    if ip is None:
+        errs.invalid(path, value, IP_MSG)
+        return
+    if ip.is_unspecified:
+        errs.invalid(path, value, f"may not be unspecified ({value})")
+    if ip.is_loopback:
+        errs.invalid(path, value, "may not be in the loopback range (127.0.0.0/8, ::1/128)")
+    if ip.is_link_local:
+        errs.invalid(path, value, "may not be in the link-local range (169.254.0.0/16, fe80::/10)")
+    if ip in ipaddress.ip_network("224.0.0.0/24") or (ip.version == 6 and int(ip) >> 112 == 0xFF02):
+        errs.invalid(path, value, "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)")
+
+
+def _service_port(errs: Errors, p: Obj, path: str, require_name: bool, names: set[str]) -> None:
+    """``validateServicePort``."""
+    pname = p.get("name")
+    if require_name and not pname:
+        errs.required(f"{path}.name", "")
+    elif pname:
+        msg = dns1123_label_error(pname)
+        if msg:
+            errs.invalid(f"{path}.name", pname, msg)
+        if pname in names:
+            errs.duplicate(f"{path}.name", pname)
+        names.add(pname)
+    pods.port_number(errs, f"{path}.port", p.get("port"), required=True)
+    tp = p.get("targetPort")
+    if isinstance(tp, int):
+        pods.port_number(errs, f"{path}.targetPort", tp)
+    elif isinstance(tp, str) and tp and not pods.iana_svc_name_ok(tp):
+        errs.invalid(f"{path}.targetPort", tp, pods.IANA_MSG)
+    pods.protocol(errs, f"{path}.protocol", p.get("protocol"))
+    ap = p.get("appProtocol")
+    if isinstance(ap, str):
+        msg = qualified_name_error(ap)
+        if msg:
+            errs.invalid(f"{path}.appProtocol", ap, msg)
+
+
 def service(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    """``ValidateService`` (and the update's clusterIP rule) of Kubernetes 1.32, messages included."""
     spec = spec_of(obj)
     stype = spec.get("type", "ClusterIP")
-    types = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
-    if stype not in types:
-        errs.not_supported("spec.type", stype, types)
-    ports = spec.get("ports") or []
+    ports = [p for p in spec.get("ports") or [] if isinstance(p, dict)]
     headless = spec.get("clusterIP") == "None"
     if not ports and stype != "ExternalName" and not headless:
         errs.required("spec.ports", "")
+    if stype in ("LoadBalancer", "NodePort") and headless:
+        errs.invalid("spec.clusterIPs[0]", "None", f"may not be set to 'None' for {stype} services")
+    if stype == "LoadBalancer":
+        for i, p in enumerate(ports):
+            if p.get("port") == KUBELET_PORT:
+                errs.invalid(f"spec.ports[{i}]", KUBELET_PORT,
+                             f"may not expose port {KUBELET_PORT} externally since it is used by kubelet")
+    if stype == "ExternalName":
+        if spec.get("clusterIP") or spec.get("clusterIPs"):
+            errs.forbidden("spec.clusterIPs", "may not be set for ExternalName services")
+        if spec.get("ipFamilies"):
+            errs.forbidden("spec.ipFamilies", "may not be set for ExternalName services")
+        if spec.get("ipFamilyPolicy") is not None:
+            errs.forbidden("spec.ipFamilyPolicy", "may not be set for ExternalName services")
+        cname = (spec.get("externalName") or "").removesuffix(".") if isinstance(spec.get("externalName"), str) else ""
+        if cname:
+            msg = dns1123_subdomain_error(cname)
+            if msg:
+                errs.invalid("spec.externalName", cname, msg)
+        else:
+            errs.required("spec.externalName", "")
     names: set[str] = set()
     for i, p in enumerate(ports):
-        if not isinstance(p, dict):
-            continue
-        path = f"spec.ports[{i}]"
-        pname = p.get("name")
-        if len(ports) > 1 and not pname:
-            errs.required(f"{path}.name", "")
-        elif pname:
-            if pname in names:
-                errs.duplicate(f"{path}.name", pname)
-            names.add(pname)
-            msg = dns1123_label_error(pname)
-            if msg:
-                errs.invalid(f"{path}.name", pname, msg)
-        pods.port_number(errs, f"{path}.port", p.get("port"), required=True)
-        tp = p.get("targetPort")
-        if isinstance(tp, int):
-            pods.port_number(errs, f"{path}.targetPort", tp)
-        elif isinstance(tp, str) and tp and not pods.iana_svc_name_ok(tp):
-            errs.invalid(f"{path}.targetPort", tp, pods.IANA_MSG)
-        pods.protocol(errs, f"{path}.protocol", p.get("protocol"))
-        if p.get("nodePort") is not None and stype not in ("NodePort", "LoadBalancer"):
-            errs.forbidden(f"{path}.nodePort", "may not be used when `type` is 'ClusterIP'")
-    if stype == "ExternalName" and not spec.get("externalName"):
-        errs.required("spec.externalName", "")
+        _service_port(errs, p, f"spec.ports[{i}]", len(ports) > 1, names)
     validate_labels(spec.get("selector"), "spec.selector", errs)
-    sa = spec.get("sessionAffinity")
-    if sa is not None and sa not in ("ClientIP", "None"):
+    sa = spec.get("sessionAffinity")  # (Required in Kubernetes too, but the defaults always set it)
+    if sa and sa not in ("ClientIP", "None"):
         errs.not_supported("spec.sessionAffinity", sa, ("ClientIP", "None"))
+    sac = spec.get("sessionAffinityConfig")
+    if sa == "ClientIP":
+        when = "when session affinity type is ClientIP"
+        if not isinstance(sac, dict):
+            errs.required("spec.sessionAffinityConfig", when)
+        elif not isinstance(sac.get("clientIP"), dict):
+            errs.required("spec.sessionAffinityConfig.clientIP", when)
+        elif sac["clientIP"].get("timeoutSeconds") is None:
+            errs.required("spec.sessionAffinityConfig.clientIP.timeoutSeconds", when)
+        else:
+            t = sac["clientIP"]["timeoutSeconds"]
+            if isinstance(t, int) and not 0 < t <= MAX_AFFINITY_SECONDS:
+                errs.invalid("spec.sessionAffinityConfig.clientIP.timeoutSeconds", t,
+                             f"must be greater than 0 and less than {MAX_AFFINITY_SECONDS}")
+    elif sa == "None" and sac is not None:
+        errs.forbidden("spec.sessionAffinityConfig", "must not be set when session affinity is None")
+    for i, ip in enumerate(spec.get("externalIPs") or []):
+        non_special_ip(errs, f"spec.externalIPs[{i}]", ip)
+    if stype not in _SVC_TYPES:
+        errs.not_supported("spec.type", stype, _SVC_TYPES)
+    if stype == "ClusterIP":
+        for i, p in enumerate(ports):
+            if p.get("nodePort"):
+                errs.forbidden(f"spec.ports[{i}].nodePort", "may not be used when `type` is 'ClusterIP'")
+    seen_node_ports: set[tuple[Any, Any]] = set()
+    for i, p in enumerate(ports):
+        if not p.get("nodePort"):
+            continue
+        key = (p.get("protocol"), p.get("nodePort"))
+        if key in seen_node_ports:
+            errs.duplicate(f"spec.ports[{i}].nodePort", p.get("nodePort"))
+        seen_node_ports.add(key)
+    seen_ports: set[tuple[Any, Any]] = set()
+    for i, p in enumerate(ports):
+        key = (p.get("protocol"), p.get("port"))
+        if key in seen_ports:
+            errs.add("FieldValueDuplicate", f"spec.ports[{i}]", f"Duplicate value: {go_service_port(*key)}")
+        seen_ports.add(key)
+    ranges = spec.get("loadBalancerSourceRanges") or []
+    if ranges:
+        if stype != "LoadBalancer":
+            errs.forbidden("spec.LoadBalancerSourceRanges", "may only be used when `type` is 'LoadBalancer'")
+        for i, r in enumerate(ranges):
+            if not _is_cidr(r.strip() if isinstance(r, str) else r):
+                errs.invalid(f"spec.LoadBalancerSourceRanges[{i}]", r.strip() if isinstance(r, str) else r, CIDR_MSG)
+    _traffic_policies(spec, errs)
+    lbc = spec.get("loadBalancerClass")
+    if lbc is not None:
+        if stype != "LoadBalancer":
+            errs.forbidden("spec.loadBalancerClass", "may only be used when `type` is 'LoadBalancer'")
+        else:
+            msg = qualified_name_error(lbc)
+            if msg:
+                errs.invalid("spec.loadBalancerClass", lbc, msg)
     if update:
-        old_ip = spec_of(old).get("clusterIP")
+        old_spec = spec_of(old)
+        if old_spec.get("type") == "LoadBalancer" and stype == "LoadBalancer" \
+                and old_spec.get("loadBalancerClass") != lbc:
+            errs.invalid("spec.loadBalancerClass", lbc, "may not change once set")
+        old_ip = old_spec.get("clusterIP")
         new_ip = spec.get("clusterIP")
-        if old_ip and new_ip and old_ip != new_ip and stype != "ExternalName":
-            errs.invalid("spec.clusterIPs[0]", new_ip, "may not change once set")
+        if old_ip and new_ip and old_ip != new_ip and stype != "ExternalName" \
+                and old_spec.get("type") != "ExternalName":
+            errs.add("FieldValueInvalid", "spec.clusterIPs[0]",
+                     f'Invalid value: []string{{"{new_ip}"}}: may not change once set')
+
+
+def _is_cidr(value: Any) -> bool:
+    if not isinstance(value, str) or "/" not in value:
+        return False
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _traffic_policies(spec: Obj, errs: Errors) -> None:
+    """``validateServiceExternalTrafficPolicy`` and ``validateServiceInternalTrafficFieldsValue``."""
+    etp = spec.get("externalTrafficPolicy")  # (the Required cases of both are filled by the defaults)
+    if not externally_accessible(spec):
+        if etp:
+            errs.invalid("spec.externalTrafficPolicy", etp, "may only be set for externally-accessible services")
+    elif etp and etp not in _TRAFFIC_POLICIES:
+        errs.not_supported("spec.externalTrafficPolicy", etp, _TRAFFIC_POLICIES)
+    hc = spec.get("healthCheckNodePort")
+    if hc and not (spec.get("type") == "LoadBalancer" and etp == "Local"):
+        errs.invalid("spec.healthCheckNodePort", hc,
+                     "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'")
+    itp = spec.get("internalTrafficPolicy")
+    if itp is not None and itp not in _TRAFFIC_POLICIES:
+        errs.not_supported("spec.internalTrafficPolicy", itp, _TRAFFIC_POLICIES)
 
 
 def _config_keys(obj: Obj, errs: Errors, fields: tuple[str, ...]) -> None:
