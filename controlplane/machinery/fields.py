@@ -9,6 +9,7 @@ Neighbours: ``selectors.py`` (``FieldSelector.matches(fields)``), the apiserver'
 API:
     fields_for(resource: str, obj: Mapping) -> dict[str, str]
     supported_fields(resource: str) -> frozenset[str]
+    custom_fields(paths, obj) -> dict[str, str]   # a custom resource's selectableFields
     (``resource`` is the plural name, e.g. "pods", "events", "nodes", "jobs".)
 """
 
@@ -119,4 +120,16 @@ def fields_for(resource: str, obj: Obj) -> dict[str, str]:
     extra = _PER_RESOURCE.get(resource)
     if extra:
         out.update(extra[1](obj))
+    return out
+
+
+def custom_fields(paths: tuple[str, ...] | list[str], obj: Obj) -> dict[str, str]:
+    """A custom resource's field-selectable fields: ``metadata.name``/``metadata.namespace`` and
+    its CRD's ``selectableFields`` (``paths`` such as ``spec.color``, no leading dot), as
+    apiextensions-apiserver formats them: strings as they are, booleans ``true``/``false``,
+    integers in decimal; a missing (or null) field is ``""``."""
+    md = obj.get("metadata") or {}
+    out = {"metadata.name": _str(md.get("name") or ""), "metadata.namespace": _str(md.get("namespace") or "")}
+    for p in paths:
+        out[p] = _s(_get(obj, *p.split(".")))
     return out

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from controlplane.apiserver.admission.attributes import Attributes
+from controlplane.apiserver.admission.attributes import Attributes, forbidden
 from controlplane.apiserver.admission.lookups import Lookups
 from controlplane.apiserver.admission.plugin import Plugin
 from controlplane.apiserver.admission.webhooks.matching import exempt, object_matches, rules_match
@@ -228,8 +228,14 @@ class ValidatingAdmissionPolicy(Plugin):
         if "Warn" in actions:
             a.warn(f"Validation failed for ValidatingAdmissionPolicy '{pname}' with binding '{bname}': {message}")
         if "Deny" in actions:
-            raise errors.ApiError(_CODES.get(reason, 422), reason,
-                                  f"ValidatingAdmissionPolicy '{pname}' with binding '{bname}' denied request: {message}")
+            # admission.NewForbidden (``widgets.example.com "w" is forbidden: ...``, its details)
+            # with the validation's reason and code and the message as a cause: kubectl prints
+            # ``The widgets "w" is invalid: : ValidatingAdmissionPolicy ...`` for Invalid
+            text = f"ValidatingAdmissionPolicy '{pname}' with binding '{bname}' denied request: {message}"
+            err = forbidden(a, text)
+            err.code, err.reason = _CODES.get(reason, 422), reason
+            err.details["causes"] = [{"message": text}]
+            raise err
 
 
 def _decide(user: Any, attrs: dict[str, str]) -> tuple[str, str, str]:

@@ -74,6 +74,7 @@ def validate_crd(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
                          "must be object at the root")
         _structural(schema, f"{path}.schema.openAPIV3Schema", errs, root=True)
         check_rules(schema, f"{path}.schema.openAPIV3Schema", errs)
+        _selectable_fields(v.get("selectableFields") or [], schema, f"{path}.selectableFields", errs)
         for j, col in enumerate(v.get("additionalPrinterColumns") or []):
             cp = f"{path}.additionalPrinterColumns[{j}]"
             for key in ("name", "type", "jsonPath"):
@@ -86,6 +87,51 @@ def validate_crd(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
         ospec = old.get("spec") or {}
         if ospec.get("scope") and ospec.get("scope") != scope:
             errs.invalid("spec.scope", scope, "field is immutable")
+
+
+MAX_SELECTABLE_FIELDS = 8
+
+
+def _selectable_fields(fields: list[Any], schema: Obj, path: str, errs: Errors) -> None:
+    """apiextensions' ``validateSelectableFields``: each ``jsonPath`` a simple path (no array
+    notation) to a string, boolean or integer field of the schema, outside ``metadata``, once;
+    at most eight."""
+    seen: set[str] = set()
+    for i, f in enumerate(fields):
+        fp = f"{path}[{i}].jsonPath"
+        jp = f.get("jsonPath") if isinstance(f, dict) else None
+        if not jp:
+            errs.required(fp, "")
+            continue
+        found, err = _field_schema(str(jp), schema)
+        if err:
+            errs.invalid(fp, jp, f"is an invalid path: {err}")
+            continue
+        if str(jp).lstrip(".").split(".")[0] == "metadata":
+            errs.invalid(fp, jp, "must not point to fields in metadata")
+        if not isinstance(found, dict) or found.get("type") not in ("string", "boolean", "integer"):
+            errs.invalid(fp, jp, "must point to a field of type string, boolean or integer. Enum string fields "
+                                 "and strings with formats are allowed.")
+        if jp in seen:
+            errs.duplicate(fp, jp)
+        seen.add(str(jp))
+    if len(seen) > MAX_SELECTABLE_FIELDS:
+        errs.add("FieldValueTooMany", path, f"Too many: {len(seen)}: must have at most {MAX_SELECTABLE_FIELDS} items")
+
+
+def _field_schema(json_path: str, schema: Obj) -> tuple[Any, str]:
+    """The schema ``json_path`` (``.spec.color``) names, or why it names none."""
+    if not json_path.startswith("."):
+        return None, "must start with '.'"  # hand-written: Kubernetes' JSONPath parser words it otherwise
+    if "[" in json_path:
+        return None, "array notation is not allowed"
+    node: Any = schema
+    for part in json_path[1:].split("."):
+        props = node.get("properties") if isinstance(node, dict) else None
+        if not part or not isinstance(props, dict) or part not in props:
+            return None, "does not refer to a valid field"
+        node = props[part]
+    return node, ""
 
 
 def _structural(schema: Any, path: str, errs: Errors, root: bool = False) -> None:

@@ -39,6 +39,9 @@ class ResourceInfo:
     printer_columns: tuple[dict[str, Any], ...] = ()  # additionalPrinterColumns
     scale: dict[str, str] | None = None  # specReplicasPath, statusReplicasPath, labelSelectorPath
     storage_version: str = ""  # the version objects are stored as (CRs: apiVersion rewrite; built-ins: conversion)
+    selectable_fields: tuple[str, ...] = ()  # CRs: the version's selectableFields ("spec.color", no leading dot)
+    warning: str = ""  # CRs: the Warning every request to a deprecated version gets
+    terminating: bool = False  # CRs: the CRD is being deleted (no creates)
     # The rules this resource's writes follow (a ``strategy.base.Strategy``; this layer sits
     # below the strategies, so it only carries the object).
     strategy: Any = field(default=None, compare=False, repr=False)
@@ -103,8 +106,11 @@ class Registry:
         return self._by_gvr.get((group, version, plural))
 
     def storage_info(self, info: ResourceInfo) -> ResourceInfo:
-        """The entry of ``info``'s storage version (itself when it is stored as served)."""
-        if info.version == info.storage_version:
+        """The entry of ``info``'s storage version (itself when it is stored as served). A
+        custom resource is itself: it is defaulted, pruned and validated against the schema of
+        the version it was sent at, and only its ``apiVersion`` changes on the way to storage
+        (the ``None`` conversion, ``strategy/customresource.py``)."""
+        if info.version == info.storage_version or info.is_custom:
             return info
         return self._by_gvr.get((info.group, info.storage_version, info.plural)) or info
 

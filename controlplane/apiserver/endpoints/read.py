@@ -24,7 +24,7 @@ from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import dumps, loads
 from controlplane.apiserver.persistence.codec import decode, prefix, with_rv
 from controlplane.apiserver.printing import tables
-from controlplane.machinery.fields import fields_for
+from controlplane.machinery.fields import custom_fields, fields_for
 from controlplane.machinery.selectors import parse_field_selector, parse_label_selector
 from controlplane.storage.interface import CompactedError
 
@@ -32,6 +32,8 @@ Match = Callable[[dict[str, Any]], bool] | None  # None: everything matches
 
 
 def object_fields(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, str]:
+    if info.is_custom:
+        return custom_fields(info.selectable_fields, obj)
     return fields_for(info.plural, obj)
 
 
@@ -44,6 +46,10 @@ def selectors(info: ResourceInfo, request: Request) -> tuple[Any, Any]:
         fsel = parse_field_selector(request.args.get("fieldSelector") or "")
     except ValueError as e:
         raise errors.bad_request(f"invalid field selector: {e}") from None
+    if info.is_custom:  # apiextensions-apiserver's ConvertFieldLabel: the version's selectableFields
+        for r in fsel.requirements:
+            if r.field not in ("metadata.name", "metadata.namespace") and r.field not in info.selectable_fields:
+                raise errors.bad_request(f"field label not supported: {r.field}")
     return lsel, fsel
 
 

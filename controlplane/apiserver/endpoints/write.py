@@ -42,6 +42,9 @@ async def create(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
     info = t.info
     if t.name:
         raise errors.method_not_allowed(f"POST on a named {info.plural} is not supported")
+    if info.terminating:  # apiextensions-apiserver's crdHandler: the CRD is being deleted
+        raise errors.ApiError(405, "MethodNotAllowed", "create not allowed while custom resource definition is "
+                              "terminating", details={"group": info.group, "kind": info.plural})
     obj = hc.decode_body(request)
     generic.check_type(info, obj)
     generic.check_namespace(info, obj, t.namespace)

@@ -14,6 +14,7 @@ from prometheus_client import Gauge
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.persistence.codec import prefix
 from controlplane.apiserver.persistence.watchcache import WatchCache
+from controlplane.machinery.fields import custom_fields
 from controlplane.storage.interface import Backend
 
 STORAGE_OBJECTS = Gauge(
@@ -28,13 +29,26 @@ class WatchCaches:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self._by_prefix: dict[str, WatchCache] = {}
+        self._selectable: dict[str, tuple[str, ...]] = {}  # custom resources' selectableFields, by prefix
 
-    async def cache_for(self, info: ResourceInfo) -> WatchCache:
-        """The resource's cache, started (its initial list done) if it was not yet."""
+    async def cache_for(self, info: ResourceInfo, selectable: tuple[str, ...] | None = None) -> WatchCache:
+        """The resource's cache, started (its initial list done) if it was not yet.
+
+        Custom resources: ``selectable`` (given when their CRD is registered) are the paths of
+        its selectableFields, computed for every cached object; a cache made for other paths is
+        replaced (its watchers end, their clients watch again)."""
         pfx = prefix(info)
         cache = self._by_prefix.get(pfx)
+        if cache is not None and selectable is not None and self._selectable.get(pfx, ()) != selectable:
+            await self.drop(info)
+            cache = None
         if cache is None:
-            cache = WatchCache(self.backend, pfx, info.plural)
+            if info.is_custom:
+                paths = self._selectable[pfx] = selectable or self._selectable.get(pfx, ())
+                cache = WatchCache(self.backend, pfx, info.plural,
+                                   fields=lambda _resource, obj: custom_fields(paths, obj))
+            else:
+                cache = WatchCache(self.backend, pfx, info.plural)
             self._by_prefix[pfx] = cache
             await cache.start()
         return cache
@@ -47,6 +61,7 @@ class WatchCaches:
     async def drop(self, info: ResourceInfo) -> None:
         """Stop and forget the resource's cache (its CRD was deleted)."""
         cache = self._by_prefix.pop(prefix(info), None)
+        self._selectable.pop(prefix(info), None)
         if cache is not None:
             await cache.stop()
 

@@ -7,7 +7,9 @@ ADDED/MODIFIED, ``forget`` on DELETED; ``catch_up`` makes it consistent with etc
 The writes that follow a CRD write happen once, in the process that handled it (``sync``,
 called after each CRD write): the ``NamesAccepted``/``Established`` conditions written to
 ``status``, or, for a CRD being deleted, deleting its custom resources first (the
-``customresourcecleanup.apiextensions.k8s.io`` finalizer, as Kubernetes does). The CRD
+``customresourcecleanup.apiextensions.k8s.io`` finalizer and the ``Terminating`` condition, as
+Kubernetes does; its resources are then served as terminating: no creates). Each version's
+``ResourceInfo`` carries its deprecation Warning and ``selectableFields``. The CRD
 strategy (``strategy/customresourcedefinition.py``) calls ``sync``/``forget`` after CRD writes.
 Neighbours: ``discovery/registry.py`` (what gets served), ``app.ApiServer`` (owns this; it is
 the ``CrdHost``), ``endpoints/write.py``/``delete.py`` (the writes), ``persistence/caches.py``.
@@ -20,7 +22,7 @@ from typing import Any, Protocol
 
 import ujson
 
-from controlplane.apiserver.discovery.registry import ResourceInfo
+from controlplane.apiserver.discovery.registry import ResourceInfo, version_priority
 from controlplane.apiserver.endpoints.common import Api
 from controlplane.apiserver.endpoints.delete import delete_object
 from controlplane.apiserver.endpoints.write import write_update
@@ -34,6 +36,10 @@ from controlplane.log import get_logger
 from controlplane.storage.interface import CompactedError, StorageError
 
 log = get_logger(__name__)
+
+# How long custom resources may remain after their CRD's deletion deleted them before the CRD
+# says so (``InstanceDeletionCheck``): the finalizer controller's one-minute poll.
+CLEANUP_CHECK_S = 60.0
 
 
 class CrdHost(Api, Protocol):
@@ -72,8 +78,33 @@ def infos_for(crd: dict[str, Any]) -> list[ResourceInfo]:
             is_custom=True, schema=schema, printer_columns=tuple(v.get("additionalPrinterColumns") or ()),
             scale=subs.get("scale"),
             storage_version=storage, strategy=CUSTOM_RESOURCE,
+            selectable_fields=tuple(str(f.get("jsonPath") or "").lstrip(".")
+                                    for f in v.get("selectableFields") or [] if isinstance(f, dict)),
+            warning=deprecation_warning(v, spec) if v.get("deprecated") else "",
+            terminating=bool((crd.get("metadata") or {}).get("deletionTimestamp")),
         ))
     return out
+
+
+def deprecation_warning(version: dict[str, Any], spec: dict[str, Any]) -> str:
+    """The Warning a deprecated version's requests get: its ``deprecationWarning``, else
+    apiextensions-apiserver's ``defaultDeprecationWarning`` (``<group>/<version> <Kind> is
+    deprecated``, naming the most stable served, not deprecated, newer version if any)."""
+    if version.get("deprecationWarning") is not None:
+        return str(version["deprecationWarning"])
+    group, kind, name = spec.get("group", ""), (spec.get("names") or {}).get("kind", ""), version.get("name", "")
+    msg = f"{group}/{name} {kind} is deprecated"
+    newer = [v["name"] for v in spec.get("versions") or []
+             if v.get("served") and not v.get("deprecated") and version_priority(v["name"]) < version_priority(name)]
+    if newer:
+        msg += f"; use {group}/{min(newer, key=version_priority)} {kind}"
+    return msg
+
+
+def selectable_paths(crd: dict[str, Any]) -> tuple[str, ...]:
+    """Every version's selectableFields (objects are stored at one version, so the watch cache
+    computes them all; a request may select on its own version's)."""
+    return tuple(sorted({f for info in infos_for(crd) for f in info.selectable_fields}))
 
 
 class CrdController:
@@ -160,6 +191,8 @@ class CrdController:
         name = crd["metadata"]["name"]
         rv = int(crd["metadata"].get("resourceVersion") or 0)
         spec = ujson.dumps(crd.get("spec") or {}, sort_keys=True).encode()
+        if crd["metadata"].get("deletionTimestamp"):
+            spec += b" terminating"  # served as terminating: no creates
         async with self._lock:
             seen = self._seen.get(name)
             if seen is not None and (rv < seen[0] or (rv == seen[0] and not seen[1])
@@ -176,7 +209,7 @@ class CrdController:
             self._served[name] = [(i.group, i.version, i.plural) for i in infos]
             if infos:
                 self._storage[name] = infos[0]
-                await self.api.caches.cache_for(infos[0])
+                await self.api.caches.cache_for(infos[0], selectable=selectable_paths(crd))
 
     async def sync(self, crd: dict[str, Any]) -> None:
         """After a CRD write through this process: serve it, then do the writes that follow
@@ -235,23 +268,39 @@ class CrdController:
                 log.warning("could not establish CRD", crd=name, error=e.message)
 
     async def _cleanup(self, crd: dict[str, Any]) -> None:
-        """Delete every custom resource of a CRD being deleted, then drop its finalizer."""
+        """Delete every custom resource of a CRD being deleted, then drop its finalizer; the
+        ``Terminating`` condition says how far it got, as apiextensions-apiserver's finalizer
+        controller writes it (``InstanceDeletionInProgress``, ``InstanceDeletionCheck`` while
+        custom resources are still there a minute later, e.g. held by their finalizers,
+        ``InstanceDeletionCompleted``)."""
         infos = infos_for(crd)
         name = crd["metadata"]["name"]
         if infos and CLEANUP_FINALIZER in (crd["metadata"].get("finalizers") or []):
             info = infos[0]
+            await self._set_terminating(name, "True", "InstanceDeletionInProgress",
+                                        "CustomResource deletion is in progress")
+            loop = asyncio.get_running_loop()
+            checked_at = loop.time() + CLEANUP_CHECK_S
             while True:
                 res = await self.api.backend.list(prefix(info))
                 if not res.items:
                     break
                 for kv in res.items:
                     meta = decode(kv)["metadata"]
+                    if meta.get("deletionTimestamp"):
+                        continue  # deleted already, waiting for its finalizers
                     try:
                         await delete_object(self.api, info, meta.get("namespace"), meta["name"], grace=0,
                                             propagation="Background")
                     except errors.ApiError:
                         pass
+                if checked_at and loop.time() >= checked_at:
+                    checked_at = 0.0
+                    await self._set_terminating(
+                        name, "True", "InstanceDeletionCheck",
+                        "could not confirm zero CustomResources remaining: timed out waiting for the condition")
                 await asyncio.sleep(0.5)
+            await self._set_terminating(name, "False", "InstanceDeletionCompleted", "removed all instances")
 
         async def compute(current: dict[str, Any]) -> dict[str, Any]:
             current["metadata"]["finalizers"] = [f for f in current["metadata"].get("finalizers") or []
@@ -266,6 +315,28 @@ class CrdController:
                 log.warning("could not finish CRD deletion", crd=name, error=e.message)
         finally:
             self._cleaning.discard(name)
+
+
+    async def _set_terminating(self, name: str, status: str, reason: str, message: str) -> None:
+        async def compute(current: dict[str, Any]) -> dict[str, Any]:
+            st = dict(current.get("status") or {})
+            conds = list(st.get("conditions") or [])
+            i = next((i for i, c in enumerate(conds) if c.get("type") == "Terminating"), len(conds))
+            prev = conds[i] if i < len(conds) else {}
+            since = prev.get("lastTransitionTime") if prev.get("status") == status else None
+            cond = {"type": "Terminating", "status": status, "reason": reason, "message": message,
+                    "lastTransitionTime": since or now_rfc3339()}
+            conds[i:i + 1] = [cond]  # SetCRDCondition: in place, else appended
+            st["conditions"] = conds
+            current["status"] = st
+            return current
+
+        try:
+            await write_update(self.api, self.info, None, name, compute, subresource="status", strict=False,
+                               manager="apiextensions-apiserver", dry=False)
+        except errors.ApiError as e:
+            if e.code != 404:
+                log.warning("could not write the CRD's Terminating condition", crd=name, error=e.message)
 
 
 def _established(crd: dict[str, Any]) -> bool:

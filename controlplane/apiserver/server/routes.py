@@ -29,7 +29,7 @@ from controlplane.apiserver.persistence.watchcache import TooLargeResourceVersio
 from controlplane.apiserver.server import authapis, componentstatus
 from controlplane.apiserver.server.limits import TOO_MANY, RequestLimits, TooManyRequests
 from controlplane.apiserver.server.metrics import render
-from controlplane.apiserver.strategy.base import WARNINGS
+from controlplane.apiserver.strategy.base import FIELD_WARNINGS, WARNINGS
 from controlplane.log import get_logger
 from controlplane.machinery.healthz import HealthChecks
 from controlplane.storage.interface import CompactedError, FutureRevisionError, StorageError
@@ -67,9 +67,11 @@ async def dispatch(api: ServedApi, request: Request, prefix: str, path: str) -> 
         verb = _verb(request, t)
         labels = (t.info.group, t.info.version, t.info.plural, t.subresource)
         with metrics.observe(verb, *labels, code):
+            # warnings go with errors too (a deprecated version's, a policy's Warn before a Deny)
+            warnings: list[str] = [t.info.warning] if t.info.warning else []
             try:
-                warnings: list[str] = []
                 token = WARNINGS.set(warnings)
+                quiet = FIELD_WARNINGS.set(request.args.get("fieldValidation") != "Ignore")
                 try:
                     resp = await api.limits.run(verb, request.args.get("timeout"),
                                                 lambda: _serve_verb(api, request, t, verb))
@@ -79,20 +81,29 @@ async def dispatch(api: ServedApi, request: Request, prefix: str, path: str) -> 
                                 content_type="text/plain; charset=utf-8")
                 finally:
                     WARNINGS.reset(token)
+                    FIELD_WARNINGS.reset(quiet)
                     api.security.finish(request)  # a stream (watch, log -f) ends: audit ResponseComplete
                 if warnings and resp is not None:
-                    resp.headers.extend([("Warning", f'299 - "{_quote(m)}"') for m in warnings[:20]])
+                    resp.headers.extend(_warning_headers(warnings))
                 code[0] = resp.status if resp is not None else 200
                 return resp
             except errors.ApiError as e:
                 code[0] = e.code
-                raise
+                if not warnings:
+                    raise
+                resp = hc.status_response(e)
+                resp.headers.extend(_warning_headers(warnings))
+                return resp
     except errors.ApiError as e:
         if labels[2] == "":
             metrics.REQUESTS.labels(verb, "", "", "", "", str(e.code)).inc()
         return hc.status_response(e)
     except StorageError as e:
         return hc.status_response(_storage_status(e, request))
+
+
+def _warning_headers(warnings: list[str]) -> list[tuple[str, str]]:
+    return [("Warning", f'299 - "{_quote(m)}"') for m in warnings[:20]]
 
 
 async def _aggregated(api: Api, request: Request, apiservice: dict[str, Any], parts: list[str]) -> HTTPResponse | None:

@@ -35,10 +35,22 @@ NameRule = Literal["label", "subdomain", "segment"]
 WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("warnings", default=None)
 
 
+# ``fieldValidation=Ignore``: unknown fields are dropped without a warning (kube-apiserver's
+# field validation directive; ``Warn``, the default, warns, ``Strict`` refuses). Set per
+# request by the server's dispatch, with ``WARNINGS``.
+FIELD_WARNINGS: contextvars.ContextVar[bool] = contextvars.ContextVar("field_warnings", default=True)
+
+
 def warn(messages: list[str] | None) -> None:
     box = WARNINGS.get()
     if box is not None and messages:
         box.extend(m for m in messages if m not in box)
+
+
+def warn_fields(messages: list[str] | None) -> None:
+    """Warnings about the body's fields (unknown fields), unless ``fieldValidation=Ignore``."""
+    if FIELD_WARNINGS.get():
+        warn(messages)
 
 
 class CrdLifecycle(Protocol):
@@ -88,7 +100,7 @@ class Strategy:
         """What every create and update goes through after the generic rules: defaults, then
         validation (its warnings go to the request's ``Warning`` headers)."""
         obj = self.default(obj)
-        warn(self.validate(info, obj, strict=strict, old=old))
+        warn_fields(self.validate(info, obj, strict=strict, old=old))
         return obj
 
     def prepare_ephemeral_containers(self, info: ResourceInfo, old: Obj, new: Obj) -> Obj:

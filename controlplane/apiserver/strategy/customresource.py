@@ -13,7 +13,7 @@ from typing import Any
 from controlplane.apiserver.crd.schema import validate_and_prune
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.meta.jsonutil import path_get
-from controlplane.apiserver.strategy.base import Strategy, warn
+from controlplane.apiserver.strategy.base import Strategy, warn_fields
 
 Obj = dict[str, Any]
 
@@ -26,8 +26,8 @@ class CustomResourceStrategy(Strategy):
             found: list[str] = []
             obj = validate_and_prune(obj, info.schema, kind=info.kind, name=(obj.get("metadata") or {}).get("name", ""),
                                      group=info.group, strict=strict, warnings=found, old=old)
-            warn(found)
-        warn(self.validate(info, obj, strict=strict, old=old))  # metadata (no built-in schema or rules)
+            warn_fields(found)
+        warn_fields(self.validate(info, obj, strict=strict, old=old))  # metadata (no built-in schema or rules)
         obj["apiVersion"] = f"{info.group}/{info.storage_version}"
         return obj
 

@@ -14,7 +14,7 @@ import copy
 from typing import Any
 
 from controlplane.apiserver.discovery.registry import ResourceInfo
-from controlplane.apiserver.strategy.base import Strategy, warn
+from controlplane.apiserver.strategy.base import Strategy, warn_fields
 from controlplane.apiserver.validation import objects as validation
 from controlplane.apiserver.strategy.podtemplate import pod_spec_defaults, sub
 
@@ -73,7 +73,7 @@ class PodStrategy(Strategy):
     def default_and_validate_ephemeral_containers(self, info: ResourceInfo, obj: Obj, *, strict: bool,
                                                   old: Obj) -> Obj:
         obj = self.default(obj)
-        warn(validation.validate(obj, info.gvk, strict=strict, is_update=True, old=old,
+        warn_fields(validation.validate(obj, info.gvk, strict=strict, is_update=True, old=old,
                                  subresource="ephemeralcontainers"))
         return obj
 

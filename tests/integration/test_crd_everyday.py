@@ -1,0 +1,114 @@
+"""Everyday custom-resource use through the real kubectl, as on Kubernetes 1.32: a deprecated
+version (its Warning, its own schema), ``--validate=ignore`` (no unknown-field warning),
+``selectableFields`` (``--field-selector``; other labels are 400), a ValidatingAdmissionPolicy's
+denial as kubectl prints it, and deleting a CRD whose custom resource has a finalizer (the
+``Terminating`` condition, creates refused with 405)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from tests.fixtures.poll import wait_for
+
+
+def _apply(kubectl, tmp_path, obj: dict, *args: str, check: bool = True):
+    p = tmp_path / f"{uuid.uuid4().hex}.json"
+    p.write_text(json.dumps(obj))
+    return kubectl("apply", "-f", str(p), *args, check=check)
+
+
+def _crd(group: str) -> dict:
+    spec_v1 = {"type": "object", "properties": {"color": {"type": "string"}, "replicas": {"type": "integer"}}}
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"widgets.{group}"},
+            "spec": {"group": group, "scope": "Namespaced",
+                     "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                     "versions": [
+                         {"name": "v1alpha1", "served": True, "storage": False, "deprecated": True,
+                          "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                              "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}},
+                         {"name": "v1", "served": True, "storage": True,
+                          "selectableFields": [{"jsonPath": ".spec.color"}],
+                          "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": spec_v1}}}}]}}
+
+
+def test_custom_resources_as_kubectl_users_meet_them(kubectl, tmp_path) -> None:
+    group = f"everyday-{uuid.uuid4().hex[:6]}.example.com"
+    _apply(kubectl, tmp_path, _crd(group))
+    ns = f"crd-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", ns)
+
+    def widget(name: str, version: str = "v1", **spec) -> dict:
+        return {"apiVersion": f"{group}/{version}", "kind": "Widget", "metadata": {"name": name, "namespace": ns},
+                "spec": spec}
+
+    # the deprecated version: its own schema (spec keeps unknown fields) and the default Warning
+    def created() -> object:
+        r = _apply(kubectl, tmp_path, widget("old", "v1alpha1", color="red", extra=1), check=False)
+        return r if r.returncode == 0 else None
+    r = wait_for("the Widget kind", created, 20.0, 0.3)
+    assert f"Warning: {group}/v1alpha1 Widget is deprecated; use {group}/v1 Widget" in r.stderr, r.stderr
+
+    # --validate=ignore drops unknown fields silently; the default (strict) refuses them
+    r = _apply(kubectl, tmp_path, widget("blue", color="blue", nope=1), "--validate=ignore")
+    assert "unknown field" not in r.stderr, r.stderr
+    r = _apply(kubectl, tmp_path, widget("red", color="red", nope=1), check=False)
+    assert 'strict decoding error: unknown field "spec.nope"' in r.stderr, r.stderr
+    _apply(kubectl, tmp_path, widget("red", color="red"))
+
+    # selectableFields
+    names = kubectl("get", f"widgets.v1.{group}", "-n", ns, "--field-selector", "spec.color=blue",
+                    "-o", "name").stdout.split()
+    assert names == [f"widget.{group}/blue"], names
+    names = kubectl("get", f"widgets.v1.{group}", "-n", ns, "--field-selector", "spec.color!=blue",
+                    "-o", "name").stdout.split()
+    assert sorted(names) == [f"widget.{group}/old", f"widget.{group}/red"], names
+    r = kubectl("get", f"widgets.v1.{group}", "-n", ns, "--field-selector", "spec.size=1", check=False)
+    assert r.returncode != 0 and "field label not supported: spec.size" in r.stderr, r.stderr
+
+    # a ValidatingAdmissionPolicy's denial (reason Invalid) as kubectl prints it
+    pname = f"max-replicas-{ns}"
+    _apply(kubectl, tmp_path, {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": pname},
+        "spec": {"failurePolicy": "Fail",
+                 "matchConstraints": {"resourceRules": [{"apiGroups": [group], "apiVersions": ["*"],
+                                                        "operations": ["CREATE", "UPDATE"],
+                                                        "resources": ["widgets"]}]},
+                 "validations": [{"expression": "!has(object.spec.replicas) || object.spec.replicas <= 3",
+                                  "message": "at most 3 replicas"}]}})
+    _apply(kubectl, tmp_path, {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": pname},
+        "spec": {"policyName": pname, "validationActions": ["Deny"],
+                 "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}}})
+    try:
+        def denied() -> object:
+            res = _apply(kubectl, tmp_path, widget("big", color="red", replicas=5), check=False)
+            return res if res.returncode != 0 else None
+        r = wait_for("the policy", denied, 20.0, 0.2)
+        assert (f'The widgets "big" is invalid: : ValidatingAdmissionPolicy \'{pname}\' with binding \'{pname}\' '
+                "denied request: at most 3 replicas") in r.stderr, r.stderr
+    finally:
+        kubectl("delete", "validatingadmissionpolicybinding", pname, "--wait=false", check=False)
+        kubectl("delete", "validatingadmissionpolicy", pname, "--wait=false", check=False)
+
+    # deleting the CRD while a finalizer holds one of its custom resources
+    kubectl("patch", f"widgets.v1.{group}", "red", "-n", ns, "--type=merge",
+            "-p", '{"metadata":{"finalizers":["example.com/hold"]}}')
+    kubectl("delete", "crd", f"widgets.{group}", "--wait=false")
+
+    def terminating() -> object:
+        crd = json.loads(kubectl("get", "crd", f"widgets.{group}", "-o", "json").stdout)
+        return next((c for c in crd["status"].get("conditions") or [] if c["type"] == "Terminating"), None)
+    cond = wait_for("the Terminating condition", terminating, 20.0, 0.2)
+    assert (cond["status"], cond["reason"], cond["message"]) == (
+        "True", "InstanceDeletionInProgress", "CustomResource deletion is in progress"), cond
+    r = kubectl("create", "-f", "-", input=json.dumps(widget("late", color="red")), check=False)
+    assert "create not allowed while custom resource definition is terminating" in r.stderr, r.stderr
+    assert "MethodNotAllowed" in r.stderr, r.stderr
+    kubectl("patch", f"widgets.v1.{group}", "red", "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+    wait_for("the CRD to go", lambda: kubectl("get", "crd", f"widgets.{group}", check=False).returncode != 0,
+             20.0, 0.2)
+    kubectl("delete", "namespace", ns, "--wait=false")
