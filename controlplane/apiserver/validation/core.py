@@ -6,6 +6,7 @@ Each rule appends Kubernetes' field errors to an ``Errors``; ``rules.py`` maps k
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import re
@@ -279,14 +280,75 @@ def secret(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     if update:
         immutable(errs, "type", obj.get("type"), old.get("type"))
     _immutable_data(obj, errs, update, old, ("data",))
+    _secret_type(obj, errs)
+
+
+def _secret_value(obj: Obj, key: str) -> bytes | None:
+    """A key's bytes (``data`` is base64; ``stringData`` not yet merged counts too)."""
+    sd = obj.get("stringData") or {}
+    if isinstance(sd, dict) and isinstance(sd.get(key), str):
+        return sd[key].encode()
+    v = (obj.get("data") or {}).get(key)
+    if not isinstance(v, str):
+        return None
+    try:
+        return base64.b64decode(v)
+    except ValueError:
+        return b""
+
+
+def go_json_object_error(raw: bytes) -> str | None:
+    """What Go's ``json.Unmarshal`` into a ``map[string]interface{}`` says of ``raw`` (the
+    common cases: syntax errors name the offending character, a non-object its JSON type)."""
+    try:
+        v = json.loads(raw)
+    except UnicodeDecodeError:
+        return "invalid character looking for beginning of value"
+    except json.JSONDecodeError as e:
+        if e.pos >= len(e.doc):
+            return "unexpected end of JSON input"
+        c = e.doc[e.pos]
+        for lit in ("null", "true", "false"):
+            if c == lit[0] and e.msg == "Expecting value":
+                rest = e.doc[e.pos:e.pos + len(lit)]
+                for i, (got, want) in enumerate(zip(rest, lit)):
+                    if got != want:
+                        return f"invalid character {got!r} in literal {lit} (expecting {want!r})"
+                if len(rest) < len(lit):
+                    return "unexpected end of JSON input"
+        return f"invalid character {c!r} looking for beginning of value"
+    if isinstance(v, dict):
+        return None
+    kind = ("bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float))
+            else "string" if isinstance(v, str) else "array" if isinstance(v, list) else None)
+    return None if kind is None else f"json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
+
+
+def _secret_type(obj: Obj, errs: Errors) -> None:
+    """``ValidateSecret``'s per-type rules: the keys each built-in type needs."""
     stype = obj.get("type")
-    data = obj.get("data") or {}
-    if stype == "kubernetes.io/tls":
+    has = lambda k: _secret_value(obj, k) is not None  # noqa: E731
+    if stype == "kubernetes.io/service-account-token":
+        if not ((obj.get("metadata") or {}).get("annotations") or {}).get("kubernetes.io/service-account.name"):
+            errs.required("metadata.annotations[kubernetes.io/service-account.name]", "")
+    elif stype in ("kubernetes.io/dockercfg", "kubernetes.io/dockerconfigjson"):
+        key = ".dockercfg" if stype == "kubernetes.io/dockercfg" else ".dockerconfigjson"
+        raw = _secret_value(obj, key)
+        if raw is None:
+            errs.required(f"data[{key}]", "")
+        elif (msg := go_json_object_error(raw)) is not None:
+            errs.invalid(f"data[{key}]", "<secret contents redacted>", msg)
+    elif stype == "kubernetes.io/basic-auth":
+        if not has("username") and not has("password"):  # either may be empty, one must be there
+            errs.required("data[username]", "")
+            errs.required("data[password]", "")
+    elif stype == "kubernetes.io/ssh-auth":
+        if not _secret_value(obj, "ssh-privatekey"):
+            errs.required("data[ssh-privatekey]", "")
+    elif stype == "kubernetes.io/tls":
         for k in ("tls.crt", "tls.key"):
-            if k not in data and k not in (obj.get("stringData") or {}):
+            if not has(k):
                 errs.required(f"data[{k}]", "")
-    elif stype == "kubernetes.io/dockerconfigjson" and ".dockerconfigjson" not in data:
-        errs.required("data[.dockerconfigjson]", "")
 
 
 def pod(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
