@@ -118,6 +118,8 @@ class ContainerRunner:
             if refused:
                 raise ConfigError(refused)
             env = await pc.env(cs, service_env(self.agent.services.list(), self.pod))
+            for reason, message in pc.warnings:
+                self.agent.event(self.pod, "Warning", reason, message)
             argv = pc.command(cs, rec.config, env)
             mounts = pc.mounts(cs, self.volumes, env)
             db = await asyncio.to_thread(security.Passwd.of_rootfs, rootfs)

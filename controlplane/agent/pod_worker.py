@@ -272,9 +272,11 @@ class PodWorker(ContainerRunner):
                     .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root,
                                      self.agent.cfg.root / "storage")
             except ConfigError as e:
+                # as the kubelet: the containers wait in ContainerCreating (no message) while
+                # the volume manager's FailedMount Events say why
                 for c in self.init + self.main:
                     if c.state == "waiting":
-                        c.reason, c.message = e.reason, e.message
+                        c.reason, c.message = e.reason, ("" if e.reason == "ContainerCreating" else e.message)
                 self.agent.event(self.pod, "Warning", "FailedMount", e.message)
                 self._retry_in(10)
                 await self.push_status()
