@@ -268,7 +268,7 @@ class PodWorker(ContainerRunner):
         if self.volumes is None:
             try:
                 self.volumes_at = time.monotonic()
-                self.volumes = await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens) \
+                self.volumes = await self.pod_config() \
                     .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root,
                                      self.agent.cfg.root / "storage")
             except ConfigError as e:
@@ -292,7 +292,7 @@ class PodWorker(ContainerRunner):
         assert self.sandbox is not None
         self.volumes_at = time.monotonic()
         try:
-            await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens) \
+            await self.pod_config() \
                 .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root,
                                  self.agent.cfg.root / "storage", refresh=True)
         except ConfigError as e:

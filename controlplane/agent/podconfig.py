@@ -47,13 +47,15 @@ def expand(s: str, env: dict[str, str]) -> str:
     return _VAR.sub(rep, s)
 
 
-def field_ref(pod: dict, path: str, node: str, pod_ip: str | None) -> str:
+def field_ref(pod: dict, path: str, node: str, pod_ip: str | None, host_ip: str | None = None) -> str:
     md, spec, st = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
     simple = {
         "metadata.name": md.get("name"), "metadata.namespace": md.get("namespace"), "metadata.uid": md.get("uid"),
         "spec.nodeName": spec.get("nodeName") or node, "spec.serviceAccountName": spec.get("serviceAccountName"),
-        "status.podIP": pod_ip or st.get("podIP"), "status.hostIP": "127.0.0.1",
+        "status.podIP": pod_ip or st.get("podIP"), "status.hostIP": host_ip or st.get("hostIP") or "127.0.0.1",
     }
+    if path in ("status.podIPs", "status.hostIPs"):  # the kubelet gives the primary one
+        return simple["status.podIP" if path == "status.podIPs" else "status.hostIP"] or ""
     if path in simple:
         return simple[path] or ""
     m = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
@@ -64,10 +66,15 @@ def field_ref(pod: dict, path: str, node: str, pod_ip: str | None) -> str:
     raise ConfigError(f"unsupported fieldRef {path!r}")
 
 
-def resource_ref(container: dict, ref: dict) -> str:
+def resource_ref(container: dict, ref: dict, allocatable: dict[str, str] | None = None) -> str:
+    """A ``resourceFieldRef`` value, rounded up in units of its ``divisor``; a limit the
+    container does not set is the node's allocatable (the kubelet's
+    ``MergeContainerResourceLimits``), a request it does not set is 0."""
     res = container.get("resources") or {}
     kind, _, name = ref.get("resource", "").partition(".")
     val = (res.get(kind) or {}).get(name)
+    if val is None and kind == "limits":
+        val = (allocatable or {}).get(name)
     if val is None:
         return "0"
     div = ref.get("divisor") or "1"
@@ -88,8 +95,11 @@ _API_DATA = ("configMap", "secret", "downwardAPI", "projected")
 
 
 class PodConfig:
-    def __init__(self, client: RestClient, pod: dict, node: str, pod_ip: str | None, tokens: TokenManager | None = None) -> None:
+    def __init__(self, client: RestClient, pod: dict, node: str, pod_ip: str | None, tokens: TokenManager | None = None,
+                 allocatable: dict[str, str] | None = None, host_ip: str | None = None) -> None:
         self.client = client
+        self.allocatable = allocatable or {}
+        self.host_ip = host_ip
         self.tokens = tokens
         self.pod = pod
         self.ns = pod["metadata"].get("namespace") or "default"
@@ -154,9 +164,9 @@ class PodConfig:
                 continue
             vf = e["valueFrom"]
             if "fieldRef" in vf:
-                env[name] = field_ref(self.pod, vf["fieldRef"]["fieldPath"], self.node, self.pod_ip)
+                env[name] = field_ref(self.pod, vf["fieldRef"]["fieldPath"], self.node, self.pod_ip, self.host_ip)
             elif "resourceFieldRef" in vf:
-                env[name] = resource_ref(container, vf["resourceFieldRef"])
+                env[name] = resource_ref(container, vf["resourceFieldRef"], self.allocatable)
             else:
                 kind = "configmap" if "configMapKeyRef" in vf else "secret"
                 ref = vf.get("configMapKeyRef") or vf.get("secretKeyRef") or {}
@@ -330,7 +340,7 @@ class PodConfig:
         spec = self.pod.get("spec") or {}
         for it in items:
             if "fieldRef" in it:
-                value = field_ref(self.pod, it["fieldRef"]["fieldPath"], self.node, self.pod_ip)
+                value = field_ref(self.pod, it["fieldRef"]["fieldPath"], self.node, self.pod_ip, self.host_ip)
             elif "resourceFieldRef" in it:
                 ref = it["resourceFieldRef"]
                 cname = ref.get("containerName") or ""
@@ -338,7 +348,7 @@ class PodConfig:
                           if c.get("name") == cname), None)
                 if c is None:
                     raise ConfigError(f"container {cname} not found")
-                value = resource_ref(c, ref)
+                value = resource_ref(c, ref, self.allocatable)
             else:
                 continue
             out[it["path"]] = (value.encode(), _mode(it.get("mode"), default_mode))

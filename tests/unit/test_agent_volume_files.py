@@ -135,3 +135,22 @@ def test_env_from_invalid_keys_are_skipped_with_a_warning(prefix, skipped):
     assert f"{prefix}good-key.1" in names and f"{prefix}a b" not in names
     assert (f"{prefix}1bad" in names) == bool(prefix)
     assert pc.warnings == [("InvalidEnvironmentVariableNames", skipped)]
+
+
+@pytest.mark.parametrize("ref,want", [
+    ({"resource": "limits.cpu"}, "2"),  # no limit: the node's allocatable
+    ({"resource": "limits.cpu", "divisor": "1m"}, "2000"),
+    ({"resource": "limits.memory", "divisor": "1Mi"}, "1024"),
+    ({"resource": "requests.cpu", "divisor": "1m"}, "0"),  # no request: 0
+    ({"resource": "limits.ephemeral-storage", "divisor": "1Gi"}, "10"),
+])
+def test_unset_limits_are_the_node_allocatable(ref, want):
+    from controlplane.agent.podconfig import resource_ref
+    alloc = {"cpu": "2", "memory": "1Gi", "ephemeral-storage": "10Gi"}
+    assert resource_ref({"name": "c"}, ref, alloc) == want
+
+
+def test_host_ip_is_the_node_address():
+    from controlplane.agent.podconfig import field_ref
+    assert field_ref(POD, "status.hostIP", "n1", "10.0.0.5", "192.0.2.7") == "192.0.2.7"
+    assert field_ref(POD, "status.podIPs", "n1", "10.0.0.5", "192.0.2.7") == "10.0.0.5"
