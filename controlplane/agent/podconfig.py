@@ -90,6 +90,8 @@ def _mode(value: object, default: int = 0o644) -> int:
 # The volume directory's own mode, as the kubelet's wrapped emptyDir leaves it: a configMap's
 # on disk (0777), the memory-backed ones with the tmpfs's sticky 1777 (``drwxrwxrwt``)
 _ROOT_MODE = {"configmap": 0o777, "secret": 0o1777, "downwardAPI": 0o1777, "projected": 0o1777}
+# the API data volumes the kubelet keeps on a tmpfs (its wrapped emptyDir has medium Memory)
+_MEMORY_BACKED = ("secret", "downwardAPI", "projected")
 # the volume kinds the kubelet always mounts read-only (API data)
 _API_DATA = ("configMap", "secret", "downwardAPI", "projected")
 
@@ -231,6 +233,10 @@ class PodConfig:
                 ro = bool((v["persistentVolumeClaim"] or {}).get("readOnly"))
                 await asyncio.to_thread(set_volume_ownership, path, fs_group, policy, ro)
             return
+        if any(k in v for k in _MEMORY_BACKED) and not os.path.ismount(target):
+            # as the kubelet's memory-backed wrapper: secrets never reach the node's disk
+            target.mkdir(parents=True, exist_ok=True)
+            await mount_tmpfs(target, None)
         if "emptyDir" in v:
             if not target.exists():
                 target.mkdir(parents=True, exist_ok=True)
@@ -246,7 +252,8 @@ class PodConfig:
             name_ = src.get("name") or src.get("secretName", "")
             data = await self._data(kind, name_, bool(src.get("optional")))
             mode = _mode(src.get("defaultMode"))
-            await asyncio.to_thread(write_atomic, target, self._select(data or {}, src.get("items"), mode), _ROOT_MODE[kind])
+            await asyncio.to_thread(write_atomic, target, self._select(data or {}, src.get("items"), mode, kind,
+                                                                          bool(src.get("optional"))), _ROOT_MODE[kind])
         elif "downwardAPI" in v:
             mode = _mode(v["downwardAPI"].get("defaultMode"))
             await asyncio.to_thread(write_atomic, target, self._downward(v["downwardAPI"].get("items") or [], mode), _ROOT_MODE["downwardAPI"])
@@ -258,7 +265,7 @@ class PodConfig:
                     src = s.get("configMap") or s.get("secret")
                     kind = "configmap" if "configMap" in s else "secret"
                     data = await self._data(kind, src.get("name", ""), bool(src.get("optional"))) or {}
-                    files.update(self._select(data, src.get("items"), mode))
+                    files.update(self._select(data, src.get("items"), mode, kind, bool(src.get("optional"))))
                 elif "downwardAPI" in s:
                     files.update(self._downward(s["downwardAPI"].get("items") or [], mode))
                 elif "serviceAccountToken" in s:
@@ -355,15 +362,20 @@ class PodConfig:
         return out
 
     @staticmethod
-    def _select(data: dict[str, bytes], items: list[dict] | None, default_mode: int = 0o644) -> dict[str, tuple[bytes, int]]:
+    def _select(data: dict[str, bytes], items: list[dict] | None, default_mode: int = 0o644,
+                kind: str = "configmap", optional: bool = False) -> dict[str, tuple[bytes, int]]:
         """The files of a configMap/secret source: every key, or the ``items`` (key → path,
-        each with its own ``mode`` or the volume's ``defaultMode``)."""
+        each with its own ``mode`` or the volume's ``defaultMode``); an item whose key is
+        missing is an error (the kubelet's words) unless the source is ``optional``."""
         if not items:
             return {k: (v, default_mode) for k, v in data.items()}
         out = {}
         for it in items:
             if it["key"] not in data:
-                raise ConfigError(f'configmap/secret key "{it["key"]}" not found')
+                if optional:
+                    continue
+                raise ConfigError(f'configmap references non-existent config key: {it["key"]}' if kind == "configmap"
+                                  else f'references non-existent secret key: {it["key"]}')
             out[it.get("path") or it["key"]] = (data[it["key"]], _mode(it.get("mode"), default_mode))
         return out
 

@@ -154,3 +154,17 @@ def test_host_ip_is_the_node_address():
     from controlplane.agent.podconfig import field_ref
     assert field_ref(POD, "status.hostIP", "n1", "10.0.0.5", "192.0.2.7") == "192.0.2.7"
     assert field_ref(POD, "status.podIPs", "n1", "10.0.0.5", "192.0.2.7") == "10.0.0.5"
+
+
+@pytest.mark.parametrize("kind,optional,error", [
+    ("configmap", False, "configmap references non-existent config key: nokey"),
+    ("secret", False, "references non-existent secret key: nokey"),
+    ("configmap", True, None),
+])
+def test_items_naming_a_missing_key(kind, optional, error):
+    items = [{"key": "k1", "path": "one"}, {"key": "nokey", "path": "x"}]
+    if error:
+        with pytest.raises(ConfigError, match=f"^{error}$"):
+            PodConfig._select({"k1": b"1"}, items, 0o644, kind, optional)
+    else:
+        assert PodConfig._select({"k1": b"1"}, items, 0o644, kind, optional) == {"one": (b"1", 0o644)}
