@@ -16,6 +16,7 @@ from typing import Any
 
 from controlplane.apiserver.meta.names import Errors, dns1123_label_error, dns1123_subdomain_error, qualified_name_error
 from controlplane.apiserver.validation import security_context
+from controlplane.apiserver.validation.volumes import validate_volume_source as volume_source
 from controlplane.machinery.quantity import parse_quantity
 from controlplane.machinery.selectors import LabelSelector
 
@@ -234,6 +235,7 @@ def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
     for i, v in enumerate(spec.get("volumes") or []):
         if not isinstance(v, dict):
             continue
+        volume_source(errs, f"{path}.volumes[{i}]", v)  # before the name, as upstream's validateVolumes
         vn = v.get("name")
         if not vn:
             errs.required(f"{path}.volumes[{i}].name", "")
