@@ -89,3 +89,44 @@ def test_source_errors_come_before_the_name():
         (f"{V}.name", "Invalid value: \"Bad_Name\": a lowercase RFC 1123 label must consist of lower case alphanumeric "
                       "characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
                       "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")]
+
+
+E = "spec.containers[0].env[0].valueFrom"
+
+
+@pytest.mark.parametrize("value_from,causes", [
+    ({"fieldRef": {"fieldPath": "status.podIP"}}, []),
+    ({"fieldRef": {"fieldPath": "metadata.labels['app']"}}, []),
+    ({"fieldRef": {"fieldPath": "status.bogus"}},
+     [(f"{E}.fieldRef.fieldPath",
+       'Invalid value: "status.bogus": error converting fieldPath: field label not supported: status.bogus')]),
+    ({"fieldRef": {"fieldPath": "metadata.labels"}},
+     [(f"{E}.fieldRef.fieldPath", 'Unsupported value: "metadata.labels": supported values: "metadata.name", '
+                                  '"metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName", '
+                                  '"status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs"')]),
+    ({"fieldRef": {"fieldPath": "spec.nodeName['x']"}},
+     [(f"{E}.fieldRef.fieldPath", "Invalid value: \"spec.nodeName['x']\": error converting fieldPath: "
+                                  "field label does not support subscript: spec.nodeName['x']")]),
+    ({"resourceFieldRef": {"resource": "limits.gpu"}},
+     [(f"{E}.resourceFieldRef.resource", 'Unsupported value: "limits.gpu": supported values: "limits.cpu", '
+                                         '"limits.ephemeral-storage", "limits.memory", "requests.cpu", '
+                                         '"requests.ephemeral-storage", "requests.memory"')]),
+    ({"resourceFieldRef": {"resource": "limits.cpu", "divisor": "2"}},
+     [(f"{E}.resourceFieldRef.divisor",
+       'Invalid value: "limits.cpu": only divisor\'s values 1m and 1 are supported with the cpu resource')]),
+    ({"configMapKeyRef": {"name": "x"}}, [(f"{E}.configMapKeyRef.key", "Required value")]),
+    ({"secretKeyRef": {"key": "a/b"}},
+     [(f"{E}.secretKeyRef.name", "Required value"),
+      (f"{E}.secretKeyRef.key", "Invalid value: \"a/b\": a valid config key must consist of alphanumeric characters, "
+                                "'-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
+                                "validation is '[-._a-zA-Z0-9]+')")]),
+    ({}, [(E, 'Invalid value: "": must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or '
+              '`secretKeyRef`')]),
+    ({"configMapKeyRef": {"name": "x", "key": "k"}, "secretKeyRef": {"name": "y", "key": "k"}},
+     [(E, 'Invalid value: "": may not have more than one field specified at a time')]),
+], ids=["pod-ip", "label", "unknown", "not-for-env", "subscript", "resource", "divisor", "cm-key", "secret",
+        "none", "two"])
+def test_env_value_from(value_from, causes):
+    pod = _pod()
+    pod["spec"]["containers"][0]["env"] = [{"name": "X", "valueFrom": value_from}]
+    assert _causes(pod) == causes

@@ -19,7 +19,11 @@ HOST_PATH_TYPES = ("", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCre
 VOLUME_FIELD_PATHS = ("metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace", "metadata.uid")
 VOLUME_RESOURCES = ("limits.cpu", "limits.ephemeral-storage", "limits.memory", "requests.cpu",
                     "requests.ephemeral-storage", "requests.memory")
-_SUBSCRIPT = re.compile(r"metadata\.(labels|annotations)\['(.*)'\]")
+ENV_FIELD_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName",
+                   "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs")
+_CONVERTIBLE = {"metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace", "metadata.uid",
+                "spec.nodeName", "spec.restartPolicy", "spec.serviceAccountName", "spec.schedulerName",
+                "status.phase", "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs"}
 _CPU_DIVISORS = {Fraction(1, 1000), Fraction(1)}
 _BYTE_DIVISORS = {parse_quantity(q) for q in ("1", "1k", "1M", "1G", "1T", "1P", "1E",
                                                "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei")}
@@ -155,26 +159,52 @@ def _downward_file(errs: Errors, path: str, f: Any) -> None:
     local_non_reserved_path(errs, f"{path}.path", p)
     fr, rr = f.get("fieldRef"), f.get("resourceFieldRef")
     if isinstance(fr, dict):
-        fp = fr.get("fieldPath") or ""
-        if not fp:
-            errs.required(f"{path}.fieldRef.fieldPath", "")
-        elif fp not in VOLUME_FIELD_PATHS and not _SUBSCRIPT.fullmatch(fp):
-            errs.not_supported(f"{path}.fieldRef.fieldPath", fp, VOLUME_FIELD_PATHS)
+        object_field_selector(errs, f"{path}.fieldRef", fr, VOLUME_FIELD_PATHS)
         if isinstance(rr, dict):
             errs.invalid(path, "resource", "fieldRef and resourceFieldRef can not be specified simultaneously")
     elif isinstance(rr, dict):
-        rp = f"{path}.resourceFieldRef"
-        res = rr.get("resource") or ""
-        if not rr.get("containerName"):
-            errs.required(f"{rp}.containerName", "")
-        elif not res:
-            errs.required(f"{rp}.resource", "")
-        elif res not in VOLUME_RESOURCES and not res.startswith(("limits.hugepages-", "requests.hugepages-")):
-            errs.not_supported(f"{rp}.resource", res, VOLUME_RESOURCES)
-        divisor_error(errs, rp, res, rr.get("divisor"))
+        resource_field_selector(errs, f"{path}.resourceFieldRef", rr, volume=True)
     else:
         errs.required(path, "one of fieldRef and resourceFieldRef is required")
     _mode(errs, f"{path}.mode", f.get("mode"))
+
+
+def object_field_selector(errs: Errors, path: str, fr: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """``validateObjectFieldSelector`` (with ``ConvertDownwardAPIFieldLabel``'s errors)."""
+    if not fr.get("apiVersion"):
+        errs.required(f"{path}.apiVersion", "")
+        return
+    fp = fr.get("fieldPath") or ""
+    if not fp:
+        errs.required(f"{path}.fieldPath", "")
+        return
+    if fr["apiVersion"] != "v1":
+        errs.invalid(f"{path}.fieldPath", fp, f"error converting fieldPath: unsupported pod version: {fr['apiVersion']}")
+        return
+    m = re.fullmatch(r"([^\[]*)\['(.*)'\]", fp)
+    if m:
+        if m.group(1) not in ("metadata.annotations", "metadata.labels"):
+            errs.invalid(f"{path}.fieldPath", fp,
+                         f"error converting fieldPath: field label does not support subscript: {fp}")
+        return
+    if fp == "spec.host":
+        fp = "spec.nodeName"
+    if fp not in _CONVERTIBLE:
+        errs.invalid(f"{path}.fieldPath", fp, f"error converting fieldPath: field label not supported: {fp}")
+    elif fp not in allowed:
+        errs.not_supported(f"{path}.fieldPath", fp, allowed)
+
+
+def resource_field_selector(errs: Errors, path: str, rr: dict[str, Any], volume: bool) -> None:
+    """``validateContainerResourceFieldSelector``: a volume's file must name its container."""
+    res = rr.get("resource") or ""
+    if volume and not rr.get("containerName"):
+        errs.required(f"{path}.containerName", "")
+    elif not res:
+        errs.required(f"{path}.resource", "")
+    elif res not in VOLUME_RESOURCES and not res.startswith(("limits.hugepages-", "requests.hugepages-")):
+        errs.not_supported(f"{path}.resource", res, VOLUME_RESOURCES)
+    divisor_error(errs, path, res, rr.get("divisor"))
 
 
 def divisor_error(errs: Errors, path: str, resource: str, divisor: Any) -> None:
