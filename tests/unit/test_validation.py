@@ -272,3 +272,21 @@ def test_secret_type_rules(stype, data, extra, causes):
     assert exc.value.code == 422
     got = [(c["field"], c["message"]) for c in exc.value.details["causes"]]
     assert got == list(causes)
+
+
+@pytest.mark.parametrize("key,messages", [
+    ("ok.key-1", []),
+    (".", ["must not be '.'"]),
+    ("..", ["must not be '..'"]),
+    ("..data", ["must not start with '..'"]),
+    ("a/b", ["a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+             "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"]),
+])
+def test_config_keys(key, messages):
+    obj = {"metadata": {"name": "c"}, "data": {key: "1"}}
+    if not messages:
+        validate(obj, ("", "v1", "ConfigMap"), strict=True)
+        return
+    with pytest.raises(ApiError) as exc:
+        validate(obj, ("", "v1", "ConfigMap"), strict=True)
+    assert [c["message"] for c in exc.value.details["causes"]] == [f'Invalid value: "{key}": {m}' for m in messages]

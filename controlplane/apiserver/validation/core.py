@@ -218,6 +218,24 @@ def _traffic_policies(spec: Obj, errs: Errors) -> None:
         errs.not_supported("spec.internalTrafficPolicy", itp, _TRAFFIC_POLICIES)
 
 
+def config_key_errors(k: str) -> list[str]:
+    """``IsConfigMapKey``: length, characters, and no ``.``/``..``/``..x`` (they would clash
+    with the volume's ``..data`` layout)."""
+    out = []
+    if len(k) > 253:
+        out.append("must be no more than 253 characters")
+    if not _CONFIG_KEY.fullmatch(k):
+        out.append("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+                   "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+    if k == ".":
+        out.append("must not be '.'")
+    elif k == "..":
+        out.append("must not be '..'")
+    elif k.startswith(".."):
+        out.append("must not start with '..'")
+    return out
+
+
 def _config_keys(obj: Obj, errs: Errors, fields: tuple[str, ...]) -> None:
     seen: set[str] = set()
     for f in fields:
@@ -225,10 +243,8 @@ def _config_keys(obj: Obj, errs: Errors, fields: tuple[str, ...]) -> None:
         if not isinstance(data, dict):
             continue
         for k in data:
-            if len(k) > 253 or not _CONFIG_KEY.match(k):
-                errs.invalid(f"{f}[{k}]", k, "a valid config key must consist of alphanumeric "
-                             "characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or "
-                             "'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+            for msg in config_key_errors(k):
+                errs.invalid(f"{f}[{k}]", k, msg)
             if k in seen:
                 errs.invalid(f"{f}[{k}]", k, "duplicate of key present in data")
             seen.add(k)
