@@ -105,6 +105,9 @@ class Agent:
         except Exception as e:  # events are best effort
             log.debug("event dropped", error=str(e))
 
+    def allocatable(self) -> dict[str, str]:
+        return self.node.allocatable()
+
     async def _pressure_changed(self, conditions: dict[str, bool]) -> None:
         self.node.pressure = conditions
         await self.node.update_status()

@@ -56,6 +56,16 @@ class ContainerRunner:
     main: list[lc.CState]
     ephemeral: list[lc.CState]
 
+    def pod_config(self) -> PodConfig:
+        """The pod's ``PodConfig``, with what the downward API needs from this node (its
+        allocatable, for limits a container leaves unset, and its address)."""
+        try:
+            alloc = self.agent.allocatable()
+        except OSError:
+            alloc = {}
+        return PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens,
+                         allocatable=alloc, host_ip=self.agent.cfg.address)
+
     @property
     def spec(self) -> dict:
         return self.pod.get("spec") or {}
@@ -110,7 +120,7 @@ class ContainerRunner:
             pid_ns = self._target_pid_namespace(c, cs["targetContainerName"])
             if pid_ns is None:
                 return
-        pc = PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens)
+        pc = self.pod_config()
         psc, sc = self.spec.get("securityContext") or {}, cs.get("securityContext") or {}
         eff = security.effective(psc, sc)
         try:
@@ -118,6 +128,8 @@ class ContainerRunner:
             if refused:
                 raise ConfigError(refused)
             env = await pc.env(cs, service_env(self.agent.services.list(), self.pod))
+            for reason, message in pc.warnings:
+                self.agent.event(self.pod, "Warning", reason, message)
             argv = pc.command(cs, rec.config, env)
             mounts = pc.mounts(cs, self.volumes, env)
             db = await asyncio.to_thread(security.Passwd.of_rootfs, rootfs)

@@ -92,3 +92,7 @@ class NodeContext(Protocol):
     def event(self, obj: dict, etype: str, reason: str, message: str) -> None:
         """Record an Event about ``obj`` (best effort, never raises)."""
         ...
+
+    def allocatable(self) -> dict[str, str]:
+        """The node's allocatable resources now (the downward API's default limits)."""
+        ...

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from controlplane.machinery.podresources import aggregate
-from controlplane.machinery.quantity import bytes_, format_quantity, parse_quantity
+from controlplane.machinery.quantity import bytes_, canonical, format_quantity, parse_quantity
 
 DEFAULT_EVICTION_HARD = "memory.available<100Mi,nodefs.available<10%,imagefs.available<15%,nodefs.inodesFree<5%"
 SIGNALS = ("memory.available", "nodefs.available", "nodefs.inodesFree", "imagefs.available", "imagefs.inodesFree",
@@ -182,6 +182,33 @@ def message(t: Threshold, o: Observation, pod: PodUsage) -> str:
         if res in ("memory", "ephemeral-storage") and used > req:
             msg += f"Container {name} was using {_q(used)}, request is {_q(req)}, has larger consumption of {res}. "
     return msg
+
+
+def local_storage_violation(spec: dict, volume_used: dict[str, int], pod_used: int,
+                            container_used: dict[str, int]) -> str | None:
+    """The kubelet's ``localStorageEviction`` for one pod, checked every round before the node
+    thresholds: an emptyDir over its ``sizeLimit``, then the pod's ephemeral storage (its
+    containers' rootfs and logs plus its emptyDir and API data volumes) over the sum of its
+    containers' ``ephemeral-storage`` limits, then one container's rootfs and logs over its own
+    limit. Returns the eviction message (the kubelet's, trailing space included) or None."""
+    for v in spec.get("volumes") or []:
+        if not isinstance(v, dict) or not isinstance(v.get("emptyDir"), dict):
+            continue
+        size = v["emptyDir"].get("sizeLimit")
+        limit = _bytes("ephemeral-storage", size) if size is not None else 0
+        used = volume_used.get(v.get("name") or "")
+        if used is not None and limit > 0 and used > limit:
+            return f'Usage of EmptyDir volume "{v.get("name")}" exceeds the limit "{canonical(str(size))}". '
+    limits = aggregate(spec, "limits", _bytes)
+    if "ephemeral-storage" in limits and pod_used > limits["ephemeral-storage"]:
+        return ("Pod ephemeral local storage usage exceeds the total limit of containers "
+                f"{format_quantity(int(limits['ephemeral-storage']), 'BinarySI')}. ")
+    for c in spec.get("containers") or []:
+        q = ((c.get("resources") or {}).get("limits") or {}).get("ephemeral-storage") if isinstance(c, dict) else None
+        limit = _bytes("ephemeral-storage", q) if q is not None else 0
+        if limit and container_used.get(c.get("name") or "", 0) > limit:
+            return f'Container {c.get("name")} exceeded its local ephemeral storage limit "{canonical(str(q))}". '
+    return None
 
 
 def is_critical(pod: dict) -> bool:

@@ -132,11 +132,15 @@ class NodeStatus:
         ref = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": node, "uid": node}}
         self.agent.event(ref, "Normal", reason, message or f"Node {node} status is now: {reason}")
 
+    def allocatable(self, cap: dict[str, str] | None = None) -> dict[str, str]:
+        alloc = node_allocatable(cap or self.capacity(), self.reserved, self.thresholds)
+        alloc.update({k: v for k, v in self.cfg.allocatable.items() if v})
+        return alloc
+
     def status(self) -> dict[str, Any]:
         now = time.time()
         cap = self.capacity()
-        alloc = node_allocatable(cap, self.reserved, self.thresholds)
-        alloc.update({k: v for k, v in self.cfg.allocatable.items() if v})
+        alloc = self.allocatable(cap)
         return {
             "capacity": cap, "allocatable": alloc, "conditions": self.conditions(now),
             "addresses": [{"type": "InternalIP", "address": self.cfg.address},

@@ -268,13 +268,15 @@ class PodWorker(ContainerRunner):
         if self.volumes is None:
             try:
                 self.volumes_at = time.monotonic()
-                self.volumes = await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens) \
+                self.volumes = await self.pod_config() \
                     .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root,
                                      self.agent.cfg.root / "storage")
             except ConfigError as e:
+                # as the kubelet: the containers wait in ContainerCreating (no message) while
+                # the volume manager's FailedMount Events say why
                 for c in self.init + self.main:
                     if c.state == "waiting":
-                        c.reason, c.message = e.reason, e.message
+                        c.reason, c.message = e.reason, ("" if e.reason == "ContainerCreating" else e.message)
                 self.agent.event(self.pod, "Warning", "FailedMount", e.message)
                 self._retry_in(10)
                 await self.push_status()
@@ -290,7 +292,7 @@ class PodWorker(ContainerRunner):
         assert self.sandbox is not None
         self.volumes_at = time.monotonic()
         try:
-            await PodConfig(self.agent.client, self.pod, self.agent.cfg.node, self.sandbox.ip, self.agent.tokens) \
+            await self.pod_config() \
                 .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root,
                                  self.agent.cfg.root / "storage", refresh=True)
         except ConfigError as e:

@@ -14,7 +14,10 @@ import base64
 import json
 import os
 import re
+import secrets
+import shutil
 import stat
+from datetime import datetime, timezone
 from pathlib import Path
 
 from controlplane.client.resources import CONFIGMAPS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, SECRETS
@@ -24,6 +27,7 @@ from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.machinery.quantity import bytes_, cpu_millis
 from controlplane.runtime.interface import Mount
 
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 
 
@@ -43,13 +47,15 @@ def expand(s: str, env: dict[str, str]) -> str:
     return _VAR.sub(rep, s)
 
 
-def field_ref(pod: dict, path: str, node: str, pod_ip: str | None) -> str:
+def field_ref(pod: dict, path: str, node: str, pod_ip: str | None, host_ip: str | None = None) -> str:
     md, spec, st = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
     simple = {
         "metadata.name": md.get("name"), "metadata.namespace": md.get("namespace"), "metadata.uid": md.get("uid"),
         "spec.nodeName": spec.get("nodeName") or node, "spec.serviceAccountName": spec.get("serviceAccountName"),
-        "status.podIP": pod_ip or st.get("podIP"), "status.hostIP": "127.0.0.1",
+        "status.podIP": pod_ip or st.get("podIP"), "status.hostIP": host_ip or st.get("hostIP") or "127.0.0.1",
     }
+    if path in ("status.podIPs", "status.hostIPs"):  # the kubelet gives the primary one
+        return simple["status.podIP" if path == "status.podIPs" else "status.hostIP"] or ""
     if path in simple:
         return simple[path] or ""
     m = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
@@ -60,10 +66,15 @@ def field_ref(pod: dict, path: str, node: str, pod_ip: str | None) -> str:
     raise ConfigError(f"unsupported fieldRef {path!r}")
 
 
-def resource_ref(container: dict, ref: dict) -> str:
+def resource_ref(container: dict, ref: dict, allocatable: dict[str, str] | None = None) -> str:
+    """A ``resourceFieldRef`` value, rounded up in units of its ``divisor``; a limit the
+    container does not set is the node's allocatable (the kubelet's
+    ``MergeContainerResourceLimits``), a request it does not set is 0."""
     res = container.get("resources") or {}
     kind, _, name = ref.get("resource", "").partition(".")
     val = (res.get(kind) or {}).get(name)
+    if val is None and kind == "limits":
+        val = (allocatable or {}).get(name)
     if val is None:
         return "0"
     div = ref.get("divisor") or "1"
@@ -72,15 +83,33 @@ def resource_ref(container: dict, ref: dict) -> str:
     return str(-(-bytes_(str(val)) // max(1, bytes_(str(div)))))
 
 
+def _mode(value: object, default: int = 0o644) -> int:
+    return int(value) & 0o777 if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+# The volume directory's own mode, as the kubelet's wrapped emptyDir leaves it: a configMap's
+# on disk (0777), the memory-backed ones with the tmpfs's sticky 1777 (``drwxrwxrwt``)
+_ROOT_MODE = {"configmap": 0o777, "secret": 0o1777, "downwardAPI": 0o1777, "projected": 0o1777}
+# the API data volumes the kubelet keeps on a tmpfs (its wrapped emptyDir has medium Memory)
+_MEMORY_BACKED = ("secret", "downwardAPI", "projected")
+# the volume kinds the kubelet always mounts read-only (API data)
+_API_DATA = ("configMap", "secret", "downwardAPI", "projected")
+
+
 class PodConfig:
-    def __init__(self, client: RestClient, pod: dict, node: str, pod_ip: str | None, tokens: TokenManager | None = None) -> None:
+    def __init__(self, client: RestClient, pod: dict, node: str, pod_ip: str | None, tokens: TokenManager | None = None,
+                 allocatable: dict[str, str] | None = None, host_ip: str | None = None) -> None:
         self.client = client
+        self.allocatable = allocatable or {}
+        self.host_ip = host_ip
         self.tokens = tokens
         self.pod = pod
         self.ns = pod["metadata"].get("namespace") or "default"
         self.node = node
         self.pod_ip = pod_ip
         self._cache: dict[tuple[str, str], dict | None] = {}
+        # (reason, message) of the Warning Events the caller records (skipped envFrom keys)
+        self.warnings: list[tuple[str, str]] = []
 
     async def _get(self, kind: str, name: str, optional: bool) -> dict | None:
         key = (kind, name)
@@ -118,8 +147,18 @@ class PodConfig:
             for kind, ref in (("configmap", src.get("configMapRef")), ("secret", src.get("secretRef"))):
                 if ref:
                     data = await self._data(kind, ref["name"], bool(ref.get("optional")))
+                    invalid = []
                     for k, v in (data or {}).items():
+                        if not _ENV_NAME.fullmatch(prefix + k):  # the kubelet's IsEnvVarName
+                            invalid.append(prefix + k)
+                            continue
                         env[prefix + k] = v.decode(errors="replace")
+                    if invalid:
+                        self.warnings.append(("InvalidEnvironmentVariableNames",
+                                              f"Keys [{', '.join(sorted(invalid))}] from the EnvFrom "
+                                              f"{'configMap' if kind == 'configmap' else 'secret'} "
+                                              f"{self.ns}/{ref['name']} were skipped since they are considered "
+                                              "invalid environment variable names."))
         for e in container.get("env") or []:
             name = e["name"]
             if "valueFrom" not in e:
@@ -127,9 +166,9 @@ class PodConfig:
                 continue
             vf = e["valueFrom"]
             if "fieldRef" in vf:
-                env[name] = field_ref(self.pod, vf["fieldRef"]["fieldPath"], self.node, self.pod_ip)
+                env[name] = field_ref(self.pod, vf["fieldRef"]["fieldPath"], self.node, self.pod_ip, self.host_ip)
             elif "resourceFieldRef" in vf:
-                env[name] = resource_ref(container, vf["resourceFieldRef"])
+                env[name] = resource_ref(container, vf["resourceFieldRef"], self.allocatable)
             else:
                 kind = "configmap" if "configMapKeyRef" in vf else "secret"
                 ref = vf.get("configMapKeyRef") or vf.get("secretKeyRef") or {}
@@ -172,54 +211,72 @@ class PodConfig:
         fs_group = int(psc["fsGroup"]) if psc.get("fsGroup") is not None else None
         policy = psc.get("fsGroupChangePolicy")
         for v in (self.pod.get("spec") or {}).get("volumes") or []:
-            name = v["name"]
-            target = vol_dir / name
-            if "hostPath" in v:
-                out[name] = self._host_path(v["hostPath"], host_path_root)
-                continue
-            if "persistentVolumeClaim" in v:
-                out[name] = path = await self._claim_path(v["persistentVolumeClaim"] or {})
-                if fs_group is not None and not refresh and owned_root is not None and owned_root in path.parents:
-                    ro = bool((v["persistentVolumeClaim"] or {}).get("readOnly"))
-                    await asyncio.to_thread(set_volume_ownership, path, fs_group, policy, ro)
-                continue
-            if "emptyDir" in v:
-                if not target.exists():
-                    target.mkdir(parents=True, exist_ok=True)
-                    os.chmod(target, 0o777)  # the kubelet's emptyDir mode, whatever the umask
-                ed = v["emptyDir"] or {}
-                if ed.get("medium") == "Memory" and not os.path.ismount(target):
-                    await mount_tmpfs(target, ed.get("sizeLimit"))
-                if fs_group is not None and not refresh:
-                    await asyncio.to_thread(set_volume_ownership, target, fs_group, policy, False)
-            elif "configMap" in v or "secret" in v:
-                src = v.get("configMap") or v.get("secret")
-                kind = "configmap" if "configMap" in v else "secret"
-                name_ = src.get("name") or src.get("secretName", "")
-                data = await self._data(kind, name_, bool(src.get("optional")))
-                self._write_files(target, data or {}, src.get("items"), src.get("defaultMode", 0o644))
-            elif "downwardAPI" in v:
-                self._write_files(target, self._downward(v["downwardAPI"].get("items") or []), None,
-                                  v["downwardAPI"].get("defaultMode", 0o644))
-            elif "projected" in v:
-                files: dict[str, bytes] = {}
-                for s in v["projected"].get("sources") or []:
-                    if "configMap" in s or "secret" in s:
-                        src = s.get("configMap") or s.get("secret")
-                        kind = "configmap" if "configMap" in s else "secret"
-                        data = await self._data(kind, src.get("name", ""), bool(src.get("optional"))) or {}
-                        files.update(self._select(data, src.get("items")))
-                    elif "downwardAPI" in s:
-                        files.update(self._downward(s["downwardAPI"].get("items") or []))
-                    elif "serviceAccountToken" in s:
-                        files[s["serviceAccountToken"].get("path", "token")] = await self._sa_token(s["serviceAccountToken"])
-                self._write_files(target, files, None, v["projected"].get("defaultMode", 0o644))
-            else:
-                raise ConfigError(f"volume {name!r}: unsupported volume type", reason="CreateContainerConfigError")
-            if fs_group is not None:  # configMap, secret, downwardAPI, projected: read-only kinds
-                await asyncio.to_thread(set_volume_ownership, target, fs_group, policy, True)
-            out[name] = target
+            try:
+                await self._prepare_volume(v, vol_dir, host_path_root, owned_root, refresh, fs_group, policy, out)
+            except ConfigError as e:
+                if "persistentVolumeClaim" in v or e.reason != "CreateContainerConfigError":
+                    raise
+                raise ConfigError(f'MountVolume.SetUp failed for volume "{v["name"]}" : {e.message}',
+                                  reason="ContainerCreating") from e
         return out
+
+    async def _prepare_volume(self, v: dict, vol_dir: Path, host_path_root: Path | None, owned_root: Path | None,
+                              refresh: bool, fs_group: int | None, policy: str | None, out: dict[str, Path]) -> None:
+        name = v["name"]
+        target = vol_dir / name
+        if "hostPath" in v:
+            out[name] = self._host_path(v["hostPath"], host_path_root)
+            return
+        if "persistentVolumeClaim" in v:
+            out[name] = path = await self._claim_path(v["persistentVolumeClaim"] or {})
+            if fs_group is not None and not refresh and owned_root is not None and owned_root in path.parents:
+                ro = bool((v["persistentVolumeClaim"] or {}).get("readOnly"))
+                await asyncio.to_thread(set_volume_ownership, path, fs_group, policy, ro)
+            return
+        if any(k in v for k in _MEMORY_BACKED) and not os.path.ismount(target):
+            # as the kubelet's memory-backed wrapper: secrets never reach the node's disk
+            target.mkdir(parents=True, exist_ok=True)
+            await mount_tmpfs(target, None)
+        if "emptyDir" in v:
+            if not target.exists():
+                target.mkdir(parents=True, exist_ok=True)
+                os.chmod(target, 0o777)  # the kubelet's emptyDir mode, whatever the umask
+            ed = v["emptyDir"] or {}
+            if ed.get("medium") == "Memory" and not os.path.ismount(target):
+                await mount_tmpfs(target, ed.get("sizeLimit"))
+            if fs_group is not None and not refresh:
+                await asyncio.to_thread(set_volume_ownership, target, fs_group, policy, False)
+        elif "configMap" in v or "secret" in v:
+            src = v.get("configMap") or v.get("secret")
+            kind = "configmap" if "configMap" in v else "secret"
+            name_ = src.get("name") or src.get("secretName", "")
+            data = await self._data(kind, name_, bool(src.get("optional")))
+            mode = _mode(src.get("defaultMode"))
+            await asyncio.to_thread(write_atomic, target, self._select(data or {}, src.get("items"), mode, kind,
+                                                                          bool(src.get("optional"))), _ROOT_MODE[kind])
+        elif "downwardAPI" in v:
+            mode = _mode(v["downwardAPI"].get("defaultMode"))
+            await asyncio.to_thread(write_atomic, target, self._downward(v["downwardAPI"].get("items") or [], mode), _ROOT_MODE["downwardAPI"])
+        elif "projected" in v:
+            mode = _mode(v["projected"].get("defaultMode"))
+            files: dict[str, tuple[bytes, int]] = {}
+            for s in v["projected"].get("sources") or []:
+                if "configMap" in s or "secret" in s:
+                    src = s.get("configMap") or s.get("secret")
+                    kind = "configmap" if "configMap" in s else "secret"
+                    data = await self._data(kind, src.get("name", ""), bool(src.get("optional"))) or {}
+                    files.update(self._select(data, src.get("items"), mode, kind, bool(src.get("optional"))))
+                elif "downwardAPI" in s:
+                    files.update(self._downward(s["downwardAPI"].get("items") or [], mode))
+                elif "serviceAccountToken" in s:
+                    files[s["serviceAccountToken"].get("path", "token")] = (
+                        await self._sa_token(s["serviceAccountToken"]), mode)
+            await asyncio.to_thread(write_atomic, target, files, _ROOT_MODE["projected"])
+        else:
+            raise ConfigError(f"volume {name!r}: unsupported volume type", reason="CreateContainerConfigError")
+        if fs_group is not None and "emptyDir" not in v:  # configMap, secret, downwardAPI, projected: read-only kinds
+            await asyncio.to_thread(set_volume_ownership, target, fs_group, policy, True)
+        out[name] = target
 
     async def _sa_token(self, source: dict) -> bytes:
         """A token bound to this pod (TokenRequest), refreshed by the token manager."""
@@ -273,66 +330,64 @@ class PodConfig:
         if root is None or not (path == root or root in path.parents):
             raise ConfigError(f'hostPath "{path}" is outside the allowed root {root}', reason="CreateContainerConfigError")
         kind = hp.get("type") or ""
-        if kind in ("DirectoryOrCreate",) and not path.exists():
-            path.mkdir(parents=True, exist_ok=True)
+        if kind == "DirectoryOrCreate" and not path.exists():
+            path.mkdir(mode=0o755, parents=True, exist_ok=True)
         elif kind == "FileOrCreate" and not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-        elif kind in ("Directory", "File") and not path.exists():
-            raise ConfigError(f'hostPath type check failed: {path} does not exist')
+            path.touch(mode=0o644)
+        failed = host_path_type_error(path, kind)
+        if failed:
+            raise ConfigError(f"hostPath type check failed: {path} {failed}")
         return path
 
-    def _downward(self, items: list[dict]) -> dict[str, bytes]:
-        out = {}
+    def _downward(self, items: list[dict], default_mode: int) -> dict[str, tuple[bytes, int]]:
+        """A downwardAPI volume's files: ``fieldRef`` and ``resourceFieldRef`` (of the named
+        container, with its ``divisor``), each with its own ``mode`` or the volume's."""
+        out: dict[str, tuple[bytes, int]] = {}
+        spec = self.pod.get("spec") or {}
         for it in items:
             if "fieldRef" in it:
-                out[it["path"]] = field_ref(self.pod, it["fieldRef"]["fieldPath"], self.node, self.pod_ip).encode()
+                value = field_ref(self.pod, it["fieldRef"]["fieldPath"], self.node, self.pod_ip, self.host_ip)
+            elif "resourceFieldRef" in it:
+                ref = it["resourceFieldRef"]
+                cname = ref.get("containerName") or ""
+                c = next((c for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])
+                          if c.get("name") == cname), None)
+                if c is None:
+                    raise ConfigError(f"container {cname} not found")
+                value = resource_ref(c, ref, self.allocatable)
+            else:
+                continue
+            out[it["path"]] = (value.encode(), _mode(it.get("mode"), default_mode))
         return out
 
     @staticmethod
-    def _select(data: dict[str, bytes], items: list[dict] | None) -> dict[str, bytes]:
+    def _select(data: dict[str, bytes], items: list[dict] | None, default_mode: int = 0o644,
+                kind: str = "configmap", optional: bool = False) -> dict[str, tuple[bytes, int]]:
+        """The files of a configMap/secret source: every key, or the ``items`` (key → path,
+        each with its own ``mode`` or the volume's ``defaultMode``); an item whose key is
+        missing is an error (the kubelet's words) unless the source is ``optional``."""
         if not items:
-            return dict(data)
+            return {k: (v, default_mode) for k, v in data.items()}
         out = {}
         for it in items:
             if it["key"] not in data:
-                raise ConfigError(f'configmap/secret key "{it["key"]}" not found')
-            out[it.get("path") or it["key"]] = data[it["key"]]
-        return out
-
-    def _write_files(self, target: Path, data: dict[str, bytes], items: list[dict] | None, mode: int) -> None:
-        """Write the files in place (each atomically) and drop stale ones: the directory keeps
-        its inode, so containers that bind-mount it see updates."""
-        target.mkdir(parents=True, exist_ok=True)
-        wanted: set[Path] = set()
-        for rel, content in self._select(data, items).items():
-            p = Path(os.path.normpath(target / rel))
-            if target not in p.parents:
-                raise ConfigError(f"volume item path {rel!r} escapes the volume")
-            p.parent.mkdir(parents=True, exist_ok=True)
-            wanted.add(p)
-            try:
-                if p.read_bytes() == content:
+                if optional:
                     continue
-            except OSError:
-                pass
-            tmp = p.with_name(f".{p.name}.tmp")
-            tmp.write_bytes(content)
-            os.chmod(tmp, mode)
-            os.replace(tmp, p)
-        for dirpath, _, files in os.walk(target):
-            for f in files:
-                fp = Path(dirpath) / f
-                if fp not in wanted:
-                    fp.unlink(missing_ok=True)
+                raise ConfigError(f'configmap references non-existent config key: {it["key"]}' if kind == "configmap"
+                                  else f'references non-existent secret key: {it["key"]}')
+            out[it.get("path") or it["key"]] = (data[it["key"]], _mode(it.get("mode"), default_mode))
+        return out
 
     def mounts(self, container: dict, volumes: dict[str, Path], env: list[str] | None = None) -> list[Mount]:
         """The container's volume mounts; ``subPathExpr`` is expanded from ``env`` (its
         environment, ``NAME=value`` entries) as the kubelet's ``ExpandContainerVolumeMounts``."""
         out = []
         # a claim mounted ``readOnly`` in the pod's volume is read-only in every container
+        # and API data (configMap, secret, downwardAPI, projected) always is, as the kubelet mounts it
         ro_claims = {v.get("name") for v in (self.pod.get("spec") or {}).get("volumes") or []
-                     if isinstance(v, dict) and (v.get("persistentVolumeClaim") or {}).get("readOnly")}
+                     if isinstance(v, dict) and ((v.get("persistentVolumeClaim") or {}).get("readOnly")
+                                                 or any(k in v for k in _API_DATA))}
         for vm in container.get("volumeMounts") or []:
             src = volumes.get(vm["name"])
             if src is None:
@@ -342,6 +397,12 @@ class PodConfig:
                 sub = expand_sub_path(vm["subPathExpr"], env or [])
             if sub:
                 root, src = src, Path(os.path.normpath(src / check_sub_path(sub)))
+                if src.is_symlink() and root.name == vm["name"] and (root / DATA_DIR).is_symlink():
+                    # an API data volume's file: bind the file of the current payload, which
+                    # later updates replace (a subPath mount does not follow them)
+                    real = Path(os.path.realpath(src))
+                    if Path(os.path.realpath(root)) in real.parents:
+                        src = real
                 if not src.exists():
                     # with the volume root's mode (so an fsGroup volume's sub-path is group
                     # writable too), as the kubelet's SafeMakeDir
@@ -350,6 +411,120 @@ class PodConfig:
                     os.chmod(src, mode)
             out.append(Mount(vm["mountPath"], str(src), readonly=bool(vm.get("readOnly")) or vm["name"] in ro_claims))
         return out
+
+
+_HOST_PATH_CHECKS = {
+    "Directory": (stat.S_ISDIR, "is not a directory"), "DirectoryOrCreate": (stat.S_ISDIR, "is not a directory"),
+    "File": (stat.S_ISREG, "is not a file"), "FileOrCreate": (stat.S_ISREG, "is not a file"),
+    "Socket": (stat.S_ISSOCK, "is not a socket file"), "CharDevice": (stat.S_ISCHR, "is not a character device"),
+    "BlockDevice": (stat.S_ISBLK, "is not a block device"),
+}
+
+
+def host_path_type_error(path: Path, kind: str) -> str | None:
+    """The kubelet's ``checkType`` of a hostPath volume (after ``*OrCreate`` made it): the end
+    of ``hostPath type check failed: <path> ...``, or None when it passes (``""`` checks nothing)."""
+    check = _HOST_PATH_CHECKS.get(kind)
+    if check is None:
+        return None
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return check[1]
+    return None if check[0](mode) else check[1]
+
+
+DATA_DIR = "..data"
+
+
+def write_atomic(target: Path, payload: dict[str, tuple[bytes, int]], root_mode: int = 0o777,
+                 now: datetime | None = None) -> bool:
+    """The kubelet's ``AtomicWriter``: the files live in a timestamped directory
+    ``..2006_01_02_15_04_05.<random>`` (0755), ``..data`` is a symlink to it, and each
+    top-level path is a symlink ``name -> ..data/name``. A new payload is written to a new
+    directory and ``..data`` renamed over at once, so a reader never sees half an update, and
+    a ``subPath`` bind mount of a file keeps the old file. Returns whether it wrote.
+    Hand-written: no library does this layout."""
+    target.mkdir(parents=True, exist_ok=True)
+    os.chmod(target, root_mode)
+    clean: dict[str, tuple[bytes, int]] = {}
+    for rel, (content, mode) in payload.items():
+        norm = os.path.normpath(rel)
+        if os.path.isabs(rel) or norm == "." or norm.split("/")[0] in ("..", "") or norm.startswith(".."):
+            raise ConfigError(f"volume item path {rel!r} escapes the volume")
+        clean[norm] = (content, mode)
+    data_link = target / DATA_DIR
+    old_dir = os.readlink(data_link) if data_link.is_symlink() else None
+    if old_dir is not None and _payload_unchanged(target / old_dir, clean):
+        _link_user_visible(target, clean)
+        return False
+    stamp = (now or datetime.now(timezone.utc)).strftime("..%Y_%m_%d_%H_%M_%S.")
+    while True:  # Go's os.MkdirTemp: the pattern and a random decimal number
+        ts_dir = target / f"{stamp}{secrets.randbelow(1 << 32)}"
+        try:
+            ts_dir.mkdir()
+            break
+        except FileExistsError:
+            continue
+    os.chmod(ts_dir, 0o755)
+    for rel, (content, mode) in clean.items():
+        p = ts_dir / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content)
+        os.chmod(p, mode)
+    tmp_link = target / (DATA_DIR + "_tmp")
+    tmp_link.unlink(missing_ok=True)
+    os.symlink(ts_dir.name, tmp_link)
+    os.replace(tmp_link, data_link)
+    _link_user_visible(target, clean)
+    if old_dir is not None and old_dir != ts_dir.name:
+        shutil.rmtree(target / old_dir, ignore_errors=True)
+    return True
+
+
+def _payload_unchanged(ts_dir: Path, payload: dict[str, tuple[bytes, int]]) -> bool:
+    have: set[str] = set()
+    for dirpath, _, files in os.walk(ts_dir):
+        for f in files:
+            have.add(os.path.relpath(os.path.join(dirpath, f), ts_dir))
+    if have != set(payload):
+        return False
+    for rel, (content, mode) in payload.items():
+        p = ts_dir / rel
+        try:
+            if stat.S_IMODE(p.lstat().st_mode) != mode or p.read_bytes() != content:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _link_user_visible(target: Path, payload: dict[str, tuple[bytes, int]]) -> None:
+    """``name -> ..data/name`` for each top-level path; anything else (a stale link, a plain
+    file of the in-place layout an older agent wrote) goes."""
+    tops = {rel.split("/")[0] for rel in payload}
+    for entry in os.listdir(target):
+        if entry.startswith(".."):
+            continue
+        p = target / entry
+        want = f"{DATA_DIR}/{entry}"
+        if entry in tops and p.is_symlink() and os.readlink(p) == want:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    for top in tops:
+        p = target / top
+        if not p.is_symlink():
+            os.symlink(f"{DATA_DIR}/{top}", p)
+    for entry in os.listdir(target):  # timestamped directories an interrupted write left
+        if entry.startswith("..") and entry not in (DATA_DIR, os.readlink(target / DATA_DIR)):
+            p = target / entry
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
 
 def expand_sub_path(expr: str, env: list[str]) -> str:

@@ -18,7 +18,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from controlplane.agent.eviction import (
-    CONDITION, RESOURCE, Observation, PodUsage, PressureConditions, Threshold, container_request, is_critical, message,
+    CONDITION, RESOURCE, Observation, PodUsage, PressureConditions, Threshold, container_request, is_critical,
+    local_storage_violation, message,
     parse_thresholds, pod_request, rank, thresholds_met,
 )
 from controlplane.agent.stats import NodeSample, StatsHost, StatsProvider
@@ -80,6 +81,9 @@ class PressureMonitor:
     async def check(self) -> str | None:
         """One round; returns the uid of the pod evicted, if any."""
         n = await self.stats.sample()
+        evicted = self._local_storage(n)
+        if evicted is not None:
+            return evicted
         obs = observations(n)
         met = thresholds_met(self.thresholds, obs)
         conds = self.pc.observe(met, self.clock())
@@ -105,6 +109,25 @@ class PressureMonitor:
         self.agent.event(w.pod, "Warning", "Evicted", msg)
         w.evict(msg)
         return victim.key
+
+    def _local_storage(self, n: NodeSample) -> str | None:
+        """``localStorageEviction``: a pod over an emptyDir ``sizeLimit`` or an
+        ``ephemeral-storage`` limit is evicted whatever the node's state."""
+        workers = {w.uid: w for w in self.agent.workers.values() if not w.finished and not getattr(w, "evicted", None)}
+        for p in n.pods:
+            w = workers.get(p.uid)
+            if w is None:
+                continue
+            msg = local_storage_violation(
+                w.pod.get("spec") or {}, {v.name: v.used_bytes for v in p.volumes}, p.ephemeral_bytes,
+                {c.name: (c.rootfs_bytes or 0) + (c.logs_bytes or 0) for c in p.containers})
+            if msg is None:
+                continue
+            log.warning("evicting pod", pod=f"{w.ns}/{w.name}", reason="local storage", message=msg)
+            self.agent.event(w.pod, "Warning", "Evicted", msg)
+            w.evict(msg)
+            return p.uid
+        return None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

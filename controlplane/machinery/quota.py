@@ -263,5 +263,18 @@ def fmt(value: Fraction, like: Any = None) -> str:
     return format_quantity(value, family)
 
 
-def pretty(rl: Mapping[str, Any]) -> str:
-    return ",".join(f"{k}={v if isinstance(v, str) else fmt(v)}" for k, v in sorted(rl.items()))
+def fmt_added(value: Fraction, used: Any, hard: Any) -> str:
+    """``used`` plus a request, as Kubernetes' ``Quantity.Add`` formats it: in the format of
+    the used value, unless that is zero (a zero quantity takes the added one's format; our
+    usage is a plain number, so the quota's ``hard`` value stands for it: ``0`` + ``64Mi`` is
+    ``64Mi``, not ``67108864``)."""
+    try:
+        zero = not isinstance(used, str) or parse_quantity(used) == 0
+    except (ValueError, ZeroDivisionError):
+        zero = True
+    return fmt(value, hard if zero else used)
+
+
+def pretty(rl: Mapping[str, Any], like: Mapping[str, Any] | None = None) -> str:
+    """``k=v,...`` sorted; numbers in the format family of ``like[k]`` (a quota's hard value)."""
+    return ",".join(f"{k}={v if isinstance(v, str) else fmt(v, (like or {}).get(k))}" for k, v in sorted(rl.items()))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import ssl
 
 import aiohttp
@@ -196,9 +197,16 @@ async def test_hostpath_outside_root_and_missing_configmap(client, ns, start_age
     await client.create(PODS, pod("nocm", agent.node, [{"name": "c", "image": "busybox", "command": ["true"],
                                                         "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {
                                                             "name": "absent", "key": "k"}}}]}]), ns)
+    # a volume that cannot be set up: ContainerCreating and the volume manager's FailedMount
     p = await pod_where(client, ns, "hp", lambda p: cstatus(p).get("state", {}).get("waiting", {}).get("reason")
-                        == "CreateContainerConfigError", what="hostPath refused")
-    assert "outside the allowed root" in cstatus(p)["state"]["waiting"]["message"] and phase(p) == "Pending"
+                        == "ContainerCreating", what="hostPath refused")
+    assert phase(p) == "Pending" and "message" not in cstatus(p)["state"]["waiting"]
+
+    async def failed_mount():
+        evs = (await client.list(EVENTS, ns))["items"]
+        return next((e["message"] for e in evs if e["involvedObject"]["name"] == "hp" and e["reason"] == "FailedMount"), None)
+    msg = await wait_for(failed_mount, 30, what="FailedMount event")
+    assert msg.startswith('MountVolume.SetUp failed for volume "h" : hostPath "/etc" is outside the allowed root'), msg
     p = await pod_where(client, ns, "nocm", lambda p: cstatus(p).get("state", {}).get("waiting", {}).get("reason")
                         == "CreateContainerConfigError", what="missing configmap")
     assert 'configmap "absent" not found' in cstatus(p)["state"]["waiting"]["message"]
@@ -260,12 +268,25 @@ async def test_configmap_volume_follows_updates(client, ns, start_agent):
                                      "data": {"k": "v1"}}, ns)
     await client.create(PODS, pod("watcher", agent.node, [{
         "name": "c", "image": "busybox", "command": ["sleep", "600"],
-        "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}]}],
-        volumes=[{"name": "cfg", "configMap": {"name": "live"}}]), ns)
+        "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}},
+        "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}, {"name": "cfg", "mountPath": "/one", "subPath": "k"},
+                         {"name": "items", "mountPath": "/items"}, {"name": "info", "mountPath": "/info"}]}],
+        volumes=[{"name": "cfg", "configMap": {"name": "live"}},
+                 {"name": "items", "configMap": {"name": "live", "defaultMode": 0o440,
+                                                 "items": [{"key": "k", "path": "d/k", "mode": 0o600}]}},
+                 {"name": "info", "downwardAPI": {"items": [{"path": "mem", "resourceFieldRef": {
+                     "containerName": "c", "resource": "limits.memory", "divisor": "1Mi"}}]}}]), ns)
     await pod_where(client, ns, "watcher", lambda p: phase(p) == "Running", what="watcher Running")
     base = await endpoint(client, agent.node)
     out, _, _ = await ws_exec(base, ns, "watcher", "c", ["cat", "/cfg/k"])
     assert out == b"v1"
+    # the kubelet's layout: name -> ..data/name -> ..<timestamp>/name, modes per item,
+    # read-only mounts, downwardAPI resources
+    out, _, _ = await ws_exec(base, ns, "watcher", "c", ["sh", "-c", "readlink /cfg/k; readlink /cfg/..data; stat -Lc %a /items/d/k; "
+                                                         "cat /info/mem; echo; touch /cfg/x 2>&1; echo $?"])
+    link, data, item_mode, mem, touch, rc = out.decode().splitlines()
+    assert (link, item_mode, mem, rc) == ("..data/k", "600", "64", "1"), out
+    assert re.fullmatch(r"\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\.\d+", data) and "Read-only file system" in touch, out
     cm = await client.get(CONFIGMAPS, "live", ns)
     cm["data"] = {"k": "v2", "extra": "x"}
     await client.update(CONFIGMAPS, cm)
@@ -274,6 +295,24 @@ async def test_configmap_volume_follows_updates(client, ns, start_agent):
         out, _, _ = await ws_exec(base, ns, "watcher", "c", ["sh", "-c", "cat /cfg/k /cfg/extra"])
         return out == b"v2x"
     await wait_for(updated, 30, what="configMap volume update")
+    out, _, _ = await ws_exec(base, ns, "watcher", "c", ["cat", "/one"])
+    assert out == b"v1"  # a subPath mount keeps the file it was given
+    cm = await client.get(CONFIGMAPS, "live", ns)
+    cm["data"]["1bad"] = "x"
+    await client.update(CONFIGMAPS, cm)
+    await client.delete(PODS, "watcher", ns)  # not waited for: the new pod is what the check needs
+    await client.create(PODS, pod("env", agent.node, [{"name": "c", "image": "busybox", "command": ["true"],
+                                                       "envFrom": [{"configMapRef": {"name": "live"}}]}],
+                                  restartPolicy="Never"), ns)
+
+    async def skipped():
+        evs = (await client.list(EVENTS, ns))["items"]
+        return next((e for e in evs if e["involvedObject"]["name"] == "env"
+                     and e["reason"] == "InvalidEnvironmentVariableNames"), None)
+    ev = await wait_for(skipped, 30, what="InvalidEnvironmentVariableNames event")
+    assert ev["type"] == "Warning" and ev["message"] == (
+        f"Keys [1bad] from the EnvFrom configMap {ns}/live were skipped since they are considered invalid "
+        "environment variable names."), ev
 
 
 async def test_lifecycle_hooks_and_allowed_hostpath(client, ns, start_agent):

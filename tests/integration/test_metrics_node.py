@@ -141,3 +141,16 @@ async def test_hard_threshold_sets_pressure_and_evicts(client, ns, start_agent):
     await wait_for(evicted_event, 30, what="Evicted event")
     await pod_where(client, ns, "victim", lambda p: "terminated" in p["status"]["containerStatuses"][0]["state"],
                     what="the evicted pod's container killed")
+
+
+async def test_emptydir_over_its_size_limit_is_evicted(client, ns, start_agent):
+    # the kubelet's localStorageEviction: no node threshold involved
+    agent = start_agent(extra=["--eviction-hard", "memory.available<1Ki", "--eviction-monitoring-period", "1"])
+    await ready_node(client, agent.node, agent)
+    await client.create(PODS, pod("filler", agent.node, [{
+        "name": "c", "image": "busybox", "command": ["sh", "-c", "dd if=/dev/zero of=/d/big bs=1M count=4; sleep 3600"],
+        "volumeMounts": [{"name": "d", "mountPath": "/d"}]}], volumes=[{"name": "d", "emptyDir": {"sizeLimit": "1Mi"}}]), ns)
+    p = await pod_where(client, ns, "filler", lambda p: p["status"].get("reason") == "Evicted", timeout=60,
+                        what="pod evicted for its emptyDir")
+    assert p["status"]["phase"] == "Failed"
+    assert p["status"]["message"] == 'Usage of EmptyDir volume "d" exceeds the limit "1Mi". '

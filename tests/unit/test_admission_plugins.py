@@ -332,3 +332,21 @@ def test_quota_scopes(hard, scopes, message):
     with pytest.raises(ApiError) as e:
         validate(rq, ("", "v1", "ResourceQuota"), strict=True)
     assert e.value.code == 422 and message in e.value.message, e.value.message
+
+
+@pytest.mark.parametrize("value,used,hard,want", [
+    (Fraction(64 << 20), "0", "200Mi", "64Mi"),  # a zero takes the added format
+    (Fraction(128 << 20), "64Mi", "1G", "128Mi"),
+    (Fraction(128 << 20), None, "200Mi", "128Mi"),
+    (Fraction(3, 10), "100m", "1", "300m"),
+    (Fraction(2), "1", "5", "2"),
+])
+def test_quota_used_keeps_quantity_formats(value, used, hard, want):
+    from controlplane.machinery import quota as qm
+    assert qm.fmt_added(value, used, hard) == want
+
+
+def test_quota_refusal_names_quantities_in_the_hard_format():
+    from controlplane.machinery import quota as qm
+    assert qm.pretty({"limits.memory": Fraction(64 << 20), "pods": Fraction(1)},
+                     {"limits.memory": "100Mi", "pods": "2"}) == "limits.memory=64Mi,pods=1"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from controlplane.agent.eviction import (
-    Observation, PodUsage, PressureConditions, Threshold, is_critical, message, parse_thresholds, pod_request, rank,
+    Observation, PodUsage, PressureConditions, Threshold, is_critical, local_storage_violation, message, parse_thresholds, pod_request, rank,
     reserved, thresholds_met,
 )
 from controlplane.agent.pressure import pod_usages
@@ -170,3 +170,27 @@ def test_pod_usages_rank_with_sidecar_requests(pods, order, first_message):
     assert [p.key for p in ranked] == order
     t = parse_thresholds("memory.available<100Mi")[0]
     assert message(t, Observation(50 * MI, 4096 * MI), ranked[0]).endswith("available: 50Mi. " + first_message)
+
+
+def _spec(volumes=(), limits=None):
+    c = {"name": "c", "resources": {"limits": limits}} if limits else {"name": "c"}
+    return {"containers": [c], "volumes": list(volumes)}
+
+
+@pytest.mark.parametrize("spec,vols,pod_used,ctr_used,want", [
+    (_spec([{"name": "d", "emptyDir": {"sizeLimit": "2Mi"}}]), {"d": 8 << 20}, 8 << 20, {},
+     'Usage of EmptyDir volume "d" exceeds the limit "2Mi". '),
+    (_spec([{"name": "d", "emptyDir": {"sizeLimit": "2Mi"}}]), {"d": 2 << 20}, 2 << 20, {}, None),  # at the limit
+    (_spec([{"name": "d", "emptyDir": {}}]), {"d": 8 << 20}, 8 << 20, {}, None),
+    (_spec([{"name": "d", "emptyDir": {"sizeLimit": "0.5Gi"}}]), {"d": 1 << 30}, 1 << 30, {},
+     'Usage of EmptyDir volume "d" exceeds the limit "512Mi". '),
+    (_spec(limits={"ephemeral-storage": "4Mi"}), {}, 5 << 20, {"c": 1 << 20},
+     "Pod ephemeral local storage usage exceeds the total limit of containers 4Mi. "),
+    (_spec(limits={"ephemeral-storage": "4Mi"}), {}, 4 << 20, {"c": 4 << 20}, None),
+    ({"containers": [{"name": "a", "resources": {"limits": {"ephemeral-storage": "1Mi"}}},
+                     {"name": "b", "resources": {"limits": {"ephemeral-storage": "100Mi"}}}]},
+     {}, 2 << 20, {"a": 2 << 20, "b": 0},
+     'Container a exceeded its local ephemeral storage limit "1Mi". '),
+], ids=["emptydir-over", "emptydir-at", "emptydir-unbounded", "emptydir-canonical", "pod-over", "pod-at", "container"])
+def test_local_storage_eviction(spec, vols, pod_used, ctr_used, want):
+    assert local_storage_violation(spec, vols, pod_used, ctr_used) == want

@@ -230,3 +230,63 @@ def test_custom_kinds_get_metadata_checks_only():
     validate({"metadata": {"name": "x"}, "spec": {"anything": 1}}, ("example.com", "v1", "Foo"), strict=True)
     with pytest.raises(ApiError):
         validate({"metadata": {"name": "X"}}, ("example.com", "v1", "Foo"), strict=True)
+
+
+def _b64(s: str) -> str:
+    import base64
+    return base64.b64encode(s.encode()).decode()
+
+
+@pytest.mark.parametrize("stype,data,extra,causes", [
+    ("kubernetes.io/basic-auth", {"foo": _b64("x")}, {},
+     [("data[username]", "Required value"), ("data[password]", "Required value")]),
+    ("kubernetes.io/basic-auth", {"password": ""}, {}, []),  # present, even empty, is enough
+    ("kubernetes.io/ssh-auth", {"foo": _b64("x")}, {}, [("data[ssh-privatekey]", "Required value")]),
+    ("kubernetes.io/ssh-auth", {"ssh-privatekey": _b64("k")}, {}, []),
+    ("kubernetes.io/dockerconfigjson", {"foo": _b64("x")}, {}, [("data[.dockerconfigjson]", "Required value")]),
+    ("kubernetes.io/dockerconfigjson", {".dockerconfigjson": _b64("notjson")}, {},
+     [("data[.dockerconfigjson]", 'Invalid value: "<secret contents redacted>": '
+       "invalid character 'o' in literal null (expecting 'u')")]),
+    ("kubernetes.io/dockerconfigjson", {".dockerconfigjson": _b64("[1]")}, {},
+     [("data[.dockerconfigjson]", 'Invalid value: "<secret contents redacted>": '
+       "json: cannot unmarshal array into Go value of type map[string]interface {}")]),
+    ("kubernetes.io/dockerconfigjson", {".dockerconfigjson": _b64('{"auths"')}, {},
+     [("data[.dockerconfigjson]", 'Invalid value: "<secret contents redacted>": unexpected end of JSON input')]),
+    ("kubernetes.io/dockerconfigjson", {".dockerconfigjson": _b64('{"auths": {}}')}, {}, []),
+    ("kubernetes.io/dockercfg", {".dockercfg": _b64("x")}, {},
+     [("data[.dockercfg]", 'Invalid value: "<secret contents redacted>": '
+       "invalid character 'x' looking for beginning of value")]),
+    ("kubernetes.io/tls", {"tls.crt": _b64("c")}, {}, [("data[tls.key]", "Required value")]),
+    ("kubernetes.io/service-account-token", {}, {},
+     [("metadata.annotations[kubernetes.io/service-account.name]", "Required value")]),
+    ("kubernetes.io/service-account-token", {}, {"annotations": {"kubernetes.io/service-account.name": "default"}}, []),
+], ids=["basic-none", "basic-empty-pw", "ssh-none", "ssh-ok", "djson-none", "djson-literal", "djson-array",
+        "djson-eof", "djson-ok", "dockercfg-bad", "tls-key", "sa-token-none", "sa-token-ok"])
+def test_secret_type_rules(stype, data, extra, causes):
+    obj = {"metadata": {"name": "s", **extra}, "type": stype, "data": data}
+    if not causes:
+        validate(obj, ("", "v1", "Secret"), strict=True)
+        return
+    with pytest.raises(ApiError) as exc:
+        validate(obj, ("", "v1", "Secret"), strict=True)
+    assert exc.value.code == 422
+    got = [(c["field"], c["message"]) for c in exc.value.details["causes"]]
+    assert got == list(causes)
+
+
+@pytest.mark.parametrize("key,messages", [
+    ("ok.key-1", []),
+    (".", ["must not be '.'"]),
+    ("..", ["must not be '..'"]),
+    ("..data", ["must not start with '..'"]),
+    ("a/b", ["a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+             "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"]),
+])
+def test_config_keys(key, messages):
+    obj = {"metadata": {"name": "c"}, "data": {key: "1"}}
+    if not messages:
+        validate(obj, ("", "v1", "ConfigMap"), strict=True)
+        return
+    with pytest.raises(ApiError) as exc:
+        validate(obj, ("", "v1", "ConfigMap"), strict=True)
+    assert [c["message"] for c in exc.value.details["causes"]] == [f'Invalid value: "{key}": {m}' for m in messages]

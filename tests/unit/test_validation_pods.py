@@ -55,6 +55,7 @@ CASES: list[tuple[str, dict[str, Any], list[tuple[str, str, str]]]] = [
        'Invalid value: "1A": a valid environment variable name must consist of alphabetic characters, '
        "digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or "
        "'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')"),
+      ("FieldValueRequired", "spec.containers[0].env[2].valueFrom.fieldRef.apiVersion", "Required value"),  # not defaulted here
       ("FieldValueInvalid", "spec.containers[0].env[2].valueFrom",
        'Invalid value: "": may not be specified when `value` is not empty')]),
     ("resources", {"containers": [_c(resources={"limits": {"cpu": "500m", "memory": "-1"},

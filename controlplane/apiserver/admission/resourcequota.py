@@ -85,12 +85,12 @@ class ResourceQuota(Plugin):
         hard, used = q.parse_list(hard_raw), q.parse_list(used_raw)
         exceeded = sorted(k for k, v in requested.items() if used.get(k, Fraction(0)) + v > hard[k])
         if exceeded:
-            raise _Refused(f"exceeded quota: {name}, requested: {q.pretty({k: requested[k] for k in exceeded})}, "
+            raise _Refused(f"exceeded quota: {name}, requested: {q.pretty({k: requested[k] for k in exceeded}, hard_raw)}, "
                            f"used: {q.pretty({k: used_raw.get(k, '0') for k in exceeded})}, "
                            f"limited: {q.pretty({k: hard_raw[k] for k in exceeded})}")
         new_used = dict(used_raw)
         for k, v in requested.items():
-            new_used[k] = q.fmt(used.get(k, Fraction(0)) + v, used_raw.get(k) or hard_raw.get(k))
+            new_used[k] = q.fmt_added(used.get(k, Fraction(0)) + v, used_raw.get(k), hard_raw.get(k))
         return new_used
 
     async def validate(self, a: Attributes) -> None:

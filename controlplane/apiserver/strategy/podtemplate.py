@@ -67,6 +67,13 @@ def _container(c: Any, host_network: bool, is_pod: bool) -> None:
         _probe(c.get(probe))
 
 
+def _field_refs(items: Any) -> None:
+    """``SetDefaults_ObjectFieldSelector`` on downwardAPI volume files."""
+    for it in items if isinstance(items, list) else []:
+        if isinstance(it, dict) and isinstance(it.get("fieldRef"), dict):
+            it["fieldRef"].setdefault("apiVersion", "v1")
+
+
 def _volume(v: Any) -> None:
     if not isinstance(v, dict):
         return
@@ -79,6 +86,13 @@ def _volume(v: Any) -> None:
         v["downwardAPI"].setdefault("defaultMode", 420)
     if isinstance(v.get("projected"), dict):
         v["projected"].setdefault("defaultMode", 420)
+        for s in v["projected"].get("sources") or []:
+            if isinstance(s, dict) and isinstance(s.get("serviceAccountToken"), dict):
+                s["serviceAccountToken"].setdefault("expirationSeconds", 3600)  # SetDefaults_ServiceAccountTokenProjection
+            if isinstance(s, dict) and isinstance(s.get("downwardAPI"), dict):
+                _field_refs(s["downwardAPI"].get("items"))
+    if isinstance(v.get("downwardAPI"), dict):
+        _field_refs(v["downwardAPI"].get("items"))
     if not any(k != "name" for k in v):
         v["emptyDir"] = {}
 

@@ -6,6 +6,7 @@ Each rule appends Kubernetes' field errors to an ``Errors``; ``rules.py`` maps k
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import re
@@ -217,6 +218,24 @@ def _traffic_policies(spec: Obj, errs: Errors) -> None:
         errs.not_supported("spec.internalTrafficPolicy", itp, _TRAFFIC_POLICIES)
 
 
+def config_key_errors(k: str) -> list[str]:
+    """``IsConfigMapKey``: length, characters, and no ``.``/``..``/``..x`` (they would clash
+    with the volume's ``..data`` layout)."""
+    out = []
+    if len(k) > 253:
+        out.append("must be no more than 253 characters")
+    if not _CONFIG_KEY.fullmatch(k):
+        out.append("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+                   "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+    if k == ".":
+        out.append("must not be '.'")
+    elif k == "..":
+        out.append("must not be '..'")
+    elif k.startswith(".."):
+        out.append("must not start with '..'")
+    return out
+
+
 def _config_keys(obj: Obj, errs: Errors, fields: tuple[str, ...]) -> None:
     seen: set[str] = set()
     for f in fields:
@@ -224,10 +243,8 @@ def _config_keys(obj: Obj, errs: Errors, fields: tuple[str, ...]) -> None:
         if not isinstance(data, dict):
             continue
         for k in data:
-            if len(k) > 253 or not _CONFIG_KEY.match(k):
-                errs.invalid(f"{f}[{k}]", k, "a valid config key must consist of alphanumeric "
-                             "characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or "
-                             "'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+            for msg in config_key_errors(k):
+                errs.invalid(f"{f}[{k}]", k, msg)
             if k in seen:
                 errs.invalid(f"{f}[{k}]", k, "duplicate of key present in data")
             seen.add(k)
@@ -279,14 +296,75 @@ def secret(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     if update:
         immutable(errs, "type", obj.get("type"), old.get("type"))
     _immutable_data(obj, errs, update, old, ("data",))
+    _secret_type(obj, errs)
+
+
+def _secret_value(obj: Obj, key: str) -> bytes | None:
+    """A key's bytes (``data`` is base64; ``stringData`` not yet merged counts too)."""
+    sd = obj.get("stringData") or {}
+    if isinstance(sd, dict) and isinstance(sd.get(key), str):
+        return sd[key].encode()
+    v = (obj.get("data") or {}).get(key)
+    if not isinstance(v, str):
+        return None
+    try:
+        return base64.b64decode(v)
+    except ValueError:
+        return b""
+
+
+def go_json_object_error(raw: bytes) -> str | None:
+    """What Go's ``json.Unmarshal`` into a ``map[string]interface{}`` says of ``raw`` (the
+    common cases: syntax errors name the offending character, a non-object its JSON type)."""
+    try:
+        v = json.loads(raw)
+    except UnicodeDecodeError:
+        return "invalid character looking for beginning of value"
+    except json.JSONDecodeError as e:
+        if e.pos >= len(e.doc):
+            return "unexpected end of JSON input"
+        c = e.doc[e.pos]
+        for lit in ("null", "true", "false"):
+            if c == lit[0] and e.msg == "Expecting value":
+                rest = e.doc[e.pos:e.pos + len(lit)]
+                for i, (got, want) in enumerate(zip(rest, lit)):
+                    if got != want:
+                        return f"invalid character {got!r} in literal {lit} (expecting {want!r})"
+                if len(rest) < len(lit):
+                    return "unexpected end of JSON input"
+        return f"invalid character {c!r} looking for beginning of value"
+    if isinstance(v, dict):
+        return None
+    kind = ("bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float))
+            else "string" if isinstance(v, str) else "array" if isinstance(v, list) else None)
+    return None if kind is None else f"json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
+
+
+def _secret_type(obj: Obj, errs: Errors) -> None:
+    """``ValidateSecret``'s per-type rules: the keys each built-in type needs."""
     stype = obj.get("type")
-    data = obj.get("data") or {}
-    if stype == "kubernetes.io/tls":
+    has = lambda k: _secret_value(obj, k) is not None  # noqa: E731
+    if stype == "kubernetes.io/service-account-token":
+        if not ((obj.get("metadata") or {}).get("annotations") or {}).get("kubernetes.io/service-account.name"):
+            errs.required("metadata.annotations[kubernetes.io/service-account.name]", "")
+    elif stype in ("kubernetes.io/dockercfg", "kubernetes.io/dockerconfigjson"):
+        key = ".dockercfg" if stype == "kubernetes.io/dockercfg" else ".dockerconfigjson"
+        raw = _secret_value(obj, key)
+        if raw is None:
+            errs.required(f"data[{key}]", "")
+        elif (msg := go_json_object_error(raw)) is not None:
+            errs.invalid(f"data[{key}]", "<secret contents redacted>", msg)
+    elif stype == "kubernetes.io/basic-auth":
+        if not has("username") and not has("password"):  # either may be empty, one must be there
+            errs.required("data[username]", "")
+            errs.required("data[password]", "")
+    elif stype == "kubernetes.io/ssh-auth":
+        if not _secret_value(obj, "ssh-privatekey"):
+            errs.required("data[ssh-privatekey]", "")
+    elif stype == "kubernetes.io/tls":
         for k in ("tls.crt", "tls.key"):
-            if k not in data and k not in (obj.get("stringData") or {}):
+            if not has(k):
                 errs.required(f"data[{k}]", "")
-    elif stype == "kubernetes.io/dockerconfigjson" and ".dockerconfigjson" not in data:
-        errs.required("data[.dockerconfigjson]", "")
 
 
 def pod(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:

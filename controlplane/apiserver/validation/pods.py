@@ -16,6 +16,9 @@ from typing import Any
 
 from controlplane.apiserver.meta.names import Errors, dns1123_label_error, dns1123_subdomain_error, qualified_name_error
 from controlplane.apiserver.validation import security_context
+from controlplane.apiserver.validation.volumes import (
+    ENV_FIELD_PATHS, object_field_selector, resource_field_selector, validate_volume_source as volume_source,
+)
 from controlplane.machinery.quantity import parse_quantity
 from controlplane.machinery.selectors import LabelSelector
 
@@ -209,9 +212,42 @@ def _env(errs: Errors, path: str, env: list[Any]) -> None:
                          "digits, '_', '-', or '.', and must not start with a digit (e.g. "
                          "'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for "
                          "validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')")
-        if e.get("value") and e.get("valueFrom"):
-            errs.invalid(f"{path}.env[{i}].valueFrom", "",
-                         "may not be specified when `value` is not empty")
+        if isinstance(e.get("valueFrom"), dict):
+            _value_from(errs, f"{path}.env[{i}].valueFrom", e["valueFrom"], bool(e.get("value")))
+
+
+_CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+CONFIG_KEY_MSG = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+                  "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+
+
+def _value_from(errs: Errors, path: str, vf: dict[str, Any], has_value: bool) -> None:
+    """``validateEnvVarValueFrom``: exactly one source, each checked."""
+    n = 0
+    if isinstance(vf.get("fieldRef"), dict):
+        n += 1
+        object_field_selector(errs, f"{path}.fieldRef", vf["fieldRef"], ENV_FIELD_PATHS)
+    if isinstance(vf.get("resourceFieldRef"), dict):
+        n += 1
+        resource_field_selector(errs, f"{path}.resourceFieldRef", vf["resourceFieldRef"], volume=False)
+    for kind in ("configMapKeyRef", "secretKeyRef"):
+        ref = vf.get(kind)
+        if not isinstance(ref, dict):
+            continue
+        n += 1
+        if not ref.get("name"):
+            errs.required(f"{path}.{kind}.name", "")
+        key = ref.get("key") or ""
+        if not key:
+            errs.required(f"{path}.{kind}.key", "")
+        elif not _CONFIG_KEY.fullmatch(key) or len(key) > 253:
+            errs.invalid(f"{path}.{kind}.key", key, CONFIG_KEY_MSG)
+    if n == 0:
+        errs.invalid(path, "", "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`")
+    elif has_value:
+        errs.invalid(path, "", "may not be specified when `value` is not empty")
+    elif n > 1:
+        errs.invalid(path, "", "may not have more than one field specified at a time")
 
 
 def tolerations(errs: Errors, path: str, items: list[Any]) -> None:
@@ -234,6 +270,7 @@ def validate_pod_spec(spec: Obj, path: str, errs: Errors) -> None:
     for i, v in enumerate(spec.get("volumes") or []):
         if not isinstance(v, dict):
             continue
+        volume_source(errs, f"{path}.volumes[{i}]", v)  # before the name, as upstream's validateVolumes
         vn = v.get("name")
         if not vn:
             errs.required(f"{path}.volumes[{i}].name", "")
