@@ -84,6 +84,19 @@ async def test_statefulset_ordered_scale_and_update(apiserver, controller_manage
         await eventually(partitioned_status)
         out = await asyncio.to_thread(kubectl, "rollout", "status", "statefulset/db", "-n", ns, "--timeout=30s", timeout=40)
         assert "partitioned roll out complete" in out.stdout
+        # a pod below the partition deleted by hand comes back at the current revision
+        old_uid = (await client.get(R.PODS, "db-0", ns))["metadata"]["uid"]
+        await asyncio.to_thread(kubectl, "delete", "pod", "db-0", "-n", ns, "--wait=false")
+
+        async def recreated():
+            try:
+                p = await client.get(R.PODS, "db-0", ns)
+            except ApiStatusError:
+                return None
+            return p if p["metadata"]["uid"] != old_uid and not p["metadata"].get("deletionTimestamp") else None
+        p0 = await eventually(recreated)
+        assert p0["metadata"]["labels"]["controller-revision-hash"] == rev
+        assert "v" not in p0["metadata"]["labels"]
     finally:
         await sim.stop()
 

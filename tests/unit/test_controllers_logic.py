@@ -234,6 +234,34 @@ def test_statefulset_ordinal(pod_name, expected):
     assert ssc.ordinal_of("web", pod_name) == expected
 
 
+@pytest.mark.parametrize("ordinal,strategy,current_replicas,expected", [
+    (0, {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}, 0, True),
+    (1, {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}, 3, True),
+    (2, {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}, 3, False),
+    (0, {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}, 3, False),
+    (0, {"type": "RollingUpdate", "rollingUpdate": {}}, 3, False),
+    (1, {"type": "RollingUpdate"}, 2, True),
+    (2, {"type": "RollingUpdate"}, 2, False),
+    (0, {"type": "OnDelete"}, 3, False),
+    (0, {}, 1, True),
+], ids=["below-partition", "below-partition-2", "at-partition", "partition-0", "partition-unset",
+        "no-rollingUpdate-below-current", "no-rollingUpdate-at-current", "ondelete", "default-type"])
+def test_statefulset_at_current_revision(ordinal, strategy, current_replicas, expected):
+    """``newVersionedStatefulSetPod``: which ordinals are re-created at the current revision."""
+    assert ssc.at_current_revision(ordinal, strategy, current_replicas) is expected
+
+
+@pytest.mark.parametrize("revision,expected", [
+    ({"data": cu.revision_data({"metadata": {"labels": {"a": "1"}}, "spec": {"containers": []}})},
+     {"metadata": {"labels": {"a": "1"}}, "spec": {"containers": []}}),
+    ({"data": {}}, None),
+    ({}, None),
+    ({"data": {"spec": {"template": "x"}}}, None),
+], ids=["replace-patch", "no-template", "no-data", "not-a-template"])
+def test_revision_template(revision, expected):
+    assert cu.revision_template(revision) == expected
+
+
 # -- Indexed Jobs ---------------------------------------------------------------------------------
 
 def ipod(name, index, phase="Running", deleting=False, node="n1", ready=True):
