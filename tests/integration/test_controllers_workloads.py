@@ -169,6 +169,57 @@ async def test_daemonset_follows_nodes(apiserver, controller_manager, kubectl, c
                 pass
 
 
+async def test_daemonset_max_surge(apiserver, controller_manager, kubectl, client):
+    """RollingUpdate with maxSurge 1 / maxUnavailable 0: the new pod starts beside the old
+    one, the old one goes only once the new one is Ready, one node at a time."""
+    ns = await new_namespace(client, "dss")
+    tag = uuid.uuid4().hex[:6]
+    nodes = [f"dss-{tag}-{i}" for i in range(2)]
+    for n in nodes:
+        await client.create(R.NODES, node(n, {"role": f"surge-{tag}"}))
+    sim = PodSimulator(client, ns)
+    try:
+        dset = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": ns},
+                "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                         "updateStrategy": {"type": "RollingUpdate",
+                                            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                         "template": {"metadata": {"labels": {"app": "agent"}},
+                                      "spec": {"nodeSelector": {"role": f"surge-{tag}"}, "containers": CONTAINERS}}}}
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(dset))
+
+        async def pods(n: int):
+            ps = live((await client.list(R.PODS, ns))["items"])
+            return ps if len(ps) == n else None
+        for p in await eventually(lambda: pods(2)):
+            await sim.mark(p)
+        await asyncio.to_thread(kubectl, "rollout", "status", "daemonset/agent", "-n", ns, "--timeout=20s", timeout=30)
+        await asyncio.to_thread(kubectl, "set", "env", "daemonset/agent", "V=2", "-n", ns)
+        for _ in nodes:
+            ps = await eventually(lambda: pods(3))  # one surge pod next to the two old ones
+            await asyncio.sleep(0.5)
+            assert len(live((await client.list(R.PODS, ns))["items"])) == 3, "old pod kept until the new one is ready"
+            new = [p for p in ps if not (p.get("status") or {}).get("conditions")]
+            assert len(new) == 1
+            await sim.mark(new[0])
+            await eventually(lambda: _old_gone(client, ns, new[0]))
+        out = await asyncio.to_thread(kubectl, "rollout", "status", "daemonset/agent", "-n", ns, "--timeout=20s", timeout=30)
+        assert "successfully rolled out" in out.stdout
+    finally:
+        for n in nodes:
+            try:
+                await client.delete(R.NODES, n)
+            except ApiStatusError:
+                pass
+
+
+async def _old_gone(client: RestClient, ns: str, new: dict) -> bool:
+    """The old pod beside ``new`` on its node is being deleted (or gone)."""
+    target = new["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    same = [p for p in live((await client.list(R.PODS, ns))["items"])
+            if p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] == target]
+    return [p["metadata"]["uid"] for p in same] == [new["metadata"]["uid"]]
+
+
 async def _mark_pods(client: RestClient, ns: str, phase: str, limit: int) -> int:
     sim = PodSimulator(client, ns, phase=phase, ready=False)
     n = 0
