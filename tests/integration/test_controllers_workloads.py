@@ -220,6 +220,31 @@ async def _old_gone(client: RestClient, ns: str, new: dict) -> bool:
     return [p["metadata"]["uid"] for p in same] == [new["metadata"]["uid"]]
 
 
+async def test_job_ttl_after_finished(apiserver, controller_manager, kubectl, client):
+    """``ttlSecondsAfterFinished``: the finished Job and its pods are deleted after the TTL;
+    a finished Job without one stays."""
+    ns = await new_namespace(client, "ttl")
+    for name, ttl in (("short", 1), ("kept", None)):
+        j = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": ns},
+             "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": CONTAINERS}}}}
+        if ttl is not None:
+            j["spec"]["ttlSecondsAfterFinished"] = ttl
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(j))
+
+    async def running():
+        return len(live((await client.list(R.PODS, ns))["items"])) == 2
+    await eventually(running)
+    await _mark_pods(client, ns, "Succeeded", 2)
+    await asyncio.to_thread(kubectl, "wait", "--for=condition=complete", "job/short", "job/kept", "-n", ns,
+                            "--timeout=30s", timeout=40)
+    await asyncio.to_thread(kubectl, "wait", "--for=delete", "job/short", "-n", ns, "--timeout=30s", timeout=40)
+
+    async def pods_of_short_gone():
+        return not [p for p in (await client.list(R.PODS, ns))["items"] if p["metadata"]["labels"].get("job-name") == "short"]
+    await eventually(pods_of_short_gone)
+    assert (await client.get(R.JOBS, "kept", ns))["metadata"]["name"] == "kept"
+
+
 async def _mark_pods(client: RestClient, ns: str, phase: str, limit: int) -> int:
     sim = PodSimulator(client, ns, phase=phase, ready=False)
     n = 0
