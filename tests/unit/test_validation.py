@@ -230,3 +230,79 @@ def test_custom_kinds_get_metadata_checks_only():
     validate({"metadata": {"name": "x"}, "spec": {"anything": 1}}, ("example.com", "v1", "Foo"), strict=True)
     with pytest.raises(ApiError):
         validate({"metadata": {"name": "X"}}, ("example.com", "v1", "Foo"), strict=True)
+
+
+DS = ("apps", "v1", "DaemonSet")
+STS = ("apps", "v1", "StatefulSet")
+
+
+def daemonset() -> dict[str, Any]:
+    d = deploy()
+    d["kind"], d["metadata"]["name"] = "DaemonSet", "ds"
+    return d
+
+
+def statefulset() -> dict[str, Any]:
+    d = deploy()
+    d["kind"], d["metadata"]["name"] = "StatefulSet", "ss"
+    d["spec"]["serviceName"] = "ss"
+    return d
+
+
+IS = 'intstr.IntOrString{Type:%d, IntVal:%d, StrVal:"%s"}'
+
+
+@pytest.mark.parametrize("make,gvk,patch,field,message", [
+    (deploy, DEPLOY, {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}},
+     "spec.strategy.rollingUpdate.maxUnavailable", f"Invalid value: {IS % (0, 0, '')}: may not be 0 when `maxSurge` is 0"),
+    (deploy, DEPLOY, {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "101%"}}},
+     "spec.strategy.rollingUpdate.maxUnavailable", f"Invalid value: {IS % (1, 0, '101%')}: must not be greater than 100%"),
+    (deploy, DEPLOY, {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "x", "maxUnavailable": 1}}},
+     "spec.strategy.rollingUpdate.maxSurge",
+     f"Invalid value: {IS % (1, 0, 'x')}: a valid percent string must be a numeric string followed by an ending '%' "
+     "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"),
+    (deploy, DEPLOY, {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": -1, "maxUnavailable": 1}}},
+     "spec.strategy.rollingUpdate.maxSurge", "Invalid value: -1: must be greater than or equal to 0"),
+    (deploy, DEPLOY, {"strategy": {"type": "Recreate", "rollingUpdate": {"maxSurge": 1}}},
+     "spec.strategy.rollingUpdate", "Forbidden: may not be specified when strategy `type` is 'Recreate'"),
+    (deploy, DEPLOY, {"minReadySeconds": 10, "progressDeadlineSeconds": 10},
+     "spec.progressDeadlineSeconds", "Invalid value: 10: must be greater than minReadySeconds"),
+    (daemonset, DS, {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}}},
+     "spec.updateStrategy.rollingUpdate.maxSurge",
+     f"Invalid value: {IS % (0, 1, '')}: may not be set when maxUnavailable is non-zero"),
+    (daemonset, DS, {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}}},
+     "spec.updateStrategy.rollingUpdate.maxUnavailable", "Required value: cannot be 0 when maxSurge is 0"),
+    (daemonset, DS, {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "200%", "maxUnavailable": 0}}},
+     "spec.updateStrategy.rollingUpdate.maxSurge", f"Invalid value: {IS % (1, 0, '200%')}: must not be greater than 100%"),
+    (daemonset, DS, {"minReadySeconds": -1}, "spec.minReadySeconds", "Invalid value: -1: must be greater than or equal to 0"),
+    (statefulset, STS, {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": -1}}},
+     "spec.updateStrategy.rollingUpdate.partition", "Invalid value: -1: must be greater than or equal to 0"),
+    (statefulset, STS, {"updateStrategy": {"type": "OnDelete", "rollingUpdate": {"partition": 1}}},
+     "spec.updateStrategy.rollingUpdate",
+     'Invalid value: {"partition": 1}: only allowed for updateStrategy \'RollingUpdate\''),
+    (statefulset, STS, {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Foo"}},
+     "spec.persistentVolumeClaimRetentionPolicy.whenDeleted",
+     'Unsupported value: "Foo": supported values: "Delete", "Retain"'),
+], ids=["deploy-both-zero", "deploy-unavailable-over-100", "deploy-bad-percent", "deploy-negative-surge",
+        "deploy-recreate-with-rollingupdate", "deploy-deadline-not-above-minready", "ds-both-set", "ds-both-zero",
+        "ds-surge-over-100", "ds-minready", "sts-negative-partition", "sts-ondelete-with-rollingupdate",
+        "sts-retention-policy"])
+def test_workload_strategy_422s(make, gvk, patch, field, message):
+    """The update strategy rules of ``pkg/apis/apps/validation`` with kube-apiserver's wording."""
+    obj = apply_defaults({**make(), "spec": {**make()["spec"], **patch}}, gvk)
+    with pytest.raises(ApiError) as exc:
+        validate(obj, gvk, strict=True)
+    causes = exc.value.details["causes"]
+    assert {"field": field, "message": message} in [{"field": c["field"], "message": c["message"]} for c in causes], causes
+
+
+@pytest.mark.parametrize("make,gvk,patch", [
+    (daemonset, DS, {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}),
+    (daemonset, DS, {"updateStrategy": {"type": "OnDelete"}}),
+    (deploy, DEPLOY, {"strategy": {"type": "Recreate"}}),
+    (deploy, DEPLOY, {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "10%"}}}),
+    (statefulset, STS, {"updateStrategy": {"type": "OnDelete"}, "podManagementPolicy": "Parallel"}),
+], ids=["ds-surge", "ds-ondelete", "deploy-recreate", "deploy-unavailable-only", "sts-ondelete"])
+def test_workload_strategies_accepted(make, gvk, patch):
+    obj = apply_defaults({**make(), "spec": {**make()["spec"], **patch}}, gvk)
+    assert validate(obj, gvk, strict=True) == []
