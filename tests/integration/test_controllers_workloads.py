@@ -245,6 +245,33 @@ async def test_job_ttl_after_finished(apiserver, controller_manager, kubectl, cl
     assert (await client.get(R.JOBS, "kept", ns))["metadata"]["name"] == "kept"
 
 
+async def test_job_on_failure_restarts_count_against_backoff_limit(apiserver, controller_manager, kubectl, client):
+    """restartPolicy OnFailure: the pod stays Running while its container restarts; the
+    restarts reaching ``backoffLimit`` fail the Job (``pastBackoffLimitOnFailure``)."""
+    ns = await new_namespace(client, "onf")
+    j = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "crash", "namespace": ns},
+         "spec": {"backoffLimit": 2, "template": {"spec": {"restartPolicy": "OnFailure", "containers": CONTAINERS}}}}
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(j))
+
+    async def one_pod():
+        ps = live((await client.list(R.PODS, ns))["items"])
+        return ps[0] if len(ps) == 1 else None
+    p = await eventually(one_pod)
+    name = CONTAINERS[0]["name"]
+    for restarts in (1, 2):
+        await client.patch(R.PODS, p["metadata"]["name"], {"status": {"phase": "Running", "containerStatuses": [
+            {"name": name, "image": CONTAINERS[0]["image"], "imageID": "", "ready": False, "restartCount": restarts,
+             "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}, ns, subresource="status")
+        if restarts == 1:
+            await asyncio.sleep(0.5)
+            conds = ((await client.get(R.JOBS, "crash", ns)).get("status") or {}).get("conditions") or []
+            assert not [c for c in conds if c["type"] in ("Failed", "FailureTarget")], conds
+    await asyncio.to_thread(kubectl, "wait", "--for=condition=failed", "job/crash", "-n", ns, "--timeout=30s", timeout=40)
+    conds = {c["type"]: c for c in (await client.get(R.JOBS, "crash", ns))["status"]["conditions"]}
+    assert (conds["Failed"]["reason"], conds["Failed"]["message"]) == (
+        "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+
+
 async def _mark_pods(client: RestClient, ns: str, phase: str, limit: int) -> int:
     sim = PodSimulator(client, ns, phase=phase, ready=False)
     n = 0
