@@ -235,7 +235,8 @@ async def test_job_ttl_after_finished(apiserver, controller_manager, kubectl, cl
         return len(live((await client.list(R.PODS, ns))["items"])) == 2
     await eventually(running)
     await _mark_pods(client, ns, "Succeeded", 2)
-    await asyncio.to_thread(kubectl, "wait", "--for=condition=complete", "job/short", "job/kept", "-n", ns,
+    # (the short-lived Job may already be gone by the time kubectl looks: wait on the other one)
+    await asyncio.to_thread(kubectl, "wait", "--for=condition=complete", "job/kept", "-n", ns,
                             "--timeout=30s", timeout=40)
     await asyncio.to_thread(kubectl, "wait", "--for=delete", "job/short", "-n", ns, "--timeout=30s", timeout=40)
 
