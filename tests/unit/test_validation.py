@@ -306,3 +306,43 @@ def test_workload_strategy_422s(make, gvk, patch, field, message):
 def test_workload_strategies_accepted(make, gvk, patch):
     obj = apply_defaults({**make(), "spec": {**make()["spec"], **patch}}, gvk)
     assert validate(obj, gvk, strict=True) == []
+
+
+JOB = ("batch", "v1", "Job")
+
+
+def job_obj(suspend=False, started=False) -> dict[str, Any]:
+    j = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "default", "uid": "u1"},
+         "spec": {"suspend": suspend, "template": {"spec": {"restartPolicy": "Never",
+                                                            "containers": [{"name": "c", "image": "busybox"}]}}}}
+    j = apply_defaults(j, JOB)
+    if started:
+        j["status"] = {"startTime": "2026-12-07T00:00:00Z"}
+    return j
+
+
+@pytest.mark.parametrize("suspend,started,path,value,ok", [
+    (False, True, "spec.template.spec.containers.0.image", "busybox:2", False),
+    (True, False, "spec.template.spec.containers.0.image", "busybox:2", False),
+    (True, False, "spec.template.spec.nodeSelector", {"disk": "ssd"}, True),
+    (True, False, "spec.template.spec.tolerations", [{"key": "k", "operator": "Exists"}], True),
+    (True, False, "spec.template.metadata", {"annotations": {"a": "b"}}, True),
+    (True, True, "spec.template.spec.nodeSelector", {"disk": "ssd"}, False),
+    (False, False, "spec.template.spec.nodeSelector", {"disk": "ssd"}, False),
+    (False, True, "spec.parallelism", 3, True),
+], ids=["image-running", "image-suspended", "node-selector-suspended", "tolerations-suspended",
+        "annotations-suspended", "node-selector-suspended-after-start", "node-selector-not-suspended",
+        "parallelism"])
+def test_job_template_immutable(suspend, started, path, value, ok):
+    """``validateJobTemplateUpdate``: only a suspended, never started Job's scheduling
+    directives (and template labels/annotations) may change."""
+    old = job_obj(suspend, started)
+    new = copy.deepcopy(old)
+    _set(path, value)(new)
+    if ok:
+        assert validate(new, JOB, strict=True, is_update=True, old=old) == []
+        return
+    with pytest.raises(ApiError) as exc:
+        validate(new, JOB, strict=True, is_update=True, old=old)
+    causes = exc.value.details["causes"]
+    assert [c for c in causes if c["field"] == "spec.template" and c["message"].endswith(": field is immutable")], causes
