@@ -27,7 +27,7 @@ from controlplane.controllers import (
     clusterroleaggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, disruption, endpoints,
     endpointslice, endpointslicemirroring, garbagecollector, horizontalpodautoscaler, job, localpath, namespace,
     nodeipam, nodelifecycle, persistentvolume, podgc, pvcprotection, pvprotection, replicaset, replicationcontroller,
-    resourcequota, rootcacertpublisher, serviceaccount, servicelb, statefulset,
+    resourcequota, rootcacertpublisher, serviceaccount, servicelb, statefulset, ttlafterfinished,
 )
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_duration
@@ -41,6 +41,7 @@ COMPONENT = bootstrap.Component("controller-manager", lease="kube-controller-man
 CONTROLLERS: dict[str, ModuleType] = {
     "deployment": deployment, "replicaset": replicaset, "replicationcontroller": replicationcontroller,
     "statefulset": statefulset, "daemonset": daemonset, "job": job, "cronjob": cronjob,
+    "ttl-after-finished": ttlafterfinished,
     "garbagecollector": garbagecollector, "namespace": namespace, "endpoints": endpoints,
     "serviceaccount": serviceaccount, "nodelifecycle": nodelifecycle, "podgc": podgc,
     "clusterrole-aggregation": clusterroleaggregation, "root-ca-cert-publisher": rootcacertpublisher,

@@ -219,6 +219,17 @@ def revision_data(template: dict) -> dict:
     return {"spec": {"template": t}}
 
 
+def revision_template(revision: dict) -> dict | None:
+    """The pod template a ControllerRevision holds (``ApplyRevision`` of ``revision_data``'s
+    replace patch), or None when its data holds none."""
+    t = (((revision.get("data") or {}).get("spec") or {}).get("template"))
+    if not isinstance(t, dict):
+        return None
+    t = copy.deepcopy(t)
+    t.pop("$patch", None)
+    return t
+
+
 def new_revision(owner: dict, name: str, hash_: str, data: dict, number: int) -> dict:
     """``history.NewControllerRevision``: labelled with the template's labels (so the owner's
     selector finds it) and the hash, annotated with the owner's annotations (``change-cause``),

@@ -8,7 +8,9 @@ node affinity ``matchFields metadata.name In [node]`` (as Kubernetes does, so th
 binds it there) — deletes pods on nodes that are gone or no longer eligible and duplicates,
 and rolls template changes out with RollingUpdate (``maxUnavailable``, default 1): old pods
 are deleted while the number of unavailable daemon pods stays within the budget, and the
-next pass creates their replacements. Pods carry ``controller-revision-hash`` and
+next pass creates their replacements; with ``maxSurge`` (then ``maxUnavailable`` is 0) the new
+pod starts beside the old one on up to maxSurge nodes and the old one is deleted once the new
+one is available (``surge_rollout``, ``excess_pods``). Pods carry ``controller-revision-hash`` and
 ``pod-template-generation`` labels. Its history is kept as ControllerRevisions
 (``<name>-<hash>``, as the StatefulSet's: ``controllerutil``'s history), so ``kubectl rollout
 history/undo daemonset`` work; matching orphaned revisions are adopted and owned ones its selector
@@ -81,6 +83,77 @@ def pod_node(pod: dict) -> str | None:
     return None
 
 
+def by_creation(pods: list[dict]) -> list[dict]:
+    """Oldest first (``podByCreationTimestampAndPhase``: creation time, then name)."""
+    return sorted(pods, key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"].get("name", "")))
+
+
+def max_surge(ds: dict, desired: int) -> int:
+    """``surgeCount``: RollingUpdate's ``maxSurge`` scaled against the desired pods, rounded
+    up; 0 (no surge) for OnDelete or when unset."""
+    strategy = (ds.get("spec") or {}).get("updateStrategy") or {"type": "RollingUpdate"}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return 0
+    return du.int_or_percent((strategy.get("rollingUpdate") or {}).get("maxSurge"), desired, True, default="0")
+
+
+def excess_pods(pods: list[dict], h: str, surge: bool, min_ready: int, now: float) -> list[dict]:
+    """The daemon pods of one node to delete (``podsShouldBeOnNode``, pods not being deleted).
+    Without surge all but the oldest. With surge the oldest pod at the current hash and the
+    oldest other one may both stay, while the old one is still ready and the new one not yet
+    available; every other pod goes (of the two, the old one when it is not ready or the new
+    one is available)."""
+    ps = by_creation(pods)
+    if len(ps) <= 1:
+        return []
+    if not surge:
+        return ps[1:]
+    oldest_new = oldest_old = None
+    out: list[dict] = []
+    for p in ps:
+        if cu.labels_of(p).get(HASH_LABEL) == h:
+            if oldest_new is None:
+                oldest_new = p
+                continue
+        elif oldest_old is None:
+            oldest_old = p
+            continue
+        out.append(p)
+    if oldest_new is not None and oldest_old is not None and (
+            not pu.is_pod_ready(oldest_old) or pu.is_pod_available(oldest_new, min_ready, now)):
+        out.append(oldest_old)
+    return out
+
+
+def surge_rollout(by_node: dict[str, list[dict]], eligible: set[str], h: str, surge: int, min_ready: int,
+                  now: float) -> tuple[list[dict], list[str]]:
+    """(old pods to delete, nodes to create a new pod on): the surge half of Kubernetes'
+    ``rollingUpdate``. A node whose old pod is unavailable gets its new pod at once; at most
+    ``surge`` nodes with an available old pod get a new one alongside it; an old pod goes once
+    the new pod beside it is available. Nodes with more than one old or new pod are left to
+    ``excess_pods`` and count as surging."""
+    delete: list[dict] = []
+    allowed: list[str] = []
+    candidates: list[str] = []
+    surging = 0
+    for node in sorted(eligible):
+        new = [p for p in by_node.get(node, []) if cu.labels_of(p).get(HASH_LABEL) == h]
+        old = [p for p in by_node.get(node, []) if cu.labels_of(p).get(HASH_LABEL) != h]
+        if len(new) > 1 or len(old) > 1:
+            surging += 1
+            continue
+        if not old:
+            continue
+        if not new:
+            (candidates if pu.is_pod_available(old[0], min_ready, now) else allowed).append(node)
+        elif not pu.is_pod_available(new[0], min_ready, now):
+            surging += 1
+        else:
+            delete.append(old[0])
+    remaining = min(max(surge - surging, 0), len(candidates))
+    return delete, allowed + candidates[:remaining]
+
+
 class DaemonSetController:
     def __init__(self, manager: Manager, *, workers: int = 2) -> None:
         self.client = manager.client
@@ -129,21 +202,22 @@ class DaemonSetController:
         nodes = {n["metadata"]["name"]: n for n in self.node_inf.list()}
         eligible = {name for name, n in nodes.items() if node_should_run(template.get("spec") or {}, n)}
         by_node: dict[str, list[dict]] = {}
-        for p in pods:
+        for p in by_creation(pods):
             by_node.setdefault(pod_node(p) or "", []).append(p)
+        min_ready = int(ds["spec"].get("minReadySeconds") or 0)
+        now = time.time()
+        surge = max_surge(ds, len(eligible))
         to_create: list[str] = []
         to_delete: list[dict] = []
         for node in sorted(eligible):
-            have = sorted(by_node.get(node, []), key=lambda p: p["metadata"].get("creationTimestamp") or "")
+            have = by_node.get(node, [])
             if not have:
                 to_create.append(node)
-            elif len(have) > 1:
-                to_delete += have[1:]
+            else:
+                to_delete += excess_pods(have, h, surge > 0, min_ready, now)
         for node, ps in by_node.items():
             if node not in eligible:
                 to_delete += ps
-        min_ready = int(ds["spec"].get("minReadySeconds") or 0)
-        now = time.time()
         revisions = await cu.claim_revisions(self.client, ds, self.rev_inf.list(namespace=ds["metadata"]["namespace"]),
                                              cu.selector_matcher(ds["spec"].get("selector")),
                                              cu.owner_rechecker(self.client, R.DAEMONSETS, ds))
@@ -152,7 +226,12 @@ class DaemonSetController:
                                   cu.revision_data(template))
         if not pu.is_terminating(ds) and self.expectations.satisfied(key):
             strategy = ds["spec"].get("updateStrategy") or {"type": "RollingUpdate"}
-            if strategy.get("type", "RollingUpdate") == "RollingUpdate" and not to_create:
+            if strategy.get("type", "RollingUpdate") == "RollingUpdate" and not to_create and surge > 0:
+                doomed = {p["metadata"]["uid"] for p in to_delete}
+                current = {n: [p for p in ps if p["metadata"]["uid"] not in doomed] for n, ps in by_node.items()}
+                old_done, to_create = surge_rollout(current, eligible, h, surge, min_ready, now)
+                to_delete += old_done
+            elif strategy.get("type", "RollingUpdate") == "RollingUpdate" and not to_create:
                 max_unavail = du.int_or_percent((strategy.get("rollingUpdate") or {}).get("maxUnavailable"),
                                                 len(eligible), True, default="1") or 1
                 unavailable = sum(1 for n in eligible if not any(pu.is_pod_available(p, min_ready, now)

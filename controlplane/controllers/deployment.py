@@ -359,10 +359,10 @@ class DeploymentController:
                 last = parse_time_or_none(prog.get("lastUpdateTime")) or time.time()
                 left = last + int(deadline) - time.time()
                 if prog.get("reason") != "NewReplicaSetAvailable" and left <= 0:
+                    # only the condition, no Event: kube-controller-manager's syncRolloutStatus
+                    # records none (kubectl rollout status reads the condition)
                     set_cond("Progressing", "False", "ProgressDeadlineExceeded",
                              f'ReplicaSet "{rs_name}" has timed out progressing.')
-                    self.recorder.event(d, "Warning", "ProgressDeadlineExceeded",
-                                        f'ReplicaSet "{rs_name}" has timed out progressing.')
                 elif prog.get("reason") != "NewReplicaSetAvailable":
                     result = Result(requeue_after=max(left, 0.5))
             if result is None and not du.deployment_complete(d, status) and conds.get("Progressing", {}).get("status") == "True":

@@ -222,6 +222,7 @@ class JobCounts:
     delayed: dict[int, dict] = field(default_factory=dict)  # backoffLimitPerIndex: pods kept for their index
     new_succeeded: list[dict] = field(default_factory=list)  # finished pods not counted before
     new_failed: list[dict] = field(default_factory=list)
+    restarts: int = 0  # restartPolicy OnFailure: container restarts of the Pending/Running pods
 
 
 def count_pods(job: dict, pods: list[dict], expected_rm: set[str] | frozenset[str] = frozenset()) -> JobCounts:
@@ -251,7 +252,7 @@ def count_pods(job: dict, pods: list[dict], expected_rm: set[str] | frozenset[st
     failed_pods = [p for p in pods if ju.is_pod_failed(p, spec)]
     return JobCounts(indexed, succeeded, succeeded_indexes, failed, failed_indexes,
                      [p for p in pods if pu.is_pod_active(p)], sum(1 for p in pods if is_terminating_pod(p)),
-                     failed_pods, prev, delayed, new_s, new_f)
+                     failed_pods, prev, delayed, new_s, new_f, ju.on_failure_restarts(spec, pods))
 
 
 def finish_target(job: dict, counts: JobCounts, now: float) -> tuple[tuple[str, str, str] | None, float | None]:
@@ -272,7 +273,7 @@ def finish_target(job: dict, counts: JobCounts, now: float) -> tuple[tuple[str, 
     backoff = int(backoff)
     deadline = spec.get("activeDeadlineSeconds")
     started = parse_time_or_none(status.get("startTime")) or now
-    if counts.failed > backoff:
+    if counts.failed > backoff or ju.past_backoff_limit_on_failure(backoff, counts.restarts):
         return ("FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit"), None
     suspended = bool(spec.get("suspend"))  # the deadline counts continuous activity only
     if not suspended and any(c.get("type") == "Suspended" and c.get("status") == "True"

@@ -169,6 +169,29 @@ def is_pod_failed(pod: dict, spec: dict) -> bool:
     return pu.is_terminating(pod) and pu.phase(pod) != "Succeeded"
 
 
+def on_failure_restarts(spec: dict, pods: list[dict]) -> int:
+    """The container restarts ``pastBackoffLimitOnFailure`` sums: under ``restartPolicy:
+    OnFailure`` the kubelet restarts a failing container in place instead of failing the pod,
+    so the restarts (init and regular containers) of the Pending and Running pods count
+    against ``backoffLimit``; 0 with any other restart policy."""
+    template_spec = (spec.get("template") or {}).get("spec") or {}
+    if template_spec.get("restartPolicy") != "OnFailure":
+        return 0
+    total = 0
+    for p in pods:
+        if pu.phase(p) not in ("Pending", "Running"):
+            continue
+        st = p.get("status") or {}
+        for cs in (st.get("initContainerStatuses") or []) + (st.get("containerStatuses") or []):
+            total += int(cs.get("restartCount") or 0)
+    return total
+
+
+def past_backoff_limit_on_failure(backoff_limit: int, restarts: int) -> bool:
+    """``pastBackoffLimitOnFailure``: the restarts reach the limit (any restart when it is 0)."""
+    return restarts > 0 if backoff_limit == 0 else restarts >= backoff_limit
+
+
 def is_index_failed(spec: dict, pod: dict) -> bool:
     """``isIndexFailed``: a failed pod (``is_pod_failed``) that fails its index (FailIndex
     rule, or a counted failure with the index's failure count already at

@@ -58,6 +58,19 @@ def revision_hash(ss: dict) -> str:
     return cu.compute_hash((ss.get("spec") or {}).get("template") or {})
 
 
+def at_current_revision(ordinal: int, strategy: dict, current_replicas: int) -> bool:
+    """Whether a pod created for ``ordinal`` gets the current revision rather than the update
+    revision (``newVersionedStatefulSetPod``): under RollingUpdate the ordinals below the
+    partition, or without a ``rollingUpdate`` block those below ``status.currentReplicas``.
+    OnDelete and everything else gets the update revision."""
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return False
+    ru = strategy.get("rollingUpdate")
+    if ru is None:
+        return ordinal < current_replicas
+    return ordinal < int(ru.get("partition") or 0)
+
+
 def healthy(pod: dict) -> bool:
     return pu.phase(pod) == "Running" and pu.is_pod_ready(pod) and not pu.is_terminating(pod)
 
@@ -111,9 +124,11 @@ class StatefulSetController:
         if ref is not None and ref.get("kind") == "StatefulSet":
             self.controller.enqueue(f"{pod['metadata']['namespace']}/{ref['name']}")
 
-    def _new_pod(self, ss: dict, ordinal: int, rev: str) -> dict:
+    def _new_pod(self, ss: dict, ordinal: int, rev: str, template: dict | None = None) -> dict:
         name = f"{ss['metadata']['name']}-{ordinal}"
-        pod = cu.pod_from_template(ss["spec"].get("template") or {}, ss, name=name, extra_labels={
+        if template is None:
+            template = ss["spec"].get("template") or {}
+        pod = cu.pod_from_template(template, ss, name=name, extra_labels={
             REVISION_LABEL: rev, "statefulset.kubernetes.io/pod-name": name, "apps.kubernetes.io/pod-index": str(ordinal)})
         pod["spec"]["hostname"] = name
         templates = (ss.get("spec") or {}).get("volumeClaimTemplates") or []
@@ -155,11 +170,25 @@ class StatefulSetController:
         if not pu.is_terminating(ss):
             await cu.sync_history(self.client, ss, revisions, rev, revision_hash(ss),
                                   cu.revision_data(spec.get("template") or {}))
-            await self._sync_pods(ss, pods, replicas, parallel, strategy, partition, rev)
+            current = self._current_revision(ss, revisions, rev)
+            await self._sync_pods(ss, pods, replicas, parallel, strategy, partition, rev, current)
         current = await self._write_status(ss, pods, replicas, rev)
         live = {rev, current} | {cu.labels_of(p).get(REVISION_LABEL, "") for p in pods.values()}
         limit = spec.get("revisionHistoryLimit")
         await cu.prune_history(self.client, revisions, live, 10 if limit is None else int(limit))
+        return None
+
+    @staticmethod
+    def _current_revision(ss: dict, revisions: list[dict], rev: str) -> tuple[str, dict] | None:
+        """(name, pod template) of ``status.currentRevision`` when it differs from the update
+        revision and its ControllerRevision is at hand (``getStatefulSetRevisions``)."""
+        name = (ss.get("status") or {}).get("currentRevision")
+        if not name or name == rev:
+            return None
+        for r in revisions:
+            if r["metadata"]["name"] == name:
+                t = cu.revision_template(r)
+                return (name, t) if t is not None else None
         return None
 
     async def _create_claims(self, ss: dict, ordinal: int) -> None:
@@ -208,35 +237,47 @@ class StatefulSetController:
             claim["metadata"]["ownerReferences"] = [*[r for r in keep if r.get("uid") != ref["uid"]], ref]
             await self.client.update(R.PERSISTENTVOLUMECLAIMS, claim)
 
-    async def _create(self, ss: dict, ordinal: int, rev: str) -> None:
+    async def _create(self, ss: dict, ordinal: int, rev: str, template: dict | None = None) -> None:
         await self._create_claims(ss, ordinal)
-        pod = self._new_pod(ss, ordinal, rev)
+        pod = self._new_pod(ss, ordinal, rev, template)
         try:
             await self.client.create(R.PODS, pod, ss["metadata"]["namespace"])
             self.recorder.event(ss, "Normal", "SuccessfulCreate",
                                 f"create Pod {pod['metadata']['name']} in StatefulSet {ss['metadata']['name']} successful")
         except ApiStatusError as e:
             if not e.already_exists:
-                self.recorder.event(ss, "Warning", "FailedCreate", f"create Pod {pod['metadata']['name']} failed: {e.message}")
+                self.recorder.event(ss, "Warning", "FailedCreate",
+                                    f"create Pod {pod['metadata']['name']} in StatefulSet {ss['metadata']['name']} "
+                                    f"failed error: {e.message}")
                 raise
 
     async def _delete(self, ss: dict, pod: dict, why: str) -> None:
+        """Deletes a pod (``why`` is logged; the Event reads as Kubernetes' ``recordPodEvent``)."""
         try:
             await self.client.delete(R.PODS, pod["metadata"]["name"], pod["metadata"]["namespace"],
                                      preconditions={"uid": pod["metadata"]["uid"]})
+            log.info("statefulset pod deleted", statefulset=object_key(ss), pod=pod["metadata"]["name"], why=why)
             self.recorder.event(ss, "Normal", "SuccessfulDelete",
-                                f"delete Pod {pod['metadata']['name']} in StatefulSet {ss['metadata']['name']} successful ({why})")
+                                f"delete Pod {pod['metadata']['name']} in StatefulSet {ss['metadata']['name']} successful")
         except ApiStatusError as e:
             if not (e.not_found or e.code == 409):
+                self.recorder.event(ss, "Warning", "FailedDelete",
+                                    f"delete Pod {pod['metadata']['name']} in StatefulSet {ss['metadata']['name']} "
+                                    f"failed error: {e.message}")
                 raise
 
     async def _sync_pods(self, ss: dict, pods: dict[int, dict], replicas: int, parallel: bool, strategy: dict,
-                         partition: int, rev: str) -> None:
-        # create / replace failed, in ordinal order
+                         partition: int, rev: str, current: tuple[str, dict] | None = None) -> None:
+        # create / replace failed, in ordinal order; ordinals below the partition at the
+        # current revision (its template from the ControllerRevision), the rest at the update one
+        current_replicas = int((ss.get("status") or {}).get("currentReplicas") or 0)
         for i in range(replicas):
             pod = pods.get(i)
             if pod is None:
-                await self._create(ss, i, rev)
+                if current is not None and at_current_revision(i, strategy, current_replicas):
+                    await self._create(ss, i, current[0], current[1])
+                else:
+                    await self._create(ss, i, rev)
                 if not parallel:
                     return
                 continue

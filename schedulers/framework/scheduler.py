@@ -354,7 +354,9 @@ class Scheduler:
                     self.cache.nominate(pod, None)
                     self._spawn(self._nominate(pod, None))
         if nominated:
-            msg += f" preemption: victims {', '.join(v.key for v in victims)} on node {nominated}."
+            # a successful preemption adds nothing to the message (kube-scheduler's PostFilter
+            # status is Success, without a message); the victims get their Preempted Events
+            log.info("preempting", pod=pod.key, node=nominated, victims=[v.key for v in victims])
             for v in victims:
                 self._spawn(self._evict(v, pod, nominated))
             self.cache.nominate(pod, nominated)

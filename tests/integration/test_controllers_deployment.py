@@ -286,6 +286,12 @@ async def test_progress_deadline_and_history_limit(apiserver, controller_manager
     st = (await client.get(R.DEPLOYMENTS, "stuck", ns))["status"]
     prog = {c["type"]: c for c in st["conditions"]}["Progressing"]
     assert (prog["status"], prog["reason"]) == ("False", "ProgressDeadlineExceeded")
+    rs = (await client.list(R.REPLICASETS, ns))["items"][0]["metadata"]["name"]
+    assert prog["message"] == f'ReplicaSet "{rs}" has timed out progressing.'
+    await asyncio.sleep(0.5)
+    reasons = {e["reason"] for e in (await client.list(R.EVENTS, ns))["items"]
+               if e["involvedObject"]["kind"] == "Deployment" and e["involvedObject"]["name"] == "stuck"}
+    assert reasons == {"ScalingReplicaSet"}, "the timeout is a condition only, as kube-controller-manager"
 
     sim = await PodSimulator(client, ns).start()
     try:

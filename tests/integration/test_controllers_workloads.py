@@ -84,6 +84,19 @@ async def test_statefulset_ordered_scale_and_update(apiserver, controller_manage
         await eventually(partitioned_status)
         out = await asyncio.to_thread(kubectl, "rollout", "status", "statefulset/db", "-n", ns, "--timeout=30s", timeout=40)
         assert "partitioned roll out complete" in out.stdout
+        # a pod below the partition deleted by hand comes back at the current revision
+        old_uid = (await client.get(R.PODS, "db-0", ns))["metadata"]["uid"]
+        await asyncio.to_thread(kubectl, "delete", "pod", "db-0", "-n", ns, "--wait=false")
+
+        async def recreated():
+            try:
+                p = await client.get(R.PODS, "db-0", ns)
+            except ApiStatusError:
+                return None
+            return p if p["metadata"]["uid"] != old_uid and not p["metadata"].get("deletionTimestamp") else None
+        p0 = await eventually(recreated)
+        assert p0["metadata"]["labels"]["controller-revision-hash"] == rev
+        assert "v" not in p0["metadata"]["labels"]
     finally:
         await sim.stop()
 
@@ -154,6 +167,110 @@ async def test_daemonset_follows_nodes(apiserver, controller_manager, kubectl, c
                 await client.delete(R.NODES, n)
             except ApiStatusError:
                 pass
+
+
+async def test_daemonset_max_surge(apiserver, controller_manager, kubectl, client):
+    """RollingUpdate with maxSurge 1 / maxUnavailable 0: the new pod starts beside the old
+    one, the old one goes only once the new one is Ready, one node at a time."""
+    ns = await new_namespace(client, "dss")
+    tag = uuid.uuid4().hex[:6]
+    nodes = [f"dss-{tag}-{i}" for i in range(2)]
+    for n in nodes:
+        await client.create(R.NODES, node(n, {"role": f"surge-{tag}"}))
+    sim = PodSimulator(client, ns)
+    try:
+        dset = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": ns},
+                "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                         "updateStrategy": {"type": "RollingUpdate",
+                                            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                         "template": {"metadata": {"labels": {"app": "agent"}},
+                                      "spec": {"nodeSelector": {"role": f"surge-{tag}"}, "containers": CONTAINERS}}}}
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(dset))
+
+        async def pods(n: int):
+            ps = live((await client.list(R.PODS, ns))["items"])
+            return ps if len(ps) == n else None
+        for p in await eventually(lambda: pods(2)):
+            await sim.mark(p)
+        await asyncio.to_thread(kubectl, "rollout", "status", "daemonset/agent", "-n", ns, "--timeout=20s", timeout=30)
+        await asyncio.to_thread(kubectl, "set", "env", "daemonset/agent", "V=2", "-n", ns)
+        for _ in nodes:
+            ps = await eventually(lambda: pods(3))  # one surge pod next to the two old ones
+            await asyncio.sleep(0.5)
+            assert len(live((await client.list(R.PODS, ns))["items"])) == 3, "old pod kept until the new one is ready"
+            new = [p for p in ps if not (p.get("status") or {}).get("conditions")]
+            assert len(new) == 1
+            await sim.mark(new[0])
+            await eventually(lambda: _old_gone(client, ns, new[0]))
+        out = await asyncio.to_thread(kubectl, "rollout", "status", "daemonset/agent", "-n", ns, "--timeout=20s", timeout=30)
+        assert "successfully rolled out" in out.stdout
+    finally:
+        for n in nodes:
+            try:
+                await client.delete(R.NODES, n)
+            except ApiStatusError:
+                pass
+
+
+async def _old_gone(client: RestClient, ns: str, new: dict) -> bool:
+    """The old pod beside ``new`` on its node is being deleted (or gone)."""
+    target = new["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    same = [p for p in live((await client.list(R.PODS, ns))["items"])
+            if p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] == target]
+    return [p["metadata"]["uid"] for p in same] == [new["metadata"]["uid"]]
+
+
+async def test_job_ttl_after_finished(apiserver, controller_manager, kubectl, client):
+    """``ttlSecondsAfterFinished``: the finished Job and its pods are deleted after the TTL;
+    a finished Job without one stays."""
+    ns = await new_namespace(client, "ttl")
+    for name, ttl in (("short", 1), ("kept", None)):
+        j = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": ns},
+             "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": CONTAINERS}}}}
+        if ttl is not None:
+            j["spec"]["ttlSecondsAfterFinished"] = ttl
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(j))
+
+    async def running():
+        return len(live((await client.list(R.PODS, ns))["items"])) == 2
+    await eventually(running)
+    await _mark_pods(client, ns, "Succeeded", 2)
+    # (the short-lived Job may already be gone by the time kubectl looks: wait on the other one)
+    await asyncio.to_thread(kubectl, "wait", "--for=condition=complete", "job/kept", "-n", ns,
+                            "--timeout=30s", timeout=40)
+    await asyncio.to_thread(kubectl, "wait", "--for=delete", "job/short", "-n", ns, "--timeout=30s", timeout=40)
+
+    async def pods_of_short_gone():
+        return not [p for p in (await client.list(R.PODS, ns))["items"] if p["metadata"]["labels"].get("job-name") == "short"]
+    await eventually(pods_of_short_gone)
+    assert (await client.get(R.JOBS, "kept", ns))["metadata"]["name"] == "kept"
+
+
+async def test_job_on_failure_restarts_count_against_backoff_limit(apiserver, controller_manager, kubectl, client):
+    """restartPolicy OnFailure: the pod stays Running while its container restarts; the
+    restarts reaching ``backoffLimit`` fail the Job (``pastBackoffLimitOnFailure``)."""
+    ns = await new_namespace(client, "onf")
+    j = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "crash", "namespace": ns},
+         "spec": {"backoffLimit": 2, "template": {"spec": {"restartPolicy": "OnFailure", "containers": CONTAINERS}}}}
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(j))
+
+    async def one_pod():
+        ps = live((await client.list(R.PODS, ns))["items"])
+        return ps[0] if len(ps) == 1 else None
+    p = await eventually(one_pod)
+    name = CONTAINERS[0]["name"]
+    for restarts in (1, 2):
+        await client.patch(R.PODS, p["metadata"]["name"], {"status": {"phase": "Running", "containerStatuses": [
+            {"name": name, "image": CONTAINERS[0]["image"], "imageID": "", "ready": False, "restartCount": restarts,
+             "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}, ns, subresource="status")
+        if restarts == 1:
+            await asyncio.sleep(0.5)
+            conds = ((await client.get(R.JOBS, "crash", ns)).get("status") or {}).get("conditions") or []
+            assert not [c for c in conds if c["type"] in ("Failed", "FailureTarget")], conds
+    await asyncio.to_thread(kubectl, "wait", "--for=condition=failed", "job/crash", "-n", ns, "--timeout=30s", timeout=40)
+    conds = {c["type"]: c for c in (await client.get(R.JOBS, "crash", ns))["status"]["conditions"]}
+    assert (conds["Failed"]["reason"], conds["Failed"]["message"]) == (
+        "BackoffLimitExceeded", "Job has reached the specified backoff limit")
 
 
 async def _mark_pods(client: RestClient, ns: str, phase: str, limit: int) -> int:

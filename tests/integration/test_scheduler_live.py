@@ -289,6 +289,10 @@ def test_priority_preemption_binds_only_after_the_victims_are_gone(sched_cluster
     assert c.wait_bound(n, "low") == "pr-0"
     c.apply(pod("vip", n, "prio", cpu="1500m", extra_spec={"priorityClassName": "high"}))
     assert c.wait_event(n, "low", "Preempted")
+    # as kube-scheduler: the fit error alone, a successful preemption adds nothing to it
+    first = c.wait_event(n, "vip", "FailedScheduling")
+    assert first and all("preemption: victims" not in e["message"] for e in first), first
+    assert any("Insufficient cpu" in e["message"] for e in first), first
     # the victim is Terminating (no kubelet finishes it here): the preemptor is nominated and waits
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not ((c.get("pod", "vip", n) or {}).get("status") or {}).get("nominatedNodeName"):

@@ -419,3 +419,32 @@ def test_deadline_and_suspend(suspend, conditions, expected):
     got, wait = jobc.finish_target(j, jobc.count_pods(j, []), NOW + 20)  # 20 s after startTime
     assert got == expected
     assert (wait is None) == (suspend or expected is not None)
+
+
+def restarting(phase="Running", restarts=(0,), init_restarts=()):
+    return {"metadata": {"name": "r", "uid": "r"}, "status": {
+        "phase": phase,
+        "containerStatuses": [{"name": f"c{i}", "restartCount": n} for i, n in enumerate(restarts)],
+        "initContainerStatuses": [{"name": f"i{i}", "restartCount": n} for i, n in enumerate(init_restarts)]}}
+
+
+ON_FAILURE = {"template": {"spec": {"restartPolicy": "OnFailure"}}}
+BACKOFF = ("FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+
+
+@pytest.mark.parametrize("spec,pods,expected", [
+    ({**ON_FAILURE, "backoffLimit": 2}, [restarting(restarts=(1,))], None),
+    ({**ON_FAILURE, "backoffLimit": 2}, [restarting(restarts=(2,))], BACKOFF),
+    ({**ON_FAILURE, "backoffLimit": 3}, [restarting(restarts=(1, 1), init_restarts=(1,))], BACKOFF),
+    ({**ON_FAILURE, "backoffLimit": 2}, [restarting(restarts=(1,)), restarting("Pending", restarts=(1,))], BACKOFF),
+    ({**ON_FAILURE, "backoffLimit": 0}, [restarting(restarts=(1,))], BACKOFF),
+    ({**ON_FAILURE, "backoffLimit": 0}, [restarting(restarts=(0,))], None),
+    ({**ON_FAILURE, "backoffLimit": 1}, [restarting("Succeeded", restarts=(5,))], None),
+    ({"template": {"spec": {"restartPolicy": "Never"}}, "backoffLimit": 1}, [restarting(restarts=(5,))], None),
+], ids=["below", "reached", "init-and-containers-summed", "pending-counts", "limit-0-any-restart",
+        "limit-0-none", "finished-pod-not-summed", "never-policy"])
+def test_finish_target_on_failure_restarts(spec, pods, expected):
+    """``pastBackoffLimitOnFailure``: with restartPolicy OnFailure container restarts count."""
+    j = job(spec)
+    got, _ = jobc.finish_target(j, jobc.count_pods(j, pods), NOW)
+    assert got == expected

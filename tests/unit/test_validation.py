@@ -290,3 +290,118 @@ def test_config_keys(key, messages):
     with pytest.raises(ApiError) as exc:
         validate(obj, ("", "v1", "ConfigMap"), strict=True)
     assert [c["message"] for c in exc.value.details["causes"]] == [f'Invalid value: "{key}": {m}' for m in messages]
+
+DS = ("apps", "v1", "DaemonSet")
+STS = ("apps", "v1", "StatefulSet")
+
+
+def daemonset() -> dict[str, Any]:
+    d = deploy()
+    d["kind"], d["metadata"]["name"] = "DaemonSet", "ds"
+    return d
+
+
+def statefulset() -> dict[str, Any]:
+    d = deploy()
+    d["kind"], d["metadata"]["name"] = "StatefulSet", "ss"
+    d["spec"]["serviceName"] = "ss"
+    return d
+
+
+IS = 'intstr.IntOrString{Type:%d, IntVal:%d, StrVal:"%s"}'
+
+
+@pytest.mark.parametrize("make,gvk,patch,field,message", [
+    (deploy, DEPLOY, {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}},
+     "spec.strategy.rollingUpdate.maxUnavailable", f"Invalid value: {IS % (0, 0, '')}: may not be 0 when `maxSurge` is 0"),
+    (deploy, DEPLOY, {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "101%"}}},
+     "spec.strategy.rollingUpdate.maxUnavailable", f"Invalid value: {IS % (1, 0, '101%')}: must not be greater than 100%"),
+    (deploy, DEPLOY, {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "x", "maxUnavailable": 1}}},
+     "spec.strategy.rollingUpdate.maxSurge",
+     f"Invalid value: {IS % (1, 0, 'x')}: a valid percent string must be a numeric string followed by an ending '%' "
+     "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"),
+    (deploy, DEPLOY, {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": -1, "maxUnavailable": 1}}},
+     "spec.strategy.rollingUpdate.maxSurge", "Invalid value: -1: must be greater than or equal to 0"),
+    (deploy, DEPLOY, {"strategy": {"type": "Recreate", "rollingUpdate": {"maxSurge": 1}}},
+     "spec.strategy.rollingUpdate", "Forbidden: may not be specified when strategy `type` is 'Recreate'"),
+    (deploy, DEPLOY, {"minReadySeconds": 10, "progressDeadlineSeconds": 10},
+     "spec.progressDeadlineSeconds", "Invalid value: 10: must be greater than minReadySeconds"),
+    (daemonset, DS, {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}}},
+     "spec.updateStrategy.rollingUpdate.maxSurge",
+     f"Invalid value: {IS % (0, 1, '')}: may not be set when maxUnavailable is non-zero"),
+    (daemonset, DS, {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}}},
+     "spec.updateStrategy.rollingUpdate.maxUnavailable", "Required value: cannot be 0 when maxSurge is 0"),
+    (daemonset, DS, {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "200%", "maxUnavailable": 0}}},
+     "spec.updateStrategy.rollingUpdate.maxSurge", f"Invalid value: {IS % (1, 0, '200%')}: must not be greater than 100%"),
+    (daemonset, DS, {"minReadySeconds": -1}, "spec.minReadySeconds", "Invalid value: -1: must be greater than or equal to 0"),
+    (statefulset, STS, {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": -1}}},
+     "spec.updateStrategy.rollingUpdate.partition", "Invalid value: -1: must be greater than or equal to 0"),
+    (statefulset, STS, {"updateStrategy": {"type": "OnDelete", "rollingUpdate": {"partition": 1}}},
+     "spec.updateStrategy.rollingUpdate",
+     'Invalid value: {"partition": 1}: only allowed for updateStrategy \'RollingUpdate\''),
+    (statefulset, STS, {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Foo"}},
+     "spec.persistentVolumeClaimRetentionPolicy.whenDeleted",
+     'Unsupported value: "Foo": supported values: "Delete", "Retain"'),
+], ids=["deploy-both-zero", "deploy-unavailable-over-100", "deploy-bad-percent", "deploy-negative-surge",
+        "deploy-recreate-with-rollingupdate", "deploy-deadline-not-above-minready", "ds-both-set", "ds-both-zero",
+        "ds-surge-over-100", "ds-minready", "sts-negative-partition", "sts-ondelete-with-rollingupdate",
+        "sts-retention-policy"])
+def test_workload_strategy_422s(make, gvk, patch, field, message):
+    """The update strategy rules of ``pkg/apis/apps/validation`` with kube-apiserver's wording."""
+    obj = apply_defaults({**make(), "spec": {**make()["spec"], **patch}}, gvk)
+    with pytest.raises(ApiError) as exc:
+        validate(obj, gvk, strict=True)
+    causes = exc.value.details["causes"]
+    assert {"field": field, "message": message} in [{"field": c["field"], "message": c["message"]} for c in causes], causes
+
+
+@pytest.mark.parametrize("make,gvk,patch", [
+    (daemonset, DS, {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}),
+    (daemonset, DS, {"updateStrategy": {"type": "OnDelete"}}),
+    (deploy, DEPLOY, {"strategy": {"type": "Recreate"}}),
+    (deploy, DEPLOY, {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "10%"}}}),
+    (statefulset, STS, {"updateStrategy": {"type": "OnDelete"}, "podManagementPolicy": "Parallel"}),
+], ids=["ds-surge", "ds-ondelete", "deploy-recreate", "deploy-unavailable-only", "sts-ondelete"])
+def test_workload_strategies_accepted(make, gvk, patch):
+    obj = apply_defaults({**make(), "spec": {**make()["spec"], **patch}}, gvk)
+    assert validate(obj, gvk, strict=True) == []
+
+
+JOB = ("batch", "v1", "Job")
+
+
+def job_obj(suspend=False, started=False) -> dict[str, Any]:
+    j = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "default", "uid": "u1"},
+         "spec": {"suspend": suspend, "template": {"spec": {"restartPolicy": "Never",
+                                                            "containers": [{"name": "c", "image": "busybox"}]}}}}
+    j = apply_defaults(j, JOB)
+    if started:
+        j["status"] = {"startTime": "2026-12-07T00:00:00Z"}
+    return j
+
+
+@pytest.mark.parametrize("suspend,started,path,value,ok", [
+    (False, True, "spec.template.spec.containers.0.image", "busybox:2", False),
+    (True, False, "spec.template.spec.containers.0.image", "busybox:2", False),
+    (True, False, "spec.template.spec.nodeSelector", {"disk": "ssd"}, True),
+    (True, False, "spec.template.spec.tolerations", [{"key": "k", "operator": "Exists"}], True),
+    (True, False, "spec.template.metadata", {"annotations": {"a": "b"}}, True),
+    (True, True, "spec.template.spec.nodeSelector", {"disk": "ssd"}, False),
+    (False, False, "spec.template.spec.nodeSelector", {"disk": "ssd"}, False),
+    (False, True, "spec.parallelism", 3, True),
+], ids=["image-running", "image-suspended", "node-selector-suspended", "tolerations-suspended",
+        "annotations-suspended", "node-selector-suspended-after-start", "node-selector-not-suspended",
+        "parallelism"])
+def test_job_template_immutable(suspend, started, path, value, ok):
+    """``validateJobTemplateUpdate``: only a suspended, never started Job's scheduling
+    directives (and template labels/annotations) may change."""
+    old = job_obj(suspend, started)
+    new = copy.deepcopy(old)
+    _set(path, value)(new)
+    if ok:
+        assert validate(new, JOB, strict=True, is_update=True, old=old) == []
+        return
+    with pytest.raises(ApiError) as exc:
+        validate(new, JOB, strict=True, is_update=True, old=old)
+    causes = exc.value.details["causes"]
+    assert [c for c in causes if c["field"] == "spec.template" and c["message"].endswith(": field is immutable")], causes

@@ -5,6 +5,8 @@ are in ``podtemplate.py``; ``rules.py`` maps kinds to these functions.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from controlplane.apiserver.meta.names import Errors
@@ -12,6 +14,114 @@ from controlplane.apiserver.validation.podtemplate import nonneg, selector_and_t
 from controlplane.apiserver.validation import storage
 
 Obj = dict[str, Any]
+
+PERCENT = re.compile(r"[0-9]+%")
+PERCENT_MSG = ("a valid percent string must be a numeric string followed by an ending '%' "
+               "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")
+
+
+def intstr_repr(v: Any) -> str:
+    """How kube-apiserver prints an ``intstr.IntOrString`` in ``Invalid value: …`` (``%#v`` of
+    the struct: it has no value-receiver ``String()``)."""
+    if isinstance(v, str):
+        return f'intstr.IntOrString{{Type:1, IntVal:0, StrVal:{json.dumps(v)}}}'
+    n = v if isinstance(v, int) and not isinstance(v, bool) else 0
+    return f'intstr.IntOrString{{Type:0, IntVal:{n}, StrVal:""}}'
+
+
+def intstr_value(v: Any) -> int:
+    """``getIntOrPercentValue``: the number of an int or a valid percent, else 0."""
+    if isinstance(v, bool):
+        return 0
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str) and PERCENT.fullmatch(v):
+        return int(v[:-1])
+    return 0
+
+
+def positive_int_or_percent(errs: Errors, path: str, v: Any) -> None:
+    """``ValidatePositiveIntOrPercent``."""
+    if v is None:
+        return
+    if isinstance(v, str):
+        if not PERCENT.fullmatch(v):
+            errs.add("FieldValueInvalid", path, f"Invalid value: {intstr_repr(v)}: {PERCENT_MSG}")
+    elif isinstance(v, int) and not isinstance(v, bool):
+        if v < 0:
+            errs.invalid(path, v, "must be greater than or equal to 0")
+    else:
+        errs.add("FieldValueInvalid", path,
+                 f"Invalid value: {intstr_repr(v)}: must be an integer or percentage (e.g '5%')")
+
+
+def not_more_than_100_percent(errs: Errors, path: str, v: Any) -> None:
+    """``IsNotMoreThan100Percent``."""
+    if isinstance(v, str) and PERCENT.fullmatch(v) and int(v[:-1]) > 100:
+        errs.add("FieldValueInvalid", path, f"Invalid value: {intstr_repr(v)}: must not be greater than 100%")
+
+
+def deployment_strategy(errs: Errors, spec: Obj) -> None:
+    """``ValidateDeploymentStrategy`` / ``ValidateRollingUpdateDeployment`` and the
+    progress deadline (``ValidateDeploymentSpec``)."""
+    strategy = spec.get("strategy") if isinstance(spec.get("strategy"), dict) else {}
+    ru = strategy.get("rollingUpdate")
+    if strategy.get("type") == "Recreate" and ru is not None:
+        errs.forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'")
+    elif strategy.get("type", "RollingUpdate") == "RollingUpdate" and isinstance(ru, dict):
+        path = "spec.strategy.rollingUpdate"
+        positive_int_or_percent(errs, f"{path}.maxUnavailable", ru.get("maxUnavailable"))
+        positive_int_or_percent(errs, f"{path}.maxSurge", ru.get("maxSurge"))
+        if intstr_value(ru.get("maxUnavailable")) == 0 and intstr_value(ru.get("maxSurge")) == 0:
+            errs.add("FieldValueInvalid", f"{path}.maxUnavailable",
+                     f"Invalid value: {intstr_repr(ru.get('maxUnavailable'))}: may not be 0 when `maxSurge` is 0")
+        not_more_than_100_percent(errs, f"{path}.maxUnavailable", ru.get("maxUnavailable"))
+    pds = spec.get("progressDeadlineSeconds")
+    if isinstance(pds, int) and not isinstance(pds, bool):
+        nonneg(errs, spec, "progressDeadlineSeconds", "spec.progressDeadlineSeconds")
+        mrs = spec.get("minReadySeconds")
+        if pds <= (mrs if isinstance(mrs, int) else 0):
+            errs.invalid("spec.progressDeadlineSeconds", pds, "must be greater than minReadySeconds")
+
+
+def daemonset_strategy(errs: Errors, spec: Obj) -> None:
+    """``ValidateDaemonSetUpdateStrategy`` / ``ValidateRollingUpdateDaemonSet``: exactly one of
+    ``maxSurge`` / ``maxUnavailable`` non-zero."""
+    strategy = spec.get("updateStrategy") if isinstance(spec.get("updateStrategy"), dict) else {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return
+    ru = strategy.get("rollingUpdate")
+    if not isinstance(ru, dict):
+        return
+    path = "spec.updateStrategy.rollingUpdate"
+    positive_int_or_percent(errs, f"{path}.maxUnavailable", ru.get("maxUnavailable"))
+    positive_int_or_percent(errs, f"{path}.maxSurge", ru.get("maxSurge"))
+    not_more_than_100_percent(errs, f"{path}.maxUnavailable", ru.get("maxUnavailable"))
+    not_more_than_100_percent(errs, f"{path}.maxSurge", ru.get("maxSurge"))
+    unavailable, surge = intstr_value(ru.get("maxUnavailable")) != 0, intstr_value(ru.get("maxSurge")) != 0
+    if unavailable and surge:
+        errs.add("FieldValueInvalid", f"{path}.maxSurge",
+                 f"Invalid value: {intstr_repr(ru.get('maxSurge'))}: may not be set when maxUnavailable is non-zero")
+    elif not unavailable and not surge:
+        errs.required(f"{path}.maxUnavailable", "cannot be 0 when maxSurge is 0")
+
+
+def statefulset_strategy(errs: Errors, spec: Obj) -> None:
+    """``ValidateStatefulSetSpec``'s update strategy and claim retention policy checks."""
+    strategy = spec.get("updateStrategy") if isinstance(spec.get("updateStrategy"), dict) else {}
+    st, ru = strategy.get("type"), strategy.get("rollingUpdate")
+    if st == "OnDelete" and ru is not None:
+        errs.invalid("spec.updateStrategy.rollingUpdate", ru, "only allowed for updateStrategy 'RollingUpdate'")
+    elif st == "RollingUpdate" and isinstance(ru, dict):
+        nonneg(errs, ru, "partition", "spec.updateStrategy.rollingUpdate.partition")
+    elif st not in (None, "OnDelete", "RollingUpdate"):
+        errs.invalid("spec.updateStrategy", strategy, "must be 'RollingUpdate' or 'OnDelete'")
+    policy = spec.get("persistentVolumeClaimRetentionPolicy")
+    if isinstance(policy, dict):
+        for k in ("whenDeleted", "whenScaled"):
+            v = policy.get(k)
+            if v is not None and v not in ("Retain", "Delete"):
+                errs.not_supported(f"spec.persistentVolumeClaimRetentionPolicy.{k}", v, ("Delete", "Retain"))
 
 
 def deployment(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
@@ -23,6 +133,7 @@ def deployment(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     if st is not None and st not in ("Recreate", "RollingUpdate"):
         errs.not_supported("spec.strategy.type", st, ("Recreate", "RollingUpdate"))
     selector_and_template(spec_of(obj), errs, ("Always",), "deployment", update, spec_of(old))
+    deployment_strategy(errs, spec)
 
 
 def replicaset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
@@ -53,6 +164,7 @@ def statefulset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
                 continue
             storage.claim_spec(errs, f"{tpath}.spec", t.get("spec") if isinstance(t.get("spec"), dict) else {})
     selector_and_template(checked, errs, ("Always",), "statefulset", update, spec_of(old))
+    statefulset_strategy(errs, spec)
     if update:
         mutable = {"replicas", "ordinals", "template", "updateStrategy",
                    "persistentVolumeClaimRetentionPolicy", "minReadySeconds"}
@@ -65,7 +177,11 @@ def statefulset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
 
 
 def daemonset(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
-    selector_and_template(spec_of(obj), errs, ("Always",), "daemonset", update, spec_of(old))
+    spec = spec_of(obj)
+    nonneg(errs, spec, "minReadySeconds", "spec.minReadySeconds")
+    nonneg(errs, spec, "revisionHistoryLimit", "spec.revisionHistoryLimit")
+    selector_and_template(spec, errs, ("Always",), "daemonset", update, spec_of(old))
+    daemonset_strategy(errs, spec)
 
 
 def controller_revision(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:

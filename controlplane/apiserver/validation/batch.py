@@ -6,6 +6,8 @@ job template as a Job's spec). ``rules.py`` maps kinds to these functions.
 
 from __future__ import annotations
 
+import copy
+
 import re
 from typing import Any
 
@@ -38,6 +40,40 @@ def job(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
         if spec.get("completionMode") != "Indexed":
             immutable(errs, "spec.completions", spec.get("completions"), ospec.get("completions"))
         jobpolicies.immutable_fields(spec, ospec, errs, "spec")
+        job_template_update(spec, ospec, errs, allow_scheduling=bool(ospec.get("suspend"))
+                            and not (old.get("status") or {}).get("startTime"))
+
+
+# what a suspended Job that never started may change in its template (``validateJobTemplateUpdate``
+# with ``AllowMutableSchedulingDirectives``)
+MUTABLE_SCHEDULING = ("affinity", "nodeSelector", "tolerations", "schedulingGates")
+
+
+def job_template_update(spec: Obj, old_spec: Obj, errs: Errors, *, allow_scheduling: bool) -> None:
+    """``validateJobTemplateUpdate``: a Job's pod template is immutable, except the scheduling
+    directives, labels and annotations of a suspended Job that has not started yet."""
+    def norm(t: Any) -> Obj:
+        t = copy.deepcopy(t) if isinstance(t, dict) else {}
+        md = t.get("metadata") if isinstance(t.get("metadata"), dict) else {}
+        if md.get("creationTimestamp") is None:
+            md.pop("creationTimestamp", None)
+        t["metadata"] = {k: v for k, v in md.items() if v not in (None, {}, [])}
+        return t
+    new, old = norm(spec.get("template")), norm(old_spec.get("template"))
+    if allow_scheduling:
+        old["metadata"] = {**old["metadata"], "labels": new["metadata"].get("labels"),
+                           "annotations": new["metadata"].get("annotations")}
+        old["metadata"] = {k: v for k, v in old["metadata"].items() if v not in (None, {}, [])}
+        ospec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
+        nspec = new.get("spec") if isinstance(new.get("spec"), dict) else {}
+        for k in MUTABLE_SCHEDULING:
+            if k in nspec:
+                ospec[k] = nspec[k]
+            else:
+                ospec.pop(k, None)
+        old["spec"] = ospec
+    if new != old:
+        errs.invalid("spec.template", spec.get("template"), "field is immutable")
 
 
 def generated_selector(obj: Obj, spec: Obj, errs: Errors) -> None:
