@@ -308,14 +308,18 @@ class CrdController:
             return current
 
         try:
-            await write_update(self.api, self.info, None, name, compute, subresource="", strict=False,
-                               manager="apiextensions-apiserver", dry=False)
-        except errors.ApiError as e:
-            if e.code != 404:
-                log.warning("could not finish CRD deletion", crd=name, error=e.message)
+            await self._write(name, compute, "", "could not finish CRD deletion")
         finally:
             self._cleaning.discard(name)
 
+    async def _write(self, name: str, compute: Any, subresource: str, failure: str) -> None:
+        """Write the CRD as apiextensions-apiserver; a CRD already gone is no failure."""
+        try:
+            await write_update(self.api, self.info, None, name, compute, subresource=subresource, strict=False,
+                               manager="apiextensions-apiserver", dry=False)
+        except errors.ApiError as e:
+            if e.code != 404:
+                log.warning(failure, crd=name, error=e.message)
 
     async def _set_terminating(self, name: str, status: str, reason: str, message: str) -> None:
         async def compute(current: dict[str, Any]) -> dict[str, Any]:
@@ -331,12 +335,7 @@ class CrdController:
             current["status"] = st
             return current
 
-        try:
-            await write_update(self.api, self.info, None, name, compute, subresource="status", strict=False,
-                               manager="apiextensions-apiserver", dry=False)
-        except errors.ApiError as e:
-            if e.code != 404:
-                log.warning("could not write the CRD's Terminating condition", crd=name, error=e.message)
+        await self._write(name, compute, "status", "could not write the CRD's Terminating condition")
 
 
 def _established(crd: dict[str, Any]) -> bool:

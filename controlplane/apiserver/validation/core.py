@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from controlplane.apiserver.meta.names import (
-    Errors, dns1123_label_error, dns1123_subdomain_error, qualified_name_error, validate_labels,
+    Errors, dns1123_subdomain_error, qualified_name_error, validate_labels,
 )
 from controlplane.apiserver.validation import pods
 from controlplane.apiserver.validation.podtemplate import go_map, immutable, nonneg, spec_of
@@ -68,12 +68,7 @@ def _service_port(errs: Errors, p: Obj, path: str, require_name: bool, names: se
     if require_name and not pname:
         errs.required(f"{path}.name", "")
     elif pname:
-        msg = dns1123_label_error(pname)
-        if msg:
-            errs.invalid(f"{path}.name", pname, msg)
-        if pname in names:
-            errs.duplicate(f"{path}.name", pname)
-        names.add(pname)
+        pods.unique_label(errs, f"{path}.name", pname, names)
     pods.port_number(errs, f"{path}.port", p.get("port"), required=True)
     tp = p.get("targetPort")
     if isinstance(tp, int):

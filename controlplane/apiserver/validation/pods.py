@@ -104,6 +104,17 @@ def resources(errs: Errors, path: str, res: Any) -> None:
                          f"must be less than or equal to {rname} limit of {limit_raw}")
 
 
+def unique_label(errs: Errors, path: str, name: Any, names: set[Any]) -> None:
+    """A DNS-1123 label that must not repeat among ``names`` (container names, Service port
+    names): kube-apiserver's Invalid and Duplicate causes; ``names`` collects it."""
+    msg = dns1123_label_error(name)
+    if msg:
+        errs.invalid(path, name, msg)
+    if name in names:
+        errs.duplicate(path, name)
+    names.add(name)
+
+
 def _container(errs: Errors, path: str, c: Any, names: set[str], volumes: set[str],
                is_init: bool = False) -> None:
     # Field paths are built only when an error is reported (this runs for every container).
@@ -115,12 +126,7 @@ def _container(errs: Errors, path: str, c: Any, names: set[str], volumes: set[st
     if not name:
         errs.required(f"{path}.name", "")
     else:
-        msg = dns1123_label_error(name)
-        if msg:
-            errs.invalid(f"{path}.name", name, msg)
-        if name in names:
-            errs.duplicate(f"{path}.name", name)
-        names.add(name)
+        unique_label(errs, f"{path}.name", name, names)
     image = get("image")
     if not image or (isinstance(image, str) and not image.strip()):
         errs.required(f"{path}.image", "")
