@@ -35,16 +35,29 @@ log = get_logger(__name__)
 GC_THRESHOLDS = (20000, 20, 20)  # CPython's default is (700, 10, 10)
 
 
+def build(client: RestClient, configs: list[str] | None = None, seed: int | None = None,
+          scheduled_events: bool = True, decision_log: Path | None = None,
+          decision_records: bool = True, profiles: dict | None = None) -> Scheduler:
+    """The scheduler with its profiles (``profiles``: loaded by ``load_profile_configs``;
+    otherwise loaded here from ``configs``)."""
+    if profiles is None:
+        profiles = load_profile_configs(configs or None)
+    return Scheduler(client, profiles, seed=seed, scheduled_events=scheduled_events,
+                     decision_log=DecisionLog(decision_log) if decision_log else None,
+                     decision_records=decision_records)
+
+
 async def run(client: RestClient, stop: asyncio.Event, configs: list[str] | None = None,
               seed: int | None = None, scheduled_events: bool = True, tune_gc: bool = False,
-              decision_log: Path | None = None, decision_records: bool = True) -> None:
-    """Run the scheduler until ``stop``. ``tune_gc`` (for a process of its own): see the
-    module docstring; it changes process-wide settings, so in-process hosts leave it off.
+              decision_log: Path | None = None, decision_records: bool = True,
+              sched: Scheduler | None = None) -> None:
+    """Run the scheduler until ``stop`` (``sched``: one made by ``build``; otherwise built here
+    from the other arguments). ``tune_gc`` (for a process of its own): see the module
+    docstring; it changes process-wide settings, so in-process hosts leave it off.
     ``decision_log``: the ``scheduling.log`` path (None: none); ``decision_records``: store
     ``SchedulingDecision`` objects in the API."""
-    sched = Scheduler(client, load_profile_configs(configs or None), seed=seed, scheduled_events=scheduled_events,
-                      decision_log=DecisionLog(decision_log) if decision_log else None,
-                      decision_records=decision_records)
+    if sched is None:
+        sched = build(client, configs, seed, scheduled_events, decision_log, decision_records)
     tuner = asyncio.ensure_future(_freeze_after_sync(sched)) if tune_gc else None
     if tune_gc:
         gc.set_threshold(*GC_THRESHOLDS)
@@ -80,9 +93,17 @@ async def _main(ctx: bootstrap.Context) -> int:
     if decision_log is None and args.data_dir is not None:
         decision_log = Path(args.data_dir) / "logs" / "scheduling.log"
 
+    # the profiles (plugin imports, torch, the DDQN models: seconds of CPU) are loaded before
+    # the campaign, in a thread so the loop keeps serving health checks, as kube-scheduler
+    # builds its profiles before leader election: loaded while leading, they held the event
+    # loop past the renew deadline on a busy machine and the new leader lost its Lease before
+    # its first renewal (the process exited and `up` restarted it)
+    profiles = await asyncio.to_thread(load_profile_configs, args.config or None)
+    sched = build(client, seed=args.seed, scheduled_events=not args.no_scheduled_events,
+                  decision_log=decision_log, decision_records=not args.no_decision_records, profiles=profiles)
+
     async def schedule(stop: asyncio.Event) -> None:
-        await run(client, stop, args.config, args.seed, not args.no_scheduled_events, tune_gc=True,
-                  decision_log=decision_log, decision_records=not args.no_decision_records)
+        await run(client, stop, tune_gc=True, sched=sched)
 
     try:
         return await ctx.run_leading(client, schedule)

@@ -260,8 +260,9 @@ class Scheduler:
             self.records_api = self.decision_records and served
             self.binding_events = self.scheduled_events and served
         try:
-            for inf in (self.priority_classes, self.namespaces, *self.workload_informers, self.nodes, self.pods):
-                await inf.wait_for_sync()
+            if not await _synced_or_stopped((self.priority_classes, self.namespaces, *self.workload_informers,
+                                             self.nodes, self.pods), stop):
+                return  # stopped (a lost Lease) before the caches synced: the informers have ended
             log.info("scheduler started", profiles=sorted({fw.name for fw in self.frameworks.values()}),
                      aliases=sorted(n for n, fw in self.frameworks.items() if n != fw.name), nodes=len(self.nodes),
                      decision_records=self.records_api,
@@ -495,3 +496,17 @@ def unschedulable_condition(pod: dict, reason: str, message: str, now: float) ->
             "lastProbeTime": None,
             "lastTransitionTime": since or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))}
 
+
+async def _synced_or_stopped(informers, stop: asyncio.Event) -> bool:
+    """Wait for every informer's first list, or for ``stop`` (then False: a stopped informer
+    never syncs, and a scheduler that lost its Lease while starting must end at once, not hang
+    until its elector gives up on it)."""
+    synced = asyncio.ensure_future(asyncio.gather(*(i.wait_for_sync() for i in informers)))
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((synced, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (synced, stopped):
+            t.cancel()
+        await asyncio.gather(synced, stopped, return_exceptions=True)
+    return not stop.is_set()
