@@ -188,3 +188,21 @@ async def test_security_start_writes_go_through_the_write_path():
     for call in src.split("await write_update(")[1:]:
         args = call.split(")\n")[0]
         assert all(f"{n}=" in args for n in required), args
+
+
+@pytest.mark.parametrize("bound, expect_resource, expect_non_resource", [
+    # system:masters bound to cluster-admin (the bootstrap policy): cluster-admin's rules, once
+    (True, [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}], [{"verbs": ["*"], "nonResourceURLs": ["*"]}]),
+    # the privileged-group short cut authorizes but lists nothing (kube-apiserver's rule resolvers)
+    (False, [], []),
+])
+def test_rules_review_of_a_privileged_group_member(bound, expect_resource, expect_non_resource):
+    s = RBACStore()
+    for kind, obj in bp.policy():
+        if bound or obj["metadata"]["name"] != "cluster-admin" or kind != "ClusterRoleBinding":
+            s.apply(kind, obj)
+    rbac = RBACAuthorizer(s)
+    out = az.self_subject_rules_review(chain(rbac), rbac, ADMIN, {"spec": {"namespace": "x"}})["status"]
+    stars = [r for r in out["resourceRules"] if r["resources"] == ["*"]]
+    assert stars == expect_resource
+    assert [r for r in out["nonResourceRules"] if r["nonResourceURLs"] == ["*"]] == expect_non_resource

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from controlplane.machinery.userinfo import MASTERS, UserInfo, user_from_api
+from controlplane.machinery.userinfo import UserInfo, user_from_api
 from controlplane.apiserver.authorization.attributes import Attributes, Decision
 from controlplane.apiserver.authorization.chain import AuthorizerChain
 from controlplane.apiserver.authorization.rbac import RBACAuthorizer
@@ -77,14 +77,15 @@ def self_subject_access_review(chain: AuthorizerChain, user: UserInfo, body: dic
 
 def self_subject_rules_review(chain: AuthorizerChain, rbac: RBACAuthorizer | None, user: UserInfo,
                               body: dict[str, Any], node_rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Rules from the privileged-group short cut, the Node authorizer (for nodes: its static
-    rules, ``incomplete`` because the graph is not listed) and RBAC, as Kubernetes lists them."""
+    """Rules from the Node authorizer (for nodes: its static rules, ``incomplete`` because the
+    graph is not listed) and RBAC, as Kubernetes lists them. The privileged-group short cut
+    (``system:masters``) authorizes but lists no rules: kube-apiserver adds it to its
+    authorizers and not to its rule resolvers, so an admin sees cluster-admin's rules once
+    (``kubectl auth can-i --list`` printed ``[*]`` twice)."""
     spec = body.get("spec") or {}
     ns = spec.get("namespace") or ""
     rules: list[dict[str, Any]] = []
     incomplete = False
-    if any(g in chain.privileged for g in user.groups) or MASTERS in user.groups:
-        rules += [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}, {"verbs": ["*"], "nonResourceURLs": ["*"]}]
     if user.node_name() is not None and node_rules:
         rules += node_rules
         incomplete = True
