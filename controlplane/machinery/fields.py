@@ -9,13 +9,15 @@ Neighbours: ``selectors.py`` (``FieldSelector.matches(fields)``), the apiserver'
 API:
     fields_for(resource: str, obj: Mapping) -> dict[str, str]
     supported_fields(resource: str) -> frozenset[str]
+    unsupported(resource, fields) -> str | None    # kube-apiserver's 400 message for the first unsupported
     custom_fields(paths, obj) -> dict[str, str]   # a custom resource's selectableFields
-    (``resource`` is the plural name, e.g. "pods", "events", "nodes", "jobs".)
+    resource_key(group, plural) -> str             # ``resource`` below: "pods", "jobs.batch", ...
+    (``resource`` is the plural for the core group, ``plural.group`` otherwise.)
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 Obj = Mapping[str, Any]
 
@@ -81,6 +83,31 @@ def _int_str(v: Any) -> str:
     return str(int(v or 0))
 
 
+def _events_v1(obj: Obj) -> dict[str, str]:
+    # events.k8s.io/v1 (stored apart from core events here): Kubernetes' field labels for the
+    # group (pkg/apis/events/v1: regarding.* for involvedObject.*, reportingController)
+    reg = obj.get("regarding") or {}
+    return {
+        "regarding.kind": _s(reg.get("kind")),
+        "regarding.namespace": _s(reg.get("namespace")),
+        "regarding.name": _s(reg.get("name")),
+        "regarding.uid": _s(reg.get("uid")),
+        "regarding.apiVersion": _s(reg.get("apiVersion")),
+        "regarding.resourceVersion": _s(reg.get("resourceVersion")),
+        "regarding.fieldPath": _s(reg.get("fieldPath")),
+        "reason": _s(obj.get("reason")),
+        "reportingController": _s(obj.get("reportingController")),
+        "type": _s(obj.get("type")),
+    }
+
+
+def _unset(*names: str) -> Callable[[Obj], dict[str, str]]:
+    # a field label the group's conversion accepts but its registry does not set (Go: a
+    # StatefulSet's or CronJob's "status.successful"): it reads as "" on every object
+    return lambda _obj: {n: "" for n in names}
+
+
+# key (``resource_key``) -> (the fields beyond metadata.name/namespace, their values of an object)
 _PER_RESOURCE: dict[str, tuple[tuple[str, ...], Callable[[Obj], dict[str, str]]]] = {
     "pods": (
         ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
@@ -93,24 +120,66 @@ _PER_RESOURCE: dict[str, tuple[tuple[str, ...], Callable[[Obj], dict[str, str]]]
          "reason", "reportingComponent", "source", "type"),
         _event,
     ),
+    "events.events.k8s.io": (
+        ("regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "regarding.apiVersion",
+         "regarding.resourceVersion", "regarding.fieldPath", "reason", "reportingController", "type"),
+        _events_v1,
+    ),
     "secrets": (("type",), lambda o: {"type": _s(o.get("type"))}),
+    "services": (("spec.clusterIP", "spec.type"),
+                 lambda o: {"spec.clusterIP": _s(_get(o, "spec", "clusterIP")), "spec.type": _s(_get(o, "spec", "type"))}),
     "nodes": (("spec.unschedulable",),
               lambda o: {"spec.unschedulable": _s(bool(_get(o, "spec", "unschedulable")))}),
     "namespaces": (("status.phase",), lambda o: {"status.phase": _s(_get(o, "status", "phase"))}),
-    "replicasets": (("status.replicas",),
-                    lambda o: {"status.replicas": _int_str(_get(o, "status", "replicas"))}),
+    "replicasets.apps": (("status.replicas",),
+                         lambda o: {"status.replicas": _int_str(_get(o, "status", "replicas"))}),
     "replicationcontrollers": (("status.replicas",),
                                lambda o: {"status.replicas": _int_str(_get(o, "status", "replicas"))}),
-    "jobs": (("status.successful",),
-             lambda o: {"status.successful": _int_str(_get(o, "status", "succeeded"))}),
+    "statefulsets.apps": (("status.successful",), _unset("status.successful")),
+    "jobs.batch": (("status.successful",),
+                   lambda o: {"status.successful": _int_str(_get(o, "status", "succeeded"))}),
+    "certificatesigningrequests.certificates.k8s.io": (
+        ("spec.signerName",), lambda o: {"spec.signerName": _s(_get(o, "spec", "signerName"))}),
 }
 
 _COMMON = ("metadata.name", "metadata.namespace")
+
+# How kube-apiserver words a field label the kind does not support (the kind's registered
+# field-label conversion; kinds without one get runtime.DefaultMetaV1FieldSelectorConversion's).
+_PLAIN = "field label not supported: {field}"
+_MESSAGES: dict[str, str] = {
+    **{k: _PLAIN for k in ("pods", "events", "events.events.k8s.io", "secrets", "services", "nodes", "namespaces",
+                           "replicationcontrollers", "certificatesigningrequests.certificates.k8s.io")},
+    # core kinds that select by ObjectMeta only but register their own conversion
+    **{k: 'field label "{field}" not supported for "%s"' % kind for k, kind in (
+        ("endpoints", "Endpoints"), ("resourcequotas", "ResourceQuota"),
+        ("persistentvolumeclaims", "PersistentVolumeClaim"), ("serviceaccounts", "ServiceAccount"),
+        ("configmaps", "ConfigMap"))},
+    "statefulsets.apps": "field label not supported for appsv1.StatefulSet: {field}",
+    "jobs.batch": 'field label "{field}" not supported for batchv1.Job',
+}
+_DEFAULT_MESSAGE = '"{field}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+
+
+def resource_key(group: str, plural: str) -> str:
+    """The key of a built-in resource's field labels: its plural for the core group,
+    ``plural.group`` otherwise (``jobs.batch``, ``events.events.k8s.io``)."""
+    return f"{plural}.{group}" if group else plural
 
 
 def supported_fields(resource: str) -> frozenset[str]:
     extra = _PER_RESOURCE.get(resource)
     return frozenset(_COMMON + (extra[0] if extra else ()))
+
+
+def unsupported(resource: str, fields: Iterable[str]) -> str | None:
+    """The 400 message for the first of ``fields`` (a selector's, in its order) that
+    ``resource`` cannot be selected by, as kube-apiserver words it; None when all are supported."""
+    allowed = supported_fields(resource)
+    for f in fields:
+        if f not in allowed:
+            return _MESSAGES.get(resource, _DEFAULT_MESSAGE).format(field=f)
+    return None
 
 
 def fields_for(resource: str, obj: Obj) -> dict[str, str]:

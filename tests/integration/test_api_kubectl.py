@@ -150,6 +150,25 @@ def test_get_forms_describe_label_annotate(kubectl) -> None:
     assert "Replicas:" in kubectl("describe", "deploy", dep).stdout
 
 
+def test_field_selectors_per_kind(kubectl) -> None:
+    """A field label the kind does not support is a 400 with kube-apiserver's words (it was an
+    empty list); supported ones select, events.k8s.io's by its own names."""
+    name = _unique("fs")
+    kubectl("create", "configmap", name, "--from-literal=k=v")
+    assert kubectl("get", "cm", "--field-selector", f"metadata.name={name}", "-o", "name").stdout.strip() == \
+        f"configmap/{name}"
+    for args, message in [
+        (("pods", "--field-selector", "spec.foo=bar"), "field label not supported: spec.foo"),
+        (("cm", "--field-selector", "data.k=v"), 'field label "data.k" not supported for "ConfigMap"'),
+        (("deploy", "--field-selector", "spec.replicas=2"),
+         '"spec.replicas" is not a known field selector: only "metadata.name", "metadata.namespace"'),
+    ]:
+        res = kubectl("get", *args, check=False)
+        assert res.returncode != 0 and "(BadRequest)" in res.stderr and message in res.stderr, res.stderr
+    kubectl("get", "events.v1.events.k8s.io", "--field-selector", "regarding.kind=Pod,reportingController=kubelet")
+    kubectl("get", "svc", "-A", "--field-selector", "spec.clusterIP!=None,spec.type=ClusterIP")
+
+
 def test_get_watch_prints_changes(kubectl, apiserver, tmp_path) -> None:
     name = _unique("watched")
     kubectl("create", "configmap", name)

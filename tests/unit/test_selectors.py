@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from controlplane.machinery.fields import fields_for, supported_fields
+from controlplane.machinery.fields import fields_for, resource_key, supported_fields, unsupported
 from controlplane.machinery.selectors import LabelSelector, parse_field_selector, parse_label_selector
 
 LABELS = {"app": "web", "tier": "front", "version": "3", "example.com/team": "a"}
@@ -173,8 +173,17 @@ FIELDS_FOR = [
     ("nodes", {"metadata": {"name": "n"}, "spec": {"unschedulable": True}}, {"spec.unschedulable": "true"}),
     ("nodes", {"metadata": {"name": "n"}}, {"spec.unschedulable": "false"}),
     ("namespaces", {"metadata": {"name": "x"}, "status": {"phase": "Active"}}, {"status.phase": "Active", "metadata.namespace": ""}),
-    ("replicasets", {"metadata": {"name": "r"}, "status": {"replicas": 3}}, {"status.replicas": "3"}),
-    ("jobs", {"metadata": {"name": "j"}, "status": {"succeeded": 2}}, {"status.successful": "2"}),
+    ("replicasets.apps", {"metadata": {"name": "r"}, "status": {"replicas": 3}}, {"status.replicas": "3"}),
+    ("jobs.batch", {"metadata": {"name": "j"}, "status": {"succeeded": 2}}, {"status.successful": "2"}),
+    ("statefulsets.apps", {"metadata": {"name": "s"}, "status": {"replicas": 2}}, {"status.successful": ""}),
+    ("services", {"metadata": {"name": "s"}, "spec": {"clusterIP": "None", "type": "ClusterIP"}},
+     {"spec.clusterIP": "None", "spec.type": "ClusterIP"}),
+    ("events.events.k8s.io", {"metadata": {"name": "e"}, "regarding": {"kind": "Pod", "name": "p", "uid": "u"},
+                              "reason": "Started", "reportingController": "kubelet", "type": "Normal"},
+     {"regarding.kind": "Pod", "regarding.name": "p", "regarding.uid": "u", "reportingController": "kubelet",
+      "type": "Normal", "regarding.namespace": ""}),
+    ("certificatesigningrequests.certificates.k8s.io", {"metadata": {"name": "c"}, "spec": {"signerName": "x.io/y"}},
+     {"spec.signerName": "x.io/y"}),
     ("configmaps", {"metadata": {"name": "c", "namespace": "d"}}, {"metadata.name": "c", "metadata.namespace": "d"}),
 ]
 
@@ -185,3 +194,27 @@ def test_fields_for(resource: str, obj: dict, expected: dict) -> None:
     assert set(got) == supported_fields(resource)
     for k, v in expected.items():
         assert got[k] == v
+
+
+@pytest.mark.parametrize("group, plural, fields, expected", [
+    ("", "pods", ["spec.nodeName", "status.phase"], None),
+    ("", "pods", ["spec.foo"], "field label not supported: spec.foo"),
+    ("", "pods", ["spec.nodeName", "spec.foo", "spec.bar"], "field label not supported: spec.foo"),  # the first, in order
+    ("", "configmaps", ["data.x"], 'field label "data.x" not supported for "ConfigMap"'),
+    ("", "configmaps", ["metadata.name"], None),
+    ("", "persistentvolumes", ["spec.x"],
+     '"spec.x" is not a known field selector: only "metadata.name", "metadata.namespace"'),
+    ("apps", "deployments", ["spec.replicas"],
+     '"spec.replicas" is not a known field selector: only "metadata.name", "metadata.namespace"'),
+    ("apps", "statefulsets", ["status.successful"], None),
+    ("apps", "statefulsets", ["spec.x"], "field label not supported for appsv1.StatefulSet: spec.x"),
+    ("batch", "jobs", ["status.successful"], None),
+    ("batch", "jobs", ["status.failed"], 'field label "status.failed" not supported for batchv1.Job'),
+    ("events.k8s.io", "events", ["regarding.name", "reportingController"], None),
+    ("events.k8s.io", "events", ["involvedObject.name"], "field label not supported: involvedObject.name"),
+    ("", "events", ["involvedObject.name", "source"], None),
+    ("", "services", ["spec.clusterIP", "spec.type"], None),
+    ("certificates.k8s.io", "certificatesigningrequests", ["spec.signerName"], None),
+])
+def test_unsupported_field_labels(group, plural, fields, expected) -> None:
+    assert unsupported(resource_key(group, plural), fields) == expected

@@ -24,7 +24,7 @@ from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import dumps, loads
 from controlplane.apiserver.persistence.codec import decode, prefix, with_rv
 from controlplane.apiserver.printing import tables
-from controlplane.machinery.fields import custom_fields, fields_for
+from controlplane.machinery.fields import custom_fields, fields_for, resource_key, unsupported
 from controlplane.machinery.selectors import parse_field_selector, parse_label_selector
 from controlplane.storage.interface import CompactedError
 
@@ -34,7 +34,7 @@ Match = Callable[[dict[str, Any]], bool] | None  # None: everything matches
 def object_fields(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, str]:
     if info.is_custom:
         return custom_fields(info.selectable_fields, obj)
-    return fields_for(info.plural, obj)
+    return fields_for(resource_key(info.group, info.plural), obj)
 
 
 def selectors(info: ResourceInfo, request: Request) -> tuple[Any, Any]:
@@ -50,6 +50,10 @@ def selectors(info: ResourceInfo, request: Request) -> tuple[Any, Any]:
         for r in fsel.requirements:
             if r.field not in ("metadata.name", "metadata.namespace") and r.field not in info.selectable_fields:
                 raise errors.bad_request(f"field label not supported: {r.field}")
+    elif not fsel.empty:  # the kind's field-label conversion (an unknown label is a 400, not an empty list)
+        msg = unsupported(resource_key(info.group, info.plural), [r.field for r in fsel.requirements])
+        if msg is not None:
+            raise errors.bad_request(msg)
     return lsel, fsel
 
 

@@ -14,7 +14,7 @@ from prometheus_client import Gauge
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.persistence.codec import prefix
 from controlplane.apiserver.persistence.watchcache import WatchCache
-from controlplane.machinery.fields import custom_fields
+from controlplane.machinery.fields import custom_fields, fields_for, resource_key
 from controlplane.storage.interface import Backend
 
 STORAGE_OBJECTS = Gauge(
@@ -47,6 +47,10 @@ class WatchCaches:
                 paths = self._selectable[pfx] = selectable or self._selectable.get(pfx, ())
                 cache = WatchCache(self.backend, pfx, info.plural,
                                    fields=lambda _resource, obj: custom_fields(paths, obj))
+            elif info.group:  # field labels are per group ("jobs.batch"); the core group's by plural
+                key = resource_key(info.group, info.plural)
+                cache = WatchCache(self.backend, pfx, info.plural,
+                                   fields=lambda _resource, obj: fields_for(key, obj))
             else:
                 cache = WatchCache(self.backend, pfx, info.plural)
             self._by_prefix[pfx] = cache
