@@ -187,8 +187,9 @@ def message(t: Threshold, o: Observation, pod: PodUsage) -> str:
 def local_storage_violation(spec: dict, volume_used: dict[str, int], pod_used: int,
                             container_used: dict[str, int]) -> str | None:
     """The kubelet's ``localStorageEviction`` for one pod, checked every round before the node
-    thresholds: an emptyDir over its ``sizeLimit``, then the pod's ephemeral storage (its
-    containers' rootfs and logs plus its emptyDir and API data volumes) over the sum of its
+    thresholds: an emptyDir over its ``sizeLimit`` (a tmpfs one too), then the pod's ephemeral
+    storage (its containers' rootfs and logs plus its local ephemeral volumes, a disk emptyDir
+    and configMap ones: ``stats.PodSample.ephemeral_bytes``) over the sum of its
     containers' ``ephemeral-storage`` limits, then one container's rootfs and logs over its own
     limit. Returns the eviction message (the kubelet's, trailing space included) or None."""
     for v in spec.get("volumes") or []:

@@ -288,15 +288,18 @@ class PodWorker(ContainerRunner):
         await self.push_status()
 
     async def _refresh_volumes(self) -> None:
-        """ConfigMap/Secret/projected volumes follow their sources (like the kubelet's sync)."""
+        """ConfigMap/Secret/projected volumes follow their sources (like the kubelet's sync). A
+        volume that cannot be brought up to date keeps its contents and, as the kubelet's
+        operation executor, records a ``FailedMount`` Warning each time (the recorder folds the
+        repeats into one Event whose ``count`` grows, as client-go's correlator)."""
         assert self.sandbox is not None
         self.volumes_at = time.monotonic()
-        try:
-            await self.pod_config() \
-                .prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root,
+        pc = self.pod_config()
+        await pc.prepare_volumes(self.sandbox.pod_dir / "volumes", self.agent.cfg.host_path_root,
                                  self.agent.cfg.root / "storage", refresh=True)
-        except ConfigError as e:
-            log.info("volume refresh failed; keeping contents", pod=f"{self.ns}/{self.name}", error=e.message)
+        for message in pc.failed_mounts:
+            log.info("volume refresh failed; keeping contents", pod=f"{self.ns}/{self.name}", error=message)
+            self.agent.event(self.pod, "Warning", "FailedMount", message)
 
     async def sync_containers(self) -> None:
         if self.terminating:  # the pod finished: nothing starts again

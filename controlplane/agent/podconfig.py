@@ -2,7 +2,8 @@
 expansion, ConfigMap/Secret key refs, ``envFrom``, the downward API), command/args, volumes
 (emptyDir, configMap, secret, hostPath under an allowed root, projected, downwardAPI,
 persistentVolumeClaim: the bound PersistentVolume's path; ``fsGroup`` ownership of the ones the
-agent makes: ``volume_ownership.py``), mounts (``subPath``, ``subPathExpr`` expanded from the
+agent makes: ``volume_ownership.py``; the memory-backed ones on a tmpfs sized by
+``memory_volumes.py``), mounts (``subPath``, ``subPathExpr`` expanded from the
 container's environment) and cgroup limits. Reads ConfigMaps/Secrets through ``controlplane.client``.
 Errors are ``ConfigError`` (reason ``CreateContainerConfigError``). Caller: ``pod_worker.py``.
 """
@@ -21,8 +22,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from controlplane.client.resources import CONFIGMAPS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, SECRETS
+from controlplane.agent.memory_volumes import MEMORY_BACKED_API_DATA, memory_backed_size
+from controlplane.agent.security import fs_user_from
 from controlplane.agent.tokens import TokenError, TokenManager
-from controlplane.agent.volume_ownership import set_volume_ownership
+from controlplane.agent.volume_ownership import RO_MASK, set_volume_ownership
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.machinery.quantity import bytes_, cpu_millis
 from controlplane.runtime.interface import Mount
@@ -78,8 +81,9 @@ def resource_ref(container: dict, ref: dict, allocatable: dict[str, str] | None 
     if val is None:
         return "0"
     div = ref.get("divisor") or "1"
+    # a zero divisor (what the apiserver stores for an unset one) is 1, as ``ExtractContainerResourceValue``
     if name == "cpu":
-        return str(-(-cpu_millis(str(val)) // cpu_millis(str(div))))
+        return str(-(-cpu_millis(str(val)) // (cpu_millis(str(div)) or 1000)))
     return str(-(-bytes_(str(val)) // max(1, bytes_(str(div)))))
 
 
@@ -90,8 +94,6 @@ def _mode(value: object, default: int = 0o644) -> int:
 # The volume directory's own mode, as the kubelet's wrapped emptyDir leaves it: a configMap's
 # on disk (0777), the memory-backed ones with the tmpfs's sticky 1777 (``drwxrwxrwt``)
 _ROOT_MODE = {"configmap": 0o777, "secret": 0o1777, "downwardAPI": 0o1777, "projected": 0o1777}
-# the API data volumes the kubelet keeps on a tmpfs (its wrapped emptyDir has medium Memory)
-_MEMORY_BACKED = ("secret", "downwardAPI", "projected")
 # the volume kinds the kubelet always mounts read-only (API data)
 _API_DATA = ("configMap", "secret", "downwardAPI", "projected")
 
@@ -110,6 +112,8 @@ class PodConfig:
         self._cache: dict[tuple[str, str], dict | None] = {}
         # (reason, message) of the Warning Events the caller records (skipped envFrom keys)
         self.warnings: list[tuple[str, str]] = []
+        # the messages of the volumes a refresh could not bring up to date (``prepare_volumes``)
+        self.failed_mounts: list[str] = []
 
     async def _get(self, kind: str, name: str, optional: bool) -> dict | None:
         key = (kind, name)
@@ -168,7 +172,10 @@ class PodConfig:
             if "fieldRef" in vf:
                 env[name] = field_ref(self.pod, vf["fieldRef"]["fieldPath"], self.node, self.pod_ip, self.host_ip)
             elif "resourceFieldRef" in vf:
-                env[name] = resource_ref(container, vf["resourceFieldRef"], self.allocatable)
+                ref = vf["resourceFieldRef"]
+                # the named container's (``containerResourceRuntimeValue``), else this one's
+                target = self._container(ref["containerName"]) if ref.get("containerName") else container
+                env[name] = resource_ref(target, ref, self.allocatable)
             else:
                 kind = "configmap" if "configMapKeyRef" in vf else "secret"
                 ref = vf.get("configMapKeyRef") or vf.get("secretKeyRef") or {}
@@ -205,7 +212,10 @@ class PodConfig:
         """Materialise every volume of the pod; returns name → host path. With the pod's
         ``fsGroup`` the volumes the agent makes get its group (emptyDir and the claims under
         ``owned_root``, the agent's local-path storage, only when first set up, as the kubelet
-        mounts them once; the file volumes each time they are written)."""
+        mounts them once; the file volumes each time they are written). The first failure
+        raises, unless ``refresh`` (the periodic remount of API data, as the kubelet's
+        reconciler): then every volume is tried, one that fails keeps what it had and its
+        ``MountVolume.SetUp failed ...`` message goes to ``failed_mounts``."""
         out: dict[str, Path] = {}
         psc = (self.pod.get("spec") or {}).get("securityContext") or {}
         fs_group = int(psc["fsGroup"]) if psc.get("fsGroup") is not None else None
@@ -214,10 +224,13 @@ class PodConfig:
             try:
                 await self._prepare_volume(v, vol_dir, host_path_root, owned_root, refresh, fs_group, policy, out)
             except ConfigError as e:
-                if "persistentVolumeClaim" in v or e.reason != "CreateContainerConfigError":
-                    raise
-                raise ConfigError(f'MountVolume.SetUp failed for volume "{v["name"]}" : {e.message}',
-                                  reason="ContainerCreating") from e
+                err = e
+                if "persistentVolumeClaim" not in v and e.reason == "CreateContainerConfigError":
+                    err = ConfigError(f'MountVolume.SetUp failed for volume "{v["name"]}" : {e.message}',
+                                      reason="ContainerCreating")
+                if not refresh:
+                    raise err from e
+                self.failed_mounts.append(err.message)
         return out
 
     async def _prepare_volume(self, v: dict, vol_dir: Path, host_path_root: Path | None, owned_root: Path | None,
@@ -233,17 +246,17 @@ class PodConfig:
                 ro = bool((v["persistentVolumeClaim"] or {}).get("readOnly"))
                 await asyncio.to_thread(set_volume_ownership, path, fs_group, policy, ro)
             return
-        if any(k in v for k in _MEMORY_BACKED) and not os.path.ismount(target):
+        if any(k in v for k in MEMORY_BACKED_API_DATA) and not os.path.ismount(target):
             # as the kubelet's memory-backed wrapper: secrets never reach the node's disk
             target.mkdir(parents=True, exist_ok=True)
-            await mount_tmpfs(target, None)
+            await mount_tmpfs(target, self._memory_size(None))
         if "emptyDir" in v:
             if not target.exists():
                 target.mkdir(parents=True, exist_ok=True)
                 os.chmod(target, 0o777)  # the kubelet's emptyDir mode, whatever the umask
             ed = v["emptyDir"] or {}
             if ed.get("medium") == "Memory" and not os.path.ismount(target):
-                await mount_tmpfs(target, ed.get("sizeLimit"))
+                await mount_tmpfs(target, self._memory_size(ed.get("sizeLimit")))
             if fs_group is not None and not refresh:
                 await asyncio.to_thread(set_volume_ownership, target, fs_group, policy, False)
         elif "configMap" in v or "secret" in v:
@@ -253,13 +266,17 @@ class PodConfig:
             data = await self._data(kind, name_, bool(src.get("optional")))
             mode = _mode(src.get("defaultMode"))
             await asyncio.to_thread(write_atomic, target, self._select(data or {}, src.get("items"), mode, kind,
-                                                                          bool(src.get("optional"))), _ROOT_MODE[kind])
+                                                                          bool(src.get("optional"))), _ROOT_MODE[kind],
+                                    None, None, fs_group)
         elif "downwardAPI" in v:
             mode = _mode(v["downwardAPI"].get("defaultMode"))
-            await asyncio.to_thread(write_atomic, target, self._downward(v["downwardAPI"].get("items") or [], mode), _ROOT_MODE["downwardAPI"])
+            await asyncio.to_thread(write_atomic, target, self._downward(v["downwardAPI"].get("items") or [], mode),
+                                    _ROOT_MODE["downwardAPI"], None, None, fs_group)
         elif "projected" in v:
             mode = _mode(v["projected"].get("defaultMode"))
             files: dict[str, tuple[bytes, int]] = {}
+            owners: dict[str, int] = {}
+            fs_user = fs_user_from(self.pod)
             for s in v["projected"].get("sources") or []:
                 if "configMap" in s or "secret" in s:
                     src = s.get("configMap") or s.get("secret")
@@ -269,14 +286,26 @@ class PodConfig:
                 elif "downwardAPI" in s:
                     files.update(self._downward(s["downwardAPI"].get("items") or [], mode))
                 elif "serviceAccountToken" in s:
-                    files[s["serviceAccountToken"].get("path", "token")] = (
-                        await self._sa_token(s["serviceAccountToken"]), mode)
-            await asyncio.to_thread(write_atomic, target, files, _ROOT_MODE["projected"])
+                    # the kubelet's projected plugin: 0600 whenever an fsUser or fsGroup is
+                    # known (the fsGroup walk below then makes it 0640), the file owned by the
+                    # fsUser (every container's runAsUser, when they agree)
+                    path = s["serviceAccountToken"].get("path", "token")
+                    files[path] = (await self._sa_token(s["serviceAccountToken"]),
+                                   0o600 if fs_user is not None or fs_group is not None else mode)
+                    if fs_user is not None:
+                        owners[path] = fs_user
+            await asyncio.to_thread(write_atomic, target, files, _ROOT_MODE["projected"], None, owners, fs_group)
         else:
             raise ConfigError(f"volume {name!r}: unsupported volume type", reason="CreateContainerConfigError")
-        if fs_group is not None and "emptyDir" not in v:  # configMap, secret, downwardAPI, projected: read-only kinds
-            await asyncio.to_thread(set_volume_ownership, target, fs_group, policy, True)
+        if fs_group is not None and "emptyDir" not in v:
+            # configMap, secret, downwardAPI, projected: read-only kinds, walked whatever the
+            # fsGroupChangePolicy (their plugins pass none, as each write makes new files)
+            await asyncio.to_thread(set_volume_ownership, target, fs_group, None, True)
         out[name] = target
+
+    def _memory_size(self, size_limit: object) -> int | None:
+        """The tmpfs size of a memory-backed volume of this pod (``memory_volumes``)."""
+        return memory_backed_size(self.pod.get("spec") or {}, self.allocatable.get("memory"), size_limit)
 
     async def _sa_token(self, source: dict) -> bytes:
         """A token bound to this pod (TokenRequest), refreshed by the token manager."""
@@ -344,22 +373,25 @@ class PodConfig:
         """A downwardAPI volume's files: ``fieldRef`` and ``resourceFieldRef`` (of the named
         container, with its ``divisor``), each with its own ``mode`` or the volume's."""
         out: dict[str, tuple[bytes, int]] = {}
-        spec = self.pod.get("spec") or {}
         for it in items:
             if "fieldRef" in it:
                 value = field_ref(self.pod, it["fieldRef"]["fieldPath"], self.node, self.pod_ip, self.host_ip)
             elif "resourceFieldRef" in it:
                 ref = it["resourceFieldRef"]
-                cname = ref.get("containerName") or ""
-                c = next((c for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])
-                          if c.get("name") == cname), None)
-                if c is None:
-                    raise ConfigError(f"container {cname} not found")
-                value = resource_ref(c, ref, self.allocatable)
+                value = resource_ref(self._container(ref.get("containerName") or ""), ref, self.allocatable)
             else:
                 continue
             out[it["path"]] = (value.encode(), _mode(it.get("mode"), default_mode))
         return out
+
+    def _container(self, name: str) -> dict:
+        """The container a ``resourceFieldRef`` names, as the kubelet's ``findContainerInPod``
+        (regular containers, then init containers; its error)."""
+        spec = self.pod.get("spec") or {}
+        for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+            if isinstance(c, dict) and c.get("name") == name:
+                return c
+        raise ConfigError(f"container {name} not found")
 
     @staticmethod
     def _select(data: dict[str, bytes], items: list[dict] | None, default_mode: int = 0o644,
@@ -438,24 +470,33 @@ DATA_DIR = "..data"
 
 
 def write_atomic(target: Path, payload: dict[str, tuple[bytes, int]], root_mode: int = 0o777,
-                 now: datetime | None = None) -> bool:
+                 now: datetime | None = None, owners: dict[str, int] | None = None,
+                 fs_group: int | None = None) -> bool:
     """The kubelet's ``AtomicWriter``: the files live in a timestamped directory
     ``..2006_01_02_15_04_05.<random>`` (0755), ``..data`` is a symlink to it, and each
     top-level path is a symlink ``name -> ..data/name``. A new payload is written to a new
     directory and ``..data`` renamed over at once, so a reader never sees half an update, and
-    a ``subPath`` bind mount of a file keeps the old file. Returns whether it wrote.
+    a ``subPath`` bind mount of a file keeps the old file. ``owners`` gives the uid of the
+    files that have one (a ``FileProjection``'s ``FsUser``: ``os.Chown(path, uid, -1)``; the
+    others stay the agent's). With ``fs_group`` the new directory gets the group (read-only
+    kinds: ``volume_ownership``) before ``..data`` points to it (the writer's ``setPerms``), so
+    the files compare as the walk leaves them. Returns whether it wrote.
     Hand-written: no library does this layout."""
     target.mkdir(parents=True, exist_ok=True)
     os.chmod(target, root_mode)
     clean: dict[str, tuple[bytes, int]] = {}
+    uids: dict[str, int] = {}
     for rel, (content, mode) in payload.items():
         norm = os.path.normpath(rel)
         if os.path.isabs(rel) or norm == "." or norm.split("/")[0] in ("..", "") or norm.startswith(".."):
             raise ConfigError(f"volume item path {rel!r} escapes the volume")
         clean[norm] = (content, mode)
+        uids[norm] = (owners or {}).get(rel, os.geteuid())
     data_link = target / DATA_DIR
     old_dir = os.readlink(data_link) if data_link.is_symlink() else None
-    if old_dir is not None and _payload_unchanged(target / old_dir, clean):
+    if fs_group is not None:  # what the fsGroup walk makes of each mode
+        clean = {rel: (content, mode | RO_MASK) for rel, (content, mode) in clean.items()}
+    if old_dir is not None and _payload_unchanged(target / old_dir, clean, uids):
         _link_user_visible(target, clean)
         return False
     stamp = (now or datetime.now(timezone.utc)).strftime("..%Y_%m_%d_%H_%M_%S.")
@@ -472,6 +513,9 @@ def write_atomic(target: Path, payload: dict[str, tuple[bytes, int]], root_mode:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(content)
         os.chmod(p, mode)
+        if uids[rel] != os.geteuid():
+            os.chown(p, uids[rel], -1)
+    set_volume_ownership(ts_dir, fs_group, None, True)
     tmp_link = target / (DATA_DIR + "_tmp")
     tmp_link.unlink(missing_ok=True)
     os.symlink(ts_dir.name, tmp_link)
@@ -482,7 +526,7 @@ def write_atomic(target: Path, payload: dict[str, tuple[bytes, int]], root_mode:
     return True
 
 
-def _payload_unchanged(ts_dir: Path, payload: dict[str, tuple[bytes, int]]) -> bool:
+def _payload_unchanged(ts_dir: Path, payload: dict[str, tuple[bytes, int]], uids: dict[str, int]) -> bool:
     have: set[str] = set()
     for dirpath, _, files in os.walk(ts_dir):
         for f in files:
@@ -492,7 +536,8 @@ def _payload_unchanged(ts_dir: Path, payload: dict[str, tuple[bytes, int]]) -> b
     for rel, (content, mode) in payload.items():
         p = ts_dir / rel
         try:
-            if stat.S_IMODE(p.lstat().st_mode) != mode or p.read_bytes() != content:
+            st = p.lstat()
+            if stat.S_IMODE(st.st_mode) != mode or st.st_uid != uids[rel] or p.read_bytes() != content:
                 return False
         except OSError:
             return False
@@ -545,11 +590,11 @@ def check_sub_path(sub: str) -> str:
     return sub
 
 
-async def mount_tmpfs(target: Path, size_limit: str | None) -> None:
-    """emptyDir ``medium: Memory``: a tmpfs (bounded by ``sizeLimit``), unmounted with the pod."""
-    import asyncio
-
-    opts = "mode=1777" + (f",size={bytes_(str(size_limit))}" if size_limit else "")
+async def mount_tmpfs(target: Path, size: int | None) -> None:
+    """A memory-backed volume (emptyDir ``medium: Memory``, and the secret, downwardAPI and
+    projected ones): a tmpfs of ``size`` bytes (``memory_volumes.memory_backed_size``; None:
+    the kernel's default), unmounted with the pod."""
+    opts = "mode=1777" + (f",size={size}" if size else "")
     proc = await asyncio.create_subprocess_exec("mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(target),
                                                 stderr=asyncio.subprocess.PIPE)
     _, err = await proc.communicate()

@@ -3,7 +3,8 @@ context (``securitycontext.DetermineEffectiveSecurityContext``), the image's use
 process user as containerd resolves it (``WithUser``/``WithUserID``/``WithAdditionalGIDs``
 over the image's ``/etc/passwd`` and ``/etc/group``), ``runAsNonRoot``
 (``verifyRunAsNonRoot``), ``noNewPrivileges`` (``AddNoNewPrivileges``), the seccomp profile
-to apply (``getSeccompProfile``), the supplemental groups (fsGroup + supplementalGroups) and
+to apply (``getSeccompProfile``), the supplemental groups (fsGroup + supplementalGroups), the
+volumes' fsUser (``FsUserFrom``: projected service account tokens) and
 the sysctl allowlist of the kubelet's admission (``pkg/kubelet/sysctl``).
 Neighbours: ``containers.py`` (per container), ``pod_worker.py`` (sysctl admission),
 ``cmd/agent.py`` (``--allowed-unsafe-sysctls``), ``controlplane/runtime/oci.py`` (the spec).
@@ -155,6 +156,22 @@ def supplemental_groups(pod_sc: dict[str, Any] | None) -> list[int]:
     psc = pod_sc or {}
     out = [int(psc["fsGroup"])] if psc.get("fsGroup") is not None else []
     return out + [int(g) for g in psc.get("supplementalGroups") or []]
+
+
+def fs_user_from(pod: dict[str, Any]) -> int | None:
+    """``volumeutil.FsUserFrom``: the runAsUser every init and regular container runs as
+    (container's, else the pod's); None when one sets none or two differ. Ephemeral containers
+    do not count. The kubelet gives it to volume plugins as ``MounterArgs.FsUser``."""
+    spec = pod.get("spec") or {}
+    psc = spec.get("securityContext") or {}
+    found: int | None = None
+    for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        sc = (c.get("securityContext") if isinstance(c, dict) else None) or {}
+        uid = sc.get("runAsUser") if sc.get("runAsUser") is not None else psc.get("runAsUser")
+        if uid is None or (found is not None and int(uid) != found):
+            return None
+        found = int(uid)
+    return found
 
 
 def no_new_privileges(sc: dict[str, Any] | None) -> bool:

@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controlplane.agent.context import NodeContext
+from controlplane.agent.memory_volumes import is_local_ephemeral
 from controlplane.runtime import cgroups, netstats
 from controlplane.runtime.cgroups import CgroupStats
 from controlplane.runtime.interface import RuntimeError_
 from controlplane.runtime.netstats import NetDev
 
 DU_TTL = 10.0
-EPHEMERAL_VOLUMES = ("emptyDir", "configMap", "secret", "downwardAPI", "projected")
+# the volumes listed in a pod's statistics (the agent's own; hostPath and claims are not)
+AGENT_VOLUMES = ("emptyDir", "configMap", "secret", "downwardAPI", "projected")
 
 
 @dataclass
@@ -82,6 +84,9 @@ class VolumeSample:
     inodes_used: int
     capacity_bytes: int
     available_bytes: int
+    # ``IsLocalEphemeralVolume``: counted in the pod's ephemeral storage; a tmpfs volume's
+    # bytes are memory (charged to whoever wrote them), listed but not counted
+    local_ephemeral: bool = True
 
 
 @dataclass
@@ -98,8 +103,10 @@ class PodSample:
 
     @property
     def ephemeral_bytes(self) -> int:
+        """The kubelet's ``calcEphemeralStorage``: rootfs and logs of the containers plus the
+        local ephemeral volumes (not the memory-backed ones)."""
         return sum((c.rootfs_bytes or 0) + (c.logs_bytes or 0) for c in self.containers) + \
-            sum(v.used_bytes for v in self.volumes)
+            sum(v.used_bytes for v in self.volumes if v.local_ephemeral)
 
 
 @dataclass
@@ -270,12 +277,13 @@ class StatsProvider:
         vols = {v.get("name"): v for v in spec.get("volumes") or []}
         for name, path in (w.volumes or {}).items():
             v = vols.get(name) or {}
-            if not any(k in v for k in EPHEMERAL_VOLUMES):
+            if not any(k in v for k in AGENT_VOLUMES):
                 continue
             used, inodes = await asyncio.to_thread(self._du_cached, Path(path), now)
             try:
                 fs = fs_sample(path)
             except OSError:
                 continue
-            p.volumes.append(VolumeSample(name, used, inodes, fs.capacity_bytes, fs.available_bytes))
+            p.volumes.append(VolumeSample(name, used, inodes, fs.capacity_bytes, fs.available_bytes,
+                                          local_ephemeral=is_local_ephemeral(v)))
         return p

@@ -161,15 +161,20 @@ async def test_configmap_secret_env_files_and_init(client, ns, start_agent):
     await client.create(PODS, pod("cfg", agent.node, [{
         "name": "c", "image": "busybox",
         "command": ["sh", "-c", "echo $COLOR $PASS $CFG_color $GREETING; cat /etc/cfg/app.conf /etc/sec/password; "
-                                "echo; cat /work/init.txt; cat /etc/info/name; echo; grep -c ' /work tmpfs ' /proc/mounts"],
+                                "echo; cat /work/init.txt; cat /etc/info/name; echo; grep -c ' /work tmpfs ' /proc/mounts; "
+                                "echo $INIT_MEM"],
         "env": [{"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "color"}}},
                 {"name": "PASS", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "password"}}},
-                {"name": "GREETING", "value": "hi-$(COLOR)"}],
+                {"name": "GREETING", "value": "hi-$(COLOR)"},
+                # another container's limit (the kubelet's containerResourceRuntimeValue)
+                {"name": "INIT_MEM", "valueFrom": {"resourceFieldRef": {"containerName": "init",
+                                                                        "resource": "limits.memory", "divisor": "1Mi"}}}],
         "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"}],
         "volumeMounts": [{"name": "cfg", "mountPath": "/etc/cfg"}, {"name": "sec", "mountPath": "/etc/sec"},
                          {"name": "work", "mountPath": "/work"}, {"name": "info", "mountPath": "/etc/info"}]}],
         restartPolicy="Never",
         initContainers=[{"name": "init", "image": "busybox", "command": ["sh", "-c", "echo from-init > /work/init.txt"],
+                         "resources": {"limits": {"memory": "48Mi"}},
                          "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
         volumes=[{"name": "cfg", "configMap": {"name": "cfg"}}, {"name": "sec", "secret": {"secretName": "sec"}},
                  {"name": "work", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}},
@@ -185,7 +190,7 @@ async def test_configmap_secret_env_files_and_init(client, ns, start_agent):
     async with session() as s:
         async with s.get(f"{base}/containerLogs/{ns}/cfg/c") as r:
             text = await r.text()
-    assert text.splitlines() == ["blue s3cret blue hi-blue", "threads=4", "s3cret", "from-init", "cfg", "1"]
+    assert text.splitlines() == ["blue s3cret blue hi-blue", "threads=4", "s3cret", "from-init", "cfg", "1", "48"]
 
 
 async def test_hostpath_outside_root_and_missing_configmap(client, ns, start_agent):
@@ -197,6 +202,14 @@ async def test_hostpath_outside_root_and_missing_configmap(client, ns, start_age
     await client.create(PODS, pod("nocm", agent.node, [{"name": "c", "image": "busybox", "command": ["true"],
                                                         "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {
                                                             "name": "absent", "key": "k"}}}]}]), ns)
+    # kube-apiserver takes a resourceFieldRef naming no container of the pod (validateEnv does
+    # not look), and prints the unset divisor as the zero Quantity; the kubelet refuses it
+    made = await client.create(PODS, pod("nocont", agent.node, [{
+        "name": "c", "image": "busybox", "command": ["true"],
+        "env": [{"name": "X", "valueFrom": {"resourceFieldRef": {"containerName": "nope", "resource": "limits.cpu"}}}]}]),
+        ns)
+    assert made["spec"]["containers"][0]["env"][0]["valueFrom"]["resourceFieldRef"] == {
+        "containerName": "nope", "resource": "limits.cpu", "divisor": "0"}
     # a volume that cannot be set up: ContainerCreating and the volume manager's FailedMount
     p = await pod_where(client, ns, "hp", lambda p: cstatus(p).get("state", {}).get("waiting", {}).get("reason")
                         == "ContainerCreating", what="hostPath refused")
@@ -210,6 +223,9 @@ async def test_hostpath_outside_root_and_missing_configmap(client, ns, start_age
     p = await pod_where(client, ns, "nocm", lambda p: cstatus(p).get("state", {}).get("waiting", {}).get("reason")
                         == "CreateContainerConfigError", what="missing configmap")
     assert 'configmap "absent" not found' in cstatus(p)["state"]["waiting"]["message"]
+    p = await pod_where(client, ns, "nocont", lambda p: cstatus(p).get("state", {}).get("waiting", {}).get("reason")
+                        == "CreateContainerConfigError", what="missing container")
+    assert cstatus(p)["state"]["waiting"]["message"] == "container nope not found"
     assert agent.alive()
 
 
@@ -270,12 +286,14 @@ async def test_configmap_volume_follows_updates(client, ns, start_agent):
         "name": "c", "image": "busybox", "command": ["sleep", "600"],
         "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}},
         "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}, {"name": "cfg", "mountPath": "/one", "subPath": "k"},
-                         {"name": "items", "mountPath": "/items"}, {"name": "info", "mountPath": "/info"}]}],
+                         {"name": "items", "mountPath": "/items"}, {"name": "info", "mountPath": "/info"},
+                         {"name": "mem", "mountPath": "/mem"}]}],
         volumes=[{"name": "cfg", "configMap": {"name": "live"}},
                  {"name": "items", "configMap": {"name": "live", "defaultMode": 0o440,
                                                  "items": [{"key": "k", "path": "d/k", "mode": 0o600}]}},
                  {"name": "info", "downwardAPI": {"items": [{"path": "mem", "resourceFieldRef": {
-                     "containerName": "c", "resource": "limits.memory", "divisor": "1Mi"}}]}}]), ns)
+                     "containerName": "c", "resource": "limits.memory", "divisor": "1Mi"}}]}},
+                 {"name": "mem", "emptyDir": {"medium": "Memory"}}]), ns)
     await pod_where(client, ns, "watcher", lambda p: phase(p) == "Running", what="watcher Running")
     base = await endpoint(client, agent.node)
     out, _, _ = await ws_exec(base, ns, "watcher", "c", ["cat", "/cfg/k"])
@@ -297,6 +315,39 @@ async def test_configmap_volume_follows_updates(client, ns, start_agent):
     await wait_for(updated, 30, what="configMap volume update")
     out, _, _ = await ws_exec(base, ns, "watcher", "c", ["cat", "/one"])
     assert out == b"v1"  # a subPath mount keeps the file it was given
+    # memory-backed volumes (a downwardAPI one, an emptyDir without sizeLimit) are sized as the
+    # kubelet's SizeMemoryBackedVolumes: the pod's memory limit, 64Mi
+    out, _, _ = await ws_exec(base, ns, "watcher", "c", ["sh", "-c", "grep -E ' /(info|mem) ' /proc/mounts; "
+                                                         "dd if=/dev/zero of=/mem/blob bs=1M count=2 2>/dev/null"])
+    sizes = {ln.split()[1]: re.search(r"size=(\d+k)", ln).group(1) for ln in out.decode().splitlines()}
+    assert sizes == {"/info": "65536k", "/mem": "65536k"}, out
+    # ... and their bytes are memory: listed, but not the pod's ephemeral storage
+    async def summary_pod():
+        async with session() as s:
+            async with s.get(f"{base}/stats/summary") as r:
+                body = await r.json()
+        p = next(p for p in body["pods"] if p["podRef"]["name"] == "watcher" and p["podRef"]["namespace"] == ns)
+        vols = {v["name"]: v for v in p.get("volume") or []}
+        return p if vols.get("mem", {}).get("usedBytes", 0) >= 2 * 2**20 else None
+    sp = await wait_for(summary_pod, 30, what="the tmpfs bytes in the summary")
+    assert sp["ephemeral-storage"]["usedBytes"] < 2**20, sp["ephemeral-storage"]
+    assert sp["memory"]["workingSetBytes"] >= 2 * 2**20, sp["memory"]  # charged to the writer's cgroup
+    assert {v["name"]: v["capacityBytes"] for v in sp["volume"]}["mem"] == 64 * 2**20
+    # a refresh that fails (a key the items name was removed) keeps the files and records the
+    # kubelet's FailedMount Warning, folded into one Event whose count grows
+    cm = await client.get(CONFIGMAPS, "live", ns)
+    cm["data"] = {"extra": "y"}
+    await client.update(CONFIGMAPS, cm)
+    msg = 'MountVolume.SetUp failed for volume "items" : configmap references non-existent config key: k'
+
+    async def failed_mounts():
+        evs = [e for e in (await client.list(EVENTS, ns))["items"]
+               if e["involvedObject"]["name"] == "watcher" and e["reason"] == "FailedMount"]
+        return evs if evs and evs[0].get("count", 1) >= 2 else None
+    evs = await wait_for(failed_mounts, 30, what="repeated FailedMount event")
+    assert [(e["type"], e["message"]) for e in evs] == [("Warning", msg)], evs
+    out, _, _ = await ws_exec(base, ns, "watcher", "c", ["sh", "-c", "cat /items/d/k /cfg/extra"])
+    assert out == b"v2y"  # the failing volume kept its files, the other one followed
     cm = await client.get(CONFIGMAPS, "live", ns)
     cm["data"]["1bad"] = "x"
     await client.update(CONFIGMAPS, cm)

@@ -2,15 +2,15 @@
 busybox containers: runAsNonRoot refused (CreateContainerConfigError, a Failed Event) then
 accepted with runAsUser 1000; runAsGroup/supplementalGroups/fsGroup seen by ``id``; an
 emptyDir owned by the fsGroup (setgid) seen by ``stat``; NoNewPrivs and Seccomp (RuntimeDefault
-2, Unconfined 0) from /proc/self/status; subPathExpr; termination messages (File and
-FallbackToLogsOnError) in the status and ``kubectl describe``; a safe sysctl inside the pod
-and a forbidden one failing the pod (SysctlForbidden)."""
+2, Unconfined 0) from /proc/self/status; subPathExpr; a projected token's owner and mode;
+termination messages (File and FallbackToLogsOnError) in the status and ``kubectl describe``; a
+safe sysctl inside the pod and a forbidden one failing the pod (SysctlForbidden)."""
 
 from __future__ import annotations
 
 import pytest
 
-from controlplane.client.resources import EVENTS, PODS
+from controlplane.client.resources import EVENTS, PODS, SERVICEACCOUNTS
 from tests.fixtures.apiserver import make_kubectl
 from tests.integration.test_agent_pods import (  # noqa: F401  (fixtures)
     cstatus, ns, pod, pod_where, ready_node, wait_for,
@@ -45,17 +45,24 @@ async def test_run_as_non_root_groups_fsgroup_nnp_seccomp(client, ns, start_agen
                                   securityContext={"runAsNonRoot": True}), ns)
     spec = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 3000, "supplementalGroups": [4000],
             "fsGroup": 2000, "seccompProfile": {"type": "RuntimeDefault"}}
+    # the projected token: 0600 owned by the containers' common runAsUser, 0640 with the fsGroup
+    await client.create(SERVICEACCOUNTS, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}},
+                        ns)
     script = ("id -u; id -G; grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; stat -c '%g %a' /data; "
-              "touch /data/by-1000 && echo wrote; echo hi > /mine/f; ls /data/$POD")
+              "touch /data/by-1000 && echo wrote; echo hi > /mine/f; ls /data/$POD; "
+              "stat -Lc '%u %g %a' /tok/token; head -c 3 /tok/token; echo")
     await client.create(PODS, pod("nonroot", agent.node, [
         {"name": "main", "image": "busybox", "command": ["sh", "-c", script],
          "env": [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
          "securityContext": {"allowPrivilegeEscalation": False},
          "volumeMounts": [{"name": "data", "mountPath": "/data"},
-                          {"name": "data", "mountPath": "/mine", "subPathExpr": "$(POD)"}]},
+                          {"name": "data", "mountPath": "/mine", "subPathExpr": "$(POD)"},
+                          {"name": "tok", "mountPath": "/tok"}]},
         {"name": "unconfined", "image": "busybox", "command": ["grep", "-E", "^(NoNewPrivs|Seccomp):", "/proc/self/status"],
          "securityContext": {"seccompProfile": {"type": "Unconfined"}}}],
-        restartPolicy="Never", securityContext=spec, volumes=[{"name": "data", "emptyDir": {}}]), ns)
+        restartPolicy="Never", securityContext=spec, serviceAccountName="default", volumes=[
+            {"name": "data", "emptyDir": {}},
+            {"name": "tok", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}]), ns)
 
     p = await pod_where(client, ns, "asroot", lambda p: waiting(p).get("reason") == "CreateContainerConfigError",
                         what="runAsNonRoot refused")
@@ -77,7 +84,7 @@ async def test_run_as_non_root_groups_fsgroup_nnp_seccomp(client, ns, start_agen
     assert out[1].split()[0] == "3000" and set(out[1].split()) == {"3000", "2000", "4000"}
     assert out[2].split() == ["NoNewPrivs:", "1"] and out[3].split() == ["Seccomp:", "2"]
     assert out[4] == "2000 2777"  # group fsGroup, setgid, group rwx, world rwx (the emptyDir's 0777)
-    assert out[5:] == ["wrote", "f"]
+    assert out[5:] == ["wrote", "f", "1000 2000 640", "eyJ"]
     un = (await logs(client, ns, "nonroot", "unconfined")).splitlines()
     assert [ln.split() for ln in un] == [["NoNewPrivs:", "0"], ["Seccomp:", "0"]]
 

@@ -102,7 +102,8 @@ def _node() -> NodeSample:
     c = ContainerSample("burn", "abc-burn-0", "busybox", 1699999990.0, u(15_000_000_000, 4096), 8192, 3, 512, 2)
     pod = PodSample("default", "burn-1", "uid-1", 1699999989.0, u(15_100_000_000, 8192), [c],
                     {"eth0": NetDev(1000, 10, 0, 0, 2000, 20, 1, 0), "lo": NetDev(5, 1, 0, 0, 5, 1, 0, 0)},
-                    [VolumeSample("data", 4096, 1, 10**9, 10**8)], processes=2)
+                    [VolumeSample("data", 4096, 1, 10**9, 10**8),
+                     VolumeSample("secret", 2048, 3, 2**26, 2**26 - 2048, local_ephemeral=False)], processes=2)
     fs = FsSample(10**10, 6 * 10**9, 4 * 10**9, 1000, 600)
     return NodeSample("n1", 1699990000.0, u(900_000_000_000, 2 * 2**30), 4 * 2**30, 2 * 2**30, fs, fs,
                       {"eth0": NetDev(1, 1, 0, 0, 1, 1, 0, 0)}, "eth0", 4194304, 300, 2, [pod])
@@ -118,7 +119,10 @@ def test_summary_shape():
     assert p["containers"][0]["rootfs"]["usedBytes"] == 8192 and p["containers"][0]["logs"]["usedBytes"] == 512
     assert p["network"]["name"] == "eth0" and p["network"]["txErrors"] == 1
     assert [i["name"] for i in p["network"]["interfaces"]] == ["eth0"]
-    assert p["volume"][0]["name"] == "data" and p["ephemeral-storage"]["usedBytes"] == 8192 + 512 + 4096
+    # a tmpfs volume (secret, projected, downwardAPI, emptyDir medium Memory) is listed with
+    # its own capacity, but its bytes are memory: not the pod's ephemeral storage
+    assert [v["name"] for v in p["volume"]] == ["data", "secret"] and p["volume"][1]["capacityBytes"] == 2**26
+    assert p["ephemeral-storage"]["usedBytes"] == 8192 + 512 + 4096
     assert p["process_stats"] == {"process_count": 2}
 
 

@@ -130,3 +130,41 @@ def test_env_value_from(value_from, causes):
     pod = _pod()
     pod["spec"]["containers"][0]["env"] = [{"name": "X", "valueFrom": value_from}]
     assert _causes(pod) == causes
+
+
+def _refs(spec: dict) -> list:
+    from controlplane.apiserver.validation.volumes import resource_field_refs
+    return [r.get("divisor") for r in resource_field_refs(spec)]
+
+
+@pytest.mark.parametrize("divisor,want", [
+    (None, "0"), ("0", "0"), ("0Mi", "0"), ("0m", "0"), ("0.0", "0"), (0, "0"),
+    ("1Mi", "1Mi"),
+], ids=["unset", "zero", "zero-binary", "zero-milli", "zero-decimal", "number", "one-mi"])
+def test_divisors_read_back_as_kube_apiserver_prints_them(divisor, want):
+    """``ResourceFieldSelector.divisor`` is a ``resource.Quantity`` struct, which ``omitempty``
+    does not drop: unset (or any zero) it is printed ``"0"``, everywhere a pod spec has one."""
+    ref = {"resource": "limits.memory", **({"divisor": divisor} if divisor is not None else {})}
+    pod = _pod({"name": "d", "downwardAPI": {"items": [{"path": "m", "resourceFieldRef": {**ref, "containerName": "c"}}]}},
+               {"name": "p", "projected": {"sources": [{"downwardAPI": {"items": [
+                   {"path": "m", "resourceFieldRef": {**ref, "containerName": "c"}}]}}]}})
+    pod["spec"]["containers"][0]["env"] = [{"name": "M", "valueFrom": {"resourceFieldRef": dict(ref)}}]
+    pod["spec"]["initContainers"] = [{"name": "i", "image": "busybox", "env": [
+        {"name": "M", "valueFrom": {"resourceFieldRef": dict(ref)}}]}]
+    out = apply_defaults(pod, POD)
+    assert _refs(out["spec"]) == [want] * 4
+    assert _causes(pod) == []
+
+
+def test_a_pod_stored_without_divisors_may_still_be_updated():
+    """A pod written before the default (its refs lack ``divisor``) compares as the same pod."""
+    old = _pod()
+    old["metadata"].update(namespace="default", resourceVersion="1", uid="u")
+    old["spec"]["containers"][0]["env"] = [{"name": "M", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]
+    old = apply_defaults(old, POD)
+    old["spec"]["containers"][0]["env"][0]["valueFrom"]["resourceFieldRef"].pop("divisor")
+    new = apply_defaults({**old, "metadata": {**old["metadata"], "labels": {"a": "b"}}}, POD)
+    validate(new, POD, strict=True, is_update=True, old=old)
+    new["spec"]["containers"][0]["env"][0]["valueFrom"]["resourceFieldRef"]["divisor"] = "1m"
+    with pytest.raises(ApiError, match="pod updates may not change fields"):
+        validate(new, POD, strict=True, is_update=True, old=old)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from controlplane.apiserver.validation.volumes import zero_divisors
+
 Obj = dict[str, Any]
 
 _PROBE = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
@@ -111,6 +113,7 @@ def pod_spec_defaults(spec: Obj, *, is_pod: bool = False) -> None:
             _container(c, host_network, is_pod)
     for v in spec.get("volumes") or []:
         _volume(v)
+    zero_divisors(spec)
 
 
 def template_defaults(spec: Obj) -> None:

@@ -18,6 +18,7 @@ from controlplane.apiserver.meta.names import Errors, dns1123_label_error, dns11
 from controlplane.apiserver.validation import security_context
 from controlplane.apiserver.validation.volumes import (
     ENV_FIELD_PATHS, object_field_selector, resource_field_selector, validate_volume_source as volume_source,
+    zero_divisors,
 )
 from controlplane.machinery.quantity import parse_quantity
 from controlplane.machinery.selectors import LabelSelector
@@ -453,6 +454,7 @@ def validate_pod_update(new: Obj, old: Obj, errs: Errors) -> None:
     """Only images, activeDeadlineSeconds, toleration additions, scheduling gates removal (and
     the first binding to a node) may change in a pod spec."""
     a, b = copy.deepcopy(new), copy.deepcopy(old)
+    zero_divisors(b)  # a pod stored before divisors were defaulted to "0" is the same pod
     for spec in (a, b):
         for key in ("containers", "initContainers"):
             for c in spec.get(key) or []:

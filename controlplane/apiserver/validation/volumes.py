@@ -207,6 +207,54 @@ def resource_field_selector(errs: Errors, path: str, rr: dict[str, Any], volume:
     divisor_error(errs, path, res, rr.get("divisor"))
 
 
+def resource_field_refs(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every ``resourceFieldRef`` of a pod spec: the env of every kind of container, then the
+    downwardAPI volume files and the projected downwardAPI sources."""
+    out: list[dict[str, Any]] = []
+
+    def add(ref: Any) -> None:
+        if isinstance(ref, dict):
+            out.append(ref)
+
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for c in spec.get(key) if isinstance(spec.get(key), list) else []:
+            env = c.get("env") if isinstance(c, dict) else None
+            for e in env if isinstance(env, list) else []:
+                if isinstance(e, dict) and isinstance(e.get("valueFrom"), dict):
+                    add(e["valueFrom"].get("resourceFieldRef"))
+    for v in spec.get("volumes") if isinstance(spec.get("volumes"), list) else []:
+        if not isinstance(v, dict):
+            continue
+        projected = v.get("projected")
+        sources = (projected.get("sources") or []) if isinstance(projected, dict) else []
+        for src in [v, *(sources if isinstance(sources, list) else [])]:
+            dapi = src.get("downwardAPI") if isinstance(src, dict) else None
+            items = dapi.get("items") if isinstance(dapi, dict) else None
+            for it in items if isinstance(items, list) else []:
+                if isinstance(it, dict):
+                    add(it.get("resourceFieldRef"))
+    return out
+
+
+def zero_divisors(spec: dict[str, Any]) -> None:
+    """A ``divisor`` that is unset or zero reads back as kube-apiserver prints the zero
+    ``resource.Quantity`` (a struct: ``omitempty`` keeps it): ``"0"``. In place; any other
+    value is left as sent (a malformed one for the decoder to refuse)."""
+    for ref in resource_field_refs(spec):
+        d = ref.get("divisor")
+        if d is None:
+            ref["divisor"] = "0"
+            continue
+        if isinstance(d, bool) or not isinstance(d, (str, int, float)):
+            continue
+        try:
+            zero = parse_quantity(d) == 0
+        except (ValueError, ZeroDivisionError):
+            continue
+        if zero:
+            ref["divisor"] = "0"
+
+
 def divisor_error(errs: Errors, path: str, resource: str, divisor: Any) -> None:
     """``validateContainerResourceDivisor`` (unset or zero passes; the invalid value shown is
     the resource's name, as upstream's)."""
