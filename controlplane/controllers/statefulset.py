@@ -60,15 +60,16 @@ def revision_hash(ss: dict) -> str:
 
 def at_current_revision(ordinal: int, strategy: dict, current_replicas: int) -> bool:
     """Whether a pod created for ``ordinal`` gets the current revision rather than the update
-    revision (``newVersionedStatefulSetPod``): under RollingUpdate the ordinals below the
-    partition, or without a ``rollingUpdate`` block those below ``status.currentReplicas``.
-    OnDelete and everything else gets the update revision."""
+    revision (``newVersionedStatefulSetPod`` / ``isCurrentRevisionNeeded``): under
+    RollingUpdate the ordinals below the partition, or without a ``rollingUpdate`` block (an
+    explicit ``type: RollingUpdate`` is not defaulted one) or without its ``partition`` those
+    below ``status.currentReplicas``. OnDelete and everything else gets the update revision."""
     if strategy.get("type", "RollingUpdate") != "RollingUpdate":
         return False
     ru = strategy.get("rollingUpdate")
-    if ru is None:
+    if not isinstance(ru, dict) or ru.get("partition") is None:
         return ordinal < current_replicas
-    return ordinal < int(ru.get("partition") or 0)
+    return ordinal < int(ru["partition"])
 
 
 def healthy(pod: dict) -> bool:
