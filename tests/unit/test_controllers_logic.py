@@ -343,3 +343,23 @@ def test_revision_data_and_object():
 def test_error_text_is_the_status_message(err, text):
     """Events and conditions quote an API error as Go's err.Error() does (no HTTP code prefix)."""
     assert cu.error_text(err) == text
+
+
+@pytest.mark.parametrize("d_ann,rs_ann,new_rev,expected", [
+    ({}, {du.REVISION: "1"}, 1, {du.REVISION: "1"}),
+    ({}, {du.REVISION: "3"}, 2, {du.REVISION: "3"}),
+    ({}, {}, 1, {du.REVISION: "1"}),
+    ({}, {du.REVISION: "1"}, 3, {du.REVISION: "3", du.REVISION_HISTORY: "1"}),
+    ({}, {du.REVISION: "3", du.REVISION_HISTORY: "1"}, 5, {du.REVISION: "5", du.REVISION_HISTORY: "1,3"}),
+    ({"kubernetes.io/change-cause": "v3", du.REVISION: "9", "kubectl.kubernetes.io/last-applied-configuration": "{}"},
+     {du.REVISION: "2", "kubernetes.io/change-cause": "v2"}, 2, {du.REVISION: "2", "kubernetes.io/change-cause": "v3"}),
+], ids=["unchanged", "higher-kept", "first", "rollback-records-old", "rollback-appends", "deployment-annotations-win"])
+def test_new_rs_annotations(d_ann, rs_ann, new_rev, expected):
+    """``SetNewReplicaSetAnnotations`` on an existing new ReplicaSet."""
+    assert du.new_rs_annotations(d_ann, rs_ann, new_rev) == expected
+
+
+def test_new_rs_annotations_history_limit():
+    rs_ann = {du.REVISION: "10", du.REVISION_HISTORY: "1,2,3"}
+    got = du.new_rs_annotations({}, rs_ann, 11, limit=6)
+    assert got[du.REVISION_HISTORY] == "2,3,10", "the oldest entry dropped to fit the limit"
