@@ -124,12 +124,16 @@ class DeploymentController:
         old_rs = [rs for rs in rs_list if rs is not new_rs]
         max_old = du.max_revision(old_rs)
         if new_rs is not None:
-            want_rev = str(max_old + 1) if du.revision(new_rs) <= max_old else str(du.revision(new_rs))
             ann = new_rs["metadata"].get("annotations") or {}
-            if ann.get(du.REVISION) != want_rev or self._annotations_stale(d, new_rs):
-                new_rs["metadata"]["annotations"] = {**self._copy_annotations(d), **ann, du.REVISION: want_rev}
+            want = du.new_rs_annotations(d["metadata"].get("annotations") or {}, ann, max_old + 1)
+            min_ready = int(d["spec"].get("minReadySeconds") or 0)
+            # (getNewReplicaSet: annotations and minReadySeconds follow the Deployment)
+            if want != ann or int(new_rs["spec"].get("minReadySeconds") or 0) != min_ready:
+                new_rs = copy.deepcopy(new_rs)
+                new_rs["metadata"]["annotations"] = want
+                new_rs["spec"]["minReadySeconds"] = min_ready
                 new_rs = await self._update_rs(new_rs)
-            await self._set_deployment_revision(d, want_rev)
+            await self._set_deployment_revision(d, want[du.REVISION])
             return new_rs, old_rs
         if not create:
             return None, old_rs
@@ -137,10 +141,6 @@ class DeploymentController:
 
     def _copy_annotations(self, d: dict) -> dict:
         return {k: v for k, v in (d["metadata"].get("annotations") or {}).items() if k not in du.SKIP_ANNOTATIONS}
-
-    def _annotations_stale(self, d: dict, rs: dict) -> bool:
-        ann = rs["metadata"].get("annotations") or {}
-        return any(ann.get(k) != v for k, v in self._copy_annotations(d).items())
 
     async def _set_deployment_revision(self, d: dict, rev: str) -> None:
         if (d["metadata"].get("annotations") or {}).get(du.REVISION) == rev:
@@ -201,6 +201,7 @@ class DeploymentController:
                     or fresh["metadata"].get("uid") != rs["metadata"].get("uid"):
                 raise
             fresh["spec"]["replicas"] = rs["spec"]["replicas"]
+            fresh["spec"]["minReadySeconds"] = rs["spec"].get("minReadySeconds")
             fresh["metadata"]["annotations"] = rs["metadata"].get("annotations")
             return await self.client.update(R.REPLICASETS, fresh)
 

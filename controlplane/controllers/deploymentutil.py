@@ -11,6 +11,8 @@ REVISION = "deployment.kubernetes.io/revision"
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
 HASH_LABEL = "pod-template-hash"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
+MAX_REVISION_HISTORY_CHARS = 2000  # the controller's maxRevHistoryLengthInChars
 SKIP_ANNOTATIONS = {REVISION, DESIRED_REPLICAS, MAX_REPLICAS, "kubectl.kubernetes.io/last-applied-configuration",
                     "deployment.kubernetes.io/revision-history"}
 
@@ -138,6 +140,39 @@ def revision(rs: dict) -> int:
         return int(((rs.get("metadata") or {}).get("annotations") or {}).get(REVISION, "0"))
     except ValueError:
         return 0
+
+
+def new_rs_annotations(d_annotations: dict[str, str], rs_annotations: dict[str, str], new_revision: int,
+                       limit: int = MAX_REVISION_HISTORY_CHARS) -> dict[str, str]:
+    """``SetNewReplicaSetAnnotations`` for an existing new ReplicaSet: the Deployment's
+    annotations copied over it (they win; the apply, revision and replica annotations are
+    not copied), its revision raised to ``new_revision`` when lower, and a revision it had
+    before (a rollback to it) appended to ``deployment.kubernetes.io/revision-history``,
+    oldest entries dropped to stay within ``limit`` characters."""
+    out = dict(rs_annotations)
+    out.update({k: v for k, v in d_annotations.items() if k not in SKIP_ANNOTATIONS})
+    had = REVISION in rs_annotations
+    try:
+        old = int(rs_annotations.get(REVISION) or "0")
+    except ValueError:
+        old = 0
+    if old >= new_revision:
+        return out
+    out[REVISION] = str(new_revision)
+    if not had:
+        return out
+    history = rs_annotations.get(REVISION_HISTORY) or ""
+    entries = history.split(",") if history else []
+    if not entries:
+        out[REVISION_HISTORY] = str(old)
+        return out
+    total, start = len(history) + len(str(old)) + 1, 0
+    while total > limit and start < len(entries):
+        total -= len(entries[start]) + 1
+        start += 1
+    if total <= limit:
+        out[REVISION_HISTORY] = ",".join(entries[start:] + [str(old)])
+    return out
 
 
 def max_revision(rs_list: list[dict]) -> int:

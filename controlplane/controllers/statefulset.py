@@ -39,6 +39,7 @@ from controlplane.client.rest import ApiStatusError
 from controlplane.controllers import controllerutil as cu
 from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
+from controlplane.machinery.timestamps import now_rfc3339
 
 log = get_logger(__name__)
 REVISION_LABEL = "controller-revision-hash"
@@ -60,15 +61,16 @@ def revision_hash(ss: dict) -> str:
 
 def at_current_revision(ordinal: int, strategy: dict, current_replicas: int) -> bool:
     """Whether a pod created for ``ordinal`` gets the current revision rather than the update
-    revision (``newVersionedStatefulSetPod``): under RollingUpdate the ordinals below the
-    partition, or without a ``rollingUpdate`` block those below ``status.currentReplicas``.
-    OnDelete and everything else gets the update revision."""
+    revision (``newVersionedStatefulSetPod`` / ``isCurrentRevisionNeeded``): under
+    RollingUpdate the ordinals below the partition, or without a ``rollingUpdate`` block (an
+    explicit ``type: RollingUpdate`` is not defaulted one) or without its ``partition`` those
+    below ``status.currentReplicas``. OnDelete and everything else gets the update revision."""
     if strategy.get("type", "RollingUpdate") != "RollingUpdate":
         return False
     ru = strategy.get("rollingUpdate")
-    if ru is None:
+    if not isinstance(ru, dict) or ru.get("partition") is None:
         return ordinal < current_replicas
-    return ordinal < int(ru.get("partition") or 0)
+    return ordinal < int(ru["partition"])
 
 
 def healthy(pod: dict) -> bool:
@@ -162,7 +164,7 @@ class StatefulSetController:
                                   R.STATEFULSETS):
             o = ordinal_of(name, p["metadata"]["name"])
             if o is not None:
-                pods[o] = p
+                pods[o] = copy.deepcopy(p)  # (a pass marks the pods it deletes: not the cache's)
         # its history: owned revisions, matching orphans adopted, non-matching ones released
         revisions = await cu.claim_revisions(self.client, ss, self.rev_inf.list(namespace=ss["metadata"]["namespace"]),
                                              cu.selector_matcher(spec.get("selector")),
@@ -237,11 +239,14 @@ class StatefulSetController:
             claim["metadata"]["ownerReferences"] = [*[r for r in keep if r.get("uid") != ref["uid"]], ref]
             await self.client.update(R.PERSISTENTVOLUMECLAIMS, claim)
 
-    async def _create(self, ss: dict, ordinal: int, rev: str, template: dict | None = None) -> None:
+    async def _create(self, ss: dict, pods: dict[int, dict], ordinal: int, rev: str,
+                      template: dict | None = None) -> None:
+        """Creates the pod of ``ordinal`` and counts it in ``pods`` (the status written after
+        this pass counts it, as ``updateStatefulSet`` adds its creations to the status)."""
         await self._create_claims(ss, ordinal)
         pod = self._new_pod(ss, ordinal, rev, template)
         try:
-            await self.client.create(R.PODS, pod, ss["metadata"]["namespace"])
+            pods[ordinal] = await self.client.create(R.PODS, pod, ss["metadata"]["namespace"])
             self.recorder.event(ss, "Normal", "SuccessfulCreate",
                                 f"create Pod {pod['metadata']['name']} in StatefulSet {ss['metadata']['name']} successful")
         except ApiStatusError as e:
@@ -252,10 +257,14 @@ class StatefulSetController:
                 raise
 
     async def _delete(self, ss: dict, pod: dict, why: str) -> None:
-        """Deletes a pod (``why`` is logged; the Event reads as Kubernetes' ``recordPodEvent``)."""
+        """Deletes a pod (``why`` is logged; the Event reads as Kubernetes' ``recordPodEvent``).
+        The pod is marked terminating in place, so the status written after this pass no longer
+        counts it (``status.CurrentReplicas--``: a pod re-created below ``currentReplicas``
+        without a partition must not come back at the old revision)."""
         try:
             await self.client.delete(R.PODS, pod["metadata"]["name"], pod["metadata"]["namespace"],
                                      preconditions={"uid": pod["metadata"]["uid"]})
+            pod["metadata"]["deletionTimestamp"] = pod["metadata"].get("deletionTimestamp") or now_rfc3339()
             log.info("statefulset pod deleted", statefulset=object_key(ss), pod=pod["metadata"]["name"], why=why)
             self.recorder.event(ss, "Normal", "SuccessfulDelete",
                                 f"delete Pod {pod['metadata']['name']} in StatefulSet {ss['metadata']['name']} successful")
@@ -275,9 +284,9 @@ class StatefulSetController:
             pod = pods.get(i)
             if pod is None:
                 if current is not None and at_current_revision(i, strategy, current_replicas):
-                    await self._create(ss, i, current[0], current[1])
+                    await self._create(ss, pods, i, current[0], current[1])
                 else:
-                    await self._create(ss, i, rev)
+                    await self._create(ss, pods, i, rev)
                 if not parallel:
                     return
                 continue

@@ -170,6 +170,25 @@ async def test_deployment_scale_rollout_undo(apiserver, controller_manager, kube
         old = await client.get(R.REPLICASETS, old["metadata"]["name"], ns)
         assert old["spec"]["replicas"] == 4
         assert old["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+        # the revision it had before the rollback is kept (SetNewReplicaSetAnnotations)
+        assert old["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"] == "1"
+        # the Deployment's annotations win over the new ReplicaSet's, a changed one too
+        for cause in ("first", "second"):
+            await asyncio.to_thread(kubectl, "annotate", "deployment/web", f"kubernetes.io/change-cause={cause}",
+                                    "--overwrite", "-n", ns)
+
+            async def cause_copied(cause=cause):
+                rs = await client.get(R.REPLICASETS, old["metadata"]["name"], ns)
+                return rs["metadata"]["annotations"].get("kubernetes.io/change-cause") == cause
+            await eventually(cause_copied)
+        hist = (await asyncio.to_thread(kubectl, "rollout", "history", "deployment/web", "-n", ns)).stdout
+        assert [ln.split(None, 1) for ln in hist.splitlines()[2:] if ln.strip()] == [["2", "<none>"], ["3", "second"]], hist
+        bad = await asyncio.to_thread(kubectl, "patch", "deployment/web", "-n", ns, "--type=merge", "-p",
+                                      json.dumps({"spec": {"strategy": {"type": "Sometimes", "rollingUpdate": None}}}),
+                                      check=False)
+        assert bad.returncode == 1 and ('The Deployment "web" is invalid: spec.strategy: Unsupported value: '
+                                        'apps.DeploymentStrategy{Type:"Sometimes", RollingUpdate:(*apps.RollingUpdateDeployment)(nil)}: '
+                                        'supported values: "Recreate", "RollingUpdate"') in bad.stderr, bad.stderr
         pods = live((await client.list(R.PODS, ns))["items"])
         assert {p["spec"]["containers"][0]["image"] for p in pods} == {"busybox:1"}
         conds = {c["type"]: c for c in d["status"]["conditions"]}

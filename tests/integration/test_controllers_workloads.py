@@ -101,6 +101,53 @@ async def test_statefulset_ordered_scale_and_update(apiserver, controller_manage
         await sim.stop()
 
 
+async def test_statefulset_rolling_update_without_partition(apiserver, controller_manager, kubectl, client):
+    """An explicit ``type: RollingUpdate`` gets no ``rollingUpdate`` block (SetDefaults_StatefulSet):
+    ``kubectl rollout status`` reports the revision, and a pod deleted mid-rollout below
+    ``status.currentReplicas`` comes back at the current revision."""
+    ns = await new_namespace(client, "stsru")
+    sim = await PodSimulator(client, ns).start()
+    try:
+        ss = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": ns},
+              "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                       "updateStrategy": {"type": "RollingUpdate"},
+                       "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": CONTAINERS}}}}
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(ss))
+        got = await asyncio.to_thread(kubectl, "get", "statefulset/db", "-n", ns, "-o", "jsonpath={.spec.updateStrategy}")
+        assert json.loads(got.stdout) == {"type": "RollingUpdate"}
+        out = await asyncio.to_thread(kubectl, "rollout", "status", "statefulset/db", "-n", ns, "--timeout=30s", timeout=40)
+        assert "statefulset rolling update complete 3 pods at revision db-" in out.stdout, out.stdout
+        old_rev = (await client.get(R.PODS, "db-0", ns))["metadata"]["labels"]["controller-revision-hash"]
+        sim.enabled = False  # the updated db-2 stays unready: the rollout stops there
+        await asyncio.to_thread(kubectl, "set", "image", "statefulset/db", "c=busybox:2", "-n", ns)
+
+        async def stuck():
+            st = (await client.get(R.STATEFULSETS, "db", ns)).get("status") or {}
+            p2 = live([p for p in (await client.list(R.PODS, ns))["items"] if p["metadata"]["name"] == "db-2"])
+            return st.get("currentReplicas") == 2 and st.get("updatedReplicas") == 1 and p2 and \
+                p2[0]["metadata"]["labels"]["controller-revision-hash"] != old_rev
+        await eventually(stuck)
+        old_uid = (await client.get(R.PODS, "db-0", ns))["metadata"]["uid"]
+        await asyncio.to_thread(kubectl, "delete", "pod", "db-0", "-n", ns, "--wait=false")
+
+        async def recreated():
+            try:
+                p = await client.get(R.PODS, "db-0", ns)
+            except ApiStatusError:
+                return None
+            return p if p["metadata"]["uid"] != old_uid and not p["metadata"].get("deletionTimestamp") else None
+        p0 = await eventually(recreated)
+        assert p0["metadata"]["labels"]["controller-revision-hash"] == old_rev, "below currentReplicas: current revision"
+        assert p0["spec"]["containers"][0]["image"] == CONTAINERS[0]["image"]
+        sim.enabled = True
+        out = await asyncio.to_thread(kubectl, "rollout", "status", "statefulset/db", "-n", ns, "--timeout=30s", timeout=40)
+        assert "statefulset rolling update complete 3 pods at revision db-" in out.stdout, out.stdout
+        images = {p["spec"]["containers"][0]["image"] for p in live((await client.list(R.PODS, ns))["items"])}
+        assert images == {"busybox:2"}
+    finally:
+        await sim.stop()
+
+
 async def _pods(client: RestClient, ns: str, want: list[str]) -> bool:
     return names(live((await client.list(R.PODS, ns))["items"])) == want
 
@@ -210,6 +257,78 @@ async def test_daemonset_max_surge(apiserver, controller_manager, kubectl, clien
                 await client.delete(R.NODES, n)
             except ApiStatusError:
                 pass
+
+
+async def test_daemonset_taints_failed_pods_and_template_generation(apiserver, controller_manager, kubectl, client):
+    """A NoSchedule taint that the pod does not tolerate keeps the daemon pod there
+    (misscheduled), a NoExecute one removes it (NodeShouldRunDaemonPod); a failed daemon pod
+    is deleted with a FailedDaemonPod Event and replaced; the template generation annotation
+    labels the pods."""
+    ns = await new_namespace(client, "dst")
+    tag = uuid.uuid4().hex[:6]
+    nodes = [f"dst-{tag}-{i}" for i in range(2)]
+    for n in nodes:
+        await client.create(R.NODES, node(n, {"role": f"taint-{tag}"}))
+    sim = await PodSimulator(client, ns).start()
+    try:
+        dset = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": ns},
+                "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                         "template": {"metadata": {"labels": {"app": "agent"}},
+                                      "spec": {"nodeSelector": {"role": f"taint-{tag}"}, "containers": CONTAINERS}}}}
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(dset))
+        await asyncio.to_thread(kubectl, "rollout", "status", "daemonset/agent", "-n", ns, "--timeout=30s", timeout=40)
+
+        async def on(n: str) -> list[dict]:
+            return [p for p in live((await client.list(R.PODS, ns))["items"]) if _pinned(p) == n]
+        first = (await on(nodes[0]))[0]
+        assert first["metadata"]["labels"]["pod-template-generation"] == "1"
+        got = await client.get(R.DAEMONSETS, "agent", ns)
+        assert got["metadata"]["annotations"]["deprecated.daemonset.template.generation"] == "1"
+
+        await asyncio.to_thread(kubectl, "taint", "nodes", nodes[0], f"k{tag}=v:NoSchedule")
+
+        async def misscheduled():
+            st = (await client.get(R.DAEMONSETS, "agent", ns)).get("status") or {}
+            return st.get("numberMisscheduled") == 1 and st.get("desiredNumberScheduled") == 1
+        await eventually(misscheduled)
+        assert [p["metadata"]["uid"] for p in await on(nodes[0])] == [first["metadata"]["uid"]], "NoSchedule keeps it"
+        await asyncio.to_thread(kubectl, "taint", "nodes", nodes[0], f"k{tag}=v:NoExecute")
+
+        async def evicted():
+            return not await on(nodes[0])
+        await eventually(evicted)
+
+        failed = (await on(nodes[1]))[0]
+        await sim.mark(failed, phase="Failed", ready=False)
+
+        async def replaced():
+            ps = await on(nodes[1])
+            return ps if ps and ps[0]["metadata"]["uid"] != failed["metadata"]["uid"] else None
+        await eventually(replaced)
+        events = (await client.list(R.EVENTS, ns))["items"]
+        assert any(e["reason"] == "FailedDaemonPod" and e["type"] == "Warning" and e["message"] ==
+                   f"Found failed daemon pod {ns}/{failed['metadata']['name']} on node {nodes[1]}, will try to kill it"
+                   for e in events), [e["message"] for e in events]
+
+        await asyncio.to_thread(kubectl, "set", "image", "daemonset/agent", "c=busybox:2", "-n", ns)
+
+        async def regenerated():
+            ps = await on(nodes[1])
+            return ps if ps and ps[0]["spec"]["containers"][0]["image"] == "busybox:2" else None
+        ps = await eventually(regenerated)
+        assert ps[0]["metadata"]["labels"]["pod-template-generation"] == "2"
+    finally:
+        await sim.stop()
+        for n in nodes:
+            try:
+                await client.delete(R.NODES, n)
+            except ApiStatusError:
+                pass
+
+
+def _pinned(p: dict) -> str:
+    return p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"][0]["matchFields"][0]["values"][0]
 
 
 async def _old_gone(client: RestClient, ns: str, new: dict) -> bool:

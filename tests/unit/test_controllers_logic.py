@@ -7,7 +7,6 @@ import pytest
 
 from controlplane.client.rest import ApiStatusError
 from controlplane.controllers import controllerutil as cu
-from controlplane.controllers import daemonset as ds
 from controlplane.controllers import deploymentutil as du
 from controlplane.controllers import endpoints as ep
 from controlplane.controllers import job as jobc
@@ -173,87 +172,6 @@ def test_replicaset_status():
                   "observedGeneration": 4}
 
 
-def node(name, labels=None, taints=None):
-    return {"metadata": {"name": name, "labels": labels or {}}, "spec": {"taints": taints or []}}
-
-
-@pytest.mark.parametrize("spec,n,expected", [
-    ({}, node("n"), True),
-    ({"nodeSelector": {"disk": "ssd"}}, node("n", {"disk": "ssd"}), True),
-    ({"nodeSelector": {"disk": "ssd"}}, node("n", {"disk": "hdd"}), False),
-    ({}, node("n", taints=[{"key": "gpu", "effect": "NoSchedule"}]), False),
-    ({"tolerations": [{"key": "gpu", "operator": "Exists"}]}, node("n", taints=[{"key": "gpu", "effect": "NoSchedule"}]), True),
-    ({}, node("n", taints=[{"key": "gpu", "effect": "PreferNoSchedule"}]), True),
-    ({}, node("n", taints=[{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]), True),
-    ({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a", "b"]}]}]}}}}, node("n", {"zone": "c"}), False),
-    ({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n"]}]}]}}}}, node("n"), True),
-], ids=["any", "selector-match", "selector-miss", "taint", "tolerated", "prefer-ignored", "default-toleration",
-        "affinity-miss", "match-fields"])
-def test_daemon_node_should_run(spec, n, expected):
-    assert ds.node_should_run(spec, n) is expected
-
-
-def dpod(name, h, created, ready=True, since="2026-12-07T00:00:00Z"):
-    return {"metadata": {"name": name, "uid": name, "creationTimestamp": created, "labels": {ds.HASH_LABEL: h}},
-            "status": {"phase": "Running",
-                       "conditions": [{"type": "Ready", "status": "True" if ready else "False",
-                                       "lastTransitionTime": since}]}}
-
-
-T0, T1, T2 = "2026-12-07T00:00:00Z", "2026-12-07T00:00:01Z", "2026-12-07T00:00:02Z"
-
-
-@pytest.mark.parametrize("pods,surge,expected", [
-    ([dpod("a", "old", T0)], True, []),
-    ([dpod("a", "old", T0), dpod("b", "old", T1)], False, ["b"]),
-    ([dpod("b", "new", T1), dpod("a", "old", T0)], False, ["b"]),
-    ([dpod("a", "old", T0), dpod("b", "new", T1, ready=False)], True, []),
-    ([dpod("a", "old", T0), dpod("b", "new", T1)], True, ["a"]),
-    ([dpod("a", "old", T0, ready=False), dpod("b", "new", T1, ready=False)], True, ["a"]),
-    ([dpod("a", "old", T0), dpod("b", "new", T1, ready=False), dpod("c", "new", T2)], True, ["c"]),
-    ([dpod("a", "old", T0), dpod("b", "old", T1), dpod("c", "new", T2, ready=False)], True, ["b"]),
-], ids=["one", "no-surge-keeps-oldest", "no-surge-sorted", "surge-new-not-ready", "surge-new-available",
-        "surge-old-unready", "surge-extra-new", "surge-extra-old"])
-def test_daemon_excess_pods(pods, surge, expected):
-    assert sorted(p["metadata"]["name"] for p in ds.excess_pods(pods, "new", surge, 0, 10**10)) == expected
-
-
-@pytest.mark.parametrize("by_node,surge,deleted,created", [
-    ({"n1": [dpod("a", "old", T0)], "n2": [dpod("b", "old", T0)], "n3": [dpod("c", "old", T0)]}, 1, [], ["n1"]),
-    ({"n1": [dpod("a", "old", T0)], "n2": [dpod("b", "old", T0)], "n3": [dpod("c", "old", T0)]}, 2, [], ["n1", "n2"]),
-    ({"n1": [dpod("a", "old", T0), dpod("x", "new", T1, ready=False)], "n2": [dpod("b", "old", T0)]}, 1, [], []),
-    ({"n1": [dpod("a", "old", T0), dpod("x", "new", T1)], "n2": [dpod("b", "old", T0)]}, 1, ["a"], ["n2"]),
-    ({"n1": [dpod("a", "old", T0, ready=False)], "n2": [dpod("b", "old", T0)],
-      "n3": [dpod("c", "old", T0), dpod("y", "new", T1, ready=False)]}, 1, [], ["n1"]),
-    ({"n1": [dpod("x", "new", T0)], "n2": [dpod("y", "new", T0)]}, 1, [], []),
-    ({"n1": [dpod("a", "old", T0), dpod("b", "old", T1)], "n2": [dpod("c", "old", T0)]}, 1, [], []),
-], ids=["one-at-a-time", "two-at-a-time", "wait-for-new", "new-available-old-goes-next-starts",
-        "unavailable-old-replaced-beyond-surge", "done", "excess-counts-as-surge"])
-def test_daemon_surge_rollout(by_node, surge, deleted, created):
-    d, c = ds.surge_rollout(by_node, set(by_node), "new", surge, 0, 10**10)
-    assert (sorted(p["metadata"]["name"] for p in d), c) == (deleted, created)
-
-
-@pytest.mark.parametrize("strategy,desired,expected", [
-    ({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}, 4, 0),
-    ({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}, 4, 1),
-    ({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "30%"}}, 4, 2),
-    ({"type": "OnDelete"}, 4, 0),
-    (None, 4, 0),
-], ids=["unset", "int", "percent-rounds-up", "ondelete", "default"])
-def test_daemon_max_surge(strategy, desired, expected):
-    spec = {} if strategy is None else {"updateStrategy": strategy}
-    assert ds.max_surge({"spec": spec}, desired) == expected
-
-
-def test_daemon_pin_to_node():
-    spec = ds.pin_to_node({"containers": []}, "node-7")
-    assert ds.pod_node({"spec": spec}) == "node-7"
-    assert any(t["key"] == "node.kubernetes.io/not-ready" for t in spec["tolerations"])
-
-
 def test_endpoints_subsets():
     svc = {"spec": {"selector": {"app": "a"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"},
                                                          {"name": "raw", "port": 81, "targetPort": 9000}]}}
@@ -292,12 +210,14 @@ def test_statefulset_ordinal(pod_name, expected):
     (1, {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}, 3, True),
     (2, {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}, 3, False),
     (0, {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}, 3, False),
-    (0, {"type": "RollingUpdate", "rollingUpdate": {}}, 3, False),
+    (0, {"type": "RollingUpdate", "rollingUpdate": {}}, 3, True),
+    (3, {"type": "RollingUpdate", "rollingUpdate": {}}, 3, False),
     (1, {"type": "RollingUpdate"}, 2, True),
     (2, {"type": "RollingUpdate"}, 2, False),
     (0, {"type": "OnDelete"}, 3, False),
     (0, {}, 1, True),
-], ids=["below-partition", "below-partition-2", "at-partition", "partition-0", "partition-unset",
+], ids=["below-partition", "below-partition-2", "at-partition", "partition-0", "partition-unset-below-current",
+        "partition-unset-at-current",
         "no-rollingUpdate-below-current", "no-rollingUpdate-at-current", "ondelete", "default-type"])
 def test_statefulset_at_current_revision(ordinal, strategy, current_replicas, expected):
     """``newVersionedStatefulSetPod``: which ordinals are re-created at the current revision."""
@@ -423,3 +343,23 @@ def test_revision_data_and_object():
 def test_error_text_is_the_status_message(err, text):
     """Events and conditions quote an API error as Go's err.Error() does (no HTTP code prefix)."""
     assert cu.error_text(err) == text
+
+
+@pytest.mark.parametrize("d_ann,rs_ann,new_rev,expected", [
+    ({}, {du.REVISION: "1"}, 1, {du.REVISION: "1"}),
+    ({}, {du.REVISION: "3"}, 2, {du.REVISION: "3"}),
+    ({}, {}, 1, {du.REVISION: "1"}),
+    ({}, {du.REVISION: "1"}, 3, {du.REVISION: "3", du.REVISION_HISTORY: "1"}),
+    ({}, {du.REVISION: "3", du.REVISION_HISTORY: "1"}, 5, {du.REVISION: "5", du.REVISION_HISTORY: "1,3"}),
+    ({"kubernetes.io/change-cause": "v3", du.REVISION: "9", "kubectl.kubernetes.io/last-applied-configuration": "{}"},
+     {du.REVISION: "2", "kubernetes.io/change-cause": "v2"}, 2, {du.REVISION: "2", "kubernetes.io/change-cause": "v3"}),
+], ids=["unchanged", "higher-kept", "first", "rollback-records-old", "rollback-appends", "deployment-annotations-win"])
+def test_new_rs_annotations(d_ann, rs_ann, new_rev, expected):
+    """``SetNewReplicaSetAnnotations`` on an existing new ReplicaSet."""
+    assert du.new_rs_annotations(d_ann, rs_ann, new_rev) == expected
+
+
+def test_new_rs_annotations_history_limit():
+    rs_ann = {du.REVISION: "10", du.REVISION_HISTORY: "1,2,3"}
+    got = du.new_rs_annotations({}, rs_ann, 11, limit=6)
+    assert got[du.REVISION_HISTORY] == "2,3,10", "the oldest entry dropped to fit the limit"

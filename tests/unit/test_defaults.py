@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from tests.unit.apiserver_kinds import apply_defaults
+from tests.unit.apiserver_kinds import apply_defaults, info_for
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
        "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}
@@ -107,6 +107,23 @@ def test_workloads(kind, expect):
         assert spec[k] == v
 
 
+@pytest.mark.parametrize("strategy,expect", [
+    (None, {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+    ({}, {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+    ({"type": "RollingUpdate"}, {"type": "RollingUpdate"}),
+    ({"type": "RollingUpdate", "rollingUpdate": {}}, {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+    ({"rollingUpdate": {"partition": 2}}, {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}),
+    ({"type": "OnDelete"}, {"type": "OnDelete"}),
+], ids=["absent", "empty", "explicit-type-no-block", "explicit-type-empty-block", "empty-type-with-block", "ondelete"])
+def test_statefulset_update_strategy(strategy, expect):
+    """``SetDefaults_StatefulSet``: ``rollingUpdate: {partition: 0}`` comes with a defaulted
+    type, or inside a ``rollingUpdate`` the user gave; an explicit ``type: RollingUpdate`` alone
+    stays alone (as a 1.32 apiserver returns it)."""
+    spec = {"template": _tmpl()} if strategy is None else {"template": _tmpl(), "updateStrategy": strategy}
+    out = apply_defaults({"kind": "StatefulSet", "metadata": {"name": "x"}, "spec": spec}, ("apps", "v1", "StatefulSet"))
+    assert out["spec"]["updateStrategy"] == expect
+
+
 def test_job_defaults():
     job = {"kind": "Job", "metadata": {"name": "j", "uid": "u1"},
            "spec": {"template": {"spec": {"restartPolicy": "Never",
@@ -204,3 +221,50 @@ def test_defaulting_never_touches_the_input(gvk, obj):
     assert obj == before
     first["spec"]["mutated"] = True
     assert apply_defaults(obj, gvk) != first and obj == before
+
+
+def _ds(annotations=None, image="busybox:1.36"):
+    t = _tmpl()
+    t["spec"]["containers"][0]["image"] = image
+    md = {"name": "ds", "namespace": "default", **({"annotations": annotations} if annotations else {})}
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": md,
+            "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": t}}
+
+
+def _gen(obj):
+    return obj["metadata"]["annotations"]["deprecated.daemonset.template.generation"]
+
+
+def test_daemonset_template_generation():
+    """kube-apiserver's ``spec.templateGeneration``, shown as the
+    ``deprecated.daemonset.template.generation`` annotation: 1 on create (a larger one the client
+    gave is kept), kept on update, plus one when the template changes; the client cannot move it."""
+    info = info_for(("apps", "v1", "DaemonSet"))
+    created = info.strategy.default_and_validate(info, _ds(), strict=True, old=None)
+    assert _gen(created) == "1"
+    assert _gen(info.strategy.default_and_validate(info, _ds({"deprecated.daemonset.template.generation": "4"}),
+                                                   strict=True, old=None)) == "4"
+    same = info.strategy.default_and_validate(info, _ds({"deprecated.daemonset.template.generation": "9"}),
+                                              strict=True, old=created)
+    assert _gen(same) == "1", "an update keeps the stored generation"
+    changed = info.strategy.default_and_validate(info, _ds(image="busybox:2"), strict=True, old=created)
+    assert _gen(changed) == "2"
+    status_only = copy.deepcopy(changed)
+    status_only["status"] = {"numberReady": 1}
+    assert _gen(info.strategy.default_and_validate(info, status_only, strict=True, old=changed)) == "2"
+
+
+def test_statefulset_max_unavailable_dropped():
+    """``dropStatefulSetDisabledFields``: MaxUnavailableStatefulSet is off in 1.32, so a new
+    ``rollingUpdate.maxUnavailable`` is dropped; a stored one (older server) is kept."""
+    info = info_for(("apps", "v1", "StatefulSet"))
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s", "namespace": "default"},
+           "spec": {"serviceName": "s", "selector": {"matchLabels": {"app": "a"}}, "template": _tmpl(),
+                    "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1, "maxUnavailable": 2}}}}
+    out = info.strategy.default_and_validate(info, sts, strict=True, old=None)
+    assert out["spec"]["updateStrategy"]["rollingUpdate"] == {"partition": 1}
+    assert sts["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == 2, "the input is left alone"
+    stored = copy.deepcopy(out)
+    stored["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] = 2
+    kept = info.strategy.default_and_validate(info, sts, strict=True, old=stored)
+    assert kept["spec"]["updateStrategy"]["rollingUpdate"] == {"partition": 1, "maxUnavailable": 2}

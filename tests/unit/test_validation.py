@@ -338,13 +338,27 @@ IS = 'intstr.IntOrString{Type:%d, IntVal:%d, StrVal:"%s"}'
      "spec.updateStrategy.rollingUpdate.partition", "Invalid value: -1: must be greater than or equal to 0"),
     (statefulset, STS, {"updateStrategy": {"type": "OnDelete", "rollingUpdate": {"partition": 1}}},
      "spec.updateStrategy.rollingUpdate",
-     'Invalid value: {"partition": 1}: only allowed for updateStrategy \'RollingUpdate\''),
+     "Invalid value: apps.RollingUpdateStatefulSetStrategy{Partition:1, MaxUnavailable:(*intstr.IntOrString)(nil)}: "
+     "only allowed for updateStrategy 'RollingUpdate'"),
+    (statefulset, STS, {"updateStrategy": {"type": "Sometimes"}}, "spec.updateStrategy",
+     'Invalid value: apps.StatefulSetUpdateStrategy{Type:"Sometimes", '
+     "RollingUpdate:(*apps.RollingUpdateStatefulSetStrategy)(nil)}: must be 'RollingUpdate' or 'OnDelete'"),
+    (deploy, DEPLOY, {"strategy": {"type": "Sometimes"}}, "spec.strategy",
+     'Unsupported value: apps.DeploymentStrategy{Type:"Sometimes", RollingUpdate:(*apps.RollingUpdateDeployment)(nil)}: '
+     'supported values: "Recreate", "RollingUpdate"'),
+    (deploy, DEPLOY, {"strategy": {"type": "Sometimes", "rollingUpdate": {"maxSurge": 1}}}, "spec.strategy",
+     'Unsupported value: apps.DeploymentStrategy{Type:"Sometimes", '
+     'RollingUpdate:(*apps.RollingUpdateDeployment)(0xc000000000)}: supported values: "Recreate", "RollingUpdate"'),
+    (daemonset, DS, {"updateStrategy": {"type": "Sometimes"}}, "spec.updateStrategy",
+     'Unsupported value: apps.DaemonSetUpdateStrategy{Type:"Sometimes", RollingUpdate:(*apps.RollingUpdateDaemonSet)(nil)}: '
+     'supported values: "RollingUpdate", "OnDelete"'),
     (statefulset, STS, {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Foo"}},
      "spec.persistentVolumeClaimRetentionPolicy.whenDeleted",
      'Unsupported value: "Foo": supported values: "Delete", "Retain"'),
 ], ids=["deploy-both-zero", "deploy-unavailable-over-100", "deploy-bad-percent", "deploy-negative-surge",
         "deploy-recreate-with-rollingupdate", "deploy-deadline-not-above-minready", "ds-both-set", "ds-both-zero",
         "ds-surge-over-100", "ds-minready", "sts-negative-partition", "sts-ondelete-with-rollingupdate",
+        "sts-unknown-type", "deploy-unknown-type", "deploy-unknown-type-with-rollingupdate", "ds-unknown-type",
         "sts-retention-policy"])
 def test_workload_strategy_422s(make, gvk, patch, field, message):
     """The update strategy rules of ``pkg/apis/apps/validation`` with kube-apiserver's wording."""
@@ -405,3 +419,12 @@ def test_job_template_immutable(suspend, started, path, value, ok):
         validate(new, JOB, strict=True, is_update=True, old=old)
     causes = exc.value.details["causes"]
     assert [c for c in causes if c["field"] == "spec.template" and c["message"].endswith(": field is immutable")], causes
+
+
+def test_workload_unknown_strategy_type_is_one_cause():
+    """An unknown Deployment ``strategy.type`` is reported once, at ``spec.strategy`` (the
+    default case of ``ValidateDeploymentStrategy``), not also at ``spec.strategy.type``."""
+    obj = apply_defaults({**deploy(), "spec": {**deploy()["spec"], "strategy": {"type": "Sometimes"}}}, DEPLOY)
+    with pytest.raises(ApiError) as exc:
+        validate(obj, DEPLOY, strict=True)
+    assert [c["field"] for c in exc.value.details["causes"]] == ["spec.strategy"]

@@ -29,8 +29,16 @@ QNAME_MSG = ("name part must consist of alphanumeric characters, '-', '_' or '.'
              "'123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
 
 
+class GoValue(str):
+    """A value already written as kube-apiserver prints it in ``Invalid value: …`` (Go's
+    ``%#v`` of an internal struct such as ``apps.DeploymentStrategy{Type:"X", ...}``), passed
+    through ``render`` as it is."""
+
+
 def render(value: Any) -> str:
     """Go's ``%#v``-ish rendering used in ``Invalid value: …``."""
+    if isinstance(value, GoValue):
+        return str(value)
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, bool):

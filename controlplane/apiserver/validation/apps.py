@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from controlplane.apiserver.meta.names import Errors
+from controlplane.apiserver.meta.names import Errors, GoValue
 from controlplane.apiserver.validation.podtemplate import nonneg, selector_and_template, spec_of
 from controlplane.apiserver.validation import storage
 
@@ -27,6 +27,23 @@ def intstr_repr(v: Any) -> str:
         return f'intstr.IntOrString{{Type:1, IntVal:0, StrVal:{json.dumps(v)}}}'
     n = v if isinstance(v, int) and not isinstance(v, bool) else 0
     return f'intstr.IntOrString{{Type:0, IntVal:{n}, StrVal:""}}'
+
+
+# a non-nil pointer inside a struct prints as its address under ``%#v``; kube-apiserver shows
+# wherever the value happened to live, this shows one fixed address of the same form
+GO_ADDRESS = "0xc000000000"
+
+
+def go_pointer(type_name: str, v: Any) -> str:
+    """``%#v`` of a pointer field: ``(*T)(nil)`` or ``(*T)(0xc…)``."""
+    return f"(*{type_name})(nil)" if v is None else f"(*{type_name})({GO_ADDRESS})"
+
+
+def go_strategy(kind: str, rolling_type: str, strategy: Obj) -> GoValue:
+    """``%#v`` of the internal ``apps.<kind>`` update strategy (``Type`` and the
+    ``RollingUpdate`` pointer), the value kube-apiserver prints for an unknown type."""
+    return GoValue(f"apps.{kind}{{Type:{json.dumps(strategy.get('type') or '', ensure_ascii=False)}, "
+                   f"RollingUpdate:{go_pointer('apps.' + rolling_type, strategy.get('rollingUpdate'))}}}")
 
 
 def intstr_value(v: Any) -> int:
@@ -66,7 +83,11 @@ def deployment_strategy(errs: Errors, spec: Obj) -> None:
     progress deadline (``ValidateDeploymentSpec``)."""
     strategy = spec.get("strategy") if isinstance(spec.get("strategy"), dict) else {}
     ru = strategy.get("rollingUpdate")
-    if strategy.get("type") == "Recreate" and ru is not None:
+    if strategy.get("type") not in (None, "Recreate", "RollingUpdate"):
+        # (the default case: the whole strategy is the value, at ``spec.strategy``)
+        errs.not_supported("spec.strategy", go_strategy("DeploymentStrategy", "RollingUpdateDeployment", strategy),
+                           ("Recreate", "RollingUpdate"))
+    elif strategy.get("type") == "Recreate" and ru is not None:
         errs.forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'")
     elif strategy.get("type", "RollingUpdate") == "RollingUpdate" and isinstance(ru, dict):
         path = "spec.strategy.rollingUpdate"
@@ -88,6 +109,11 @@ def daemonset_strategy(errs: Errors, spec: Obj) -> None:
     """``ValidateDaemonSetUpdateStrategy`` / ``ValidateRollingUpdateDaemonSet``: exactly one of
     ``maxSurge`` / ``maxUnavailable`` non-zero."""
     strategy = spec.get("updateStrategy") if isinstance(spec.get("updateStrategy"), dict) else {}
+    if strategy.get("type") not in (None, "OnDelete", "RollingUpdate"):
+        errs.not_supported("spec.updateStrategy",
+                           go_strategy("DaemonSetUpdateStrategy", "RollingUpdateDaemonSet", strategy),
+                           ("RollingUpdate", "OnDelete"))
+        return
     if strategy.get("type", "RollingUpdate") != "RollingUpdate":
         return
     ru = strategy.get("rollingUpdate")
@@ -111,11 +137,18 @@ def statefulset_strategy(errs: Errors, spec: Obj) -> None:
     strategy = spec.get("updateStrategy") if isinstance(spec.get("updateStrategy"), dict) else {}
     st, ru = strategy.get("type"), strategy.get("rollingUpdate")
     if st == "OnDelete" and ru is not None:
-        errs.invalid("spec.updateStrategy.rollingUpdate", ru, "only allowed for updateStrategy 'RollingUpdate'")
+        # the internal struct: ``Partition`` an int32 (0 when not given), ``MaxUnavailable`` a pointer
+        ru = ru if isinstance(ru, dict) else {}
+        partition = ru.get("partition") if isinstance(ru.get("partition"), int) else 0
+        value = GoValue(f"apps.RollingUpdateStatefulSetStrategy{{Partition:{partition}, "
+                        f"MaxUnavailable:{go_pointer('intstr.IntOrString', ru.get('maxUnavailable'))}}}")
+        errs.invalid("spec.updateStrategy.rollingUpdate", value, "only allowed for updateStrategy 'RollingUpdate'")
     elif st == "RollingUpdate" and isinstance(ru, dict):
         nonneg(errs, ru, "partition", "spec.updateStrategy.rollingUpdate.partition")
     elif st not in (None, "OnDelete", "RollingUpdate"):
-        errs.invalid("spec.updateStrategy", strategy, "must be 'RollingUpdate' or 'OnDelete'")
+        errs.invalid("spec.updateStrategy",
+                     go_strategy("StatefulSetUpdateStrategy", "RollingUpdateStatefulSetStrategy", strategy),
+                     "must be 'RollingUpdate' or 'OnDelete'")
     policy = spec.get("persistentVolumeClaimRetentionPolicy")
     if isinstance(policy, dict):
         for k in ("whenDeleted", "whenScaled"):
@@ -129,9 +162,6 @@ def deployment(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     nonneg(errs, spec, "replicas", "spec.replicas")
     nonneg(errs, spec, "revisionHistoryLimit", "spec.revisionHistoryLimit")
     nonneg(errs, spec, "minReadySeconds", "spec.minReadySeconds")
-    st = (spec.get("strategy") or {}).get("type")
-    if st is not None and st not in ("Recreate", "RollingUpdate"):
-        errs.not_supported("spec.strategy.type", st, ("Recreate", "RollingUpdate"))
     selector_and_template(spec_of(obj), errs, ("Always",), "deployment", update, spec_of(old))
     deployment_strategy(errs, spec)
 
