@@ -83,7 +83,9 @@ class ClusterDNS:
             gen = self.generation
             self._snap = Snapshot(self.services.list(), self.slices.list(),
                                   [(n.get("metadata") or {}).get("name", "") for n in self.namespaces.list()],
-                                  self.cfg.domain, [str(self.cfg.nets.service_cidr), str(self.cfg.nets.cluster_cidr)])
+                                  self.cfg.domain, [str(self.cfg.nets.service_cidr), str(self.cfg.nets.cluster_cidr)],
+                                  dns_service=("kube-system", "kube-dns"),
+                                  local_ips=[str(self.cfg.nets.host_address)])
             self._snap_gen = gen
         return self._snap, self._snap_gen
 

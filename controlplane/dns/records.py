@@ -12,6 +12,10 @@ Names (zone ``cluster.local`` by default, TTL 5 s):
 - ``a-b-c-d.ns.pod.zone``: A for that IP (CoreDNS's ``pods insecure``);
 - PTR in the reverse zones of the service and cluster CIDRs: cluster IPs and the ready endpoint
   IPs of every Service (``hostname.svc.ns.svc.zone`` or ``a-b-c-d.svc.ns.svc.zone``);
+- the zone's own records: ``NS`` at the apex naming ``ns.dns.zone``, whose A is the cluster
+  IP of the DNS server's own Service (``kube-system/kube-dns``; the server's address when there
+  is none, as CoreDNS falls back to its local IPs), and the TXT ``dns-version.zone`` = "1.1.0"
+  (the DNS schema version, TTL 28800);
 - a name inside the zones that does not exist: NXDOMAIN; one that exists without records of
   the asked type (AAAA of an IPv4 Service, an empty non-terminal): NOERROR and no answer, both
   with the zone's SOA as authority. Anything else is not ours (``Answer.forward``).
@@ -24,14 +28,16 @@ import ipaddress
 from dataclasses import dataclass, field
 
 TTL = 5
-A, AAAA, CNAME, SRV, PTR, SOA, ANY, NS = "A", "AAAA", "CNAME", "SRV", "PTR", "SOA", "ANY", "NS"
+A, AAAA, CNAME, SRV, PTR, SOA, ANY, NS, TXT = "A", "AAAA", "CNAME", "SRV", "PTR", "SOA", "ANY", "NS", "TXT"
+DNS_SCHEMA_VERSION = "1.1.0"  # the kubernetes plugin's DNSSchemaVersion (dns-version.<zone> TXT)
+DNS_VERSION_TTL = 28800
 
 
 @dataclass
 class Record:
     name: str
     rtype: str
-    data: tuple  # A: (ip,), CNAME/PTR: (target,), SRV: (priority, weight, port, target)
+    data: tuple  # A: (ip,), CNAME/PTR/NS: (target,), SRV: (priority, weight, port, target), TXT: (text,)
     ttl: int = TTL
 
 
@@ -78,7 +84,8 @@ class Snapshot:
     """An immutable view of the cluster for answering queries (rebuilt on changes)."""
 
     def __init__(self, services: list[dict], slices: list[dict], namespaces: list[str], domain: str = "cluster.local",
-                 reverse_cidrs: list[str] | None = None) -> None:
+                 reverse_cidrs: list[str] | None = None, dns_service: tuple[str, str] | None = None,
+                 local_ips: list[str] | None = None) -> None:
         self.domain = domain.strip(".").lower()
         self.namespaces = set(namespaces)
         self.services: dict[tuple[str, str], _Svc] = {}
@@ -111,6 +118,8 @@ class Snapshot:
                 ready = cond.get("ready") is not False
                 for addr in (ep.get("addresses") or [])[:1]:
                     s.endpoints.append(_Ep(addr, ep.get("hostname"), ready))
+        own = self.services.get(dns_service) if dns_service else None
+        self.ns_ips = [own.cluster_ip] if own is not None and own.cluster_ip else list(local_ips or [])
         self.by_ip: dict[str, list[str]] = {}
         for s in self.services.values():
             if s.cluster_ip:
@@ -157,12 +166,29 @@ def answer(snap: Snapshot, qname: str, qtype: str, _depth: int = 0) -> Answer:
     if qtype == SOA and not labels:
         return Answer(answers=[Record(snap.domain, SOA, ())])
     if not labels:
-        return _nodata(zone)
+        return _apex_ns(snap) if qtype == NS else _nodata(zone)
+    if labels == ["dns-version"]:
+        if qtype != TXT:  # (not a Service or pod name: the kubernetes plugin's NXDOMAIN)
+            return _nx(zone)
+        return Answer(answers=[Record(name, TXT, (DNS_SCHEMA_VERSION,), DNS_VERSION_TTL)])
+    if labels == ["ns", "dns"]:
+        if qtype in (A, ANY) and snap.ns_ips:
+            return Answer(answers=[Record(name, A, (ip,)) for ip in snap.ns_ips])
+        return _nx(zone) if qtype == TXT else _nodata(zone)
     if labels[-1] == "svc":
         return _svc_name(snap, name, labels[:-1], qtype, zone, _depth)
     if labels[-1] == "pod":
         return _pod_name(snap, name, labels[:-1], qtype, zone)
     return _nx(zone)
+
+
+def _apex_ns(snap: Snapshot) -> Answer:
+    """CoreDNS's NS answer for the zone: ``ns.dns.<zone>``, its addresses as additional records."""
+    if not snap.ns_ips:
+        return _nodata(snap.domain)
+    host = f"ns.dns.{snap.domain}"
+    return Answer(answers=[Record(snap.domain, NS, (host + ".",))],
+                  additional=[Record(host, A, (ip,)) for ip in snap.ns_ips])
 
 
 def _pod_name(snap: Snapshot, name: str, labels: list[str], qtype: str, zone: str) -> Answer:

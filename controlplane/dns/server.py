@@ -22,8 +22,9 @@ from typing import Callable
 
 from dnslib import AAAA as RD_AAAA
 from dnslib import CNAME as RD_CNAME
+from dnslib import NS as RD_NS
 from dnslib import PTR as RD_PTR
-from dnslib import QTYPE, RCODE, RR, SOA as RD_SOA, SRV as RD_SRV, A as RD_A, DNSRecord
+from dnslib import QTYPE, RCODE, RR, SOA as RD_SOA, SRV as RD_SRV, TXT as RD_TXT, A as RD_A, DNSRecord
 
 from prometheus_client import Counter
 
@@ -49,6 +50,10 @@ def _rr(r: REC.Record, qname: object) -> RR:
         return RR(name, QTYPE.CNAME, rdata=RD_CNAME(r.data[0]), ttl=r.ttl)
     if r.rtype == REC.PTR:
         return RR(name, QTYPE.PTR, rdata=RD_PTR(r.data[0]), ttl=r.ttl)
+    if r.rtype == REC.NS:
+        return RR(name, QTYPE.NS, rdata=RD_NS(r.data[0]), ttl=r.ttl)
+    if r.rtype == REC.TXT:
+        return RR(name, QTYPE.TXT, rdata=RD_TXT(r.data[0]), ttl=r.ttl)
     if r.rtype == REC.SRV:
         pr, w, port, target = r.data
         return RR(name, QTYPE.SRV, rdata=RD_SRV(pr, w, port, target), ttl=r.ttl)

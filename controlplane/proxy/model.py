@@ -200,6 +200,27 @@ def service_ports(svc: dict, slices: list[dict]) -> list[ServicePort]:
     return out
 
 
+def health_check(svc: dict, slices: Iterable[dict], node: str) -> tuple[int, int] | None:
+    """(healthCheckNodePort, this node's ready endpoints) of a Service kube-proxy serves a
+    health check for: one it programs, type LoadBalancer with ``externalTrafficPolicy: Local``
+    and a health check port. Endpoints count once per address across the Service's slices and
+    ports (kube-proxy's LocalReadyEndpoints); terminating ones are not ready."""
+    spec = svc.get("spec") or {}
+    port = spec.get("healthCheckNodePort")
+    if not proxied(svc) or spec.get("type") != "LoadBalancer" or spec.get("externalTrafficPolicy") != "Local" \
+            or not isinstance(port, int) or not 1 <= port <= 65535:
+        return None
+    local: set[str] = set()
+    for sl in slices:
+        if (sl.get("addressType") or "IPv4") != "IPv4":
+            continue
+        for ep in sl.get("endpoints") or []:
+            cond = ep.get("conditions") or {}
+            if ep.get("nodeName") == node and cond.get("ready") is not False and not cond.get("terminating"):
+                local.update((ep.get("addresses") or [])[:1])
+    return port, len(local)
+
+
 def host_published_ports(slices: Iterable[dict], host_address: str) -> set[tuple[str, int, int]]:
     """(protocol, port, loopback port) the host exposes at the host address: endpoints of
     slices managed by ``HOST_SERVICES_MANAGER`` that hold the host address (the apiserver,

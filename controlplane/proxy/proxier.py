@@ -11,7 +11,9 @@ checking each changed fragment alone with ``nft -c``) is logged, gets a Warning 
 left out; the rest is programmed. A small second table on the host maps 127.0.0.1's
 NodePorts/LoadBalancer ports/hostPorts to the node and the host address's published ports to
 loopback (``rules.host_script``); ports a host process already listens on are skipped (Event).
-Metrics use kube-proxy's names. Neighbours: ``model``/``rules``/``policy`` (pure),
+LoadBalancer Services with ``externalTrafficPolicy: Local`` get kube-proxy's health-check
+server on their ``healthCheckNodePort`` (``healthcheck.py``), in the node's namespace and on
+the host's 127.0.0.1 like a NodePort. Metrics use kube-proxy's names. Neighbours: ``model``/``rules``/``policy`` (pure),
 ``controlplane.network`` (names, addresses), the agent (runs it) or ``cmd/proxy.py``.
 """
 
@@ -32,16 +34,19 @@ from controlplane.client.informer import Informer, object_key
 from controlplane.client.rest import RestClient
 from controlplane.log import get_logger
 from controlplane.network import addressing as A
-from controlplane.network.hostcmd import CommandError, delete_table, netns_exists, nft
+from controlplane.network.hostcmd import NETNS_DIR, CommandError, delete_table, netns_exists, nft
 from controlplane.machinery.podresources import host_ports
 from controlplane.proxy import model as M
 from controlplane.proxy import policy as P
 from controlplane.proxy import rules as RL
+from controlplane.proxy.healthcheck import EVENT_REASON as HEALTHCHECK_FAILED
+from controlplane.proxy.healthcheck import ServiceHealthServer
 from controlplane.proxy.hostports import listening_ports
 
 log = get_logger(__name__)
 TRIGGER_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30)
+HEALTH_TIMEOUT = 60.0  # a change waiting longer than this makes the proxy unhealthy (kube-proxy: 2 x 30 s)
 
 
 @dataclass
@@ -128,6 +133,11 @@ class Proxier:
         self.synced = asyncio.Event()
         self.syncs = 0
         self.last_full = 0.0
+        self.sync_ok = False  # the last sync succeeded
+        self.pending_since: float | None = None  # oldest change not yet synced (monotonic)
+        self.health_wanted: dict[str, tuple[int, int]] = {}  # ns/name -> (healthCheckNodePort, local endpoints)
+        self.health = ServiceHealthServer(cfg.node, netns=str(NETNS_DIR / cfg.netns), proxy_healthy=self.healthy,
+                                          on_failure=self._health_failed)
         self.services.add_handler(self._on_service)
         self.slices.add_handler(self._on_slice)
         self.policies.add_handler(lambda t, o, old: self._mark_policy())
@@ -136,7 +146,18 @@ class Proxier:
 
     # -- change tracking ---------------------------------------------------------------
     def _kick(self) -> None:
+        if self.pending_since is None:
+            self.pending_since = time.monotonic()
         self.wake.set()
+
+    def healthy(self) -> bool:
+        """kube-proxy's ``serviceProxyHealthy``: the last sync worked and no change has waited
+        longer than ``HEALTH_TIMEOUT`` for one."""
+        return self.sync_ok and (self.pending_since is None
+                                 or time.monotonic() - self.pending_since < HEALTH_TIMEOUT)
+
+    def _health_failed(self, key: str, message: str) -> None:
+        self._event(self.services.get(key), HEALTHCHECK_FAILED, message)
 
     def _on_service(self, etype: str, svc: dict, old: dict | None) -> None:
         self.dirty.add(object_key(svc))
@@ -192,6 +213,7 @@ class Proxier:
                     break
             await self._loop(stop)
         finally:
+            await self.health.close()
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -208,6 +230,7 @@ class Proxier:
                 backoff = 0.5
                 wait = self.cfg.full_sync_period
             except Exception as e:  # noqa: BLE001 - log, count, retry with a full sync
+                self.sync_ok = False
                 self.metrics.failures.inc()
                 log.error("proxy sync failed; retrying with a full sync", error=str(e), node=self.cfg.node)
                 self.need_full = True
@@ -257,6 +280,15 @@ class Proxier:
             self._event(svc, "FailedToProgramService", f"kube-proxy on {self.cfg.node} cannot program it: {e}")
             return {}
 
+    def _health_checks(self, keys: set[str]) -> None:
+        for key in keys:
+            svc = self.services.get(key)
+            hc = M.health_check(svc, self.slices.by_index("service", key), self.cfg.node) if svc is not None else None
+            if hc is None:
+                self.health_wanted.pop(key, None)
+            else:
+                self.health_wanted[key] = hc
+
     def _policy_fragments(self) -> dict[str, RL.Fragment]:
         pods = [r for r in (P.pod_ref(p) for p in self.pods.list()) if r is not None]
         local_net = self.cfg.addrs.pod_cidr
@@ -280,7 +312,9 @@ class Proxier:
     async def sync(self) -> None:
         t0 = time.monotonic()
         full = self.need_full
-        dirty, self.dirty = (set(self.services.keys()) | set(self.svc_fragments)) if full else self.dirty, set()
+        dirty, self.dirty = (set(self.services.keys()) | set(self.svc_fragments) | set(self.health_wanted)) \
+            if full else self.dirty, set()
+        self._health_checks(dirty)
         triggers, self.triggers = self.triggers, {}
         changes: dict[str, tuple[RL.Fragment | None, RL.Fragment | None]] = {}
         for key in dirty:
@@ -312,6 +346,10 @@ class Proxier:
             if changes:
                 await self._apply_partial(changes)
                 self.metrics.partial.observe(time.monotonic() - t0)
+        listening = self.health.ports()
+        await self.health.sync(self.health_wanted)
+        if self.health.ports() != listening:
+            self.host_dirty = True
         if self.host_dirty and self.cfg.program_host:
             self.host_dirty = False
             await self._sync_host()
@@ -322,6 +360,8 @@ class Proxier:
         self.metrics.last.set(now)
         self.metrics.skipped.set(len(self.bad))
         self.syncs += 1
+        self.sync_ok = True
+        self.pending_since = time.monotonic() if self.wake.is_set() else None  # (changes during the sync wait)
         self.synced.set()
 
     async def _apply_full(self, wanted: dict[str, RL.Fragment]) -> None:
@@ -389,6 +429,11 @@ class Proxier:
                 svc = self.services.get(f"{ns}/{name}")
                 if svc is not None:
                     owners[(proto, int(port))] = svc
+        for key, port in self.health.ports().items():
+            wanted.add(("tcp", port))
+            svc = self.services.get(key)
+            if svc is not None:
+                owners[("tcp", port)] = svc
         for pod in self.pods.list():
             if (pod.get("spec") or {}).get("nodeName") != self.cfg.node or not (pod.get("status") or {}).get("podIP"):
                 continue

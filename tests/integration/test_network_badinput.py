@@ -150,3 +150,105 @@ def test_service_validation_and_type_changes_as_kube_apiserver(kubectl, ns):
     kubectl("patch", "svc", "lb", "-n", ns, "-p", json.dumps({"spec": {"type": "ExternalName", "externalName": "db.example"}}))
     s = json.loads(kubectl("get", "svc", "lb", "-n", ns, "-o", "json").stdout)["spec"]
     assert not {"clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"} & set(s), s
+
+
+def _port() -> int:
+    return 30000 + uuid.uuid4().int % 2700
+
+
+def get_spec(kubectl, ns: str, name: str) -> dict:  # type: ignore[no-untyped-def]
+    return json.loads(kubectl("get", "svc", name, "-n", ns, "-o", "json").stdout)["spec"]
+
+
+def patch(kubectl, ns: str, name: str, body: dict):  # type: ignore[no-untyped-def]
+    return kubectl("patch", "svc", name, "-n", ns, "--type=merge", "-p", json.dumps(body), check=False)
+
+
+def test_health_check_node_port_allocated_reserved_and_released(kubectl, ns):
+    """A LoadBalancer with externalTrafficPolicy Local gets a healthCheckNodePort from the node
+    port range (a requested one is reserved; a taken one is kube-apiserver's InternalError); it
+    is released when the policy turns Cluster or the Service goes, and may not change."""
+    assert create(kubectl, ns, svc("lb", type="LoadBalancer", externalTrafficPolicy="Local")).returncode == 0
+    hc = get_spec(kubectl, ns, "lb")["healthCheckNodePort"]
+    assert 30000 <= hc <= 32767
+    r = create(kubectl, ns, svc("lb2", type="LoadBalancer", externalTrafficPolicy="Local", healthCheckNodePort=hc))
+    assert r.returncode != 0 and "Error from server (InternalError)" in r.stderr, r.stderr
+    assert f"Internal error occurred: failed to allocate requested HealthCheck NodePort {hc}: " \
+           "provided port is already allocated" in r.stderr
+    r = create(kubectl, ns, svc("lb2", type="LoadBalancer", externalTrafficPolicy="Local", healthCheckNodePort=29000))
+    assert "failed to allocate requested HealthCheck NodePort 29000: provided port is not in the valid range. " \
+           "The range of valid ports is 30000-32767" in r.stderr, r.stderr
+    np = get_spec(kubectl, ns, "lb")["ports"][0]["nodePort"]
+    refused(create(kubectl, ns, svc("np", type="NodePort", ports=[{"name": "http", "port": 80, "nodePort": hc}])),
+            f"spec.ports[0].nodePort: Invalid value: {hc}: provided port is already allocated")
+    refused(patch(kubectl, ns, "lb", {"spec": {"healthCheckNodePort": np}}),
+            f"spec.healthCheckNodePort: Invalid value: {np}: cannot change healthCheckNodePort on loadBalancer "
+            "service with externalTraffic=Local during update")
+    refused(create(kubectl, ns, svc("np2", type="NodePort", healthCheckNodePort=_port())),
+            "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'")
+    # Local -> Cluster drops and releases it; back to Local allocates one again
+    assert patch(kubectl, ns, "lb", {"spec": {"externalTrafficPolicy": "Cluster"}}).returncode == 0
+    assert "healthCheckNodePort" not in get_spec(kubectl, ns, "lb")
+    assert create(kubectl, ns, svc("lb2", type="LoadBalancer", externalTrafficPolicy="Local",
+                                   healthCheckNodePort=hc)).returncode == 0
+    assert get_spec(kubectl, ns, "lb2")["healthCheckNodePort"] == hc
+    assert patch(kubectl, ns, "lb", {"spec": {"externalTrafficPolicy": "Local"}}).returncode == 0
+    hc2 = get_spec(kubectl, ns, "lb")["healthCheckNodePort"]
+    assert 30000 <= hc2 <= 32767 and hc2 != hc
+    # a dry run shows kube-apiserver's placeholder ports and takes nothing
+    dry = json.loads(kubectl("create", "-n", ns, "--dry-run=server", "-o", "json", "-f", "-", input=yaml.safe_dump(
+        svc("dry", type="LoadBalancer", externalTrafficPolicy="Local"))).stdout)["spec"]
+    assert (dry["ports"][0]["nodePort"], dry["healthCheckNodePort"]) == (32769, 32770)
+    kubectl("delete", "svc", "lb2", "-n", ns)  # deletion gives it back
+    assert create(kubectl, ns, svc("np", type="NodePort", ports=[{"name": "http", "port": 80, "nodePort": hc}])
+                  ).returncode == 0
+
+
+def test_a_refused_update_gives_back_what_it_took(kubectl, ns):
+    """kube-apiserver's allocation transaction: an update that takes node ports (or frees a
+    cluster IP) and then fails validation leaves the allocations as they were, at once."""
+    assert create(kubectl, ns, svc("web")).returncode == 0
+    port, hc = _port(), _port()
+    bad = {"spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "healthCheckNodePort": hc,
+                    "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": port}],
+                    "sessionAffinity": "Sometimes"}}
+    refused(patch(kubectl, ns, "web", bad), 'spec.sessionAffinity: Unsupported value: "Sometimes"')
+    assert "nodePort" not in get_spec(kubectl, ns, "web")["ports"][0]
+    # both ports are free again, without waiting for the repair loop
+    assert create(kubectl, ns, svc("taker", type="LoadBalancer", externalTrafficPolicy="Local", healthCheckNodePort=hc,
+                                   ports=[{"name": "http", "port": 80, "nodePort": port}])).returncode == 0
+    # ClusterIP -> ExternalName with a bad externalName keeps the cluster IP held
+    ip = get_spec(kubectl, ns, "web")["clusterIP"]
+    refused(patch(kubectl, ns, "web", {"spec": {"type": "ExternalName", "externalName": "-bad-"}}),
+            'spec.externalName: Invalid value: "-bad-"')
+    assert get_spec(kubectl, ns, "web")["clusterIP"] == ip
+    refused(create(kubectl, ns, svc("thief", clusterIP=ip)), f"failed to allocate IP {ip}: provided IP is already allocated")
+
+
+def test_cluster_ip_none_on_a_node_port_service(kubectl, ns):
+    assert create(kubectl, ns, svc("np", type="NodePort")).returncode == 0
+    r = patch(kubectl, ns, "np", {"spec": {"clusterIP": "None"}})
+    refused(r, 'spec.clusterIPs[0]: Invalid value: []string{"None"}: may not change once set',
+            "spec.clusterIPs[0]: Invalid value: \"None\": may not be set to 'None' for NodePort services")
+    assert r.stderr.index("may not change once set") < r.stderr.index("may not be set to 'None'")
+
+
+def test_server_side_apply_follows_the_traffic_policy(kubectl, ns):
+    """``kubectl apply --server-side`` goes through the same rules: Local allocates the health
+    check port, Cluster drops and releases it, a changed cluster IP is refused."""
+    def apply(**spec):  # type: ignore[no-untyped-def]
+        obj = svc("s", **spec)
+        obj["metadata"]["namespace"] = ns
+        return kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(obj), check=False)
+
+    assert apply(type="LoadBalancer", externalTrafficPolicy="Local").returncode == 0
+    first = get_spec(kubectl, ns, "s")
+    assert 30000 <= first["healthCheckNodePort"] <= 32767
+    r = apply(type="LoadBalancer", externalTrafficPolicy="Cluster")
+    assert r.returncode == 0, r.stderr
+    assert "healthCheckNodePort" not in get_spec(kubectl, ns, "s")
+    assert create(kubectl, ns, svc("taker", type="LoadBalancer", externalTrafficPolicy="Local",
+                                   healthCheckNodePort=first["healthCheckNodePort"])).returncode == 0
+    refused(apply(type="LoadBalancer", clusterIP="10.43.250.250"),
+            'spec.clusterIPs[0]: Invalid value: []string{"10.43.250.250"}: may not change once set')
+    assert get_spec(kubectl, ns, "s")["clusterIP"] == first["clusterIP"]

@@ -333,6 +333,65 @@ def test_external_name_to_a_cluster_service_and_endpoint_ptr(net_cluster, ns):
     c.kubectl("delete", "svc", "alias", "aliased", "-n", ns)
 
 
+def test_health_check_node_port_and_the_dns_zone_records(net_cluster, ns):
+    """kube-proxy's health check: each node's proxy answers on a LoadBalancer Service's
+    healthCheckNodePort (externalTrafficPolicy Local) with its own ready endpoints, 200 or 503,
+    in the node's namespace and on the host's 127.0.0.1; a policy back to Cluster closes it.
+    The cluster DNS answers the zone's NS, ns.dns and dns-version records as CoreDNS does."""
+    c = net_cluster
+    c.apply([service("local", {"app": "web"}, port=free_port(), typ="LoadBalancer", externalTrafficPolicy="Local"),
+             service("nobody", {"app": "nobody"}, port=free_port(), typ="LoadBalancer",
+                     externalTrafficPolicy="Local")], ns)
+    hc = c.get("svc", "local", ns)["spec"]["healthCheckNodePort"]
+    hc_nobody = c.get("svc", "nobody", ns)["spec"]["healthCheckNodePort"]
+    assert 30000 <= hc <= 32767 and hc != hc_nobody
+    nodes = {n["metadata"]["name"]: str(A.NodeAddresses.parse(n["spec"]["podCIDR"]).node_link_address)
+             for n in json.loads(c.kubectl("get", "nodes", "-o", "json").stdout)["items"]}
+
+    def health(addr: str, port: int):  # type: ignore[no-untyped-def]
+        try:
+            with urllib.request.urlopen(f"http://{addr}:{port}/healthz", timeout=3) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+        except OSError:
+            return None
+
+    def expected(name: str, count: int) -> tuple[int, dict]:
+        return (200 if count else 503), {"service": {"namespace": ns, "name": name}, "localEndpoints": count,
+                                         "serviceProxyHealthy": True}
+
+    def per_node() -> Counter:
+        return Counter(p["spec"]["nodeName"] for p in c.pods(ns, "app=web") if any(
+            x.get("type") == "Ready" and x.get("status") == "True" for x in (p.get("status") or {}).get("conditions") or []))
+
+    for node, addr in nodes.items():
+        wait_for(lambda: health(addr, hc) == expected("local", per_node()[node]), f"health check of {node}")
+        wait_for(lambda: health(addr, hc_nobody) == expected("nobody", 0), f"empty health check of {node}")
+    on_host = wait_for(lambda: health("127.0.0.1", hc), "no health check on 127.0.0.1")
+    assert on_host in [expected("local", n) for n in per_node().values()] + [expected("local", 0)], on_host
+    c.kubectl("patch", "svc", "local", "-n", ns, "--type=merge", "-p", '{"spec":{"externalTrafficPolicy":"Cluster"}}')
+    assert "healthCheckNodePort" not in c.get("svc", "local", ns)["spec"]
+    for addr in nodes.values():
+        wait_for(lambda: health(addr, hc) is None, "the health check was not closed")
+    c.kubectl("delete", "svc", "local", "nobody", "-n", ns)
+
+    from dnslib import DNSRecord
+
+    port = int((c.work / "dns-port").read_text())
+
+    def ask(name: str, qtype: str) -> DNSRecord:
+        return DNSRecord.parse(DNSRecord.question(name, qtype).send("127.0.0.1", port, timeout=3))
+
+    zone = ask("cluster.local", "NS")
+    assert [(str(r.rname), str(r.rdata)) for r in zone.rr] == [("cluster.local.", "ns.dns.cluster.local.")]
+    assert [str(r.rdata) for r in zone.ar] == [c.net.dns_ip]
+    assert [str(r.rdata) for r in ask("ns.dns.cluster.local", "A").rr] == [c.net.dns_ip]
+    assert [str(r.rdata) for r in ask("dns-version.cluster.local", "TXT").rr] == ['"1.1.0"']
+    out = c.exec(ns, "client", "nslookup -type=txt dns-version.cluster.local", check=False).stdout
+    assert "1.1.0" in out, out
+
+
 def test_ingress_controller_routes_hosts_paths_and_tls(net_cluster, ns, tmp_path):
     """The ingress controller (as ``up`` runs it, under its own identity) on free loopback ports:
     Ingress hosts and paths to Services' cluster IPs, 404 and 503 answers, the status it writes,

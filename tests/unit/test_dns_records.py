@@ -199,3 +199,43 @@ async def test_udp_and_tcp_on_one_port():
         w.close()
     finally:
         await srv.stop()
+
+
+ZONE_SNAP = R.Snapshot(SERVICES + [svc("kube-dns", "10.71.0.10", ns="kube-system")], SLICES, ["default", "kube-system"],
+                       "cluster.local", ["10.71.0.0/16"], dns_service=("kube-system", "kube-dns"),
+                       local_ips=["10.70.255.254"])
+
+
+@pytest.mark.parametrize("snap,name,qtype,rcode,answers,additional", [
+    (ZONE_SNAP, "cluster.local", "NS", "NOERROR", [("NS", "ns.dns.cluster.local.")],
+     [("A", "10.71.0.10")]),
+    (ZONE_SNAP, "ns.dns.cluster.local", "A", "NOERROR", [("A", "10.71.0.10")], []),
+    (ZONE_SNAP, "ns.dns.cluster.local", "AAAA", "NOERROR", [], []),
+    (ZONE_SNAP, "ns.dns.cluster.local", "TXT", "NXDOMAIN", [], []),
+    (ZONE_SNAP, "dns-version.cluster.local", "TXT", "NOERROR", [("TXT", "1.1.0")], []),
+    (ZONE_SNAP, "dns-version.cluster.local", "A", "NXDOMAIN", [], []),
+    (ZONE_SNAP, "web.default.svc.cluster.local", "TXT", "NOERROR", [], []),
+    (ZONE_SNAP, "default.svc.cluster.local", "NS", "NOERROR", [], []),
+    # no Service of its own (not registered): the server's address, as CoreDNS's local IPs
+    (R.Snapshot(SERVICES, SLICES, ["default"], "cluster.local", local_ips=["10.70.255.254"]),
+     "ns.dns.cluster.local", "A", "NOERROR", [("A", "10.70.255.254")], []),
+], ids=["apex-ns", "ns-a", "ns-aaaa", "ns-txt", "dns-version", "dns-version-a", "svc-txt", "non-apex-ns",
+        "ns-fallback"])
+def test_zone_records(snap, name, qtype, rcode, answers, additional):
+    a = R.answer(snap, name, qtype)
+    assert a.rcode == rcode and not a.forward
+    assert [(r.rtype, r.data[0]) for r in a.answers] == answers
+    assert [(r.rtype, r.data[0]) for r in a.additional] == additional
+    assert (a.authority_soa is not None) == (not answers)  # NODATA/NXDOMAIN carry the SOA
+
+
+async def test_server_packs_ns_and_txt():
+    srv = DNSServer(lambda: (ZONE_SNAP, 3), upstreams=[])
+    ns = DNSRecord.parse(await srv.handle(_query("cluster.local", "NS")))
+    assert ns.header.aa and [(QTYPE[r.rtype], str(r.rname), str(r.rdata), r.ttl) for r in ns.rr] == \
+        [("NS", "cluster.local.", "ns.dns.cluster.local.", 5)]
+    assert [(QTYPE[r.rtype], str(r.rname), str(r.rdata)) for r in ns.ar] == \
+        [("A", "ns.dns.cluster.local.", "10.71.0.10")]
+    txt = DNSRecord.parse(await srv.handle(_query("dns-version.cluster.local", "TXT")))
+    assert [(QTYPE[r.rtype], str(r.rdata), r.ttl) for r in txt.rr] == [("TXT", '"1.1.0"', 28800)]
+    await srv.stop()

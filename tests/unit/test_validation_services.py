@@ -113,6 +113,36 @@ def test_changing_the_cluster_ip_is_refused_with_kubernetes_message():
     assert 'spec.clusterIPs[0]: Invalid value: []string{"10.43.0.99"}: may not change once set' in causes(new, old)
 
 
+@pytest.mark.parametrize("old_spec,patch,want", [
+    # a `clusterIP: None` patch on a NodePort Service: both of ValidateServiceUpdate's errors,
+    # the update's first (the plural follows the changed singular: normalizeClusterIPs)
+    (dict(type="NodePort", clusterIP="10.43.0.50", clusterIPs=["10.43.0.50"]), {"clusterIP": "None"},
+     ['spec.clusterIPs[0]: Invalid value: []string{"None"}: may not change once set',
+      "spec.clusterIPs[0]: Invalid value: \"None\": may not be set to 'None' for NodePort services"]),
+    (dict(type="LoadBalancer", clusterIP="10.43.0.50", clusterIPs=["10.43.0.50"]),
+     {"clusterIP": "None", "clusterIPs": ["None"]},
+     ['spec.clusterIPs[0]: Invalid value: []string{"None"}: may not change once set',
+      "spec.clusterIPs[0]: Invalid value: \"None\": may not be set to 'None' for LoadBalancer services"]),
+    (dict(clusterIP="None", clusterIPs=["None"]), {"clusterIP": "10.43.0.9", "clusterIPs": ["10.43.0.9"]},
+     ['spec.clusterIPs[0]: Invalid value: []string{"10.43.0.9"}: may not change once set']),
+    (dict(clusterIP="None", clusterIPs=["None"]), {"selector": {"a": "b"}}, []),  # headless stays headless
+    (dict(clusterIP="10.43.0.50", clusterIPs=["10.43.0.50"]), {"type": "ExternalName", "externalName": "db.example",
+                                                              "clusterIP": None, "clusterIPs": None}, []),
+], ids=["none-on-nodeport", "none-on-lb", "headless-gets-ip", "headless-kept", "to-externalname"])
+def test_cluster_ip_update_rules(old_spec, patch, want):
+    old = apply_defaults(svc(**old_spec), SVC)
+    new = copy.deepcopy(old)
+    for k, v in patch.items():
+        if v is None:
+            new["spec"].pop(k, None)
+            new["spec"].pop("ipFamilies", None)
+            new["spec"].pop("ipFamilyPolicy", None)
+            new["spec"].pop("internalTrafficPolicy", None)
+        else:
+            new["spec"][k] = v
+    assert [c for c in causes(new, old) if c.startswith("spec.clusterIPs")] == want
+
+
 def _stored(**spec: Any) -> dict:
     s = apply_defaults(svc(**spec), SVC)
     s["spec"].setdefault("clusterIP", "10.43.0.50")
@@ -129,7 +159,14 @@ def _stored(**spec: Any) -> dict:
      ["internalTrafficPolicy", "sessionAffinity"]),
     (_stored(type="NodePort", externalTrafficPolicy="Local"), {"type": "ClusterIP", "externalTrafficPolicy": "Cluster"},
      [], ["externalTrafficPolicy"]),  # changed by the user too: validation answers
-], ids=["lb-to-clusterip", "nodeport-to-externalname", "etp-changed"])
+    (_stored(type="LoadBalancer", externalTrafficPolicy="Local", healthCheckNodePort=30200),
+     {"externalTrafficPolicy": "Cluster"}, ["healthCheckNodePort"], ["ports.0.port"]),
+    (_stored(type="LoadBalancer", externalTrafficPolicy="Local", healthCheckNodePort=30200),
+     {"type": "NodePort"}, ["healthCheckNodePort"], ["externalTrafficPolicy"]),
+    (_stored(type="LoadBalancer", externalTrafficPolicy="Local", healthCheckNodePort=30200),
+     {"externalTrafficPolicy": "Cluster", "healthCheckNodePort": 30201}, [], ["healthCheckNodePort"]),
+], ids=["lb-to-clusterip", "nodeport-to-externalname", "etp-changed", "local-to-cluster-drops-hc",
+        "lb-to-nodeport-drops-hc", "hc-changed-too"])
 def test_type_changes_drop_what_only_the_old_type_used(old, patch, gone, kept):
     new = copy.deepcopy(old)
     new["spec"].update(patch)

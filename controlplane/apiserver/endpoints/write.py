@@ -27,6 +27,7 @@ from controlplane.apiserver.patch import apply_patch
 from controlplane.apiserver.patch.ssa import server_side_apply
 from controlplane.apiserver.persistence.codec import object_key
 from controlplane.apiserver.strategy import generic
+from controlplane.apiserver.strategy.base import Finish
 from controlplane.machinery import yamlbounded
 from controlplane.machinery.timestamps import now_rfc3339
 
@@ -74,14 +75,20 @@ async def create_object(api: Api, info: ResourceInfo, obj: dict[str, Any], *, st
         obj = info.strategy.default_and_validate(info, mutated, strict=strict, old=None)
     await chain.validate("CREATE", info, ns, obj["metadata"].get("name"), obj, None, dry_run=dry, options=options)
     strategy = info.strategy
-    await strategy.before_create(api, obj, dry=dry)  # e.g. a Service's clusterIP
+    finish = await strategy.before_create(api, obj, dry=dry)  # e.g. a Service's clusterIP
     if dry:
+        if finish is not None:
+            await finish(False)
         return obj
     try:
         obj = await api.store.create(info, obj)
     except BaseException:
+        if finish is not None:
+            await finish(False)
         await strategy.create_failed(api, obj)
         raise
+    if finish is not None:
+        await finish(True)
     await strategy.after_write(api, obj)
     return obj
 
@@ -127,13 +134,30 @@ async def update(api: Api, request: Request, t: hc.Target) -> HTTPResponse:
 async def write_update(api: Api, info: ResourceInfo, namespace: str | None, name: str, compute: Compute, *,
                        subresource: str, strict: bool, manager: str | None, dry: bool,
                        operation: str = "Update", prepared: bool = False) -> dict[str, Any]:
-    """Read-modify-write with retries: ``compute(current) -> desired`` (a fresh copy each try)."""
+    """Read-modify-write with retries: ``compute(current) -> desired`` (a fresh copy each try).
+    The strategy's ``before_update`` runs on the main resource only (a subresource such as
+    ``/status`` keeps the stored spec, as kube-apiserver's status stores have no hooks); the
+    ``Finish`` it returns settles each try: False for one that was not stored (refused, or
+    retried after a conflict), True for the one that was."""
 
     strategy = info.strategy
     chain = api.admission
     options = {"fieldManager": manager} if manager else None
+    pending: list[Finish] = []
+
+    async def settle(stored: bool) -> None:
+        while pending:
+            await pending.pop()(stored)
+
+    async def begin(old: dict[str, Any], new: dict[str, Any]) -> None:
+        if subresource:
+            return
+        finish = await strategy.before_update(api, old, new, dry=dry)
+        if finish is not None:
+            pending.append(finish)
 
     async def mutate(current: dict[str, Any]) -> dict[str, Any] | None:
+        await settle(False)  # an earlier try was not stored
         old = copy.deepcopy(current)
         desired = await compute(current)
         mutated = await chain.mutate("UPDATE", info, namespace, name, desired, old, subresource=subresource,
@@ -142,15 +166,15 @@ async def write_update(api: Api, info: ResourceInfo, namespace: str | None, name
             new = generic.default_and_validate(info, mutated, strict=strict, old=old, subresource=subresource) \
                 if chain.may_change(info, subresource, "UPDATE") else mutated
         else:
-            await strategy.before_update(api, old, mutated, dry=dry)  # e.g. keep the clusterIP
+            await begin(old, mutated)  # e.g. keep the clusterIP, allocate node ports
             new = generic.prepare_update(info, old, mutated, subresource=subresource, strict=strict,
-                                    manager=manager, operation=operation)
+                                         manager=manager, operation=operation)
         await chain.validate("UPDATE", info, namespace, name, new, old, subresource=subresource, dry_run=dry,
                              options=options)
         if generic.unchanged(old, new) and not api.store.is_stale(info, namespace, name):
             return None  # (a value read with an old encryption key is written again even so)
         if prepared:
-            await strategy.before_update(api, old, new, dry=dry)
+            await begin(old, new)
         if dry:
             raise _DryRunResult(new)
         return new
@@ -159,7 +183,12 @@ async def write_update(api: Api, info: ResourceInfo, namespace: str | None, name
         old, new = await api.store.guaranteed_update(info, namespace, name, mutate,
                                                      suggest=lambda: cached_copy(api, info, namespace, name))
     except _DryRunResult as r:
+        await settle(False)
         return r.obj
+    except BaseException:
+        await settle(False)
+        raise
+    await settle(True)
     if new is None:
         return old
     if generic.deletion_complete(info, new):

@@ -74,6 +74,11 @@ def invalid(kind: str, name: str, causes: list[dict[str, str]], group: str = "")
                     details={"name": name, "group": group, "kind": kind}, causes=causes)
 
 
+def internal(message: str) -> ApiError:
+    """500 InternalError as ``apierrors.NewInternalError(err)``: the error's text as the one cause."""
+    return ApiError(500, "InternalError", f"Internal error occurred: {message}", causes=[{"message": message}])
+
+
 def gone(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
 

@@ -18,7 +18,7 @@ allocator, the CRD controller), which ``server.app.ApiServer`` provides.
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Literal, Protocol
+from typing import Any, Awaitable, Callable, Literal, Protocol
 
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.meta import errors
@@ -29,6 +29,9 @@ from controlplane.machinery.scale import set_based_selector_text
 
 Obj = dict[str, Any]
 NameRule = Literal["label", "subdomain", "segment"]
+# kube-apiserver's FinishFunc: called once with whether the write was stored (commit) or not
+# (revert), e.g. a Service's allocations taken before validation refused the update
+Finish = Callable[[bool], Awaitable[None]]
 
 # Warnings for the current request (unknown fields under fieldValidation=Warn), sent by the
 # server's dispatch as ``Warning: 299 - "..."`` headers.
@@ -128,6 +131,10 @@ class Strategy:
         if info.has("status") and not self.keep_status_on_create:
             obj.pop("status", None)
 
+    def prepare_for_update(self, info: ResourceInfo, old: Obj, new: Obj) -> None:
+        """An update of the main resource, in place, before its defaults and validation
+        (kube-apiserver's PrepareForUpdate): e.g. a Service drops what only its old type used."""
+
     # -- the /scale subresource (resources that serve it) ----------------------------------------
     def scale_paths(self, info: ResourceInfo) -> tuple[str, str]:
         """Where the desired and the observed replica counts live."""
@@ -164,14 +171,20 @@ class Strategy:
         return False
 
     # -- around the storage write -----------------------------------------------------------------
-    async def before_create(self, ctx: StrategyContext, obj: Obj, *, dry: bool) -> None:
-        """Last step before a create is written (allocations; ``dry``: allocate nothing)."""
+    async def before_create(self, ctx: StrategyContext, obj: Obj, *, dry: bool) -> Finish | None:
+        """Last step before a create is written (allocations; ``dry``: allocate nothing). May
+        return a ``Finish``, called with whether the create was stored."""
+        return None
 
     async def create_failed(self, ctx: StrategyContext, obj: Obj) -> None:
         """The create was not written: undo ``before_create``."""
 
-    async def before_update(self, ctx: StrategyContext, old: Obj, new: Obj, *, dry: bool) -> None:
-        """Last step before an update is written."""
+    async def before_update(self, ctx: StrategyContext, old: Obj, new: Obj, *, dry: bool) -> Finish | None:
+        """Runs before an update is validated and written (kube-apiserver's BeginUpdate). May
+        return a ``Finish``, called once with whether this try was stored: the update path
+        calls it with False when validation, admission or the write refuses it, or when a
+        conflict makes it try again (``endpoints.write.write_update``)."""
+        return None
 
     async def after_write(self, ctx: StrategyContext, obj: Obj) -> None:
         """After every successful create/update (not on dry runs)."""

@@ -194,6 +194,7 @@ def prepare_update(info: ResourceInfo, old: Obj, new: Obj, *, subresource: str, 
                     "reason": "FieldValueForbidden", "field": "metadata.finalizers",
                     "message": f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)!r}"}],
                     info.group)
+        strategy.prepare_for_update(info, old, new)
     new["metadata"]["resourceVersion"] = old_meta.get("resourceVersion")
     new = default_and_validate(info, new, strict=strict, old=old, subresource=subresource)
     # generation follows spec changes only, compared after defaulting (an unchanged replace

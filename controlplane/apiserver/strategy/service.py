@@ -1,17 +1,21 @@
 """Services (``pkg/registry/core/service``): Kubernetes' defaults (type ClusterIP, TCP ports,
 targetPort = port, single-stack IPv4, traffic policies), DNS-1123 label names, and the
-allocation hooks: a clusterIP (and nodePorts for NodePort/LoadBalancer) taken from the
-server's ``ServiceIPAllocator`` before the create is written and released if it is not, kept
-across updates that omit it (clusterIP is immutable; node ports follow type and port changes),
-released when the Service leaves storage.
+allocation hooks: a clusterIP (nodePorts for NodePort/LoadBalancer, a healthCheckNodePort for
+a LoadBalancer with ``externalTrafficPolicy: Local``) taken from the server's
+``ServiceIPAllocator`` before the write, as one transaction (``serviceips.Allocation``) given
+back at once when the create or update is not stored; allocated values an update omits are
+kept (clusterIP is immutable; node ports follow type and port changes), the rest released
+once the update is stored or the Service leaves storage.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from controlplane.apiserver.strategy.base import Strategy, StrategyContext
+from controlplane.apiserver.discovery.registry import ResourceInfo
+from controlplane.apiserver.strategy.base import Finish, Strategy, StrategyContext
 from controlplane.apiserver.strategy.podtemplate import sub
+from controlplane.apiserver.strategy.serviceips import needs_health_check
 from controlplane.apiserver.validation.core import externally_accessible
 
 Obj = dict[str, Any]
@@ -42,8 +46,9 @@ def drop_type_dependent_fields(old: Obj, new: Obj) -> None:
             for p in ns_.get("ports") or []:
                 if isinstance(p, dict):
                     p.pop("nodePort", None)
-        if ns_.get("healthCheckNodePort") == os_.get("healthCheckNodePort"):
-            ns_.pop("healthCheckNodePort", None)
+    if needs_health_check(os_) and not needs_health_check(ns_) \
+            and ns_.get("healthCheckNodePort") == os_.get("healthCheckNodePort"):
+        ns_.pop("healthCheckNodePort", None)
     if otype == "LoadBalancer" and ntype != "LoadBalancer":
         if ns_.get("allocateLoadBalancerNodePorts") is not None \
                 and ns_.get("allocateLoadBalancerNodePorts") == os_.get("allocateLoadBalancerNodePorts"):
@@ -84,15 +89,14 @@ class ServiceStrategy(Strategy):
             spec.setdefault("allocateLoadBalancerNodePorts", True)
         sub(sub(obj, "status"), "loadBalancer")
 
-    async def before_create(self, ctx: StrategyContext, obj: Obj, *, dry: bool) -> None:
-        await ctx.service_ips.allocate(obj, dry=dry)
+    async def before_create(self, ctx: StrategyContext, obj: Obj, *, dry: bool) -> Finish | None:
+        return (await ctx.service_ips.allocate(obj, dry=dry)).finish
 
-    async def create_failed(self, ctx: StrategyContext, obj: Obj) -> None:
-        await ctx.service_ips.release(obj)
-
-    async def before_update(self, ctx: StrategyContext, old: Obj, new: Obj, *, dry: bool) -> None:
+    def prepare_for_update(self, info: ResourceInfo, old: Obj, new: Obj) -> None:
         drop_type_dependent_fields(old, new)
-        await ctx.service_ips.update(old, new, dry=dry)
+
+    async def before_update(self, ctx: StrategyContext, old: Obj, new: Obj, *, dry: bool) -> Finish | None:
+        return (await ctx.service_ips.update(old, new, dry=dry)).finish
 
     async def after_delete(self, ctx: StrategyContext, obj: Obj) -> None:
         await ctx.service_ips.release(obj)

@@ -4,7 +4,7 @@ never hand out one address or port twice (kube-apiserver's ipallocator/portalloc
 Each allocation is one key (``/registry/core/serviceipallocations/<ip>``,
 ``…/servicenodeportallocations/<port>``) created with create-if-absent, its value the owning
 Service (``namespace/name``): taking is atomic, and taking again for the same owner succeeds
-(a retried read-modify-write). Rules, with Kubernetes' messages:
+(a retried read-modify-write) without counting as newly taken. Rules, with Kubernetes' messages:
 
 - clusterIP: from the service CIDR (``--service-cidr``, 10.43.0.0/16 by default); a requested
   one must be inside it (``provided IP is not in the valid range``) and free (``provided IP is
@@ -14,9 +14,17 @@ Service (``namespace/name``): taking is atomic, and taking again for the same ow
 - nodePort (NodePort, and LoadBalancer unless ``allocateLoadBalancerNodePorts: false``): in
   30000-32767 (``provided port is not in the valid range``), free (``provided port is already
   allocated``); kept across updates, released when a port or the type goes away.
+- healthCheckNodePort (a LoadBalancer with ``externalTrafficPolicy: Local``): from the same
+  range, requested or any free one (failures are InternalErrors, as ``allocHealthCheckNodePort``),
+  kept while the policy stays Local (a change is refused), released when it goes.
+- One write's allocations are an ``Allocation`` (kube-apiserver's allocator transaction): what
+  it took is given back at once when the write is not stored (validation refused it, a
+  conflict made it retry), what it drops is released only once it is stored. A dry run
+  checks requested values and shows portallocator's placeholders (32769, 32770, …).
 - ``repair_loop`` (the primary apiserver, at start and every 3 minutes, as Kubernetes' repair
-  controllers): allocations no Service holds on two passes in a row are freed (an update that
-  failed after allocating), Services' allocations missing from storage are taken again.
+  controllers): allocations no Service holds on two passes in a row are freed (an apiserver
+  that stopped between allocating and writing), Services' allocations missing from storage
+  are taken again.
 Called by the Service strategy's hooks (``service.py``); one allocator per server.
 """
 
@@ -36,6 +44,7 @@ from controlplane.storage.interface import (
 NODE_PORT_RANGE = (30000, 32767)
 REPAIR_INTERVAL = 180.0  # seconds between repair passes (kube-apiserver's 3 minutes)
 _NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
+DRY_RUN_FIRST_PORT = 32769  # portallocator's dry-run AllocateNext: a dummy past the range
 
 
 def _owner(svc: dict[str, Any]) -> str:
@@ -55,6 +64,44 @@ def has_cluster_ip(spec: dict[str, Any]) -> bool:
     return (spec.get("type") or "ClusterIP") != "ExternalName" and ip != "None"
 
 
+def needs_health_check(spec: dict[str, Any]) -> bool:
+    """``apiservice.NeedsHealthCheck``: a LoadBalancer with ``externalTrafficPolicy: Local``
+    gets a ``healthCheckNodePort`` (kube-proxy serves its health check there)."""
+    return spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
+
+
+def _spec_node_ports(spec: dict[str, Any]) -> set[int]:
+    return {p["nodePort"] for p in spec.get("ports") or [] if isinstance(p, dict) and isinstance(p.get("nodePort"), int)}
+
+
+def held_ports(spec: dict[str, Any]) -> set[int]:
+    """The node ports a stored Service holds: its ports' and its health check's."""
+    out = _spec_node_ports(spec)
+    if isinstance(spec.get("healthCheckNodePort"), int) and spec["healthCheckNodePort"]:
+        out.add(spec["healthCheckNodePort"])
+    return out
+
+
+class Allocation:
+    """One write's allocations, kube-apiserver's allocator transaction: what it took (freed at
+    once when the write is not stored: ``finish(False)``, e.g. validation refused it) and
+    what it gives back once stored (``finish(True)``: ports a type change dropped, the cluster
+    IP of a Service turned ExternalName)."""
+
+    def __init__(self, allocator: "ServiceIPAllocator", owner: str) -> None:
+        self.allocator = allocator
+        self.owner = owner
+        self.taken: list[str] = []  # keys this write created
+        self.release: list[str] = []  # keys freed when it is stored
+        self.dry_ports: list[int] = []  # a dry run's ports (checked, never taken)
+
+    async def finish(self, stored: bool) -> None:
+        keys = self.release if stored else self.taken
+        self.taken, self.release = [], []
+        for key in keys:
+            await self.allocator._free(key, self.owner)
+
+
 class ServiceIPAllocator:
     def __init__(self, backend: Backend, cidr: str) -> None:
         self.backend = backend
@@ -70,13 +117,28 @@ class ServiceIPAllocator:
     def _port_key(self, port: int) -> str:
         return object_key("core", "servicenodeportallocations", None, str(port))
 
-    async def _take(self, key: str, owner: str) -> bool:
+    async def _take(self, key: str, owner: str) -> str | None:
+        """``"new"`` when this call took the allocation, ``"held"`` when ``owner`` holds it
+        already, None when someone else does."""
         try:
             await self.backend.create(key, owner.encode())
-            return True
+            return "new"
         except KeyExistsError:
             cur = await self.backend.get(key)
-            return cur is not None and cur.value.decode(errors="replace") == owner
+            return "held" if cur is not None and cur.value.decode(errors="replace") == owner else None
+
+    async def _available(self, key: str, owner: str) -> bool:
+        cur = await self.backend.get(key)
+        return cur is None or cur.value.decode(errors="replace") == owner
+
+    async def _claim(self, key: str, txn: Allocation, *, dry: bool) -> bool:
+        """Take ``key`` for the write (a dry run only checks it is free)."""
+        if dry:
+            return await self._available(key, txn.owner)
+        got = await self._take(key, txn.owner)
+        if got == "new":
+            txn.taken.append(key)
+        return got is not None
 
     async def _free(self, key: str, owner: str | None = None) -> None:
         try:
@@ -89,9 +151,8 @@ class ServiceIPAllocator:
             pass
 
     # -- cluster IPs ------------------------------------------------------------------------------
-    async def _cluster_ip(self, svc: dict[str, Any], *, dry: bool) -> None:
+    async def _cluster_ip(self, svc: dict[str, Any], txn: Allocation, *, dry: bool) -> None:
         spec = svc.setdefault("spec", {})
-        owner = _owner(svc)
         requested = spec.get("clusterIP")
         if requested:
             try:
@@ -102,16 +163,16 @@ class ServiceIPAllocator:
             if ip not in self.net:
                 raise self._ips_invalid(svc, requested, f"the provided IP ({requested}) is not in the valid range. "
                                         f"The range of valid IPs is {self.net}")
-            if not dry and not await self._take(self._key(requested), owner):
+            if not await self._claim(self._key(requested), txn, dry=dry):
                 raise self._ips_invalid(svc, requested, "provided IP is already allocated")
         else:
-            requested = str(self.net.network_address + self.static_band + 1) if dry else await self._random_ip(owner)
+            requested = str(self.net.network_address + self.static_band + 1) if dry else await self._random_ip(txn)
             spec["clusterIP"] = requested
         spec["clusterIPs"] = [spec["clusterIP"]]
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
 
-    async def _random_ip(self, owner: str) -> str:
+    async def _random_ip(self, txn: Allocation) -> str:
         size = self.net.num_addresses
         bands = [(max(2, self.static_band), size - 1), (2, max(2, self.static_band))]
         for lo, hi in bands:
@@ -119,16 +180,36 @@ class ServiceIPAllocator:
                 continue
             for _ in range(64):
                 ip = str(self.net.network_address + self._rand.randrange(lo, hi))
-                if await self._take(self._key(ip), owner):
+                if await self._take(self._key(ip), txn.owner) == "new":
+                    txn.taken.append(self._key(ip))
                     return ip
         raise errors.ApiError(500, "InternalError", f"failed to allocate a service IP: range {self.net} is full")
 
     # -- node ports -------------------------------------------------------------------------------
-    async def _node_ports(self, svc: dict[str, Any], keep: dict[tuple[Any, str], int], *, dry: bool) -> list[int]:
-        """Take the node ports ``svc`` asks for (or keeps); returns those newly taken."""
+    async def _claim_port(self, port: int, txn: Allocation, *, dry: bool) -> bool:
+        if dry:
+            if port in txn.dry_ports:
+                return False
+            txn.dry_ports.append(port)
+        return await self._claim(self._port_key(port), txn, dry=dry)
+
+    async def _next_port(self, txn: Allocation, *, dry: bool) -> int:
+        if dry:  # portallocator's dry run: one past the highest this operation saw, not looked up
+            port = max(txn.dry_ports) + 1 if txn.dry_ports else DRY_RUN_FIRST_PORT
+            txn.dry_ports.append(port)
+            return port
+        lo, hi = NODE_PORT_RANGE
+        for _ in range(128):
+            port = self._rand.randint(lo, hi)
+            if await self._take(self._port_key(port), txn.owner) == "new":
+                txn.taken.append(self._port_key(port))
+                return port
+        raise errors.ApiError(500, "InternalError", "failed to allocate a node port: range is full")
+
+    async def _node_ports(self, svc: dict[str, Any], keep: dict[tuple[Any, str], int], txn: Allocation, *,
+                          dry: bool) -> None:
+        """Take the node ports ``svc`` asks for, keep those ``keep`` names, allocate the rest."""
         spec = svc.get("spec") or {}
-        owner = _owner(svc)
-        taken: list[int] = []
         lo, hi = NODE_PORT_RANGE
         for i, p in enumerate(spec.get("ports") or []):
             if not isinstance(p, dict):
@@ -139,75 +220,111 @@ class ServiceIPAllocator:
                 if not isinstance(want, int) or not lo <= want <= hi:
                     raise self._invalid(svc, f"spec.ports[{i}].nodePort", want,
                                         f"provided port is not in the valid range. The range of valid ports is {lo}-{hi}")
-                if want == kept or dry:
+                if want == kept:
+                    if dry:
+                        txn.dry_ports.append(want)
                     continue
-                if not await self._take(self._port_key(want), owner):
+                if not await self._claim_port(want, txn, dry=dry):
                     raise self._invalid(svc, f"spec.ports[{i}].nodePort", want, "provided port is already allocated")
-                taken.append(want)
             elif kept:
                 p["nodePort"] = kept
-            elif not dry:
-                p["nodePort"] = await self._random_port(owner)
-                taken.append(p["nodePort"])
-        return taken
+            else:
+                p["nodePort"] = await self._next_port(txn, dry=dry)
 
-    async def _random_port(self, owner: str) -> int:
+    async def _health_check_port(self, svc: dict[str, Any], txn: Allocation, *, dry: bool) -> None:
+        """``allocHealthCheckNodePort``: the requested ``healthCheckNodePort`` or any free one
+        (its failures are kube-apiserver's InternalErrors, not field errors)."""
+        spec = svc["spec"]
+        want = spec.get("healthCheckNodePort")
+        if not want:
+            spec["healthCheckNodePort"] = await self._next_port(txn, dry=dry)
+            return
         lo, hi = NODE_PORT_RANGE
-        for _ in range(128):
-            port = self._rand.randint(lo, hi)
-            if await self._take(self._port_key(port), owner):
-                return port
-        raise errors.ApiError(500, "InternalError", "failed to allocate a node port: range is full")
+        why = None
+        if not isinstance(want, int) or not lo <= want <= hi:
+            why = f"provided port is not in the valid range. The range of valid ports is {lo}-{hi}"
+        elif want in _spec_node_ports(spec) or not await self._claim_port(want, txn, dry=dry):
+            why = "provided port is already allocated"
+        if why:
+            raise errors.internal(f"failed to allocate requested HealthCheck NodePort {want}: {why}")
 
     # -- the strategy's entry points ----------------------------------------------------------------
-    async def allocate(self, svc: dict[str, Any], *, dry: bool) -> None:
+    async def allocate(self, svc: dict[str, Any], *, dry: bool) -> Allocation:
+        """A create's cluster IP, node ports and health check port; ``finish(False)`` on the
+        returned allocation gives back what it took when the create is not stored."""
         spec = svc.setdefault("spec", {})
         spec.setdefault("type", "ClusterIP")
-        if has_cluster_ip(spec):
-            await self._cluster_ip(svc, dry=dry)
-        if wants_node_ports(spec):
-            try:
-                await self._node_ports(svc, {}, dry=dry)
-            except errors.ApiError:
-                if not dry:
-                    await self.release(svc)  # the clusterIP and any port taken so far
-                raise
+        txn = Allocation(self, _owner(svc))
+        try:
+            if has_cluster_ip(spec):
+                await self._cluster_ip(svc, txn, dry=dry)
+            if wants_node_ports(spec):
+                await self._node_ports(svc, {}, txn, dry=dry)
+            if needs_health_check(spec):
+                await self._health_check_port(svc, txn, dry=dry)
+        except BaseException:
+            await txn.finish(False)
+            raise
+        return txn
 
-    async def update(self, old: dict[str, Any], new: dict[str, Any], *, dry: bool) -> None:
-        """clusterIP is immutable (an update that omits it keeps it); node ports are kept,
-        taken for new ports or a new NodePort/LoadBalancer type, released when they go."""
+    async def update(self, old: dict[str, Any], new: dict[str, Any], *, dry: bool) -> Allocation:
+        """kube-apiserver's ``allocateUpdate``: allocated values the update omits are kept
+        (``patchAllocatedValues``); a changed cluster IP is left for validation to refuse; node
+        ports and the health check port are taken for new ports, a NodePort/LoadBalancer type
+        or ``externalTrafficPolicy: Local``. What the update gives back is released only once
+        it is stored, what it took at once if it is not (``Allocation.finish``)."""
+        txn = Allocation(self, _owner(old))
+        try:
+            await self._update(old, new, txn, dry=dry)
+        except BaseException:
+            await txn.finish(False)
+            raise
+        return txn
+
+    async def _update(self, old: dict[str, Any], new: dict[str, Any], txn: Allocation, *, dry: bool) -> None:
         old_spec, new_spec = old.get("spec") or {}, new.setdefault("spec", {})
         new_spec.setdefault("type", old_spec.get("type") or "ClusterIP")
-        old_ip = old_spec.get("clusterIP") if has_cluster_ip(old_spec) else None
-        if not has_cluster_ip(new_spec):
-            if old_ip and new_spec.get("type") == "ExternalName":
-                if not dry:
-                    await self._free(self._key(old_ip), _owner(old))
-                new_spec.pop("clusterIP", None)
-                new_spec.pop("clusterIPs", None)
-        elif old_ip:
+        old_needs_ip = (old_spec.get("type") or "ClusterIP") != "ExternalName"
+        new_needs_ip = new_spec["type"] != "ExternalName"
+        old_ip = old_spec.get("clusterIP") if old_needs_ip else None
+        if old_ip and new_needs_ip:
             if not new_spec.get("clusterIP"):
                 new_spec["clusterIP"] = old_ip
-                new_spec["clusterIPs"] = old_spec.get("clusterIPs") or [old_ip]
-            elif new_spec.get("clusterIP") != old_ip:
-                raise errors.invalid("Service", (new.get("metadata") or {}).get("name", ""), [
-                    {"reason": "FieldValueInvalid", "field": "spec.clusterIPs[0]",
-                     "message": f'Invalid value: []string{{"{new_spec.get("clusterIP")}"}}: may not change once set'}])
-        else:  # ExternalName (or headless) -> ClusterIP: a new address
-            await self._cluster_ip(new, dry=dry)
+            if not new_spec.get("clusterIPs") and old_spec.get("clusterIPs"):
+                new_spec["clusterIPs"] = old_spec["clusterIPs"]
+            if new_spec["clusterIP"] != old_ip and new_spec.get("clusterIPs") == old_spec.get("clusterIPs"):
+                new_spec["clusterIPs"] = [new_spec["clusterIP"]]  # normalizeClusterIPs: the singular changed
+        elif new_needs_ip and has_cluster_ip(new_spec):  # from ExternalName: a new address
+            await self._cluster_ip(new, txn, dry=dry)
+        elif not new_needs_ip:
+            new_spec.pop("clusterIP", None)
+            new_spec.pop("clusterIPs", None)
         old_ports = {(p.get("port"), p.get("protocol", "TCP")): p["nodePort"]
                      for p in old_spec.get("ports") or [] if isinstance(p, dict) and p.get("nodePort")}
         if wants_node_ports(new_spec):
-            await self._node_ports(new, old_ports if wants_node_ports(old_spec) else {}, dry=dry)
+            await self._node_ports(new, old_ports if wants_node_ports(old_spec) else {}, txn, dry=dry)
         elif old_ports and (old_spec.get("type") or "ClusterIP") in _NODE_PORT_TYPES:
             for p in new_spec.get("ports") or []:  # the type no longer has node ports: drop them
                 if isinstance(p, dict):
                     p.pop("nodePort", None)
-        kept = {p.get("nodePort") for p in new_spec.get("ports") or [] if isinstance(p, dict)} \
-            if wants_node_ports(new_spec) else set()
-        if not dry:
-            for port in set(old_ports.values()) - kept:
-                await self._free(self._port_key(int(port)), _owner(old))
+        if needs_health_check(old_spec) and needs_health_check(new_spec):
+            if not new_spec.get("healthCheckNodePort"):
+                new_spec["healthCheckNodePort"] = old_spec.get("healthCheckNodePort")
+            elif new_spec["healthCheckNodePort"] != old_spec.get("healthCheckNodePort"):
+                raise self._invalid(new, "spec.healthCheckNodePort", new_spec["healthCheckNodePort"],
+                                    "cannot change healthCheckNodePort on loadBalancer service with "
+                                    "externalTraffic=Local during update")
+        elif needs_health_check(new_spec):
+            await self._health_check_port(new, txn, dry=dry)
+        if dry:
+            return
+        if old_ip and old_ip != "None" and not new_needs_ip:
+            txn.release.append(self._key(old_ip))
+        kept = (_spec_node_ports(new_spec) if wants_node_ports(new_spec) else set()) \
+            | ({new_spec["healthCheckNodePort"]} if needs_health_check(new_spec) else set())
+        old_held = set(old_ports.values()) | ({old_spec["healthCheckNodePort"]}
+                                              if isinstance(old_spec.get("healthCheckNodePort"), int) else set())
+        txn.release += [self._port_key(int(port)) for port in sorted(old_held - kept) if port]
 
     async def release(self, svc: dict[str, Any]) -> None:
         spec = svc.get("spec") or {}
@@ -215,9 +332,8 @@ class ServiceIPAllocator:
         ip = spec.get("clusterIP")
         if ip and ip != "None":
             await self._free(self._key(ip), owner)
-        for port in spec.get("ports") or []:
-            if isinstance(port, dict) and port.get("nodePort"):
-                await self._free(self._port_key(int(port["nodePort"])), owner)
+        for port in held_ports(spec):
+            await self._free(self._port_key(port), owner)
 
     async def repair(self) -> tuple[int, int]:
         """One pass of Kubernetes' repair controllers (``ipallocator/controller/repair.go``,
@@ -239,9 +355,8 @@ class ServiceIPAllocator:
                         held[self._key(ip)] = owner
                 except ValueError:
                     pass
-            for p in spec.get("ports") or []:
-                if isinstance(p, dict) and isinstance(p.get("nodePort"), int):
-                    held[self._port_key(p["nodePort"])] = owner
+            for port in held_ports(spec):
+                held[self._port_key(port)] = owner
         present: dict[str, int] = {}
         for resource in ("serviceipallocations", "servicenodeportallocations"):
             for kv in (await self.backend.list(resource_prefix("core", resource))).items:

@@ -87,6 +87,8 @@ def service(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
     """``ValidateService`` (and the update's clusterIP rule) of Kubernetes 1.32, messages included."""
     spec = spec_of(obj)
     stype = spec.get("type", "ClusterIP")
+    if update:  # ValidateServiceUpdate: the update's rules come before ValidateService's
+        _cluster_ips_update(spec, spec_of(old), errs)
     ports = [p for p in spec.get("ports") or [] if isinstance(p, dict)]
     headless = spec.get("clusterIP") == "None"
     if not ports and stype != "ExternalName" and not headless:
@@ -178,12 +180,27 @@ def service(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
         if old_spec.get("type") == "LoadBalancer" and stype == "LoadBalancer" \
                 and old_spec.get("loadBalancerClass") != lbc:
             errs.invalid("spec.loadBalancerClass", lbc, "may not change once set")
-        old_ip = old_spec.get("clusterIP")
-        new_ip = spec.get("clusterIP")
-        if old_ip and new_ip and old_ip != new_ip and stype != "ExternalName" \
-                and old_spec.get("type") != "ExternalName":
-            errs.add("FieldValueInvalid", "spec.clusterIPs[0]",
-                     f'Invalid value: []string{{"{new_ip}"}}: may not change once set')
+
+
+def _cluster_ips(spec: Obj) -> list[Any]:
+    """The cluster IPs as ``normalizeClusterIPs`` leaves them: a changed ``clusterIP`` wins."""
+    ips = spec.get("clusterIPs") if isinstance(spec.get("clusterIPs"), list) else []
+    ip = spec.get("clusterIP")
+    return [ip] if ip and ips[:1] != [ip] else ips
+
+
+def _cluster_ips_update(spec: Obj, old_spec: Obj, errs: Errors) -> None:
+    """``validateUpgradeDowngradeClusterIPs`` (single-stack): the cluster IPs never change, to
+    or from ExternalName aside. Omitted ones are kept by the allocator (``patchAllocatedValues``)."""
+    if "ExternalName" in (spec.get("type", "ClusterIP"), old_spec.get("type", "ClusterIP")):
+        return
+    new, old = _cluster_ips(spec), _cluster_ips(old_spec)
+    if not new or (new[:1] == ["None"] and old[:1] == ["None"]):
+        return
+    shown = "[]string{" + ", ".join(f'"{ip}"' for ip in new) + "}"
+    for i, ip in enumerate(old[:len(new)] if len(old) >= len(new) else old[:1]):
+        if ip != new[i]:
+            errs.add("FieldValueInvalid", f"spec.clusterIPs[{i}]", f"Invalid value: {shown}: may not change once set")
 
 
 def _is_cidr(value: Any) -> bool:
