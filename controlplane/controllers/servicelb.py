@@ -56,19 +56,21 @@ def _age_key(svc: dict) -> tuple[str, str, str]:
 
 
 def port_conflicts(svc: dict, services: list[dict]) -> list[tuple[str, int, str]]:
-    """(protocol, port, holder) for each port of ``svc`` an older ServiceLB Service already
-    holds (pure). The node opens each port once; in k3s the younger Service's svclb pod cannot
-    be scheduled ("didn't have free ports") and the Service stays pending."""
+    """(protocol, port, holder) for each port of ``svc`` an older ServiceLB Service holds
+    (pure). The node opens each port once; in k3s the younger Service's svclb pod cannot be
+    scheduled ("didn't have free ports") and the Service stays pending. A Service holds its
+    ports when none of them is held by an older holder (oldest first): an older Service that is
+    itself pending holds nothing, as its svclb pod, unschedulable for one port, takes none."""
     mine, me = lb_ports(svc), _age_key(svc)
-    holders: dict[tuple[str, int], tuple[tuple[str, str, str], str]] = {}
-    for other in services:
-        age = _age_key(other)
-        if not wants_lb(other) or age >= me:
-            continue
-        for key in mine & lb_ports(other):
-            if key not in holders or age < holders[key][0]:
-                holders[key] = (age, f"{age[1]}/{age[2]}")
-    return sorted((proto, port, holder) for (proto, port), (_, holder) in holders.items())
+    held: dict[tuple[str, int], str] = {}
+    for age, other in sorted(((_age_key(o), o) for o in services if wants_lb(o) and _age_key(o) < me),
+                             key=lambda t: t[0]):
+        ports = lb_ports(other)
+        if any(k in held for k in ports):
+            continue  # pending itself
+        for k in ports:
+            held[k] = f"{age[1]}/{age[2]}"
+    return sorted((proto, port, held[(proto, port)]) for proto, port in mine if (proto, port) in held)
 
 
 def go_strings(items: list[str]) -> str:

@@ -40,3 +40,19 @@ def test_the_oldest_holder_is_named_once():
     mid = lb("mid", "2026-01-02T00:00:00Z", (8080, "TCP"))
     new = lb("new", "2026-01-03T00:00:00Z", (8080, "TCP"))
     assert port_conflicts(new, [mid, OLD, new]) == [("TCP", 8080, "default/old")]
+
+
+@pytest.mark.parametrize("services, c_ports, want", [
+    # b is pending (a holds 80), so b holds neither of its ports: c gets 443
+    ([lb("a", "2026-01-01T00:00:00Z", (80, "TCP")), lb("b", "2026-01-02T00:00:00Z", (80, "TCP"), (443, "TCP"))],
+     [(443, "TCP")], []),
+    # b holds 443 (nothing older holds its ports): c is pending on it
+    ([lb("a", "2026-01-01T00:00:00Z", (81, "TCP")), lb("b", "2026-01-02T00:00:00Z", (80, "TCP"), (443, "TCP"))],
+     [(443, "TCP")], [("TCP", 443, "default/b")]),
+    # a holds 80 and b is pending on it: c (443, 80) is pending on a only
+    ([lb("a", "2026-01-01T00:00:00Z", (80, "TCP")), lb("b", "2026-01-02T00:00:00Z", (443, "TCP"), (80, "TCP"))],
+     [(443, "TCP"), (80, "TCP")], [("TCP", 80, "default/a")]),
+], ids=["pending-holds-nothing", "holder-blocks", "only-the-real-holder"])
+def test_a_pending_service_holds_no_port(services, c_ports, want):
+    c = lb("c", "2026-01-03T00:00:00Z", *c_ports)
+    assert port_conflicts(c, services + [c]) == want
