@@ -174,14 +174,20 @@ async def _reconcile(ctx: Context, obj: dict) -> float | None:
     if spec.get("suspend"):
         return None
     t = timing(spec)
-    base = {"observedGeneration": gen, "lastHandledReconcileAt": requested}
+    base = {"observedGeneration": gen}
     state = {"status": status}
 
     def conds() -> list[dict]:
         return list(state["status"].get("conditions") or [])
 
-    async def write(fields: dict) -> dict:
-        state["status"] = await ctx.write_status(api.SYNCS, {**obj, "status": state["status"]}, {**base, **fields})
+    async def write(fields: dict, *, final: bool = True) -> dict:
+        # the request is marked handled only with the pass's outcome (Ready True or False), as
+        # Flux does: `reconcile sync` waits for lastHandledReconcileAt and reads Ready then, so
+        # an intermediate write (the inventory after the apply) must not carry it beside the
+        # previous pass's Ready
+        handled = {"lastHandledReconcileAt": requested} if final else {}
+        state["status"] = await ctx.write_status(api.SYNCS, {**obj, "status": state["status"]},
+                                                 {**base, **handled, **fields})
         return state["status"]
 
     async def fail(reason: str, message: str, *, stalled: bool = False, extra: dict | None = None,
@@ -230,7 +236,8 @@ async def _reconcile(ctx: Context, obj: dict) -> float | None:
     changed = _summary(result, pruned)
     if changed:
         log.info("applied", namespace=namespace, name=name, revision=revision, changes=changed, writes=engine.writes)
-    await write({"lastAttemptedRevision": revision, "inventory": {"entries": inventory.entries(result.refs)}})
+    await write({"lastAttemptedRevision": revision, "inventory": {"entries": inventory.entries(result.refs)}},
+                final=False)
 
     targets: list[ObjRef] = list(result.refs) if spec.get("wait") else []
     for hc in spec.get("healthChecks") or []:
@@ -240,7 +247,8 @@ async def _reconcile(ctx: Context, obj: dict) -> float | None:
     if targets:
         async def progress(pending: list[str]) -> None:
             msg = f"health check in progress for revision {revision}: waiting for " + "; ".join(pending[:10])
-            await write({"conditions": api.ready_conditions(conds(), "progressing", "Progressing", msg, gen)})
+            await write({"conditions": api.ready_conditions(conds(), "progressing", "Progressing", msg, gen)},
+                        final=False)
         pending = await wait_healthy(ctx, client, targets, spec.get("healthCheckExprs") or [],
                                      time.monotonic() + t.timeout, progress)
         if pending:
