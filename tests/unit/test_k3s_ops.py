@@ -304,3 +304,41 @@ def test_backup_then_ensure_issues_new_leaves(tmp_path):
     assert new.serial_number != serial
     assert certs.signed_by(new, certs.load_cert(ca_before))
     assert (d / "ca.crt").read_bytes() == ca_before and (d / "sa.key").read_bytes() == sa_before
+
+
+def test_dynamic_backend_decrypts_a_resource_encrypted_after_a_reload():
+    """A watch opened while configmaps were plain decrypts them once a reload encrypts them."""
+    from controlplane.storage.interface import KeyValue, ListResult, WatchEvent
+
+    both = _doc((["secrets", "configmaps"], [{"aescbc": {"keys": [{"name": "k2", "secret": B64}]}},
+                                             {"identity": {}}]))
+    key = "/registry/core/configmaps/default/c"
+    sealed = EncryptionConfig.parse(both).for_resource("", "configmaps").to_storage(b'{"a":1}', key.encode())
+    batches = [[WatchEvent("PUT", KeyValue(key, b'{"a":0}', 2, 2))], [WatchEvent("PUT", KeyValue(key, sealed, 3, 2))]]
+
+    class Inner:
+        def watch(self, prefix, start_revision, prev_kv=True):
+            async def gen():
+                for b in batches:
+                    yield b
+            return gen()
+
+        async def list(self, prefix, revision=0, limit=0, start_key=None):
+            return ListResult([KeyValue(key, sealed, 3, 2)], 3, False)
+
+    backend = EncryptingBackend(Inner(), EncryptionConfig.parse(UP_DOC), dynamic=True)  # type: ignore[arg-type]
+
+    async def scenario():
+        stream = backend.watch("/registry/core/configmaps/", 1)
+        first = await stream.__anext__()
+        assert first[0].kv.value == b'{"a":0}'
+        backend.set_config(EncryptionConfig.parse(both))
+        second = await stream.__anext__()
+        assert second[0].kv.value == b'{"a":1}'
+        assert (await backend.list("/registry/core/configmaps/")).items[0].value == b'{"a":1}'
+        assert not backend.is_stale(key)
+
+    asyncio.run(scenario())
+    static = EncryptingBackend(Inner(), EncryptionConfig.parse(UP_DOC))  # type: ignore[arg-type]
+    assert type(static.watch("/registry/core/configmaps/", 1)).__name__ != "_DecryptingWatch"  # passed through
+    assert type(backend.watch("/registry/core/configmaps/", 1)).__name__ == "_DecryptingWatch"

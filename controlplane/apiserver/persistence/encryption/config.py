@@ -13,9 +13,10 @@ resources:
 ```
 
 The first provider (and its first key) writes; every listed provider/key reads. Rotation,
-as in Kubernetes: add the new key second, restart; move it first, restart; rewrite every
-object (``kubectl get secrets -A -o json | kubectl replace -f -``: a value read with an
-old key is "stale" and written again even when unchanged); drop the old key.
+as in Kubernetes: add the new key second, reload (``reload.py``) or restart; move it first;
+rewrite every object (``kubectl get secrets -A -o json | kubectl replace -f -``: a value read
+with an old key is "stale" and written again even when unchanged); drop the old key.
+``controlplane secrets-encrypt rotate-keys`` does it in one step (``rotation.py``).
 ``new_config`` writes what ``controlplane up`` starts with (one random aescbc key).
 """
 
