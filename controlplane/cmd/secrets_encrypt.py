@@ -318,10 +318,10 @@ async def reencrypt(client: RestClient, dd: DataDir, doc: dict[str, Any]) -> int
         if bad is None:
             if errors:
                 raise RotationError(f"{len(errors)} objects could not be rewritten: {errors[:3]}")
-            print(f"re-encrypted {count} objects of {', '.join(names)} (no embedded etcd: not checked in etcd)")
+            print(f"rewrote {count} objects of {', '.join(names)} (no embedded etcd: not checked in etcd)")
             return total
         if not bad:
-            print(f"re-encrypted {count} objects of {', '.join(names)}; every one is under the current key in etcd")
+            print(f"rewrote {count} objects of {', '.join(names)}; every one is under the current key in etcd")
             return total
     raise RotationError(f"{len(bad)} objects are not under the current key after re-encryption (the old keys are "
                         f"kept): {bad[:3]}")
