@@ -1,4 +1,4 @@
-"""The one CLI entry: ``controlplane up|down|etcd-snapshot|chaos|fuzz|apiserver|controller-manager|scheduler|agent|metrics-server|metrics-adapter|proxy|dns|ingress-controller|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
+"""The one CLI entry: ``controlplane up|down|etcd-snapshot|secrets-encrypt|certificate|chaos|fuzz|apiserver|controller-manager|scheduler|agent|metrics-server|metrics-adapter|proxy|dns|ingress-controller|gitops-controller|gitops|dashboard|ddqn|ddqn-retrainer|bench``.
 
 Each subcommand lives in its own module under ``controlplane.cmd`` exposing
 ``register(subparsers)``; the parser's ``func`` attribute runs the command (through
@@ -35,6 +35,8 @@ SUBCOMMANDS = {
     "kubeconfig": "controlplane.cmd.kubeconfig",
     "token": "controlplane.cmd.token",
     "etcd-snapshot": "controlplane.cmd.etcd_snapshot",
+    "secrets-encrypt": "controlplane.cmd.secrets_encrypt",
+    "certificate": "controlplane.cmd.certificate",
     "chaos": "controlplane.cmd.chaos",
     "fuzz": "controlplane.cmd.fuzz",
 }

@@ -15,7 +15,9 @@ Security flags (kube-apiserver's names; docs/security.md): ``--tls-cert-file``/
 ``--anonymous-auth``, ``--authorization-mode`` (default AlwaysAllow, as kube-apiserver;
 ``controlplane up`` runs Node,RBAC), ``--audit-policy-file``/``--audit-log-path``/
 ``--audit-log-maxsize``/``--audit-log-maxbackup``/``--audit-log-maxage``,
-``--encryption-provider-config``, ``--etcd-cafile``/``--etcd-certfile``/``--etcd-keyfile``,
+``--encryption-provider-config`` (with ``--encryption-provider-config-automatic-reload``: every
+worker polls the file each ``--encryption-provider-config-reload-interval``, ours, default 1m as
+Kubernetes polls; ``encryption/reload.py``), ``--etcd-cafile``/``--etcd-certfile``/``--etcd-keyfile``,
 ``--kubelet-client-certificate``/``--kubelet-client-key``/``--kubelet-certificate-authority``,
 ``--enable-admission-plugins``/``--disable-admission-plugins`` (all plugins are on by default;
 docs/security.md, "Admission").
@@ -100,6 +102,10 @@ def add_security_flags(p: argparse.ArgumentParser) -> None:
     a("--audit-log-maxbackup", type=int, default=10)
     a("--audit-log-maxage", type=float, default=0, help="days rotated audit logs are kept (0: no limit)")
     a("--encryption-provider-config", default=None, help="EncryptionConfiguration (encryption at rest)")
+    a("--encryption-provider-config-automatic-reload", nargs="?", const=True, default=False, type=_bool,
+      help="re-read --encryption-provider-config when it changes (a bad file keeps the old configuration)")
+    a("--encryption-provider-config-reload-interval", type=parse_duration, default=60.0,
+      help="how often the file is checked with automatic reload, a duration (Kubernetes: 1m)")
     a("--component-status", action="append", default=[], metavar="NAME=URL|NAME=PORT-FILE",
       help="a component `kubectl get componentstatuses` probes (its /healthz URL, or a file holding its "
            "port on 127.0.0.1); repeatable. The etcd servers are always listed")
@@ -151,6 +157,7 @@ def build_api(args: argparse.Namespace, *, primary: bool = True, compaction: flo
               workers: int = 1) -> ApiServer:
     from controlplane.apiserver.persistence.encryption.backend import EncryptingBackend
     from controlplane.apiserver.persistence.encryption.config import EncryptionConfig
+    from controlplane.apiserver.persistence.encryption.reload import ConfigReloader
     from controlplane.apiserver.server.app import ApiServer
     from controlplane.apiserver.server.componentstatus import ComponentStatuses
     from controlplane.apiserver.server.limits import RequestLimits
@@ -159,13 +166,20 @@ def build_api(args: argparse.Namespace, *, primary: bool = True, compaction: flo
     from controlplane.storage.interface import Backend
     backend: Backend = EtcdBackend(args.etcd_endpoints, cafile=args.etcd_cafile, certfile=args.etcd_certfile,
                                    keyfile=args.etcd_keyfile)
-    stale = None
+    stale, reloader = None, None
     if args.encryption_provider_config:
-        enc = EncryptingBackend(backend, EncryptionConfig.load(args.encryption_provider_config))
+        with open(args.encryption_provider_config, "rb") as f:
+            content = f.read()
+        auto = bool(args.encryption_provider_config_automatic_reload)
+        enc = EncryptingBackend(backend, EncryptionConfig.parse_bytes(content), dynamic=auto)
         backend, stale = enc, enc.is_stale
+        if auto:
+            reloader = ConfigReloader(args.encryption_provider_config, enc, content,
+                                      interval=args.encryption_provider_config_reload_interval)
     return ApiServer(backend, service_cidr=args.service_cidr,
                      compaction_interval=args.compaction_interval if compaction is None else compaction,
                      primary=primary, security=Security(security_options(args)), stale=stale,
+                     encryption_reloader=reloader,
                      advertise_address=args.advertise_address, event_ttl=args.event_ttl, decision_ttl=args.decision_ttl,
                      limits=RequestLimits(args.max_requests_inflight, args.max_mutating_requests_inflight,
                                           args.request_timeout, workers),
@@ -248,6 +262,7 @@ def preload() -> None:
     import controlplane.apiserver.authentication.serviceaccount  # noqa: F401
     import controlplane.apiserver.persistence.encryption.backend  # noqa: F401
     import controlplane.apiserver.persistence.encryption.config  # noqa: F401
+    import controlplane.apiserver.persistence.encryption.reload  # noqa: F401
     import controlplane.apiserver.server.app  # noqa: F401
     import controlplane.apiserver.server.limits  # noqa: F401
     import controlplane.apiserver.server.metrics  # noqa: F401

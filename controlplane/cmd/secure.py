@@ -4,7 +4,9 @@ certificates, ServiceAccount keys, etcd client TLS, the kubelet client certifica
 ``--authorization-mode Node,RBAC``, the audit policy and log, and encryption at rest of
 Secrets. The policy (``DATA_DIR/audit-policy.yaml``) and the EncryptionConfiguration
 (``DATA_DIR/encryption-config.yaml``, a fresh random aescbc key) are written when absent and
-kept otherwise (an operator's edits and rotated keys survive restarts).
+kept otherwise (an operator's edits and rotated keys survive restarts). As k3s, the apiserver
+reloads the EncryptionConfiguration when it changes (``--encryption-provider-config-automatic-reload``,
+polled every ``ENCRYPTION_RELOAD_INTERVAL``), which ``controlplane secrets-encrypt`` relies on.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from controlplane.apiserver.persistence.encryption.config import write_new_confi
 from controlplane.etcd_process import EtcdTLS
 from controlplane.pki.certs import write_file
 from controlplane.pki.cluster import ClusterPKI
+
+# how often `up`'s apiserver checks the EncryptionConfiguration (Kubernetes: 1m; k3s waits for
+# the reload after each step of a rotation, so a shorter poll keeps `secrets-encrypt` quick)
+ENCRYPTION_RELOAD_INTERVAL = "5s"
 
 
 def apiserver_args(pki: ClusterPKI, data_dir: Path, *, audit: bool = True, encryption: bool = True) -> list[str]:
@@ -42,5 +48,6 @@ def apiserver_args(pki: ClusterPKI, data_dir: Path, *, audit: bool = True, encry
         enc = data_dir / "encryption-config.yaml"
         if not enc.exists():
             write_new_config(enc)
-        args += ["--encryption-provider-config", str(enc)]
+        args += ["--encryption-provider-config", str(enc), "--encryption-provider-config-automatic-reload",
+                 "--encryption-provider-config-reload-interval", ENCRYPTION_RELOAD_INTERVAL]
     return args

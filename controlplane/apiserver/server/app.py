@@ -25,6 +25,7 @@ from controlplane.apiserver.meta import errors
 from controlplane.apiserver.patch.schema import preload as preload_patch_schemas
 from controlplane.apiserver.persistence.caches import WatchCaches
 from controlplane.apiserver.persistence.compactor import Compactor
+from controlplane.apiserver.persistence.encryption.reload import ConfigReloader
 from controlplane.apiserver.persistence.store import ObjectStore
 from controlplane.apiserver.server import metrics
 from controlplane.apiserver.server import kubernetes_service
@@ -56,7 +57,8 @@ class ApiServer:
                  event_ttl: int | None = None, decision_ttl: int | None = None,
                  limits: RequestLimits | None = None, admission_enabled: list[str] | None = None,
                  admission_disabled: list[str] | None = None,
-                 component_statuses: ComponentStatuses | None = None) -> None:
+                 component_statuses: ComponentStatuses | None = None,
+                 encryption_reloader: ConfigReloader | None = None) -> None:
         """``security``: TLS, authentication, authorization and audit (default: none of them,
         every request allowed, as kube-apiserver with AlwaysAllow and no TLS); ``stale``: the
         encryption-at-rest backend's check for values written with an old key;
@@ -64,7 +66,8 @@ class ApiServer:
         endpoint; default: the cluster's host address, docs/networking.md); ``event_ttl`` /
         ``decision_ttl``: seconds Events / SchedulingDecisions live (None: 1 h; 0: forever);
         ``admission_enabled``/``_disabled``: the admission plugins (default: all of them);
-        ``component_statuses``: what ``kubectl get componentstatuses`` probes (default: nothing)."""
+        ``component_statuses``: what ``kubectl get componentstatuses`` probes (default: nothing);
+        ``encryption_reloader``: polls the EncryptionConfiguration file (automatic reload)."""
         self.backend = backend
         self.security = security or Security(SecurityOptions(authorization_mode=["AlwaysAllow"]))
         self.service_cidr = service_cidr
@@ -92,6 +95,7 @@ class ApiServer:
         self.limits = limits or RequestLimits()
         self.component_statuses = component_statuses or ComponentStatuses()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.encryption_reloader = encryption_reloader
         # default/kubernetes Endpoints list every apiserver (the primary worker of each keeps its lease)
         addr = address_of(self.security.opts.advertise_url) if primary else None
         self.endpoint_reconciler = EndpointReconciler(self, addr) if addr is not None else None
@@ -104,6 +108,8 @@ class ApiServer:
     async def start(self) -> None:
         await self.backend.start()
         self.spawn(self.etcd_probe.run(self.stopping))
+        if self.encryption_reloader is not None:
+            self.spawn(self.encryption_reloader.run(self.stopping))
         # the strategic-merge/apply metadata (~0.5 s to load) is read once, off the event loop
         await asyncio.to_thread(preload_patch_schemas)
         for info in self.registry.all():

@@ -6,7 +6,9 @@ Gauges refreshed at scrape time register a callback with ``on_scrape`` (the ApiS
 stored objects from its watch caches). With several apiserver workers (``workers.py``) the
 supervisor sets ``PROMETHEUS_MULTIPROC_DIR``: every worker's values go to files there and
 ``render`` collects them all (``MultiProcessCollector``), so any worker answers for the whole
-server (counters and histograms summed; gauges by their ``multiprocess_mode``).
+server (counters and histograms summed; gauges by their ``multiprocess_mode``). An info gauge
+whose label set a worker no longer serves (``encryption/reload.py``'s ``last_config_info`` of
+an old hash) stays in the worker's file at 0: ``render`` drops those samples.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from controlplane.apiserver.persistence.encryption.reload import DropForgottenInfo
 
 _collectors: list[Callable[[], None]] = []
 
@@ -34,6 +38,7 @@ def render() -> tuple[bytes, str]:
         fn()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        registry.register(DropForgottenInfo(MultiProcessCollector(None)))
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+

@@ -10,6 +10,12 @@ context (aesgcm binds a value to its key). A value read with an old key or provi
 recorded as stale (``is_stale``), so the object store writes it again on the next update
 even when the object did not change -- how ``kubectl replace`` re-encrypts after a rotation.
 A value no provider can read is an error (500 upstream), as in kube-apiserver.
+
+``set_config`` swaps the configuration in place (``reload.ConfigReloader``, kube-apiserver's
+``--encryption-provider-config-automatic-reload``): the next read or write of any key uses the
+new one. A backend built with ``dynamic=True`` wraps every watch (decrypting each batch whose
+resource is encrypted at that moment), since a resource not encrypted now may be after a
+reload (kube-apiserver's transformers are looked up per call too).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ class DecryptionFailed(StorageError):
     """Stored data could not be decrypted with any configured provider."""
 
 
-def _group_resource(key: str) -> tuple[str, str] | None:
+def group_resource(key: str) -> tuple[str, str] | None:
     """("" or group, resource) of a ``/registry/<group>/<resource>/...`` key or prefix."""
     if not key.startswith("/registry/"):
         return None
@@ -45,14 +51,28 @@ _UNKNOWN = object()
 
 
 class EncryptingBackend(Backend):
-    def __init__(self, inner: Backend, config: EncryptionConfig) -> None:
+    def __init__(self, inner: Backend, config: EncryptionConfig, *, dynamic: bool = False) -> None:
         self.inner = inner
         self.config = config
+        self.dynamic = dynamic
         self._by_prefix: dict[tuple[str, str], Any] = {}
         self._stale: set[str] = set()
 
+    def set_config(self, config: EncryptionConfig) -> None:
+        """Use ``config`` from now on. What was recorded stale is forgotten: staleness is
+        relative to the configuration, and a write decides on a fresh read from etcd anyway
+        (``ObjectStore.guaranteed_update`` re-reads before it skips an unchanged write)."""
+        self.config = config
+        self._by_prefix = {}
+        self._stale = set()
+
+    def _static_plain(self, prefix: str) -> bool:
+        """Whether a watch of ``prefix`` may skip decryption for its whole life: a resource not
+        encrypted, and no reload may change that."""
+        return not self.dynamic and group_resource(prefix) is not None and self._transformer(prefix) is None
+
     def _transformer(self, key: str) -> Transformer | None:
-        gr = _group_resource(key)
+        gr = group_resource(key)
         if gr is None:
             return None
         t = self._by_prefix.get(gr, _UNKNOWN)
@@ -102,7 +122,7 @@ class EncryptingBackend(Backend):
 
     async def list(self, prefix: str, revision: int = 0, limit: int = 0, start_key: str | None = None) -> ListResult:
         res = await self.inner.list(prefix, revision, limit, start_key)
-        if _group_resource(prefix) is not None and self._transformer(prefix) is None:
+        if group_resource(prefix) is not None and self._transformer(prefix) is None:
             return res  # a resource that is not encrypted: nothing to do per item
         return ListResult([self._dec_kv(kv) for kv in res.items], res.revision, res.more)  # type: ignore[misc]
 
@@ -156,9 +176,9 @@ class EncryptingBackend(Backend):
 
     def watch(self, prefix: str, start_revision: int, prev_kv: bool = True) -> Any:
         stream = self.inner.watch(prefix, start_revision, prev_kv=prev_kv)
-        if _group_resource(prefix) is not None and self._transformer(prefix) is None:
+        if self._static_plain(prefix):
             return stream  # a resource that is not encrypted: its events pass untouched
-        return _DecryptingWatch(self, stream)
+        return _DecryptingWatch(self, stream, single=group_resource(prefix) is not None)
 
     async def compact(self, revision: int) -> None:
         await self.inner.compact(revision)
@@ -168,9 +188,11 @@ class _DecryptingWatch:
     """The inner watch stream with every event's values decrypted; other attributes
     (``revision``, ``aclose``) pass through."""
 
-    def __init__(self, backend: EncryptingBackend, inner: Any) -> None:
+    def __init__(self, backend: EncryptingBackend, inner: Any, *, single: bool = False) -> None:
+        """``single``: the watch covers one resource (every key of it has one transformer)."""
         self._b = backend
         self._inner = inner
+        self._single = single
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -180,6 +202,8 @@ class _DecryptingWatch:
 
     async def __anext__(self) -> list[WatchEvent]:
         batch = await self._inner.__anext__()
+        if not batch or (self._single and self._b._transformer(batch[0].kv.key) is None):
+            return batch  # one resource, not encrypted under the current configuration
         dec = self._b._dec_kv
         return [WatchEvent(ev.type, dec(ev.kv), dec(ev.prev) if ev.prev is not None else None)  # type: ignore[arg-type]
                 for ev in batch]

@@ -13,9 +13,10 @@ resources:
 ```
 
 The first provider (and its first key) writes; every listed provider/key reads. Rotation,
-as in Kubernetes: add the new key second, restart; move it first, restart; rewrite every
-object (``kubectl get secrets -A -o json | kubectl replace -f -``: a value read with an
-old key is "stale" and written again even when unchanged); drop the old key.
+as in Kubernetes: add the new key second, reload (``reload.py``) or restart; move it first;
+rewrite every object (``kubectl get secrets -A -o json | kubectl replace -f -``: a value read
+with an old key is "stale" and written again even when unchanged); drop the old key.
+``controlplane secrets-encrypt rotate-keys`` does it in one step (``rotation.py``).
 ``new_config`` writes what ``controlplane up`` starts with (one random aescbc key).
 """
 
@@ -83,15 +84,34 @@ class EncryptionConfig:
     def load(cls, path: str | Path) -> "EncryptionConfig":
         return cls.parse(yaml.safe_load(Path(path).read_text()) or {})
 
+    @classmethod
+    def parse_bytes(cls, data: bytes) -> "EncryptionConfig":
+        """A file's content; anything wrong with it (YAML, shape, keys) is a ``ConfigError``."""
+        try:
+            doc = yaml.safe_load(data)
+            if not isinstance(doc, dict):
+                raise ConfigError("not an EncryptionConfiguration object")
+            return cls.parse(doc)
+        except ConfigError:
+            raise
+        except (yaml.YAMLError, AttributeError, TypeError, ValueError) as e:
+            raise ConfigError(f"invalid EncryptionConfiguration: {e}") from e
+
     def for_resource(self, group: str, resource: str) -> Transformer | None:
         """The transformer of ``resource`` in ``group`` ("" = core), first matching entry wins:
         ``secrets`` (core), ``deployments.apps``, ``*.apps`` (a group), ``*.`` (core), ``*.*``."""
-        gr = f"{resource}.{group}" if group else resource
         for names, t in self.entries:
-            for n in names:
-                if n == gr or n == "*.*" or (n.startswith("*.") and n[2:] == group) or (n == "*." and not group):
-                    return t
+            if names_match(names, group, resource):
+                return t
         return None
+
+
+def names_match(names: list[str], group: str, resource: str) -> bool:
+    """Whether a ``resources`` list names ``resource`` of ``group`` ("" = core): ``secrets``,
+    ``deployments.apps``, ``*.apps`` (a group), ``*.`` (core), ``*.*``."""
+    gr = f"{resource}.{group}" if group else resource
+    return any(n == gr or n == "*.*" or (n.startswith("*.") and n[2:] == group) or (n == "*." and not group)
+               for n in names)
 
 
 def new_config(resources: tuple[str, ...] = ("secrets",), provider: str = "aescbc") -> dict[str, Any]:
