@@ -4,7 +4,9 @@ expression once (cached by its text) and evaluating it over JSON values.
 The engine is PyPI ``cel-python`` (``celpy``): the standard CEL library, macros (``has``,
 ``all``, ``exists``, ``map``, ``filter``), string functions (``startsWith``, ``matches``, ...);
 Kubernetes' extension libraries (lists, regex, strings, sets, quantities, URLs, IPs/CIDRs, the
-``authorizer``) come from ``cellibs.py``. Users: the apiserver's ValidatingAdmissionPolicy and webhook ``matchConditions``
+``authorizer``) come from ``cellibs.py``; cel-go's optional types (``a.?b``, ``optional.of``,
+``.orValue``, on in Kubernetes 1.32) from ``celoptional.py``, whose environment parses and
+evaluates every expression. Users: the apiserver's ValidatingAdmissionPolicy and webhook ``matchConditions``
 (``apiserver/admission``), its validation of those objects (the compile check).
 """
 
@@ -15,19 +17,19 @@ from typing import Any
 
 import celpy
 
-from controlplane.machinery import cellibs
+from controlplane.machinery import celoptional, cellibs
 
 
 @lru_cache(maxsize=1)
 def _env() -> Any:
     """The CEL environment, built on first use: building it (its Lark parser) takes ~0.1 s of
     CPU, which an apiserver starting with no CEL expression to compile need not spend."""
-    return celpy.Environment()
+    return celoptional.OptionalEnvironment()
 
 
 @lru_cache(maxsize=1)
 def _functions() -> dict[str, Any]:
-    return cellibs.functions(dict(celpy.evaluation.base_functions))
+    return {**cellibs.functions(dict(celpy.evaluation.base_functions)), **celoptional.FUNCTIONS}
 
 
 class CELError(Exception):
@@ -56,9 +58,9 @@ def compile_error(expr: Any) -> str | None:
 
 
 def to_cel(value: Any) -> Any:
-    """A JSON value (or a value ``evaluate`` returned, library values such as quantities
-    included) as CEL sees it."""
-    if isinstance(value, cellibs.LIB_TYPES):
+    """A JSON value (or a value ``evaluate`` returned, library values such as quantities and
+    optionals included) as CEL sees it."""
+    if isinstance(value, cellibs.LIB_TYPES) or isinstance(value, celoptional.OptionalValue):
         return value
     if isinstance(value, dict):
         return celpy.celtypes.MapType({celpy.celtypes.StringType(k): to_cel(v) for k, v in value.items()})

@@ -1,7 +1,8 @@
 """Kubernetes' CEL libraries in the real apiserver, through the real kubectl: a CRD's
 ``x-kubernetes-validations`` using quantities, URLs, CIDRs and list functions, and a
 ValidatingAdmissionPolicy using ``authorizer`` (decided by the apiserver's RBAC for the
-impersonated user) and a quantity variable."""
+impersonated user) and a quantity variable; cel-go's optional types (``self.?spec.x.orValue``,
+``object.metadata.?labels``) in a CRD rule and a policy."""
 
 from __future__ import annotations
 
@@ -125,6 +126,106 @@ def test_policy_with_authorizer_and_quantities(kubectl, tmp_path) -> None:
         _apply(kubectl, tmp_path, plain, "--as=jane")
         names = kubectl("get", "configmaps", "-n", ns, "-o", "name").stdout.split()
         assert "configmap/priv" in names and "configmap/plain" in names
+    finally:
+        kubectl("delete", "validatingadmissionpolicybinding", pname, "--wait=false", check=False)
+        kubectl("delete", "validatingadmissionpolicy", pname, "--wait=false", check=False)
+        kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_crd_rules_with_optional_types(kubectl, tmp_path) -> None:
+    """Kubernetes 1.32 compiles CRD rules with cel-go's optional types: the CRD is accepted and
+    its rules hold with the field absent (the default) and present."""
+    group = f"{_unique('celopt')}.example.com"
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": f"pools.{group}"},
+           "spec": {"group": group, "scope": "Namespaced",
+                    "names": {"plural": "pools", "singular": "pool", "kind": "Pool"},
+                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-validations": [
+                            {"rule": "self.?spec.replicas.orValue(1) <= 5", "message": "at most 5 replicas"}],
+                        "properties": {"spec": {
+                            "type": "object",
+                            "x-kubernetes-validations": [
+                                {"rule": "self.?limits.max.orValue(10) >= self.?limits.min.orValue(0)",
+                                 "messageExpression": "'min ' + string(self.?limits.min.orValue(0)) + "
+                                                      "' is above max ' + string(self.?limits.max.orValue(10))"}],
+                            "properties": {"replicas": {"type": "integer"},
+                                           "limits": {"type": "object", "properties": {
+                                               "min": {"type": "integer"}, "max": {"type": "integer"}}}}}}}}}]}}
+    _apply(kubectl, tmp_path, crd)
+    ns = _unique("celopt")
+    kubectl("create", "namespace", ns)
+
+    def pool(name: str, spec: dict | None) -> dict:
+        obj = {"apiVersion": f"{group}/v1", "kind": "Pool", "metadata": {"name": name, "namespace": ns}}
+        return obj if spec is None else {**obj, "spec": spec}
+
+    def known() -> bool:
+        return "no matches for kind" not in _apply(kubectl, tmp_path, pool("bare", None), check=False).stderr
+    wait_for("the Pool kind", known, 20.0, 0.5)
+    _apply(kubectl, tmp_path, pool("small", {"replicas": 3, "limits": {"min": 2}}))
+    for name, spec, message in [
+            ("big", {"replicas": 7}, '<nil>: Invalid value: "object": at most 5 replicas'),
+            ("tight", {"limits": {"min": 11}}, 'spec: Invalid value: "object": min 11 is above max 10'),
+            ("low", {"limits": {"max": -1}}, 'spec: Invalid value: "object": min 0 is above max -1')]:
+        res = _apply(kubectl, tmp_path, pool(name, spec), check=False)
+        assert res.returncode != 0
+        assert f'The Pool "{name}" is invalid: {message}' in res.stderr, res.stderr
+    names = kubectl("get", "pools", "-n", ns, "-o", "name").stdout.split()
+    assert sorted(names) == [f"pool.{group}/bare", f"pool.{group}/small"]
+    kubectl("delete", "namespace", ns, "--wait=false")
+    kubectl("delete", "crd", f"pools.{group}", "--wait=false")
+
+
+def test_policy_with_optional_types(kubectl, tmp_path) -> None:
+    """A ValidatingAdmissionPolicy reading labels and annotations that may be absent through
+    ``object.metadata.?labels`` and an optional variable."""
+    ns = _unique("celoptvap")
+    kubectl("create", "namespace", ns)
+    kubectl("label", "namespace", ns, f"celoptvap={ns}")
+    pname = f"team-label-{ns}"
+    policy = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+              "metadata": {"name": pname},
+              "spec": {"failurePolicy": "Fail",
+                       "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                              "operations": ["CREATE", "UPDATE"],
+                                                              "resources": ["configmaps"]}]},
+                       "matchConditions": [{"name": "not-the-root-ca",  # published in every namespace
+                                            "expression": "object.metadata.name != 'kube-root-ca.crt'"}],
+                       "variables": [{"name": "owner",
+                                      "expression": "object.metadata.?annotations[?'example.com/owner']"}],
+                       "validations": [
+                           {"expression": "object.metadata.?labels.orValue({}).exists(k, k == 'team')",
+                            "message": "a team label is required"},
+                           {"expression": "!variables.owner.hasValue() || variables.owner.value().startsWith('team-')",
+                            "messageExpression": "'owner ' + variables.owner.orValue('') + ' is not a team'"}]}}
+    binding = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+               "metadata": {"name": pname},
+               "spec": {"policyName": pname, "validationActions": ["Deny"],
+                        "matchResources": {"namespaceSelector": {"matchLabels": {"celoptvap": ns}}}}}
+    _apply(kubectl, tmp_path, policy)
+    _apply(kubectl, tmp_path, binding)
+    try:
+        def denied() -> object:  # no labels at all: the policy is in force once this is denied
+            r = kubectl("create", "configmap", _unique("probe"), "-n", ns, check=False)
+            return r if r.returncode != 0 else None
+        r = wait_for("the policy", denied, 20.0, 0.2)
+        assert (f"ValidatingAdmissionPolicy '{pname}' with binding '{pname}' denied request: "
+                "a team label is required") in r.stderr, r.stderr
+
+        def cm(name: str, labels: dict, annotations: dict | None = None) -> dict:
+            meta = {"name": name, "namespace": ns, "labels": labels}
+            return {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": meta if annotations is None else {**meta, "annotations": annotations}}
+        res = _apply(kubectl, tmp_path, cm("other", {"app": "x"}), check=False)
+        assert "a team label is required" in res.stderr, res.stderr
+        res = _apply(kubectl, tmp_path, cm("badowner", {"team": "a"}, {"example.com/owner": "bob"}), check=False)
+        assert "owner bob is not a team" in res.stderr, res.stderr
+        _apply(kubectl, tmp_path, cm("ok", {"team": "a"}))
+        _apply(kubectl, tmp_path, cm("owned", {"team": "a"}, {"example.com/owner": "team-a"}))
+        names = kubectl("get", "configmaps", "-n", ns, "-o", "name").stdout.split()
+        assert "configmap/ok" in names and "configmap/owned" in names and "configmap/badowner" not in names
     finally:
         kubectl("delete", "validatingadmissionpolicybinding", pname, "--wait=false", check=False)
         kubectl("delete", "validatingadmissionpolicy", pname, "--wait=false", check=False)
