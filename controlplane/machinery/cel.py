@@ -17,7 +17,7 @@ from typing import Any
 
 import celpy
 
-from controlplane.machinery import celoptional, cellibs
+from controlplane.machinery import celcost, celoptional, cellibs
 
 
 @lru_cache(maxsize=1)
@@ -34,6 +34,16 @@ def _functions() -> dict[str, Any]:
 
 class CELError(Exception):
     """An expression that does not compile, or fails to evaluate."""
+
+
+class CELCostError(CELError):
+    """An evaluation stopped at the per-call cost limit (``operation cancelled: actual cost
+    limit exceeded``), or one whose cost the request's budget could not pay
+    (``out_of_budget``: Kubernetes then runs no further rule of the request)."""
+
+    def __init__(self, message: str, out_of_budget: bool = False) -> None:
+        super().__init__(message)
+        self.out_of_budget = out_of_budget
 
 
 @lru_cache(maxsize=4096)
@@ -74,14 +84,36 @@ def authorizer(decide: cellibs.Decide, user: Any, request: dict[str, str] | None
     return cellibs.Authorizer(decide, user, request)
 
 
-def evaluate(expr: str, activation: dict[str, Any]) -> Any:
+def evaluate(expr: str, activation: dict[str, Any], budget: celcost.Budget | None = None,
+             limit: int | None = None) -> Any:
     """Evaluate ``expr``; ``activation`` values already converted with ``to_cel``. The result is
-    a Python value (bool, str, int, float, list, dict); raises ``CELError``."""
+    a Python value (bool, str, int, float, list, dict); raises ``CELError``.
+
+    The evaluation stops at ``limit`` cost units (default: Kubernetes' per-call limit,
+    ``celcost.PER_CALL_LIMIT``) with
+    ``CELCostError``; its actual cost is then taken from ``budget`` (a request's runtime budget,
+    shared by its evaluations), and a cost the budget cannot pay is ``CELCostError`` with
+    ``out_of_budget`` whatever the result was, as kube-apiserver checks the cost first."""
     program = compile_expression(expr)
+    tracker = celcost.Tracker(celcost.PER_CALL_LIMIT if limit is None else limit)
+    token = celcost.CURRENT.set(tracker)
     try:
         out = program.evaluate({**cellibs.NAMESPACES, **activation})
+    except celcost.CostLimitExceeded:
+        out = None
     except Exception as e:
-        raise CELError(_one_line(e)) from None
+        out = CELError(_one_line(e))
+    finally:
+        celcost.CURRENT.reset(token)
+    if budget is not None:
+        if tracker.cost > budget.remaining:
+            budget.remaining = -1
+            raise CELCostError(celcost.OUT_OF_BUDGET, out_of_budget=True)
+        budget.remaining -= tracker.cost
+    if tracker.exceeded:
+        raise CELCostError(celcost.LIMIT_EXCEEDED)
+    if isinstance(out, CELError):
+        raise out
     if isinstance(out, celpy.CELEvalError):
         raise CELError(_one_line(out))
     return _plain(out)

@@ -43,6 +43,8 @@ from celpy.celparser import CELParseError, CELParser
 from celpy.evaluation import CELEvalError, Evaluator
 from lark.exceptions import LexError, ParseError, UnexpectedCharacters, UnexpectedToken
 
+from controlplane.machinery import celcost
+
 # Rules added to (``%override``: replacing) those of cel-python's ``cel.lark``; the syntax is
 # cel-go's ``CEL.g4``: ``member '.' '?' IDENT``, ``member '[' '?' expr ']'``, ``optExpr`` in list
 # and map literals, ``optField`` in message literals.
@@ -250,6 +252,20 @@ class OptionalEvaluator(Evaluator):
 
     def sub_evaluator(self, ast: lark.Tree) -> Evaluator:
         return OptionalEvaluator(ast, activation=self.activation)
+
+    def _visit_tree(self, tree: lark.Tree) -> Any:
+        """Every node's evaluation, charged to the evaluation's cost tracker if it has one
+        (``celcost``: Kubernetes' per-call cost limit)."""
+        tracker = celcost.CURRENT.get()
+        if tracker is None:
+            return super()._visit_tree(tree)
+        data, n = tree.data, len(tree.children)
+        tracker.charge(celcost.node_cost(data, n))
+        result = super()._visit_tree(tree)
+        extra = celcost.result_cost(data, n, result)
+        if extra:
+            tracker.charge(extra)
+        return result
 
     def evaluated(self, tree: lark.Tree) -> Any:
         return tree.children[0]

@@ -119,3 +119,75 @@ def test_crd_with_good_rules_is_valid():
     errs = Errors()
     validate_crd(crd([{"rule": "self.x == 1", "messageExpression": "'x is ' + string(self.x)"}]), errs, False, {})
     assert errs.causes == []
+
+
+def test_optional_old_self_must_be_used():
+    errs = Errors()
+    validate_crd(crd([{"rule": "self.x == 1", "optionalOldSelf": True}]), errs, False, {})
+    assert [(c["field"], c["message"]) for c in errs.causes] == [
+        ("spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].optionalOldSelf",
+         "Invalid value: true: may not be set if oldSelf is not referenced in rule")]
+
+
+OPTIONAL_OLD = {"type": "object", "properties": {"spec": {
+    "type": "object", "properties": {"size": {"type": "integer"}},
+    "x-kubernetes-validations": [{"rule": "!oldSelf.hasValue() || self.size >= oldSelf.value().size",
+                                  "optionalOldSelf": True, "message": "size may only grow"},
+                                 {"rule": "oldSelf.hasValue() || self.size < 10", "optionalOldSelf": True,
+                                  "message": "start below 10"}]}}}
+
+
+@pytest.mark.parametrize("new,old,want", [
+    # create: the rule runs, with oldSelf none
+    (5, None, []),
+    (12, None, [("spec", 'Invalid value: "object": start below 10')]),
+    # update: oldSelf is optional.of(old)
+    (12, 5, []),
+    (4, 5, [("spec", 'Invalid value: "object": size may only grow')]),
+])
+def test_optional_old_self(new, old, want):
+    def obj(size):
+        return {"apiVersion": "ex.io/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "d"},
+                "spec": {"size": size}}
+    try:
+        validate_and_prune(obj(new), OPTIONAL_OLD, kind="Widget", group="ex.io",
+                           old=obj(old) if old is not None else None)
+        got = []
+    except ApiError as e:
+        got = [(c["field"], c["message"]) for c in e.details["causes"]]
+    assert got == want
+
+
+COSTLY = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+    "a": {"type": "array", "items": {"type": "integer"},
+          "x-kubernetes-validations": [{"rule": "self.all(x, self.all(y, x + y >= 0))", "message": "pairs"}]},
+    "b": {"type": "array", "items": {"type": "integer"},
+          "x-kubernetes-validations": [{"rule": "self.all(x, x >= 0)"}]},
+    "c": {"type": "integer", "x-kubernetes-validations": [{"rule": "self < 0", "message": "c must be negative"}]},
+}}}}
+
+
+@pytest.mark.parametrize("limit,budget,spec,want", [
+    # cheap enough: every rule runs (c's rule fails as usual)
+    (10**6, 10**7, {"a": [1, 2], "b": [1], "c": 1}, [("spec.c", 'Invalid value: "integer": c must be negative')]),
+    # a's rule stops at the per-call limit; the others still run
+    (2000, 10**7, {"a": list(range(40)), "b": [1], "c": 1},
+     [("spec.a", "Invalid value: \"array\": 'operation cancelled: actual cost limit exceeded': "
+                 "call cost exceeds limit for rule: pairs"),
+      ("spec.c", 'Invalid value: "integer": c must be negative')]),
+    # the object's budget is spent by a's rule: nothing after it runs
+    (10**6, 3000, {"a": list(range(40)), "b": [1], "c": 1},
+     [("spec.a", 'Invalid value: "array": validation failed due to running out of cost budget, '
+                 'no further validation rules will be run')]),
+])
+def test_runtime_cost_limit_and_budget(monkeypatch, limit, budget, spec, want):
+    from controlplane.machinery import celcost
+    monkeypatch.setattr(celcost, "PER_CALL_LIMIT", limit)
+    monkeypatch.setattr(celcost, "RUNTIME_BUDGET", budget)
+    obj = {"apiVersion": "ex.io/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "d"}, "spec": spec}
+    try:
+        validate_and_prune(obj, COSTLY, kind="Widget", group="ex.io")
+        got = []
+    except ApiError as e:
+        got = [(c["field"], c["message"]) for c in e.details["causes"]]
+    assert got == want

@@ -35,7 +35,7 @@ from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.request import current
 from controlplane.log import get_logger
-from controlplane.machinery import cel
+from controlplane.machinery import cel, celcost
 from controlplane.machinery.selectors import LabelSelector
 
 log = get_logger(__name__)
@@ -178,13 +178,15 @@ class ValidatingAdmissionPolicy(Plugin):
                     "subresource": a.subresource, "namespace": a.namespace, "name": a.object_name()})}
         for params in params_list:
             act = dict(base, params=cel.to_cel(params))
+            # the runtime cost budget of one evaluation of the policy (celconfig.RuntimeCELCostBudget)
+            budget = celcost.Budget()
             try:
                 variables = {}
                 for v in pspec.get("variables") or []:
                     act["variables"] = cel.to_cel(variables)
-                    variables[str(v.get("name"))] = cel.evaluate(str(v.get("expression", "")), act)
+                    variables[str(v.get("name"))] = cel.evaluate(str(v.get("expression", "")), act, budget)
                 act["variables"] = cel.to_cel(variables)
-                if not all(cel.evaluate(str(c.get("expression", "")), act) is True
+                if not all(cel.evaluate(str(c.get("expression", "")), act, budget) is True
                            for c in pspec.get("matchConditions") or []):
                     continue
             except cel.CELError as e:
@@ -194,7 +196,17 @@ class ValidatingAdmissionPolicy(Plugin):
             for i, v in enumerate(pspec.get("validations") or []):
                 expr = str(v.get("expression", ""))
                 try:
-                    ok = cel.evaluate(expr, act) is True
+                    ok = cel.evaluate(expr, act, budget) is True
+                except cel.CELCostError as e:
+                    if e.out_of_budget:
+                        # ForInput's error: the policy's remaining expressions are not run
+                        if fail_closed:
+                            self._report(a, pname, bname, actions, str(e), "Invalid", None)
+                        break
+                    if fail_closed:
+                        self._report(a, pname, bname, actions, f"expression '{expr}' resulted in error: {e}",
+                                     str(v.get("reason") or "Invalid"), i)
+                    continue
                 except cel.CELError as e:
                     if fail_closed:
                         self._report(a, pname, bname, actions, f"expression '{expr}' resulted in error: {e}",
@@ -205,7 +217,7 @@ class ValidatingAdmissionPolicy(Plugin):
                 message = v.get("message") or f"failed expression: {expr}"
                 if v.get("messageExpression"):
                     try:
-                        m = cel.evaluate(str(v["messageExpression"]), act)
+                        m = cel.evaluate(str(v["messageExpression"]), act, budget)
                         if isinstance(m, str) and m.strip():
                             message = m
                     except cel.CELError:
@@ -213,7 +225,7 @@ class ValidatingAdmissionPolicy(Plugin):
                 self._report(a, pname, bname, actions, str(message), str(v.get("reason") or "Invalid"), i)
             for ann in pspec.get("auditAnnotations") or []:
                 try:
-                    value = cel.evaluate(str(ann.get("valueExpression", "")), act)
+                    value = cel.evaluate(str(ann.get("valueExpression", "")), act, budget)
                 except cel.CELError:
                     continue
                 if value is not None:

@@ -14,8 +14,13 @@ node's path plus ``fieldPath``; a rule that cannot be evaluated gives ``Invalid 
 evaluation error. The CRD's rules are compiled when the CRD is written (``check_rules``).
 
 Engine: ``controlplane.machinery.cel`` (cel-python): the standard library and macros, and Kubernetes'
-CEL extension libraries (``machinery.cellibs``: quantity, url, ip/cidr, lists, strings, sets, regex); the
-cost budget is not there.
+CEL extension libraries (``machinery.cellibs``: quantity, url, ip/cidr, lists, strings, sets, regex).
+Each evaluation stops at Kubernetes' per-call cost limit and the rules of one object share its
+runtime budget (``machinery.celcost``): a rule stopped at the limit gives ``Invalid value:
+"<type>": 'operation cancelled: actual cost limit exceeded': call cost exceeds limit for rule:
+<message or rule>``; once the budget is spent, ``validation failed due to running out of cost
+budget, no further validation rules will be run`` and no other rule runs. Not done: the CRD-write
+time estimate of a rule's cost from the schema's maxLength / maxItems (cel-go's cost estimator).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import re
 from typing import Any
 
 from controlplane.apiserver.meta.names import Errors
-from controlplane.machinery import cel
+from controlplane.machinery import cel, celcost, celoptional
 
 Obj = dict[str, Any]
 _OLD_SELF = re.compile(r"\boldSelf\b")
@@ -64,20 +69,36 @@ def _join(path: str, rel: str | None) -> str:
     return f"{path}{rel}" if path else rel.lstrip(".")
 
 
-def _run(rule: Obj, value: Any, old: Any, schema: Obj, path: str, errs: Errors) -> None:
+def _rule_text(rule: Obj) -> str:
+    """``ruleErrorString``: the rule's message, else the rule."""
+    message = rule.get("message")
+    return (message if isinstance(message, str) and message.strip() else str(rule.get("rule", ""))).strip()
+
+
+def _run(rule: Obj, value: Any, old: Any, schema: Obj, path: str, errs: Errors, budget: celcost.Budget) -> None:
     text = rule.get("rule")
     if not isinstance(text, str) or not text.strip():
         return
     transition = bool(_OLD_SELF.search(text))
-    if transition and old is _MISSING:
+    optional_old = transition and rule.get("optionalOldSelf") is True
+    if transition and old is _MISSING and not optional_old:
         return
     activation = {"self": cel.to_cel(value)}
-    if transition:
+    if optional_old:
+        activation["oldSelf"] = celoptional.NONE if old is _MISSING else celoptional.of(cel.to_cel(old))
+    elif transition:
         activation["oldSelf"] = cel.to_cel(old)
     where = _join(path, rule.get("fieldPath"))
     kind = _type_name(value, schema)
     try:
-        ok = cel.evaluate(text, activation)
+        ok = cel.evaluate(text, activation, budget)
+    except cel.CELCostError as e:
+        if e.out_of_budget:
+            errs.add("FieldValueInvalid", path or "<nil>", f"Invalid value: {json.dumps(kind)}: {e}")
+        else:
+            errs.add("FieldValueInvalid", where,
+                     f"Invalid value: {json.dumps(kind)}: '{e}': call cost exceeds limit for rule: {_rule_text(rule)}")
+        return
     except cel.CELError as e:
         # cel-python's wording of a missing field, as cel-go (Kubernetes) says it
         msg = _NO_MEMBER.sub(lambda m: f"no such key: {m.group(1)}", str(e))
@@ -91,9 +112,13 @@ def _run(rule: Obj, value: Any, old: Any, schema: Obj, path: str, errs: Errors) 
     message = rule.get("message") or f"failed rule: {' '.join(text.split())}"
     if isinstance(rule.get("messageExpression"), str) and rule["messageExpression"].strip():
         try:
-            got = cel.evaluate(rule["messageExpression"], activation)
+            got = cel.evaluate(rule["messageExpression"], activation, budget)
             if isinstance(got, str) and got.strip() and "\n" not in got:
                 message = got
+        except cel.CELCostError as e:
+            if e.out_of_budget:
+                errs.add("FieldValueInvalid", path or "<nil>", f"Invalid value: {json.dumps(kind)}: {e}")
+                return
         except cel.CELError:
             pass
     reason = rule.get("reason") or "FieldValueInvalid"
@@ -107,20 +132,25 @@ def _run(rule: Obj, value: Any, old: Any, schema: Obj, path: str, errs: Errors) 
         errs.add("FieldValueInvalid", where, f"Invalid value: {json.dumps(kind)}: {message}")
 
 
-def validate(value: Any, old: Any, schema: Obj, path: str, errs: Errors) -> None:
+def validate(value: Any, old: Any, schema: Obj, path: str, errs: Errors, budget: celcost.Budget | None = None) -> None:
     """Run every rule of ``schema`` and its sub-schemas over ``value`` (``old``: the stored
-    object's value at the same node, or ``_MISSING``)."""
-    if value is None or not isinstance(schema, dict):
+    object's value at the same node, or ``_MISSING``), charging ``budget`` (a new runtime budget
+    if None); nothing more runs once it is spent."""
+    if budget is None:
+        budget = celcost.Budget()
+    if value is None or not isinstance(schema, dict) or budget.remaining < 0:
         return
     for rule in schema.get("x-kubernetes-validations") or []:
         if isinstance(rule, dict):
-            _run(rule, value, old, schema, path, errs)
+            if budget.remaining < 0:
+                return
+            _run(rule, value, old, schema, path, errs, budget)
     for k in ("allOf", "anyOf", "oneOf"):  # rules under these apply to the same value
         for sub in schema.get(k) or []:
             if isinstance(sub, dict) and sub.get("x-kubernetes-validations"):
                 for rule in sub["x-kubernetes-validations"]:
-                    if isinstance(rule, dict):
-                        _run(rule, value, old, {**schema, **sub}, path, errs)
+                    if isinstance(rule, dict) and budget.remaining >= 0:
+                        _run(rule, value, old, {**schema, **sub}, path, errs, budget)
     if isinstance(value, dict):
         props = schema.get("properties") or {}
         addl = schema.get("additionalProperties")
@@ -128,9 +158,9 @@ def validate(value: Any, old: Any, schema: Obj, path: str, errs: Errors) -> None
         for key, sub in value.items():
             child_old = old_map.get(key, _MISSING) if old is not _MISSING else _MISSING
             if key in props:
-                validate(sub, child_old, props[key], f"{path}.{key}" if path else key, errs)
+                validate(sub, child_old, props[key], f"{path}.{key}" if path else key, errs, budget)
             elif isinstance(addl, dict):
-                validate(sub, child_old, addl, f"{path}[{key}]" if path else key, errs)
+                validate(sub, child_old, addl, f"{path}[{key}]" if path else key, errs, budget)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         items = schema["items"]
         keys = schema.get("x-kubernetes-list-map-keys") or []
@@ -143,7 +173,7 @@ def validate(value: Any, old: Any, schema: Obj, path: str, errs: Errors) -> None
             item_old = _MISSING
             if old_by_key and isinstance(item, dict):
                 item_old = old_by_key.get(json.dumps([item.get(k) for k in keys]), _MISSING)
-            validate(item, item_old, items, f"{path}[{i}]", errs)
+            validate(item, item_old, items, f"{path}[{i}]", errs, budget)
 
 
 def validate_object(obj: Obj, old: Obj | None, schema: Obj, errs: Errors) -> None:
@@ -172,6 +202,10 @@ def check_rules(schema: Any, path: str, errs: Errors) -> None:
                 errs.invalid(f"{where}.{key}", rule.get(key) if isinstance(rule.get(key), str) else "", err)
         if rule.get("reason") not in (None, *REASONS):
             errs.not_supported(f"{where}.reason", rule["reason"], REASONS)
+        if rule.get("optionalOldSelf") is True and isinstance(rule.get("rule"), str) \
+                and not _OLD_SELF.search(rule["rule"]):
+            # the wording of kube-apiserver's check as best known (not verified against its source)
+            errs.invalid(f"{where}.optionalOldSelf", True, "may not be set if oldSelf is not referenced in rule")
     for key, sub in (schema.get("properties") or {}).items():
         check_rules(sub, f"{path}.properties[{key}]", errs)
     for k in ("items", "additionalProperties"):
