@@ -1,6 +1,7 @@
 """Everyday custom-resource use through the real kubectl, as on Kubernetes 1.32: a deprecated
 version (its Warning, its own schema), ``--validate=ignore`` (no unknown-field warning),
-``selectableFields`` (``--field-selector``; other labels are 400), a ValidatingAdmissionPolicy's
+``selectableFields`` (``--field-selector``; other labels are 400), validation ratcheting (a schema
+tightened under existing objects), a ValidatingAdmissionPolicy's
 denial as kubectl prints it, and deleting a CRD whose custom resource has a finalizer (the
 ``Terminating`` condition, creates refused with 405)."""
 
@@ -66,6 +67,24 @@ def test_custom_resources_as_kubectl_users_meet_them(kubectl, tmp_path) -> None:
     assert sorted(names) == [f"widget.{group}/old", f"widget.{group}/red"], names
     r = kubectl("get", f"widgets.v1.{group}", "-n", ns, "--field-selector", "spec.size=1", check=False)
     assert r.returncode != 0 and "field label not supported: spec.size" in r.stderr, r.stderr
+
+    # validation ratcheting: the schema tightened under "blue" (color maxLength 3) still lets
+    # updates that leave the color alone through; changing it to another long color is refused
+    tight = _crd(group)
+    tight["spec"]["versions"][1]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["color"][
+        "maxLength"] = 3
+    _apply(kubectl, tmp_path, tight)
+
+    def tightened() -> object:
+        res = _apply(kubectl, tmp_path, widget("yellow", color="yellow"), check=False)
+        return res if res.returncode != 0 else None
+    r = wait_for("the tightened schema", tightened, 20.0, 0.2)
+    assert "spec.color: Too long: may not be more than 3 bytes" in r.stderr, r.stderr
+    kubectl("label", f"widgets.v1.{group}", "blue", "-n", ns, "tier=1")
+    kubectl("patch", f"widgets.v1.{group}", "blue", "-n", ns, "--type=merge", "-p", '{"spec":{"replicas":2}}')
+    r = kubectl("patch", f"widgets.v1.{group}", "blue", "-n", ns, "--type=merge", "-p", '{"spec":{"color":"green"}}',
+                check=False)
+    assert r.returncode != 0 and "spec.color: Too long: may not be more than 3 bytes" in r.stderr, r.stderr
 
     # a ValidatingAdmissionPolicy's denial (reason Invalid) as kubectl prints it
     pname = f"max-replicas-{ns}"

@@ -152,3 +152,55 @@ def test_unknown_fields_strict_is_400_else_warnings():
     out = validate_and_prune(obj, SCHEMA, kind="CronTab", warnings=warnings)
     assert warnings == ['unknown field "spec.bogus"', 'unknown field "spec.items[0].extra"']
     assert "bogus" not in out["spec"]
+
+
+RATCHET = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+    "image": {"type": "string", "maxLength": 5},
+    "size": {"type": "integer", "maximum": 10},
+    "flag": {"type": "integer", "maximum": 0},
+    "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+              "items": {"type": "object", "properties": {"name": {"type": "string"},
+                                                         "port": {"type": "integer", "maximum": 100}}}},
+    "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string", "maxLength": 3}},
+    "args": {"type": "array", "items": {"type": "string", "maxLength": 3}},
+    "env": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 3}},
+    "rule": {"type": "string", "x-kubernetes-validations": [{"rule": "self.size() < 4", "message": "short"}]},
+}}}}
+
+
+def _w(**spec):
+    return {"apiVersion": "ex.io/v1", "kind": "W", "metadata": {"name": "w"}, "spec": spec}
+
+
+def _fields(obj, old):
+    try:
+        validate_and_prune(obj, RATCHET, kind="W", group="ex.io", old=old)
+    except ApiError as e:
+        return [c["field"] for c in e.details["causes"]]
+    return []
+
+
+@pytest.mark.parametrize("new,old,want", [
+    # an invalid value left unchanged on update is accepted; a changed one is not
+    (_w(image="toolong", size=1), _w(image="toolong", size=2), []),
+    (_w(image="toolong2", size=1), _w(image="toolong", size=1), ["spec.image"]),
+    # on create nothing is ratcheted
+    (_w(image="toolong"), None, ["spec.image"]),
+    # map-list items correlate by key, whatever their order
+    (_w(ports=[{"name": "b", "port": 1}, {"name": "a", "port": 500}]),
+     _w(ports=[{"name": "a", "port": 500}]), []),
+    (_w(ports=[{"name": "a", "port": 501}]), _w(ports=[{"name": "a", "port": 500}]), ["spec.ports[0].port"]),
+    # set items correlate by value; atomic lists' items do not correlate
+    (_w(tags=["ok", "toolong"]), _w(tags=["toolong"]), []),
+    (_w(args=["ok", "toolong"]), _w(args=["toolong"]), ["spec.args[1]"]),
+    # maps by key
+    (_w(env={"A": "toolong", "B": "x"}), _w(env={"A": "toolong"}), []),
+    # equal as JSON only: true is not 1
+    (_w(flag=1), {"apiVersion": "ex.io/v1", "kind": "W", "metadata": {"name": "w"}, "spec": {"flag": True}},
+     ["spec.flag"]),
+    # CEL rules without oldSelf are ratcheted too
+    (_w(rule="toolong", size=3), _w(rule="toolong", size=1), []),
+    (_w(rule="toolong2"), _w(rule="toolong"), ["spec.rule"]),
+])
+def test_validation_ratcheting(new, old, want):
+    assert _fields(new, old) == want

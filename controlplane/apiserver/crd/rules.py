@@ -7,7 +7,9 @@ bound to that value (and ``oldSelf`` to the same node of the stored object on an
 that mentions ``oldSelf`` is a *transition rule*: it runs only on an update where the old value
 exists at that node (``optionalOldSelf`` is not supported). Old values are found through object
 properties, maps (``additionalProperties``) by key and ``x-kubernetes-list-type: map`` lists by
-their keys; items of other lists have no old value. A rule that is false gives
+their keys; items of other lists have no old value. On an update, a rule that does not use
+``oldSelf`` is not run where the value equals its old value (validation ratcheting, as
+``schema.py``). A rule that is false gives
 ``<path>: Invalid value: "<type>": <message>`` (``message``, a ``messageExpression`` that gives a
 string, else ``failed rule: <rule>``), or Forbidden / Required / Duplicate per ``reason``, at the
 node's path plus ``fieldPath``; a rule that cannot be evaluated gives ``Invalid value`` with the
@@ -29,6 +31,7 @@ import json
 import re
 from typing import Any
 
+from controlplane.apiserver.crd.ratchet import same_json
 from controlplane.apiserver.meta.names import Errors
 from controlplane.machinery import cel, celcost, celoptional
 
@@ -83,6 +86,8 @@ def _run(rule: Obj, value: Any, old: Any, schema: Obj, path: str, errs: Errors, 
     optional_old = transition and rule.get("optionalOldSelf") is True
     if transition and old is _MISSING and not optional_old:
         return
+    if not transition and old is not _MISSING and same_json(value, old):
+        return  # ratcheting: a rule without oldSelf does not run again on an unchanged value
     activation = {"self": cel.to_cel(value)}
     if optional_old:
         activation["oldSelf"] = celoptional.NONE if old is _MISSING else celoptional.of(cel.to_cel(old))

@@ -11,6 +11,16 @@ Supported: ``type``, ``properties``, ``required``, ``items``, ``additionalProper
 Errors are 422 Invalid with Kubernetes' field paths and messages. Then, when nothing blocking
 was found, the CEL rules (``x-kubernetes-validations``, ``rules.py``). Caller:
 ``strategy/customresource.py``.
+
+Validation ratcheting (``CRDValidationRatcheting``, on by default since Kubernetes 1.30): on an
+update, a node whose value is unchanged from the stored object's correlated value is not
+validated, so tightening a schema does not block updates of objects that already break it
+elsewhere. Correlation as apiextensions-apiserver's ``CorrelatedObject``: object properties and
+``additionalProperties`` by key, ``x-kubernetes-list-type: map`` items by their keys, ``set``
+items by value; items of other (atomic) lists are not correlated. Unchanged means equal as
+JSON (``1`` is not ``true``). The same holds for CEL rules that do not use ``oldSelf``
+(``rules.py``). kube-apiserver turns ratcheted errors into warnings it does not return; here
+they are dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import re
 from typing import Any
 
 from controlplane.apiserver.crd import rules
+from controlplane.apiserver.crd.ratchet import NO_OLD, correlated_items, same_json
 from controlplane.apiserver.meta.errors import bad_request, invalid
 from controlplane.apiserver.meta.names import Errors, render
 
@@ -52,7 +63,7 @@ def validate_and_prune(obj: Obj, schema: Obj | None, *, kind: str = "", name: st
             warnings.extend(f'unknown field "{p}"' for p in unknown)
     apply_defaults(out, schema)
     errs = Errors()
-    _validate(out, schema, "", errs, root=True)
+    _validate(out, schema, "", errs, root=True, old=old if isinstance(old, dict) else NO_OLD)
     if rules.has_rules(schema):
         if any(c["reason"] in ("FieldValueTypeInvalid", "FieldValueRequired") for c in errs.causes):
             # as apiextensions-apiserver: rules over an object of the wrong shape are not run
@@ -157,7 +168,9 @@ def _json_type(value: Any) -> str:
     return {str: "string", dict: "object", list: "array"}.get(type(value), "unknown")
 
 
-def _validate(value: Any, schema: Obj, path: str, errs: Errors, root: bool = False) -> None:
+def _validate(value: Any, schema: Obj, path: str, errs: Errors, root: bool = False, old: Any = NO_OLD) -> None:
+    if old is not NO_OLD and not root and same_json(value, old):
+        return  # ratcheting: an unchanged value is not validated again
     where = path or "<root>"
     if not _type_ok(value, schema):
         t = "integer-or-string" if schema.get("x-kubernetes-int-or-string") else schema.get("type")
@@ -174,10 +187,10 @@ def _validate(value: Any, schema: Obj, path: str, errs: Errors, root: bool = Fal
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         _numbers(value, schema, where, errs)
     elif isinstance(value, list):
-        _arrays(value, schema, path, where, errs)
+        _arrays(value, schema, path, where, errs, old)
     elif isinstance(value, dict):
-        _objects(value, schema, path, errs, root)
-    _logic(value, schema, path, errs)
+        _objects(value, schema, path, errs, root, old)
+    _logic(value, schema, path, errs, old)
 
 
 def _strings(value: str, schema: Obj, where: str, errs: Errors) -> None:
@@ -214,7 +227,7 @@ def _numbers(value: float, schema: Obj, where: str, errs: Errors) -> None:
         errs.invalid(where, value, f"{where} in body should be a multiple of {mult}")
 
 
-def _arrays(value: list, schema: Obj, path: str, where: str, errs: Errors) -> None:
+def _arrays(value: list, schema: Obj, path: str, where: str, errs: Errors, old: Any = NO_OLD) -> None:
     if "minItems" in schema and len(value) < schema["minItems"]:
         errs.invalid(where, len(value), f"{where} in body should have at least {schema['minItems']} items")
     if "maxItems" in schema and len(value) > schema["maxItems"]:
@@ -238,11 +251,11 @@ def _arrays(value: list, schema: Obj, path: str, where: str, errs: Errors) -> No
                 seen_keys.append(k)
     items = schema.get("items")
     if isinstance(items, dict):
-        for i, item in enumerate(value):
-            _validate(item, items, f"{path}[{i}]", errs)
+        for i, (item, item_old) in enumerate(zip(value, correlated_items(value, old, schema))):
+            _validate(item, items, f"{path}[{i}]", errs, old=item_old)
 
 
-def _objects(value: Obj, schema: Obj, path: str, errs: Errors, root: bool) -> None:
+def _objects(value: Obj, schema: Obj, path: str, errs: Errors, root: bool, old: Any = NO_OLD) -> None:
     props = schema.get("properties") or {}
     for req in schema.get("required") or []:
         if req not in value or (value[req] is None and not (props.get(req) or {}).get("nullable")):
@@ -254,24 +267,25 @@ def _objects(value: Obj, schema: Obj, path: str, errs: Errors, root: bool) -> No
         errs.add("FieldValueTooMany", path or "<root>",
                  f"Too many: {len(value)}: must have at most {schema['maxProperties']} items")
     addl = schema.get("additionalProperties")
+    old_map = old if isinstance(old, dict) else {}
     for key, sub in value.items():
         if root and key in _ROOT_KEEP and key not in props:
             continue
         child = f"{path}.{key}" if path else key
         if key in props:
-            _validate(sub, props[key], child, errs)
+            _validate(sub, props[key], child, errs, old=old_map.get(key, NO_OLD))
         elif isinstance(addl, dict):
-            _validate(sub, addl, f"{path}[{key}]" if path else key, errs)
+            _validate(sub, addl, f"{path}[{key}]" if path else key, errs, old=old_map.get(key, NO_OLD))
     if schema.get("x-kubernetes-embedded-resource"):
         for req in ("apiVersion", "kind"):
             if not value.get(req):
                 errs.required(f"{path}.{req}" if path else req, "")
 
 
-def _logic(value: Any, schema: Obj, path: str, errs: Errors) -> None:
+def _logic(value: Any, schema: Obj, path: str, errs: Errors, old: Any = NO_OLD) -> None:
     where = path or "<root>"
     for sub in schema.get("allOf") or []:
-        _validate(value, _as_value_schema(sub, schema), path, errs)
+        _validate(value, _as_value_schema(sub, schema), path, errs, old=old)
     if schema.get("anyOf"):
         if not any(_passes(value, _as_value_schema(s, schema), path) for s in schema["anyOf"]):
             errs.invalid(where, value, f"{where} in body must validate at least one schema (anyOf)")
