@@ -1,6 +1,7 @@
 """Shared controller helpers: owner references, adopt/release (of pods, and of ControllerRevisions
 as Kubernetes' ``ControllerRevisionControllerRefManager``), the pod-template hash,
-creation/deletion expectations, and building pods from a template.
+creation/deletion expectations, building pods from a template, and the slow-start batches
+in which ReplicaSets, Jobs and DaemonSets create their pods.
 
 Expectations are how a controller avoids over-creating while its informer cache lags: before
 creating N pods it records "expect N creations"; pod ADDED events observed by the informer
@@ -11,9 +12,11 @@ its possibly-stale view. Neighbours: ``replicaset``, ``deployment``, ``statefuls
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import time
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from controlplane.client.rest import ApiStatusError, RestClient
@@ -137,6 +140,69 @@ def pod_from_template(template: dict, owner: dict, *, name: str | None = None,
     else:
         md["generateName"] = generate_name or f"{owner['metadata']['name']}-"
     return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": copy.deepcopy(template.get("spec") or {})}
+
+
+# -- slow-start batches ----------------------------------------------------------------------
+
+SLOW_START_INITIAL_BATCH_SIZE = 1  # controller.SlowStartInitialBatchSize
+
+
+def is_namespace_terminating(e: BaseException) -> bool:
+    """``apierrors.HasStatusCause(err, NamespaceTerminatingCause)``: the NamespaceLifecycle
+    refusal of a create in a terminating namespace (controllers ignore it: every later create
+    would fail the same way and the namespace's objects are going anyway)."""
+    if not isinstance(e, ApiStatusError):
+        return False
+    causes = (e.status.get("details") or {}).get("causes") or []
+    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)
+
+
+def slow_start_sizes(count: int, initial: int = SLOW_START_INITIAL_BATCH_SIZE) -> list[int]:
+    """The batch sizes ``slowStartBatch`` uses for ``count`` calls when none fails: ``initial``,
+    then doubling, the last one cut to what remains (pure)."""
+    sizes, remaining, size = [], count, min(count, initial)
+    while size > 0:
+        sizes.append(size)
+        remaining -= size
+        size = min(2 * size, remaining)
+    return sizes
+
+
+@dataclass
+class SlowStartOutcome:
+    successes: int = 0
+    errors: list[BaseException] = field(default_factory=list)
+    skipped: int = 0  # calls never attempted: the batches after the first one with an error
+
+    @property
+    def unobserved(self) -> int:
+        """The creations the informer will never see (failed or skipped): what the caller lowers
+        its expectations by."""
+        return len(self.errors) + self.skipped
+
+
+async def slow_start_batch(count: int, fn: Callable[[int], Awaitable[Any]],
+                           initial: int = SLOW_START_INITIAL_BATCH_SIZE) -> SlowStartOutcome:
+    """kube-controller-manager's ``slowStartBatch``: call ``fn(i)`` for ``i`` in ``range(count)``
+    in batches of ``initial``, doubling, each batch's calls concurrently, stopping after the
+    first batch in which a call raised. A large number of creates that would all fail the same
+    way (a quota, an admission webhook) so costs one request and one Event, not ``count``.
+    ``fn`` swallows what is not an error (a create in a terminating namespace)."""
+    out = SlowStartOutcome()
+    pos = 0
+    for size in slow_start_sizes(count, initial):
+        results = await asyncio.gather(*(fn(i) for i in range(pos, pos + size)), return_exceptions=True)
+        pos += size
+        for r in results:
+            if isinstance(r, BaseException) and not isinstance(r, Exception):
+                raise r  # cancelled: not a failed create
+        errors = [r for r in results if isinstance(r, BaseException)]
+        out.successes += size - len(errors)
+        if errors:
+            out.errors = errors
+            out.skipped = count - pos
+            break
+    return out
 
 
 # -- expectations ---------------------------------------------------------------------------

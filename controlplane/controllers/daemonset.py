@@ -8,7 +8,8 @@ unschedulable, network-unavailable for hostNetwork); a pod already there may con
 no untolerated taint is NoExecute (``NodeShouldRunDaemonPod``). ``reconcile(key)`` follows
 ``syncDaemonSet``: ``manage`` creates a pod for each node that should run one and has none —
 pinned with a required node affinity ``matchFields metadata.name In [node]`` (as Kubernetes
-does, so the scheduler binds it there) — deletes the pods of nodes they may not continue on,
+does, so the scheduler binds it there), in ``controllerutil.slow_start_batch`` batches (1, 2,
+4, …; a failing batch ends the round with ``FailedCreate`` Events) — deletes the pods of nodes they may not continue on,
 duplicates, succeeded pods and (under a per-node back-off, with a ``FailedDaemonPod`` Event)
 failed ones, and never-bound pods pinned to nodes that are gone; then, once its expectations
 are met, RollingUpdate (``maxUnavailable``: old pods deleted within the budget, the next pass
@@ -26,6 +27,7 @@ that are gone).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 
@@ -41,6 +43,7 @@ from controlplane.log import get_logger
 
 log = get_logger(__name__)
 HASH_LABEL = dsu.HASH_LABEL
+BURST_REPLICAS = 250  # the daemon controller's burstReplicas: creates/deletes per sync
 
 
 class DaemonSetController:
@@ -157,28 +160,35 @@ class DaemonSetController:
 
     async def _apply(self, ds: dict, key: str, create: list[str], delete: list[dict], h: str,
                      generation: str | None) -> None:
-        """``syncNodes``: new pods pinned to ``create``'s nodes, ``delete``'s pods deleted, under
-        expectations; Events as ``RealPodControl``'s."""
+        """``syncNodes``: at most ``BURST_REPLICAS`` new pods pinned to ``create``'s nodes, in
+        slow-start batches (1, 2, 4, … created concurrently; after the first batch with a
+        failure the rest are skipped and no longer expected, the next sync starts again from
+        one), then at most ``BURST_REPLICAS`` of ``delete``'s pods deleted concurrently, under
+        expectations; Events as ``RealPodControl``'s. Raises the first error after both."""
+        create, delete = create[:BURST_REPLICAS], delete[:BURST_REPLICAS]
         if not create and not delete:
             return
-        ns = ds["metadata"]["namespace"]
+        ns, name = ds["metadata"]["namespace"], ds["metadata"]["name"]
         self.expectations.expect_creations(key, len(create))
         self.expectations.expect_deletions(key, {p["metadata"]["uid"] for p in delete})
         template = ds["spec"].get("template") or {}
         labels = {dsu.HASH_LABEL: h}
         if generation is not None:
             labels[dsu.GENERATION_LABEL] = generation
-        for node in create:
+
+        async def create_one(i: int) -> None:
             pod = cu.pod_from_template(template, ds, extra_labels=labels)
-            pod["spec"] = dsu.pin_to_node(pod["spec"], node)
+            pod["spec"] = dsu.pin_to_node(pod["spec"], create[i])
             try:
                 created = await self.client.create(R.PODS, pod, ns)
-                self.recorder.event(ds, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
             except ApiStatusError as e:
-                self.expectations.creation_observed(key)
+                if cu.is_namespace_terminating(e):
+                    return  # Go neither counts it nor lowers the expectations: the namespace is going
                 self.recorder.event(ds, "Warning", "FailedCreate", f"Error creating: {e.message}")
                 raise
-        for p in delete:
+            self.recorder.event(ds, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
+
+        async def delete_one(p: dict) -> None:
             try:
                 await self.client.delete(R.PODS, p["metadata"]["name"], ns, preconditions={"uid": p["metadata"]["uid"]})
                 self.recorder.event(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {p['metadata']['name']}")
@@ -187,6 +197,23 @@ class DaemonSetController:
                 if not (e.not_found or e.code == 409):
                     self.recorder.event(ds, "Warning", "FailedDelete", f"Error deleting: {e.message}")
                     raise
+
+        errors: list[BaseException] = []
+        if create:
+            out = await cu.slow_start_batch(len(create), create_one)
+            if out.unobserved:
+                self.expectations.lower_expected_creations(key, out.unobserved)
+            if out.skipped:
+                log.info("slow-start failure, skipping pod creations", daemonset=f"{ns}/{name}", skipped=out.skipped)
+            errors += out.errors
+        if delete:
+            results = await asyncio.gather(*(delete_one(p) for p in delete), return_exceptions=True)
+            for r in results:
+                if isinstance(r, BaseException) and not isinstance(r, Exception):
+                    raise r
+            errors += [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
 
     async def _write_status(self, ds: dict, counts: dict[str, int]) -> None:
         status = {"observedGeneration": ds["metadata"].get("generation", 1), **counts}

@@ -706,16 +706,23 @@ class JobController:
             fins = pod["metadata"].setdefault("finalizers", [])
             if jt.FINALIZER not in fins:
                 fins.append(jt.FINALIZER)
-            created = await self.client.create(R.PODS, pod, job["metadata"]["namespace"])
+            try:
+                created = await self.client.create(R.PODS, pod, job["metadata"]["namespace"])
+            except ApiStatusError as e:
+                if cu.is_namespace_terminating(e):
+                    return  # every later create would fail too; the Job is going
+                self.recorder.event(job, "Warning", "FailedCreate", f"Error creating: {e.message}")
+                raise
             self.recorder.event(job, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
 
-        results = await asyncio.gather(*(one(i) for i in (indexes if indexes is not None else [None] * n)),
-                                       return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            self.expectations.lower_expected_creations(key, len(errors))
-            self.recorder.event(job, "Warning", "FailedCreate", f"Error creating: {cu.error_text(errors[0])}")
-            raise errors[0]
+        todo = indexes if indexes is not None else [None] * n
+        out = await cu.slow_start_batch(len(todo), lambda i: one(todo[i]))  # syncJob's slow start
+        if out.unobserved:
+            self.expectations.lower_expected_creations(key, out.unobserved)
+        if out.errors:
+            if not isinstance(out.errors[0], ApiStatusError):
+                self.recorder.event(job, "Warning", "FailedCreate", f"Error creating: {cu.error_text(out.errors[0])}")
+            raise out.errors[0]
 
     async def _delete_pods(self, job: dict, key: str, pods: list[dict], *, uncounted: bool = False) -> None:
         """Delete ``pods``. ``uncounted`` (``deleteJobPods``: pods the Job no longer wants,

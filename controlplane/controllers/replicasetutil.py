@@ -209,23 +209,30 @@ class ReplicaManager:
         return set()
 
     async def _create(self, rs: dict, key: str, n: int) -> None:
+        """``manageReplicas``' creates: ``slowStartBatch``; the creations that failed or were
+        never tried are not expected (the next sync tries again from a batch of one)."""
         self.expectations.expect_creations(key, n)
         template = (rs.get("spec") or {}).get("template") or {}
-        remaining, batch = n, 1
-        while remaining > 0:
-            size = min(batch, remaining)
-            results = await asyncio.gather(*(self._create_one(rs, template) for _ in range(size)),
-                                           return_exceptions=True)
-            errors = [r for r in results if isinstance(r, BaseException)]
-            remaining -= size
-            if errors:
-                skipped = remaining + len(errors)
-                self.expectations.lower_expected_creations(key, skipped)
-                msg = cu.error_text(errors[0])
-                self.failures[key] = msg
+
+        async def one(_: int) -> None:
+            try:
+                await self._create_one(rs, template)
+            except ApiStatusError as e:
+                if cu.is_namespace_terminating(e):
+                    return  # every later create would fail too; the ReplicaSet is going
+                self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {e.message}")
+                raise
+
+        out = await cu.slow_start_batch(n, one)
+        if out.unobserved:
+            self.expectations.lower_expected_creations(key, out.unobserved)
+        if out.errors:
+            err = out.errors[0]
+            msg = cu.error_text(err)
+            self.failures[key] = msg
+            if not isinstance(err, ApiStatusError):
                 self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {msg}")
-                raise errors[0] if isinstance(errors[0], ApiStatusError) else ApiStatusError(500, "InternalError", msg)
-            batch *= 2
+            raise err if isinstance(err, ApiStatusError) else ApiStatusError(500, "InternalError", msg)
         self.failures.pop(key, None)
 
     async def _create_one(self, rs: dict, template: dict) -> dict:

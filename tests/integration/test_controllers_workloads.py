@@ -259,6 +259,59 @@ async def test_daemonset_max_surge(apiserver, controller_manager, kubectl, clien
                 pass
 
 
+async def test_daemonset_slow_start_under_quota(apiserver, controller_manager, kubectl, client):
+    """Creates in slow-start batches (``syncNodes``): under a quota of 2 pods, 8 nodes get the
+    batch of 1, then the batch of 2 whose second create is refused; the 5 creates left are
+    skipped (not tried, no longer expected), with a ``FailedCreate`` Event; each later sync
+    fails its first batch of one. Once the quota is raised the DaemonSet fills in by itself."""
+    ns = await new_namespace(client, "dsq")
+    tag = uuid.uuid4().hex[:6]
+    nodes = [f"dsq-{tag}-{i}" for i in range(8)]
+    for n in nodes:
+        await client.create(R.NODES, node(n, {"role": f"quota-{tag}"}))
+    try:
+        quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "pods", "namespace": ns},
+                 "spec": {"hard": {"pods": "2"}}}
+        await client.create(R.RESOURCEQUOTAS, quota, ns)
+
+        async def enforced(n: str):
+            st = (await client.get(R.RESOURCEQUOTAS, "pods", ns)).get("status") or {}
+            return (st.get("hard") or {}).get("pods") == n
+        await eventually(lambda: enforced("2"))
+        dset = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": ns},
+                "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                         "template": {"metadata": {"labels": {"app": "agent"}},
+                                      "spec": {"nodeSelector": {"role": f"quota-{tag}"}, "containers": CONTAINERS}}}}
+        await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(dset))
+
+        async def failed_create():
+            return [e for e in (await client.list(R.EVENTS, ns))["items"]
+                    if e["reason"] == "FailedCreate" and e["type"] == "Warning"]
+        events = await eventually(failed_create)
+        assert all(e["message"].startswith("Error creating: pods ") and "exceeded quota: pods" in e["message"]
+                   for e in events), [e["message"] for e in events]
+        assert len(live((await client.list(R.PODS, ns))["items"])) == 2
+        # the first sync: batches 1 and 2 tried, the other 5 skipped; later syncs: 1 tried, 5 skipped
+        assert controller_manager.wait_log(f'"daemonset": "{ns}/agent"', timeout=10)
+        skips = [rec["skipped"] for rec in map(json.loads, (ln for ln in controller_manager.log_path.read_text(
+            errors="replace").splitlines() if f'"daemonset": "{ns}/agent"' in ln))
+            if rec.get("event", "").startswith("slow-start failure")]
+        assert skips and set(skips) == {5}, skips
+
+        await client.patch(R.RESOURCEQUOTAS, "pods", {"spec": {"hard": {"pods": "10"}}}, ns)
+
+        async def everywhere():
+            return {_pinned(p) for p in live((await client.list(R.PODS, ns))["items"])} == set(nodes)
+        await eventually(everywhere, timeout=60)
+        assert len(live((await client.list(R.PODS, ns))["items"])) == 8
+    finally:
+        for n in nodes:
+            try:
+                await client.delete(R.NODES, n)
+            except ApiStatusError:
+                pass
+
+
 async def test_daemonset_taints_failed_pods_and_template_generation(apiserver, controller_manager, kubectl, client):
     """A NoSchedule taint that the pod does not tolerate keeps the daemon pod there
     (misscheduled), a NoExecute one removes it (NodeShouldRunDaemonPod); a failed daemon pod

@@ -72,6 +72,47 @@ def test_node_ports_range_conflicts_and_release(kubectl, ns):
     assert 30000 <= a["spec"]["ports"][0]["nodePort"] <= 32767 and a["spec"]["ports"][0]["nodePort"] != port
 
 
+def _dns(name: str, type: str = "NodePort", tcp: int | None = None, udp: int | None = None, **spec) -> dict:
+    ports = [{"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 5353},
+             {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 5353}]
+    for p, np in zip(ports, (tcp, udp)):
+        if np:
+            p["nodePort"] = np
+    return svc(name, type=type, ports=ports, **spec)
+
+
+def test_tcp_and_udp_of_one_port_share_one_node_port(kubectl, ns):
+    """kube-apiserver's ``initNodePorts``: 53/TCP + 53/UDP get one node port, taken once; an
+    update that omits it keeps it on both; a type change or the deletion gives it back once."""
+    assert kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(_dns("dns"))).returncode == 0
+    nps = [p["nodePort"] for p in get_spec(kubectl, ns, "dns")["ports"]]
+    np = nps[0]
+    assert nps == [np, np] and 30000 <= np <= 32767
+    refused(create(kubectl, ns, svc("thief", type="NodePort", ports=[{"name": "http", "port": 80, "nodePort": np}])),
+            f"spec.ports[0].nodePort: Invalid value: {np}: provided port is already allocated")
+    # kubectl apply again (its patch has no nodePort) and a PUT without them keep the one port
+    assert kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(_dns("dns", sessionAffinity="ClientIP"))
+                   ).returncode == 0
+    body = json.loads(kubectl("get", "svc", "dns", "-n", ns, "-o", "json").stdout)
+    for p in body["spec"]["ports"]:
+        p.pop("nodePort")
+    assert kubectl("replace", "-n", ns, "-f", "-", input=json.dumps(body)).returncode == 0
+    assert [p["nodePort"] for p in get_spec(kubectl, ns, "dns")["ports"]] == [np, np]
+    # LoadBalancer asking for one node port for both protocols; a dry run shows one placeholder
+    other = _port()
+    assert create(kubectl, ns, _dns("lb", type="LoadBalancer", udp=other)).returncode == 0
+    assert [p["nodePort"] for p in get_spec(kubectl, ns, "lb")["ports"]] == [other, other]
+    dry = json.loads(kubectl("create", "-n", ns, "--dry-run=server", "-o", "json", "-f", "-",
+                             input=yaml.safe_dump(_dns("dry"))).stdout)["spec"]
+    assert [p["nodePort"] for p in dry["ports"]] == [32769, 32769]
+    # NodePort -> ClusterIP gives it back; deleting the LoadBalancer gives its one back
+    assert patch(kubectl, ns, "dns", {"spec": {"type": "ClusterIP"}}).returncode == 0
+    assert create(kubectl, ns, _dns("again", tcp=np, udp=np)).returncode == 0
+    kubectl("delete", "svc", "lb", "-n", ns)
+    assert create(kubectl, ns, svc("taker", type="NodePort", ports=[{"name": "http", "port": 80, "nodePort": other}])
+                  ).returncode == 0
+
+
 def test_unnamed_ports_among_several(kubectl, ns):
     refused(create(kubectl, ns, svc("two", ports=[{"port": 80}, {"port": 81}])),
             "spec.ports[0].name: Required value", "spec.ports[1].name: Required value")

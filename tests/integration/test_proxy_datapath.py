@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -136,3 +137,49 @@ async def test_balancing_affinity_reject_nodeport_and_host_address(datapath):
     finally:
         srv.kill()
         srv.wait()
+
+
+UDP_ECHO = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',8080))\n"
+            "while True:\n d,a=s.recvfrom(512)\n s.sendto(sys.argv[1].encode()+b':'+d,a)\n")
+UDP_ASK = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(1)\n"
+           "for _ in range(5):\n s.sendto(b'q',(sys.argv[1],int(sys.argv[2])))\n"
+           " try:\n  print(s.recv(512).decode());break\n except OSError:\n  pass\n")
+
+
+def udp_ask(netns: str | None, ip: str, port: int) -> str:
+    cmd = (["ip", "netns", "exec", netns] if netns else []) + [sys.executable, "-c", UDP_ASK, ip, str(port)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=15).stdout.strip()
+
+
+async def test_one_node_port_for_tcp_and_udp(datapath):
+    """DNS-style 53/TCP + 53/UDP on the one node port the apiserver gives both (its
+    ``initNodePorts``): each protocol reaches its backend through it, from a pod to the node's
+    address and from the host's 127.0.0.1."""
+    nn, nets, net, pods, node = datapath
+    ctx = R.TableContext(A.proxy_table_name(nn.iid), "n", nets)
+    ip = str(nets.service_cidr.network_address + 30)
+    echo = subprocess.Popen(["ip", "netns", "exec", pods[0].netns, sys.executable, "-c", UDP_ECHO, "udp-backend-0"])
+    try:
+        svc = {"metadata": {"name": "dns", "namespace": "default"},
+               "spec": {"clusterIP": ip, "type": "NodePort",
+                        "ports": [{"name": "dns-tcp", "port": 53, "protocol": "TCP", "nodePort": 31998},
+                                  {"name": "dns", "port": 53, "protocol": "UDP", "nodePort": 31998}]}}
+        sl = {"metadata": {"name": "dns-1", "namespace": "default", "labels": {M.SERVICE_NAME_LABEL: "dns"}},
+              "addressType": "IPv4", "ports": [{"name": "dns-tcp", "port": 8080, "protocol": "TCP"},
+                                               {"name": "dns", "port": 8080, "protocol": "UDP"}],
+              "endpoints": [{"addresses": [pods[0].ip], "conditions": {"ready": True}, "nodeName": "n"}]}
+        await nft(R.full_script(ctx, _frags(ctx, (svc, sl))), netns=nn.netns)
+        client, link = pods[3].netns, str(nn.addrs.node_link_address)
+        assert wget(client, f"http://{ip}:53/") == (0, "backend-0")
+        assert udp_ask(client, ip, 53) == "udp-backend-0:q"
+        assert wget(client, f"http://{link}:31998/") == (0, "backend-0")
+        assert udp_ask(client, link, 31998) == "udp-backend-0:q"
+        await nft(R.host_script(ctx.table, nn.host_link, link, str(nets.host_address),
+                                {("tcp", 31998), ("udp", 31998)}, set()))
+        r = subprocess.run(["busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:31998/"], capture_output=True,
+                           text=True, timeout=5)
+        assert r.stdout.strip() == "backend-0", r.stderr
+        assert udp_ask(None, "127.0.0.1", 31998) == "udp-backend-0:q"
+    finally:
+        echo.kill()
+        echo.wait()

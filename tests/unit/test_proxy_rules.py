@@ -107,6 +107,25 @@ def test_nodeport_and_loadbalancer_ports():
     assert f.chains[ext[0]][0] == "jump mark-for-masquerade"
 
 
+def test_tcp_and_udp_on_one_node_port():
+    """53/TCP + 53/UDP sharing the node port the apiserver gave both: one map entry per
+    protocol, each to its own port's chain (and DNAT of its own protocol)."""
+    s = svc(typ="LoadBalancer", ports=[{"name": "dns-tcp", "port": 53, "protocol": "TCP", "nodePort": 30053},
+                                       {"name": "dns", "port": 53, "protocol": "UDP", "nodePort": 30053}])
+    s["status"] = {"loadBalancer": {"ingress": [{"ip": "127.0.0.1", "ipMode": "VIP"}]}}
+    slice_ = sl(ep("10.70.1.2"))
+    slice_["ports"] = [{"name": "dns-tcp", "port": 5353, "protocol": "TCP"},
+                       {"name": "dns", "port": 5353, "protocol": "UDP"}]
+    frags = {sp.key: R.service_fragment(sp, CTX) for sp in M.service_ports(s, [slice_])}
+    assert len(frags) == 2
+    node_ports = {k: v for f in frags.values() for k, v in f.elements["node-ports"].items()}
+    assert set(node_ports) == {"tcp . 30053", "udp . 30053", "tcp . 53", "udp . 53"}
+    assert node_ports["tcp . 30053"] != node_ports["udp . 30053"]
+    for f in frags.values():
+        (proto,) = {k.split(" . ")[0] for k in f.elements["node-ports"]}
+        assert f"meta l4proto {proto} dnat to 10.70.1.2:5353" in all_rules(f)
+
+
 @pytest.mark.parametrize("status,spec", [
     ({}, {}),  # pending: ServiceLB gave it no address (a port conflict, or ServiceLB disabled)
     ({"loadBalancer": {"ingress": [{"ip": "192.0.2.9"}]}}, {"loadBalancerClass": "example.com/lb"}),

@@ -27,7 +27,14 @@ OLD = lb("old", "2026-01-01T00:00:00Z", (8080, "TCP"), (53, "UDP"))
      []),
     (lb("b", "2026-01-01T00:00:00Z", (8080, "TCP")), [lb("a", "2026-01-01T00:00:00Z", (8080, "TCP"))],
      [("TCP", 8080, "default/a")]),  # same second: by name
-], ids=["conflict", "other-protocol", "older-wins", "nodeport-ignored", "other-class-ignored", "tie-by-name"])
+    # DNS's 53/TCP + 53/UDP (one node port for both): two ports, no conflict with itself
+    (lb("dns", "2026-01-02T00:00:00Z", (53, "TCP"), (53, "UDP")), [], []),
+    (lb("dns", "2026-01-02T00:00:00Z", (53, "TCP"), (53, "UDP")), [lb("t", "2026-01-01T00:00:00Z", (53, "TCP"))],
+     [("TCP", 53, "default/t")]),
+    (lb("u", "2026-01-03T00:00:00Z", (53, "UDP")), [lb("dns", "2026-01-02T00:00:00Z", (53, "TCP"), (53, "UDP"))],
+     [("UDP", 53, "default/dns")]),
+], ids=["conflict", "other-protocol", "older-wins", "nodeport-ignored", "other-class-ignored", "tie-by-name",
+        "tcp-udp-pair", "pair-blocked-on-tcp", "pair-holds-udp"])
 def test_port_conflicts(svc, others, want):
     assert port_conflicts(svc, others + [svc]) == want
 

@@ -11,9 +11,12 @@ Service (``namespace/name``): taking is atomic, and taking again for the same ow
   already allocated``); dynamic ones come from the upper part of the range first, the lower
   band (min(max(16, size/16), 256) addresses) staying for requested ones such as
   ``kubernetes`` (.1) and ``kube-dns`` (.10) — Kubernetes' ServiceIPStaticSubrange; immutable.
-- nodePort (NodePort, and LoadBalancer unless ``allocateLoadBalancerNodePorts: false``): in
-  30000-32767 (``provided port is not in the valid range``), free (``provided port is already
-  allocated``); kept across updates, released when a port or the type goes away.
+- nodePort (NodePort, and LoadBalancer unless ``allocateLoadBalancerNodePorts: false``, which
+  still honours requested ones): in 30000-32767 (``provided port is not in the valid range``),
+  free (``provided port is already allocated``); which port gets which is ``nodeports``
+  (kube-apiserver's ``initNodePorts``/``updateNodePorts``: ports sharing a number, such as
+  53/TCP and 53/UDP, share one node port, allocated once); kept across updates, released
+  (once) when no port holds it any more or the type goes away.
 - healthCheckNodePort (a LoadBalancer with ``externalTrafficPolicy: Local``): from the same
   range, requested or any free one (failures are InternalErrors, as ``allocHealthCheckNodePort``),
   kept while the policy stays Local (a change is refused), released when it goes.
@@ -37,26 +40,19 @@ import random
 from typing import Any
 
 from controlplane.apiserver.meta import errors
+from controlplane.apiserver.strategy import nodeports as npa
 from controlplane.storage.interface import (
     Backend, ConflictError, KeyExistsError, KeyNotFoundError, object_key, resource_prefix,
 )
 
 NODE_PORT_RANGE = (30000, 32767)
 REPAIR_INTERVAL = 180.0  # seconds between repair passes (kube-apiserver's 3 minutes)
-_NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
 DRY_RUN_FIRST_PORT = 32769  # portallocator's dry-run AllocateNext: a dummy past the range
 
 
 def _owner(svc: dict[str, Any]) -> str:
     meta = svc.get("metadata") or {}
     return f'{meta.get("namespace")}/{meta.get("name")}'
-
-
-def wants_node_ports(spec: dict[str, Any]) -> bool:
-    t = spec.get("type") or "ClusterIP"
-    if t == "NodePort":
-        return True
-    return t == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts", True) is not False
 
 
 def has_cluster_ip(spec: dict[str, Any]) -> bool:
@@ -187,11 +183,29 @@ class ServiceIPAllocator:
 
     # -- node ports -------------------------------------------------------------------------------
     async def _claim_port(self, port: int, txn: Allocation, *, dry: bool) -> bool:
+        """``Allocate(port)`` in the write's operation: a port it took already is taken."""
         if dry:
             if port in txn.dry_ports:
                 return False
             txn.dry_ports.append(port)
+        elif self._port_key(port) in txn.taken:
+            return False
         return await self._claim(self._port_key(port), txn, dry=dry)
+
+    def _port_op(self, svc: dict[str, Any], txn: Allocation, *, dry: bool) -> tuple[npa.Claim, npa.Next]:
+        """``nodeports``' ``Allocate`` (Kubernetes' messages) and ``AllocateNext`` on ``txn``."""
+        lo, hi = NODE_PORT_RANGE
+
+        async def claim(port: Any) -> str | None:
+            if not isinstance(port, int) or isinstance(port, bool) or not lo <= port <= hi:
+                return f"provided port is not in the valid range. The range of valid ports is {lo}-{hi}"
+            if not await self._claim_port(port, txn, dry=dry):
+                return "provided port is already allocated"
+            return None
+
+        async def next_port() -> int:
+            return await self._next_port(txn, dry=dry)
+        return claim, next_port
 
     async def _next_port(self, txn: Allocation, *, dry: bool) -> int:
         if dry:  # portallocator's dry run: one past the highest this operation saw, not looked up
@@ -206,30 +220,21 @@ class ServiceIPAllocator:
                 return port
         raise errors.ApiError(500, "InternalError", "failed to allocate a node port: range is full")
 
-    async def _node_ports(self, svc: dict[str, Any], keep: dict[tuple[Any, str], int], txn: Allocation, *,
+    async def _node_ports(self, svc: dict[str, Any], old_spec: dict[str, Any] | None, txn: Allocation, *,
                           dry: bool) -> None:
-        """Take the node ports ``svc`` asks for, keep those ``keep`` names, allocate the rest."""
+        """A create's (``old_spec`` None) or an update's node ports (``nodeports``)."""
         spec = svc.get("spec") or {}
-        lo, hi = NODE_PORT_RANGE
-        for i, p in enumerate(spec.get("ports") or []):
-            if not isinstance(p, dict):
-                continue
-            want = p.get("nodePort")
-            kept = keep.get((p.get("port"), p.get("protocol", "TCP")))
-            if want:
-                if not isinstance(want, int) or not lo <= want <= hi:
-                    raise self._invalid(svc, f"spec.ports[{i}].nodePort", want,
-                                        f"provided port is not in the valid range. The range of valid ports is {lo}-{hi}")
-                if want == kept:
-                    if dry:
-                        txn.dry_ports.append(want)
-                    continue
-                if not await self._claim_port(want, txn, dry=dry):
-                    raise self._invalid(svc, f"spec.ports[{i}].nodePort", want, "provided port is already allocated")
-            elif kept:
-                p["nodePort"] = kept
+        claim, next_port = self._port_op(svc, txn, dry=dry)
+        try:
+            if old_spec is None:
+                await npa.init_node_ports(spec, claim, next_port)
             else:
-                p["nodePort"] = await self._next_port(txn, dry=dry)
+                npa.patch_allocated_node_ports(old_spec, spec)
+                await npa.update_node_ports(old_spec, spec, claim, next_port)
+        except npa.NodePortInvalid as e:
+            raise self._invalid(svc, e.field, e.value, e.message) from None
+        except npa.DuplicateNodePort as e:
+            raise errors.internal(str(e)) from None
 
     async def _health_check_port(self, svc: dict[str, Any], txn: Allocation, *, dry: bool) -> None:
         """``allocHealthCheckNodePort``: the requested ``healthCheckNodePort`` or any free one
@@ -258,8 +263,8 @@ class ServiceIPAllocator:
         try:
             if has_cluster_ip(spec):
                 await self._cluster_ip(svc, txn, dry=dry)
-            if wants_node_ports(spec):
-                await self._node_ports(svc, {}, txn, dry=dry)
+            if npa.needs_node_port(spec):
+                await self._node_ports(svc, None, txn, dry=dry)
             if needs_health_check(spec):
                 await self._health_check_port(svc, txn, dry=dry)
         except BaseException:
@@ -299,14 +304,13 @@ class ServiceIPAllocator:
         elif not new_needs_ip:
             new_spec.pop("clusterIP", None)
             new_spec.pop("clusterIPs", None)
-        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p["nodePort"]
-                     for p in old_spec.get("ports") or [] if isinstance(p, dict) and p.get("nodePort")}
-        if wants_node_ports(new_spec):
-            await self._node_ports(new, old_ports if wants_node_ports(old_spec) else {}, txn, dry=dry)
-        elif old_ports and (old_spec.get("type") or "ClusterIP") in _NODE_PORT_TYPES:
-            for p in new_spec.get("ports") or []:  # the type no longer has node ports: drop them
+        old_ports = set(npa.port_node_ports(old_spec))
+        if npa.needs_node_port(new_spec):
+            await self._node_ports(new, old_spec, txn, dry=dry)
+        elif old_ports and npa.needs_node_port(old_spec) and set(npa.port_node_ports(new_spec)) <= old_ports:
+            for p in new_spec.get("ports") or []:  # dropTypeDependentFields: the type has none now
                 if isinstance(p, dict):
-                    p.pop("nodePort", None)
+                    p.pop("nodePort", None)  # (others the update sets are validation's to refuse)
         if needs_health_check(old_spec) and needs_health_check(new_spec):
             if not new_spec.get("healthCheckNodePort"):
                 new_spec["healthCheckNodePort"] = old_spec.get("healthCheckNodePort")
@@ -320,9 +324,9 @@ class ServiceIPAllocator:
             return
         if old_ip and old_ip != "None" and not new_needs_ip:
             txn.release.append(self._key(old_ip))
-        kept = (_spec_node_ports(new_spec) if wants_node_ports(new_spec) else set()) \
+        kept = (set(npa.port_node_ports(new_spec)) if npa.needs_node_port(new_spec) else set()) \
             | ({new_spec["healthCheckNodePort"]} if needs_health_check(new_spec) else set())
-        old_held = set(old_ports.values()) | ({old_spec["healthCheckNodePort"]}
+        old_held = old_ports | ({old_spec["healthCheckNodePort"]}
                                               if isinstance(old_spec.get("healthCheckNodePort"), int) else set())
         txn.release += [self._port_key(int(port)) for port in sorted(old_held - kept) if port]
 
