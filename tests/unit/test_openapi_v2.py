@@ -241,6 +241,15 @@ def test_crd_definition_is_published_as_v2(doc):
     assert {"apiVersion", "kind"} <= set(widget["properties"])
 
 
+def test_crd_without_schema_gets_an_empty_definition():
+    r = builtin_registry()
+    r.add(_widget(schema=None))
+    doc = openapi_v2.document(r)
+    assert doc["definitions"]["com.example.oa2.v1.Widget"] == {}
+    widget_list = doc["definitions"]["com.example.oa2.v1.WidgetList"]
+    assert widget_list["x-kubernetes-group-version-kind"][0]["kind"] == "WidgetList"
+
+
 def test_paths_operations_and_shared_parameters(doc):
     item = doc["paths"]["/api/v1/namespaces/{namespace}/configmaps/{name}"]
     assert {op["x-kubernetes-action"] for verb, op in item.items() if verb != "parameters"} == {

@@ -11,7 +11,8 @@ repeated ones under ``parameters`` (named ``<name>-<hash>``), ``securityDefiniti
 BearerToken. Custom resources' schemas go through apiextensions-apiserver's
 ``ToStructuralOpenAPIV2`` first (no junctors; a ``nullable`` node loses its type, properties and
 items, and its name in the parent's ``required``; a ``x-kubernetes-preserve-unknown-fields`` node
-loses its properties and items; an array without items loses its type). Cached per registry
+loses its properties and items; an array without items loses its type; a CRD version without a
+schema gets an empty definition, as apiextensions' builder leaves it). Cached per registry
 generation, with the ETag of each form. Neighbours: ``openapi.py``,
 ``openapi_v2_pb.py`` (the protobuf form), ``server/routes.py`` (the route).
 """
@@ -279,9 +280,13 @@ def build(registry: Registry) -> dict[str, Any]:
             if name in definitions:
                 continue
             ri = custom.get(name)
+            if ri is not None and not ri.schema:
+                # apiextensions' builder: no schema, no v2 definition at all (kubectl would
+                # validate against one and refuse every field)
+                definitions[name] = {}
+                continue
             if ri is not None:  # the CRD's schema as ToStructuralOpenAPIV2 leaves it
-                schema = openapi.custom_schema(dataclasses.replace(ri, schema=crd_schema_to_v2(ri.schema))
-                                               if ri.schema else ri)
+                schema = openapi.custom_schema(dataclasses.replace(ri, schema=crd_schema_to_v2(ri.schema)))
             definitions[name] = schema_to_v2(schema)
         for path, item in doc.get("paths", {}).items():
             paths[path] = _path_item_to_v2(item)
