@@ -1,6 +1,7 @@
 """Real kubectl v1.32 (own kubeconfig, temporary cache dir) against the real apiserver: apply
 (client-side and server-side), get in its output forms, describe, label, annotate, patch, scale,
-diff, explain, api-resources, the typed ``create`` generators (protobuf bodies) and delete."""
+diff, explain (OpenAPI v3 and v2), api-resources, ``replace -f`` of a List (client-side validation
+against ``/openapi/v2``), the typed ``create`` generators (protobuf bodies) and delete."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import uuid
 
 import pytest
 import yaml
+
+from controlplane.apiserver.discovery import openapi_v2_pb
 
 pytestmark = pytest.mark.integration
 
@@ -242,6 +245,80 @@ def test_explain_and_api_resources(kubectl) -> None:
     res = kubectl("api-resources").stdout
     for needle in ("deployments", "deploy", "customresourcedefinitions", "leases", "configmaps"):
         assert needle in res
+
+
+def test_replace_of_a_list_is_validated_against_openapi_v2(kubectl, tmp_path) -> None:
+    """``kind: List`` has no path in the v3 documents, so kubectl validates its items itself
+    against ``/openapi/v2`` (gnostic protobuf): ``replace -f`` of ``get -o yaml`` output works,
+    and an unknown field in an item gets kubectl's client-side message; nothing is sent."""
+    ns = _unique("oa2")
+    kubectl("create", "namespace", ns)
+    kubectl("create", "configmap", "a", "-n", ns, "--from-literal=x=1")
+    kubectl("create", "configmap", "b", "-n", ns, "--from-literal=y=2")
+    listed = tmp_path / "list.yaml"
+    listed.write_text(kubectl("get", "cm", "a", "b", "-n", ns, "-o", "yaml").stdout)
+    out = kubectl("replace", "-f", str(listed)).stdout
+    assert "configmap/a replaced" in out and "configmap/b replaced" in out
+    doc = yaml.safe_load(listed.read_text())
+    assert doc["kind"] == "List"
+    for item in doc["items"]:
+        del item["metadata"]["resourceVersion"]
+    doc["items"][0]["data"] = {"x": "changed"}
+    doc["items"][1]["bogus"] = True
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    res = kubectl("replace", "-f", str(bad), check=False)
+    assert res.returncode != 0
+    assert ('error validating data: ValidationError(ConfigMap): unknown field "bogus" in '
+            "io.k8s.api.core.v1.ConfigMap") in res.stderr, res.stderr
+    assert json.loads(kubectl("get", "cm", "a", "-n", ns, "-o", "json").stdout)["data"] == {"x": "1"}
+    kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_openapi_v2_explain_and_custom_resources(kubectl, apiserver, tmp_path) -> None:
+    """``explain --output plaintext-openapiv2`` reads the gnostic protobuf; a CRD's kind shows up
+    in ``/openapi/v2`` (JSON) as kube-apiserver publishes it there; ETag and 304; anonymous
+    users are refused as on ``/openapi/v3``."""
+    out = kubectl("explain", "pods.spec", "--output", "plaintext-openapiv2").stdout
+    assert "RESOURCE: spec <Object>" in out and "containers\t<[]Object> -required-" in out, out
+    assert "List of containers belonging to the pod." in out
+    group = f"{_unique('oa2')}.example.com"
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": f"gadgets.{group}"},
+           "spec": {"group": group, "scope": "Namespaced",
+                    "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                        "type": "object", "properties": {"spec": {
+                            "type": "object", "required": ["size", "note"],
+                            "properties": {"size": {"type": "integer", "description": "How big the gadget is."},
+                                           "note": {"type": "string", "nullable": True}}}}}}}]}}
+    (tmp_path / "crd.json").write_text(json.dumps(crd))
+    kubectl("apply", "-f", str(tmp_path / "crd.json"))
+    name = ".".join(reversed(group.split("."))) + ".v1.Gadget"
+    doc = json.loads(kubectl("get", "--raw", "/openapi/v2").stdout)
+    assert doc["swagger"] == "2.0" and "BearerToken" in doc["securityDefinitions"]
+    gadget = doc["definitions"][name]
+    assert gadget["x-kubernetes-group-version-kind"] == [{"group": group, "version": "v1", "kind": "Gadget"}]
+    assert gadget["properties"]["spec"]["required"] == ["size"]  # nullable fields are not required in v2
+    assert doc["paths"][f"/apis/{group}/v1/namespaces/{{namespace}}/gadgets/{{name}}"]["patch"][
+        "x-kubernetes-action"] == "patch"
+    deadline = time.monotonic() + 20
+    while True:  # the new kind reaches kubectl's discovery
+        res = kubectl("explain", "gadgets.spec", "--output", "plaintext-openapiv2", check=False)
+        if res.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert "size\t<integer> -required-" in res.stdout and "How big the gadget is." in res.stdout, res
+    pb = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+    with apiserver.http() as http:
+        r = http.get("/openapi/v2", headers={"Accept": pb})
+        assert r.status_code == 200 and r.headers["content-type"] == openapi_v2_pb.MEDIA_TYPE
+        assert r.headers["vary"] == "Accept"
+        assert http.get("/openapi/v2", headers={"Accept": pb, "If-None-Match": r.headers["etag"]}).status_code == 304
+        assert http.get("/openapi/v2", headers={"Accept": "text/html"}).status_code == 406
+    with apiserver.http(user="") as anonymous:
+        assert anonymous.get("/openapi/v2").status_code == anonymous.get("/openapi/v3").status_code == 403
+    kubectl("delete", "crd", f"gadgets.{group}", "--wait=false")
 
 
 def test_create_generators_use_protobuf(kubectl) -> None:

@@ -31,7 +31,7 @@ def content_type(version: str) -> str:
     return f"application/json;g={GROUP};v={version};as={KIND}"
 
 
-def _clauses(accept: str) -> list[tuple[str, dict[str, str]]]:
+def media_ranges(accept: str) -> list[tuple[str, dict[str, str]]]:
     """The media ranges of an Accept header, highest ``q`` first (stable otherwise)."""
     out: list[tuple[float, int, str, dict[str, str]]] = []
     for i, clause in enumerate(accept.split(",")):
@@ -60,7 +60,7 @@ def negotiate(accept: str) -> str | None:
     range without ``as=`` (``application/json``, ``*/*``, protobuf) gets the legacy document
     (always JSON here, as every response of this server may be)."""
     asked_aggregated = False
-    for mtype, params in _clauses(accept):
+    for mtype, params in media_ranges(accept):
         if "as" in params:
             if params.get("as") == KIND and params.get("g") == GROUP:
                 asked_aggregated = True

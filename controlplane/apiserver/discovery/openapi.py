@@ -67,6 +67,11 @@ def v3_group_version(registry: Registry, group: str, version: str) -> dict[str, 
     return _cache(registry).docs.get(_gv_path(group, version))
 
 
+def v3_documents(registry: Registry) -> dict[str, dict[str, Any]]:
+    """Every group-version's document by ``api/v1`` / ``apis/G/V`` (what ``openapi_v2`` merges)."""
+    return dict(_cache(registry).docs)
+
+
 # ---------------------------------------------------------------- building
 
 
@@ -76,7 +81,8 @@ def custom_schema_name(info: ResourceInfo) -> str:
     return f"{rev}.{info.version}.{info.kind}" if rev else f"{info.version}.{info.kind}"
 
 
-def _custom_schema(info: ResourceInfo, list_kind: bool = False) -> dict[str, Any]:
+def custom_schema(info: ResourceInfo, list_kind: bool = False) -> dict[str, Any]:
+    """A custom resource's definition (or its List's) from ``info.schema``, the CRD's schema."""
     gvk = [{"group": info.group, "version": info.version,
             "kind": info.list_kind if list_kind else info.kind}]
     base = {
@@ -204,8 +210,8 @@ def _build(registry: Registry, group: str, version: str) -> dict[str, Any]:
         if info.is_custom:
             obj_ref = custom_schema_name(info)
             list_ref = obj_ref + "List"
-            extra[obj_ref] = _custom_schema(info)
-            extra[list_ref] = _custom_schema(info, list_kind=True)
+            extra[obj_ref] = custom_schema(info)
+            extra[list_ref] = custom_schema(info, list_kind=True)
         else:
             obj_ref = k8s_schemas.definition_name(info.group, info.version, info.kind) or ""
             list_ref = k8s_schemas.definition_name(info.group, info.version, info.list_kind) or ""

@@ -4,7 +4,7 @@ Status answers for every failure, discovery and OpenAPI documents, the proxy rou
 ``build_app(api)`` wires URLs to the endpoints; ``dispatch`` resolves ``/api``/``/apis`` paths
 to an ``endpoints.common.Target`` and a verb and runs the verb's endpoint. Neighbours:
 ``app.py`` (``ApiServer`` state and ``serve``), ``endpoints/`` (the verbs),
-``discovery/documents.py`` and ``discovery/openapi.py``, ``metrics.py`` (``/metrics``).
+``discovery/documents.py``, ``discovery/openapi.py`` and ``discovery/openapi_v2.py``, ``metrics.py`` (``/metrics``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sanic.response import HTTPResponse, raw, text
 
 from controlplane.apiserver.discovery import aggregated
 from controlplane.apiserver.discovery import documents as discovery
-from controlplane.apiserver.discovery import openapi
+from controlplane.apiserver.discovery import openapi, openapi_v2
 from controlplane.apiserver.endpoints import common as hc
 from controlplane.apiserver.endpoints import delete, metrics, proxies, read, subresources, watch, write
 from controlplane.apiserver.endpoints.common import Api
@@ -296,7 +296,8 @@ async def _aggregated_discovery(api: ServedApi, request: Request, root: str, for
 
 
 def _openapi_routes(app: Sanic, api: Api) -> None:
-    """``/openapi/v3`` documents (``discovery/openapi.py``), cached per registry generation."""
+    """``/openapi/v3`` documents (``discovery/openapi.py``) and ``/openapi/v2`` (JSON or gnostic
+    protobuf, ``discovery/openapi_v2.py``), cached per registry generation."""
     cache: dict[tuple[int, str], bytes] = {}
 
     def cached(key: str, build: Any) -> bytes:
@@ -329,6 +330,22 @@ def _openapi_routes(app: Sanic, api: Api) -> None:
 
         body = await asyncio.to_thread(cached, f"{group}/{version}", build)
         return hc.json_response(body)
+
+    @app.route("/openapi/v2", methods=["GET"])
+    async def v2(request: Request) -> HTTPResponse:
+        """As kube-openapi's handler: the first acceptable form (JSON, or the protobuf client-go
+        asks for), ``ETag`` and ``Vary: Accept``, 304 on a matching ``If-None-Match``, else 406."""
+        form = openapi_v2.negotiate(request.headers.get("accept") or "")
+        if form is None:
+            return hc.status_response(errors.ApiError(
+                406, "NotAcceptable", "only the following media types are accepted: application/json, "
+                + openapi_v2.PROTOBUF))
+        served = await asyncio.to_thread(openapi_v2.served, api.registry, form)
+        headers = {"ETag": served.etag, **_VARY}
+        tags = [t.strip() for t in (request.headers.get("if-none-match") or "").split(",")]
+        if served.etag in tags or "*" in tags:
+            return HTTPResponse(status=304, headers=headers)
+        return raw(served.body, content_type=served.content_type, headers=headers)
 
 
 def skip_unused_signals(app: Sanic) -> None:
