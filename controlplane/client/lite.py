@@ -205,12 +205,17 @@ class LitePool:
                 self._ssl = ctx
             else:
                 self._ssl = ssl_ctx if isinstance(ssl_ctx, _ssl.SSLContext) else _ssl.create_default_context()
-        host_hdr = u.netloc.rsplit("@", 1)[-1]
-        fixed = {"Host": host_hdr, **headers}
-        self._fixed = "".join(f"{k}: {v}\r\n" for k, v in fixed.items()).encode("latin-1")
+        self._host_hdr = u.netloc.rsplit("@", 1)[-1]
+        self._fixed = b""
+        self.set_headers(headers)
         self._idle: list[_Conn] = []
         self._all: set[_Conn] = set()
         self._sem: asyncio.Semaphore | None = None
+
+    def set_headers(self, headers: dict[str, str]) -> None:
+        """The headers every later request carries (besides Host)."""
+        fixed = {"Host": self._host_hdr, **headers}
+        self._fixed = "".join(f"{k}: {v}\r\n" for k, v in fixed.items()).encode("latin-1")
 
     def _build(self, method: str, target: str, body: bytes | None, content_type: str | None) -> bytes:
         head = f"{method} {self.prefix}{target} HTTP/1.1\r\n".encode("latin-1") + self._fixed

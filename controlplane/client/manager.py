@@ -7,6 +7,12 @@ outside (``cmd.bootstrap``: the manager is started once the process leads, and i
 set when leadership is lost). One informer per resource
 is shared by every controller that asks for it (``informer(resource)``).
 
+Controllers write through ``client_for(<ServiceAccount name>)``: the manager's own client, or,
+with ``credentials`` (a ``clientbuilder.ServiceAccountClientBuilder``,
+``--use-service-account-credentials``), a client authenticated as that ServiceAccount whose
+tokens the builder keeps fresh in a task the manager owns; informers always read with the
+manager's own client. ``recorder(component, identity)`` posts Events through the same client.
+
 Used by ``controlplane.cmd.controller_manager`` (and ``controlplane up``); controllers register
 themselves through ``controlplane.controllers.<kind>.setup(manager)``.
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from controlplane.client.clientbuilder import ServiceAccountClientBuilder
 from controlplane.client.events import EventRecorder
 from controlplane.client.informer import Informer
 from controlplane.client.resources import Resource
@@ -30,12 +37,14 @@ class Runnable(Protocol):
 
 
 class Manager:
-    def __init__(self, client: RestClient, *, name: str = "controller-manager", sync_timeout: float = 120.0) -> None:
+    def __init__(self, client: RestClient, *, name: str = "controller-manager", sync_timeout: float = 120.0,
+                 credentials: ServiceAccountClientBuilder | None = None) -> None:
         self.client = client
         self.name = name
         self.sync_timeout = sync_timeout
+        self.credentials = credentials
         self._informers: dict[tuple[Resource, str | None], Informer] = {}
-        self._recorders: dict[str, EventRecorder] = {}
+        self._recorders: dict[tuple[str, str | None], EventRecorder] = {}
         self._runnables: list[Runnable] = []
         self.caches_synced = asyncio.Event()
 
@@ -47,11 +56,20 @@ class Manager:
             self._informers[key] = inf
         return inf
 
-    def recorder(self, component: str) -> EventRecorder:
-        rec = self._recorders.get(component)
+    def client_for(self, identity: str) -> RestClient:
+        """The client a controller writes with: as the ServiceAccount ``identity`` (kube-system)
+        with ``credentials``, else the manager's own (kube-controller-manager's
+        ``ClientBuilder.ClientOrDie(name)``)."""
+        return self.credentials.client(identity) if self.credentials is not None else self.client
+
+    def recorder(self, component: str, identity: str | None = None) -> EventRecorder:
+        """Events from ``component`` (their source / ``reportingController``), posted with
+        ``client_for(identity)`` (the manager's own client without ``identity``)."""
+        key = (component, identity if self.credentials is not None else None)
+        rec = self._recorders.get(key)
         if rec is None:
-            rec = EventRecorder(self.client, component)
-            self._recorders[component] = rec
+            rec = EventRecorder(self.client if key[1] is None else self.client_for(key[1]), component)
+            self._recorders[key] = rec
         return rec
 
     def add(self, runnable: Runnable) -> None:
@@ -63,6 +81,8 @@ class Manager:
         tasks: list[asyncio.Task] = []
         watcher = asyncio.create_task(_relay(stop_event, inner))
         try:
+            if self.credentials is not None:
+                tasks.append(asyncio.create_task(self.credentials.run(inner), name="service-account-tokens"))
             for inf in list(self._informers.values()):
                 tasks.append(asyncio.create_task(inf.start(inner), name=f"informer-{inf.resource.plural}"))
             for rec in self._recorders.values():

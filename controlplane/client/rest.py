@@ -203,6 +203,19 @@ def load_kubeconfig(path: str | Path, context: str | None = None) -> tuple[str, 
     return cluster["server"].rstrip("/"), headers, _ssl_from_cluster(cluster, user)
 
 
+def anonymous_config(client: "RestClient") -> tuple[str, Any]:
+    """client-go's ``AnonymousClientConfig``: (server URLs, TLS settings) of ``client`` with its
+    credentials stripped -- the same servers and server verification, no client certificate
+    and no token -- for a client that authenticates some other way (a bearer token of its own:
+    ``clientbuilder``). A client not made from a kubeconfig keeps its TLS settings, which
+    then carry no client certificate (``--master``)."""
+    servers = ",".join(client.balancer.configured)
+    if client.kubeconfig is None:
+        return servers, client._ssl
+    cluster, _ = _kubeconfig_entries(*client.kubeconfig)
+    return servers, _ssl_from_cluster(cluster, {})
+
+
 def kubeconfig_ca_pem(path: str | Path, context: str | None = None) -> bytes | None:
     """The PEM of the current (or named) context's cluster CA (``certificate-authority-data``
     or the ``certificate-authority`` file); None without one."""
@@ -246,6 +259,16 @@ class RestClient:
         self._lite: dict[str, LitePool] = {}
         self.kubeconfig: tuple[Path, str | None] | None = None  # where from_kubeconfig read its settings
         self._request_timeout = request_timeout
+
+    def set_bearer_token(self, token: str) -> None:
+        """Authenticate every later request with ``Authorization: Bearer <token>`` (a token
+        that is replaced before it expires: ``clientbuilder``); open connections keep going."""
+        value = f"Bearer {token}"
+        self._headers["Authorization"] = value
+        if self._session is not None and not self._session.closed:
+            self._session.headers["Authorization"] = value
+        for pool in self._lite.values():
+            pool.set_headers(self._headers)
 
     @property
     def endpoints(self) -> list[str]:

@@ -5,12 +5,20 @@
         [--leader-elect-retry-period 2] [--identity ID] [--metrics-port P] [--data-dir DIR]
         [--job-pod-failure-backoff 10s] [--job-pod-failure-backoff-max 6m]
         [--mirroring-max-endpoints-per-subset 1000] [--mirroring-concurrent-service-endpoint-syncs 5]
+        [--use-service-account-credentials]
 
 Leader election is on by default (as in kube-controller-manager): several processes may run;
 only the holder of the ``kube-system/kube-controller-manager`` Lease acts, and a process that
 loses the lease exits with status 1 so a supervisor restarts it as a standby. Logging, signals,
 the metrics port and leader election come from ``cmd.bootstrap``; ``build_manager`` wires the
 chosen controllers (``controlplane.controllers.<name>.setup(manager)``) into a ``Manager``.
+
+``--use-service-account-credentials`` (kube-controller-manager's flag; ``up`` sets it, as k3s
+and kubeadm do): every controller writes as its own ServiceAccount in kube-system
+(``SERVICE_ACCOUNTS``; ``client.clientbuilder``), authorized by the bootstrap ClusterRole
+``system:controller:<name>``; informers, leader election and the token requests use the
+kubeconfig's identity (``system:kube-controller-manager``). Without it every controller
+writes as that identity.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import asyncio
 import gc
 from types import ModuleType
 
+from controlplane.client.clientbuilder import ServiceAccountClientBuilder
 from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.cmd import bootstrap
@@ -56,6 +65,12 @@ CONTROLLERS: dict[str, ModuleType] = {
 # AvailableResources check): group/version -> resource
 REQUIRES: dict[str, tuple[str, str]] = {"horizontalpodautoscaling": ("autoscaling/v2", "horizontalpodautoscalers")}
 ALL_CONTROLLERS = list(CONTROLLERS)
+
+
+def service_account(controller: str) -> str:
+    """The ServiceAccount (kube-system) controller ``controller`` writes as with
+    ``--use-service-account-credentials`` (its module's ``SERVICE_ACCOUNT``)."""
+    return str(CONTROLLERS[controller].SERVICE_ACCOUNT)
 
 
 def _duration(text: str) -> float:
@@ -98,11 +113,13 @@ def parse_controllers(spec: str | None) -> list[str]:
 
 def build_manager(client: RestClient, controllers: list[str], workers: dict[str, int] | None = None, *,
                   root_ca: str | None = None, signing: object = None,
-                  options: dict[str, dict] | None = None) -> Manager:
+                  options: dict[str, dict] | None = None,
+                  credentials: ServiceAccountClientBuilder | None = None) -> Manager:
     """``root_ca`` (PEM) feeds root-ca-cert-publisher, ``signing`` (a ``pki.CertKey``) csrsigning;
     without them those controllers stay idle. ``options``: per controller keyword arguments
-    (``{"nodeipam": {"cluster_cidr": …}}``)."""
-    mgr = Manager(client, name="controller-manager")
+    (``{"nodeipam": {"cluster_cidr": …}}``). ``credentials``: the controllers write as their
+    ServiceAccounts (``--use-service-account-credentials``)."""
+    mgr = Manager(client, name="controller-manager", credentials=credentials)
     mgr.root_ca = root_ca  # type: ignore[attr-defined]
     mgr.cluster_signing = signing  # type: ignore[attr-defined]
     for name in controllers:
@@ -162,9 +179,15 @@ async def _main(ctx: bootstrap.Context) -> int:
         from controlplane.pki.certs import CertKey
 
         signing = CertKey.read(args.cluster_signing_cert_file, args.cluster_signing_key_file)
+    # client-go's DynamicControllerClientBuilder over AnonymousClientConfig: one client per
+    # controller, same servers, no client certificate, a ServiceAccount token of its own
+    credentials = ServiceAccountClientBuilder(client, user_agent="controller-manager",
+                                              max_connections=args.max_connections, lite_http=True) \
+        if args.use_service_account_credentials else None
     try:
         controllers = await served(client, controllers)
-        log.info("controller-manager starting", controllers=controllers, leader_elect=args.leader_elect)
+        log.info("controller-manager starting", controllers=controllers, leader_elect=args.leader_elect,
+                 service_account_credentials=credentials is not None)
         options = {"nodeipam": {"cluster_cidr": args.cluster_cidr, "node_mask": args.node_cidr_mask_size},
                    "horizontalpodautoscaling": hpa,
                    "job": {"pod_failure_backoff": args.job_pod_failure_backoff,
@@ -172,7 +195,8 @@ async def _main(ctx: bootstrap.Context) -> int:
                    "endpointslicemirroring": {
                        "max_endpoints_per_subset": args.mirroring_max_endpoints_per_subset,
                        "workers": args.mirroring_concurrent_service_endpoint_syncs}}
-        mgr = build_manager(client, controllers, root_ca=root_ca, signing=signing, options=options)
+        mgr = build_manager(client, controllers, root_ca=root_ca, signing=signing, options=options,
+                            credentials=credentials)
         tuner = tune_gc(mgr)
         try:
             return await ctx.run_leading(client, mgr.start)
@@ -180,6 +204,8 @@ async def _main(ctx: bootstrap.Context) -> int:
             tuner.cancel()
             await asyncio.gather(tuner, return_exceptions=True)
     finally:
+        if credentials is not None:
+            await credentials.close()
         await client.close()
 
 
@@ -227,6 +253,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "default 1000, as kube-controller-manager)")
     p.add_argument("--mirroring-concurrent-service-endpoint-syncs", type=_int_in(1, 50), default=5,
                    help="Endpoints the EndpointSliceMirroring controller syncs at once (1-50, default 5)")
+    p.add_argument("--use-service-account-credentials", action="store_true",
+                   help="each controller writes as its own ServiceAccount in kube-system (a TokenRequest token, "
+                        "refreshed before it expires), authorized by the ClusterRole system:controller:<name>")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod CIDR the node IPAM controller splits per node")
     p.add_argument("--node-cidr-mask-size", type=int, default=24)
     p.add_argument("--root-ca-file", default=None, help="cluster CA published as kube-root-ca.crt in every namespace")

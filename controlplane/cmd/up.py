@@ -315,6 +315,8 @@ def _controller_manager(ctx: UpContext) -> Runnable:
         "--data-dir", str(c.data_dir), "--root-ca-file", str(c.pki.ca_file),
         "--cluster-signing-cert-file", str(c.pki.ca_file), "--cluster-signing-key-file", str(c.pki.key("ca")),
         "--cluster-cidr", c.extra["cluster_cidr"], *_leader_elect_args(c),
+        # every controller under its own ServiceAccount, as k3s and kubeadm run it
+        "--use-service-account-credentials",
         *_secure_metrics_args(c, "controller-manager")],
         ready=component_ready("controller-manager"), live=component_live("controller-manager"))
 

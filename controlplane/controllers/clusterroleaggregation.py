@@ -18,12 +18,16 @@ from controlplane.client.rest import ApiStatusError
 from controlplane.log import get_logger
 from controlplane.machinery.aggregation import aggregated_rules
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:clusterrole-aggregation-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "clusterrole-aggregation-controller"
+
 log = get_logger(__name__)
 
 
 class ClusterRoleAggregationController:
     def __init__(self, manager: Manager, *, workers: int = 1) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.roles = manager.informer(R.CLUSTERROLES)
         self.controller = Controller("clusterrole-aggregation", self.reconcile, workers=workers)
         self.roles.add_handler(self._on_role)

@@ -39,6 +39,10 @@ from controlplane.controllers import cronjobutil as cju
 from controlplane.log import get_logger
 from controlplane.machinery.cron import UTC, CronError, load_location
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:cronjob-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "cronjob-controller"
+
 log = get_logger(__name__)
 
 Clock = Callable[[], _dt.datetime]
@@ -55,11 +59,11 @@ def _status_view(status: dict) -> tuple:
 
 class CronJobController:
     def __init__(self, manager: Manager, *, workers: int = 5, now: Clock = utc_now) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.now = now
         self.cj_inf = manager.informer(R.CRONJOBS)
         self.job_inf = manager.informer(R.JOBS)
-        self.recorder = manager.recorder("cronjob-controller")
+        self.recorder = manager.recorder("cronjob-controller", SERVICE_ACCOUNT)
         self.controller = Controller("cronjob", self.reconcile, workers=workers)
         self.cj_inf.add_handler(lambda etype, obj, old: self.controller.enqueue(object_key(obj)))
         self.job_inf.add_handler(self._on_job)

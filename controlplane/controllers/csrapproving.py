@@ -23,6 +23,10 @@ from controlplane.client.rest import ApiStatusError
 from controlplane.controllers.certutil import has_condition, parse_request, subject
 from controlplane.log import get_logger
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:certificate-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "certificate-controller"
+
 log = get_logger(__name__)
 CLIENT_KUBELET = "kubernetes.io/kube-apiserver-client-kubelet"
 KUBELET_SERVING = "kubernetes.io/kubelet-serving"
@@ -53,7 +57,7 @@ def recognize(csr: dict) -> str | None:
 
 class CSRApprovingController:
     def __init__(self, manager: Manager, *, workers: int = 1) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.csrs = manager.informer(R.CERTIFICATESIGNINGREQUESTS)
         self.controller = Controller("csrapproving", self.reconcile, workers=workers)
         self.csrs.add_handler(lambda t, o, old: t != "DELETED" and self.controller.enqueue(o["metadata"]["name"]))

@@ -26,6 +26,10 @@ from controlplane.log import get_logger
 from controlplane.pki import certs
 from controlplane.pki.certs import CertKey
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:certificate-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "certificate-controller"
+
 log = get_logger(__name__)
 CLIENT_SIGNERS = ("kubernetes.io/kube-apiserver-client", "kubernetes.io/kube-apiserver-client-kubelet")
 SERVING_SIGNER = "kubernetes.io/kubelet-serving"
@@ -60,7 +64,7 @@ def sign(ca: CertKey, csr: dict) -> bytes | None:
 
 class CSRSigningController:
     def __init__(self, manager: Manager, ca: CertKey, *, workers: int = 1) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.ca = ca
         self.csrs = manager.informer(R.CERTIFICATESIGNINGREQUESTS)
         self.controller = Controller("csrsigning", self.reconcile, workers=workers)

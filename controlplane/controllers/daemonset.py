@@ -41,6 +41,10 @@ from controlplane.controllers import daemonsetutil as dsu
 from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:daemon-set-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "daemon-set-controller"
+
 log = get_logger(__name__)
 HASH_LABEL = dsu.HASH_LABEL
 BURST_REPLICAS = 250  # the daemon controller's burstReplicas: creates/deletes per sync
@@ -48,12 +52,12 @@ BURST_REPLICAS = 250  # the daemon controller's burstReplicas: creates/deletes p
 
 class DaemonSetController:
     def __init__(self, manager: Manager, *, workers: int = 2) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.ds_inf = manager.informer(R.DAEMONSETS)
         self.pod_inf = manager.informer(R.PODS)
         self.rev_inf = manager.informer(R.CONTROLLERREVISIONS)
         self.node_inf = manager.informer(R.NODES)
-        self.recorder = manager.recorder("daemonset-controller")
+        self.recorder = manager.recorder("daemonset-controller", SERVICE_ACCOUNT)
         self.expectations = cu.Expectations()
         self.failed_backoff = dsu.FailedPodBackoff()
         self.controller = Controller("daemonset", self.reconcile, workers=workers)

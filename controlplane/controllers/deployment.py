@@ -28,16 +28,20 @@ from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import now_rfc3339, parse_time_or_none
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:deployment-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "deployment-controller"
+
 log = get_logger(__name__)
 
 
 class DeploymentController:
     def __init__(self, manager: Manager, *, workers: int = 5) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.d_inf = manager.informer(R.DEPLOYMENTS)
         self.rs_inf = manager.informer(R.REPLICASETS)
         self.pod_inf = manager.informer(R.PODS)
-        self.recorder = manager.recorder("deployment-controller")
+        self.recorder = manager.recorder("deployment-controller", SERVICE_ACCOUNT)
         self.controller = Controller("deployment", self.reconcile, workers=workers)
         self.d_inf.add_handler(lambda t, o, old: self.controller.enqueue(object_key(o)))
         self.rs_inf.add_handler(self._on_rs)

@@ -44,6 +44,10 @@ from controlplane.machinery.disruption import set_condition
 from controlplane.machinery.selectors import LabelSelector
 from controlplane.machinery.timestamps import parse_time_or_none
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:disruption-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "disruption-controller"
+
 log = get_logger(__name__)
 
 COMPONENT = "controllermanager"  # the Events' source, as kube-controller-manager's disruption controller
@@ -303,11 +307,11 @@ class _ScaleFinder:
 
 class DisruptionController:
     def __init__(self, manager: Manager, *, workers: int = 2, clock: Callable[[], float] = time.time) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.pdb_inf = manager.informer(R.PODDISRUPTIONBUDGETS)
         self.pod_inf = manager.informer(R.PODS)
-        self.recorder = manager.recorder(COMPONENT)
-        self.scales = _ScaleFinder(manager.client, manager)
+        self.recorder = manager.recorder(COMPONENT, SERVICE_ACCOUNT)
+        self.scales = _ScaleFinder(manager.client_for(SERVICE_ACCOUNT), manager)
         self.clock = clock
         self.controller = Controller("disruption", self.reconcile, workers=workers)
         self.pdb_inf.add_handler(lambda t, o, old: self.controller.enqueue(object_key(o)))

@@ -23,6 +23,10 @@ from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
 from controlplane.machinery.services import resolve_port
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:endpoint-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "endpoint-controller"
+
 log = get_logger(__name__)
 MANAGED = "endpoints.controlplane/managed"
 SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror"
@@ -98,11 +102,11 @@ def truncate_subsets(subsets: list[dict], max_capacity: int = MAX_CAPACITY) -> b
 
 class EndpointsController:
     def __init__(self, manager: Manager, *, workers: int = 3) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.svc_inf = manager.informer(R.SERVICES)
         self.pod_inf = manager.informer(R.PODS)
         self.ep_inf = manager.informer(R.ENDPOINTS)
-        self.recorder = manager.recorder("endpoint-controller")
+        self.recorder = manager.recorder("endpoint-controller", SERVICE_ACCOUNT)
         self.controller = Controller("endpoints", self.reconcile, workers=workers)
         self.svc_inf.add_handler(lambda t, o, old: self.controller.enqueue(object_key(o)))
         self.pod_inf.add_handler(self._on_pod)

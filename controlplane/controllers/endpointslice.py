@@ -32,6 +32,10 @@ from controlplane.log import get_logger
 from controlplane.machinery.services import resolve_port
 from controlplane.machinery.timestamps import parse_time_or_none, rfc3339
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:endpointslice-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "endpointslice-controller"
+
 log = get_logger(__name__)
 MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
 CONTROLLER_NAME = "endpointslice-controller.k8s.io"
@@ -153,12 +157,12 @@ def trigger_time(svc: dict, pods: list[dict]) -> str:
 
 class EndpointSliceController:
     def __init__(self, manager: Manager, *, workers: int = 3, max_endpoints: int = MAX_ENDPOINTS) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.max_endpoints = max_endpoints
         self.svc_inf = manager.informer(R.SERVICES)
         self.pod_inf = manager.informer(R.PODS)
         self.slice_inf = manager.informer(R.ENDPOINTSLICES)
-        self.recorder = manager.recorder("endpoint-slice-controller")
+        self.recorder = manager.recorder("endpoint-slice-controller", SERVICE_ACCOUNT)
         # slices we created that the cache has not shown yet (client-go's expectations): until
         # they appear, a reconcile would see too few slices and create duplicates
         self._expect: dict[str, tuple[set[str], float]] = {}

@@ -38,6 +38,10 @@ from controlplane.controllers.endpointslicemirroringutil import (
 )
 from controlplane.log import get_logger
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:endpointslicemirroring-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "endpointslicemirroring-controller"
+
 log = get_logger(__name__)
 INDEX = "endpointslicemirroring"
 
@@ -53,13 +57,13 @@ def _mirrored_index(sl: dict) -> list[str]:
 class EndpointSliceMirroringController:
     def __init__(self, manager: Manager, *, workers: int = 5,
                  max_endpoints_per_subset: int = MAX_ENDPOINTS_PER_SUBSET) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.max_endpoints_per_subset = max_endpoints_per_subset
         self.svc_inf = manager.informer(R.SERVICES)
         self.ep_inf = manager.informer(R.ENDPOINTS)
         self.slice_inf = manager.informer(R.ENDPOINTSLICES)
         self.slice_inf.add_index(INDEX, _mirrored_index)
-        self.recorder = manager.recorder("endpoint-slice-mirroring-controller")
+        self.recorder = manager.recorder("endpoint-slice-mirroring-controller", SERVICE_ACCOUNT)
         # slices created that the cache has not shown yet (as the endpointslice controller)
         self._expect: dict[str, tuple[set[str], float]] = {}
         self.controller = Controller("endpointslicemirroring", self.reconcile, workers=workers)

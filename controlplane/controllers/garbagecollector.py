@@ -25,6 +25,10 @@ from controlplane.client.rest import ApiStatusError
 from controlplane.controllers import controllerutil as cu
 from controlplane.log import get_logger
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:generic-garbage-collector (bootstrap_policy)
+SERVICE_ACCOUNT = "generic-garbage-collector"
+
 log = get_logger(__name__)
 
 WATCHED: tuple[Resource, ...] = (R.PODS, R.REPLICASETS, R.REPLICATIONCONTROLLERS, R.DEPLOYMENTS, R.STATEFULSETS,
@@ -40,8 +44,8 @@ def res_id(res: Resource) -> str:
 
 class GarbageCollector:
     def __init__(self, manager: Manager, *, workers: int = 5, watched: tuple[Resource, ...] = WATCHED) -> None:
-        self.client = manager.client
-        self.recorder = manager.recorder("garbage-collector-controller")
+        self.client = manager.client_for(SERVICE_ACCOUNT)
+        self.recorder = manager.recorder("garbage-collector-controller", SERVICE_ACCOUNT)
         self.informers: dict[str, tuple[Resource, Informer]] = {}
         self.controller = Controller("garbagecollector", self.reconcile, workers=workers)
         for res in watched:

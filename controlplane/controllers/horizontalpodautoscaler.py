@@ -46,6 +46,10 @@ from controlplane.machinery.scale import map_selector_text, scale_view, set_base
 from controlplane.machinery.selectors import LabelSelector, parse_label_selector
 from controlplane.machinery.timestamps import parse_duration, rfc3339
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:horizontal-pod-autoscaler (bootstrap_policy)
+SERVICE_ACCOUNT = "horizontal-pod-autoscaler"
+
 log = get_logger(__name__)
 
 RECONCILIATIONS = Counter("horizontal_pod_autoscaler_controller_reconciliations_total",
@@ -694,10 +698,10 @@ class HPAController:
     def __init__(self, manager: Manager, *, workers: int = 5, sync_period: float = SYNC_PERIOD,
                  downscale_stabilization: float = hn.DOWNSCALE_STABILIZATION, tolerance: float = rc.TOLERANCE,
                  clock: Callable[[], float] = time.time) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.hpa_inf = manager.informer(R.HORIZONTALPODAUTOSCALERS)
         self.pod_inf = manager.informer(R.PODS)
-        self.recorder = manager.recorder(COMPONENT)
+        self.recorder = manager.recorder(COMPONENT, SERVICE_ACCOUNT)
         self.sync_period = sync_period
         self.tolerance = tolerance
         self.clock = clock

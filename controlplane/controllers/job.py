@@ -74,6 +74,10 @@ from controlplane.log import get_logger
 from controlplane.machinery import jobindexes as ji
 from controlplane.machinery.timestamps import now_rfc3339, parse_time_or_none
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:job-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "job-controller"
+
 log = get_logger(__name__)
 
 # interim condition -> the terminal one it becomes once no pod is terminating
@@ -348,12 +352,12 @@ class JobController:
     def __init__(self, manager: Manager, *, workers: int = 3,
                  pod_failure_backoff: float = ju.DEFAULT_POD_FAILURE_BACKOFF_S,
                  pod_failure_backoff_max: float = ju.MAX_POD_FAILURE_BACKOFF_S) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.backoff = (float(pod_failure_backoff), float(pod_failure_backoff_max))
         self.job_inf = manager.informer(R.JOBS)
         self.pod_inf = manager.informer(R.PODS)
         self.pod_inf.add_index(ORPHAN_INDEX, orphan_namespace_index)
-        self.recorder = manager.recorder("job-controller")
+        self.recorder = manager.recorder("job-controller", SERVICE_ACCOUNT)
         self.expectations = cu.Expectations()
         self.finalizer_expectations = jt.FinalizerExpectations()
         # ``podBackoffStore``: per Job, the failures since the last success and the last one's

@@ -28,6 +28,10 @@ from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
 from controlplane.machinery import volumes as V
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:local-path-provisioner (bootstrap_policy)
+SERVICE_ACCOUNT = "local-path-provisioner"
+
 log = get_logger(__name__)
 
 COMPONENT = "rancher.io/local-path_controlplane"
@@ -36,12 +40,12 @@ Obj = dict[str, Any]
 
 class LocalPathProvisioner:
     def __init__(self, manager: Manager, *, workers: int = 1) -> None:
-        self.client: RestClient = manager.client
+        self.client: RestClient = manager.client_for(SERVICE_ACCOUNT)
         self.claims = manager.informer(R.PERSISTENTVOLUMECLAIMS)
         self.volumes = manager.informer(R.PERSISTENTVOLUMES)
         self.classes = manager.informer(R.STORAGECLASSES)
         self.nodes = manager.informer(R.NODES)
-        self.recorder = manager.recorder(COMPONENT)
+        self.recorder = manager.recorder(COMPONENT, SERVICE_ACCOUNT)
         self.controller = Controller("local-path-provisioner", self.reconcile, workers=workers)
         self.claims.add_handler(lambda t, o, old: self.controller.enqueue("claim:" + object_key(o)))
         self.volumes.add_handler(self._on_volume)

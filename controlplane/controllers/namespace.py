@@ -20,6 +20,10 @@ from controlplane.client.resources import Resource
 from controlplane.client.rest import ApiStatusError
 from controlplane.log import get_logger
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:namespace-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "namespace-controller"
+
 log = get_logger(__name__)
 
 FINALIZER = "kubernetes"
@@ -28,9 +32,9 @@ SKIP = {("", "events"), ("", "bindings"), ("authorization.k8s.io", "localsubject
 
 class NamespaceController:
     def __init__(self, manager: Manager, *, workers: int = 2) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.ns_inf = manager.informer(R.NAMESPACES)
-        self.recorder = manager.recorder("namespace-controller")
+        self.recorder = manager.recorder("namespace-controller", SERVICE_ACCOUNT)
         self.controller = Controller("namespace", self.reconcile, workers=workers)
         self.ns_inf.add_handler(self._on_ns)
         self._discovered: list[tuple[Resource, set[str]]] = []

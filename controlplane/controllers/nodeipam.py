@@ -25,6 +25,10 @@ from controlplane.client.rest import ApiStatusError
 from controlplane.log import get_logger
 from controlplane.network.addressing import DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_MASK, ClusterNetworks
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:node-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "node-controller"
+
 log = get_logger(__name__)
 SIMULATED = "node.controlplane.io/simulated"
 
@@ -68,10 +72,10 @@ def in_use(nodes: list[dict], assigned: dict[str, tuple[str, str]]) -> set[str]:
 class NodeIPAMController:
     def __init__(self, manager: Manager, cluster_cidr: str = DEFAULT_CLUSTER_CIDR,
                  node_mask: int = DEFAULT_NODE_MASK, service_cidr: str | None = None) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.nets = ClusterNetworks.parse(cluster_cidr, service_cidr or _disjoint(cluster_cidr), node_mask)
         self.nodes = manager.informer(R.NODES)
-        self.recorder = manager.recorder("node-ipam-controller")
+        self.recorder = manager.recorder("node-ipam-controller", SERVICE_ACCOUNT)
         self.assigned: dict[str, tuple[str, str]] = {}  # written, not in the cache yet
         self.controller = Controller("nodeipam", self.reconcile, workers=1)
         self.nodes.add_handler(lambda t, o, old: self.controller.enqueue(object_key(o)))

@@ -26,6 +26,10 @@ from controlplane.log import get_logger
 from controlplane.machinery.scheduling import matching_tolerations, min_toleration_seconds
 from controlplane.machinery.timestamps import parse_time_or_none, rfc3339
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:node-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "node-controller"
+
 log = get_logger(__name__)
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
@@ -87,14 +91,14 @@ class HeartbeatMonitor:
 class NodeLifecycleController:
     def __init__(self, manager: Manager, *, workers: int = 2, grace: float | None = None,
                  period: float | None = None, clock: Callable[[], float] = time.time) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.grace = grace if grace is not None else float(os.environ.get("CONTROLPLANE_NODE_MONITOR_GRACE_PERIOD", "40"))
         self.period = period if period is not None else float(os.environ.get("CONTROLPLANE_NODE_MONITOR_PERIOD", "2"))
         self.clock = clock
         self.node_inf = manager.informer(R.NODES)
         self.lease_inf = manager.informer(R.LEASES, "kube-node-lease")
         self.pod_inf = manager.informer(R.PODS)
-        self.recorder = manager.recorder("node-controller")
+        self.recorder = manager.recorder("node-controller", SERVICE_ACCOUNT)
         self.monitor = HeartbeatMonitor(self.grace, clock)
         self.registered: set[str] = set()  # nodes this controller has announced (RegisteredNode)
         self.controller = Controller("nodelifecycle", self.reconcile, workers=workers)

@@ -37,6 +37,10 @@ from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
 from controlplane.machinery import volumes as V
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:persistent-volume-binder (bootstrap_policy)
+SERVICE_ACCOUNT = "persistent-volume-binder"
+
 log = get_logger(__name__)
 
 COMPONENT = "persistentvolume-controller"
@@ -51,12 +55,12 @@ def claim_status_for(pv: Obj) -> Obj:
 
 class PersistentVolumeBinder:
     def __init__(self, manager: Manager, *, workers: int = 2) -> None:
-        self.client: RestClient = manager.client
+        self.client: RestClient = manager.client_for(SERVICE_ACCOUNT)
         self.claims = manager.informer(R.PERSISTENTVOLUMECLAIMS)
         self.volumes = manager.informer(R.PERSISTENTVOLUMES)
         self.classes = manager.informer(R.STORAGECLASSES)
         self.nodes = manager.informer(R.NODES)
-        self.recorder = manager.recorder(COMPONENT)
+        self.recorder = manager.recorder(COMPONENT, SERVICE_ACCOUNT)
         self.controller = Controller("persistentvolume-binder", self.reconcile, workers=workers)
         self.claims.add_handler(self._on_claim)
         self.volumes.add_handler(self._on_volume)

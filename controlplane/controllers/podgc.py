@@ -46,6 +46,10 @@ from controlplane.controllers import jobtracking as jt
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_time_or_none, rfc3339
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:pod-garbage-collector (bootstrap_policy)
+SERVICE_ACCOUNT = "pod-garbage-collector"
+
 log = get_logger(__name__)
 
 KEY = "podgc"
@@ -124,7 +128,7 @@ class PodGCController:
     def __init__(self, manager: Manager, *, period: float | None = None, quarantine: float | None = None,
                  threshold: int | None = None, clock: Callable[[], float] = time.time) -> None:
         env = os.environ.get
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.period = period if period is not None else float(env("CONTROLPLANE_PODGC_PERIOD", "20"))
         self.quarantine = quarantine if quarantine is not None else float(env("CONTROLPLANE_PODGC_QUARANTINE", "40"))
         self.threshold = threshold if threshold is not None else int(

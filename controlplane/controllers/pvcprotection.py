@@ -20,6 +20,10 @@ from controlplane.controllers import controllerutil as cu
 from controlplane.log import get_logger
 from controlplane.machinery import volumes as V
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:pvc-protection-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "pvc-protection-controller"
+
 log = get_logger(__name__)
 
 Obj = dict[str, Any]
@@ -32,7 +36,7 @@ def pods_using(claim_name: str, pods: list[Obj]) -> list[Obj]:
 
 class PVCProtectionController:
     def __init__(self, manager: Manager, *, workers: int = 1) -> None:
-        self.client: RestClient = manager.client
+        self.client: RestClient = manager.client_for(SERVICE_ACCOUNT)
         self.claims = manager.informer(R.PERSISTENTVOLUMECLAIMS)
         self.pods = manager.informer(R.PODS)
         self.controller = Controller("pvc-protection", self.reconcile, workers=workers)

@@ -18,6 +18,10 @@ from controlplane.controllers import controllerutil as cu
 from controlplane.log import get_logger
 from controlplane.machinery import volumes as V
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:pv-protection-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "pv-protection-controller"
+
 log = get_logger(__name__)
 
 Obj = dict[str, Any]
@@ -30,7 +34,7 @@ def volume_in_use(pv: Obj) -> bool:
 
 class PVProtectionController:
     def __init__(self, manager: Manager, *, workers: int = 1) -> None:
-        self.client: RestClient = manager.client
+        self.client: RestClient = manager.client_for(SERVICE_ACCOUNT)
         self.volumes = manager.informer(R.PERSISTENTVOLUMES)
         self.controller = Controller("pv-protection", self.reconcile, workers=workers)
         self.volumes.add_handler(self._on_volume)

@@ -13,7 +13,9 @@ from controlplane.client.manager import Manager
 from controlplane.controllers import controllerutil as cu
 from controlplane.controllers import replicasetutil as rsu
 
-KIND = rsu.ReplicaKind(R.REPLICASETS, "replicaset", "replicaset-controller", cu.selector_matcher)
+KIND = rsu.ReplicaKind(R.REPLICASETS, "replicaset", "replicaset-controller", cu.selector_matcher,
+                       service_account="replicaset-controller")
+SERVICE_ACCOUNT = KIND.service_account
 
 
 class ReplicaSetController(rsu.ReplicaManager):

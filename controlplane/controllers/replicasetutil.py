@@ -80,6 +80,9 @@ class ReplicaKind:
     name: str
     component: str
     selector: Callable[[dict | None], Callable[[dict], bool]]
+    # the ServiceAccount it writes as with --use-service-account-credentials (kube-system;
+    # ClusterRole system:controller:<it>), as kube-controller-manager names it
+    service_account: str
 
     @property
     def kind(self) -> str:
@@ -92,10 +95,10 @@ class ReplicaManager:
     def __init__(self, manager: Manager, kind: ReplicaKind, *, workers: int = 5,
                  burst: int = BURST_REPLICAS) -> None:
         self.kind = kind
-        self.client = manager.client
+        self.client = manager.client_for(kind.service_account)
         self.rs_inf = manager.informer(kind.resource)
         self.pod_inf = manager.informer(R.PODS)
-        self.recorder = manager.recorder(kind.component)
+        self.recorder = manager.recorder(kind.component, kind.service_account)
         self.expectations = cu.Expectations()
         self.burst = burst
         self.failures: dict[str, str] = {}

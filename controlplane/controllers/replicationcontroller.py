@@ -27,7 +27,8 @@ def equality_selector(selector: dict | None) -> Callable[[dict], bool]:
 
 
 KIND = rsu.ReplicaKind(R.REPLICATIONCONTROLLERS, "replicationcontroller", "replication-controller",
-                       equality_selector)
+                       equality_selector, service_account="replication-controller")
+SERVICE_ACCOUNT = KIND.service_account
 
 
 class ReplicationControllerController(rsu.ReplicaManager):

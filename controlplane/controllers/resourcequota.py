@@ -25,6 +25,10 @@ from controlplane.client.rest import ApiStatusError
 from controlplane.log import get_logger
 from controlplane.machinery import quota as q
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:resourcequota-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "resourcequota-controller"
+
 log = get_logger(__name__)
 Obj = dict[str, Any]
 RESYNC = 300.0
@@ -35,10 +39,10 @@ _INFORMED = {("", "pods"): R.PODS, ("", "services"): R.SERVICES, ("", "configmap
 
 class ResourceQuotaController:
     def __init__(self, manager: Manager, *, workers: int = 2) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.quotas = manager.informer(R.RESOURCEQUOTAS)
         self.informers = {gr: manager.informer(res) for gr, res in _INFORMED.items()}
-        self.recorder = manager.recorder("resourcequota-controller")
+        self.recorder = manager.recorder("resourcequota-controller", SERVICE_ACCOUNT)
         self.controller = Controller("resourcequota", self.reconcile, workers=workers)
         self.quotas.add_handler(self._on_quota)
         for inf in self.informers.values():

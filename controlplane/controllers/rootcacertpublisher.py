@@ -14,6 +14,10 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError
 from controlplane.log import get_logger
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:root-ca-cert-publisher (bootstrap_policy)
+SERVICE_ACCOUNT = "root-ca-cert-publisher"
+
 log = get_logger(__name__)
 NAME = "kube-root-ca.crt"
 DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints "
@@ -23,7 +27,7 @@ DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserv
 
 class RootCACertPublisher:
     def __init__(self, manager: Manager, root_ca: str, *, workers: int = 1) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.root_ca = root_ca
         self.ns_inf = manager.informer(R.NAMESPACES)
         self.cm_inf = manager.informer(R.CONFIGMAPS)

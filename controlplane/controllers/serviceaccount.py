@@ -13,16 +13,20 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError
 from controlplane.log import get_logger
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:service-account-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "service-account-controller"
+
 log = get_logger(__name__)
 DEFAULT = "default"
 
 
 class ServiceAccountController:
     def __init__(self, manager: Manager, *, workers: int = 1) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.ns_inf = manager.informer(R.NAMESPACES)
         self.sa_inf = manager.informer(R.SERVICEACCOUNTS)
-        self.recorder = manager.recorder("serviceaccount-controller")
+        self.recorder = manager.recorder("serviceaccount-controller", SERVICE_ACCOUNT)
         self.controller = Controller("serviceaccount", self.reconcile, workers=workers)
         self.ns_inf.add_handler(lambda t, o, old: t != "DELETED" and self.controller.enqueue(o["metadata"]["name"]))
         self.sa_inf.add_handler(self._on_sa)

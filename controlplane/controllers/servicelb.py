@@ -20,6 +20,10 @@ from controlplane.client.manager import Manager
 from controlplane.client.rest import ApiStatusError
 from controlplane.log import get_logger
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:servicelb-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "servicelb-controller"
+
 log = get_logger(__name__)
 SIMULATED = "node.controlplane.io/simulated"
 
@@ -80,10 +84,10 @@ def go_strings(items: list[str]) -> str:
 
 class ServiceLBController:
     def __init__(self, manager: Manager, *, workers: int = 2) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.svc_inf = manager.informer(R.SERVICES)
         self.node_inf = manager.informer(R.NODES)
-        self.recorder = manager.recorder("service-lb-controller")
+        self.recorder = manager.recorder("service-lb-controller", SERVICE_ACCOUNT)
         self.controller = Controller("servicelb", self.reconcile, workers=workers)
         self.svc_inf.add_handler(self._on_service)
         self.node_inf.add_handler(self._on_node)

@@ -41,6 +41,10 @@ from controlplane.controllers import podutil as pu
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import now_rfc3339
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:statefulset-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "statefulset-controller"
+
 log = get_logger(__name__)
 REVISION_LABEL = "controller-revision-hash"
 
@@ -105,11 +109,11 @@ def new_claim(template: dict, ss: dict, ordinal: int) -> dict:
 
 class StatefulSetController:
     def __init__(self, manager: Manager, *, workers: int = 3) -> None:
-        self.client = manager.client
+        self.client = manager.client_for(SERVICE_ACCOUNT)
         self.ss_inf = manager.informer(R.STATEFULSETS)
         self.pod_inf = manager.informer(R.PODS)
         self.rev_inf = manager.informer(R.CONTROLLERREVISIONS)
-        self.recorder = manager.recorder("statefulset-controller")
+        self.recorder = manager.recorder("statefulset-controller", SERVICE_ACCOUNT)
         self.controller = Controller("statefulset", self.reconcile, workers=workers)
         self.ss_inf.add_handler(lambda t, o, old: self.controller.enqueue(object_key(o)))
         self.pod_inf.add_handler(self._on_pod)

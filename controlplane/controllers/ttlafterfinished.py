@@ -24,6 +24,10 @@ from controlplane.client.rest import ApiStatusError, RestClient
 from controlplane.log import get_logger
 from controlplane.machinery.timestamps import parse_time_or_none
 
+# the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
+# kube-controller-manager; its ClusterRole is system:controller:ttl-after-finished-controller (bootstrap_policy)
+SERVICE_ACCOUNT = "ttl-after-finished-controller"
+
 log = get_logger(__name__)
 
 Obj = dict[str, Any]
@@ -69,7 +73,7 @@ def time_left(job: Obj, now: float) -> float | None:
 
 class TTLAfterFinishedController:
     def __init__(self, manager: Manager, *, workers: int = 5, clock: Callable[[], float] = time.time) -> None:
-        self.client: RestClient = manager.client
+        self.client: RestClient = manager.client_for(SERVICE_ACCOUNT)
         self.clock = clock
         self.jobs = manager.informer(R.JOBS)
         self.controller = Controller("ttl-after-finished", self.reconcile, workers=workers)

@@ -11,9 +11,13 @@ import pytest
 
 from controlplane.client import resources as R
 from controlplane.client.rest import ApiStatusError, RestClient
-from tests.fixtures.controllers import TEST_NS_LABEL, PodSimulator
+from tests.fixtures.controllers import JOB_BACKOFF_ARGS, TEST_NS_LABEL, PodSimulator
 
 pytestmark = pytest.mark.integration
+
+# every controller of this module's controller-manager writes as its own ServiceAccount (as
+# `up` runs it): the Deployment and ReplicaSet tests here also check their roles
+controller_manager_args = [*JOB_BACKOFF_ARGS, "--use-service-account-credentials"]
 
 
 def deployment(name: str, ns: str, replicas: int, image: str = "busybox:1", surge=1, unavailable=0,
@@ -329,3 +333,114 @@ async def test_progress_deadline_and_history_limit(apiserver, controller_manager
         assert revs == [3, 4], "one old ReplicaSet kept besides the current one"
     finally:
         await sim.stop()
+
+
+# --- the controllers' own ServiceAccounts (--use-service-account-credentials) ---------------
+
+CM_SA = "system:serviceaccount:kube-system:"
+
+
+def _audit_events(apiserver) -> list[dict]:
+    if not apiserver.audit_log.exists():
+        return []
+    return [json.loads(line) for line in apiserver.audit_log.read_text().splitlines() if line.strip()]
+
+
+async def test_controllers_write_as_their_service_accounts(apiserver, controller_manager, kubectl, client):
+    """With the flag (this module's controller-manager runs with it) the Deployment's
+    ReplicaSet is created by ``deployment-controller``, its pods by ``replicaset-controller``
+    (the audit log's user), while the managedFields manager stays the controller-manager's;
+    RBAC answers for those ServiceAccounts as Kubernetes' bootstrap roles do."""
+    ns = await new_namespace(client, "sa-creds")
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(deployment("web", ns, 1)))
+
+    async def rs_and_pod():
+        rs = (await client.list(R.REPLICASETS, ns))["items"]
+        pods = (await client.list(R.PODS, ns))["items"]
+        return (rs[0], pods[0]) if rs and pods else None
+    rs, pod = await eventually(rs_and_pod)
+
+    def creator(resource: str, name: str) -> str | None:
+        for e in _audit_events(apiserver):
+            ref = e.get("objectRef") or {}
+            if e.get("verb") == "create" and e.get("stage") == "ResponseComplete" and ref.get("namespace") == ns \
+                    and ref.get("resource") == resource and ref.get("name") in (name, None) \
+                    and (e.get("responseStatus") or {}).get("code") == 201:
+                return e["user"]["username"]
+        return None
+
+    async def creators():
+        return (creator("replicasets", rs["metadata"]["name"]), creator("pods", pod["metadata"]["name"]))
+    users = await eventually(lambda: _both(creators))
+    assert users == (CM_SA + "deployment-controller", CM_SA + "replicaset-controller")
+    assert {m["manager"] for m in rs["metadata"]["managedFields"]} == {"controller-manager"}
+    sa = await client.get(R.SERVICEACCOUNTS, "deployment-controller", "kube-system")
+    assert sa["metadata"]["name"] == "deployment-controller"
+
+    def can_i(*args: str) -> str:
+        res = kubectl("auth", "can-i", *args, check=False)
+        return res.stdout.strip()
+    assert await asyncio.to_thread(can_i, "create", "pods", "-n", ns, f"--as={CM_SA}replicaset-controller") == "yes"
+    assert await asyncio.to_thread(can_i, "delete", "nodes", f"--as={CM_SA}replicaset-controller") == "no"
+    assert await asyncio.to_thread(can_i, "create", "replicasets.apps", "-n", ns,
+                                   f"--as={CM_SA}deployment-controller") == "yes"
+    assert await asyncio.to_thread(can_i, "create", "pods", "-n", ns, f"--as={CM_SA}deployment-controller") == "no"
+
+
+async def _both(check):
+    a, b = await check()
+    return (a, b) if a and b else None
+
+
+async def test_service_account_tokens_refresh_and_wait(apiserver, client):
+    """The builder against the real apiserver: a token refreshed once its (shortened) leeway
+    is reached, requests going on with the new one; and, where no token can be had (an
+    identity that may not request one), requests wait while the builder retries, and stopping
+    it ends cleanly."""
+    from controlplane.client.clientbuilder import ServiceAccountClientBuilder
+
+    root = RestClient.from_kubeconfig(apiserver.component_kubeconfig("controller-manager"))
+    b = ServiceAccountClientBuilder(root, expiration_s=600, leeway_percent=99.9)  # refresh after ~0.6 s
+    sa_client = b.client("ttl-after-finished-controller")
+    stop = asyncio.Event()
+    task = asyncio.create_task(b.run(stop))
+    seen: list[str] = []
+    try:
+        async def refreshed():
+            await sa_client.token_ready.wait()
+            tok = sa_client._headers["Authorization"]
+            if tok not in seen:
+                seen.append(tok)
+            return len(seen) >= 2
+        await eventually(refreshed)
+        review = await client.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", body={
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+            "spec": {"token": seen[-1].removeprefix("Bearer ")}})
+        assert review["status"]["user"]["username"] == CM_SA + "ttl-after-finished-controller"
+        with pytest.raises(ApiStatusError) as e:  # its role: jobs, not pods
+            await sa_client.list(R.PODS, "kube-system")
+        assert e.value.code == 403 and (CM_SA + "ttl-after-finished-controller") in e.value.message
+    finally:
+        stop.set()
+        await task
+        await b.close()
+        await root.close()
+
+    nobody = RestClient.from_kubeconfig(apiserver.kubeconfig_for(f"nobody-{uuid.uuid4().hex[:6]}"))
+    b = ServiceAccountClientBuilder(nobody)
+    waiting = b.client("job-controller")
+    stop = asyncio.Event()
+    task = asyncio.create_task(b.run(stop))
+    pending = asyncio.create_task(waiting.get(R.NAMESPACES, "default"))
+    try:
+        async def retried():
+            return b.failures.get("job-controller", 0) >= 2
+        await eventually(retried)
+        assert not waiting.token_ready.is_set() and not pending.done()
+    finally:
+        pending.cancel()
+        stop.set()
+        await task  # run() returns: its retry loop is cancelled, nothing raised
+        await asyncio.gather(pending, return_exceptions=True)
+        await b.close()
+        await nobody.close()

@@ -11,10 +11,15 @@ import pytest
 
 from controlplane.client import resources as R
 from controlplane.client.rest import ApiStatusError, RestClient
-from tests.fixtures.controllers import PodSimulator
+from tests.fixtures.controllers import JOB_BACKOFF_ARGS, PodSimulator
 from tests.integration.test_controllers_deployment import deployment, eventually, live, new_namespace
 
 pytestmark = pytest.mark.integration
+
+# the controllers write as their own ServiceAccounts (as `up` runs them): these tests also
+# check the system:controller:* roles of the StatefulSet, DaemonSet, Job, TTL, Endpoints,
+# ServiceAccount, namespace and garbage collector controllers
+controller_manager_args = [*JOB_BACKOFF_ARGS, "--use-service-account-credentials"]
 
 CONTAINERS = [{"name": "c", "image": "busybox", "ports": [{"name": "http", "containerPort": 8080}]}]
 

@@ -83,7 +83,10 @@ class _Manager:
     def informer(self, res, namespace=None):
         return self.infs.setdefault(res, Informer(None, res))
 
-    def recorder(self, component):
+    def client_for(self, identity):
+        return self.client
+
+    def recorder(self, component, identity=None):
         return None
 
     def add(self, runnable) -> None:

@@ -17,10 +17,12 @@ rides in the Binding, authorized as ``pods/binding``); ``system:controlplane:net
 (list/watch pods, namespaces, NetworkPolicies) is bound to ``system:kube-proxy`` and the nodes,
 because NetworkPolicy is enforced by the service proxy; ``system:coredns`` (CoreDNS's role; registering ``kube-system/kube-dns`` is a kube-system Role
 of the same name, ``namespace_roles``) to the cluster DNS's ``system:coredns`` user;
-``system:kube-controller-manager`` holds the union of the
-``system:controller:*`` roles of the controllers we run (our controller-manager runs every
-controller under its own identity; kube-controller-manager uses one ServiceAccount per
-controller with ``--use-service-account-credentials``). The kubeadm-style bindings a
+the ``system:controller:<name>`` roles and bindings of the controllers we run (Kubernetes'
+``controller_policy.go``, for ``--use-service-account-credentials``: each controller writes
+as the ServiceAccount ``kube-system/<name>``), with a few rules of ours where our controllers
+write differently, and roles in the same style for our servicelb and local-path-provisioner;
+``system:kube-controller-manager`` also still holds the union of those roles (unlike
+Kubernetes' narrow role), because a controller-manager run without the flag writes as it. The kubeadm-style bindings a
 cluster needs for nodes to join are included (bootstrap tokens may create and auto-approve
 node client CSRs; nodes may renew theirs; the apiserver's kubelet-client identity gets
 ``system:kubelet-api-admin``). What metrics-server's own manifests install is built in (as k3s
@@ -247,7 +249,211 @@ KUBE_CONTROLLER_MANAGER_RULES = [
                                                        "kubernetes.io/legacy-unknown"]),
     # clusterrole-aggregation
     r(["escalate", "get", "list", "patch", "update", "watch"], ["rbac.authorization.k8s.io"], ["clusterroles"]),
+    # the rest of the system:controller:* roles (CONTROLLER_RULES), so that this identity
+    # holds each of them (tests/unit/test_controller_roles.py)
+    r(["create"], ["extensions"], ["replicasets"]),
+    r(["create"], [""], ["endpoints/restricted", "services"]),
 ]
+
+
+# -- the controllers' own roles (--use-service-account-credentials) -------------------------
+# Kubernetes' controller_policy.go: ClusterRole ``system:controller:<sa>`` bound (a
+# ClusterRoleBinding of the same name) to the ServiceAccount ``kube-system/<sa>`` each
+# controller writes as. Only the controllers our controller-manager runs. Reads through the
+# shared informers use the controller-manager's own identity; these rules are the writes and
+# live reads each controller makes (tests/unit/test_controller_roles.py holds the audit).
+# Rules marked "ours" are not in Kubernetes' role: where our controller writes differently
+# (a merge patch where Kubernetes updates, a finalizer dropped by update), or does more.
+EVENTS_RULE = r(["create", "update", "patch"], ["", "events.k8s.io"], ["events"])
+CONTROLLER_ROLE_PREFIX = "system:controller:"
+CONTROLLER_NAMESPACE = "kube-system"
+LEGACY, APPS, BATCH, EXT = "", "apps", "batch", "extensions"
+
+CONTROLLER_RULES: dict[str, list[dict[str, Any]]] = {
+    "clusterrole-aggregation-controller": [
+        r(["escalate", "get", "list", "watch", "update", "patch"], ["rbac.authorization.k8s.io"], ["clusterroles"])],
+    "cronjob-controller": [
+        r(["get", "list", "watch", "update"], [BATCH], ["cronjobs"]),
+        r(["get", "list", "watch", "create", "update", "delete", "patch"], [BATCH], ["jobs"]),
+        r(["update"], [BATCH], ["cronjobs/status"]),
+        r(["patch"], [BATCH], ["cronjobs/status"]),  # ours: the status is merge-patched
+        r(["update"], [BATCH], ["cronjobs/finalizers"]),
+        r(["list", "delete"], [LEGACY], ["pods"]),
+        EVENTS_RULE],
+    "daemon-set-controller": [
+        r(READ, [EXT, APPS], ["daemonsets"]),
+        r(["update"], [EXT, APPS], ["daemonsets/status"]),
+        r(["update"], [EXT, APPS], ["daemonsets/finalizers"]),
+        r(["list", "watch"], [LEGACY], ["nodes"]),
+        r(["list", "watch", "create", "delete", "patch"], [LEGACY], ["pods"]),
+        r(["create"], [LEGACY], ["pods/binding"]),
+        r(["get", "list", "watch", "create", "delete", "update", "patch"], [APPS], ["controllerrevisions"]),
+        EVENTS_RULE],
+    "deployment-controller": [
+        r(["get", "list", "watch", "update"], [EXT, APPS], ["deployments"]),
+        r(["update"], [EXT, APPS], ["deployments/status"]),
+        r(["update"], [EXT, APPS], ["deployments/finalizers"]),
+        r(["get", "list", "watch", "create", "update", "patch", "delete"], [APPS, EXT], ["replicasets"]),
+        r(["get", "list", "watch", "update"], [LEGACY], ["pods"]),
+        # ours: the revision annotations and the status are merge-patched
+        r(["patch"], [APPS], ["deployments", "deployments/status"]),
+        EVENTS_RULE],
+    "disruption-controller": [
+        r(READ, [EXT, APPS], ["deployments"]),
+        r(READ, [APPS, EXT], ["replicasets"]),
+        r(READ, [LEGACY], ["replicationcontrollers"]),
+        r(READ, ["policy"], ["poddisruptionbudgets"]),
+        r(READ, [APPS], ["statefulsets"]),
+        r(["update"], ["policy"], ["poddisruptionbudgets/status"]),
+        r(["get"], ["*"], ["*/scale"]),
+        r(["patch", "update"], [LEGACY], ["pods/status"]),
+        EVENTS_RULE],
+    "endpoint-controller": [
+        r(READ, [LEGACY], ["services", "pods"]),
+        r(["get", "list", "create", "update", "delete"], [LEGACY], ["endpoints"]),
+        r(["create"], [LEGACY], ["endpoints/restricted"]),
+        EVENTS_RULE],
+    "endpointslice-controller": [
+        r(READ, [LEGACY], ["services", "pods", "nodes"]),
+        r(["update"], [LEGACY], ["services/finalizers"]),
+        r(["get", "list", "create", "update", "delete"], ["discovery.k8s.io"], ["endpointslices"]),
+        EVENTS_RULE],
+    "endpointslicemirroring-controller": [
+        r(READ, [LEGACY], ["services", "endpoints"]),
+        r(["update"], [LEGACY], ["services/finalizers"]),
+        r(["update"], [LEGACY], ["endpoints/finalizers"]),
+        r(["get", "list", "create", "update", "delete"], ["discovery.k8s.io"], ["endpointslices"]),
+        EVENTS_RULE],
+    "generic-garbage-collector": [
+        r(["get", "list", "watch", "patch", "update", "delete"], ["*"], ["*"]),
+        EVENTS_RULE],
+    "horizontal-pod-autoscaler": [
+        r(READ, ["autoscaling"], ["horizontalpodautoscalers"]),
+        r(["update"], ["autoscaling"], ["horizontalpodautoscalers/status"]),
+        r(["get", "update"], ["*"], ["*/scale"]),
+        r(["list"], [LEGACY], ["pods"]),
+        r(["list"], ["metrics.k8s.io"], ["pods"]),
+        r(["get", "list"], ["custom.metrics.k8s.io"], ["*"]),
+        r(["get", "list"], ["external.metrics.k8s.io"], ["*"]),
+        EVENTS_RULE],
+    "job-controller": [
+        r(["get", "list", "watch", "update", "patch"], [BATCH], ["jobs"]),
+        r(["update", "patch"], [BATCH], ["jobs/status"]),
+        r(["update"], [BATCH], ["jobs/finalizers"]),
+        r(["list", "watch", "create", "delete", "patch"], [LEGACY], ["pods"]),
+        # ours: the job-tracking finalizer is dropped by an update of the pod read fresh
+        r(["get", "update"], [LEGACY], ["pods"]),
+        EVENTS_RULE],
+    "namespace-controller": [
+        r(["get", "list", "watch", "delete"], [LEGACY], ["namespaces"]),
+        r(["update"], [LEGACY], ["namespaces/finalize", "namespaces/status"]),
+        r(["get", "list", "delete", "deletecollection"], ["*"], ["*"]),
+        EVENTS_RULE],  # ours: our namespace controller reports deletion failures as Events
+    "node-controller": [
+        r(["get", "list", "update", "delete", "patch"], [LEGACY], ["nodes"]),
+        r(["patch", "update"], [LEGACY], ["nodes/status"]),
+        r(["patch", "update"], [LEGACY], ["pods/status"]),
+        r(["list", "delete"], [LEGACY], ["pods"]),
+        EVENTS_RULE],
+    "persistent-volume-binder": [
+        r(["get", "list", "watch", "update", "create", "delete"], [LEGACY], ["persistentvolumes"]),
+        r(["update"], [LEGACY], ["persistentvolumes/status"]),
+        r(["get", "list", "watch", "update"], [LEGACY], ["persistentvolumeclaims"]),
+        r(["update"], [LEGACY], ["persistentvolumeclaims/status"]),
+        r(["list", "watch", "get", "create", "delete"], [LEGACY], ["pods"]),
+        r(READ, ["storage.k8s.io"], ["storageclasses"]),
+        r(["get", "create", "update", "delete"], [LEGACY], ["endpoints"]),
+        r(["get", "create", "delete"], [LEGACY], ["services"]),
+        r(["get"], [LEGACY], ["secrets"]),
+        r(["get", "list"], [LEGACY], ["nodes"]),
+        r(["watch"], [LEGACY], ["events"]),
+        EVENTS_RULE],
+    "pod-garbage-collector": [
+        r(["list", "watch", "delete"], [LEGACY], ["pods"]),
+        r(["get", "list"], [LEGACY], ["nodes"]),
+        r(["patch"], [LEGACY], ["pods/status"]),
+        # ours: the DisruptionTarget condition is written by an update of the pod read fresh,
+        # and the job-tracking finalizer of an orphaned pod dropped (its Job looked up)
+        r(["get", "update"], [LEGACY], ["pods"]),
+        r(["update"], [LEGACY], ["pods/status"]),
+        r(["get"], [BATCH], ["jobs"])],
+    "replicaset-controller": [
+        r(["get", "list", "watch", "update"], [APPS, EXT], ["replicasets"]),
+        r(["update"], [APPS, EXT], ["replicasets/status"]),
+        r(["update"], [APPS, EXT], ["replicasets/finalizers"]),
+        r(["list", "watch", "patch", "create", "delete"], [LEGACY], ["pods"]),
+        r(["patch"], [APPS], ["replicasets/status"]),  # ours: the status is merge-patched
+        EVENTS_RULE],
+    "replication-controller": [
+        r(["get", "list", "watch", "update"], [LEGACY], ["replicationcontrollers"]),
+        r(["update"], [LEGACY], ["replicationcontrollers/status"]),
+        r(["update"], [LEGACY], ["replicationcontrollers/finalizers"]),
+        r(["list", "watch", "patch", "create", "delete"], [LEGACY], ["pods"]),
+        r(["patch"], [LEGACY], ["replicationcontrollers/status"]),  # ours: the status is merge-patched
+        EVENTS_RULE],
+    "resourcequota-controller": [
+        r(["list", "watch"], ["*"], ["*"]),
+        r(["update"], [LEGACY], ["resourcequotas/status"]),
+        EVENTS_RULE],
+    "service-account-controller": [
+        r(["create"], [LEGACY], ["serviceaccounts"]),
+        EVENTS_RULE],
+    "statefulset-controller": [
+        r(["list", "watch"], [LEGACY], ["pods"]),
+        r(READ, [APPS], ["statefulsets"]),
+        r(["update"], [APPS], ["statefulsets/status"]),
+        r(["update"], [APPS], ["statefulsets/finalizers"]),
+        r(["get", "create", "delete", "update", "patch"], [LEGACY], ["pods"]),
+        r(["get", "create", "delete", "update", "patch", "list", "watch"], [APPS], ["controllerrevisions"]),
+        r(["get", "create"], [LEGACY], ["persistentvolumeclaims"]),
+        r(["update", "delete"], [LEGACY], ["persistentvolumeclaims"]),
+        EVENTS_RULE],
+    "certificate-controller": [
+        r(["get", "list", "watch", "delete"], ["certificates.k8s.io"], ["certificatesigningrequests"]),
+        r(["update"], ["certificates.k8s.io"], ["certificatesigningrequests/status",
+                                                 "certificatesigningrequests/approval"]),
+        r(["approve"], ["certificates.k8s.io"], ["signers"], ["kubernetes.io/kube-apiserver-client-kubelet"]),
+        # ours: kubelet serving certificates of a node's own names are approved too (csrapproving)
+        r(["approve"], ["certificates.k8s.io"], ["signers"], ["kubernetes.io/kubelet-serving"]),
+        r(["sign"], ["certificates.k8s.io"], ["signers"], ["kubernetes.io/legacy-unknown",
+                                                            "kubernetes.io/kube-apiserver-client",
+                                                            "kubernetes.io/kube-apiserver-client-kubelet",
+                                                            "kubernetes.io/kubelet-serving"]),
+        r(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
+        EVENTS_RULE],
+    "pvc-protection-controller": [
+        r(["get", "list", "watch", "update"], [LEGACY], ["persistentvolumeclaims"]),
+        r(["list", "watch", "get"], [LEGACY], ["pods"]),
+        EVENTS_RULE],
+    "pv-protection-controller": [
+        r(["get", "list", "watch", "update"], [LEGACY], ["persistentvolumes"]),
+        EVENTS_RULE],
+    "ttl-after-finished-controller": [
+        r(["get", "list", "watch", "delete"], [BATCH], ["jobs"]),
+        EVENTS_RULE],
+    "root-ca-cert-publisher": [
+        r(["create", "update"], [LEGACY], ["configmaps"]),
+        EVENTS_RULE],
+    # ours, in the same style: controllers Kubernetes does not ship (k3s runs them in its
+    # supervisor). servicelb writes the LoadBalancer ingress of a Service's status;
+    # local-path-provisioner creates and deletes the PersistentVolumes of its claims.
+    # (their reads are the shared informers'.)
+    "servicelb-controller": [
+        r(["update"], [LEGACY], ["services/status"]),
+        EVENTS_RULE],
+    "local-path-provisioner": [
+        r(["create", "delete"], [LEGACY], ["persistentvolumes"]),
+        EVENTS_RULE],
+}
+
+
+def controller_roles() -> list[dict[str, Any]]:
+    return [_cr(CONTROLLER_ROLE_PREFIX + name, [dict(x) for x in rules]) for name, rules in CONTROLLER_RULES.items()]
+
+
+def controller_role_bindings() -> list[dict[str, Any]]:
+    return [_crb(CONTROLLER_ROLE_PREFIX + name, CONTROLLER_ROLE_PREFIX + name,
+                 [service_account(CONTROLLER_NAMESPACE, name)]) for name in CONTROLLER_RULES]
 
 
 def cluster_roles() -> list[dict[str, Any]]:
@@ -325,6 +531,7 @@ def cluster_roles() -> list[dict[str, Any]]:
         _cr("system:service-account-issuer-discovery",
             [nr(["get"], ["/.well-known/openid-configuration", "/.well-known/openid-configuration/",
                           "/openid/v1/jwks", "/openid/v1/jwks/"])]),
+        *controller_roles(),
     ]
 
 
@@ -361,6 +568,7 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
         _crb("controlplane:prometheus", "controlplane:prometheus", [user("system:prometheus")]),
         _crb("system:prometheus-adapter", "system:prometheus-adapter", [user("system:prometheus-adapter")]),
         _crb("prometheus-adapter:system:auth-delegator", "system:auth-delegator", [user("system:prometheus-adapter")]),
+        *controller_role_bindings(),
     ]
 
 
