@@ -20,6 +20,7 @@ from typing import Any
 
 from controlplane.apiserver.discovery.registry import ResourceInfo
 from controlplane.apiserver.strategy.base import Strategy, warn_fields
+from controlplane.apiserver.validation import objects as validation
 
 Obj = dict[str, Any]
 
@@ -81,4 +82,7 @@ class EventStrategy(Strategy):
         return core_to_v1(obj) if info.group == "events.k8s.io" else obj
 
     def from_version(self, info: ResourceInfo, obj: Obj) -> Obj:
-        return v1_to_core(obj) if info.group == "events.k8s.io" else obj
+        if info.group != "events.k8s.io":
+            return obj
+        validation.check_decodable(obj, info.gvk)  # a wrong JSON type is reported by its v1 name (400)
+        return v1_to_core(obj)
