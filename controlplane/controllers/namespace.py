@@ -27,7 +27,8 @@ SERVICE_ACCOUNT = "namespace-controller"
 log = get_logger(__name__)
 
 FINALIZER = "kubernetes"
-SKIP = {("", "events"), ("", "bindings"), ("authorization.k8s.io", "localsubjectaccessreviews")}
+# (events.k8s.io Events are the core Events, another view of the same objects)
+SKIP = {("", "events"), ("events.k8s.io", "events"), ("", "bindings"), ("authorization.k8s.io", "localsubjectaccessreviews")}
 
 
 class NamespaceController:

@@ -10,6 +10,8 @@ API:
     fields_for(resource: str, obj: Mapping) -> dict[str, str]
     supported_fields(resource: str) -> frozenset[str]
     unsupported(resource, fields) -> str | None    # kube-apiserver's 400 message for the first unsupported
+    stored_resource(resource) -> str               # the resource a view's objects are stored as
+    convert_label(resource, field) -> str          # a view's field label as the stored resource's
     custom_fields(paths, obj) -> dict[str, str]   # a custom resource's selectableFields
     resource_key(group, plural) -> str             # ``resource`` below: "pods", "jobs.batch", ...
     (``resource`` is the plural for the core group, ``plural.group`` otherwise.)
@@ -83,24 +85,6 @@ def _int_str(v: Any) -> str:
     return str(int(v or 0))
 
 
-def _events_v1(obj: Obj) -> dict[str, str]:
-    # events.k8s.io/v1 (stored apart from core events here): Kubernetes' field labels for the
-    # group (pkg/apis/events/v1: regarding.* for involvedObject.*, reportingController)
-    reg = obj.get("regarding") or {}
-    return {
-        "regarding.kind": _s(reg.get("kind")),
-        "regarding.namespace": _s(reg.get("namespace")),
-        "regarding.name": _s(reg.get("name")),
-        "regarding.uid": _s(reg.get("uid")),
-        "regarding.apiVersion": _s(reg.get("apiVersion")),
-        "regarding.resourceVersion": _s(reg.get("resourceVersion")),
-        "regarding.fieldPath": _s(reg.get("fieldPath")),
-        "reason": _s(obj.get("reason")),
-        "reportingController": _s(obj.get("reportingController")),
-        "type": _s(obj.get("type")),
-    }
-
-
 def _unset(*names: str) -> Callable[[Obj], dict[str, str]]:
     # a field label the group's conversion accepts but its registry does not set (Go: a
     # StatefulSet's or CronJob's "status.successful"): it reads as "" on every object
@@ -120,11 +104,6 @@ _PER_RESOURCE: dict[str, tuple[tuple[str, ...], Callable[[Obj], dict[str, str]]]
          "reason", "reportingComponent", "source", "type"),
         _event,
     ),
-    "events.events.k8s.io": (
-        ("regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "regarding.apiVersion",
-         "regarding.resourceVersion", "regarding.fieldPath", "reason", "reportingController", "type"),
-        _events_v1,
-    ),
     "secrets": (("type",), lambda o: {"type": _s(o.get("type"))}),
     "services": (("spec.clusterIP", "spec.type"),
                  lambda o: {"spec.clusterIP": _s(_get(o, "spec", "clusterIP")), "spec.type": _s(_get(o, "spec", "type"))}),
@@ -143,6 +122,17 @@ _PER_RESOURCE: dict[str, tuple[tuple[str, ...], Callable[[Obj], dict[str, str]]]
 }
 
 _COMMON = ("metadata.name", "metadata.namespace")
+
+# A view of another resource's objects (events.k8s.io/v1 Events are core/v1 Events): its own field
+# labels, each converted to the stored resource's (``pkg/apis/events/v1``'s
+# AddFieldLabelConversionsForEvent); objects are matched by the stored resource's fields.
+_CONVERTED: dict[str, tuple[str, dict[str, str]]] = {
+    "events.events.k8s.io": ("events", {
+        **{f"regarding.{f}": f"involvedObject.{f}"
+           for f in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")},
+        "reason": "reason", "reportingController": "reportingComponent", "type": "type",
+    }),
+}
 
 # How kube-apiserver words a field label the kind does not support (the kind's registered
 # field-label conversion; kinds without one get runtime.DefaultMetaV1FieldSelectorConversion's).
@@ -168,8 +158,23 @@ def resource_key(group: str, plural: str) -> str:
 
 
 def supported_fields(resource: str) -> frozenset[str]:
+    if resource in _CONVERTED:
+        return frozenset(_COMMON + tuple(_CONVERTED[resource][1]))
     extra = _PER_RESOURCE.get(resource)
     return frozenset(_COMMON + (extra[0] if extra else ()))
+
+
+def stored_resource(resource: str) -> str:
+    """The resource whose objects ``resource`` serves (itself unless it is another's view)."""
+    conv = _CONVERTED.get(resource)
+    return conv[0] if conv else resource
+
+
+def convert_label(resource: str, field: str) -> str:
+    """A supported field label of ``resource`` as the stored resource's label (the same for a
+    resource that is not a view): ``regarding.name`` of events.k8s.io is ``involvedObject.name``."""
+    conv = _CONVERTED.get(resource)
+    return conv[1].get(field, field) if conv else field
 
 
 def unsupported(resource: str, fields: Iterable[str]) -> str | None:

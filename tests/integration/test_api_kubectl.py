@@ -453,3 +453,131 @@ def test_ingress_and_ingressclass(kubectl, tmp_path) -> None:
         assert msg in res.stderr, res.stderr
     kubectl("delete", "namespace", ns, "--wait=false")
     kubectl("delete", "ingressclass", cls)
+
+
+# --- Events: core/v1 and events.k8s.io/v1 are one stored resource ----------------------------
+
+def _events_apis(apiserver):
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(config_file=str(apiserver.kubeconfig))
+    return client, client.CoreV1Api(api), client.EventsV1Api(api)
+
+
+def _raw(api_client, method: str, path: str, query: list | None = None, body: dict | None = None):
+    """A request through the client's connection without its models (they refuse what the
+    test sends or gets on purpose): (status, decoded body)."""
+    args = api_client.param_serialize(method, path, query_params=query or [], body=body,
+                                      header_params={"Content-Type": "application/json"} if body else None)
+    res = api_client.call_api(*args)
+    res.read()
+    return res.status, res.data.decode()
+
+
+def test_events_written_through_either_group_are_seen_through_both(kubectl, apiserver) -> None:
+    """An Event created with client-go's new API (``EventsV1Api``) is a core Event to kubectl
+    (get, describe, events, core field selectors); one created through core/v1 reads as
+    events.k8s.io/v1 with ``regarding``/``note``; a watch on one group gets the other's writes
+    at the stored resourceVersion."""
+    from datetime import datetime, timezone
+
+    from kubernetes import watch
+
+    client, core, events = _events_apis(apiserver)
+    ns, pod = _unique("ev"), "target"
+    kubectl("create", "namespace", ns)
+    kubectl("run", pod, "-n", ns, "--image=busybox:1.36", "--restart=Never")
+    uid = json.loads(kubectl("get", "pod", pod, "-n", ns, "-o", "json").stdout)["metadata"]["uid"]
+    ref = client.V1ObjectReference(api_version="v1", kind="Pod", name=pod, namespace=ns, uid=uid)
+    start_rv = events.list_namespaced_event(ns).metadata.resource_version
+
+    created = events.create_namespaced_event(ns, client.EventsV1Event(
+        metadata=client.V1ObjectMeta(name=f"{pod}.v1a"), event_time=datetime.now(timezone.utc),
+        reporting_controller="example.com/poker", reporting_instance="poker-1", action="Poking",
+        reason="Poked", type="Normal", note="hello from events.k8s.io", regarding=ref))
+    assert created.regarding.uid == uid and created.note == "hello from events.k8s.io"
+
+    # kubectl: the core view of it
+    got = json.loads(kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
+    ev = next(e for e in got if e["metadata"]["name"] == f"{pod}.v1a")
+    assert ev["apiVersion"] == "v1" and ev["message"] == "hello from events.k8s.io"
+    assert ev["involvedObject"]["uid"] == uid and ev["reportingComponent"] == "example.com/poker"
+    assert ev["metadata"]["resourceVersion"] == created.metadata.resource_version
+    assert "hello from events.k8s.io" in kubectl("get", "events", "-n", ns).stdout
+    desc = kubectl("describe", "pod", pod, "-n", ns).stdout
+    assert "Poked" in desc.split("Events:")[1] and "hello from events.k8s.io" in desc.split("Events:")[1], desc
+    assert "hello from events.k8s.io" in kubectl("events", "-n", ns, "--for", f"pod/{pod}").stdout
+    sel = kubectl("get", "events", "-n", ns, "-o", "name", "--field-selector",
+                  f"involvedObject.name={pod},reportingComponent=example.com/poker").stdout.split()
+    assert sel == [f"event/{pod}.v1a"]
+
+    # through core/v1 (old style, no eventTime): read as events.k8s.io/v1
+    core.create_namespaced_event(ns, client.CoreV1Event(
+        metadata=client.V1ObjectMeta(name=f"{pod}.core"), involved_object=ref, reason="Kicked",
+        message="hello from core", type="Warning", count=2, source=client.V1EventSource(component="kicker")))
+    v1 = yaml.safe_load(kubectl("get", "events.v1.events.k8s.io", f"{pod}.core", "-n", ns, "-o", "yaml").stdout)
+    assert v1["apiVersion"] == "events.k8s.io/v1" and v1["note"] == "hello from core"
+    assert v1["regarding"]["uid"] == uid and v1["deprecatedCount"] == 2
+    assert v1["deprecatedSource"] == {"component": "kicker"} and "message" not in v1 and "involvedObject" not in v1
+    listed = kubectl("get", "events.v1.events.k8s.io", "-n", ns, "-o", "name").stdout.split()
+    assert sorted(listed) == [f"event.events.k8s.io/{pod}.core", f"event.events.k8s.io/{pod}.v1a"]
+    sel = kubectl("get", "events.v1.events.k8s.io", "-n", ns, "-o", "name", "--field-selector",
+                  f"regarding.name={pod},reportingController=example.com/poker,type=Normal").stdout.split()
+    assert sel == [f"event.events.k8s.io/{pod}.v1a"]
+
+    # a watch through each group from before both writes sees both, converted, at their revisions
+    seen = {}
+    w = watch.Watch()
+    for e in w.stream(core.list_namespaced_event, ns, resource_version=start_rv, timeout_seconds=5):
+        seen[e["object"].metadata.name] = (e["type"], e["object"].message, e["object"].metadata.resource_version)
+        if len(seen) == 2:
+            w.stop()
+    assert seen[f"{pod}.v1a"] == ("ADDED", "hello from events.k8s.io", created.metadata.resource_version)
+    assert seen[f"{pod}.core"][:2] == ("ADDED", "hello from core")
+    # (raw: the client's EventsV1Event refuses an Event without eventTime, as against Kubernetes)
+    _, data = _raw(events.api_client, "GET", f"/apis/events.k8s.io/v1/namespaces/{ns}/events",
+                   [("watch", "true"), ("resourceVersion", start_rv), ("timeoutSeconds", "2")])
+    lines = [json.loads(line) for line in data.splitlines() if line.strip()]
+    by_name = {ln["object"]["metadata"]["name"]: ln["object"] for ln in lines if ln["type"] == "ADDED"}
+    assert by_name[f"{pod}.core"]["note"] == "hello from core" and by_name[f"{pod}.core"]["apiVersion"] == \
+        "events.k8s.io/v1"
+    assert by_name[f"{pod}.core"]["metadata"]["resourceVersion"] == seen[f"{pod}.core"][2]
+    kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_events_k8s_io_create_validation(kubectl, apiserver) -> None:
+    """events.k8s.io/v1 checks a create as ValidateEventCreate does (422, core field paths);
+    the same Event through core/v1 is accepted (the old clients' API)."""
+    _, core, events = _events_apis(apiserver)
+    ns = _unique("evv")
+    kubectl("create", "namespace", ns)
+    body = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "bad.1"},
+            "regarding": {"kind": "Pod", "name": "p", "namespace": ns}, "reason": "Poked", "type": "Normal",
+            "note": "x" * 1025, "deprecatedCount": 3}
+    code, data = _raw(events.api_client, "POST", f"/apis/events.k8s.io/v1/namespaces/{ns}/events", body=body)
+    assert code == 422, data
+    status = json.loads(data)
+    assert status["reason"] == "Invalid" and status["details"]["kind"] == "Event"
+    assert status["message"].startswith('Event "bad.1" is invalid: ')
+    fields = [(c["field"], c["message"]) for c in status["details"]["causes"]]
+    assert ("eventTime", "Required value") in fields
+    assert ("count", 'Invalid value: "": needs to be unset') in fields
+    body.update(eventTime="2026-12-08T10:00:00.000000Z")
+    code, data = _raw(events.api_client, "POST", f"/apis/events.k8s.io/v1/namespaces/{ns}/events", body=body)
+    fields = [(c["field"], c["message"]) for c in json.loads(data)["details"]["causes"]]
+    assert ("reportingController", "Required value") in fields and ("reportingInstance", "Required value") in fields
+    assert ("message", 'Invalid value: "": can have at most 1024 characters') in fields
+    # the same (old-style) Event through core/v1 is stored
+    code, data = _raw(core.api_client, "POST", f"/api/v1/namespaces/{ns}/events", body={
+        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "bad.1"}, "involvedObject": body["regarding"],
+        "reason": "Poked", "message": "m", "count": 3})
+    assert code == 201, data
+    res = kubectl("create", "-n", ns, "-f", "-", check=False, input=yaml.safe_dump(
+        {**body, "metadata": {"name": "bad.2"}, "note": "noted", "deprecatedCount": None,
+         "reportingController": "example.com/x", "reportingInstance": "x-1"}))
+    assert res.returncode != 0 and 'The Event "bad.2" is invalid' in res.stderr and "action: Required value" in \
+        res.stderr, res.stderr
+    code, data = _raw(events.api_client, "POST", f"/apis/events.k8s.io/v1/namespaces/{ns}/events",
+                      body={**body, "note": True})
+    assert code == 400 and "cannot unmarshal bool into Go struct field Event.note of type string" in data, data
+    kubectl("delete", "namespace", ns, "--wait=false")

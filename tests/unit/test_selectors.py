@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from controlplane.machinery.fields import fields_for, resource_key, supported_fields, unsupported
+from controlplane.machinery.fields import (
+    convert_label, fields_for, resource_key, stored_resource, supported_fields, unsupported,
+)
 from controlplane.machinery.selectors import LabelSelector, parse_field_selector, parse_label_selector
 
 LABELS = {"app": "web", "tier": "front", "version": "3", "example.com/team": "a"}
@@ -178,10 +180,6 @@ FIELDS_FOR = [
     ("statefulsets.apps", {"metadata": {"name": "s"}, "status": {"replicas": 2}}, {"status.successful": ""}),
     ("services", {"metadata": {"name": "s"}, "spec": {"clusterIP": "None", "type": "ClusterIP"}},
      {"spec.clusterIP": "None", "spec.type": "ClusterIP"}),
-    ("events.events.k8s.io", {"metadata": {"name": "e"}, "regarding": {"kind": "Pod", "name": "p", "uid": "u"},
-                              "reason": "Started", "reportingController": "kubelet", "type": "Normal"},
-     {"regarding.kind": "Pod", "regarding.name": "p", "regarding.uid": "u", "reportingController": "kubelet",
-      "type": "Normal", "regarding.namespace": ""}),
     ("certificatesigningrequests.certificates.k8s.io", {"metadata": {"name": "c"}, "spec": {"signerName": "x.io/y"}},
      {"spec.signerName": "x.io/y"}),
     ("configmaps", {"metadata": {"name": "c", "namespace": "d"}}, {"metadata.name": "c", "metadata.namespace": "d"}),
@@ -218,3 +216,25 @@ def test_fields_for(resource: str, obj: dict, expected: dict) -> None:
 ])
 def test_unsupported_field_labels(group, plural, fields, expected) -> None:
     assert unsupported(resource_key(group, plural), fields) == expected
+
+
+@pytest.mark.parametrize("resource, label, stored", [
+    ("events.events.k8s.io", "regarding.kind", "involvedObject.kind"),
+    ("events.events.k8s.io", "regarding.namespace", "involvedObject.namespace"),
+    ("events.events.k8s.io", "regarding.name", "involvedObject.name"),
+    ("events.events.k8s.io", "regarding.uid", "involvedObject.uid"),
+    ("events.events.k8s.io", "regarding.apiVersion", "involvedObject.apiVersion"),
+    ("events.events.k8s.io", "regarding.resourceVersion", "involvedObject.resourceVersion"),
+    ("events.events.k8s.io", "regarding.fieldPath", "involvedObject.fieldPath"),
+    ("events.events.k8s.io", "reportingController", "reportingComponent"),
+    ("events.events.k8s.io", "reason", "reason"),
+    ("events.events.k8s.io", "type", "type"),
+    ("events.events.k8s.io", "metadata.name", "metadata.name"),
+    ("events", "involvedObject.name", "involvedObject.name"),
+    ("pods", "spec.nodeName", "spec.nodeName"),
+])
+def test_view_field_labels_convert_to_the_stored_resource(resource, label, stored) -> None:
+    """events.k8s.io/v1 selects by its own labels, matched against the stored core Event's."""
+    assert label in supported_fields(resource)
+    assert convert_label(resource, label) == stored
+    assert stored in supported_fields(stored_resource(resource))

@@ -60,7 +60,7 @@ def api_group(registry: Registry, group: str) -> dict[str, Any] | None:
 
 
 def _storage_hash(info: ResourceInfo) -> str:
-    return hashlib.sha256(f"{info.group}/{info.storage_version}/{info.kind}".encode()).hexdigest()[:12]
+    return hashlib.sha256(f"{info.storage_group}/{info.storage_version}/{info.kind}".encode()).hexdigest()[:12]
 
 
 def resource_entries(info: ResourceInfo) -> list[dict[str, Any]]:

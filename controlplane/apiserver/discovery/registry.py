@@ -39,6 +39,9 @@ class ResourceInfo:
     printer_columns: tuple[dict[str, Any], ...] = ()  # additionalPrinterColumns
     scale: dict[str, str] | None = None  # specReplicasPath, statusReplicasPath, labelSelectorPath
     storage_version: str = ""  # the version objects are stored as (CRs: apiVersion rewrite; built-ins: conversion)
+    # the group objects are stored under when it is not ``group`` (events.k8s.io/v1 Events are
+    # core/v1 Events, one key for both views, as kube-apiserver stores them); None: ``group``
+    storage_group: str | None = None
     selectable_fields: tuple[str, ...] = ()  # CRs: the version's selectableFields ("spec.color", no leading dot)
     warning: str = ""  # CRs: the Warning every request to a deprecated version gets
     terminating: bool = False  # CRs: the CRD is being deleted (no creates)
@@ -51,6 +54,8 @@ class ResourceInfo:
             object.__setattr__(self, "list_kind", self.kind + "List")
         if not self.storage_version:
             object.__setattr__(self, "storage_version", self.version)
+        if self.storage_group is None:
+            object.__setattr__(self, "storage_group", self.group)
 
     @property
     def api_version(self) -> str:
@@ -63,13 +68,15 @@ class ResourceInfo:
     @property
     def converted(self) -> bool:
         """A built-in served at a version other than the one it is stored at: its strategy's
-        ``to_version``/``from_version`` convert (custom resources only rewrite apiVersion)."""
-        return not self.is_custom and self.version != self.storage_version
+        ``to_version``/``from_version`` convert (custom resources only rewrite apiVersion); also
+        one stored under another group (``storage_group``)."""
+        return not self.is_custom and (self.version != self.storage_version or self.group != self.storage_group)
 
     @property
     def key_group(self) -> str:
-        """The group segment of storage keys (``core`` for the legacy group)."""
-        return self.group or "core"
+        """The group segment of storage keys (``core`` for the legacy group): the storage
+        group's, so every view of one resource shares its keys (and its watch cache)."""
+        return self.storage_group or "core"
 
     @property
     def group_resource(self) -> str:
@@ -110,9 +117,9 @@ class Registry:
         custom resource is itself: it is defaulted, pruned and validated against the schema of
         the version it was sent at, and only its ``apiVersion`` changes on the way to storage
         (the ``None`` conversion, ``strategy/customresource.py``)."""
-        if info.version == info.storage_version or info.is_custom:
+        if info.is_custom or (info.version == info.storage_version and info.group == info.storage_group):
             return info
-        return self._by_gvr.get((info.group, info.storage_version, info.plural)) or info
+        return self._by_gvr.get((info.storage_group or "", info.storage_version, info.plural)) or info
 
     def by_kind(self, group: str, version: str, kind: str) -> ResourceInfo | None:
         for info in self._by_gvr.values():

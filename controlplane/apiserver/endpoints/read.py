@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from typing import Any, Callable
 
 from sanic import Request
@@ -24,17 +25,19 @@ from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import dumps, loads
 from controlplane.apiserver.persistence.codec import decode, prefix, with_rv
 from controlplane.apiserver.printing import tables
-from controlplane.machinery.fields import custom_fields, fields_for, resource_key, unsupported
-from controlplane.machinery.selectors import parse_field_selector, parse_label_selector
+from controlplane.machinery.fields import convert_label, custom_fields, fields_for, resource_key, unsupported
+from controlplane.machinery.selectors import FieldSelector, parse_field_selector, parse_label_selector
 from controlplane.storage.interface import CompactedError
 
 Match = Callable[[dict[str, Any]], bool] | None  # None: everything matches
 
 
 def object_fields(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, str]:
+    """The selectable fields of a stored object (the stored resource's: a view's selector was
+    converted to its labels by ``selectors``)."""
     if info.is_custom:
         return custom_fields(info.selectable_fields, obj)
-    return fields_for(resource_key(info.group, info.plural), obj)
+    return fields_for(resource_key(info.storage_group or "", info.plural), obj)
 
 
 def selectors(info: ResourceInfo, request: Request) -> tuple[Any, Any]:
@@ -51,9 +54,13 @@ def selectors(info: ResourceInfo, request: Request) -> tuple[Any, Any]:
             if r.field not in ("metadata.name", "metadata.namespace") and r.field not in info.selectable_fields:
                 raise errors.bad_request(f"field label not supported: {r.field}")
     elif not fsel.empty:  # the kind's field-label conversion (an unknown label is a 400, not an empty list)
-        msg = unsupported(resource_key(info.group, info.plural), [r.field for r in fsel.requirements])
+        resource = resource_key(info.group, info.plural)
+        msg = unsupported(resource, [r.field for r in fsel.requirements])
         if msg is not None:
             raise errors.bad_request(msg)
+        if info.group != info.storage_group:  # a view (events.k8s.io): matched by the stored labels
+            fsel = FieldSelector(tuple(dataclasses.replace(r, field=convert_label(resource, r.field))
+                                       for r in fsel.requirements))
     return lsel, fsel
 
 

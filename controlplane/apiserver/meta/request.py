@@ -50,3 +50,14 @@ CURRENT: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
 
 def current() -> RequestContext | None:
     return CURRENT.get()
+
+
+# The group and version the request addressed (kube-apiserver's RequestInfo APIGroup/APIVersion,
+# read from the request context): one resource served by several groups validates by it
+# (an Event created through events.k8s.io/v1 is checked more strictly than one created through
+# core/v1). Set by the server's dispatch around every resource request; None outside one.
+GROUP_VERSION: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("group_version", default=None)
+
+
+def group_version() -> tuple[str, str] | None:
+    return GROUP_VERSION.get()

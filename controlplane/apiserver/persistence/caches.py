@@ -47,8 +47,8 @@ class WatchCaches:
                 paths = self._selectable[pfx] = selectable or self._selectable.get(pfx, ())
                 cache = WatchCache(self.backend, pfx, info.plural,
                                    fields=lambda _resource, obj: custom_fields(paths, obj))
-            elif info.group:  # field labels are per group ("jobs.batch"); the core group's by plural
-                key = resource_key(info.group, info.plural)
+            elif info.storage_group:  # field labels are per group ("jobs.batch"); the core group's by plural
+                key = resource_key(info.storage_group, info.plural)  # (a view shares its stored resource's cache)
                 cache = WatchCache(self.backend, pfx, info.plural,
                                    fields=lambda _resource, obj: fields_for(key, obj))
             else:

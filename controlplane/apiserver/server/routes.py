@@ -25,6 +25,7 @@ from controlplane.apiserver.endpoints import delete, metrics, proxies, read, sub
 from controlplane.apiserver.endpoints.common import Api
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.jsonutil import dumps
+from controlplane.apiserver.meta.request import GROUP_VERSION
 from controlplane.apiserver.persistence.watchcache import TooLargeResourceVersionError
 from controlplane.apiserver.server import authapis, componentstatus
 from controlplane.apiserver.server.limits import TOO_MANY, RequestLimits, TooManyRequests
@@ -72,6 +73,7 @@ async def dispatch(api: ServedApi, request: Request, prefix: str, path: str) -> 
             try:
                 token = WARNINGS.set(warnings)
                 quiet = FIELD_WARNINGS.set(request.args.get("fieldValidation") != "Ignore")
+                gv = GROUP_VERSION.set((t.info.group, t.info.version))
                 try:
                     resp = await api.limits.run(verb, request.args.get("timeout"),
                                                 lambda: _serve_verb(api, request, t, verb))
@@ -82,6 +84,7 @@ async def dispatch(api: ServedApi, request: Request, prefix: str, path: str) -> 
                 finally:
                     WARNINGS.reset(token)
                     FIELD_WARNINGS.reset(quiet)
+                    GROUP_VERSION.reset(gv)
                     api.security.finish(request)  # a stream (watch, log -f) ends: audit ResponseComplete
                 if warnings and resp is not None:
                     resp.headers.extend(_warning_headers(warnings))

@@ -44,11 +44,11 @@ CREATE_ONLY = ("create",)
 
 def _res(kind: str, plural: str, strategy: Strategy, namespaced: bool = True, *, short: Iterable[str] = (),
          cats: Iterable[str] = (), sub: Iterable[str] = (), verbs: tuple[str, ...] = ALL_VERBS,
-         group: str = "", version: str = "v1", storage: str = "") -> ResourceInfo:
+         group: str = "", version: str = "v1", storage: str = "", storage_group: str | None = None) -> ResourceInfo:
     return ResourceInfo(group=group, version=version, kind=kind, plural=plural,
                         singular=kind.lower(), namespaced=namespaced, short_names=tuple(short),
                         categories=tuple(cats), subresources=frozenset(sub), verbs=verbs, strategy=strategy,
-                        storage_version=storage or version)
+                        storage_version=storage or version, storage_group=storage_group)
 
 
 def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = None) -> list[ResourceInfo]:
@@ -138,8 +138,8 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
         # policy/v1
         _res("PodDisruptionBudget", "poddisruptionbudgets", PodDisruptionBudgetStrategy(), short=["pdb"],
              sub=["status"], group="policy"),
-        # events.k8s.io/v1 (same storage as core events in Kubernetes; kept separate here)
-        _res("Event", "events", events, short=["ev"], group="events.k8s.io"),
+        # events.k8s.io/v1: a view of the core/v1 Events (one storage, converted both ways)
+        _res("Event", "events", events, short=["ev"], group="events.k8s.io", storage="v1", storage_group=""),
         # rbac.authorization.k8s.io/v1 (escalation and bind checks in strategy/rbac.py)
         _res("Role", "roles", roles, group=rbac),
         _res("RoleBinding", "rolebindings", bindings, group=rbac),

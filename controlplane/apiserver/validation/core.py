@@ -1,6 +1,6 @@
 """Validation rules of the core/v1 kinds (``pkg/apis/core/validation`` of Kubernetes 1.32):
 Service, ConfigMap, Secret, Pod (the pod spec itself in ``pods.py``), ReplicationController,
-Namespace, Lease, Event.
+Namespace, Lease (Events: ``event.py``).
 Each rule appends Kubernetes' field errors to an ``Errors``; ``rules.py`` maps kinds to them.
 """
 
@@ -426,14 +426,6 @@ def lease(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
         if isinstance(v, int) and (v < 0 or (k == "leaseDurationSeconds" and v == 0)):
             errs.invalid(f"spec.{k}", v, "must be greater than 0" if k == "leaseDurationSeconds"
                          else "must be greater than or equal to 0")
-
-
-def event(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
-    ns = (obj.get("metadata") or {}).get("namespace")
-    inv = obj.get("involvedObject") or obj.get("regarding") or {}
-    io_ns = inv.get("namespace") if isinstance(inv, dict) else None
-    if ns and io_ns and ns != io_ns:
-        errs.invalid("involvedObject.namespace", io_ns, "does not match event.namespace")
 
 
 def replication_controller(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:

@@ -1,5 +1,5 @@
 """Which validation rules each built-in kind gets: the kind-specific ``ValidateX`` functions of
-Kubernetes 1.32 (``core.py``, ``apps.py``, ``batch.py``, ``network.py``, ``autoscaling.py``, ``apiregistration.py``, and
+Kubernetes 1.32 (``core.py``, ``event.py``, ``apps.py``, ``batch.py``, ``network.py``, ``autoscaling.py``, ``apiregistration.py``, and
 ``crd/validation.py`` for
 CustomResourceDefinitions), keyed by (group, kind). Each rule appends causes ``{reason,
 message, field}`` (Kubernetes' ``field.Error`` types: FieldValueRequired, FieldValueInvalid,
@@ -14,7 +14,7 @@ from typing import Any, Callable
 from controlplane.apiserver.crd.validation import validate_crd
 from controlplane.apiserver.meta.names import Errors
 from controlplane.apiserver.validation import admissionregistration as admreg
-from controlplane.apiserver.validation import apiregistration, apps, autoscaling, batch, core, network, quota, scheduling
+from controlplane.apiserver.validation import apiregistration, apps, autoscaling, batch, core, event, network, quota, scheduling
 from controlplane.apiserver.validation import node, storage
 
 Obj = dict[str, Any]
@@ -28,7 +28,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("", "ConfigMap"): core.configmap,
     ("", "Secret"): core.secret,
     ("", "Namespace"): core.namespace,
-    ("", "Event"): core.event,
+    ("", "Event"): event.validate_event,
     ("", "PersistentVolume"): storage.persistent_volume,
     ("", "PersistentVolumeClaim"): storage.persistent_volume_claim,
     ("storage.k8s.io", "StorageClass"): storage.storage_class,
