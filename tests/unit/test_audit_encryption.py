@@ -201,3 +201,14 @@ def test_config_errors(providers, msg):
 def test_new_config_encrypts_secrets():
     t = EncryptionConfig.parse(new_config()).for_resource("", "secrets")
     assert t.to_storage(b"x", b"k").startswith(b"k8s:enc:aescbc:v1:key1:")
+
+
+def test_default_policy_quiets_the_controllers_reads_not_their_writes():
+    from controlplane.apiserver.authorization.bootstrap_policy import CONTROLLER_RULES
+    p = default_policy()
+    assert CONTROLLER_RULES
+    for name in CONTROLLER_RULES:
+        sa = UserInfo.make(f"system:serviceaccount:kube-system:{name}",
+                           ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"])
+        assert p.decide(at("get", "pods", "x", user=sa)).level == "None", name
+        assert p.decide(at("create", "pods", "x", user=sa)).level == "Metadata", name

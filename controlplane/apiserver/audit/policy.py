@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from controlplane.apiserver.authorization.bootstrap_policy import CONTROLLER_NAMESPACE, CONTROLLER_RULES
+
 
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
@@ -176,7 +178,9 @@ def _stages(values: list[str] | None, where: str) -> frozenset[str]:
 # What `controlplane up` writes to DATA_DIR/audit-policy.yaml when none exists: everything at
 # Metadata (Secrets and TokenReviews never above it), the noisy read-only system traffic left
 # out, as GKE's and kube-up's policies do.
-DEFAULT_POLICY_YAML = """\
+_CONTROLLER_USERS = "".join(f'\n      - "system:serviceaccount:{CONTROLLER_NAMESPACE}:{name}"' for name in sorted(CONTROLLER_RULES))
+
+DEFAULT_POLICY_YAML = f"""\
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
@@ -193,25 +197,29 @@ rules:
   - level: None
     users: ["system:kube-scheduler", "system:kube-controller-manager", "system:kube-proxy"]
     verbs: ["get", "list", "watch"]
+  # the controllers' own identities (controller-manager --use-service-account-credentials)
   - level: None
-    resources: [{group: "coordination.k8s.io", resources: ["leases"]}]
+    users:{_CONTROLLER_USERS}
+    verbs: ["get", "list", "watch"]
+  - level: None
+    resources: [{{group: "coordination.k8s.io", resources: ["leases"]}}]
     verbs: ["get", "update", "patch"]
   - level: None
-    resources: [{group: "", resources: ["events"]}, {group: "events.k8s.io", resources: ["events"]}]
+    resources: [{{group: "", resources: ["events"]}}, {{group: "events.k8s.io", resources: ["events"]}}]
   # secrets, configmaps and token requests hold credentials: metadata only
   - level: Metadata
     resources:
-      - {group: "", resources: ["secrets", "configmaps", "serviceaccounts/token"]}
-      - {group: "authentication.k8s.io", resources: ["tokenreviews"]}
+      - {{group: "", resources: ["secrets", "configmaps", "serviceaccounts/token"]}}
+      - {{group: "authentication.k8s.io", resources: ["tokenreviews"]}}
   # exec, attach, port-forward, logs
   - level: Metadata
-    resources: [{group: "", resources: ["pods/exec", "pods/attach", "pods/portforward", "pods/log", "pods/proxy",
-                                        "nodes/proxy", "services/proxy"]}]
+    resources: [{{group: "", resources: ["pods/exec", "pods/attach", "pods/portforward", "pods/log", "pods/proxy",
+                                        "nodes/proxy", "services/proxy"]}}]
   # writes by people and workloads with their bodies
   - level: Request
     verbs: ["create", "update", "patch", "delete", "deletecollection"]
     userGroups: ["system:masters", "system:serviceaccounts", "system:authenticated"]
-    resources: [{group: "rbac.authorization.k8s.io"}]
+    resources: [{{group: "rbac.authorization.k8s.io"}}]
   - level: Metadata
 """
 
