@@ -77,6 +77,7 @@ from controlplane.machinery.timestamps import now_rfc3339, parse_time_or_none
 # the ServiceAccount (kube-system) it writes as with --use-service-account-credentials, as in
 # kube-controller-manager; its ClusterRole is system:controller:job-controller (bootstrap_policy)
 SERVICE_ACCOUNT = "job-controller"
+MAX_POD_CREATE_DELETE_PER_SYNC = 500  # Go's MaxPodCreateDeletePerSync: creates or deletes per sync
 
 log = get_logger(__name__)
 
@@ -644,14 +645,17 @@ class JobController:
         base, cap = self.backoff
         now = time.time()
         if spec.get("suspend"):
-            await self._delete_pods(job, key, pu.rank_for_deletion(active), uncounted=True)
-            return [], None
+            victims = pu.rank_for_deletion(active)[:MAX_POD_CREATE_DELETE_PER_SYNC]
+            await self._delete_pods(job, key, victims, uncounted=True)
+            gone = {p["metadata"]["uid"] for p in victims}
+            return [p for p in active if p["metadata"]["uid"] not in gone], None
         if counts.indexed:
             completions = int(spec["completions"])
             failed = counts.failed_indexes or set()
             want = wanted_active(job, counts.succeeded, len(failed))
             _, remove, create = indexed_plan(completions, pods, want, failed=failed, wait_terminating=wait_terminating,
                                              succeeded=counts.succeeded_indexes)
+            remove = remove[:MAX_POD_CREATE_DELETE_PER_SYNC]
             if remove:
                 await self._delete_pods(job, key, remove, uncounted=True)
                 gone = {p["metadata"]["uid"] for p in remove}
@@ -683,7 +687,7 @@ class JobController:
                 else:
                     log.debug("pod creation waits for the failure back-off", job=key, seconds=round(delay, 3))
         elif len(active) > want:
-            victims = pu.rank_for_deletion(active)[: len(active) - want]
+            victims = pu.rank_for_deletion(active)[: min(len(active) - want, MAX_POD_CREATE_DELETE_PER_SYNC)]
             await self._delete_pods(job, key, victims, uncounted=True)
             gone = {p["metadata"]["uid"] for p in victims}
             active = [p for p in active if p["metadata"]["uid"] not in gone]
@@ -692,7 +696,12 @@ class JobController:
     async def _create_pods(self, job: dict, key: str, n: int, indexes: list[int] | None = None,
                            replaced: dict[int, dict] | None = None) -> None:
         """``n`` pods (or one per completion index in ``indexes``; with ``replaced``, the last
-        failed pod of each index, the new pods carry the per-index failure counts)."""
+        failed pod of each index, the new pods carry the per-index failure counts). At most
+        ``MAX_POD_CREATE_DELETE_PER_SYNC`` (Go's ``manageJob``): the pods' events bring the
+        next sync, which creates the rest."""
+        n = min(n, MAX_POD_CREATE_DELETE_PER_SYNC)
+        if indexes is not None:
+            indexes = indexes[:n]
         self.expectations.expect_creations(key, n)
         name, uid = job["metadata"]["name"], job["metadata"]["uid"]
         extra = {"job-name": name, "batch.kubernetes.io/job-name": name, "controller-uid": uid,

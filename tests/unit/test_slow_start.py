@@ -115,3 +115,35 @@ async def test_cancellation_is_not_a_failed_call():
 ], ids=["terminating", "quota", "other"])
 def test_is_namespace_terminating(err, expected):
     assert cu.is_namespace_terminating(err) is expected
+
+
+class _Client:
+    def __init__(self) -> None:
+        self.created: list[dict] = []
+
+    async def create(self, resource, obj, namespace=None):
+        obj = {**obj, "metadata": {**obj["metadata"], "name": f"p{len(self.created)}"}}
+        self.created.append(obj)
+        return obj
+
+
+class _Recorder:
+    def event(self, *args, **kwargs) -> None:
+        pass
+
+
+@pytest.mark.parametrize("n,indexes,created", [
+    (3, None, 3),
+    (700, None, 500),  # Go's MaxPodCreateDeletePerSync: the next sync creates the rest
+    (600, list(range(600)), 500),
+])
+async def test_job_creates_at_most_500_pods_per_sync(n, indexes, created):
+    from controlplane.controllers import job as jobctl
+    c = object.__new__(jobctl.JobController)
+    c.client, c.recorder, c.expectations = _Client(), _Recorder(), cu.Expectations()
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "d", "uid": "u"},
+           "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}},
+                    **({"completionMode": "Indexed", "completions": n} if indexes else {})}}
+    await c._create_pods(job, "d/j", n, indexes=indexes)
+    assert len(c.client.created) == created
+    assert c.expectations.pending("d/j") == (created, 0)
