@@ -10,7 +10,7 @@ import pytest
 
 from controlplane.apiserver.meta import errors
 from controlplane.apiserver.meta.request import GROUP_VERSION
-from controlplane.apiserver.strategy.base import WARNINGS
+from controlplane.apiserver.strategy.base import FIELD_STRICT, WARNINGS
 from controlplane.apiserver.strategy.builtins import builtin_registry
 from controlplane.apiserver.strategy.event import core_to_v1, v1_to_core
 from controlplane.apiserver.validation.objects import validate
@@ -81,6 +81,19 @@ def test_core_only_field_names_sent_to_v1_are_unknown() -> None:
 
     core = ctx.run(run)
     assert core["message"] == "n" and box == ['unknown field "message"']
+
+
+def test_core_only_field_names_sent_to_v1_are_refused_under_strict() -> None:
+    def run():
+        FIELD_STRICT.set(True)
+        return v1_to_core({"apiVersion": "events.k8s.io/v1", "kind": "Event", "note": "n", "message": "m",
+                           "involvedObject": {}})
+
+    with pytest.raises(errors.ApiError) as e:
+        contextvars.copy_context().run(run)
+    assert e.value.code == 400
+    assert e.value.message == ('Event in version "v1" cannot be handled as a Event: strict decoding error: '
+                               'unknown field "message", unknown field "involvedObject"')
 
 
 def test_registry_serves_one_storage() -> None:

@@ -30,7 +30,7 @@ from controlplane.apiserver.persistence.watchcache import TooLargeResourceVersio
 from controlplane.apiserver.server import authapis, componentstatus
 from controlplane.apiserver.server.limits import TOO_MANY, RequestLimits, TooManyRequests
 from controlplane.apiserver.server.metrics import render
-from controlplane.apiserver.strategy.base import FIELD_WARNINGS, WARNINGS
+from controlplane.apiserver.strategy.base import FIELD_STRICT, FIELD_WARNINGS, WARNINGS
 from controlplane.log import get_logger
 from controlplane.machinery.healthz import HealthChecks
 from controlplane.storage.interface import CompactedError, FutureRevisionError, StorageError
@@ -73,6 +73,7 @@ async def dispatch(api: ServedApi, request: Request, prefix: str, path: str) -> 
             try:
                 token = WARNINGS.set(warnings)
                 quiet = FIELD_WARNINGS.set(request.args.get("fieldValidation") != "Ignore")
+                strict = FIELD_STRICT.set(request.args.get("fieldValidation") == "Strict")
                 gv = GROUP_VERSION.set((t.info.group, t.info.version))
                 try:
                     resp = await api.limits.run(verb, request.args.get("timeout"),
@@ -84,6 +85,7 @@ async def dispatch(api: ServedApi, request: Request, prefix: str, path: str) -> 
                 finally:
                     WARNINGS.reset(token)
                     FIELD_WARNINGS.reset(quiet)
+                    FIELD_STRICT.reset(strict)
                     GROUP_VERSION.reset(gv)
                     api.security.finish(request)  # a stream (watch, log -f) ends: audit ResponseComplete
                 if warnings and resp is not None:

@@ -42,6 +42,9 @@ WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("war
 # field validation directive; ``Warn``, the default, warns, ``Strict`` refuses). Set per
 # request by the server's dispatch, with ``WARNINGS``.
 FIELD_WARNINGS: contextvars.ContextVar[bool] = contextvars.ContextVar("field_warnings", default=True)
+# ``fieldValidation=Strict``, for the strategies that find unknown fields themselves (a version
+# converted before the generic decoding sees it, such as events.k8s.io/v1)
+FIELD_STRICT: contextvars.ContextVar[bool] = contextvars.ContextVar("field_strict", default=False)
 
 
 def warn(messages: list[str] | None) -> None:

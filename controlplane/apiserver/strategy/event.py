@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from controlplane.apiserver.meta.errors import bad_request
 from controlplane.apiserver.discovery.registry import ResourceInfo
-from controlplane.apiserver.strategy.base import Strategy, warn_fields
+from controlplane.apiserver.strategy.base import FIELD_STRICT, Strategy, warn_fields
 from controlplane.apiserver.validation import objects as validation
 
 Obj = dict[str, Any]
@@ -54,8 +55,9 @@ def core_to_v1(obj: Obj) -> Obj:
 
 def v1_to_core(obj: Obj) -> Obj:
     """An events.k8s.io/v1 Event as core/v1 (``Convert_v1_Event_To_core_Event``). A core-only
-    field name sent to events.k8s.io/v1 is an unknown field there: dropped with a warning (it
-    would otherwise be taken for the core field of that name)."""
+    field name sent to events.k8s.io/v1 is an unknown field there (it would otherwise be taken
+    for the core field of that name): a 400 under ``fieldValidation=Strict``, else dropped with
+    a warning."""
     out: Obj = {"apiVersion": "v1", "kind": "Event"}
     unknown = []
     for k, v in obj.items():
@@ -67,6 +69,9 @@ def v1_to_core(obj: Obj) -> Obj:
         if v is None and k in V1_TO_CORE or v is None and k in _V1_ALWAYS:
             continue  # (a null timestamp is an unset one)
         out[V1_TO_CORE.get(k, k)] = v
+    if unknown and FIELD_STRICT.get():
+        raise bad_request('Event in version "v1" cannot be handled as a Event: strict decoding error: '
+                          + ", ".join(unknown))
     warn_fields(unknown)
     return out
 
