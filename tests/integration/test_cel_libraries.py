@@ -39,9 +39,13 @@ def test_crd_rules_with_kubernetes_libraries(kubectl, tmp_path) -> None:
                     "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
                         "type": "object", "properties": {"spec": {
                             "type": "object", "x-kubernetes-validations": rules,
-                            "properties": {"memory": {"type": "string"}, "endpoint": {"type": "string"},
-                                           "allowed": {"type": "array", "items": {"type": "string"}},
-                                           "zones": {"type": "array", "items": {"type": "string"}}}}}}}}]}}
+                            # bounded, as Kubernetes' cost estimate requires of these rules
+                            "properties": {"memory": {"type": "string", "maxLength": 20},
+                                           "endpoint": {"type": "string", "maxLength": 200},
+                                           "allowed": {"type": "array", "maxItems": 16,
+                                                       "items": {"type": "string", "maxLength": 43}},
+                                           "zones": {"type": "array", "maxItems": 16,
+                                                     "items": {"type": "string", "maxLength": 63}}}}}}}}]}}
     _apply(kubectl, tmp_path, crd)
     ns = _unique("cellib")
     kubectl("create", "namespace", ns)

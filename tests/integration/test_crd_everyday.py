@@ -131,3 +131,33 @@ def test_custom_resources_as_kubectl_users_meet_them(kubectl, tmp_path) -> None:
     wait_for("the CRD to go", lambda: kubectl("get", "crd", f"widgets.{group}", check=False).returncode != 0,
              20.0, 0.2)
     kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_crd_rule_cost_estimated_when_written(kubectl, tmp_path) -> None:
+    """kube-apiserver estimates a rule's worst-case cost when the CRD is written: a nested
+    ``all`` over lists without ``maxItems`` / ``maxLength`` is refused with its message; the same
+    rule over bounded lists is accepted."""
+    group = f"cost-{uuid.uuid4().hex[:6]}.example.com"
+
+    def crd(bounded: bool) -> dict:
+        member: dict = {"type": "string", **({"maxLength": 63} if bounded else {})}
+        members: dict = {"type": "array", "items": member, **({"maxItems": 10} if bounded else {})}
+        groups = {"type": "array", **({"maxItems": 10} if bounded else {}),
+                  "items": {"type": "object", "properties": {"members": members}},
+                  "x-kubernetes-validations": [{"rule": "self.all(g, g.members.all(m, m.startsWith('team-')))"}]}
+        return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": f"teams.{group}"},
+                "spec": {"group": group, "scope": "Namespaced",
+                         "names": {"plural": "teams", "singular": "team", "kind": "Team"},
+                         "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                             "type": "object", "properties": {"spec": {
+                                 "type": "object", "properties": {"groups": groups}}}}}}]}}
+
+    r = _apply(kubectl, tmp_path, crd(bounded=False), check=False)
+    assert r.returncode != 0
+    assert ("spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[groups]"
+            ".x-kubernetes-validations[0].rule: Forbidden: estimated rule cost exceeds budget by factor of "
+            "more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where "
+            "arrays, maps, and strings are declared)") in r.stderr, r.stderr
+    _apply(kubectl, tmp_path, crd(bounded=True))
+    kubectl("delete", "crd", f"teams.{group}", "--wait=false")

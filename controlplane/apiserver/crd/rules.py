@@ -21,8 +21,10 @@ Each evaluation stops at Kubernetes' per-call cost limit and the rules of one ob
 runtime budget (``machinery.celcost``): a rule stopped at the limit gives ``Invalid value:
 "<type>": 'operation cancelled: actual cost limit exceeded': call cost exceeds limit for rule:
 <message or rule>``; once the budget is spent, ``validation failed due to running out of cost
-budget, no further validation rules will be run`` and no other rule runs. Not done: the CRD-write
-time estimate of a rule's cost from the schema's maxLength / maxItems (cel-go's cost estimator).
+budget, no further validation rules will be run`` and no other rule runs. When the CRD is written,
+``check_rules`` refuses rules whose estimated worst-case cost (``machinery.celestimate``, from
+the schema's maxLength / maxItems / maxProperties) exceeds the per-call limit, and a schema
+whose rules together exceed ``StaticEstimatedCRDCostLimit``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 
 from controlplane.apiserver.crd.ratchet import same_json
 from controlplane.apiserver.meta.names import Errors
-from controlplane.machinery import cel, celcost, celoptional
+from controlplane.machinery import cel, celcost, celestimate, celoptional
 
 Obj = dict[str, Any]
 _OLD_SELF = re.compile(r"\boldSelf\b")
@@ -189,10 +191,44 @@ def validate_object(obj: Obj, old: Obj | None, schema: Obj, errs: Errors) -> Non
 REASONS = ("FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate")
 
 
+class _TotalCost:
+    """apiextensions' ``TotalCost``: the sum of the CRD's rule and messageExpression estimates
+    (each times its node's cardinality) and the four most expensive of them (those of at least
+    1% of the per-call limit)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.most_expensive: list[tuple[int, str]] = []
+
+    def observe(self, path: str, cost: int) -> None:
+        self.total += cost
+        if cost >= celestimate.PER_CALL_LIMIT // 100:
+            self.most_expensive = sorted([*self.most_expensive, (cost, path)], key=lambda c: -c[0])[:4]
+
+
 def check_rules(schema: Any, path: str, errs: Errors) -> None:
     """The CRD's validation of its rules: every ``rule`` and ``messageExpression`` in
     ``schema`` compiles (``...x-kubernetes-validations[i].rule: Invalid value: "<rule>":
-    compilation failed: ...``) and every ``reason`` is one Kubernetes knows."""
+    compilation failed: ...``), every ``reason`` is one Kubernetes knows, and their estimated
+    cost (``machinery.celestimate``) fits: one evaluation within ``PerCallLimit``
+    (``...rule: Forbidden: estimated rule cost exceeds budget by factor of ...``), all of them on
+    one object within ``StaticEstimatedCRDCostLimit`` (``openAPIV3Schema: Forbidden:
+    x-kubernetes-validations estimated rule & messageExpression cost total for entire OpenAPIv3
+    schema exceeds budget by factor of ...``)."""
+    total = _TotalCost()
+    _check_rules(schema, path, errs, 1, total)
+    if total.total > celestimate.STATIC_CRD_COST_LIMIT:
+        for _cost, where in total.most_expensive:
+            errs.forbidden(where, "contributed to estimated rule & messageExpression cost total exceeding cost "
+                                  "limit for entire OpenAPIv3 schema")
+        errs.forbidden(path, celestimate.cost_error_message(
+            "x-kubernetes-validations estimated rule & messageExpression cost total for entire OpenAPIv3 schema",
+            total.total, celestimate.STATIC_CRD_COST_LIMIT))
+
+
+def _check_rules(schema: Any, path: str, errs: Errors, cardinality: int | None, total: _TotalCost) -> None:
+    """``cardinality``: how many times the node can occur in one object (the product of the
+    bounds of the lists and maps above it), None where one of them is unbounded."""
     if not isinstance(schema, dict):
         return
     for i, rule in enumerate(schema.get("x-kubernetes-validations") or []):
@@ -205,6 +241,14 @@ def check_rules(schema: Any, path: str, errs: Errors) -> None:
             err = cel.compile_error(rule.get(key))
             if err is not None:
                 errs.invalid(f"{where}.{key}", rule.get(key) if isinstance(rule.get(key), str) else "", err)
+                continue
+            cost = celestimate.estimate_rule(rule[key], schema)
+            name = "estimated rule cost" if key == "rule" else "estimated messageExpression cost"
+            if cost > celestimate.PER_CALL_LIMIT:
+                errs.forbidden(f"{where}.{key}", celestimate.cost_error_message(name, cost, celestimate.PER_CALL_LIMIT))
+            times = cardinality if cardinality is not None \
+                else celestimate.max_cardinality(celestimate.min_size_json(schema))
+            total.observe(f"{where}.{key}", cost * times)
         if rule.get("reason") not in (None, *REASONS):
             errs.not_supported(f"{where}.reason", rule["reason"], REASONS)
         if rule.get("optionalOldSelf") is True and isinstance(rule.get("rule"), str) \
@@ -212,10 +256,12 @@ def check_rules(schema: Any, path: str, errs: Errors) -> None:
             # the wording of kube-apiserver's check as best known (not verified against its source)
             errs.invalid(f"{where}.optionalOldSelf", True, "may not be set if oldSelf is not referenced in rule")
     for key, sub in (schema.get("properties") or {}).items():
-        check_rules(sub, f"{path}.properties[{key}]", errs)
-    for k in ("items", "additionalProperties"):
+        _check_rules(sub, f"{path}.properties[{key}]", errs, cardinality, total)
+    for k, bound_key in (("items", "maxItems"), ("additionalProperties", "maxProperties")):
         if isinstance(schema.get(k), dict):
-            check_rules(schema[k], f"{path}.{k}", errs)
+            bound = schema.get(bound_key)
+            child = cardinality * bound if cardinality is not None and isinstance(bound, int) and bound >= 0 else None
+            _check_rules(schema[k], f"{path}.{k}", errs, child, total)
     for k in ("allOf", "anyOf", "oneOf"):
         for i, sub in enumerate(schema.get(k) or []):
-            check_rules(sub, f"{path}.{k}[{i}]", errs)
+            _check_rules(sub, f"{path}.{k}[{i}]", errs, cardinality, total)
