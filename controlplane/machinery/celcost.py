@@ -11,8 +11,10 @@ here is charged by the evaluator (``celoptional.OptionalEvaluator``) as it walks
 - one unit per operation node evaluated (cel-go: one per instruction; a comprehension's body
   is charged once per iteration either way). cel-python's parse tree has a node for each
   operator, call, select, index and comprehension step; the wrappers a lone operand passes
-  through (``expr`` / ``conditionalor`` / ... / ``primary`` with one child) are not charged,
-  so a rule costs about what cel-go's instruction count gives, not ten times it;
+  through (``expr`` / ``conditionalor`` / ... / ``primary`` with one child) and the nodes that
+  only name their parent's operator (``relation_le``, ``unary_not``, ...) are not charged, and an
+  identifier is read by its parent node (no unit of its own), so a rule costs at most what
+  cel-go's instruction count gives (``self.a <= self.b``: 3 units, cel-go 5), not ten times it;
 - for a node that builds a string, list or map (a ``+``, a call, a literal, a macro's result),
   a tenth of its size (cel-go's ``common.StringTraversalCostFactor`` / list and map
   construction costs), so copying a long list in a loop is charged by its length.
@@ -79,9 +81,17 @@ class Budget:
 CURRENT: contextvars.ContextVar[Tracker | None] = contextvars.ContextVar("cel_cost_tracker", default=None)
 
 
+# the nodes that only name an operator for their parent (``relation_le`` under ``relation``,
+# ``unary_not`` under ``unary``...): the parent's one unit is the operation's cost, as cel-go
+# charges one unit per operator call
+_OPERATORS = frozenset({"relation_lt", "relation_le", "relation_gt", "relation_ge", "relation_eq", "relation_ne",
+                        "relation_in", "addition_add", "addition_sub", "multiplication_mul", "multiplication_div",
+                        "multiplication_mod", "unary_not", "unary_neg"})
+
+
 def node_cost(data: str, n_children: int) -> int:
     """Units charged for evaluating a parse node (before its result is known)."""
-    if data in _WRAPPERS and n_children < 2:
+    if data in _WRAPPERS and n_children < 2 or data in _OPERATORS:
         return 0
     return 1
 

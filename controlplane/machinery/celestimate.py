@@ -248,7 +248,7 @@ class _Estimator:
 
     def n_relation(self, node: lark.Tree, env: dict[str, Shape]) -> tuple[int, Shape]:
         op, lc, ls, rc, rs = self._binary(node, env)
-        ours = 2  # the relation and its operator node
+        ours = 1  # the relation (its operator node is free: celcost._OPERATORS)
         if op == "relation_in":
             celgo = max(1, rs.size)
         else:  # cel-go: equality and ordering of strings, bytes, lists by the smaller size
@@ -258,17 +258,17 @@ class _Estimator:
     def n_addition(self, node: lark.Tree, env: dict[str, Shape]) -> tuple[int, Shape]:
         _op, lc, ls, rc, rs = self._binary(node, env)
         size = ls.size + rs.size
-        ours = 2 + size // 10  # a + b may build a string or list of both sizes
+        ours = 1 + size // 10  # a + b may build a string or list of both sizes
         celgo = _trav(size)
         schema = ls.schema if ls.schema is not None and ls.schema.get("type") in ("string", "array") else None
         return max(ours, celgo) + lc + rc, Shape(schema, size)
 
     def n_multiplication(self, node: lark.Tree, env: dict[str, Shape]) -> tuple[int, Shape]:
         _op, lc, _ls, rc, _rs = self._binary(node, env)
-        return 2 + lc + rc, SCALAR
+        return 1 + lc + rc, SCALAR
 
     def n_unary(self, node: lark.Tree, env: dict[str, Shape]) -> tuple[int, Shape]:
-        cost = 2  # the unary and its operator node
+        cost = 1  # the unary (its operator node is free)
         for child in node.children[1:]:
             cost += self.visit(child, env)[0]
         return cost, SCALAR
