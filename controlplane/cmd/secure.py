@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controlplane.apiserver.audit.policy import DEFAULT_POLICY_YAML
+from controlplane.apiserver.audit.policy import default_policy_yaml
+from controlplane.apiserver.authorization.bootstrap_policy import CONTROLLER_NAMESPACE, CONTROLLER_RULES
 from controlplane.apiserver.persistence.encryption.config import write_new_config
 from controlplane.etcd_process import EtcdTLS
 from controlplane.pki.certs import write_file
@@ -42,7 +43,8 @@ def apiserver_args(pki: ClusterPKI, data_dir: Path, *, audit: bool = True, encry
     if audit:
         policy = data_dir / "audit-policy.yaml"
         if not policy.exists():
-            write_file(policy, DEFAULT_POLICY_YAML.encode(), 0o644)
+            users = [f"system:serviceaccount:{CONTROLLER_NAMESPACE}:{name}" for name in CONTROLLER_RULES]
+            write_file(policy, default_policy_yaml(users).encode(), 0o644)
         args += ["--audit-policy-file", str(policy), "--audit-log-path", str(data_dir / "audit" / "audit.log")]
     if encryption:
         enc = data_dir / "encryption-config.yaml"

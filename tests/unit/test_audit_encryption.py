@@ -205,7 +205,7 @@ def test_new_config_encrypts_secrets():
 
 def test_default_policy_quiets_the_controllers_reads_not_their_writes():
     from controlplane.apiserver.authorization.bootstrap_policy import CONTROLLER_RULES
-    p = default_policy()
+    p = default_policy(f"system:serviceaccount:kube-system:{name}" for name in CONTROLLER_RULES)
     assert CONTROLLER_RULES
     for name in CONTROLLER_RULES:
         sa = UserInfo.make(f"system:serviceaccount:kube-system:{name}",

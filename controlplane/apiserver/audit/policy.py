@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import yaml
-
-from controlplane.apiserver.authorization.bootstrap_policy import CONTROLLER_NAMESPACE, CONTROLLER_RULES
 
 
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
@@ -178,9 +176,7 @@ def _stages(values: list[str] | None, where: str) -> frozenset[str]:
 # What `controlplane up` writes to DATA_DIR/audit-policy.yaml when none exists: everything at
 # Metadata (Secrets and TokenReviews never above it), the noisy read-only system traffic left
 # out, as GKE's and kube-up's policies do.
-_CONTROLLER_USERS = "".join(f'\n      - "system:serviceaccount:{CONTROLLER_NAMESPACE}:{name}"' for name in sorted(CONTROLLER_RULES))
-
-DEFAULT_POLICY_YAML = f"""\
+DEFAULT_POLICY_TEMPLATE = """\
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
@@ -197,11 +193,7 @@ rules:
   - level: None
     users: ["system:kube-scheduler", "system:kube-controller-manager", "system:kube-proxy"]
     verbs: ["get", "list", "watch"]
-  # the controllers' own identities (controller-manager --use-service-account-credentials)
-  - level: None
-    users:{_CONTROLLER_USERS}
-    verbs: ["get", "list", "watch"]
-  - level: None
+{controllers}  - level: None
     resources: [{{group: "coordination.k8s.io", resources: ["leases"]}}]
     verbs: ["get", "update", "patch"]
   - level: None
@@ -224,5 +216,20 @@ rules:
 """
 
 
-def default_policy() -> Policy:
-    return Policy.parse(yaml.safe_load(DEFAULT_POLICY_YAML))
+def default_policy_yaml(controller_users: Iterable[str] = ()) -> str:
+    """The default policy; ``controller_users``: the controllers' own identities
+    (``system:serviceaccount:kube-system:<name>`` under controller-manager
+    ``--use-service-account-credentials``), whose reads it leaves out like the
+    controller-manager's (the caller knows them: the bootstrap RBAC policy's controller roles)."""
+    users = sorted(controller_users)
+    controllers = ""
+    if users:
+        controllers = ("  # the controllers' own identities (controller-manager --use-service-account-credentials)\n"
+                       "  - level: None\n    users:"
+                       + "".join(f'\n      - "{u}"' for u in users)
+                       + '\n    verbs: ["get", "list", "watch"]\n')
+    return DEFAULT_POLICY_TEMPLATE.format(controllers=controllers)
+
+
+def default_policy(controller_users: Iterable[str] = ()) -> Policy:
+    return Policy.parse(yaml.safe_load(default_policy_yaml(controller_users)))
