@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as _dt
+import json
 
 import pytest
 import yaml
@@ -19,9 +20,12 @@ from controlplane.apiserver.persistence.encryption.backend import EncryptingBack
 from controlplane.apiserver.persistence.encryption.config import EncryptionConfig
 from controlplane.apiserver.persistence.encryption.reload import ConfigReloader, DropForgottenInfo, config_hash
 from controlplane.apiserver.persistence.encryption.rotation import (
-    RotationError, add_key, drop_old_keys, enabled, encrypted_resources, key_listing, key_name,
+    RotationError, add_key, append_key, drop_old_keys, enabled, encrypted_resources, key_listing, key_name,
+    rotate_last_first, set_enabled,
 )
-from controlplane.cmd.secrets_encrypt import etcd_prefixes, format_status, hash_verdict, not_current, parse_reports
+from controlplane.cmd.secrets_encrypt import (
+    etcd_prefixes, format_status, hash_verdict, not_current, parse_reports, stage_refusal, status_json,
+)
 from controlplane.pki import certs
 from controlplane.pki import rotate as pki_rotate
 from controlplane.pki.cluster import ClusterPKI
@@ -165,6 +169,125 @@ def test_not_current():
     assert not_current(new, key, b'{"plain":1}') == "written with an older key or provider"  # identity-read
     assert not_current(EncryptionConfig.parse(drop_old_keys(new_doc)), key, under_old).startswith("unreadable")
     assert not_current(new, "/registry/core/configmaps/default/c", b"{}") is None  # not encrypted
+    plain = EncryptionConfig.parse(set_enabled(new_doc, False)[0])  # disabled: identity writes
+    assert not_current(plain, key, b'{"plain":1}') is None
+    assert not_current(plain, key, under_new) == "written with an older key or provider"
+
+
+def _names(doc, entry=0):
+    prov = doc["resources"][entry]["providers"]
+    return [next(iter(p)) for p in prov], [k["name"] for k in next(iter(prov[0].values())).get("keys") or []]
+
+
+def test_prepare_rotate_reencrypt_edits():
+    """k3s's multi-step flow: the new key reads first, then writes, then the old one goes."""
+    prepared, names = append_key(UP_DOC, NOW, secret=lambda n: b"p" * n)
+    assert names == ["aescbckey-2026-12-07T22:40:05Z"]
+    assert _names(prepared) == (["aescbc", "identity"], ["key1", "aescbckey-2026-12-07T22:40:05Z"])
+    assert key_listing(prepared) == ([("AES-CBC", "key1")], [("AES-CBC", "aescbckey-2026-12-07T22:40:05Z")])
+    rotated, names = rotate_last_first(prepared)
+    assert names == ["aescbckey-2026-12-07T22:40:05Z"]
+    assert _names(rotated) == (["aescbc", "identity"], ["aescbckey-2026-12-07T22:40:05Z", "key1"])
+    assert _names(drop_old_keys(rotated)) == (["aescbc", "identity"], ["aescbckey-2026-12-07T22:40:05Z"])
+    for d in (prepared, rotated):
+        EncryptionConfig.parse(d)
+    # what the apiserver does with each: prepared still writes with key1 but reads the new key
+    key = b"/registry/core/secrets/default/s"
+    under_new = EncryptionConfig.parse(rotated).for_resource("", "secrets").to_storage(b"{}", key)
+    assert EncryptionConfig.parse(prepared).for_resource("", "secrets").from_storage(under_new, key) == (b"{}", True)
+    assert append_key(prepared, NOW)[1] == ["aescbckey-2026-12-07T22:40:05Z-1"]  # twice within one second
+
+
+@pytest.mark.parametrize("fn", [lambda d: append_key(d, NOW), rotate_last_first], ids=["prepare", "rotate"])
+def test_steps_refuse_when_disabled(fn):
+    with pytest.raises(RotationError, match="encryption is disabled"):
+        fn(_doc((["secrets"], [{"identity": {}}, {"aescbc": {"keys": [{"name": "k", "secret": B64}]}}])))
+
+
+AES = {"aescbc": {"keys": [{"name": "k", "secret": B64}]}}
+SB = {"secretbox": {"keys": [{"name": "s", "secret": B64}]}}
+
+
+@pytest.mark.parametrize("providers,enable,want,changed", [
+    ([AES, {"identity": {}}], False, ["identity", "aescbc"], True),
+    ([AES], False, ["identity", "aescbc"], True),  # identity added to write plaintext
+    ([{"identity": {}}, AES], False, ["identity", "aescbc"], False),
+    ([{"identity": {}}, AES], True, ["aescbc", "identity"], True),
+    ([AES, {"identity": {}}], True, ["aescbc", "identity"], False),
+    ([{"identity": {}}, SB, AES], True, ["secretbox", "identity", "aescbc"], True),
+    ([SB, AES, {"identity": {}}], False, ["identity", "secretbox", "aescbc"], True),
+], ids=["disable", "disable-no-identity", "already-disabled", "enable", "already-enabled", "enable-first-keyed",
+        "disable-keeps-order"])
+def test_set_enabled(providers, enable, want, changed):
+    doc = _doc((["secrets"], providers), (["events"], [{"identity": {}}]))
+    out, got_changed = set_enabled(doc, enable)
+    assert [next(iter(p)) for p in out["resources"][0]["providers"]] == want
+    assert out["resources"][1] == doc["resources"][1] and got_changed is changed
+    assert enabled(out) is enable
+    EncryptionConfig.parse(out)
+
+
+def test_set_enabled_unknown_configuration():
+    with pytest.raises(RotationError, match="unable to enable/disable secrets encryption, unknown configuration"):
+        set_enabled(_doc((["secrets"], [{"identity": {}}])), True)
+
+
+@pytest.mark.parametrize("action,stage,force,words", [
+    ("prepare", "start", False, None),
+    ("prepare", "reencrypt_finished", False, None),
+    ("prepare", "prepare", False, "incorrect stage prepare found on node n1: a rotation is under way (stage prepare); "
+                                  "finish it with secrets-encrypt rotate"),
+    ("prepare", "rotate", True, None),
+    ("rotate", "prepare", False, None),
+    ("rotate", "start", False, "incorrect stage start found on node n1: rotate follows prepare; run secrets-encrypt "
+                               "prepare first"),
+    ("reencrypt", "rotate", False, None),
+    ("reencrypt", "prepare", False, "incorrect stage prepare found on node n1: reencrypt follows rotate; run "
+                                    "secrets-encrypt rotate first"),
+    ("reencrypt", "start", True, None),
+    ("reencrypt", "reencrypt_active", False, "incorrect stage reencrypt_active found on node n1: a previous "
+                                             "re-encryption stopped half-way"),
+    ("rotate-keys", "rotate", False, "incorrect stage rotate found on node n1: a rotation is under way (stage "
+                                     "rotate); finish it with secrets-encrypt reencrypt"),
+    ("rotate-keys", "reencrypt_finished", False, None),
+    ("disable", "prepare", False, None),
+    ("enable", "reencrypt_active", False, None),
+])
+def test_stage_order(action, stage, force, words):
+    got = stage_refusal(action, stage, force, "n1")
+    assert (got is None) if words is None else got.startswith(words), got
+
+
+def test_status_json_is_k3s():
+    got = status_json(True, "prepare", True, "", [("AES-CBC", "key1")], [("AES-CBC", "aescbckey-x")])
+    assert got == ('{\n\t"stage": "prepare",\n\t"activekey": "AES-CBC key1",\n\t"enable": true,\n'
+                   '\t"hashmatch": true,\n\t"inactivekeys": [\n\t\t"AES-CBC aescbckey-x"\n\t]\n}\n')
+    assert json.loads(status_json(False, "start", False, "hashes differ: x", [], [("AES-CBC", "k")])) == {
+        "stage": "start", "activekey": "", "enable": False, "hasherror": "hashes differ: x",
+        "inactivekeys": ["AES-CBC k"]}
+    assert json.loads(status_json(None, "", False, "", [], [])) == {"stage": "", "activekey": ""}
+
+
+@pytest.mark.parametrize("argv,ok", [
+    (["secrets-encrypt", "status", "-o", "json"], True),
+    (["secrets-encrypt", "--data-dir", "/d", "reencrypt", "-f", "--skip"], True),
+    (["secrets-encrypt", "prepare", "-d", "/d", "--force"], True),
+    (["secrets-encrypt", "rotate", "-f"], True),
+    (["secrets-encrypt", "enable"], True),
+    (["secrets-encrypt", "prepare", "-o", "json"], False),  # k3s: -o is status's alone
+    (["secrets-encrypt", "disable", "-f"], False),
+    (["secrets-encrypt", "rotate", "--skip"], False),
+    (["secrets-encrypt", "nope"], False),
+])
+def test_cli_flags_are_k3s(argv, ok):
+    from controlplane.cli import build_parser
+
+    if ok:
+        a = build_parser(argv).parse_args(argv)
+        assert a.action == argv[argv.index("secrets-encrypt") + 1 + (2 if argv[1] == "--data-dir" else 0)]
+    else:
+        with pytest.raises(SystemExit):
+            build_parser(argv).parse_args(argv)
 
 
 def _sample(name, **labels):
