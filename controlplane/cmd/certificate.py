@@ -47,6 +47,12 @@ def run(args: argparse.Namespace) -> int:
     if not (pki_dir / "ca.crt").exists():
         sys.stderr.write(f"no cluster PKI in {pki_dir}: nothing to rotate\n")
         return 1
+    if args.action == "rotate" and (args.path is not None or args.force):
+        sys.stderr.write("--path and --force are rotate-ca's\n")
+        return 1
+    if args.action == "rotate-ca" and args.service:
+        sys.stderr.write("--service is rotate's: rotate-ca replaces the CAs found in --path\n")
+        return 1
     if args.action == "rotate-ca" and args.path is None:
         sys.stderr.write("rotate-ca needs --path DIR (the new CA certificates and keys)\n")
         return 1
