@@ -395,7 +395,7 @@ async def reencrypt(client: RestClient, dd: DataDir, doc: dict[str, Any]) -> int
             print(f"rewrote {count} objects of {', '.join(names)} (no embedded etcd: not checked in etcd)")
             return total
         if not bad:
-            print(f"rewrote {count} objects of {', '.join(names)}; every one is under the current key in etcd")
+            print(f"rewrote {count} objects of {', '.join(names)}; every one is under the current key (or in plaintext where identity writes) in etcd")
             return total
     raise RotationError(f"{len(bad)} objects are not under the current key after re-encryption (the old keys are "
                         f"kept): {bad[:3]}")
@@ -544,8 +544,9 @@ async def _main(ctx: bootstrap.Context) -> int:
         sys.stderr.write(f"failed: {e}\n")
         return 1
     except ApiStatusError as e:
+        again = "run it again" if a.action in ("enable", "disable") else "run again with --force"
         sys.stderr.write(f"failed: the server stopped answering ({client.base_url}: {e}); stage {dd.stage()}, "
-                         "the configuration keeps every key it had: run again with --force once it is back\n")
+                         f"the configuration keeps every key it had: {again} once it is back\n")
         return 1
     finally:
         dd.unlock()

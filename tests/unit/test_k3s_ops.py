@@ -659,3 +659,17 @@ def test_rotate_ca_old_trust_verifies_new_leaves(tmp_path):
         else:
             with pytest.raises(ssl.SSLCertVerificationError):
                 _handshake(pki.crt("apiserver"), pki.key("apiserver"), old_root)
+
+
+@pytest.mark.parametrize("action,stage", [("rotate", "start"), ("reencrypt", "prepare"), ("prepare", "rotate")])
+def test_preflight_refuses_out_of_order_before_touching_the_server(tmp_path, action, stage):
+    from controlplane.cmd.secrets_encrypt import DataDir, Refused, preflight
+
+    dd = DataDir(tmp_path)
+    dd.config.write_text(yaml.safe_dump(UP_DOC))
+    dd.set_stage(stage)
+    try:
+        with pytest.raises(Refused, match=f"incorrect stage {stage} found on node "):
+            asyncio.run(preflight(None, dd, action, False))  # type: ignore[arg-type]  # no server: never reached
+    finally:
+        dd.unlock()
