@@ -1,14 +1,22 @@
-"""``controlplane secrets-encrypt --data-dir DIR status|rotate-keys|reencrypt``: k3s's
-``k3s secrets-encrypt`` for the running server of ``DIR`` (docs/security.md, "Encryption at
-rest").
+"""``controlplane secrets-encrypt --data-dir DIR ACTION``: k3s's ``k3s secrets-encrypt`` for the
+running server of ``DIR`` (docs/security.md, "Encryption at rest").
 
-- ``status``: k3s's report: ``Encryption Status``, ``Current Rotation Stage``, ``Server
-  Encryption Hashes`` (whether every apiserver process serves the file on disk) and the keys.
+- ``status [-o json]``: k3s's report: ``Encryption Status``, ``Current Rotation Stage``, ``Server
+  Encryption Hashes`` (whether every apiserver process serves the file on disk) and the keys;
+  ``-o json`` is k3s's ``EncryptionState`` (``stage``, ``activekey``, ``enable``, ``hashmatch``,
+  ``hasherror``, ``inactivekeys``).
 - ``rotate-keys``: k3s's one-step rotation: a new aescbc (or the configured provider's) key in
   front of the old ones, wait until the apiserver reloaded the file, rewrite every object of
   the configured resources, check in etcd that each is under the new key, drop the old keys,
   wait for the reload again.
-- ``reencrypt``: rewrite every object with the current key (and check it in etcd).
+- k3s's older multi-step rotation, one reload between steps (k3s restarts its servers there):
+  ``prepare`` (a new key behind the writing one; from stage ``start``/``reencrypt_finished``),
+  ``rotate`` (that key moves in front; from ``prepare``), ``reencrypt [--skip]`` (rewrite every
+  object, check etcd, drop the old keys unless ``--skip``; from ``rotate``). ``-f``/``--force``
+  runs a step from any stage; a step out of order is refused with k3s's ``incorrect stage``.
+- ``enable`` / ``disable``: the keyed provider (enable) or ``identity`` (disable) goes first,
+  then every object is rewritten (encrypted, or in plaintext) and the stage goes back to
+  ``start`` (k3s's ``reencryptAndRemoveKey`` with skip).
 
 How we know the apiserver reloaded: k3s compares each server's encryption hash (an annotation
 k3s writes once its apiserver's reload metrics moved); here the apiserver itself reports the
@@ -17,9 +25,9 @@ SHA-256 of the file content each of its processes serves with, in
 ``/metrics`` (``encryption/reload.py``; every worker process is a series), and a reload refused
 shows in ``..._automatic_reloads_total{status="failure"}``. The stage is kept in
 ``DIR/server/secrets-encrypt.json`` (k3s's stage names); ``DIR/server/secrets-encrypt.lock``
-(flock) is held while a rotation or re-encryption runs, so a second one is refused. Objects are
+(flock) is held while any changing action runs, so a second one is refused. Objects are
 rewritten with an empty merge patch: the apiserver writes an unchanged object again when it was
-read with an old key (``EncryptingBackend.is_stale``), and skips it otherwise.
+read with an old key or provider (``EncryptingBackend.is_stale``), and skips it otherwise.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import datetime as _dt
 import fcntl
 import json
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -44,7 +53,8 @@ from controlplane.apiserver.persistence.encryption.config import ConfigError, En
 from controlplane.apiserver.persistence.encryption.providers import DecryptError
 from controlplane.apiserver.persistence.encryption.reload import LAST_CONFIG_INFO, config_hash
 from controlplane.apiserver.persistence.encryption.rotation import (
-    RotationError, add_key, drop_old_keys, enabled, encrypted_resources, key_listing,
+    RotationError, add_key, append_key, drop_old_keys, enabled, encrypted_resources, key_listing, rotate_last_first,
+    set_enabled,
 )
 from controlplane.client.resources import Resource
 from controlplane.client.rest import ApiStatusError, RestClient
@@ -55,20 +65,48 @@ from controlplane.pki.certs import write_file
 log = get_logger(__name__)
 COMPONENT = bootstrap.Component("secrets-encrypt", metrics_port=False, uvloop=False)
 RELOADS = "apiserver_encryption_config_controller_automatic_reloads"
-# k3s's stages (one-step rotate-keys goes start -> reencrypt_request -> reencrypt_active -> reencrypt_finished)
-START, REQUEST, ACTIVE, FINISHED = "start", "reencrypt_request", "reencrypt_active", "reencrypt_finished"
+# k3s's stages: rotate-keys goes start -> reencrypt_request -> reencrypt_active -> reencrypt_finished;
+# the multi-step flow start -> prepare -> rotate -> reencrypt_active -> reencrypt_finished (--skip: start)
+START, PREPARE, ROTATE = "start", "prepare", "rotate"
+REQUEST, ACTIVE, FINISHED = "reencrypt_request", "reencrypt_active", "reencrypt_finished"
 IN_PROGRESS = (REQUEST, ACTIVE)
+# the stages each step may follow without --force (k3s's verifyEncryptionHashAnnotation);
+# enable/disable follow any stage
+AFTER: dict[str, tuple[str, ...]] = {
+    "prepare": (START, FINISHED), "rotate": (PREPARE,), "reencrypt": (ROTATE,), "rotate-keys": (START, FINISHED),
+}
+ACTIONS = ("status", "enable", "disable", "prepare", "rotate", "reencrypt", "rotate-keys")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("secrets-encrypt", help="status, key rotation and re-encryption of Secrets at rest (k3s's)")
-    p.add_argument("action", choices=["status", "rotate-keys", "reencrypt"])
-    p.add_argument("--data-dir", type=Path, default=Path(".data"))
-    p.add_argument("--force", action="store_true",
-                   help="go on although a previous rotation stopped half-way (its stage is reencrypt_*)")
+    p.add_argument("--data-dir", "-d", type=Path, default=Path(".data"))
     p.add_argument("--reload-timeout", type=float, default=90.0,
                    help="seconds to wait for the apiserver to reload the configuration (k3s: 90)")
-    p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main))
+    p.set_defaults(func=lambda a: bootstrap.run(COMPONENT, a, _main), force=False, skip=False, output="text")
+    acts = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    helps = {
+        "status": "print the current status of secrets encryption",
+        "enable": "enable secrets encryption (the key writes again; every object is rewritten encrypted)",
+        "disable": "disable secrets encryption (identity writes; every object is rewritten in plaintext)",
+        "prepare": "prepare for key rotation: a new key, read only for now",
+        "rotate": "rotate secrets encryption keys: the prepared key writes",
+        "reencrypt": "rewrite every object with the current key, then remove the old keys",
+        "rotate-keys": "rotate the keys and re-encrypt in one step",
+    }
+    for name in ACTIONS:
+        a = acts.add_parser(name, help=helps[name])
+        # also accepted after the action, as k3s takes them
+        a.add_argument("--data-dir", "-d", type=Path, default=argparse.SUPPRESS)
+        a.add_argument("--reload-timeout", type=float, default=argparse.SUPPRESS)
+        if name == "status":
+            a.add_argument("--output", "-o", choices=["text", "json"], default="text",
+                           help="status format (default text)")
+        if name in AFTER:
+            a.add_argument("--force", "-f", action="store_true",
+                           help=f"run although the stage is not {' or '.join(AFTER[name])}")
+        if name == "reencrypt":
+            a.add_argument("--skip", action="store_true", help="skip removing the old keys")
 
 
 class Refused(Exception):
@@ -126,6 +164,42 @@ def format_status(enabled_: bool | None, stage: str, hashes: str, active: list[t
             f"Server Encryption Hashes: {hashes}\n\n{table}")
 
 
+def status_json(enabled_: bool | None, stage: str, match: bool, hash_error: str, active: list[tuple[str, str]],
+                inactive: list[tuple[str, str]]) -> str:
+    """k3s's ``secrets-encrypt status -o json``: its ``EncryptionState`` as Go's
+    ``json.MarshalIndent(status, "", "\\t")`` writes it (``omitempty`` fields left out when empty).
+    k3s has one active key; with several encrypting resource entries the others are listed
+    after it in ``activekeys`` (ours)."""
+    out: dict[str, Any] = {"stage": stage, "activekey": " ".join(active[0]) if active else ""}
+    if enabled_ is not None:
+        out["enable"] = enabled_
+    if match:
+        out["hashmatch"] = True
+    if hash_error:
+        out["hasherror"] = hash_error
+    if inactive:
+        out["inactivekeys"] = [" ".join(k) for k in inactive]
+    if len(active) > 1:
+        out["activekeys"] = [" ".join(k) for k in active]
+    return json.dumps(out, indent="\t", ensure_ascii=False) + "\n"
+
+
+def stage_refusal(action: str, stage: str, force: bool, node: str) -> str | None:
+    """Why ``action`` may not follow ``stage`` (k3s's words, then ours); None when it may."""
+    wanted = AFTER.get(action)
+    if force or wanted is None or stage in wanted:
+        return None
+    why = f"incorrect stage {stage} found on node {node}"
+    if stage in IN_PROGRESS:
+        return (f"{why}: a previous re-encryption stopped half-way (interrupted?); run again with --force to go on "
+                "(the old keys are still in the configuration)")
+    before = {"rotate": "secrets-encrypt prepare", "reencrypt": "secrets-encrypt rotate"}.get(action)
+    if before:
+        return f"{why}: {action} follows {' or '.join(wanted)}; run {before} first (or -f to go on anyway)"
+    return (f"{why}: a rotation is under way (stage {stage}); finish it with secrets-encrypt "
+            f"{'rotate' if stage == PREPARE else 'reencrypt'} (or -f to start over)")
+
+
 def etcd_prefixes(names: list[str]) -> list[str]:
     """The etcd key prefixes covering the named resources (``*.*``: everything)."""
     out: set[str] = set()
@@ -141,11 +215,11 @@ def etcd_prefixes(names: list[str]) -> list[str]:
 
 
 def not_current(config: EncryptionConfig, key: str, value: bytes) -> str | None:
-    """Why the stored ``value`` of ``key`` is not under the current write key (None when it is,
-    or when its resource is not encrypted)."""
+    """Why the stored ``value`` of ``key`` is not under the current write key or provider (None
+    when it is -- in plaintext when ``identity`` writes -- or when no entry names its resource)."""
     gr = group_resource(key)
     t = config.for_resource(*gr) if gr is not None else None
-    if t is None or not t.encrypting or not value:
+    if t is None or not value:
         return None
     try:
         _, stale = t.from_storage(value, key.encode())
@@ -321,7 +395,7 @@ async def reencrypt(client: RestClient, dd: DataDir, doc: dict[str, Any]) -> int
             print(f"rewrote {count} objects of {', '.join(names)} (no embedded etcd: not checked in etcd)")
             return total
         if not bad:
-            print(f"rewrote {count} objects of {', '.join(names)}; every one is under the current key in etcd")
+            print(f"rewrote {count} objects of {', '.join(names)}; every one is under the current key (or in plaintext where identity writes) in etcd")
             return total
     raise RotationError(f"{len(bad)} objects are not under the current key after re-encryption (the old keys are "
                         f"kept): {bad[:3]}")
@@ -329,34 +403,38 @@ async def reencrypt(client: RestClient, dd: DataDir, doc: dict[str, Any]) -> int
 
 # -- the actions ------------------------------------------------------------------------------
 
-async def status(client: RestClient, dd: DataDir) -> int:
+async def status(client: RestClient, dd: DataDir, output: str = "text") -> int:
     if not dd.config.exists():
-        sys.stdout.write(format_status(None, "", "", [], []))
+        sys.stdout.write(status_json(None, "", False, "", [], []) if output == "json"
+                         else format_status(None, "", "", [], []))
         return 0
     doc, raw = dd.read_config()
     active, inactive = key_listing(doc)
     rc = 0
     try:
-        _, hashes = hash_verdict(config_hash(raw), (await reports(client)).hashes)
+        match, hashes = hash_verdict(config_hash(raw), (await reports(client)).hashes)
     except ApiStatusError as e:
-        hashes, rc = f"unknown: the server is not running ({client.base_url}: {e})", 1
-    sys.stdout.write(format_status(enabled(doc), dd.stage(), hashes, active, inactive))
+        match, hashes, rc = False, f"unknown: the server is not running ({client.base_url}: {e})", 1
+    if output == "json":
+        sys.stdout.write(status_json(enabled(doc), dd.stage(), match, "" if match else hashes, active, inactive))
+    else:
+        sys.stdout.write(format_status(enabled(doc), dd.stage(), hashes, active, inactive))
     return rc
 
 
-async def prepare(client: RestClient, dd: DataDir, force: bool) -> tuple[dict[str, Any], Reports]:
+async def preflight(client: RestClient, dd: DataDir, action: str, force: bool,
+                    need_enabled: bool = True) -> tuple[dict[str, Any], Reports]:
     """The checks before changing anything; holds the lock on success."""
     if not dd.config.exists():
         raise Refused(f"encryption is disabled: {dd.config} does not exist")
     dd.lock()
-    stage = dd.stage()
-    if stage in IN_PROGRESS and not force:
-        raise Refused(f"a previous rotation stopped at stage {stage} (interrupted?); run again with --force to "
-                      "start over (the old keys are still in the configuration)")
+    why = stage_refusal(action, dd.stage(), force, socket.gethostname())
+    if why:
+        raise Refused(why)
     await require_server(client, dd)
     doc, raw = dd.read_config()
-    if not enabled(doc):
-        raise Refused("encryption is disabled: no resource is written with a key")
+    if need_enabled and not enabled(doc):
+        raise Refused("encryption is disabled: no resource is written with a key (secrets-encrypt enable first)")
     before = await reports(client)
     ok, words = hash_verdict(config_hash(raw), before.hashes)
     if not ok:
@@ -364,32 +442,86 @@ async def prepare(client: RestClient, dd: DataDir, force: bool) -> tuple[dict[st
     return doc, before
 
 
+async def install(client: RestClient, dd: DataDir, doc: dict[str, Any], before: Reports, timeout: float) -> None:
+    """Write ``doc`` and wait until every apiserver process serves it."""
+    want = dd.write_config(doc)
+    await wait_reload(client, want, before, timeout)
+
+
 async def rotate_keys(client: RestClient, dd: DataDir, args: argparse.Namespace) -> int:
-    doc, before = await prepare(client, dd, args.force)
+    doc, before = await preflight(client, dd, "rotate-keys", args.force)
     dd.set_stage(REQUEST)
     new_doc, names = add_key(doc, _dt.datetime.now(_dt.timezone.utc))
-    want = dd.write_config(new_doc)
     print(f"added key {', '.join(sorted(set(names)))} in front; waiting for the apiserver to reload")
-    await wait_reload(client, want, before, args.reload_timeout)
+    await install(client, dd, new_doc, before, args.reload_timeout)
     dd.set_stage(ACTIVE)
     await reencrypt(client, dd, new_doc)
     final = drop_old_keys(new_doc)
-    before = await reports(client)
-    want = dd.write_config(final)
     print("removed the old keys; waiting for the apiserver to reload")
-    await wait_reload(client, want, before, args.reload_timeout)
+    await install(client, dd, final, await reports(client), args.reload_timeout)
     dd.set_stage(FINISHED)
     print("keys rotated, reencryption finished")
     return 0
 
 
+async def prepare_action(client: RestClient, dd: DataDir, args: argparse.Namespace) -> int:
+    doc, before = await preflight(client, dd, "prepare", args.force)
+    new_doc, names = append_key(doc, _dt.datetime.now(_dt.timezone.utc))
+    print(f"added key {', '.join(sorted(set(names)))} behind the current one; waiting for the apiserver to reload")
+    await install(client, dd, new_doc, before, args.reload_timeout)
+    dd.set_stage(PREPARE)
+    print("prepare completed successfully")
+    return 0
+
+
+async def rotate_action(client: RestClient, dd: DataDir, args: argparse.Namespace) -> int:
+    doc, before = await preflight(client, dd, "rotate", args.force)
+    new_doc, names = rotate_last_first(doc)
+    print(f"key {', '.join(sorted(set(names)))} now writes; waiting for the apiserver to reload")
+    await install(client, dd, new_doc, before, args.reload_timeout)
+    dd.set_stage(ROTATE)
+    print("rotate completed successfully")
+    return 0
+
+
 async def reencrypt_action(client: RestClient, dd: DataDir, args: argparse.Namespace) -> int:
-    doc, _ = await prepare(client, dd, args.force)
+    doc, _ = await preflight(client, dd, "reencrypt", args.force, need_enabled=False)
     dd.set_stage(ACTIVE)
     await reencrypt(client, dd, doc)
+    if args.skip:  # k3s: back to the start, no key removed
+        dd.set_stage(START)
+        print("reencryption finished (old keys kept: --skip)")
+        return 0
+    final = drop_old_keys(doc)
+    if final != doc:
+        print("removed the old keys; waiting for the apiserver to reload")
+        await install(client, dd, final, await reports(client), args.reload_timeout)
     dd.set_stage(FINISHED)
     print("reencryption finished")
     return 0
+
+
+async def enable_action(client: RestClient, dd: DataDir, args: argparse.Namespace) -> int:
+    enable = args.action == "enable"
+    word = "enabled" if enable else "disabled"
+    doc, before = await preflight(client, dd, args.action, False, need_enabled=False)
+    new_doc, changed = set_enabled(doc, enable)
+    if changed:
+        print(f"{'the key' if enable else 'identity'} now writes; waiting for the apiserver to reload")
+        await install(client, dd, new_doc, before, args.reload_timeout)
+    elif dd.stage() not in IN_PROGRESS:
+        print(f"secrets encryption already {word}")
+        return 0
+    # (else a previous enable/disable stopped while rewriting: finish it)
+    dd.set_stage(ACTIVE)
+    await reencrypt(client, dd, new_doc)
+    dd.set_stage(START)
+    print(f"secrets-encryption {word}")
+    return 0
+
+
+RUN = {"rotate-keys": rotate_keys, "prepare": prepare_action, "rotate": rotate_action, "reencrypt": reencrypt_action,
+       "enable": enable_action, "disable": enable_action}
 
 
 async def _main(ctx: bootstrap.Context) -> int:
@@ -403,9 +535,8 @@ async def _main(ctx: bootstrap.Context) -> int:
                                         request_timeout=30.0)
     try:
         if a.action == "status":
-            return await status(client, dd)
-        run = rotate_keys if a.action == "rotate-keys" else reencrypt_action
-        return await run(client, dd, a)
+            return await status(client, dd, a.output)
+        return await RUN[a.action](client, dd, a)
     except Refused as e:
         sys.stderr.write(f"refused: {e}\n")
         return 1
@@ -413,8 +544,9 @@ async def _main(ctx: bootstrap.Context) -> int:
         sys.stderr.write(f"failed: {e}\n")
         return 1
     except ApiStatusError as e:
+        again = "run it again" if a.action in ("enable", "disable") else "run again with --force"
         sys.stderr.write(f"failed: the server stopped answering ({client.base_url}: {e}); stage {dd.stage()}, "
-                         "the configuration keeps every key it had: run again with --force once it is back\n")
+                         f"the configuration keeps every key it had: {again} once it is back\n")
         return 1
     finally:
         dd.unlock()

@@ -22,7 +22,7 @@ from controlplane.pki.cluster import ClusterPKI
 
 # how often `up`'s apiserver checks the EncryptionConfiguration (Kubernetes: 1m; k3s waits for
 # the reload after each step of a rotation, so a shorter poll keeps `secrets-encrypt` quick)
-ENCRYPTION_RELOAD_INTERVAL = "5s"
+ENCRYPTION_RELOAD_INTERVAL = "2s"  # a hash of a small file per worker: cheap; each secrets-encrypt step waits for it
 
 
 def apiserver_args(pki: ClusterPKI, data_dir: Path, *, audit: bool = True, encryption: bool = True) -> list[str]:

@@ -143,6 +143,14 @@ class ClusterPKI:
         self._cas[stem] = ck
         return ck
 
+    def chain(self, ca: str = "ca") -> bytes:
+        """The certificates a leaf of ``ca`` is served with after it: the CA file's certificates
+        that are not self-signed (none for the CA ``up`` makes; the cross-signed CA and its
+        intermediates after ``certificate rotate-ca``, so that what trusts only the previous CA
+        still verifies the leaf)."""
+        return b"".join(certs.cert_pem(c) for c in certs.load_certs(self.crt(ca).read_bytes())
+                        if not (c.subject == c.issuer and certs.signed_by(c, c)))
+
     def _due(self, stem: str, ca: str, sans: Iterable[str], cn: str, orgs: Iterable[str]) -> bool:
         crt, key = self.crt(stem), self.key(stem)
         if not (crt.exists() and key.exists()):
@@ -161,7 +169,8 @@ class ClusterPKI:
         sans, orgs = list(sans), list(orgs)
         if self._due(stem, ca, sans, cn, orgs):
             ck = certs.issue(self.ca(ca), cn, orgs=orgs, sans=sans, server=server, client=client)
-            ck.write(self.crt(stem), self.key(stem))
+            certs.write_file(self.key(stem), ck.key_pem, 0o600)
+            certs.write_file(self.crt(stem), ck.cert_pem + self.chain(ca), 0o644)
             if done is not None:
                 done.append(stem)
             return ck

@@ -2,7 +2,8 @@
 what the commands need: etcd, the apiserver and its defaults; no agent, DNS, ingress, ...):
 ``secrets-encrypt rotate-keys`` while it runs (Secrets under the new key in etcd, still
 readable, k3s's status text), the apiserver's automatic reload keeping the old configuration
-when the file is broken, then ``certificate rotate`` with ``up`` stopped and the next ``up``
+when the file is broken, k3s's multi-step ``prepare``/``rotate``/``reencrypt`` and
+``disable``/``enable``, then ``certificate rotate`` with ``up`` stopped and the next ``up``
 serving a new certificate."""
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import pytest
 import yaml
 from cryptography import x509
 
+from controlplane.apiserver.persistence.encryption.reload import config_hash
 from controlplane.cmd.etcd_snapshot import member_of
+from controlplane.cmd.secrets_encrypt import parse_reports
 from tests.fixtures.apiserver import REPO
 from tests.fixtures.up import UpInstance, http_get
 
@@ -120,10 +123,87 @@ def test_secrets_encrypt_rotate_keys(inst: UpInstance, tmp_path: Path) -> None:
         kubectl("create", "secret", "generic", "s3", "--from-literal=k=v3")
         assert stored(inst, "/registry/core/secrets/default/s3").startswith(
             f"k8s:enc:aescbc:v1:{keys[0]['name']}:".encode())
-        refused = controlplane("secrets-encrypt", "--data-dir", d, "reencrypt")
-        assert refused.returncode == 1 and "refused" in refused.stderr
+        refused = controlplane("secrets-encrypt", "--data-dir", d, "reencrypt", "-f")
+        assert refused.returncode == 1 and "does not serve" in refused.stderr
     finally:
         (inst.data_dir / "encryption-config.yaml").write_bytes(good)
+
+
+def _status(d: str) -> dict:
+    st = controlplane("secrets-encrypt", "--data-dir", d, "status", "-o", "json")
+    assert st.returncode == 0, st.stderr
+    return json.loads(st.stdout)
+
+
+def _stage(inst: UpInstance) -> str:
+    return json.loads((inst.data_dir / "server" / "secrets-encrypt.json").read_text())["stage"]
+
+
+def _aescbc_keys(inst: UpInstance) -> list[str]:
+    cfg = yaml.safe_load((inst.data_dir / "encryption-config.yaml").read_text())
+    return [k["name"] for p in cfg["resources"][0]["providers"] for k in (p.get("aescbc") or {}).get("keys", [])]
+
+
+def test_secrets_encrypt_steps_and_disable_enable(inst: UpInstance, tmp_path: Path) -> None:
+    """k3s's multi-step flow, prepare -> rotate -> reencrypt, then disable and enable; a Secret
+    read back with kubectl after each step, and where it sits in etcd. (Each command is a
+    process start; the orders refused and the other edge cases are unit tests.)"""
+    kubectl = inst.kubectl(tmp_path / "kc")
+    d = str(inst.data_dir)
+    want = config_hash((inst.data_dir / "encryption-config.yaml").read_bytes())
+    deadline = time.monotonic() + 60  # the file the previous test restored is served again
+    while True:
+        code, text = http_get(inst.url + "/metrics", timeout=10, context=inst.admin_tls())
+        hashes = parse_reports(text).hashes
+        if code == 200 and hashes and set(hashes.values()) == {want}:
+            break
+        assert time.monotonic() < deadline, hashes
+        time.sleep(0.5)
+    kubectl("create", "secret", "generic", "steps", "--from-literal=k=steps")
+
+    def read_back() -> None:
+        got = json.loads(kubectl("get", "secret", "steps", "-o", "json").stdout)
+        assert base64.b64decode(got["data"]["k"]) == b"steps"
+
+    def stored_under(name: str, secret: str = "steps") -> bool:
+        return stored(inst, f"/registry/core/secrets/default/{secret}").startswith(
+            f"k8s:enc:aescbc:v1:{name}:".encode())
+
+    [old] = _aescbc_keys(inst)
+    prep = controlplane("secrets-encrypt", "--data-dir", d, "prepare")
+    assert prep.returncode == 0 and prep.stdout.strip().endswith("prepare completed successfully"), prep.stderr
+    old_, new = _aescbc_keys(inst)
+    assert old_ == old and _stage(inst) == "prepare"
+    read_back()
+    assert stored_under(old)
+
+    rot = controlplane("secrets-encrypt", "--data-dir", d, "rotate")
+    assert rot.returncode == 0 and rot.stdout.strip().endswith("rotate completed successfully"), rot.stderr
+    assert _aescbc_keys(inst) == [new, old] and _stage(inst) == "rotate"
+    read_back()
+    kubectl("create", "secret", "generic", "steps2", "--from-literal=k=2")  # written with the new key at once
+    assert stored_under(new, "steps2") and stored_under(old)
+
+    re = controlplane("secrets-encrypt", "-d", d, "reencrypt")
+    assert re.returncode == 0 and re.stdout.strip().endswith("reencryption finished"), re.stderr
+    assert _aescbc_keys(inst) == [new] and stored_under(new)
+    read_back()
+    assert _status(d) == {"stage": "reencrypt_finished", "activekey": f"AES-CBC {new}", "enable": True,
+                          "hashmatch": True}
+
+    off = controlplane("secrets-encrypt", "--data-dir", d, "disable")
+    assert off.returncode == 0 and off.stdout.strip().endswith("secrets-encryption disabled"), off.stderr
+    value = stored(inst, "/registry/core/secrets/default/steps")
+    assert value and not value.startswith(b"k8s:enc:")  # plaintext in etcd
+    read_back()
+    cfg = yaml.safe_load((inst.data_dir / "encryption-config.yaml").read_text())
+    assert [next(iter(p)) for p in cfg["resources"][0]["providers"]] == ["identity", "aescbc"]
+    assert _stage(inst) == "start"
+
+    on = controlplane("secrets-encrypt", "--data-dir", d, "enable")
+    assert on.returncode == 0 and on.stdout.strip().endswith("secrets-encryption enabled"), on.stderr
+    assert stored_under(new)
+    read_back()
 
 
 def _serial(inst: UpInstance) -> int:

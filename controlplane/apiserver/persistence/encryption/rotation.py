@@ -9,6 +9,17 @@ the file and waits for the apiserver to reload it):
 3. ``drop_old_keys``: the first provider of each such entry keeps its first key only; the other
    providers (``identity``, which reads data from before encryption was on) are kept.
 
+k3s's older multi-step flow (``secrets-encrypt prepare | rotate | reencrypt``), one apiserver
+reload between steps so that every server can read with a key before any writes with it:
+
+1. ``append_key``: a new key *behind* the writing key (k3s's ``AppendNewEncryptionKey``): read
+   only for now;
+2. ``rotate_last_first``: that last key moves in front (k3s's "right rotate"): it writes;
+3. (every object is rewritten) then ``drop_old_keys``.
+
+``set_enabled`` is ``secrets-encrypt enable | disable``: ``identity`` moves in front of the
+keyed provider (disable: written in plaintext, the keys still read) or behind it (enable).
+
 ``key_listing`` is what ``secrets-encrypt status`` prints (k3s's key type names). Neighbours:
 ``config`` (parsing and validation), ``reload`` (the apiserver side).
 """
@@ -73,6 +84,77 @@ def add_key(doc: dict[str, Any], now: _dt.datetime,
     if not names:
         raise RotationError("encryption is disabled: no resource is written with an aescbc, aesgcm or secretbox key")
     return out, names
+
+
+def append_key(doc: dict[str, Any], now: _dt.datetime,
+               secret: Callable[[int], bytes] = os.urandom) -> tuple[dict[str, Any], list[str]]:
+    """``prepare``: a new key last in every encrypting entry's first provider; (new doc, names)."""
+    out = copy.deepcopy(doc)
+    names: list[str] = []
+    for entry in out.get("resources") or []:
+        fp = _first_provider(entry)
+        if fp is None:
+            continue
+        kind, body = fp
+        keys = list(body.get("keys") or [])
+        taken = {k.get("name") for k in keys}
+        name, n = key_name(kind, now), 1
+        while name in taken:
+            name, n = f"{key_name(kind, now)}-{n}", n + 1
+        body["keys"] = [*keys, {"name": name, "secret": base64.b64encode(secret(KEY_BYTES)).decode()}]
+        names.append(name)
+    if not names:
+        raise RotationError("encryption is disabled: no resource is written with an aescbc, aesgcm or secretbox key")
+    return out, names
+
+
+def rotate_last_first(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``rotate``: each encrypting entry's last key moves in front (k3s's right rotation);
+    (new doc, the names that now write)."""
+    out = copy.deepcopy(doc)
+    names: list[str] = []
+    for entry in out.get("resources") or []:
+        fp = _first_provider(entry)
+        if fp is None:
+            continue
+        keys = list(fp[1].get("keys") or [])
+        if keys:
+            fp[1]["keys"] = [keys[-1], *keys[:-1]]
+            names.append(str(keys[-1].get("name")))
+    if not names:
+        raise RotationError("encryption is disabled: no resource is written with an aescbc, aesgcm or secretbox key")
+    return out, names
+
+
+def _keyed(p: Any) -> bool:
+    return isinstance(p, dict) and len(p) == 1 and next(iter(p)) in KEY_TYPES
+
+
+def set_enabled(doc: dict[str, Any], enable: bool) -> tuple[dict[str, Any], bool]:
+    """``enable``/``disable``: in every entry with a keyed provider, that provider (enable) or
+    ``identity`` (disable; added when the entry has none) goes first, the others keep their
+    order; (new doc, whether anything changed)."""
+    out = copy.deepcopy(doc)
+    changed = keyed_any = False
+    for entry in out.get("resources") or []:
+        providers = list(entry.get("providers") or [])
+        keyed = [i for i, p in enumerate(providers) if _keyed(p)]
+        if not keyed:
+            continue
+        keyed_any = True
+        if enable:
+            if keyed[0] != 0:
+                providers.insert(0, providers.pop(keyed[0]))
+                changed = True
+        elif _keyed(providers[0]):
+            ident = [i for i, p in enumerate(providers) if isinstance(p, dict) and "identity" in p]
+            providers.insert(0, providers.pop(ident[0]) if ident else {"identity": {}})
+            changed = True
+        entry["providers"] = providers
+    if not keyed_any:
+        raise RotationError("unable to enable/disable secrets encryption, unknown configuration "
+                            "(no resource has an aescbc, aesgcm or secretbox key)")
+    return out, changed
 
 
 def drop_old_keys(doc: dict[str, Any]) -> dict[str, Any]:
