@@ -2,8 +2,8 @@
 flags, well-known labels, addresses, nodeInfo, the agent endpoint), the heartbeat Lease in
 ``kube-node-lease`` and the NodeStatus: allocatable = capacity - kube/system-reserved - hard
 eviction thresholds (as the kubelet computes it), conditions Ready and MemoryPressure /
-DiskPressure / PIDPressure (set by ``pressure.PressureMonitor``). Caller: ``agent.Agent``
-(runs ``heartbeat_loop``).
+DiskPressure / PIDPressure (set by ``pressure.PressureMonitor``), and the node's CSINode
+(``csinode.py``). Caller: ``agent.Agent`` (runs ``heartbeat_loop``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 from controlplane.agent.context import NodeContext
+from controlplane.agent.csinode import ensure_csinode
 from controlplane.agent.eviction import Threshold, parse_thresholds, reserved as parse_reserved
 from controlplane.agent.runtimeclass import DEFAULT_HANDLERS
 from controlplane.agent.stats import cpu_count
@@ -89,6 +90,7 @@ class NodeStatus:
         self.cfg = agent.cfg
         self._transitions: dict[str, tuple[str, str]] = {}
         self._started = False
+        self._csinode_synced = False
         self.boot_id = open("/proc/sys/kernel/random/boot_id").read().strip() if os.path.exists(
             "/proc/sys/kernel/random/boot_id") else str(uuid.uuid4())
         self.pressure: dict[str, bool] = {"MemoryPressure": False, "DiskPressure": False, "PIDPressure": False}
@@ -194,7 +196,20 @@ class NodeStatus:
             node = await update_with_retry(self.agent.client, NODES, self.cfg.node, None, mutate)
             log.info("node re-registered", node=self.cfg.node)
         await self.renew_lease()  # the Lease exists before the node reports Ready
+        await self.sync_csinode(node)
         return await self.update_status() or node
+
+    async def sync_csinode(self, node: dict | None = None) -> None:
+        """This node's CSINode (``csinode.py``); a failure is logged and retried with the next
+        heartbeat, as the kubelet retries its CSINode initialization."""
+        try:
+            if node is None:
+                node = await self.agent.client.get(NODES, self.cfg.node)
+            await ensure_csinode(self.agent.client, node)
+            self._csinode_synced = True
+        except ApiStatusError as e:
+            self._csinode_synced = False
+            log.warning("csinode sync failed", node=self.cfg.node, error=str(e))
 
     async def update_status(self) -> dict | None:
         try:
@@ -226,6 +241,8 @@ class NodeStatus:
         while not stop.is_set():
             try:
                 await self.renew_lease()
+                if not self._csinode_synced:
+                    await self.sync_csinode()
                 if time.monotonic() - last_status >= self.cfg.status_interval:
                     await self.update_status()
                     last_status = time.monotonic()

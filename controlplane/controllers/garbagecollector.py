@@ -31,9 +31,13 @@ SERVICE_ACCOUNT = "generic-garbage-collector"
 
 log = get_logger(__name__)
 
+# owners and dependents it follows: the workloads and what they own, plus the Nodes and their
+# CSINodes (the kubelet makes each CSINode owned by its Node), PodTemplates and the CSI objects
+# a driver's deployment owns (CSIStorageCapacity)
 WATCHED: tuple[Resource, ...] = (R.PODS, R.REPLICASETS, R.REPLICATIONCONTROLLERS, R.DEPLOYMENTS, R.STATEFULSETS,
                                  R.DAEMONSETS, R.JOBS, R.CRONJOBS, R.CONFIGMAPS, R.SECRETS, R.SERVICES,
-                                 R.CONTROLLERREVISIONS, R.PERSISTENTVOLUMECLAIMS)
+                                 R.CONTROLLERREVISIONS, R.PERSISTENTVOLUMECLAIMS, R.PODTEMPLATES, R.NODES,
+                                 R.CSINODES, R.CSIDRIVERS, R.VOLUMEATTACHMENTS, R.CSISTORAGECAPACITIES)
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 

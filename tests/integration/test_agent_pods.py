@@ -1,5 +1,5 @@
-"""The node agent against the real apiserver, real runc and a real registry: node registration
-and lease, pod lifecycle and status, logs and exec through the agent endpoint, restarts."""
+"""The node agent against the real apiserver, real runc and a real registry: node registration,
+lease and CSINode, pod lifecycle and status, logs and exec through the agent endpoint, restarts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import uuid
 import aiohttp
 import pytest
 
-from controlplane.client.resources import EVENTS, LEASES, NAMESPACES, NODES, PODS
+from controlplane.client.resources import CSINODES, EVENTS, LEASES, NAMESPACES, NODES, PODS
 from controlplane.client.rest import ApiStatusError
 from tests.fixtures.agent import push_corrupt_image
 
@@ -80,7 +80,7 @@ async def agent_get(agent, node_obj, path: str) -> tuple[int, str]:
             return r.status, await r.text()
 
 
-async def test_node_registration_lease_and_a_running_pod(client, ns, start_agent):
+async def test_node_registration_lease_and_a_running_pod(client, ns, start_agent, kubectl):
     agent = start_agent()
     node = await ready_node(client, agent.node, agent)
     labels = node["metadata"]["labels"]
@@ -101,6 +101,12 @@ async def test_node_registration_lease_and_a_running_pod(client, ns, start_agent
     assert evs["NodeReady"]["involvedObject"]["kind"] == "Node" and evs["NodeReady"]["involvedObject"]["uid"] == agent.node
     lease = await client.get(LEASES, agent.node, "kube-node-lease")
     assert lease["spec"]["holderIdentity"] == agent.node and lease["spec"]["renewTime"]
+    # the kubelet's CSINode: named like the Node, owned by it, no drivers
+    csinode = await client.get(CSINODES, agent.node)
+    assert csinode["metadata"]["ownerReferences"] == [
+        {"apiVersion": "v1", "kind": "Node", "name": agent.node, "uid": node["metadata"]["uid"]}]
+    out = kubectl("get", "csinode", agent.node).stdout.split()
+    assert out[:5] == ["NAME", "DRIVERS", "AGE", agent.node, "0"], out
 
     await client.create(PODS, pod("web", agent.node, [{
         "name": "main", "image": "busybox",

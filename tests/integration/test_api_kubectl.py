@@ -581,3 +581,62 @@ def test_events_k8s_io_create_validation(kubectl, apiserver) -> None:
                       body={**body, "note": True})
     assert code == 400 and "cannot unmarshal bool into Go struct field Event.note of type string" in data, data
     kubectl("delete", "namespace", ns, "--wait=false")
+
+
+# --- core/v1 PodTemplate and the storage.k8s.io/v1 CSI kinds ---------------------------------
+
+def test_podtemplates_and_csi_kinds(kubectl, tmp_path) -> None:
+    """Listed by ``api-resources`` as Kubernetes serves them; a PodTemplate created from a file
+    (PodSecurity warns about its template), its table columns and Kubernetes' 422; CSIDriver
+    and VolumeAttachment through ``get a,b``, an immutable field of each."""
+    rows = {tuple(line.split()[:1] + line.split()[-3:]) for line in kubectl("api-resources").stdout.splitlines()[1:]}
+    for row in (("podtemplates", "v1", "true", "PodTemplate"),
+                ("csidrivers", "storage.k8s.io/v1", "false", "CSIDriver"),
+                ("csinodes", "storage.k8s.io/v1", "false", "CSINode"),
+                ("volumeattachments", "storage.k8s.io/v1", "false", "VolumeAttachment"),
+                ("csistoragecapacities", "storage.k8s.io/v1", "true", "CSIStorageCapacity")):
+        assert row in rows, row
+    ns = _unique("ptpl")
+    kubectl("create", "namespace", ns)
+    kubectl("label", "namespace", ns, "pod-security.kubernetes.io/warn=restricted")
+    tmpl = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "web", "namespace": ns},
+            "template": {"metadata": {"labels": {"app": "web", "tier": "front"}},
+                         "spec": {"containers": [{"name": "app", "image": "busybox:1.36"},
+                                                 {"name": "log", "image": "busybox:1.37"}]}}}
+    (tmp_path / "tmpl.json").write_text(json.dumps(tmpl))
+    res = kubectl("create", "-f", str(tmp_path / "tmpl.json"))
+    assert 'would violate PodSecurity "restricted:latest"' in res.stderr, res.stderr
+    out = kubectl("get", "podtemplates", "-n", ns).stdout.splitlines()
+    assert out[0].split() == ["NAME", "CONTAINERS", "IMAGES", "POD", "LABELS"]
+    assert out[1].split() == ["web", "app,log", "busybox:1.36,busybox:1.37", "app=web,tier=front"]
+    got = json.loads(kubectl("get", "podtemplate", "web", "-n", ns, "-o", "json").stdout)
+    assert got["metadata"]["generation"] == 1 and got["template"]["spec"]["restartPolicy"] == "Always"
+    bad = {**tmpl, "metadata": {"name": "bad", "namespace": ns},
+           "template": {"spec": {"restartPolicy": "Sometimes", "containers": [{"name": "app", "image": "busybox"}]}}}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    res = kubectl("create", "-f", str(tmp_path / "bad.json"), check=False)
+    assert res.returncode != 0
+    assert ('The PodTemplate "bad" is invalid: template.spec.restartPolicy: Unsupported value: "Sometimes": '
+            'supported values: "Always", "OnFailure", "Never"') in res.stderr, res.stderr
+
+    drv, va = _unique("csi.example.com"), _unique("va")
+    docs = [{"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver", "metadata": {"name": drv},
+             "spec": {"volumeLifecycleModes": ["Persistent", "Ephemeral"]}},
+            {"apiVersion": "storage.k8s.io/v1", "kind": "VolumeAttachment", "metadata": {"name": va},
+             "spec": {"attacher": drv, "nodeName": "node-1", "source": {"persistentVolumeName": "pv-1"}}}]
+    (tmp_path / "csi.yaml").write_text(yaml.safe_dump_all(docs))
+    kubectl("create", "-f", str(tmp_path / "csi.yaml"))
+    out = kubectl("get", "csidrivers,volumeattachments").stdout
+    lines = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    assert lines[f"csidriver.storage.k8s.io/{drv}"][1:7] == ["true", "false", "false", "<unset>", "false",
+                                                             "Persistent,Ephemeral"]
+    assert lines[f"volumeattachment.storage.k8s.io/{va}"][1:5] == [drv, "pv-1", "node-1", "false"]
+    res = kubectl("patch", "csidriver", drv, "--type=merge", "-p", '{"spec":{"attachRequired":false}}', check=False)
+    assert 'spec.attachedRequired: Invalid value: false: field is immutable' in res.stderr, res.stderr
+    kubectl("patch", "csidriver", drv, "--type=merge", "-p", '{"spec":{"podInfoOnMount":true}}')  # mutable
+    res = kubectl("patch", "volumeattachment", va, "--type=merge", "-p", '{"spec":{"nodeName":"node-2"}}',
+                  check=False)
+    assert "spec: Invalid value:" in res.stderr and "field is immutable" in res.stderr, res.stderr
+    kubectl("delete", "volumeattachment", va)
+    kubectl("delete", "csidriver", drv)
+    kubectl("delete", "namespace", ns, "--wait=false")

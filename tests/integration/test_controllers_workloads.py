@@ -676,11 +676,29 @@ async def test_namespace_deletion_empties_it(apiserver, controller_manager, kube
     await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(deployment("d", ns, 2)))
     await client.create(R.CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": ns},
                                        "data": {"a": "b"}}, ns)
+    await client.create(R.PODTEMPLATES, {"apiVersion": "v1", "kind": "PodTemplate",
+                                         "metadata": {"name": "tmpl", "namespace": ns},
+                                         "template": {"spec": {"containers": CONTAINERS}}}, ns)
     await eventually(lambda: _count(client, R.PODS, ns, 2))
     await asyncio.to_thread(kubectl, "delete", "namespace", ns, "--timeout=60s", timeout=70)
     assert not await _exists(client, R.NAMESPACES, ns, None)
-    for res in (R.PODS, R.REPLICASETS, R.DEPLOYMENTS, R.CONFIGMAPS, R.SERVICEACCOUNTS):
+    for res in (R.PODS, R.REPLICASETS, R.DEPLOYMENTS, R.CONFIGMAPS, R.SERVICEACCOUNTS, R.PODTEMPLATES):
         assert (await client.list(res, ns))["items"] == []
+
+
+async def test_csinode_goes_with_its_node(apiserver, controller_manager, client):
+    """The kubelet's CSINode is owned by its Node: the garbage collector deletes it with the Node."""
+    name = f"csin-{uuid.uuid4().hex[:6]}"
+    n = await client.create(R.NODES, node(name))
+    await client.create(R.CSINODES, {"apiVersion": "storage.k8s.io/v1", "kind": "CSINode", "metadata": {
+        "name": name, "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": name,
+                                           "uid": n["metadata"]["uid"]}]}, "spec": {"drivers": []}})
+    await client.delete(R.NODES, name)
+    await eventually(lambda: _gone(client, R.CSINODES, name))
+
+
+async def _gone(client: RestClient, res, name: str) -> bool:
+    return not await _exists(client, res, name, None)
 
 
 async def _count(client: RestClient, res, ns: str, n: int) -> bool:

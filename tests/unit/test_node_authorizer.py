@@ -1,5 +1,5 @@
 """The Node authorizer's graph and NodeRestriction: a node reads only what its pods reference
-and writes only its own Node, Lease and its pods' status."""
+and writes only its own Node, Lease, CSINode and its pods' status."""
 
 from __future__ import annotations
 
@@ -59,6 +59,13 @@ def graph():
     (a("update", "pods", name="p1", sub="status"), True),
     (a("create", "events"), True),
     (a("create", "deployments", group="apps"), False),
+    (a("create", "csinodes", group="storage.k8s.io", ns=""), True),  # the name: NodeRestriction's
+    (a("get", "csinodes", group="storage.k8s.io", ns="", name="n1"), True),
+    (a("patch", "csinodes", group="storage.k8s.io", ns="", name="n1"), True),
+    (a("delete", "csinodes", group="storage.k8s.io", ns="", name="n1"), True),
+    (a("update", "csinodes", group="storage.k8s.io", ns="", name="n2"), False),
+    (a("list", "csinodes", group="storage.k8s.io", ns=""), False),
+    (a("update", "csinodes", group="storage.k8s.io", ns="", name="n1", sub="status"), False),
     (a("get", "secrets", name="mine", user=UserInfo.make("system:node:n1")), False),  # not in system:nodes
 ], ids=lambda v: f"{v.verb}-{v.resource}{'/' + v.subresource if v.subresource else ''}-{v.name}" if isinstance(v, Attributes) else None)
 def test_node_authorizer(graph, attrs, allowed):
@@ -96,6 +103,10 @@ def node(name, labels=None):
     (("create", "", "pods", "", "ns", "p", pod("p", "n1"), None), "can only create mirror pods"),
     (("update", "coordination.k8s.io", "leases", "", "kube-node-lease", "n2", None, None), "same name"),
     (("update", "coordination.k8s.io", "leases", "", "kube-node-lease", "n1", None, None), None),
+    (("create", "storage.k8s.io", "csinodes", "", "", "", node("n1"), None), None),
+    (("create", "storage.k8s.io", "csinodes", "", "", "", node("n2"), None), "CSINode with the same name"),
+    (("update", "storage.k8s.io", "csinodes", "", "", "n1", node("n1"), node("n1")), None),
+    (("delete", "storage.k8s.io", "csinodes", "", "", "n2", None, node("n2")), "CSINode with the same name"),
 ])
 def test_node_restriction(args, forbidden):
     msg = noderestriction.check(N1, *args)

@@ -6,7 +6,7 @@ may not set labels under ``node-restriction.kubernetes.io/`` nor the restricted
 ``kubernetes.io``/``k8s.io`` labels; may update the status of, delete or evict only pods
 bound to it, create only mirror pods bound to it, and never change a pod's spec; may ask for
 a ServiceAccount token only bound to one of its pods that runs as that ServiceAccount; may
-write only its own Lease in ``kube-node-lease``.
+write only its own Lease in ``kube-node-lease`` and its own CSINode.
 
 ``check`` is a pure function returning the Forbidden message or None. It runs in the
 validating step of the write path, where the admission chain will host it as one of its
@@ -85,6 +85,11 @@ def check(user: UserInfo, verb: str, group: str, resource: str, subresource: str
         if ref.get("kind") != "Pod":
             return f"{who} requested token not bound to a pod"
         return None  # the pod itself is checked against the node by the token endpoint (pod_check)
+    if group == "storage.k8s.io" and resource == "csinodes":
+        target = ((obj or {}).get("metadata") or {}).get("name", "") if verb == "create" else name
+        if target != node:
+            return "can only access CSINode with the same name as the requesting node"
+        return None
     if group == "coordination.k8s.io" and resource == "leases":
         target = name or ((obj or {}).get("metadata") or {}).get("name", "")
         if namespace != "kube-node-lease" or target != node:

@@ -10,7 +10,8 @@ from controlplane.apiserver.admission.plugin import Plugin
 from controlplane.apiserver.discovery.registry import ResourceInfo
 
 _VERBS = {"CREATE": "create", "UPDATE": "update", "DELETE": "delete", "CONNECT": "connect"}
-_CONCERNED = {("", "nodes"), ("", "pods"), ("", "serviceaccounts"), ("coordination.k8s.io", "leases")}
+_CONCERNED = {("", "nodes"), ("", "pods"), ("", "serviceaccounts"), ("coordination.k8s.io", "leases"),
+              ("storage.k8s.io", "csinodes")}
 
 
 class NodeRestriction(Plugin):

@@ -127,6 +127,8 @@ NODE_RULES: list[dict[str, Any]] = [
     r(["update", "patch"], [""], ["persistentvolumeclaims/status"]),
     r(READ, ["node.k8s.io"], ["runtimeclasses"]),
     r(READ, ["storage.k8s.io"], ["csidrivers"]),
+    # its own CSINode (the Node authorizer and NodeRestriction keep it to the node's name)
+    r(["get", "create", "update", "patch", "delete"], ["storage.k8s.io"], ["csinodes"]),
     r(READ, ["discovery.k8s.io"], ["endpointslices"]),
 ]
 

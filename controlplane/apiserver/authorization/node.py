@@ -6,9 +6,9 @@ pod bound to it references the object (a PersistentVolume only while such a clai
 its ``claimRef`` names) (volumes, projected sources, env, envFrom,
 imagePullSecrets, serviceAccountName), may ask for a ServiceAccount token only for a
 ServiceAccount one of its pods runs as, and may touch only its own Lease in
-``kube-node-lease``. Everything else a node may do is ``NODE_RULES`` (Kubernetes'
-``NodeRules``: read services/pods/nodes, write events, node and pod status, ...); which
-Node and pods it may *write* is narrowed further by NodeRestriction (``noderestriction``).
+``kube-node-lease`` and its own CSINode (named like the node). Everything else a node may do
+is ``NODE_RULES`` (Kubernetes' ``NodeRules``: read services/pods/nodes, write events, node
+and pod status, ...); which Node and pods it may *write* is narrowed further by NodeRestriction (``noderestriction``).
 For anyone who is not a node this authorizer has no opinion.
 
 The authorizer asks a graph ``has(node, kind, namespace, name)``: in the apiserver that is
@@ -156,9 +156,22 @@ class NodeAuthorizer:
             if a.namespace != NODE_LEASE_NAMESPACE or (a.name and a.name != node) or \
                     (not a.name and a.verb != "create"):
                 return self._deny(node, a, "can only access node lease with the same name as the requesting node")
+        if a.api_group == "storage.k8s.io" and a.resource == "csinodes":
+            return self._csinode(node, a)
         if self.rules.allows(a):
             return Result(Decision.ALLOW, "")
         return NO_OPINION
+
+    def _csinode(self, node: str, a: Attributes) -> Result:
+        """``authorizeCSINode``: get/create/update/patch/delete of the CSINode named like the
+        node (a create's name is not known yet: NodeRestriction checks the object's)."""
+        if a.verb not in ("get", "create", "update", "patch", "delete"):
+            return self._deny(node, a, "can only get, create, update, patch, or delete a CSINode")
+        if a.subresource:
+            return self._deny(node, a, "cannot authorize CSINode subresources")
+        if a.verb != "create" and a.name != node:
+            return self._deny(node, a, "can only access CSINode with the same name as the requesting node")
+        return Result(Decision.ALLOW, "")
 
     def _graph_read(self, node: str, a: Attributes, kind: str) -> Result:
         if a.verb not in ("get", "list", "watch"):

@@ -18,7 +18,9 @@ from controlplane.apiserver.printing.format import selector_str as _selector_str
 from controlplane.apiserver.printing.format import sub as _s
 from controlplane.apiserver.printing.autoscaling import apiservice_row, hpa_row
 from controlplane.apiserver.printing.pods import POD_COLUMNS, pod_row
-from controlplane.apiserver.printing.storage import pv_row, pvc_row, storageclass_row
+from controlplane.apiserver.printing.storage import (
+    csidriver_row, csinode_row, csistoragecapacity_row, pv_row, pvc_row, storageclass_row, volumeattachment_row,
+)
 
 Obj = dict[str, Any]
 
@@ -403,6 +405,43 @@ PRINTERS: dict[tuple[str, str], Printer] = {
             "provisioned and bound."),
         col("AllowVolumeExpansion", description="allowVolumeExpansion shows whether the storage class allow "
             "volume expand."), _AGE), storageclass_row),
+    ("storage.k8s.io", "CSIDriver"): Printer((
+        _NAME, col("AttachRequired", "boolean", description="attachRequired indicates this CSI volume driver "
+                   "requires an attach operation (because it implements the CSI ControllerPublishVolume() method)."),
+        col("PodInfoOnMount", "boolean", description="podInfoOnMount indicates this CSI volume driver requires "
+            "additional pod information (like podName, podUID, etc.) during mount operations, if set to true."),
+        col("StorageCapacity", "boolean", description="storageCapacity indicates that the CSI volume driver wants "
+            "pod scheduling to consider the storage capacity that the driver deployment will report."),
+        col("TokenRequests", description="tokenRequests indicates the CSI driver needs pods' service account "
+            "tokens it is mounting volume for to do necessary authentication."),
+        col("RequiresRepublish", "boolean", description="requiresRepublish indicates the CSI driver wants "
+            "`NodePublishVolume` being periodically called to reflect any possible change in the mounted volume."),
+        col("Modes", description="volumeLifecycleModes defines what kind of volumes this CSI volume driver "
+            "supports."), _AGE), csidriver_row),
+    ("storage.k8s.io", "CSINode"): Printer((
+        _NAME, col("Drivers", "integer", description="Drivers indicates the number of CSI drivers registered on "
+                   "the node"), _AGE), csinode_row),
+    ("storage.k8s.io", "VolumeAttachment"): Printer((
+        _NAME, col("Attacher", format="name", description="attacher indicates the name of the volume driver that "
+                   "MUST handle this request. This is the name returned by GetPluginName()."),
+        col("PV", description="persistentVolumeName represents the name of the persistent volume to attach."),
+        col("Node", description="nodeName represents the node that the volume should be attached to."),
+        col("Attached", "boolean", description="attached indicates the volume is successfully attached. This "
+            "field must only be set by the entity completing the attach operation, i.e. the external-attacher."),
+        _AGE), volumeattachment_row),
+    ("storage.k8s.io", "CSIStorageCapacity"): Printer((
+        _NAME, col("StorageClassName", description="storageClassName represents the name of the StorageClass "
+                   "that the reported capacity applies to."),
+        col("Capacity", description="capacity is the value reported by the CSI driver in its GetCapacityResponse "
+            "for a GetCapacityRequest with topology and parameters that match the previous fields.")),
+        csistoragecapacity_row),
+    ("", "PodTemplate"): Printer((
+        _NAME, col("Containers", description="Names of each container in the template."),
+        col("Images", description="Images referenced by each container in the template."),
+        col("Pod Labels", description="The labels for the pod template.")),
+        lambda o, now: [_m(o).get("name", ""),
+                        *_containers_images({"spec": {"template": o.get("template")}}),
+                        _labels_str(_s(_s(o, "template"), "metadata").get("labels"))]),
     ("networking.k8s.io", "IngressClass"): Printer((
         _NAME, col("Controller", description="Controller that is responsible for handling this class"),
         col("Parameters", description="A reference to a resource with additional parameters"), _AGE),

@@ -1,5 +1,6 @@
 """Table rows of the storage kinds, ported from Kubernetes' ``printPersistentVolume``,
-``printPersistentVolumeClaim`` and ``printStorageClass`` (``pkg/printers/internalversion``):
+``printPersistentVolumeClaim``, ``printStorageClass`` and the CSI kinds' printers
+(``pkg/printers/internalversion``):
 access modes as ``RWO,ROX,RWX,RWOP``, the claim as ``namespace/name``, ``Terminating`` for a
 deleted volume or claim, ``(default)`` after the default StorageClass's name. Registered in
 ``printers.py``.
@@ -68,3 +69,34 @@ def storageclass_row(o: Obj, now: datetime) -> list[Any]:
     return [name, o.get("provisioner", ""), o.get("reclaimPolicy") or "Delete",
             o.get("volumeBindingMode") or "Immediate", "true" if o.get("allowVolumeExpansion") else "false",
             since(_m(o).get("creationTimestamp"), now)]
+
+
+# ---- storage.k8s.io/v1 CSI kinds (printCSIDriver, printCSINode, printVolumeAttachment,
+# printCSIStorageCapacity)
+
+def csidriver_row(o: Obj, now: datetime) -> list[Any]:
+    """Unset booleans read as their defaults; ``<unset>`` token requests, ``<none>`` modes."""
+    spec = _s(o)
+    attach = spec.get("attachRequired")
+    requests = spec.get("tokenRequests")
+    tokens = "<unset>" if requests is None else ",".join(
+        str(t.get("audience", "")) for t in requests if isinstance(t, dict))
+    modes = ",".join(str(m) for m in spec.get("volumeLifecycleModes") or []) or "<none>"
+    return [_m(o).get("name", ""), True if attach is None else bool(attach), bool(spec.get("podInfoOnMount")),
+            bool(spec.get("storageCapacity")), tokens, bool(spec.get("requiresRepublish")), modes,
+            since(_m(o).get("creationTimestamp"), now)]
+
+
+def csinode_row(o: Obj, now: datetime) -> list[Any]:
+    return [_m(o).get("name", ""), len(_s(o).get("drivers") or []), since(_m(o).get("creationTimestamp"), now)]
+
+
+def volumeattachment_row(o: Obj, now: datetime) -> list[Any]:
+    spec = _s(o)
+    return [_m(o).get("name", ""), spec.get("attacher", ""), _s(spec, "source").get("persistentVolumeName") or "",
+            spec.get("nodeName", ""), bool(_s(o, "status").get("attached")), since(_m(o).get("creationTimestamp"), now)]
+
+
+def csistoragecapacity_row(o: Obj, now: datetime) -> list[Any]:
+    cap = o.get("capacity")
+    return [_m(o).get("name", ""), o.get("storageClassName", ""), "<unset>" if cap is None else str(cap)]

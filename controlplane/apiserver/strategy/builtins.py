@@ -23,13 +23,15 @@ from controlplane.apiserver.strategy.namespace import NamespaceStrategy
 from controlplane.apiserver.strategy.network import EndpointSliceStrategy, IngressStrategy, NetworkPolicyStrategy
 from controlplane.apiserver.strategy.node import NodeStrategy
 from controlplane.apiserver.strategy.pod import PodStrategy
+from controlplane.apiserver.strategy.podtemplate import PodTemplateStrategy
 from controlplane.apiserver.strategy.rbac import BindingStrategy, RoleStrategy
 from controlplane.apiserver.strategy.replicationcontroller import ReplicationControllerStrategy
 from controlplane.apiserver.strategy.schedulingdecision import SchedulingDecisionStrategy
 from controlplane.apiserver.strategy.secret import SecretStrategy
 from controlplane.apiserver.strategy.service import ServiceStrategy
 from controlplane.apiserver.strategy.storage import (
-    PersistentVolumeClaimStrategy, PersistentVolumeStrategy, StorageClassStrategy,
+    CSIDriverStrategy, PersistentVolumeClaimStrategy, PersistentVolumeStrategy, StorageClassStrategy,
+    VolumeAttachmentStrategy,
 )
 from controlplane.apiserver.strategy.simple import (
     LimitRangeStrategy, PodDisruptionBudgetStrategy, PriorityClassStrategy,
@@ -86,6 +88,7 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
              sub=["status"]),
         _res("PersistentVolumeClaim", "persistentvolumeclaims", PersistentVolumeClaimStrategy(), short=["pvc"],
              sub=["status"]),
+        _res("PodTemplate", "podtemplates", PodTemplateStrategy()),
         # apps/v1
         _res("Deployment", "deployments", DeploymentStrategy(), short=["deploy"], cats=all_cat,
              sub=["status", "scale"], group="apps"),
@@ -121,6 +124,11 @@ def builtin_resources(event_ttl: int | None = None, decision_ttl: int | None = N
              group="apiregistration.k8s.io"),
         # storage.k8s.io/v1
         _res("StorageClass", "storageclasses", StorageClassStrategy(), False, short=["sc"], group="storage.k8s.io"),
+        _res("CSIDriver", "csidrivers", CSIDriverStrategy(), False, group="storage.k8s.io"),
+        _res("CSINode", "csinodes", plain, False, group="storage.k8s.io"),
+        _res("VolumeAttachment", "volumeattachments", VolumeAttachmentStrategy(), False, sub=["status"],
+             group="storage.k8s.io"),
+        _res("CSIStorageCapacity", "csistoragecapacities", plain, group="storage.k8s.io"),
         # node.k8s.io/v1: applied to pods by the RuntimeClass admission plugin, resolved by the agents
         _res("RuntimeClass", "runtimeclasses", plain, False, group="node.k8s.io"),
         # scheduling.k8s.io/v1

@@ -1,13 +1,15 @@
 """Defaulting of a pod spec (``SetDefaults_PodSpec`` with its containers, probes and volumes),
 shared by pods and by every kind with a pod template (Deployment, ReplicaSet, StatefulSet,
-DaemonSet, Job, ReplicationController, CronJob). In place; ``sub`` gives a nested map, made
-when absent. Users: the strategies of those kinds.
+DaemonSet, Job, ReplicationController, CronJob, PodTemplate). In place; ``sub`` gives a nested
+map, made when absent. Users: the strategies of those kinds; core/v1 PodTemplate's own strategy
+(``PodTemplateStrategy``, its template at the top level) lives here too.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from controlplane.apiserver.strategy.base import Strategy
 from controlplane.apiserver.validation.volumes import zero_divisors
 
 Obj = dict[str, Any]
@@ -121,3 +123,14 @@ def template_defaults(spec: Obj) -> None:
     tmpl = spec.get("template")
     if isinstance(tmpl, dict):
         pod_spec_defaults(sub(tmpl, "spec"))
+
+
+class PodTemplateStrategy(Strategy):
+    """core/v1 PodTemplate (``pkg/registry/core/podtemplate``): the template's pod defaults,
+    as a ReplicationController's; generation 1 on create and bumped when the template
+    changes. Validation: ``validation/podtemplate.pod_template``."""
+
+    tracks_generation = True
+
+    def set_defaults(self, obj: Obj) -> None:
+        template_defaults(obj)

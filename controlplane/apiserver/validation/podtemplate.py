@@ -2,14 +2,15 @@
 StatefulSet, DaemonSet, Job, ReplicationController, CronJob's job template): the selector must
 match the template's labels, the template's pod spec (``pods.py``) with the kind's allowed
 restart policies, non-negative counts, immutable fields. Callers: ``apps.py``, ``batch.py``,
-``core.py``.
+``core.py``. Also core/v1 PodTemplate itself (``pod_template``: Kubernetes'
+``ValidatePodTemplate``/``ValidatePodTemplateUpdate``), which ``rules.py`` maps directly.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from controlplane.apiserver.meta.names import Errors, validate_labels
+from controlplane.apiserver.meta.names import Errors, qualified_name_error, validate_labels
 from controlplane.apiserver.validation import pods
 from controlplane.machinery.selectors import LabelSelector
 
@@ -79,3 +80,27 @@ def pod_template_spec(tmpl: Obj, errs: Errors, restart: tuple[str, ...], path: s
 def go_map(labels: Obj) -> str:
     """A labels map as Go's ``%#v`` prints it (how Kubernetes quotes template labels)."""
     return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+POD_RESTART_POLICIES = ("Always", "OnFailure", "Never")
+
+
+def pod_template(obj: Obj, errs: Errors, update: bool, old: Obj) -> None:
+    """core/v1 PodTemplate (``ValidatePodTemplate``; ``ValidatePodTemplateUpdate`` checks the
+    same, only the metadata's immutable fields differ): ``template`` as
+    ``ValidatePodTemplateSpec`` validates it, at ``template.labels``/``template.annotations``
+    (the embedded ObjectMeta's fields, as Kubernetes' field paths name them) and
+    ``template.spec`` with every restart policy a pod may have."""
+    tmpl = obj.get("template")
+    if not isinstance(tmpl, dict):
+        errs.required("template.spec.containers", "")
+        return
+    tmeta = tmpl.get("metadata") if isinstance(tmpl.get("metadata"), dict) else {}
+    validate_labels(tmeta.get("labels"), "template.labels", errs)
+    annotations = tmeta.get("annotations")
+    if isinstance(annotations, dict):
+        for k in annotations:
+            msg = qualified_name_error(str(k).lower())
+            if msg:
+                errs.invalid("template.annotations", k, msg)
+    pod_template_spec(tmpl, errs, POD_RESTART_POLICIES, "template")

@@ -1,5 +1,6 @@
 """Which validation rules each built-in kind gets: the kind-specific ``ValidateX`` functions of
-Kubernetes 1.32 (``core.py``, ``event.py``, ``apps.py``, ``batch.py``, ``network.py``, ``autoscaling.py``, ``apiregistration.py``, and
+Kubernetes 1.32 (``core.py``, ``podtemplate.py``, ``event.py``, ``apps.py``, ``batch.py``, ``network.py``,
+``autoscaling.py``, ``apiregistration.py``, ``storage.py``, ``csi.py``, and
 ``crd/validation.py`` for
 CustomResourceDefinitions), keyed by (group, kind). Each rule appends causes ``{reason,
 message, field}`` (Kubernetes' ``field.Error`` types: FieldValueRequired, FieldValueInvalid,
@@ -15,7 +16,7 @@ from controlplane.apiserver.crd.validation import validate_crd
 from controlplane.apiserver.meta.names import Errors
 from controlplane.apiserver.validation import admissionregistration as admreg
 from controlplane.apiserver.validation import apiregistration, apps, autoscaling, batch, core, event, network, quota, scheduling
-from controlplane.apiserver.validation import node, storage
+from controlplane.apiserver.validation import csi, node, podtemplate, storage
 
 Obj = dict[str, Any]
 GVK = tuple[str, str, str]
@@ -24,6 +25,7 @@ Rule = Callable[[Obj, Errors, bool, Obj], None]
 RULES: dict[tuple[str, str], Rule] = {
     ("", "Pod"): core.pod,
     ("", "ReplicationController"): core.replication_controller,
+    ("", "PodTemplate"): podtemplate.pod_template,
     ("", "Service"): core.service,
     ("", "ConfigMap"): core.configmap,
     ("", "Secret"): core.secret,
@@ -32,6 +34,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("", "PersistentVolume"): storage.persistent_volume,
     ("", "PersistentVolumeClaim"): storage.persistent_volume_claim,
     ("storage.k8s.io", "StorageClass"): storage.storage_class,
+    ("storage.k8s.io", "CSIDriver"): csi.csi_driver,
+    ("storage.k8s.io", "CSINode"): csi.csi_node,
+    ("storage.k8s.io", "VolumeAttachment"): csi.volume_attachment,
+    ("storage.k8s.io", "CSIStorageCapacity"): csi.csi_storage_capacity,
     ("node.k8s.io", "RuntimeClass"): node.runtime_class,
     ("apps", "Deployment"): apps.deployment,
     ("apps", "ReplicaSet"): apps.replicaset,
