@@ -27,8 +27,9 @@ SERVICE_ACCOUNT = "namespace-controller"
 log = get_logger(__name__)
 
 FINALIZER = "kubernetes"
-# (events.k8s.io Events are the core Events, another view of the same objects)
-SKIP = {("", "events"), ("events.k8s.io", "events"), ("", "bindings"), ("authorization.k8s.io", "localsubjectaccessreviews")}
+# events.k8s.io Events are the core Events, another view of the same objects: deleted once,
+# through core/v1 (kube-controller-manager deletes a namespace's Events like its other content)
+SKIP = {("events.k8s.io", "events"), ("", "bindings"), ("authorization.k8s.io", "localsubjectaccessreviews")}
 
 
 class NamespaceController:

@@ -680,9 +680,11 @@ async def test_namespace_deletion_empties_it(apiserver, controller_manager, kube
                                          "metadata": {"name": "tmpl", "namespace": ns},
                                          "template": {"spec": {"containers": CONTAINERS}}}, ns)
     await eventually(lambda: _count(client, R.PODS, ns, 2))
+    # the controllers' Events (SuccessfulCreate, ScalingReplicaSet) go with the namespace too
+    await eventually(lambda: _some(client, R.EVENTS, ns))
     await asyncio.to_thread(kubectl, "delete", "namespace", ns, "--timeout=60s", timeout=70)
     assert not await _exists(client, R.NAMESPACES, ns, None)
-    for res in (R.PODS, R.REPLICASETS, R.DEPLOYMENTS, R.CONFIGMAPS, R.SERVICEACCOUNTS, R.PODTEMPLATES):
+    for res in (R.PODS, R.REPLICASETS, R.DEPLOYMENTS, R.CONFIGMAPS, R.SERVICEACCOUNTS, R.PODTEMPLATES, R.EVENTS):
         assert (await client.list(res, ns))["items"] == []
 
 
@@ -699,6 +701,10 @@ async def test_csinode_goes_with_its_node(apiserver, controller_manager, client)
 
 async def _gone(client: RestClient, res, name: str) -> bool:
     return not await _exists(client, res, name, None)
+
+
+async def _some(client: RestClient, res, ns: str) -> bool:
+    return bool((await client.list(res, ns))["items"])
 
 
 async def _count(client: RestClient, res, ns: str, n: int) -> bool:
