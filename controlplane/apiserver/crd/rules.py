@@ -33,7 +33,7 @@ import json
 import re
 from typing import Any
 
-from controlplane.apiserver.crd.ratchet import same_json
+from controlplane.apiserver.crd.ratchet import map_list_key, same_json
 from controlplane.apiserver.meta.names import Errors
 from controlplane.machinery import cel, celcost, celestimate, celoptional
 
@@ -175,11 +175,11 @@ def validate(value: Any, old: Any, schema: Obj, path: str, errs: Errors, budget:
         if schema.get("x-kubernetes-list-type") == "map" and keys and isinstance(old, list):
             for o in old:
                 if isinstance(o, dict):
-                    old_by_key[json.dumps([o.get(k) for k in keys])] = o
+                    old_by_key[map_list_key(o, keys)] = o
         for i, item in enumerate(value):
             item_old = _MISSING
             if old_by_key and isinstance(item, dict):
-                item_old = old_by_key.get(json.dumps([item.get(k) for k in keys]), _MISSING)
+                item_old = old_by_key.get(map_list_key(item, keys), _MISSING)
             validate(item, item_old, items, f"{path}[{i}]", errs, budget)
 
 

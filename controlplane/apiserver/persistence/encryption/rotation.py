@@ -64,9 +64,10 @@ def key_name(kind: str, now: _dt.datetime) -> str:
     return f"{kind}key-{now.astimezone(_dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
-def add_key(doc: dict[str, Any], now: _dt.datetime,
-            secret: Callable[[int], bytes] = os.urandom) -> tuple[dict[str, Any], list[str]]:
-    """The document with a new first key in every encrypting entry; (new doc, new key names)."""
+def _new_key(doc: dict[str, Any], now: _dt.datetime, secret: Callable[[int], bytes],
+             first: bool) -> tuple[dict[str, Any], list[str]]:
+    """The document with a new key in every encrypting entry's first provider, first or last;
+    (new doc, new key names)."""
     out = copy.deepcopy(doc)
     names: list[str] = []
     for entry in out.get("resources") or []:
@@ -79,33 +80,24 @@ def add_key(doc: dict[str, Any], now: _dt.datetime,
         name, n = key_name(kind, now), 1
         while name in taken:  # two rotations within one second
             name, n = f"{key_name(kind, now)}-{n}", n + 1
-        body["keys"] = [{"name": name, "secret": base64.b64encode(secret(KEY_BYTES)).decode()}, *keys]
+        key = {"name": name, "secret": base64.b64encode(secret(KEY_BYTES)).decode()}
+        body["keys"] = [key, *keys] if first else [*keys, key]
         names.append(name)
     if not names:
         raise RotationError("encryption is disabled: no resource is written with an aescbc, aesgcm or secretbox key")
     return out, names
+
+
+def add_key(doc: dict[str, Any], now: _dt.datetime,
+            secret: Callable[[int], bytes] = os.urandom) -> tuple[dict[str, Any], list[str]]:
+    """The document with a new first key in every encrypting entry; (new doc, new key names)."""
+    return _new_key(doc, now, secret, first=True)
 
 
 def append_key(doc: dict[str, Any], now: _dt.datetime,
                secret: Callable[[int], bytes] = os.urandom) -> tuple[dict[str, Any], list[str]]:
     """``prepare``: a new key last in every encrypting entry's first provider; (new doc, names)."""
-    out = copy.deepcopy(doc)
-    names: list[str] = []
-    for entry in out.get("resources") or []:
-        fp = _first_provider(entry)
-        if fp is None:
-            continue
-        kind, body = fp
-        keys = list(body.get("keys") or [])
-        taken = {k.get("name") for k in keys}
-        name, n = key_name(kind, now), 1
-        while name in taken:
-            name, n = f"{key_name(kind, now)}-{n}", n + 1
-        body["keys"] = [*keys, {"name": name, "secret": base64.b64encode(secret(KEY_BYTES)).decode()}]
-        names.append(name)
-    if not names:
-        raise RotationError("encryption is disabled: no resource is written with an aescbc, aesgcm or secretbox key")
-    return out, names
+    return _new_key(doc, now, secret, first=False)
 
 
 def rotate_last_first(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
